@@ -1,0 +1,54 @@
+"""Build macros shared by every brisk package."""
+
+load("@rules_cc//cc:defs.bzl", "cc_binary", "cc_test")
+load("//bazel:copts.bzl", "BRISK_TEST_COPTS")
+
+def brisk_cc_benchmark(name, srcs, deps = [], smoke_args = [], **kwargs):
+    """A Google Benchmark binary `name` plus `name_test`, a short smoke run.
+
+    `bazel run -c opt //pkg:foo_benchmark` gives real figures; the `_test`
+    target runs every benchmark for a token time under `bazel test` so the
+    benchmark never rots (Envoy's *_benchmark_test convention).
+    """
+    deps = deps + ["@com_github_google_benchmark//:benchmark"]
+    cc_binary(
+        name = name,
+        srcs = srcs,
+        copts = BRISK_TEST_COPTS,
+        deps = deps,
+        **kwargs
+    )
+    cc_test(
+        name = name + "_test",
+        srcs = srcs,
+        copts = BRISK_TEST_COPTS,
+        deps = deps,
+        args = ["--benchmark_min_time=0.0005"] + smoke_args,
+        tags = ["benchmark"],
+        size = "medium",
+        **kwargs
+    )
+
+def brisk_cc_fuzzer(name, srcs, deps = [], corpus_test_deps = []):
+    """A libFuzzer target `name` (build with --config=fuzz) plus `name_corpus_test`.
+
+    The fuzzer binary is tagged "fuzzer" and "manual": .ci/run builds it with
+    --config=fuzz and runs it for a fixed time, seeded from
+    testdata/<name>_corpus. The `_corpus_test` replays every corpus file
+    through the same LLVMFuzzerTestOneInput in an ordinary test (any config).
+    """
+    cc_binary(
+        name = name,
+        srcs = srcs,
+        copts = BRISK_TEST_COPTS,
+        deps = deps,
+        tags = ["fuzzer", "manual"],
+    )
+    cc_test(
+        name = name + "_corpus_test",
+        srcs = srcs + ["//bazel:fuzzer_corpus_main.cc"],
+        copts = BRISK_TEST_COPTS,
+        deps = deps,
+        data = native.glob(["testdata/" + name + "_corpus/**"]),
+        args = [native.package_name() + "/testdata/" + name + "_corpus"],
+    )
