@@ -1,0 +1,161 @@
+#include "server/admission_queue.h"
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace brisk {
+namespace {
+
+using std::chrono::milliseconds;
+using TimePoint = AdmissionQueue::TimePoint;
+
+// Pushes an item that appends `tag` to `log` when run.
+bool Push(AdmissionQueue& q, std::vector<int>& log, int tag, TimePoint now) {
+  absl::AnyInvocable<void()> fn = [&log, tag] { log.push_back(tag); };
+  return q.TryPush(fn, now);
+}
+
+TEST(AdmissionQueueTest, RejectsWhenFullAndLeavesPayloadIntact) {
+  AdmissionQueue q({.capacity = 2});
+  TimePoint t0{};
+  std::vector<int> log;
+  EXPECT_TRUE(Push(q, log, 1, t0));
+  EXPECT_TRUE(Push(q, log, 2, t0));
+  bool ran = false;
+  absl::AnyInvocable<void()> third = [&ran] { ran = true; };
+  EXPECT_FALSE(q.TryPush(third, t0));
+  ASSERT_TRUE(third != nullptr);
+  third();
+  EXPECT_TRUE(ran);
+  EXPECT_EQ(q.size(), 2u);
+  EXPECT_EQ(q.stats().rejected_full, 1u);
+}
+
+TEST(AdmissionQueueTest, FifoWithoutStandingQueue) {
+  AdmissionQueue q({.capacity = 8});
+  TimePoint t0{};
+  std::vector<int> log;
+  for (int i = 0; i < 3; ++i) Push(q, log, i, t0);
+  std::vector<AdmissionQueue::Item> expired;
+  while (auto item = q.Pop(t0 + milliseconds(1), &expired)) item->payload();
+  EXPECT_EQ(log, (std::vector<int>{0, 1, 2}));
+  EXPECT_TRUE(expired.empty());
+}
+
+TEST(AdmissionQueueTest, StandingQueueTurnsLifoAndExpiresAfterTarget) {
+  AdmissionQueue q({.capacity = 100, .target = milliseconds(5),
+                    .interval = milliseconds(100)});
+  TimePoint t0{};
+  std::vector<int> log;
+  std::vector<AdmissionQueue::Item> expired;
+  // The queue never empties: items keep arriving every 10 ms for 150 ms,
+  // one is served every 20 ms.
+  int tag = 0;
+  for (int ms = 0; ms <= 150; ms += 10) {
+    Push(q, log, tag++, t0 + milliseconds(ms));
+    if (ms % 20 == 0 && ms < 100) {
+      auto item = q.Pop(t0 + milliseconds(ms), &expired);
+      ASSERT_TRUE(item.has_value());
+    }
+  }
+  EXPECT_FALSE(q.Standing(t0 + milliseconds(50)));
+  EXPECT_TRUE(q.Standing(t0 + milliseconds(151)));
+  // Standing at 151 ms: items older than 5 ms are expired, the newest
+  // (pushed at 150 ms, tag 15) runs first.
+  log.clear();
+  expired.clear();
+  auto item = q.Pop(t0 + milliseconds(151), &expired);
+  ASSERT_TRUE(item.has_value());
+  item->payload();
+  EXPECT_EQ(log, std::vector<int>{15});
+  EXPECT_FALSE(expired.empty());
+  for (const auto& e : expired) {
+    EXPECT_GT(t0 + milliseconds(151) - e.enqueued, milliseconds(5));
+  }
+  EXPECT_EQ(q.size(), 0u);
+  EXPECT_GT(q.stats().lifo_pops, 0u);
+}
+
+TEST(AdmissionQueueTest, ExpiresAfterIntervalWhenNotStanding) {
+  AdmissionQueue q({.capacity = 10, .target = milliseconds(5),
+                    .interval = milliseconds(100)});
+  TimePoint t0{};
+  std::vector<int> log;
+  Push(q, log, 1, t0);
+  std::vector<AdmissionQueue::Item> expired;
+  // 50 ms of wait: not standing (queue was empty at t0), below interval.
+  auto item = q.Pop(t0 + milliseconds(50), &expired);
+  ASSERT_TRUE(item.has_value());
+  EXPECT_TRUE(expired.empty());
+  Push(q, log, 2, t0 + milliseconds(60));
+  item = q.Pop(t0 + milliseconds(161), &expired);
+  EXPECT_FALSE(item.has_value());
+  ASSERT_EQ(expired.size(), 1u);
+  expired[0].payload();
+  EXPECT_EQ(log, std::vector<int>{2});
+}
+
+TEST(AdmissionQueueTest, LifoCanBeDisabled) {
+  AdmissionQueue q({.capacity = 10, .interval = milliseconds(10),
+                    .adaptive_lifo = false});
+  TimePoint t0{};
+  std::vector<int> log;
+  std::vector<AdmissionQueue::Item> expired;
+  Push(q, log, 0, t0);
+  for (int i = 1; i <= 3; ++i) Push(q, log, i, t0 + milliseconds(20));
+  // Standing: item 0 expired (waited 21 ms > 5 ms target); then FIFO.
+  auto item = q.Pop(t0 + milliseconds(21), &expired);
+  ASSERT_TRUE(item.has_value());
+  item->payload();
+  EXPECT_EQ(expired.size(), 1u);
+  EXPECT_EQ(log, std::vector<int>{1});
+}
+
+TEST(AdmissionQueueTest, ConcurrentPushPopLosesNothing) {
+  AdmissionQueue q({.capacity = 64});
+  constexpr int kPerProducer = 5000;
+  std::atomic<int> ran{0}, rejected{0}, expired_count{0};
+  TimePoint t0{};
+  std::vector<std::thread> threads;
+  for (int p = 0; p < 2; ++p) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kPerProducer; ++i) {
+        absl::AnyInvocable<void()> fn = [&ran] { ran.fetch_add(1); };
+        if (!q.TryPush(fn, t0)) rejected.fetch_add(1);
+      }
+    });
+  }
+  std::atomic<bool> producers_done{false};
+  std::vector<std::thread> consumers;
+  for (int c = 0; c < 2; ++c) {
+    consumers.emplace_back([&] {
+      std::vector<AdmissionQueue::Item> expired;
+      while (true) {
+        auto item = q.Pop(t0, &expired);
+        if (item) {
+          item->payload();
+        } else if (producers_done.load()) {
+          break;
+        } else {
+          std::this_thread::yield();
+        }
+      }
+      expired_count.fetch_add(static_cast<int>(expired.size()));
+    });
+  }
+  for (auto& t : threads) t.join();
+  producers_done.store(true);
+  for (auto& t : consumers) t.join();
+  std::vector<AdmissionQueue::Item> expired;
+  while (auto item = q.Pop(t0, &expired)) item->payload();
+  EXPECT_EQ(ran.load() + rejected.load() + expired_count.load(),
+            2 * kPerProducer);
+  EXPECT_EQ(expired_count.load(), 0);
+}
+
+}  // namespace
+}  // namespace brisk

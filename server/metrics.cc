@@ -1,0 +1,181 @@
+#include "server/metrics.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace brisk {
+
+void Histogram::Observe(std::chrono::nanoseconds value) {
+  const int64_t ns = std::max<int64_t>(0, value.count());
+  const int64_t us = ns / 1000;
+  // Binary search over the fixed bounds; bucket i holds (b[i-1], b[i]].
+  const auto it = std::lower_bound(kBoundsUs.begin(), kBoundsUs.end(),
+                                   us + (ns % 1000 != 0 ? 1 : 0));
+  buckets_[static_cast<size_t>(it - kBoundsUs.begin())].fetch_add(
+      1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  sum_ns_.fetch_add(static_cast<uint64_t>(ns), std::memory_order_relaxed);
+}
+
+uint64_t Histogram::CumulativeCount(size_t i) const {
+  uint64_t c = 0;
+  for (size_t b = 0; b <= i && b < buckets_.size(); ++b) {
+    c += buckets_[b].load(std::memory_order_relaxed);
+  }
+  return c;
+}
+
+std::chrono::nanoseconds Histogram::Quantile(double q) const {
+  const uint64_t n = count();
+  if (n == 0) return std::chrono::nanoseconds(0);
+  const auto rank = static_cast<uint64_t>(q * static_cast<double>(n));
+  uint64_t c = 0;
+  for (size_t b = 0; b < kBoundsUs.size(); ++b) {
+    c += buckets_[b].load(std::memory_order_relaxed);
+    if (c > rank) return std::chrono::microseconds(kBoundsUs[b]);
+  }
+  return std::chrono::nanoseconds::max();
+}
+
+void Histogram::AppendPrometheus(std::string_view name, std::string_view labels,
+                                 std::string* out) const {
+  const std::string sep = labels.empty() ? "" : ",";
+  uint64_t cumulative = 0;
+  for (size_t b = 0; b < kBoundsUs.size(); ++b) {
+    cumulative += buckets_[b].load(std::memory_order_relaxed);
+    absl::StrAppendFormat(out, "%s_bucket{%s%sle=\"%g\"} %d\n", name, labels,
+                          sep, static_cast<double>(kBoundsUs[b]) / 1e6,
+                          cumulative);
+  }
+  cumulative += buckets_.back().load(std::memory_order_relaxed);
+  absl::StrAppendFormat(out, "%s_bucket{%s%sle=\"+Inf\"} %d\n", name, labels,
+                        sep, cumulative);
+  const std::string braces =
+      labels.empty() ? "" : "{" + std::string(labels) + "}";
+  absl::StrAppendFormat(
+      out, "%s_sum%s %.9f\n", name, braces,
+      static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9);
+  absl::StrAppendFormat(out, "%s_count%s %d\n", name, braces, cumulative);
+}
+
+void RouteMetrics::RecordStatus(int status) {
+  if (status < 100 || status > 599) status = 599;
+  status_counts[static_cast<size_t>(status - 100)].fetch_add(
+      1, std::memory_order_relaxed);
+}
+
+uint64_t RouteMetrics::StatusCount(int status) const {
+  if (status < 100 || status > 599) return 0;
+  return status_counts[static_cast<size_t>(status - 100)].load(
+      std::memory_order_relaxed);
+}
+
+ServerMetrics::ServerMetrics(const std::vector<std::string>& route_names) {
+  for (const auto& name : route_names) {
+    routes_.push_back(std::make_unique<RouteMetrics>(name));
+  }
+  routes_.push_back(std::make_unique<RouteMetrics>("unmatched"));
+}
+
+namespace {
+
+// Escapes a Prometheus label value.
+std::string LabelValue(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+void AppendScalar(std::string* out, std::string_view name,
+                  std::string_view type, std::string_view help, int64_t v) {
+  absl::StrAppendFormat(out, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", name, help,
+                        name, type, name, v);
+}
+
+}  // namespace
+
+void ServerMetrics::AppendPrometheus(std::string* out) const {
+  auto load = [](const auto& a) {
+    return static_cast<int64_t>(a.load(std::memory_order_relaxed));
+  };
+  *out += "# HELP brisk_requests_total Requests answered, by route and status.\n"
+          "# TYPE brisk_requests_total counter\n";
+  for (const auto& r : routes_) {
+    for (size_t i = 0; i < r->status_counts.size(); ++i) {
+      const uint64_t c = r->status_counts[i].load(std::memory_order_relaxed);
+      if (c == 0) continue;
+      absl::StrAppendFormat(out,
+                            "brisk_requests_total{route=\"%s\",status=\"%d\"} %d\n",
+                            LabelValue(r->name), i + 100, c);
+    }
+  }
+  const std::pair<const char*, const char*> histograms[] = {
+      {"brisk_queue_wait_seconds", "Time offloaded requests waited for a worker."},
+      {"brisk_handler_seconds", "Handler run time."},
+      {"brisk_request_seconds", "Request parsed to response queued for writing."},
+  };
+  for (int h = 0; h < 3; ++h) {
+    absl::StrAppendFormat(out, "# HELP %s %s\n# TYPE %s histogram\n",
+                          histograms[h].first, histograms[h].second,
+                          histograms[h].first);
+    for (const auto& r : routes_) {
+      const Histogram& hist =
+          h == 0 ? r->queue_wait : (h == 1 ? r->handler : r->total);
+      if (hist.count() == 0) continue;
+      hist.AppendPrometheus(histograms[h].first,
+                            absl::StrCat("route=\"", LabelValue(r->name), "\""),
+                            out);
+    }
+  }
+  *out += "# HELP brisk_shed_total Requests answered 503 without running, by reason.\n"
+          "# TYPE brisk_shed_total counter\n";
+  absl::StrAppendFormat(out, "brisk_shed_total{reason=\"queue_full\"} %d\n",
+                        load(shed_queue_full));
+  absl::StrAppendFormat(out, "brisk_shed_total{reason=\"codel\"} %d\n",
+                        load(shed_codel));
+  absl::StrAppendFormat(out, "brisk_shed_total{reason=\"deadline_in_queue\"} %d\n",
+                        load(deadline_in_queue));
+  AppendScalar(out, "brisk_deadline_exceeded_total", "counter",
+               "Offloaded requests answered 503 at their deadline.",
+               load(deadline_exceeded));
+  AppendScalar(out, "brisk_late_results_dropped_total", "counter",
+               "Handler results that arrived after the deadline answer.",
+               load(late_results_dropped));
+  AppendScalar(out, "brisk_handler_exceptions_total", "counter",
+               "Handlers that threw (answered 500).", load(handler_exceptions));
+  AppendScalar(out, "brisk_in_flight_requests", "gauge",
+               "Offloaded requests queued or running.", load(in_flight));
+  AppendScalar(out, "brisk_queue_depth", "gauge",
+               "Offloaded requests waiting for a worker.", load(queue_depth));
+  AppendScalar(out, "brisk_open_connections", "gauge", "Open client connections.",
+               load(open_connections));
+  AppendScalar(out, "brisk_accepted_connections_total", "counter",
+               "Connections accepted.", load(accepted_connections));
+  AppendScalar(out, "brisk_rejected_connections_total", "counter",
+               "Connections closed at once: over --max_connections.",
+               load(rejected_connections));
+  *out += "# HELP brisk_timeouts_total Connections closed by a timeout, by kind.\n"
+          "# TYPE brisk_timeouts_total counter\n";
+  absl::StrAppendFormat(out, "brisk_timeouts_total{kind=\"header\"} %d\n",
+                        load(timeouts_header));
+  absl::StrAppendFormat(out, "brisk_timeouts_total{kind=\"idle\"} %d\n",
+                        load(timeouts_idle));
+  absl::StrAppendFormat(out, "brisk_timeouts_total{kind=\"write\"} %d\n",
+                        load(timeouts_write));
+  AppendScalar(out, "brisk_bad_requests_total", "counter",
+               "Requests rejected by the parser.", load(bad_requests));
+  *out += "# HELP brisk_loop_lag_seconds How late reactor timers and posted "
+          "tasks ran.\n# TYPE brisk_loop_lag_seconds histogram\n";
+  loop_lag.AppendPrometheus("brisk_loop_lag_seconds", "", out);
+}
+
+}  // namespace brisk

@@ -1,0 +1,112 @@
+// Server metrics and their Prometheus text exposition.
+//
+//   ServerMetrics m({"/hello", "/slow"});           // route names, fixed
+//   m.route(0).RecordStatus(200);
+//   m.route(1).handler.Observe(std::chrono::microseconds(850));
+//   std::string page;
+//   m.AppendPrometheus(&page);                       // GET /metrics
+//
+// Counters, gauges and histograms are lock-free (relaxed atomics): reactors
+// and workers record from any thread; a scrape reads a consistent-enough
+// snapshot (each value is atomic; the set is not a transaction, as in every
+// Prometheus client).
+//
+// Histogram buckets are fixed (50 us .. 10 s), chosen for request latencies
+// of an SLA-bound service; they are exported in seconds, as Prometheus
+// expects.
+#ifndef BRISK_SERVER_METRICS_H_
+#define BRISK_SERVER_METRICS_H_
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace brisk {
+
+class Histogram {
+ public:
+  // Upper bounds in microseconds; +Inf is implicit.
+  static constexpr std::array<int64_t, 17> kBoundsUs = {
+      50,     100,    250,     500,     1000,    2500,    5000,    10000, 25000,
+      50000,  100000, 250000,  500000,  1000000, 2500000, 5000000, 10000000};
+
+  void Observe(std::chrono::nanoseconds value);
+
+  uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+  // Cumulative count of observations <= kBoundsUs[i].
+  uint64_t CumulativeCount(size_t i) const;
+  // An estimate of quantile q (0..1) from the buckets (upper bound of the
+  // bucket holding it); for tests and logs, Prometheus computes its own.
+  std::chrono::nanoseconds Quantile(double q) const;
+
+  // Appends `name_bucket{labels,le=...}`, `name_sum`, `name_count` lines.
+  // `labels` is empty or like `route="/hello"`.
+  void AppendPrometheus(std::string_view name, std::string_view labels,
+                        std::string* out) const;
+
+ private:
+  std::array<std::atomic<uint64_t>, kBoundsUs.size() + 1> buckets_{};
+  std::atomic<uint64_t> count_{0};
+  std::atomic<uint64_t> sum_ns_{0};
+};
+
+// Per-route figures. Statuses 100..599 are counted in a flat array, so
+// recording is one relaxed increment.
+struct RouteMetrics {
+  explicit RouteMetrics(std::string route_name) : name(std::move(route_name)) {}
+
+  void RecordStatus(int status);
+  uint64_t StatusCount(int status) const;
+
+  const std::string name;
+  Histogram queue_wait;  // offloaded requests: admission to handler start
+  Histogram handler;     // handler run time
+  Histogram total;       // request parsed -> response queued for writing
+  std::array<std::atomic<uint64_t>, 500> status_counts{};
+};
+
+class ServerMetrics {
+ public:
+  // One RouteMetrics per name, in order; an extra "unmatched" route collects
+  // requests that matched no route (404/405) or could not be parsed.
+  explicit ServerMetrics(const std::vector<std::string>& route_names);
+
+  RouteMetrics& route(size_t id) { return *routes_[id]; }
+  RouteMetrics& unmatched() { return *routes_.back(); }
+  size_t num_routes() const { return routes_.size() - 1; }
+
+  void AppendPrometheus(std::string* out) const;
+
+  // Shed and deadline accounting.
+  std::atomic<uint64_t> shed_queue_full{0};  // 503: admission queue full
+  std::atomic<uint64_t> shed_codel{0};       // 503: queue timeout (CoDel)
+  std::atomic<uint64_t> deadline_exceeded{0};  // 503: deadline passed
+  std::atomic<uint64_t> deadline_in_queue{0};  // ... of which never ran
+  std::atomic<uint64_t> handler_exceptions{0};
+  std::atomic<uint64_t> late_results_dropped{0};
+  // Connections.
+  std::atomic<int64_t> open_connections{0};
+  std::atomic<uint64_t> accepted_connections{0};
+  std::atomic<uint64_t> rejected_connections{0};  // over --max_connections
+  std::atomic<uint64_t> timeouts_header{0};
+  std::atomic<uint64_t> timeouts_idle{0};
+  std::atomic<uint64_t> timeouts_write{0};
+  std::atomic<uint64_t> bad_requests{0};
+  // Offloaded work.
+  std::atomic<int64_t> in_flight{0};     // offloaded requests queued+running
+  std::atomic<int64_t> queue_depth{0};   // waiting for a worker
+  Histogram loop_lag;                    // reactor loop lag, all reactors
+
+ private:
+  std::vector<std::unique_ptr<RouteMetrics>> routes_;
+};
+
+}  // namespace brisk
+
+#endif  // BRISK_SERVER_METRICS_H_
