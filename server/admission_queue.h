@@ -2,11 +2,11 @@
 // worker, with CoDel-style queue timeouts and adaptive LIFO, as described in
 // "Fail at Scale" (Maurer, ACM Queue 2015) and used by Facebook's servers.
 //
-//   AdmissionQueue q({.capacity = 1024});
-//   if (!q.TryPush(std::move(item), now)) { /* full: answer 503 + Retry-After */ }
+//   AdmissionQueue<std::shared_ptr<Call>> q({.capacity = 1024});
+//   if (!q.TryPush(call, now)) { /* full: answer 503 + Retry-After */ }
 //   ...on a worker:
-//   std::vector<AdmissionQueue::Item> expired;
-//   std::optional<AdmissionQueue::Item> next = q.Pop(now, &expired);
+//   std::vector<AdmissionQueue<std::shared_ptr<Call>>::Item> expired;
+//   auto next = q.Pop(now, &expired);
 //   // reject every item in `expired` (503), run `next` if any.
 //
 // The rules (all times are passed in by the caller, so tests control them):
@@ -34,43 +34,48 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/functional/any_invocable.h"
 
 namespace brisk {
 
+struct AdmissionOptions {
+  size_t capacity = 1024;
+  std::chrono::nanoseconds target = std::chrono::milliseconds(5);
+  std::chrono::nanoseconds interval = std::chrono::milliseconds(100);
+  bool adaptive_lifo = true;
+};
+
+struct AdmissionStats {
+  uint64_t admitted = 0;
+  uint64_t rejected_full = 0;
+  uint64_t expired = 0;
+  uint64_t lifo_pops = 0;
+};
+
+template <typename T>
 class AdmissionQueue {
  public:
   using TimePoint = std::chrono::steady_clock::time_point;
   using Duration = std::chrono::nanoseconds;
 
-  struct Options {
-    size_t capacity = 1024;
-    Duration target = std::chrono::milliseconds(5);
-    Duration interval = std::chrono::milliseconds(100);
-    bool adaptive_lifo = true;
-  };
+  using Options = AdmissionOptions;
+  using Stats = AdmissionStats;
 
   // One queued unit of work. `payload` is opaque to the queue.
   struct Item {
-    absl::AnyInvocable<void()> payload;
+    T payload;
     TimePoint enqueued{};
   };
 
-  struct Stats {
-    uint64_t admitted = 0;
-    uint64_t rejected_full = 0;
-    uint64_t expired = 0;
-    uint64_t lifo_pops = 0;
-  };
-
-  explicit AdmissionQueue(Options options);
+  explicit AdmissionQueue(Options options)
+      : options_(options), last_empty_(TimePoint::min()) {}
 
   // Adds `payload` unless the queue holds `capacity` items (returns false;
   // `payload` is left untouched so the caller can still answer with it).
-  bool TryPush(absl::AnyInvocable<void()>& payload, TimePoint now);
+  bool TryPush(T& payload, TimePoint now);
 
   // Takes the next item to run, or nullopt when none is left. Items whose
   // queue timeout passed are appended to `expired` (oldest first).
@@ -92,6 +97,77 @@ class AdmissionQueue {
   TimePoint last_empty_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);
 };
+
+// Implementation.
+
+
+
+template <typename T>
+bool AdmissionQueue<T>::StandingLocked(TimePoint now) const {
+  if (items_.empty()) return false;
+  return now - last_empty_ > options_.interval;
+}
+
+template <typename T>
+bool AdmissionQueue<T>::Standing(TimePoint now) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return StandingLocked(now);
+}
+
+template <typename T>
+bool AdmissionQueue<T>::TryPush(T& payload,
+                             TimePoint now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (items_.size() >= options_.capacity) {
+    ++stats_.rejected_full;
+    return false;
+  }
+  // The queue was empty until this very moment.
+  if (items_.empty()) last_empty_ = now;
+  items_.push_back(Item{std::move(payload), now});
+  ++stats_.admitted;
+  return true;
+}
+
+template <typename T>
+std::optional<typename AdmissionQueue<T>::Item> AdmissionQueue<T>::Pop(
+    TimePoint now, std::vector<Item>* expired) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const bool standing = StandingLocked(now);
+  const Duration timeout = standing ? options_.target : options_.interval;
+  while (!items_.empty() && now - items_.front().enqueued > timeout) {
+    expired->push_back(std::move(items_.front()));
+    items_.pop_front();
+    ++stats_.expired;
+  }
+  if (items_.empty()) {
+    last_empty_ = now;
+    return std::nullopt;
+  }
+  Item item;
+  if (standing && options_.adaptive_lifo) {
+    item = std::move(items_.back());
+    items_.pop_back();
+    ++stats_.lifo_pops;
+  } else {
+    item = std::move(items_.front());
+    items_.pop_front();
+  }
+  if (items_.empty()) last_empty_ = now;
+  return item;
+}
+
+template <typename T>
+size_t AdmissionQueue<T>::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return items_.size();
+}
+
+template <typename T>
+AdmissionStats AdmissionQueue<T>::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
 
 }  // namespace brisk
 

@@ -5,22 +5,25 @@
 #include <thread>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "gtest/gtest.h"
 
 namespace brisk {
 namespace {
 
 using std::chrono::milliseconds;
-using TimePoint = AdmissionQueue::TimePoint;
+using Fn = absl::AnyInvocable<void()>;
+using Queue = AdmissionQueue<Fn>;
+using TimePoint = Queue::TimePoint;
 
 // Pushes an item that appends `tag` to `log` when run.
-bool Push(AdmissionQueue& q, std::vector<int>& log, int tag, TimePoint now) {
+bool Push(Queue& q, std::vector<int>& log, int tag, TimePoint now) {
   absl::AnyInvocable<void()> fn = [&log, tag] { log.push_back(tag); };
   return q.TryPush(fn, now);
 }
 
 TEST(AdmissionQueueTest, RejectsWhenFullAndLeavesPayloadIntact) {
-  AdmissionQueue q({.capacity = 2});
+  Queue q({.capacity = 2});
   TimePoint t0{};
   std::vector<int> log;
   EXPECT_TRUE(Push(q, log, 1, t0));
@@ -36,22 +39,22 @@ TEST(AdmissionQueueTest, RejectsWhenFullAndLeavesPayloadIntact) {
 }
 
 TEST(AdmissionQueueTest, FifoWithoutStandingQueue) {
-  AdmissionQueue q({.capacity = 8});
+  Queue q({.capacity = 8});
   TimePoint t0{};
   std::vector<int> log;
   for (int i = 0; i < 3; ++i) Push(q, log, i, t0);
-  std::vector<AdmissionQueue::Item> expired;
+  std::vector<Queue::Item> expired;
   while (auto item = q.Pop(t0 + milliseconds(1), &expired)) item->payload();
   EXPECT_EQ(log, (std::vector<int>{0, 1, 2}));
   EXPECT_TRUE(expired.empty());
 }
 
 TEST(AdmissionQueueTest, StandingQueueTurnsLifoAndExpiresAfterTarget) {
-  AdmissionQueue q({.capacity = 100, .target = milliseconds(5),
+  Queue q({.capacity = 100, .target = milliseconds(5),
                     .interval = milliseconds(100)});
   TimePoint t0{};
   std::vector<int> log;
-  std::vector<AdmissionQueue::Item> expired;
+  std::vector<Queue::Item> expired;
   // The queue never empties: items keep arriving every 10 ms for 150 ms,
   // one is served every 20 ms.
   int tag = 0;
@@ -81,12 +84,12 @@ TEST(AdmissionQueueTest, StandingQueueTurnsLifoAndExpiresAfterTarget) {
 }
 
 TEST(AdmissionQueueTest, ExpiresAfterIntervalWhenNotStanding) {
-  AdmissionQueue q({.capacity = 10, .target = milliseconds(5),
+  Queue q({.capacity = 10, .target = milliseconds(5),
                     .interval = milliseconds(100)});
   TimePoint t0{};
   std::vector<int> log;
   Push(q, log, 1, t0);
-  std::vector<AdmissionQueue::Item> expired;
+  std::vector<Queue::Item> expired;
   // 50 ms of wait: not standing (queue was empty at t0), below interval.
   auto item = q.Pop(t0 + milliseconds(50), &expired);
   ASSERT_TRUE(item.has_value());
@@ -100,11 +103,11 @@ TEST(AdmissionQueueTest, ExpiresAfterIntervalWhenNotStanding) {
 }
 
 TEST(AdmissionQueueTest, LifoCanBeDisabled) {
-  AdmissionQueue q({.capacity = 10, .interval = milliseconds(10),
+  Queue q({.capacity = 10, .interval = milliseconds(10),
                     .adaptive_lifo = false});
   TimePoint t0{};
   std::vector<int> log;
-  std::vector<AdmissionQueue::Item> expired;
+  std::vector<Queue::Item> expired;
   Push(q, log, 0, t0);
   for (int i = 1; i <= 3; ++i) Push(q, log, i, t0 + milliseconds(20));
   // Standing: item 0 expired (waited 21 ms > 5 ms target); then FIFO.
@@ -116,7 +119,7 @@ TEST(AdmissionQueueTest, LifoCanBeDisabled) {
 }
 
 TEST(AdmissionQueueTest, ConcurrentPushPopLosesNothing) {
-  AdmissionQueue q({.capacity = 64});
+  Queue q({.capacity = 64});
   constexpr int kPerProducer = 5000;
   std::atomic<int> ran{0}, rejected{0}, expired_count{0};
   TimePoint t0{};
@@ -133,7 +136,7 @@ TEST(AdmissionQueueTest, ConcurrentPushPopLosesNothing) {
   std::vector<std::thread> consumers;
   for (int c = 0; c < 2; ++c) {
     consumers.emplace_back([&] {
-      std::vector<AdmissionQueue::Item> expired;
+      std::vector<Queue::Item> expired;
       while (true) {
         auto item = q.Pop(t0, &expired);
         if (item) {
@@ -150,7 +153,7 @@ TEST(AdmissionQueueTest, ConcurrentPushPopLosesNothing) {
   for (auto& t : threads) t.join();
   producers_done.store(true);
   for (auto& t : consumers) t.join();
-  std::vector<AdmissionQueue::Item> expired;
+  std::vector<Queue::Item> expired;
   while (auto item = q.Pop(t0, &expired)) item->payload();
   EXPECT_EQ(ran.load() + rejected.load() + expired_count.load(),
             2 * kPerProducer);

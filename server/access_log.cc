@@ -1,0 +1,71 @@
+#include "server/access_log.h"
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace brisk {
+
+absl::StatusOr<std::unique_ptr<AccessLog>> AccessLog::Open(
+    const std::string& path) {
+  if (path == "-") {
+    return std::unique_ptr<AccessLog>(new AccessLog(stdout, false));
+  }
+  FILE* f = std::fopen(path.c_str(), "ae");
+  if (f == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot open access log ", path, ": ", std::strerror(errno)));
+  }
+  return std::unique_ptr<AccessLog>(new AccessLog(f, true));
+}
+
+AccessLog::~AccessLog() {
+  Flush();
+  if (owned_) std::fclose(file_);
+}
+
+void AccessLog::Log(std::string_view peer_host, std::string_view method,
+                    std::string_view target, int version_minor, int status,
+                    size_t body_bytes, std::chrono::nanoseconds duration) {
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (now != cached_second_) {
+    cached_second_ = now;
+    std::tm tm;
+    const time_t t = static_cast<time_t>(now);
+    gmtime_r(&t, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof(buf), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+    cached_time_ = buf;
+  }
+  // The target is printed as received; control bytes cannot occur in it
+  // (the parser rejects them), but a quote could, so escape it.
+  std::string safe_target;
+  for (char c : target) {
+    if (c == '"' || c == '\\') safe_target.push_back('\\');
+    safe_target.push_back(c);
+  }
+  absl::StrAppendFormat(&buffer_, "%s - - [%s] \"%s %s HTTP/1.%d\" %d %d %d\n",
+                        peer_host, cached_time_, method, safe_target,
+                        version_minor, status, body_bytes,
+                        duration.count() / 1000);
+  if (buffer_.size() > (64 << 10)) {
+    std::fwrite(buffer_.data(), 1, buffer_.size(), file_);
+    std::fflush(file_);
+    buffer_.clear();
+  }
+}
+
+void AccessLog::Flush() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (buffer_.empty()) return;
+  std::fwrite(buffer_.data(), 1, buffer_.size(), file_);
+  std::fflush(file_);
+  buffer_.clear();
+}
+
+}  // namespace brisk
