@@ -1,0 +1,414 @@
+// Integration tests: a real HttpServer on 127.0.0.1, port 0, driven with raw
+// bytes. Handlers that must be "slow" wait on a Gate the test opens, so
+// ordering and isolation are shown without sleeping and hoping.
+#include "server/http_server.h"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/testing/raw_client.h"
+
+namespace brisk {
+namespace {
+
+using ::brisk::testing::Get;
+using ::brisk::testing::RawClient;
+using ::brisk::testing::RawResponse;
+using ::testing::HasSubstr;
+using std::chrono::milliseconds;
+
+// A latch handlers wait on; counts how many are waiting.
+class Gate {
+ public:
+  // Waits until Open() or the request is cancelled; true if opened.
+  bool Wait(const RequestContext& ctx) {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++entered_;
+    cv_.notify_all();
+    while (!open_) {
+      if (ctx.cancelled()) return false;
+      cv_.wait_for(lock, milliseconds(5));
+    }
+    return true;
+  }
+  void Open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  // Blocks until `n` handlers have entered Wait (guarded by 20 s).
+  bool WaitEntered(int n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(20),
+                        [&] { return entered_ >= n; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int entered_ = 0;
+  bool open_ = false;
+};
+
+// Polls `pred` until true, up to 20 s (a guard, not a timing assertion).
+template <typename Pred>
+bool Eventually(Pred pred) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  return pred();
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void StartServer(ServerOptions o = {}) {
+    o.address = "127.0.0.1";
+    o.port = 0;
+    server_ = std::make_unique<HttpServer>(o);
+    const RouteOptions kInline{.run_inline = true};
+    ASSERT_TRUE(server_->AddRoute("GET", "/hello", [](RequestContext&) {
+      return http::Response::Text(200, "hello\n");
+    }, kInline).ok());
+    ASSERT_TRUE(server_->AddRoute("GET", "/gate", [this](RequestContext& ctx) {
+      return gate_.Wait(ctx) ? http::Response::Text(200, "gate\n")
+                             : http::Response::Text(503, "cancelled\n");
+    }).ok());
+    ASSERT_TRUE(server_->AddRoute("POST", "/echo", [](RequestContext& ctx) {
+      http::Response r;
+      r.body = std::move(ctx.mutable_request().mutable_body());
+      return r;
+    }).ok());
+    ASSERT_TRUE(server_->AddRoute("GET", "/throw", [](RequestContext&) -> http::Response {
+      throw std::runtime_error("handler bug");
+    }).ok());
+    ASSERT_TRUE(server_->AddRoute("GET", "/throw-inline", [](RequestContext&) -> http::Response {
+      throw std::runtime_error("handler bug");
+    }, kInline).ok());
+    ASSERT_TRUE(server_->AddRoute("GET", "/big", [](RequestContext&) {
+      return http::Response::Text(200, std::string(16 << 20, 'x'));
+    }, kInline).ok());
+    ASSERT_TRUE(server_->AddRoute("GET", "/users/{id}", [](RequestContext& ctx) {
+      return http::Response::Text(200, std::string(*ctx.Param("id")));
+    }).ok());
+    ASSERT_TRUE(server_->Start().ok());
+    port_ = server_->port();
+    ASSERT_NE(port_, 0);
+  }
+
+  void TearDown() override {
+    gate_.Open();
+    if (server_) server_->Stop();
+  }
+
+  Gate gate_;
+  std::unique_ptr<HttpServer> server_;
+  uint16_t port_ = 0;
+};
+
+TEST_F(ServerTest, KeepAliveServesManyRequestsOnOneConnection) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.connected());
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(c.Send(Get("/hello")));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value()) << i;
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "hello\n");
+    EXPECT_EQ(r->Header("connection"), "keep-alive");
+    EXPECT_FALSE(r->Header("date").empty());
+  }
+  // An offloaded route on the same connection, with a path parameter.
+  ASSERT_TRUE(c.Send(Get("/users/42")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "42");
+  ASSERT_TRUE(c.Send(Get("/hello", /*close=*/true)));
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->Header("connection"), "close");
+  EXPECT_TRUE(c.WaitClosed());
+}
+
+TEST_F(ServerTest, Http10ClosesUnlessKeepAliveAsked) {
+  StartServer();
+  {
+    RawClient c(port_);
+    ASSERT_TRUE(c.Send("GET /hello HTTP/1.0\r\n\r\n"));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_TRUE(c.WaitClosed());
+  }
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send("GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->Header("connection"), "keep-alive");
+  ASSERT_TRUE(c.Send("GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  EXPECT_TRUE(c.Read().has_value());
+}
+
+TEST_F(ServerTest, PipelinedResponsesKeepRequestOrder) {
+  StartServer();
+  RawClient c(port_);
+  // A slow offloaded request, then fast inline ones, in one write.
+  ASSERT_TRUE(c.Send(Get("/gate") + Get("/hello") + Get("/users/7") +
+                     Get("/hello")));
+  ASSERT_TRUE(gate_.WaitEntered(1));
+  // The inline /hello answers are ready long before /gate's; they must wait.
+  gate_.Open();
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 4; ++i) {
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value()) << i;
+    bodies.push_back(r->body);
+  }
+  EXPECT_THAT(bodies, ::testing::ElementsAre("gate\n", "hello\n", "7", "hello\n"));
+}
+
+TEST_F(ServerTest, ManyPipelinedRequestsInOneWrite) {
+  StartServer();
+  RawClient c(port_);
+  std::string batch;
+  for (int i = 0; i < 200; ++i) batch += Get(i % 2 ? "/hello" : "/users/" + std::to_string(i));
+  ASSERT_TRUE(c.Send(batch));
+  for (int i = 0; i < 200; ++i) {
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value()) << i;
+    EXPECT_EQ(r->body, i % 2 ? "hello\n" : std::to_string(i)) << i;
+  }
+}
+
+TEST_F(ServerTest, EchoesFourMebibytes) {
+  StartServer({.max_body_bytes = 8 << 20});
+  RawClient c(port_);
+  std::string body(4 << 20, '\0');
+  for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + i % 26);
+  std::string req = "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+                    std::to_string(body.size()) + "\r\n\r\n";
+  // Send from another thread: the server answers while we still send.
+  std::thread sender([&] { c.Send(req + body); });
+  auto r = c.Read();
+  sender.join();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_TRUE(r->body == body);
+}
+
+TEST_F(ServerTest, ChunkedRequestBodyAndExpectContinue) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+                     "Content-Length: 5\r\n\r\n"));
+  auto interim = c.Read();
+  ASSERT_TRUE(interim.has_value());
+  EXPECT_EQ(interim->status, 100);
+  ASSERT_TRUE(c.Send("hello"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "hello");
+  ASSERT_TRUE(c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n"));
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "abcde");
+}
+
+TEST_F(ServerTest, RequestsSentOneByteAtATime) {
+  StartServer();
+  RawClient c(port_);
+  const std::string req = Get("/users/abc") +
+                          "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nxyz";
+  for (char ch : req) ASSERT_TRUE(c.Send(std::string_view(&ch, 1)));
+  auto r1 = c.Read();
+  auto r2 = c.Read();
+  ASSERT_TRUE(r1.has_value());
+  ASSERT_TRUE(r2.has_value());
+  EXPECT_EQ(r1->body, "abc");
+  EXPECT_EQ(r2->body, "xyz");
+}
+
+TEST_F(ServerTest, HeadHasGetHeadersAndNoBody) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send("HEAD /hello HTTP/1.1\r\nHost: t\r\n\r\n" + Get("/hello")));
+  auto h = c.Read(/*head=*/true);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->status, 200);
+  EXPECT_EQ(h->Header("content-length"), "6");
+  EXPECT_TRUE(h->body.empty());
+  auto g = c.Read();  // the next response starts right after the head
+  ASSERT_TRUE(g.has_value());
+  EXPECT_EQ(g->body, "hello\n");
+}
+
+TEST_F(ServerTest, NotFoundAndMethodNotAllowed) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/nope") + "DELETE /hello HTTP/1.1\r\nHost: t\r\n\r\n"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 404);
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 405);
+  EXPECT_THAT(r->Header("allow"), HasSubstr("GET"));
+}
+
+TEST_F(ServerTest, BadRequestIsAnsweredAndNothingAfterItIsProcessed) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send("GET /hello HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n" +
+                     Get("/hello")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(r->Header("connection"), "close");
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_EQ(c.pending(), "");  // no answer to the request after the bad one
+  EXPECT_EQ(server_->metrics().bad_requests.load(), 1u);
+}
+
+TEST_F(ServerTest, SmugglingAttemptIsRejected) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + Get("/hello")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 400);
+  EXPECT_TRUE(c.WaitClosed());
+}
+
+TEST_F(ServerTest, OversizedBodyGets413) {
+  StartServer({.max_body_bytes = 1000});
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 413);
+  EXPECT_TRUE(c.WaitClosed());
+}
+
+TEST_F(ServerTest, HandlerExceptionGives500ForThatRequestOnly) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/throw") + Get("/throw-inline") + Get("/hello")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 500);
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 500);
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);  // the connection lives on
+  EXPECT_EQ(server_->metrics().handler_exceptions.load(), 2u);
+}
+
+TEST_F(ServerTest, SlowlorisIsCutOffWhileStillTrickling) {
+  StartServer({.header_timeout = milliseconds(300)});
+  RawClient c(port_);
+  // One byte every 20 ms: the whole head would take ~2 s, far past 300 ms.
+  const std::string req = "GET /hello HTTP/1.1\r\nHost: t\r\nX-Slow: " +
+                          std::string(60, 'a') + "\r\n\r\n";
+  size_t sent = 0;
+  std::atomic<bool> stop{false};
+  std::thread trickle([&] {
+    for (; sent < req.size() && !stop.load(); ++sent) {
+      if (!c.Send(req.substr(sent, 1))) break;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+  });
+  auto r = c.Read();
+  stop.store(true);
+  trickle.join();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 408);
+  EXPECT_LT(sent, req.size());  // cut off before the head was complete
+  EXPECT_EQ(server_->metrics().timeouts_header.load(), 1u);
+}
+
+TEST_F(ServerTest, IdleKeepAliveConnectionIsClosed) {
+  StartServer({.idle_timeout = milliseconds(200)});
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/hello")));
+  ASSERT_TRUE(c.Read().has_value());
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_EQ(server_->metrics().timeouts_idle.load(), 1u);
+}
+
+TEST_F(ServerTest, ClientThatNeverReadsIsDisconnected) {
+  StartServer({.write_timeout = milliseconds(300)});
+  RawClient c(port_);
+  // Ask for 16 MiB a few times and never read: the socket buffers fill up.
+  ASSERT_TRUE(c.Send(Get("/big") + Get("/big")));
+  ASSERT_TRUE(Eventually(
+      [&] { return server_->metrics().timeouts_write.load() == 1; }));
+  EXPECT_TRUE(Eventually(
+      [&] { return server_->metrics().open_connections.load() == 0; }));
+}
+
+TEST_F(ServerTest, MaxConnectionsClosesNewConnectionsAtOnce) {
+  StartServer({.max_connections = 2});
+  RawClient a(port_), b(port_);
+  ASSERT_TRUE(a.Send(Get("/hello")));
+  ASSERT_TRUE(a.Read().has_value());
+  ASSERT_TRUE(b.Send(Get("/hello")));
+  ASSERT_TRUE(b.Read().has_value());
+  RawClient third(port_);
+  EXPECT_TRUE(third.WaitClosed());
+  EXPECT_EQ(server_->metrics().rejected_connections.load(), 1u);
+  // Existing connections still work.
+  ASSERT_TRUE(a.Send(Get("/hello")));
+  EXPECT_TRUE(a.Read().has_value());
+}
+
+TEST_F(ServerTest, DrainFinishesInFlightWithConnectionClose) {
+  StartServer();
+  RawClient busy(port_), idle(port_);
+  ASSERT_TRUE(idle.Send(Get("/hello")));
+  ASSERT_TRUE(idle.Read().has_value());
+  ASSERT_TRUE(busy.Send(Get("/gate")));
+  ASSERT_TRUE(gate_.WaitEntered(1));
+  server_->BeginDrain();
+  EXPECT_TRUE(idle.WaitClosed());  // idle keep-alive: closed at once
+  EXPECT_FALSE(server_->WaitDrained(milliseconds(1)));
+  gate_.Open();
+  auto r = busy.Read();
+  ASSERT_TRUE(r.has_value());  // the in-flight request was not lost
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->Header("connection"), "close");
+  EXPECT_TRUE(busy.WaitClosed());
+  EXPECT_TRUE(server_->WaitDrained(std::chrono::seconds(20)));
+  RawClient late(port_);  // the listener is closed
+  EXPECT_FALSE(late.connected() && late.Send(Get("/hello")) && late.Read().has_value());
+}
+
+TEST_F(ServerTest, MetricsCountRoutesAndStatuses) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/hello") + Get("/hello") + Get("/nope") + Get("/users/1")));
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(c.Read().has_value());
+  std::string page;
+  server_->metrics().AppendPrometheus(&page);
+  EXPECT_THAT(page, HasSubstr("brisk_requests_total{route=\"/hello\",status=\"200\"} 2"));
+  EXPECT_THAT(page, HasSubstr("brisk_requests_total{route=\"unmatched\",status=\"404\"} 1"));
+  EXPECT_THAT(page, HasSubstr("brisk_handler_seconds_count{route=\"/users/{id}\"} 1"));
+  EXPECT_THAT(page, HasSubstr("brisk_open_connections 1"));
+}
+
+}  // namespace
+}  // namespace brisk

@@ -1,0 +1,60 @@
+// A blocking raw-bytes HTTP client for tests: connect to 127.0.0.1, send
+// exactly the bytes given, read responses one by one. Every read has a
+// receive timeout (a guard against a hung test, not a timing assertion).
+#ifndef BRISK_SERVER_TESTING_RAW_CLIENT_H_
+#define BRISK_SERVER_TESTING_RAW_CLIENT_H_
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace brisk::testing {
+
+struct RawResponse {
+  int status = 0;
+  std::string head;  // status line + headers
+  std::map<std::string, std::string> headers;  // lower-cased names
+  std::string body;
+  std::string Header(const std::string& lower_name) const {
+    auto it = headers.find(lower_name);
+    return it == headers.end() ? "" : it->second;
+  }
+};
+
+class RawClient {
+ public:
+  explicit RawClient(uint16_t port,
+                     std::chrono::milliseconds guard = std::chrono::seconds(20));
+  ~RawClient();
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+
+  bool connected() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
+  // Sends all of `bytes`; false if the connection broke.
+  bool Send(std::string_view bytes);
+  // Reads one response (Content-Length or chunked framed; for a HEAD request
+  // pass head=true). nullopt on EOF/error/timeout before a full response.
+  std::optional<RawResponse> Read(bool head = false);
+  // True if the server closed the connection (EOF or reset) with no further
+  // bytes, waiting up to the guard time.
+  bool WaitClosed();
+  // Bytes received but not yet returned by Read().
+  const std::string& pending() const { return buf_; }
+  void ShutdownWrite();
+
+ private:
+  bool Fill();  // one recv() into buf_; false on EOF/error/timeout
+  int fd_ = -1;
+  std::string buf_;
+};
+
+// Convenience: a GET for `target` with Host, optionally Connection: close.
+std::string Get(std::string_view target, bool close = false);
+
+}  // namespace brisk::testing
+
+#endif  // BRISK_SERVER_TESTING_RAW_CLIENT_H_
