@@ -97,6 +97,13 @@ void Connection::OnEvents(uint32_t events) {
 void Connection::AfterEvent() {
   if (closed_) return;
   FlushReady();
+  // Requests already buffered while the pipeline was full.
+  if (!in_.empty() && !lingering_ && !stop_parsing_ &&
+      pipeline_.size() < core_->options.max_pipeline_depth) {
+    ProcessInput();
+    if (closed_) return;
+    FlushReady();
+  }
   if (output_pending()) Write();
   if (closed_) return;
   if (draining_ && pipeline_.empty() && !output_pending() && parser_.idle() &&

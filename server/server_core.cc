@@ -9,9 +9,10 @@ namespace brisk {
 
 ServerCore::ServerCore(ServerOptions opts) : options(std::move(opts)) {}
 
-bool ServerCore::Admit(std::shared_ptr<Call>& call, SteadyTime now) {
+bool ServerCore::Admit(const std::shared_ptr<Call>& call, SteadyTime now) {
   call->enqueued = now;
-  if (!admission->TryPush(call, now)) return false;
+  std::shared_ptr<Call> queued = call;  // the queue takes its own reference
+  if (!admission->TryPush(queued, now)) return false;
   metrics->in_flight.fetch_add(1, std::memory_order_relaxed);
   metrics->queue_depth.fetch_add(1, std::memory_order_relaxed);
   // One pool task per admitted call; each takes whichever call the queue

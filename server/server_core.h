@@ -63,7 +63,7 @@ struct ServerCore {
   void RunOneCall();
 
   // Admits `call` (reactor thread). False when the queue is full.
-  bool Admit(std::shared_ptr<Call>& call, SteadyTime now);
+  bool Admit(const std::shared_ptr<Call>& call, SteadyTime now);
 
   // Connection accounting for drain (any thread).
   void ConnectionClosed();
