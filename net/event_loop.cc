@@ -27,7 +27,7 @@ absl::Status ErrnoStatus(absl::string_view what, int err) {
 }
 
 uint32_t ToEpoll(uint32_t interest) {
-  if (interest == 0) return 0;  // registered but quiet, not even hang-ups
+  if (interest == 0) return 0;  // parked (epoll still reports HUP/ERR)
   uint32_t events = EPOLLRDHUP;
   if (interest & kReadable) events |= EPOLLIN;
   if (interest & kWritable) events |= EPOLLOUT;

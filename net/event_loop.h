@@ -97,7 +97,9 @@ class EventLoop {
   virtual ~EventLoop() = default;
 
   // Starts watching `fd` (not owned; the caller must Unwatch before close)
-  // for `interest` (kReadable | kWritable; 0 = registered but quiet).
+  // for `interest` (kReadable | kWritable). Interest 0 parks the fd: only
+  // what epoll always reports (EPOLLHUP -> kHangup, EPOLLERR -> kError) can
+  // still arrive, and the callback must then close or Unwatch it.
   // AlreadyExists if `fd` is already watched by this loop.
   virtual absl::Status Watch(int fd, uint32_t interest, IoCallback cb) = 0;
   // Changes the interest of a watched fd. NotFound if not watched.
