@@ -34,8 +34,10 @@
 //
 // Ordering of one iteration (RunOnce): epoll_wait (bounded by the earliest
 // timer), read the clock once, dispatch IO events, fire due timers, run posted
-// tasks. Tasks and timers added by callbacks run in a later iteration (a
-// zero-delay timer re-armed from its own callback cannot starve IO).
+// tasks. The timers due and the tasks queued are taken as a batch: a timer
+// added by a timer callback, or a task posted by a task, waits for the next
+// iteration (a zero-delay timer re-armed from its own callback cannot starve
+// IO). A task posted by an IO or timer callback runs in the same iteration.
 //
 // Shutdown: destroying the loop drops (never runs) pending tasks and timers,
 // destroying their callbacks on the destroying thread. Posting after
