@@ -345,6 +345,20 @@ TEST(EventLoopTest, PostedTaskPostingRunsNextIteration) {
   EXPECT_EQ(stage, 2);
 }
 
+TEST(EventLoopTest, TaskPostedByIoCallbackRunsInTheSameIteration) {
+  auto loop = MakeLoop();
+  SocketPair p;
+  WriteAll(p.b.get(), "x");
+  std::vector<std::string> log;
+  ASSERT_TRUE(loop->Watch(p.a.get(), kReadable, [&](uint32_t) {
+                    log.push_back("io");
+                    loop->Post([&] { log.push_back("task"); });
+                    ASSERT_TRUE(loop->Unwatch(p.a.get()).ok());
+                  }).ok());
+  EXPECT_EQ(loop->RunOnce(kPoll), 2);
+  EXPECT_EQ(log, (std::vector<std::string>{"io", "task"}));
+}
+
 TEST(EventLoopTest, LagObserverSeesTimerAndPostLag) {
   FakeClock clock;
   auto loop = MakeLoop(&clock);
