@@ -210,7 +210,7 @@ void Connection::Dispatch(http::Request request) {
   slot.version_minor = request.version_minor();
   slot.close_after = !request.keep_alive();
   slot.metrics_route = core_->metrics->num_routes();
-  if (slot.close_after || draining_) stop_parsing_ = true;
+  if (slot.close_after) stop_parsing_ = true;
 
   http::RouteMatch match = core_->router.Match(request.method(), request.path());
   if (match.kind != http::RouteMatch::kFound) {
@@ -359,9 +359,12 @@ void Connection::Complete(Slot& slot, const http::Response& response,
         request ? request->target() : "-", slot.version_minor, response.status,
         slot.head ? 0 : response.body.size(), now - slot.parsed);
   }
-  // While draining, the last answer of the connection says so.
-  if (draining_ && stop_parsing_ && &slot == &pipeline_.back()) {
+  // While draining, the last answer of the connection says so: the last
+  // slot, with no further request bytes already received.
+  if (draining_ && &slot == &pipeline_.back() && in_.empty() &&
+      parser_.idle()) {
     slot.close_after = true;
+    stop_parsing_ = true;
   }
   http::ResponseOptions opt;
   opt.date = reactor_->Date();
@@ -471,9 +474,9 @@ void Connection::Close() {
 void Connection::BeginDrain() {
   if (closed_ || draining_) return;
   draining_ = true;
-  if (parser_.idle()) stop_parsing_ = true;
-  // The last pending answer, if not yet serialized, will carry
-  // Connection: close (see Complete); an idle connection closes now.
+  // An idle connection closes now (AfterEvent). A busy one keeps answering
+  // what it receives until its last answer, which carries Connection: close
+  // (see Complete); the drain timeout bounds the whole.
   AfterEvent();
 }
 

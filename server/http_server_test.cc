@@ -98,6 +98,9 @@ class ServerTest : public ::testing::Test {
     ASSERT_TRUE(server_->AddRoute("GET", "/big", [](RequestContext&) {
       return http::Response::Text(200, std::string(16 << 20, 'x'));
     }, kInline).ok());
+    ASSERT_TRUE(server_->AddRoute("GET", "/healthz", [this](RequestContext&) {
+      return http::Response::Text(server_->draining() ? 503 : 200, "h\n");
+    }, kInline).ok());
     ASSERT_TRUE(server_->AddRoute("GET", "/users/{id}", [](RequestContext& ctx) {
       return http::Response::Text(200, std::string(*ctx.Param("id")));
     }).ok());
@@ -386,11 +389,18 @@ TEST_F(ServerTest, DrainFinishesInFlightWithConnectionClose) {
   server_->BeginDrain();
   EXPECT_TRUE(idle.WaitClosed());  // idle keep-alive: closed at once
   EXPECT_FALSE(server_->WaitDrained(milliseconds(1)));
+  // The busy connection still answers what it sends meanwhile: health
+  // checks now fail, so load balancers take the instance out.
+  ASSERT_TRUE(busy.Send(Get("/healthz")));
   gate_.Open();
   auto r = busy.Read();
   ASSERT_TRUE(r.has_value());  // the in-flight request was not lost
   EXPECT_EQ(r->status, 200);
-  EXPECT_EQ(r->Header("connection"), "close");
+  EXPECT_EQ(r->body, "gate\n");
+  r = busy.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->Header("connection"), "close");  // the last answer says so
   EXPECT_TRUE(busy.WaitClosed());
   EXPECT_TRUE(server_->WaitDrained(std::chrono::seconds(20)));
   RawClient late(port_);  // the listener is closed
