@@ -123,8 +123,10 @@ class EpollLoop final : public EventLoop {
       posted_.push_back(PostedTask{posted, std::move(task)});
     }
     // Only the empty -> non-empty transition needs a wake-up: the loop swaps
-    // the whole queue out, so later posts ride along with the first one.
-    if (was_empty) Wake();
+    // the whole queue out, so later posts ride along with the first one. A
+    // post from the loop thread itself needs none: the loop runs or checks
+    // the queue before it next sleeps (TimeoutMs polls when it is not empty).
+    if (was_empty && !IsInLoopThread()) Wake();
   }
 
   TimerId RunAt(TimePoint when, Task cb) override {

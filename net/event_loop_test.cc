@@ -322,14 +322,27 @@ TEST(EventLoopTest, PostFromManyThreadsRunsEverythingInOrderPerThread) {
 TEST(EventLoopTest, PostsCoalesceIntoOneWakeup) {
   auto loop = MakeLoop();
   int ran = 0;
-  for (int i = 0; i < 100; ++i) loop->Post([&] { ++ran; });
+  // From another thread: the first post wakes the loop, the rest ride along.
+  std::thread([&] {
+    for (int i = 0; i < 100; ++i) loop->Post([&] { ++ran; });
+  }).join();
   EXPECT_EQ(loop->stats().wakeups, 1u);
   EXPECT_EQ(loop->RunOnce(kPoll), 100);
   EXPECT_EQ(ran, 100);
-  loop->Post([&] { ++ran; });
+  std::thread([&] { loop->Post([&] { ++ran; }); }).join();
   EXPECT_EQ(loop->stats().wakeups, 2u);
   loop->RunOnce(kPoll);
   EXPECT_EQ(ran, 101);
+}
+
+TEST(EventLoopTest, PostFromLoopThreadNeedsNoWakeupAndDoesNotSleep) {
+  auto loop = MakeLoop();
+  int ran = 0;
+  loop->Post([&] { ++ran; });  // the creating thread is the loop thread
+  EXPECT_EQ(loop->stats().wakeups, 0u);
+  // An unbounded wait must not sleep with a task queued (it would hang).
+  EXPECT_EQ(loop->RunOnce(Duration(-1)), 1);
+  EXPECT_EQ(ran, 1);
 }
 
 TEST(EventLoopTest, PostedTaskPostingRunsNextIteration) {

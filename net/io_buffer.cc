@@ -50,7 +50,8 @@ absl::Span<char> IoBuffer::PrepareWrite(size_t min_bytes) {
   return tail();
 }
 
-IoBuffer::ReadResult IoBuffer::ReadFrom(int fd, size_t max_bytes) {
+IoBuffer::ReadResult IoBuffer::ReadFrom(int fd, size_t max_bytes,
+                                       bool stop_on_short_read) {
   ReadResult r;
   while (r.bytes < max_bytes) {
     // Ask for a reasonable chunk so the buffer grows geometrically, but
@@ -67,6 +68,12 @@ IoBuffer::ReadResult IoBuffer::ReadFrom(int fd, size_t max_bytes) {
     if (n > 0) {
       write_pos_ += static_cast<size_t>(n);
       r.bytes += static_cast<size_t>(n);
+      // A stream socket that filled less than the room had nothing more at
+      // that moment: skip the read() that would only say EAGAIN.
+      if (stop_on_short_read && static_cast<size_t>(n) < room) {
+        r.status = kWouldBlock;
+        return r;
+      }
       continue;
     }
     if (n == 0) {

@@ -90,7 +90,12 @@ class IoBuffer {
 
   // read() from `fd` into the tail until EAGAIN, EOF, error, the buffer is
   // full, or `max_bytes` were read in this call. EINTR is retried.
-  ReadResult ReadFrom(int fd, size_t max_bytes = static_cast<size_t>(-1));
+  // With `stop_on_short_read`, a read() that returns less than the room it
+  // was given ends the call with kWouldBlock, saving the extra read() that
+  // would only report EAGAIN (for stream sockets watched level-triggered,
+  // where data arriving later is reported again; as nginx does).
+  ReadResult ReadFrom(int fd, size_t max_bytes = static_cast<size_t>(-1),
+                      bool stop_on_short_read = false);
   // Writes readable bytes to `fd` until empty, EAGAIN or an error, consuming
   // what was written. Partial writes are handled; EINTR is retried.
   WriteResult WriteTo(int fd);

@@ -87,6 +87,28 @@ TEST(IoBufferTest, ReadUntilEagainThenEof) {
   EXPECT_EQ(r.bytes, 0u);
 }
 
+TEST(IoBufferTest, ShortReadEndsTheCallWhenAsked) {
+  SocketPair p;
+  const std::string data = Pattern(100);
+  ASSERT_EQ(write(p.b.get(), data.data(), data.size()), 100);
+  IoBuffer buf({.initial_capacity = 512, .max_capacity = 1 << 20});
+  // One read() of 100 < 512 bytes: done, without the read() saying EAGAIN
+  // (a later write shows the data was not consumed by a hidden read).
+  IoBuffer::ReadResult r = buf.ReadFrom(p.a.get(), 1 << 20, true);
+  EXPECT_EQ(r.status, IoBuffer::kWouldBlock);
+  EXPECT_EQ(r.bytes, 100u);
+  ASSERT_EQ(write(p.b.get(), data.data(), 10), 10);
+  r = buf.ReadFrom(p.a.get(), 1 << 20, true);
+  EXPECT_EQ(r.bytes, 10u);
+  // A read that fills the room continues to the next one.
+  const std::string big = Pattern(3000);
+  ASSERT_EQ(write(p.b.get(), big.data(), big.size()), 3000);
+  IoBuffer small({.initial_capacity = 1000, .max_capacity = 1 << 20});
+  r = small.ReadFrom(p.a.get(), 1 << 20, true);
+  EXPECT_EQ(r.bytes, 3000u);
+  EXPECT_EQ(small.readable(), big);
+}
+
 TEST(IoBufferTest, ReadStopsAtPerCallCapAndAtBufferLimit) {
   SocketPair p;
   const std::string data = Pattern(3000);

@@ -123,7 +123,8 @@ bool Connection::WantRead() const {
 void Connection::ReadAndProcess() {
   for (int round = 0; round < kReadRounds; ++round) {
     if (!WantRead()) return;
-    net::IoBuffer::ReadResult r = in_.ReadFrom(fd_.get(), kReadChunk);
+    net::IoBuffer::ReadResult r =
+        in_.ReadFrom(fd_.get(), kReadChunk, /*stop_on_short_read=*/true);
     if (lingering_) {
       // Discard: the client is told to go away and may still be sending.
       lingered_bytes_ += in_.size();

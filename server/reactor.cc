@@ -68,8 +68,10 @@ void Reactor::OnAccept(net::UniqueFd fd, const net::SocketAddress& peer) {
   m.accepted_connections.fetch_add(1, std::memory_order_relaxed);
   m.open_connections.fetch_add(1, std::memory_order_relaxed);
   const uint64_t id = next_id_++;
-  auto conn = std::make_unique<Connection>(this, core_, id, std::move(fd),
-                                           peer.HostString());
+  // The peer's text form is only needed for the access log.
+  auto conn = std::make_unique<Connection>(
+      this, core_, id, std::move(fd),
+      core_->access_log != nullptr ? peer.HostString() : std::string());
   Connection* raw = conn.get();
   connections_.emplace(id, std::move(conn));
   if (!raw->Start().ok()) raw->Close();
