@@ -119,34 +119,42 @@ class RequestParser {
   };
 
   ParseResult Error(int status, size_t consumed);
-  // Scans buffered/fed head bytes; returns bytes of `chunk` consumed.
-  ParseResult FeedHead(std::string_view chunk);
-  // Parses the complete lines of a head stored at `base`, starting at
-  // line_start_; on an incomplete line stops. Returns 0 to continue, or an
-  // error status; sets state_ past the head when the empty line is found.
+  // Head or trailer section: scans `chunk` (fast path in place, else
+  // buffered). Sets *used to the bytes of `chunk` consumed; returns 0 or an
+  // error status.
+  int FeedLines(std::string_view chunk, size_t* used);
+  // Parses the complete lines of the section stored at `base` from
+  // line_start_; stops at an incomplete line (after checking limits) or at
+  // the end of the section. Returns 0 or an error status.
   int ParseLines(const char* base, size_t size);
   int ParseRequestLine(const char* base, size_t begin, size_t end);
-  int ParseHeaderLine(const char* base, size_t begin, size_t end);
-  int ParsePartialLineLimit(size_t partial) const;
+  int ParseFieldLine(const char* base, size_t begin, size_t end);
+  int RecordField(std::string_view name, std::string_view value);
+  // Decides body framing once the head is parsed.
   int FinishHead();
-  ParseResult FeedBody(std::string_view chunk, size_t consumed);
-  int ParseTrailerLines(size_t* line_start);
+  // Runs once the head bytes are in request_.head_.
+  int CompleteHead();
+  int FeedBody(std::string_view chunk, size_t* used);
+  int ChunkExtByte(char c);
 
   ParserLimits limits_;
   State state_ = State::kStart;
   int error_status_ = 0;
-  bool pending_cr_ = false;  // kStart: saw '\r' of an empty line
-  // kHead/kTrailer: buffered bytes (head or trailer section so far).
+  bool pending_cr_ = false;         // kStart: saw '\r' of an empty line
+  bool request_line_done_ = false;
+  // kHead/kTrailer: buffered bytes of the section when not parsed in place.
   std::string buffer_;
-  size_t line_start_ = 0;      // start of the first unparsed line in buffer_
-  size_t header_bytes_ = 0;    // header section bytes so far (for 431)
+  size_t line_start_ = 0;    // first unparsed line of the section
+  size_t header_bytes_ = 0;  // section bytes so far (for 431)
   size_t header_count_ = 0;
   // Body framing.
-  uint64_t remaining_ = 0;     // kBody/kChunkData: bytes still expected
+  uint64_t remaining_ = 0;   // kBody/kChunkData: bytes still expected
+  uint64_t body_total_ = 0;  // chunked: decoded bytes so far
+  uint64_t chunk_size_ = 0;
   uint64_t chunk_ext_bytes_ = 0;
   int chunk_ext_state_ = 0;
   bool chunk_has_digit_ = false;
-  // Recognised-header bookkeeping during the head.
+  // Recognised fields, while parsing the head.
   int host_count_ = 0;
   bool has_transfer_encoding_ = false;
   int te_chunked_count_ = 0;
@@ -154,6 +162,10 @@ class RequestParser {
   bool te_unknown_ = false;
   bool connection_close_ = false;
   bool connection_keep_alive_ = false;
+  bool expect_continue_ = false;
+  bool path_needs_decode_ = false;
+  bool path_default_root_ = false;  // absolute-form without a path
+  Request::Span raw_path_;
   Request request_;
 };
 
