@@ -19,6 +19,9 @@
 
 namespace brisk::http {
 
+// Reason phrase for `status` ("OK", "Not Found"); "Unknown" for others.
+std::string_view ReasonPhrase(int status);
+
 struct Response {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;

@@ -20,6 +20,7 @@
 #ifndef BRISK_HTTP_RESPONSE_WRITER_H_
 #define BRISK_HTTP_RESPONSE_WRITER_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -40,7 +41,8 @@ class HttpDate {
 
  private:
   int64_t cached_second_ = INT64_MIN;
-  char buf_[32] = {};
+  size_t length_ = 0;
+  char buf_[40] = {};
 };
 
 struct ResponseOptions {
@@ -56,9 +58,6 @@ struct ResponseOptions {
   // The request's HTTP minor version (0 disables chunked).
   int request_version_minor = 1;
 };
-
-// Reason phrase for `status` ("OK", "Not Found"); "Unknown" for others.
-std::string_view ReasonPhrase(int status);
 
 void AppendResponse(const Response& response, const ResponseOptions& options,
                     std::string* out);

@@ -64,8 +64,9 @@ class Router {
 
   size_t size() const { return size_; }
 
+  struct Node;  // a path segment; defined in router.cc
+
  private:
-  struct Node;
   std::unique_ptr<Node> root_;
   size_t size_ = 0;
 };
