@@ -25,7 +25,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
+#include "absl/container/inlined_vector.h"
 
 namespace brisk::http {
 
@@ -143,7 +143,8 @@ class Request {
   }
 
   std::string head_;  // request line + header section (+ decoded path)
-  std::vector<FieldSpan> fields_;
+  // Field spans; inline for typical requests (no allocation).
+  absl::InlinedVector<FieldSpan, 10> fields_;
   std::string body_;
   Span method_, target_, path_, query_;
   uint64_t content_length_ = 0;
