@@ -28,42 +28,24 @@ Router Make50() {
   return r;
 }
 
-void BM_MatchParam(benchmark::State& state) {
+void BM_Match(benchmark::State& state, const char* method, const char* path,
+              RouteMatch::Kind expected) {
   const Router r = Make50();
-  const RouteMatch check = r.Match("GET", "/api/v1/sessions/12345/history");
-  if (check.kind != RouteMatch::kFound || check.Param("id") != "12345") {
-    std::abort();
-  }
+  if (r.Match(method, path).kind != expected) std::abort();
   for (auto _ : state) {
-    RouteMatch m = r.Match("GET", "/api/v1/sessions/12345/history");
+    RouteMatch m = r.Match(method, path);
     benchmark::DoNotOptimize(m.route_id);
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_MatchParam);
-
-void BM_MatchLiteral(benchmark::State& state) {
-  const Router r = Make50();
-  if (r.Match("POST", "/api/v1/reviews").kind != RouteMatch::kFound) {
-    std::abort();
-  }
-  for (auto _ : state) {
-    RouteMatch m = r.Match("POST", "/api/v1/reviews");
-    benchmark::DoNotOptimize(m.route_id);
-  }
-  state.SetItemsProcessed(state.iterations());
-}
-BENCHMARK(BM_MatchLiteral);
-
-void BM_MatchNotFound(benchmark::State& state) {
-  const Router r = Make50();
-  for (auto _ : state) {
-    RouteMatch m = r.Match("GET", "/api/v2/unknown/thing");
-    benchmark::DoNotOptimize(m.kind);
-  }
-  state.SetItemsProcessed(state.iterations());
-}
-BENCHMARK(BM_MatchNotFound);
+BENCHMARK_CAPTURE(BM_Match, param, "GET", "/api/v1/sessions/12345/history",
+                  RouteMatch::kFound);
+BENCHMARK_CAPTURE(BM_Match, literal, "POST", "/api/v1/reviews",
+                  RouteMatch::kFound);
+BENCHMARK_CAPTURE(BM_Match, not_found, "GET", "/api/v2/unknown/thing",
+                  RouteMatch::kNotFound);
+BENCHMARK_CAPTURE(BM_Match, method_not_allowed, "PUT", "/api/v1/users/7",
+                  RouteMatch::kMethodNotAllowed);
 
 }  // namespace
 }  // namespace brisk::http
