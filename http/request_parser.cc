@@ -25,6 +25,7 @@ enum : uint8_t {
   kTarget = 2,    // visible ASCII allowed in a request-target
   kValue = 4,     // field-value byte: VCHAR, SP, HTAB, obs-text
   kHex = 8,
+  kTargetSpecial = 16,  // '%', '?', '#': noted while scanning the target
 };
 
 constexpr std::array<uint8_t, 256> MakeTable() {
@@ -38,6 +39,7 @@ constexpr std::array<uint8_t, 256> MakeTable() {
       if (c == static_cast<unsigned char>(s)) v |= kToken;
     }
     if (c >= 0x21 && c <= 0x7E) v |= kTarget;
+    if (c == '%' || c == '?' || c == '#') v |= kTargetSpecial;
     if (c == '\t' || (c >= 0x20 && c != 0x7F)) v |= kValue;
     if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
         (c >= 'A' && c <= 'F')) {
@@ -92,7 +94,7 @@ inline bool ValidValue(const char* p, const char* end) {
 }
 
 static_assert(std::endian::native == std::endian::little,
-              "FindLf and ValidValue assume a little-endian machine");
+              "FindLf assumes a little-endian machine");
 
 // First '\n' in [p, end), or nullptr. Lines are short, so a word-at-a-time
 // loop beats a call to memchr.
@@ -374,8 +376,21 @@ int RequestParser::ParseRequestLine(const char* base, size_t begin,
   request_.method_ = {static_cast<uint32_t>(begin),
                       static_cast<uint32_t>(m_end - p)};
   // request-target SP
+  // One pass over the target notes the first '?' and any '%' or '#'.
   const char* t = m_end + 1;
-  const char* t_end = SkipClass(t, e, kTarget);
+  const char* t_end = t;
+  const char* question = nullptr;
+  bool has_percent = false;
+  bool has_hash = false;
+  for (; t_end < e; ++t_end) {
+    const uint8_t cls = kTable[static_cast<unsigned char>(*t_end)];
+    if ((cls & kTarget) == 0) break;
+    if (cls & kTargetSpecial) {
+      if (*t_end == '%') has_percent = true;
+      else if (*t_end == '#') has_hash = true;
+      else if (question == nullptr) question = t_end;
+    }
+  }
   if (t_end == t || t_end == e || *t_end != ' ') return kBadRequest;
   const uint32_t t_off = static_cast<uint32_t>(t - base);
   request_.target_ = {t_off, static_cast<uint32_t>(t_end - t)};
@@ -432,19 +447,19 @@ int RequestParser::ParseRequestLine(const char* base, size_t begin,
     path = {static_cast<uint32_t>(t_off + path_begin),
             static_cast<uint32_t>(target.size() - path_begin)};
   }
-  // Split path and query.
+  if (has_hash) return kBadRequest;  // no fragment in a request-target
+  // Split path and query. The first '?' of the target is never before the
+  // path (the authority of the absolute-form ends at '?').
   const char* path_p = base + path.offset;
-  const void* q = std::memchr(path_p, '?', path.length);
-  if (q != nullptr) {
-    const uint32_t plen = static_cast<uint32_t>(static_cast<const char*>(q) -
-                                                path_p);
+  if (question != nullptr) {
+    const uint32_t plen = static_cast<uint32_t>(question - path_p);
     request_.query_ = {path.offset + plen + 1, path.length - plen - 1};
     path.length = plen;
   } else {
     request_.query_ = {path.offset + path.length, 0};
   }
-  if (target.find('#') != std::string_view::npos) return kBadRequest;
-  if (!ValidEscapes(path_p, path_p + path.length, &path_needs_decode_)) {
+  if (has_percent &&
+      !ValidEscapes(path_p, path_p + path.length, &path_needs_decode_)) {
     return kBadRequest;
   }
   raw_path_ = path;

@@ -15,8 +15,9 @@
 //   // parser.expects_continue()) send "100 Continue" once.
 //
 // Feed() accepts any split of the input, down to one byte at a time. When a
-// whole request head sits in one chunk it is parsed in place (memchr for line
-// ends, table scans for the fields) and copied once into the Request.
+// whole request head sits in one chunk it is parsed in place (word-at-a-time
+// scans for line ends and control bytes, table scans for tokens) and copied
+// once into the Request. Limits and defaults: see ParserLimits.
 //
 // Strictness (anything ambiguous is an error, to prevent request smuggling):
 // CRLF line ends only; exactly one SP between request-line parts; HTTP/1.0
