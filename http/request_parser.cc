@@ -6,6 +6,10 @@
 #include <cstring>
 #include <utility>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "http/ascii.h"
 #include "http/url.h"
 
@@ -96,9 +100,19 @@ inline bool ValidValue(const char* p, const char* end) {
 static_assert(std::endian::native == std::endian::little,
               "FindLf assumes a little-endian machine");
 
-// First '\n' in [p, end), or nullptr. Lines are short, so a word-at-a-time
-// loop beats a call to memchr.
+// First '\n' in [p, end), or nullptr. Lines are short, so an inline loop
+// (SSE2 where available, then word-at-a-time) beats a call to memchr.
 inline const char* FindLf(const char* p, const char* end) {
+#if defined(__SSE2__)
+  // SSE2 is part of the x86-64 baseline: 16 bytes per step.
+  const __m128i lf = _mm_set1_epi8('\n');
+  while (end - p >= 16) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const int mask = _mm_movemask_epi8(_mm_cmpeq_epi8(x, lf));
+    if (mask != 0) return p + __builtin_ctz(static_cast<unsigned>(mask));
+    p += 16;
+  }
+#endif
   constexpr uint64_t kOnes = 0x0101010101010101ULL;
   constexpr uint64_t kHigh = 0x8080808080808080ULL;
   while (end - p >= 8) {
