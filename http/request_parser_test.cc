@@ -10,6 +10,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -819,6 +820,36 @@ TEST(RequestParserTest, FramingAccessors) {
   EXPECT_FALSE(req.chunked());
   EXPECT_EQ(req.content_length(), 1u);
   EXPECT_FALSE(req.is_head());
+}
+
+TEST(RequestParserTest, RequestMovesToAnotherThread) {
+  RequestParser parser;
+  ASSERT_EQ(parser.Feed("POST /w%20x?y=1 HTTP/1.1\r\nHost: h\r\n"
+                        "Content-Length: 3\r\n\r\nabc")
+                .kind,
+            ParseResult::kComplete);
+  Request req = parser.TakeRequest();
+  std::string seen;
+  std::thread worker([r = std::move(req), &seen] {
+    seen = std::string(r.path()) + "|" + std::string(r.query()) + "|" +
+           std::string(*r.Header("host")) + "|" + std::string(r.body());
+  });
+  // The parser is reused on this thread meanwhile.
+  ASSERT_EQ(parser.Feed("GET /other HTTP/1.1\r\nHost: z\r\n\r\n").kind,
+            ParseResult::kComplete);
+  Request other = parser.TakeRequest();
+  worker.join();
+  EXPECT_EQ(seen, "/w x|y=1|h|abc");
+  EXPECT_EQ(other.path(), "/other");
+}
+
+TEST(RequestParserTest, DefaultLimits) {
+  const ParserLimits l;
+  EXPECT_EQ(l.max_request_line_bytes, 8u * 1024);
+  EXPECT_EQ(l.max_header_bytes, 32u * 1024);
+  EXPECT_EQ(l.max_header_count, 100u);
+  EXPECT_EQ(l.max_body_bytes, 1024u * 1024);
+  EXPECT_EQ(l.max_chunk_extension_bytes, 1024u);
 }
 
 TEST(RequestParserTest, TableHasEnoughCases) { EXPECT_GE(Cases().size(), 150u); }
