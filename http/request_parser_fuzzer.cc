@@ -1,0 +1,115 @@
+// libFuzzer target for RequestParser. The first input byte picks the limits
+// and a split point; the rest is fed (1) whole, (2) split in two at that
+// point and (3) one byte at a time, each piece in an exactly sized heap
+// buffer. All three must agree on every request and on the final outcome,
+// and the parser's own contract (consumed counts, limits) must hold.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/request.h"
+#include "http/request_parser.h"
+
+namespace {
+
+using brisk::http::HeaderField;
+using brisk::http::ParseResult;
+using brisk::http::ParserLimits;
+using brisk::http::Request;
+using brisk::http::RequestParser;
+
+void Require(bool ok) {
+  if (!ok) __builtin_trap();
+}
+
+// A flat description of everything the parser produced.
+std::string Describe(const Request& r, const ParserLimits& limits) {
+  Require(r.body().size() <= limits.max_body_bytes);
+  Require(r.header_count() <= limits.max_header_count);
+  Require(r.version_minor() == 0 || r.version_minor() == 1);
+  Require(!r.method().empty() && !r.target().empty());
+  std::string d;
+  for (std::string_view part : {r.method(), r.target(), r.path(), r.query()}) {
+    d.append(part);
+    d.push_back('\0');
+  }
+  for (const HeaderField& f : r.headers()) {
+    Require(r.Header(f.name).has_value());
+    d.append(f.name);
+    d.push_back(':');
+    d.append(f.value);
+    d.push_back('\0');
+  }
+  d.append(r.body());
+  d.push_back(r.keep_alive() ? 'K' : 'C');
+  d.push_back(r.expects_continue() ? 'E' : '-');
+  d.push_back(r.chunked() ? 'T' : '-');
+  return d;
+}
+
+std::vector<std::string> Run(std::string_view input,
+                             const std::vector<size_t>& cuts,
+                             const ParserLimits& limits) {
+  std::vector<std::string> out;
+  RequestParser parser(limits);
+  size_t begin = 0;
+  std::vector<size_t> ends = cuts;
+  ends.push_back(input.size());
+  for (size_t end : ends) {
+    if (end <= begin) continue;
+    const size_t n = end - begin;
+    auto buf = std::make_unique<char[]>(n);
+    input.copy(buf.get(), n, begin);
+    std::string_view piece(buf.get(), n);
+    begin = end;
+    while (!piece.empty()) {
+      const ParseResult r = parser.Feed(piece);
+      if (r.kind == ParseResult::kError) {
+        Require(r.status >= 400 && r.status <= 505);
+        out.push_back("error " + std::to_string(r.status));
+        return out;
+      }
+      if (r.kind == ParseResult::kNeedMore) {
+        Require(r.consumed == piece.size());
+        break;
+      }
+      Require(r.consumed <= piece.size());
+      Require(parser.headers_complete());
+      out.push_back(Describe(parser.TakeRequest(), limits));
+      piece.remove_prefix(r.consumed);
+    }
+  }
+  out.push_back(parser.idle() ? "idle" : "more");
+  return out;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  const uint8_t control = data[0];
+  const std::string_view input(reinterpret_cast<const char*>(data + 1),
+                               size - 1);
+  ParserLimits limits;
+  if (control & 1) {  // small limits, to reach every limit path
+    limits.max_request_line_bytes = 64;
+    limits.max_header_bytes = 128;
+    limits.max_header_count = 4;
+    limits.max_body_bytes = 64;
+    limits.max_chunk_extension_bytes = 8;
+  }
+  const std::vector<std::string> whole = Run(input, {}, limits);
+  const size_t cut = input.empty() ? 0 : (control >> 1) * input.size() / 128;
+  Require(Run(input, {cut}, limits) == whole);
+  if (input.size() <= 4096) {
+    std::vector<size_t> every;
+    for (size_t i = 1; i < input.size(); ++i) every.push_back(i);
+    Require(Run(input, every, limits) == whole);
+  }
+  return 0;
+}

@@ -1,0 +1,172 @@
+#include "http/response_writer.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+
+#include "http/ascii.h"
+
+namespace brisk::http {
+namespace {
+
+void AppendDecimal(uint64_t v, std::string* out) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  out->append(buf, r.ptr);
+}
+
+void AppendStatusLine(int status, std::string* out) {
+  if (status < 100 || status > 999) status = 500;
+  const char line[] = {'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ',
+                       static_cast<char>('0' + status / 100),
+                       static_cast<char>('0' + status / 10 % 10),
+                       static_cast<char>('0' + status % 10), ' '};
+  out->append(line, sizeof(line));
+  out->append(ReasonPhrase(status));
+  out->append("\r\n");
+}
+
+void AppendField(std::string_view name, std::string_view value,
+                 std::string* out) {
+  out->append(name);
+  out->append(": ");
+  out->append(value);
+  out->append("\r\n");
+}
+
+// A caller-supplied field that could split the response is dropped.
+bool SafeField(std::string_view name, std::string_view value) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    if (c <= ' ' || c == ':' || c == 0x7F) return false;
+  }
+  for (char c : value) {
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  }
+  return true;
+}
+
+// Serializer-owned framing fields a Response may not set.
+bool IsFramingField(std::string_view name) {
+  return EqualsIgnoreCase(name, "content-length") ||
+         EqualsIgnoreCase(name, "transfer-encoding") ||
+         EqualsIgnoreCase(name, "connection");
+}
+
+bool StatusHasNoBody(int status) {
+  return status < 200 || status == 204 || status == 304;
+}
+
+}  // namespace
+
+std::string HttpDate::Format(int64_t unix_seconds) {
+  static constexpr char kDays[][4] = {"Thu", "Fri", "Sat", "Sun",
+                                      "Mon", "Tue", "Wed"};
+  static constexpr char kMonths[][4] = {"Jan", "Feb", "Mar", "Apr",
+                                        "May", "Jun", "Jul", "Aug",
+                                        "Sep", "Oct", "Nov", "Dec"};
+  int64_t days = unix_seconds / 86400;
+  int64_t secs = unix_seconds % 86400;
+  if (secs < 0) {
+    secs += 86400;
+    --days;
+  }
+  const int weekday = static_cast<int>(((days % 7) + 7) % 7);  // 0 = Thursday
+  // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+  const int64_t z = days + 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int day = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
+  const int month = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
+  const int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  char buf[64];
+  const int n = std::snprintf(
+      buf, sizeof(buf), "%s, %02d %s %04lld %02d:%02d:%02d GMT", kDays[weekday],
+      day, kMonths[month - 1], static_cast<long long>(year),
+      static_cast<int>(secs / 3600), static_cast<int>(secs / 60 % 60),
+      static_cast<int>(secs % 60));
+  return std::string(buf, n > 0 ? static_cast<size_t>(n) : 0);
+}
+
+std::string_view HttpDate::Get(int64_t unix_seconds) {
+  if (unix_seconds != cached_second_) {
+    const std::string s = Format(unix_seconds);
+    length_ = std::min(s.size(), sizeof(buf_));
+    s.copy(buf_, length_);
+    cached_second_ = unix_seconds;
+  }
+  return std::string_view(buf_, length_);
+}
+
+void AppendResponse(const Response& response, const ResponseOptions& options,
+                    std::string* out) {
+  size_t estimate = 160 + response.body.size();
+  for (const auto& [name, value] : response.headers) {
+    estimate += name.size() + value.size() + 4;
+  }
+  out->reserve(out->size() + estimate);
+
+  AppendStatusLine(response.status, out);
+  bool has_date = false;
+  bool has_server = false;
+  for (const auto& [name, value] : response.headers) {
+    if (!SafeField(name, value) || IsFramingField(name)) continue;
+    has_date = has_date || EqualsIgnoreCase(name, "date");
+    has_server = has_server || EqualsIgnoreCase(name, "server");
+    AppendField(name, value, out);
+  }
+  if (!has_date && !options.date.empty()) AppendField("Date", options.date, out);
+  if (!has_server) out->append("Server: brisk\r\n");
+  const bool no_body = StatusHasNoBody(response.status);
+  const bool chunked =
+      options.chunked && options.request_version_minor >= 1 && !no_body;
+  if (chunked) {
+    out->append("Transfer-Encoding: chunked\r\n");
+  } else if (!no_body) {
+    out->append("Content-Length: ");
+    AppendDecimal(response.body.size(), out);
+    out->append("\r\n");
+  }
+  out->append(options.keep_alive ? "Connection: keep-alive\r\n\r\n"
+                                 : "Connection: close\r\n\r\n");
+  if (options.head || no_body) return;
+  if (chunked) {
+    AppendChunk(response.body, out);
+    AppendLastChunk(out);
+  } else {
+    out->append(response.body);
+  }
+}
+
+void AppendErrorResponse(int status, std::string_view date, std::string* out) {
+  AppendStatusLine(status, out);
+  if (!date.empty()) AppendField("Date", date, out);
+  const std::string_view reason = ReasonPhrase(status);
+  out->append("Server: brisk\r\nContent-Type: text/plain; charset=utf-8\r\n"
+              "Content-Length: ");
+  AppendDecimal(reason.size() + 1, out);
+  out->append("\r\nConnection: close\r\n\r\n");
+  out->append(reason);
+  out->push_back('\n');
+}
+
+void AppendContinue(std::string* out) {
+  out->append("HTTP/1.1 100 Continue\r\n\r\n");
+}
+
+void AppendChunk(std::string_view data, std::string* out) {
+  if (data.empty()) return;
+  char buf[20];
+  const auto r = std::to_chars(buf, buf + sizeof(buf), data.size(), 16);
+  out->append(buf, r.ptr);
+  out->append("\r\n");
+  out->append(data);
+  out->append("\r\n");
+}
+
+void AppendLastChunk(std::string* out) { out->append("0\r\n\r\n"); }
+
+}  // namespace brisk::http

@@ -1,0 +1,176 @@
+#include "http/response_writer.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+#include "http/response.h"
+
+namespace brisk::http {
+namespace {
+
+constexpr int64_t kNov1994 = 784111777;  // Sun, 06 Nov 1994 08:49:37 GMT
+
+TEST(HttpDateTest, FormatsImfFixdate) {
+  EXPECT_EQ(HttpDate::Format(kNov1994), "Sun, 06 Nov 1994 08:49:37 GMT");
+  EXPECT_EQ(HttpDate::Format(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+  EXPECT_EQ(HttpDate::Format(951782400), "Tue, 29 Feb 2000 00:00:00 GMT");
+  EXPECT_EQ(HttpDate::Format(1798761599), "Thu, 31 Dec 2026 23:59:59 GMT");
+  EXPECT_EQ(HttpDate::Format(4102444800), "Fri, 01 Jan 2100 00:00:00 GMT");
+  EXPECT_EQ(HttpDate::Format(-1), "Wed, 31 Dec 1969 23:59:59 GMT");
+}
+
+TEST(HttpDateTest, CachesPerSecond) {
+  HttpDate date;
+  std::string_view a = date.Get(kNov1994);
+  EXPECT_EQ(a, "Sun, 06 Nov 1994 08:49:37 GMT");
+  EXPECT_EQ(date.Get(kNov1994).data(), a.data());
+  EXPECT_EQ(date.Get(kNov1994 + 1), "Sun, 06 Nov 1994 08:49:38 GMT");
+  EXPECT_EQ(date.Get(kNov1994 + 86400), "Mon, 07 Nov 1994 08:49:37 GMT");
+}
+
+ResponseOptions Opts(bool keep_alive = true) {
+  ResponseOptions o;
+  o.date = "Sun, 06 Nov 1994 08:49:37 GMT";
+  o.keep_alive = keep_alive;
+  return o;
+}
+
+TEST(ResponseWriterTest, TextResponse) {
+  std::string out = "prefix|";
+  AppendResponse(Response::Text(200, "hi\n"), Opts(), &out);
+  EXPECT_EQ(out,
+            "prefix|HTTP/1.1 200 OK\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n"
+            "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+            "Server: brisk\r\n"
+            "Content-Length: 3\r\n"
+            "Connection: keep-alive\r\n\r\n"
+            "hi\n");
+}
+
+TEST(ResponseWriterTest, ConnectionClose) {
+  std::string out;
+  AppendResponse(Response::Status(404), Opts(/*keep_alive=*/false), &out);
+  EXPECT_NE(out.find("HTTP/1.1 404 Not Found\r\n"), std::string::npos);
+  EXPECT_NE(out.find("\r\nConnection: close\r\n\r\nNot Found\n"),
+            std::string::npos);
+  EXPECT_EQ(out.find("keep-alive"), std::string::npos);
+}
+
+TEST(ResponseWriterTest, HeadHasGetHeadersAndNoBody) {
+  std::string get, head;
+  ResponseOptions o = Opts();
+  AppendResponse(Response::Text(200, "hello"), o, &get);
+  o.head = true;
+  AppendResponse(Response::Text(200, "hello"), o, &head);
+  ASSERT_GT(get.size(), 5u);
+  EXPECT_EQ(head, get.substr(0, get.size() - 5));
+  EXPECT_NE(head.find("Content-Length: 5\r\n"), std::string::npos);
+}
+
+TEST(ResponseWriterTest, Chunked) {
+  std::string out;
+  ResponseOptions o = Opts();
+  o.chunked = true;
+  AppendResponse(Response::Text(200, std::string(26, 'x')), o, &out);
+  EXPECT_NE(out.find("Transfer-Encoding: chunked\r\n"), std::string::npos);
+  EXPECT_EQ(out.find("Content-Length"), std::string::npos);
+  EXPECT_NE(out.find("\r\n\r\n1a\r\n" + std::string(26, 'x') + "\r\n0\r\n\r\n"),
+            std::string::npos);
+  // HEAD: chunked headers, no body at all.
+  std::string head;
+  o.head = true;
+  AppendResponse(Response::Text(200, "abc"), o, &head);
+  EXPECT_EQ(head.substr(head.size() - 4), "\r\n\r\n");
+  EXPECT_NE(head.find("Transfer-Encoding: chunked"), std::string::npos);
+}
+
+TEST(ResponseWriterTest, ChunkedFallsBackToLengthForHttp10) {
+  std::string out;
+  ResponseOptions o = Opts();
+  o.chunked = true;
+  o.request_version_minor = 0;
+  AppendResponse(Response::Text(200, "abc"), o, &out);
+  EXPECT_EQ(out.find("Transfer-Encoding"), std::string::npos);
+  EXPECT_NE(out.find("Content-Length: 3\r\n"), std::string::npos);
+}
+
+TEST(ResponseWriterTest, NoBodyStatuses) {
+  for (int status : {204, 304}) {
+    std::string out;
+    AppendResponse(Response::Text(status, "ignored"), Opts(), &out);
+    EXPECT_EQ(out.find("Content-Length"), std::string::npos) << status;
+    EXPECT_EQ(out.find("ignored"), std::string::npos) << status;
+    EXPECT_EQ(out.substr(out.size() - 4), "\r\n\r\n");
+  }
+}
+
+TEST(ResponseWriterTest, CallerFramingHeadersIgnoredAndUnsafeDropped) {
+  Response r = Response::Text(200, "abc");
+  r.AddHeader("Content-Length", "999")
+      .AddHeader("transfer-encoding", "chunked")
+      .AddHeader("Connection", "upgrade")
+      .AddHeader("X-Evil", "a\r\nSet-Cookie: x")
+      .AddHeader("Bad Name", "v")
+      .AddHeader("X-Ok", "fine")
+      .AddHeader("Server", "custom");
+  std::string out;
+  AppendResponse(r, Opts(), &out);
+  EXPECT_EQ(out.find("999"), std::string::npos);
+  EXPECT_EQ(out.find("chunked"), std::string::npos);
+  EXPECT_EQ(out.find("upgrade"), std::string::npos);
+  EXPECT_EQ(out.find("Set-Cookie"), std::string::npos);
+  EXPECT_EQ(out.find("Bad Name"), std::string::npos);
+  EXPECT_NE(out.find("X-Ok: fine\r\n"), std::string::npos);
+  EXPECT_NE(out.find("Server: custom\r\n"), std::string::npos);
+  EXPECT_EQ(out.find("Server: brisk"), std::string::npos);
+  EXPECT_NE(out.find("Content-Length: 3\r\n"), std::string::npos);
+}
+
+TEST(ResponseWriterTest, EmptyDateOmitted) {
+  std::string out;
+  ResponseOptions o;
+  AppendResponse(Response::Text(200, ""), o, &out);
+  EXPECT_EQ(out.find("Date:"), std::string::npos);
+  EXPECT_NE(out.find("Content-Length: 0\r\n"), std::string::npos);
+}
+
+TEST(ResponseWriterTest, ErrorResponse) {
+  std::string out;
+  AppendErrorResponse(431, "D", &out);
+  EXPECT_EQ(out,
+            "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            "Date: D\r\n"
+            "Server: brisk\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n"
+            "Content-Length: 32\r\n"
+            "Connection: close\r\n\r\n"
+            "Request Header Fields Too Large\n");
+}
+
+TEST(ResponseWriterTest, ContinueAndChunks) {
+  std::string out;
+  AppendContinue(&out);
+  EXPECT_EQ(out, "HTTP/1.1 100 Continue\r\n\r\n");
+  out.clear();
+  AppendChunk("hello", &out);
+  AppendChunk("", &out);
+  AppendChunk(std::string(255, 'z'), &out);
+  AppendLastChunk(&out);
+  EXPECT_EQ(out, "5\r\nhello\r\nff\r\n" + std::string(255, 'z') + "\r\n0\r\n\r\n");
+}
+
+TEST(ResponseTest, HelpersAndReasonPhrases) {
+  EXPECT_EQ(Response::Json(201, "{}").Header("content-type"), "application/json");
+  EXPECT_EQ(Response::Html(200, "").Header("Content-Type"),
+            "text/html; charset=utf-8");
+  EXPECT_FALSE(Response::Text(200, "").Header("X").has_value());
+  EXPECT_EQ(ReasonPhrase(503), "Service Unavailable");
+  EXPECT_EQ(ReasonPhrase(799), "Unknown");
+  std::string out;
+  AppendResponse(Response::Text(799, ""), Opts(), &out);
+  EXPECT_EQ(out.substr(0, 21), "HTTP/1.1 799 Unknown\r");
+}
+
+}  // namespace
+}  // namespace brisk::http

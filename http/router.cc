@@ -1,0 +1,186 @@
+#include "http/router.h"
+
+#include <algorithm>
+
+namespace brisk::http {
+
+struct Router::Node {
+  std::string segment;  // literal segment (empty for the root/param nodes)
+  std::vector<std::unique_ptr<Node>> literals;
+  std::unique_ptr<Node> param;
+  std::string param_name;  // for `param`
+  std::vector<std::pair<std::string, size_t>> methods;  // method -> route id
+
+  const Node* Literal(std::string_view seg) const {
+    for (const auto& child : literals) {
+      if (child->segment.size() == seg.size() && child->segment == seg) {
+        return child.get();
+      }
+    }
+    return nullptr;
+  }
+
+  // Route id for `method`; HEAD falls back to GET.
+  const size_t* Route(std::string_view method) const {
+    const size_t* get = nullptr;
+    for (const auto& [m, id] : methods) {
+      if (m == method) return &id;
+      if (m == "GET") get = &id;
+    }
+    return method == "HEAD" ? get : nullptr;
+  }
+
+  std::string Allow() const {
+    std::vector<std::string_view> names;
+    bool has_get = false, has_head = false;
+    for (const auto& [m, id] : methods) {
+      names.push_back(m);
+      has_get = has_get || m == "GET";
+      has_head = has_head || m == "HEAD";
+    }
+    if (has_get && !has_head) names.push_back("HEAD");
+    std::sort(names.begin(), names.end());
+    std::string allow;
+    for (std::string_view n : names) {
+      if (!allow.empty()) allow.append(", ");
+      allow.append(n);
+    }
+    return allow;
+  }
+};
+
+namespace {
+
+bool IsTokenChar(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+         (c >= 'A' && c <= 'Z') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool IsParamName(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+          (c >= 'A' && c <= 'Z') || c == '_')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+Router::Router() : root_(std::make_unique<Node>()) {}
+Router::~Router() = default;
+Router::Router(Router&&) noexcept = default;
+Router& Router::operator=(Router&&) noexcept = default;
+
+absl::Status Router::Add(std::string_view method, std::string_view pattern,
+                         size_t route_id) {
+  if (method.empty() || !std::all_of(method.begin(), method.end(), IsTokenChar)) {
+    return absl::InvalidArgumentError("route method must be a token");
+  }
+  if (pattern.empty() || pattern[0] != '/') {
+    return absl::InvalidArgumentError("route pattern must start with '/'");
+  }
+  Node* node = root_.get();
+  std::string_view rest = pattern.substr(1);
+  while (true) {
+    const size_t slash = rest.find('/');
+    const std::string_view seg = rest.substr(0, slash);
+    if (!seg.empty() && seg.front() == '{') {
+      const std::string_view name = seg.substr(1, seg.size() - 2);
+      if (seg.back() != '}' || !IsParamName(name)) {
+        return absl::InvalidArgumentError("bad route parameter segment");
+      }
+      if (node->param == nullptr) {
+        node->param = std::make_unique<Node>();
+        node->param_name = std::string(name);
+      } else if (node->param_name != name) {
+        return absl::InvalidArgumentError(
+            "route parameter renamed at the same position");
+      }
+      node = node->param.get();
+    } else {
+      if (seg.find_first_of("{}") != std::string_view::npos) {
+        return absl::InvalidArgumentError("braces inside a literal segment");
+      }
+      Node* child = const_cast<Node*>(node->Literal(seg));
+      if (child == nullptr) {
+        node->literals.push_back(std::make_unique<Node>());
+        child = node->literals.back().get();
+        child->segment = std::string(seg);
+      }
+      node = child;
+    }
+    if (slash == std::string_view::npos) break;
+    rest.remove_prefix(slash + 1);
+  }
+  for (const auto& [m, id] : node->methods) {
+    if (m == method) return absl::AlreadyExistsError("route already registered");
+  }
+  node->methods.emplace_back(std::string(method), route_id);
+  ++size_;
+  return absl::OkStatus();
+}
+
+namespace {
+
+using Params = absl::InlinedVector<std::pair<std::string_view, std::string_view>, 4>;
+
+}  // namespace
+
+// Depth-first, literals before the parameter. Returns the node serving
+// `method`, or nullptr; remembers the first node matching the path.
+static const Router::Node* Walk(const Router::Node* node, std::string_view rest,
+                                std::string_view method, Params* params,
+                                const Router::Node** path_match) {
+  const size_t slash = rest.find('/');
+  const std::string_view seg = rest.substr(0, slash);
+  const bool last = slash == std::string_view::npos;
+  auto visit = [&](const Router::Node* child) -> const Router::Node* {
+    if (!last) {
+      return Walk(child, rest.substr(slash + 1), method, params, path_match);
+    }
+    if (child->methods.empty()) return nullptr;
+    if (*path_match == nullptr) *path_match = child;
+    return child->Route(method) != nullptr ? child : nullptr;
+  };
+  if (const Router::Node* lit = node->Literal(seg)) {
+    if (const Router::Node* found = visit(lit)) return found;
+  }
+  if (node->param != nullptr && !seg.empty()) {
+    params->emplace_back(node->param_name, seg);
+    if (const Router::Node* found = visit(node->param.get())) return found;
+    params->pop_back();
+  }
+  return nullptr;
+}
+
+RouteMatch Router::Match(std::string_view method, std::string_view path) const {
+  RouteMatch match;
+  if (path.empty() || path[0] != '/') return match;
+  const Node* path_match = nullptr;
+  const Node* found =
+      Walk(root_.get(), path.substr(1), method, &match.params, &path_match);
+  if (found != nullptr) {
+    match.kind = RouteMatch::kFound;
+    match.route_id = *found->Route(method);
+    return match;
+  }
+  match.params.clear();
+  if (path_match != nullptr) {
+    match.kind = RouteMatch::kMethodNotAllowed;
+    match.allow = path_match->Allow();
+  }
+  return match;
+}
+
+std::optional<std::string_view> RouteMatch::Param(std::string_view name) const {
+  for (const auto& [n, v] : params) {
+    if (n == name) return v;
+  }
+  return std::nullopt;
+}
+
+}  // namespace brisk::http
