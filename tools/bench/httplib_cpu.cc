@@ -1,0 +1,38 @@
+// The thread-pool peer for tools/bench/overload.sh: cpp-httplib's default
+// server (its default thread pool, its default unbounded task queue) with
+// the same handlers as brisk's demo routes /cpu?us=N and /hello.
+// Built by the script with g++ against Debian's libcpp-httplib-dev; not part
+// of the Bazel build.
+#include <httplib.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+int main(int argc, char** argv) {
+  const int port = argc > 1 ? std::atoi(argv[1]) : 18083;
+  httplib::Server server;
+  server.Get("/hello", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("Hello, World!\n", "text/plain");
+  });
+  server.Get("/cpu", [](const httplib::Request& req, httplib::Response& res) {
+    int64_t us = 1000;
+    if (req.has_param("us")) us = std::atoll(req.get_param_value("us").c_str());
+    const auto end =
+        std::chrono::steady_clock::now() + std::chrono::microseconds(us);
+    uint64_t x = 88172645463325252ull;
+    while (std::chrono::steady_clock::now() < end) {
+      for (int i = 0; i < 256; ++i) {  // the same xorshift work as brisk's
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+      }
+    }
+    res.set_content("burned " + std::to_string(us) + " us " +
+                        std::to_string(x % 10) + "\n",
+                    "text/plain");
+  });
+  server.listen("127.0.0.1", port);
+  return 0;
+}

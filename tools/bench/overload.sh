@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Overload behaviour of brisk vs cpp-httplib's default (thread-pool) server:
+# a handler costing ~1 ms of CPU (GET /cpu?us=1000), offered by tools/loadgen
+# (open-loop, latency from the scheduled send time) at 0.5x, 1x and 2x of
+# each server's measured capacity. Server pinned to CPU 0, load generator and
+# wrk to CPU 1. Loopback only; bounded in time; stops by itself.
+#
+# Usage: tools/bench/overload.sh [SECONDS=10]
+# Prints one row per server and load: offered and achieved rates, goodput
+# (2xx/s) as a fraction of capacity, latency percentiles of the admitted
+# (2xx) requests, 503s and errors; then the goal check for brisk:
+#   at 2x, goodput >= 90% of capacity, and p99(2x) <= 5 x p99(0.5x).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+D=${1:-10}
+CPU_US=${CPU_US:-1000}
+BPORT=18180
+HPORT=18183
+
+need=()
+for p in wrk libcpp-httplib-dev curl; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if ((${#need[@]})); then
+  DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >&2
+fi
+
+tools/bazel build //server:server //tools/loadgen:loadgen >&2
+WORK=$(mktemp -d /tmp/brisk-overload.XXXXXX)
+cp -f bazel-bin/server/server "$WORK/brisk"
+cp -f bazel-bin/tools/loadgen/loadgen "$WORK/loadgen"
+g++ -O2 -std=c++17 tools/bench/httplib_cpu.cc -o "$WORK/httplib_cpu" -lcpp-httplib -lpthread
+PID=""
+cleanup() { [[ -n "$PID" ]] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+start() {  # name -> sets PID and PORT
+  case $1 in
+    brisk)   taskset -c 0 "$WORK/brisk" --address=127.0.0.1 --port=$BPORT \
+               --reactors=1 --workers=1 >"$WORK/brisk.log" 2>&1 &
+             PORT=$BPORT ;;
+    httplib) taskset -c 0 "$WORK/httplib_cpu" $HPORT >"$WORK/httplib.log" 2>&1 &
+             PORT=$HPORT ;;
+  esac
+  PID=$!
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/hello" && return 0; sleep 0.05; done
+  echo "$1 did not start" >&2; return 1
+}
+stop() { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null || true; PID=""; }
+
+# Capacity: closed-loop wrk with a few connections (enough to keep the
+# worker busy, few enough that nothing queues past the CoDel target); 2xx/s.
+capacity() {
+  local out total non2xx secs
+  out=$(taskset -c 1 wrk -t1 -c4 -d${D}s "http://127.0.0.1:$PORT/cpu?us=$CPU_US" 2>&1)
+  total=$(echo "$out" | awk '/requests in/{print $1}')
+  non2xx=$(echo "$out" | awk '/Non-2xx/{print $NF}')
+  secs=$(echo "$out" | awk '/requests in/{sub(/s,?$/,"",$4); print $4}')
+  python3 -c "print(int((${total:-0} - ${non2xx:-0}) / float('${secs:-1}')))"
+}
+
+RESULTS="$WORK/results.jsonl"
+for server in brisk httplib; do
+  start $server
+  taskset -c 1 "$WORK/loadgen" --port=$PORT --path="/cpu?us=$CPU_US" --rate=200 \
+    --duration=1s --connections=16 >/dev/null  # warm-up
+  cap=$(capacity)
+  echo "$server capacity: $cap req/s (2xx, closed loop, 4 connections)" >&2
+  for factor in 0.5 1 2; do
+    rate=$(python3 -c "print(max(1, int($cap * $factor)))")
+    json=$(taskset -c 1 "$WORK/loadgen" --port=$PORT --path="/cpu?us=$CPU_US" \
+             --rate=$rate --duration=${D}s --warmup=1s --connections=64 \
+             --timeout=30s --json)
+    echo "{\"server\":\"$server\",\"factor\":$factor,\"capacity\":$cap,\"rate\":$rate,\"run\":$json}" >> "$RESULTS"
+  done
+  stop
+done
+
+python3 - "$RESULTS" "$D" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+D = float(sys.argv[2])
+print(f"{'server':8} {'load':>5} {'offered':>8} {'goodput':>8} {'good/cap':>8} "
+      f"{'p50_ok':>8} {'p99_ok':>8} {'p99.9_ok':>9} {'max_ok':>8} {'503':>6} {'errors':>6}")
+by = {}
+for r in rows:
+    run = r["run"]
+    st = {int(k): v for k, v in run["status"].items()}
+    ok = sum(v for k, v in st.items() if 200 <= k < 300)
+    good = ok / D
+    lat = run.get("latency_ok_us", run["latency_us"])
+    errs = sum(run["errors"].values())
+    by[(r["server"], r["factor"])] = (good / r["capacity"], lat["p99"])
+    print(f"{r['server']:8} {r['factor']:>4}x {r['rate']:8d} {good:8.0f} {good / r['capacity']:8.2f} "
+          f"{lat['p50']:8d} {lat['p99']:8d} {lat['p99.9']:9d} {lat['max']:8d} {st.get(503, 0):6d} {errs:6d}")
+print("(latencies in us, of 2xx answers, from the scheduled send time)")
+for s in ("brisk", "httplib"):
+    if (s, 2) in by and (s, 0.5) in by:
+        g, p99 = by[(s, 2)]
+        ratio = p99 / max(1, by[(s, 0.5)][1])
+        print(f"{s}: at 2x goodput {g:.2f} of capacity (goal >= 0.90), "
+              f"p99(2x)/p99(0.5x) = {ratio:.1f} (goal <= 5)")
+PY
