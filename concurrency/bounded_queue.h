@@ -96,6 +96,13 @@ class BoundedQueue {
   // Approximate under concurrency; exact when quiescent. In [0, capacity()].
   size_t size() const;
 
+  // Threads currently registered as sleeping (or about to sleep) in Push,
+  // Pop or PopFor. For tests that need "the waiter is blocked" without
+  // sleeping: once this counts a thread, Close() or a push/pop must wake it.
+  size_t num_waiters_for_testing() const {
+    return not_empty_.waiters.load() + not_full_.waiters.load();
+  }
+
  private:
   static constexpr uint64_t kClosedBit = uint64_t{1} << 63;
   static constexpr size_t kCacheLine = 64;
