@@ -1,0 +1,159 @@
+// brisk::http::Request: one parsed HTTP/1.1 request (request line, header
+// fields, decoded body), produced by RequestParser.
+//
+//   RequestParser parser;
+//   ParseResult r = parser.Feed(bytes);
+//   if (r.kind == ParseResult::kComplete) {
+//     Request req = parser.TakeRequest();
+//     if (req.method() == "GET" && req.path() == "/hello") ...
+//     std::optional<std::string_view> ua = req.Header("user-agent");
+//     for (const HeaderField& f : req.headers()) ...
+//   }
+//
+// Ownership: a Request owns all of its bytes (one buffer for the head, one for
+// the body); every string_view it returns points into it and stays valid
+// until the Request is destroyed, moved from or assigned. Moving a Request is
+// cheap and keeps it valid, so it can be handed to a worker thread.
+// Thread-safety: const methods may be called concurrently; otherwise one
+// owner at a time.
+#ifndef BRISK_HTTP_REQUEST_H_
+#define BRISK_HTTP_REQUEST_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace brisk::http {
+
+// One header field as received: name in its original case, value with
+// surrounding whitespace removed.
+struct HeaderField {
+  std::string_view name;
+  std::string_view value;
+};
+
+class Request {
+ public:
+  // Offsets into head_ (the head is bounded by ParserLimits, far below 4 GiB).
+  struct Span {
+    uint32_t offset = 0;
+    uint32_t length = 0;
+  };
+  struct FieldSpan {
+    Span name;
+    Span value;
+  };
+
+  // Iterates over all header fields in arrival order (trailer fields of a
+  // chunked body are parsed and dropped, not listed).
+  class HeaderIterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = HeaderField;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = HeaderField;
+
+    HeaderIterator() = default;
+    HeaderField operator*() const;
+    HeaderIterator& operator++() {
+      ++field_;
+      return *this;
+    }
+    HeaderIterator operator++(int) {
+      HeaderIterator old = *this;
+      ++field_;
+      return old;
+    }
+    bool operator==(const HeaderIterator& other) const {
+      return field_ == other.field_;
+    }
+
+   private:
+    friend class Request;
+    HeaderIterator(const char* base, const FieldSpan* field)
+        : base_(base), field_(field) {}
+    const char* base_ = nullptr;
+    const FieldSpan* field_ = nullptr;
+  };
+  class HeaderRange {
+   public:
+    HeaderIterator begin() const { return begin_; }
+    HeaderIterator end() const { return end_; }
+    size_t size() const { return size_; }
+
+   private:
+    friend class Request;
+    HeaderIterator begin_, end_;
+    size_t size_ = 0;
+  };
+
+  Request() = default;
+  Request(Request&&) noexcept = default;
+  Request& operator=(Request&&) noexcept = default;
+  Request(const Request&) = default;
+  Request& operator=(const Request&) = default;
+
+  // Method token as received (case-sensitive: "GET", "POST", ...).
+  std::string_view method() const { return View(method_); }
+  // Raw request-target: "/a%20b?x=1", "http://h/p", "h:443" (CONNECT), "*".
+  std::string_view target() const { return View(target_); }
+  // Percent-decoded path without the query: "/a b". For absolute-form it is
+  // the path part ("/" when empty); for authority-form it is empty; for
+  // asterisk-form "*". Note that "%2F" decodes to '/'.
+  std::string_view path() const { return View(path_); }
+  // Raw (undecoded) query after '?', without the '?'; empty when none.
+  std::string_view query() const { return View(query_); }
+  // 0 for HTTP/1.0, 1 for HTTP/1.1.
+  int version_minor() const { return version_minor_; }
+  bool is_head() const { return method() == "HEAD"; }
+
+  // Value of the first field named `name` (ASCII case-insensitive), or
+  // nullopt. Fields repeated on several lines are not joined.
+  std::optional<std::string_view> Header(std::string_view name) const;
+  HeaderRange headers() const;
+  size_t header_count() const { return fields_.size(); }
+
+  // The message body (de-chunked for Transfer-Encoding: chunked).
+  std::string_view body() const { return body_; }
+  std::string& mutable_body() { return body_; }
+
+  // Whether the connection may stay open after the response: HTTP/1.1 unless
+  // Connection has the "close" token; HTTP/1.0 only if Connection has
+  // "keep-alive" (and not "close").
+  bool keep_alive() const { return keep_alive_; }
+  // HTTP/1.1 request with "Expect: 100-continue".
+  bool expects_continue() const { return expects_continue_; }
+  // Framing the parser chose: declared Content-Length (nullopt if none) and
+  // whether the body is chunked.
+  std::optional<uint64_t> content_length() const {
+    if (!has_content_length_) return std::nullopt;
+    return content_length_;
+  }
+  bool chunked() const { return chunked_; }
+
+ private:
+  friend class RequestParser;
+  std::string_view View(Span s) const {
+    return std::string_view(head_.data() + s.offset, s.length);
+  }
+
+  std::string head_;  // request line + header section (+ decoded path)
+  std::vector<FieldSpan> fields_;
+  std::string body_;
+  Span method_, target_, path_, query_;
+  uint64_t content_length_ = 0;
+  int version_minor_ = 1;
+  bool has_content_length_ = false;
+  bool chunked_ = false;
+  bool keep_alive_ = true;
+  bool expects_continue_ = false;
+};
+
+}  // namespace brisk::http
+
+#endif  // BRISK_HTTP_REQUEST_H_

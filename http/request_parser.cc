@@ -1,0 +1,729 @@
+#include "http/request_parser.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <utility>
+
+#include "http/ascii.h"
+#include "http/url.h"
+
+namespace brisk::http {
+namespace {
+
+constexpr int kBadRequest = 400;
+constexpr int kPayloadTooLarge = 413;
+constexpr int kUriTooLong = 414;
+constexpr int kHeaderFieldsTooLarge = 431;
+constexpr int kNotImplemented = 501;
+constexpr int kVersionNotSupported = 505;
+
+// Byte classes.
+enum : uint8_t {
+  kToken = 1,     // tchar (RFC 9110 5.6.2)
+  kTarget = 2,    // visible ASCII allowed in a request-target
+  kValue = 4,     // field-value byte: VCHAR, SP, HTAB, obs-text
+  kHex = 8,
+};
+
+constexpr std::array<uint8_t, 256> MakeTable() {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    uint8_t v = 0;
+    const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+                       (c >= 'A' && c <= 'Z');
+    if (alnum) v |= kToken;
+    for (char s : std::string_view("!#$%&'*+-.^_`|~")) {
+      if (c == static_cast<unsigned char>(s)) v |= kToken;
+    }
+    if (c >= 0x21 && c <= 0x7E) v |= kTarget;
+    if (c == '\t' || (c >= 0x20 && c != 0x7F)) v |= kValue;
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+        (c >= 'A' && c <= 'F')) {
+      v |= kHex;
+    }
+    t[c] = v;
+  }
+  return t;
+}
+constexpr std::array<uint8_t, 256> kTable = MakeTable();
+
+inline bool Is(char c, uint8_t cls) {
+  return (kTable[static_cast<unsigned char>(c)] & cls) != 0;
+}
+inline bool IsOws(char c) { return c == ' ' || c == '\t'; }
+
+// Index of the first byte in [p, end) not in class `cls`, or end.
+inline const char* SkipClass(const char* p, const char* end, uint8_t cls) {
+  while (end - p >= 4) {
+    if (!Is(p[0], cls)) return p;
+    if (!Is(p[1], cls)) return p + 1;
+    if (!Is(p[2], cls)) return p + 2;
+    if (!Is(p[3], cls)) return p + 3;
+    p += 4;
+  }
+  while (p < end && Is(*p, cls)) ++p;
+  return p;
+}
+
+// True when every byte of [p, end) is a valid field-value byte. Eight bytes
+// at a time: a word with no byte < 0x20 and no 0x7F is valid as a whole.
+inline bool ValidValue(const char* p, const char* end) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  while (end - p >= 8) {
+    uint64_t x;
+    std::memcpy(&x, p, 8);
+    const uint64_t del = x ^ (0x7F * kOnes);
+    const uint64_t special =
+        ((x - 0x20 * kOnes) & ~x & kHigh) | ((del - kOnes) & ~del & kHigh);
+    if (special != 0) {
+      for (int i = 0; i < 8; ++i) {
+        if (!Is(p[i], kValue)) return false;
+      }
+    }
+    p += 8;
+  }
+  for (; p < end; ++p) {
+    if (!Is(*p, kValue)) return false;
+  }
+  return true;
+}
+
+// Checks every '%' in [p, end) is followed by two hex digits and does not
+// encode NUL. Sets *has_escape.
+bool ValidEscapes(const char* p, const char* end, bool* has_escape) {
+  *has_escape = false;
+  while ((p = static_cast<const char*>(std::memchr(p, '%', end - p)))) {
+    if (end - p < 3 || !Is(p[1], kHex) || !Is(p[2], kHex)) return false;
+    if (p[1] == '0' && p[2] == '0') return false;
+    *has_escape = true;
+    p += 3;
+  }
+  return true;
+}
+
+inline std::string_view TrimOws(std::string_view s) {
+  while (!s.empty() && IsOws(s.front())) s.remove_prefix(1);
+  while (!s.empty() && IsOws(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+bool IsToken(std::string_view s) {
+  return !s.empty() &&
+         SkipClass(s.data(), s.data() + s.size(), kToken) == s.data() + s.size();
+}
+
+// Calls fn(element) for each comma-separated element with OWS trimmed.
+// Returns false if fn does; empty elements are passed as empty.
+template <typename Fn>
+bool ForEachListElement(std::string_view value, Fn fn) {
+  while (true) {
+    const size_t comma = value.find(',');
+    if (!fn(TrimOws(value.substr(0, comma)))) return false;
+    if (comma == std::string_view::npos) return true;
+    value.remove_prefix(comma + 1);
+  }
+}
+
+// Strict decimal: one or more digits, no sign, no overflow.
+bool ParseDecimal(std::string_view s, uint64_t* out) {
+  if (s.empty() || s.size() > 18) return false;  // 10^18 > any body limit
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
+RequestParser::RequestParser(ParserLimits limits) : limits_(limits) {
+  Reset();
+}
+
+void RequestParser::Reset() {
+  state_ = State::kStart;
+  error_status_ = 0;
+  pending_cr_ = false;
+  request_line_done_ = false;
+  buffer_.clear();
+  line_start_ = 0;
+  header_bytes_ = 0;
+  header_count_ = 0;
+  remaining_ = 0;
+  body_total_ = 0;
+  chunk_size_ = 0;
+  chunk_ext_bytes_ = 0;
+  chunk_ext_state_ = 0;
+  chunk_has_digit_ = false;
+  host_count_ = 0;
+  has_transfer_encoding_ = false;
+  te_chunked_count_ = 0;
+  te_last_chunked_ = false;
+  te_unknown_ = false;
+  connection_close_ = false;
+  connection_keep_alive_ = false;
+  expect_continue_ = false;
+  path_needs_decode_ = false;
+  path_default_root_ = false;
+  raw_path_ = Request::Span();
+  request_ = Request();
+}
+
+Request RequestParser::TakeRequest() {
+  Request r = std::move(request_);
+  Reset();
+  return r;
+}
+
+ParseResult RequestParser::Error(int status, size_t consumed) {
+  state_ = State::kError;
+  error_status_ = status;
+  ParseResult r;
+  r.kind = ParseResult::kError;
+  r.consumed = consumed;
+  r.status = status;
+  return r;
+}
+
+ParseResult RequestParser::Feed(std::string_view chunk) {
+  ParseResult result;
+  size_t pos = 0;
+  while (true) {
+    switch (state_) {
+      case State::kError:
+        return Error(error_status_, pos);
+      case State::kComplete:
+        result.kind = ParseResult::kComplete;
+        result.consumed = pos;
+        return result;
+      case State::kStart: {
+        // Ignore empty lines (CRLF) before the request line.
+        while (pos < chunk.size()) {
+          const char c = chunk[pos];
+          if (pending_cr_) {
+            if (c != '\n') return Error(kBadRequest, pos);
+            pending_cr_ = false;
+          } else if (c == '\r') {
+            pending_cr_ = true;
+          } else if (c == '\n') {
+            return Error(kBadRequest, pos);
+          } else {
+            break;
+          }
+          ++pos;
+        }
+        if (pos == chunk.size()) {
+          result.consumed = pos;
+          return result;
+        }
+        state_ = State::kHead;
+        request_.fields_.reserve(16);
+        break;
+      }
+      case State::kHead:
+      case State::kTrailer: {
+        size_t used = 0;
+        const int status = FeedLines(chunk.substr(pos), &used);
+        if (status != 0) return Error(status, pos + used);
+        pos += used;
+        if (state_ == State::kHead || state_ == State::kTrailer) {
+          result.consumed = pos;  // == chunk.size()
+          return result;
+        }
+        break;
+      }
+      default: {
+        if (pos == chunk.size()) {
+          result.consumed = pos;
+          return result;
+        }
+        size_t used = 0;
+        const int status = FeedBody(chunk.substr(pos), &used);
+        if (status != 0) return Error(status, pos + used);
+        pos += used;
+        break;
+      }
+    }
+  }
+}
+
+int RequestParser::FeedLines(std::string_view chunk, size_t* used) {
+  if (state_ == State::kHead && buffer_.empty()) {
+    // Fast path: parse the head in place; copy it once if complete.
+    line_start_ = 0;
+    const int status = ParseLines(chunk.data(), chunk.size());
+    if (status != 0) return status;
+    if (state_ == State::kHead) {
+      buffer_.assign(chunk.data(), chunk.size());
+      *used = chunk.size();
+      return 0;
+    }
+    *used = line_start_;
+    request_.head_.assign(chunk.data(), line_start_);
+    return CompleteHead();
+  }
+  // Buffered path. Never buffer more than a valid section can hold: past
+  // that a limit has been exceeded and ParseLines reports it.
+  const size_t old_size = buffer_.size();
+  const size_t cap = (state_ == State::kHead
+                          ? limits_.max_request_line_bytes + 2
+                          : 0) +
+                     limits_.max_header_bytes + 2;
+  const size_t take =
+      old_size >= cap ? 0 : std::min(chunk.size(), cap - old_size);
+  buffer_.append(chunk.data(), take);
+  const bool in_head = state_ == State::kHead;
+  const int status = ParseLines(buffer_.data(), buffer_.size());
+  if (status != 0) return status;
+  if (state_ == State::kHead || state_ == State::kTrailer) {
+    *used = chunk.size();
+    return 0;
+  }
+  *used = line_start_ - old_size;
+  if (in_head) {
+    buffer_.resize(line_start_);
+    request_.head_ = std::move(buffer_);
+    buffer_.clear();
+    return CompleteHead();
+  }
+  buffer_.clear();  // trailer section: parsed and dropped
+  return 0;
+}
+
+int RequestParser::ParseLines(const char* base, size_t size) {
+  size_t pos = line_start_;
+  while (state_ == State::kHead || state_ == State::kTrailer) {
+    const char* nl =
+        static_cast<const char*>(std::memchr(base + pos, '\n', size - pos));
+    const size_t k = nl == nullptr ? size - pos : nl - (base + pos);
+    // Limits first, so that any split of the input reports the same error:
+    // a partial line of k bytes grows into a line of at least k + 1 bytes
+    // (with its LF), which is what the complete-line check counts.
+    if (!request_line_done_ && state_ == State::kHead) {
+      if (k > limits_.max_request_line_bytes + 1) return kUriTooLong;
+    } else if (header_bytes_ + k + 1 > limits_.max_header_bytes) {
+      return kHeaderFieldsTooLarge;
+    }
+    if (nl == nullptr) {
+      line_start_ = pos;
+      return 0;
+    }
+    if (k == 0 || base[pos + k - 1] != '\r') return kBadRequest;  // bare LF
+    const size_t end = pos + k - 1;  // the CR
+    int status;
+    if (!request_line_done_ && state_ == State::kHead) {
+      status = ParseRequestLine(base, pos, end);
+      request_line_done_ = true;
+    } else {
+      header_bytes_ += k + 1;
+      status = ParseFieldLine(base, pos, end);
+    }
+    if (status != 0) return status;
+    pos += k + 1;
+  }
+  line_start_ = pos;
+  return 0;
+}
+
+int RequestParser::ParseRequestLine(const char* base, size_t begin,
+                                    size_t end) {
+  const char* p = base + begin;
+  const char* const e = base + end;
+  // method SP
+  const char* m_end = SkipClass(p, e, kToken);
+  if (m_end == p || m_end == e || *m_end != ' ') return kBadRequest;
+  request_.method_ = {static_cast<uint32_t>(begin),
+                      static_cast<uint32_t>(m_end - p)};
+  // request-target SP
+  const char* t = m_end + 1;
+  const char* t_end = SkipClass(t, e, kTarget);
+  if (t_end == t || t_end == e || *t_end != ' ') return kBadRequest;
+  const uint32_t t_off = static_cast<uint32_t>(t - base);
+  request_.target_ = {t_off, static_cast<uint32_t>(t_end - t)};
+  // HTTP-version, exactly "HTTP/" DIGIT "." DIGIT
+  const char* v = t_end + 1;
+  if (e - v != 8 || std::memcmp(v, "HTTP/", 5) != 0 || v[6] != '.' ||
+      v[5] < '0' || v[5] > '9' || v[7] < '0' || v[7] > '9') {
+    return kBadRequest;
+  }
+  if (v[5] != '1' || (v[7] != '0' && v[7] != '1')) return kVersionNotSupported;
+  request_.version_minor_ = v[7] - '0';
+
+  const std::string_view method(p, m_end - p);
+  const std::string_view target(t, t_end - t);
+  const bool is_connect = method == "CONNECT";
+  Request::Span path;
+  if (target[0] == '/') {
+    if (is_connect) return kBadRequest;
+    path = {t_off, static_cast<uint32_t>(target.size())};
+  } else if (target == "*") {
+    if (method != "OPTIONS") return kBadRequest;
+    request_.path_ = request_.target_;
+    return 0;
+  } else if (is_connect) {
+    // authority-form: host ":" port
+    const size_t colon = target.rfind(':');
+    if (colon == 0 || colon == std::string_view::npos ||
+        colon + 1 == target.size() || colon + 6 < target.size() ||
+        target.find_first_of("/?#@") != std::string_view::npos) {
+      return kBadRequest;
+    }
+    for (char c : target.substr(colon + 1)) {
+      if (c < '0' || c > '9') return kBadRequest;
+    }
+    request_.path_ = {t_off, 0};
+    return 0;
+  } else {
+    // absolute-form: scheme "://" authority [path-abempty] ["?" query]
+    size_t i = 0;
+    while (i < target.size() &&
+           ((target[i] >= 'a' && target[i] <= 'z') ||
+            (target[i] >= 'A' && target[i] <= 'Z') ||
+            (i > 0 && ((target[i] >= '0' && target[i] <= '9') ||
+                       target[i] == '+' || target[i] == '-' ||
+                       target[i] == '.')))) {
+      ++i;
+    }
+    if (i == 0 || target.substr(i, 3) != "://") return kBadRequest;
+    const size_t auth = i + 3;
+    const size_t slash = target.find_first_of("/?", auth);
+    if (slash == auth) return kBadRequest;  // empty authority
+    const size_t path_begin =
+        slash == std::string_view::npos ? target.size() : slash;
+    path = {static_cast<uint32_t>(t_off + path_begin),
+            static_cast<uint32_t>(target.size() - path_begin)};
+  }
+  // Split path and query.
+  const char* path_p = base + path.offset;
+  const void* q = std::memchr(path_p, '?', path.length);
+  if (q != nullptr) {
+    const uint32_t plen = static_cast<uint32_t>(static_cast<const char*>(q) -
+                                                path_p);
+    request_.query_ = {path.offset + plen + 1, path.length - plen - 1};
+    path.length = plen;
+  } else {
+    request_.query_ = {path.offset + path.length, 0};
+  }
+  if (target.find('#') != std::string_view::npos) return kBadRequest;
+  if (!ValidEscapes(path_p, path_p + path.length, &path_needs_decode_)) {
+    return kBadRequest;
+  }
+  raw_path_ = path;
+  request_.path_ = path;  // replaced by the decoded copy if needed
+  path_default_root_ = path.length == 0;
+  return 0;
+}
+
+int RequestParser::ParseFieldLine(const char* base, size_t begin,
+                                  size_t end) {
+  if (begin == end) {  // the empty line ending the section
+    if (state_ == State::kTrailer) {
+      state_ = State::kComplete;
+      return 0;
+    }
+    return FinishHead();
+  }
+  if (++header_count_ > limits_.max_header_count) {
+    return kHeaderFieldsTooLarge;
+  }
+  const char* p = base + begin;
+  const char* const e = base + end;
+  // field-name ":" (no obs-fold: a line may not start with whitespace;
+  // no whitespace before the colon)
+  const char* n_end = SkipClass(p, e, kToken);
+  if (n_end == p || n_end == e || *n_end != ':') return kBadRequest;
+  const char* v = n_end + 1;
+  const char* v_end = e;
+  while (v < v_end && IsOws(*v)) ++v;
+  while (v_end > v && IsOws(v_end[-1])) --v_end;
+  if (!ValidValue(v, v_end)) return kBadRequest;
+  if (state_ == State::kTrailer) return 0;  // trailers are dropped
+
+  const std::string_view name(p, n_end - p);
+  const std::string_view value(v, v_end - v);
+  request_.fields_.push_back(
+      {{static_cast<uint32_t>(begin), static_cast<uint32_t>(name.size())},
+       {static_cast<uint32_t>(v - base), static_cast<uint32_t>(value.size())}});
+  return RecordField(name, value);
+}
+
+int RequestParser::RecordField(std::string_view name, std::string_view value) {
+  switch (name.size()) {
+    case 4:
+      if (EqualsIgnoreCase(name, "host")) ++host_count_;
+      return 0;
+    case 6:
+      if (EqualsIgnoreCase(name, "expect") &&
+          EqualsIgnoreCase(value, "100-continue")) {
+        expect_continue_ = true;
+      }
+      return 0;
+    case 10:
+      if (EqualsIgnoreCase(name, "connection")) {
+        ForEachListElement(value, [this](std::string_view token) {
+          if (EqualsIgnoreCase(token, "close")) connection_close_ = true;
+          if (EqualsIgnoreCase(token, "keep-alive")) {
+            connection_keep_alive_ = true;
+          }
+          return true;
+        });
+      }
+      return 0;
+    case 14: {
+      if (!EqualsIgnoreCase(name, "content-length")) return 0;
+      // Repeats (as a list or on several lines) only if all equal.
+      const bool ok = ForEachListElement(value, [this](std::string_view e) {
+        uint64_t n = 0;
+        if (!ParseDecimal(e, &n)) return false;
+        if (request_.has_content_length_ && request_.content_length_ != n) {
+          return false;
+        }
+        request_.has_content_length_ = true;
+        request_.content_length_ = n;
+        return true;
+      });
+      return ok ? 0 : kBadRequest;
+    }
+    case 17: {
+      if (!EqualsIgnoreCase(name, "transfer-encoding")) return 0;
+      has_transfer_encoding_ = true;
+      const bool ok = ForEachListElement(value, [this](std::string_view e) {
+        if (EqualsIgnoreCase(e, "chunked")) {
+          ++te_chunked_count_;
+          te_last_chunked_ = true;
+          return true;
+        }
+        // Another coding, possibly with parameters: syntax-check its name.
+        te_last_chunked_ = false;
+        te_unknown_ = true;
+        return IsToken(TrimOws(e.substr(0, e.find(';'))));
+      });
+      return ok ? 0 : kBadRequest;
+    }
+    default:
+      return 0;
+  }
+}
+
+int RequestParser::FinishHead() {
+  Request& r = request_;
+  if (r.version_minor_ == 1 ? host_count_ != 1 : host_count_ > 1) {
+    return kBadRequest;
+  }
+  r.keep_alive_ = r.version_minor_ == 1
+                      ? !connection_close_
+                      : connection_keep_alive_ && !connection_close_;
+  r.expects_continue_ = r.version_minor_ == 1 && expect_continue_;
+  if (has_transfer_encoding_) {
+    if (r.version_minor_ == 0 || r.has_content_length_ ||
+        te_chunked_count_ > 1 || !te_last_chunked_) {
+      return kBadRequest;
+    }
+    if (te_unknown_) return kNotImplemented;
+    r.chunked_ = true;
+    state_ = State::kChunkSize;
+    return 0;
+  }
+  if (r.has_content_length_) {
+    if (r.content_length_ > limits_.max_body_bytes) return kPayloadTooLarge;
+    remaining_ = r.content_length_;
+    state_ = remaining_ == 0 ? State::kComplete : State::kBody;
+    return 0;
+  }
+  state_ = State::kComplete;
+  return 0;
+}
+
+int RequestParser::CompleteHead() {
+  std::string& head = request_.head_;
+  if (path_needs_decode_) {
+    // The decoded path is never longer than the raw one: reserve so that
+    // reading the raw bytes while appending stays valid.
+    head.reserve(head.size() + raw_path_.length);
+    const uint32_t offset = static_cast<uint32_t>(head.size());
+    AppendPercentDecoded(
+        std::string_view(head.data() + raw_path_.offset, raw_path_.length),
+        /*plus_as_space=*/false, &head);
+    request_.path_ = {offset, static_cast<uint32_t>(head.size() - offset)};
+  } else if (path_default_root_) {
+    request_.path_ = {static_cast<uint32_t>(head.size()), 1};
+    head.push_back('/');
+  }
+  if (state_ == State::kBody) {
+    request_.body_.reserve(std::min<uint64_t>(remaining_, 64 * 1024));
+  }
+  header_bytes_ = 0;  // the trailer section gets its own budget
+  header_count_ = 0;
+  line_start_ = 0;
+  return 0;
+}
+
+int RequestParser::FeedBody(std::string_view chunk, size_t* used) {
+  size_t pos = 0;
+  std::string& body = request_.body_;
+  while (pos < chunk.size()) {
+    const char c = chunk[pos];
+    switch (state_) {
+      case State::kBody:
+      case State::kChunkData: {
+        const size_t n =
+            static_cast<size_t>(std::min<uint64_t>(remaining_, chunk.size() - pos));
+        body.append(chunk.data() + pos, n);
+        pos += n;
+        remaining_ -= n;
+        if (remaining_ == 0) {
+          state_ = state_ == State::kBody ? State::kComplete
+                                          : State::kChunkDataCr;
+        }
+        break;
+      }
+      case State::kChunkSize:
+        ++pos;
+        if (Is(c, kHex)) {
+          if ((chunk_size_ >> 60) != 0) {
+            *used = pos;
+            return kBadRequest;  // overflow
+          }
+          const int d = c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+          chunk_size_ = chunk_size_ * 16 + static_cast<uint64_t>(d);
+          chunk_has_digit_ = true;
+          if (chunk_size_ > limits_.max_body_bytes - body_total_) {
+            *used = pos;
+            return kPayloadTooLarge;
+          }
+        } else if (!chunk_has_digit_) {
+          *used = pos;
+          return kBadRequest;
+        } else if (c == '\r') {
+          state_ = State::kChunkSizeLf;
+        } else if (c == ';' || IsOws(c)) {
+          state_ = State::kChunkExt;
+          chunk_ext_state_ = 0;
+          chunk_ext_bytes_ = 0;
+          --pos;  // let kChunkExt see it
+        } else {
+          *used = pos;
+          return kBadRequest;
+        }
+        break;
+      case State::kChunkExt: {
+        ++pos;
+        if (++chunk_ext_bytes_ > limits_.max_chunk_extension_bytes + 1) {
+          *used = pos;
+          return kBadRequest;
+        }
+        const int status = ChunkExtByte(c);
+        if (status != 0) {
+          *used = pos;
+          return status;
+        }
+        break;
+      }
+      case State::kChunkSizeLf:
+        ++pos;
+        if (c != '\n') {
+          *used = pos;
+          return kBadRequest;
+        }
+        if (chunk_size_ == 0) {
+          state_ = State::kTrailer;
+          *used = pos;
+          return 0;  // Feed() continues with the trailer section
+        }
+        body_total_ += chunk_size_;
+        remaining_ = chunk_size_;
+        state_ = State::kChunkData;
+        break;
+      case State::kChunkDataCr:
+        ++pos;
+        if (c != '\r') {
+          *used = pos;
+          return kBadRequest;
+        }
+        state_ = State::kChunkDataLf;
+        break;
+      case State::kChunkDataLf:
+        ++pos;
+        if (c != '\n') {
+          *used = pos;
+          return kBadRequest;
+        }
+        state_ = State::kChunkSize;
+        chunk_size_ = 0;
+        chunk_has_digit_ = false;
+        break;
+      default:  // kComplete
+        *used = pos;
+        return 0;
+    }
+  }
+  *used = pos;
+  return 0;
+}
+
+// chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ), with
+// ext-val = token / quoted-string; the line ends at CR. Extensions are
+// checked and ignored.
+int RequestParser::ChunkExtByte(char c) {
+  enum {
+    kBeforeSemi,   // BWS before ';'
+    kBeforeName,   // BWS after ';'
+    kName,
+    kAfterName,    // BWS after the name
+    kBeforeValue,  // BWS after '='
+    kTokenValue,
+    kQuoted,
+    kQuotedPair,
+    kAfterQuoted,
+  };
+  const bool ows = IsOws(c);
+  const bool tchar = Is(c, kToken);
+  int& s = chunk_ext_state_;
+  switch (s) {
+    case kBeforeSemi:
+      if (c == ';') s = kBeforeName;
+      else if (!ows) return kBadRequest;
+      return 0;
+    case kBeforeName:
+      if (tchar) s = kName;
+      else if (!ows) return kBadRequest;
+      return 0;
+    case kName:
+    case kTokenValue:
+    case kAfterQuoted:
+      if (tchar && s != kAfterQuoted) return 0;
+      if (c == ';') s = kBeforeName;
+      else if (c == '=' && s == kName) s = kBeforeValue;
+      else if (ows) s = s == kName ? kAfterName : kBeforeSemi;
+      else if (c == '\r') state_ = State::kChunkSizeLf;
+      else return kBadRequest;
+      return 0;
+    case kAfterName:
+      if (c == '=') s = kBeforeValue;
+      else if (c == ';') s = kBeforeName;
+      else if (!ows) return kBadRequest;
+      return 0;
+    case kBeforeValue:
+      if (tchar) s = kTokenValue;
+      else if (c == '"') s = kQuoted;
+      else if (!ows) return kBadRequest;
+      return 0;
+    case kQuoted:
+      if (c == '"') s = kAfterQuoted;
+      else if (c == '\\') s = kQuotedPair;
+      else if (!Is(c, kValue)) return kBadRequest;
+      return 0;
+    case kQuotedPair:
+      if (!Is(c, kValue)) return kBadRequest;
+      s = kQuoted;
+      return 0;
+    default:
+      return kBadRequest;
+  }
+}
+
+}  // namespace brisk::http

@@ -1,0 +1,174 @@
+// brisk::http::RequestParser: an incremental HTTP/1.1 request parser
+// (RFC 9112 framing, RFC 9110 semantics) over bytes. No I/O, no clock.
+//
+//   RequestParser parser;                      // default ParserLimits
+//   std::string_view in = bytes_read_from_socket;
+//   while (!in.empty()) {
+//     ParseResult r = parser.Feed(in);
+//     if (r.kind == ParseResult::kNeedMore) break;       // all of `in` used
+//     if (r.kind == ParseResult::kError) { Answer(r.status); Close(); break; }
+//     Request req = parser.TakeRequest();                // parser is reset
+//     Handle(std::move(req));
+//     in.remove_prefix(r.consumed);                      // next pipelined one
+//   }
+//   // While the body is pending: if (parser.headers_complete() &&
+//   // parser.expects_continue()) send "100 Continue" once.
+//
+// Feed() accepts any split of the input, down to one byte at a time. When a
+// whole request head sits in one chunk it is parsed in place (memchr for line
+// ends, table scans for the fields) and copied once into the Request.
+//
+// Strictness (anything ambiguous is an error, to prevent request smuggling):
+// CRLF line ends only; exactly one SP between request-line parts; HTTP/1.0
+// and 1.1 accepted, other "HTTP/d.d" -> 505; leading empty lines ignored;
+// no whitespace before ':', no obs-fold, no control bytes but HTAB in values;
+// HTTP/1.1 needs exactly one Host; Content-Length strict digits (repeats only
+// if equal); Transfer-Encoding must end in a single "chunked", with
+// Content-Length or in HTTP/1.0 -> 400, other codings -> 501.
+//
+// Ownership: the parser copies what it needs; `chunk` need only live during
+// Feed(). Thread-safety: none; one parser per connection, used by one thread.
+#ifndef BRISK_HTTP_REQUEST_PARSER_H_
+#define BRISK_HTTP_REQUEST_PARSER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "http/request.h"
+
+namespace brisk::http {
+
+// Limits, each with the status answered when exceeded. Defaults are close to
+// nginx's (large_client_header_buffers 4 8k; client_max_body_size 1m).
+struct ParserLimits {
+  // Request line without its CRLF. 414 URI Too Long.
+  size_t max_request_line_bytes = 8 * 1024;
+  // Header section after the request line, CRLFs included. 431.
+  size_t max_header_bytes = 32 * 1024;
+  // Number of header fields. 431.
+  size_t max_header_count = 100;
+  // Body bytes (the decoded total for chunked bodies). 413.
+  size_t max_body_bytes = 1024 * 1024;
+  // Bytes of extensions on one chunk-size line (after the size). 400.
+  size_t max_chunk_extension_bytes = 1024;
+  // Trailer section of a chunked body uses max_header_bytes and
+  // max_header_count as well (431).
+};
+
+struct ParseResult {
+  enum Kind { kNeedMore, kComplete, kError };
+  Kind kind = kNeedMore;
+  // kNeedMore: the whole chunk. kComplete: bytes of this chunk that finished
+  // the request (the rest belongs to the next request). kError: bytes
+  // examined (not meaningful for the caller).
+  size_t consumed = 0;
+  // kError: the HTTP status to answer (400, 413, 414, 431, 501, 505).
+  int status = 0;
+};
+
+class RequestParser {
+ public:
+  explicit RequestParser(ParserLimits limits = ParserLimits());
+
+  RequestParser(const RequestParser&) = delete;
+  RequestParser& operator=(const RequestParser&) = delete;
+
+  // Consumes bytes of the current request. After kComplete, call
+  // TakeRequest() before feeding more; after kError the parser stays in error
+  // (every later Feed returns the same error) until Reset().
+  ParseResult Feed(std::string_view chunk);
+
+  // Moves out the completed request and resets the parser for the next one.
+  // Only valid after Feed returned kComplete.
+  Request TakeRequest();
+
+  // Forgets all state (including an error).
+  void Reset();
+
+  // True once the head (request line + headers) is parsed and valid; the
+  // body may still be pending. Then request() has method, target, headers,
+  // keep_alive() and expects_continue(), but not yet the body.
+  bool headers_complete() const { return state_ >= State::kBody; }
+  bool expects_continue() const {
+    return headers_complete() && request_.expects_continue();
+  }
+  const Request& request() const { return request_; }
+
+  // True when no byte of a request has been seen yet (only empty lines, if
+  // anything): useful to close idle connections quietly.
+  bool idle() const { return state_ == State::kStart && buffer_.empty(); }
+  bool has_error() const { return state_ == State::kError; }
+  const ParserLimits& limits() const { return limits_; }
+
+ private:
+  enum class State : uint8_t {
+    kStart,       // skipping empty lines before the request line
+    kHead,        // request line + header lines, buffered in buffer_
+    kBody,        // Content-Length body
+    kChunkSize,   // chunk-size hex digits
+    kChunkExt,    // chunk extensions up to CR
+    kChunkSizeLf, // LF after chunk-size line
+    kChunkData,   // chunk payload
+    kChunkDataCr, // CR after chunk payload
+    kChunkDataLf, // LF after chunk payload
+    kTrailer,     // trailer lines, buffered in buffer_
+    kComplete,
+    kError,
+  };
+
+  ParseResult Error(int status, size_t consumed);
+  // Head or trailer section: scans `chunk` (fast path in place, else
+  // buffered). Sets *used to the bytes of `chunk` consumed; returns 0 or an
+  // error status.
+  int FeedLines(std::string_view chunk, size_t* used);
+  // Parses the complete lines of the section stored at `base` from
+  // line_start_; stops at an incomplete line (after checking limits) or at
+  // the end of the section. Returns 0 or an error status.
+  int ParseLines(const char* base, size_t size);
+  int ParseRequestLine(const char* base, size_t begin, size_t end);
+  int ParseFieldLine(const char* base, size_t begin, size_t end);
+  int RecordField(std::string_view name, std::string_view value);
+  // Decides body framing once the head is parsed.
+  int FinishHead();
+  // Runs once the head bytes are in request_.head_.
+  int CompleteHead();
+  int FeedBody(std::string_view chunk, size_t* used);
+  int ChunkExtByte(char c);
+
+  ParserLimits limits_;
+  State state_ = State::kStart;
+  int error_status_ = 0;
+  bool pending_cr_ = false;         // kStart: saw '\r' of an empty line
+  bool request_line_done_ = false;
+  // kHead/kTrailer: buffered bytes of the section when not parsed in place.
+  std::string buffer_;
+  size_t line_start_ = 0;    // first unparsed line of the section
+  size_t header_bytes_ = 0;  // section bytes so far (for 431)
+  size_t header_count_ = 0;
+  // Body framing.
+  uint64_t remaining_ = 0;   // kBody/kChunkData: bytes still expected
+  uint64_t body_total_ = 0;  // chunked: decoded bytes so far
+  uint64_t chunk_size_ = 0;
+  uint64_t chunk_ext_bytes_ = 0;
+  int chunk_ext_state_ = 0;
+  bool chunk_has_digit_ = false;
+  // Recognised fields, while parsing the head.
+  int host_count_ = 0;
+  bool has_transfer_encoding_ = false;
+  int te_chunked_count_ = 0;
+  bool te_last_chunked_ = false;
+  bool te_unknown_ = false;
+  bool connection_close_ = false;
+  bool connection_keep_alive_ = false;
+  bool expect_continue_ = false;
+  bool path_needs_decode_ = false;
+  bool path_default_root_ = false;  // absolute-form without a path
+  Request::Span raw_path_;
+  Request request_;
+};
+
+}  // namespace brisk::http
+
+#endif  // BRISK_HTTP_REQUEST_PARSER_H_

@@ -1,0 +1,827 @@
+// Table-driven tests for RequestParser. Every row runs three ways: the whole
+// input in one Feed, one byte at a time, and at random split points (fixed
+// seed); each piece is copied into an exactly sized heap buffer so ASan
+// catches any read past it.
+#include "http/request_parser.h"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace brisk::http {
+namespace {
+
+constexpr int kDone = 0;   // every request complete, nothing left over
+constexpr int kMore = -1;  // parser waits for more input at the end
+
+struct Case {
+  const char* name;
+  std::string input;
+  int expect = kDone;  // kDone, kMore or an error status
+  int requests = 1;    // complete requests expected before the end/error
+  // Checked on the first request when set.
+  const char* method = nullptr;
+  const char* target = nullptr;
+  const char* path = nullptr;
+  const char* query = nullptr;
+  const char* body = nullptr;
+  int keep_alive = -1;   // -1: not checked
+  int minor = -1;        // -1: not checked
+  int expect_continue = -1;
+  const char* header_name = nullptr;  // with header_value: Header() lookup
+  const char* header_value = nullptr;
+  int header_count = -1;
+  ParserLimits limits = ParserLimits();
+};
+
+std::ostream& operator<<(std::ostream& os, const Case& c) { return os << c.name; }
+
+struct Outcome {
+  std::vector<Request> requests;
+  int end = kDone;  // kDone, kMore or error status
+};
+
+Outcome RunCase(const Case& c, const std::vector<size_t>& cuts) {
+  Outcome out;
+  RequestParser parser(c.limits);
+  size_t begin = 0;
+  std::vector<size_t> ends = cuts;
+  ends.push_back(c.input.size());
+  for (size_t end : ends) {
+    if (end <= begin) continue;
+    const size_t n = end - begin;
+    auto buf = std::make_unique<char[]>(n);
+    c.input.copy(buf.get(), n, begin);
+    std::string_view piece(buf.get(), n);
+    begin = end;
+    while (!piece.empty()) {
+      ParseResult r = parser.Feed(piece);
+      if (r.kind == ParseResult::kError) {
+        EXPECT_GT(r.status, 0);
+        out.end = r.status;
+        // The parser stays in error.
+        EXPECT_EQ(parser.Feed("x").kind, ParseResult::kError);
+        return out;
+      }
+      if (r.kind == ParseResult::kNeedMore) {
+        EXPECT_EQ(r.consumed, piece.size());
+        break;
+      }
+      EXPECT_LE(r.consumed, piece.size());
+      out.requests.push_back(parser.TakeRequest());
+      piece.remove_prefix(r.consumed);
+    }
+  }
+  out.end = parser.idle() ? kDone : kMore;
+  return out;
+}
+
+void Check(const Case& c, const Outcome& o, const std::string& how) {
+  SCOPED_TRACE(how);
+  EXPECT_EQ(o.end, c.expect);
+  ASSERT_EQ(o.requests.size(), static_cast<size_t>(c.requests));
+  if (o.requests.empty()) return;
+  const Request& r = o.requests.front();
+  if (c.method) {
+    EXPECT_EQ(r.method(), c.method);
+  }
+  if (c.target) {
+    EXPECT_EQ(r.target(), c.target);
+  }
+  if (c.path) {
+    EXPECT_EQ(r.path(), c.path);
+  }
+  if (c.query) {
+    EXPECT_EQ(r.query(), c.query);
+  }
+  if (c.body) {
+    EXPECT_EQ(r.body(), c.body);
+  }
+  if (c.keep_alive >= 0) {
+    EXPECT_EQ(r.keep_alive(), c.keep_alive == 1);
+  }
+  if (c.minor >= 0) {
+    EXPECT_EQ(r.version_minor(), c.minor);
+  }
+  if (c.expect_continue >= 0) {
+    EXPECT_EQ(r.expects_continue(), c.expect_continue == 1);
+  }
+  if (c.header_name) {
+    std::optional<std::string_view> v = r.Header(c.header_name);
+    ASSERT_TRUE(v.has_value()) << c.header_name;
+    EXPECT_EQ(*v, c.header_value);
+  }
+  if (c.header_count >= 0) {
+    EXPECT_EQ(r.header_count(), c.header_count);
+  }
+}
+
+ParserLimits Limits(size_t line, size_t header_bytes, size_t count, size_t body,
+                    size_t ext) {
+  ParserLimits l;
+  l.max_request_line_bytes = line;
+  l.max_header_bytes = header_bytes;
+  l.max_header_count = count;
+  l.max_body_bytes = body;
+  l.max_chunk_extension_bytes = ext;
+  return l;
+}
+
+#define H "Host: example.com\r\n"
+#define GET "GET / HTTP/1.1\r\n" H "\r\n"
+#define POST(te) "POST /p HTTP/1.1\r\n" H "Transfer-Encoding: " te "\r\n\r\n"
+#define CHUNKED(body) POST("chunked") body
+
+const std::vector<Case>& Cases() {
+  static const auto* cases = new std::vector<Case>{
+      // ---- Request line ----
+      {.name = "simple_get", .input = GET, .method = "GET", .target = "/",
+       .path = "/", .query = "", .body = "", .keep_alive = 1, .minor = 1},
+      {.name = "path_and_query",
+       .input = "GET /a/b?x=1&y=2 HTTP/1.1\r\n" H "\r\n",
+       .path = "/a/b", .query = "x=1&y=2"},
+      {.name = "percent_decoded_path",
+       .input = "GET /a%20b/%C3%A9?q=%20 HTTP/1.1\r\n" H "\r\n",
+       .target = "/a%20b/%C3%A9?q=%20", .path = "/a b/\xC3\xA9",
+       .query = "q=%20"},
+      {.name = "encoded_slash", .input = "GET /a%2fb HTTP/1.1\r\n" H "\r\n",
+       .path = "/a/b"},
+      {.name = "bad_escape", .input = "GET /a%zz HTTP/1.1\r\n" H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "truncated_escape", .input = "GET /a% HTTP/1.1\r\n" H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "escaped_nul", .input = "GET /a%00 HTTP/1.1\r\n" H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "empty_query", .input = "GET /x? HTTP/1.1\r\n" H "\r\n",
+       .path = "/x", .query = ""},
+      {.name = "question_in_query", .input = "GET /x?a?b HTTP/1.1\r\n" H "\r\n",
+       .path = "/x", .query = "a?b"},
+      {.name = "fragment_rejected", .input = "GET /x#f HTTP/1.1\r\n" H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "http10", .input = "GET / HTTP/1.0\r\n\r\n", .keep_alive = 0,
+       .minor = 0},
+      {.name = "http10_with_host", .input = "GET / HTTP/1.0\r\n" H "\r\n",
+       .minor = 0},
+      {.name = "http10_two_hosts",
+       .input = "GET / HTTP/1.0\r\n" H H "\r\n", .expect = 400, .requests = 0},
+      {.name = "http09_version", .input = "GET / HTTP/0.9\r\n\r\n",
+       .expect = 505, .requests = 0},
+      {.name = "http12_version", .input = "GET / HTTP/1.2\r\n" H "\r\n",
+       .expect = 505, .requests = 0},
+      {.name = "http20_version", .input = "GET / HTTP/2.0\r\n" H "\r\n",
+       .expect = 505, .requests = 0},
+      {.name = "http3_version", .input = "GET / HTTP/3.0\r\n" H "\r\n",
+       .expect = 505, .requests = 0},
+      {.name = "lowercase_http", .input = "GET / http/1.1\r\n" H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "version_two_digits", .input = "GET / HTTP/1.10\r\n" H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "version_missing_minor", .input = "GET / HTTP/1\r\n" H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "version_letter", .input = "GET / HTTP/1.x\r\n" H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "no_version", .input = "GET /\r\n" H "\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "trailing_space_after_version",
+       .input = "GET / HTTP/1.1 \r\n" H "\r\n", .expect = 400, .requests = 0},
+      {.name = "double_space_before_target",
+       .input = "GET  / HTTP/1.1\r\n" H "\r\n", .expect = 400, .requests = 0},
+      {.name = "double_space_before_version",
+       .input = "GET /  HTTP/1.1\r\n" H "\r\n", .expect = 400, .requests = 0},
+      {.name = "tab_separator", .input = "GET\t/ HTTP/1.1\r\n" H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "leading_space", .input = " GET / HTTP/1.1\r\n" H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "empty_method", .input = " / HTTP/1.1\r\n" H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "method_with_slash", .input = "GE/T / HTTP/1.1\r\n" H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "custom_method", .input = "PURGE /x HTTP/1.1\r\n" H "\r\n",
+       .method = "PURGE"},
+      {.name = "lowercase_method_kept", .input = "get / HTTP/1.1\r\n" H "\r\n",
+       .method = "get"},
+      {.name = "control_in_target", .input = "GET /a\x01 HTTP/1.1\r\n" H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "del_in_target", .input = "GET /a\x7f HTTP/1.1\r\n" H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "high_byte_in_target",
+       .input = "GET /\xC3\xA9 HTTP/1.1\r\n" H "\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "tab_in_target", .input = "GET /a\tb HTTP/1.1\r\n" H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "nul_in_target", .input = std::string("GET /a\0b HTTP/1.1\r\n" H "\r\n", 39),
+       .expect = 400, .requests = 0},
+      {.name = "space_in_target", .input = "GET /a b HTTP/1.1\r\n" H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "relative_target", .input = "GET a/b HTTP/1.1\r\n" H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "absolute_form",
+       .input = "GET http://example.com/x/y?z=1 HTTP/1.1\r\n" H "\r\n",
+       .target = "http://example.com/x/y?z=1", .path = "/x/y", .query = "z=1"},
+      {.name = "absolute_form_no_path",
+       .input = "GET http://example.com HTTP/1.1\r\n" H "\r\n", .path = "/",
+       .query = ""},
+      {.name = "absolute_form_query_only",
+       .input = "GET https://example.com?a HTTP/1.1\r\n" H "\r\n", .path = "/",
+       .query = "a"},
+      {.name = "absolute_form_empty_authority",
+       .input = "GET http:///x HTTP/1.1\r\n" H "\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "absolute_form_bad_scheme",
+       .input = "GET 1http://h/ HTTP/1.1\r\n" H "\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "connect_authority",
+       .input = "CONNECT example.com:443 HTTP/1.1\r\n" H "\r\n",
+       .method = "CONNECT", .target = "example.com:443", .path = ""},
+      {.name = "connect_no_port",
+       .input = "CONNECT example.com HTTP/1.1\r\n" H "\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "connect_bad_port",
+       .input = "CONNECT example.com:44x HTTP/1.1\r\n" H "\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "connect_origin_form",
+       .input = "CONNECT /x HTTP/1.1\r\n" H "\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "authority_form_for_get",
+       .input = "GET example.com:443 HTTP/1.1\r\n" H "\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "options_asterisk", .input = "OPTIONS * HTTP/1.1\r\n" H "\r\n",
+       .method = "OPTIONS", .target = "*", .path = "*"},
+      {.name = "asterisk_for_get", .input = "GET * HTTP/1.1\r\n" H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "leading_empty_lines", .input = "\r\n\r\n" GET, .path = "/"},
+      {.name = "leading_bare_lf", .input = "\n" GET, .expect = 400,
+       .requests = 0},
+      {.name = "leading_bare_cr", .input = "\rGET / HTTP/1.1\r\n" H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "only_empty_lines", .input = "\r\n\r\n", .requests = 0},
+      {.name = "request_line_bare_lf", .input = "GET / HTTP/1.1\n" H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "request_line_cr_inside",
+       .input = "GET /\r HTTP/1.1\r\n" H "\r\n", .expect = 400, .requests = 0},
+      {.name = "incomplete_request_line", .input = "GET / HTTP/1.1",
+       .expect = kMore, .requests = 0},
+      {.name = "incomplete_headers", .input = "GET / HTTP/1.1\r\n" H,
+       .expect = kMore, .requests = 0},
+      {.name = "incomplete_final_cr", .input = "GET / HTTP/1.1\r\n" H "\r",
+       .expect = kMore, .requests = 0},
+      {.name = "request_line_at_limit",
+       .input = "GET /" + std::string(26, 'a') + " HTTP/1.1\r\n" H "\r\n",
+       .limits = Limits(40, 1024, 10, 1024, 16)},
+      {.name = "request_line_over_limit",
+       .input = "GET /" + std::string(27, 'a') + " HTTP/1.1\r\n" H "\r\n",
+       .expect = 414, .requests = 0, .limits = Limits(40, 1024, 10, 1024, 16)},
+      {.name = "request_line_over_limit_unterminated",
+       .input = "GET /" + std::string(100, 'a'), .expect = 414, .requests = 0,
+       .limits = Limits(40, 1024, 10, 1024, 16)},
+      {.name = "request_line_default_limit",
+       .input = "GET /" + std::string(9000, 'a') + " HTTP/1.1\r\n" H "\r\n",
+       .expect = 414, .requests = 0},
+      // ---- Header fields ----
+      {.name = "header_lookup_case_insensitive",
+       .input = "GET / HTTP/1.1\r\n" H "X-Thing: Value\r\n\r\n",
+       .header_name = "x-THING", .header_value = "Value", .header_count = 2},
+      {.name = "header_ows_trimmed",
+       .input = "GET / HTTP/1.1\r\n" H "X-A: \t v a l \t \r\n\r\n",
+       .header_name = "X-A", .header_value = "v a l"},
+      {.name = "header_empty_value",
+       .input = "GET / HTTP/1.1\r\n" H "X-Empty:\r\n\r\n",
+       .header_name = "x-empty", .header_value = ""},
+      {.name = "header_only_spaces_value",
+       .input = "GET / HTTP/1.1\r\n" H "X-Empty:    \r\n\r\n",
+       .header_name = "x-empty", .header_value = ""},
+      {.name = "header_no_space_after_colon",
+       .input = "GET / HTTP/1.1\r\n" H "X-A:b\r\n\r\n", .header_name = "x-a",
+       .header_value = "b"},
+      {.name = "header_colon_in_value",
+       .input = "GET / HTTP/1.1\r\n" H "X-A: b:c::\r\n\r\n",
+       .header_name = "x-a", .header_value = "b:c::"},
+      {.name = "header_first_of_repeats",
+       .input = "GET / HTTP/1.1\r\n" H "X-A: 1\r\nX-A: 2\r\n\r\n",
+       .header_name = "x-a", .header_value = "1", .header_count = 3},
+      {.name = "header_obs_text_allowed",
+       .input = "GET / HTTP/1.1\r\n" H "X-A: caf\xC3\xA9\xFF\r\n\r\n",
+       .header_name = "x-a", .header_value = "caf\xC3\xA9\xFF"},
+      {.name = "header_tab_inside_value",
+       .input = "GET / HTTP/1.1\r\n" H "X-A: a\tb\r\n\r\n",
+       .header_name = "x-a", .header_value = "a\tb"},
+      {.name = "header_long_value_word_scan",
+       .input = "GET / HTTP/1.1\r\n" H "X-A: 0123456789abcdefghijklmnopqrstuvwxyz\r\n\r\n",
+       .header_name = "x-a", .header_value = "0123456789abcdefghijklmnopqrstuvwxyz"},
+      {.name = "header_space_before_colon",
+       .input = "GET / HTTP/1.1\r\n" H "X-A : b\r\n\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "header_tab_before_colon",
+       .input = "GET / HTTP/1.1\r\n" H "X-A\t: b\r\n\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "host_space_before_colon",
+       .input = "GET / HTTP/1.1\r\nHost : a\r\n\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "header_obs_fold",
+       .input = "GET / HTTP/1.1\r\n" H "X-A: b\r\n c\r\n\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "header_obs_fold_tab",
+       .input = "GET / HTTP/1.1\r\n" H "X-A: b\r\n\tc\r\n\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "first_header_starts_with_space",
+       .input = "GET / HTTP/1.1\r\n " H "\r\n", .expect = 400, .requests = 0},
+      {.name = "header_no_colon",
+       .input = "GET / HTTP/1.1\r\n" H "NoColon\r\n\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "header_empty_name",
+       .input = "GET / HTTP/1.1\r\n" H ": v\r\n\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "header_bad_name_char",
+       .input = "GET / HTTP/1.1\r\n" H "X(A): v\r\n\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "header_high_byte_in_name",
+       .input = "GET / HTTP/1.1\r\n" H "X\xC3\xA9: v\r\n\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "header_bare_cr_in_value",
+       .input = "GET / HTTP/1.1\r\n" H "X-A: a\rb\r\n\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "header_bare_lf",
+       .input = "GET / HTTP/1.1\r\n" H "X-A: a\nX-B: b\r\n\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "header_end_bare_lf", .input = "GET / HTTP/1.1\r\n" H "\n",
+       .expect = 400, .requests = 0},
+      {.name = "header_nul_in_value",
+       .input = std::string("GET / HTTP/1.1\r\n" H "X-A: a\0b\r\n\r\n", 47),
+       .expect = 400, .requests = 0},
+      {.name = "header_nul_in_long_value",
+       .input = std::string("GET / HTTP/1.1\r\n" H "X-A: abcdefghijklmn\0b\r\n\r\n", 60),
+       .expect = 400, .requests = 0},
+      {.name = "header_ctl_in_value",
+       .input = "GET / HTTP/1.1\r\n" H "X-A: a\x1b[0m\r\n\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "header_del_in_value",
+       .input = "GET / HTTP/1.1\r\n" H "X-A: abcdefgh\x7fijkl\r\n\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "header_vt_in_value",
+       .input = "GET / HTTP/1.1\r\n" H "X-A: a\x0b\r\n\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "missing_host_http11", .input = "GET / HTTP/1.1\r\n\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "two_hosts", .input = "GET / HTTP/1.1\r\n" H H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "host_case_insensitive",
+       .input = "GET / HTTP/1.1\r\nhOsT: a\r\n\r\n", .header_name = "Host",
+       .header_value = "a"},
+      {.name = "empty_host_ok", .input = "GET / HTTP/1.1\r\nHost:\r\n\r\n"},
+      {.name = "header_bytes_at_limit",
+       .input = "GET / HTTP/1.1\r\n" H "X: " + std::string(10, 'v') + "\r\n\r\n",
+       .limits = Limits(100, 19 + 15 + 2, 10, 1024, 16)},
+      {.name = "header_bytes_over_limit",
+       .input = "GET / HTTP/1.1\r\n" H "X: " + std::string(11, 'v') + "\r\n\r\n",
+       .expect = 431, .requests = 0,
+       .limits = Limits(100, 19 + 15 + 2, 10, 1024, 16)},
+      {.name = "header_bytes_over_limit_unterminated",
+       .input = "GET / HTTP/1.1\r\n" H "X: " + std::string(100, 'v'),
+       .expect = 431, .requests = 0, .limits = Limits(100, 64, 10, 1024, 16)},
+      {.name = "header_bytes_default_limit",
+       .input = "GET / HTTP/1.1\r\n" H "X: " + std::string(40000, 'v') + "\r\n\r\n",
+       .expect = 431, .requests = 0},
+      {.name = "header_count_at_limit",
+       .input = "GET / HTTP/1.1\r\n" H "A: 1\r\nB: 2\r\n\r\n",
+       .limits = Limits(100, 1024, 3, 1024, 16)},
+      {.name = "header_count_over_limit",
+       .input = "GET / HTTP/1.1\r\n" H "A: 1\r\nB: 2\r\nC: 3\r\n\r\n",
+       .expect = 431, .requests = 0, .limits = Limits(100, 1024, 3, 1024, 16)},
+      {.name = "many_headers_default",
+       .input = "GET / HTTP/1.1\r\n" H "A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n"
+                "F: 6\r\nG: 7\r\nH: 8\r\nI: 9\r\nJ: 10\r\nK: 11\r\nL: 12\r\n"
+                "M: 13\r\nN: 14\r\nO: 15\r\nP: 16\r\nQ: 17\r\nR: 18\r\n\r\n",
+       .header_name = "r", .header_value = "18", .header_count = 19},
+      // ---- Connection / keep-alive / Expect ----
+      {.name = "http11_default_keep_alive", .input = GET, .keep_alive = 1},
+      {.name = "http11_connection_close",
+       .input = "GET / HTTP/1.1\r\n" H "Connection: close\r\n\r\n",
+       .keep_alive = 0},
+      {.name = "http11_connection_close_mixed_case",
+       .input = "GET / HTTP/1.1\r\n" H "Connection: Upgrade, CLOSE\r\n\r\n",
+       .keep_alive = 0},
+      {.name = "http11_connection_keep_alive",
+       .input = "GET / HTTP/1.1\r\n" H "Connection: keep-alive\r\n\r\n",
+       .keep_alive = 1},
+      {.name = "http11_connection_closed_not_close",
+       .input = "GET / HTTP/1.1\r\n" H "Connection: closed\r\n\r\n",
+       .keep_alive = 1},
+      {.name = "http10_default_close", .input = "GET / HTTP/1.0\r\n\r\n",
+       .keep_alive = 0},
+      {.name = "http10_keep_alive",
+       .input = "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
+       .keep_alive = 1},
+      {.name = "http10_keep_alive_and_close",
+       .input = "GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n",
+       .keep_alive = 0},
+      {.name = "http10_keep_alive_second_line",
+       .input = "GET / HTTP/1.0\r\nConnection: foo\r\nConnection: keep-alive\r\n\r\n",
+       .keep_alive = 1},
+      {.name = "expect_continue",
+       .input = "POST / HTTP/1.1\r\n" H "Expect: 100-continue\r\n"
+                "Content-Length: 2\r\n\r\nhi",
+       .body = "hi", .expect_continue = 1},
+      {.name = "expect_continue_case",
+       .input = "POST / HTTP/1.1\r\n" H "Expect: 100-Continue\r\n\r\n",
+       .expect_continue = 1},
+      {.name = "expect_other", .input = "GET / HTTP/1.1\r\n" H "Expect: foo\r\n\r\n",
+       .expect_continue = 0},
+      {.name = "expect_continue_http10",
+       .input = "GET / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n",
+       .expect_continue = 0},
+      {.name = "expect_continue_body_pending",
+       .input = "POST / HTTP/1.1\r\n" H "Expect: 100-continue\r\n"
+                "Content-Length: 5\r\n\r\n",
+       .expect = kMore, .requests = 0},
+      // ---- Content-Length ----
+      {.name = "content_length_body",
+       .input = "POST /p HTTP/1.1\r\n" H "Content-Length: 5\r\n\r\nhello",
+       .method = "POST", .body = "hello"},
+      {.name = "content_length_zero",
+       .input = "POST /p HTTP/1.1\r\n" H "Content-Length: 0\r\n\r\n", .body = ""},
+      {.name = "content_length_leading_zeros",
+       .input = "POST /p HTTP/1.1\r\n" H "Content-Length: 0003\r\n\r\nabc",
+       .body = "abc"},
+      {.name = "content_length_body_with_crlf",
+       .input = "POST /p HTTP/1.1\r\n" H "Content-Length: 6\r\n\r\na\r\nb\r\n",
+       .body = "a\r\nb\r\n"},
+      {.name = "content_length_incomplete_body",
+       .input = "POST /p HTTP/1.1\r\n" H "Content-Length: 10\r\n\r\nhello",
+       .expect = kMore, .requests = 0},
+      {.name = "content_length_duplicate_equal",
+       .input = "POST /p HTTP/1.1\r\n" H "Content-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+       .body = "abc"},
+      {.name = "content_length_list_equal",
+       .input = "POST /p HTTP/1.1\r\n" H "Content-Length: 3, 3,3\r\n\r\nabc",
+       .body = "abc"},
+      {.name = "content_length_duplicate_differ",
+       .input = "POST /p HTTP/1.1\r\n" H "Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+       .expect = 400, .requests = 0},
+      {.name = "content_length_list_differ",
+       .input = "POST /p HTTP/1.1\r\n" H "Content-Length: 3, 4\r\n\r\nabcd",
+       .expect = 400, .requests = 0},
+      {.name = "content_length_empty_list_element",
+       .input = "POST /p HTTP/1.1\r\n" H "Content-Length: 3,,3\r\n\r\nabc",
+       .expect = 400, .requests = 0},
+      {.name = "content_length_empty",
+       .input = "POST /p HTTP/1.1\r\n" H "Content-Length:\r\n\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "content_length_plus",
+       .input = "POST /p HTTP/1.1\r\n" H "Content-Length: +3\r\n\r\nabc",
+       .expect = 400, .requests = 0},
+      {.name = "content_length_minus",
+       .input = "POST /p HTTP/1.1\r\n" H "Content-Length: -1\r\n\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "content_length_hex",
+       .input = "POST /p HTTP/1.1\r\n" H "Content-Length: 0x3\r\n\r\nabc",
+       .expect = 400, .requests = 0},
+      {.name = "content_length_inner_space",
+       .input = "POST /p HTTP/1.1\r\n" H "Content-Length: 1 2\r\n\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "content_length_decimal_point",
+       .input = "POST /p HTTP/1.1\r\n" H "Content-Length: 3.0\r\n\r\nabc",
+       .expect = 400, .requests = 0},
+      {.name = "content_length_overflow",
+       .input = "POST /p HTTP/1.1\r\n" H "Content-Length: 99999999999999999999999\r\n\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "content_length_over_body_limit",
+       .input = "POST /p HTTP/1.1\r\n" H "Content-Length: 11\r\n\r\n",
+       .expect = 413, .requests = 0, .limits = Limits(100, 1024, 10, 10, 16)},
+      {.name = "content_length_at_body_limit",
+       .input = "POST /p HTTP/1.1\r\n" H "Content-Length: 10\r\n\r\n0123456789",
+       .body = "0123456789", .limits = Limits(100, 1024, 10, 10, 16)},
+      {.name = "content_length_default_body_limit",
+       .input = "POST /p HTTP/1.1\r\n" H "Content-Length: 1048577\r\n\r\n",
+       .expect = 413, .requests = 0},
+      {.name = "content_length_case_insensitive_name",
+       .input = "POST /p HTTP/1.1\r\n" H "content-LENGTH: 2\r\n\r\nok",
+       .body = "ok"},
+      {.name = "get_without_length_has_no_body",
+       .input = GET "GET /2 HTTP/1.1\r\n" H "\r\n", .requests = 2, .body = ""},
+      // ---- Transfer-Encoding ----
+      {.name = "chunked_simple",
+       .input = CHUNKED("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
+       .body = "hello world"},
+      {.name = "chunked_hex_sizes",
+       .input = CHUNKED("a\r\n0123456789\r\nA\r\n0123456789\r\n0\r\n\r\n"),
+       .body = "01234567890123456789"},
+      {.name = "chunked_leading_zeros",
+       .input = CHUNKED("0003\r\nabc\r\n000\r\n\r\n"), .body = "abc"},
+      {.name = "chunked_empty_body", .input = CHUNKED("0\r\n\r\n"), .body = ""},
+      {.name = "chunked_data_with_crlf",
+       .input = CHUNKED("4\r\n\r\n\r\n\r\n0\r\n\r\n"), .body = "\r\n\r\n"},
+      {.name = "chunked_case_insensitive",
+       .input = POST("ChUnKeD") "1\r\na\r\n0\r\n\r\n", .body = "a"},
+      {.name = "chunked_with_extension",
+       .input = CHUNKED("5;name=value\r\nhello\r\n0;last\r\n\r\n"),
+       .body = "hello"},
+      {.name = "chunked_extension_quoted",
+       .input = CHUNKED("5;a=\"x y\\\"z\";b\r\nhello\r\n0\r\n\r\n"),
+       .body = "hello"},
+      {.name = "chunked_extension_bws",
+       .input = CHUNKED("5 ; a = b\r\nhello\r\n0\r\n\r\n"), .body = "hello"},
+      {.name = "chunked_extension_no_name",
+       .input = CHUNKED("5;\r\nhello\r\n0\r\n\r\n"), .expect = 400,
+       .requests = 0},
+      {.name = "chunked_extension_bad_char",
+       .input = CHUNKED("5;a@b\r\nhello\r\n0\r\n\r\n"), .expect = 400,
+       .requests = 0},
+      {.name = "chunked_extension_unterminated_quote",
+       .input = CHUNKED("5;a=\"xy\r\nhello\r\n0\r\n\r\n"), .expect = 400,
+       .requests = 0},
+      {.name = "chunked_extension_at_limit",
+       .input = CHUNKED("5;abcdefgh\r\nhello\r\n0\r\n\r\n"), .body = "hello",
+       .limits = Limits(100, 1024, 10, 1024, 9)},
+      {.name = "chunked_extension_over_limit",
+       .input = CHUNKED("5;abcdefghi\r\nhello\r\n0\r\n\r\n"), .expect = 400,
+       .requests = 0, .limits = Limits(100, 1024, 10, 1024, 9)},
+      {.name = "chunked_extension_default_limit",
+       .input = CHUNKED("5;a=" + std::string(2000, 'x') + "\r\nhello\r\n0\r\n\r\n"),
+       .expect = 400, .requests = 0},
+      {.name = "chunked_size_trailing_space",
+       .input = CHUNKED("5 \r\nhello\r\n0\r\n\r\n"), .expect = 400,
+       .requests = 0},
+      {.name = "chunked_size_leading_space",
+       .input = CHUNKED(" 5\r\nhello\r\n0\r\n\r\n"), .expect = 400,
+       .requests = 0},
+      {.name = "chunked_size_plus",
+       .input = CHUNKED("+5\r\nhello\r\n0\r\n\r\n"), .expect = 400,
+       .requests = 0},
+      {.name = "chunked_size_0x",
+       .input = CHUNKED("0x5\r\nhello\r\n0\r\n\r\n"), .expect = 400,
+       .requests = 0},
+      {.name = "chunked_size_empty",
+       .input = CHUNKED("\r\nhello\r\n0\r\n\r\n"), .expect = 400,
+       .requests = 0},
+      {.name = "chunked_size_non_hex",
+       .input = CHUNKED("g\r\nhello\r\n0\r\n\r\n"), .expect = 400,
+       .requests = 0},
+      {.name = "chunked_size_overflow",
+       .input = CHUNKED("10000000000000000\r\nx\r\n0\r\n\r\n"), .expect = 400,
+       .requests = 0, .limits = Limits(100, 1024, 10, ~size_t{0}, 16)},
+      {.name = "chunked_size_over_body_limit",
+       .input = CHUNKED("fffffffffffffffffffff\r\n"), .expect = 413,
+       .requests = 0},
+      {.name = "chunked_total_over_body_limit",
+       .input = CHUNKED("6\r\n012345\r\n5\r\n01234\r\n0\r\n\r\n"),
+       .expect = 413, .requests = 0, .limits = Limits(100, 1024, 10, 10, 16)},
+      {.name = "chunked_total_at_body_limit",
+       .input = CHUNKED("6\r\n012345\r\n4\r\n0123\r\n0\r\n\r\n"),
+       .body = "0123450123", .limits = Limits(100, 1024, 10, 10, 16)},
+      {.name = "chunked_size_bare_lf",
+       .input = CHUNKED("5\nhello\r\n0\r\n\r\n"), .expect = 400, .requests = 0},
+      {.name = "chunked_data_missing_crlf",
+       .input = CHUNKED("5\r\nhelloX\r\n0\r\n\r\n"), .expect = 400,
+       .requests = 0},
+      {.name = "chunked_data_bare_lf",
+       .input = CHUNKED("5\r\nhello\n0\r\n\r\n"), .expect = 400, .requests = 0},
+      {.name = "chunked_data_cr_without_lf",
+       .input = CHUNKED("5\r\nhello\rX0\r\n\r\n"), .expect = 400,
+       .requests = 0},
+      {.name = "chunked_data_too_long",
+       .input = CHUNKED("3\r\nhello\r\n0\r\n\r\n"), .expect = 400,
+       .requests = 0},
+      {.name = "chunked_missing_last_chunk",
+       .input = CHUNKED("5\r\nhello\r\n"), .expect = kMore, .requests = 0},
+      {.name = "chunked_missing_final_crlf",
+       .input = CHUNKED("5\r\nhello\r\n0\r\n"), .expect = kMore, .requests = 0},
+      {.name = "chunked_trailers",
+       .input = CHUNKED("5\r\nhello\r\n0\r\nX-Sum: 1\r\nX-Other: b\r\n\r\n"),
+       .body = "hello", .header_count = 2},
+      {.name = "chunked_trailer_bad",
+       .input = CHUNKED("5\r\nhello\r\n0\r\nX Sum: 1\r\n\r\n"), .expect = 400,
+       .requests = 0},
+      {.name = "chunked_trailer_bare_lf",
+       .input = CHUNKED("5\r\nhello\r\n0\r\nX: 1\n\r\n"), .expect = 400,
+       .requests = 0},
+      {.name = "chunked_trailer_obs_fold",
+       .input = CHUNKED("0\r\nX: 1\r\n 2\r\n\r\n"), .expect = 400,
+       .requests = 0},
+      {.name = "chunked_trailers_over_limit",
+       .input = CHUNKED("0\r\nX: " + std::string(1000, 'a') + "\r\n\r\n"),
+       .expect = 431, .requests = 0, .limits = Limits(100, 200, 10, 1024, 16)},
+      {.name = "chunked_trailer_count_over_limit",
+       .input = CHUNKED("0\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"), .expect = 431,
+       .requests = 0, .limits = Limits(100, 1024, 2, 1024, 16)},
+      {.name = "te_and_content_length",
+       .input = "POST /p HTTP/1.1\r\n" H "Content-Length: 5\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "content_length_after_te",
+       .input = "POST /p HTTP/1.1\r\n" H "Transfer-Encoding: chunked\r\n"
+                "Content-Length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "te_http10",
+       .input = "POST /p HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "te_chunked_twice",
+       .input = POST("chunked, chunked") "0\r\n\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "te_chunked_twice_two_lines",
+       .input = "POST /p HTTP/1.1\r\n" H "Transfer-Encoding: chunked\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "te_chunked_not_last",
+       .input = POST("chunked, gzip") "0\r\n\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "te_chunked_not_last_two_lines",
+       .input = "POST /p HTTP/1.1\r\n" H "Transfer-Encoding: chunked\r\n"
+                "Transfer-Encoding: gzip\r\n\r\n0\r\n\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "te_gzip_only", .input = POST("gzip") "", .expect = 400,
+       .requests = 0},
+      {.name = "te_gzip_chunked", .input = POST("gzip, chunked") "0\r\n\r\n",
+       .expect = 501, .requests = 0},
+      {.name = "te_unknown_chunked",
+       .input = POST("foo;q=1, chunked") "0\r\n\r\n", .expect = 501,
+       .requests = 0},
+      {.name = "te_identity_chunked",
+       .input = POST("identity, chunked") "0\r\n\r\n", .expect = 501,
+       .requests = 0},
+      {.name = "te_empty_element", .input = POST(", chunked") "0\r\n\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "te_empty", .input = POST("") "0\r\n\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "te_chunked_with_space_inside",
+       .input = POST("chunked ,") "0\r\n\r\n", .expect = 400, .requests = 0},
+      {.name = "te_xchunked", .input = POST("xchunked") "0\r\n\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "te_chunked_trailing_ows",
+       .input = "POST /p HTTP/1.1\r\n" H "Transfer-Encoding: chunked \r\n\r\n"
+                "1\r\na\r\n0\r\n\r\n",
+       .body = "a"},
+      // ---- Pipelining ----
+      {.name = "pipelined_two_gets",
+       .input = GET "GET /second HTTP/1.1\r\n" H "\r\n", .requests = 2,
+       .path = "/"},
+      {.name = "pipelined_post_then_get",
+       .input = "POST /p HTTP/1.1\r\n" H "Content-Length: 3\r\n\r\nabc" GET,
+       .requests = 2, .body = "abc"},
+      {.name = "pipelined_chunked_then_get",
+       .input = CHUNKED("3\r\nabc\r\n0\r\nT: 1\r\n\r\n") GET, .requests = 2,
+       .body = "abc"},
+      {.name = "pipelined_with_empty_lines_between",
+       .input = GET "\r\n\r\n" GET, .requests = 2},
+      {.name = "pipelined_second_incomplete",
+       .input = GET "GET /x HTTP/1.1\r\n", .expect = kMore, .requests = 1},
+      {.name = "pipelined_second_bad",
+       .input = GET "GET /x HTTP/9.9\r\n" H "\r\n", .expect = 505,
+       .requests = 1},
+      {.name = "pipelined_sixteen",
+       .input = GET GET GET GET GET GET GET GET GET GET GET GET GET GET GET GET,
+       .requests = 16},
+      {.name = "smuggle_cl_then_te_pipelined",
+       .input = "POST /p HTTP/1.1\r\n" H "Content-Length: 4\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" GET,
+       .expect = 400, .requests = 0},
+      {.name = "pipelined_body_looks_like_request",
+       .input = "POST /p HTTP/1.1\r\n" H "Content-Length: 19\r\n\r\n"
+                "GET /x HTTP/1.1\r\n\r\n" GET,
+       .requests = 2, .body = "GET /x HTTP/1.1\r\n\r\n"},
+      // ---- Garbage ----
+      {.name = "garbage_binary",
+       .input = std::string("\x16\x03\x01\x02\x00\x01\r\n\xfc\x03\x03", 11),
+       .expect = 400, .requests = 0},
+      {.name = "garbage_without_line_end_waits",
+       .input = std::string("\x16\x03\x01\x02\x00\x01\xfc\x03\x03", 9),
+       .expect = kMore, .requests = 0},
+      {.name = "garbage_http2_preface",
+       .input = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", .expect = 505,
+       .requests = 0},
+      {.name = "garbage_text_line", .input = "hello world\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "garbage_one_word_line", .input = "hello\r\n", .expect = 400,
+       .requests = 0},
+  };
+  return *cases;
+}
+
+class RequestParserTableTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(RequestParserTableTest, WholeBytewiseAndRandomSplits) {
+  const Case& c = GetParam();
+  Check(c, RunCase(c, {}), "whole");
+  std::vector<size_t> every;
+  for (size_t i = 1; i < c.input.size(); ++i) every.push_back(i);
+  Check(c, RunCase(c, every), "one byte at a time");
+  std::mt19937 rng(12345);
+  for (int round = 0; round < 8; ++round) {
+    std::vector<size_t> cuts;
+    if (c.input.size() > 1) {
+      std::uniform_int_distribution<size_t> pick(1, c.input.size() - 1);
+      const int n = 1 + round;
+      for (int i = 0; i < n; ++i) cuts.push_back(pick(rng));
+      std::sort(cuts.begin(), cuts.end());
+    }
+    Check(c, RunCase(c, cuts), "random split round " + std::to_string(round));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, RequestParserTableTest, ::testing::ValuesIn(Cases()),
+    [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
+
+// ---- Behaviour beyond the table ----
+
+TEST(RequestParserTest, HeadersCompleteAndExpectContinueBeforeBody) {
+  RequestParser parser;
+  ParseResult r = parser.Feed(
+      "POST /up HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
+      "Content-Length: 4\r\n\r\n");
+  EXPECT_EQ(r.kind, ParseResult::kNeedMore);
+  EXPECT_TRUE(parser.headers_complete());
+  EXPECT_TRUE(parser.expects_continue());
+  EXPECT_EQ(parser.request().method(), "POST");
+  EXPECT_EQ(parser.request().path(), "/up");
+  r = parser.Feed("da");
+  EXPECT_EQ(r.kind, ParseResult::kNeedMore);
+  r = parser.Feed("taGET");
+  ASSERT_EQ(r.kind, ParseResult::kComplete);
+  EXPECT_EQ(r.consumed, 2u);
+  Request req = parser.TakeRequest();
+  EXPECT_EQ(req.body(), "data");
+  EXPECT_FALSE(parser.headers_complete());
+  EXPECT_FALSE(parser.expects_continue());
+}
+
+TEST(RequestParserTest, NotHeadersCompleteWhilePartial) {
+  RequestParser parser;
+  EXPECT_TRUE(parser.idle());
+  parser.Feed("GET / HTTP/1.1\r\nHost: a\r\n");
+  EXPECT_FALSE(parser.headers_complete());
+  EXPECT_FALSE(parser.idle());
+}
+
+TEST(RequestParserTest, ErrorIsSticky) {
+  RequestParser parser;
+  ParseResult r = parser.Feed("GET / HTTP/1.1\r\nBad Header: x\r\n\r\n");
+  ASSERT_EQ(r.kind, ParseResult::kError);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_TRUE(parser.has_error());
+  r = parser.Feed("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(r.kind, ParseResult::kError);
+  EXPECT_EQ(r.status, 400);
+  parser.Reset();
+  r = parser.Feed("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(r.kind, ParseResult::kComplete);
+}
+
+TEST(RequestParserTest, RequestSurvivesMoveAndParserReuse) {
+  RequestParser parser;
+  std::vector<Request> kept;
+  for (int i = 0; i < 3; ++i) {
+    const std::string in = "GET /r" + std::to_string(i) +
+                           "%21 HTTP/1.1\r\nHost: h\r\nX-I: " +
+                           std::to_string(i) + "\r\n\r\n";
+    ASSERT_EQ(parser.Feed(in).kind, ParseResult::kComplete);
+    kept.push_back(parser.TakeRequest());
+  }
+  std::vector<Request> moved = std::move(kept);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(moved[i].path(), "/r" + std::to_string(i) + "!");
+    EXPECT_EQ(moved[i].Header("x-i").value(), std::to_string(i));
+  }
+}
+
+TEST(RequestParserTest, HeaderIteration) {
+  RequestParser parser;
+  ASSERT_EQ(parser.Feed("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nb: two\r\n\r\n").kind,
+            ParseResult::kComplete);
+  Request req = parser.TakeRequest();
+  std::vector<std::string> seen;
+  for (const HeaderField& f : req.headers()) {
+    seen.push_back(std::string(f.name) + "=" + std::string(f.value));
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"Host=h", "A=1", "b=two"}));
+  EXPECT_EQ(req.headers().size(), 3u);
+  EXPECT_FALSE(req.Header("c").has_value());
+}
+
+TEST(RequestParserTest, FramingAccessors) {
+  RequestParser parser;
+  ASSERT_EQ(parser.Feed("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: "
+                        "chunked\r\n\r\n0\r\n\r\n")
+                .kind,
+            ParseResult::kComplete);
+  Request req = parser.TakeRequest();
+  EXPECT_TRUE(req.chunked());
+  EXPECT_FALSE(req.content_length().has_value());
+  ASSERT_EQ(parser.Feed("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx")
+                .kind,
+            ParseResult::kComplete);
+  req = parser.TakeRequest();
+  EXPECT_FALSE(req.chunked());
+  EXPECT_EQ(req.content_length(), 1u);
+  EXPECT_FALSE(req.is_head());
+}
+
+TEST(RequestParserTest, TableHasEnoughCases) { EXPECT_GE(Cases().size(), 150u); }
+
+}  // namespace
+}  // namespace brisk::http

@@ -1,0 +1,46 @@
+// brisk::http::Response: an HTTP response to be serialized by
+// AppendResponse() (response_writer.h): a status, header fields and a body.
+//
+//   Response r = Response::Text(200, "hello\n");
+//   r.AddHeader("Cache-Control", "no-store");
+//
+// Framing headers (Content-Length, Transfer-Encoding, Connection) are
+// written by the serializer; values set here for them are ignored. A Date or
+// Server header set here replaces the serializer's.
+// Ownership: a plain value type. Thread-safety: like std::string.
+#ifndef BRISK_HTTP_RESPONSE_H_
+#define BRISK_HTTP_RESPONSE_H_
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace brisk::http {
+
+struct Response {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+
+  // `body` with Content-Type: text/plain; charset=utf-8.
+  static Response Text(int status, std::string body);
+  // `body` with Content-Type: text/html; charset=utf-8.
+  static Response Html(int status, std::string body);
+  // `body` with Content-Type: application/json.
+  static Response Json(int status, std::string body);
+  // The status's reason phrase plus "\n" as a text/plain body ("Not Found\n").
+  static Response Status(int status);
+
+  Response& AddHeader(std::string name, std::string value) {
+    headers.emplace_back(std::move(name), std::move(value));
+    return *this;
+  }
+  // First header named `name` (ASCII case-insensitive), or nullopt.
+  std::optional<std::string_view> Header(std::string_view name) const;
+};
+
+}  // namespace brisk::http
+
+#endif  // BRISK_HTTP_RESPONSE_H_

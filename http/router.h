@@ -1,0 +1,75 @@
+// brisk::http::Router: maps (method, path) to a route id, with path
+// parameters.
+//
+//   Router router;
+//   router.Add("GET", "/users/{id}", kGetUser);        // absl::Status
+//   router.Add("POST", "/users", kCreateUser);
+//   RouteMatch m = router.Match("GET", "/users/42");
+//   switch (m.kind) {
+//     case RouteMatch::kFound: /* m.route_id, m.Param("id") == "42" */ break;
+//     case RouteMatch::kNotFound: /* 404 */ break;
+//     case RouteMatch::kMethodNotAllowed: /* 405, Allow: m.allow */ break;
+//   }
+//
+// Patterns are '/'-separated segments; a segment "{name}" matches any one
+// non-empty segment and binds it. Literal segments win over parameters
+// (with backtracking). A trailing '/' is significant. HEAD is served by GET
+// routes unless a HEAD route exists. Paths are matched as given (pass the
+// decoded Request::path()).
+// Ownership: Match() results hold views into the router (parameter names)
+// and into the `path` argument (values). Thread-safety: Add() only during
+// setup; then Match() may be called concurrently from any thread.
+#ifndef BRISK_HTTP_ROUTER_H_
+#define BRISK_HTTP_ROUTER_H_
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/container/inlined_vector.h"
+#include "absl/status/status.h"
+
+namespace brisk::http {
+
+struct RouteMatch {
+  enum Kind { kFound, kNotFound, kMethodNotAllowed };
+  Kind kind = kNotFound;
+  size_t route_id = 0;
+  // kFound: bound parameters, in pattern order.
+  absl::InlinedVector<std::pair<std::string_view, std::string_view>, 4> params;
+  // kMethodNotAllowed: value for the Allow header ("GET, HEAD, POST").
+  std::string allow;
+
+  std::optional<std::string_view> Param(std::string_view name) const;
+};
+
+class Router {
+ public:
+  Router();
+  ~Router();
+  Router(Router&&) noexcept;
+  Router& operator=(Router&&) noexcept;
+
+  // Registers `route_id` for `method` (a token, e.g. "GET") and `pattern`
+  // (must start with '/'). InvalidArgument on a malformed pattern or method,
+  // AlreadyExists when the same method and pattern shape are registered.
+  absl::Status Add(std::string_view method, std::string_view pattern,
+                   size_t route_id);
+
+  RouteMatch Match(std::string_view method, std::string_view path) const;
+
+  size_t size() const { return size_; }
+
+ private:
+  struct Node;
+  std::unique_ptr<Node> root_;
+  size_t size_ = 0;
+};
+
+}  // namespace brisk::http
+
+#endif  // BRISK_HTTP_ROUTER_H_
