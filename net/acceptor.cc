@@ -1,0 +1,113 @@
+#include "net/acceptor.h"
+
+#include <fcntl.h>
+
+#include <utility>
+
+namespace brisk::net {
+
+absl::StatusOr<std::unique_ptr<Acceptor>> Acceptor::Create(
+    EventLoop* loop, Listener listener, OnAccept on_accept,
+    AcceptorOptions options) {
+  std::unique_ptr<Acceptor> acceptor(new Acceptor(
+      loop, std::move(listener), std::move(on_accept), options));
+  Acceptor* self = acceptor.get();
+  absl::Status s = loop->Watch(self->listener_.fd(), kReadable,
+                               [self](uint32_t) { self->OnReadable(); });
+  if (!s.ok()) return s;
+  return acceptor;
+}
+
+Acceptor::Acceptor(EventLoop* loop, Listener listener, OnAccept on_accept,
+                   AcceptorOptions options)
+    : loop_(loop),
+      listener_(std::move(listener)),
+      on_accept_(std::move(on_accept)),
+      options_(options),
+      alive_(std::make_shared<bool>(true)) {
+  if (options_.reserve_fd) {
+    reserve_.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  }
+}
+
+Acceptor::~Acceptor() {
+  *alive_ = false;
+  if (backoff_timer_ != kInvalidTimerId) loop_->Cancel(backoff_timer_);
+  (void)loop_->Unwatch(listener_.fd());
+}
+
+void Acceptor::Pause() {
+  if (paused_) return;
+  paused_ = true;
+  UpdateInterest();
+}
+
+void Acceptor::Resume() {
+  if (!paused_) return;
+  paused_ = false;
+  UpdateInterest();
+}
+
+void Acceptor::UpdateInterest() {
+  // Interest 0 keeps the registration but reports nothing (the pending
+  // connections wait in the kernel backlog).
+  const bool active = !paused_ && backoff_timer_ == kInvalidTimerId;
+  (void)loop_->Modify(listener_.fd(), active ? kReadable : 0);
+}
+
+void Acceptor::OnReadable() {
+  std::shared_ptr<bool> alive = alive_;  // on_accept may destroy us
+  for (int i = 0; i < options_.max_accepts_per_event && !paused_; ++i) {
+    AcceptResult r = listener_.Accept();
+    switch (r.outcome) {
+      case AcceptResult::kAccepted:
+        ++stats_.accepted;
+        on_accept_(std::move(r.fd), r.peer);
+        if (!*alive) return;
+        break;
+      case AcceptResult::kWouldBlock:
+        return;
+      case AcceptResult::kRetry:
+        break;
+      case AcceptResult::kFdLimit:
+        OnFdLimit();
+        return;
+      case AcceptResult::kError:
+        // Not the listener's fault as far as we can tell (accept(2) lists
+        // none that would be); count it and try again next iteration.
+        ++stats_.errors;
+        return;
+    }
+  }
+  // Cap reached: the listener is still readable (level-triggered), the rest
+  // are accepted on the next iteration after the other fds had their turn.
+}
+
+void Acceptor::OnFdLimit() {
+  ++stats_.fd_limit_events;
+  if (reserve_) {
+    // libuv's trick: free the spare, accept and close what is pending so the
+    // clients see a prompt close instead of a hang, then re-take the spare.
+    reserve_.reset();
+    for (;;) {
+      AcceptResult r = listener_.Accept();
+      if (r.outcome == AcceptResult::kAccepted) {
+        ++stats_.rejected;
+        continue;  // closed by r.fd's destructor
+      }
+      if (r.outcome != AcceptResult::kRetry) break;
+    }
+    reserve_.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  }
+  // Stop polling the (still readable) listener until the back-off expires:
+  // retrying at once would spin the loop at 100% CPU.
+  if (backoff_timer_ == kInvalidTimerId) {
+    backoff_timer_ = loop_->RunAfter(options_.fd_limit_backoff, [this] {
+      backoff_timer_ = kInvalidTimerId;
+      UpdateInterest();
+    });
+  }
+  UpdateInterest();
+}
+
+}  // namespace brisk::net

@@ -1,0 +1,100 @@
+// Acceptor: accepts connections from a Listener on an EventLoop and hands each
+// one to a callback, until EAGAIN (bounded per wake-up for fairness).
+//
+//   absl::StatusOr<std::unique_ptr<Acceptor>> acceptor = Acceptor::Create(
+//       loop, *std::move(listener),
+//       [&](UniqueFd fd, const SocketAddress& peer) { AddConnection(...); });
+//   ...
+//   (*acceptor)->Pause();   // draining, or at max connections
+//   (*acceptor)->Resume();
+//
+// Running out of descriptors (EMFILE/ENFILE, also ENOBUFS/ENOMEM): the
+// pending connection stays in the kernel backlog, which keeps the listener
+// readable; with a level-triggered loop, retrying at once would spin at 100%
+// CPU. Like nginx (which disables accept events for 500 ms), the Acceptor
+// stops watching the listener (interest 0) and re-enables it from a timer
+// after `fd_limit_backoff`; the listener is never closed, and the connection
+// is accepted once a descriptor is free. Each such event is counted
+// (stats().fd_limit_events). Optionally (`reserve_fd`), like libuv's EMFILE
+// trick, one spare descriptor is held: on EMFILE it is released, the pending
+// connections are accepted and closed at once (the clients see a clean close
+// instead of waiting), and the spare is re-taken.
+//
+// Ownership: owns the Listener; `loop` is not owned and must outlive the
+// Acceptor. Thread-safety: loop thread only (create, Pause/Resume, destroy).
+// Destroying the Acceptor stops watching and cancels its timer; it is safe
+// from inside its own on_accept callback.
+#ifndef BRISK_NET_ACCEPTOR_H_
+#define BRISK_NET_ACCEPTOR_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "net/event_loop.h"
+#include "net/socket.h"
+
+namespace brisk::net {
+
+struct AcceptorOptions {
+  // How long the listener is left unwatched after EMFILE/ENFILE.
+  Duration fd_limit_backoff = std::chrono::milliseconds(100);
+  // Accepts per readiness event before yielding to other fds (the listener
+  // stays readable, so the rest are accepted next iteration).
+  int max_accepts_per_event = 64;
+  // Hold one spare fd (open("/dev/null")) for the reject-on-EMFILE trick.
+  bool reserve_fd = false;
+};
+
+struct AcceptorStats {
+  uint64_t accepted = 0;          // connections handed to on_accept
+  uint64_t fd_limit_events = 0;   // EMFILE/ENFILE/... back-offs
+  uint64_t rejected = 0;          // closed at once by the reserve-fd trick
+  uint64_t errors = 0;            // other accept errors (counted, skipped)
+};
+
+class Acceptor {
+ public:
+  using OnAccept = absl::AnyInvocable<void(UniqueFd fd, const SocketAddress& peer)>;
+
+  static absl::StatusOr<std::unique_ptr<Acceptor>> Create(
+      EventLoop* loop, Listener listener, OnAccept on_accept,
+      AcceptorOptions options = {});
+  ~Acceptor();
+  Acceptor(const Acceptor&) = delete;
+  Acceptor& operator=(const Acceptor&) = delete;
+
+  // Stops accepting (connections queue in the kernel backlog) / resumes.
+  // Idempotent.
+  void Pause();
+  void Resume();
+  bool paused() const { return paused_; }
+  // True while backing off after EMFILE.
+  bool backing_off() const { return backoff_timer_ != kInvalidTimerId; }
+
+  const Listener& listener() const { return listener_; }
+  const AcceptorStats& stats() const { return stats_; }
+
+ private:
+  Acceptor(EventLoop* loop, Listener listener, OnAccept on_accept,
+           AcceptorOptions options);
+  void OnReadable();
+  void OnFdLimit();
+  void UpdateInterest();
+
+  EventLoop* loop_;
+  Listener listener_;
+  OnAccept on_accept_;
+  AcceptorOptions options_;
+  AcceptorStats stats_;
+  UniqueFd reserve_;
+  bool paused_ = false;
+  TimerId backoff_timer_ = kInvalidTimerId;
+  // Set by the destructor so an on_accept that destroys us stops the loop.
+  std::shared_ptr<bool> alive_;
+};
+
+}  // namespace brisk::net
+
+#endif  // BRISK_NET_ACCEPTOR_H_

@@ -1,0 +1,156 @@
+// EMFILE back-off, in its own test binary because it lowers RLIMIT_NOFILE
+// for the whole process (restored at the end of each test).
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "net/acceptor.h"
+#include "net/clock.h"
+#include "net/event_loop.h"
+#include "net/socket.h"
+
+namespace brisk::net {
+namespace {
+
+using std::chrono::milliseconds;
+
+int HighestOpenFd() {
+  int highest = 2;
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return 1024;
+  while (dirent* e = readdir(dir)) {
+    int fd = atoi(e->d_name);
+    if (fd > highest) highest = fd;
+  }
+  closedir(dir);
+  return highest;
+}
+
+class EmfileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved_), 0);
+    absl::StatusOr<std::unique_ptr<EventLoop>> loop =
+        CreateEpollLoop({.clock = &clock_});
+    ASSERT_TRUE(loop.ok());
+    loop_ = *std::move(loop);
+  }
+  void TearDown() override {
+    filler_.clear();
+    setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+
+  // Lowers the soft limit a little above what is open, then opens
+  // descriptors until EMFILE.
+  void FillFdTable() {
+    rlimit low = saved_;
+    low.rlim_cur = static_cast<rlim_t>(HighestOpenFd() + 16);
+    ASSERT_LE(low.rlim_cur, saved_.rlim_max);
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+    for (;;) {
+      int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        ASSERT_EQ(errno, EMFILE);
+        break;
+      }
+      filler_.emplace_back(fd);
+    }
+    ASSERT_FALSE(filler_.empty());
+  }
+
+  FakeClock clock_;
+  std::unique_ptr<EventLoop> loop_;
+  rlimit saved_{};
+  std::vector<UniqueFd> filler_;
+};
+
+TEST_F(EmfileTest, BacksOffWithoutSpinningThenAcceptsWhenAFdIsFree) {
+  absl::StatusOr<Listener> listener = Listener::Create("127.0.0.1", 0);
+  ASSERT_TRUE(listener.ok());
+  std::vector<UniqueFd> accepted;
+  absl::StatusOr<std::unique_ptr<Acceptor>> acceptor = Acceptor::Create(
+      loop_.get(), *std::move(listener),
+      [&](UniqueFd fd, const SocketAddress&) { accepted.push_back(std::move(fd)); },
+      {.fd_limit_backoff = milliseconds(100)});
+  ASSERT_TRUE(acceptor.ok());
+  Acceptor& a = **acceptor;
+  absl::StatusOr<UniqueFd> client = Connect("127.0.0.1", a.listener().port());
+  ASSERT_TRUE(client.ok());
+  FillFdTable();
+
+  // The first iteration sees the listener readable and hits EMFILE.
+  for (int i = 0; i < 100 && a.stats().fd_limit_events == 0; ++i) {
+    loop_->RunOnce(milliseconds(5000));
+  }
+  ASSERT_EQ(a.stats().fd_limit_events, 1u);
+  EXPECT_TRUE(a.backing_off());
+  // No spinning: during the back-off the listener is not reported again,
+  // however many iterations run.
+  const uint64_t io_before = loop_->stats().io_events;
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(loop_->RunOnce(Duration(0)), 0);
+  EXPECT_EQ(loop_->stats().io_events, io_before);
+  EXPECT_EQ(a.stats().fd_limit_events, 1u);
+  EXPECT_TRUE(accepted.empty());
+
+  // Still out of fds when the back-off ends: one more attempt, back off again.
+  clock_.Advance(milliseconds(100));
+  loop_->RunOnce(Duration(0));  // timer re-enables the listener
+  loop_->RunOnce(milliseconds(5000));  // accept -> EMFILE again
+  EXPECT_EQ(a.stats().fd_limit_events, 2u);
+  EXPECT_TRUE(accepted.empty());
+
+  // Free two descriptors (accept4 reports EMFILE rather than EAGAIN when no
+  // fd is free, so the one after the accepted connection needs room too): the
+  // pending connection is accepted after the back-off, and the listener was
+  // never dropped.
+  filler_.pop_back();
+  filler_.pop_back();
+  clock_.Advance(milliseconds(100));
+  for (int i = 0; i < 100 && accepted.empty(); ++i) {
+    loop_->RunOnce(milliseconds(5000));
+  }
+  ASSERT_EQ(accepted.size(), 1u);
+  EXPECT_FALSE(a.backing_off());
+  EXPECT_EQ(a.stats().accepted, 1u);
+  EXPECT_EQ(a.stats().fd_limit_events, 2u);
+  ASSERT_EQ(write(client->get(), "x", 1), 1);
+  char c;
+  for (int i = 0; i < 100000; ++i) {
+    if (read(accepted[0].get(), &c, 1) == 1) break;
+  }
+  EXPECT_EQ(c, 'x');
+}
+
+TEST_F(EmfileTest, ReserveFdRejectsPendingConnectionsPromptly) {
+  absl::StatusOr<Listener> listener = Listener::Create("127.0.0.1", 0);
+  ASSERT_TRUE(listener.ok());
+  int accepted = 0;
+  absl::StatusOr<std::unique_ptr<Acceptor>> acceptor = Acceptor::Create(
+      loop_.get(), *std::move(listener),
+      [&](UniqueFd, const SocketAddress&) { ++accepted; },
+      {.fd_limit_backoff = milliseconds(100), .reserve_fd = true});
+  ASSERT_TRUE(acceptor.ok());
+  Acceptor& a = **acceptor;
+  absl::StatusOr<UniqueFd> client = Connect("127.0.0.1", a.listener().port(),
+                                            /*non_blocking=*/false);
+  ASSERT_TRUE(client.ok());
+  FillFdTable();
+  for (int i = 0; i < 100 && a.stats().fd_limit_events == 0; ++i) {
+    loop_->RunOnce(milliseconds(5000));
+  }
+  EXPECT_EQ(a.stats().fd_limit_events, 1u);
+  EXPECT_EQ(a.stats().rejected, 1u);
+  EXPECT_EQ(accepted, 0);
+  // The client sees a clean close instead of hanging in the backlog.
+  char c;
+  EXPECT_EQ(read(client->get(), &c, 1), 0);
+}
+
+}  // namespace
+}  // namespace brisk::net

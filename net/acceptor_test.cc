@@ -1,0 +1,116 @@
+#include "net/acceptor.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "net/event_loop.h"
+#include "net/socket.h"
+
+namespace brisk::net {
+namespace {
+
+using std::chrono::milliseconds;
+
+class AcceptorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<EventLoop>> loop = CreateEpollLoop();
+    ASSERT_TRUE(loop.ok()) << loop.status();
+    loop_ = *std::move(loop);
+    absl::StatusOr<Listener> listener = Listener::Create("127.0.0.1", 0);
+    ASSERT_TRUE(listener.ok()) << listener.status();
+    port_ = listener->port();
+    listener_ = std::make_unique<Listener>(*std::move(listener));
+  }
+
+  std::unique_ptr<Acceptor> MakeAcceptor(AcceptorOptions options = {}) {
+    absl::StatusOr<std::unique_ptr<Acceptor>> a = Acceptor::Create(
+        loop_.get(), std::move(*listener_),
+        [this](UniqueFd fd, const SocketAddress& peer) {
+          EXPECT_TRUE(fd.valid());
+          EXPECT_EQ(peer.HostString(), "127.0.0.1");
+          accepted_.push_back(std::move(fd));
+        },
+        options);
+    EXPECT_TRUE(a.ok()) << a.status();
+    return *std::move(a);
+  }
+
+  UniqueFd Client() {
+    absl::StatusOr<UniqueFd> c = Connect("127.0.0.1", port_);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return *std::move(c);
+  }
+
+  // Runs iterations (each waits at most 5 s for an event) until `n`
+  // connections were accepted or 100 iterations passed.
+  void RunUntilAccepted(size_t n) {
+    for (int i = 0; i < 100 && accepted_.size() < n; ++i) {
+      loop_->RunOnce(milliseconds(5000));
+    }
+  }
+
+  std::unique_ptr<EventLoop> loop_;
+  std::unique_ptr<Listener> listener_;
+  uint16_t port_ = 0;
+  std::vector<UniqueFd> accepted_;
+};
+
+TEST_F(AcceptorTest, AcceptsEveryPendingConnection) {
+  auto acceptor = MakeAcceptor();
+  std::vector<UniqueFd> clients;
+  for (int i = 0; i < 10; ++i) clients.push_back(Client());
+  RunUntilAccepted(10);
+  EXPECT_EQ(accepted_.size(), 10u);
+  EXPECT_EQ(acceptor->stats().accepted, 10u);
+  EXPECT_EQ(acceptor->listener().port(), port_);
+}
+
+TEST_F(AcceptorTest, CapPerEventYieldsButAcceptsAll) {
+  auto acceptor = MakeAcceptor({.max_accepts_per_event = 2});
+  std::vector<UniqueFd> clients;
+  for (int i = 0; i < 6; ++i) clients.push_back(Client());
+  loop_->RunOnce(milliseconds(5000));
+  EXPECT_LE(accepted_.size(), 2u);
+  RunUntilAccepted(6);
+  EXPECT_EQ(accepted_.size(), 6u);
+}
+
+TEST_F(AcceptorTest, PauseLeavesConnectionsInTheBacklogUntilResume) {
+  auto acceptor = MakeAcceptor();
+  acceptor->Pause();
+  acceptor->Pause();  // idempotent
+  EXPECT_TRUE(acceptor->paused());
+  UniqueFd c = Client();
+  for (int i = 0; i < 10; ++i) loop_->RunOnce(Duration(0));
+  EXPECT_EQ(accepted_.size(), 0u);
+  acceptor->Resume();
+  RunUntilAccepted(1);
+  EXPECT_EQ(accepted_.size(), 1u);
+}
+
+TEST_F(AcceptorTest, DestroyFromInsideOnAccept) {
+  std::unique_ptr<Acceptor> acceptor;
+  int calls = 0;
+  absl::StatusOr<std::unique_ptr<Acceptor>> a = Acceptor::Create(
+      loop_.get(), std::move(*listener_), [&](UniqueFd, const SocketAddress&) {
+        ++calls;
+        acceptor.reset();
+      });
+  ASSERT_TRUE(a.ok());
+  acceptor = *std::move(a);
+  UniqueFd c1 = Client();
+  UniqueFd c2 = Client();
+  for (int i = 0; i < 100 && calls == 0; ++i) loop_->RunOnce(milliseconds(5000));
+  EXPECT_EQ(calls, 1);  // the second one is never taken
+  EXPECT_EQ(acceptor, nullptr);
+  for (int i = 0; i < 5; ++i) loop_->RunOnce(Duration(0));
+  EXPECT_EQ(calls, 1);
+}
+
+}  // namespace
+}  // namespace brisk::net

@@ -1,0 +1,10 @@
+#include "net/clock.h"
+
+namespace brisk::net {
+
+const SystemClock* SystemClock::Get() {
+  static const SystemClock clock;
+  return &clock;
+}
+
+}  // namespace brisk::net
