@@ -185,6 +185,7 @@ TEST(LoadGeneratorTest, SendsExactlyRateTimesDuration) {
   EXPECT_EQ(stats->errors.connect, 0u);
   EXPECT_EQ(stats->errors.requests(), 0u);
   EXPECT_EQ(stats->latencies.count(), 100u);
+  EXPECT_EQ(stats->send_delay.count(), 100u);
   EXPECT_EQ(server.requests(), 100);
   EXPECT_LE(server.connections(), 1 + 4);  // the probe, then the pool
   EXPECT_GE(stats->send_window, milliseconds(500));

@@ -88,6 +88,9 @@ std::string FormatReport(RunStats& stats, const ReportInfo& info) {
   }
   absl::StrAppendFormat(&out, " mean %.1f (%d samples)\n", stats.latencies.Mean(),
                         stats.latencies.count());
+  absl::StrAppendFormat(&out, "send delay  p50 %d p99 %d max %d us\n",
+                        stats.send_delay.Percentile(50),
+                        stats.send_delay.Percentile(99), stats.send_delay.Max());
   return out;
 }
 
@@ -116,7 +119,10 @@ std::string FormatJson(RunStats& stats, const ReportInfo& info) {
                     "\":", stats.latencies.Percentile(p), ",");
   }
   absl::StrAppend(&out, "\"mean\":", absl::StrFormat("%.1f", stats.latencies.Mean()),
-                  ",\"samples\":", stats.latencies.count(), "}}");
+                  ",\"samples\":", stats.latencies.count(),
+                  "},\"send_delay_us\":{\"p50\":", stats.send_delay.Percentile(50),
+                  ",\"p99\":", stats.send_delay.Percentile(99),
+                  ",\"max\":", stats.send_delay.Max(), "}}");
   return out;
 }
 

@@ -92,6 +92,7 @@ RunStats SampleStats() {
   s.errors.timeout = 1;
   s.errors.connect = 2;
   for (uint32_t us : {100, 200, 4000}) s.latencies.RecordMicros(us);
+  for (uint32_t us : {5, 7, 9, 3000}) s.send_delay.RecordMicros(us);
   s.send_window = seconds(2);
   s.complete_window = seconds(3);
   return s;
@@ -121,6 +122,8 @@ TEST(ReportTest, HumanReadable) {
   EXPECT_NE(text.find("p50 200 p90 4000 p99 4000 p99.9 4000 p99.99 4000 max 4000"),
             std::string::npos)
       << text;
+  EXPECT_NE(text.find("send delay  p50 7 p99 3000 max 3000 us"), std::string::npos)
+      << text;
 }
 
 TEST(ReportTest, JsonLine) {
@@ -134,7 +137,8 @@ TEST(ReportTest, JsonLine) {
             "\"status\":{\"200\":2,\"503\":1},\"errors\":{\"connect\":2,"
             "\"closed\":0,\"timeout\":1,\"parse\":0},\"latency_us\":{\"p50\":200,"
             "\"p90\":4000,\"p99\":4000,\"p99.9\":4000,\"p99.99\":4000,"
-            "\"max\":4000,\"mean\":1433.3,\"samples\":3}}");
+            "\"max\":4000,\"mean\":1433.3,\"samples\":3},"
+            "\"send_delay_us\":{\"p50\":7,\"p99\":3000,\"max\":3000}}");
 }
 
 TEST(ReportTest, CsvCoversZeroToHundredWithFineTail) {

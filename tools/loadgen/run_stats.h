@@ -67,6 +67,10 @@ struct RunStats {
   std::map<int, uint64_t> status_counts;
   ErrorCounts errors;
   LatencyRecorder latencies;  // one sample per completed request
+  // Per sent request: from its scheduled time to when it was written. Waiting
+  // for a free connection shows here too; with idle connections it is the
+  // generator's own lag, which the latencies include.
+  LatencyRecorder send_delay;
   // From the end of the warm-up to the last send / last completion (at
   // least the measured duration, so rates are never inflated).
   net::Duration send_window{0};
