@@ -77,6 +77,9 @@ class Runner {
     for (int i = 0; i < connections; ++i) {
       conns_.push_back(std::make_unique<Connection>());
       conns_.back()->id = i;
+      // The whole request must fit: Append() refuses beyond max_capacity.
+      conns_.back()->out = net::IoBuffer(
+          {.max_capacity = std::max<size_t>(1 << 20, options.request.size())});
     }
   }
 

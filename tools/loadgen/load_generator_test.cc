@@ -271,6 +271,21 @@ TEST(LoadGeneratorTest, PostBodyAndExtraHeadersAreSent) {
                 "Content-Length: 4\r\n\r\nping");
 }
 
+TEST(LoadGeneratorTest, RequestLargerThanTheDefaultBufferIsSentWhole) {
+  TestServer server({});
+  LoadOptions o = Options(server.port(), 20, milliseconds(100));
+  absl::StatusOr<std::string> request =
+      BuildRequest({.method = "POST", .port = server.port(), .path = "/echo",
+                    .body = std::string(3 << 20, 'b')});
+  ASSERT_TRUE(request.ok());
+  o.request = *request;
+  absl::StatusOr<RunStats> stats = RunLoad(o);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->completed, 2u);
+  EXPECT_EQ(stats->errors.requests(), 0u);
+  EXPECT_EQ(server.requests(), 2);
+}
+
 TEST(LoadGeneratorTest, CannotConnectAtAll) {
   uint16_t port;
   {
