@@ -34,6 +34,7 @@ class TestServer {
     int drop_every = 0;         // every k-th request: close without answering
     bool chunked = false;       // chunked bodies instead of Content-Length
     bool never_answer = false;  // read requests, answer nothing
+    milliseconds stall_first{0};  // the first request is answered this late
   };
 
   explicit TestServer(Options options) : options_(options) {
@@ -138,6 +139,7 @@ class TestServer {
       first_request_ = request;
     }
     if (options_.never_answer) return true;
+    if (n == 0) std::this_thread::sleep_for(options_.stall_first);
     if (Every(options_.drop_every, n)) return false;
     const bool close = Every(options_.close_every, n);
     std::string response = Every(options_.status_503_every, n)
@@ -208,6 +210,29 @@ TEST(LoadGeneratorTest, CountsStatusesAndReopensClosedConnections) {
   // 3 initial connections plus one per Connection: close (the last may not
   // be reopened once the run is over).
   EXPECT_GE(server.connections(), 3 + 10 - 1);
+}
+
+// The open-loop property end to end: one connection, and the server stalls
+// 100 ms on the first request. Requests 1..9 (due at 10..90 ms) cannot even be
+// sent before the stall ends, and their latencies, measured from their
+// scheduled times, include the wait. (Lower bounds only: the stall guarantees
+// them however slow the machine is.)
+TEST(LoadGeneratorTest, StallDelaysEveryRequestScheduledDuringIt) {
+  TestServer server({.stall_first = milliseconds(100)});
+  LoadOptions o = Options(server.port(), 100, milliseconds(300));
+  o.connections = 1;
+  absl::StatusOr<RunStats> stats = RunLoad(o);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  ASSERT_EQ(stats->completed, 30u);
+  // Request i < 10 waits at least 100 - 10 i ms, so sorted descending the
+  // k-th largest latency (k = 0..9) is at least 100 - 10 k ms.
+  for (int k = 0; k < 10; ++k) {
+    double p = 100.0 * (30 - k) / 30;  // nearest rank 30 - k
+    EXPECT_GE(stats->latencies.Percentile(p), static_cast<uint32_t>((100 - 10 * k) * 1000))
+        << "k=" << k;
+  }
+  // The same wait, seen from the sending side: 9 requests left late.
+  EXPECT_GE(stats->send_delay.Percentile(100.0 * 22 / 30), 10'000u);
 }
 
 TEST(LoadGeneratorTest, ConnectionClosedMidRequestIsAnError) {
