@@ -2,11 +2,13 @@
 //
 //   tools/bazel run //tools/loadgen -- --port=8080 --rate=1000 --duration=10s
 //
-// Exit status: 0 when the run completed (errors are reported, not fatal),
-// 2 for bad flags, 1 when the target cannot be reached at all.
+// Exit status: 0 when the run completed (errors are reported, not fatal);
+// 1 for a flag abseil cannot parse (unknown flag, malformed value); 2 for a
+// flag value loadgen rejects; 3 when the target cannot be reached at all.
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -102,13 +104,21 @@ int main(int argc, char** argv) {
   options.connections = absl::GetFlag(FLAGS_connections);
   options.threads = absl::GetFlag(FLAGS_threads);
 
+  // Opened before the run, so a bad path does not waste one.
+  const std::string csv_path = absl::GetFlag(FLAGS_latency_out);
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> csv_file(nullptr, &std::fclose);
+  if (!csv_path.empty()) {
+    csv_file.reset(std::fopen(csv_path.c_str(), "w"));
+    if (csv_file == nullptr) return Fail(absl::StrCat("cannot write ", csv_path));
+  }
+
   absl::StatusOr<brisk::loadgen::RunStats> stats = brisk::loadgen::RunLoad(options);
   if (!stats.ok()) {
     if (stats.status().code() == absl::StatusCode::kInvalidArgument) {
       return Fail(std::string(stats.status().message()));
     }
     std::fprintf(stderr, "loadgen: %s\n", std::string(stats.status().message()).c_str());
-    return 1;
+    return 3;
   }
 
   brisk::loadgen::ReportInfo info;
@@ -122,16 +132,13 @@ int main(int argc, char** argv) {
   } else {
     std::fputs(brisk::loadgen::FormatReport(*stats, info).c_str(), stdout);
   }
-  const std::string csv_path = absl::GetFlag(FLAGS_latency_out);
-  if (!csv_path.empty()) {
-    std::FILE* f = std::fopen(csv_path.c_str(), "w");
-    if (f == nullptr) {
-      std::fprintf(stderr, "loadgen: cannot write %s\n", csv_path.c_str());
-      return 1;
-    }
+  if (csv_file != nullptr) {
     std::string csv = brisk::loadgen::FormatLatencyCsv(stats->latencies);
-    std::fwrite(csv.data(), 1, csv.size(), f);
-    std::fclose(f);
+    if (std::fwrite(csv.data(), 1, csv.size(), csv_file.get()) != csv.size() ||
+        std::fclose(csv_file.release()) != 0) {
+      std::fprintf(stderr, "loadgen: error writing %s\n", csv_path.c_str());
+      return 3;
+    }
   }
   return 0;
 }
