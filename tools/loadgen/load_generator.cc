@@ -100,7 +100,9 @@ class Runner {
   // and reopens the connection.
   void FailRequest(Connection& c, uint64_t ErrorCounts::*kind);
   void Close(Connection& c);
+  // Connects `c` again now / after reconnect_delay, unless the run is over.
   void Reopen(Connection& c);
+  void ReopenLater(Connection& c);
   void Dispatch();
   void ArmTick();
   void MaybeFinish();
@@ -215,10 +217,7 @@ void Runner::OnConnectResult(Connection& c, int error) {
   ++stats_.errors.connect;
   Close(c);
   InitialConnectResolved(c);
-  if (!finished_) {
-    c.reconnect_timer =
-        loop_->RunAfter(options_.reconnect_delay, [this, &c] { StartConnect(c); });
-  }
+  ReopenLater(c);
 }
 
 void Runner::InitialConnectResolved(Connection& c) {
@@ -241,12 +240,13 @@ void Runner::OnEvents(Connection& c, uint32_t events) {
     }
     case Connection::State::kIdle: {
       // Nothing is expected: the server closed an idle keep-alive connection
-      // (not an error) or sent stray bytes (dropped).
+      // (not an error) or sent stray bytes (dropped). Reopen after a pause, so
+      // a server that closes every new connection is not hammered.
       net::IoBuffer::ReadResult r = c.in.ReadFrom(c.fd.get(), kReadCap);
       c.in.Clear();
       if (r.status == net::IoBuffer::kEof || r.status == net::IoBuffer::kError) {
         Close(c);
-        Reopen(c);
+        ReopenLater(c);
       }
       return;
     }
@@ -368,6 +368,14 @@ void Runner::Close(Connection& c) {
 void Runner::Reopen(Connection& c) {
   MaybeFinish();
   if (!finished_) StartConnect(c);
+}
+
+void Runner::ReopenLater(Connection& c) {
+  if (finished_) return;
+  c.reconnect_timer = loop_->RunAfter(options_.reconnect_delay, [this, &c] {
+    c.reconnect_timer = net::kInvalidTimerId;
+    if (!finished_) StartConnect(c);
+  });
 }
 
 void Runner::Dispatch() {

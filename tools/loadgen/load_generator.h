@@ -67,7 +67,8 @@ struct LoadOptions {
   int connections = 64;
   net::Duration timeout = std::chrono::seconds(10);
   int threads = 1;
-  // Pause before reopening a connection whose connect failed.
+  // Pause before reopening a connection whose connect failed or that the
+  // server closed while idle.
   net::Duration reconnect_delay = std::chrono::milliseconds(20);
   // How long to wait for the initial connections before the schedule starts.
   net::Duration initial_connect_timeout = std::chrono::seconds(2);
