@@ -1,0 +1,38 @@
+#include "concurrency/thread_pool.h"
+
+#include <utility>
+
+namespace brisk {
+
+ThreadPool::ThreadPool(int num_threads, size_t queue_capacity)
+    : queue_(queue_capacity) {
+  const int n = num_threads < 1 ? 1 : num_threads;
+  workers_.reserve(n);
+  for (int i = 0; i < n; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+}
+
+ThreadPool::~ThreadPool() { Shutdown(); }
+
+bool ThreadPool::Post(Task task) { return queue_.Push(std::move(task)); }
+
+bool ThreadPool::TryPost(Task task) { return queue_.TryPush(std::move(task)); }
+
+void ThreadPool::Shutdown() {
+  std::lock_guard<std::mutex> lock(shutdown_mu_);
+  if (joined_) return;
+  queue_.Close();  // workers drain what is queued, then Pop() ends
+  for (std::thread& t : workers_) t.join();
+  joined_ = true;
+}
+
+void ThreadPool::WorkerLoop() {
+  while (std::optional<Task> task = queue_.Pop()) {
+    try {
+      (*task)();
+    } catch (...) {
+      failed_tasks_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+}
+
+}  // namespace brisk

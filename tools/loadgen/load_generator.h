@@ -1,0 +1,84 @@
+// RunLoad: an open-loop, constant-rate HTTP/1.1 load generator on brisk's
+// net/ event loop. Requests are scheduled at start + i / rate (Schedule);
+// a fixed pool of keep-alive connections, one outstanding request each,
+// takes due requests in FIFO order; latency runs from the scheduled time to
+// the last byte of the response, so waiting for a free connection behind a
+// slow server counts (no coordinated omission).
+//
+//   LoadOptions options;
+//   options.port = 8080;
+//   options.request = BuildRequest({.method = "GET", .host = "127.0.0.1",
+//                                   .port = 8080, .path = "/hello"});
+//   options.rate = 1000;
+//   options.duration = std::chrono::seconds(10);
+//   absl::StatusOr<RunStats> stats = RunLoad(options);
+//   if (!stats.ok()) ...;  // bad options, or the server cannot be reached
+//
+// A run stops by itself: every request is either answered, or counted as a
+// timeout `timeout` after its scheduled time (its connection is then closed
+// and reopened), so the run lasts at most warmup + duration + timeout (plus
+// the initial connects). Connections the server closes (`Connection: close`,
+// a reset) are reopened; a request in flight on them counts as an error and
+// is not retried.
+//
+// Threading: RunLoad blocks. With `threads` = N it runs N event loops, each
+// on its own thread with rate/N and connections/N (remainders spread over
+// the first loops), and merges their results. Options are copied.
+#ifndef BRISK_TOOLS_LOADGEN_LOAD_GENERATOR_H_
+#define BRISK_TOOLS_LOADGEN_LOAD_GENERATOR_H_
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "net/clock.h"
+#include "tools/loadgen/run_stats.h"
+
+namespace brisk::loadgen {
+
+struct RequestSpec {
+  std::string method = "GET";
+  std::string host = "127.0.0.1";
+  uint16_t port = 80;
+  std::string path = "/hello";
+  std::vector<std::string> headers;  // "Name: value", no CR/LF
+  std::string body;                  // sent with Content-Length when set
+};
+
+// Serialises one HTTP/1.1 request (Host, User-Agent, the extra headers,
+// Content-Length for a body or a POST/PUT/PATCH). InvalidArgument for a
+// method or path with spaces or control characters, or a malformed header.
+absl::StatusOr<std::string> BuildRequest(const RequestSpec& spec);
+
+// Splits header flag values at the commas that start a new "Name:" (commas
+// inside a value stay): {"A: 1, B: x,y", "C: 2"} -> {"A: 1", "B: x,y", "C: 2"}.
+std::vector<std::string> SplitHeaders(const std::vector<std::string>& values);
+
+struct LoadOptions {
+  std::string host = "127.0.0.1";  // numeric address or "localhost"
+  uint16_t port = 0;
+  std::string request;        // the bytes of one request, sent as they are
+  bool head_request = false;  // responses carry no body
+  uint64_t rate = 0;          // requests per second, > 0
+  net::Duration duration = std::chrono::seconds(10);  // measured part
+  net::Duration warmup{0};    // before `duration`, excluded from the stats
+  int connections = 64;
+  net::Duration timeout = std::chrono::seconds(10);
+  int threads = 1;
+  // Pause before reopening a connection whose connect failed or that the
+  // server closed while idle.
+  net::Duration reconnect_delay = std::chrono::milliseconds(20);
+  // How long to wait for the initial connections before the schedule starts.
+  net::Duration initial_connect_timeout = std::chrono::seconds(2);
+};
+
+// Runs the load and returns the merged statistics. InvalidArgument for bad
+// options; Unavailable when a probe connection to host:port fails (the run
+// does not start). Errors during the run are counted, not returned.
+absl::StatusOr<RunStats> RunLoad(const LoadOptions& options);
+
+}  // namespace brisk::loadgen
+
+#endif  // BRISK_TOOLS_LOADGEN_LOAD_GENERATOR_H_

@@ -1,0 +1,364 @@
+#include "tools/loadgen/load_generator.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "net/socket.h"
+#include "tools/loadgen/run_stats.h"
+
+namespace brisk::loadgen {
+namespace {
+
+using std::chrono::milliseconds;
+
+// A tiny threaded HTTP/1.1 server for the end-to-end tests: one thread
+// accepts, one thread per connection reads requests (head + Content-Length
+// body) and answers. The n-th request overall (0-based) gets the behaviour
+// the options say, so outcomes are countable whatever the interleaving.
+class TestServer {
+ public:
+  struct Options {
+    int status_503_every = 0;   // every k-th request is answered 503
+    int close_every = 0;        // every k-th response says Connection: close
+    int drop_every = 0;         // every k-th request: close without answering
+    bool chunked = false;       // chunked bodies instead of Content-Length
+    bool never_answer = false;  // read requests, answer nothing
+    milliseconds stall_first{0};  // the first request is answered this late
+  };
+
+  explicit TestServer(Options options) : options_(options) {
+    absl::StatusOr<net::Listener> listener = net::Listener::Create("127.0.0.1", 0);
+    EXPECT_TRUE(listener.ok()) << listener.status();
+    listener_ = std::make_unique<net::Listener>(*std::move(listener));
+    int fds[2];
+    EXPECT_EQ(pipe2(fds, O_CLOEXEC | O_NONBLOCK), 0);
+    stop_read_.reset(fds[0]);
+    stop_write_.reset(fds[1]);
+    accept_thread_ = std::thread([this] { AcceptLoop(); });
+  }
+
+  ~TestServer() {
+    char c = 1;
+    EXPECT_EQ(write(stop_write_.get(), &c, 1), 1);
+    accept_thread_.join();
+    std::lock_guard<std::mutex> lock(mu_);
+    for (std::thread& t : connection_threads_) t.join();
+  }
+
+  uint16_t port() const { return listener_->port(); }
+  int requests() const { return requests_.load(); }
+  int connections() const { return connections_.load(); }
+  std::string first_request() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return first_request_;
+  }
+
+ private:
+  // Waits until `fd` is readable; false when the server stops.
+  bool WaitReadable(int fd) {
+    pollfd p[2] = {{fd, POLLIN, 0}, {stop_read_.get(), POLLIN, 0}};
+    while (poll(p, 2, -1) < 0) {
+    }
+    return (p[1].revents & POLLIN) == 0;
+  }
+
+  void AcceptLoop() {
+    while (WaitReadable(listener_->fd())) {
+      net::AcceptResult r = listener_->Accept();
+      if (r.outcome != net::AcceptResult::kAccepted) continue;
+      ++connections_;
+      std::lock_guard<std::mutex> lock(mu_);
+      connection_threads_.emplace_back(
+          [this, fd = std::make_shared<net::UniqueFd>(std::move(r.fd))] {
+            Serve(fd->get());
+          });
+    }
+  }
+
+  static bool SendAll(int fd, const std::string& data) {
+    size_t off = 0;
+    while (off < data.size()) {
+      ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+      if (n > 0) {
+        off += static_cast<size_t>(n);
+      } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        pollfd p = {fd, POLLOUT, 0};
+        poll(&p, 1, 100);
+      } else {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  static size_t ContentLength(const std::string& head) {
+    std::string lower = head;
+    for (char& c : lower) c = static_cast<char>(std::tolower(c));
+    size_t pos = lower.find("\r\ncontent-length:");
+    if (pos == std::string::npos) return 0;
+    return std::stoul(lower.substr(pos + 17));
+  }
+
+  void Serve(int fd) {
+    std::string in;
+    char buf[4096];
+    while (WaitReadable(fd)) {
+      ssize_t n = read(fd, buf, sizeof(buf));
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return;
+      if (n > 0) in.append(buf, static_cast<size_t>(n));
+      while (true) {
+        size_t end = in.find("\r\n\r\n");
+        if (end == std::string::npos) break;
+        size_t total = end + 4 + ContentLength(in.substr(0, end + 2));
+        if (in.size() < total) break;
+        std::string request = in.substr(0, total);
+        in.erase(0, total);
+        if (!Answer(fd, request)) return;
+      }
+    }
+  }
+
+  static bool Every(int k, int n) { return k > 0 && n % k == k - 1; }
+
+  // False when the connection must be closed.
+  bool Answer(int fd, const std::string& request) {
+    const int n = requests_++;
+    if (n == 0) {
+      std::lock_guard<std::mutex> lock(mu_);
+      first_request_ = request;
+    }
+    if (options_.never_answer) return true;
+    if (n == 0) std::this_thread::sleep_for(options_.stall_first);
+    if (Every(options_.drop_every, n)) return false;
+    const bool close = Every(options_.close_every, n);
+    std::string response = Every(options_.status_503_every, n)
+                               ? "HTTP/1.1 503 Service Unavailable\r\n"
+                               : "HTTP/1.1 200 OK\r\n";
+    if (close) response += "Connection: close\r\n";
+    response += options_.chunked
+                    ? "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                    : "Content-Length: 5\r\n\r\nhello";
+    return SendAll(fd, response) && !close;
+  }
+
+  const Options options_;
+  std::unique_ptr<net::Listener> listener_;
+  net::UniqueFd stop_read_, stop_write_;
+  std::thread accept_thread_;
+  std::atomic<int> requests_{0};
+  std::atomic<int> connections_{0};
+  std::mutex mu_;
+  std::vector<std::thread> connection_threads_;  // guarded by mu_
+  std::string first_request_;                    // guarded by mu_
+};
+
+LoadOptions Options(uint16_t port, uint64_t rate, milliseconds duration) {
+  LoadOptions o;
+  o.port = port;
+  absl::StatusOr<std::string> request =
+      BuildRequest({.method = "GET", .host = "127.0.0.1", .port = port, .path = "/hello"});
+  EXPECT_TRUE(request.ok());
+  o.request = *request;
+  o.rate = rate;
+  o.duration = duration;
+  o.connections = 4;
+  return o;
+}
+
+TEST(LoadGeneratorTest, SendsExactlyRateTimesDuration) {
+  TestServer server({});
+  absl::StatusOr<RunStats> stats = RunLoad(Options(server.port(), 200, milliseconds(500)));
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->scheduled, 100u);
+  EXPECT_EQ(stats->sent, 100u);
+  EXPECT_EQ(stats->completed, 100u);
+  EXPECT_EQ(stats->status_counts, (std::map<int, uint64_t>{{200, 100}}));
+  EXPECT_EQ(stats->errors.connect, 0u);
+  EXPECT_EQ(stats->errors.requests(), 0u);
+  EXPECT_EQ(stats->latencies.count(), 100u);
+  EXPECT_EQ(stats->send_delay.count(), 100u);
+  EXPECT_EQ(server.requests(), 100);
+  EXPECT_LE(server.connections(), 1 + 4);  // the probe, then the pool
+  EXPECT_GE(stats->send_window, milliseconds(500));
+  EXPECT_GE(stats->complete_window, milliseconds(500));
+}
+
+TEST(LoadGeneratorTest, CountsStatusesAndReopensClosedConnections) {
+  TestServer server({.status_503_every = 4, .close_every = 10, .chunked = true});
+  LoadOptions o = Options(server.port(), 200, milliseconds(500));
+  o.connections = 3;
+  o.threads = 2;
+  absl::StatusOr<RunStats> stats = RunLoad(o);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->scheduled, 100u);
+  EXPECT_EQ(stats->completed, 100u);
+  EXPECT_EQ(stats->status_counts, (std::map<int, uint64_t>{{200, 75}, {503, 25}}));
+  EXPECT_EQ(stats->errors.connect, 0u);
+  EXPECT_EQ(stats->errors.requests(), 0u);
+  EXPECT_EQ(server.requests(), 100);
+  // 3 initial connections plus one per Connection: close (the last may not
+  // be reopened once the run is over).
+  EXPECT_GE(server.connections(), 3 + 10 - 1);
+}
+
+// The open-loop property end to end: one connection, and the server stalls
+// 100 ms on the first request. Requests 1..9 (due at 10..90 ms) cannot even be
+// sent before the stall ends, and their latencies, measured from their
+// scheduled times, include the wait. (Lower bounds only: the stall guarantees
+// them however slow the machine is.)
+TEST(LoadGeneratorTest, StallDelaysEveryRequestScheduledDuringIt) {
+  TestServer server({.stall_first = milliseconds(100)});
+  LoadOptions o = Options(server.port(), 100, milliseconds(300));
+  o.connections = 1;
+  absl::StatusOr<RunStats> stats = RunLoad(o);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  ASSERT_EQ(stats->completed, 30u);
+  // Request i < 10 waits at least 100 - 10 i ms, so sorted descending the
+  // k-th largest latency (k = 0..9) is at least 100 - 10 k ms.
+  for (int k = 0; k < 10; ++k) {
+    double p = 100.0 * (30 - k) / 30;  // nearest rank 30 - k
+    EXPECT_GE(stats->latencies.Percentile(p), static_cast<uint32_t>((100 - 10 * k) * 1000))
+        << "k=" << k;
+  }
+  // The same wait, seen from the sending side: 9 requests left late.
+  EXPECT_GE(stats->send_delay.Percentile(100.0 * 22 / 30), 10'000u);
+}
+
+TEST(LoadGeneratorTest, ConnectionClosedMidRequestIsAnError) {
+  TestServer server({.drop_every = 5});
+  absl::StatusOr<RunStats> stats = RunLoad(Options(server.port(), 200, milliseconds(500)));
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->scheduled, 100u);
+  EXPECT_EQ(stats->completed, 80u);
+  EXPECT_EQ(stats->errors.closed, 20u);
+  EXPECT_EQ(stats->errors.timeout + stats->errors.parse, 0u);
+  EXPECT_EQ(stats->status_counts, (std::map<int, uint64_t>{{200, 80}}));
+}
+
+TEST(LoadGeneratorTest, WarmupIsSentButNotRecorded) {
+  TestServer server({});
+  LoadOptions o = Options(server.port(), 100, milliseconds(300));
+  o.warmup = milliseconds(200);
+  absl::StatusOr<RunStats> stats = RunLoad(o);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->scheduled, 30u);
+  EXPECT_EQ(stats->sent, 30u);
+  EXPECT_EQ(stats->completed, 30u);
+  EXPECT_EQ(stats->latencies.count(), 30u);
+  EXPECT_EQ(server.requests(), 50);
+}
+
+TEST(LoadGeneratorTest, UnansweredRequestsTimeOut) {
+  TestServer server({.never_answer = true});
+  LoadOptions o = Options(server.port(), 100, milliseconds(100));
+  o.connections = 2;
+  o.timeout = milliseconds(100);
+  absl::StatusOr<RunStats> stats = RunLoad(o);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->scheduled, 10u);
+  EXPECT_EQ(stats->completed, 0u);
+  EXPECT_EQ(stats->errors.timeout, 10u);
+  EXPECT_TRUE(stats->status_counts.empty());
+  EXPECT_TRUE(stats->latencies.empty());
+  // Each timeout reopens its connection.
+  EXPECT_GE(server.connections(), 3);
+}
+
+TEST(LoadGeneratorTest, PostBodyAndExtraHeadersAreSent) {
+  TestServer server({});
+  LoadOptions o = Options(server.port(), 50, milliseconds(100));
+  absl::StatusOr<std::string> request =
+      BuildRequest({.method = "POST",
+                    .host = "127.0.0.1",
+                    .port = server.port(),
+                    .path = "/echo",
+                    .headers = {"X-Request-Budget-Ms: 50"},
+                    .body = "ping"});
+  ASSERT_TRUE(request.ok()) << request.status();
+  o.request = *request;
+  absl::StatusOr<RunStats> stats = RunLoad(o);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->completed, 5u);
+  EXPECT_EQ(server.first_request(),
+            "POST /echo HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(server.port()) +
+                "\r\nUser-Agent: brisk-loadgen\r\nX-Request-Budget-Ms: 50\r\n"
+                "Content-Length: 4\r\n\r\nping");
+}
+
+TEST(LoadGeneratorTest, RequestLargerThanTheDefaultBufferIsSentWhole) {
+  TestServer server({});
+  LoadOptions o = Options(server.port(), 20, milliseconds(100));
+  absl::StatusOr<std::string> request =
+      BuildRequest({.method = "POST", .port = server.port(), .path = "/echo",
+                    .body = std::string(3 << 20, 'b')});
+  ASSERT_TRUE(request.ok());
+  o.request = *request;
+  absl::StatusOr<RunStats> stats = RunLoad(o);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->completed, 2u);
+  EXPECT_EQ(stats->errors.requests(), 0u);
+  EXPECT_EQ(server.requests(), 2);
+}
+
+TEST(LoadGeneratorTest, CannotConnectAtAll) {
+  uint16_t port;
+  {
+    absl::StatusOr<net::Listener> l = net::Listener::Create("127.0.0.1", 0);
+    ASSERT_TRUE(l.ok());
+    port = l->port();
+  }  // closed: nothing listens there now
+  absl::StatusOr<RunStats> stats = RunLoad(Options(port, 100, milliseconds(100)));
+  EXPECT_EQ(stats.status().code(), absl::StatusCode::kUnavailable) << stats.status();
+}
+
+TEST(LoadGeneratorTest, RejectsBadOptions) {
+  LoadOptions o = Options(1, 100, milliseconds(100));
+  o.rate = 0;
+  EXPECT_EQ(RunLoad(o).status().code(), absl::StatusCode::kInvalidArgument);
+  o = Options(1, 100, milliseconds(100));
+  o.connections = 0;
+  EXPECT_EQ(RunLoad(o).status().code(), absl::StatusCode::kInvalidArgument);
+  o = Options(1, 100, milliseconds(0));
+  EXPECT_EQ(RunLoad(o).status().code(), absl::StatusCode::kInvalidArgument);
+  o = Options(1, 100, milliseconds(100));
+  o.host = "not-an-address";
+  EXPECT_EQ(RunLoad(o).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(BuildRequestTest, GetHeadAndInvalidInput) {
+  absl::StatusOr<std::string> get =
+      BuildRequest({.method = "GET", .host = "::1", .port = 80, .path = "/a?b=c"});
+  ASSERT_TRUE(get.ok());
+  EXPECT_EQ(*get, "GET /a?b=c HTTP/1.1\r\nHost: [::1]:80\r\nUser-Agent: brisk-loadgen\r\n\r\n");
+  EXPECT_FALSE(BuildRequest({.method = "G T"}).ok());
+  EXPECT_FALSE(BuildRequest({.path = "/a b"}).ok());
+  EXPECT_FALSE(BuildRequest({.path = ""}).ok());
+  EXPECT_FALSE(BuildRequest({.headers = {"NoColon"}}).ok());
+  EXPECT_FALSE(BuildRequest({.headers = {"X: a\r\nInjected: 1"}}).ok());
+  absl::StatusOr<std::string> explicit_length = BuildRequest(
+      {.method = "POST", .headers = {"content-length: 0"}});
+  ASSERT_TRUE(explicit_length.ok());
+  EXPECT_EQ(explicit_length->find("Content-Length"), std::string::npos);
+}
+
+TEST(SplitHeadersTest, CommasSeparateHeadersButNotValues) {
+  EXPECT_EQ(SplitHeaders({"A: 1, B: x,y", "C: 2"}),
+            (std::vector<std::string>{"A: 1", "B: x,y", "C: 2"}));
+  EXPECT_EQ(SplitHeaders({"Accept: text/html, application/json"}),
+            (std::vector<std::string>{"Accept: text/html, application/json"}));
+  EXPECT_TRUE(SplitHeaders({}).empty());
+}
+
+}  // namespace
+}  // namespace brisk::loadgen

@@ -1,0 +1,137 @@
+#include "tools/loadgen/report.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace brisk::loadgen {
+namespace {
+
+double Seconds(net::Duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+double PerSecond(uint64_t count, net::Duration window) {
+  double s = Seconds(window);
+  return s > 0 ? static_cast<double>(count) / s : 0.0;
+}
+
+// "p50", "p99.9", "max".
+std::string PercentileLabel(double p) {
+  return p >= 100.0 ? "max" : absl::StrFormat("p%g", p);
+}
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += absl::StrFormat("\\u%04x", c);
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::vector<double> SummaryPercentiles() {
+  return {50, 90, 99, 99.9, 99.99, 100};
+}
+
+std::vector<double> CsvPercentiles() {
+  // Integer steps in units of 0.001 so the values print exactly.
+  std::vector<double> out;
+  auto range = [&](int from, int to, int step) {
+    for (int p = from; p < to; p += step) out.push_back(p / 1000.0);
+  };
+  range(0, 90'000, 1'000);
+  range(90'000, 99'000, 500);
+  range(99'000, 99'900, 100);
+  range(99'900, 99'990, 10);
+  out.push_back(99.99);
+  out.push_back(99.999);
+  out.push_back(100.0);
+  return out;
+}
+
+std::string FormatReport(RunStats& stats, const ReportInfo& info) {
+  std::string out;
+  absl::StrAppendFormat(&out, "target      %s (%d thread%s, %d connections, %.3gs)\n",
+                        info.target, info.threads, info.threads == 1 ? "" : "s",
+                        info.connections, Seconds(info.duration));
+  absl::StrAppendFormat(
+      &out, "rate        target %d req/s, sent %.1f req/s, completed %.1f req/s\n",
+      info.rate, PerSecond(stats.sent, stats.send_window),
+      PerSecond(stats.completed, stats.complete_window));
+  absl::StrAppendFormat(&out, "requests    scheduled %d, sent %d, completed %d\n",
+                        stats.scheduled, stats.sent, stats.completed);
+  out += "status     ";
+  if (stats.status_counts.empty()) out += " none";
+  for (const auto& [code, n] : stats.status_counts) {
+    absl::StrAppendFormat(&out, " %d: %d", code, n);
+  }
+  out += "\n";
+  absl::StrAppendFormat(&out,
+                        "errors      connect %d, closed %d, timeout %d, parse %d\n",
+                        stats.errors.connect, stats.errors.closed,
+                        stats.errors.timeout, stats.errors.parse);
+  out += "latency us ";
+  for (double p : SummaryPercentiles()) {
+    absl::StrAppendFormat(&out, " %s %d", PercentileLabel(p),
+                          stats.latencies.Percentile(p));
+  }
+  absl::StrAppendFormat(&out, " mean %.1f (%d samples)\n", stats.latencies.Mean(),
+                        stats.latencies.count());
+  absl::StrAppendFormat(&out, "send delay  p50 %d p99 %d max %d us\n",
+                        stats.send_delay.Percentile(50),
+                        stats.send_delay.Percentile(99), stats.send_delay.Max());
+  return out;
+}
+
+std::string FormatJson(RunStats& stats, const ReportInfo& info) {
+  std::string out = absl::StrCat(
+      "{\"target\":", JsonString(info.target), ",\"rate\":", info.rate,
+      ",\"duration_s\":", absl::StrFormat("%.6g", Seconds(info.duration)),
+      ",\"connections\":", info.connections, ",\"threads\":", info.threads,
+      ",\"scheduled\":", stats.scheduled, ",\"sent\":", stats.sent,
+      ",\"completed\":", stats.completed, ",\"send_rate\":",
+      absl::StrFormat("%.1f", PerSecond(stats.sent, stats.send_window)),
+      ",\"completion_rate\":",
+      absl::StrFormat("%.1f", PerSecond(stats.completed, stats.complete_window)),
+      ",\"status\":{");
+  const char* sep = "";
+  for (const auto& [code, n] : stats.status_counts) {
+    absl::StrAppend(&out, sep, "\"", code, "\":", n);
+    sep = ",";
+  }
+  absl::StrAppend(&out, "},\"errors\":{\"connect\":", stats.errors.connect,
+                  ",\"closed\":", stats.errors.closed,
+                  ",\"timeout\":", stats.errors.timeout,
+                  ",\"parse\":", stats.errors.parse, "},\"latency_us\":{");
+  for (double p : SummaryPercentiles()) {
+    absl::StrAppend(&out, "\"", PercentileLabel(p),
+                    "\":", stats.latencies.Percentile(p), ",");
+  }
+  absl::StrAppend(&out, "\"mean\":", absl::StrFormat("%.1f", stats.latencies.Mean()),
+                  ",\"samples\":", stats.latencies.count(),
+                  "},\"send_delay_us\":{\"p50\":", stats.send_delay.Percentile(50),
+                  ",\"p99\":", stats.send_delay.Percentile(99),
+                  ",\"max\":", stats.send_delay.Max(), "}}");
+  return out;
+}
+
+std::string FormatLatencyCsv(LatencyRecorder& latencies) {
+  std::string out = "percentile,latency_us\n";
+  for (double p : CsvPercentiles()) {
+    absl::StrAppendFormat(&out, "%g,%d\n", p, latencies.Percentile(p));
+  }
+  return out;
+}
+
+}  // namespace brisk::loadgen

@@ -1,0 +1,162 @@
+#include "tools/loadgen/report.h"
+
+#include <chrono>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "tools/loadgen/run_stats.h"
+
+namespace brisk::loadgen {
+namespace {
+
+using std::chrono::microseconds;
+using std::chrono::seconds;
+
+TEST(LatencyRecorderTest, ExactNearestRankPercentiles) {
+  LatencyRecorder r;
+  // 1..1000 us in a scrambled order.
+  for (uint32_t i = 0; i < 1000; ++i) r.RecordMicros((i * 7919) % 1000 + 1);
+  EXPECT_EQ(r.count(), 1000u);
+  EXPECT_EQ(r.Percentile(0), 1u);
+  EXPECT_EQ(r.Percentile(50), 500u);
+  EXPECT_EQ(r.Percentile(90), 900u);
+  EXPECT_EQ(r.Percentile(99), 990u);
+  EXPECT_EQ(r.Percentile(99.9), 999u);
+  EXPECT_EQ(r.Percentile(99.99), 1000u);
+  EXPECT_EQ(r.Max(), 1000u);
+  EXPECT_DOUBLE_EQ(r.Mean(), 500.5);
+}
+
+TEST(LatencyRecorderTest, EmptySingleAndSaturation) {
+  LatencyRecorder r;
+  EXPECT_EQ(r.Percentile(50), 0u);
+  EXPECT_EQ(r.Mean(), 0.0);
+  r.Record(microseconds(42) + std::chrono::nanoseconds(999));  // truncated
+  EXPECT_EQ(r.Percentile(0), 42u);
+  EXPECT_EQ(r.Percentile(100), 42u);
+  r.Record(std::chrono::hours(2));  // beyond uint32 microseconds
+  EXPECT_EQ(r.Max(), 4'294'967'295u);
+  r.Record(microseconds(-5));  // clock oddities never go negative
+  EXPECT_EQ(r.Percentile(0), 0u);
+}
+
+TEST(LatencyRecorderTest, RecordAfterPercentileResorts) {
+  LatencyRecorder r;
+  r.RecordMicros(10);
+  EXPECT_EQ(r.Max(), 10u);
+  r.RecordMicros(5);
+  EXPECT_EQ(r.Percentile(0), 5u);
+  EXPECT_EQ(r.Max(), 10u);
+}
+
+TEST(RunStatsTest, MergeAddsCountsAndSamples) {
+  RunStats a, b;
+  a.scheduled = 10;
+  a.sent = 9;
+  a.completed = 8;
+  a.status_counts[200] = 8;
+  a.errors.timeout = 2;
+  a.latencies.RecordMicros(100);
+  a.send_window = seconds(1);
+  b.scheduled = 5;
+  b.sent = 5;
+  b.completed = 5;
+  b.status_counts[200] = 3;
+  b.status_counts[503] = 2;
+  b.errors.connect = 1;
+  b.latencies.RecordMicros(50);
+  b.latencies.RecordMicros(300);
+  b.send_window = seconds(2);
+  a.Merge(b);
+  EXPECT_EQ(a.scheduled, 15u);
+  EXPECT_EQ(a.sent, 14u);
+  EXPECT_EQ(a.completed, 13u);
+  EXPECT_EQ(a.status_counts[200], 11u);
+  EXPECT_EQ(a.status_counts[503], 2u);
+  EXPECT_EQ(a.errors.timeout, 2u);
+  EXPECT_EQ(a.errors.connect, 1u);
+  EXPECT_EQ(a.errors.requests(), 2u);
+  EXPECT_EQ(a.latencies.count(), 3u);
+  EXPECT_EQ(a.latencies.Percentile(50), 100u);
+  EXPECT_EQ(a.latencies.Max(), 300u);
+  EXPECT_EQ(a.send_window, seconds(2));
+}
+
+RunStats SampleStats() {
+  RunStats s;
+  s.scheduled = 4;
+  s.sent = 4;
+  s.completed = 3;
+  s.status_counts[200] = 2;
+  s.status_counts[503] = 1;
+  s.errors.timeout = 1;
+  s.errors.connect = 2;
+  for (uint32_t us : {100, 200, 4000}) s.latencies.RecordMicros(us);
+  for (uint32_t us : {5, 7, 9, 3000}) s.send_delay.RecordMicros(us);
+  s.send_window = seconds(2);
+  s.complete_window = seconds(3);
+  return s;
+}
+
+ReportInfo SampleInfo() {
+  return ReportInfo{.target = "GET http://127.0.0.1:8080/hello",
+                    .rate = 2,
+                    .duration = seconds(2),
+                    .connections = 4,
+                    .threads = 1};
+}
+
+TEST(ReportTest, HumanReadable) {
+  RunStats stats = SampleStats();
+  std::string text = FormatReport(stats, SampleInfo());
+  EXPECT_NE(text.find("GET http://127.0.0.1:8080/hello (1 thread, 4 connections, 2s)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("target 2 req/s, sent 2.0 req/s, completed 1.0 req/s"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("scheduled 4, sent 4, completed 3"), std::string::npos) << text;
+  EXPECT_NE(text.find(" 200: 2 503: 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("connect 2, closed 0, timeout 1, parse 0"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("p50 200 p90 4000 p99 4000 p99.9 4000 p99.99 4000 max 4000"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("send delay  p50 7 p99 3000 max 3000 us"), std::string::npos)
+      << text;
+}
+
+TEST(ReportTest, JsonLine) {
+  RunStats stats = SampleStats();
+  ReportInfo info = SampleInfo();
+  info.target = "GET \"quoted\"";
+  EXPECT_EQ(FormatJson(stats, info),
+            "{\"target\":\"GET \\\"quoted\\\"\",\"rate\":2,\"duration_s\":2,"
+            "\"connections\":4,\"threads\":1,\"scheduled\":4,\"sent\":4,"
+            "\"completed\":3,\"send_rate\":2.0,\"completion_rate\":1.0,"
+            "\"status\":{\"200\":2,\"503\":1},\"errors\":{\"connect\":2,"
+            "\"closed\":0,\"timeout\":1,\"parse\":0},\"latency_us\":{\"p50\":200,"
+            "\"p90\":4000,\"p99\":4000,\"p99.9\":4000,\"p99.99\":4000,"
+            "\"max\":4000,\"mean\":1433.3,\"samples\":3},"
+            "\"send_delay_us\":{\"p50\":7,\"p99\":3000,\"max\":3000}}");
+}
+
+TEST(ReportTest, CsvCoversZeroToHundredWithFineTail) {
+  std::vector<double> ps = CsvPercentiles();
+  ASSERT_FALSE(ps.empty());
+  EXPECT_EQ(ps.front(), 0.0);
+  EXPECT_EQ(ps.back(), 100.0);
+  for (size_t i = 1; i < ps.size(); ++i) EXPECT_LT(ps[i - 1], ps[i]);
+  LatencyRecorder r;
+  for (uint32_t i = 1; i <= 100000; ++i) r.RecordMicros(i);
+  std::string csv = FormatLatencyCsv(r);
+  EXPECT_EQ(csv.rfind("percentile,latency_us\n0,1\n1,1000\n", 0), 0u) << csv.substr(0, 80);
+  EXPECT_NE(csv.find("\n50,50000\n"), std::string::npos);
+  EXPECT_NE(csv.find("\n99.9,99900\n"), std::string::npos);
+  EXPECT_NE(csv.find("\n99.99,99990\n"), std::string::npos);
+  EXPECT_NE(csv.find("\n99.999,99999\n"), std::string::npos);
+  EXPECT_NE(csv.find("\n100,100000\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace brisk::loadgen
