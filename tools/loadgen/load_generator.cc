@@ -325,6 +325,8 @@ void Runner::OnResponse(Connection& c) {
     ++stats_.completed;
     ++stats_.status_counts[c.reader.status_code()];
     stats_.latencies.Record(now - c.request.time);
+    const int code = c.reader.status_code();
+    if (code >= 200 && code < 300) stats_.latencies_ok.Record(now - c.request.time);
     stats_.complete_window = std::max(stats_.complete_window, now - measure_start_);
   }
   c.out.Clear();

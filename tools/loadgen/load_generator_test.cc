@@ -204,6 +204,8 @@ TEST(LoadGeneratorTest, CountsStatusesAndReopensClosedConnections) {
   EXPECT_EQ(stats->scheduled, 100u);
   EXPECT_EQ(stats->completed, 100u);
   EXPECT_EQ(stats->status_counts, (std::map<int, uint64_t>{{200, 75}, {503, 25}}));
+  EXPECT_EQ(stats->latencies.count(), 100u);
+  EXPECT_EQ(stats->latencies_ok.count(), 75u);  // the 2xx answers only
   EXPECT_EQ(stats->errors.connect, 0u);
   EXPECT_EQ(stats->errors.requests(), 0u);
   EXPECT_EQ(server.requests(), 100);

@@ -44,6 +44,27 @@ std::vector<double> SummaryPercentiles() {
   return {50, 90, 99, 99.9, 99.99, 100};
 }
 
+// " p50 107 p90 162 ... max 8054 mean 231.6 (4000 samples)" after `label`.
+void AppendLatencyText(std::string_view label, LatencyRecorder& r,
+                       std::string* out) {
+  out->append(label);
+  for (double p : SummaryPercentiles()) {
+    absl::StrAppendFormat(out, " %s %d", PercentileLabel(p), r.Percentile(p));
+  }
+  absl::StrAppendFormat(out, " mean %.1f (%d samples)\n", r.Mean(), r.count());
+}
+
+// ,"name":{"p50":..,"max":..,"mean":..,"samples":..}
+void AppendLatencyJson(std::string_view name, LatencyRecorder& r,
+                       std::string* out) {
+  absl::StrAppend(out, ",\"", std::string(name), "\":{");
+  for (double p : SummaryPercentiles()) {
+    absl::StrAppend(out, "\"", PercentileLabel(p), "\":", r.Percentile(p), ",");
+  }
+  absl::StrAppend(out, "\"mean\":", absl::StrFormat("%.1f", r.Mean()),
+                  ",\"samples\":", r.count(), "}");
+}
+
 std::vector<double> CsvPercentiles() {
   // Integer steps in units of 0.001 so the values print exactly.
   std::vector<double> out;
@@ -81,13 +102,8 @@ std::string FormatReport(RunStats& stats, const ReportInfo& info) {
                         "errors      connect %d, closed %d, timeout %d, parse %d\n",
                         stats.errors.connect, stats.errors.closed,
                         stats.errors.timeout, stats.errors.parse);
-  out += "latency us ";
-  for (double p : SummaryPercentiles()) {
-    absl::StrAppendFormat(&out, " %s %d", PercentileLabel(p),
-                          stats.latencies.Percentile(p));
-  }
-  absl::StrAppendFormat(&out, " mean %.1f (%d samples)\n", stats.latencies.Mean(),
-                        stats.latencies.count());
+  AppendLatencyText("latency us ", stats.latencies, &out);
+  AppendLatencyText("2xx only   ", stats.latencies_ok, &out);
   absl::StrAppendFormat(&out, "send delay  p50 %d p99 %d max %d us\n",
                         stats.send_delay.Percentile(50),
                         stats.send_delay.Percentile(99), stats.send_delay.Max());
@@ -113,14 +129,10 @@ std::string FormatJson(RunStats& stats, const ReportInfo& info) {
   absl::StrAppend(&out, "},\"errors\":{\"connect\":", stats.errors.connect,
                   ",\"closed\":", stats.errors.closed,
                   ",\"timeout\":", stats.errors.timeout,
-                  ",\"parse\":", stats.errors.parse, "},\"latency_us\":{");
-  for (double p : SummaryPercentiles()) {
-    absl::StrAppend(&out, "\"", PercentileLabel(p),
-                    "\":", stats.latencies.Percentile(p), ",");
-  }
-  absl::StrAppend(&out, "\"mean\":", absl::StrFormat("%.1f", stats.latencies.Mean()),
-                  ",\"samples\":", stats.latencies.count(),
-                  "},\"send_delay_us\":{\"p50\":", stats.send_delay.Percentile(50),
+                  ",\"parse\":", stats.errors.parse, "}");
+  AppendLatencyJson("latency_us", stats.latencies, &out);
+  AppendLatencyJson("latency_ok_us", stats.latencies_ok, &out);
+  absl::StrAppend(&out, ",\"send_delay_us\":{\"p50\":", stats.send_delay.Percentile(50),
                   ",\"p99\":", stats.send_delay.Percentile(99),
                   ",\"max\":", stats.send_delay.Max(), "}}");
   return out;

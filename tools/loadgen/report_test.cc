@@ -92,6 +92,7 @@ RunStats SampleStats() {
   s.errors.timeout = 1;
   s.errors.connect = 2;
   for (uint32_t us : {100, 200, 4000}) s.latencies.RecordMicros(us);
+  for (uint32_t us : {100, 4000}) s.latencies_ok.RecordMicros(us);  // the 200s
   for (uint32_t us : {5, 7, 9, 3000}) s.send_delay.RecordMicros(us);
   s.send_window = seconds(2);
   s.complete_window = seconds(3);
@@ -138,6 +139,9 @@ TEST(ReportTest, JsonLine) {
             "\"closed\":0,\"timeout\":1,\"parse\":0},\"latency_us\":{\"p50\":200,"
             "\"p90\":4000,\"p99\":4000,\"p99.9\":4000,\"p99.99\":4000,"
             "\"max\":4000,\"mean\":1433.3,\"samples\":3},"
+            "\"latency_ok_us\":{\"p50\":100,\"p90\":4000,\"p99\":4000,"
+            "\"p99.9\":4000,\"p99.99\":4000,\"max\":4000,\"mean\":2050.0,"
+            "\"samples\":2},"
             "\"send_delay_us\":{\"p50\":7,\"p99\":3000,\"max\":3000}}");
 }
 

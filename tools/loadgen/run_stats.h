@@ -67,6 +67,9 @@ struct RunStats {
   std::map<int, uint64_t> status_counts;
   ErrorCounts errors;
   LatencyRecorder latencies;  // one sample per completed request
+  // The 2xx answers only: for a server that sheds load with fast 503s, the
+  // latency of the requests it admitted.
+  LatencyRecorder latencies_ok;
   // Per sent request: from its scheduled time to when it was written. Waiting
   // for a free connection shows here too; with idle connections it is the
   // generator's own lag, which the latencies include.
