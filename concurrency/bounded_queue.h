@@ -59,8 +59,16 @@ namespace brisk {
 template <typename T>
 class BoundedQueue {
  public:
-  // `capacity` >= 1 (0 is treated as 1).
-  explicit BoundedQueue(size_t capacity);
+  // Default for `max_spin` below.
+  static constexpr std::chrono::nanoseconds kDefaultMaxSpin{1000};
+
+  // `capacity` >= 1 (0 is treated as 1). A Push on a full queue or a Pop on
+  // an empty one first spins (with a CPU pause, re-checking) for up to
+  // `max_spin`, then sleeps on a futex. A short spin keeps producer/consumer
+  // hand-offs cheap; a longer one (e.g. 50us for a thread pool's workers)
+  // buys wake-up latency with CPU time. Zero disables spinning.
+  explicit BoundedQueue(size_t capacity,
+                        std::chrono::nanoseconds max_spin = kDefaultMaxSpin);
   ~BoundedQueue();
 
   BoundedQueue(const BoundedQueue&) = delete;
@@ -106,10 +114,6 @@ class BoundedQueue {
  private:
   static constexpr uint64_t kClosedBit = uint64_t{1} << 63;
   static constexpr size_t kCacheLine = 64;
-  // Spins (with a CPU pause) before sleeping when full/empty. Short enough to
-  // be invisible to an idle system, long enough to skip the futex round trip
-  // when the other side is actively running.
-  static constexpr int kSpinTries = 64;
 
   struct alignas(kCacheLine) Slot {
     // Even 2*lap: free for the push of lap `lap`; odd 2*lap+1: holds the item
@@ -148,6 +152,11 @@ class BoundedQueue {
 
   // Wakes one sleeper of `ws` if any is registered.
   static void WakeOne(WaitSet& ws);
+  static void WakeAll(WaitSet& ws);
+
+  // Wake-ups owed after a successful push / pop.
+  void AfterPush() { WakeOne(not_empty_); }
+  void AfterPop();
 
   // Sleeps on `ws` unless `ready()` holds after registering. `deadline` is
   // absolute (steady_clock); nullptr = no timeout. Returns false on timeout.
@@ -155,8 +164,9 @@ class BoundedQueue {
   static bool Await(WaitSet& ws, Ready ready,
                     const std::chrono::steady_clock::time_point* deadline);
 
+  // Re-checks `ready()` with a CPU pause in between for up to max_spin_.
   template <typename Ready>
-  static bool Spin(Ready ready);
+  bool Spin(Ready ready) const;
 
   std::optional<T> PopUntil(
       const std::chrono::steady_clock::time_point* deadline);
@@ -165,6 +175,7 @@ class BoundedQueue {
   const bool pow2_;       // capacity_ is a power of two
   const uint64_t mask_;   // capacity_ - 1
   const unsigned shift_;  // log2(capacity_) when a power of two
+  const std::chrono::nanoseconds max_spin_;
   std::unique_ptr<Slot[]> slots_;
 
   alignas(kCacheLine) std::atomic<uint64_t> head_{0};  // next push; + kClosedBit
@@ -193,11 +204,13 @@ inline void CpuRelax() {
 }  // namespace concurrency_internal
 
 template <typename T>
-BoundedQueue<T>::BoundedQueue(size_t capacity)
+BoundedQueue<T>::BoundedQueue(size_t capacity,
+                              std::chrono::nanoseconds max_spin)
     : capacity_(capacity == 0 ? 1 : capacity),
       pow2_(concurrency_internal::IsPowerOfTwo(capacity_)),
       mask_(capacity_ - 1),
       shift_(concurrency_internal::Log2(capacity_)),
+      max_spin_(max_spin),
       slots_(new Slot[capacity_]) {}
 
 template <typename T>
@@ -295,13 +308,37 @@ void BoundedQueue<T>::WakeOne(WaitSet& ws) {
 }
 
 template <typename T>
-template <typename Ready>
-bool BoundedQueue<T>::Spin(Ready ready) {
-  for (int i = 0; i < kSpinTries; ++i) {
-    concurrency_internal::CpuRelax();
-    if (ready()) return true;
+void BoundedQueue<T>::WakeAll(WaitSet& ws) {
+  ws.epoch.fetch_add(1, std::memory_order_seq_cst);
+  FutexWakeAll(&ws.epoch);
+}
+
+template <typename T>
+void BoundedQueue<T>::AfterPop() {
+  WakeOne(not_full_);
+  // After Close(), sleeping poppers wait for "drained", which a pop (not a
+  // push) makes true, and every one of them must see it: wake them all. The
+  // waiter count is read after our seq_cst tail CAS, so a popper whose
+  // PopReady() missed that CAS is counted here (same handshake as WakeOne).
+  if (not_empty_.waiters.load(std::memory_order_seq_cst) != 0 && closed()) {
+    WakeAll(not_empty_);
   }
-  return false;
+}
+
+template <typename T>
+template <typename Ready>
+bool BoundedQueue<T>::Spin(Ready ready) const {
+  if (max_spin_.count() <= 0) return false;
+  // Read the clock once per kBatch pauses only.
+  constexpr int kBatch = 16;
+  const auto deadline = std::chrono::steady_clock::now() + max_spin_;
+  for (;;) {
+    for (int i = 0; i < kBatch; ++i) {
+      concurrency_internal::CpuRelax();
+      if (ready()) return true;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+  }
 }
 
 template <typename T>
@@ -323,7 +360,7 @@ bool BoundedQueue<T>::Await(
 template <typename T>
 bool BoundedQueue<T>::TryPush(T&& item) {
   if (!TryPushImpl(item)) return false;
-  WakeOne(not_empty_);
+  AfterPush();
   return true;
 }
 
@@ -331,7 +368,7 @@ template <typename T>
 bool BoundedQueue<T>::Push(T item) {
   for (;;) {
     if (TryPushImpl(item)) {
-      WakeOne(not_empty_);
+      AfterPush();
       return true;
     }
     if (closed()) return false;
@@ -346,7 +383,7 @@ std::optional<T> BoundedQueue<T>::PopUntil(
     const std::chrono::steady_clock::time_point* deadline) {
   for (;;) {
     if (std::optional<T> out = TryPopImpl()) {
-      WakeOne(not_full_);
+      AfterPop();
       return out;
     }
     if (Drained()) return std::nullopt;
@@ -355,7 +392,7 @@ std::optional<T> BoundedQueue<T>::PopUntil(
       // Timed out; one last attempt so an item that raced the timeout is
       // not reported as absent.
       std::optional<T> out = TryPopImpl();
-      if (out) WakeOne(not_full_);
+      if (out) AfterPop();
       return out;
     }
   }
@@ -375,17 +412,15 @@ std::optional<T> BoundedQueue<T>::PopFor(std::chrono::nanoseconds timeout) {
 template <typename T>
 std::optional<T> BoundedQueue<T>::TryPop() {
   std::optional<T> out = TryPopImpl();
-  if (out) WakeOne(not_full_);
+  if (out) AfterPop();
   return out;
 }
 
 template <typename T>
 void BoundedQueue<T>::Close() {
   head_.fetch_or(kClosedBit, std::memory_order_seq_cst);
-  for (WaitSet* ws : {&not_empty_, &not_full_}) {
-    ws->epoch.fetch_add(1, std::memory_order_seq_cst);
-    FutexWakeAll(&ws->epoch);
-  }
+  WakeAll(not_empty_);
+  WakeAll(not_full_);
 }
 
 }  // namespace brisk

@@ -14,6 +14,7 @@ namespace brisk {
 namespace {
 
 using std::chrono::milliseconds;
+constexpr std::chrono::nanoseconds kNoSpin{0};
 
 // Yields until `q` counts `n` registered waiters: those threads are then
 // blocked (or committed to block) and must be woken by whatever comes next.
@@ -169,7 +170,7 @@ TEST(BoundedQueueTest, BlockedPusherWokenByPop) {
 // Two threads bounce a token through two capacity-1 queues. Every step
 // blocks on the other side, so a single lost wake-up hangs the test.
 TEST(BoundedQueueTest, PingPongHasNoLostWakeups) {
-  BoundedQueue<int> ping(1), pong(1);
+  BoundedQueue<int> ping(1, kNoSpin), pong(1, kNoSpin);
   constexpr int kRounds = 20000;
   std::thread echo([&] {
     while (std::optional<int> v = ping.Pop()) pong.Push(*v + 1);
@@ -202,6 +203,8 @@ struct StressParam {
   size_t capacity;
   int producers;
   int consumers;
+  // 0 = sleep at once when full/empty: every wait takes the futex path.
+  std::chrono::nanoseconds max_spin = BoundedQueue<int>::kDefaultMaxSpin;
 };
 
 class BoundedQueueStressTest : public ::testing::TestWithParam<StressParam> {};
@@ -209,7 +212,7 @@ class BoundedQueueStressTest : public ::testing::TestWithParam<StressParam> {};
 TEST_P(BoundedQueueStressTest, EveryItemPoppedExactlyOnce) {
   const StressParam p = GetParam();
   constexpr uint64_t kPerProducer = 20000;
-  BoundedQueue<uint64_t> q(p.capacity);
+  BoundedQueue<uint64_t> q(p.capacity, p.max_spin);
   std::vector<std::atomic<uint8_t>> seen(p.producers * kPerProducer);
   std::atomic<uint64_t> popped_sum{0};
   std::atomic<bool> order_ok{true};
@@ -273,18 +276,22 @@ INSTANTIATE_TEST_SUITE_P(
     Shapes, BoundedQueueStressTest,
     ::testing::Values(StressParam{1, 1, 1}, StressParam{1, 3, 3},
                       StressParam{2, 2, 2}, StressParam{3, 4, 2},
-                      StressParam{64, 2, 4}),
+                      StressParam{64, 2, 4}, StressParam{1, 1, 1, kNoSpin},
+                      StressParam{1, 3, 3, kNoSpin},
+                      StressParam{2, 2, 2, kNoSpin},
+                      StressParam{5, 2, 3, kNoSpin}),
     [](const ::testing::TestParamInfo<StressParam>& info) {
       return "cap" + std::to_string(info.param.capacity) + "_p" +
              std::to_string(info.param.producers) + "_c" +
-             std::to_string(info.param.consumers);
+             std::to_string(info.param.consumers) +
+             (info.param.max_spin == kNoSpin ? "_nospin" : "");
     });
 
 // Producers blocked on a full queue and consumers draining race with Close():
 // pushes either succeed (and are popped) or are refused, nothing is lost.
 TEST(BoundedQueueTest, CloseRacingWithTrafficLosesNothing) {
-  for (int round = 0; round < 20; ++round) {
-    BoundedQueue<int> q(2);
+  for (int round = 0; round < 40; ++round) {
+    BoundedQueue<int> q(2, round % 2 == 0 ? kNoSpin : milliseconds(1));
     std::atomic<int> accepted{0}, popped{0};
     std::vector<std::thread> threads;
     for (int i = 0; i < 3; ++i) {

@@ -125,7 +125,9 @@ void BM_Queue(benchmark::State& state) {
       ->Unit(benchmark::kMillisecond)
 
 BRISK_QUEUE_BENCHMARK(BriskQueue);
+#ifndef BRISK_NO_TBB_BASELINES  // see BUILD: TBB is uninstrumented for TSan
 BRISK_QUEUE_BENCHMARK(TbbQueue);
+#endif
 BRISK_QUEUE_BENCHMARK(MutexQueue);
 
 }  // namespace

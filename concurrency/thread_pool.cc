@@ -4,8 +4,9 @@
 
 namespace brisk {
 
-ThreadPool::ThreadPool(int num_threads, size_t queue_capacity)
-    : queue_(queue_capacity) {
+ThreadPool::ThreadPool(int num_threads, size_t queue_capacity,
+                       std::chrono::nanoseconds worker_spin)
+    : queue_(queue_capacity, worker_spin) {
   const int n = num_threads < 1 ? 1 : num_threads;
   workers_.reserve(n);
   for (int i = 0; i < n; ++i) workers_.emplace_back([this] { WorkerLoop(); });

@@ -36,6 +36,7 @@
 #define BRISK_CONCURRENCY_THREAD_POOL_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -57,9 +58,15 @@ class ThreadPool {
  public:
   using Task = absl::AnyInvocable<void()>;
 
+  // How long an idle worker spins re-checking the queue before it sleeps on
+  // a futex. A sleeping worker costs a wake-up (several microseconds) on the
+  // next task; spinning costs CPU time while the pool is idle.
+  static constexpr std::chrono::nanoseconds kDefaultWorkerSpin{50000};
+
   // Starts max(num_threads, 1) workers; the queue holds up to
   // max(queue_capacity, 1) tasks waiting for a worker.
-  ThreadPool(int num_threads, size_t queue_capacity);
+  ThreadPool(int num_threads, size_t queue_capacity,
+             std::chrono::nanoseconds worker_spin = kDefaultWorkerSpin);
   ~ThreadPool();  // Shutdown()
 
   ThreadPool(const ThreadPool&) = delete;
