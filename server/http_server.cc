@@ -63,7 +63,10 @@ absl::Status HttpServer::Start() {
                        .target = o.codel_target,
                        .interval = o.codel_interval,
                        .adaptive_lifo = o.adaptive_lifo});
-  core.pool = std::make_unique<ThreadPool>(o.workers, o.queue_capacity);
+  // Workers sleep at once when idle (no spin): they share cores with the
+  // reactors, whose latency matters more than a worker's wake-up time.
+  core.pool = std::make_unique<ThreadPool>(o.workers, o.queue_capacity,
+                                           std::chrono::nanoseconds(0));
 
   // One listener per reactor; with several, SO_REUSEPORT lets the kernel
   // spread connections between them.
