@@ -9,7 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <regex>
+#include <string_view>
 #include <string>
 #include <thread>
 #include <vector>
@@ -47,9 +47,10 @@ class ServerProcess {
     out_ = fdopen(out[0], "r");
     char line[256];
     while (out_ != nullptr && fgets(line, sizeof(line), out_) != nullptr) {
-      std::cmatch m;
-      if (std::regex_search(line, m, std::regex("listening on http://127\\.0\\.0\\.1:(\\d+)"))) {
-        port_ = static_cast<uint16_t>(std::atoi(m[1].str().c_str()));
+      constexpr std::string_view kPrefix = "listening on http://127.0.0.1:";
+      const std::string_view l(line);
+      if (l.substr(0, kPrefix.size()) == kPrefix) {
+        port_ = static_cast<uint16_t>(std::atoi(line + kPrefix.size()));
         break;
       }
     }

@@ -1,0 +1,268 @@
+// Real-time behaviour of HttpServer: deadlines, admission control,
+// isolation. Workers are held on a Gate the test controls, so "answered while
+// the worker is still busy" is shown without timing thresholds.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "server/http_server.h"
+#include "server/testing/raw_client.h"
+
+namespace brisk {
+namespace {
+
+using ::brisk::testing::Get;
+using ::brisk::testing::RawClient;
+using std::chrono::milliseconds;
+
+class Gate {
+ public:
+  // Waits until opened or the request is cancelled; true if opened.
+  bool Wait(const RequestContext& ctx) {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++entered_;
+    cv_.notify_all();
+    while (!open_) {
+      if (ctx.cancelled()) {
+        ++cancelled_;
+        cv_.notify_all();
+        return false;
+      }
+      cv_.wait_for(lock, milliseconds(2));
+    }
+    return true;
+  }
+  void Open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  bool WaitEntered(int n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(20), [&] { return entered_ >= n; });
+  }
+  bool WaitCancelled(int n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(20), [&] { return cancelled_ >= n; });
+  }
+  int entered() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return entered_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int entered_ = 0;
+  int cancelled_ = 0;
+  bool open_ = false;
+};
+
+template <typename Pred>
+bool Eventually(Pred pred) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  return pred();
+}
+
+class RealtimeTest : public ::testing::Test {
+ protected:
+  void Start(ServerOptions o) {
+    o.address = "127.0.0.1";
+    o.port = 0;
+    server_ = std::make_unique<HttpServer>(o);
+    // The gate route has its own long deadline (a client budget can still
+    // shorten it), so holding a worker never races the deadlines under test.
+    ASSERT_TRUE(server_->AddRoute("GET", "/gate", [this](RequestContext& ctx) {
+      return gate_.Wait(ctx) ? http::Response::Text(200, "opened\n")
+                             : http::Response::Text(200, "cancelled\n");
+    }, {.deadline = std::chrono::seconds(60)}).ok());
+    ASSERT_TRUE(server_->AddRoute("GET", "/fast", [](RequestContext&) {
+      return http::Response::Text(200, "fast\n");
+    }).ok());
+    ASSERT_TRUE(server_->AddRoute("GET", "/deadline", [](RequestContext& ctx) {
+      const auto left = ctx.deadline() - std::chrono::steady_clock::now();
+      return http::Response::Text(
+          200, std::to_string(std::chrono::duration_cast<milliseconds>(left).count()));
+    }).ok());
+    ASSERT_TRUE(server_->AddRoute("GET", "/hello", [](RequestContext&) {
+      return http::Response::Text(200, "hello\n");
+    }, {.run_inline = true}).ok());
+    ASSERT_TRUE(server_->AddRoute("GET", "/healthz", [](RequestContext&) {
+      return http::Response::Text(200, "ok\n");
+    }, {.run_inline = true}).ok());
+    ASSERT_TRUE(server_->Start().ok());
+  }
+  void TearDown() override {
+    gate_.Open();
+    if (server_) server_->Stop();
+  }
+  uint16_t port() const { return server_->port(); }
+
+  Gate gate_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(RealtimeTest, QueuedRequestsGet503AtTheirDeadlineWhileTheWorkerIsBusy) {
+  Start({.workers = 1, .request_deadline = milliseconds(300)});
+  RawClient running(port());
+  ASSERT_TRUE(running.Send(Get("/gate")));
+  ASSERT_TRUE(gate_.WaitEntered(1));  // the only worker is now held
+  std::vector<std::unique_ptr<RawClient>> queued;
+  const auto sent = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i) {
+    queued.push_back(std::make_unique<RawClient>(port()));
+    ASSERT_TRUE(queued.back()->Send(Get("/fast")));
+  }
+  for (auto& c : queued) {
+    auto r = c->Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 503);
+    EXPECT_EQ(r->body, "deadline exceeded\n");
+  }
+  // Not before the deadline...
+  EXPECT_GE(std::chrono::steady_clock::now() - sent, milliseconds(300));
+  // ...and not when a worker freed up: it is still held, the gate is shut.
+  EXPECT_EQ(gate_.entered(), 1);
+  EXPECT_EQ(server_->metrics().deadline_exceeded.load(), 3u);
+  EXPECT_EQ(server_->metrics().deadline_in_queue.load(), 3u);
+  // Freeing the worker now runs none of them: they were answered already.
+  gate_.Open();
+  EXPECT_EQ(running.Read()->body, "opened\n");
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().queue_depth.load() == 0; }));
+  EXPECT_EQ(server_->metrics().route(1).handler.count(), 0u);  // never ran
+}
+
+TEST_F(RealtimeTest, OverrunningHandlerIsAnswered503AndCancelled) {
+  Start({.workers = 1});
+  RawClient c(port());
+  // The client allows 200 ms; the handler would wait for the gate forever.
+  ASSERT_TRUE(c.Send("GET /gate HTTP/1.1\r\nHost: t\r\nX-Request-Budget-Ms: 200\r\n\r\n"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->body, "deadline exceeded\n");
+  // Its cancellation flag was set (the handler saw it and returned) and its
+  // late result was dropped; the connection lives on.
+  ASSERT_TRUE(gate_.WaitCancelled(1));
+  ASSERT_TRUE(Eventually([&] {
+    return server_->metrics().late_results_dropped.load() == 1;
+  }));
+  EXPECT_EQ(server_->metrics().deadline_exceeded.load(), 1u);
+  EXPECT_EQ(server_->metrics().deadline_in_queue.load(), 0u);
+  ASSERT_TRUE(c.Send(Get("/fast")));
+  EXPECT_EQ(c.Read()->body, "fast\n");
+}
+
+TEST_F(RealtimeTest, ClientBudgetShortensButNeverExtendsTheDeadline) {
+  Start({.workers = 2, .request_deadline = std::chrono::seconds(10)});
+  RawClient c(port());
+  ASSERT_TRUE(c.Send("GET /deadline HTTP/1.1\r\nHost: t\r\nX-Request-Budget-Ms: 2000\r\n\r\n"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_LE(std::stoi(r->body), 2000);
+  EXPECT_GT(std::stoi(r->body), 0);
+  ASSERT_TRUE(c.Send("GET /deadline HTTP/1.1\r\nHost: t\r\nX-Request-Budget-Ms: 99999999\r\n\r\n"));
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_LE(std::stoi(r->body), 10000);  // capped at the route's deadline
+  EXPECT_GT(std::stoi(r->body), 2000);
+  ASSERT_TRUE(c.Send("GET /deadline HTTP/1.1\r\nHost: t\r\nX-Request-Budget-Ms: -5\r\n\r\n"));
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_GT(std::stoi(r->body), 2000);  // malformed: ignored
+  // A budget shorter than the queue wait: 503 while the workers are held.
+  RawClient a(port()), b(port()), d(port());
+  ASSERT_TRUE(a.Send(Get("/gate")));
+  ASSERT_TRUE(b.Send(Get("/gate")));
+  ASSERT_TRUE(gate_.WaitEntered(2));
+  ASSERT_TRUE(d.Send("GET /fast HTTP/1.1\r\nHost: t\r\nX-Request-Budget-Ms: 50\r\n\r\n"));
+  r = d.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(gate_.entered(), 2);
+}
+
+TEST_F(RealtimeTest, FullQueueAnswers503WithRetryAfterAtOnce) {
+  Start({.workers = 1, .queue_capacity = 2,
+         .request_deadline = std::chrono::seconds(30)});
+  RawClient running(port());
+  ASSERT_TRUE(running.Send(Get("/gate")));
+  ASSERT_TRUE(gate_.WaitEntered(1));
+  std::vector<std::unique_ptr<RawClient>> queued;
+  for (int i = 0; i < 2; ++i) {
+    queued.push_back(std::make_unique<RawClient>(port()));
+    ASSERT_TRUE(queued.back()->Send(Get("/fast")));
+  }
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().queue_depth.load() == 2; }));
+  // The queue is full: every further offloaded request is shed at once —
+  // while the worker is still held, so nobody waited for it.
+  for (int i = 0; i < 5; ++i) {
+    RawClient c(port());
+    ASSERT_TRUE(c.Send(Get("/fast")));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value()) << i;  // an answer, not a connection error
+    EXPECT_EQ(r->status, 503);
+    EXPECT_EQ(r->Header("retry-after"), "1");
+  }
+  EXPECT_EQ(server_->metrics().shed_queue_full.load(), 5u);
+  EXPECT_EQ(gate_.entered(), 1);
+  // Inline routes and /healthz are never shed.
+  RawClient h(port());
+  ASSERT_TRUE(h.Send(Get("/healthz") + Get("/hello")));
+  auto r = h.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  r = h.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  // Once the worker is free, the admitted requests are served.
+  gate_.Open();
+  EXPECT_EQ(running.Read()->body, "opened\n");
+  for (auto& c : queued) {
+    auto q = c->Read();
+    ASSERT_TRUE(q.has_value());
+    EXPECT_EQ(q->status, 200);
+  }
+}
+
+TEST_F(RealtimeTest, BusyWorkersNeverDelayInlineRoutes) {
+  Start({.workers = 2, .request_deadline = std::chrono::seconds(30)});
+  RawClient a(port()), b(port());
+  ASSERT_TRUE(a.Send(Get("/gate")));
+  ASSERT_TRUE(b.Send(Get("/gate")));
+  ASSERT_TRUE(gate_.WaitEntered(2));  // every worker is held
+  RawClient c(port());
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(c.Send(Get("/hello")));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->body, "hello\n");
+  }
+  EXPECT_EQ(gate_.entered(), 2);  // answered while the workers were held
+  gate_.Open();
+  EXPECT_EQ(a.Read()->status, 200);
+  EXPECT_EQ(b.Read()->status, 200);
+}
+
+TEST_F(RealtimeTest, ClientDisconnectCancelsTheHandler) {
+  Start({.workers = 1, .request_deadline = std::chrono::seconds(30)});
+  {
+    RawClient c(port());
+    ASSERT_TRUE(c.Send(Get("/gate")));
+    ASSERT_TRUE(gate_.WaitEntered(1));
+  }  // the client goes away
+  EXPECT_TRUE(gate_.WaitCancelled(1));
+}
+
+}  // namespace
+}  // namespace brisk
