@@ -49,6 +49,7 @@
 #include <memory>
 #include <new>
 #include <optional>
+#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -329,12 +330,20 @@ template <typename T>
 template <typename Ready>
 bool BoundedQueue<T>::Spin(Ready ready) const {
   if (max_spin_.count() <= 0) return false;
-  // Read the clock once per kBatch pauses only.
+  // First a burst of CPU pauses (the other side is usually running on the
+  // other core), then yields, so that on an oversubscribed machine the
+  // spinner hands its core to the thread it is waiting for. The clock is
+  // read once per kBatch tries only.
   constexpr int kBatch = 16;
+  constexpr int kPauseBatches = 2;
   const auto deadline = std::chrono::steady_clock::now() + max_spin_;
-  for (;;) {
+  for (int batch = 0;; ++batch) {
     for (int i = 0; i < kBatch; ++i) {
-      concurrency_internal::CpuRelax();
+      if (batch < kPauseBatches) {
+        concurrency_internal::CpuRelax();
+      } else {
+        std::this_thread::yield();
+      }
       if (ready()) return true;
     }
     if (std::chrono::steady_clock::now() >= deadline) return false;
