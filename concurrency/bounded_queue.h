@@ -165,9 +165,11 @@ class BoundedQueue {
   static bool Await(WaitSet& ws, Ready ready,
                     const std::chrono::steady_clock::time_point* deadline);
 
-  // Re-checks `ready()` with a CPU pause in between for up to max_spin_.
+  // Re-checks `ready()` for up to max_spin_ (and not past `deadline`, if
+  // given), pausing then yielding in between.
   template <typename Ready>
-  bool Spin(Ready ready) const;
+  bool Spin(Ready ready,
+            const std::chrono::steady_clock::time_point* deadline) const;
 
   std::optional<T> PopUntil(
       const std::chrono::steady_clock::time_point* deadline);
@@ -328,7 +330,8 @@ void BoundedQueue<T>::AfterPop() {
 
 template <typename T>
 template <typename Ready>
-bool BoundedQueue<T>::Spin(Ready ready) const {
+bool BoundedQueue<T>::Spin(
+    Ready ready, const std::chrono::steady_clock::time_point* deadline) const {
   if (max_spin_.count() <= 0) return false;
   // First a burst of CPU pauses (the other side is usually running on the
   // other core), then yields, so that on an oversubscribed machine the
@@ -336,7 +339,8 @@ bool BoundedQueue<T>::Spin(Ready ready) const {
   // read once per kBatch tries only.
   constexpr int kBatch = 16;
   constexpr int kPauseBatches = 2;
-  const auto deadline = std::chrono::steady_clock::now() + max_spin_;
+  auto stop = std::chrono::steady_clock::now() + max_spin_;
+  if (deadline != nullptr && *deadline < stop) stop = *deadline;
   for (int batch = 0;; ++batch) {
     for (int i = 0; i < kBatch; ++i) {
       if (batch < kPauseBatches) {
@@ -346,7 +350,7 @@ bool BoundedQueue<T>::Spin(Ready ready) const {
       }
       if (ready()) return true;
     }
-    if (std::chrono::steady_clock::now() >= deadline) return false;
+    if (std::chrono::steady_clock::now() >= stop) return false;
   }
 }
 
@@ -383,7 +387,7 @@ bool BoundedQueue<T>::Push(T item) {
     if (closed()) return false;
     // "Ready" = a push might now succeed: not full, or closed.
     auto ready = [this] { return PushReady(); };
-    if (!Spin(ready)) Await(not_full_, ready, nullptr);
+    if (!Spin(ready, nullptr)) Await(not_full_, ready, nullptr);
   }
 }
 
@@ -397,7 +401,7 @@ std::optional<T> BoundedQueue<T>::PopUntil(
     }
     if (Drained()) return std::nullopt;
     auto ready = [this] { return PopReady(); };
-    if (!Spin(ready) && !Await(not_empty_, ready, deadline)) {
+    if (!Spin(ready, deadline) && !Await(not_empty_, ready, deadline)) {
       // Timed out; one last attempt so an item that raced the timeout is
       // not reported as absent.
       std::optional<T> out = TryPopImpl();
