@@ -36,8 +36,9 @@
 // number of threads. The destructor must not race with other calls; items
 // still queued at destruction are destroyed. Linux only (futex).
 //
-// T must be move-constructible; moves out of the queue are noexcept-assumed
-// (a throwing move constructor terminates).
+// T must be nothrow move-constructible (checked at compile time): an item is
+// moved in after its slot is claimed and moved out after it is released, so a
+// throwing move could not be undone.
 
 #ifndef BRISK_CONCURRENCY_BOUNDED_QUEUE_H_
 #define BRISK_CONCURRENCY_BOUNDED_QUEUE_H_
@@ -59,6 +60,9 @@ namespace brisk {
 
 template <typename T>
 class BoundedQueue {
+  static_assert(std::is_nothrow_move_constructible_v<T>,
+                "BoundedQueue<T> needs a noexcept move constructor");
+
  public:
   // Default for `max_spin` below.
   static constexpr std::chrono::nanoseconds kDefaultMaxSpin{1000};
