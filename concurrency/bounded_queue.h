@@ -36,8 +36,9 @@
 // number of threads. The destructor must not race with other calls; items
 // still queued at destruction are destroyed. Linux only (futex).
 //
-// T must be move-constructible; moves out of the queue are noexcept-assumed
-// (a throwing move constructor terminates).
+// T must be nothrow move-constructible (checked at compile time): an item is
+// moved in after its slot is claimed and moved out after it is released, so a
+// throwing move could not be undone.
 
 #ifndef BRISK_CONCURRENCY_BOUNDED_QUEUE_H_
 #define BRISK_CONCURRENCY_BOUNDED_QUEUE_H_
@@ -49,6 +50,7 @@
 #include <memory>
 #include <new>
 #include <optional>
+#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -58,6 +60,9 @@ namespace brisk {
 
 template <typename T>
 class BoundedQueue {
+  static_assert(std::is_nothrow_move_constructible_v<T>,
+                "BoundedQueue<T> needs a noexcept move constructor");
+
  public:
   // Default for `max_spin` below.
   static constexpr std::chrono::nanoseconds kDefaultMaxSpin{1000};
@@ -164,9 +169,11 @@ class BoundedQueue {
   static bool Await(WaitSet& ws, Ready ready,
                     const std::chrono::steady_clock::time_point* deadline);
 
-  // Re-checks `ready()` with a CPU pause in between for up to max_spin_.
+  // Re-checks `ready()` for up to max_spin_ (and not past `deadline`, if
+  // given), pausing then yielding in between.
   template <typename Ready>
-  bool Spin(Ready ready) const;
+  bool Spin(Ready ready,
+            const std::chrono::steady_clock::time_point* deadline) const;
 
   std::optional<T> PopUntil(
       const std::chrono::steady_clock::time_point* deadline);
@@ -327,17 +334,27 @@ void BoundedQueue<T>::AfterPop() {
 
 template <typename T>
 template <typename Ready>
-bool BoundedQueue<T>::Spin(Ready ready) const {
+bool BoundedQueue<T>::Spin(
+    Ready ready, const std::chrono::steady_clock::time_point* deadline) const {
   if (max_spin_.count() <= 0) return false;
-  // Read the clock once per kBatch pauses only.
+  // First a burst of CPU pauses (the other side is usually running on the
+  // other core), then yields, so that on an oversubscribed machine the
+  // spinner hands its core to the thread it is waiting for. The clock is
+  // read once per kBatch tries only.
   constexpr int kBatch = 16;
-  const auto deadline = std::chrono::steady_clock::now() + max_spin_;
-  for (;;) {
+  constexpr int kPauseBatches = 2;
+  auto stop = std::chrono::steady_clock::now() + max_spin_;
+  if (deadline != nullptr && *deadline < stop) stop = *deadline;
+  for (int batch = 0;; ++batch) {
     for (int i = 0; i < kBatch; ++i) {
-      concurrency_internal::CpuRelax();
+      if (batch < kPauseBatches) {
+        concurrency_internal::CpuRelax();
+      } else {
+        std::this_thread::yield();
+      }
       if (ready()) return true;
     }
-    if (std::chrono::steady_clock::now() >= deadline) return false;
+    if (std::chrono::steady_clock::now() >= stop) return false;
   }
 }
 
@@ -374,7 +391,7 @@ bool BoundedQueue<T>::Push(T item) {
     if (closed()) return false;
     // "Ready" = a push might now succeed: not full, or closed.
     auto ready = [this] { return PushReady(); };
-    if (!Spin(ready)) Await(not_full_, ready, nullptr);
+    if (!Spin(ready, nullptr)) Await(not_full_, ready, nullptr);
   }
 }
 
@@ -388,7 +405,7 @@ std::optional<T> BoundedQueue<T>::PopUntil(
     }
     if (Drained()) return std::nullopt;
     auto ready = [this] { return PopReady(); };
-    if (!Spin(ready) && !Await(not_empty_, ready, deadline)) {
+    if (!Spin(ready, deadline) && !Await(not_empty_, ready, deadline)) {
       // Timed out; one last attempt so an item that raced the timeout is
       // not reported as absent.
       std::optional<T> out = TryPopImpl();

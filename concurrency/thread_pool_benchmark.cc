@@ -19,6 +19,7 @@
 #include <future>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "benchmark/benchmark.h"
 #include "concurrency/thread_pool.h"
@@ -55,19 +56,22 @@ void BM_PoolRoundTrip(benchmark::State& state) {
     state.SkipWithError("wrong result");
   }
   int i = 0;
-  for (auto _ : state) benchmark::DoNotOptimize(pool.Submit([&] { return Work(i); }).get());
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(pool.Submit([&] { return Work(i); }).get());
+  }
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_PoolRoundTrip)->UseRealTime();
 
-// kTasks fire-and-forget tasks; the last one to finish releases the waiter.
-void BM_PoolPostThroughput(benchmark::State& state) {
-  ThreadPool pool(kThreads, kCapacity);
+// Per iteration, kTasks fire-and-forget tasks handed to `post`; the last one
+// to finish releases the waiter.
+template <typename PostFn>
+void RunPostThroughput(benchmark::State& state, PostFn post) {
   for (auto _ : state) {
     std::atomic<int> left{kTasks};
     std::promise<void> done;
     for (int i = 0; i < kTasks; ++i) {
-      pool.Post([&, i] {
+      post([&, i] {
         benchmark::DoNotOptimize(Work(i));
         if (left.fetch_sub(1, std::memory_order_acq_rel) == 1) done.set_value();
       });
@@ -75,6 +79,11 @@ void BM_PoolPostThroughput(benchmark::State& state) {
     done.get_future().wait();
   }
   state.SetItemsProcessed(state.iterations() * kTasks);
+}
+
+void BM_PoolPostThroughput(benchmark::State& state) {
+  ThreadPool pool(kThreads, kCapacity);
+  RunPostThroughput(state, [&](auto task) { pool.Post(std::move(task)); });
 }
 BENCHMARK(BM_PoolPostThroughput)->UseRealTime();
 
@@ -86,7 +95,9 @@ void BM_PoolSubmitThroughput(benchmark::State& state) {
   if (SubmitWith<Alloc>(pool, 1).get() != 2) state.SkipWithError("wrong");
   for (auto _ : state) {
     futures.clear();
-    for (int i = 0; i < kTasks; ++i) futures.push_back(SubmitWith<Alloc>(pool, i));
+    for (int i = 0; i < kTasks; ++i) {
+      futures.push_back(SubmitWith<Alloc>(pool, i));
+    }
     for (auto& f : futures) benchmark::DoNotOptimize(f.get());
   }
   state.SetItemsProcessed(state.iterations() * kTasks);
@@ -143,18 +154,8 @@ BENCHMARK(BM_TbbTaskGroupThroughput)->UseRealTime();
 
 void BM_TbbEnqueueThroughput(benchmark::State& state) {
   tbb::task_arena arena(kThreads, /*reserved_for_masters=*/0);
-  for (auto _ : state) {
-    std::atomic<int> left{kTasks};
-    std::promise<void> done;
-    for (int i = 0; i < kTasks; ++i) {
-      arena.enqueue([&, i] {
-        benchmark::DoNotOptimize(Work(i));
-        if (left.fetch_sub(1, std::memory_order_acq_rel) == 1) done.set_value();
-      });
-    }
-    done.get_future().wait();
-  }
-  state.SetItemsProcessed(state.iterations() * kTasks);
+  RunPostThroughput(state,
+                    [&](auto task) { arena.enqueue(std::move(task)); });
 }
 BENCHMARK(BM_TbbEnqueueThroughput)->UseRealTime();
 
