@@ -38,7 +38,7 @@ export SELF_CMD="$BIN --address=127.0.0.1 --port=$PORT --reactors=1 --workers=1"
 OUT=$(bash "$RUN_SH" "$SECONDS_PER_RUN" $PEERS self)
 echo "$OUT"
 echo
-echo "$OUT" | python3 -c '
+echo "$OUT" | python3 <(cat <<'PY'
 import sys
 rows = {}
 for line in sys.stdin:
@@ -46,13 +46,15 @@ for line in sys.stdin:
     if len(p) >= 6 and p[1] in ("c64", "pipe16", "close"):
         rows[(p[0], p[1])] = (float(p[2]), float(p[4]))
 names = sorted({n for n, _ in rows}, key=lambda n: (n != "self", n))
-print(f"{\"server\":8} {\"mode\":7} {\"req/s\":>10} {\"x nginx\":>8} {\"p99_us\":>8} {\"p99 x nginx\":>12}")
+print("%-8s %-7s %10s %8s %8s %12s" % ("server", "mode", "req/s", "x nginx", "p99_us", "p99 x nginx"))
 for n in names:
     for m in ("c64", "pipe16", "close"):
-        if (n, m) not in rows: continue
+        if (n, m) not in rows:
+            continue
         r, p99 = rows[(n, m)]
         base = rows.get(("nginx", m))
-        rr = f"{r / base[0]:.2f}" if base and base[0] else "-"
-        pr = f"{p99 / base[1]:.2f}" if base and base[1] else "-"
-        print(f"{(\"brisk\" if n == \"self\" else n):8} {m:7} {r:10.0f} {rr:>8} {p99:8.0f} {pr:>12}")
-'
+        rr = "%.2f" % (r / base[0]) if base and base[0] else "-"
+        pr = "%.2f" % (p99 / base[1]) if base and base[1] and p99 == p99 else "-"
+        print("%-8s %-7s %10.0f %8s %8.0f %12s" % ("brisk" if n == "self" else n, m, r, rr, p99, pr))
+PY
+)
