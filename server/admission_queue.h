@@ -10,8 +10,11 @@
 //   // reject every item in `expired` (503), run `next` if any.
 //
 // The rules (all times are passed in by the caller, so tests control them):
-//  - A standing queue exists when the queue has not been empty at any moment
-//    of the last `interval` (default 100 ms).
+//  - A standing queue exists when the queue has not been drained at any
+//    moment of the last `interval` (default 100 ms). Drained means emptied by
+//    service (or found empty); a queue emptied by expiring items is still
+//    standing, otherwise shedding itself would end the overload state and
+//    flip the queue back to FIFO with the long timeout.
 //  - Queue timeout: an item that has waited longer than `target` (default
 //    5 ms) while a standing queue exists, or longer than `interval` otherwise,
 //    is expired at the next Pop: it is handed back to be rejected instead of
@@ -93,8 +96,10 @@ class AdmissionQueue {
   const Options options_;
   mutable std::mutex mu_;
   std::deque<Item> items_ ABSL_GUARDED_BY(mu_);
-  // The last moment the queue was seen empty.
+  // The last moment the queue was seen drained (see above).
   TimePoint last_empty_ ABSL_GUARDED_BY(mu_);
+  // The queue is empty because the last Pop expired everything in it.
+  bool emptied_by_shedding_ ABSL_GUARDED_BY(mu_) = false;
   Stats stats_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -122,8 +127,10 @@ bool AdmissionQueue<T>::TryPush(T& payload,
     ++stats_.rejected_full;
     return false;
   }
-  // The queue was empty until this very moment.
-  if (items_.empty()) last_empty_ = now;
+  // The queue was drained until this very moment (unless shedding emptied
+  // it: then the overload goes on).
+  if (items_.empty() && !emptied_by_shedding_) last_empty_ = now;
+  emptied_by_shedding_ = false;
   items_.push_back(Item{std::move(payload), now});
   ++stats_.admitted;
   return true;
@@ -135,13 +142,19 @@ std::optional<typename AdmissionQueue<T>::Item> AdmissionQueue<T>::Pop(
   std::lock_guard<std::mutex> lock(mu_);
   const bool standing = StandingLocked(now);
   const Duration timeout = standing ? options_.target : options_.interval;
+  bool shed = false;
   while (!items_.empty() && now - items_.front().enqueued > timeout) {
     expired->push_back(std::move(items_.front()));
     items_.pop_front();
     ++stats_.expired;
+    shed = true;
   }
   if (items_.empty()) {
-    last_empty_ = now;
+    if (shed) {
+      emptied_by_shedding_ = true;
+    } else if (!emptied_by_shedding_) {
+      last_empty_ = now;
+    }
     return std::nullopt;
   }
   Item item;
@@ -153,7 +166,13 @@ std::optional<typename AdmissionQueue<T>::Item> AdmissionQueue<T>::Pop(
     item = std::move(items_.front());
     items_.pop_front();
   }
-  if (items_.empty()) last_empty_ = now;
+  if (items_.empty()) {
+    if (shed) {
+      emptied_by_shedding_ = true;
+    } else {
+      last_empty_ = now;  // drained by service
+    }
+  }
   return item;
 }
 

@@ -83,6 +83,77 @@ TEST(AdmissionQueueTest, StandingQueueTurnsLifoAndExpiresAfterTarget) {
   EXPECT_GT(q.stats().lifo_pops, 0u);
 }
 
+TEST(AdmissionQueueTest, SheddingDoesNotEndTheStandingState) {
+  // 2x overload on one worker: two arrivals per millisecond, one service.
+  // Each Pop may expire everything old and leave the queue empty; that must
+  // not count as drained, or the queue flips back to FIFO with the long
+  // (interval) timeout and admitted requests wait up to 100 ms.
+  Queue q({.capacity = 1000, .target = milliseconds(5),
+           .interval = milliseconds(100)});
+  TimePoint t0{};
+  std::vector<int> log;
+  std::vector<Queue::Item> expired;
+  std::chrono::nanoseconds worst_served_wait{0};
+  int tag = 0;
+  for (int ms = 0; ms < 1000; ++ms) {
+    const TimePoint now = t0 + milliseconds(ms);
+    Push(q, log, tag++, now);
+    Push(q, log, tag++, now);
+    if (ms % 150 == 149) {  // now and then the worker stalls 8 ms...
+      continue;
+    }
+    if (auto item = q.Pop(now, &expired)) {
+      worst_served_wait = std::max(worst_served_wait, now - item->enqueued);
+    }
+    // ...and sometimes everything left is expired at once (queue empty).
+  }
+  EXPECT_GT(q.stats().expired, 0u);
+  // Past the first interval, every served request is the newest: a request
+  // never waits longer than the target once the queue stands.
+  EXPECT_TRUE(q.Standing(t0 + milliseconds(999)));
+  EXPECT_LE(worst_served_wait, milliseconds(100));
+  log.clear();
+  std::vector<Queue::Item> late;
+  // Served waits after the queue started standing stay within the target.
+  for (int ms = 1000; ms < 1200; ++ms) {
+    const TimePoint now = t0 + milliseconds(ms);
+    Push(q, log, tag++, now);
+    Push(q, log, tag++, now);
+    EXPECT_TRUE(q.Standing(now)) << ms;
+    if (auto item = q.Pop(now, &late)) {
+      EXPECT_LE(now - item->enqueued, milliseconds(5)) << ms;
+    }
+    // Now and then everything left expires at once: the queue goes empty by
+    // shedding, and must still count as standing at the next arrivals.
+    if (ms % 50 == 0) {
+      EXPECT_FALSE(q.Pop(now + milliseconds(6), &late).has_value());
+      EXPECT_EQ(q.size(), 0u);
+    }
+  }
+}
+
+TEST(AdmissionQueueTest, ServiceDrainingTheQueueEndsTheStandingState) {
+  Queue q({.capacity = 100, .target = milliseconds(5),
+           .interval = milliseconds(100)});
+  TimePoint t0{};
+  std::vector<int> log;
+  std::vector<Queue::Item> expired;
+  for (int ms = 0; ms <= 200; ms += 10) Push(q, log, ms, t0 + milliseconds(ms));
+  EXPECT_TRUE(q.Standing(t0 + milliseconds(201)));
+  // One Pop expires every item older than the target and serves the newest:
+  // the queue is empty, but shedding emptied it.
+  ASSERT_TRUE(q.Pop(t0 + milliseconds(201), &expired).has_value());
+  EXPECT_EQ(q.size(), 0u);
+  EXPECT_FALSE(expired.empty());
+  // Emptied by expiry: still overloaded.
+  Push(q, log, 1, t0 + milliseconds(202));
+  EXPECT_TRUE(q.Standing(t0 + milliseconds(203)));
+  // Served to empty with nothing expired: drained; the next push restarts.
+  ASSERT_TRUE(q.Pop(t0 + milliseconds(203), &expired).has_value());
+  Push(q, log, 2, t0 + milliseconds(204));
+  EXPECT_FALSE(q.Standing(t0 + milliseconds(205)));
+}
+
 TEST(AdmissionQueueTest, ExpiresAfterIntervalWhenNotStanding) {
   Queue q({.capacity = 10, .target = milliseconds(5),
                     .interval = milliseconds(100)});

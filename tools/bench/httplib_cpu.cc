@@ -1,5 +1,6 @@
 // The thread-pool peer for tools/bench/overload.sh: cpp-httplib's default
-// server (its default thread pool, its default unbounded task queue) with
+// server (its default thread pool, its default unbounded task queue; only
+// TCP_NODELAY turned on, see below) with
 // the same handlers as brisk's demo routes /cpu?us=N and /hello.
 // Built by the script with g++ against Debian's libcpp-httplib-dev; not part
 // of the Bazel build.
@@ -13,6 +14,11 @@
 int main(int argc, char** argv) {
   const int port = argc > 1 ? std::atoi(argv[1]) : 18083;
   httplib::Server server;
+  // The one change from the defaults: without TCP_NODELAY, cpp-httplib's
+  // separate header and body writes meet the client's delayed ACK and every
+  // keep-alive response waits ~40 ms, which would measure the kernel's
+  // Nagle interplay rather than the server's queueing.
+  server.set_tcp_nodelay(true);
   server.Get("/hello", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("Hello, World!\n", "text/plain");
   });
