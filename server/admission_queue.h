@@ -15,6 +15,10 @@
 //    service (or found empty); a queue emptied by expiring items is still
 //    standing, otherwise shedding itself would end the overload state and
 //    flip the queue back to FIFO with the long timeout.
+//    Hysteresis: the queue also counts as standing for one `interval` after
+//    the last expired item, so a momentary drain in the middle of an
+//    overload (a hiccup of the arrivals) does not send it back to FIFO with
+//    the long timeout for a whole interval.
 //  - Queue timeout: an item that has waited longer than `target` (default
 //    5 ms) while a standing queue exists, or longer than `interval` otherwise,
 //    is expired at the next Pop: it is handed back to be rejected instead of
@@ -74,7 +78,9 @@ class AdmissionQueue {
   };
 
   explicit AdmissionQueue(Options options)
-      : options_(options), last_empty_(TimePoint::min()) {}
+      : options_(options),
+        last_empty_(TimePoint::min()),
+        last_shed_(TimePoint::min()) {}
 
   // Adds `payload` unless the queue holds `capacity` items (returns false;
   // `payload` is left untouched so the caller can still answer with it).
@@ -100,6 +106,8 @@ class AdmissionQueue {
   TimePoint last_empty_ ABSL_GUARDED_BY(mu_);
   // The queue is empty because the last Pop expired everything in it.
   bool emptied_by_shedding_ ABSL_GUARDED_BY(mu_) = false;
+  // The last moment an item expired.
+  TimePoint last_shed_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -110,7 +118,9 @@ class AdmissionQueue {
 template <typename T>
 bool AdmissionQueue<T>::StandingLocked(TimePoint now) const {
   if (items_.empty()) return false;
-  return now - last_empty_ > options_.interval;
+  return now - last_empty_ > options_.interval ||
+         (last_shed_ != TimePoint::min() &&
+          now - last_shed_ <= options_.interval);
 }
 
 template <typename T>
@@ -148,6 +158,7 @@ std::optional<typename AdmissionQueue<T>::Item> AdmissionQueue<T>::Pop(
     items_.pop_front();
     ++stats_.expired;
     shed = true;
+    last_shed_ = now;
   }
   if (items_.empty()) {
     if (shed) {

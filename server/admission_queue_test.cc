@@ -148,10 +148,39 @@ TEST(AdmissionQueueTest, ServiceDrainingTheQueueEndsTheStandingState) {
   // Emptied by expiry: still overloaded.
   Push(q, log, 1, t0 + milliseconds(202));
   EXPECT_TRUE(q.Standing(t0 + milliseconds(203)));
-  // Served to empty with nothing expired: drained; the next push restarts.
+  // Served to empty with nothing expired: drained. Once an interval has
+  // also passed since the last shed (at 201 ms), the queue is ordinary again.
   ASSERT_TRUE(q.Pop(t0 + milliseconds(203), &expired).has_value());
+  Push(q, log, 2, t0 + milliseconds(302));
+  EXPECT_FALSE(q.Standing(t0 + milliseconds(303)));
+}
+
+TEST(AdmissionQueueTest, StandingOutlastsAMomentaryDrainByOneInterval) {
+  Queue q({.capacity = 100, .target = milliseconds(5),
+           .interval = milliseconds(100)});
+  TimePoint t0{};
+  std::vector<int> log;
+  std::vector<Queue::Item> expired;
+  for (int ms = 0; ms <= 200; ms += 10) Push(q, log, ms, t0 + milliseconds(ms));
+  ASSERT_TRUE(q.Pop(t0 + milliseconds(201), &expired).has_value());  // sheds
+  ASSERT_FALSE(expired.empty());
+  // Arrivals hiccup; the worker serves the queue empty: a drain by service.
+  Push(q, log, 1, t0 + milliseconds(202));
+  ASSERT_TRUE(q.Pop(t0 + milliseconds(203), &expired).has_value());
+  EXPECT_EQ(q.size(), 0u);
+  // The overload resumes: still standing (LIFO, short timeout) because the
+  // last shed was within one interval...
   Push(q, log, 2, t0 + milliseconds(204));
-  EXPECT_FALSE(q.Standing(t0 + milliseconds(205)));
+  Push(q, log, 3, t0 + milliseconds(205));
+  EXPECT_TRUE(q.Standing(t0 + milliseconds(206)));
+  log.clear();
+  q.Pop(t0 + milliseconds(206), &expired)->payload();
+  EXPECT_EQ(log, std::vector<int>{3});  // newest first
+  // ...but not forever: one interval after the last shed, with the queue
+  // drained meanwhile, it is an ordinary FIFO queue again.
+  ASSERT_TRUE(q.Pop(t0 + milliseconds(207), &expired).has_value());
+  Push(q, log, 4, t0 + milliseconds(302));
+  EXPECT_FALSE(q.Standing(t0 + milliseconds(303)));
 }
 
 TEST(AdmissionQueueTest, ExpiresAfterIntervalWhenNotStanding) {
