@@ -29,6 +29,7 @@ fi
 tools/bazel build -c opt //server:server >&2
 BIN=$(mktemp /tmp/brisk-bench-server.XXXXXX)
 cp -f bazel-bin/server/server "$BIN"
+tools/bazel shutdown >&2  # no JVM running beside the measurements
 chmod +x "$BIN"
 trap 'rm -f "$BIN"' EXIT
 PORT=${SELF_PORT:-18080}

@@ -40,6 +40,8 @@ ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10),
 ABSL_FLAG(std::string, latency_out, "",
           "Write the latency distribution as CSV (percentile,latency_us).");
 ABSL_FLAG(bool, json, false, "Print the summary as one JSON line.");
+ABSL_FLAG(absl::Duration, sla, absl::ZeroDuration(),
+          "If set, also report goodput: 2xx answers within this latency.");
 ABSL_FLAG(int32_t, threads, 1, "Event-loop threads (rate and connections split).");
 
 namespace {
@@ -127,6 +129,7 @@ int main(int argc, char** argv) {
   info.duration = options.duration;
   info.connections = options.connections;
   info.threads = options.threads;
+  info.sla = absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_sla));
   if (absl::GetFlag(FLAGS_json)) {
     std::printf("%s\n", brisk::loadgen::FormatJson(*stats, info).c_str());
   } else {

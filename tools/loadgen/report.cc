@@ -40,6 +40,12 @@ std::string JsonString(const std::string& s) {
 
 }  // namespace
 
+uint32_t SlaMicros(const ReportInfo& info) {
+  return static_cast<uint32_t>(std::min<int64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(info.sla).count(),
+      UINT32_MAX));
+}
+
 std::vector<double> SummaryPercentiles() {
   return {50, 90, 99, 99.9, 99.99, 100};
 }
@@ -104,6 +110,13 @@ std::string FormatReport(RunStats& stats, const ReportInfo& info) {
                         stats.errors.timeout, stats.errors.parse);
   AppendLatencyText("latency us ", stats.latencies, &out);
   AppendLatencyText("2xx only   ", stats.latencies_ok, &out);
+  if (info.sla > net::Duration(0)) {
+    const uint64_t good = stats.latencies_ok.CountAtMost(SlaMicros(info));
+    absl::StrAppendFormat(&out, "goodput     %d 2xx within %d us (%.1f req/s over %.3g s)\n",
+                          good, SlaMicros(info),
+                          static_cast<double>(good) / Seconds(info.duration),
+                          Seconds(info.duration));
+  }
   absl::StrAppendFormat(&out, "send delay  p50 %d p99 %d max %d us\n",
                         stats.send_delay.Percentile(50),
                         stats.send_delay.Percentile(99), stats.send_delay.Max());
@@ -132,6 +145,10 @@ std::string FormatJson(RunStats& stats, const ReportInfo& info) {
                   ",\"parse\":", stats.errors.parse, "}");
   AppendLatencyJson("latency_us", stats.latencies, &out);
   AppendLatencyJson("latency_ok_us", stats.latencies_ok, &out);
+  if (info.sla > net::Duration(0)) {
+    absl::StrAppend(&out, ",\"sla_us\":", SlaMicros(info), ",\"ok_within_sla\":",
+                    stats.latencies_ok.CountAtMost(SlaMicros(info)));
+  }
   absl::StrAppend(&out, ",\"send_delay_us\":{\"p50\":", stats.send_delay.Percentile(50),
                   ",\"p99\":", stats.send_delay.Percentile(99),
                   ",\"max\":", stats.send_delay.Max(), "}}");

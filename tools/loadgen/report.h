@@ -31,6 +31,8 @@ struct ReportInfo {
   net::Duration duration{0};  // measured duration (after the warm-up)
   int connections = 0;
   int threads = 1;
+  // Goodput SLA: 2xx answers within this count as good (0 = not reported).
+  net::Duration sla{0};
 };
 
 // The percentiles of the summary: 50, 90, 99, 99.9, 99.99 and 100 (max).

@@ -145,6 +145,18 @@ TEST(ReportTest, JsonLine) {
             "\"send_delay_us\":{\"p50\":7,\"p99\":3000,\"max\":3000}}");
 }
 
+TEST(ReportTest, GoodputCountsTwoHundredsWithinTheSla) {
+  RunStats stats = SampleStats();  // 2xx latencies: 100 us and 4000 us
+  ReportInfo info = SampleInfo();
+  info.sla = std::chrono::milliseconds(1);
+  const std::string json = FormatJson(stats, info);
+  EXPECT_NE(json.find("\"sla_us\":1000,\"ok_within_sla\":1"), std::string::npos) << json;
+  info.sla = std::chrono::milliseconds(4);
+  EXPECT_NE(FormatJson(stats, info).find("\"ok_within_sla\":2"), std::string::npos);
+  EXPECT_NE(FormatReport(stats, info).find("goodput     2 2xx within 4000 us"),
+            std::string::npos);
+}
+
 TEST(ReportTest, CsvCoversZeroToHundredWithFineTail) {
   std::vector<double> ps = CsvPercentiles();
   ASSERT_FALSE(ps.empty());

@@ -19,6 +19,16 @@ void LatencyRecorder::Merge(const LatencyRecorder& other) {
   sorted_ = samples_.size() == other.samples_.size() && other.sorted_;
 }
 
+uint64_t LatencyRecorder::CountAtMost(uint32_t micros) {
+  if (!sorted_) {
+    std::sort(samples_.begin(), samples_.end());
+    sorted_ = true;
+  }
+  return static_cast<uint64_t>(
+      std::upper_bound(samples_.begin(), samples_.end(), micros) -
+      samples_.begin());
+}
+
 uint32_t LatencyRecorder::Percentile(double p) {
   if (samples_.empty()) return 0;
   if (!sorted_) {

@@ -44,6 +44,8 @@ class LatencyRecorder {
   // the maximum). 0 when empty. Sorts on first use after a Record().
   uint32_t Percentile(double p);
   uint32_t Max() { return Percentile(100.0); }
+  // How many samples are at most `micros` (sorts on first use, as above).
+  uint64_t CountAtMost(uint32_t micros);
   double Mean() const;
 
  private:
