@@ -88,6 +88,16 @@ void Connection::OnEvents(uint32_t events) {
     if (closed_) return;
   }
   if (events & (net::kReadable | net::kHangup)) {
+    if ((events & net::kHangup) && !WantRead()) {
+      // The peer closed its side while we are not reading (pipeline full, or
+      // a closing answer pending). The hang-up is level-triggered and would
+      // be reported on every iteration: treat it as the EOF it is (client
+      // gone, as for a read of 0), writing what is ready.
+      FlushReady();
+      if (output_pending()) Write();
+      Close();
+      return;
+    }
     ReadAndProcess();
     if (closed_) return;
   }

@@ -243,6 +243,23 @@ TEST_F(ServerTest, RequestsSentOneByteAtATime) {
   EXPECT_EQ(r2->body, "xyz");
 }
 
+TEST_F(ServerTest, HalfCloseWhileNotReadingIsTreatedAsEof) {
+  // A closing answer (16 MiB, Connection: close) is blocked on a client that
+  // does not read, so the server is not reading and waits for kWritable;
+  // then the client shuts its side. The level-triggered hang-up must end the
+  // connection now (as EOF does), not fire on every loop iteration until
+  // the write timeout, set far beyond this test's guard.
+  StartServer({.write_timeout = std::chrono::seconds(120)});
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/big", /*close=*/true)));
+  ASSERT_TRUE(Eventually([&] {
+    return server_->metrics().route(5).total.count() == 1;  // answered: /big
+  }));
+  c.ShutdownWrite();
+  EXPECT_TRUE(Eventually(
+      [&] { return server_->metrics().open_connections.load() == 0; }));
+}
+
 TEST_F(ServerTest, HeadHasGetHeadersAndNoBody) {
   StartServer();
   RawClient c(port_);
