@@ -3,7 +3,8 @@
 //
 //   127.0.0.1 - - [23/Nov/2026:18:30:00 +0000] "GET /hello HTTP/1.1" 200 13 42
 //
-// Lines are buffered and written in batches (by Flush(), called by each
+// A line is written when the answer is produced (so an offloaded request may
+// follow a later inline one). Lines are buffered and written in batches (by Flush(), called by each
 // reactor about every 100 ms and at shutdown), so logging costs a format and
 // a buffer append on the request path, never a syscall.
 // Thread-safety: Log() and Flush() may be called from any thread.

@@ -6,6 +6,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -422,6 +424,28 @@ TEST_F(ServerTest, DrainFinishesInFlightWithConnectionClose) {
   EXPECT_TRUE(server_->WaitDrained(std::chrono::seconds(20)));
   RawClient late(port_);  // the listener is closed
   EXPECT_FALSE(late.connected() && late.Send(Get("/hello")) && late.Read().has_value());
+}
+
+TEST_F(ServerTest, AccessLogHasOneLinePerRequest) {
+  const std::string path = ::testing::TempDir() + "/access.log";
+  std::remove(path.c_str());
+  StartServer({.access_log = path});
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/hello") + Get("/users/9?x=\"q\"") + Get("/nope")));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(c.Read().has_value());
+  server_->Stop();  // flushes
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 3u);
+  // host - - [date] "request line" status bytes duration_us
+  EXPECT_THAT(lines[0], ::testing::MatchesRegex(
+      "127\\.0\\.0\\.1 - - \\[[0-9]+/[A-Z][a-z]+/[0-9]+:[0-9:]+ \\+0000\\] "
+      "\"GET /hello HTTP/1\\.1\" 200 6 [0-9]+"));
+  // Lines are written when the answer is produced: the offloaded request
+  // may be logged after a later inline one.
+  EXPECT_THAT(lines, ::testing::Contains(HasSubstr("\"GET /users/9?x=\\\"q\\\" HTTP/1.1\" 200 1 ")));
+  EXPECT_THAT(lines, ::testing::Contains(HasSubstr("\"GET /nope HTTP/1.1\" 404 ")));
 }
 
 TEST_F(ServerTest, MetricsCountRoutesAndStatuses) {
