@@ -17,60 +17,19 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/testing/gate.h"
 #include "server/testing/raw_client.h"
 
 namespace brisk {
 namespace {
 
+using ::brisk::testing::Eventually;
+using ::brisk::testing::Gate;
 using ::brisk::testing::Get;
 using ::brisk::testing::RawClient;
 using ::brisk::testing::RawResponse;
 using ::testing::HasSubstr;
 using std::chrono::milliseconds;
-
-// A latch handlers wait on; counts how many are waiting.
-class Gate {
- public:
-  // Waits until Open() or the request is cancelled; true if opened.
-  bool Wait(const RequestContext& ctx) {
-    std::unique_lock<std::mutex> lock(mu_);
-    ++entered_;
-    cv_.notify_all();
-    while (!open_) {
-      if (ctx.cancelled()) return false;
-      cv_.wait_for(lock, milliseconds(5));
-    }
-    return true;
-  }
-  void Open() {
-    std::lock_guard<std::mutex> lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-  // Blocks until `n` handlers have entered Wait (guarded by 20 s).
-  bool WaitEntered(int n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, std::chrono::seconds(20),
-                        [&] { return entered_ >= n; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int entered_ = 0;
-  bool open_ = false;
-};
-
-// Polls `pred` until true, up to 20 s (a guard, not a timing assertion).
-template <typename Pred>
-bool Eventually(Pred pred) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(2));
-  }
-  return pred();
-}
 
 class ServerTest : public ::testing::Test {
  protected:

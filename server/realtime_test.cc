@@ -12,67 +12,17 @@
 
 #include "gtest/gtest.h"
 #include "server/http_server.h"
+#include "server/testing/gate.h"
 #include "server/testing/raw_client.h"
 
 namespace brisk {
 namespace {
 
+using ::brisk::testing::Eventually;
+using ::brisk::testing::Gate;
 using ::brisk::testing::Get;
 using ::brisk::testing::RawClient;
 using std::chrono::milliseconds;
-
-class Gate {
- public:
-  // Waits until opened or the request is cancelled; true if opened.
-  bool Wait(const RequestContext& ctx) {
-    std::unique_lock<std::mutex> lock(mu_);
-    ++entered_;
-    cv_.notify_all();
-    while (!open_) {
-      if (ctx.cancelled()) {
-        ++cancelled_;
-        cv_.notify_all();
-        return false;
-      }
-      cv_.wait_for(lock, milliseconds(2));
-    }
-    return true;
-  }
-  void Open() {
-    std::lock_guard<std::mutex> lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-  bool WaitEntered(int n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, std::chrono::seconds(20), [&] { return entered_ >= n; });
-  }
-  bool WaitCancelled(int n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, std::chrono::seconds(20), [&] { return cancelled_ >= n; });
-  }
-  int entered() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return entered_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int entered_ = 0;
-  int cancelled_ = 0;
-  bool open_ = false;
-};
-
-template <typename Pred>
-bool Eventually(Pred pred) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(2));
-  }
-  return pred();
-}
 
 class RealtimeTest : public ::testing::Test {
  protected:
