@@ -101,14 +101,15 @@ std::string_view HttpDate::Get(int64_t unix_seconds) {
   return std::string_view(buf_, length_);
 }
 
-void AppendResponse(const Response& response, const ResponseOptions& options,
-                    std::string* out) {
-  size_t estimate = 160 + response.body.size();
-  for (const auto& [name, value] : response.headers) {
-    estimate += name.size() + value.size() + 4;
-  }
-  out->reserve(out->size() + estimate);
+namespace {
 
+// Framing of a response head.
+enum class Framing { kLength, kChunked, kUntilClose };
+
+// Status line, caller's fields, Date, Server, the framing field and
+// Connection, then the blank line.
+void AppendHead(const Response& response, const ResponseOptions& options,
+                Framing framing, std::string* out) {
   AppendStatusLine(response.status, out);
   bool has_date = false;
   bool has_server = false;
@@ -120,18 +121,38 @@ void AppendResponse(const Response& response, const ResponseOptions& options,
   }
   if (!has_date && !options.date.empty()) AppendField("Date", options.date, out);
   if (!has_server) out->append("Server: brisk\r\n");
-  const bool no_body = StatusHasNoBody(response.status);
-  const bool chunked =
-      options.chunked && options.request_version_minor >= 1 && !no_body;
-  if (chunked) {
-    out->append("Transfer-Encoding: chunked\r\n");
-  } else if (!no_body) {
-    out->append("Content-Length: ");
-    AppendDecimal(response.body.size(), out);
-    out->append("\r\n");
+  if (!StatusHasNoBody(response.status)) {
+    switch (framing) {
+      case Framing::kChunked:
+        out->append("Transfer-Encoding: chunked\r\n");
+        break;
+      case Framing::kLength:
+        out->append("Content-Length: ");
+        AppendDecimal(response.body.size(), out);
+        out->append("\r\n");
+        break;
+      case Framing::kUntilClose:
+        break;
+    }
   }
   out->append(options.keep_alive ? "Connection: keep-alive\r\n\r\n"
                                  : "Connection: close\r\n\r\n");
+}
+
+}  // namespace
+
+void AppendResponse(const Response& response, const ResponseOptions& options,
+                    std::string* out) {
+  size_t estimate = 160 + response.body.size();
+  for (const auto& [name, value] : response.headers) {
+    estimate += name.size() + value.size() + 4;
+  }
+  out->reserve(out->size() + estimate);
+  const bool no_body = StatusHasNoBody(response.status);
+  const bool chunked =
+      options.chunked && options.request_version_minor >= 1 && !no_body;
+  AppendHead(response, options, chunked ? Framing::kChunked : Framing::kLength,
+             out);
   if (options.head || no_body) return;
   if (chunked) {
     AppendChunk(response.body, out);
@@ -139,6 +160,14 @@ void AppendResponse(const Response& response, const ResponseOptions& options,
   } else {
     out->append(response.body);
   }
+}
+
+void AppendStreamHead(const Response& head, const ResponseOptions& options,
+                      std::string* out) {
+  AppendHead(head, options,
+             options.request_version_minor >= 1 ? Framing::kChunked
+                                                : Framing::kUntilClose,
+             out);
 }
 
 void AppendErrorResponse(int status, std::string_view date, std::string* out) {

@@ -62,6 +62,16 @@ struct ResponseOptions {
 void AppendResponse(const Response& response, const ResponseOptions& options,
                     std::string* out);
 
+// The head of a response whose body follows in pieces (streaming): status
+// line and headers as AppendResponse writes them, then
+// "Transfer-Encoding: chunked" for an HTTP/1.1 request (follow with
+// AppendChunk() and AppendLastChunk()); for an HTTP/1.0 request no framing
+// header at all, the body ending when the connection closes (so
+// options.keep_alive must be false). `head.body` is not written. With
+// options.head (a HEAD request) the same head is written; send no body.
+void AppendStreamHead(const Response& head, const ResponseOptions& options,
+                      std::string* out);
+
 // A minimal error response: status line, Date (if non-empty), Server,
 // Content-Type: text/plain, Content-Length, Connection: close, and the reason
 // phrase as body. For parser errors (400, 413, 414, 431, 501, 505).

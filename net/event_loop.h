@@ -56,6 +56,11 @@
 
 namespace brisk::net {
 
+class Stream;
+class StreamCallbacks;
+struct StreamOptions;
+class UniqueFd;
+
 // Interest bits (Watch/Modify) and ready-event bits (IoCallback argument).
 inline constexpr uint32_t kReadable = 1u << 0;
 inline constexpr uint32_t kWritable = 1u << 1;
@@ -152,6 +157,14 @@ class EventLoop {
   virtual LoopStats stats() const = 0;
   // True on the loop thread.
   virtual bool IsInLoopThread() const = 0;
+
+  // A Stream (stream.h) over the connected socket `fd`, delivering to
+  // `callbacks` on this loop. The default drives it by readiness (Watch plus
+  // read/send); a completion-based loop returns its own kind. Loop thread
+  // only; call Start() on the result.
+  virtual std::unique_ptr<Stream> CreateStream(UniqueFd fd,
+                                               StreamCallbacks* callbacks,
+                                               const StreamOptions& options);
 };
 
 // The epoll implementation (epoll + eventfd + a timer heap; see README.md).

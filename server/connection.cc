@@ -1,519 +1,477 @@
 #include "server/connection.h"
 
-#include <sys/socket.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <exception>
 #include <utility>
 
 #include "http/response_writer.h"
-#include "http/router.h"
-#include "server/reactor.h"
 
-namespace brisk {
+namespace brisk::internal {
 namespace {
 
-using std::chrono::milliseconds;
-
-constexpr size_t kReadChunk = 256 * 1024;   // per read() round
-constexpr int kReadRounds = 4;              // per readiness event (fairness)
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
 constexpr size_t kMaxLingerBytes = 256 * 1024;
 
-// The client's budget: "X-Request-Budget-Ms: 250" shortens the deadline.
-constexpr std::string_view kBudgetHeader = "X-Request-Budget-Ms";
-
-// Parses a positive decimal of at most 9 digits.
-std::optional<int64_t> ParseBudgetMs(std::string_view v) {
-  if (v.empty() || v.size() > 9) return std::nullopt;
-  int64_t n = 0;
-  for (char c : v) {
-    if (c < '0' || c > '9') return std::nullopt;
-    n = n * 10 + (c - '0');
-  }
-  if (n <= 0) return std::nullopt;
-  return n;
-}
-
-http::Response ServiceUnavailable(std::string_view why, bool retry_after) {
-  http::Response r = http::Response::Text(503, std::string(why) + "\n");
-  if (retry_after) r.AddHeader("Retry-After", "1");
-  return r;
+bool StatusHasNoBody(int status) {
+  return status < 200 || status == 204 || status == 304;
 }
 
 }  // namespace
 
-Connection::Connection(Reactor* reactor, ServerCore* core, uint64_t id,
-                       net::UniqueFd fd, std::string peer_host)
-    : reactor_(reactor),
-      core_(core),
-      id_(id),
-      fd_(std::move(fd)),
-      peer_host_(std::move(peer_host)),
-      loop_(reactor->loop()),
-      in_(net::IoBufferOptions{.initial_capacity = 4096,
-                               .max_capacity = 1 << 20}),
-      parser_(http::ParserLimits{
-          .max_header_bytes = core->options.max_header_bytes,
-          .max_body_bytes = core->options.max_body_bytes}) {}
+Connection::Connection(net::EventLoop* loop, ConnectionOwner* owner,
+                       const ConnectionContext& context,
+                       std::shared_ptr<LoopHandle> home,
+                       std::shared_ptr<const ConnectionInfo> info)
+    : loop_(*loop),
+      owner_(owner),
+      context_(context),
+      config_(*context.config),
+      home_(std::move(home)),
+      info_(std::move(info)),
+      parser_(context.config->parser_limits) {}
 
 Connection::~Connection() { Close(); }
 
-absl::Status Connection::Start() {
+void Connection::Start(std::unique_ptr<net::Stream> stream) {
+  stream_ = std::move(stream);
   last_activity_ = loop_.Now();
-  interest_ = net::kReadable;
-  absl::Status s = loop_.Watch(fd_.get(), interest_,
-                               [this](uint32_t events) { OnEvents(events); });
-  if (!s.ok()) return s;
-  UpdateInterestAndTimer();
-  return absl::OkStatus();
+  stream_->Start();  // may deliver (and even finish) at once
+  if (phase_ == Phase::kClosed) return;
+  UpdateReadingAndTimer();
 }
 
 RouteMetrics& Connection::MetricsFor(size_t route) {
-  return route < core_->metrics->num_routes() ? core_->metrics->route(route)
-                                              : core_->metrics->unmatched();
+  ServerMetrics& m = *context_.metrics;
+  return route < m.num_routes() ? m.route(route) : m.unmatched();
 }
 
-// ---------------------------------------------------------------- events
+// ------------------------------------------------------------------ input
 
-void Connection::OnEvents(uint32_t events) {
-  if (closed_) return;
-  if (events & net::kError) {
-    Close();
+void Connection::OnStreamData(std::string_view data) {
+  if (phase_ == Phase::kClosed) return;
+  last_activity_ = loop_.Now();
+  if (phase_ == Phase::kLingering) {
+    // Discard: the client was told to go away and may still be sending.
+    lingered_bytes_ += data.size();
+    if (lingered_bytes_ > kMaxLingerBytes) Close();
     return;
   }
-  if ((events & net::kWritable) && output_pending()) {
-    Write();
-    if (closed_) return;
-  }
-  if (events & (net::kReadable | net::kHangup)) {
-    if ((events & net::kHangup) && !WantRead()) {
-      // The peer closed its side while we are not reading (pipeline full, or
-      // a closing answer pending). The hang-up is level-triggered and would
-      // be reported on every iteration: treat it as the EOF it is (client
-      // gone, as for a read of 0), writing what is ready.
-      FlushReady();
-      if (output_pending()) Write();
-      Close();
+  ProcessInput(data);
+  Advance();
+}
+
+void Connection::ProcessInput(std::string_view data) {
+  while (!data.empty()) {
+    if (phase_ != Phase::kOpen ||
+        pipeline_.size() >= config_.max_pipeline_depth) {
+      stash_.append(data);  // parsed once the pipeline has room
       return;
     }
-    ReadAndProcess();
-    if (closed_) return;
-  }
-  AfterEvent();
-}
-
-void Connection::AfterEvent() {
-  if (closed_) return;
-  FlushReady();
-  // Requests already buffered while the pipeline was full.
-  if (!in_.empty() && !lingering_ && !stop_parsing_ &&
-      pipeline_.size() < core_->options.max_pipeline_depth) {
-    ProcessInput();
-    if (closed_) return;
-    FlushReady();
-  }
-  if (output_pending()) Write();
-  if (closed_) return;
-  if (draining_ && pipeline_.empty() && !output_pending() && parser_.idle() &&
-      !lingering_) {
-    Close();
-    return;
-  }
-  UpdateInterestAndTimer();
-}
-
-bool Connection::WantRead() const {
-  if (lingering_) return true;
-  if (stop_parsing_) return false;
-  return pipeline_.size() < core_->options.max_pipeline_depth;
-}
-
-void Connection::ReadAndProcess() {
-  for (int round = 0; round < kReadRounds; ++round) {
-    if (!WantRead()) return;
-    net::IoBuffer::ReadResult r =
-        in_.ReadFrom(fd_.get(), kReadChunk, /*stop_on_short_read=*/true);
-    if (lingering_) {
-      // Discard: the client is told to go away and may still be sending.
-      lingered_bytes_ += in_.size();
-      in_.Clear();
-      if (r.status == net::IoBuffer::kEof || r.status == net::IoBuffer::kError ||
-          lingered_bytes_ > kMaxLingerBytes) {
-        Close();
-      }
-      if (r.status != net::IoBuffer::kCapReached &&
-          r.status != net::IoBuffer::kBufferFull) {
-        return;
-      }
-      continue;
-    }
-    if (r.bytes > 0) {
-      last_activity_ = loop_.Now();
-      ProcessInput();
-      if (closed_) return;
-    }
-    switch (r.status) {
-      case net::IoBuffer::kWouldBlock:
-        return;
-      case net::IoBuffer::kEof:
-        // The client closed its side. Like nginx, treat it as gone: answers
-        // already produced are written if the socket takes them, pending
-        // handlers are cancelled, and the connection is closed.
-        FlushReady();
-        if (output_pending()) Write();
-        Close();
-        return;
-      case net::IoBuffer::kError:
-        Close();
-        return;
-      case net::IoBuffer::kCapReached:
-      case net::IoBuffer::kBufferFull:
-        break;
-    }
-  }
-}
-
-void Connection::ProcessInput() {
-  while (!in_.empty() && !stop_parsing_ &&
-         pipeline_.size() < core_->options.max_pipeline_depth) {
-    http::ParseResult r = parser_.Feed(in_.readable());
+    const bool was_idle = parser_.idle();
+    http::ParseResult r = parser_.Feed(data);
     if (r.kind == http::ParseResult::kNeedMore) {
-      in_.Consume(in_.size());
-      if (!parser_.idle() && !in_head_) {
-        in_head_ = true;
-        header_start_ = loop_.Now();
-      }
+      if (was_idle && !parser_.idle()) head_started_ = loop_.Now();
       MaybeSendContinue();
       return;
     }
     if (r.kind == http::ParseResult::kError) {
-      in_.Clear();
-      OnParseError(r.status);
+      stash_.clear();
+      context_.metrics->bad_requests.fetch_add(1, std::memory_order_relaxed);
+      AnswerWithoutRequest(r.status);
       return;
     }
-    in_.Consume(r.consumed);
-    in_head_ = false;
+    data.remove_prefix(r.consumed);
     continue_sent_ = false;
     Dispatch(parser_.TakeRequest());
-    if (closed_) return;
+    if (phase_ == Phase::kClosed) return;
   }
 }
 
 void Connection::MaybeSendContinue() {
-  if (continue_sent_ || !parser_.expects_continue() || !pipeline_.empty() ||
-      stop_parsing_) {
+  if (continue_sent_ || phase_ != Phase::kOpen || !pipeline_.empty() ||
+      !parser_.expects_continue()) {
     return;
   }
   continue_sent_ = true;
-  http::AppendContinue(&out_);
+  std::string& out = stream_->output();
+  const size_t before = out.size();
+  http::AppendContinue(&out);
+  appended_ += out.size() - before;
 }
-
-// -------------------------------------------------------------- dispatch
 
 void Connection::Dispatch(http::Request request) {
   const SteadyTime now = loop_.Now();
-  Slot& slot = pipeline_.emplace_back();
-  slot.sequence = next_sequence_++;
+  pipeline_.emplace_back();
+  Slot& slot = pipeline_.back();
   slot.parsed = now;
   slot.head = request.is_head();
   slot.version_minor = request.version_minor();
   slot.close_after = !request.keep_alive();
-  slot.metrics_route = core_->metrics->num_routes();
-  if (slot.close_after) stop_parsing_ = true;
+  if (slot.close_after) phase_ = Phase::kFinishing;  // parse nothing after it
 
-  http::RouteMatch match = core_->router.Match(request.method(), request.path());
-  if (match.kind != http::RouteMatch::kFound) {
-    http::Response r = http::Response::Status(
-        match.kind == http::RouteMatch::kNotFound ? 404 : 405);
-    if (match.kind == http::RouteMatch::kMethodNotAllowed) {
-      r.AddHeader("Allow", match.allow);
-    }
-    Complete(slot, r, &request);
+  Dispatcher::Outcome outcome = context_.dispatcher->Dispatch(
+      request, now, DispatchHome{home_, info_, this});
+  slot.metrics_route = outcome.metrics_route;
+  if (outcome.response.has_value()) {
+    Complete(slot, *outcome.response, &request);
     return;
   }
-  const RouteEntry& route = core_->routes[match.route_id];
-  slot.metrics_route = match.route_id;
-  if (!route.options.run_inline) {
-    DispatchOffloaded(slot, std::move(request), route, match.route_id, match);
-    return;
+  slot.exchange = std::move(outcome.exchange);
+  context_.metrics->in_flight.fetch_add(1, std::memory_order_relaxed);
+  Exchange* exchange = slot.exchange.get();
+  if (exchange->deadline() != SteadyTime::max()) {
+    slot.deadline_timer = loop_.RunAt(exchange->deadline(),
+                                      [this, exchange] { OnDeadline(exchange); });
   }
-  PathParams params(match.params.begin(), match.params.end());
-  RequestContext ctx(&request, &params, SteadyTime::max(), nullptr);
-  http::Response response;
-  try {
-    response = route.handler(ctx);
-  } catch (...) {
-    core_->metrics->handler_exceptions.fetch_add(1, std::memory_order_relaxed);
-    response = http::Response::Status(500);
-  }
-  Complete(slot, response, &request);
-}
-
-void Connection::DispatchOffloaded(Slot& slot, http::Request request,
-                                   const RouteEntry& route, size_t route_id,
-                                   const http::RouteMatch& match) {
-  const SteadyTime now = slot.parsed;
-  auto call = std::make_shared<Call>();
-  std::chrono::nanoseconds budget = route.options.deadline.count() > 0
-                                        ? route.options.deadline
-                                        : core_->options.request_deadline;
-  if (auto v = request.Header(kBudgetHeader)) {
-    if (auto ms = ParseBudgetMs(*v)) {
-      budget = std::min<std::chrono::nanoseconds>(budget, milliseconds(*ms));
-    }
-  }
-  call->request = std::move(request);
-  // The match's values point into the moved-from request's path: copy them
-  // before anything else touches it.
-  call->param_storage.reserve(match.params.size());
-  for (const auto& [k, v] : match.params) {
-    call->param_storage.emplace_back(std::string(k), std::string(v));
-  }
-  for (const auto& [k, v] : call->param_storage) call->params.emplace_back(k, v);
-  call->route = &route;
-  call->route_id = route_id;
-  call->parsed = now;
-  call->deadline = now + budget;
-  call->reactor = reactor_;
-  call->connection_id = id_;
-  call->sequence = slot.sequence;
-
-  if (!core_->Admit(call, now)) {
-    core_->metrics->shed_queue_full.fetch_add(1, std::memory_order_relaxed);
-    Complete(slot, ServiceUnavailable("overloaded: queue full", true),
-             &call->request);
-    return;
-  }
-  slot.call = call;
-  const uint64_t seq = slot.sequence;
-  slot.deadline_timer = loop_.RunAt(call->deadline, [this, seq] {
-    OnDeadline(seq);
-  });
-}
-
-Connection::Slot* Connection::FindSlot(uint64_t sequence) {
-  for (Slot& s : pipeline_) {
-    if (s.sequence == sequence) return &s;
-  }
-  return nullptr;
-}
-
-void Connection::OnCallDone(uint64_t sequence, http::Response response) {
-  Slot* slot = FindSlot(sequence);
-  if (closed_ || slot == nullptr || slot->ready || slot->call == nullptr) {
-    core_->metrics->late_results_dropped.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  loop_.Cancel(slot->deadline_timer);
-  std::shared_ptr<Call> call = std::move(slot->call);
-  core_->metrics->in_flight.fetch_sub(1, std::memory_order_relaxed);
-  Complete(*slot, response, &call->request);
-  AfterEvent();
-}
-
-void Connection::OnCallShed(uint64_t sequence) {
-  Slot* slot = FindSlot(sequence);
-  if (closed_ || slot == nullptr || slot->ready || slot->call == nullptr) return;
-  loop_.Cancel(slot->deadline_timer);
-  std::shared_ptr<Call> call = std::move(slot->call);
-  core_->metrics->in_flight.fetch_sub(1, std::memory_order_relaxed);
-  Complete(*slot, ServiceUnavailable("overloaded: queue timeout", true),
-           &call->request);
-  AfterEvent();
-}
-
-void Connection::OnDeadline(uint64_t sequence) {
-  Slot* slot = FindSlot(sequence);
-  if (closed_ || slot == nullptr || slot->ready || slot->call == nullptr) return;
-  slot->deadline_timer = net::kInvalidTimerId;
-  std::shared_ptr<Call> call = std::move(slot->call);
-  call->cancel.Cancel();
-  core_->metrics->in_flight.fetch_sub(1, std::memory_order_relaxed);
-  core_->metrics->deadline_exceeded.fetch_add(1, std::memory_order_relaxed);
-  if (!call->started.load(std::memory_order_acquire)) {
-    core_->metrics->deadline_in_queue.fetch_add(1, std::memory_order_relaxed);
-  }
-  Complete(*slot, ServiceUnavailable("deadline exceeded", false),
-           &call->request);
-  AfterEvent();
-}
-
-void Connection::OnParseError(int status) {
-  core_->metrics->bad_requests.fetch_add(1, std::memory_order_relaxed);
-  AnswerWithoutRequest(status);
+  // An inline async handler may have answered within the call.
+  if (exchange->HasUpdate()) ApplyUpdate(slot, exchange->TakeUpdate());
 }
 
 void Connection::AnswerWithoutRequest(int status) {
-  stop_parsing_ = true;
-  linger_on_close_ = true;  // the client may be mid-request
-  in_head_ = false;
-  Slot& slot = pipeline_.emplace_back();
-  slot.sequence = next_sequence_++;
+  phase_ = Phase::kFinishing;
+  abort_input_ = true;  // the client may be in the middle of a request
+  pipeline_.emplace_back();
+  Slot& slot = pipeline_.back();
   slot.parsed = loop_.Now();
   slot.close_after = true;
-  slot.metrics_route = core_->metrics->num_routes();
-  http::Response r = http::Response::Status(status);
-  Complete(slot, r, nullptr);
+  slot.metrics_route = context_.metrics->num_routes();
+  Complete(slot, http::Response::Status(status), nullptr);
+}
+
+// ---------------------------------------------------------------- answers
+
+std::string* Connection::OutputFor(Slot& slot) {
+  // At the front of the pipeline an answer goes straight to the stream.
+  return &slot == &pipeline_.front() ? &stream_->output() : &slot.bytes;
+}
+
+void Connection::LogAnswer(const Slot& slot, const http::Request* request,
+                           int status, uint64_t body_bytes) {
+  const SteadyTime now = loop_.Now();
+  RouteMetrics& m = MetricsFor(slot.metrics_route);
+  m.RecordStatus(status);
+  m.total.Observe(now - slot.parsed);
+  if (context_.access_log != nullptr) {
+    context_.access_log->Log(
+        info_ != nullptr ? info_->peer.HostString() : std::string("-"),
+        request != nullptr ? request->method() : "-",
+        request != nullptr ? request->target() : "-", slot.version_minor,
+        status, slot.head ? 0 : body_bytes, now - slot.parsed);
+  }
+}
+
+http::ResponseOptions Connection::HeadOptions(Slot& slot) {
+  // While draining, the connection's last answer says so: the last slot,
+  // with no further request bytes received.
+  if (draining_ && &slot == &pipeline_.back() && stash_.empty() &&
+      parser_.idle()) {
+    slot.close_after = true;
+  }
+  if (slot.close_after && phase_ == Phase::kOpen) phase_ = Phase::kFinishing;
+  http::ResponseOptions opt;
+  opt.date = owner_->Date();
+  opt.keep_alive = !slot.close_after;
+  opt.head = slot.head;
+  opt.request_version_minor = slot.version_minor;
+  return opt;
+}
+
+template <typename Append>
+void Connection::Emit(Slot& slot, Append&& append) {
+  std::string* out = OutputFor(slot);
+  const size_t before = out->size();
+  append(out);
+  if (out == &stream_->output()) appended_ += out->size() - before;
 }
 
 void Connection::Complete(Slot& slot, const http::Response& response,
                           const http::Request* request) {
-  const SteadyTime now = loop_.Now();
-  RouteMetrics& m = MetricsFor(slot.metrics_route);
-  m.RecordStatus(response.status);
-  m.total.Observe(now - slot.parsed);
-  if (core_->access_log != nullptr) {
-    core_->access_log->Log(
-        peer_host_, request ? request->method() : "-",
-        request ? request->target() : "-", slot.version_minor, response.status,
-        slot.head ? 0 : response.body.size(), now - slot.parsed);
-  }
-  // While draining, the last answer of the connection says so: the last
-  // slot, with no further request bytes already received.
-  if (draining_ && &slot == &pipeline_.back() && in_.empty() &&
-      parser_.idle()) {
-    slot.close_after = true;
-    stop_parsing_ = true;
-  }
-  http::ResponseOptions opt;
-  opt.date = reactor_->Date();
-  opt.keep_alive = !slot.close_after;
-  opt.head = slot.head;
-  opt.request_version_minor = slot.version_minor;
-  // At the front of the pipeline the answer goes straight to the output.
-  std::string* dst = &slot == &pipeline_.front() ? &out_ : &slot.bytes;
-  http::AppendResponse(response, opt, dst);
-  slot.ready = true;
+  LogAnswer(slot, request, response.status, response.body.size());
+  const http::ResponseOptions opt = HeadOptions(slot);
+  Emit(slot, [&](std::string* out) { http::AppendResponse(response, opt, out); });
+  slot.state = Slot::State::kDone;
 }
 
-// ---------------------------------------------------------------- output
-
-void Connection::FlushReady() {
-  while (!pipeline_.empty() && pipeline_.front().ready) {
-    Slot& s = pipeline_.front();
-    if (!s.bytes.empty()) out_.append(s.bytes);
-    const bool close = s.close_after;
-    pipeline_.pop_front();
-    if (close) {
-      close_after_flush_ = true;
-      stop_parsing_ = true;
-      // Nothing after a closing answer is sent: cancel what is left.
-      for (Slot& rest : pipeline_) {
-        if (rest.call) {
-          rest.call->cancel.Cancel();
-          loop_.Cancel(rest.deadline_timer);
-          core_->metrics->in_flight.fetch_sub(1, std::memory_order_relaxed);
-        }
-      }
-      pipeline_.clear();
-      break;
-    }
-  }
-  MaybeSendContinue();
-}
-
-void Connection::Write() {
-  while (out_pos_ < out_.size()) {
-    const ssize_t n = ::send(fd_.get(), out_.data() + out_pos_,
-                             out_.size() - out_pos_, MSG_NOSIGNAL);
-    if (n > 0) {
-      out_pos_ += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (!write_blocked_) {
-        write_blocked_ = true;
-        write_blocked_since_ = loop_.Now();
-      }
-      // Keep memory bounded while a large answer trickles out.
-      if (out_pos_ > (256u << 10) && out_pos_ * 2 > out_.size()) {
-        out_.erase(0, out_pos_);
-        out_pos_ = 0;
-      }
-      return;
-    }
-    Close();  // EPIPE, ECONNRESET, ...
+void Connection::StartStream(Slot& slot, const http::Response& head,
+                             const http::Request& request) {
+  if (StatusHasNoBody(head.status)) {  // nothing to stream: a whole answer
+    Complete(slot, head, &request);
+    ReleaseExchange(slot);
     return;
   }
-  out_.clear();
-  out_pos_ = 0;
-  write_blocked_ = false;
-  last_activity_ = loop_.Now();
-  if (close_after_flush_) StartClosing();
+  slot.chunked = slot.version_minor >= 1;
+  // An HTTP/1.0 body without a length ends when the connection closes.
+  if (!slot.chunked) slot.close_after = true;
+  const http::ResponseOptions opt = HeadOptions(slot);
+  Emit(slot, [&](std::string* out) { http::AppendStreamHead(head, opt, out); });
+  slot.state = Slot::State::kStreaming;
+  slot.stream_status = head.status;
+  if (slot.head) {
+    // A HEAD request gets the head only: the stream is over for it.
+    LogAnswer(slot, &request, head.status, 0);
+    slot.state = Slot::State::kDone;
+    ReleaseExchange(slot);
+    return;
+  }
+  if (!head.body.empty()) AppendStreamBody(slot, head.body);
 }
 
-void Connection::StartClosing() {
-  // Linger only when the client may still be sending (unread input or an
-  // aborted request); otherwise a plain close sends FIN, not RST.
-  const bool may_send_more =
-      linger_on_close_ || !in_.empty() || !parser_.idle();
+void Connection::AppendStreamBody(Slot& slot, std::string_view body) {
+  if (body.empty()) return;
+  slot.streamed_bytes += body.size();
+  Emit(slot, [&](std::string* out) {
+    if (slot.chunked) {
+      http::AppendChunk(body, out);
+    } else {
+      out->append(body);
+    }
+  });
+}
+
+void Connection::EndStream(Slot& slot, bool cut_off) {
+  LogAnswer(slot, &slot.exchange->context().request(), slot.stream_status,
+            slot.streamed_bytes);
+  if (cut_off) {
+    // The body is incomplete: end the connection after what was written,
+    // without the last chunk, so the client cannot take it for whole.
+    slot.close_after = true;
+    abort_input_ = true;
+  } else if (slot.chunked) {
+    Emit(slot, [](std::string* out) { http::AppendLastChunk(out); });
+  }
+  if (slot.close_after && phase_ == Phase::kOpen) phase_ = Phase::kFinishing;
+  slot.state = Slot::State::kDone;
+  ReleaseExchange(slot);
+}
+
+void Connection::ApplyUpdate(Slot& slot, ExchangeUpdate update) {
+  if (update.head.has_value()) {
+    if (slot.deadline_timer != net::kInvalidTimerId) {
+      loop_.Cancel(slot.deadline_timer);
+      slot.deadline_timer = net::kInvalidTimerId;
+    }
+    const http::Request& request = slot.exchange->context().request();
+    if (!update.streaming) {
+      Complete(slot, *update.head, &request);
+      ReleaseExchange(slot);
+      return;
+    }
+    StartStream(slot, *update.head, request);
+    if (slot.state != Slot::State::kStreaming) return;
+  }
+  if (slot.state != Slot::State::kStreaming) return;
+  AppendStreamBody(slot, update.body);
+  if (update.finished || update.cut_off) EndStream(slot, update.cut_off);
+}
+
+Connection::Slot* Connection::FindSlot(const Exchange* exchange) {
+  for (Slot& s : pipeline_) {
+    if (s.exchange.get() == exchange) return &s;
+  }
+  return nullptr;
+}
+
+void Connection::OnExchangeUpdate(Exchange& exchange) {
+  if (phase_ == Phase::kClosed) return;
+  Slot* slot = FindSlot(&exchange);
+  if (slot == nullptr) return;
+  ApplyUpdate(*slot, exchange.TakeUpdate());
+  Advance();
+}
+
+void Connection::OnDeadline(Exchange* exchange) {
+  Slot* slot = FindSlot(exchange);
+  if (slot == nullptr) return;
+  slot->deadline_timer = net::kInvalidTimerId;
+  // An answer that claimed the exchange first is on its way: it wins.
+  if (!exchange->Expire()) return;
+  ServerMetrics& m = *context_.metrics;
+  m.deadline_exceeded.fetch_add(1, std::memory_order_relaxed);
+  if (!exchange->started()) {
+    // It never ran: a refusal, whatever the policy.
+    m.deadline_in_queue.fetch_add(1, std::memory_order_relaxed);
+    m.RecordShed(slot->metrics_route,
+                 static_cast<size_t>(ShedReason::kExpiredInQueue));
+  }
+  Complete(*slot, http::Response::Text(503, "deadline exceeded\n"),
+           &exchange->context().request());
+  ReleaseExchange(*slot);
+  Advance();
+}
+
+void Connection::ReleaseExchange(Slot& slot) {
+  if (slot.exchange == nullptr) return;
+  if (slot.deadline_timer != net::kInvalidTimerId) {
+    loop_.Cancel(slot.deadline_timer);
+    slot.deadline_timer = net::kInvalidTimerId;
+  }
+  slot.exchange->Unbind();
+  slot.exchange.reset();
+  context_.metrics->in_flight.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// ------------------------------------------------------- output and phase
+
+void Connection::MoveReadyOutput() {
+  while (!pipeline_.empty()) {
+    Slot& front = pipeline_.front();
+    if (!front.bytes.empty()) {
+      stream_->output().append(front.bytes);
+      appended_ += front.bytes.size();
+      std::string().swap(front.bytes);
+    }
+    if (front.state != Slot::State::kDone) return;  // waiting or streaming
+    const bool close = front.close_after;
+    pipeline_.pop_front();
+    if (close) {
+      // Nothing after a closing answer is sent: let the rest go.
+      for (Slot& rest : pipeline_) ReleaseExchange(rest);
+      pipeline_.clear();
+      stash_.clear();
+      if (phase_ == Phase::kOpen) phase_ = Phase::kFinishing;
+      return;
+    }
+  }
+}
+
+void Connection::Advance() {
+  if (phase_ == Phase::kClosed) return;
+  MoveReadyOutput();
+  // Requests received while the pipeline was full, as long as answering
+  // them inline keeps making room.
+  while (phase_ == Phase::kOpen && !stash_.empty() &&
+         pipeline_.size() < config_.max_pipeline_depth) {
+    std::string pending = std::move(stash_);
+    stash_.clear();
+    ProcessInput(pending);
+    if (phase_ == Phase::kClosed) return;
+    MoveReadyOutput();
+  }
+  MaybeSendContinue();
+  if (stream_->pending_output() > 0 && !stream_->Flush()) {
+    Close();  // the client is gone (EPIPE, reset)
+    return;
+  }
+  const size_t pending = stream_->pending_output();
+  if (pending == 0) {
+    write_progress_at_ = SteadyTime{};
+  } else if (write_progress_at_ == SteadyTime{}) {
+    write_progress_at_ = loop_.Now();  // output just got stuck
+    sent_at_check_ = appended_ - pending;
+  }
+  // A streamed answer at the front learns how much of it is unsent.
+  if (!pipeline_.empty() && pipeline_.front().exchange != nullptr &&
+      pipeline_.front().state == Slot::State::kStreaming) {
+    pipeline_.front().exchange->SetUnsent(pending);
+  }
+  if (phase_ == Phase::kFinishing && pipeline_.empty() && pending == 0) {
+    Finish();
+    if (phase_ == Phase::kClosed) return;
+  }
+  if (draining_ && phase_ == Phase::kOpen && Idle()) {
+    Close();
+    return;
+  }
+  UpdateReadingAndTimer();
+}
+
+void Connection::Finish() {
+  // Linger only when the client may still be sending (unparsed input or an
+  // aborted request); otherwise a plain close sends FIN, not a reset.
+  const bool may_send_more = abort_input_ || !stash_.empty() || !parser_.idle();
   if (!may_send_more) {
     Close();
     return;
   }
-  ::shutdown(fd_.get(), SHUT_WR);
-  lingering_ = true;
-  linger_start_ = loop_.Now();
-  in_.Clear();
+  stream_->ShutdownWrite();
+  phase_ = Phase::kLingering;
+  linger_started_ = loop_.Now();
+  stash_.clear();
+  parser_.Reset();
+}
+
+bool Connection::Idle() const {
+  return pipeline_.empty() && stash_.empty() && parser_.idle() &&
+         stream_->pending_output() == 0;
+}
+
+bool Connection::WantRead() const {
+  switch (phase_) {
+    case Phase::kLingering:
+      return true;
+    case Phase::kOpen:
+      return stash_.empty() && pipeline_.size() < config_.max_pipeline_depth;
+    default:
+      return false;
+  }
 }
 
 void Connection::Close() {
-  if (closed_) return;
-  closed_ = true;
+  if (phase_ == Phase::kClosed) return;
+  phase_ = Phase::kClosed;
   if (timer_ != net::kInvalidTimerId) loop_.Cancel(timer_);
   timer_ = net::kInvalidTimerId;
-  for (Slot& s : pipeline_) {
-    if (s.call) {
-      s.call->cancel.Cancel();  // the client is gone
-      loop_.Cancel(s.deadline_timer);
-      core_->metrics->in_flight.fetch_sub(1, std::memory_order_relaxed);
-    }
-  }
+  for (Slot& s : pipeline_) ReleaseExchange(s);  // the client is gone
   pipeline_.clear();
-  if (fd_.valid()) {
-    loop_.Unwatch(fd_.get()).IgnoreError();
-    fd_.reset();
-  }
-  core_->metrics->open_connections.fetch_sub(1, std::memory_order_relaxed);
-  core_->ConnectionClosed();
-  reactor_->RemoveConnection(id_);
+  stash_.clear();
+  if (stream_ != nullptr) stream_->Close();
+  owner_->OnConnectionClosed(this);
 }
 
 void Connection::BeginDrain() {
-  if (closed_ || draining_) return;
+  if (phase_ == Phase::kClosed || draining_) return;
   draining_ = true;
-  // An idle connection closes now (AfterEvent). A busy one keeps answering
-  // what it receives until its last answer, which carries Connection: close
-  // (see Complete); the drain timeout bounds the whole.
-  AfterEvent();
+  // An idle connection closes now (Advance); a busy one marks its last
+  // answer Connection: close (Complete) and closes after it.
+  Advance();
 }
 
-// ---------------------------------------------------------------- timers
+void Connection::OnStreamEof() {
+  if (phase_ == Phase::kClosed) return;
+  // The client closed its side. Like nginx, treat it as gone: answers
+  // already produced are written if the socket takes them, pending ones are
+  // cancelled, and the connection is closed.
+  if (phase_ != Phase::kLingering) {
+    MoveReadyOutput();
+    if (stream_->pending_output() > 0) stream_->Flush();
+  }
+  Close();
+}
+
+void Connection::OnStreamDrained() {
+  if (phase_ == Phase::kClosed) return;
+  last_activity_ = loop_.Now();
+  Advance();
+}
+
+void Connection::OnStreamError(int) { Close(); }
+
+// ----------------------------------------------------------------- timers
 
 SteadyTime Connection::NextTimeout() const {
-  const ServerOptions& o = core_->options;
-  if (lingering_) return linger_start_ + kLingerTimeout;
-  if (write_blocked_) return write_blocked_since_ + o.write_timeout;
-  if (in_head_) return header_start_ + o.header_timeout;
-  if (parser_.headers_complete()) return last_activity_ + o.idle_timeout;
-  if (pipeline_.empty() && !output_pending()) {
-    return last_activity_ + o.idle_timeout;
+  switch (phase_) {
+    case Phase::kClosed:
+      return SteadyTime::max();
+    case Phase::kLingering:
+      return linger_started_ + kLingerTimeout;
+    default:
+      break;
   }
+  if (stream_->pending_output() > 0 && write_progress_at_ != SteadyTime{}) {
+    return write_progress_at_ + config_.write_timeout;
+  }
+  if (!parser_.idle() && !parser_.headers_complete()) {
+    return head_started_ + config_.header_timeout;  // slowloris
+  }
+  if (parser_.headers_complete()) {
+    return last_activity_ + config_.idle_timeout;  // body stalled
+  }
+  if (pipeline_.empty()) return last_activity_ + config_.idle_timeout;
   return SteadyTime::max();  // waiting for handlers: their deadlines rule
 }
 
-void Connection::UpdateInterestAndTimer() {
-  if (closed_) return;
-  uint32_t want = 0;
-  if (WantRead()) want |= net::kReadable;
-  if (output_pending()) want |= net::kWritable;
-  if (want != interest_) {
-    interest_ = want;
-    loop_.Modify(fd_.get(), want).IgnoreError();
-  }
+void Connection::UpdateReadingAndTimer() {
+  if (phase_ == Phase::kClosed) return;
+  stream_->SetReading(WantRead());
   const SteadyTime due = NextTimeout();
   if (due == SteadyTime::max()) return;  // an armed timer re-checks when due
   if (timer_ != net::kInvalidTimerId && timer_due_ <= due) return;
@@ -524,29 +482,39 @@ void Connection::UpdateInterestAndTimer() {
 
 void Connection::OnTimer() {
   timer_ = net::kInvalidTimerId;
-  if (closed_) return;
+  if (phase_ == Phase::kClosed) return;
   const SteadyTime now = loop_.Now();
-  const SteadyTime due = NextTimeout();
-  if (now < due) {  // the state moved on since the timer was set
-    UpdateInterestAndTimer();
+  ServerMetrics& m = *context_.metrics;
+  const size_t pending = stream_->pending_output();
+  if (phase_ != Phase::kLingering && pending > 0 &&
+      write_progress_at_ != SteadyTime{}) {
+    // The write timeout bounds a stall, not a long transfer: progress since
+    // the last check restarts it (as nginx's send_timeout).
+    const uint64_t sent = appended_ - pending;
+    if (sent > sent_at_check_) {
+      sent_at_check_ = sent;
+      write_progress_at_ = now;
+    }
+  }
+  if (now < NextTimeout()) {  // the state moved on since the timer was set
+    UpdateReadingAndTimer();
     return;
   }
-  ServerMetrics& m = *core_->metrics;
-  if (lingering_) {
+  if (phase_ == Phase::kLingering) {
     Close();
-  } else if (write_blocked_) {
+  } else if (pending > 0) {
     m.timeouts_write.fetch_add(1, std::memory_order_relaxed);
     Close();
-  } else if (in_head_ || parser_.headers_complete()) {
+  } else if (!parser_.idle()) {
     // Slowloris (head) or a stalled body: 408, then close.
     m.timeouts_header.fetch_add(1, std::memory_order_relaxed);
     parser_.Reset();
     AnswerWithoutRequest(408);
-    AfterEvent();
+    Advance();
   } else {
     m.timeouts_idle.fetch_add(1, std::memory_order_relaxed);
     Close();
   }
 }
 
-}  // namespace brisk
+}  // namespace brisk::internal

@@ -1,139 +1,214 @@
-// Internal: one client connection, owned by its Reactor and used only on the
-// reactor's loop thread. An explicit state machine over these facts:
+// Internal: one client connection speaking HTTP/1.1 over a net::Stream,
+// owned by its Reactor and used only on the reactor's loop thread. It does
+// not know whether its bytes travel over epoll, io_uring or TLS.
 //
-//  - input: bytes read into `in_` are fed to the incremental parser; each
-//    complete request becomes a Slot at the back of `pipeline_` (up to
-//    max_pipeline_depth) and is dispatched: inline handlers run at once,
-//    offloaded ones go through admission control to the worker pool.
-//  - output: responses leave strictly in request order. A slot completed at
-//    the front of the pipeline is serialized straight into `out_`; a later
-//    one waits in its own buffer until the slots before it are done. All
-//    responses produced by one read go out in one send().
-//  - one timer at a time, whose meaning follows the state: header (whole
-//    head within header_timeout), body (no stall longer than idle_timeout),
-//    idle keep-alive, write (pending output flushed within write_timeout),
-//    lingering close. A timer that fires early (the state moved on) re-arms
-//    itself instead of being cancelled on every request.
-//  - close: after a response that ends the connection (Connection: close,
-//    an error, draining), the socket is shut down for writing and, only if
-//    the client may still be sending, drained for a short while before the
-//    close (nginx's lingering close) so the client reads the response
-//    instead of a reset.
+// The connection is a state machine with one explicit phase:
+//
+//   kOpen ──(a closing request, a parse error, a timeout, drain)──> kFinishing
+//   kFinishing ──(the closing answer written)──> kLingering or kClosed
+//   kLingering ──(client EOF, linger timeout, too much input)──> kClosed
+//   any ──(client gone, write error, write timeout, Stop)──> kClosed
+//
+//  - kOpen: bytes received are fed to the incremental parser; each complete
+//    request becomes a Slot at the back of the pipeline (at most
+//    max_pipeline_depth; beyond, input waits and reading pauses) and is
+//    dispatched (see Dispatcher): answered at once, or later through an
+//    Exchange.
+//  - kFinishing: a request's answer will end the connection, so nothing
+//    more is parsed; the answers before it and it are still written.
+//  - kLingering: the write side is shut after the last answer and input is
+//    read and discarded for a short while (nginx's lingering close), so a
+//    client still sending reads its answer instead of a reset.
+//
+// Everything else follows from the phase and a few facts (the parser's
+// state, the pipeline, the stream's pending output) and is derived, not
+// stored: whether to read, which timeout applies (header, body stall, idle
+// keep-alive, write progress, linger), whether the connection is idle.
+//
+// Answers leave strictly in request order. Every answer, whatever produced
+// it (an inline handler, a worker, a Responder, the deadline timer, a
+// refusal, a parse error), goes through Complete() (whole answers) or the
+// stream path (StartStream/EndStream), and every Exchange is let go in one
+// place (ReleaseExchange), which is where in-flight requests are counted.
+// Advance() is the one place that moves answers to the stream, flushes, and
+// decides the next phase, the reading state and the timer.
 #ifndef BRISK_SERVER_CONNECTION_H_
 #define BRISK_SERVER_CONNECTION_H_
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "http/request.h"
 #include "http/request_parser.h"
 #include "http/response.h"
+#include "http/response_writer.h"
 #include "net/event_loop.h"
-#include "net/io_buffer.h"
-#include "net/socket.h"
-#include "server/server_core.h"
+#include "net/stream.h"
+#include "server/access_log.h"
+#include "server/dispatcher.h"
+#include "server/exchange.h"
+#include "server/metrics.h"
 
-namespace brisk {
+namespace brisk::internal {
 
-class Reactor;
+class Connection;
 
-class Connection {
+// Limits and timeouts of every connection of a server.
+struct ConnectionConfig {
+  std::chrono::nanoseconds header_timeout = std::chrono::seconds(10);
+  std::chrono::nanoseconds idle_timeout = std::chrono::seconds(60);
+  std::chrono::nanoseconds write_timeout = std::chrono::seconds(10);
+  size_t max_pipeline_depth = 64;
+  http::ParserLimits parser_limits;
+};
+
+// What a connection needs from the reactor that owns it.
+class ConnectionOwner {
  public:
-  Connection(Reactor* reactor, ServerCore* core, uint64_t id, net::UniqueFd fd,
-             std::string peer_host);
+  // The current IMF-fixdate for the Date header.
+  virtual std::string_view Date() = 0;
+  // Called once, from Close(); the owner destroys the connection later
+  // (never inside this call).
+  virtual void OnConnectionClosed(Connection* connection) = 0;
+
+ protected:
+  ~ConnectionOwner() = default;
+};
+
+// The server-wide collaborators, shared by every connection (not owned).
+struct ConnectionContext {
+  const ConnectionConfig* config = nullptr;
+  Dispatcher* dispatcher = nullptr;
+  ServerMetrics* metrics = nullptr;
+  AccessLog* access_log = nullptr;  // null: no access log
+};
+
+class Connection final : public net::StreamCallbacks, public ExchangeSink {
+ public:
+  Connection(net::EventLoop* loop, ConnectionOwner* owner,
+             const ConnectionContext& context,
+             std::shared_ptr<LoopHandle> home,
+             std::shared_ptr<const ConnectionInfo> info);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  absl::Status Start();
-
-  // Loop thread only.
-  void OnCallDone(uint64_t sequence, http::Response response);
-  void OnCallShed(uint64_t sequence);
-  void OnDeadline(uint64_t sequence);
+  // Takes the stream (created with this connection as its callbacks) and
+  // starts serving. May answer and close within the call (a request that
+  // was already there).
+  void Start(std::unique_ptr<net::Stream> stream);
+  // Server drain: an idle connection closes now; a busy one answers what it
+  // has and what it receives meanwhile, its last answer carrying
+  // Connection: close.
   void BeginDrain();
-  // Closes at once, cancelling pending calls.
+  // Closes at once, cancelling pending requests.
   void Close();
-  bool closed() const { return closed_; }
-  uint64_t id() const { return id_; }
+  bool closed() const { return phase_ == Phase::kClosed; }
+
+  // net::StreamCallbacks.
+  void OnStreamData(std::string_view data) override;
+  void OnStreamEof() override;
+  void OnStreamDrained() override;
+  void OnStreamError(int error) override;
+  // ExchangeSink.
+  void OnExchangeUpdate(Exchange& exchange) override;
 
  private:
+  enum class Phase : uint8_t { kOpen, kFinishing, kLingering, kClosed };
+
+  // One request of the pipeline, from parse to its answer's last byte
+  // handed to the stream.
   struct Slot {
-    uint64_t sequence = 0;
-    bool ready = false;
-    bool close_after = false;
-    bool head = false;
+    enum class State : uint8_t { kWaiting, kStreaming, kDone };
+    State state = State::kWaiting;
+    bool close_after = false;  // this answer ends the connection
+    bool head = false;         // a HEAD request: no body is sent
+    bool chunked = false;      // streamed body: chunked (else until close)
     int version_minor = 1;
-    size_t metrics_route = 0;  // index into ServerMetrics; num_routes()=unmatched
+    int stream_status = 0;     // a streamed answer's status (for the log)
+    size_t metrics_route = 0;
+    uint64_t streamed_bytes = 0;
     SteadyTime parsed{};
-    std::string bytes;             // serialized, waiting for earlier slots
-    std::shared_ptr<Call> call;    // offloaded and unanswered
+    std::string bytes;  // answer bytes waiting for the slots before it
+    std::shared_ptr<Exchange> exchange;  // the answer comes through it
     net::TimerId deadline_timer = net::kInvalidTimerId;
   };
 
-  void OnEvents(uint32_t events);
-  void OnTimer();
-  void ReadAndProcess();
-  void ProcessInput();
+  // Input.
+  void ProcessInput(std::string_view data);
   void Dispatch(http::Request request);
-  void DispatchOffloaded(Slot& slot, http::Request request,
-                         const RouteEntry& route, size_t route_id,
-                         const http::RouteMatch& match);
-  void OnParseError(int status);
-  // Queues an answer without a request (parse error, timeout 408).
   void AnswerWithoutRequest(int status);
-  // Records, logs and serializes `response` for `slot`, then flushes.
+  void MaybeSendContinue();
+  // Answers.
   void Complete(Slot& slot, const http::Response& response,
                 const http::Request* request);
-  Slot* FindSlot(uint64_t sequence);
-  void FlushReady();
-  void MaybeSendContinue();
-  void Write();
-  void StartClosing();
-  void AfterEvent();
-  void UpdateInterestAndTimer();
+  void StartStream(Slot& slot, const http::Response& head,
+                   const http::Request& request);
+  void AppendStreamBody(Slot& slot, std::string_view body);
+  void EndStream(Slot& slot, bool cut_off);
+  void ApplyUpdate(Slot& slot, ExchangeUpdate update);
+  void OnDeadline(Exchange* exchange);
+  // Lets go of the slot's exchange (the one place in-flight is counted).
+  void ReleaseExchange(Slot& slot);
+  Slot* FindSlot(const Exchange* exchange);
+  // Where an answer for `slot` is written now: the stream at the front of
+  // the pipeline, the slot's own buffer behind it.
+  std::string* OutputFor(Slot& slot);
+  // Runs `append(out)` on OutputFor(slot), counting what reaches the stream.
+  template <typename Append>
+  void Emit(Slot& slot, Append&& append);
+  // Serializer options for the slot's answer head (and the drain's
+  // Connection: close on the last answer).
+  http::ResponseOptions HeadOptions(Slot& slot);
+  void LogAnswer(const Slot& slot, const http::Request* request, int status,
+                 uint64_t body_bytes);
+  // Output and phase.
+  void Advance();
+  void MoveReadyOutput();
+  void Finish();
+  void UpdateReadingAndTimer();
   SteadyTime NextTimeout() const;
+  void OnTimer();
   bool WantRead() const;
-  bool output_pending() const { return out_pos_ < out_.size(); }
+  bool Idle() const;
   RouteMetrics& MetricsFor(size_t route);
 
-  Reactor* const reactor_;
-  ServerCore* const core_;
-  const uint64_t id_;
-  net::UniqueFd fd_;
-  const std::string peer_host_;
   net::EventLoop& loop_;
-
-  net::IoBuffer in_;
+  ConnectionOwner* const owner_;
+  const ConnectionContext context_;
+  const ConnectionConfig& config_;
+  const std::shared_ptr<LoopHandle> home_;
+  const std::shared_ptr<const ConnectionInfo> info_;
+  std::unique_ptr<net::Stream> stream_;
   http::RequestParser parser_;
   std::deque<Slot> pipeline_;
-  uint64_t next_sequence_ = 1;
-  std::string out_;
-  size_t out_pos_ = 0;
+  // Input received while parsing is paused (pipeline full).
+  std::string stash_;
 
-  uint32_t interest_ = 0;
-  bool closed_ = false;
-  bool stop_parsing_ = false;       // a response will end the connection
-  bool close_after_flush_ = false;  // ...and it is in out_
-  bool lingering_ = false;
-  bool linger_on_close_ = false;
+  Phase phase_ = Phase::kOpen;
   bool draining_ = false;
-  bool continue_sent_ = false;
-  size_t lingered_bytes_ = 0;
+  // The connection ends on an error: the client may still be sending.
+  bool abort_input_ = false;
+  bool continue_sent_ = false;  // for the request being received
 
   net::TimerId timer_ = net::kInvalidTimerId;
   SteadyTime timer_due_{};
   SteadyTime last_activity_{};
-  SteadyTime header_start_{};       // first byte of the current head
-  bool in_head_ = false;
-  SteadyTime write_blocked_since_{};
-  bool write_blocked_ = false;
-  SteadyTime linger_start_{};
+  SteadyTime head_started_{};
+  // Output: bytes handed to the stream so far; write progress since the
+  // output last got stuck.
+  uint64_t appended_ = 0;
+  uint64_t sent_at_check_ = 0;
+  SteadyTime write_progress_at_{};
+  SteadyTime linger_started_{};
+  size_t lingered_bytes_ = 0;
 };
 
-}  // namespace brisk
+}  // namespace brisk::internal
 
 #endif  // BRISK_SERVER_CONNECTION_H_

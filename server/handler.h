@@ -1,116 +1,201 @@
-// What a route handler sees and returns.
+// What a route handler sees, and the ways it answers.
 //
+// Three kinds of handler (registered with HttpServer::AddRoute,
+// AddAsyncRoute and AddBatchRoute):
+//
+//   // Synchronous: returns the answer.
 //   server.AddRoute("GET", "/users/{id}", [](RequestContext& ctx) {
-//     if (ctx.cancelled()) return http::Response::Status(503);
 //     return http::Response::Text(200, std::string(*ctx.Param("id")));
 //   });
 //
-// An offloaded handler (the default) runs on a worker thread and may block;
-// it should watch `cancelled()` (set when the request's deadline passes or
-// the client disconnects) and may use `SleepFor()`, which wakes early on
-// cancellation. Its result after cancellation is dropped: the client has
-// already been answered 503 at the deadline. An inline handler runs on the
-// reactor thread, must never block, and is never cancelled.
+//   // Asynchronous: starts work elsewhere and answers later, from any
+//   // thread, through the move-only Responder.
+//   server.AddAsyncRoute("GET", "/quote", [&](RequestContext& ctx,
+//                                             Responder r) {
+//     rpc.Call(ctx.Query("sym").value_or("X"),
+//              [r = std::move(r)](std::string q) mutable {
+//                r.Send(http::Response::Json(200, q));
+//              });
+//   }, {.run_inline = true});  // it only starts work: no worker needed
 //
-// A handler that throws gets its request answered 500; nothing else is
-// affected. Handlers are called concurrently from several threads: they must
-// be thread-safe.
+//   // Streaming (an async handler that writes a chunked body):
+//   server.AddAsyncRoute("GET", "/feed", [](RequestContext&, Responder r) {
+//     r.BeginStream(http::Response::Text(200, ""));
+//     while (!r.closed() && More()) {
+//       if (!r.Write(NextPiece())) r.WaitWritable(std::chrono::seconds(5));
+//     }
+//     r.Finish();
+//   });
+//
+// Where handlers run: an offloaded route (the default) runs its handler on a
+// worker thread, after admission control; it may block. An inline route
+// (RouteOptions::run_inline) runs it on the reactor thread that owns the
+// connection: it must never block (microsecond work, or an async handler
+// that only starts work elsewhere). Handlers are called concurrently from
+// several threads and must be thread-safe.
+//
+// Deadlines and cancellation: every offloaded or async request has a
+// deadline (the route's, or the server's, shortened by the client's
+// `X-Request-Budget-Ms`). If no answer has started when it passes, the
+// client is answered 503 at that moment, `cancelled()` becomes true and
+// whatever the handler produces later is dropped (counted in
+// brisk_late_results_dropped_total). A client that disconnects cancels its
+// requests the same way. Once a streamed answer has begun, the deadline no
+// longer applies (the head is the answer's start); the write timeout and a
+// disconnect still end it. Inline synchronous handlers have no deadline.
+//
+// Errors: a handler that throws gets its request answered 500 (that request
+// only); so does a Responder destroyed without an answer. A stream cut off
+// (Responder destroyed before Finish(), or the client gone) ends the
+// connection after what was written, so the client sees an incomplete body
+// rather than a truncated one that looks whole.
 #ifndef BRISK_SERVER_HANDLER_H_
 #define BRISK_SERVER_HANDLER_H_
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "http/request.h"
 #include "http/response.h"
 
 namespace brisk {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
-
-// The cancellation flag of one offloaded request. Cancel() may be called from
-// any thread; waiters in SleepFor wake at once.
-class CancelState {
- public:
-  void Cancel() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      cancelled_.store(true, std::memory_order_release);
-    }
-    cv_.notify_all();
-  }
-  bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
-  // Waits `d` or until cancelled; true if the full time elapsed.
-  bool SleepFor(std::chrono::nanoseconds d) const {
-    std::unique_lock<std::mutex> lock(mu_);
-    return !cv_.wait_for(lock, d, [this] { return cancelled(); });
-  }
-
- private:
-  mutable std::mutex mu_;
-  mutable std::condition_variable cv_;
-  std::atomic<bool> cancelled_{false};
-};
-
 using PathParams = std::vector<std::pair<std::string_view, std::string_view>>;
 
+namespace internal {
+class CancelState;
+class Dispatcher;
+class Exchange;
+struct ConnectionInfo;
+}  // namespace internal
+namespace testing {
+class FakeRequest;
+}  // namespace testing
+
+// One request as a handler sees it. Made by the server (or, in unit tests,
+// by brisk::testing::FakeRequest). For a synchronous handler it is valid
+// during the call; for an async one as long as its Responder lives.
+// Thread-safety: const methods may be called from any thread.
 class RequestContext {
  public:
-  RequestContext(http::Request* request, const PathParams* params,
-                 SteadyTime deadline, const CancelState* cancel)
-      : request_(request), params_(params), deadline_(deadline),
-        cancel_(cancel) {}
+  RequestContext(const RequestContext&) = delete;
+  RequestContext& operator=(const RequestContext&) = delete;
 
   const http::Request& request() const { return *request_; }
   // Mutable access, e.g. to move the body out instead of copying it.
   http::Request& mutable_request() { return *request_; }
 
   // A path parameter bound by the route pattern ("{id}"), or nullopt.
-  std::optional<std::string_view> Param(std::string_view name) const {
-    for (const auto& [k, v] : *params_) {
-      if (k == name) return v;
-    }
-    return std::nullopt;
-  }
+  std::optional<std::string_view> Param(std::string_view name) const;
+  // The first query parameter `name`, percent-decoded ('+' is a space), or
+  // nullopt. "?a=1&b" gives Query("b") == "".
+  std::optional<std::string> Query(std::string_view name) const;
 
-  // When the client must have its answer (steady clock). Inline handlers
-  // get SteadyTime::max().
+  // When the client must have its answer (steady clock). Inline synchronous
+  // handlers get SteadyTime::max().
   SteadyTime deadline() const { return deadline_; }
-  // Set once the deadline passed or the client went away.
-  bool cancelled() const { return cancel_ != nullptr && cancel_->cancelled(); }
+  // Time left before the deadline (zero or negative once passed).
+  std::chrono::nanoseconds remaining() const;
+  // True once the deadline passed without an answer or the client went away.
+  bool cancelled() const;
   // Sleeps `d`, waking early on cancellation. True if the full time elapsed.
   bool SleepFor(std::chrono::nanoseconds d) const;
 
+  // The client's address ("127.0.0.1", "::1"), or "" if unknown.
+  std::string peer_address() const;
+
  private:
+  friend class internal::Exchange;
+  friend class testing::FakeRequest;
+  friend class internal::Dispatcher;
+  RequestContext(http::Request* request, const PathParams* params,
+                 SteadyTime deadline, const internal::CancelState* cancel,
+                 const internal::ConnectionInfo* connection)
+      : request_(request),
+        params_(params),
+        deadline_(deadline),
+        cancel_(cancel),
+        connection_(connection) {}
+
   http::Request* request_;
   const PathParams* params_;
   SteadyTime deadline_;
-  const CancelState* cancel_;
+  const internal::CancelState* cancel_;          // nullptr: never cancelled
+  const internal::ConnectionInfo* connection_;   // nullptr: unknown peer
 };
 
-inline bool RequestContext::SleepFor(std::chrono::nanoseconds d) const {
-  if (cancel_ == nullptr) {
-    std::this_thread::sleep_for(d);
-    return true;
-  }
-  return cancel_->SleepFor(d);
-}
+// The answer channel of one asynchronous request. Move-only; every method
+// may be called from any thread (one thread at a time per Responder, as for
+// any object). It keeps the request (and its RequestContext) alive.
+//
+// Either Send() one whole answer, or BeginStream() and then Write() body
+// pieces and Finish(). The first answer to arrive wins: after the deadline
+// answered 503, Send() returns false and the answer is dropped.
+class Responder {
+ public:
+  Responder() = default;
+  Responder(Responder&&) noexcept;
+  Responder& operator=(Responder&&) noexcept;
+  Responder(const Responder&) = delete;
+  Responder& operator=(const Responder&) = delete;
+  // Unanswered: the client gets 500. Mid-stream: the stream is cut off.
+  ~Responder();
+
+  // The whole answer. True if it was accepted (it then goes out in request
+  // order); false if the request was already answered (deadline), the client
+  // went away, or this Responder is empty.
+  bool Send(http::Response response);
+
+  // Starts a streamed answer: status and headers of `head` now, the body in
+  // pieces (chunked for HTTP/1.1; for HTTP/1.0 until the connection closes).
+  // head.body, if not empty, is the first piece. False as for Send().
+  bool BeginStream(http::Response head);
+  // Queues one body piece. True while the connection's buffer for this
+  // answer is below its limit; false once it is at or over it (the piece was
+  // still queued: wait with WaitWritable() or OnWritable() before writing
+  // more) or when the stream is gone (closed() is then true).
+  bool Write(std::string_view piece);
+  // Ends the streamed body.
+  void Finish();
+  // Blocks until the buffer is below half its limit, the stream is gone, or
+  // `timeout` passed; true if writable. For handlers on worker threads.
+  bool WaitWritable(std::chrono::nanoseconds timeout);
+  // Calls `callback` once, on the connection's reactor thread, when the
+  // buffer drops below half its limit or the stream is gone (at once if that
+  // is already so). It must not block.
+  void OnWritable(absl::AnyInvocable<void()> callback);
+  // True when nothing more will be delivered: the client went away, the
+  // deadline answered first, or the answer is complete.
+  bool closed() const;
+
+  // The request this Responder answers.
+  RequestContext& context();
+  // False for a default-constructed or moved-from Responder.
+  bool valid() const { return exchange_ != nullptr; }
+
+ private:
+  friend class internal::Exchange;
+  friend class testing::FakeRequest;
+  explicit Responder(std::shared_ptr<internal::Exchange> exchange);
+  std::shared_ptr<internal::Exchange> exchange_;
+};
 
 using Handler = std::function<http::Response(RequestContext&)>;
+using AsyncHandler = std::function<void(RequestContext&, Responder)>;
 
 struct RouteOptions {
-  // Run on the reactor thread (never blocks, never shed, no deadline).
+  // Run the handler on the reactor thread: it must never block. Inline
+  // synchronous routes skip admission control and have no deadline.
   bool run_inline = false;
-  // This route's default deadline; 0 = the server's --request_deadline.
+  // This route's default deadline; 0 = the server's request_deadline.
   std::chrono::nanoseconds deadline{0};
 };
 

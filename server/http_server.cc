@@ -1,25 +1,125 @@
 #include "server/http_server.h"
 
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "net/event_loop.h"
+#include "net/signals.h"
 #include "net/socket.h"
+#include "server/access_log.h"
+#include "server/codel_policy.h"
+#include "server/connection.h"
+#include "server/dispatcher.h"
+#include "server/lifecycle.h"
 #include "server/reactor.h"
-#include "server/server_core.h"
+#include "server/route_table.h"
+#include "server/worker_pool.h"
 
 namespace brisk {
+namespace {
+
+using internal::Route;
+
+// The signals the server handles; its threads are created with them
+// blocked so that only the signalfd sees them.
+sigset_t HandledSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  return set;
+}
+
+}  // namespace
 
 struct HttpServer::Impl {
-  explicit Impl(ServerOptions options)
-      : core(std::make_unique<ServerCore>(std::move(options))) {}
+  explicit Impl(ServerOptions o) : options(std::move(o)) {}
 
-  std::unique_ptr<ServerCore> core;
-  std::vector<std::unique_ptr<Reactor>> reactors;
+  absl::Status AddRoute(Route route);
+  absl::Status AddBuiltinRoutes(HttpServer* server);
+  // Control thread: the shutdown's steps.
+  void BeginShutdownOnControl();
+  void FinishShutdownOnControl();
+  void OnSignal(int signo);
+
+  const ServerOptions options;
+  internal::RouteTable routes;
+  std::unique_ptr<ServerMetrics> metrics;
+  std::unique_ptr<AccessLog> access_log;
+  internal::Lifecycle lifecycle;
+  internal::ConnectionConfig connection_config;
+  std::unique_ptr<internal::Dispatcher> dispatcher;
+  std::unique_ptr<internal::WorkerPool> workers;
+  std::vector<std::unique_ptr<internal::Reactor>> reactors;
   uint16_t port = 0;
-  bool started = false;
-  bool stopped = false;
-  std::mutex stop_mu;
+
+  // The control thread: shutdown timers and signals.
+  std::unique_ptr<net::EventLoop> control;
+  std::thread control_thread;
+  std::unique_ptr<net::SignalWatcher> signals;  // control thread only
+  int signals_seen = 0;                          // control thread only
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool started = false;           // guarded by mu
+  bool stopped = false;           // guarded by mu
+  bool shutdown_done = false;     // guarded by mu: Run() may return
+  std::mutex stop_mu;             // serializes Stop()
 };
+
+absl::Status HttpServer::Impl::AddRoute(Route route) {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (started) return absl::FailedPreconditionError("AddRoute after Start");
+  }
+  return routes.Add(std::move(route));
+}
+
+absl::Status HttpServer::Impl::AddBuiltinRoutes(HttpServer* server) {
+  const RouteOptions kInline{.run_inline = true};
+  if (!options.metrics_path.empty()) {
+    absl::Status s = routes.Add(Route{
+        "GET", options.metrics_path,
+        [this](RequestContext&) {
+          http::Response r;
+          r.status = 200;
+          metrics->AppendPrometheus(&r.body);
+          r.AddHeader("Content-Type", "text/plain; version=0.0.4");
+          r.AddHeader("Cache-Control", "no-store");
+          return r;
+        },
+        nullptr, kInline});
+    if (!s.ok()) return s;
+  }
+  if (!options.health_path.empty()) {
+    absl::Status s = routes.Add(Route{
+        "GET", options.health_path,
+        [](RequestContext&) { return http::Response::Text(200, "ok\n"); },
+        nullptr, kInline});
+    if (!s.ok()) return s;
+  }
+  if (!options.ready_path.empty()) {
+    absl::Status s = routes.Add(Route{
+        "GET", options.ready_path,
+        [server](RequestContext&) {
+          return server->ready() ? http::Response::Text(200, "ready\n")
+                                 : http::Response::Text(503, "shutting down\n");
+        },
+        nullptr, kInline});
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
 
 HttpServer::HttpServer(ServerOptions options)
     : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -29,45 +129,77 @@ HttpServer::~HttpServer() { Stop(); }
 absl::Status HttpServer::AddRoute(std::string_view method,
                                   std::string_view pattern, Handler handler,
                                   RouteOptions route_options) {
-  if (impl_->started) {
-    return absl::FailedPreconditionError("AddRoute after Start");
-  }
   if (!handler) return absl::InvalidArgumentError("empty handler");
-  ServerCore& core = *impl_->core;
-  absl::Status s = core.router.Add(method, pattern, core.routes.size());
-  if (!s.ok()) return s;
-  core.routes.push_back(RouteEntry{std::string(method), std::string(pattern),
-                                   std::move(handler), route_options});
-  return absl::OkStatus();
+  return impl_->AddRoute(Route{std::string(method), std::string(pattern),
+                               std::move(handler), nullptr, route_options});
+}
+
+absl::Status HttpServer::AddAsyncRoute(std::string_view method,
+                                       std::string_view pattern,
+                                       AsyncHandler handler,
+                                       RouteOptions route_options) {
+  if (!handler) return absl::InvalidArgumentError("empty handler");
+  return impl_->AddRoute(Route{std::string(method), std::string(pattern),
+                               nullptr, std::move(handler), route_options});
 }
 
 absl::Status HttpServer::Start() {
-  if (impl_->started) return absl::FailedPreconditionError("already started");
-  ServerCore& core = *impl_->core;
-  const ServerOptions& o = core.options;
+  Impl& d = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    if (d.started) return absl::FailedPreconditionError("already started");
+  }
+  const ServerOptions& o = d.options;
   if (o.reactors < 1 || o.workers < 1 || o.queue_capacity < 1 ||
       o.max_connections < 1) {
     return absl::InvalidArgumentError(
         "reactors, workers, queue_capacity and max_connections must be >= 1");
   }
-  std::vector<std::string> names;
-  for (const RouteEntry& r : core.routes) names.push_back(r.pattern);
-  core.metrics = std::make_unique<ServerMetrics>(names);
+  if (o.shed_status < 400 || o.shed_status > 599) {
+    return absl::InvalidArgumentError("shed_status must be a 4xx or 5xx");
+  }
+  if (absl::Status s = d.AddBuiltinRoutes(this); !s.ok()) return s;
+  d.metrics = std::make_unique<ServerMetrics>(d.routes.metric_names());
   if (!o.access_log.empty()) {
     absl::StatusOr<std::unique_ptr<AccessLog>> log = AccessLog::Open(o.access_log);
     if (!log.ok()) return log.status();
-    core.access_log = *std::move(log);
+    d.access_log = *std::move(log);
   }
-  core.admission = std::make_unique<AdmissionQueue<std::shared_ptr<Call>>>(
-      AdmissionOptions{.capacity = o.queue_capacity,
-                       .target = o.codel_target,
-                       .interval = o.codel_interval,
-                       .adaptive_lifo = o.adaptive_lifo});
-  // Workers sleep at once when idle (no spin): they share cores with the
-  // reactors, whose latency matters more than a worker's wake-up time.
-  core.pool = std::make_unique<ThreadPool>(o.workers, o.queue_capacity,
-                                           std::chrono::nanoseconds(0));
+  d.connection_config = internal::ConnectionConfig{
+      .header_timeout = o.header_timeout,
+      .idle_timeout = o.idle_timeout,
+      .write_timeout = o.write_timeout,
+      .max_pipeline_depth = o.max_pipeline_depth,
+      .parser_limits = http::ParserLimits{.max_header_bytes = o.max_header_bytes,
+                                          .max_body_bytes = o.max_body_bytes}};
+  d.dispatcher = std::make_unique<internal::Dispatcher>(
+      &d.routes, d.metrics.get(),
+      internal::DispatchOptions{
+          .request_deadline = o.request_deadline,
+          .shed_status = o.shed_status,
+          .exchange = {.stream_buffer_limit = o.stream_buffer_bytes}});
+  std::unique_ptr<internal::AdmissionPolicy> policy =
+      internal::MakeCodelPolicy(AdmissionOptions{.capacity = o.queue_capacity,
+                                                 .target = o.codel_target,
+                                                 .interval = o.codel_interval,
+                                                 .adaptive_lifo = o.adaptive_lifo});
 
+  if (o.handle_signals) {
+    // This thread, and every thread made from here on (they inherit the
+    // mask), leaves the signals to the signalfd installed below.
+    const sigset_t set = HandledSignals();
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  }
+  d.workers = std::make_unique<internal::WorkerPool>(
+      o.workers, o.queue_capacity, std::move(policy), d.dispatcher.get(),
+      d.metrics.get());
+  d.dispatcher->set_pool(d.workers.get());
+
+  const internal::ConnectionContext context{
+      .config = &d.connection_config,
+      .dispatcher = d.dispatcher.get(),
+      .metrics = d.metrics.get(),
+      .access_log = d.access_log.get()};
   // One listener per reactor; with several, SO_REUSEPORT lets the kernel
   // spread connections between them.
   uint16_t port = o.port;
@@ -77,58 +209,131 @@ absl::Status HttpServer::Start() {
         net::ListenerOptions{.backlog = 4096, .reuse_port = o.reactors > 1});
     if (!listener.ok()) return listener.status();
     port = listener->port();
-    auto reactor = std::make_unique<Reactor>(&core, i);
+    auto reactor = std::make_unique<internal::Reactor>(
+        context, &d.lifecycle, o.max_connections, net::StreamOptions{});
     if (absl::Status s = reactor->Init(*std::move(listener)); !s.ok()) return s;
-    impl_->reactors.push_back(std::move(reactor));
+    d.reactors.push_back(std::move(reactor));
   }
-  impl_->port = port;
-  impl_->started = true;
-  for (auto& r : impl_->reactors) r->StartThread();
+  absl::StatusOr<std::unique_ptr<net::EventLoop>> control = net::CreateEpollLoop();
+  if (!control.ok()) return control.status();
+  d.control = *std::move(control);
+  d.lifecycle.SetOnDrained([&d] {
+    d.control->Post([&d] { d.FinishShutdownOnControl(); });
+  });
+  d.port = port;
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    d.started = true;
+  }
+  if (o.handle_signals) {
+    absl::StatusOr<std::unique_ptr<net::SignalWatcher>> w =
+        net::SignalWatcher::Create(d.control.get(), {SIGTERM, SIGINT, SIGHUP},
+                                   [&d](int signo) { d.OnSignal(signo); });
+    if (!w.ok()) return w.status();
+    d.signals = *std::move(w);
+  }
+  for (auto& r : d.reactors) r->StartThread();
+  d.control_thread = std::thread([&d] { d.control->Run(); });
   return absl::OkStatus();
+}
+
+void HttpServer::Impl::OnSignal(int signo) {
+  if (signo == SIGHUP) {
+    std::fprintf(stderr, "signal %d: nothing to reload\n", signo);
+    return;
+  }
+  if (++signals_seen > 1) {
+    // A second signal: the operator wants out now.
+    if (access_log) access_log->Flush();
+    std::fflush(stdout);
+    _exit(128 + signo);
+  }
+  std::fprintf(stderr, "signal %d: shutting down (drain up to %.3gs)\n", signo,
+               std::chrono::duration<double>(options.drain_timeout).count());
+  BeginShutdownOnControl();
+}
+
+void HttpServer::Impl::BeginShutdownOnControl() {
+  if (!lifecycle.BeginShutdown()) return;
+  lifecycle.BeginDrain();
+  for (auto& r : reactors) r->PostBeginDrain();
+  // Done when the last connection closes, or at the drain timeout.
+  control->RunAfter(options.drain_timeout, [this] { FinishShutdownOnControl(); });
+}
+
+void HttpServer::Impl::FinishShutdownOnControl() {
+  std::lock_guard<std::mutex> lock(mu);
+  shutdown_done = true;
+  cv.notify_all();
+}
+
+absl::Status HttpServer::Run() {
+  Impl& d = *impl_;
+  bool started;
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    started = d.started;
+  }
+  if (!started) {
+    if (absl::Status s = Start(); !s.ok()) return s;
+  }
+  {
+    std::unique_lock<std::mutex> lock(d.mu);
+    d.cv.wait(lock, [&d] { return d.shutdown_done || d.stopped; });
+  }
+  Stop();
+  return absl::OkStatus();
+}
+
+void HttpServer::Shutdown() {
+  Impl& d = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    if (!d.started || d.stopped) return;
+  }
+  d.control->Post([&d] { d.BeginShutdownOnControl(); });
+}
+
+bool HttpServer::WaitDrained(std::chrono::nanoseconds timeout) {
+  return impl_->lifecycle.WaitDrained(timeout);
+}
+
+void HttpServer::Stop() {
+  Impl& d = *impl_;
+  std::lock_guard<std::mutex> stop_lock(d.stop_mu);
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    if (!d.started || d.stopped) return;
+    d.stopped = true;
+    d.cv.notify_all();
+  }
+  d.lifecycle.BeginDrain();
+  // 1. Close every connection (cancelling in-flight handlers) while the
+  //    loops still run, so workers can still post their (dropped) results.
+  for (auto& r : d.reactors) r->CloseAllAndWait();
+  // 2. Finish the workers: queued requests are all cancelled and skipped;
+  //    running handlers see their cancellation flag.
+  d.workers->Shutdown();
+  // 3. Stop the loops.
+  for (auto& r : d.reactors) r->StopAndJoin();
+  d.control->Post([&d] { d.signals.reset(); });
+  d.control->Stop();
+  d.control_thread.join();
+  d.signals.reset();
+  d.reactors.clear();
+  if (d.access_log) d.access_log->Flush();
 }
 
 uint16_t HttpServer::port() const { return impl_->port; }
 
-void HttpServer::BeginDrain() {
-  ServerCore& core = *impl_->core;
-  if (core.draining.exchange(true)) return;
-  for (auto& r : impl_->reactors) r->PostBeginDrain();
+bool HttpServer::ready() const {
+  return !impl_->lifecycle.shutting_down();
 }
 
-bool HttpServer::draining() const {
-  return impl_->core->draining.load(std::memory_order_acquire);
-}
+bool HttpServer::draining() const { return impl_->lifecycle.draining(); }
 
-bool HttpServer::WaitDrained(std::chrono::nanoseconds timeout) {
-  return impl_->core->WaitDrained(timeout);
-}
+const ServerMetrics& HttpServer::metrics() const { return *impl_->metrics; }
 
-void HttpServer::SetOnDrained(absl::AnyInvocable<void()> on_drained) {
-  impl_->core->on_drained = std::move(on_drained);
-}
-
-void HttpServer::Stop() {
-  std::lock_guard<std::mutex> lock(impl_->stop_mu);
-  if (!impl_->started || impl_->stopped) return;
-  impl_->stopped = true;
-  ServerCore& core = *impl_->core;
-  core.draining.store(true);
-  // 1. Close every connection (cancelling in-flight handlers) while the
-  //    loops still run, so workers can still post their (dropped) results.
-  for (auto& r : impl_->reactors) r->CloseAllAndWait();
-  // 2. Finish the pool: queued calls are all cancelled and are skipped;
-  //    running handlers see their cancellation flag.
-  core.pool->Shutdown();
-  // 3. Stop the loops.
-  for (auto& r : impl_->reactors) r->StopAndJoin();
-  impl_->reactors.clear();
-  if (core.access_log) core.access_log->Flush();
-}
-
-ServerMetrics& HttpServer::metrics() { return *impl_->core->metrics; }
-
-const ServerOptions& HttpServer::options() const {
-  return impl_->core->options;
-}
+const ServerOptions& HttpServer::options() const { return impl_->options; }
 
 }  // namespace brisk

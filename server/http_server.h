@@ -1,30 +1,47 @@
 // HttpServer: brisk's embeddable HTTP/1.1 server.
 //
-//   brisk::ServerOptions options;
-//   options.port = 8080;
-//   brisk::HttpServer server(options);
-//   server.AddRoute("GET", "/hello", [](brisk::RequestContext&) {
-//     return brisk::http::Response::Text(200, "hello\n");
-//   }, {.run_inline = true});
-//   server.AddRoute("GET", "/report/{id}", SlowReportHandler);  // offloaded
-//   if (absl::Status s = server.Start(); !s.ok()) ...;
-//   ... server.BeginDrain(); server.WaitDrained(); server.Stop();
+//   #include "server/http_server.h"
 //
-// Threads: `reactors` threads each run an epoll loop and own the connections
-// they accept (one SO_REUSEPORT listener each) for their whole life; only that
-// thread reads, writes or closes them. Offloaded handlers run on a pool of
-// `workers` threads fed through an admission queue (bounded; CoDel queue
-// timeouts and adaptive LIFO, see admission_queue.h); their responses are
-// posted back to the owning reactor, which writes them in request order.
+//   int main() {
+//     brisk::ServerOptions options;
+//     options.port = 8080;
+//     options.metrics_path = "/metrics";   // built-in routes are opt-in
+//     options.health_path = "/healthz";
+//     options.ready_path = "/readyz";
+//     brisk::HttpServer server(options);
+//     server.AddRoute("GET", "/hello", [](brisk::RequestContext&) {
+//       return brisk::http::Response::Text(200, "hello\n");
+//     }, {.run_inline = true});
+//     server.AddRoute("GET", "/report/{id}", SlowReportHandler);  // offloaded
+//     absl::Status s = server.Run();  // until SIGTERM/SIGINT or Shutdown()
+//     return s.ok() ? 0 : 1;
+//   }
 //
-// Every offloaded request has a deadline (the route's, or --request_deadline,
-// shortened by the client's `X-Request-Budget-Ms` header): when it passes the
-// client is answered 503 at that moment and the handler's cancellation flag
-// is set; if it was still queued it never runs.
+// Lifecycle. Run() starts the server if needed and blocks. The first
+// SIGTERM or SIGINT (or a Shutdown() call from any thread) begins a graceful
+// shutdown: readiness fails at once (ready_path answers 503), then the
+// listeners close, idle keep-alive connections are closed, busy ones are
+// answered (their last answer carrying Connection: close), and Run()
+// returns once every connection is closed or drain_timeout has passed
+// (handlers still running then are cancelled and waited for). A second
+// signal ends the process at once, exit status 128 + the signal number.
+// Hosts that own signal handling set handle_signals = false and call
+// Shutdown() themselves. Without Run(): Start(), later Shutdown(),
+// WaitDrained(), Stop().
 //
-// Thread-safety: AddRoute() before Start() only. BeginDrain(), draining(),
-// WaitDrained(), port() and metrics() from any thread after Start(). Stop()
-// once, from a thread that is not a reactor or worker.
+// Threads: `reactors` threads each run an event loop and own the
+// connections they accept (one SO_REUSEPORT listener each) for their whole
+// life; only that thread reads, writes or closes them. Offloaded handlers
+// run on `workers` threads fed through admission control; their answers are
+// handed back to the owning reactor, which writes them in request order.
+// One more small thread runs the shutdown's timers and, under Run(), reads
+// the signals. See handler.h for the kinds of handler, deadlines and
+// cancellation.
+//
+// Thread-safety: AddRoute()/AddAsyncRoute() before Start() only. After
+// Start(): Shutdown(), WaitDrained(), port(), ready(), draining() and
+// metrics() from any thread; Stop() from a thread that is not one of the
+// server's (not from a handler).
 #ifndef BRISK_SERVER_HTTP_SERVER_H_
 #define BRISK_SERVER_HTTP_SERVER_H_
 
@@ -35,7 +52,6 @@
 #include <string>
 #include <string_view>
 
-#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "server/handler.h"
 #include "server/metrics.h"
@@ -47,7 +63,7 @@ struct ServerOptions {
   uint16_t port = 8080;  // 0 = any free port (see port())
   int reactors = 1;
   int workers = 4;
-  // Offloaded requests that may wait for a worker; beyond: 503 + Retry-After.
+  // Offloaded requests that may wait for a worker; beyond: refused at once.
   size_t queue_capacity = 1024;
   // Open connections; beyond, new connections are closed at once.
   int max_connections = 10000;
@@ -56,25 +72,45 @@ struct ServerOptions {
   // A keep-alive connection with no request in progress is closed after
   // this; also the longest pause allowed while a body is being received.
   std::chrono::nanoseconds idle_timeout = std::chrono::seconds(60);
-  // Pending output must be fully written within this once the client stops
-  // reading (the socket buffer is full): else the connection is closed.
+  // Pending output that makes no progress for this long (the client stopped
+  // reading) closes the connection.
   std::chrono::nanoseconds write_timeout = std::chrono::seconds(10);
-  // Default deadline of an offloaded request, from the moment it is parsed.
+  // Default deadline of an offloaded or async request, from the moment it is
+  // parsed. A client's X-Request-Budget-Ms only shortens it.
   std::chrono::nanoseconds request_deadline = std::chrono::seconds(5);
-  // The longest a client's X-Request-Budget-Ms may ask for is the deadline
-  // itself: a budget only shortens it.
-  // Drain: how long in-flight requests may take after BeginDrain().
+  // Graceful shutdown: how long in-flight requests may take once the
+  // connections drain.
   std::chrono::nanoseconds drain_timeout = std::chrono::seconds(10);
   size_t max_header_bytes = 32 * 1024;
   size_t max_body_bytes = 1 << 20;
+  // Requests parsed ahead on one connection while earlier ones are pending.
+  size_t max_pipeline_depth = 64;
+  // A streamed answer's bytes buffered per request before
+  // Responder::Write() asks the handler to wait.
+  size_t stream_buffer_bytes = 256 * 1024;
   // Access log path; "-" = stdout; empty = off.
   std::string access_log;
+
   // Admission control (CoDel target/interval; adaptive LIFO).
   std::chrono::nanoseconds codel_target = std::chrono::milliseconds(5);
   std::chrono::nanoseconds codel_interval = std::chrono::milliseconds(100);
   bool adaptive_lifo = true;
-  // Requests parsed ahead on one connection while earlier ones are pending.
-  size_t max_pipeline_depth = 64;
+  // Status of a refusal by admission control: 503, or 429 for load
+  // balancers that eject a backend after consecutive 5xx.
+  int shed_status = 503;
+
+  // The server handles SIGTERM/SIGINT (graceful shutdown; a second one exits
+  // at once) and SIGHUP (reload): Start() blocks them in the calling thread
+  // and the server's threads, and reads them from a signalfd. Call Start()
+  // (or Run()) from the main thread before other threads exist, or block
+  // these signals in them too. false: the host owns signals and calls
+  // Shutdown() itself.
+  bool handle_signals = true;
+
+  // Built-in routes, each an inline GET (HEAD too); empty = not served.
+  std::string metrics_path;  // e.g. "/metrics": Prometheus text format
+  std::string health_path;   // e.g. "/healthz": liveness, 200 while serving
+  std::string ready_path;    // e.g. "/readyz": 200, 503 once shutting down
 };
 
 class HttpServer {
@@ -88,29 +124,36 @@ class HttpServer {
   // served by GET routes. Before Start() only.
   absl::Status AddRoute(std::string_view method, std::string_view pattern,
                         Handler handler, RouteOptions route_options = {});
+  // Registers an asynchronous handler: it is called with the request and a
+  // Responder, and may answer after it returns, from any thread.
+  absl::Status AddAsyncRoute(std::string_view method, std::string_view pattern,
+                             AsyncHandler handler,
+                             RouteOptions route_options = {});
 
-  // Binds the listeners and starts the reactor and worker threads.
+  // Binds the listeners and starts the threads. Returns at once.
   absl::Status Start();
-  // The bound port (the real one when options.port was 0). After Start().
-  uint16_t port() const;
-
-  // Stops accepting, closes idle connections, answers what is in flight with
-  // `Connection: close` and closes each connection after its last response.
-  // Any thread; idempotent.
-  void BeginDrain();
-  bool draining() const;
-  // Blocks until every connection is closed or `timeout` has passed; true if
-  // all are closed.
+  // Start()s if needed, then blocks until a shutdown (signal or Shutdown())
+  // has completed and everything is stopped.
+  absl::Status Run();
+  // Begins the graceful shutdown described above. Any thread (a handler
+  // included); returns at once; idempotent.
+  void Shutdown();
+  // After Shutdown(): blocks until every connection is closed or `timeout`
+  // passed; true if all are closed.
   bool WaitDrained(std::chrono::nanoseconds timeout);
-  // Called (once, from a reactor thread) when a drain has closed every
-  // connection. Set before Start().
-  void SetOnDrained(absl::AnyInvocable<void()> on_drained);
-
-  // Cancels in-flight handlers, closes every connection, joins all threads.
-  // Idempotent.
+  // Cancels in-flight handlers, closes every connection, waits for running
+  // handlers to return and joins all threads. Idempotent.
   void Stop();
 
-  ServerMetrics& metrics();
+  // The bound port (the real one when options.port was 0). After Start().
+  uint16_t port() const;
+  // False once a shutdown began (what ready_path reports).
+  bool ready() const;
+  // True once the connections drain (after the shutdown began).
+  bool draining() const;
+
+  // Read-only figures (what metrics_path serves). After Start().
+  const ServerMetrics& metrics() const;
   const ServerOptions& options() const;
 
  private:

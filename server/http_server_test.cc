@@ -364,7 +364,7 @@ TEST_F(ServerTest, DrainFinishesInFlightWithConnectionClose) {
   ASSERT_TRUE(idle.Read().has_value());
   ASSERT_TRUE(busy.Send(Get("/gate")));
   ASSERT_TRUE(gate_.WaitEntered(1));
-  server_->BeginDrain();
+  server_->Shutdown();
   EXPECT_TRUE(idle.WaitClosed());  // idle keep-alive: closed at once
   EXPECT_FALSE(server_->WaitDrained(milliseconds(1)));
   // The busy connection still answers what it sends meanwhile: health

@@ -1,21 +1,17 @@
-// The brisk server binary: flags, demo routes, signals. See README.md.
+// The brisk server binary: flags -> ServerOptions, demo routes, Run().
+// See README.md.
 //
 //   tools/bazel run //server -- --port=8080 --workers=4
 //
-// Prints "listening on http://HOST:PORT" once ready. SIGTERM/SIGINT drain:
-// stop accepting, finish in-flight requests (answered with Connection:
-// close), close idle connections, exit 0 within --drain_timeout. A second
-// signal exits at once (status 128 + signal number).
+// Prints "listening on http://HOST:PORT" once ready. SIGTERM/SIGINT shut
+// down gracefully (see HttpServer::Run); a second signal exits at once
+// (status 128 + signal number).
 #include <time.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <csignal>
 #include <cstdint>
 #include <cstdio>
-#include <future>
 #include <string>
-#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -23,11 +19,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "http/response.h"
-#include "http/url.h"
-#include "net/event_loop.h"
-#include "net/signals.h"
 #include "server/handler.h"
 #include "server/http_server.h"
+#include "server/sse.h"
 
 ABSL_FLAG(std::string, address, "0.0.0.0", "Address to listen on (IPv4 or IPv6).");
 ABSL_FLAG(int32_t, port, 8080, "Port to listen on; 0 picks a free port.");
@@ -61,6 +55,9 @@ ABSL_FLAG(absl::Duration, codel_interval, absl::Milliseconds(100),
           "CoDel interval: a queue not empty for this long is standing.");
 ABSL_FLAG(bool, adaptive_lifo, true,
           "Serve the newest queued request first while a queue is standing.");
+ABSL_FLAG(int32_t, shed_status, 503,
+          "Status of an admission refusal: 503, or 429 for load balancers "
+          "that eject backends after consecutive 5xx.");
 
 namespace {
 
@@ -74,17 +71,14 @@ std::chrono::nanoseconds ToChrono(absl::Duration d) {
 // Reads an integer query parameter, clamped to [0, max].
 int64_t QueryInt(const RequestContext& ctx, std::string_view name,
                  int64_t fallback, int64_t max) {
-  for (const auto& [k, v] : brisk::http::ParseQuery(ctx.request().query())) {
-    if (k != name) continue;
-    int64_t n = 0;
-    if (v.empty() || v.size() > 12) return fallback;
-    for (char c : v) {
-      if (c < '0' || c > '9') return fallback;
-      n = n * 10 + (c - '0');
-    }
-    return n > max ? max : n;
+  const std::optional<std::string> v = ctx.Query(name);
+  if (!v.has_value() || v->empty() || v->size() > 12) return fallback;
+  int64_t n = 0;
+  for (char c : *v) {
+    if (c < '0' || c > '9') return fallback;
+    n = n * 10 + (c - '0');
   }
-  return fallback;
+  return n > max ? max : n;
 }
 
 int64_t ThreadCpuNanos() {
@@ -101,8 +95,12 @@ constexpr char kIndex[] =
     "<li><a href=\"/cpu?us=1000\">GET /cpu?us=N</a>: burns N us of CPU time on a "
     "worker</li>\n"
     "<li>POST /echo: answers with the request body</li>\n"
-    "<li><a href=\"/healthz\">GET /healthz</a>: 200, or 503 while "
-    "draining</li>\n"
+    "<li><a href=\"/events?n=5&amp;ms=200\">GET /events?n=N&amp;ms=M</a>: "
+    "N Server-Sent Events, one every M ms (a streamed answer)</li>\n"
+    "<li><a href=\"/healthz\">GET /healthz</a>: liveness (200 while the "
+    "process serves)</li>\n"
+    "<li><a href=\"/readyz\">GET /readyz</a>: readiness (503 once a "
+    "shutdown began)</li>\n"
     "<li><a href=\"/metrics\">GET /metrics</a>: Prometheus metrics</li>\n"
     "</ul>\n";
 
@@ -114,6 +112,24 @@ absl::Status AddDemoRoutes(brisk::HttpServer& server) {
                  brisk::Handler h, RouteOptions o) {
     if (s.ok()) s = server.AddRoute(method, path, std::move(h), o);
   };
+  // A streamed answer: N events, one every M ms, from a worker that waits
+  // on the stream's backpressure and stops when the client leaves.
+  if (s.ok()) {
+    s = server.AddAsyncRoute(
+        "GET", "/events",
+        [](RequestContext& ctx, brisk::Responder r) {
+          const int64_t n = QueryInt(ctx, "n", 5, 1000000);
+          const int64_t ms = QueryInt(ctx, "ms", 200, 60000);
+          brisk::SseStream sse(std::move(r));
+          for (int64_t i = 1; i <= n && !sse.closed(); ++i) {
+            if (!sse.Send(absl::StrCat("event ", i, " of ", n), "tick",
+                          absl::StrCat(i))) {
+              sse.responder().WaitWritable(std::chrono::seconds(10));
+            }
+            if (i < n) ctx.SleepFor(std::chrono::milliseconds(ms));
+          }
+        });
+  }
   add("GET", "/", [](RequestContext&) { return Response::Html(200, kIndex); },
       kInline);
   add("GET", "/hello",
@@ -155,21 +171,6 @@ absl::Status AddDemoRoutes(brisk::HttpServer& server) {
         return r;
       },
       {});
-  add("GET", "/healthz",
-      [&server](RequestContext&) {
-        return server.draining() ? Response::Text(503, "draining\n")
-                                 : Response::Text(200, "ok\n");
-      },
-      kInline);
-  add("GET", "/metrics",
-      [&server](RequestContext&) {
-        Response r;
-        r.status = 200;
-        server.metrics().AppendPrometheus(&r.body);
-        r.AddHeader("Content-Type", "text/plain; version=0.0.4");
-        return r;
-      },
-      kInline);
   return s;
 }
 
@@ -206,37 +207,12 @@ int main(int argc, char** argv) {
   o.codel_target = ToChrono(absl::GetFlag(FLAGS_codel_target));
   o.codel_interval = ToChrono(absl::GetFlag(FLAGS_codel_interval));
   o.adaptive_lifo = absl::GetFlag(FLAGS_adaptive_lifo);
+  o.shed_status = absl::GetFlag(FLAGS_shed_status);
+  o.metrics_path = "/metrics";
+  o.health_path = "/healthz";
+  o.ready_path = "/readyz";
 
-  // Signals first, before any thread exists, so every thread inherits the
-  // blocked mask and SIGTERM/SIGINT reach only the signalfd.
-  absl::StatusOr<std::unique_ptr<brisk::net::EventLoop>> main_loop =
-      brisk::net::CreateEpollLoop();
-  if (!main_loop.ok()) {
-    std::fprintf(stderr, "event loop: %s\n", main_loop.status().ToString().c_str());
-    return 1;
-  }
-  brisk::net::EventLoop& loop = **main_loop;
   brisk::HttpServer server(o);
-  int signals_seen = 0;
-  absl::StatusOr<std::unique_ptr<brisk::net::SignalWatcher>> signals =
-      brisk::net::SignalWatcher::Create(
-          &loop, {SIGTERM, SIGINT}, [&](int signo) {
-            if (++signals_seen > 1) {
-              std::fflush(stdout);
-              _exit(128 + signo);  // second signal: exit at once
-            }
-            std::fprintf(stderr, "signal %d: draining (up to %s)\n", signo,
-                         absl::FormatDuration(
-                             absl::GetFlag(FLAGS_drain_timeout)).c_str());
-            server.BeginDrain();
-            loop.RunAfter(o.drain_timeout, [&loop] { loop.Stop(); });
-          });
-  if (!signals.ok()) {
-    std::fprintf(stderr, "signals: %s\n", signals.status().ToString().c_str());
-    return 1;
-  }
-  server.SetOnDrained([&loop] { loop.Post([&loop] { loop.Stop(); }); });
-
   if (absl::Status s = AddDemoRoutes(server); !s.ok()) {
     std::fprintf(stderr, "routes: %s\n", s.ToString().c_str());
     return 1;
@@ -249,16 +225,9 @@ int main(int argc, char** argv) {
   std::printf("listening on http://%s%s%s:%u\n", v6 ? "[" : "",
               o.address.c_str(), v6 ? "]" : "", server.port());
   std::fflush(stdout);
-
-  loop.Run();  // until drained, or the drain timeout
-
-  // Stop: cancels what is left and joins every thread. A handler that
-  // ignores its cancellation flag cannot hold the process past the drain.
-  auto stopped = std::async(std::launch::async, [&server] { server.Stop(); });
-  if (stopped.wait_for(std::chrono::seconds(2)) != std::future_status::ready) {
-    std::fprintf(stderr, "handlers still running after drain; exiting\n");
-    std::fflush(stdout);
-    _exit(0);
+  if (absl::Status s = server.Run(); !s.ok()) {
+    std::fprintf(stderr, "run: %s\n", s.ToString().c_str());
+    return 1;
   }
   return 0;
 }

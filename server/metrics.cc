@@ -79,6 +79,19 @@ ServerMetrics::ServerMetrics(const std::vector<std::string>& route_names) {
   routes_.push_back(std::make_unique<RouteMetrics>("unmatched"));
 }
 
+void ServerMetrics::RecordShed(size_t route, size_t reason) {
+  RouteMetrics& r = route < num_routes() ? *routes_[route] : unmatched();
+  r.shed[reason].fetch_add(1, std::memory_order_relaxed);
+  if (reason == 0) shed_queue_full.fetch_add(1, std::memory_order_relaxed);
+  if (reason == 3) shed_codel.fetch_add(1, std::memory_order_relaxed);
+}
+
+uint64_t ServerMetrics::ShedCount(size_t reason) const {
+  uint64_t n = 0;
+  for (const auto& r : routes_) n += r->shed[reason].load(std::memory_order_relaxed);
+  return n;
+}
+
 namespace {
 
 // Escapes a Prometheus label value.
@@ -136,14 +149,17 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
                             out);
     }
   }
-  *out += "# HELP brisk_shed_total Requests answered 503 without running, by reason.\n"
-          "# TYPE brisk_shed_total counter\n";
-  absl::StrAppendFormat(out, "brisk_shed_total{reason=\"queue_full\"} %d\n",
-                        load(shed_queue_full));
-  absl::StrAppendFormat(out, "brisk_shed_total{reason=\"codel\"} %d\n",
-                        load(shed_codel));
-  absl::StrAppendFormat(out, "brisk_shed_total{reason=\"deadline_in_queue\"} %d\n",
-                        load(deadline_in_queue));
+  *out += "# HELP brisk_shed_total Requests refused without running, by "
+          "route and reason.\n# TYPE brisk_shed_total counter\n";
+  for (size_t route = 0; route + 1 < routes_.size(); ++route) {  // not unmatched
+    const RouteMetrics* r = routes_[route].get();
+    for (size_t i = 0; i < kShedReasonNames.size(); ++i) {
+      absl::StrAppendFormat(
+          out, "brisk_shed_total{route=\"%s\",reason=\"%s\"} %d\n",
+          LabelValue(r->name), std::string(kShedReasonNames[i]),
+          r->shed[i].load(std::memory_order_relaxed));
+    }
+  }
   AppendScalar(out, "brisk_deadline_exceeded_total", "counter",
                "Offloaded requests answered 503 at their deadline.",
                load(deadline_exceeded));
@@ -152,6 +168,9 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
                load(late_results_dropped));
   AppendScalar(out, "brisk_handler_exceptions_total", "counter",
                "Handlers that threw (answered 500).", load(handler_exceptions));
+  AppendScalar(out, "brisk_responders_dropped_total", "counter",
+               "Responders destroyed without an answer (answered 500).",
+               load(responders_dropped));
   AppendScalar(out, "brisk_in_flight_requests", "gauge",
                "Offloaded requests queued or running.", load(in_flight));
   AppendScalar(out, "brisk_queue_depth", "gauge",

@@ -56,6 +56,11 @@ class Histogram {
   std::atomic<uint64_t> sum_ns_{0};
 };
 
+// Reasons a request is refused without running (the `reason` label of
+// brisk_shed_total), indexed as internal::ShedReason.
+inline constexpr std::array<std::string_view, 4> kShedReasonNames = {
+    "queue_full", "predicted_late", "expired_in_queue", "codel"};
+
 // Per-route figures. Statuses 100..599 are counted in a flat array, so
 // recording is one relaxed increment.
 struct RouteMetrics {
@@ -69,6 +74,8 @@ struct RouteMetrics {
   Histogram handler;     // handler run time
   Histogram total;       // request parsed -> response queued for writing
   std::array<std::atomic<uint64_t>, 500> status_counts{};
+  // Refusals by reason (kShedReasonNames).
+  std::array<std::atomic<uint64_t>, kShedReasonNames.size()> shed{};
 };
 
 class ServerMetrics {
@@ -78,17 +85,26 @@ class ServerMetrics {
   explicit ServerMetrics(const std::vector<std::string>& route_names);
 
   RouteMetrics& route(size_t id) { return *routes_[id]; }
+  const RouteMetrics& route(size_t id) const { return *routes_[id]; }
   RouteMetrics& unmatched() { return *routes_.back(); }
+  const RouteMetrics& unmatched() const { return *routes_.back(); }
   size_t num_routes() const { return routes_.size() - 1; }
 
   void AppendPrometheus(std::string* out) const;
 
-  // Shed and deadline accounting.
-  std::atomic<uint64_t> shed_queue_full{0};  // 503: admission queue full
-  std::atomic<uint64_t> shed_codel{0};       // 503: queue timeout (CoDel)
+  // A refusal of a request to `route` for reason `reason` (an index into
+  // kShedReasonNames).
+  void RecordShed(size_t route, size_t reason);
+  // Refusals for `reason`, all routes.
+  uint64_t ShedCount(size_t reason) const;
+
+  // Shed and deadline accounting (all routes).
+  std::atomic<uint64_t> shed_queue_full{0};  // refused: admission queue full
+  std::atomic<uint64_t> shed_codel{0};       // refused: CoDel queue timeout
   std::atomic<uint64_t> deadline_exceeded{0};  // 503: deadline passed
   std::atomic<uint64_t> deadline_in_queue{0};  // ... of which never ran
   std::atomic<uint64_t> handler_exceptions{0};
+  std::atomic<uint64_t> responders_dropped{0};  // unanswered: 500
   std::atomic<uint64_t> late_results_dropped{0};
   // Connections.
   std::atomic<int64_t> open_connections{0};

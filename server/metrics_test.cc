@@ -13,6 +13,7 @@ namespace {
 
 using std::chrono::microseconds;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(HistogramTest, BucketsAreInclusiveUpperBounds) {
   Histogram h;
@@ -49,7 +50,8 @@ TEST(ServerMetricsTest, ExportsRoutesStatusesAndGauges) {
   m.unmatched().RecordStatus(404);
   m.route(0).total.Observe(microseconds(10));
   m.open_connections.store(3);
-  m.shed_queue_full.store(7);
+  for (int i = 0; i < 7; ++i) m.RecordShed(1, 0);  // queue_full
+  m.RecordShed(0, 1);                               // predicted_late
   std::string out;
   m.AppendPrometheus(&out);
   EXPECT_THAT(out, HasSubstr("brisk_requests_total{route=\"/hello\",status=\"200\"} 2\n"));
@@ -57,7 +59,15 @@ TEST(ServerMetricsTest, ExportsRoutesStatusesAndGauges) {
   EXPECT_THAT(out, HasSubstr("brisk_requests_total{route=\"unmatched\",status=\"404\"} 1\n"));
   EXPECT_THAT(out, HasSubstr("brisk_request_seconds_bucket{route=\"/hello\",le=\"5e-05\"} 1\n"));
   EXPECT_THAT(out, HasSubstr("brisk_open_connections 3\n"));
-  EXPECT_THAT(out, HasSubstr("brisk_shed_total{reason=\"queue_full\"} 7\n"));
+  EXPECT_THAT(out, HasSubstr(
+      "brisk_shed_total{route=\"/a\\\"b\",reason=\"queue_full\"} 7\n"));
+  EXPECT_THAT(out, HasSubstr(
+      "brisk_shed_total{route=\"/hello\",reason=\"predicted_late\"} 1\n"));
+  EXPECT_THAT(out, HasSubstr(
+      "brisk_shed_total{route=\"/hello\",reason=\"codel\"} 0\n"));
+  EXPECT_THAT(out, Not(HasSubstr("brisk_shed_total{route=\"unmatched\"")));
+  EXPECT_EQ(m.shed_queue_full.load(), 7u);
+  EXPECT_EQ(m.ShedCount(0), 7u);
   EXPECT_THAT(out, HasSubstr("# TYPE brisk_loop_lag_seconds histogram\n"));
 }
 

@@ -3,24 +3,29 @@
 #include <ctime>
 #include <future>
 #include <utility>
+#include <vector>
 
-#include "absl/strings/str_cat.h"
-#include "server/connection.h"
+namespace brisk::internal {
 
-namespace brisk {
-
-Reactor::Reactor(ServerCore* core, int index) : core_(core), index_(index) {}
+Reactor::Reactor(const ConnectionContext& context, Lifecycle* lifecycle,
+                 int max_connections, net::StreamOptions stream_options)
+    : context_(context),
+      lifecycle_(lifecycle),
+      max_connections_(max_connections),
+      stream_options_(stream_options) {}
 
 Reactor::~Reactor() {
   if (thread_.joinable()) StopAndJoin();
   connections_.clear();
+  if (home_ != nullptr) home_->Shut();
 }
 
 absl::Status Reactor::Init(net::Listener listener) {
   absl::StatusOr<std::unique_ptr<net::EventLoop>> loop = net::CreateEpollLoop();
   if (!loop.ok()) return loop.status();
   loop_ = *std::move(loop);
-  ServerMetrics* metrics = core_->metrics.get();
+  home_ = std::make_shared<LoopHandle>(loop_.get());
+  ServerMetrics* metrics = context_.metrics;
   loop_->SetLagObserver(
       [metrics](net::Duration lag) { metrics->loop_lag.Observe(lag); });
   absl::StatusOr<std::unique_ptr<net::Acceptor>> acceptor =
@@ -31,13 +36,13 @@ absl::Status Reactor::Init(net::Listener listener) {
           });
   if (!acceptor.ok()) return acceptor.status();
   acceptor_ = *std::move(acceptor);
-  if (core_->access_log != nullptr) ScheduleLogFlush();
+  if (context_.access_log != nullptr) ScheduleLogFlush();
   return absl::OkStatus();
 }
 
 void Reactor::ScheduleLogFlush() {
   loop_->RunAfter(std::chrono::milliseconds(100), [this] {
-    core_->access_log->Flush();
+    context_.access_log->Flush();
     ScheduleLogFlush();
   });
 }
@@ -50,6 +55,7 @@ void Reactor::StopAndJoin() {
   if (!thread_.joinable()) return;
   loop_->Stop();
   thread_.join();
+  home_->Shut();  // exchanges still held elsewhere post into the void
 }
 
 std::string_view Reactor::Date() {
@@ -57,66 +63,37 @@ std::string_view Reactor::Date() {
 }
 
 void Reactor::OnAccept(net::UniqueFd fd, const net::SocketAddress& peer) {
-  ServerMetrics& m = *core_->metrics;
-  if (draining_ ||
-      core_->connections.load(std::memory_order_relaxed) >=
-          core_->options.max_connections) {
+  ServerMetrics& m = *context_.metrics;
+  if (!accepting_ || !lifecycle_->TryOpenConnection(max_connections_)) {
     m.rejected_connections.fetch_add(1, std::memory_order_relaxed);
     return;  // `fd` closes here: the client sees the connection closed at once
   }
-  core_->connections.fetch_add(1, std::memory_order_relaxed);
   m.accepted_connections.fetch_add(1, std::memory_order_relaxed);
   m.open_connections.fetch_add(1, std::memory_order_relaxed);
-  const uint64_t id = next_id_++;
-  // The peer's text form is only needed for the access log.
-  auto conn = std::make_unique<Connection>(
-      this, core_, id, std::move(fd),
-      core_->access_log != nullptr ? peer.HostString() : std::string());
+  auto info = std::make_shared<ConnectionInfo>(ConnectionInfo{peer});
+  auto conn = std::make_unique<Connection>(loop_.get(), this, context_, home_,
+                                           std::move(info));
   Connection* raw = conn.get();
-  connections_.emplace(id, std::move(conn));
-  if (!raw->Start().ok()) raw->Close();
+  connections_.emplace(raw, std::move(conn));
+  raw->Start(loop_->CreateStream(std::move(fd), raw, stream_options_));
 }
 
-Connection* Reactor::Find(uint64_t id) {
-  auto it = connections_.find(id);
-  return it == connections_.end() ? nullptr : it->second.get();
-}
-
-void Reactor::RemoveConnection(uint64_t id) {
+void Reactor::OnConnectionClosed(Connection* connection) {
+  context_.metrics->open_connections.fetch_sub(1, std::memory_order_relaxed);
+  lifecycle_->ConnectionClosed();
   // Deferred: the connection may be deep in its own call stack.
-  loop_->Post([this, id] { connections_.erase(id); });
-}
-
-void Reactor::PostCallDone(std::shared_ptr<Call> call,
-                           http::Response response) {
-  loop_->Post([this, call = std::move(call),
-               response = std::move(response)]() mutable {
-    Connection* conn = Find(call->connection_id);
-    if (conn == nullptr) {
-      core_->metrics->late_results_dropped.fetch_add(1,
-                                                     std::memory_order_relaxed);
-      return;
-    }
-    conn->OnCallDone(call->sequence, std::move(response));
-  });
-}
-
-void Reactor::PostCallShed(std::shared_ptr<Call> call) {
-  loop_->Post([this, call = std::move(call)] {
-    if (Connection* conn = Find(call->connection_id)) {
-      conn->OnCallShed(call->sequence);
-    }
-  });
+  loop_->Post([this, connection] { connections_.erase(connection); });
 }
 
 void Reactor::PostBeginDrain() {
   loop_->Post([this] {
-    draining_ = true;
+    accepting_ = false;
     acceptor_.reset();  // closes the listener: new connections are refused
     std::vector<Connection*> conns;
-    for (auto& [id, conn] : connections_) conns.push_back(conn.get());
+    conns.reserve(connections_.size());
+    for (auto& [raw, conn] : connections_) conns.push_back(raw);
     for (Connection* c : conns) c->BeginDrain();
-    core_->NotifyIfDrained();
+    lifecycle_->CheckDrained();
   });
 }
 
@@ -124,14 +101,15 @@ void Reactor::CloseAllAndWait() {
   if (!thread_.joinable()) return;
   std::promise<void> done;
   loop_->Post([this, &done] {
-    draining_ = true;
+    accepting_ = false;
     acceptor_.reset();
     std::vector<Connection*> conns;
-    for (auto& [id, conn] : connections_) conns.push_back(conn.get());
+    conns.reserve(connections_.size());
+    for (auto& [raw, conn] : connections_) conns.push_back(raw);
     for (Connection* c : conns) c->Close();
     done.set_value();
   });
   done.get_future().wait();
 }
 
-}  // namespace brisk
+}  // namespace brisk::internal

@@ -1,10 +1,11 @@
-// Internal: one reactor thread. It owns an epoll EventLoop, its own
-// SO_REUSEPORT listener (through an Acceptor) and every connection it
-// accepts, for their whole life. Other threads talk to it only through
-// Post*() methods, which hand work to the loop.
+// Internal: one reactor thread. It owns an EventLoop, its own listener
+// (through an Acceptor) and every connection it accepts, for their whole
+// life. Other threads reach it only through Post*() methods and the
+// LoopHandle its exchanges carry home.
 #ifndef BRISK_SERVER_REACTOR_H_
 #define BRISK_SERVER_REACTOR_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -12,20 +13,21 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
-#include "http/response.h"
 #include "http/response_writer.h"
 #include "net/acceptor.h"
 #include "net/event_loop.h"
 #include "net/socket.h"
-#include "server/server_core.h"
+#include "net/stream.h"
+#include "server/connection.h"
+#include "server/exchange.h"
+#include "server/lifecycle.h"
 
-namespace brisk {
+namespace brisk::internal {
 
-class Connection;
-
-class Reactor {
+class Reactor final : public ConnectionOwner {
  public:
-  Reactor(ServerCore* core, int index);
+  Reactor(const ConnectionContext& context, Lifecycle* lifecycle,
+          int max_connections, net::StreamOptions stream_options);
   ~Reactor();
   Reactor(const Reactor&) = delete;
   Reactor& operator=(const Reactor&) = delete;
@@ -36,34 +38,33 @@ class Reactor {
   // Stops the loop and joins the thread (any thread but this reactor's).
   void StopAndJoin();
 
-  // Any thread.
-  void PostCallDone(std::shared_ptr<Call> call, http::Response response);
-  void PostCallShed(std::shared_ptr<Call> call);
+  // Any thread: stop accepting, drain every connection (see
+  // Connection::BeginDrain).
   void PostBeginDrain();
-  // Closes the listener and every connection; returns when done.
+  // Any thread: closes the listener and every connection; returns when done.
   void CloseAllAndWait();
 
-  // Loop thread only.
-  net::EventLoop& loop() { return *loop_; }
-  std::string_view Date();
-  void RemoveConnection(uint64_t id);
+  // ConnectionOwner (loop thread).
+  std::string_view Date() override;
+  void OnConnectionClosed(Connection* connection) override;
 
  private:
   void OnAccept(net::UniqueFd fd, const net::SocketAddress& peer);
-  Connection* Find(uint64_t id);
   void ScheduleLogFlush();
 
-  ServerCore* const core_;
-  const int index_;
+  const ConnectionContext context_;
+  Lifecycle* const lifecycle_;
+  const int max_connections_;
+  const net::StreamOptions stream_options_;
   std::unique_ptr<net::EventLoop> loop_;
+  std::shared_ptr<LoopHandle> home_;
   std::unique_ptr<net::Acceptor> acceptor_;
-  absl::flat_hash_map<uint64_t, std::unique_ptr<Connection>> connections_;
-  uint64_t next_id_ = 1;
-  bool draining_ = false;
+  absl::flat_hash_map<Connection*, std::unique_ptr<Connection>> connections_;
+  bool accepting_ = true;
   http::HttpDate date_;
   std::thread thread_;
 };
 
-}  // namespace brisk
+}  // namespace brisk::internal
 
 #endif  // BRISK_SERVER_REACTOR_H_

@@ -1,0 +1,255 @@
+#include "net/stream.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+#include <utility>
+
+namespace brisk::net {
+namespace {
+
+// One read buffer per thread, shared by every stream its loop drives: an
+// idle connection holds no input buffer, and data that the callee consumes
+// at once (the common case) is never copied.
+char* ScratchBuffer(size_t size) {
+  thread_local std::unique_ptr<char[]> buffer;
+  thread_local size_t capacity = 0;
+  if (capacity < size) {
+    buffer.reset(new char[size]);
+    capacity = size;
+  }
+  return buffer.get();
+}
+
+// Output beyond this is given back to the allocator once sent.
+constexpr size_t kKeepOutputCapacity = 16 * 1024;
+// While a large answer trickles out, the sent prefix is dropped past this.
+constexpr size_t kCompactOutputAfter = 256 * 1024;
+
+class ReadinessStream final : public Stream {
+ public:
+  ReadinessStream(EventLoop* loop, UniqueFd fd, StreamCallbacks* callbacks,
+                  const StreamOptions& options)
+      : loop_(loop),
+        fd_(std::move(fd)),
+        callbacks_(callbacks),
+        options_(options) {}
+
+  ~ReadinessStream() override { Close(); }
+
+  void Start() override {
+    if (options_.read_on_start) {
+      ReadSome();
+      if (closed_) return;
+    }
+    interest_ = WantedInterest();
+    if (loop_->Watch(fd_.get(), interest_,
+                     [this](uint32_t events) { OnEvents(events); })
+            .ok()) {
+      watched_ = true;
+    } else {
+      Fail(EBADF);
+    }
+  }
+
+  std::string& output() override { return out_; }
+
+  bool Flush() override {
+    if (closed_ || failed_) return false;
+    if (!blocked_ && out_pos_ < out_.size()) {
+      if (!SendSome()) return false;
+      UpdateInterest();
+    }
+    return true;
+  }
+
+  size_t pending_output() const override { return out_.size() - out_pos_; }
+
+  void SetReading(bool reading) override {
+    if (reading_ == reading) return;
+    reading_ = reading;
+    UpdateInterest();
+  }
+  bool reading() const override { return reading_; }
+
+  void ShutdownWrite() override {
+    if (closed_) return;
+    if (pending_output() > 0) {
+      shutdown_after_send_ = true;  // after the queued bytes
+      return;
+    }
+    ::shutdown(fd_.get(), SHUT_WR);
+  }
+
+  void Close() override {
+    if (closed_) return;
+    closed_ = true;
+    if (watched_) {
+      loop_->Unwatch(fd_.get()).IgnoreError();
+      watched_ = false;
+    }
+    fd_.reset();
+    std::string().swap(out_);
+    out_pos_ = 0;
+  }
+  bool closed() const override { return closed_; }
+  int fd() const override { return fd_.get(); }
+
+ private:
+  uint32_t WantedInterest() const {
+    uint32_t want = 0;
+    if (reading_ && !eof_) want |= kReadable;
+    if (blocked_) want |= kWritable;
+    return want;
+  }
+
+  void UpdateInterest() {
+    if (!watched_ || closed_) return;
+    const uint32_t want = WantedInterest();
+    if (want == interest_) return;
+    interest_ = want;
+    loop_->Modify(fd_.get(), want).IgnoreError();
+  }
+
+  void OnEvents(uint32_t events) {
+    if (closed_ || failed_) return;
+    if (events & kError) {
+      int err = 0;
+      socklen_t len = sizeof(err);
+      ::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+      Fail(err != 0 ? err : ECONNRESET);
+      return;
+    }
+    if ((events & kWritable) && blocked_) {
+      blocked_ = false;
+      if (!SendSome()) {
+        Fail(last_error_);
+        return;
+      }
+      if (!blocked_) {
+        UpdateInterest();
+        callbacks_->OnStreamDrained();
+        if (closed_) return;
+      }
+    }
+    if (events & (kReadable | kHangup)) {
+      if (reading_ && !eof_) {
+        ReadSome();
+      } else if ((events & kHangup) && !eof_) {
+        // The peer hung up while we were not reading: the hang-up is
+        // level-triggered and would be reported on every iteration, so it
+        // is delivered as the end of input it is.
+        eof_ = true;
+        callbacks_->OnStreamEof();
+      }
+      if (closed_) return;
+    }
+    UpdateInterest();
+  }
+
+  void ReadSome() {
+    const size_t chunk = options_.read_chunk;
+    for (int round = 0; round < options_.reads_per_event;) {
+      if (!reading_ || eof_ || closed_ || failed_) return;
+      char* buf = ScratchBuffer(chunk);
+      const ssize_t n = ::read(fd_.get(), buf, chunk);
+      if (n > 0) {
+        callbacks_->OnStreamData(std::string_view(buf, static_cast<size_t>(n)));
+        // A stream socket that filled less than the room had nothing more
+        // at that moment: skip the read() that would only say EAGAIN (the
+        // loop is level-triggered and reports later data again).
+        if (static_cast<size_t>(n) < chunk) return;
+        ++round;
+        continue;
+      }
+      if (n == 0) {
+        eof_ = true;
+        callbacks_->OnStreamEof();
+        return;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      Fail(errno);
+      return;
+    }
+  }
+
+  // Sends until the queue is empty or the socket is full. False on error
+  // (errno in last_error_).
+  bool SendSome() {
+    while (out_pos_ < out_.size()) {
+      const ssize_t n = ::send(fd_.get(), out_.data() + out_pos_,
+                               out_.size() - out_pos_, MSG_NOSIGNAL);
+      if (n > 0) {
+        out_pos_ += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        blocked_ = true;
+        if (out_pos_ > kCompactOutputAfter && out_pos_ * 2 > out_.size()) {
+          out_.erase(0, out_pos_);
+          out_pos_ = 0;
+        }
+        return true;
+      }
+      last_error_ = n < 0 ? errno : EPIPE;
+      failed_ = true;
+      return false;
+    }
+    if (out_.capacity() > kKeepOutputCapacity) {
+      std::string().swap(out_);
+    } else {
+      out_.clear();
+    }
+    out_pos_ = 0;
+    if (shutdown_after_send_) {
+      shutdown_after_send_ = false;
+      ::shutdown(fd_.get(), SHUT_WR);
+    }
+    return true;
+  }
+
+  void Fail(int error) {
+    failed_ = true;
+    eof_ = true;
+    UpdateInterest();
+    callbacks_->OnStreamError(error);
+  }
+
+  EventLoop* const loop_;
+  UniqueFd fd_;
+  StreamCallbacks* const callbacks_;
+  const StreamOptions options_;
+
+  std::string out_;
+  size_t out_pos_ = 0;
+  uint32_t interest_ = 0;
+  int last_error_ = 0;
+  bool watched_ = false;
+  bool reading_ = true;
+  bool blocked_ = false;  // the kernel refused bytes: wait for kWritable
+  bool eof_ = false;
+  bool failed_ = false;
+  bool closed_ = false;
+  bool shutdown_after_send_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Stream> CreateReadinessStream(EventLoop* loop, UniqueFd fd,
+                                              StreamCallbacks* callbacks,
+                                              const StreamOptions& options) {
+  return std::make_unique<ReadinessStream>(loop, std::move(fd), callbacks,
+                                           options);
+}
+
+std::unique_ptr<Stream> EventLoop::CreateStream(UniqueFd fd,
+                                                StreamCallbacks* callbacks,
+                                                const StreamOptions& options) {
+  return CreateReadinessStream(this, std::move(fd), callbacks, options);
+}
+
+}  // namespace brisk::net

@@ -1,0 +1,124 @@
+// Stream: a connected socket on an EventLoop, seen as a byte stream with
+// completion-style callbacks. It is the seam between the transport (epoll
+// readiness today, io_uring completions, TLS on top of either) and the code
+// that speaks a protocol over it, which then does not care how its bytes
+// travel.
+//
+//   class Echo : public StreamCallbacks {
+//    public:
+//     void OnStreamData(std::string_view data) override {
+//       stream_->output().append(data);           // queue bytes...
+//       if (!stream_->Flush()) stream_->Close();  // ...and start sending
+//     }
+//     void OnStreamEof() override { stream_->Close(); }
+//     void OnStreamDrained() override {}
+//     void OnStreamError(int error) override { stream_->Close(); }
+//     std::unique_ptr<Stream> stream_;
+//   };
+//   echo.stream_ = loop->CreateStream(std::move(fd), &echo, {});
+//   echo.stream_->Start();
+//
+// Input: every byte received is handed to OnStreamData() exactly once, in
+// order; the view is valid only during the call (it may point into a buffer
+// shared by every stream of the loop), so a callee that cannot use all of it
+// keeps a copy of the rest. SetReading(false) stops delivery (backpressure:
+// the kernel's receive buffer then fills and TCP pushes back on the client).
+//
+// Output: append to output() and call Flush(). Bytes are sent in order;
+// whatever the kernel does not take at once stays queued and goes out when
+// the socket becomes writable. pending_output() counts the bytes queued and
+// not yet handed to the kernel; when it drops to zero after a Flush() left
+// some pending, OnStreamDrained() is called.
+//
+// End: OnStreamEof() when the peer closed its sending side (read returned 0),
+// or hung up while reading was paused. OnStreamError() when the connection
+// broke (reset, ...). After either, no more data arrives; the owner decides
+// when to Close().
+//
+// Threading and re-entrancy: loop thread only. Callbacks never run nested
+// inside a call the owner makes (Flush, SetReading, ShutdownWrite, Close),
+// except Start(), which may read at once and deliver what is already there
+// (see StreamOptions::read_on_start). Inside a callback the owner may call
+// any method, including Close(), but must not destroy the Stream; destroy it
+// later (e.g. from a posted task). After Close() no callback runs.
+//
+// Ownership: the Stream owns the socket and closes it on Close() or
+// destruction; the callbacks object is not owned and must outlive it.
+#ifndef BRISK_NET_STREAM_H_
+#define BRISK_NET_STREAM_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "net/event_loop.h"
+#include "net/socket.h"
+
+namespace brisk::net {
+
+class StreamCallbacks {
+ public:
+  // Bytes received; valid during the call only.
+  virtual void OnStreamData(std::string_view data) = 0;
+  // The peer will send nothing more.
+  virtual void OnStreamEof() = 0;
+  // pending_output() reached zero after a Flush() that left bytes queued.
+  virtual void OnStreamDrained() = 0;
+  // The connection is broken (errno value); nothing more can be sent.
+  virtual void OnStreamError(int error) = 0;
+
+ protected:
+  ~StreamCallbacks() = default;
+};
+
+struct StreamOptions {
+  // Start() tries one read at once before waiting for readiness: with
+  // TCP_DEFER_ACCEPT on the listener, a new connection's request is usually
+  // already there, and a short exchange (request, answer, close) may finish
+  // without the socket ever being registered with the poller.
+  bool read_on_start = false;
+  // Bytes read per read() call, and read() calls per readiness event before
+  // yielding to other sockets (fairness).
+  size_t read_chunk = 64 * 1024;
+  int reads_per_event = 4;
+};
+
+class Stream {
+ public:
+  virtual ~Stream() = default;
+
+  // Starts delivering events. Call once, after the callbacks are ready.
+  virtual void Start() = 0;
+
+  // The output queue: append bytes, then Flush().
+  virtual std::string& output() = 0;
+  // Starts sending what is queued. False if the connection is broken (the
+  // owner should Close()); true otherwise, even if bytes remain queued.
+  virtual bool Flush() = 0;
+  // Bytes queued and not yet handed to the kernel.
+  virtual size_t pending_output() const = 0;
+
+  // Pauses or resumes input delivery.
+  virtual void SetReading(bool reading) = 0;
+  virtual bool reading() const = 0;
+  // Sends FIN after the queued output (TCP half-close). Input still arrives.
+  virtual void ShutdownWrite() = 0;
+  // Closes the socket at once (queued output is dropped). Idempotent.
+  virtual void Close() = 0;
+  virtual bool closed() const = 0;
+  // The socket (-1 once closed), for getsockopt and the like.
+  virtual int fd() const = 0;
+};
+
+// A Stream driven by readiness: Watch() on `loop` plus read()/send(). Works
+// on any EventLoop implementation; EventLoop::CreateStream() returns one
+// unless the loop has a native (completion-based) stream.
+std::unique_ptr<Stream> CreateReadinessStream(EventLoop* loop, UniqueFd fd,
+                                              StreamCallbacks* callbacks,
+                                              const StreamOptions& options);
+
+}  // namespace brisk::net
+
+#endif  // BRISK_NET_STREAM_H_

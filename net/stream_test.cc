@@ -1,0 +1,261 @@
+#include "net/stream.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "net/event_loop.h"
+#include "net/socket.h"
+
+namespace brisk::net {
+namespace {
+
+constexpr Duration kPoll{0};
+
+std::unique_ptr<EventLoop> MakeLoop() {
+  absl::StatusOr<std::unique_ptr<EventLoop>> loop = CreateEpollLoop();
+  EXPECT_TRUE(loop.ok()) << loop.status();
+  return *std::move(loop);
+}
+
+// A non-blocking AF_UNIX stream socketpair.
+struct SocketPair {
+  SocketPair() {
+    int fds[2];
+    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+    a.reset(fds[0]);
+    b.reset(fds[1]);
+  }
+  UniqueFd a, b;
+};
+
+std::string Pattern(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7) % 26);
+  return s;
+}
+
+// Reads what is available on a non-blocking fd.
+std::string ReadAvailable(int fd) {
+  std::string got;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+// Records every callback; optional hooks act inside them.
+class Recorder : public StreamCallbacks {
+ public:
+  void OnStreamData(std::string_view data) override {
+    data_.append(data);
+    ++data_calls;
+    if (on_data) on_data(data);
+  }
+  void OnStreamEof() override { ++eofs; }
+  void OnStreamDrained() override { ++drained; }
+  void OnStreamError(int error) override { errors.push_back(error); }
+
+  std::string data_;
+  int data_calls = 0;
+  int eofs = 0;
+  int drained = 0;
+  std::vector<int> errors;
+  std::function<void(std::string_view)> on_data;
+};
+
+// A loop, a socketpair and a Recorder; Make() puts a stream on side a.
+class StreamTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Stream> Make(StreamOptions options = {}) {
+    return loop->CreateStream(std::move(p.a), &r, options);
+  }
+  // A small send buffer on side a, so large writes stay queued.
+  void ShrinkSendBuffer() {
+    int small = 4096;
+    setsockopt(p.a.get(), SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+  }
+
+  std::unique_ptr<EventLoop> loop = MakeLoop();
+  SocketPair p;
+  Recorder r;
+};
+
+TEST_F(StreamTest, DeliversBytesInOrderAndSendsOutput) {
+  auto s = Make();
+  r.on_data = [&](std::string_view d) {
+    s->output().append("echo:");
+    s->output().append(d);
+    EXPECT_TRUE(s->Flush());
+  };
+  s->Start();
+  EXPECT_EQ(loop->RunOnce(kPoll), 0);
+  ASSERT_EQ(write(p.b.get(), "hello", 5), 5);
+  loop->RunOnce(kPoll);
+  EXPECT_EQ(r.data_, "hello");
+  EXPECT_EQ(ReadAvailable(p.b.get()), "echo:hello");
+  EXPECT_EQ(s->pending_output(), 0u);
+  EXPECT_EQ(r.drained, 0);  // everything went out within Flush()
+}
+
+TEST_F(StreamTest, ReadOnStartDeliversWhatIsAlreadyThere) {
+  ASSERT_EQ(write(p.b.get(), "early", 5), 5);
+  auto s = Make({.read_on_start = true});
+  s->Start();  // no loop iteration yet
+  EXPECT_EQ(r.data_, "early");
+}
+
+TEST_F(StreamTest, ClosingInsideStartNeverRegisters) {
+  ASSERT_EQ(write(p.b.get(), "x", 1), 1);
+  auto s = Make({.read_on_start = true});
+  r.on_data = [&](std::string_view) { s->Close(); };
+  s->Start();
+  EXPECT_TRUE(s->closed());
+  EXPECT_EQ(s->fd(), -1);
+  // The peer sees the close.
+  char c;
+  EXPECT_EQ(read(p.b.get(), &c, 1), 0);
+}
+
+TEST_F(StreamTest, PausedReadingDeliversNothingUntilResumed) {
+  auto s = Make();
+  s->Start();
+  s->SetReading(false);
+  ASSERT_EQ(write(p.b.get(), "abc", 3), 3);
+  for (int i = 0; i < 3; ++i) loop->RunOnce(kPoll);
+  EXPECT_EQ(r.data_calls, 0);
+  s->SetReading(true);
+  loop->RunOnce(kPoll);
+  EXPECT_EQ(r.data_, "abc");
+}
+
+TEST_F(StreamTest, PeerCloseIsEof) {
+  auto s = Make();
+  s->Start();
+  ASSERT_EQ(write(p.b.get(), "last", 4), 4);
+  p.b.reset();
+  // A short read ends a round without the read() that would only see the
+  // end; the level-triggered loop reports it next.
+  for (int i = 0; i < 3 && r.eofs == 0; ++i) loop->RunOnce(kPoll);
+  EXPECT_EQ(r.data_, "last");
+  EXPECT_EQ(r.eofs, 1);
+  // Reported once, not on every iteration.
+  loop->RunOnce(kPoll);
+  EXPECT_EQ(r.eofs, 1);
+}
+
+TEST_F(StreamTest, HangupWhilePausedIsEof) {
+  auto s = Make();
+  s->Start();
+  s->SetReading(false);
+  p.b.reset();
+  loop->RunOnce(kPoll);
+  EXPECT_EQ(r.eofs, 1);
+  EXPECT_EQ(r.data_calls, 0);
+}
+
+TEST_F(StreamTest, PartialWritesQueueAndDrainInOrder) {
+  ShrinkSendBuffer();
+  auto s = Make();
+  s->Start();
+  const std::string data = Pattern(1 << 20);
+  s->output().append(data);
+  ASSERT_TRUE(s->Flush());
+  ASSERT_GT(s->pending_output(), 0u);  // the kernel took only part of it
+  std::string got;
+  while (got.size() < data.size()) {
+    got += ReadAvailable(p.b.get());
+    loop->RunOnce(kPoll);
+  }
+  EXPECT_TRUE(got == data);
+  EXPECT_EQ(s->pending_output(), 0u);
+  EXPECT_EQ(r.drained, 1);
+}
+
+TEST_F(StreamTest, ShutdownWriteWaitsForQueuedOutput) {
+  ShrinkSendBuffer();
+  auto s = Make();
+  s->Start();
+  const std::string data = Pattern(256 * 1024);
+  s->output().append(data);
+  ASSERT_TRUE(s->Flush());
+  s->ShutdownWrite();  // FIN only after the queued bytes
+  std::string got;
+  bool eof = false;
+  char buf[65536];
+  while (!eof) {
+    const ssize_t n = read(p.b.get(), buf, sizeof(buf));
+    if (n > 0) got.append(buf, static_cast<size_t>(n));
+    if (n == 0) eof = true;
+    loop->RunOnce(kPoll);
+  }
+  EXPECT_TRUE(got == data);
+  // Input still arrives after a half-close.
+  ASSERT_EQ(write(p.b.get(), "after", 5), 5);
+  loop->RunOnce(kPoll);
+  EXPECT_EQ(r.data_, "after");
+}
+
+TEST(StreamOverTcpTest, ResetIsReportedAsErrorOrFailedFlush) {
+  auto loop = MakeLoop();
+  absl::StatusOr<Listener> listener = Listener::Create("127.0.0.1", 0);
+  ASSERT_TRUE(listener.ok());
+  absl::StatusOr<UniqueFd> client = Connect("127.0.0.1", listener->port());
+  ASSERT_TRUE(client.ok());
+  AcceptResult accepted;
+  for (int i = 0; i < 1000 && accepted.outcome != AcceptResult::kAccepted; ++i) {
+    accepted = listener->Accept();
+  }
+  ASSERT_EQ(accepted.outcome, AcceptResult::kAccepted);
+  Recorder r;
+  auto s = loop->CreateStream(std::move(accepted.fd), &r, {});
+  s->Start();
+  // The client aborts: SO_LINGER 0 makes close() send a reset.
+  linger lg{1, 0};
+  setsockopt(client->get(), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  client->reset();
+  for (int i = 0; i < 100 && r.errors.empty() && r.eofs == 0; ++i) {
+    loop->RunOnce(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0], ECONNRESET);
+  s->output().append("too late");
+  EXPECT_FALSE(s->Flush());
+}
+
+TEST_F(StreamTest, NoCallbackAfterClose) {
+  auto s = Make();
+  s->Start();
+  ASSERT_EQ(write(p.b.get(), "abc", 3), 3);
+  s->Close();
+  p.b.reset();
+  for (int i = 0; i < 3; ++i) loop->RunOnce(kPoll);
+  EXPECT_EQ(r.data_calls, 0);
+  EXPECT_EQ(r.eofs, 0);
+  EXPECT_FALSE(s->Flush());
+}
+
+TEST_F(StreamTest, ReadsAreBoundedPerEventForFairness) {
+  int big = 1 << 20;
+  setsockopt(p.b.get(), SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+  auto s = Make({.read_chunk = 1024, .reads_per_event = 2});
+  s->Start();
+  const std::string data = Pattern(64 * 1024);
+  ASSERT_EQ(write(p.b.get(), data.data(), data.size()),
+            static_cast<ssize_t>(data.size()));
+  loop->RunOnce(kPoll);
+  EXPECT_EQ(r.data_.size(), 2048u);  // two reads of 1 KiB, then yield
+  while (r.data_.size() < data.size()) loop->RunOnce(kPoll);
+  EXPECT_TRUE(r.data_ == data);
+}
+
+}  // namespace
+}  // namespace brisk::net

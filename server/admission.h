@@ -1,0 +1,78 @@
+// Internal: the seam between the reactors, which admit offloaded requests,
+// and the workers, which run them. An AdmissionPolicy decides which requests
+// are queued or refused at arrival, which queued request runs next, and
+// which queued requests are refused instead of run. The server only wires a
+// policy in; each policy is unit-tested on its own with injected times.
+//
+//   std::unique_ptr<AdmissionPolicy> p = MakeCodelPolicy({...});
+//   if (auto refused = p->Admit(job, now)) Refuse(job, *refused);  // reactor
+//   ...
+//   std::vector<Refusal> refused;                                  // worker
+//   std::optional<Job> next = p->Next(now, &refused);
+//   for (Refusal& r : refused) Refuse(r.job, r.reason);
+//   if (next) { Run(*next); p->Finished(*next, handler_time, now); }
+//
+// Thread-safety: every method may be called from any thread.
+#ifndef BRISK_SERVER_ADMISSION_H_
+#define BRISK_SERVER_ADMISSION_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "server/handler.h"
+
+namespace brisk::internal {
+
+class Exchange;
+
+// Why a request was refused without running (the `reason` label of
+// brisk_shed_total).
+enum class ShedReason : uint8_t {
+  kQueueFull,       // the queue held queue_capacity requests
+  kPredictedLate,   // at arrival: it could not finish before its deadline
+  kExpiredInQueue,  // while queued: too little time left to run it
+  kCodel,           // CoDel queue timeout while a standing queue existed
+};
+inline constexpr size_t kNumShedReasons = 4;
+std::string_view ShedReasonName(ShedReason reason);
+
+// One offloaded request, as a policy sees it.
+struct Job {
+  size_t route = 0;          // route id (for per-route estimates and limits)
+  size_t metrics_route = 0;  // its index in ServerMetrics
+  SteadyTime arrival{};
+  SteadyTime deadline = SteadyTime::max();
+  std::shared_ptr<Exchange> exchange;  // opaque to the policy
+  uint64_t id = 0;                     // free for the caller (tests)
+};
+
+struct Refusal {
+  Job job;
+  ShedReason reason;
+};
+
+class AdmissionPolicy {
+ public:
+  virtual ~AdmissionPolicy() = default;
+  // Queues `job` (nullopt) or refuses it now (the reason; `job` is left
+  // untouched so the caller can answer it).
+  virtual std::optional<ShedReason> Admit(Job& job, SteadyTime now) = 0;
+  // The next job to run, or nullopt. Queued jobs refused instead of run are
+  // appended to `refused`.
+  virtual std::optional<Job> Next(SteadyTime now,
+                                  std::vector<Refusal>* refused) = 0;
+  // A job returned by Next() finished; its handler ran for `handler_time`.
+  virtual void Finished(const Job& job, std::chrono::nanoseconds handler_time,
+                        SteadyTime now) = 0;
+  // Jobs waiting.
+  virtual size_t queued() const = 0;
+};
+
+}  // namespace brisk::internal
+
+#endif  // BRISK_SERVER_ADMISSION_H_

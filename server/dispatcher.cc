@@ -1,0 +1,160 @@
+#include "server/dispatcher.h"
+
+#include <algorithm>
+#include <exception>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace brisk::internal {
+namespace {
+
+// The client's budget: "X-Request-Budget-Ms: 250" shortens the deadline.
+constexpr std::string_view kBudgetHeader = "X-Request-Budget-Ms";
+
+// A positive decimal of at most 9 digits, or nullopt.
+std::optional<int64_t> ParseBudgetMs(std::string_view v) {
+  if (v.empty() || v.size() > 9) return std::nullopt;
+  int64_t n = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + (c - '0');
+  }
+  if (n <= 0) return std::nullopt;
+  return n;
+}
+
+std::string_view RefusalText(ShedReason reason) {
+  switch (reason) {
+    case ShedReason::kQueueFull: return "overloaded: queue full\n";
+    case ShedReason::kPredictedLate:
+      return "overloaded: cannot finish before the deadline\n";
+    case ShedReason::kExpiredInQueue:
+      return "overloaded: too little time left to run\n";
+    case ShedReason::kCodel: return "overloaded: queue timeout\n";
+  }
+  return "overloaded\n";
+}
+
+}  // namespace
+
+Dispatcher::Dispatcher(const RouteTable* routes, ServerMetrics* metrics,
+                       DispatchOptions options)
+    : routes_(routes), metrics_(metrics), options_(options) {}
+
+SteadyTime Dispatcher::DeadlineOf(const http::Request& request,
+                                  const Route& route, SteadyTime now) const {
+  std::chrono::nanoseconds budget = route.options.deadline.count() > 0
+                                        ? route.options.deadline
+                                        : options_.request_deadline;
+  if (std::optional<std::string_view> v = request.Header(kBudgetHeader)) {
+    if (std::optional<int64_t> ms = ParseBudgetMs(*v)) {
+      budget = std::min<std::chrono::nanoseconds>(
+          budget, std::chrono::milliseconds(*ms));
+    }
+  }
+  return now + budget;
+}
+
+Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
+                                         SteadyTime now,
+                                         const DispatchHome& home) {
+  Outcome out;
+  out.metrics_route = metrics_->num_routes();
+  http::RouteMatch match = routes_->Match(request.method(), request.path());
+  if (match.kind == http::RouteMatch::kNotFound) {
+    out.response = http::Response::Status(404);
+    return out;
+  }
+  if (match.kind == http::RouteMatch::kMethodNotAllowed) {
+    out.response = http::Response::Status(405);
+    out.response->AddHeader("Allow", std::move(match.allow));
+    return out;
+  }
+  const Route& route = routes_->route(match.route_id);
+  out.metrics_route = routes_->metrics_index(match.route_id);
+
+  if (route.options.run_inline && route.handler) {
+    // The hot path: answered on the reactor, nothing allocated for it.
+    PathParams params(match.params.begin(), match.params.end());
+    RequestContext ctx(&request, &params, SteadyTime::max(), nullptr,
+                       home.connection.get());
+    try {
+      out.response = route.handler(ctx);
+    } catch (...) {
+      metrics_->handler_exceptions.fetch_add(1, std::memory_order_relaxed);
+      out.response = http::Response::Status(500);
+    }
+    return out;
+  }
+
+  // The match's values point into the request's path: copy them before the
+  // request moves.
+  std::vector<std::pair<std::string, std::string>> params;
+  params.reserve(match.params.size());
+  for (const auto& [k, v] : match.params) params.emplace_back(k, v);
+  const SteadyTime deadline = DeadlineOf(request, route, now);
+  auto exchange = std::make_shared<Exchange>(
+      std::move(request), std::move(params), now, deadline, match.route_id,
+      home.loop, home.connection, metrics_, options_.exchange);
+  exchange->Bind(home.sink);
+
+  if (route.options.run_inline) {  // async, started on the reactor
+    try {
+      route.async(exchange->context(), exchange->MakeResponder());
+    } catch (...) {
+      metrics_->handler_exceptions.fetch_add(1, std::memory_order_relaxed);
+      exchange->Answer(http::Response::Status(500));
+    }
+    out.exchange = std::move(exchange);
+    return out;
+  }
+
+  Job job{.route = match.route_id,
+          .metrics_route = out.metrics_route,
+          .arrival = now,
+          .deadline = deadline,
+          .exchange = exchange};
+  if (std::optional<ShedReason> refused = pool_->Submit(std::move(job), now)) {
+    CountShed(out.metrics_route, *refused);
+    exchange->Bind(nullptr);
+    request = std::move(exchange->context().mutable_request());
+    out.response = Refusal(*refused);
+    return out;
+  }
+  out.exchange = std::move(exchange);
+  return out;
+}
+
+http::Response Dispatcher::Refusal(ShedReason reason) const {
+  http::Response r =
+      http::Response::Text(options_.shed_status, std::string(RefusalText(reason)));
+  r.AddHeader("Retry-After", "1");
+  return r;
+}
+
+void Dispatcher::CountShed(size_t metrics_route, ShedReason reason) {
+  metrics_->RecordShed(metrics_route, static_cast<size_t>(reason));
+}
+
+void Dispatcher::Run(Exchange& exchange) {
+  const Route& route = routes_->route(exchange.route_id());
+  try {
+    if (route.handler) {
+      exchange.Answer(route.handler(exchange.context()));
+    } else {
+      route.async(exchange.context(), exchange.MakeResponder());
+    }
+  } catch (...) {
+    metrics_->handler_exceptions.fetch_add(1, std::memory_order_relaxed);
+    exchange.Answer(http::Response::Status(500));
+  }
+}
+
+void Dispatcher::Refuse(Exchange& exchange, ShedReason reason) {
+  if (exchange.Answer(Refusal(reason))) {
+    CountShed(routes_->metrics_index(exchange.route_id()), reason);
+  }
+}
+
+}  // namespace brisk::internal

@@ -1,0 +1,86 @@
+// Internal: what happens to a parsed request. The Dispatcher routes it
+// (404, 405 + Allow), runs inline synchronous handlers at once on the
+// reactor, and turns everything else into an Exchange: an inline async
+// handler gets its Responder on the reactor; an offloaded request gets a
+// deadline and goes through admission control to the workers (or is
+// refused at once). As the workers' delegate it also runs handlers and
+// answers requests refused while queued.
+//
+// Thread-safety: Dispatch() on a reactor thread; Run()/Refuse() on workers;
+// all of them concurrently (the route table is read-only by then).
+#ifndef BRISK_SERVER_DISPATCHER_H_
+#define BRISK_SERVER_DISPATCHER_H_
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+
+#include "http/request.h"
+#include "http/response.h"
+#include "server/admission.h"
+#include "server/exchange.h"
+#include "server/metrics.h"
+#include "server/route_table.h"
+#include "server/worker_pool.h"
+
+namespace brisk::internal {
+
+struct DispatchOptions {
+  // Deadline of a request whose route sets none.
+  std::chrono::nanoseconds request_deadline = std::chrono::seconds(5);
+  // Status of an admission refusal (503, or 429 for balancers that eject a
+  // backend after consecutive 5xx).
+  int shed_status = 503;
+  ExchangeOptions exchange;
+};
+
+// Where a dispatched request's answer goes, on the reactor that owns it.
+struct DispatchHome {
+  std::shared_ptr<LoopHandle> loop;
+  std::shared_ptr<const ConnectionInfo> connection;
+  ExchangeSink* sink = nullptr;
+};
+
+class Dispatcher final : public WorkerDelegate {
+ public:
+  Dispatcher(const RouteTable* routes, ServerMetrics* metrics,
+             DispatchOptions options);
+  // Set before the first Dispatch().
+  void set_pool(WorkerPool* pool) { pool_ = pool; }
+
+  struct Outcome {
+    size_t metrics_route = 0;  // ServerMetrics index (num_routes(): none)
+    // The answer now (`exchange` is null), or...
+    std::optional<http::Response> response;
+    // ...the exchange it will come through (bound to the home's sink).
+    std::shared_ptr<Exchange> exchange;
+  };
+  // Reactor thread. When an exchange is made, `request` is moved into it;
+  // it is moved back if the request is refused at once.
+  Outcome Dispatch(http::Request& request, SteadyTime now,
+                   const DispatchHome& home);
+
+  // The answer to a request refused by admission control.
+  http::Response Refusal(ShedReason reason) const;
+  // Records a refusal in the metrics.
+  void CountShed(size_t metrics_route, ShedReason reason);
+
+  // WorkerDelegate.
+  void Run(Exchange& exchange) override;
+  void Refuse(Exchange& exchange, ShedReason reason) override;
+
+ private:
+  // The deadline of a request to `route` parsed at `now`.
+  SteadyTime DeadlineOf(const http::Request& request, const Route& route,
+                        SteadyTime now) const;
+
+  const RouteTable* const routes_;
+  ServerMetrics* const metrics_;
+  const DispatchOptions options_;
+  WorkerPool* pool_ = nullptr;
+};
+
+}  // namespace brisk::internal
+
+#endif  // BRISK_SERVER_DISPATCHER_H_

@@ -1,0 +1,265 @@
+#include "server/exchange.h"
+
+#include <utility>
+
+namespace brisk::internal {
+
+bool LoopHandle::Post(net::Task task) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (loop_ == nullptr) return false;
+  loop_->Post(std::move(task));
+  return true;
+}
+
+void LoopHandle::Shut() {
+  std::lock_guard<std::mutex> lock(mu_);
+  loop_ = nullptr;
+}
+
+Exchange::Exchange(http::Request request,
+                   std::vector<std::pair<std::string, std::string>> params,
+                   SteadyTime parsed, SteadyTime deadline, size_t route_id,
+                   std::shared_ptr<LoopHandle> home,
+                   std::shared_ptr<const ConnectionInfo> connection,
+                   ServerMetrics* metrics, ExchangeOptions options)
+    : request_(std::move(request)),
+      param_storage_(std::move(params)),
+      parsed_(parsed),
+      deadline_(deadline),
+      route_id_(route_id),
+      home_(std::move(home)),
+      connection_(std::move(connection)),
+      metrics_(metrics),
+      options_(options),
+      context_(&request_, &params_, deadline_, &cancel_, connection_.get()) {
+  params_.reserve(param_storage_.size());
+  for (const auto& [k, v] : param_storage_) params_.emplace_back(k, v);
+}
+
+void Exchange::ScheduleDeliveryLocked() {
+  has_update_ = true;
+  if (delivery_posted_ || home_ == nullptr) return;
+  delivery_posted_ = true;
+  // The task keeps the exchange alive until it ran (or the loop is gone).
+  home_->Post([self = shared_from_this()] { self->Deliver(); });
+}
+
+void Exchange::Deliver() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    delivery_posted_ = false;
+  }
+  if (sink_ != nullptr) sink_->OnExchangeUpdate(*this);
+}
+
+bool Exchange::Claim(http::Response head, bool streaming) {
+  bool late;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ == State::kPending) {
+      state_ = streaming ? State::kStreaming : State::kAnswered;
+      closed_ = !streaming;
+      pending_.head = std::move(head);
+      pending_.streaming = streaming;
+      ScheduleDeliveryLocked();
+      return true;
+    }
+    // Answered for it already (deadline, disconnect): a late result. A
+    // second answer from the same producer is only dropped.
+    late = state_ == State::kClaimed;
+  }
+  if (late && metrics_ != nullptr) {
+    metrics_->late_results_dropped.fetch_add(1, std::memory_order_relaxed);
+  }
+  return false;
+}
+
+bool Exchange::Answer(http::Response response) {
+  return Claim(std::move(response), /*streaming=*/false);
+}
+
+bool Exchange::BeginStream(http::Response head) {
+  return Claim(std::move(head), /*streaming=*/true);
+}
+
+bool Exchange::Write(std::string_view piece) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_ != State::kStreaming || closed_) return false;
+  if (!piece.empty()) {
+    pending_.body.append(piece);
+    ScheduleDeliveryLocked();
+  }
+  return pending_.body.size() + unsent_ < options_.stream_buffer_limit;
+}
+
+void Exchange::Finish() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_ != State::kStreaming) return;
+  state_ = State::kDone;
+  closed_ = true;
+  pending_.finished = true;
+  ScheduleDeliveryLocked();
+}
+
+void Exchange::Abandon() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_ == State::kPending) {
+    state_ = State::kAnswered;
+    closed_ = true;
+    pending_.head = http::Response::Status(500);
+    pending_.streaming = false;
+    if (metrics_ != nullptr) {
+      metrics_->responders_dropped.fetch_add(1, std::memory_order_relaxed);
+    }
+    ScheduleDeliveryLocked();
+  } else if (state_ == State::kStreaming) {
+    state_ = State::kDone;
+    closed_ = true;
+    pending_.cut_off = true;
+    ScheduleDeliveryLocked();
+  }
+}
+
+bool Exchange::WritableLocked() const {
+  return pending_.body.size() + unsent_ < options_.stream_buffer_limit / 2;
+}
+
+absl::AnyInvocable<void()> Exchange::WakeWritersLocked() {
+  if (!closed_ && !WritableLocked()) return nullptr;
+  writable_cv_.notify_all();
+  return std::move(on_writable_);
+}
+
+bool Exchange::WaitWritable(std::chrono::nanoseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  writable_cv_.wait_for(lock, timeout,
+                        [this] { return closed_ || WritableLocked(); });
+  return !closed_ && WritableLocked();
+}
+
+void Exchange::OnWritable(absl::AnyInvocable<void()> callback) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!closed_ && !WritableLocked()) {
+      on_writable_ = std::move(callback);
+      return;
+    }
+  }
+  if (callback) callback();
+}
+
+bool Exchange::closed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return closed_;
+}
+
+void Exchange::Unbind() {
+  sink_ = nullptr;
+  absl::AnyInvocable<void()> callback;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ == State::kPending || state_ == State::kStreaming) {
+      state_ = State::kClaimed;
+    }
+    closed_ = true;
+    callback = WakeWritersLocked();
+  }
+  cancel_.Cancel();
+  if (callback) callback();
+}
+
+bool Exchange::Expire() {
+  absl::AnyInvocable<void()> callback;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ != State::kPending) return false;
+    state_ = State::kClaimed;
+    closed_ = true;
+    callback = WakeWritersLocked();
+  }
+  cancel_.Cancel();
+  if (callback) callback();
+  return true;
+}
+
+ExchangeUpdate Exchange::TakeUpdate() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ExchangeUpdate update = std::move(pending_);
+  pending_ = ExchangeUpdate();
+  has_update_ = false;
+  // Taken bytes count as unsent until the connection says otherwise.
+  unsent_ += update.body.size();
+  return update;
+}
+
+bool Exchange::HasUpdate() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return has_update_;
+}
+
+void Exchange::SetUnsent(size_t bytes) {
+  absl::AnyInvocable<void()> callback;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    unsent_ = bytes;
+    callback = WakeWritersLocked();
+  }
+  if (callback) callback();
+}
+
+}  // namespace brisk::internal
+
+namespace brisk {
+
+Responder::Responder(std::shared_ptr<internal::Exchange> exchange)
+    : exchange_(std::move(exchange)) {}
+
+Responder::Responder(Responder&& other) noexcept = default;
+
+Responder& Responder::operator=(Responder&& other) noexcept {
+  if (this != &other) {
+    if (exchange_ != nullptr) exchange_->Abandon();
+    exchange_ = std::move(other.exchange_);
+  }
+  return *this;
+}
+
+Responder::~Responder() {
+  if (exchange_ != nullptr) exchange_->Abandon();
+}
+
+bool Responder::Send(http::Response response) {
+  return exchange_ != nullptr && exchange_->Answer(std::move(response));
+}
+
+bool Responder::BeginStream(http::Response head) {
+  return exchange_ != nullptr && exchange_->BeginStream(std::move(head));
+}
+
+bool Responder::Write(std::string_view piece) {
+  return exchange_ != nullptr && exchange_->Write(piece);
+}
+
+void Responder::Finish() {
+  if (exchange_ != nullptr) exchange_->Finish();
+}
+
+bool Responder::WaitWritable(std::chrono::nanoseconds timeout) {
+  return exchange_ != nullptr && exchange_->WaitWritable(timeout);
+}
+
+void Responder::OnWritable(absl::AnyInvocable<void()> callback) {
+  if (exchange_ == nullptr) {
+    if (callback) callback();
+    return;
+  }
+  exchange_->OnWritable(std::move(callback));
+}
+
+bool Responder::closed() const {
+  return exchange_ == nullptr || exchange_->closed();
+}
+
+RequestContext& Responder::context() { return exchange_->context(); }
+
+}  // namespace brisk

@@ -1,0 +1,195 @@
+// Internal: one request whose answer comes from somewhere other than the
+// reactor's own call stack (a worker, an async handler's Responder, a
+// batch), and the way that answer finds its way home.
+//
+// An Exchange is shared (shared_ptr) by the connection that owns the request
+// and by whoever produces the answer. The producer side (any thread) posts
+// what it has — a whole answer, or a stream head, body pieces and the end —
+// into a small mailbox and, once per batch of updates, a task to the
+// exchange's home loop; that task hands the exchange to its sink (the
+// connection), which takes the update on the loop thread. Nothing here
+// knows about reactors, connection ids or sockets: the way home is the
+// LoopHandle and the sink.
+//
+// First answer wins: the deadline timer (Expire), a close of the connection
+// (Unbind), a refusal and the handler's answer race; whichever claims the
+// exchange first decides what the client gets, and later answers are
+// dropped (and counted as late).
+//
+// Thread-safety: methods marked "any thread" take the exchange's mutex;
+// methods marked "loop thread" run only on the home loop's thread.
+#ifndef BRISK_SERVER_EXCHANGE_H_
+#define BRISK_SERVER_EXCHANGE_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "http/request.h"
+#include "http/response.h"
+#include "net/event_loop.h"
+#include "net/socket.h"
+#include "server/cancel_state.h"
+#include "server/handler.h"
+#include "server/metrics.h"
+
+namespace brisk::internal {
+
+// What a handler can learn about the connection its request came on.
+struct ConnectionInfo {
+  net::SocketAddress peer;
+};
+
+// Posts tasks to one loop while it runs; once Shut(), posts are dropped.
+// Shared by everything that may try to reach the loop after it is gone (a
+// Responder kept by user code past the server's Stop()). Any thread.
+class LoopHandle {
+ public:
+  explicit LoopHandle(net::EventLoop* loop) : loop_(loop) {}
+  // False (and `task` destroyed) once shut.
+  bool Post(net::Task task);
+  void Shut();
+
+ private:
+  std::mutex mu_;
+  net::EventLoop* loop_ ABSL_GUARDED_BY(mu_);
+};
+
+class Exchange;
+
+// Receives an exchange's updates on its home loop's thread.
+class ExchangeSink {
+ public:
+  virtual void OnExchangeUpdate(Exchange& exchange) = 0;
+
+ protected:
+  ~ExchangeSink() = default;
+};
+
+// An update taken by the sink: what arrived since the last one.
+struct ExchangeUpdate {
+  // A whole answer (streaming == false) or the head of a stream.
+  std::optional<http::Response> head;
+  bool streaming = false;
+  std::string body;       // stream pieces, concatenated
+  bool finished = false;  // the stream ended normally
+  bool cut_off = false;   // the stream ended without Finish()
+};
+
+struct ExchangeOptions {
+  // Stream bytes buffered (taken or not) before Write() says "full".
+  size_t stream_buffer_limit = 256 * 1024;
+};
+
+class Exchange : public std::enable_shared_from_this<Exchange> {
+ public:
+  // `home` may be null (unit tests): updates then wait for TakeUpdate().
+  // `metrics` may be null.
+  Exchange(http::Request request, std::vector<std::pair<std::string, std::string>> params,
+           SteadyTime parsed, SteadyTime deadline, size_t route_id,
+           std::shared_ptr<LoopHandle> home,
+           std::shared_ptr<const ConnectionInfo> connection,
+           ServerMetrics* metrics, ExchangeOptions options = {});
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+
+  // ---- producer side: any thread ----
+  bool Answer(http::Response response);
+  bool BeginStream(http::Response head);
+  bool Write(std::string_view piece);
+  void Finish();
+  // The producer is gone (Responder destroyed): an unanswered exchange is
+  // answered 500, an unfinished stream is cut off.
+  void Abandon();
+  bool WaitWritable(std::chrono::nanoseconds timeout);
+  void OnWritable(absl::AnyInvocable<void()> callback);
+  bool closed() const;
+  // A Responder for this exchange.
+  Responder MakeResponder() { return Responder(shared_from_this()); }
+
+  RequestContext& context() { return context_; }
+  const CancelState& cancel_state() const { return cancel_; }
+  SteadyTime deadline() const { return deadline_; }
+  SteadyTime parsed() const { return parsed_; }
+  size_t route_id() const { return route_id_; }
+  // Set by the scheduler when the request is queued / a worker takes it.
+  void set_enqueued(SteadyTime t) { enqueued_ = t; }
+  SteadyTime enqueued() const { return enqueued_; }
+  void MarkStarted() { started_.store(true, std::memory_order_release); }
+  bool started() const { return started_.load(std::memory_order_acquire); }
+  bool cancelled() const { return cancel_.cancelled(); }
+
+  // ---- connection side: the home loop's thread ----
+  void Bind(ExchangeSink* sink) { sink_ = sink; }
+  // The connection lets go (it closed, or the slot was discarded): the
+  // request is cancelled and later answers are dropped.
+  void Unbind();
+  // The deadline passed: claims an unanswered exchange (true: answer 503
+  // now; the handler is cancelled). False if an answer already claimed it.
+  bool Expire();
+  ExchangeUpdate TakeUpdate();
+  // Bytes of this answer's stream taken by the connection and not yet
+  // accepted by the kernel.
+  void SetUnsent(size_t bytes);
+  // Whether an update is waiting (after a handler ran inline).
+  bool HasUpdate() const;
+
+ private:
+  enum class State : uint8_t {
+    kPending,    // nothing decided yet
+    kAnswered,   // a whole answer was given
+    kStreaming,  // a stream head was given; pieces may follow
+    kDone,       // the stream ended (finished or cut off)
+    kClaimed,    // the connection answered for it (deadline) or let go
+  };
+
+  // Posts one delivery task per batch of updates. Requires mu_.
+  void ScheduleDeliveryLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Deliver();
+  bool WritableLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Wakes writers if the buffer is writable or the stream gone. Returns the
+  // callback to run (outside the lock), if any.
+  absl::AnyInvocable<void()> WakeWritersLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Answer() and BeginStream(): the first producer answer wins.
+  bool Claim(http::Response head, bool streaming);
+
+  http::Request request_;
+  std::vector<std::pair<std::string, std::string>> param_storage_;
+  PathParams params_;  // views into param_storage_
+  const SteadyTime parsed_;
+  const SteadyTime deadline_;
+  const size_t route_id_;
+  const std::shared_ptr<LoopHandle> home_;
+  const std::shared_ptr<const ConnectionInfo> connection_;
+  ServerMetrics* const metrics_;
+  const ExchangeOptions options_;
+  CancelState cancel_;
+  RequestContext context_;
+  SteadyTime enqueued_{};
+  std::atomic<bool> started_{false};
+  ExchangeSink* sink_ = nullptr;  // loop thread only
+
+  mutable std::mutex mu_;
+  std::condition_variable writable_cv_;
+  State state_ ABSL_GUARDED_BY(mu_) = State::kPending;
+  bool delivery_posted_ ABSL_GUARDED_BY(mu_) = false;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;  // nothing more is delivered
+  ExchangeUpdate pending_ ABSL_GUARDED_BY(mu_);
+  bool has_update_ ABSL_GUARDED_BY(mu_) = false;
+  size_t unsent_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::AnyInvocable<void()> on_writable_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace brisk::internal
+
+#endif  // BRISK_SERVER_EXCHANGE_H_

@@ -1,0 +1,52 @@
+// Internal: the routes of one HttpServer — what to run for a method and
+// path. Filled before Start(), read-only afterwards (Match() may then be
+// called from any thread).
+#ifndef BRISK_SERVER_ROUTE_TABLE_H_
+#define BRISK_SERVER_ROUTE_TABLE_H_
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "http/router.h"
+#include "server/handler.h"
+
+namespace brisk::internal {
+
+struct Route {
+  std::string method;
+  std::string pattern;
+  // Exactly one of the two is set.
+  Handler handler;     // synchronous: returns the answer
+  AsyncHandler async;  // answers through a Responder
+  RouteOptions options;
+};
+
+class RouteTable {
+ public:
+  // InvalidArgument for a malformed method/pattern or a handler missing;
+  // AlreadyExists for a duplicate (see http::Router::Add).
+  absl::Status Add(Route route);
+  http::RouteMatch Match(std::string_view method, std::string_view path) const {
+    return router_.Match(method, path);
+  }
+  const Route& route(size_t id) const { return routes_[id]; }
+  size_t size() const { return routes_.size(); }
+  // Metrics are kept per pattern (GET and POST on "/x" share one series):
+  // the distinct patterns in registration order, and each route's index
+  // among them.
+  const std::vector<std::string>& metric_names() const { return names_; }
+  size_t metrics_index(size_t id) const { return metrics_index_[id]; }
+
+ private:
+  http::Router router_;
+  std::vector<Route> routes_;
+  std::vector<std::string> names_;
+  std::vector<size_t> metrics_index_;
+};
+
+}  // namespace brisk::internal
+
+#endif  // BRISK_SERVER_ROUTE_TABLE_H_

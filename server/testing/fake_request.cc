@@ -1,0 +1,150 @@
+#include "server/testing/fake_request.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "http/request_parser.h"
+#include "net/socket.h"
+#include "server/exchange.h"
+
+namespace brisk::testing {
+
+struct FakeRequest::State {
+  std::shared_ptr<internal::Exchange> exchange;
+  bool responder_taken = false;
+  bool client_reading = true;
+  bool answered = false;
+  bool streaming = false;
+  bool finished = false;
+  bool cut_off = false;
+  http::Response response;
+  std::string body;
+};
+
+absl::StatusOr<std::unique_ptr<FakeRequest>> FakeRequest::Parse(
+    std::string_view raw, FakeRequestOptions options) {
+  http::RequestParser parser;
+  http::ParseResult r = parser.Feed(raw);
+  if (r.kind == http::ParseResult::kNeedMore) {
+    return absl::InvalidArgumentError("incomplete request");
+  }
+  if (r.kind == http::ParseResult::kError) {
+    return absl::InvalidArgumentError("malformed request: status " +
+                                      std::to_string(r.status));
+  }
+  auto info = std::make_shared<internal::ConnectionInfo>();
+  if (absl::StatusOr<net::SocketAddress> a =
+          net::SocketAddress::Parse(options.peer_address, 0);
+      a.ok()) {
+    info->peer = *a;
+  }
+  std::unique_ptr<FakeRequest> req(new FakeRequest());
+  req->state_ = std::make_unique<State>();
+  const SteadyTime now = std::chrono::steady_clock::now();
+  req->state_->exchange = std::make_shared<internal::Exchange>(
+      parser.TakeRequest(), std::move(options.params), now, options.deadline,
+      /*route_id=*/0, /*home=*/nullptr, std::move(info), /*metrics=*/nullptr,
+      internal::ExchangeOptions{.stream_buffer_limit = options.stream_buffer_bytes});
+  return req;
+}
+
+namespace {
+
+std::unique_ptr<FakeRequest> OrDie(
+    absl::StatusOr<std::unique_ptr<FakeRequest>> r) {
+  if (!r.ok()) {
+    std::fprintf(stderr, "FakeRequest: %s\n", r.status().ToString().c_str());
+    std::abort();
+  }
+  return *std::move(r);
+}
+
+}  // namespace
+
+std::unique_ptr<FakeRequest> FakeRequest::Get(std::string_view target,
+                                              FakeRequestOptions options) {
+  return OrDie(Parse("GET " + std::string(target) +
+                         " HTTP/1.1\r\nHost: test\r\n\r\n",
+                     std::move(options)));
+}
+
+std::unique_ptr<FakeRequest> FakeRequest::Post(std::string_view target,
+                                               std::string_view body,
+                                               std::string_view content_type,
+                                               FakeRequestOptions options) {
+  return OrDie(Parse("POST " + std::string(target) +
+                         " HTTP/1.1\r\nHost: test\r\nContent-Type: " +
+                         std::string(content_type) + "\r\nContent-Length: " +
+                         std::to_string(body.size()) + "\r\n\r\n" +
+                         std::string(body),
+                     std::move(options)));
+}
+
+FakeRequest::~FakeRequest() = default;
+
+RequestContext& FakeRequest::context() { return state_->exchange->context(); }
+
+void FakeRequest::Cancel() { state_->exchange->Expire(); }
+
+Responder FakeRequest::TakeResponder() {
+  if (state_->responder_taken) {
+    std::fprintf(stderr, "FakeRequest: TakeResponder() called twice\n");
+    std::abort();
+  }
+  state_->responder_taken = true;
+  return state_->exchange->MakeResponder();
+}
+
+void FakeRequest::Poll() {
+  State& s = *state_;
+  internal::ExchangeUpdate u = s.exchange->TakeUpdate();
+  if (u.head.has_value()) {
+    s.answered = true;
+    s.streaming = u.streaming;
+    s.response = *std::move(u.head);
+    if (s.streaming && !s.response.body.empty()) {
+      s.body += s.response.body;  // a stream head's body is its first piece
+    }
+  }
+  s.body += u.body;
+  s.finished = s.finished || u.finished;
+  s.cut_off = s.cut_off || u.cut_off;
+  if (s.client_reading) s.exchange->SetUnsent(0);
+}
+
+bool FakeRequest::answered() {
+  Poll();
+  return state_->answered;
+}
+
+bool FakeRequest::streaming() {
+  Poll();
+  return state_->streaming;
+}
+
+const http::Response& FakeRequest::response() {
+  Poll();
+  return state_->response;
+}
+
+const std::string& FakeRequest::streamed_body() {
+  Poll();
+  return state_->body;
+}
+
+bool FakeRequest::finished() {
+  Poll();
+  return state_->finished;
+}
+
+bool FakeRequest::cut_off() {
+  Poll();
+  return state_->cut_off;
+}
+
+void FakeRequest::SetClientReading(bool reading) {
+  state_->client_reading = reading;
+  Poll();
+}
+
+}  // namespace brisk::testing

@@ -1,0 +1,86 @@
+// brisk::testing::FakeRequest: unit-test handlers without sockets, threads
+// or a server. It parses a request with the server's own parser and gives
+// the handler the same RequestContext (and, for async handlers, the same
+// Responder) the server would, then shows what the handler answered.
+//
+//   auto req = brisk::testing::FakeRequest::Get(
+//       "/users/7?verbose=1", {.params = {{"id", "7"}}});
+//   http::Response r = GetUser(req->context());          // a sync handler
+//   EXPECT_EQ(r.status, 200);
+//
+//   auto post = brisk::testing::FakeRequest::Post("/score", "{...}");
+//   Score(post->context(), post->TakeResponder());      // an async handler
+//   ASSERT_TRUE(post->answered());
+//   EXPECT_EQ(post->response().status, 200);
+//
+// Cancel() sets the request's cancellation flag (as a deadline or a
+// disconnect would). A streamed answer's pieces accumulate in
+// streamed_body(); with SetClientReading(false) they stay "unsent", so the
+// handler meets the stream's backpressure (Write() returns false).
+// Thread-safety: one test thread, plus any thread the handler answers from.
+#ifndef BRISK_SERVER_TESTING_FAKE_REQUEST_H_
+#define BRISK_SERVER_TESTING_FAKE_REQUEST_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "http/response.h"
+#include "server/handler.h"
+
+namespace brisk::testing {
+
+struct FakeRequestOptions {
+  // Path parameters, as the route pattern would bind them.
+  std::vector<std::pair<std::string, std::string>> params;
+  SteadyTime deadline = SteadyTime::max();
+  std::string peer_address = "127.0.0.1";
+  // Stream buffer limit (ServerOptions::stream_buffer_bytes).
+  size_t stream_buffer_bytes = 256 * 1024;
+};
+
+class FakeRequest {
+ public:
+  // `raw` is a whole HTTP/1.1 request ("GET / HTTP/1.1\r\nHost: t\r\n\r\n").
+  static absl::StatusOr<std::unique_ptr<FakeRequest>> Parse(
+      std::string_view raw, FakeRequestOptions options = {});
+  // Convenience forms; they abort the test binary on a malformed target.
+  static std::unique_ptr<FakeRequest> Get(std::string_view target,
+                                          FakeRequestOptions options = {});
+  static std::unique_ptr<FakeRequest> Post(
+      std::string_view target, std::string_view body,
+      std::string_view content_type = "application/json",
+      FakeRequestOptions options = {});
+  ~FakeRequest();
+
+  RequestContext& context();
+  // As a passed deadline or a client disconnect would.
+  void Cancel();
+  // The Responder an async handler receives (once).
+  Responder TakeResponder();
+
+  // What the handler delivered so far.
+  bool answered();            // a whole answer, or a stream head
+  bool streaming();           // the answer is a stream
+  const http::Response& response();  // the answer or the stream's head
+  const std::string& streamed_body();
+  bool finished();            // the stream ended with Finish()
+  bool cut_off();             // the Responder was dropped mid-stream
+  // false: streamed bytes stay unsent (a client that does not read).
+  void SetClientReading(bool reading);
+
+ private:
+  FakeRequest() = default;
+  void Poll();
+
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace brisk::testing
+
+#endif  // BRISK_SERVER_TESTING_FAKE_REQUEST_H_

@@ -1,0 +1,69 @@
+// Internal: the worker threads that run admitted requests, in the order an
+// AdmissionPolicy chooses.
+//
+// Submit() (a reactor) asks the policy to admit a request and, when it is
+// queued, posts one wake-up task to the thread pool. A woken worker takes
+// jobs from the policy until none is runnable: each job either runs (the
+// delegate's Run) or, when the policy refuses it while queued, is answered
+// by the delegate's Refuse. A job whose request was already answered (its
+// deadline passed, its client left) is skipped. Since every queued job has
+// a wake-up task posted after it, and a worker keeps taking jobs after each
+// one finishes, no runnable job is left waiting while a worker idles.
+//
+// Thread-safety: Submit() from any thread; Shutdown() once, from a thread
+// that is not a worker.
+#ifndef BRISK_SERVER_WORKER_POOL_H_
+#define BRISK_SERVER_WORKER_POOL_H_
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+
+#include "concurrency/thread_pool.h"
+#include "server/admission.h"
+#include "server/exchange.h"
+#include "server/metrics.h"
+
+namespace brisk::internal {
+
+// What the pool does with a job; implemented by the Dispatcher.
+class WorkerDelegate {
+ public:
+  // Runs the request's handler (a worker thread).
+  virtual void Run(Exchange& exchange) = 0;
+  // Answers a request the policy refused while it was queued.
+  virtual void Refuse(Exchange& exchange, ShedReason reason) = 0;
+
+ protected:
+  ~WorkerDelegate() = default;
+};
+
+class WorkerPool {
+ public:
+  WorkerPool(int workers, size_t queue_capacity,
+             std::unique_ptr<AdmissionPolicy> policy, WorkerDelegate* delegate,
+             ServerMetrics* metrics);
+  ~WorkerPool();  // Shutdown()
+
+  // Queues the job (nullopt) or returns why it was refused now.
+  std::optional<ShedReason> Submit(Job job, SteadyTime now);
+  // Lets running handlers finish and joins the threads; jobs still queued
+  // are skipped if their requests were answered (the server cancels them
+  // all before), run otherwise.
+  void Shutdown();
+
+  AdmissionPolicy& policy() { return *policy_; }
+
+ private:
+  void RunAvailable();
+
+  const std::unique_ptr<AdmissionPolicy> policy_;
+  WorkerDelegate* const delegate_;
+  ServerMetrics* const metrics_;
+  ThreadPool pool_;
+};
+
+}  // namespace brisk::internal
+
+#endif  // BRISK_SERVER_WORKER_POOL_H_
