@@ -81,7 +81,9 @@ void Connection::ProcessInput(std::string_view data) {
     }
     data.remove_prefix(r.consumed);
     continue_sent_ = false;
+    unparsed_ = data.size();  // more requests may follow this one
     Dispatch(parser_.TakeRequest());
+    unparsed_ = 0;
     if (phase_ == Phase::kClosed) return;
   }
 }
@@ -162,8 +164,8 @@ void Connection::LogAnswer(const Slot& slot, const http::Request* request,
 http::ResponseOptions Connection::HeadOptions(Slot& slot) {
   // While draining, the connection's last answer says so: the last slot,
   // with no further request bytes received.
-  if (draining_ && &slot == &pipeline_.back() && stash_.empty() &&
-      parser_.idle()) {
+  if (draining_ && &slot == &pipeline_.back() && unparsed_ == 0 &&
+      stash_.empty() && parser_.idle()) {
     slot.close_after = true;
   }
   if (slot.close_after && phase_ == Phase::kOpen) phase_ = Phase::kFinishing;

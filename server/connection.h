@@ -189,6 +189,8 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   std::deque<Slot> pipeline_;
   // Input received while parsing is paused (pipeline full).
   std::string stash_;
+  // While ProcessInput() dispatches a request: the bytes after it.
+  size_t unparsed_ = 0;
 
   Phase phase_ = Phase::kOpen;
   bool draining_ = false;

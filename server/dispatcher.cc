@@ -38,9 +38,10 @@ std::string_view RefusalText(ShedReason reason) {
 
 }  // namespace
 
-Dispatcher::Dispatcher(const RouteTable* routes, ServerMetrics* metrics,
+Dispatcher::Dispatcher(const RouteTable* routes,
+                       std::shared_ptr<ServerMetrics> metrics,
                        DispatchOptions options)
-    : routes_(routes), metrics_(metrics), options_(options) {}
+    : routes_(routes), metrics_(std::move(metrics)), options_(options) {}
 
 SteadyTime Dispatcher::DeadlineOf(const http::Request& request,
                                   const Route& route, SteadyTime now) const {

@@ -44,7 +44,7 @@ struct DispatchHome {
 
 class Dispatcher final : public WorkerDelegate {
  public:
-  Dispatcher(const RouteTable* routes, ServerMetrics* metrics,
+  Dispatcher(const RouteTable* routes, std::shared_ptr<ServerMetrics> metrics,
              DispatchOptions options);
   // Set before the first Dispatch().
   void set_pool(WorkerPool* pool) { pool_ = pool; }
@@ -76,7 +76,7 @@ class Dispatcher final : public WorkerDelegate {
                         SteadyTime now) const;
 
   const RouteTable* const routes_;
-  ServerMetrics* const metrics_;
+  const std::shared_ptr<ServerMetrics> metrics_;
   const DispatchOptions options_;
   WorkerPool* pool_ = nullptr;
 };

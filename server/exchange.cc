@@ -21,7 +21,8 @@ Exchange::Exchange(http::Request request,
                    SteadyTime parsed, SteadyTime deadline, size_t route_id,
                    std::shared_ptr<LoopHandle> home,
                    std::shared_ptr<const ConnectionInfo> connection,
-                   ServerMetrics* metrics, ExchangeOptions options)
+                   std::shared_ptr<ServerMetrics> metrics,
+                   ExchangeOptions options)
     : request_(std::move(request)),
       param_storage_(std::move(params)),
       parsed_(parsed),
@@ -29,7 +30,7 @@ Exchange::Exchange(http::Request request,
       route_id_(route_id),
       home_(std::move(home)),
       connection_(std::move(connection)),
-      metrics_(metrics),
+      metrics_(std::move(metrics)),
       options_(options),
       context_(&request_, &params_, deadline_, &cancel_, connection_.get()) {
   params_.reserve(param_storage_.size());

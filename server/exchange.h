@@ -93,12 +93,14 @@ struct ExchangeOptions {
 class Exchange : public std::enable_shared_from_this<Exchange> {
  public:
   // `home` may be null (unit tests): updates then wait for TakeUpdate().
-  // `metrics` may be null.
+  // `metrics` may be null; shared, because a Responder may outlive the
+  // server.
   Exchange(http::Request request, std::vector<std::pair<std::string, std::string>> params,
            SteadyTime parsed, SteadyTime deadline, size_t route_id,
            std::shared_ptr<LoopHandle> home,
            std::shared_ptr<const ConnectionInfo> connection,
-           ServerMetrics* metrics, ExchangeOptions options = {});
+           std::shared_ptr<ServerMetrics> metrics,
+           ExchangeOptions options = {});
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
 
@@ -171,7 +173,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   const size_t route_id_;
   const std::shared_ptr<LoopHandle> home_;
   const std::shared_ptr<const ConnectionInfo> connection_;
-  ServerMetrics* const metrics_;
+  const std::shared_ptr<ServerMetrics> metrics_;
   const ExchangeOptions options_;
   CancelState cancel_;
   RequestContext context_;

@@ -54,7 +54,8 @@ struct HttpServer::Impl {
 
   const ServerOptions options;
   internal::RouteTable routes;
-  std::unique_ptr<ServerMetrics> metrics;
+  // Shared with every Exchange, which may outlive the server.
+  std::shared_ptr<ServerMetrics> metrics;
   std::unique_ptr<AccessLog> access_log;
   internal::Lifecycle lifecycle;
   internal::ConnectionConfig connection_config;
@@ -159,7 +160,7 @@ absl::Status HttpServer::Start() {
     return absl::InvalidArgumentError("shed_status must be a 4xx or 5xx");
   }
   if (absl::Status s = d.AddBuiltinRoutes(this); !s.ok()) return s;
-  d.metrics = std::make_unique<ServerMetrics>(d.routes.metric_names());
+  d.metrics = std::make_shared<ServerMetrics>(d.routes.metric_names());
   if (!o.access_log.empty()) {
     absl::StatusOr<std::unique_ptr<AccessLog>> log = AccessLog::Open(o.access_log);
     if (!log.ok()) return log.status();
@@ -173,7 +174,7 @@ absl::Status HttpServer::Start() {
       .parser_limits = http::ParserLimits{.max_header_bytes = o.max_header_bytes,
                                           .max_body_bytes = o.max_body_bytes}};
   d.dispatcher = std::make_unique<internal::Dispatcher>(
-      &d.routes, d.metrics.get(),
+      &d.routes, d.metrics,
       internal::DispatchOptions{
           .request_deadline = o.request_deadline,
           .shed_status = o.shed_status,

@@ -1,0 +1,431 @@
+// The embedding API end to end: asynchronous completion through a
+// Responder, streamed answers with backpressure, Server-Sent Events, the
+// built-in routes, Run()/Shutdown(). A real HttpServer on 127.0.0.1, port
+// 0; handlers that must be "slow" wait on a Gate or a flag the test sets.
+#include <sys/socket.h>
+
+#include <stdexcept>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/handler.h"
+#include "server/http_server.h"
+#include "server/sse.h"
+#include "server/testing/gate.h"
+#include "server/testing/raw_client.h"
+
+namespace brisk {
+namespace {
+
+using ::brisk::testing::Eventually;
+using ::brisk::testing::Gate;
+using ::brisk::testing::Get;
+using ::brisk::testing::RawClient;
+using ::testing::HasSubstr;
+using std::chrono::milliseconds;
+
+// A Responder parked by a handler, answered later by the test.
+class Parking {
+ public:
+  void Park(Responder r) {
+    std::lock_guard<std::mutex> lock(mu_);
+    parked_.push_back(std::move(r));
+    cv_.notify_all();
+  }
+  // Waits (guard 20 s) until `n` are parked.
+  bool WaitParked(size_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(20),
+                        [&] { return parked_.size() >= n; });
+  }
+  Responder Take(size_t i) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::move(parked_[i]);
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Responder> parked_;
+};
+
+class EmbeddingTest : public ::testing::Test {
+ protected:
+  void StartServer(ServerOptions o = {}) {
+    o.address = "127.0.0.1";
+    o.port = 0;
+    o.handle_signals = false;
+    server_ = std::make_unique<HttpServer>(o);
+    const RouteOptions kInline{.run_inline = true};
+    ASSERT_TRUE(server_->AddRoute("GET", "/hello", [](RequestContext&) {
+      return http::Response::Text(200, "hello\n");
+    }, kInline).ok());
+    // Async, started on the reactor: the answer comes from the test.
+    ASSERT_TRUE(server_->AddAsyncRoute("GET", "/park", [this](RequestContext&,
+                                                             Responder r) {
+      parking_.Park(std::move(r));
+    }, {.run_inline = true, .deadline = std::chrono::seconds(30)}).ok());
+    // Async on a worker, answered by another thread after it returns.
+    ASSERT_TRUE(server_->AddAsyncRoute("GET", "/later", [](RequestContext& ctx,
+                                                          Responder r) {
+      std::string who = ctx.Query("who").value_or("nobody");
+      std::thread([r = std::move(r), who]() mutable {
+        r.Send(http::Response::Text(200, "later " + who + "\n"));
+      }).detach();
+    }).ok());
+    ASSERT_TRUE(server_->AddAsyncRoute("GET", "/drop", [](RequestContext&,
+                                                         Responder) {
+      // The Responder dies unanswered.
+    }).ok());
+    ASSERT_TRUE(server_->AddAsyncRoute("GET", "/throw-async",
+                                       [](RequestContext&, Responder) {
+      throw std::runtime_error("bug");
+    }).ok());
+    // Streams: n pieces of `size` bytes, written as fast as allowed.
+    ASSERT_TRUE(server_->AddAsyncRoute("GET", "/stream", [this](
+                                           RequestContext& ctx, Responder r) {
+      const int n = std::stoi(ctx.Query("n").value_or("3"));
+      const size_t size = std::stoul(ctx.Query("size").value_or("5"));
+      r.BeginStream(http::Response::Text(200, ""));
+      for (int i = 0; i < n && !r.closed(); ++i) {
+        const std::string piece(size, static_cast<char>('a' + i % 26));
+        if (!r.Write(piece)) {
+          stream_full_.store(true);
+          if (!r.WaitWritable(std::chrono::seconds(20))) break;
+        }
+      }
+      if (ctx.Query("cut").has_value()) return;  // dropped mid-stream
+      r.Finish();
+    }).ok());
+    ASSERT_TRUE(server_->AddAsyncRoute("GET", "/events", [](RequestContext&,
+                                                           Responder r) {
+      SseStream sse(std::move(r));
+      sse.Retry(milliseconds(1500));
+      sse.Send("first");
+      sse.Send("two\nlines", "update", "7");
+      sse.Comment("keep-alive");
+    }).ok());
+    ASSERT_TRUE(server_->AddRoute("GET", "/gate", [this](RequestContext& ctx) {
+      return gate_.Wait(ctx) ? http::Response::Text(200, "gate\n")
+                             : http::Response::Text(503, "cancelled\n");
+    }, {.deadline = std::chrono::seconds(30)}).ok());
+    ASSERT_TRUE(server_->AddRoute("GET", "/shutdown", [this](RequestContext&) {
+      server_->Shutdown();  // from a handler: must not block
+      return http::Response::Text(200, "bye\n");
+    }).ok());
+    ASSERT_TRUE(server_->Start().ok());
+    port_ = server_->port();
+  }
+
+  void TearDown() override {
+    gate_.Open();
+    if (server_) server_->Stop();
+  }
+
+  Gate gate_;
+  Parking parking_;
+  std::atomic<bool> stream_full_{false};
+  std::unique_ptr<HttpServer> server_;
+  uint16_t port_ = 0;
+};
+
+TEST_F(EmbeddingTest, AsyncAnswerComesAfterTheHandlerReturned) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/later?who=w%20x")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "later w x\n");
+}
+
+TEST_F(EmbeddingTest, AsyncAnswersKeepPipelineOrder) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/park") + Get("/hello") + Get("/park") + Get("/hello")));
+  ASSERT_TRUE(parking_.WaitParked(2));
+  // The second parked request is answered first; order must still hold.
+  Responder second = parking_.Take(1);
+  Responder first = parking_.Take(0);
+  std::thread([r = std::move(second)]() mutable {
+    r.Send(http::Response::Text(200, "p2\n"));
+  }).join();
+  EXPECT_TRUE(first.Send(http::Response::Text(200, "p1\n")));
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 4; ++i) {
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value()) << i;
+    bodies.push_back(r->body);
+  }
+  EXPECT_THAT(bodies, ::testing::ElementsAre("p1\n", "hello\n", "p2\n", "hello\n"));
+}
+
+TEST_F(EmbeddingTest, ResponderDroppedUnansweredGives500) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/drop") + Get("/throw-async") + Get("/hello")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 500);
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 500);
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);  // the connection lives on
+  EXPECT_GE(server_->metrics().responders_dropped.load(), 1u);
+  EXPECT_EQ(server_->metrics().handler_exceptions.load(), 1u);
+}
+
+TEST_F(EmbeddingTest, AsyncDeadlineAnswers503AndDropsTheLateAnswer) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send("GET /park HTTP/1.1\r\nHost: t\r\nX-Request-Budget-Ms: 100\r\n\r\n"));
+  ASSERT_TRUE(parking_.WaitParked(1));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->body, "deadline exceeded\n");
+  Responder late = parking_.Take(0);
+  EXPECT_TRUE(late.closed());
+  EXPECT_TRUE(late.context().cancelled());
+  EXPECT_FALSE(late.Send(http::Response::Text(200, "too late\n")));
+  EXPECT_EQ(server_->metrics().late_results_dropped.load(), 1u);
+  ASSERT_TRUE(c.Send(Get("/hello")));
+  EXPECT_EQ(c.Read()->body, "hello\n");
+}
+
+TEST_F(EmbeddingTest, ClientGoneThenAnswerIsDroppedSafely) {
+  StartServer();
+  {
+    RawClient c(port_);
+    ASSERT_TRUE(c.Send(Get("/park")));
+    ASSERT_TRUE(parking_.WaitParked(1));
+  }
+  Responder r = parking_.Take(0);
+  ASSERT_TRUE(Eventually([&] { return r.closed(); }));  // cancelled
+  EXPECT_FALSE(r.Send(http::Response::Text(200, "nobody\n")));
+}
+
+TEST_F(EmbeddingTest, ResponderOutlivesTheServer) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/park")));
+  ASSERT_TRUE(parking_.WaitParked(1));
+  Responder r = parking_.Take(0);
+  server_->Stop();
+  server_.reset();
+  EXPECT_TRUE(r.closed());
+  EXPECT_FALSE(r.Send(http::Response::Text(200, "gone\n")));
+  // Its request is still readable: the Responder keeps it alive.
+  EXPECT_EQ(r.context().request().path(), "/park");
+}
+
+TEST_F(EmbeddingTest, StreamedAnswerIsChunked) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/stream?n=3&size=4") + Get("/hello")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->Header("transfer-encoding"), "chunked");
+  EXPECT_EQ(r->body, "aaaabbbbcccc");
+  r = c.Read();  // the next answer follows the last chunk
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "hello\n");
+}
+
+TEST_F(EmbeddingTest, StreamToHttp10EndsWithTheConnection) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send("GET /stream?n=2&size=3 HTTP/1.0\r\n\r\n"));
+  EXPECT_TRUE(c.WaitClosed());
+  const std::string& raw = c.pending();
+  EXPECT_THAT(raw, HasSubstr("Connection: close\r\n"));
+  EXPECT_THAT(raw, ::testing::Not(HasSubstr("Transfer-Encoding")));
+  EXPECT_THAT(raw, ::testing::EndsWith("\r\n\r\naaabbb"));
+}
+
+TEST_F(EmbeddingTest, HeadOfAStreamedRouteGetsTheHeadOnly) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send("HEAD /stream?n=2 HTTP/1.1\r\nHost: t\r\n\r\n" + Get("/hello")));
+  auto h = c.Read(/*head=*/true);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->status, 200);
+  EXPECT_EQ(h->Header("transfer-encoding"), "chunked");
+  auto g = c.Read();
+  ASSERT_TRUE(g.has_value());
+  EXPECT_EQ(g->body, "hello\n");
+}
+
+TEST_F(EmbeddingTest, SlowReaderGetsBackpressureNotUnboundedBuffering) {
+  StartServer({.stream_buffer_bytes = 64 * 1024});
+  RawClient c(port_);
+  int small = 16 * 1024;
+  setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  // 4 MiB in 16 KiB pieces, to a client that does not read at first.
+  ASSERT_TRUE(c.Send(Get("/stream?n=256&size=16384")));
+  ASSERT_TRUE(Eventually([&] { return stream_full_.load(); }));
+  // The handler was told to wait: what the server holds for this answer is
+  // bounded by the limit plus one piece, not 4 MiB (plus kernel buffers).
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body.size(), 256u * 16384u);
+  for (size_t i = 0; i < r->body.size(); i += 16384) {
+    ASSERT_EQ(r->body[i], static_cast<char>('a' + (i / 16384) % 26)) << i;
+  }
+}
+
+TEST_F(EmbeddingTest, StreamCutOffEndsTheConnectionWithoutTheLastChunk) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/stream?n=2&size=3&cut=1")));
+  EXPECT_TRUE(c.WaitClosed());
+  // What was written arrives (pieces may share a chunk)...
+  EXPECT_THAT(c.pending(), ::testing::ContainsRegex("aaa(\r\n3\r\n)?bbb\r\n$"));
+  // ...but not the last chunk: the client sees an incomplete body.
+  EXPECT_THAT(c.pending(), ::testing::Not(HasSubstr("0\r\n\r\n")));
+}
+
+TEST_F(EmbeddingTest, ServerSentEvents) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/events")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->Header("content-type"), "text/event-stream");
+  EXPECT_EQ(r->body,
+            "retry: 1500\n\n"
+            "data: first\n\n"
+            "event: update\nid: 7\ndata: two\ndata: lines\n\n"
+            ":keep-alive\n\n");
+}
+
+TEST_F(EmbeddingTest, SseFormatKeepsFieldsOnOneLine) {
+  EXPECT_EQ(SseStream::Format("a\r\nb\rc", "ev\nil", ""),
+            "event: evil\ndata: a\ndata: b\ndata: c\n\n");
+  EXPECT_EQ(SseStream::Format("", "", "1"), "id: 1\ndata: \n\n");
+}
+
+TEST_F(EmbeddingTest, BuiltinRoutesAreOptIn) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/metrics") + Get("/healthz") + Get("/readyz")));
+  for (int i = 0; i < 3; ++i) {
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 404) << i;
+  }
+}
+
+TEST_F(EmbeddingTest, BuiltinMetricsHealthAndReadiness) {
+  StartServer({.metrics_path = "/metrics",
+               .health_path = "/healthz",
+               .ready_path = "/readyz"});
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/healthz") + Get("/readyz") + Get("/metrics")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_THAT(r->body, HasSubstr("brisk_requests_total{route=\"/healthz\",status=\"200\"} 1"));
+  EXPECT_THAT(r->Header("content-type"), HasSubstr("text/plain"));
+  // Once a shutdown begins, readiness fails while liveness holds (asked on
+  // a busy connection, which keeps being answered).
+  RawClient busy(port_);
+  ASSERT_TRUE(busy.Send(Get("/gate")));
+  ASSERT_TRUE(gate_.WaitEntered(1));
+  EXPECT_TRUE(server_->ready());
+  server_->Shutdown();
+  ASSERT_TRUE(Eventually([&] { return !server_->ready(); }));
+  ASSERT_TRUE(busy.Send(Get("/readyz") + Get("/healthz")));
+  gate_.Open();
+  ASSERT_TRUE(busy.Read().has_value());  // /gate
+  r = busy.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 503);
+  r = busy.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(EmbeddingTest, RunReturnsAfterShutdownFromAHandler) {
+  StartServer();
+  absl::Status run_status = absl::UnknownError("not returned");
+  std::thread runner([&] { run_status = server_->Run(); });
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/shutdown")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "bye\n");
+  EXPECT_TRUE(c.WaitClosed());
+  runner.join();  // Run() returns once drained
+  EXPECT_TRUE(run_status.ok()) << run_status;
+}
+
+TEST_F(EmbeddingTest, RunDrainsInFlightThenReturns) {
+  StartServer({.drain_timeout = std::chrono::seconds(30)});
+  std::atomic<bool> returned{false};
+  std::thread runner([&] {
+    EXPECT_TRUE(server_->Run().ok());
+    returned.store(true);
+  });
+  RawClient busy(port_);
+  ASSERT_TRUE(busy.Send(Get("/gate")));
+  ASSERT_TRUE(gate_.WaitEntered(1));
+  server_->Shutdown();
+  ASSERT_TRUE(Eventually([&] { return server_->draining(); }));
+  EXPECT_FALSE(returned.load());  // still answering /gate
+  gate_.Open();
+  auto r = busy.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->Header("connection"), "close");
+  runner.join();
+  EXPECT_TRUE(returned.load());
+}
+
+TEST_F(EmbeddingTest, RunReturnsAtTheDrainTimeout) {
+  StartServer({.drain_timeout = milliseconds(200)});
+  RawClient busy(port_);
+  ASSERT_TRUE(busy.Send(Get("/gate")));
+  ASSERT_TRUE(gate_.WaitEntered(1));
+  std::thread runner([&] { EXPECT_TRUE(server_->Run().ok()); });
+  server_->Shutdown();
+  runner.join();  // the gate is still shut: the timeout ends it
+  EXPECT_TRUE(gate_.WaitCancelled(1));
+  EXPECT_TRUE(busy.WaitClosed());
+}
+
+TEST_F(EmbeddingTest, FullPipelineResumesWhenAnswersArrive) {
+  // Two slots: /gate holds the first, /hello fills the second, the rest
+  // waits unparsed. Opening the gate must get everything answered.
+  StartServer({.max_pipeline_depth = 2});
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/gate") + Get("/hello") + Get("/hello") + Get("/hello")));
+  ASSERT_TRUE(gate_.WaitEntered(1));
+  gate_.Open();
+  for (int i = 0; i < 4; ++i) {
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value()) << i;
+    EXPECT_EQ(r->status, 200);
+  }
+}
+
+}  // namespace
+}  // namespace brisk
