@@ -82,7 +82,8 @@ struct LoadOptions {
   std::string host = "127.0.0.1";  // numeric address or "localhost"
   uint16_t port = 0;
   // The request classes. When empty, the run has one class made of
-  // `request`, `head_request`, `rate` and `connections` below.
+  // `request`, `head_request`, `rate` and `connections` below; when set,
+  // those three are ignored.
   std::vector<RequestClass> classes;
   std::string request;        // the bytes of one request, sent as they are
   bool head_request = false;  // responses carry no body

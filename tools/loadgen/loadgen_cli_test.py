@@ -46,9 +46,11 @@ def make_server(recorder):
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    return server
+    class Server(http.server.ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 128  # the listen backlog: every pool connects at once
+
+    return Server(("127.0.0.1", 0), Handler)
 
 
 class LoadgenCliTest(unittest.TestCase):
