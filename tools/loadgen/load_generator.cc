@@ -52,11 +52,24 @@ bool HasCrLfOrNul(std::string_view s) {
   return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
 }
 
-// One connection of the pool: a small state machine on the loop thread.
+struct Connection;
+
+// One class's share of the load on one event loop: its schedule, its own
+// connections and their idle list, and what it measured.
+struct ClassRun {
+  const RequestClass* spec = nullptr;
+  uint64_t rate = 0;
+  std::deque<Connection*> idle;  // may hold stale entries; state is checked
+  std::optional<Schedule> schedule;
+  TimePoint measure_start;
+  RunStats stats;
+};
+
+// One connection of a class's pool: a small state machine on the loop thread.
 struct Connection {
   enum class State { kClosed, kConnecting, kIdle, kBusy };
 
-  int id = 0;
+  ClassRun* cls = nullptr;  // the class it carries requests for
   State state = State::kClosed;
   net::UniqueFd fd;
   net::IoBuffer in;
@@ -68,22 +81,35 @@ struct Connection {
   bool initial = true;  // its first connect is still unresolved
 };
 
-// One event loop's share of the load. Lives and runs on one thread.
+// Parts of `total` for part k of n: total / n, plus one for the first
+// total % n parts.
+uint64_t Share(uint64_t total, int n, int k) {
+  return total / n + (static_cast<uint64_t>(k) < total % n ? 1 : 0);
+}
+
+// One event loop's share of the load: share k of n of every class. Lives and
+// runs on one thread; `classes` must outlive it.
 class Runner {
  public:
   Runner(const LoadOptions& options, const net::SocketAddress& address,
-         uint64_t rate, int connections)
-      : options_(options), address_(address), rate_(rate) {
-    for (int i = 0; i < connections; ++i) {
-      conns_.push_back(std::make_unique<Connection>());
-      conns_.back()->id = i;
-      // The whole request must fit: Append() refuses beyond max_capacity.
-      conns_.back()->out = net::IoBuffer(
-          {.max_capacity = std::max<size_t>(1 << 20, options.request.size())});
+         const std::vector<RequestClass>& classes, int n, int k)
+      : options_(options), address_(address), classes_(classes.size()) {
+    for (size_t i = 0; i < classes.size(); ++i) {
+      classes_[i].spec = &classes[i];
+      classes_[i].rate = Share(classes[i].rate, n, k);
+      const int connections = static_cast<int>(Share(classes[i].connections, n, k));
+      for (int j = 0; j < connections; ++j) {
+        conns_.push_back(std::make_unique<Connection>());
+        conns_.back()->cls = &classes_[i];
+        // The whole request must fit: Append() refuses beyond max_capacity.
+        conns_.back()->out = net::IoBuffer(
+            {.max_capacity = std::max<size_t>(1 << 20, classes[i].request.size())});
+      }
     }
   }
 
-  absl::StatusOr<RunStats> Run();
+  // The statistics of each class, in the order of `classes`.
+  absl::StatusOr<std::vector<RunStats>> Run();
 
  private:
   void Start();
@@ -107,19 +133,19 @@ class Runner {
   void ArmTick();
   void MaybeFinish();
 
-  bool Counted(const ScheduledRequest& r) const { return r.time >= measure_start_; }
+  static bool Counted(const ClassRun& cls, const ScheduledRequest& r) {
+    return r.time >= cls.measure_start;
+  }
   void SetInterest(Connection& c, uint32_t interest) {
     loop_->Modify(c.fd.get(), interest).IgnoreError();
   }
 
   const LoadOptions options_;
   const net::SocketAddress address_;
-  const uint64_t rate_;
+  std::vector<ClassRun> classes_;  // never resized: connections point in
   std::unique_ptr<net::EventLoop> loop_;
   std::vector<std::unique_ptr<Connection>> conns_;
-  std::deque<Connection*> idle_;  // may hold stale entries; state is checked
-  std::optional<Schedule> schedule_;
-  TimePoint measure_start_;
+  bool started_ = false;
   int initial_pending_ = 0;
   int busy_ = 0;
   bool finished_ = false;
@@ -129,10 +155,9 @@ class Runner {
   net::UniqueFd tick_fd_;
   bool tick_armed_ = false;
   TimePoint tick_time_;
-  RunStats stats_;
 };
 
-absl::StatusOr<RunStats> Runner::Run() {
+absl::StatusOr<std::vector<RunStats>> Runner::Run() {
   absl::StatusOr<std::unique_ptr<net::EventLoop>> loop = net::CreateEpollLoop();
   if (!loop.ok()) return loop.status();
   loop_ = std::move(*loop);
@@ -157,24 +182,33 @@ absl::StatusOr<RunStats> Runner::Run() {
   loop_->Run();
   for (auto& c : conns_) Close(*c);
   loop_->Unwatch(tick_fd_.get()).IgnoreError();
-  // Rates are never computed over less than the measured duration.
-  stats_.send_window = std::max(stats_.send_window, options_.duration);
-  stats_.complete_window = std::max(stats_.complete_window, options_.duration);
   // Destroy the loop (and the timers' callbacks) before the connections.
   loop_.reset();
-  return std::move(stats_);
+  std::vector<RunStats> stats;
+  for (ClassRun& cls : classes_) {
+    // Rates are never computed over less than the measured duration.
+    cls.stats.send_window = std::max(cls.stats.send_window, options_.duration);
+    cls.stats.complete_window =
+        std::max(cls.stats.complete_window, options_.duration);
+    stats.push_back(std::move(cls.stats));
+  }
+  return stats;
 }
 
 void Runner::Start() {
-  if (schedule_.has_value()) return;
+  if (started_) return;
+  started_ = true;
+  // Every class's schedule starts at the same instant.
   const TimePoint start = loop_->Now();
-  const uint64_t warmup_count = Schedule::CountFor(rate_, options_.warmup);
-  const uint64_t total =
-      Schedule::CountFor(rate_, options_.warmup + options_.duration);
-  schedule_.emplace(start, rate_, total);
-  measure_start_ = schedule_->TimeOf(warmup_count);
-  if (warmup_count == total) measure_start_ = start + options_.warmup;
-  stats_.scheduled = total - warmup_count;
+  for (ClassRun& cls : classes_) {
+    const uint64_t warmup_count = Schedule::CountFor(cls.rate, options_.warmup);
+    const uint64_t total =
+        Schedule::CountFor(cls.rate, options_.warmup + options_.duration);
+    cls.schedule.emplace(start, cls.rate, total);
+    cls.measure_start = cls.schedule->TimeOf(warmup_count);
+    if (warmup_count == total) cls.measure_start = start + options_.warmup;
+    cls.stats.scheduled = total - warmup_count;
+  }
   // Safety net: every request resolves by its timeout; stop regardless.
   loop_->RunAt(start + options_.warmup + options_.duration + 2 * options_.timeout +
                    std::chrono::seconds(1),
@@ -214,7 +248,7 @@ void Runner::OnConnectResult(Connection& c, int error) {
     BecomeIdle(c);
     return;
   }
-  ++stats_.errors.connect;
+  ++c.cls->stats.errors.connect;
   Close(c);
   InitialConnectResolved(c);
   ReopenLater(c);
@@ -264,26 +298,27 @@ void Runner::OnEvents(Connection& c, uint32_t events) {
 
 void Runner::BecomeIdle(Connection& c) {
   c.state = Connection::State::kIdle;
-  idle_.push_back(&c);
+  c.cls->idle.push_back(&c);
   Dispatch();
 }
 
 void Runner::Send(Connection& c, const ScheduledRequest& r) {
+  ClassRun& cls = *c.cls;
   c.state = Connection::State::kBusy;
   c.request = r;
   ++busy_;
-  c.reader.BeginResponse(options_.head_request);
+  c.reader.BeginResponse(cls.spec->head_request);
   c.timeout_timer = loop_->RunAt(r.time + options_.timeout, [this, &c] {
     c.timeout_timer = net::kInvalidTimerId;
     FailRequest(c, &ErrorCounts::timeout);
   });
-  if (Counted(r)) {
+  if (Counted(cls, r)) {
     const TimePoint now = loop_->Now();
-    ++stats_.sent;
-    stats_.send_delay.Record(now - r.time);
-    stats_.send_window = std::max(stats_.send_window, now - measure_start_);
+    ++cls.stats.sent;
+    cls.stats.send_delay.Record(now - r.time);
+    cls.stats.send_window = std::max(cls.stats.send_window, now - cls.measure_start);
   }
-  c.out.Append(options_.request);
+  c.out.Append(cls.spec->request);
   Flush(c);
 }
 
@@ -320,14 +355,21 @@ void Runner::OnResponse(Connection& c) {
   loop_->Cancel(c.timeout_timer);
   c.timeout_timer = net::kInvalidTimerId;
   --busy_;
-  if (Counted(c.request)) {
+  ClassRun& cls = *c.cls;
+  if (Counted(cls, c.request)) {
     const TimePoint now = loop_->Now();
-    ++stats_.completed;
-    ++stats_.status_counts[c.reader.status_code()];
-    stats_.latencies.Record(now - c.request.time);
+    const Duration latency = now - c.request.time;
     const int code = c.reader.status_code();
-    if (code >= 200 && code < 300) stats_.latencies_ok.Record(now - c.request.time);
-    stats_.complete_window = std::max(stats_.complete_window, now - measure_start_);
+    ++cls.stats.completed;
+    ++cls.stats.status_counts[code];
+    cls.stats.latencies.Record(latency);
+    if (code >= 200 && code < 300) {
+      cls.stats.latencies_ok.Record(latency);
+    } else {
+      cls.stats.latencies_non2xx.Record(latency);
+    }
+    cls.stats.complete_window =
+        std::max(cls.stats.complete_window, now - cls.measure_start);
   }
   c.out.Clear();
   if (c.reader.keep_alive() && c.in.empty()) {
@@ -344,7 +386,7 @@ void Runner::FailRequest(Connection& c, uint64_t ErrorCounts::*kind) {
   loop_->Cancel(c.timeout_timer);
   c.timeout_timer = net::kInvalidTimerId;
   --busy_;
-  if (Counted(c.request)) ++(stats_.errors.*kind);
+  if (Counted(*c.cls, c.request)) ++(c.cls->stats.errors.*kind);
   Close(c);
   Reopen(c);
 }
@@ -381,24 +423,28 @@ void Runner::ReopenLater(Connection& c) {
 }
 
 void Runner::Dispatch() {
-  if (!schedule_.has_value() || finished_) return;
+  if (!started_ || finished_) return;
   const TimePoint now = loop_->Now();
-  schedule_->Advance(now);
-  while (schedule_->HasDue()) {
-    ScheduledRequest head = schedule_->PeekDue();
-    if (head.time + options_.timeout <= now) {
-      // Waited its whole timeout for a connection: never sent.
-      schedule_->PopDue();
-      if (Counted(head)) ++stats_.errors.timeout;
-      continue;
+  for (ClassRun& cls : classes_) {
+    Schedule& schedule = *cls.schedule;
+    schedule.Advance(now);
+    while (schedule.HasDue()) {
+      ScheduledRequest head = schedule.PeekDue();
+      if (head.time + options_.timeout <= now) {
+        // Waited its whole timeout for a connection: never sent.
+        schedule.PopDue();
+        if (Counted(cls, head)) ++cls.stats.errors.timeout;
+        continue;
+      }
+      while (!cls.idle.empty() &&
+             cls.idle.front()->state != Connection::State::kIdle) {
+        cls.idle.pop_front();
+      }
+      if (cls.idle.empty()) break;
+      Connection* c = cls.idle.front();
+      cls.idle.pop_front();
+      Send(*c, schedule.PopDue());
     }
-    while (!idle_.empty() && idle_.front()->state != Connection::State::kIdle) {
-      idle_.pop_front();
-    }
-    if (idle_.empty()) break;
-    Connection* c = idle_.front();
-    idle_.pop_front();
-    Send(*c, schedule_->PopDue());
   }
   MaybeFinish();
   ArmTick();
@@ -407,9 +453,12 @@ void Runner::Dispatch() {
 void Runner::ArmTick() {
   if (finished_) return;
   TimePoint next = TimePoint::max();
-  if (!schedule_->AllDue()) next = schedule_->NextTime();
-  if (schedule_->HasDue()) {
-    next = std::min(next, schedule_->PeekDue().time + options_.timeout);
+  for (const ClassRun& cls : classes_) {
+    const Schedule& schedule = *cls.schedule;
+    if (!schedule.AllDue()) next = std::min(next, schedule.NextTime());
+    if (schedule.HasDue()) {
+      next = std::min(next, schedule.PeekDue().time + options_.timeout);
+    }
   }
   if (next == TimePoint::max()) return;
   if (tick_armed_ && tick_time_ <= next) return;  // that tick re-arms then
@@ -431,17 +480,12 @@ void Runner::ArmTick() {
 }
 
 void Runner::MaybeFinish() {
-  if (finished_ || !schedule_.has_value()) return;
-  if (schedule_->Exhausted() && busy_ == 0) {
-    finished_ = true;
-    loop_->Stop();
+  if (finished_ || !started_ || busy_ != 0) return;
+  for (const ClassRun& cls : classes_) {
+    if (!cls.schedule->Exhausted()) return;
   }
-}
-
-// Parts of `total` for part k of n: total / n, plus one for the first
-// total % n parts.
-uint64_t Share(uint64_t total, int n, int k) {
-  return total / n + (static_cast<uint64_t>(k) < total % n ? 1 : 0);
+  finished_ = true;
+  loop_->Stop();
 }
 
 }  // namespace
@@ -511,10 +555,23 @@ std::vector<std::string> SplitHeaders(const std::vector<std::string>& values) {
   return headers;
 }
 
-absl::StatusOr<RunStats> RunLoad(const LoadOptions& options) {
-  if (options.rate == 0) return absl::InvalidArgumentError("rate must be > 0");
+absl::StatusOr<std::vector<RunStats>> RunLoadByClass(const LoadOptions& options) {
+  std::vector<RequestClass> classes = options.classes;
+  if (classes.empty()) {
+    classes.push_back({.request = options.request,
+                       .head_request = options.head_request,
+                       .rate = options.rate});
+  }
   if (options.connections < 1) {
     return absl::InvalidArgumentError("connections must be >= 1");
+  }
+  for (RequestClass& c : classes) {
+    if (c.connections == 0) c.connections = options.connections;
+    if (c.rate == 0) return absl::InvalidArgumentError("rate must be > 0");
+    if (c.connections < 1) {
+      return absl::InvalidArgumentError("connections must be >= 1");
+    }
+    if (c.request.empty()) return absl::InvalidArgumentError("empty request");
   }
   if (options.threads < 1) return absl::InvalidArgumentError("threads must be >= 1");
   if (options.duration <= Duration(0) || options.warmup < Duration(0) ||
@@ -522,7 +579,6 @@ absl::StatusOr<RunStats> RunLoad(const LoadOptions& options) {
     return absl::InvalidArgumentError(
         "duration and timeout must be > 0, warmup >= 0");
   }
-  if (options.request.empty()) return absl::InvalidArgumentError("empty request");
   absl::StatusOr<net::SocketAddress> address =
       net::SocketAddress::Parse(options.host, options.port);
   if (!address.ok()) return address.status();
@@ -536,24 +592,35 @@ absl::StatusOr<RunStats> RunLoad(const LoadOptions& options) {
   }
   probe->reset();
 
-  const int threads = std::min<uint64_t>(
-      {static_cast<uint64_t>(options.threads),
-       static_cast<uint64_t>(options.connections), options.rate});
-  std::vector<absl::StatusOr<RunStats>> results(threads, RunStats{});
+  // Every loop gets at least one connection and a non-zero rate of every
+  // class.
+  uint64_t threads = static_cast<uint64_t>(options.threads);
+  for (const RequestClass& c : classes) {
+    threads = std::min({threads, static_cast<uint64_t>(c.connections), c.rate});
+  }
+  const int n = static_cast<int>(threads);
+  std::vector<absl::StatusOr<std::vector<RunStats>>> results(n);
   std::vector<std::thread> workers;
-  for (int k = 0; k < threads; ++k) {
+  for (int k = 0; k < n; ++k) {
     workers.emplace_back([&, k] {
-      Runner runner(options, *address, Share(options.rate, threads, k),
-                    static_cast<int>(Share(options.connections, threads, k)));
+      Runner runner(options, *address, classes, n, k);
       results[k] = runner.Run();
     });
   }
   for (std::thread& t : workers) t.join();
-  RunStats total;
-  for (absl::StatusOr<RunStats>& r : results) {
+  std::vector<RunStats> per_class(classes.size());
+  for (absl::StatusOr<std::vector<RunStats>>& r : results) {
     if (!r.ok()) return r.status();
-    total.Merge(*r);
+    for (size_t i = 0; i < per_class.size(); ++i) per_class[i].Merge((*r)[i]);
   }
+  return per_class;
+}
+
+absl::StatusOr<RunStats> RunLoad(const LoadOptions& options) {
+  absl::StatusOr<std::vector<RunStats>> per_class = RunLoadByClass(options);
+  if (!per_class.ok()) return per_class.status();
+  RunStats total;
+  for (const RunStats& s : *per_class) total.Merge(s);
   return total;
 }
 

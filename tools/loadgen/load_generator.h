@@ -14,6 +14,17 @@
 //   absl::StatusOr<RunStats> stats = RunLoad(options);
 //   if (!stats.ok()) ...;  // bad options, or the server cannot be reached
 //
+// A mix: several request classes in one run, each with its own request
+// bytes, its own constant rate (its own Schedule, all starting at the same
+// instant) and its own pool of connections, so a class is offered at its
+// rate whatever the others do, and its requests never wait for a connection
+// held by another class's slow request. Results come back per class:
+//
+//   options.classes = {{.name = "fast", .request = fast, .rate = 450},
+//                      {.name = "slow", .request = slow, .rate = 200,
+//                       .connections = 256}};
+//   absl::StatusOr<std::vector<RunStats>> per_class = RunLoadByClass(options);
+//
 // A run stops by itself: every request is either answered, or counted as a
 // timeout `timeout` after its scheduled time (its connection is then closed
 // and reopened), so the run lasts at most warmup + duration + timeout (plus
@@ -22,8 +33,9 @@
 // is not retried.
 //
 // Threading: RunLoad blocks. With `threads` = N it runs N event loops, each
-// on its own thread with rate/N and connections/N (remainders spread over
-// the first loops), and merges their results. Options are copied.
+// on its own thread with rate/N and connections/N of every class
+// (remainders spread over the first loops), and merges their results.
+// Options are copied.
 #ifndef BRISK_TOOLS_LOADGEN_LOAD_GENERATOR_H_
 #define BRISK_TOOLS_LOADGEN_LOAD_GENERATOR_H_
 
@@ -56,15 +68,29 @@ absl::StatusOr<std::string> BuildRequest(const RequestSpec& spec);
 // inside a value stay): {"A: 1, B: x,y", "C: 2"} -> {"A: 1", "B: x,y", "C: 2"}.
 std::vector<std::string> SplitHeaders(const std::vector<std::string>& values);
 
+// One class of a mix: the same request sent at a constant rate over the
+// class's own connections.
+struct RequestClass {
+  std::string name;           // for reports; any text
+  std::string request;        // the bytes of one request, sent as they are
+  bool head_request = false;  // responses carry no body
+  uint64_t rate = 0;          // requests per second, > 0
+  int connections = 0;        // its own pool; 0: LoadOptions::connections
+};
+
 struct LoadOptions {
   std::string host = "127.0.0.1";  // numeric address or "localhost"
   uint16_t port = 0;
+  // The request classes. When empty, the run has one class made of
+  // `request`, `head_request`, `rate` and `connections` below; when set,
+  // those three are ignored.
+  std::vector<RequestClass> classes;
   std::string request;        // the bytes of one request, sent as they are
   bool head_request = false;  // responses carry no body
   uint64_t rate = 0;          // requests per second, > 0
   net::Duration duration = std::chrono::seconds(10);  // measured part
   net::Duration warmup{0};    // before `duration`, excluded from the stats
-  int connections = 64;
+  int connections = 64;  // per class
   net::Duration timeout = std::chrono::seconds(10);
   int threads = 1;
   // Pause before reopening a connection whose connect failed or that the
@@ -74,9 +100,13 @@ struct LoadOptions {
   net::Duration initial_connect_timeout = std::chrono::seconds(2);
 };
 
-// Runs the load and returns the merged statistics. InvalidArgument for bad
+// Runs the load and returns the statistics of each class, in the order of
+// `options.classes` (one entry when it is empty). InvalidArgument for bad
 // options; Unavailable when a probe connection to host:port fails (the run
 // does not start). Errors during the run are counted, not returned.
+absl::StatusOr<std::vector<RunStats>> RunLoadByClass(const LoadOptions& options);
+
+// RunLoadByClass with the classes merged into one RunStats.
 absl::StatusOr<RunStats> RunLoad(const LoadOptions& options);
 
 }  // namespace brisk::loadgen

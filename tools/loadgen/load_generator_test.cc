@@ -7,6 +7,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -25,7 +28,8 @@ using std::chrono::milliseconds;
 // A tiny threaded HTTP/1.1 server for the end-to-end tests: one thread
 // accepts, one thread per connection reads requests (head + Content-Length
 // body) and answers. The n-th request overall (0-based) gets the behaviour
-// the options say, so outcomes are countable whatever the interleaving.
+// the options say, so outcomes are countable whatever the interleaving; or
+// a handler answers each request by what it asks for.
 class TestServer {
  public:
   struct Options {
@@ -35,6 +39,10 @@ class TestServer {
     bool chunked = false;       // chunked bodies instead of Content-Length
     bool never_answer = false;  // read requests, answer nothing
     milliseconds stall_first{0};  // the first request is answered this late
+    // When set, it answers every request instead (the options above do not
+    // apply): the response bytes for the whole request. Runs on the
+    // connection's thread; may block that connection.
+    std::function<std::string(const std::string& request)> handler;
   };
 
   explicit TestServer(Options options) : options_(options) {
@@ -138,6 +146,7 @@ class TestServer {
       std::lock_guard<std::mutex> lock(mu_);
       first_request_ = request;
     }
+    if (options_.handler) return SendAll(fd, options_.handler(request));
     if (options_.never_answer) return true;
     if (n == 0) std::this_thread::sleep_for(options_.stall_first);
     if (Every(options_.drop_every, n)) return false;
@@ -336,6 +345,144 @@ TEST(LoadGeneratorTest, RejectsBadOptions) {
   o = Options(1, 100, milliseconds(100));
   o.host = "not-an-address";
   EXPECT_EQ(RunLoad(o).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// "GET /a?b HTTP/1.1..." -> "/a?b".
+std::string TargetOf(const std::string& request) {
+  size_t start = request.find(' ') + 1;
+  return request.substr(start, request.find(' ', start) - start);
+}
+
+std::string Response(int status) {
+  return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: 2\r\n\r\nok";
+}
+
+RequestClass Class(std::string name, uint16_t port, RequestSpec spec, uint64_t rate,
+                   int connections) {
+  spec.port = port;
+  absl::StatusOr<std::string> request = BuildRequest(spec);
+  EXPECT_TRUE(request.ok()) << request.status();
+  return {.name = std::move(name),
+          .request = request.value_or(""),
+          .rate = rate,
+          .connections = connections};
+}
+
+// What the mixed-class test server saw, by request target.
+struct Seen {
+  std::mutex mu;
+  std::map<std::string, int> requests;            // guarded by mu
+  std::map<std::string, int> with_budget_header;  // guarded by mu
+
+  void Add(const std::string& request) {
+    std::lock_guard<std::mutex> lock(mu);
+    ++requests[TargetOf(request)];
+    if (request.find("\r\nX-Request-Budget-Ms: 20\r\n") != std::string::npos) {
+      ++with_budget_header[TargetOf(request)];
+    }
+  }
+};
+
+// Two classes at their own rates in one run, split over two loops: a slow
+// route (answers 200 after 20 ms) and a POST route that refuses at once
+// (503). Each class gets exactly rate x duration requests, its own statuses,
+// its own headers and body, and the refusals' latencies apart from the 2xx.
+TEST(LoadGeneratorTest, ClassesAreScheduledAndCountedSeparately) {
+  Seen seen;
+  TestServer server({.handler = [&](const std::string& request) {
+    seen.Add(request);
+    if (TargetOf(request) == "/slow") {
+      std::this_thread::sleep_for(milliseconds(20));
+      return Response(200);
+    }
+    return Response(request.find("\r\n\r\n{\"x\":1}") != std::string::npos ? 503 : 400);
+  }});
+  LoadOptions o = Options(server.port(), 1, milliseconds(500));
+  o.threads = 2;
+  o.classes = {
+      Class("slow", server.port(), {.path = "/slow"}, 40, 4),
+      Class("refused", server.port(),
+            {.method = "POST",
+             .path = "/refuse",
+             .headers = {"X-Request-Budget-Ms: 20"},
+             .body = "{\"x\":1}"},
+            200, 3),
+  };
+  absl::StatusOr<std::vector<RunStats>> stats = RunLoadByClass(o);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  ASSERT_EQ(stats->size(), 2u);
+  RunStats& slow = (*stats)[0];
+  RunStats& refused = (*stats)[1];
+
+  EXPECT_EQ(slow.scheduled, 20u);  // 40/s x 0.5 s
+  EXPECT_EQ(slow.sent, 20u);
+  EXPECT_EQ(slow.completed, 20u);
+  EXPECT_EQ(slow.status_counts, (std::map<int, uint64_t>{{200, 20}}));
+  EXPECT_EQ(slow.latencies.count(), 20u);
+  EXPECT_EQ(slow.latencies_ok.count(), 20u);
+  EXPECT_TRUE(slow.latencies_non2xx.empty());
+  EXPECT_EQ(slow.errors.requests() + slow.errors.connect, 0u);
+
+  EXPECT_EQ(refused.scheduled, 100u);  // 200/s x 0.5 s
+  EXPECT_EQ(refused.sent, 100u);
+  EXPECT_EQ(refused.completed, 100u);
+  EXPECT_EQ(refused.status_counts, (std::map<int, uint64_t>{{503, 100}}));
+  EXPECT_EQ(refused.latencies.count(), 100u);
+  EXPECT_TRUE(refused.latencies_ok.empty());
+  EXPECT_EQ(refused.latencies_non2xx.count(), 100u);
+  EXPECT_EQ(refused.errors.requests() + refused.errors.connect, 0u);
+
+  std::lock_guard<std::mutex> lock(seen.mu);
+  EXPECT_EQ(seen.requests, (std::map<std::string, int>{{"/refuse", 100}, {"/slow", 20}}));
+  // The header went with its own class only.
+  EXPECT_EQ(seen.with_budget_header, (std::map<std::string, int>{{"/refuse", 100}}));
+  // Both pools (4 + 3 connections, split over the loops) and the probe.
+  EXPECT_EQ(server.connections(), 1 + 4 + 3);
+}
+
+// Each class has its own connections: a slow class whose requests are held
+// by the server does not keep the other class's requests from being sent.
+// The server holds every /slow request until all /fast ones have arrived;
+// over a shared pool of two connections, the slow requests would take both
+// and the fast ones could not arrive until the hold gave up.
+TEST(LoadGeneratorTest, ClassesDoNotWaitForEachOthersConnections) {
+  constexpr int kFast = 50;  // 100/s x 0.5 s
+  std::mutex mu;
+  std::condition_variable cv;
+  int fast_seen = 0;          // guarded by mu
+  bool hold_gave_up = false;  // guarded by mu
+  TestServer server({.handler = [&](const std::string& request) {
+    std::unique_lock<std::mutex> lock(mu);
+    if (TargetOf(request) == "/fast") {
+      ++fast_seen;
+      cv.notify_all();
+    } else if (!cv.wait_for(lock, std::chrono::seconds(10),
+                            [&] { return fast_seen == kFast; })) {
+      hold_gave_up = true;
+    }
+    return Response(200);
+  }});
+  LoadOptions o = Options(server.port(), 1, milliseconds(500));
+  o.timeout = std::chrono::seconds(20);
+  o.classes = {Class("slow", server.port(), {.path = "/slow"}, 20, 1),
+               Class("fast", server.port(), {.path = "/fast"}, 100, 1)};
+  absl::StatusOr<std::vector<RunStats>> stats = RunLoadByClass(o);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ((*stats)[0].status_counts, (std::map<int, uint64_t>{{200, 10}}));
+  EXPECT_EQ((*stats)[1].status_counts, (std::map<int, uint64_t>{{200, kFast}}));
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(fast_seen, kFast);
+  EXPECT_FALSE(hold_gave_up);
+}
+
+TEST(LoadGeneratorTest, RejectsBadClasses) {
+  LoadOptions o = Options(1, 100, milliseconds(100));
+  o.classes = {{.name = "a", .request = o.request, .rate = 0}};
+  EXPECT_EQ(RunLoadByClass(o).status().code(), absl::StatusCode::kInvalidArgument);
+  o.classes = {{.name = "a", .request = o.request, .rate = 10, .connections = -1}};
+  EXPECT_EQ(RunLoadByClass(o).status().code(), absl::StatusCode::kInvalidArgument);
+  o.classes = {{.name = "a", .request = "", .rate = 10}};
+  EXPECT_EQ(RunLoadByClass(o).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(BuildRequestTest, GetHeadAndInvalidInput) {

@@ -1,10 +1,14 @@
 // loadgen: an open-loop, constant-rate HTTP/1.1 load generator. See README.md.
 //
 //   tools/bazel run //tools/loadgen -- --port=8080 --rate=1000 --duration=10s
+//   loadgen --port=8080 --duration=30s
+//       --request='fast rate=450 target=/cpu?us=1000 sla=20ms'
+//       --request='slow rate=200 target=/cpu?us=20000 sla=500ms'
 //
 // Exit status: 0 when the run completed (errors are reported, not fatal);
 // 1 for a flag abseil cannot parse (unknown flag, malformed value); 2 for a
-// flag value loadgen rejects; 3 when the target cannot be reached at all.
+// flag value loadgen rejects; 3 when the target cannot be reached at all or
+// an output file cannot be written.
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -19,47 +23,76 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "tools/loadgen/load_generator.h"
+#include "tools/loadgen/plot.h"
 #include "tools/loadgen/report.h"
+#include "tools/loadgen/request_mix.h"
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "Server address (numeric or localhost).");
 ABSL_FLAG(int32_t, port, 8080, "Server port.");
 ABSL_FLAG(std::string, path, "/hello", "Request target (path and query).");
 ABSL_FLAG(std::string, method, "GET", "Request method.");
 ABSL_FLAG(std::string, body, "", "Request body (sets Content-Length).");
+ABSL_FLAG(std::string, body_file, "",
+          "Send this file's content as the request body (instead of --body).");
 ABSL_FLAG(std::vector<std::string>, header, {},
           "Extra request header 'Name: value'; repeatable or comma-separated.");
-ABSL_FLAG(int64_t, rate, 0, "Requests per second (required).");
+ABSL_FLAG(int64_t, rate, 0, "Requests per second (required without --request).");
+ABSL_FLAG(std::vector<std::string>, request, {},
+          "A request class 'NAME rate=N [method=M] [target=T] [header=\"N: v\"] "
+          "[body=B | body_file=F] [sla=D] [connections=C]'; repeatable. Each "
+          "class has its own rate and connections; unset keys take the global "
+          "flags' values.");
+ABSL_FLAG(std::string, mix_file, "",
+          "A file of request classes, one --request value per line ('#' "
+          "comments).");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10),
           "Measured duration of the run (after the warm-up).");
-ABSL_FLAG(int32_t, connections, 64, "Keep-alive connections (one request each).");
+ABSL_FLAG(int32_t, connections, 64,
+          "Keep-alive connections (one request each); per class with --request.");
 ABSL_FLAG(absl::Duration, warmup, absl::ZeroDuration(),
           "Run this long first without recording.");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10),
           "A request unanswered this long after its scheduled time is a "
           "timeout; its connection is reopened.");
 ABSL_FLAG(std::string, latency_out, "",
-          "Write the latency distribution as CSV (percentile,latency_us).");
+          "Write the latency distribution as CSV (percentile,latency_us); with "
+          "several classes one file each, the class name before the extension.");
+ABSL_FLAG(std::string, plot_out, "",
+          "Write the latency by percentile as an SVG plot, one line per class.");
+ABSL_FLAG(std::string, plot_title, "", "Title of the --plot_out plot.");
+ABSL_FLAG(std::string, latency_answers, "all",
+          "Which answers --latency_out and --plot_out describe: all, 2xx or non2xx.");
 ABSL_FLAG(bool, json, false, "Print the summary as one JSON line.");
 ABSL_FLAG(absl::Duration, sla, absl::ZeroDuration(),
-          "If set, also report goodput: 2xx answers within this latency.");
+          "If set, also report goodput: 2xx answers within this latency (the "
+          "default for classes without sla=).");
 ABSL_FLAG(int32_t, threads, 1, "Event-loop threads (rate and connections split).");
 
 namespace {
 
-// Every --header value given: absl keeps only the last occurrence of a flag.
-std::vector<std::string> CollectHeaderFlags(int argc, char** argv) {
+using brisk::loadgen::ClassReport;
+using brisk::loadgen::ClassSpec;
+using brisk::loadgen::LatencyRecorder;
+using brisk::loadgen::ReportInfo;
+using brisk::loadgen::RunStats;
+
+// Every value of a repeatable flag: absl keeps only the last occurrence.
+std::vector<std::string> CollectRepeatedFlag(int argc, char** argv,
+                                             std::string_view name) {
+  const std::string eq1 = absl::StrCat("--", std::string(name), "=");
+  const std::string eq2 = absl::StrCat("-", std::string(name), "=");
+  const std::string bare1 = absl::StrCat("--", std::string(name));
+  const std::string bare2 = absl::StrCat("-", std::string(name));
   std::vector<std::string> raw;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "--") break;
-    for (std::string_view prefix : {"--header=", "-header="}) {
+    for (const std::string& prefix : {eq1, eq2}) {
       if (arg.substr(0, prefix.size()) == prefix) {
         raw.emplace_back(arg.substr(prefix.size()));
       }
     }
-    if ((arg == "--header" || arg == "-header") && i + 1 < argc) {
-      raw.emplace_back(argv[++i]);
-    }
+    if ((arg == bare1 || arg == bare2) && i + 1 < argc) raw.emplace_back(argv[++i]);
   }
   return raw;
 }
@@ -69,79 +102,219 @@ int Fail(const std::string& message) {
   return 2;
 }
 
+int Fail(const absl::Status& status) { return Fail(std::string(status.message())); }
+
+using File = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
+
+// Opened before the run, so a bad path does not waste one.
+absl::StatusOr<File> OpenOutput(const std::string& path) {
+  File file(std::fopen(path.c_str(), "w"), &std::fclose);
+  if (file == nullptr) return absl::InvalidArgumentError(absl::StrCat("cannot write ", path));
+  return file;
+}
+
+bool WriteAndClose(File file, const std::string& content, const std::string& path) {
+  if (std::fwrite(content.data(), 1, content.size(), file.get()) != content.size() ||
+      std::fclose(file.release()) != 0) {
+    std::fprintf(stderr, "loadgen: error writing %s\n", path.c_str());
+    return false;
+  }
+  return true;
+}
+
+LatencyRecorder& Selected(RunStats& stats, std::string_view answers) {
+  if (answers == "2xx") return stats.latencies_ok;
+  if (answers == "non2xx") return stats.latencies_non2xx;
+  return stats.latencies;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "open-loop constant-rate HTTP/1.1 load generator\n"
-      "  loadgen --port=8080 --rate=1000 --duration=10s [--connections=64]");
-  std::vector<std::string> headers =
-      brisk::loadgen::SplitHeaders(CollectHeaderFlags(argc, argv));
+      "  loadgen --port=8080 --rate=1000 --duration=10s [--connections=64]\n"
+      "  loadgen --port=8080 --request='fast rate=450 target=/a sla=20ms' "
+      "--request='slow rate=200 target=/b sla=500ms'");
+  const std::vector<std::string> headers =
+      brisk::loadgen::SplitHeaders(CollectRepeatedFlag(argc, argv, "header"));
+  const std::vector<std::string> request_flags = CollectRepeatedFlag(argc, argv, "request");
   absl::ParseCommandLine(argc, argv);
 
   const int64_t rate = absl::GetFlag(FLAGS_rate);
   const int32_t port = absl::GetFlag(FLAGS_port);
-  if (rate <= 0) return Fail("--rate is required and must be > 0");
+  const std::string host = absl::GetFlag(FLAGS_host);
+  const std::string mix_file = absl::GetFlag(FLAGS_mix_file);
+  const std::string answers = absl::GetFlag(FLAGS_latency_answers);
+  const bool mix = !request_flags.empty() || !mix_file.empty();
   if (port <= 0 || port > 65535) return Fail("--port must be in 1..65535");
+  if (answers != "all" && answers != "2xx" && answers != "non2xx") {
+    return Fail("--latency_answers must be all, 2xx or non2xx");
+  }
+  if (mix && rate != 0) {
+    return Fail("--rate is for a single request; give rate=N in each --request");
+  }
+  if (!mix && rate <= 0) return Fail("--rate is required and must be > 0");
 
-  brisk::loadgen::RequestSpec spec;
-  spec.method = absl::GetFlag(FLAGS_method);
-  spec.host = absl::GetFlag(FLAGS_host);
-  spec.port = static_cast<uint16_t>(port);
-  spec.path = absl::GetFlag(FLAGS_path);
-  spec.headers = headers;
-  spec.body = absl::GetFlag(FLAGS_body);
-  absl::StatusOr<std::string> request = brisk::loadgen::BuildRequest(spec);
-  if (!request.ok()) return Fail(std::string(request.status().message()));
+  // The global flags: the single request, or the defaults of every class.
+  ClassSpec defaults{.rate = static_cast<uint64_t>(rate),
+                     .method = absl::GetFlag(FLAGS_method),
+                     .target = absl::GetFlag(FLAGS_path),
+                     .headers = headers,
+                     .body = absl::GetFlag(FLAGS_body),
+                     .sla = absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_sla)),
+                     .connections = absl::GetFlag(FLAGS_connections)};
+  if (const std::string body_file = absl::GetFlag(FLAGS_body_file); !body_file.empty()) {
+    if (!defaults.body.empty()) return Fail("--body and --body_file both given");
+    absl::StatusOr<std::string> body = brisk::loadgen::ReadFile(body_file);
+    if (!body.ok()) return Fail(body.status());
+    defaults.body = *std::move(body);
+  }
+
+  std::vector<ClassSpec> specs;
+  if (!mix) {
+    specs.push_back(defaults);
+  } else {
+    if (!mix_file.empty()) {
+      absl::StatusOr<std::string> text = brisk::loadgen::ReadFile(mix_file);
+      if (!text.ok()) return Fail(text.status());
+      absl::StatusOr<std::vector<ClassSpec>> from_file =
+          brisk::loadgen::ParseMixFile(*text, defaults);
+      if (!from_file.ok()) {
+        return Fail(absl::StrCat(mix_file, ": ", from_file.status().message()));
+      }
+      specs = *std::move(from_file);
+    }
+    for (const std::string& flag : request_flags) {
+      absl::StatusOr<ClassSpec> spec = brisk::loadgen::ParseClassSpec(flag, defaults);
+      if (!spec.ok()) return Fail(absl::StrCat("--request: ", spec.status().message()));
+      specs.push_back(*std::move(spec));
+    }
+    if (specs.empty()) return Fail(absl::StrCat(mix_file, ": no request classes"));
+    if (absl::Status names = brisk::loadgen::CheckClassNames(specs); !names.ok()) {
+      return Fail(names);
+    }
+  }
 
   brisk::loadgen::LoadOptions options;
-  options.host = spec.host;
-  options.port = spec.port;
-  options.request = *std::move(request);
-  options.head_request = spec.method == "HEAD";
-  options.rate = static_cast<uint64_t>(rate);
+  options.host = host;
+  options.port = static_cast<uint16_t>(port);
   options.duration = absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_duration));
   options.warmup = absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_warmup));
   options.timeout = absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_timeout));
   options.connections = absl::GetFlag(FLAGS_connections);
   options.threads = absl::GetFlag(FLAGS_threads);
-
-  // Opened before the run, so a bad path does not waste one.
-  const std::string csv_path = absl::GetFlag(FLAGS_latency_out);
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> csv_file(nullptr, &std::fclose);
-  if (!csv_path.empty()) {
-    csv_file.reset(std::fopen(csv_path.c_str(), "w"));
-    if (csv_file == nullptr) return Fail(absl::StrCat("cannot write ", csv_path));
+  std::vector<ReportInfo> infos;
+  for (const ClassSpec& spec : specs) {
+    absl::StatusOr<std::string> request =
+        brisk::loadgen::BuildRequest({.method = spec.method,
+                                      .host = host,
+                                      .port = options.port,
+                                      .path = spec.target,
+                                      .headers = spec.headers,
+                                      .body = spec.body});
+    if (!request.ok()) {
+      return Fail(mix ? absl::StrCat("class ", spec.name, ": ", request.status().message())
+                      : std::string(request.status().message()));
+    }
+    options.classes.push_back({.name = spec.name,
+                               .request = *std::move(request),
+                               .head_request = spec.method == "HEAD",
+                               .rate = spec.rate,
+                               .connections = spec.connections});
+    infos.push_back({.name = spec.name,
+                     .target = absl::StrCat(spec.method, " http://", host, ":", port,
+                                            spec.target),
+                     .rate = spec.rate,
+                     .duration = options.duration,
+                     .connections = spec.connections,
+                     .threads = options.threads,
+                     .sla = spec.sla});
   }
 
-  absl::StatusOr<brisk::loadgen::RunStats> stats = brisk::loadgen::RunLoad(options);
+  // Output files: one CSV per class when there are several.
+  const std::string csv_path = absl::GetFlag(FLAGS_latency_out);
+  std::vector<std::string> csv_paths;
+  std::vector<File> csv_files;
+  if (!csv_path.empty()) {
+    for (const ClassSpec& spec : specs) {
+      csv_paths.push_back(specs.size() == 1
+                              ? csv_path
+                              : brisk::loadgen::ClassFileName(csv_path, spec.name));
+      absl::StatusOr<File> file = OpenOutput(csv_paths.back());
+      if (!file.ok()) return Fail(file.status());
+      csv_files.push_back(*std::move(file));
+    }
+  }
+  const std::string plot_path = absl::GetFlag(FLAGS_plot_out);
+  File plot_file(nullptr, &std::fclose);
+  if (!plot_path.empty()) {
+    absl::StatusOr<File> file = OpenOutput(plot_path);
+    if (!file.ok()) return Fail(file.status());
+    plot_file = *std::move(file);
+  }
+
+  absl::StatusOr<std::vector<RunStats>> stats = brisk::loadgen::RunLoadByClass(options);
   if (!stats.ok()) {
     if (stats.status().code() == absl::StatusCode::kInvalidArgument) {
-      return Fail(std::string(stats.status().message()));
+      return Fail(stats.status());
     }
     std::fprintf(stderr, "loadgen: %s\n", std::string(stats.status().message()).c_str());
     return 3;
   }
 
-  brisk::loadgen::ReportInfo info;
-  info.target = absl::StrCat(spec.method, " http://", spec.host, ":", port, spec.path);
-  info.rate = options.rate;
-  info.duration = options.duration;
-  info.connections = options.connections;
-  info.threads = options.threads;
-  info.sla = absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_sla));
-  if (absl::GetFlag(FLAGS_json)) {
-    std::printf("%s\n", brisk::loadgen::FormatJson(*stats, info).c_str());
-  } else {
-    std::fputs(brisk::loadgen::FormatReport(*stats, info).c_str(), stdout);
+  std::vector<ClassReport> classes;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    classes.push_back({.info = infos[i], .stats = std::move((*stats)[i])});
   }
-  if (csv_file != nullptr) {
-    std::string csv = brisk::loadgen::FormatLatencyCsv(stats->latencies);
-    if (std::fwrite(csv.data(), 1, csv.size(), csv_file.get()) != csv.size() ||
-        std::fclose(csv_file.release()) != 0) {
-      std::fprintf(stderr, "loadgen: error writing %s\n", csv_path.c_str());
-      return 3;
+  ReportInfo run = infos[0];
+  if (mix) {
+    run = ReportInfo{.target = absl::StrCat("http://", host, ":", port),
+                     .duration = options.duration,
+                     .threads = options.threads};
+    for (const ReportInfo& info : infos) {
+      run.rate += info.rate;
+      run.connections += info.connections;
     }
   }
-  return 0;
+  const bool json = absl::GetFlag(FLAGS_json);
+  std::string report =
+      mix ? (json ? brisk::loadgen::FormatMixJson(classes, run)
+                  : brisk::loadgen::FormatMixReport(classes, run))
+          : (json ? brisk::loadgen::FormatJson(classes[0].stats, run)
+                  : brisk::loadgen::FormatReport(classes[0].stats, run));
+  std::fputs(json ? (report + "\n").c_str() : report.c_str(), stdout);
+  std::fflush(stdout);
+
+  bool written = true;
+  for (size_t i = 0; i < csv_files.size(); ++i) {
+    written &= WriteAndClose(std::move(csv_files[i]),
+                             brisk::loadgen::FormatLatencyCsv(
+                                 Selected(classes[i].stats, answers)),
+                             csv_paths[i]);
+  }
+  if (plot_file != nullptr) {
+    std::vector<brisk::loadgen::PlotSeries> series;
+    std::string rates;
+    for (size_t i = 0; i < classes.size(); ++i) {
+      LatencyRecorder& latencies = Selected(classes[i].stats, answers);
+      brisk::loadgen::PlotSeries s{
+          .label = mix ? specs[i].name : absl::StrCat(specs[i].method, " ", specs[i].target)};
+      for (double p : brisk::loadgen::CsvPercentiles()) {
+        s.points.push_back({p, static_cast<double>(latencies.Percentile(p))});
+      }
+      series.push_back(std::move(s));
+      absl::StrAppend(&rates, i == 0 ? "" : " + ", mix ? specs[i].name + " " : "",
+                      specs[i].rate);
+    }
+    std::string title = absl::GetFlag(FLAGS_plot_title);
+    if (title.empty()) {
+      title = absl::StrCat(run.target, ", ", rates, " req/s for ",
+                           absl::FormatDuration(absl::GetFlag(FLAGS_duration)), " (",
+                           answers == "non2xx" ? "non-2xx" : answers, " answers)");
+    }
+    written &= WriteAndClose(std::move(plot_file),
+                             brisk::loadgen::RenderPercentilePlot(series, title), plot_path);
+  }
+  return written ? 0 : 3;
 }

@@ -93,6 +93,7 @@ RunStats SampleStats() {
   s.errors.connect = 2;
   for (uint32_t us : {100, 200, 4000}) s.latencies.RecordMicros(us);
   for (uint32_t us : {100, 4000}) s.latencies_ok.RecordMicros(us);  // the 200s
+  s.latencies_non2xx.RecordMicros(200);                              // the 503
   for (uint32_t us : {5, 7, 9, 3000}) s.send_delay.RecordMicros(us);
   s.send_window = seconds(2);
   s.complete_window = seconds(3);
@@ -123,8 +124,13 @@ TEST(ReportTest, HumanReadable) {
   EXPECT_NE(text.find("p50 200 p90 4000 p99 4000 p99.9 4000 p99.99 4000 max 4000"),
             std::string::npos)
       << text;
+  EXPECT_NE(text.find("\nnon-2xx     p50 200 p90 200 p99 200 p99.9 200 p99.99 200 "
+                      "max 200 mean 200.0 (1 samples)\n"),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("send delay  p50 7 p99 3000 max 3000 us"), std::string::npos)
       << text;
+  EXPECT_EQ(text.find("goodput"), std::string::npos) << text;  // no SLA given
 }
 
 TEST(ReportTest, JsonLine) {
@@ -142,6 +148,9 @@ TEST(ReportTest, JsonLine) {
             "\"latency_ok_us\":{\"p50\":100,\"p90\":4000,\"p99\":4000,"
             "\"p99.9\":4000,\"p99.99\":4000,\"max\":4000,\"mean\":2050.0,"
             "\"samples\":2},"
+            "\"latency_non2xx_us\":{\"p50\":200,\"p90\":200,\"p99\":200,"
+            "\"p99.9\":200,\"p99.99\":200,\"max\":200,\"mean\":200.0,"
+            "\"samples\":1},"
             "\"send_delay_us\":{\"p50\":7,\"p99\":3000,\"max\":3000}}");
 }
 
@@ -150,10 +159,98 @@ TEST(ReportTest, GoodputCountsTwoHundredsWithinTheSla) {
   ReportInfo info = SampleInfo();
   info.sla = std::chrono::milliseconds(1);
   const std::string json = FormatJson(stats, info);
-  EXPECT_NE(json.find("\"sla_us\":1000,\"ok_within_sla\":1"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"sla_us\":1000,\"ok_within_sla\":1,\"goodput_rps\":0.5,"),
+            std::string::npos)
+      << json;
   info.sla = std::chrono::milliseconds(4);
   EXPECT_NE(FormatJson(stats, info).find("\"ok_within_sla\":2"), std::string::npos);
   EXPECT_NE(FormatReport(stats, info).find("goodput     2 2xx within 4000 us"),
+            std::string::npos);
+}
+
+// A mix of two classes with their own SLAs: the run's lines merge them and
+// sum their goodput (each within its own SLA); each class follows with its
+// own name, target, SLA and figures.
+std::vector<ClassReport> SampleMix() {
+  ClassReport fast{.info = SampleInfo(), .stats = SampleStats()};
+  fast.info.name = "fast";
+  fast.info.target = "GET http://127.0.0.1:8080/fast";
+  fast.info.sla = std::chrono::milliseconds(1);  // 1 of its 2xx (100, 4000 us)
+  ClassReport slow{.info = SampleInfo(), .stats = RunStats{}};
+  slow.info.name = "slow";
+  slow.info.target = "GET http://127.0.0.1:8080/slow";
+  slow.info.rate = 3;
+  slow.info.connections = 6;
+  slow.info.sla = std::chrono::milliseconds(500);
+  slow.stats.scheduled = slow.stats.sent = slow.stats.completed = 2;
+  slow.stats.status_counts[200] = 2;
+  for (uint32_t us : {30'000, 600'000}) {
+    slow.stats.latencies.RecordMicros(us);
+    slow.stats.latencies_ok.RecordMicros(us);
+  }
+  return {fast, slow};
+}
+
+ReportInfo MixRunInfo() {
+  return ReportInfo{.target = "http://127.0.0.1:8080",
+                    .rate = 5,
+                    .duration = seconds(2),
+                    .connections = 10,
+                    .threads = 1};
+}
+
+TEST(ReportTest, MixTextHasTheRunThenEachClass) {
+  std::vector<ClassReport> mix = SampleMix();
+  const std::string text = FormatMixReport(mix, MixRunInfo());
+  EXPECT_EQ(text.rfind("target      http://127.0.0.1:8080 (1 thread, 10 connections, 2s)\n"
+                       "rate        target 5 req/s",
+                       0),
+            0u)
+      << text;
+  EXPECT_NE(text.find("\nrequests    scheduled 6, sent 6, completed 5\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\nstatus      200: 4 503: 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\ngoodput     2 2xx within their class's SLA (1.0 req/s over 2 s)\n"),
+            std::string::npos)
+      << text;
+  const size_t fast = text.find("\nclass fast  GET http://127.0.0.1:8080/fast "
+                                "(4 connections, SLA 1000 us)\n  rate        target 2 req/s");
+  const size_t slow = text.find("\nclass slow  GET http://127.0.0.1:8080/slow "
+                                "(6 connections, SLA 500000 us)\n  rate        target 3 req/s");
+  ASSERT_NE(fast, std::string::npos) << text;
+  ASSERT_NE(slow, std::string::npos) << text;
+  EXPECT_LT(fast, slow);
+  const std::string fast_part = text.substr(fast, slow - fast);
+  EXPECT_NE(fast_part.find("\n  non-2xx     p50 200 "), std::string::npos) << fast_part;
+  EXPECT_NE(fast_part.find("\n  goodput     1 2xx within 1000 us (0.5 req/s over 2 s)\n"),
+            std::string::npos)
+      << fast_part;
+  EXPECT_NE(text.substr(slow).find("\n  goodput     1 2xx within 500000 us"), std::string::npos)
+      << text.substr(slow);
+}
+
+TEST(ReportTest, MixJsonHasTheRunThenOneObjectPerClass) {
+  std::vector<ClassReport> mix = SampleMix();
+  const std::string json = FormatMixJson(mix, MixRunInfo());
+  EXPECT_EQ(json.rfind("{\"target\":\"http://127.0.0.1:8080\",\"rate\":5,", 0), 0u) << json;
+  const size_t classes = json.find(",\"classes\":[{\"name\":\"fast\",\"target\":");
+  ASSERT_NE(classes, std::string::npos) << json;
+  const std::string run = json.substr(0, classes);
+  EXPECT_NE(run.find("\"scheduled\":6,"), std::string::npos) << run;
+  EXPECT_NE(run.find("\"status\":{\"200\":4,\"503\":1}"), std::string::npos) << run;
+  EXPECT_EQ(run.find("sla_us"), std::string::npos) << run;  // each class has its own
+  EXPECT_NE(run.find("\"ok_within_sla\":2,\"goodput_rps\":1.0,"), std::string::npos) << run;
+  // Each class object is FormatJson of the class, with its name first.
+  std::vector<ClassReport> alone = SampleMix();
+  EXPECT_EQ(json.substr(classes),
+            ",\"classes\":[{\"name\":\"fast\"," +
+                FormatJson(alone[0].stats, alone[0].info).substr(1) +
+                ",{\"name\":\"slow\"," +
+                FormatJson(alone[1].stats, alone[1].info).substr(1) + "]}");
+  EXPECT_NE(json.find("\"name\":\"slow\",\"target\":\"GET http://127.0.0.1:8080/slow\","
+                      "\"rate\":3,"),
+            std::string::npos);
+  EXPECT_NE(json.find("\"sla_us\":500000,\"ok_within_sla\":1,\"goodput_rps\":0.5"),
             std::string::npos);
 }
 
@@ -170,6 +267,7 @@ TEST(ReportTest, CsvCoversZeroToHundredWithFineTail) {
   EXPECT_NE(csv.find("\n50,50000\n"), std::string::npos);
   EXPECT_NE(csv.find("\n99.9,99900\n"), std::string::npos);
   EXPECT_NE(csv.find("\n99.99,99990\n"), std::string::npos);
+  EXPECT_NE(csv.find("\n99.995,99995\n"), std::string::npos);
   EXPECT_NE(csv.find("\n99.999,99999\n"), std::string::npos);
   EXPECT_NE(csv.find("\n100,100000\n"), std::string::npos);
 }

@@ -72,6 +72,9 @@ struct RunStats {
   // The 2xx answers only: for a server that sheds load with fast 503s, the
   // latency of the requests it admitted.
   LatencyRecorder latencies_ok;
+  // The other answers (any status outside 2xx): how fast refusals (503/429
+  // from admission control) come back. latencies = latencies_ok + these.
+  LatencyRecorder latencies_non2xx;
   // Per sent request: from its scheduled time to when it was written. Waiting
   // for a free connection shows here too; with idle connections it is the
   // generator's own lag, which the latencies include.
