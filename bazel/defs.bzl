@@ -52,3 +52,11 @@ def brisk_cc_fuzzer(name, srcs, deps = [], corpus_test_deps = []):
         data = native.glob(["testdata/" + name + "_corpus/**"]),
         args = [native.package_name() + "/testdata/" + name + "_corpus"],
     )
+
+def brisk_layering_sources():
+    """Exports every C++ source of the package to //bazel:layering_test."""
+    native.filegroup(
+        name = "sources",
+        srcs = native.glob(["**/*.h", "**/*.cc"]),
+        visibility = ["//bazel:__pkg__"],
+    )
