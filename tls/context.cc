@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "openssl/core_names.h"
 #include "openssl/err.h"
@@ -174,7 +175,7 @@ TlsContext::TlsContext(TlsServerConfig config, Clock now,
     : config_(std::move(config)), now_(std::move(now)), shared_(std::move(shared)) {}
 
 TlsContext::~TlsContext() {
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::shared_mutex> lock(mu_);
   SSL_CTX_free(ctx_);
 }
 
@@ -188,7 +189,7 @@ absl::StatusOr<std::unique_ptr<TlsContext>> TlsContext::Create(
       new TlsContext(std::move(config), std::move(now), std::move(shared)));
   absl::StatusOr<Loaded> loaded = context->Load();
   if (!loaded.ok()) return loaded.status();
-  absl::MutexLock lock(&context->mu_);
+  std::unique_lock<std::shared_mutex> lock(context->mu_);
   context->ctx_ = loaded->ctx.release();
   context->summary_ = std::move(loaded->summary);
   context->generation_ = 1;
@@ -349,7 +350,7 @@ absl::StatusOr<TlsContext::Loaded> TlsContext::Load() const {
 }
 
 absl::Status TlsContext::Reload() {
-  absl::MutexLock reload_lock(&reload_mu_);
+  std::lock_guard<std::mutex> reload_lock(reload_mu_);
   absl::StatusOr<Loaded> loaded = Load();
   if (!loaded.ok()) {
     shared_->counters.RecordReload(false);
@@ -359,7 +360,7 @@ absl::Status TlsContext::Reload() {
   }
   SSL_CTX* old = nullptr;
   {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::shared_mutex> lock(mu_);
     old = ctx_;
     ctx_ = loaded->ctx.release();
     summary_ = std::move(loaded->summary);
@@ -373,7 +374,7 @@ absl::Status TlsContext::Reload() {
 absl::StatusOr<std::unique_ptr<TlsServerSession>> TlsContext::NewSession() {
   SSL* ssl = nullptr;
   {
-    absl::ReaderMutexLock lock(&mu_);
+    std::shared_lock<std::shared_mutex> lock(mu_);
     ssl = SSL_new(ctx_);
   }
   if (ssl == nullptr) {
@@ -394,12 +395,12 @@ TlsStats TlsContext::stats() const {
 }
 
 uint64_t TlsContext::generation() const {
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock<std::shared_mutex> lock(mu_);
   return generation_;
 }
 
 std::string TlsContext::certificate_summary() const {
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock<std::shared_mutex> lock(mu_);
   return summary_;
 }
 

@@ -37,12 +37,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "tls/counters.h"
 #include "tls/server_config.h"
@@ -104,8 +105,10 @@ class TlsContext {
   const Clock now_;
   const std::shared_ptr<internal::ContextShared> shared_;
 
-  absl::Mutex reload_mu_;  // serialises Reload() calls
-  mutable absl::Mutex mu_;
+  // Standard (pthread) locks, which TSan sees; Debian's abseil is not
+  // instrumented.
+  std::mutex reload_mu_;  // serialises Reload() calls
+  mutable std::shared_mutex mu_;
   SSL_CTX* ctx_ ABSL_GUARDED_BY(mu_) = nullptr;  // owned (one reference)
   std::string summary_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;

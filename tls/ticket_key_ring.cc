@@ -3,6 +3,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/time/clock.h"
 #include "openssl/crypto.h"
 #include "openssl/rand.h"
 
@@ -29,7 +30,7 @@ TicketKeyRing::TicketKeyRing(absl::Duration period, Clock now)
       now_(now ? std::move(now) : Clock(absl::Now)) {}
 
 TicketKeyRing::~TicketKeyRing() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   Wipe(&current_.key);
   Wipe(&previous_.key);
 }
@@ -59,7 +60,7 @@ bool TicketKeyRing::MaybeRotateLocked(absl::Time now) {
 }
 
 bool TicketKeyRing::EncryptionKey(TicketKey* key) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (!MaybeRotateLocked(now_()) || !current_.valid) return false;
   *key = current_.key;
   return true;
@@ -67,7 +68,7 @@ bool TicketKeyRing::EncryptionKey(TicketKey* key) {
 
 TicketKeyRing::Match TicketKeyRing::Find(
     const uint8_t name[TicketKey::kNameBytes], TicketKey* key) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   MaybeRotateLocked(now_());
   for (const auto& [slot, match] :
        {std::pair<const Slot*, Match>{&current_, Match::kCurrent},
@@ -82,12 +83,12 @@ TicketKeyRing::Match TicketKeyRing::Find(
 }
 
 void TicketKeyRing::Rotate() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   RotateLocked(now_());
 }
 
 uint64_t TicketKeyRing::rotations() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return rotations_;
 }
 

@@ -21,7 +21,7 @@
 // their own ring, so a ticket resumes only on the process that issued it),
 // and are wiped when dropped.
 //
-// Thread-safety: every method may be called from any thread (one mutex; the
+// Thread-safety: every method may be called from any thread (one std::mutex; the
 // critical sections copy 80 bytes).
 #ifndef BRISK_TLS_TICKET_KEY_RING_H_
 #define BRISK_TLS_TICKET_KEY_RING_H_
@@ -29,9 +29,9 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace brisk::tls {
@@ -77,7 +77,9 @@ class TicketKeyRing {
 
   const absl::Duration period_;
   const Clock now_;
-  mutable absl::Mutex mu_;
+  // std::mutex, not absl::Mutex: TSan sees pthread locks, not Debian's
+  // uninstrumented abseil.
+  mutable std::mutex mu_;
   Slot current_ ABSL_GUARDED_BY(mu_);
   Slot previous_ ABSL_GUARDED_BY(mu_);
   bool made_first_key_ ABSL_GUARDED_BY(mu_) = false;
