@@ -41,7 +41,6 @@
 #include <shared_mutex>
 #include <string>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -109,9 +108,9 @@ class TlsContext {
   // instrumented.
   std::mutex reload_mu_;  // serialises Reload() calls
   mutable std::shared_mutex mu_;
-  SSL_CTX* ctx_ ABSL_GUARDED_BY(mu_) = nullptr;  // owned (one reference)
-  std::string summary_ ABSL_GUARDED_BY(mu_);
-  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  SSL_CTX* ctx_ = nullptr;  // guarded by mu_; owns one reference
+  std::string summary_;  // guarded by mu_
+  uint64_t generation_ = 0;  // guarded by mu_
 };
 
 }  // namespace brisk::tls

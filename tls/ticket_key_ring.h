@@ -31,7 +31,6 @@
 #include <functional>
 #include <mutex>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
 
 namespace brisk::tls {
@@ -72,18 +71,19 @@ class TicketKeyRing {
     bool valid = false;
     TicketKey key;
   };
-  bool MaybeRotateLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool RotateLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool MaybeRotateLocked(absl::Time now);  // mu_ held
+  bool RotateLocked(absl::Time now);  // mu_ held
 
   const absl::Duration period_;
   const Clock now_;
   // std::mutex, not absl::Mutex: TSan sees pthread locks, not Debian's
-  // uninstrumented abseil.
+  // uninstrumented abseil (and clang's -Wthread-safety cannot check
+  // libstdc++'s std::mutex, hence comments instead of ABSL_GUARDED_BY).
   mutable std::mutex mu_;
-  Slot current_ ABSL_GUARDED_BY(mu_);
-  Slot previous_ ABSL_GUARDED_BY(mu_);
-  bool made_first_key_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t rotations_ ABSL_GUARDED_BY(mu_) = 0;
+  Slot current_;  // guarded by mu_
+  Slot previous_;  // guarded by mu_
+  bool made_first_key_ = false;  // guarded by mu_
+  uint64_t rotations_ = 0;  // guarded by mu_
 };
 
 }  // namespace brisk::tls
