@@ -104,8 +104,12 @@ bool SetTicketMacKey(EVP_MAC_CTX* hctx, const TicketKey& key) {
 }
 
 // Seals (enc = 1) or opens (enc = 0) a session ticket with the ring's keys.
-// Opening: 0 = unknown key (full handshake), 1 = current key, 2 = previous
-// key (resume, and issue a ticket under the current key).
+// Opening: 0 = unknown key (full handshake); else 2 = resume and issue a
+// fresh ticket under the current key, whichever ring key opened it. Always
+// renewing (nginx renews for TLS 1.3 and old keys) costs one ticket
+// encryption per resumption and keeps clients that use a ticket once (RFC
+// 8446 advises it; OpenSSL clients do it in TLS 1.2 too) resuming every
+// time instead of every other time.
 int TicketKeyCallback(SSL* ssl, unsigned char key_name[16], unsigned char* iv,
                       EVP_CIPHER_CTX* cctx, EVP_MAC_CTX* hctx, int enc) {
   ContextShared* shared = SharedOf(ssl);
@@ -126,7 +130,7 @@ int TicketKeyCallback(SSL* ssl, unsigned char key_name[16], unsigned char* iv,
     if (match == TicketKeyRing::Match::kUnknown) return 0;
     if (SetTicketMacKey(hctx, key) &&
         EVP_DecryptInit_ex(cctx, cipher, nullptr, key.aes_key.data(), iv) == 1) {
-      result = match == TicketKeyRing::Match::kCurrent ? 1 : 2;
+      result = 2;
     }
   }
   OPENSSL_cleanse(&key, sizeof(key));

@@ -373,6 +373,32 @@ TEST(TlsServerSessionTest, ResumesWithTicketsInBothVersions) {
   }
 }
 
+// Clients use a ticket once (RFC 8446 §C.4; OpenSSL's client also in TLS
+// 1.2): every resumption must hand out a fresh ticket, or only every other
+// connection resumes.
+TEST(TlsServerSessionTest, EveryResumptionIssuesAFreshTicket) {
+  for (int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
+    SCOPED_TRACE(version);
+    TlsFixture f;
+    auto context = f.Context(f.Config());
+    auto server = f.Session(*context);
+    auto client = f.Client({.max_version = version});
+    ASSERT_TRUE(Handshake(*client, *server).ok());
+    for (int i = 0; i < 4; ++i) {
+      // The previous client lives on (as a real client's SSL_CTX does).
+      SSL_SESSION* session = client->Get1Session();
+      auto next_server = f.Session(*context);
+      auto next = f.Client({.max_version = version, .resume = session});
+      HandshakeResult r = Handshake(*next, *next_server);
+      SSL_SESSION_free(session);
+      ASSERT_TRUE(r.ok()) << r.server;
+      EXPECT_TRUE(next_server->resumed()) << "connection " << i + 2;
+      client = std::move(next);
+    }
+    EXPECT_EQ(context->stats().resumed_handshakes, 4u);
+  }
+}
+
 TEST(TlsServerSessionTest, SessionTicketsOffMeansFullHandshakes) {
   TlsFixture f;
   TlsServerConfig config = f.Config();

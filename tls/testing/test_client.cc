@@ -1,6 +1,7 @@
 #include "tls/testing/test_client.h"
 
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <utility>
@@ -20,20 +21,30 @@ absl::Status Error(absl::string_view what) {
 // Feeds `bytes` to the server whole or in pieces, each piece in an exactly
 // sized heap buffer (so ASan catches a read past it).
 absl::Status FeedServer(TlsServerSession& server, std::string_view bytes,
-                        size_t piece, std::string* plaintext, std::string* to_client) {
-  if (piece == 0) piece = bytes.size();
+                        const Pump& pump, std::string* plaintext, std::string* to_client) {
+  const size_t piece = pump.piece == 0 ? bytes.size() : pump.piece;
   while (!bytes.empty()) {
     const size_t n = std::min(piece, bytes.size());
     auto buf = std::make_unique<char[]>(n);
     std::memcpy(buf.get(), bytes.data(), n);
     bytes.remove_prefix(n);
+    const double start = pump.server_cpu_seconds != nullptr ? ThreadCpuSeconds() : 0;
     absl::Status s = server.OnReceived(std::string_view(buf.get(), n), plaintext, to_client);
+    if (pump.server_cpu_seconds != nullptr) {
+      *pump.server_cpu_seconds += ThreadCpuSeconds() - start;
+    }
     if (!s.ok()) return s;
   }
   return absl::OkStatus();
 }
 
 }  // namespace
+
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
 
 absl::StatusOr<std::unique_ptr<TestClient>> TestClient::Create(
     const ClientOptions& options) {
@@ -190,8 +201,8 @@ HandshakeResult Handshake(TestClient& client, TlsServerSession& server, const Pu
     const std::string to_server = client.TakeOutput();
     std::string to_client;
     if (!to_server.empty()) {
-      result.server = FeedServer(server, to_server, pump.piece,
-                                 &result.server_plaintext, &to_client);
+      result.server =
+          FeedServer(server, to_server, pump, &result.server_plaintext, &to_client);
     }
     client.Feed(to_client);
     if (!result.server.ok()) {
@@ -215,8 +226,7 @@ HandshakeResult Handshake(TestClient& client, TlsServerSession& server, const Pu
 std::string Deliver(TestClient& client, TlsServerSession& server, absl::Status* status,
                     const Pump& pump) {
   std::string plaintext, to_client;
-  absl::Status s = FeedServer(server, client.TakeOutput(), pump.piece, &plaintext,
-                              &to_client);
+  absl::Status s = FeedServer(server, client.TakeOutput(), pump, &plaintext, &to_client);
   client.Feed(to_client);
   if (status != nullptr) *status = s;
   return plaintext;

@@ -85,7 +85,13 @@ class TestClient {
 struct Pump {
   size_t piece = 0;  // 0: whole flights; N: pieces of at most N bytes
   size_t max_rounds = 64;
+  // If set, receives (+=) the thread CPU seconds spent inside the server's
+  // OnReceived calls (benchmarks: server work apart from the client's).
+  double* server_cpu_seconds = nullptr;
 };
+
+// CPU time of the calling thread, in seconds.
+double ThreadCpuSeconds();
 
 struct HandshakeResult {
   absl::Status server;  // the first non-OK status from the server, if any
