@@ -203,6 +203,7 @@ struct RefusalCase {
   TlsVersion server_min;
   ClientOptions client;
   TlsFailure failure;
+  const char* alert;  // what the client reports
 };
 
 class RefusalTest : public ::testing::TestWithParam<RefusalCase> {};
@@ -222,6 +223,7 @@ TEST_P(RefusalTest, FailsWithReasonAndAlert) {
       << TlsFailureName(server->failure()) << ": " << server->failure_detail();
   EXPECT_TRUE(server->failed());
   EXPECT_FALSE(client->error().empty());  // the client saw an alert
+  EXPECT_THAT(client->error(), HasSubstr(c.alert));
   EXPECT_EQ(Failures(*context, c.failure), 1u);
   EXPECT_EQ(context->stats().total_handshake_failures(), 1u);
 }
@@ -233,29 +235,29 @@ INSTANTIATE_TEST_SUITE_P(
                     TlsVersion::kTls12,
                     {.min_version = TLS1_1_VERSION, .max_version = TLS1_1_VERSION,
                      .allow_legacy = true},
-                    TlsFailure::kUnsupportedVersion},
+                    TlsFailure::kUnsupportedVersion, "alert protocol version"},
         RefusalCase{"tls10_client",
                     TlsVersion::kTls12,
                     {.min_version = TLS1_VERSION, .max_version = TLS1_VERSION,
                      .allow_legacy = true},
-                    TlsFailure::kUnsupportedVersion},
+                    TlsFailure::kUnsupportedVersion, "alert protocol version"},
         RefusalCase{"tls12_client_on_tls13_only_server",
                     TlsVersion::kTls13,
                     {.max_version = TLS1_2_VERSION},
-                    TlsFailure::kUnsupportedVersion},
+                    TlsFailure::kUnsupportedVersion, "alert protocol version"},
         RefusalCase{"rsa_key_exchange_only",
                     TlsVersion::kTls12,
                     {.max_version = TLS1_2_VERSION, .tls12_ciphers = "AES128-GCM-SHA256"},
-                    TlsFailure::kNoSharedCipher},
+                    TlsFailure::kNoSharedCipher, "alert handshake failure"},
         RefusalCase{"cbc_only",
                     TlsVersion::kTls12,
                     {.max_version = TLS1_2_VERSION,
                      .tls12_ciphers = "ECDHE-ECDSA-AES128-SHA256"},
-                    TlsFailure::kNoSharedCipher},
+                    TlsFailure::kNoSharedCipher, "alert handshake failure"},
         RefusalCase{"ffdhe_only_group",
                     TlsVersion::kTls12,
                     {.groups = "ffdhe2048"},
-                    TlsFailure::kNoSharedCipher}),
+                    TlsFailure::kNoSharedCipher, "alert handshake failure"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(TlsServerSessionTest, ClientThatDistrustsTheServerIsAPeerAlert) {
@@ -275,6 +277,8 @@ struct MtlsCase {
   const Credential* (*cert)(const testing::TestPki&);
   TlsFailure failure;
   bool identity;
+  const char* alert13 = "";  // what the client reports on failure
+  const char* alert12 = "";
 };
 
 const Credential* NoCert(const testing::TestPki&) { return nullptr; }
@@ -298,6 +302,8 @@ TEST_P(MtlsTest, VerifiesClientCertificates) {
     EXPECT_FALSE(r.server.ok());
     EXPECT_FALSE(r.client_done);
     EXPECT_FALSE(client->error().empty());  // the client got the alert
+    EXPECT_THAT(client->error(),
+                HasSubstr(version == TLS1_3_VERSION ? c.alert13 : c.alert12));
     EXPECT_EQ(Failures(*context, c.failure), 1u);
     return;
   }
@@ -323,17 +329,19 @@ INSTANTIATE_TEST_SUITE_P(
         ::testing::Values(
             MtlsCase{"require_good", ClientAuth::kRequire, GoodCert, TlsFailure::kNone, true},
             MtlsCase{"require_none", ClientAuth::kRequire, NoCert, TlsFailure::kCertRequired,
-                     false},
+                     false, "alert certificate required", "alert handshake failure"},
             MtlsCase{"require_expired", ClientAuth::kRequire, ExpiredCert,
-                     TlsFailure::kCertExpired, false},
+                     TlsFailure::kCertExpired, false, "alert certificate expired",
+                     "alert certificate expired"},
             MtlsCase{"require_untrusted", ClientAuth::kRequire, UntrustedCert,
-                     TlsFailure::kCertUntrusted, false},
+                     TlsFailure::kCertUntrusted, false, "alert unknown ca", "alert unknown ca"},
             MtlsCase{"request_good", ClientAuth::kRequest, GoodCert, TlsFailure::kNone, true},
             MtlsCase{"request_none", ClientAuth::kRequest, NoCert, TlsFailure::kNone, false},
             MtlsCase{"request_untrusted", ClientAuth::kRequest, UntrustedCert,
-                     TlsFailure::kCertUntrusted, false},
+                     TlsFailure::kCertUntrusted, false, "alert unknown ca", "alert unknown ca"},
             MtlsCase{"request_expired", ClientAuth::kRequest, ExpiredCert,
-                     TlsFailure::kCertExpired, false},
+                     TlsFailure::kCertExpired, false, "alert certificate expired",
+                     "alert certificate expired"},
             MtlsCase{"none_good", ClientAuth::kNone, GoodCert, TlsFailure::kNone, false}),
         ::testing::Values(TLS1_3_VERSION, TLS1_2_VERSION)),
     [](const auto& info) {
