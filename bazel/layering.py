@@ -31,8 +31,8 @@ ALLOWED_PROJECT = {
 PROJECT_DIRS = {"concurrency", "net", "http", "tls", "server", "tools",
                 "examples", "bazel"}
 
-SOCKETS = ("sys/socket.h", "netinet/", "arpa/inet.h", "sys/epoll.h",
-           "liburing.h", "sys/un.h", "netdb.h")
+SOCKETS = ("sys/socket.h", "netinet/", "sys/epoll.h",
+           "liburing.h", "sys/un.h", "netdb.h")  # (arpa/inet.h only formats addresses)
 THREADS = ("thread", "mutex", "condition_variable", "shared_mutex",
            "future", "pthread.h", "semaphore")
 CLOCKS = ("chrono", "ctime", "time.h", "sys/time.h")
