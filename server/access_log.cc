@@ -28,7 +28,8 @@ AccessLog::~AccessLog() {
   if (owned_) std::fclose(file_);
 }
 
-void AccessLog::Log(std::string_view peer_host, std::string_view method,
+void AccessLog::Log(std::string_view peer_host, std::string_view user,
+                    std::string_view method,
                     std::string_view target, int version_minor, int status,
                     size_t body_bytes, std::chrono::nanoseconds duration) {
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
@@ -49,8 +50,8 @@ void AccessLog::Log(std::string_view peer_host, std::string_view method,
     if (c == '"' || c == '\\') safe_target.push_back('\\');
     safe_target.push_back(c);
   }
-  absl::StrAppendFormat(&buffer_, "%s - - [%s] \"%s %s HTTP/1.%d\" %d %d %d\n",
-                        peer_host, cached_time_, method, safe_target,
+  absl::StrAppendFormat(&buffer_, "%s - %s [%s] \"%s %s HTTP/1.%d\" %d %d %d\n",
+                        peer_host, user, cached_time_, method, safe_target,
                         version_minor, status, body_bytes,
                         duration.count() / 1000);
   if (buffer_.size() > (64 << 10)) {

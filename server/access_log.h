@@ -3,6 +3,10 @@
 //
 //   127.0.0.1 - - [23/Nov/2026:18:30:00 +0000] "GET /hello HTTP/1.1" 200 13 42
 //
+// The user field (third) is the verified TLS client certificate's identity
+// under mutual TLS ("CN=svc-a,O=acme", or its first subjectAltName), "-"
+// otherwise.
+//
 // A line is written when the answer is produced (so an offloaded request may
 // follow a later inline one). Lines are buffered and written in batches (by Flush(), called by each
 // reactor about every 100 ms and at shutdown), so logging costs a format and
@@ -29,7 +33,9 @@ class AccessLog {
   static absl::StatusOr<std::unique_ptr<AccessLog>> Open(const std::string& path);
   ~AccessLog();
 
-  void Log(std::string_view peer_host, std::string_view method,
+  // `user`: printed as given (the caller escapes it; "-" for none).
+  void Log(std::string_view peer_host, std::string_view user,
+           std::string_view method,
            std::string_view target, int version_minor, int status,
            size_t body_bytes, std::chrono::nanoseconds duration);
   void Flush();

@@ -33,6 +33,10 @@ Connection::~Connection() { Close(); }
 
 void Connection::Start(std::unique_ptr<net::Stream> stream) {
   stream_ = std::move(stream);
+  if (stream_ == nullptr) {
+    Close();
+    return;
+  }
   last_activity_ = loop_.Now();
   stream_->Start();  // may deliver (and even finish) at once
   if (phase_ == Phase::kClosed) return;
@@ -155,6 +159,7 @@ void Connection::LogAnswer(const Slot& slot, const http::Request* request,
   if (context_.access_log != nullptr) {
     context_.access_log->Log(
         info_ != nullptr ? info_->peer.HostString() : std::string("-"),
+        info_ != nullptr ? std::string_view(info_->log_user) : "-",
         request != nullptr ? request->method() : "-",
         request != nullptr ? request->target() : "-", slot.version_minor,
         status, slot.head ? 0 : body_bytes, now - slot.parsed);

@@ -100,7 +100,8 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
 
   // Takes the stream (created with this connection as its callbacks) and
   // starts serving. May answer and close within the call (a request that
-  // was already there).
+  // was already there). A null stream (the transport could not be set up)
+  // closes the connection at once.
   void Start(std::unique_ptr<net::Stream> stream);
   // Server drain: an idle connection closes now; a busy one answers what it
   // has and what it receives meanwhile, its last answer carrying

@@ -41,12 +41,21 @@
 #include "server/cancel_state.h"
 #include "server/handler.h"
 #include "server/metrics.h"
+#include "tls/peer_identity.h"
 
 namespace brisk::internal {
 
 // What a handler can learn about the connection its request came on.
+// Made at accept; the TLS fields are written once, on the reactor thread,
+// when the handshake completes (before the first request is parsed), and
+// are constant afterwards.
 struct ConnectionInfo {
   net::SocketAddress peer;
+  bool secure = false;  // TLS
+  // The client certificate the server verified (mutual TLS).
+  std::optional<tls::PeerIdentity> client_certificate;
+  // The access log's user field ("-" when there is no verified client).
+  std::string log_user = "-";
 };
 
 // Posts tasks to one loop while it runs; once Shut(), posts are dropped.

@@ -44,4 +44,15 @@ std::string RequestContext::peer_address() const {
   return connection_ != nullptr ? connection_->peer.HostString() : std::string();
 }
 
+bool RequestContext::secure() const {
+  return connection_ != nullptr && connection_->secure;
+}
+
+const tls::PeerIdentity* RequestContext::client_certificate() const {
+  if (connection_ == nullptr || !connection_->client_certificate.has_value()) {
+    return nullptr;
+  }
+  return &*connection_->client_certificate;
+}
+
 }  // namespace brisk

@@ -64,6 +64,7 @@
 #include "absl/functional/any_invocable.h"
 #include "http/request.h"
 #include "http/response.h"
+#include "tls/peer_identity.h"
 
 namespace brisk {
 
@@ -111,6 +112,12 @@ class RequestContext {
 
   // The client's address ("127.0.0.1", "::1"), or "" if unknown.
   std::string peer_address() const;
+  // True if the request came over TLS (HTTPS).
+  bool secure() const;
+  // The client certificate the server verified (mutual TLS: subject,
+  // issuer, SANs, fingerprint), or nullptr: plain HTTP, or TLS without a
+  // client certificate.
+  const tls::PeerIdentity* client_certificate() const;
 
  private:
   friend class internal::Exchange;

@@ -22,6 +22,7 @@
 #include "server/lifecycle.h"
 #include "server/reactor.h"
 #include "server/route_table.h"
+#include "server/tls_endpoint.h"
 #include "server/worker_pool.h"
 
 namespace brisk {
@@ -61,6 +62,7 @@ struct HttpServer::Impl {
   internal::ConnectionConfig connection_config;
   std::unique_ptr<internal::Dispatcher> dispatcher;
   std::unique_ptr<internal::WorkerPool> workers;
+  std::unique_ptr<internal::TlsEndpoint> tls;  // null: plain HTTP
   std::vector<std::unique_ptr<internal::Reactor>> reactors;
   uint16_t port = 0;
 
@@ -95,6 +97,7 @@ absl::Status HttpServer::Impl::AddBuiltinRoutes(HttpServer* server) {
           http::Response r;
           r.status = 200;
           metrics->AppendPrometheus(&r.body);
+          if (tls != nullptr) tls->AppendPrometheus(&r.body);
           r.AddHeader("Content-Type", "text/plain; version=0.0.4");
           r.AddHeader("Cache-Control", "no-store");
           return r;
@@ -159,6 +162,15 @@ absl::Status HttpServer::Start() {
   if (o.shed_status < 400 || o.shed_status > 599) {
     return absl::InvalidArgumentError("shed_status must be a 4xx or 5xx");
   }
+  if (o.tls.enabled()) {
+    absl::StatusOr<std::unique_ptr<internal::TlsEndpoint>> tls =
+        internal::TlsEndpoint::Create(o.tls, [](std::string_view line) {
+          std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()),
+                       line.data());
+        });
+    if (!tls.ok()) return tls.status();
+    d.tls = *std::move(tls);
+  }
   if (absl::Status s = d.AddBuiltinRoutes(this); !s.ok()) return s;
   d.metrics = std::make_shared<ServerMetrics>(d.routes.metric_names());
   if (!o.access_log.empty()) {
@@ -211,7 +223,8 @@ absl::Status HttpServer::Start() {
     if (!listener.ok()) return listener.status();
     port = listener->port();
     auto reactor = std::make_unique<internal::Reactor>(
-        context, &d.lifecycle, o.max_connections, net::StreamOptions{});
+        context, &d.lifecycle, o.max_connections, net::StreamOptions{},
+        d.tls.get());
     if (absl::Status s = reactor->Init(*std::move(listener)); !s.ok()) return s;
     d.reactors.push_back(std::move(reactor));
   }
@@ -240,7 +253,15 @@ absl::Status HttpServer::Start() {
 
 void HttpServer::Impl::OnSignal(int signo) {
   if (signo == SIGHUP) {
-    std::fprintf(stderr, "signal %d: nothing to reload\n", signo);
+    if (tls == nullptr) {
+      std::fprintf(stderr, "signal %d: nothing to reload\n", signo);
+    } else if (absl::Status s = tls->Reload(); s.ok()) {
+      std::fprintf(stderr, "signal %d: tls reloaded: %s\n", signo,
+                   tls->certificate_summary().c_str());
+    } else {
+      std::fprintf(stderr, "signal %d: tls reload failed: %s\n", signo,
+                   std::string(s.message()).c_str());
+    }
     return;
   }
   if (++signals_seen > 1) {
@@ -334,6 +355,20 @@ bool HttpServer::ready() const {
 bool HttpServer::draining() const { return impl_->lifecycle.draining(); }
 
 const ServerMetrics& HttpServer::metrics() const { return *impl_->metrics; }
+
+absl::Status HttpServer::ReloadTls() {
+  Impl& d = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    if (!d.started) return absl::FailedPreconditionError("ReloadTls before Start");
+  }
+  if (d.tls == nullptr) return absl::FailedPreconditionError("TLS is off");
+  return d.tls->Reload();
+}
+
+tls::TlsStats HttpServer::tls_stats() const {
+  return impl_->tls != nullptr ? impl_->tls->stats() : tls::TlsStats{};
+}
 
 const ServerOptions& HttpServer::options() const { return impl_->options; }
 

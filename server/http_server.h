@@ -38,9 +38,15 @@
 // the signals. See handler.h for the kinds of handler, deadlines and
 // cancellation.
 //
+// TLS: with options.tls set (tls_options.h), every connection speaks HTTPS
+// (TLS 1.2+, ALPN http/1.1, session tickets; optionally mutual TLS, the
+// verified client visible to handlers as RequestContext::client_certificate()
+// and in the access log). SIGHUP or ReloadTls() swaps the certificate files
+// without a restart.
+//
 // Thread-safety: AddRoute()/AddAsyncRoute() before Start() only. After
-// Start(): Shutdown(), WaitDrained(), port(), ready(), draining() and
-// metrics() from any thread; Stop() from a thread that is not one of the
+// Start(): Shutdown(), WaitDrained(), ReloadTls(), port(), ready(),
+// draining(), metrics() and tls_stats() from any thread; Stop() from a thread that is not one of the
 // server's (not from a handler).
 #ifndef BRISK_SERVER_HTTP_SERVER_H_
 #define BRISK_SERVER_HTTP_SERVER_H_
@@ -55,6 +61,8 @@
 #include "absl/status/status.h"
 #include "server/handler.h"
 #include "server/metrics.h"
+#include "server/tls_options.h"
+#include "tls/counters.h"
 
 namespace brisk {
 
@@ -107,6 +115,10 @@ struct ServerOptions {
   // Shutdown() itself.
   bool handle_signals = true;
 
+  // HTTPS and mutual TLS (tls_options.h); off while tls.cert_chain_file is
+  // empty.
+  TlsOptions tls;
+
   // Built-in routes, each an inline GET (HEAD too); empty = not served.
   std::string metrics_path;  // e.g. "/metrics": Prometheus text format
   std::string health_path;   // e.g. "/healthz": liveness, 200 while serving
@@ -152,8 +164,18 @@ class HttpServer {
   // True once the connections drain (after the shutdown began).
   bool draining() const;
 
+  // Re-reads the TLS certificate, key and client CA files (what SIGHUP
+  // does). OK: new handshakes use them; established connections keep what
+  // they started with. An error (the message names the file and the cause)
+  // keeps the files in use. FailedPrecondition without TLS or before
+  // Start(). Any thread.
+  absl::Status ReloadTls();
+
   // Read-only figures (what metrics_path serves). After Start().
   const ServerMetrics& metrics() const;
+  // TLS handshakes (full, resumed), failures by reason, reloads; all zero
+  // without TLS. After Start(); any thread.
+  tls::TlsStats tls_stats() const;
   const ServerOptions& options() const;
 
  private:

@@ -3,9 +3,10 @@
 //
 //   tools/bazel run //server -- --port=8080 --workers=4
 //
-// Prints "listening on http://HOST:PORT" once ready. SIGTERM/SIGINT shut
+// Prints "listening on http://HOST:PORT" once ready (https:// with
+// --tls_cert/--tls_key). SIGTERM/SIGINT shut
 // down gracefully (see HttpServer::Run); a second signal exits at once
-// (status 128 + signal number).
+// (status 128 + signal number). SIGHUP reloads the TLS files.
 #include <time.h>
 
 #include <chrono>
@@ -55,6 +56,20 @@ ABSL_FLAG(absl::Duration, codel_interval, absl::Milliseconds(100),
           "CoDel interval: a queue not empty for this long is standing.");
 ABSL_FLAG(bool, adaptive_lifo, true,
           "Serve the newest queued request first while a queue is standing.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain (the server's certificate first, then its "
+          "intermediates). Set with --tls_key to serve HTTPS.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA certificates that issue client certificates: mutual TLS "
+          "(see --tls_client_auth).");
+ABSL_FLAG(std::string, tls_client_auth, "require",
+          "With --tls_client_ca: 'require' a verified client certificate, "
+          "or 'request' one (clients without one are served too).");
+ABSL_FLAG(std::string, tls_min_version, "1.2", "Lowest TLS version: 1.2 or 1.3.");
+ABSL_FLAG(absl::Duration, tls_handshake_timeout, absl::Seconds(10),
+          "A client that has not completed its TLS handshake this long after "
+          "connecting is cut off.");
 ABSL_FLAG(int32_t, shed_status, 503,
           "Status of an admission refusal: 503, or 429 for load balancers "
           "that eject backends after consecutive 5xx.");
@@ -174,6 +189,35 @@ absl::Status AddDemoRoutes(brisk::HttpServer& server) {
   return s;
 }
 
+// --tls_* flags into `tls`; an error names the flag.
+absl::Status TlsFromFlags(brisk::TlsOptions* tls) {
+  tls->cert_chain_file = absl::GetFlag(FLAGS_tls_cert);
+  tls->key_file = absl::GetFlag(FLAGS_tls_key);
+  tls->client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  if (tls->cert_chain_file.empty() != tls->key_file.empty()) {
+    return absl::InvalidArgumentError("--tls_cert and --tls_key go together");
+  }
+  if (!tls->client_ca_file.empty() && tls->cert_chain_file.empty()) {
+    return absl::InvalidArgumentError("--tls_client_ca needs --tls_cert and --tls_key");
+  }
+  const std::string auth = absl::GetFlag(FLAGS_tls_client_auth);
+  if (auth != "require" && auth != "request") {
+    return absl::InvalidArgumentError("--tls_client_auth must be require or request");
+  }
+  if (!tls->client_ca_file.empty()) {
+    tls->client_auth = auth == "require" ? brisk::tls::ClientAuth::kRequire
+                                         : brisk::tls::ClientAuth::kRequest;
+  }
+  const std::string min_version = absl::GetFlag(FLAGS_tls_min_version);
+  if (min_version != "1.2" && min_version != "1.3") {
+    return absl::InvalidArgumentError("--tls_min_version must be 1.2 or 1.3");
+  }
+  tls->min_version = min_version == "1.3" ? brisk::tls::TlsVersion::kTls13
+                                          : brisk::tls::TlsVersion::kTls12;
+  tls->handshake_timeout = ToChrono(absl::GetFlag(FLAGS_tls_handshake_timeout));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -208,6 +252,10 @@ int main(int argc, char** argv) {
   o.codel_interval = ToChrono(absl::GetFlag(FLAGS_codel_interval));
   o.adaptive_lifo = absl::GetFlag(FLAGS_adaptive_lifo);
   o.shed_status = absl::GetFlag(FLAGS_shed_status);
+  if (absl::Status s = TlsFromFlags(&o.tls); !s.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+    return 2;
+  }
   o.metrics_path = "/metrics";
   o.health_path = "/healthz";
   o.ready_path = "/readyz";
@@ -222,7 +270,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   const bool v6 = o.address.find(':') != std::string::npos;
-  std::printf("listening on http://%s%s%s:%u\n", v6 ? "[" : "",
+  std::printf("listening on %s://%s%s%s:%u\n",
+              o.tls.enabled() ? "https" : "http", v6 ? "[" : "",
               o.address.c_str(), v6 ? "]" : "", server.port());
   std::fflush(stdout);
   if (absl::Status s = server.Run(); !s.ok()) {

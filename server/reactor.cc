@@ -8,11 +8,13 @@
 namespace brisk::internal {
 
 Reactor::Reactor(const ConnectionContext& context, Lifecycle* lifecycle,
-                 int max_connections, net::StreamOptions stream_options)
+                 int max_connections, net::StreamOptions stream_options,
+                 TlsEndpoint* tls)
     : context_(context),
       lifecycle_(lifecycle),
       max_connections_(max_connections),
-      stream_options_(stream_options) {}
+      stream_options_(stream_options),
+      tls_(tls) {}
 
 Reactor::~Reactor() {
   if (thread_.joinable()) StopAndJoin();
@@ -71,11 +73,15 @@ void Reactor::OnAccept(net::UniqueFd fd, const net::SocketAddress& peer) {
   m.accepted_connections.fetch_add(1, std::memory_order_relaxed);
   m.open_connections.fetch_add(1, std::memory_order_relaxed);
   auto info = std::make_shared<ConnectionInfo>(ConnectionInfo{peer});
+  ConnectionInfo* const tls_info = info.get();  // filled by the handshake
   auto conn = std::make_unique<Connection>(loop_.get(), this, context_, home_,
                                            std::move(info));
   Connection* raw = conn.get();
   connections_.emplace(raw, std::move(conn));
-  raw->Start(loop_->CreateStream(std::move(fd), raw, stream_options_));
+  raw->Start(tls_ == nullptr
+                 ? loop_->CreateStream(std::move(fd), raw, stream_options_)
+                 : tls_->CreateStream(loop_.get(), std::move(fd), raw,
+                                      stream_options_, tls_info));
 }
 
 void Reactor::OnConnectionClosed(Connection* connection) {

@@ -21,13 +21,16 @@
 #include "server/connection.h"
 #include "server/exchange.h"
 #include "server/lifecycle.h"
+#include "server/tls_endpoint.h"
 
 namespace brisk::internal {
 
 class Reactor final : public ConnectionOwner {
  public:
+  // `tls` (not owned; null: plain HTTP) wraps every accepted connection.
   Reactor(const ConnectionContext& context, Lifecycle* lifecycle,
-          int max_connections, net::StreamOptions stream_options);
+          int max_connections, net::StreamOptions stream_options,
+          TlsEndpoint* tls = nullptr);
   ~Reactor();
   Reactor(const Reactor&) = delete;
   Reactor& operator=(const Reactor&) = delete;
@@ -56,6 +59,7 @@ class Reactor final : public ConnectionOwner {
   Lifecycle* const lifecycle_;
   const int max_connections_;
   const net::StreamOptions stream_options_;
+  TlsEndpoint* const tls_;
   std::unique_ptr<net::EventLoop> loop_;
   std::shared_ptr<LoopHandle> home_;
   std::unique_ptr<net::Acceptor> acceptor_;

@@ -38,6 +38,8 @@ absl::StatusOr<std::unique_ptr<FakeRequest>> FakeRequest::Parse(
       a.ok()) {
     info->peer = *a;
   }
+  info->secure = options.secure || options.client_certificate.has_value();
+  info->client_certificate = std::move(options.client_certificate);
   std::unique_ptr<FakeRequest> req(new FakeRequest());
   req->state_ = std::make_unique<State>();
   const SteadyTime now = std::chrono::steady_clock::now();

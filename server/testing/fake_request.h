@@ -31,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "http/response.h"
 #include "server/handler.h"
+#include "tls/peer_identity.h"
 
 namespace brisk::testing {
 
@@ -39,6 +40,10 @@ struct FakeRequestOptions {
   std::vector<std::pair<std::string, std::string>> params;
   SteadyTime deadline = SteadyTime::max();
   std::string peer_address = "127.0.0.1";
+  // As if the request came over TLS (RequestContext::secure()); a client
+  // certificate implies it (RequestContext::client_certificate()).
+  bool secure = false;
+  std::optional<tls::PeerIdentity> client_certificate;
   // Stream buffer limit (ServerOptions::stream_buffer_bytes).
   size_t stream_buffer_bytes = 256 * 1024;
 };

@@ -39,7 +39,23 @@ RawClient::~RawClient() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-bool RawClient::Send(std::string_view bytes) {
+bool RawClient::Send(std::string_view bytes) { return Transmit(bytes); }
+
+bool RawClient::Transmit(std::string_view bytes) { return SendToSocket(bytes); }
+
+ssize_t RawClient::Receive(char* buf, size_t size) {
+  return ReceiveFromSocket(buf, size);
+}
+
+ssize_t RawClient::ReceiveFromSocket(char* buf, size_t size) {
+  for (;;) {
+    const ssize_t n = ::recv(fd_, buf, size, 0);
+    if (n < 0 && errno == EINTR) continue;
+    return n;
+  }
+}
+
+bool RawClient::SendToSocket(std::string_view bytes) {
   while (!bytes.empty()) {
     ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
@@ -53,13 +69,10 @@ void RawClient::ShutdownWrite() { ::shutdown(fd_, SHUT_WR); }
 
 bool RawClient::Fill() {
   char tmp[65536];
-  for (;;) {
-    ssize_t n = ::recv(fd_, tmp, sizeof(tmp), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    buf_.append(tmp, static_cast<size_t>(n));
-    return true;
-  }
+  const ssize_t n = Receive(tmp, sizeof(tmp));
+  if (n <= 0) return false;
+  buf_.append(tmp, static_cast<size_t>(n));
+  return true;
 }
 
 std::optional<RawResponse> RawClient::Read(bool head) {
@@ -119,11 +132,12 @@ std::optional<RawResponse> RawClient::Read(bool head) {
 bool RawClient::WaitClosed() {
   char tmp[4096];
   for (;;) {
-    ssize_t n = ::recv(fd_, tmp, sizeof(tmp), 0);
+    const ssize_t n = Receive(tmp, sizeof(tmp));
     if (n == 0) return true;
     if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno == ECONNRESET;  // EAGAIN: the guard timed out
+      // EAGAIN: the guard timed out. ECONNRESET: closed with a reset;
+      // EPROTO: a TLS client that got an alert (the server's refusal).
+      return errno == ECONNRESET || errno == EPROTO;
     }
     buf_.append(tmp, static_cast<size_t>(n));
   }

@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include <sys/types.h>
+
 namespace brisk::testing {
 
 struct RawResponse {
@@ -28,7 +30,7 @@ class RawClient {
  public:
   explicit RawClient(uint16_t port,
                      std::chrono::milliseconds guard = std::chrono::seconds(20));
-  ~RawClient();
+  virtual ~RawClient();
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
 
@@ -46,8 +48,18 @@ class RawClient {
   const std::string& pending() const { return buf_; }
   void ShutdownWrite();
 
+ protected:
+  // How bytes travel (a TLS client encrypts and decrypts here). Receive:
+  // > 0 bytes, 0 when the peer closed, < 0 on error or timeout (errno).
+  virtual ssize_t Receive(char* buf, size_t size);
+  // All of `bytes`; false if the connection broke.
+  virtual bool Transmit(std::string_view bytes);
+  // The socket itself.
+  ssize_t ReceiveFromSocket(char* buf, size_t size);
+  bool SendToSocket(std::string_view bytes);
+
  private:
-  bool Fill();  // one recv() into buf_; false on EOF/error/timeout
+  bool Fill();  // one Receive() into buf_; false on EOF/error/timeout
   int fd_ = -1;
   std::string buf_;
 };

@@ -1,0 +1,176 @@
+#include "server/tls_endpoint.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "http/response.h"
+#include "http/response_writer.h"
+#include "server/tls_stream.h"
+#include "tls/failure.h"
+
+namespace brisk::internal {
+namespace {
+
+std::string PlainHttpAnswer() {
+  std::string out;
+  http::ResponseOptions options;
+  options.keep_alive = false;
+  http::AppendResponse(
+      http::Response::Text(400,
+                           "The plain HTTP request was sent to HTTPS port\n"),
+      options, &out);
+  return out;
+}
+
+}  // namespace
+
+std::string AccessLogUser(const tls::PeerIdentity& identity) {
+  std::string_view id = identity.subject;
+  for (const auto* names : {&identity.uris, &identity.dns_names,
+                            &identity.emails, &identity.ip_addresses}) {
+    if (!id.empty()) break;
+    if (!names->empty()) id = names->front();
+  }
+  if (id.empty()) return "-";
+  std::string out;
+  out.reserve(id.size());
+  for (const char c : id) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f || c == '"' || c == '\\') {
+      absl::StrAppendFormat(&out, "\\x%02x", u);
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+void AppendTlsPrometheus(const tls::TlsStats& s, std::string* out) {
+  absl::StrAppendFormat(
+      out,
+      "# HELP brisk_tls_handshakes_total Completed TLS handshakes, by kind.\n"
+      "# TYPE brisk_tls_handshakes_total counter\n"
+      "brisk_tls_handshakes_total{kind=\"full\"} %d\n"
+      "brisk_tls_handshakes_total{kind=\"resumed\"} %d\n"
+      "# HELP brisk_tls_resumption_ratio Resumed share of the completed "
+      "handshakes since start.\n"
+      "# TYPE brisk_tls_resumption_ratio gauge\n"
+      "brisk_tls_resumption_ratio %.6g\n"
+      "# HELP brisk_tls_handshake_failures_total Failed TLS handshakes, by "
+      "reason.\n"
+      "# TYPE brisk_tls_handshake_failures_total counter\n",
+      s.full_handshakes, s.resumed_handshakes, s.resumption_rate());
+  for (size_t i = 1; i < tls::kNumTlsFailures; ++i) {
+    absl::StrAppendFormat(
+        out, "brisk_tls_handshake_failures_total{reason=\"%s\"} %d\n",
+        std::string(tls::TlsFailureName(static_cast<tls::TlsFailure>(i))),
+        s.handshake_failures[i]);
+  }
+  absl::StrAppendFormat(
+      out,
+      "# HELP brisk_tls_errors_after_handshake_total Established TLS "
+      "connections ended by a bad record.\n"
+      "# TYPE brisk_tls_errors_after_handshake_total counter\n"
+      "brisk_tls_errors_after_handshake_total %d\n"
+      "# HELP brisk_tls_reloads_total Certificate reloads, by result.\n"
+      "# TYPE brisk_tls_reloads_total counter\n"
+      "brisk_tls_reloads_total{result=\"ok\"} %d\n"
+      "brisk_tls_reloads_total{result=\"error\"} %d\n"
+      "# HELP brisk_tls_ticket_key_rotations_total Session ticket key "
+      "rotations.\n"
+      "# TYPE brisk_tls_ticket_key_rotations_total counter\n"
+      "brisk_tls_ticket_key_rotations_total %d\n",
+      s.errors_after_handshake, s.reloads, s.reload_failures,
+      s.ticket_key_rotations);
+}
+
+absl::StatusOr<std::unique_ptr<TlsEndpoint>> TlsEndpoint::Create(
+    const TlsOptions& options, LogSink log, const net::Clock* clock) {
+  absl::StatusOr<std::unique_ptr<tls::TlsContext>> context =
+      tls::TlsContext::Create(options);
+  if (!context.ok()) return context.status();
+  return std::unique_ptr<TlsEndpoint>(
+      new TlsEndpoint(*std::move(context), options, std::move(log),
+                      clock != nullptr ? clock : net::SystemClock::Get()));
+}
+
+TlsEndpoint::TlsEndpoint(std::unique_ptr<tls::TlsContext> context,
+                         const TlsOptions& options, LogSink log,
+                         const net::Clock* clock)
+    : context_(std::move(context)),
+      handshake_timeout_(options.handshake_timeout),
+      plain_http_answer_(options.answer_plain_http ? PlainHttpAnswer() : ""),
+      clock_(clock),
+      log_(std::move(log)) {}
+
+std::unique_ptr<net::Stream> TlsEndpoint::CreateStream(
+    net::EventLoop* loop, net::UniqueFd fd, net::StreamCallbacks* callbacks,
+    const net::StreamOptions& options, ConnectionInfo* info) {
+  absl::StatusOr<std::unique_ptr<tls::TlsServerSession>> session =
+      context_->NewSession();
+  if (!session.ok()) {
+    std::lock_guard<std::mutex> lock(log_mu_);
+    if (log_) {
+      log_(absl::StrCat("tls: connection from ", info->peer.ToString(),
+                        " dropped: ", session.status().message()));
+    }
+    return nullptr;
+  }
+  info->secure = true;
+  TlsStreamHooks hooks;
+  hooks.on_established = [info](const tls::TlsServerSession& s) {
+    if (s.peer().empty()) return;
+    info->client_certificate = s.peer();
+    info->log_user = AccessLogUser(s.peer());
+  };
+  hooks.on_failure = [this, info](const tls::TlsServerSession& s,
+                                  bool established) {
+    LogFailure(*info, s, established);
+  };
+  return TlsStream::Create(
+      loop, *std::move(session), callbacks,
+      TlsStreamOptions{.handshake_timeout = handshake_timeout_,
+                       .plain_http_answer = plain_http_answer_},
+      std::move(hooks), [&](net::StreamCallbacks* tls_side) {
+        return loop->CreateStream(std::move(fd), tls_side, options);
+      });
+}
+
+void TlsEndpoint::LogFailure(const ConnectionInfo& info,
+                             const tls::TlsServerSession& session,
+                             bool established) {
+  // A TCP connect and close with no byte (load balancer health checks,
+  // port scans) is counted, not logged.
+  if (session.failure() == tls::TlsFailure::kNoClientHello) return;
+  const net::TimePoint now = clock_->Now();
+  std::lock_guard<std::mutex> lock(log_mu_);
+  if (!log_) return;
+  if (now - log_window_ >= std::chrono::seconds(1)) {
+    log_window_ = now;
+    log_lines_ = 0;
+  }
+  if (log_lines_ >= kMaxLogLinesPerSecond) {
+    ++log_suppressed_;
+    return;
+  }
+  ++log_lines_;
+  std::string line = absl::StrCat(
+      "tls: ", info.peer.ToString(),
+      established ? ": connection failed: " : ": handshake failed: ",
+      std::string(tls::TlsFailureDescription(session.failure())), " [",
+      std::string(tls::TlsFailureName(session.failure())), "]");
+  if (!session.failure_detail().empty()) {
+    absl::StrAppend(&line, ": ", session.failure_detail());
+  }
+  if (log_suppressed_ > 0) {
+    absl::StrAppend(&line, " (", log_suppressed_,
+                    " similar lines suppressed before this one)");
+    log_suppressed_ = 0;
+  }
+  log_(line);
+}
+
+absl::Status TlsEndpoint::Reload() { return context_->Reload(); }
+
+}  // namespace brisk::internal

@@ -1,0 +1,107 @@
+// Internal: the server's TLS side. It owns the TlsContext (the certificate
+// files, their reload, the handshake counters), wraps each accepted
+// connection's stream in a TlsStream, records the verified client identity
+// in the connection's ConnectionInfo, writes one log line per failed
+// handshake (rate-limited) and exports the brisk_tls_* metrics.
+//
+//   auto endpoint = TlsEndpoint::Create(options.tls, LogToStderr);  // Start()
+//   // per accepted connection, on its reactor:
+//   std::unique_ptr<net::Stream> s =
+//       endpoint->CreateStream(loop, std::move(fd), connection, {}, info);
+//   endpoint->Reload();                  // SIGHUP or HttpServer::ReloadTls()
+//   endpoint->AppendPrometheus(&page);   // GET /metrics
+//
+// Thread-safety: CreateStream() from any reactor thread, concurrently;
+// Reload(), stats(), certificate_summary() and AppendPrometheus() from any
+// thread. The log sink is called under the endpoint's lock, one line at a
+// time, from reactor threads.
+#ifndef BRISK_SERVER_TLS_ENDPOINT_H_
+#define BRISK_SERVER_TLS_ENDPOINT_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "net/clock.h"
+#include "net/event_loop.h"
+#include "net/socket.h"
+#include "net/stream.h"
+#include "server/exchange.h"
+#include "server/tls_options.h"
+#include "tls/context.h"
+#include "tls/counters.h"
+#include "tls/peer_identity.h"
+#include "tls/server_session.h"
+
+namespace brisk::internal {
+
+// The access log's user field for a verified client: its subject, or its
+// first subjectAltName (URI, DNS, email, IP) when the subject is empty,
+// with spaces, quotes, backslashes and control bytes as \xHH.
+std::string AccessLogUser(const tls::PeerIdentity& identity);
+
+// The brisk_tls_* metrics of `stats`, Prometheus text.
+void AppendTlsPrometheus(const tls::TlsStats& stats, std::string* out);
+
+class TlsEndpoint {
+ public:
+  using LogSink = absl::AnyInvocable<void(std::string_view line)>;
+  // At most this many failure lines per second; the rest are counted and
+  // the count is logged with the next line that gets through.
+  static constexpr int kMaxLogLinesPerSecond = 10;
+
+  // Loads and checks the files (the error names the file and the cause).
+  // `clock` (null: the system's) paces the failure log.
+  static absl::StatusOr<std::unique_ptr<TlsEndpoint>> Create(
+      const TlsOptions& options, LogSink log, const net::Clock* clock = nullptr);
+
+  // A TlsStream over a readiness or native stream for `fd` (made by `loop`),
+  // delivering plaintext to `callbacks`. `info` (of the connection; must
+  // outlive the stream) is marked secure now and gets the verified client
+  // certificate when the handshake completes. Null when OpenSSL cannot make
+  // a session (out of memory): the caller closes the connection.
+  std::unique_ptr<net::Stream> CreateStream(net::EventLoop* loop,
+                                            net::UniqueFd fd,
+                                            net::StreamCallbacks* callbacks,
+                                            const net::StreamOptions& options,
+                                            ConnectionInfo* info);
+
+  // Re-reads the files: OK, new handshakes use them; an error keeps the
+  // files in use and says why. Established connections are untouched.
+  absl::Status Reload();
+
+  tls::TlsStats stats() const { return context_->stats(); }
+  std::string certificate_summary() const {
+    return context_->certificate_summary();
+  }
+  void AppendPrometheus(std::string* out) const {
+    AppendTlsPrometheus(stats(), out);
+  }
+
+ private:
+  TlsEndpoint(std::unique_ptr<tls::TlsContext> context,
+              const TlsOptions& options, LogSink log, const net::Clock* clock);
+  void LogFailure(const ConnectionInfo& info,
+                  const tls::TlsServerSession& session, bool established);
+
+  const std::unique_ptr<tls::TlsContext> context_;
+  const std::chrono::nanoseconds handshake_timeout_;
+  const std::string plain_http_answer_;
+  const net::Clock* const clock_;
+
+  std::mutex log_mu_;
+  LogSink log_;                 // guarded by log_mu_
+  net::TimePoint log_window_{};  // guarded by log_mu_
+  int log_lines_ = 0;            // in the current window; guarded by log_mu_
+  uint64_t log_suppressed_ = 0;  // guarded by log_mu_
+};
+
+}  // namespace brisk::internal
+
+#endif  // BRISK_SERVER_TLS_ENDPOINT_H_

@@ -1,0 +1,592 @@
+// HttpServer over TLS, end to end: a real server on 127.0.0.1 (port 0) with
+// certificates made at test time, and OpenSSL clients over real sockets.
+// HTTPS round trips (keep-alive, pipelining, bodies both ways, large
+// answers, streamed answers with backpressure), mutual TLS (accepted,
+// refused by reason, the identity seen by handlers and the access log),
+// certificate reload under live connections, session resumption, each bad
+// input (plain HTTP, garbage, truncated or stalled handshakes, refused
+// versions and ALPN) with its metric while an established client is served
+// undisturbed, and the server's limits, timeouts, deadlines and drain over
+// TLS.
+#include <sys/socket.h>
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "openssl/ssl.h"
+#include "server/handler.h"
+#include "server/http_server.h"
+#include "server/testing/gate.h"
+#include "server/testing/raw_client.h"
+#include "server/testing/tls_client.h"
+#include "tls/failure.h"
+#include "tls/testing/test_certs.h"
+#include "tls/testing/test_client.h"
+
+namespace brisk {
+namespace {
+
+using ::brisk::testing::Eventually;
+using ::brisk::testing::Gate;
+using ::brisk::testing::Get;
+using ::brisk::testing::RawClient;
+using ::brisk::testing::RawResponse;
+using ::brisk::testing::TlsClient;
+using ::testing::HasSubstr;
+using tls::ClientAuth;
+using tls::TlsFailure;
+using tls::testing::ClientOptions;
+using tls::testing::Credential;
+using tls::testing::SharedTestPki;
+using tls::testing::TempDir;
+using tls::testing::TestPki;
+
+std::string Post(std::string_view target, std::string_view body) {
+  std::string s = "POST ";
+  s.append(target);
+  s += " HTTP/1.1\r\nHost: test\r\nContent-Length: ";
+  s += std::to_string(body.size());
+  s += "\r\n\r\n";
+  s.append(body);
+  return s;
+}
+
+class TlsServerTest : public ::testing::Test {
+ protected:
+  ServerOptions Options(ClientAuth auth = ClientAuth::kNone) {
+    ServerOptions o;
+    o.address = "127.0.0.1";
+    o.port = 0;
+    o.reactors = 1;
+    o.workers = 2;
+    o.handle_signals = false;
+    o.metrics_path = "/metrics";
+    o.tls.cert_chain_file = dir_.Write("chain.pem", pki_.server_ecdsa.chain_pem);
+    o.tls.key_file = dir_.Write("key.pem", pki_.server_ecdsa.key_pem);
+    if (auth != ClientAuth::kNone) {
+      o.tls.client_ca_file = dir_.Write("client_ca.pem", pki_.root.cert_pem);
+      o.tls.client_auth = auth;
+    }
+    return o;
+  }
+
+  void StartServer(ServerOptions o) {
+    server_ = std::make_unique<HttpServer>(o);
+    const RouteOptions kInline{.run_inline = true};
+    ASSERT_TRUE(server_->AddRoute("GET", "/hello", [](RequestContext&) {
+      return http::Response::Text(200, "hello\n");
+    }, kInline).ok());
+    ASSERT_TRUE(server_->AddRoute("GET", "/whoami", [](RequestContext& ctx) {
+      const tls::PeerIdentity* id = ctx.client_certificate();
+      std::string s = ctx.secure() ? "secure" : "plain";
+      if (id != nullptr) {
+        s += " subject=" + id->subject;
+        if (!id->uris.empty()) s += " uri=" + id->uris.front();
+      }
+      return http::Response::Text(200, s);
+    }).ok());
+    ASSERT_TRUE(server_->AddRoute("POST", "/echo", [](RequestContext& ctx) {
+      http::Response r;
+      r.body = std::move(ctx.mutable_request().mutable_body());
+      return r;
+    }).ok());
+    ASSERT_TRUE(server_->AddRoute("GET", "/big", [](RequestContext& ctx) {
+      const size_t n = std::stoul(ctx.Query("n").value_or("1000"));
+      std::string body(n, 'x');
+      for (size_t i = 0; i < n; i += 4096) body[i] = static_cast<char>('a' + i / 4096 % 26);
+      return http::Response::Text(200, std::move(body));
+    }, kInline).ok());
+    ASSERT_TRUE(server_->AddRoute("GET", "/gate", [this](RequestContext& ctx) {
+      return gate_.Wait(ctx) ? http::Response::Text(200, "gate\n")
+                             : http::Response::Text(503, "cancelled\n");
+    }).ok());
+    ASSERT_TRUE(server_->AddRoute("GET", "/late", [this](RequestContext& ctx) {
+      gate_.Wait(ctx);
+      return http::Response::Text(200, "too late\n");
+    }, {.deadline = std::chrono::milliseconds(50)}).ok());
+    // A streamed answer of n pieces of 64 KiB, written against the
+    // connection's backpressure.
+    ASSERT_TRUE(server_->AddAsyncRoute("GET", "/stream", [this](RequestContext& ctx,
+                                                                 Responder r) {
+      const int n = std::stoi(ctx.Query("n").value_or("16"));
+      r.BeginStream(http::Response::Text(200, ""));
+      for (int i = 0; i < n && !r.closed(); ++i) {
+        if (!r.Write(std::string(64 * 1024, static_cast<char>('a' + i % 26)))) {
+          ++backpressured_;
+          r.WaitWritable(std::chrono::seconds(20));
+        }
+      }
+      r.Finish();
+    }).ok());
+    ASSERT_TRUE(server_->Start().ok());
+    port_ = server_->port();
+    ASSERT_NE(port_, 0);
+  }
+
+  void TearDown() override {
+    gate_.Open();
+    if (server_) server_->Stop();
+  }
+
+  ClientOptions Client(int version = 0, const Credential* cert = nullptr) {
+    return ClientOptions{.trusted_ca_pem = pki_.root.cert_pem,
+                         .alpn = {"http/1.1"},
+                         .certificate = cert,
+                         .min_version = version,
+                         .max_version = version};
+  }
+
+  size_t Failures(TlsFailure reason) const {
+    return server_->tls_stats().handshake_failures[static_cast<size_t>(reason)];
+  }
+
+  // An established client that must stay undisturbed: answers /hello.
+  static void ExpectServed(TlsClient& c) {
+    ASSERT_TRUE(c.Send(Get("/hello")));
+    std::optional<RawResponse> r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->body, "hello\n");
+  }
+
+  const TestPki& pki_ = SharedTestPki();
+  TempDir dir_;
+  Gate gate_;
+  std::atomic<int> backpressured_{0};
+  std::unique_ptr<HttpServer> server_;
+  uint16_t port_ = 0;
+};
+
+class TlsServerVersionTest : public TlsServerTest,
+                             public ::testing::WithParamInterface<int> {};
+
+TEST_P(TlsServerVersionTest, KeepAlivePipeliningAndBodies) {
+  StartServer(Options());
+  TlsClient c(port_, Client(GetParam()));
+  ASSERT_TRUE(c.handshake_done()) << c.error();
+  EXPECT_EQ(c.tls().ServerCommonName(), "server.test");
+  const unsigned char* alpn = nullptr;
+  unsigned int alpn_len = 0;
+  SSL_get0_alpn_selected(c.tls().ssl(), &alpn, &alpn_len);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(alpn), alpn_len), "http/1.1");
+  // Keep-alive.
+  for (int i = 0; i < 3; ++i) ExpectServed(c);
+  // Pipelined: three requests in one write, three answers in order.
+  ASSERT_TRUE(c.Send(Get("/hello") + Get("/whoami") + Get("/big?n=70000")));
+  auto r1 = c.Read(), r2 = c.Read(), r3 = c.Read();
+  ASSERT_TRUE(r1 && r2 && r3);
+  EXPECT_EQ(r1->body, "hello\n");
+  EXPECT_EQ(r2->body, "secure");
+  EXPECT_EQ(r3->body.size(), 70000u);
+  // A request body over many records, and a large answer.
+  std::string body(700 * 1024, 'q');
+  for (size_t i = 0; i < body.size(); i += 1000) body[i] = static_cast<char>(i % 251);
+  ASSERT_TRUE(c.Send(Post("/echo", body)));
+  auto echoed = c.Read();
+  ASSERT_TRUE(echoed.has_value());
+  EXPECT_EQ(echoed->body, body);
+  ASSERT_TRUE(c.Send(Get("/big?n=3000000")));
+  auto big = c.Read();
+  ASSERT_TRUE(big.has_value());
+  ASSERT_EQ(big->body.size(), 3000000u);
+  EXPECT_EQ(big->body[4096 * 5], 'f');
+  EXPECT_EQ(server_->tls_stats().full_handshakes, 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, TlsServerVersionTest,
+                         ::testing::Values(TLS1_2_VERSION, TLS1_3_VERSION));
+
+TEST_F(TlsServerTest, StreamedAnswerWithBackpressureArrivesWhole) {
+  ServerOptions o = Options();
+  o.stream_buffer_bytes = 128 * 1024;
+  StartServer(o);
+  TlsClient c(port_, Client());
+  ASSERT_TRUE(c.handshake_done()) << c.error();
+  ASSERT_TRUE(c.Send(Get("/stream?n=64")));  // 4 MiB
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ(r->body.size(), 64u * 64 * 1024);
+  for (int i = 0; i < 64; ++i) {
+    ASSERT_EQ(r->body[static_cast<size_t>(i) * 64 * 1024], 'a' + i % 26) << i;
+  }
+  // The handler met the connection's backpressure (plaintext accounting).
+  EXPECT_GT(backpressured_.load(), 0);
+  ExpectServed(c);
+}
+
+TEST_F(TlsServerTest, PlainHttpToTheTlsPortGetsA400AndIsCounted) {
+  StartServer(Options());
+  TlsClient steady(port_, Client());
+  ASSERT_TRUE(steady.handshake_done());
+  RawClient plain(port_);
+  ASSERT_TRUE(plain.Send(Get("/hello")));
+  auto r = plain.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 400);
+  EXPECT_THAT(r->body, HasSubstr("plain HTTP request was sent to HTTPS port"));
+  EXPECT_EQ(r->Header("connection"), "close");
+  EXPECT_TRUE(plain.WaitClosed());
+  EXPECT_TRUE(Eventually([&] { return Failures(TlsFailure::kPlainHttp) == 1; }));
+  ExpectServed(steady);
+}
+
+struct BadInput {
+  std::string name;
+  std::string bytes;      // sent on a raw TCP connection
+  bool half_close;        // then the client shuts its sending side
+  TlsFailure reason;
+  std::string reply;      // how the server's answer begins ("": silence)
+};
+
+class TlsBadInputTest : public TlsServerTest,
+                        public ::testing::WithParamInterface<BadInput> {};
+
+TEST_P(TlsBadInputTest, CleanCloseAndAMetricWhileOthersAreServed) {
+  const BadInput& in = GetParam();
+  StartServer(Options());
+  TlsClient steady(port_, Client());
+  ASSERT_TRUE(steady.handshake_done());
+  ExpectServed(steady);
+  RawClient bad(port_);
+  ASSERT_TRUE(bad.connected());
+  if (!in.bytes.empty()) {
+    ASSERT_TRUE(bad.Send(in.bytes));
+  }
+  if (in.half_close) bad.ShutdownWrite();
+  EXPECT_TRUE(bad.WaitClosed());
+  EXPECT_EQ(bad.pending().substr(0, in.reply.size()), in.reply);
+  if (in.reply.empty()) {
+    EXPECT_EQ(bad.pending(), "");
+  }
+  EXPECT_TRUE(Eventually([&] { return Failures(in.reason) == 1; }))
+      << std::string(tls::TlsFailureName(in.reason));
+  EXPECT_EQ(server_->tls_stats().total_handshake_failures(), 1u);
+  ExpectServed(steady);
+  TlsClient fresh(port_, Client());
+  ASSERT_TRUE(fresh.handshake_done());
+  ExpectServed(fresh);
+}
+
+std::string Hello(const ClientOptions& o) { return *tls::testing::ClientHello(o); }
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, TlsBadInputTest,
+    ::testing::Values(
+        BadInput{"Garbage", std::string("\x00\xff garbage \x01\x02", 14), false,
+                 TlsFailure::kNotTls, ""},
+        BadInput{"Http2Preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", false,
+                 TlsFailure::kPlainHttp, "HTTP/1.1 400 Bad Request\r\n"},
+        BadInput{"GarbageRecord", std::string("\x16\x03\x01\x00\x05hello", 10),
+                 false, TlsFailure::kProtocolError, "\x15"},
+        BadInput{"TruncatedHandshake", Hello({}).substr(0, 60), true,
+                 TlsFailure::kPeerClosedInHandshake, ""},
+        BadInput{"NothingAtAll", "", true, TlsFailure::kNoClientHello, ""},
+        BadInput{"Tls10Only",
+                 Hello({.min_version = TLS1_VERSION,
+                        .max_version = TLS1_1_VERSION,
+                        .allow_legacy = true}),
+                 false, TlsFailure::kUnsupportedVersion, "\x15"},
+        BadInput{"Http2OnlyAlpn", Hello({.alpn = {"h2"}}), false,
+                 TlsFailure::kNoApplicationProtocol, "\x15"}),
+    [](const auto& info) { return info.param.name; });
+
+TEST_F(TlsServerTest, HandshakeTimeoutCutsOffStalledClients) {
+  ServerOptions o = Options();
+  o.tls.handshake_timeout = std::chrono::milliseconds(300);
+  StartServer(o);
+  RawClient silent(port_);
+  RawClient stalled(port_);
+  ASSERT_TRUE(stalled.Send(Hello({}).substr(0, 50)));
+  // Others are served while those two hold their handshakes open.
+  TlsClient steady(port_, Client());
+  ASSERT_TRUE(steady.handshake_done());
+  ExpectServed(steady);
+  EXPECT_TRUE(silent.WaitClosed());
+  EXPECT_TRUE(stalled.WaitClosed());
+  EXPECT_TRUE(Eventually([&] { return Failures(TlsFailure::kHandshakeTimeout) == 2; }));
+  ExpectServed(steady);  // established: no handshake timer any more
+}
+
+struct MtlsCase {
+  std::string name;
+  ClientAuth auth;
+  const Credential* (*cert)(const TestPki&);
+  int version;
+  TlsFailure refused;  // kNone: served
+};
+
+class TlsMutualTest : public TlsServerTest,
+                      public ::testing::WithParamInterface<MtlsCase> {};
+
+TEST_P(TlsMutualTest, AcceptsOrRefusesByReason) {
+  const MtlsCase& m = GetParam();
+  ServerOptions o = Options(m.auth);
+  o.access_log = dir_.path() + "/access.log";
+  StartServer(o);
+  TlsClient steady(port_, Client(0, &pki_.client));
+  ASSERT_TRUE(steady.handshake_done());
+  const Credential* cert = m.cert(pki_);
+  TlsClient c(port_, Client(m.version, cert));
+  if (m.refused == TlsFailure::kNone) {
+    ASSERT_TRUE(c.handshake_done()) << c.error();
+    ASSERT_TRUE(c.Send(Get("/whoami")));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    if (cert == nullptr) {
+      EXPECT_EQ(r->body, "secure");
+    } else {
+      EXPECT_EQ(r->body,
+                "secure subject=CN=client.test,O=brisk test "
+                "uri=spiffe://brisk.test/client");
+    }
+  } else {
+    // TLS 1.2 refuses inside the handshake; TLS 1.3 right after the
+    // client's Finished, so its first read gets the alert.
+    if (c.handshake_done()) {
+      c.Send(Get("/whoami"));
+      EXPECT_FALSE(c.Read().has_value());
+    }
+    EXPECT_THAT(c.error(), HasSubstr("alert"));
+    EXPECT_TRUE(c.WaitClosed());
+    EXPECT_TRUE(Eventually([&] { return Failures(m.refused) == 1; }))
+        << std::string(tls::TlsFailureName(m.refused));
+  }
+  ExpectServed(steady);
+  server_->Stop();
+  std::ifstream log(o.access_log);
+  std::stringstream text;
+  text << log.rdbuf();
+  // The verified client's identity is the log's user field.
+  EXPECT_THAT(text.str(),
+              HasSubstr("127.0.0.1 - CN=client.test,O=brisk\\x20test ["));
+  if (m.refused == TlsFailure::kNone && cert == nullptr) {
+    EXPECT_THAT(text.str(), HasSubstr("127.0.0.1 - - ["));
+  }
+}
+
+const Credential* NoCert(const TestPki&) { return nullptr; }
+const Credential* GoodCert(const TestPki& p) { return &p.client; }
+const Credential* ExpiredCert(const TestPki& p) { return &p.client_expired; }
+const Credential* UntrustedCert(const TestPki& p) { return &p.client_untrusted; }
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, TlsMutualTest,
+    ::testing::Values(
+        MtlsCase{"RequireGood13", ClientAuth::kRequire, GoodCert, TLS1_3_VERSION, TlsFailure::kNone},
+        MtlsCase{"RequireGood12", ClientAuth::kRequire, GoodCert, TLS1_2_VERSION, TlsFailure::kNone},
+        MtlsCase{"RequireNone13", ClientAuth::kRequire, NoCert, TLS1_3_VERSION, TlsFailure::kCertRequired},
+        MtlsCase{"RequireNone12", ClientAuth::kRequire, NoCert, TLS1_2_VERSION, TlsFailure::kCertRequired},
+        MtlsCase{"RequireExpired13", ClientAuth::kRequire, ExpiredCert, TLS1_3_VERSION, TlsFailure::kCertExpired},
+        MtlsCase{"RequireExpired12", ClientAuth::kRequire, ExpiredCert, TLS1_2_VERSION, TlsFailure::kCertExpired},
+        MtlsCase{"RequireUntrusted13", ClientAuth::kRequire, UntrustedCert, TLS1_3_VERSION, TlsFailure::kCertUntrusted},
+        MtlsCase{"RequireUntrusted12", ClientAuth::kRequire, UntrustedCert, TLS1_2_VERSION, TlsFailure::kCertUntrusted},
+        MtlsCase{"RequestNone", ClientAuth::kRequest, NoCert, 0, TlsFailure::kNone},
+        MtlsCase{"RequestGood", ClientAuth::kRequest, GoodCert, 0, TlsFailure::kNone},
+        MtlsCase{"RequestExpired", ClientAuth::kRequest, ExpiredCert, 0, TlsFailure::kCertExpired}),
+    [](const auto& info) { return info.param.name; });
+
+TEST_F(TlsServerTest, ReloadServesNewCertificateToNewHandshakesOnly) {
+  ServerOptions o = Options();
+  StartServer(o);
+  TlsClient before(port_, Client());
+  ASSERT_TRUE(before.handshake_done());
+  EXPECT_EQ(before.tls().ServerCommonName(), "server.test");
+  // Rotate: new files at the same paths, then reload.
+  dir_.Write("chain.pem", pki_.server_ecdsa_alt.chain_pem);
+  dir_.Write("key.pem", pki_.server_ecdsa_alt.key_pem);
+  ASSERT_TRUE(server_->ReloadTls().ok());
+  TlsClient after(port_, Client());
+  ASSERT_TRUE(after.handshake_done());
+  EXPECT_EQ(after.tls().ServerCommonName(), "server2.test");
+  ExpectServed(after);
+  ExpectServed(before);  // established: untouched
+  // A broken file keeps the certificate in use and says why.
+  dir_.Write("chain.pem", "not a certificate\n");
+  absl::Status bad = server_->ReloadTls();
+  EXPECT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.message()), HasSubstr("keeping the previous certificate"));
+  EXPECT_THAT(std::string(bad.message()), HasSubstr("chain.pem"));
+  TlsClient later(port_, Client());
+  ASSERT_TRUE(later.handshake_done());
+  EXPECT_EQ(later.tls().ServerCommonName(), "server2.test");
+  ExpectServed(later);
+  ExpectServed(before);
+  EXPECT_EQ(server_->tls_stats().reloads, 1u);
+  EXPECT_EQ(server_->tls_stats().reload_failures, 1u);
+}
+
+TEST_F(TlsServerTest, ReloadOfTheClientCaAppliesToNewHandshakes) {
+  StartServer(Options(ClientAuth::kRequire));
+  TlsClient trusted(port_, Client(0, &pki_.client));
+  ASSERT_TRUE(trusted.handshake_done());
+  ExpectServed(trusted);
+  // Trust only the other CA from now on.
+  dir_.Write("client_ca.pem", pki_.other_root.cert_pem);
+  ASSERT_TRUE(server_->ReloadTls().ok());
+  TlsClient now_untrusted(port_, Client(TLS1_2_VERSION, &pki_.client));
+  EXPECT_FALSE(now_untrusted.handshake_done());
+  EXPECT_TRUE(Eventually([&] { return Failures(TlsFailure::kCertUntrusted) == 1; }));
+  TlsClient now_trusted(port_, Client(0, &pki_.client_untrusted));
+  ASSERT_TRUE(now_trusted.handshake_done());
+  ExpectServed(now_trusted);
+  ExpectServed(trusted);  // established before the reload
+}
+
+class TlsResumptionTest : public TlsServerTest,
+                          public ::testing::WithParamInterface<int> {};
+
+TEST_P(TlsResumptionTest, SecondConnectionResumesWithATicket) {
+  StartServer(Options());
+  TlsClient first(port_, Client(GetParam()));
+  ASSERT_TRUE(first.handshake_done());
+  ExpectServed(first);  // TLS 1.3 tickets arrive after the handshake
+  // (OpenSSL's client drops a session whose connection ends without its
+  // close_notify, so the first connection ends properly.)
+  first.SendCloseNotify();
+  SSL_SESSION* session = first.tls().Get1Session();
+  ASSERT_NE(session, nullptr);
+  ClientOptions o = Client(GetParam());
+  o.resume = session;
+  TlsClient second(port_, o);
+  ASSERT_TRUE(second.handshake_done());
+  EXPECT_TRUE(second.resumed());
+  ExpectServed(second);
+  SSL_SESSION_free(session);
+  const tls::TlsStats s = server_->tls_stats();
+  EXPECT_EQ(s.full_handshakes, 1u);
+  EXPECT_EQ(s.resumed_handshakes, 1u);
+  ASSERT_TRUE(second.Send(Get("/metrics")));
+  auto m = second.Read();
+  ASSERT_TRUE(m.has_value());
+  EXPECT_THAT(m->body, HasSubstr("brisk_tls_handshakes_total{kind=\"full\"} 1\n"));
+  EXPECT_THAT(m->body, HasSubstr("brisk_tls_handshakes_total{kind=\"resumed\"} 1\n"));
+  EXPECT_THAT(m->body, HasSubstr("brisk_tls_resumption_ratio 0.5\n"));
+  EXPECT_THAT(m->body,
+              HasSubstr("brisk_tls_handshake_failures_total{reason=\"cert_expired\"} 0\n"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, TlsResumptionTest,
+                         ::testing::Values(TLS1_2_VERSION, TLS1_3_VERSION));
+
+TEST_F(TlsServerTest, HeaderLimitAndHeaderTimeoutApplyOverTls) {
+  ServerOptions o = Options();
+  o.max_header_bytes = 4096;
+  o.header_timeout = std::chrono::milliseconds(300);
+  StartServer(o);
+  TlsClient big(port_, Client());
+  ASSERT_TRUE(big.handshake_done());
+  ASSERT_TRUE(big.Send("GET /hello HTTP/1.1\r\nX-Big: " + std::string(8000, 'b') +
+                       "\r\n\r\n"));
+  auto r = big.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 431);
+  TlsClient slow(port_, Client());
+  ASSERT_TRUE(slow.handshake_done());
+  ASSERT_TRUE(slow.Send("GET /hello HTTP/1.1\r\nHost: t"));  // and stalls
+  r = slow.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 408);
+  EXPECT_TRUE(slow.WaitClosed());
+}
+
+TEST_F(TlsServerTest, IdleConnectionsCloseWithCloseNotify) {
+  ServerOptions o = Options();
+  o.idle_timeout = std::chrono::milliseconds(200);
+  StartServer(o);
+  TlsClient c(port_, Client());
+  ASSERT_TRUE(c.handshake_done());
+  ExpectServed(c);
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_TRUE(c.peer_closed());  // close_notify, not a bare FIN
+}
+
+TEST_F(TlsServerTest, ClientCloseNotifyEndsTheConnection) {
+  StartServer(Options());
+  TlsClient c(port_, Client());
+  ASSERT_TRUE(c.handshake_done());
+  ExpectServed(c);
+  c.SendCloseNotify();
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_TRUE(Eventually([&] { return server_->metrics().open_connections.load() == 0; }));
+}
+
+TEST_F(TlsServerTest, DeadlinesApplyOverTls) {
+  StartServer(Options());
+  TlsClient c(port_, Client());
+  ASSERT_TRUE(c.handshake_done());
+  ASSERT_TRUE(c.Send(Get("/late")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 503);
+  ExpectServed(c);
+}
+
+TEST_F(TlsServerTest, WriteTimeoutClosesAClientThatStopsReading) {
+  ServerOptions o = Options();
+  o.write_timeout = std::chrono::milliseconds(300);
+  StartServer(o);
+  TlsClient c(port_, Client());
+  ASSERT_TRUE(c.handshake_done());
+  const int small = 4096;
+  setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  ASSERT_TRUE(c.Send(Get("/big?n=16000000")));  // and never reads
+  EXPECT_TRUE(Eventually([&] { return server_->metrics().timeouts_write.load() == 1; }));
+  EXPECT_TRUE(Eventually([&] { return server_->metrics().open_connections.load() == 0; }));
+}
+
+TEST_F(TlsServerTest, DrainAnswersInFlightAndClosesIdleConnections) {
+  StartServer(Options());
+  TlsClient idle(port_, Client()), busy(port_, Client());
+  ASSERT_TRUE(idle.handshake_done() && busy.handshake_done());
+  ExpectServed(idle);
+  ASSERT_TRUE(busy.Send(Get("/gate")));
+  ASSERT_TRUE(gate_.WaitEntered(1));
+  server_->Shutdown();
+  EXPECT_TRUE(idle.WaitClosed());
+  gate_.Open();
+  auto r = busy.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->Header("connection"), "close");
+  EXPECT_TRUE(server_->WaitDrained(std::chrono::seconds(20)));
+}
+
+TEST_F(TlsServerTest, StartFailsWithTheEnginesReason) {
+  ServerOptions o = Options();
+  o.tls.key_file = dir_.Write("rsa_key.pem", pki_.server_rsa.key_pem);
+  HttpServer mismatched(o);
+  absl::Status s = mismatched.Start();
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("does not match"));
+  o = Options();
+  o.tls.cert_chain_file = dir_.path() + "/missing.pem";
+  HttpServer missing(o);
+  s = missing.Start();
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("missing.pem"));
+}
+
+TEST_F(TlsServerTest, WithoutTlsNothingChanges) {
+  ServerOptions o = Options();
+  o.tls = TlsOptions{};
+  StartServer(o);
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/whoami")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "plain");
+  EXPECT_EQ(server_->ReloadTls().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(server_->tls_stats().full_handshakes, 0u);
+  ASSERT_TRUE(c.Send(Get("/metrics")));
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_THAT(r->body, ::testing::Not(HasSubstr("brisk_tls_")));
+}
+
+}  // namespace
+}  // namespace brisk

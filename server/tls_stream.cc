@@ -1,0 +1,281 @@
+#include "server/tls_stream.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <utility>
+
+#include "absl/cleanup/cleanup.h"
+#include "tls/failure.h"
+
+namespace brisk::internal {
+namespace {
+
+// Plaintext per record: TLS's maximum, so a large answer's progress is seen
+// record by record.
+constexpr size_t kRecordPlaintext = 16 * 1024;
+// Plaintext buffer capacity kept between answers.
+constexpr size_t kKeepOutputCapacity = 16 * 1024;
+
+// One plaintext buffer per thread, lent to the stream being read: an idle
+// connection holds none. Taken by move, so a nested use (none is expected)
+// would only allocate its own.
+constexpr size_t kKeepScratchCapacity = 256 * 1024;
+
+std::string& ScratchHome() {
+  thread_local std::string scratch;
+  return scratch;
+}
+std::string TakeScratch() {
+  std::string s = std::move(ScratchHome());
+  s.clear();
+  return s;
+}
+void ReturnScratch(std::string s) {
+  if (s.capacity() <= kKeepScratchCapacity) ScratchHome() = std::move(s);
+}
+
+}  // namespace
+
+std::unique_ptr<TlsStream> TlsStream::Create(
+    net::EventLoop* loop, std::unique_ptr<tls::TlsServerSession> session,
+    net::StreamCallbacks* callbacks, const TlsStreamOptions& options,
+    TlsStreamHooks hooks,
+    absl::FunctionRef<std::unique_ptr<net::Stream>(net::StreamCallbacks*)>
+        make_transport) {
+  std::unique_ptr<TlsStream> s(new TlsStream(loop, std::move(session), callbacks,
+                                             options, std::move(hooks)));
+  s->transport_ = make_transport(s.get());
+  return s;
+}
+
+TlsStream::TlsStream(net::EventLoop* loop,
+                     std::unique_ptr<tls::TlsServerSession> session,
+                     net::StreamCallbacks* callbacks,
+                     const TlsStreamOptions& options, TlsStreamHooks hooks)
+    : loop_(loop),
+      session_(std::move(session)),
+      callbacks_(callbacks),
+      options_(options),
+      hooks_(std::move(hooks)) {}
+
+TlsStream::~TlsStream() { Close(); }
+
+void TlsStream::Start() {
+  if (options_.handshake_timeout > std::chrono::nanoseconds::zero()) {
+    timer_ = loop_->RunAfter(options_.handshake_timeout,
+                             [this] { OnHandshakeTimer(); });
+  }
+  transport_->Start();  // may deliver at once
+}
+
+template <typename Append>
+auto TlsStream::AppendWire(Append&& append) {
+  std::string& wire = transport_->output();
+  const size_t before = wire.size();
+  auto result = append(&wire);
+  wire_appended_ += wire.size() - before;
+  return result;
+}
+
+// ------------------------------------------------------------------ input
+
+void TlsStream::OnStreamData(std::string_view ciphertext) {
+  if (closed_ || input_ended_) return;
+  std::string plain = TakeScratch();
+  absl::Cleanup give_back = [&plain] { ReturnScratch(std::move(plain)); };
+  const absl::Status s = AppendWire([&](std::string* wire) {
+    return session_->OnReceived(ciphertext, &plain, wire);
+  });
+  if (!s.ok()) {
+    Fail(EPROTO, /*peer_closed=*/false);
+    return;
+  }
+  // Handshake messages, tickets, a KeyUpdate's answer: send them now.
+  if (transport_->pending_output() > 0 && !transport_->Flush()) {
+    input_ended_ = true;
+    CancelTimer();
+    callbacks_->OnStreamError(EPIPE);
+    return;
+  }
+  if (!established_ && session_->handshake_done()) OnEstablished();
+  if (!plain.empty()) {
+    callbacks_->OnStreamData(plain);
+    if (closed_) return;
+  }
+  if (session_->peer_closed() && !input_ended_) {
+    input_ended_ = true;  // close_notify: the client's end of data
+    callbacks_->OnStreamEof();
+  }
+}
+
+void TlsStream::OnEstablished() {
+  established_ = true;
+  CancelTimer();
+  if (hooks_.on_established) hooks_.on_established(*session_);
+}
+
+void TlsStream::OnStreamEof() {
+  if (closed_ || input_ended_) return;
+  const absl::Status s = session_->OnEof();
+  if (!s.ok()) {  // before the handshake completed: counted by reason
+    Fail(0, /*peer_closed=*/true);
+    return;
+  }
+  input_ended_ = true;
+  callbacks_->OnStreamEof();
+}
+
+void TlsStream::OnStreamError(int error) {
+  if (closed_ || input_ended_) return;
+  input_ended_ = true;
+  CancelTimer();
+  if (!established_ && !session_->failed()) {
+    // A reset in the middle of the handshake is a truncated handshake.
+    if (!session_->OnEof().ok() && hooks_.on_failure) {
+      hooks_.on_failure(*session_, /*established=*/false);
+    }
+    if (closed_) return;
+  }
+  callbacks_->OnStreamError(error);
+}
+
+void TlsStream::OnHandshakeTimer() {
+  timer_ = net::kInvalidTimerId;
+  if (closed_ || input_ended_ || established_) return;
+  session_->OnHandshakeTimeout();
+  Fail(ETIMEDOUT, /*peer_closed=*/false);
+}
+
+void TlsStream::Fail(int error, bool peer_closed) {
+  input_ended_ = true;
+  CancelTimer();
+  if (session_->failure() == tls::TlsFailure::kPlainHttp &&
+      !options_.plain_http_answer.empty()) {
+    AppendWire([&](std::string* wire) {
+      wire->append(options_.plain_http_answer);
+      return true;
+    });
+  }
+  // The alert (or answer), if any: the kernel takes these few bytes at once
+  // on a connection that has sent nothing else.
+  if (transport_->pending_output() > 0) transport_->Flush();
+  if (hooks_.on_failure) hooks_.on_failure(*session_, established_);
+  if (closed_) return;
+  if (peer_closed) {
+    callbacks_->OnStreamEof();
+  } else {
+    callbacks_->OnStreamError(error);
+  }
+}
+
+// ----------------------------------------------------------------- output
+
+bool TlsStream::EncryptOutput() {
+  std::string_view rest = plain_out_;
+  while (!rest.empty()) {
+    const std::string_view piece = rest.substr(0, kRecordPlaintext);
+    const absl::Status s = AppendWire(
+        [&](std::string* wire) { return session_->Encrypt(piece, wire); });
+    if (!s.ok()) return false;
+    records_.push_back(Record{wire_appended_, piece.size()});
+    unsent_plain_ += piece.size();
+    rest.remove_prefix(piece.size());
+  }
+  if (plain_out_.capacity() > kKeepOutputCapacity) {
+    std::string().swap(plain_out_);
+  } else {
+    plain_out_.clear();
+  }
+  return true;
+}
+
+bool TlsStream::Flush() {
+  if (closed_ || session_->failed()) return false;
+  // Before the handshake there is nothing to say (HTTP answers requests,
+  // which come after it): anything queued waits for it.
+  if (!plain_out_.empty() && session_->handshake_done() && !EncryptOutput()) {
+    return false;
+  }
+  if (transport_->pending_output() > 0 && !transport_->Flush()) return false;
+  if (pending_output() > 0) wants_drained_ = true;
+  return true;
+}
+
+void TlsStream::Settle() const {
+  if (records_.empty()) return;
+  const size_t unsent_wire = transport_->pending_output();
+  if (unsent_wire == 0) {
+    records_.clear();
+    unsent_plain_ = 0;
+    return;
+  }
+  const uint64_t taken = wire_appended_ - unsent_wire;
+  while (!records_.empty() && records_.front().wire_end <= taken) {
+    unsent_plain_ -= records_.front().plain;
+    records_.pop_front();
+  }
+}
+
+size_t TlsStream::pending_output() const {
+  if (transport_ == nullptr || transport_->closed()) return 0;
+  Settle();
+  return plain_out_.size() + unsent_plain_;
+}
+
+void TlsStream::OnStreamDrained() {
+  if (closed_) return;
+  Settle();
+  if (wants_drained_ && pending_output() == 0) {
+    wants_drained_ = false;
+    callbacks_->OnStreamDrained();
+  }
+}
+
+// ------------------------------------------------------------ the rest
+
+void TlsStream::SetReading(bool reading) { transport_->SetReading(reading); }
+
+bool TlsStream::reading() const { return transport_->reading(); }
+
+void TlsStream::ShutdownWrite() {
+  if (closed_) return;
+  if (session_->handshake_done()) {
+    if (!plain_out_.empty()) EncryptOutput();
+    AppendWire([&](std::string* wire) {
+      session_->Shutdown(wire);  // close_notify
+      return true;
+    });
+    if (transport_->pending_output() > 0) transport_->Flush();
+  }
+  transport_->ShutdownWrite();  // FIN after the queued records
+}
+
+void TlsStream::Close() {
+  if (closed_) return;
+  closed_ = true;
+  CancelTimer();
+  if (transport_ == nullptr) return;
+  if (session_->handshake_done() && !transport_->closed()) {
+    // Best effort: a client that reads on sees the end was intended. Dropped
+    // with the rest of the queue if the kernel does not take it now.
+    AppendWire([&](std::string* wire) {
+      session_->Shutdown(wire);
+      return true;
+    });
+    transport_->Flush();
+  }
+  transport_->Close();
+  records_.clear();
+  unsent_plain_ = 0;
+  std::string().swap(plain_out_);
+}
+
+int TlsStream::fd() const { return transport_->fd(); }
+
+void TlsStream::CancelTimer() {
+  if (timer_ == net::kInvalidTimerId) return;
+  loop_->Cancel(timer_);
+  timer_ = net::kInvalidTimerId;
+}
+
+}  // namespace brisk::internal

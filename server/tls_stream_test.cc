@@ -1,0 +1,487 @@
+// TlsStream over a scripted transport (no sockets): the handshake through the
+// Stream contract, plaintext both ways, the identity hook before the first
+// byte, pending_output() in plaintext units while the "kernel" takes the
+// records piece by piece, the handshake timer on an injected clock, every
+// way a handshake ends badly, close_notify both ways, Close().
+#include "server/tls_stream.h"
+
+#include <cerrno>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "net/clock.h"
+#include "net/event_loop.h"
+#include "openssl/ssl.h"
+#include "tls/context.h"
+#include "tls/failure.h"
+#include "tls/testing/fixture.h"
+#include "tls/testing/test_client.h"
+
+namespace brisk::internal {
+namespace {
+
+using tls::TlsFailure;
+using tls::testing::ClientOptions;
+using tls::testing::TestClient;
+using tls::testing::TlsFixture;
+
+// A transport the test drives: bytes queued by the stream wait in output()
+// until the "kernel" takes them (`window` bytes at most, then Release()).
+class FakeTransport final : public net::Stream {
+ public:
+  explicit FakeTransport(net::StreamCallbacks* callbacks)
+      : callbacks_(callbacks) {}
+
+  void Start() override { started = true; }
+  std::string& output() override { return out_; }
+  bool Flush() override {
+    if (closed_ || broken) return false;
+    Take();
+    return true;
+  }
+  size_t pending_output() const override { return out_.size(); }
+  void SetReading(bool reading) override { reading_ = reading; }
+  bool reading() const override { return reading_; }
+  void ShutdownWrite() override {
+    if (out_.empty()) {
+      fin_sent = true;
+    } else {
+      fin_after_output_ = true;
+    }
+  }
+  void Close() override {
+    closed_ = true;
+    out_.clear();
+  }
+  bool closed() const override { return closed_; }
+  int fd() const override { return closed_ ? -1 : 7; }
+
+  // What arrives from the client (as the readiness stream would deliver).
+  void Deliver(std::string_view bytes) { callbacks_->OnStreamData(bytes); }
+  void DeliverEof() { callbacks_->OnStreamEof(); }
+  void DeliverError(int error) { callbacks_->OnStreamError(error); }
+  // The kernel takes `n` more bytes now, as a writable event would.
+  void Release(size_t n) {
+    window += n;
+    const bool had = !out_.empty();
+    Take();
+    if (had && out_.empty()) callbacks_->OnStreamDrained();
+  }
+  // What the kernel took so far, handed to the client.
+  std::string TakeSent() { return std::move(sent); }
+
+  size_t window = SIZE_MAX;  // bytes the kernel still takes
+  std::string sent;
+  bool started = false;
+  bool broken = false;
+  bool fin_sent = false;
+
+ private:
+  void Take() {
+    const size_t n = std::min(window, out_.size());
+    sent.append(out_, 0, n);
+    out_.erase(0, n);
+    if (window != SIZE_MAX) window -= n;
+    if (out_.empty() && fin_after_output_) fin_sent = true;
+  }
+
+  net::StreamCallbacks* const callbacks_;
+  std::string out_;
+  bool reading_ = true;
+  bool closed_ = false;
+  bool fin_after_output_ = false;
+};
+
+// The connection's side: records the callbacks in order.
+class Upper final : public net::StreamCallbacks {
+ public:
+  void OnStreamData(std::string_view data) override {
+    events.push_back("data");
+    this->data.append(data);
+  }
+  void OnStreamEof() override { events.push_back("eof"); }
+  void OnStreamDrained() override { events.push_back("drained"); }
+  void OnStreamError(int error) override {
+    events.push_back("error");
+    last_error = error;
+  }
+
+  std::vector<std::string> events;
+  std::string data;
+  int last_error = 0;
+};
+
+class TlsStreamTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    loop_ = *net::CreateEpollLoop({.clock = &clock_});
+    Configure(fixture_.Config());
+  }
+
+  void Configure(const tls::TlsServerConfig& config) {
+    context_ = fixture_.Context(config);
+  }
+
+  void Make(TlsStreamOptions options = {}) {
+    options.plain_http_answer = kPlainAnswer;
+    TlsStreamHooks hooks;
+    hooks.on_established = [this](const tls::TlsServerSession& s) {
+      upper_.events.push_back("established");
+      subject_ = s.peer().subject;
+    };
+    hooks.on_failure = [this](const tls::TlsServerSession& s, bool established) {
+      upper_.events.push_back("failed");
+      failure_ = s.failure();
+      failed_after_handshake_ = established;
+    };
+    stream_ = TlsStream::Create(
+        loop_.get(), TlsFixture::Session(*context_), &upper_, options,
+        std::move(hooks), [this](net::StreamCallbacks* callbacks) {
+          auto t = std::make_unique<FakeTransport>(callbacks);
+          transport_ = t.get();
+          return t;
+        });
+    stream_->Start();
+  }
+
+  // Moves bytes both ways until both sides finished the handshake (and the
+  // client read its tickets).
+  bool Handshake(TestClient& client) {
+    for (int round = 0; round < 16; ++round) {
+      const bool done = client.Step();
+      const std::string to_server = client.TakeOutput();
+      if (!to_server.empty()) transport_->Deliver(to_server);
+      client.Feed(transport_->TakeSent());
+      if (client.failed()) return false;
+      if (done && stream_->session().handshake_done()) {
+        client.Read();  // TLS 1.3 tickets
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // The client sends `plaintext`; returns what the connection received.
+  std::string Send(TestClient& client, std::string_view plaintext) {
+    upper_.data.clear();
+    EXPECT_TRUE(client.Write(plaintext).ok());
+    transport_->Deliver(client.TakeOutput());
+    return upper_.data;
+  }
+
+  size_t Failures(TlsFailure reason) const {
+    return context_->stats().handshake_failures[static_cast<size_t>(reason)];
+  }
+
+  static constexpr std::string_view kPlainAnswer =
+      "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n";
+
+  net::FakeClock clock_;
+  std::unique_ptr<net::EventLoop> loop_;
+  TlsFixture fixture_;
+  std::unique_ptr<tls::TlsContext> context_;
+  Upper upper_;
+  std::unique_ptr<TlsStream> stream_;
+  FakeTransport* transport_ = nullptr;
+  std::string subject_;
+  TlsFailure failure_ = TlsFailure::kNone;
+  bool failed_after_handshake_ = false;
+};
+
+class TlsStreamVersionTest : public TlsStreamTest,
+                             public ::testing::WithParamInterface<int> {};
+
+TEST_P(TlsStreamVersionTest, CarriesPlaintextBothWays) {
+  Make();
+  ASSERT_TRUE(transport_->started);
+  auto client = fixture_.Client({.alpn = {"http/1.1"},
+                                 .min_version = GetParam(),
+                                 .max_version = GetParam()});
+  ASSERT_TRUE(Handshake(*client)) << client->error();
+  EXPECT_EQ(stream_->session().alpn(), "http/1.1");
+  EXPECT_EQ(Send(*client, "GET / HTTP/1.1\r\n\r\n"), "GET / HTTP/1.1\r\n\r\n");
+  stream_->output() = "HTTP/1.1 200 OK\r\n\r\n";
+  ASSERT_TRUE(stream_->Flush());
+  EXPECT_EQ(stream_->pending_output(), 0u);
+  client->Feed(transport_->TakeSent());
+  EXPECT_EQ(client->Read(), "HTTP/1.1 200 OK\r\n\r\n");
+  // A large answer spans many records and arrives whole.
+  const std::string big(200 * 1024 + 7, 'b');
+  stream_->output() = big;
+  ASSERT_TRUE(stream_->Flush());
+  client->Feed(transport_->TakeSent());
+  EXPECT_EQ(client->Read(), big);
+  EXPECT_EQ(upper_.events,
+            (std::vector<std::string>{"established", "data"}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, TlsStreamVersionTest,
+                         ::testing::Values(TLS1_2_VERSION, TLS1_3_VERSION));
+
+TEST_F(TlsStreamTest, IdentityIsRecordedBeforeTheFirstByteArrives) {
+  Configure(fixture_.Config(fixture_.pki.server_ecdsa,
+                            tls::ClientAuth::kRequire));
+  Make();
+  auto client = fixture_.Client({.certificate = &fixture_.pki.client,
+                                 .min_version = TLS1_3_VERSION});
+  // The request leaves with the client's Finished: one delivery.
+  for (int i = 0; i < 8 && !client->Step(); ++i) {
+    transport_->Deliver(client->TakeOutput());
+    client->Feed(transport_->TakeSent());
+  }
+  ASSERT_TRUE(client->handshake_done()) << client->error();
+  ASSERT_TRUE(client->Write("GET /who HTTP/1.1\r\n\r\n").ok());
+  transport_->Deliver(client->TakeOutput());
+  EXPECT_EQ(upper_.events, (std::vector<std::string>{"established", "data"}));
+  EXPECT_EQ(upper_.data, "GET /who HTTP/1.1\r\n\r\n");
+  EXPECT_NE(subject_.find("CN=client.test"), std::string::npos) << subject_;
+}
+
+TEST_F(TlsStreamTest, PendingOutputCountsPlaintextUntilTheKernelTakesIt) {
+  Make();
+  auto client = fixture_.Client();
+  ASSERT_TRUE(Handshake(*client));
+  transport_->window = 0;  // the socket is full
+  const std::string answer(40000, 'x');
+  stream_->output() = answer;
+  ASSERT_TRUE(stream_->Flush());
+  EXPECT_TRUE(stream_->output().empty());
+  EXPECT_EQ(stream_->pending_output(), answer.size());
+  const size_t wire = transport_->pending_output();
+  EXPECT_GT(wire, answer.size());  // record headers and tags
+  // One byte of a record taken: the record's plaintext is still pending.
+  transport_->Release(1);
+  EXPECT_EQ(stream_->pending_output(), answer.size());
+  // Half the ciphertext taken: whole records (16 KiB each) are done.
+  transport_->Release(wire / 2);
+  const size_t pending = stream_->pending_output();
+  EXPECT_LT(pending, answer.size());
+  EXPECT_EQ((answer.size() - pending) % (16 * 1024), 0u) << pending;
+  EXPECT_TRUE(upper_.events.back() != "drained");
+  // The rest: nothing pending, one OnStreamDrained().
+  transport_->Release(wire);
+  EXPECT_EQ(stream_->pending_output(), 0u);
+  EXPECT_EQ(upper_.events.back(), "drained");
+  client->Feed(transport_->TakeSent());
+  EXPECT_EQ(client->Read(), answer);
+}
+
+TEST_F(TlsStreamTest, OutputBeforeTheHandshakeWaitsForIt) {
+  Make();
+  stream_->output() = "early";
+  EXPECT_TRUE(stream_->Flush());
+  EXPECT_EQ(stream_->pending_output(), 5u);
+  EXPECT_TRUE(transport_->TakeSent().empty());
+  auto client = fixture_.Client();
+  ASSERT_TRUE(Handshake(*client));
+  ASSERT_TRUE(stream_->Flush());
+  client->Feed(transport_->TakeSent());
+  EXPECT_EQ(client->Read(), "early");
+}
+
+TEST_F(TlsStreamTest, HandshakeTimeoutCutsOffASilentClient) {
+  Make({.handshake_timeout = std::chrono::seconds(5)});
+  clock_.Advance(std::chrono::milliseconds(4999));
+  loop_->RunOnce(net::Duration::zero());
+  EXPECT_TRUE(upper_.events.empty());
+  clock_.Advance(std::chrono::milliseconds(1));
+  loop_->RunOnce(net::Duration::zero());
+  EXPECT_EQ(upper_.events, (std::vector<std::string>{"failed", "error"}));
+  EXPECT_EQ(upper_.last_error, ETIMEDOUT);
+  EXPECT_EQ(failure_, TlsFailure::kHandshakeTimeout);
+  EXPECT_EQ(Failures(TlsFailure::kHandshakeTimeout), 1u);
+}
+
+TEST_F(TlsStreamTest, HandshakeTimeoutAlsoCutsOffAStalledHandshake) {
+  Make({.handshake_timeout = std::chrono::seconds(5)});
+  const std::string hello = *tls::testing::ClientHello({});
+  transport_->Deliver(hello.substr(0, hello.size() / 2));
+  clock_.Advance(std::chrono::seconds(5));
+  loop_->RunOnce(net::Duration::zero());
+  EXPECT_EQ(upper_.last_error, ETIMEDOUT);
+  EXPECT_EQ(Failures(TlsFailure::kHandshakeTimeout), 1u);
+}
+
+TEST_F(TlsStreamTest, TheTimerStopsOnceTheHandshakeIsDone) {
+  Make({.handshake_timeout = std::chrono::seconds(5)});
+  auto client = fixture_.Client();
+  ASSERT_TRUE(Handshake(*client));
+  clock_.Advance(std::chrono::hours(1));
+  loop_->RunOnce(net::Duration::zero());
+  EXPECT_EQ(upper_.events, (std::vector<std::string>{"established"}));
+  EXPECT_EQ(context_->stats().total_handshake_failures(), 0u);
+}
+
+struct BadStartCase {
+  std::string name;
+  std::string bytes;  // what the client sends (empty: nothing)
+  bool then_eof;      // then closes (else: resets)
+  TlsFailure reason;
+  std::vector<std::string> events;
+  int error;          // for "error"
+  bool plain_answer;  // the plain-HTTP answer was sent
+};
+
+class TlsStreamBadStartTest
+    : public TlsStreamTest,
+      public ::testing::WithParamInterface<BadStartCase> {};
+
+TEST_P(TlsStreamBadStartTest, EndsCleanlyWithAReason) {
+  const BadStartCase& c = GetParam();
+  Make();
+  if (!c.bytes.empty()) transport_->Deliver(c.bytes);
+  if (upper_.events.empty()) {
+    if (c.then_eof) {
+      transport_->DeliverEof();
+    } else {
+      transport_->DeliverError(ECONNRESET);
+    }
+  }
+  EXPECT_EQ(upper_.events, c.events);
+  if (c.error != 0) {
+    EXPECT_EQ(upper_.last_error, c.error);
+  }
+  EXPECT_EQ(failure_, c.reason);
+  EXPECT_EQ(Failures(c.reason), 1u);
+  EXPECT_EQ(transport_->TakeSent(), c.plain_answer ? kPlainAnswer : "");
+  // Nothing more arrives; the connection closes.
+  transport_->Deliver("more");
+  EXPECT_EQ(upper_.events, c.events);
+  stream_->Close();
+  EXPECT_TRUE(transport_->closed());
+}
+
+std::string HalfAClientHello() {
+  const std::string hello = *tls::testing::ClientHello({});
+  return hello.substr(0, hello.size() / 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, TlsStreamBadStartTest,
+    ::testing::Values(
+        BadStartCase{"PlainHttp", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", true,
+                     TlsFailure::kPlainHttp, {"failed", "error"}, EPROTO, true},
+        BadStartCase{"Garbage", std::string("\x00\x01\x02garbage", 10), true,
+                     TlsFailure::kNotTls, {"failed", "error"}, EPROTO, false},
+        BadStartCase{"NothingThenEof", "", true, TlsFailure::kNoClientHello,
+                     {"failed", "eof"}, 0, false},
+        BadStartCase{"TruncatedThenEof", HalfAClientHello(), true,
+                     TlsFailure::kPeerClosedInHandshake, {"failed", "eof"}, 0,
+                     false},
+        BadStartCase{"TruncatedThenReset", HalfAClientHello(), false,
+                     TlsFailure::kPeerClosedInHandshake, {"failed", "error"},
+                     ECONNRESET, false}),
+    [](const auto& info) { return info.param.name; });
+
+TEST_F(TlsStreamTest, RefusedVersionSendsAnAlert) {
+  Make();
+  const std::string hello = *tls::testing::ClientHello(
+      {.min_version = TLS1_VERSION, .max_version = TLS1_1_VERSION,
+       .allow_legacy = true});
+  transport_->Deliver(hello);
+  EXPECT_EQ(upper_.events, (std::vector<std::string>{"failed", "error"}));
+  EXPECT_EQ(failure_, TlsFailure::kUnsupportedVersion);
+  const std::string alert = transport_->TakeSent();
+  ASSERT_GE(alert.size(), 7u);
+  EXPECT_EQ(alert[0], '\x15');  // an alert record
+}
+
+TEST_F(TlsStreamTest, ACorruptRecordAfterTheHandshakeEndsTheConnection) {
+  Make();
+  auto client = fixture_.Client();
+  ASSERT_TRUE(Handshake(*client));
+  transport_->Deliver(std::string("\x17\x03\x03\x00\x05hello", 10));
+  EXPECT_EQ(upper_.events,
+            (std::vector<std::string>{"established", "failed", "error"}));
+  EXPECT_TRUE(failed_after_handshake_);
+  EXPECT_EQ(context_->stats().errors_after_handshake, 1u);
+  EXPECT_FALSE(stream_->Flush());
+}
+
+TEST_F(TlsStreamTest, ClientCloseNotifyIsTheEndOfInput) {
+  Make();
+  auto client = fixture_.Client();
+  ASSERT_TRUE(Handshake(*client));
+  ASSERT_TRUE(client->Write("last words").ok());
+  client->Shutdown();
+  transport_->Deliver(client->TakeOutput());
+  EXPECT_EQ(upper_.data, "last words");
+  EXPECT_EQ(upper_.events,
+            (std::vector<std::string>{"established", "data", "eof"}));
+  // A TCP FIN afterwards changes nothing.
+  transport_->DeliverEof();
+  EXPECT_EQ(upper_.events.size(), 3u);
+}
+
+TEST_F(TlsStreamTest, EofAfterTheHandshakeIsEof) {
+  Make();
+  auto client = fixture_.Client();
+  ASSERT_TRUE(Handshake(*client));
+  transport_->DeliverEof();
+  EXPECT_EQ(upper_.events, (std::vector<std::string>{"established", "eof"}));
+  EXPECT_EQ(context_->stats().total_handshake_failures(), 0u);
+}
+
+TEST_F(TlsStreamTest, ShutdownWriteSendsCloseNotifyThenFin) {
+  Make();
+  auto client = fixture_.Client();
+  ASSERT_TRUE(Handshake(*client));
+  stream_->output() = "bye";
+  ASSERT_TRUE(stream_->Flush());
+  stream_->ShutdownWrite();
+  EXPECT_TRUE(transport_->fin_sent);
+  client->Feed(transport_->TakeSent());
+  EXPECT_EQ(client->Read(), "bye");
+  EXPECT_TRUE(client->peer_closed());
+  // Input still arrives (lingering close).
+  EXPECT_EQ(Send(*client, "late"), "late");
+}
+
+TEST_F(TlsStreamTest, CloseSendsCloseNotifyAndEndsEverything) {
+  Make({.handshake_timeout = std::chrono::seconds(5)});
+  auto client = fixture_.Client();
+  ASSERT_TRUE(Handshake(*client));
+  stream_->Close();
+  EXPECT_TRUE(stream_->closed());
+  EXPECT_TRUE(transport_->closed());
+  client->Feed(transport_->TakeSent());
+  client->Read();
+  EXPECT_TRUE(client->peer_closed());
+  EXPECT_FALSE(stream_->Flush());
+  EXPECT_EQ(stream_->pending_output(), 0u);
+}
+
+TEST_F(TlsStreamTest, CloseDuringTheHandshakeCancelsTheTimer) {
+  Make({.handshake_timeout = std::chrono::seconds(5)});
+  stream_->Close();
+  clock_.Advance(std::chrono::seconds(10));
+  loop_->RunOnce(net::Duration::zero());
+  EXPECT_TRUE(upper_.events.empty());
+  EXPECT_EQ(context_->stats().total_handshake_failures(), 0u);
+}
+
+TEST_F(TlsStreamTest, ABrokenTransportFailsTheFlush) {
+  Make();
+  auto client = fixture_.Client();
+  ASSERT_TRUE(Handshake(*client));
+  transport_->broken = true;
+  stream_->output() = "lost";
+  EXPECT_FALSE(stream_->Flush());
+}
+
+TEST_F(TlsStreamTest, ReadingFollowsTheConnection) {
+  Make();
+  stream_->SetReading(false);
+  EXPECT_FALSE(transport_->reading());
+  EXPECT_FALSE(stream_->reading());
+  stream_->SetReading(true);
+  EXPECT_TRUE(stream_->reading());
+  EXPECT_EQ(stream_->fd(), 7);
+}
+
+}  // namespace
+}  // namespace brisk::internal
