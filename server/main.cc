@@ -49,6 +49,10 @@ ABSL_FLAG(int64_t, max_header_bytes, 32 * 1024,
 ABSL_FLAG(int64_t, max_body_bytes, 1 << 20, "Largest request body (413 beyond).");
 ABSL_FLAG(std::string, access_log, "",
           "Access log file; '-' for stdout; empty for none.");
+ABSL_FLAG(std::string, admission, "deadline",
+          "Admission control of offloaded requests: 'deadline' (each "
+          "request's own deadline and its route's measured cost decide; "
+          "earliest deadline first) or 'codel' (CoDel + adaptive LIFO).");
 ABSL_FLAG(absl::Duration, codel_target, absl::Milliseconds(5),
           "CoDel target: queue wait allowed while a standing queue exists.");
 ABSL_FLAG(absl::Duration, codel_interval, absl::Milliseconds(100),
@@ -208,6 +212,19 @@ int main(int argc, char** argv) {
   o.codel_interval = ToChrono(absl::GetFlag(FLAGS_codel_interval));
   o.adaptive_lifo = absl::GetFlag(FLAGS_adaptive_lifo);
   o.shed_status = absl::GetFlag(FLAGS_shed_status);
+  if (o.shed_status != 503 && o.shed_status != 429) {
+    std::fprintf(stderr, "--shed_status must be 503 or 429\n");
+    return 2;
+  }
+  const std::string admission = absl::GetFlag(FLAGS_admission);
+  if (admission == "deadline") {
+    o.admission = brisk::ServerOptions::Admission::kDeadline;
+  } else if (admission == "codel") {
+    o.admission = brisk::ServerOptions::Admission::kCodel;
+  } else {
+    std::fprintf(stderr, "--admission must be 'deadline' or 'codel'\n");
+    return 2;
+  }
   o.metrics_path = "/metrics";
   o.health_path = "/healthz";
   o.ready_path = "/readyz";

@@ -76,6 +76,16 @@ struct RouteMetrics {
   std::array<std::atomic<uint64_t>, 500> status_counts{};
   // Refusals by reason (kShedReasonNames).
   std::array<std::atomic<uint64_t>, kShedReasonNames.size()> shed{};
+  // The admission policy's learned handler time (deadline admission).
+  void SetServiceEstimate(std::chrono::nanoseconds mean,
+                          std::chrono::nanoseconds deviation) {
+    estimate_mean_ns.store(mean.count(), std::memory_order_relaxed);
+    estimate_dev_ns.store(deviation.count(), std::memory_order_relaxed);
+    has_estimate.store(true, std::memory_order_relaxed);
+  }
+  std::atomic<int64_t> estimate_mean_ns{0};
+  std::atomic<int64_t> estimate_dev_ns{0};
+  std::atomic<bool> has_estimate{false};
 };
 
 class ServerMetrics {

@@ -52,6 +52,10 @@ void WorkerPool::RunAvailable() {
     const SteadyTime end = std::chrono::steady_clock::now();
     metrics_->route(job->metrics_route).handler.Observe(end - now);
     policy_->Finished(*job, end - now, end);
+    if (std::optional<AdmissionPolicy::Estimate> e =
+            policy_->EstimateFor(job->route)) {
+      metrics_->route(job->metrics_route).SetServiceEstimate(e->mean, e->deviation);
+    }
   }
 }
 
