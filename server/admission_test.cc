@@ -213,6 +213,23 @@ TEST_F(AdmissionTest, CodelLetsTheFloodDelayTheFastRoute) {
   EXPECT_LT(FastAnswersDuringAFlood(port(), &ran_), 30);
 }
 
+TEST_F(AdmissionTest, WorkerTimeIsSplitIntoUsefulAndLate) {
+  Start({.workers = 1});
+  RawClient c(port());
+  ASSERT_TRUE(c.Send(Get("/sleep?ms=20")));
+  EXPECT_EQ(c.Read()->status, 200);
+  // Overruns its 50 ms budget: the client gets 503 at the deadline and the
+  // handler's (cancelled) work is counted as late, i.e. wasted.
+  ASSERT_TRUE(c.Send(WithBudget("/sleep?ms=5000", 50)));
+  EXPECT_EQ(c.Read()->status, 503);
+  const RouteMetrics& m = server_->metrics().route(0);
+  ASSERT_TRUE(Eventually([&] { return m.worker_ns[1].load() > 0; }));
+  EXPECT_GE(m.worker_ns[0].load(), 20'000'000u);  // useful: >= 20 ms
+  std::string page;
+  server_->metrics().AppendPrometheus(&page);
+  EXPECT_THAT(page, HasSubstr("brisk_worker_seconds_total{route=\"/sleep\",outcome=\"late\"}"));
+}
+
 TEST_F(AdmissionTest, ShedStatus429ForBalancersThatEject5xx) {
   Start({.workers = 1, .shed_status = 429});
   RawClient running(port());

@@ -155,7 +155,8 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
       std::max(ahead_ns / (workers * (1.0 - tighter_share)),
                route_ahead_ns / limit);
   const double own_ns = Ns(self.estimate.mean()) +
-                        options_.safety * Ns(self.estimate.deviation());
+                        options_.safety * Ns(self.estimate.deviation()) +
+                        Ns(options_.margin);
   return now + FromNs(wait_ns + own_ns);
 }
 
@@ -213,7 +214,7 @@ std::optional<Job> DeadlinePolicy::Next(SteadyTime now,
     best->queue.pop_front();
     --queued_;
     // No useless work: too little time left to run it.
-    if (job.deadline - now < best->estimate.mean() || job.deadline <= now) {
+    if (job.deadline - now < best->estimate.mean() + options_.margin) {
       refused->push_back(Refusal{std::move(job), ShedReason::kExpiredInQueue});
       continue;
     }

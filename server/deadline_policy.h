@@ -98,8 +98,10 @@ struct DeadlinePolicyOptions {
   // Per route id: a mean assumed before the first measurement (0: none, so
   // the first requests of a route are admitted on the queue's work alone).
   std::vector<std::chrono::nanoseconds> initial_estimate;
-  // finish = ... + mean + safety * deviation.
+  // finish = ... + mean + safety * deviation + margin: the margin covers
+  // the answer's way back to the client (posting to the reactor, writing).
   double safety = 1.0;
+  std::chrono::nanoseconds margin = std::chrono::milliseconds(1);
   // A route counts as active (for the default concurrency limit) for this
   // long after its last admission or completion.
   std::chrono::nanoseconds active_window = std::chrono::seconds(1);

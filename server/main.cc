@@ -98,6 +98,8 @@ constexpr char kIndex[] =
     "worker (honours its deadline)</li>\n"
     "<li><a href=\"/cpu?us=1000\">GET /cpu?us=N</a>: burns N us of CPU time on a "
     "worker</li>\n"
+    "<li><a href=\"/report?us=20000\">GET /report?us=N</a>: the same on a "
+    "route of its own (default 20 ms): a slow route beside /cpu</li>\n"
     "<li>POST /echo: answers with the request body</li>\n"
     "<li><a href=\"/events?n=5&amp;ms=200\">GET /events?n=N&amp;ms=M</a>: "
     "N Server-Sent Events, one every M ms (a streamed answer)</li>\n"
@@ -148,24 +150,26 @@ absl::Status AddDemoRoutes(brisk::HttpServer& server) {
         return Response::Text(200, absl::StrCat("slept ", ms, " ms\n"));
       },
       {});
-  add("GET", "/cpu",
-      [](RequestContext& ctx) {
-        // N us of this thread's CPU time (not wall time: threads sharing a
-        // core must not overlap their "work").
-        const int64_t us = QueryInt(ctx, "us", 1000, 10000000);
-        const int64_t end = ThreadCpuNanos() + us * 1000;
-        uint64_t x = 88172645463325252ull;
-        while (ThreadCpuNanos() < end && !ctx.cancelled()) {
-          for (int i = 0; i < 256; ++i) {  // xorshift: real CPU work
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-          }
+  // N us of this thread's CPU time (not wall time: threads sharing a core
+  // must not overlap their "work"). /report is the same work on a route of
+  // its own, with a heavier default: a slow route beside a fast one.
+  auto burn = [](int64_t default_us) {
+    return [default_us](RequestContext& ctx) {
+      const int64_t us = QueryInt(ctx, "us", default_us, 10000000);
+      const int64_t end = ThreadCpuNanos() + us * 1000;
+      uint64_t x = 88172645463325252ull;
+      while (ThreadCpuNanos() < end && !ctx.cancelled()) {
+        for (int i = 0; i < 256; ++i) {  // xorshift: real CPU work
+          x ^= x << 13;
+          x ^= x >> 7;
+          x ^= x << 17;
         }
-        return Response::Text(200, absl::StrCat("burned ", us, " us ",
-                                                x % 10, "\n"));
-      },
-      {});
+      }
+      return Response::Text(200, absl::StrCat("burned ", us, " us ", x % 10, "\n"));
+    };
+  };
+  add("GET", "/cpu", burn(1000), {});
+  add("GET", "/report", burn(20000), {});
   add("POST", "/echo",
       [](RequestContext& ctx) {
         Response r;
