@@ -1,6 +1,9 @@
 #include "http/router.h"
 
 #include <algorithm>
+#include <array>
+
+#include "http/ascii.h"
 
 namespace brisk::http {
 
@@ -51,10 +54,14 @@ struct Router::Node {
 
 namespace {
 
-bool IsTokenChar(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-         (c >= 'A' && c <= 'Z') ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+// RFC 9110 §9.1's table plus PATCH (RFC 5789).
+constexpr std::array<std::string_view, 9> kStandardMethods = {
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE",
+    "PATCH"};
+
+bool IsStandardMethod(std::string_view method) {
+  return std::find(kStandardMethods.begin(), kStandardMethods.end(), method) !=
+         kStandardMethods.end();
 }
 
 bool IsParamName(std::string_view s) {
@@ -77,7 +84,7 @@ Router& Router::operator=(Router&&) noexcept = default;
 
 absl::Status Router::Add(std::string_view method, std::string_view pattern,
                          size_t route_id) {
-  if (method.empty() || !std::all_of(method.begin(), method.end(), IsTokenChar)) {
+  if (!IsToken(method)) {
     return absl::InvalidArgumentError("route method must be a token");
   }
   if (pattern.empty() || pattern[0] != '/') {
@@ -121,6 +128,7 @@ absl::Status Router::Add(std::string_view method, std::string_view pattern,
   }
   node->methods.emplace_back(std::string(method), route_id);
   ++size_;
+  if (!IsKnownMethod(method)) extra_methods_.emplace_back(method);
   return absl::OkStatus();
 }
 
@@ -169,11 +177,19 @@ RouteMatch Router::Match(std::string_view method, std::string_view path) const {
     return match;
   }
   match.params.clear();
-  if (path_match != nullptr) {
+  if (!IsKnownMethod(method)) {
+    match.kind = RouteMatch::kNotImplemented;
+  } else if (path_match != nullptr) {
     match.kind = RouteMatch::kMethodNotAllowed;
     match.allow = path_match->Allow();
   }
   return match;
+}
+
+bool Router::IsKnownMethod(std::string_view method) const {
+  return IsStandardMethod(method) ||
+         std::find(extra_methods_.begin(), extra_methods_.end(), method) !=
+             extra_methods_.end();
 }
 
 std::optional<std::string_view> RouteMatch::Param(std::string_view name) const {
