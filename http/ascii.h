@@ -1,6 +1,6 @@
 // brisk::http ASCII rules: the character classes of HTTP and URIs (RFC 9110,
-// RFC 3986), strict decimal and hex numbers, case-insensitive comparison and
-// comma-separated lists. Every brisk package that parses HTTP bytes (the
+// RFC 3986), strict decimal and hex numbers, case-insensitive comparison,
+// comma-separated lists and the Content-Length rule. Every brisk package that parses HTTP bytes (the
 // request parser, the router, the response parser, the load generator, the
 // server) uses these instead of its own copy.
 //
@@ -215,6 +215,23 @@ bool ForEachListElement(std::string_view value, Fn fn) {
     if (comma == std::string_view::npos) return true;
     value.remove_prefix(comma + 1);
   }
+}
+
+// Content-Length (RFC 9110 §8.6), for requests and responses alike: a
+// strict decimal; a list ("3, 3") or a repeated field only when every value
+// is equal. Folds one field value into *length (nullopt before the first
+// Content-Length field); false when it is malformed or differs from a value
+// seen before.
+inline bool MergeContentLength(std::string_view value,
+                               std::optional<uint64_t>* length) {
+  return ForEachListElement(value, [length](std::string_view element) {
+    const std::optional<uint64_t> n = ParseDecimal(element);
+    if (!n.has_value() || (length->has_value() && **length != *n)) {
+      return false;
+    }
+    *length = n;
+    return true;
+  });
 }
 
 }  // namespace brisk::http

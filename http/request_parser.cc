@@ -472,18 +472,12 @@ int RequestParser::RecordField(std::string_view name, std::string_view value) {
     case 14: {
       if (!EqualsIgnoreCase(name, "content-length")) return 0;
       // Repeats (as a list or on several lines) only if all equal.
-      const bool ok = ForEachListElement(value, [this](std::string_view e) {
-        const std::optional<uint64_t> parsed = ParseDecimal(e);
-        if (!parsed.has_value()) return false;
-        const uint64_t n = *parsed;
-        if (request_.has_content_length_ && request_.content_length_ != n) {
-          return false;
-        }
-        request_.has_content_length_ = true;
-        request_.content_length_ = n;
-        return true;
-      });
-      return ok ? 0 : kBadRequest;
+      std::optional<uint64_t> length;
+      if (request_.has_content_length_) length = request_.content_length_;
+      if (!MergeContentLength(value, &length)) return kBadRequest;
+      request_.has_content_length_ = true;
+      request_.content_length_ = *length;
+      return 0;
     }
     case 17: {
       if (!EqualsIgnoreCase(name, "transfer-encoding")) return 0;
