@@ -1,8 +1,9 @@
 // brisk::http ASCII rules: the character classes of HTTP and URIs (RFC 9110,
 // RFC 3986), strict decimal and hex numbers, case-insensitive comparison,
-// comma-separated lists and the Content-Length rule. Every brisk package that parses HTTP bytes (the
-// request parser, the router, the response parser, the load generator, the
-// server) uses these instead of its own copy.
+// comma-separated lists and the Content-Length rule. Every brisk package
+// that parses HTTP bytes (the request parser, the router, the response
+// parser, the load generator, the server) uses these instead of its own
+// copy.
 //
 //   if (!brisk::http::IsToken(method)) return Error(400);
 //   std::optional<uint64_t> n = brisk::http::ParseDecimal(content_length);

@@ -31,14 +31,14 @@ const std::vector<Row>& Rows() {
   static const auto* rows = new std::vector<Row>{
       {"content_length", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
        R::kComplete, 200, true, 5},
-      {"zero_length", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", R::kComplete,
-       200, true, 0},
+      {"zero_length", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+       R::kComplete, 200, true, 0},
       {"no_reason_phrase", "HTTP/1.1 503\r\nContent-Length: 2\r\n\r\nno",
        R::kComplete, 503, true, 2},
-      {"empty_reason", "HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n", R::kComplete,
-       404, true, 0},
-      {"bare_lf", "HTTP/1.1 200 OK\nContent-Length: 3\n\nabc", R::kComplete, 200,
-       true, 3},
+      {"empty_reason", "HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n",
+       R::kComplete, 404, true, 0},
+      {"bare_lf", "HTTP/1.1 200 OK\nContent-Length: 3\n\nabc", R::kComplete,
+       200, true, 3},
       {"header_case_and_ows",
        "HTTP/1.1 200 OK\r\ncOnTeNt-LeNgTh: \t 4 \r\nX-A:b\r\n\r\nbody",
        R::kComplete, 200, true, 4},
@@ -46,12 +46,14 @@ const std::vector<Row>& Rows() {
        "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx",
        R::kComplete, 200, false, 1},
       {"connection_list_close",
-       "HTTP/1.1 200 OK\r\nConnection: Upgrade, CLOSE\r\nContent-Length: 0\r\n\r\n",
+       "HTTP/1.1 200 OK\r\nConnection: Upgrade, CLOSE\r\nContent-Length: "
+       "0\r\n\r\n",
        R::kComplete, 200, false, 0},
       {"http10_default_close", "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
        R::kComplete, 200, false, 2},
       {"http10_keep_alive",
-       "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok",
+       "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: "
+       "2\r\n\r\nok",
        R::kComplete, 200, true, 2},
       {"chunked",
        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -62,20 +64,22 @@ const std::vector<Row>& Rows() {
        "1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Trailer: 1\r\n\r\n",
        R::kComplete, 200, true, 26},
       {"chunked_wins_over_length",
-       "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: "
+       "chunked\r\n\r\n"
        "2\r\nhi\r\n0\r\n\r\n",
        R::kComplete, 200, true, 2},
       {"no_body_204", "HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n",
        R::kComplete, 204, true, 0},
-      {"no_body_304", "HTTP/1.1 304 Not Modified\r\n\r\n", R::kComplete, 304, true,
-       0},
+      {"no_body_304", "HTTP/1.1 304 Not Modified\r\n\r\n", R::kComplete, 304,
+       true, 0},
       {"head_response", "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n",
        R::kComplete, 200, true, 0, 0, false, /*head=*/true},
       {"interim_100_skipped",
-       "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 1\r\n\r\n!",
+       "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: "
+       "1\r\n\r\n!",
        R::kComplete, 201, true, 1},
-      {"until_close", "HTTP/1.1 200 OK\r\n\r\nstream until close", R::kComplete, 200,
-       false, 18, 0, /*eof=*/true},
+      {"until_close", "HTTP/1.1 200 OK\r\n\r\nstream until close", R::kComplete,
+       200, false, 18, 0, /*eof=*/true},
       {"trailing_next_response",
        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n",
        R::kComplete, 200, true, 2, /*trailing=*/17},
@@ -87,15 +91,14 @@ const std::vector<Row>& Rows() {
        R::kNeedMore, 200, true, 3},
       {"eof_mid_body", "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc",
        R::kNeedMore, 200, true, 3, 0, /*eof=*/true},
-      {"http12_read_as_http11",
-       "HTTP/1.2 200 OK\r\nContent-Length: 1\r\n\r\nx", R::kComplete, 200,
-       true, 1},
+      {"http12_read_as_http11", "HTTP/1.2 200 OK\r\nContent-Length: 1\r\n\r\nx",
+       R::kComplete, 200, true, 1},
       {"http19_connection_close",
        "HTTP/1.9 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
        R::kComplete, 200, false, 0},
       {"content_length_list_equal",
-       "HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok", R::kComplete,
-       200, true, 2},
+       "HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok", R::kComplete, 200,
+       true, 2},
       {"content_length_repeat_equal",
        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
        R::kComplete, 200, true, 2},
@@ -135,15 +138,18 @@ const std::vector<Row>& Rows() {
        "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
        R::kError},
       {"header_without_colon", "HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", R::kError},
-      {"header_space_in_name", "HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", R::kError},
+      {"header_space_in_name", "HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
+       R::kError},
       {"obs_fold", "HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n", R::kError},
       {"bad_chunk_size",
-       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", R::kError},
+       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+       R::kError},
       {"missing_chunk_crlf",
        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhiX\r\n",
        R::kError},
       {"line_too_long",
-       "HTTP/1.1 200 OK\r\nX: " + std::string(300, 'a') + "\r\n\r\n", R::kError},
+       "HTTP/1.1 200 OK\r\nX: " + std::string(300, 'a') + "\r\n\r\n",
+       R::kError},
       {"endless_line", "HTTP/1.1 200 OK\r\nX: " + std::string(300, 'a'),
        R::kError},
       {"line_at_limit",
@@ -287,9 +293,10 @@ TEST(ResponseParserTest, KeepsHeadHeadersAndDecodedBody) {
 TEST(ResponseParserTest, NothingKeptByDefault) {
   ResponseParser parser;
   parser.BeginResponse();
-  ASSERT_EQ(parser.Feed("HTTP/1.0 200 OK\r\nA: b\r\nContent-Length: 2\r\n\r\nok")
-                .state,
-            ResponseParser::kComplete);
+  ASSERT_EQ(
+      parser.Feed("HTTP/1.0 200 OK\r\nA: b\r\nContent-Length: 2\r\n\r\nok")
+          .state,
+      ResponseParser::kComplete);
   EXPECT_EQ(parser.body_bytes(), 2u);
   EXPECT_TRUE(parser.head().empty());
   EXPECT_TRUE(parser.headers().empty());
@@ -316,8 +323,9 @@ TEST(ResponseParserTest, InterimResponsesReturnedWhenAsked) {
   EXPECT_EQ(parser.body(), "!");
   // 101 is final either way: no body, and the connection is no longer HTTP.
   parser.BeginResponse();
-  ASSERT_EQ(parser.Feed("HTTP/1.1 101 Switching Protocols\r\n"
-                        "Upgrade: websocket\r\n\r\nbinary")
+  ASSERT_EQ(parser
+                .Feed("HTTP/1.1 101 Switching Protocols\r\n"
+                      "Upgrade: websocket\r\n\r\nbinary")
                 .state,
             ResponseParser::kComplete);
   EXPECT_EQ(parser.status_code(), 101);
@@ -327,20 +335,23 @@ TEST(ResponseParserTest, InterimResponsesReturnedWhenAsked) {
 TEST(ResponseParserTest, KeptBodyLimit) {
   ResponseParser parser({.keep_message = true, .max_kept_body_bytes = 10});
   parser.BeginResponse();
-  EXPECT_EQ(parser.Feed("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"
-                        "0123456789")
+  EXPECT_EQ(parser
+                .Feed("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"
+                      "0123456789")
                 .state,
             ResponseParser::kComplete);
   parser.BeginResponse();
-  EXPECT_EQ(parser.Feed("HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n"
-                        "0123456789A")
+  EXPECT_EQ(parser
+                .Feed("HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n"
+                      "0123456789A")
                 .state,
             ResponseParser::kError);
   EXPECT_EQ(parser.error(), "body too large");
   // Chunked bodies and bodies up to close count the decoded total.
   parser.BeginResponse();
-  EXPECT_EQ(parser.Feed("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                        "6\r\n012345\r\n6\r\n012345\r\n")
+  EXPECT_EQ(parser
+                .Feed("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "6\r\n012345\r\n6\r\n012345\r\n")
                 .state,
             ResponseParser::kError);
   parser.BeginResponse();
@@ -349,8 +360,9 @@ TEST(ResponseParserTest, KeptBodyLimit) {
   // Not keeping, the same body is only counted.
   ResponseParser counting({.max_kept_body_bytes = 10});
   counting.BeginResponse();
-  EXPECT_EQ(counting.Feed("HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n"
-                          "0123456789A")
+  EXPECT_EQ(counting
+                .Feed("HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n"
+                      "0123456789A")
                 .state,
             ResponseParser::kComplete);
 }
@@ -358,8 +370,10 @@ TEST(ResponseParserTest, KeptBodyLimit) {
 TEST(ResponseParserTest, KeepAliveSequenceOfResponses) {
   const std::string stream =
       "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-      "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n"
-      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+      "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: "
+      "0\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
   ResponseParser parser;
   std::string_view rest = stream;
   std::vector<int> statuses;
@@ -398,8 +412,9 @@ TEST(ResponseParserTest, TooManyHeaders) {
 TEST(ResponseParserTest, LargeBodyIsCountedNotStored) {
   ResponseParser parser;
   parser.BeginResponse();
-  ASSERT_EQ(parser.Feed("HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\n").state,
-            ResponseParser::kNeedMore);
+  ASSERT_EQ(
+      parser.Feed("HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\n").state,
+      ResponseParser::kNeedMore);
   const std::string block(1 << 20, 'x');
   uint64_t fed = 0;
   ResponseParser::Result r;

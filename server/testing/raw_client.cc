@@ -66,8 +66,9 @@ RawClient::FillResult RawClient::Fill() {
 // Framing is brisk's own http::ResponseParser: Content-Length, chunked,
 // HEAD, 1xx/204/304 without a body, and a body that ends at close.
 std::optional<RawResponse> RawClient::Read(bool head) {
-  http::ResponseParser parser(
-      {.max_line_bytes = 64 * 1024, .keep_message = true, .skip_interim = false});
+  http::ResponseParser parser({.max_line_bytes = 64 * 1024,
+                               .keep_message = true,
+                               .skip_interim = false});
   parser.BeginResponse(head);
   for (;;) {
     const http::ResponseParser::Result r = parser.Feed(buf_);
