@@ -10,7 +10,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -18,6 +20,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "http/ascii.h"
 #include "http/response.h"
 #include "server/handler.h"
 #include "server/http_server.h"
@@ -76,13 +79,10 @@ std::chrono::nanoseconds ToChrono(absl::Duration d) {
 int64_t QueryInt(const RequestContext& ctx, std::string_view name,
                  int64_t fallback, int64_t max) {
   const std::optional<std::string> v = ctx.Query(name);
-  if (!v.has_value() || v->empty() || v->size() > 12) return fallback;
-  int64_t n = 0;
-  for (char c : *v) {
-    if (c < '0' || c > '9') return fallback;
-    n = n * 10 + (c - '0');
-  }
-  return n > max ? max : n;
+  if (!v.has_value()) return fallback;
+  const std::optional<uint64_t> n = brisk::http::ParseDecimal(*v, 12);
+  if (!n.has_value()) return fallback;
+  return std::min<int64_t>(static_cast<int64_t>(*n), max);
 }
 
 int64_t ThreadCpuNanos() {
