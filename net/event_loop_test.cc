@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "net/clock.h"
 #include "net/socket.h"
+#include "net/testing/socket_pair.h"
 
 namespace brisk::net {
 namespace {
@@ -28,17 +29,6 @@ std::unique_ptr<EventLoop> MakeLoop(const Clock* clock = nullptr) {
   EXPECT_TRUE(loop.ok()) << loop.status();
   return *std::move(loop);
 }
-
-// A non-blocking AF_UNIX stream socketpair.
-struct SocketPair {
-  SocketPair() {
-    int fds[2];
-    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
-    a.reset(fds[0]);
-    b.reset(fds[1]);
-  }
-  UniqueFd a, b;
-};
 
 void WriteAll(int fd, const std::string& s) {
   ASSERT_EQ(write(fd, s.data(), s.size()), static_cast<ssize_t>(s.size()));
