@@ -16,74 +16,14 @@
 
 #include "gtest/gtest.h"
 #include "server/testing/raw_client.h"
+#include "server/testing/server_process.h"
 
 namespace brisk {
 namespace {
 
 using ::brisk::testing::Get;
 using ::brisk::testing::RawClient;
-
-// Runs the server binary with `flags`; reads its stdout up to the
-// "listening on" line.
-class ServerProcess {
- public:
-  explicit ServerProcess(std::vector<std::string> flags) {
-    int out[2];
-    if (pipe(out) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(out[1], STDOUT_FILENO);
-      close(out[0]);
-      close(out[1]);
-      std::vector<char*> argv;
-      std::string bin = "server/server";
-      argv.push_back(bin.data());
-      for (auto& f : flags) argv.push_back(f.data());
-      argv.push_back(nullptr);
-      execv(bin.c_str(), argv.data());
-      _exit(127);
-    }
-    close(out[1]);
-    out_ = fdopen(out[0], "r");
-    char line[256];
-    while (out_ != nullptr && fgets(line, sizeof(line), out_) != nullptr) {
-      constexpr std::string_view kPrefix = "listening on http://127.0.0.1:";
-      const std::string_view l(line);
-      if (l.substr(0, kPrefix.size()) == kPrefix) {
-        port_ = static_cast<uint16_t>(std::atoi(line + kPrefix.size()));
-        break;
-      }
-    }
-  }
-  ~ServerProcess() {
-    if (pid_ > 0 && !reaped_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (out_ != nullptr) fclose(out_);
-  }
-  uint16_t port() const { return port_; }
-  void Signal(int signo) { kill(pid_, signo); }
-  // Waits for exit (guarded by 30 s); returns the wait status or -1.
-  int Wait() {
-    for (int i = 0; i < 3000; ++i) {
-      int status = 0;
-      pid_t r = waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) {
-        reaped_ = true;
-        return status;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  bool reaped_ = false;
-  FILE* out_ = nullptr;
-  uint16_t port_ = 0;
-};
+using ::brisk::testing::ServerProcess;
 
 // Polls /metrics until `needle` appears (guarded by 20 s).
 bool MetricsEventually(uint16_t port, const std::string& needle) {

@@ -1,0 +1,75 @@
+#include "server/testing/server_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <string_view>
+#include <thread>
+
+namespace brisk::testing {
+
+ServerProcess::ServerProcess(std::vector<std::string> flags,
+                             const std::string& stderr_path) {
+  int out[2];
+  if (pipe(out) != 0) return;
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(out[1], STDOUT_FILENO);
+    close(out[0]);
+    close(out[1]);
+    if (!stderr_path.empty()) {
+      const int err = open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (err >= 0) dup2(err, STDERR_FILENO);
+    }
+    std::vector<char*> argv;
+    std::string bin = "server/server";
+    argv.push_back(bin.data());
+    for (auto& f : flags) argv.push_back(f.data());
+    argv.push_back(nullptr);
+    execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  out_ = fdopen(out[0], "r");
+  char line[256];
+  while (out_ != nullptr && fgets(line, sizeof(line), out_) != nullptr) {
+    for (const char* scheme : {"http", "https"}) {
+      const std::string prefix =
+          std::string("listening on ") + scheme + "://127.0.0.1:";
+      if (std::string_view(line).substr(0, prefix.size()) == prefix) {
+        scheme_ = scheme;
+        port_ = static_cast<uint16_t>(std::atoi(line + prefix.size()));
+      }
+    }
+    if (port_ != 0) break;
+  }
+}
+
+ServerProcess::~ServerProcess() {
+  if (pid_ > 0 && !reaped_) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  if (out_ != nullptr) fclose(out_);
+}
+
+void ServerProcess::Signal(int signo) { kill(pid_, signo); }
+
+int ServerProcess::Wait() {
+  for (int i = 0; i < 3000; ++i) {
+    int status = 0;
+    const pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      reaped_ = true;
+      return status;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return -1;
+}
+
+}  // namespace brisk::testing

@@ -1,0 +1,52 @@
+// Test helper: runs the `server` binary (a data dependency of the test, at
+// server/server in the runfiles) with the given flags, reads its stdout up to
+// the "listening on http(s)://127.0.0.1:PORT" line, and kills it (SIGKILL)
+// when destroyed unless it was reaped.
+//
+//   ServerProcess server({"--address=127.0.0.1", "--port=0"},
+//                        /*stderr_path=*/dir + "/stderr.txt");
+//   ASSERT_NE(server.port(), 0);
+//   server.Signal(SIGTERM);
+//   int status = server.Wait();
+//
+// One test thread.
+#ifndef BRISK_SERVER_TESTING_SERVER_PROCESS_H_
+#define BRISK_SERVER_TESTING_SERVER_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace brisk::testing {
+
+class ServerProcess {
+ public:
+  // `stderr_path`: where the server's stderr goes (empty: inherited).
+  explicit ServerProcess(std::vector<std::string> flags,
+                         const std::string& stderr_path = "");
+  ~ServerProcess();
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  // 0 if the server exited (or printed something else) before listening.
+  uint16_t port() const { return port_; }
+  // "http" or "https", from the "listening on" line.
+  const std::string& scheme() const { return scheme_; }
+  void Signal(int signo);
+  // Waits for exit (guarded by 30 s); returns the wait status or -1.
+  int Wait();
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  FILE* out_ = nullptr;
+  uint16_t port_ = 0;
+  std::string scheme_;
+};
+
+}  // namespace brisk::testing
+
+#endif  // BRISK_SERVER_TESTING_SERVER_PROCESS_H_
