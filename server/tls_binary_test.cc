@@ -17,6 +17,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/testing/gate.h"
 #include "server/testing/raw_client.h"
 #include "server/testing/server_process.h"
 #include "server/testing/tls_client.h"
@@ -26,6 +27,7 @@
 namespace brisk {
 namespace {
 
+using ::brisk::testing::Eventually;
 using ::brisk::testing::Get;
 using ::brisk::testing::RawResponse;
 using ::brisk::testing::ServerProcess;
@@ -41,16 +43,6 @@ std::string ReadFile(const std::string& path) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-// Polls `pred` every 10 ms, up to 20 s (a guard, not a timing assertion).
-template <typename Pred>
-bool Eventually(Pred pred) {
-  for (int i = 0; i < 2000; ++i) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
 }
 
 class TlsBinaryTest : public ::testing::Test {
