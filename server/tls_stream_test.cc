@@ -16,6 +16,7 @@
 #include "net/clock.h"
 #include "net/event_loop.h"
 #include "openssl/ssl.h"
+#include "server/testing/scripted_transport.h"
 #include "tls/context.h"
 #include "tls/failure.h"
 #include "tls/testing/fixture.h"
@@ -24,77 +25,11 @@
 namespace brisk::internal {
 namespace {
 
+using ::brisk::testing::ScriptedTransport;
 using tls::TlsFailure;
 using tls::testing::ClientOptions;
 using tls::testing::TestClient;
 using tls::testing::TlsFixture;
-
-// A transport the test drives: bytes queued by the stream wait in output()
-// until the "kernel" takes them (`window` bytes at most, then Release()).
-class FakeTransport final : public net::Stream {
- public:
-  explicit FakeTransport(net::StreamCallbacks* callbacks)
-      : callbacks_(callbacks) {}
-
-  void Start() override { started = true; }
-  std::string& output() override { return out_; }
-  bool Flush() override {
-    if (closed_ || broken) return false;
-    Take();
-    return true;
-  }
-  size_t pending_output() const override { return out_.size(); }
-  void SetReading(bool reading) override { reading_ = reading; }
-  bool reading() const override { return reading_; }
-  void ShutdownWrite() override {
-    if (out_.empty()) {
-      fin_sent = true;
-    } else {
-      fin_after_output_ = true;
-    }
-  }
-  void Close() override {
-    closed_ = true;
-    out_.clear();
-  }
-  bool closed() const override { return closed_; }
-  int fd() const override { return closed_ ? -1 : 7; }
-
-  // What arrives from the client (as the readiness stream would deliver).
-  void Deliver(std::string_view bytes) { callbacks_->OnStreamData(bytes); }
-  void DeliverEof() { callbacks_->OnStreamEof(); }
-  void DeliverError(int error) { callbacks_->OnStreamError(error); }
-  // The kernel takes `n` more bytes now, as a writable event would.
-  void Release(size_t n) {
-    window += n;
-    const bool had = !out_.empty();
-    Take();
-    if (had && out_.empty()) callbacks_->OnStreamDrained();
-  }
-  // What the kernel took so far, handed to the client.
-  std::string TakeSent() { return std::move(sent); }
-
-  size_t window = SIZE_MAX;  // bytes the kernel still takes
-  std::string sent;
-  bool started = false;
-  bool broken = false;
-  bool fin_sent = false;
-
- private:
-  void Take() {
-    const size_t n = std::min(window, out_.size());
-    sent.append(out_, 0, n);
-    out_.erase(0, n);
-    if (window != SIZE_MAX) window -= n;
-    if (out_.empty() && fin_after_output_) fin_sent = true;
-  }
-
-  net::StreamCallbacks* const callbacks_;
-  std::string out_;
-  bool reading_ = true;
-  bool closed_ = false;
-  bool fin_after_output_ = false;
-};
 
 // The connection's side: records the callbacks in order.
 class Upper final : public net::StreamCallbacks {
@@ -141,7 +76,7 @@ class TlsStreamTest : public ::testing::Test {
     stream_ = TlsStream::Create(
         loop_.get(), TlsFixture::Session(*context_), &upper_, options,
         std::move(hooks), [this](net::StreamCallbacks* callbacks) {
-          auto t = std::make_unique<FakeTransport>(callbacks);
+          auto t = std::make_unique<ScriptedTransport>(callbacks);
           transport_ = t.get();
           return t;
         });
@@ -186,7 +121,7 @@ class TlsStreamTest : public ::testing::Test {
   std::unique_ptr<tls::TlsContext> context_;
   Upper upper_;
   std::unique_ptr<TlsStream> stream_;
-  FakeTransport* transport_ = nullptr;
+  ScriptedTransport* transport_ = nullptr;
   std::string subject_;
   TlsFailure failure_ = TlsFailure::kNone;
   bool failed_after_handshake_ = false;
