@@ -49,10 +49,8 @@ bool RequestContext::secure() const {
 }
 
 const tls::PeerIdentity* RequestContext::client_certificate() const {
-  if (connection_ == nullptr || !connection_->client_certificate.has_value()) {
-    return nullptr;
-  }
-  return &*connection_->client_certificate;
+  return connection_ != nullptr ? connection_->client_certificate.get()
+                                 : nullptr;
 }
 
 }  // namespace brisk

@@ -23,6 +23,7 @@
 #include "server/handler.h"
 #include "server/http_server.h"
 #include "server/testing/gate.h"
+#include "server/testing/fake_request.h"
 #include "server/testing/raw_client.h"
 #include "server/testing/tls_client.h"
 #include "tls/failure.h"
@@ -569,6 +570,23 @@ TEST_F(TlsServerTest, StartFailsWithTheEnginesReason) {
   s = missing.Start();
   EXPECT_FALSE(s.ok());
   EXPECT_THAT(std::string(s.message()), HasSubstr("missing.pem"));
+}
+
+// Handlers that use the identity are unit-tested without a server.
+TEST(FakeRequestTlsTest, CarriesTheClientCertificate) {
+  auto plain = testing::FakeRequest::Get("/whoami");
+  EXPECT_FALSE(plain->context().secure());
+  EXPECT_EQ(plain->context().client_certificate(), nullptr);
+  auto secure = testing::FakeRequest::Get("/whoami", {.secure = true});
+  EXPECT_TRUE(secure->context().secure());
+  EXPECT_EQ(secure->context().client_certificate(), nullptr);
+  tls::PeerIdentity id;
+  id.subject = "CN=svc-a";
+  id.uris = {"spiffe://acme/svc-a"};
+  auto mtls = testing::FakeRequest::Get("/whoami", {.client_certificate = id});
+  EXPECT_TRUE(mtls->context().secure());
+  ASSERT_NE(mtls->context().client_certificate(), nullptr);
+  EXPECT_EQ(mtls->context().client_certificate()->uris[0], "spiffe://acme/svc-a");
 }
 
 TEST_F(TlsServerTest, WithoutTlsNothingChanges) {

@@ -39,7 +39,10 @@ absl::StatusOr<std::unique_ptr<FakeRequest>> FakeRequest::Parse(
     info->peer = *a;
   }
   info->secure = options.secure || options.client_certificate.has_value();
-  info->client_certificate = std::move(options.client_certificate);
+  if (options.client_certificate.has_value()) {
+    info->client_certificate =
+        std::make_unique<tls::PeerIdentity>(*std::move(options.client_certificate));
+  }
   std::unique_ptr<FakeRequest> req(new FakeRequest());
   req->state_ = std::make_unique<State>();
   const SteadyTime now = std::chrono::steady_clock::now();

@@ -1,0 +1,32 @@
+# Shell helpers shared by the benchmark scripts (source it).
+
+# wrk's latency figure ("812.00us", "1.25ms", "2.00s") in microseconds.
+to_us() {
+  awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); print v} else if (v ~ /ms$/) {sub(/ms/,"",v); print v*1000} else if (v ~ /s$/) {sub(/s/,"",v); print v*1000000} else print "nan"}'
+}
+
+# CPU time (ns) used so far by process PID, all its threads and its direct
+# children's (nginx's workers), from /proc/*/task/*/schedstat. On a shared
+# VM the CPU a server gets varies from second to second; CPU per request
+# does not, so scripts report it beside req/s.
+cpu_ns() {
+  local total=0 p t run rest
+  for p in "$1" $(pgrep -P "$1" || true); do
+    for t in /proc/"$p"/task/*/schedstat; do
+      if read -r run rest < "$t" 2>/dev/null; then total=$((total + run)); fi
+    done
+  done
+  echo "$total"
+}
+
+# From wrk --latency output on stdin: "REQUESTS RPS P99_US ERRORS".
+wrk_fields() {
+  awk '
+    /requests in/ {n=$1}
+    /Requests\/sec/ {r=$2}
+    $1=="99%" {p=$2}
+    /Socket errors/ {e+=$4+$6+$8+$10}
+    /Non-2xx/ {e+=$NF}
+    END {printf "%s %s %s %d\n", n+0, r+0, (p==""?"nan":p), e+0}' | tr -d ',' |
+  while read -r n r p e; do echo "$n $r $(echo "$p" | to_us) $e"; done
+}
