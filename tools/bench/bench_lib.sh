@@ -30,3 +30,17 @@ wrk_fields() {
     END {printf "%s %s %s %d\n", n+0, r+0, (p==""?"nan":p), e+0}' | tr -d ',' |
   while read -r n r p e; do echo "$n $r $(echo "$p" | to_us) $e"; done
 }
+
+# Installs the Debian packages given that are missing (benchmarks only; the
+# build's own packages are tools/bazel's).
+need_packages() {
+  local need=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+  done
+  if ((${#need[@]})); then
+    echo "installing: ${need[*]}" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >&2
+  fi
+}

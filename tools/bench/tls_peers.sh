@@ -26,15 +26,9 @@ ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-16}
 declare -A PORTS=([brisk]=18445 [nginx]=18443 [h2o]=18444)
 
-need=()
-for p in wrk nginx-light h2o curl openssl; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
-done
-if ((${#need[@]})); then
-  echo "installing: ${need[*]}" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >&2
-fi
+# shellcheck source=tools/bench/bench_lib.sh
+source tools/bench/bench_lib.sh
+need_packages wrk nginx-light h2o curl openssl
 
 tools/bazel build -c opt //server:server //tools/bench:tls_connect >&2
 WORK=$(mktemp -d /tmp/brisk-tls-peers.XXXXXX)
@@ -110,8 +104,6 @@ start() {  # name -> PID
 }
 stop() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=""; }
 
-# shellcheck source=tools/bench/bench_lib.sh
-source tools/bench/bench_lib.sh
 RAW="$WORK/raw"
 : > "$RAW"
 # Each row: name mode req/s p99_us resumed errors server_cpu_ns_per_request
