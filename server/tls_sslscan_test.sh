@@ -52,7 +52,7 @@ scan() {  # key-type name, openssl req -newkey argument...
   local ciphers
   ciphers=$(grep -E "^(Preferred|Accepted) " "$s" || true)
   [[ -n "$ciphers" ]] || fail "$name" "no cipher listed"
-  while read -r _ version bits cipher _; do
+  while read -r _ version bits _ cipher _; do
     [[ -z "$version" ]] && continue
     ((bits >= 128)) || fail "$name" "$version $cipher: $bits bits"
     [[ $cipher =~ (GCM|CHACHA20-POLY1305|CHACHA20_POLY1305) ]] || fail "$name" "$version $cipher is not AEAD"
