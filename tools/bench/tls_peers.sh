@@ -5,7 +5,8 @@
 # turns (A B C A B C ...) for ROUNDS rounds; medians are printed, then each
 # server's req/s and p99 relative to the best peer of the same run.
 #
-# Usage: [ROUNDS=3] [CONNS=16] tools/bench/tls_peers.sh [SECONDS=5] [SERVERS="brisk nginx h2o"]
+# Usage: [ROUNDS=3] [CONNS=16] [MODES="c64 full resumed close"] \
+#          tools/bench/tls_peers.sh [SECONDS=5] [SERVERS="brisk nginx h2o"]
 # Modes (all TLS 1.3, the clients' default):
 #   c64      keep-alive, 64 connections (wrk)
 #   full     a new connection per request, full handshake every time
@@ -24,6 +25,7 @@ D=${1:-5}
 SERVERS=${2:-"brisk nginx h2o"}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-16}
+MODES=${MODES:-"c64 full resumed close"}
 declare -A PORTS=([brisk]=18445 [nginx]=18443 [h2o]=18444)
 
 # shellcheck source=tools/bench/bench_lib.sh
@@ -130,10 +132,14 @@ for round in $(seq "$ROUNDS"); do
   for n in $SERVERS; do
     start "$n"
     url="https://127.0.0.1:${PORTS[$n]}/hello"
-    wrk_row "$n" c64 -c64 "$url"
-    connect_row "$n" full --port="${PORTS[$n]}" --connections="$CONNS"
-    connect_row "$n" resumed --port="${PORTS[$n]}" --connections="$CONNS" --resume
-    wrk_row "$n" close -c"$CONNS" -H 'Connection: close' "$url"
+    for m in $MODES; do
+      case $m in
+        c64) wrk_row "$n" c64 -c64 "$url" ;;
+        full) connect_row "$n" full --port="${PORTS[$n]}" --connections="$CONNS" ;;
+        resumed) connect_row "$n" resumed --port="${PORTS[$n]}" --connections="$CONNS" --resume ;;
+        close) wrk_row "$n" close -c"$CONNS" -H 'Connection: close' "$url" ;;
+      esac
+    done
     stop
     sleep 0.5
   done
