@@ -157,6 +157,9 @@ absl::Status HttpServer::Start() {
     return absl::InvalidArgumentError(
         "reactors, workers, queue_capacity and max_connections must be >= 1");
   }
+  if (o.worker_nice < 0 || o.worker_nice > 19) {
+    return absl::InvalidArgumentError("worker_nice must be in [0, 19]");
+  }
   if (o.shed_status < 400 || o.shed_status > 599) {
     return absl::InvalidArgumentError("shed_status must be a 4xx or 5xx");
   }
@@ -206,7 +209,7 @@ absl::Status HttpServer::Start() {
   }
   d.workers = std::make_unique<internal::WorkerPool>(
       o.workers, o.queue_capacity, std::move(policy), d.dispatcher.get(),
-      d.metrics.get());
+      d.metrics.get(), o.worker_nice);
   d.dispatcher->set_pool(d.workers.get());
 
   const internal::ConnectionContext context{

@@ -30,6 +30,10 @@ ABSL_FLAG(std::string, address, "0.0.0.0", "Address to listen on (IPv4 or IPv6).
 ABSL_FLAG(int32_t, port, 8080, "Port to listen on; 0 picks a free port.");
 ABSL_FLAG(int32_t, reactors, 1, "Reactor (event loop) threads.");
 ABSL_FLAG(int32_t, workers, 4, "Worker threads for offloaded handlers.");
+ABSL_FLAG(int32_t, worker_nice, 10,
+          "CPU priority (nice, 0..19) of worker threads, below the reactors' "
+          "so busy handlers never delay reading, refusing and writing; 0 = "
+          "same as the reactors.");
 ABSL_FLAG(int32_t, queue_capacity, 1024,
           "Offloaded requests that may wait for a worker; beyond: 503.");
 ABSL_FLAG(int32_t, max_connections, 10000,
@@ -199,6 +203,7 @@ int main(int argc, char** argv) {
   o.port = static_cast<uint16_t>(port);
   o.reactors = absl::GetFlag(FLAGS_reactors);
   o.workers = absl::GetFlag(FLAGS_workers);
+  o.worker_nice = absl::GetFlag(FLAGS_worker_nice);
   o.queue_capacity = static_cast<size_t>(
       std::max<int32_t>(1, absl::GetFlag(FLAGS_queue_capacity)));
   o.max_connections = absl::GetFlag(FLAGS_max_connections);

@@ -1,5 +1,9 @@
 #include "server/worker_pool.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <utility>
 #include <vector>
 
@@ -7,10 +11,12 @@ namespace brisk::internal {
 
 WorkerPool::WorkerPool(int workers, size_t queue_capacity,
                        std::unique_ptr<AdmissionPolicy> policy,
-                       WorkerDelegate* delegate, ServerMetrics* metrics)
+                       WorkerDelegate* delegate, ServerMetrics* metrics,
+                       int nice)
     : policy_(std::move(policy)),
       delegate_(delegate),
       metrics_(metrics),
+      nice_(nice),
       // Workers sleep at once when idle (no spin): they share cores with the
       // reactors, whose latency matters more than a worker's wake-up time.
       pool_(workers, queue_capacity, std::chrono::nanoseconds(0)) {}
@@ -32,6 +38,17 @@ std::optional<ShedReason> WorkerPool::Submit(Job job, SteadyTime now) {
 void WorkerPool::Shutdown() { pool_.Shutdown(); }
 
 void WorkerPool::RunAvailable() {
+  // Once per worker thread: take the workers' (lower) CPU priority, so that
+  // busy handlers never delay the reactors sharing their cores (a reactor
+  // reading, refusing and writing matters more than a handler's progress).
+  // Raising one's own nice value needs no privilege.
+  static thread_local bool prioritized = false;
+  if (!prioritized) {
+    prioritized = true;
+    if (nice_ > 0) {
+      setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice_);
+    }
+  }
   std::vector<Refusal> refused;
   for (;;) {
     const SteadyTime now = std::chrono::steady_clock::now();

@@ -41,9 +41,11 @@ class WorkerDelegate {
 
 class WorkerPool {
  public:
+  // `nice`: the CPU priority (setpriority nice value, 0..19) each worker
+  // thread takes when it starts; 0 leaves it as inherited.
   WorkerPool(int workers, size_t queue_capacity,
              std::unique_ptr<AdmissionPolicy> policy, WorkerDelegate* delegate,
-             ServerMetrics* metrics);
+             ServerMetrics* metrics, int nice = 0);
   ~WorkerPool();  // Shutdown()
 
   // Queues the job (nullopt) or returns why it was refused now.
@@ -61,6 +63,7 @@ class WorkerPool {
   const std::unique_ptr<AdmissionPolicy> policy_;
   WorkerDelegate* const delegate_;
   ServerMetrics* const metrics_;
+  const int nice_;
   ThreadPool pool_;
 };
 
