@@ -63,11 +63,12 @@ struct ServerOptions {
   uint16_t port = 8080;  // 0 = any free port (see port())
   int reactors = 1;
   int workers = 4;
-  // CPU priority (nice value, 0..19) of the worker threads: above the
-  // reactors' so that handlers busy on a shared core never delay a reactor
-  // reading requests, refusing what cannot be served and writing answers.
-  // 0 = the same priority as the reactors.
-  int worker_nice = 10;
+  // CPU priority (nice value, 0..19) of the worker threads. Above 0, busy
+  // handlers on a core shared with a reactor yield to it, so it keeps
+  // reading requests, refusing what cannot be served and writing answers
+  // on time; but the workers also yield to every other process on the
+  // machine. 0 = the same priority as the reactors.
+  int worker_nice = 0;
   // Offloaded requests that may wait for a worker; beyond: refused at once.
   size_t queue_capacity = 1024;
   // Open connections; beyond, new connections are closed at once.

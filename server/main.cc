@@ -30,10 +30,10 @@ ABSL_FLAG(std::string, address, "0.0.0.0", "Address to listen on (IPv4 or IPv6).
 ABSL_FLAG(int32_t, port, 8080, "Port to listen on; 0 picks a free port.");
 ABSL_FLAG(int32_t, reactors, 1, "Reactor (event loop) threads.");
 ABSL_FLAG(int32_t, workers, 4, "Worker threads for offloaded handlers.");
-ABSL_FLAG(int32_t, worker_nice, 10,
-          "CPU priority (nice, 0..19) of worker threads, below the reactors' "
-          "so busy handlers never delay reading, refusing and writing; 0 = "
-          "same as the reactors.");
+ABSL_FLAG(int32_t, worker_nice, 0,
+          "CPU priority (nice, 0..19) of worker threads: above 0, busy "
+          "handlers yield a shared core to the reactor (and to every other "
+          "process); 0 = same as the reactors.");
 ABSL_FLAG(int32_t, queue_capacity, 1024,
           "Offloaded requests that may wait for a worker; beyond: 503.");
 ABSL_FLAG(int32_t, max_connections, 10000,
