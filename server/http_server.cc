@@ -88,36 +88,31 @@ absl::Status HttpServer::Impl::AddRoute(Route route) {
 }
 
 absl::Status HttpServer::Impl::AddBuiltinRoutes(HttpServer* server) {
-  const RouteOptions kInline{.run_inline = true};
-  if (!options.metrics_path.empty()) {
-    absl::Status s = routes.Add(Route{
-        "GET", options.metrics_path,
-        [this](RequestContext&) {
-          http::Response r;
-          r.status = 200;
-          metrics->AppendPrometheus(&r.body);
-          r.AddHeader("Content-Type", "text/plain; version=0.0.4");
-          r.AddHeader("Cache-Control", "no-store");
-          return r;
-        },
-        nullptr, kInline});
-    if (!s.ok()) return s;
-  }
-  if (!options.health_path.empty()) {
-    absl::Status s = routes.Add(Route{
-        "GET", options.health_path,
-        [](RequestContext&) { return http::Response::Text(200, "ok\n"); },
-        nullptr, kInline});
-    if (!s.ok()) return s;
-  }
-  if (!options.ready_path.empty()) {
-    absl::Status s = routes.Add(Route{
-        "GET", options.ready_path,
-        [server](RequestContext&) {
-          return server->ready() ? http::Response::Text(200, "ready\n")
-                                 : http::Response::Text(503, "shutting down\n");
-        },
-        nullptr, kInline});
+  // Each an inline GET (HEAD too); empty paths are not served.
+  const std::pair<const std::string*, Handler> builtins[] = {
+      {&options.metrics_path,
+       [this](RequestContext&) {
+         http::Response r;
+         r.status = 200;
+         metrics->AppendPrometheus(&r.body);
+         r.AddHeader("Content-Type", "text/plain; version=0.0.4");
+         r.AddHeader("Cache-Control", "no-store");
+         return r;
+       }},
+      {&options.health_path,
+       [](RequestContext&) { return http::Response::Text(200, "ok\n"); }},
+      {&options.ready_path,
+       [server](RequestContext&) {
+         return server->ready() ? http::Response::Text(200, "ready\n")
+                                : http::Response::Text(503, "shutting down\n");
+       }},
+  };
+  for (const auto& [path, handler] : builtins) {
+    if (path->empty()) continue;
+    absl::Status s = routes.Add(Route{.method = "GET",
+                                      .pattern = *path,
+                                      .handler = handler,
+                                      .options = {.run_inline = true}});
     if (!s.ok()) return s;
   }
   return absl::OkStatus();
@@ -132,8 +127,10 @@ absl::Status HttpServer::AddRoute(std::string_view method,
                                   std::string_view pattern, Handler handler,
                                   RouteOptions route_options) {
   if (!handler) return absl::InvalidArgumentError("empty handler");
-  return impl_->AddRoute(Route{std::string(method), std::string(pattern),
-                               std::move(handler), nullptr, route_options});
+  return impl_->AddRoute(Route{.method = std::string(method),
+                               .pattern = std::string(pattern),
+                               .handler = std::move(handler),
+                               .options = route_options});
 }
 
 absl::Status HttpServer::AddAsyncRoute(std::string_view method,
@@ -141,8 +138,27 @@ absl::Status HttpServer::AddAsyncRoute(std::string_view method,
                                        AsyncHandler handler,
                                        RouteOptions route_options) {
   if (!handler) return absl::InvalidArgumentError("empty handler");
-  return impl_->AddRoute(Route{std::string(method), std::string(pattern),
-                               nullptr, std::move(handler), route_options});
+  return impl_->AddRoute(Route{.method = std::string(method),
+                               .pattern = std::string(pattern),
+                               .async = std::move(handler),
+                               .options = route_options});
+}
+
+absl::Status HttpServer::AddBatchRoute(std::string_view method,
+                                       std::string_view pattern,
+                                       BatchHandler handler,
+                                       BatchOptions batch_options,
+                                       RouteOptions route_options) {
+  if (!handler) return absl::InvalidArgumentError("empty handler");
+  if (impl_->options.admission != ServerOptions::Admission::kDeadline) {
+    return absl::FailedPreconditionError(
+        "batch routes need the deadline admission policy");
+  }
+  return impl_->AddRoute(Route{.method = std::string(method),
+                               .pattern = std::string(pattern),
+                               .batch = std::move(handler),
+                               .options = route_options,
+                               .batch_options = batch_options});
 }
 
 absl::Status HttpServer::Start() {
@@ -184,6 +200,10 @@ absl::Status HttpServer::Start() {
           .shed_status = o.shed_status,
           .exchange = {.stream_buffer_limit = o.stream_buffer_bytes}});
   std::unique_ptr<internal::AdmissionPolicy> policy;
+  bool has_batch_routes = false;
+  for (size_t i = 0; i < d.routes.size(); ++i) {
+    has_batch_routes = has_batch_routes || static_cast<bool>(d.routes.route(i).batch);
+  }
   if (o.admission == ServerOptions::Admission::kCodel) {
     policy = internal::MakeCodelPolicy(
         AdmissionOptions{.capacity = o.queue_capacity,
@@ -194,9 +214,23 @@ absl::Status HttpServer::Start() {
     internal::DeadlinePolicyOptions deadline{.capacity = o.queue_capacity,
                                              .workers = o.workers};
     for (size_t i = 0; i < d.routes.size(); ++i) {
-      const RouteOptions& ro = d.routes.route(i).options;
+      const internal::Route& route = d.routes.route(i);
+      const RouteOptions& ro = route.options;
       deadline.max_concurrency.push_back(ro.max_concurrency);
       deadline.initial_estimate.push_back(ro.expected_service_time);
+      std::optional<internal::BatchFormerOptions> batch;
+      if (route.batch) {
+        const BatchOptions& b = route.batch_options;
+        batch = internal::BatchFormerOptions{
+            .policy = b.policy == BatchOptions::Policy::kFixed
+                          ? internal::BatchFormerOptions::Policy::kFixed
+                          : internal::BatchFormerOptions::Policy::kDeadline,
+            .max_batch = b.max_batch,
+            .max_delay = b.max_delay,
+            .expected_fixed_cost = b.expected_fixed_cost,
+            .expected_per_item_cost = b.expected_per_item_cost};
+      }
+      deadline.batch.push_back(batch);
     }
     policy = std::make_unique<internal::DeadlinePolicy>(std::move(deadline));
   }
@@ -209,7 +243,7 @@ absl::Status HttpServer::Start() {
   }
   d.workers = std::make_unique<internal::WorkerPool>(
       o.workers, o.queue_capacity, std::move(policy), d.dispatcher.get(),
-      d.metrics.get(), o.worker_nice);
+      d.metrics.get(), o.worker_nice, has_batch_routes);
   d.dispatcher->set_pool(d.workers.get());
 
   const internal::ConnectionContext context{

@@ -146,6 +146,15 @@ class HttpServer {
                              AsyncHandler handler,
                              RouteOptions route_options = {});
 
+  // Registers a batch route: its requests are admitted one by one (deadline
+  // admission), grouped into batches as `batch_options` says, and each batch
+  // is given to `handler` on a worker; each request gets its own response.
+  // Requests whose deadline cannot be met or whose client left are removed
+  // before a batch runs. Requires Admission::kDeadline.
+  absl::Status AddBatchRoute(std::string_view method, std::string_view pattern,
+                             BatchHandler handler, BatchOptions batch_options,
+                             RouteOptions route_options = {});
+
   // Binds the listeners and starts the threads. Returns at once.
   absl::Status Start();
   // Start()s if needed, then blocks until a shutdown (signal or Shutdown())
