@@ -381,7 +381,7 @@ void Connection::Advance() {
     Finish();
     if (phase_ == Phase::kClosed) return;
   }
-  if (draining_ && phase_ == Phase::kOpen && Idle()) {
+  if (close_idle_ && phase_ == Phase::kOpen && Idle()) {
     Close();
     return;
   }
@@ -431,11 +431,12 @@ void Connection::Close() {
   owner_->OnConnectionClosed(this);
 }
 
-void Connection::BeginDrain() {
-  if (phase_ == Phase::kClosed || draining_) return;
+void Connection::BeginDrain(bool close_idle) {
+  if (phase_ == Phase::kClosed) return;
   draining_ = true;
-  // An idle connection closes now (Advance); a busy one marks its last
-  // answer Connection: close (Complete) and closes after it.
+  close_idle_ = close_idle_ || close_idle;
+  // A busy connection marks its last answer Connection: close (HeadOptions)
+  // and closes after it; an idle one closes now if asked (Advance).
   Advance();
 }
 

@@ -31,8 +31,14 @@ ABSL_FLAG(absl::Duration, write_timeout, absl::Seconds(10),
 ABSL_FLAG(absl::Duration, request_deadline, absl::Seconds(5),
           "Default deadline of an offloaded request (503 when passed). "
           "Clients may shorten it with X-Request-Budget-Ms.");
+ABSL_FLAG(absl::Duration, drain_grace, absl::Seconds(1),
+          "On SIGTERM/SIGINT, readiness (/readyz) fails at once but the "
+          "server keeps accepting and serving for this long, so load "
+          "balancers stop sending first (about two health-check intervals); "
+          "0 = stop accepting at once.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
-          "On SIGTERM/SIGINT, how long in-flight requests may take.");
+          "On SIGTERM/SIGINT, the whole graceful shutdown (grace included) "
+          "ends within this; handlers still running are then cancelled.");
 ABSL_FLAG(int64_t, max_header_bytes, 32 * 1024,
           "Largest request header section (431 beyond).");
 ABSL_FLAG(int64_t, max_body_bytes, 1 << 20, "Largest request body (413 beyond).");
@@ -79,6 +85,7 @@ absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
   o.idle_timeout = ToChrono(absl::GetFlag(FLAGS_idle_timeout));
   o.write_timeout = ToChrono(absl::GetFlag(FLAGS_write_timeout));
   o.request_deadline = ToChrono(absl::GetFlag(FLAGS_request_deadline));
+  o.drain_grace = ToChrono(absl::GetFlag(FLAGS_drain_grace));
   o.drain_timeout = ToChrono(absl::GetFlag(FLAGS_drain_timeout));
   o.max_header_bytes = static_cast<size_t>(
       std::max<int64_t>(1024, absl::GetFlag(FLAGS_max_header_bytes)));

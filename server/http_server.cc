@@ -50,6 +50,7 @@ struct HttpServer::Impl {
   absl::Status AddBuiltinRoutes(HttpServer* server);
   // Control thread: the shutdown's steps.
   void BeginShutdownOnControl();
+  void DrainOnControl();
   void FinishShutdownOnControl();
   void OnSignal(int signo);
 
@@ -305,11 +306,21 @@ void HttpServer::Impl::OnSignal(int signo) {
 }
 
 void HttpServer::Impl::BeginShutdownOnControl() {
-  if (!lifecycle.BeginShutdown()) return;
-  lifecycle.BeginDrain();
-  for (auto& r : reactors) r->PostBeginDrain();
-  // Done when the last connection closes, or at the drain timeout.
+  if (!lifecycle.BeginShutdown()) return;  // readiness fails from now on
+  // Grace: accepting and serving normally while the balancers notice.
+  const std::chrono::nanoseconds grace =
+      std::min(options.drain_grace, options.drain_timeout);
+  control->RunAfter(grace, [this] { DrainOnControl(); });
+  // The whole shutdown, grace included, ends by the drain timeout.
   control->RunAfter(options.drain_timeout, [this] { FinishShutdownOnControl(); });
+}
+
+void HttpServer::Impl::DrainOnControl() {
+  lifecycle.BeginDrain();
+  for (auto& r : reactors) {
+    r->PostStopAccepting();
+    r->PostDrainConnections(/*close_idle=*/true);
+  }
 }
 
 void HttpServer::Impl::FinishShutdownOnControl() {

@@ -19,11 +19,12 @@
 //
 // Lifecycle. Run() starts the server if needed and blocks. The first
 // SIGTERM or SIGINT (or a Shutdown() call from any thread) begins a graceful
-// shutdown: readiness fails at once (ready_path answers 503), then the
-// listeners close, idle keep-alive connections are closed, busy ones are
-// answered (their last answer carrying Connection: close), and Run()
-// returns once every connection is closed or drain_timeout has passed
-// (handlers still running then are cancelled and waited for). A second
+// shutdown: readiness fails at once (ready_path answers 503) while the
+// server keeps accepting and serving for drain_grace; then the listeners
+// close, idle keep-alive connections are closed, busy ones are answered
+// (their last answer carrying Connection: close), and Run() returns once
+// every connection is closed or drain_timeout (counted from the start) has
+// passed (handlers still running then are cancelled and waited for). A second
 // signal ends the process at once, exit status 128 + the signal number.
 // Hosts that own signal handling set handle_signals = false and call
 // Shutdown() themselves. Without Run(): Start(), later Shutdown(),
@@ -84,8 +85,15 @@ struct ServerOptions {
   // Default deadline of an offloaded or async request, from the moment it is
   // parsed. A client's X-Request-Budget-Ms only shortens it.
   std::chrono::nanoseconds request_deadline = std::chrono::seconds(5);
-  // Graceful shutdown: how long in-flight requests may take once the
-  // connections drain.
+  // Graceful shutdown (see Lifecycle above): for drain_grace after it
+  // begins, readiness fails but the server keeps accepting and serving
+  // normally, so that load balancers see the readiness check fail before
+  // anything is refused (set it to about two of their health-check
+  // intervals; 0 = stop accepting at once). Then it stops accepting,
+  // answers with Connection: close and closes idle connections. The whole
+  // shutdown, grace included, ends within drain_timeout (handlers still
+  // running then are cancelled).
+  std::chrono::nanoseconds drain_grace = std::chrono::seconds(1);
   std::chrono::nanoseconds drain_timeout = std::chrono::seconds(10);
   size_t max_header_bytes = 32 * 1024;
   size_t max_body_bytes = 1 << 20;

@@ -103,7 +103,9 @@ const std::vector<std::string> kFlags = {
     "--drain_timeout=20s", "--request_deadline=20s"};
 
 TEST(ServerBinaryTest, SigtermDrainsInFlightRequestAndExitsZero) {
-  ServerProcess server(kFlags);
+  std::vector<std::string> flags = kFlags;
+  flags.push_back("--drain_grace=0");  // drain at once (the grace: below)
+  ServerProcess server(flags);
   ASSERT_NE(server.port(), 0);
   RawClient idle(server.port()), busy(server.port());
   ASSERT_TRUE(idle.Send(Get("/hello")));
@@ -132,17 +134,57 @@ TEST(ServerBinaryTest, SecondSignalExitsAtOnce) {
   ASSERT_TRUE(MetricsEventually(server.port(), "brisk_in_flight_requests 1\n"));
   server.Signal(SIGINT);
   // Two signals sent back to back coalesce in the kernel: wait until the
-  // first was handled, which closes the listener (new connects refused).
-  bool refused = false;
-  for (int i = 0; i < 2000 && !refused; ++i) {
-    refused = !RawClient(server.port()).connected();
-    if (!refused) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // first was handled, which fails readiness at once.
+  bool not_ready = false;
+  for (int i = 0; i < 2000 && !not_ready; ++i) {
+    RawClient c(server.port());
+    if (c.Send(Get("/readyz", true))) {
+      auto r = c.Read();
+      not_ready = r.has_value() && r->status == 503;
+    }
+    if (!not_ready) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  ASSERT_TRUE(refused);
+  ASSERT_TRUE(not_ready);
   server.Signal(SIGINT);
   const int status = server.Wait();
   ASSERT_TRUE(WIFEXITED(status)) << status;
   EXPECT_EQ(WEXITSTATUS(status), 128 + SIGINT);
+}
+
+TEST(ServerBinaryTest, GraceKeepsServingWhileReadinessFails) {
+  std::vector<std::string> flags = kFlags;
+  flags.push_back("--drain_grace=60s");  // a long grace: the test ends it
+  ServerProcess server(flags);
+  ASSERT_NE(server.port(), 0);
+  RawClient kept(server.port());
+  ASSERT_TRUE(kept.Send(Get("/hello")));
+  ASSERT_TRUE(kept.Read().has_value());
+  server.Signal(SIGTERM);
+  bool not_ready = false;
+  for (int i = 0; i < 2000 && !not_ready; ++i) {
+    RawClient c(server.port());  // new connections are still accepted
+    ASSERT_TRUE(c.connected());
+    ASSERT_TRUE(c.Send(Get("/readyz") + Get("/healthz")));
+    auto ready = c.Read();
+    auto live = c.Read();
+    ASSERT_TRUE(ready.has_value() && live.has_value());
+    not_ready = ready->status == 503;
+    EXPECT_EQ(live->status, 200);  // liveness holds
+    if (!not_ready) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(not_ready);
+  // During the grace: served normally, keep-alive included.
+  RawClient fresh(server.port());
+  ASSERT_TRUE(fresh.Send(Get("/hello")));
+  auto r = fresh.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->Header("connection"), "keep-alive");
+  ASSERT_TRUE(kept.Send(Get("/hello")));
+  r = kept.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->Header("connection"), "keep-alive");
+  server.Signal(SIGKILL);  // the grace would last a minute
 }
 
 TEST(ServerBinaryTest, DrainTimeoutBoundsTheExit) {
