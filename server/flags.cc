@@ -44,6 +44,10 @@ ABSL_FLAG(int64_t, max_header_bytes, 32 * 1024,
 ABSL_FLAG(int64_t, max_body_bytes, 1 << 20, "Largest request body (413 beyond).");
 ABSL_FLAG(std::string, access_log, "",
           "Access log file; '-' for stdout; empty for none.");
+ABSL_FLAG(std::string, handover_socket, "",
+          "Binary upgrade: a Unix socket path. At start, take over the "
+          "listening sockets of a running brisk that serves this path (it "
+          "then drains); then serve the next upgrade there. Empty = off.");
 ABSL_FLAG(std::string, admission, "deadline",
           "Admission control of offloaded requests: 'deadline' (each "
           "request's own deadline and its route's measured cost decide; "
@@ -92,6 +96,7 @@ absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
   o.max_body_bytes =
       static_cast<size_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_max_body_bytes)));
   o.access_log = absl::GetFlag(FLAGS_access_log);
+  o.handover_socket = absl::GetFlag(FLAGS_handover_socket);
   o.codel_target = ToChrono(absl::GetFlag(FLAGS_codel_target));
   o.codel_interval = ToChrono(absl::GetFlag(FLAGS_codel_interval));
   o.adaptive_lifo = absl::GetFlag(FLAGS_adaptive_lifo);

@@ -1,5 +1,6 @@
 #include "server/http_server.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -7,6 +8,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -20,6 +22,7 @@
 #include "server/deadline_policy.h"
 #include "server/connection.h"
 #include "server/dispatcher.h"
+#include "server/handover.h"
 #include "server/lifecycle.h"
 #include "server/reactor.h"
 #include "server/route_table.h"
@@ -50,6 +53,8 @@ struct HttpServer::Impl {
   absl::Status AddBuiltinRoutes(HttpServer* server);
   // Control thread: the shutdown's steps.
   void BeginShutdownOnControl();
+  // A newer process took over the listening sockets.
+  void HandedOverOnControl();
   void DrainOnControl();
   void FinishShutdownOnControl();
   void OnSignal(int signo);
@@ -70,6 +75,7 @@ struct HttpServer::Impl {
   std::unique_ptr<net::EventLoop> control;
   std::thread control_thread;
   std::unique_ptr<net::SignalWatcher> signals;  // control thread only
+  std::unique_ptr<internal::HandoverService> handover;
   int signals_seen = 0;                          // control thread only
 
   std::mutex mu;
@@ -252,13 +258,34 @@ absl::Status HttpServer::Start() {
       .dispatcher = d.dispatcher.get(),
       .metrics = d.metrics.get(),
       .access_log = d.access_log.get()};
+  // A binary upgrade: take over a running server's listening sockets.
+  std::optional<internal::Takeover> takeover;
+  if (!o.handover_socket.empty()) {
+    absl::StatusOr<internal::Takeover> t = internal::Takeover::Request(o.handover_socket);
+    if (t.ok()) {
+      takeover = *std::move(t);
+    } else if (t.status().code() != absl::StatusCode::kNotFound) {
+      return t.status();
+    }
+  }
   // One listener per reactor; with several, SO_REUSEPORT lets the kernel
   // spread connections between them.
   uint16_t port = o.port;
   for (int i = 0; i < o.reactors; ++i) {
-    absl::StatusOr<net::Listener> listener = net::Listener::Create(
-        o.address, port,
-        net::ListenerOptions{.backlog = 4096, .reuse_port = o.reactors > 1});
+    absl::StatusOr<net::Listener> listener;
+    if (takeover.has_value()) {
+      // The old process's sockets, shared round robin if it had fewer.
+      std::vector<net::Listener>& got = takeover->listeners();
+      const net::Listener& from = got[static_cast<size_t>(i) % got.size()];
+      listener = static_cast<size_t>(i) < got.size()
+                     ? std::move(got[static_cast<size_t>(i)])
+                     : net::Listener::Adopt(net::UniqueFd(
+                           fcntl(from.fd(), F_DUPFD_CLOEXEC, 0)));
+    } else {
+      listener = net::Listener::Create(
+          o.address, port,
+          net::ListenerOptions{.backlog = 4096, .reuse_port = o.reactors > 1});
+    }
     if (!listener.ok()) return listener.status();
     port = listener->port();
     auto reactor = std::make_unique<internal::Reactor>(
@@ -284,8 +311,24 @@ absl::Status HttpServer::Start() {
     if (!w.ok()) return w.status();
     d.signals = *std::move(w);
   }
+  std::vector<int> listener_fds;
+  for (auto& r : d.reactors) listener_fds.push_back(r->listener_fd());
   for (auto& r : d.reactors) r->StartThread();
   d.control_thread = std::thread([&d] { d.control->Run(); });
+  if (!o.handover_socket.empty()) {
+    // This one accepts now: the old one may stop.
+    if (takeover.has_value()) takeover->Confirm().IgnoreError();
+    absl::StatusOr<std::unique_ptr<internal::HandoverService>> service =
+        internal::HandoverService::Start(o.handover_socket, listener_fds, [&d] {
+          d.control->Post([&d] { d.HandedOverOnControl(); });
+        });
+    if (!service.ok()) {
+      std::fprintf(stderr, "handover socket %s: %s\n", o.handover_socket.c_str(),
+                   service.status().ToString().c_str());
+    } else {
+      d.handover = *std::move(service);
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -315,7 +358,26 @@ void HttpServer::Impl::BeginShutdownOnControl() {
   control->RunAfter(options.drain_timeout, [this] { FinishShutdownOnControl(); });
 }
 
+void HttpServer::Impl::HandedOverOnControl() {
+  std::fprintf(stderr, "handed the listening sockets over: draining\n");
+  // Already shutting down (a signal came first): only stop accepting.
+  const bool first = lifecycle.BeginShutdown();
+  if (handover) handover->Close();
+  // The new process accepts on the same sockets from now on; connections
+  // here are told to go (Connection: close) but idle ones are closed only
+  // after the grace, once clients and balancers had the chance to move.
+  for (auto& r : reactors) {
+    r->PostStopAccepting();
+    r->PostDrainConnections(/*close_idle=*/false);
+  }
+  if (!first) return;
+  control->RunAfter(std::min(options.drain_grace, options.drain_timeout),
+                    [this] { DrainOnControl(); });
+  control->RunAfter(options.drain_timeout, [this] { FinishShutdownOnControl(); });
+}
+
 void HttpServer::Impl::DrainOnControl() {
+  if (handover) handover->Close();  // no takeover of a closing listener
   lifecycle.BeginDrain();
   for (auto& r : reactors) {
     r->PostStopAccepting();
@@ -382,6 +444,7 @@ void HttpServer::Stop() {
   d.control->Stop();
   d.control_thread.join();
   d.signals.reset();
+  if (d.handover) d.handover->Close();
   d.reactors.clear();
   if (d.access_log) d.access_log->Flush();
 }

@@ -131,6 +131,14 @@ struct ServerOptions {
   // Shutdown() itself.
   bool handle_signals = true;
 
+  // Binary upgrade with no refused connection: a Unix socket path. At
+  // Start(), if a running server answers there, this one takes over its
+  // listening sockets (address and port then come from them) and the old
+  // one stops accepting and drains (answers carry Connection: close; idle
+  // connections close after drain_grace). Either way this server then
+  // answers the next upgrade there. Empty = off.
+  std::string handover_socket;
+
   // Built-in routes, each an inline GET (HEAD too); empty = not served.
   std::string metrics_path;  // e.g. "/metrics": Prometheus text format
   std::string health_path;   // e.g. "/healthz": liveness, 200 while serving

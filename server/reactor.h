@@ -35,6 +35,9 @@ class Reactor final : public ConnectionOwner {
   // Creates the loop and starts accepting from `listener` once running.
   absl::Status Init(net::Listener listener);
   void StartThread();
+  // The listening socket (until the reactor stops accepting). Before
+  // StartThread() only.
+  int listener_fd() const { return acceptor_ ? acceptor_->listener().fd() : -1; }
   // Stops the loop and joins the thread (any thread but this reactor's).
   void StopAndJoin();
 

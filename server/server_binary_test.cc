@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -185,6 +186,43 @@ TEST(ServerBinaryTest, GraceKeepsServingWhileReadinessFails) {
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->Header("connection"), "keep-alive");
   server.Signal(SIGKILL);  // the grace would last a minute
+}
+
+TEST(ServerBinaryTest, BinaryUpgradeThroughTheHandoverSocket) {
+  char dir[] = "/tmp/brisk-upgrade-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string socket = std::string("--handover_socket=") + dir + "/brisk.sock";
+  std::vector<std::string> flags = kFlags;
+  flags.push_back(socket);
+  flags.push_back("--drain_grace=100ms");
+  ServerProcess old_server(flags);
+  ASSERT_NE(old_server.port(), 0);
+  const uint16_t port = old_server.port();
+  // Clients keep connecting during the upgrade; none may be refused.
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::thread prober([&] {
+    while (!stop.load()) {
+      RawClient c(port);
+      auto r = c.connected() && c.Send(Get("/hello", true)) ? c.Read() : std::nullopt;
+      (r.has_value() && r->status == 200 ? ok : failed).fetch_add(1);
+    }
+  });
+  while (ok.load() < 20) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // The new binary: no port of its own (--port=0 is ignored: it takes the
+  // old one's socket), the same handover socket.
+  ServerProcess new_server(flags);
+  EXPECT_EQ(new_server.port(), port);
+  const int status = old_server.Wait();  // the old one drains and exits 0
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  const int after = ok.load();
+  while (ok.load() < after + 20) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  stop.store(true);
+  prober.join();
+  EXPECT_EQ(failed.load(), 0);
+  new_server.Signal(SIGTERM);
+  EXPECT_EQ(WEXITSTATUS(new_server.Wait()), 0);
 }
 
 TEST(ServerBinaryTest, DrainTimeoutBoundsTheExit) {
