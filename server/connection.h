@@ -166,7 +166,7 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   void Emit(Slot& slot, Append&& append);
   // Serializer options for the slot's answer head (and the drain's
   // Connection: close on the last answer).
-  http::ResponseOptions HeadOptions(Slot& slot);
+  http::ResponseOptions HeadOptions(Slot& slot, const http::Request* request);
   void LogAnswer(const Slot& slot, const http::Request* request, int status,
                  uint64_t body_bytes);
   // Output and phase.

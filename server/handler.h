@@ -64,6 +64,7 @@
 #include "absl/functional/any_invocable.h"
 #include "http/request.h"
 #include "http/response.h"
+#include "http/trace_context.h"
 
 namespace brisk {
 
@@ -111,6 +112,10 @@ class RequestContext {
 
   // The client's address ("127.0.0.1", "::1"), or "" if unknown.
   std::string peer_address() const;
+  // The request's W3C traceparent, if it carries a valid one (the answer
+  // echoes it and the access log records its trace id). For a downstream
+  // call made on behalf of this request, send trace()->Child(your_span_id).
+  std::optional<http::TraceParent> trace() const;
 
  private:
   friend class internal::Exchange;
