@@ -53,4 +53,10 @@ const tls::PeerIdentity* RequestContext::client_certificate() const {
                                  : nullptr;
 }
 
+std::optional<http::TraceParent> RequestContext::trace() const {
+  std::optional<std::string_view> v = request_->Header(http::kTraceParentHeader);
+  if (!v.has_value()) return std::nullopt;
+  return http::ParseTraceParent(*v);
+}
+
 }  // namespace brisk

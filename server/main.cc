@@ -3,10 +3,9 @@
 //
 //   tools/bazel run //server -- --port=8080 --workers=4
 //
-// Prints "listening on http://HOST:PORT" once ready (https:// with
-// --tls_cert/--tls_key). SIGTERM/SIGINT shut
+// Prints "listening on http://HOST:PORT" once ready. SIGTERM/SIGINT shut
 // down gracefully (see HttpServer::Run); a second signal exits at once
-// (status 128 + signal number). SIGHUP reloads the TLS files.
+// (status 128 + signal number).
 #include <time.h>
 
 #include <chrono>
@@ -23,72 +22,15 @@
 #include "absl/time/time.h"
 #include "http/ascii.h"
 #include "http/response.h"
+#include "server/flags.h"
 #include "server/handler.h"
 #include "server/http_server.h"
 #include "server/sse.h"
-
-ABSL_FLAG(std::string, address, "0.0.0.0", "Address to listen on (IPv4 or IPv6).");
-ABSL_FLAG(int32_t, port, 8080, "Port to listen on; 0 picks a free port.");
-ABSL_FLAG(int32_t, reactors, 1, "Reactor (event loop) threads.");
-ABSL_FLAG(int32_t, workers, 4, "Worker threads for offloaded handlers.");
-ABSL_FLAG(int32_t, queue_capacity, 1024,
-          "Offloaded requests that may wait for a worker; beyond: 503.");
-ABSL_FLAG(int32_t, max_connections, 10000,
-          "Open connections; beyond, new ones are closed at once.");
-ABSL_FLAG(absl::Duration, header_timeout, absl::Seconds(10),
-          "Time allowed for a whole request head (slowloris): else 408.");
-ABSL_FLAG(absl::Duration, idle_timeout, absl::Seconds(60),
-          "Idle keep-alive connections are closed after this; also the "
-          "longest pause while a body is received.");
-ABSL_FLAG(absl::Duration, write_timeout, absl::Seconds(10),
-          "Pending output must be written within this once the client "
-          "stops reading.");
-ABSL_FLAG(absl::Duration, request_deadline, absl::Seconds(5),
-          "Default deadline of an offloaded request (503 when passed). "
-          "Clients may shorten it with X-Request-Budget-Ms.");
-ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
-          "On SIGTERM/SIGINT, how long in-flight requests may take.");
-ABSL_FLAG(int64_t, max_header_bytes, 32 * 1024,
-          "Largest request header section (431 beyond).");
-ABSL_FLAG(int64_t, max_body_bytes, 1 << 20, "Largest request body (413 beyond).");
-ABSL_FLAG(std::string, access_log, "",
-          "Access log file; '-' for stdout; empty for none.");
-ABSL_FLAG(std::string, admission, "deadline",
-          "Admission control of offloaded requests: 'deadline' (each "
-          "request's own deadline and its route's measured cost decide; "
-          "earliest deadline first) or 'codel' (CoDel + adaptive LIFO).");
-ABSL_FLAG(absl::Duration, codel_target, absl::Milliseconds(5),
-          "CoDel target: queue wait allowed while a standing queue exists.");
-ABSL_FLAG(absl::Duration, codel_interval, absl::Milliseconds(100),
-          "CoDel interval: a queue not empty for this long is standing.");
-ABSL_FLAG(bool, adaptive_lifo, true,
-          "Serve the newest queued request first while a queue is standing.");
-ABSL_FLAG(std::string, tls_cert, "",
-          "PEM certificate chain (the server's certificate first, then its "
-          "intermediates). Set with --tls_key to serve HTTPS.");
-ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
-ABSL_FLAG(std::string, tls_client_ca, "",
-          "PEM CA certificates that issue client certificates: mutual TLS "
-          "(see --tls_client_auth).");
-ABSL_FLAG(std::string, tls_client_auth, "require",
-          "With --tls_client_ca: 'require' a verified client certificate, "
-          "or 'request' one (clients without one are served too).");
-ABSL_FLAG(std::string, tls_min_version, "1.2", "Lowest TLS version: 1.2 or 1.3.");
-ABSL_FLAG(absl::Duration, tls_handshake_timeout, absl::Seconds(10),
-          "A client that has not completed its TLS handshake this long after "
-          "connecting is cut off.");
-ABSL_FLAG(int32_t, shed_status, 503,
-          "Status of an admission refusal: 503, or 429 for load balancers "
-          "that eject backends after consecutive 5xx.");
 
 namespace {
 
 using brisk::RequestContext;
 using brisk::http::Response;
-
-std::chrono::nanoseconds ToChrono(absl::Duration d) {
-  return absl::ToChronoNanoseconds(d);
-}
 
 // Reads an integer query parameter, clamped to [0, max].
 int64_t QueryInt(const RequestContext& ctx, std::string_view name,
@@ -197,35 +139,6 @@ absl::Status AddDemoRoutes(brisk::HttpServer& server) {
   return s;
 }
 
-// --tls_* flags into `tls`; an error names the flag.
-absl::Status TlsFromFlags(brisk::TlsOptions* tls) {
-  tls->cert_chain_file = absl::GetFlag(FLAGS_tls_cert);
-  tls->key_file = absl::GetFlag(FLAGS_tls_key);
-  tls->client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
-  if (tls->cert_chain_file.empty() != tls->key_file.empty()) {
-    return absl::InvalidArgumentError("--tls_cert and --tls_key go together");
-  }
-  if (!tls->client_ca_file.empty() && tls->cert_chain_file.empty()) {
-    return absl::InvalidArgumentError("--tls_client_ca needs --tls_cert and --tls_key");
-  }
-  const std::string auth = absl::GetFlag(FLAGS_tls_client_auth);
-  if (auth != "require" && auth != "request") {
-    return absl::InvalidArgumentError("--tls_client_auth must be require or request");
-  }
-  if (!tls->client_ca_file.empty()) {
-    tls->client_auth = auth == "require" ? brisk::tls::ClientAuth::kRequire
-                                         : brisk::tls::ClientAuth::kRequest;
-  }
-  const std::string min_version = absl::GetFlag(FLAGS_tls_min_version);
-  if (min_version != "1.2" && min_version != "1.3") {
-    return absl::InvalidArgumentError("--tls_min_version must be 1.2 or 1.3");
-  }
-  tls->min_version = min_version == "1.3" ? brisk::tls::TlsVersion::kTls13
-                                          : brisk::tls::TlsVersion::kTls12;
-  tls->handshake_timeout = ToChrono(absl::GetFlag(FLAGS_tls_handshake_timeout));
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -233,50 +146,12 @@ int main(int argc, char** argv) {
       "brisk: a low-latency HTTP/1.1 server. See README.md for the flags.");
   absl::ParseCommandLine(argc, argv);
 
-  brisk::ServerOptions o;
-  o.address = absl::GetFlag(FLAGS_address);
-  const int32_t port = absl::GetFlag(FLAGS_port);
-  if (port < 0 || port > 65535) {
-    std::fprintf(stderr, "--port must be in [0, 65535]\n");
+  absl::StatusOr<brisk::ServerOptions> options = brisk::ServerOptionsFromFlags();
+  if (!options.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(options.status().message()).c_str());
     return 2;
   }
-  o.port = static_cast<uint16_t>(port);
-  o.reactors = absl::GetFlag(FLAGS_reactors);
-  o.workers = absl::GetFlag(FLAGS_workers);
-  o.queue_capacity = static_cast<size_t>(
-      std::max<int32_t>(1, absl::GetFlag(FLAGS_queue_capacity)));
-  o.max_connections = absl::GetFlag(FLAGS_max_connections);
-  o.header_timeout = ToChrono(absl::GetFlag(FLAGS_header_timeout));
-  o.idle_timeout = ToChrono(absl::GetFlag(FLAGS_idle_timeout));
-  o.write_timeout = ToChrono(absl::GetFlag(FLAGS_write_timeout));
-  o.request_deadline = ToChrono(absl::GetFlag(FLAGS_request_deadline));
-  o.drain_timeout = ToChrono(absl::GetFlag(FLAGS_drain_timeout));
-  o.max_header_bytes = static_cast<size_t>(
-      std::max<int64_t>(1024, absl::GetFlag(FLAGS_max_header_bytes)));
-  o.max_body_bytes =
-      static_cast<size_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_max_body_bytes)));
-  o.access_log = absl::GetFlag(FLAGS_access_log);
-  o.codel_target = ToChrono(absl::GetFlag(FLAGS_codel_target));
-  o.codel_interval = ToChrono(absl::GetFlag(FLAGS_codel_interval));
-  o.adaptive_lifo = absl::GetFlag(FLAGS_adaptive_lifo);
-  o.shed_status = absl::GetFlag(FLAGS_shed_status);
-  if (o.shed_status != 503 && o.shed_status != 429) {
-    std::fprintf(stderr, "--shed_status must be 503 or 429\n");
-    return 2;
-  }
-  const std::string admission = absl::GetFlag(FLAGS_admission);
-  if (admission == "deadline") {
-    o.admission = brisk::ServerOptions::Admission::kDeadline;
-  } else if (admission == "codel") {
-    o.admission = brisk::ServerOptions::Admission::kCodel;
-  } else {
-    std::fprintf(stderr, "--admission must be 'deadline' or 'codel'\n");
-    return 2;
-  }
-  if (absl::Status s = TlsFromFlags(&o.tls); !s.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
-    return 2;
-  }
+  brisk::ServerOptions o = *std::move(options);
   o.metrics_path = "/metrics";
   o.health_path = "/healthz";
   o.ready_path = "/readyz";
@@ -290,10 +165,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "start: %s\n", s.ToString().c_str());
     return 1;
   }
-  const bool v6 = o.address.find(':') != std::string::npos;
-  std::printf("listening on %s://%s%s%s:%u\n",
-              o.tls.enabled() ? "https" : "http", v6 ? "[" : "",
-              o.address.c_str(), v6 ? "]" : "", server.port());
+  std::printf("%s\n", brisk::ListeningLine(o, server.port()).c_str());
   std::fflush(stdout);
   if (absl::Status s = server.Run(); !s.ok()) {
     std::fprintf(stderr, "run: %s\n", s.ToString().c_str());

@@ -1,0 +1,169 @@
+#include "server/flags.h"
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+
+ABSL_FLAG(std::string, address, "0.0.0.0", "Address to listen on (IPv4 or IPv6).");
+ABSL_FLAG(int32_t, port, 8080, "Port to listen on; 0 picks a free port.");
+ABSL_FLAG(int32_t, reactors, 1, "Reactor (event loop) threads.");
+ABSL_FLAG(int32_t, workers, 4, "Worker threads for offloaded handlers.");
+ABSL_FLAG(int32_t, worker_nice, 0,
+          "CPU priority (nice, 0..19) of worker threads: above 0, busy "
+          "handlers yield a shared core to the reactor (and to every other "
+          "process); 0 = same as the reactors.");
+ABSL_FLAG(int32_t, queue_capacity, 1024,
+          "Offloaded requests that may wait for a worker; beyond: 503.");
+ABSL_FLAG(int32_t, max_connections, 10000,
+          "Open connections; beyond, new ones are closed at once.");
+ABSL_FLAG(absl::Duration, header_timeout, absl::Seconds(10),
+          "Time allowed for a whole request head (slowloris): else 408.");
+ABSL_FLAG(absl::Duration, idle_timeout, absl::Seconds(60),
+          "Idle keep-alive connections are closed after this; also the "
+          "longest pause while a body is received.");
+ABSL_FLAG(absl::Duration, write_timeout, absl::Seconds(10),
+          "Pending output must be written within this once the client "
+          "stops reading.");
+ABSL_FLAG(absl::Duration, request_deadline, absl::Seconds(5),
+          "Default deadline of an offloaded request (503 when passed). "
+          "Clients may shorten it with X-Request-Budget-Ms.");
+ABSL_FLAG(absl::Duration, drain_grace, absl::Seconds(1),
+          "On SIGTERM/SIGINT, readiness (/readyz) fails at once but the "
+          "server keeps accepting and serving for this long, so load "
+          "balancers stop sending first (about two health-check intervals); "
+          "0 = stop accepting at once.");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
+          "On SIGTERM/SIGINT, the whole graceful shutdown (grace included) "
+          "ends within this; handlers still running are then cancelled.");
+ABSL_FLAG(int64_t, max_header_bytes, 32 * 1024,
+          "Largest request header section (431 beyond).");
+ABSL_FLAG(int64_t, max_body_bytes, 1 << 20, "Largest request body (413 beyond).");
+ABSL_FLAG(std::string, access_log, "",
+          "Access log file; '-' for stdout; empty for none.");
+ABSL_FLAG(std::string, handover_socket, "",
+          "Binary upgrade: a Unix socket path. At start, take over the "
+          "listening sockets of a running brisk that serves this path (it "
+          "then drains); then serve the next upgrade there. Empty = off.");
+ABSL_FLAG(std::string, admission, "deadline",
+          "Admission control of offloaded requests: 'deadline' (each "
+          "request's own deadline and its route's measured cost decide; "
+          "earliest deadline first) or 'codel' (CoDel + adaptive LIFO).");
+ABSL_FLAG(absl::Duration, codel_target, absl::Milliseconds(5),
+          "CoDel target: queue wait allowed while a standing queue exists.");
+ABSL_FLAG(absl::Duration, codel_interval, absl::Milliseconds(100),
+          "CoDel interval: a queue not empty for this long is standing.");
+ABSL_FLAG(bool, adaptive_lifo, true,
+          "Serve the newest queued request first while a queue is standing.");
+ABSL_FLAG(int32_t, shed_status, 503,
+          "Status of an admission refusal: 503, or 429 for load balancers "
+          "that eject backends after consecutive 5xx.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain (the server's certificate first, then its "
+          "intermediates). Set with --tls_key to serve HTTPS.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA certificates that issue client certificates: mutual TLS "
+          "(see --tls_client_auth).");
+ABSL_FLAG(std::string, tls_client_auth, "require",
+          "With --tls_client_ca: 'require' a verified client certificate, "
+          "or 'request' one (clients without one are served too).");
+ABSL_FLAG(std::string, tls_min_version, "1.2", "Lowest TLS version: 1.2 or 1.3.");
+ABSL_FLAG(absl::Duration, tls_handshake_timeout, absl::Seconds(10),
+          "A client that has not completed its TLS handshake this long after "
+          "connecting is cut off.");
+
+namespace brisk {
+namespace {
+
+std::chrono::nanoseconds ToChrono(absl::Duration d) {
+  return absl::ToChronoNanoseconds(d);
+}
+
+// The --tls_* flags into `tls`; an error names the flag.
+absl::Status TlsFromFlags(TlsOptions* tls) {
+  tls->cert_chain_file = absl::GetFlag(FLAGS_tls_cert);
+  tls->key_file = absl::GetFlag(FLAGS_tls_key);
+  tls->client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  if (tls->cert_chain_file.empty() != tls->key_file.empty()) {
+    return absl::InvalidArgumentError("--tls_cert and --tls_key go together");
+  }
+  if (!tls->client_ca_file.empty() && tls->cert_chain_file.empty()) {
+    return absl::InvalidArgumentError("--tls_client_ca needs --tls_cert and --tls_key");
+  }
+  const std::string auth = absl::GetFlag(FLAGS_tls_client_auth);
+  if (auth != "require" && auth != "request") {
+    return absl::InvalidArgumentError("--tls_client_auth must be require or request");
+  }
+  if (!tls->client_ca_file.empty()) {
+    tls->client_auth =
+        auth == "require" ? tls::ClientAuth::kRequire : tls::ClientAuth::kRequest;
+  }
+  const std::string min_version = absl::GetFlag(FLAGS_tls_min_version);
+  if (min_version != "1.2" && min_version != "1.3") {
+    return absl::InvalidArgumentError("--tls_min_version must be 1.2 or 1.3");
+  }
+  tls->min_version =
+      min_version == "1.3" ? tls::TlsVersion::kTls13 : tls::TlsVersion::kTls12;
+  tls->handshake_timeout = ToChrono(absl::GetFlag(FLAGS_tls_handshake_timeout));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
+  ServerOptions o;
+  o.address = absl::GetFlag(FLAGS_address);
+  const int32_t port = absl::GetFlag(FLAGS_port);
+  if (port < 0 || port > 65535) {
+    return absl::InvalidArgumentError("--port must be in [0, 65535]");
+  }
+  o.port = static_cast<uint16_t>(port);
+  o.reactors = absl::GetFlag(FLAGS_reactors);
+  o.workers = absl::GetFlag(FLAGS_workers);
+  o.worker_nice = absl::GetFlag(FLAGS_worker_nice);
+  o.queue_capacity = static_cast<size_t>(
+      std::max<int32_t>(1, absl::GetFlag(FLAGS_queue_capacity)));
+  o.max_connections = absl::GetFlag(FLAGS_max_connections);
+  o.header_timeout = ToChrono(absl::GetFlag(FLAGS_header_timeout));
+  o.idle_timeout = ToChrono(absl::GetFlag(FLAGS_idle_timeout));
+  o.write_timeout = ToChrono(absl::GetFlag(FLAGS_write_timeout));
+  o.request_deadline = ToChrono(absl::GetFlag(FLAGS_request_deadline));
+  o.drain_grace = ToChrono(absl::GetFlag(FLAGS_drain_grace));
+  o.drain_timeout = ToChrono(absl::GetFlag(FLAGS_drain_timeout));
+  o.max_header_bytes = static_cast<size_t>(
+      std::max<int64_t>(1024, absl::GetFlag(FLAGS_max_header_bytes)));
+  o.max_body_bytes =
+      static_cast<size_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_max_body_bytes)));
+  o.access_log = absl::GetFlag(FLAGS_access_log);
+  o.handover_socket = absl::GetFlag(FLAGS_handover_socket);
+  o.codel_target = ToChrono(absl::GetFlag(FLAGS_codel_target));
+  o.codel_interval = ToChrono(absl::GetFlag(FLAGS_codel_interval));
+  o.adaptive_lifo = absl::GetFlag(FLAGS_adaptive_lifo);
+  o.shed_status = absl::GetFlag(FLAGS_shed_status);
+  if (o.shed_status != 503 && o.shed_status != 429) {
+    return absl::InvalidArgumentError("--shed_status must be 503 or 429");
+  }
+  const std::string admission = absl::GetFlag(FLAGS_admission);
+  if (admission == "deadline") {
+    o.admission = ServerOptions::Admission::kDeadline;
+  } else if (admission == "codel") {
+    o.admission = ServerOptions::Admission::kCodel;
+  } else {
+    return absl::InvalidArgumentError("--admission must be 'deadline' or 'codel'");
+  }
+  if (absl::Status s = TlsFromFlags(&o.tls); !s.ok()) return s;
+  return o;
+}
+
+std::string ListeningLine(const ServerOptions& options, uint16_t port) {
+  const bool v6 = options.address.find(':') != std::string::npos;
+  return absl::StrCat("listening on ", options.tls.enabled() ? "https" : "http",
+                      "://", v6 ? "[" : "", options.address,
+                      v6 ? "]" : "", ":", port);
+}
+
+}  // namespace brisk
