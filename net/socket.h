@@ -112,8 +112,11 @@ struct AcceptResult {
   int error = 0;  // errno for everything but kAccepted
 };
 
-// A listening TCP socket (SO_REUSEADDR, non-blocking, close-on-exec).
-// Move-only.
+// What an accept(2) errno means for the caller (kWouldBlock for EAGAIN).
+AcceptResult::Outcome ClassifyAcceptError(int error);
+
+// A listening TCP socket (SO_REUSEADDR, TCP_NODELAY, non-blocking,
+// close-on-exec). Accepted connections inherit TCP_NODELAY. Move-only.
 class Listener {
  public:
   static absl::StatusOr<Listener> Create(std::string_view address,

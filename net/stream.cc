@@ -252,4 +252,10 @@ std::unique_ptr<Stream> EventLoop::CreateStream(UniqueFd fd,
   return CreateReadinessStream(this, std::move(fd), callbacks, options);
 }
 
+absl::Status EventLoop::StartAccept(int, AcceptCallback) {
+  return absl::UnimplementedError("this loop accepts by readiness (Watch)");
+}
+
+void EventLoop::StopAccept(int) {}
+
 }  // namespace brisk::net
