@@ -212,7 +212,11 @@ absl::Status HttpServer::Start() {
     port = listener->port();
     auto reactor = std::make_unique<internal::Reactor>(
         context, &d.lifecycle, o.max_connections, net::StreamOptions{});
-    if (absl::Status s = reactor->Init(*std::move(listener)); !s.ok()) return s;
+    if (absl::Status s = reactor->Init(*std::move(listener),
+                                       o.io == IoBackend::kIoUring);
+        !s.ok()) {
+      return s;
+    }
     d.reactors.push_back(std::move(reactor));
   }
   absl::StatusOr<std::unique_ptr<net::EventLoop>> control = net::CreateEpollLoop();

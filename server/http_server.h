@@ -58,10 +58,16 @@
 
 namespace brisk {
 
+// How the reactors wait for IO (--io): epoll readiness, or io_uring
+// completions (Linux 6.0+; Start() fails with the reason if the kernel
+// cannot). The server behaves the same on both.
+enum class IoBackend { kEpoll, kIoUring };
+
 struct ServerOptions {
   std::string address = "0.0.0.0";
   uint16_t port = 8080;  // 0 = any free port (see port())
   int reactors = 1;
+  IoBackend io = IoBackend::kEpoll;
   int workers = 4;
   // Offloaded requests that may wait for a worker; beyond: refused at once.
   size_t queue_capacity = 1024;

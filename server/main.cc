@@ -26,6 +26,8 @@
 ABSL_FLAG(std::string, address, "0.0.0.0", "Address to listen on (IPv4 or IPv6).");
 ABSL_FLAG(int32_t, port, 8080, "Port to listen on; 0 picks a free port.");
 ABSL_FLAG(int32_t, reactors, 1, "Reactor (event loop) threads.");
+ABSL_FLAG(std::string, io, "epoll",
+          "How reactors wait for IO: epoll, or io_uring (Linux 6.0+).");
 ABSL_FLAG(int32_t, workers, 4, "Worker threads for offloaded handlers.");
 ABSL_FLAG(int32_t, queue_capacity, 1024,
           "Offloaded requests that may wait for a worker; beyond: 503.");
@@ -190,6 +192,15 @@ int main(int argc, char** argv) {
   }
   o.port = static_cast<uint16_t>(port);
   o.reactors = absl::GetFlag(FLAGS_reactors);
+  const std::string io = absl::GetFlag(FLAGS_io);
+  if (io == "epoll") {
+    o.io = brisk::IoBackend::kEpoll;
+  } else if (io == "io_uring") {
+    o.io = brisk::IoBackend::kIoUring;
+  } else {
+    std::fprintf(stderr, "--io must be epoll or io_uring\n");
+    return 2;
+  }
   o.workers = absl::GetFlag(FLAGS_workers);
   o.queue_capacity = static_cast<size_t>(
       std::max<int32_t>(1, absl::GetFlag(FLAGS_queue_capacity)));

@@ -5,6 +5,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "net/io_uring_loop.h"
+
 namespace brisk::internal {
 
 Reactor::Reactor(const ConnectionContext& context, Lifecycle* lifecycle,
@@ -20,9 +23,14 @@ Reactor::~Reactor() {
   if (home_ != nullptr) home_->Shut();
 }
 
-absl::Status Reactor::Init(net::Listener listener) {
-  absl::StatusOr<std::unique_ptr<net::EventLoop>> loop = net::CreateEpollLoop();
-  if (!loop.ok()) return loop.status();
+absl::Status Reactor::Init(net::Listener listener, bool io_uring) {
+  absl::StatusOr<std::unique_ptr<net::EventLoop>> loop =
+      io_uring ? net::CreateIoUringLoop() : net::CreateEpollLoop();
+  if (!loop.ok()) {
+    return absl::Status(loop.status().code(),
+                        absl::StrCat(io_uring ? "--io=io_uring: " : "--io=epoll: ",
+                                     loop.status().message()));
+  }
   loop_ = *std::move(loop);
   home_ = std::make_shared<LoopHandle>(loop_.get());
   ServerMetrics* metrics = context_.metrics;

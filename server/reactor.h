@@ -32,8 +32,9 @@ class Reactor final : public ConnectionOwner {
   Reactor(const Reactor&) = delete;
   Reactor& operator=(const Reactor&) = delete;
 
-  // Creates the loop and starts accepting from `listener` once running.
-  absl::Status Init(net::Listener listener);
+  // Creates the loop (io_uring's or epoll's) and starts accepting from
+  // `listener` once running.
+  absl::Status Init(net::Listener listener, bool io_uring);
   void StartThread();
   // Stops the loop and joins the thread (any thread but this reactor's).
   void StopAndJoin();
