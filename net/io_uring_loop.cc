@@ -118,12 +118,18 @@ class UringLoop final : public internal::LoopBase {
     io_uring_sqe_set_data64(sqe, kTagIgnore);
     sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
   }
-  // Cancels every operation on `fd`.
-  void CancelFd(int fd) {
-    io_uring_sqe* sqe = Sqe();
-    io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
-    io_uring_sqe_set_data64(sqe, kTagIgnore);
-    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+  // Cancels every operation on `fd`, then closes it (hard-linked: the
+  // close runs after the cancellation, whatever it found).
+  void CancelAndCloseFd(int fd) {
+    if (io_uring_sq_space_left(&ring_) < 2) io_uring_submit(&ring_);
+    io_uring_sqe* cancel = Sqe();
+    io_uring_sqe* close = Sqe();
+    io_uring_prep_cancel_fd(cancel, fd, IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(cancel, kTagIgnore);
+    cancel->flags |= IOSQE_IO_HARDLINK | IOSQE_CQE_SKIP_SUCCESS;
+    io_uring_prep_close(close, fd);
+    io_uring_sqe_set_data64(close, kTagIgnore);
+    close->flags |= IOSQE_CQE_SKIP_SUCCESS;
   }
   void Register(Core* core) { cores_.insert(core); }
   // Deletes `core` if its owner is gone and nothing is in flight; runs its
@@ -158,12 +164,6 @@ class UringLoop final : public internal::LoopBase {
                           io_uring_buf_ring_mask(buffer_count_), 0);
     io_uring_buf_ring_advance(buf_ring_, 1);
   }
-  // A scratch buffer for the speculative read after accept.
-  char* Scratch(size_t size) {
-    if (scratch_.size() < size) scratch_.resize(size);
-    return scratch_.data();
-  }
-
  private:
   struct Done {
     uint64_t user_data;
@@ -203,7 +203,6 @@ class UringLoop final : public internal::LoopBase {
   size_t buf_ring_bytes_ = 0;
   char* buffers_ = nullptr;
   size_t buffers_bytes_ = 0;
-  std::vector<char> scratch_;
 
   absl::flat_hash_set<Core*> cores_;
   absl::flat_hash_map<int, Core*> watches_;  // fd -> WatchCore
@@ -413,13 +412,10 @@ class StreamCore final : public Core {
     if (fd_ >= 0) close(fd_);
   }
 
-  void Start() {
-    if (options_.read_on_start) {
-      ReadNow();
-      if (closed_) return;
-    }
-    UpdateOps();
-  }
+  // StreamOptions::read_on_start needs no read(2) here: the first receive
+  // goes with the loop's next submission and completes there at once if the
+  // data is already in (a speculative read without a system call).
+  void Start() { UpdateOps(); }
 
   std::string& output() { return out_; }
 
@@ -466,9 +462,14 @@ class StreamCore final : public Core {
     callbacks_ = nullptr;
     std::string().swap(out_);
     std::string().swap(stash_);
-    // The socket is closed once every operation on it has finished (OnIdle):
-    // a queued submission must never reach a reused descriptor number.
-    if (inflight_ > 0) loop_->CancelFd(fd_);
+    // A submission queued earlier must never reach a reused descriptor
+    // number: with operations in flight, the close goes through the ring
+    // after a cancellation of everything on the socket (linked, in order,
+    // in the next io_uring_enter); without, it happens now.
+    if (inflight_ > 0) {
+      loop_->CancelAndCloseFd(fd_);
+      fd_ = -1;
+    }
     loop_->Release(this);
   }
   bool closed() const { return closed_; }
@@ -527,15 +528,19 @@ class StreamCore final : public Core {
   bool Live() const { return !closed_ && !failed_; }
 
   // Arms or cancels the receive and the hang-up poll to match the state.
+  // A pause costs nothing until data arrives during it: only then is the
+  // receive cancelled (the stash stays bounded by what was in flight) and a
+  // poll watches for a hang-up instead; an armed receive reports the end
+  // of input and errors by itself.
   void UpdateOps() {
     if (!Live()) return;
-    const bool want_recv = reading_ && !eof_;
-    if (want_recv && recv_ == RecvState::kIdle) ArmRecv();
-    if (!want_recv && recv_ == RecvState::kArmed) {
+    if (reading_ && !eof_ && recv_ == RecvState::kIdle) ArmRecv();
+    if (!reading_ && !stash_.empty() && recv_ == RecvState::kArmed) {
       loop_->CancelOp(this, kTagRecv);
       recv_ = RecvState::kCancelling;
     }
-    const bool want_hup = !reading_ && !eof_ && !eof_seen_while_paused_;
+    const bool want_hup = !reading_ && !eof_ && recv_ == RecvState::kIdle &&
+                          !eof_seen_while_paused_;
     if (want_hup && !hup_armed_) {
       io_uring_sqe* sqe = loop_->Sqe();
       io_uring_prep_poll_add(sqe, fd_, POLLRDHUP);
@@ -557,23 +562,6 @@ class StreamCore final : public Core {
     recv_ = RecvState::kArmed;
   }
 
-  // The speculative read of StreamOptions::read_on_start.
-  void ReadNow() {
-    char* buf = loop_->Scratch(options_.read_chunk);
-    ssize_t n;
-    do {
-      n = ::read(fd_, buf, options_.read_chunk);
-    } while (n < 0 && errno == EINTR);
-    if (n > 0) {
-      Deliver(std::string_view(buf, static_cast<size_t>(n)));
-    } else if (n == 0) {
-      eof_ = true;
-      MaybeReportEof();
-    } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
-      Fail(errno);
-    }
-  }
-
   void Deliver(std::string_view data) {
     if (!reading_ || !stash_.empty()) {
       stash_.append(data);  // in order, after what is already kept
@@ -586,8 +574,10 @@ class StreamCore final : public Core {
     callbacks_->OnStreamData(data);
   }
 
+  // Once everything received was delivered (even while paused: a hang-up
+  // ends the connection as the readiness stream reports it).
   void MaybeReportEof() {
-    if (!eof_ || eof_reported_ || closed_ || !reading_ || !stash_.empty()) return;
+    if (!eof_ || eof_reported_ || closed_ || !stash_.empty()) return;
     eof_reported_ = true;
     callbacks_->OnStreamEof();
   }
@@ -607,10 +597,12 @@ class StreamCore final : public Core {
       }
     } else if (res < 0 && res != -ECANCELED && res != -ENOBUFS && Live()) {
       Fail(-res);
+      return;
     }
-    // ENOBUFS (every buffer was in use), a cancelled pause that reading
-    // overtook, or the kernel ending the multishot: receive again.
-    if (recv_ == RecvState::kIdle) UpdateOps();
+    // Data stashed during a pause: stop receiving. ENOBUFS (every buffer was
+    // in use), a cancelled pause that reading overtook, or the kernel ending
+    // the multishot: receive again.
+    UpdateOps();
   }
 
   void StartSend() {
@@ -855,7 +847,7 @@ absl::Status UringLoop::Init(const EventLoopOptions& options) {
   if (probe == nullptr) return absl::FailedPreconditionError("io_uring: no probe");
   for (int op : {IORING_OP_RECV, IORING_OP_SEND, IORING_OP_POLL_ADD,
                  IORING_OP_POLL_REMOVE, IORING_OP_ASYNC_CANCEL,
-                 IORING_OP_ACCEPT, IORING_OP_READ}) {
+                 IORING_OP_ACCEPT, IORING_OP_READ, IORING_OP_CLOSE}) {
     if (!io_uring_opcode_supported(probe, op)) {
       io_uring_free_probe(probe);
       return absl::FailedPreconditionError(

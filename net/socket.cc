@@ -143,6 +143,10 @@ absl::StatusOr<Listener> Listener::Create(std::string_view address,
     s = SetIntOption(fd.get(), IPPROTO_TCP, TCP_NODELAY, 1,
                      "setsockopt(TCP_NODELAY)");
   }
+  if (s.ok() && options.defer_accept_seconds > 0) {
+    s = SetIntOption(fd.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT,
+                     options.defer_accept_seconds, "setsockopt(TCP_DEFER_ACCEPT)");
+  }
   if (s.ok() && addr->family() == AF_INET6) {
     s = SetIntOption(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, options.v6_only ? 1 : 0,
                      "setsockopt(IPV6_V6ONLY)");

@@ -95,6 +95,11 @@ struct ListenerOptions {
   bool reuse_port = false;
   // IPV6_V6ONLY for IPv6 addresses (false: "::" also accepts IPv4).
   bool v6_only = true;
+  // TCP_DEFER_ACCEPT, in seconds (0 = off): a connection is handed to
+  // accept() only once its first data arrived (or after about this long
+  // anyway), so the server is woken once per connection instead of twice
+  // and its first read finds the request. h2o sets 1 by default.
+  int defer_accept_seconds = 0;
 };
 
 // The outcome of one accept4() call.
