@@ -207,11 +207,14 @@ absl::Status HttpServer::Start() {
   for (int i = 0; i < o.reactors; ++i) {
     absl::StatusOr<net::Listener> listener = net::Listener::Create(
         o.address, port,
-        net::ListenerOptions{.backlog = 4096, .reuse_port = o.reactors > 1});
+        net::ListenerOptions{.backlog = 4096,
+                             .reuse_port = o.reactors > 1,
+                             .defer_accept_seconds = o.defer_accept ? 1 : 0});
     if (!listener.ok()) return listener.status();
     port = listener->port();
     auto reactor = std::make_unique<internal::Reactor>(
-        context, &d.lifecycle, o.max_connections, net::StreamOptions{});
+        context, &d.lifecycle, o.max_connections,
+        net::StreamOptions{.read_on_start = o.defer_accept});
     if (absl::Status s = reactor->Init(*std::move(listener),
                                        o.io == IoBackend::kIoUring);
         !s.ok()) {

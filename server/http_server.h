@@ -68,6 +68,10 @@ struct ServerOptions {
   uint16_t port = 8080;  // 0 = any free port (see port())
   int reactors = 1;
   IoBackend io = IoBackend::kEpoll;
+  // New connections: TCP_DEFER_ACCEPT on the listeners (a connection is
+  // accepted with its request, after about 1 s if it sends nothing) and a
+  // read right after accept, so a short exchange needs no poller round.
+  bool defer_accept = true;
   int workers = 4;
   // Offloaded requests that may wait for a worker; beyond: refused at once.
   size_t queue_capacity = 1024;

@@ -26,6 +26,8 @@
 ABSL_FLAG(std::string, address, "0.0.0.0", "Address to listen on (IPv4 or IPv6).");
 ABSL_FLAG(int32_t, port, 8080, "Port to listen on; 0 picks a free port.");
 ABSL_FLAG(int32_t, reactors, 1, "Reactor (event loop) threads.");
+ABSL_FLAG(bool, defer_accept, true,
+          "TCP_DEFER_ACCEPT on the listeners and a read right after accept.");
 ABSL_FLAG(std::string, io, "epoll",
           "How reactors wait for IO: epoll, or io_uring (Linux 6.0+).");
 ABSL_FLAG(int32_t, workers, 4, "Worker threads for offloaded handlers.");
@@ -192,6 +194,7 @@ int main(int argc, char** argv) {
   }
   o.port = static_cast<uint16_t>(port);
   o.reactors = absl::GetFlag(FLAGS_reactors);
+  o.defer_accept = absl::GetFlag(FLAGS_defer_accept);
   const std::string io = absl::GetFlag(FLAGS_io);
   if (io == "epoll") {
     o.io = brisk::IoBackend::kEpoll;
