@@ -17,6 +17,7 @@
 #ifndef BRISK_NET_SOCKET_H_
 #define BRISK_NET_SOCKET_H_
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cstdint>
@@ -58,7 +59,8 @@ class UniqueFd {
 absl::Status SetNonBlocking(int fd);
 absl::Status SetNoDelay(int fd);  // TCP_NODELAY
 
-// An IPv4 or IPv6 socket address (sockaddr_storage). Copyable value.
+// An IPv4 or IPv6 socket address. Copyable value; other families are
+// truncated (family() tells).
 class SocketAddress {
  public:
   SocketAddress() = default;
@@ -72,7 +74,7 @@ class SocketAddress {
   static absl::StatusOr<SocketAddress> LocalOf(int fd);
   static absl::StatusOr<SocketAddress> PeerOf(int fd);
 
-  int family() const { return storage_.ss_family; }  // AF_INET/AF_INET6/0
+  int family() const { return storage_.any.sa_family; }  // AF_INET/AF_INET6/0
   uint16_t port() const;
   // "1.2.3.4:80" or "[::1]:80" (host only: HostString()).
   std::string ToString() const;
@@ -84,7 +86,14 @@ class SocketAddress {
   socklen_t len() const { return len_; }
 
  private:
-  sockaddr_storage storage_{};
+  // IPv4 or IPv6 only: 28 bytes rather than sockaddr_storage's 128 (a copy
+  // is kept per connection).
+  union Storage {
+    sockaddr any;
+    sockaddr_in v4;
+    sockaddr_in6 v6;
+  };
+  Storage storage_{};
   socklen_t len_ = 0;
 };
 
