@@ -86,6 +86,25 @@ void Reactor::OnAccept(net::UniqueFd fd, const net::SocketAddress& peer) {
   raw->Start(loop_->CreateStream(std::move(fd), raw, stream_options_));
 }
 
+std::unique_ptr<http::RequestParser> Reactor::TakeParser() {
+  if (parsers_.empty()) {
+    return std::make_unique<http::RequestParser>(
+        context_.config->parser_limits);
+  }
+  std::unique_ptr<http::RequestParser> parser = std::move(parsers_.back());
+  parsers_.pop_back();
+  return parser;
+}
+
+void Reactor::GiveBackParser(std::unique_ptr<http::RequestParser> parser) {
+  // A few spare parsers serve every connection's next request (the busy
+  // ones take and give back one per request); beyond, memory goes back.
+  constexpr size_t kSpareParsers = 64;
+  if (parsers_.size() >= kSpareParsers) return;
+  parser->Reset();
+  parsers_.push_back(std::move(parser));
+}
+
 void Reactor::OnConnectionClosed(Connection* connection) {
   context_.metrics->open_connections.fetch_sub(1, std::memory_order_relaxed);
   lifecycle_->ConnectionClosed();
