@@ -6,6 +6,8 @@
 #
 # Usage: tools/bench/peers.sh [SECONDS=5] [PEERS="nginx h2o"]
 #   ROUNDS=3 (env) rounds per server. Loopback only; stops by itself.
+#   BIN=path (env): a brisk server binary built beforehand (else one is
+#   built with -c opt).
 #   IO="epoll io_uring" (env): the brisk backends measured in the same run
 #   ("brisk" = --io=epoll, "brisk-uring" = --io=io_uring).
 # Modes: c64 (keep-alive, 64 connections), pipe16 (16 requests per write),
@@ -28,10 +30,15 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >&2
 fi
 
-tools/bazel build -c opt //server:server >&2
-BIN=$(mktemp /tmp/brisk-bench-server.XXXXXX)
-cp -f bazel-bin/server/server "$BIN"
-tools/bazel shutdown >&2  # no JVM running beside the measurements
+if [[ -n "${BIN:-}" ]]; then  # a brisk server binary built beforehand
+  cp -f "$BIN" "${BIN}.bench"
+  BIN="${BIN}.bench"
+else
+  tools/bazel build -c opt //server:server >&2
+  BIN=$(mktemp /tmp/brisk-bench-server.XXXXXX)
+  cp -f bazel-bin/server/server "$BIN"
+  tools/bazel shutdown >&2  # no JVM running beside the measurements
+fi
 chmod +x "$BIN"
 trap 'rm -f "$BIN"' EXIT
 PORT=${SELF_PORT:-18080}
