@@ -29,13 +29,14 @@ def brisk_cc_benchmark(name, srcs, deps = [], smoke_args = [], **kwargs):
         **kwargs
     )
 
-def brisk_cc_fuzzer(name, srcs, deps = [], corpus_test_deps = []):
+def brisk_cc_fuzzer(name, srcs, deps = [], corpus_test_deps = [], **kwargs):
     """A libFuzzer target `name` (build with --config=fuzz) plus `name_corpus_test`.
 
     The fuzzer binary is tagged "fuzzer" and "manual": .ci/run builds it with
     --config=fuzz and runs it for a fixed time, seeded from
     testdata/<name>_corpus. The `_corpus_test` replays every corpus file
     through the same LLVMFuzzerTestOneInput in an ordinary test (any config).
+    Other arguments (e.g. testonly) go to both targets.
     """
     cc_binary(
         name = name,
@@ -43,6 +44,7 @@ def brisk_cc_fuzzer(name, srcs, deps = [], corpus_test_deps = []):
         copts = BRISK_TEST_COPTS,
         deps = deps,
         tags = ["fuzzer", "manual"],
+        **kwargs
     )
     cc_test(
         name = name + "_corpus_test",
@@ -51,6 +53,15 @@ def brisk_cc_fuzzer(name, srcs, deps = [], corpus_test_deps = []):
         deps = deps,
         data = native.glob(["testdata/" + name + "_corpus/**"]),
         args = [native.package_name() + "/testdata/" + name + "_corpus"],
+        **kwargs
+    )
+
+def brisk_layering_sources():
+    """Exports every C++ source of the package to //bazel:layering_test."""
+    native.filegroup(
+        name = "sources",
+        srcs = native.glob(["**/*.h", "**/*.cc"]),
+        visibility = ["//bazel:__pkg__"],
     )
 
 def brisk_cc_test_per_io(name, **kwargs):

@@ -1,15 +1,16 @@
 #include "http/request_parser.h"
 
 #include <algorithm>
-#include <array>
 #include <bit>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
+#include "absl/base/attributes.h"
 #include "http/ascii.h"
 #include "http/url.h"
 
@@ -23,78 +24,38 @@ constexpr int kHeaderFieldsTooLarge = 431;
 constexpr int kNotImplemented = 501;
 constexpr int kVersionNotSupported = 505;
 
-// Byte classes.
-enum : uint8_t {
-  kToken = 1,     // tchar (RFC 9110 5.6.2)
-  kTarget = 2,    // visible ASCII allowed in a request-target
-  kValue = 4,     // field-value byte: VCHAR, SP, HTAB, obs-text
-  kHex = 8,
-  kTargetSpecial = 16,  // '%', '?', '#': noted while scanning the target
-};
-
-constexpr std::array<uint8_t, 256> MakeTable() {
-  std::array<uint8_t, 256> t{};
-  for (int c = 0; c < 256; ++c) {
-    uint8_t v = 0;
-    const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-                       (c >= 'A' && c <= 'Z');
-    if (alnum) v |= kToken;
-    for (char s : std::string_view("!#$%&'*+-.^_`|~")) {
-      if (c == static_cast<unsigned char>(s)) v |= kToken;
-    }
-    if (c >= 0x21 && c <= 0x7E) v |= kTarget;
-    if (c == '%' || c == '?' || c == '#') v |= kTargetSpecial;
-    if (c == '\t' || (c >= 0x20 && c != 0x7F)) v |= kValue;
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-        (c >= 'A' && c <= 'F')) {
-      v |= kHex;
-    }
-    t[c] = v;
+// True when the 8 bytes at p are valid field-value bytes. A word with no
+// byte < 0x20 and no 0x7F is valid as a whole; otherwise (HTAB, or a real
+// control byte) its bytes are checked one by one.
+inline bool ValidValueWord(const char* p) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  uint64_t x;
+  std::memcpy(&x, p, 8);
+  const uint64_t del = x ^ (0x7F * kOnes);
+  const uint64_t special =
+      ((x - 0x20 * kOnes) & ~x & kHigh) | ((del - kOnes) & ~del & kHigh);
+  if (special == 0) return true;
+  for (int i = 0; i < 8; ++i) {
+    if (!HasCharClass(p[i], kFieldValueChar)) return false;
   }
-  return t;
-}
-constexpr std::array<uint8_t, 256> kTable = MakeTable();
-
-inline bool Is(char c, uint8_t cls) {
-  return (kTable[static_cast<unsigned char>(c)] & cls) != 0;
-}
-inline bool IsOws(char c) { return c == ' ' || c == '\t'; }
-
-// Index of the first byte in [p, end) not in class `cls`, or end.
-inline const char* SkipClass(const char* p, const char* end, uint8_t cls) {
-  while (end - p >= 4) {
-    if (!Is(p[0], cls)) return p;
-    if (!Is(p[1], cls)) return p + 1;
-    if (!Is(p[2], cls)) return p + 2;
-    if (!Is(p[3], cls)) return p + 3;
-    p += 4;
-  }
-  while (p < end && Is(*p, cls)) ++p;
-  return p;
+  return true;
 }
 
 // True when every byte of [p, end) is a valid field-value byte. Eight bytes
-// at a time: a word with no byte < 0x20 and no 0x7F is valid as a whole.
+// at a time; a value of 8 bytes or more ends with one word that overlaps the
+// previous one instead of a byte loop.
 inline bool ValidValue(const char* p, const char* end) {
-  constexpr uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr uint64_t kHigh = 0x8080808080808080ULL;
-  while (end - p >= 8) {
-    uint64_t x;
-    std::memcpy(&x, p, 8);
-    const uint64_t del = x ^ (0x7F * kOnes);
-    const uint64_t special =
-        ((x - 0x20 * kOnes) & ~x & kHigh) | ((del - kOnes) & ~del & kHigh);
-    if (special != 0) {
-      for (int i = 0; i < 8; ++i) {
-        if (!Is(p[i], kValue)) return false;
-      }
+  if (end - p < 8) {
+    for (; p < end; ++p) {
+      if (!HasCharClass(*p, kFieldValueChar)) return false;
     }
-    p += 8;
+    return true;
   }
-  for (; p < end; ++p) {
-    if (!Is(*p, kValue)) return false;
+  for (; end - p > 8; p += 8) {
+    if (!ValidValueWord(p)) return false;
   }
-  return true;
+  return ValidValueWord(end - 8);
 }
 
 static_assert(std::endian::native == std::endian::little,
@@ -137,46 +98,11 @@ inline const char* FindLf(const char* p, const char* end) {
 bool ValidEscapes(const char* p, const char* end, bool* has_escape) {
   *has_escape = false;
   while ((p = static_cast<const char*>(std::memchr(p, '%', end - p)))) {
-    if (end - p < 3 || !Is(p[1], kHex) || !Is(p[2], kHex)) return false;
+    if (end - p < 3 || !IsHexDigit(p[1]) || !IsHexDigit(p[2])) return false;
     if (p[1] == '0' && p[2] == '0') return false;
     *has_escape = true;
     p += 3;
   }
-  return true;
-}
-
-inline std::string_view TrimOws(std::string_view s) {
-  while (!s.empty() && IsOws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsOws(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-bool IsToken(std::string_view s) {
-  return !s.empty() &&
-         SkipClass(s.data(), s.data() + s.size(), kToken) == s.data() + s.size();
-}
-
-// Calls fn(element) for each comma-separated element with OWS trimmed.
-// Returns false if fn does; empty elements are passed as empty.
-template <typename Fn>
-bool ForEachListElement(std::string_view value, Fn fn) {
-  while (true) {
-    const size_t comma = value.find(',');
-    if (!fn(TrimOws(value.substr(0, comma)))) return false;
-    if (comma == std::string_view::npos) return true;
-    value.remove_prefix(comma + 1);
-  }
-}
-
-// Strict decimal: one or more digits, no sign, no overflow.
-bool ParseDecimal(std::string_view s, uint64_t* out) {
-  if (s.empty() || s.size() > 18) return false;  // 10^18 > any body limit
-  uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-  }
-  *out = v;
   return true;
 }
 
@@ -385,7 +311,7 @@ int RequestParser::ParseRequestLine(const char* base, size_t begin,
   const char* p = base + begin;
   const char* const e = base + end;
   // method SP
-  const char* m_end = SkipClass(p, e, kToken);
+  const char* m_end = SkipCharClass(p, e, kTokenChar);
   if (m_end == p || m_end == e || *m_end != ' ') return kBadRequest;
   request_.method_ = {static_cast<uint32_t>(begin),
                       static_cast<uint32_t>(m_end - p)};
@@ -397,9 +323,9 @@ int RequestParser::ParseRequestLine(const char* base, size_t begin,
   bool has_percent = false;
   bool has_hash = false;
   for (; t_end < e; ++t_end) {
-    const uint8_t cls = kTable[static_cast<unsigned char>(*t_end)];
-    if ((cls & kTarget) == 0) break;
-    if (cls & kTargetSpecial) {
+    const uint8_t cls = kCharClassTable[static_cast<unsigned char>(*t_end)];
+    if ((cls & kVisibleChar) == 0) break;
+    if (cls & kTargetDelimiterChar) {
       if (*t_end == '%') has_percent = true;
       else if (*t_end == '#') has_hash = true;
       else if (question == nullptr) question = t_end;
@@ -408,14 +334,15 @@ int RequestParser::ParseRequestLine(const char* base, size_t begin,
   if (t_end == t || t_end == e || *t_end != ' ') return kBadRequest;
   const uint32_t t_off = static_cast<uint32_t>(t - base);
   request_.target_ = {t_off, static_cast<uint32_t>(t_end - t)};
-  // HTTP-version, exactly "HTTP/" DIGIT "." DIGIT
+  // HTTP-version, exactly "HTTP/" DIGIT "." DIGIT. A later HTTP/1.x minor
+  // is served as HTTP/1.1 (RFC 9110 §2.5); another major version is 505.
   const char* v = t_end + 1;
   if (e - v != 8 || std::memcmp(v, "HTTP/", 5) != 0 || v[6] != '.' ||
-      v[5] < '0' || v[5] > '9' || v[7] < '0' || v[7] > '9') {
+      !IsDigit(v[5]) || !IsDigit(v[7])) {
     return kBadRequest;
   }
-  if (v[5] != '1' || (v[7] != '0' && v[7] != '1')) return kVersionNotSupported;
-  request_.version_minor_ = v[7] - '0';
+  if (v[5] != '1') return kVersionNotSupported;
+  request_.version_minor_ = v[7] == '0' ? 0 : 1;
 
   const std::string_view method(p, m_end - p);
   const std::string_view target(t, t_end - t);
@@ -429,15 +356,10 @@ int RequestParser::ParseRequestLine(const char* base, size_t begin,
     request_.path_ = request_.target_;
     return 0;
   } else if (is_connect) {
-    // authority-form: host ":" port
-    const size_t colon = target.rfind(':');
-    if (colon == 0 || colon == std::string_view::npos ||
-        colon + 1 == target.size() || colon + 6 < target.size() ||
-        target.find_first_of("/?#@") != std::string_view::npos) {
+    // authority-form = uri-host ":" port, with a non-empty port.
+    const std::optional<HostPort> hp = ParseHostPort(target);
+    if (!hp.has_value() || !hp->port.has_value() || hp->port->empty()) {
       return kBadRequest;
-    }
-    for (char c : target.substr(colon + 1)) {
-      if (c < '0' || c > '9') return kBadRequest;
     }
     request_.path_ = {t_off, 0};
     return 0;
@@ -453,11 +375,15 @@ int RequestParser::ParseRequestLine(const char* base, size_t begin,
       ++i;
     }
     if (i == 0 || target.substr(i, 3) != "://") return kBadRequest;
+    // The authority follows the Host field's rules (RFC 9112 §3.2.2: it
+    // replaces Host): no userinfo, a non-empty valid host, a digit port.
     const size_t auth = i + 3;
     const size_t slash = target.find_first_of("/?", auth);
-    if (slash == auth) return kBadRequest;  // empty authority
     const size_t path_begin =
         slash == std::string_view::npos ? target.size() : slash;
+    if (!ParseHostPort(target.substr(auth, path_begin - auth)).has_value()) {
+      return kBadRequest;
+    }
     path = {static_cast<uint32_t>(t_off + path_begin),
             static_cast<uint32_t>(target.size() - path_begin)};
   }
@@ -482,44 +408,12 @@ int RequestParser::ParseRequestLine(const char* base, size_t begin,
   return 0;
 }
 
-int RequestParser::ParseFieldLine(const char* base, size_t begin,
-                                  size_t end) {
-  if (begin == end) {  // the empty line ending the section
-    if (state_ == State::kTrailer) {
-      state_ = State::kComplete;
-      return 0;
-    }
-    return FinishHead();
-  }
-  if (++header_count_ > limits_.max_header_count) {
-    return kHeaderFieldsTooLarge;
-  }
-  const char* p = base + begin;
-  const char* const e = base + end;
-  // field-name ":" (no obs-fold: a line may not start with whitespace;
-  // no whitespace before the colon)
-  const char* n_end = SkipClass(p, e, kToken);
-  if (n_end == p || n_end == e || *n_end != ':') return kBadRequest;
-  const char* v = n_end + 1;
-  const char* v_end = e;
-  while (v < v_end && IsOws(*v)) ++v;
-  while (v_end > v && IsOws(v_end[-1])) --v_end;
-  if (!ValidValue(v, v_end)) return kBadRequest;
-  if (state_ == State::kTrailer) return 0;  // trailers are dropped
-
-  const std::string_view name(p, n_end - p);
-  const std::string_view value(v, v_end - v);
-  request_.fields_.push_back(
-      {{static_cast<uint32_t>(begin), static_cast<uint32_t>(name.size())},
-       {static_cast<uint32_t>(v - base), static_cast<uint32_t>(value.size())}});
-  return RecordField(name, value);
-}
-
-int RequestParser::RecordField(std::string_view name, std::string_view value) {
+// Inlined into ParseFieldLine, its only caller: a call per field line is a
+// measurable part of a small request's cost.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline int RequestParser::RecordField(
+    std::string_view name, std::string_view value) {
+  // Host is handled by ParseFieldLine.
   switch (name.size()) {
-    case 4:
-      if (EqualsIgnoreCase(name, "host")) ++host_count_;
-      return 0;
     case 6:
       if (EqualsIgnoreCase(name, "expect") &&
           EqualsIgnoreCase(value, "100-continue")) {
@@ -540,17 +434,12 @@ int RequestParser::RecordField(std::string_view name, std::string_view value) {
     case 14: {
       if (!EqualsIgnoreCase(name, "content-length")) return 0;
       // Repeats (as a list or on several lines) only if all equal.
-      const bool ok = ForEachListElement(value, [this](std::string_view e) {
-        uint64_t n = 0;
-        if (!ParseDecimal(e, &n)) return false;
-        if (request_.has_content_length_ && request_.content_length_ != n) {
-          return false;
-        }
-        request_.has_content_length_ = true;
-        request_.content_length_ = n;
-        return true;
-      });
-      return ok ? 0 : kBadRequest;
+      std::optional<uint64_t> length;
+      if (request_.has_content_length_) length = request_.content_length_;
+      if (!MergeContentLength(value, &length)) return kBadRequest;
+      request_.has_content_length_ = true;
+      request_.content_length_ = *length;
+      return 0;
     }
     case 17: {
       if (!EqualsIgnoreCase(name, "transfer-encoding")) return 0;
@@ -571,6 +460,48 @@ int RequestParser::RecordField(std::string_view name, std::string_view value) {
     default:
       return 0;
   }
+}
+
+int RequestParser::ParseFieldLine(const char* base, size_t begin,
+                                  size_t end) {
+  if (begin == end) {  // the empty line ending the section
+    if (state_ == State::kTrailer) {
+      state_ = State::kComplete;
+      return 0;
+    }
+    return FinishHead();
+  }
+  if (++header_count_ > limits_.max_header_count) {
+    return kHeaderFieldsTooLarge;
+  }
+  const char* p = base + begin;
+  const char* const e = base + end;
+  // field-name ":" (no obs-fold: a line may not start with whitespace;
+  // no whitespace before the colon)
+  const char* n_end = SkipCharClass(p, e, kTokenChar);
+  if (n_end == p || n_end == e || *n_end != ':') return kBadRequest;
+  const char* v = n_end + 1;
+  const char* v_end = e;
+  while (v < v_end && IsOws(*v)) ++v;
+  while (v_end > v && IsOws(v_end[-1])) --v_end;
+  const std::string_view name(p, n_end - p);
+  const std::string_view value(v, v_end - v);
+  if (state_ != State::kTrailer && name.size() == 4 &&
+      EqualsIgnoreCase(name, "host")) {
+    // Host = uri-host [ ":" port ], or empty (RFC 9112 §3.2: a target
+    // without an authority). The rule admits only visible ASCII, so it
+    // replaces the field-value check.
+    ++host_count_;
+    if (!IsValidHostField(value)) return kBadRequest;
+  } else if (!ValidValue(v, v_end)) {
+    return kBadRequest;
+  }
+  if (state_ == State::kTrailer) return 0;  // trailers are dropped
+
+  request_.fields_.push_back(
+      {{static_cast<uint32_t>(begin), static_cast<uint32_t>(name.size())},
+       {static_cast<uint32_t>(v - base), static_cast<uint32_t>(value.size())}});
+  return RecordField(name, value);
 }
 
 int RequestParser::FinishHead() {
@@ -647,13 +578,11 @@ int RequestParser::FeedBody(std::string_view chunk, size_t* used) {
       }
       case State::kChunkSize:
         ++pos;
-        if (Is(c, kHex)) {
-          if ((chunk_size_ >> 60) != 0) {
+        if (const int d = HexDigitValue(c); d >= 0) {
+          if (!AccumulateDigit(&chunk_size_, 16, static_cast<unsigned>(d))) {
             *used = pos;
             return kBadRequest;  // overflow
           }
-          const int d = c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-          chunk_size_ = chunk_size_ * 16 + static_cast<uint64_t>(d);
           chunk_has_digit_ = true;
           if (chunk_size_ > limits_.max_body_bytes - body_total_) {
             *used = pos;
@@ -745,7 +674,7 @@ int RequestParser::ChunkExtByte(char c) {
     kAfterQuoted,
   };
   const bool ows = IsOws(c);
-  const bool tchar = Is(c, kToken);
+  const bool tchar = HasCharClass(c, kTokenChar);
   int& s = chunk_ext_state_;
   switch (s) {
     case kBeforeSemi:
@@ -779,10 +708,10 @@ int RequestParser::ChunkExtByte(char c) {
     case kQuoted:
       if (c == '"') s = kAfterQuoted;
       else if (c == '\\') s = kQuotedPair;
-      else if (!Is(c, kValue)) return kBadRequest;
+      else if (!HasCharClass(c, kFieldValueChar)) return kBadRequest;
       return 0;
     case kQuotedPair:
-      if (!Is(c, kValue)) return kBadRequest;
+      if (!HasCharClass(c, kFieldValueChar)) return kBadRequest;
       s = kQuoted;
       return 0;
     default:

@@ -2,18 +2,21 @@
 // and a split point; the rest is fed (1) whole, (2) split in two at that
 // point and (3) one byte at a time, each piece in an exactly sized heap
 // buffer. All three must agree on every request and on the final outcome,
-// and the parser's own contract (consumed counts, limits) must hold.
+// and the parser's own contract (consumed counts, limits, a valid Host) must
+// hold.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "http/request.h"
 #include "http/request_parser.h"
+#include "http/url.h"
 
 namespace {
 
@@ -33,6 +36,11 @@ std::string Describe(const Request& r, const ParserLimits& limits) {
   Require(r.header_count() <= limits.max_header_count);
   Require(r.version_minor() == 0 || r.version_minor() == 1);
   Require(!r.method().empty() && !r.target().empty());
+  // The parser's inline Host fast path accepts nothing the full authority
+  // grammar rejects.
+  const std::optional<std::string_view> host = r.Header("host");
+  Require(!host.has_value() || host->empty() ||
+          brisk::http::ParseHostPort(*host).has_value());
   std::string d;
   for (std::string_view part : {r.method(), r.target(), r.path(), r.query()}) {
     d.append(part);

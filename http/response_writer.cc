@@ -34,12 +34,10 @@ void AppendField(std::string_view name, std::string_view value,
   out->append("\r\n");
 }
 
-// A caller-supplied field that could split the response is dropped.
+// A caller-supplied field that could split the response, or whose name is
+// not a token (RFC 9110 §5.1), is dropped.
 bool SafeField(std::string_view name, std::string_view value) {
-  if (name.empty()) return false;
-  for (char c : name) {
-    if (c <= ' ' || c == ':' || c == 0x7F) return false;
-  }
+  if (!IsToken(name)) return false;
   for (char c : value) {
     if (c == '\r' || c == '\n' || c == '\0') return false;
   }

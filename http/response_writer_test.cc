@@ -112,6 +112,9 @@ TEST(ResponseWriterTest, CallerFramingHeadersIgnoredAndUnsafeDropped) {
       .AddHeader("Connection", "upgrade")
       .AddHeader("X-Evil", "a\r\nSet-Cookie: x")
       .AddHeader("Bad Name", "v")
+      .AddHeader("X(Paren)", "v")  // not a token
+      .AddHeader("X\"Quote", "v")  // not a token
+      .AddHeader("", "v")
       .AddHeader("X-Ok", "fine")
       .AddHeader("Server", "custom");
   std::string out;
@@ -121,6 +124,9 @@ TEST(ResponseWriterTest, CallerFramingHeadersIgnoredAndUnsafeDropped) {
   EXPECT_EQ(out.find("upgrade"), std::string::npos);
   EXPECT_EQ(out.find("Set-Cookie"), std::string::npos);
   EXPECT_EQ(out.find("Bad Name"), std::string::npos);
+  EXPECT_EQ(out.find("X(Paren)"), std::string::npos);
+  EXPECT_EQ(out.find("X\"Quote"), std::string::npos);
+  EXPECT_EQ(out.find("\r\n: v"), std::string::npos);
   EXPECT_NE(out.find("X-Ok: fine\r\n"), std::string::npos);
   EXPECT_NE(out.find("Server: custom\r\n"), std::string::npos);
   EXPECT_EQ(out.find("Server: brisk"), std::string::npos);

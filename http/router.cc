@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "http/ascii.h"
+
 namespace brisk::http {
 
 struct Router::Node {
@@ -51,10 +53,22 @@ struct Router::Node {
 
 namespace {
 
-bool IsTokenChar(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-         (c >= 'A' && c <= 'Z') ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+// RFC 9110 §9.1's table plus PATCH (RFC 5789), by length.
+bool IsStandardMethod(std::string_view m) {
+  switch (m.size()) {
+    case 3:
+      return m == "GET" || m == "PUT";
+    case 4:
+      return m == "HEAD" || m == "POST";
+    case 5:
+      return m == "TRACE" || m == "PATCH";
+    case 6:
+      return m == "DELETE";
+    case 7:
+      return m == "CONNECT" || m == "OPTIONS";
+    default:
+      return false;
+  }
 }
 
 bool IsParamName(std::string_view s) {
@@ -77,7 +91,7 @@ Router& Router::operator=(Router&&) noexcept = default;
 
 absl::Status Router::Add(std::string_view method, std::string_view pattern,
                          size_t route_id) {
-  if (method.empty() || !std::all_of(method.begin(), method.end(), IsTokenChar)) {
+  if (!IsToken(method)) {
     return absl::InvalidArgumentError("route method must be a token");
   }
   if (pattern.empty() || pattern[0] != '/') {
@@ -121,6 +135,7 @@ absl::Status Router::Add(std::string_view method, std::string_view pattern,
   }
   node->methods.emplace_back(std::string(method), route_id);
   ++size_;
+  if (!IsKnownMethod(method)) extra_methods_.emplace_back(method);
   return absl::OkStatus();
 }
 
@@ -169,11 +184,19 @@ RouteMatch Router::Match(std::string_view method, std::string_view path) const {
     return match;
   }
   match.params.clear();
-  if (path_match != nullptr) {
+  if (!IsKnownMethod(method)) {
+    match.kind = RouteMatch::kNotImplemented;
+  } else if (path_match != nullptr) {
     match.kind = RouteMatch::kMethodNotAllowed;
     match.allow = path_match->Allow();
   }
   return match;
+}
+
+bool Router::IsKnownMethod(std::string_view method) const {
+  return IsStandardMethod(method) ||
+         std::find(extra_methods_.begin(), extra_methods_.end(), method) !=
+             extra_methods_.end();
 }
 
 std::optional<std::string_view> RouteMatch::Param(std::string_view name) const {

@@ -9,13 +9,23 @@
 //     case RouteMatch::kFound: /* m.route_id, m.Param("id") == "42" */ break;
 //     case RouteMatch::kNotFound: /* 404 */ break;
 //     case RouteMatch::kMethodNotAllowed: /* 405, Allow: m.allow */ break;
+//     case RouteMatch::kNotImplemented: /* 501 */ break;
 //   }
 //
 // Patterns are '/'-separated segments; a segment "{name}" matches any one
 // non-empty segment and binds it. Literal segments win over parameters
 // (with backtracking). A trailing '/' is significant. HEAD is served by GET
 // routes unless a HEAD route exists. Paths are matched as given (pass the
-// decoded Request::path()).
+// decoded Request::path()). Methods are case-sensitive (RFC 9110 §9.1).
+//
+// Which status, for a request the router does not serve:
+//   * the method is unknown, i.e. neither a standard method (GET, HEAD,
+//     POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH) nor registered on
+//     any route: kNotImplemented (501, RFC 9110 §15.6.2), whatever the path;
+//   * the method is known and the path has routes, but not for it:
+//     kMethodNotAllowed (405 with Allow, RFC 9110 §15.5.6);
+//   * the method is known and no route matches the path: kNotFound (404).
+// So "PURGE /x" is 501 until some route registers PURGE, then 405 or 404.
 // Ownership: Match() results hold views into the router (parameter names)
 // and into the `path` argument (values). Thread-safety: Add() only during
 // setup; then Match() may be called concurrently from any thread.
@@ -36,7 +46,7 @@
 namespace brisk::http {
 
 struct RouteMatch {
-  enum Kind { kFound, kNotFound, kMethodNotAllowed };
+  enum Kind { kFound, kNotFound, kMethodNotAllowed, kNotImplemented };
   Kind kind = kNotFound;
   size_t route_id = 0;
   // kFound: bound parameters, in pattern order.
@@ -60,7 +70,14 @@ class Router {
   absl::Status Add(std::string_view method, std::string_view pattern,
                    size_t route_id);
 
+  // The route for (method, path), or why there is none (see the top of this
+  // file).
   RouteMatch Match(std::string_view method, std::string_view path) const;
+
+  // True for the standard methods and for any method registered with Add().
+  // Match() answers kNotImplemented exactly when this is false (and no route
+  // matched, which implies it).
+  bool IsKnownMethod(std::string_view method) const;
 
   size_t size() const { return size_; }
 
@@ -69,6 +86,8 @@ class Router {
  private:
   std::unique_ptr<Node> root_;
   size_t size_ = 0;
+  // Methods registered by Add() that are not standard ones, without repeats.
+  std::vector<std::string> extra_methods_;
 };
 
 }  // namespace brisk::http

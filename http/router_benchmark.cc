@@ -46,6 +46,8 @@ BENCHMARK_CAPTURE(BM_Match, not_found, "GET", "/api/v2/unknown/thing",
                   RouteMatch::kNotFound);
 BENCHMARK_CAPTURE(BM_Match, method_not_allowed, "PUT", "/api/v1/users/7",
                   RouteMatch::kMethodNotAllowed);
+BENCHMARK_CAPTURE(BM_Match, not_implemented, "PURGE", "/api/v1/users/7",
+                  RouteMatch::kNotImplemented);
 
 }  // namespace
 }  // namespace brisk::http

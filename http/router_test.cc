@@ -1,5 +1,8 @@
 #include "http/router.h"
 
+#include <string>
+#include <utility>
+
 #include "gtest/gtest.h"
 #include "http/url.h"
 
@@ -98,7 +101,82 @@ TEST(RouterTest, HeadServedByGet) {
 
 TEST(RouterTest, MethodsAreCaseSensitive) {
   Router r = MakeRouter();
-  EXPECT_EQ(r.Match("get", "/users").kind, RouteMatch::kMethodNotAllowed);
+  // "get" is not GET: an unknown method (RFC 9110 §9.1).
+  EXPECT_EQ(r.Match("get", "/users").kind, RouteMatch::kNotImplemented);
+  EXPECT_FALSE(r.IsKnownMethod("get"));
+}
+
+// Which of 404 / 405 / 501, one row per case (RFC 9110 §15.5.5, §15.5.6,
+// §15.6.2).
+TEST(RouterTest, NotFoundMethodNotAllowedOrNotImplemented) {
+  Router r = MakeRouter();  // GET/POST/HEAD routes only
+  struct Row {
+    const char* method;
+    const char* path;
+    RouteMatch::Kind kind;
+    const char* allow = "";
+  };
+  const Row rows[] = {
+      // A standard method the path has no route for: 405 + Allow.
+      {"DELETE", "/users", RouteMatch::kMethodNotAllowed, "GET, HEAD, POST"},
+      {"PUT", "/users/1", RouteMatch::kMethodNotAllowed, "GET, HEAD"},
+      {"OPTIONS", "/", RouteMatch::kMethodNotAllowed, "GET, HEAD"},
+      {"TRACE", "/", RouteMatch::kMethodNotAllowed, "GET, HEAD"},
+      {"CONNECT", "/", RouteMatch::kMethodNotAllowed, "GET, HEAD"},
+      {"PATCH", "/users/1", RouteMatch::kMethodNotAllowed, "GET, HEAD"},
+      // A standard method on an unknown path: 404.
+      {"DELETE", "/nope", RouteMatch::kNotFound},
+      {"PATCH", "/nope", RouteMatch::kNotFound},
+      // An unknown method, on a routed path or not: 501.
+      {"PURGE", "/users", RouteMatch::kNotImplemented},
+      {"PURGE", "/nope", RouteMatch::kNotImplemented},
+      {"BREW", "/", RouteMatch::kNotImplemented},
+      {"Get", "/", RouteMatch::kNotImplemented},
+      {"GETS", "/", RouteMatch::kNotImplemented},
+      {"", "/", RouteMatch::kNotImplemented},
+  };
+  for (const Row& row : rows) {
+    SCOPED_TRACE(std::string(row.method) + " " + row.path);
+    RouteMatch m = r.Match(row.method, row.path);
+    EXPECT_EQ(m.kind, row.kind);
+    EXPECT_EQ(m.allow, row.allow);
+    EXPECT_TRUE(m.params.empty());
+  }
+  for (const char* standard : {"GET", "HEAD", "POST", "PUT", "DELETE",
+                               "CONNECT", "OPTIONS", "TRACE", "PATCH"}) {
+    EXPECT_TRUE(r.IsKnownMethod(standard)) << standard;
+    EXPECT_TRUE(Router().IsKnownMethod(standard)) << standard;
+  }
+}
+
+TEST(RouterTest, CustomMethodIsKnownOnceRegistered) {
+  Router r = MakeRouter();
+  EXPECT_FALSE(r.IsKnownMethod("PURGE"));
+  EXPECT_EQ(r.Match("PURGE", "/cache/a").kind, RouteMatch::kNotImplemented);
+  ASSERT_TRUE(r.Add("PURGE", "/cache/{key}", 100).ok());
+  EXPECT_TRUE(r.IsKnownMethod("PURGE"));
+  EXPECT_FALSE(r.IsKnownMethod("purge"));
+  RouteMatch m = r.Match("PURGE", "/cache/a");
+  ASSERT_EQ(m.kind, RouteMatch::kFound);
+  EXPECT_EQ(m.route_id, 100u);
+  EXPECT_EQ(m.Param("key"), "a");
+  // Known now: another path with routes answers 405, an unknown path 404.
+  m = r.Match("PURGE", "/users");
+  ASSERT_EQ(m.kind, RouteMatch::kMethodNotAllowed);
+  EXPECT_EQ(m.allow, "GET, HEAD, POST");
+  EXPECT_EQ(r.Match("PURGE", "/nope").kind, RouteMatch::kNotFound);
+  // And a standard method on the PURGE-only path is 405 listing PURGE.
+  m = r.Match("GET", "/cache/a");
+  ASSERT_EQ(m.kind, RouteMatch::kMethodNotAllowed);
+  EXPECT_EQ(m.allow, "PURGE");
+  // Other custom methods stay unknown; a second PURGE route adds nothing.
+  EXPECT_EQ(r.Match("BAN", "/cache/a").kind, RouteMatch::kNotImplemented);
+  ASSERT_TRUE(r.Add("PURGE", "/other", 101).ok());
+  EXPECT_EQ(r.Match("PURGE", "/other").route_id, 101u);
+  // A moved router keeps what it knows.
+  Router moved = std::move(r);
+  EXPECT_TRUE(moved.IsKnownMethod("PURGE"));
+  EXPECT_EQ(moved.Match("PURGE", "/cache/b").kind, RouteMatch::kFound);
 }
 
 TEST(RouterTest, AddRejectsBadInput) {
@@ -125,30 +203,6 @@ TEST(RouterTest, DecodedPathParams) {
   RouteMatch m = r.Match("GET", path);
   ASSERT_EQ(m.kind, RouteMatch::kFound);
   EXPECT_EQ(m.Param("name"), "J\xC3\xB6rg M");
-}
-
-TEST(UrlTest, PercentDecode) {
-  EXPECT_EQ(PercentDecode("/a%20b%2Fc%2f"), "/a b/c/");
-  EXPECT_EQ(PercentDecode("a+b"), "a+b");
-  EXPECT_EQ(PercentDecode("a+b", /*plus_as_space=*/true), "a b");
-  EXPECT_EQ(PercentDecode(""), "");
-  EXPECT_FALSE(PercentDecode("%").has_value());
-  EXPECT_FALSE(PercentDecode("%4").has_value());
-  EXPECT_FALSE(PercentDecode("%zz").has_value());
-  EXPECT_FALSE(PercentDecode("ok%g1").has_value());
-}
-
-TEST(UrlTest, ParseQuery) {
-  using Pairs = std::vector<std::pair<std::string, std::string>>;
-  EXPECT_EQ(ParseQuery(""), Pairs{});
-  EXPECT_EQ(ParseQuery("a=1&b=two&a=3"),
-            (Pairs{{"a", "1"}, {"b", "two"}, {"a", "3"}}));
-  EXPECT_EQ(ParseQuery("flag&&x=&=v"),
-            (Pairs{{"flag", ""}, {"x", ""}, {"", "v"}}));
-  EXPECT_EQ(ParseQuery("name=J%C3%B6rg+M&q=a%2Bb%3D"),
-            (Pairs{{"name", "J\xC3\xB6rg M"}, {"q", "a+b="}}));
-  EXPECT_EQ(ParseQuery("bad=%zz&ok=1"), (Pairs{{"bad", "%zz"}, {"ok", "1"}}));
-  EXPECT_EQ(ParseQuery("k=a=b"), (Pairs{{"k", "a=b"}}));
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "benchmark/benchmark.h"
 #include "net/event_loop.h"
 #include "net/socket.h"
+#include "net/testing/socket_pair.h"
 
 namespace brisk::net {
 namespace {
@@ -125,19 +126,6 @@ void BM_TimerFire(benchmark::State& state) {
   state.SetItemsProcessed(fired);
 }
 BENCHMARK(BM_TimerFire)->Arg(100000)->Unit(benchmark::kMillisecond);
-
-struct SocketPair {
-  SocketPair(bool non_blocking) {
-    int fds[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | (non_blocking ? SOCK_NONBLOCK : 0), 0,
-                   fds) != 0) {
-      std::abort();
-    }
-    a.reset(fds[0]);
-    b.reset(fds[1]);
-  }
-  UniqueFd a, b;
-};
 
 // Both ends on one loop, one thread: a 1-byte ping goes a -> b, b's callback
 // echoes it, a's callback sees the pong. Pure loop + syscall cost.

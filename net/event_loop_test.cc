@@ -15,6 +15,7 @@
 #include "net/clock.h"
 #include "net/socket.h"
 #include "net/testing/loop_factory.h"
+#include "net/testing/socket_pair.h"
 
 namespace brisk::net {
 namespace {
@@ -32,17 +33,6 @@ class EventLoopTest : public ::testing::TestWithParam<LoopKind> {
     EXPECT_TRUE(loop.ok()) << loop.status();
     return *std::move(loop);
   }
-};
-
-// A non-blocking AF_UNIX stream socketpair.
-struct SocketPair {
-  SocketPair() {
-    int fds[2];
-    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
-    a.reset(fds[0]);
-    b.reset(fds[1]);
-  }
-  UniqueFd a, b;
 };
 
 void WriteAll(int fd, const std::string& s) {

@@ -8,19 +8,10 @@
 
 #include "gtest/gtest.h"
 #include "net/socket.h"
+#include "net/testing/socket_pair.h"
 
 namespace brisk::net {
 namespace {
-
-struct SocketPair {
-  SocketPair() {
-    int fds[2];
-    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
-    a.reset(fds[0]);
-    b.reset(fds[1]);
-  }
-  UniqueFd a, b;
-};
 
 std::string Pattern(size_t n) {
   std::string s(n, '\0');

@@ -12,6 +12,7 @@
 #include "net/event_loop.h"
 #include "net/socket.h"
 #include "net/testing/loop_factory.h"
+#include "net/testing/socket_pair.h"
 
 namespace brisk::net {
 namespace {
@@ -23,17 +24,6 @@ std::unique_ptr<EventLoop> MakeLoop(LoopKind kind) {
   EXPECT_TRUE(loop.ok()) << loop.status();
   return *std::move(loop);
 }
-
-// A non-blocking AF_UNIX stream socketpair.
-struct SocketPair {
-  SocketPair() {
-    int fds[2];
-    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
-    a.reset(fds[0]);
-    b.reset(fds[1]);
-  }
-  UniqueFd a, b;
-};
 
 std::string Pattern(size_t n) {
   std::string s(n, '\0');

@@ -71,6 +71,13 @@ class AdmissionPolicy {
                         SteadyTime now) = 0;
   // Jobs waiting.
   virtual size_t queued() const = 0;
+
+  // The policy's learned service time for `route`, if it keeps one.
+  struct Estimate {
+    std::chrono::nanoseconds mean{0};
+    std::chrono::nanoseconds deviation{0};
+  };
+  virtual std::optional<Estimate> EstimateFor(size_t route) { return std::nullopt; }
 };
 
 }  // namespace brisk::internal

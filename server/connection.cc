@@ -255,7 +255,19 @@ void Connection::ApplyUpdate(Slot& slot, ExchangeUpdate update) {
     }
     const http::Request& request = slot.exchange->context().request();
     if (!update.streaming) {
-      Complete(slot, *update.head, &request);
+      // Never a 2xx after the deadline, even one produced just before it
+      // whose way home took longer.
+      if (update.head->status >= 200 && update.head->status < 300 &&
+          loop_.Now() > slot.exchange->deadline()) {
+        context_.metrics->late_results_dropped.fetch_add(
+            1, std::memory_order_relaxed);
+        context_.metrics->deadline_exceeded.fetch_add(
+            1, std::memory_order_relaxed);
+        Complete(slot, http::Response::Text(503, "deadline exceeded\n"),
+                 &request);
+      } else {
+        Complete(slot, *update.head, &request);
+      }
       ReleaseExchange(slot);
       return;
     }

@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "http/ascii.h"
+
 namespace brisk::internal {
 namespace {
 
@@ -14,14 +16,9 @@ constexpr std::string_view kBudgetHeader = "X-Request-Budget-Ms";
 
 // A positive decimal of at most 9 digits, or nullopt.
 std::optional<int64_t> ParseBudgetMs(std::string_view v) {
-  if (v.empty() || v.size() > 9) return std::nullopt;
-  int64_t n = 0;
-  for (char c : v) {
-    if (c < '0' || c > '9') return std::nullopt;
-    n = n * 10 + (c - '0');
-  }
-  if (n <= 0) return std::nullopt;
-  return n;
+  std::optional<uint64_t> n = http::ParseDecimal(v, /*max_digits=*/9);
+  if (!n.has_value() || *n == 0) return std::nullopt;
+  return static_cast<int64_t>(*n);
 }
 
 std::string_view RefusalText(ShedReason reason) {
@@ -65,6 +62,12 @@ Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
   http::RouteMatch match = routes_->Match(request.method(), request.path());
   if (match.kind == http::RouteMatch::kNotFound) {
     out.response = http::Response::Status(404);
+    return out;
+  }
+  if (match.kind == http::RouteMatch::kNotImplemented) {
+    // A method this server does not know for any resource (RFC 9110
+    // 15.6.2); a known one the path does not allow is 405 below.
+    out.response = http::Response::Status(501);
     return out;
   }
   if (match.kind == http::RouteMatch::kMethodNotAllowed) {

@@ -55,10 +55,15 @@ void Exchange::Deliver() {
 
 bool Exchange::Claim(http::Response head, bool streaming) {
   bool late;
+  // An answer that comes after the deadline is late even if the deadline
+  // timer (on the reactor) has not run yet: it answers 503 when it does.
+  const bool past_deadline = deadline_ != SteadyTime::max() &&
+                             std::chrono::steady_clock::now() > deadline_;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (state_ == State::kPending) {
+    if (state_ == State::kPending && !past_deadline) {
       state_ = streaming ? State::kStreaming : State::kAnswered;
+      answer_status_ = head.status;
       closed_ = !streaming;
       pending_.head = std::move(head);
       pending_.streaming = streaming;
@@ -67,7 +72,8 @@ bool Exchange::Claim(http::Response head, bool streaming) {
     }
     // Answered for it already (deadline, disconnect): a late result. A
     // second answer from the same producer is only dropped.
-    late = state_ == State::kClaimed;
+    late = state_ == State::kClaimed || state_ == State::kPending;
+    late_ = late_ || late;
   }
   if (late && metrics_ != nullptr) {
     metrics_->late_results_dropped.fetch_add(1, std::memory_order_relaxed);
@@ -191,6 +197,13 @@ ExchangeUpdate Exchange::TakeUpdate() {
   // Taken bytes count as unsent until the connection says otherwise.
   unsent_ += update.body.size();
   return update;
+}
+
+Exchange::Outcome Exchange::outcome() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (late_) return Outcome::kLate;
+  if (answer_status_ >= 200 && answer_status_ < 300) return Outcome::kUseful;
+  return Outcome::kOther;
 }
 
 bool Exchange::HasUpdate() const {

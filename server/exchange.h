@@ -145,6 +145,14 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // Whether an update is waiting (after a handler ran inline).
   bool HasUpdate() const;
 
+  // How the producer's work ended, for the useful-work accounting (after
+  // the handler returned): its answer (or stream) was taken and had a 2xx
+  // status; it was dropped because the deadline or a disconnect answered
+  // first; or anything else (a non-2xx answer, an async answer still to
+  // come).
+  enum class Outcome { kUseful, kLate, kOther };
+  Outcome outcome() const;
+
  private:
   enum class State : uint8_t {
     kPending,    // nothing decided yet
@@ -184,6 +192,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   mutable std::mutex mu_;
   std::condition_variable writable_cv_;
   State state_ ABSL_GUARDED_BY(mu_) = State::kPending;
+  int answer_status_ ABSL_GUARDED_BY(mu_) = 0;  // the producer's, once given
+  bool late_ ABSL_GUARDED_BY(mu_) = false;       // a producer answer dropped
   bool delivery_posted_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;  // nothing more is delivered
   ExchangeUpdate pending_ ABSL_GUARDED_BY(mu_);

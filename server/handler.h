@@ -197,6 +197,13 @@ struct RouteOptions {
   bool run_inline = false;
   // This route's default deadline; 0 = the server's request_deadline.
   std::chrono::nanoseconds deadline{0};
+  // Deadline admission (the default policy): the most workers this route
+  // may hold at once; 0 = all but one while other routes are busy, all of
+  // them when it is alone.
+  int max_concurrency = 0;
+  // Deadline admission: the handler time assumed until the first ones are
+  // measured (0: admit on the queue's work alone until then).
+  std::chrono::nanoseconds expected_service_time{0};
 };
 
 }  // namespace brisk

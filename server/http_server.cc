@@ -17,6 +17,7 @@
 #include "net/socket.h"
 #include "server/access_log.h"
 #include "server/codel_policy.h"
+#include "server/deadline_policy.h"
 #include "server/connection.h"
 #include "server/dispatcher.h"
 #include "server/lifecycle.h"
@@ -179,11 +180,23 @@ absl::Status HttpServer::Start() {
           .request_deadline = o.request_deadline,
           .shed_status = o.shed_status,
           .exchange = {.stream_buffer_limit = o.stream_buffer_bytes}});
-  std::unique_ptr<internal::AdmissionPolicy> policy =
-      internal::MakeCodelPolicy(AdmissionOptions{.capacity = o.queue_capacity,
-                                                 .target = o.codel_target,
-                                                 .interval = o.codel_interval,
-                                                 .adaptive_lifo = o.adaptive_lifo});
+  std::unique_ptr<internal::AdmissionPolicy> policy;
+  if (o.admission == ServerOptions::Admission::kCodel) {
+    policy = internal::MakeCodelPolicy(
+        AdmissionOptions{.capacity = o.queue_capacity,
+                         .target = o.codel_target,
+                         .interval = o.codel_interval,
+                         .adaptive_lifo = o.adaptive_lifo});
+  } else {
+    internal::DeadlinePolicyOptions deadline{.capacity = o.queue_capacity,
+                                             .workers = o.workers};
+    for (size_t i = 0; i < d.routes.size(); ++i) {
+      const RouteOptions& ro = d.routes.route(i).options;
+      deadline.max_concurrency.push_back(ro.max_concurrency);
+      deadline.initial_estimate.push_back(ro.expected_service_time);
+    }
+    policy = std::make_unique<internal::DeadlinePolicy>(std::move(deadline));
+  }
 
   if (o.handle_signals) {
     // This thread, and every thread made from here on (they inherit the

@@ -101,7 +101,17 @@ struct ServerOptions {
   // Access log path; "-" = stdout; empty = off.
   std::string access_log;
 
-  // Admission control (CoDel target/interval; adaptive LIFO).
+  // Admission control of offloaded requests:
+  //  kDeadline (default): each request is admitted, ordered (earliest
+  //    deadline first) and refused from its own deadline and its route's
+  //    measured cost: refused at once when it cannot finish in time, never
+  //    run when too little time is left; per-route concurrency limits keep
+  //    a flooded route from taking every worker. See deadline_policy.h.
+  //  kCodel: a bounded FIFO with CoDel queue timeouts and adaptive LIFO
+  //    ("Fail at Scale"), deadlines enforced only by their timers.
+  enum class Admission { kDeadline, kCodel };
+  Admission admission = Admission::kDeadline;
+  // kCodel: CoDel target/interval; adaptive LIFO.
   std::chrono::nanoseconds codel_target = std::chrono::milliseconds(5);
   std::chrono::nanoseconds codel_interval = std::chrono::milliseconds(100);
   bool adaptive_lifo = true;

@@ -250,6 +250,60 @@ TEST_F(ServerTest, NotFoundAndMethodNotAllowed) {
   EXPECT_THAT(r->Header("allow"), HasSubstr("GET"));
 }
 
+// RFC 9110 15.6.2 / 15.5.6: a method the server knows for no resource is
+// 501; a known one the path does not allow is 405 with Allow.
+TEST_F(ServerTest, UnknownMethodIs501KnownButNotAllowedIs405) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send("BREW /hello HTTP/1.1\r\nHost: t\r\n\r\n"
+                     "PUT /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n"
+                     "BREW /nope HTTP/1.1\r\nHost: t\r\n\r\n" + Get("/hello")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 501);
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 405);
+  EXPECT_THAT(r->Header("allow"), HasSubstr("GET"));
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 501);
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);  // the connection lives on
+}
+
+// RFC 9112 3.2: a Host that is not uri-host [":" port] is 400 and a close;
+// RFC 9110 2.5: HTTP/1.x with a higher minor version is served as 1.1.
+TEST_F(ServerTest, HostSyntaxAndMinorVersions) {
+  StartServer();
+  for (const char* host : {"user@example.com", "example.com:8o", "::1",
+                           "exa mple.com"}) {
+    RawClient c(port_);
+    ASSERT_TRUE(c.Send(std::string("GET /hello HTTP/1.1\r\nHost: ") + host +
+                       "\r\n\r\n"));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value()) << host;
+    EXPECT_EQ(r->status, 400) << host;
+    EXPECT_TRUE(c.WaitClosed()) << host;
+  }
+  RawClient ok(port_);
+  ASSERT_TRUE(ok.Send("GET /hello HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n"
+                      "GET /hello HTTP/1.7\r\nHost: example.com\r\n\r\n"));
+  auto r = ok.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  r = ok.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->Header("connection"), "keep-alive");  // served as HTTP/1.1
+  RawClient two(port_);
+  ASSERT_TRUE(two.Send("GET /hello HTTP/2.0\r\nHost: t\r\n\r\n"));
+  r = two.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 505);
+}
+
 TEST_F(ServerTest, BadRequestIsAnsweredAndNothingAfterItIsProcessed) {
   StartServer();
   RawClient c(port_);

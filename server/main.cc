@@ -10,7 +10,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -18,6 +20,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "http/ascii.h"
 #include "http/response.h"
 #include "server/handler.h"
 #include "server/http_server.h"
@@ -53,6 +56,10 @@ ABSL_FLAG(int64_t, max_header_bytes, 32 * 1024,
 ABSL_FLAG(int64_t, max_body_bytes, 1 << 20, "Largest request body (413 beyond).");
 ABSL_FLAG(std::string, access_log, "",
           "Access log file; '-' for stdout; empty for none.");
+ABSL_FLAG(std::string, admission, "deadline",
+          "Admission control of offloaded requests: 'deadline' (each "
+          "request's own deadline and its route's measured cost decide; "
+          "earliest deadline first) or 'codel' (CoDel + adaptive LIFO).");
 ABSL_FLAG(absl::Duration, codel_target, absl::Milliseconds(5),
           "CoDel target: queue wait allowed while a standing queue exists.");
 ABSL_FLAG(absl::Duration, codel_interval, absl::Milliseconds(100),
@@ -76,13 +83,10 @@ std::chrono::nanoseconds ToChrono(absl::Duration d) {
 int64_t QueryInt(const RequestContext& ctx, std::string_view name,
                  int64_t fallback, int64_t max) {
   const std::optional<std::string> v = ctx.Query(name);
-  if (!v.has_value() || v->empty() || v->size() > 12) return fallback;
-  int64_t n = 0;
-  for (char c : *v) {
-    if (c < '0' || c > '9') return fallback;
-    n = n * 10 + (c - '0');
-  }
-  return n > max ? max : n;
+  if (!v.has_value()) return fallback;
+  const std::optional<uint64_t> n = brisk::http::ParseDecimal(*v, 12);
+  if (!n.has_value()) return fallback;
+  return std::min<int64_t>(static_cast<int64_t>(*n), max);
 }
 
 int64_t ThreadCpuNanos() {
@@ -98,6 +102,8 @@ constexpr char kIndex[] =
     "worker (honours its deadline)</li>\n"
     "<li><a href=\"/cpu?us=1000\">GET /cpu?us=N</a>: burns N us of CPU time on a "
     "worker</li>\n"
+    "<li><a href=\"/report?us=20000\">GET /report?us=N</a>: the same on a "
+    "route of its own (default 20 ms): a slow route beside /cpu</li>\n"
     "<li>POST /echo: answers with the request body</li>\n"
     "<li><a href=\"/events?n=5&amp;ms=200\">GET /events?n=N&amp;ms=M</a>: "
     "N Server-Sent Events, one every M ms (a streamed answer)</li>\n"
@@ -148,24 +154,26 @@ absl::Status AddDemoRoutes(brisk::HttpServer& server) {
         return Response::Text(200, absl::StrCat("slept ", ms, " ms\n"));
       },
       {});
-  add("GET", "/cpu",
-      [](RequestContext& ctx) {
-        // N us of this thread's CPU time (not wall time: threads sharing a
-        // core must not overlap their "work").
-        const int64_t us = QueryInt(ctx, "us", 1000, 10000000);
-        const int64_t end = ThreadCpuNanos() + us * 1000;
-        uint64_t x = 88172645463325252ull;
-        while (ThreadCpuNanos() < end && !ctx.cancelled()) {
-          for (int i = 0; i < 256; ++i) {  // xorshift: real CPU work
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-          }
+  // N us of this thread's CPU time (not wall time: threads sharing a core
+  // must not overlap their "work"). /report is the same work on a route of
+  // its own, with a heavier default: a slow route beside a fast one.
+  auto burn = [](int64_t default_us) {
+    return [default_us](RequestContext& ctx) {
+      const int64_t us = QueryInt(ctx, "us", default_us, 10000000);
+      const int64_t end = ThreadCpuNanos() + us * 1000;
+      uint64_t x = 88172645463325252ull;
+      while (ThreadCpuNanos() < end && !ctx.cancelled()) {
+        for (int i = 0; i < 256; ++i) {  // xorshift: real CPU work
+          x ^= x << 13;
+          x ^= x >> 7;
+          x ^= x << 17;
         }
-        return Response::Text(200, absl::StrCat("burned ", us, " us ",
-                                                x % 10, "\n"));
-      },
-      {});
+      }
+      return Response::Text(200, absl::StrCat("burned ", us, " us ", x % 10, "\n"));
+    };
+  };
+  add("GET", "/cpu", burn(1000), {});
+  add("GET", "/report", burn(20000), {});
   add("POST", "/echo",
       [](RequestContext& ctx) {
         Response r;
@@ -222,6 +230,19 @@ int main(int argc, char** argv) {
   o.codel_interval = ToChrono(absl::GetFlag(FLAGS_codel_interval));
   o.adaptive_lifo = absl::GetFlag(FLAGS_adaptive_lifo);
   o.shed_status = absl::GetFlag(FLAGS_shed_status);
+  if (o.shed_status != 503 && o.shed_status != 429) {
+    std::fprintf(stderr, "--shed_status must be 503 or 429\n");
+    return 2;
+  }
+  const std::string admission = absl::GetFlag(FLAGS_admission);
+  if (admission == "deadline") {
+    o.admission = brisk::ServerOptions::Admission::kDeadline;
+  } else if (admission == "codel") {
+    o.admission = brisk::ServerOptions::Admission::kCodel;
+  } else {
+    std::fprintf(stderr, "--admission must be 'deadline' or 'codel'\n");
+    return 2;
+  }
   o.metrics_path = "/metrics";
   o.health_path = "/healthz";
   o.ready_path = "/readyz";

@@ -160,6 +160,34 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
           r->shed[i].load(std::memory_order_relaxed));
     }
   }
+  *out += "# HELP brisk_worker_seconds_total Worker time spent in handlers, "
+          "by route and outcome (useful: a 2xx the client got; late: a "
+          "result dropped because the deadline or a disconnect came first; "
+          "other).\n# TYPE brisk_worker_seconds_total counter\n";
+  for (size_t route = 0; route + 1 < routes_.size(); ++route) {
+    const RouteMetrics* r = routes_[route].get();
+    for (size_t i = 0; i < kWorkOutcomeNames.size(); ++i) {
+      absl::StrAppendFormat(
+          out, "brisk_worker_seconds_total{route=\"%s\",outcome=\"%s\"} %.9f\n",
+          LabelValue(r->name), std::string(kWorkOutcomeNames[i]),
+          static_cast<double>(r->worker_ns[i].load(std::memory_order_relaxed)) / 1e9);
+    }
+  }
+  *out += "# HELP brisk_service_time_estimate_seconds The admission policy's "
+          "learned handler time per route (EWMA mean and mean deviation).\n"
+          "# TYPE brisk_service_time_estimate_seconds gauge\n";
+  for (size_t route = 0; route + 1 < routes_.size(); ++route) {
+    const RouteMetrics* r = routes_[route].get();
+    if (!r->has_estimate.load(std::memory_order_relaxed)) continue;
+    absl::StrAppendFormat(
+        out, "brisk_service_time_estimate_seconds{route=\"%s\",stat=\"mean\"} %.9f\n",
+        LabelValue(r->name),
+        static_cast<double>(r->estimate_mean_ns.load(std::memory_order_relaxed)) / 1e9);
+    absl::StrAppendFormat(
+        out, "brisk_service_time_estimate_seconds{route=\"%s\",stat=\"deviation\"} %.9f\n",
+        LabelValue(r->name),
+        static_cast<double>(r->estimate_dev_ns.load(std::memory_order_relaxed)) / 1e9);
+  }
   AppendScalar(out, "brisk_deadline_exceeded_total", "counter",
                "Offloaded requests answered 503 at their deadline.",
                load(deadline_exceeded));

@@ -60,6 +60,10 @@ class Histogram {
 // brisk_shed_total), indexed as internal::ShedReason.
 inline constexpr std::array<std::string_view, 4> kShedReasonNames = {
     "queue_full", "predicted_late", "expired_in_queue", "codel"};
+// Outcomes of worker time (RouteMetrics::worker_ns), indexed as
+// internal::Exchange::Outcome.
+inline constexpr std::array<std::string_view, 3> kWorkOutcomeNames = {
+    "useful", "late", "other"};
 
 // Per-route figures. Statuses 100..599 are counted in a flat array, so
 // recording is one relaxed increment.
@@ -76,6 +80,20 @@ struct RouteMetrics {
   std::array<std::atomic<uint64_t>, 500> status_counts{};
   // Refusals by reason (kShedReasonNames).
   std::array<std::atomic<uint64_t>, kShedReasonNames.size()> shed{};
+  // The admission policy's learned handler time (deadline admission).
+  void SetServiceEstimate(std::chrono::nanoseconds mean,
+                          std::chrono::nanoseconds deviation) {
+    estimate_mean_ns.store(mean.count(), std::memory_order_relaxed);
+    estimate_dev_ns.store(deviation.count(), std::memory_order_relaxed);
+    has_estimate.store(true, std::memory_order_relaxed);
+  }
+  // Worker time spent on this route's handlers, by how it ended: answers
+  // the client got with a 2xx (useful), results dropped because the
+  // deadline or a disconnect answered first (late), anything else.
+  std::array<std::atomic<uint64_t>, 3> worker_ns{};
+  std::atomic<int64_t> estimate_mean_ns{0};
+  std::atomic<int64_t> estimate_dev_ns{0};
+  std::atomic<bool> has_estimate{false};
 };
 
 class ServerMetrics {

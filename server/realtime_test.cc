@@ -33,11 +33,13 @@ class RealtimeTest : public ::testing::Test {
     o.io = ::brisk::testing::TestIoBackend();  // epoll, or io_uring
     server_ = std::make_unique<HttpServer>(o);
     // The gate route has its own long deadline (a client budget can still
-    // shorten it), so holding a worker never races the deadlines under test.
+    // shorten it), so holding a worker never races the deadlines under test,
+    // and may hold every worker (the default bulkhead would leave one to
+    // the other routes).
     ASSERT_TRUE(server_->AddRoute("GET", "/gate", [this](RequestContext& ctx) {
       return gate_.Wait(ctx) ? http::Response::Text(200, "opened\n")
                              : http::Response::Text(200, "cancelled\n");
-    }, {.deadline = std::chrono::seconds(60)}).ok());
+    }, {.deadline = std::chrono::seconds(60), .max_concurrency = 1024}).ok());
     ASSERT_TRUE(server_->AddRoute("GET", "/fast", [](RequestContext&) {
       return http::Response::Text(200, "fast\n");
     }).ok());

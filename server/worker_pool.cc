@@ -50,8 +50,15 @@ void WorkerPool::RunAvailable() {
     metrics_->route(job->metrics_route).queue_wait.Observe(now - exchange.enqueued());
     delegate_->Run(exchange);
     const SteadyTime end = std::chrono::steady_clock::now();
-    metrics_->route(job->metrics_route).handler.Observe(end - now);
+    RouteMetrics& rm = metrics_->route(job->metrics_route);
+    rm.handler.Observe(end - now);
+    rm.worker_ns[static_cast<size_t>(exchange.outcome())].fetch_add(
+        static_cast<uint64_t>((end - now).count()), std::memory_order_relaxed);
     policy_->Finished(*job, end - now, end);
+    if (std::optional<AdmissionPolicy::Estimate> e =
+            policy_->EstimateFor(job->route)) {
+      rm.SetServiceEstimate(e->mean, e->deviation);
+    }
   }
 }
 

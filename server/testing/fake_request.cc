@@ -84,7 +84,7 @@ FakeRequest::~FakeRequest() = default;
 
 RequestContext& FakeRequest::context() { return state_->exchange->context(); }
 
-void FakeRequest::Cancel() { state_->exchange->Expire(); }
+void FakeRequest::Cancel() { state_->exchange->Unbind(); }
 
 Responder FakeRequest::TakeResponder() {
   if (state_->responder_taken) {

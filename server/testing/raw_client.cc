@@ -7,10 +7,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <cerrno>
-#include <cstdlib>
-#include <cstring>
+
+#include "http/ascii.h"
+#include "http/response_parser.h"
 
 namespace brisk::testing {
 
@@ -51,69 +51,44 @@ bool RawClient::Send(std::string_view bytes) {
 
 void RawClient::ShutdownWrite() { ::shutdown(fd_, SHUT_WR); }
 
-bool RawClient::Fill() {
+RawClient::FillResult RawClient::Fill() {
   char tmp[65536];
   for (;;) {
     ssize_t n = ::recv(fd_, tmp, sizeof(tmp), 0);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
+    if (n == 0) return FillResult::kEof;
+    if (n < 0) return FillResult::kError;  // also the guard's timeout
     buf_.append(tmp, static_cast<size_t>(n));
-    return true;
+    return FillResult::kData;
   }
 }
 
+// Framing is brisk's own http::ResponseParser: Content-Length, chunked,
+// HEAD, 1xx/204/304 without a body, and a body that ends at close.
 std::optional<RawResponse> RawClient::Read(bool head) {
-  size_t end;
-  while ((end = buf_.find("\r\n\r\n")) == std::string::npos) {
-    if (!Fill()) return std::nullopt;
+  http::ResponseParser parser({.max_line_bytes = 64 * 1024,
+                               .keep_message = true,
+                               .skip_interim = false});
+  parser.BeginResponse(head);
+  for (;;) {
+    const http::ResponseParser::Result r = parser.Feed(buf_);
+    if (r.state == http::ResponseParser::kError) return std::nullopt;
+    buf_.erase(0, r.consumed);
+    if (r.state == http::ResponseParser::kComplete) break;
+    const FillResult fill = Fill();
+    if (fill == FillResult::kEof && parser.FinishOnEof()) break;
+    if (fill != FillResult::kData) return std::nullopt;
   }
-  RawResponse r;
-  r.head = buf_.substr(0, end);
-  if (r.head.compare(0, 7, "HTTP/1.") != 0 || r.head.size() < 12) {
-    return std::nullopt;
+  RawResponse response;
+  response.status = parser.status_code();
+  response.head = parser.head();
+  for (const auto& [name, value] : parser.headers()) {
+    std::string lower = name;
+    for (char& c : lower) c = http::AsciiToLower(c);
+    response.headers[lower] = value;  // a repeated field: the last one
   }
-  r.status = std::atoi(r.head.c_str() + 9);
-  size_t pos = r.head.find("\r\n");
-  while (pos != std::string::npos && pos < r.head.size()) {
-    size_t next = r.head.find("\r\n", pos + 2);
-    std::string line = r.head.substr(
-        pos + 2, (next == std::string::npos ? r.head.size() : next) - pos - 2);
-    size_t colon = line.find(':');
-    if (colon != std::string::npos) {
-      std::string name = line.substr(0, colon);
-      for (char& c : name) c = static_cast<char>(std::tolower(c));
-      size_t v = colon + 1;
-      while (v < line.size() && line[v] == ' ') ++v;
-      r.headers[name] = line.substr(v);
-    }
-    pos = next;
-  }
-  buf_.erase(0, end + 4);
-  const bool no_body = head || r.status == 204 || r.status == 304 ||
-                       (r.status >= 100 && r.status < 200);
-  if (no_body) return r;
-  if (r.Header("transfer-encoding") == "chunked") {
-    for (;;) {
-      size_t line_end;
-      while ((line_end = buf_.find("\r\n")) == std::string::npos) {
-        if (!Fill()) return std::nullopt;
-      }
-      const size_t size = std::strtoul(buf_.c_str(), nullptr, 16);
-      while (buf_.size() < line_end + 2 + size + 2) {
-        if (!Fill()) return std::nullopt;
-      }
-      r.body.append(buf_, line_end + 2, size);
-      buf_.erase(0, line_end + 2 + size + 2);
-      if (size == 0) return r;
-    }
-  }
-  const size_t length = std::strtoul(r.Header("content-length").c_str(), nullptr, 10);
-  while (buf_.size() < length) {
-    if (!Fill()) return std::nullopt;
-  }
-  r.body = buf_.substr(0, length);
-  buf_.erase(0, length);
-  return r;
+  response.body = parser.body();
+  return response;
 }
 
 bool RawClient::WaitClosed() {

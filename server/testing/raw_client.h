@@ -36,8 +36,10 @@ class RawClient {
   int fd() const { return fd_; }
   // Sends all of `bytes`; false if the connection broke.
   bool Send(std::string_view bytes);
-  // Reads one response (Content-Length or chunked framed; for a HEAD request
-  // pass head=true). nullopt on EOF/error/timeout before a full response.
+  // Reads one response (Content-Length, chunked, or ended by close; for a
+  // HEAD request pass head=true; an interim 1xx is a response of its own).
+  // nullopt on a malformed response or on EOF/error/timeout before a full
+  // one.
   std::optional<RawResponse> Read(bool head = false);
   // True if the server closed the connection (EOF or reset) with no further
   // bytes, waiting up to the guard time.
@@ -47,7 +49,8 @@ class RawClient {
   void ShutdownWrite();
 
  private:
-  bool Fill();  // one recv() into buf_; false on EOF/error/timeout
+  enum class FillResult { kData, kEof, kError };
+  FillResult Fill();  // one recv() into buf_ (kError: also a timeout)
   int fd_ = -1;
   std::string buf_;
 };

@@ -30,8 +30,10 @@ int main(int argc, char** argv) {
   server.Get("/hello", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("Hello, World!\n", "text/plain");
   });
-  server.Get("/cpu", [](const httplib::Request& req, httplib::Response& res) {
-    int64_t us = 1000;
+  // /cpu (default 1 ms) and /report (default 20 ms): the same work.
+  auto burn = [](int64_t default_us) {
+    return [default_us](const httplib::Request& req, httplib::Response& res) {
+    int64_t us = default_us;
     if (req.has_param("us")) us = std::atoll(req.get_param_value("us").c_str());
     // Thread CPU time, as brisk's /cpu: time-sliced threads must not
     // overlap their "work".
@@ -47,7 +49,10 @@ int main(int argc, char** argv) {
     res.set_content("burned " + std::to_string(us) + " us " +
                         std::to_string(x % 10) + "\n",
                     "text/plain");
-  });
+    };
+  };
+  server.Get("/cpu", burn(1000));
+  server.Get("/report", burn(20000));
   server.listen("127.0.0.1", port);
   return 0;
 }

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -16,10 +15,11 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "http/ascii.h"
+#include "http/response_parser.h"
 #include "net/event_loop.h"
 #include "net/io_buffer.h"
 #include "net/socket.h"
-#include "tools/loadgen/response_reader.h"
 #include "tools/loadgen/schedule.h"
 
 namespace brisk::loadgen {
@@ -31,16 +31,8 @@ using net::TimePoint;
 // Largest read per readiness event, for fairness between connections.
 constexpr size_t kReadCap = 256 * 1024;
 
-bool IsToken(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') ||
-              std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-    if (!ok) return false;
-  }
-  return true;
-}
+using http::IsToken;
+using http::ResponseParser;
 
 bool HasControlOrSpace(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char c) {
@@ -74,7 +66,7 @@ struct Connection {
   net::UniqueFd fd;
   net::IoBuffer in;
   net::IoBuffer out;
-  ResponseReader reader;
+  ResponseParser parser;
   ScheduledRequest request;  // the outstanding request when kBusy
   net::TimerId timeout_timer = net::kInvalidTimerId;
   net::TimerId reconnect_timer = net::kInvalidTimerId;
@@ -307,7 +299,7 @@ void Runner::Send(Connection& c, const ScheduledRequest& r) {
   c.state = Connection::State::kBusy;
   c.request = r;
   ++busy_;
-  c.reader.BeginResponse(cls.spec->head_request);
+  c.parser.BeginResponse(cls.spec->head_request);
   c.timeout_timer = loop_->RunAt(r.time + options_.timeout, [this, &c] {
     c.timeout_timer = net::kInvalidTimerId;
     FailRequest(c, &ErrorCounts::timeout);
@@ -333,15 +325,15 @@ void Runner::Flush(Connection& c) {
 
 void Runner::OnReadable(Connection& c) {
   net::IoBuffer::ReadResult r = c.in.ReadFrom(c.fd.get(), kReadCap);
-  ResponseReader::Result parsed = c.reader.Feed(c.in.readable());
+  ResponseParser::Result parsed = c.parser.Feed(c.in.readable());
   c.in.Consume(parsed.consumed);
-  if (parsed.state == ResponseReader::kComplete) {
+  if (parsed.state == ResponseParser::kComplete) {
     OnResponse(c);
-  } else if (parsed.state == ResponseReader::kError ||
+  } else if (parsed.state == ResponseParser::kError ||
              r.status == net::IoBuffer::kBufferFull) {
     FailRequest(c, &ErrorCounts::parse);
   } else if (r.status == net::IoBuffer::kEof) {
-    if (c.reader.FinishOnEof()) {
+    if (c.parser.FinishOnEof()) {
       OnResponse(c);
     } else {
       FailRequest(c, &ErrorCounts::closed);
@@ -359,7 +351,7 @@ void Runner::OnResponse(Connection& c) {
   if (Counted(cls, c.request)) {
     const TimePoint now = loop_->Now();
     const Duration latency = now - c.request.time;
-    const int code = c.reader.status_code();
+    const int code = c.parser.status_code();
     ++cls.stats.completed;
     ++cls.stats.status_counts[code];
     cls.stats.latencies.Record(latency);
@@ -372,7 +364,7 @@ void Runner::OnResponse(Connection& c) {
         std::max(cls.stats.complete_window, now - cls.measure_start);
   }
   c.out.Clear();
-  if (c.reader.keep_alive() && c.in.empty()) {
+  if (c.parser.keep_alive() && c.in.empty()) {
     BecomeIdle(c);
   } else {
     // Connection: close (or stray bytes after the response): start afresh.
@@ -512,11 +504,7 @@ absl::StatusOr<std::string> BuildRequest(const RequestSpec& spec) {
       return absl::InvalidArgumentError(absl::StrCat("bad header: ", h));
     }
     std::string_view name = std::string_view(h).substr(0, colon);
-    if (name.size() == 14) {
-      std::string lower(name);
-      for (char& ch : lower) ch = static_cast<char>(std::tolower(ch));
-      has_length = has_length || lower == "content-length";
-    }
+    has_length = has_length || http::EqualsIgnoreCase(name, "content-length");
     absl::StrAppend(&out, h, "\r\n");
   }
   const bool body_method = spec.method == "POST" || spec.method == "PUT" ||

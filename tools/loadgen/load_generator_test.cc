@@ -13,10 +13,12 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "http/request_parser.h"
 #include "net/socket.h"
 #include "tools/loadgen/run_stats.h"
 
@@ -110,29 +112,33 @@ class TestServer {
     return true;
   }
 
-  static size_t ContentLength(const std::string& head) {
-    std::string lower = head;
-    for (char& c : lower) c = static_cast<char>(std::tolower(c));
-    size_t pos = lower.find("\r\ncontent-length:");
-    if (pos == std::string::npos) return 0;
-    return std::stoul(lower.substr(pos + 17));
-  }
-
+  // Frames requests with brisk's own parser, which also checks that what
+  // the generator sends is valid HTTP/1.1.
   void Serve(int fd) {
-    std::string in;
+    http::ParserLimits limits;
+    limits.max_body_bytes = 64 << 20;  // the tests send bodies of a few MiB
+    http::RequestParser parser(limits);
+    std::string request;  // the raw bytes of the request being read
     char buf[4096];
     while (WaitReadable(fd)) {
       ssize_t n = read(fd, buf, sizeof(buf));
       if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return;
-      if (n > 0) in.append(buf, static_cast<size_t>(n));
-      while (true) {
-        size_t end = in.find("\r\n\r\n");
-        if (end == std::string::npos) break;
-        size_t total = end + 4 + ContentLength(in.substr(0, end + 2));
-        if (in.size() < total) break;
-        std::string request = in.substr(0, total);
-        in.erase(0, total);
+      std::string_view in(buf, n > 0 ? static_cast<size_t>(n) : 0);
+      while (!in.empty()) {
+        const http::ParseResult r = parser.Feed(in);
+        if (r.kind == http::ParseResult::kError) {
+          ADD_FAILURE() << "the generator sent a bad request: " << r.status;
+          return;
+        }
+        if (r.kind == http::ParseResult::kNeedMore) {
+          request.append(in);
+          break;
+        }
+        request.append(in.substr(0, r.consumed));
+        in.remove_prefix(r.consumed);
+        parser.TakeRequest();
         if (!Answer(fd, request)) return;
+        request.clear();
       }
     }
   }

@@ -1,0 +1,320 @@
+#include "examples/fraud_scoring/model.h"
+
+#include <xgboost/c_api.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <utility>
+
+#include "examples/fraud_scoring/json_format.h"
+#include "simdjson.h"
+
+namespace brisk::fraud_scoring {
+namespace {
+
+// Configuration of every prediction (see XGBoosterPredictFromDMatrix in
+// xgboost/c_api.h): probabilities (type 0) from all trees, NaN as missing,
+// strict shape so a single-output model answers [rows, 1].
+constexpr char kPredictConfig[] =
+    "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
+    "\"iteration_end\": 0, \"strict_shape\": true, \"cache_id\": 0, "
+    "\"missing\": NaN}";
+
+// XGBoost's last error on this thread, first line only (XGBoost appends a
+// stack trace after it).
+std::string LastXgbError() {
+  const char* e = XGBGetLastError();
+  std::string_view msg = e == nullptr ? "" : e;
+  msg = msg.substr(0, msg.find('\n'));
+  return std::string(msg);
+}
+
+absl::Status XgbStatus(absl::StatusCode code, std::string_view what) {
+  return absl::Status(code, std::string(what) + ": " + LastXgbError());
+}
+
+struct BoosterDeleter {
+  void operator()(void* b) const { XGBoosterFree(static_cast<BoosterHandle>(b)); }
+};
+using BoosterPtr = std::unique_ptr<void, BoosterDeleter>;
+
+// A numpy __array_interface__ (version 3) describing `num_rows` x `num_cols`
+// little-endian float32 values at `data`, read-only, as XGBoost expects it.
+// Written with snprintf into a stack buffer: no allocation per call.
+struct ArrayInterface {
+  char text[160];
+  ArrayInterface(const float* data, size_t num_rows, size_t num_cols) {
+    std::snprintf(text, sizeof(text),
+                  "{\"data\": [%zu, true], \"shape\": [%zu, %zu], "
+                  "\"typestr\": \"<f4\", \"version\": 3}",
+                  reinterpret_cast<size_t>(data), num_rows, num_cols);
+  }
+};
+
+// `proxy`: a proxy DMatrix used by this call alone, or null (XGBoost then
+// makes a fresh one).
+absl::Status Predict(BoosterHandle booster, DMatrixHandle proxy, const float* rows,
+                     size_t num_rows, size_t num_features, float* scores_out) {
+  const ArrayInterface iface(rows, num_rows, num_features);
+  const bst_ulong* shape = nullptr;
+  bst_ulong dim = 0;
+  const float* result = nullptr;
+  if (XGBoosterPredictFromDense(booster, iface.text, kPredictConfig, proxy, &shape, &dim,
+                                &result) != 0) {
+    return XgbStatus(absl::StatusCode::kInternal, "XGBoosterPredictFromDense");
+  }
+  if (dim != 2 || shape[0] != num_rows || shape[1] != 1) {
+    return absl::InternalError("XGBoost returned an unexpected prediction shape");
+  }
+  // `result` is XGBoost's thread-local buffer: copy before the next call.
+  std::memcpy(scores_out, result, num_rows * sizeof(float));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  errno = 0;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError("cannot read model file " + path + ": " +
+                               (errno != 0 ? std::strerror(errno) : "open failed"));
+  }
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return absl::NotFoundError("error reading model file " + path);
+  return bytes;
+}
+
+// Returns the string at `path` (keys) under `root`, or "" when absent.
+std::string ConfigString(simdjson::dom::element root, std::initializer_list<const char*> path) {
+  simdjson::dom::element e = root;
+  for (const char* key : path) {
+    if (e.at_key(key).get(e) != simdjson::SUCCESS) return "";
+  }
+  std::string_view s;
+  if (e.get(s) != simdjson::SUCCESS) return "";
+  return std::string(s);
+}
+
+// Fills the parts of `info` that come from the booster's JSON configuration.
+absl::Status ReadConfig(BoosterHandle booster, ModelInfo* info) {
+  bst_ulong len = 0;
+  const char* text = nullptr;
+  if (XGBoosterSaveJsonConfig(booster, &len, &text) != 0) {
+    return XgbStatus(absl::StatusCode::kInternal, "XGBoosterSaveJsonConfig");
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(text, len).get(root) != simdjson::SUCCESS) {
+    return absl::InternalError("XGBoost's configuration is not valid JSON");
+  }
+  info->booster = ConfigString(root, {"learner", "gradient_booster", "name"});
+  info->objective = ConfigString(root, {"learner", "objective", "name"});
+  info->base_score = ConfigString(root, {"learner", "learner_model_param", "base_score"});
+  // gbtree keeps its model parameters at the top; dart wraps a gbtree.
+  std::string trees =
+      ConfigString(root, {"learner", "gradient_booster", "gbtree_model_param", "num_trees"});
+  if (trees.empty()) {
+    trees = ConfigString(
+        root, {"learner", "gradient_booster", "gbtree", "gbtree_model_param", "num_trees"});
+  }
+  info->num_trees = trees.empty() ? 0 : std::atoi(trees.c_str());
+  return absl::OkStatus();
+}
+
+// The value of attribute `key`, or "" when the model has none.
+absl::StatusOr<std::string> Attribute(BoosterHandle booster, const char* key) {
+  const char* value = nullptr;
+  int found = 0;
+  if (XGBoosterGetAttr(booster, key, &value, &found) != 0) {
+    return XgbStatus(absl::StatusCode::kInternal, "XGBoosterGetAttr");
+  }
+  return found && value != nullptr ? std::string(value) : std::string();
+}
+
+absl::StatusOr<std::vector<std::string>> FeatureNames(BoosterHandle booster) {
+  bst_ulong num_features = 0;
+  if (XGBoosterGetNumFeature(booster, &num_features) != 0) {
+    return XgbStatus(absl::StatusCode::kInvalidArgument, "XGBoosterGetNumFeature");
+  }
+  if (num_features == 0) return absl::InvalidArgumentError("the model has no features");
+  bst_ulong len = 0;
+  const char** names = nullptr;
+  if (XGBoosterGetStrFeatureInfo(booster, "feature_name", &len, &names) != 0) {
+    return XgbStatus(absl::StatusCode::kInternal, "XGBoosterGetStrFeatureInfo");
+  }
+  std::vector<std::string> out;
+  if (len == 0) {  // trained without names: XGBoost's own default names
+    for (bst_ulong i = 0; i < num_features; ++i) out.push_back("f" + std::to_string(i));
+    return out;
+  }
+  if (len != num_features) {
+    return absl::InvalidArgumentError("the model has " + std::to_string(num_features) +
+                                      " features but " + std::to_string(len) + " names");
+  }
+  for (bst_ulong i = 0; i < len; ++i) out.emplace_back(names[i]);
+  return out;
+}
+
+// "training" must be embedded as a JSON object: keep it only when it is one,
+// minified by simdjson (so it is valid JSON whatever the attribute held).
+std::string TrainingJson(const std::string& attribute) {
+  if (attribute.empty()) return "";
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(attribute).get(root) != simdjson::SUCCESS || !root.is_object()) return "";
+  return simdjson::minify(root);
+}
+
+std::string MetadataJson(const ModelInfo& info) {
+  std::string out = "{\"name\":";
+  AppendJsonString(info.name, &out);
+  out += ",\"version\":";
+  AppendJsonString(info.version, &out);
+  out += ",\"booster\":";
+  AppendJsonString(info.booster, &out);
+  out += ",\"objective\":";
+  AppendJsonString(info.objective, &out);
+  out += ",\"base_score\":";
+  AppendJsonString(info.base_score, &out);
+  out += ",\"num_features\":" + std::to_string(info.feature_names.size());
+  out += ",\"feature_names\":[";
+  for (size_t i = 0; i < info.feature_names.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    AppendJsonString(info.feature_names[i], &out);
+  }
+  out += "],\"num_boosted_rounds\":" + std::to_string(info.num_boosted_rounds);
+  out += ",\"num_trees\":" + std::to_string(info.num_trees);
+  out += ",\"xgboost_version\":";
+  AppendJsonString(info.xgboost_version, &out);
+  if (!info.training_json.empty()) out += ",\"training\":" + info.training_json;
+  out.push_back('}');
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<FraudModel>> FraudModel::Load(const std::string& path) {
+  absl::StatusOr<std::string> bytes = ReadFile(path);
+  if (!bytes.ok()) return bytes.status();
+
+  BoosterHandle handle = nullptr;
+  if (XGBoosterCreate(nullptr, 0, &handle) != 0) {
+    return XgbStatus(absl::StatusCode::kInternal, "XGBoosterCreate");
+  }
+  BoosterPtr booster(handle);
+  // One thread from the start. XGBoost parses the trees of a JSON model in
+  // an OpenMP loop sized by the booster's context, which only a
+  // configuration pass updates: set nthread=1 and configure the empty
+  // booster (XGBoosterSaveJsonConfig does; an empty booster needs some
+  // num_feature to configure, which the loaded model then replaces) before
+  // loading, so not even the load starts OpenMP threads. Set nthread again
+  // after loading, before the first prediction: changing a parameter later
+  // would make XGBoost reconfigure, which is not safe while threads predict.
+  bst_ulong unused_len = 0;
+  const char* unused_config = nullptr;
+  if (XGBoosterSetParam(handle, "nthread", "1") != 0 ||
+      XGBoosterSetParam(handle, "num_feature", "1") != 0 ||
+      XGBoosterSaveJsonConfig(handle, &unused_len, &unused_config) != 0) {
+    return XgbStatus(absl::StatusCode::kInternal, "configuring nthread=1");
+  }
+  if (XGBoosterLoadModelFromBuffer(handle, bytes->data(), bytes->size()) != 0) {
+    return XgbStatus(absl::StatusCode::kInvalidArgument, "cannot load model " + path);
+  }
+  if (XGBoosterSetParam(handle, "nthread", "1") != 0) {
+    return XgbStatus(absl::StatusCode::kInternal, "XGBoosterSetParam(nthread)");
+  }
+
+  ModelInfo info;
+  absl::StatusOr<std::vector<std::string>> names = FeatureNames(handle);
+  if (!names.ok()) return names.status();
+  info.feature_names = *std::move(names);
+
+  if (absl::Status s = ReadConfig(handle, &info); !s.ok()) return s;
+  if (info.booster != "gbtree" && info.booster != "dart") {
+    return absl::InvalidArgumentError("model " + path + " uses booster \"" + info.booster +
+                                      "\"; only gbtree and dart predict thread-safely");
+  }
+  // Warm-up: finishes XGBoost's lazy configuration (under its own lock) and
+  // checks that the model gives one probability per row.
+  std::vector<float> row(info.feature_names.size(), std::numeric_limits<float>::quiet_NaN());
+  float score = 0;
+  if (absl::Status s = Predict(handle, nullptr, row.data(), 1, row.size(), &score); !s.ok()) {
+    return absl::InvalidArgumentError("model " + path +
+                                      " does not give one score per row: " +
+                                      std::string(s.message()));
+  }
+
+  if (XGBoosterBoostedRounds(handle, &info.num_boosted_rounds) != 0) {
+    return XgbStatus(absl::StatusCode::kInternal, "XGBoosterBoostedRounds");
+  }
+  int major = 0, minor = 0, patch = 0;
+  XGBoostVersion(&major, &minor, &patch);
+  info.xgboost_version =
+      std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
+
+  for (auto [key, field] : {std::pair{"brisk_model_name", &info.name},
+                            std::pair{"brisk_model_version", &info.version},
+                            std::pair{"brisk_training", &info.training_json}}) {
+    absl::StatusOr<std::string> value = Attribute(handle, key);
+    if (!value.ok()) return value.status();
+    *field = *std::move(value);
+  }
+  info.training_json = TrainingJson(info.training_json);
+  if (info.name.empty()) info.name = path.substr(path.find_last_of('/') + 1);
+
+  return std::unique_ptr<FraudModel>(new FraudModel(booster.release(), std::move(info)));
+}
+
+FraudModel::FraudModel(void* booster, ModelInfo info)
+    : booster_(booster), info_(std::move(info)) {
+  label_ = info_.version.empty() ? info_.name : info_.name + "/" + info_.version;
+  metadata_json_ = MetadataJson(info_);
+}
+
+FraudModel::~FraudModel() {
+  std::lock_guard<std::mutex> lock(proxies_mu_);
+  for (void* proxy : idle_proxies_) XGDMatrixFree(static_cast<DMatrixHandle>(proxy));
+  XGBoosterFree(static_cast<BoosterHandle>(booster_));
+}
+
+void* FraudModel::AcquireProxy() const {
+  {
+    std::lock_guard<std::mutex> lock(proxies_mu_);
+    if (!idle_proxies_.empty()) {
+      void* proxy = idle_proxies_.back();
+      idle_proxies_.pop_back();
+      return proxy;
+    }
+  }
+  DMatrixHandle proxy = nullptr;
+  if (XGProxyDMatrixCreate(&proxy) != 0) return nullptr;  // XGBoost makes its own
+  return proxy;
+}
+
+void FraudModel::ReleaseProxy(void* proxy) const {
+  if (proxy == nullptr) return;
+  std::lock_guard<std::mutex> lock(proxies_mu_);
+  idle_proxies_.push_back(proxy);
+}
+
+absl::Status FraudModel::PredictBatch(const float* rows, size_t num_rows,
+                                      float* scores_out) const {
+  if (num_rows == 0) return absl::OkStatus();
+  if (rows == nullptr || scores_out == nullptr) {
+    return absl::InvalidArgumentError("PredictBatch: null rows or scores");
+  }
+  if (num_rows > std::numeric_limits<size_t>::max() / sizeof(float) / num_features()) {
+    return absl::InvalidArgumentError("PredictBatch: too many rows");
+  }
+  void* proxy = AcquireProxy();
+  absl::Status status = Predict(static_cast<BoosterHandle>(booster_), proxy, rows, num_rows,
+                                num_features(), scores_out);
+  ReleaseProxy(proxy);
+  return status;
+}
+
+}  // namespace brisk::fraud_scoring

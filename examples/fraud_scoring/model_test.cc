@@ -1,0 +1,289 @@
+// FraudModel against XGBoost's own predictions (testdata/golden.csv, written
+// by train_model.py through python3-xgboost, which loads the same
+// libxgboost.so this test links): every score must be bit-for-bit equal,
+// row by row, in batches of several sizes, and from several threads at once.
+#include "examples/fraud_scoring/model.h"
+
+#include <xgboost/c_api.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "examples/fraud_scoring/golden.h"
+#include "gtest/gtest.h"
+#include "simdjson.h"
+
+namespace brisk::fraud_scoring {
+namespace {
+
+constexpr char kModelPath[] = "examples/fraud_scoring/model.json";
+constexpr char kGoldenPath[] = "examples/fraud_scoring/testdata/golden.csv";
+
+class ModelTest : public testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto model = FraudModel::Load(kModelPath);
+    ASSERT_TRUE(model.ok()) << model.status();
+    model_ = model->release();
+    auto golden = ReadGolden(kGoldenPath);
+    ASSERT_TRUE(golden.ok()) << golden.status();
+    golden_ = new GoldenSet(*std::move(golden));
+  }
+  static void TearDownTestSuite() {
+    delete model_;
+    delete golden_;
+  }
+  static const FraudModel* model_;
+  static const GoldenSet* golden_;
+};
+const FraudModel* ModelTest::model_ = nullptr;
+const GoldenSet* ModelTest::golden_ = nullptr;
+
+// Bit-for-bit comparison (EXPECT_EQ on floats would also pass -0 == 0).
+::testing::AssertionResult SameFloat(float got, float want) {
+  if (std::memcmp(&got, &want, sizeof(float)) == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "got " << got << ", XGBoost's own prediction is "
+                                       << want << " (diff " << (got - want) << ")";
+}
+
+TEST_F(ModelTest, FeatureNamesComeFromTheModelInTrainingOrder) {
+  EXPECT_EQ(model_->num_features(), 10u);
+  EXPECT_EQ(model_->feature_names(), golden_->feature_names);
+}
+
+TEST_F(ModelTest, GoldenRowsOneAtATime) {
+  ASSERT_GE(golden_->num_rows(), 100u);
+  int missing_rows = 0;
+  for (size_t i = 0; i < golden_->num_rows(); ++i) {
+    float score = -1;
+    ASSERT_TRUE(model_->PredictBatch(golden_->row(i), 1, &score).ok());
+    EXPECT_TRUE(SameFloat(score, golden_->scores[i])) << "row " << i;
+    for (size_t j = 0; j < model_->num_features(); ++j) {
+      if (std::isnan(golden_->row(i)[j])) {
+        ++missing_rows;
+        break;
+      }
+    }
+  }
+  // The golden set exercises XGBoost's missing-value branches too.
+  EXPECT_GT(missing_rows, 0);
+}
+
+TEST_F(ModelTest, GoldenRowsInBatchesOfEverySize) {
+  for (size_t batch : {2, 3, 7, 8, 16, 31, 64, 65, 128, 300}) {
+    for (size_t begin = 0; begin < golden_->num_rows(); begin += batch) {
+      const size_t n = std::min(batch, golden_->num_rows() - begin);
+      std::vector<float> scores(n, -1);
+      ASSERT_TRUE(model_->PredictBatch(golden_->row(begin), n, scores.data()).ok());
+      for (size_t i = 0; i < n; ++i) {
+        EXPECT_TRUE(SameFloat(scores[i], golden_->scores[begin + i]))
+            << "batch " << batch << " row " << begin + i;
+      }
+    }
+  }
+}
+
+TEST_F(ModelTest, ScoresDependOnTheRow) {
+  // Guards against a model that ignores its input: the golden scores span a
+  // wide range, and PredictBatch reproduces them (checked above).
+  float lo = 1, hi = 0;
+  for (float s : golden_->scores) {
+    lo = std::min(lo, s);
+    hi = std::max(hi, s);
+  }
+  EXPECT_LT(lo, 0.01f);
+  EXPECT_GT(hi, 0.5f);
+}
+
+TEST_F(ModelTest, AllMissingRowIsScored) {
+  std::vector<float> row(model_->num_features(), std::nanf(""));
+  float score = -1;
+  ASSERT_TRUE(model_->PredictBatch(row.data(), 1, &score).ok());
+  EXPECT_GT(score, 0.0f);
+  EXPECT_LT(score, 1.0f);
+}
+
+TEST_F(ModelTest, EmptyBatchAndNullPointers) {
+  EXPECT_TRUE(model_->PredictBatch(nullptr, 0, nullptr).ok());
+  float score;
+  EXPECT_EQ(model_->PredictBatch(nullptr, 1, &score).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(model_->PredictBatch(golden_->row(0), 1, nullptr).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ModelTest, Metadata) {
+  const ModelInfo& info = model_->info();
+  EXPECT_EQ(info.name, "fraud_gbt");
+  EXPECT_EQ(info.version, "1");
+  EXPECT_EQ(model_->label(), "fraud_gbt/1");
+  EXPECT_EQ(info.booster, "gbtree");
+  EXPECT_EQ(info.objective, "binary:logistic");
+  EXPECT_EQ(info.num_boosted_rounds, 120);
+  EXPECT_EQ(info.num_trees, 120);
+  int major, minor, patch;
+  XGBoostVersion(&major, &minor, &patch);
+  EXPECT_EQ(info.xgboost_version, std::to_string(major) + "." + std::to_string(minor) + "." +
+                                      std::to_string(patch));
+
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  ASSERT_EQ(parser.parse(model_->metadata_json()).get(root), simdjson::SUCCESS)
+      << model_->metadata_json();
+  uint64_t num_features = 0;
+  ASSERT_EQ(root["num_features"].get(num_features), simdjson::SUCCESS);
+  EXPECT_EQ(num_features, 10u);
+  simdjson::dom::array names;
+  ASSERT_EQ(root["feature_names"].get(names), simdjson::SUCCESS);
+  ASSERT_EQ(names.size(), 10u);
+  std::string_view first;
+  ASSERT_EQ(names.at(0).get(first), simdjson::SUCCESS);
+  EXPECT_EQ(first, "amount_usd");
+  std::string_view objective;
+  ASSERT_EQ(root["objective"].get(objective), simdjson::SUCCESS);
+  EXPECT_EQ(objective, "binary:logistic");
+  uint64_t seed = 0;
+  ASSERT_EQ(root["training"]["seed"].get(seed), simdjson::SUCCESS);
+  EXPECT_EQ(seed, 20240611u);
+}
+
+// Several threads score overlapping slices of the golden set at once on one
+// FraudModel; every score must still be XGBoost's. Run under --config=tsan.
+TEST_F(ModelTest, ConcurrentPredictBatchOnOneModel) {
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 20;
+  std::vector<int> mismatches(kThreads, 0);
+  std::vector<int> failures(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const size_t batch = size_t{1} << t;  // 1, 2, 4, 8 rows per call
+      std::vector<float> scores(batch);
+      for (int round = 0; round < kRounds; ++round) {
+        for (size_t begin = t; begin + batch <= golden_->num_rows(); begin += 7 * batch) {
+          if (!model_->PredictBatch(golden_->row(begin), batch, scores.data()).ok()) {
+            ++failures[t];
+            continue;
+          }
+          for (size_t i = 0; i < batch; ++i) {
+            if (!SameFloat(scores[i], golden_->scores[begin + i])) ++mismatches[t];
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) {
+    EXPECT_EQ(failures[t], 0) << "thread " << t;
+    EXPECT_EQ(mismatches[t], 0) << "thread " << t;
+  }
+}
+
+// --- Load errors, and models Load refuses --------------------------------
+
+std::string TempPath(const std::string& name) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return std::string(dir != nullptr ? dir : "/tmp") + "/" + name;
+}
+
+// Trains a tiny model through XGBoost's C API with `params` and saves it as
+// JSON to `path`. Labels are 0..classes-1; `with_names` names the features.
+void TrainTinyModel(const std::vector<std::pair<const char*, const char*>>& params,
+                    int classes, bool with_names, const std::string& path) {
+  constexpr int kRows = 64, kCols = 3;
+  std::vector<float> x(kRows * kCols), y(kRows);
+  for (int i = 0; i < kRows; ++i) {
+    for (int j = 0; j < kCols; ++j) x[i * kCols + j] = static_cast<float>((i * 7 + j * 3) % 11);
+    y[i] = static_cast<float>((i / 3) % classes);
+  }
+  DMatrixHandle dm;
+  ASSERT_EQ(XGDMatrixCreateFromMat(x.data(), kRows, kCols, std::nanf(""), &dm), 0);
+  ASSERT_EQ(XGDMatrixSetFloatInfo(dm, "label", y.data(), kRows), 0);
+  if (with_names) {
+    const char* names[] = {"a", "b", "c"};
+    ASSERT_EQ(XGDMatrixSetStrFeatureInfo(dm, "feature_name", names, kCols), 0);
+  }
+  BoosterHandle b;
+  ASSERT_EQ(XGBoosterCreate(&dm, 1, &b), 0);
+  if (with_names) {  // as python's Booster does: names go on the booster too
+    const char* names[] = {"a", "b", "c"};
+    ASSERT_EQ(XGBoosterSetStrFeatureInfo(b, "feature_name", names, kCols), 0);
+  }
+  ASSERT_EQ(XGBoosterSetParam(b, "nthread", "1"), 0);
+  for (auto [k, v] : params) ASSERT_EQ(XGBoosterSetParam(b, k, v), 0) << k;
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(XGBoosterUpdateOneIter(b, i, dm), 0) << XGBGetLastError();
+  ASSERT_EQ(XGBoosterSaveModel(b, path.c_str()), 0) << XGBGetLastError();
+  XGBoosterFree(b);
+  XGDMatrixFree(dm);
+}
+
+TEST(ModelLoadTest, MissingFileIsNotFound) {
+  auto model = FraudModel::Load(TempPath("no_such_model.json"));
+  EXPECT_EQ(model.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(model.status().message().find("no_such_model.json"), std::string_view::npos);
+}
+
+TEST(ModelLoadTest, GarbageIsInvalidArgument) {
+  for (const char* content : {"", "{", "{\"learner\": 1}", "not a model at all"}) {
+    const std::string path = TempPath("garbage.json");
+    std::ofstream(path) << content;
+    auto model = FraudModel::Load(path);
+    EXPECT_EQ(model.status().code(), absl::StatusCode::kInvalidArgument) << content;
+    // XGBoost's message is kept, its stack trace is not.
+    EXPECT_EQ(model.status().message().find('\n'), std::string_view::npos);
+  }
+}
+
+TEST(ModelLoadTest, ModelWithoutNamesGetsXgboostDefaultNames) {
+  const std::string path = TempPath("unnamed.json");
+  TrainTinyModel({{"objective", "binary:logistic"}}, 2, /*with_names=*/false, path);
+  auto model = FraudModel::Load(path);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ((*model)->feature_names(), (std::vector<std::string>{"f0", "f1", "f2"}));
+  EXPECT_EQ((*model)->info().name, "unnamed.json");  // no brisk_model_name attribute
+  EXPECT_EQ((*model)->label(), "unnamed.json");
+}
+
+TEST(ModelLoadTest, NamedTinyModelPredicts) {
+  const std::string path = TempPath("named.json");
+  TrainTinyModel({{"objective", "binary:logistic"}}, 2, /*with_names=*/true, path);
+  auto model = FraudModel::Load(path);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ((*model)->feature_names(), (std::vector<std::string>{"a", "b", "c"}));
+  const float rows[6] = {1, 2, 3, 4, 5, 6};
+  float scores[2] = {-1, -1};
+  ASSERT_TRUE((*model)->PredictBatch(rows, 2, scores).ok());
+  EXPECT_GT(scores[0], 0.0f);
+  EXPECT_LT(scores[0], 1.0f);
+}
+
+TEST(ModelLoadTest, RejectsModelsItCannotServe) {
+  struct Row {
+    const char* file;
+    std::vector<std::pair<const char*, const char*>> params;
+    int classes;
+    const char* error;
+  } rows[] = {
+      {"linear.json", {{"objective", "binary:logistic"}, {"booster", "gblinear"}}, 2,
+       "gblinear"},
+      {"softprob.json", {{"objective", "multi:softprob"}, {"num_class", "3"}}, 3,
+       "one score per row"},
+  };
+  for (const Row& r : rows) {
+    const std::string path = TempPath(r.file);
+    TrainTinyModel(r.params, r.classes, /*with_names=*/true, path);
+    auto model = FraudModel::Load(path);
+    EXPECT_EQ(model.status().code(), absl::StatusCode::kInvalidArgument) << r.file;
+    EXPECT_NE(model.status().message().find(r.error), std::string_view::npos)
+        << model.status();
+  }
+}
+
+}  // namespace
+}  // namespace brisk::fraud_scoring

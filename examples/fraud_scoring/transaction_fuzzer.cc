@@ -1,0 +1,82 @@
+// libFuzzer target for TransactionParser and the JSON it produces. Every
+// input is parsed twice by one parser (the second parse must agree: no state
+// leaks between calls); on success the row must have one finite-or-NaN value
+// per feature, and the score answer built from it must be valid JSON that
+// reads back the same id; on error the error body must be valid JSON.
+//
+//   tools/bazel build --config=fuzz //examples/fraud_scoring:transaction_fuzzer
+//   bazel-bin/examples/fraud_scoring/transaction_fuzzer -max_total_time=60 DIR
+// with DIR a copy of examples/fraud_scoring/testdata/transaction_fuzzer_corpus
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "examples/fraud_scoring/json_format.h"
+#include "examples/fraud_scoring/transaction.h"
+#include "simdjson.h"
+
+namespace {
+
+using brisk::fraud_scoring::ErrorJson;
+using brisk::fraud_scoring::ScoreResponseJson;
+using brisk::fraud_scoring::Transaction;
+using brisk::fraud_scoring::TransactionParser;
+
+void Require(bool ok) {
+  if (!ok) __builtin_trap();
+}
+
+// The shipped model's feature names (model.json); the parser only needs names.
+const std::vector<std::string>& Names() {
+  static const auto* names = new std::vector<std::string>{
+      "amount_usd",   "amount_zscore", "hour_of_day", "merchant_risk",
+      "distance_from_home_km", "card_age_days", "txn_count_24h", "is_foreign",
+      "card_present", "account_age_days"};
+  return *names;
+}
+
+bool SameRow(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i])))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static TransactionParser* parser = new TransactionParser(Names());
+  static simdjson::dom::parser* checker = new simdjson::dom::parser();
+  const std::string_view body(reinterpret_cast<const char*>(data), size);
+
+  Transaction first;
+  const absl::Status s1 = parser->Parse(body, &first);
+  Transaction second;
+  const absl::Status s2 = parser->Parse(body, &second);
+  Require(s1 == s2);
+
+  if (!s1.ok()) {
+    Require(s1.code() == absl::StatusCode::kInvalidArgument && !s1.message().empty());
+    const std::string error = ErrorJson(std::string_view(s1.message().data(),
+                                                         s1.message().size()));
+    simdjson::dom::element e;
+    Require(checker->parse(error).get(e) == simdjson::SUCCESS);
+    return 0;
+  }
+  Require(first.features.size() == Names().size());
+  for (float v : first.features) Require(std::isfinite(v) || std::isnan(v));
+  Require(SameRow(first.features, second.features) && first.id == second.id);
+
+  const std::string answer = ScoreResponseJson(0.25f, first.id, "fraud_gbt/1");
+  simdjson::dom::element root;
+  Require(checker->parse(answer).get(root) == simdjson::SUCCESS);
+  std::string_view id;
+  const bool has_id = root["id"].get(id) == simdjson::SUCCESS;
+  Require(has_id == first.id.has_value());
+  if (has_id) Require(id == *first.id);
+  return 0;
+}

@@ -1,0 +1,92 @@
+// The example's handlers, unit-tested through brisk::testing::FakeRequest:
+// no sockets, no server, no threads of ours.
+#include "examples/hello_embedded/hello_handlers.h"
+
+#include <chrono>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "server/testing/fake_request.h"
+
+namespace hello {
+namespace {
+
+using brisk::testing::FakeRequest;
+
+TEST(GreetTest, UsesThePathParameterAndQuery) {
+  auto req = FakeRequest::Get("/greet/Ada?punctuation=%3F",
+                              {.params = {{"name", "Ada"}}});
+  brisk::http::Response r = Greet(req->context());
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "Hello, Ada?\n");
+}
+
+TEST(GreetTest, RejectsLongNames) {
+  auto req = FakeRequest::Get("/greet/x", {.params = {{"name", std::string(65, 'x')}}});
+  EXPECT_EQ(Greet(req->context()).status, 400);
+}
+
+TEST(ShoutTest, AnswersFromTheServiceThread) {
+  SlowUppercaseService service(std::chrono::milliseconds(1));
+  auto req = FakeRequest::Get("/shout?text=hi%20there");
+  Shout(service, req->context(), req->TakeResponder());
+  for (int i = 0; i < 2000 && !req->answered(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // guard only
+  }
+  ASSERT_TRUE(req->answered());
+  EXPECT_EQ(req->response().status, 200);
+  EXPECT_EQ(req->response().body, "HI THERE\n");
+}
+
+TEST(ShoutTest, MissingTextIs400) {
+  SlowUppercaseService service(std::chrono::milliseconds(1));
+  auto req = FakeRequest::Get("/shout");
+  Shout(service, req->context(), req->TakeResponder());
+  ASSERT_TRUE(req->answered());
+  EXPECT_EQ(req->response().status, 400);
+}
+
+TEST(CountTest, StreamsOneLinePerNumber) {
+  auto req = FakeRequest::Get("/count?to=5");
+  Count(req->context(), req->TakeResponder());
+  ASSERT_TRUE(req->streaming());
+  EXPECT_EQ(req->streamed_body(), "1\n2\n3\n4\n5\n");
+  EXPECT_TRUE(req->finished());
+}
+
+TEST(CountTest, WaitsForASlowClientInsteadOfBuffering) {
+  auto req = FakeRequest::Get("/count?to=100000", {.stream_buffer_bytes = 1024});
+  req->SetClientReading(false);
+  brisk::Responder responder = req->TakeResponder();
+  std::thread handler([&] { Count(req->context(), std::move(responder)); });
+  // The client reads nothing: the handler must stop near the limit.
+  for (int i = 0; i < 2000 && req->streamed_body().size() < 1024; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_LT(req->streamed_body().size(), 2048u);
+  EXPECT_FALSE(req->finished());
+  req->SetClientReading(true);  // now it reads
+  while (!req->finished()) {
+    req->streamed_body();  // each look takes what arrived and "sends" it
+    std::this_thread::yield();
+  }
+  handler.join();
+  EXPECT_TRUE(req->streamed_body().find("\n100000\n") != std::string::npos);
+}
+
+TEST(CountTest, StopsWhenTheClientLeaves) {
+  auto req = FakeRequest::Get("/count?to=1000000", {.stream_buffer_bytes = 1024});
+  req->SetClientReading(false);
+  brisk::Responder responder = req->TakeResponder();
+  std::thread handler([&] { Count(req->context(), std::move(responder)); });
+  for (int i = 0; i < 2000 && req->streamed_body().empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  req->Cancel();  // as a disconnect would
+  handler.join();  // returns: closed() became true
+  EXPECT_TRUE(req->context().cancelled());
+}
+
+}  // namespace
+}  // namespace hello

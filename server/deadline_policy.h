@@ -1,0 +1,176 @@
+// Internal: brisk's default admission policy, driven by each request's own
+// deadline and the measured cost of its route.
+//
+//  - Per-route service-time estimate, learned online from handler times: an
+//    exponentially weighted mean and mean deviation (Jacobson/Karels, as
+//    TCP estimates round-trip times: mean += (x - mean)/8,
+//    dev += (|x - mean| - dev)/4), see ServiceEstimate.
+//  - Earliest deadline first: queued requests run in deadline order (one
+//    queue per route, each kept in deadline order; a worker takes the head
+//    with the earliest deadline among the routes allowed to run more).
+//  - Early rejection at arrival (Bouncer, SIGMOD 2024; Breakwater, OSDI
+//    2020): the request's completion time is predicted from the work queued
+//    ahead of it in deadline order, the work still running, the workers
+//    available to it, and the load that routes with tighter deadlines keep
+//    adding ahead of it; a request that cannot finish before its deadline is
+//    refused at once (predicted_late) instead of queueing to fail later.
+//  - No useless work: a queued request whose remaining budget is below its
+//    route's estimate is refused when a worker would take it
+//    (expired_in_queue), and the worker moves on.
+//  - Bulkhead: a route may hold at most `max_concurrency` workers (a route
+//    option; by default every worker but one while another route is active
+//    — requests queued or running, or seen within the last second — so a
+//    flooded slow route always leaves a worker to the others, yet a route
+//    alone may use them all).
+//
+// The prediction (fluid approximation of EDF on W workers):
+//   wait   = max(A / (W * (1 - U)), A_route / C_route)
+//   finish = now + wait + mean_route + safety * dev_route
+// where A is the estimated work (queued ahead in deadline order, plus what
+// running requests have left), U the share of the workers that routes with
+// tighter typical budgets keep busy (arrival rate x mean / W, measured),
+// and A_route / C_route the same route's own work over its concurrency.
+//
+// Every time is passed in by the caller, so the policy is unit-tested with
+// no clock and no threads. Thread-safety: all methods take one mutex.
+#ifndef BRISK_SERVER_DEADLINE_POLICY_H_
+#define BRISK_SERVER_DEADLINE_POLICY_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "server/admission.h"
+
+namespace brisk::internal {
+
+// One route's learned service time. Not thread-safe (the policy locks).
+class ServiceEstimate {
+ public:
+  // `initial` is the mean assumed before the first observation.
+  explicit ServiceEstimate(std::chrono::nanoseconds initial = {})
+      : mean_ns_(static_cast<double>(initial.count())) {}
+  void Observe(std::chrono::nanoseconds sample);
+  std::chrono::nanoseconds mean() const;
+  std::chrono::nanoseconds deviation() const;
+  uint64_t samples() const { return samples_; }
+
+ private:
+  double mean_ns_;
+  double dev_ns_ = 0;
+  uint64_t samples_ = 0;
+};
+
+// A rate measured over fixed windows and smoothed across them (events per
+// second). Not thread-safe (the policy locks).
+class RateMeter {
+ public:
+  explicit RateMeter(std::chrono::nanoseconds window =
+                         std::chrono::milliseconds(100))
+      : window_(window) {}
+  void Add(SteadyTime now);
+  // The smoothed rate as of `now` (windows that passed with no event count
+  // as zero).
+  double PerSecond(SteadyTime now);
+
+ private:
+  void Roll(SteadyTime now);
+
+  const std::chrono::nanoseconds window_;
+  SteadyTime window_start_{};
+  bool started_ = false;
+  uint64_t in_window_ = 0;
+  double rate_ = 0;  // events per second, smoothed
+};
+
+struct DeadlinePolicyOptions {
+  // Requests queued (all routes) beyond which arrivals are refused.
+  size_t capacity = 1024;
+  int workers = 4;
+  // Per route id: the most workers it may hold; 0 = the default rule above.
+  std::vector<int> max_concurrency;
+  // Per route id: a mean assumed before the first measurement (0: none, so
+  // the first requests of a route are admitted on the queue's work alone).
+  std::vector<std::chrono::nanoseconds> initial_estimate;
+  // finish = ... + mean + safety * deviation + margin: the margin covers
+  // the answer's way back to the client (posting to the reactor, writing).
+  double safety = 1.0;
+  std::chrono::nanoseconds margin = std::chrono::milliseconds(1);
+  // A route counts as active (for the default concurrency limit) for this
+  // long after its last admission or completion.
+  std::chrono::nanoseconds active_window = std::chrono::seconds(1);
+};
+
+struct RouteEstimateSnapshot {
+  std::chrono::nanoseconds mean{0};
+  std::chrono::nanoseconds deviation{0};
+  uint64_t samples = 0;
+  double arrivals_per_second = 0;
+  size_t queued = 0;
+  int running = 0;
+};
+
+class DeadlinePolicy final : public AdmissionPolicy {
+ public:
+  explicit DeadlinePolicy(DeadlinePolicyOptions options);
+
+  std::optional<ShedReason> Admit(Job& job, SteadyTime now) override;
+  std::optional<Job> Next(SteadyTime now,
+                          std::vector<Refusal>* refused) override;
+  void Finished(const Job& job, std::chrono::nanoseconds handler_time,
+                SteadyTime now) override;
+  size_t queued() const override;
+  std::optional<Estimate> EstimateFor(size_t route) override;
+
+  // The completion time Admit() would predict for a request to `route`
+  // with `deadline` arriving at `now` (for tests and logs).
+  SteadyTime PredictFinish(size_t route, SteadyTime deadline, SteadyTime now);
+  RouteEstimateSnapshot Snapshot(size_t route, SteadyTime now);
+  size_t num_routes() const { return routes_.size(); }
+
+ private:
+  struct Running {
+    size_t route;
+    SteadyTime start;
+    uintptr_t key;  // which job: its exchange, or its id
+  };
+  static uintptr_t KeyOf(const Job& job) {
+    return job.exchange != nullptr
+               ? reinterpret_cast<uintptr_t>(job.exchange.get())
+               : static_cast<uintptr_t>(job.id);
+  }
+  struct RouteState {
+    std::deque<Job> queue;  // in deadline order
+    ServiceEstimate estimate;
+    RateMeter admitted;  // admissions per second
+    // Smoothed relative deadline (deadline - arrival), for "tighter".
+    double budget_ns = 0;
+    bool has_budget = false;
+    int running = 0;
+    int explicit_limit = 0;
+    bool seen = false;
+    SteadyTime last_active{};  // last admission or completion
+  };
+
+  RouteState& Route(size_t route) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int LimitLocked(size_t route, SteadyTime now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  SteadyTime PredictLocked(size_t route, SteadyTime deadline, SteadyTime now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const DeadlinePolicyOptions options_;
+  mutable std::mutex mu_;
+  std::vector<RouteState> routes_ ABSL_GUARDED_BY(mu_);
+  std::vector<Running> running_ ABSL_GUARDED_BY(mu_);
+  size_t queued_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace brisk::internal
+
+#endif  // BRISK_SERVER_DEADLINE_POLICY_H_

@@ -1,0 +1,263 @@
+// DeadlinePolicy with injected times: no clock, no threads, no sleeps.
+#include "server/deadline_policy.h"
+
+#include <chrono>
+#include <optional>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace brisk::internal {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+
+const SteadyTime kT0 = SteadyTime(std::chrono::hours(1));
+
+Job MakeJob(size_t route, SteadyTime arrival, nanoseconds budget, uint64_t id) {
+  return Job{.route = route,
+             .arrival = arrival,
+             .deadline = arrival + budget,
+             .id = id};
+}
+
+// Teaches `route` a service time of `d` (one run through the policy).
+void Learn(DeadlinePolicy& p, size_t route, nanoseconds d, SteadyTime now) {
+  Job j = MakeJob(route, now, std::chrono::hours(1), 999999);
+  ASSERT_FALSE(p.Admit(j, now).has_value());
+  std::vector<Refusal> refused;
+  std::optional<Job> next = p.Next(now, &refused);
+  ASSERT_TRUE(next.has_value());
+  p.Finished(*next, d, now + d);
+}
+
+TEST(ServiceEstimateTest, LearnsMeanAndDeviation) {
+  ServiceEstimate e;
+  EXPECT_EQ(e.mean(), nanoseconds(0));
+  e.Observe(milliseconds(100));
+  EXPECT_EQ(e.mean(), milliseconds(100));  // the first sample is the mean
+  for (int i = 0; i < 200; ++i) e.Observe(milliseconds(20));
+  EXPECT_NEAR(e.mean().count(), nanoseconds(milliseconds(20)).count(), 1e5);
+  EXPECT_LT(e.deviation(), milliseconds(1));  // steady samples: no spread
+  for (int i = 0; i < 200; ++i) e.Observe(milliseconds(i % 2 ? 10 : 30));
+  EXPECT_NEAR(e.mean().count(), nanoseconds(milliseconds(20)).count(),
+              nanoseconds(milliseconds(2)).count());
+  EXPECT_GT(e.deviation(), milliseconds(5));  // alternating: spread
+  EXPECT_EQ(e.samples(), 401u);
+}
+
+TEST(RateMeterTest, MeasuresAndDecays) {
+  RateMeter m(milliseconds(100));
+  SteadyTime t = kT0;
+  for (int w = 0; w < 40; ++w) {      // 50 events per 100 ms = 500/s
+    for (int i = 0; i < 50; ++i) m.Add(t + milliseconds(2 * i));
+    t += milliseconds(100);
+  }
+  EXPECT_NEAR(m.PerSecond(t), 500.0, 5.0);
+  EXPECT_LT(m.PerSecond(t + std::chrono::seconds(2)), 50.0);  // idle: decays
+  EXPECT_EQ(m.PerSecond(t + std::chrono::seconds(60)), 0.0);
+}
+
+TEST(DeadlinePolicyTest, BurstThatFitsEveryDeadlineIsAdmitted) {
+  // One worker, a 300 ms route, deadlines of 5 s: eight requests fit
+  // (the default-binary cases, where CoDel refused all but one).
+  DeadlinePolicy p({.workers = 1});
+  Learn(p, 0, milliseconds(300), kT0);
+  const SteadyTime now = kT0 + std::chrono::seconds(1);
+  for (int i = 0; i < 8; ++i) {
+    Job j = MakeJob(0, now, std::chrono::seconds(5), i);
+    EXPECT_FALSE(p.Admit(j, now).has_value()) << i;
+  }
+  std::vector<Refusal> refused;
+  SteadyTime t = now;
+  for (int i = 0; i < 8; ++i) {  // served in turn, none refused
+    std::optional<Job> j = p.Next(t, &refused);
+    ASSERT_TRUE(j.has_value()) << i;
+    t += milliseconds(300);
+    p.Finished(*j, milliseconds(300), t);
+  }
+  EXPECT_TRUE(refused.empty());
+}
+
+TEST(DeadlinePolicyTest, RefusesAtArrivalWhatCannotFinishInTime) {
+  // One worker, 100 ms per request (mean; deviation 50 ms after the first
+  // sample), budgets of 1 s: the k-th queued request is predicted to finish
+  // at k * 100 ms + 150 ms, so nine fit and the tenth is refused at once.
+  DeadlinePolicy p({.workers = 1});
+  Learn(p, 0, milliseconds(100), kT0);
+  const SteadyTime now = kT0 + std::chrono::seconds(1);
+  for (int i = 0; i < 9; ++i) {
+    Job j = MakeJob(0, now, std::chrono::seconds(1), i);
+    ASSERT_FALSE(p.Admit(j, now).has_value()) << i;
+  }
+  Job late = MakeJob(0, now, std::chrono::seconds(1), 10);
+  EXPECT_EQ(p.Admit(late, now), ShedReason::kPredictedLate);
+  EXPECT_EQ(late.id, 10u);  // left untouched for the caller's answer
+  // A request with room in its own budget is admitted although the queue
+  // is not empty...
+  Job fits = MakeJob(0, now, std::chrono::seconds(2), 11);
+  EXPECT_FALSE(p.Admit(fits, now).has_value());
+  // ...and so is one due before the queue (earliest deadline first).
+  Job urgent = MakeJob(0, now, milliseconds(200), 12);
+  EXPECT_FALSE(p.Admit(urgent, now).has_value());
+  Job too_urgent = MakeJob(0, now, milliseconds(100), 13);
+  EXPECT_EQ(p.Admit(too_urgent, now), ShedReason::kPredictedLate);
+}
+
+TEST(DeadlinePolicyTest, EarlierDeadlinesRunFirstAcrossRoutes) {
+  DeadlinePolicy p({.workers = 1});
+  const SteadyTime now = kT0;
+  Job slow = MakeJob(0, now, milliseconds(500), 1);
+  Job fast = MakeJob(1, now + milliseconds(1), milliseconds(20), 2);
+  Job slow2 = MakeJob(0, now + milliseconds(2), milliseconds(400), 3);
+  ASSERT_FALSE(p.Admit(slow, now).has_value());
+  ASSERT_FALSE(p.Admit(fast, now + milliseconds(1)).has_value());
+  ASSERT_FALSE(p.Admit(slow2, now + milliseconds(2)).has_value());
+  std::vector<Refusal> refused;
+  std::vector<uint64_t> order;
+  for (int i = 0; i < 3; ++i) {
+    std::optional<Job> j = p.Next(now + milliseconds(3), &refused);
+    ASSERT_TRUE(j.has_value());
+    order.push_back(j->id);
+    p.Finished(*j, nanoseconds(0), now + milliseconds(3));
+  }
+  EXPECT_EQ(order, (std::vector<uint64_t>{2, 3, 1}));
+}
+
+TEST(DeadlinePolicyTest, NoUselessWorkAtDequeue) {
+  DeadlinePolicy p({.workers = 1});
+  Learn(p, 0, milliseconds(50), kT0);
+  const SteadyTime now = kT0 + std::chrono::seconds(1);
+  Job a = MakeJob(0, now, milliseconds(200), 1);
+  Job b = MakeJob(0, now, milliseconds(300), 2);
+  ASSERT_FALSE(p.Admit(a, now).has_value());
+  ASSERT_FALSE(p.Admit(b, now).has_value());
+  // 170 ms later `a` has 30 ms left, less than its route's 50 ms: it is
+  // refused without taking the worker, which runs `b` instead.
+  std::vector<Refusal> refused;
+  std::optional<Job> j = p.Next(now + milliseconds(170), &refused);
+  ASSERT_TRUE(j.has_value());
+  EXPECT_EQ(j->id, 2u);
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0].job.id, 1u);
+  EXPECT_EQ(refused[0].reason, ShedReason::kExpiredInQueue);
+}
+
+TEST(DeadlinePolicyTest, QueueCapacityStillHolds) {
+  DeadlinePolicy p({.capacity = 2, .workers = 1});
+  for (uint64_t i = 0; i < 2; ++i) {
+    Job j = MakeJob(0, kT0, std::chrono::seconds(5), i);
+    ASSERT_FALSE(p.Admit(j, kT0).has_value());
+  }
+  Job extra = MakeJob(0, kT0, std::chrono::seconds(5), 9);
+  EXPECT_EQ(p.Admit(extra, kT0), ShedReason::kQueueFull);
+  EXPECT_EQ(p.queued(), 2u);
+}
+
+TEST(DeadlinePolicyTest, BulkheadLeavesAWorkerToOtherRoutes) {
+  DeadlinePolicy p({.workers = 3});
+  std::vector<Refusal> refused;
+  // Route 0 alone may take all three workers.
+  for (uint64_t i = 0; i < 4; ++i) {
+    Job j = MakeJob(0, kT0, std::chrono::seconds(10), i);
+    ASSERT_FALSE(p.Admit(j, kT0).has_value());
+  }
+  std::vector<Job> running;
+  for (int i = 0; i < 3; ++i) running.push_back(*p.Next(kT0, &refused));
+  EXPECT_FALSE(p.Next(kT0, &refused).has_value());  // all workers busy
+  for (Job& j : running) p.Finished(j, milliseconds(1), kT0);
+  running.clear();
+  // With route 1 queued, route 0 gets at most two, and route 1 its turn
+  // even though route 0's requests are due first.
+  for (uint64_t i = 10; i < 13; ++i) {
+    Job j = MakeJob(0, kT0, std::chrono::seconds(1), i);
+    ASSERT_FALSE(p.Admit(j, kT0).has_value());
+  }
+  Job other = MakeJob(1, kT0, std::chrono::seconds(9), 20);
+  ASSERT_FALSE(p.Admit(other, kT0).has_value());
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < 3; ++i) {
+    std::optional<Job> j = p.Next(kT0, &refused);
+    ASSERT_TRUE(j.has_value());
+    ids.push_back(j->id);
+  }
+  EXPECT_EQ(std::count_if(ids.begin(), ids.end(), [](uint64_t id) { return id < 20; }), 2);
+  EXPECT_NE(std::find(ids.begin(), ids.end(), 20u), ids.end());
+}
+
+TEST(DeadlinePolicyTest, ARecentlyActiveRouteKeepsItsWorker) {
+  DeadlinePolicy p({.workers = 2});
+  std::vector<Refusal> refused;
+  Learn(p, 1, milliseconds(1), kT0);  // route 1 was active at kT0
+  for (uint64_t i = 0; i < 4; ++i) {
+    Job j = MakeJob(0, kT0, std::chrono::seconds(10), i);
+    ASSERT_FALSE(p.Admit(j, kT0).has_value());
+  }
+  // Within the active window route 0 leaves route 1 a worker...
+  const SteadyTime soon = kT0 + milliseconds(500);
+  ASSERT_TRUE(p.Next(soon, &refused).has_value());
+  EXPECT_FALSE(p.Next(soon, &refused).has_value());
+  // ...after it, alone again, it may take both.
+  const SteadyTime later = kT0 + std::chrono::seconds(2);
+  EXPECT_TRUE(p.Next(later, &refused).has_value());
+}
+
+TEST(DeadlinePolicyTest, ExplicitConcurrencyLimit) {
+  DeadlinePolicy p({.workers = 4, .max_concurrency = {1}});
+  std::vector<Refusal> refused;
+  for (uint64_t i = 0; i < 3; ++i) {
+    Job j = MakeJob(0, kT0, std::chrono::seconds(10), i);
+    ASSERT_FALSE(p.Admit(j, kT0).has_value());
+  }
+  EXPECT_TRUE(p.Next(kT0, &refused).has_value());
+  EXPECT_FALSE(p.Next(kT0, &refused).has_value());  // capped at one
+}
+
+TEST(DeadlinePolicyTest, TighterRoutesLoadDelaysLooserOnes) {
+  // Route 1 (20 ms budgets, 1 ms each) is admitted at ~500/s: half of the
+  // one worker. A route-0 request (500 ms budget, 20 ms each) behind 12 of
+  // its own (240 ms of work) would finish in time on a free worker, but
+  // with half the worker taken by the tighter route it cannot.
+  DeadlinePolicy p({.workers = 1});
+  Learn(p, 0, milliseconds(20), kT0);
+  Learn(p, 1, milliseconds(1), kT0);
+  SteadyTime t = kT0 + std::chrono::seconds(1);
+  std::vector<Refusal> refused;
+  for (int i = 0; i < 1000; ++i) {  // 2 s at 500/s, served at once
+    Job j = MakeJob(1, t, milliseconds(20), 100 + i);
+    ASSERT_FALSE(p.Admit(j, t).has_value());
+    std::optional<Job> run = p.Next(t, &refused);
+    ASSERT_TRUE(run.has_value());
+    p.Finished(*run, milliseconds(1), t + milliseconds(1));
+    t += milliseconds(2);
+  }
+  for (int i = 0; i < 12; ++i) {
+    Job j = MakeJob(0, t, milliseconds(500), i);
+    ASSERT_FALSE(p.Admit(j, t).has_value()) << i;
+  }
+  const SteadyTime alone =
+      t + milliseconds(12 * 20 + 20);  // without the tighter route's share
+  EXPECT_LT(alone, t + milliseconds(500));
+  Job late = MakeJob(0, t, milliseconds(500), 50);
+  EXPECT_GT(p.PredictFinish(0, t + milliseconds(500), t), t + milliseconds(500));
+  EXPECT_EQ(p.Admit(late, t), ShedReason::kPredictedLate);
+}
+
+TEST(DeadlinePolicyTest, RunningWorkCountsAhead) {
+  DeadlinePolicy p({.workers = 1});
+  Learn(p, 0, milliseconds(100), kT0);
+  const SteadyTime now = kT0 + std::chrono::seconds(1);
+  Job a = MakeJob(0, now, std::chrono::seconds(5), 1);
+  ASSERT_FALSE(p.Admit(a, now).has_value());
+  std::vector<Refusal> refused;
+  ASSERT_TRUE(p.Next(now, &refused).has_value());  // running for 100 ms
+  // 10 ms later it has ~90 ms left: a new one finishes at ~+190 ms.
+  const SteadyTime later = now + milliseconds(10);
+  const SteadyTime finish = p.PredictFinish(0, later + std::chrono::seconds(5), later);
+  EXPECT_GE(finish, later + milliseconds(189));
+  EXPECT_LE(finish, later + milliseconds(191) + p.Snapshot(0, later).deviation);
+}
+
+}  // namespace
+}  // namespace brisk::internal

@@ -1,0 +1,411 @@
+#include "tls/context.h"
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "openssl/core_names.h"
+#include "openssl/err.h"
+#include "openssl/evp.h"
+#include "openssl/params.h"
+#include "openssl/rand.h"
+#include "openssl/ssl.h"
+#include "openssl/x509.h"
+#include "openssl/x509v3.h"
+#include "tls/context_shared.h"
+#include "tls/openssl_util.h"
+
+namespace brisk::tls {
+
+using internal::ContextShared;
+using internal::UniqueEvpPkey;
+using internal::UniqueSslCtx;
+using internal::UniqueX509;
+
+namespace {
+
+constexpr char kSidCtxLabel[] = "brisk tls session id context v1";
+
+absl::Status ValidateConfig(const TlsServerConfig& c) {
+  if (c.cert_chain_file.empty() || c.key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "TLS needs both a certificate chain file and a key file");
+  }
+  if (c.client_auth != ClientAuth::kNone && c.client_ca_file.empty()) {
+    return absl::InvalidArgumentError(
+        "client certificate authentication needs a client CA file");
+  }
+  if (c.client_auth == ClientAuth::kNone && !c.client_ca_file.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "client CA file '", c.client_ca_file,
+        "' given but client authentication is off (request or require it)"));
+  }
+  if (c.session_tickets && c.ticket_key_rotation <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("ticket_key_rotation must be positive");
+  }
+  for (const std::string& p : c.alpn_protocols) {
+    if (p.empty() || p.size() > 255) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ALPN protocol names are 1 to 255 bytes; got '", p, "'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string AlpnWire(const std::vector<std::string>& protocols) {
+  std::string wire;
+  for (const std::string& p : protocols) {
+    wire.push_back(static_cast<char>(p.size()));
+    wire.append(p);
+  }
+  return wire;
+}
+
+ContextShared* SharedOf(SSL* ssl) {
+  return static_cast<ContextShared*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+}
+
+// ALPN: the first of the server's protocols that the client offers; none in
+// common is fatal (no_application_protocol). Not called for clients that
+// send no ALPN extension.
+int SelectAlpn(SSL* ssl, const unsigned char** out, unsigned char* out_len,
+               const unsigned char* in, unsigned int in_len, void* arg) {
+  const auto* shared = static_cast<const ContextShared*>(arg);
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(
+          &selected, out_len,
+          reinterpret_cast<const unsigned char*>(shared->alpn_wire.data()),
+          static_cast<unsigned int>(shared->alpn_wire.size()), in,
+          in_len) != OPENSSL_NPN_NEGOTIATED) {
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+  }
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+bool SetTicketMacKey(EVP_MAC_CTX* hctx, const TicketKey& key) {
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_octet_string(
+          OSSL_MAC_PARAM_KEY, const_cast<uint8_t*>(key.hmac_key.data()),
+          key.hmac_key.size()),
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_end(),
+  };
+  return EVP_MAC_CTX_set_params(hctx, params) == 1;
+}
+
+// Seals (enc = 1) or opens (enc = 0) a session ticket with the ring's keys.
+// Opening: 0 = unknown key (full handshake); else 2 = resume and issue a
+// fresh ticket under the current key, whichever ring key opened it. Always
+// renewing (nginx renews for TLS 1.3 and old keys) costs one ticket
+// encryption per resumption and keeps clients that use a ticket once (RFC
+// 8446 advises it; OpenSSL clients do it in TLS 1.2 too) resuming every
+// time instead of every other time.
+int TicketKeyCallback(SSL* ssl, unsigned char key_name[16], unsigned char* iv,
+                      EVP_CIPHER_CTX* cctx, EVP_MAC_CTX* hctx, int enc) {
+  ContextShared* shared = SharedOf(ssl);
+  if (shared == nullptr) return -1;
+  TicketKey key;
+  int result = -1;
+  const EVP_CIPHER* cipher = EVP_aes_256_cbc();
+  if (enc == 1) {
+    if (!shared->ticket_keys.EncryptionKey(&key)) return 0;  // no ticket
+    std::memcpy(key_name, key.name.data(), key.name.size());
+    if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(cipher)) == 1 &&
+        EVP_EncryptInit_ex(cctx, cipher, nullptr, key.aes_key.data(), iv) == 1 &&
+        SetTicketMacKey(hctx, key)) {
+      result = 1;
+    }
+  } else {
+    const TicketKeyRing::Match match = shared->ticket_keys.Find(key_name, &key);
+    if (match == TicketKeyRing::Match::kUnknown) return 0;
+    if (SetTicketMacKey(hctx, key) &&
+        EVP_DecryptInit_ex(cctx, cipher, nullptr, key.aes_key.data(), iv) == 1) {
+      result = 2;
+    }
+  }
+  OPENSSL_cleanse(&key, sizeof(key));
+  return result;
+}
+
+std::string Rfc3339(absl::Time t) {
+  return absl::FormatTime(absl::RFC3339_sec, t, absl::UTCTimeZone());
+}
+
+// Everything below names the file it is about.
+struct Files {
+  const TlsServerConfig& config;
+
+  absl::Status Chain(absl::Status s) const {
+    return absl::Status(s.code(), absl::StrCat("certificate chain file '",
+                                               config.cert_chain_file,
+                                               "': ", s.message()));
+  }
+  absl::Status Key(absl::Status s) const {
+    return absl::Status(s.code(), absl::StrCat("private key file '",
+                                               config.key_file, "': ",
+                                               s.message()));
+  }
+  absl::Status Ca(absl::Status s) const {
+    return absl::Status(s.code(), absl::StrCat("client CA file '",
+                                               config.client_ca_file, "': ",
+                                               s.message()));
+  }
+};
+
+absl::Status OpenSslError(absl::string_view what) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, ": ", internal::TakeOpenSslErrors()));
+}
+
+}  // namespace
+
+struct TlsContext::Loaded {
+  UniqueSslCtx ctx;
+  std::string summary;
+};
+
+TlsContext::TlsContext(TlsServerConfig config, Clock now,
+                       std::shared_ptr<ContextShared> shared)
+    : config_(std::move(config)), now_(std::move(now)), shared_(std::move(shared)) {}
+
+TlsContext::~TlsContext() {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  SSL_CTX_free(ctx_);
+}
+
+absl::StatusOr<std::unique_ptr<TlsContext>> TlsContext::Create(
+    TlsServerConfig config, Clock now) {
+  if (absl::Status s = ValidateConfig(config); !s.ok()) return s;
+  if (!now) now = [] { return absl::Now(); };
+  auto shared = std::make_shared<ContextShared>(
+      config.ticket_key_rotation, now, AlpnWire(config.alpn_protocols));
+  std::unique_ptr<TlsContext> context(
+      new TlsContext(std::move(config), std::move(now), std::move(shared)));
+  absl::StatusOr<Loaded> loaded = context->Load();
+  if (!loaded.ok()) return loaded.status();
+  std::unique_lock<std::shared_mutex> lock(context->mu_);
+  context->ctx_ = loaded->ctx.release();
+  context->summary_ = std::move(loaded->summary);
+  context->generation_ = 1;
+  return context;
+}
+
+absl::StatusOr<TlsContext::Loaded> TlsContext::Load() const {
+  ERR_clear_error();
+  const Files files{config_};
+  const absl::Time now = now_();
+  const time_t now_t = absl::ToTimeT(now);
+
+  // The certificate chain.
+  absl::StatusOr<std::string> chain_pem = internal::ReadFileToString(
+      "certificate chain file", config_.cert_chain_file);
+  if (!chain_pem.ok()) return chain_pem.status();
+  absl::StatusOr<std::vector<UniqueX509>> chain =
+      internal::ParsePemCertificates(*chain_pem);
+  if (!chain.ok()) return files.Chain(chain.status());
+  X509* leaf = (*chain)[0].get();
+  for (size_t i = 1; i < chain->size(); ++i) {
+    X509* child = (*chain)[i - 1].get();
+    X509* parent = (*chain)[i].get();
+    if (X509_check_issued(parent, child) != X509_V_OK) {
+      return files.Chain(absl::InvalidArgumentError(absl::StrCat(
+          "certificate ", i + 1, " (", internal::NameToString(X509_get_subject_name(parent)),
+          ") did not issue certificate ", i, " (issuer ",
+          internal::NameToString(X509_get_issuer_name(child)),
+          "); list the server certificate first, then each issuer")));
+    }
+  }
+  const absl::Time not_after = internal::Asn1TimeToAbsl(X509_get0_notAfter(leaf));
+  const absl::Time not_before = internal::Asn1TimeToAbsl(X509_get0_notBefore(leaf));
+  time_t t = now_t;
+  if (X509_cmp_time(X509_get0_notAfter(leaf), &t) < 0) {
+    return files.Chain(absl::InvalidArgumentError(
+        absl::StrCat("the certificate expired at ", Rfc3339(not_after))));
+  }
+  t = now_t;
+  if (X509_cmp_time(X509_get0_notBefore(leaf), &t) > 0) {
+    return files.Chain(absl::InvalidArgumentError(
+        absl::StrCat("the certificate is not valid before ", Rfc3339(not_before))));
+  }
+
+  // The private key.
+  absl::StatusOr<std::string> key_pem =
+      internal::ReadFileToString("private key file", config_.key_file);
+  if (!key_pem.ok()) return key_pem.status();
+  absl::StatusOr<UniqueEvpPkey> key = internal::ParsePemPrivateKey(*key_pem);
+  if (!key.ok()) return files.Key(key.status());
+  if (X509_check_private_key(leaf, key->get()) != 1) {
+    ERR_clear_error();
+    return files.Key(absl::InvalidArgumentError(absl::StrCat(
+        "does not match the certificate in '", config_.cert_chain_file, "'")));
+  }
+
+  // The OpenSSL context.
+  UniqueSslCtx ctx(SSL_CTX_new(TLS_server_method()));
+  if (ctx == nullptr) return OpenSslError("SSL_CTX_new");
+  SSL_CTX* c = ctx.get();
+  SSL_CTX_set_app_data(c, shared_.get());
+  if (SSL_CTX_set_min_proto_version(c, config_.min_version == TlsVersion::kTls13
+                                           ? TLS1_3_VERSION
+                                           : TLS1_2_VERSION) != 1 ||
+      SSL_CTX_set_max_proto_version(c, TLS1_3_VERSION) != 1) {
+    return OpenSslError("setting the protocol versions");
+  }
+  SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                             (config_.session_tickets ? 0 : SSL_OP_NO_TICKET));
+  const std::string& ciphers =
+      config_.tls12_ciphers.empty() ? kDefaultTls12Ciphers : config_.tls12_ciphers;
+  if (SSL_CTX_set_cipher_list(c, ciphers.c_str()) != 1) {
+    return OpenSslError(absl::StrCat("TLS 1.2 cipher list '", ciphers, "'"));
+  }
+  if (!config_.tls13_ciphersuites.empty() &&
+      SSL_CTX_set_ciphersuites(c, config_.tls13_ciphersuites.c_str()) != 1) {
+    return OpenSslError(absl::StrCat("TLS 1.3 cipher suites '",
+                                     config_.tls13_ciphersuites, "'"));
+  }
+  const std::string& groups = config_.groups.empty() ? kDefaultGroups : config_.groups;
+  if (SSL_CTX_set1_groups_list(c, groups.c_str()) != 1) {
+    return OpenSslError(absl::StrCat("groups '", groups, "'"));
+  }
+  if (config_.release_idle_buffers) SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+  if (!config_.alpn_protocols.empty()) {
+    SSL_CTX_set_alpn_select_cb(c, SelectAlpn, shared_.get());
+  }
+
+  // Resumption: stateless tickets only (no server-side cache).
+  SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+  if (config_.session_tickets) {
+    SSL_CTX_set_timeout(c, static_cast<long>(absl::ToInt64Seconds(
+                               config_.ticket_key_rotation)));
+    SSL_CTX_set_tlsext_ticket_key_evp_cb(c, TicketKeyCallback);
+  } else {
+    SSL_CTX_set_num_tickets(c, 0);
+  }
+
+  // Certificate, chain and key.
+  if (SSL_CTX_use_certificate(c, leaf) != 1) {
+    return files.Chain(OpenSslError("the certificate is not usable"));
+  }
+  for (size_t i = 1; i < chain->size(); ++i) {
+    if (SSL_CTX_add1_chain_cert(c, (*chain)[i].get()) != 1) {
+      return files.Chain(OpenSslError(absl::StrCat("certificate ", i + 1)));
+    }
+  }
+  if (SSL_CTX_use_PrivateKey(c, key->get()) != 1 || SSL_CTX_check_private_key(c) != 1) {
+    return files.Key(OpenSslError("the key is not usable"));
+  }
+
+  // Client certificates (mTLS). The session id context binds resumed
+  // sessions to the client-auth mode and CA set they were verified under.
+  std::string sid_input(kSidCtxLabel);
+  sid_input.push_back(static_cast<char>('0' + static_cast<int>(config_.client_auth)));
+  if (config_.client_auth != ClientAuth::kNone) {
+    absl::StatusOr<std::string> ca_pem =
+        internal::ReadFileToString("client CA file", config_.client_ca_file);
+    if (!ca_pem.ok()) return ca_pem.status();
+    absl::StatusOr<std::vector<UniqueX509>> cas =
+        internal::ParsePemCertificates(*ca_pem);
+    if (!cas.ok()) return files.Ca(cas.status());
+    X509_STORE* store = SSL_CTX_get_cert_store(c);
+    for (const UniqueX509& ca : *cas) {
+      if (X509_STORE_add_cert(store, ca.get()) != 1 ||
+          SSL_CTX_add_client_CA(c, ca.get()) != 1) {
+        return files.Ca(OpenSslError("cannot use a CA certificate"));
+      }
+    }
+    SSL_CTX_set_verify(c,
+                       SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE |
+                           (config_.client_auth == ClientAuth::kRequire
+                                ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+                                : 0),
+                       nullptr);
+    sid_input.append(*ca_pem);
+  } else {
+    SSL_CTX_set_verify(c, SSL_VERIFY_NONE, nullptr);
+  }
+  unsigned char sid_ctx[EVP_MAX_MD_SIZE];
+  unsigned int sid_len = 0;
+  if (EVP_Digest(sid_input.data(), sid_input.size(), sid_ctx, &sid_len,
+                 EVP_sha256(), nullptr) != 1 ||
+      SSL_CTX_set_session_id_context(
+          c, sid_ctx, std::min<unsigned int>(sid_len, SSL_MAX_SID_CTX_LENGTH)) != 1) {
+    return OpenSslError("session id context");
+  }
+
+  Loaded loaded;
+  loaded.summary = absl::StrCat(
+      "subject=", internal::NameToString(X509_get_subject_name(leaf)),
+      " issuer=", internal::NameToString(X509_get_issuer_name(leaf)),
+      " key=", internal::DescribeKey(key->get()),
+      " not_after=", Rfc3339(not_after), " chain=", chain->size());
+  loaded.ctx = std::move(ctx);
+  ERR_clear_error();
+  return loaded;
+}
+
+absl::Status TlsContext::Reload() {
+  std::lock_guard<std::mutex> reload_lock(reload_mu_);
+  absl::StatusOr<Loaded> loaded = Load();
+  if (!loaded.ok()) {
+    shared_->counters.RecordReload(false);
+    return absl::Status(loaded.status().code(),
+                        absl::StrCat("keeping the previous certificate: ",
+                                     loaded.status().message()));
+  }
+  SSL_CTX* old = nullptr;
+  {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    old = ctx_;
+    ctx_ = loaded->ctx.release();
+    summary_ = std::move(loaded->summary);
+    ++generation_;
+  }
+  SSL_CTX_free(old);  // freed for real when its last session ends
+  shared_->counters.RecordReload(true);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<TlsServerSession>> TlsContext::NewSession() {
+  SSL* ssl = nullptr;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    ssl = SSL_new(ctx_);
+  }
+  if (ssl == nullptr) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("SSL_new: ", internal::TakeOpenSslErrors()));
+  }
+  std::unique_ptr<TlsServerSession> session(new TlsServerSession(shared_, ssl));
+  if (absl::Status s = session->Init(); !s.ok()) return s;
+  return session;
+}
+
+void TlsContext::RotateTicketKeys() { shared_->ticket_keys.Rotate(); }
+
+TlsStats TlsContext::stats() const {
+  TlsStats s = shared_->counters.Snapshot();
+  s.ticket_key_rotations = shared_->ticket_keys.rotations();
+  return s;
+}
+
+uint64_t TlsContext::generation() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return generation_;
+}
+
+std::string TlsContext::certificate_summary() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return summary_;
+}
+
+}  // namespace brisk::tls

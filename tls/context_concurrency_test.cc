@@ -1,0 +1,91 @@
+// Reload, ticket key rotation and stats while other threads create sessions
+// and run handshakes (with and without resumption). Meant for --config=tsan;
+// bounded work, no sleeps.
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "openssl/ssl.h"
+#include "tls/context.h"
+#include "tls/testing/fixture.h"
+#include "tls/testing/test_client.h"
+
+namespace brisk::tls {
+namespace {
+
+using testing::Handshake;
+using testing::TlsFixture;
+
+TEST(TlsContextConcurrencyTest, ReloadWhileOtherThreadsHandshake) {
+  constexpr int kThreads = 3;
+  constexpr int kHandshakesPerThread = 24;
+  constexpr int kReloads = 12;
+  TlsFixture f;
+  auto context = f.Context(f.Config());
+
+  std::vector<int> failures(kThreads, 0);
+  std::vector<int> resumed(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      SSL_SESSION* session = nullptr;
+      for (int i = 0; i < kHandshakesPerThread; ++i) {
+        auto server = TlsFixture::Session(*context);
+        // Every other handshake offers the previous session.
+        auto client = f.Client({.resume = (i % 2 == 1) ? session : nullptr});
+        const bool ok = Handshake(*client, *server).ok();
+        const std::string cn = client->ServerCommonName();
+        if (!ok || (cn != "server.test" && cn != "server2.test")) ++failures[t];
+        if (server->resumed()) ++resumed[t];
+        if (SSL_SESSION* next = client->Get1Session()) {
+          SSL_SESSION_free(session);
+          session = next;
+        }
+      }
+      SSL_SESSION_free(session);
+    });
+  }
+  for (int i = 0; i < kReloads; ++i) {
+    const auto& cred = (i % 2 == 0) ? f.pki.server_ecdsa_alt : f.pki.server_ecdsa;
+    f.dir.Write("chain.pem", cred.chain_pem);
+    f.dir.Write("key.pem", cred.key_pem);
+    EXPECT_TRUE(context->Reload().ok());
+    if (i % 4 == 0) context->RotateTicketKeys();
+    (void)context->stats();
+    (void)context->certificate_summary();
+  }
+  for (std::thread& t : threads) t.join();
+
+  int total_resumed = 0;
+  for (int t = 0; t < kThreads; ++t) {
+    EXPECT_EQ(failures[t], 0) << "thread " << t;
+    total_resumed += resumed[t];
+  }
+  const TlsStats stats = context->stats();
+  EXPECT_EQ(stats.full_handshakes + stats.resumed_handshakes,
+            static_cast<uint64_t>(kThreads * kHandshakesPerThread));
+  EXPECT_EQ(stats.resumed_handshakes, static_cast<uint64_t>(total_resumed));
+  EXPECT_EQ(stats.reloads, static_cast<uint64_t>(kReloads));
+  EXPECT_EQ(stats.total_handshake_failures(), 0u);
+  EXPECT_EQ(context->generation(), static_cast<uint64_t>(kReloads + 1));
+}
+
+// Sessions keep working after their context is gone (they share its
+// counters and ticket keys by reference).
+TEST(TlsContextConcurrencyTest, SessionsOutliveTheirContext) {
+  TlsFixture f;
+  auto context = f.Context(f.Config());
+  auto server = TlsFixture::Session(*context);
+  context.reset();
+  auto client = f.Client();
+  ASSERT_TRUE(Handshake(*client, *server).ok());
+  std::string wire;
+  ASSERT_TRUE(server->Encrypt("still fine", &wire).ok());
+  client->Feed(wire);
+  EXPECT_EQ(client->Read(), "still fine");
+}
+
+}  // namespace
+}  // namespace brisk::tls

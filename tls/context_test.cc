@@ -1,0 +1,310 @@
+// TlsContext: validation messages that name the file and the cause, reload
+// (new sessions get the new files, old sessions keep theirs, a bad file
+// keeps the old ones), resumption across reloads and ticket key rotation.
+#include "tls/context.h"
+
+#include <atomic>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "openssl/evp.h"
+#include "openssl/pem.h"
+#include "openssl/ssl.h"
+#include "tls/openssl_util.h"
+#include "tls/testing/fixture.h"
+#include "tls/testing/test_certs.h"
+#include "tls/testing/test_client.h"
+
+namespace brisk::tls {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using testing::CertSpec;
+using testing::Credential;
+using testing::Handshake;
+using testing::TlsFixture;
+
+std::string EncryptedKeyPem(const std::string& key_pem) {
+  auto key = internal::ParsePemPrivateKey(key_pem);
+  EXPECT_TRUE(key.ok());
+  internal::UniqueBio bio(BIO_new(BIO_s_mem()));
+  const char pass[] = "secret";
+  PEM_write_bio_PrivateKey(bio.get(), key->get(), EVP_aes_256_cbc(),
+                           reinterpret_cast<const unsigned char*>(pass), 6, nullptr, nullptr);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(n));
+}
+
+Credential MustIssue(const CertSpec& spec, const Credential& issuer) {
+  auto c = testing::Issue(spec, &issuer);
+  EXPECT_TRUE(c.ok()) << c.status();
+  return c.ok() ? *c : Credential{};
+}
+
+struct ConfigErrorCase {
+  const char* name;
+  // Breaks the (valid) config or its files.
+  std::function<void(TlsFixture&, TlsServerConfig&)> mutate;
+  std::vector<std::string> message;  // substrings of the error
+};
+
+class ConfigErrorTest : public ::testing::TestWithParam<ConfigErrorCase> {};
+
+TEST_P(ConfigErrorTest, CreateSaysWhichFileAndWhy) {
+  const ConfigErrorCase& c = GetParam();
+  TlsFixture f;
+  TlsServerConfig config = f.Config();
+  c.mutate(f, config);
+  absl::StatusOr<std::unique_ptr<TlsContext>> context = TlsContext::Create(config);
+  ASSERT_FALSE(context.ok());
+  for (const std::string& part : c.message) {
+    EXPECT_THAT(std::string(context.status().message()), HasSubstr(part));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Errors, ConfigErrorTest,
+    ::testing::Values(
+        ConfigErrorCase{"missing_cert_file",
+                        [](TlsFixture& f, TlsServerConfig& c) {
+                          c.cert_chain_file = f.dir.path() + "/nope.pem";
+                        },
+                        {"cannot read certificate chain file", "nope.pem",
+                         "No such file or directory"}},
+        ConfigErrorCase{"empty_cert_file",
+                        [](TlsFixture& f, TlsServerConfig& c) {
+                          c.cert_chain_file = f.dir.Write("empty.pem", "");
+                        },
+                        {"certificate chain file", "empty.pem", "no PEM certificate"}},
+        ConfigErrorCase{"truncated_cert",
+                        [](TlsFixture& f, TlsServerConfig& c) {
+                          const std::string& pem = f.pki.server_ecdsa.cert_pem;
+                          c.cert_chain_file = f.dir.Write("cut.pem", pem.substr(0, pem.size() / 2));
+                        },
+                        {"certificate chain file", "cut.pem", "certificate 1 does not parse"}},
+        ConfigErrorCase{"key_is_a_certificate",
+                        [](TlsFixture& f, TlsServerConfig& c) {
+                          c.key_file = f.dir.Write("k.pem", f.pki.server_ecdsa.cert_pem);
+                        },
+                        {"private key file", "k.pem", "no usable PEM private key"}},
+        ConfigErrorCase{"encrypted_key",
+                        [](TlsFixture& f, TlsServerConfig& c) {
+                          c.key_file = f.dir.Write(
+                              "enc.pem", EncryptedKeyPem(f.pki.server_ecdsa.key_pem));
+                        },
+                        {"private key file", "enc.pem", "encrypted keys are not supported"}},
+        ConfigErrorCase{"key_of_another_certificate",
+                        [](TlsFixture& f, TlsServerConfig& c) {
+                          c.key_file = f.dir.Write("rsa.key", f.pki.server_rsa.key_pem);
+                        },
+                        {"private key file", "rsa.key", "does not match the certificate in",
+                         "chain.pem"}},
+        ConfigErrorCase{"chain_in_wrong_order",
+                        [](TlsFixture& f, TlsServerConfig& c) {
+                          c.cert_chain_file = f.dir.Write(
+                              "rev.pem", f.pki.intermediate.cert_pem + f.pki.server_ecdsa.cert_pem);
+                        },
+                        {"certificate chain file", "rev.pem", "did not issue certificate 1"}},
+        ConfigErrorCase{"expired_certificate",
+                        [](TlsFixture& f, TlsServerConfig& c) {
+                          CertSpec spec{.common_name = "old.test",
+                                        .not_before = -absl::Hours(48),
+                                        .not_after = -absl::Hours(1)};
+                          Credential old = MustIssue(spec, f.pki.intermediate);
+                          c.cert_chain_file = f.dir.Write("old.pem", old.chain_pem);
+                          c.key_file = f.dir.Write("old.key", old.key_pem);
+                        },
+                        {"certificate chain file", "old.pem", "the certificate expired at"}},
+        ConfigErrorCase{"certificate_from_the_future",
+                        [](TlsFixture& f, TlsServerConfig& c) {
+                          CertSpec spec{.common_name = "new.test",
+                                        .not_before = absl::Hours(1)};
+                          Credential future = MustIssue(spec, f.pki.intermediate);
+                          c.cert_chain_file = f.dir.Write("new.pem", future.chain_pem);
+                          c.key_file = f.dir.Write("new.key", future.key_pem);
+                        },
+                        {"new.pem", "not valid before"}},
+        ConfigErrorCase{"require_without_ca",
+                        [](TlsFixture&, TlsServerConfig& c) {
+                          c.client_auth = ClientAuth::kRequire;
+                        },
+                        {"needs a client CA file"}},
+        ConfigErrorCase{"ca_without_client_auth",
+                        [](TlsFixture& f, TlsServerConfig& c) {
+                          c.client_ca_file = f.dir.Write("ca.pem", f.pki.root.cert_pem);
+                        },
+                        {"ca.pem", "client authentication is off"}},
+        ConfigErrorCase{"unreadable_ca",
+                        [](TlsFixture& f, TlsServerConfig& c) {
+                          c.client_auth = ClientAuth::kRequest;
+                          c.client_ca_file = f.dir.Write("ca.pem", "not a certificate\n");
+                        },
+                        {"client CA file", "ca.pem", "no PEM certificate"}},
+        ConfigErrorCase{"bad_cipher_list",
+                        [](TlsFixture&, TlsServerConfig& c) { c.tls12_ciphers = "NOPE"; },
+                        {"TLS 1.2 cipher list 'NOPE'"}},
+        ConfigErrorCase{"bad_alpn",
+                        [](TlsFixture&, TlsServerConfig& c) { c.alpn_protocols = {""}; },
+                        {"ALPN protocol names are 1 to 255 bytes"}},
+        ConfigErrorCase{"no_key_file",
+                        [](TlsFixture&, TlsServerConfig& c) { c.key_file.clear(); },
+                        {"needs both a certificate chain file and a key file"}}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(TlsContextTest, SummaryDescribesTheCertificateInUse) {
+  TlsFixture f;
+  auto context = f.Context(f.Config(f.pki.server_rsa));
+  EXPECT_THAT(context->certificate_summary(),
+              AllOf(HasSubstr("subject=CN=server.test,O=brisk test"),
+                    HasSubstr("issuer=CN=brisk test intermediate CA"),
+                    HasSubstr("key=RSA 2048"), HasSubstr("not_after=20"),
+                    HasSubstr("chain=2")));
+  EXPECT_EQ(context->generation(), 1u);
+  auto ecdsa = f.Context(f.Config(f.pki.server_ecdsa));
+  EXPECT_THAT(ecdsa->certificate_summary(), HasSubstr("key=ECDSA P-256"));
+}
+
+TEST(TlsContextTest, ReloadServesNewSessionsTheNewCertificateAndOldOnesTheOld) {
+  TlsFixture f;
+  const TlsServerConfig config = f.Config();
+  auto context = f.Context(config);
+  auto before = f.Session(*context);  // made before the reload, no byte yet
+
+  f.dir.Write("chain.pem", f.pki.server_ecdsa_alt.chain_pem);
+  f.dir.Write("key.pem", f.pki.server_ecdsa_alt.key_pem);
+  ASSERT_TRUE(context->Reload().ok());
+  EXPECT_EQ(context->generation(), 2u);
+  EXPECT_THAT(context->certificate_summary(), HasSubstr("CN=server2.test"));
+  auto after = f.Session(*context);
+
+  auto old_client = f.Client();
+  ASSERT_TRUE(Handshake(*old_client, *before).ok());
+  EXPECT_EQ(old_client->ServerCommonName(), "server.test");
+  auto new_client = f.Client();
+  ASSERT_TRUE(Handshake(*new_client, *after).ok());
+  EXPECT_EQ(new_client->ServerCommonName(), "server2.test");
+  EXPECT_EQ(context->stats().reloads, 1u);
+}
+
+TEST(TlsContextTest, ReloadWithABadFileKeepsTheOldCertificateAndSaysWhy) {
+  TlsFixture f;
+  auto context = f.Context(f.Config());
+  struct Step {
+    std::string chain, key, message;
+  };
+  const std::vector<Step> bad = {
+      {f.pki.server_ecdsa_alt.chain_pem, "garbage", "no usable PEM private key"},
+      // A deploy that replaced the certificate but not yet the key.
+      {f.pki.server_ecdsa_alt.chain_pem, f.pki.server_ecdsa.key_pem, "does not match"},
+      {"", f.pki.server_ecdsa_alt.key_pem, "no PEM certificate"},
+  };
+  for (const Step& step : bad) {
+    f.dir.Write("chain.pem", step.chain);
+    f.dir.Write("key.pem", step.key);
+    absl::Status s = context->Reload();
+    EXPECT_FALSE(s.ok());
+    EXPECT_THAT(std::string(s.message()),
+                AllOf(HasSubstr("keeping the previous certificate"), HasSubstr(step.message)));
+    EXPECT_EQ(context->generation(), 1u);
+    auto server = f.Session(*context);
+    auto client = f.Client();
+    ASSERT_TRUE(Handshake(*client, *server).ok());
+    EXPECT_EQ(client->ServerCommonName(), "server.test");
+  }
+  f.dir.Write("chain.pem", f.pki.server_ecdsa_alt.chain_pem);
+  std::remove((f.dir.path() + "/key.pem").c_str());
+  EXPECT_THAT(std::string(context->Reload().message()), HasSubstr("No such file"));
+  EXPECT_EQ(context->stats().reload_failures, 4u);
+
+  // Fixed files load.
+  f.dir.Write("chain.pem", f.pki.server_ecdsa_alt.chain_pem);
+  f.dir.Write("key.pem", f.pki.server_ecdsa_alt.key_pem);
+  ASSERT_TRUE(context->Reload().ok());
+  auto server = f.Session(*context);
+  auto client = f.Client();
+  ASSERT_TRUE(Handshake(*client, *server).ok());
+  EXPECT_EQ(client->ServerCommonName(), "server2.test");
+}
+
+// One full handshake, then `between`, then a handshake offering the first
+// session; returns whether it resumed.
+bool ResumesAfter(TlsFixture& f, TlsContext& context, int version,
+                  const std::function<void()>& between,
+                  const testing::Credential* client_cert = nullptr) {
+  auto first = f.Session(context);
+  auto client = f.Client({.certificate = client_cert, .max_version = version});
+  EXPECT_TRUE(Handshake(*client, *first).ok());
+  SSL_SESSION* session = client->Get1Session();
+  between();
+  auto second = f.Session(context);
+  auto again = f.Client({.certificate = client_cert, .max_version = version,
+                         .resume = session});
+  testing::HandshakeResult r = Handshake(*again, *second);
+  SSL_SESSION_free(session);
+  EXPECT_TRUE(r.ok()) << r.server;
+  return second->resumed();
+}
+
+TEST(TlsContextTest, TicketsSurviveACertificateReload) {
+  for (int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
+    SCOPED_TRACE(version);
+    TlsFixture f;
+    auto context = f.Context(f.Config());
+    EXPECT_TRUE(ResumesAfter(f, *context, version, [&] {
+      f.dir.Write("chain.pem", f.pki.server_ecdsa_alt.chain_pem);
+      f.dir.Write("key.pem", f.pki.server_ecdsa_alt.key_pem);
+      ASSERT_TRUE(context->Reload().ok());
+    }));
+  }
+}
+
+TEST(TlsContextTest, ChangingTheClientCaFallsBackToAFullHandshake) {
+  for (int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
+    SCOPED_TRACE(version);
+    TlsFixture f;
+    auto context = f.Context(f.Config(f.pki.server_ecdsa, ClientAuth::kRequire));
+    // Same CA file content: a reload keeps tickets valid.
+    EXPECT_TRUE(ResumesAfter(
+        f, *context, version, [&] { ASSERT_TRUE(context->Reload().ok()); }, &f.pki.client));
+    // Another CA set: a session verified under the old one must not resume.
+    EXPECT_FALSE(ResumesAfter(
+        f, *context, version,
+        [&] {
+          f.dir.Write("client_ca.pem", f.pki.root.cert_pem + f.pki.other_root.cert_pem);
+          ASSERT_TRUE(context->Reload().ok());
+        },
+        &f.pki.client));
+  }
+}
+
+TEST(TlsContextTest, TicketKeysRotateOnDemandAndOnTheClock) {
+  std::atomic<int64_t> seconds{absl::ToUnixSeconds(absl::Now())};
+  TlsContext::Clock clock = [&] { return absl::FromUnixSeconds(seconds.load()); };
+  for (int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
+    SCOPED_TRACE(version);
+    TlsFixture f;
+    TlsServerConfig config = f.Config();
+    config.ticket_key_rotation = absl::Hours(1);
+    auto context = f.Context(config, clock);
+    EXPECT_TRUE(ResumesAfter(f, *context, version, [&] { context->RotateTicketKeys(); }));
+    EXPECT_FALSE(ResumesAfter(f, *context, version, [&] {
+      context->RotateTicketKeys();
+      context->RotateTicketKeys();
+    }));
+    EXPECT_TRUE(ResumesAfter(f, *context, version, [&] { seconds += 3600 + 60; }));
+    EXPECT_FALSE(ResumesAfter(f, *context, version, [&] { seconds += 2 * 3600 + 60; }));
+    EXPECT_GE(context->stats().ticket_key_rotations, 4u);
+  }
+}
+
+}  // namespace
+}  // namespace brisk::tls

@@ -1,0 +1,387 @@
+#include "tls/server_session.h"
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "openssl/bio.h"
+#include "openssl/err.h"
+#include "openssl/ssl.h"
+#include "openssl/x509.h"
+#include "tls/context_shared.h"
+#include "tls/openssl_util.h"
+
+namespace brisk::tls {
+namespace internal {
+
+// What the BIO reads from and writes to during one call: a view of the
+// caller's ciphertext and the caller's output string. Outside calls both are
+// empty, so the session buffers nothing of its own.
+struct SessionIo {
+  std::string_view in;
+  std::string* out = nullptr;
+};
+
+}  // namespace internal
+
+namespace {
+
+using internal::SessionIo;
+
+constexpr uint8_t kHandshakeRecord = 0x16;
+constexpr uint8_t kTlsMajorVersion = 0x03;
+
+int BioWrite(BIO* bio, const char* data, size_t size, size_t* written) {
+  auto* io = static_cast<SessionIo*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  if (io == nullptr || io->out == nullptr) return 0;  // no call in progress
+  io->out->append(data, size);
+  *written = size;
+  return 1;
+}
+
+int BioRead(BIO* bio, char* data, size_t size, size_t* read) {
+  auto* io = static_cast<SessionIo*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  if (io == nullptr || io->in.empty()) {
+    BIO_set_retry_read(bio);  // "want read": wait for the next OnReceived
+    return 0;
+  }
+  const size_t n = std::min(size, io->in.size());
+  std::memcpy(data, io->in.data(), n);
+  io->in.remove_prefix(n);
+  *read = n;
+  return 1;
+}
+
+long BioCtrl(BIO* bio, int cmd, long num, void* ptr) {
+  switch (cmd) {
+    case BIO_CTRL_FLUSH:
+      return 1;
+    case BIO_CTRL_PENDING: {
+      auto* io = static_cast<SessionIo*>(BIO_get_data(bio));
+      return io == nullptr ? 0 : static_cast<long>(io->in.size());
+    }
+    default:
+      return 0;
+  }
+}
+
+int BioCreate(BIO* bio) {
+  BIO_set_init(bio, 1);
+  return 1;
+}
+
+// One BIO_METHOD for every session, made on first use, never freed.
+const BIO_METHOD* SessionBioMethod() {
+  static const BIO_METHOD* method = [] {
+    BIO_METHOD* m =
+        BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "brisk tls session");
+    if (m == nullptr) return static_cast<BIO_METHOD*>(nullptr);
+    BIO_meth_set_write_ex(m, BioWrite);
+    BIO_meth_set_read_ex(m, BioRead);
+    BIO_meth_set_ctrl(m, BioCtrl);
+    BIO_meth_set_create(m, BioCreate);
+    return m;
+  }();
+  return method;
+}
+
+// Points the BIO at the caller's buffers for the length of one call.
+class IoScope {
+ public:
+  IoScope(SessionIo* io, std::string_view in, std::string* out) : io_(io) {
+    io_->in = in;
+    io_->out = out;
+  }
+  ~IoScope() {
+    io_->in = {};
+    io_->out = nullptr;
+  }
+  IoScope(const IoScope&) = delete;
+  IoScope& operator=(const IoScope&) = delete;
+
+ private:
+  SessionIo* io_;
+};
+
+bool IsUpperAlpha(uint8_t c) { return c >= 'A' && c <= 'Z'; }
+
+// The first bytes of a plain-HTTP request: an upper-case method token, then
+// a space ("GET ", "POST ", "PRI " for HTTP/2's preface).
+bool LooksLikeHttp(std::string_view first) {
+  size_t i = 0;
+  while (i < first.size() && i < 8 && IsUpperAlpha(first[i])) ++i;
+  if (i == 0) return false;
+  return i == first.size() || first[i] == ' ';
+}
+
+absl::StatusCode CodeOf(TlsFailure failure) {
+  switch (failure) {
+    case TlsFailure::kNone:
+      return absl::StatusCode::kOk;
+    case TlsFailure::kCertRequired:
+    case TlsFailure::kCertUntrusted:
+    case TlsFailure::kCertExpired:
+      return absl::StatusCode::kUnauthenticated;
+    case TlsFailure::kHandshakeTimeout:
+      return absl::StatusCode::kDeadlineExceeded;
+    case TlsFailure::kNoClientHello:
+    case TlsFailure::kPeerClosedInHandshake:
+    case TlsFailure::kPeerAlert:
+      return absl::StatusCode::kAborted;
+    case TlsFailure::kInternal:
+      return absl::StatusCode::kInternal;
+    default:
+      return absl::StatusCode::kInvalidArgument;
+  }
+}
+
+// Maps the first error on OpenSSL's queue to a failure reason.
+TlsFailure Classify(unsigned long err, long verify_result) {
+  if (ERR_GET_LIB(err) != ERR_LIB_SSL) {
+    const int reason = ERR_GET_REASON(err);
+    return (reason == ERR_R_MALLOC_FAILURE || reason == ERR_R_INTERNAL_ERROR)
+               ? TlsFailure::kInternal
+               : TlsFailure::kProtocolError;
+  }
+  const int reason = ERR_GET_REASON(err);
+  if (reason >= SSL_AD_REASON_OFFSET) return TlsFailure::kPeerAlert;
+  switch (reason) {
+    case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+      return TlsFailure::kCertRequired;
+    case SSL_R_CERTIFICATE_VERIFY_FAILED:
+      return (verify_result == X509_V_ERR_CERT_HAS_EXPIRED ||
+              verify_result == X509_V_ERR_CERT_NOT_YET_VALID)
+                 ? TlsFailure::kCertExpired
+                 : TlsFailure::kCertUntrusted;
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_VERSION_TOO_LOW:
+    case SSL_R_NO_PROTOCOLS_AVAILABLE:
+      return TlsFailure::kUnsupportedVersion;
+    case SSL_R_NO_SHARED_CIPHER:
+    case SSL_R_NO_SHARED_GROUPS:
+    case SSL_R_NO_SHARED_SIGNATURE_ALGORITHMS:
+    case SSL_R_NO_SUITABLE_KEY_SHARE:
+    case SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM:
+    case SSL_R_NO_CIPHERS_AVAILABLE:
+      return TlsFailure::kNoSharedCipher;
+    case SSL_R_NO_APPLICATION_PROTOCOL:
+      return TlsFailure::kNoApplicationProtocol;
+    case ERR_R_MALLOC_FAILURE:
+    case ERR_R_INTERNAL_ERROR:
+      return TlsFailure::kInternal;
+    default:
+      return TlsFailure::kProtocolError;
+  }
+}
+
+}  // namespace
+
+TlsServerSession::TlsServerSession(std::shared_ptr<internal::ContextShared> shared,
+                                   SSL* ssl)
+    : shared_(std::move(shared)),
+      io_(std::make_unique<internal::SessionIo>()),
+      ssl_(ssl) {}
+
+TlsServerSession::~TlsServerSession() { SSL_free(ssl_); }
+
+absl::Status TlsServerSession::Init() {
+  const BIO_METHOD* method = SessionBioMethod();
+  BIO* bio = method == nullptr ? nullptr : BIO_new(method);
+  if (bio == nullptr) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("BIO_new: ", internal::TakeOpenSslErrors()));
+  }
+  BIO_set_data(bio, io_.get());
+  SSL_set_bio(ssl_, bio, bio);  // one reference, used for both directions
+  SSL_set_accept_state(ssl_);
+  return absl::OkStatus();
+}
+
+absl::Status TlsServerSession::OnReceived(std::string_view ciphertext,
+                                          std::string* plaintext,
+                                          std::string* to_peer) {
+  if (state_ == State::kFailed) return FailureStatus();
+  if (ciphertext.empty()) return absl::OkStatus();
+  if (state_ == State::kAwaitFirstByte || bytes_received_ < 2) {
+    if (absl::Status s = Sniff(ciphertext); !s.ok()) return s;
+    state_ = State::kHandshake;
+  }
+  bytes_received_ += ciphertext.size();
+  IoScope scope(io_.get(), ciphertext, to_peer);
+  if (state_ == State::kHandshake) {
+    if (absl::Status s = DoHandshake(); !s.ok() || state_ != State::kOpen) {
+      return s;
+    }
+  }
+  return ReadApplicationData(plaintext);
+}
+
+absl::Status TlsServerSession::Sniff(std::string_view ciphertext) {
+  // Bytes 0 and 1 of the stream: a handshake record, major version 3.
+  for (uint64_t pos = bytes_received_; pos < 2; ++pos) {
+    const size_t i = static_cast<size_t>(pos - bytes_received_);
+    if (i >= ciphertext.size()) break;
+    const auto byte = static_cast<uint8_t>(ciphertext[i]);
+    if (byte == (pos == 0 ? kHandshakeRecord : kTlsMajorVersion)) continue;
+    bytes_received_ += ciphertext.size();
+    if (pos == 0 && LooksLikeHttp(ciphertext)) {
+      return Fail(TlsFailure::kPlainHttp, "the client sent plain HTTP");
+    }
+    return Fail(TlsFailure::kNotTls,
+                absl::StrCat("first bytes are not a TLS handshake record (byte ",
+                             pos, " is 0x", absl::Hex(byte, absl::kZeroPad2), ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TlsServerSession::DoHandshake() {
+  ERR_clear_error();
+  const int r = SSL_do_handshake(ssl_);
+  if (r == 1) {
+    OnHandshakeComplete();
+    return absl::OkStatus();
+  }
+  const int error = SSL_get_error(ssl_, r);
+  if (error == SSL_ERROR_WANT_READ) return absl::OkStatus();
+  return FailFromOpenSsl(error);
+}
+
+void TlsServerSession::OnHandshakeComplete() {
+  state_ = State::kOpen;
+  resumed_ = SSL_session_reused(ssl_) == 1;
+  const unsigned char* alpn = nullptr;
+  unsigned int alpn_len = 0;
+  SSL_get0_alpn_selected(ssl_, &alpn, &alpn_len);
+  alpn_.assign(reinterpret_cast<const char*>(alpn), alpn == nullptr ? 0 : alpn_len);
+  X509* cert = SSL_get0_peer_certificate(ssl_);
+  if (cert != nullptr && SSL_get_verify_result(ssl_) == X509_V_OK) {
+    peer_ = internal::IdentityFromCertificate(cert);
+  }
+  shared_->counters.RecordHandshake(resumed_);
+}
+
+absl::Status TlsServerSession::ReadApplicationData(std::string* plaintext) {
+  char buf[16384];  // one record's plaintext at most
+  for (;;) {
+    ERR_clear_error();
+    size_t n = 0;
+    if (SSL_read_ex(ssl_, buf, sizeof(buf), &n) == 1) {
+      plaintext->append(buf, n);
+      continue;
+    }
+    const int error = SSL_get_error(ssl_, 0);
+    if (error == SSL_ERROR_WANT_READ) return absl::OkStatus();
+    if (error == SSL_ERROR_ZERO_RETURN) {
+      peer_closed_ = true;
+      return absl::OkStatus();
+    }
+    return FailFromOpenSsl(error);
+  }
+}
+
+absl::Status TlsServerSession::Encrypt(std::string_view plaintext,
+                                       std::string* to_peer) {
+  if (state_ == State::kFailed) return FailureStatus();
+  if (state_ != State::kOpen) {
+    return absl::FailedPreconditionError("tls: Encrypt before the handshake completed");
+  }
+  if (sent_close_notify_) {
+    return absl::FailedPreconditionError("tls: Encrypt after Shutdown");
+  }
+  if (plaintext.empty()) return absl::OkStatus();
+  IoScope scope(io_.get(), {}, to_peer);
+  ERR_clear_error();
+  size_t written = 0;
+  if (SSL_write_ex(ssl_, plaintext.data(), plaintext.size(), &written) != 1 ||
+      written != plaintext.size()) {
+    return FailFromOpenSsl(SSL_get_error(ssl_, 0));
+  }
+  return absl::OkStatus();
+}
+
+void TlsServerSession::Shutdown(std::string* to_peer) {
+  if (state_ != State::kOpen || sent_close_notify_) return;
+  sent_close_notify_ = true;
+  IoScope scope(io_.get(), {}, to_peer);
+  ERR_clear_error();
+  SSL_shutdown(ssl_);  // writes close_notify; we do not wait for the reply
+  ERR_clear_error();
+}
+
+absl::Status TlsServerSession::OnEof() {
+  switch (state_) {
+    case State::kFailed:
+      return FailureStatus();
+    case State::kOpen:
+      return absl::OkStatus();
+    case State::kAwaitFirstByte:
+    case State::kHandshake:
+      if (bytes_received_ == 0) {
+        return Fail(TlsFailure::kNoClientHello, "end of stream before any byte");
+      }
+      return Fail(TlsFailure::kPeerClosedInHandshake,
+                  absl::StrCat("end of stream after ", bytes_received_,
+                               " bytes, handshake incomplete"));
+  }
+  return absl::OkStatus();
+}
+
+void TlsServerSession::OnHandshakeTimeout() {
+  if (state_ != State::kAwaitFirstByte && state_ != State::kHandshake) return;
+  Fail(TlsFailure::kHandshakeTimeout,
+       absl::StrCat("handshake incomplete after ", bytes_received_, " bytes"))
+      .IgnoreError();
+}
+
+std::string_view TlsServerSession::version() const {
+  return state_ == State::kOpen ? SSL_get_version(ssl_) : "";
+}
+
+std::string_view TlsServerSession::cipher() const {
+  if (state_ != State::kOpen) return "";
+  const char* name = SSL_get_cipher_name(ssl_);
+  return name == nullptr ? "" : name;
+}
+
+absl::Status TlsServerSession::FailFromOpenSsl(int ssl_error) {
+  const unsigned long err = ERR_peek_error();
+  if (ssl_error != SSL_ERROR_SSL || err == 0) {
+    ERR_clear_error();
+    return Fail(TlsFailure::kInternal,
+                absl::StrCat("unexpected OpenSSL state (SSL_get_error ", ssl_error, ")"));
+  }
+  const long verify_result = SSL_get_verify_result(ssl_);
+  const TlsFailure failure = Classify(err, verify_result);
+  std::string detail = internal::TakeOpenSslErrors();
+  if ((failure == TlsFailure::kCertExpired || failure == TlsFailure::kCertUntrusted) &&
+      verify_result != X509_V_OK) {
+    detail = absl::StrCat(X509_verify_cert_error_string(verify_result), " (", detail, ")");
+  }
+  return Fail(failure, std::move(detail));
+}
+
+absl::Status TlsServerSession::Fail(TlsFailure failure, std::string detail) {
+  const bool in_handshake = state_ != State::kOpen;
+  state_ = State::kFailed;
+  failure_ = failure;
+  failure_detail_ = std::move(detail);
+  if (in_handshake) {
+    shared_->counters.RecordHandshakeFailure(failure);
+  } else {
+    shared_->counters.RecordErrorAfterHandshake();
+  }
+  return FailureStatus();
+}
+
+absl::Status TlsServerSession::FailureStatus() const {
+  return absl::Status(CodeOf(failure_),
+                      absl::StrCat("tls: ", std::string(TlsFailureDescription(failure_)),
+                                   ": ", failure_detail_));
+}
+
+}  // namespace brisk::tls
