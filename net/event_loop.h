@@ -103,7 +103,7 @@ struct EventLoopOptions {
   // Maximum events taken from one epoll_wait (io_uring: completions taken
   // from the completion queue per iteration).
   int max_events = 256;
-  // io_uring only: submission queue entries (the completion queue is 16x),
+  // io_uring only: submission queue entries (the completion queue is 4x),
   // and the receive buffers shared by every stream of the loop (a provided
   // buffer ring; count a power of two, at most 32768).
   unsigned ring_entries = 512;

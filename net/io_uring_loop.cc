@@ -118,15 +118,22 @@ class UringLoop final : public internal::LoopBase {
     io_uring_sqe_set_data64(sqe, kTagIgnore);
     sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
   }
-  // Cancels every operation on `fd`, then closes it (hard-linked: the
-  // close runs after the cancellation, whatever it found).
-  void CancelAndCloseFd(int fd) {
-    if (io_uring_sq_space_left(&ring_) < 2) io_uring_submit(&ring_);
-    io_uring_sqe* cancel = Sqe();
+  // Cancels the operations of `core` with `tags` (those still in flight),
+  // then closes `fd`: hard-linked, so the close runs after the
+  // cancellations whatever they found. By user_data, not by fd: a
+  // cancellation keyed by fd scans every bucket of the kernel's cancel
+  // table (measured: ~3 us per connection), one keyed by user_data is a
+  // hash lookup.
+  void CancelAndClose(Core* core, const Tag* tags, size_t count, int fd) {
+    if (io_uring_sq_space_left(&ring_) < count + 1) io_uring_submit(&ring_);
+    for (size_t i = 0; i < count; ++i) {
+      const Tag tag = tags[i];
+      io_uring_sqe* cancel = Sqe();
+      io_uring_prep_cancel64(cancel, reinterpret_cast<uint64_t>(core) | tag, 0);
+      io_uring_sqe_set_data64(cancel, kTagIgnore);
+      cancel->flags |= IOSQE_IO_HARDLINK | IOSQE_CQE_SKIP_SUCCESS;
+    }
     io_uring_sqe* close = Sqe();
-    io_uring_prep_cancel_fd(cancel, fd, IORING_ASYNC_CANCEL_ALL);
-    io_uring_sqe_set_data64(cancel, kTagIgnore);
-    cancel->flags |= IOSQE_IO_HARDLINK | IOSQE_CQE_SKIP_SUCCESS;
     io_uring_prep_close(close, fd);
     io_uring_sqe_set_data64(close, kTagIgnore);
     close->flags |= IOSQE_CQE_SKIP_SUCCESS;
@@ -467,7 +474,12 @@ class StreamCore final : public Core {
     // after a cancellation of everything on the socket (linked, in order,
     // in the next io_uring_enter); without, it happens now.
     if (inflight_ > 0) {
-      loop_->CancelAndCloseFd(fd_);
+      Tag tags[3];
+      size_t n = 0;
+      if (recv_ != RecvState::kIdle) tags[n++] = kTagRecv;
+      if (hup_armed_) tags[n++] = kTagHup;
+      if (sending_) tags[n++] = kTagSend;  // e.g. stuck on a client not reading
+      loop_->CancelAndClose(this, tags, n, fd_);
       fd_ = -1;
     }
     loop_->Release(this);
@@ -823,12 +835,12 @@ absl::Status UringLoop::Init(const EventLoopOptions& options) {
   io_uring_params params{};
   params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL |
                  IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
-  params.cq_entries = options.ring_entries * 16;
+  params.cq_entries = options.ring_entries * 4;
   int r = io_uring_queue_init_params(options.ring_entries, &ring_, &params);
   if (r == -EINVAL) {  // before 5.19: no cooperative task running
     params = io_uring_params{};
     params.flags = IORING_SETUP_CQSIZE;
-    params.cq_entries = options.ring_entries * 16;
+    params.cq_entries = options.ring_entries * 4;
     r = io_uring_queue_init_params(options.ring_entries, &ring_, &params);
   }
   if (r < 0) {

@@ -1,5 +1,6 @@
 #include "net/stream.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -238,6 +239,29 @@ TEST_P(StreamTest, ResetOverTcpIsReportedAsErrorOrFailedFlush) {
   EXPECT_EQ(r.errors[0], ECONNRESET);
   s->output().append("too late");
   EXPECT_FALSE(s->Flush());
+}
+
+TEST_P(StreamTest, CloseWhileASendIsStuckStillClosesTheSocket) {
+  ShrinkSendBuffer();
+  auto s = Make();
+  s->Start();
+  s->output().append(Pattern(1 << 20));  // far more than the peer buffers
+  ASSERT_TRUE(s->Flush());
+  for (int i = 0; i < 3; ++i) loop->RunOnce(kPoll);
+  ASSERT_GT(s->pending_output(), 0u);  // stuck: the peer does not read
+  s->Close();
+  for (int i = 0; i < 3; ++i) loop->RunOnce(kPoll);
+  // The peer drains what was sent, then sees the end (FIN or reset): the
+  // socket was closed although a send was waiting on it.
+  bool ended = false;
+  char buf[65536];
+  for (int i = 0; i < 10000 && !ended; ++i) {
+    pollfd pfd{p.b.get(), POLLIN, 0};
+    ASSERT_EQ(poll(&pfd, 1, 5000), 1);
+    const ssize_t n = read(p.b.get(), buf, sizeof(buf));
+    ended = n == 0 || (n < 0 && errno != EAGAIN);
+  }
+  EXPECT_TRUE(ended);
 }
 
 TEST_P(StreamTest, NoCallbackAfterClose) {
