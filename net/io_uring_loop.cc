@@ -58,8 +58,6 @@ class Core {
   // A completion arriving after the owner let go: release what it carries
   // (a buffer, an accepted fd). True if it was an event (for stale_events).
   virtual bool OnOrphanCqe(uint64_t tag, int res, uint32_t flags) = 0;
-  // Called when no operation is in flight (e.g. close the socket now).
-  virtual void OnIdle() {}
   // Deferred work queued with UringLoop::Defer().
   virtual void RunDeferred() {}
   // Queued with UringLoop::BeforeSubmit(): prepare submissions now.
@@ -139,11 +137,9 @@ class UringLoop final : public internal::LoopBase {
     close->flags |= IOSQE_CQE_SKIP_SUCCESS;
   }
   void Register(Core* core) { cores_.insert(core); }
-  // Deletes `core` if its owner is gone and nothing is in flight; runs its
-  // OnIdle() when nothing is in flight.
+  // Deletes `core` if its owner is gone and nothing is in flight.
   void Release(Core* core) {
     if (core->busy_ || core->inflight_ > 0) return;
-    core->OnIdle();
     if (core->orphaned_) {
       cores_.erase(core);
       delete core;
@@ -470,18 +466,16 @@ class StreamCore final : public Core {
     std::string().swap(out_);
     std::string().swap(stash_);
     // A submission queued earlier must never reach a reused descriptor
-    // number: with operations in flight, the close goes through the ring
-    // after a cancellation of everything on the socket (linked, in order,
-    // in the next io_uring_enter); without, it happens now.
-    if (inflight_ > 0) {
-      Tag tags[3];
-      size_t n = 0;
-      if (recv_ != RecvState::kIdle) tags[n++] = kTagRecv;
-      if (hup_armed_) tags[n++] = kTagHup;
-      if (sending_) tags[n++] = kTagSend;  // e.g. stuck on a client not reading
-      loop_->CancelAndClose(this, tags, n, fd_);
-      fd_ = -1;
-    }
+    // number: the close goes through the ring after a cancellation of each
+    // operation still in flight (linked, in order, in the next
+    // io_uring_enter; no close(2) of its own either way).
+    Tag tags[3];
+    size_t n = 0;
+    if (recv_ != RecvState::kIdle) tags[n++] = kTagRecv;
+    if (hup_armed_) tags[n++] = kTagHup;
+    if (sending_) tags[n++] = kTagSend;  // e.g. stuck on a client not reading
+    loop_->CancelAndClose(this, tags, n, fd_);
+    fd_ = -1;
     loop_->Release(this);
   }
   bool closed() const { return closed_; }
@@ -491,13 +485,6 @@ class StreamCore final : public Core {
     Close();
     orphaned_ = true;
     loop_->Release(this);
-  }
-
-  void OnIdle() override {
-    if (closed_ && fd_ >= 0) {
-      close(fd_);
-      fd_ = -1;
-    }
   }
 
   void OnCqe(uint64_t tag, int res, uint32_t flags) override {
@@ -565,9 +552,18 @@ class StreamCore final : public Core {
     }
   }
 
+  // The first receive is one-shot: a connection that sends one request and
+  // is closed after the answer (connection-per-request) never has a
+  // receive left armed (a poll in the kernel) to cancel. From the second
+  // on, one multishot receive serves the connection's life.
   void ArmRecv() {
     io_uring_sqe* sqe = loop_->Sqe();
-    io_uring_prep_recv_multishot(sqe, fd_, nullptr, 0, 0);
+    if (received_once_) {
+      io_uring_prep_recv_multishot(sqe, fd_, nullptr, 0, 0);
+    } else {
+      io_uring_prep_recv(sqe, fd_, nullptr, 0, 0);
+      received_once_ = true;
+    }
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = kBufferGroup;
     loop_->Arm(this, kTagRecv, sqe);
@@ -706,6 +702,7 @@ class StreamCore final : public Core {
   size_t send_pos_ = 0;
   std::string stash_;     // received while not reading
   RecvState recv_ = RecvState::kIdle;
+  bool received_once_ = false;
   bool sending_ = false;
   bool hup_armed_ = false;
   bool hup_cancelling_ = false;
