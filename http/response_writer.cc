@@ -119,6 +119,7 @@ void AppendHead(const Response& response, const ResponseOptions& options,
   }
   if (!has_date && !options.date.empty()) AppendField("Date", options.date, out);
   if (!has_server) out->append("Server: brisk\r\n");
+  if (!options.traceparent.empty()) AppendField("traceparent", options.traceparent, out);
   if (!StatusHasNoBody(response.status)) {
     switch (framing) {
       case Framing::kChunked:

@@ -57,6 +57,8 @@ struct ResponseOptions {
   bool chunked = false;
   // The request's HTTP minor version (0 disables chunked).
   int request_version_minor = 1;
+  // A W3C traceparent to echo on the response (empty: none).
+  std::string_view traceparent;
 };
 
 void AppendResponse(const Response& response, const ResponseOptions& options,

@@ -161,6 +161,23 @@ absl::StatusOr<Listener> Listener::Create(std::string_view address,
   return Listener(std::move(fd), *local);
 }
 
+absl::StatusOr<Listener> Listener::Adopt(UniqueFd fd) {
+  int listening = 0;
+  socklen_t len = sizeof(listening);
+  if (getsockopt(fd.get(), SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0) {
+    return ErrnoStatus("getsockopt(SO_ACCEPTCONN)", errno);
+  }
+  if (!listening) return absl::InvalidArgumentError("not a listening socket");
+  absl::StatusOr<SocketAddress> local = SocketAddress::LocalOf(fd.get());
+  if (!local.ok()) return local.status();
+  if (local->family() != AF_INET && local->family() != AF_INET6) {
+    return absl::InvalidArgumentError("not a TCP listener");
+  }
+  absl::Status s = SetNonBlocking(fd.get());
+  if (!s.ok()) return s;
+  return Listener(std::move(fd), *local);
+}
+
 AcceptResult Listener::Accept() {
   AcceptResult r;
   sockaddr_storage ss{};

@@ -136,6 +136,10 @@ class Listener {
   static absl::StatusOr<Listener> Create(std::string_view address,
                                          uint16_t port,
                                          ListenerOptions options = {});
+  // Takes an already listening TCP socket (e.g. one passed by another
+  // process, see unix_socket.h), made non-blocking. InvalidArgument if `fd`
+  // is not a listening TCP socket.
+  static absl::StatusOr<Listener> Adopt(UniqueFd fd);
 
   int fd() const { return fd_.get(); }
   // The bound port (the kernel's choice when 0 was asked).

@@ -30,7 +30,8 @@ AccessLog::~AccessLog() {
 
 void AccessLog::Log(std::string_view peer_host, std::string_view method,
                     std::string_view target, int version_minor, int status,
-                    size_t body_bytes, std::chrono::nanoseconds duration) {
+                    size_t body_bytes, std::chrono::nanoseconds duration,
+                    std::string_view traceparent) {
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
   std::lock_guard<std::mutex> lock(mu_);
   if (now != cached_second_) {
@@ -49,10 +50,12 @@ void AccessLog::Log(std::string_view peer_host, std::string_view method,
     if (c == '"' || c == '\\') safe_target.push_back('\\');
     safe_target.push_back(c);
   }
-  absl::StrAppendFormat(&buffer_, "%s - - [%s] \"%s %s HTTP/1.%d\" %d %d %d\n",
+  const std::string_view trace_id =
+      traceparent.size() >= 35 ? traceparent.substr(3, 32) : std::string_view("-");
+  absl::StrAppendFormat(&buffer_, "%s - - [%s] \"%s %s HTTP/1.%d\" %d %d %d %s\n",
                         peer_host, cached_time_, method, safe_target,
                         version_minor, status, body_bytes,
-                        duration.count() / 1000);
+                        duration.count() / 1000, std::string(trace_id));
   if (buffer_.size() > (64 << 10)) {
     std::fwrite(buffer_.data(), 1, buffer_.size(), file_);
     std::fflush(file_);

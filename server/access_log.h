@@ -1,7 +1,9 @@
 // AccessLog: one line per request, in the Common Log Format extended with
-// the request's duration in microseconds:
+// the request's duration in microseconds and its W3C trace id ("-" when the
+// request carried no valid traceparent):
 //
-//   127.0.0.1 - - [23/Nov/2026:18:30:00 +0000] "GET /hello HTTP/1.1" 200 13 42
+//   127.0.0.1 - - [23/Nov/2026:18:30:00 +0000] "GET /hello HTTP/1.1" 200 13 42 -
+//   127.0.0.1 - - [...] "GET /score HTTP/1.1" 200 41 310 4bf92f3577b34da6a3ce929d0e0e4736
 //
 // A line is written when the answer is produced (so an offloaded request may
 // follow a later inline one). Lines are buffered and written in batches (by Flush(), called by each
@@ -29,9 +31,12 @@ class AccessLog {
   static absl::StatusOr<std::unique_ptr<AccessLog>> Open(const std::string& path);
   ~AccessLog();
 
+  // `traceparent`: the request's valid W3C traceparent, or empty; its
+  // trace id ends the line ("-" when none).
   void Log(std::string_view peer_host, std::string_view method,
            std::string_view target, int version_minor, int status,
-           size_t body_bytes, std::chrono::nanoseconds duration);
+           size_t body_bytes, std::chrono::nanoseconds duration,
+           std::string_view traceparent = {});
   void Flush();
 
  private:

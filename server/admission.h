@@ -49,6 +49,10 @@ struct Job {
   SteadyTime deadline = SteadyTime::max();
   std::shared_ptr<Exchange> exchange;  // opaque to the policy
   uint64_t id = 0;                     // free for the caller (tests)
+  // A batch (batch routes): the members, `exchange` being null; `deadline`
+  // is the earliest of theirs.
+  std::vector<Job> batch;
+  bool is_batch() const { return !batch.empty(); }
 };
 
 struct Refusal {
@@ -78,6 +82,12 @@ class AdmissionPolicy {
     std::chrono::nanoseconds deviation{0};
   };
   virtual std::optional<Estimate> EstimateFor(size_t route) { return std::nullopt; }
+  // The batch cost model a + b*n of a batch route, if it has one.
+  virtual std::optional<Estimate> BatchCostFor(size_t route) { return std::nullopt; }
+  // The earliest time a job becomes runnable without a new arrival (a
+  // batch whose close time comes), or SteadyTime::max(): the workers must
+  // be woken then.
+  virtual SteadyTime NextWake(SteadyTime now) { return SteadyTime::max(); }
 };
 
 }  // namespace brisk::internal

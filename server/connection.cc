@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "http/response_writer.h"
+#include "http/trace_context.h"
 
 namespace brisk::internal {
 namespace {
@@ -13,6 +14,14 @@ constexpr size_t kMaxLingerBytes = 256 * 1024;
 
 bool StatusHasNoBody(int status) {
   return status < 200 || status == 204 || status == 304;
+}
+
+// The request's valid W3C traceparent (a view into it), or empty.
+std::string_view TraceParentOf(const http::Request* request) {
+  if (request == nullptr) return {};
+  std::optional<std::string_view> v = request->Header(http::kTraceParentHeader);
+  if (!v.has_value()) return {};
+  return http::ValidTraceParent(*v).value_or(std::string_view());
 }
 
 }  // namespace
@@ -159,11 +168,13 @@ void Connection::LogAnswer(const Slot& slot, const http::Request* request,
         info_ != nullptr ? info_->peer.HostString() : std::string("-"),
         request != nullptr ? request->method() : "-",
         request != nullptr ? request->target() : "-", slot.version_minor,
-        status, slot.head ? 0 : body_bytes, now - slot.parsed);
+        status, slot.head ? 0 : body_bytes, now - slot.parsed,
+        TraceParentOf(request));
   }
 }
 
-http::ResponseOptions Connection::HeadOptions(Slot& slot) {
+http::ResponseOptions Connection::HeadOptions(Slot& slot,
+                                              const http::Request* request) {
   // While draining, the connection's last answer says so: the last slot,
   // with no further request bytes received.
   if (draining_ && &slot == &pipeline_.back() && unparsed_ == 0 &&
@@ -176,6 +187,7 @@ http::ResponseOptions Connection::HeadOptions(Slot& slot) {
   opt.keep_alive = !slot.close_after;
   opt.head = slot.head;
   opt.request_version_minor = slot.version_minor;
+  opt.traceparent = TraceParentOf(request);
   return opt;
 }
 
@@ -190,7 +202,7 @@ void Connection::Emit(Slot& slot, Append&& append) {
 void Connection::Complete(Slot& slot, const http::Response& response,
                           const http::Request* request) {
   LogAnswer(slot, request, response.status, response.body.size());
-  const http::ResponseOptions opt = HeadOptions(slot);
+  const http::ResponseOptions opt = HeadOptions(slot, request);
   Emit(slot, [&](std::string* out) { http::AppendResponse(response, opt, out); });
   slot.state = Slot::State::kDone;
 }
@@ -205,7 +217,7 @@ void Connection::StartStream(Slot& slot, const http::Response& head,
   slot.chunked = slot.version_minor >= 1;
   // An HTTP/1.0 body without a length ends when the connection closes.
   if (!slot.chunked) slot.close_after = true;
-  const http::ResponseOptions opt = HeadOptions(slot);
+  const http::ResponseOptions opt = HeadOptions(slot, &request);
   Emit(slot, [&](std::string* out) { http::AppendStreamHead(head, opt, out); });
   slot.state = Slot::State::kStreaming;
   slot.stream_status = head.status;
@@ -383,7 +395,7 @@ void Connection::Advance() {
     Finish();
     if (phase_ == Phase::kClosed) return;
   }
-  if (draining_ && phase_ == Phase::kOpen && Idle()) {
+  if (close_idle_ && phase_ == Phase::kOpen && Idle()) {
     Close();
     return;
   }
@@ -438,11 +450,12 @@ void Connection::Close() {
   owner_->OnConnectionClosed(this);
 }
 
-void Connection::BeginDrain() {
-  if (phase_ == Phase::kClosed || draining_) return;
+void Connection::BeginDrain(bool close_idle) {
+  if (phase_ == Phase::kClosed) return;
   draining_ = true;
-  // An idle connection closes now (Advance); a busy one marks its last
-  // answer Connection: close (Complete) and closes after it.
+  close_idle_ = close_idle_ || close_idle;
+  // A busy connection marks its last answer Connection: close (HeadOptions)
+  // and closes after it; an idle one closes now if asked (Advance).
   Advance();
 }
 

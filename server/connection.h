@@ -107,10 +107,12 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // starts serving. May answer and close within the call (a request that
   // was already there).
   void Start(std::unique_ptr<net::Stream> stream);
-  // Server drain: an idle connection closes now; a busy one answers what it
-  // has and what it receives meanwhile, its last answer carrying
-  // Connection: close.
-  void BeginDrain();
+  // Server drain: every answer from now on carries Connection: close (the
+  // client reconnects elsewhere) and the connection closes after it. With
+  // `close_idle`, a connection with nothing in progress also closes now;
+  // without (a soft drain, while load balancers and clients learn to go
+  // elsewhere), it waits for one more request or its idle timeout.
+  void BeginDrain(bool close_idle);
   // Closes at once, cancelling pending requests.
   void Close();
   bool closed() const { return phase_ == Phase::kClosed; }
@@ -169,7 +171,7 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   void Emit(Slot& slot, Append&& append);
   // Serializer options for the slot's answer head (and the drain's
   // Connection: close on the last answer).
-  http::ResponseOptions HeadOptions(Slot& slot);
+  http::ResponseOptions HeadOptions(Slot& slot, const http::Request* request);
   void LogAnswer(const Slot& slot, const http::Request* request, int status,
                  uint64_t body_bytes);
   // Output and phase.
@@ -207,7 +209,8 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   size_t unparsed_ = 0;
 
   Phase phase_ = Phase::kOpen;
-  bool draining_ = false;
+  bool draining_ = false;    // answers carry Connection: close
+  bool close_idle_ = false;  // ...and an idle connection closes
   // The connection ends on an error: the client may still be sending.
   bool abort_input_ = false;
   bool continue_sent_ = false;  // for the request being received

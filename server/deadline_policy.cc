@@ -9,74 +9,19 @@ namespace {
 
 using std::chrono::nanoseconds;
 
-double Ns(nanoseconds d) { return static_cast<double>(d.count()); }
-nanoseconds FromNs(double ns) {
-  return nanoseconds(static_cast<int64_t>(std::max(0.0, ns)));
-}
-
 // A share of the workers beyond which the tighter routes are taken to leave
 // nothing: predictions then say "late" rather than divide by ~0.
 constexpr double kMaxTighterShare = 0.95;
 
 }  // namespace
 
-// ------------------------------------------------------------ estimates
-
-void ServiceEstimate::Observe(nanoseconds sample) {
-  const double x = Ns(sample);
-  if (samples_ == 0) {
-    mean_ns_ = x;
-    dev_ns_ = x / 2;
-  } else {
-    const double err = x - mean_ns_;
-    mean_ns_ += err / 8;
-    dev_ns_ += (std::abs(err) - dev_ns_) / 4;
-  }
-  ++samples_;
-}
-
-nanoseconds ServiceEstimate::mean() const { return FromNs(mean_ns_); }
-nanoseconds ServiceEstimate::deviation() const { return FromNs(dev_ns_); }
-
-void RateMeter::Roll(SteadyTime now) {
-  if (!started_) {
-    started_ = true;
-    window_start_ = now;
-    return;
-  }
-  // Close every full window since the last one, each folding its count (or
-  // zero) into the smoothed rate.
-  const double window_s = std::chrono::duration<double>(window_).count();
-  int closed = 0;
-  while (now - window_start_ >= window_ && closed < 64) {
-    const double r = static_cast<double>(in_window_) / window_s;
-    rate_ += (r - rate_) / 4;
-    in_window_ = 0;
-    window_start_ += window_;
-    ++closed;
-  }
-  if (now - window_start_ >= window_) {  // idle for a long time
-    rate_ = 0;
-    window_start_ = now;
-  }
-}
-
-void RateMeter::Add(SteadyTime now) {
-  Roll(now);
-  ++in_window_;
-}
-
-double RateMeter::PerSecond(SteadyTime now) {
-  Roll(now);
-  return rate_;
-}
-
 // --------------------------------------------------------------- policy
 
 DeadlinePolicy::DeadlinePolicy(DeadlinePolicyOptions options)
     : options_(std::move(options)) {
-  const size_t n = std::max(options_.max_concurrency.size(),
-                            options_.initial_estimate.size());
+  const size_t n = std::max({options_.max_concurrency.size(),
+                             options_.initial_estimate.size(),
+                             options_.batch.size()});
   std::lock_guard<std::mutex> lock(mu_);
   for (size_t i = 0; i < n; ++i) Route(i);
 }
@@ -91,6 +36,11 @@ DeadlinePolicy::RouteState& DeadlinePolicy::Route(size_t route) {
     }
     if (i < options_.max_concurrency.size()) {
       r.explicit_limit = options_.max_concurrency[i];
+    }
+    if (i < options_.batch.size() && options_.batch[i].has_value()) {
+      BatchFormerOptions b = *options_.batch[i];
+      b.margin = options_.margin;
+      r.batcher = std::make_unique<BatchFormer>(b);
     }
   }
   return routes_[route];
@@ -108,7 +58,7 @@ int DeadlinePolicy::LimitLocked(size_t route, SteadyTime now) const {
   for (size_t i = 0; i < routes_.size(); ++i) {
     if (i == route) continue;
     const RouteState& r = routes_[i];
-    if (!r.queue.empty() || r.running > 0 ||
+    if (Pending(r) > 0 || r.running > 0 ||
         (r.seen && now - r.last_active < options_.active_window)) {
       return options_.workers - 1;
     }
@@ -131,10 +81,18 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
   // ...and queued requests due no later than it (earliest deadline first).
   double tighter_share = 0;
   const double workers = static_cast<double>(options_.workers);
+  size_t own_position = 0;  // batch routes: members due before it
   for (size_t i = 0; i < routes_.size(); ++i) {
     RouteState& r = routes_[i];
     const double mean = Ns(r.estimate.mean());
-    if (!r.queue.empty()) {
+    if (r.batcher != nullptr) {
+      if (i == route) {
+        own_position = r.batcher->pending();
+      } else if (!r.batcher->empty()) {
+        // Another batch route: its pending members run as batches.
+        ahead_ns += Ns(r.batcher->PredictedService(r.batcher->pending() - 1, 1));
+      }
+    } else if (!r.queue.empty()) {
       const auto end = std::upper_bound(
           r.queue.begin(), r.queue.end(), deadline,
           [](SteadyTime d, const Job& j) { return d < j.deadline; });
@@ -151,6 +109,14 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
   }
   tighter_share = std::min(tighter_share, kMaxTighterShare);
   const double limit = static_cast<double>(LimitLocked(route, now));
+  if (self.batcher != nullptr) {
+    // Its own batches (those ahead of it and its own) on the route's
+    // workers, after the other work ahead.
+    const double own = Ns(self.batcher->PredictedService(
+        own_position, static_cast<int>(limit)));
+    return now + FromNs(ahead_ns / (workers * (1.0 - tighter_share)) +
+                        route_ahead_ns / limit + own + Ns(options_.margin));
+  }
   const double wait_ns =
       std::max(ahead_ns / (workers * (1.0 - tighter_share)),
                route_ahead_ns / limit);
@@ -184,13 +150,17 @@ std::optional<ShedReason> DeadlinePolicy::Admit(Job& job, SteadyTime now) {
   r.admitted.Add(now);
   r.seen = true;
   r.last_active = now;
+  ++queued_;
+  if (r.batcher != nullptr) {
+    r.batcher->Add(std::move(job), now);
+    return std::nullopt;
+  }
   // Deadline order; arrivals of one route are mostly in order already.
   auto pos = r.queue.end();
   while (pos != r.queue.begin() && std::prev(pos)->deadline > job.deadline) {
     --pos;
   }
   r.queue.insert(pos, std::move(job));
-  ++queued_;
   return std::nullopt;
 }
 
@@ -198,28 +168,54 @@ std::optional<Job> DeadlinePolicy::Next(SteadyTime now,
                                         std::vector<Refusal>* refused) {
   std::lock_guard<std::mutex> lock(mu_);
   for (;;) {
-    // The earliest deadline among the routes allowed to run one more.
-    RouteState* best = nullptr;
-    size_t best_route = 0;
+    // The earliest deadline among the routes allowed to run one more (a
+    // batch route when its batch is ready, ordered by its earliest member).
+    size_t best = routes_.size();
+    SteadyTime best_deadline = SteadyTime::max();
     for (size_t i = 0; i < routes_.size(); ++i) {
       RouteState& r = routes_[i];
-      if (r.queue.empty() || r.running >= LimitLocked(i, now)) continue;
-      if (best == nullptr || r.queue.front().deadline < best->queue.front().deadline) {
-        best = &r;
-        best_route = i;
+      if (r.running >= LimitLocked(i, now)) continue;
+      SteadyTime head;
+      if (r.batcher != nullptr) {
+        if (!r.batcher->Ready(now, LimitLocked(i, now))) continue;
+        head = r.batcher->earliest_deadline();
+      } else {
+        if (r.queue.empty()) continue;
+        head = r.queue.front().deadline;
+      }
+      if (best == routes_.size() || head < best_deadline) {
+        best = i;
+        best_deadline = head;
       }
     }
-    if (best == nullptr) return std::nullopt;
-    Job job = std::move(best->queue.front());
-    best->queue.pop_front();
+    if (best == routes_.size()) return std::nullopt;
+    RouteState& r = routes_[best];
+    if (r.batcher != nullptr) {
+      const size_t before = refused->size();
+      std::vector<Job> members = r.batcher->Take(now, refused);
+      queued_ -= members.size() + (refused->size() - before);
+      if (members.empty()) continue;
+      Job job;
+      job.route = best;
+      job.metrics_route = members.front().metrics_route;
+      job.arrival = members.front().arrival;
+      job.deadline = members.front().deadline;
+      job.id = members.front().id;
+      job.batch = std::move(members);
+      ++r.running;
+      running_.push_back(Running{best, now, KeyOf(job)});
+      return job;
+    }
+    Job job = std::move(r.queue.front());
+    r.queue.pop_front();
     --queued_;
     // No useless work: too little time left to run it.
-    if (job.deadline - now < best->estimate.mean() + options_.margin) {
+    if (job.deadline - now < r.estimate.mean() + options_.margin) {
       refused->push_back(Refusal{std::move(job), ShedReason::kExpiredInQueue});
       continue;
     }
-    ++best->running;
-    running_.push_back(Running{best_route, now, KeyOf(job)});
+    ++r.running;
+    running_.push_back(Running{best, now, KeyOf(job)});
     return job;
   }
 }
@@ -228,7 +224,13 @@ void DeadlinePolicy::Finished(const Job& job, nanoseconds handler_time,
                               SteadyTime now) {
   std::lock_guard<std::mutex> lock(mu_);
   RouteState& r = Route(job.route);
-  r.estimate.Observe(handler_time);
+  // A zero time: the job did not run (its request was answered already).
+  if (handler_time.count() > 0) {
+    r.estimate.Observe(handler_time);
+    if (r.batcher != nullptr && job.is_batch()) {
+      r.batcher->Finished(job.batch.size(), handler_time);
+    }
+  }
   --r.running;
   const uintptr_t key = KeyOf(job);
   for (auto it = running_.begin(); it != running_.end(); ++it) {
@@ -243,6 +245,30 @@ void DeadlinePolicy::Finished(const Job& job, nanoseconds handler_time,
 size_t DeadlinePolicy::queued() const {
   std::lock_guard<std::mutex> lock(mu_);
   return queued_;
+}
+
+std::optional<AdmissionPolicy::Estimate> DeadlinePolicy::BatchCostFor(
+    size_t route) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const RouteState& r = Route(route);
+  if (r.batcher == nullptr) return std::nullopt;
+  return Estimate{r.batcher->cost().fixed(), r.batcher->cost().per_item()};
+}
+
+SteadyTime DeadlinePolicy::NextWake(SteadyTime now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // Batches not ready yet whose close time will come; ready ones are taken
+  // by the next worker that asks (woken by the arrival that made them
+  // ready, or freed by a finishing job).
+  SteadyTime wake = SteadyTime::max();
+  for (size_t i = 0; i < routes_.size(); ++i) {
+    RouteState& r = routes_[i];
+    if (r.batcher == nullptr || r.batcher->empty()) continue;
+    if (r.batcher->Ready(now, LimitLocked(i, now))) continue;
+    const SteadyTime at = r.batcher->ReadyAt(now);
+    if (at > now) wake = std::min(wake, at);
+  }
+  return wake;
 }
 
 std::optional<AdmissionPolicy::Estimate> DeadlinePolicy::EstimateFor(
@@ -260,7 +286,7 @@ RouteEstimateSnapshot DeadlinePolicy::Snapshot(size_t route, SteadyTime now) {
       .deviation = r.estimate.deviation(),
       .samples = r.estimate.samples(),
       .arrivals_per_second = r.admitted.PerSecond(now),
-      .queued = r.queue.size(),
+      .queued = Pending(r),
       .running = r.running};
 }
 

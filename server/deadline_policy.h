@@ -47,47 +47,10 @@
 
 #include "absl/base/thread_annotations.h"
 #include "server/admission.h"
+#include "server/batch_former.h"
+#include "server/estimators.h"
 
 namespace brisk::internal {
-
-// One route's learned service time. Not thread-safe (the policy locks).
-class ServiceEstimate {
- public:
-  // `initial` is the mean assumed before the first observation.
-  explicit ServiceEstimate(std::chrono::nanoseconds initial = {})
-      : mean_ns_(static_cast<double>(initial.count())) {}
-  void Observe(std::chrono::nanoseconds sample);
-  std::chrono::nanoseconds mean() const;
-  std::chrono::nanoseconds deviation() const;
-  uint64_t samples() const { return samples_; }
-
- private:
-  double mean_ns_;
-  double dev_ns_ = 0;
-  uint64_t samples_ = 0;
-};
-
-// A rate measured over fixed windows and smoothed across them (events per
-// second). Not thread-safe (the policy locks).
-class RateMeter {
- public:
-  explicit RateMeter(std::chrono::nanoseconds window =
-                         std::chrono::milliseconds(100))
-      : window_(window) {}
-  void Add(SteadyTime now);
-  // The smoothed rate as of `now` (windows that passed with no event count
-  // as zero).
-  double PerSecond(SteadyTime now);
-
- private:
-  void Roll(SteadyTime now);
-
-  const std::chrono::nanoseconds window_;
-  SteadyTime window_start_{};
-  bool started_ = false;
-  uint64_t in_window_ = 0;
-  double rate_ = 0;  // events per second, smoothed
-};
 
 struct DeadlinePolicyOptions {
   // Requests queued (all routes) beyond which arrivals are refused.
@@ -98,6 +61,8 @@ struct DeadlinePolicyOptions {
   // Per route id: a mean assumed before the first measurement (0: none, so
   // the first requests of a route are admitted on the queue's work alone).
   std::vector<std::chrono::nanoseconds> initial_estimate;
+  // Per route id: batch routes' options (nullopt: not a batch route).
+  std::vector<std::optional<BatchFormerOptions>> batch;
   // finish = ... + mean + safety * deviation + margin: the margin covers
   // the answer's way back to the client (posting to the reactor, writing).
   double safety = 1.0;
@@ -127,6 +92,8 @@ class DeadlinePolicy final : public AdmissionPolicy {
                 SteadyTime now) override;
   size_t queued() const override;
   std::optional<Estimate> EstimateFor(size_t route) override;
+  std::optional<Estimate> BatchCostFor(size_t route) override;
+  SteadyTime NextWake(SteadyTime now) override;
 
   // The completion time Admit() would predict for a request to `route`
   // with `deadline` arriving at `now` (for tests and logs).
@@ -141,12 +108,13 @@ class DeadlinePolicy final : public AdmissionPolicy {
     uintptr_t key;  // which job: its exchange, or its id
   };
   static uintptr_t KeyOf(const Job& job) {
-    return job.exchange != nullptr
-               ? reinterpret_cast<uintptr_t>(job.exchange.get())
-               : static_cast<uintptr_t>(job.id);
+    const Job& j = job.is_batch() ? job.batch.front() : job;
+    return j.exchange != nullptr ? reinterpret_cast<uintptr_t>(j.exchange.get())
+                                 : static_cast<uintptr_t>(j.id);
   }
   struct RouteState {
-    std::deque<Job> queue;  // in deadline order
+    std::deque<Job> queue;  // in deadline order (batch routes: unused)
+    std::unique_ptr<BatchFormer> batcher;  // batch routes only
     ServiceEstimate estimate;
     RateMeter admitted;  // admissions per second
     // Smoothed relative deadline (deadline - arrival), for "tighter".
@@ -163,6 +131,11 @@ class DeadlinePolicy final : public AdmissionPolicy {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   SteadyTime PredictLocked(size_t route, SteadyTime deadline, SteadyTime now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Requests of the route queued (or pending in its batcher).
+  static size_t Pending(const RouteState& r) {
+    return r.batcher != nullptr ? r.batcher->pending() : r.queue.size();
+  }
+
 
   const DeadlinePolicyOptions options_;
   mutable std::mutex mu_;

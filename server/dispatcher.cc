@@ -155,6 +155,26 @@ void Dispatcher::Run(Exchange& exchange) {
   }
 }
 
+void Dispatcher::RunBatch(const std::vector<Exchange*>& batch) {
+  const Route& route = routes_->route(batch.front()->route_id());
+  std::vector<RequestContext*> contexts;
+  contexts.reserve(batch.size());
+  for (Exchange* e : batch) contexts.push_back(&e->context());
+  std::vector<http::Response> responses;
+  bool failed = false;
+  try {
+    responses = route.batch(contexts);
+    failed = responses.size() != batch.size();  // a broken handler
+  } catch (...) {
+    metrics_->handler_exceptions.fetch_add(1, std::memory_order_relaxed);
+    failed = true;
+  }
+  // One bad batch answers its own members 500, and nothing else.
+  for (size_t i = 0; i < batch.size(); ++i) {
+    batch[i]->Answer(failed ? http::Response::Status(500) : std::move(responses[i]));
+  }
+}
+
 void Dispatcher::Refuse(Exchange& exchange, ShedReason reason) {
   if (exchange.Answer(Refusal(reason))) {
     CountShed(routes_->metrics_index(exchange.route_id()), reason);

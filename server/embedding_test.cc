@@ -414,6 +414,43 @@ TEST_F(EmbeddingTest, RunReturnsAtTheDrainTimeout) {
   EXPECT_TRUE(busy.WaitClosed());
 }
 
+TEST_F(EmbeddingTest, ShutdownGraceKeepsAcceptingAndServingNormally) {
+  StartServer({.drain_grace = std::chrono::seconds(30),
+               .ready_path = "/readyz"});
+  RawClient before(port_);
+  ASSERT_TRUE(before.Send(Get("/hello")));
+  ASSERT_TRUE(before.Read().has_value());
+  server_->Shutdown();
+  ASSERT_TRUE(Eventually([&] { return !server_->ready(); }));
+  EXPECT_FALSE(server_->draining());
+  // New connections are accepted and answered with keep-alive; readiness
+  // fails; the connection from before is not closed.
+  RawClient during(port_);
+  ASSERT_TRUE(during.Send(Get("/readyz") + Get("/hello")));
+  auto r = during.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 503);
+  r = during.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->Header("connection"), "keep-alive");
+  ASSERT_TRUE(before.Send(Get("/hello")));
+  r = before.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->Header("connection"), "keep-alive");
+}
+
+TEST_F(EmbeddingTest, AfterTheGraceNewConnectionsAreRefusedAndIdleOnesClosed) {
+  StartServer({.drain_grace = milliseconds(100)});
+  RawClient idle(port_);
+  ASSERT_TRUE(idle.Send(Get("/hello")));
+  ASSERT_TRUE(idle.Read().has_value());
+  server_->Shutdown();
+  EXPECT_TRUE(idle.WaitClosed());  // after the grace
+  EXPECT_TRUE(server_->draining());
+  EXPECT_TRUE(Eventually([&] { return !RawClient(port_).connected(); }));
+}
+
 TEST_F(EmbeddingTest, FullPipelineResumesWhenAnswersArrive) {
   // Two slots: /gate holds the first, /hello fills the second, the rest
   // waits unparsed. Opening the gate must get everything answered.

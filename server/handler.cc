@@ -44,4 +44,10 @@ std::string RequestContext::peer_address() const {
   return connection_ != nullptr ? connection_->peer.HostString() : std::string();
 }
 
+std::optional<http::TraceParent> RequestContext::trace() const {
+  std::optional<std::string_view> v = request_->Header(http::kTraceParentHeader);
+  if (!v.has_value()) return std::nullopt;
+  return http::ParseTraceParent(*v);
+}
+
 }  // namespace brisk

@@ -64,6 +64,7 @@
 #include "absl/functional/any_invocable.h"
 #include "http/request.h"
 #include "http/response.h"
+#include "http/trace_context.h"
 
 namespace brisk {
 
@@ -111,6 +112,10 @@ class RequestContext {
 
   // The client's address ("127.0.0.1", "::1"), or "" if unknown.
   std::string peer_address() const;
+  // The request's W3C traceparent, if it carries a valid one (the answer
+  // echoes it and the access log records its trace id). For a downstream
+  // call made on behalf of this request, send trace()->Child(your_span_id).
+  std::optional<http::TraceParent> trace() const;
 
  private:
   friend class internal::Exchange;
@@ -190,6 +195,36 @@ class Responder {
 
 using Handler = std::function<http::Response(RequestContext&)>;
 using AsyncHandler = std::function<void(RequestContext&, Responder)>;
+
+// A batch route's handler: it gets the requests of one batch (at least
+// one; their contexts are valid during the call) and returns one response
+// per request, in the same order (a per-request error is that request's
+// 4xx/5xx response). A handler that throws, or returns a different number
+// of responses, has every request of that batch answered 500.
+using BatchHandler = std::function<std::vector<http::Response>(
+    const std::vector<RequestContext*>& batch)>;
+
+// How a batch route forms its batches (see HttpServer::AddBatchRoute).
+struct BatchOptions {
+  enum class Policy {
+    // A batch goes to a free worker when it is full, when it is as large as
+    // the arrival rate needs (so a lone request under light load goes at
+    // once), when waiting longer would make its earliest deadline miss, or
+    // at max_delay (if set).
+    kDeadline,
+    // Triton's dynamic batcher: wait up to max_delay for max_batch.
+    kFixed,
+  };
+  Policy policy = Policy::kDeadline;
+  size_t max_batch = 32;
+  // kDeadline: an optional cap on the oldest request's wait (0 = none).
+  // kFixed: how long to wait for a full batch (must be > 0).
+  std::chrono::nanoseconds max_delay{0};
+  // The batch cost a + b*n assumed until batches are measured (the model
+  // is then fitted online).
+  std::chrono::nanoseconds expected_fixed_cost{0};
+  std::chrono::nanoseconds expected_per_item_cost{0};
+};
 
 struct RouteOptions {
   // Run the handler on the reactor thread: it must never block. Inline

@@ -1,5 +1,6 @@
 #include "server/http_server.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -7,6 +8,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -20,6 +22,7 @@
 #include "server/deadline_policy.h"
 #include "server/connection.h"
 #include "server/dispatcher.h"
+#include "server/handover.h"
 #include "server/lifecycle.h"
 #include "server/reactor.h"
 #include "server/route_table.h"
@@ -50,6 +53,9 @@ struct HttpServer::Impl {
   absl::Status AddBuiltinRoutes(HttpServer* server);
   // Control thread: the shutdown's steps.
   void BeginShutdownOnControl();
+  // A newer process took over the listening sockets.
+  void HandedOverOnControl();
+  void DrainOnControl();
   void FinishShutdownOnControl();
   void OnSignal(int signo);
 
@@ -69,6 +75,7 @@ struct HttpServer::Impl {
   std::unique_ptr<net::EventLoop> control;
   std::thread control_thread;
   std::unique_ptr<net::SignalWatcher> signals;  // control thread only
+  std::unique_ptr<internal::HandoverService> handover;
   int signals_seen = 0;                          // control thread only
 
   std::mutex mu;
@@ -88,36 +95,31 @@ absl::Status HttpServer::Impl::AddRoute(Route route) {
 }
 
 absl::Status HttpServer::Impl::AddBuiltinRoutes(HttpServer* server) {
-  const RouteOptions kInline{.run_inline = true};
-  if (!options.metrics_path.empty()) {
-    absl::Status s = routes.Add(Route{
-        "GET", options.metrics_path,
-        [this](RequestContext&) {
-          http::Response r;
-          r.status = 200;
-          metrics->AppendPrometheus(&r.body);
-          r.AddHeader("Content-Type", "text/plain; version=0.0.4");
-          r.AddHeader("Cache-Control", "no-store");
-          return r;
-        },
-        nullptr, kInline});
-    if (!s.ok()) return s;
-  }
-  if (!options.health_path.empty()) {
-    absl::Status s = routes.Add(Route{
-        "GET", options.health_path,
-        [](RequestContext&) { return http::Response::Text(200, "ok\n"); },
-        nullptr, kInline});
-    if (!s.ok()) return s;
-  }
-  if (!options.ready_path.empty()) {
-    absl::Status s = routes.Add(Route{
-        "GET", options.ready_path,
-        [server](RequestContext&) {
-          return server->ready() ? http::Response::Text(200, "ready\n")
-                                 : http::Response::Text(503, "shutting down\n");
-        },
-        nullptr, kInline});
+  // Each an inline GET (HEAD too); empty paths are not served.
+  const std::pair<const std::string*, Handler> builtins[] = {
+      {&options.metrics_path,
+       [this](RequestContext&) {
+         http::Response r;
+         r.status = 200;
+         metrics->AppendPrometheus(&r.body);
+         r.AddHeader("Content-Type", "text/plain; version=0.0.4");
+         r.AddHeader("Cache-Control", "no-store");
+         return r;
+       }},
+      {&options.health_path,
+       [](RequestContext&) { return http::Response::Text(200, "ok\n"); }},
+      {&options.ready_path,
+       [server](RequestContext&) {
+         return server->ready() ? http::Response::Text(200, "ready\n")
+                                : http::Response::Text(503, "shutting down\n");
+       }},
+  };
+  for (const auto& [path, handler] : builtins) {
+    if (path->empty()) continue;
+    absl::Status s = routes.Add(Route{.method = "GET",
+                                      .pattern = *path,
+                                      .handler = handler,
+                                      .options = {.run_inline = true}});
     if (!s.ok()) return s;
   }
   return absl::OkStatus();
@@ -132,8 +134,10 @@ absl::Status HttpServer::AddRoute(std::string_view method,
                                   std::string_view pattern, Handler handler,
                                   RouteOptions route_options) {
   if (!handler) return absl::InvalidArgumentError("empty handler");
-  return impl_->AddRoute(Route{std::string(method), std::string(pattern),
-                               std::move(handler), nullptr, route_options});
+  return impl_->AddRoute(Route{.method = std::string(method),
+                               .pattern = std::string(pattern),
+                               .handler = std::move(handler),
+                               .options = route_options});
 }
 
 absl::Status HttpServer::AddAsyncRoute(std::string_view method,
@@ -141,8 +145,27 @@ absl::Status HttpServer::AddAsyncRoute(std::string_view method,
                                        AsyncHandler handler,
                                        RouteOptions route_options) {
   if (!handler) return absl::InvalidArgumentError("empty handler");
-  return impl_->AddRoute(Route{std::string(method), std::string(pattern),
-                               nullptr, std::move(handler), route_options});
+  return impl_->AddRoute(Route{.method = std::string(method),
+                               .pattern = std::string(pattern),
+                               .async = std::move(handler),
+                               .options = route_options});
+}
+
+absl::Status HttpServer::AddBatchRoute(std::string_view method,
+                                       std::string_view pattern,
+                                       BatchHandler handler,
+                                       BatchOptions batch_options,
+                                       RouteOptions route_options) {
+  if (!handler) return absl::InvalidArgumentError("empty handler");
+  if (impl_->options.admission != ServerOptions::Admission::kDeadline) {
+    return absl::FailedPreconditionError(
+        "batch routes need the deadline admission policy");
+  }
+  return impl_->AddRoute(Route{.method = std::string(method),
+                               .pattern = std::string(pattern),
+                               .batch = std::move(handler),
+                               .options = route_options,
+                               .batch_options = batch_options});
 }
 
 absl::Status HttpServer::Start() {
@@ -156,6 +179,9 @@ absl::Status HttpServer::Start() {
       o.max_connections < 1) {
     return absl::InvalidArgumentError(
         "reactors, workers, queue_capacity and max_connections must be >= 1");
+  }
+  if (o.worker_nice < 0 || o.worker_nice > 19) {
+    return absl::InvalidArgumentError("worker_nice must be in [0, 19]");
   }
   if (o.shed_status < 400 || o.shed_status > 599) {
     return absl::InvalidArgumentError("shed_status must be a 4xx or 5xx");
@@ -181,6 +207,10 @@ absl::Status HttpServer::Start() {
           .shed_status = o.shed_status,
           .exchange = {.stream_buffer_limit = o.stream_buffer_bytes}});
   std::unique_ptr<internal::AdmissionPolicy> policy;
+  bool has_batch_routes = false;
+  for (size_t i = 0; i < d.routes.size(); ++i) {
+    has_batch_routes = has_batch_routes || static_cast<bool>(d.routes.route(i).batch);
+  }
   if (o.admission == ServerOptions::Admission::kCodel) {
     policy = internal::MakeCodelPolicy(
         AdmissionOptions{.capacity = o.queue_capacity,
@@ -191,9 +221,23 @@ absl::Status HttpServer::Start() {
     internal::DeadlinePolicyOptions deadline{.capacity = o.queue_capacity,
                                              .workers = o.workers};
     for (size_t i = 0; i < d.routes.size(); ++i) {
-      const RouteOptions& ro = d.routes.route(i).options;
+      const internal::Route& route = d.routes.route(i);
+      const RouteOptions& ro = route.options;
       deadline.max_concurrency.push_back(ro.max_concurrency);
       deadline.initial_estimate.push_back(ro.expected_service_time);
+      std::optional<internal::BatchFormerOptions> batch;
+      if (route.batch) {
+        const BatchOptions& b = route.batch_options;
+        batch = internal::BatchFormerOptions{
+            .policy = b.policy == BatchOptions::Policy::kFixed
+                          ? internal::BatchFormerOptions::Policy::kFixed
+                          : internal::BatchFormerOptions::Policy::kDeadline,
+            .max_batch = b.max_batch,
+            .max_delay = b.max_delay,
+            .expected_fixed_cost = b.expected_fixed_cost,
+            .expected_per_item_cost = b.expected_per_item_cost};
+      }
+      deadline.batch.push_back(batch);
     }
     policy = std::make_unique<internal::DeadlinePolicy>(std::move(deadline));
   }
@@ -206,7 +250,7 @@ absl::Status HttpServer::Start() {
   }
   d.workers = std::make_unique<internal::WorkerPool>(
       o.workers, o.queue_capacity, std::move(policy), d.dispatcher.get(),
-      d.metrics.get());
+      d.metrics.get(), o.worker_nice, has_batch_routes);
   d.dispatcher->set_pool(d.workers.get());
 
   const internal::ConnectionContext context{
@@ -214,15 +258,36 @@ absl::Status HttpServer::Start() {
       .dispatcher = d.dispatcher.get(),
       .metrics = d.metrics.get(),
       .access_log = d.access_log.get()};
+  // A binary upgrade: take over a running server's listening sockets.
+  std::optional<internal::Takeover> takeover;
+  if (!o.handover_socket.empty()) {
+    absl::StatusOr<internal::Takeover> t = internal::Takeover::Request(o.handover_socket);
+    if (t.ok()) {
+      takeover = *std::move(t);
+    } else if (t.status().code() != absl::StatusCode::kNotFound) {
+      return t.status();
+    }
+  }
   // One listener per reactor; with several, SO_REUSEPORT lets the kernel
   // spread connections between them.
   uint16_t port = o.port;
   for (int i = 0; i < o.reactors; ++i) {
-    absl::StatusOr<net::Listener> listener = net::Listener::Create(
-        o.address, port,
-        net::ListenerOptions{.backlog = 4096,
-                             .reuse_port = o.reactors > 1,
-                             .defer_accept_seconds = o.defer_accept ? 1 : 0});
+    absl::StatusOr<net::Listener> listener;
+    if (takeover.has_value()) {
+      // The old process's sockets, shared round robin if it had fewer.
+      std::vector<net::Listener>& got = takeover->listeners();
+      const net::Listener& from = got[static_cast<size_t>(i) % got.size()];
+      listener = static_cast<size_t>(i) < got.size()
+                     ? std::move(got[static_cast<size_t>(i)])
+                     : net::Listener::Adopt(net::UniqueFd(
+                           fcntl(from.fd(), F_DUPFD_CLOEXEC, 0)));
+    } else {
+      listener = net::Listener::Create(
+          o.address, port,
+          net::ListenerOptions{.backlog = 4096,
+                               .reuse_port = o.reactors > 1,
+                               .defer_accept_seconds = o.defer_accept ? 1 : 0});
+    }
     if (!listener.ok()) return listener.status();
     port = listener->port();
     auto reactor = std::make_unique<internal::Reactor>(
@@ -253,8 +318,24 @@ absl::Status HttpServer::Start() {
     if (!w.ok()) return w.status();
     d.signals = *std::move(w);
   }
+  std::vector<int> listener_fds;
+  for (auto& r : d.reactors) listener_fds.push_back(r->listener_fd());
   for (auto& r : d.reactors) r->StartThread();
   d.control_thread = std::thread([&d] { d.control->Run(); });
+  if (!o.handover_socket.empty()) {
+    // This one accepts now: the old one may stop.
+    if (takeover.has_value()) takeover->Confirm().IgnoreError();
+    absl::StatusOr<std::unique_ptr<internal::HandoverService>> service =
+        internal::HandoverService::Start(o.handover_socket, listener_fds, [&d] {
+          d.control->Post([&d] { d.HandedOverOnControl(); });
+        });
+    if (!service.ok()) {
+      std::fprintf(stderr, "handover socket %s: %s\n", o.handover_socket.c_str(),
+                   service.status().ToString().c_str());
+    } else {
+      d.handover = *std::move(service);
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -275,11 +356,40 @@ void HttpServer::Impl::OnSignal(int signo) {
 }
 
 void HttpServer::Impl::BeginShutdownOnControl() {
-  if (!lifecycle.BeginShutdown()) return;
-  lifecycle.BeginDrain();
-  for (auto& r : reactors) r->PostBeginDrain();
-  // Done when the last connection closes, or at the drain timeout.
+  if (!lifecycle.BeginShutdown()) return;  // readiness fails from now on
+  // Grace: accepting and serving normally while the balancers notice.
+  const std::chrono::nanoseconds grace =
+      std::min(options.drain_grace, options.drain_timeout);
+  control->RunAfter(grace, [this] { DrainOnControl(); });
+  // The whole shutdown, grace included, ends by the drain timeout.
   control->RunAfter(options.drain_timeout, [this] { FinishShutdownOnControl(); });
+}
+
+void HttpServer::Impl::HandedOverOnControl() {
+  std::fprintf(stderr, "handed the listening sockets over: draining\n");
+  // Already shutting down (a signal came first): only stop accepting.
+  const bool first = lifecycle.BeginShutdown();
+  if (handover) handover->Close();
+  // The new process accepts on the same sockets from now on; connections
+  // here are told to go (Connection: close) but idle ones are closed only
+  // after the grace, once clients and balancers had the chance to move.
+  for (auto& r : reactors) {
+    r->PostStopAccepting();
+    r->PostDrainConnections(/*close_idle=*/false);
+  }
+  if (!first) return;
+  control->RunAfter(std::min(options.drain_grace, options.drain_timeout),
+                    [this] { DrainOnControl(); });
+  control->RunAfter(options.drain_timeout, [this] { FinishShutdownOnControl(); });
+}
+
+void HttpServer::Impl::DrainOnControl() {
+  if (handover) handover->Close();  // no takeover of a closing listener
+  lifecycle.BeginDrain();
+  for (auto& r : reactors) {
+    r->PostStopAccepting();
+    r->PostDrainConnections(/*close_idle=*/true);
+  }
 }
 
 void HttpServer::Impl::FinishShutdownOnControl() {
@@ -341,6 +451,7 @@ void HttpServer::Stop() {
   d.control->Stop();
   d.control_thread.join();
   d.signals.reset();
+  if (d.handover) d.handover->Close();
   d.reactors.clear();
   if (d.access_log) d.access_log->Flush();
 }

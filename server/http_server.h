@@ -19,11 +19,12 @@
 //
 // Lifecycle. Run() starts the server if needed and blocks. The first
 // SIGTERM or SIGINT (or a Shutdown() call from any thread) begins a graceful
-// shutdown: readiness fails at once (ready_path answers 503), then the
-// listeners close, idle keep-alive connections are closed, busy ones are
-// answered (their last answer carrying Connection: close), and Run()
-// returns once every connection is closed or drain_timeout has passed
-// (handlers still running then are cancelled and waited for). A second
+// shutdown: readiness fails at once (ready_path answers 503) while the
+// server keeps accepting and serving for drain_grace; then the listeners
+// close, idle keep-alive connections are closed, busy ones are answered
+// (their last answer carrying Connection: close), and Run() returns once
+// every connection is closed or drain_timeout (counted from the start) has
+// passed (handlers still running then are cancelled and waited for). A second
 // signal ends the process at once, exit status 128 + the signal number.
 // Hosts that own signal handling set handle_signals = false and call
 // Shutdown() themselves. Without Run(): Start(), later Shutdown(),
@@ -73,6 +74,12 @@ struct ServerOptions {
   // read right after accept, so a short exchange needs no poller round.
   bool defer_accept = true;
   int workers = 4;
+  // CPU priority (nice value, 0..19) of the worker threads. Above 0, busy
+  // handlers on a core shared with a reactor yield to it, so it keeps
+  // reading requests, refusing what cannot be served and writing answers
+  // on time; but the workers also yield to every other process on the
+  // machine. 0 = the same priority as the reactors.
+  int worker_nice = 0;
   // Offloaded requests that may wait for a worker; beyond: refused at once.
   size_t queue_capacity = 1024;
   // Open connections; beyond, new connections are closed at once.
@@ -88,8 +95,15 @@ struct ServerOptions {
   // Default deadline of an offloaded or async request, from the moment it is
   // parsed. A client's X-Request-Budget-Ms only shortens it.
   std::chrono::nanoseconds request_deadline = std::chrono::seconds(5);
-  // Graceful shutdown: how long in-flight requests may take once the
-  // connections drain.
+  // Graceful shutdown (see Lifecycle above): for drain_grace after it
+  // begins, readiness fails but the server keeps accepting and serving
+  // normally, so that load balancers see the readiness check fail before
+  // anything is refused (set it to about two of their health-check
+  // intervals; 0 = stop accepting at once). Then it stops accepting,
+  // answers with Connection: close and closes idle connections. The whole
+  // shutdown, grace included, ends within drain_timeout (handlers still
+  // running then are cancelled).
+  std::chrono::nanoseconds drain_grace = std::chrono::seconds(1);
   std::chrono::nanoseconds drain_timeout = std::chrono::seconds(10);
   size_t max_header_bytes = 32 * 1024;
   size_t max_body_bytes = 1 << 20;
@@ -127,6 +141,14 @@ struct ServerOptions {
   // Shutdown() itself.
   bool handle_signals = true;
 
+  // Binary upgrade with no refused connection: a Unix socket path. At
+  // Start(), if a running server answers there, this one takes over its
+  // listening sockets (address and port then come from them) and the old
+  // one stops accepting and drains (answers carry Connection: close; idle
+  // connections close after drain_grace). Either way this server then
+  // answers the next upgrade there. Empty = off.
+  std::string handover_socket;
+
   // Built-in routes, each an inline GET (HEAD too); empty = not served.
   std::string metrics_path;  // e.g. "/metrics": Prometheus text format
   std::string health_path;   // e.g. "/healthz": liveness, 200 while serving
@@ -148,6 +170,15 @@ class HttpServer {
   // Responder, and may answer after it returns, from any thread.
   absl::Status AddAsyncRoute(std::string_view method, std::string_view pattern,
                              AsyncHandler handler,
+                             RouteOptions route_options = {});
+
+  // Registers a batch route: its requests are admitted one by one (deadline
+  // admission), grouped into batches as `batch_options` says, and each batch
+  // is given to `handler` on a worker; each request gets its own response.
+  // Requests whose deadline cannot be met or whose client left are removed
+  // before a batch runs. Requires Admission::kDeadline.
+  absl::Status AddBatchRoute(std::string_view method, std::string_view pattern,
+                             BatchHandler handler, BatchOptions batch_options,
                              RouteOptions route_options = {});
 
   // Binds the listeners and starts the threads. Returns at once.

@@ -64,6 +64,13 @@ class ServerTest : public ::testing::Test {
     ASSERT_TRUE(server_->AddRoute("GET", "/healthz", [this](RequestContext&) {
       return http::Response::Text(server_->draining() ? 503 : 200, "h\n");
     }, kInline).ok());
+    ASSERT_TRUE(server_->AddRoute("GET", "/trace", [](RequestContext& ctx) {
+      std::optional<http::TraceParent> t = ctx.trace();
+      if (!t.has_value()) return http::Response::Text(200, "none");
+      return http::Response::Text(
+          200, std::string(t->trace_id()) + " " + std::string(t->parent_id()) +
+                   " " + t->Child("b7ad6b7169203331"));
+    }).ok());
     ASSERT_TRUE(server_->AddRoute("GET", "/users/{id}", [](RequestContext& ctx) {
       return http::Response::Text(200, std::string(*ctx.Param("id")));
     }).ok());
@@ -456,11 +463,41 @@ TEST_F(ServerTest, AccessLogHasOneLinePerRequest) {
   // host - - [date] "request line" status bytes duration_us
   EXPECT_THAT(lines[0], ::testing::MatchesRegex(
       "127\\.0\\.0\\.1 - - \\[[0-9]+/[A-Z][a-z]+/[0-9]+:[0-9:]+ \\+0000\\] "
-      "\"GET /hello HTTP/1\\.1\" 200 6 [0-9]+"));
+      "\"GET /hello HTTP/1\\.1\" 200 6 [0-9]+ -"));
   // Lines are written when the answer is produced: the offloaded request
   // may be logged after a later inline one.
   EXPECT_THAT(lines, ::testing::Contains(HasSubstr("\"GET /users/9?x=\\\"q\\\" HTTP/1.1\" 200 1 ")));
   EXPECT_THAT(lines, ::testing::Contains(HasSubstr("\"GET /nope HTTP/1.1\" 404 ")));
+}
+
+// W3C Trace Context: a valid traceparent is passed to the handler, echoed
+// on the answer and written to the access log; an invalid one is ignored.
+TEST_F(ServerTest, TraceParentIsPassedEchoedAndLogged) {
+  const std::string path = ::testing::TempDir() + "/trace.log";
+  std::remove(path.c_str());
+  StartServer({.access_log = path});
+  constexpr char kTrace[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(std::string("GET /trace HTTP/1.1\r\nHost: t\r\ntraceparent: ") +
+                     kTrace + "\r\n\r\n"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->Header("traceparent"), kTrace);
+  // The handler saw it, and made the header for a call downstream.
+  EXPECT_EQ(r->body, "4bf92f3577b34da6a3ce929d0e0e4736 00f067aa0ba902b7 "
+                     "00-4bf92f3577b34da6a3ce929d0e0e4736-b7ad6b7169203331-01");
+  ASSERT_TRUE(c.Send("GET /trace HTTP/1.1\r\nHost: t\r\ntraceparent: 00-zz-bad\r\n\r\n"));
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->Header("traceparent"), "");
+  EXPECT_EQ(r->body, "none");
+  server_->Stop();  // flushes the log
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_THAT(lines[0], ::testing::EndsWith(" 4bf92f3577b34da6a3ce929d0e0e4736"));
+  EXPECT_THAT(lines[1], ::testing::EndsWith(" -"));
 }
 
 TEST_F(ServerTest, MetricsCountRoutesAndStatuses) {

@@ -60,6 +60,30 @@ void Histogram::AppendPrometheus(std::string_view name, std::string_view labels,
   absl::StrAppendFormat(out, "%s_count%s %d\n", name, braces, cumulative);
 }
 
+void CountHistogram::Observe(uint64_t value) {
+  const auto it = std::lower_bound(kBounds.begin(), kBounds.end(), value);
+  buckets_[static_cast<size_t>(it - kBounds.begin())].fetch_add(
+      1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  sum_.fetch_add(value, std::memory_order_relaxed);
+}
+
+void CountHistogram::AppendPrometheus(std::string_view name,
+                                      std::string_view labels,
+                                      std::string* out) const {
+  uint64_t cumulative = 0;
+  for (size_t b = 0; b < kBounds.size(); ++b) {
+    cumulative += buckets_[b].load(std::memory_order_relaxed);
+    absl::StrAppendFormat(out, "%s_bucket{%s,le=\"%d\"} %d\n", name, labels,
+                          kBounds[b], cumulative);
+  }
+  cumulative += buckets_.back().load(std::memory_order_relaxed);
+  absl::StrAppendFormat(out, "%s_bucket{%s,le=\"+Inf\"} %d\n", name, labels,
+                        cumulative);
+  absl::StrAppendFormat(out, "%s_sum{%s} %d\n", name, labels, sum());
+  absl::StrAppendFormat(out, "%s_count{%s} %d\n", name, labels, cumulative);
+}
+
 void RouteMetrics::RecordStatus(int status) {
   if (status < 100 || status > 599) status = 599;
   status_counts[static_cast<size_t>(status - 100)].fetch_add(
@@ -187,6 +211,40 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
         out, "brisk_service_time_estimate_seconds{route=\"%s\",stat=\"deviation\"} %.9f\n",
         LabelValue(r->name),
         static_cast<double>(r->estimate_dev_ns.load(std::memory_order_relaxed)) / 1e9);
+  }
+  // Batch routes.
+  *out += "# HELP brisk_batch_size Requests per batch, by route.\n"
+          "# TYPE brisk_batch_size histogram\n";
+  for (size_t route = 0; route + 1 < routes_.size(); ++route) {
+    const RouteMetrics* r = routes_[route].get();
+    if (r->batch_size.count() == 0) continue;
+    r->batch_size.AppendPrometheus(
+        "brisk_batch_size", absl::StrCat("route=\"", LabelValue(r->name), "\""), out);
+  }
+  *out += "# HELP brisk_batch_wait_seconds How long a batch's oldest request "
+          "waited for the batch to start, by route.\n"
+          "# TYPE brisk_batch_wait_seconds histogram\n";
+  for (size_t route = 0; route + 1 < routes_.size(); ++route) {
+    const RouteMetrics* r = routes_[route].get();
+    if (r->batch_wait.count() == 0) continue;
+    r->batch_wait.AppendPrometheus(
+        "brisk_batch_wait_seconds",
+        absl::StrCat("route=\"", LabelValue(r->name), "\""), out);
+  }
+  *out += "# HELP brisk_batch_cost_seconds The learned batch cost model "
+          "a + b*n per route (term=\"fixed\" is a, term=\"per_item\" is b).\n"
+          "# TYPE brisk_batch_cost_seconds gauge\n";
+  for (size_t route = 0; route + 1 < routes_.size(); ++route) {
+    const RouteMetrics* r = routes_[route].get();
+    if (!r->has_batch_cost.load(std::memory_order_relaxed)) continue;
+    absl::StrAppendFormat(
+        out, "brisk_batch_cost_seconds{route=\"%s\",term=\"fixed\"} %.9f\n",
+        LabelValue(r->name),
+        static_cast<double>(r->batch_fixed_ns.load(std::memory_order_relaxed)) / 1e9);
+    absl::StrAppendFormat(
+        out, "brisk_batch_cost_seconds{route=\"%s\",term=\"per_item\"} %.9f\n",
+        LabelValue(r->name),
+        static_cast<double>(r->batch_per_item_ns.load(std::memory_order_relaxed)) / 1e9);
   }
   AppendScalar(out, "brisk_deadline_exceeded_total", "counter",
                "Offloaded requests answered 503 at their deadline.",

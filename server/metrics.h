@@ -56,6 +56,23 @@ class Histogram {
   std::atomic<uint64_t> sum_ns_{0};
 };
 
+// Counts of small integers (batch sizes) in power-of-two buckets: 1, 2, 4,
+// ... 256, +Inf. Lock-free, like Histogram.
+class CountHistogram {
+ public:
+  static constexpr std::array<uint64_t, 9> kBounds = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+  void Observe(uint64_t value);
+  uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+  uint64_t sum() const { return sum_.load(std::memory_order_relaxed); }
+  void AppendPrometheus(std::string_view name, std::string_view labels,
+                        std::string* out) const;
+
+ private:
+  std::array<std::atomic<uint64_t>, kBounds.size() + 1> buckets_{};
+  std::atomic<uint64_t> count_{0};
+  std::atomic<uint64_t> sum_{0};
+};
+
 // Reasons a request is refused without running (the `reason` label of
 // brisk_shed_total), indexed as internal::ShedReason.
 inline constexpr std::array<std::string_view, 4> kShedReasonNames = {
@@ -94,6 +111,19 @@ struct RouteMetrics {
   std::atomic<int64_t> estimate_mean_ns{0};
   std::atomic<int64_t> estimate_dev_ns{0};
   std::atomic<bool> has_estimate{false};
+  // Batch routes: batch sizes, how long a batch's oldest member waited for
+  // it to start, and the learned cost model a + b*n.
+  CountHistogram batch_size;
+  Histogram batch_wait;
+  void SetBatchCost(std::chrono::nanoseconds fixed,
+                    std::chrono::nanoseconds per_item) {
+    batch_fixed_ns.store(fixed.count(), std::memory_order_relaxed);
+    batch_per_item_ns.store(per_item.count(), std::memory_order_relaxed);
+    has_batch_cost.store(true, std::memory_order_relaxed);
+  }
+  std::atomic<int64_t> batch_fixed_ns{0};
+  std::atomic<int64_t> batch_per_item_ns{0};
+  std::atomic<bool> has_batch_cost{false};
 };
 
 class ServerMetrics {

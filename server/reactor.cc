@@ -112,14 +112,19 @@ void Reactor::OnConnectionClosed(Connection* connection) {
   loop_->Post([this, connection] { connections_.erase(connection); });
 }
 
-void Reactor::PostBeginDrain() {
+void Reactor::PostStopAccepting() {
   loop_->Post([this] {
     accepting_ = false;
-    acceptor_.reset();  // closes the listener: new connections are refused
+    acceptor_.reset();
+  });
+}
+
+void Reactor::PostDrainConnections(bool close_idle) {
+  loop_->Post([this, close_idle] {
     std::vector<Connection*> conns;
     conns.reserve(connections_.size());
     for (auto& [raw, conn] : connections_) conns.push_back(raw);
-    for (Connection* c : conns) c->BeginDrain();
+    for (Connection* c : conns) c->BeginDrain(close_idle);
     lifecycle_->CheckDrained();
   });
 }

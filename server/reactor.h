@@ -38,12 +38,17 @@ class Reactor final : public ConnectionOwner {
   // `listener` once running.
   absl::Status Init(net::Listener listener, bool io_uring);
   void StartThread();
+  // The listening socket (until the reactor stops accepting). Before
+  // StartThread() only.
+  int listener_fd() const { return acceptor_ ? acceptor_->listener().fd() : -1; }
   // Stops the loop and joins the thread (any thread but this reactor's).
   void StopAndJoin();
 
-  // Any thread: stop accepting, drain every connection (see
-  // Connection::BeginDrain).
-  void PostBeginDrain();
+  // Any thread: stop accepting (the listener is closed; connections still
+  // in its backlog are refused, unless another process shares it).
+  void PostStopAccepting();
+  // Any thread: drain every connection (Connection::BeginDrain).
+  void PostDrainConnections(bool close_idle);
   // Any thread: closes the listener and every connection; returns when done.
   void CloseAllAndWait();
 

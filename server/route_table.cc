@@ -5,8 +5,23 @@
 namespace brisk::internal {
 
 absl::Status RouteTable::Add(Route route) {
-  if (static_cast<bool>(route.handler) == static_cast<bool>(route.async)) {
+  if (static_cast<int>(static_cast<bool>(route.handler)) +
+          static_cast<int>(static_cast<bool>(route.async)) +
+          static_cast<int>(static_cast<bool>(route.batch)) !=
+      1) {
     return absl::InvalidArgumentError("a route needs exactly one handler");
+  }
+  if (route.batch) {
+    const BatchOptions& b = route.batch_options;
+    if (b.max_batch < 1) {
+      return absl::InvalidArgumentError("max_batch must be >= 1");
+    }
+    if (b.policy == BatchOptions::Policy::kFixed && b.max_delay.count() <= 0) {
+      return absl::InvalidArgumentError("the fixed batch policy needs max_delay > 0");
+    }
+    if (route.options.run_inline) {
+      return absl::InvalidArgumentError("a batch route cannot run inline");
+    }
   }
   absl::Status s = router_.Add(route.method, route.pattern, routes_.size());
   if (!s.ok()) return s;

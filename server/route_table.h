@@ -18,10 +18,12 @@ namespace brisk::internal {
 struct Route {
   std::string method;
   std::string pattern;
-  // Exactly one of the two is set.
+  // Exactly one of the three is set.
   Handler handler;     // synchronous: returns the answer
   AsyncHandler async;  // answers through a Responder
+  BatchHandler batch;  // a batch of requests at a time
   RouteOptions options;
+  BatchOptions batch_options;  // batch routes
 };
 
 class RouteTable {

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -103,7 +104,9 @@ const std::vector<std::string> kFlags = {
     "--drain_timeout=20s", "--request_deadline=20s"};
 
 TEST(ServerBinaryTest, SigtermDrainsInFlightRequestAndExitsZero) {
-  ServerProcess server(kFlags);
+  std::vector<std::string> flags = kFlags;
+  flags.push_back("--drain_grace=0");  // drain at once (the grace: below)
+  ServerProcess server(flags);
   ASSERT_NE(server.port(), 0);
   RawClient idle(server.port()), busy(server.port());
   ASSERT_TRUE(idle.Send(Get("/hello")));
@@ -161,17 +164,94 @@ TEST(ServerBinaryTest, SecondSignalExitsAtOnce) {
   ASSERT_TRUE(MetricsEventually(server.port(), "brisk_in_flight_requests 1\n"));
   server.Signal(SIGINT);
   // Two signals sent back to back coalesce in the kernel: wait until the
-  // first was handled, which closes the listener (new connects refused).
-  bool refused = false;
-  for (int i = 0; i < 2000 && !refused; ++i) {
-    refused = !RawClient(server.port()).connected();
-    if (!refused) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // first was handled, which fails readiness at once.
+  bool not_ready = false;
+  for (int i = 0; i < 2000 && !not_ready; ++i) {
+    RawClient c(server.port());
+    if (c.Send(Get("/readyz", true))) {
+      auto r = c.Read();
+      not_ready = r.has_value() && r->status == 503;
+    }
+    if (!not_ready) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  ASSERT_TRUE(refused);
+  ASSERT_TRUE(not_ready);
   server.Signal(SIGINT);
   const int status = server.Wait();
   ASSERT_TRUE(WIFEXITED(status)) << status;
   EXPECT_EQ(WEXITSTATUS(status), 128 + SIGINT);
+}
+
+TEST(ServerBinaryTest, GraceKeepsServingWhileReadinessFails) {
+  std::vector<std::string> flags = kFlags;
+  flags.push_back("--drain_grace=60s");  // a long grace: the test ends it
+  ServerProcess server(flags);
+  ASSERT_NE(server.port(), 0);
+  RawClient kept(server.port());
+  ASSERT_TRUE(kept.Send(Get("/hello")));
+  ASSERT_TRUE(kept.Read().has_value());
+  server.Signal(SIGTERM);
+  bool not_ready = false;
+  for (int i = 0; i < 2000 && !not_ready; ++i) {
+    RawClient c(server.port());  // new connections are still accepted
+    ASSERT_TRUE(c.connected());
+    ASSERT_TRUE(c.Send(Get("/readyz") + Get("/healthz")));
+    auto ready = c.Read();
+    auto live = c.Read();
+    ASSERT_TRUE(ready.has_value() && live.has_value());
+    not_ready = ready->status == 503;
+    EXPECT_EQ(live->status, 200);  // liveness holds
+    if (!not_ready) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(not_ready);
+  // During the grace: served normally, keep-alive included.
+  RawClient fresh(server.port());
+  ASSERT_TRUE(fresh.Send(Get("/hello")));
+  auto r = fresh.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->Header("connection"), "keep-alive");
+  ASSERT_TRUE(kept.Send(Get("/hello")));
+  r = kept.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->Header("connection"), "keep-alive");
+  server.Signal(SIGKILL);  // the grace would last a minute
+}
+
+TEST(ServerBinaryTest, BinaryUpgradeThroughTheHandoverSocket) {
+  char dir[] = "/tmp/brisk-upgrade-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string socket = std::string("--handover_socket=") + dir + "/brisk.sock";
+  std::vector<std::string> flags = kFlags;
+  flags.push_back(socket);
+  flags.push_back("--drain_grace=100ms");
+  ServerProcess old_server(flags);
+  ASSERT_NE(old_server.port(), 0);
+  const uint16_t port = old_server.port();
+  // Clients keep connecting during the upgrade; none may be refused.
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::thread prober([&] {
+    while (!stop.load()) {
+      RawClient c(port);
+      auto r = c.connected() && c.Send(Get("/hello", true)) ? c.Read() : std::nullopt;
+      (r.has_value() && r->status == 200 ? ok : failed).fetch_add(1);
+    }
+  });
+  while (ok.load() < 20) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // The new binary: no port of its own (--port=0 is ignored: it takes the
+  // old one's socket), the same handover socket.
+  ServerProcess new_server(flags);
+  EXPECT_EQ(new_server.port(), port);
+  const int status = old_server.Wait();  // the old one drains and exits 0
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  const int after = ok.load();
+  while (ok.load() < after + 20) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  stop.store(true);
+  prober.join();
+  EXPECT_EQ(failed.load(), 0);
+  new_server.Signal(SIGTERM);
+  EXPECT_EQ(WEXITSTATUS(new_server.Wait()), 0);
 }
 
 TEST(ServerBinaryTest, DrainTimeoutBoundsTheExit) {

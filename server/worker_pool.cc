@@ -1,5 +1,9 @@
 #include "server/worker_pool.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <utility>
 #include <vector>
 
@@ -7,15 +11,46 @@ namespace brisk::internal {
 
 WorkerPool::WorkerPool(int workers, size_t queue_capacity,
                        std::unique_ptr<AdmissionPolicy> policy,
-                       WorkerDelegate* delegate, ServerMetrics* metrics)
+                       WorkerDelegate* delegate, ServerMetrics* metrics,
+                       int nice, bool timed_batches)
     : policy_(std::move(policy)),
       delegate_(delegate),
       metrics_(metrics),
+      nice_(nice),
       // Workers sleep at once when idle (no spin): they share cores with the
       // reactors, whose latency matters more than a worker's wake-up time.
-      pool_(workers, queue_capacity, std::chrono::nanoseconds(0)) {}
+      pool_(workers, queue_capacity, std::chrono::nanoseconds(0)) {
+  if (timed_batches) waker_ = std::thread([this] { WakerLoop(); });
+}
 
 WorkerPool::~WorkerPool() { Shutdown(); }
+
+void WorkerPool::Poke() {
+  if (!waker_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lock(wake_mu_);
+    wake_poked_ = true;
+  }
+  wake_cv_.notify_one();
+}
+
+void WorkerPool::WakerLoop() {
+  std::unique_lock<std::mutex> lock(wake_mu_);
+  while (!wake_stop_) {
+    wake_poked_ = false;
+    const SteadyTime wake = policy_->NextWake(std::chrono::steady_clock::now());
+    const auto woken = [this] { return wake_stop_ || wake_poked_; };
+    if (wake == SteadyTime::max()) {
+      wake_cv_.wait(lock, woken);
+      continue;
+    }
+    if (wake_cv_.wait_until(lock, wake, woken)) continue;  // re-plan
+    // A batch's close time came: a worker takes it.
+    lock.unlock();
+    pool_.TryPost([this] { RunAvailable(); });
+    lock.lock();
+  }
+}
 
 std::optional<ShedReason> WorkerPool::Submit(Job job, SteadyTime now) {
   if (job.exchange != nullptr) job.exchange->set_enqueued(now);
@@ -23,15 +58,37 @@ std::optional<ShedReason> WorkerPool::Submit(Job job, SteadyTime now) {
     return refused;
   }
   metrics_->queue_depth.fetch_add(1, std::memory_order_relaxed);
+  Poke();  // a batch may close sooner now
   // One wake-up per queued job. If the pool's own queue is full, at least as
   // many wake-ups are pending as jobs are queued, so none is stranded.
   pool_.TryPost([this] { RunAvailable(); });
   return std::nullopt;
 }
 
-void WorkerPool::Shutdown() { pool_.Shutdown(); }
+void WorkerPool::Shutdown() {
+  if (waker_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(wake_mu_);
+      wake_stop_ = true;
+    }
+    wake_cv_.notify_one();
+    waker_.join();
+  }
+  pool_.Shutdown();
+}
 
 void WorkerPool::RunAvailable() {
+  // Once per worker thread: take the workers' (lower) CPU priority, so that
+  // busy handlers never delay the reactors sharing their cores (a reactor
+  // reading, refusing and writing matters more than a handler's progress).
+  // Raising one's own nice value needs no privilege.
+  static thread_local bool prioritized = false;
+  if (!prioritized) {
+    prioritized = true;
+    if (nice_ > 0) {
+      setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice_);
+    }
+  }
   std::vector<Refusal> refused;
   for (;;) {
     const SteadyTime now = std::chrono::steady_clock::now();
@@ -43,22 +100,61 @@ void WorkerPool::RunAvailable() {
     }
     refused.clear();
     if (!job) return;
-    metrics_->queue_depth.fetch_sub(1, std::memory_order_relaxed);
-    Exchange& exchange = *job->exchange;
-    if (exchange.cancelled()) continue;  // answered at its deadline
-    exchange.MarkStarted();
-    metrics_->route(job->metrics_route).queue_wait.Observe(now - exchange.enqueued());
-    delegate_->Run(exchange);
-    const SteadyTime end = std::chrono::steady_clock::now();
-    RouteMetrics& rm = metrics_->route(job->metrics_route);
-    rm.handler.Observe(end - now);
-    rm.worker_ns[static_cast<size_t>(exchange.outcome())].fetch_add(
-        static_cast<uint64_t>((end - now).count()), std::memory_order_relaxed);
-    policy_->Finished(*job, end - now, end);
-    if (std::optional<AdmissionPolicy::Estimate> e =
-            policy_->EstimateFor(job->route)) {
-      rm.SetServiceEstimate(e->mean, e->deviation);
+    RunJob(*job, now);
+  }
+}
+
+void WorkerPool::RunJob(Job& job, SteadyTime start) {
+  RouteMetrics& rm = metrics_->route(job.metrics_route);
+  std::vector<Exchange*> batch;
+  if (job.is_batch()) {
+    batch.reserve(job.batch.size());
+    SteadyTime oldest = start;
+    for (Job& member : job.batch) {
+      metrics_->queue_depth.fetch_sub(1, std::memory_order_relaxed);
+      Exchange& e = *member.exchange;
+      if (e.cancelled()) continue;  // answered at its deadline meanwhile
+      e.MarkStarted();
+      rm.queue_wait.Observe(start - e.enqueued());
+      oldest = std::min(oldest, e.enqueued());
+      batch.push_back(&e);
     }
+    if (batch.empty()) {
+      policy_->Finished(job, std::chrono::nanoseconds(0), start);
+      return;
+    }
+    rm.batch_size.Observe(batch.size());
+    rm.batch_wait.Observe(start - oldest);
+    delegate_->RunBatch(batch);
+  } else {
+    metrics_->queue_depth.fetch_sub(1, std::memory_order_relaxed);
+    Exchange& exchange = *job.exchange;
+    if (exchange.cancelled()) {  // answered at its deadline
+      policy_->Finished(job, std::chrono::nanoseconds(0), start);
+      return;
+    }
+    exchange.MarkStarted();
+    rm.queue_wait.Observe(start - exchange.enqueued());
+    batch.push_back(&exchange);
+    delegate_->Run(exchange);
+  }
+  const SteadyTime end = std::chrono::steady_clock::now();
+  const std::chrono::nanoseconds took = end - start;
+  rm.handler.Observe(took);
+  // Worker time by how it ended, shared evenly among a batch's members.
+  const uint64_t share = static_cast<uint64_t>(took.count()) / batch.size();
+  for (Exchange* e : batch) {
+    rm.worker_ns[static_cast<size_t>(e->outcome())].fetch_add(
+        share, std::memory_order_relaxed);
+  }
+  policy_->Finished(job, took, end);
+  if (std::optional<AdmissionPolicy::Estimate> e =
+          policy_->EstimateFor(job.route)) {
+    rm.SetServiceEstimate(e->mean, e->deviation);
+  }
+  if (std::optional<AdmissionPolicy::Estimate> c =
+          policy_->BatchCostFor(job.route)) {
+    rm.SetBatchCost(c->mean, c->deviation);
   }
 }
 

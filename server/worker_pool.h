@@ -18,7 +18,11 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <condition_variable>
+#include <mutex>
 #include <optional>
+#include <thread>
+#include <vector>
 
 #include "concurrency/thread_pool.h"
 #include "server/admission.h"
@@ -32,6 +36,8 @@ class WorkerDelegate {
  public:
   // Runs the request's handler (a worker thread).
   virtual void Run(Exchange& exchange) = 0;
+  // Runs a batch route's handler on one batch (a worker thread).
+  virtual void RunBatch(const std::vector<Exchange*>& batch) = 0;
   // Answers a request the policy refused while it was queued.
   virtual void Refuse(Exchange& exchange, ShedReason reason) = 0;
 
@@ -41,9 +47,13 @@ class WorkerDelegate {
 
 class WorkerPool {
  public:
+  // `nice`: the CPU priority (setpriority nice value, 0..19) each worker
+  // thread takes when it starts; 0 leaves it as inherited. `timed_batches`:
+  // the policy forms batches whose close time comes without an arrival (a
+  // small thread then wakes a worker at AdmissionPolicy::NextWake()).
   WorkerPool(int workers, size_t queue_capacity,
              std::unique_ptr<AdmissionPolicy> policy, WorkerDelegate* delegate,
-             ServerMetrics* metrics);
+             ServerMetrics* metrics, int nice = 0, bool timed_batches = false);
   ~WorkerPool();  // Shutdown()
 
   // Queues the job (nullopt) or returns why it was refused now.
@@ -57,11 +67,21 @@ class WorkerPool {
 
  private:
   void RunAvailable();
+  void RunJob(Job& job, SteadyTime start);
+  void WakerLoop();
+  void Poke();
 
   const std::unique_ptr<AdmissionPolicy> policy_;
   WorkerDelegate* const delegate_;
   ServerMetrics* const metrics_;
+  const int nice_;
   ThreadPool pool_;
+  // Wakes a worker when a batch's close time comes (timed_batches only).
+  std::mutex wake_mu_;
+  std::condition_variable wake_cv_;
+  bool wake_stop_ = false;    // guarded by wake_mu_
+  bool wake_poked_ = false;   // guarded by wake_mu_: the next wake may be sooner
+  std::thread waker_;
 };
 
 }  // namespace brisk::internal

@@ -1,0 +1,87 @@
+// fraud_scoring: a real-time fraud-scoring service on brisk. It takes every
+// flag of the brisk server (see the root README) plus the batching ones:
+//
+//   tools/bazel run //examples/fraud_scoring:fraud_server -- --port=8080
+//   curl -d '{"features": [120.5, 4.79, 3, 0.2, 12, 400, 2, 0, 1, 800]}'
+//     localhost:8080/score
+//   curl localhost:8080/model
+//
+// --batching=deadline (default) | fixed | off; --max_batch; --max_delay (the
+// cap for deadline, the wait for fixed). Clients state their budget with
+// X-Request-Budget-Ms (e.g. 10).
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/time/time.h"
+#include "examples/fraud_scoring/scoring_service.h"
+#include "server/flags.h"
+#include "server/http_server.h"
+
+ABSL_FLAG(std::string, model, "examples/fraud_scoring/model.json",
+          "XGBoost model file (JSON).");
+ABSL_FLAG(std::string, batching, "deadline",
+          "deadline (deadline-aware batching), fixed (wait --max_delay for "
+          "--max_batch, as Triton) or off (one request at a time).");
+ABSL_FLAG(int32_t, max_batch, 32, "Largest batch.");
+ABSL_FLAG(absl::Duration, max_delay, absl::ZeroDuration(),
+          "deadline: an optional cap on a request's wait for its batch (0 = "
+          "none); fixed: how long to wait for a full batch (default 1ms).");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "fraud_scoring: POST /score, GET /model. Takes the brisk server's flags.");
+  absl::ParseCommandLine(argc, argv);
+  absl::StatusOr<brisk::ServerOptions> options = brisk::ServerOptionsFromFlags();
+  if (!options.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(options.status().message()).c_str());
+    return 2;
+  }
+  options->metrics_path = "/metrics";
+  options->health_path = "/healthz";
+  options->ready_path = "/readyz";
+
+  using brisk::fraud_scoring::Batching;
+  const std::string batching_flag = absl::GetFlag(FLAGS_batching);
+  Batching batching;
+  if (batching_flag == "deadline") {
+    batching = Batching::kDeadline;
+  } else if (batching_flag == "fixed") {
+    batching = Batching::kFixed;
+  } else if (batching_flag == "off") {
+    batching = Batching::kOff;
+  } else {
+    std::fprintf(stderr, "--batching must be deadline, fixed or off\n");
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_max_batch) < 1) {
+    std::fprintf(stderr, "--max_batch must be >= 1\n");
+    return 2;
+  }
+  brisk::BatchOptions batch{
+      .max_batch = static_cast<size_t>(absl::GetFlag(FLAGS_max_batch)),
+      .max_delay = absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_max_delay))};
+  if (batching == Batching::kFixed && batch.max_delay.count() <= 0) {
+    batch.max_delay = std::chrono::milliseconds(1);
+  }
+
+  absl::StatusOr<std::unique_ptr<brisk::fraud_scoring::ScoringService>> service =
+      brisk::fraud_scoring::ScoringService::Load(absl::GetFlag(FLAGS_model));
+  if (!service.ok()) {
+    std::fprintf(stderr, "model: %s\n", service.status().ToString().c_str());
+    return 1;
+  }
+  brisk::HttpServer server(*options);
+  absl::Status s = (*service)->Register(server, batching, batch);
+  if (s.ok()) s = server.Start();
+  if (!s.ok()) {
+    std::fprintf(stderr, "start: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  std::printf("%s\n", brisk::ListeningLine(*options, server.port()).c_str());
+  std::fflush(stdout);
+  s = server.Run();
+  return s.ok() ? 0 : 1;
+}

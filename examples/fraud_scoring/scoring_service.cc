@@ -1,0 +1,92 @@
+#include "examples/fraud_scoring/scoring_service.h"
+
+#include <utility>
+
+#include "examples/fraud_scoring/json_format.h"
+#include "examples/fraud_scoring/transaction.h"
+
+namespace brisk::fraud_scoring {
+
+absl::StatusOr<std::unique_ptr<ScoringService>> ScoringService::Load(
+    const std::string& model_path) {
+  absl::StatusOr<std::unique_ptr<FraudModel>> model = FraudModel::Load(model_path);
+  if (!model.ok()) return model.status();
+  return std::make_unique<ScoringService>(*std::move(model));
+}
+
+std::vector<http::Response> ScoringService::ScoreBatch(
+    const std::vector<RequestContext*>& batch) const {
+  // One parser per worker thread (parsers reuse their buffers).
+  thread_local std::unique_ptr<TransactionParser> parser;
+  if (parser == nullptr || parser->feature_names() != model_->feature_names()) {
+    parser = std::make_unique<TransactionParser>(model_->feature_names());
+  }
+  const size_t width = model_->num_features();
+  std::vector<http::Response> responses(batch.size());
+  std::vector<float> rows;
+  rows.reserve(batch.size() * width);
+  std::vector<size_t> scored;  // indexes of the rows in `rows`
+  std::vector<std::optional<std::string>> ids(batch.size());
+  Transaction txn;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    absl::Status s = parser->Parse(batch[i]->request().body(), &txn);
+    if (!s.ok()) {
+      responses[i] = http::Response::Json(400, ErrorJson(std::string(s.message())));
+      continue;
+    }
+    rows.insert(rows.end(), txn.features.begin(), txn.features.end());
+    ids[i] = std::move(txn.id);
+    scored.push_back(i);
+  }
+  if (scored.empty()) return responses;
+  std::vector<float> scores(scored.size());
+  absl::Status s = model_->PredictBatch(rows.data(), scored.size(), scores.data());
+  for (size_t k = 0; k < scored.size(); ++k) {
+    const size_t i = scored[k];
+    if (!s.ok()) {
+      responses[i] = http::Response::Json(500, ErrorJson(std::string(s.message())));
+      continue;
+    }
+    const std::optional<std::string>& id = ids[i];
+    responses[i] = http::Response::Json(
+        200, ScoreResponseJson(scores[k],
+                               id ? std::optional<std::string_view>(*id) : std::nullopt,
+                               model_->label()));
+  }
+  return responses;
+}
+
+http::Response ScoringService::ScoreOne(RequestContext& request) const {
+  std::vector<http::Response> r = ScoreBatch({&request});
+  return std::move(r.front());
+}
+
+http::Response ScoringService::Metadata() const {
+  return http::Response::Json(200, model_->metadata_json());
+}
+
+absl::Status ScoringService::Register(HttpServer& server, Batching batching,
+                                      BatchOptions batch_options) const {
+  absl::Status s = server.AddRoute(
+      "GET", "/model", [this](RequestContext&) { return Metadata(); },
+      {.run_inline = true});
+  if (!s.ok()) return s;
+  switch (batching) {
+    case Batching::kOff:
+      return server.AddRoute("POST", "/score", [this](RequestContext& ctx) {
+        return ScoreOne(ctx);
+      });
+    case Batching::kFixed:
+      batch_options.policy = BatchOptions::Policy::kFixed;
+      break;
+    case Batching::kDeadline:
+      batch_options.policy = BatchOptions::Policy::kDeadline;
+      break;
+  }
+  return server.AddBatchRoute(
+      "POST", "/score",
+      [this](const std::vector<RequestContext*>& batch) { return ScoreBatch(batch); },
+      batch_options);
+}
+
+}  // namespace brisk::fraud_scoring

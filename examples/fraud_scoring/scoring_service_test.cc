@@ -1,0 +1,172 @@
+// The fraud-scoring service: handlers through brisk::testing::FakeRequest,
+// then the whole service on a real HttpServer (127.0.0.1, port 0) with each
+// batching policy. Its scores must equal XGBoost's own predictions for the
+// same rows (testdata/golden.csv, written by train_model.py), bit for bit.
+#include "examples/fraud_scoring/scoring_service.h"
+
+#include <charconv>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "examples/fraud_scoring/golden.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/testing/fake_request.h"
+#include "server/testing/raw_client.h"
+
+namespace brisk::fraud_scoring {
+namespace {
+
+using ::brisk::testing::FakeRequest;
+using ::brisk::testing::RawClient;
+using ::testing::HasSubstr;
+
+constexpr char kModel[] = "examples/fraud_scoring/model.json";
+constexpr char kGolden[] = "examples/fraud_scoring/testdata/golden.csv";
+
+// {"features":[...]} with every value printed so it reads back exactly
+// (NaN, a missing value, as null).
+std::string FeaturesJson(const float* row, size_t n, const std::string& id) {
+  std::string out = "{\"id\":\"" + id + "\",\"features\":[";
+  for (size_t i = 0; i < n; ++i) {
+    if (i > 0) out += ",";
+    if (std::isnan(row[i])) {
+      out += "null";
+    } else {
+      char buf[32];
+      auto r = std::to_chars(buf, buf + sizeof(buf), row[i]);
+      out.append(buf, r.ptr);
+    }
+  }
+  return out + "]}";
+}
+
+// The "score" of a response body, as a float.
+float ScoreOf(const std::string& body) {
+  const size_t at = body.find("\"score\":");
+  if (at == std::string::npos) return -1;
+  float v = -1;
+  const char* begin = body.data() + at + 8;
+  std::from_chars(begin, body.data() + body.size(), v);
+  return v;
+}
+
+class ScoringServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<ScoringService>> s = ScoringService::Load(kModel);
+    ASSERT_TRUE(s.ok()) << s.status();
+    service_ = *std::move(s);
+    absl::StatusOr<GoldenSet> g = ReadGolden(kGolden);
+    ASSERT_TRUE(g.ok()) << g.status();
+    golden_ = *std::move(g);
+    ASSERT_EQ(golden_.feature_names.size(), service_->model().num_features());
+  }
+  std::string Row(size_t i) {
+    return FeaturesJson(golden_.row(i), golden_.feature_names.size(),
+                        "txn-" + std::to_string(i));
+  }
+
+  std::unique_ptr<ScoringService> service_;
+  GoldenSet golden_;
+};
+
+TEST_F(ScoringServiceTest, OneRequestScoresAsXgboostDoes) {
+  for (size_t i = 0; i < 20; ++i) {
+    auto req = FakeRequest::Post("/score", Row(i));
+    http::Response r = service_->ScoreOne(req->context());
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(ScoreOf(r.body), golden_.scores[i]) << i << " " << r.body;
+    EXPECT_THAT(r.body, HasSubstr("\"id\":\"txn-" + std::to_string(i) + "\""));
+    EXPECT_THAT(r.body, HasSubstr("\"model\":\"" + service_->model().label() + "\""));
+  }
+}
+
+TEST_F(ScoringServiceTest, ABatchScoresEveryRowAndAnswersBadOnes400) {
+  std::vector<std::unique_ptr<FakeRequest>> reqs;
+  for (size_t i = 0; i < 8; ++i) reqs.push_back(FakeRequest::Post("/score", Row(i)));
+  reqs.push_back(FakeRequest::Post("/score", "{\"features\": [1, 2]}"));
+  reqs.push_back(FakeRequest::Post("/score", "{not json"));
+  reqs.push_back(FakeRequest::Post("/score", "{\"features\": \"x\"}"));
+  reqs.push_back(FakeRequest::Post("/score", ""));
+  std::vector<RequestContext*> batch;
+  for (auto& r : reqs) batch.push_back(&r->context());
+  std::vector<http::Response> out = service_->ScoreBatch(batch);
+  ASSERT_EQ(out.size(), batch.size());
+  for (size_t i = 0; i < 8; ++i) {
+    EXPECT_EQ(out[i].status, 200);
+    EXPECT_EQ(ScoreOf(out[i].body), golden_.scores[i]) << i;
+  }
+  EXPECT_EQ(out[8].status, 400);
+  EXPECT_THAT(out[8].body, HasSubstr("must have 10 numbers, got 2"));
+  EXPECT_EQ(out[9].status, 400);
+  EXPECT_THAT(out[9].body, HasSubstr("invalid JSON"));
+  EXPECT_EQ(out[10].status, 400);
+  EXPECT_EQ(out[11].status, 400);
+  EXPECT_THAT(out[11].body, HasSubstr("empty"));
+}
+
+TEST_F(ScoringServiceTest, MetadataHasTheFeatureCount) {
+  http::Response r = service_->Metadata();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr("\"num_features\":10"));
+}
+
+// The whole service over HTTP, one test per batching policy.
+class ScoringServerTest : public ScoringServiceTest,
+                          public ::testing::WithParamInterface<Batching> {};
+
+TEST_P(ScoringServerTest, ScoresOverHttpEqualXgboostsOwn) {
+  HttpServer server({.address = "127.0.0.1", .port = 0, .workers = 2,
+                     .handle_signals = false});
+  ASSERT_TRUE(service_->Register(server, GetParam(),
+                                 {.max_batch = 16,
+                                  .max_delay = std::chrono::milliseconds(2)})
+                  .ok());
+  ASSERT_TRUE(server.Start().ok());
+  // 64 clients at once (batches form), each with its own golden row.
+  constexpr size_t kClients = 64;
+  std::vector<std::thread> threads;
+  std::vector<float> scores(kClients, -1);
+  std::vector<int> statuses(kClients, 0);
+  for (size_t i = 0; i < kClients; ++i) {
+    threads.emplace_back([&, i] {
+      RawClient c(server.port());
+      const std::string body = Row(i);
+      c.Send("POST /score HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+             "X-Request-Budget-Ms: 5000\r\nContent-Length: " +
+             std::to_string(body.size()) + "\r\n\r\n" + body);
+      auto r = c.Read();
+      if (r.has_value()) {
+        statuses[i] = r->status;
+        scores[i] = ScoreOf(r->body);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < kClients; ++i) {
+    EXPECT_EQ(statuses[i], 200) << i;
+    EXPECT_EQ(scores[i], golden_.scores[i]) << i;
+  }
+  RawClient c(server.port());
+  ASSERT_TRUE(c.Send("GET /model HTTP/1.1\r\nHost: t\r\n\r\n"
+                     "POST /score HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n[1,2]"));
+  auto model = c.Read();
+  ASSERT_TRUE(model.has_value());
+  EXPECT_THAT(model->body, HasSubstr("\"num_features\":10"));
+  auto bad = c.Read();
+  ASSERT_TRUE(bad.has_value());
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_THAT(bad->body, HasSubstr("JSON object"));
+  server.Stop();
+}
+
+INSTANTIATE_TEST_SUITE_P(Batching, ScoringServerTest,
+                         ::testing::Values(Batching::kDeadline, Batching::kFixed,
+                                           Batching::kOff));
+
+}  // namespace
+}  // namespace brisk::fraud_scoring

@@ -1,0 +1,56 @@
+#include "http/trace_context.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace brisk::http {
+namespace {
+
+constexpr char kValid[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+TEST(TraceParentTest, ParsesTheSpecificationsExample) {
+  std::optional<TraceParent> t = ParseTraceParent(kValid);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->version(), "00");
+  EXPECT_EQ(t->trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(t->parent_id(), "00f067aa0ba902b7");
+  EXPECT_EQ(t->flags(), 1);
+  EXPECT_TRUE(t->sampled());
+  EXPECT_EQ(t->value(), kValid);
+  EXPECT_EQ(t->Child("b7ad6b7169203331"),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-b7ad6b7169203331-01");
+}
+
+struct Row {
+  const char* name;
+  std::string value;
+  bool valid;
+};
+
+TEST(TraceParentTest, Table) {
+  const Row rows[] = {
+      {"valid", kValid, true},
+      {"not sampled", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", true},
+      {"surrounding spaces", std::string(" ") + kValid + " ", true},
+      {"later version with more", "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what", true},
+      {"later version exact", "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09", true},
+      {"version ff", "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", false},
+      {"version 00 with more", std::string(kValid) + "-x", false},
+      {"later version, no dash", "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x", false},
+      {"uppercase", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", false},
+      {"zero trace", "00-00000000000000000000000000000000-00f067aa0ba902b7-01", false},
+      {"zero parent", "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", false},
+      {"short trace", "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01", false},
+      {"bad separator", "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", false},
+      {"bad flags", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g", false},
+      {"empty", "", false},
+      {"garbage", "not a traceparent at all, but fifty-five characters long", false},
+  };
+  for (const Row& r : rows) {
+    EXPECT_EQ(ParseTraceParent(r.value).has_value(), r.valid) << r.name;
+  }
+}
+
+}  // namespace
+}  // namespace brisk::http

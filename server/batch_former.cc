@@ -1,0 +1,120 @@
+#include "server/batch_former.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "server/exchange.h"
+
+namespace brisk::internal {
+
+using std::chrono::nanoseconds;
+
+BatchFormer::BatchFormer(BatchFormerOptions options)
+    : options_(options),
+      cost_(options.expected_fixed_cost, options.expected_per_item_cost),
+      // Quick to follow the load (a time constant of ~100 ms): batches grow
+      // and shrink with it.
+      arrivals_(std::chrono::milliseconds(50), 0.5) {}
+
+void BatchFormer::Add(Job job, SteadyTime now) {
+  arrivals_.Add(now);
+  auto pos = pending_.end();
+  while (pos != pending_.begin() && std::prev(pos)->deadline > job.deadline) {
+    --pos;
+  }
+  pending_.insert(pos, std::move(job));
+}
+
+double BatchFormer::arrivals_per_second(SteadyTime now) {
+  return arrivals_.PerSecond(now);
+}
+
+double BatchFormer::NeededBatch(SteadyTime now, int workers) {
+  // Per worker: arrivals L (per ns), batch cost a + b*n; a worker stays at
+  // utilisation u when L * (a + b*n) / n = u, i.e. n = L*a / (u - L*b).
+  const double per_ns =
+      arrivals_.PerSecond(now) / 1e9 / std::max(1, workers);
+  const double a = Ns(cost_.fixed());
+  const double b = Ns(cost_.per_item());
+  const double room = options_.target_utilization - per_ns * b;
+  if (room <= 0) return static_cast<double>(options_.max_batch);
+  return per_ns * a / room;
+}
+
+bool BatchFormer::Ready(SteadyTime now, int workers) {
+  if (pending_.empty()) return false;
+  const size_t n = std::min(pending_.size(), options_.max_batch);
+  if (n >= options_.max_batch) return true;
+  const SteadyTime oldest = std::min_element(
+      pending_.begin(), pending_.end(),
+      [](const Job& x, const Job& y) { return x.arrival < y.arrival; })->arrival;
+  if (options_.policy == BatchFormerOptions::Policy::kFixed) {
+    return now >= oldest + options_.max_delay;
+  }
+  if (options_.max_delay.count() > 0 && now >= oldest + options_.max_delay) {
+    return true;
+  }
+  // Waiting any longer would make the earliest deadline miss.
+  if (now + cost_.Cost(n) + options_.margin >= pending_.front().deadline) {
+    return true;
+  }
+  // As large as the load needs: a lone request under light load goes now.
+  return static_cast<double>(n) >= NeededBatch(now, workers);
+}
+
+SteadyTime BatchFormer::ReadyAt(SteadyTime now) const {
+  if (pending_.empty()) return SteadyTime::max();
+  const SteadyTime oldest = std::min_element(
+      pending_.begin(), pending_.end(),
+      [](const Job& x, const Job& y) { return x.arrival < y.arrival; })->arrival;
+  if (options_.policy == BatchFormerOptions::Policy::kFixed) {
+    return oldest + options_.max_delay;
+  }
+  const size_t n = std::min(pending_.size(), options_.max_batch);
+  SteadyTime at = pending_.front().deadline - cost_.Cost(n) - options_.margin;
+  if (options_.max_delay.count() > 0) at = std::min(at, oldest + options_.max_delay);
+  return std::max(at, now);
+}
+
+std::vector<Job> BatchFormer::Take(SteadyTime now, std::vector<Refusal>* refused) {
+  // Drop what is gone or cannot finish even alone, from the front (the
+  // earliest deadlines); the first survivor's deadline bounds the batch.
+  while (!pending_.empty()) {
+    Job& front = pending_.front();
+    const bool gone = front.exchange != nullptr && front.exchange->cancelled();
+    if (!gone && front.deadline - now >= cost_.Cost(1) + options_.margin) break;
+    refused->push_back(Refusal{std::move(front), ShedReason::kExpiredInQueue});
+    pending_.pop_front();
+  }
+  std::vector<Job> batch;
+  if (pending_.empty()) return batch;
+  const nanoseconds budget = pending_.front().deadline - now - options_.margin;
+  size_t n = std::min(pending_.size(), options_.max_batch);
+  while (n > 1 && cost_.Cost(n) > budget) --n;  // all must finish in time
+  batch.reserve(n);
+  while (batch.size() < n && !pending_.empty()) {
+    Job job = std::move(pending_.front());
+    pending_.pop_front();
+    if (job.exchange != nullptr && job.exchange->cancelled()) {
+      refused->push_back(Refusal{std::move(job), ShedReason::kExpiredInQueue});
+      continue;
+    }
+    batch.push_back(std::move(job));
+  }
+  return batch;
+}
+
+void BatchFormer::Finished(size_t n, nanoseconds time) { cost_.Observe(n, time); }
+
+nanoseconds BatchFormer::PredictedService(size_t position, int workers) const {
+  // Batches of max_batch ahead of this one share the route's workers.
+  const size_t full_ahead = position / options_.max_batch;
+  const size_t in_batch = std::min(position + 1, options_.max_batch);
+  const nanoseconds ahead =
+      cost_.Cost(options_.max_batch) * static_cast<int64_t>(full_ahead) /
+      std::max(1, workers);
+  return ahead + cost_.Cost(in_batch);
+}
+
+}  // namespace brisk::internal

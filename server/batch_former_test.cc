@@ -1,0 +1,262 @@
+// Batch formation with injected times: no clock, no threads, no sleeps.
+#include "server/batch_former.h"
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "server/deadline_policy.h"
+#include "server/exchange.h"
+
+namespace brisk::internal {
+namespace {
+
+using std::chrono::microseconds;
+using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+using Policy = BatchFormerOptions::Policy;
+
+const SteadyTime kT0 = SteadyTime(std::chrono::hours(1));
+
+Job Member(SteadyTime arrival, nanoseconds budget, uint64_t id) {
+  return Job{.route = 0, .arrival = arrival, .deadline = arrival + budget, .id = id};
+}
+
+std::vector<uint64_t> Ids(const std::vector<Job>& jobs) {
+  std::vector<uint64_t> ids;
+  for (const Job& j : jobs) ids.push_back(j.id);
+  return ids;
+}
+
+TEST(BatchCostModelTest, FitsFixedAndPerItemCost) {
+  BatchCostModel m(nanoseconds(0), nanoseconds(0));
+  for (int round = 0; round < 10; ++round) {
+    for (size_t n : {1, 2, 4, 8, 16, 32, 64}) {
+      m.Observe(n, microseconds(9) + microseconds(1) * static_cast<int64_t>(n));
+    }
+  }
+  EXPECT_NEAR(m.fixed().count(), 9000, 50);
+  EXPECT_NEAR(m.per_item().count(), 1000, 5);
+  EXPECT_NEAR(m.Cost(32).count(), 41000, 200);
+}
+
+TEST(BatchCostModelTest, OneBatchSizeKeepsTheSlopeAndFitsTheIntercept) {
+  BatchCostModel m(microseconds(5), microseconds(2));
+  for (int i = 0; i < 50; ++i) m.Observe(4, microseconds(20));
+  EXPECT_EQ(m.per_item(), microseconds(2));
+  EXPECT_NEAR(m.fixed().count(), 12000, 100);  // 20 - 4 * 2
+}
+
+TEST(BatchFormerTest, FullBatchGoesAtOnceEarliestDeadlineFirst) {
+  BatchFormer f({.max_batch = 3, .expected_fixed_cost = microseconds(100)});
+  const SteadyTime t = kT0;
+  f.Add(Member(t, milliseconds(50), 1), t);
+  f.Add(Member(t, milliseconds(10), 2), t);
+  EXPECT_EQ(f.pending(), 2u);
+  f.Add(Member(t, milliseconds(30), 3), t);
+  f.Add(Member(t, milliseconds(40), 4), t);
+  ASSERT_TRUE(f.Ready(t, 1));
+  std::vector<Refusal> refused;
+  EXPECT_EQ(Ids(f.Take(t, &refused)), (std::vector<uint64_t>{2, 3, 4}));
+  EXPECT_TRUE(refused.empty());
+  EXPECT_EQ(f.pending(), 1u);  // the next batch
+}
+
+TEST(BatchFormerTest, LoneRequestUnderLightLoadDoesNotWaitForCompany) {
+  BatchFormer f({.max_batch = 32,
+                 .expected_fixed_cost = microseconds(9),
+                 .expected_per_item_cost = microseconds(1)});
+  SteadyTime t = kT0;
+  // 100 requests per second: batches of one keep a worker nearly idle.
+  for (int i = 0; i < 100; ++i) {
+    f.Add(Member(t, milliseconds(10), i), t);
+    EXPECT_TRUE(f.Ready(t, 1)) << i;  // goes at once
+    std::vector<Refusal> refused;
+    EXPECT_EQ(f.Take(t, &refused).size(), 1u);
+    t += milliseconds(10);
+  }
+}
+
+TEST(BatchFormerTest, HeavyLoadBuildsBatchesAsLargeAsTheRateNeeds) {
+  BatchFormer f({.max_batch = 64,
+                 .expected_fixed_cost = microseconds(40),
+                 .expected_per_item_cost = microseconds(1)});
+  // 200,000 requests per second on one worker: one at a time would need
+  // 41 us each (8x too slow); the rate needs n = L*a / (0.8 - L*b)
+  // = 0.2 * 40 / (0.8 - 0.2) = 13.3 per batch.
+  SteadyTime t = kT0;
+  for (int i = 0; i < 60000; ++i) {  // 300 ms to learn the rate
+    f.Add(Member(t, milliseconds(10), i), t);
+    std::vector<Refusal> refused;
+    if (f.Ready(t, 1)) f.Take(t, &refused);
+    t += microseconds(5);
+  }
+  EXPECT_NEAR(f.NeededBatch(t, 1), 13.3, 1.5);
+  std::vector<Refusal> refused;
+  while (!f.empty()) f.Take(t, &refused);
+  for (int i = 0; i < 12; ++i) {
+    f.Add(Member(t, milliseconds(10), 100000 + i), t);
+    EXPECT_FALSE(f.Ready(t, 1)) << i;  // waiting for company that comes
+    t += microseconds(5);
+  }
+  f.Add(Member(t, milliseconds(10), 200000), t);
+  f.Add(Member(t, milliseconds(10), 200001), t);
+  EXPECT_TRUE(f.Ready(t, 1));
+  // With two workers, each needs only half the rate: smaller batches.
+  EXPECT_LT(f.NeededBatch(t, 2), f.NeededBatch(t, 1) / 1.5);
+}
+
+TEST(BatchFormerTest, ClosesWhenWaitingLongerWouldMissTheEarliestDeadline) {
+  BatchFormer f({.max_batch = 64,
+                 .expected_fixed_cost = milliseconds(2),
+                 .expected_per_item_cost = microseconds(100),
+                 .margin = milliseconds(1)});
+  SteadyTime t = kT0;
+  // A high rate, so the load rule wants a big batch.
+  for (int i = 0; i < 4000; ++i) {
+    f.Add(Member(t, std::chrono::seconds(10), i), t);
+    t += microseconds(50);
+  }
+  std::vector<Refusal> refused;
+  while (!f.empty()) f.Take(t, &refused);
+  ASSERT_GT(f.NeededBatch(t, 1), 5);
+  f.Add(Member(t, milliseconds(10), 1), t);
+  f.Add(Member(t, milliseconds(20), 2), t);
+  // Cost of two: 2.2 ms; the 10 ms deadline forces the batch out at
+  // t + 10 - 2.2 - 1 (margin) = t + 6.8 ms.
+  const SteadyTime forced = t + milliseconds(10) - microseconds(2200) - milliseconds(1);
+  EXPECT_EQ(f.ReadyAt(t), forced);
+  EXPECT_FALSE(f.Ready(forced - microseconds(1), 1));
+  EXPECT_TRUE(f.Ready(forced, 1));
+}
+
+TEST(BatchFormerTest, MaxDelayCapsTheWait) {
+  BatchFormer f({.max_batch = 64,
+                 .max_delay = milliseconds(2),
+                 .expected_fixed_cost = milliseconds(1)});
+  SteadyTime t = kT0;
+  for (int i = 0; i < 40000; ++i) {  // a high rate: the load rule would wait
+    f.Add(Member(t, std::chrono::seconds(10), i), t);
+    t += microseconds(10);
+  }
+  std::vector<Refusal> refused;
+  while (!f.empty()) f.Take(t, &refused);
+  f.Add(Member(t, std::chrono::seconds(10), 1), t);
+  EXPECT_FALSE(f.Ready(t + milliseconds(1), 1));
+  EXPECT_EQ(f.ReadyAt(t), t + milliseconds(2));
+  EXPECT_TRUE(f.Ready(t + milliseconds(2), 1));
+}
+
+TEST(BatchFormerTest, FixedPolicyWaitsTheDelayEvenAlone) {
+  // Triton's behaviour: a lone request waits max_delay for company.
+  BatchFormer f({.policy = Policy::kFixed,
+                 .max_batch = 8,
+                 .max_delay = milliseconds(1)});
+  const SteadyTime t = kT0;
+  f.Add(Member(t, milliseconds(10), 1), t);
+  EXPECT_FALSE(f.Ready(t, 1));
+  EXPECT_FALSE(f.Ready(t + microseconds(999), 1));
+  EXPECT_TRUE(f.Ready(t + milliseconds(1), 1));
+  EXPECT_EQ(f.ReadyAt(t), t + milliseconds(1));
+  for (int i = 2; i <= 8; ++i) f.Add(Member(t, milliseconds(10), i), t);
+  EXPECT_TRUE(f.Ready(t, 1));  // full
+}
+
+TEST(BatchFormerTest, ExpiredMembersAreRefusedBeforeTheBatchRuns) {
+  BatchFormer f({.max_batch = 8,
+                 .expected_fixed_cost = milliseconds(1),
+                 .margin = milliseconds(1)});
+  const SteadyTime t = kT0;
+  f.Add(Member(t, milliseconds(3), 1), t);   // 1 ms left at t + 2 ms
+  f.Add(Member(t, milliseconds(20), 2), t);
+  std::vector<Refusal> refused;
+  std::vector<Job> batch = f.Take(t + milliseconds(2), &refused);
+  EXPECT_EQ(Ids(batch), (std::vector<uint64_t>{2}));
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0].job.id, 1u);
+  EXPECT_EQ(refused[0].reason, ShedReason::kExpiredInQueue);
+}
+
+TEST(BatchFormerTest, EveryMemberMustFinishInTimeSoTheBatchShrinks) {
+  // 1 ms per item: the earliest deadline (6 ms away, 1 ms margin) allows a
+  // batch of 5, not of 8.
+  BatchFormer f({.max_batch = 8,
+                 .expected_per_item_cost = milliseconds(1),
+                 .margin = milliseconds(1)});
+  const SteadyTime t = kT0;
+  for (int i = 0; i < 8; ++i) f.Add(Member(t, milliseconds(6 + i), i), t);
+  std::vector<Refusal> refused;
+  EXPECT_EQ(f.Take(t, &refused).size(), 5u);
+  EXPECT_TRUE(refused.empty());
+  EXPECT_EQ(f.pending(), 3u);
+}
+
+TEST(BatchFormerTest, MembersWhoseClientLeftAreDropped) {
+  BatchFormer f({.max_batch = 8});
+  const SteadyTime t = kT0;
+  std::vector<std::shared_ptr<Exchange>> exchanges;
+  for (int i = 0; i < 3; ++i) {
+    exchanges.push_back(std::make_shared<Exchange>(
+        http::Request(), std::vector<std::pair<std::string, std::string>>{}, t,
+        t + milliseconds(100), 0, nullptr, nullptr, nullptr));
+    Job j = Member(t, milliseconds(100), i);
+    j.exchange = exchanges.back();
+    f.Add(std::move(j), t);
+  }
+  exchanges[1]->Unbind();  // the client went away
+  std::vector<Refusal> refused;
+  EXPECT_EQ(Ids(f.Take(t, &refused)), (std::vector<uint64_t>{0, 2}));
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0].job.id, 1u);  // handed back; not answered (it was)
+}
+
+TEST(DeadlinePolicyBatchTest, BatchRouteIsAdmittedFormedAndLearned) {
+  DeadlinePolicy p({.workers = 1,
+                    .batch = {BatchFormerOptions{
+                        .max_batch = 4,
+                        .expected_fixed_cost = milliseconds(1),
+                        .expected_per_item_cost = microseconds(100)}}});
+  SteadyTime t = kT0;
+  std::vector<Refusal> refused;
+  // The worker is busy with a first batch; four more arrive meanwhile.
+  Job first = Member(t, milliseconds(50), 1);
+  ASSERT_FALSE(p.Admit(first, t).has_value());
+  std::optional<Job> running = p.Next(t, &refused);
+  ASSERT_TRUE(running.has_value());
+  ASSERT_TRUE(running->is_batch());
+  EXPECT_EQ(running->batch.size(), 1u);
+  for (uint64_t i = 2; i <= 5; ++i) {
+    Job j = Member(t, milliseconds(50), i);
+    ASSERT_FALSE(p.Admit(j, t).has_value());
+  }
+  EXPECT_FALSE(p.Next(t, &refused).has_value());  // one worker, busy
+  p.Finished(*running, microseconds(1100), t + microseconds(1100));
+  std::optional<Job> next = p.Next(t + microseconds(1100), &refused);
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(Ids(next->batch), (std::vector<uint64_t>{2, 3, 4, 5}));  // full
+  p.Finished(*next, microseconds(1400), t + microseconds(2500));
+  ASSERT_TRUE(p.BatchCostFor(0).has_value());
+  // A request that cannot finish even in a batch of its own is refused now.
+  Job hopeless = Member(t, microseconds(500), 9);
+  EXPECT_EQ(p.Admit(hopeless, t + microseconds(2500)), ShedReason::kPredictedLate);
+}
+
+TEST(DeadlinePolicyBatchTest, NextWakeIsTheEarliestForcedClose) {
+  DeadlinePolicy p({.workers = 1,
+                    .batch = {BatchFormerOptions{
+                        .policy = BatchFormerOptions::Policy::kFixed,
+                        .max_batch = 8,
+                        .max_delay = milliseconds(3)}}});
+  const SteadyTime t = kT0;
+  EXPECT_EQ(p.NextWake(t), SteadyTime::max());
+  Job j = Member(t, milliseconds(50), 1);
+  ASSERT_FALSE(p.Admit(j, t).has_value());
+  EXPECT_EQ(p.NextWake(t), t + milliseconds(3));
+  std::vector<Refusal> refused;
+  EXPECT_FALSE(p.Next(t + milliseconds(1), &refused).has_value());
+  EXPECT_TRUE(p.Next(t + milliseconds(3), &refused).has_value());
+}
+
+}  // namespace
+}  // namespace brisk::internal

@@ -1,0 +1,230 @@
+// Batch routes end to end: requests grouped into batches while the worker
+// is busy, each answered with its own response; per-request errors; a bad
+// batch answering its own members 500 and nothing else; members that can
+// no longer make their deadline removed before the batch runs; a lone
+// request not waiting for company; the fixed-delay policy; metrics.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <thread>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/http_server.h"
+#include "server/testing/gate.h"
+#include "server/testing/raw_client.h"
+
+namespace brisk {
+namespace {
+
+using ::brisk::testing::Eventually;
+using ::brisk::testing::Get;
+using ::brisk::testing::RawClient;
+using ::testing::HasSubstr;
+using std::chrono::milliseconds;
+
+class BatchTest : public ::testing::Test {
+ protected:
+  void Start(BatchOptions batch, ServerOptions o = {}) {
+    o.address = "127.0.0.1";
+    o.port = 0;
+    o.handle_signals = false;
+    o.workers = 1;
+    server_ = std::make_unique<HttpServer>(o);
+    // Answers each request with its ?v= value; v=bad is a per-request 400,
+    // v=throw breaks the whole batch, v=short returns too few responses.
+    // The first batch waits for the test's go-ahead.
+    ASSERT_TRUE(server_->AddBatchRoute("GET", "/score",
+        [this](const std::vector<RequestContext*>& batch) {
+          {
+            std::unique_lock<std::mutex> lock(mu_);
+            ++batches_;
+            if (hold_first_ && batches_ == 1) {
+              entered_ = true;
+              cv_.notify_all();
+              cv_.wait(lock, [this] { return released_; });
+            }
+            sizes_.push_back(batch.size());
+            for (RequestContext* c : batch) seen_.push_back(c->Query("v").value_or(""));
+          }
+          std::vector<http::Response> out;
+          for (RequestContext* c : batch) {
+            const std::string v = c->Query("v").value_or("");
+            if (v == "throw") throw std::runtime_error("model crashed");
+            if (v == "short") return std::vector<http::Response>{};
+            out.push_back(v == "bad" ? http::Response::Text(400, "bad row\n")
+                                     : http::Response::Text(200, "score " + v + "\n"));
+          }
+          return out;
+        },
+        batch, {.deadline = std::chrono::seconds(60)}).ok());
+    ASSERT_TRUE(server_->Start().ok());
+  }
+  void TearDown() override {
+    Release();
+    if (server_) server_->Stop();
+  }
+  bool WaitEntered() {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(20), [this] { return entered_; });
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+  uint16_t port() const { return server_->port(); }
+  std::vector<size_t> sizes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return sizes_;
+  }
+  std::vector<std::string> seen() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return seen_;
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool hold_first_ = true;
+  bool entered_ = false;
+  bool released_ = false;
+  int batches_ = 0;
+  std::vector<size_t> sizes_;
+  std::vector<std::string> seen_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+std::string WithBudget(const std::string& target, int ms) {
+  return "GET " + target + " HTTP/1.1\r\nHost: t\r\nX-Request-Budget-Ms: " +
+         std::to_string(ms) + "\r\n\r\n";
+}
+
+TEST_F(BatchTest, RequestsArrivingWhileTheWorkerIsBusyFormOneBatch) {
+  Start({.max_batch = 16});
+  RawClient first(port());
+  ASSERT_TRUE(first.Send(Get("/score?v=0")));
+  ASSERT_TRUE(WaitEntered());  // the only worker holds batch 1
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 1; i <= 6; ++i) {
+    clients.push_back(std::make_unique<RawClient>(port()));
+    ASSERT_TRUE(clients.back()->Send(Get("/score?v=" + std::to_string(i))));
+  }
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().queue_depth.load() == 6; }));
+  Release();
+  EXPECT_EQ(first.Read()->body, "score 0\n");
+  for (int i = 1; i <= 6; ++i) {  // each gets its own answer
+    auto r = clients[i - 1]->Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "score " + std::to_string(i) + "\n");
+  }
+  EXPECT_THAT(sizes(), ::testing::ElementsAre(1, 6));
+  std::string page;
+  server_->metrics().AppendPrometheus(&page);
+  EXPECT_THAT(page, HasSubstr("brisk_batch_size_bucket{route=\"/score\",le=\"8\"} 2\n"));
+  EXPECT_THAT(page, HasSubstr("brisk_batch_size_sum{route=\"/score\"} 7\n"));
+  EXPECT_THAT(page, HasSubstr("brisk_batch_cost_seconds{route=\"/score\",term=\"fixed\"}"));
+  EXPECT_THAT(page, HasSubstr("brisk_batch_wait_seconds_count{route=\"/score\"} 2\n"));
+}
+
+TEST_F(BatchTest, PerRequestErrorsAndABadBatchAnswersOnlyItsMembers) {
+  Start({.max_batch = 16});
+  RawClient first(port());
+  ASSERT_TRUE(first.Send(Get("/score?v=0")));
+  ASSERT_TRUE(WaitEntered());
+  // Batch 2: a per-request error beside good rows.
+  RawClient good(port()), bad(port());
+  ASSERT_TRUE(good.Send(Get("/score?v=7")));
+  ASSERT_TRUE(bad.Send(Get("/score?v=bad")));
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().queue_depth.load() == 2; }));
+  Release();
+  EXPECT_EQ(first.Read()->status, 200);
+  EXPECT_EQ(good.Read()->status, 200);
+  EXPECT_EQ(bad.Read()->status, 400);
+  // A batch whose handler throws: its member gets 500...
+  RawClient thrower(port());
+  ASSERT_TRUE(thrower.Send(Get("/score?v=throw")));
+  EXPECT_EQ(thrower.Read()->status, 500);
+  // ...and one that returns the wrong number of responses too...
+  RawClient short_batch(port());
+  ASSERT_TRUE(short_batch.Send(Get("/score?v=short")));
+  EXPECT_EQ(short_batch.Read()->status, 500);
+  // ...and nothing else is disturbed.
+  RawClient after(port());
+  ASSERT_TRUE(after.Send(Get("/score?v=9")));
+  EXPECT_EQ(after.Read()->body, "score 9\n");
+  EXPECT_EQ(server_->metrics().handler_exceptions.load(), 1u);
+}
+
+TEST_F(BatchTest, MembersThatCannotMakeTheirDeadlineAreRemovedBeforeTheBatch) {
+  // The model is known to cost ~50 ms a batch.
+  Start({.max_batch = 16, .expected_fixed_cost = milliseconds(50)});
+  RawClient first(port());
+  ASSERT_TRUE(first.Send(Get("/score?v=0")));
+  ASSERT_TRUE(WaitEntered());
+  RawClient roomy(port()), tight(port());
+  ASSERT_TRUE(roomy.Send(Get("/score?v=roomy")));
+  // Admitted with 200 ms (a 50 ms batch after the running one)...
+  ASSERT_TRUE(tight.Send(WithBudget("/score?v=tight", 200)));
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().queue_depth.load() == 2; }));
+  // ...but the running batch takes 300 ms: too late for it.
+  std::this_thread::sleep_for(milliseconds(300));
+  Release();
+  EXPECT_EQ(first.Read()->status, 200);
+  auto t = tight.Read();
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->status, 503);  // refused, never given to the handler
+  EXPECT_EQ(roomy.Read()->status, 200);
+  EXPECT_THAT(seen(), ::testing::Not(::testing::Contains("tight")));
+}
+
+TEST_F(BatchTest, ALoneRequestDoesNotWaitForCompanyItWillNotGet) {
+  hold_first_ = false;
+  // Deadline-aware, no cap, a 60 s deadline: if it waited for company or
+  // for its deadline, the client's 20 s guard would run out first.
+  Start({.max_batch = 32, .expected_fixed_cost = std::chrono::microseconds(10)});
+  RawClient c(port());
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(c.Send(Get("/score?v=" + std::to_string(i))));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value()) << i;
+    EXPECT_EQ(r->status, 200);
+  }
+  EXPECT_THAT(sizes(), ::testing::Each(1u));
+}
+
+TEST_F(BatchTest, FixedDelayPolicyWaitsForCompany) {
+  hold_first_ = false;
+  Start({.policy = BatchOptions::Policy::kFixed,
+         .max_batch = 32,
+         .max_delay = milliseconds(100)});
+  RawClient c(port());
+  const auto sent = std::chrono::steady_clock::now();
+  ASSERT_TRUE(c.Send(Get("/score?v=1")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  // Triton's rule: a lone request waits out max_delay.
+  EXPECT_GE(std::chrono::steady_clock::now() - sent, milliseconds(100));
+}
+
+TEST(BatchRouteSetupTest, NeedsDeadlineAdmissionAndAValidPolicy) {
+  HttpServer codel({.admission = ServerOptions::Admission::kCodel});
+  auto handler = [](const std::vector<RequestContext*>& b) {
+    return std::vector<http::Response>(b.size(), http::Response::Text(200, ""));
+  };
+  EXPECT_FALSE(codel.AddBatchRoute("POST", "/b", handler, {}).ok());
+  HttpServer server({});
+  EXPECT_FALSE(server.AddBatchRoute("POST", "/b", handler,
+                                    {.policy = BatchOptions::Policy::kFixed}).ok());
+  EXPECT_FALSE(server.AddBatchRoute("POST", "/b", handler, {.max_batch = 0}).ok());
+  EXPECT_TRUE(server.AddBatchRoute("POST", "/b", handler, {}).ok());
+}
+
+}  // namespace
+}  // namespace brisk

@@ -1,0 +1,90 @@
+#include "server/estimators.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace brisk::internal {
+
+using std::chrono::nanoseconds;
+
+void ServiceEstimate::Observe(nanoseconds sample) {
+  const double x = Ns(sample);
+  if (samples_ == 0) {
+    mean_ns_ = x;
+    dev_ns_ = x / 2;
+  } else {
+    const double err = x - mean_ns_;
+    mean_ns_ += err / 8;
+    dev_ns_ += (std::abs(err) - dev_ns_) / 4;
+  }
+  ++samples_;
+}
+
+nanoseconds ServiceEstimate::mean() const { return FromNs(mean_ns_); }
+nanoseconds ServiceEstimate::deviation() const { return FromNs(dev_ns_); }
+
+void RateMeter::Roll(SteadyTime now) {
+  if (!started_) {
+    started_ = true;
+    window_start_ = now;
+    return;
+  }
+  // Close every full window since the last one, each folding its count (or
+  // zero) into the smoothed rate.
+  const double window_s = std::chrono::duration<double>(window_).count();
+  int closed = 0;
+  while (now - window_start_ >= window_ && closed < 64) {
+    const double r = static_cast<double>(in_window_) / window_s;
+    rate_ += (r - rate_) * weight_;
+    in_window_ = 0;
+    window_start_ += window_;
+    ++closed;
+  }
+  if (now - window_start_ >= window_) {  // idle for a long time
+    rate_ = 0;
+    window_start_ = now;
+  }
+}
+
+void RateMeter::Add(SteadyTime now) {
+  Roll(now);
+  ++in_window_;
+}
+
+double RateMeter::PerSecond(SteadyTime now) {
+  Roll(now);
+  return rate_;
+}
+
+void BatchCostModel::Observe(size_t n, nanoseconds time) {
+  // Exponential forgetting: the last ~20 batches weigh the most, so the
+  // model follows a handler whose cost changes.
+  constexpr double kForget = 0.95;
+  const double x = static_cast<double>(n);
+  const double t = Ns(time);
+  w_ = w_ * kForget + 1;
+  sn_ = sn_ * kForget + x;
+  st_ = st_ * kForget + t;
+  snn_ = snn_ * kForget + x * x;
+  snt_ = snt_ * kForget + x * t;
+  ++samples_;
+  const double denom = w_ * snn_ - sn_ * sn_;
+  // Batches of (nearly) one size say nothing about the slope: keep it and
+  // fit the intercept.
+  if (denom > 1e-6 * w_ * w_) {
+    b_ns_ = std::max(0.0, (w_ * snt_ - sn_ * st_) / denom);
+  }
+  a_ns_ = (st_ - b_ns_ * sn_) / w_;
+  if (a_ns_ < 0) {  // no fixed cost: all of it per item
+    a_ns_ = 0;
+    b_ns_ = st_ / std::max(1e-9, sn_);
+  }
+}
+
+nanoseconds BatchCostModel::Cost(size_t n) const {
+  return FromNs(a_ns_ + b_ns_ * static_cast<double>(n));
+}
+nanoseconds BatchCostModel::fixed() const { return FromNs(a_ns_); }
+nanoseconds BatchCostModel::per_item() const { return FromNs(b_ns_); }
+
+}  // namespace brisk::internal

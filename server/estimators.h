@@ -1,0 +1,84 @@
+// Internal: the online estimators the admission policy learns from: a
+// service time (EWMA mean and mean deviation), an event rate, and a batch
+// cost model. Times are passed in; not thread-safe (the policy locks).
+#ifndef BRISK_SERVER_ESTIMATORS_H_
+#define BRISK_SERVER_ESTIMATORS_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+#include "server/handler.h"
+
+namespace brisk::internal {
+
+// Durations as doubles of nanoseconds, for the estimators' arithmetic.
+inline double Ns(std::chrono::nanoseconds d) { return static_cast<double>(d.count()); }
+inline std::chrono::nanoseconds FromNs(double ns) {
+  return std::chrono::nanoseconds(static_cast<int64_t>(ns > 0 ? ns : 0));
+}
+
+// One route's learned service time. Not thread-safe (the policy locks).
+class ServiceEstimate {
+ public:
+  // `initial` is the mean assumed before the first observation.
+  explicit ServiceEstimate(std::chrono::nanoseconds initial = {})
+      : mean_ns_(static_cast<double>(initial.count())) {}
+  void Observe(std::chrono::nanoseconds sample);
+  std::chrono::nanoseconds mean() const;
+  std::chrono::nanoseconds deviation() const;
+  uint64_t samples() const { return samples_; }
+
+ private:
+  double mean_ns_;
+  double dev_ns_ = 0;
+  uint64_t samples_ = 0;
+};
+
+// A rate measured over fixed windows and smoothed across them (events per
+// second). Not thread-safe (the policy locks).
+class RateMeter {
+ public:
+  // Each closed window moves the rate `weight` of the way to its count.
+  explicit RateMeter(
+      std::chrono::nanoseconds window = std::chrono::milliseconds(100),
+      double weight = 0.25)
+      : window_(window), weight_(weight) {}
+  void Add(SteadyTime now);
+  // The smoothed rate as of `now` (windows that passed with no event count
+  // as zero).
+  double PerSecond(SteadyTime now);
+
+ private:
+  void Roll(SteadyTime now);
+
+  const std::chrono::nanoseconds window_;
+  const double weight_;
+  SteadyTime window_start_{};
+  bool started_ = false;
+  uint64_t in_window_ = 0;
+  double rate_ = 0;  // events per second, smoothed
+};
+
+// cost(n) = a + b*n, fitted by least squares with exponential forgetting.
+class BatchCostModel {
+ public:
+  BatchCostModel(std::chrono::nanoseconds fixed, std::chrono::nanoseconds per_item)
+      : a_ns_(static_cast<double>(fixed.count())),
+        b_ns_(static_cast<double>(per_item.count())) {}
+  void Observe(size_t n, std::chrono::nanoseconds time);
+  std::chrono::nanoseconds Cost(size_t n) const;
+  std::chrono::nanoseconds fixed() const;     // a
+  std::chrono::nanoseconds per_item() const;  // b
+  uint64_t samples() const { return samples_; }
+
+ private:
+  double a_ns_, b_ns_;
+  // Weighted sums for the fit (weights decay by kForget per sample).
+  double w_ = 0, sn_ = 0, st_ = 0, snn_ = 0, snt_ = 0;
+  uint64_t samples_ = 0;
+};
+
+}  // namespace brisk::internal
+
+#endif  // BRISK_SERVER_ESTIMATORS_H_

@@ -1,0 +1,137 @@
+#include "server/flags.h"
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+
+ABSL_FLAG(std::string, address, "0.0.0.0", "Address to listen on (IPv4 or IPv6).");
+ABSL_FLAG(int32_t, port, 8080, "Port to listen on; 0 picks a free port.");
+ABSL_FLAG(int32_t, reactors, 1, "Reactor (event loop) threads.");
+ABSL_FLAG(std::string, io, "epoll",
+          "How reactors wait for IO: epoll, or io_uring (Linux 6.0+).");
+ABSL_FLAG(bool, defer_accept, true,
+          "TCP_DEFER_ACCEPT on the listeners and a read right after accept.");
+ABSL_FLAG(int32_t, workers, 4, "Worker threads for offloaded handlers.");
+ABSL_FLAG(int32_t, worker_nice, 0,
+          "CPU priority (nice, 0..19) of worker threads: above 0, busy "
+          "handlers yield a shared core to the reactor (and to every other "
+          "process); 0 = same as the reactors.");
+ABSL_FLAG(int32_t, queue_capacity, 1024,
+          "Offloaded requests that may wait for a worker; beyond: 503.");
+ABSL_FLAG(int32_t, max_connections, 10000,
+          "Open connections; beyond, new ones are closed at once.");
+ABSL_FLAG(absl::Duration, header_timeout, absl::Seconds(10),
+          "Time allowed for a whole request head (slowloris): else 408.");
+ABSL_FLAG(absl::Duration, idle_timeout, absl::Seconds(60),
+          "Idle keep-alive connections are closed after this; also the "
+          "longest pause while a body is received.");
+ABSL_FLAG(absl::Duration, write_timeout, absl::Seconds(10),
+          "Pending output must be written within this once the client "
+          "stops reading.");
+ABSL_FLAG(absl::Duration, request_deadline, absl::Seconds(5),
+          "Default deadline of an offloaded request (503 when passed). "
+          "Clients may shorten it with X-Request-Budget-Ms.");
+ABSL_FLAG(absl::Duration, drain_grace, absl::Seconds(1),
+          "On SIGTERM/SIGINT, readiness (/readyz) fails at once but the "
+          "server keeps accepting and serving for this long, so load "
+          "balancers stop sending first (about two health-check intervals); "
+          "0 = stop accepting at once.");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
+          "On SIGTERM/SIGINT, the whole graceful shutdown (grace included) "
+          "ends within this; handlers still running are then cancelled.");
+ABSL_FLAG(int64_t, max_header_bytes, 32 * 1024,
+          "Largest request header section (431 beyond).");
+ABSL_FLAG(int64_t, max_body_bytes, 1 << 20, "Largest request body (413 beyond).");
+ABSL_FLAG(std::string, access_log, "",
+          "Access log file; '-' for stdout; empty for none.");
+ABSL_FLAG(std::string, handover_socket, "",
+          "Binary upgrade: a Unix socket path. At start, take over the "
+          "listening sockets of a running brisk that serves this path (it "
+          "then drains); then serve the next upgrade there. Empty = off.");
+ABSL_FLAG(std::string, admission, "deadline",
+          "Admission control of offloaded requests: 'deadline' (each "
+          "request's own deadline and its route's measured cost decide; "
+          "earliest deadline first) or 'codel' (CoDel + adaptive LIFO).");
+ABSL_FLAG(absl::Duration, codel_target, absl::Milliseconds(5),
+          "CoDel target: queue wait allowed while a standing queue exists.");
+ABSL_FLAG(absl::Duration, codel_interval, absl::Milliseconds(100),
+          "CoDel interval: a queue not empty for this long is standing.");
+ABSL_FLAG(bool, adaptive_lifo, true,
+          "Serve the newest queued request first while a queue is standing.");
+ABSL_FLAG(int32_t, shed_status, 503,
+          "Status of an admission refusal: 503, or 429 for load balancers "
+          "that eject backends after consecutive 5xx.");
+
+namespace brisk {
+namespace {
+
+std::chrono::nanoseconds ToChrono(absl::Duration d) {
+  return absl::ToChronoNanoseconds(d);
+}
+
+}  // namespace
+
+absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
+  ServerOptions o;
+  o.address = absl::GetFlag(FLAGS_address);
+  const int32_t port = absl::GetFlag(FLAGS_port);
+  if (port < 0 || port > 65535) {
+    return absl::InvalidArgumentError("--port must be in [0, 65535]");
+  }
+  o.port = static_cast<uint16_t>(port);
+  o.reactors = absl::GetFlag(FLAGS_reactors);
+  const std::string io = absl::GetFlag(FLAGS_io);
+  if (io == "epoll") {
+    o.io = IoBackend::kEpoll;
+  } else if (io == "io_uring") {
+    o.io = IoBackend::kIoUring;
+  } else {
+    return absl::InvalidArgumentError("--io must be 'epoll' or 'io_uring'");
+  }
+  o.defer_accept = absl::GetFlag(FLAGS_defer_accept);
+  o.workers = absl::GetFlag(FLAGS_workers);
+  o.worker_nice = absl::GetFlag(FLAGS_worker_nice);
+  o.queue_capacity = static_cast<size_t>(
+      std::max<int32_t>(1, absl::GetFlag(FLAGS_queue_capacity)));
+  o.max_connections = absl::GetFlag(FLAGS_max_connections);
+  o.header_timeout = ToChrono(absl::GetFlag(FLAGS_header_timeout));
+  o.idle_timeout = ToChrono(absl::GetFlag(FLAGS_idle_timeout));
+  o.write_timeout = ToChrono(absl::GetFlag(FLAGS_write_timeout));
+  o.request_deadline = ToChrono(absl::GetFlag(FLAGS_request_deadline));
+  o.drain_grace = ToChrono(absl::GetFlag(FLAGS_drain_grace));
+  o.drain_timeout = ToChrono(absl::GetFlag(FLAGS_drain_timeout));
+  o.max_header_bytes = static_cast<size_t>(
+      std::max<int64_t>(1024, absl::GetFlag(FLAGS_max_header_bytes)));
+  o.max_body_bytes =
+      static_cast<size_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_max_body_bytes)));
+  o.access_log = absl::GetFlag(FLAGS_access_log);
+  o.handover_socket = absl::GetFlag(FLAGS_handover_socket);
+  o.codel_target = ToChrono(absl::GetFlag(FLAGS_codel_target));
+  o.codel_interval = ToChrono(absl::GetFlag(FLAGS_codel_interval));
+  o.adaptive_lifo = absl::GetFlag(FLAGS_adaptive_lifo);
+  o.shed_status = absl::GetFlag(FLAGS_shed_status);
+  if (o.shed_status != 503 && o.shed_status != 429) {
+    return absl::InvalidArgumentError("--shed_status must be 503 or 429");
+  }
+  const std::string admission = absl::GetFlag(FLAGS_admission);
+  if (admission == "deadline") {
+    o.admission = ServerOptions::Admission::kDeadline;
+  } else if (admission == "codel") {
+    o.admission = ServerOptions::Admission::kCodel;
+  } else {
+    return absl::InvalidArgumentError("--admission must be 'deadline' or 'codel'");
+  }
+  return o;
+}
+
+std::string ListeningLine(const ServerOptions& options, uint16_t port) {
+  const bool v6 = options.address.find(':') != std::string::npos;
+  return absl::StrCat("listening on http://", v6 ? "[" : "", options.address,
+                      v6 ? "]" : "", ":", port);
+}
+
+}  // namespace brisk

@@ -1,0 +1,158 @@
+#include "server/handover.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "net/unix_socket.h"
+
+namespace brisk::internal {
+namespace {
+
+constexpr char kRequest[] = "BRISK-HANDOVER 1\n";
+constexpr char kConfirm[] = "OK\n";
+constexpr auto kExchangeTimeout = std::chrono::seconds(10);
+constexpr size_t kMaxListeners = 256;
+
+}  // namespace
+
+absl::StatusOr<Takeover> Takeover::Request(const std::string& path) {
+  absl::StatusOr<net::UniqueFd> conn = net::ConnectUnix(
+      path, std::chrono::duration_cast<std::chrono::milliseconds>(kExchangeTimeout));
+  if (!conn.ok()) return conn.status();
+  absl::Status s = net::SendWithFds(conn->get(), kRequest, {});
+  if (!s.ok()) return s;
+  std::string reply;
+  std::vector<net::UniqueFd> fds;
+  s = net::ReceiveWithFds(conn->get(), &reply, &fds, kMaxListeners);
+  if (!s.ok()) return s;
+  size_t n = 0;
+  if (std::sscanf(reply.c_str(), "LISTENERS %zu", &n) != 1 || n != fds.size() ||
+      n == 0) {
+    return absl::DataLossError(
+        absl::StrCat("handover: unexpected reply from ", path, ": ", reply));
+  }
+  Takeover t;
+  t.conn_ = *std::move(conn);
+  for (net::UniqueFd& fd : fds) {
+    absl::StatusOr<net::Listener> l = net::Listener::Adopt(std::move(fd));
+    if (!l.ok()) return l.status();
+    t.listeners_.push_back(*std::move(l));
+  }
+  return t;
+}
+
+absl::Status Takeover::Confirm() {
+  absl::Status s = net::SendWithFds(conn_.get(), kConfirm, {});
+  conn_.reset();
+  return s;
+}
+
+absl::StatusOr<std::unique_ptr<HandoverService>> HandoverService::Start(
+    const std::string& path, const std::vector<int>& listener_fds,
+    absl::AnyInvocable<void()> on_confirmed) {
+  absl::StatusOr<net::UniqueFd> listen = net::ListenUnix(path);
+  if (!listen.ok()) return listen.status();
+  net::UniqueFd wake(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake) return absl::InternalError("eventfd failed");
+  std::vector<net::UniqueFd> fds;
+  for (int fd : listener_fds) {
+    net::UniqueFd copy(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+    if (!copy) return absl::InternalError("dup of a listener failed");
+    fds.push_back(std::move(copy));
+  }
+  std::unique_ptr<HandoverService> service(new HandoverService(
+      path, *std::move(listen), std::move(wake), std::move(fds),
+      std::move(on_confirmed)));
+  return service;
+}
+
+HandoverService::HandoverService(std::string path, net::UniqueFd listen,
+                                 net::UniqueFd wake,
+                                 std::vector<net::UniqueFd> fds,
+                                 absl::AnyInvocable<void()> on_confirmed)
+    : path_(std::move(path)),
+      listen_(std::move(listen)),
+      wake_(std::move(wake)),
+      fds_(std::move(fds)),
+      on_confirmed_(std::move(on_confirmed)) {
+  struct stat st;
+  if (stat(path_.c_str(), &st) == 0) inode_ = st.st_ino;
+  thread_ = std::thread([this] { Serve(); });
+}
+
+HandoverService::~HandoverService() { Close(); }
+
+void HandoverService::Close() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    fds_.clear();
+  }
+  if (thread_.joinable()) {
+    const uint64_t one = 1;
+    (void)!write(wake_.get(), &one, sizeof(one));
+    thread_.join();
+  }
+  // Our socket file, unless a newer process has replaced it with its own.
+  struct stat st;
+  if (inode_ != 0 && stat(path_.c_str(), &st) == 0 && st.st_ino == inode_) {
+    unlink(path_.c_str());
+  }
+  inode_ = 0;
+  listen_.reset();
+}
+
+void HandoverService::Serve() {
+  while (!confirmed_) {
+    pollfd fds[2] = {{listen_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (fds[1].revents != 0) return;  // Close()
+    if (fds[0].revents == 0) continue;
+    net::UniqueFd conn(accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!conn) continue;
+    if (!net::SetIoTimeout(conn.get(), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           kExchangeTimeout))
+             .ok()) {
+      continue;
+    }
+    if (Answer(conn.get())) {
+      confirmed_ = true;
+      on_confirmed_();
+    }
+  }
+}
+
+bool HandoverService::Answer(int conn) {
+  std::string request;
+  std::vector<net::UniqueFd> unexpected;
+  if (!net::ReceiveWithFds(conn, &request, &unexpected, 0).ok() ||
+      request != kRequest) {
+    return false;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (fds_.empty()) return false;  // closed: shutting down already
+    std::vector<int> raw;
+    for (const net::UniqueFd& fd : fds_) raw.push_back(fd.get());
+    if (!net::SendWithFds(conn, absl::StrCat("LISTENERS ", raw.size(), "\n"), raw)
+             .ok()) {
+      return false;
+    }
+  }
+  // Until the new process says it accepts, this one goes on as before.
+  std::string reply;
+  return net::ReceiveWithFds(conn, &reply, &unexpected, 0).ok() && reply == kConfirm;
+}
+
+}  // namespace brisk::internal

@@ -1,0 +1,84 @@
+// Internal: a binary upgrade with no refused connection. A new server
+// process takes over the listening sockets of the running one, passed over
+// a Unix socket with SCM_RIGHTS (as HAProxy's -x and Envoy's hot restart
+// do); the old process then stops accepting and drains. Both share the same
+// listening sockets for a moment, so connections queued in the kernel are
+// accepted by the new process instead of being reset (SO_REUSEPORT alone,
+// with a new socket, loses those queued on the old one).
+//
+// Protocol on the Unix socket (text lines; one exchange per connection):
+//   new -> old   "BRISK-HANDOVER 1\n"
+//   old -> new   "LISTENERS <n>\n" with n listening sockets attached
+//   new -> old   "OK\n" once it accepts on them; the old one then drains.
+// If the new process fails before "OK", the old one never stopped
+// accepting and goes on as if nothing happened.
+//
+// Thread-safety: Takeover is used by one thread; HandoverService runs its
+// own thread and calls back on it.
+#ifndef BRISK_SERVER_HANDOVER_H_
+#define BRISK_SERVER_HANDOVER_H_
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "net/socket.h"
+
+namespace brisk::internal {
+
+// The new process's side.
+class Takeover {
+ public:
+  // Asks the process serving `path` for its listening sockets. NotFound if
+  // no process answers there (then bind as usual).
+  static absl::StatusOr<Takeover> Request(const std::string& path);
+  std::vector<net::Listener>& listeners() { return listeners_; }
+  // Tells the old process that this one accepts now.
+  absl::Status Confirm();
+
+ private:
+  net::UniqueFd conn_;
+  std::vector<net::Listener> listeners_;
+};
+
+// The running process's side: answers takeover requests on `path`.
+class HandoverService {
+ public:
+  // Serves `listener_fds` (duplicated: this service holds its own copies
+  // until Close()). `on_confirmed` runs once, on the service's thread, when
+  // a new process confirmed it accepts on them.
+  static absl::StatusOr<std::unique_ptr<HandoverService>> Start(
+      const std::string& path, const std::vector<int>& listener_fds,
+      absl::AnyInvocable<void()> on_confirmed);
+  ~HandoverService();  // Close()
+  // Stops serving and releases the copies (the listening sockets then
+  // close with the reactors' own). Removes `path` unless another process
+  // has put its own socket there since. Idempotent; any thread.
+  void Close();
+
+ private:
+  HandoverService(std::string path, net::UniqueFd listen, net::UniqueFd wake,
+                  std::vector<net::UniqueFd> fds,
+                  absl::AnyInvocable<void()> on_confirmed);
+  void Serve();
+  // One request on `conn`; true if the new process confirmed.
+  bool Answer(int conn);
+
+  const std::string path_;
+  net::UniqueFd listen_;
+  net::UniqueFd wake_;  // eventfd: Close() wakes Serve()
+  std::mutex mu_;
+  std::vector<net::UniqueFd> fds_;  // guarded by mu_
+  absl::AnyInvocable<void()> on_confirmed_;
+  bool confirmed_ = false;
+  ino_t inode_ = 0;  // of the socket file at `path_`, when we made it
+  std::thread thread_;
+};
+
+}  // namespace brisk::internal
+
+#endif  // BRISK_SERVER_HANDOVER_H_
