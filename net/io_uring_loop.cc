@@ -178,9 +178,14 @@ class UringLoop final : public internal::LoopBase {
     CountWakeup();
     internal::SignalEventFd(wakefd_);
   }
+  // A multishot poll on the eventfd: every write to it is a completion.
+  // (An io_uring read of a blocking eventfd is handed to an io-wq worker
+  // thread: a wake-up round trip measured 67 us instead of 14 us.) The
+  // counter is never read: Post() writes it once per empty -> non-empty
+  // transition of the queue, so it cannot reach its 2^64 - 1 limit.
   void ArmWake() {
     io_uring_sqe* sqe = Sqe();
-    io_uring_prep_read(sqe, wakefd_, &wake_value_, sizeof(wake_value_), 0);
+    io_uring_prep_poll_multishot(sqe, wakefd_, POLLIN);
     io_uring_sqe_set_data64(sqe, kTagWake);
     wake_armed_ = true;
   }
@@ -190,7 +195,6 @@ class UringLoop final : public internal::LoopBase {
   io_uring ring_{};
   bool ring_ready_ = false;
   int wakefd_ = -1;
-  uint64_t wake_value_ = 0;
   bool wake_armed_ = false;
   std::vector<io_uring_cqe*> cqe_ptrs_;
   std::vector<Done> batch_;
@@ -750,8 +754,10 @@ std::unique_ptr<Stream> UringLoop::CreateStream(UniqueFd fd,
 int UringLoop::Dispatch(const Done& d) {
   if (d.user_data == kTagIgnore) return 0;
   if (d.user_data == kTagWake) {
-    wake_armed_ = false;
-    ArmWake();
+    if (!(d.flags & IORING_CQE_F_MORE)) {
+      wake_armed_ = false;
+      ArmWake();
+    }
     return 0;
   }
   Core* core = reinterpret_cast<Core*>(d.user_data & ~kTagMask);
@@ -906,8 +912,7 @@ absl::Status UringLoop::Init(const EventLoopOptions& options) {
   }
   io_uring_buf_ring_advance(buf_ring_, static_cast<int>(buffer_count_));
 
-  // Blocking on purpose: the ring's read of it must wait, not fail EAGAIN.
-  wakefd_ = eventfd(0, EFD_CLOEXEC);
+  wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wakefd_ < 0) return ErrnoStatus("eventfd", errno);
   ArmWake();
   return absl::OkStatus();
@@ -947,7 +952,7 @@ UringLoop::~UringLoop() {
       for (unsigned i = 0; i < n; ++i) {
         const uint64_t ud = cqe_ptrs_[i]->user_data;
         if (ud == kTagWake) {
-          wake_armed_ = false;
+          if (!(cqe_ptrs_[i]->flags & IORING_CQE_F_MORE)) wake_armed_ = false;
         } else if (ud != kTagIgnore) {
           Core* core = reinterpret_cast<Core*>(ud & ~kTagMask);
           if (!(cqe_ptrs_[i]->flags & IORING_CQE_F_MORE)) --core->inflight_;
