@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "benchmark/benchmark.h"
 #include "net/event_loop.h"
 #include "net/io_uring_loop.h"
@@ -49,6 +50,29 @@ class LoopThread {
   std::unique_ptr<EventLoop> loop_;
   std::thread thread_;
 };
+
+// Runs `task` on the loop thread of `lt` and waits until it ran.
+void RunOnLoop(LoopThread& lt, absl::AnyInvocable<void()> task) {
+  std::atomic<bool> done{false};
+  lt.loop()->Post([&] {
+    task();
+    done = true;
+  });
+  while (!done) std::this_thread::yield();
+}
+
+// The timed part of the echo benchmarks: 1 byte out on the blocking `fd`,
+// the echo back.
+void TimeEchoRoundTrips(benchmark::State& state, int fd) {
+  char c = 'p';
+  for (auto _ : state) {
+    if (write(fd, &c, 1) != 1 || read(fd, &c, 1) != 1) {
+      state.SkipWithError("io failed");
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
 
 // Posts from the benchmark thread to a loop running on another thread;
 // items/s counts tasks run (the wait for the last one is timed).
@@ -172,29 +196,14 @@ void BM_PingPongEventLoopEchoThread(benchmark::State& state) {
   SocketPair p(/*non_blocking=*/false);
   if (!SetNonBlocking(p.b.get()).ok()) std::abort();
   LoopThread lt(state.range(0));
-  std::atomic<bool> watching{false};
-  lt.loop()->Post([&] {
+  RunOnLoop(lt, [&] {
     (void)lt.loop()->Watch(p.b.get(), kReadable, [&](uint32_t) {
       char x;
       if (read(p.b.get(), &x, 1) == 1 && write(p.b.get(), &x, 1) != 1) std::abort();
     });
-    watching = true;
   });
-  while (!watching) std::this_thread::yield();
-  char c = 'p';
-  for (auto _ : state) {
-    if (write(p.a.get(), &c, 1) != 1 || read(p.a.get(), &c, 1) != 1) {
-      state.SkipWithError("io failed");
-      break;
-    }
-  }
-  state.SetItemsProcessed(state.iterations());
-  std::atomic<bool> done{false};
-  lt.loop()->Post([&] {
-    (void)lt.loop()->Unwatch(p.b.get());
-    done = true;
-  });
-  while (!done) std::this_thread::yield();
+  TimeEchoRoundTrips(state, p.a.get());
+  RunOnLoop(lt, [&] { (void)lt.loop()->Unwatch(p.b.get()); });
 }
 BENCHMARK(BM_PingPongEventLoopEchoThread)->ArgName("io_uring")->Arg(0)->Arg(1)->UseRealTime();
 
@@ -218,27 +227,12 @@ void BM_PingPongStreamEchoThread(benchmark::State& state) {
   if (!SetNonBlocking(p.b.get()).ok()) std::abort();
   LoopThread lt(state.range(0));
   Echo echo;
-  std::atomic<bool> started{false};
-  lt.loop()->Post([&] {
+  RunOnLoop(lt, [&] {
     echo.stream = lt.loop()->CreateStream(std::move(p.b), &echo, {});
     echo.stream->Start();
-    started = true;
   });
-  while (!started) std::this_thread::yield();
-  char c = 'p';
-  for (auto _ : state) {
-    if (write(p.a.get(), &c, 1) != 1 || read(p.a.get(), &c, 1) != 1) {
-      state.SkipWithError("io failed");
-      break;
-    }
-  }
-  state.SetItemsProcessed(state.iterations());
-  std::atomic<bool> done{false};
-  lt.loop()->Post([&] {
-    echo.stream.reset();
-    done = true;
-  });
-  while (!done) std::this_thread::yield();
+  TimeEchoRoundTrips(state, p.a.get());
+  RunOnLoop(lt, [&] { echo.stream.reset(); });
 }
 BENCHMARK(BM_PingPongStreamEchoThread)->ArgName("io_uring")->Arg(0)->Arg(1)->UseRealTime();
 
