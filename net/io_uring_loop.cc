@@ -41,8 +41,6 @@ enum Tag : uint64_t {
 };
 constexpr uint64_t kTagMask = 7;
 constexpr uint16_t kBufferGroup = 0;
-// Output capacity kept once sent; beyond it is given back to the allocator.
-constexpr size_t kKeepOutputCapacity = 16 * 1024;
 
 class UringLoop;
 
@@ -643,16 +641,16 @@ class StreamCore final : public Core {
       SubmitSend();  // a partial send: the rest
       return;
     }
-    if (send_buf_.capacity() > kKeepOutputCapacity) {
-      std::string().swap(send_buf_);
-    } else {
-      send_buf_.clear();
-    }
     send_pos_ = 0;
     if (!out_.empty()) {
+      send_buf_.clear();
       StartSend();  // appended while this one was in flight
       return;
     }
+    // Everything sent: both buffers go back to the allocator (an idle
+    // connection holds none; the next answer allocates a fresh one).
+    std::string().swap(send_buf_);
+    std::string().swap(out_);
     if (shutdown_after_send_) {
       shutdown_after_send_ = false;
       ::shutdown(fd_, SHUT_WR);
