@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Overload behaviour of brisk vs cpp-httplib's default (thread-pool) server:
-# a handler costing ~1 ms of CPU (GET /cpu?us=1000), offered by tools/loadgen
+# Overload behaviour of brisk (its default, deadline-driven admission, and
+# --admission=codel) vs cpp-httplib's default (thread-pool) server: a
+# handler costing ~1 ms of CPU (GET /cpu?us=1000), offered by tools/loadgen
 # (open-loop, latency from the scheduled send time) at 0.5x, 1x and 2x of
 # each server's measured capacity. Server pinned to CPU 0, load generator and
 # wrk to CPU 1. Loopback only; bounded in time; stops by itself.
 #
-# Usage: [SLA=100ms] [ROUNDS=3] tools/bench/overload.sh [SECONDS=10]
+# The clients state the SLA as their budget (X-Request-Budget-Ms, BUDGET ms,
+# default the SLA): the deadline-driven policy uses it, CoDel only as the
+# deadline timer, cpp-httplib not at all. BUDGET=0 sends none (brisk's
+# request deadline, 5 s, then rules).
+#
+# Usage: [SLA=100ms] [BUDGET=100] [ROUNDS=3] tools/bench/overload.sh [SECONDS=10]
 # Each (server, load) is run ROUNDS times, servers taking turns; medians are
 # printed, because one run on a shared 2-core VM can catch a stray stall.
 # Prints one row per server and load: offered rate, 2xx answered per second,
@@ -19,6 +25,9 @@ D=${1:-10}
 CPU_US=${CPU_US:-1000}
 SLA=${SLA:-100ms}
 ROUNDS=${ROUNDS:-3}
+BUDGET=${BUDGET:-$(python3 -c "import re; v='$SLA'; m=re.match(r'(\d+)(ms|s)', v); print(int(m.group(1)) * (1000 if m.group(2) == 's' else 1))")}
+BUDGET_FLAGS=()
+if [[ "$BUDGET" != "0" ]]; then BUDGET_FLAGS=(--header="X-Request-Budget-Ms: $BUDGET"); fi
 BPORT=18180
 HPORT=18183
 
@@ -47,6 +56,9 @@ start() {  # name -> sets PID and PORT
     brisk)   taskset -c 0 "$WORK/brisk" --address=127.0.0.1 --port=$BPORT \
                --reactors=1 --workers=1 >"$WORK/brisk.log" 2>&1 &
              PORT=$BPORT ;;
+    codel)   taskset -c 0 "$WORK/brisk" --address=127.0.0.1 --port=$((BPORT + 1)) \
+               --reactors=1 --workers=1 --admission=codel >"$WORK/codel.log" 2>&1 &
+             PORT=$((BPORT + 1)) ;;
     httplib) taskset -c 0 "$WORK/httplib_cpu" $HPORT >"$WORK/httplib.log" 2>&1 &
              PORT=$HPORT ;;
   esac
@@ -69,7 +81,7 @@ capacity() {
 
 RESULTS="$WORK/results.jsonl"
 for round in $(seq $ROUNDS); do
-for server in brisk httplib; do
+for server in brisk codel httplib; do
   start $server
   taskset -c 1 "$WORK/loadgen" --port=$PORT --path="/cpu?us=$CPU_US" --rate=200 \
     --duration=1s --connections=16 >/dev/null  # warm-up
@@ -79,7 +91,7 @@ for server in brisk httplib; do
     rate=$(python3 -c "print(max(1, int($cap * $factor)))")
     json=$(taskset -c 1 "$WORK/loadgen" --port=$PORT --path="/cpu?us=$CPU_US" \
              --rate=$rate --duration=${D}s --warmup=1s --connections=64 \
-             --timeout=30s --sla=$SLA --json)
+             --timeout=30s --sla=$SLA "${BUDGET_FLAGS[@]}" --json)
     echo "{\"server\":\"$server\",\"round\":$round,\"factor\":$factor,\"capacity\":$cap,\"rate\":$rate,\"run\":$json}" >> "$RESULTS"
   done
   stop
@@ -106,7 +118,8 @@ med = lambda g, k: st.median(x[k] for x in g)
 print(f"{'server':8} {'load':>5} {'offered':>8} {'2xx/s':>8} {'goodput':>8} {'good/cap':>8} "
       f"{'p50_ok':>8} {'p99_ok':>9} {'p99.9_ok':>9} {'max_ok':>9} {'503':>6} {'errors':>6}")
 summary = {}
-for (server, factor), g in sorted(groups.items(), key=lambda kv: (kv[0][0] != "brisk", kv[0])):
+order = {"brisk": 0, "codel": 1, "httplib": 2}
+for (server, factor), g in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1])):
     cap = med(g, "capacity")
     summary[(server, factor)] = (med(g, "good") / cap, med(g, "p99"))
     print(f"{server:8} {factor:>4}x {med(g, 'rate'):8.0f} {med(g, 'answered'):8.0f} "
@@ -117,7 +130,7 @@ print(f"(medians of {len(next(iter(groups.values())))} rounds; goodput: 2xx with
       f"{sys.argv[3]} per second; latencies in us of 2xx answers, from the scheduled send time;"
       f" p99 per round: " + "; ".join(
           f"{s} {f}x " + "/".join(str(x["p99"]) for x in g) for (s, f), g in sorted(groups.items())) + ")")
-for s in ("brisk", "httplib"):
+for s in ("brisk", "codel", "httplib"):
     if (s, 2) in summary and (s, 0.5) in summary:
         g, p99 = summary[(s, 2)]
         ratio = p99 / max(1, summary[(s, 0.5)][1])
