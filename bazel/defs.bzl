@@ -63,3 +63,15 @@ def brisk_layering_sources():
         srcs = native.glob(["**/*.h", "**/*.cc"]),
         visibility = ["//bazel:__pkg__"],
     )
+
+def brisk_cc_test_per_io(name, **kwargs):
+    """A cc_test `name` (the server on epoll) plus `name_io_uring`.
+
+    The second runs the same binary with BRISK_TEST_IO=io_uring in its
+    environment; fixtures pass brisk::testing::TestIoBackend() as
+    ServerOptions::io, so one test file covers both event loops.
+    """
+    cc_test(name = name, **kwargs)
+    env = dict(kwargs.pop("env", {}))
+    env["BRISK_TEST_IO"] = "io_uring"
+    cc_test(name = name + "_io_uring", env = env, **kwargs)

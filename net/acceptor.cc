@@ -12,8 +12,15 @@ absl::StatusOr<std::unique_ptr<Acceptor>> Acceptor::Create(
   std::unique_ptr<Acceptor> acceptor(new Acceptor(
       loop, std::move(listener), std::move(on_accept), options));
   Acceptor* self = acceptor.get();
-  absl::Status s = loop->Watch(self->listener_.fd(), kReadable,
-                               [self](uint32_t) { self->OnReadable(); });
+  // Completion-based where the loop has it (io_uring), else readiness.
+  absl::Status s = loop->StartAccept(self->listener_.fd(), self->NativeCallback());
+  if (s.ok()) {
+    self->native_ = true;
+    return acceptor;
+  }
+  if (s.code() != absl::StatusCode::kUnimplemented) return s;
+  s = loop->Watch(self->listener_.fd(), kReadable,
+                  [self](uint32_t) { self->OnReadable(); });
   if (!s.ok()) return s;
   return acceptor;
 }
@@ -33,7 +40,15 @@ Acceptor::Acceptor(EventLoop* loop, Listener listener, OnAccept on_accept,
 Acceptor::~Acceptor() {
   *alive_ = false;
   if (backoff_timer_ != kInvalidTimerId) loop_->Cancel(backoff_timer_);
-  (void)loop_->Unwatch(listener_.fd());
+  if (native_) {
+    loop_->StopAccept(listener_.fd());
+  } else {
+    (void)loop_->Unwatch(listener_.fd());
+  }
+}
+
+AcceptCallback Acceptor::NativeCallback() {
+  return [this](int fd, int error) { OnNativeAccept(fd, error); };
 }
 
 void Acceptor::Pause() {
@@ -52,7 +67,39 @@ void Acceptor::UpdateInterest() {
   // Interest 0 keeps the registration but reports nothing (the pending
   // connections wait in the kernel backlog).
   const bool active = !paused_ && backoff_timer_ == kInvalidTimerId;
+  if (native_) {
+    // Stopped: the connections wait in the backlog. AlreadyExists (still
+    // accepting) is fine.
+    if (active) {
+      (void)loop_->StartAccept(listener_.fd(), NativeCallback());
+    } else {
+      loop_->StopAccept(listener_.fd());
+    }
+    return;
+  }
   (void)loop_->Modify(listener_.fd(), active ? kReadable : 0);
+}
+
+void Acceptor::OnNativeAccept(int fd, int error) {
+  if (fd >= 0) {
+    ++stats_.accepted;
+    // Multishot accept cannot return addresses: ask the socket.
+    absl::StatusOr<SocketAddress> peer = SocketAddress::PeerOf(fd);
+    on_accept_(UniqueFd(fd), peer.ok() ? *peer : SocketAddress());
+    return;
+  }
+  // Accepting has stopped.
+  switch (ClassifyAcceptError(error)) {
+    case AcceptResult::kFdLimit:
+      OnFdLimit();
+      return;
+    case AcceptResult::kError:
+      ++stats_.errors;
+      break;
+    default:
+      break;
+  }
+  UpdateInterest();  // go on (on the next iteration)
 }
 
 void Acceptor::OnReadable() {

@@ -1,5 +1,9 @@
 // Acceptor: accepts connections from a Listener on an EventLoop and hands each
-// one to a callback, until EAGAIN (bounded per wake-up for fairness).
+// one to a callback. On a readiness loop (epoll) it calls accept4 until
+// EAGAIN, bounded per wake-up for fairness; on a loop with completion-based
+// accepting (io_uring's multishot accept, EventLoop::StartAccept) the kernel
+// accepts and the Acceptor only hands the connections on (the peer address
+// then comes from getpeername, and max_accepts_per_event does not apply).
 //
 //   absl::StatusOr<std::unique_ptr<Acceptor>> acceptor = Acceptor::Create(
 //       loop, *std::move(listener),
@@ -80,6 +84,8 @@ class Acceptor {
   Acceptor(EventLoop* loop, Listener listener, OnAccept on_accept,
            AcceptorOptions options);
   void OnReadable();
+  AcceptCallback NativeCallback();
+  void OnNativeAccept(int fd, int error);
   void OnFdLimit();
   void UpdateInterest();
 
@@ -90,6 +96,7 @@ class Acceptor {
   AcceptorStats stats_;
   UniqueFd reserve_;
   bool paused_ = false;
+  bool native_ = false;  // the loop's StartAccept (io_uring), not Watch
   TimerId backoff_timer_ = kInvalidTimerId;
   // Set by the destructor so an on_accept that destroys us stops the loop.
   std::shared_ptr<bool> alive_;

@@ -14,6 +14,7 @@
 #include "net/clock.h"
 #include "net/event_loop.h"
 #include "net/socket.h"
+#include "net/testing/loop_factory.h"
 
 namespace brisk::net {
 namespace {
@@ -32,12 +33,12 @@ int HighestOpenFd() {
   return highest;
 }
 
-class EmfileTest : public ::testing::Test {
+class EmfileTest : public ::testing::TestWithParam<LoopKind> {
  protected:
   void SetUp() override {
     ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved_), 0);
     absl::StatusOr<std::unique_ptr<EventLoop>> loop =
-        CreateEpollLoop({.clock = &clock_});
+        CreateLoop(GetParam(), {.clock = &clock_});
     ASSERT_TRUE(loop.ok());
     loop_ = *std::move(loop);
   }
@@ -70,7 +71,7 @@ class EmfileTest : public ::testing::Test {
   std::vector<UniqueFd> filler_;
 };
 
-TEST_F(EmfileTest, BacksOffWithoutSpinningThenAcceptsWhenAFdIsFree) {
+TEST_P(EmfileTest, BacksOffWithoutSpinningThenAcceptsWhenAFdIsFree) {
   absl::StatusOr<Listener> listener = Listener::Create("127.0.0.1", 0);
   ASSERT_TRUE(listener.ok());
   std::vector<UniqueFd> accepted;
@@ -127,7 +128,7 @@ TEST_F(EmfileTest, BacksOffWithoutSpinningThenAcceptsWhenAFdIsFree) {
   EXPECT_EQ(c, 'x');
 }
 
-TEST_F(EmfileTest, ReserveFdRejectsPendingConnectionsPromptly) {
+TEST_P(EmfileTest, ReserveFdRejectsPendingConnectionsPromptly) {
   absl::StatusOr<Listener> listener = Listener::Create("127.0.0.1", 0);
   ASSERT_TRUE(listener.ok());
   int accepted = 0;
@@ -151,6 +152,9 @@ TEST_F(EmfileTest, ReserveFdRejectsPendingConnectionsPromptly) {
   char c;
   EXPECT_EQ(read(client->get(), &c, 1), 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Loops, EmfileTest, ::testing::ValuesIn(AllLoopKinds()),
+                         LoopKindParamName<::testing::TestParamInfo<LoopKind>>);
 
 }  // namespace
 }  // namespace brisk::net

@@ -73,6 +73,11 @@ inline constexpr uint32_t kError = 1u << 3;
 
 using IoCallback = absl::AnyInvocable<void(uint32_t events)>;
 using Task = absl::AnyInvocable<void()>;
+// A completion of StartAccept(): `fd` >= 0 is an accepted connection, owned
+// by the callee (non-blocking, close-on-exec); `fd` < 0 means an accept
+// failed with errno `error`, after which accepting has stopped until the
+// next StartAccept().
+using AcceptCallback = absl::AnyInvocable<void(int fd, int error)>;
 
 // Identifies a timer for Cancel(). Never reused within one loop; 0 is never
 // a valid id.
@@ -95,8 +100,15 @@ struct LoopStats {
 struct EventLoopOptions {
   // Not owned; must outlive the loop. nullptr = SystemClock::Get().
   const Clock* clock = nullptr;
-  // Maximum events taken from one epoll_wait.
+  // Maximum events taken from one epoll_wait (io_uring: completions taken
+  // from the completion queue per iteration).
   int max_events = 256;
+  // io_uring only: submission queue entries (the completion queue is 4x),
+  // and the receive buffers shared by every stream of the loop (a provided
+  // buffer ring; count a power of two, at most 32768).
+  unsigned ring_entries = 512;
+  unsigned recv_buffers = 256;
+  size_t recv_buffer_size = 16 * 1024;
 };
 
 class EventLoop {
@@ -165,6 +177,19 @@ class EventLoop {
   virtual std::unique_ptr<Stream> CreateStream(UniqueFd fd,
                                                StreamCallbacks* callbacks,
                                                const StreamOptions& options);
+
+  // Accepting by completion (io_uring's multishot accept): `cb` is called on
+  // the loop thread for every connection accepted from the listening socket
+  // `listen_fd` (not owned), or once with an error, after which accepting
+  // has stopped (call StartAccept again, e.g. after a back-off). Loops
+  // without it (epoll) return Unimplemented: use Watch and accept4 instead
+  // (the Acceptor does either). AlreadyExists if `listen_fd` is accepting.
+  // Loop thread only.
+  virtual absl::Status StartAccept(int listen_fd, AcceptCallback cb);
+  // Stops accepting from `listen_fd`; `cb` is not called again (connections
+  // the kernel accepted before the stop took effect are closed). Safe from
+  // inside `cb`. No-op if not accepting.
+  virtual void StopAccept(int listen_fd);
 };
 
 // The epoll implementation (epoll + eventfd + a timer heap; see README.md).

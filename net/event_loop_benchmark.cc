@@ -1,6 +1,8 @@
 // Event loop microbenchmarks: Post throughput, cross-thread wake-up round
-// trip, timer insert/cancel with 100k timers, and socketpair ping-pong through
-// the loop against blocking read/write in two threads.
+// trip, timer insert/cancel with 100k timers, socketpair ping-pong through
+// the loop (Watch, and the Stream each loop makes) against blocking
+// read/write in two threads. Benchmarks with an "io_uring" argument run on
+// epoll (0) and on io_uring (1).
 //
 //   tools/bazel run //net:event_loop_benchmark -- --benchmark_repetitions=3
 #include <sys/socket.h>
@@ -10,19 +12,25 @@
 #include <chrono>
 #include <memory>
 #include <random>
+#include <string_view>
 #include <thread>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "benchmark/benchmark.h"
 #include "net/event_loop.h"
+#include "net/io_uring_loop.h"
 #include "net/socket.h"
+#include "net/stream.h"
 #include "net/testing/socket_pair.h"
 
 namespace brisk::net {
 namespace {
 
-std::unique_ptr<EventLoop> MakeLoop() {
-  absl::StatusOr<std::unique_ptr<EventLoop>> loop = CreateEpollLoop();
+// io_uring = 0: epoll; 1: io_uring.
+std::unique_ptr<EventLoop> MakeLoop(int64_t io_uring = 0) {
+  absl::StatusOr<std::unique_ptr<EventLoop>> loop =
+      io_uring != 0 ? CreateIoUringLoop() : CreateEpollLoop();
   if (!loop.ok()) std::abort();
   return *std::move(loop);
 }
@@ -30,7 +38,8 @@ std::unique_ptr<EventLoop> MakeLoop() {
 // A loop running on its own thread until destruction.
 class LoopThread {
  public:
-  LoopThread() : loop_(MakeLoop()), thread_([this] { loop_->Run(); }) {}
+  explicit LoopThread(int64_t io_uring = 0)
+      : loop_(MakeLoop(io_uring)), thread_([this] { loop_->Run(); }) {}
   ~LoopThread() {
     loop_->Stop();
     thread_.join();
@@ -42,10 +51,33 @@ class LoopThread {
   std::thread thread_;
 };
 
+// Runs `task` on the loop thread of `lt` and waits until it ran.
+void RunOnLoop(LoopThread& lt, absl::AnyInvocable<void()> task) {
+  std::atomic<bool> done{false};
+  lt.loop()->Post([&] {
+    task();
+    done = true;
+  });
+  while (!done) std::this_thread::yield();
+}
+
+// The timed part of the echo benchmarks: 1 byte out on the blocking `fd`,
+// the echo back.
+void TimeEchoRoundTrips(benchmark::State& state, int fd) {
+  char c = 'p';
+  for (auto _ : state) {
+    if (write(fd, &c, 1) != 1 || read(fd, &c, 1) != 1) {
+      state.SkipWithError("io failed");
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 // Posts from the benchmark thread to a loop running on another thread;
 // items/s counts tasks run (the wait for the last one is timed).
 void BM_PostThroughput(benchmark::State& state) {
-  LoopThread lt;
+  LoopThread lt(state.range(0));
   std::atomic<int64_t> ran{0};
   int64_t posted = 0;
   for (auto _ : state) {
@@ -57,13 +89,16 @@ void BM_PostThroughput(benchmark::State& state) {
   state.counters["wakeups_per_post"] =
       static_cast<double>(lt.loop()->stats().wakeups) / std::max<int64_t>(posted, 1);
 }
-BENCHMARK(BM_PostThroughput)->UseRealTime();
+BENCHMARK(BM_PostThroughput)->ArgName("io_uring")->Arg(0)->Arg(1)->UseRealTime();
 
 // Round trip: the benchmark thread's loop posts to the other loop, which
 // posts back; both sides sleep in epoll_wait and are woken by eventfd.
 void BM_CrossThreadWakeupRoundTrip(benchmark::State& state) {
-  LoopThread remote;
-  std::unique_ptr<EventLoop> local = MakeLoop();
+  // `remote` is declared last so it is joined first: its last Post to
+  // `local` (the eventfd write may come after `answered` is seen) must be
+  // over before `local` is destroyed.
+  std::unique_ptr<EventLoop> local = MakeLoop(state.range(0));
+  LoopThread remote(state.range(0));
   bool answered = false;
   auto round_trip = [&] {
     answered = false;
@@ -75,7 +110,7 @@ void BM_CrossThreadWakeupRoundTrip(benchmark::State& state) {
   for (auto _ : state) round_trip();
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_CrossThreadWakeupRoundTrip)->UseRealTime();
+BENCHMARK(BM_CrossThreadWakeupRoundTrip)->ArgName("io_uring")->Arg(0)->Arg(1)->UseRealTime();
 
 // With `range(0)` live timers (random deadlines within 60 s), the cost of one
 // RunAfter + Cancel pair (a connection re-arming its idle timer).
@@ -130,7 +165,7 @@ BENCHMARK(BM_TimerFire)->Arg(100000)->Unit(benchmark::kMillisecond);
 // Both ends on one loop, one thread: a 1-byte ping goes a -> b, b's callback
 // echoes it, a's callback sees the pong. Pure loop + syscall cost.
 void BM_PingPongEventLoopOneThread(benchmark::State& state) {
-  std::unique_ptr<EventLoop> loop = MakeLoop();
+  std::unique_ptr<EventLoop> loop = MakeLoop(state.range(0));
   SocketPair p(/*non_blocking=*/true);
   bool pong = false;
   char c = 'p';
@@ -153,39 +188,53 @@ void BM_PingPongEventLoopOneThread(benchmark::State& state) {
   (void)loop->Unwatch(p.a.get());
   (void)loop->Unwatch(p.b.get());
 }
-BENCHMARK(BM_PingPongEventLoopOneThread)->UseRealTime();
+BENCHMARK(BM_PingPongEventLoopOneThread)->ArgName("io_uring")->Arg(0)->Arg(1)->UseRealTime();
 
 // Echo end on a loop thread, the benchmark thread writes and blocks in read:
 // the cross-thread shape a server has (one wake-up per direction).
 void BM_PingPongEventLoopEchoThread(benchmark::State& state) {
   SocketPair p(/*non_blocking=*/false);
   if (!SetNonBlocking(p.b.get()).ok()) std::abort();
-  LoopThread lt;
-  std::atomic<bool> watching{false};
-  lt.loop()->Post([&] {
+  LoopThread lt(state.range(0));
+  RunOnLoop(lt, [&] {
     (void)lt.loop()->Watch(p.b.get(), kReadable, [&](uint32_t) {
       char x;
       if (read(p.b.get(), &x, 1) == 1 && write(p.b.get(), &x, 1) != 1) std::abort();
     });
-    watching = true;
   });
-  while (!watching) std::this_thread::yield();
-  char c = 'p';
-  for (auto _ : state) {
-    if (write(p.a.get(), &c, 1) != 1 || read(p.a.get(), &c, 1) != 1) {
-      state.SkipWithError("io failed");
-      break;
-    }
-  }
-  state.SetItemsProcessed(state.iterations());
-  std::atomic<bool> done{false};
-  lt.loop()->Post([&] {
-    (void)lt.loop()->Unwatch(p.b.get());
-    done = true;
-  });
-  while (!done) std::this_thread::yield();
+  TimeEchoRoundTrips(state, p.a.get());
+  RunOnLoop(lt, [&] { (void)lt.loop()->Unwatch(p.b.get()); });
 }
-BENCHMARK(BM_PingPongEventLoopEchoThread)->UseRealTime();
+BENCHMARK(BM_PingPongEventLoopEchoThread)->ArgName("io_uring")->Arg(0)->Arg(1)->UseRealTime();
+
+// The same echo through the loop's Stream (epoll: readiness stream, read +
+// send; io_uring: multishot receive and a send submitted with the next
+// io_uring_enter): what a server connection costs per round trip.
+class Echo : public StreamCallbacks {
+ public:
+  void OnStreamData(std::string_view data) override {
+    stream->output().append(data);
+    if (!stream->Flush()) stream->Close();
+  }
+  void OnStreamEof() override { stream->Close(); }
+  void OnStreamDrained() override {}
+  void OnStreamError(int) override { stream->Close(); }
+  std::unique_ptr<Stream> stream;
+};
+
+void BM_PingPongStreamEchoThread(benchmark::State& state) {
+  SocketPair p(/*non_blocking=*/false);
+  if (!SetNonBlocking(p.b.get()).ok()) std::abort();
+  LoopThread lt(state.range(0));
+  Echo echo;
+  RunOnLoop(lt, [&] {
+    echo.stream = lt.loop()->CreateStream(std::move(p.b), &echo, {});
+    echo.stream->Start();
+  });
+  TimeEchoRoundTrips(state, p.a.get());
+  RunOnLoop(lt, [&] { echo.stream.reset(); });
+}
+BENCHMARK(BM_PingPongStreamEchoThread)->ArgName("io_uring")->Arg(0)->Arg(1)->UseRealTime();
 
 // Baseline: the same echo with a thread blocked in read() instead of a loop.
 void BM_PingPongBlockingTwoThreads(benchmark::State& state) {

@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "net/clock.h"
 #include "net/socket.h"
+#include "net/testing/loop_factory.h"
 #include "net/testing/socket_pair.h"
 
 namespace brisk::net {
@@ -23,18 +24,22 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 constexpr Duration kPoll{0};
 
-std::unique_ptr<EventLoop> MakeLoop(const Clock* clock = nullptr) {
-  absl::StatusOr<std::unique_ptr<EventLoop>> loop =
-      CreateEpollLoop({.clock = clock});
-  EXPECT_TRUE(loop.ok()) << loop.status();
-  return *std::move(loop);
-}
+// Every case runs on each implementation (epoll, io_uring).
+class EventLoopTest : public ::testing::TestWithParam<LoopKind> {
+ protected:
+  std::unique_ptr<EventLoop> MakeLoop(const Clock* clock = nullptr) {
+    absl::StatusOr<std::unique_ptr<EventLoop>> loop =
+        CreateLoop(GetParam(), {.clock = clock});
+    EXPECT_TRUE(loop.ok()) << loop.status();
+    return *std::move(loop);
+  }
+};
 
 void WriteAll(int fd, const std::string& s) {
   ASSERT_EQ(write(fd, s.data(), s.size()), static_cast<ssize_t>(s.size()));
 }
 
-TEST(EventLoopTest, ReadableAfterWriteAndLevelTriggered) {
+TEST_P(EventLoopTest, ReadableAfterWriteAndLevelTriggered) {
   auto loop = MakeLoop();
   SocketPair p;
   int calls = 0;
@@ -59,7 +64,7 @@ TEST(EventLoopTest, ReadableAfterWriteAndLevelTriggered) {
   EXPECT_TRUE(loop->Unwatch(p.a.get()).ok());
 }
 
-TEST(EventLoopTest, ModifyWritableAndErrors) {
+TEST_P(EventLoopTest, ModifyWritableAndErrors) {
   auto loop = MakeLoop();
   SocketPair p;
   uint32_t seen = 0;
@@ -77,7 +82,7 @@ TEST(EventLoopTest, ModifyWritableAndErrors) {
   EXPECT_FALSE(loop->Watch(-1, kReadable, [](uint32_t) {}).ok());
 }
 
-TEST(EventLoopTest, PeerHangupReported) {
+TEST_P(EventLoopTest, PeerHangupReported) {
   auto loop = MakeLoop();
   SocketPair p;
   uint32_t seen = 0;
@@ -89,7 +94,7 @@ TEST(EventLoopTest, PeerHangupReported) {
   EXPECT_TRUE(loop->Unwatch(p.a.get()).ok());
 }
 
-TEST(EventLoopTest, TcpPeerShutdownWriteIsRdHup) {
+TEST_P(EventLoopTest, TcpPeerShutdownWriteIsRdHup) {
   auto loop = MakeLoop();
   absl::StatusOr<Listener> listener = Listener::Create("127.0.0.1", 0);
   ASSERT_TRUE(listener.ok()) << listener.status();
@@ -111,7 +116,7 @@ TEST(EventLoopTest, TcpPeerShutdownWriteIsRdHup) {
 
 // Unwatch + close another fd whose event is pending in the same batch, and
 // reuse its number for a new registration: the stale event must be dropped.
-TEST(EventLoopTest, UnwatchAndCloseOtherFdInsideCallback) {
+TEST_P(EventLoopTest, UnwatchAndCloseOtherFdInsideCallback) {
   auto loop = MakeLoop();
   SocketPair p1, p2;
   WriteAll(p1.b.get(), "1");
@@ -147,7 +152,7 @@ TEST(EventLoopTest, UnwatchAndCloseOtherFdInsideCallback) {
   EXPECT_TRUE(loop->Unwatch(calls_1 > 0 ? fd1 : fd2).ok());
 }
 
-TEST(EventLoopTest, CallbackUnwatchesItselfAndDestroysItsOwner) {
+TEST_P(EventLoopTest, CallbackUnwatchesItselfAndDestroysItsOwner) {
   auto loop = MakeLoop();
   struct Conn {
     SocketPair p;
@@ -168,7 +173,7 @@ TEST(EventLoopTest, CallbackUnwatchesItselfAndDestroysItsOwner) {
   EXPECT_EQ(loop->RunOnce(kPoll), 0);
 }
 
-TEST(EventLoopTest, TimersFireInOrderWithFakeClock) {
+TEST_P(EventLoopTest, TimersFireInOrderWithFakeClock) {
   FakeClock clock;
   auto loop = MakeLoop(&clock);
   std::vector<int> order;
@@ -195,7 +200,7 @@ TEST(EventLoopTest, TimersFireInOrderWithFakeClock) {
   EXPECT_EQ(s.max_timer_lag, milliseconds(1035));
 }
 
-TEST(EventLoopTest, CancelTimers) {
+TEST_P(EventLoopTest, CancelTimers) {
   FakeClock clock;
   auto loop = MakeLoop(&clock);
   int fired = 0;
@@ -212,7 +217,7 @@ TEST(EventLoopTest, CancelTimers) {
   EXPECT_FALSE(loop->Cancel(b));  // already fired
 }
 
-TEST(EventLoopTest, ManyTimersWithMostCancelled) {
+TEST_P(EventLoopTest, ManyTimersWithMostCancelled) {
   FakeClock clock;
   auto loop = MakeLoop(&clock);
   std::vector<TimerId> ids;
@@ -230,7 +235,7 @@ TEST(EventLoopTest, ManyTimersWithMostCancelled) {
   EXPECT_EQ(fired, 1000);
 }
 
-TEST(EventLoopTest, TimerCallbacksAddAndCancelTimers) {
+TEST_P(EventLoopTest, TimerCallbacksAddAndCancelTimers) {
   FakeClock clock;
   auto loop = MakeLoop(&clock);
   std::vector<std::string> log;
@@ -249,7 +254,7 @@ TEST(EventLoopTest, TimerCallbacksAddAndCancelTimers) {
   EXPECT_EQ(log, (std::vector<std::string>{"first", "rearmed"}));
 }
 
-TEST(EventLoopTest, SelfRearmingZeroTimerDoesNotStarveIo) {
+TEST_P(EventLoopTest, SelfRearmingZeroTimerDoesNotStarveIo) {
   FakeClock clock;
   auto loop = MakeLoop(&clock);
   int ticks = 0;
@@ -268,7 +273,7 @@ TEST(EventLoopTest, SelfRearmingZeroTimerDoesNotStarveIo) {
   EXPECT_TRUE(loop->Unwatch(p.a.get()).ok());
 }
 
-TEST(EventLoopTest, RunOnceWaitsForTheNextTimerWithSystemClock) {
+TEST_P(EventLoopTest, RunOnceWaitsForTheNextTimerWithSystemClock) {
   auto loop = MakeLoop();
   bool fired = false;
   loop->RunAfter(milliseconds(2), [&] { fired = true; });
@@ -277,7 +282,7 @@ TEST(EventLoopTest, RunOnceWaitsForTheNextTimerWithSystemClock) {
   EXPECT_GE(loop->stats().max_timer_lag, Duration(0));
 }
 
-TEST(EventLoopTest, PostFromManyThreadsRunsEverythingInOrderPerThread) {
+TEST_P(EventLoopTest, PostFromManyThreadsRunsEverythingInOrderPerThread) {
   auto loop = MakeLoop();
   constexpr int kThreads = 8, kPerThread = 2000;
   std::vector<int> next(kThreads, 0);
@@ -309,7 +314,7 @@ TEST(EventLoopTest, PostFromManyThreadsRunsEverythingInOrderPerThread) {
   EXPECT_GE(s.wakeups, 1u);
 }
 
-TEST(EventLoopTest, PostsCoalesceIntoOneWakeup) {
+TEST_P(EventLoopTest, PostsCoalesceIntoOneWakeup) {
   auto loop = MakeLoop();
   int ran = 0;
   // From another thread: the first post wakes the loop, the rest ride along.
@@ -325,7 +330,7 @@ TEST(EventLoopTest, PostsCoalesceIntoOneWakeup) {
   EXPECT_EQ(ran, 101);
 }
 
-TEST(EventLoopTest, PostFromLoopThreadNeedsNoWakeupAndDoesNotSleep) {
+TEST_P(EventLoopTest, PostFromLoopThreadNeedsNoWakeupAndDoesNotSleep) {
   auto loop = MakeLoop();
   int ran = 0;
   loop->Post([&] { ++ran; });  // the creating thread is the loop thread
@@ -335,7 +340,7 @@ TEST(EventLoopTest, PostFromLoopThreadNeedsNoWakeupAndDoesNotSleep) {
   EXPECT_EQ(ran, 1);
 }
 
-TEST(EventLoopTest, PostedTaskPostingRunsNextIteration) {
+TEST_P(EventLoopTest, PostedTaskPostingRunsNextIteration) {
   auto loop = MakeLoop();
   int stage = 0;
   loop->Post([&] {
@@ -348,7 +353,7 @@ TEST(EventLoopTest, PostedTaskPostingRunsNextIteration) {
   EXPECT_EQ(stage, 2);
 }
 
-TEST(EventLoopTest, TaskPostedByIoCallbackRunsInTheSameIteration) {
+TEST_P(EventLoopTest, TaskPostedByIoCallbackRunsInTheSameIteration) {
   auto loop = MakeLoop();
   SocketPair p;
   WriteAll(p.b.get(), "x");
@@ -362,7 +367,7 @@ TEST(EventLoopTest, TaskPostedByIoCallbackRunsInTheSameIteration) {
   EXPECT_EQ(log, (std::vector<std::string>{"io", "task"}));
 }
 
-TEST(EventLoopTest, LagObserverSeesTimerAndPostLag) {
+TEST_P(EventLoopTest, LagObserverSeesTimerAndPostLag) {
   FakeClock clock;
   auto loop = MakeLoop(&clock);
   std::vector<Duration> lags;
@@ -377,7 +382,7 @@ TEST(EventLoopTest, LagObserverSeesTimerAndPostLag) {
   EXPECT_EQ(loop->stats().max_post_lag, milliseconds(13));
 }
 
-TEST(EventLoopTest, StopFromAnotherThread) {
+TEST_P(EventLoopTest, StopFromAnotherThread) {
   auto loop = MakeLoop();
   std::atomic<bool> running{false};
   loop->Post([&] { running = true; });
@@ -390,7 +395,7 @@ TEST(EventLoopTest, StopFromAnotherThread) {
   EXPECT_TRUE(running.load());
 }
 
-TEST(EventLoopTest, StopBeforeRunReturnsAtOnceAndIsCleared) {
+TEST_P(EventLoopTest, StopBeforeRunReturnsAtOnceAndIsCleared) {
   auto loop = MakeLoop();
   loop->Stop();
   loop->Run();
@@ -403,7 +408,7 @@ TEST(EventLoopTest, StopBeforeRunReturnsAtOnceAndIsCleared) {
   EXPECT_EQ(ran, 1);
 }
 
-TEST(EventLoopTest, DestroyWithPendingWorkDropsIt) {
+TEST_P(EventLoopTest, DestroyWithPendingWorkDropsIt) {
   auto counter = std::make_shared<int>(0);
   {
     auto loop = MakeLoop();
@@ -414,7 +419,7 @@ TEST(EventLoopTest, DestroyWithPendingWorkDropsIt) {
   EXPECT_EQ(counter.use_count(), 1);  // callbacks destroyed, not leaked
 }
 
-TEST(EventLoopTest, NowIsReadOncePerIteration) {
+TEST_P(EventLoopTest, NowIsReadOncePerIteration) {
   FakeClock clock;
   auto loop = MakeLoop(&clock);
   TimePoint t0 = loop->Now();
@@ -424,9 +429,12 @@ TEST(EventLoopTest, NowIsReadOncePerIteration) {
   EXPECT_EQ(loop->Now(), t0 + seconds(1));
 }
 
-TEST(EventLoopTest, RejectsBadOptions) {
-  EXPECT_FALSE(CreateEpollLoop({.max_events = 0}).ok());
+TEST_P(EventLoopTest, RejectsBadOptions) {
+  EXPECT_FALSE(CreateLoop(GetParam(), {.max_events = 0}).ok());
 }
+
+INSTANTIATE_TEST_SUITE_P(Loops, EventLoopTest, ::testing::ValuesIn(AllLoopKinds()),
+                         LoopKindParamName<::testing::TestParamInfo<LoopKind>>);
 
 }  // namespace
 }  // namespace brisk::net

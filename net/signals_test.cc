@@ -7,14 +7,18 @@
 
 #include "gtest/gtest.h"
 #include "net/event_loop.h"
+#include "net/testing/loop_factory.h"
 
 namespace brisk::net {
 namespace {
 
 using std::chrono::milliseconds;
 
-TEST(SignalWatcherTest, RaisedSignalsBecomeLoopCallbacks) {
-  absl::StatusOr<std::unique_ptr<EventLoop>> loop = CreateEpollLoop();
+// Signals are a Watch()ed signalfd: every case runs on each loop.
+class SignalWatcherTest : public ::testing::TestWithParam<LoopKind> {};
+
+TEST_P(SignalWatcherTest, RaisedSignalsBecomeLoopCallbacks) {
+  absl::StatusOr<std::unique_ptr<EventLoop>> loop = CreateLoop(GetParam());
   ASSERT_TRUE(loop.ok());
   std::vector<int> got;
   absl::StatusOr<std::unique_ptr<SignalWatcher>> watcher = SignalWatcher::Create(
@@ -33,8 +37,8 @@ TEST(SignalWatcherTest, RaisedSignalsBecomeLoopCallbacks) {
   EXPECT_EQ(got.size(), 2u);
 }
 
-TEST(SignalWatcherTest, DestroyFromItsCallback) {
-  absl::StatusOr<std::unique_ptr<EventLoop>> loop = CreateEpollLoop();
+TEST_P(SignalWatcherTest, DestroyFromItsCallback) {
+  absl::StatusOr<std::unique_ptr<EventLoop>> loop = CreateLoop(GetParam());
   ASSERT_TRUE(loop.ok());
   std::unique_ptr<SignalWatcher> watcher;
   int calls = 0;
@@ -51,12 +55,15 @@ TEST(SignalWatcherTest, DestroyFromItsCallback) {
   EXPECT_EQ(watcher, nullptr);
 }
 
-TEST(SignalWatcherTest, RejectsBadInput) {
-  absl::StatusOr<std::unique_ptr<EventLoop>> loop = CreateEpollLoop();
+TEST_P(SignalWatcherTest, RejectsBadInput) {
+  absl::StatusOr<std::unique_ptr<EventLoop>> loop = CreateLoop(GetParam());
   ASSERT_TRUE(loop.ok());
   EXPECT_FALSE(SignalWatcher::Create(loop->get(), {}, [](int) {}).ok());
   EXPECT_FALSE(SignalWatcher::Create(loop->get(), {1000}, [](int) {}).ok());
 }
+
+INSTANTIATE_TEST_SUITE_P(Loops, SignalWatcherTest, ::testing::ValuesIn(AllLoopKinds()),
+                         LoopKindParamName<::testing::TestParamInfo<LoopKind>>);
 
 }  // namespace
 }  // namespace brisk::net

@@ -138,6 +138,15 @@ absl::StatusOr<Listener> Listener::Create(std::string_view address,
     s = SetIntOption(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1,
                      "setsockopt(SO_REUSEPORT)");
   }
+  // Inherited by every accepted connection (no setsockopt per accept).
+  if (s.ok()) {
+    s = SetIntOption(fd.get(), IPPROTO_TCP, TCP_NODELAY, 1,
+                     "setsockopt(TCP_NODELAY)");
+  }
+  if (s.ok() && options.defer_accept_seconds > 0) {
+    s = SetIntOption(fd.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT,
+                     options.defer_accept_seconds, "setsockopt(TCP_DEFER_ACCEPT)");
+  }
   if (s.ok() && addr->family() == AF_INET6) {
     s = SetIntOption(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, options.v6_only ? 1 : 0,
                      "setsockopt(IPV6_V6ONLY)");
@@ -179,22 +188,24 @@ AcceptResult Listener::Accept() {
     r.outcome = AcceptResult::kAccepted;
     r.fd.reset(fd);
     r.peer = SocketAddress(reinterpret_cast<sockaddr*>(&ss), len);
-    // Best effort: a failure here (the peer already reset) shows up on the
-    // first read or write.
-    (void)SetNoDelay(fd);
+    // TCP_NODELAY comes from the listener: Linux copies it to every
+    // connection accepted from it, so no setsockopt per connection.
     return r;
   }
   r.error = errno;
-  switch (r.error) {
+  r.outcome = ClassifyAcceptError(r.error);
+  return r;
+}
+
+AcceptResult::Outcome ClassifyAcceptError(int error) {
+  switch (error) {
     case EAGAIN:
-      r.outcome = AcceptResult::kWouldBlock;
-      break;
+      return AcceptResult::kWouldBlock;
     case EMFILE:
     case ENFILE:
     case ENOBUFS:
     case ENOMEM:
-      r.outcome = AcceptResult::kFdLimit;
-      break;
+      return AcceptResult::kFdLimit;
     case EINTR:
     case ECONNABORTED:
     case EPROTO:
@@ -207,13 +218,10 @@ AcceptResult Listener::Accept() {
     case EOPNOTSUPP:
     case ENETUNREACH:
       // Errors of the pending connection, not of the listener (accept(2)).
-      r.outcome = AcceptResult::kRetry;
-      break;
+      return AcceptResult::kRetry;
     default:
-      r.outcome = AcceptResult::kError;
-      break;
+      return AcceptResult::kError;
   }
-  return r;
 }
 
 absl::StatusOr<UniqueFd> Connect(std::string_view host, uint16_t port,

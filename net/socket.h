@@ -17,6 +17,7 @@
 #ifndef BRISK_NET_SOCKET_H_
 #define BRISK_NET_SOCKET_H_
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cstdint>
@@ -58,7 +59,8 @@ class UniqueFd {
 absl::Status SetNonBlocking(int fd);
 absl::Status SetNoDelay(int fd);  // TCP_NODELAY
 
-// An IPv4 or IPv6 socket address (sockaddr_storage). Copyable value.
+// An IPv4 or IPv6 socket address. Copyable value; other families are
+// truncated (family() tells).
 class SocketAddress {
  public:
   SocketAddress() = default;
@@ -72,7 +74,7 @@ class SocketAddress {
   static absl::StatusOr<SocketAddress> LocalOf(int fd);
   static absl::StatusOr<SocketAddress> PeerOf(int fd);
 
-  int family() const { return storage_.ss_family; }  // AF_INET/AF_INET6/0
+  int family() const { return storage_.any.sa_family; }  // AF_INET/AF_INET6/0
   uint16_t port() const;
   // "1.2.3.4:80" or "[::1]:80" (host only: HostString()).
   std::string ToString() const;
@@ -84,7 +86,14 @@ class SocketAddress {
   socklen_t len() const { return len_; }
 
  private:
-  sockaddr_storage storage_{};
+  // IPv4 or IPv6 only: 28 bytes rather than sockaddr_storage's 128 (a copy
+  // is kept per connection).
+  union Storage {
+    sockaddr any;
+    sockaddr_in v4;
+    sockaddr_in6 v6;
+  };
+  Storage storage_{};
   socklen_t len_ = 0;
 };
 
@@ -95,6 +104,11 @@ struct ListenerOptions {
   bool reuse_port = false;
   // IPV6_V6ONLY for IPv6 addresses (false: "::" also accepts IPv4).
   bool v6_only = true;
+  // TCP_DEFER_ACCEPT, in seconds (0 = off): a connection is handed to
+  // accept() only once its first data arrived (or after about this long
+  // anyway), so the server is woken once per connection instead of twice
+  // and its first read finds the request. h2o sets 1 by default.
+  int defer_accept_seconds = 0;
 };
 
 // The outcome of one accept4() call.
@@ -112,8 +126,11 @@ struct AcceptResult {
   int error = 0;  // errno for everything but kAccepted
 };
 
-// A listening TCP socket (SO_REUSEADDR, non-blocking, close-on-exec).
-// Move-only.
+// What an accept(2) errno means for the caller (kWouldBlock for EAGAIN).
+AcceptResult::Outcome ClassifyAcceptError(int error);
+
+// A listening TCP socket (SO_REUSEADDR, TCP_NODELAY, non-blocking,
+// close-on-exec). Accepted connections inherit TCP_NODELAY. Move-only.
 class Listener {
  public:
   static absl::StatusOr<Listener> Create(std::string_view address,

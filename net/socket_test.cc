@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <string>
@@ -75,6 +76,25 @@ TEST(ListenerTest, Ipv4PortZeroAcceptsWithNoDelayAndNonBlocking) {
   EXPECT_EQ(errno, EAGAIN);
   ASSERT_EQ(write(c->get(), "ping", 4), 4);
   EXPECT_EQ(l->Accept().outcome, AcceptResult::kWouldBlock);
+}
+
+TEST(ListenerTest, DeferAcceptHandsOverConnectionsWithTheirFirstData) {
+  absl::StatusOr<Listener> l =
+      Listener::Create("127.0.0.1", 0, {.defer_accept_seconds = 30});
+  ASSERT_TRUE(l.ok()) << l.status();
+  absl::StatusOr<UniqueFd> c = Connect("127.0.0.1", l->port());
+  ASSERT_TRUE(c.ok()) << c.status();
+  // Connected, but nothing sent: not ready to be accepted (30 s is far
+  // beyond this short look).
+  pollfd pfd{l->fd(), POLLIN, 0};
+  EXPECT_EQ(poll(&pfd, 1, 50), 0);
+  EXPECT_EQ(l->Accept().outcome, AcceptResult::kWouldBlock);
+  ASSERT_EQ(write(c->get(), "ping", 4), 4);
+  ASSERT_EQ(poll(&pfd, 1, 5000), 1);
+  AcceptResult r = AcceptOne(*l);
+  ASSERT_EQ(r.outcome, AcceptResult::kAccepted) << r.error;
+  char buf[4];
+  EXPECT_EQ(read(r.fd.get(), buf, sizeof(buf)), 4);  // already there
 }
 
 TEST(ListenerTest, Ipv6Loopback) {

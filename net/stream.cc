@@ -23,8 +23,6 @@ char* ScratchBuffer(size_t size) {
   return buffer.get();
 }
 
-// Output beyond this is given back to the allocator once sent.
-constexpr size_t kKeepOutputCapacity = 16 * 1024;
 // While a large answer trickles out, the sent prefix is dropped past this.
 constexpr size_t kCompactOutputAfter = 256 * 1024;
 
@@ -199,11 +197,9 @@ class ReadinessStream final : public Stream {
       failed_ = true;
       return false;
     }
-    if (out_.capacity() > kKeepOutputCapacity) {
-      std::string().swap(out_);
-    } else {
-      out_.clear();
-    }
+    // Sent: the buffer goes back to the allocator (an idle connection holds
+    // none; the next answer allocates a fresh one).
+    std::string().swap(out_);
     out_pos_ = 0;
     if (shutdown_after_send_) {
       shutdown_after_send_ = false;
@@ -251,5 +247,11 @@ std::unique_ptr<Stream> EventLoop::CreateStream(UniqueFd fd,
                                                 const StreamOptions& options) {
   return CreateReadinessStream(this, std::move(fd), callbacks, options);
 }
+
+absl::Status EventLoop::StartAccept(int, AcceptCallback) {
+  return absl::UnimplementedError("this loop accepts by readiness (Watch)");
+}
+
+void EventLoop::StopAccept(int) {}
 
 }  // namespace brisk::net

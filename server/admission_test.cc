@@ -18,6 +18,7 @@
 #include "server/http_server.h"
 #include "server/testing/gate.h"
 #include "server/testing/raw_client.h"
+#include "server/testing/test_io.h"
 
 namespace brisk {
 namespace {
@@ -39,6 +40,7 @@ class AdmissionTest : public ::testing::Test {
   void Start(ServerOptions o) {
     o.address = "127.0.0.1";
     o.port = 0;
+    o.io = ::brisk::testing::TestIoBackend();  // epoll, or io_uring
     o.handle_signals = false;
     server_ = std::make_unique<HttpServer>(o);
     // Sleeps ?ms=N (waking early on cancellation), like the demo's /slow.

@@ -18,6 +18,7 @@
 #include "server/http_server.h"
 #include "server/testing/gate.h"
 #include "server/testing/raw_client.h"
+#include "server/testing/test_io.h"
 
 namespace brisk {
 namespace {
@@ -33,6 +34,7 @@ class BatchTest : public ::testing::Test {
   void Start(BatchOptions batch, ServerOptions o = {}) {
     o.address = "127.0.0.1";
     o.port = 0;
+    o.io = ::brisk::testing::TestIoBackend();  // epoll, or io_uring
     o.handle_signals = false;
     o.workers = 1;
     server_ = std::make_unique<HttpServer>(o);

@@ -35,8 +35,7 @@ Connection::Connection(net::EventLoop* loop, ConnectionOwner* owner,
       context_(context),
       config_(*context.config),
       home_(std::move(home)),
-      info_(std::move(info)),
-      parser_(context.config->parser_limits) {}
+      info_(std::move(info)) {}
 
 Connection::~Connection() { Close(); }
 
@@ -79,10 +78,11 @@ void Connection::ProcessInput(std::string_view data) {
       stash_.append(data);  // parsed once the pipeline has room
       return;
     }
-    const bool was_idle = parser_.idle();
-    http::ParseResult r = parser_.Feed(data);
+    if (parser_ == nullptr) parser_ = owner_->TakeParser();
+    const bool was_idle = parser_->idle();
+    http::ParseResult r = parser_->Feed(data);
     if (r.kind == http::ParseResult::kNeedMore) {
-      if (was_idle && !parser_.idle()) head_started_ = loop_.Now();
+      if (was_idle && !parser_->idle()) head_started_ = loop_.Now();
       MaybeSendContinue();
       return;
     }
@@ -95,7 +95,9 @@ void Connection::ProcessInput(std::string_view data) {
     data.remove_prefix(r.consumed);
     continue_sent_ = false;
     unparsed_ = data.size();  // more requests may follow this one
-    Dispatch(parser_.TakeRequest());
+    http::Request request = parser_->TakeRequest();
+    if (data.empty() && parser_->idle()) ReleaseParser();  // none in progress
+    Dispatch(std::move(request));
     unparsed_ = 0;
     if (phase_ == Phase::kClosed) return;
   }
@@ -103,7 +105,7 @@ void Connection::ProcessInput(std::string_view data) {
 
 void Connection::MaybeSendContinue() {
   if (continue_sent_ || phase_ != Phase::kOpen || !pipeline_.empty() ||
-      !parser_.expects_continue()) {
+      parser_ == nullptr || !parser_->expects_continue()) {
     return;
   }
   continue_sent_ = true;
@@ -181,7 +183,7 @@ http::ResponseOptions Connection::HeadOptions(Slot& slot,
   // While draining, the connection's last answer says so: the last slot,
   // with no further request bytes received.
   if (draining_ && &slot == &pipeline_.back() && unparsed_ == 0 &&
-      stash_.empty() && parser_.idle()) {
+      stash_.empty() && ParserIdle()) {
     slot.close_after = true;
   }
   if (slot.close_after && phase_ == Phase::kOpen) phase_ = Phase::kFinishing;
@@ -408,7 +410,7 @@ void Connection::Advance() {
 void Connection::Finish() {
   // Linger only when the client may still be sending (unparsed input or an
   // aborted request); otherwise a plain close sends FIN, not a reset.
-  const bool may_send_more = abort_input_ || !stash_.empty() || !parser_.idle();
+  const bool may_send_more = abort_input_ || !stash_.empty() || !ParserIdle();
   if (!may_send_more) {
     Close();
     return;
@@ -417,11 +419,15 @@ void Connection::Finish() {
   phase_ = Phase::kLingering;
   linger_started_ = loop_.Now();
   stash_.clear();
-  parser_.Reset();
+  ReleaseParser();
+}
+
+void Connection::ReleaseParser() {
+  if (parser_ != nullptr) owner_->GiveBackParser(std::move(parser_));
 }
 
 bool Connection::Idle() const {
-  return pipeline_.empty() && stash_.empty() && parser_.idle() &&
+  return pipeline_.empty() && stash_.empty() && ParserIdle() &&
          stream_->pending_output() == 0;
 }
 
@@ -444,6 +450,7 @@ void Connection::Close() {
   for (Slot& s : pipeline_) ReleaseExchange(s);  // the client is gone
   pipeline_.clear();
   stash_.clear();
+  ReleaseParser();
   if (stream_ != nullptr) stream_->Close();
   owner_->OnConnectionClosed(this);
 }
@@ -491,10 +498,10 @@ SteadyTime Connection::NextTimeout() const {
   if (stream_->pending_output() > 0 && write_progress_at_ != SteadyTime{}) {
     return write_progress_at_ + config_.write_timeout;
   }
-  if (!parser_.idle() && !parser_.headers_complete()) {
+  if (!ParserIdle() && !HeadersComplete()) {
     return head_started_ + config_.header_timeout;  // slowloris
   }
-  if (parser_.headers_complete()) {
+  if (HeadersComplete()) {
     return last_activity_ + config_.idle_timeout;  // body stalled
   }
   if (pipeline_.empty()) return last_activity_ + config_.idle_timeout;
@@ -537,10 +544,10 @@ void Connection::OnTimer() {
   } else if (pending > 0) {
     m.timeouts_write.fetch_add(1, std::memory_order_relaxed);
     Close();
-  } else if (!parser_.idle()) {
+  } else if (!ParserIdle()) {
     // Slowloris (head) or a stalled body: 408, then close.
     m.timeouts_header.fetch_add(1, std::memory_order_relaxed);
-    parser_.Reset();
+    ReleaseParser();
     AnswerWithoutRequest(408);
     Advance();
   } else {

@@ -38,7 +38,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+#include <list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -75,6 +75,11 @@ class ConnectionOwner {
   // Called once, from Close(); the owner destroys the connection later
   // (never inside this call).
   virtual void OnConnectionClosed(Connection* connection) = 0;
+  // A parser for a request that starts arriving, and its return once the
+  // connection has no request in progress: an idle connection holds none
+  // (the owner keeps a few for reuse).
+  virtual std::unique_ptr<http::RequestParser> TakeParser() = 0;
+  virtual void GiveBackParser(std::unique_ptr<http::RequestParser> parser) = 0;
 
  protected:
   ~ConnectionOwner() = default;
@@ -179,6 +184,12 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   void OnTimer();
   bool WantRead() const;
   bool Idle() const;
+  bool ParserIdle() const { return parser_ == nullptr || parser_->idle(); }
+  bool HeadersComplete() const {
+    return parser_ != nullptr && parser_->headers_complete();
+  }
+  // Gives the parser back (no request in progress any more).
+  void ReleaseParser();
   RouteMetrics& MetricsFor(size_t route);
 
   net::EventLoop& loop_;
@@ -188,8 +199,11 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   const std::shared_ptr<LoopHandle> home_;
   const std::shared_ptr<const ConnectionInfo> info_;
   std::unique_ptr<net::Stream> stream_;
-  http::RequestParser parser_;
-  std::deque<Slot> pipeline_;
+  // The parser exists while a request is being received (see
+  // ConnectionOwner::TakeParser); the pipeline allocates nothing when empty
+  // (std::deque would allocate ~600 bytes up front).
+  std::unique_ptr<http::RequestParser> parser_;
+  std::list<Slot> pipeline_;
   // Input received while parsing is paused (pipeline full).
   std::string stash_;
   // While ProcessInput() dispatches a request: the bytes after it.

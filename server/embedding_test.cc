@@ -22,6 +22,7 @@
 #include "server/sse.h"
 #include "server/testing/gate.h"
 #include "server/testing/raw_client.h"
+#include "server/testing/test_io.h"
 
 namespace brisk {
 namespace {
@@ -63,6 +64,7 @@ class EmbeddingTest : public ::testing::Test {
   void StartServer(ServerOptions o = {}) {
     o.address = "127.0.0.1";
     o.port = 0;
+    o.io = ::brisk::testing::TestIoBackend();  // epoll, or io_uring
     o.handle_signals = false;
     server_ = std::make_unique<HttpServer>(o);
     const RouteOptions kInline{.run_inline = true};

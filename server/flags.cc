@@ -11,6 +11,10 @@
 ABSL_FLAG(std::string, address, "0.0.0.0", "Address to listen on (IPv4 or IPv6).");
 ABSL_FLAG(int32_t, port, 8080, "Port to listen on; 0 picks a free port.");
 ABSL_FLAG(int32_t, reactors, 1, "Reactor (event loop) threads.");
+ABSL_FLAG(std::string, io, "epoll",
+          "How reactors wait for IO: epoll, or io_uring (Linux 6.0+).");
+ABSL_FLAG(bool, defer_accept, true,
+          "TCP_DEFER_ACCEPT on the listeners and a read right after accept.");
 ABSL_FLAG(int32_t, workers, 4, "Worker threads for offloaded handlers.");
 ABSL_FLAG(int32_t, worker_nice, 0,
           "CPU priority (nice, 0..19) of worker threads: above 0, busy "
@@ -123,6 +127,15 @@ absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
   }
   o.port = static_cast<uint16_t>(port);
   o.reactors = absl::GetFlag(FLAGS_reactors);
+  const std::string io = absl::GetFlag(FLAGS_io);
+  if (io == "epoll") {
+    o.io = IoBackend::kEpoll;
+  } else if (io == "io_uring") {
+    o.io = IoBackend::kIoUring;
+  } else {
+    return absl::InvalidArgumentError("--io must be 'epoll' or 'io_uring'");
+  }
+  o.defer_accept = absl::GetFlag(FLAGS_defer_accept);
   o.workers = absl::GetFlag(FLAGS_workers);
   o.worker_nice = absl::GetFlag(FLAGS_worker_nice);
   o.queue_capacity = static_cast<size_t>(

@@ -296,14 +296,20 @@ absl::Status HttpServer::Start() {
     } else {
       listener = net::Listener::Create(
           o.address, port,
-          net::ListenerOptions{.backlog = 4096, .reuse_port = o.reactors > 1});
+          net::ListenerOptions{.backlog = 4096,
+                               .reuse_port = o.reactors > 1,
+                               .defer_accept_seconds = o.defer_accept ? 1 : 0});
     }
     if (!listener.ok()) return listener.status();
     port = listener->port();
     auto reactor = std::make_unique<internal::Reactor>(
-        context, &d.lifecycle, o.max_connections, net::StreamOptions{},
-        d.tls.get());
-    if (absl::Status s = reactor->Init(*std::move(listener)); !s.ok()) return s;
+        context, &d.lifecycle, o.max_connections,
+        net::StreamOptions{.read_on_start = o.defer_accept}, d.tls.get());
+    if (absl::Status s = reactor->Init(*std::move(listener),
+                                       o.io == IoBackend::kIoUring);
+        !s.ok()) {
+      return s;
+    }
     d.reactors.push_back(std::move(reactor));
   }
   absl::StatusOr<std::unique_ptr<net::EventLoop>> control = net::CreateEpollLoop();

@@ -67,10 +67,20 @@
 
 namespace brisk {
 
+// How the reactors wait for IO (--io): epoll readiness, or io_uring
+// completions (Linux 6.0+; Start() fails with the reason if the kernel
+// cannot). The server behaves the same on both.
+enum class IoBackend { kEpoll, kIoUring };
+
 struct ServerOptions {
   std::string address = "0.0.0.0";
   uint16_t port = 8080;  // 0 = any free port (see port())
   int reactors = 1;
+  IoBackend io = IoBackend::kEpoll;
+  // New connections: TCP_DEFER_ACCEPT on the listeners (a connection is
+  // accepted with its request, after about 1 s if it sends nothing) and a
+  // read right after accept, so a short exchange needs no poller round.
+  bool defer_accept = true;
   int workers = 4;
   // CPU priority (nice value, 0..19) of the worker threads. Above 0, busy
   // handlers on a core shared with a reactor yield to it, so it keeps

@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "server/testing/gate.h"
 #include "server/testing/raw_client.h"
+#include "server/testing/test_io.h"
 
 namespace brisk {
 namespace {
@@ -36,6 +37,7 @@ class ServerTest : public ::testing::Test {
   void StartServer(ServerOptions o = {}) {
     o.address = "127.0.0.1";
     o.port = 0;
+    o.io = ::brisk::testing::TestIoBackend();  // epoll, or io_uring
     server_ = std::make_unique<HttpServer>(o);
     const RouteOptions kInline{.run_inline = true};
     ASSERT_TRUE(server_->AddRoute("GET", "/hello", [](RequestContext&) {

@@ -5,6 +5,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "net/io_uring_loop.h"
+
 namespace brisk::internal {
 
 Reactor::Reactor(const ConnectionContext& context, Lifecycle* lifecycle,
@@ -22,9 +25,14 @@ Reactor::~Reactor() {
   if (home_ != nullptr) home_->Shut();
 }
 
-absl::Status Reactor::Init(net::Listener listener) {
-  absl::StatusOr<std::unique_ptr<net::EventLoop>> loop = net::CreateEpollLoop();
-  if (!loop.ok()) return loop.status();
+absl::Status Reactor::Init(net::Listener listener, bool io_uring) {
+  absl::StatusOr<std::unique_ptr<net::EventLoop>> loop =
+      io_uring ? net::CreateIoUringLoop() : net::CreateEpollLoop();
+  if (!loop.ok()) {
+    return absl::Status(loop.status().code(),
+                        absl::StrCat(io_uring ? "--io=io_uring: " : "--io=epoll: ",
+                                     loop.status().message()));
+  }
   loop_ = *std::move(loop);
   home_ = std::make_shared<LoopHandle>(loop_.get());
   ServerMetrics* metrics = context_.metrics;
@@ -82,6 +90,25 @@ void Reactor::OnAccept(net::UniqueFd fd, const net::SocketAddress& peer) {
                  ? loop_->CreateStream(std::move(fd), raw, stream_options_)
                  : tls_->CreateStream(loop_.get(), std::move(fd), raw,
                                       stream_options_, tls_info));
+}
+
+std::unique_ptr<http::RequestParser> Reactor::TakeParser() {
+  if (parsers_.empty()) {
+    return std::make_unique<http::RequestParser>(
+        context_.config->parser_limits);
+  }
+  std::unique_ptr<http::RequestParser> parser = std::move(parsers_.back());
+  parsers_.pop_back();
+  return parser;
+}
+
+void Reactor::GiveBackParser(std::unique_ptr<http::RequestParser> parser) {
+  // A few spare parsers serve every connection's next request (the busy
+  // ones take and give back one per request); beyond, memory goes back.
+  constexpr size_t kSpareParsers = 64;
+  if (parsers_.size() >= kSpareParsers) return;
+  parser->Reset();
+  parsers_.push_back(std::move(parser));
 }
 
 void Reactor::OnConnectionClosed(Connection* connection) {

@@ -10,9 +10,11 @@
 #include <memory>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "http/request_parser.h"
 #include "http/response_writer.h"
 #include "net/acceptor.h"
 #include "net/event_loop.h"
@@ -35,8 +37,9 @@ class Reactor final : public ConnectionOwner {
   Reactor(const Reactor&) = delete;
   Reactor& operator=(const Reactor&) = delete;
 
-  // Creates the loop and starts accepting from `listener` once running.
-  absl::Status Init(net::Listener listener);
+  // Creates the loop (io_uring's or epoll's) and starts accepting from
+  // `listener` once running.
+  absl::Status Init(net::Listener listener, bool io_uring);
   void StartThread();
   // The listening socket (until the reactor stops accepting). Before
   // StartThread() only.
@@ -55,6 +58,8 @@ class Reactor final : public ConnectionOwner {
   // ConnectionOwner (loop thread).
   std::string_view Date() override;
   void OnConnectionClosed(Connection* connection) override;
+  std::unique_ptr<http::RequestParser> TakeParser() override;
+  void GiveBackParser(std::unique_ptr<http::RequestParser> parser) override;
 
  private:
   void OnAccept(net::UniqueFd fd, const net::SocketAddress& peer);
@@ -68,6 +73,8 @@ class Reactor final : public ConnectionOwner {
   std::unique_ptr<net::EventLoop> loop_;
   std::shared_ptr<LoopHandle> home_;
   std::unique_ptr<net::Acceptor> acceptor_;
+  // Parsers of connections with no request in progress, for reuse.
+  std::vector<std::unique_ptr<http::RequestParser>> parsers_;
   absl::flat_hash_map<Connection*, std::unique_ptr<Connection>> connections_;
   bool accepting_ = true;
   http::HttpDate date_;

@@ -14,6 +14,7 @@
 #include "server/http_server.h"
 #include "server/testing/gate.h"
 #include "server/testing/raw_client.h"
+#include "server/testing/test_io.h"
 
 namespace brisk {
 namespace {
@@ -29,6 +30,7 @@ class RealtimeTest : public ::testing::Test {
   void Start(ServerOptions o) {
     o.address = "127.0.0.1";
     o.port = 0;
+    o.io = ::brisk::testing::TestIoBackend();  // epoll, or io_uring
     server_ = std::make_unique<HttpServer>(o);
     // The gate route has its own long deadline (a client budget can still
     // shorten it), so holding a worker never races the deadlines under test,

@@ -67,6 +67,35 @@ TEST(ServerBinaryTest, SigtermDrainsInFlightRequestAndExitsZero) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
+TEST(ServerBinaryTest, IoUringServesAndDrains) {
+  std::vector<std::string> flags = kFlags;
+  flags.push_back("--io=io_uring");
+  ServerProcess server(flags);
+  ASSERT_NE(server.port(), 0);
+  RawClient c(server.port());
+  ASSERT_TRUE(c.Send(Get("/hello") + Get("/hello")));  // pipelined
+  for (int i = 0; i < 2; ++i) {
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->body, "Hello, World!\n");
+  }
+  server.Signal(SIGTERM);
+  EXPECT_TRUE(c.WaitClosed());
+  const int status = server.Wait();
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(ServerBinaryTest, UnknownIoIsAUsageError) {
+  std::vector<std::string> flags = kFlags;
+  flags.push_back("--io=kqueue");
+  ServerProcess server(flags);
+  EXPECT_EQ(server.port(), 0);  // never listened
+  const int status = server.Wait();
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+}
+
 TEST(ServerBinaryTest, SecondSignalExitsAtOnce) {
   ServerProcess server(kFlags);
   ASSERT_NE(server.port(), 0);

@@ -6,6 +6,10 @@
 #
 # Usage: tools/bench/peers.sh [SECONDS=5] [PEERS="nginx h2o"]
 #   ROUNDS=3 (env) rounds per server. Loopback only; stops by itself.
+#   BIN=path (env): a brisk server binary built beforehand (else one is
+#   built with -c opt).
+#   IO="epoll io_uring" (env): the brisk backends measured in the same run
+#   ("brisk" = --io=epoll, "brisk-uring" = --io=io_uring).
 # Modes: c64 (keep-alive, 64 connections), pipe16 (16 requests per write),
 #        close (a new connection per request).
 set -euo pipefail
@@ -26,17 +30,42 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >&2
 fi
 
-tools/bazel build -c opt //server:server >&2
-BIN=$(mktemp /tmp/brisk-bench-server.XXXXXX)
-cp -f bazel-bin/server/server "$BIN"
-tools/bazel shutdown >&2  # no JVM running beside the measurements
+if [[ -n "${BIN:-}" ]]; then  # a brisk server binary built beforehand
+  cp -f "$BIN" "${BIN}.bench"
+  BIN="${BIN}.bench"
+else
+  tools/bazel build -c opt //server:server >&2
+  BIN=$(mktemp /tmp/brisk-bench-server.XXXXXX)
+  cp -f bazel-bin/server/server "$BIN"
+  tools/bazel shutdown >&2  # no JVM running beside the measurements
+fi
 chmod +x "$BIN"
 trap 'rm -f "$BIN"' EXIT
 PORT=${SELF_PORT:-18080}
 export SELF_PORT=$PORT
-export SELF_CMD="$BIN --address=127.0.0.1 --port=$PORT --reactors=1 --workers=1"
+export SELF_CMD="$BIN --address=127.0.0.1 --port=$PORT --reactors=1 --workers=1 --io=epoll"
+IO=${IO:-"epoll io_uring"}
+SELVES=()
+for io in $IO; do
+  case $io in
+    epoll) SELVES+=(self) ;;
+    io_uring) SELVES+=(uring) ;;
+    *) echo "IO: epoll or io_uring, not $io" >&2; exit 2 ;;
+  esac
+done
+# run.sh knows one brisk ("self"); a copy taught a second one ("uring", the
+# same binary with --io=io_uring) takes turns with the rest in the same run.
+export URING_PORT=$((PORT + 1))
+export URING_CMD="$BIN --address=127.0.0.1 --port=$URING_PORT --reactors=1 --workers=1 --io=io_uring"
+RUN_DIR=$(cd "$(dirname "$RUN_SH")" && pwd)
+RUN_COPY=$(mktemp /tmp/brisk-bench-run.XXXXXX)
+trap 'rm -f "$BIN" "$RUN_COPY"' EXIT
+sed -e "s#^cd \"\$(dirname \"\$0\")\"#cd \"$RUN_DIR\"#" \
+    -e 's#self) echo ${SELF_PORT:-8080};;#self) echo ${SELF_PORT:-8080};; uring) echo ${URING_PORT};;#' \
+    -e 's#^\(    self) .*\)$#\1\n    uring)   exec taskset -c 0 ${URING_CMD} ;;#' \
+    "$RUN_SH" > "$RUN_COPY"
 
-OUT=$(bash "$RUN_SH" "$SECONDS_PER_RUN" $PEERS self)
+OUT=$(bash "$RUN_COPY" "$SECONDS_PER_RUN" $PEERS "${SELVES[@]}")
 echo "$OUT"
 echo
 echo "$OUT" | python3 <(cat <<'PY'
@@ -46,16 +75,22 @@ for line in sys.stdin:
     p = line.split()
     if len(p) >= 6 and p[1] in ("c64", "pipe16", "close"):
         rows[(p[0], p[1])] = (float(p[2]), float(p[4]))
-names = sorted({n for n, _ in rows}, key=lambda n: (n != "self", n))
-print("%-8s %-7s %10s %8s %8s %12s" % ("server", "mode", "req/s", "x nginx", "p99_us", "p99 x nginx"))
+label = {"self": "brisk", "uring": "brisk-ur"}
+names = sorted({n for n, _ in rows}, key=lambda n: (n not in label, n != "self", n))
+peers = [n for n in names if n not in label]
+print("%-8s %-7s %10s %8s %8s %8s %12s %10s" % ("server", "mode", "req/s", "x nginx", "x best", "p99_us", "p99 x nginx", "p99 x best"))
 for n in names:
     for m in ("c64", "pipe16", "close"):
         if (n, m) not in rows:
             continue
         r, p99 = rows[(n, m)]
         base = rows.get(("nginx", m))
+        peer_r = [rows[(q, m)][0] for q in peers if (q, m) in rows]
+        peer_p = [rows[(q, m)][1] for q in peers if (q, m) in rows and rows[(q, m)][1] == rows[(q, m)][1]]
         rr = "%.2f" % (r / base[0]) if base and base[0] else "-"
         pr = "%.2f" % (p99 / base[1]) if base and base[1] and p99 == p99 else "-"
-        print("%-8s %-7s %10.0f %8s %8.0f %12s" % ("brisk" if n == "self" else n, m, r, rr, p99, pr))
+        rb = "%.2f" % (r / max(peer_r)) if peer_r and max(peer_r) else "-"
+        pb = "%.2f" % (p99 / min(peer_p)) if peer_p and min(peer_p) and p99 == p99 else "-"
+        print("%-8s %-7s %10.0f %8s %8s %8.0f %12s %10s" % (label.get(n, n), m, r, rr, rb, p99, pr, pb))
 PY
 )
