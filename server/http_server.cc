@@ -26,6 +26,7 @@
 #include "server/lifecycle.h"
 #include "server/reactor.h"
 #include "server/route_table.h"
+#include "server/status_page.h"
 #include "server/worker_pool.h"
 
 namespace brisk {
@@ -51,6 +52,7 @@ struct HttpServer::Impl {
 
   absl::Status AddRoute(Route route);
   absl::Status AddBuiltinRoutes(HttpServer* server);
+  absl::Status AddStatusRoutes(HttpServer* server);
   // Control thread: the shutdown's steps.
   void BeginShutdownOnControl();
   // A newer process took over the listening sockets.
@@ -122,7 +124,38 @@ absl::Status HttpServer::Impl::AddBuiltinRoutes(HttpServer* server) {
                                       .options = {.run_inline = true}});
     if (!s.ok()) return s;
   }
-  return absl::OkStatus();
+  return AddStatusRoutes(server);
+}
+
+absl::Status HttpServer::Impl::AddStatusRoutes(HttpServer* server) {
+  if (options.status_path.empty()) return absl::OkStatus();
+  absl::Status s = routes.Add(Route{
+      .method = "GET",
+      .pattern = options.status_path,
+      .handler =
+          [](RequestContext&) {
+            http::Response r = http::Response::Html(
+                200, std::string(internal::StatusPageHtml()));
+            r.AddHeader("Content-Security-Policy", internal::kStatusPagePolicy);
+            r.AddHeader("Cache-Control", "no-store");
+            return r;
+          },
+      .options = {.run_inline = true}});
+  if (!s.ok()) return s;
+  const int pid = getpid();
+  return routes.Add(Route{
+      .method = "GET",
+      .pattern = options.status_path + ".json",
+      .handler =
+          [this, server, pid](RequestContext&) {
+            http::Response r = http::Response::Json(
+                200, internal::StatusJson(*metrics, server->ready(),
+                                          std::chrono::steady_clock::now().time_since_epoch(),
+                                          pid));
+            r.AddHeader("Cache-Control", "no-store");
+            return r;
+          },
+      .options = {.run_inline = true}});
 }
 
 HttpServer::HttpServer(ServerOptions options)
