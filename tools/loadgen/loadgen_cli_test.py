@@ -166,6 +166,18 @@ class LoadgenCliTest(unittest.TestCase):
                                 for s in self.recorder.requests))
             self.assertEqual(len(self.recorder.requests), 20)
 
+    def test_plot_goes_next_to_the_csv_by_default(self):
+        r = self.loadgen("--rate=20", "--path=/ok",
+                         "--latency_out=" + self.path("auto.csv"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(os.path.exists(self.path("auto.csv")))
+        with open(self.path("auto.svg"), encoding="utf-8") as f:
+            self.assertIn("<svg", f.read())
+        r = self.loadgen("--rate=20", "--path=/ok", "--plot_out=none",
+                         "--latency_out=" + self.path("noplot.csv"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertFalse(os.path.exists(self.path("noplot.svg")))
+
     def test_rejected_flags_exit_2(self):
         self.write("b.txt", b"x")
         cases = [

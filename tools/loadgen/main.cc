@@ -58,7 +58,8 @@ ABSL_FLAG(std::string, latency_out, "",
           "Write the latency distribution as CSV (percentile,latency_us); with "
           "several classes one file each, the class name before the extension.");
 ABSL_FLAG(std::string, plot_out, "",
-          "Write the latency by percentile as an SVG plot, one line per class.");
+          "Write the latency by percentile as an SVG plot, one line per class "
+          "(default: next to --latency_out, as FILE.svg; 'none' for no plot).");
 ABSL_FLAG(std::string, plot_title, "", "Title of the --plot_out plot.");
 ABSL_FLAG(std::string, latency_answers, "all",
           "Which answers --latency_out and --plot_out describe: all, 2xx or non2xx.");
@@ -246,7 +247,17 @@ int main(int argc, char** argv) {
       csv_files.push_back(*std::move(file));
     }
   }
-  const std::string plot_path = absl::GetFlag(FLAGS_plot_out);
+  // The plot goes next to the CSV unless it is asked for elsewhere (or
+  // turned off with --plot_out=none).
+  std::string plot_path = absl::GetFlag(FLAGS_plot_out);
+  if (plot_path.empty() && !csv_path.empty()) {
+    const size_t dot = csv_path.rfind('.');
+    const size_t slash = csv_path.rfind('/');
+    plot_path = (dot != std::string::npos && (slash == std::string::npos || dot > slash)
+                     ? csv_path.substr(0, dot)
+                     : csv_path) + ".svg";
+  }
+  if (plot_path == "none") plot_path.clear();
   File plot_file(nullptr, &std::fclose);
   if (!plot_path.empty()) {
     absl::StatusOr<File> file = OpenOutput(plot_path);
