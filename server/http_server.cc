@@ -347,7 +347,6 @@ absl::Status HttpServer::Start() {
   std::vector<int> listener_fds;
   for (auto& r : d.reactors) listener_fds.push_back(r->listener_fd());
   for (auto& r : d.reactors) r->StartThread();
-  d.control_thread = std::thread([&d] { d.control->Run(); });
   if (!o.handover_socket.empty()) {
     // This one accepts now: the old one may stop.
     if (takeover.has_value()) takeover->Confirm().IgnoreError();
@@ -362,6 +361,10 @@ absl::Status HttpServer::Start() {
       d.handover = *std::move(service);
     }
   }
+  // Started last: everything the control thread reads (`handover` above
+  // among them) is set before it exists. A takeover confirmed meanwhile,
+  // or a signal, only queued its task on the loop.
+  d.control_thread = std::thread([&d] { d.control->Run(); });
   return absl::OkStatus();
 }
 
