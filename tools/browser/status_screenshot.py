@@ -63,7 +63,7 @@ def main():
                     # finish within its budget; the excess is refused.
                     burst = subprocess.Popen(base + [
                         f"--duration={int(args.seconds * 0.4) + 10}s",
-                        "--request=burst rate=50 target=/report?us=20000 "
+                        "--request=burst rate=100 target=/report?us=20000 "
                         "connections=64 header=\"X-Request-Budget-Ms: 150\""],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     procs.append(burst)
