@@ -27,6 +27,7 @@
 #include "server/reactor.h"
 #include "server/route_table.h"
 #include "server/tls_endpoint.h"
+#include "server/status_page.h"
 #include "server/worker_pool.h"
 
 namespace brisk {
@@ -52,6 +53,7 @@ struct HttpServer::Impl {
 
   absl::Status AddRoute(Route route);
   absl::Status AddBuiltinRoutes(HttpServer* server);
+  absl::Status AddStatusRoutes(HttpServer* server);
   // Control thread: the shutdown's steps.
   void BeginShutdownOnControl();
   // A newer process took over the listening sockets.
@@ -125,7 +127,38 @@ absl::Status HttpServer::Impl::AddBuiltinRoutes(HttpServer* server) {
                                       .options = {.run_inline = true}});
     if (!s.ok()) return s;
   }
-  return absl::OkStatus();
+  return AddStatusRoutes(server);
+}
+
+absl::Status HttpServer::Impl::AddStatusRoutes(HttpServer* server) {
+  if (options.status_path.empty()) return absl::OkStatus();
+  absl::Status s = routes.Add(Route{
+      .method = "GET",
+      .pattern = options.status_path,
+      .handler =
+          [](RequestContext&) {
+            http::Response r = http::Response::Html(
+                200, std::string(internal::StatusPageHtml()));
+            r.AddHeader("Content-Security-Policy", internal::kStatusPagePolicy);
+            r.AddHeader("Cache-Control", "no-store");
+            return r;
+          },
+      .options = {.run_inline = true}});
+  if (!s.ok()) return s;
+  const int pid = getpid();
+  return routes.Add(Route{
+      .method = "GET",
+      .pattern = options.status_path + ".json",
+      .handler =
+          [this, server, pid](RequestContext&) {
+            http::Response r = http::Response::Json(
+                200, internal::StatusJson(*metrics, server->ready(),
+                                          std::chrono::steady_clock::now().time_since_epoch(),
+                                          pid));
+            r.AddHeader("Cache-Control", "no-store");
+            return r;
+          },
+      .options = {.run_inline = true}});
 }
 
 HttpServer::HttpServer(ServerOptions options)
@@ -333,7 +366,6 @@ absl::Status HttpServer::Start() {
   std::vector<int> listener_fds;
   for (auto& r : d.reactors) listener_fds.push_back(r->listener_fd());
   for (auto& r : d.reactors) r->StartThread();
-  d.control_thread = std::thread([&d] { d.control->Run(); });
   if (!o.handover_socket.empty()) {
     // This one accepts now: the old one may stop.
     if (takeover.has_value()) takeover->Confirm().IgnoreError();
@@ -348,6 +380,10 @@ absl::Status HttpServer::Start() {
       d.handover = *std::move(service);
     }
   }
+  // Started last: everything the control thread reads (`handover` above
+  // among them) is set before it exists. A takeover confirmed meanwhile,
+  // or a signal, only queued its task on the loop.
+  d.control_thread = std::thread([&d] { d.control->Run(); });
   return absl::OkStatus();
 }
 

@@ -65,6 +65,8 @@ constexpr char kIndex[] =
     "<li><a href=\"/readyz\">GET /readyz</a>: readiness (503 once a "
     "shutdown began)</li>\n"
     "<li><a href=\"/metrics\">GET /metrics</a>: Prometheus metrics</li>\n"
+    "<li><a href=\"/status\">GET /status</a>: live status page (its data: "
+    "<a href=\"/status.json\">GET /status.json</a>)</li>\n"
     "</ul>\n";
 
 absl::Status AddDemoRoutes(brisk::HttpServer& server) {
@@ -155,6 +157,7 @@ int main(int argc, char** argv) {
   o.metrics_path = "/metrics";
   o.health_path = "/healthz";
   o.ready_path = "/readyz";
+  o.status_path = "/status";
 
   brisk::HttpServer server(o);
   if (absl::Status s = AddDemoRoutes(server); !s.ok()) {

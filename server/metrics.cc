@@ -4,6 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "http/json_string.h"
 
 namespace brisk {
 
@@ -58,6 +60,18 @@ void Histogram::AppendPrometheus(std::string_view name, std::string_view labels,
       out, "%s_sum%s %.9f\n", name, braces,
       static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9);
   absl::StrAppendFormat(out, "%s_count%s %d\n", name, braces, cumulative);
+}
+
+void Histogram::AppendJson(std::string* out) const {
+  std::array<uint64_t, kBoundsUs.size() + 1> counts;
+  uint64_t count = 0;
+  for (size_t b = 0; b < counts.size(); ++b) {
+    counts[b] = buckets_[b].load(std::memory_order_relaxed);
+    count += counts[b];
+  }
+  absl::StrAppend(out, "{\"count\":", count, ",\"sum_ns\":",
+                  sum_ns_.load(std::memory_order_relaxed), ",\"buckets\":[",
+                  absl::StrJoin(counts, ","), "]}");
 }
 
 void CountHistogram::Observe(uint64_t value) {
@@ -281,6 +295,55 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
   *out += "# HELP brisk_loop_lag_seconds How late reactor timers and posted "
           "tasks ran.\n# TYPE brisk_loop_lag_seconds histogram\n";
   loop_lag.AppendPrometheus("brisk_loop_lag_seconds", "", out);
+}
+
+void ServerMetrics::AppendJson(std::string* out) const {
+  auto load = [](const auto& a) {
+    return static_cast<int64_t>(a.load(std::memory_order_relaxed));
+  };
+  absl::StrAppend(out, "{\"bucket_bounds_us\":[",
+                  absl::StrJoin(Histogram::kBoundsUs, ","), "],\"routes\":[");
+  for (size_t i = 0; i < routes_.size(); ++i) {
+    const RouteMetrics& r = *routes_[i];
+    *out += i == 0 ? "{\"name\":" : ",{\"name\":";
+    http::AppendJsonString(r.name, out);
+    *out += ",\"requests\":{";
+    bool first = true;
+    for (size_t s = 0; s < r.status_counts.size(); ++s) {
+      const uint64_t c = r.status_counts[s].load(std::memory_order_relaxed);
+      if (c == 0) continue;
+      absl::StrAppend(out, first ? "" : ",", "\"", s + 100, "\":", c);
+      first = false;
+    }
+    *out += "},\"shed\":{";
+    for (size_t k = 0; k < kShedReasonNames.size(); ++k) {
+      *out += k == 0 ? "\"" : ",\"";
+      out->append(kShedReasonNames[k]);
+      absl::StrAppend(out, "\":", load(r.shed[k]));
+    }
+    *out += "},\"latency\":";
+    r.total.AppendJson(out);
+    *out += ",\"queue_wait\":";
+    r.queue_wait.AppendJson(out);
+    *out += ",\"handler\":";
+    r.handler.AppendJson(out);
+    *out += "}";
+  }
+  absl::StrAppend(
+      out, "],\"connections\":{\"open\":", load(open_connections),
+      ",\"accepted\":", load(accepted_connections),
+      ",\"rejected\":", load(rejected_connections),
+      "},\"timeouts\":{\"header\":", load(timeouts_header),
+      ",\"idle\":", load(timeouts_idle), ",\"write\":", load(timeouts_write),
+      "},\"bad_requests\":", load(bad_requests),
+      ",\"in_flight\":", load(in_flight), ",\"queue_depth\":", load(queue_depth),
+      ",\"deadline_exceeded\":", load(deadline_exceeded),
+      ",\"deadline_in_queue\":", load(deadline_in_queue),
+      ",\"late_results_dropped\":", load(late_results_dropped),
+      ",\"handler_exceptions\":", load(handler_exceptions),
+      ",\"responders_dropped\":", load(responders_dropped), ",\"loop_lag\":");
+  loop_lag.AppendJson(out);
+  *out += "}";
 }
 
 }  // namespace brisk

@@ -49,6 +49,10 @@ class Histogram {
   // `labels` is empty or like `route="/hello"`.
   void AppendPrometheus(std::string_view name, std::string_view labels,
                         std::string* out) const;
+  // Appends {"count":N,"sum_ns":S,"buckets":[...]}: the count of each
+  // bucket (not cumulative), kBoundsUs.size() + 1 of them, +Inf last;
+  // count is their sum.
+  void AppendJson(std::string* out) const;
 
  private:
   std::array<std::atomic<uint64_t>, kBoundsUs.size() + 1> buckets_{};
@@ -139,6 +143,24 @@ class ServerMetrics {
   size_t num_routes() const { return routes_.size() - 1; }
 
   void AppendPrometheus(std::string* out) const;
+  // Appends the figures as one JSON object, for programs and the status
+  // page (what `status_path`.json serves): cumulative counters, gauges and
+  // histogram buckets (rates and quantiles over an interval come from the
+  // difference of two snapshots):
+  //   {"bucket_bounds_us":[50,...,10000000],          // +Inf implied last
+  //    "routes":[{"name":"/hello","requests":{"200":N,...},
+  //               "shed":{"queue_full":N,...},         // kShedReasonNames
+  //               "latency":H,"queue_wait":H,"handler":H}, ...,
+  //              {"name":"unmatched",...}],            // always last
+  //    "connections":{"open":N,"accepted":N,"rejected":N},
+  //    "timeouts":{"header":N,"idle":N,"write":N},
+  //    "bad_requests":N,"in_flight":N,"queue_depth":N,
+  //    "deadline_exceeded":N,"deadline_in_queue":N,
+  //    "late_results_dropped":N,"handler_exceptions":N,
+  //    "responders_dropped":N,"loop_lag":H}
+  // where H is Histogram::AppendJson's object and "latency" is the route's
+  // `total`. Route names are escaped (any bytes give valid JSON).
+  void AppendJson(std::string* out) const;
 
   // A refusal of a request to `route` for reason `reason` (an index into
   // kShedReasonNames).

@@ -7,6 +7,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "simdjson.h"
 
 namespace brisk {
 namespace {
@@ -69,6 +70,116 @@ TEST(ServerMetricsTest, ExportsRoutesStatusesAndGauges) {
   EXPECT_EQ(m.shed_queue_full.load(), 7u);
   EXPECT_EQ(m.ShedCount(0), 7u);
   EXPECT_THAT(out, HasSubstr("# TYPE brisk_loop_lag_seconds histogram\n"));
+}
+
+// Parses `json` strictly (simdjson); fails the test when it is not valid.
+simdjson::dom::element ParseJson(simdjson::dom::parser& parser,
+                                 const std::string& json) {
+  simdjson::dom::element doc;
+  EXPECT_EQ(parser.parse(json).get(doc), simdjson::SUCCESS) << json;
+  return doc;
+}
+
+uint64_t U(simdjson::dom::element e, std::string_view json_pointer) {
+  uint64_t v = 0;
+  EXPECT_EQ(e.at_pointer(json_pointer).get(v), simdjson::SUCCESS) << json_pointer;
+  return v;
+}
+
+TEST(HistogramTest, JsonHasEveryBucketNotCumulative) {
+  Histogram h;
+  h.Observe(microseconds(50));
+  h.Observe(microseconds(51));
+  h.Observe(microseconds(51));
+  h.Observe(std::chrono::seconds(60));  // +Inf
+  std::string out;
+  h.AppendJson(&out);
+  EXPECT_EQ(out,
+            "{\"count\":4,\"sum_ns\":60000152000,"
+            "\"buckets\":[1,2,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1]}");
+}
+
+TEST(ServerMetricsTest, JsonIsValidAndHoldsTheFigures) {
+  // Route names an embedder may register, and bytes that must be escaped.
+  ServerMetrics m({"/hello", "/a\"b\\c", std::string("/ctl\n\x01\0", 7),
+                   "/caf\xc3\xa9", "/bad\xff"});
+  m.route(0).RecordStatus(200);
+  m.route(0).RecordStatus(200);
+  m.route(0).RecordStatus(503);
+  m.route(0).total.Observe(microseconds(80));
+  m.route(0).queue_wait.Observe(microseconds(3000));
+  m.route(0).handler.Observe(microseconds(20));
+  m.unmatched().RecordStatus(404);
+  m.RecordShed(1, 0);  // queue_full
+  m.RecordShed(1, 0);
+  m.RecordShed(0, 2);  // expired_in_queue
+  m.open_connections.store(5);
+  m.accepted_connections.store(9);
+  m.rejected_connections.store(1);
+  m.timeouts_idle.store(2);
+  m.queue_depth.store(3);
+  m.in_flight.store(4);
+  m.deadline_exceeded.store(6);
+  m.loop_lag.Observe(microseconds(700));
+
+  std::string out;
+  m.AppendJson(&out);
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc = ParseJson(parser, out);
+
+  simdjson::dom::array bounds;
+  ASSERT_EQ(doc["bucket_bounds_us"].get(bounds), simdjson::SUCCESS);
+  ASSERT_EQ(bounds.size(), Histogram::kBoundsUs.size());
+  EXPECT_EQ(U(doc, "/bucket_bounds_us/0"), 50u);
+  EXPECT_EQ(U(doc, "/bucket_bounds_us/16"), 10000000u);
+
+  simdjson::dom::array routes;
+  ASSERT_EQ(doc["routes"].get(routes), simdjson::SUCCESS);
+  ASSERT_EQ(routes.size(), 6u);  // five routes and "unmatched"
+  const char* names[] = {"/hello", "/a\"b\\c", nullptr, "/caf\xc3\xa9",
+                         "/bad\xc3\xbf", "unmatched"};
+  for (size_t i = 0; i < 6; ++i) {
+    std::string_view name;
+    ASSERT_EQ(routes.at(i)["name"].get(name), simdjson::SUCCESS);
+    if (names[i] != nullptr) {
+      EXPECT_EQ(name, names[i]) << i;
+    }
+  }
+  std::string_view ctl;
+  ASSERT_EQ(routes.at(2)["name"].get(ctl), simdjson::SUCCESS);
+  EXPECT_EQ(ctl, std::string_view("/ctl\n\x01\0", 7));
+
+  EXPECT_EQ(U(doc, "/routes/0/requests/200"), 2u);
+  EXPECT_EQ(U(doc, "/routes/0/requests/503"), 1u);
+  EXPECT_EQ(U(doc, "/routes/5/requests/404"), 1u);
+  EXPECT_EQ(U(doc, "/routes/1/shed/queue_full"), 2u);
+  EXPECT_EQ(U(doc, "/routes/0/shed/expired_in_queue"), 1u);
+  EXPECT_EQ(U(doc, "/routes/0/shed/codel"), 0u);
+  EXPECT_EQ(U(doc, "/routes/0/latency/count"), 1u);
+  EXPECT_EQ(U(doc, "/routes/0/latency/buckets/1"), 1u);   // le 100 us
+  EXPECT_EQ(U(doc, "/routes/0/queue_wait/buckets/6"), 1u);  // le 5000 us
+  EXPECT_EQ(U(doc, "/routes/0/handler/sum_ns"), 20000u);
+  EXPECT_EQ(U(doc, "/connections/open"), 5u);
+  EXPECT_EQ(U(doc, "/connections/accepted"), 9u);
+  EXPECT_EQ(U(doc, "/connections/rejected"), 1u);
+  EXPECT_EQ(U(doc, "/timeouts/idle"), 2u);
+  EXPECT_EQ(U(doc, "/queue_depth"), 3u);
+  EXPECT_EQ(U(doc, "/in_flight"), 4u);
+  EXPECT_EQ(U(doc, "/deadline_exceeded"), 6u);
+  EXPECT_EQ(U(doc, "/loop_lag/count"), 1u);
+  EXPECT_EQ(U(doc, "/loop_lag/buckets/4"), 1u);  // le 1000 us
+}
+
+TEST(ServerMetricsTest, JsonOfFreshMetricsIsValid) {
+  ServerMetrics m({});
+  std::string out;
+  m.AppendJson(&out);
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc = ParseJson(parser, out);
+  EXPECT_EQ(U(doc, "/routes/0/latency/count"), 0u);
+  std::string_view name;
+  ASSERT_EQ(doc.at_pointer("/routes/0/name").get(name), simdjson::SUCCESS);
+  EXPECT_EQ(name, "unmatched");
 }
 
 TEST(ServerMetricsTest, ConcurrentRecordingCountsEverything) {

@@ -21,10 +21,12 @@
 #include <string>
 #include <string_view>
 
+#include "http/json_string.h"
+
 namespace brisk::fraud_scoring {
 
-// Appends `s` as a JSON string literal, quotes included.
-void AppendJsonString(std::string_view s, std::string* out);
+// Appends `s` as a JSON string literal, quotes included (http/json_string.h).
+using http::AppendJsonString;
 
 // Appends `v` as a JSON number (shortest round-trip form), or null when `v`
 // is NaN or infinite.

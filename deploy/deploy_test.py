@@ -1,0 +1,523 @@
+#!/usr/bin/env python3
+"""The deploy test: rolling restarts and a binary upgrade behind HAProxy.
+
+HAProxy (deploy/haproxy.cfg, as it is, addresses from the environment) in
+front of three brisk processes on loopback; tools/loadgen offers a constant
+open-loop rate through HAProxy on an inline route (/hello) and an offloaded
+one (/slow?ms=2), two classes with their own connections. Two measured runs:
+
+  before   load only: the baseline.
+  during   the same load while every backend is restarted in turn (SIGTERM,
+           wait for it to exit, start it again on the same port, wait until
+           HAProxy has it UP again, next), then one is upgraded in place (a
+           new process started with the same --handover_socket takes over
+           its listening sockets; the old one drains and exits); then more
+           rolling restarts until the window is nearly over, so that every
+           part of the measured window is under restart, and the last one
+           ends inside it (restarts and upgrades in turn).
+
+Checks: no request failed (loadgen errors) and none was answered non-2xx in
+either run; p99 during <= 2 x p99 before (all requests; per class printed);
+every SIGTERMed or upgraded process exited 0; HAProxy saw each restarted
+backend down before its grace ended and never saw the upgraded one down;
+it counted no connection error, response error, 5xx, retry or redispatch. Prints the figures
+and a last line "deploy test: PASS" or "deploy test: FAIL (...)"; exit 0 on
+PASS. Loopback only; bounded (about a minute); kills only what it started.
+
+Usage (deploy/deploy_test.sh builds the binaries and calls this):
+  deploy/deploy_test.py --server=bazel-bin/server/server \
+      --loadgen=bazel-bin/tools/loadgen/loadgen [--seconds=12]
+"""
+
+import argparse
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_status(port, path, timeout=1.0):
+    """The status of GET path on 127.0.0.1:port, or None if unreachable."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+                      .encode())
+            head = s.recv(64).decode("latin-1")
+        return int(head.split(" ")[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def stop_process(proc, timeout):
+    """SIGTERM to a process this script started; SIGKILL after timeout."""
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def parse_seconds(text):
+    """'1s', '500ms', '0' -> seconds."""
+    for suffix, scale in (("ms", 1e-3), ("s", 1.0)):
+        if text.endswith(suffix):
+            return float(text[:-len(suffix)]) * scale
+    return float(text)
+
+
+class Clock:
+    def __init__(self):
+        self.t0 = time.monotonic()
+
+    def now(self):
+        return time.monotonic() - self.t0
+
+
+class Brisk:
+    """One brisk process: started, SIGTERMed, upgraded; its exits kept."""
+
+    def __init__(self, name, binary, port, work, flags):
+        self.name = name
+        self.binary = binary
+        self.port = port
+        self.work = work
+        self.flags = flags
+        self.handover = os.path.join(work, f"{name}.handover")
+        self.proc = None
+        self.generation = 0
+        self.exits = []  # (pid, exit status, seconds from SIGTERM/upgrade to exit)
+
+    def argv(self):
+        return [self.binary, "--address=127.0.0.1", f"--port={self.port}",
+                f"--handover_socket={self.handover}"] + self.flags
+
+    def _spawn(self):
+        self.generation += 1
+        log = open(os.path.join(self.work, f"{self.name}.{self.generation}.log"), "w+")
+        proc = subprocess.Popen(self.argv(), stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            log.seek(0)
+            if "listening on" in log.read():
+                return proc
+            if proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        log.seek(0)
+        raise RuntimeError(f"{self.name} did not start: {log.read()[-500:]}")
+
+    def start(self):
+        self.proc = self._spawn()
+
+    def _wait_exit(self, proc, since, timeout):
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = proc.wait()
+            rc = f"killed after {timeout}s"
+        self.exits.append((proc.pid, rc, time.monotonic() - since))
+        return rc
+
+    def terminate(self):
+        """SIGTERM; returns when it was sent."""
+        self.terminated_at = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+
+    def restart(self, timeout):
+        """After terminate(): waits for the exit, starts again on the same port."""
+        self._wait_exit(self.proc, self.terminated_at, timeout)
+        self.start()
+
+    def upgrade(self, timeout):
+        """A new process takes over the listening sockets; the old exits."""
+        old = self.proc
+        self.proc = self._spawn()
+        self._wait_exit(old, time.monotonic(), timeout)
+
+    def stop(self):
+        stop_process(self.proc, 15)
+
+
+class HAProxy:
+    def __init__(self, binary, config, work, frontend_port, backends):
+        self.stats = os.path.join(work, "haproxy.sock")
+        env = dict(os.environ,
+                   BRISK_FRONTEND=f"127.0.0.1:{frontend_port}",
+                   BRISK_STATS=self.stats)
+        for i, b in enumerate(backends, 1):
+            env[f"BRISK_B{i}"] = f"127.0.0.1:{b.port}"
+        self.log = open(os.path.join(work, "haproxy.log"), "w+")
+        self.proc = subprocess.Popen([binary, "-f", config, "-db"], env=env,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+
+    def command(self, cmd):
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(2)
+            s.connect(self.stats)
+            s.sendall(cmd.encode() + b"\n")
+            chunks = []
+            while True:
+                c = s.recv(65536)
+                if not c:
+                    break
+                chunks.append(c)
+        return b"".join(chunks).decode()
+
+    def servers(self):
+        """{server name: row of 'show stat'} for the backend's servers."""
+        text = self.command("show stat").lstrip("# ")
+        rows = csv.DictReader(io.StringIO(text))
+        return {r["svname"]: r for r in rows
+                if r["pxname"] == "brisk" and r["svname"] not in ("BACKEND",)}
+
+    def wait_status(self, names, prefix, timeout):
+        """Waits until each server's status starts with prefix ("UP", "DOWN")."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                s = self.servers()
+                if all(s[n]["status"].startswith(prefix) and
+                       (prefix != "UP" or s[n]["status"] == "UP") for n in names):
+                    return True
+            except (OSError, KeyError):
+                pass
+            if self.proc.poll() is not None:
+                return False
+            time.sleep(0.01)
+        return False
+
+    def wait_up(self, names, timeout):
+        return self.wait_status(names, "UP", timeout)
+
+    def stop(self):
+        stop_process(self.proc, 5)
+
+
+def flag_defaults(server):
+    """{flag: default} from the server binary's --helpfull."""
+    text = subprocess.run([server, "--helpfull"], capture_output=True,
+                          text=True, timeout=10).stdout
+    text = re.sub(r"\s+", " ", text)
+    return dict(re.findall(r"--(\w+) \(.*?\); default: ([^;]*);", text))
+
+
+def check_files(server, haproxy_bin):
+    """The deploy/ files are valid and their timings agree: returns a list
+    of problems, printing each check."""
+    problems = []
+    defaults = flag_defaults(server)
+    if "drain_timeout" not in defaults or "request_deadline" not in defaults:
+        return [f"no flag defaults in {server} --helpfull"]
+    drain_timeout = parse_seconds(defaults["drain_timeout"])
+    deadline = parse_seconds(defaults["request_deadline"])
+
+    def check(ok, text):
+        print(f"  {'ok  ' if ok else 'FAIL'} {text}")
+        if not ok:
+            problems.append(text)
+
+    env = dict(os.environ, BRISK_STATS=os.path.join(tempfile.gettempdir(), "x.sock"))
+    r = subprocess.run([haproxy_bin, "-c", "-f", os.path.join(HERE, "haproxy.cfg")],
+                       env=env, capture_output=True, text=True)
+    check(r.returncode == 0, "haproxy -c accepts haproxy.cfg")
+    cfg = open(os.path.join(HERE, "haproxy.cfg")).read()
+    check(re.search(r"^\s*retry-on none\s*$", cfg, re.M) is not None,
+          "haproxy.cfg: no retries (retry-on none)")
+    check("/readyz" in cfg, "haproxy.cfg: health checks on /readyz")
+
+    # systemd: the units as systemd reads them (with this binary in place).
+    analyze = shutil.which("systemd-analyze")
+    units = ("brisk@.service", "brisk-next@.service")
+    for unit in units:
+        text = open(os.path.join(HERE, unit)).read()
+        stop = re.search(r"^TimeoutStopSec=(\S+)", text, re.M)
+        check(stop is not None and parse_seconds(stop.group(1)) > drain_timeout,
+              f"{unit}: TimeoutStopSec {stop and stop.group(1)} > --drain_timeout "
+              f"{drain_timeout:g}s (default)")
+    if analyze:
+        with tempfile.TemporaryDirectory() as d:
+            for unit in units:
+                text = open(os.path.join(HERE, unit)).read()
+                with open(os.path.join(d, unit), "w") as f:
+                    f.write(text.replace("/usr/local/bin/brisk", os.path.abspath(server)))
+            r = subprocess.run([analyze, "verify", "--man=no",
+                                "brisk@8081.service", "brisk-next@8081.service"],
+                               cwd=d, capture_output=True, text=True)
+            out = (r.stdout + r.stderr).strip()
+            check(r.returncode == 0 and not out,
+                  "systemd-analyze verify: both units clean" + (f" ({out})" if out else ""))
+    else:
+        print("  skip systemd-analyze not installed")
+
+    # Kubernetes: probes, and the grace period against the drain.
+    try:
+        import yaml  # Debian's python3-yaml
+    except ImportError:
+        print("  skip kubernetes.yaml (no yaml module in this python)")
+        return problems
+    docs = list(yaml.safe_load_all(open(os.path.join(HERE, "kubernetes.yaml"))))
+    kinds = [d["kind"] for d in docs]
+    check(kinds == ["Deployment", "Service", "PodDisruptionBudget"],
+          f"kubernetes.yaml: {kinds}")
+    pod = docs[0]["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    flags = dict(a[2:].split("=", 1) for a in c["args"])
+    grace = parse_seconds(flags["drain_grace"])
+    timeout = parse_seconds(flags["drain_timeout"])
+    pre_stop = 0.0  # no hook (see the file)
+    check(c["readinessProbe"]["httpGet"]["path"] == "/readyz",
+          "kubernetes.yaml: readinessProbe on /readyz")
+    check(c["livenessProbe"]["httpGet"]["path"] == "/healthz",
+          "kubernetes.yaml: livenessProbe on /healthz")
+    check(timeout >= grace + deadline,
+          f"kubernetes.yaml: drain_timeout {timeout:g}s >= drain_grace {grace:g}s "
+          f"+ request_deadline {deadline:g}s")
+    check(pod["terminationGracePeriodSeconds"] > pre_stop + timeout,
+          f"kubernetes.yaml: terminationGracePeriodSeconds "
+          f"{pod['terminationGracePeriodSeconds']} > preStop + drain_timeout {timeout:g}s")
+    check(parse_seconds(flags["idle_timeout"]) > 60,
+          "kubernetes.yaml: idle_timeout > 60s (nginx ingress upstream keep-alive)")
+    return problems
+
+
+def loadgen_argv(args, port, seconds, warmup):
+    return [args.loadgen, "--host=127.0.0.1", f"--port={port}",
+            f"--duration={seconds}s", f"--warmup={warmup}s", "--timeout=5s",
+            "--json",
+            f"--request=hello rate={args.hello_rate} target=/hello connections=16",
+            f"--request=slow rate={args.slow_rate} target=/slow?ms=2 connections=16"]
+
+
+def run_loadgen(argv):
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        raise RuntimeError(f"loadgen exit {out.returncode}: {out.stderr[-500:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def summary(name, r):
+    errors = sum(r["errors"].values())
+    non2xx = sum(n for s, n in r["status"].items() if not s.startswith("2"))
+    lat = r["latency_us"]
+    return {"name": name, "scheduled": r["scheduled"], "completed": r["completed"],
+            "errors": errors, "error_kinds": r["errors"], "non2xx": non2xx,
+            "status": r["status"], "p50": lat["p50"], "p99": lat["p99"],
+            "p999": lat["p99.9"], "max": lat["max"]}
+
+
+def print_run(label, r):
+    s = summary("all", r)
+    print(f"  {label:<7} scheduled {s['scheduled']:>6}  completed {s['completed']:>6}"
+          f"  failed {s['errors']} {s['error_kinds']}  non-2xx {s['non2xx']}"
+          f"  status {s['status']}")
+    for c in [summary("all", r)] + [summary(c["name"], c) for c in r["classes"]]:
+        print(f"    {c['name']:<6} p50 {c['p50']:>6} us  p99 {c['p99']:>6} us"
+              f"  p99.9 {c['p999']:>6} us  max {c['max']:>7} us"
+              f"  ({c['completed']} answers)")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--server", required=True)
+    p.add_argument("--loadgen", required=True)
+    p.add_argument("--haproxy", default=shutil.which("haproxy") or "/usr/sbin/haproxy")
+    p.add_argument("--config", default=os.path.join(HERE, "haproxy.cfg"))
+    p.add_argument("--seconds", type=float, default=12,
+                   help="length of each measured run")
+    p.add_argument("--hello_rate", type=int, default=4000)
+    p.add_argument("--slow_rate", type=int, default=400)
+    p.add_argument("--drain_grace", default="1s")
+    p.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = p.parse_args()
+
+    print("deploy/ files:")
+    failures = check_files(args.server, args.haproxy)
+
+    grace_s = parse_seconds(args.drain_grace)
+    work = tempfile.mkdtemp(prefix="brisk-deploy.")
+    flags = ["--reactors=1", "--workers=2", f"--drain_grace={args.drain_grace}",
+             "--drain_timeout=10s", "--idle_timeout=60s"]
+    backends = [Brisk(f"b{i}", args.server, free_port(), work, flags) for i in (1, 2, 3)]
+    names = [b.name for b in backends]
+    haproxy = None
+    clock = Clock()
+    timeline = []
+
+    def event(text):
+        timeline.append((clock.now(), text))
+
+    try:
+        for b in backends:
+            b.start()
+        front = free_port()
+        haproxy = HAProxy(args.haproxy, args.config, work, front, backends)
+        if not haproxy.wait_up(names, 10):
+            raise RuntimeError("HAProxy did not see the backends up: " +
+                               open(haproxy.log.name).read()[-1000:])
+        run_loadgen(loadgen_argv(args, front, 1, 0))  # warm-up: connections, caches
+
+        seconds, warmup = args.seconds, 1.0
+        print(f"deploy test: HAProxy {front} -> brisk {[b.port for b in backends]}, "
+              f"load {args.hello_rate}/s /hello (inline) + {args.slow_rate}/s "
+              f"/slow?ms=2 (offloaded), 32 connections, {seconds:g}s per run, "
+              f"drain_grace {args.drain_grace}")
+        before = run_loadgen(loadgen_argv(args, front, seconds, warmup))
+
+        stats0 = haproxy.servers()
+        clock = Clock()
+        timeline.clear()
+        load = subprocess.Popen(loadgen_argv(args, front, seconds, warmup),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        window_start, window_end = warmup, warmup + seconds
+        time.sleep(window_start + 0.3)
+        steps = [("restart", b) for b in backends] + [("upgrade", backends[1])]
+        required = len(steps)
+        done = 0
+        longest = 0.0
+        upgraded_chkdown = 0
+        i = 0
+        while True:
+            if done >= required:
+                # Keep the window under restart, as long as one more fits.
+                if clock.now() + 1.5 * longest + 0.3 > window_end:
+                    break
+                # Restarts and upgrades in turn, across the backends.
+                steps.append(("upgrade" if i % 2 else "restart", backends[i % 3]))
+                i += 1
+            kind, b = steps[done]
+            t = clock.now()
+            event(f"{kind} {b.name} (pid {b.proc.pid})")
+            if kind == "restart":
+                b.terminate()
+                # Readiness before refusal: HAProxy must see /readyz fail
+                # while the process still accepts (within the grace).
+                if haproxy.wait_status([b.name], "DOWN", 10):
+                    down = time.monotonic() - b.terminated_at
+                    event(f"  HAProxy: {b.name} DOWN {down:.2f}s after SIGTERM")
+                    if down >= grace_s:
+                        failures.append(f"HAProxy saw {b.name} down only after "
+                                        f"{down:.2f}s, past the grace")
+                else:
+                    failures.append(f"HAProxy never saw {b.name} down")
+                b.restart(timeout=15)
+                event(f"  {b.name} exited {b.exits[-1][1]} after "
+                      f"{b.exits[-1][2]:.2f}s; started again (pid {b.proc.pid})")
+            else:
+                chk0 = int(haproxy.servers()[b.name]["chkdown"])
+                b.upgrade(timeout=15)
+                event(f"  new {b.name} (pid {b.proc.pid}) took over; old exited "
+                      f"{b.exits[-1][1]} after {b.exits[-1][2]:.2f}s")
+            if not haproxy.wait_up([b.name], 10):
+                failures.append(f"{b.name} not UP in HAProxy after {kind}")
+                break
+            if kind == "upgrade":
+                upgraded_chkdown += int(haproxy.servers()[b.name]["chkdown"]) - chk0
+            event(f"  HAProxy: {b.name} UP")
+            longest = max(longest, clock.now() - t)
+            done += 1
+        last_end = clock.now()
+        out, err = load.communicate(timeout=120)
+        if load.returncode != 0:
+            raise RuntimeError(f"loadgen exit {load.returncode}: {err[-500:]}")
+        during = json.loads(out.strip().splitlines()[-1])
+        stats1 = haproxy.servers()
+
+        print("timeline of the 'during' run (s from its start; measured window "
+              f"{window_start:.1f}..{window_end:.1f}):")
+        for t, text in timeline:
+            print(f"  {t:6.2f}  {text}")
+        print(f"restarts and upgrades: {done} ({required} required), the last ended "
+              f"at {last_end:.2f}s")
+        print("requests (through HAProxy):")
+        print_run("before", before)
+        print_run("during", during)
+        print("HAProxy, during the run (per server: down transitions, retries, "
+              "redispatches, response errors, connection errors, 5xx):")
+        for n in names:
+            d = {k: int(stats1[n][k] or 0) - int(stats0[n][k] or 0)
+                 for k in ("chkdown", "wretr", "wredis", "eresp", "econ", "hrsp_5xx")}
+            print(f"  {n}: {d}")
+            # No connection to a backend failed (refused, reset, closed
+            # under a request), so no retry could have been needed.
+            bad = {k: v for k, v in d.items() if k != "chkdown" and v}
+            if bad:
+                failures.append(f"HAProxy counted errors or retries on {n}: {bad}")
+
+        sb, sd = summary("all", before), summary("all", during)
+        print("exits of the replaced processes (SIGTERM or takeover -> exit):")
+        for b in backends:
+            print(f"  {b.name}: " + ", ".join(f"pid {pid} exit {rc} after {t:.2f}s"
+                                             for pid, rc, t in b.exits))
+            for pid, rc, _ in b.exits:
+                if rc != 0:
+                    failures.append(f"{b.name} pid {pid} exited {rc}")
+        if done < required:
+            failures.append(f"only {done} of {required} restarts/upgrades done")
+        if last_end > window_end:
+            failures.append(f"the restarts outlasted the measured window "
+                            f"({last_end:.2f}s > {window_end:.2f}s)")
+        if upgraded_chkdown:
+            failures.append(f"HAProxy marked an upgraded backend down "
+                            f"({upgraded_chkdown} times)")
+        for label, s in (("before", sb), ("during", sd)):
+            if s["errors"]:
+                failures.append(f"{s['errors']} failed requests {label}")
+            if s["non2xx"]:
+                failures.append(f"{s['non2xx']} non-2xx answers {label}")
+            if s["completed"] != s["scheduled"]:
+                failures.append(f"{label}: {s['completed']} of {s['scheduled']} answered")
+        for cb, cd in zip(before["classes"], during["classes"]):
+            print(f"  {cb['name']}: p99 during / before: {cd['latency_us']['p99']} / "
+                  f"{cb['latency_us']['p99']} us = "
+                  f"{cd['latency_us']['p99'] / max(1, cb['latency_us']['p99']):.2f}")
+        ratio = sd["p99"] / max(1, sb["p99"])
+        print(f"p99 during / p99 before, all requests: {sd['p99']} / {sb['p99']} us = "
+              f"{ratio:.2f} (limit 2)")
+        if ratio > 2:
+            failures.append(f"p99 during is {ratio:.2f}x p99 before")
+        print(f"failed requests: {sb['errors'] + sd['errors']}, non-2xx: "
+              f"{sb['non2xx'] + sd['non2xx']}, of {sb['scheduled'] + sd['scheduled']} "
+              "requests")
+    except Exception as e:  # the report must end with the verdict
+        failures.append(f"{type(e).__name__}: {e}")
+    finally:
+        for b in backends:
+            b.stop()
+        if haproxy:
+            haproxy.stop()
+        if args.keep:
+            print(f"work directory kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    if failures:
+        for f in failures:
+            print(f"FAIL: {f}")
+        more = f" and {len(failures) - 1} more" if len(failures) > 1 else ""
+        print(f"deploy test: FAIL ({failures[0]}{more})")
+        return 1
+    print("deploy test: PASS")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
