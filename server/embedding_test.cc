@@ -502,5 +502,19 @@ TEST_F(EmbeddingTest, FullPipelineResumesWhenAnswersArrive) {
   }
 }
 
+TEST(EmbeddingStartTest, AFailedStartLeavesAServerThatCanOnlyBeDestroyed) {
+  HttpServer first(ServerOptions{.address = "127.0.0.1", .port = 0});
+  ASSERT_TRUE(first.Start().ok());
+  // The same port again: the bind fails, and nothing is left running.
+  HttpServer second(
+      ServerOptions{.address = "127.0.0.1", .port = first.port()});
+  absl::Status s = second.Start();
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(second.Start().code(), absl::StatusCode::kFailedPrecondition);
+  second.Stop();      // a no-op, not a hang or a crash
+  second.Shutdown();  // likewise
+  first.Stop();
+}
+
 }  // namespace
 }  // namespace brisk

@@ -85,6 +85,7 @@ struct HttpServer::Impl {
   std::mutex mu;
   std::condition_variable cv;
   bool started = false;           // guarded by mu
+  bool start_attempted = false;   // guarded by mu
   bool stopped = false;           // guarded by mu
   bool shutdown_done = false;     // guarded by mu: Run() may return
   std::mutex stop_mu;             // serializes Stop()
@@ -209,6 +210,11 @@ absl::Status HttpServer::Start() {
   {
     std::lock_guard<std::mutex> lock(d.mu);
     if (d.started) return absl::FailedPreconditionError("already started");
+    if (d.start_attempted) {
+      return absl::FailedPreconditionError(
+          "Start() failed before; a server is started at most once");
+    }
+    d.start_attempted = true;
   }
   const ServerOptions& o = d.options;
   if (o.reactors < 1 || o.workers < 1 || o.queue_capacity < 1 ||
@@ -351,17 +357,17 @@ absl::Status HttpServer::Start() {
   d.lifecycle.SetOnDrained([&d] {
     d.control->Post([&d] { d.FinishShutdownOnControl(); });
   });
-  d.port = port;
-  {
-    std::lock_guard<std::mutex> lock(d.mu);
-    d.started = true;
-  }
   if (o.handle_signals) {
     absl::StatusOr<std::unique_ptr<net::SignalWatcher>> w =
         net::SignalWatcher::Create(d.control.get(), {SIGTERM, SIGINT, SIGHUP},
                                    [&d](int signo) { d.OnSignal(signo); });
-    if (!w.ok()) return w.status();
+    if (!w.ok()) return w.status();  // before `started`: Stop() is a no-op
     d.signals = *std::move(w);
+  }
+  d.port = port;
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    d.started = true;
   }
   std::vector<int> listener_fds;
   for (auto& r : d.reactors) listener_fds.push_back(r->listener_fd());
@@ -505,7 +511,7 @@ void HttpServer::Stop() {
   for (auto& r : d.reactors) r->StopAndJoin();
   d.control->Post([&d] { d.signals.reset(); });
   d.control->Stop();
-  d.control_thread.join();
+  if (d.control_thread.joinable()) d.control_thread.join();
   d.signals.reset();
   if (d.handover) d.handover->Close();
   d.reactors.clear();

@@ -198,7 +198,8 @@ class HttpServer {
                              BatchHandler handler, BatchOptions batch_options,
                              RouteOptions route_options = {});
 
-  // Binds the listeners and starts the threads. Returns at once.
+  // Binds the listeners and starts the threads. Returns at once. Called at
+  // most once: after an error (a port in use, say) make a new server.
   absl::Status Start();
   // Start()s if needed, then blocks until a shutdown (signal or Shutdown())
   // has completed and everything is stopped.

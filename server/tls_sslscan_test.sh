@@ -25,6 +25,9 @@ scan() {  # key-type name, openssl req -newkey argument...
   local name=$1; shift
   openssl req -x509 -newkey "$@" -nodes -keyout "$WORK/$name.key" -out "$WORK/$name.pem" \
     -days 2 -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+  # Made here, not by the background job's redirection: the wait loop below
+  # must never read a file that does not exist yet (sed would exit 2).
+  : >"$WORK/$name.out"; : >"$WORK/$name.err"
   "$SERVER" --address=127.0.0.1 --port=0 --workers=1 --tls_cert="$WORK/$name.pem" \
     --tls_key="$WORK/$name.key" >"$WORK/$name.out" 2>"$WORK/$name.err" &
   PID=$!

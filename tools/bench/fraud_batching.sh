@@ -55,7 +55,7 @@ start() {  # policy -> PID, PORT
     --max_batch="$MAX_BATCH" --max_delay="$MAX_DELAY" >"$WORK/server.log" 2>&1 &
   PID=$!
   for _ in $(seq 200); do
-    PORT=$(sed -n 's/^listening on http:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$WORK/server.log")
+    PORT=$(sed -n 's/^listening on http:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$WORK/server.log" 2>/dev/null || true)
     [[ -n "$PORT" ]] && return 0
     kill -0 "$PID" 2>/dev/null || { cat "$WORK/server.log" >&2; return 1; }
     sleep 0.05
