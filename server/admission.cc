@@ -8,6 +8,7 @@ std::string_view ShedReasonName(ShedReason reason) {
     case ShedReason::kPredictedLate: return "predicted_late";
     case ShedReason::kExpiredInQueue: return "expired_in_queue";
     case ShedReason::kCodel: return "codel";
+    case ShedReason::kStandingQueue: return "standing_queue";
   }
   return "unknown";
 }

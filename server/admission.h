@@ -37,8 +37,10 @@ enum class ShedReason : uint8_t {
   kPredictedLate,   // at arrival: it could not finish before its deadline
   kExpiredInQueue,  // while queued: too little time left to run it
   kCodel,           // CoDel queue timeout while a standing queue existed
+  kStandingQueue,   // at arrival: the route's queue has not drained for a
+                    // whole budget, and it would wait past a tenth of it
 };
-inline constexpr size_t kNumShedReasons = 4;
+inline constexpr size_t kNumShedReasons = 5;
 std::string_view ShedReasonName(ShedReason reason);
 
 // One offloaded request, as a policy sees it.

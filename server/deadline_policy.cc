@@ -67,7 +67,7 @@ int DeadlinePolicy::LimitLocked(size_t route, SteadyTime now) const {
 }
 
 SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
-                                         SteadyTime now) {
+                                         SteadyTime now, double* wait_ns_out) {
   RouteState& self = Route(route);
   // Work that runs before this request: what running requests have left...
   double ahead_ns = 0;
@@ -123,7 +123,34 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
   const double own_ns = Ns(self.estimate.mean()) +
                         options_.safety * Ns(self.estimate.deviation()) +
                         Ns(options_.margin);
+  if (wait_ns_out != nullptr) *wait_ns_out = wait_ns;
   return now + FromNs(wait_ns + own_ns);
+}
+
+void DeadlinePolicy::NoteWaitLocked(RouteState& r, nanoseconds wait,
+                                    SteadyTime now) {
+  if (options_.standing_target_share <= 0 || !r.has_budget) return;
+  const nanoseconds budget = FromNs(r.budget_ns);
+  if (r.standing) {
+    // The guard holds waits near the target, so waits no longer tell
+    // whether the overload lasts; refusals do. A whole budget without one:
+    // arrivals fit again.
+    if (now - r.last_standing_refusal >= budget) {
+      r.standing = false;
+      r.first_above = SteadyTime{};
+    }
+    return;
+  }
+  if (Ns(wait) <= StandingTargetNs(r)) {  // a short wait: the queue drains
+    r.first_above = SteadyTime{};
+    return;
+  }
+  if (r.first_above == SteadyTime{}) {
+    r.first_above = now;
+  } else if (now - r.first_above >= budget) {
+    r.standing = true;
+    r.last_standing_refusal = now;
+  }
 }
 
 SteadyTime DeadlinePolicy::PredictFinish(size_t route, SteadyTime deadline,
@@ -144,8 +171,13 @@ std::optional<ShedReason> DeadlinePolicy::Admit(Job& job, SteadyTime now) {
   } else {
     r.budget_ns += (budget - r.budget_ns) / 8;
   }
-  if (PredictLocked(job.route, job.deadline, now) > job.deadline) {
+  double wait_ns = 0;
+  if (PredictLocked(job.route, job.deadline, now, &wait_ns) > job.deadline) {
     return ShedReason::kPredictedLate;
+  }
+  if (r.standing && r.batcher == nullptr && wait_ns > StandingTargetNs(r)) {
+    r.last_standing_refusal = now;
+    return ShedReason::kStandingQueue;
   }
   r.admitted.Add(now);
   r.seen = true;
@@ -209,6 +241,11 @@ std::optional<Job> DeadlinePolicy::Next(SteadyTime now,
     Job job = std::move(r.queue.front());
     r.queue.pop_front();
     --queued_;
+    NoteWaitLocked(r, now - job.arrival, now);
+    if (r.queue.empty()) {  // drained: whatever stood is gone
+      r.first_above = SteadyTime{};
+      r.standing = false;
+    }
     // No useless work: too little time left to run it.
     if (job.deadline - now < r.estimate.mean() + options_.margin) {
       refused->push_back(Refusal{std::move(job), ShedReason::kExpiredInQueue});

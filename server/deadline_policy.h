@@ -17,6 +17,19 @@
 //  - No useless work: a queued request whose remaining budget is below its
 //    route's estimate is refused when a worker would take it
 //    (expired_in_queue), and the worker moves on.
+//  - Standing queue (CoDel's signal, scaled to the deadline): when every
+//    request of a route dequeued over a whole budget (its typical
+//    deadline - arrival) waited longer than a target (5% of that budget,
+//    at least two service times), the queue is not draining: arrivals
+//    come as fast as they are served and the excess is queueing somewhere,
+//    on the clients' busy connections if not here. Until the queue drains
+//    or a whole budget passes without such a refusal, an arrival predicted
+//    to wait longer than the target is refused at once (standing_queue),
+//    so the server sheds the
+//    excess with fast refusals and keeps serving at capacity with short
+//    waits, instead of admitting everything that could still make its
+//    deadline while the clients' own queues grow without bound. A burst
+//    that drains within a budget is never refused by it.
 //  - Bulkhead: a route may hold at most `max_concurrency` workers (a route
 //    option; by default every worker but one while another route is active
 //    — requests queued or running, or seen within the last second — so a
@@ -36,6 +49,7 @@
 #ifndef BRISK_SERVER_DEADLINE_POLICY_H_
 #define BRISK_SERVER_DEADLINE_POLICY_H_
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -67,6 +81,11 @@ struct DeadlinePolicyOptions {
   // the answer's way back to the client (posting to the reactor, writing).
   double safety = 1.0;
   std::chrono::nanoseconds margin = std::chrono::milliseconds(1);
+  // Standing-queue guard: the share of a route's budget a dequeued request
+  // may have waited without counting towards a standing queue, and the
+  // most an arrival may be predicted to wait while one stands (at least two
+  // service times of the route). 0 = off. CoDel's 5 ms in 100 ms.
+  double standing_target_share = 0.05;
   // A route counts as active (for the default concurrency limit) for this
   // long after its last admission or completion.
   std::chrono::nanoseconds active_window = std::chrono::seconds(1);
@@ -124,13 +143,33 @@ class DeadlinePolicy final : public AdmissionPolicy {
     int explicit_limit = 0;
     bool seen = false;
     SteadyTime last_active{};  // last admission or completion
+    // Standing-queue guard: when the waits of dequeued requests started
+    // exceeding the target without a shorter one since (or {}), and
+    // whether that has lasted a whole budget.
+    SteadyTime first_above{};
+    bool standing = false;
+    SteadyTime last_standing_refusal{};  // or when it began to stand
   };
 
   RouteState& Route(size_t route) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int LimitLocked(size_t route, SteadyTime now) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  SteadyTime PredictLocked(size_t route, SteadyTime deadline, SteadyTime now)
+  // The predicted finish; `wait_ns`, if given, receives the predicted wait
+  // before the request starts (non-batch routes).
+  SteadyTime PredictLocked(size_t route, SteadyTime deadline, SteadyTime now,
+                           double* wait_ns = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The wait beyond which a route's queue counts as standing: its share of
+  // the route's budget, and at least two of its service times (a shorter
+  // queue would leave workers idle between requests).
+  double StandingTargetNs(const RouteState& r) const {
+    return std::max(r.budget_ns * options_.standing_target_share,
+                    2 * Ns(r.estimate.mean()));
+  }
+  // Standing-queue bookkeeping for a request of `r` dequeued at `now`
+  // after waiting `wait`.
+  void NoteWaitLocked(RouteState& r, std::chrono::nanoseconds wait,
+                      SteadyTime now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Requests of the route queued (or pending in its batcher).
   static size_t Pending(const RouteState& r) {
     return r.batcher != nullptr ? r.batcher->pending() : r.queue.size();

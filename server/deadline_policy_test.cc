@@ -80,6 +80,77 @@ TEST(DeadlinePolicyTest, BurstThatFitsEveryDeadlineIsAdmitted) {
   EXPECT_TRUE(refused.empty());
 }
 
+TEST(DeadlinePolicyTest, StandingQueueIsShedAtArrival) {
+  // The overload benchmark's shape: 64 clients, one request each in flight,
+  // a 1 ms handler, a 100 ms budget, offered twice what one worker serves.
+  // Every queued request fits its deadline (64 ms of work), so only the
+  // standing-queue guard can refuse: once the queue has not drained for a
+  // whole budget, arrivals that would wait past 5 ms are refused at once,
+  // and the queue comes back to the target.
+  DeadlinePolicy p({.workers = 1});
+  Learn(p, 0, milliseconds(1), kT0);
+  SteadyTime t = kT0 + std::chrono::seconds(1);
+  uint64_t id = 0;
+  for (int i = 0; i < 64; ++i) {
+    Job j = MakeJob(0, t, milliseconds(100), id++);
+    ASSERT_FALSE(p.Admit(j, t).has_value()) << i;  // fits its deadline
+  }
+  std::vector<Refusal> refused;
+  int standing_refusals = 0;
+  int admitted_while_standing = 0;
+  SteadyTime first_refusal{};
+  for (int served = 0; served < 400; ++served) {
+    std::optional<Job> j = p.Next(t, &refused);
+    ASSERT_TRUE(j.has_value()) << served;
+    t += milliseconds(1);
+    p.Finished(*j, milliseconds(1), t);
+    // The answered client sends again at once; a refused one too (twice
+    // the rate the worker serves), until one is admitted.
+    for (int tries = 0; tries < 4; ++tries) {
+      Job next = MakeJob(0, t, milliseconds(100), id++);
+      std::optional<ShedReason> r = p.Admit(next, t);
+      if (!r.has_value()) {
+        if (standing_refusals > 0) ++admitted_while_standing;
+        break;
+      }
+      EXPECT_EQ(*r, ShedReason::kStandingQueue);
+      if (standing_refusals++ == 0) first_refusal = t;
+    }
+  }
+  EXPECT_TRUE(refused.empty());  // nothing expired: all fit their deadline
+  ASSERT_GT(standing_refusals, 0);
+  // Not before the queue has stood for a whole budget (the first waits
+  // past 5 ms, then 100 ms).
+  EXPECT_GE(first_refusal - (kT0 + std::chrono::seconds(1)), milliseconds(100));
+  EXPECT_GT(admitted_while_standing, 0);  // it still serves at capacity
+  // The queue is back near the target: what is queued now waits ~5 ms.
+  const SteadyTime finish = p.PredictFinish(0, t + milliseconds(100), t);
+  EXPECT_LE(finish - t, milliseconds(10));
+}
+
+TEST(DeadlinePolicyTest, ABurstThatDrainsWithinItsBudgetIsNeverShedAsStanding) {
+  // Eight 150 ms requests with 5 s deadlines on one worker: the last waits
+  // 1.05 s, past the 250 ms target, but the queue drains in 1.2 s, less
+  // than one budget: all run.
+  DeadlinePolicy p({.workers = 1});
+  Learn(p, 0, milliseconds(150), kT0);
+  SteadyTime t = kT0 + std::chrono::seconds(1);
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 8; ++i) {
+      Job j = MakeJob(0, t, std::chrono::seconds(5), round * 8 + i);
+      EXPECT_FALSE(p.Admit(j, t).has_value()) << round << " " << i;
+    }
+    std::vector<Refusal> refused;
+    for (int i = 0; i < 8; ++i) {
+      std::optional<Job> j = p.Next(t, &refused);
+      ASSERT_TRUE(j.has_value());
+      t += milliseconds(150);
+      p.Finished(*j, milliseconds(150), t);
+    }
+    EXPECT_TRUE(refused.empty());
+  }
+}
+
 TEST(DeadlinePolicyTest, RefusesAtArrivalWhatCannotFinishInTime) {
   // One worker, 100 ms per request (mean; deviation 50 ms after the first
   // sample), budgets of 1 s: the k-th queued request is predicted to finish

@@ -29,6 +29,8 @@ std::string_view RefusalText(ShedReason reason) {
     case ShedReason::kExpiredInQueue:
       return "overloaded: too little time left to run\n";
     case ShedReason::kCodel: return "overloaded: queue timeout\n";
+    case ShedReason::kStandingQueue:
+      return "overloaded: the queue is not draining\n";
   }
   return "overloaded\n";
 }

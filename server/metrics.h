@@ -79,8 +79,9 @@ class CountHistogram {
 
 // Reasons a request is refused without running (the `reason` label of
 // brisk_shed_total), indexed as internal::ShedReason.
-inline constexpr std::array<std::string_view, 4> kShedReasonNames = {
-    "queue_full", "predicted_late", "expired_in_queue", "codel"};
+inline constexpr std::array<std::string_view, 5> kShedReasonNames = {
+    "queue_full", "predicted_late", "expired_in_queue", "codel",
+    "standing_queue"};
 // Outcomes of worker time (RouteMetrics::worker_ns), indexed as
 // internal::Exchange::Outcome.
 inline constexpr std::array<std::string_view, 3> kWorkOutcomeNames = {
