@@ -11,7 +11,7 @@
 # deadline timer, cpp-httplib not at all. BUDGET=0 sends none (brisk's
 # request deadline, 5 s, then rules).
 #
-# Usage: [SLA=100ms] [BUDGET=100] [ROUNDS=3] tools/bench/overload.sh [SECONDS=10]
+# Usage: [SLA=100ms] [BUDGET=100] [ROUNDS=3] [OUT=docs/bench] tools/bench/overload.sh [SECONDS=10]
 # Each (server, load) is run ROUNDS times, servers taking turns; medians are
 # printed, because one run on a shared 2-core VM can catch a stray stall.
 # Prints one row per server and load: offered rate, 2xx answered per second,
@@ -19,12 +19,16 @@
 # of capacity, latency percentiles of the admitted (2xx) requests, 503s and
 # errors; then the goal check:
 #   at 2x, goodput >= 90% of capacity, and p99(2x) <= 5 x p99(0.5x).
+# One picture per load (OUT/overload_0.5x.svg, _1x, _2x; OUT=none: none):
+# the latency percentile spectrum of the 2xx answers, every server, from the
+# middle round.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 D=${1:-10}
 CPU_US=${CPU_US:-1000}
 SLA=${SLA:-100ms}
 ROUNDS=${ROUNDS:-3}
+OUT=${OUT:-docs/bench}
 BUDGET=${BUDGET:-$(python3 -c "import re; v='$SLA'; m=re.match(r'(\d+)(ms|s)', v); print(int(m.group(1)) * (1000 if m.group(2) == 's' else 1))")}
 BUDGET_FLAGS=()
 if [[ "$BUDGET" != "0" ]]; then BUDGET_FLAGS=(--header="X-Request-Budget-Ms: $BUDGET"); fi
@@ -91,14 +95,15 @@ for server in brisk codel httplib; do
     rate=$(python3 -c "print(max(1, int($cap * $factor)))")
     json=$(taskset -c 1 "$WORK/loadgen" --port=$PORT --path="/cpu?us=$CPU_US" \
              --rate=$rate --duration=${D}s --warmup=1s --connections=64 \
-             --timeout=30s --sla=$SLA "${BUDGET_FLAGS[@]}" --json)
+             --timeout=30s --sla=$SLA "${BUDGET_FLAGS[@]}" --json \
+             --latency_out="$WORK/${factor}x.$server.r$round.csv" --latency_answers=2xx --plot_out=none)
     echo "{\"server\":\"$server\",\"round\":$round,\"factor\":$factor,\"capacity\":$cap,\"rate\":$rate,\"run\":$json}" >> "$RESULTS"
   done
   stop
 done
 done
 
-python3 - "$RESULTS" "$D" "$SLA" <<'PY'
+python3 - "$RESULTS" "$D" "$SLA" "$OUT" "$WORK" "$ROUNDS" <<'PY'
 import json, statistics as st, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 D = float(sys.argv[2])
@@ -136,4 +141,22 @@ for s in ("brisk", "codel", "httplib"):
         ratio = p99 / max(1, summary[(s, 0.5)][1])
         print(f"{s}: at 2x goodput {g:.2f} of capacity (goal >= 0.90), "
               f"p99(2x)/p99(0.5x) = {ratio:.1f} (goal <= 5)")
+
+# One picture per load: the 2xx latency spectrum of every server, middle round.
+import os, subprocess
+out_dir, work, rounds = sys.argv[4], sys.argv[5], int(sys.argv[6])
+if out_dir != "none":
+    os.makedirs(out_dir, exist_ok=True)
+    middle = (rounds + 1) // 2
+    labels = {"brisk": "brisk (deadline)", "codel": "brisk (CoDel)", "httplib": "cpp-httplib"}
+    for factor in ("0.5", "1", "2"):
+        args = [f"{labels[s]}={work}/{factor}x.{s}.r{middle}.csv" for s in ("brisk", "codel", "httplib")
+                if os.path.exists(f"{work}/{factor}x.{s}.r{middle}.csv")]
+        if args:
+            path = f"{out_dir}/overload_{factor}x.svg"
+            done = subprocess.run(["python3", "tools/bench/plot_latency.py", f"--out={path}",
+                                   f"--title=1 ms CPU handler at {factor}x capacity: latency of 2xx answers "
+                                   f"(open loop, SLA {sys.argv[3]}, round {middle} of {rounds})"] + args)
+            if done.returncode == 0:
+                print(f"wrote {path}")
 PY

@@ -10,8 +10,14 @@
 #   built with -c opt).
 #   IO="epoll io_uring" (env): the brisk backends measured in the same run
 #   ("brisk" = --io=epoll, "brisk-uring" = --io=io_uring).
+#   OUT=docs/bench (env): where the pictures go (below); OUT=none: none.
 # Modes: c64 (keep-alive, 64 connections), pipe16 (16 requests per write),
 #        close (a new connection per request).
+# Pictures: one latency percentile spectrum per mode (c64, close) with every
+# server of the run, from wrk's own histogram of the middle round
+# (wrk_spectrum.lua), as OUT/peers_c64.svg and OUT/peers_close.svg. None for
+# pipe16: wrk's latency figures for pipelined requests are not meaningful
+# (it times a pipeline's first request).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_PER_RUN=${1:-5}
@@ -59,8 +65,15 @@ export URING_PORT=$((PORT + 1))
 export URING_CMD="$BIN --address=127.0.0.1 --port=$URING_PORT --reactors=1 --workers=1 --io=io_uring"
 RUN_DIR=$(cd "$(dirname "$RUN_SH")" && pwd)
 RUN_COPY=$(mktemp /tmp/brisk-bench-run.XXXXXX)
-trap 'rm -f "$BIN" "$RUN_COPY"' EXIT
+OUT=${OUT:-docs/bench}
+export SPECTRUM_DIR=$(mktemp -d /tmp/brisk-bench-spectra.XXXXXX)
+export SPECTRUM_LUA="$PWD/tools/bench/wrk_spectrum.lua"
+trap 'rm -rf "$BIN" "$RUN_COPY" "$SPECTRUM_DIR"' EXIT
+# The copy also runs wrk with wrk_spectrum.lua in the c64 and close modes, so
+# each run leaves its latency distribution in SPECTRUM_DIR/MODE.NAME.rROUND.csv.
 sed -e "s#^cd \"\$(dirname \"\$0\")\"#cd \"$RUN_DIR\"#" \
+    -e '/^ *c64) /s#wrk -t1#env WRK_SPECTRUM_OUT=${SPECTRUM_DIR}/$mode.$n.r$round.csv wrk -s ${SPECTRUM_LUA} -t1#' \
+    -e '/^ *close) /s#wrk -t1#env WRK_SPECTRUM_OUT=${SPECTRUM_DIR}/$mode.$n.r$round.csv wrk -s ${SPECTRUM_LUA} -t1#' \
     -e 's#self) echo ${SELF_PORT:-8080};;#self) echo ${SELF_PORT:-8080};; uring) echo ${URING_PORT};;#' \
     -e 's#^\(    self) .*\)$#\1\n    uring)   exec taskset -c 0 ${URING_CMD} ;;#' \
     "$RUN_SH" > "$RUN_COPY"
@@ -94,3 +107,24 @@ for n in names:
         print("%-8s %-7s %10.0f %8s %8s %8.0f %12s %10s" % (label.get(n, n), m, r, rr, rb, p99, pr, pb))
 PY
 )
+
+if [[ "$OUT" != none ]]; then
+  mkdir -p "$OUT"
+  middle=$(( (ROUNDS + 1) / 2 ))
+  for mode in c64 close; do
+    args=()
+    for n in "${SELVES[@]}" $PEERS; do
+      csv="$SPECTRUM_DIR/$mode.$n.r$middle.csv"
+      case $n in self) label="brisk (epoll)" ;; uring) label="brisk (io_uring)" ;; *) label=$n ;; esac
+      [[ -s "$csv" ]] && args+=("$label=$csv")
+    done
+    case $mode in
+      c64) title="/hello, keep-alive, 64 connections (wrk, closed loop, 1 core each; round $middle of $ROUNDS)" ;;
+      close) title="/hello, a new connection per request, 16 at a time (wrk, 1 core each; round $middle of $ROUNDS)" ;;
+    esac
+    if ((${#args[@]})); then
+      python3 tools/bench/plot_latency.py --out="$OUT/peers_$mode.svg" --title="$title" "${args[@]}"
+      echo "wrote $OUT/peers_$mode.svg"
+    fi
+  done
+fi
