@@ -242,10 +242,10 @@ std::optional<Job> DeadlinePolicy::Next(SteadyTime now,
     r.queue.pop_front();
     --queued_;
     NoteWaitLocked(r, now - job.arrival, now);
-    if (r.queue.empty()) {  // drained: whatever stood is gone
-      r.first_above = SteadyTime{};
-      r.standing = false;
-    }
+    // Drained: no queue stands (yet). A standing one ends only after a
+    // budget without refusals: the guard keeps the queue short, so it may
+    // empty between two arrivals while the overload goes on.
+    if (r.queue.empty() && !r.standing) r.first_above = SteadyTime{};
     // No useless work: too little time left to run it.
     if (job.deadline - now < r.estimate.mean() + options_.margin) {
       refused->push_back(Refusal{std::move(job), ShedReason::kExpiredInQueue});

@@ -22,12 +22,11 @@
 //    deadline - arrival) waited longer than a target (5% of that budget,
 //    at least two service times), the queue is not draining: arrivals
 //    come as fast as they are served and the excess is queueing somewhere,
-//    on the clients' busy connections if not here. Until the queue drains
-//    or a whole budget passes without such a refusal, an arrival predicted
-//    to wait longer than the target is refused at once (standing_queue),
-//    so the server sheds the
-//    excess with fast refusals and keeps serving at capacity with short
-//    waits, instead of admitting everything that could still make its
+//    on the clients' busy connections if not here. Until a whole budget
+//    passes without such a refusal, an arrival predicted to wait longer
+//    than the target is refused at once (standing_queue), so the server
+//    sheds the excess with fast refusals and keeps serving at capacity with
+//    short waits, instead of admitting everything that could still make its
 //    deadline while the clients' own queues grow without bound. A burst
 //    that drains within a budget is never refused by it.
 //  - Bulkhead: a route may hold at most `max_concurrency` workers (a route

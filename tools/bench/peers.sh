@@ -78,10 +78,10 @@ sed -e "s#^cd \"\$(dirname \"\$0\")\"#cd \"$RUN_DIR\"#" \
     -e 's#^\(    self) .*\)$#\1\n    uring)   exec taskset -c 0 ${URING_CMD} ;;#' \
     "$RUN_SH" > "$RUN_COPY"
 
-OUT=$(bash "$RUN_COPY" "$SECONDS_PER_RUN" $PEERS "${SELVES[@]}")
-echo "$OUT"
+RESULTS=$(bash "$RUN_COPY" "$SECONDS_PER_RUN" $PEERS "${SELVES[@]}")
+echo "$RESULTS"
 echo
-echo "$OUT" | python3 <(cat <<'PY'
+echo "$RESULTS" | python3 <(cat <<'PY'
 import sys
 rows = {}
 for line in sys.stdin:
