@@ -11,17 +11,19 @@
 
 #include "gtest/gtest.h"
 #include "net/socket.h"
+#include "net/testing/short_temp_dir.h"
 
 namespace brisk::net {
 namespace {
 
-// A short path (sun_path holds 107 bytes; Bazel's TEST_TMPDIR is longer).
+// A short path (sun_path holds 107 bytes; Bazel's TEST_TMPDIR is longer),
+// in a directory removed when the test binary exits.
 std::string TempPath(const std::string& name) {
-  static const std::string dir = [] {
-    char tmpl[] = "/tmp/brisk-uds-XXXXXX";
-    return std::string(mkdtemp(tmpl));
+  static ShortTempDir* const dir = [] {
+    static ShortTempDir d("brisk-uds");
+    return &d;
   }();
-  return dir + "/" + name;
+  return dir->path() + "/" + name;
 }
 
 TEST(UnixSocketTest, PassesListeningSocketsToAnotherEnd) {

@@ -123,7 +123,10 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
   const double own_ns = Ns(self.estimate.mean()) +
                         options_.safety * Ns(self.estimate.deviation()) +
                         Ns(options_.margin);
-  if (wait_ns_out != nullptr) *wait_ns_out = wait_ns;
+  // The guard asks about this route's own queue: work of other routes
+  // (a slow route's request running on another worker) does not make this
+  // route's queue stand.
+  if (wait_ns_out != nullptr) *wait_ns_out = route_ahead_ns / limit;
   return now + FromNs(wait_ns + own_ns);
 }
 

@@ -24,11 +24,12 @@
 //    come as fast as they are served and the excess is queueing somewhere,
 //    on the clients' busy connections if not here. Until a whole budget
 //    passes without such a refusal, an arrival predicted to wait longer
-//    than the target is refused at once (standing_queue), so the server
-//    sheds the excess with fast refusals and keeps serving at capacity with
-//    short waits, instead of admitting everything that could still make its
-//    deadline while the clients' own queues grow without bound. A burst
-//    that drains within a budget is never refused by it.
+//    than the target behind its own route's work is refused at once
+//    (standing_queue), so the server sheds the excess with fast refusals
+//    and keeps serving at capacity with short waits, instead of admitting
+//    everything that could still make its deadline while the clients' own
+//    queues grow without bound. A burst that drains within a budget is
+//    never refused by it.
 //  - Bulkhead: a route may hold at most `max_concurrency` workers (a route
 //    option; by default every worker but one while another route is active
 //    — requests queued or running, or seen within the last second — so a
@@ -154,7 +155,8 @@ class DeadlinePolicy final : public AdmissionPolicy {
   int LimitLocked(size_t route, SteadyTime now) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The predicted finish; `wait_ns`, if given, receives the predicted wait
-  // before the request starts (non-batch routes).
+  // behind the route's own work (running and queued ahead of it, over the
+  // workers it may hold; non-batch routes).
   SteadyTime PredictLocked(size_t route, SteadyTime deadline, SteadyTime now,
                            double* wait_ns = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -151,6 +151,55 @@ TEST(DeadlinePolicyTest, ABurstThatDrainsWithinItsBudgetIsNeverShedAsStanding) {
   }
 }
 
+TEST(DeadlinePolicyTest, AStandingQueueIsJudgedByTheRoutesOwnWork) {
+  // Two workers. Route 0 (1 ms, 20 ms budget) is offered twice what its
+  // worker serves, so its queue stands and is shed down to its 2 ms target.
+  // Then its queue drains and a request of route 1 (20 ms, 500 ms budget)
+  // starts on the other worker: a route-0 arrival now waits behind nothing
+  // of its own and is admitted, although the slow request's remaining work
+  // makes the all-routes wait (10 ms over two workers) longer than 2 ms.
+  DeadlinePolicy p({.workers = 2});
+  Learn(p, 0, milliseconds(1), kT0);
+  Learn(p, 1, milliseconds(20), kT0);
+  SteadyTime t = kT0 + milliseconds(100);
+  uint64_t id = 0;
+  std::vector<Refusal> refused;
+  for (int i = 0; i < 10; ++i) {  // a backlog of fast requests
+    Job j = MakeJob(0, t, milliseconds(20), id++);
+    ASSERT_FALSE(p.Admit(j, t).has_value()) << i;
+  }
+  int standing_refusals = 0;
+  for (int served = 0; served < 200; ++served) {
+    std::optional<Job> j = p.Next(t, &refused);
+    ASSERT_TRUE(j.has_value()) << served;
+    t += milliseconds(1);
+    p.Finished(*j, milliseconds(1), t);
+    for (int tries = 0; tries < 4; ++tries) {  // offered 2-4x what it serves
+      Job next = MakeJob(0, t, milliseconds(20), id++);
+      std::optional<ShedReason> r = p.Admit(next, t);
+      if (r == ShedReason::kStandingQueue) ++standing_refusals;
+      if (!r.has_value() && tries >= 1) break;
+    }
+  }
+  ASSERT_GT(standing_refusals, 0);  // route 0's own queue stood
+  Job probe = MakeJob(0, t, milliseconds(20), id++);
+  ASSERT_EQ(p.Admit(probe, t), ShedReason::kStandingQueue);  // and stands
+  // Route 0's queue drains (a few milliseconds: still standing)...
+  while (std::optional<Job> j = p.Next(t, &refused)) {
+    t += milliseconds(1);
+    p.Finished(*j, milliseconds(1), t);
+  }
+  // ...and a slow request starts on the other worker.
+  Job slow = MakeJob(1, t, milliseconds(500), id++);
+  ASSERT_FALSE(p.Admit(slow, t).has_value());
+  std::optional<Job> running_slow = p.Next(t, &refused);
+  ASSERT_TRUE(running_slow.has_value());
+  ASSERT_EQ(running_slow->route, 1u);
+  Job next = MakeJob(0, t, milliseconds(20), id++);
+  EXPECT_FALSE(p.Admit(next, t).has_value());
+  p.Finished(*running_slow, milliseconds(20), t + milliseconds(20));
+}
+
 TEST(DeadlinePolicyTest, RefusesAtArrivalWhatCannotFinishInTime) {
   // One worker, 100 ms per request (mean; deviation 50 ms after the first
   // sample), budgets of 1 s: the k-th queued request is predicted to finish

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "net/testing/short_temp_dir.h"
 #include "server/http_server.h"
 #include "server/testing/gate.h"
 #include "server/testing/raw_client.h"
@@ -23,9 +24,9 @@ using ::brisk::testing::Get;
 using ::brisk::testing::RawClient;
 using std::chrono::milliseconds;
 
-std::string HandoverPath() {
-  char tmpl[] = "/tmp/brisk-handover-XXXXXX";  // short: sun_path is 108 bytes
-  return std::string(mkdtemp(tmpl)) + "/brisk.sock";
+// A short path (sun_path is 108 bytes) in a directory the test removes.
+std::string HandoverPath(const net::ShortTempDir& dir) {
+  return dir.path() + "/brisk.sock";
 }
 
 std::unique_ptr<HttpServer> Serve(const std::string& name,
@@ -79,7 +80,8 @@ class Prober {
 };
 
 TEST(HandoverTest, NewProcessTakesOverWithNoRefusedConnection) {
-  const std::string path = HandoverPath();
+  const net::ShortTempDir dir("brisk-handover");
+  const std::string path = HandoverPath(dir);
   std::unique_ptr<HttpServer> a = Serve("A", path, 0);
   const uint16_t port = a->port();
   RawClient keep_alive(port);  // an established connection to A
@@ -118,7 +120,8 @@ TEST(HandoverTest, NewProcessTakesOverWithNoRefusedConnection) {
 }
 
 TEST(HandoverTest, WithNobodyToTakeOverFromItBindsAsUsual) {
-  const std::string path = HandoverPath();
+  const net::ShortTempDir dir("brisk-handover");
+  const std::string path = HandoverPath(dir);
   std::unique_ptr<HttpServer> a = Serve("A", path, 0);
   RawClient c(a->port());
   ASSERT_TRUE(c.Send(Get("/who")));

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "net/testing/short_temp_dir.h"
 #include "server/testing/raw_client.h"
 #include "server/testing/server_process.h"
 
@@ -158,9 +159,8 @@ TEST(ServerBinaryTest, GraceKeepsServingWhileReadinessFails) {
 }
 
 TEST(ServerBinaryTest, BinaryUpgradeThroughTheHandoverSocket) {
-  char dir[] = "/tmp/brisk-upgrade-XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  const std::string socket = std::string("--handover_socket=") + dir + "/brisk.sock";
+  const net::ShortTempDir dir("brisk-upgrade");  // removed at the end
+  const std::string socket = "--handover_socket=" + dir.path() + "/brisk.sock";
   std::vector<std::string> flags = kFlags;
   flags.push_back(socket);
   flags.push_back("--drain_grace=100ms");
