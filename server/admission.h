@@ -21,7 +21,6 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <string_view>
 #include <vector>
 
 #include "server/handler.h"
@@ -31,17 +30,17 @@ namespace brisk::internal {
 class Exchange;
 
 // Why a request was refused without running (the `reason` label of
-// brisk_shed_total).
+// brisk_shed_total). Its label values are kShedReasonNames (metrics.h), in
+// this order: add a reason to both.
 enum class ShedReason : uint8_t {
   kQueueFull,       // the queue held queue_capacity requests
   kPredictedLate,   // at arrival: it could not finish before its deadline
   kExpiredInQueue,  // while queued: too little time left to run it
   kCodel,           // CoDel queue timeout while a standing queue existed
   kStandingQueue,   // at arrival: the route's queue has not drained for a
-                    // whole budget, and it would wait past a tenth of it
+                    // whole budget, and it would wait past its target
+                    // (deadline_policy.h)
 };
-inline constexpr size_t kNumShedReasons = 5;
-std::string_view ShedReasonName(ShedReason reason);
 
 // One offloaded request, as a policy sees it.
 struct Job {
