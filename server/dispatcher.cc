@@ -121,7 +121,9 @@ Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
           .arrival = now,
           .deadline = deadline,
           .exchange = exchange};
-  if (std::optional<ShedReason> refused = pool_->Submit(std::move(job), now)) {
+  WorkerPool* pool =
+      route.options.background && background_pool_ != nullptr ? background_pool_ : pool_;
+  if (std::optional<ShedReason> refused = pool->Submit(std::move(job), now)) {
     CountShed(out.metrics_route, *refused);
     exchange->Bind(nullptr);
     request = std::move(exchange->context().mutable_request());

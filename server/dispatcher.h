@@ -46,8 +46,12 @@ class Dispatcher final : public WorkerDelegate {
  public:
   Dispatcher(const RouteTable* routes, std::shared_ptr<ServerMetrics> metrics,
              DispatchOptions options);
-  // Set before the first Dispatch().
-  void set_pool(WorkerPool* pool) { pool_ = pool; }
+  // Set before the first Dispatch(): the workers, and the background lane's
+  // (null: background routes run on `pool` too).
+  void set_pools(WorkerPool* pool, WorkerPool* background) {
+    pool_ = pool;
+    background_pool_ = background;
+  }
 
   struct Outcome {
     size_t metrics_route = 0;  // ServerMetrics index (num_routes(): none)
@@ -80,6 +84,7 @@ class Dispatcher final : public WorkerDelegate {
   const std::shared_ptr<ServerMetrics> metrics_;
   const DispatchOptions options_;
   WorkerPool* pool_ = nullptr;
+  WorkerPool* background_pool_ = nullptr;
 };
 
 }  // namespace brisk::internal

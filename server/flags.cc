@@ -20,6 +20,11 @@ ABSL_FLAG(int32_t, worker_nice, 0,
           "CPU priority (nice, 0..19) of worker threads: above 0, busy "
           "handlers yield a shared core to the reactor (and to every other "
           "process); 0 = same as the reactors.");
+ABSL_FLAG(int32_t, background_workers, 0,
+          "Threads that run only background routes (e.g. /report), at CPU "
+          "priority --background_nice; 0 = they run on the workers.");
+ABSL_FLAG(int32_t, background_nice, 10,
+          "CPU priority (nice, 0..19) of the background workers.");
 ABSL_FLAG(int32_t, queue_capacity, 1024,
           "Offloaded requests that may wait for a worker; beyond: 503.");
 ABSL_FLAG(int32_t, max_connections, 10000,
@@ -138,6 +143,8 @@ absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
   o.defer_accept = absl::GetFlag(FLAGS_defer_accept);
   o.workers = absl::GetFlag(FLAGS_workers);
   o.worker_nice = absl::GetFlag(FLAGS_worker_nice);
+  o.background_workers = absl::GetFlag(FLAGS_background_workers);
+  o.background_nice = absl::GetFlag(FLAGS_background_nice);
   o.queue_capacity = static_cast<size_t>(
       std::max<int32_t>(1, absl::GetFlag(FLAGS_queue_capacity)));
   o.max_connections = absl::GetFlag(FLAGS_max_connections);

@@ -246,6 +246,13 @@ struct RouteOptions {
   // Deadline admission: the handler time assumed until the first ones are
   // measured (0: admit on the queue's work alone until then).
   std::chrono::nanoseconds expected_service_time{0};
+  // Run on the background workers (ServerOptions::background_workers), at
+  // their lower CPU priority: for long handlers with slack (reports,
+  // exports) that must not take the CPU from short, tight-deadline routes
+  // sharing the cores. The kernel cannot preempt a handler for another
+  // route's sake otherwise: two busy workers on one core split it evenly,
+  // whatever their deadlines. Without background workers, ignored.
+  bool background = false;
 };
 
 }  // namespace brisk

@@ -71,6 +71,8 @@ struct HttpServer::Impl {
   internal::ConnectionConfig connection_config;
   std::unique_ptr<internal::Dispatcher> dispatcher;
   std::unique_ptr<internal::WorkerPool> workers;
+  // The background lane (ServerOptions::background_workers); null without.
+  std::unique_ptr<internal::WorkerPool> background_workers;
   std::unique_ptr<internal::TlsEndpoint> tls;  // null: plain HTTP
   std::vector<std::unique_ptr<internal::Reactor>> reactors;
   uint16_t port = 0;
@@ -225,6 +227,12 @@ absl::Status HttpServer::Start() {
   if (o.worker_nice < 0 || o.worker_nice > 19) {
     return absl::InvalidArgumentError("worker_nice must be in [0, 19]");
   }
+  if (o.background_workers < 0) {
+    return absl::InvalidArgumentError("background_workers must be >= 0");
+  }
+  if (o.background_nice < 0 || o.background_nice > 19) {
+    return absl::InvalidArgumentError("background_nice must be in [0, 19]");
+  }
   if (o.shed_status < 400 || o.shed_status > 599) {
     return absl::InvalidArgumentError("shed_status must be a 4xx or 5xx");
   }
@@ -257,20 +265,24 @@ absl::Status HttpServer::Start() {
           .request_deadline = o.request_deadline,
           .shed_status = o.shed_status,
           .exchange = {.stream_buffer_limit = o.stream_buffer_bytes}});
-  std::unique_ptr<internal::AdmissionPolicy> policy;
   bool has_batch_routes = false;
+  bool has_background_routes = false;
   for (size_t i = 0; i < d.routes.size(); ++i) {
-    has_batch_routes = has_batch_routes || static_cast<bool>(d.routes.route(i).batch);
+    const internal::Route& route = d.routes.route(i);
+    has_batch_routes = has_batch_routes || static_cast<bool>(route.batch);
+    has_background_routes = has_background_routes || route.options.background;
   }
-  if (o.admission == ServerOptions::Admission::kCodel) {
-    policy = internal::MakeCodelPolicy(
-        AdmissionOptions{.capacity = o.queue_capacity,
-                         .target = o.codel_target,
-                         .interval = o.codel_interval,
-                         .adaptive_lifo = o.adaptive_lifo});
-  } else {
+  // One policy per worker pool (the lanes queue apart).
+  auto make_policy = [&](int workers) -> std::unique_ptr<internal::AdmissionPolicy> {
+    if (o.admission == ServerOptions::Admission::kCodel) {
+      return internal::MakeCodelPolicy(
+          AdmissionOptions{.capacity = o.queue_capacity,
+                           .target = o.codel_target,
+                           .interval = o.codel_interval,
+                           .adaptive_lifo = o.adaptive_lifo});
+    }
     internal::DeadlinePolicyOptions deadline{.capacity = o.queue_capacity,
-                                             .workers = o.workers};
+                                             .workers = workers};
     for (size_t i = 0; i < d.routes.size(); ++i) {
       const internal::Route& route = d.routes.route(i);
       const RouteOptions& ro = route.options;
@@ -290,8 +302,8 @@ absl::Status HttpServer::Start() {
       }
       deadline.batch.push_back(batch);
     }
-    policy = std::make_unique<internal::DeadlinePolicy>(std::move(deadline));
-  }
+    return std::make_unique<internal::DeadlinePolicy>(std::move(deadline));
+  };
 
   if (o.handle_signals) {
     // This thread, and every thread made from here on (they inherit the
@@ -300,9 +312,15 @@ absl::Status HttpServer::Start() {
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
   }
   d.workers = std::make_unique<internal::WorkerPool>(
-      o.workers, o.queue_capacity, std::move(policy), d.dispatcher.get(),
+      o.workers, o.queue_capacity, make_policy(o.workers), d.dispatcher.get(),
       d.metrics.get(), o.worker_nice, has_batch_routes);
-  d.dispatcher->set_pool(d.workers.get());
+  if (o.background_workers > 0 && has_background_routes) {
+    d.background_workers = std::make_unique<internal::WorkerPool>(
+        o.background_workers, o.queue_capacity,
+        make_policy(o.background_workers), d.dispatcher.get(), d.metrics.get(),
+        o.background_nice, has_batch_routes);
+  }
+  d.dispatcher->set_pools(d.workers.get(), d.background_workers.get());
 
   const internal::ConnectionContext context{
       .config = &d.connection_config,
@@ -507,6 +525,7 @@ void HttpServer::Stop() {
   // 2. Finish the workers: queued requests are all cancelled and skipped;
   //    running handlers see their cancellation flag.
   d.workers->Shutdown();
+  if (d.background_workers) d.background_workers->Shutdown();
   // 3. Stop the loops.
   for (auto& r : d.reactors) r->StopAndJoin();
   d.control->Post([&d] { d.signals.reset(); });

@@ -88,6 +88,15 @@ struct ServerOptions {
   // on time; but the workers also yield to every other process on the
   // machine. 0 = the same priority as the reactors.
   int worker_nice = 0;
+  // Background lane: threads that run only the routes marked
+  // RouteOptions::background, with their own admission queue (same policy
+  // and queue_capacity), at CPU priority background_nice (0..19; it should
+  // be above worker_nice). A busy background handler then takes only the
+  // CPU that the reactors and the other workers leave: at nice 10 against
+  // 0 the kernel gives it ~9% of a contended core instead of half. 0 = no
+  // lane: background routes run on the workers like any other.
+  int background_workers = 0;
+  int background_nice = 10;
   // Offloaded requests that may wait for a worker; beyond: refused at once.
   size_t queue_capacity = 1024;
   // Open connections; beyond, new connections are closed at once.

@@ -128,7 +128,9 @@ absl::Status AddDemoRoutes(brisk::HttpServer& server) {
     };
   };
   add("GET", "/cpu", burn(1000), {});
-  add("GET", "/report", burn(20000), {});
+  // A background route: with --background_workers it runs at their lower
+  // CPU priority and leaves the core to /cpu.
+  add("GET", "/report", burn(20000), {.background = true});
   add("POST", "/echo",
       [](RequestContext& ctx) {
         Response r;

@@ -1,6 +1,10 @@
 // Real-time behaviour of HttpServer: deadlines, admission control,
 // isolation. Workers are held on a Gate the test controls, so "answered while
 // the worker is still busy" is shown without timing thresholds.
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -54,15 +58,29 @@ class RealtimeTest : public ::testing::Test {
     ASSERT_TRUE(server_->AddRoute("GET", "/healthz", [](RequestContext&) {
       return http::Response::Text(200, "ok\n");
     }, {.run_inline = true}).ok());
+    // Background routes (RouteOptions::background) answer with the CPU
+    // priority (nice) of the thread that ran them; /bg waits on its gate.
+    ASSERT_TRUE(server_->AddRoute("GET", "/bg", [this](RequestContext& ctx) {
+      bg_gate_.Wait(ctx);
+      return http::Response::Text(200, std::to_string(ThreadNice()));
+    }, {.background = true}).ok());
+    ASSERT_TRUE(server_->AddRoute("GET", "/nice", [](RequestContext&) {
+      return http::Response::Text(200, std::to_string(ThreadNice()));
+    }).ok());
     ASSERT_TRUE(server_->Start().ok());
   }
+  static int ThreadNice() {
+    return getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
+  }
   void TearDown() override {
+    bg_gate_.Open();
     gate_.Open();
     if (server_) server_->Stop();
   }
   uint16_t port() const { return server_->port(); }
 
   Gate gate_;
+  Gate bg_gate_;
   std::unique_ptr<HttpServer> server_;
 };
 
@@ -206,6 +224,54 @@ TEST_F(RealtimeTest, BusyWorkersNeverDelayInlineRoutes) {
   gate_.Open();
   EXPECT_EQ(a.Read()->status, 200);
   EXPECT_EQ(b.Read()->status, 200);
+}
+
+// A background route runs on the background workers at their priority: a
+// busy one holds neither the workers nor their CPU priority. Without the
+// lane, /nice would wait behind /bg for the one worker until its deadline.
+TEST_F(RealtimeTest, BackgroundRoutesRunOnTheirOwnLowerPriorityWorkers) {
+  const int base = ThreadNice();  // what the workers inherit
+  if (base > 7) GTEST_SKIP() << "the test runs at nice " << base;
+  Start({.workers = 1,
+         .background_workers = 1,
+         .background_nice = 7,
+         .request_deadline = std::chrono::seconds(30)});
+  RawClient slow(port());
+  ASSERT_TRUE(slow.Send(Get("/bg")));
+  ASSERT_TRUE(bg_gate_.WaitEntered(1));  // the background worker is held
+  RawClient fast(port());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(fast.Send(Get("/nice")));
+    auto r = fast.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, std::to_string(base));  // a worker, at its priority
+  }
+  EXPECT_EQ(bg_gate_.entered(), 1);  // still held
+  bg_gate_.Open();
+  auto r = slow.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "7");
+}
+
+TEST_F(RealtimeTest, WithoutBackgroundWorkersBackgroundRoutesRunOnTheWorkers) {
+  const int base = ThreadNice();
+  Start({.workers = 1, .background_nice = 7});
+  bg_gate_.Open();
+  RawClient c(port());
+  ASSERT_TRUE(c.Send(Get("/bg")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, std::to_string(base));
+}
+
+TEST_F(RealtimeTest, BackgroundOptionsAreValidated) {
+  HttpServer bad_nice({.port = 0, .background_workers = 1, .background_nice = 20});
+  EXPECT_EQ(bad_nice.Start().code(), absl::StatusCode::kInvalidArgument);
+  HttpServer bad_count({.port = 0, .background_workers = -1});
+  EXPECT_EQ(bad_count.Start().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(RealtimeTest, ClientDisconnectCancelsTheHandler) {

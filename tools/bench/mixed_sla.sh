@@ -24,12 +24,23 @@
 # what it offers. One latency plot per scenario (both routes, every server)
 # is written to OUT (default docs/bench/).
 #
-# Usage: [ROUNDS=3] [WORKERS=2] [OUT=docs/bench] tools/bench/mixed_sla.sh [SECONDS=10]
+# Both brisk variants run the slow route on BACKGROUND background workers
+# (RouteOptions::background, at nice BACKGROUND_NICE) beside WORKERS
+# workers (at nice WORKER_NICE); BACKGROUND=0 puts it on the workers like
+# the fast one.
+#
+# Usage: [ROUNDS=3] [WORKERS=2] [WORKER_NICE=0] [BACKGROUND=1] [BACKGROUND_NICE=10] \
+#          [SCENARIOS="mix0.5 mix1 mix2 mix4 protect"] [OUT=docs/bench] \
+#          tools/bench/mixed_sla.sh [SECONDS=10]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 D=${1:-10}
 ROUNDS=${ROUNDS:-3}
 WORKERS=${WORKERS:-2}
+BACKGROUND=${BACKGROUND:-1}
+BACKGROUND_NICE=${BACKGROUND_NICE:-10}
+WORKER_NICE=${WORKER_NICE:-0}
+LANES="--worker_nice=$WORKER_NICE --background_workers=$BACKGROUND --background_nice=$BACKGROUND_NICE"
 OUT=${OUT:-docs/bench}
 
 need=()
@@ -62,9 +73,9 @@ start() {  # name -> sets PID and PORT
   PORT=$(free_port)
   case $1 in
     brisk) taskset -c 0 "$WORK/brisk" --address=127.0.0.1 --port=$PORT \
-             --reactors=1 --workers=$WORKERS >"$WORK/server.log" 2>&1 & ;;
+             --reactors=1 --workers=$WORKERS $LANES >"$WORK/server.log" 2>&1 & ;;
     codel) taskset -c 0 "$WORK/brisk" --address=127.0.0.1 --port=$PORT \
-             --reactors=1 --workers=$WORKERS --admission=codel >"$WORK/server.log" 2>&1 & ;;
+             --reactors=1 --workers=$WORKERS $LANES --admission=codel >"$WORK/server.log" 2>&1 & ;;
     httplib) taskset -c 0 "$WORK/httplib_cpu" $PORT >"$WORK/server.log" 2>&1 & ;;
   esac
   PID=$!
@@ -96,7 +107,7 @@ stop
 echo "capacity (brisk, closed loop, each route alone): fast $CF/s, slow $CS/s" >&2
 
 RESULTS="$WORK/results.jsonl"
-SCENARIOS="mix0.5 mix1 mix2 mix4 protect"
+SCENARIOS=${SCENARIOS:-"mix0.5 mix1 mix2 mix4 protect"}
 for round in $(seq "$ROUNDS"); do
   for scenario in $SCENARIOS; do
     case $scenario in
