@@ -13,7 +13,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "net/loop_base.h"
 
@@ -27,8 +26,15 @@ static_assert(EPOLLIN == POLLIN && EPOLLOUT == POLLOUT && EPOLLRDHUP == POLLRDHU
 uint32_t ToEpoll(uint32_t interest) { return internal::InterestToPollMask(interest); }
 uint32_t FromEpoll(uint32_t events) { return internal::PollMaskToEvents(events); }
 
-// Token reserved for the eventfd; registrations start at 1.
-constexpr uint64_t kWakeToken = 0;
+// An event's token: the fd and the generation of its registration (every
+// Watch of an fd makes a new one), so events of an fd unwatched, or
+// unwatched and watched again, earlier in the same batch are recognised.
+// All ones is the eventfd's (generations start at 1 and stay below 2^32-1
+// for a loop's life: a Watch per microsecond would take 71 minutes per fd).
+constexpr uint64_t kWakeToken = ~uint64_t{0};
+uint64_t Token(int fd, uint32_t generation) {
+  return (uint64_t{generation} << 32) | static_cast<uint32_t>(fd);
+}
 
 class EpollLoop final : public internal::LoopBase {
  public:
@@ -45,30 +51,35 @@ class EpollLoop final : public internal::LoopBase {
 
   absl::Status Watch(int fd, uint32_t interest, IoCallback cb) override {
     if (fd < 0) return absl::InvalidArgumentError("Watch: negative fd");
-    if (fd_to_token_.contains(fd)) {
+    if (static_cast<size_t>(fd) < registrations_.size() &&
+        registrations_[fd].live) {
       return absl::AlreadyExistsError(absl::StrCat("Watch: fd ", fd, " already watched"));
     }
-    uint64_t token = next_token_++;
+    if (static_cast<size_t>(fd) >= registrations_.size()) {
+      registrations_.resize(static_cast<size_t>(fd) + 1);
+    }
+    Registration& reg = registrations_[fd];
+    const uint32_t generation = reg.generation + 1;
     epoll_event ev{};
     ev.events = ToEpoll(interest);
-    ev.data.u64 = token;
+    ev.data.u64 = Token(fd, generation);
     if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
       return ErrnoStatus("epoll_ctl(ADD)", errno);
     }
-    fd_to_token_.emplace(fd, token);
-    registrations_.emplace(
-        token, std::make_shared<Registration>(Registration{fd, std::move(cb)}));
+    reg.generation = generation;
+    reg.live = true;
+    reg.cb = std::move(cb);
     return absl::OkStatus();
   }
 
   absl::Status Modify(int fd, uint32_t interest) override {
-    auto it = fd_to_token_.find(fd);
-    if (it == fd_to_token_.end()) {
+    const Registration* reg = Find(fd);
+    if (reg == nullptr) {
       return absl::NotFoundError(absl::StrCat("Modify: fd ", fd, " not watched"));
     }
     epoll_event ev{};
     ev.events = ToEpoll(interest);
-    ev.data.u64 = it->second;
+    ev.data.u64 = Token(fd, reg->generation);
     if (epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) != 0) {
       return ErrnoStatus("epoll_ctl(MOD)", errno);
     }
@@ -76,15 +87,16 @@ class EpollLoop final : public internal::LoopBase {
   }
 
   absl::Status Unwatch(int fd) override {
-    auto it = fd_to_token_.find(fd);
-    if (it == fd_to_token_.end()) {
+    Registration* reg = Find(fd);
+    if (reg == nullptr) {
       return absl::NotFoundError(absl::StrCat("Unwatch: fd ", fd, " not watched"));
     }
     // The registration goes whatever epoll says (EBADF/ENOENT if the caller
-    // already closed the fd); a running callback keeps its shared_ptr alive.
+    // already closed the fd). A running callback was moved out of its slot
+    // (RunOnce) and is destroyed when it returns.
     epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
-    registrations_.erase(it->second);
-    fd_to_token_.erase(it);
+    reg->live = false;
+    reg->cb = nullptr;
     return absl::OkStatus();
   }
 
@@ -102,20 +114,26 @@ class EpollLoop final : public internal::LoopBase {
     int callbacks = 0;
     bool woken = false;
     for (int i = 0; i < n; ++i) {
-      uint64_t token = events_[i].data.u64;
+      const uint64_t token = events_[i].data.u64;
       if (token == kWakeToken) {
         woken = true;
         continue;
       }
-      auto it = registrations_.find(token);
-      if (it == registrations_.end()) {  // unwatched earlier in this batch
-        CountStaleEvent();
+      const int fd = static_cast<int>(token & 0xffffffffu);
+      const uint32_t generation = static_cast<uint32_t>(token >> 32);
+      Registration* reg = Find(fd);
+      if (reg == nullptr || reg->generation != generation) {
+        CountStaleEvent();  // unwatched (and maybe watched again) earlier
         continue;
       }
-      // Keep the callback alive even if it unwatches its own fd.
-      std::shared_ptr<Registration> reg = it->second;
-      reg->cb(FromEpoll(events_[i].events));
+      // The callback runs outside its slot: it may unwatch its own fd (its
+      // slot is cleared, it lives on until it returns), watch it again, or
+      // watch new fds (the slots may move).
+      IoCallback cb = std::move(reg->cb);
+      cb(FromEpoll(events_[i].events));
       ++callbacks;
+      Registration& after = registrations_[fd];
+      if (after.live && after.generation == generation) after.cb = std::move(cb);
     }
     CountIoEvents(callbacks);
     if (woken) DrainWakeFd();
@@ -133,10 +151,19 @@ class EpollLoop final : public internal::LoopBase {
   }
 
  private:
+  // One per fd number, indexed by it (fds are small and dense): a
+  // registration costs no allocation and no hash-map slot.
   struct Registration {
-    int fd;
+    uint32_t generation = 0;
+    bool live = false;
     IoCallback cb;
   };
+
+  Registration* Find(int fd) {
+    if (fd < 0 || static_cast<size_t>(fd) >= registrations_.size()) return nullptr;
+    Registration& reg = registrations_[fd];
+    return reg.live ? &reg : nullptr;
+  }
 
   void Wake() override {
     CountWakeup();
@@ -160,10 +187,7 @@ class EpollLoop final : public internal::LoopBase {
   const int wakefd_;
   std::vector<epoll_event> events_;
 
-  // IO registrations: fd -> token -> callback. Tokens are never reused.
-  uint64_t next_token_ = kWakeToken + 1;
-  absl::flat_hash_map<int, uint64_t> fd_to_token_;
-  absl::flat_hash_map<uint64_t, std::shared_ptr<Registration>> registrations_;
+  std::vector<Registration> registrations_;
 };
 
 }  // namespace

@@ -173,6 +173,40 @@ TEST_P(EventLoopTest, CallbackUnwatchesItselfAndDestroysItsOwner) {
   EXPECT_EQ(loop->RunOnce(kPoll), 0);
 }
 
+// A callback that closes its own fd and watches a new socket, which gets
+// the same fd number, from inside: the new registration keeps its own
+// callback, and the running one lives until it returns.
+TEST_P(EventLoopTest, CallbackReplacesItsOwnFdWithTheSameNumber) {
+  auto loop = MakeLoop();
+  auto first = std::make_unique<SocketPair>();
+  WriteAll(first->b.get(), "x");
+  const int fd = first->a.get();
+  std::unique_ptr<SocketPair> second;
+  int old_calls = 0, new_calls = 0;
+  ASSERT_TRUE(loop->Watch(fd, kReadable, [&, owner = std::string(500, 'o')](uint32_t) {
+                    ++old_calls;
+                    ASSERT_TRUE(loop->Unwatch(fd).ok());
+                    first.reset();
+                    second = std::make_unique<SocketPair>();
+                    ASSERT_EQ(second->a.get(), fd);  // lowest free number
+                    WriteAll(second->b.get(), "y");
+                    ASSERT_TRUE(loop->Watch(fd, kReadable, [&](uint32_t) {
+                                      ++new_calls;
+                                    }).ok());
+                    EXPECT_EQ(loop->Watch(fd, kReadable, [](uint32_t) {}).code(),
+                              absl::StatusCode::kAlreadyExists);
+                    EXPECT_EQ(owner.size(), 500u);  // still alive until return
+                  }).ok());
+  EXPECT_EQ(loop->RunOnce(kPoll), 1);
+  EXPECT_EQ(old_calls, 1);
+  loop->RunOnce(kPoll);
+  loop->RunOnce(kPoll);
+  EXPECT_EQ(old_calls, 1);
+  EXPECT_GE(new_calls, 1);
+  EXPECT_TRUE(loop->Unwatch(fd).ok());
+  EXPECT_EQ(loop->Unwatch(fd).code(), absl::StatusCode::kNotFound);
+}
+
 TEST_P(EventLoopTest, TimersFireInOrderWithFakeClock) {
   FakeClock clock;
   auto loop = MakeLoop(&clock);

@@ -31,9 +31,9 @@ class ReadinessStream final : public Stream {
   ReadinessStream(EventLoop* loop, UniqueFd fd, StreamCallbacks* callbacks,
                   const StreamOptions& options)
       : loop_(loop),
-        fd_(std::move(fd)),
         callbacks_(callbacks),
-        options_(options) {}
+        options_(options),
+        fd_(std::move(fd)) {}
 
   ~ReadinessStream() override { Close(); }
 
@@ -215,13 +215,15 @@ class ReadinessStream final : public Stream {
     callbacks_->OnStreamError(error);
   }
 
+  // Ordered so that the small fields share words (every idle connection
+  // has a stream).
   EventLoop* const loop_;
-  UniqueFd fd_;
   StreamCallbacks* const callbacks_;
   const StreamOptions options_;
 
   std::string out_;
   size_t out_pos_ = 0;
+  UniqueFd fd_;
   uint32_t interest_ = 0;
   int last_error_ = 0;
   bool watched_ = false;

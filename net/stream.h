@@ -74,15 +74,15 @@ class StreamCallbacks {
 };
 
 struct StreamOptions {
+  // Bytes read per read() call, and read() calls per readiness event before
+  // yielding to other sockets (fairness).
+  size_t read_chunk = 64 * 1024;
+  int reads_per_event = 4;
   // Start() tries one read at once before waiting for readiness: with
   // TCP_DEFER_ACCEPT on the listener, a new connection's request is usually
   // already there, and a short exchange (request, answer, close) may finish
   // without the socket ever being registered with the poller.
   bool read_on_start = false;
-  // Bytes read per read() call, and read() calls per readiness event before
-  // yielding to other sockets (fairness).
-  size_t read_chunk = 64 * 1024;
-  int reads_per_event = 4;
 };
 
 class Stream {

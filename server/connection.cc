@@ -33,7 +33,6 @@ Connection::Connection(net::EventLoop* loop, ConnectionOwner* owner,
     : loop_(*loop),
       owner_(owner),
       context_(context),
-      config_(*context.config),
       home_(std::move(home)),
       info_(std::move(info)) {}
 
@@ -74,7 +73,7 @@ void Connection::OnStreamData(std::string_view data) {
 void Connection::ProcessInput(std::string_view data) {
   while (!data.empty()) {
     if (phase_ != Phase::kOpen ||
-        pipeline_.size() >= config_.max_pipeline_depth) {
+        pipeline_.size() >= config().max_pipeline_depth) {
       stash_.append(data);  // parsed once the pipeline has room
       return;
     }
@@ -170,7 +169,7 @@ void Connection::LogAnswer(const Slot& slot, const http::Request* request,
   if (context_.access_log != nullptr) {
     context_.access_log->Log(
         info_ != nullptr ? info_->peer.HostString() : std::string("-"),
-        info_ != nullptr ? std::string_view(info_->log_user) : "-",
+        info_ != nullptr ? info_->log_user() : "-",
         request != nullptr ? request->method() : "-",
         request != nullptr ? request->target() : "-", slot.version_minor,
         status, slot.head ? 0 : body_bytes, now - slot.parsed,
@@ -372,7 +371,7 @@ void Connection::Advance() {
   // Requests received while the pipeline was full, as long as answering
   // them inline keeps making room.
   while (phase_ == Phase::kOpen && !stash_.empty() &&
-         pipeline_.size() < config_.max_pipeline_depth) {
+         pipeline_.size() < config().max_pipeline_depth) {
     std::string pending = std::move(stash_);
     stash_.clear();
     ProcessInput(pending);
@@ -436,7 +435,7 @@ bool Connection::WantRead() const {
     case Phase::kLingering:
       return true;
     case Phase::kOpen:
-      return stash_.empty() && pipeline_.size() < config_.max_pipeline_depth;
+      return stash_.empty() && pipeline_.size() < config().max_pipeline_depth;
     default:
       return false;
   }
@@ -445,8 +444,7 @@ bool Connection::WantRead() const {
 void Connection::Close() {
   if (phase_ == Phase::kClosed) return;
   phase_ = Phase::kClosed;
-  if (timer_ != net::kInvalidTimerId) loop_.Cancel(timer_);
-  timer_ = net::kInvalidTimerId;
+  owner_->CancelTimeout(this);
   for (Slot& s : pipeline_) ReleaseExchange(s);  // the client is gone
   pipeline_.clear();
   stash_.clear();
@@ -496,15 +494,15 @@ SteadyTime Connection::NextTimeout() const {
       break;
   }
   if (stream_->pending_output() > 0 && write_progress_at_ != SteadyTime{}) {
-    return write_progress_at_ + config_.write_timeout;
+    return write_progress_at_ + config().write_timeout;
   }
   if (!ParserIdle() && !HeadersComplete()) {
-    return head_started_ + config_.header_timeout;  // slowloris
+    return head_started_ + config().header_timeout;  // slowloris
   }
   if (HeadersComplete()) {
-    return last_activity_ + config_.idle_timeout;  // body stalled
+    return last_activity_ + config().idle_timeout;  // body stalled
   }
-  if (pipeline_.empty()) return last_activity_ + config_.idle_timeout;
+  if (pipeline_.empty()) return last_activity_ + config().idle_timeout;
   return SteadyTime::max();  // waiting for handlers: their deadlines rule
 }
 
@@ -513,14 +511,11 @@ void Connection::UpdateReadingAndTimer() {
   stream_->SetReading(WantRead());
   const SteadyTime due = NextTimeout();
   if (due == SteadyTime::max()) return;  // an armed timer re-checks when due
-  if (timer_ != net::kInvalidTimerId && timer_due_ <= due) return;
-  if (timer_ != net::kInvalidTimerId) loop_.Cancel(timer_);
-  timer_due_ = due;
-  timer_ = loop_.RunAt(due, [this] { OnTimer(); });
+  if (timer_.armed() && timer_.due <= due) return;
+  owner_->ScheduleTimeout(this, due);
 }
 
 void Connection::OnTimer() {
-  timer_ = net::kInvalidTimerId;
   if (phase_ == Phase::kClosed) return;
   const SteadyTime now = loop_.Now();
   ServerMetrics& m = *context_.metrics;

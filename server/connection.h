@@ -50,6 +50,7 @@
 #include "net/event_loop.h"
 #include "net/stream.h"
 #include "server/access_log.h"
+#include "server/connection_timers.h"
 #include "server/dispatcher.h"
 #include "server/exchange.h"
 #include "server/metrics.h"
@@ -80,6 +81,11 @@ class ConnectionOwner {
   // (the owner keeps a few for reuse).
   virtual std::unique_ptr<http::RequestParser> TakeParser() = 0;
   virtual void GiveBackParser(std::unique_ptr<http::RequestParser> parser) = 0;
+  // The connection's timeout check: Connection::OnTimer() runs at `due`
+  // (on the loop thread; Schedule moves an armed check). Both work on the
+  // connection's `timer_` slot (Connection::Timers).
+  virtual void ScheduleTimeout(Connection* connection, SteadyTime due) = 0;
+  virtual void CancelTimeout(Connection* connection) = 0;
 
  protected:
   ~ConnectionOwner() = default;
@@ -191,11 +197,12 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // Gives the parser back (no request in progress any more).
   void ReleaseParser();
   RouteMetrics& MetricsFor(size_t route);
+  const ConnectionConfig& config() const { return *context_.config; }
 
   net::EventLoop& loop_;
   ConnectionOwner* const owner_;
-  const ConnectionContext context_;
-  const ConnectionConfig& config_;
+  // The owner's (it outlives its connections).
+  const ConnectionContext& context_;
   const std::shared_ptr<LoopHandle> home_;
   const std::shared_ptr<const ConnectionInfo> info_;
   std::unique_ptr<net::Stream> stream_;
@@ -216,8 +223,9 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   bool abort_input_ = false;
   bool continue_sent_ = false;  // for the request being received
 
-  net::TimerId timer_ = net::kInvalidTimerId;
-  SteadyTime timer_due_{};
+  // The next timeout check, in the owner's ConnectionTimers (armed: a check
+  // is due no later than timer_.due; it re-checks then).
+  TimerSlot timer_;
   SteadyTime last_activity_{};
   SteadyTime head_started_{};
   // Output: bytes handed to the stream so far; write progress since the
@@ -227,6 +235,10 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   SteadyTime write_progress_at_{};
   SteadyTime linger_started_{};
   size_t lingered_bytes_ = 0;
+
+ public:
+  // The owner's timer heap for its connections (see ScheduleTimeout).
+  using Timers = ConnectionTimers<Connection, &Connection::timer_, &Connection::OnTimer>;
 };
 
 }  // namespace brisk::internal

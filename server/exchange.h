@@ -29,6 +29,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -52,11 +53,22 @@ namespace brisk::internal {
 struct ConnectionInfo {
   net::SocketAddress peer;
   bool secure = false;  // TLS
-  // The client certificate the server verified (mutual TLS); null without
-  // one (a pointer: plain connections pay 8 bytes for it, not ~250).
-  std::unique_ptr<const tls::PeerIdentity> client_certificate;
+  // The client the server verified (mutual TLS): its certificate and its
+  // name for the access log. Null without one (a pointer: plain connections
+  // pay 8 bytes for it).
+  struct VerifiedClient {
+    tls::PeerIdentity certificate;
+    std::string log_user;
+  };
+  std::unique_ptr<const VerifiedClient> client;
+
+  const tls::PeerIdentity* client_certificate() const {
+    return client != nullptr ? &client->certificate : nullptr;
+  }
   // The access log's user field ("-" when there is no verified client).
-  std::string log_user = "-";
+  std::string_view log_user() const {
+    return client != nullptr ? std::string_view(client->log_user) : "-";
+  }
 };
 
 // Posts tasks to one loop while it runs; once Shut(), posts are dropped.

@@ -49,8 +49,7 @@ bool RequestContext::secure() const {
 }
 
 const tls::PeerIdentity* RequestContext::client_certificate() const {
-  return connection_ != nullptr ? connection_->client_certificate.get()
-                                 : nullptr;
+  return connection_ != nullptr ? connection_->client_certificate() : nullptr;
 }
 
 std::optional<http::TraceParent> RequestContext::trace() const {

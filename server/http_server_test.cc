@@ -505,8 +505,14 @@ TEST_F(ServerTest, MetricsCountRoutesAndStatuses) {
   RawClient c(port_);
   ASSERT_TRUE(c.Send(Get("/hello") + Get("/hello") + Get("/nope") + Get("/users/1")));
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(c.Read().has_value());
+  // The worker records its handler time after the answer is on its way.
   std::string page;
-  server_->metrics().AppendPrometheus(&page);
+  ASSERT_TRUE(Eventually([&] {
+    page.clear();
+    server_->metrics().AppendPrometheus(&page);
+    return page.find("brisk_handler_seconds_count{route=\"/users/{id}\"} 1") !=
+           std::string::npos;
+  }));
   EXPECT_THAT(page, HasSubstr("brisk_requests_total{route=\"/hello\",status=\"200\"} 2"));
   EXPECT_THAT(page, HasSubstr("brisk_requests_total{route=\"unmatched\",status=\"404\"} 1"));
   EXPECT_THAT(page, HasSubstr("brisk_handler_seconds_count{route=\"/users/{id}\"} 1"));

@@ -34,6 +34,7 @@ absl::Status Reactor::Init(net::Listener listener, bool io_uring) {
                                      loop.status().message()));
   }
   loop_ = *std::move(loop);
+  timers_ = std::make_unique<Connection::Timers>(loop_.get());
   home_ = std::make_shared<LoopHandle>(loop_.get());
   ServerMetrics* metrics = context_.metrics;
   loop_->SetLagObserver(
@@ -85,7 +86,7 @@ void Reactor::OnAccept(net::UniqueFd fd, const net::SocketAddress& peer) {
   auto conn = std::make_unique<Connection>(loop_.get(), this, context_, home_,
                                            std::move(info));
   Connection* raw = conn.get();
-  connections_.emplace(raw, std::move(conn));
+  connections_.insert(std::move(conn));
   raw->Start(tls_ == nullptr
                  ? loop_->CreateStream(std::move(fd), raw, stream_options_)
                  : tls_->CreateStream(loop_.get(), std::move(fd), raw,
@@ -100,6 +101,14 @@ std::unique_ptr<http::RequestParser> Reactor::TakeParser() {
   std::unique_ptr<http::RequestParser> parser = std::move(parsers_.back());
   parsers_.pop_back();
   return parser;
+}
+
+void Reactor::ScheduleTimeout(Connection* connection, SteadyTime due) {
+  timers_->Schedule(connection, due);
+}
+
+void Reactor::CancelTimeout(Connection* connection) {
+  timers_->Cancel(connection);
 }
 
 void Reactor::GiveBackParser(std::unique_ptr<http::RequestParser> parser) {
@@ -129,7 +138,7 @@ void Reactor::PostDrainConnections(bool close_idle) {
   loop_->Post([this, close_idle] {
     std::vector<Connection*> conns;
     conns.reserve(connections_.size());
-    for (auto& [raw, conn] : connections_) conns.push_back(raw);
+    for (const auto& conn : connections_) conns.push_back(conn.get());
     for (Connection* c : conns) c->BeginDrain(close_idle);
     lifecycle_->CheckDrained();
   });
@@ -143,7 +152,7 @@ void Reactor::CloseAllAndWait() {
     acceptor_.reset();
     std::vector<Connection*> conns;
     conns.reserve(connections_.size());
-    for (auto& [raw, conn] : connections_) conns.push_back(raw);
+    for (const auto& conn : connections_) conns.push_back(conn.get());
     for (Connection* c : conns) c->Close();
     done.set_value();
   });

@@ -121,8 +121,8 @@ std::unique_ptr<net::Stream> TlsEndpoint::CreateStream(
   TlsStreamHooks hooks;
   hooks.on_established = [info](const tls::TlsServerSession& s) {
     if (s.peer().empty()) return;
-    info->client_certificate = std::make_unique<tls::PeerIdentity>(s.peer());
-    info->log_user = AccessLogUser(s.peer());
+    info->client = std::make_unique<ConnectionInfo::VerifiedClient>(
+        ConnectionInfo::VerifiedClient{s.peer(), AccessLogUser(s.peer())});
   };
   hooks.on_failure = [this, info](const tls::TlsServerSession& s,
                                   bool established) {

@@ -198,7 +198,7 @@ TEST_F(TlsEndpointTest, TheConnectionLearnsWhoTheClientIs) {
   const int client_fd = pair.b.get();
   auto stream = Connect(pair, &upper, &info);
   EXPECT_TRUE(info.secure);
-  EXPECT_EQ(info.client_certificate, nullptr);
+  EXPECT_EQ(info.client_certificate(), nullptr);
   auto client = fixture_.Client({.certificate = &fixture_.pki.client});
   // Pumps the handshake and one request through the socketpair.
   bool request_sent = false;
@@ -218,9 +218,9 @@ TEST_F(TlsEndpointTest, TheConnectionLearnsWhoTheClientIs) {
     if (n > 0) client->Feed(std::string_view(buf, static_cast<size_t>(n)));
     return upper.data == "ping";
   });
-  ASSERT_NE(info.client_certificate, nullptr);
-  EXPECT_EQ(info.client_certificate->subject, "CN=client.test,O=brisk test");
-  EXPECT_EQ(info.log_user, "CN=client.test,O=brisk\\x20test");
+  ASSERT_NE(info.client_certificate(), nullptr);
+  EXPECT_EQ(info.client_certificate()->subject, "CN=client.test,O=brisk test");
+  EXPECT_EQ(info.log_user(), "CN=client.test,O=brisk\\x20test");
   EXPECT_TRUE(lines_.empty());
   stream->Close();
 }

@@ -40,8 +40,8 @@ absl::StatusOr<std::unique_ptr<FakeRequest>> FakeRequest::Parse(
   }
   info->secure = options.secure || options.client_certificate.has_value();
   if (options.client_certificate.has_value()) {
-    info->client_certificate =
-        std::make_unique<tls::PeerIdentity>(*std::move(options.client_certificate));
+    info->client = std::make_unique<internal::ConnectionInfo::VerifiedClient>(
+        internal::ConnectionInfo::VerifiedClient{*std::move(options.client_certificate), "-"});
   }
   std::unique_ptr<FakeRequest> req(new FakeRequest());
   req->state_ = std::make_unique<State>();
