@@ -7,6 +7,8 @@ The layers (see ../shared/design/architecture.md):
   tls/          knows no sockets, no HTTP, no server (bytes in, bytes out)
   tools/        may use the components, never server/
   server/, examples/  may use everything public
+  testing/      test support that knows no layer; test files of any
+                package may include it
 Test files (*_test.cc, *_benchmark.cc, *_fuzzer.cc, testing/) may use
 threads and clocks, but never a layer their package may not include.
 
@@ -27,9 +29,10 @@ ALLOWED_PROJECT = {
     "tools": {"net", "http", "concurrency", "tools"},
     "server": {"net", "http", "concurrency", "tls", "server"},
     "examples": {"server", "http", "examples"},
+    "testing": set(),
 }
 PROJECT_DIRS = {"concurrency", "net", "http", "tls", "server", "tools",
-                "examples", "bazel"}
+                "examples", "bazel", "testing"}
 
 SOCKETS = ("sys/socket.h", "netinet/", "sys/epoll.h",
            "liburing.h", "sys/un.h", "netdb.h")  # (arpa/inet.h only formats addresses)
@@ -40,6 +43,7 @@ TLS = ("openssl/",)
 
 # Package -> system headers it may not include, in library code / anywhere.
 FORBIDDEN_SYSTEM = {
+    "testing": {"anywhere": SOCKETS + TLS},
     "concurrency": {"anywhere": SOCKETS + TLS},
     "net": {"anywhere": TLS},
     "http": {"anywhere": SOCKETS + TLS, "library": THREADS + CLOCKS},
@@ -66,7 +70,9 @@ def check_source(path, text):
     for kind, target in INCLUDE.findall(text):
         top = target.split("/", 1)[0]
         if kind == '"' and top in PROJECT_DIRS and "/" in target:
-            if top != pkg and top not in ALLOWED_PROJECT[pkg] and top != "bazel":
+            allowed = (top == pkg or top in ALLOWED_PROJECT[pkg] or top == "bazel" or
+                       (top == "testing" and is_test_file(path)))
+            if not allowed:
                 problems.append(f"{path}: {pkg}/ may not include {target}")
             continue
         rules = FORBIDDEN_SYSTEM.get(pkg, {})

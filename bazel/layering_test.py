@@ -37,6 +37,13 @@ class CheckerCatchesViolations(unittest.TestCase):
         self.assertTrue(self.bad("tls/s.cc", '#include "http/request.h"\n'))
         self.assertTrue(self.bad("tls/s.cc", "#include <netinet/in.h>\n"))
 
+    def test_testing_is_for_tests_and_knows_no_layer(self):
+        self.assertFalse(self.bad("net/unix_socket_test.cc", '#include "testing/temp_dir.h"\n'))
+        self.assertFalse(self.bad("tls/testing/t.cc", '#include "testing/temp_dir.h"\n'))
+        self.assertTrue(self.bad("net/socket.cc", '#include "testing/temp_dir.h"\n'))
+        self.assertTrue(self.bad("testing/t.cc", '#include "net/socket.h"\n'))
+        self.assertTrue(self.bad("testing/t.cc", "#include <openssl/ssl.h>\n"))
+
     def test_allowed_includes(self):
         self.assertFalse(self.bad("server/c.cc", '#include "net/stream.h"\n'))
         self.assertFalse(self.bad("tools/loadgen/l.cc", '#include "net/socket.h"\n'))
@@ -49,7 +56,7 @@ class TreeFollowsTheRules(unittest.TestCase):
         root = os.environ.get("TEST_SRCDIR", "")
         files = []
         for top in ("concurrency", "net", "http", "tls", "server", "tools",
-                    "examples"):
+                    "examples", "testing"):
             base = os.path.join(root, "brisk", top) if root else top
             for dirpath, _, names in os.walk(base):
                 for n in names:

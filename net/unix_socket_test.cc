@@ -11,7 +11,7 @@
 
 #include "gtest/gtest.h"
 #include "net/socket.h"
-#include "net/testing/short_temp_dir.h"
+#include "testing/temp_dir.h"
 
 namespace brisk::net {
 namespace {
@@ -19,8 +19,8 @@ namespace {
 // A short path (sun_path holds 107 bytes; Bazel's TEST_TMPDIR is longer),
 // in a directory removed when the test binary exits.
 std::string TempPath(const std::string& name) {
-  static ShortTempDir* const dir = [] {
-    static ShortTempDir d("brisk-uds");
+  static testing::TempDir* const dir = [] {
+    static testing::TempDir d = testing::TempDir::Short("brisk-uds");
     return &d;
   }();
   return dir->path() + "/" + name;

@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
-#include "net/testing/short_temp_dir.h"
+#include "testing/temp_dir.h"
 #include "server/http_server.h"
 #include "server/testing/gate.h"
 #include "server/testing/raw_client.h"
@@ -25,7 +25,7 @@ using ::brisk::testing::RawClient;
 using std::chrono::milliseconds;
 
 // A short path (sun_path is 108 bytes) in a directory the test removes.
-std::string HandoverPath(const net::ShortTempDir& dir) {
+std::string HandoverPath(const ::brisk::testing::TempDir& dir) {
   return dir.path() + "/brisk.sock";
 }
 
@@ -80,7 +80,7 @@ class Prober {
 };
 
 TEST(HandoverTest, NewProcessTakesOverWithNoRefusedConnection) {
-  const net::ShortTempDir dir("brisk-handover");
+  const auto dir = ::brisk::testing::TempDir::Short("brisk-handover");
   const std::string path = HandoverPath(dir);
   std::unique_ptr<HttpServer> a = Serve("A", path, 0);
   const uint16_t port = a->port();
@@ -120,7 +120,7 @@ TEST(HandoverTest, NewProcessTakesOverWithNoRefusedConnection) {
 }
 
 TEST(HandoverTest, WithNobodyToTakeOverFromItBindsAsUsual) {
-  const net::ShortTempDir dir("brisk-handover");
+  const auto dir = ::brisk::testing::TempDir::Short("brisk-handover");
   const std::string path = HandoverPath(dir);
   std::unique_ptr<HttpServer> a = Serve("A", path, 0);
   RawClient c(a->port());

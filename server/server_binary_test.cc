@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "net/testing/short_temp_dir.h"
+#include "testing/temp_dir.h"
 #include "server/testing/raw_client.h"
 #include "server/testing/server_process.h"
 
@@ -159,7 +159,7 @@ TEST(ServerBinaryTest, GraceKeepsServingWhileReadinessFails) {
 }
 
 TEST(ServerBinaryTest, BinaryUpgradeThroughTheHandoverSocket) {
-  const net::ShortTempDir dir("brisk-upgrade");  // removed at the end
+  const auto dir = ::brisk::testing::TempDir::Short("brisk-upgrade");  // removed at the end
   const std::string socket = "--handover_socket=" + dir.path() + "/brisk.sock";
   std::vector<std::string> flags = kFlags;
   flags.push_back(socket);

@@ -198,34 +198,4 @@ const TestPki& SharedTestPki() {
   return *pki;
 }
 
-TempDir::TempDir() {
-  const char* base = std::getenv("TEST_TMPDIR");
-  std::string templ = absl::StrCat(base != nullptr ? base : "/tmp", "/tls_test_XXXXXX");
-  if (mkdtemp(templ.data()) == nullptr) {
-    std::perror("mkdtemp");
-    std::abort();
-  }
-  path_ = templ;
-}
-
-TempDir::~TempDir() {
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
-}
-
-std::string TempDir::Write(const std::string& name, const std::string& content) const {
-  const std::string path = absl::StrCat(path_, "/", name);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << content;
-    if (!out) {
-      std::fprintf(stderr, "cannot write %s\n", tmp.c_str());
-      std::abort();
-    }
-  }
-  std::filesystem::rename(tmp, path);  // atomic, as a deploy script would
-  return path;
-}
-
 }  // namespace brisk::tls::testing

@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "testing/temp_dir.h"
 
 namespace brisk::tls::testing {
 
@@ -63,22 +64,9 @@ struct TestPki {
 // Made on first use (RSA key generation is slow), then shared.
 const TestPki& SharedTestPki();
 
-// A fresh directory under $TEST_TMPDIR (or /tmp), removed with its files.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  // Writes (replaces) `name` in the directory; returns its path. Aborts the
-  // test binary if the write fails.
-  std::string Write(const std::string& name, const std::string& content) const;
-
- private:
-  std::string path_;
-};
+// A fresh directory under $TEST_TMPDIR (or /tmp), removed with its files;
+// Write() replaces a file atomically, as a deploy script would.
+using TempDir = ::brisk::testing::TempDir;
 
 }  // namespace brisk::tls::testing
 
