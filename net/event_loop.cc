@@ -28,9 +28,10 @@ uint32_t FromEpoll(uint32_t events) { return internal::PollMaskToEvents(events);
 
 // An event's token: the fd and the generation of its registration (every
 // Watch of an fd makes a new one), so events of an fd unwatched, or
-// unwatched and watched again, earlier in the same batch are recognised.
-// All ones is the eventfd's (generations start at 1 and stay below 2^32-1
-// for a loop's life: a Watch per microsecond would take 71 minutes per fd).
+// unwatched and watched again, earlier in the same batch are recognised
+// (a generation wrapping around is harmless: it would take 2^32 Watches of
+// one fd within one batch). All ones is the eventfd's token: no fd is
+// 0xffffffff, so no registration's token can equal it.
 constexpr uint64_t kWakeToken = ~uint64_t{0};
 uint64_t Token(int fd, uint32_t generation) {
   return (uint64_t{generation} << 32) | static_cast<uint32_t>(fd);

@@ -11,8 +11,13 @@
 //   timers.Schedule(conn, due);  // arms, or moves an armed one
 //   timers.Cancel(conn);         // no-op if not armed
 //
-// A fired callback may Schedule or Cancel any entry, and may close its
-// connection (whose destructor must Cancel). Loop thread only.
+// The entries due when the loop timer fires are taken out first, then told
+// one by one: a callback may Schedule or Cancel any entry (one it cancels
+// or reschedules is not told in this pass; one rescheduled at or before
+// now is told in a later loop iteration, never in a loop within this one).
+// An entry's destructor must Cancel it, and an entry must not be destroyed
+// while the timers are firing (connections are destroyed by a posted
+// task). Loop thread only.
 #ifndef BRISK_SERVER_CONNECTION_TIMERS_H_
 #define BRISK_SERVER_CONNECTION_TIMERS_H_
 
@@ -26,8 +31,10 @@
 namespace brisk::internal {
 
 struct TimerSlot {
+  static constexpr int32_t kIdle = -1;
+  static constexpr int32_t kFiring = -2;  // taken out, to be told this pass
   net::TimePoint due{};
-  int32_t index = -1;  // in the heap; -1: not armed
+  int32_t index = kIdle;  // in the heap, or kIdle, or kFiring
   bool armed() const { return index >= 0; }
 };
 
@@ -62,9 +69,12 @@ class ConnectionTimers {
 
   void Cancel(T* entry) {
     TimerSlot& slot = entry->*kSlot;
-    if (!slot.armed()) return;
+    if (!slot.armed()) {
+      slot.index = TimerSlot::kIdle;  // also: not told in the current pass
+      return;
+    }
     const size_t i = static_cast<size_t>(slot.index);
-    slot.index = -1;
+    slot.index = TimerSlot::kIdle;
     T* last = heap_.back();
     heap_.pop_back();
     if (i < heap_.size()) {
@@ -120,9 +130,17 @@ class ConnectionTimers {
   void Fire() {
     loop_timer_ = net::kInvalidTimerId;
     const net::TimePoint now = loop_.Now();
+    std::vector<T*> due;
     while (!heap_.empty() && Due(heap_.front()) <= now) {
       T* e = heap_.front();
       Cancel(e);
+      (e->*kSlot).index = TimerSlot::kFiring;
+      due.push_back(e);
+    }
+    for (T* e : due) {
+      TimerSlot& slot = e->*kSlot;
+      if (slot.index != TimerSlot::kFiring) continue;  // cancelled or moved
+      slot.index = TimerSlot::kIdle;
       (e->*kFire)();
     }
     Arm();

@@ -104,6 +104,26 @@ TEST_F(ConnectionTimersTest, CallbacksMayRearmAndCancelOthers) {
   EXPECT_EQ(fired_.back(), 1);
 }
 
+// A callback that reschedules itself at or before now is told again in the
+// next loop iteration, not in a loop inside this one.
+TEST_F(ConnectionTimersTest, ReschedulingIntoThePastWaitsForTheNextIteration) {
+  Entry a{.id = 1};
+  int calls = 0;
+  a.on_fire = [&](Entry* self) {
+    if (++calls < 3) timers_->Schedule(self, At(0));
+  };
+  timers_->Schedule(&a, At(5));
+  RunTo(5);
+  EXPECT_EQ(calls, 1);
+  RunTo(5);
+  EXPECT_EQ(calls, 2);
+  RunTo(5);
+  EXPECT_EQ(calls, 3);
+  RunTo(5);
+  EXPECT_EQ(calls, 3);
+  EXPECT_FALSE(a.slot.armed());
+}
+
 // Many entries moved and cancelled at random fire in due order, each once,
 // with one loop timer.
 TEST_F(ConnectionTimersTest, RandomScheduleMatchesAReference) {

@@ -251,7 +251,8 @@ struct RouteOptions {
   // exports) that must not take the CPU from short, tight-deadline routes
   // sharing the cores. The kernel cannot preempt a handler for another
   // route's sake otherwise: two busy workers on one core split it evenly,
-  // whatever their deadlines. Without background workers, ignored.
+  // whatever their deadlines. Without background workers, ignored; with
+  // run_inline, AddRoute refuses the route.
   bool background = false;
 };
 

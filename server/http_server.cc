@@ -233,6 +233,10 @@ absl::Status HttpServer::Start() {
   if (o.background_nice < 0 || o.background_nice > 19) {
     return absl::InvalidArgumentError("background_nice must be in [0, 19]");
   }
+  if (o.background_workers > 0 && o.background_nice < o.worker_nice) {
+    return absl::InvalidArgumentError(
+        "background_nice must be >= worker_nice (the lane would outrank the workers)");
+  }
   if (o.shed_status < 400 || o.shed_status > 599) {
     return absl::InvalidArgumentError("shed_status must be a 4xx or 5xx");
   }
@@ -265,12 +269,13 @@ absl::Status HttpServer::Start() {
           .request_deadline = o.request_deadline,
           .shed_status = o.shed_status,
           .exchange = {.stream_buffer_limit = o.stream_buffer_bytes}});
-  bool has_batch_routes = false;
   bool has_background_routes = false;
+  bool has_background_batch_routes = false;
   for (size_t i = 0; i < d.routes.size(); ++i) {
     const internal::Route& route = d.routes.route(i);
-    has_batch_routes = has_batch_routes || static_cast<bool>(route.batch);
     has_background_routes = has_background_routes || route.options.background;
+    has_background_batch_routes = has_background_batch_routes ||
+                                  (route.options.background && route.batch);
   }
   // One policy per worker pool (the lanes queue apart).
   auto make_policy = [&](int workers) -> std::unique_ptr<internal::AdmissionPolicy> {
@@ -311,14 +316,21 @@ absl::Status HttpServer::Start() {
     const sigset_t set = HandledSignals();
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
   }
+  const bool lane = o.background_workers > 0 && has_background_routes;
+  // Each pool wakes itself for the batches it forms.
+  bool workers_batch = false;
+  for (size_t i = 0; i < d.routes.size(); ++i) {
+    const internal::Route& route = d.routes.route(i);
+    workers_batch = workers_batch || (route.batch && !(lane && route.options.background));
+  }
   d.workers = std::make_unique<internal::WorkerPool>(
       o.workers, o.queue_capacity, make_policy(o.workers), d.dispatcher.get(),
-      d.metrics.get(), o.worker_nice, has_batch_routes);
-  if (o.background_workers > 0 && has_background_routes) {
+      d.metrics.get(), o.worker_nice, workers_batch);
+  if (lane) {
     d.background_workers = std::make_unique<internal::WorkerPool>(
         o.background_workers, o.queue_capacity,
         make_policy(o.background_workers), d.dispatcher.get(), d.metrics.get(),
-        o.background_nice, has_batch_routes);
+        o.background_nice, has_background_batch_routes);
   }
   d.dispatcher->set_pools(d.workers.get(), d.background_workers.get());
 

@@ -272,6 +272,16 @@ TEST_F(RealtimeTest, BackgroundOptionsAreValidated) {
   EXPECT_EQ(bad_nice.Start().code(), absl::StatusCode::kInvalidArgument);
   HttpServer bad_count({.port = 0, .background_workers = -1});
   EXPECT_EQ(bad_count.Start().code(), absl::StatusCode::kInvalidArgument);
+  // A lane above the workers' priority would invert the point of it.
+  HttpServer inverted(
+      {.port = 0, .worker_nice = 5, .background_workers = 1, .background_nice = 2});
+  EXPECT_EQ(inverted.Start().code(), absl::StatusCode::kInvalidArgument);
+  HttpServer inline_bg({.port = 0});
+  EXPECT_EQ(inline_bg
+                .AddRoute("GET", "/x", [](RequestContext&) { return http::Response::Text(200, ""); },
+                          {.run_inline = true, .background = true})
+                .code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(RealtimeTest, ClientDisconnectCancelsTheHandler) {

@@ -23,6 +23,10 @@ absl::Status RouteTable::Add(Route route) {
       return absl::InvalidArgumentError("a batch route cannot run inline");
     }
   }
+  if (route.options.run_inline && route.options.background) {
+    return absl::InvalidArgumentError(
+        "a route runs inline (on the reactor) or in the background lane, not both");
+  }
   absl::Status s = router_.Add(route.method, route.pattern, routes_.size());
   if (!s.ok()) return s;
   size_t index = 0;
