@@ -270,12 +270,18 @@ absl::Status HttpServer::Start() {
           .shed_status = o.shed_status,
           .exchange = {.stream_buffer_limit = o.stream_buffer_bytes}});
   bool has_background_routes = false;
-  bool has_background_batch_routes = false;
+  for (size_t i = 0; i < d.routes.size(); ++i) {
+    has_background_routes = has_background_routes || d.routes.route(i).options.background;
+  }
+  // The background lane exists when some route may use it; each pool then
+  // wakes itself for the batches it forms.
+  const bool lane = o.background_workers > 0 && has_background_routes;
+  bool workers_batch = false;
+  bool lane_batch = false;
   for (size_t i = 0; i < d.routes.size(); ++i) {
     const internal::Route& route = d.routes.route(i);
-    has_background_routes = has_background_routes || route.options.background;
-    has_background_batch_routes = has_background_batch_routes ||
-                                  (route.options.background && route.batch);
+    if (!route.batch) continue;
+    (lane && route.options.background ? lane_batch : workers_batch) = true;
   }
   // One policy per worker pool (the lanes queue apart).
   auto make_policy = [&](int workers) -> std::unique_ptr<internal::AdmissionPolicy> {
@@ -316,13 +322,6 @@ absl::Status HttpServer::Start() {
     const sigset_t set = HandledSignals();
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
   }
-  const bool lane = o.background_workers > 0 && has_background_routes;
-  // Each pool wakes itself for the batches it forms.
-  bool workers_batch = false;
-  for (size_t i = 0; i < d.routes.size(); ++i) {
-    const internal::Route& route = d.routes.route(i);
-    workers_batch = workers_batch || (route.batch && !(lane && route.options.background));
-  }
   d.workers = std::make_unique<internal::WorkerPool>(
       o.workers, o.queue_capacity, make_policy(o.workers), d.dispatcher.get(),
       d.metrics.get(), o.worker_nice, workers_batch);
@@ -330,7 +329,7 @@ absl::Status HttpServer::Start() {
     d.background_workers = std::make_unique<internal::WorkerPool>(
         o.background_workers, o.queue_capacity,
         make_policy(o.background_workers), d.dispatcher.get(), d.metrics.get(),
-        o.background_nice, has_background_batch_routes);
+        o.background_nice, lane_batch);
   }
   d.dispatcher->set_pools(d.workers.get(), d.background_workers.get());
 
