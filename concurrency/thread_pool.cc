@@ -5,8 +5,10 @@
 namespace brisk {
 
 ThreadPool::ThreadPool(int num_threads, size_t queue_capacity,
-                       std::chrono::nanoseconds worker_spin)
-    : queue_(queue_capacity, worker_spin) {
+                       std::chrono::nanoseconds worker_spin,
+                       std::function<void()> thread_start)
+    : thread_start_(std::move(thread_start)),
+      queue_(queue_capacity, worker_spin) {
   const int n = num_threads < 1 ? 1 : num_threads;
   workers_.reserve(n);
   for (int i = 0; i < n; ++i) workers_.emplace_back([this] { WorkerLoop(); });
@@ -27,6 +29,7 @@ void ThreadPool::Shutdown() {
 }
 
 void ThreadPool::WorkerLoop() {
+  if (thread_start_) thread_start_();
   while (std::optional<Task> task = queue_.Pop()) {
     try {
       (*task)();

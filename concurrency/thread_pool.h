@@ -64,9 +64,12 @@ class ThreadPool {
   static constexpr std::chrono::nanoseconds kDefaultWorkerSpin{50000};
 
   // Starts max(num_threads, 1) workers; the queue holds up to
-  // max(queue_capacity, 1) tasks waiting for a worker.
+  // max(queue_capacity, 1) tasks waiting for a worker. `thread_start`, if
+  // set, runs first on each worker thread (concurrently on several), before
+  // it takes any task: the place to name the thread or set its priority.
   ThreadPool(int num_threads, size_t queue_capacity,
-             std::chrono::nanoseconds worker_spin = kDefaultWorkerSpin);
+             std::chrono::nanoseconds worker_spin = kDefaultWorkerSpin,
+             std::function<void()> thread_start = nullptr);
   ~ThreadPool();  // Shutdown()
 
   ThreadPool(const ThreadPool&) = delete;
@@ -110,6 +113,7 @@ class ThreadPool {
 
   void WorkerLoop();
 
+  const std::function<void()> thread_start_;
   BoundedQueue<Task> queue_;
   std::atomic<uint64_t> failed_tasks_{0};
   std::vector<std::thread> workers_;

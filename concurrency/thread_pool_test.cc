@@ -4,6 +4,8 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -210,6 +212,38 @@ TEST(ThreadPoolTest, TasksMayPostMoreTasks) {
     EXPECT_TRUE(pool.TryPost([&] { done.set_value(7); }));
   });
   EXPECT_EQ(done.get_future().get(), 7);
+}
+
+TEST(ThreadPoolTest, ThreadStartRunsOnEveryWorkerBeforeItsTasks) {
+  std::mutex mu;
+  std::set<std::thread::id> started;  // guarded by mu
+  {
+    ThreadPool pool(3, 16, ThreadPool::kDefaultWorkerSpin, [&] {
+      std::lock_guard<std::mutex> lock(mu);
+      started.insert(std::this_thread::get_id());
+    });
+    Gate gate;
+    // Every task checks that its own thread ran thread_start first; holding
+    // all three workers at once proves three distinct threads did.
+    std::atomic<int> seen_started{0};
+    std::vector<std::future<void>> held;
+    std::atomic<int> running{0};
+    for (int i = 0; i < 3; ++i) {
+      held.push_back(pool.Submit([&] {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          if (started.count(std::this_thread::get_id()) == 1) ++seen_started;
+        }
+        running.fetch_add(1);
+        gate.Wait();
+      }));
+    }
+    while (running.load() < 3) std::this_thread::yield();
+    gate.Open();
+    for (auto& f : held) f.get();
+    EXPECT_EQ(seen_started.load(), 3);
+  }
+  EXPECT_EQ(started.size(), 3u);
 }
 
 // Several submitters through a tiny queue: every future must be fulfilled

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -86,7 +87,10 @@ HandoverService::HandoverService(std::string path, net::UniqueFd listen,
       on_confirmed_(std::move(on_confirmed)) {
   struct stat st;
   if (stat(path_.c_str(), &st) == 0) inode_ = st.st_ino;
-  thread_ = std::thread([this] { Serve(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "brisk-handover");
+    Serve();
+  });
 }
 
 HandoverService::~HandoverService() { Close(); }

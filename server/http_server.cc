@@ -329,7 +329,7 @@ absl::Status HttpServer::Start() {
     d.background_workers = std::make_unique<internal::WorkerPool>(
         o.background_workers, o.queue_capacity,
         make_policy(o.background_workers), d.dispatcher.get(), d.metrics.get(),
-        o.background_nice, lane_batch);
+        o.background_nice, lane_batch, "brisk-bg-worker");
   }
   d.dispatcher->set_pools(d.workers.get(), d.background_workers.get());
 
@@ -418,7 +418,10 @@ absl::Status HttpServer::Start() {
   // Started last: everything the control thread reads (`handover` above
   // among them) is set before it exists. A takeover confirmed meanwhile,
   // or a signal, only queued its task on the loop.
-  d.control_thread = std::thread([&d] { d.control->Run(); });
+  d.control_thread = std::thread([&d] {
+    pthread_setname_np(pthread_self(), "brisk-control");
+    d.control->Run();
+  });
   return absl::OkStatus();
 }
 

@@ -1,5 +1,7 @@
 #include "server/reactor.h"
 
+#include <pthread.h>
+
 #include <ctime>
 #include <future>
 #include <utility>
@@ -59,7 +61,10 @@ void Reactor::ScheduleLogFlush() {
 }
 
 void Reactor::StartThread() {
-  thread_ = std::thread([this] { loop_->Run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "brisk-reactor");
+    loop_->Run();
+  });
 }
 
 void Reactor::StopAndJoin() {

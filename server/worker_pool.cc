@@ -1,5 +1,6 @@
 #include "server/worker_pool.h"
 
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -12,15 +13,31 @@ namespace brisk::internal {
 WorkerPool::WorkerPool(int workers, size_t queue_capacity,
                        std::unique_ptr<AdmissionPolicy> policy,
                        WorkerDelegate* delegate, ServerMetrics* metrics,
-                       int nice, bool timed_batches)
+                       int nice, bool timed_batches, const char* thread_name)
     : policy_(std::move(policy)),
       delegate_(delegate),
       metrics_(metrics),
-      nice_(nice),
       // Workers sleep at once when idle (no spin): they share cores with the
       // reactors, whose latency matters more than a worker's wake-up time.
-      pool_(workers, queue_capacity, std::chrono::nanoseconds(0)) {
-  if (timed_batches) waker_ = std::thread([this] { WakerLoop(); });
+      pool_(workers, queue_capacity, std::chrono::nanoseconds(0),
+            [name = thread_name, nice] {
+              pthread_setname_np(pthread_self(), name);
+              // The workers' (lower) CPU priority, so that busy handlers
+              // never delay the reactors sharing their cores (a reactor
+              // reading, refusing and writing matters more than a
+              // handler's progress). Raising one's own nice value needs no
+              // privilege.
+              if (nice > 0) {
+                setpriority(PRIO_PROCESS,
+                            static_cast<id_t>(syscall(SYS_gettid)), nice);
+              }
+            }) {
+  if (timed_batches) {
+    waker_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "brisk-batcher");
+      WakerLoop();
+    });
+  }
 }
 
 WorkerPool::~WorkerPool() { Shutdown(); }
@@ -78,17 +95,6 @@ void WorkerPool::Shutdown() {
 }
 
 void WorkerPool::RunAvailable() {
-  // Once per worker thread: take the workers' (lower) CPU priority, so that
-  // busy handlers never delay the reactors sharing their cores (a reactor
-  // reading, refusing and writing matters more than a handler's progress).
-  // Raising one's own nice value needs no privilege.
-  static thread_local bool prioritized = false;
-  if (!prioritized) {
-    prioritized = true;
-    if (nice_ > 0) {
-      setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice_);
-    }
-  }
   std::vector<Refusal> refused;
   for (;;) {
     const SteadyTime now = std::chrono::steady_clock::now();

@@ -51,9 +51,12 @@ class WorkerPool {
   // thread takes when it starts; 0 leaves it as inherited. `timed_batches`:
   // the policy forms batches whose close time comes without an arrival (a
   // small thread then wakes a worker at AdmissionPolicy::NextWake()).
+  // `thread_name`: what `top -H` and /proc/<pid>/task/*/comm show for the
+  // workers (at most 15 characters).
   WorkerPool(int workers, size_t queue_capacity,
              std::unique_ptr<AdmissionPolicy> policy, WorkerDelegate* delegate,
-             ServerMetrics* metrics, int nice = 0, bool timed_batches = false);
+             ServerMetrics* metrics, int nice = 0, bool timed_batches = false,
+             const char* thread_name = "brisk-worker");
   ~WorkerPool();  // Shutdown()
 
   // Queues the job (nullopt) or returns why it was refused now.
@@ -74,7 +77,6 @@ class WorkerPool {
   const std::unique_ptr<AdmissionPolicy> policy_;
   WorkerDelegate* const delegate_;
   ServerMetrics* const metrics_;
-  const int nice_;
   ThreadPool pool_;
   // Wakes a worker when a batch's close time comes (timed_batches only).
   std::mutex wake_mu_;
