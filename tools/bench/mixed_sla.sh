@@ -16,13 +16,22 @@
 #   protect            the slow route at 4x its capacity, the fast at 0.5x
 #
 # Figures per server, scenario and route: offered/s, goodput/s (2xx within
-# the route's budget), goodput/offered, 2xx answered after the budget,
-# p99 of 2xx, p99 of refusals (non-2xx); and for brisk the share of worker
-# time that went to 2xx answers (brisk_worker_seconds_total). Then the goal
-# check for the default: useful work >= 90%, no 2xx after its deadline,
-# refusal p99 <= 1 ms, and in `protect` the fast route's goodput >= 95% of
-# what it offers. One latency plot per scenario (both routes, every server)
-# is written to OUT (default docs/bench/).
+# the route's budget), goodput/offered, 2xx answered after the budget (timed
+# from when the request was due, and from when it was sent: the budget in
+# X-Request-Budget-Ms starts at the send, so the generator's own lateness is
+# not the server's), p99 of 2xx, p99 of refusals (non-2xx); and for brisk
+# the share of worker time that went to 2xx answers
+# (brisk_worker_seconds_total). Then the goal check for the default: useful
+# work >= 90%, no 2xx after its deadline, refusal p99 <= 1 ms, and in
+# `protect` the fast route's goodput >= 95% of what it offers. One latency
+# plot per scenario (both routes, every server) is written to OUT (default
+# docs/bench/).
+#
+# A third class, `probe`, asks for GET /hello (a few bytes, answered on the
+# reactor in brisk, by a pool thread in cpp-httplib) at 100/s in every run:
+# its p99 is the floor under any answer on this machine at that moment (the
+# client's own lateness in sending and the VM's scheduling included), which
+# is what a refusal's p99 has to be read against.
 #
 # Both brisk variants run the slow route on BACKGROUND background workers
 # (RouteOptions::background, at nice BACKGROUND_NICE) beside WORKERS
@@ -125,7 +134,8 @@ for round in $(seq "$ROUNDS"); do
       json=$(taskset -c 1 "$WORK/loadgen" --port=$PORT --duration=${D}s --warmup=1s \
                --timeout=10s --json --latency_out="$csv" \
                --request="fast rate=$FR target=/cpu?us=1000 sla=20ms header=\"X-Request-Budget-Ms: 20\" connections=128" \
-               --request="slow rate=$SR target=/report?us=20000 sla=500ms header=\"X-Request-Budget-Ms: 500\" connections=512")
+               --request="slow rate=$SR target=/report?us=20000 sla=500ms header=\"X-Request-Budget-Ms: 500\" connections=512" \
+               --request="probe rate=100 target=/hello sla=20ms connections=16")
       metrics=$(curl -s "http://127.0.0.1:$PORT/metrics" | grep '^brisk_worker_seconds_total' || true)
       stop
       python3 - "$server" "$scenario" "$round" "$FR" "$SR" "$csv" "$json" "$metrics" >> "$RESULTS" <<'PY'
@@ -158,7 +168,7 @@ scenarios = ["mix0.5", "mix1", "mix2", "mix4", "protect"]
 print(f"capacity on one core (brisk, each route alone): fast {cf}/s, slow {cs}/s; "
       f"{D:.0f} s per run, medians of {len(next(iter(groups.values())))} rounds")
 print(f"{'scenario':8} {'server':8} {'route':5} {'offered':>8} {'goodput':>8} {'good%':>6} "
-      f"{'late2xx':>7} {'p99_2xx':>9} {'p99_ref':>9} {'refused':>8} {'useful%':>8}")
+      f"{'late2xx':>7} {'late_snd':>8} {'p99_2xx':>9} {'p99_ref':>9} {'refused':>8} {'useful%':>8} {'floor':>7}")
 goals = []
 for sc in scenarios:
     for sv in servers:
@@ -167,6 +177,9 @@ for sc in scenarios:
             continue
         useful = [r["work"].get("useful", 0) / max(1e-9, sum(r["work"].values()))
                   for r in g if r["work"]]
+        # The probe's p99 (every answer, whatever its status): the floor.
+        floor = med(next(c for c in r["run"]["classes"] if c["name"] == "probe")
+                    ["latency_us"]["p99"] for r in g)
         for cls in ("fast", "slow"):
             def stat(f):
                 return med(f(next(c for c in r["run"]["classes"] if c["name"] == cls), r) for r in g)
@@ -174,33 +187,41 @@ for sc in scenarios:
             good = stat(lambda c, r: c["ok_within_sla"] / D)
             ok = stat(lambda c, r: sum(v for k, v in c["status"].items() if k.startswith("2")))
             late = stat(lambda c, r: sum(v for k, v in c["status"].items() if k.startswith("2")) - c["ok_within_sla"])
+            late_snd = stat(lambda c, r: sum(v for k, v in c["status"].items() if k.startswith("2"))
+                            - c["ok_within_sla_from_send"])
             refused = stat(lambda c, r: c["scheduled"] - sum(v for k, v in c["status"].items() if k.startswith("2")))
             p99ok = stat(lambda c, r: c["latency_ok_us"]["p99"])
             p99ref = stat(lambda c, r: c["latency_non2xx_us"]["p99"])
             u = f"{100 * med(useful):7.1f}%" if useful and cls == "fast" else ""
             print(f"{sc:8} {sv:8} {cls:5} {offered:8.0f} {good:8.0f} {100 * good / max(1, offered):5.1f}% "
-                  f"{late:7.0f} {p99ok:9.0f} {p99ref:9.0f} {refused:8.0f} {u:>8}")
+                  f"{late:7.0f} {late_snd:8.0f} {p99ok:9.0f} {p99ref:9.0f} {refused:8.0f} {u:>8} {floor:7.0f}")
             if sv == "brisk":
-                goals.append((sc, cls, good / max(1, offered), late, p99ref, refused,
-                              med(useful) if useful else None))
+                goals.append((sc, cls, good / max(1, offered), late, late_snd, p99ref, refused,
+                              med(useful) if useful else None, floor))
 print("(goodput: 2xx answered within the route's budget, per second; late2xx: 2xx "
-      "answered after it, as the client measured; p99 in us from the scheduled send "
-      "time; useful%: share of brisk's worker time spent on 2xx answers, both routes)")
+      "answered after it, timed from when the request was due; late_snd: the same timed "
+      "from when it was sent, where its X-Request-Budget-Ms starts; p99 in us from the scheduled send "
+      "time; useful%: share of brisk's worker time spent on 2xx answers, both routes; "
+      "floor: p99 of GET /hello at 100/s in the same run, the least any answer took)")
 print()
 print("goal check, brisk's default admission:")
 ok_all = True
-for sc, cls, frac, late, p99ref, refused, useful in goals:
+for sc, cls, frac, late, late_snd, p99ref, refused, useful, floor in goals:
     checks = []
     if useful is not None and cls == "fast":
         checks.append(("useful work >= 90%", useful >= 0.90, f"{100 * useful:.1f}%"))
-    checks.append(("no 2xx after its deadline", late == 0, f"{late:.0f}"))
+    # The deadline is the send plus the budget the request carried; the
+    # client's own lateness before sending is shown beside it.
+    checks.append(("no 2xx after its deadline", late_snd == 0,
+                   f"{late_snd:.0f} ({late:.0f} from due time)"))
     if refused > 0:
-        checks.append(("refusal p99 <= 1 ms", p99ref <= 1000, f"{p99ref:.0f} us"))
+        checks.append(("refusal p99 <= 1 ms", p99ref <= 1000,
+                       f"{p99ref:.0f} us (floor {floor:.0f} us)"))
     if sc == "protect" and cls == "fast":
         checks.append(("fast goodput >= 95% of offered", frac >= 0.95, f"{100 * frac:.1f}%"))
     for name, passed, value in checks:
         ok_all &= passed
-        print(f"  {sc:8} {cls:5} {name:32} {value:>10}  {'met' if passed else 'NOT met'}")
+        print(f"  {sc:8} {cls:5} {name:32} {value:>24}  {'met' if passed else 'NOT met'}")
 print("all goals met" if ok_all else "some goals not met (see above)")
 
 # One picture per scenario: both routes' latency percentiles, every server

@@ -68,6 +68,7 @@ struct Connection {
   net::IoBuffer out;
   ResponseParser parser;
   ScheduledRequest request;  // the outstanding request when kBusy
+  TimePoint sent_at;         // when it was written
   net::TimerId timeout_timer = net::kInvalidTimerId;
   net::TimerId reconnect_timer = net::kInvalidTimerId;
   bool initial = true;  // its first connect is still unresolved
@@ -298,6 +299,7 @@ void Runner::Send(Connection& c, const ScheduledRequest& r) {
   ClassRun& cls = *c.cls;
   c.state = Connection::State::kBusy;
   c.request = r;
+  c.sent_at = loop_->Now();
   ++busy_;
   c.parser.BeginResponse(cls.spec->head_request);
   c.timeout_timer = loop_->RunAt(r.time + options_.timeout, [this, &c] {
@@ -357,6 +359,7 @@ void Runner::OnResponse(Connection& c) {
     cls.stats.latencies.Record(latency);
     if (code >= 200 && code < 300) {
       cls.stats.latencies_ok.Record(latency);
+      cls.stats.latencies_ok_from_send.Record(now - c.sent_at);
     } else {
       cls.stats.latencies_non2xx.Record(latency);
     }

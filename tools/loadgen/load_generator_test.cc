@@ -250,6 +250,14 @@ TEST(LoadGeneratorTest, StallDelaysEveryRequestScheduledDuringIt) {
   }
   // The same wait, seen from the sending side: 9 requests left late.
   EXPECT_GE(stats->send_delay.Percentile(100.0 * 22 / 30), 10'000u);
+  // Timed from their sends, the 2xx answers leave that lateness out: per
+  // request, latency = send delay + latency from the send (each truncated to
+  // whole microseconds), so the means differ by the mean send delay.
+  ASSERT_EQ(stats->latencies_ok.count(), 30u);
+  ASSERT_EQ(stats->latencies_ok_from_send.count(), 30u);
+  EXPECT_NEAR(stats->latencies_ok.Mean() - stats->latencies_ok_from_send.Mean(),
+              stats->send_delay.Mean(), 1.0);
+  EXPECT_GE(stats->latencies_ok_from_send.Max(), 100'000u);  // the stalled one
 }
 
 TEST(LoadGeneratorTest, ConnectionClosedMidRequestIsAnError) {

@@ -142,6 +142,12 @@ void AppendJsonBody(RunStats& stats, const ReportInfo& info,
   if (good.has_value()) {
     absl::StrAppend(out, ",\"ok_within_sla\":", *good, ",\"goodput_rps\":",
                     absl::StrFormat("%.1f", PerSecond(*good, info.duration)));
+    if (info.sla > net::Duration(0)) {
+      // The same count timed from the send: the 2xx the server itself
+      // delivered within the budget it was given.
+      absl::StrAppend(out, ",\"ok_within_sla_from_send\":",
+                      stats.latencies_ok_from_send.CountAtMost(SlaMicros(info.sla)));
+    }
   }
   absl::StrAppend(out, ",\"send_delay_us\":{\"p50\":", stats.send_delay.Percentile(50),
                   ",\"p99\":", stats.send_delay.Percentile(99),

@@ -93,6 +93,8 @@ RunStats SampleStats() {
   s.errors.connect = 2;
   for (uint32_t us : {100, 200, 4000}) s.latencies.RecordMicros(us);
   for (uint32_t us : {100, 4000}) s.latencies_ok.RecordMicros(us);  // the 200s
+  // The same 200s from their sends: the second one left 3000 us late.
+  for (uint32_t us : {95, 1000}) s.latencies_ok_from_send.RecordMicros(us);
   s.latencies_non2xx.RecordMicros(200);                              // the 503
   for (uint32_t us : {5, 7, 9, 3000}) s.send_delay.RecordMicros(us);
   s.send_window = seconds(2);
@@ -159,9 +161,13 @@ TEST(ReportTest, GoodputCountsTwoHundredsWithinTheSla) {
   ReportInfo info = SampleInfo();
   info.sla = std::chrono::milliseconds(1);
   const std::string json = FormatJson(stats, info);
-  EXPECT_NE(json.find("\"sla_us\":1000,\"ok_within_sla\":1,\"goodput_rps\":0.5,"),
+  EXPECT_NE(json.find("\"sla_us\":1000,\"ok_within_sla\":1,\"goodput_rps\":0.5,"
+                      "\"ok_within_sla_from_send\":2,"),
             std::string::npos)
       << json;
+  info.sla = std::chrono::microseconds(999);  // from the send, only the first
+  EXPECT_NE(FormatJson(stats, info).find("\"ok_within_sla_from_send\":1,"),
+            std::string::npos);
   info.sla = std::chrono::milliseconds(4);
   EXPECT_NE(FormatJson(stats, info).find("\"ok_within_sla\":2"), std::string::npos);
   EXPECT_NE(FormatReport(stats, info).find("goodput     2 2xx within 4000 us"),

@@ -63,6 +63,7 @@ void RunStats::Merge(const RunStats& other) {
   latencies.Merge(other.latencies);
   latencies_ok.Merge(other.latencies_ok);
   latencies_non2xx.Merge(other.latencies_non2xx);
+  latencies_ok_from_send.Merge(other.latencies_ok_from_send);
   send_delay.Merge(other.send_delay);
   send_window = std::max(send_window, other.send_window);
   complete_window = std::max(complete_window, other.complete_window);

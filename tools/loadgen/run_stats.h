@@ -75,6 +75,10 @@ struct RunStats {
   // The other answers (any status outside 2xx): how fast refusals (503/429
   // from admission control) come back. latencies = latencies_ok + these.
   LatencyRecorder latencies_non2xx;
+  // The 2xx answers again, timed from when the request was written rather
+  // than from when it was due: without the generator's own lateness. A
+  // relative budget the server is told (X-Request-Budget-Ms) starts there.
+  LatencyRecorder latencies_ok_from_send;
   // Per sent request: from its scheduled time to when it was written. Waiting
   // for a free connection shows here too; with idle connections it is the
   // generator's own lag, which the latencies include.
