@@ -47,6 +47,10 @@ absl::Status SetNoDelay(int fd) {
   return SetIntOption(fd, IPPROTO_TCP, TCP_NODELAY, 1, "setsockopt(TCP_NODELAY)");
 }
 
+absl::Status EnableReceiveTimestamps(int fd) {
+  return SetIntOption(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1, "setsockopt(SO_TIMESTAMPNS)");
+}
+
 SocketAddress::SocketAddress(const sockaddr* addr, socklen_t len) {
   if (len > sizeof(storage_)) len = sizeof(storage_);
   std::memcpy(&storage_, addr, len);

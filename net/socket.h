@@ -58,6 +58,10 @@ class UniqueFd {
 
 absl::Status SetNonBlocking(int fd);
 absl::Status SetNoDelay(int fd);  // TCP_NODELAY
+// SO_TIMESTAMPNS: the kernel stamps received data with its arrival time
+// (StreamOptions::receive_timestamps reads it). Set on a listener, every
+// connection it accepts inherits it, at no cost per connection.
+absl::Status EnableReceiveTimestamps(int fd);
 
 // An IPv4 or IPv6 socket address. Copyable value; other families are
 // truncated (family() tells).

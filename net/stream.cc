@@ -1,9 +1,12 @@
 #include "net/stream.h"
 
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <memory>
 #include <utility>
 
@@ -22,6 +25,24 @@ char* ScratchBuffer(size_t size) {
   }
   return buffer.get();
 }
+
+}  // namespace
+
+TimePoint ReceiveTimeOnLoopClock(const timespec& stamp, TimePoint loop_now) {
+  // The stamp is on CLOCK_REALTIME (the only clock the kernel stamps
+  // received data with); its age is measured on the same clock, then
+  // carried over to the loop's. A realtime step between the two readings
+  // would distort the age: a backward one is clamped to zero, a forward one
+  // to kMaxReceiveAge.
+  timespec real_now;
+  clock_gettime(CLOCK_REALTIME, &real_now);
+  const Duration age =
+      std::chrono::seconds(real_now.tv_sec - stamp.tv_sec) +
+      std::chrono::nanoseconds(real_now.tv_nsec - stamp.tv_nsec);
+  return loop_now - std::clamp<Duration>(age, Duration(0), kMaxReceiveAge);
+}
+
+namespace {
 
 // While a large answer trickles out, the sent prefix is dropped past this.
 constexpr size_t kCompactOutputAfter = 256 * 1024;
@@ -147,12 +168,16 @@ class ReadinessStream final : public Stream {
     UpdateInterest();
   }
 
+  TimePoint receive_time() const override { return receive_time_; }
+
   void ReadSome() {
     const size_t chunk = options_.read_chunk;
     for (int round = 0; round < options_.reads_per_event;) {
       if (!reading_ || eof_ || closed_ || failed_) return;
       char* buf = ScratchBuffer(chunk);
-      const ssize_t n = ::read(fd_.get(), buf, chunk);
+      const ssize_t n = options_.receive_timestamps
+                            ? ReadTimestamped(buf, chunk)
+                            : ::read(fd_.get(), buf, chunk);
       if (n > 0) {
         callbacks_->OnStreamData(std::string_view(buf, static_cast<size_t>(n)));
         // A stream socket that filled less than the room had nothing more
@@ -172,6 +197,30 @@ class ReadinessStream final : public Stream {
       Fail(errno);
       return;
     }
+  }
+
+  // read() through recvmsg(), keeping the data's kernel receive time in
+  // receive_time_ (TimePoint{} when the socket brings none).
+  ssize_t ReadTimestamped(char* buf, size_t size) {
+    iovec iov{buf, size};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    const ssize_t n = ::recvmsg(fd_.get(), &msg, 0);
+    if (n <= 0) return n;
+    receive_time_ = TimePoint{};
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
+          c->cmsg_len >= CMSG_LEN(sizeof(timespec))) {
+        timespec stamp;
+        std::memcpy(&stamp, CMSG_DATA(c), sizeof(stamp));
+        receive_time_ = ReceiveTimeOnLoopClock(stamp, loop_->clock().Now());
+      }
+    }
+    return n;
   }
 
   // Sends until the queue is empty or the socket is full. False on error
@@ -223,6 +272,7 @@ class ReadinessStream final : public Stream {
 
   std::string out_;
   size_t out_pos_ = 0;
+  TimePoint receive_time_{};
   UniqueFd fd_;
   uint32_t interest_ = 0;
   int last_error_ = 0;

@@ -47,6 +47,8 @@
 #ifndef BRISK_NET_STREAM_H_
 #define BRISK_NET_STREAM_H_
 
+#include <time.h>
+
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -83,6 +85,12 @@ struct StreamOptions {
   // already there, and a short exchange (request, answer, close) may finish
   // without the socket ever being registered with the poller.
   bool read_on_start = false;
+  // Reads with recvmsg() and takes the kernel's receive timestamp of the
+  // data (SO_TIMESTAMPNS, see EnableReceiveTimestamps() in socket.h; a
+  // socket without it simply brings none): receive_time() then says when
+  // the bytes being delivered reached the machine, which may be well before
+  // the loop got to them when it is busy.
+  bool receive_timestamps = false;
 };
 
 class Stream {
@@ -110,7 +118,21 @@ class Stream {
   virtual bool closed() const = 0;
   // The socket (-1 once closed), for getsockopt and the like.
   virtual int fd() const = 0;
+
+  // When the kernel received the bytes of the OnStreamData() call in
+  // progress (or of the last one), on the loop's clock, never later than
+  // the loop's clock().Now() at the read. TimePoint{} when not known: the
+  // option is off, the socket has no timestamps, or the transport cannot
+  // tell (the io_uring stream's multishot receive carries none).
+  virtual TimePoint receive_time() const { return TimePoint{}; }
 };
+
+// The kernel receive timestamp `stamp` (CLOCK_REALTIME) on a loop clock
+// that reads `loop_now` at this moment: loop_now minus the stamp's age,
+// the age kept within [0, kMaxReceiveAge]. For transports that read
+// timestamps themselves.
+inline constexpr Duration kMaxReceiveAge = std::chrono::seconds(60);
+TimePoint ReceiveTimeOnLoopClock(const timespec& stamp, TimePoint loop_now);
 
 // A Stream driven by readiness: Watch() on `loop` plus read()/send(). Works
 // on any EventLoop implementation; EventLoop::CreateStream() returns one

@@ -4,9 +4,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -239,6 +241,60 @@ TEST_P(StreamTest, ResetOverTcpIsReportedAsErrorOrFailedFlush) {
   EXPECT_EQ(r.errors[0], ECONNRESET);
   s->output().append("too late");
   EXPECT_FALSE(s->Flush());
+}
+
+// The kernel's receive timestamp, read with the data: it says when the
+// bytes became readable, however long the loop took to get to them. Bounds
+// only (the stamp lies between the send and the moment poll() saw the bytes,
+// give or take the clock conversion), never a duration the machine must
+// meet.
+TEST_P(StreamTest, ReceiveTimeIsWhenTheKernelGotTheBytesNotWhenTheyWereRead) {
+  absl::StatusOr<Listener> listener = Listener::Create("127.0.0.1", 0);
+  ASSERT_TRUE(listener.ok());
+  ASSERT_TRUE(EnableReceiveTimestamps(listener->fd()).ok());  // inherited
+  absl::StatusOr<UniqueFd> client = Connect("127.0.0.1", listener->port());
+  ASSERT_TRUE(client.ok());
+  AcceptResult accepted;
+  for (int i = 0; i < 1000 && accepted.outcome != AcceptResult::kAccepted; ++i) {
+    accepted = listener->Accept();
+  }
+  ASSERT_EQ(accepted.outcome, AcceptResult::kAccepted);
+  const int fd = accepted.fd.get();
+  auto s = loop->CreateStream(std::move(accepted.fd), &r, {.receive_timestamps = true});
+  TimePoint seen{};
+  r.on_data = [&](std::string_view) { seen = s->receive_time(); };
+  EXPECT_EQ(s->receive_time(), TimePoint{});  // nothing read yet
+  s->Start();
+  const TimePoint before_send = loop->clock().Now();
+  ASSERT_EQ(write(client->get(), "hello", 5), 5);
+  pollfd pfd{fd, POLLIN, 0};
+  ASSERT_EQ(poll(&pfd, 1, 10'000), 1);
+  const TimePoint readable = loop->clock().Now();
+  // The loop reads the bytes at least 30 ms after they became readable.
+  while (loop->clock().Now() < readable + std::chrono::milliseconds(30)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  for (int i = 0; i < 100 && r.data_.empty(); ++i) {
+    loop->RunOnce(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(r.data_, "hello");
+  if (completion_based()) {
+    // io_uring's multishot receive brings no timestamps.
+    EXPECT_EQ(seen, TimePoint{});
+    return;
+  }
+  constexpr Duration kConversion = std::chrono::milliseconds(1);
+  EXPECT_GE(seen, before_send - kConversion);
+  EXPECT_LE(seen, readable + kConversion);
+}
+
+TEST_P(StreamTest, ReceiveTimeIsUnknownWithoutTheOption) {
+  auto s = Make();
+  s->Start();
+  ASSERT_EQ(write(p.b.get(), "x", 1), 1);
+  for (int i = 0; i < 100 && r.data_.empty(); ++i) loop->RunOnce(std::chrono::milliseconds(10));
+  ASSERT_EQ(r.data_, "x");
+  EXPECT_EQ(s->receive_time(), TimePoint{});
 }
 
 TEST_P(StreamTest, CloseWhileASendIsStuckStillClosesTheSocket) {

@@ -60,6 +60,10 @@ RouteMetrics& Connection::MetricsFor(size_t route) {
 void Connection::OnStreamData(std::string_view data) {
   if (phase_ == Phase::kClosed) return;
   last_activity_ = loop_.Now();
+  // Once per read (not per request: a pipelined read holds many).
+  if (stream_->receive_time() != SteadyTime{}) {
+    context_.metrics->receive_lag.Observe(last_activity_ - ReceivedAt());
+  }
   if (phase_ == Phase::kLingering) {
     // Discard: the client was told to go away and may still be sending.
     lingered_bytes_ += data.size();
@@ -114,6 +118,14 @@ void Connection::MaybeSendContinue() {
   appended_ += out.size() - before;
 }
 
+SteadyTime Connection::ReceivedAt() const {
+  const SteadyTime now = loop_.Now();
+  const SteadyTime received = stream_->receive_time();
+  if (received == SteadyTime{}) return now;  // unknown: the loop's time
+  // Received after this iteration began: no wait to count.
+  return std::min(received, now);
+}
+
 void Connection::Dispatch(http::Request request) {
   const SteadyTime now = loop_.Now();
   pipeline_.emplace_back();
@@ -125,7 +137,7 @@ void Connection::Dispatch(http::Request request) {
   if (slot.close_after) phase_ = Phase::kFinishing;  // parse nothing after it
 
   Dispatcher::Outcome outcome = context_.dispatcher->Dispatch(
-      request, now, DispatchHome{home_, info_, this});
+      request, ReceivedAt(), now, DispatchHome{home_, info_, this});
   slot.metrics_route = outcome.metrics_route;
   if (outcome.response.has_value()) {
     Complete(slot, *outcome.response, &request);

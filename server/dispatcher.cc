@@ -43,7 +43,7 @@ Dispatcher::Dispatcher(const RouteTable* routes,
     : routes_(routes), metrics_(std::move(metrics)), options_(options) {}
 
 SteadyTime Dispatcher::DeadlineOf(const http::Request& request,
-                                  const Route& route, SteadyTime now) const {
+                                  const Route& route, SteadyTime arrival) const {
   std::chrono::nanoseconds budget = route.options.deadline.count() > 0
                                         ? route.options.deadline
                                         : options_.request_deadline;
@@ -53,11 +53,11 @@ SteadyTime Dispatcher::DeadlineOf(const http::Request& request,
           budget, std::chrono::milliseconds(*ms));
     }
   }
-  return now + budget;
+  return arrival + budget;
 }
 
 Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
-                                         SteadyTime now,
+                                         SteadyTime arrival, SteadyTime now,
                                          const DispatchHome& home) {
   Outcome out;
   out.metrics_route = metrics_->num_routes();
@@ -99,7 +99,7 @@ Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
   std::vector<std::pair<std::string, std::string>> params;
   params.reserve(match.params.size());
   for (const auto& [k, v] : match.params) params.emplace_back(k, v);
-  const SteadyTime deadline = DeadlineOf(request, route, now);
+  const SteadyTime deadline = DeadlineOf(request, route, arrival);
   auto exchange = std::make_shared<Exchange>(
       std::move(request), std::move(params), now, deadline, match.route_id,
       home.loop, home.connection, metrics_, options_.exchange);
@@ -118,7 +118,7 @@ Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
 
   Job job{.route = match.route_id,
           .metrics_route = out.metrics_route,
-          .arrival = now,
+          .arrival = arrival,
           .deadline = deadline,
           .exchange = exchange};
   WorkerPool* pool =

@@ -61,8 +61,10 @@ class Dispatcher final : public WorkerDelegate {
     std::shared_ptr<Exchange> exchange;
   };
   // Reactor thread. When an exchange is made, `request` is moved into it;
-  // it is moved back if the request is refused at once.
-  Outcome Dispatch(http::Request& request, SteadyTime now,
+  // it is moved back if the request is refused at once. `arrival` (<= now):
+  // when the request reached the machine; its deadline counts from there.
+  // `now`: the reactor's time as it dispatches (admission decides at now).
+  Outcome Dispatch(http::Request& request, SteadyTime arrival, SteadyTime now,
                    const DispatchHome& home);
 
   // The answer to a request refused by admission control.

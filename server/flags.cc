@@ -15,6 +15,9 @@ ABSL_FLAG(std::string, io, "epoll",
           "How reactors wait for IO: epoll, or io_uring (Linux 6.0+).");
 ABSL_FLAG(bool, defer_accept, true,
           "TCP_DEFER_ACCEPT on the listeners and a read right after accept.");
+ABSL_FLAG(bool, receive_timestamps, true,
+          "Start each request's deadline when the kernel received it "
+          "(SO_TIMESTAMPNS; epoll backend), not when a reactor read it.");
 ABSL_FLAG(int32_t, workers, 4, "Worker threads for offloaded handlers.");
 ABSL_FLAG(int32_t, worker_nice, 0,
           "CPU priority (nice, 0..19) of worker threads: above 0, busy "
@@ -141,6 +144,7 @@ absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
     return absl::InvalidArgumentError("--io must be 'epoll' or 'io_uring'");
   }
   o.defer_accept = absl::GetFlag(FLAGS_defer_accept);
+  o.receive_timestamps = absl::GetFlag(FLAGS_receive_timestamps);
   o.workers = absl::GetFlag(FLAGS_workers);
   o.worker_nice = absl::GetFlag(FLAGS_worker_nice);
   o.background_workers = absl::GetFlag(FLAGS_background_workers);

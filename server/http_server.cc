@@ -369,10 +369,18 @@ absl::Status HttpServer::Start() {
                                .defer_accept_seconds = o.defer_accept ? 1 : 0});
     }
     if (!listener.ok()) return listener.status();
+    // Also on a listener taken over: the flag is the new process's choice.
+    if (o.receive_timestamps) {
+      if (absl::Status s = net::EnableReceiveTimestamps(listener->fd()); !s.ok()) {
+        return s;
+      }
+    }
     port = listener->port();
     auto reactor = std::make_unique<internal::Reactor>(
         context, &d.lifecycle, o.max_connections,
-        net::StreamOptions{.read_on_start = o.defer_accept}, d.tls.get());
+        net::StreamOptions{.read_on_start = o.defer_accept,
+                           .receive_timestamps = o.receive_timestamps},
+        d.tls.get());
     if (absl::Status s = reactor->Init(*std::move(listener),
                                        o.io == IoBackend::kIoUring);
         !s.ok()) {

@@ -295,6 +295,10 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
   *out += "# HELP brisk_loop_lag_seconds How late reactor timers and posted "
           "tasks ran.\n# TYPE brisk_loop_lag_seconds histogram\n";
   loop_lag.AppendPrometheus("brisk_loop_lag_seconds", "", out);
+  *out += "# HELP brisk_receive_lag_seconds How long received bytes waited in "
+          "their socket (kernel receive time) before a reactor read them.\n"
+          "# TYPE brisk_receive_lag_seconds histogram\n";
+  receive_lag.AppendPrometheus("brisk_receive_lag_seconds", "", out);
 }
 
 void ServerMetrics::AppendJson(std::string* out) const {
@@ -343,6 +347,8 @@ void ServerMetrics::AppendJson(std::string* out) const {
       ",\"handler_exceptions\":", load(handler_exceptions),
       ",\"responders_dropped\":", load(responders_dropped), ",\"loop_lag\":");
   loop_lag.AppendJson(out);
+  *out += ",\"receive_lag\":";
+  receive_lag.AppendJson(out);
   *out += "}";
 }
 

@@ -158,7 +158,7 @@ class ServerMetrics {
   //    "bad_requests":N,"in_flight":N,"queue_depth":N,
   //    "deadline_exceeded":N,"deadline_in_queue":N,
   //    "late_results_dropped":N,"handler_exceptions":N,
-  //    "responders_dropped":N,"loop_lag":H}
+  //    "responders_dropped":N,"loop_lag":H,"receive_lag":H}
   // where H is Histogram::AppendJson's object and "latency" is the route's
   // `total`. Route names are escaped (any bytes give valid JSON).
   void AppendJson(std::string* out) const;
@@ -189,6 +189,10 @@ class ServerMetrics {
   std::atomic<int64_t> in_flight{0};     // offloaded requests queued+running
   std::atomic<int64_t> queue_depth{0};   // waiting for a worker
   Histogram loop_lag;                    // reactor loop lag, all reactors
+  // Reads that brought a kernel receive time (ServerOptions::
+  // receive_timestamps): how long their bytes waited in the socket before a
+  // reactor read them, which the loop lag does not show.
+  Histogram receive_lag;
 
  private:
   std::vector<std::unique_ptr<RouteMetrics>> routes_;

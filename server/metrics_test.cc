@@ -70,6 +70,7 @@ TEST(ServerMetricsTest, ExportsRoutesStatusesAndGauges) {
   EXPECT_EQ(m.shed_queue_full.load(), 7u);
   EXPECT_EQ(m.ShedCount(0), 7u);
   EXPECT_THAT(out, HasSubstr("# TYPE brisk_loop_lag_seconds histogram\n"));
+  EXPECT_THAT(out, HasSubstr("# TYPE brisk_receive_lag_seconds histogram\n"));
 }
 
 // Parses `json` strictly (simdjson); fails the test when it is not valid.
@@ -121,6 +122,7 @@ TEST(ServerMetricsTest, JsonIsValidAndHoldsTheFigures) {
   m.in_flight.store(4);
   m.deadline_exceeded.store(6);
   m.loop_lag.Observe(microseconds(700));
+  m.receive_lag.Observe(microseconds(3000));
 
   std::string out;
   m.AppendJson(&out);
@@ -168,6 +170,8 @@ TEST(ServerMetricsTest, JsonIsValidAndHoldsTheFigures) {
   EXPECT_EQ(U(doc, "/deadline_exceeded"), 6u);
   EXPECT_EQ(U(doc, "/loop_lag/count"), 1u);
   EXPECT_EQ(U(doc, "/loop_lag/buckets/4"), 1u);  // le 1000 us
+  EXPECT_EQ(U(doc, "/receive_lag/count"), 1u);
+  EXPECT_EQ(U(doc, "/receive_lag/buckets/6"), 1u);  // le 5000 us
 }
 
 TEST(ServerMetricsTest, JsonOfFreshMetricsIsValid) {

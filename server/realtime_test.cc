@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -55,6 +56,11 @@ class RealtimeTest : public ::testing::Test {
     ASSERT_TRUE(server_->AddRoute("GET", "/hello", [](RequestContext&) {
       return http::Response::Text(200, "hello\n");
     }, {.run_inline = true}).ok());
+    // Holds the reactor itself (inline) until reactor_gate_ opens.
+    ASSERT_TRUE(server_->AddRoute("GET", "/hold_reactor", [this](RequestContext& ctx) {
+      reactor_gate_.Wait(ctx);
+      return http::Response::Text(200, "released\n");
+    }, {.run_inline = true}).ok());
     ASSERT_TRUE(server_->AddRoute("GET", "/healthz", [](RequestContext&) {
       return http::Response::Text(200, "ok\n");
     }, {.run_inline = true}).ok());
@@ -73,6 +79,7 @@ class RealtimeTest : public ::testing::Test {
     return getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
   }
   void TearDown() override {
+    reactor_gate_.Open();
     bg_gate_.Open();
     gate_.Open();
     if (server_) server_->Stop();
@@ -81,6 +88,7 @@ class RealtimeTest : public ::testing::Test {
 
   Gate gate_;
   Gate bg_gate_;
+  Gate reactor_gate_;
   std::unique_ptr<HttpServer> server_;
 };
 
@@ -112,6 +120,66 @@ TEST_F(RealtimeTest, QueuedRequestsGet503AtTheirDeadlineWhileTheWorkerIsBusy) {
   EXPECT_EQ(running.Read()->body, "opened\n");
   ASSERT_TRUE(Eventually([&] { return server_->metrics().queue_depth.load() == 0; }));
   EXPECT_EQ(server_->metrics().route(1).handler.count(), 0u);  // never ran
+}
+
+// A request that waits in its socket while the reactor is busy has that
+// wait counted against its budget: its deadline starts when the kernel
+// received it (ServerOptions::receive_timestamps, epoll), not when the
+// reactor read it. The wait is at least 80 ms (a lower bound the test makes,
+// whatever the machine's speed), the budget 50 ms: the answer is a refusal,
+// where a deadline started at the read would leave the 50 ms whole.
+TEST_F(RealtimeTest, TimeWaitingInTheSocketCountsAgainstTheBudget) {
+  Start({.workers = 1});
+  // A keep-alive connection the reactor already watches (so it reads the
+  // next request in an iteration of its own, not in the one it was held in).
+  RawClient late(port());
+  ASSERT_TRUE(late.Send(Get("/fast")));
+  ASSERT_EQ(late.Read()->status, 200);
+  RawClient holder(port());
+  ASSERT_TRUE(holder.Send(Get("/hold_reactor")));
+  ASSERT_TRUE(reactor_gate_.WaitEntered(1));  // the only reactor is held
+  const auto sent = std::chrono::steady_clock::now();
+  ASSERT_TRUE(late.Send("GET /fast HTTP/1.1\r\nHost: t\r\n"
+                        "X-Request-Budget-Ms: 50\r\n\r\n"));
+  while (std::chrono::steady_clock::now() < sent + milliseconds(80)) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  reactor_gate_.Open();
+  EXPECT_EQ(holder.Read()->body, "released\n");
+  std::optional<::brisk::testing::RawResponse> r = late.Read();
+  ASSERT_TRUE(r.has_value());
+  if (::brisk::testing::TestIoBackend() == IoBackend::kIoUring) {
+    // io_uring's multishot receive carries no receive time: the clock
+    // starts at the read, and the request fits in its 50 ms.
+    EXPECT_EQ(r->status, 200);
+    return;
+  }
+  EXPECT_EQ(r->status, 503) << r->body;
+  EXPECT_GE(server_->metrics().receive_lag.count(), 1u);
+  // The longest wait recorded is the late request's (bucket upper bound).
+  EXPECT_GE(server_->metrics().receive_lag.Quantile(1.0), milliseconds(80));
+}
+
+TEST_F(RealtimeTest, WithoutReceiveTimestampsTheBudgetStartsAtTheRead) {
+  Start({.receive_timestamps = false, .workers = 1});
+  RawClient late(port());
+  ASSERT_TRUE(late.Send(Get("/fast")));
+  ASSERT_EQ(late.Read()->status, 200);
+  RawClient holder(port());
+  ASSERT_TRUE(holder.Send(Get("/hold_reactor")));
+  ASSERT_TRUE(reactor_gate_.WaitEntered(1));
+  const auto sent = std::chrono::steady_clock::now();
+  ASSERT_TRUE(late.Send("GET /fast HTTP/1.1\r\nHost: t\r\n"
+                        "X-Request-Budget-Ms: 50\r\n\r\n"));
+  while (std::chrono::steady_clock::now() < sent + milliseconds(80)) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  reactor_gate_.Open();
+  EXPECT_EQ(holder.Read()->body, "released\n");
+  std::optional<::brisk::testing::RawResponse> r = late.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(server_->metrics().receive_lag.count(), 0u);
 }
 
 TEST_F(RealtimeTest, OverrunningHandlerIsAnswered503AndCancelled) {

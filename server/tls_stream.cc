@@ -272,6 +272,8 @@ void TlsStream::Close() {
 
 int TlsStream::fd() const { return transport_->fd(); }
 
+net::TimePoint TlsStream::receive_time() const { return transport_->receive_time(); }
+
 void TlsStream::CancelTimer() {
   if (timer_ == net::kInvalidTimerId) return;
   loop_->Cancel(timer_);

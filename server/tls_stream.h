@@ -110,6 +110,8 @@ class TlsStream final : public net::Stream, private net::StreamCallbacks {
   void Close() override;
   bool closed() const override { return closed_; }
   int fd() const override;
+  // The transport's: when the ciphertext being decrypted arrived.
+  net::TimePoint receive_time() const override;
 
   const tls::TlsServerSession& session() const { return *session_; }
 

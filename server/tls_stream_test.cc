@@ -176,6 +176,16 @@ TEST_F(TlsStreamTest, IdentityIsRecordedBeforeTheFirstByteArrives) {
   EXPECT_NE(subject_.find("CN=client.test"), std::string::npos) << subject_;
 }
 
+TEST_F(TlsStreamTest, ReceiveTimeIsTheTransports) {
+  Make();
+  auto client = fixture_.Client({});
+  ASSERT_TRUE(Handshake(*client)) << client->error();
+  EXPECT_EQ(stream_->receive_time(), net::TimePoint{});
+  transport_->received_at = clock_.Now() - std::chrono::milliseconds(7);
+  EXPECT_EQ(Send(*client, "GET / HTTP/1.1\r\n\r\n"), "GET / HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(stream_->receive_time(), clock_.Now() - std::chrono::milliseconds(7));
+}
+
 TEST_F(TlsStreamTest, PendingOutputCountsPlaintextUntilTheKernelTakesIt) {
   Make();
   auto client = fixture_.Client();

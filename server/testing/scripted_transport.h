@@ -53,6 +53,7 @@ class ScriptedTransport final : public net::Stream {
   }
   bool closed() const override { return closed_; }
   int fd() const override { return closed_ ? -1 : 7; }
+  net::TimePoint receive_time() const override { return received_at; }
 
   // What arrives from the client (as the readiness stream would deliver).
   void Deliver(std::string_view bytes) { callbacks_->OnStreamData(bytes); }
@@ -69,6 +70,7 @@ class ScriptedTransport final : public net::Stream {
   std::string TakeSent() { return std::move(sent); }
 
   size_t window = SIZE_MAX;  // bytes the kernel still takes
+  net::TimePoint received_at{};  // what receive_time() reports
   std::string sent;
   bool started = false;
   bool broken = false;
