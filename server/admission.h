@@ -54,6 +54,14 @@ struct Job {
   // is the earliest of theirs.
   std::vector<Job> batch;
   bool is_batch() const { return !batch.empty(); }
+  // Set by the policy: admitted although its route's estimate said it would
+  // be late, to measure the route again (see DeadlinePolicyOptions::
+  // probe_interval).
+  bool probe = false;
+  // Set by the runner before Finished(): the deadline or a disconnect
+  // answered the request before its handler returned, so the handler time
+  // is only a lower bound of what the work takes.
+  bool cut_short = false;
 };
 
 struct Refusal {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <utility>
 
 namespace brisk::internal {
@@ -12,6 +13,23 @@ using std::chrono::nanoseconds;
 // A share of the workers beyond which the tighter routes are taken to leave
 // nothing: predictions then say "late" rather than divide by ~0.
 constexpr double kMaxTighterShare = 0.95;
+
+// The time (ns from now) at which a worker is free for a request that has
+// `work_ns` of queued work ahead of it, when the workers free up at
+// `free_at` (ns from now, ascending; 0 = idle now): the work fills the
+// workers as they free up, like water poured over steps, and the level it
+// reaches is when one is free for the request.
+double WaterLevelNs(const std::vector<double>& free_at, double work_ns) {
+  double level = free_at.front();
+  double left = work_ns;
+  for (size_t k = 1;; ++k) {
+    if (k == free_at.size()) return level + left / static_cast<double>(k);
+    const double room = (free_at[k] - level) * static_cast<double>(k);
+    if (left <= room) return level + left / static_cast<double>(k);
+    left -= room;
+    level = free_at[k];
+  }
+}
 
 }  // namespace
 
@@ -69,57 +87,105 @@ int DeadlinePolicy::LimitLocked(size_t route, SteadyTime now) const {
 SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
                                          SteadyTime now, double* wait_ns_out) {
   RouteState& self = Route(route);
-  // Work that runs before this request: what running requests have left...
-  double ahead_ns = 0;
+  const int workers = std::max(options_.workers, 1);
+  // Running requests hold their workers until their estimated ends: a long
+  // one occupies one worker, it does not slow the others down.
+  std::vector<double> free_at(static_cast<size_t>(workers), 0.0);
   double route_ahead_ns = 0;
+  size_t busy = 0;
   for (const Running& r : running_) {
     const double left =
         std::max(0.0, Ns(routes_[r.route].estimate.mean()) - Ns(now - r.start));
-    ahead_ns += left;
+    if (busy < free_at.size()) free_at[busy++] = left;
     if (r.route == route) route_ahead_ns += left;
   }
-  // ...and queued requests due no later than it (earliest deadline first).
+  std::sort(free_at.begin(), free_at.end());
+  // Queued requests due no later than it (earliest deadline first), per
+  // route, and the share of the workers that routes with tighter budgets
+  // keep taking ahead of it while it waits.
   double tighter_share = 0;
-  const double workers = static_cast<double>(options_.workers);
+  double own_queued_ns = 0;
+  std::vector<std::pair<size_t, double>> others;  // (route, work ahead)
   size_t own_position = 0;  // batch routes: members due before it
   for (size_t i = 0; i < routes_.size(); ++i) {
     RouteState& r = routes_[i];
     const double mean = Ns(r.estimate.mean());
+    double work = 0;
     if (r.batcher != nullptr) {
       if (i == route) {
         own_position = r.batcher->pending();
       } else if (!r.batcher->empty()) {
         // Another batch route: its pending members run as batches.
-        ahead_ns += Ns(r.batcher->PredictedService(r.batcher->pending() - 1, 1));
+        work = Ns(r.batcher->PredictedService(r.batcher->pending() - 1, 1));
       }
     } else if (!r.queue.empty()) {
       const auto end = std::upper_bound(
           r.queue.begin(), r.queue.end(), deadline,
           [](SteadyTime d, const Job& j) { return d < j.deadline; });
-      const double work = mean * static_cast<double>(end - r.queue.begin());
-      ahead_ns += work;
-      if (i == route) route_ahead_ns += work;
+      work = mean * static_cast<double>(end - r.queue.begin());
     }
-    // Routes whose requests are due sooner keep overtaking this one while
-    // it waits: their share of the workers is not available to it.
+    if (i == route) {
+      own_queued_ns += work;
+    } else if (work > 0) {
+      others.emplace_back(i, work);
+    }
     if (i != route && r.has_budget && self.has_budget &&
         r.budget_ns < self.budget_ns) {
-      tighter_share += r.admitted.PerSecond(now) * mean / 1e9 / workers;
+      tighter_share += r.admitted.PerSecond(now) * mean / 1e9 /
+                       static_cast<double>(workers);
     }
   }
-  tighter_share = std::min(tighter_share, kMaxTighterShare);
+  const double share = 1.0 - std::min(tighter_share, kMaxTighterShare);
+  route_ahead_ns += own_queued_ns;
+  double others_ns = 0;
+  for (const auto& [i, work] : others) others_ns += work;
+  double worker_free_ns = WaterLevelNs(free_at, (own_queued_ns + others_ns) / share);
+  if (!others.empty()) {
+    // Another route's queued work runs only on the workers its concurrency
+    // limit (the bulkhead) lets it hold: by time t it can have done at most
+    // what its slots allow, a slot being free once the route's running
+    // requests leave it one. So the wait is the fixed point of
+    // t = level(own work + each route's work capped at what it can do by
+    // t), approached from above ("all of it ahead"), which keeps every step
+    // a safe (late-leaning) prediction.
+    std::vector<std::vector<double>> slots;  // per entry of `others`
+    for (const auto& [i, work] : others) {
+      std::vector<double> left;
+      for (const Running& r : running_) {
+        if (r.route != i) continue;
+        left.push_back(std::max(
+            0.0, Ns(routes_[i].estimate.mean()) - Ns(now - r.start)));
+      }
+      const size_t limit = static_cast<size_t>(std::max(LimitLocked(i, now), 1));
+      if (left.size() < limit) left.resize(limit, 0.0);
+      // The route's limit-th latest finisher frees its first slot, etc.
+      std::sort(left.begin(), left.end(), std::greater<double>());
+      left.resize(limit);
+      slots.push_back(std::move(left));
+    }
+    for (int round = 0; round < 64; ++round) {
+      double capped = 0;
+      for (size_t k = 0; k < others.size(); ++k) {
+        double can = 0;
+        for (double slot : slots[k]) can += std::max(0.0, worker_free_ns - slot);
+        capped += std::min(others[k].second, can * share);
+      }
+      const double next = WaterLevelNs(free_at, (own_queued_ns + capped) / share);
+      const bool settled = worker_free_ns - next < 1000;  // within 1 us
+      worker_free_ns = std::min(worker_free_ns, next);
+      if (settled) break;
+    }
+  }
   const double limit = static_cast<double>(LimitLocked(route, now));
   if (self.batcher != nullptr) {
     // Its own batches (those ahead of it and its own) on the route's
     // workers, after the other work ahead.
     const double own = Ns(self.batcher->PredictedService(
         own_position, static_cast<int>(limit)));
-    return now + FromNs(ahead_ns / (workers * (1.0 - tighter_share)) +
-                        route_ahead_ns / limit + own + Ns(options_.margin));
+    return now + FromNs(worker_free_ns + route_ahead_ns / limit + own +
+                        Ns(options_.margin));
   }
-  const double wait_ns =
-      std::max(ahead_ns / (workers * (1.0 - tighter_share)),
-               route_ahead_ns / limit);
+  const double wait_ns = std::max(worker_free_ns, route_ahead_ns / limit);
   const double own_ns = Ns(self.estimate.mean()) +
                         options_.safety * Ns(self.estimate.deviation()) +
                         Ns(options_.margin);
@@ -175,7 +241,8 @@ std::optional<ShedReason> DeadlinePolicy::Admit(Job& job, SteadyTime now) {
     r.budget_ns += (budget - r.budget_ns) / 8;
   }
   double wait_ns = 0;
-  if (PredictLocked(job.route, job.deadline, now, &wait_ns) > job.deadline) {
+  if (PredictLocked(job.route, job.deadline, now, &wait_ns) > job.deadline &&
+      !ProbeLocked(r, job, now)) {
     return ShedReason::kPredictedLate;
   }
   if (r.standing && r.batcher == nullptr && wait_ns > StandingTargetNs(r)) {
@@ -197,6 +264,25 @@ std::optional<ShedReason> DeadlinePolicy::Admit(Job& job, SteadyTime now) {
   }
   r.queue.insert(pos, std::move(job));
   return std::nullopt;
+}
+
+bool DeadlinePolicy::ProbeLocked(RouteState& r, Job& job, SteadyTime now) {
+  const nanoseconds interval = options_.probe_interval;
+  if (interval.count() <= 0 || r.batcher != nullptr || r.running > 0 ||
+      !r.queue.empty() || r.estimate.samples() == 0 ||
+      now - r.last_sample < interval ||
+      (r.last_probe != SteadyTime{} && now - r.last_probe < interval)) {
+    return false;
+  }
+  // Only a refusal the estimate alone decides (late even on an idle
+  // server); one caused by other work ahead is no sign of a stale estimate.
+  const nanoseconds own = r.estimate.mean() +
+                          FromNs(options_.safety * Ns(r.estimate.deviation())) +
+                          options_.margin;
+  if (now + own <= job.deadline) return false;
+  r.last_probe = now;
+  job.probe = true;
+  return true;
 }
 
 std::optional<Job> DeadlinePolicy::Next(SteadyTime now,
@@ -249,8 +335,9 @@ std::optional<Job> DeadlinePolicy::Next(SteadyTime now,
     // budget without refusals: the guard keeps the queue short, so it may
     // empty between two arrivals while the overload goes on.
     if (r.queue.empty() && !r.standing) r.first_above = SteadyTime{};
-    // No useless work: too little time left to run it.
-    if (job.deadline - now < r.estimate.mean() + options_.margin) {
+    // No useless work: too little time left to run it (by the estimate a
+    // probe is there to question).
+    if (!job.probe && job.deadline - now < r.estimate.mean() + options_.margin) {
       refused->push_back(Refusal{std::move(job), ShedReason::kExpiredInQueue});
       continue;
     }
@@ -266,7 +353,13 @@ void DeadlinePolicy::Finished(const Job& job, nanoseconds handler_time,
   RouteState& r = Route(job.route);
   // A zero time: the job did not run (its request was answered already).
   if (handler_time.count() > 0) {
-    r.estimate.Observe(handler_time);
+    if (job.cut_short) {
+      r.estimate.ObserveAtLeast(handler_time);
+    } else {
+      if (job.probe) r.estimate.Restart();  // the old estimate was stale
+      r.estimate.Observe(handler_time);
+    }
+    r.last_sample = now;
     if (r.batcher != nullptr && job.is_batch()) {
       r.batcher->Finished(job.batch.size(), handler_time);
     }

@@ -36,13 +36,20 @@
 //    flooded slow route always leaves a worker to the others, yet a route
 //    alone may use them all).
 //
-// The prediction (fluid approximation of EDF on W workers):
-//   wait   = max(A / (W * (1 - U)), A_route / C_route)
-//   finish = now + wait + mean_route + safety * dev_route
-// where A is the estimated work (queued ahead in deadline order, plus what
-// running requests have left), U the share of the workers that routes with
-// tighter typical budgets keep busy (arrival rate x mean / W, measured),
-// and A_route / C_route the same route's own work over its concurrency.
+// The prediction (EDF on W workers):
+//   wait   = max(F, A_route / C_route)
+//   finish = now + wait + mean_route + safety * dev_route + margin
+// F is when a worker is free for it: each running request holds its worker
+// for what its estimate says it has left, and the work queued ahead of it
+// in deadline order then fills the workers as they free up (water-filling;
+// at a rate 1 - U, U being the share of the workers that routes with
+// tighter typical budgets keep busy: arrival rate x mean / W, measured;
+// another route's queued work counts for at most what its own concurrency
+// limit lets it run meanwhile). A_route / C_route is the route's own work
+// (running and queued ahead) over its concurrency. So one long request
+// running delays nothing while other workers are free, and a flooded route
+// held to W - 1 workers by the bulkhead never delays another's prediction
+// past the worker it leaves.
 //
 // Every time is passed in by the caller, so the policy is unit-tested with
 // no clock and no threads. Thread-safety: all methods take one mutex.
@@ -89,6 +96,14 @@ struct DeadlinePolicyOptions {
   // A route counts as active (for the default concurrency limit) for this
   // long after its last admission or completion.
   std::chrono::nanoseconds active_window = std::chrono::seconds(1);
+  // A route whose requests are all refused because its estimate says they
+  // would be late gets no new measurement, so an estimate that is too high
+  // (one slow run: a cold cache, a stalled dependency) would close it to
+  // tight budgets for good. When such a route has nothing queued or running
+  // and no measurement for this long, one request refused on its estimate
+  // alone is admitted instead (a probe; at most one per interval), and its
+  // time, unless the deadline cut it short, restarts the estimate. 0 = off.
+  std::chrono::nanoseconds probe_interval = std::chrono::seconds(1);
 };
 
 struct RouteEstimateSnapshot {
@@ -149,6 +164,8 @@ class DeadlinePolicy final : public AdmissionPolicy {
     SteadyTime first_above{};
     bool standing = false;
     SteadyTime last_standing_refusal{};  // or when it began to stand
+    SteadyTime last_sample{};  // the last measurement (Finished with a time)
+    SteadyTime last_probe{};
   };
 
   RouteState& Route(size_t route) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -171,6 +188,10 @@ class DeadlinePolicy final : public AdmissionPolicy {
   // after waiting `wait`.
   void NoteWaitLocked(RouteState& r, std::chrono::nanoseconds wait,
                       SteadyTime now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether `job`, predicted late, is admitted as a probe of a stale
+  // estimate (probe_interval); marks it and the route if so.
+  bool ProbeLocked(RouteState& r, Job& job, SteadyTime now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Requests of the route queued (or pending in its batcher).
   static size_t Pending(const RouteState& r) {
     return r.batcher != nullptr ? r.batcher->pending() : r.queue.size();

@@ -47,6 +47,18 @@ TEST(ServiceEstimateTest, LearnsMeanAndDeviation) {
   EXPECT_EQ(e.samples(), 401u);
 }
 
+TEST(ServiceEstimateTest, LowerBoundsOnlyRaiseAndRestartForgets) {
+  ServiceEstimate e;
+  e.Observe(milliseconds(200));
+  e.ObserveAtLeast(milliseconds(50));  // cut short: no news below the mean
+  EXPECT_EQ(e.mean(), milliseconds(200));
+  e.ObserveAtLeast(milliseconds(280));  // at least 280: news
+  EXPECT_EQ(e.mean(), milliseconds(210));
+  e.Restart();
+  e.Observe(milliseconds(2));
+  EXPECT_EQ(e.mean(), milliseconds(2));  // the first sample again
+}
+
 TEST(RateMeterTest, MeasuresAndDecays) {
   RateMeter m(milliseconds(100));
   SteadyTime t = kT0;
@@ -377,6 +389,119 @@ TEST(DeadlinePolicyTest, RunningWorkCountsAhead) {
   const SteadyTime finish = p.PredictFinish(0, later + std::chrono::seconds(5), later);
   EXPECT_GE(finish, later + milliseconds(189));
   EXPECT_LE(finish, later + milliseconds(191) + p.Snapshot(0, later).deviation);
+}
+
+// The acceptance review's case: four workers, one 1 s request running on
+// one of them; a 1 ms request with a 100 ms budget finds three idle
+// workers and must be admitted (a fluid model spreading the running
+// request's remaining 800 ms over all four workers predicted a 200 ms
+// wait and refused it).
+TEST(DeadlinePolicyTest, ALongRunningRequestDelaysNothingWhileWorkersAreFree) {
+  DeadlinePolicy p({.workers = 4});
+  Learn(p, 0, std::chrono::seconds(1), kT0);
+  Learn(p, 1, milliseconds(1), kT0);
+  const SteadyTime t = kT0 + std::chrono::seconds(5);
+  Job slow = MakeJob(0, t, std::chrono::seconds(5), 1);
+  ASSERT_FALSE(p.Admit(slow, t).has_value());
+  std::vector<Refusal> refused;
+  ASSERT_TRUE(p.Next(t, &refused).has_value());  // running, ~1 s
+  const SteadyTime later = t + milliseconds(200);
+  EXPECT_LT(p.PredictFinish(1, later + milliseconds(100), later),
+            later + milliseconds(10));
+  Job fast = MakeJob(1, later, milliseconds(100), 2);
+  EXPECT_FALSE(p.Admit(fast, later).has_value());
+}
+
+// A slow route flooded on two workers is held to one by the bulkhead; its
+// queue, even when due before a fast request, can only drain through that
+// one worker, so the fast request still has the other one at once.
+TEST(DeadlinePolicyTest, AFloodedRouteHeldByItsBulkheadDoesNotDelayAnother) {
+  DeadlinePolicy p({.workers = 2});
+  Learn(p, 0, milliseconds(300), kT0);
+  const SteadyTime t = kT0 + milliseconds(500);
+  Learn(p, 1, milliseconds(1), t);  // the fast route is active
+  for (uint64_t i = 0; i < 20; ++i) {
+    Job j = MakeJob(0, t, std::chrono::seconds(60), i);
+    ASSERT_FALSE(p.Admit(j, t).has_value()) << i;
+  }
+  std::vector<Refusal> refused;
+  ASSERT_TRUE(p.Next(t, &refused).has_value());   // one slow runs...
+  EXPECT_FALSE(p.Next(t, &refused).has_value());  // ...the other is kept
+  // A fast request due after all of the slow queue (its deadline is later)
+  // still starts at once on the kept worker.
+  const SteadyTime finish = p.PredictFinish(1, t + std::chrono::seconds(70), t);
+  EXPECT_LT(finish, t + milliseconds(10));
+  // And one due first, of course.
+  Job fast = MakeJob(1, t, milliseconds(20), 100);
+  EXPECT_FALSE(p.Admit(fast, t).has_value());
+}
+
+// One 200 ms run set the estimate; the route now takes 2 ms, but with 50 ms
+// budgets every request is refused on the estimate and no new measurement
+// comes. After probe_interval without one, a single request is let through
+// (and not refused at dequeue), and its time restarts the estimate.
+TEST(DeadlinePolicyTest, AStaleEstimateIsProbedAndRestarted) {
+  DeadlinePolicy p({.workers = 1});
+  Learn(p, 0, milliseconds(200), kT0);
+  SteadyTime t = kT0 + milliseconds(300);
+  Job early = MakeJob(0, t, milliseconds(50), 1);
+  EXPECT_EQ(p.Admit(early, t), ShedReason::kPredictedLate);  // too soon to probe
+  t = kT0 + std::chrono::seconds(2);
+  Job probe = MakeJob(0, t, milliseconds(50), 2);
+  ASSERT_FALSE(p.Admit(probe, t).has_value());
+  EXPECT_TRUE(probe.probe);
+  Job second = MakeJob(0, t, milliseconds(50), 3);
+  EXPECT_EQ(p.Admit(second, t), ShedReason::kPredictedLate);  // one probe
+  std::vector<Refusal> refused;
+  std::optional<Job> run = p.Next(t, &refused);
+  ASSERT_TRUE(run.has_value());
+  EXPECT_EQ(run->id, 2u);
+  EXPECT_TRUE(refused.empty());
+  p.Finished(*run, milliseconds(2), t + milliseconds(2));
+  EXPECT_EQ(p.Snapshot(0, t).mean, milliseconds(2));
+  t += milliseconds(3);
+  Job after = MakeJob(0, t, milliseconds(50), 4);
+  EXPECT_FALSE(p.Admit(after, t).has_value());
+  EXPECT_FALSE(after.probe);
+}
+
+// A probe the deadline cut short measured only a lower bound: the estimate
+// stays, and the next probe waits a whole interval.
+TEST(DeadlinePolicyTest, AProbeCutShortKeepsTheEstimate) {
+  DeadlinePolicy p({.workers = 1});
+  Learn(p, 0, milliseconds(200), kT0);
+  SteadyTime t = kT0 + std::chrono::seconds(2);
+  Job probe = MakeJob(0, t, milliseconds(50), 1);
+  ASSERT_FALSE(p.Admit(probe, t).has_value());
+  std::vector<Refusal> refused;
+  std::optional<Job> run = p.Next(t, &refused);
+  ASSERT_TRUE(run.has_value());
+  run->cut_short = true;  // answered 503 at its deadline, handler stopped
+  p.Finished(*run, milliseconds(50), t + milliseconds(50));
+  EXPECT_EQ(p.Snapshot(0, t).mean, milliseconds(200));
+  t += milliseconds(500);
+  Job again = MakeJob(0, t, milliseconds(50), 2);
+  EXPECT_EQ(p.Admit(again, t), ShedReason::kPredictedLate);
+  t += std::chrono::seconds(1);
+  Job next_probe = MakeJob(0, t, milliseconds(50), 3);
+  EXPECT_FALSE(p.Admit(next_probe, t).has_value());
+  EXPECT_TRUE(next_probe.probe);
+}
+
+// Refusals caused by other work ahead are not the estimate's fault: no
+// probe then.
+TEST(DeadlinePolicyTest, NoProbeWhenTheEstimateItselfFits) {
+  DeadlinePolicy p({.workers = 1});
+  Learn(p, 0, milliseconds(10), kT0);
+  Learn(p, 1, std::chrono::seconds(1), kT0);
+  const SteadyTime t = kT0 + std::chrono::seconds(5);
+  Job slow = MakeJob(1, t, std::chrono::seconds(10), 1);
+  ASSERT_FALSE(p.Admit(slow, t).has_value());
+  std::vector<Refusal> refused;
+  ASSERT_TRUE(p.Next(t, &refused).has_value());  // the worker is taken ~1 s
+  Job fast = MakeJob(0, t, milliseconds(50), 2);
+  EXPECT_EQ(p.Admit(fast, t), ShedReason::kPredictedLate);
+  EXPECT_FALSE(fast.probe);
 }
 
 }  // namespace

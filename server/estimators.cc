@@ -20,6 +20,10 @@ void ServiceEstimate::Observe(nanoseconds sample) {
   ++samples_;
 }
 
+void ServiceEstimate::ObserveAtLeast(nanoseconds sample) {
+  if (samples_ == 0 || Ns(sample) > mean_ns_) Observe(sample);
+}
+
 nanoseconds ServiceEstimate::mean() const { return FromNs(mean_ns_); }
 nanoseconds ServiceEstimate::deviation() const { return FromNs(dev_ns_); }
 

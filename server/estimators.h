@@ -25,6 +25,13 @@ class ServiceEstimate {
   explicit ServiceEstimate(std::chrono::nanoseconds initial = {})
       : mean_ns_(static_cast<double>(initial.count())) {}
   void Observe(std::chrono::nanoseconds sample);
+  // A run known to have taken at least `sample` (cut off by its deadline or
+  // its client): it may raise the estimate, never lower it.
+  void ObserveAtLeast(std::chrono::nanoseconds sample);
+  // Forgets the past: the next observation sets the mean (as the first
+  // did). For an estimate that has not been fed for so long it may be
+  // stale.
+  void Restart() { samples_ = 0; }
   std::chrono::nanoseconds mean() const;
   std::chrono::nanoseconds deviation() const;
   uint64_t samples() const { return samples_; }

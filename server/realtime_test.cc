@@ -56,6 +56,13 @@ class RealtimeTest : public ::testing::Test {
     ASSERT_TRUE(server_->AddRoute("GET", "/hello", [](RequestContext&) {
       return http::Response::Text(200, "hello\n");
     }, {.run_inline = true}).ok());
+    // A route known to take about a second (seeded estimate), held on
+    // held_gate_.
+    ASSERT_TRUE(server_->AddRoute("GET", "/held", [this](RequestContext& ctx) {
+      held_gate_.Wait(ctx);
+      return http::Response::Text(200, "held\n");
+    }, {.deadline = std::chrono::seconds(60),
+        .expected_service_time = std::chrono::seconds(1)}).ok());
     // Holds the reactor itself (inline) until reactor_gate_ opens.
     ASSERT_TRUE(server_->AddRoute("GET", "/hold_reactor", [this](RequestContext& ctx) {
       reactor_gate_.Wait(ctx);
@@ -79,6 +86,7 @@ class RealtimeTest : public ::testing::Test {
     return getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
   }
   void TearDown() override {
+    held_gate_.Open();
     reactor_gate_.Open();
     bg_gate_.Open();
     gate_.Open();
@@ -89,6 +97,7 @@ class RealtimeTest : public ::testing::Test {
   Gate gate_;
   Gate bg_gate_;
   Gate reactor_gate_;
+  Gate held_gate_;
   std::unique_ptr<HttpServer> server_;
 };
 
@@ -180,6 +189,26 @@ TEST_F(RealtimeTest, WithoutReceiveTimestampsTheBudgetStartsAtTheRead) {
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 200) << r->body;
   EXPECT_EQ(server_->metrics().receive_lag.count(), 0u);
+}
+
+// One long request running on one of four workers leaves three free: a
+// 100 ms request must be admitted, not refused because the long one's
+// remaining second is spread over all workers in the prediction.
+TEST_F(RealtimeTest, ALongRequestOnOneWorkerDoesNotShutOutShortOnes) {
+  Start({.workers = 4});
+  RawClient held(port());
+  ASSERT_TRUE(held.Send(Get("/held")));
+  ASSERT_TRUE(held_gate_.WaitEntered(1));
+  for (int i = 0; i < 5; ++i) {
+    RawClient c(port());
+    ASSERT_TRUE(c.Send("GET /fast HTTP/1.1\r\nHost: t\r\n"
+                       "X-Request-Budget-Ms: 100\r\n\r\n"));
+    std::optional<::brisk::testing::RawResponse> r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200) << r->body;
+  }
+  held_gate_.Open();
+  EXPECT_EQ(held.Read()->body, "held\n");
 }
 
 TEST_F(RealtimeTest, OverrunningHandlerIsAnswered503AndCancelled) {

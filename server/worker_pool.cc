@@ -143,6 +143,7 @@ void WorkerPool::RunJob(Job& job, SteadyTime start) {
     rm.queue_wait.Observe(start - exchange.enqueued());
     batch.push_back(&exchange);
     delegate_->Run(exchange);
+    job.cut_short = exchange.outcome() == Exchange::Outcome::kLate;
   }
   const SteadyTime end = std::chrono::steady_clock::now();
   const std::chrono::nanoseconds took = end - start;
