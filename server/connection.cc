@@ -45,6 +45,7 @@ void Connection::Start(std::unique_ptr<net::Stream> stream) {
     return;
   }
   last_activity_ = loop_.Now();
+  head_started_ = last_activity_;  // the first request's clock
   stream_->Start();  // may deliver (and even finish) at once
   if (phase_ == Phase::kClosed) return;
   UpdateReadingAndTimer();
@@ -128,6 +129,7 @@ SteadyTime Connection::ReceivedAt() const {
 
 void Connection::Dispatch(http::Request request) {
   const SteadyTime now = loop_.Now();
+  any_request_ = true;
   pipeline_.emplace_back();
   Slot& slot = pipeline_.back();
   slot.parsed = now;
@@ -155,6 +157,7 @@ void Connection::Dispatch(http::Request request) {
 }
 
 void Connection::AnswerWithoutRequest(int status) {
+  any_request_ = true;
   phase_ = Phase::kFinishing;
   abort_input_ = true;  // the client may be in the middle of a request
   pipeline_.emplace_back();
@@ -465,6 +468,28 @@ void Connection::Close() {
   owner_->OnConnectionClosed(this);
 }
 
+void Connection::CloseAnsweringPending() {
+  if (phase_ == Phase::kClosed) return;
+  if (phase_ != Phase::kLingering) {
+    draining_ = true;  // what is written now says Connection: close
+    for (Slot& s : pipeline_) {
+      // Requests still waiting for a handler (queued or running): 503, and
+      // the handler is cancelled. A streamed answer already under way
+      // cannot be replaced; it ends with the connection.
+      if (s.state != Slot::State::kWaiting || s.exchange == nullptr ||
+          !s.exchange->Expire()) {
+        continue;
+      }
+      Complete(s, http::Response::Text(503, "shutting down\n"),
+               &s.exchange->context().request());
+      ReleaseExchange(s);
+    }
+    MoveReadyOutput();
+    if (stream_->pending_output() > 0) stream_->Flush();  // as far as it goes
+  }
+  Close();
+}
+
 void Connection::BeginDrain(bool close_idle) {
   if (phase_ == Phase::kClosed) return;
   draining_ = true;
@@ -514,6 +539,13 @@ SteadyTime Connection::NextTimeout() const {
   if (HeadersComplete()) {
     return last_activity_ + config().idle_timeout;  // body stalled
   }
+  if (pipeline_.empty() && !any_request_) {
+    // A connection that has sent nothing yet: the header timeout from its
+    // accept, as nginx's client_header_timeout, so a silent one does not
+    // hold a slot for a whole idle timeout.
+    return std::min(head_started_ + config().header_timeout,
+                    last_activity_ + config().idle_timeout);
+  }
   if (pipeline_.empty()) return last_activity_ + config().idle_timeout;
   return SteadyTime::max();  // waiting for handlers: their deadlines rule
 }
@@ -558,7 +590,9 @@ void Connection::OnTimer() {
     AnswerWithoutRequest(408);
     Advance();
   } else {
-    m.timeouts_idle.fetch_add(1, std::memory_order_relaxed);
+    // Silent since its accept: the header timeout; else an idle keep-alive.
+    (any_request_ ? m.timeouts_idle : m.timeouts_header)
+        .fetch_add(1, std::memory_order_relaxed);
     Close();
   }
 }

@@ -120,6 +120,11 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // without (a soft drain, while load balancers and clients learn to go
   // elsewhere), it waits for one more request or its idle timeout.
   void BeginDrain(bool close_idle);
+  // The server stops (its drain timeout passed): requests still waiting for
+  // their handlers are answered 503 "shutting down" (the handlers are
+  // cancelled), ready answers are written as far as the socket takes them
+  // at once, and the connection closes.
+  void CloseAnsweringPending();
   // Closes at once, cancelling pending requests.
   void Close();
   bool closed() const { return phase_ == Phase::kClosed; }
@@ -228,6 +233,9 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // The connection ends on an error: the client may still be sending.
   bool abort_input_ = false;
   bool continue_sent_ = false;  // for the request being received
+  // A request came (dispatched, or answered without one): before it, the
+  // header timeout runs from the accept (head_started_).
+  bool any_request_ = false;
 
   // The next timeout check, in the owner's ConnectionTimers (armed: a check
   // is due no later than timer_.due; it re-checks then).

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_join.h"
 #include "http/ascii.h"
 
 namespace brisk::internal {
@@ -56,11 +57,31 @@ SteadyTime Dispatcher::DeadlineOf(const http::Request& request,
   return arrival + budget;
 }
 
+std::string Dispatcher::ServerWideAllow() const {
+  std::vector<std::string> methods = {"OPTIONS"};
+  for (size_t i = 0; i < routes_->size(); ++i) {
+    const std::string& m = routes_->route(i).method;
+    methods.push_back(m);
+    if (m == "GET") methods.push_back("HEAD");  // the router serves HEAD too
+  }
+  std::sort(methods.begin(), methods.end());
+  methods.erase(std::unique(methods.begin(), methods.end()), methods.end());
+  return absl::StrJoin(methods, ", ");
+}
+
 Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
                                          SteadyTime arrival, SteadyTime now,
                                          const DispatchHome& home) {
   Outcome out;
   out.metrics_route = metrics_->num_routes();
+  if (request.target() == "*") {
+    // OPTIONS * (the parser admits the asterisk-form for OPTIONS only): a
+    // question about the server in general (RFC 9110 9.3.7). The answer
+    // lists the methods some route here accepts.
+    out.response = http::Response::Text(200, "");  // Content-Length: 0
+    out.response->AddHeader("Allow", ServerWideAllow());
+    return out;
+  }
   http::RouteMatch match = routes_->Match(request.method(), request.path());
   if (match.kind == http::RouteMatch::kNotFound) {
     out.response = http::Response::Status(404);

@@ -149,8 +149,11 @@ absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
   o.worker_nice = absl::GetFlag(FLAGS_worker_nice);
   o.background_workers = absl::GetFlag(FLAGS_background_workers);
   o.background_nice = absl::GetFlag(FLAGS_background_nice);
-  o.queue_capacity = static_cast<size_t>(
-      std::max<int32_t>(1, absl::GetFlag(FLAGS_queue_capacity)));
+  const int32_t queue_capacity = absl::GetFlag(FLAGS_queue_capacity);
+  if (queue_capacity < 1) {
+    return absl::InvalidArgumentError("--queue_capacity must be >= 1");
+  }
+  o.queue_capacity = static_cast<size_t>(queue_capacity);
   o.max_connections = absl::GetFlag(FLAGS_max_connections);
   o.header_timeout = ToChrono(absl::GetFlag(FLAGS_header_timeout));
   o.idle_timeout = ToChrono(absl::GetFlag(FLAGS_idle_timeout));
@@ -158,10 +161,17 @@ absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
   o.request_deadline = ToChrono(absl::GetFlag(FLAGS_request_deadline));
   o.drain_grace = ToChrono(absl::GetFlag(FLAGS_drain_grace));
   o.drain_timeout = ToChrono(absl::GetFlag(FLAGS_drain_timeout));
-  o.max_header_bytes = static_cast<size_t>(
-      std::max<int64_t>(1024, absl::GetFlag(FLAGS_max_header_bytes)));
-  o.max_body_bytes =
-      static_cast<size_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_max_body_bytes)));
+  const int64_t max_header_bytes = absl::GetFlag(FLAGS_max_header_bytes);
+  if (max_header_bytes < 1024) {
+    return absl::InvalidArgumentError("--max_header_bytes must be >= 1024");
+  }
+  o.max_header_bytes = static_cast<size_t>(max_header_bytes);
+  const int64_t max_body_bytes = absl::GetFlag(FLAGS_max_body_bytes);
+  if (max_body_bytes < 0) {
+    return absl::InvalidArgumentError(
+        "--max_body_bytes must be >= 0 (0: no request may carry a body)");
+  }
+  o.max_body_bytes = static_cast<size_t>(max_body_bytes);
   o.access_log = absl::GetFlag(FLAGS_access_log);
   o.handover_socket = absl::GetFlag(FLAGS_handover_socket);
   o.codel_target = ToChrono(absl::GetFlag(FLAGS_codel_target));

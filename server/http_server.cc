@@ -237,6 +237,19 @@ absl::Status HttpServer::Start() {
     return absl::InvalidArgumentError(
         "background_nice must be >= worker_nice (the lane would outrank the workers)");
   }
+  const auto zero = std::chrono::nanoseconds(0);
+  if (o.header_timeout <= zero || o.idle_timeout <= zero ||
+      o.write_timeout <= zero || o.request_deadline <= zero ||
+      o.drain_timeout <= zero) {
+    return absl::InvalidArgumentError(
+        "header_timeout, idle_timeout, write_timeout, request_deadline and "
+        "drain_timeout must be > 0");
+  }
+  // A grace longer than drain_timeout is cut to it (the timeout bounds the
+  // whole shutdown, grace included).
+  if (o.drain_grace < zero) {
+    return absl::InvalidArgumentError("drain_grace must be >= 0");
+  }
   if (o.shed_status < 400 || o.shed_status > 599) {
     return absl::InvalidArgumentError("shed_status must be a 4xx or 5xx");
   }

@@ -257,6 +257,30 @@ TEST_F(ServerTest, NotFoundAndMethodNotAllowed) {
   EXPECT_THAT(r->Header("allow"), HasSubstr("GET"));
 }
 
+// RFC 9110 9.3.7: OPTIONS * asks about the server in general: 200, no
+// content (Content-Length: 0), Allow listing what some route accepts. The
+// asterisk-form with any other method is 400 (RFC 9112 3.2.4).
+TEST_F(ServerTest, OptionsAsteriskDescribesTheServer) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send("OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n" + Get("/hello")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->Header("content-length"), "0");
+  EXPECT_THAT(r->Header("allow"), HasSubstr("GET, HEAD"));
+  EXPECT_THAT(r->Header("allow"), HasSubstr("OPTIONS"));
+  EXPECT_THAT(r->Header("allow"), HasSubstr("POST"));  // /echo
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);  // the connection lives on
+  RawClient bad(port_);
+  ASSERT_TRUE(bad.Send("GET * HTTP/1.1\r\nHost: t\r\n\r\n"));
+  r = bad.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 400);
+}
+
 // RFC 9110 15.6.2 / 15.5.6: a method the server knows for no resource is
 // 501; a known one the path does not allow is 405 with Allow.
 TEST_F(ServerTest, UnknownMethodIs501KnownButNotAllowedIs405) {
@@ -383,6 +407,29 @@ TEST_F(ServerTest, SlowlorisIsCutOffWhileStillTrickling) {
   EXPECT_EQ(r->status, 408);
   EXPECT_LT(sent, req.size());  // cut off before the head was complete
   EXPECT_EQ(server_->metrics().timeouts_header.load(), 1u);
+}
+
+// A connection that never sends a byte is closed by the header timeout
+// (from its accept), not kept for the whole idle timeout.
+TEST_F(ServerTest, SilentNewConnectionIsClosedByTheHeaderTimeout) {
+  StartServer({.defer_accept = false,
+               .header_timeout = milliseconds(200),
+               .idle_timeout = std::chrono::seconds(600)});
+  RawClient c(port_);
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_EQ(server_->metrics().timeouts_header.load(), 1u);
+  EXPECT_EQ(server_->metrics().timeouts_idle.load(), 0u);
+  // After a request, the idle timeout rules again: a keep-alive
+  // connection is not cut at the header timeout.
+  RawClient kept(port_);
+  ASSERT_TRUE(kept.Send(Get("/hello")));
+  ASSERT_TRUE(kept.Read().has_value());
+  const auto served = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() < served + milliseconds(400)) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  ASSERT_TRUE(kept.Send(Get("/hello")));
+  EXPECT_TRUE(kept.Read().has_value());
 }
 
 TEST_F(ServerTest, IdleKeepAliveConnectionIsClosed) {

@@ -158,7 +158,7 @@ void Reactor::CloseAllAndWait() {
     std::vector<Connection*> conns;
     conns.reserve(connections_.size());
     for (const auto& conn : connections_) conns.push_back(conn.get());
-    for (Connection* c : conns) c->Close();
+    for (Connection* c : conns) c->CloseAnsweringPending();
     done.set_value();
   });
   done.get_future().wait();

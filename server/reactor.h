@@ -52,7 +52,8 @@ class Reactor final : public ConnectionOwner {
   void PostStopAccepting();
   // Any thread: drain every connection (Connection::BeginDrain).
   void PostDrainConnections(bool close_idle);
-  // Any thread: closes the listener and every connection; returns when done.
+  // Any thread: closes the listener and every connection (what still waits
+  // for a handler is answered 503 first); returns when done.
   void CloseAllAndWait();
 
   // ConnectionOwner (loop thread).

@@ -364,6 +364,46 @@ TEST_F(RealtimeTest, WithoutBackgroundWorkersBackgroundRoutesRunOnTheWorkers) {
   EXPECT_EQ(r->body, std::to_string(base));
 }
 
+// Stopping (directly, or when the drain timeout runs out) answers what is
+// still waiting for a handler, running or queued, instead of closing on it:
+// 503 "shutting down" with Connection: close.
+TEST_F(RealtimeTest, StopAnswersRequestsStillInProgress503) {
+  Start({.workers = 1});
+  RawClient running(port());
+  ASSERT_TRUE(running.Send(Get("/gate")));
+  ASSERT_TRUE(gate_.WaitEntered(1));  // the only worker is held
+  RawClient queued(port());
+  ASSERT_TRUE(queued.Send(Get("/fast")));
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().queue_depth.load() == 1; }));
+  std::thread stopper([&] { server_->Stop(); });  // cancels the gate's wait
+  for (RawClient* c : {&running, &queued}) {
+    std::optional<::brisk::testing::RawResponse> r = c->Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 503);
+    EXPECT_EQ(r->body, "shutting down\n");
+    EXPECT_NE(r->head.find("Connection: close"), std::string::npos) << r->head;
+    EXPECT_TRUE(c->WaitClosed());
+  }
+  stopper.join();
+}
+
+TEST_F(RealtimeTest, TimeoutsAndDrainOptionsAreValidated) {
+  const auto zero = std::chrono::nanoseconds(0);
+  for (ServerOptions o : {ServerOptions{.header_timeout = zero},
+                          ServerOptions{.idle_timeout = zero},
+                          ServerOptions{.write_timeout = -milliseconds(1)},
+                          ServerOptions{.request_deadline = zero},
+                          ServerOptions{.drain_grace = -milliseconds(1)},
+                          ServerOptions{.drain_timeout = zero}}) {
+    o.port = 0;
+    HttpServer server(o);
+    EXPECT_EQ(server.Start().code(), absl::StatusCode::kInvalidArgument);
+  }
+  HttpServer no_grace({.port = 0, .drain_grace = zero});  // allowed: stop at once
+  EXPECT_TRUE(no_grace.Start().ok());
+  no_grace.Stop();
+}
+
 TEST_F(RealtimeTest, BackgroundOptionsAreValidated) {
   HttpServer bad_nice({.port = 0, .background_workers = 1, .background_nice = 20});
   EXPECT_EQ(bad_nice.Start().code(), absl::StatusCode::kInvalidArgument);
