@@ -13,19 +13,41 @@ namespace brisk {
 absl::StatusOr<std::unique_ptr<AccessLog>> AccessLog::Open(
     const std::string& path) {
   if (path == "-") {
-    return std::unique_ptr<AccessLog>(new AccessLog(stdout, false));
+    return std::unique_ptr<AccessLog>(new AccessLog(stdout, false, path));
   }
   FILE* f = std::fopen(path.c_str(), "ae");
   if (f == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(
         "cannot open access log ", path, ": ", std::strerror(errno)));
   }
-  return std::unique_ptr<AccessLog>(new AccessLog(f, true));
+  return std::unique_ptr<AccessLog>(new AccessLog(f, true, path));
 }
 
 AccessLog::~AccessLog() {
-  Flush();
+  std::lock_guard<std::mutex> lock(mu_);
+  WriteBufferLocked();
   if (owned_) std::fclose(file_);
+}
+
+void AccessLog::WriteBufferLocked() {
+  if (buffer_.empty()) return;
+  std::fwrite(buffer_.data(), 1, buffer_.size(), file_);
+  std::fflush(file_);
+  buffer_.clear();
+}
+
+absl::Status AccessLog::Reopen() {
+  if (!owned_) return absl::OkStatus();
+  std::lock_guard<std::mutex> lock(mu_);
+  WriteBufferLocked();
+  FILE* f = std::fopen(path_.c_str(), "ae");
+  if (f == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot reopen access log ", path_, ": ", std::strerror(errno)));
+  }
+  std::fclose(file_);
+  file_ = f;
+  return absl::OkStatus();
 }
 
 void AccessLog::Log(std::string_view peer_host, std::string_view user,
@@ -57,19 +79,12 @@ void AccessLog::Log(std::string_view peer_host, std::string_view user,
                         peer_host, user, cached_time_, method, safe_target,
                         version_minor, status, body_bytes,
                         duration.count() / 1000, std::string(trace_id));
-  if (buffer_.size() > (64 << 10)) {
-    std::fwrite(buffer_.data(), 1, buffer_.size(), file_);
-    std::fflush(file_);
-    buffer_.clear();
-  }
+  if (buffer_.size() > (64 << 10)) WriteBufferLocked();
 }
 
 void AccessLog::Flush() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (buffer_.empty()) return;
-  std::fwrite(buffer_.data(), 1, buffer_.size(), file_);
-  std::fflush(file_);
-  buffer_.clear();
+  WriteBufferLocked();
 }
 
 }  // namespace brisk

@@ -13,7 +13,7 @@
 // follow a later inline one). Lines are buffered and written in batches (by Flush(), called by each
 // reactor about every 100 ms and at shutdown), so logging costs a format and
 // a buffer append on the request path, never a syscall.
-// Thread-safety: Log() and Flush() may be called from any thread.
+// Thread-safety: Log(), Flush() and Reopen() may be called from any thread.
 #ifndef BRISK_SERVER_ACCESS_LOG_H_
 #define BRISK_SERVER_ACCESS_LOG_H_
 
@@ -44,13 +44,21 @@ class AccessLog {
            size_t body_bytes, std::chrono::nanoseconds duration,
            std::string_view traceparent = {});
   void Flush();
+  // Log rotation (SIGHUP): writes what is buffered to the current file,
+  // then opens `path` anew (after the operator moved the old file away,
+  // lines go to a fresh one). On an error the current file stays in use
+  // and the error says why. Nothing to do for stdout.
+  absl::Status Reopen();
 
  private:
-  AccessLog(FILE* file, bool owned) : file_(file), owned_(owned) {}
+  AccessLog(FILE* file, bool owned, std::string path)
+      : owned_(owned), path_(std::move(path)), file_(file) {}
+  void WriteBufferLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  FILE* const file_;
   const bool owned_;
+  const std::string path_;
   std::mutex mu_;
+  FILE* file_ ABSL_GUARDED_BY(mu_);
   std::string buffer_ ABSL_GUARDED_BY(mu_);
   int64_t cached_second_ ABSL_GUARDED_BY(mu_) = -1;
   std::string cached_time_ ABSL_GUARDED_BY(mu_);

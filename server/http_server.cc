@@ -448,9 +448,20 @@ absl::Status HttpServer::Start() {
 
 void HttpServer::Impl::OnSignal(int signo) {
   if (signo == SIGHUP) {
-    if (tls == nullptr) {
+    const bool log_file = access_log != nullptr && options.access_log != "-";
+    if (tls == nullptr && !log_file) {
       std::fprintf(stderr, "signal %d: nothing to reload\n", signo);
-    } else if (absl::Status s = tls->Reload(); s.ok()) {
+    }
+    if (log_file) {
+      if (absl::Status s = access_log->Reopen(); s.ok()) {
+        std::fprintf(stderr, "signal %d: access log reopened\n", signo);
+      } else {
+        std::fprintf(stderr, "signal %d: %s (still writing to the old file)\n",
+                     signo, std::string(s.message()).c_str());
+      }
+    }
+    if (tls == nullptr) return;
+    if (absl::Status s = tls->Reload(); s.ok()) {
       std::fprintf(stderr, "signal %d: tls reloaded: %s\n", signo,
                    tls->certificate_summary().c_str());
     } else {
@@ -581,6 +592,15 @@ bool HttpServer::ready() const {
 bool HttpServer::draining() const { return impl_->lifecycle.draining(); }
 
 const ServerMetrics& HttpServer::metrics() const { return *impl_->metrics; }
+
+absl::Status HttpServer::ReopenAccessLog() {
+  Impl& d = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    if (!d.started) return absl::FailedPreconditionError("ReopenAccessLog before Start");
+  }
+  return d.access_log != nullptr ? d.access_log->Reopen() : absl::OkStatus();
+}
 
 absl::Status HttpServer::ReloadTls() {
   Impl& d = *impl_;

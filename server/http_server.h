@@ -43,10 +43,11 @@
 // (TLS 1.2+, ALPN http/1.1, session tickets; optionally mutual TLS, the
 // verified client visible to handlers as RequestContext::client_certificate()
 // and in the access log). SIGHUP or ReloadTls() swaps the certificate files
-// without a restart.
+// without a restart. SIGHUP (or ReopenAccessLog()) also reopens the access
+// log file, for log rotation.
 //
 // Thread-safety: AddRoute()/AddAsyncRoute() before Start() only. After
-// Start(): Shutdown(), WaitDrained(), ReloadTls(), port(), ready(),
+// Start(): Shutdown(), WaitDrained(), ReloadTls(), ReopenAccessLog(), port(), ready(),
 // draining(), metrics() and tls_stats() from any thread; Stop() from a thread that is not one of the
 // server's (not from a handler).
 #ifndef BRISK_SERVER_HTTP_SERVER_H_
@@ -245,6 +246,12 @@ class HttpServer {
   // keeps the files in use. FailedPrecondition without TLS or before
   // Start(). Any thread.
   absl::Status ReloadTls();
+  // Log rotation (what SIGHUP also does): the access log file is opened
+  // anew by its path, so lines go to a fresh file once the operator moved
+  // the old one away (logrotate without copytruncate). An error keeps the
+  // current file. OK without an access log or with stdout. Any thread,
+  // after Start().
+  absl::Status ReopenAccessLog();
 
   // Read-only figures (what metrics_path serves). After Start().
   const ServerMetrics& metrics() const;

@@ -517,6 +517,37 @@ TEST_F(ServerTest, AccessLogHasOneLinePerRequest) {
   EXPECT_THAT(lines, ::testing::Contains(HasSubstr("\"GET /nope HTTP/1.1\" 404 ")));
 }
 
+// Log rotation: the operator moves the file away and asks for a reopen
+// (SIGHUP does the same); lines logged before go to the moved file, later
+// ones to a fresh file at the path.
+TEST_F(ServerTest, AccessLogReopensForRotation) {
+  const std::string path = ::testing::TempDir() + "/rotated.log";
+  const std::string moved = path + ".1";
+  std::remove(path.c_str());
+  std::remove(moved.c_str());
+  StartServer({.access_log = path});
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/hello")));
+  ASSERT_TRUE(c.Read().has_value());
+  ASSERT_EQ(std::rename(path.c_str(), moved.c_str()), 0);
+  ASSERT_TRUE(server_->ReopenAccessLog().ok());
+  ASSERT_TRUE(c.Send(Get("/nope")));
+  ASSERT_TRUE(c.Read().has_value());
+  server_->Stop();  // flushes
+  auto lines_of = [](const std::string& file) {
+    std::ifstream in(file);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+  };
+  const std::vector<std::string> before = lines_of(moved);
+  const std::vector<std::string> after = lines_of(path);
+  ASSERT_EQ(before.size(), 1u);
+  EXPECT_THAT(before[0], HasSubstr("\"GET /hello HTTP/1.1\" 200 "));
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_THAT(after[0], HasSubstr("\"GET /nope HTTP/1.1\" 404 "));
+}
+
 // W3C Trace Context: a valid traceparent is passed to the handler, echoed
 // on the answer and written to the access log; an invalid one is ignored.
 TEST_F(ServerTest, TraceParentIsPassedEchoedAndLogged) {
