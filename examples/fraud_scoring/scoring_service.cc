@@ -6,6 +6,20 @@
 #include "examples/fraud_scoring/transaction.h"
 
 namespace brisk::fraud_scoring {
+namespace {
+
+// The HTTP status for a request TransactionParser refused: a body over its
+// size limit is 413 Content Too Large (RFC 9110 15.5.14), any other bad
+// input 400; anything else (simdjson could not allocate) is ours, 500.
+int StatusForParseError(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kOutOfRange: return 413;
+    case absl::StatusCode::kInvalidArgument: return 400;
+    default: return 500;
+  }
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<ScoringService>> ScoringService::Load(
     const std::string& model_path) {
@@ -31,7 +45,8 @@ std::vector<http::Response> ScoringService::ScoreBatch(
   for (size_t i = 0; i < batch.size(); ++i) {
     absl::Status s = parser->Parse(batch[i]->request().body(), &txn);
     if (!s.ok()) {
-      responses[i] = http::Response::Json(400, ErrorJson(std::string(s.message())));
+      responses[i] = http::Response::Json(StatusForParseError(s),
+                                          ErrorJson(std::string(s.message())));
       continue;
     }
     rows.insert(rows.end(), txn.features.begin(), txn.features.end());

@@ -3,7 +3,9 @@
 //
 //   POST /score  {"features": [f1, ..., fN]} or the named form (see
 //                transaction.h) -> {"score": 0.0123, "id": ..., "model": ...}
-//                400 {"error": "..."} for bad JSON, wrong types or counts.
+//                400 {"error": "..."} for bad JSON, wrong types or counts;
+//                413 {"error": "request body is larger than 65536 bytes"}
+//                for a body over the parser's max_body_bytes.
 //   GET /model   JSON metadata, including "num_features".
 //
 //   absl::StatusOr<std::unique_ptr<ScoringService>> service =
@@ -13,8 +15,11 @@
 // Batching: kDeadline (brisk's deadline-aware batch route), kFixed (the
 // fixed-delay policy, as Triton's dynamic batcher), kOff (one request per
 // handler call: an ordinary offloaded route). Either way a batch of
-// requests is parsed row by row (each bad one answered 400 on its own) and
-// the good rows are scored with one call to the model.
+// requests is parsed row by row (each bad one answered 400 or 413 on its
+// own) and the good rows are scored with one call to the model. Batch
+// routes need the server's deadline admission policy: with
+// ServerOptions::Admission::kCodel, Register() fails with
+// FAILED_PRECONDITION unless `batching` is kOff.
 //
 // Thread-safety: the handlers may be called from any number of workers at
 // once (the model is shared; each worker thread keeps its own JSON parser).

@@ -109,6 +109,30 @@ TEST_F(ScoringServiceTest, ABatchScoresEveryRowAndAnswersBadOnes400) {
   EXPECT_THAT(out[11].body, HasSubstr("empty"));
 }
 
+// RFC 9110 15.5.14: a body over the parser's 64 KiB limit is 413 Content
+// Too Large, with the same JSON error body as a 400; in a batch it is
+// answered on its own and its neighbours are still scored.
+TEST_F(ScoringServiceTest, ABodyOverTheLimitIs413) {
+  const std::string too_large = Row(0) + std::string(70000, ' ');  // ~70 KB
+  auto alone = FakeRequest::Post("/score", too_large);
+  http::Response r = service_->ScoreOne(alone->context());
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(r.body, "{\"error\":\"request body is larger than 65536 bytes\"}");
+  EXPECT_THAT(std::string(r.Header("Content-Type").value_or("")),
+              HasSubstr("application/json"));
+
+  auto big = FakeRequest::Post("/score", too_large);
+  auto good = FakeRequest::Post("/score", Row(1));
+  auto bad = FakeRequest::Post("/score", "{\"features\": [1, 2]}");
+  std::vector<http::Response> out =
+      service_->ScoreBatch({&big->context(), &good->context(), &bad->context()});
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].status, 413);
+  EXPECT_EQ(out[1].status, 200);
+  EXPECT_EQ(ScoreOf(out[1].body), golden_.scores[1]);
+  EXPECT_EQ(out[2].status, 400);
+}
+
 TEST_F(ScoringServiceTest, MetadataHasTheFeatureCount) {
   http::Response r = service_->Metadata();
   EXPECT_EQ(r.status, 200);
@@ -152,8 +176,12 @@ TEST_P(ScoringServerTest, ScoresOverHttpEqualXgboostsOwn) {
     EXPECT_EQ(scores[i], golden_.scores[i]) << i;
   }
   RawClient c(server.port());
+  // A ~70 KB body (under the server's 1 MiB limit, over the parser's 64 KiB).
+  const std::string too_large = Row(0) + std::string(70000, ' ');
   ASSERT_TRUE(c.Send("GET /model HTTP/1.1\r\nHost: t\r\n\r\n"
-                     "POST /score HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n[1,2]"));
+                     "POST /score HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n[1,2]"
+                     "POST /score HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+                     std::to_string(too_large.size()) + "\r\n\r\n" + too_large));
   auto model = c.Read();
   ASSERT_TRUE(model.has_value());
   EXPECT_THAT(model->body, HasSubstr("\"num_features\":10"));
@@ -161,6 +189,11 @@ TEST_P(ScoringServerTest, ScoresOverHttpEqualXgboostsOwn) {
   ASSERT_TRUE(bad.has_value());
   EXPECT_EQ(bad->status, 400);
   EXPECT_THAT(bad->body, HasSubstr("JSON object"));
+  auto large = c.Read();
+  ASSERT_TRUE(large.has_value());
+  EXPECT_EQ(large->status, 413);
+  EXPECT_THAT(large->head, HasSubstr("413 Content Too Large"));
+  EXPECT_EQ(large->body, "{\"error\":\"request body is larger than 65536 bytes\"}");
   server.Stop();
 }
 

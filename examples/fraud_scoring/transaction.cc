@@ -143,12 +143,13 @@ TransactionParser::TransactionParser(TransactionParser&&) noexcept = default;
 TransactionParser& TransactionParser::operator=(TransactionParser&&) noexcept = default;
 
 absl::Status TransactionParser::Parse(std::string_view body, Transaction* out) {
+  // The size first: an oversized body is refused unread, even a blank one.
+  if (body.size() > options_.max_body_bytes) {
+    return absl::OutOfRangeError("request body is larger than " +
+                                 std::to_string(options_.max_body_bytes) + " bytes");
+  }
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) {
     return Invalid("request body is empty");
-  }
-  if (body.size() > options_.max_body_bytes) {
-    return Invalid("request body is larger than " + std::to_string(options_.max_body_bytes) +
-                   " bytes");
   }
   Impl& impl = *impl_;
   if (impl.dom.max_depth() != options_.max_depth) {

@@ -1,10 +1,13 @@
 // TransactionParser: turns a POST /score request body (JSON) into one row of
-// model features, with an error message fit for a 400 answer otherwise.
+// model features, or an error message fit for a 400 (or 413) answer.
 //
 //   TransactionParser parser(model.feature_names());   // one per thread
 //   Transaction txn;
 //   absl::Status s = parser.Parse(request.body(), &txn);
-//   if (!s.ok()) return Response::Json(400, ErrorJson(std::string(s.message())));
+//   if (!s.ok()) {   // OutOfRange: too large (413); InvalidArgument: 400
+//     int status = absl::IsOutOfRange(s) ? 413 : 400;
+//     return Response::Json(status, ErrorJson(std::string(s.message())));
+//   }
 //   // txn.features.size() == model.num_features(); txn.id is the echo id
 //
 // Accepted bodies (a JSON object; `N` = number of feature names):
@@ -28,7 +31,10 @@
 //   - The body must be one JSON value: trailing bytes other than whitespace
 //     are an error. Nesting deeper than `max_depth` is an error.
 //
-// Error messages (all InvalidArgument), e.g.:
+// Errors. A body longer than max_body_bytes is OutOfRange ("request body
+// is larger than 65536 bytes"; HTTP 413 Content Too Large, RFC 9110
+// 15.5.14), checked before anything else. Every other rejection of the
+// input is InvalidArgument (HTTP 400), with messages such as:
 //   invalid JSON at byte 12: Problem while parsing an atom starting with the letter 't'
 //   request body is empty
 //   request body must be a JSON object
@@ -69,7 +75,7 @@ struct Transaction {
 };
 
 struct TransactionParserOptions {
-  size_t max_body_bytes = 64 * 1024;  // larger bodies are refused unparsed
+  size_t max_body_bytes = 64 * 1024;  // larger: OutOfRange, unparsed
   size_t max_depth = 32;              // JSON nesting limit
   size_t max_id_bytes = 256;
 };
@@ -83,8 +89,9 @@ class TransactionParser {
   TransactionParser& operator=(TransactionParser&&) noexcept;
 
   // Parses `body` into `*out` (its vectors are reused). On error `*out` is
-  // unspecified and the status is InvalidArgument with a message for the
-  // client.
+  // unspecified and the status carries a message for the client:
+  // OutOfRange when body.size() > max_body_bytes, InvalidArgument for any
+  // other bad input, ResourceExhausted if simdjson cannot allocate.
   absl::Status Parse(std::string_view body, Transaction* out);
 
   const std::vector<std::string>& feature_names() const { return names_; }

@@ -2,7 +2,9 @@
 // input is parsed twice by one parser (the second parse must agree: no state
 // leaks between calls); on success the row must have one finite-or-NaN value
 // per feature, and the score answer built from it must be valid JSON that
-// reads back the same id; on error the error body must be valid JSON.
+// reads back the same id; on error the status code must be OutOfRange for a
+// body over the size limit and InvalidArgument otherwise, and the error body
+// must be valid JSON.
 //
 //   tools/bazel build --config=fuzz //examples/fraud_scoring:transaction_fuzzer
 //   bazel-bin/examples/fraud_scoring/transaction_fuzzer -max_total_time=60 DIR
@@ -24,6 +26,7 @@ using brisk::fraud_scoring::ErrorJson;
 using brisk::fraud_scoring::ScoreResponseJson;
 using brisk::fraud_scoring::Transaction;
 using brisk::fraud_scoring::TransactionParser;
+using brisk::fraud_scoring::TransactionParserOptions;
 
 void Require(bool ok) {
   if (!ok) __builtin_trap();
@@ -58,9 +61,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Transaction second;
   const absl::Status s2 = parser->Parse(body, &second);
   Require(s1 == s2);
+  const bool too_large = size > TransactionParserOptions{}.max_body_bytes;
+  Require(!too_large || !s1.ok());
 
   if (!s1.ok()) {
-    Require(s1.code() == absl::StatusCode::kInvalidArgument && !s1.message().empty());
+    // OutOfRange (the service's 413) exactly for a body over the size limit
+    // (64 KiB; the corpus file too_large is one byte over, and libFuzzer
+    // raises -max_len to the largest seed); every other refusal of the input
+    // is InvalidArgument (400).
+    Require(s1.code() == (too_large ? absl::StatusCode::kOutOfRange
+                                    : absl::StatusCode::kInvalidArgument) &&
+            !s1.message().empty());
     const std::string error = ErrorJson(std::string_view(s1.message().data(),
                                                          s1.message().size()));
     simdjson::dom::element e;

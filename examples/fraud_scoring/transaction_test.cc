@@ -26,8 +26,10 @@ struct Case {
   // Expected on success; empty `features` means an error is expected.
   std::vector<float> features = {};
   std::optional<std::string> id = std::nullopt;
-  // Expected error: a substring of the message.
+  // Expected error: a substring of the message, and the status code
+  // (OutOfRange only for the size limit: the service answers it 413).
   const char* error = nullptr;
+  absl::StatusCode code = absl::StatusCode::kInvalidArgument;
 };
 
 std::ostream& operator<<(std::ostream& os, const Case& c) { return os << c.name; }
@@ -59,6 +61,7 @@ const Case kCases[] = {
     {"tiny_underflows_to_zero", R"({"features": [1e-300, 0, 0]})", {0, 0, 0}},
     {"uint64_max", R"({"features": [18446744073709551615, 0, 0]})",
      {18446744073709551615.0f, 0, 0}},
+    {"at_the_size_limit", "{\"features\": [1, 2, 3]}" + Big(65536 - 23), {1, 2, 3}},
 
     // --- Not JSON -----------------------------------------------------------
     {"empty_body", "", {}, {}, "request body is empty"},
@@ -85,7 +88,12 @@ const Case kCases[] = {
     {"too_deep", "{\"x\": " + std::string(40, '[') + std::string(40, ']') +
                      ", \"features\": [1, 2, 3]}",
      {}, {}, "nested deeper than 32 levels"},
-    {"too_large", "{\"features\": [1, 2, 3]}" + Big(70000), {}, {}, "larger than 65536 bytes"},
+    {"too_large", "{\"features\": [1, 2, 3]}" + Big(70000), {}, {}, "larger than 65536 bytes",
+     absl::StatusCode::kOutOfRange},
+    {"too_large_blank", Big(65537), {}, {}, "larger than 65536 bytes",
+     absl::StatusCode::kOutOfRange},
+    {"too_large_not_json", "{" + std::string(65536, 'x'), {}, {}, "larger than 65536 bytes",
+     absl::StatusCode::kOutOfRange},
 
     // --- JSON, wrong shape or types ----------------------------------------
     {"array_body", "[1, 2, 3]", {}, {}, "request body must be a JSON object"},
@@ -135,7 +143,7 @@ void Check(const Case& c, TransactionParser& parser) {
   absl::Status s = parser.Parse(std::string_view(buf.get(), c.body.size()), &txn);
   if (c.error != nullptr) {
     ASSERT_FALSE(s.ok()) << "accepted";
-    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(s.code(), c.code) << s;
     EXPECT_NE(s.message().find(c.error), std::string_view::npos)
         << "message: " << s.message() << "\nwant: " << c.error;
     return;
@@ -181,9 +189,9 @@ TEST(TransactionParserOptionsTest, LimitsAreOptions) {
   TransactionParser parser(kNames, options);
   Transaction txn;
   EXPECT_TRUE(parser.Parse(R"({"features":[1,2,3]})", &txn).ok());
-  EXPECT_NE(parser.Parse(R"({"features": [1, 2, 3], "x": 1})", &txn).message().find(
-                "larger than 30 bytes"),
-            std::string_view::npos);
+  const absl::Status too_large = parser.Parse(R"({"features": [1, 2, 3], "x": 1})", &txn);
+  EXPECT_EQ(too_large.code(), absl::StatusCode::kOutOfRange);
+  EXPECT_NE(too_large.message().find("larger than 30 bytes"), std::string_view::npos);
   EXPECT_TRUE(parser.Parse(R"({"id":"ab","features":[1,2,3]})", &txn).ok());
   EXPECT_FALSE(parser.Parse(R"({"id":"abc","features":[1,2,3]})", &txn).ok());
 }
