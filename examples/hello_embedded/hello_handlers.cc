@@ -47,11 +47,12 @@ void Count(brisk::RequestContext& ctx, brisk::Responder responder) {
   if (std::optional<std::string> v = ctx.Query("to")) {
     to = 0;
     for (char c : *v) {
+      // Checked after each digit, so `to` never exceeds 10,000,009.
+      if (c >= '0' && c <= '9') to = to * 10 + (c - '0');
       if (c < '0' || c > '9' || to > 1000000) {
         responder.Send(Response::Text(400, "to must be a number <= 1000000\n"));
         return;
       }
-      to = to * 10 + (c - '0');
     }
   }
   responder.BeginStream(Response::Text(200, ""));

@@ -3,6 +3,7 @@
 #include "examples/hello_embedded/hello_handlers.h"
 
 #include <chrono>
+#include <string>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -52,6 +53,21 @@ TEST(CountTest, StreamsOneLinePerNumber) {
   ASSERT_TRUE(req->streaming());
   EXPECT_EQ(req->streamed_body(), "1\n2\n3\n4\n5\n");
   EXPECT_TRUE(req->finished());
+}
+
+TEST(CountTest, RejectsBadCounts) {
+  // 1000001 was once accepted (the limit was checked before the last digit
+  // was added). The buffer holds all of its ~7 MB, so a regression streams
+  // to the end and fails here instead of waiting for a reader.
+  for (const char* to : {"1000001", "99999999999", "12x", "-1"}) {
+    SCOPED_TRACE(to);
+    auto req = FakeRequest::Get(std::string("/count?to=") + to,
+                                {.stream_buffer_bytes = 16 << 20});
+    Count(req->context(), req->TakeResponder());
+    ASSERT_TRUE(req->answered());
+    EXPECT_FALSE(req->streaming());
+    EXPECT_EQ(req->response().status, 400);
+  }
 }
 
 TEST(CountTest, WaitsForASlowClientInsteadOfBuffering) {
