@@ -218,22 +218,46 @@ TEST_P(StreamTest, ShutdownWriteWaitsForQueuedOutput) {
   EXPECT_EQ(r.data_, "after");
 }
 
-TEST_P(StreamTest, ResetOverTcpIsReportedAsErrorOrFailedFlush) {
+// A TCP connection over loopback: the client's end and the accepted end
+// (with SO_TIMESTAMPNS, inherited from the listener, when `timestamps`).
+struct TcpPair {
+  UniqueFd client;
+  UniqueFd server;
+};
+TcpPair ConnectTcp(bool timestamps = false) {
+  TcpPair pair;
   absl::StatusOr<Listener> listener = Listener::Create("127.0.0.1", 0);
-  ASSERT_TRUE(listener.ok());
+  if (!listener.ok()) {
+    ADD_FAILURE() << listener.status();
+    return pair;
+  }
+  if (timestamps) {
+    EXPECT_TRUE(EnableReceiveTimestamps(listener->fd()).ok());
+  }
   absl::StatusOr<UniqueFd> client = Connect("127.0.0.1", listener->port());
-  ASSERT_TRUE(client.ok());
+  if (!client.ok()) {
+    ADD_FAILURE() << client.status();
+    return pair;
+  }
   AcceptResult accepted;
   for (int i = 0; i < 1000 && accepted.outcome != AcceptResult::kAccepted; ++i) {
     accepted = listener->Accept();
   }
-  ASSERT_EQ(accepted.outcome, AcceptResult::kAccepted);
-  auto s = loop->CreateStream(std::move(accepted.fd), &r, {});
+  EXPECT_EQ(accepted.outcome, AcceptResult::kAccepted);
+  pair.client = *std::move(client);
+  pair.server = std::move(accepted.fd);
+  return pair;
+}
+
+TEST_P(StreamTest, ResetOverTcpIsReportedAsErrorOrFailedFlush) {
+  TcpPair tcp = ConnectTcp();
+  ASSERT_TRUE(tcp.server);
+  auto s = loop->CreateStream(std::move(tcp.server), &r, {});
   s->Start();
   // The client aborts: SO_LINGER 0 makes close() send a reset.
   linger lg{1, 0};
-  setsockopt(client->get(), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-  client->reset();
+  setsockopt(tcp.client.get(), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  tcp.client.reset();
   for (int i = 0; i < 100 && r.errors.empty() && r.eofs == 0; ++i) {
     loop->RunOnce(std::chrono::milliseconds(10));
   }
@@ -249,24 +273,16 @@ TEST_P(StreamTest, ResetOverTcpIsReportedAsErrorOrFailedFlush) {
 // give or take the clock conversion), never a duration the machine must
 // meet.
 TEST_P(StreamTest, ReceiveTimeIsWhenTheKernelGotTheBytesNotWhenTheyWereRead) {
-  absl::StatusOr<Listener> listener = Listener::Create("127.0.0.1", 0);
-  ASSERT_TRUE(listener.ok());
-  ASSERT_TRUE(EnableReceiveTimestamps(listener->fd()).ok());  // inherited
-  absl::StatusOr<UniqueFd> client = Connect("127.0.0.1", listener->port());
-  ASSERT_TRUE(client.ok());
-  AcceptResult accepted;
-  for (int i = 0; i < 1000 && accepted.outcome != AcceptResult::kAccepted; ++i) {
-    accepted = listener->Accept();
-  }
-  ASSERT_EQ(accepted.outcome, AcceptResult::kAccepted);
-  const int fd = accepted.fd.get();
-  auto s = loop->CreateStream(std::move(accepted.fd), &r, {.receive_timestamps = true});
+  TcpPair tcp = ConnectTcp(/*timestamps=*/true);  // inherited from the listener
+  ASSERT_TRUE(tcp.server);
+  const int fd = tcp.server.get();
+  auto s = loop->CreateStream(std::move(tcp.server), &r, {.receive_timestamps = true});
   TimePoint seen{};
   r.on_data = [&](std::string_view) { seen = s->receive_time(); };
   EXPECT_EQ(s->receive_time(), TimePoint{});  // nothing read yet
   s->Start();
   const TimePoint before_send = loop->clock().Now();
-  ASSERT_EQ(write(client->get(), "hello", 5), 5);
+  ASSERT_EQ(write(tcp.client.get(), "hello", 5), 5);
   pollfd pfd{fd, POLLIN, 0};
   ASSERT_EQ(poll(&pfd, 1, 10'000), 1);
   const TimePoint readable = loop->clock().Now();

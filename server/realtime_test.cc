@@ -93,6 +93,7 @@ class RealtimeTest : public ::testing::Test {
     if (server_) server_->Stop();
   }
   uint16_t port() const { return server_->port(); }
+  std::optional<::brisk::testing::RawResponse> SendWhileReactorHeld();
 
   Gate gate_;
   Gate bg_gate_;
@@ -131,31 +132,36 @@ TEST_F(RealtimeTest, QueuedRequestsGet503AtTheirDeadlineWhileTheWorkerIsBusy) {
   EXPECT_EQ(server_->metrics().route(1).handler.count(), 0u);  // never ran
 }
 
-// A request that waits in its socket while the reactor is busy has that
-// wait counted against its budget: its deadline starts when the kernel
-// received it (ServerOptions::receive_timestamps, epoll), not when the
-// reactor read it. The wait is at least 80 ms (a lower bound the test makes,
-// whatever the machine's speed), the budget 50 ms: the answer is a refusal,
-// where a deadline started at the read would leave the 50 ms whole.
-TEST_F(RealtimeTest, TimeWaitingInTheSocketCountsAgainstTheBudget) {
-  Start({.workers = 1});
-  // A keep-alive connection the reactor already watches (so it reads the
-  // next request in an iteration of its own, not in the one it was held in).
+// A request with a 50 ms budget that waits at least 80 ms in its socket
+// while the only reactor is held (a lower bound the test makes, whatever
+// the machine's speed), on a keep-alive connection the reactor already
+// watches (so it reads the request in an iteration of its own, not in the
+// one it was held in). Returns its answer.
+std::optional<::brisk::testing::RawResponse> RealtimeTest::SendWhileReactorHeld() {
   RawClient late(port());
-  ASSERT_TRUE(late.Send(Get("/fast")));
-  ASSERT_EQ(late.Read()->status, 200);
+  EXPECT_TRUE(late.Send(Get("/fast")));
+  EXPECT_EQ(late.Read()->status, 200);
   RawClient holder(port());
-  ASSERT_TRUE(holder.Send(Get("/hold_reactor")));
-  ASSERT_TRUE(reactor_gate_.WaitEntered(1));  // the only reactor is held
+  EXPECT_TRUE(holder.Send(Get("/hold_reactor")));
+  EXPECT_TRUE(reactor_gate_.WaitEntered(1));  // the only reactor is held
   const auto sent = std::chrono::steady_clock::now();
-  ASSERT_TRUE(late.Send("GET /fast HTTP/1.1\r\nHost: t\r\n"
+  EXPECT_TRUE(late.Send("GET /fast HTTP/1.1\r\nHost: t\r\n"
                         "X-Request-Budget-Ms: 50\r\n\r\n"));
   while (std::chrono::steady_clock::now() < sent + milliseconds(80)) {
     std::this_thread::sleep_for(milliseconds(5));
   }
   reactor_gate_.Open();
   EXPECT_EQ(holder.Read()->body, "released\n");
-  std::optional<::brisk::testing::RawResponse> r = late.Read();
+  return late.Read();
+}
+
+// That wait counts against the request's budget: its deadline starts when
+// the kernel received it (ServerOptions::receive_timestamps, epoll), not
+// when the reactor read it, so the answer is a refusal, where a deadline
+// started at the read would leave the 50 ms whole.
+TEST_F(RealtimeTest, TimeWaitingInTheSocketCountsAgainstTheBudget) {
+  Start({.workers = 1});
+  std::optional<::brisk::testing::RawResponse> r = SendWhileReactorHeld();
   ASSERT_TRUE(r.has_value());
   if (::brisk::testing::TestIoBackend() == IoBackend::kIoUring) {
     // io_uring's multishot receive carries no receive time: the clock
@@ -171,21 +177,7 @@ TEST_F(RealtimeTest, TimeWaitingInTheSocketCountsAgainstTheBudget) {
 
 TEST_F(RealtimeTest, WithoutReceiveTimestampsTheBudgetStartsAtTheRead) {
   Start({.receive_timestamps = false, .workers = 1});
-  RawClient late(port());
-  ASSERT_TRUE(late.Send(Get("/fast")));
-  ASSERT_EQ(late.Read()->status, 200);
-  RawClient holder(port());
-  ASSERT_TRUE(holder.Send(Get("/hold_reactor")));
-  ASSERT_TRUE(reactor_gate_.WaitEntered(1));
-  const auto sent = std::chrono::steady_clock::now();
-  ASSERT_TRUE(late.Send("GET /fast HTTP/1.1\r\nHost: t\r\n"
-                        "X-Request-Budget-Ms: 50\r\n\r\n"));
-  while (std::chrono::steady_clock::now() < sent + milliseconds(80)) {
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  reactor_gate_.Open();
-  EXPECT_EQ(holder.Read()->body, "released\n");
-  std::optional<::brisk::testing::RawResponse> r = late.Read();
+  std::optional<::brisk::testing::RawResponse> r = SendWhileReactorHeld();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 200) << r->body;
   EXPECT_EQ(server_->metrics().receive_lag.count(), 0u);
