@@ -44,6 +44,12 @@ TimePoint ReceiveTimeOnLoopClock(const timespec& stamp, TimePoint loop_now) {
 
 namespace {
 
+// The stream whose OnStreamData() runs on this thread, and the receive
+// time of what it delivers (kept here, not in every stream: an idle
+// connection should hold as little as possible).
+thread_local const Stream* delivering = nullptr;
+thread_local TimePoint delivery_receive_time{};
+
 // While a large answer trickles out, the sent prefix is dropped past this.
 constexpr size_t kCompactOutputAfter = 256 * 1024;
 
@@ -168,18 +174,21 @@ class ReadinessStream final : public Stream {
     UpdateInterest();
   }
 
-  TimePoint receive_time() const override { return receive_time_; }
+  TimePoint receive_time() const override {
+    return delivering == this ? delivery_receive_time : TimePoint{};
+  }
 
   void ReadSome() {
     const size_t chunk = options_.read_chunk;
     for (int round = 0; round < options_.reads_per_event;) {
       if (!reading_ || eof_ || closed_ || failed_) return;
       char* buf = ScratchBuffer(chunk);
+      TimePoint received{};
       const ssize_t n = options_.receive_timestamps
-                            ? ReadTimestamped(buf, chunk)
+                            ? ReadTimestamped(buf, chunk, &received)
                             : ::read(fd_.get(), buf, chunk);
       if (n > 0) {
-        callbacks_->OnStreamData(std::string_view(buf, static_cast<size_t>(n)));
+        Deliver(std::string_view(buf, static_cast<size_t>(n)), received);
         // A stream socket that filled less than the room had nothing more
         // at that moment: skip the read() that would only say EAGAIN (the
         // loop is level-triggered and reports later data again).
@@ -199,9 +208,22 @@ class ReadinessStream final : public Stream {
     }
   }
 
-  // read() through recvmsg(), keeping the data's kernel receive time in
-  // receive_time_ (TimePoint{} when the socket brings none).
-  ssize_t ReadTimestamped(char* buf, size_t size) {
+  // Hands `data` to the callbacks with its receive time readable through
+  // receive_time() meanwhile (saved and restored: a delivery may nest, when
+  // a callback starts another stream that reads at once).
+  void Deliver(std::string_view data, TimePoint received) {
+    const Stream* const outer = delivering;
+    const TimePoint outer_time = delivery_receive_time;
+    delivering = this;
+    delivery_receive_time = received;
+    callbacks_->OnStreamData(data);
+    delivering = outer;
+    delivery_receive_time = outer_time;
+  }
+
+  // read() through recvmsg(); the data's kernel receive time goes to
+  // *received (left alone when the socket brings none).
+  ssize_t ReadTimestamped(char* buf, size_t size, TimePoint* received) {
     iovec iov{buf, size};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
     msghdr msg{};
@@ -211,13 +233,12 @@ class ReadinessStream final : public Stream {
     msg.msg_controllen = sizeof(control);
     const ssize_t n = ::recvmsg(fd_.get(), &msg, 0);
     if (n <= 0) return n;
-    receive_time_ = TimePoint{};
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
       if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
           c->cmsg_len >= CMSG_LEN(sizeof(timespec))) {
         timespec stamp;
         std::memcpy(&stamp, CMSG_DATA(c), sizeof(stamp));
-        receive_time_ = ReceiveTimeOnLoopClock(stamp, loop_->clock().Now());
+        *received = ReceiveTimeOnLoopClock(stamp, loop_->clock().Now());
       }
     }
     return n;
@@ -272,7 +293,6 @@ class ReadinessStream final : public Stream {
 
   std::string out_;
   size_t out_pos_ = 0;
-  TimePoint receive_time_{};
   UniqueFd fd_;
   uint32_t interest_ = 0;
   int last_error_ = 0;

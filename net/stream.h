@@ -119,11 +119,12 @@ class Stream {
   // The socket (-1 once closed), for getsockopt and the like.
   virtual int fd() const = 0;
 
-  // When the kernel received the bytes of the OnStreamData() call in
-  // progress (or of the last one), on the loop's clock, never later than
-  // the loop's clock().Now() at the read. TimePoint{} when not known: the
-  // option is off, the socket has no timestamps, or the transport cannot
-  // tell (the io_uring stream's multishot receive carries none).
+  // During OnStreamData(): when the kernel received the bytes being
+  // delivered, on the loop's clock, never later than the loop's
+  // clock().Now() at the read. TimePoint{} outside a delivery, and when not
+  // known: the option is off, the socket has no timestamps, or the
+  // transport cannot tell (the io_uring stream's multishot receive carries
+  // none).
   virtual TimePoint receive_time() const { return TimePoint{}; }
 };
 

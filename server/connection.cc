@@ -61,9 +61,14 @@ RouteMetrics& Connection::MetricsFor(size_t route) {
 void Connection::OnStreamData(std::string_view data) {
   if (phase_ == Phase::kClosed) return;
   last_activity_ = loop_.Now();
-  // Once per read (not per request: a pipelined read holds many).
-  if (stream_->receive_time() != SteadyTime{}) {
-    context_.metrics->receive_lag.Observe(last_activity_ - ReceivedAt());
+  // When these bytes reached the machine (the kernel's receive time), or
+  // the loop's time when unknown; once per read (not per request: a
+  // pipelined read holds many) into the receive lag.
+  SteadyTime arrival = last_activity_;
+  if (const SteadyTime received = stream_->receive_time(); received != SteadyTime{}) {
+    // Received after this iteration began: no wait to count.
+    arrival = std::min(received, last_activity_);
+    context_.metrics->receive_lag.Observe(last_activity_ - arrival);
   }
   if (phase_ == Phase::kLingering) {
     // Discard: the client was told to go away and may still be sending.
@@ -71,11 +76,11 @@ void Connection::OnStreamData(std::string_view data) {
     if (lingered_bytes_ > kMaxLingerBytes) Close();
     return;
   }
-  ProcessInput(data);
+  ProcessInput(data, arrival);
   Advance();
 }
 
-void Connection::ProcessInput(std::string_view data) {
+void Connection::ProcessInput(std::string_view data, SteadyTime arrival) {
   while (!data.empty()) {
     if (phase_ != Phase::kOpen ||
         pipeline_.size() >= config().max_pipeline_depth) {
@@ -101,7 +106,7 @@ void Connection::ProcessInput(std::string_view data) {
     unparsed_ = data.size();  // more requests may follow this one
     http::Request request = parser_->TakeRequest();
     if (data.empty() && parser_->idle()) ReleaseParser();  // none in progress
-    Dispatch(std::move(request));
+    Dispatch(std::move(request), arrival);
     unparsed_ = 0;
     if (phase_ == Phase::kClosed) return;
   }
@@ -119,15 +124,7 @@ void Connection::MaybeSendContinue() {
   appended_ += out.size() - before;
 }
 
-SteadyTime Connection::ReceivedAt() const {
-  const SteadyTime now = loop_.Now();
-  const SteadyTime received = stream_->receive_time();
-  if (received == SteadyTime{}) return now;  // unknown: the loop's time
-  // Received after this iteration began: no wait to count.
-  return std::min(received, now);
-}
-
-void Connection::Dispatch(http::Request request) {
+void Connection::Dispatch(http::Request request, SteadyTime arrival) {
   const SteadyTime now = loop_.Now();
   any_request_ = true;
   pipeline_.emplace_back();
@@ -139,7 +136,7 @@ void Connection::Dispatch(http::Request request) {
   if (slot.close_after) phase_ = Phase::kFinishing;  // parse nothing after it
 
   Dispatcher::Outcome outcome = context_.dispatcher->Dispatch(
-      request, ReceivedAt(), now, DispatchHome{home_, info_, this});
+      request, arrival, now, DispatchHome{home_, info_, this});
   slot.metrics_route = outcome.metrics_route;
   if (outcome.response.has_value()) {
     Complete(slot, *outcome.response, &request);
@@ -389,7 +386,10 @@ void Connection::Advance() {
          pipeline_.size() < config().max_pipeline_depth) {
     std::string pending = std::move(stash_);
     stash_.clear();
-    ProcessInput(pending);
+    // Stashed while the pipeline was full: its arrival time is gone; the
+    // loop's time is the conservative stand-in (the wait in the stash is
+    // not taken from the budget).
+    ProcessInput(pending, loop_.Now());
     if (phase_ == Phase::kClosed) return;
     MoveReadyOutput();
   }

@@ -159,14 +159,13 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   };
 
   // Input.
-  void ProcessInput(std::string_view data);
-  void Dispatch(http::Request request);
-  // When the bytes being processed reached the machine (the stream's
-  // receive time, or the loop's time when unknown): a request's arrival is
-  // that of the bytes that completed it (its head, or its body when it has
-  // one), so a request that waited in its socket while the reactor was busy
-  // has that wait counted against its budget.
-  SteadyTime ReceivedAt() const;
+  // `arrival`: when the bytes reached the machine (the kernel's receive
+  // time of the read, or the loop's time when unknown). A request's arrival
+  // is that of the bytes that completed it (its head, or its body when it
+  // has one), so a request that waited in its socket while the reactor was
+  // busy has that wait counted against its budget.
+  void ProcessInput(std::string_view data, SteadyTime arrival);
+  void Dispatch(http::Request request, SteadyTime arrival);
   void AnswerWithoutRequest(int status);
   void MaybeSendContinue();
   // Answers.
