@@ -284,9 +284,12 @@ void Connection::ApplyUpdate(Slot& slot, ExchangeUpdate update) {
     const http::Request& request = slot.exchange->context().request();
     if (!update.streaming) {
       // Never a 2xx after the deadline, even one produced just before it
-      // whose way home took longer.
+      // whose way home took longer. The clock is read now, not the
+      // iteration's cached time: a busy iteration may have started well
+      // before this answer is written.
       if (update.head->status >= 200 && update.head->status < 300 &&
-          loop_.Now() > slot.exchange->deadline()) {
+          slot.exchange->deadline() != SteadyTime::max() &&
+          loop_.clock().Now() > slot.exchange->deadline()) {
         context_.metrics->late_results_dropped.fetch_add(
             1, std::memory_order_relaxed);
         context_.metrics->deadline_exceeded.fetch_add(
