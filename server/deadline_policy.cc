@@ -5,6 +5,9 @@
 #include <functional>
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
+#include "absl/types/span.h"
+
 namespace brisk::internal {
 namespace {
 
@@ -19,7 +22,7 @@ constexpr double kMaxTighterShare = 0.95;
 // `free_at` (ns from now, ascending; 0 = idle now): the work fills the
 // workers as they free up, like water poured over steps, and the level it
 // reaches is when one is free for the request.
-double WaterLevelNs(const std::vector<double>& free_at, double work_ns) {
+double WaterLevelNs(absl::Span<const double> free_at, double work_ns) {
   double level = free_at.front();
   double left = work_ns;
   for (size_t k = 1;; ++k) {
@@ -88,14 +91,18 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
                                          SteadyTime now, double* wait_ns_out) {
   RouteState& self = Route(route);
   const int workers = std::max(options_.workers, 1);
+  // What a running request has left, by its route's estimate.
+  const auto left_ns = [&](const Running& r) {
+    return std::max(0.0, Ns(routes_[r.route].estimate.mean()) - Ns(now - r.start));
+  };
   // Running requests hold their workers until their estimated ends: a long
-  // one occupies one worker, it does not slow the others down.
-  std::vector<double> free_at(static_cast<size_t>(workers), 0.0);
+  // one occupies one worker, it does not slow the others down. (Inline:
+  // this runs on the reactor for every admission.)
+  absl::InlinedVector<double, 16> free_at(static_cast<size_t>(workers), 0.0);
   double route_ahead_ns = 0;
   size_t busy = 0;
   for (const Running& r : running_) {
-    const double left =
-        std::max(0.0, Ns(routes_[r.route].estimate.mean()) - Ns(now - r.start));
+    const double left = left_ns(r);
     if (busy < free_at.size()) free_at[busy++] = left;
     if (r.route == route) route_ahead_ns += left;
   }
@@ -105,7 +112,7 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
   // keep taking ahead of it while it waits.
   double tighter_share = 0;
   double own_queued_ns = 0;
-  std::vector<std::pair<size_t, double>> others;  // (route, work ahead)
+  absl::InlinedVector<std::pair<size_t, double>, 8> others;  // (route, work ahead)
   size_t own_position = 0;  // batch routes: members due before it
   for (size_t i = 0; i < routes_.size(); ++i) {
     RouteState& r = routes_[i];
@@ -152,9 +159,7 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
     for (const auto& [i, work] : others) {
       std::vector<double> left;
       for (const Running& r : running_) {
-        if (r.route != i) continue;
-        left.push_back(std::max(
-            0.0, Ns(routes_[i].estimate.mean()) - Ns(now - r.start)));
+        if (r.route == i) left.push_back(left_ns(r));
       }
       const size_t limit = static_cast<size_t>(std::max(LimitLocked(i, now), 1));
       if (left.size() < limit) left.resize(limit, 0.0);
