@@ -1,10 +1,30 @@
 #include "http/router.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "http/ascii.h"
 
 namespace brisk::http {
+namespace {
+
+// An Allow header value for `names` (RFC 9110 §10.2.1): HEAD wherever GET
+// is (the router answers HEAD with the GET route), sorted, each once.
+std::string AllowValue(std::vector<std::string_view> names) {
+  if (std::find(names.begin(), names.end(), "GET") != names.end()) {
+    names.push_back("HEAD");
+  }
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  std::string allow;
+  for (std::string_view n : names) {
+    if (!allow.empty()) allow.append(", ");
+    allow.append(n);
+  }
+  return allow;
+}
+
+}  // namespace
 
 struct Router::Node {
   std::string segment;  // literal segment (empty for the root/param nodes)
@@ -34,20 +54,8 @@ struct Router::Node {
 
   std::string Allow() const {
     std::vector<std::string_view> names;
-    bool has_get = false, has_head = false;
-    for (const auto& [m, id] : methods) {
-      names.push_back(m);
-      has_get = has_get || m == "GET";
-      has_head = has_head || m == "HEAD";
-    }
-    if (has_get && !has_head) names.push_back("HEAD");
-    std::sort(names.begin(), names.end());
-    std::string allow;
-    for (std::string_view n : names) {
-      if (!allow.empty()) allow.append(", ");
-      allow.append(n);
-    }
-    return allow;
+    for (const auto& [m, id] : methods) names.push_back(m);
+    return AllowValue(std::move(names));
   }
 };
 
@@ -136,7 +144,16 @@ absl::Status Router::Add(std::string_view method, std::string_view pattern,
   node->methods.emplace_back(std::string(method), route_id);
   ++size_;
   if (!IsKnownMethod(method)) extra_methods_.emplace_back(method);
+  if (std::find(methods_.begin(), methods_.end(), method) == methods_.end()) {
+    methods_.emplace_back(method);
+  }
   return absl::OkStatus();
+}
+
+std::string Router::AllowAnywhere(std::initializer_list<std::string_view> also) const {
+  std::vector<std::string_view> names(methods_.begin(), methods_.end());
+  names.insert(names.end(), also.begin(), also.end());
+  return AllowValue(std::move(names));
 }
 
 namespace {

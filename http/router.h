@@ -33,6 +33,7 @@
 #define BRISK_HTTP_ROUTER_H_
 
 #include <cstddef>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -79,6 +80,11 @@ class Router {
   // matched, which implies it).
   bool IsKnownMethod(std::string_view method) const;
 
+  // Every method some route accepts (HEAD wherever GET is), and `also`, as
+  // an Allow header value (sorted, each once): what OPTIONS * answers
+  // (RFC 9110 §9.3.7).
+  std::string AllowAnywhere(std::initializer_list<std::string_view> also = {}) const;
+
   size_t size() const { return size_; }
 
   struct Node;  // a path segment; defined in router.cc
@@ -88,6 +94,8 @@ class Router {
   size_t size_ = 0;
   // Methods registered by Add() that are not standard ones, without repeats.
   std::vector<std::string> extra_methods_;
+  // Every method registered by Add(), without repeats.
+  std::vector<std::string> methods_;
 };
 
 }  // namespace brisk::http

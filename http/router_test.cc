@@ -82,6 +82,15 @@ TEST(RouterTest, MethodNotAllowedWithAllow) {
   EXPECT_EQ(m.allow, "HEAD");
 }
 
+// OPTIONS *'s Allow: every method some route accepts, HEAD with GET, plus
+// what the caller also answers; sorted, each once.
+TEST(RouterTest, AllowAnywhereListsEveryRegisteredMethod) {
+  Router r = MakeRouter();
+  EXPECT_EQ(r.AllowAnywhere(), "GET, HEAD, POST");
+  EXPECT_EQ(r.AllowAnywhere({"OPTIONS"}), "GET, HEAD, OPTIONS, POST");
+  EXPECT_EQ(Router().AllowAnywhere({"OPTIONS"}), "OPTIONS");
+}
+
 TEST(RouterTest, HeadServedByGet) {
   Router r = MakeRouter();
   RouteMatch m = r.Match("HEAD", "/users/9");

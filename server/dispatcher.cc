@@ -6,7 +6,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/str_join.h"
 #include "http/ascii.h"
 
 namespace brisk::internal {
@@ -57,18 +56,6 @@ SteadyTime Dispatcher::DeadlineOf(const http::Request& request,
   return arrival + budget;
 }
 
-std::string Dispatcher::ServerWideAllow() const {
-  std::vector<std::string> methods = {"OPTIONS"};
-  for (size_t i = 0; i < routes_->size(); ++i) {
-    const std::string& m = routes_->route(i).method;
-    methods.push_back(m);
-    if (m == "GET") methods.push_back("HEAD");  // the router serves HEAD too
-  }
-  std::sort(methods.begin(), methods.end());
-  methods.erase(std::unique(methods.begin(), methods.end()), methods.end());
-  return absl::StrJoin(methods, ", ");
-}
-
 Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
                                          SteadyTime arrival, SteadyTime now,
                                          const DispatchHome& home) {
@@ -79,7 +66,7 @@ Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
     // question about the server in general (RFC 9110 9.3.7). The answer
     // lists the methods some route here accepts.
     out.response = http::Response::Text(200, "");  // Content-Length: 0
-    out.response->AddHeader("Allow", ServerWideAllow());
+    out.response->AddHeader("Allow", routes_->ServerWideAllow());
     return out;
   }
   http::RouteMatch match = routes_->Match(request.method(), request.path());

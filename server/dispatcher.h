@@ -67,9 +67,6 @@ class Dispatcher final : public WorkerDelegate {
   Outcome Dispatch(http::Request& request, SteadyTime arrival, SteadyTime now,
                    const DispatchHome& home);
 
-  // The Allow header of OPTIONS *: every method some route accepts, and
-  // OPTIONS.
-  std::string ServerWideAllow() const;
   // The answer to a request refused by admission control.
   http::Response Refusal(ShedReason reason) const;
   // Records a refusal in the metrics.

@@ -34,6 +34,9 @@ class RouteTable {
   http::RouteMatch Match(std::string_view method, std::string_view path) const {
     return router_.Match(method, path);
   }
+  // The Allow header of OPTIONS *: every method some route accepts, and
+  // OPTIONS (answered for "*").
+  std::string ServerWideAllow() const { return router_.AllowAnywhere({"OPTIONS"}); }
   const Route& route(size_t id) const { return routes_[id]; }
   size_t size() const { return routes_.size(); }
   // Metrics are kept per pattern (GET and POST on "/x" share one series):
