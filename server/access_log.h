@@ -49,6 +49,8 @@ class AccessLog {
   // lines go to a fresh one). On an error the current file stays in use
   // and the error says why. Nothing to do for stdout.
   absl::Status Reopen();
+  // Whether it writes to a file of its own (not stdout): what Reopen() acts on.
+  bool owns_file() const { return owned_; }
 
  private:
   AccessLog(FILE* file, bool owned, std::string path)

@@ -448,7 +448,7 @@ absl::Status HttpServer::Start() {
 
 void HttpServer::Impl::OnSignal(int signo) {
   if (signo == SIGHUP) {
-    const bool log_file = access_log != nullptr && options.access_log != "-";
+    const bool log_file = access_log != nullptr && access_log->owns_file();
     if (tls == nullptr && !log_file) {
       std::fprintf(stderr, "signal %d: nothing to reload\n", signo);
     }

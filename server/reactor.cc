@@ -139,12 +139,16 @@ void Reactor::PostStopAccepting() {
   });
 }
 
+std::vector<Connection*> Reactor::ConnectionsNow() const {
+  std::vector<Connection*> conns;
+  conns.reserve(connections_.size());
+  for (const auto& conn : connections_) conns.push_back(conn.get());
+  return conns;
+}
+
 void Reactor::PostDrainConnections(bool close_idle) {
   loop_->Post([this, close_idle] {
-    std::vector<Connection*> conns;
-    conns.reserve(connections_.size());
-    for (const auto& conn : connections_) conns.push_back(conn.get());
-    for (Connection* c : conns) c->BeginDrain(close_idle);
+    for (Connection* c : ConnectionsNow()) c->BeginDrain(close_idle);
     lifecycle_->CheckDrained();
   });
 }
@@ -155,10 +159,7 @@ void Reactor::CloseAllAndWait() {
   loop_->Post([this, &done] {
     accepting_ = false;
     acceptor_.reset();
-    std::vector<Connection*> conns;
-    conns.reserve(connections_.size());
-    for (const auto& conn : connections_) conns.push_back(conn.get());
-    for (Connection* c : conns) c->CloseAnsweringPending();
+    for (Connection* c : ConnectionsNow()) c->CloseAnsweringPending();
     done.set_value();
   });
   done.get_future().wait();

@@ -65,6 +65,9 @@ class Reactor final : public ConnectionOwner {
   void CancelTimeout(Connection* connection) override;
 
  private:
+  // The open connections, copied: acting on one may close it (and remove
+  // it from connections_) while the caller walks the list.
+  std::vector<Connection*> ConnectionsNow() const;
   void OnAccept(net::UniqueFd fd, const net::SocketAddress& peer);
   void ScheduleLogFlush();
 
