@@ -97,6 +97,18 @@ class AdmissionPolicy {
   // batch whose close time comes), or SteadyTime::max(): the workers must
   // be woken then.
   virtual SteadyTime NextWake(SteadyTime now) { return SteadyTime::max(); }
+
+  // Right after a job of `route` was admitted: whether a worker should look
+  // for work now, and when the route's batch closes by itself if it cannot
+  // run yet (SteadyTime::max() if it can, or has no such time). A batch
+  // member that cannot run yet needs no worker: the arrival that completes
+  // its batch, a worker finishing a job (it keeps taking jobs) or the
+  // batch's close time (NextWake) starts it.
+  struct WakeAfterAdmit {
+    bool worker = true;
+    SteadyTime closes = SteadyTime::max();
+  };
+  virtual WakeAfterAdmit AfterAdmit(size_t route, SteadyTime now) { return {}; }
 };
 
 }  // namespace brisk::internal

@@ -258,5 +258,52 @@ TEST(DeadlinePolicyBatchTest, NextWakeIsTheEarliestForcedClose) {
   EXPECT_TRUE(p.Next(t + milliseconds(3), &refused).has_value());
 }
 
+TEST(DeadlinePolicyBatchTest, AfterAdmitWakesAWorkerOnlyForARunnableBatch) {
+  // kFixed: a member waits for the delay, so the arrival needs no worker,
+  // only the waker at the close time; the third fills the batch.
+  DeadlinePolicy p({.workers = 1,
+                    .batch = {BatchFormerOptions{
+                                  .policy = BatchFormerOptions::Policy::kFixed,
+                                  .max_batch = 3,
+                                  .max_delay = milliseconds(3)},
+                              std::nullopt}});
+  const SteadyTime t = kT0;
+  Job a = Member(t, milliseconds(50), 1);
+  ASSERT_FALSE(p.Admit(a, t).has_value());
+  AdmissionPolicy::WakeAfterAdmit w = p.AfterAdmit(0, t);
+  EXPECT_FALSE(w.worker);
+  EXPECT_EQ(w.closes, t + milliseconds(3));
+  Job b = Member(t + milliseconds(1), milliseconds(50), 2);
+  ASSERT_FALSE(p.Admit(b, t + milliseconds(1)).has_value());
+  w = p.AfterAdmit(0, t + milliseconds(1));
+  EXPECT_FALSE(w.worker);
+  EXPECT_EQ(w.closes, t + milliseconds(3));  // the oldest member's delay
+  Job c = Member(t + milliseconds(2), milliseconds(50), 3);
+  ASSERT_FALSE(p.Admit(c, t + milliseconds(2)).has_value());
+  w = p.AfterAdmit(0, t + milliseconds(2));
+  EXPECT_TRUE(w.worker);  // full
+  EXPECT_EQ(w.closes, SteadyTime::max());
+
+  // The batch runs on the only worker; a full batch behind it waits for
+  // that worker to finish, which takes it (no wake-up needed).
+  std::vector<Refusal> refused;
+  std::optional<Job> running = p.Next(t + milliseconds(2), &refused);
+  ASSERT_TRUE(running.has_value());
+  for (uint64_t i = 4; i <= 6; ++i) {
+    Job j = Member(t + milliseconds(2), milliseconds(50), i);
+    ASSERT_FALSE(p.Admit(j, t + milliseconds(2)).has_value());
+  }
+  w = p.AfterAdmit(0, t + milliseconds(2));
+  EXPECT_FALSE(w.worker);
+  EXPECT_EQ(w.closes, SteadyTime::max());
+
+  // An ordinary route always asks for a worker.
+  Job plain{.route = 1, .arrival = t, .deadline = t + milliseconds(50), .id = 7};
+  ASSERT_FALSE(p.Admit(plain, t + milliseconds(2)).has_value());
+  w = p.AfterAdmit(1, t + milliseconds(2));
+  EXPECT_TRUE(w.worker);
+  EXPECT_EQ(w.closes, SteadyTime::max());
+}
+
 }  // namespace
 }  // namespace brisk::internal

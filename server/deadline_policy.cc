@@ -409,6 +409,19 @@ SteadyTime DeadlinePolicy::NextWake(SteadyTime now) {
   return wake;
 }
 
+AdmissionPolicy::WakeAfterAdmit DeadlinePolicy::AfterAdmit(size_t route,
+                                                           SteadyTime now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  RouteState& r = Route(route);
+  if (r.batcher == nullptr) return {};
+  const int limit = LimitLocked(route, now);
+  if (r.batcher->Ready(now, limit)) {
+    // Runnable now, or taken by the next of its running jobs to finish.
+    return {.worker = r.running < limit};
+  }
+  return {.worker = false, .closes = r.batcher->ReadyAt(now)};
+}
+
 std::optional<AdmissionPolicy::Estimate> DeadlinePolicy::EstimateFor(
     size_t route) {
   std::lock_guard<std::mutex> lock(mu_);

@@ -128,6 +128,7 @@ class DeadlinePolicy final : public AdmissionPolicy {
   std::optional<Estimate> EstimateFor(size_t route) override;
   std::optional<Estimate> BatchCostFor(size_t route) override;
   SteadyTime NextWake(SteadyTime now) override;
+  WakeAfterAdmit AfterAdmit(size_t route, SteadyTime now) override;
 
   // The completion time Admit() would predict for a request to `route`
   // with `deadline` arriving at `now` (for tests and logs).

@@ -42,10 +42,13 @@ WorkerPool::WorkerPool(int workers, size_t queue_capacity,
 
 WorkerPool::~WorkerPool() { Shutdown(); }
 
-void WorkerPool::Poke() {
-  if (!waker_.joinable()) return;
+void WorkerPool::PokeIfSooner(SteadyTime closes) {
+  if (!waker_.joinable() || closes == SteadyTime::max()) return;
   {
     std::lock_guard<std::mutex> lock(wake_mu_);
+    // While the waker is not waiting (planning, or handing a batch to a
+    // worker) it plans again before it waits, with this job counted.
+    if (closes >= planned_wake_ || planned_wake_ - closes <= kWakeSlack) return;
     wake_poked_ = true;
   }
   wake_cv_.notify_one();
@@ -56,6 +59,7 @@ void WorkerPool::WakerLoop() {
   while (!wake_stop_) {
     wake_poked_ = false;
     const SteadyTime wake = policy_->NextWake(std::chrono::steady_clock::now());
+    planned_wake_ = wake;
     const auto woken = [this] { return wake_stop_ || wake_poked_; };
     if (wake == SteadyTime::max()) {
       wake_cv_.wait(lock, woken);
@@ -71,14 +75,19 @@ void WorkerPool::WakerLoop() {
 
 std::optional<ShedReason> WorkerPool::Submit(Job job, SteadyTime now) {
   if (job.exchange != nullptr) job.exchange->set_enqueued(now);
+  const size_t route = job.route;
   if (std::optional<ShedReason> refused = policy_->Admit(job, now)) {
     return refused;
   }
   metrics_->queue_depth.fetch_add(1, std::memory_order_relaxed);
-  Poke();  // a batch may close sooner now
-  // One wake-up per queued job. If the pool's own queue is full, at least as
-  // many wake-ups are pending as jobs are queued, so none is stranded.
-  pool_.TryPost([this] { RunAvailable(); });
+  const AdmissionPolicy::WakeAfterAdmit wake = policy_->AfterAdmit(route, now);
+  // A batch that may close sooner now: the waker plans again. Not for every
+  // member: on one core each needless wake-up is two context switches, and
+  // the reactor is preempted by the waker it woke.
+  PokeIfSooner(wake.closes);
+  // One wake-up per runnable job. If the pool's own queue is full, at least
+  // as many wake-ups are pending as jobs are queued, so none is stranded.
+  if (wake.worker) pool_.TryPost([this] { RunAvailable(); });
   return std::nullopt;
 }
 

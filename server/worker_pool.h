@@ -2,13 +2,16 @@
 // AdmissionPolicy chooses.
 //
 // Submit() (a reactor) asks the policy to admit a request and, when it is
-// queued, posts one wake-up task to the thread pool. A woken worker takes
-// jobs from the policy until none is runnable: each job either runs (the
-// delegate's Run) or, when the policy refuses it while queued, is answered
-// by the delegate's Refuse. A job whose request was already answered (its
-// deadline passed, its client left) is skipped. Since every queued job has
-// a wake-up task posted after it, and a worker keeps taking jobs after each
-// one finishes, no runnable job is left waiting while a worker idles.
+// queued and may run, posts one wake-up task to the thread pool. A woken
+// worker takes jobs from the policy until none is runnable: each job either
+// runs (the delegate's Run) or, when the policy refuses it while queued, is
+// answered by the delegate's Refuse. A job whose request was already
+// answered (its deadline passed, its client left) is skipped. Since every
+// runnable job has a wake-up task posted after it, a worker keeps taking
+// jobs after each one finishes, and a batch that is not runnable yet is
+// started by the arrival that completes it or at its close time (the waker
+// thread, AdmissionPolicy::AfterAdmit), no runnable job is left waiting
+// while a worker idles.
 //
 // Thread-safety: Submit() from any thread; Shutdown() once, from a thread
 // that is not a worker.
@@ -72,7 +75,9 @@ class WorkerPool {
   void RunAvailable();
   void RunJob(Job& job, SteadyTime start);
   void WakerLoop();
-  void Poke();
+  // Wakes the waker if a batch now closes at `closes`, more than
+  // kWakeSlack before the time it sleeps until.
+  void PokeIfSooner(SteadyTime closes);
 
   const std::unique_ptr<AdmissionPolicy> policy_;
   WorkerDelegate* const delegate_;
@@ -83,6 +88,14 @@ class WorkerPool {
   std::condition_variable wake_cv_;
   bool wake_stop_ = false;    // guarded by wake_mu_
   bool wake_poked_ = false;   // guarded by wake_mu_: the next wake may be sooner
+  // What the waker sleeps until (guarded by wake_mu_).
+  SteadyTime planned_wake_ = SteadyTime::max();
+  // Each member of a growing batch moves its close time a little earlier
+  // (by the per-item cost); the waker is woken only when that adds up to
+  // more than this. A batch therefore closes at most this much after its
+  // computed time, well inside the margin its close time keeps (1 ms by
+  // default).
+  static constexpr std::chrono::microseconds kWakeSlack{50};
   std::thread waker_;
 };
 
