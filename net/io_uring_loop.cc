@@ -165,6 +165,11 @@ class UringLoop final : public internal::LoopBase {
                           io_uring_buf_ring_mask(buffer_count_), 0);
     io_uring_buf_ring_advance(buf_ring_, 1);
   }
+  // The header of every timestamped receive (a multishot recvmsg): no
+  // address, room for one SCM_TIMESTAMPNS. The kernel writes both into the
+  // provided buffer, ahead of the data; one header serves every stream.
+  msghdr* ReceiveMessageHeader() { return &recv_header_; }
+
  private:
   struct Done {
     uint64_t user_data;
@@ -208,6 +213,7 @@ class UringLoop final : public internal::LoopBase {
   size_t buf_ring_bytes_ = 0;
   char* buffers_ = nullptr;
   size_t buffers_bytes_ = 0;
+  msghdr recv_header_{};
 
   absl::flat_hash_set<Core*> cores_;
   absl::flat_hash_map<int, Core*> watches_;  // fd -> WatchCore
@@ -557,10 +563,14 @@ class StreamCore final : public Core {
   // The first receive is one-shot: a connection that sends one request and
   // is closed after the answer (connection-per-request) never has a
   // receive left armed (a poll in the kernel) to cancel. From the second
-  // on, one multishot receive serves the connection's life.
+  // on, one multishot receive serves the connection's life. With receive
+  // timestamps every receive is a multishot recvmsg: only that puts the
+  // control data (the stamp) into the provided buffer, beside the data.
   void ArmRecv() {
     io_uring_sqe* sqe = loop_->Sqe();
-    if (received_once_) {
+    if (options_.receive_timestamps) {
+      io_uring_prep_recvmsg_multishot(sqe, fd_, loop_->ReceiveMessageHeader(), 0);
+    } else if (received_once_) {
       io_uring_prep_recv_multishot(sqe, fd_, nullptr, 0, 0);
     } else {
       io_uring_prep_recv(sqe, fd_, nullptr, 0, 0);
@@ -572,7 +582,9 @@ class StreamCore final : public Core {
     recv_ = RecvState::kArmed;
   }
 
-  void Deliver(std::string_view data) {
+  // `received`: when the kernel got `data` (TimePoint{} if unknown). Data
+  // kept during a pause is delivered later with no receive time.
+  void Deliver(std::string_view data, TimePoint received = TimePoint{}) {
     if (!reading_ || !stash_.empty()) {
       stash_.append(data);  // in order, after what is already kept
       if (!reading_) return;
@@ -581,7 +593,36 @@ class StreamCore final : public Core {
       callbacks_->OnStreamData(all);
       return;
     }
+    internal::ReceiveTimeScope scope(this, received);
     callbacks_->OnStreamData(data);
+  }
+
+  // A timestamped receive's buffer: header, control data, then the data.
+  // No data: the end of the input.
+  void DeliverMessage(char* buf, int len) {
+    msghdr* header = loop_->ReceiveMessageHeader();
+    io_uring_recvmsg_out* out = io_uring_recvmsg_validate(buf, len, header);
+    if (out == nullptr) {
+      Fail(EPROTO);  // the kernel broke its own layout
+      return;
+    }
+    const unsigned size = io_uring_recvmsg_payload_length(out, len, header);
+    if (size == 0) {
+      eof_ = true;
+      MaybeReportEof();
+      return;
+    }
+    TimePoint received{};
+    for (cmsghdr* c = io_uring_recvmsg_cmsg_firsthdr(out, header); c != nullptr;
+         c = io_uring_recvmsg_cmsg_nexthdr(out, header, c)) {
+      timespec stamp;
+      if (internal::TimestampFromControlMessage(*c, &stamp)) {
+        received = ReceiveTimeOnLoopClock(stamp, loop_->clock().Now());
+      }
+    }
+    Deliver(std::string_view(static_cast<char*>(io_uring_recvmsg_payload(out, header)),
+                             size),
+            received);
   }
 
   // Once everything received was delivered (even while paused: a hang-up
@@ -597,7 +638,11 @@ class StreamCore final : public Core {
     if (flags & IORING_CQE_F_BUFFER) {
       const auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
       if (res > 0 && Live() && !eof_) {
-        Deliver(std::string_view(loop_->Buffer(bid), static_cast<size_t>(res)));
+        if (options_.receive_timestamps) {
+          DeliverMessage(loop_->Buffer(bid), res);
+        } else {
+          Deliver(std::string_view(loop_->Buffer(bid), static_cast<size_t>(res)));
+        }
       }
       loop_->ReturnBuffer(bid);
     } else if (res == 0) {
@@ -734,6 +779,9 @@ class UringStream final : public Stream {
   void Close() override { core_->Close(); }
   bool closed() const override { return core_->closed(); }
   int fd() const override { return core_->fd(); }
+  TimePoint receive_time() const override {
+    return internal::DeliveryReceiveTime(core_);
+  }
 
  private:
   StreamCore* const core_;
@@ -882,6 +930,11 @@ absl::Status UringLoop::Init(const EventLoopOptions& options) {
     return absl::InvalidArgumentError(
         "recv_buffers must be a power of two <= 32768, recv_buffer_size > 0");
   }
+  if (buffer_size_ <= sizeof(io_uring_recvmsg_out) + CMSG_SPACE(sizeof(timespec))) {
+    return absl::InvalidArgumentError(
+        "recv_buffer_size must leave room for a receive timestamp");
+  }
+  recv_header_.msg_controllen = CMSG_SPACE(sizeof(timespec));
   buf_ring_bytes_ = buffer_count_ * sizeof(io_uring_buf);
   void* ring_mem = mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

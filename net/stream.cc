@@ -45,10 +45,41 @@ TimePoint ReceiveTimeOnLoopClock(const timespec& stamp, TimePoint loop_now) {
 namespace {
 
 // The stream whose OnStreamData() runs on this thread, and the receive
-// time of what it delivers (kept here, not in every stream: an idle
-// connection should hold as little as possible).
-thread_local const Stream* delivering = nullptr;
+// time of what it delivers (see internal::ReceiveTimeScope).
+thread_local const void* delivering = nullptr;
 thread_local TimePoint delivery_receive_time{};
+
+}  // namespace
+
+namespace internal {
+
+ReceiveTimeScope::ReceiveTimeScope(const void* key, TimePoint received)
+    : outer_key_(delivering), outer_time_(delivery_receive_time) {
+  delivering = key;
+  delivery_receive_time = received;
+}
+
+ReceiveTimeScope::~ReceiveTimeScope() {
+  delivering = outer_key_;
+  delivery_receive_time = outer_time_;
+}
+
+TimePoint DeliveryReceiveTime(const void* key) {
+  return key != nullptr && delivering == key ? delivery_receive_time : TimePoint{};
+}
+
+bool TimestampFromControlMessage(const cmsghdr& c, timespec* stamp) {
+  if (c.cmsg_level != SOL_SOCKET || c.cmsg_type != SCM_TIMESTAMPNS ||
+      c.cmsg_len < CMSG_LEN(sizeof(timespec))) {
+    return false;
+  }
+  std::memcpy(stamp, CMSG_DATA(&c), sizeof(*stamp));
+  return true;
+}
+
+}  // namespace internal
+
+namespace {
 
 // While a large answer trickles out, the sent prefix is dropped past this.
 constexpr size_t kCompactOutputAfter = 256 * 1024;
@@ -175,7 +206,7 @@ class ReadinessStream final : public Stream {
   }
 
   TimePoint receive_time() const override {
-    return delivering == this ? delivery_receive_time : TimePoint{};
+    return internal::DeliveryReceiveTime(this);
   }
 
   void ReadSome() {
@@ -209,16 +240,10 @@ class ReadinessStream final : public Stream {
   }
 
   // Hands `data` to the callbacks with its receive time readable through
-  // receive_time() meanwhile (saved and restored: a delivery may nest, when
-  // a callback starts another stream that reads at once).
+  // receive_time() meanwhile.
   void Deliver(std::string_view data, TimePoint received) {
-    const Stream* const outer = delivering;
-    const TimePoint outer_time = delivery_receive_time;
-    delivering = this;
-    delivery_receive_time = received;
+    internal::ReceiveTimeScope scope(this, received);
     callbacks_->OnStreamData(data);
-    delivering = outer;
-    delivery_receive_time = outer_time;
   }
 
   // read() through recvmsg(); the data's kernel receive time goes to
@@ -234,10 +259,8 @@ class ReadinessStream final : public Stream {
     const ssize_t n = ::recvmsg(fd_.get(), &msg, 0);
     if (n <= 0) return n;
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
-          c->cmsg_len >= CMSG_LEN(sizeof(timespec))) {
-        timespec stamp;
-        std::memcpy(&stamp, CMSG_DATA(c), sizeof(stamp));
+      timespec stamp;
+      if (internal::TimestampFromControlMessage(*c, &stamp)) {
         *received = ReceiveTimeOnLoopClock(stamp, loop_->clock().Now());
       }
     }

@@ -47,6 +47,7 @@
 #ifndef BRISK_NET_STREAM_H_
 #define BRISK_NET_STREAM_H_
 
+#include <sys/socket.h>
 #include <time.h>
 
 #include <cstddef>
@@ -123,8 +124,7 @@ class Stream {
   // delivered, on the loop's clock, never later than the loop's
   // clock().Now() at the read. TimePoint{} outside a delivery, and when not
   // known: the option is off, the socket has no timestamps, or the
-  // transport cannot tell (the io_uring stream's multishot receive carries
-  // none).
+  // transport cannot tell (bytes the io_uring stream kept during a pause).
   virtual TimePoint receive_time() const { return TimePoint{}; }
 };
 
@@ -134,6 +134,31 @@ class Stream {
 // timestamps themselves.
 inline constexpr Duration kMaxReceiveAge = std::chrono::seconds(60);
 TimePoint ReceiveTimeOnLoopClock(const timespec& stamp, TimePoint loop_now);
+
+namespace internal {
+
+// For Stream implementations: while a ReceiveTimeScope lives on this
+// thread (around one OnStreamData() call), DeliveryReceiveTime(key) is
+// `received`; TimePoint{} for any other key. Nests (a callback may start
+// another stream that delivers at once). The time lives here, not in each
+// stream: an idle connection should hold as little as possible.
+class ReceiveTimeScope {
+ public:
+  ReceiveTimeScope(const void* key, TimePoint received);
+  ~ReceiveTimeScope();
+  ReceiveTimeScope(const ReceiveTimeScope&) = delete;
+  ReceiveTimeScope& operator=(const ReceiveTimeScope&) = delete;
+
+ private:
+  const void* const outer_key_;
+  const TimePoint outer_time_;
+};
+TimePoint DeliveryReceiveTime(const void* key);
+
+// The SCM_TIMESTAMPNS stamp in one control message, if it is one.
+bool TimestampFromControlMessage(const cmsghdr& c, timespec* stamp);
+
+}  // namespace internal
 
 // A Stream driven by readiness: Watch() on `loop` plus read()/send(). Works
 // on any EventLoop implementation; EventLoop::CreateStream() returns one

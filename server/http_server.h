@@ -84,12 +84,11 @@ struct ServerOptions {
   bool defer_accept = true;
   // Deadlines start when the kernel received a request, not when a reactor
   // got to it: SO_TIMESTAMPNS on the listeners (inherited by every
-  // connection) and recvmsg() on the epoll backend, so a request that sat in
-  // its socket while the reactor was busy has that wait counted against its
-  // budget (admission, deadline, "no 2xx after the deadline"). The io_uring
-  // backend's multishot receive carries no timestamps: there, and when off,
-  // the clock starts at the reactor's read. Over TLS, it is the arrival of
-  // the record that completed the request head's bytes.
+  // connection) and recvmsg() (a multishot one on io_uring), so a request
+  // that sat in its socket while the reactor was busy has that wait counted
+  // against its budget (admission, deadline, "no 2xx after the deadline").
+  // When off, the clock starts at the reactor's read. Over TLS, it is the
+  // arrival of the record that completed the request head's bytes.
   bool receive_timestamps = true;
   int workers = 4;
   // CPU priority (nice value, 0..19) of the worker threads. Above 0, busy

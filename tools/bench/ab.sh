@@ -2,11 +2,12 @@
 # Same-run A/B of two brisk server binaries on plain HTTP /hello: does a
 # change cost throughput? Each binary in turn (A B A B ...) for ROUNDS
 # rounds, pinned to CPU 0 with one reactor and one worker, wrk on CPU 1;
-# modes c64 (keep-alive, 64 connections) and pipe16 (16 requests per
-# write). Prints medians (req/s, p99, and the server's CPU time per
+# modes c64 (keep-alive, 64 connections), pipe16 (16 requests per write)
+# and, when MODES asks for it, close (a new connection per request, the
+# server closing after each answer). Prints medians (req/s, p99, and the server's CPU time per
 # request, which the noise of a shared VM moves far less) and B/A.
 #
-# Usage: [ROUNDS=5] [RAW_OUT=file] tools/bench/ab.sh BINARY_A BINARY_B [SECONDS=5] [EXTRA_FLAGS]
+# Usage: [ROUNDS=5] [MODES="c64 pipe16"] [RAW_OUT=file] tools/bench/ab.sh BINARY_A BINARY_B [SECONDS=5] [EXTRA_FLAGS]
 #   e.g. A = a build of main, B = a build of the branch.
 # Loopback only; bounded in time; stops what it started (by pid).
 set -euo pipefail
@@ -15,6 +16,7 @@ B=$2
 D=${3:-5}
 EXTRA=${4:-}
 ROUNDS=${ROUNDS:-5}
+MODES=${MODES:-"c64 pipe16"}
 PORT=${PORT:-18190}
 WORK=$(mktemp -d /tmp/brisk-ab.XXXXXX)
 PID=""
@@ -43,9 +45,10 @@ for round in $(seq "$ROUNDS"); do
       >"$WORK/server.log" 2>&1 &
     PID=$!
     for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/hello" && break; sleep 0.05; done
-    for mode in c64 pipe16; do
+    for mode in $MODES; do
       args=(-t1 -c64 -d${D}s --latency)
       [[ $mode == pipe16 ]] && args+=(-s "$WORK/pipeline.lua")
+      [[ $mode == close ]] && args+=(-H "Connection: close")
       c0=$(cpu_ns "$PID")
       read -r requests rps p99 _ < <(taskset -c 1 timeout $((D + 20)) \
         wrk "${args[@]}" "http://127.0.0.1:$PORT/hello" 2>&1 | wrk_fields)
@@ -59,15 +62,15 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 [[ -n "${RAW_OUT:-}" ]] && cp "$WORK/raw" "$RAW_OUT"  # per-round rows, if asked
-python3 - "$WORK/raw" <<'PY'
+python3 - "$WORK/raw" "$MODES" <<'PY'
 import sys, statistics as st
 rows = {}
 for line in open(sys.argv[1]):
     n, m, r, p99, cpu = line.split()
     rows.setdefault((n, m), []).append((float(r), float(p99), float(cpu)))
 print(f"{'binary':6} {'mode':7} {'req/s':>10} {'p99_us':>8} {'cpu_ns/req':>10}  "
-      f"(median of {len(rows[('A', 'c64')])} rounds; req/s min-max)")
-for m in ("c64", "pipe16"):
+      f"(median of {len(next(iter(rows.values())))} rounds; req/s min-max)")
+for m in sys.argv[2].split():
     for n in ("A", "B"):
         v = rows[(n, m)]
         r = [x[0] for x in v]
