@@ -349,6 +349,20 @@ TEST_F(ServerTest, BadRequestIsAnsweredAndNothingAfterItIsProcessed) {
   EXPECT_EQ(server_->metrics().bad_requests.load(), 1u);
 }
 
+// Bytes that cannot begin a request line (here a TLS ClientHello, which
+// has no line end) are answered 400 at once, not held until the header
+// timeout.
+TEST_F(ServerTest, NonHttpBytesAreRefusedAtOnce) {
+  StartServer({.header_timeout = std::chrono::seconds(600)});
+  RawClient c(port_, /*guard=*/std::chrono::seconds(10));
+  ASSERT_TRUE(c.Send(std::string("\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", 11)));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 400);
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_EQ(server_->metrics().timeouts_header.load(), 0u);
+}
+
 TEST_F(ServerTest, SmugglingAttemptIsRejected) {
   StartServer();
   RawClient c(port_);
