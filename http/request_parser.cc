@@ -117,6 +117,7 @@ void RequestParser::Reset() {
   error_status_ = 0;
   pending_cr_ = false;
   request_line_done_ = false;
+  head_request_ = false;
   buffer_.clear();
   line_start_ = 0;
   header_bytes_ = 0;
@@ -320,6 +321,7 @@ int RequestParser::ParseRequestLine(const char* base, size_t begin,
   if (m_end == p || m_end == e || *m_end != ' ') return kBadRequest;
   request_.method_ = {static_cast<uint32_t>(begin),
                       static_cast<uint32_t>(m_end - p)};
+  head_request_ = std::string_view(p, m_end - p) == "HEAD";
   // request-target SP
   // One pass over the target notes the first '?' and any '%' or '#'.
   const char* t = m_end + 1;

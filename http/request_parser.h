@@ -110,6 +110,10 @@ class RequestParser {
   // anything): useful to close idle connections quietly.
   bool idle() const { return state_ == State::kStart && buffer_.empty(); }
   bool has_error() const { return state_ == State::kError; }
+  // True once a request line naming HEAD was read, even if the request
+  // then failed: the error answer to a HEAD request has no content (RFC
+  // 9110 §9.3.2). False before the request line is complete.
+  bool head_request() const { return head_request_; }
   const ParserLimits& limits() const { return limits_; }
 
  private:
@@ -152,6 +156,7 @@ class RequestParser {
   int error_status_ = 0;
   bool pending_cr_ = false;         // kStart: saw '\r' of an empty line
   bool request_line_done_ = false;
+  bool head_request_ = false;       // the request line's method is HEAD
   // kHead/kTrailer: buffered bytes of the section when not parsed in place.
   std::string buffer_;
   size_t line_start_ = 0;    // first unparsed line of the section

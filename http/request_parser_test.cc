@@ -1064,6 +1064,53 @@ TEST(RequestParserTest, HeadersCompleteAndExpectContinueBeforeBody) {
   EXPECT_FALSE(parser.expects_continue());
 }
 
+// head_request() survives an error in the head, so that the error answer to
+// a HEAD request can leave out its content; it is false until the request
+// line is complete and after Reset().
+TEST(RequestParserTest, HeadRequestKnownAfterError) {
+  struct Row {
+    const char* input;
+    bool head;
+    int status;  // 0: no error expected yet
+  };
+  const Row rows[] = {
+      {"HEAD / HTTP/1.1\r\nX A: 1\r\n\r\n", true, 400},
+      {"HEAD / HTTP/1.1\r\n\r\n", true, 400},            // no Host
+      {"HEAD / HTTP/2.0\r\n", true, 505},
+      {"HEAD / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+       true, 501},
+      {"HEAD /x#f HTTP/1.1\r\n", true, 400},
+      {"GET / HTTP/1.1\r\nX A: 1\r\n\r\n", false, 400},
+      {"HEADX / HTTP/1.1\r\nX A: 1\r\n\r\n", false, 400},
+      {"head / HTTP/1.1\r\nX A: 1\r\n\r\n", false, 400},
+      {"HEAD / HTTP/1.1", false, 0},  // request line not complete yet
+  };
+  for (const Row& row : rows) {
+    SCOPED_TRACE(row.input);
+    for (bool bytewise : {false, true}) {
+      RequestParser parser;
+      const std::string_view in(row.input);
+      ParseResult r;
+      if (bytewise) {
+        for (size_t i = 0; i < in.size() && r.kind != ParseResult::kError; ++i) {
+          r = parser.Feed(in.substr(i, 1));
+        }
+      } else {
+        r = parser.Feed(in);
+      }
+      if (row.status == 0) {
+        EXPECT_EQ(r.kind, ParseResult::kNeedMore);
+      } else {
+        ASSERT_EQ(r.kind, ParseResult::kError);
+        EXPECT_EQ(r.status, row.status);
+      }
+      EXPECT_EQ(parser.head_request(), row.head);
+      parser.Reset();
+      EXPECT_FALSE(parser.head_request());
+    }
+  }
+}
+
 TEST(RequestParserTest, NotHeadersCompleteWhilePartial) {
   RequestParser parser;
   EXPECT_TRUE(parser.idle());
