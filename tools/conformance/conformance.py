@@ -886,11 +886,14 @@ def spawn_brisk(binary, extra):
     m = re.search(r"listening on http://[^:]+:(\d+)", line)
     if not m:
         proc.kill()
+        proc.wait()
         raise RuntimeError(f"brisk printed {line!r}")
     return proc, int(m.group(1))
 
 
-def spawn_peers(d):
+def spawn_peers(d, spawned):
+    """Starts nginx and h2o; each process goes into `spawned` (to be stopped
+    by the caller) as soon as it exists, even if it then fails to listen."""
     procs = {}
     if shutil.which("nginx"):
         port = free_port()
@@ -899,6 +902,7 @@ def spawn_peers(d):
             f.write(NGINX_CONF.format(d=d, port=port))
         p = subprocess.Popen(["nginx", "-p", d, "-c", conf], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
+        spawned.append(p)
         wait_port(port, p)
         procs["nginx"] = (p, port)
     if shutil.which("h2o"):
@@ -911,6 +915,7 @@ def spawn_peers(d):
             f.write(H2O_CONF.format(d=d, port=port))
         p = subprocess.Popen(["h2o", "-c", conf], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
+        spawned.append(p)
         wait_port(port, p)
         procs["h2o"] = (p, port)
     return procs
@@ -954,8 +959,7 @@ def main():
             spawned.append(p)
             targets["brisk"] = ("127.0.0.1", port)
         if args.peers:
-            for name, (p, port) in spawn_peers(tmp).items():
-                spawned.append(p)
+            for name, (p, port) in spawn_peers(tmp, spawned).items():
                 targets[name] = ("127.0.0.1", port)
         if not targets:
             ap.error("no target: give --target, --brisk or --peers")
