@@ -117,6 +117,7 @@ void RequestParser::Reset() {
   error_status_ = 0;
   pending_cr_ = false;
   request_line_done_ = false;
+  head_request_ = false;
   buffer_.clear();
   line_start_ = 0;
   header_bytes_ = 0;
@@ -189,6 +190,11 @@ ParseResult RequestParser::Feed(std::string_view chunk) {
           } else if (c == '\r') {
             pending_cr_ = true;
           } else if (c == '\n') {
+            return Error(kBadRequest, pos);
+          } else if (!IsTokenChar(c)) {
+            // A request line starts with a method (a token): whatever else
+            // this is (a TLS ClientHello, binary noise) is refused at once
+            // rather than buffered until a line end or the header timeout.
             return Error(kBadRequest, pos);
           } else {
             break;
@@ -315,6 +321,7 @@ int RequestParser::ParseRequestLine(const char* base, size_t begin,
   if (m_end == p || m_end == e || *m_end != ' ') return kBadRequest;
   request_.method_ = {static_cast<uint32_t>(begin),
                       static_cast<uint32_t>(m_end - p)};
+  head_request_ = std::string_view(p, m_end - p) == "HEAD";
   // request-target SP
   // One pass over the target notes the first '?' and any '%' or '#'.
   const char* t = m_end + 1;
@@ -415,9 +422,13 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline int RequestParser::RecordField(
   // Host is handled by ParseFieldLine.
   switch (name.size()) {
     case 6:
-      if (EqualsIgnoreCase(name, "expect") &&
-          EqualsIgnoreCase(value, "100-continue")) {
-        expect_continue_ = true;
+      // Expect = #expectation (RFC 9110 §10.1.1): 100-continue may be one
+      // member of a list; other expectations are ignored.
+      if (EqualsIgnoreCase(name, "expect")) {
+        ForEachListElement(value, [this](std::string_view e) {
+          if (EqualsIgnoreCase(e, "100-continue")) expect_continue_ = true;
+          return true;
+        });
       }
       return 0;
     case 10:
@@ -445,6 +456,9 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline int RequestParser::RecordField(
       if (!EqualsIgnoreCase(name, "transfer-encoding")) return 0;
       has_transfer_encoding_ = true;
       const bool ok = ForEachListElement(value, [this](std::string_view e) {
+        // Empty list elements are ignored (RFC 9110 §5.6.1.2: a recipient
+        // MUST accept "[ element ] *( OWS "," OWS [ element ] )").
+        if (e.empty()) return true;
         if (EqualsIgnoreCase(e, "chunked")) {
           ++te_chunked_count_;
           te_last_chunked_ = true;

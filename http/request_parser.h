@@ -23,14 +23,17 @@
 // CRLF line ends only; exactly one SP between request-line parts;
 // "HTTP/1.0" is 1.0, "HTTP/1.1" to "HTTP/1.9" are served as 1.1 (RFC 9110
 // §2.5: version_minor() is 1), another major "HTTP/d.d" -> 505, anything
-// else -> 400; leading empty lines ignored; no whitespace before ':', no
+// else -> 400; leading empty lines ignored, then a first byte that cannot
+// begin a method (not a tchar: TLS, binary noise) -> 400 at once, without
+// waiting for a line end; no whitespace before ':', no
 // obs-fold, no control bytes but HTAB in values; HTTP/1.1 needs exactly one
 // Host; Host is empty or uri-host [":" port] (RFC 9112 §3.2, ParseHostPort
 // in url.h: no userinfo, digit port, IPv6 only in brackets) -> else 400, and
 // so is the authority of an absolute-form or CONNECT target; Content-Length
 // strict digits (repeats only if equal); Transfer-Encoding must end in a
-// single "chunked", with Content-Length or in HTTP/1.0 -> 400, other codings
-// -> 501. Methods are only checked to be tokens: whether one is implemented
+// single "chunked" (empty list elements ignored), with Content-Length or in
+// HTTP/1.0 -> 400, other codings -> 501; "100-continue" anywhere in the
+// Expect list sets expects_continue(). Methods are only checked to be tokens: whether one is implemented
 // (501) or allowed (405) is the Router's answer (router.h).
 //
 // Ownership: the parser copies what it needs; `chunk` need only live during
@@ -107,6 +110,10 @@ class RequestParser {
   // anything): useful to close idle connections quietly.
   bool idle() const { return state_ == State::kStart && buffer_.empty(); }
   bool has_error() const { return state_ == State::kError; }
+  // True once a request line naming HEAD was read, even if the request
+  // then failed: the error answer to a HEAD request has no content (RFC
+  // 9110 §9.3.2). False before the request line is complete.
+  bool head_request() const { return head_request_; }
   const ParserLimits& limits() const { return limits_; }
 
  private:
@@ -149,6 +156,7 @@ class RequestParser {
   int error_status_ = 0;
   bool pending_cr_ = false;         // kStart: saw '\r' of an empty line
   bool request_line_done_ = false;
+  bool head_request_ = false;       // the request line's method is HEAD
   // kHead/kTrailer: buffered bytes of the section when not parsed in place.
   std::string buffer_;
   size_t line_start_ = 0;    // first unparsed line of the section

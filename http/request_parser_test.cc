@@ -705,6 +705,22 @@ const std::vector<Case>& Cases() {
        .expect_continue = 1},
       {.name = "expect_other", .input = "GET / HTTP/1.1\r\n" H "Expect: foo\r\n\r\n",
        .expect_continue = 0},
+      // Expect = #expectation (RFC 9110 §10.1.1): a list member counts.
+      {.name = "expect_continue_in_list",
+       .input = "POST / HTTP/1.1\r\n" H "Expect: foo, 100-continue\r\n\r\n",
+       .expect_continue = 1},
+      {.name = "expect_continue_empty_elements",
+       .input = "POST / HTTP/1.1\r\n" H "Expect: , 100-CONTINUE ,\r\n\r\n",
+       .expect_continue = 1},
+      {.name = "expect_continue_second_line",
+       .input = "POST / HTTP/1.1\r\n" H "Expect: foo\r\nExpect: 100-continue\r\n\r\n",
+       .expect_continue = 1},
+      {.name = "expect_continue_with_value_is_other",
+       .input = "POST / HTTP/1.1\r\n" H "Expect: 100-continue=1\r\n\r\n",
+       .expect_continue = 0},
+      {.name = "expect_continue_prefix_is_other",
+       .input = "POST / HTTP/1.1\r\n" H "Expect: 100-continued\r\n\r\n",
+       .expect_continue = 0},
       {.name = "expect_continue_http10",
        .input = "GET / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n",
        .expect_continue = 0},
@@ -917,12 +933,25 @@ const std::vector<Case>& Cases() {
       {.name = "te_identity_chunked",
        .input = POST("identity, chunked") "0\r\n\r\n", .expect = 501,
        .requests = 0},
-      {.name = "te_empty_element", .input = POST(", chunked") "0\r\n\r\n",
+      // Empty list elements are ignored (RFC 9110 §5.6.1.2 MUST).
+      {.name = "te_empty_element_first",
+       .input = POST(", chunked") "1\r\na\r\n0\r\n\r\n", .body = "a"},
+      {.name = "te_empty_element_last",
+       .input = POST("chunked ,") "1\r\na\r\n0\r\n\r\n", .body = "a"},
+      {.name = "te_empty_elements_between",
+       .input = POST("gzip , ,chunked") "0\r\n\r\n", .expect = 501,
+       .requests = 0},
+      {.name = "te_empty_line_after_chunked",
+       .input = "POST /p HTTP/1.1\r\n" H "Transfer-Encoding: chunked\r\n"
+                "Transfer-Encoding: ,\r\n\r\n1\r\na\r\n0\r\n\r\n",
+       .body = "a"},
+      {.name = "te_only_empty_elements", .input = POST(" , ,") "0\r\n\r\n",
        .expect = 400, .requests = 0},
+      {.name = "te_empty_elements_twice_chunked",
+       .input = POST("chunked,,chunked") "0\r\n\r\n", .expect = 400,
+       .requests = 0},
       {.name = "te_empty", .input = POST("") "0\r\n\r\n", .expect = 400,
        .requests = 0},
-      {.name = "te_chunked_with_space_inside",
-       .input = POST("chunked ,") "0\r\n\r\n", .expect = 400, .requests = 0},
       {.name = "te_xchunked", .input = POST("xchunked") "0\r\n\r\n",
        .expect = 400, .requests = 0},
       {.name = "te_chunked_trailing_ows",
@@ -961,9 +990,21 @@ const std::vector<Case>& Cases() {
       {.name = "garbage_binary",
        .input = std::string("\x16\x03\x01\x02\x00\x01\r\n\xfc\x03\x03", 11),
        .expect = 400, .requests = 0},
-      {.name = "garbage_without_line_end_waits",
+      // No request line starts with a non-token byte: refused at the first
+      // byte, not buffered until a line end (a TLS ClientHello has none).
+      {.name = "garbage_without_line_end",
        .input = std::string("\x16\x03\x01\x02\x00\x01\xfc\x03\x03", 9),
+       .expect = 400, .requests = 0},
+      {.name = "garbage_high_byte_first", .input = "\x80GET / HTTP/1.1",
+       .expect = 400, .requests = 0},
+      {.name = "garbage_nul_first", .input = std::string("\0GET", 4),
+       .expect = 400, .requests = 0},
+      {.name = "garbage_after_empty_lines", .input = "\r\n\r\n\x16\x03",
+       .expect = 400, .requests = 0},
+      {.name = "garbage_token_start_waits_for_line", .input = "G@T / HTTP/1.1",
        .expect = kMore, .requests = 0},
+      {.name = "pipelined_second_starts_with_garbage",
+       .input = GET "\x16\x03\x01", .expect = 400, .requests = 1},
       {.name = "garbage_http2_preface",
        .input = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", .expect = 505,
        .requests = 0},
@@ -1021,6 +1062,53 @@ TEST(RequestParserTest, HeadersCompleteAndExpectContinueBeforeBody) {
   EXPECT_EQ(req.body(), "data");
   EXPECT_FALSE(parser.headers_complete());
   EXPECT_FALSE(parser.expects_continue());
+}
+
+// head_request() survives an error in the head, so that the error answer to
+// a HEAD request can leave out its content; it is false until the request
+// line is complete and after Reset().
+TEST(RequestParserTest, HeadRequestKnownAfterError) {
+  struct Row {
+    const char* input;
+    bool head;
+    int status;  // 0: no error expected yet
+  };
+  const Row rows[] = {
+      {"HEAD / HTTP/1.1\r\nX A: 1\r\n\r\n", true, 400},
+      {"HEAD / HTTP/1.1\r\n\r\n", true, 400},            // no Host
+      {"HEAD / HTTP/2.0\r\n", true, 505},
+      {"HEAD / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+       true, 501},
+      {"HEAD /x#f HTTP/1.1\r\n", true, 400},
+      {"GET / HTTP/1.1\r\nX A: 1\r\n\r\n", false, 400},
+      {"HEADX / HTTP/1.1\r\nX A: 1\r\n\r\n", false, 400},
+      {"head / HTTP/1.1\r\nX A: 1\r\n\r\n", false, 400},
+      {"HEAD / HTTP/1.1", false, 0},  // request line not complete yet
+  };
+  for (const Row& row : rows) {
+    SCOPED_TRACE(row.input);
+    for (bool bytewise : {false, true}) {
+      RequestParser parser;
+      const std::string_view in(row.input);
+      ParseResult r;
+      if (bytewise) {
+        for (size_t i = 0; i < in.size() && r.kind != ParseResult::kError; ++i) {
+          r = parser.Feed(in.substr(i, 1));
+        }
+      } else {
+        r = parser.Feed(in);
+      }
+      if (row.status == 0) {
+        EXPECT_EQ(r.kind, ParseResult::kNeedMore);
+      } else {
+        ASSERT_EQ(r.kind, ParseResult::kError);
+        EXPECT_EQ(r.status, row.status);
+      }
+      EXPECT_EQ(parser.head_request(), row.head);
+      parser.Reset();
+      EXPECT_FALSE(parser.head_request());
+    }
+  }
 }
 
 TEST(RequestParserTest, NotHeadersCompleteWhilePartial) {

@@ -98,7 +98,7 @@ void Connection::ProcessInput(std::string_view data, SteadyTime arrival) {
     if (r.kind == http::ParseResult::kError) {
       stash_.clear();
       context_.metrics->bad_requests.fetch_add(1, std::memory_order_relaxed);
-      AnswerWithoutRequest(r.status);
+      AnswerWithoutRequest(r.status, parser_->head_request());
       return;
     }
     data.remove_prefix(r.consumed);
@@ -153,13 +153,14 @@ void Connection::Dispatch(http::Request request, SteadyTime arrival) {
   if (exchange->HasUpdate()) ApplyUpdate(slot, exchange->TakeUpdate());
 }
 
-void Connection::AnswerWithoutRequest(int status) {
+void Connection::AnswerWithoutRequest(int status, bool head) {
   any_request_ = true;
   phase_ = Phase::kFinishing;
   abort_input_ = true;  // the client may be in the middle of a request
   pipeline_.emplace_back();
   Slot& slot = pipeline_.back();
   slot.parsed = loop_.Now();
+  slot.head = head;  // no content in any answer to HEAD (RFC 9110 §9.3.2)
   slot.close_after = true;
   slot.metrics_route = context_.metrics->num_routes();
   Complete(slot, http::Response::Status(status), nullptr);
@@ -589,8 +590,9 @@ void Connection::OnTimer() {
   } else if (!ParserIdle()) {
     // Slowloris (head) or a stalled body: 408, then close.
     m.timeouts_header.fetch_add(1, std::memory_order_relaxed);
+    const bool head = parser_ != nullptr && parser_->head_request();
     ReleaseParser();
-    AnswerWithoutRequest(408);
+    AnswerWithoutRequest(408, head);
     Advance();
   } else {
     // Silent since its accept: the header timeout; else an idle keep-alive.

@@ -166,7 +166,9 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // busy has that wait counted against its budget.
   void ProcessInput(std::string_view data, SteadyTime arrival);
   void Dispatch(http::Request request, SteadyTime arrival);
-  void AnswerWithoutRequest(int status);
+  // An error answer (parser error, 408) with Connection: close; `head`: the
+  // failed request's line named HEAD, so the answer has no content.
+  void AnswerWithoutRequest(int status, bool head);
   void MaybeSendContinue();
   // Answers.
   void Complete(Slot& slot, const http::Response& response,

@@ -349,6 +349,52 @@ TEST_F(ServerTest, BadRequestIsAnsweredAndNothingAfterItIsProcessed) {
   EXPECT_EQ(server_->metrics().bad_requests.load(), 1u);
 }
 
+// An error answer to a HEAD request has no content (RFC 9110 §9.3.2: the
+// server MUST NOT send content in the response to HEAD), like any other
+// answer to HEAD: the bytes after its head would be read as the next
+// response. Covers a bad field (400), a version (505) and the header
+// timeout (408).
+TEST_F(ServerTest, ErrorAnswerToHeadHasNoContent) {
+  StartServer({.header_timeout = milliseconds(300)});
+  for (const std::string& req : {
+           std::string("HEAD /hello HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n"),
+           std::string("HEAD /hello HTTP/2.0\r\nHost: t\r\n\r\n"),
+           std::string("HEAD /hello HTTP/1.1\r\nHost: t\r\n"),  // stalls: 408
+       }) {
+    SCOPED_TRACE(req);
+    RawClient c(port_);
+    ASSERT_TRUE(c.Send(req));
+    auto r = c.Read(/*head=*/true);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_GE(r->status, 400);
+    EXPECT_EQ(r->Header("connection"), "close");
+    EXPECT_TRUE(r->body.empty());
+    EXPECT_TRUE(c.WaitClosed());
+    EXPECT_EQ(c.pending(), "");  // no content after the head
+  }
+  // The same errors for GET keep their explanatory content.
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send("GET /hello HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 400);
+  EXPECT_FALSE(r->body.empty());
+}
+
+// Bytes that cannot begin a request line (here a TLS ClientHello, which
+// has no line end) are answered 400 at once, not held until the header
+// timeout.
+TEST_F(ServerTest, NonHttpBytesAreRefusedAtOnce) {
+  StartServer({.header_timeout = std::chrono::seconds(600)});
+  RawClient c(port_, /*guard=*/std::chrono::seconds(10));
+  ASSERT_TRUE(c.Send(std::string("\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", 11)));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 400);
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_EQ(server_->metrics().timeouts_header.load(), 0u);
+}
+
 TEST_F(ServerTest, SmugglingAttemptIsRejected) {
   StartServer();
   RawClient c(port_);
