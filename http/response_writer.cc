@@ -55,6 +55,10 @@ bool StatusHasNoBody(int status) {
   return status < 200 || status == 204 || status == 304;
 }
 
+// 205 Reset Content: a server MUST NOT send content, and says so with
+// Content-Length: 0 (RFC 9110 §15.3.6); unlike 204's, its head has framing.
+constexpr int kResetContent = 205;
+
 }  // namespace
 
 std::string HttpDate::Format(int64_t unix_seconds) {
@@ -107,7 +111,7 @@ enum class Framing { kLength, kChunked, kUntilClose };
 // Status line, caller's fields, Date, Server, the framing field and
 // Connection, then the blank line.
 void AppendHead(const Response& response, const ResponseOptions& options,
-                Framing framing, std::string* out) {
+                Framing framing, size_t content_length, std::string* out) {
   AppendStatusLine(response.status, out);
   bool has_date = false;
   bool has_server = false;
@@ -127,7 +131,7 @@ void AppendHead(const Response& response, const ResponseOptions& options,
         break;
       case Framing::kLength:
         out->append("Content-Length: ");
-        AppendDecimal(response.body.size(), out);
+        AppendDecimal(content_length, out);
         out->append("\r\n");
         break;
       case Framing::kUntilClose:
@@ -147,11 +151,12 @@ void AppendResponse(const Response& response, const ResponseOptions& options,
     estimate += name.size() + value.size() + 4;
   }
   out->reserve(out->size() + estimate);
-  const bool no_body = StatusHasNoBody(response.status);
+  const bool reset_content = response.status == kResetContent;
+  const bool no_body = StatusHasNoBody(response.status) || reset_content;
   const bool chunked =
       options.chunked && options.request_version_minor >= 1 && !no_body;
   AppendHead(response, options, chunked ? Framing::kChunked : Framing::kLength,
-             out);
+             reset_content ? 0 : response.body.size(), out);
   if (options.head || no_body) return;
   if (chunked) {
     AppendChunk(response.body, out);
@@ -166,7 +171,7 @@ void AppendStreamHead(const Response& head, const ResponseOptions& options,
   AppendHead(head, options,
              options.request_version_minor >= 1 ? Framing::kChunked
                                                 : Framing::kUntilClose,
-             out);
+             /*content_length=*/0, out);
 }
 
 void AppendErrorResponse(int status, std::string_view date, std::string* out) {

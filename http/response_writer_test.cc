@@ -105,6 +105,21 @@ TEST(ResponseWriterTest, NoBodyStatuses) {
   }
 }
 
+// 205 Reset Content: no content, and a head that says so (RFC 9110
+// §15.3.6), whatever the handler put in the body; chunked or not.
+TEST(ResponseWriterTest, ResetContentHasAZeroLengthAndNoContent) {
+  for (bool chunked : {false, true}) {
+    std::string out;
+    ResponseOptions o = Opts();
+    o.chunked = chunked;
+    AppendResponse(Response::Text(205, "ignored"), o, &out);
+    EXPECT_NE(out.find("Content-Length: 0\r\n"), std::string::npos) << out;
+    EXPECT_EQ(out.find("Transfer-Encoding"), std::string::npos) << out;
+    EXPECT_EQ(out.find("ignored"), std::string::npos) << out;
+    EXPECT_EQ(out.substr(out.size() - 4), "\r\n\r\n");
+  }
+}
+
 TEST(ResponseWriterTest, CallerFramingHeadersIgnoredAndUnsafeDropped) {
   Response r = Response::Text(200, "abc");
   r.AddHeader("Content-Length", "999")

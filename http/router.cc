@@ -191,7 +191,13 @@ static const Router::Node* Walk(const Router::Node* node, std::string_view rest,
 
 RouteMatch Router::Match(std::string_view method, std::string_view path) const {
   RouteMatch match;
-  if (path.empty() || path[0] != '/') return match;
+  if (path.empty() || path[0] != '/') {
+    // The authority-form (the parser admits it for CONNECT only) names no
+    // resource a route could serve: no tunnel is implemented here (RFC 9110
+    // §9.3.6, §15.6.2), whatever routes exist.
+    if (method == "CONNECT") match.kind = RouteMatch::kNotImplemented;
+    return match;
+  }
   const Node* path_match = nullptr;
   const Node* found =
       Walk(root_.get(), path.substr(1), method, &match.params, &path_match);

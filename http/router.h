@@ -24,7 +24,9 @@
 //     any route: kNotImplemented (501, RFC 9110 §15.6.2), whatever the path;
 //   * the method is known and the path has routes, but not for it:
 //     kMethodNotAllowed (405 with Allow, RFC 9110 §15.5.6);
-//   * the method is known and no route matches the path: kNotFound (404).
+//   * the method is known and no route matches the path: kNotFound (404);
+//   * CONNECT with its authority-form target ("host:port", not a path): no
+//     route can serve a tunnel, kNotImplemented (501).
 // So "PURGE /x" is 501 until some route registers PURGE, then 405 or 404.
 // Ownership: Match() results hold views into the router (parameter names)
 // and into the `path` argument (values). Thread-safety: Add() only during

@@ -143,6 +143,10 @@ TEST(RouterTest, NotFoundMethodNotAllowedOrNotImplemented) {
       {"Get", "/", RouteMatch::kNotImplemented},
       {"GETS", "/", RouteMatch::kNotImplemented},
       {"", "/", RouteMatch::kNotImplemented},
+      // CONNECT's authority-form: no route serves a tunnel, 501.
+      {"CONNECT", "example.com:443", RouteMatch::kNotImplemented},
+      // Any other method with a target that is not a path: 404.
+      {"GET", "example.com:443", RouteMatch::kNotFound},
   };
   for (const Row& row : rows) {
     SCOPED_TRACE(std::string(row.method) + " " + row.path);

@@ -12,8 +12,9 @@ namespace {
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
 constexpr size_t kMaxLingerBytes = 256 * 1024;
 
+// Statuses whose answers carry no content (205's says Content-Length: 0).
 bool StatusHasNoBody(int status) {
-  return status < 200 || status == 204 || status == 304;
+  return status < 200 || status == 204 || status == 205 || status == 304;
 }
 
 // The request's valid W3C traceparent (a view into it), or empty.

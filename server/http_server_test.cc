@@ -74,6 +74,9 @@ class ServerTest : public ::testing::Test {
     ASSERT_TRUE(server_->AddRoute("GET", "/users/{id}", [](RequestContext& ctx) {
       return http::Response::Text(200, std::string(*ctx.Param("id")));
     }).ok());
+    ASSERT_TRUE(server_->AddRoute("POST", "/reset", [](RequestContext&) {
+      return http::Response::Text(205, "a body 205 must not carry");
+    }).ok());
     ASSERT_TRUE(server_->Start().ok());
     port_ = server_->port();
     ASSERT_NE(port_, 0);
@@ -393,6 +396,36 @@ TEST_F(ServerTest, NonHttpBytesAreRefusedAtOnce) {
   EXPECT_EQ(r->status, 400);
   EXPECT_TRUE(c.WaitClosed());
   EXPECT_EQ(server_->metrics().timeouts_header.load(), 0u);
+}
+
+// 205 Reset Content carries no content, and its head says so with
+// Content-Length: 0 (RFC 9110 §15.3.6), whatever the handler returned; the
+// connection goes on.
+TEST_F(ServerTest, ResetContentIsSentWithoutContent) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send("POST /reset HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n" +
+                     Get("/hello")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 205);
+  EXPECT_EQ(r->Header("content-length"), "0");
+  EXPECT_TRUE(r->body.empty());
+  r = c.Read();  // the next answer starts right after the head
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "hello\n");
+}
+
+// CONNECT asks for a tunnel, which no route here can give: 501 (RFC 9110
+// §9.3.6, §15.6.2), not a 404 for a "path" that is a host and port.
+TEST_F(ServerTest, ConnectIsNotImplemented) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 501);
 }
 
 TEST_F(ServerTest, SmugglingAttemptIsRejected) {
