@@ -51,9 +51,13 @@ cleanup() { [[ -n "$PID" ]] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf
 trap cleanup EXIT
 
 start() {  # policy -> PID, PORT
+  # Emptied here, not by the background job's redirection, which may run
+  # after the first read below: that read would find the previous server's
+  # port (a stale "listening on" line, then "connection refused").
+  : >"$WORK/server.log"
   taskset -c 0 "$WORK/fraud_server" --address=127.0.0.1 --port=0 --reactors=1 \
     --workers=1 --model="$WORK/model.json" --batching="$1" \
-    --max_batch="$MAX_BATCH" --max_delay="$MAX_DELAY" >"$WORK/server.log" 2>&1 &
+    --max_batch="$MAX_BATCH" --max_delay="$MAX_DELAY" >>"$WORK/server.log" 2>&1 &
   PID=$!
   for _ in $(seq 200); do
     PORT=$(sed -n 's/^listening on http:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$WORK/server.log" 2>/dev/null || true)
