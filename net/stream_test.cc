@@ -276,6 +276,28 @@ TEST_P(StreamTest, ReceiveTimeIsWhenTheKernelGotTheBytesNotWhenTheyWereRead) {
   TcpPair tcp = ConnectTcp(/*timestamps=*/true);  // inherited from the listener
   ASSERT_TRUE(tcp.server);
   const int fd = tcp.server.get();
+  // The kernel switches timestamping on for the machine lazily (a deferred
+  // work item when no socket had it before), so the first bytes may carry
+  // no stamp: before the stream exists, send and read on the bare socket
+  // until a byte arrives stamped.
+  bool stamped = false;
+  for (int i = 0; i < 2000 && !stamped; ++i) {
+    ASSERT_EQ(write(tcp.client.get(), "p", 1), 1);
+    pollfd ready{fd, POLLIN, 0};
+    ASSERT_EQ(poll(&ready, 1, 10'000), 1);
+    char byte;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    ASSERT_EQ(recvmsg(fd, &msg, 0), 1);
+    stamped = CMSG_FIRSTHDR(&msg) != nullptr;
+    if (!stamped) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(stamped) << "no receive timestamp ever arrived";
   auto s = loop->CreateStream(std::move(tcp.server), &r, {.receive_timestamps = true});
   TimePoint seen{};
   r.on_data = [&](std::string_view) { seen = s->receive_time(); };
