@@ -16,7 +16,7 @@ one (/slow?ms=2), two classes with their own connections. Two measured runs:
            part of the measured window is under restart, and the last one
            ends inside it (restarts and upgrades in turn).
 
-The pair (before, during) runs three times. Checks: in every pair, no
+The pair (before, during) runs PAIRS (5) times. Checks: in every pair, no
 request failed (loadgen errors) and none was answered non-2xx in either run;
 the median over the pairs of p99 during / p99 before (all requests; per
 class printed) is <= 2;
@@ -24,7 +24,7 @@ every SIGTERMed or upgraded process exited 0; HAProxy saw each restarted
 backend down before its grace ended and never saw the upgraded one down;
 it counted no connection error, response error, 5xx, retry or redispatch. Prints the figures
 and a last line "deploy test: PASS" or "deploy test: FAIL (...)"; exit 0 on
-PASS. Loopback only; bounded (about two minutes); kills only what it started.
+PASS. Loopback only; bounded (about four minutes); kills only what it started.
 
 Usage (deploy/deploy_test.sh builds the binaries and calls this):
   deploy/deploy_test.py --server=bazel-bin/server/server \
@@ -36,6 +36,7 @@ import csv
 import io
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -48,10 +49,32 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+PAIRS = 5  # before/during pairs; the p99 goal is judged on their median
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free 127.0.0.1 port below the kernel's ephemeral range.
+
+    A backend restarts on its port many times; a port from the ephemeral
+    range may meanwhile be the local end of some outgoing connection
+    (HAProxy's to another backend, the load generator's), and the restart's
+    bind then fails with EADDRINUSE (seen once). Ports below the range are
+    never handed out as a source port.
+    """
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for port in random.sample(range(max(1025, low - 12000), low), 2000):
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def http_status(port, path, timeout=1.0):
@@ -505,22 +528,24 @@ def main():
                     totals[k] += s[k]
             return ratio
 
-        # The p99 goal is judged on the median of three before/during pairs:
+        # The p99 goal is judged on the median of PAIRS before/during pairs:
         # one VM stall in a 12 s window moves a p99 several-fold on this
-        # shared machine (single pairs ranged 0.45-2.93 with the same code),
-        # while restarts that really slow answers are over the limit in
-        # every pair. Every other check holds in every pair.
+        # shared machine (single pairs ranged 0.23-6.16 with the same code;
+        # "before" p99s alone from 2.7 to 125 ms), while restarts that
+        # really slow answers are over the limit in every pair. A median of
+        # three still failed about one run in four; of five, it needs three
+        # stalled windows. Every other check holds in every pair.
         ratios = []
-        for pair in range(3):
-            print(f"--- pair {pair + 1} of 3")
+        for pair in range(PAIRS):
+            print(f"--- pair {pair + 1} of {PAIRS}")
             ratios.append(one_pair())
-        median = sorted(ratios)[1]
-        print("p99 during / p99 before, the three pairs: " +
+        median = sorted(ratios)[PAIRS // 2]
+        print(f"p99 during / p99 before, the {PAIRS} pairs: " +
               ", ".join(f"{r:.2f}" for r in ratios) + f"; median {median:.2f} (limit 2)")
         if median > 2:
-            failures.append(f"p99 during is {median:.2f}x p99 before (median of 3 pairs)")
+            failures.append(f"p99 during is {median:.2f}x p99 before (median of {PAIRS} pairs)")
         print(f"failed requests: {totals['errors']}, non-2xx: {totals['non2xx']}, "
-              f"of {totals['scheduled']} requests (three pairs)")
+              f"of {totals['scheduled']} requests ({PAIRS} pairs)")
     except Exception as e:  # the report must end with the verdict
         failures.append(f"{type(e).__name__}: {e}")
     finally:
