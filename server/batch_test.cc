@@ -215,6 +215,39 @@ TEST_F(BatchTest, FixedDelayPolicyWaitsForCompany) {
   EXPECT_GE(std::chrono::steady_clock::now() - sent, milliseconds(100));
 }
 
+// A full batch that waits for the busy worker leaves a member behind when
+// it is taken (max_batch 2, three waiting). That member must still go at
+// its own close time: the waker, which skipped the full batch when it last
+// planned (a worker would take it), plans again once the batch is taken.
+// Before, it slept on, and the member waited for its 60 s deadline.
+TEST_F(BatchTest, AMemberLeftBehindByAFullBatchGoesAtItsOwnCloseTime) {
+  Start({.policy = BatchOptions::Policy::kFixed,
+         .max_batch = 2,
+         .max_delay = milliseconds(50)});
+  RawClient first(port());
+  ASSERT_TRUE(first.Send(Get("/score?v=0")));
+  ASSERT_TRUE(WaitEntered());  // the only worker holds batch 1
+  RawClient a(port()), b(port());
+  ASSERT_TRUE(a.Send(Get("/score?v=a")));
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().queue_depth.load() == 1; }));
+  ASSERT_TRUE(b.Send(Get("/score?v=b")));  // a full batch, the worker busy
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().queue_depth.load() == 2; }));
+  // Past a's close time: the waker wakes, finds the batch full and ready
+  // for the next free worker, and has nothing else to plan for.
+  std::this_thread::sleep_for(milliseconds(150));
+  RawClient c(port());
+  ASSERT_TRUE(c.Send(Get("/score?v=c")));
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().queue_depth.load() == 3; }));
+  Release();
+  EXPECT_EQ(first.Read()->status, 200);
+  EXPECT_EQ(a.Read()->body, "score a\n");
+  EXPECT_EQ(b.Read()->body, "score b\n");
+  auto r = c.Read();  // within the client's 20 s guard, not at 60 s
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "score c\n");
+  EXPECT_THAT(sizes(), ::testing::ElementsAre(1, 2, 1));
+}
+
 TEST(BatchRouteSetupTest, NeedsDeadlineAdmissionAndAValidPolicy) {
   HttpServer codel({.admission = ServerOptions::Admission::kCodel});
   auto handler = [](const std::vector<RequestContext*>& b) {

@@ -17,6 +17,7 @@ WorkerPool::WorkerPool(int workers, size_t queue_capacity,
     : policy_(std::move(policy)),
       delegate_(delegate),
       metrics_(metrics),
+      timed_batches_(timed_batches),
       // Workers sleep at once when idle (no spin): they share cores with the
       // reactors, whose latency matters more than a worker's wake-up time.
       pool_(workers, queue_capacity, std::chrono::nanoseconds(0),
@@ -43,7 +44,7 @@ WorkerPool::WorkerPool(int workers, size_t queue_capacity,
 WorkerPool::~WorkerPool() { Shutdown(); }
 
 void WorkerPool::PokeIfSooner(SteadyTime closes) {
-  if (!waker_.joinable() || closes == SteadyTime::max()) return;
+  if (!timed_batches_ || closes == SteadyTime::max()) return;
   {
     std::lock_guard<std::mutex> lock(wake_mu_);
     // While the waker is not waiting (planning, or handing a batch to a
@@ -80,7 +81,16 @@ std::optional<ShedReason> WorkerPool::Submit(Job job, SteadyTime now) {
     return refused;
   }
   metrics_->queue_depth.fetch_add(1, std::memory_order_relaxed);
-  const AdmissionPolicy::WakeAfterAdmit wake = policy_->AfterAdmit(route, now);
+  // Only a pool with batch routes (it has the waker) needs to ask: every
+  // other job is runnable as soon as it is queued, and asking would take
+  // the policy's lock a second time on the reactor for each request.
+  // On the clock the waker and the workers read: `now` is the reactor's
+  // iteration time, which may be milliseconds old by now, and a batch
+  // judged not runnable by it may already be past its close time for them.
+  const AdmissionPolicy::WakeAfterAdmit wake =
+      timed_batches_
+          ? policy_->AfterAdmit(route, std::chrono::steady_clock::now())
+          : AdmissionPolicy::WakeAfterAdmit{};
   // A batch that may close sooner now: the waker plans again. Not for every
   // member: on one core each needless wake-up is two context switches, and
   // the reactor is preempted by the waker it woke.
@@ -108,6 +118,16 @@ void WorkerPool::RunAvailable() {
   for (;;) {
     const SteadyTime now = std::chrono::steady_clock::now();
     std::optional<Job> job = policy_->Next(now, &refused);
+    if (timed_batches_ && (!job.has_value() || job->is_batch())) {
+      // The waker skips batches that were runnable when it planned (a
+      // worker takes them), so it must plan again when that changed: a
+      // batch taken may leave members behind that must wait for their own
+      // close time, and a batch runnable at its arrival may not be any more
+      // when a worker asks (the deadline policy sizes batches by the
+      // arrival rate). Else they would wait for the next arrival, or their
+      // deadline.
+      PokeIfSooner(policy_->NextWake(now));
+    }
     for (Refusal& r : refused) {
       metrics_->queue_depth.fetch_sub(1, std::memory_order_relaxed);
       if (r.job.exchange->cancelled()) continue;  // answered already

@@ -82,6 +82,8 @@ class WorkerPool {
   const std::unique_ptr<AdmissionPolicy> policy_;
   WorkerDelegate* const delegate_;
   ServerMetrics* const metrics_;
+  // A waker thread exists (the policy forms batches with close times).
+  const bool timed_batches_;
   ThreadPool pool_;
   // Wakes a worker when a batch's close time comes (timed_batches only).
   std::mutex wake_mu_;
