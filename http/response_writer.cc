@@ -51,15 +51,18 @@ bool IsFramingField(std::string_view name) {
          EqualsIgnoreCase(name, "connection");
 }
 
-bool StatusHasNoBody(int status) {
+// 1xx, 204 and 304: no content and no framing field either.
+bool StatusHasNoFraming(int status) {
   return status < 200 || status == 204 || status == 304;
 }
 
-// 205 Reset Content: a server MUST NOT send content, and says so with
-// Content-Length: 0 (RFC 9110 §15.3.6); unlike 204's, its head has framing.
-constexpr int kResetContent = 205;
-
 }  // namespace
+
+bool StatusHasNoContent(int status) {
+  // 205 Reset Content: a server MUST NOT send content, and says so with
+  // Content-Length: 0 (RFC 9110 §15.3.6); unlike 204's, its head has framing.
+  return StatusHasNoFraming(status) || status == 205;
+}
 
 std::string HttpDate::Format(int64_t unix_seconds) {
   static constexpr char kDays[][4] = {"Thu", "Fri", "Sat", "Sun",
@@ -111,7 +114,7 @@ enum class Framing { kLength, kChunked, kUntilClose };
 // Status line, caller's fields, Date, Server, the framing field and
 // Connection, then the blank line.
 void AppendHead(const Response& response, const ResponseOptions& options,
-                Framing framing, size_t content_length, std::string* out) {
+                Framing framing, std::string* out) {
   AppendStatusLine(response.status, out);
   bool has_date = false;
   bool has_server = false;
@@ -124,14 +127,15 @@ void AppendHead(const Response& response, const ResponseOptions& options,
   if (!has_date && !options.date.empty()) AppendField("Date", options.date, out);
   if (!has_server) out->append("Server: brisk\r\n");
   if (!options.traceparent.empty()) AppendField("traceparent", options.traceparent, out);
-  if (!StatusHasNoBody(response.status)) {
+  if (!StatusHasNoFraming(response.status)) {
     switch (framing) {
       case Framing::kChunked:
         out->append("Transfer-Encoding: chunked\r\n");
         break;
       case Framing::kLength:
         out->append("Content-Length: ");
-        AppendDecimal(content_length, out);
+        AppendDecimal(
+            StatusHasNoContent(response.status) ? 0 : response.body.size(), out);
         out->append("\r\n");
         break;
       case Framing::kUntilClose:
@@ -151,12 +155,11 @@ void AppendResponse(const Response& response, const ResponseOptions& options,
     estimate += name.size() + value.size() + 4;
   }
   out->reserve(out->size() + estimate);
-  const bool reset_content = response.status == kResetContent;
-  const bool no_body = StatusHasNoBody(response.status) || reset_content;
+  const bool no_body = StatusHasNoContent(response.status);
   const bool chunked =
       options.chunked && options.request_version_minor >= 1 && !no_body;
   AppendHead(response, options, chunked ? Framing::kChunked : Framing::kLength,
-             reset_content ? 0 : response.body.size(), out);
+             out);
   if (options.head || no_body) return;
   if (chunked) {
     AppendChunk(response.body, out);
@@ -171,7 +174,7 @@ void AppendStreamHead(const Response& head, const ResponseOptions& options,
   AppendHead(head, options,
              options.request_version_minor >= 1 ? Framing::kChunked
                                                 : Framing::kUntilClose,
-             /*content_length=*/0, out);
+             out);
 }
 
 void AppendErrorResponse(int status, std::string_view date, std::string* out) {

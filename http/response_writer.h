@@ -64,6 +64,12 @@ struct ResponseOptions {
 void AppendResponse(const Response& response, const ResponseOptions& options,
                     std::string* out);
 
+// Whether answers with `status` carry no content whatever the Response's
+// body: 1xx, 204 and 304 (no framing field either) and 205 (sent with
+// Content-Length: 0, RFC 9110 §15.3.6). AppendResponse() drops the body of
+// these; a caller streaming a body should answer them whole instead.
+bool StatusHasNoContent(int status);
+
 // The head of a response whose body follows in pieces (streaming): status
 // line and headers as AppendResponse writes them, then
 // "Transfer-Encoding: chunked" for an HTTP/1.1 request (follow with

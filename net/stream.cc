@@ -77,6 +77,23 @@ bool TimestampFromControlMessage(const cmsghdr& c, timespec* stamp) {
   return true;
 }
 
+ssize_t ReceiveStamped(int fd, char* buf, size_t size, std::optional<timespec>* stamp) {
+  iovec iov{buf, size};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  const ssize_t n = ::recvmsg(fd, &msg, 0);
+  if (n <= 0) return n;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    timespec found;
+    if (TimestampFromControlMessage(*c, &found)) *stamp = found;
+  }
+  return n;
+}
+
 }  // namespace internal
 
 namespace {
@@ -249,20 +266,10 @@ class ReadinessStream final : public Stream {
   // read() through recvmsg(); the data's kernel receive time goes to
   // *received (left alone when the socket brings none).
   ssize_t ReadTimestamped(char* buf, size_t size, TimePoint* received) {
-    iovec iov{buf, size};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    const ssize_t n = ::recvmsg(fd_.get(), &msg, 0);
-    if (n <= 0) return n;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      timespec stamp;
-      if (internal::TimestampFromControlMessage(*c, &stamp)) {
-        *received = ReceiveTimeOnLoopClock(stamp, loop_->clock().Now());
-      }
+    std::optional<timespec> stamp;
+    const ssize_t n = internal::ReceiveStamped(fd_.get(), buf, size, &stamp);
+    if (n > 0 && stamp.has_value()) {
+      *received = ReceiveTimeOnLoopClock(*stamp, loop_->clock().Now());
     }
     return n;
   }

@@ -52,6 +52,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -157,6 +158,12 @@ TimePoint DeliveryReceiveTime(const void* key);
 
 // The SCM_TIMESTAMPNS stamp in one control message, if it is one.
 bool TimestampFromControlMessage(const cmsghdr& c, timespec* stamp);
+
+// recvmsg() of up to `size` bytes into `buf` on `fd`, with room for the
+// kernel's receive timestamp: *stamp is set when the bytes carry one (the
+// socket has SO_TIMESTAMPNS) and left alone otherwise. Returns what
+// recvmsg() returns (errno set on -1).
+ssize_t ReceiveStamped(int fd, char* buf, size_t size, std::optional<timespec>* stamp);
 
 }  // namespace internal
 

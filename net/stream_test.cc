@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -286,15 +287,9 @@ TEST_P(StreamTest, ReceiveTimeIsWhenTheKernelGotTheBytesNotWhenTheyWereRead) {
     pollfd ready{fd, POLLIN, 0};
     ASSERT_EQ(poll(&ready, 1, 10'000), 1);
     char byte;
-    iovec iov{&byte, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    ASSERT_EQ(recvmsg(fd, &msg, 0), 1);
-    stamped = CMSG_FIRSTHDR(&msg) != nullptr;
+    std::optional<timespec> stamp;
+    ASSERT_EQ(internal::ReceiveStamped(fd, &byte, 1, &stamp), 1);
+    stamped = stamp.has_value();
     if (!stamped) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   ASSERT_TRUE(stamped) << "no receive timestamp ever arrived";

@@ -12,11 +12,6 @@ namespace {
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
 constexpr size_t kMaxLingerBytes = 256 * 1024;
 
-// Statuses whose answers carry no content (205's says Content-Length: 0).
-bool StatusHasNoBody(int status) {
-  return status < 200 || status == 204 || status == 205 || status == 304;
-}
-
 // The request's valid W3C traceparent (a view into it), or empty.
 std::string_view TraceParentOf(const http::Request* request) {
   if (request == nullptr) return {};
@@ -227,7 +222,8 @@ void Connection::Complete(Slot& slot, const http::Response& response,
 
 void Connection::StartStream(Slot& slot, const http::Response& head,
                              const http::Request& request) {
-  if (StatusHasNoBody(head.status)) {  // nothing to stream: a whole answer
+  // Nothing to stream: a whole answer.
+  if (http::StatusHasNoContent(head.status)) {
     Complete(slot, head, &request);
     ReleaseExchange(slot);
     return;
