@@ -93,10 +93,16 @@ class AdmissionPolicy {
   virtual std::optional<Estimate> EstimateFor(size_t route) { return std::nullopt; }
   // The batch cost model a + b*n of a batch route, if it has one.
   virtual std::optional<Estimate> BatchCostFor(size_t route) { return std::nullopt; }
-  // The earliest time a job becomes runnable without a new arrival (a
-  // batch whose close time comes), or SteadyTime::max(): the workers must
-  // be woken then.
-  virtual SteadyTime NextWake(SteadyTime now) { return SteadyTime::max(); }
+  // What the workers must be woken for without a new arrival. `now`: a
+  // batch is runnable already (its close time came and a worker is free
+  // for it); one may be on its way, but none is certain to be. `next`: the
+  // earliest time a batch that is not runnable yet closes, or
+  // SteadyTime::max().
+  struct WakePlan {
+    bool now = false;
+    SteadyTime next = SteadyTime::max();
+  };
+  virtual WakePlan NextWake(SteadyTime now) { return {}; }
 
   // Right after a job of `route` was admitted: whether a worker should look
   // for work now, and when the route's batch closes by itself if it cannot

@@ -242,20 +242,51 @@ TEST(DeadlinePolicyBatchTest, BatchRouteIsAdmittedFormedAndLearned) {
   EXPECT_EQ(p.Admit(hopeless, t + microseconds(2500)), ShedReason::kPredictedLate);
 }
 
+// One worker, one route batching up to 8 for up to 3 ms (Triton's rule).
+DeadlinePolicyOptions OneFixedRoute() {
+  return {.workers = 1,
+          .batch = {BatchFormerOptions{.policy = BatchFormerOptions::Policy::kFixed,
+                                       .max_batch = 8,
+                                       .max_delay = milliseconds(3)}}};
+}
+
 TEST(DeadlinePolicyBatchTest, NextWakeIsTheEarliestForcedClose) {
-  DeadlinePolicy p({.workers = 1,
-                    .batch = {BatchFormerOptions{
-                        .policy = BatchFormerOptions::Policy::kFixed,
-                        .max_batch = 8,
-                        .max_delay = milliseconds(3)}}});
+  DeadlinePolicy p(OneFixedRoute());
   const SteadyTime t = kT0;
-  EXPECT_EQ(p.NextWake(t), SteadyTime::max());
+  EXPECT_EQ(p.NextWake(t).next, SteadyTime::max());
+  EXPECT_FALSE(p.NextWake(t).now);
   Job j = Member(t, milliseconds(50), 1);
   ASSERT_FALSE(p.Admit(j, t).has_value());
-  EXPECT_EQ(p.NextWake(t), t + milliseconds(3));
+  EXPECT_EQ(p.NextWake(t).next, t + milliseconds(3));
+  EXPECT_FALSE(p.NextWake(t).now);
   std::vector<Refusal> refused;
   EXPECT_FALSE(p.Next(t + milliseconds(1), &refused).has_value());
   EXPECT_TRUE(p.Next(t + milliseconds(3), &refused).has_value());
+}
+
+TEST(DeadlinePolicyBatchTest, NextWakeSendsAWorkerForABatchThatClosedUnseen) {
+  // The member's arrival found its batch not runnable; its close time has
+  // come since, with no arrival to notice: the waker must send a worker,
+  // unless the route's only worker is busy (it takes the batch when done).
+  DeadlinePolicy p(OneFixedRoute());
+  const SteadyTime t = kT0;
+  Job a = Member(t, milliseconds(50), 1);
+  ASSERT_FALSE(p.Admit(a, t).has_value());
+  ASSERT_FALSE(p.AfterAdmit(0, t).worker);
+  AdmissionPolicy::WakePlan plan = p.NextWake(t + milliseconds(3));
+  EXPECT_TRUE(plan.now);
+  EXPECT_EQ(plan.next, SteadyTime::max());
+
+  std::vector<Refusal> refused;
+  std::optional<Job> running = p.Next(t + milliseconds(3), &refused);
+  ASSERT_TRUE(running.has_value());
+  Job b = Member(t + milliseconds(3), milliseconds(50), 2);
+  ASSERT_FALSE(p.Admit(b, t + milliseconds(3)).has_value());
+  plan = p.NextWake(t + milliseconds(7));  // b's close time came
+  EXPECT_FALSE(plan.now);                  // but the worker is busy
+  EXPECT_EQ(plan.next, SteadyTime::max());
+  p.Finished(*running, milliseconds(1), t + milliseconds(7));
+  EXPECT_TRUE(p.NextWake(t + milliseconds(7)).now);
 }
 
 TEST(DeadlinePolicyBatchTest, AfterAdmitWakesAWorkerOnlyForARunnableBatch) {

@@ -393,20 +393,25 @@ std::optional<AdmissionPolicy::Estimate> DeadlinePolicy::BatchCostFor(
   return Estimate{r.batcher->cost().fixed(), r.batcher->cost().per_item()};
 }
 
-SteadyTime DeadlinePolicy::NextWake(SteadyTime now) {
+AdmissionPolicy::WakePlan DeadlinePolicy::NextWake(SteadyTime now) {
   std::lock_guard<std::mutex> lock(mu_);
-  // Batches not ready yet whose close time will come; ready ones are taken
-  // by the next worker that asks (woken by the arrival that made them
-  // ready, or freed by a finishing job).
-  SteadyTime wake = SteadyTime::max();
+  WakePlan plan;
   for (size_t i = 0; i < routes_.size(); ++i) {
     RouteState& r = routes_[i];
     if (r.batcher == nullptr || r.batcher->empty()) continue;
-    if (r.batcher->Ready(now, LimitLocked(i, now))) continue;
+    const int limit = LimitLocked(i, now);
+    if (r.batcher->Ready(now, limit)) {
+      // Usually a worker is on its way (woken by the arrival that made it
+      // ready) or one of the route's running jobs takes it when it ends.
+      // But a batch may close between its last arrival's check and this
+      // one, with nobody sent: then the waker must send a worker.
+      if (r.running < limit) plan.now = true;
+      continue;
+    }
     const SteadyTime at = r.batcher->ReadyAt(now);
-    if (at > now) wake = std::min(wake, at);
+    if (at > now) plan.next = std::min(plan.next, at);
   }
-  return wake;
+  return plan;
 }
 
 AdmissionPolicy::WakeAfterAdmit DeadlinePolicy::AfterAdmit(size_t route,

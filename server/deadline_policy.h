@@ -127,7 +127,7 @@ class DeadlinePolicy final : public AdmissionPolicy {
   size_t queued() const override;
   std::optional<Estimate> EstimateFor(size_t route) override;
   std::optional<Estimate> BatchCostFor(size_t route) override;
-  SteadyTime NextWake(SteadyTime now) override;
+  WakePlan NextWake(SteadyTime now) override;
   WakeAfterAdmit AfterAdmit(size_t route, SteadyTime now) override;
 
   // The completion time Admit() would predict for a request to `route`

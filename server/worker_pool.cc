@@ -59,18 +59,28 @@ void WorkerPool::WakerLoop() {
   std::unique_lock<std::mutex> lock(wake_mu_);
   while (!wake_stop_) {
     wake_poked_ = false;
-    const SteadyTime wake = policy_->NextWake(std::chrono::steady_clock::now());
-    planned_wake_ = wake;
-    const auto woken = [this] { return wake_stop_ || wake_poked_; };
-    if (wake == SteadyTime::max()) {
-      wake_cv_.wait(lock, woken);
-      continue;
+    const AdmissionPolicy::WakePlan plan =
+        policy_->NextWake(std::chrono::steady_clock::now());
+    planned_wake_ = plan.next;
+    if (plan.now) {
+      // A batch closed with no worker sure to come for it: its last
+      // arrival found it not runnable, a moment before its close time.
+      // One wake-up per plan: the next plan follows a poke or a close time,
+      // never this wake-up alone, so the waker cannot spin on a batch the
+      // woken worker has not taken yet.
+      lock.unlock();
+      pool_.TryPost([this] { RunAvailable(); });
+      lock.lock();
+      if (wake_stop_ || wake_poked_) continue;
     }
-    if (wake_cv_.wait_until(lock, wake, woken)) continue;  // re-plan
-    // A batch's close time came: a worker takes it.
-    lock.unlock();
-    pool_.TryPost([this] { RunAvailable(); });
-    lock.lock();
+    const auto woken = [this] { return wake_stop_ || wake_poked_; };
+    if (plan.next == SteadyTime::max()) {
+      wake_cv_.wait(lock, woken);
+    } else {
+      // On time-out the next plan finds the batch runnable and wakes a
+      // worker for it.
+      wake_cv_.wait_until(lock, plan.next, woken);
+    }
   }
 }
 
@@ -119,14 +129,15 @@ void WorkerPool::RunAvailable() {
     const SteadyTime now = std::chrono::steady_clock::now();
     std::optional<Job> job = policy_->Next(now, &refused);
     if (timed_batches_ && (!job.has_value() || job->is_batch())) {
-      // The waker skips batches that were runnable when it planned (a
-      // worker takes them), so it must plan again when that changed: a
-      // batch taken may leave members behind that must wait for their own
-      // close time, and a batch runnable at its arrival may not be any more
-      // when a worker asks (the deadline policy sizes batches by the
-      // arrival rate). Else they would wait for the next arrival, or their
-      // deadline.
-      PokeIfSooner(policy_->NextWake(now));
+      // The waker planned with the batches as they were; it must plan
+      // again when that changed: a batch taken may leave members behind
+      // that must wait for their own close time (or another batch may be
+      // runnable, for a second worker), and a batch runnable at its
+      // arrival may not be any more when a worker asks (the deadline
+      // policy sizes batches by the arrival rate). Else they would wait for
+      // the next arrival, or their deadline.
+      const AdmissionPolicy::WakePlan plan = policy_->NextWake(now);
+      PokeIfSooner(plan.now ? now : plan.next);
     }
     for (Refusal& r : refused) {
       metrics_->queue_depth.fetch_sub(1, std::memory_order_relaxed);
