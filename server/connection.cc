@@ -189,7 +189,12 @@ void Connection::LogAnswer(const Slot& slot, const http::Request* request,
 http::ResponseOptions Connection::HeadOptions(Slot& slot,
                                               const http::Request* request) {
   // While draining, the connection's last answer says so: the last slot,
-  // with no further request bytes received.
+  // with no further request bytes received. The server's flag too: an
+  // answer may reach this reactor before the drain does.
+  if (!draining_ && context_.lifecycle != nullptr &&
+      context_.lifecycle->draining()) {
+    draining_ = true;
+  }
   if (draining_ && &slot == &pipeline_.back() && unparsed_ == 0 &&
       stash_.empty() && ParserIdle()) {
     slot.close_after = true;

@@ -53,6 +53,7 @@
 #include "server/connection_timers.h"
 #include "server/dispatcher.h"
 #include "server/exchange.h"
+#include "server/lifecycle.h"
 #include "server/metrics.h"
 
 namespace brisk::internal {
@@ -97,6 +98,10 @@ struct ConnectionContext {
   Dispatcher* dispatcher = nullptr;
   ServerMetrics* metrics = nullptr;
   AccessLog* access_log = nullptr;  // null: no access log
+  // The server's drain, read when an answer is written: once draining()
+  // says so, the answer says Connection: close even if the reactor has
+  // not been told yet (null: only BeginDrain counts).
+  const Lifecycle* lifecycle = nullptr;
 };
 
 class Connection final : public net::StreamCallbacks, public ExchangeSink {

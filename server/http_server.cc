@@ -350,7 +350,8 @@ absl::Status HttpServer::Start() {
       .config = &d.connection_config,
       .dispatcher = d.dispatcher.get(),
       .metrics = d.metrics.get(),
-      .access_log = d.access_log.get()};
+      .access_log = d.access_log.get(),
+      .lifecycle = &d.lifecycle};
   // A binary upgrade: take over a running server's listening sockets.
   std::optional<internal::Takeover> takeover;
   if (!o.handover_socket.empty()) {
