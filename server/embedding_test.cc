@@ -275,9 +275,7 @@ TEST_F(EmbeddingTest, HeadOfAStreamedRouteGetsTheHeadOnly) {
 
 TEST_F(EmbeddingTest, SlowReaderGetsBackpressureNotUnboundedBuffering) {
   StartServer({.stream_buffer_bytes = 64 * 1024});
-  RawClient c(port_);
-  int small = 16 * 1024;
-  setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  RawClient c(port_, std::chrono::seconds(20), /*receive_buffer=*/16 * 1024);
   // 4 MiB in 16 KiB pieces, to a client that does not read at first.
   ASSERT_TRUE(c.Send(Get("/stream?n=256&size=16384")));
   ASSERT_TRUE(Eventually([&] { return stream_full_.load(); }));

@@ -14,9 +14,14 @@
 
 namespace brisk::testing {
 
-RawClient::RawClient(uint16_t port, std::chrono::milliseconds guard) {
+RawClient::RawClient(uint16_t port, std::chrono::milliseconds guard,
+                     int receive_buffer) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return;
+  if (receive_buffer > 0) {
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer,
+                 sizeof(receive_buffer));
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);

@@ -28,8 +28,13 @@ struct RawResponse {
 
 class RawClient {
  public:
+  // `receive_buffer` > 0: SO_RCVBUF, set before connecting (a slow reader).
+  // Shrinking it after the connection advertised a larger window makes the
+  // kernel drop data it already let in (RcvPruned); the sender then
+  // retransmits with exponential backoff, stalling a transfer for seconds.
   explicit RawClient(uint16_t port,
-                     std::chrono::milliseconds guard = std::chrono::seconds(20));
+                     std::chrono::milliseconds guard = std::chrono::seconds(20),
+                     int receive_buffer = 0);
   virtual ~RawClient();
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
