@@ -83,7 +83,12 @@ std::vector<Job> BatchFormer::Take(SteadyTime now, std::vector<Refusal>* refused
   while (!pending_.empty()) {
     Job& front = pending_.front();
     const bool gone = front.exchange != nullptr && front.exchange->cancelled();
-    if (!gone && front.deadline - now >= cost_.Cost(1) + options_.margin) break;
+    // A probe runs although the cost model says it will be late: it is
+    // there to measure that cost again.
+    if (!gone &&
+        (front.probe || front.deadline - now >= cost_.Cost(1) + options_.margin)) {
+      break;
+    }
     refused->push_back(Refusal{std::move(front), ShedReason::kExpiredInQueue});
     pending_.pop_front();
   }
@@ -105,7 +110,10 @@ std::vector<Job> BatchFormer::Take(SteadyTime now, std::vector<Refusal>* refused
   return batch;
 }
 
-void BatchFormer::Finished(size_t n, nanoseconds time) { cost_.Observe(n, time); }
+void BatchFormer::Finished(size_t n, nanoseconds time, bool restart) {
+  if (restart) cost_.Restart();
+  cost_.Observe(n, time);
+}
 
 nanoseconds BatchFormer::PredictedService(size_t position, int workers) const {
   // Batches of max_batch ahead of this one share the route's workers.

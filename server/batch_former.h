@@ -84,8 +84,10 @@ class BatchFormer {
   // (kExpiredInQueue), cancelled ones are dropped.
   std::vector<Job> Take(SteadyTime now, std::vector<Refusal>* refused);
 
-  // A batch of `n` ran for `time` (handler time).
-  void Finished(size_t n, std::chrono::nanoseconds time);
+  // A batch of `n` ran for `time` (handler time). `restart`: the batch
+  // carried a probe (DeadlinePolicyOptions::probe_interval): the cost model
+  // forgets its past first.
+  void Finished(size_t n, std::chrono::nanoseconds time, bool restart = false);
 
   // The completion time of a request arriving now with `pending_ahead`
   // members queued before it (in deadline order), on `workers` workers,

@@ -242,6 +242,41 @@ TEST(DeadlinePolicyBatchTest, BatchRouteIsAdmittedFormedAndLearned) {
   EXPECT_EQ(p.Admit(hopeless, t + microseconds(2500)), ShedReason::kPredictedLate);
 }
 
+// One slow first batch (a cold start: 18 ms) taught the cost model that a
+// batch of one takes 18 ms; with 10 ms budgets every arrival is refused on
+// that cost alone, so no batch runs and the model never learns again.
+// After probe_interval without a measurement, one arrival is admitted as a
+// probe, runs although the model says it is late, and restarts the model.
+TEST(DeadlinePolicyBatchTest, AStaleBatchCostIsProbedAndRestarted) {
+  DeadlinePolicy p({.workers = 1, .batch = {BatchFormerOptions{.max_batch = 32}}});
+  SteadyTime t = kT0;
+  std::vector<Refusal> refused;
+  Job cold = Member(t, milliseconds(50), 1);
+  ASSERT_FALSE(p.Admit(cold, t).has_value());
+  std::optional<Job> run = p.Next(t, &refused);
+  ASSERT_TRUE(run.has_value());
+  p.Finished(*run, milliseconds(18), t + milliseconds(18));
+  t += milliseconds(300);
+  Job early = Member(t, milliseconds(10), 2);
+  EXPECT_EQ(p.Admit(early, t), ShedReason::kPredictedLate);  // too soon to probe
+  t = kT0 + std::chrono::seconds(2);
+  Job probe = Member(t, milliseconds(10), 3);
+  ASSERT_FALSE(p.Admit(probe, t).has_value());
+  Job second = Member(t, milliseconds(10), 4);
+  EXPECT_EQ(p.Admit(second, t), ShedReason::kPredictedLate);  // one probe
+  run = p.Next(t, &refused);  // not dropped as unable to finish in time
+  ASSERT_TRUE(run.has_value());
+  EXPECT_EQ(Ids(run->batch), (std::vector<uint64_t>{3}));
+  EXPECT_TRUE(refused.empty());
+  p.Finished(*run, microseconds(100), t + microseconds(100));
+  EXPECT_EQ(p.BatchCostFor(0)->mean + p.BatchCostFor(0)->deviation,
+            microseconds(100));  // a + b for a batch of one
+  t += milliseconds(1);
+  Job after = Member(t, milliseconds(10), 5);
+  EXPECT_FALSE(p.Admit(after, t).has_value());
+  EXPECT_FALSE(after.probe);
+}
+
 // One worker, one route batching up to 8 for up to 3 ms (Triton's rule).
 DeadlinePolicyOptions OneFixedRoute() {
   return {.workers = 1,

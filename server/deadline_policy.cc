@@ -273,17 +273,24 @@ std::optional<ShedReason> DeadlinePolicy::Admit(Job& job, SteadyTime now) {
 
 bool DeadlinePolicy::ProbeLocked(RouteState& r, Job& job, SteadyTime now) {
   const nanoseconds interval = options_.probe_interval;
-  if (interval.count() <= 0 || r.batcher != nullptr || r.running > 0 ||
-      !r.queue.empty() || r.estimate.samples() == 0 ||
+  const bool idle = r.running == 0 && r.queue.empty() &&
+                    (r.batcher == nullptr || r.batcher->empty());
+  const uint64_t samples = r.batcher != nullptr ? r.batcher->cost().samples()
+                                                : r.estimate.samples();
+  if (interval.count() <= 0 || !idle || samples == 0 ||
       now - r.last_sample < interval ||
       (r.last_probe != SteadyTime{} && now - r.last_probe < interval)) {
     return false;
   }
   // Only a refusal the estimate alone decides (late even on an idle
-  // server); one caused by other work ahead is no sign of a stale estimate.
-  const nanoseconds own = r.estimate.mean() +
-                          FromNs(options_.safety * Ns(r.estimate.deviation())) +
-                          options_.margin;
+  // server, for a batch route even in a batch of its own); one caused by
+  // other work ahead is no sign of a stale estimate.
+  const nanoseconds own =
+      r.batcher != nullptr
+          ? r.batcher->cost().Cost(1) + options_.margin
+          : r.estimate.mean() +
+                FromNs(options_.safety * Ns(r.estimate.deviation())) +
+                options_.margin;
   if (now + own <= job.deadline) return false;
   r.last_probe = now;
   job.probe = true;
@@ -358,15 +365,19 @@ void DeadlinePolicy::Finished(const Job& job, nanoseconds handler_time,
   RouteState& r = Route(job.route);
   // A zero time: the job did not run (its request was answered already).
   if (handler_time.count() > 0) {
+    // A batch probes when one of its members was admitted as a probe.
+    const bool probe =
+        job.probe || std::any_of(job.batch.begin(), job.batch.end(),
+                                 [](const Job& m) { return m.probe; });
     if (job.cut_short) {
       r.estimate.ObserveAtLeast(handler_time);
     } else {
-      if (job.probe) r.estimate.Restart();  // the old estimate was stale
+      if (probe) r.estimate.Restart();  // the old estimate was stale
       r.estimate.Observe(handler_time);
     }
     r.last_sample = now;
     if (r.batcher != nullptr && job.is_batch()) {
-      r.batcher->Finished(job.batch.size(), handler_time);
+      r.batcher->Finished(job.batch.size(), handler_time, /*restart=*/probe);
     }
   }
   --r.running;

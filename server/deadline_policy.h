@@ -102,7 +102,10 @@ struct DeadlinePolicyOptions {
   // tight budgets for good. When such a route has nothing queued or running
   // and no measurement for this long, one request refused on its estimate
   // alone is admitted instead (a probe; at most one per interval), and its
-  // time, unless the deadline cut it short, restarts the estimate. 0 = off.
+  // time, unless the deadline cut it short, restarts the estimate. The same
+  // holds for a batch route's cost model (a first batch slowed by a cold
+  // start must not close the route): the probe runs in a batch of its own
+  // and restarts the model. 0 = off.
   std::chrono::nanoseconds probe_interval = std::chrono::seconds(1);
 };
 

@@ -85,6 +85,11 @@ void BatchCostModel::Observe(size_t n, nanoseconds time) {
   }
 }
 
+void BatchCostModel::Restart() {
+  w_ = sn_ = st_ = snn_ = snt_ = 0;
+  samples_ = 0;
+}
+
 nanoseconds BatchCostModel::Cost(size_t n) const {
   return FromNs(a_ns_ + b_ns_ * static_cast<double>(n));
 }

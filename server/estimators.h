@@ -74,6 +74,9 @@ class BatchCostModel {
       : a_ns_(static_cast<double>(fixed.count())),
         b_ns_(static_cast<double>(per_item.count())) {}
   void Observe(size_t n, std::chrono::nanoseconds time);
+  // Forgets the past observations (a stale model): the next one sets the
+  // cost, keeping the slope until batches of other sizes measure it.
+  void Restart();
   std::chrono::nanoseconds Cost(size_t n) const;
   std::chrono::nanoseconds fixed() const;     // a
   std::chrono::nanoseconds per_item() const;  // b
