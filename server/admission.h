@@ -56,7 +56,7 @@ struct Job {
   bool is_batch() const { return !batch.empty(); }
   // Set by the policy: admitted although its route's estimate said it would
   // be late, to measure the route again (see DeadlinePolicyOptions::
-  // probe_interval).
+  // probe_interval); a batch, when one of its members was.
   bool probe = false;
   // Set by the runner before Finished(): the deadline or a disconnect
   // answered the request before its handler returned, so the handler time

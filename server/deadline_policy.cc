@@ -334,6 +334,9 @@ std::optional<Job> DeadlinePolicy::Next(SteadyTime now,
       job.arrival = members.front().arrival;
       job.deadline = members.front().deadline;
       job.id = members.front().id;
+      // A batch carrying a probe measures the route afresh (Finished).
+      job.probe = std::any_of(members.begin(), members.end(),
+                              [](const Job& m) { return m.probe; });
       job.batch = std::move(members);
       ++r.running;
       running_.push_back(Running{best, now, KeyOf(job)});
@@ -365,19 +368,15 @@ void DeadlinePolicy::Finished(const Job& job, nanoseconds handler_time,
   RouteState& r = Route(job.route);
   // A zero time: the job did not run (its request was answered already).
   if (handler_time.count() > 0) {
-    // A batch probes when one of its members was admitted as a probe.
-    const bool probe =
-        job.probe || std::any_of(job.batch.begin(), job.batch.end(),
-                                 [](const Job& m) { return m.probe; });
     if (job.cut_short) {
       r.estimate.ObserveAtLeast(handler_time);
     } else {
-      if (probe) r.estimate.Restart();  // the old estimate was stale
+      if (job.probe) r.estimate.Restart();  // the old estimate was stale
       r.estimate.Observe(handler_time);
     }
     r.last_sample = now;
     if (r.batcher != nullptr && job.is_batch()) {
-      r.batcher->Finished(job.batch.size(), handler_time, /*restart=*/probe);
+      r.batcher->Finished(job.batch.size(), handler_time, /*restart=*/job.probe);
     }
   }
   --r.running;
