@@ -617,7 +617,7 @@ class StreamCore final : public Core {
          c = io_uring_recvmsg_cmsg_nexthdr(out, header, c)) {
       timespec stamp;
       if (internal::TimestampFromControlMessage(*c, &stamp)) {
-        received = ReceiveTimeOnLoopClock(stamp, loop_->clock().Now());
+        received = ReceiveTimeOnLoopClock(stamp, loop_->clock());
       }
     }
     Deliver(std::string_view(static_cast<char*>(io_uring_recvmsg_payload(out, header)),

@@ -28,18 +28,38 @@ char* ScratchBuffer(size_t size) {
 
 }  // namespace
 
-TimePoint ReceiveTimeOnLoopClock(const timespec& stamp, TimePoint loop_now) {
+TimePoint ReceiveTimeOnLoopClock(const timespec& stamp, const Clock& clock) {
   // The stamp is on CLOCK_REALTIME (the only clock the kernel stamps
-  // received data with); its age is measured on the same clock, then
-  // carried over to the loop's. A realtime step between the two readings
-  // would distort the age: a backward one is clamped to zero, a forward one
-  // to kMaxReceiveAge.
-  timespec real_now;
-  clock_gettime(CLOCK_REALTIME, &real_now);
-  const Duration age =
-      std::chrono::seconds(real_now.tv_sec - stamp.tv_sec) +
-      std::chrono::nanoseconds(real_now.tv_nsec - stamp.tv_nsec);
-  return loop_now - std::clamp<Duration>(age, Duration(0), kMaxReceiveAge);
+  // received data with); its age is measured on that clock, then carried
+  // over to the loop's. The two clocks cannot be read at one instant: the
+  // realtime reading is bracketed by two loop-clock readings, and a thread
+  // preempted inside the bracket (milliseconds on a busy machine) would
+  // carry the preemption into the age and start every deadline early. So
+  // the bracket is retried when wide, the tightest one kept, and the
+  // realtime reading placed at its middle. A realtime step between the
+  // stamp and now would distort the age: a backward one is clamped to
+  // zero, a forward one to kMaxReceiveAge.
+  constexpr Duration kTightBracket = std::chrono::microseconds(20);
+  constexpr int kAttempts = 4;
+  TimePoint best_before{};
+  TimePoint best_after{};
+  timespec best_real{};
+  for (int i = 0; i < kAttempts; ++i) {
+    const TimePoint before = clock.Now();
+    timespec real;
+    clock_gettime(CLOCK_REALTIME, &real);
+    const TimePoint after = clock.Now();
+    if (i == 0 || after - before < best_after - best_before) {
+      best_before = before;
+      best_after = after;
+      best_real = real;
+    }
+    if (best_after - best_before <= kTightBracket) break;
+  }
+  const TimePoint loop_at_real = best_before + (best_after - best_before) / 2;
+  const Duration age = std::chrono::seconds(best_real.tv_sec - stamp.tv_sec) +
+                       std::chrono::nanoseconds(best_real.tv_nsec - stamp.tv_nsec);
+  return loop_at_real - std::clamp<Duration>(age, Duration(0), kMaxReceiveAge);
 }
 
 namespace {
@@ -269,7 +289,7 @@ class ReadinessStream final : public Stream {
     std::optional<timespec> stamp;
     const ssize_t n = internal::ReceiveStamped(fd_.get(), buf, size, &stamp);
     if (n > 0 && stamp.has_value()) {
-      *received = ReceiveTimeOnLoopClock(*stamp, loop_->clock().Now());
+      *received = ReceiveTimeOnLoopClock(*stamp, loop_->clock());
     }
     return n;
   }

@@ -129,12 +129,15 @@ class Stream {
   virtual TimePoint receive_time() const { return TimePoint{}; }
 };
 
-// The kernel receive timestamp `stamp` (CLOCK_REALTIME) on a loop clock
-// that reads `loop_now` at this moment: loop_now minus the stamp's age,
-// the age kept within [0, kMaxReceiveAge]. For transports that read
+// The kernel receive timestamp `stamp` (CLOCK_REALTIME) on `clock`, the
+// loop's: clock's now minus the stamp's age, the age kept within
+// [0, kMaxReceiveAge]. The realtime and loop clocks are read close
+// together (retried when the thread was preempted between the readings),
+// so a preemption does not make the data look older than it is. Never
+// later than clock.Now() after the call. For transports that read
 // timestamps themselves.
 inline constexpr Duration kMaxReceiveAge = std::chrono::seconds(60);
-TimePoint ReceiveTimeOnLoopClock(const timespec& stamp, TimePoint loop_now);
+TimePoint ReceiveTimeOnLoopClock(const timespec& stamp, const Clock& clock);
 
 namespace internal {
 

@@ -2,8 +2,10 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -379,6 +381,71 @@ TEST_P(StreamTest, ReadsAreBoundedPerEventForFairness) {
   EXPECT_EQ(r.data_.size(), 2048u);  // two reads of 1 KiB, then yield
   while (r.data_.size() < data.size()) loop->RunOnce(kPoll);
   EXPECT_TRUE(r.data_ == data);
+}
+
+// A loop clock that returns scripted readings, one per Now() call (the
+// last one repeats), for ReceiveTimeOnLoopClock's bracketing.
+class ScriptedClock final : public Clock {
+ public:
+  explicit ScriptedClock(std::vector<TimePoint> readings) : readings_(std::move(readings)) {}
+  TimePoint Now() const override {
+    const size_t i = std::min(next_, readings_.size() - 1);
+    ++next_;
+    return readings_[i];
+  }
+  size_t calls() const { return next_; }
+
+ private:
+  std::vector<TimePoint> readings_;
+  mutable size_t next_ = 0;
+};
+
+timespec RealtimeNowPlus(std::chrono::seconds offset) {
+  timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  t.tv_sec += offset.count();
+  return t;
+}
+
+const TimePoint kT0 = TimePoint(std::chrono::hours(5));
+
+// A stamp from the future (a realtime step backwards) has age zero, so the
+// result is exactly where the bracket placed the realtime reading.
+TEST(ReceiveTimeOnLoopClockTest, APreemptedReadingIsRetriedAndTheTightBracketKept) {
+  using std::chrono::microseconds;
+  using std::chrono::milliseconds;
+  // First attempt: the thread lost the CPU for 5 ms inside the bracket.
+  // Second: 10 us wide, tight enough.
+  ScriptedClock clock({kT0, kT0 + milliseconds(5), kT0 + milliseconds(5),
+                       kT0 + milliseconds(5) + microseconds(10)});
+  const TimePoint got = ReceiveTimeOnLoopClock(RealtimeNowPlus(std::chrono::seconds(3600)), clock);
+  EXPECT_EQ(got, kT0 + milliseconds(5) + microseconds(5));
+  EXPECT_EQ(clock.calls(), 4u);  // stopped at the first tight bracket
+}
+
+TEST(ReceiveTimeOnLoopClockTest, WhenEveryBracketIsWideTheTightestIsUsed) {
+  using std::chrono::milliseconds;
+  ScriptedClock clock({kT0, kT0 + milliseconds(8),                     // 8 ms
+                       kT0 + milliseconds(10), kT0 + milliseconds(12),  // 2 ms
+                       kT0 + milliseconds(20), kT0 + milliseconds(26),  // 6 ms
+                       kT0 + milliseconds(30), kT0 + milliseconds(33),  // 3 ms
+                       kT0 + milliseconds(40), kT0 + milliseconds(50)});
+  const TimePoint got = ReceiveTimeOnLoopClock(RealtimeNowPlus(std::chrono::seconds(3600)), clock);
+  EXPECT_EQ(got, kT0 + milliseconds(11));
+  EXPECT_EQ(clock.calls(), 8u);  // a bounded number of attempts
+}
+
+TEST(ReceiveTimeOnLoopClockTest, TheAgeIsCarriedOverAndClamped) {
+  ScriptedClock clock({kT0});
+  // A stamp older than kMaxReceiveAge (a realtime step forward) counts as
+  // kMaxReceiveAge old.
+  EXPECT_EQ(ReceiveTimeOnLoopClock(RealtimeNowPlus(-std::chrono::hours(2)), clock),
+            kT0 - kMaxReceiveAge);
+  // A 10 s old stamp: 10 s before now, plus however long the call took to
+  // read realtime (never less).
+  const TimePoint got = ReceiveTimeOnLoopClock(RealtimeNowPlus(-std::chrono::seconds(10)), clock);
+  EXPECT_LE(got, kT0 - std::chrono::seconds(10));
+  EXPECT_GT(got, kT0 - kMaxReceiveAge);
 }
 
 INSTANTIATE_TEST_SUITE_P(Loops, StreamTest, ::testing::ValuesIn(AllLoopKinds()),
