@@ -57,14 +57,17 @@ RouteMetrics& Connection::MetricsFor(size_t route) {
 void Connection::OnStreamData(std::string_view data) {
   if (phase_ == Phase::kClosed) return;
   last_activity_ = loop_.Now();
-  // When these bytes reached the machine (the kernel's receive time), or
-  // the loop's time when unknown; once per read (not per request: a
-  // pipelined read holds many) into the receive lag.
-  SteadyTime arrival = last_activity_;
+  // When these bytes reached the machine: the kernel's receive time, or the
+  // time of this read when unknown; once per read (not per request: a
+  // pipelined read holds many) into the receive lag. The clock is read
+  // now, not the iteration's cached time: an iteration may have begun
+  // before these bytes existed (a connection accepted late in a long one),
+  // and a deadline counted from it would start before its request.
+  const SteadyTime read_at = std::max(loop_.clock().Now(), last_activity_);
+  SteadyTime arrival = read_at;
   if (const SteadyTime received = stream_->receive_time(); received != SteadyTime{}) {
-    // Received after this iteration began: no wait to count.
-    arrival = std::min(received, last_activity_);
-    context_.metrics->receive_lag.Observe(last_activity_ - arrival);
+    arrival = std::min(received, read_at);
+    context_.metrics->receive_lag.Observe(read_at - arrival);
   }
   if (phase_ == Phase::kLingering) {
     // Discard: the client was told to go away and may still be sending.
@@ -121,7 +124,8 @@ void Connection::MaybeSendContinue() {
 }
 
 void Connection::Dispatch(http::Request request, SteadyTime arrival) {
-  const SteadyTime now = loop_.Now();
+  // Not before the request arrived (the iteration's time may be older).
+  const SteadyTime now = std::max(loop_.Now(), arrival);
   any_request_ = true;
   pipeline_.emplace_back();
   Slot& slot = pipeline_.back();
@@ -479,13 +483,20 @@ void Connection::CloseAnsweringPending() {
   if (phase_ != Phase::kLingering) {
     draining_ = true;  // what is written now says Connection: close
     for (Slot& s : pipeline_) {
+      if (s.exchange == nullptr) continue;
+      // An answer (or stream pieces) that reached the exchange but whose
+      // delivery task is still queued behind this one: take it now, or the
+      // close would drop an answer that was already given. (A handler
+      // freed by the cancellations below, or a worker finishing just now,
+      // may have answered a request queued behind it.)
+      if (s.exchange->HasUpdate()) {
+        ApplyUpdate(s, s.exchange->TakeUpdate());
+        if (s.exchange == nullptr) continue;
+      }
       // Requests still waiting for a handler (queued or running): 503, and
       // the handler is cancelled. A streamed answer already under way
       // cannot be replaced; it ends with the connection.
-      if (s.state != Slot::State::kWaiting || s.exchange == nullptr ||
-          !s.exchange->Expire()) {
-        continue;
-      }
+      if (s.state != Slot::State::kWaiting || !s.exchange->Expire()) continue;
       Complete(s, http::Response::Text(503, "shutting down\n"),
                &s.exchange->context().request());
       ReleaseExchange(s);

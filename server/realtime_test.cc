@@ -53,6 +53,11 @@ class RealtimeTest : public ::testing::Test {
       return http::Response::Text(
           200, std::to_string(std::chrono::duration_cast<milliseconds>(left).count()));
     }).ok());
+    // The deadline itself, on this process's steady clock (nanoseconds).
+    ASSERT_TRUE(server_->AddRoute("GET", "/deadline_at", [](RequestContext& ctx) {
+      return http::Response::Text(
+          200, std::to_string(ctx.deadline().time_since_epoch().count()));
+    }).ok());
     ASSERT_TRUE(server_->AddRoute("GET", "/hello", [](RequestContext&) {
       return http::Response::Text(200, "hello\n");
     }, {.run_inline = true}).ok());
@@ -95,6 +100,8 @@ class RealtimeTest : public ::testing::Test {
   uint16_t port() const { return server_->port(); }
   std::optional<::brisk::testing::RawResponse> SendWhileReactorHeld(
       bool stamped = true);
+  void ExpectDeadlineFromArrivalWhenReadLateInAnIteration(bool stamps);
+  void HoldTheWorkerWithOneQueued(RawClient& running, RawClient& queued);
 
   Gate gate_;
   Gate bg_gate_;
@@ -131,6 +138,51 @@ TEST_F(RealtimeTest, QueuedRequestsGet503AtTheirDeadlineWhileTheWorkerIsBusy) {
   EXPECT_EQ(running.Read()->body, "opened\n");
   ASSERT_TRUE(Eventually([&] { return server_->metrics().queue_depth.load() == 0; }));
   EXPECT_EQ(server_->metrics().route(1).handler.count(), 0u);  // never ran
+}
+
+// A deadline starts when its request arrived, never earlier, even when
+// the request is read late in a loop iteration that began before it
+// existed: here the reactor is held by a request it read right after
+// accept (TCP_DEFER_ACCEPT), inside its accept loop, while a second client
+// connects and sends; once released, the same accept loop takes the second
+// connection and reads its request in the same, by then >= 50 ms old,
+// iteration. Checks the deadline that request got (1 s budget).
+void RealtimeTest::ExpectDeadlineFromArrivalWhenReadLateInAnIteration(bool stamps) {
+  Start({.receive_timestamps = stamps});
+  RawClient holder(port());
+  ASSERT_TRUE(holder.Send(Get("/hold_reactor")));
+  ASSERT_TRUE(reactor_gate_.WaitEntered(1));  // the only reactor is held
+  const auto entered = std::chrono::steady_clock::now();
+  // A lower bound the test makes: the held iteration is >= 50 ms old.
+  while (std::chrono::steady_clock::now() < entered + milliseconds(50)) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  const auto sent = std::chrono::steady_clock::now();
+  RawClient late(port());
+  ASSERT_TRUE(late.Send("GET /deadline_at HTTP/1.1\r\nHost: t\r\n"
+                        "X-Request-Budget-Ms: 1000\r\n\r\n"));
+  reactor_gate_.Open();
+  EXPECT_EQ(holder.Read()->body, "released\n");
+  std::optional<::brisk::testing::RawResponse> r = late.Read();
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ(r->status, 200);
+  const auto deadline = std::chrono::steady_clock::time_point(
+      std::chrono::nanoseconds(std::stoll(r->body)));
+  // Counted from the iteration's start it would be before entered + 1 s;
+  // from the arrival it is after sent + 1 s (less the conversion of the
+  // kernel's realtime stamp to the steady clock: microseconds).
+  EXPECT_GE(deadline.time_since_epoch().count(),
+            (sent + milliseconds(1000) - milliseconds(1)).time_since_epoch().count())
+      << "the deadline counts from " << (deadline - milliseconds(1000) - sent).count()
+      << " ns after the request was sent";
+}
+
+TEST_F(RealtimeTest, ADeadlineNeverStartsBeforeItsRequestArrived) {
+  ExpectDeadlineFromArrivalWhenReadLateInAnIteration(/*stamps=*/true);
+}
+
+TEST_F(RealtimeTest, ADeadlineNeverStartsBeforeItsRequestWasReadWithoutTimestamps) {
+  ExpectDeadlineFromArrivalWhenReadLateInAnIteration(/*stamps=*/false);
 }
 
 // A request with a 50 ms budget that waits at least 80 ms in its socket
@@ -367,24 +419,71 @@ TEST_F(RealtimeTest, WithoutBackgroundWorkersBackgroundRoutesRunOnTheWorkers) {
   EXPECT_EQ(r->body, std::to_string(base));
 }
 
+// `running` sends /gate, which holds the only worker, then `queued` sends
+// /fast, which waits in the queue behind it.
+void RealtimeTest::HoldTheWorkerWithOneQueued(RawClient& running, RawClient& queued) {
+  ASSERT_TRUE(running.Send(Get("/gate")));
+  ASSERT_TRUE(gate_.WaitEntered(1));  // the only worker is held
+  ASSERT_TRUE(queued.Send(Get("/fast")));
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().queue_depth.load() == 1; }));
+}
+
 // Stopping (directly, or when the drain timeout runs out) answers what is
 // still waiting for a handler, running or queued, instead of closing on it:
 // 503 "shutting down" with Connection: close.
 TEST_F(RealtimeTest, StopAnswersRequestsStillInProgress503) {
   Start({.workers = 1});
   RawClient running(port());
-  ASSERT_TRUE(running.Send(Get("/gate")));
-  ASSERT_TRUE(gate_.WaitEntered(1));  // the only worker is held
   RawClient queued(port());
-  ASSERT_TRUE(queued.Send(Get("/fast")));
-  ASSERT_TRUE(Eventually([&] { return server_->metrics().queue_depth.load() == 1; }));
+  HoldTheWorkerWithOneQueued(running, queued);
   std::thread stopper([&] { server_->Stop(); });  // cancels the gate's wait
   for (RawClient* c : {&running, &queued}) {
     std::optional<::brisk::testing::RawResponse> r = c->Read();
-    ASSERT_TRUE(r.has_value());
-    EXPECT_EQ(r->status, 503);
-    EXPECT_EQ(r->body, "shutting down\n");
+    EXPECT_TRUE(r.has_value()) << (c == &running ? "running" : "queued");
+    if (!r.has_value()) continue;
+    // The queued request is answered 503 unless the cancelled gate handler
+    // freed the worker, and it ran, before the stop reached its connection;
+    // it is then answered by its handler. Either way it is answered.
+    if (c == &queued && r->status == 200) {
+      EXPECT_EQ(r->body, "fast\n");
+    } else {
+      EXPECT_EQ(r->status, 503);
+      EXPECT_EQ(r->body, "shutting down\n");
+    }
     EXPECT_NE(r->head.find("Connection: close"), std::string::npos) << r->head;
+    EXPECT_TRUE(c->WaitClosed());
+  }
+  stopper.join();
+}
+
+// Answers given while the stop is on its way to the reactor (a worker that
+// finished just then) are written, not dropped: here the reactor is held
+// while Stop() posts its close and the worker answers two requests, so
+// both answers reach their connections only after the close began.
+TEST_F(RealtimeTest, StopWritesAnswersGivenWhileItWasOnItsWay) {
+  Start({.workers = 1});
+  RawClient running(port());
+  RawClient queued(port());
+  HoldTheWorkerWithOneQueued(running, queued);
+  RawClient holder(port());
+  ASSERT_TRUE(holder.Send(Get("/hold_reactor")));
+  ASSERT_TRUE(reactor_gate_.WaitEntered(1));  // the only reactor is held
+  std::thread stopper([&] { server_->Stop(); });
+  // Stop() marks the server draining, then posts the close to the reactor.
+  EXPECT_TRUE(Eventually([&] { return server_->draining(); }));
+  gate_.Open();  // the worker answers /gate, then runs and answers /fast
+  EXPECT_TRUE(Eventually([&] {
+    return server_->metrics().route(0).handler.count() == 1 &&
+           server_->metrics().route(1).handler.count() == 1;
+  }));
+  reactor_gate_.Open();
+  for (auto [c, body] : {std::pair{&running, "opened\n"}, std::pair{&queued, "fast\n"},
+                         std::pair{&holder, "released\n"}}) {
+    std::optional<::brisk::testing::RawResponse> r = c->Read();
+    EXPECT_TRUE(r.has_value()) << body;
+    if (!r.has_value()) continue;
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, body);
     EXPECT_TRUE(c->WaitClosed());
   }
   stopper.join();
