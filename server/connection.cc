@@ -40,11 +40,17 @@ void Connection::Start(std::unique_ptr<net::Stream> stream) {
     Close();
     return;
   }
-  last_activity_ = loop_.Now();
+  // The clock, not the iteration's cached time: a connection accepted late
+  // in a long iteration would have its header timeout start before it.
+  last_activity_ = ClockNow();
   head_started_ = last_activity_;  // the first request's clock
   stream_->Start();  // may deliver (and even finish) at once
   if (phase_ == Phase::kClosed) return;
   UpdateReadingAndTimer();
+}
+
+SteadyTime Connection::ClockNow() const {
+  return std::max(loop_.clock().Now(), loop_.Now());
 }
 
 RouteMetrics& Connection::MetricsFor(size_t route) {
@@ -56,14 +62,15 @@ RouteMetrics& Connection::MetricsFor(size_t route) {
 
 void Connection::OnStreamData(std::string_view data) {
   if (phase_ == Phase::kClosed) return;
-  last_activity_ = loop_.Now();
   // When these bytes reached the machine: the kernel's receive time, or the
   // time of this read when unknown; once per read (not per request: a
   // pipelined read holds many) into the receive lag. The clock is read
   // now, not the iteration's cached time: an iteration may have begun
   // before these bytes existed (a connection accepted late in a long one),
-  // and a deadline counted from it would start before its request.
-  const SteadyTime read_at = std::max(loop_.clock().Now(), last_activity_);
+  // and a deadline or a timeout (header, body stall) counted from it would
+  // start before its request.
+  const SteadyTime read_at = ClockNow();
+  last_activity_ = read_at;
   SteadyTime arrival = read_at;
   if (const SteadyTime received = stream_->receive_time(); received != SteadyTime{}) {
     arrival = std::min(received, read_at);
@@ -90,7 +97,11 @@ void Connection::ProcessInput(std::string_view data, SteadyTime arrival) {
     const bool was_idle = parser_->idle();
     http::ParseResult r = parser_->Feed(data);
     if (r.kind == http::ParseResult::kNeedMore) {
-      if (was_idle && !parser_->idle()) head_started_ = loop_.Now();
+      // A head starts arriving: the header timeout runs from this read (the
+      // clock, not the iteration's possibly older cached time).
+      if (was_idle && !parser_->idle()) {
+        head_started_ = ClockNow();
+      }
       MaybeSendContinue();
       return;
     }

@@ -214,6 +214,10 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // Gives the parser back (no request in progress any more).
   void ReleaseParser();
   RouteMetrics& MetricsFor(size_t route);
+  // The time now, read from the clock: never before the loop iteration's
+  // cached time, which may be older than the bytes or the connection a
+  // decision is about (a connection accepted late in a long iteration).
+  SteadyTime ClockNow() const;
   const ConnectionConfig& config() const { return *context_.config; }
 
   net::EventLoop& loop_;

@@ -101,6 +101,14 @@ class RealtimeTest : public ::testing::Test {
   std::optional<::brisk::testing::RawResponse> SendWhileReactorHeld(
       bool stamped = true);
   void ExpectDeadlineFromArrivalWhenReadLateInAnIteration(bool stamps);
+  void ExpectTimeoutFromReadWhenReadLateInAnIteration(ServerOptions options,
+                                                      const std::string& partial);
+  // Holds the only reactor with a /hold_reactor request from `holder`
+  // (read in the accept loop, TCP_DEFER_ACCEPT) for at least `at_least`;
+  // returns the time then. Clients that connect and send from now on are
+  // accepted and read in the same iteration once reactor_gate_ opens.
+  std::chrono::steady_clock::time_point HoldTheReactorInItsAcceptLoop(
+      RawClient& holder, milliseconds at_least);
   void HoldTheWorkerWithOneQueued(RawClient& running, RawClient& queued);
 
   Gate gate_;
@@ -183,6 +191,49 @@ TEST_F(RealtimeTest, ADeadlineNeverStartsBeforeItsRequestArrived) {
 
 TEST_F(RealtimeTest, ADeadlineNeverStartsBeforeItsRequestWasReadWithoutTimestamps) {
   ExpectDeadlineFromArrivalWhenReadLateInAnIteration(/*stamps=*/false);
+}
+
+std::chrono::steady_clock::time_point RealtimeTest::HoldTheReactorInItsAcceptLoop(
+    RawClient& holder, milliseconds at_least) {
+  EXPECT_TRUE(holder.Send(Get("/hold_reactor")));
+  EXPECT_TRUE(reactor_gate_.WaitEntered(1));  // the only reactor is held
+  const auto entered = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() < entered + at_least) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return std::chrono::steady_clock::now();
+}
+
+// The header and body-stall timeouts of a connection accepted late in a
+// long loop iteration count from when its bytes were read, not from the
+// iteration's start: as above, the reactor is held in its accept loop for
+// >= 300 ms (a lower bound the test makes) while a second client connects
+// and sends half a request (`partial`); with a 200 ms timeout counted from
+// the iteration's start, it would be answered 408 at once.
+void RealtimeTest::ExpectTimeoutFromReadWhenReadLateInAnIteration(
+    ServerOptions options, const std::string& partial) {
+  Start(options);
+  RawClient holder(port());
+  const auto sent = HoldTheReactorInItsAcceptLoop(holder, milliseconds(300));
+  RawClient late(port());
+  ASSERT_TRUE(late.Send(partial));
+  reactor_gate_.Open();
+  EXPECT_EQ(holder.Read()->body, "released\n");
+  std::optional<::brisk::testing::RawResponse> r = late.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 408);
+  EXPECT_GE(std::chrono::steady_clock::now() - sent, milliseconds(200));
+}
+
+TEST_F(RealtimeTest, AHeaderTimeoutNeverStartsBeforeItsConnectionArrived) {
+  ExpectTimeoutFromReadWhenReadLateInAnIteration(
+      {.header_timeout = milliseconds(200)}, "GET /fast HTTP/1.1\r\nHost: t\r\n");
+}
+
+TEST_F(RealtimeTest, ABodyStallTimeoutNeverStartsBeforeItsConnectionArrived) {
+  ExpectTimeoutFromReadWhenReadLateInAnIteration(
+      {.idle_timeout = milliseconds(200)},
+      "GET /fast HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nab");
 }
 
 // A request with a 50 ms budget that waits at least 80 ms in its socket
