@@ -408,9 +408,11 @@ void Connection::Advance() {
     std::string pending = std::move(stash_);
     stash_.clear();
     // Stashed while the pipeline was full: its arrival time is gone; the
-    // loop's time is the conservative stand-in (the wait in the stash is
-    // not taken from the budget).
-    ProcessInput(pending, loop_.Now());
+    // time it is taken now is the conservative stand-in (the wait in the
+    // stash is not taken from the budget). The clock, not the iteration's
+    // cached time: the stash may have been filled, by a connection accepted
+    // late in a long iteration, after that iteration began.
+    ProcessInput(pending, ClockNow());
     if (phase_ == Phase::kClosed) return;
     MoveReadyOutput();
   }

@@ -30,6 +30,21 @@ using ::brisk::testing::Get;
 using ::brisk::testing::RawClient;
 using std::chrono::milliseconds;
 
+// `r` is a /deadline_at answer whose deadline is no earlier than `budget`
+// after `sent`, less `slack`.
+void ExpectDeadlineFrom(const std::optional<::brisk::testing::RawResponse>& r,
+                        std::chrono::steady_clock::time_point sent,
+                        milliseconds budget, std::chrono::nanoseconds slack) {
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ(r->status, 200);
+  const auto deadline = std::chrono::steady_clock::time_point(
+      std::chrono::nanoseconds(std::stoll(r->body)));
+  EXPECT_GE(deadline.time_since_epoch().count(),
+            (sent + budget - slack).time_since_epoch().count())
+      << "the deadline counts from " << (deadline - budget - sent).count()
+      << " ns after the request was sent";
+}
+
 class RealtimeTest : public ::testing::Test {
  protected:
   void Start(ServerOptions o) {
@@ -73,6 +88,11 @@ class RealtimeTest : public ::testing::Test {
       reactor_gate_.Wait(ctx);
       return http::Response::Text(200, "released\n");
     }, {.run_inline = true}).ok());
+    // A second hold, for tests that hold the reactor twice in one iteration.
+    ASSERT_TRUE(server_->AddRoute("GET", "/hold_reactor_again", [this](RequestContext& ctx) {
+      reactor_gate2_.Wait(ctx);
+      return http::Response::Text(200, "released again\n");
+    }, {.run_inline = true}).ok());
     ASSERT_TRUE(server_->AddRoute("GET", "/healthz", [](RequestContext&) {
       return http::Response::Text(200, "ok\n");
     }, {.run_inline = true}).ok());
@@ -93,6 +113,7 @@ class RealtimeTest : public ::testing::Test {
   void TearDown() override {
     held_gate_.Open();
     reactor_gate_.Open();
+    reactor_gate2_.Open();
     bg_gate_.Open();
     gate_.Open();
     if (server_) server_->Stop();
@@ -114,6 +135,7 @@ class RealtimeTest : public ::testing::Test {
   Gate gate_;
   Gate bg_gate_;
   Gate reactor_gate_;
+  Gate reactor_gate2_;
   Gate held_gate_;
   std::unique_ptr<HttpServer> server_;
 };
@@ -171,18 +193,10 @@ void RealtimeTest::ExpectDeadlineFromArrivalWhenReadLateInAnIteration(bool stamp
                         "X-Request-Budget-Ms: 1000\r\n\r\n"));
   reactor_gate_.Open();
   EXPECT_EQ(holder.Read()->body, "released\n");
-  std::optional<::brisk::testing::RawResponse> r = late.Read();
-  ASSERT_TRUE(r.has_value());
-  ASSERT_EQ(r->status, 200);
-  const auto deadline = std::chrono::steady_clock::time_point(
-      std::chrono::nanoseconds(std::stoll(r->body)));
   // Counted from the iteration's start it would be before entered + 1 s;
   // from the arrival it is after sent + 1 s (less the conversion of the
   // kernel's realtime stamp to the steady clock: microseconds).
-  EXPECT_GE(deadline.time_since_epoch().count(),
-            (sent + milliseconds(1000) - milliseconds(1)).time_since_epoch().count())
-      << "the deadline counts from " << (deadline - milliseconds(1000) - sent).count()
-      << " ns after the request was sent";
+  ExpectDeadlineFrom(late.Read(), sent, milliseconds(1000), milliseconds(1));
 }
 
 TEST_F(RealtimeTest, ADeadlineNeverStartsBeforeItsRequestArrived) {
@@ -234,6 +248,35 @@ TEST_F(RealtimeTest, ABodyStallTimeoutNeverStartsBeforeItsConnectionArrived) {
   ExpectTimeoutFromReadWhenReadLateInAnIteration(
       {.idle_timeout = milliseconds(200)},
       "GET /fast HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nab");
+}
+
+// A request that waited in the connection's stash (its pipeline was full)
+// gets a deadline counted from no earlier than its arrival, even when the
+// stash is taken in a loop iteration that began before the request was
+// sent: the reactor is held in its accept loop for >= 50 ms while a client
+// connects and sends three requests (pipeline depth 2); once released, the
+// same iteration reads them: /fast goes to a worker, /hold_reactor_again
+// holds the reactor until the worker answered, and /deadline_at waits in
+// the stash until that answer's delivery, in the same, by then old,
+// iteration.
+TEST_F(RealtimeTest, AStashedRequestsDeadlineNeverStartsBeforeItArrived) {
+  Start({.max_pipeline_depth = 2});
+  RawClient holder(port());
+  const auto sent = HoldTheReactorInItsAcceptLoop(holder, milliseconds(50));
+  RawClient late(port());
+  ASSERT_TRUE(late.Send(Get("/fast") + Get("/hold_reactor_again") +
+                        "GET /deadline_at HTTP/1.1\r\nHost: t\r\n"
+                        "X-Request-Budget-Ms: 1000\r\n\r\n"));
+  reactor_gate_.Open();
+  ASSERT_TRUE(reactor_gate2_.WaitEntered(1));  // held again, same iteration
+  ASSERT_TRUE(Eventually([&] {  // /fast answered; its delivery is queued
+    return server_->metrics().route(1).handler.count() == 1;
+  }));
+  reactor_gate2_.Open();
+  EXPECT_EQ(holder.Read()->body, "released\n");
+  EXPECT_EQ(late.Read()->body, "fast\n");
+  EXPECT_EQ(late.Read()->body, "released again\n");
+  ExpectDeadlineFrom(late.Read(), sent, milliseconds(1000), milliseconds(0));
 }
 
 // A request with a 50 ms budget that waits at least 80 ms in its socket
