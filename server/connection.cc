@@ -328,6 +328,12 @@ void Connection::ApplyUpdate(Slot& slot, ExchangeUpdate update) {
   if (update.finished || update.cut_off) EndStream(slot, update.cut_off);
 }
 
+void Connection::ApplyQueuedUpdate(Slot& slot) {
+  if (slot.exchange != nullptr && slot.exchange->HasUpdate()) {
+    ApplyUpdate(slot, slot.exchange->TakeUpdate());
+  }
+}
+
 Connection::Slot* Connection::FindSlot(const Exchange* exchange) {
   for (Slot& s : pipeline_) {
     if (s.exchange.get() == exchange) return &s;
@@ -502,10 +508,8 @@ void Connection::CloseAnsweringPending() {
       // close would drop an answer that was already given. (A handler
       // freed by the cancellations below, or a worker finishing just now,
       // may have answered a request queued behind it.)
-      if (s.exchange->HasUpdate()) {
-        ApplyUpdate(s, s.exchange->TakeUpdate());
-        if (s.exchange == nullptr) continue;
-      }
+      ApplyQueuedUpdate(s);
+      if (s.exchange == nullptr) continue;
       // Requests still waiting for a handler (queued or running): 503, and
       // the handler is cancelled. A streamed answer already under way
       // cannot be replaced; it ends with the connection.
@@ -533,8 +537,11 @@ void Connection::OnStreamEof() {
   if (phase_ == Phase::kClosed) return;
   // The client closed its side. Like nginx, treat it as gone: answers
   // already produced are written if the socket takes them, pending ones are
-  // cancelled, and the connection is closed.
+  // cancelled, and the connection is closed. Produced includes an answer
+  // (or stream pieces) in its exchange whose delivery task is still queued
+  // behind this read: taken now, or the close would drop it.
   if (phase_ != Phase::kLingering) {
+    for (Slot& s : pipeline_) ApplyQueuedUpdate(s);
     MoveReadyOutput();
     if (stream_->pending_output() > 0) stream_->Flush();
   }

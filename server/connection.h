@@ -183,6 +183,10 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   void AppendStreamBody(Slot& slot, std::string_view body);
   void EndStream(Slot& slot, bool cut_off);
   void ApplyUpdate(Slot& slot, ExchangeUpdate update);
+  // An update (an answer, stream pieces) that reached the slot's exchange
+  // but whose delivery task is still queued: applied now, before a close
+  // (Stop, the client's EOF) would drop it.
+  void ApplyQueuedUpdate(Slot& slot);
   void OnDeadline(Exchange* exchange);
   // Lets go of the slot's exchange (the one place in-flight is counted).
   void ReleaseExchange(Slot& slot);

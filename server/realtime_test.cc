@@ -279,6 +279,46 @@ TEST_F(RealtimeTest, AStashedRequestsDeadlineNeverStartsBeforeItArrived) {
   ExpectDeadlineFrom(late.Read(), sent, milliseconds(1000), milliseconds(0));
 }
 
+// A client that half-closes (shutdown(SHUT_WR)) after its request still
+// reads the answer its handler gave before the end of input was read, even
+// when that answer's delivery is queued behind the task that reads it:
+// here the reactor is held inside a delivery task (a stashed /hold_reactor,
+// behind a pipeline of two, taken when /held's answer arrives) while the
+// worker answers /gate and its client shuts its side, so the EOF is read
+// in the next iteration before the answer's delivery runs.
+TEST_F(RealtimeTest, AHalfClosedClientGetsTheAnswerGivenBeforeItsEofWasRead) {
+  Start({.workers = 2, .max_pipeline_depth = 2});
+  RawClient waiting(port());
+  ASSERT_TRUE(waiting.Send(Get("/gate")));
+  ASSERT_TRUE(gate_.WaitEntered(1));
+  RawClient holder(port());
+  ASSERT_TRUE(holder.Send(Get("/held") + Get("/healthz") +
+                          Get("/hold_reactor")));  // stashed
+  ASSERT_TRUE(held_gate_.WaitEntered(1));
+  {
+    // A round trip through the reactor: it is done reading the holder's
+    // requests, so /held's answer can only arrive through its delivery.
+    RawClient probe(port());
+    ASSERT_TRUE(probe.Send(Get("/healthz")));
+    ASSERT_EQ(probe.Read()->status, 200);
+  }
+  held_gate_.Open();
+  ASSERT_TRUE(reactor_gate_.WaitEntered(1));  // held inside the delivery task
+  gate_.Open();
+  ASSERT_TRUE(Eventually([&] {  // answered; its delivery is queued
+    return server_->metrics().route(0).handler.count() == 1;
+  }));
+  waiting.ShutdownWrite();
+  reactor_gate_.Open();
+  EXPECT_EQ(holder.Read()->body, "held\n");
+  EXPECT_EQ(holder.Read()->body, "ok\n");
+  EXPECT_EQ(holder.Read()->body, "released\n");
+  std::optional<::brisk::testing::RawResponse> r = waiting.Read();
+  ASSERT_TRUE(r.has_value()) << "the answer was dropped";
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "opened\n");
+}
+
 // A request with a 50 ms budget that waits at least 80 ms in its socket
 // while the only reactor is held (a lower bound the test makes, whatever
 // the machine's speed), on a keep-alive connection the reactor already
