@@ -53,12 +53,16 @@ void Exchange::Deliver() {
   if (sink_ != nullptr) sink_->OnExchangeUpdate(*this);
 }
 
-bool Exchange::Claim(http::Response head, bool streaming) {
-  bool late;
+bool Exchange::PastDeadline() const {
   // An answer that comes after the deadline is late even if the deadline
   // timer (on the reactor) has not run yet: it answers 503 when it does.
-  const bool past_deadline = deadline_ != SteadyTime::max() &&
-                             std::chrono::steady_clock::now() > deadline_;
+  return deadline_ != SteadyTime::max() &&
+         std::chrono::steady_clock::now() > deadline_;
+}
+
+bool Exchange::Claim(http::Response head, bool streaming) {
+  bool late;
+  const bool past_deadline = PastDeadline();
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (state_ == State::kPending && !past_deadline) {
@@ -109,15 +113,19 @@ void Exchange::Finish() {
 }
 
 void Exchange::Abandon() {
+  const bool past_deadline = PastDeadline();
   std::lock_guard<std::mutex> lock(mu_);
   if (state_ == State::kPending) {
+    if (metrics_ != nullptr) {
+      metrics_->responders_dropped.fetch_add(1, std::memory_order_relaxed);
+    }
+    // Past the deadline, its 503 is owed (as to a late answer): the
+    // deadline timer gives it, not this 500.
+    if (past_deadline) return;
     state_ = State::kAnswered;
     closed_ = true;
     pending_.head = http::Response::Status(500);
     pending_.streaming = false;
-    if (metrics_ != nullptr) {
-      metrics_->responders_dropped.fetch_add(1, std::memory_order_relaxed);
-    }
     ScheduleDeliveryLocked();
   } else if (state_ == State::kStreaming) {
     state_ = State::kDone;

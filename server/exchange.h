@@ -192,6 +192,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // callback to run (outside the lock), if any.
   absl::AnyInvocable<void()> WakeWritersLocked()
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The deadline passed (the clock, not the reactor's timer).
+  bool PastDeadline() const;
   // Answer() and BeginStream(): the first producer answer wins.
   bool Claim(http::Response head, bool streaming);
 

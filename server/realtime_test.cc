@@ -105,6 +105,13 @@ class RealtimeTest : public ::testing::Test {
     ASSERT_TRUE(server_->AddRoute("GET", "/nice", [](RequestContext&) {
       return http::Response::Text(200, std::to_string(ThreadNice()));
     }).ok());
+    // An async route whose handler waits on gate_ and returns without
+    // answering: its Responder is dropped. Registered last (its metrics are
+    // the last route's).
+    ASSERT_TRUE(server_->AddAsyncRoute("GET", "/drop_responder",
+                                       [this](RequestContext& ctx, Responder) {
+      gate_.Wait(ctx);
+    }).ok());
     ASSERT_TRUE(server_->Start().ok());
   }
   static int ThreadNice() {
@@ -317,6 +324,35 @@ TEST_F(RealtimeTest, AHalfClosedClientGetsTheAnswerGivenBeforeItsEofWasRead) {
   ASSERT_TRUE(r.has_value()) << "the answer was dropped";
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->body, "opened\n");
+}
+
+// A Responder dropped unanswered after its deadline passed, but before the
+// reactor's deadline timer ran (the reactor is held meanwhile), is late like
+// an answer would be: the client gets the 503 "deadline exceeded" its
+// deadline owes, not the dropped Responder's 500.
+TEST_F(RealtimeTest, AResponderDroppedAfterItsDeadlineIsAnswered503) {
+  Start({});
+  RawClient c(port());
+  ASSERT_TRUE(c.Send("GET /drop_responder HTTP/1.1\r\nHost: t\r\n"
+                     "X-Request-Budget-Ms: 100\r\n\r\n"));
+  ASSERT_TRUE(gate_.WaitEntered(1));
+  const auto entered = std::chrono::steady_clock::now();  // after the arrival
+  RawClient holder(port());
+  ASSERT_TRUE(holder.Send(Get("/hold_reactor")));
+  ASSERT_TRUE(reactor_gate_.WaitEntered(1));  // the only reactor is held
+  while (std::chrono::steady_clock::now() <= entered + milliseconds(100)) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  gate_.Open();  // past the deadline: the handler drops its Responder
+  const RouteMetrics& dropper =
+      server_->metrics().route(server_->metrics().num_routes() - 1);
+  ASSERT_TRUE(Eventually([&] { return dropper.handler.count() == 1; }));
+  reactor_gate_.Open();
+  EXPECT_EQ(holder.Read()->body, "released\n");
+  std::optional<::brisk::testing::RawResponse> r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->body, "deadline exceeded\n");
 }
 
 // A request with a 50 ms budget that waits at least 80 ms in its socket
