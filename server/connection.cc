@@ -186,7 +186,9 @@ std::string* Connection::OutputFor(Slot& slot) {
 
 void Connection::LogAnswer(const Slot& slot, const http::Request* request,
                            int status, uint64_t body_bytes) {
-  const SteadyTime now = loop_.Now();
+  // The clock, not the iteration's cached time: a request read late in a
+  // long iteration arrived after it began (a negative duration otherwise).
+  const SteadyTime now = ClockNow();
   RouteMetrics& m = MetricsFor(slot.metrics_route);
   m.RecordStatus(status);
   m.total.Observe(now - slot.parsed);
