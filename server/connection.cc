@@ -433,7 +433,9 @@ void Connection::Advance() {
   if (pending == 0) {
     write_progress_at_ = SteadyTime{};
   } else if (write_progress_at_ == SteadyTime{}) {
-    write_progress_at_ = loop_.Now();  // output just got stuck
+    // Output just got stuck: now by the clock (the iteration's cached time
+    // may be older, and the write timeout would start before the stall).
+    write_progress_at_ = ClockNow();
     sent_at_check_ = appended_ - pending;
   }
   // A streamed answer at the front learns how much of it is unsent.

@@ -108,6 +108,11 @@ class RealtimeTest : public ::testing::Test {
     ASSERT_TRUE(server_->AddRoute("GET", "/nice", [](RequestContext&) {
       return http::Response::Text(200, std::to_string(ThreadNice()));
     }).ok());
+    // A large answer given inline (32 MiB: more than the socket buffers
+    // of a client that does not read hold).
+    ASSERT_TRUE(server_->AddRoute("GET", "/big_inline", [](RequestContext&) {
+      return http::Response::Text(200, std::string(32 << 20, 'x'));
+    }, {.run_inline = true}).ok());
     // An async route whose handler waits on gate_ and returns without
     // answering: its Responder is dropped. Registered last (its metrics are
     // the last route's).
@@ -387,6 +392,23 @@ TEST_F(RealtimeTest, AnAnswerReadLateInAnIterationIsLoggedWithADurationOfZeroOrM
     EXPECT_GE(std::stoll(fields[fields.size() - 2]), 0) << line;
   }
   EXPECT_EQ(found, 1);
+}
+
+// The write timeout of an answer that got stuck (a client that does not
+// read) counts from when it got stuck, not from the start of a long
+// iteration: the request is read in the held accept loop (>= 300 ms old)
+// and answered inline; with a 200 ms write timeout counted from the
+// iteration's start, the connection would be closed at once.
+TEST_F(RealtimeTest, AWriteTimeoutNeverStartsBeforeTheOutputGotStuck) {
+  Start({.write_timeout = milliseconds(200)});
+  RawClient holder(port());
+  const auto sent = HoldTheReactorInItsAcceptLoop(holder, milliseconds(300));
+  RawClient late(port());
+  ASSERT_TRUE(late.Send(Get("/big_inline")));  // and never reads
+  reactor_gate_.Open();
+  EXPECT_EQ(holder.Read()->body, "released\n");
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().timeouts_write.load() == 1; }));
+  EXPECT_GE(std::chrono::steady_clock::now() - sent, milliseconds(200));
 }
 
 // A request with a 50 ms budget that waits at least 80 ms in its socket
