@@ -186,9 +186,11 @@ std::string* Connection::OutputFor(Slot& slot) {
 
 void Connection::LogAnswer(const Slot& slot, const http::Request* request,
                            int status, uint64_t body_bytes) {
-  // The clock, not the iteration's cached time: a request read late in a
-  // long iteration arrived after it began (a negative duration otherwise).
-  const SteadyTime now = ClockNow();
+  // Never before the request was parsed: one read late in a long iteration
+  // is parsed after the iteration's cached time (a negative duration
+  // otherwise). No clock read per answer: answered in the iteration that
+  // read it, its duration is the time since the read, taken as zero.
+  const SteadyTime now = std::max(loop_.Now(), slot.parsed);
   RouteMetrics& m = MetricsFor(slot.metrics_route);
   m.RecordStatus(status);
   m.total.Observe(now - slot.parsed);
@@ -464,7 +466,7 @@ void Connection::Finish() {
   }
   stream_->ShutdownWrite();
   phase_ = Phase::kLingering;
-  linger_started_ = loop_.Now();
+  linger_started_ = ClockNow();  // the linger's 2 s run from now
   stash_.clear();
   ReleaseParser();
 }
@@ -517,7 +519,13 @@ void Connection::CloseAnsweringPending() {
       // Requests still waiting for a handler (queued or running): 503, and
       // the handler is cancelled. A streamed answer already under way
       // cannot be replaced; it ends with the connection.
-      if (s.state != Slot::State::kWaiting || !s.exchange->Expire()) continue;
+      if (s.state != Slot::State::kWaiting) continue;
+      if (!s.exchange->Expire()) {
+        // Answered by its handler between the check above and now: that
+        // answer is in the mailbox.
+        ApplyQueuedUpdate(s);
+        continue;
+      }
       Complete(s, http::Response::Text(503, "shutting down\n"),
                &s.exchange->context().request());
       ReleaseExchange(s);
@@ -554,7 +562,7 @@ void Connection::OnStreamEof() {
 
 void Connection::OnStreamDrained() {
   if (phase_ == Phase::kClosed) return;
-  last_activity_ = loop_.Now();
+  last_activity_ = ClockNow();  // the idle timeout runs from now
   Advance();
 }
 
