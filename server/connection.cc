@@ -304,23 +304,22 @@ void Connection::ApplyUpdate(Slot& slot, ExchangeUpdate update) {
       slot.deadline_timer = net::kInvalidTimerId;
     }
     const http::Request& request = slot.exchange->context().request();
+    // Never a 2xx after the deadline, even one produced just before it
+    // whose way home took longer, a stream's head included (what follows
+    // it is dropped; the producer sees the stream closed). The clock is
+    // read now, not the iteration's cached time: a busy iteration may have
+    // started well before this answer is written.
+    if (update.head->status >= 200 && update.head->status < 300 &&
+        slot.exchange->deadline() != SteadyTime::max() &&
+        loop_.clock().Now() > slot.exchange->deadline()) {
+      context_.metrics->late_results_dropped.fetch_add(1, std::memory_order_relaxed);
+      context_.metrics->deadline_exceeded.fetch_add(1, std::memory_order_relaxed);
+      Complete(slot, http::Response::Text(503, "deadline exceeded\n"), &request);
+      ReleaseExchange(slot);
+      return;
+    }
     if (!update.streaming) {
-      // Never a 2xx after the deadline, even one produced just before it
-      // whose way home took longer. The clock is read now, not the
-      // iteration's cached time: a busy iteration may have started well
-      // before this answer is written.
-      if (update.head->status >= 200 && update.head->status < 300 &&
-          slot.exchange->deadline() != SteadyTime::max() &&
-          loop_.clock().Now() > slot.exchange->deadline()) {
-        context_.metrics->late_results_dropped.fetch_add(
-            1, std::memory_order_relaxed);
-        context_.metrics->deadline_exceeded.fetch_add(
-            1, std::memory_order_relaxed);
-        Complete(slot, http::Response::Text(503, "deadline exceeded\n"),
-                 &request);
-      } else {
-        Complete(slot, *update.head, &request);
-      }
+      Complete(slot, *update.head, &request);
       ReleaseExchange(slot);
       return;
     }

@@ -120,6 +120,13 @@ class RealtimeTest : public ::testing::Test {
                                        [this](RequestContext& ctx, Responder) {
       gate_.Wait(ctx);
     }).ok());
+    // Keeps its Responder for the test to answer (inline: no worker).
+    ASSERT_TRUE(server_->AddAsyncRoute("GET", "/keep_responder",
+                                       [this](RequestContext&, Responder r) {
+      std::lock_guard<std::mutex> lock(kept_mu_);
+      kept_ = std::move(r);
+      kept_at_ = std::chrono::steady_clock::now();
+    }, {.run_inline = true}).ok());
     ASSERT_TRUE(server_->Start().ok());
   }
   static int ThreadNice() {
@@ -146,6 +153,11 @@ class RealtimeTest : public ::testing::Test {
   std::chrono::steady_clock::time_point HoldTheReactorInItsAcceptLoop(
       RawClient& holder, milliseconds at_least);
   void HoldTheWorkerWithOneQueued(RawClient& running, RawClient& queued);
+  void ReleaseTheReactorExpectingTheDeadline503(RawClient& holder, RawClient& c);
+
+  std::mutex kept_mu_;
+  Responder kept_;  // guarded by kept_mu_
+  std::chrono::steady_clock::time_point kept_at_;
 
   Gate gate_;
   Gate bg_gate_;
@@ -334,6 +346,18 @@ TEST_F(RealtimeTest, AHalfClosedClientGetsTheAnswerGivenBeforeItsEofWasRead) {
   EXPECT_EQ(r->body, "opened\n");
 }
 
+// Opens reactor_gate_ (`holder` gets its /hold_reactor answer) and expects
+// `c` to be answered with the deadline's 503.
+void RealtimeTest::ReleaseTheReactorExpectingTheDeadline503(RawClient& holder,
+                                                           RawClient& c) {
+  reactor_gate_.Open();
+  EXPECT_EQ(holder.Read()->body, "released\n");
+  std::optional<::brisk::testing::RawResponse> r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->body, "deadline exceeded\n");
+}
+
 // A Responder dropped unanswered after its deadline passed, but before the
 // reactor's deadline timer ran (the reactor is held meanwhile), is late like
 // an answer would be: the client gets the 503 "deadline exceeded" its
@@ -352,15 +376,9 @@ TEST_F(RealtimeTest, AResponderDroppedAfterItsDeadlineIsAnswered503) {
     std::this_thread::sleep_for(milliseconds(5));
   }
   gate_.Open();  // past the deadline: the handler drops its Responder
-  const RouteMetrics& dropper =
-      server_->metrics().route(server_->metrics().num_routes() - 1);
-  ASSERT_TRUE(Eventually([&] { return dropper.handler.count() == 1; }));
-  reactor_gate_.Open();
-  EXPECT_EQ(holder.Read()->body, "released\n");
-  std::optional<::brisk::testing::RawResponse> r = c.Read();
-  ASSERT_TRUE(r.has_value());
-  EXPECT_EQ(r->status, 503);
-  EXPECT_EQ(r->body, "deadline exceeded\n");
+  ASSERT_TRUE(Eventually(
+      [&] { return server_->metrics().responders_dropped.load() == 1; }));
+  ReleaseTheReactorExpectingTheDeadline503(holder, c);
 }
 
 // The time an answer took (the access log's, the route's total latency)
@@ -652,6 +670,36 @@ void RealtimeTest::HoldTheWorkerWithOneQueued(RawClient& running, RawClient& que
   ASSERT_TRUE(gate_.WaitEntered(1));  // the only worker is held
   ASSERT_TRUE(queued.Send(Get("/fast")));
   ASSERT_TRUE(Eventually([&] { return server_->metrics().queue_depth.load() == 1; }));
+}
+
+// Never a 2xx after the deadline, a streamed one included: a stream head
+// given in time but reaching its connection after the deadline (the
+// reactor was busy) is replaced by the deadline's 503; what the producer
+// wrote after it is dropped.
+TEST_F(RealtimeTest, AStreamHeadWrittenAfterItsDeadlineBecomes503) {
+  Start({});
+  RawClient c(port());
+  ASSERT_TRUE(c.Send("GET /keep_responder HTTP/1.1\r\nHost: t\r\n"
+                     "X-Request-Budget-Ms: 1000\r\n\r\n"));
+  ASSERT_TRUE(Eventually([&] {
+    std::lock_guard<std::mutex> lock(kept_mu_);
+    return kept_.valid();
+  }));
+  RawClient holder(port());
+  ASSERT_TRUE(holder.Send(Get("/hold_reactor")));
+  ASSERT_TRUE(reactor_gate_.WaitEntered(1));  // the only reactor is held
+  std::lock_guard<std::mutex> lock(kept_mu_);
+  // In time (the deadline is 1 s after the arrival, which was before
+  // kept_at_): the stream is accepted, and waits for the reactor.
+  ASSERT_TRUE(kept_.BeginStream(http::Response::Text(200, "first ")));
+  EXPECT_TRUE(kept_.Write("second"));
+  kept_.Finish();
+  // Past the deadline (a bound the test makes), then the reactor goes on.
+  while (std::chrono::steady_clock::now() <= kept_at_ + milliseconds(1005)) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  ReleaseTheReactorExpectingTheDeadline503(holder, c);
+  EXPECT_GE(server_->metrics().late_results_dropped.load(), 1u);
 }
 
 // Stopping (directly, or when the drain timeout runs out) answers what is
