@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
@@ -62,8 +63,12 @@ TlsStream::~TlsStream() { Close(); }
 
 void TlsStream::Start() {
   if (options_.handshake_timeout > std::chrono::nanoseconds::zero()) {
-    timer_ = loop_->RunAfter(options_.handshake_timeout,
-                             [this] { OnHandshakeTimer(); });
+    // From the clock, not the iteration's cached time: a connection
+    // accepted late in a long iteration gets its whole timeout.
+    timer_ = loop_->RunAt(
+        loop_->clock().Now() +
+            std::chrono::ceil<net::Duration>(options_.handshake_timeout),
+        [this] { OnHandshakeTimer(); });
   }
   transport_->Start();  // may deliver at once
 }

@@ -251,6 +251,21 @@ TEST_F(TlsStreamTest, HandshakeTimeoutAlsoCutsOffAStalledHandshake) {
   EXPECT_EQ(Failures(TlsFailure::kHandshakeTimeout), 1u);
 }
 
+// A connection started late in a long iteration (the loop's cached time is
+// seconds old) gets its whole handshake_timeout from Start(), by the clock.
+TEST_F(TlsStreamTest, HandshakeTimeoutRunsFromStartNotTheIterationsTime) {
+  loop_->RunOnce(net::Duration::zero());  // the iteration's time: now
+  clock_.Advance(std::chrono::seconds(4));  // the iteration runs on...
+  Make({.handshake_timeout = std::chrono::seconds(5)});  // ...and accepts
+  clock_.Advance(std::chrono::milliseconds(4999));
+  loop_->RunOnce(net::Duration::zero());
+  EXPECT_TRUE(upper_.events.empty());
+  clock_.Advance(std::chrono::milliseconds(1));
+  loop_->RunOnce(net::Duration::zero());
+  EXPECT_EQ(upper_.last_error, ETIMEDOUT);
+  EXPECT_EQ(Failures(TlsFailure::kHandshakeTimeout), 1u);
+}
+
 TEST_F(TlsStreamTest, TheTimerStopsOnceTheHandshakeIsDone) {
   Make({.handshake_timeout = std::chrono::seconds(5)});
   auto client = fixture_.Client();
