@@ -724,6 +724,9 @@ class StreamCore final : public Core {
       if ((res & POLLHUP) || sending_) {
         eof_ = true;
         eof_reported_ = true;
+        // Nothing is delivered after the end: what arrived during the pause
+        // goes, as the readiness stream leaves it unread in the kernel.
+        std::string().swap(stash_);
         callbacks_->OnStreamEof();
         return;
       }
@@ -737,6 +740,7 @@ class StreamCore final : public Core {
     failed_ = true;
     eof_ = true;
     eof_reported_ = true;
+    std::string().swap(stash_);  // nothing is delivered after the error
     if (callbacks_ != nullptr) callbacks_->OnStreamError(error);
   }
 

@@ -179,6 +179,30 @@ TEST_P(StreamTest, HangupWhilePausedIsEof) {
   EXPECT_EQ(r.data_calls, 0);
 }
 
+// Bytes that arrived during a pause, then a half-close while an answer is
+// stuck (reported as the end of input while paused, as epoll does): after
+// OnStreamEof() nothing more is delivered, even once reading resumes.
+TEST_P(StreamTest, NoDataAfterAHalfCloseReportedWhilePaused) {
+  ShrinkSendBuffer();
+  auto s = Make();
+  s->Start();
+  s->SetReading(false);
+  s->output().append(Pattern(1 << 20));  // far more than the peer buffers
+  ASSERT_TRUE(s->Flush());
+  ASSERT_EQ(write(p.b.get(), "next", 4), 4);  // arrives during the pause
+  for (int i = 0; i < 3; ++i) loop->RunOnce(kPoll);
+  ASSERT_GT(s->pending_output(), 0u);  // stuck: the peer does not read
+  ASSERT_EQ(shutdown(p.b.get(), SHUT_WR), 0);
+  for (int i = 0; i < 3 && r.eofs == 0; ++i) loop->RunOnce(kPoll);
+  ASSERT_EQ(r.eofs, 1);
+  const int calls_at_eof = r.data_calls;
+  s->SetReading(true);
+  for (int i = 0; i < 3; ++i) loop->RunOnce(kPoll);
+  EXPECT_EQ(r.data_calls, calls_at_eof) << "delivered after EOF: " << r.data_;
+  EXPECT_EQ(r.eofs, 1);
+  s->Close();
+}
+
 TEST_P(StreamTest, PartialWritesQueueAndDrainInOrder) {
   ShrinkSendBuffer();
   auto s = Make();
