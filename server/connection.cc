@@ -507,7 +507,6 @@ void Connection::CloseAnsweringPending() {
   if (phase_ != Phase::kLingering) {
     draining_ = true;  // what is written now says Connection: close
     for (Slot& s : pipeline_) {
-      if (s.exchange == nullptr) continue;
       // An answer (or stream pieces) that reached the exchange but whose
       // delivery task is still queued behind this one: take it now, or the
       // close would drop an answer that was already given. (A handler
