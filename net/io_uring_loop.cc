@@ -8,11 +8,13 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -467,12 +469,22 @@ class StreamCore final : public Core {
     ::shutdown(fd_, SHUT_WR);
   }
 
+  // Like the readiness stream's Close(): output the owner flushed goes as
+  // far as the kernel takes it at once, the rest is dropped. A send still in
+  // flight holds the close back (its bytes come first): it is cancelled if
+  // it is still waiting, and once it completes what follows it is written
+  // without waiting (FinishClosing), then the socket closes.
   void Close() {
     if (closed_) return;
     closed_ = true;
     callbacks_ = nullptr;
-    std::string().swap(out_);
     std::string().swap(stash_);
+    if (sending_ && !failed_) {
+      closing_ = true;
+      loop_->CancelOp(this, kTagSend);
+      return;  // the send in flight keeps this alive
+    }
+    std::string().swap(out_);
     // A submission queued earlier must never reach a reused descriptor
     // number: the close goes through the ring after a cancellation of each
     // operation still in flight (linked, in order, in the next
@@ -481,7 +493,7 @@ class StreamCore final : public Core {
     size_t n = 0;
     if (recv_ != RecvState::kIdle) tags[n++] = kTagRecv;
     if (hup_armed_) tags[n++] = kTagHup;
-    if (sending_) tags[n++] = kTagSend;  // e.g. stuck on a client not reading
+    if (sending_) tags[n++] = kTagSend;  // a failed stream's, if any
     loop_->CancelAndClose(this, tags, n, fd_);
     fd_ = -1;
     loop_->Release(this);
@@ -515,6 +527,7 @@ class StreamCore final : public Core {
     if (flags & IORING_CQE_F_BUFFER) {
       loop_->ReturnBuffer(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
     }
+    if (tag == kTagSend) OnSend(res);  // a close held back by it goes on
     return false;
   }
 
@@ -676,6 +689,10 @@ class StreamCore final : public Core {
 
   void OnSend(int res) {
     sending_ = false;
+    if (closing_) {
+      FinishClosing(res);
+      return;
+    }
     if (closed_) return;
     if (res <= 0) {
       if (!failed_) Fail(res < 0 ? -res : EPIPE);
@@ -704,6 +721,41 @@ class StreamCore final : public Core {
       drain_wanted_ = false;
       callbacks_->OnStreamDrained();
     }
+  }
+
+  // The send that held a Close() back completed (`res`: its result, or
+  // -ECANCELED if it was still waiting). What remains is written as far as
+  // the kernel takes it without waiting, in order; then the socket closes
+  // through the ring, after anything submitted on it before. Never deletes
+  // this (the caller's Release does).
+  void FinishClosing(int res) {
+    closing_ = false;
+    if (res > 0) send_pos_ += static_cast<size_t>(res);
+    std::string_view rest(send_buf_);
+    rest.remove_prefix(std::min(send_pos_, rest.size()));
+    if (res >= 0 || res == -ECANCELED) {
+      if (WriteWithoutWaiting(rest)) WriteWithoutWaiting(out_);
+    }
+    std::string().swap(send_buf_);
+    std::string().swap(out_);
+    send_pos_ = 0;
+    Tag tags[2];
+    size_t n = 0;
+    if (recv_ != RecvState::kIdle) tags[n++] = kTagRecv;
+    if (hup_armed_) tags[n++] = kTagHup;
+    loop_->CancelAndClose(this, tags, n, fd_);
+    fd_ = -1;
+  }
+  // True if the kernel took all of `data`.
+  bool WriteWithoutWaiting(std::string_view data) {
+    while (!data.empty()) {
+      const ssize_t n =
+          ::send(fd_, data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
   }
 
   void OnHup(int res) {
@@ -763,6 +815,7 @@ class StreamCore final : public Core {
   bool eof_seen_while_paused_ = false;
   bool failed_ = false;
   bool closed_ = false;
+  bool closing_ = false;  // closed_, the socket kept until the send completes
   bool drain_wanted_ = false;
   bool shutdown_after_send_ = false;
   bool deferred_ = false;
@@ -1016,6 +1069,7 @@ UringLoop::~UringLoop() {
       }
       io_uring_cq_advance(&ring_, n);
     }
+    io_uring_submit(&ring_);  // closes queued by the last completions
     for (Core* core : cores_) delete core;
     cores_.clear();
     io_uring_queue_exit(&ring_);

@@ -115,7 +115,9 @@ class Stream {
   virtual bool reading() const = 0;
   // Sends FIN after the queued output (TCP half-close). Input still arrives.
   virtual void ShutdownWrite() = 0;
-  // Closes the socket at once (queued output is dropped). Idempotent.
+  // Closes the socket without waiting: output already Flush()ed goes as far
+  // as the kernel takes it at once (in order, after a send still in flight),
+  // the rest is dropped. No callback runs after it. Idempotent.
   virtual void Close() = 0;
   virtual bool closed() const = 0;
   // The socket (-1 once closed), for getsockopt and the like.

@@ -57,7 +57,10 @@ class Recorder : public StreamCallbacks {
     ++data_calls;
     if (on_data) on_data(data);
   }
-  void OnStreamEof() override { ++eofs; }
+  void OnStreamEof() override {
+    ++eofs;
+    if (on_eof) on_eof();
+  }
   void OnStreamDrained() override { ++drained; }
   void OnStreamError(int error) override { errors.push_back(error); }
 
@@ -67,6 +70,7 @@ class Recorder : public StreamCallbacks {
   int drained = 0;
   std::vector<int> errors;
   std::function<void(std::string_view)> on_data;
+  std::function<void()> on_eof;
 };
 
 // A loop, a socketpair and a Recorder; Make() puts a stream on side a. Every
@@ -375,6 +379,62 @@ TEST_P(StreamTest, CloseWhileASendIsStuckStillClosesTheSocket) {
     ended = n == 0 || (n < 0 && errno != EAGAIN);
   }
   EXPECT_TRUE(ended);
+}
+
+// A server's answer to a request that came with the client's half-close: the
+// answer to the data is flushed, the end of input adds a last piece, flushes
+// and closes. Both reach the client, in order, although the first send may
+// still be in flight when Close() comes (on io_uring the data and the end
+// arrive in one batch of completions, before the send's). The second round
+// destroys the stream right after the end was reported, as an owner may.
+TEST_P(StreamTest, CloseRightAfterAFlushStillSendsWhatWasFlushed) {
+  for (const bool destroy_after_eof : {false, true}) {
+    SCOPED_TRACE(destroy_after_eof ? "stream destroyed after EOF" : "kept");
+    SocketPair pair;
+    Recorder rec;
+    auto s = loop->CreateStream(std::move(pair.a), &rec, {});
+    Stream* const raw = s.get();
+    rec.on_data = [raw](std::string_view) {
+      raw->output().append("A");
+      raw->Flush();
+    };
+    rec.on_eof = [raw] {
+      raw->output().append("B");
+      raw->Flush();
+      raw->Close();
+    };
+    s->Start();
+    // A first exchange, so the next receive is the long-lived one.
+    ASSERT_EQ(write(pair.b.get(), "r1", 2), 2);
+    std::string got;
+    for (int i = 0; i < 100 && got.empty(); ++i) {
+      loop->RunOnce(std::chrono::milliseconds(10));
+      got += ReadAvailable(pair.b.get());
+    }
+    ASSERT_EQ(got, "A");
+    got.clear();
+    // The request and the half-close together.
+    ASSERT_EQ(write(pair.b.get(), "req", 3), 3);
+    ASSERT_EQ(shutdown(pair.b.get(), SHUT_WR), 0);
+    for (int i = 0; i < 100 && rec.eofs == 0; ++i) {
+      loop->RunOnce(std::chrono::milliseconds(10));
+    }
+    ASSERT_EQ(rec.eofs, 1);
+    if (destroy_after_eof) s.reset();
+    bool ended = false;
+    char buf[64];
+    for (int i = 0; i < 100 && !ended; ++i) {
+      loop->RunOnce(std::chrono::milliseconds(10));
+      for (;;) {
+        const ssize_t n = read(pair.b.get(), buf, sizeof(buf));
+        if (n > 0) got.append(buf, static_cast<size_t>(n));
+        if (n == 0) ended = true;
+        if (n <= 0) break;
+      }
+    }
+    EXPECT_TRUE(ended) << "the socket was not closed";
+    EXPECT_EQ(got, "AB");
+  }
 }
 
 TEST_P(StreamTest, NoCallbackAfterClose) {
