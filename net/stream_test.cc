@@ -207,6 +207,28 @@ TEST_P(StreamTest, NoDataAfterAHalfCloseReportedWhilePaused) {
   s->Close();
 }
 
+TEST_P(StreamTest, AHalfCloseWhilePausedWithASendInFlightKeepsTheInput) {
+  // A client pipelines, then half-closes; the server has paused reading
+  // and an answer is on its way (not stuck: the client has room). The
+  // requests received are still delivered when reading resumes, then EOF.
+  auto s = Make();
+  s->Start();
+  loop->RunOnce(kPoll);
+  s->SetReading(false);
+  ASSERT_EQ(write(p.b.get(), "req", 3), 3);  // arrives during the pause
+  for (int i = 0; i < 3; ++i) loop->RunOnce(kPoll);
+  ASSERT_EQ(shutdown(p.b.get(), SHUT_WR), 0);
+  s->output().append("answer");
+  ASSERT_TRUE(s->Flush());
+  for (int i = 0; i < 3; ++i) loop->RunOnce(kPoll);
+  EXPECT_EQ(r.eofs, 0) << "the half-close was taken for a hang-up";
+  EXPECT_EQ(ReadAvailable(p.b.get()), "answer");
+  s->SetReading(true);
+  for (int i = 0; i < 5 && r.eofs == 0; ++i) loop->RunOnce(kPoll);
+  EXPECT_EQ(r.data_, "req");
+  EXPECT_EQ(r.eofs, 1);
+}
+
 TEST_P(StreamTest, PartialWritesQueueAndDrainInOrder) {
   ShrinkSendBuffer();
   auto s = Make();
