@@ -80,9 +80,10 @@ ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
 ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM CA certificates that issue client certificates: mutual TLS "
           "(see --tls_client_auth).");
-ABSL_FLAG(std::string, tls_client_auth, "require",
-          "With --tls_client_ca: 'require' a verified client certificate, "
-          "or 'request' one (clients without one are served too).");
+ABSL_FLAG(std::string, tls_client_auth, "",
+          "With --tls_client_ca: 'require' a verified client certificate "
+          "(empty: the default), or 'request' one (clients without one are "
+          "served too). Refused without --tls_client_ca.");
 ABSL_FLAG(std::string, tls_min_version, "1.2", "Lowest TLS version: 1.2 or 1.3.");
 ABSL_FLAG(absl::Duration, tls_handshake_timeout, absl::Seconds(10),
           "A client that has not completed its TLS handshake this long after "
@@ -107,12 +108,20 @@ absl::Status TlsFromFlags(TlsOptions* tls) {
     return absl::InvalidArgumentError("--tls_client_ca needs --tls_cert and --tls_key");
   }
   const std::string auth = absl::GetFlag(FLAGS_tls_client_auth);
-  if (auth != "require" && auth != "request") {
+  if (!auth.empty() && auth != "require" && auth != "request") {
     return absl::InvalidArgumentError("--tls_client_auth must be require or request");
+  }
+  // Asked for client certificates but named no CA to check them: refused,
+  // not served without mutual TLS (an operator who wrote "require" would
+  // otherwise accept every client without knowing it).
+  if (!auth.empty() && tls->client_ca_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_client_auth needs --tls_client_ca (the CAs that issue client "
+        "certificates)");
   }
   if (!tls->client_ca_file.empty()) {
     tls->client_auth =
-        auth == "require" ? tls::ClientAuth::kRequire : tls::ClientAuth::kRequest;
+        auth == "request" ? tls::ClientAuth::kRequest : tls::ClientAuth::kRequire;
   }
   const std::string min_version = absl::GetFlag(FLAGS_tls_min_version);
   if (min_version != "1.2" && min_version != "1.3") {

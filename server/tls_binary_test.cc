@@ -194,6 +194,14 @@ TEST_F(TlsBinaryTest, RefusesInconsistentFlagsAndBadFiles) {
   flags = Flags(pki_.server_ecdsa);
   flags.push_back("--tls_client_auth=maybe");
   EXPECT_EQ(exit_code(flags, &err), 2);
+  // Client certificates asked for without the CAs that issue them: refused
+  // (served without mutual TLS, "require" would let every client in).
+  for (const char* auth : {"--tls_client_auth=require", "--tls_client_auth=request"}) {
+    flags = Flags(pki_.server_ecdsa);
+    flags.push_back(auth);
+    EXPECT_EQ(exit_code(flags, &err), 2) << auth;
+    EXPECT_THAT(err, HasSubstr("--tls_client_auth needs --tls_client_ca")) << auth;
+  }
   flags = Flags(pki_.server_ecdsa);
   flags.push_back("--tls_min_version=1.1");
   EXPECT_EQ(exit_code(flags, &err), 2);
