@@ -44,8 +44,19 @@ void Connection::Start(std::unique_ptr<net::Stream> stream) {
   // in a long iteration would have its header timeout start before it.
   last_activity_ = ClockNow();
   head_started_ = last_activity_;  // the first request's clock
+  awaiting_handshake_ = info_ != nullptr && info_->secure;
   stream_->Start();  // may deliver (and even finish) at once
   if (phase_ == Phase::kClosed) return;
+  UpdateReadingAndTimer();
+}
+
+void Connection::OnHandshakeDone() {
+  if (phase_ == Phase::kClosed || !awaiting_handshake_) return;
+  awaiting_handshake_ = false;
+  // As a plain connection's accept: the first request's head (and, while
+  // silent, the connection) gets the whole header timeout from now.
+  last_activity_ = ClockNow();
+  head_started_ = last_activity_;
   UpdateReadingAndTimer();
 }
 
@@ -587,6 +598,9 @@ SteadyTime Connection::NextTimeout() const {
     return last_activity_ + config().idle_timeout;  // body stalled
   }
   if (pipeline_.empty() && !any_request_) {
+    // A TLS handshake under way: its own timer (in the stream) cuts it off;
+    // the header timeout starts when it ends (OnHandshakeDone).
+    if (awaiting_handshake_) return last_activity_ + config().idle_timeout;
     // A connection that has sent nothing yet: the header timeout from its
     // accept, as nginx's client_header_timeout, so a silent one does not
     // hold a slot for a whole idle timeout.

@@ -119,6 +119,13 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // was already there). A null stream (the transport could not be set up)
   // closes the connection at once.
   void Start(std::unique_ptr<net::Stream> stream);
+  // The stream's TLS handshake completed (a TLS connection, whose
+  // ConnectionInfo is secure, waits for this): the header timeout for the
+  // first request runs from now. Until then only the handshake's own timer
+  // and the idle timeout apply, so --header_timeout does not cut a slow
+  // handshake and --tls_handshake_timeout does not eat into the request's
+  // time.
+  void OnHandshakeDone();
   // Server drain: every answer from now on carries Connection: close (the
   // client reconnects elsewhere) and the connection closes after it. With
   // `close_idle`, a connection with nothing in progress also closes now;
@@ -250,6 +257,8 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // A request came (dispatched, or answered without one): before it, the
   // header timeout runs from the accept (head_started_).
   bool any_request_ = false;
+  // TLS: the handshake is not done yet (OnHandshakeDone()).
+  bool awaiting_handshake_ = false;
 
   // The next timeout check, in the owner's ConnectionTimers (armed: a check
   // is due no later than timer_.due; it re-checks then).

@@ -95,7 +95,8 @@ void Reactor::OnAccept(net::UniqueFd fd, const net::SocketAddress& peer) {
   raw->Start(tls_ == nullptr
                  ? loop_->CreateStream(std::move(fd), raw, stream_options_)
                  : tls_->CreateStream(loop_.get(), std::move(fd), raw,
-                                      stream_options_, tls_info));
+                                      stream_options_, tls_info,
+                                      [raw] { raw->OnHandshakeDone(); }));
 }
 
 std::unique_ptr<http::RequestParser> Reactor::TakeParser() {

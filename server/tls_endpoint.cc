@@ -106,7 +106,8 @@ TlsEndpoint::TlsEndpoint(std::unique_ptr<tls::TlsContext> context,
 
 std::unique_ptr<net::Stream> TlsEndpoint::CreateStream(
     net::EventLoop* loop, net::UniqueFd fd, net::StreamCallbacks* callbacks,
-    const net::StreamOptions& options, ConnectionInfo* info) {
+    const net::StreamOptions& options, ConnectionInfo* info,
+    absl::AnyInvocable<void()> on_established) {
   absl::StatusOr<std::unique_ptr<tls::TlsServerSession>> session =
       context_->NewSession();
   if (!session.ok()) {
@@ -119,10 +120,13 @@ std::unique_ptr<net::Stream> TlsEndpoint::CreateStream(
   }
   info->secure = true;
   TlsStreamHooks hooks;
-  hooks.on_established = [info](const tls::TlsServerSession& s) {
-    if (s.peer().empty()) return;
-    info->client = std::make_unique<ConnectionInfo::VerifiedClient>(
-        ConnectionInfo::VerifiedClient{s.peer(), AccessLogUser(s.peer())});
+  hooks.on_established = [info, done = std::move(on_established)](
+                             const tls::TlsServerSession& s) mutable {
+    if (!s.peer().empty()) {
+      info->client = std::make_unique<ConnectionInfo::VerifiedClient>(
+          ConnectionInfo::VerifiedClient{s.peer(), AccessLogUser(s.peer())});
+    }
+    if (done) done();
   };
   hooks.on_failure = [this, info](const tls::TlsServerSession& s,
                                   bool established) {

@@ -64,13 +64,13 @@ class TlsEndpoint {
   // A TlsStream over a readiness or native stream for `fd` (made by `loop`),
   // delivering plaintext to `callbacks`. `info` (of the connection; must
   // outlive the stream) is marked secure now and gets the verified client
-  // certificate when the handshake completes. Null when OpenSSL cannot make
-  // a session (out of memory): the caller closes the connection.
-  std::unique_ptr<net::Stream> CreateStream(net::EventLoop* loop,
-                                            net::UniqueFd fd,
-                                            net::StreamCallbacks* callbacks,
-                                            const net::StreamOptions& options,
-                                            ConnectionInfo* info);
+  // certificate when the handshake completes; then `on_established` (may be
+  // empty) runs, before any plaintext reaches `callbacks`. Null when OpenSSL
+  // cannot make a session (out of memory): the caller closes the connection.
+  std::unique_ptr<net::Stream> CreateStream(
+      net::EventLoop* loop, net::UniqueFd fd, net::StreamCallbacks* callbacks,
+      const net::StreamOptions& options, ConnectionInfo* info,
+      absl::AnyInvocable<void()> on_established = nullptr);
 
   // Re-reads the files: OK, new handshakes use them; an error keeps the
   // files in use and says why. Established connections are untouched.

@@ -313,6 +313,33 @@ TEST_F(TlsServerTest, HandshakeTimeoutCutsOffStalledClients) {
   ExpectServed(steady);  // established: no handshake timer any more
 }
 
+// The header timeout is the request's, not the handshake's: it starts when
+// the handshake ends, and a handshake slower than it is cut off only by the
+// handshake timeout (with --header_timeout=1s a client that took 0.7 s to
+// start its handshake had 0.3 s left for its request; one that took 1.5 s
+// was closed although --tls_handshake_timeout was 10 s).
+TEST_F(TlsServerTest, HeaderTimeoutStartsWhenTheHandshakeEnds) {
+  ServerOptions o = Options();
+  o.defer_accept = false;  // the late client is accepted before its ClientHello
+  o.header_timeout = std::chrono::milliseconds(200);
+  o.tls.handshake_timeout = std::chrono::seconds(60);
+  StartServer(o);
+  TlsClient late(port_, Client(), std::chrono::seconds(20), /*handshake=*/false);
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().accepted_connections.load() == 1; }));
+  // Accepted after `late`, a client that completes its handshake and sends
+  // nothing is closed by the header timeout, counted from its handshake's
+  // end: by then `late` has been connected longer than the header timeout.
+  TlsClient silent(port_, Client());
+  ASSERT_TRUE(silent.handshake_done()) << silent.error();
+  EXPECT_TRUE(silent.WaitClosed());
+  EXPECT_TRUE(Eventually([&] { return server_->metrics().timeouts_header.load() == 1; }));
+  // `late` is still being waited for: it handshakes now and is served.
+  ASSERT_TRUE(late.Handshake()) << late.error();
+  ExpectServed(late);
+  EXPECT_EQ(server_->metrics().timeouts_header.load(), 1);
+  EXPECT_EQ(Failures(TlsFailure::kHandshakeTimeout), 0u);
+}
+
 struct MtlsCase {
   std::string name;
   ClientAuth auth;

@@ -10,7 +10,7 @@
 namespace brisk::testing {
 
 TlsClient::TlsClient(uint16_t port, const tls::testing::ClientOptions& options,
-                     std::chrono::milliseconds guard)
+                     std::chrono::milliseconds guard, bool handshake)
     : RawClient(port, guard) {
   absl::StatusOr<std::unique_ptr<tls::testing::TestClient>> client =
       tls::testing::TestClient::Create(options);
@@ -19,13 +19,17 @@ TlsClient::TlsClient(uint16_t port, const tls::testing::ClientOptions& options,
     return;
   }
   tls_ = *std::move(client);
-  if (!connected()) return;
+  if (handshake) Handshake();
+}
+
+bool TlsClient::Handshake() {
+  if (tls_ == nullptr || !connected()) return false;
   char buf[16384];
   for (;;) {
     const bool done = tls_->Step();
-    if (!SendTlsOutput() || done || tls_->failed()) return;
+    if (!SendTlsOutput() || done || tls_->failed()) return handshake_done();
     const ssize_t n = ReceiveFromSocket(buf, sizeof(buf));
-    if (n <= 0) return;
+    if (n <= 0) return false;
     tls_->Feed(std::string_view(buf, static_cast<size_t>(n)));
   }
 }

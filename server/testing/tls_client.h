@@ -31,10 +31,16 @@ namespace brisk::testing {
 
 class TlsClient : public RawClient {
  public:
-  // Connects and runs the handshake (see handshake_done(), error()).
+  // Connects and runs the handshake (see handshake_done(), error()); with
+  // `handshake` false, only connects (a client that is slow to start its
+  // handshake): Handshake() runs it later.
   TlsClient(uint16_t port, const tls::testing::ClientOptions& options,
-            std::chrono::milliseconds guard = std::chrono::seconds(20));
+            std::chrono::milliseconds guard = std::chrono::seconds(20),
+            bool handshake = true);
   ~TlsClient() override;
+
+  // Runs the handshake to its end; returns handshake_done().
+  bool Handshake();
 
   // The client's side of the handshake completed.
   bool handshake_done() const;
