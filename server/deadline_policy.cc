@@ -237,6 +237,12 @@ std::optional<ShedReason> DeadlinePolicy::Admit(Job& job, SteadyTime now) {
   std::lock_guard<std::mutex> lock(mu_);
   if (queued_ >= options_.capacity) return ShedReason::kQueueFull;
   RouteState& r = Route(job.route);
+  // An arrival makes its route active for the bulkhead even if it is
+  // refused: otherwise a route that was idle while another took every
+  // worker would be refused until a worker freed at a lucky moment, since
+  // each worker freed goes straight back to the other route's queue.
+  r.seen = true;
+  r.last_active = now;
   // The route's typical budget (for "tighter than"), from every arrival.
   const double budget = Ns(job.deadline - job.arrival);
   if (!r.has_budget) {
@@ -255,8 +261,6 @@ std::optional<ShedReason> DeadlinePolicy::Admit(Job& job, SteadyTime now) {
     return ShedReason::kStandingQueue;
   }
   r.admitted.Add(now);
-  r.seen = true;
-  r.last_active = now;
   ++queued_;
   if (r.batcher != nullptr) {
     r.batcher->Add(std::move(job), now);

@@ -335,6 +335,42 @@ TEST(DeadlinePolicyTest, ARecentlyActiveRouteKeepsItsWorker) {
   EXPECT_TRUE(p.Next(later, &refused).has_value());
 }
 
+TEST(DeadlinePolicyTest, ARefusedArrivalStillClaimsItsWorker) {
+  // Route 0 (200 ms) flooded while route 1 (1 ms, 50 ms budget) was idle
+  // for longer than the active window: route 0 holds both workers. Route
+  // 1's first arrival cannot get a worker within its budget and is
+  // refused, but it counts as activity, so the next worker freed is kept
+  // for route 1 instead of going back to route 0's queue; otherwise route
+  // 1 would be refused until a worker freed at a lucky moment (a whole
+  // 200 ms of refusals, seen with the server binary).
+  DeadlinePolicy p({.workers = 2});
+  std::vector<Refusal> refused;
+  Learn(p, 1, milliseconds(1), kT0);
+  Learn(p, 0, milliseconds(200), kT0);
+  const SteadyTime t = kT0 + std::chrono::seconds(5);  // route 1 idle since
+  for (uint64_t i = 0; i < 6; ++i) {
+    Job j = MakeJob(0, t, std::chrono::seconds(10), i);
+    ASSERT_FALSE(p.Admit(j, t).has_value());
+  }
+  std::optional<Job> a = p.Next(t, &refused);
+  std::optional<Job> b = p.Next(t + milliseconds(100), &refused);
+  ASSERT_TRUE(a.has_value());
+  ASSERT_TRUE(b.has_value());  // route 0 alone: both workers
+  const SteadyTime arrival = t + milliseconds(120);
+  Job fast = MakeJob(1, arrival, milliseconds(50), 100);
+  EXPECT_EQ(p.Admit(fast, arrival), ShedReason::kPredictedLate);
+  // The first of route 0's requests ends; route 0 may not take that worker.
+  const SteadyTime end = t + milliseconds(200);
+  p.Finished(*a, milliseconds(200), end);
+  EXPECT_FALSE(p.Next(end, &refused).has_value());
+  // So route 1's next arrival is admitted and runs at once.
+  Job again = MakeJob(1, end, milliseconds(50), 101);
+  EXPECT_FALSE(p.Admit(again, end).has_value());
+  std::optional<Job> next = p.Next(end, &refused);
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->id, 101u);
+}
+
 TEST(DeadlinePolicyTest, ExplicitConcurrencyLimit) {
   DeadlinePolicy p({.workers = 4, .max_concurrency = {1}});
   std::vector<Refusal> refused;
