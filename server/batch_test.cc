@@ -258,6 +258,15 @@ TEST(BatchRouteSetupTest, NeedsDeadlineAdmissionAndAValidPolicy) {
   EXPECT_FALSE(server.AddBatchRoute("POST", "/b", handler,
                                     {.policy = BatchOptions::Policy::kFixed}).ok());
   EXPECT_FALSE(server.AddBatchRoute("POST", "/b", handler, {.max_batch = 0}).ok());
+  // A negative max_delay is a mistake, not "no cap" (kDeadline) or "1 ms"
+  // (fraud_server's kFixed default).
+  for (BatchOptions::Policy policy :
+       {BatchOptions::Policy::kDeadline, BatchOptions::Policy::kFixed}) {
+    EXPECT_FALSE(server.AddBatchRoute("POST", "/b", handler,
+                                      {.policy = policy,
+                                       .max_delay = -std::chrono::milliseconds(1)})
+                     .ok());
+  }
   EXPECT_TRUE(server.AddBatchRoute("POST", "/b", handler, {}).ok());
 }
 

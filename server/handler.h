@@ -225,7 +225,7 @@ struct BatchOptions {
   Policy policy = Policy::kDeadline;
   size_t max_batch = 32;
   // kDeadline: an optional cap on the oldest request's wait (0 = none).
-  // kFixed: how long to wait for a full batch (must be > 0).
+  // kFixed: how long to wait for a full batch (must be > 0). Never < 0.
   std::chrono::nanoseconds max_delay{0};
   // The batch cost a + b*n assumed until batches are measured (the model
   // is then fitted online).

@@ -16,6 +16,9 @@ absl::Status RouteTable::Add(Route route) {
     if (b.max_batch < 1) {
       return absl::InvalidArgumentError("max_batch must be >= 1");
     }
+    if (b.max_delay.count() < 0) {
+      return absl::InvalidArgumentError("max_delay must be >= 0 (0: no cap)");
+    }
     if (b.policy == BatchOptions::Policy::kFixed && b.max_delay.count() <= 0) {
       return absl::InvalidArgumentError("the fixed batch policy needs max_delay > 0");
     }

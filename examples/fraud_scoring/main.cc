@@ -60,6 +60,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--max_batch must be >= 1\n");
     return 2;
   }
+  if (absl::GetFlag(FLAGS_max_delay) < absl::ZeroDuration()) {
+    std::fprintf(stderr, "--max_delay must be >= 0\n");
+    return 2;
+  }
   brisk::BatchOptions batch{
       .max_batch = static_cast<size_t>(absl::GetFlag(FLAGS_max_batch)),
       .max_delay = absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_max_delay))};
