@@ -237,12 +237,6 @@ std::optional<ShedReason> DeadlinePolicy::Admit(Job& job, SteadyTime now) {
   std::lock_guard<std::mutex> lock(mu_);
   if (queued_ >= options_.capacity) return ShedReason::kQueueFull;
   RouteState& r = Route(job.route);
-  // An arrival makes its route active for the bulkhead even if it is
-  // refused: otherwise a route that was idle while another took every
-  // worker would be refused until a worker freed at a lucky moment, since
-  // each worker freed goes straight back to the other route's queue.
-  r.seen = true;
-  r.last_active = now;
   // The route's typical budget (for "tighter than"), from every arrival.
   const double budget = Ns(job.deadline - job.arrival);
   if (!r.has_budget) {
@@ -254,6 +248,16 @@ std::optional<ShedReason> DeadlinePolicy::Admit(Job& job, SteadyTime now) {
   double wait_ns = 0;
   if (PredictLocked(job.route, job.deadline, now, &wait_ns) > job.deadline &&
       !ProbeLocked(r, job, now)) {
+    // Refused for want of a worker, not for its own cost: the route still
+    // becomes active for the bulkhead. Otherwise a route that was idle
+    // while another took every worker would be refused until a worker
+    // freed at a lucky moment, each one freed going straight back to the
+    // other route's queue. A request that could not make its deadline
+    // even alone (its budget below its route's estimate) claims nothing.
+    if (job.deadline - now >= r.estimate.mean()) {
+      r.seen = true;
+      r.last_active = now;
+    }
     return ShedReason::kPredictedLate;
   }
   if (r.standing && r.batcher == nullptr && wait_ns > StandingTargetNs(r)) {
@@ -261,6 +265,8 @@ std::optional<ShedReason> DeadlinePolicy::Admit(Job& job, SteadyTime now) {
     return ShedReason::kStandingQueue;
   }
   r.admitted.Add(now);
+  r.seen = true;
+  r.last_active = now;
   ++queued_;
   if (r.batcher != nullptr) {
     r.batcher->Add(std::move(job), now);

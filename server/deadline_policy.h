@@ -32,10 +32,11 @@
 //    never refused by it.
 //  - Bulkhead: a route may hold at most `max_concurrency` workers (a route
 //    option; by default every worker but one while another route is active
-//    — requests queued or running, or arriving (admitted or refused) within
-//    the last second — so a flooded slow route always leaves a worker to
-//    the others, yet a route alone may use them all; a route that was idle
-//    gets its worker back from the first one freed after its arrival).
+//    — requests queued or running, or arriving within the last second,
+//    refused or not, unless refused as unable to finish even alone — so a
+//    flooded slow route always leaves a worker to the others, yet a route
+//    alone may use them all; a route that was idle gets its worker back
+//    from the first one freed after its arrival).
 //
 // The prediction (EDF on W workers):
 //   wait   = max(F, A_route / C_route)
@@ -162,7 +163,8 @@ class DeadlinePolicy final : public AdmissionPolicy {
     int running = 0;
     int explicit_limit = 0;
     bool seen = false;
-    SteadyTime last_active{};  // last arrival or completion
+    SteadyTime last_active{};  // last admission, arrival refused only
+                                // for want of a worker, or completion
     // Standing-queue guard: when the waits of dequeued requests started
     // exceeding the target without a shorter one since (or {}), and
     // whether that has lasted a whole budget.

@@ -371,6 +371,24 @@ TEST(DeadlinePolicyTest, ARefusedArrivalStillClaimsItsWorker) {
   EXPECT_EQ(next->id, 101u);
 }
 
+TEST(DeadlinePolicyTest, AHopelessArrivalClaimsNoWorker) {
+  // A request whose budget is below its route's own estimate would not
+  // make it even with a worker to itself: its refusal must not hold a
+  // worker back from a busy route.
+  DeadlinePolicy p({.workers = 2, .probe_interval = nanoseconds(0)});
+  std::vector<Refusal> refused;
+  Learn(p, 1, milliseconds(100), kT0);
+  const SteadyTime t = kT0 + std::chrono::seconds(5);
+  Job hopeless = MakeJob(1, t, milliseconds(50), 100);
+  EXPECT_EQ(p.Admit(hopeless, t), ShedReason::kPredictedLate);
+  for (uint64_t i = 0; i < 3; ++i) {
+    Job j = MakeJob(0, t, std::chrono::seconds(10), i);
+    ASSERT_FALSE(p.Admit(j, t).has_value());
+  }
+  EXPECT_TRUE(p.Next(t, &refused).has_value());
+  EXPECT_TRUE(p.Next(t, &refused).has_value());  // route 0 is alone
+}
+
 TEST(DeadlinePolicyTest, ExplicitConcurrencyLimit) {
   DeadlinePolicy p({.workers = 4, .max_concurrency = {1}});
   std::vector<Refusal> refused;
