@@ -14,6 +14,8 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -21,11 +23,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "http/ascii.h"
+#include "http/json_string.h"
 #include "http/response.h"
 #include "server/flags.h"
 #include "server/handler.h"
 #include "server/http_server.h"
 #include "server/sse.h"
+#include "tls/peer_identity.h"
 
 namespace {
 
@@ -60,6 +64,8 @@ constexpr char kIndex[] =
     "<li>POST /echo: answers with the request body</li>\n"
     "<li><a href=\"/events?n=5&amp;ms=200\">GET /events?n=N&amp;ms=M</a>: "
     "N Server-Sent Events, one every M ms (a streamed answer)</li>\n"
+    "<li><a href=\"/whoami\">GET /whoami</a>: the connection's TLS client "
+    "certificate as the server verified it (mutual TLS), as JSON</li>\n"
     "<li><a href=\"/healthz\">GET /healthz</a>: liveness (200 while the "
     "process serves)</li>\n"
     "<li><a href=\"/readyz\">GET /readyz</a>: readiness (503 once a "
@@ -68,6 +74,38 @@ constexpr char kIndex[] =
     "<li><a href=\"/status\">GET /status</a>: live status page (its data: "
     "<a href=\"/status.json\">GET /status.json</a>)</li>\n"
     "</ul>\n";
+
+// {"secure":..,"verified":..} and, for a verified client certificate, its
+// subject, issuer, serial, fingerprint and subject alternative names.
+std::string WhoAmI(const RequestContext& ctx) {
+  std::string out = absl::StrCat("{\"secure\":", ctx.secure() ? "true" : "false");
+  const brisk::tls::PeerIdentity* id = ctx.client_certificate();
+  absl::StrAppend(&out, ",\"verified\":", id != nullptr ? "true" : "false");
+  if (id != nullptr) {
+    auto field = [&out](const char* name, std::string_view value) {
+      absl::StrAppend(&out, ",\"", name, "\":");
+      brisk::http::AppendJsonString(value, &out);
+    };
+    auto list = [&out](const char* name, const std::vector<std::string>& values) {
+      absl::StrAppend(&out, ",\"", name, "\":[");
+      for (size_t i = 0; i < values.size(); ++i) {
+        if (i > 0) out += ',';
+        brisk::http::AppendJsonString(values[i], &out);
+      }
+      out += ']';
+    };
+    field("subject", id->subject);
+    field("issuer", id->issuer);
+    field("serial", id->serial);
+    field("sha256_fingerprint", id->sha256_fingerprint);
+    list("dns_names", id->dns_names);
+    list("uris", id->uris);
+    list("emails", id->emails);
+    list("ip_addresses", id->ip_addresses);
+  }
+  out += "}\n";
+  return out;
+}
 
 absl::Status AddDemoRoutes(brisk::HttpServer& server) {
   using brisk::RouteOptions;
@@ -99,6 +137,9 @@ absl::Status AddDemoRoutes(brisk::HttpServer& server) {
       kInline);
   add("GET", "/hello",
       [](RequestContext&) { return Response::Text(200, "Hello, World!\n"); },
+      kInline);
+  add("GET", "/whoami",
+      [](RequestContext& ctx) { return Response::Json(200, WhoAmI(ctx)); },
       kInline);
   add("GET", "/slow",
       [](RequestContext& ctx) {

@@ -87,6 +87,40 @@ TEST(ServerBinaryTest, IoUringServesAndDrains) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
+// A client that pipelines many requests, half-closes, and only then reads
+// gets every answer, then the close, on both loops (io_uring once took the
+// half-close for a hang-up while an answer's send was in flight and dropped
+// the requests it had not parsed yet: 510 of 2000). Also /whoami on plain
+// HTTP: not secure, nothing verified.
+TEST(ServerBinaryTest, PipelinedRequestsThenAHalfCloseAreAllAnswered) {
+  for (const char* io : {"--io=epoll", "--io=io_uring"}) {
+    SCOPED_TRACE(io);
+    std::vector<std::string> flags = kFlags;
+    flags.push_back(io);
+    ServerProcess server(flags);
+    ASSERT_NE(server.port(), 0);
+    RawClient c(server.port());
+    std::string requests;
+    constexpr int kRequests = 2000;
+    for (int i = 0; i < kRequests; ++i) requests += Get("/hello");
+    requests += Get("/whoami");
+    ASSERT_TRUE(c.Send(requests));
+    c.ShutdownWrite();
+    for (int i = 0; i < kRequests; ++i) {
+      auto r = c.Read();
+      ASSERT_TRUE(r.has_value()) << "answer " << i << " of " << kRequests;
+      ASSERT_EQ(r->body, "Hello, World!\n");
+    }
+    auto who = c.Read();
+    ASSERT_TRUE(who.has_value());
+    EXPECT_EQ(who->body, "{\"secure\":false,\"verified\":false}\n");
+    EXPECT_TRUE(c.WaitClosed());
+    server.Signal(SIGTERM);
+    const int status = server.Wait();
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  }
+}
+
 TEST(ServerBinaryTest, UnknownIoIsAUsageError) {
   std::vector<std::string> flags = kFlags;
   flags.push_back("--io=kqueue");

@@ -168,6 +168,13 @@ TEST_F(TlsBinaryTest, MutualTlsPutsTheClientInTheAccessLog) {
   auto r = Hello(good);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 200);
+  // The demo binary's /whoami shows a handler what the server verified.
+  ASSERT_TRUE(good.Send(Get("/whoami")));
+  auto who = good.Read();
+  ASSERT_TRUE(who.has_value());
+  EXPECT_EQ(who->status, 200);
+  EXPECT_THAT(who->body, HasSubstr("\"secure\":true,\"verified\":true"));
+  EXPECT_THAT(who->body, HasSubstr("\"subject\":\"CN=client.test,O=brisk test\""));
   TlsClient anonymous(server.port(), Client());  // required by default
   EXPECT_FALSE(Hello(anonymous).has_value());
   EXPECT_TRUE(anonymous.WaitClosed());
