@@ -414,6 +414,39 @@ TEST_F(EmbeddingTest, RunReturnsAfterShutdownFromAHandler) {
   EXPECT_TRUE(run_status.ok()) << run_status;
 }
 
+TEST(EmbeddingRunTest, ShutdownBeforeRunStartedIsNotLost) {
+  // A host that owns signals runs the server on a thread of its own; its
+  // Shutdown() may come before Run() has started the server. Run() must
+  // still return (it used to wait for a shutdown that never came).
+  HttpServer server(ServerOptions{.address = "127.0.0.1",
+                                  .port = 0,
+                                  .io = ::brisk::testing::TestIoBackend(),
+                                  .drain_grace = milliseconds(0),
+                                  .handle_signals = false});
+  server.Shutdown();  // before Start(): remembered
+  EXPECT_FALSE(server.ready());
+  std::mutex mu;
+  std::condition_variable cv;
+  bool returned = false;
+  absl::Status run_status = absl::UnknownError("not returned");
+  std::thread runner([&] {
+    absl::Status s = server.Run();
+    std::lock_guard<std::mutex> lock(mu);
+    run_status = s;
+    returned = true;
+    cv.notify_all();
+  });
+  bool in_time;
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    in_time = cv.wait_for(lock, std::chrono::seconds(20), [&] { return returned; });
+  }
+  if (!in_time) server.Stop();  // unblocks Run() so the test can end
+  runner.join();
+  EXPECT_TRUE(in_time) << "Run() did not return after an early Shutdown()";
+  EXPECT_TRUE(run_status.ok()) << run_status;
+}
+
 TEST_F(EmbeddingTest, RunDrainsInFlightThenReturns) {
   StartServer({.drain_timeout = std::chrono::seconds(30)});
   std::atomic<bool> returned{false};

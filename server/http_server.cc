@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
@@ -90,6 +91,10 @@ struct HttpServer::Impl {
   bool start_attempted = false;   // guarded by mu
   bool stopped = false;           // guarded by mu
   bool shutdown_done = false;     // guarded by mu: Run() may return
+  // Shutdown() came before Start(): Start() begins the shutdown, so a Run()
+  // racing a Shutdown() from another thread still returns. Written under
+  // mu; read by ready() too.
+  std::atomic<bool> shutdown_requested{false};
   std::mutex stop_mu;             // serializes Stop()
 };
 
@@ -419,6 +424,10 @@ absl::Status HttpServer::Start() {
   {
     std::lock_guard<std::mutex> lock(d.mu);
     d.started = true;
+    // Queued before the control thread exists; it runs it first.
+    if (d.shutdown_requested.load()) {
+      d.control->Post([&d] { d.BeginShutdownOnControl(); });
+    }
   }
   std::vector<int> listener_fds;
   for (auto& r : d.reactors) listener_fds.push_back(r->listener_fd());
@@ -547,7 +556,12 @@ void HttpServer::Shutdown() {
   Impl& d = *impl_;
   {
     std::lock_guard<std::mutex> lock(d.mu);
-    if (!d.started || d.stopped) return;
+    if (d.stopped) return;
+    if (!d.started) {
+      // Before Start(): the next Start() (or Run()) begins it at once.
+      d.shutdown_requested.store(true);
+      return;
+    }
   }
   d.control->Post([&d] { d.BeginShutdownOnControl(); });
 }
@@ -587,7 +601,7 @@ void HttpServer::Stop() {
 uint16_t HttpServer::port() const { return impl_->port; }
 
 bool HttpServer::ready() const {
-  return !impl_->lifecycle.shutting_down();
+  return !impl_->shutdown_requested.load() && !impl_->lifecycle.shutting_down();
 }
 
 bool HttpServer::draining() const { return impl_->lifecycle.draining(); }

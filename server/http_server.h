@@ -223,7 +223,11 @@ class HttpServer {
   // has completed and everything is stopped.
   absl::Status Run();
   // Begins the graceful shutdown described above. Any thread (a handler
-  // included); returns at once; idempotent.
+  // included); returns at once; idempotent. Called before Start() (say, by
+  // a host's signal handler while Run() is still starting on another
+  // thread), it is remembered: ready() is false at once, and the next
+  // Start() or Run() begins the shutdown as soon as it is started, so Run()
+  // returns once drained.
   void Shutdown();
   // After Shutdown(): blocks until every connection is closed or `timeout`
   // passed; true if all are closed.
