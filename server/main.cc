@@ -6,6 +6,7 @@
 // Prints "listening on http://HOST:PORT" once ready. SIGTERM/SIGINT shut
 // down gracefully (see HttpServer::Run); a second signal exits at once
 // (status 128 + signal number).
+#include <signal.h>
 #include <time.h>
 
 #include <chrono>
@@ -187,6 +188,11 @@ absl::Status AddDemoRoutes(brisk::HttpServer& server) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A closed stdout (`--access_log=-` piped into a reader that went away:
+  // `| head`, a restarted log shipper) must cost log lines, not the
+  // process: without this the next access-log write is a SIGPIPE that
+  // kills the server mid-request. Sockets already send with MSG_NOSIGNAL.
+  signal(SIGPIPE, SIG_IGN);
   absl::SetProgramUsageMessage(
       "brisk: a low-latency HTTP/1.1 server. See README.md for the flags.");
   absl::ParseCommandLine(argc, argv);

@@ -156,6 +156,29 @@ TEST(ServerBinaryTest, SecondSignalExitsAtOnce) {
   EXPECT_EQ(WEXITSTATUS(status), 128 + SIGINT);
 }
 
+TEST(ServerBinaryTest, AClosedStdoutDoesNotKillTheServer) {
+  // The access log on stdout, piped into a reader that went away: the log
+  // lines are lost, the process keeps serving and still drains cleanly
+  // (a SIGPIPE used to kill it at the first log write).
+  std::vector<std::string> flags = kFlags;
+  flags.push_back("--access_log=-");
+  ServerProcess server(flags);
+  ASSERT_NE(server.port(), 0);
+  server.CloseStdout();
+  for (int i = 0; i < 3; ++i) {
+    RawClient c(server.port());
+    ASSERT_TRUE(c.Send(Get("/hello", true))) << i;
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value()) << i;
+    EXPECT_EQ(r->status, 200);
+    EXPECT_TRUE(c.WaitClosed());  // answered, so its log line was written
+  }
+  server.Signal(SIGTERM);  // the drain flushes the log once more
+  const int status = server.Wait();
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
 TEST(ServerBinaryTest, GraceKeepsServingWhileReadinessFails) {
   std::vector<std::string> flags = kFlags;
   flags.push_back("--drain_grace=60s");  // a long grace: the test ends it

@@ -59,6 +59,11 @@ ServerProcess::~ServerProcess() {
 
 void ServerProcess::Signal(int signo) { kill(pid_, signo); }
 
+void ServerProcess::CloseStdout() {
+  if (out_ != nullptr) fclose(out_);
+  out_ = nullptr;
+}
+
 int ServerProcess::Wait() {
   for (int i = 0; i < 3000; ++i) {
     int status = 0;

@@ -36,6 +36,9 @@ class ServerProcess {
   // "http" or "https", from the "listening on" line.
   const std::string& scheme() const { return scheme_; }
   void Signal(int signo);
+  // Closes the read end of the server's stdout, as a reader that went away
+  // (`server | head`) would: later writes there fail with EPIPE.
+  void CloseStdout();
   // Waits for exit (guarded by 30 s); returns the wait status or -1.
   int Wait();
 
