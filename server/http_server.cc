@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -62,6 +63,13 @@ struct HttpServer::Impl {
   void DrainOnControl();
   void FinishShutdownOnControl();
   void OnSignal(int signo);
+  // The kernel hands a process signal to one signalfd only (whichever is
+  // read first), so the server that reads it passes it to every running
+  // server that handles signals: one SIGTERM shuts them all down, as each
+  // one's handle_signals promises. Any thread.
+  static void BroadcastSignal(int signo);
+  static std::mutex& signal_servers_mu();
+  static std::vector<Impl*>& signal_servers();  // guarded by the above
 
   const ServerOptions options;
   internal::RouteTable routes;
@@ -416,11 +424,15 @@ absl::Status HttpServer::Start() {
   if (o.handle_signals) {
     absl::StatusOr<std::unique_ptr<net::SignalWatcher>> w =
         net::SignalWatcher::Create(d.control.get(), {SIGTERM, SIGINT, SIGHUP},
-                                   [&d](int signo) { d.OnSignal(signo); });
+                                   [](int signo) { Impl::BroadcastSignal(signo); });
     if (!w.ok()) return w.status();  // before `started`: Stop() is a no-op
     d.signals = *std::move(w);
   }
   d.port = port;
+  if (o.handle_signals) {
+    std::lock_guard<std::mutex> lock(Impl::signal_servers_mu());
+    Impl::signal_servers().push_back(&d);
+  }
   {
     std::lock_guard<std::mutex> lock(d.mu);
     d.started = true;
@@ -489,6 +501,23 @@ void HttpServer::Impl::OnSignal(int signo) {
   std::fprintf(stderr, "signal %d: shutting down (drain up to %.3gs)\n", signo,
                std::chrono::duration<double>(options.drain_timeout).count());
   BeginShutdownOnControl();
+}
+
+std::mutex& HttpServer::Impl::signal_servers_mu() {
+  static auto* mu = new std::mutex;
+  return *mu;
+}
+
+std::vector<HttpServer::Impl*>& HttpServer::Impl::signal_servers() {
+  static auto* servers = new std::vector<Impl*>;
+  return *servers;
+}
+
+void HttpServer::Impl::BroadcastSignal(int signo) {
+  std::lock_guard<std::mutex> lock(signal_servers_mu());
+  for (Impl* server : signal_servers()) {
+    server->control->Post([server, signo] { server->OnSignal(signo); });
+  }
 }
 
 void HttpServer::Impl::BeginShutdownOnControl() {
@@ -578,6 +607,12 @@ void HttpServer::Stop() {
     if (!d.started || d.stopped) return;
     d.stopped = true;
     d.cv.notify_all();
+  }
+  if (d.options.handle_signals) {
+    // No signal is passed to this server from now on (it is stopping).
+    std::lock_guard<std::mutex> lock(Impl::signal_servers_mu());
+    std::vector<Impl*>& servers = Impl::signal_servers();
+    servers.erase(std::remove(servers.begin(), servers.end(), &d), servers.end());
   }
   d.lifecycle.BeginDrain();
   // 1. Close every connection (cancelling in-flight handlers) while the

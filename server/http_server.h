@@ -164,7 +164,8 @@ struct ServerOptions {
   // and the server's threads, and reads them from a signalfd. Call Start()
   // (or Run()) from the main thread before other threads exist, or block
   // these signals in them too. false: the host owns signals and calls
-  // Shutdown() itself.
+  // Shutdown() itself. Several servers of one process that handle signals
+  // all get each signal (one SIGTERM shuts them all down).
   bool handle_signals = true;
 
   // Binary upgrade with no refused connection: a Unix socket path. At
