@@ -533,6 +533,15 @@ TEST_F(EmbeddingTest, FullPipelineResumesWhenAnswersArrive) {
   }
 }
 
+TEST(EmbeddingStartTest, MetricsBeforeStartAreEmptyNotACrash) {
+  HttpServer server(ServerOptions{.address = "127.0.0.1", .port = 0,
+                                  .handle_signals = false});
+  std::string page;
+  server.metrics().AppendPrometheus(&page);  // used to dereference null
+  EXPECT_EQ(server.metrics().num_routes(), 0u);
+  EXPECT_EQ(server.metrics().in_flight.load(), 0);
+}
+
 TEST(EmbeddingStartTest, AFailedStartLeavesAServerThatCanOnlyBeDestroyed) {
   HttpServer first(ServerOptions{.address = "127.0.0.1", .port = 0});
   ASSERT_TRUE(first.Start().ok());

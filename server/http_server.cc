@@ -641,7 +641,14 @@ bool HttpServer::ready() const {
 
 bool HttpServer::draining() const { return impl_->lifecycle.draining(); }
 
-const ServerMetrics& HttpServer::metrics() const { return *impl_->metrics; }
+const ServerMetrics& HttpServer::metrics() const {
+  if (impl_->metrics == nullptr) {
+    // Before Start(): no route has its figures yet; all zero, not a crash.
+    static const ServerMetrics* const kNone = new ServerMetrics({});
+    return *kNone;
+  }
+  return *impl_->metrics;
+}
 
 absl::Status HttpServer::ReopenAccessLog() {
   Impl& d = *impl_;

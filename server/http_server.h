@@ -257,7 +257,8 @@ class HttpServer {
   // after Start().
   absl::Status ReopenAccessLog();
 
-  // Read-only figures (what metrics_path serves). After Start().
+  // Read-only figures (what metrics_path serves). After Start(); before it,
+  // an empty set (no routes, every figure zero).
   const ServerMetrics& metrics() const;
   // TLS handshakes (full, resumed), failures by reason, reloads; all zero
   // without TLS. After Start(); any thread.
