@@ -6,7 +6,8 @@ The layers (see ../shared/design/architecture.md):
   http/         knows no sockets, threads, clocks or TLS, no server
   tls/          knows no sockets, no HTTP, no server (bytes in, bytes out)
   tools/        may use the components, never server/
-  server/, examples/  may use everything public
+  server/, examples/  may use everything public (of server/, only its
+                public headers: SERVER_PUBLIC)
   testing/      test support that knows no layer; test files of any
                 package may include it
 Test files (*_test.cc, *_benchmark.cc, *_fuzzer.cc, testing/) may use
@@ -31,6 +32,16 @@ ALLOWED_PROJECT = {
     "examples": {"server", "http", "examples"},
     "testing": set(),
 }
+# What other packages may include from server/: its public headers. Bazel
+# visibility keeps them from depending on server/'s internal targets, but not
+# from including an internal header that reaches them through a public
+# target (connection.h through //server:http_server, exchange.h through
+# //server:handler); this does.
+SERVER_PUBLIC = {"server/http_server.h", "server/handler.h", "server/sse.h",
+                 "server/flags.h", "server/tls_options.h", "server/metrics.h",
+                 "server/testing/fake_request.h"}
+# Test support examples' tests may use besides (//server:raw_client).
+SERVER_TEST_SUPPORT = {"server/testing/raw_client.h", "server/testing/gate.h"}
 PROJECT_DIRS = {"concurrency", "net", "http", "tls", "server", "tools",
                 "examples", "bazel", "testing"}
 
@@ -74,6 +85,9 @@ def check_source(path, text):
                        (top == "testing" and is_test_file(path)))
             if not allowed:
                 problems.append(f"{path}: {pkg}/ may not include {target}")
+            elif (top == "server" and pkg != "server" and target not in SERVER_PUBLIC and
+                  not (is_test_file(path) and target in SERVER_TEST_SUPPORT)):
+                problems.append(f"{path}: {target} is internal to server/")
             continue
         rules = FORBIDDEN_SYSTEM.get(pkg, {})
         banned = rules.get("anywhere", ())

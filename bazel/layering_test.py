@@ -44,6 +44,16 @@ class CheckerCatchesViolations(unittest.TestCase):
         self.assertTrue(self.bad("testing/t.cc", '#include "net/socket.h"\n'))
         self.assertTrue(self.bad("testing/t.cc", "#include <openssl/ssl.h>\n"))
 
+    def test_server_internals_stay_in_server(self):
+        # Reachable through public targets, so only this check stops them.
+        self.assertTrue(self.bad("examples/e/m.cc", '#include "server/connection.h"\n'))
+        self.assertTrue(self.bad("examples/e/m.cc", '#include "server/exchange.h"\n'))
+        self.assertTrue(self.bad("examples/e/m.cc", '#include "server/cancel_state.h"\n'))
+        self.assertTrue(self.bad("examples/e/m.cc", '#include "server/testing/raw_client.h"\n'))
+        self.assertFalse(self.bad("examples/e/m_test.cc", '#include "server/testing/raw_client.h"\n'))
+        self.assertFalse(self.bad("examples/e/m.cc", '#include "server/sse.h"\n'))
+        self.assertFalse(self.bad("server/http_server.cc", '#include "server/connection.h"\n'))
+
     def test_allowed_includes(self):
         self.assertFalse(self.bad("server/c.cc", '#include "net/stream.h"\n'))
         self.assertFalse(self.bad("tools/loadgen/l.cc", '#include "net/socket.h"\n'))
