@@ -431,6 +431,7 @@ class StreamCore final : public Core {
   void Start() { UpdateOps(); }
 
   std::string& output() { return out_; }
+  TimePoint last_write_progress() const { return write_progress_; }
 
   bool Flush() {
     if (closed_ || failed_) return false;
@@ -699,6 +700,7 @@ class StreamCore final : public Core {
       return;
     }
     send_pos_ += static_cast<size_t>(res);
+    write_progress_ = loop_->Now();
     if (send_pos_ < send_buf_.size()) {
       SubmitSend();  // a partial send: the rest
       return;
@@ -812,6 +814,7 @@ class StreamCore final : public Core {
   std::string out_;       // appended by the owner
   std::string send_buf_;  // in flight: [send_pos_, size) not yet confirmed
   size_t send_pos_ = 0;
+  TimePoint write_progress_{};  // when a send last completed with bytes
   std::string stash_;     // received while not reading
   RecvState recv_ = RecvState::kIdle;
   bool received_once_ = false;
@@ -847,6 +850,9 @@ class UringStream final : public Stream {
   int fd() const override { return core_->fd(); }
   TimePoint receive_time() const override {
     return internal::DeliveryReceiveTime(core_);
+  }
+  TimePoint last_write_progress() const override {
+    return core_->last_write_progress();
   }
 
  private:

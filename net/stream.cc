@@ -187,6 +187,7 @@ class ReadinessStream final : public Stream {
     std::string().swap(out_);
     out_pos_ = 0;
   }
+  TimePoint last_write_progress() const override { return write_progress_; }
   bool closed() const override { return closed_; }
   int fd() const override { return fd_.get(); }
 
@@ -302,6 +303,7 @@ class ReadinessStream final : public Stream {
                                out_.size() - out_pos_, MSG_NOSIGNAL);
       if (n > 0) {
         out_pos_ += static_cast<size_t>(n);
+        write_progress_ = loop_->Now();
         continue;
       }
       if (n < 0 && errno == EINTR) continue;
@@ -343,6 +345,7 @@ class ReadinessStream final : public Stream {
 
   std::string out_;
   size_t out_pos_ = 0;
+  TimePoint write_progress_{};  // last_write_progress()
   UniqueFd fd_;
   uint32_t interest_ = 0;
   int last_error_ = 0;

@@ -129,6 +129,13 @@ class Stream {
   // known: the option is off, the socket has no timestamps, or the
   // transport cannot tell (bytes the io_uring stream kept during a pause).
   virtual TimePoint receive_time() const { return TimePoint{}; }
+
+  // When the kernel last took output bytes from this stream (the loop's
+  // Now() of that iteration; TimePoint{} if never or unknown): lets an
+  // owner time a write stall from the last progress, not from when it
+  // looked (the io_uring stream learns of a partial send only when it
+  // completes, an iteration after the bytes were queued).
+  virtual TimePoint last_write_progress() const { return TimePoint{}; }
 };
 
 // The kernel receive timestamp `stamp` (CLOCK_REALTIME) on `clock`, the

@@ -229,6 +229,39 @@ TEST_P(StreamTest, AHalfCloseWhilePausedWithASendInFlightKeepsTheInput) {
   EXPECT_EQ(r.eofs, 1);
 }
 
+TEST_P(StreamTest, LastWriteProgressIsWhenTheKernelLastTookBytes) {
+  FakeClock clock;
+  EventLoopOptions options;
+  options.clock = &clock;
+  std::unique_ptr<EventLoop> timed = *CreateLoop(GetParam(), options);
+  SocketPair pair;
+  int small = 4096;
+  setsockopt(pair.a.get(), SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+  Recorder rec;
+  auto s = timed->CreateStream(std::move(pair.a), &rec, {});
+  s->Start();
+  EXPECT_EQ(s->last_write_progress(), TimePoint{});
+  clock.Advance(std::chrono::seconds(1));
+  timed->RunOnce(kPoll);
+  const TimePoint first = clock.Now();
+  s->output().append(Pattern(1 << 20));  // far more than the peer buffers
+  ASSERT_TRUE(s->Flush());
+  for (int i = 0; i < 3; ++i) timed->RunOnce(kPoll);
+  ASSERT_GT(s->pending_output(), 0u);
+  EXPECT_EQ(s->last_write_progress(), first);  // part of it was taken then
+  // Stuck: time passes, nothing is taken.
+  clock.Advance(std::chrono::seconds(5));
+  for (int i = 0; i < 3; ++i) timed->RunOnce(kPoll);
+  EXPECT_EQ(s->last_write_progress(), first);
+  // The peer reads: the next bytes taken are progress, at that iteration.
+  ASSERT_FALSE(ReadAvailable(pair.b.get()).empty());
+  clock.Advance(std::chrono::seconds(1));
+  const TimePoint later = clock.Now();
+  for (int i = 0; i < 3; ++i) timed->RunOnce(kPoll);
+  EXPECT_EQ(s->last_write_progress(), later);
+  s->Close();
+}
+
 TEST_P(StreamTest, PartialWritesQueueAndDrainInOrder) {
   ShrinkSendBuffer();
   auto s = Make();

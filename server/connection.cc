@@ -632,7 +632,13 @@ void Connection::OnTimer() {
     const uint64_t sent = appended_ - pending;
     if (sent > sent_at_check_) {
       sent_at_check_ = sent;
-      write_progress_at_ = now;
+      // From the last progress the stream saw, if it knows (a stall that
+      // began right after a partial send times out write_timeout after
+      // it, not a whole check later); else from this check.
+      const SteadyTime progress = stream_->last_write_progress();
+      write_progress_at_ = progress != SteadyTime{}
+                               ? std::max(write_progress_at_, progress)
+                               : now;
     }
   }
   if (now < NextTimeout()) {  // the state moved on since the timer was set

@@ -279,6 +279,10 @@ int TlsStream::fd() const { return transport_->fd(); }
 
 net::TimePoint TlsStream::receive_time() const { return transport_->receive_time(); }
 
+net::TimePoint TlsStream::last_write_progress() const {
+  return transport_->last_write_progress();
+}
+
 void TlsStream::CancelTimer() {
   if (timer_ == net::kInvalidTimerId) return;
   loop_->Cancel(timer_);

@@ -112,6 +112,8 @@ class TlsStream final : public net::Stream, private net::StreamCallbacks {
   int fd() const override;
   // The transport's: when the ciphertext being decrypted arrived.
   net::TimePoint receive_time() const override;
+  // The transport's: records on their way to the client are progress.
+  net::TimePoint last_write_progress() const override;
 
   const tls::TlsServerSession& session() const { return *session_; }
 
