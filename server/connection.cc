@@ -119,7 +119,8 @@ void Connection::ProcessInput(std::string_view data, SteadyTime arrival) {
     if (r.kind == http::ParseResult::kError) {
       stash_.clear();
       context_.metrics->bad_requests.fetch_add(1, std::memory_order_relaxed);
-      AnswerWithoutRequest(r.status, parser_->head_request());
+      AnswerWithoutRequest(http::Response::Status(r.status),
+                           parser_->head_request());
       return;
     }
     data.remove_prefix(r.consumed);
@@ -139,6 +140,15 @@ void Connection::MaybeSendContinue() {
     return;
   }
   continue_sent_ = true;
+  // A status the head alone decides (no route: 404, 405, 501) goes now
+  // instead of 100 (RFC 9110 §10.1.1), with Connection: close: the client
+  // need not send the body, and what it sends anyway is not read.
+  if (std::optional<http::Response> final =
+          context_.dispatcher->RoutingAnswer(parser_->request())) {
+    AnswerWithoutRequest(*final, parser_->head_request(), &parser_->request());
+    ReleaseParser();
+    return;
+  }
   std::string& out = stream_->output();
   const size_t before = out.size();
   http::AppendContinue(&out);
@@ -175,7 +185,8 @@ void Connection::Dispatch(http::Request request, SteadyTime arrival) {
   if (exchange->HasUpdate()) ApplyUpdate(slot, exchange->TakeUpdate());
 }
 
-void Connection::AnswerWithoutRequest(int status, bool head) {
+void Connection::AnswerWithoutRequest(const http::Response& response, bool head,
+                                      const http::Request* request) {
   any_request_ = true;
   phase_ = Phase::kFinishing;
   abort_input_ = true;  // the client may be in the middle of a request
@@ -185,7 +196,7 @@ void Connection::AnswerWithoutRequest(int status, bool head) {
   slot.head = head;  // no content in any answer to HEAD (RFC 9110 §9.3.2)
   slot.close_after = true;
   slot.metrics_route = context_.metrics->num_routes();
-  Complete(slot, http::Response::Status(status), nullptr);
+  Complete(slot, response, request);
 }
 
 // ---------------------------------------------------------------- answers
@@ -655,7 +666,7 @@ void Connection::OnTimer() {
     m.timeouts_header.fetch_add(1, std::memory_order_relaxed);
     const bool head = parser_ != nullptr && parser_->head_request();
     ReleaseParser();
-    AnswerWithoutRequest(408, head);
+    AnswerWithoutRequest(http::Response::Status(408), head);
     Advance();
   } else {
     // Silent since its accept: the header timeout; else an idle keep-alive.

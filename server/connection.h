@@ -178,9 +178,13 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // busy has that wait counted against its budget.
   void ProcessInput(std::string_view data, SteadyTime arrival);
   void Dispatch(http::Request request, SteadyTime arrival);
-  // An error answer (parser error, 408) with Connection: close; `head`: the
-  // failed request's line named HEAD, so the answer has no content.
-  void AnswerWithoutRequest(int status, bool head);
+  // An answer with Connection: close before the request was read whole
+  // (parser error, 408, or a final status instead of 100 Continue); the
+  // rest of the input is not read. `head`: the request line named HEAD, so
+  // the answer has no content; `request`: its head if it was parsed (for
+  // the access log), else null.
+  void AnswerWithoutRequest(const http::Response& response, bool head,
+                            const http::Request* request = nullptr);
   void MaybeSendContinue();
   // Answers.
   void Complete(Slot& slot, const http::Response& response,

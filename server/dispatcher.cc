@@ -56,6 +56,33 @@ SteadyTime Dispatcher::DeadlineOf(const http::Request& request,
   return arrival + budget;
 }
 
+namespace {
+
+// The answer to a request no route takes.
+http::Response RoutingFailure(http::RouteMatch& match) {
+  if (match.kind == http::RouteMatch::kNotImplemented) {
+    // A method this server does not know for any resource (RFC 9110
+    // 15.6.2); a known one the path does not allow is 405.
+    return http::Response::Status(501);
+  }
+  if (match.kind == http::RouteMatch::kMethodNotAllowed) {
+    http::Response r = http::Response::Status(405);
+    r.AddHeader("Allow", std::move(match.allow));
+    return r;
+  }
+  return http::Response::Status(404);
+}
+
+}  // namespace
+
+std::optional<http::Response> Dispatcher::RoutingAnswer(
+    const http::Request& head) const {
+  if (head.target() == "*") return std::nullopt;  // OPTIONS *: answered 200
+  http::RouteMatch match = routes_->Match(head.method(), head.path());
+  if (match.kind == http::RouteMatch::kFound) return std::nullopt;
+  return RoutingFailure(match);
+}
+
 Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
                                          SteadyTime arrival, SteadyTime now,
                                          const DispatchHome& home) {
@@ -70,19 +97,8 @@ Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
     return out;
   }
   http::RouteMatch match = routes_->Match(request.method(), request.path());
-  if (match.kind == http::RouteMatch::kNotFound) {
-    out.response = http::Response::Status(404);
-    return out;
-  }
-  if (match.kind == http::RouteMatch::kNotImplemented) {
-    // A method this server does not know for any resource (RFC 9110
-    // 15.6.2); a known one the path does not allow is 405 below.
-    out.response = http::Response::Status(501);
-    return out;
-  }
-  if (match.kind == http::RouteMatch::kMethodNotAllowed) {
-    out.response = http::Response::Status(405);
-    out.response->AddHeader("Allow", std::move(match.allow));
+  if (match.kind != http::RouteMatch::kFound) {
+    out.response = RoutingFailure(match);
     return out;
   }
   const Route& route = routes_->route(match.route_id);

@@ -202,6 +202,38 @@ TEST_F(ServerTest, ChunkedRequestBodyAndExpectContinue) {
   EXPECT_EQ(r->body, "abcde");
 }
 
+// RFC 9110 §10.1.1: a status the request line and headers decide is sent
+// instead of 100 Continue, so the client need not send the body; the
+// server then closes (it does not read the body it asked not to get).
+TEST_F(ServerTest, ExpectContinueToNoRouteGetsTheFinalStatusInsteadOf100) {
+  StartServer();
+  struct Case {
+    std::string head;
+    int status;
+    std::string allow;
+  };
+  const std::vector<Case> cases = {
+      {"POST /nowhere HTTP/1.1\r\nHost: t\r\n", 404, ""},
+      {"PUT /echo HTTP/1.1\r\nHost: t\r\n", 405, "POST"},
+      {"BREW /echo HTTP/1.1\r\nHost: t\r\n", 501, ""},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.head);
+    RawClient client(port_);
+    ASSERT_TRUE(client.Send(c.head + "Expect: 100-continue\r\n"
+                            "Content-Length: 100000\r\n\r\n"));
+    auto r = client.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, c.status);
+    EXPECT_EQ(r->Header("connection"), "close");
+    if (!c.allow.empty()) {
+      EXPECT_EQ(r->Header("allow"), c.allow);
+    }
+    EXPECT_TRUE(client.WaitClosed());
+  }
+  // A route that takes the request still gets 100 first (above).
+}
+
 TEST_F(ServerTest, RequestsSentOneByteAtATime) {
   StartServer();
   RawClient c(port_);
