@@ -486,17 +486,7 @@ class StreamCore final : public Core {
       return;  // the send in flight keeps this alive
     }
     std::string().swap(out_);
-    // A submission queued earlier must never reach a reused descriptor
-    // number: the close goes through the ring after a cancellation of each
-    // operation still in flight (linked, in order, in the next
-    // io_uring_enter; no close(2) of its own either way).
-    Tag tags[3];
-    size_t n = 0;
-    if (recv_ != RecvState::kIdle) tags[n++] = kTagRecv;
-    if (hup_armed_) tags[n++] = kTagHup;
-    if (sending_) tags[n++] = kTagSend;  // a failed stream's, if any
-    loop_->CancelAndClose(this, tags, n, fd_);
-    fd_ = -1;
+    CloseSocket();
     loop_->Release(this);
   }
   bool closed() const { return closed_; }
@@ -741,10 +731,18 @@ class StreamCore final : public Core {
     std::string().swap(send_buf_);
     std::string().swap(out_);
     send_pos_ = 0;
-    Tag tags[2];
+    CloseSocket();
+  }
+  // A submission queued earlier must never reach a reused descriptor
+  // number: the close goes through the ring after a cancellation of each
+  // operation still in flight (linked, in order, in the next
+  // io_uring_enter; no close(2) of its own either way).
+  void CloseSocket() {
+    Tag tags[3];
     size_t n = 0;
     if (recv_ != RecvState::kIdle) tags[n++] = kTagRecv;
     if (hup_armed_) tags[n++] = kTagHup;
+    if (sending_) tags[n++] = kTagSend;  // a failed stream's, if any
     loop_->CancelAndClose(this, tags, n, fd_);
     fd_ = -1;
   }

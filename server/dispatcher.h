@@ -60,16 +60,16 @@ class Dispatcher final : public WorkerDelegate {
     // ...the exchange it will come through (bound to the home's sink).
     std::shared_ptr<Exchange> exchange;
   };
-  // Reactor thread. When an exchange is made, `request` is moved into it;
-  // it is moved back if the request is refused at once. `arrival` (<= now):
-  // when the request reached the machine; its deadline counts from there.
-  // `now`: the reactor's time as it dispatches (admission decides at now).
   // The final answer routing alone gives a request (404, 405 with Allow,
   // 501), judged from its head; nullopt if a route takes it. For a head
   // with `Expect: 100-continue`: RFC 9110 §10.1.1 has the server send such
   // a status at once instead of 100, so the client does not send the body.
   std::optional<http::Response> RoutingAnswer(const http::Request& head) const;
 
+  // Reactor thread. When an exchange is made, `request` is moved into it;
+  // it is moved back if the request is refused at once. `arrival` (<= now):
+  // when the request reached the machine; its deadline counts from there.
+  // `now`: the reactor's time as it dispatches (admission decides at now).
   Outcome Dispatch(http::Request& request, SteadyTime arrival, SteadyTime now,
                    const DispatchHome& home);
 
