@@ -71,6 +71,16 @@ class AdmissionTest : public ::testing::Test {
     ASSERT_TRUE(server_->AddRoute("GET", "/fast", [](RequestContext&) {
       return http::Response::Text(200, "fast\n");
     }).ok());
+    // Held until the gate opens; each request says it costs ?ms=N, and the
+    // route has no estimate of its own.
+    ASSERT_TRUE(server_->AddRoute("GET", "/costly", [this](RequestContext& ctx) {
+      return gate_.Wait(ctx) ? http::Response::Text(200, "costly\n")
+                             : http::Response::Text(503, "cancelled\n");
+    }, {.deadline = std::chrono::seconds(60),
+        .service_time_hint = [](const RequestContext& ctx) {
+          return std::chrono::nanoseconds(
+              milliseconds(std::stoi(ctx.Query("ms").value_or("0"))));
+        }}).ok());
     ASSERT_TRUE(server_->Start().ok());
   }
   void TearDown() override {
@@ -148,6 +158,35 @@ TEST_F(AdmissionTest, RequestThatCannotMakeItIsRefusedAtOnce) {
       "brisk_shed_total{route=\"/gate\",reason=\"predicted_late\"} 1\n"));
   EXPECT_THAT(page, HasSubstr(
       "brisk_service_time_estimate_seconds{route=\"/gate\",stat=\"mean\"}"));
+}
+
+// A route that knows each request's cost refuses at arrival from its very
+// first requests: without the hint, a route never measured admits (its
+// estimate is 0) and what cannot make it is refused only when the first
+// run ends.
+TEST_F(AdmissionTest, ARequestThatSaysItsCostIsJudgedAtArrivalOnAColdRoute) {
+  Start({.workers = 1});
+  RawClient running(port());
+  ASSERT_TRUE(running.Send(Get("/costly?ms=1000")));
+  ASSERT_TRUE(gate_.WaitEntered(1));  // the only worker: ~1 s still to run
+  RawClient late(port());
+  ASSERT_TRUE(late.Send(WithBudget("/costly?ms=1000", 1500)));
+  auto r = late.Read();  // answered while the worker is still held
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->body, "overloaded: cannot finish before the deadline\n");
+  // A cheaper one fits behind the running one.
+  RawClient cheap(port());
+  ASSERT_TRUE(cheap.Send(WithBudget("/costly?ms=100", 1500)));
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().queue_depth.load() == 1; }));
+  EXPECT_EQ(gate_.entered(), 1);
+  gate_.Open();
+  EXPECT_EQ(running.Read()->status, 200);
+  EXPECT_EQ(cheap.Read()->status, 200);
+  std::string page;
+  server_->metrics().AppendPrometheus(&page);
+  EXPECT_THAT(page, HasSubstr(
+      "brisk_shed_total{route=\"/costly\",reason=\"predicted_late\"} 1\n"));
 }
 
 TEST_F(AdmissionTest, TooLittleTimeLeftNeverTakesAWorker) {

@@ -88,12 +88,14 @@ int DeadlinePolicy::LimitLocked(size_t route, SteadyTime now) const {
 }
 
 SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
-                                         SteadyTime now, double* wait_ns_out) {
+                                         SteadyTime now, nanoseconds cost_hint,
+                                         double* wait_ns_out) {
   RouteState& self = Route(route);
   const int workers = std::max(options_.workers, 1);
-  // What a running request has left, by its route's estimate.
+  // What a running request has left, by its own hint or its route's
+  // estimate.
   const auto left_ns = [&](const Running& r) {
-    return std::max(0.0, Ns(routes_[r.route].estimate.mean()) - Ns(now - r.start));
+    return std::max(0.0, CostNs(routes_[r.route], r.cost_hint) - Ns(now - r.start));
   };
   // Running requests hold their workers until their estimated ends: a long
   // one occupies one worker, it does not slow the others down. (Inline:
@@ -129,7 +131,13 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
       const auto end = std::upper_bound(
           r.queue.begin(), r.queue.end(), deadline,
           [](SteadyTime d, const Job& j) { return d < j.deadline; });
-      work = mean * static_cast<double>(end - r.queue.begin());
+      if (r.hinted_queued == 0) {
+        work = mean * static_cast<double>(end - r.queue.begin());
+      } else {
+        for (auto it = r.queue.begin(); it != end; ++it) {
+          work += CostNs(r, it->cost_hint);
+        }
+      }
     }
     if (i == route) {
       own_queued_ns += work;
@@ -191,9 +199,14 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
                         Ns(options_.margin));
   }
   const double wait_ns = std::max(worker_free_ns, route_ahead_ns / limit);
-  const double own_ns = Ns(self.estimate.mean()) +
-                        options_.safety * Ns(self.estimate.deviation()) +
-                        Ns(options_.margin);
+  // A hint is the request's own cost; the route's deviation measures the
+  // spread of the estimate it replaces.
+  const double own_ns =
+      (cost_hint.count() > 0
+           ? Ns(cost_hint)
+           : Ns(self.estimate.mean()) +
+                 options_.safety * Ns(self.estimate.deviation())) +
+      Ns(options_.margin);
   // The guard asks about this route's own queue: work of other routes
   // (a slow route's request running on another worker) does not make this
   // route's queue stand.
@@ -228,9 +241,9 @@ void DeadlinePolicy::NoteWaitLocked(RouteState& r, nanoseconds wait,
 }
 
 SteadyTime DeadlinePolicy::PredictFinish(size_t route, SteadyTime deadline,
-                                         SteadyTime now) {
+                                         SteadyTime now, nanoseconds cost_hint) {
   std::lock_guard<std::mutex> lock(mu_);
-  return PredictLocked(route, deadline, now);
+  return PredictLocked(route, deadline, now, cost_hint);
 }
 
 std::optional<ShedReason> DeadlinePolicy::Admit(Job& job, SteadyTime now) {
@@ -246,7 +259,8 @@ std::optional<ShedReason> DeadlinePolicy::Admit(Job& job, SteadyTime now) {
     r.budget_ns += (budget - r.budget_ns) / 8;
   }
   double wait_ns = 0;
-  if (PredictLocked(job.route, job.deadline, now, &wait_ns) > job.deadline &&
+  if (PredictLocked(job.route, job.deadline, now, job.cost_hint, &wait_ns) >
+          job.deadline &&
       !ProbeLocked(r, job, now)) {
     // Refused for want of a worker, not for its own cost: the route still
     // becomes active for the bulkhead. Otherwise a route that was idle
@@ -254,7 +268,7 @@ std::optional<ShedReason> DeadlinePolicy::Admit(Job& job, SteadyTime now) {
     // freed at a lucky moment, each one freed going straight back to the
     // other route's queue. A request that could not make its deadline
     // even alone (its budget below its route's estimate) claims nothing.
-    if (job.deadline - now >= r.estimate.mean()) {
+    if (Ns(job.deadline - now) >= CostNs(r, job.cost_hint)) {
       r.seen = true;
       r.last_active = now;
     }
@@ -277,6 +291,7 @@ std::optional<ShedReason> DeadlinePolicy::Admit(Job& job, SteadyTime now) {
   while (pos != r.queue.begin() && std::prev(pos)->deadline > job.deadline) {
     --pos;
   }
+  if (job.cost_hint.count() > 0) ++r.hinted_queued;
   r.queue.insert(pos, std::move(job));
   return std::nullopt;
 }
@@ -287,8 +302,9 @@ bool DeadlinePolicy::ProbeLocked(RouteState& r, Job& job, SteadyTime now) {
                     (r.batcher == nullptr || r.batcher->empty());
   const uint64_t samples = r.batcher != nullptr ? r.batcher->cost().samples()
                                                 : r.estimate.samples();
+  // A hinted request is refused on its own cost, not on the estimate.
   if (interval.count() <= 0 || !idle || samples == 0 ||
-      now - r.last_sample < interval ||
+      job.cost_hint.count() > 0 || now - r.last_sample < interval ||
       (r.last_probe != SteadyTime{} && now - r.last_probe < interval)) {
     return false;
   }
@@ -355,6 +371,7 @@ std::optional<Job> DeadlinePolicy::Next(SteadyTime now,
     Job job = std::move(r.queue.front());
     r.queue.pop_front();
     --queued_;
+    if (job.cost_hint.count() > 0) --r.hinted_queued;
     NoteWaitLocked(r, now - job.arrival, now);
     // Drained: no queue stands (yet). A standing one ends only after a
     // budget without refusals: the guard keeps the queue short, so it may
@@ -362,12 +379,13 @@ std::optional<Job> DeadlinePolicy::Next(SteadyTime now,
     if (r.queue.empty() && !r.standing) r.first_above = SteadyTime{};
     // No useless work: too little time left to run it (by the estimate a
     // probe is there to question).
-    if (!job.probe && job.deadline - now < r.estimate.mean() + options_.margin) {
+    if (!job.probe &&
+        Ns(job.deadline - now) < CostNs(r, job.cost_hint) + Ns(options_.margin)) {
       refused->push_back(Refusal{std::move(job), ShedReason::kExpiredInQueue});
       continue;
     }
     ++r.running;
-    running_.push_back(Running{best, now, KeyOf(job)});
+    running_.push_back(Running{best, now, KeyOf(job), job.cost_hint});
     return job;
   }
 }

@@ -4,7 +4,10 @@
 //  - Per-route service-time estimate, learned online from handler times: an
 //    exponentially weighted mean and mean deviation (Jacobson/Karels, as
 //    TCP estimates round-trip times: mean += (x - mean)/8,
-//    dev += (|x - mean| - dev)/4), see ServiceEstimate.
+//    dev += (|x - mean| - dev)/4; the first sample sets the mean, with no
+//    deviation), see ServiceEstimate. A request whose route gives it a
+//    cost of its own (RouteOptions::service_time_hint, Job::cost_hint)
+//    counts that cost instead, wherever it appears in a prediction.
 //  - Earliest deadline first: queued requests run in deadline order (one
 //    queue per route, each kept in deadline order; a worker takes the head
 //    with the earliest deadline among the routes allowed to run more).
@@ -136,8 +139,10 @@ class DeadlinePolicy final : public AdmissionPolicy {
   WakeAfterAdmit AfterAdmit(size_t route, SteadyTime now) override;
 
   // The completion time Admit() would predict for a request to `route`
-  // with `deadline` arriving at `now` (for tests and logs).
-  SteadyTime PredictFinish(size_t route, SteadyTime deadline, SteadyTime now);
+  // with `deadline` (and `cost_hint`, see Job) arriving at `now` (for
+  // tests and logs).
+  SteadyTime PredictFinish(size_t route, SteadyTime deadline, SteadyTime now,
+                           std::chrono::nanoseconds cost_hint = {});
   RouteEstimateSnapshot Snapshot(size_t route, SteadyTime now);
   size_t num_routes() const { return routes_.size(); }
 
@@ -146,6 +151,7 @@ class DeadlinePolicy final : public AdmissionPolicy {
     size_t route;
     SteadyTime start;
     uintptr_t key;  // which job: its exchange, or its id
+    std::chrono::nanoseconds cost_hint{0};  // the job's (Job::cost_hint)
   };
   static uintptr_t KeyOf(const Job& job) {
     const Job& j = job.is_batch() ? job.batch.front() : job;
@@ -154,6 +160,7 @@ class DeadlinePolicy final : public AdmissionPolicy {
   }
   struct RouteState {
     std::deque<Job> queue;  // in deadline order (batch routes: unused)
+    size_t hinted_queued = 0;  // jobs in `queue` with a cost_hint
     std::unique_ptr<BatchFormer> batcher;  // batch routes only
     ServiceEstimate estimate;
     RateMeter admitted;  // admissions per second
@@ -178,10 +185,16 @@ class DeadlinePolicy final : public AdmissionPolicy {
   RouteState& Route(size_t route) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int LimitLocked(size_t route, SteadyTime now) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The predicted finish; `wait_ns`, if given, receives the predicted wait
-  // behind the route's own work (running and queued ahead of it, over the
-  // workers it may hold; non-batch routes).
+  // What a job of `r` costs: its own hint, else the route's estimate.
+  static double CostNs(const RouteState& r, std::chrono::nanoseconds hint) {
+    return hint.count() > 0 ? Ns(hint) : Ns(r.estimate.mean());
+  }
+  // The predicted finish of a request with `cost_hint` (0: none); `wait_ns`,
+  // if given, receives the predicted wait behind the route's own work
+  // (running and queued ahead of it, over the workers it may hold;
+  // non-batch routes).
   SteadyTime PredictLocked(size_t route, SteadyTime deadline, SteadyTime now,
+                           std::chrono::nanoseconds cost_hint,
                            double* wait_ns = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The wait beyond which a route's queue counts as standing: its share of

@@ -32,6 +32,14 @@ void Learn(DeadlinePolicy& p, size_t route, nanoseconds d, SteadyTime now) {
   p.Finished(*next, d, now + d);
 }
 
+// `refused` holds exactly the job `id`, refused for `reason`.
+void ExpectOnlyRefusal(const std::vector<Refusal>& refused, uint64_t id,
+                       ShedReason reason) {
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0].job.id, id);
+  EXPECT_EQ(refused[0].reason, reason);
+}
+
 TEST(ServiceEstimateTest, LearnsMeanAndDeviation) {
   ServiceEstimate e;
   EXPECT_EQ(e.mean(), nanoseconds(0));
@@ -271,9 +279,84 @@ TEST(DeadlinePolicyTest, NoUselessWorkAtDequeue) {
   std::optional<Job> j = p.Next(now + milliseconds(170), &refused);
   ASSERT_TRUE(j.has_value());
   EXPECT_EQ(j->id, 2u);
-  ASSERT_EQ(refused.size(), 1u);
-  EXPECT_EQ(refused[0].job.id, 1u);
-  EXPECT_EQ(refused[0].reason, ShedReason::kExpiredInQueue);
+  ExpectOnlyRefusal(refused, 1, ShedReason::kExpiredInQueue);
+}
+
+// One measurement is trusted as it is: a steady 200 ms route admits a lone
+// request with a 300 ms budget (a deviation of half the first sample, as
+// TCP starts its round-trip variance, predicted 301 ms and refused it).
+TEST(DeadlinePolicyTest, OneSampleIsTrustedWithoutASpreadOfItsOwn) {
+  DeadlinePolicy p({.workers = 1});
+  Learn(p, 0, milliseconds(200), kT0);
+  EXPECT_EQ(p.Snapshot(0, kT0).deviation, nanoseconds(0));
+  const SteadyTime now = kT0 + std::chrono::seconds(1);
+  EXPECT_EQ(p.PredictFinish(0, now + milliseconds(300), now),
+            now + milliseconds(201));  // + the 1 ms margin
+  Job alone = MakeJob(0, now, milliseconds(300), 1);
+  EXPECT_FALSE(p.Admit(alone, now).has_value());
+  // A second one behind it cannot make it: refused at once.
+  Job behind = MakeJob(0, now, milliseconds(300), 2);
+  EXPECT_EQ(p.Admit(behind, now), ShedReason::kPredictedLate);
+}
+
+Job WithHint(Job j, nanoseconds hint) {
+  j.cost_hint = hint;
+  return j;
+}
+
+// A request that says what it costs (RouteOptions::service_time_hint) is
+// judged on that cost at arrival, even on a route never measured: a burst
+// is refused at once instead of being queued until the first run teaches
+// the route its cost.
+TEST(DeadlinePolicyTest, CostHintsJudgeArrivalsOnAColdRoute) {
+  DeadlinePolicy p({.workers = 1});
+  const SteadyTime now = kT0;
+  std::vector<Refusal> refused;
+  Job first = WithHint(MakeJob(0, now, milliseconds(300), 1), milliseconds(200));
+  ASSERT_FALSE(p.Admit(first, now).has_value());
+  std::optional<Job> running = p.Next(now, &refused);
+  ASSERT_TRUE(running.has_value());
+  // 200 ms still to run ahead of it, plus its own 200 ms: late.
+  Job second = WithHint(MakeJob(0, now, milliseconds(300), 2), milliseconds(200));
+  EXPECT_EQ(p.Admit(second, now), ShedReason::kPredictedLate);
+  // A 50 ms one fits behind the running one (200 + 50 + 1 ms).
+  Job small = WithHint(MakeJob(0, now, milliseconds(300), 3), milliseconds(50));
+  EXPECT_FALSE(p.Admit(small, now).has_value());
+  EXPECT_EQ(p.PredictFinish(0, now + milliseconds(300), now, milliseconds(40)),
+            now + milliseconds(291));
+  // Without a hint the cold route's estimate is 0: only the work ahead.
+  EXPECT_EQ(p.PredictFinish(0, now + milliseconds(300), now),
+            now + milliseconds(251));
+  // The hinted run is still measured for the route.
+  p.Finished(*running, milliseconds(260), now + milliseconds(260));
+  EXPECT_EQ(p.Snapshot(0, now).mean, milliseconds(260));
+  // At +260 ms `small` has 40 ms left, less than its own 50 ms: refused
+  // instead of run.
+  EXPECT_FALSE(p.Next(now + milliseconds(260), &refused).has_value());
+  ExpectOnlyRefusal(refused, 3, ShedReason::kExpiredInQueue);
+}
+
+// Hints replace the route's estimate job by job: a mix of cheap and costly
+// requests on one route is not judged by their average.
+TEST(DeadlinePolicyTest, HintedAndUnhintedJobsOfARouteEachCountTheirOwnCost) {
+  DeadlinePolicy p({.workers = 1});
+  Learn(p, 0, milliseconds(10), kT0);
+  const SteadyTime now = kT0 + std::chrono::seconds(1);
+  Job big = WithHint(MakeJob(0, now, std::chrono::seconds(5), 1), milliseconds(500));
+  Job plain = MakeJob(0, now, std::chrono::seconds(5), 2);
+  ASSERT_FALSE(p.Admit(big, now).has_value());
+  ASSERT_FALSE(p.Admit(plain, now).has_value());
+  // Queued ahead of a later deadline: 500 + 10 ms; its own 10 ms + margin.
+  EXPECT_EQ(p.PredictFinish(0, now + std::chrono::seconds(6), now),
+            now + milliseconds(521));
+  std::vector<Refusal> refused;
+  std::optional<Job> j = p.Next(now, &refused);
+  ASSERT_TRUE(j.has_value());
+  EXPECT_EQ(j->id, 1u);
+  // Running, it holds the worker for its hint, not the route's 10 ms.
+  const SteadyTime later = now + milliseconds(100);
+  EXPECT_EQ(p.PredictFinish(0, later + std::chrono::seconds(6), later),
+            later + milliseconds(400 + 10 + 10 + 1));
 }
 
 TEST(DeadlinePolicyTest, QueueCapacityStillHolds) {
@@ -402,8 +485,8 @@ TEST(DeadlinePolicyTest, ExplicitConcurrencyLimit) {
 
 TEST(DeadlinePolicyTest, TighterRoutesLoadDelaysLooserOnes) {
   // Route 1 (20 ms budgets, 1 ms each) is admitted at ~500/s: half of the
-  // one worker. A route-0 request (500 ms budget, 20 ms each) behind 12 of
-  // its own (240 ms of work) would finish in time on a free worker, but
+  // one worker. A route-0 request (500 ms budget, 20 ms each) behind 13 of
+  // its own (260 ms of work) would finish in time on a free worker, but
   // with half the worker taken by the tighter route it cannot.
   DeadlinePolicy p({.workers = 1});
   Learn(p, 0, milliseconds(20), kT0);
@@ -418,12 +501,12 @@ TEST(DeadlinePolicyTest, TighterRoutesLoadDelaysLooserOnes) {
     p.Finished(*run, milliseconds(1), t + milliseconds(1));
     t += milliseconds(2);
   }
-  for (int i = 0; i < 12; ++i) {
+  for (int i = 0; i < 13; ++i) {
     Job j = MakeJob(0, t, milliseconds(500), i);
     ASSERT_FALSE(p.Admit(j, t).has_value()) << i;
   }
   const SteadyTime alone =
-      t + milliseconds(12 * 20 + 20);  // without the tighter route's share
+      t + milliseconds(13 * 20 + 20);  // without the tighter route's share
   EXPECT_LT(alone, t + milliseconds(500));
   Job late = MakeJob(0, t, milliseconds(500), 50);
   EXPECT_GT(p.PredictFinish(0, t + milliseconds(500), t), t + milliseconds(500));

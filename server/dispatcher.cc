@@ -1,6 +1,7 @@
 #include "server/dispatcher.h"
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <string>
 #include <utility>
@@ -145,6 +146,14 @@ Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
           .arrival = arrival,
           .deadline = deadline,
           .exchange = exchange};
+  if (route.options.service_time_hint) {
+    try {
+      job.cost_hint = std::max(std::chrono::nanoseconds(0),
+                               route.options.service_time_hint(exchange->context()));
+    } catch (...) {  // a hint is advice: without it, the route's estimate
+      metrics_->handler_exceptions.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
   WorkerPool* pool =
       route.options.background && background_pool_ != nullptr ? background_pool_ : pool_;
   if (std::optional<ShedReason> refused = pool->Submit(std::move(job), now)) {

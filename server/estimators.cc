@@ -10,8 +10,14 @@ using std::chrono::nanoseconds;
 void ServiceEstimate::Observe(nanoseconds sample) {
   const double x = Ns(sample);
   if (samples_ == 0) {
+    // The first sample is trusted as it is: TCP starts its deviation at
+    // half the first round trip because a spurious retransmission is
+    // costly, but here that margin refuses requests that would make their
+    // deadlines (a steady 200 ms handler, one request alone with a 300 ms
+    // budget) until later samples bring it down, and refusals bring none.
+    // The next samples that differ raise it (by a quarter of each error).
     mean_ns_ = x;
-    dev_ns_ = x / 2;
+    dev_ns_ = 0;
   } else {
     const double err = x - mean_ns_;
     mean_ns_ += err / 8;

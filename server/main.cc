@@ -142,15 +142,23 @@ absl::Status AddDemoRoutes(brisk::HttpServer& server) {
   add("GET", "/whoami",
       [](RequestContext& ctx) { return Response::Json(200, WhoAmI(ctx)); },
       kInline);
+  // Its cost is in its query: admission knows it from the first request
+  // (RouteOptions::service_time_hint), so a burst of them is judged at
+  // arrival, not when the first ends, and a mix of sleeps is not averaged.
+  const auto slow_ms = [](const RequestContext& ctx) {
+    return QueryInt(ctx, "ms", 100, 600000);
+  };
   add("GET", "/slow",
-      [](RequestContext& ctx) {
-        const int64_t ms = QueryInt(ctx, "ms", 100, 600000);
+      [slow_ms](RequestContext& ctx) {
+        const int64_t ms = slow_ms(ctx);
         if (!ctx.SleepFor(std::chrono::milliseconds(ms))) {
           return Response::Text(503, "cancelled\n");  // dropped: already 503
         }
         return Response::Text(200, absl::StrCat("slept ", ms, " ms\n"));
       },
-      {});
+      {.service_time_hint = [slow_ms](const RequestContext& ctx) {
+         return std::chrono::nanoseconds(std::chrono::milliseconds(slow_ms(ctx)));
+       }});
   // N us of this thread's CPU time (not wall time: threads sharing a core
   // must not overlap their "work"). /report is the same work on a route of
   // its own, with a heavier default: a slow route beside a fast one.

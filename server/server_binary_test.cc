@@ -135,7 +135,7 @@ TEST(ServerBinaryTest, SecondSignalExitsAtOnce) {
   ServerProcess server(kFlags);
   ASSERT_NE(server.port(), 0);
   RawClient busy(server.port());
-  ASSERT_TRUE(busy.Send(Get("/slow?ms=60000")));
+  ASSERT_TRUE(busy.Send(Get("/slow?ms=15000")));
   ASSERT_TRUE(MetricsEventually(server.port(), "brisk_in_flight_requests 1\n"));
   server.Signal(SIGINT);
   // Two signals sent back to back coalesce in the kernel: wait until the
@@ -257,7 +257,7 @@ TEST(ServerBinaryTest, DrainTimeoutBoundsTheExit) {
   ServerProcess server(flags);
   ASSERT_NE(server.port(), 0);
   RawClient busy(server.port());
-  ASSERT_TRUE(busy.Send(Get("/slow?ms=60000")));
+  ASSERT_TRUE(busy.Send(Get("/slow?ms=15000")));
   ASSERT_TRUE(MetricsEventually(server.port(), "brisk_in_flight_requests 1\n"));
   server.Signal(SIGTERM);
   const int status = server.Wait();  // /slow honours its cancellation

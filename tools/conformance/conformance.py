@@ -539,7 +539,8 @@ def build_cases():
           note="a streamed answer to 1.0 must not be chunked"))
     add(C(s, "events_11", get("/events?n=2&ms=5"), follow=False))
     add(C(s, "slow_deadline", get("/slow?ms=600000"), timeout=8,
-          note="503 at the 5 s deadline: Retry-After is a MAY (RFC 9110 §15.6.4)"))
+          note="503 at once: it cannot finish before its 5 s deadline "
+               "(Retry-After is a MAY, RFC 9110 §15.6.4)"))
     add(C(s, "events_10_keepalive", get("/events?n=2&ms=5", b"Connection: keep-alive\r\n",
                                         version="HTTP/1.0"),
           must_close=True, note="a 1.0 stream can only end by close"))
