@@ -51,8 +51,9 @@ struct Job {
   std::shared_ptr<Exchange> exchange;  // opaque to the policy
   uint64_t id = 0;                     // free for the caller (tests)
   // The request's own expected handler time (RouteOptions::
-  // service_time_hint); 0 = none: its route's learned estimate stands in.
-  std::chrono::nanoseconds cost_hint{0};
+  // service_time_hint), never negative; none: its route's learned estimate
+  // stands in.
+  std::optional<std::chrono::nanoseconds> cost_hint;
   // A batch (batch routes): the members, `exchange` being null; `deadline`
   // is the earliest of theirs.
   std::vector<Job> batch;

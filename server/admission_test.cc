@@ -77,9 +77,9 @@ class AdmissionTest : public ::testing::Test {
       return gate_.Wait(ctx) ? http::Response::Text(200, "costly\n")
                              : http::Response::Text(503, "cancelled\n");
     }, {.deadline = std::chrono::seconds(60),
-        .service_time_hint = [](const RequestContext& ctx) {
-          return std::chrono::nanoseconds(
-              milliseconds(std::stoi(ctx.Query("ms").value_or("0"))));
+        .service_time_hint = [](const RequestContext& ctx)
+            -> std::optional<std::chrono::nanoseconds> {
+          return milliseconds(std::stoi(ctx.Query("ms").value_or("0")));
         }}).ok());
     ASSERT_TRUE(server_->Start().ok());
   }

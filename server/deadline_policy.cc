@@ -88,7 +88,8 @@ int DeadlinePolicy::LimitLocked(size_t route, SteadyTime now) const {
 }
 
 SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
-                                         SteadyTime now, nanoseconds cost_hint,
+                                         SteadyTime now,
+                                         std::optional<nanoseconds> cost_hint,
                                          double* wait_ns_out) {
   RouteState& self = Route(route);
   const int workers = std::max(options_.workers, 1);
@@ -202,8 +203,8 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
   // A hint is the request's own cost; the route's deviation measures the
   // spread of the estimate it replaces.
   const double own_ns =
-      (cost_hint.count() > 0
-           ? Ns(cost_hint)
+      (cost_hint.has_value()
+           ? Ns(*cost_hint)
            : Ns(self.estimate.mean()) +
                  options_.safety * Ns(self.estimate.deviation())) +
       Ns(options_.margin);
@@ -241,7 +242,8 @@ void DeadlinePolicy::NoteWaitLocked(RouteState& r, nanoseconds wait,
 }
 
 SteadyTime DeadlinePolicy::PredictFinish(size_t route, SteadyTime deadline,
-                                         SteadyTime now, nanoseconds cost_hint) {
+                                         SteadyTime now,
+                                         std::optional<nanoseconds> cost_hint) {
   std::lock_guard<std::mutex> lock(mu_);
   return PredictLocked(route, deadline, now, cost_hint);
 }
@@ -291,7 +293,7 @@ std::optional<ShedReason> DeadlinePolicy::Admit(Job& job, SteadyTime now) {
   while (pos != r.queue.begin() && std::prev(pos)->deadline > job.deadline) {
     --pos;
   }
-  if (job.cost_hint.count() > 0) ++r.hinted_queued;
+  if (job.cost_hint.has_value()) ++r.hinted_queued;
   r.queue.insert(pos, std::move(job));
   return std::nullopt;
 }
@@ -304,7 +306,7 @@ bool DeadlinePolicy::ProbeLocked(RouteState& r, Job& job, SteadyTime now) {
                                                 : r.estimate.samples();
   // A hinted request is refused on its own cost, not on the estimate.
   if (interval.count() <= 0 || !idle || samples == 0 ||
-      job.cost_hint.count() > 0 || now - r.last_sample < interval ||
+      job.cost_hint.has_value() || now - r.last_sample < interval ||
       (r.last_probe != SteadyTime{} && now - r.last_probe < interval)) {
     return false;
   }
@@ -371,7 +373,7 @@ std::optional<Job> DeadlinePolicy::Next(SteadyTime now,
     Job job = std::move(r.queue.front());
     r.queue.pop_front();
     --queued_;
-    if (job.cost_hint.count() > 0) --r.hinted_queued;
+    if (job.cost_hint.has_value()) --r.hinted_queued;
     NoteWaitLocked(r, now - job.arrival, now);
     // Drained: no queue stands (yet). A standing one ends only after a
     // budget without refusals: the guard keeps the queue short, so it may

@@ -142,7 +142,8 @@ class DeadlinePolicy final : public AdmissionPolicy {
   // with `deadline` (and `cost_hint`, see Job) arriving at `now` (for
   // tests and logs).
   SteadyTime PredictFinish(size_t route, SteadyTime deadline, SteadyTime now,
-                           std::chrono::nanoseconds cost_hint = {});
+                           std::optional<std::chrono::nanoseconds> cost_hint =
+                               std::nullopt);
   RouteEstimateSnapshot Snapshot(size_t route, SteadyTime now);
   size_t num_routes() const { return routes_.size(); }
 
@@ -151,7 +152,7 @@ class DeadlinePolicy final : public AdmissionPolicy {
     size_t route;
     SteadyTime start;
     uintptr_t key;  // which job: its exchange, or its id
-    std::chrono::nanoseconds cost_hint{0};  // the job's (Job::cost_hint)
+    std::optional<std::chrono::nanoseconds> cost_hint;  // Job::cost_hint
   };
   static uintptr_t KeyOf(const Job& job) {
     const Job& j = job.is_batch() ? job.batch.front() : job;
@@ -186,15 +187,16 @@ class DeadlinePolicy final : public AdmissionPolicy {
   int LimitLocked(size_t route, SteadyTime now) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // What a job of `r` costs: its own hint, else the route's estimate.
-  static double CostNs(const RouteState& r, std::chrono::nanoseconds hint) {
-    return hint.count() > 0 ? Ns(hint) : Ns(r.estimate.mean());
+  static double CostNs(const RouteState& r,
+                       std::optional<std::chrono::nanoseconds> hint) {
+    return hint.has_value() ? Ns(*hint) : Ns(r.estimate.mean());
   }
-  // The predicted finish of a request with `cost_hint` (0: none); `wait_ns`,
+  // The predicted finish of a request with `cost_hint` (if any); `wait_ns`,
   // if given, receives the predicted wait behind the route's own work
   // (running and queued ahead of it, over the workers it may hold;
   // non-batch routes).
   SteadyTime PredictLocked(size_t route, SteadyTime deadline, SteadyTime now,
-                           std::chrono::nanoseconds cost_hint,
+                           std::optional<std::chrono::nanoseconds> cost_hint,
                            double* wait_ns = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The wait beyond which a route's queue counts as standing: its share of

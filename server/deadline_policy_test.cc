@@ -336,6 +336,18 @@ TEST(DeadlinePolicyTest, CostHintsJudgeArrivalsOnAColdRoute) {
   ExpectOnlyRefusal(refused, 3, ShedReason::kExpiredInQueue);
 }
 
+// A hint of zero is a cost of zero, not "no hint": a free request on a
+// route whose other requests take 200 ms is admitted with a 5 ms budget.
+TEST(DeadlinePolicyTest, AZeroHintIsAFreeRequest) {
+  DeadlinePolicy p({.workers = 1});
+  Learn(p, 0, milliseconds(200), kT0);
+  const SteadyTime now = kT0 + std::chrono::seconds(1);
+  Job plain = MakeJob(0, now, milliseconds(5), 1);
+  EXPECT_EQ(p.Admit(plain, now), ShedReason::kPredictedLate);
+  Job free = WithHint(MakeJob(0, now, milliseconds(5), 2), nanoseconds(0));
+  EXPECT_FALSE(p.Admit(free, now).has_value());
+}
+
 // Hints replace the route's estimate job by job: a mix of cheap and costly
 // requests on one route is not judged by their average.
 TEST(DeadlinePolicyTest, HintedAndUnhintedJobsOfARouteEachCountTheirOwnCost) {

@@ -148,8 +148,10 @@ Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
           .exchange = exchange};
   if (route.options.service_time_hint) {
     try {
-      job.cost_hint = std::max(std::chrono::nanoseconds(0),
-                               route.options.service_time_hint(exchange->context()));
+      job.cost_hint = route.options.service_time_hint(exchange->context());
+      if (job.cost_hint.has_value() && job.cost_hint->count() < 0) {
+        job.cost_hint = std::chrono::nanoseconds(0);
+      }
     } catch (...) {  // a hint is advice: without it, the route's estimate
       metrics_->handler_exceptions.fetch_add(1, std::memory_order_relaxed);
     }

@@ -249,16 +249,17 @@ struct RouteOptions {
   // Deadline admission: the handler time of one request, when the request
   // itself says what it will cost (a sleep or a row limit in its query, the
   // size of its body). Called on the reactor for every arrival, before
-  // admission: it must be cheap and must not block. A positive result is
-  // that request's cost in every prediction (its own, and what it adds
-  // ahead of later arrivals while queued or running), from its first
-  // arrival on, with no measurement needed; 0 (or no function) = the
-  // route's learned estimate. Handler times are still measured. Not used
-  // by batch routes or by the CoDel policy.
-  //   .service_time_hint = [](const RequestContext& ctx) {
-  //     return std::chrono::milliseconds(RowsOf(ctx) / 1000);
+  // admission: it must be cheap and must not block. A value is that
+  // request's cost in every prediction (its own, and what it adds ahead of
+  // later arrivals while queued or running), from its first arrival on,
+  // with no measurement needed; nullopt (or no function) = the route's
+  // learned estimate. Handler times are still measured. Not used by batch
+  // routes or by the CoDel policy.
+  //   .service_time_hint = [](const RequestContext& ctx)
+  //       -> std::optional<std::chrono::nanoseconds> {
+  //     return std::chrono::microseconds(2 * RowsOf(ctx));
   //   }
-  std::function<std::chrono::nanoseconds(const RequestContext&)>
+  std::function<std::optional<std::chrono::nanoseconds>(const RequestContext&)>
       service_time_hint;
   // Run on the background workers (ServerOptions::background_workers), at
   // their lower CPU priority: for long handlers with slack (reports,

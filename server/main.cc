@@ -156,8 +156,9 @@ absl::Status AddDemoRoutes(brisk::HttpServer& server) {
         }
         return Response::Text(200, absl::StrCat("slept ", ms, " ms\n"));
       },
-      {.service_time_hint = [slow_ms](const RequestContext& ctx) {
-         return std::chrono::nanoseconds(std::chrono::milliseconds(slow_ms(ctx)));
+      {.service_time_hint = [slow_ms](const RequestContext& ctx)
+           -> std::optional<std::chrono::nanoseconds> {
+         return std::chrono::milliseconds(slow_ms(ctx));
        }});
   // N us of this thread's CPU time (not wall time: threads sharing a core
   // must not overlap their "work"). /report is the same work on a route of
