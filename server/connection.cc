@@ -20,6 +20,12 @@ std::string_view TraceParentOf(const http::Request* request) {
   return http::ValidTraceParent(*v).value_or(std::string_view());
 }
 
+// A final answer's status: 2xx to 5xx. A handler's 1xx would be taken for
+// an interim response (the request left without a final one; 101 claims a
+// protocol switch), and codes outside 100..599 are invalid (RFC 9110 §15):
+// either is the handler's error, answered 500.
+bool IsFinalStatus(int status) { return status >= 200 && status <= 599; }
+
 }  // namespace
 
 Connection::Connection(net::EventLoop* loop, ConnectionOwner* owner,
@@ -260,6 +266,10 @@ void Connection::Emit(Slot& slot, Append&& append) {
 
 void Connection::Complete(Slot& slot, const http::Response& response,
                           const http::Request* request) {
+  if (!IsFinalStatus(response.status)) {
+    Complete(slot, http::Response::Status(500), request);
+    return;
+  }
   LogAnswer(slot, request, response.status, response.body.size());
   const http::ResponseOptions opt = HeadOptions(slot, request);
   Emit(slot, [&](std::string* out) { http::AppendResponse(response, opt, out); });
@@ -268,8 +278,8 @@ void Connection::Complete(Slot& slot, const http::Response& response,
 
 void Connection::StartStream(Slot& slot, const http::Response& head,
                              const http::Request& request) {
-  // Nothing to stream: a whole answer.
-  if (http::StatusHasNoContent(head.status)) {
+  // Nothing to stream: a whole answer (or not a final status: 500).
+  if (http::StatusHasNoContent(head.status) || !IsFinalStatus(head.status)) {
     Complete(slot, head, &request);
     ReleaseExchange(slot);
     return;

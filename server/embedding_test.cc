@@ -97,7 +97,7 @@ class EmbeddingTest : public ::testing::Test {
                                            RequestContext& ctx, Responder r) {
       const int n = std::stoi(ctx.Query("n").value_or("3"));
       const size_t size = std::stoul(ctx.Query("size").value_or("5"));
-      r.BeginStream(http::Response::Text(200, ""));
+      r.BeginStream(http::Response::Text(std::stoi(ctx.Query("status").value_or("200")), ""));
       for (int i = 0; i < n && !r.closed(); ++i) {
         const std::string piece(size, static_cast<char>('a' + i % 26));
         if (!r.Write(piece)) {
@@ -245,6 +245,26 @@ TEST_F(EmbeddingTest, StreamedAnswerIsChunked) {
   EXPECT_EQ(r->Header("transfer-encoding"), "chunked");
   EXPECT_EQ(r->body, "aaaabbbbcccc");
   r = c.Read();  // the next answer follows the last chunk
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "hello\n");
+}
+
+// A stream's head is its request's final answer: a 1xx or a code outside
+// 100..599 (RFC 9110 §15) is the handler's error, answered 500 whole; the
+// pieces written after it are dropped and the connection goes on (found by
+// //server:connection_fuzzer: a 600 went out as the head of a stream).
+TEST_F(EmbeddingTest, StreamHeadThatIsNotFinalGives500) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/stream?status=600&n=2") + Get("/stream?status=103&n=2") +
+                     Get("/hello")));
+  for (int i = 0; i < 2; ++i) {
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value()) << i;
+    EXPECT_EQ(r->status, 500) << i;
+    EXPECT_EQ(r->Header("content-length"), std::to_string(r->body.size())) << i;
+  }
+  auto r = c.Read();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->body, "hello\n");
 }

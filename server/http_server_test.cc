@@ -74,6 +74,11 @@ class ServerTest : public ::testing::Test {
     ASSERT_TRUE(server_->AddRoute("GET", "/users/{id}", [](RequestContext& ctx) {
       return http::Response::Text(200, std::string(*ctx.Param("id")));
     }).ok());
+    // A handler answering whatever status the path says (a proxy passing
+    // on an upstream's code, say).
+    ASSERT_TRUE(server_->AddRoute("GET", "/status/{code}", [](RequestContext& ctx) {
+      return http::Response::Text(std::stoi(std::string(*ctx.Param("code"))), "odd\n");
+    }, kInline).ok());
     ASSERT_TRUE(server_->AddRoute("POST", "/reset", [](RequestContext&) {
       return http::Response::Text(205, "a body 205 must not carry");
     }).ok());
@@ -444,6 +449,35 @@ TEST_F(ServerTest, ResetContentIsSentWithoutContent) {
   EXPECT_EQ(r->Header("content-length"), "0");
   EXPECT_TRUE(r->body.empty());
   r = c.Read();  // the next answer starts right after the head
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "hello\n");
+}
+
+// A handler's answer is the request's final answer: a 1xx (interim: the
+// client would wait for another; 101 claims a protocol switch) or a code
+// outside 100..599 (invalid, RFC 9110 §15) is the handler's error and goes
+// out as a well-framed 500; the connection goes on. Found by
+// //server:connection_fuzzer: a 103 left the request without a final
+// answer, and a 42 went out as "500" with no Content-Length, so the client
+// read the next answers as its body.
+TEST_F(ServerTest, HandlerStatusThatIsNotFinalGives500) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/status/103") + Get("/status/101") + Get("/status/42") +
+                     Get("/status/600") + Get("/status/599") + Get("/hello")));
+  for (int i = 0; i < 4; ++i) {
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value()) << i;
+    EXPECT_EQ(r->status, 500) << i;
+    EXPECT_EQ(r->Header("content-length"), std::to_string(r->body.size())) << i;
+    EXPECT_EQ(r->Header("connection"), "keep-alive") << i;
+  }
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 599);  // a 5xx: the handler's own
+  EXPECT_EQ(r->body, "odd\n");
+  r = c.Read();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->body, "hello\n");
