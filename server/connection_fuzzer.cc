@@ -25,7 +25,8 @@
 //  10 a worker runs the next offloaded job (or answers the refused ones)
 //  11 a waiting Responder (argument / 16 picks it) sends an answer
 //  12 ... is dropped (500, or a cut-off stream)
-//  13 ... begins a stream, writes a piece, or finishes it
+//  13 ... begins a stream, writes a piece (when the buffer is full, with
+//     argument & 2, asks OnWritable for one more), or finishes it
 //  14 the server drains (BeginDrain(argument & 1))
 //  15 the server stops (CloseAnsweringPending)
 //  16 the connection is closed (Close)
@@ -347,7 +348,8 @@ class OutputChecker {
 // An async request waiting for the script to answer it (any of them may
 // answer whole or stream).
 struct Waiting {
-  Responder responder;
+  // Shared with OnWritable callbacks (weakly), which write one more piece.
+  std::shared_ptr<Responder> responder;
   bool streaming = false;  // BeginStream() was called
 };
 
@@ -464,7 +466,7 @@ class World final : public brisk::internal::ConnectionOwner {
            return Response::Text(200, Tag(ctx.request()));
          }});
     auto park = [this](RequestContext&, Responder r) {
-      waiting_.push_back({std::move(r)});
+      waiting_.push_back({std::make_shared<Responder>(std::move(r))});
     };
     add({.method = "GET", .pattern = "/async", .async = park,
          .options = {.run_inline = true, .deadline = std::chrono::seconds(2)}});
@@ -528,21 +530,21 @@ class World final : public brisk::internal::ConnectionOwner {
   }
 
   void Send(Waiting* w, size_t kind) {
-    const std::string tag = Tag(w->responder.context().request());
+    const std::string tag = Tag(w->responder->context().request());
     // Statuses a handler should not give (no final answer is 1xx; HTTP
     // has no status below 100 or above 599) come too: the client must still
     // get a well-framed final answer.
     static constexpr int kOdd[] = {0, 99, 100, 101, 103, 199, 600, 1000};
     switch (kind % 16) {
-      case 0: w->responder.Send(Response::Text(200, tag)); break;
-      case 1: w->responder.Send(Response::Status(204)); break;
-      case 2: w->responder.Send(Response::Status(304)); break;
-      case 3: w->responder.Send(Response::Status(500)); break;
-      case 4: w->responder.Send(Response::Text(200, tag + std::string(3000, 'b'))); break;
-      case 5: w->responder.Send(Response::Status(205)); break;
-      case 6: w->responder.Send(Response::Text(404, "")); break;
-      case 7: w->responder.Send(Response::Status(503)); break;
-      default: w->responder.Send(Response::Text(kOdd[kind % 8], "odd\n")); break;
+      case 0: w->responder->Send(Response::Text(200, tag)); break;
+      case 1: w->responder->Send(Response::Status(204)); break;
+      case 2: w->responder->Send(Response::Status(304)); break;
+      case 3: w->responder->Send(Response::Status(500)); break;
+      case 4: w->responder->Send(Response::Text(200, tag + std::string(3000, 'b'))); break;
+      case 5: w->responder->Send(Response::Status(205)); break;
+      case 6: w->responder->Send(Response::Text(404, "")); break;
+      case 7: w->responder->Send(Response::Status(503)); break;
+      default: w->responder->Send(Response::Text(kOdd[kind % 8], "odd\n")); break;
     }
     Forget(w);
   }
@@ -550,19 +552,26 @@ class World final : public brisk::internal::ConnectionOwner {
   void StreamStep(Waiting* w, size_t arg) {
     if (!w->streaming) {
       w->streaming = true;
-      const std::string tag = Tag(w->responder.context().request());
+      const std::string tag = Tag(w->responder->context().request());
       static constexpr int kOdd[] = {0, 101, 103, 600};
       switch (arg % 8) {
-        case 0: w->responder.BeginStream(Response::Text(200, tag)); break;
-        case 1: w->responder.BeginStream(Response::Status(204)); break;
-        case 2: w->responder.BeginStream(Response::Text(206, "")); break;
-        case 3: w->responder.BeginStream(Response::Text(200, tag + "x")); break;
-        default: w->responder.BeginStream(Response::Text(kOdd[arg % 4], "")); break;
+        case 0: w->responder->BeginStream(Response::Text(200, tag)); break;
+        case 1: w->responder->BeginStream(Response::Status(204)); break;
+        case 2: w->responder->BeginStream(Response::Text(206, "")); break;
+        case 3: w->responder->BeginStream(Response::Text(200, tag + "x")); break;
+        default: w->responder->BeginStream(Response::Text(kOdd[arg % 4], "")); break;
       }
     } else if (arg & 1) {
-      w->responder.Write(std::string(arg * 7, 's'));
+      if (!w->responder->Write(std::string(arg * 7, 's')) && (arg & 2)) {
+        // Back-pressure: one more piece once the connection has room (the
+        // callback runs on the loop, inside the connection's own calls).
+        w->responder->OnWritable(
+            [weak = std::weak_ptr<Responder>(w->responder)] {
+              if (std::shared_ptr<Responder> r = weak.lock()) r->Write("w");
+            });
+      }
     } else {
-      w->responder.Finish();
+      w->responder->Finish();
       Forget(w);
     }
   }
@@ -645,7 +654,7 @@ class World final : public brisk::internal::ConnectionOwner {
       while (!waiting_.empty()) {
         Waiting& w = waiting_.front();
         if (w.streaming) {
-          w.responder.Finish();
+          w.responder->Finish();
           waiting_.pop_front();
         } else {
           Send(&w, 0);

@@ -113,7 +113,7 @@ SEEDS = {
     "stream_cut_off": [(REQUEST, GET_STREAM), (STREAM, 0), (STREAM, 5),
                        (CLOCK, 0), (DROP, 0), (CLOCK, 0)],
     "stream_backpressure": [(WINDOW0, 0), (REQUEST, GET_STREAM), (STREAM, 0)] +
-                           [(STREAM, 201), (CLOCK, 0)] * 4 +
+                           [(STREAM, 203), (CLOCK, 0)] * 4 +
                            [(TAKE, 40), (CLOCK, 0), (UNLIMITED, 0),
                             (STREAM, 2), (CLOCK, 0)],
     "stream_204_206": [(REQUEST, GET_STREAM), (STREAM, 1), (CLOCK, 0),
