@@ -15,8 +15,12 @@ void AppendDecimal(uint64_t v, std::string* out) {
   out->append(buf, r.ptr);
 }
 
+// What goes on the wire for a caller's status: a status line carries
+// three digits, so anything else is written, and framed, as a 500.
+int WireStatus(int status) { return status < 100 || status > 999 ? 500 : status; }
+
 void AppendStatusLine(int status, std::string* out) {
-  if (status < 100 || status > 999) status = 500;
+  status = WireStatus(status);
   const char line[] = {'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ',
                        static_cast<char>('0' + status / 100),
                        static_cast<char>('0' + status / 10 % 10),
@@ -115,7 +119,8 @@ enum class Framing { kLength, kChunked, kUntilClose };
 // Connection, then the blank line.
 void AppendHead(const Response& response, const ResponseOptions& options,
                 Framing framing, std::string* out) {
-  AppendStatusLine(response.status, out);
+  const int status = WireStatus(response.status);
+  AppendStatusLine(status, out);
   bool has_date = false;
   bool has_server = false;
   for (const auto& [name, value] : response.headers) {
@@ -127,7 +132,7 @@ void AppendHead(const Response& response, const ResponseOptions& options,
   if (!has_date && !options.date.empty()) AppendField("Date", options.date, out);
   if (!has_server) out->append("Server: brisk\r\n");
   if (!options.traceparent.empty()) AppendField("traceparent", options.traceparent, out);
-  if (!StatusHasNoFraming(response.status)) {
+  if (!StatusHasNoFraming(status)) {
     switch (framing) {
       case Framing::kChunked:
         out->append("Transfer-Encoding: chunked\r\n");
@@ -135,7 +140,7 @@ void AppendHead(const Response& response, const ResponseOptions& options,
       case Framing::kLength:
         out->append("Content-Length: ");
         AppendDecimal(
-            StatusHasNoContent(response.status) ? 0 : response.body.size(), out);
+            StatusHasNoContent(status) ? 0 : response.body.size(), out);
         out->append("\r\n");
         break;
       case Framing::kUntilClose:
@@ -155,7 +160,7 @@ void AppendResponse(const Response& response, const ResponseOptions& options,
     estimate += name.size() + value.size() + 4;
   }
   out->reserve(out->size() + estimate);
-  const bool no_body = StatusHasNoContent(response.status);
+  const bool no_body = StatusHasNoContent(WireStatus(response.status));
   const bool chunked =
       options.chunked && options.request_version_minor >= 1 && !no_body;
   AppendHead(response, options, chunked ? Framing::kChunked : Framing::kLength,

@@ -193,5 +193,19 @@ TEST(ResponseTest, HelpersAndReasonPhrases) {
   EXPECT_EQ(out.substr(0, 21), "HTTP/1.1 799 Unknown\r");
 }
 
+// A status that fits no status line is written as a 500 and framed as one:
+// a 42 framed as a 1xx (no Content-Length, no body) would leave its body
+// to be read as the next answer.
+TEST(ResponseTest, AStatusThatFitsNoStatusLineIsFramedAsA500) {
+  std::string out;
+  AppendResponse(Response::Text(42, "oops"), Opts(), &out);
+  EXPECT_EQ(out.substr(0, 34), "HTTP/1.1 500 Internal Server Error");
+  EXPECT_NE(out.find("Content-Length: 4\r\n"), std::string::npos) << out;
+  EXPECT_EQ(out.substr(out.size() - 8), "\r\n\r\noops");
+  out.clear();
+  AppendStreamHead(Response::Text(-3, ""), Opts(), &out);
+  EXPECT_NE(out.find("Transfer-Encoding: chunked\r\n"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace brisk::http
