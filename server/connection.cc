@@ -330,6 +330,13 @@ void Connection::EndStream(Slot& slot, bool cut_off) {
 }
 
 void Connection::ApplyUpdate(Slot& slot, ExchangeUpdate update) {
+  if (slot.held.has_value()) {
+    // Still waiting for the answers before it: stream pieces join the head.
+    slot.held->body += update.body;
+    slot.held->finished = slot.held->finished || update.finished;
+    slot.held->cut_off = slot.held->cut_off || update.cut_off;
+    return;
+  }
   if (update.head.has_value()) {
     if (slot.deadline_timer != net::kInvalidTimerId) {
       loop_.Cancel(slot.deadline_timer);
@@ -348,6 +355,14 @@ void Connection::ApplyUpdate(Slot& slot, ExchangeUpdate update) {
       context_.metrics->deadline_exceeded.fetch_add(1, std::memory_order_relaxed);
       Complete(slot, http::Response::Text(503, "deadline exceeded\n"), &request);
       ReleaseExchange(slot);
+      return;
+    }
+    // In time now, but written only after the answers before it: checked
+    // again when it reaches the front (MoveReadyOutput).
+    if (update.head->status >= 200 && update.head->status < 300 &&
+        slot.exchange->deadline() != SteadyTime::max() &&
+        &slot != &pipeline_.front()) {
+      slot.held = std::move(update);
       return;
     }
     if (!update.streaming) {
@@ -420,6 +435,11 @@ void Connection::ReleaseExchange(Slot& slot) {
 void Connection::MoveReadyOutput() {
   while (!pipeline_.empty()) {
     Slot& front = pipeline_.front();
+    if (front.held.has_value()) {
+      ExchangeUpdate update = *std::move(front.held);
+      front.held.reset();
+      ApplyUpdate(front, std::move(update));  // 503 if now past the deadline
+    }
     if (!front.bytes.empty()) {
       stream_->output().append(front.bytes);
       appended_ += front.bytes.size();

@@ -40,6 +40,7 @@
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -167,6 +168,12 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
     SteadyTime parsed{};
     std::string bytes;  // answer bytes waiting for the slots before it
     std::shared_ptr<Exchange> exchange;  // the answer comes through it
+    // A 2xx answer or stream head (and the stream pieces after it) that
+    // came, with a deadline, while answers before it were still going out:
+    // applied when the slot reaches the front, where the deadline is
+    // checked again, so a 2xx that waited behind a slower answer is never
+    // written after its deadline (it becomes the deadline's 503).
+    std::optional<ExchangeUpdate> held;
     net::TimerId deadline_timer = net::kInvalidTimerId;
   };
 

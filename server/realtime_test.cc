@@ -702,6 +702,44 @@ TEST_F(RealtimeTest, AStreamHeadWrittenAfterItsDeadlineBecomes503) {
   EXPECT_GE(server_->metrics().late_results_dropped.load(), 1u);
 }
 
+// A pipelined 2xx given in time but stuck behind a slower answer on its
+// connection is not written after its deadline: when it reaches the front
+// it becomes the deadline's 503 (found by tools/soak: /slow?ms=280 then
+// /slow?ms=0 with a 20 ms budget got both 200s after 281 ms). One given in
+// time that is still in time when its turn comes is written as it is.
+TEST_F(RealtimeTest, APipelined2xxHeldBehindASlowerAnswerPastItsDeadlineBecomes503) {
+  Start({.workers = 2});
+  RawClient c(port());
+  const auto sent = std::chrono::steady_clock::now();
+  ASSERT_TRUE(c.Send(Get("/gate") +
+                     "GET /fast HTTP/1.1\r\nHost: t\r\n"
+                     "X-Request-Budget-Ms: 500\r\n\r\n" +
+                     Get("/fast")));
+  ASSERT_TRUE(gate_.WaitEntered(1));  // the first answer is held
+  // Both /fast ran on the other worker and answered 200 in time; their
+  // answers wait behind /gate's.
+  ASSERT_TRUE(Eventually([&] {
+    return server_->metrics().route(1).handler.count() == 2;
+  }));
+  // Past the budgeted one's deadline (a bound the test makes), the first
+  // answer goes out, and the ones behind it with it.
+  while (std::chrono::steady_clock::now() <= sent + milliseconds(505)) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  gate_.Open();
+  EXPECT_EQ(c.Read()->body, "opened\n");
+  std::optional<::brisk::testing::RawResponse> late = c.Read();
+  ASSERT_TRUE(late.has_value());
+  EXPECT_EQ(late->status, 503);
+  EXPECT_EQ(late->body, "deadline exceeded\n");
+  std::optional<::brisk::testing::RawResponse> in_time = c.Read();
+  ASSERT_TRUE(in_time.has_value());  // the default deadline is 5 s
+  EXPECT_EQ(in_time->status, 200);
+  EXPECT_EQ(in_time->body, "fast\n");
+  EXPECT_EQ(server_->metrics().late_results_dropped.load(), 1u);
+  EXPECT_EQ(server_->metrics().deadline_exceeded.load(), 1u);
+}
+
 // Stopping (directly, or when the drain timeout runs out) answers what is
 // still waiting for a handler, running or queued, instead of closing on it:
 // 503 "shutting down" with Connection: close.
