@@ -499,9 +499,62 @@ async def b_hello_head(ctx):
     ctx.outcome("pipelined" if pipelined else "sequential")
 
 
+def check_2xx_in_time(ctx, r, t_send, deadline, what):
+    """A 2xx arrived within its deadline + slack (less the client's stalls)."""
+    elapsed_ms = (r.t_head - t_send) * 1000
+    late = elapsed_ms - deadline
+    stalled_ms = ctx.run.client_stalls_ms(t_send, r.t_head)
+    ctx.run.note_lateness(late, late - stalled_ms, what)
+    if late - stalled_ms > ctx.run.slack_ms:
+        raise Violation(f"{what}: 2xx {elapsed_ms:.0f} ms after the send, "
+                        f"{late:.0f} ms after its deadline, "
+                        f"{late - stalled_ms:.0f} ms without the client's own "
+                        f"stalls (slack {ctx.run.slack_ms} ms)")
+
+
+async def head_of_line(ctx, c):
+    """GET /slow?ms=280, then a small echo with a 1-40 ms budget, pipelined.
+
+    The echo's answer is ready at once (its route costs microseconds, so it
+    is admitted) but can leave only after the sleep's: it must be a 503, or
+    a 2xx within its own deadline if the first was refused at once.
+    """
+    budget = ctx.rng.randint(1, 40)
+    body = echo_body(ctx, 1)[:200]
+    t_send = time.monotonic()
+    await c.send(request("GET", "/slow?ms=280") + request(
+        "POST", "/echo", [("X-Request-Budget-Ms", str(budget))], body))
+    first = await read_response(c.reader)
+    ctx.status(first.status)
+    if first.status == 200:
+        ctx.outcome("blocked")  # the case this is after
+    else:
+        check_503(first, "GET /slow?ms=280")
+    if first.closes:
+        await expect_eof(c.reader, "a closing /slow answer")
+        return
+    r = await read_response(c.reader, "POST")
+    ctx.status(r.status)
+    what = f"echo with a {budget} ms budget behind /slow?ms=280"
+    if r.status == 200:
+        if r.body != body:
+            raise Violation(f"{what}: another body")
+        check_2xx_in_time(ctx, r, t_send, budget, what)
+    else:
+        check_503(r, what)
+
+
 async def b_slow_deadline(ctx):
-    """/slow pipelined 1-3 deep: a 2xx within its deadline, else 503."""
+    """/slow pipelined 1-3 deep: a 2xx within its deadline, else 503.
+
+    A quarter of the runs are head_of_line (below); the rest mix sleeps
+    and budgets at random.
+    """
     c = await ctx.connect()
+    if ctx.rng.random() < 0.25:
+        ctx.variant("head_of_line")
+        await head_of_line(ctx, c)
+        return
     n = ctx.rng.randint(1, 3)
     plan = []
     for _ in range(n):
@@ -523,20 +576,11 @@ async def b_slow_deadline(ctx):
     for (ms, deadline, _), t_send in zip(plan, sent):
         r = await read_response(c.reader)
         ctx.status(r.status)
-        elapsed_ms = (r.t_head - t_send) * 1000
         what = f"GET /slow?ms={ms} deadline {deadline} ms"
         if 200 <= r.status < 300:
             if r.body != f"slept {ms} ms\n".encode():
                 raise Violation(f"{what}: body {r.body[:60]!r}")
-            late = elapsed_ms - deadline
-            stalled_ms = ctx.run.client_stalls_ms(t_send, r.t_head)
-            ctx.run.note_lateness(late, late - stalled_ms, what)
-            if late - stalled_ms > ctx.run.slack_ms:
-                raise Violation(f"{what}: 2xx {elapsed_ms:.0f} ms after the "
-                                f"send, {late:.0f} ms after its deadline, "
-                                f"{late - stalled_ms:.0f} ms without the "
-                                f"client's own stalls (slack "
-                                f"{ctx.run.slack_ms} ms)")
+            check_2xx_in_time(ctx, r, t_send, deadline, what)
             ctx.outcome("in_time")
         else:
             check_503(r, what)
