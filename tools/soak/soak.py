@@ -1254,9 +1254,10 @@ class Run:
                 last = {k: m.get(k) for k in ("brisk_open_connections",
                                               "brisk_in_flight_requests",
                                               "brisk_queue_depth")}
-                # The scrape's own connection is open, its request in flight.
+                # The scrape's own connection is open (its request is inline:
+                # not counted in flight).
                 if (last["brisk_open_connections"] <= 1
-                        and last["brisk_in_flight_requests"] <= 1
+                        and last["brisk_in_flight_requests"] == 0
                         and last["brisk_queue_depth"] == 0):
                     self.rest = last
                     self.final_metrics = m
