@@ -66,6 +66,12 @@ struct Job {
   // answered the request before its handler returned, so the handler time
   // is only a lower bound of what the work takes.
   bool cut_short = false;
+  // Set by the runner before Finished(): how long after its start the
+  // handler gave its answer (or its stream's head), if it did before it
+  // returned. A streamed handler answers at once and holds its worker for
+  // the whole stream: its deadline covers the answer, the worker time
+  // delays the requests behind it.
+  std::optional<std::chrono::nanoseconds> answer_time;
 };
 
 struct Refusal {

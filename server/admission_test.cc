@@ -81,6 +81,16 @@ class AdmissionTest : public ::testing::Test {
             -> std::optional<std::chrono::nanoseconds> {
           return milliseconds(std::stoi(ctx.Query("ms").value_or("0")));
         }}).ok());
+    // A streamed answer: its head at once, its end after ?ms=N on the
+    // worker; a 100 ms deadline, which only the head must meet.
+    ASSERT_TRUE(server_->AddAsyncRoute("GET", "/stream", [](RequestContext& ctx,
+                                                            Responder r) {
+      const int ms = std::stoi(ctx.Query("ms").value_or("0"));
+      if (!r.BeginStream(http::Response::Text(200, "begin\n"))) return;
+      ctx.SleepFor(milliseconds(ms));
+      r.Write("end\n");
+      r.Finish();
+    }, {.deadline = milliseconds(100)}).ok());
     ASSERT_TRUE(server_->Start().ok());
   }
   void TearDown() override {
@@ -187,6 +197,33 @@ TEST_F(AdmissionTest, ARequestThatSaysItsCostIsJudgedAtArrivalOnAColdRoute) {
   server_->metrics().AppendPrometheus(&page);
   EXPECT_THAT(page, HasSubstr(
       "brisk_shed_total{route=\"/costly\",reason=\"predicted_late\"} 1\n"));
+}
+
+// A stream longer than its deadline is in time once its head is out: the
+// route learns it answers at once, so the next stream is admitted (judged
+// by its 300 ms run, every later stream was refused as late).
+TEST_F(AdmissionTest, AStreamLongerThanItsDeadlineDoesNotCloseItsRoute) {
+  Start({.workers = 2});
+  RawClient first(port());
+  ASSERT_TRUE(first.Send(Get("/stream?ms=300")));
+  auto r = first.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "begin\nend\n");
+  // Measured once the handler returned, just after its last piece: it held
+  // its worker for 300 ms.
+  constexpr size_t kStreamRoute = 6;  // metrics index: registration order
+  ASSERT_TRUE(Eventually([&] {
+    return server_->metrics().route(kStreamRoute).estimate_mean_ns.load() >=
+           200'000'000;
+  }));
+  for (int i = 0; i < 3; ++i) {
+    RawClient next(port());
+    ASSERT_TRUE(next.Send(Get("/stream?ms=1")));
+    auto n = next.Read();
+    ASSERT_TRUE(n.has_value());
+    EXPECT_EQ(n->status, 200) << n->body;
+  }
 }
 
 TEST_F(AdmissionTest, TooLittleTimeLeftNeverTakesAWorker) {

@@ -54,6 +54,7 @@ DeadlinePolicy::RouteState& DeadlinePolicy::Route(size_t route) {
     RouteState& r = routes_.back();
     if (i < options_.initial_estimate.size()) {
       r.estimate = ServiceEstimate(options_.initial_estimate[i]);
+      r.to_answer = ServiceEstimate(options_.initial_estimate[i]);
     }
     if (i < options_.max_concurrency.size()) {
       r.explicit_limit = options_.max_concurrency[i];
@@ -153,6 +154,21 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
   }
   const double share = 1.0 - std::min(tighter_share, kMaxTighterShare);
   route_ahead_ns += own_queued_ns;
+  // The slots route `i` may hold (its concurrency limit), as the times they
+  // free up, latest first: its running requests keep theirs until their
+  // estimated ends, and with more running than its limit, the limit-th
+  // latest finisher frees its first slot, etc.
+  const auto slots_of = [&](size_t i) {
+    std::vector<double> left;
+    for (const Running& r : running_) {
+      if (r.route == i) left.push_back(left_ns(r));
+    }
+    const size_t limit = static_cast<size_t>(std::max(LimitLocked(i, now), 1));
+    if (left.size() < limit) left.resize(limit, 0.0);
+    std::sort(left.begin(), left.end(), std::greater<double>());
+    left.resize(limit);
+    return left;
+  };
   double others_ns = 0;
   for (const auto& [i, work] : others) others_ns += work;
   double worker_free_ns = WaterLevelNs(free_at, (own_queued_ns + others_ns) / share);
@@ -165,18 +181,7 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
     // t), approached from above ("all of it ahead"), which keeps every step
     // a safe (late-leaning) prediction.
     std::vector<std::vector<double>> slots;  // per entry of `others`
-    for (const auto& [i, work] : others) {
-      std::vector<double> left;
-      for (const Running& r : running_) {
-        if (r.route == i) left.push_back(left_ns(r));
-      }
-      const size_t limit = static_cast<size_t>(std::max(LimitLocked(i, now), 1));
-      if (left.size() < limit) left.resize(limit, 0.0);
-      // The route's limit-th latest finisher frees its first slot, etc.
-      std::sort(left.begin(), left.end(), std::greater<double>());
-      left.resize(limit);
-      slots.push_back(std::move(left));
-    }
+    for (const auto& [i, work] : others) slots.push_back(slots_of(i));
     for (int round = 0; round < 64; ++round) {
       double capped = 0;
       for (size_t k = 0; k < others.size(); ++k) {
@@ -199,19 +204,27 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
     return now + FromNs(worker_free_ns + route_ahead_ns / limit + own +
                         Ns(options_.margin));
   }
-  const double wait_ns = std::max(worker_free_ns, route_ahead_ns / limit);
-  // A hint is the request's own cost; the route's deviation measures the
-  // spread of the estimate it replaces.
+  // The route's own work ahead of it (running and queued) on the slots it
+  // may hold: a long request running on one of them delays nothing while
+  // another is free (spread over all of them as a fluid, one 1 s request
+  // on one of four workers made every arrival wait 250 ms).
+  std::vector<double> own_slots = slots_of(route);
+  std::reverse(own_slots.begin(), own_slots.end());
+  const double route_wait_ns = WaterLevelNs(own_slots, own_queued_ns);
+  const double wait_ns = std::max(worker_free_ns, route_wait_ns);
+  // Its own part: until its answer is given (a streamed handler answers
+  // long before it frees its worker). A hint is the request's own cost;
+  // the route's deviation measures the spread of the estimate it replaces.
   const double own_ns =
       (cost_hint.has_value()
            ? Ns(*cost_hint)
-           : Ns(self.estimate.mean()) +
-                 options_.safety * Ns(self.estimate.deviation())) +
+           : Ns(self.to_answer.mean()) +
+                 options_.safety * Ns(self.to_answer.deviation())) +
       Ns(options_.margin);
   // The guard asks about this route's own queue: work of other routes
   // (a slow route's request running on another worker) does not make this
   // route's queue stand.
-  if (wait_ns_out != nullptr) *wait_ns_out = route_ahead_ns / limit;
+  if (wait_ns_out != nullptr) *wait_ns_out = route_wait_ns;
   return now + FromNs(wait_ns + own_ns);
 }
 
@@ -270,7 +283,7 @@ std::optional<ShedReason> DeadlinePolicy::Admit(Job& job, SteadyTime now) {
     // freed at a lucky moment, each one freed going straight back to the
     // other route's queue. A request that could not make its deadline
     // even alone (its budget below its route's estimate) claims nothing.
-    if (Ns(job.deadline - now) >= CostNs(r, job.cost_hint)) {
+    if (Ns(job.deadline - now) >= AnswerNs(r, job.cost_hint)) {
       r.seen = true;
       r.last_active = now;
     }
@@ -316,8 +329,8 @@ bool DeadlinePolicy::ProbeLocked(RouteState& r, Job& job, SteadyTime now) {
   const nanoseconds own =
       r.batcher != nullptr
           ? r.batcher->cost().Cost(1) + options_.margin
-          : r.estimate.mean() +
-                FromNs(options_.safety * Ns(r.estimate.deviation())) +
+          : r.to_answer.mean() +
+                FromNs(options_.safety * Ns(r.to_answer.deviation())) +
                 options_.margin;
   if (now + own <= job.deadline) return false;
   r.last_probe = now;
@@ -382,7 +395,7 @@ std::optional<Job> DeadlinePolicy::Next(SteadyTime now,
     // No useless work: too little time left to run it (by the estimate a
     // probe is there to question).
     if (!job.probe &&
-        Ns(job.deadline - now) < CostNs(r, job.cost_hint) + Ns(options_.margin)) {
+        Ns(job.deadline - now) < AnswerNs(r, job.cost_hint) + Ns(options_.margin)) {
       refused->push_back(Refusal{std::move(job), ShedReason::kExpiredInQueue});
       continue;
     }
@@ -398,11 +411,21 @@ void DeadlinePolicy::Finished(const Job& job, nanoseconds handler_time,
   RouteState& r = Route(job.route);
   // A zero time: the job did not run (its request was answered already).
   if (handler_time.count() > 0) {
+    // A handler that answered before returning (a stream) was in time
+    // once its answer was given; its worker was held to the end.
+    const nanoseconds to_answer = job.answer_time.has_value()
+                                      ? std::min(*job.answer_time, handler_time)
+                                      : handler_time;
     if (job.cut_short) {
       r.estimate.ObserveAtLeast(handler_time);
+      r.to_answer.ObserveAtLeast(to_answer);
     } else {
-      if (job.probe) r.estimate.Restart();  // the old estimate was stale
+      if (job.probe) {  // the old estimates were stale
+        r.estimate.Restart();
+        r.to_answer.Restart();
+      }
       r.estimate.Observe(handler_time);
+      r.to_answer.Observe(to_answer);
     }
     r.last_sample = now;
     if (r.batcher != nullptr && job.is_batch()) {

@@ -42,19 +42,24 @@
 //    from the first one freed after its arrival).
 //
 // The prediction (EDF on W workers):
-//   wait   = max(F, A_route / C_route)
-//   finish = now + wait + mean_route + safety * dev_route + margin
+//   wait   = max(F, S_route)
+//   finish = now + wait + answer_route + safety * answer_dev_route + margin
 // F is when a worker is free for it: each running request holds its worker
 // for what its estimate says it has left, and the work queued ahead of it
 // in deadline order then fills the workers as they free up (water-filling;
 // at a rate 1 - U, U being the share of the workers that routes with
 // tighter typical budgets keep busy: arrival rate x mean / W, measured;
 // another route's queued work counts for at most what its own concurrency
-// limit lets it run meanwhile). A_route / C_route is the route's own work
-// (running and queued ahead) over its concurrency. So one long request
-// running delays nothing while other workers are free, and a flooded route
-// held to W - 1 workers by the bulkhead never delays another's prediction
-// past the worker it leaves.
+// limit lets it run meanwhile). S_route is when one of the route's own
+// C_route slots (its concurrency) is free for it: its running requests
+// keep theirs until their estimated ends, its queued work ahead fills them
+// (water-filling again). So one long request running delays nothing while
+// other workers are free, whatever its route, and a flooded route held to
+// W - 1 workers by the bulkhead never delays another's prediction past the
+// worker it leaves. Two estimates per route: the handler time (how long a
+// request holds its worker: F, S) and the time from its start to its
+// answer (what its deadline must cover: a streamed handler gives its
+// answer, the stream's head, at once and may hold its worker far longer).
 //
 // Every time is passed in by the caller, so the policy is unit-tested with
 // no clock and no threads. Thread-safety: all methods take one mutex.
@@ -163,7 +168,9 @@ class DeadlinePolicy final : public AdmissionPolicy {
     std::deque<Job> queue;  // in deadline order (batch routes: unused)
     size_t hinted_queued = 0;  // jobs in `queue` with a cost_hint
     std::unique_ptr<BatchFormer> batcher;  // batch routes only
-    ServiceEstimate estimate;
+    ServiceEstimate estimate;   // handler time: how long it holds a worker
+    ServiceEstimate to_answer;  // from its start to its answer (or stream
+                                // head): what its deadline must cover
     RateMeter admitted;  // admissions per second
     // Smoothed relative deadline (deadline - arrival), for "tighter".
     double budget_ns = 0;
@@ -190,6 +197,12 @@ class DeadlinePolicy final : public AdmissionPolicy {
   static double CostNs(const RouteState& r,
                        std::optional<std::chrono::nanoseconds> hint) {
     return hint.has_value() ? Ns(*hint) : Ns(r.estimate.mean());
+  }
+  // What a job of `r` takes to give its answer: its own hint, else the
+  // route's time to an answer.
+  static double AnswerNs(const RouteState& r,
+                         std::optional<std::chrono::nanoseconds> hint) {
+    return hint.has_value() ? Ns(*hint) : Ns(r.to_answer.mean());
   }
   // The predicted finish of a request with `cost_hint` (if any); `wait_ns`,
   // if given, receives the predicted wait behind the route's own work

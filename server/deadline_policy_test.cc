@@ -40,6 +40,14 @@ void ExpectOnlyRefusal(const std::vector<Refusal>& refused, uint64_t id,
   EXPECT_EQ(refused[0].reason, reason);
 }
 
+// Admits `job` at `now` and starts it on a worker (nothing else queued).
+void Start(DeadlinePolicy& p, Job job, SteadyTime now) {
+  ASSERT_FALSE(p.Admit(job, now).has_value());
+  std::vector<Refusal> refused;
+  ASSERT_TRUE(p.Next(now, &refused).has_value());
+  ASSERT_TRUE(refused.empty());
+}
+
 TEST(ServiceEstimateTest, LearnsMeanAndDeviation) {
   ServiceEstimate e;
   EXPECT_EQ(e.mean(), nanoseconds(0));
@@ -348,6 +356,36 @@ TEST(DeadlinePolicyTest, AZeroHintIsAFreeRequest) {
   EXPECT_FALSE(p.Admit(free, now).has_value());
 }
 
+// A streamed handler gives its answer (the stream's head) at once and then
+// holds its worker for the whole stream: its deadline is judged by the time
+// to its answer, the worker it holds by the whole run. (Judged by the whole
+// run, one 1 s stream refused every later stream with a 100 ms deadline.)
+TEST(DeadlinePolicyTest, AStreamIsJudgedByItsTimeToAnswerAndHoldsItsWorker) {
+  DeadlinePolicy p({.workers = 2});
+  const SteadyTime t0 = kT0;
+  Job first = MakeJob(0, t0, milliseconds(100), 1);
+  ASSERT_FALSE(p.Admit(first, t0).has_value());
+  std::vector<Refusal> refused;
+  std::optional<Job> ran = p.Next(t0, &refused);
+  ASSERT_TRUE(ran.has_value());
+  ran->answer_time = milliseconds(2);
+  p.Finished(*ran, std::chrono::seconds(1), t0 + std::chrono::seconds(1));
+  EXPECT_EQ(p.Snapshot(0, t0).mean, std::chrono::seconds(1));  // worker time
+  const SteadyTime now = t0 + std::chrono::seconds(2);
+  EXPECT_EQ(p.PredictFinish(0, now + milliseconds(100), now),
+            now + milliseconds(3));  // 2 ms to its answer + 1 ms margin
+  Job second = MakeJob(0, now, milliseconds(100), 2);
+  EXPECT_FALSE(p.Admit(second, now).has_value());
+  ASSERT_TRUE(p.Next(now, &refused).has_value());
+  ASSERT_TRUE(refused.empty());  // not expired by the stream's length
+  // Two streams running hold both workers for ~1 s: a third is refused.
+  Job third = MakeJob(0, now, milliseconds(100), 3);
+  ASSERT_FALSE(p.Admit(third, now).has_value());  // a worker is free
+  ASSERT_TRUE(p.Next(now, &refused).has_value());
+  Job fourth = MakeJob(0, now, milliseconds(100), 4);
+  EXPECT_EQ(p.Admit(fourth, now), ShedReason::kPredictedLate);
+}
+
 // Hints replace the route's estimate job by job: a mix of cheap and costly
 // requests on one route is not judged by their average.
 TEST(DeadlinePolicyTest, HintedAndUnhintedJobsOfARouteEachCountTheirOwnCost) {
@@ -550,15 +588,39 @@ TEST(DeadlinePolicyTest, ALongRunningRequestDelaysNothingWhileWorkersAreFree) {
   Learn(p, 0, std::chrono::seconds(1), kT0);
   Learn(p, 1, milliseconds(1), kT0);
   const SteadyTime t = kT0 + std::chrono::seconds(5);
-  Job slow = MakeJob(0, t, std::chrono::seconds(5), 1);
-  ASSERT_FALSE(p.Admit(slow, t).has_value());
-  std::vector<Refusal> refused;
-  ASSERT_TRUE(p.Next(t, &refused).has_value());  // running, ~1 s
+  Start(p, MakeJob(0, t, std::chrono::seconds(5), 1), t);  // running, ~1 s
   const SteadyTime later = t + milliseconds(200);
   EXPECT_LT(p.PredictFinish(1, later + milliseconds(100), later),
             later + milliseconds(10));
   Job fast = MakeJob(1, later, milliseconds(100), 2);
   EXPECT_FALSE(p.Admit(fast, later).has_value());
+}
+
+// The same within one route: its own long request running on one of four
+// workers leaves three free, so a short request of the route (its cost
+// from a hint) starts at once. Spreading the running request's remaining
+// 900 ms over the four workers as a fluid predicted a 225 ms wait.
+TEST(DeadlinePolicyTest, ALongRequestOfTheSameRouteDelaysNothingWhileWorkersAreFree) {
+  DeadlinePolicy p({.workers = 4});
+  Learn(p, 0, std::chrono::seconds(1), kT0);
+  const SteadyTime t = kT0 + std::chrono::seconds(5);
+  Start(p, MakeJob(0, t, std::chrono::seconds(5), 1), t);  // running, ~1 s
+  std::vector<Refusal> refused;
+  const SteadyTime later = t + milliseconds(100);
+  EXPECT_EQ(p.PredictFinish(0, later + milliseconds(100), later, milliseconds(10)),
+            later + milliseconds(11));
+  Job quick = WithHint(MakeJob(0, later, milliseconds(100), 2), milliseconds(10));
+  EXPECT_FALSE(p.Admit(quick, later).has_value());
+  // Four of them running: the next waits for the earliest to end.
+  for (uint64_t id = 3; id <= 4; ++id) {
+    Job j = WithHint(MakeJob(0, later, std::chrono::seconds(5), id),
+                     milliseconds(400));
+    ASSERT_FALSE(p.Admit(j, later).has_value());
+  }
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(p.Next(later, &refused).has_value());
+  EXPECT_EQ(p.PredictFinish(0, later + std::chrono::seconds(5), later,
+                            milliseconds(10)),
+            later + milliseconds(10 + 10 + 1));  // `quick` frees first
 }
 
 // A slow route flooded on two workers is held to one by the bulkhead; its

@@ -54,20 +54,25 @@ void Exchange::Deliver() {
 }
 
 bool Exchange::PastDeadline() const {
+  return PastDeadline(std::chrono::steady_clock::now());
+}
+
+bool Exchange::PastDeadline(SteadyTime now) const {
   // An answer that comes after the deadline is late even if the deadline
   // timer (on the reactor) has not run yet: it answers 503 when it does.
-  return deadline_ != SteadyTime::max() &&
-         std::chrono::steady_clock::now() > deadline_;
+  return deadline_ != SteadyTime::max() && now > deadline_;
 }
 
 bool Exchange::Claim(http::Response head, bool streaming) {
   bool late;
-  const bool past_deadline = PastDeadline();
+  const SteadyTime now = std::chrono::steady_clock::now();
+  const bool past_deadline = PastDeadline(now);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (state_ == State::kPending && !past_deadline) {
       state_ = streaming ? State::kStreaming : State::kAnswered;
       answer_status_ = head.status;
+      answered_at_ = now;
       closed_ = !streaming;
       pending_.head = std::move(head);
       pending_.streaming = streaming;
@@ -205,6 +210,12 @@ ExchangeUpdate Exchange::TakeUpdate() {
   // Taken bytes count as unsent until the connection says otherwise.
   unsent_ += update.body.size();
   return update;
+}
+
+std::optional<SteadyTime> Exchange::answered_at() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (answered_at_ == SteadyTime{}) return std::nullopt;
+  return answered_at_;
 }
 
 Exchange::Outcome Exchange::outcome() const {

@@ -174,6 +174,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // come).
   enum class Outcome { kUseful, kLate, kOther };
   Outcome outcome() const;
+  // When the producer's answer (or stream head) was accepted, if it was:
+  // a streamed handler answers long before it returns.
+  std::optional<SteadyTime> answered_at() const;
 
  private:
   enum class State : uint8_t {
@@ -194,6 +197,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The deadline passed (the clock, not the reactor's timer).
   bool PastDeadline() const;
+  bool PastDeadline(SteadyTime now) const;
   // Answer() and BeginStream(): the first producer answer wins.
   bool Claim(http::Response head, bool streaming);
 
@@ -217,6 +221,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::condition_variable writable_cv_;
   State state_ ABSL_GUARDED_BY(mu_) = State::kPending;
   int answer_status_ ABSL_GUARDED_BY(mu_) = 0;  // the producer's, once given
+  SteadyTime answered_at_ ABSL_GUARDED_BY(mu_){};  // when it was given
   bool late_ ABSL_GUARDED_BY(mu_) = false;       // a producer answer dropped
   bool delivery_posted_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;  // nothing more is delivered

@@ -5,6 +5,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -184,6 +186,10 @@ void WorkerPool::RunJob(Job& job, SteadyTime start) {
     batch.push_back(&exchange);
     delegate_->Run(exchange);
     job.cut_short = exchange.outcome() == Exchange::Outcome::kLate;
+    if (const std::optional<SteadyTime> at = exchange.answered_at();
+        at.has_value() && *at >= start) {
+      job.answer_time = *at - start;
+    }
   }
   const SteadyTime end = std::chrono::steady_clock::now();
   const std::chrono::nanoseconds took = end - start;
