@@ -290,21 +290,20 @@ TEST(DeadlinePolicyTest, NoUselessWorkAtDequeue) {
   ExpectOnlyRefusal(refused, 1, ShedReason::kExpiredInQueue);
 }
 
-// One measurement is trusted as it is: a steady 200 ms route admits a lone
-// request with a 300 ms budget (a deviation of half the first sample, as
-// TCP starts its round-trip variance, predicted 301 ms and refused it).
-TEST(DeadlinePolicyTest, OneSampleIsTrustedWithoutASpreadOfItsOwn) {
+// The first sample carries half itself as deviation (TCP's start): a
+// steady 200 ms route refuses a lone request with a 300 ms budget until
+// more samples say it is steady, and admits one with 302 ms.
+TEST(DeadlinePolicyTest, AFirstSampleCarriesHalfItselfAsDeviation) {
   DeadlinePolicy p({.workers = 1});
   Learn(p, 0, milliseconds(200), kT0);
-  EXPECT_EQ(p.Snapshot(0, kT0).deviation, nanoseconds(0));
+  EXPECT_EQ(p.Snapshot(0, kT0).deviation, milliseconds(100));
   const SteadyTime now = kT0 + std::chrono::seconds(1);
   EXPECT_EQ(p.PredictFinish(0, now + milliseconds(300), now),
-            now + milliseconds(201));  // + the 1 ms margin
-  Job alone = MakeJob(0, now, milliseconds(300), 1);
-  EXPECT_FALSE(p.Admit(alone, now).has_value());
-  // A second one behind it cannot make it: refused at once.
-  Job behind = MakeJob(0, now, milliseconds(300), 2);
-  EXPECT_EQ(p.Admit(behind, now), ShedReason::kPredictedLate);
+            now + milliseconds(301));  // + the 1 ms margin
+  Job tight = MakeJob(0, now, milliseconds(300), 1);
+  EXPECT_EQ(p.Admit(tight, now), ShedReason::kPredictedLate);
+  Job roomy = MakeJob(0, now, milliseconds(302), 2);
+  EXPECT_FALSE(p.Admit(roomy, now).has_value());
 }
 
 Job WithHint(Job j, nanoseconds hint) {
@@ -373,7 +372,8 @@ TEST(DeadlinePolicyTest, AStreamIsJudgedByItsTimeToAnswerAndHoldsItsWorker) {
   EXPECT_EQ(p.Snapshot(0, t0).mean, std::chrono::seconds(1));  // worker time
   const SteadyTime now = t0 + std::chrono::seconds(2);
   EXPECT_EQ(p.PredictFinish(0, now + milliseconds(100), now),
-            now + milliseconds(3));  // 2 ms to its answer + 1 ms margin
+            now + milliseconds(4));  // 2 ms to its answer, 1 ms deviation,
+                                     // 1 ms margin
   Job second = MakeJob(0, now, milliseconds(100), 2);
   EXPECT_FALSE(p.Admit(second, now).has_value());
   ASSERT_TRUE(p.Next(now, &refused).has_value());
@@ -396,9 +396,10 @@ TEST(DeadlinePolicyTest, HintedAndUnhintedJobsOfARouteEachCountTheirOwnCost) {
   Job plain = MakeJob(0, now, std::chrono::seconds(5), 2);
   ASSERT_FALSE(p.Admit(big, now).has_value());
   ASSERT_FALSE(p.Admit(plain, now).has_value());
-  // Queued ahead of a later deadline: 500 + 10 ms; its own 10 ms + margin.
+  // Queued ahead of a later deadline: 500 + 10 ms; its own 10 ms, the
+  // route's 5 ms deviation and the margin.
   EXPECT_EQ(p.PredictFinish(0, now + std::chrono::seconds(6), now),
-            now + milliseconds(521));
+            now + milliseconds(526));
   std::vector<Refusal> refused;
   std::optional<Job> j = p.Next(now, &refused);
   ASSERT_TRUE(j.has_value());
@@ -406,7 +407,7 @@ TEST(DeadlinePolicyTest, HintedAndUnhintedJobsOfARouteEachCountTheirOwnCost) {
   // Running, it holds the worker for its hint, not the route's 10 ms.
   const SteadyTime later = now + milliseconds(100);
   EXPECT_EQ(p.PredictFinish(0, later + std::chrono::seconds(6), later),
-            later + milliseconds(400 + 10 + 10 + 1));
+            later + milliseconds(400 + 10 + 10 + 5 + 1));
 }
 
 TEST(DeadlinePolicyTest, QueueCapacityStillHolds) {
@@ -535,8 +536,8 @@ TEST(DeadlinePolicyTest, ExplicitConcurrencyLimit) {
 
 TEST(DeadlinePolicyTest, TighterRoutesLoadDelaysLooserOnes) {
   // Route 1 (20 ms budgets, 1 ms each) is admitted at ~500/s: half of the
-  // one worker. A route-0 request (500 ms budget, 20 ms each) behind 13 of
-  // its own (260 ms of work) would finish in time on a free worker, but
+  // one worker. A route-0 request (500 ms budget, 20 ms each) behind 12 of
+  // its own (240 ms of work) would finish in time on a free worker, but
   // with half the worker taken by the tighter route it cannot.
   DeadlinePolicy p({.workers = 1});
   Learn(p, 0, milliseconds(20), kT0);
@@ -551,12 +552,12 @@ TEST(DeadlinePolicyTest, TighterRoutesLoadDelaysLooserOnes) {
     p.Finished(*run, milliseconds(1), t + milliseconds(1));
     t += milliseconds(2);
   }
-  for (int i = 0; i < 13; ++i) {
+  for (int i = 0; i < 12; ++i) {
     Job j = MakeJob(0, t, milliseconds(500), i);
     ASSERT_FALSE(p.Admit(j, t).has_value()) << i;
   }
   const SteadyTime alone =
-      t + milliseconds(13 * 20 + 20);  // without the tighter route's share
+      t + milliseconds(12 * 20 + 20);  // without the tighter route's share
   EXPECT_LT(alone, t + milliseconds(500));
   Job late = MakeJob(0, t, milliseconds(500), 50);
   EXPECT_GT(p.PredictFinish(0, t + milliseconds(500), t), t + milliseconds(500));
