@@ -348,9 +348,10 @@ void Connection::ApplyUpdate(Slot& slot, ExchangeUpdate update) {
     // it is dropped; the producer sees the stream closed). The clock is
     // read now, not the iteration's cached time: a busy iteration may have
     // started well before this answer is written.
-    if (update.head->status >= 200 && update.head->status < 300 &&
-        slot.exchange->deadline() != SteadyTime::max() &&
-        loop_.clock().Now() > slot.exchange->deadline()) {
+    const bool deadline_bound_2xx =  // the answers a deadline holds back
+        update.head->status >= 200 && update.head->status < 300 &&
+        slot.exchange->deadline() != SteadyTime::max();
+    if (deadline_bound_2xx && loop_.clock().Now() > slot.exchange->deadline()) {
       context_.metrics->late_results_dropped.fetch_add(1, std::memory_order_relaxed);
       context_.metrics->deadline_exceeded.fetch_add(1, std::memory_order_relaxed);
       Complete(slot, http::Response::Text(503, "deadline exceeded\n"), &request);
@@ -359,9 +360,7 @@ void Connection::ApplyUpdate(Slot& slot, ExchangeUpdate update) {
     }
     // In time now, but written only after the answers before it: checked
     // again when it reaches the front (MoveReadyOutput).
-    if (update.head->status >= 200 && update.head->status < 300 &&
-        slot.exchange->deadline() != SteadyTime::max() &&
-        &slot != &pipeline_.front()) {
+    if (deadline_bound_2xx && &slot != &pipeline_.front()) {
       slot.held = std::move(update);
       return;
     }
