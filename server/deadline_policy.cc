@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
+#include <cstddef>
 #include <utility>
 
 #include "absl/container/inlined_vector.h"
@@ -97,7 +97,8 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
   // What a running request has left, by its own hint or its route's
   // estimate.
   const auto left_ns = [&](const Running& r) {
-    return std::max(0.0, CostNs(routes_[r.route], r.cost_hint) - Ns(now - r.start));
+    return std::max(0.0, CostNs(routes_[r.route].estimate, r.cost_hint) -
+                             Ns(now - r.start));
   };
   // Running requests hold their workers until their estimated ends: a long
   // one occupies one worker, it does not slow the others down. (Inline:
@@ -137,7 +138,7 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
         work = mean * static_cast<double>(end - r.queue.begin());
       } else {
         for (auto it = r.queue.begin(); it != end; ++it) {
-          work += CostNs(r, it->cost_hint);
+          work += CostNs(r.estimate, it->cost_hint);
         }
       }
     }
@@ -155,18 +156,19 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
   const double share = 1.0 - std::min(tighter_share, kMaxTighterShare);
   route_ahead_ns += own_queued_ns;
   // The slots route `i` may hold (its concurrency limit), as the times they
-  // free up, latest first: its running requests keep theirs until their
+  // free up, ascending: its running requests keep theirs until their
   // estimated ends, and with more running than its limit, the limit-th
   // latest finisher frees its first slot, etc.
+  using Slots = absl::InlinedVector<double, 16>;
   const auto slots_of = [&](size_t i) {
-    std::vector<double> left;
+    Slots left;
     for (const Running& r : running_) {
       if (r.route == i) left.push_back(left_ns(r));
     }
     const size_t limit = static_cast<size_t>(std::max(LimitLocked(i, now), 1));
     if (left.size() < limit) left.resize(limit, 0.0);
-    std::sort(left.begin(), left.end(), std::greater<double>());
-    left.resize(limit);
+    std::sort(left.begin(), left.end());
+    left.erase(left.begin(), left.end() - static_cast<std::ptrdiff_t>(limit));
     return left;
   };
   double others_ns = 0;
@@ -180,7 +182,7 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
     // t = level(own work + each route's work capped at what it can do by
     // t), approached from above ("all of it ahead"), which keeps every step
     // a safe (late-leaning) prediction.
-    std::vector<std::vector<double>> slots;  // per entry of `others`
+    std::vector<Slots> slots;  // per entry of `others`
     for (const auto& [i, work] : others) slots.push_back(slots_of(i));
     for (int round = 0; round < 64; ++round) {
       double capped = 0;
@@ -208,19 +210,11 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
   // may hold: a long request running on one of them delays nothing while
   // another is free (spread over all of them as a fluid, one 1 s request
   // on one of four workers made every arrival wait 250 ms).
-  std::vector<double> own_slots = slots_of(route);
-  std::reverse(own_slots.begin(), own_slots.end());
-  const double route_wait_ns = WaterLevelNs(own_slots, own_queued_ns);
+  const double route_wait_ns = WaterLevelNs(slots_of(route), own_queued_ns);
   const double wait_ns = std::max(worker_free_ns, route_wait_ns);
   // Its own part: until its answer is given (a streamed handler answers
-  // long before it frees its worker). A hint is the request's own cost;
-  // the route's deviation measures the spread of the estimate it replaces.
-  const double own_ns =
-      (cost_hint.has_value()
-           ? Ns(*cost_hint)
-           : Ns(self.to_answer.mean()) +
-                 options_.safety * Ns(self.to_answer.deviation())) +
-      Ns(options_.margin);
+  // long before it frees its worker).
+  const double own_ns = OwnNs(self, cost_hint);
   // The guard asks about this route's own queue: work of other routes
   // (a slow route's request running on another worker) does not make this
   // route's queue stand.
@@ -283,7 +277,7 @@ std::optional<ShedReason> DeadlinePolicy::Admit(Job& job, SteadyTime now) {
     // freed at a lucky moment, each one freed going straight back to the
     // other route's queue. A request that could not make its deadline
     // even alone (its budget below its route's estimate) claims nothing.
-    if (Ns(job.deadline - now) >= AnswerNs(r, job.cost_hint)) {
+    if (Ns(job.deadline - now) >= CostNs(r.to_answer, job.cost_hint)) {
       r.seen = true;
       r.last_active = now;
     }
@@ -326,12 +320,9 @@ bool DeadlinePolicy::ProbeLocked(RouteState& r, Job& job, SteadyTime now) {
   // Only a refusal the estimate alone decides (late even on an idle
   // server, for a batch route even in a batch of its own); one caused by
   // other work ahead is no sign of a stale estimate.
-  const nanoseconds own =
-      r.batcher != nullptr
-          ? r.batcher->cost().Cost(1) + options_.margin
-          : r.to_answer.mean() +
-                FromNs(options_.safety * Ns(r.to_answer.deviation())) +
-                options_.margin;
+  const nanoseconds own = r.batcher != nullptr
+                              ? r.batcher->cost().Cost(1) + options_.margin
+                              : FromNs(OwnNs(r, std::nullopt));
   if (now + own <= job.deadline) return false;
   r.last_probe = now;
   job.probe = true;
@@ -395,7 +386,8 @@ std::optional<Job> DeadlinePolicy::Next(SteadyTime now,
     // No useless work: too little time left to run it (by the estimate a
     // probe is there to question).
     if (!job.probe &&
-        Ns(job.deadline - now) < AnswerNs(r, job.cost_hint) + Ns(options_.margin)) {
+        Ns(job.deadline - now) <
+            CostNs(r.to_answer, job.cost_hint) + Ns(options_.margin)) {
       refused->push_back(Refusal{std::move(job), ShedReason::kExpiredInQueue});
       continue;
     }

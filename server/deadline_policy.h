@@ -4,8 +4,8 @@
 //  - Per-route service-time estimate, learned online from handler times: an
 //    exponentially weighted mean and mean deviation (Jacobson/Karels, as
 //    TCP estimates round-trip times: mean += (x - mean)/8,
-//    dev += (|x - mean| - dev)/4; the first sample sets the mean, with no
-//    deviation), see ServiceEstimate. A request whose route gives it a
+//    dev += (|x - mean| - dev)/4; the first sample sets the mean, and half
+//    of it the deviation), see ServiceEstimate. A request whose route gives it a
 //    cost of its own (RouteOptions::service_time_hint, Job::cost_hint)
 //    counts that cost instead, wherever it appears in a prediction.
 //  - Earliest deadline first: queued requests run in deadline order (one
@@ -193,16 +193,22 @@ class DeadlinePolicy final : public AdmissionPolicy {
   RouteState& Route(size_t route) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int LimitLocked(size_t route, SteadyTime now) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // What a job of `r` costs: its own hint, else the route's estimate.
-  static double CostNs(const RouteState& r,
+  // A job's own cost if it has one (its hint), else the mean of the
+  // route's `estimate` of it: `estimate` (how long it holds its worker) or
+  // `to_answer` (how long until its answer).
+  static double CostNs(const ServiceEstimate& estimate,
                        std::optional<std::chrono::nanoseconds> hint) {
-    return hint.has_value() ? Ns(*hint) : Ns(r.estimate.mean());
+    return hint.has_value() ? Ns(*hint) : Ns(estimate.mean());
   }
-  // What a job of `r` takes to give its answer: its own hint, else the
-  // route's time to an answer.
-  static double AnswerNs(const RouteState& r,
-                         std::optional<std::chrono::nanoseconds> hint) {
-    return hint.has_value() ? Ns(*hint) : Ns(r.to_answer.mean());
+  // The request's own part of a prediction, from its start: until its
+  // answer, with the route's spread unless it has a cost of its own (the
+  // deviation measures the estimate a hint replaces), and the margin.
+  double OwnNs(const RouteState& r,
+               std::optional<std::chrono::nanoseconds> hint) const {
+    return (hint.has_value() ? Ns(*hint)
+                             : Ns(r.to_answer.mean()) +
+                                   options_.safety * Ns(r.to_answer.deviation())) +
+           Ns(options_.margin);
   }
   // The predicted finish of a request with `cost_hint` (if any); `wait_ns`,
   // if given, receives the predicted wait behind the route's own work
