@@ -21,6 +21,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "net/lazy_bytes.h"
 #include "net/loop_base.h"
 #include "net/socket.h"
 #include "net/stream.h"
@@ -419,7 +420,10 @@ class StreamCore final : public Core {
  public:
   StreamCore(UringLoop* loop, UniqueFd fd, StreamCallbacks* callbacks,
              const StreamOptions& options)
-      : Core(loop), fd_(fd.release()), callbacks_(callbacks), options_(options) {}
+      : Core(loop),
+        fd_(fd.release()),
+        receive_timestamps_(options.receive_timestamps),
+        callbacks_(callbacks) {}
 
   ~StreamCore() override {
     if (fd_ >= 0) close(fd_);
@@ -479,7 +483,7 @@ class StreamCore final : public Core {
     if (closed_) return;
     closed_ = true;
     callbacks_ = nullptr;
-    std::string().swap(stash_);
+    stash_.clear();
     if (sending_ && !failed_) {
       closing_ = true;
       loop_->CancelOp(this, kTagSend);
@@ -526,15 +530,14 @@ class StreamCore final : public Core {
     deferred_ = false;
     if (closed_ || !reading_) return;
     if (!stash_.empty()) {
-      std::string data = std::move(stash_);
-      stash_.clear();
+      std::string data = stash_.Take();
       Deliver(data);
     }
     MaybeReportEof();
   }
 
  private:
-  enum class RecvState { kIdle, kArmed, kCancelling };
+  enum class RecvState : uint8_t { kIdle, kArmed, kCancelling };
 
   bool Live() const { return !closed_ && !failed_; }
 
@@ -572,7 +575,7 @@ class StreamCore final : public Core {
   // control data (the stamp) into the provided buffer, beside the data.
   void ArmRecv() {
     io_uring_sqe* sqe = loop_->Sqe();
-    if (options_.receive_timestamps) {
+    if (receive_timestamps_) {
       io_uring_prep_recvmsg_multishot(sqe, fd_, loop_->ReceiveMessageHeader(), 0);
     } else if (received_once_) {
       io_uring_prep_recv_multishot(sqe, fd_, nullptr, 0, 0);
@@ -592,8 +595,7 @@ class StreamCore final : public Core {
     if (!reading_ || !stash_.empty()) {
       stash_.append(data);  // in order, after what is already kept
       if (!reading_) return;
-      std::string all = std::move(stash_);
-      stash_.clear();
+      std::string all = stash_.Take();
       callbacks_->OnStreamData(all);
       return;
     }
@@ -642,7 +644,7 @@ class StreamCore final : public Core {
     if (flags & IORING_CQE_F_BUFFER) {
       const auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
       if (res > 0 && Live() && !eof_) {
-        if (options_.receive_timestamps) {
+        if (receive_timestamps_) {
           DeliverMessage(loop_->Buffer(bid), res);
         } else {
           Deliver(std::string_view(loop_->Buffer(bid), static_cast<size_t>(res)));
@@ -780,7 +782,7 @@ class StreamCore final : public Core {
         eof_reported_ = true;
         // Nothing is delivered after the end: what arrived during the pause
         // goes, as the readiness stream leaves it unread in the kernel.
-        std::string().swap(stash_);
+        stash_.clear();
         callbacks_->OnStreamEof();
         return;
       }
@@ -801,20 +803,15 @@ class StreamCore final : public Core {
     failed_ = true;
     eof_ = true;
     eof_reported_ = true;
-    std::string().swap(stash_);  // nothing is delivered after the error
+    stash_.clear();  // nothing is delivered after the error
     if (callbacks_ != nullptr) callbacks_->OnStreamError(error);
   }
 
+  // Ordered so that the small fields share words (every idle connection
+  // has a stream): they fill the words after Core's.
   int fd_;
-  StreamCallbacks* callbacks_;
-  const StreamOptions options_;
-
-  std::string out_;       // appended by the owner
-  std::string send_buf_;  // in flight: [send_pos_, size) not yet confirmed
-  size_t send_pos_ = 0;
-  TimePoint write_progress_{};  // when a send last completed with bytes
-  std::string stash_;     // received while not reading
   RecvState recv_ = RecvState::kIdle;
+  const bool receive_timestamps_;  // StreamOptions::receive_timestamps
   bool received_once_ = false;
   bool sending_ = false;
   bool hup_armed_ = false;
@@ -829,6 +826,13 @@ class StreamCore final : public Core {
   bool drain_wanted_ = false;
   bool shutdown_after_send_ = false;
   bool deferred_ = false;
+  StreamCallbacks* callbacks_;
+
+  std::string out_;       // appended by the owner
+  std::string send_buf_;  // in flight: [send_pos_, size) not yet confirmed
+  size_t send_pos_ = 0;
+  TimePoint write_progress_{};  // when a send last completed with bytes
+  LazyBytes stash_;         // received while not reading
 };
 
 class UringStream final : public Stream {
@@ -1010,9 +1014,13 @@ absl::Status UringLoop::Init(const EventLoopOptions& options) {
                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (ring_mem == MAP_FAILED) return ErrnoStatus("mmap(buffer ring)", errno);
   buf_ring_ = static_cast<io_uring_buf_ring*>(ring_mem);
+  // Populated at once: the kernel takes the buffers in turn round the ring,
+  // so under traffic every one of them is soon touched anyway; this way the
+  // memory is a fixed cost of the loop from its start (recv_buffers x
+  // recv_buffer_size, 4 MiB by default), and no receive takes a page fault.
   buffers_bytes_ = buffer_count_ * buffer_size_;
   void* buf_mem = mmap(nullptr, buffers_bytes_, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   if (buf_mem == MAP_FAILED) return ErrnoStatus("mmap(receive buffers)", errno);
   buffers_ = static_cast<char*>(buf_mem);
   io_uring_buf_ring_init(buf_ring_);

@@ -28,15 +28,9 @@ bool IsFinalStatus(int status) { return status >= 200 && status <= 599; }
 
 }  // namespace
 
-Connection::Connection(net::EventLoop* loop, ConnectionOwner* owner,
-                       const ConnectionContext& context,
-                       std::shared_ptr<LoopHandle> home,
+Connection::Connection(ConnectionOwner* owner, const ConnectionEnv& env,
                        std::shared_ptr<const ConnectionInfo> info)
-    : loop_(*loop),
-      owner_(owner),
-      context_(context),
-      home_(std::move(home)),
-      info_(std::move(info)) {}
+    : owner_(owner), env_(env), info_(std::move(info)) {}
 
 Connection::~Connection() { Close(); }
 
@@ -67,11 +61,11 @@ void Connection::OnHandshakeDone() {
 }
 
 SteadyTime Connection::ClockNow() const {
-  return std::max(loop_.clock().Now(), loop_.Now());
+  return std::max(loop().clock().Now(), loop().Now());
 }
 
 RouteMetrics& Connection::MetricsFor(size_t route) {
-  ServerMetrics& m = *context_.metrics;
+  ServerMetrics& m = *context().metrics;
   return route < m.num_routes() ? m.route(route) : m.unmatched();
 }
 
@@ -91,7 +85,7 @@ void Connection::OnStreamData(std::string_view data) {
   SteadyTime arrival = read_at;
   if (const SteadyTime received = stream_->receive_time(); received != SteadyTime{}) {
     arrival = std::min(received, read_at);
-    context_.metrics->receive_lag.Observe(read_at - arrival);
+    context().metrics->receive_lag.Observe(read_at - arrival);
   }
   if (phase_ == Phase::kLingering) {
     // Discard: the client was told to go away and may still be sending.
@@ -124,7 +118,7 @@ void Connection::ProcessInput(std::string_view data, SteadyTime arrival) {
     }
     if (r.kind == http::ParseResult::kError) {
       stash_.clear();
-      context_.metrics->bad_requests.fetch_add(1, std::memory_order_relaxed);
+      context().metrics->bad_requests.fetch_add(1, std::memory_order_relaxed);
       AnswerWithoutRequest(http::Response::Status(r.status),
                            parser_->head_request());
       return;
@@ -150,7 +144,7 @@ void Connection::MaybeSendContinue() {
   // instead of 100 (RFC 9110 §10.1.1), with Connection: close: the client
   // need not send the body, and what it sends anyway is not read.
   if (std::optional<http::Response> final =
-          context_.dispatcher->RoutingAnswer(parser_->request())) {
+          context().dispatcher->RoutingAnswer(parser_->request())) {
     AnswerWithoutRequest(*final, parser_->head_request(), &parser_->request());
     ReleaseParser();
     return;
@@ -163,7 +157,7 @@ void Connection::MaybeSendContinue() {
 
 void Connection::Dispatch(http::Request request, SteadyTime arrival) {
   // Not before the request arrived (the iteration's time may be older).
-  const SteadyTime now = std::max(loop_.Now(), arrival);
+  const SteadyTime now = std::max(loop().Now(), arrival);
   any_request_ = true;
   pipeline_.emplace_back();
   Slot& slot = pipeline_.back();
@@ -173,18 +167,18 @@ void Connection::Dispatch(http::Request request, SteadyTime arrival) {
   slot.close_after = !request.keep_alive();
   if (slot.close_after) phase_ = Phase::kFinishing;  // parse nothing after it
 
-  Dispatcher::Outcome outcome = context_.dispatcher->Dispatch(
-      request, arrival, now, DispatchHome{home_, info_, this});
+  Dispatcher::Outcome outcome = context().dispatcher->Dispatch(
+      request, arrival, now, DispatchHome{env_.home, info_, this});
   slot.metrics_route = outcome.metrics_route;
   if (outcome.response.has_value()) {
     Complete(slot, *outcome.response, &request);
     return;
   }
   slot.exchange = std::move(outcome.exchange);
-  context_.metrics->in_flight.fetch_add(1, std::memory_order_relaxed);
+  context().metrics->in_flight.fetch_add(1, std::memory_order_relaxed);
   Exchange* exchange = slot.exchange.get();
   if (exchange->deadline() != SteadyTime::max()) {
-    slot.deadline_timer = loop_.RunAt(exchange->deadline(),
+    slot.deadline_timer = loop().RunAt(exchange->deadline(),
                                       [this, exchange] { OnDeadline(exchange); });
   }
   // An inline async handler may have answered within the call.
@@ -198,10 +192,10 @@ void Connection::AnswerWithoutRequest(const http::Response& response, bool head,
   abort_input_ = true;  // the client may be in the middle of a request
   pipeline_.emplace_back();
   Slot& slot = pipeline_.back();
-  slot.parsed = loop_.Now();
+  slot.parsed = loop().Now();
   slot.head = head;  // no content in any answer to HEAD (RFC 9110 §9.3.2)
   slot.close_after = true;
-  slot.metrics_route = context_.metrics->num_routes();
+  slot.metrics_route = context().metrics->num_routes();
   Complete(slot, response, request);
 }
 
@@ -218,12 +212,12 @@ void Connection::LogAnswer(const Slot& slot, const http::Request* request,
   // is parsed after the iteration's cached time (a negative duration
   // otherwise). No clock read per answer: answered in the iteration that
   // read it, its duration is the time since the read, taken as zero.
-  const SteadyTime now = std::max(loop_.Now(), slot.parsed);
+  const SteadyTime now = std::max(loop().Now(), slot.parsed);
   RouteMetrics& m = MetricsFor(slot.metrics_route);
   m.RecordStatus(status);
   m.total.Observe(now - slot.parsed);
-  if (context_.access_log != nullptr) {
-    context_.access_log->Log(
+  if (context().access_log != nullptr) {
+    context().access_log->Log(
         info_ != nullptr ? info_->peer.HostString() : std::string("-"),
         info_ != nullptr ? info_->log_user() : "-",
         request != nullptr ? request->method() : "-",
@@ -238,8 +232,8 @@ http::ResponseOptions Connection::HeadOptions(Slot& slot,
   // While draining, the connection's last answer says so: the last slot,
   // with no further request bytes received. The server's flag too: an
   // answer may reach this reactor before the drain does.
-  if (!draining_ && context_.lifecycle != nullptr &&
-      context_.lifecycle->draining()) {
+  if (!draining_ && context().lifecycle != nullptr &&
+      context().lifecycle->draining()) {
     draining_ = true;
   }
   if (draining_ && &slot == &pipeline_.back() && unparsed_ == 0 &&
@@ -339,7 +333,7 @@ void Connection::ApplyUpdate(Slot& slot, ExchangeUpdate update) {
   }
   if (update.head.has_value()) {
     if (slot.deadline_timer != net::kInvalidTimerId) {
-      loop_.Cancel(slot.deadline_timer);
+      loop().Cancel(slot.deadline_timer);
       slot.deadline_timer = net::kInvalidTimerId;
     }
     const http::Request& request = slot.exchange->context().request();
@@ -351,9 +345,9 @@ void Connection::ApplyUpdate(Slot& slot, ExchangeUpdate update) {
     const bool deadline_bound_2xx =  // the answers a deadline holds back
         update.head->status >= 200 && update.head->status < 300 &&
         slot.exchange->deadline() != SteadyTime::max();
-    if (deadline_bound_2xx && loop_.clock().Now() > slot.exchange->deadline()) {
-      context_.metrics->late_results_dropped.fetch_add(1, std::memory_order_relaxed);
-      context_.metrics->deadline_exceeded.fetch_add(1, std::memory_order_relaxed);
+    if (deadline_bound_2xx && loop().clock().Now() > slot.exchange->deadline()) {
+      context().metrics->late_results_dropped.fetch_add(1, std::memory_order_relaxed);
+      context().metrics->deadline_exceeded.fetch_add(1, std::memory_order_relaxed);
       Complete(slot, http::Response::Text(503, "deadline exceeded\n"), &request);
       ReleaseExchange(slot);
       return;
@@ -404,7 +398,7 @@ void Connection::OnDeadline(Exchange* exchange) {
   slot->deadline_timer = net::kInvalidTimerId;
   // An answer that claimed the exchange first is on its way: it wins.
   if (!exchange->Expire()) return;
-  ServerMetrics& m = *context_.metrics;
+  ServerMetrics& m = *context().metrics;
   m.deadline_exceeded.fetch_add(1, std::memory_order_relaxed);
   if (!exchange->started()) {
     // It never ran: a refusal, whatever the policy.
@@ -421,12 +415,12 @@ void Connection::OnDeadline(Exchange* exchange) {
 void Connection::ReleaseExchange(Slot& slot) {
   if (slot.exchange == nullptr) return;
   if (slot.deadline_timer != net::kInvalidTimerId) {
-    loop_.Cancel(slot.deadline_timer);
+    loop().Cancel(slot.deadline_timer);
     slot.deadline_timer = net::kInvalidTimerId;
   }
   slot.exchange->Unbind();
   slot.exchange.reset();
-  context_.metrics->in_flight.fetch_sub(1, std::memory_order_relaxed);
+  context().metrics->in_flight.fetch_sub(1, std::memory_order_relaxed);
 }
 
 // ------------------------------------------------------- output and phase
@@ -465,8 +459,7 @@ void Connection::Advance() {
   // them inline keeps making room.
   while (phase_ == Phase::kOpen && !stash_.empty() &&
          pipeline_.size() < config().max_pipeline_depth) {
-    std::string pending = std::move(stash_);
-    stash_.clear();
+    std::string pending = stash_.Take();
     // Stashed while the pipeline was full: its arrival time is gone; the
     // time it is taken now is the conservative stand-in (the wait in the
     // stash is not taken from the budget). The clock, not the iteration's
@@ -662,8 +655,8 @@ void Connection::UpdateReadingAndTimer() {
 
 void Connection::OnTimer() {
   if (phase_ == Phase::kClosed) return;
-  const SteadyTime now = loop_.Now();
-  ServerMetrics& m = *context_.metrics;
+  const SteadyTime now = loop().Now();
+  ServerMetrics& m = *context().metrics;
   const size_t pending = stream_->pending_output();
   if (phase_ != Phase::kLingering && pending > 0 &&
       write_progress_at_ != SteadyTime{}) {

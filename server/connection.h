@@ -49,6 +49,7 @@
 #include "http/response.h"
 #include "http/response_writer.h"
 #include "net/event_loop.h"
+#include "net/lazy_bytes.h"
 #include "net/stream.h"
 #include "server/access_log.h"
 #include "server/connection_timers.h"
@@ -105,11 +106,19 @@ struct ConnectionContext {
   const Lifecycle* lifecycle = nullptr;
 };
 
+// What every connection of one owner shares, kept by the owner for longer
+// than its connections: a connection holds one reference to it instead of
+// its own copies (memory per idle connection).
+struct ConnectionEnv {
+  net::EventLoop* loop = nullptr;
+  ConnectionContext context;
+  // Where the connections' exchanges post their answers.
+  std::shared_ptr<LoopHandle> home;
+};
+
 class Connection final : public net::StreamCallbacks, public ExchangeSink {
  public:
-  Connection(net::EventLoop* loop, ConnectionOwner* owner,
-             const ConnectionContext& context,
-             std::shared_ptr<LoopHandle> home,
+  Connection(ConnectionOwner* owner, const ConnectionEnv& env,
              std::shared_ptr<const ConnectionInfo> info);
   ~Connection();
   Connection(const Connection&) = delete;
@@ -240,13 +249,13 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // cached time, which may be older than the bytes or the connection a
   // decision is about (a connection accepted late in a long iteration).
   SteadyTime ClockNow() const;
-  const ConnectionConfig& config() const { return *context_.config; }
+  const ConnectionConfig& config() const { return *env_.context.config; }
+  const ConnectionContext& context() const { return env_.context; }
+  net::EventLoop& loop() const { return *env_.loop; }
 
-  net::EventLoop& loop_;
   ConnectionOwner* const owner_;
   // The owner's (it outlives its connections).
-  const ConnectionContext& context_;
-  const std::shared_ptr<LoopHandle> home_;
+  const ConnectionEnv& env_;
   const std::shared_ptr<const ConnectionInfo> info_;
   std::unique_ptr<net::Stream> stream_;
   // The parser exists while a request is being received (see
@@ -254,8 +263,9 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // (std::deque would allocate ~600 bytes up front).
   std::unique_ptr<http::RequestParser> parser_;
   std::list<Slot> pipeline_;
-  // Input received while parsing is paused (pipeline full).
-  std::string stash_;
+  // Input received while parsing is paused (pipeline full): allocated only
+  // then, and freed once parsed (an idle connection holds 8 bytes for it).
+  net::LazyBytes stash_;
   // While ProcessInput() dispatches a request: the bytes after it.
   size_t unparsed_ = 0;
 

@@ -388,8 +388,8 @@ class World final : public brisk::internal::ConnectionOwner {
     context_ = {.config = &config_,
                 .dispatcher = dispatcher_.get(),
                 .metrics = metrics_.get()};
-    connection_ = std::make_unique<Connection>(loop_.get(), this, context_, home_,
-                                               nullptr);
+    env_ = {.loop = loop_.get(), .context = context_, .home = home_};
+    connection_ = std::make_unique<Connection>(this, env_, nullptr);
     auto transport = std::make_unique<ScriptedTransport>(connection_.get());
     transport_ = transport.get();
     connection_->Start(std::move(transport));
@@ -685,6 +685,7 @@ class World final : public brisk::internal::ConnectionOwner {
   std::unique_ptr<brisk::internal::Dispatcher> dispatcher_;
   std::unique_ptr<brisk::internal::WorkerPool> pool_;
   brisk::internal::ConnectionContext context_;
+  brisk::internal::ConnectionEnv env_;
   std::vector<std::unique_ptr<brisk::http::RequestParser>> spare_;
   std::deque<Waiting> waiting_;
   std::unique_ptr<Connection> connection_;

@@ -15,7 +15,7 @@ namespace brisk::internal {
 Reactor::Reactor(const ConnectionContext& context, Lifecycle* lifecycle,
                  int max_connections, net::StreamOptions stream_options,
                  TlsEndpoint* tls)
-    : context_(context),
+    : env_{.context = context},
       lifecycle_(lifecycle),
       max_connections_(max_connections),
       stream_options_(stream_options),
@@ -24,7 +24,7 @@ Reactor::Reactor(const ConnectionContext& context, Lifecycle* lifecycle,
 Reactor::~Reactor() {
   if (thread_.joinable()) StopAndJoin();
   connections_.clear();
-  if (home_ != nullptr) home_->Shut();
+  if (env_.home != nullptr) env_.home->Shut();
 }
 
 absl::Status Reactor::Init(net::Listener listener, bool io_uring) {
@@ -37,8 +37,9 @@ absl::Status Reactor::Init(net::Listener listener, bool io_uring) {
   }
   loop_ = *std::move(loop);
   timers_ = std::make_unique<Connection::Timers>(loop_.get());
-  home_ = std::make_shared<LoopHandle>(loop_.get());
-  ServerMetrics* metrics = context_.metrics;
+  env_.loop = loop_.get();
+  env_.home = std::make_shared<LoopHandle>(loop_.get());
+  ServerMetrics* metrics = env_.context.metrics;
   loop_->SetLagObserver(
       [metrics](net::Duration lag) { metrics->loop_lag.Observe(lag); });
   absl::StatusOr<std::unique_ptr<net::Acceptor>> acceptor =
@@ -49,13 +50,13 @@ absl::Status Reactor::Init(net::Listener listener, bool io_uring) {
           });
   if (!acceptor.ok()) return acceptor.status();
   acceptor_ = *std::move(acceptor);
-  if (context_.access_log != nullptr) ScheduleLogFlush();
+  if (env_.context.access_log != nullptr) ScheduleLogFlush();
   return absl::OkStatus();
 }
 
 void Reactor::ScheduleLogFlush() {
   loop_->RunAfter(std::chrono::milliseconds(100), [this] {
-    context_.access_log->Flush();
+    env_.context.access_log->Flush();
     ScheduleLogFlush();
   });
 }
@@ -71,7 +72,7 @@ void Reactor::StopAndJoin() {
   if (!thread_.joinable()) return;
   loop_->Stop();
   thread_.join();
-  home_->Shut();  // exchanges still held elsewhere post into the void
+  env_.home->Shut();  // exchanges still held elsewhere post into the void
 }
 
 std::string_view Reactor::Date() {
@@ -79,7 +80,7 @@ std::string_view Reactor::Date() {
 }
 
 void Reactor::OnAccept(net::UniqueFd fd, const net::SocketAddress& peer) {
-  ServerMetrics& m = *context_.metrics;
+  ServerMetrics& m = *env_.context.metrics;
   if (!accepting_ || !lifecycle_->TryOpenConnection(max_connections_)) {
     m.rejected_connections.fetch_add(1, std::memory_order_relaxed);
     return;  // `fd` closes here: the client sees the connection closed at once
@@ -88,8 +89,7 @@ void Reactor::OnAccept(net::UniqueFd fd, const net::SocketAddress& peer) {
   m.open_connections.fetch_add(1, std::memory_order_relaxed);
   auto info = std::make_shared<ConnectionInfo>(ConnectionInfo{peer});
   ConnectionInfo* const tls_info = info.get();  // filled by the handshake
-  auto conn = std::make_unique<Connection>(loop_.get(), this, context_, home_,
-                                           std::move(info));
+  auto conn = std::make_unique<Connection>(this, env_, std::move(info));
   Connection* raw = conn.get();
   connections_.insert(std::move(conn));
   raw->Start(tls_ == nullptr
@@ -102,7 +102,7 @@ void Reactor::OnAccept(net::UniqueFd fd, const net::SocketAddress& peer) {
 std::unique_ptr<http::RequestParser> Reactor::TakeParser() {
   if (parsers_.empty()) {
     return std::make_unique<http::RequestParser>(
-        context_.config->parser_limits);
+        env_.context.config->parser_limits);
   }
   std::unique_ptr<http::RequestParser> parser = std::move(parsers_.back());
   parsers_.pop_back();
@@ -127,7 +127,7 @@ void Reactor::GiveBackParser(std::unique_ptr<http::RequestParser> parser) {
 }
 
 void Reactor::OnConnectionClosed(Connection* connection) {
-  context_.metrics->open_connections.fetch_sub(1, std::memory_order_relaxed);
+  env_.context.metrics->open_connections.fetch_sub(1, std::memory_order_relaxed);
   lifecycle_->ConnectionClosed();
   // Deferred: the connection may be deep in its own call stack.
   loop_->Post([this, connection] { connections_.erase(connection); });

@@ -71,7 +71,9 @@ class Reactor final : public ConnectionOwner {
   void OnAccept(net::UniqueFd fd, const net::SocketAddress& peer);
   void ScheduleLogFlush();
 
-  const ConnectionContext context_;
+  // The loop, the server's context and the LoopHandle, shared by every
+  // connection (made with the loop).
+  ConnectionEnv env_;
   Lifecycle* const lifecycle_;
   const int max_connections_;
   const net::StreamOptions stream_options_;
@@ -79,7 +81,6 @@ class Reactor final : public ConnectionOwner {
   std::unique_ptr<net::EventLoop> loop_;
   // Every connection's timeouts on one loop timer (made with the loop).
   std::unique_ptr<Connection::Timers> timers_;
-  std::shared_ptr<LoopHandle> home_;
   std::unique_ptr<net::Acceptor> acceptor_;
   // Parsers of connections with no request in progress, for reuse.
   std::vector<std::unique_ptr<http::RequestParser>> parsers_;
