@@ -346,6 +346,7 @@ void Connection::ApplyUpdate(Slot& slot, ExchangeUpdate update) {
         update.head->status >= 200 && update.head->status < 300 &&
         slot.exchange->deadline() != SteadyTime::max();
     if (deadline_bound_2xx && loop().clock().Now() > slot.exchange->deadline()) {
+      slot.exchange->MarkLate();  // its worker time was wasted
       context().metrics->late_results_dropped.fetch_add(1, std::memory_order_relaxed);
       context().metrics->deadline_exceeded.fetch_add(1, std::memory_order_relaxed);
       Complete(slot, http::Response::Text(503, "deadline exceeded\n"), &request);

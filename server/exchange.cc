@@ -218,6 +218,26 @@ std::optional<SteadyTime> Exchange::answered_at() const {
   return answered_at_;
 }
 
+Exchange::~Exchange() {
+  if (metrics_ != nullptr && charged_ > std::chrono::nanoseconds(0)) {
+    metrics_->route(charged_route_)
+        .worker_ns[static_cast<size_t>(outcome())]
+        .fetch_add(static_cast<uint64_t>(charged_.count()),
+                   std::memory_order_relaxed);
+  }
+}
+
+void Exchange::ChargeWorkerTime(size_t metrics_route,
+                                std::chrono::nanoseconds share) {
+  charged_route_ = metrics_route;
+  charged_ += share;
+}
+
+void Exchange::MarkLate() {
+  std::lock_guard<std::mutex> lock(mu_);
+  late_ = true;
+}
+
 Exchange::Outcome Exchange::outcome() const {
   std::lock_guard<std::mutex> lock(mu_);
   if (late_) return Outcome::kLate;

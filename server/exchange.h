@@ -123,6 +123,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
            std::shared_ptr<const ConnectionInfo> connection,
            std::shared_ptr<ServerMetrics> metrics,
            ExchangeOptions options = {});
+  ~Exchange();
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
 
@@ -178,6 +179,17 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // a streamed handler answers long before it returns.
   std::optional<SteadyTime> answered_at() const;
 
+  // Worker time spent on this exchange (its share of a batch), added to the
+  // worker_ns of route `metrics_route` in this exchange's metrics under its
+  // final outcome when the exchange is destroyed: the outcome may still
+  // change after the handler returned (an async answer still to come, or
+  // an answer given in time that the connection could only write after the
+  // deadline). Nothing is counted without metrics.
+  void ChargeWorkerTime(size_t metrics_route, std::chrono::nanoseconds share);
+  // The connection answered the deadline's 503 in place of the producer's
+  // answer (given in time, written too late): the work was wasted.
+  void MarkLate();
+
  private:
   enum class State : uint8_t {
     kPending,    // nothing decided yet
@@ -215,6 +227,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   RequestContext context_;
   SteadyTime enqueued_{};
   std::atomic<bool> started_{false};
+  // ChargeWorkerTime(): set by the worker before it lets go of the exchange.
+  size_t charged_route_ = 0;
+  std::chrono::nanoseconds charged_{0};
   ExchangeSink* sink_ = nullptr;  // loop thread only
 
   mutable std::mutex mu_;

@@ -738,6 +738,16 @@ TEST_F(RealtimeTest, APipelined2xxHeldBehindASlowerAnswerPastItsDeadlineBecomes5
   EXPECT_EQ(in_time->body, "fast\n");
   EXPECT_EQ(server_->metrics().late_results_dropped.load(), 1u);
   EXPECT_EQ(server_->metrics().deadline_exceeded.load(), 1u);
+  // The useful-work accounting agrees: the dropped answer's worker time
+  // counts as wasted (late), the one written in time as useful.
+  const RouteMetrics& fast = server_->metrics().route(1);
+  constexpr size_t kUseful = 0, kLate = 1;  // kWorkOutcomeNames
+  static_assert(kWorkOutcomeNames[kUseful] == "useful" &&
+                kWorkOutcomeNames[kLate] == "late");
+  EXPECT_TRUE(Eventually([&] {
+    return fast.worker_ns[kLate].load() > 0 && fast.worker_ns[kUseful].load() > 0;
+  })) << "late " << fast.worker_ns[kLate].load() << " ns, useful "
+      << fast.worker_ns[kUseful].load() << " ns";
 }
 
 // Stopping (directly, or when the drain timeout runs out) answers what is

@@ -194,12 +194,10 @@ void WorkerPool::RunJob(Job& job, SteadyTime start) {
   const SteadyTime end = std::chrono::steady_clock::now();
   const std::chrono::nanoseconds took = end - start;
   rm.handler.Observe(took);
-  // Worker time by how it ended, shared evenly among a batch's members.
-  const uint64_t share = static_cast<uint64_t>(took.count()) / batch.size();
-  for (Exchange* e : batch) {
-    rm.worker_ns[static_cast<size_t>(e->outcome())].fetch_add(
-        share, std::memory_order_relaxed);
-  }
+  // Worker time by how it ended, shared evenly among a batch's members;
+  // counted when each member's fate is final (Exchange::ChargeWorkerTime).
+  const std::chrono::nanoseconds share = took / batch.size();
+  for (Exchange* e : batch) e->ChargeWorkerTime(job.metrics_route, share);
   policy_->Finished(job, took, end);
   if (std::optional<AdmissionPolicy::Estimate> e =
           policy_->EstimateFor(job.route)) {
