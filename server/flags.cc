@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 
@@ -17,7 +18,7 @@ ABSL_FLAG(bool, defer_accept, true,
           "TCP_DEFER_ACCEPT on the listeners and a read right after accept.");
 ABSL_FLAG(bool, receive_timestamps, true,
           "Start each request's deadline when the kernel received it "
-          "(SO_TIMESTAMPNS; epoll backend), not when a reactor read it.");
+          "(SO_TIMESTAMPNS, on both --io loops), not when a reactor read it.");
 ABSL_FLAG(int32_t, workers, 4, "Worker threads for offloaded handlers.");
 ABSL_FLAG(int32_t, worker_nice, 0,
           "CPU priority (nice, 0..19) of worker threads: above 0, busy "
@@ -158,11 +159,9 @@ absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
   o.worker_nice = absl::GetFlag(FLAGS_worker_nice);
   o.background_workers = absl::GetFlag(FLAGS_background_workers);
   o.background_nice = absl::GetFlag(FLAGS_background_nice);
-  const int32_t queue_capacity = absl::GetFlag(FLAGS_queue_capacity);
-  if (queue_capacity < 1) {
-    return absl::InvalidArgumentError("--queue_capacity must be >= 1");
-  }
-  o.queue_capacity = static_cast<size_t>(queue_capacity);
+  // Checked with the other ranges below (a negative count must not wrap).
+  o.queue_capacity = static_cast<size_t>(
+      std::max<int32_t>(absl::GetFlag(FLAGS_queue_capacity), 0));
   o.max_connections = absl::GetFlag(FLAGS_max_connections);
   o.header_timeout = ToChrono(absl::GetFlag(FLAGS_header_timeout));
   o.idle_timeout = ToChrono(absl::GetFlag(FLAGS_idle_timeout));
@@ -199,6 +198,13 @@ absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
     return absl::InvalidArgumentError("--admission must be 'deadline' or 'codel'");
   }
   if (absl::Status s = TlsFromFlags(&o.tls); !s.ok()) return s;
+  // The ranges the server checks at Start(), here as usage errors naming
+  // the flag: a value out of them never starts a server half-configured.
+  if (absl::Status s = ValidateServerOptions(o); !s.ok()) {
+    std::string flag = absl::StrCat("--", s.message());
+    if (absl::StartsWith(flag, "--tls.")) flag[5] = '_';  // --tls_handshake_timeout
+    return absl::InvalidArgumentError(flag);
+  }
   return o;
 }
 

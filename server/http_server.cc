@@ -9,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -177,6 +178,63 @@ absl::Status HttpServer::Impl::AddStatusRoutes(HttpServer* server) {
       .options = {.run_inline = true}});
 }
 
+namespace {
+
+// `value` in [lo, hi], else InvalidArgument "name must be in [lo, hi]".
+template <typename T>
+absl::Status CheckRange(const char* name, T value, T lo, T hi) {
+  if (value >= lo && value <= hi) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(name, " must be in [", lo, ", ", hi, "]"));
+}
+
+// A duration in (0, kMaxOptionDuration], or [0, ...] with `zero_ok`.
+absl::Status CheckDuration(const char* name, std::chrono::nanoseconds d,
+                           bool zero_ok = false) {
+  const auto zero = std::chrono::nanoseconds(0);
+  if ((zero_ok ? d >= zero : d > zero) && d <= kMaxOptionDuration) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      name, " must be ", zero_ok ? ">= 0" : "> 0", " and at most ",
+      kMaxOptionDuration.count(), "h"));
+}
+
+}  // namespace
+
+absl::Status ValidateServerOptions(const ServerOptions& o) {
+  const absl::Status checks[] = {
+      CheckRange("reactors", o.reactors, 1, kMaxReactors),
+      CheckRange("workers", o.workers, 1, kMaxWorkers),
+      CheckRange("worker_nice", o.worker_nice, 0, 19),
+      CheckRange("background_workers", o.background_workers, 0, kMaxWorkers),
+      CheckRange("background_nice", o.background_nice, 0, 19),
+      CheckRange<size_t>("queue_capacity", o.queue_capacity, 1, kMaxQueueCapacity),
+      CheckRange("max_connections", o.max_connections, 1,
+                 std::numeric_limits<int>::max()),
+      CheckDuration("header_timeout", o.header_timeout),
+      CheckDuration("idle_timeout", o.idle_timeout),
+      CheckDuration("write_timeout", o.write_timeout),
+      CheckDuration("request_deadline", o.request_deadline),
+      // A grace longer than drain_timeout is cut to it (the timeout bounds
+      // the whole shutdown, grace included).
+      CheckDuration("drain_grace", o.drain_grace, /*zero_ok=*/true),
+      CheckDuration("drain_timeout", o.drain_timeout),
+      CheckDuration("codel_target", o.codel_target),
+      CheckDuration("codel_interval", o.codel_interval),
+      CheckRange("shed_status", o.shed_status, 400, 599),
+      CheckDuration("tls.handshake_timeout", o.tls.handshake_timeout),
+  };
+  for (const absl::Status& s : checks) {
+    if (!s.ok()) return s;
+  }
+  if (o.background_workers > 0 && o.background_nice < o.worker_nice) {
+    return absl::InvalidArgumentError(
+        "background_nice must be >= worker_nice (the lane would outrank the workers)");
+  }
+  return absl::OkStatus();
+}
+
 HttpServer::HttpServer(ServerOptions options)
     : impl_(std::make_unique<Impl>(std::move(options))) {}
 
@@ -232,40 +290,7 @@ absl::Status HttpServer::Start() {
     d.start_attempted = true;
   }
   const ServerOptions& o = d.options;
-  if (o.reactors < 1 || o.workers < 1 || o.queue_capacity < 1 ||
-      o.max_connections < 1) {
-    return absl::InvalidArgumentError(
-        "reactors, workers, queue_capacity and max_connections must be >= 1");
-  }
-  if (o.worker_nice < 0 || o.worker_nice > 19) {
-    return absl::InvalidArgumentError("worker_nice must be in [0, 19]");
-  }
-  if (o.background_workers < 0) {
-    return absl::InvalidArgumentError("background_workers must be >= 0");
-  }
-  if (o.background_nice < 0 || o.background_nice > 19) {
-    return absl::InvalidArgumentError("background_nice must be in [0, 19]");
-  }
-  if (o.background_workers > 0 && o.background_nice < o.worker_nice) {
-    return absl::InvalidArgumentError(
-        "background_nice must be >= worker_nice (the lane would outrank the workers)");
-  }
-  const auto zero = std::chrono::nanoseconds(0);
-  if (o.header_timeout <= zero || o.idle_timeout <= zero ||
-      o.write_timeout <= zero || o.request_deadline <= zero ||
-      o.drain_timeout <= zero) {
-    return absl::InvalidArgumentError(
-        "header_timeout, idle_timeout, write_timeout, request_deadline and "
-        "drain_timeout must be > 0");
-  }
-  // A grace longer than drain_timeout is cut to it (the timeout bounds the
-  // whole shutdown, grace included).
-  if (o.drain_grace < zero) {
-    return absl::InvalidArgumentError("drain_grace must be >= 0");
-  }
-  if (o.shed_status < 400 || o.shed_status > 599) {
-    return absl::InvalidArgumentError("shed_status must be a 4xx or 5xx");
-  }
+  if (absl::Status s = ValidateServerOptions(o); !s.ok()) return s;
   if (o.tls.enabled()) {
     absl::StatusOr<std::unique_ptr<internal::TlsEndpoint>> tls =
         internal::TlsEndpoint::Create(o.tls, [](std::string_view line) {
@@ -428,6 +453,25 @@ absl::Status HttpServer::Start() {
     if (!w.ok()) return w.status();  // before `started`: Stop() is a no-op
     d.signals = *std::move(w);
   }
+  std::vector<int> listener_fds;
+  for (auto& r : d.reactors) listener_fds.push_back(r->listener_fd());
+  const auto on_handed_over = [&d] {
+    d.control->Post([&d] { d.HandedOverOnControl(); });
+  };
+  if (!o.handover_socket.empty() && !takeover.has_value()) {
+    // Nothing taken over: the socket must serve the next upgrade, or the
+    // server does not start (an upgrade would find no one to take over
+    // from, and fail on the port in use, long after this start looked fine).
+    absl::StatusOr<std::unique_ptr<internal::HandoverService>> service =
+        internal::HandoverService::Start(o.handover_socket, listener_fds,
+                                         on_handed_over);
+    if (!service.ok()) {
+      return absl::Status(service.status().code(),
+                          absl::StrCat("handover socket ", o.handover_socket, ": ",
+                                       service.status().message()));
+    }
+    d.handover = *std::move(service);
+  }
   d.port = port;
   if (o.handle_signals) {
     std::lock_guard<std::mutex> lock(Impl::signal_servers_mu());
@@ -441,16 +485,15 @@ absl::Status HttpServer::Start() {
       d.control->Post([&d] { d.BeginShutdownOnControl(); });
     }
   }
-  std::vector<int> listener_fds;
-  for (auto& r : d.reactors) listener_fds.push_back(r->listener_fd());
   for (auto& r : d.reactors) r->StartThread();
-  if (!o.handover_socket.empty()) {
-    // This one accepts now: the old one may stop.
-    if (takeover.has_value()) takeover->Confirm().IgnoreError();
+  if (takeover.has_value()) {
+    // This one accepts now: the old one may stop. Only then is the socket
+    // path ours (the old one serves it until here); failing now would
+    // leave no one accepting, so a failure is only reported.
+    takeover->Confirm().IgnoreError();
     absl::StatusOr<std::unique_ptr<internal::HandoverService>> service =
-        internal::HandoverService::Start(o.handover_socket, listener_fds, [&d] {
-          d.control->Post([&d] { d.HandedOverOnControl(); });
-        });
+        internal::HandoverService::Start(o.handover_socket, listener_fds,
+                                         on_handed_over);
     if (!service.ok()) {
       std::fprintf(stderr, "handover socket %s: %s\n", o.handover_socket.c_str(),
                    service.status().ToString().c_str());

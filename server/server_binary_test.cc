@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <string_view>
 #include <string>
 #include <thread>
@@ -129,6 +131,86 @@ TEST(ServerBinaryTest, UnknownIoIsAUsageError) {
   const int status = server.Wait();
   ASSERT_TRUE(WIFEXITED(status)) << status;
   EXPECT_EQ(WEXITSTATUS(status), 2);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A value no server can run with is a usage error (exit 2) whose message
+// names the flag, before anything starts. Each of these once started a
+// server that could not work as configured (0 codel times, a TLS handshake
+// timeout of 0: no timeout at all), or one that refused every request
+// ("inf" deadline: now + infinity overflowed into the past), never ended
+// its drain ("inf" drain timeout), or crashed at start (bad_alloc for the
+// queue, std::system_error for the threads); or it failed later with a
+// message naming four options at once (exit 1).
+TEST(ServerBinaryTest, ValuesOutOfRangeAreUsageErrorsNamingTheFlag) {
+  const ::brisk::testing::TempDir dir;
+  const struct {
+    std::vector<std::string> flags;
+    std::string names;
+  } kCases[] = {
+      {{"--workers=0"}, "--workers"},
+      {{"--workers=100000"}, "--workers"},
+      {{"--reactors=0"}, "--reactors"},
+      {{"--max_connections=0"}, "--max_connections"},
+      {{"--queue_capacity=2000000000"}, "--queue_capacity"},
+      {{"--background_workers=100000"}, "--background_workers"},
+      {{"--worker_nice=20"}, "--worker_nice"},
+      {{"--header_timeout=0"}, "--header_timeout"},
+      {{"--idle_timeout=inf"}, "--idle_timeout"},
+      {{"--request_deadline=inf"}, "--request_deadline"},
+      {{"--drain_timeout=inf"}, "--drain_timeout"},
+      {{"--drain_grace=-1s"}, "--drain_grace"},
+      {{"--codel_target=0"}, "--codel_target"},
+      {{"--admission=codel", "--codel_interval=-1s"}, "--codel_interval"},
+      {{"--tls_handshake_timeout=0"}, "--tls_handshake_timeout"},
+  };
+  for (const auto& c : kCases) {
+    SCOPED_TRACE(c.flags.front());
+    std::vector<std::string> flags = kFlags;
+    flags.insert(flags.end(), c.flags.begin(), c.flags.end());
+    const std::string err = dir.path() + "/stderr.txt";
+    ServerProcess server(flags, err);
+    EXPECT_EQ(server.port(), 0);  // never listened
+    const int status = server.Wait();
+    ASSERT_TRUE(WIFEXITED(status)) << status;
+    EXPECT_EQ(WEXITSTATUS(status), 2);
+    EXPECT_NE(ReadFile(err).find(c.names + " must be"), std::string::npos)
+        << ReadFile(err);
+  }
+  // The longest accepted value works (no overflow left at the bound).
+  std::vector<std::string> flags = kFlags;
+  flags.push_back("--request_deadline=8760h");
+  ServerProcess server(flags);
+  ASSERT_NE(server.port(), 0);
+  RawClient c(server.port());
+  ASSERT_TRUE(c.Send(Get("/slow?ms=1")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  server.Signal(SIGTERM);
+  EXPECT_EQ(WEXITSTATUS(server.Wait()), 0);
+}
+
+// A handover socket that cannot be served fails the start: the server used
+// to start anyway with one line on stderr, and the next binary upgrade
+// found no one to take over from (then failed on the port in use).
+TEST(ServerBinaryTest, AnUnusableHandoverSocketFailsTheStart) {
+  const auto dir = ::brisk::testing::TempDir::Short("brisk-upgrade");
+  const std::string err = dir.path() + "/stderr.txt";
+  const std::string socket = dir.path() + "/no-such-dir/brisk.sock";
+  std::vector<std::string> flags = kFlags;
+  flags.push_back("--handover_socket=" + socket);
+  ServerProcess server(flags, err);
+  EXPECT_EQ(server.port(), 0);  // never listened
+  const int status = server.Wait();
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_NE(ReadFile(err).find("handover socket " + socket), std::string::npos)
+      << ReadFile(err);
 }
 
 TEST(ServerBinaryTest, SecondSignalExitsAtOnce) {
