@@ -1,8 +1,15 @@
 #include "server/access_log.h"
 
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -10,29 +17,74 @@
 
 namespace brisk {
 
+namespace {
+
+// O_APPEND: every write lands at the end of the file as it is then, in one
+// piece, whatever other processes append.
+int OpenForAppend(const std::string& path) {
+  return open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+}
+
+bool IsRegularFile(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// Writes all of [data, data + size) unless an error stops it (a reader
+// that went away, a full disk: those lines are lost, the server goes on).
+void WriteAll(int fd, const char* data, size_t size) {
+  while (size > 0) {
+    const ssize_t n = write(fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<AccessLog>> AccessLog::Open(
     const std::string& path) {
   if (path == "-") {
-    return std::unique_ptr<AccessLog>(new AccessLog(stdout, false, path));
+    return std::unique_ptr<AccessLog>(new AccessLog(STDOUT_FILENO, false, path));
   }
-  FILE* f = std::fopen(path.c_str(), "ae");
-  if (f == nullptr) {
+  const int fd = OpenForAppend(path);
+  if (fd < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "cannot open access log ", path, ": ", std::strerror(errno)));
   }
-  return std::unique_ptr<AccessLog>(new AccessLog(f, true, path));
+  return std::unique_ptr<AccessLog>(new AccessLog(fd, true, path));
 }
+
+AccessLog::AccessLog(int fd, bool owned, std::string path)
+    : owned_(owned), path_(std::move(path)), fd_(fd), regular_file_(IsRegularFile(fd)) {}
 
 AccessLog::~AccessLog() {
   std::lock_guard<std::mutex> lock(mu_);
   WriteBufferLocked();
-  if (owned_) std::fclose(file_);
+  if (owned_) close(fd_);
 }
 
 void AccessLog::WriteBufferLocked() {
   if (buffer_.empty()) return;
-  std::fwrite(buffer_.data(), 1, buffer_.size(), file_);
-  std::fflush(file_);
+  if (regular_file_) {
+    WriteAll(fd_, buffer_.data(), buffer_.size());
+  } else {
+    // A pipe keeps a write of up to PIPE_BUF bytes together: pieces of
+    // whole lines within that (a longer line goes whole, as it must).
+    std::string_view rest(buffer_);
+    while (!rest.empty()) {
+      size_t cut = rest.size();
+      if (cut > PIPE_BUF) {
+        const size_t nl = rest.rfind('\n', PIPE_BUF - 1);
+        cut = nl != std::string_view::npos ? nl + 1 : rest.find('\n') + 1;
+        if (cut == 0) cut = rest.size();  // no newline at all (never: lines end in one)
+      }
+      WriteAll(fd_, rest.data(), cut);
+      rest.remove_prefix(cut);
+    }
+  }
   buffer_.clear();
 }
 
@@ -40,13 +92,14 @@ absl::Status AccessLog::Reopen() {
   if (!owned_) return absl::OkStatus();
   std::lock_guard<std::mutex> lock(mu_);
   WriteBufferLocked();
-  FILE* f = std::fopen(path_.c_str(), "ae");
-  if (f == nullptr) {
+  const int fd = OpenForAppend(path_);
+  if (fd < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "cannot reopen access log ", path_, ": ", std::strerror(errno)));
   }
-  std::fclose(file_);
-  file_ = f;
+  close(fd_);
+  fd_ = fd;
+  regular_file_ = IsRegularFile(fd);
   return absl::OkStatus();
 }
 

@@ -13,12 +13,20 @@
 // follow a later inline one). Lines are buffered and written in batches (by Flush(), called by each
 // reactor about every 100 ms and at shutdown), so logging costs a format and
 // a buffer append on the request path, never a syscall.
+//
+// Whole lines only, whoever else writes to the same file: several processes
+// often do (the old and the new process of a binary upgrade, the instances
+// of brisk@.service sharing one --access_log). A batch goes to a file in one
+// write(2) on an O_APPEND descriptor, which the kernel appends whole; to a
+// pipe (stdout under a log shipper or journald) in writes of at most
+// PIPE_BUF bytes cut after a newline, the most a pipe keeps together.
+// (stdio cut batches at its buffer size, mid-line: another writer's bytes
+// then landed inside a line.)
 // Thread-safety: Log(), Flush() and Reopen() may be called from any thread.
 #ifndef BRISK_SERVER_ACCESS_LOG_H_
 #define BRISK_SERVER_ACCESS_LOG_H_
 
 #include <chrono>
-#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -53,14 +61,16 @@ class AccessLog {
   bool owns_file() const { return owned_; }
 
  private:
-  AccessLog(FILE* file, bool owned, std::string path)
-      : owned_(owned), path_(std::move(path)), file_(file) {}
+  AccessLog(int fd, bool owned, std::string path);
   void WriteBufferLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const bool owned_;
   const std::string path_;
   std::mutex mu_;
-  FILE* file_ ABSL_GUARDED_BY(mu_);
+  int fd_ ABSL_GUARDED_BY(mu_);
+  // A regular file: a batch in one write(); else pieces of whole lines of
+  // at most PIPE_BUF bytes.
+  bool regular_file_ ABSL_GUARDED_BY(mu_);
   std::string buffer_ ABSL_GUARDED_BY(mu_);
   int64_t cached_second_ ABSL_GUARDED_BY(mu_) = -1;
   std::string cached_time_ ABSL_GUARDED_BY(mu_);

@@ -1,0 +1,120 @@
+// AccessLog writes whole lines whoever else writes to the same file or
+// pipe (several processes often do: the two of a binary upgrade, instances
+// sharing one --access_log).
+#include "server/access_log.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "testing/temp_dir.h"
+
+namespace brisk {
+namespace {
+
+// A line of 79 bytes plus "\n" (PIPE_BUF, 4096, is no multiple of 80).
+void LogOne(AccessLog& log, int writer, int i) {
+  log.Log("127.0.0.1", "-", "GET", "/w" + std::to_string(writer) + "/" + std::to_string(100000 + i),
+          1, 200, 14, std::chrono::microseconds(0));
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
+    lines.push_back(text.substr(start, nl - start));
+  }
+  EXPECT_EQ(start, text.size()) << "text after the last newline";
+  return lines;
+}
+
+// Every line the test logs has the same length (the numbers have as many
+// digits): a whole one is exactly that long, with its start and its end.
+bool WholeLine(const std::string& line) {
+  constexpr std::string_view kStart = "127.0.0.1 - - [";
+  constexpr std::string_view kEnd = "\" 200 14 0 -";
+  constexpr size_t kSize = 79;  // 127.0.0.1 - - [02/Dec/2026:08:30:22 +0000] "GET /w0/100000 HTTP/1.1" 200 14 0 -
+  return line.size() == kSize && line.compare(0, kStart.size(), kStart) == 0 &&
+         line.compare(line.size() - kEnd.size(), kEnd.size(), kEnd) == 0;
+}
+
+// stdout as a packet-mode pipe (O_DIRECT): each write(2) is read back as
+// one packet, so the test sees where the log cut its writes. A pipe keeps
+// PIPE_BUF bytes together; each write must hold whole lines. Through
+// stdio, a batch went out in writes of its 4096-byte buffer, cut mid-line.
+TEST(AccessLogTest, WritesToAPipeAreWholeLinesOfAtMostPipeBuf) {
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_DIRECT | O_CLOEXEC), 0);
+  std::fflush(stdout);
+  const int saved_stdout = dup(STDOUT_FILENO);
+  ASSERT_GE(saved_stdout, 0);
+  ASSERT_EQ(dup2(p[1], STDOUT_FILENO), STDOUT_FILENO);
+  {
+    auto log = AccessLog::Open("-");
+    ASSERT_TRUE(log.ok());
+    for (int i = 0; i < 200; ++i) LogOne(**log, 0, i);  // 16 KB: 4 pieces
+    (*log)->Flush();
+  }
+  std::fflush(stdout);
+  dup2(saved_stdout, STDOUT_FILENO);
+  close(saved_stdout);
+  close(p[1]);
+  std::string all;
+  char packet[65536];
+  for (ssize_t n; (n = read(p[0], packet, sizeof(packet))) > 0;) {
+    const std::string piece(packet, static_cast<size_t>(n));
+    EXPECT_LE(piece.size(), static_cast<size_t>(PIPE_BUF));
+    EXPECT_EQ(piece.back(), '\n') << "a write ended mid-line: ..."
+                                  << piece.substr(piece.size() - 40);
+    all += piece;
+  }
+  close(p[0]);
+  const std::vector<std::string> lines = Lines(all);
+  ASSERT_EQ(lines.size(), 200u);
+  for (const std::string& line : lines) EXPECT_TRUE(WholeLine(line)) << line;
+}
+
+// Two logs appending to one file (as two processes would), each flushing
+// batches of several KB: every line arrives whole. Through stdio a batch
+// was two write(2)s (its buffer, then the rest), and the other writer's
+// batch could land between them, inside a line.
+TEST(AccessLogTest, TwoWritersOfOneFileNeverSplitALine) {
+  const ::brisk::testing::TempDir dir;
+  const std::string path = dir.path() + "/access.log";
+  constexpr int kBatches = 3000, kLinesPerBatch = 60;  // 4.8 KB per batch
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 2; ++w) {
+    writers.emplace_back([&path, w] {
+      auto log = AccessLog::Open(path);
+      ASSERT_TRUE(log.ok());
+      for (int b = 0; b < kBatches; ++b) {
+        for (int i = 0; i < kLinesPerBatch; ++i) LogOne(**log, w, b * kLinesPerBatch + i);
+        (*log)->Flush();
+      }
+    });
+  }
+  for (std::thread& t : writers) t.join();
+  std::ifstream in(path);
+  const std::vector<std::string> lines =
+      Lines(std::string(std::istreambuf_iterator<char>(in), {}));
+  EXPECT_EQ(lines.size(), 2u * kBatches * kLinesPerBatch);
+  int torn = 0;
+  for (const std::string& line : lines) {
+    if (!WholeLine(line) && ++torn <= 3) ADD_FAILURE() << "torn line: " << line;
+  }
+  EXPECT_EQ(torn, 0);
+}
+
+}  // namespace
+}  // namespace brisk
