@@ -210,9 +210,13 @@ void Connection::LogAnswer(const Slot& slot, const http::Request* request,
                            int status, uint64_t body_bytes) {
   // Never before the request was parsed: one read late in a long iteration
   // is parsed after the iteration's cached time (a negative duration
-  // otherwise). No clock read per answer: answered in the iteration that
-  // read it, its duration is the time since the read, taken as zero.
-  const SteadyTime now = std::max(loop().Now(), slot.parsed);
+  // otherwise). No clock read per inline answer: answered in the iteration
+  // that read it, its duration is the time since the read, taken as zero.
+  // An offloaded one reads the clock: its answer may be applied in the
+  // very iteration that parsed it (the handler finished while the
+  // iteration was still at work), whose cached time predates the handler.
+  const SteadyTime now = std::max(
+      slot.exchange != nullptr ? loop().clock().Now() : loop().Now(), slot.parsed);
   RouteMetrics& m = MetricsFor(slot.metrics_route);
   m.RecordStatus(status);
   m.total.Observe(now - slot.parsed);
