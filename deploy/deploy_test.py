@@ -248,6 +248,54 @@ def flag_defaults(server):
     return dict(re.findall(r"--(\w+) \(.*?\); default: ([^;]*);", text))
 
 
+def serves_with(server, argv, drain_timeout):
+    """Runs the server with `argv` (the deploy file's own arguments) until it
+    prints its listening line, asks /readyz, then SIGTERMs it: '' if it
+    started, answered 200 and exited 0 within drain_timeout (+5 s), else
+    what went wrong. Flags that no longer exist, or values that no longer
+    parse, fail here rather than at the first deploy."""
+    proc = subprocess.Popen([server, *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        m = re.fullmatch(r"listening on http://127\.0\.0\.1:(\d+)\n", line)
+        if not m:
+            proc.wait(timeout=10)
+            return f"did not start: {proc.stderr.read().strip() or line!r}"
+        with socket.create_connection(("127.0.0.1", int(m.group(1))), timeout=5) as c:
+            c.sendall(b"GET /readyz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            answer = c.recv(4096)
+        if not answer.startswith(b"HTTP/1.1 200 "):
+            return f"/readyz answered {answer[:40]!r}"
+        proc.send_signal(signal.SIGTERM)
+        status = proc.wait(timeout=drain_timeout + 5)
+        return "" if status == 0 else f"exit {status} after SIGTERM"
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return repr(e)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def unit_argv(text, run_dir):
+    """brisk@.service's ExecStart arguments as an operator gets them: port
+    0 for %i, /run/brisk in `run_dir`, and $BRISK_FLAGS as the unit's own
+    example line (the one deploy/README.md also puts in /etc/default/brisk)."""
+    exec_start = re.search(r"^ExecStart=(.*?)(?<!\\)$", text, re.M | re.S).group(1)
+    words = exec_start.replace("\\\n", " ").split()[1:]  # without the binary
+    example = re.search(r'^#\s+BRISK_FLAGS="([^"]*)"', text, re.M).group(1).split()
+    out = []
+    for w in words:
+        if w == "$BRISK_FLAGS":
+            out += example
+        else:
+            out.append(w.replace("%i", "0").replace("/run/brisk", run_dir))
+    return out
+
+
 def check_files(server, haproxy_bin):
     """The deploy/ files are valid and their timings agree: returns a list
     of problems, printing each check."""
@@ -295,6 +343,13 @@ def check_files(server, haproxy_bin):
                   "systemd-analyze verify: both units clean" + (f" ({out})" if out else ""))
     else:
         print("  skip systemd-analyze not installed")
+    for unit in units:
+        text = open(os.path.join(HERE, unit)).read()
+        with tempfile.TemporaryDirectory(prefix="brisk-unit-") as d:
+            argv = unit_argv(text, d)
+            problem = serves_with(server, argv, drain_timeout)
+        check(not problem, f"{unit}: serves with its ExecStart arguments "
+              f"({' '.join(argv)}){': ' + problem if problem else ''}")
 
     # Kubernetes: probes, and the grace period against the drain.
     try:
@@ -324,6 +379,12 @@ def check_files(server, haproxy_bin):
           f"{pod['terminationGracePeriodSeconds']} > preStop + drain_timeout {timeout:g}s")
     check(parse_seconds(flags["idle_timeout"]) > 60,
           "kubernetes.yaml: idle_timeout > 60s (nginx ingress upstream keep-alive)")
+    # Its arguments as they are, but on loopback and a free port.
+    argv = [{"--address": "--address=127.0.0.1", "--port": "--port=0"}.get(a.split("=")[0], a)
+            for a in c["args"]]
+    problem = serves_with(server, argv, timeout)
+    check(not problem, f"kubernetes.yaml: serves with its container args "
+          f"({' '.join(argv)}){': ' + problem if problem else ''}")
     return problems
 
 
