@@ -165,6 +165,28 @@ absl::StatusOr<Listener> Listener::Create(std::string_view address,
   return Listener(std::move(fd), *local);
 }
 
+absl::StatusOr<uint16_t> ProbeFreePort(std::string_view address, uint16_t port,
+                                       bool v6_only) {
+  absl::StatusOr<SocketAddress> addr = SocketAddress::Parse(address, port);
+  if (!addr.ok()) return addr.status();
+  UniqueFd fd(socket(addr->family(), SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP));
+  if (!fd) return ErrnoStatus("socket", errno);
+  // As a listener would bind (a connection in TIME_WAIT is no owner).
+  absl::Status s = SetIntOption(fd.get(), SOL_SOCKET, SO_REUSEADDR, 1,
+                                "setsockopt(SO_REUSEADDR)");
+  if (s.ok() && addr->family() == AF_INET6) {
+    s = SetIntOption(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, v6_only ? 1 : 0,
+                     "setsockopt(IPV6_V6ONLY)");
+  }
+  if (!s.ok()) return s;
+  if (bind(fd.get(), addr->addr(), addr->len()) != 0) {
+    return ErrnoStatus(absl::StrCat("bind ", addr->ToString()), errno);
+  }
+  absl::StatusOr<SocketAddress> local = SocketAddress::LocalOf(fd.get());
+  if (!local.ok()) return local.status();
+  return local->port();
+}
+
 absl::StatusOr<Listener> Listener::Adopt(UniqueFd fd) {
   int listening = 0;
   socklen_t len = sizeof(listening);

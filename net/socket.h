@@ -133,6 +133,16 @@ struct AcceptResult {
 // What an accept(2) errno means for the caller (kWouldBlock for EAGAIN).
 AcceptResult::Outcome ClassifyAcceptError(int error);
 
+// Whether `address`:`port` is free for a new group of SO_REUSEPORT
+// listeners, which would otherwise join any other socket of the same user
+// that listens there with SO_REUSEPORT (another process then silently gets
+// a share of the connections). Binds a socket without SO_REUSEPORT there,
+// without listening (no connection can land on it), and closes it. Returns
+// the port (the kernel's choice when `port` is 0: bind the group to it at
+// once), or bind's error (EADDRINUSE when a socket listens there).
+absl::StatusOr<uint16_t> ProbeFreePort(std::string_view address, uint16_t port,
+                                       bool v6_only = true);
+
 // A listening TCP socket (SO_REUSEADDR, TCP_NODELAY, non-blocking,
 // close-on-exec). Accepted connections inherit TCP_NODELAY. Move-only.
 class Listener {

@@ -143,6 +143,26 @@ TEST(ListenerTest, ReusePortTwoListenersShareAPort) {
   EXPECT_EQ(accepted, kConns);
 }
 
+// SO_REUSEPORT joins a port another socket listens on with it; the probe
+// says the port is taken, so a new group of listeners is not started there.
+TEST(ListenerTest, ProbeFreePortSeesAReusePortListener) {
+  ListenerOptions opts{.reuse_port = true};
+  absl::StatusOr<Listener> other = Listener::Create("127.0.0.1", 0, opts);
+  ASSERT_TRUE(other.ok()) << other.status();
+  absl::StatusOr<uint16_t> taken = ProbeFreePort("127.0.0.1", other->port());
+  ASSERT_FALSE(taken.ok());
+  EXPECT_NE(taken.status().message().find("Address already in use"),
+            std::string_view::npos) << taken.status();
+  // A free port: the kernel's choice, which a group can then bind.
+  absl::StatusOr<uint16_t> free = ProbeFreePort("127.0.0.1", 0);
+  ASSERT_TRUE(free.ok()) << free.status();
+  ASSERT_NE(*free, 0);
+  absl::StatusOr<Listener> a = Listener::Create("127.0.0.1", *free, opts);
+  absl::StatusOr<Listener> b = Listener::Create("127.0.0.1", *free, opts);
+  EXPECT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(ProbeFreePort("::1", 0).ok(), Listener::Create("::1", 0).ok());
+}
+
 TEST(ConnectTest, RefusedIsAnError) {
   absl::StatusOr<Listener> l = Listener::Create("127.0.0.1", 0);
   ASSERT_TRUE(l.ok());

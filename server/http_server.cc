@@ -403,6 +403,15 @@ absl::Status HttpServer::Start() {
   // One listener per reactor; with several, SO_REUSEPORT lets the kernel
   // spread connections between them.
   uint16_t port = o.port;
+  if (!takeover.has_value() && o.reactors > 1) {
+    // SO_REUSEPORT would also join a port another process (of this user)
+    // listens on with it, a brisk still running there, say: that one would
+    // keep a share of the connections. A port in use fails the start, as
+    // it does with one reactor.
+    absl::StatusOr<uint16_t> free = net::ProbeFreePort(o.address, port);
+    if (!free.ok()) return free.status();
+    port = *free;
+  }
   for (int i = 0; i < o.reactors; ++i) {
     absl::StatusOr<net::Listener> listener;
     if (takeover.has_value()) {

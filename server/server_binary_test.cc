@@ -213,6 +213,30 @@ TEST(ServerBinaryTest, AnUnusableHandoverSocketFailsTheStart) {
       << ReadFile(err);
 }
 
+// With several reactors the listeners share the port (SO_REUSEPORT), and
+// a second server on a port already served that way used to join it and
+// take a share of its connections without a word. It fails to start, as
+// with one reactor.
+TEST(ServerBinaryTest, SeveralReactorsDoNotJoinAPortInUse) {
+  std::vector<std::string> flags = kFlags;
+  flags.push_back("--reactors=2");
+  ServerProcess first(flags);
+  ASSERT_NE(first.port(), 0);
+  const auto dir = ::brisk::testing::TempDir::Short("brisk-port");
+  const std::string err = dir.path() + "/stderr.txt";
+  std::vector<std::string> second_flags = flags;
+  second_flags.push_back("--port=" + std::to_string(first.port()));
+  ServerProcess second(second_flags, err);
+  EXPECT_EQ(second.port(), 0);  // never listened
+  const int status = second.Wait();
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_NE(ReadFile(err).find("Address already in use"), std::string::npos)
+      << ReadFile(err);
+  first.Signal(SIGTERM);
+  EXPECT_EQ(WEXITSTATUS(first.Wait()), 0);
+}
+
 TEST(ServerBinaryTest, SecondSignalExitsAtOnce) {
   ServerProcess server(kFlags);
   ASSERT_NE(server.port(), 0);
