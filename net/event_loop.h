@@ -137,9 +137,16 @@ class EventLoop {
   // Now() >= `when`. Timers due at the same time fire in creation order.
   // Loop thread only; callbacks may add and cancel timers.
   virtual TimerId RunAt(TimePoint when, Task cb) = 0;
+  // A delay the clock cannot count to (nanoseconds::max(), hours::max():
+  // "never") is due at TimePoint::max() instead of overflowing into the past.
   template <typename Rep, typename Period>
   TimerId RunAfter(std::chrono::duration<Rep, Period> delay, Task cb) {
-    return RunAt(Now() + std::chrono::ceil<Duration>(delay), std::move(cb));
+    const TimePoint now = Now();
+    if (std::chrono::duration<double>(delay) >=
+        std::chrono::duration<double>(TimePoint::max() - now)) {
+      return RunAt(TimePoint::max(), std::move(cb));
+    }
+    return RunAt(now + std::chrono::ceil<Duration>(delay), std::move(cb));
   }
   // True if the timer was pending and is now cancelled (its callback is
   // destroyed); false if it already fired, was cancelled or never existed.

@@ -234,6 +234,22 @@ TEST_P(EventLoopTest, TimersFireInOrderWithFakeClock) {
   EXPECT_EQ(s.max_timer_lag, milliseconds(1035));
 }
 
+// A delay past the clock's range is "never": Now() + nanoseconds::max()
+// once overflowed into the past and fired at the next iteration.
+TEST_P(EventLoopTest, ForeverTimerNeverFires) {
+  FakeClock clock;
+  auto loop = MakeLoop(&clock);
+  int fired = 0;
+  loop->RunAfter(std::chrono::nanoseconds::max(), [&] { ++fired; });
+  loop->RunAfter(std::chrono::hours::max(), [&] { ++fired; });
+  loop->RunAfter(seconds(1), [&] { fired += 10; });
+  clock.Advance(seconds(1));
+  EXPECT_EQ(loop->RunOnce(kPoll), 1);
+  clock.Advance(std::chrono::hours(24 * 365 * 100));
+  EXPECT_EQ(loop->RunOnce(kPoll), 0);
+  EXPECT_EQ(fired, 10);
+}
+
 TEST_P(EventLoopTest, CancelTimers) {
   FakeClock clock;
   auto loop = MakeLoop(&clock);
