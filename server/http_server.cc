@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <limits>
@@ -49,10 +50,28 @@ sigset_t HandledSignals() {
   return set;
 }
 
+// The longest duration the server counts with. Every timeout and deadline
+// is added to a steady time (which starts near the machine's boot), and
+// nanoseconds::max() (absl's "inf" on the command line) would overflow
+// there: a longer duration means "never" and is taken as this, a century.
+constexpr std::chrono::nanoseconds kNever = std::chrono::hours(24 * 365 * 100);
+
+void Bound(std::chrono::nanoseconds* d) { *d = std::min(*d, kNever); }
+
+ServerOptions Bounded(ServerOptions o) {
+  for (std::chrono::nanoseconds* t :
+       {&o.header_timeout, &o.idle_timeout, &o.write_timeout,
+        &o.request_deadline, &o.drain_grace, &o.drain_timeout,
+        &o.codel_target, &o.codel_interval, &o.tls.handshake_timeout}) {
+    Bound(t);
+  }
+  return o;
+}
+
 }  // namespace
 
 struct HttpServer::Impl {
-  explicit Impl(ServerOptions o) : options(std::move(o)) {}
+  explicit Impl(ServerOptions o) : options(Bounded(std::move(o))) {}
 
   absl::Status AddRoute(Route route);
   absl::Status AddBuiltinRoutes(HttpServer* server);
@@ -112,6 +131,8 @@ absl::Status HttpServer::Impl::AddRoute(Route route) {
     std::lock_guard<std::mutex> lock(mu);
     if (started) return absl::FailedPreconditionError("AddRoute after Start");
   }
+  Bound(&route.options.deadline);
+  Bound(&route.batch_options.max_delay);
   return routes.Add(std::move(route));
 }
 

@@ -73,6 +73,8 @@ namespace brisk {
 // cannot). The server behaves the same on both.
 enum class IoBackend { kEpoll, kIoUring };
 
+// Durations: one over a century (nanoseconds::max(), or "inf" through the
+// flags) means never, as does a RouteOptions::deadline that long.
 struct ServerOptions {
   std::string address = "0.0.0.0";
   uint16_t port = 8080;  // 0 = any free port (see port())

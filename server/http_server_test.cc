@@ -586,6 +586,47 @@ TEST_F(ServerTest, IdleKeepAliveConnectionIsClosed) {
   EXPECT_EQ(server_->metrics().timeouts_idle.load(), 1u);
 }
 
+// "Forever" (nanoseconds::max(), or absl's "inf" given to the server
+// binary's --idle_timeout and friends) once overflowed when added to a
+// steady time: an offloaded request was refused as unable to meet its
+// deadline, a keep-alive connection was closed right after its first
+// answer, and a shutdown never ended its grace.
+TEST_F(ServerTest, TimeoutsOfForeverMeanNever) {
+  constexpr std::chrono::nanoseconds kForever = std::chrono::nanoseconds::max();
+  StartServer({.header_timeout = kForever,
+               .idle_timeout = kForever,
+               .write_timeout = kForever,
+               .request_deadline = kForever,
+               .drain_grace = milliseconds(1),
+               .drain_timeout = kForever});
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/users/7")));  // offloaded: has a deadline
+  std::optional<RawResponse> r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  ASSERT_TRUE(c.Send(Get("/users/8")));  // the same keep-alive connection
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "8");
+  EXPECT_EQ(server_->metrics().timeouts_idle.load(), 0u);
+  server_->Shutdown();
+  EXPECT_TRUE(server_->WaitDrained(std::chrono::seconds(20)));
+}
+
+TEST(ServerOptionsTest, ARouteDeadlineOfForeverMeansNever) {
+  HttpServer server({.address = "127.0.0.1", .port = 0, .handle_signals = false});
+  ASSERT_TRUE(server.AddRoute("GET", "/forever", [](RequestContext&) {
+    return http::Response::Text(200, "in time\n");
+  }, {.deadline = std::chrono::nanoseconds::max()}).ok());
+  ASSERT_TRUE(server.Start().ok());
+  RawClient c(server.port());
+  ASSERT_TRUE(c.Send(Get("/forever")));
+  std::optional<RawResponse> r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  server.Stop();
+}
+
 TEST_F(ServerTest, ClientThatNeverReadsIsDisconnected) {
   StartServer({.write_timeout = milliseconds(300)});
   RawClient c(port_);
