@@ -105,9 +105,15 @@ absl::Status Router::Add(std::string_view method, std::string_view pattern,
   if (pattern.empty() || pattern[0] != '/') {
     return absl::InvalidArgumentError("route pattern must start with '/'");
   }
-  Node* node = root_.get();
-  std::string_view rest = pattern.substr(1);
-  while (true) {
+  // Every segment is checked before the trie changes, so a refused
+  // pattern leaves nothing behind (its parameter names would otherwise
+  // bind later patterns at their positions).
+  struct Segment {
+    std::string_view text;  // the literal, or the parameter's name
+    bool param;
+  };
+  absl::InlinedVector<Segment, 8> segments;
+  for (std::string_view rest = pattern.substr(1);;) {
     const size_t slash = rest.find('/');
     const std::string_view seg = rest.substr(0, slash);
     if (!seg.empty() && seg.front() == '{') {
@@ -115,28 +121,47 @@ absl::Status Router::Add(std::string_view method, std::string_view pattern,
       if (seg.back() != '}' || !IsParamName(name)) {
         return absl::InvalidArgumentError("bad route parameter segment");
       }
-      if (node->param == nullptr) {
-        node->param = std::make_unique<Node>();
-        node->param_name = std::string(name);
-      } else if (node->param_name != name) {
-        return absl::InvalidArgumentError(
-            "route parameter renamed at the same position");
+      for (const Segment& s : segments) {
+        if (s.param && s.text == name) {
+          // Param() could only ever give the first of the two values.
+          return absl::InvalidArgumentError("route parameter named twice");
+        }
       }
-      node = node->param.get();
+      segments.push_back({name, true});
     } else {
       if (seg.find_first_of("{}") != std::string_view::npos) {
         return absl::InvalidArgumentError("braces inside a literal segment");
       }
-      Node* child = const_cast<Node*>(node->Literal(seg));
-      if (child == nullptr) {
-        node->literals.push_back(std::make_unique<Node>());
-        child = node->literals.back().get();
-        child->segment = std::string(seg);
-      }
-      node = child;
+      segments.push_back({seg, false});
     }
     if (slash == std::string_view::npos) break;
     rest.remove_prefix(slash + 1);
+  }
+  for (const Node* node = root_.get(); const Segment& seg : segments) {
+    if (seg.param && node->param != nullptr && node->param_name != seg.text) {
+      return absl::InvalidArgumentError(
+          "route parameter renamed at the same position");
+    }
+    node = seg.param ? node->param.get() : node->Literal(seg.text);
+    if (node == nullptr) break;  // new from here on: nothing to clash with
+  }
+  Node* node = root_.get();
+  for (const Segment& seg : segments) {
+    if (seg.param) {
+      if (node->param == nullptr) {
+        node->param = std::make_unique<Node>();
+        node->param_name = std::string(seg.text);
+      }
+      node = node->param.get();
+      continue;
+    }
+    Node* child = const_cast<Node*>(node->Literal(seg.text));
+    if (child == nullptr) {
+      node->literals.push_back(std::make_unique<Node>());
+      child = node->literals.back().get();
+      child->segment = std::string(seg.text);
+    }
+    node = child;
   }
   for (const auto& [m, id] : node->methods) {
     if (m == method) return absl::AlreadyExistsError("route already registered");

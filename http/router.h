@@ -68,8 +68,10 @@ class Router {
   Router& operator=(Router&&) noexcept;
 
   // Registers `route_id` for `method` (a token, e.g. "GET") and `pattern`
-  // (must start with '/'). InvalidArgument on a malformed pattern or method,
-  // AlreadyExists when the same method and pattern shape are registered.
+  // (must start with '/'). InvalidArgument on a malformed pattern or method
+  // (a parameter named twice in it, or named unlike the one registered at
+  // the same position), AlreadyExists when the same method and pattern
+  // shape are registered. A refused pattern changes nothing.
   absl::Status Add(std::string_view method, std::string_view pattern,
                    size_t route_id);
 

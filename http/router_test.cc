@@ -209,6 +209,29 @@ TEST(RouterTest, AddRejectsBadInput) {
   EXPECT_EQ(r.size(), 2u);
 }
 
+// A name bound twice was accepted, and Param() could only give the first
+// value.
+TEST(RouterTest, AddRejectsAParameterNamedTwice) {
+  Router r;
+  EXPECT_EQ(r.Add("GET", "/x/{id}/{id}", 1).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.Add("GET", "/x/{id}/y/{id}", 1).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(r.Add("GET", "/x/{a}/{b}", 1).ok());
+}
+
+// A refused pattern once left its first segments in the trie: its
+// parameter name then refused later patterns as "renamed".
+TEST(RouterTest, ARefusedPatternLeavesNothingBehind) {
+  Router r;
+  EXPECT_EQ(r.Add("GET", "/v/{a}/{", 1).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.Add("GET", "/w/{a}/{a}", 1).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(r.Add("GET", "/v/{b}", 1).ok());
+  EXPECT_TRUE(r.Add("GET", "/w/{b}", 2).ok());
+  EXPECT_EQ(r.Match("GET", "/v/1/x").kind, RouteMatch::kNotFound);
+  EXPECT_EQ(r.size(), 2u);
+}
+
 TEST(RouterTest, DecodedPathParams) {
   Router r;
   ASSERT_TRUE(r.Add("GET", "/greet/{name}", 1).ok());
