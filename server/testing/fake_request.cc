@@ -85,7 +85,9 @@ std::unique_ptr<FakeRequest> FakeRequest::Post(std::string_view target,
                      std::move(options)));
 }
 
-FakeRequest::~FakeRequest() = default;
+// As the server does when the client leaves or the server goes away: a
+// Responder kept past this sees closed(), and its answers are refused.
+FakeRequest::~FakeRequest() { state_->exchange->Unbind(); }
 
 RequestContext& FakeRequest::context() { return state_->exchange->context(); }
 

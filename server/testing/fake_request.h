@@ -14,7 +14,8 @@
 //   EXPECT_EQ(post->response().status, 200);
 //
 // Cancel() sets the request's cancellation flag (as a deadline or a
-// disconnect would). A streamed answer's pieces accumulate in
+// disconnect would); destroying the FakeRequest does too, as the server's
+// going away does (a Responder kept past it is closed(), Send() false). A streamed answer's pieces accumulate in
 // streamed_body(); with SetClientReading(false) they stay "unsent", so the
 // handler meets the stream's backpressure (Write() returns false).
 // Thread-safety: one test thread, plus any thread the handler answers from.
