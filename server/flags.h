@@ -7,7 +7,9 @@
 //     absl::StatusOr<brisk::ServerOptions> options = brisk::ServerOptionsFromFlags();
 //     if (!options.ok()) { fprintf(stderr, ...); return 2; }
 //     brisk::HttpServer server(*options);
-//     ... routes ...; server.Start();
+//     absl::Status s = ... routes ...;
+//     if (s.ok()) s = server.Start();
+//     if (!s.ok()) { fprintf(stderr, ...); return 1; }
 //     puts(brisk::ListeningLine(*options, server.port()).c_str());
 //     return server.Run().ok() ? 0 : 1;
 //   }

@@ -3,23 +3,26 @@
 // Three kinds of handler (registered with HttpServer::AddRoute,
 // AddAsyncRoute and AddBatchRoute):
 //
-//   // Synchronous: returns the answer.
-//   server.AddRoute("GET", "/users/{id}", [](RequestContext& ctx) {
+//   // Synchronous: returns the answer. (Each Add*Route returns an
+//   // absl::Status, [[nodiscard]]: a pattern may be malformed or taken.)
+//   absl::Status s = server.AddRoute(
+//       "GET", "/users/{id}", [](RequestContext& ctx) {
 //     return http::Response::Text(200, std::string(*ctx.Param("id")));
 //   });
 //
 //   // Asynchronous: starts work elsewhere and answers later, from any
-//   // thread, through the move-only Responder.
-//   server.AddAsyncRoute("GET", "/quote", [&](RequestContext& ctx,
-//                                             Responder r) {
+//   // thread, through the move-only Responder (shared, to fit a
+//   // std::function callback, which must be copyable).
+//   s = server.AddAsyncRoute("GET", "/quote", [&](RequestContext& ctx,
+//                                                 Responder r) {
 //     rpc.Call(ctx.Query("sym").value_or("X"),
-//              [r = std::move(r)](std::string q) mutable {
-//                r.Send(http::Response::Json(200, q));
+//              [r = std::make_shared<Responder>(std::move(r))](std::string q) {
+//                r->Send(http::Response::Json(200, q));
 //              });
 //   }, {.run_inline = true});  // it only starts work: no worker needed
 //
 //   // Streaming (an async handler that writes a chunked body):
-//   server.AddAsyncRoute("GET", "/feed", [](RequestContext&, Responder r) {
+//   s = server.AddAsyncRoute("GET", "/feed", [](RequestContext&, Responder r) {
 //     r.BeginStream(http::Response::Text(200, ""));
 //     while (!r.closed() && More()) {
 //       if (!r.Write(NextPiece())) r.WaitWritable(std::chrono::seconds(5));
@@ -95,7 +98,9 @@ class RequestContext {
   // Mutable access, e.g. to move the body out instead of copying it.
   http::Request& mutable_request() { return *request_; }
 
-  // A path parameter bound by the route pattern ("{id}"), or nullopt.
+  // A path parameter bound by the route pattern ("{id}"), or nullopt. The
+  // path is percent-decoded before routing, so the value is too; an
+  // encoded "%2F" is a '/' that separates segments, never part of a value.
   std::optional<std::string_view> Param(std::string_view name) const;
   // The first query parameter `name`, percent-decoded ('+' is a space), or
   // nullopt. "?a=1&b" gives Query("b") == "".
@@ -254,8 +259,9 @@ struct RouteOptions {
   // request's cost in every prediction (its own, and what it adds ahead of
   // later arrivals while queued or running), from its first arrival on,
   // with no measurement needed; nullopt (or no function) = the route's
-  // learned estimate. Handler times are still measured. Not used by batch
-  // routes or by the CoDel policy.
+  // learned estimate (so does a hint that throws; it is counted in
+  // brisk_handler_exceptions_total). Handler times are still measured. Not
+  // used by batch routes or by the CoDel policy.
   //   .service_time_hint = [](const RequestContext& ctx)
   //       -> std::optional<std::chrono::nanoseconds> {
   //     return std::chrono::microseconds(2 * RowsOf(ctx));

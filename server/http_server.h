@@ -9,11 +9,14 @@
 //     options.health_path = "/healthz";
 //     options.ready_path = "/readyz";
 //     brisk::HttpServer server(options);
-//     server.AddRoute("GET", "/hello", [](brisk::RequestContext&) {
+//     absl::Status s = server.AddRoute(
+//         "GET", "/hello", [](brisk::RequestContext&) {
 //       return brisk::http::Response::Text(200, "hello\n");
 //     }, {.run_inline = true});
-//     server.AddRoute("GET", "/report/{id}", SlowReportHandler);  // offloaded
-//     absl::Status s = server.Run();  // until SIGTERM/SIGINT or Shutdown()
+//     if (s.ok()) {
+//       s = server.AddRoute("GET", "/report/{id}", SlowReportHandler);  // offloaded
+//     }
+//     if (s.ok()) s = server.Run();  // until SIGTERM/SIGINT or Shutdown()
 //     return s.ok() ? 0 : 1;
 //   }
 //

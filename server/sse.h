@@ -1,7 +1,8 @@
 // Server-Sent Events (the text/event-stream format of the HTML standard)
 // over a streamed answer.
 //
-//   server.AddAsyncRoute("GET", "/events", [](RequestContext&, Responder r) {
+//   absl::Status s = server.AddAsyncRoute(
+//       "GET", "/events", [](RequestContext&, Responder r) {
 //     SseStream sse(std::move(r));          // sends the head
 //     for (int i = 0; !sse.closed(); ++i) {
 //       if (!sse.Send(absl::StrCat("tick ", i), "tick", std::to_string(i))) {
@@ -39,7 +40,8 @@ class SseStream {
   // One event; `event` and `id` are optional (empty: left out).
   bool Send(std::string_view data, std::string_view event = {},
             std::string_view id = {});
-  // A comment line (": text"), e.g. to keep intermediaries from timing out.
+  // A comment line (":text", line breaks dropped), e.g. to keep
+  // intermediaries from timing out.
   bool Comment(std::string_view text);
   // Tells the client how long to wait before reconnecting.
   bool Retry(std::chrono::milliseconds delay);
