@@ -170,7 +170,12 @@ struct ServerOptions {
   // (or Run()) from the main thread before other threads exist, or block
   // these signals in them too. false: the host owns signals and calls
   // Shutdown() itself. Several servers of one process that handle signals
-  // all get each signal (one SIGTERM shuts them all down).
+  // all get each signal (one SIGTERM shuts them all down). The signals stay
+  // blocked in those threads after the server stops (or fails to start),
+  // and a process started from them inherits the mask across exec: a host
+  // that goes on without the server, or spawns children (from a handler
+  // too), unblocks them there (pthread_sigmask(SIG_UNBLOCK, ...), or
+  // posix_spawnattr_setsigmask for the child).
   bool handle_signals = true;
 
   // Binary upgrade with no refused connection: a Unix socket path. At
