@@ -209,16 +209,14 @@ absl::Status CheckRange(const char* name, T value, T lo, T hi) {
       absl::StrCat(name, " must be in [", lo, ", ", hi, "]"));
 }
 
-// A duration in (0, kMaxOptionDuration], or [0, ...] with `zero_ok`.
+// A duration above 0, or at least 0 with `zero_ok` (no upper bound: one
+// over a century means never, see Bounded()).
 absl::Status CheckDuration(const char* name, std::chrono::nanoseconds d,
                            bool zero_ok = false) {
   const auto zero = std::chrono::nanoseconds(0);
-  if ((zero_ok ? d >= zero : d > zero) && d <= kMaxOptionDuration) {
-    return absl::OkStatus();
-  }
-  return absl::InvalidArgumentError(absl::StrCat(
-      name, " must be ", zero_ok ? ">= 0" : "> 0", " and at most ",
-      kMaxOptionDuration.count(), "h"));
+  if (zero_ok ? d >= zero : d > zero) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(name, " must be ", zero_ok ? ">= 0" : "> 0"));
 }
 
 }  // namespace

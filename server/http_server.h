@@ -202,14 +202,13 @@ struct ServerOptions {
 };
 
 // The ranges ServerOptions must be in, checked by ValidateServerOptions().
-// Beyond them a server cannot work as configured: a duration near the
-// clock's range overflows when added to the time of day (a deadline in the
-// past, a drain that never ends); more threads or queue slots than any
-// machine serves with end in a failed allocation at Start().
+// Beyond them a server cannot work as configured: more threads or queue
+// slots than any machine serves end in a failed allocation at Start().
+// Durations must be above 0 (drain_grace may be 0); any length is taken,
+// one over a century meaning never (see ServerOptions).
 inline constexpr int kMaxReactors = 1024;
 inline constexpr int kMaxWorkers = 4096;  // workers, and background_workers
 inline constexpr size_t kMaxQueueCapacity = size_t{1} << 20;
-inline constexpr std::chrono::hours kMaxOptionDuration{24 * 365};
 
 // What Start() checks first: OK, or InvalidArgument naming the first field
 // out of range ("workers must be in [1, 4096]"; TLS fields as

@@ -141,11 +141,12 @@ std::string ReadFile(const std::string& path) {
 // A value no server can run with is a usage error (exit 2) whose message
 // names the flag, before anything starts. Each of these once started a
 // server that could not work as configured (0 codel times, a TLS handshake
-// timeout of 0: no timeout at all), or one that refused every request
-// ("inf" deadline: now + infinity overflowed into the past), never ended
-// its drain ("inf" drain timeout), or crashed at start (bad_alloc for the
+// timeout of 0: no timeout at all), or crashed at start (bad_alloc for the
 // queue, std::system_error for the threads); or it failed later with a
-// message naming four options at once (exit 1).
+// message naming four options at once (exit 1). "inf" durations, which
+// once overflowed (every request refused, a drain that never ended), are
+// taken as never (ServerTest.TimeoutsOfForeverMeanNever; checked on the
+// binary below).
 TEST(ServerBinaryTest, ValuesOutOfRangeAreUsageErrorsNamingTheFlag) {
   const ::brisk::testing::TempDir dir;
   const struct {
@@ -160,9 +161,6 @@ TEST(ServerBinaryTest, ValuesOutOfRangeAreUsageErrorsNamingTheFlag) {
       {{"--background_workers=100000"}, "--background_workers"},
       {{"--worker_nice=20"}, "--worker_nice"},
       {{"--header_timeout=0"}, "--header_timeout"},
-      {{"--idle_timeout=inf"}, "--idle_timeout"},
-      {{"--request_deadline=inf"}, "--request_deadline"},
-      {{"--drain_timeout=inf"}, "--drain_timeout"},
       {{"--drain_grace=-1s"}, "--drain_grace"},
       {{"--codel_target=0"}, "--codel_target"},
       {{"--admission=codel", "--codel_interval=-1s"}, "--codel_interval"},
@@ -181,14 +179,20 @@ TEST(ServerBinaryTest, ValuesOutOfRangeAreUsageErrorsNamingTheFlag) {
     EXPECT_NE(ReadFile(err).find(c.names + " must be"), std::string::npos)
         << ReadFile(err);
   }
-  // The longest accepted value works (no overflow left at the bound).
+  // Durations of forever work: no overflow into the past (a refused
+  // request, a connection closed at once), and the drain still ends.
   std::vector<std::string> flags = kFlags;
-  flags.push_back("--request_deadline=8760h");
+  flags.insert(flags.end(), {"--request_deadline=inf", "--idle_timeout=inf",
+                             "--drain_timeout=inf"});
   ServerProcess server(flags);
   ASSERT_NE(server.port(), 0);
   RawClient c(server.port());
   ASSERT_TRUE(c.Send(Get("/slow?ms=1")));
   auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  ASSERT_TRUE(c.Send(Get("/hello")));  // the connection stayed open
+  r = c.Read();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 200);
   server.Signal(SIGTERM);
