@@ -1,17 +1,30 @@
 #include "concurrency/thread_pool.h"
 
+#include <system_error>
 #include <utility>
+
+#include "absl/strings/str_cat.h"
 
 namespace brisk {
 
 ThreadPool::ThreadPool(int num_threads, size_t queue_capacity,
                        std::chrono::nanoseconds worker_spin,
-                       std::function<void()> thread_start)
+                       std::function<void()> thread_start, ThreadSpawner spawn)
     : thread_start_(std::move(thread_start)),
       queue_(queue_capacity, worker_spin) {
   const int n = num_threads < 1 ? 1 : num_threads;
-  workers_.reserve(n);
-  for (int i = 0; i < n; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  workers_.reserve(n);  // push_back below never reallocates
+  for (int i = 0; i < n; ++i) {
+    std::function<void()> body = [this] { WorkerLoop(); };
+    try {
+      workers_.push_back(spawn ? spawn(std::move(body)) : std::thread(std::move(body)));
+    } catch (const std::system_error& e) {
+      status_ = absl::ResourceExhaustedError(absl::StrCat(
+          "cannot start worker thread ", i + 1, " of ", n, ": ", e.what()));
+      Shutdown();  // joins the ones started
+      return;
+    }
+  }
 }
 
 ThreadPool::~ThreadPool() { Shutdown(); }

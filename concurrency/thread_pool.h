@@ -50,6 +50,7 @@
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
 #include "concurrency/bounded_queue.h"
 
 namespace brisk {
@@ -63,13 +64,22 @@ class ThreadPool {
   // next task; spinning costs CPU time while the pool is idle.
   static constexpr std::chrono::nanoseconds kDefaultWorkerSpin{50000};
 
+  // Makes a thread that runs `body`: std::thread's constructor unless a
+  // test replaces it. Like it, it throws std::system_error when the system
+  // has no thread to give (a limit on processes or threads, memory).
+  using ThreadSpawner = std::function<std::thread(std::function<void()> body)>;
+
   // Starts max(num_threads, 1) workers; the queue holds up to
   // max(queue_capacity, 1) tasks waiting for a worker. `thread_start`, if
   // set, runs first on each worker thread (concurrently on several), before
   // it takes any task: the place to name the thread or set its priority.
+  // If a worker cannot be started, the pool is shut down at once (the
+  // workers already started are joined; Post() refuses) and status() says
+  // why: the constructor never throws for it.
   ThreadPool(int num_threads, size_t queue_capacity,
              std::chrono::nanoseconds worker_spin = kDefaultWorkerSpin,
-             std::function<void()> thread_start = nullptr);
+             std::function<void()> thread_start = nullptr,
+             ThreadSpawner spawn = nullptr);
   ~ThreadPool();  // Shutdown()
 
   ThreadPool(const ThreadPool&) = delete;
@@ -97,6 +107,10 @@ class ThreadPool {
   // Refuse new work, run everything already queued, join the workers.
   void Shutdown();
 
+  // OK, or ResourceExhausted if not every worker could be started (the
+  // pool then runs no task).
+  const absl::Status& status() const { return status_; }
+
   int num_threads() const { return static_cast<int>(workers_.size()); }
   size_t queue_capacity() const { return queue_.capacity(); }
   // Tasks accepted but not yet picked up by a worker (approximate while busy).
@@ -117,6 +131,7 @@ class ThreadPool {
   BoundedQueue<Task> queue_;
   std::atomic<uint64_t> failed_tasks_{0};
   std::vector<std::thread> workers_;
+  absl::Status status_;  // set by the constructor only
   std::mutex shutdown_mu_;  // serialises Shutdown(); guards joined_
   bool joined_ = false;
 };

@@ -8,6 +8,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -49,6 +50,33 @@ TEST(ThreadPoolTest, Accessors) {
   ThreadPool tiny(0, 0);
   EXPECT_EQ(tiny.num_threads(), 1);
   EXPECT_EQ(tiny.queue_capacity(), 1u);
+}
+
+// The system refuses a thread (a limit on processes in a container, say):
+// the pool does not throw out of its constructor (a server would crash at
+// its start), it joins the workers it started and says why.
+TEST(ThreadPoolTest, AWorkerThatCannotStartIsAStatusNotAnException) {
+  std::atomic<int> started{0};
+  int spawned = 0;
+  ThreadPool::ThreadSpawner spawn = [&](std::function<void()> body) {
+    if (++spawned == 3) {
+      throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again),
+                              "pthread_create");
+    }
+    return std::thread(std::move(body));
+  };
+  ThreadPool pool(4, 8, std::chrono::nanoseconds(0), [&] { ++started; }, spawn);
+  EXPECT_EQ(pool.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(pool.status().message().find("worker thread 3 of 4"), std::string::npos)
+      << pool.status();
+  EXPECT_EQ(started.load(), 2);  // the two started ran, then were joined
+  EXPECT_FALSE(pool.Post([] {}));
+  EXPECT_FALSE(pool.TrySubmit([] { return 1; }).has_value());
+
+  ThreadPool fine(2, 8, std::chrono::nanoseconds(0), nullptr,
+                  [](std::function<void()> body) { return std::thread(std::move(body)); });
+  EXPECT_TRUE(fine.status().ok());
+  EXPECT_EQ(fine.Submit([] { return 7; }).get(), 7);
 }
 
 TEST(ThreadPoolTest, SubmitReturnsResults) {

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -401,6 +402,11 @@ absl::Status HttpServer::Start() {
         make_policy(o.background_workers), d.dispatcher.get(), d.metrics.get(),
         o.background_nice, lane_batch, "brisk-bg-worker");
   }
+  // A system that refuses threads (a limit on processes in a container)
+  // fails the start with the reason, nothing started.
+  for (internal::WorkerPool* pool : {d.workers.get(), d.background_workers.get()}) {
+    if (pool != nullptr && !pool->status().ok()) return pool->status();
+  }
   d.dispatcher->set_pools(d.workers.get(), d.background_workers.get());
 
   const internal::ConnectionContext context{
@@ -501,6 +507,16 @@ absl::Status HttpServer::Start() {
     d.handover = *std::move(service);
   }
   d.port = port;
+  // The reactors run from here: a request may be served at once. If the
+  // system refuses a thread, the ones started stop and the start fails with
+  // the reason.
+  for (auto& r : d.reactors) {
+    if (absl::Status s = r->StartThread(); !s.ok()) {
+      for (auto& started : d.reactors) started->StopAndJoin();
+      d.reactors.clear();
+      return s;
+    }
+  }
   if (o.handle_signals) {
     std::lock_guard<std::mutex> lock(Impl::signal_servers_mu());
     Impl::signal_servers().push_back(&d);
@@ -513,7 +529,6 @@ absl::Status HttpServer::Start() {
       d.control->Post([&d] { d.BeginShutdownOnControl(); });
     }
   }
-  for (auto& r : d.reactors) r->StartThread();
   if (takeover.has_value()) {
     // This one accepts now: the old one may stop. Only then is the socket
     // path ours (the old one serves it until here); failing now would
@@ -532,10 +547,16 @@ absl::Status HttpServer::Start() {
   // Started last: everything the control thread reads (`handover` above
   // among them) is set before it exists. A takeover confirmed meanwhile,
   // or a signal, only queued its task on the loop.
-  d.control_thread = std::thread([&d] {
-    pthread_setname_np(pthread_self(), "brisk-control");
-    d.control->Run();
-  });
+  try {
+    d.control_thread = std::thread([&d] {
+      pthread_setname_np(pthread_self(), "brisk-control");
+      d.control->Run();
+    });
+  } catch (const std::system_error& e) {
+    Stop();  // closes what the reactors accepted; joins every thread
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot start the control thread: ", e.what()));
+  }
   return absl::OkStatus();
 }
 

@@ -4,6 +4,7 @@
 
 #include <ctime>
 #include <future>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -61,11 +62,17 @@ void Reactor::ScheduleLogFlush() {
   });
 }
 
-void Reactor::StartThread() {
-  thread_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "brisk-reactor");
-    loop_->Run();
-  });
+absl::Status Reactor::StartThread() {
+  try {
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "brisk-reactor");
+      loop_->Run();
+    });
+  } catch (const std::system_error& e) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot start a reactor thread: ", e.what()));
+  }
+  return absl::OkStatus();
 }
 
 void Reactor::StopAndJoin() {

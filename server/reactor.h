@@ -40,7 +40,9 @@ class Reactor final : public ConnectionOwner {
   // Creates the loop (io_uring's or epoll's) and starts accepting from
   // `listener` once running.
   absl::Status Init(net::Listener listener, bool io_uring);
-  void StartThread();
+  // Starts the loop's thread; ResourceExhausted if the system has none to
+  // give (nothing started then).
+  absl::Status StartThread();
   // The listening socket (until the reactor stops accepting). Before
   // StartThread() only.
   int listener_fd() const { return acceptor_ ? acceptor_->listener().fd() : -1; }

@@ -7,8 +7,11 @@
 
 #include <chrono>
 #include <optional>
+#include <system_error>
 #include <utility>
 #include <vector>
+
+#include "absl/strings/str_cat.h"
 
 namespace brisk::internal {
 
@@ -35,11 +38,18 @@ WorkerPool::WorkerPool(int workers, size_t queue_capacity,
                             static_cast<id_t>(syscall(SYS_gettid)), nice);
               }
             }) {
-  if (timed_batches) {
-    waker_ = std::thread([this] {
-      pthread_setname_np(pthread_self(), "brisk-batcher");
-      WakerLoop();
-    });
+  status_ = pool_.status();
+  if (timed_batches && status_.ok()) {
+    try {
+      waker_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "brisk-batcher");
+        WakerLoop();
+      });
+    } catch (const std::system_error& e) {
+      status_ = absl::ResourceExhaustedError(
+          absl::StrCat("cannot start the batch waker thread: ", e.what()));
+      pool_.Shutdown();
+    }
   }
 }
 

@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "concurrency/thread_pool.h"
 #include "server/admission.h"
 #include "server/exchange.h"
@@ -70,6 +71,9 @@ class WorkerPool {
   void Shutdown();
 
   AdmissionPolicy& policy() { return *policy_; }
+  // OK, or why not every thread could be started (the system's limit on
+  // threads): the pool is then shut down and the server must not start.
+  const absl::Status& status() const { return status_; }
 
  private:
   void RunAvailable();
@@ -85,6 +89,7 @@ class WorkerPool {
   // A waker thread exists (the policy forms batches with close times).
   const bool timed_batches_;
   ThreadPool pool_;
+  absl::Status status_;  // set by the constructor only
   // Wakes a worker when a batch's close time comes (timed_batches only).
   std::mutex wake_mu_;
   std::condition_variable wake_cv_;

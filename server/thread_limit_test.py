@@ -1,0 +1,81 @@
+"""A system that refuses threads fails the start with the reason, exit 1.
+
+A container's limit on processes (here RLIMIT_NPROC, set with prlimit for the
+unprivileged user nobody, since the limit never binds root) makes
+pthread_create fail with EAGAIN. The worker pool's constructor used to throw
+std::system_error out of Start(), and the binary died of it (abort, exit
+134); reactor and control threads were no better. Now each failure is a
+ResourceExhausted status naming the thread, and the binary exits 1 with it.
+
+Usage: server/thread_limit_test.py bazel-bin/server/server
+Runs outside Bazel's sandbox (tag no-sandbox): setuid to nobody needs the
+machine's own user ids.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+BINARY = None
+
+
+class ThreadLimitTest(unittest.TestCase):
+    def setUp(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to run the server as nobody")
+        for tool in ("/usr/bin/setpriv", "/usr/bin/prlimit"):
+            if not os.access(tool, os.X_OK):
+                self.skipTest(f"needs util-linux's {tool}")
+        self.dir = tempfile.mkdtemp(prefix="brisk-threads-")
+        os.chmod(self.dir, 0o755)
+        # A copy nobody may run (Bazel's output tree is root's alone).
+        self.bin = os.path.join(self.dir, "server")
+        shutil.copy(BINARY, self.bin)
+        os.chmod(self.bin, 0o755)
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def run_limited(self, *flags, nproc=64):
+        return subprocess.run(
+            ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+             "/usr/bin/prlimit", f"--nproc={nproc}", self.bin,
+             "--address=127.0.0.1", "--port=0", *flags],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+
+    def test_too_many_threads_fail_the_start_with_the_reason(self):
+        cases = {
+            "--workers=4000": "cannot start worker thread",
+            "--reactors=1000": "cannot start a reactor thread",
+        }
+        for flag, reason in cases.items():
+            with self.subTest(flag=flag):
+                r = self.run_limited(flag)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertIn("RESOURCE_EXHAUSTED: " + reason, r.stderr)
+                self.assertNotIn("listening on", r.stdout)
+
+    def test_within_the_limit_it_starts(self):
+        # The same limit leaves room for the default threads: the failure
+        # above is the limit's, not the setup's.
+        p = subprocess.Popen(
+            ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+             "/usr/bin/prlimit", "--nproc=64", self.bin, "--address=127.0.0.1",
+             "--port=0"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            line = p.stdout.readline()
+            self.assertIn("listening on http://", line)
+        finally:
+            p.terminate()
+            p.wait(timeout=30)
+            p.stdout.close()
+            p.stderr.close()
+
+
+if __name__ == "__main__":
+    BINARY = sys.argv.pop(1)
+    unittest.main()
