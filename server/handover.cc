@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -73,6 +74,17 @@ absl::StatusOr<std::unique_ptr<HandoverService>> HandoverService::Start(
   std::unique_ptr<HandoverService> service(new HandoverService(
       path, *std::move(listen), std::move(wake), std::move(fds),
       std::move(on_confirmed)));
+  HandoverService* const raw = service.get();
+  try {
+    service->thread_ = std::thread([raw] {
+      pthread_setname_np(pthread_self(), "brisk-handover");
+      raw->Serve();
+    });
+  } catch (const std::system_error& e) {
+    // The system has no thread to give: the socket file goes with `service`.
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot start the handover thread: ", e.what()));
+  }
   return service;
 }
 
@@ -87,10 +99,6 @@ HandoverService::HandoverService(std::string path, net::UniqueFd listen,
       on_confirmed_(std::move(on_confirmed)) {
   struct stat st;
   if (stat(path_.c_str(), &st) == 0) inode_ = st.st_ino;
-  thread_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "brisk-handover");
-    Serve();
-  });
 }
 
 HandoverService::~HandoverService() { Close(); }
