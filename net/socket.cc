@@ -128,61 +128,65 @@ std::string SocketAddress::ToString() const {
   return absl::StrCat(HostString(), ":", port());
 }
 
+namespace {
+
+// A TCP socket bound to `addr` as a listener binds: SO_REUSEADDR (a
+// connection in TIME_WAIT is no owner), SO_REUSEPORT if asked, IPV6_V6ONLY
+// as asked on an IPv6 address. `type_flags`: SOCK_NONBLOCK or 0.
+absl::StatusOr<UniqueFd> BoundTcpSocket(const SocketAddress& addr, int type_flags,
+                                        bool reuse_port, bool v6_only) {
+  UniqueFd fd(socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC | type_flags,
+                     IPPROTO_TCP));
+  if (!fd) return ErrnoStatus("socket", errno);
+  absl::Status s = SetIntOption(fd.get(), SOL_SOCKET, SO_REUSEADDR, 1,
+                                "setsockopt(SO_REUSEADDR)");
+  if (s.ok() && reuse_port) {
+    s = SetIntOption(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1,
+                     "setsockopt(SO_REUSEPORT)");
+  }
+  if (s.ok() && addr.family() == AF_INET6) {
+    s = SetIntOption(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, v6_only ? 1 : 0,
+                     "setsockopt(IPV6_V6ONLY)");
+  }
+  if (!s.ok()) return s;
+  if (bind(fd.get(), addr.addr(), addr.len()) != 0) {
+    return ErrnoStatus(absl::StrCat("bind ", addr.ToString()), errno);
+  }
+  return fd;
+}
+
+}  // namespace
+
 absl::StatusOr<Listener> Listener::Create(std::string_view address,
                                           uint16_t port,
                                           ListenerOptions options) {
   absl::StatusOr<SocketAddress> addr = SocketAddress::Parse(address, port);
   if (!addr.ok()) return addr.status();
-  UniqueFd fd(socket(addr->family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                     IPPROTO_TCP));
-  if (!fd) return ErrnoStatus("socket", errno);
-  absl::Status s = SetIntOption(fd.get(), SOL_SOCKET, SO_REUSEADDR, 1,
-                                "setsockopt(SO_REUSEADDR)");
-  if (s.ok() && options.reuse_port) {
-    s = SetIntOption(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1,
-                     "setsockopt(SO_REUSEPORT)");
-  }
+  absl::StatusOr<UniqueFd> fd =
+      BoundTcpSocket(*addr, SOCK_NONBLOCK, options.reuse_port, options.v6_only);
+  if (!fd.ok()) return fd.status();
   // Inherited by every accepted connection (no setsockopt per accept).
-  if (s.ok()) {
-    s = SetIntOption(fd.get(), IPPROTO_TCP, TCP_NODELAY, 1,
-                     "setsockopt(TCP_NODELAY)");
-  }
+  absl::Status s = SetIntOption(fd->get(), IPPROTO_TCP, TCP_NODELAY, 1,
+                                "setsockopt(TCP_NODELAY)");
   if (s.ok() && options.defer_accept_seconds > 0) {
-    s = SetIntOption(fd.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT,
+    s = SetIntOption(fd->get(), IPPROTO_TCP, TCP_DEFER_ACCEPT,
                      options.defer_accept_seconds, "setsockopt(TCP_DEFER_ACCEPT)");
   }
-  if (s.ok() && addr->family() == AF_INET6) {
-    s = SetIntOption(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, options.v6_only ? 1 : 0,
-                     "setsockopt(IPV6_V6ONLY)");
-  }
   if (!s.ok()) return s;
-  if (bind(fd.get(), addr->addr(), addr->len()) != 0) {
-    return ErrnoStatus(absl::StrCat("bind ", addr->ToString()), errno);
-  }
-  if (listen(fd.get(), options.backlog) != 0) return ErrnoStatus("listen", errno);
-  absl::StatusOr<SocketAddress> local = SocketAddress::LocalOf(fd.get());
+  if (listen(fd->get(), options.backlog) != 0) return ErrnoStatus("listen", errno);
+  absl::StatusOr<SocketAddress> local = SocketAddress::LocalOf(fd->get());
   if (!local.ok()) return local.status();
-  return Listener(std::move(fd), *local);
+  return Listener(*std::move(fd), *local);
 }
 
 absl::StatusOr<uint16_t> ProbeFreePort(std::string_view address, uint16_t port,
                                        bool v6_only) {
   absl::StatusOr<SocketAddress> addr = SocketAddress::Parse(address, port);
   if (!addr.ok()) return addr.status();
-  UniqueFd fd(socket(addr->family(), SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP));
-  if (!fd) return ErrnoStatus("socket", errno);
-  // As a listener would bind (a connection in TIME_WAIT is no owner).
-  absl::Status s = SetIntOption(fd.get(), SOL_SOCKET, SO_REUSEADDR, 1,
-                                "setsockopt(SO_REUSEADDR)");
-  if (s.ok() && addr->family() == AF_INET6) {
-    s = SetIntOption(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, v6_only ? 1 : 0,
-                     "setsockopt(IPV6_V6ONLY)");
-  }
-  if (!s.ok()) return s;
-  if (bind(fd.get(), addr->addr(), addr->len()) != 0) {
-    return ErrnoStatus(absl::StrCat("bind ", addr->ToString()), errno);
-  }
-  absl::StatusOr<SocketAddress> local = SocketAddress::LocalOf(fd.get());
+  absl::StatusOr<UniqueFd> fd =
+      BoundTcpSocket(*addr, /*type_flags=*/0, /*reuse_port=*/false, v6_only);
+  if (!fd.ok()) return fd.status();
+  absl::StatusOr<SocketAddress> local = SocketAddress::LocalOf(fd->get());
   if (!local.ok()) return local.status();
   return local->port();
 }
