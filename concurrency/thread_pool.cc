@@ -1,9 +1,10 @@
 #include "concurrency/thread_pool.h"
 
-#include <system_error>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "concurrency/start_thread.h"
 
 namespace brisk {
 
@@ -15,15 +16,16 @@ ThreadPool::ThreadPool(int num_threads, size_t queue_capacity,
   const int n = num_threads < 1 ? 1 : num_threads;
   workers_.reserve(n);  // push_back below never reallocates
   for (int i = 0; i < n; ++i) {
+    const std::string what = absl::StrCat("worker thread ", i + 1, " of ", n);
     std::function<void()> body = [this] { WorkerLoop(); };
-    try {
-      workers_.push_back(spawn ? spawn(std::move(body)) : std::thread(std::move(body)));
-    } catch (const std::system_error& e) {
-      status_ = absl::ResourceExhaustedError(absl::StrCat(
-          "cannot start worker thread ", i + 1, " of ", n, ": ", e.what()));
+    absl::StatusOr<std::thread> t =
+        spawn ? spawn(what, std::move(body)) : TryStartThread(what, std::move(body));
+    if (!t.ok()) {
+      status_ = t.status();
       Shutdown();  // joins the ones started
       return;
     }
+    workers_.push_back(*std::move(t));
   }
 }
 

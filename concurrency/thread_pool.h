@@ -51,6 +51,8 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "concurrency/bounded_queue.h"
 
 namespace brisk {
@@ -64,10 +66,11 @@ class ThreadPool {
   // next task; spinning costs CPU time while the pool is idle.
   static constexpr std::chrono::nanoseconds kDefaultWorkerSpin{50000};
 
-  // Makes a thread that runs `body`: std::thread's constructor unless a
-  // test replaces it. Like it, it throws std::system_error when the system
+  // Makes the thread `what` that runs `body`: TryStartThread unless a test
+  // replaces it, failing as it does (ResourceExhausted) when the system
   // has no thread to give (a limit on processes or threads, memory).
-  using ThreadSpawner = std::function<std::thread(std::function<void()> body)>;
+  using ThreadSpawner = std::function<absl::StatusOr<std::thread>(
+      absl::string_view what, std::function<void()> body)>;
 
   // Starts max(num_threads, 1) workers; the queue holds up to
   // max(queue_capacity, 1) tasks waiting for a worker. `thread_start`, if

@@ -8,10 +8,14 @@
 #include <set>
 #include <stdexcept>
 #include <string>
-#include <system_error>
 #include <thread>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "concurrency/start_thread.h"
 #include "gtest/gtest.h"
 
 namespace brisk {
@@ -58,10 +62,11 @@ TEST(ThreadPoolTest, Accessors) {
 TEST(ThreadPoolTest, AWorkerThatCannotStartIsAStatusNotAnException) {
   std::atomic<int> started{0};
   int spawned = 0;
-  ThreadPool::ThreadSpawner spawn = [&](std::function<void()> body) {
+  ThreadPool::ThreadSpawner spawn =
+      [&](absl::string_view what, std::function<void()> body) -> absl::StatusOr<std::thread> {
     if (++spawned == 3) {
-      throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again),
-                              "pthread_create");
+      return absl::ResourceExhaustedError(
+          absl::StrCat("cannot start ", what, ": Resource temporarily unavailable"));
     }
     return std::thread(std::move(body));
   };
@@ -74,7 +79,9 @@ TEST(ThreadPoolTest, AWorkerThatCannotStartIsAStatusNotAnException) {
   EXPECT_FALSE(pool.TrySubmit([] { return 1; }).has_value());
 
   ThreadPool fine(2, 8, std::chrono::nanoseconds(0), nullptr,
-                  [](std::function<void()> body) { return std::thread(std::move(body)); });
+                  [](absl::string_view what, std::function<void()> body) {
+                    return TryStartThread(what, std::move(body));
+                  });
   EXPECT_TRUE(fine.status().ok());
   EXPECT_EQ(fine.Submit([] { return 7; }).get(), 7);
 }

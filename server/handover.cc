@@ -10,10 +10,10 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "concurrency/start_thread.h"
 #include "net/unix_socket.h"
 
 namespace brisk::internal {
@@ -75,16 +75,13 @@ absl::StatusOr<std::unique_ptr<HandoverService>> HandoverService::Start(
       path, *std::move(listen), std::move(wake), std::move(fds),
       std::move(on_confirmed)));
   HandoverService* const raw = service.get();
-  try {
-    service->thread_ = std::thread([raw] {
-      pthread_setname_np(pthread_self(), "brisk-handover");
-      raw->Serve();
-    });
-  } catch (const std::system_error& e) {
-    // The system has no thread to give: the socket file goes with `service`.
-    return absl::ResourceExhaustedError(
-        absl::StrCat("cannot start the handover thread: ", e.what()));
-  }
+  absl::StatusOr<std::thread> t = TryStartThread("the handover thread", [raw] {
+    pthread_setname_np(pthread_self(), "brisk-handover");
+    raw->Serve();
+  });
+  // The system has no thread to give: the socket file goes with `service`.
+  if (!t.ok()) return t.status();
+  service->thread_ = *std::move(t);
   return service;
 }
 

@@ -14,11 +14,11 @@
 #include <mutex>
 #include <optional>
 #include <thread>
-#include <system_error>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "concurrency/start_thread.h"
 #include "net/event_loop.h"
 #include "net/signals.h"
 #include "net/socket.h"
@@ -512,8 +512,7 @@ absl::Status HttpServer::Start() {
   // the reason.
   for (auto& r : d.reactors) {
     if (absl::Status s = r->StartThread(); !s.ok()) {
-      for (auto& started : d.reactors) started->StopAndJoin();
-      d.reactors.clear();
+      d.reactors.clear();  // each stops its thread, if it started one
       return s;
     }
   }
@@ -547,16 +546,16 @@ absl::Status HttpServer::Start() {
   // Started last: everything the control thread reads (`handover` above
   // among them) is set before it exists. A takeover confirmed meanwhile,
   // or a signal, only queued its task on the loop.
-  try {
-    d.control_thread = std::thread([&d] {
-      pthread_setname_np(pthread_self(), "brisk-control");
-      d.control->Run();
-    });
-  } catch (const std::system_error& e) {
+  absl::StatusOr<std::thread> control_thread =
+      TryStartThread("the control thread", [&d] {
+        pthread_setname_np(pthread_self(), "brisk-control");
+        d.control->Run();
+      });
+  if (!control_thread.ok()) {
     Stop();  // closes what the reactors accepted; joins every thread
-    return absl::ResourceExhaustedError(
-        absl::StrCat("cannot start the control thread: ", e.what()));
+    return control_thread.status();
   }
+  d.control_thread = *std::move(control_thread);
   return absl::OkStatus();
 }
 

@@ -4,11 +4,11 @@
 
 #include <ctime>
 #include <future>
-#include <system_error>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "concurrency/start_thread.h"
 #include "net/io_uring_loop.h"
 
 namespace brisk::internal {
@@ -63,15 +63,12 @@ void Reactor::ScheduleLogFlush() {
 }
 
 absl::Status Reactor::StartThread() {
-  try {
-    thread_ = std::thread([this] {
-      pthread_setname_np(pthread_self(), "brisk-reactor");
-      loop_->Run();
-    });
-  } catch (const std::system_error& e) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("cannot start a reactor thread: ", e.what()));
-  }
+  absl::StatusOr<std::thread> t = TryStartThread("a reactor thread", [this] {
+    pthread_setname_np(pthread_self(), "brisk-reactor");
+    loop_->Run();
+  });
+  if (!t.ok()) return t.status();
+  thread_ = *std::move(t);
   return absl::OkStatus();
 }
 

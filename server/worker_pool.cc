@@ -7,11 +7,11 @@
 
 #include <chrono>
 #include <optional>
-#include <system_error>
 #include <utility>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
+#include "absl/status/statusor.h"
+#include "concurrency/start_thread.h"
 
 namespace brisk::internal {
 
@@ -40,14 +40,15 @@ WorkerPool::WorkerPool(int workers, size_t queue_capacity,
             }) {
   status_ = pool_.status();
   if (timed_batches && status_.ok()) {
-    try {
-      waker_ = std::thread([this] {
-        pthread_setname_np(pthread_self(), "brisk-batcher");
-        WakerLoop();
-      });
-    } catch (const std::system_error& e) {
-      status_ = absl::ResourceExhaustedError(
-          absl::StrCat("cannot start the batch waker thread: ", e.what()));
+    absl::StatusOr<std::thread> waker =
+        TryStartThread("the batch waker thread", [this] {
+          pthread_setname_np(pthread_self(), "brisk-batcher");
+          WakerLoop();
+        });
+    if (waker.ok()) {
+      waker_ = *std::move(waker);
+    } else {
+      status_ = waker.status();
       pool_.Shutdown();
     }
   }
