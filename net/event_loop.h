@@ -70,6 +70,12 @@ inline constexpr uint32_t kWritable = 1u << 1;
 inline constexpr uint32_t kHangup = 1u << 2;
 // Reported only: EPOLLERR (e.g. a failed connect, a reset). Read SO_ERROR.
 inline constexpr uint32_t kError = 1u << 3;
+// Interest modifier (with kReadable and/or kWritable): the peer's
+// half-close (EPOLLRDHUP) is not monitored. For an owner that has read the
+// end of input already and still writes: level-triggered, the half-close
+// would be reported on every iteration until the output drains. A full
+// hang-up (EPOLLHUP) and errors are still reported.
+inline constexpr uint32_t kNoHalfClose = 1u << 4;
 
 using IoCallback = absl::AnyInvocable<void(uint32_t events)>;
 using Task = absl::AnyInvocable<void()>;

@@ -31,7 +31,7 @@ absl::Status ErrnoStatus(absl::string_view what, int err) {
 
 uint32_t InterestToPollMask(uint32_t interest) {
   if (interest == 0) return 0;
-  uint32_t mask = POLLRDHUP;
+  uint32_t mask = (interest & kNoHalfClose) != 0 ? 0 : POLLRDHUP;
   if (interest & kReadable) mask |= POLLIN;
   if (interest & kWritable) mask |= POLLOUT;
   return mask;

@@ -196,6 +196,9 @@ class ReadinessStream final : public Stream {
     uint32_t want = 0;
     if (reading_ && !eof_) want |= kReadable;
     if (blocked_) want |= kWritable;
+    // Past the end of input (the owner may still write its answers): the
+    // half-close, level-triggered, would fire on every iteration.
+    if (eof_ && want != 0) want |= kNoHalfClose;
     return want;
   }
 

@@ -229,6 +229,37 @@ TEST_P(StreamTest, AHalfCloseWhilePausedWithASendInFlightKeepsTheInput) {
   EXPECT_EQ(r.eofs, 1);
 }
 
+// An owner that has read the end of input may still write (a server
+// answering a client that half-closed). While its output is stuck (the
+// client does not read), the half-close, level-triggered, must not be
+// reported on every iteration: the loop would spin until the write timeout.
+TEST_P(StreamTest, AStuckSendAfterTheEndOfInputWaitsWithoutSpinning) {
+  ShrinkSendBuffer();
+  auto s = Make();
+  s->Start();
+  ASSERT_EQ(shutdown(p.b.get(), SHUT_WR), 0);
+  for (int i = 0; i < 3 && r.eofs == 0; ++i) loop->RunOnce(kPoll);
+  ASSERT_EQ(r.eofs, 1);
+  const std::string sent = Pattern(1 << 20);  // far more than the peer buffers
+  s->output().append(sent);
+  ASSERT_TRUE(s->Flush());
+  for (int i = 0; i < 3; ++i) loop->RunOnce(kPoll);
+  ASSERT_GT(s->pending_output(), 0u);
+  const uint64_t events = loop->stats().io_events;
+  for (int i = 0; i < 5; ++i) loop->RunOnce(kPoll);
+  EXPECT_EQ(loop->stats().io_events, events) << "woken with nothing to do";
+  // The client reads: the rest goes out, in order.
+  std::string got;
+  for (int i = 0; i < 10000 && got.size() < sent.size(); ++i) {
+    got += ReadAvailable(p.b.get());
+    loop->RunOnce(kPoll);
+  }
+  EXPECT_EQ(got, sent);
+  EXPECT_EQ(s->pending_output(), 0u);
+  EXPECT_EQ(r.eofs, 1);
+  EXPECT_TRUE(r.errors.empty());
+}
+
 TEST_P(StreamTest, LastWriteProgressIsWhenTheKernelLastTookBytes) {
   FakeClock clock;
   EventLoopOptions options;

@@ -240,8 +240,8 @@ http::ResponseOptions Connection::HeadOptions(Slot& slot,
       context().lifecycle->draining()) {
     draining_ = true;
   }
-  if (draining_ && &slot == &pipeline_.back() && unparsed_ == 0 &&
-      stash_.empty() && ParserIdle()) {
+  if ((draining_ || input_ended_) && &slot == &pipeline_.back() &&
+      unparsed_ == 0 && stash_.empty() && ParserIdle()) {
     slot.close_after = true;
   }
   if (slot.close_after && phase_ == Phase::kOpen) phase_ = Phase::kFinishing;
@@ -474,6 +474,8 @@ void Connection::Advance() {
     if (phase_ == Phase::kClosed) return;
     MoveReadyOutput();
   }
+  // The end of input cut the last request off: it never completes.
+  if (input_ended_ && stash_.empty() && !ParserIdle()) ReleaseParser();
   MaybeSendContinue();
   if (stream_->pending_output() > 0 && !stream_->Flush()) {
     Close();  // the client is gone (EPIPE, reset)
@@ -497,8 +499,8 @@ void Connection::Advance() {
     Finish();
     if (phase_ == Phase::kClosed) return;
   }
-  if (close_idle_ && phase_ == Phase::kOpen && Idle()) {
-    Close();
+  if ((close_idle_ || input_ended_) && phase_ == Phase::kOpen && Idle()) {
+    Close();  // a FIN after the last answer, which the client may read
     return;
   }
   UpdateReadingAndTimer();
@@ -533,7 +535,8 @@ bool Connection::WantRead() const {
     case Phase::kLingering:
       return true;
     case Phase::kOpen:
-      return stash_.empty() && pipeline_.size() < config().max_pipeline_depth;
+      return !input_ended_ && stash_.empty() &&
+             pipeline_.size() < config().max_pipeline_depth;
     default:
       return false;
   }
@@ -594,17 +597,23 @@ void Connection::BeginDrain(bool close_idle) {
 
 void Connection::OnStreamEof() {
   if (phase_ == Phase::kClosed) return;
-  // The client closed its side. Like nginx, treat it as gone: answers
-  // already produced are written if the socket takes them, pending ones are
-  // cancelled, and the connection is closed. Produced includes an answer
-  // (or stream pieces) in its exchange whose delivery task is still queued
-  // behind this read: taken now, or the close would drop it.
-  if (phase_ != Phase::kLingering) {
-    for (Slot& s : pipeline_) ApplyQueuedUpdate(s);
-    MoveReadyOutput();
-    if (stream_->pending_output() > 0) stream_->Flush();
+  if (phase_ == Phase::kLingering) {  // the client saw our end: done
+    Close();
+    return;
   }
-  Close();
+  // The client closed its sending side: it sends no more requests. A
+  // server cannot tell shutdown(SHUT_WR) (a client that still reads its
+  // answers: `nc -N`, a script that reads until EOF) from close() (a client
+  // that left). The first must not lose its answers; the second is found
+  // out at the first write (its kernel answers with a reset, and the
+  // requests behind it are cancelled), and the deadline bounds the work
+  // meanwhile. So every request received whole is answered, in order (the
+  // last one with Connection: close), and then the connection closes. A
+  // request the end of input cut off is dropped (RFC 9112 section 8: it is
+  // incomplete).
+  input_ended_ = true;
+  ReleaseParser();
+  Advance();
 }
 
 void Connection::OnStreamDrained() {

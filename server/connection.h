@@ -280,6 +280,9 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   bool any_request_ = false;
   // TLS: the handshake is not done yet (OnHandshakeDone()).
   bool awaiting_handshake_ = false;
+  // The client ended its input (OnStreamEof): the requests received whole
+  // are answered, then the connection closes.
+  bool input_ended_ = false;
 
   // The next timeout check, in the owner's ConnectionTimers (armed: a check
   // is due no later than timer_.due; it re-checks then).

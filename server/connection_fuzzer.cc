@@ -427,6 +427,7 @@ class World final : public brisk::internal::ConnectionOwner {
     closed_ = true;
     Require(transport_ == nullptr || transport_->pending_output() == 0);
     checker_.OnClose();
+    fin_sent_ = transport_ != nullptr && transport_->fin_sent;
     transport_ = nullptr;
     // As the reactor does: destroyed later, never inside its own call.
     loop_->Post([this] { connection_.reset(); });
@@ -492,6 +493,7 @@ class World final : public brisk::internal::ConnectionOwner {
     }
     if (Open() && outbox_.empty() && eof_pending_ && transport_->reading()) {
       eof_pending_ = false;
+      eof_delivered_ = true;
       transport_->DeliverEof();
     }
   }
@@ -593,6 +595,7 @@ class World final : public brisk::internal::ConnectionOwner {
         break;
       case 5:
         if (Open()) transport_->DeliverError(104);
+        disrupted_ = true;
         break;
       case 6: if (Open()) transport_->Release(arg * 61); break;
       case 7: if (Open()) transport_->window = 0; break;
@@ -610,9 +613,18 @@ class World final : public brisk::internal::ConnectionOwner {
       case 11: if (Waiting* w = Pick(arg)) Send(w, arg); break;
       case 12: if (Waiting* w = Pick(arg)) Forget(w); break;
       case 13: if (Waiting* w = Pick(arg)) StreamStep(w, arg); break;
-      case 14: if (!closed_) connection_->BeginDrain(arg & 1); break;
-      case 15: if (!closed_) connection_->CloseAnsweringPending(); break;
-      case 16: if (!closed_) connection_->Close(); break;
+      case 14:
+        if (!closed_) connection_->BeginDrain(arg & 1);
+        disrupted_ = true;
+        break;
+      case 15:
+        if (!closed_) connection_->CloseAnsweringPending();
+        disrupted_ = true;
+        break;
+      case 16:
+        if (!closed_) connection_->Close();
+        disrupted_ = true;
+        break;
       case 17:
         outbox_.append(kCanned[arg % kCannedCount]);
         Deliver(SIZE_MAX);
@@ -673,6 +685,16 @@ class World final : public brisk::internal::ConnectionOwner {
         !shadow_.failed() && outbox_.empty()) {
       Require(checker_.finals() == shadow_.count());
     }
+    // The client's end of input ends its requests, not its answers: open
+    // or closed since, the connection answered every request it received
+    // whole, unless something else ended it (a reset, a drain, a stop, a
+    // write timeout, a closing answer or a stream cut off).
+    const bool fin_sent = transport_ != nullptr ? transport_->fin_sent : fin_sent_;
+    if (eof_delivered_ && !disrupted_ && !fin_sent && !checker_.close_seen() &&
+        !shadow_.failed() &&
+        metrics_->timeouts_write.load() == 0 && outbox_.empty()) {
+      Require(checker_.finals() == shadow_.count());
+    }
   }
 
   brisk::net::FakeClock clock_;
@@ -695,6 +717,9 @@ class World final : public brisk::internal::ConnectionOwner {
   // The client.
   std::string outbox_;  // written, not delivered yet
   bool eof_pending_ = false;
+  bool eof_delivered_ = false;  // the client's end of input reached the connection
+  bool disrupted_ = false;      // a reset, a drain, a stop or a close was scripted
+  bool fin_sent_ = false;       // the transport's write side was shut at the close
   Shadow shadow_;
   std::string produced_;  // what the kernel took
   size_t checked_ = 0;    // bytes of the output given to the checker

@@ -215,6 +215,7 @@ TEST_F(EmbeddingTest, ClientGoneThenAnswerIsDroppedSafely) {
     RawClient c(port_);
     ASSERT_TRUE(c.Send(Get("/park")));
     ASSERT_TRUE(parking_.WaitParked(1));
+    c.Reset();  // gone (a FIN alone would still wait for its answer)
   }
   Responder r = parking_.Take(0);
   ASSERT_TRUE(Eventually([&] { return r.closed(); }));  // cancelled

@@ -42,8 +42,10 @@
 // `X-Request-Budget-Ms`). If no answer has started when it passes, the
 // client is answered 503 at that moment, `cancelled()` becomes true and
 // whatever the handler produces later is dropped (counted in
-// brisk_late_results_dropped_total). A client that disconnects cancels its
-// requests the same way. Once a streamed answer has begun, the deadline no
+// brisk_late_results_dropped_total). A client that disconnects (a reset, or
+// a write its kernel refuses) cancels its requests the same way; the end of
+// its input alone (a FIN: it may have half-closed and still read) does not,
+// and what it sent whole is answered before the connection closes. Once a streamed answer has begun, the deadline no
 // longer applies (the head is the answer's start); the write timeout and a
 // disconnect still end it. Inline synchronous handlers have no deadline.
 //

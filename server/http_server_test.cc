@@ -253,12 +253,13 @@ TEST_F(ServerTest, RequestsSentOneByteAtATime) {
   EXPECT_EQ(r2->body, "xyz");
 }
 
-TEST_F(ServerTest, HalfCloseWhileNotReadingIsTreatedAsEof) {
+TEST_F(ServerTest, AHalfClosedClientThatReadsLateGetsTheWholeAnswer) {
   // A closing answer (16 MiB, Connection: close) is blocked on a client that
   // does not read, so the server is not reading and waits for kWritable;
-  // then the client shuts its side. The level-triggered hang-up must end the
-  // connection now (as EOF does), not fire on every loop iteration until
-  // the write timeout, set far beyond this test's guard.
+  // then the client shuts its side. That ends its requests, not its answer:
+  // once it reads, the whole answer comes, then the server's FIN. (While
+  // it waits, the half-close is not reported on every loop iteration:
+  // StreamTest.AStuckSendAfterTheEndOfInputWaitsWithoutSpinning.)
   StartServer({.write_timeout = std::chrono::seconds(120)});
   RawClient c(port_);
   ASSERT_TRUE(c.Send(Get("/big", /*close=*/true)));
@@ -266,6 +267,11 @@ TEST_F(ServerTest, HalfCloseWhileNotReadingIsTreatedAsEof) {
     return server_->metrics().route(5).total.count() == 1;  // answered: /big
   }));
   c.ShutdownWrite();
+  std::optional<RawResponse> r = c.Read();
+  ASSERT_TRUE(r.has_value()) << "the half-close cut the answer off";
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body.size(), size_t{16} << 20);
+  EXPECT_TRUE(c.WaitClosed());
   EXPECT_TRUE(Eventually(
       [&] { return server_->metrics().open_connections.load() == 0; }));
 }

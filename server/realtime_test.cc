@@ -847,12 +847,83 @@ TEST_F(RealtimeTest, BackgroundOptionsAreValidated) {
 
 TEST_F(RealtimeTest, ClientDisconnectCancelsTheHandler) {
   Start({.workers = 1, .request_deadline = std::chrono::seconds(30)});
-  {
-    RawClient c(port());
-    ASSERT_TRUE(c.Send(Get("/gate")));
-    ASSERT_TRUE(gate_.WaitEntered(1));
-  }  // the client goes away
+  RawClient c(port());
+  ASSERT_TRUE(c.Send(Get("/gate")));
+  ASSERT_TRUE(gate_.WaitEntered(1));
+  c.Reset();  // the client goes away
   EXPECT_TRUE(gate_.WaitCancelled(1));
+}
+
+// The end of a client's input (a FIN: shutdown(SHUT_WR), `nc -N`, a script
+// that reads until EOF) says it sends no more, not that it left: every
+// request it sent whole is answered, offloaded ones included, in order,
+// and then the connection closes.
+TEST_F(RealtimeTest, AHalfClosedClientGetsTheAnswersOfEverythingItSent) {
+  Start({.workers = 1, .request_deadline = std::chrono::seconds(30)});
+  RawClient c(port());
+  ASSERT_TRUE(c.Send(Get("/gate") + Get("/fast") + Get("/hello") + Get("/fast")));
+  ASSERT_TRUE(gate_.WaitEntered(1));
+  c.ShutdownWrite();
+  // The end of input is read while /gate holds the only worker; the
+  // probe's round trip through the reactor makes sure it was.
+  {
+    RawClient probe(port());
+    ASSERT_TRUE(probe.Send(Get("/healthz")));
+    ASSERT_EQ(probe.Read()->status, 200);
+  }
+  gate_.Open();
+  std::optional<::brisk::testing::RawResponse> r = c.Read();
+  ASSERT_TRUE(r.has_value()) << "the half-close dropped the answers";
+  EXPECT_EQ(r->body, "opened\n");  // not cancelled
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "fast\n");
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "hello\n");
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "fast\n");
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_TRUE(Eventually(
+      [&] { return server_->metrics().open_connections.load() == 0; }));
+}
+
+// Requests the pipeline had no room for yet (stashed) are answered after a
+// half-close too; a request the end of input cut off is dropped at once,
+// not left to the header timeout.
+TEST_F(RealtimeTest, AHalfCloseAnswersStashedRequestsAndDropsACutOffOne) {
+  Start({.workers = 1,
+         .header_timeout = std::chrono::seconds(120),
+         .request_deadline = std::chrono::seconds(30),
+         .max_pipeline_depth = 1});
+  RawClient c(port());
+  ASSERT_TRUE(c.Send(Get("/gate") + Get("/fast") + "GET /fast HTTP/1.1\r\nHo"));
+  ASSERT_TRUE(gate_.WaitEntered(1));
+  c.ShutdownWrite();
+  gate_.Open();
+  std::optional<::brisk::testing::RawResponse> r = c.Read();
+  ASSERT_TRUE(r.has_value()) << "the half-close dropped the answers";
+  EXPECT_EQ(r->body, "opened\n");
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "fast\n");
+  EXPECT_TRUE(c.WaitClosed()) << "waiting for the rest of a request that cannot come";
+}
+
+// A half-closed client that does not read: the answer waits in the
+// socket while the write timeout runs; the reactor keeps serving others
+// (the half-close is not reported again and again while it waits).
+TEST_F(RealtimeTest, AHalfClosedClientThatDoesNotReadIsCutOffByTheWriteTimeout) {
+  Start({.workers = 1, .write_timeout = std::chrono::milliseconds(300)});
+  RawClient c(port(), std::chrono::seconds(20), /*receive_buffer=*/4096);
+  ASSERT_TRUE(c.Send(Get("/big_inline")));
+  c.ShutdownWrite();
+  RawClient other(port());
+  ASSERT_TRUE(other.Send(Get("/hello")));
+  ASSERT_EQ(other.Read()->status, 200);
+  EXPECT_TRUE(Eventually(
+      [&] { return server_->metrics().timeouts_write.load() == 1; }));
 }
 
 }  // namespace

@@ -16,7 +16,8 @@
 //    (tls/server_session.h); the handshake's answers are flushed to the
 //    transport at once; plaintext is delivered with OnStreamData() once the
 //    handshake is done. The client's close_notify, like a TCP FIN, is
-//    OnStreamEof().
+//    OnStreamEof(); output may still be written after it (TLS 1.3
+//    half-close; the server answers what it received).
 //  - Output: output() is plaintext. Flush() encrypts all of it into records
 //    of at most 16 KiB appended to the transport's queue, and flushes that.
 //    pending_output() counts plaintext whose records the kernel has not fully

@@ -72,6 +72,14 @@ bool RawClient::SendToSocket(std::string_view bytes) {
 
 void RawClient::ShutdownWrite() { ::shutdown(fd_, SHUT_WR); }
 
+void RawClient::Reset() {
+  if (fd_ < 0) return;
+  const linger abort{.l_onoff = 1, .l_linger = 0};
+  ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &abort, sizeof(abort));
+  ::close(fd_);
+  fd_ = -1;
+}
+
 RawClient::FillResult RawClient::Fill() {
   char tmp[65536];
   const ssize_t n = Receive(tmp, sizeof(tmp));

@@ -54,6 +54,10 @@ class RawClient {
   // Bytes received but not yet returned by Read().
   const std::string& pending() const { return buf_; }
   void ShutdownWrite();
+  // Aborts the connection: SO_LINGER 0 and close, so the server's socket
+  // gets a reset (a client that left), not an end of input (a FIN, which
+  // says only that the client sends no more).
+  void Reset();
 
  protected:
   // How bytes travel (a TLS client encrypts and decrypts here). Receive:

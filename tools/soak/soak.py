@@ -900,7 +900,7 @@ async def b_reset(ctx):
 
 
 async def b_half_close(ctx):
-    """Requests, then shutdown(SHUT_WR): inline answers all come, then EOF."""
+    """Requests, then shutdown(SHUT_WR): every answer comes, then EOF."""
     c = await ctx.connect()
     k = ctx.rng.randint(1, 5)
     with_echo = ctx.rng.random() < 0.5
@@ -921,17 +921,16 @@ async def b_half_close(ctx):
             if r.body != expected:
                 raise Violation(f"half-close answer {got + 1}: another body")
         elif method == "POST":
-            check_503(r, "half-closed echo")
+            check_503(r, "half-closed echo")  # refused under load
         else:
             raise Violation(f"half-close /hello {got + 1}: {r.brief()}")
         got += 1
         if r.closes:
             break
-    if got < k:
-        raise Violation(f"half-closed after {k} inline /hello: only {got} "
-                        "answered (inline answers must all come)")
-    ctx.outcome("echo_answered" if got > k else
-                ("echo_cancelled" if with_echo else "all_inline"))
+    if got < len(reqs):
+        raise Violation(f"half-closed after {len(reqs)} requests: only {got} "
+                        "answered (what a client sent whole is answered)")
+    ctx.outcome("echo_answered" if with_echo else "all_inline")
     await expect_eof(c.reader, "the answers to a half-closed connection")
 
 
