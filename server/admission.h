@@ -72,6 +72,11 @@ struct Job {
   // the whole stream: its deadline covers the answer, the worker time
   // delays the requests behind it.
   std::optional<std::chrono::nanoseconds> answer_time;
+  // Set by the runner before Finished(): the handler returned without
+  // answering and without being cut short (an async handler that answers
+  // later, from elsewhere): its time to answer is not known yet and comes
+  // through AnswerCame() when the answer does.
+  bool answer_pending = false;
 };
 
 struct Refusal {
@@ -94,6 +99,11 @@ class AdmissionPolicy {
                         SteadyTime now) = 0;
   // Jobs waiting.
   virtual size_t queued() const = 0;
+  // The answer of a job Finished() with answer_pending came `to_answer`
+  // after its handler started; `cut_short`: the deadline answered first,
+  // so the answer would have taken longer. Any thread.
+  virtual void AnswerCame(size_t route, std::chrono::nanoseconds to_answer,
+                          bool cut_short, SteadyTime now) {}
 
   // The policy's learned service time for `route`, if it keeps one.
   struct Estimate {

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -91,6 +92,13 @@ class AdmissionTest : public ::testing::Test {
       r.Write("end\n");
       r.Finish();
     }, {.deadline = milliseconds(100)}).ok());
+    // Async, on a worker: the handler returns at once and keeps its
+    // Responder; nobody answers it (the deadline does).
+    ASSERT_TRUE(server_->AddAsyncRoute("GET", "/later", [this](RequestContext&,
+                                                               Responder r) {
+      std::lock_guard<std::mutex> lock(kept_mu_);
+      kept_.push_back(std::move(r));
+    }).ok());
     ASSERT_TRUE(server_->Start().ok());
   }
   void TearDown() override {
@@ -116,6 +124,8 @@ class AdmissionTest : public ::testing::Test {
   }
 
   Gate gate_;
+  std::mutex kept_mu_;
+  std::vector<Responder> kept_;
   std::atomic<int> ran_{0};
   std::atomic<int> work_ran_{0};
   std::unique_ptr<HttpServer> server_;
@@ -224,6 +234,43 @@ TEST_F(AdmissionTest, AStreamLongerThanItsDeadlineDoesNotCloseItsRoute) {
     ASSERT_TRUE(n.has_value());
     EXPECT_EQ(n->status, 200) << n->body;
   }
+}
+
+// An async route's cost is the time to its answer, which comes after the
+// handler returned: learned when it comes (here the deadline answers for
+// it after 200 ms), so a budget that cannot cover it is refused at once.
+// (Learned from the handler's microseconds, the second request was
+// admitted too and answered by its deadline's 503 after 100 ms.)
+TEST_F(AdmissionTest, AnAsyncRoutesTimeToAnswerIsLearnedFromItsAnswers) {
+  Start({.workers = 1});
+  constexpr size_t kLaterRoute = 7;  // metrics index: registration order
+  RawClient first(port());
+  ASSERT_TRUE(first.Send(WithBudget("/later", 200)));
+  auto r = first.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 503);
+  EXPECT_THAT(r->body, HasSubstr("deadline"));
+  RawClient second(port());
+  ASSERT_TRUE(second.Send(WithBudget("/later", 100)));
+  auto n = second.Read();
+  ASSERT_TRUE(n.has_value());
+  EXPECT_EQ(n->status, 503);
+  EXPECT_EQ(n->Header("retry-after"), "1");
+  EXPECT_EQ(server_->metrics().route(kLaterRoute).shed[1].load(), 1u);  // predicted_late
+  // A budget that covers it is admitted.
+  RawClient third(port());
+  ASSERT_TRUE(third.Send(WithBudget("/later", 2000)));
+  ASSERT_TRUE(Eventually([&] {
+    std::lock_guard<std::mutex> lock(kept_mu_);
+    return kept_.size() == 2;
+  }));
+  {
+    std::lock_guard<std::mutex> lock(kept_mu_);
+    EXPECT_TRUE(kept_.back().Send(http::Response::Text(200, "later\n")));
+  }
+  auto t = third.Read();
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->status, 200);
 }
 
 TEST_F(AdmissionTest, TooLittleTimeLeftNeverTakesAWorker) {

@@ -408,16 +408,18 @@ void DeadlinePolicy::Finished(const Job& job, nanoseconds handler_time,
     const nanoseconds to_answer = job.answer_time.has_value()
                                       ? std::min(*job.answer_time, handler_time)
                                       : handler_time;
+    // An answer still to come (async) is learned when it comes.
+    const bool learn_answer = !job.answer_pending;
     if (job.cut_short) {
       r.estimate.ObserveAtLeast(handler_time);
-      r.to_answer.ObserveAtLeast(to_answer);
+      if (learn_answer) r.to_answer.ObserveAtLeast(to_answer);
     } else {
       if (job.probe) {  // the old estimates were stale
         r.estimate.Restart();
         r.to_answer.Restart();
       }
       r.estimate.Observe(handler_time);
-      r.to_answer.Observe(to_answer);
+      if (learn_answer) r.to_answer.Observe(to_answer);
     }
     r.last_sample = now;
     if (r.batcher != nullptr && job.is_batch()) {
@@ -433,6 +435,18 @@ void DeadlinePolicy::Finished(const Job& job, nanoseconds handler_time,
     }
   }
   r.last_active = now;
+}
+
+void DeadlinePolicy::AnswerCame(size_t route, nanoseconds to_answer,
+                                bool cut_short, SteadyTime now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  RouteState& r = Route(route);
+  if (cut_short) {
+    r.to_answer.ObserveAtLeast(to_answer);
+  } else {
+    r.to_answer.Observe(to_answer);
+  }
+  r.last_sample = std::max(r.last_sample, now);
 }
 
 size_t DeadlinePolicy::queued() const {

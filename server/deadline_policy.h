@@ -59,7 +59,10 @@
 // worker it leaves. Two estimates per route: the handler time (how long a
 // request holds its worker: F, S) and the time from its start to its
 // answer (what its deadline must cover: a streamed handler gives its
-// answer, the stream's head, at once and may hold its worker far longer).
+// answer, the stream's head, at once and may hold its worker far longer;
+// an async handler returns at once and answers later, from elsewhere: its
+// answer's time comes through AnswerCame(), from the thread that answers,
+// a deadline that answered first only raising the estimate).
 //
 // Every time is passed in by the caller, so the policy is unit-tested with
 // no clock and no threads. Thread-safety: all methods take one mutex.
@@ -137,6 +140,8 @@ class DeadlinePolicy final : public AdmissionPolicy {
                           std::vector<Refusal>* refused) override;
   void Finished(const Job& job, std::chrono::nanoseconds handler_time,
                 SteadyTime now) override;
+  void AnswerCame(size_t route, std::chrono::nanoseconds to_answer,
+                  bool cut_short, SteadyTime now) override;
   size_t queued() const override;
   std::optional<Estimate> EstimateFor(size_t route) override;
   std::optional<Estimate> BatchCostFor(size_t route) override;
@@ -170,7 +175,8 @@ class DeadlinePolicy final : public AdmissionPolicy {
     std::unique_ptr<BatchFormer> batcher;  // batch routes only
     ServiceEstimate estimate;   // handler time: how long it holds a worker
     ServiceEstimate to_answer;  // from its start to its answer (or stream
-                                // head): what its deadline must cover
+                                // head; an async handler's answer after it
+                                // returned): what its deadline must cover
     RateMeter admitted;  // admissions per second
     // Smoothed relative deadline (deadline - arrival), for "tighter".
     double budget_ns = 0;

@@ -10,6 +10,7 @@
 namespace brisk::internal {
 namespace {
 
+using std::chrono::microseconds;
 using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
 
@@ -384,6 +385,53 @@ TEST(DeadlinePolicyTest, AStreamIsJudgedByItsTimeToAnswerAndHoldsItsWorker) {
   ASSERT_TRUE(p.Next(now, &refused).has_value());
   Job fourth = MakeJob(0, now, milliseconds(100), 4);
   EXPECT_EQ(p.Admit(fourth, now), ShedReason::kPredictedLate);
+}
+
+// Runs one request of route 0 whose handler returns after 50 us without
+// answering (async): its answer is still to come.
+void RunAsync(DeadlinePolicy& p, SteadyTime t0) {
+  Job first = MakeJob(0, t0, std::chrono::seconds(1), 1);
+  ASSERT_FALSE(p.Admit(first, t0).has_value());
+  std::vector<Refusal> refused;
+  std::optional<Job> ran = p.Next(t0, &refused);
+  ASSERT_TRUE(ran.has_value());
+  ran->answer_pending = true;
+  p.Finished(*ran, microseconds(50), t0 + microseconds(50));
+}
+
+// An async handler returns at once and answers later, from elsewhere: its
+// worker time is the handler's, but its deadline must cover the time to
+// the answer, learned when the answer comes (AnswerCame), not at the
+// handler's return. (Judged by the handler's 50 us, every request was
+// admitted and answered by its deadline's 503.)
+TEST(DeadlinePolicyTest, AnAsyncAnswerIsLearnedWhenItComes) {
+  DeadlinePolicy p({.workers = 1});
+  const SteadyTime t0 = kT0;
+  RunAsync(p, t0);
+  EXPECT_EQ(p.Snapshot(0, t0).mean, microseconds(50));  // worker time
+  p.AnswerCame(0, milliseconds(200), /*cut_short=*/false, t0 + milliseconds(200));
+  const SteadyTime now = t0 + milliseconds(300);
+  // 200 ms to its answer, 100 ms deviation, 1 ms margin; the worker is free.
+  EXPECT_EQ(p.PredictFinish(0, now + std::chrono::seconds(1), now),
+            now + milliseconds(301));
+  Job tight = MakeJob(0, now, milliseconds(100), 2);
+  EXPECT_EQ(p.Admit(tight, now), ShedReason::kPredictedLate);
+  Job loose = MakeJob(0, now, milliseconds(400), 3);
+  EXPECT_FALSE(p.Admit(loose, now).has_value());
+}
+
+// An answer the deadline cut short only says the answer takes longer.
+TEST(DeadlinePolicyTest, AnAsyncAnswerCutShortOnlyRaisesTheEstimate) {
+  DeadlinePolicy p({.workers = 1});
+  const SteadyTime t0 = kT0;
+  RunAsync(p, t0);
+  p.AnswerCame(0, milliseconds(200), /*cut_short=*/false, t0 + milliseconds(200));
+  const SteadyTime t1 = t0 + milliseconds(300);
+  const SteadyTime before = p.PredictFinish(0, t1 + std::chrono::seconds(1), t1);
+  p.AnswerCame(0, milliseconds(10), /*cut_short=*/true, t1);  // a lower bound
+  EXPECT_EQ(p.PredictFinish(0, t1 + std::chrono::seconds(1), t1), before);
+  p.AnswerCame(0, milliseconds(400), /*cut_short=*/true, t1);
+  EXPECT_GT(p.PredictFinish(0, t1 + std::chrono::seconds(1), t1), before);
 }
 
 // Hints replace the route's estimate job by job: a mix of cheap and costly

@@ -65,10 +65,14 @@ bool Exchange::PastDeadline(SteadyTime now) const {
 
 bool Exchange::Claim(http::Response head, bool streaming) {
   bool late;
+  bool claimed = false;
   const SteadyTime now = std::chrono::steady_clock::now();
   const bool past_deadline = PastDeadline(now);
+  AnswerObserver observer;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // The producer's answer, in time or not, is when its work took.
+    if (state_ == State::kPending) observer = std::move(answer_observer_);
     if (state_ == State::kPending && !past_deadline) {
       state_ = streaming ? State::kStreaming : State::kAnswered;
       answer_status_ = head.status;
@@ -77,17 +81,20 @@ bool Exchange::Claim(http::Response head, bool streaming) {
       pending_.head = std::move(head);
       pending_.streaming = streaming;
       ScheduleDeliveryLocked();
-      return true;
+      claimed = true;
+      late = false;
+    } else {
+      // Answered for it already (deadline, disconnect): a late result. A
+      // second answer from the same producer is only dropped.
+      late = state_ == State::kClaimed || state_ == State::kPending;
+      late_ = late_ || late;
     }
-    // Answered for it already (deadline, disconnect): a late result. A
-    // second answer from the same producer is only dropped.
-    late = state_ == State::kClaimed || state_ == State::kPending;
-    late_ = late_ || late;
   }
+  if (observer) observer(now, /*cut_short=*/false);
   if (late && metrics_ != nullptr) {
     metrics_->late_results_dropped.fetch_add(1, std::memory_order_relaxed);
   }
-  return false;
+  return claimed;
 }
 
 bool Exchange::Answer(http::Response response) {
@@ -119,8 +126,10 @@ void Exchange::Finish() {
 
 void Exchange::Abandon() {
   const bool past_deadline = PastDeadline();
+  AnswerObserver observer;  // nothing learned: destroyed outside the lock
   std::lock_guard<std::mutex> lock(mu_);
   if (state_ == State::kPending) {
+    observer = std::move(answer_observer_);
     if (metrics_ != nullptr) {
       metrics_->responders_dropped.fetch_add(1, std::memory_order_relaxed);
     }
@@ -176,8 +185,10 @@ bool Exchange::closed() const {
 void Exchange::Unbind() {
   sink_ = nullptr;
   absl::AnyInvocable<void()> callback;
+  AnswerObserver observer;  // nothing learned
   {
     std::lock_guard<std::mutex> lock(mu_);
+    observer = std::move(answer_observer_);
     if (state_ == State::kPending || state_ == State::kStreaming) {
       state_ = State::kClaimed;
     }
@@ -190,15 +201,25 @@ void Exchange::Unbind() {
 
 bool Exchange::Expire() {
   absl::AnyInvocable<void()> callback;
+  AnswerObserver observer;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (state_ != State::kPending) return false;
     state_ = State::kClaimed;
     closed_ = true;
     callback = WakeWritersLocked();
+    observer = std::move(answer_observer_);
   }
   cancel_.Cancel();
   if (callback) callback();
+  if (observer) observer(std::chrono::steady_clock::now(), /*cut_short=*/true);
+  return true;
+}
+
+bool Exchange::ObserveAnswer(AnswerObserver observer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_ != State::kPending) return false;
+  answer_observer_ = std::move(observer);
   return true;
 }
 

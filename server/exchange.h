@@ -190,6 +190,18 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // answer (given in time, written too late): the work was wasted.
   void MarkLate();
 
+  // For a handler that returned without answering (an async one, whose
+  // answer comes later from elsewhere): `observer` is called once, outside
+  // the lock, on the thread that settles the exchange: with the time the
+  // producer's answer came (late or not; cut_short false), or the time the
+  // deadline answered for it (cut_short: the answer would have taken
+  // longer), or nullopt when the connection lets go or the producer drops
+  // its Responder (nothing learned). Returns false, keeping nothing, if the
+  // exchange was settled already.
+  using AnswerObserver =
+      absl::AnyInvocable<void(std::optional<SteadyTime> at, bool cut_short)>;
+  bool ObserveAnswer(AnswerObserver observer);
+
  private:
   enum class State : uint8_t {
     kPending,    // nothing decided yet
@@ -244,6 +256,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   bool has_update_ ABSL_GUARDED_BY(mu_) = false;
   size_t unsent_ ABSL_GUARDED_BY(mu_) = 0;
   absl::AnyInvocable<void()> on_writable_ ABSL_GUARDED_BY(mu_);
+  AnswerObserver answer_observer_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace brisk::internal

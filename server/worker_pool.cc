@@ -197,6 +197,19 @@ void WorkerPool::RunJob(Job& job, SteadyTime start) {
     batch.push_back(&exchange);
     delegate_->Run(exchange);
     job.cut_short = exchange.outcome() == Exchange::Outcome::kLate;
+    if (!job.cut_short && !exchange.answered_at().has_value()) {
+      // Returned without answering (async): the time to its answer is
+      // learned when the answer comes (or the deadline answers first).
+      job.answer_pending = exchange.ObserveAnswer(
+          [policy = std::weak_ptr<AdmissionPolicy>(policy_), route = job.route,
+           start](std::optional<SteadyTime> at, bool cut_short) {
+            if (!at.has_value()) return;
+            if (std::shared_ptr<AdmissionPolicy> p = policy.lock()) {
+              p->AnswerCame(route, std::max(*at - start, std::chrono::nanoseconds(0)),
+                            cut_short, *at);
+            }
+          });
+    }
     if (const std::optional<SteadyTime> at = exchange.answered_at();
         at.has_value() && *at >= start) {
       job.answer_time = *at - start;

@@ -83,7 +83,9 @@ class WorkerPool {
   // kWakeSlack before the time it sleeps until.
   void PokeIfSooner(SteadyTime closes);
 
-  const std::unique_ptr<AdmissionPolicy> policy_;
+  // Shared: an async answer may come after the pool is gone (its
+  // exchange's observer holds a weak reference, AnswerCame()).
+  const std::shared_ptr<AdmissionPolicy> policy_;
   WorkerDelegate* const delegate_;
   ServerMetrics* const metrics_;
   // A waker thread exists (the policy forms batches with close times).
