@@ -771,13 +771,11 @@ class StreamCore final : public Core {
         Fail(err != 0 ? err : ECONNRESET);
         return;
       }
-      // A hang-up, or a half-close while an answer is stuck (as epoll
-      // reports it while waiting for kWritable), ends the input. A bare
-      // half-close, or one while a send is in flight but not stuck (its
-      // completion not yet reaped: a client that pipelined and half-closed),
-      // stays for the receive to find once reading resumes (arming again
-      // would report it at once, forever).
-      if ((res & POLLHUP) || (sending_ && SendStuck())) {
+      // A hang-up (both ways) ends the input. A half-close, even while an
+      // answer is stuck, stays for the receive to find once reading
+      // resumes, after what the client sent before it (arming again would
+      // report it at once, forever).
+      if (res & POLLHUP) {
         eof_ = true;
         eof_reported_ = true;
         // Nothing is delivered after the end: what arrived during the pause
@@ -790,13 +788,6 @@ class StreamCore final : public Core {
       return;
     }
     UpdateOps();
-  }
-
-  // The socket has no room: a send in flight waits for the peer to read
-  // (the readiness stream's "blocked on kWritable").
-  bool SendStuck() const {
-    pollfd pfd{fd_, POLLOUT, 0};
-    return ::poll(&pfd, 1, 0) >= 0 && !(pfd.revents & POLLOUT);
   }
 
   void Fail(int error) {

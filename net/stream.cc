@@ -1,5 +1,6 @@
 #include "net/stream.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -196,9 +197,11 @@ class ReadinessStream final : public Stream {
     uint32_t want = 0;
     if (reading_ && !eof_) want |= kReadable;
     if (blocked_) want |= kWritable;
-    // Past the end of input (the owner may still write its answers): the
-    // half-close, level-triggered, would fire on every iteration.
-    if (eof_ && want != 0) want |= kNoHalfClose;
+    // Past the end of input (the owner may still write its answers), or a
+    // half-close seen while paused: level-triggered, it would fire on every
+    // iteration. (A read finds the end once reading resumes: the socket
+    // stays readable at EOF.)
+    if ((eof_ || half_close_seen_) && want != 0) want |= kNoHalfClose;
     return want;
   }
 
@@ -234,12 +237,19 @@ class ReadinessStream final : public Stream {
     if (events & (kReadable | kHangup)) {
       if (reading_ && !eof_) {
         ReadSome();
-      } else if ((events & kHangup) && !eof_) {
-        // The peer hung up while we were not reading: the hang-up is
-        // level-triggered and would be reported on every iteration, so it
-        // is delivered as the end of input it is.
-        eof_ = true;
-        callbacks_->OnStreamEof();
+      } else if ((events & kHangup) && !eof_ && !half_close_seen_) {
+        if (PeerHungUp()) {
+          // The connection is gone both ways while we were not reading:
+          // level-triggered, it would be reported on every iteration, so
+          // it is delivered as the end of input it is.
+          eof_ = true;
+          callbacks_->OnStreamEof();
+        } else {
+          // Only a half-close: the client sends no more, but what it sent
+          // before is still in the socket, read (then the end) once reading
+          // resumes. Not watched meanwhile (WantedInterest).
+          half_close_seen_ = true;
+        }
       }
       if (closed_) return;
     }
@@ -248,6 +258,13 @@ class ReadinessStream final : public Stream {
 
   TimePoint receive_time() const override {
     return internal::DeliveryReceiveTime(this);
+  }
+
+  // Whether the connection hung up both ways (a reset, or both sides
+  // shut), not just the peer's half-close: epoll reports both as kHangup.
+  bool PeerHungUp() const {
+    pollfd pfd{fd_.get(), POLLRDHUP, 0};
+    return ::poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLERR)) != 0;
   }
 
   void ReadSome() {
@@ -356,6 +373,7 @@ class ReadinessStream final : public Stream {
   bool reading_ = true;
   bool blocked_ = false;  // the kernel refused bytes: wait for kWritable
   bool eof_ = false;
+  bool half_close_seen_ = false;  // while paused; the end is read later
   bool failed_ = false;
   bool closed_ = false;
   bool shutdown_after_send_ = false;

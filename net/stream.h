@@ -31,7 +31,11 @@
 // some pending, OnStreamDrained() is called.
 //
 // End: OnStreamEof() when the peer closed its sending side (read returned 0),
-// or hung up while reading was paused. OnStreamError() when the connection
+// or hung up both ways while reading was paused. A half-close seen while
+// paused is not the end yet: what the peer sent before it is delivered once
+// reading resumes, then OnStreamEof() (the owner may answer all of it); it
+// is not watched meanwhile, so a paused stream waiting to write is not woken
+// by it again and again. OnStreamError() when the connection
 // broke (reset, ...). After either, no more data arrives; the owner decides
 // when to Close().
 //

@@ -184,9 +184,13 @@ TEST_P(StreamTest, HangupWhilePausedIsEof) {
 }
 
 // Bytes that arrived during a pause, then a half-close while an answer is
-// stuck (reported as the end of input while paused, as epoll does): after
-// OnStreamEof() nothing more is delivered, even once reading resumes.
-TEST_P(StreamTest, NoDataAfterAHalfCloseReportedWhilePaused) {
+// stuck (a client that pipelined, shut its side and reads later): it sends
+// no more, but what it sent before is still delivered once reading
+// resumes, then the end (its server answers every request it received
+// whole). Not reported meanwhile: level-triggered, the half-close would
+// wake the loop on every iteration. (Taken for a hang-up, the input was
+// dropped and only the end delivered.)
+TEST_P(StreamTest, AHalfCloseWhilePausedWithAStuckSendKeepsTheInput) {
   ShrinkSendBuffer();
   auto s = Make();
   s->Start();
@@ -197,12 +201,14 @@ TEST_P(StreamTest, NoDataAfterAHalfCloseReportedWhilePaused) {
   for (int i = 0; i < 3; ++i) loop->RunOnce(kPoll);
   ASSERT_GT(s->pending_output(), 0u);  // stuck: the peer does not read
   ASSERT_EQ(shutdown(p.b.get(), SHUT_WR), 0);
-  for (int i = 0; i < 3 && r.eofs == 0; ++i) loop->RunOnce(kPoll);
-  ASSERT_EQ(r.eofs, 1);
-  const int calls_at_eof = r.data_calls;
-  s->SetReading(true);
   for (int i = 0; i < 3; ++i) loop->RunOnce(kPoll);
-  EXPECT_EQ(r.data_calls, calls_at_eof) << "delivered after EOF: " << r.data_;
+  EXPECT_EQ(r.eofs, 0) << "the half-close was taken for a hang-up";
+  const uint64_t events = loop->stats().io_events;
+  for (int i = 0; i < 3; ++i) loop->RunOnce(kPoll);
+  EXPECT_EQ(loop->stats().io_events, events) << "woken again and again";
+  s->SetReading(true);
+  for (int i = 0; i < 5 && r.eofs == 0; ++i) loop->RunOnce(kPoll);
+  EXPECT_EQ(r.data_, "next");
   EXPECT_EQ(r.eofs, 1);
   s->Close();
 }
@@ -250,11 +256,11 @@ TEST_P(StreamTest, AStuckSendAfterTheEndOfInputWaitsWithoutSpinning) {
   EXPECT_EQ(loop->stats().io_events, events) << "woken with nothing to do";
   // The client reads: the rest goes out, in order.
   std::string got;
-  for (int i = 0; i < 10000 && got.size() < sent.size(); ++i) {
+  for (int i = 0; i < 20000 && got.size() < sent.size(); ++i) {
     got += ReadAvailable(p.b.get());
-    loop->RunOnce(kPoll);
+    loop->RunOnce(Duration(std::chrono::milliseconds(1)));  // a send may be on its way
   }
-  EXPECT_EQ(got, sent);
+  EXPECT_TRUE(got == sent) << got.size() << " of " << sent.size() << " bytes";
   EXPECT_EQ(s->pending_output(), 0u);
   EXPECT_EQ(r.eofs, 1);
   EXPECT_TRUE(r.errors.empty());

@@ -911,6 +911,42 @@ TEST_F(RealtimeTest, AHalfCloseAnswersStashedRequestsAndDropsACutOffOne) {
   EXPECT_TRUE(c.WaitClosed()) << "waiting for the rest of a request that cannot come";
 }
 
+// A client that pipelines more than the server takes at once, half-closes
+// and reads only later: while its answers are stuck and reading is paused
+// (the pipeline full), its half-close must not end the input, or the
+// requests still in the socket would never be read. All are answered.
+TEST_F(RealtimeTest, AHalfCloseWhileAnswersAreStuckStillReadsWhatCameBefore) {
+  Start({.workers = 1, .max_pipeline_depth = 1});
+  constexpr int kHellos = 2000;  // ~70 KB: more than one read takes
+  std::string requests = Get("/big_inline") + Get("/gate");
+  for (int i = 0; i < kHellos; ++i) requests += Get("/hello");
+  RawClient c(port());
+  ASSERT_TRUE(c.Send(requests));
+  ASSERT_TRUE(gate_.WaitEntered(1));
+  c.ShutdownWrite();
+  {
+    // A round trip through the reactor: the half-close has been seen.
+    RawClient probe(port());
+    ASSERT_TRUE(probe.Send(Get("/healthz")));
+    ASSERT_EQ(probe.Read()->status, 200);
+  }
+  gate_.Open();
+  std::optional<::brisk::testing::RawResponse> r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body.size(), size_t{32} << 20);
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "opened\n");
+  int hellos = 0;
+  while (hellos < kHellos) {
+    r = c.Read();
+    if (!r.has_value() || r->body != "hello\n") break;
+    ++hellos;
+  }
+  EXPECT_EQ(hellos, kHellos);
+  EXPECT_TRUE(c.WaitClosed());
+}
+
 // A half-closed client that does not read: the answer waits in the
 // socket while the write timeout runs; the reactor keeps serving others
 // (the half-close is not reported again and again while it waits).
