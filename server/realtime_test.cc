@@ -141,6 +141,15 @@ class RealtimeTest : public ::testing::Test {
     if (server_) server_->Stop();
   }
   uint16_t port() const { return server_->port(); }
+  // One request's round trip through the (single) reactor: what it had to
+  // read before, such as another client's half-close, has been read.
+  void RoundTripThroughTheReactor() {
+    RawClient probe(port());
+    ASSERT_TRUE(probe.Send(Get("/healthz")));
+    std::optional<::brisk::testing::RawResponse> r = probe.Read();
+    ASSERT_TRUE(r.has_value());
+    ASSERT_EQ(r->status, 200);
+  }
   std::optional<::brisk::testing::RawResponse> SendWhileReactorHeld(
       bool stamped = true);
   void ExpectDeadlineFromArrivalWhenReadLateInAnIteration(bool stamps);
@@ -322,13 +331,9 @@ TEST_F(RealtimeTest, AHalfClosedClientGetsTheAnswerGivenBeforeItsEofWasRead) {
   ASSERT_TRUE(holder.Send(Get("/held") + Get("/healthz") +
                           Get("/hold_reactor")));  // stashed
   ASSERT_TRUE(held_gate_.WaitEntered(1));
-  {
-    // A round trip through the reactor: it is done reading the holder's
-    // requests, so /held's answer can only arrive through its delivery.
-    RawClient probe(port());
-    ASSERT_TRUE(probe.Send(Get("/healthz")));
-    ASSERT_EQ(probe.Read()->status, 200);
-  }
+  // The reactor is done reading the holder's requests, so /held's answer
+  // can only arrive through its delivery.
+  RoundTripThroughTheReactor();
   held_gate_.Open();
   ASSERT_TRUE(reactor_gate_.WaitEntered(1));  // held inside the delivery task
   gate_.Open();
@@ -864,13 +869,8 @@ TEST_F(RealtimeTest, AHalfClosedClientGetsTheAnswersOfEverythingItSent) {
   ASSERT_TRUE(c.Send(Get("/gate") + Get("/fast") + Get("/hello") + Get("/fast")));
   ASSERT_TRUE(gate_.WaitEntered(1));
   c.ShutdownWrite();
-  // The end of input is read while /gate holds the only worker; the
-  // probe's round trip through the reactor makes sure it was.
-  {
-    RawClient probe(port());
-    ASSERT_TRUE(probe.Send(Get("/healthz")));
-    ASSERT_EQ(probe.Read()->status, 200);
-  }
+  // The end of input is read while /gate holds the only worker.
+  RoundTripThroughTheReactor();
   gate_.Open();
   std::optional<::brisk::testing::RawResponse> r = c.Read();
   ASSERT_TRUE(r.has_value()) << "the half-close dropped the answers";
@@ -924,12 +924,7 @@ TEST_F(RealtimeTest, AHalfCloseWhileAnswersAreStuckStillReadsWhatCameBefore) {
   ASSERT_TRUE(c.Send(requests));
   ASSERT_TRUE(gate_.WaitEntered(1));
   c.ShutdownWrite();
-  {
-    // A round trip through the reactor: the half-close has been seen.
-    RawClient probe(port());
-    ASSERT_TRUE(probe.Send(Get("/healthz")));
-    ASSERT_EQ(probe.Read()->status, 200);
-  }
+  RoundTripThroughTheReactor();  // the half-close has been seen
   gate_.Open();
   std::optional<::brisk::testing::RawResponse> r = c.Read();
   ASSERT_TRUE(r.has_value());
