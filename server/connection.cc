@@ -233,8 +233,9 @@ void Connection::LogAnswer(const Slot& slot, const http::Request* request,
 
 http::ResponseOptions Connection::HeadOptions(Slot& slot,
                                               const http::Request* request) {
-  // While draining, the connection's last answer says so: the last slot,
-  // with no further request bytes received. The server's flag too: an
+  // While draining, or once the client's input ended, the connection's
+  // last answer says so: the last slot, with no further request bytes
+  // received. The server's flag too: an
   // answer may reach this reactor before the drain does.
   if (!draining_ && context().lifecycle != nullptr &&
       context().lifecycle->draining()) {
@@ -474,7 +475,8 @@ void Connection::Advance() {
     if (phase_ == Phase::kClosed) return;
     MoveReadyOutput();
   }
-  // The end of input cut the last request off: it never completes.
+  // The end of input cut the last request off (once the requests stashed
+  // before it are parsed): it never completes.
   if (input_ended_ && stash_.empty() && !ParserIdle()) ReleaseParser();
   MaybeSendContinue();
   if (stream_->pending_output() > 0 && !stream_->Flush()) {
@@ -607,12 +609,11 @@ void Connection::OnStreamEof() {
   // that left). The first must not lose its answers; the second is found
   // out at the first write (its kernel answers with a reset, and the
   // requests behind it are cancelled), and the deadline bounds the work
-  // meanwhile. So every request received whole is answered, in order (the
-  // last one with Connection: close), and then the connection closes. A
-  // request the end of input cut off is dropped (RFC 9112 section 8: it is
-  // incomplete).
+  // meanwhile. So every request received whole is answered, in order (an
+  // answer produced from now on says Connection: close), and then the
+  // connection closes. A request the end of input cut off is dropped by
+  // Advance() (RFC 9112 section 8: it is incomplete).
   input_ended_ = true;
-  ReleaseParser();
   Advance();
 }
 

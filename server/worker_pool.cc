@@ -210,6 +210,8 @@ void WorkerPool::RunJob(Job& job, SteadyTime start) {
             }
           });
     }
+    // Read again: an answer that came since the check above declined the
+    // observer, and is learned from here.
     if (const std::optional<SteadyTime> at = exchange.answered_at();
         at.has_value() && *at >= start) {
       job.answer_time = *at - start;
