@@ -105,12 +105,17 @@ class AdmissionPolicy {
   virtual void AnswerCame(size_t route, std::chrono::nanoseconds to_answer,
                           bool cut_short, SteadyTime now) {}
 
-  // The policy's learned service time for `route`, if it keeps one.
+  // The policy's learned times for `route`, if it keeps them: how long its
+  // handler holds a worker, and from the handler's start to its answer.
   struct Estimate {
     std::chrono::nanoseconds mean{0};
     std::chrono::nanoseconds deviation{0};
   };
-  virtual std::optional<Estimate> EstimateFor(size_t route) { return std::nullopt; }
+  struct Estimates {
+    Estimate handler;
+    Estimate to_answer;
+  };
+  virtual std::optional<Estimates> EstimatesFor(size_t route) { return std::nullopt; }
   // The batch cost model a + b*n of a batch route, if it has one.
   virtual std::optional<Estimate> BatchCostFor(size_t route) { return std::nullopt; }
   // What the workers must be woken for without a new arrival. `now`: a

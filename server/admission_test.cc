@@ -224,9 +224,12 @@ TEST_F(AdmissionTest, AStreamLongerThanItsDeadlineDoesNotCloseItsRoute) {
   // its worker for 300 ms.
   constexpr size_t kStreamRoute = 6;  // metrics index: registration order
   ASSERT_TRUE(Eventually([&] {
-    return server_->metrics().route(kStreamRoute).estimate_mean_ns.load() >=
+    return server_->metrics().route(kStreamRoute).service_estimate.mean_ns.load() >=
            200'000'000;
   }));
+  // Its answer (the head) came at once: the deadline is judged by that.
+  EXPECT_LT(server_->metrics().route(kStreamRoute).answer_estimate.mean_ns.load(),
+            100'000'000);
   for (int i = 0; i < 3; ++i) {
     RawClient next(port());
     ASSERT_TRUE(next.Send(Get("/stream?ms=1")));
@@ -250,6 +253,20 @@ TEST_F(AdmissionTest, AnAsyncRoutesTimeToAnswerIsLearnedFromItsAnswers) {
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 503);
   EXPECT_THAT(r->body, HasSubstr("deadline"));
+  // Exported: the time to its answer, which the deadline cut short at
+  // ~200 ms, well above the handler's (it returned at once).
+  const RouteMetrics& later = server_->metrics().route(kLaterRoute);
+  ASSERT_TRUE(Eventually([&] {
+    return later.service_estimate.set.load() && later.answer_estimate.set.load();
+  }));
+  EXPECT_GE(later.answer_estimate.mean_ns.load(), 150'000'000);
+  EXPECT_LT(later.service_estimate.mean_ns.load(), later.answer_estimate.mean_ns.load());
+  std::string page;
+  server_->metrics().AppendPrometheus(&page);
+  EXPECT_THAT(page, HasSubstr("\nbrisk_time_to_answer_estimate_seconds{route=\"/later\","
+                              "stat=\"mean\"} 0."));
+  EXPECT_THAT(page, HasSubstr("\nbrisk_service_time_estimate_seconds{route=\"/later\","
+                              "stat=\"deviation\"} 0."));
   RawClient second(port());
   ASSERT_TRUE(second.Send(WithBudget("/later", 100)));
   auto n = second.Read();

@@ -496,11 +496,12 @@ AdmissionPolicy::WakeAfterAdmit DeadlinePolicy::AfterAdmit(size_t route,
   return {.worker = false, .closes = r.batcher->ReadyAt(now)};
 }
 
-std::optional<AdmissionPolicy::Estimate> DeadlinePolicy::EstimateFor(
+std::optional<AdmissionPolicy::Estimates> DeadlinePolicy::EstimatesFor(
     size_t route) {
   std::lock_guard<std::mutex> lock(mu_);
   const RouteState& r = Route(route);
-  return Estimate{r.estimate.mean(), r.estimate.deviation()};
+  return Estimates{.handler = {r.estimate.mean(), r.estimate.deviation()},
+                   .to_answer = {r.to_answer.mean(), r.to_answer.deviation()}};
 }
 
 RouteEstimateSnapshot DeadlinePolicy::Snapshot(size_t route, SteadyTime now) {

@@ -143,7 +143,7 @@ class DeadlinePolicy final : public AdmissionPolicy {
   void AnswerCame(size_t route, std::chrono::nanoseconds to_answer,
                   bool cut_short, SteadyTime now) override;
   size_t queued() const override;
-  std::optional<Estimate> EstimateFor(size_t route) override;
+  std::optional<Estimates> EstimatesFor(size_t route) override;
   std::optional<Estimate> BatchCostFor(size_t route) override;
   WakePlan NextWake(SteadyTime now) override;
   WakeAfterAdmit AfterAdmit(size_t route, SteadyTime now) override;

@@ -146,6 +146,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   SteadyTime deadline() const { return deadline_; }
   SteadyTime parsed() const { return parsed_; }
   size_t route_id() const { return route_id_; }
+  const std::shared_ptr<ServerMetrics>& metrics() const { return metrics_; }
   // Set by the scheduler when the request is queued / a worker takes it.
   void set_enqueued(SteadyTime t) { enqueued_ = t; }
   SteadyTime enqueued() const { return enqueued_; }

@@ -1,6 +1,7 @@
 #include "server/metrics.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -154,6 +155,25 @@ void AppendScalar(std::string* out, std::string_view name,
 
 }  // namespace
 
+void ServerMetrics::AppendEstimates(std::string_view name,
+                                    std::string_view help,
+                                    EstimateGauge RouteMetrics::*member,
+                                    std::string* out) const {
+  absl::StrAppendFormat(out, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+  for (size_t route = 0; route + 1 < routes_.size(); ++route) {
+    const RouteMetrics& r = *routes_[route];
+    const EstimateGauge& e = r.*member;
+    if (!e.set.load(std::memory_order_relaxed)) continue;
+    for (const auto& [stat, ns] :
+         {std::pair<std::string_view, const std::atomic<int64_t>*>{"mean", &e.mean_ns},
+          {"deviation", &e.dev_ns}}) {
+      absl::StrAppendFormat(out, "%s{route=\"%s\",stat=\"%s\"} %.9f\n", name,
+                            LabelValue(r.name), stat,
+                            static_cast<double>(ns->load(std::memory_order_relaxed)) / 1e9);
+    }
+  }
+}
+
 void ServerMetrics::AppendPrometheus(std::string* out) const {
   auto load = [](const auto& a) {
     return static_cast<int64_t>(a.load(std::memory_order_relaxed));
@@ -212,21 +232,18 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
           static_cast<double>(r->worker_ns[i].load(std::memory_order_relaxed)) / 1e9);
     }
   }
-  *out += "# HELP brisk_service_time_estimate_seconds The admission policy's "
-          "learned handler time per route (EWMA mean and mean deviation).\n"
-          "# TYPE brisk_service_time_estimate_seconds gauge\n";
-  for (size_t route = 0; route + 1 < routes_.size(); ++route) {
-    const RouteMetrics* r = routes_[route].get();
-    if (!r->has_estimate.load(std::memory_order_relaxed)) continue;
-    absl::StrAppendFormat(
-        out, "brisk_service_time_estimate_seconds{route=\"%s\",stat=\"mean\"} %.9f\n",
-        LabelValue(r->name),
-        static_cast<double>(r->estimate_mean_ns.load(std::memory_order_relaxed)) / 1e9);
-    absl::StrAppendFormat(
-        out, "brisk_service_time_estimate_seconds{route=\"%s\",stat=\"deviation\"} %.9f\n",
-        LabelValue(r->name),
-        static_cast<double>(r->estimate_dev_ns.load(std::memory_order_relaxed)) / 1e9);
-  }
+  AppendEstimates(
+      "brisk_service_time_estimate_seconds",
+      "The admission policy's learned handler time per route: how long a "
+      "request holds its worker (EWMA mean and mean deviation).",
+      &RouteMetrics::service_estimate, out);
+  AppendEstimates(
+      "brisk_time_to_answer_estimate_seconds",
+      "The admission policy's learned time from a handler's start to its "
+      "answer per route, what a deadline must cover (EWMA mean and mean "
+      "deviation); below the handler time for a stream, above it for an "
+      "async answer.",
+      &RouteMetrics::answer_estimate, out);
   // Batch routes.
   *out += "# HELP brisk_batch_size Requests per batch, by route.\n"
           "# TYPE brisk_batch_size histogram\n";

@@ -87,6 +87,19 @@ inline constexpr std::array<std::string_view, 5> kShedReasonNames = {
 inline constexpr std::array<std::string_view, 3> kWorkOutcomeNames = {
     "useful", "late", "other"};
 
+// A learned mean and deviation, published by whoever learns them and read
+// by scrapes.
+struct EstimateGauge {
+  void Set(std::chrono::nanoseconds mean, std::chrono::nanoseconds deviation) {
+    mean_ns.store(mean.count(), std::memory_order_relaxed);
+    dev_ns.store(deviation.count(), std::memory_order_relaxed);
+    set.store(true, std::memory_order_relaxed);
+  }
+  std::atomic<int64_t> mean_ns{0};
+  std::atomic<int64_t> dev_ns{0};
+  std::atomic<bool> set{false};
+};
+
 // Per-route figures. Statuses 100..599 are counted in a flat array, so
 // recording is one relaxed increment.
 struct RouteMetrics {
@@ -102,20 +115,16 @@ struct RouteMetrics {
   std::array<std::atomic<uint64_t>, 500> status_counts{};
   // Refusals by reason (kShedReasonNames).
   std::array<std::atomic<uint64_t>, kShedReasonNames.size()> shed{};
-  // The admission policy's learned handler time (deadline admission).
-  void SetServiceEstimate(std::chrono::nanoseconds mean,
-                          std::chrono::nanoseconds deviation) {
-    estimate_mean_ns.store(mean.count(), std::memory_order_relaxed);
-    estimate_dev_ns.store(deviation.count(), std::memory_order_relaxed);
-    has_estimate.store(true, std::memory_order_relaxed);
-  }
+  // The admission policy's learned estimates (deadline admission): how
+  // long a handler holds its worker, and how long from its start until its
+  // answer (an async handler's answer comes after it returned; a stream's
+  // head comes before), which is what a deadline must cover.
+  EstimateGauge service_estimate;
+  EstimateGauge answer_estimate;
   // Worker time spent on this route's handlers, by how it ended: answers
   // the client got with a 2xx (useful), results dropped because the
   // deadline or a disconnect answered first (late), anything else.
   std::array<std::atomic<uint64_t>, 3> worker_ns{};
-  std::atomic<int64_t> estimate_mean_ns{0};
-  std::atomic<int64_t> estimate_dev_ns{0};
-  std::atomic<bool> has_estimate{false};
   // Batch routes: batch sizes, how long a batch's oldest member waited for
   // it to start, and the learned cost model a + b*n.
   CountHistogram batch_size;
@@ -195,6 +204,12 @@ class ServerMetrics {
   Histogram receive_lag;
 
  private:
+  // Appends gauge family `name` with a mean and a deviation series for
+  // each route whose `member` was set.
+  void AppendEstimates(std::string_view name, std::string_view help,
+                       EstimateGauge RouteMetrics::*member,
+                       std::string* out) const;
+
   std::vector<std::unique_ptr<RouteMetrics>> routes_;
 };
 

@@ -14,6 +14,17 @@
 #include "concurrency/start_thread.h"
 
 namespace brisk::internal {
+namespace {
+
+// Publishes the policy's learned times for `route` in `rm` (/metrics).
+void PublishEstimates(AdmissionPolicy& policy, size_t route, RouteMetrics& rm) {
+  if (std::optional<AdmissionPolicy::Estimates> e = policy.EstimatesFor(route)) {
+    rm.service_estimate.Set(e->handler.mean, e->handler.deviation);
+    rm.answer_estimate.Set(e->to_answer.mean, e->to_answer.deviation);
+  }
+}
+
+}  // namespace
 
 WorkerPool::WorkerPool(int workers, size_t queue_capacity,
                        std::unique_ptr<AdmissionPolicy> policy,
@@ -202,11 +213,15 @@ void WorkerPool::RunJob(Job& job, SteadyTime start) {
       // learned when the answer comes (or the deadline answers first).
       job.answer_pending = exchange.ObserveAnswer(
           [policy = std::weak_ptr<AdmissionPolicy>(policy_), route = job.route,
+           metrics = exchange.metrics(), metrics_route = job.metrics_route,
            start](std::optional<SteadyTime> at, bool cut_short) {
             if (!at.has_value()) return;
             if (std::shared_ptr<AdmissionPolicy> p = policy.lock()) {
               p->AnswerCame(route, std::max(*at - start, std::chrono::nanoseconds(0)),
                             cut_short, *at);
+              if (metrics != nullptr) {
+                PublishEstimates(*p, route, metrics->route(metrics_route));
+              }
             }
           });
     }
@@ -225,10 +240,7 @@ void WorkerPool::RunJob(Job& job, SteadyTime start) {
   const std::chrono::nanoseconds share = took / batch.size();
   for (Exchange* e : batch) e->ChargeWorkerTime(job.metrics_route, share);
   policy_->Finished(job, took, end);
-  if (std::optional<AdmissionPolicy::Estimate> e =
-          policy_->EstimateFor(job.route)) {
-    rm.SetServiceEstimate(e->mean, e->deviation);
-  }
+  PublishEstimates(*policy_, job.route, rm);
   if (std::optional<AdmissionPolicy::Estimate> c =
           policy_->BatchCostFor(job.route)) {
     rm.SetBatchCost(c->mean, c->deviation);
