@@ -58,6 +58,48 @@ class ThreadLimitTest(unittest.TestCase):
                 self.assertIn("RESOURCE_EXHAUSTED: " + reason, r.stderr)
                 self.assertNotIn("listening on", r.stdout)
 
+    def test_every_thread_the_start_needs_fails_it_cleanly(self):
+        # Under one limit, each extra worker moves the refused thread one
+        # step later in Start(): the workers, then the handover thread, the
+        # reactors, the control thread. Counting down from a worker count
+        # that cannot fit to the first that starts walks every one of them:
+        # each refusal exits 1 with its reason, before "listening on", and
+        # takes the handover socket file with it (the next start would
+        # otherwise find a stale one).
+        sock_dir = os.path.join(self.dir, "sock")
+        os.mkdir(sock_dir)
+        os.chown(sock_dir, 65534, 65534)
+        sock = os.path.join(sock_dir, "handover.sock")
+        reasons = []
+        for workers in range(64, 0, -1):
+            p = subprocess.Popen(
+                ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                 "/usr/bin/prlimit", "--nproc=64", self.bin, "--address=127.0.0.1",
+                 "--port=0", f"--workers={workers}", f"--handover_socket={sock}"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            line = p.stdout.readline()
+            if line.startswith("listening on"):
+                p.terminate()
+                self.assertEqual(p.wait(timeout=30), 0)
+                p.stdout.close()
+                p.stderr.close()
+                break
+            err = p.stderr.read()
+            self.assertEqual(p.wait(timeout=30), 1, err)
+            p.stdout.close()
+            p.stderr.close()
+            self.assertIn("RESOURCE_EXHAUSTED: ", err)
+            self.assertFalse(os.path.exists(sock), f"--workers={workers}: {err}")
+            reasons.append(err.split("RESOURCE_EXHAUSTED: ", 1)[1].strip())
+        else:
+            self.fail("never started: " + repr(reasons))
+        for thread in ("worker thread", "the handover thread", "a reactor thread",
+                       "the control thread"):
+            self.assertTrue(any(("cannot start " + thread) in r for r in reasons),
+                            f"{thread} never refused: {reasons}")
+        self.assertIn("handover socket " + sock + ": cannot start the handover thread",
+                      "\n".join(reasons))
+
     def test_within_the_limit_it_starts(self):
         # The same limit leaves room for the default threads: the failure
         # above is the limit's, not the setup's.
