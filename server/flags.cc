@@ -5,6 +5,8 @@
 #include <string>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -134,7 +136,20 @@ absl::Status TlsFromFlags(TlsOptions* tls) {
   return absl::OkStatus();
 }
 
+// A flag defined outside abseil: the program's or brisk's.
+bool IsOwnFlagFile(absl::string_view file) {
+  return !absl::StrContains(file, "absl/");
+}
+
 }  // namespace
+
+void SetFlagsUsage(absl::string_view usage) {
+  absl::SetProgramUsageMessage(usage);
+  absl::FlagsUsageConfig config;
+  config.contains_helpshort_flags = IsOwnFlagFile;
+  config.contains_help_flags = IsOwnFlagFile;
+  absl::SetFlagsUsageConfig(config);
+}
 
 absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
   ServerOptions o;

@@ -3,6 +3,7 @@
 // examples such as examples/fraud_scoring.
 //
 //   int main(int argc, char** argv) {
+//     brisk::SetFlagsUsage("my_service: what it serves.");
 //     absl::ParseCommandLine(argc, argv);
 //     absl::StatusOr<brisk::ServerOptions> options = brisk::ServerOptionsFromFlags();
 //     if (!options.ok()) { fprintf(stderr, ...); return 2; }
@@ -14,7 +15,8 @@
 //     return server.Run().ok() ? 0 : 1;
 //   }
 //
-// The flags are documented in the root README (and by --help). Durations
+// The flags are documented in the root README (and by --help, once
+// SetFlagsUsage ran). Durations
 // take abseil syntax: 150ms, 10s, 1m.
 #ifndef BRISK_SERVER_FLAGS_H_
 #define BRISK_SERVER_FLAGS_H_
@@ -23,9 +25,18 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "server/http_server.h"
 
 namespace brisk {
+
+// Sets the program's usage message and makes --help (and --helpshort) list
+// every flag of the program and of brisk, with its default and meaning.
+// Abseil's own default lists only flags defined in a file named like the
+// program (server.cc for `server`), which left --help saying "No flags
+// matched"; abseil's own flags (--flagfile, ...) stay under --helpfull.
+// Call before absl::ParseCommandLine.
+void SetFlagsUsage(absl::string_view usage);
 
 // ServerOptions from the parsed flags; InvalidArgument for a value out of
 // range (the message names the flag).

@@ -20,7 +20,6 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "http/ascii.h"
@@ -202,8 +201,10 @@ int main(int argc, char** argv) {
   // process: without this the next access-log write is a SIGPIPE that
   // kills the server mid-request. Sockets already send with MSG_NOSIGNAL.
   signal(SIGPIPE, SIG_IGN);
-  absl::SetProgramUsageMessage(
-      "brisk: a low-latency HTTP/1.1 server. See README.md for the flags.");
+  brisk::SetFlagsUsage(
+      "brisk: a low-latency HTTP/1.1 server (demo routes: GET / lists them).\n"
+      "  server --port=8080 [--workers=4] [--tls_cert=C --tls_key=K] ...\n"
+      "Flags (README.md, \"The server binary\", says more):");
   absl::ParseCommandLine(argc, argv);
 
   absl::StatusOr<brisk::ServerOptions> options = brisk::ServerOptionsFromFlags();

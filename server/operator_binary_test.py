@@ -38,6 +38,7 @@ import time
 import unittest
 
 SERVER = None  # the binary, from argv
+README = None  # the root README.md, whose flag table --help must cover
 
 # ---------------------------------------------------------------- exposition
 
@@ -398,6 +399,19 @@ class BinaryTest(unittest.TestCase):
         self.assertEqual(len(lines), counted + after)
 
 
+class HelpTest(unittest.TestCase):
+    def test_help_lists_every_server_flag(self):
+        # abseil's --help once said "No flags matched" (it looks for flags in
+        # a file named like the program); README.md's flag table is the list.
+        r = subprocess.run([SERVER, "--help"], capture_output=True, text=True, timeout=60)
+        self.assertNotIn("No flags matched", r.stdout)
+        with open(README) as f:
+            documented = set(re.findall(r"^\| `(--[a-z_]+)` \|", f.read(), re.M))
+        self.assertGreater(len(documented), 30)
+        for flag in documented:
+            self.assertIn("    " + flag + " (", r.stdout)
+
+
 class EpollTest(BinaryTest):
     IO = "epoll"
 
@@ -410,4 +424,5 @@ del BinaryTest  # only its subclasses run
 
 if __name__ == "__main__":
     SERVER = os.path.abspath(sys.argv.pop(1))
+    README = os.path.abspath(sys.argv.pop(1))
     unittest.main()

@@ -27,6 +27,7 @@ _ABSL_TARGETS = {
         "symbolize": "absl_symbolize",
     },
     "absl/flags": {
+        "config": "absl_flags_config",
         "flag": "absl_flags",
         "marshalling": "absl_flags_marshalling",
         "parse": "absl_flags_parse",

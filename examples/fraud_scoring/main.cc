@@ -14,7 +14,6 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/time/time.h"
 #include "examples/fraud_scoring/scoring_service.h"
 #include "server/flags.h"
@@ -31,8 +30,9 @@ ABSL_FLAG(absl::Duration, max_delay, absl::ZeroDuration(),
           "none); fixed: how long to wait for a full batch (default 1ms).");
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "fraud_scoring: POST /score, GET /model. Takes the brisk server's flags.");
+  brisk::SetFlagsUsage(
+      "fraud_scoring: POST /score, GET /model. Takes the brisk server's flags.\n"
+      "  fraud_server --port=8080 [--model=PATH] [--batching=deadline|fixed|off]");
   absl::ParseCommandLine(argc, argv);
   absl::StatusOr<brisk::ServerOptions> options = brisk::ServerOptionsFromFlags();
   if (!options.ok()) {

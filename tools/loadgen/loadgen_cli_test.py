@@ -178,6 +178,14 @@ class LoadgenCliTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertFalse(os.path.exists(self.path("noplot.svg")))
 
+    def test_help_lists_the_flags(self):
+        # abseil's --help once said "No flags matched": it looks for flags
+        # in a file named like the program.
+        r = subprocess.run([LOADGEN, "--help"], capture_output=True, text=True, timeout=60)
+        self.assertNotIn("No flags matched", r.stdout)
+        for flag in ("--rate", "--request", "--mix_file", "--latency_out"):
+            self.assertIn("    " + flag + " (", r.stdout)
+
     def test_rejected_flags_exit_2(self):
         self.write("b.txt", b"x")
         cases = [

@@ -20,6 +20,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "tools/loadgen/load_generator.h"
@@ -137,6 +139,14 @@ int main(int argc, char** argv) {
       "  loadgen --port=8080 --rate=1000 --duration=10s [--connections=64]\n"
       "  loadgen --port=8080 --request='fast rate=450 target=/a sla=20ms' "
       "--request='slow rate=200 target=/b sla=500ms'");
+  // --help lists the flags below (abseil's default looks for them in a file
+  // named like the program, loadgen.cc, and found none).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "tools/loadgen/");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
   const std::vector<std::string> headers =
       brisk::loadgen::SplitHeaders(CollectRepeatedFlag(argc, argv, "header"));
   const std::vector<std::string> request_flags = CollectRepeatedFlag(argc, argv, "request");
