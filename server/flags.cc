@@ -148,7 +148,21 @@ void SetFlagsUsage(absl::string_view usage) {
   absl::FlagsUsageConfig config;
   config.contains_helpshort_flags = IsOwnFlagFile;
   config.contains_help_flags = IsOwnFlagFile;
+  config.version_string = [] {
+#ifdef NDEBUG
+    return std::string("built on brisk, optimized build\n");
+#else
+    return std::string("built on brisk, debug build (assertions on)\n");
+#endif
+  };
   absl::SetFlagsUsageConfig(config);
+}
+
+absl::Status NoArgumentsBesideFlags(const std::vector<char*>& args) {
+  if (args.size() <= 1) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("unexpected argument '", args[1],
+                   "': only flags are taken (--name=value; --help lists them)"));
 }
 
 absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {

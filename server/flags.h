@@ -23,7 +23,9 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "server/http_server.h"
@@ -35,8 +37,17 @@ namespace brisk {
 // Abseil's own default lists only flags defined in a file named like the
 // program (server.cc for `server`), which left --help saying "No flags
 // matched"; abseil's own flags (--flagfile, ...) stay under --helpfull.
-// Call before absl::ParseCommandLine.
+// --version says whether brisk was built optimized (abseil's own answer
+// described how the system's abseil was built). Call before
+// absl::ParseCommandLine.
 void SetFlagsUsage(absl::string_view usage);
+
+// What absl::ParseCommandLine returns (the program name, then every
+// argument that is not a flag) holds nothing but the program name; else
+// InvalidArgument naming the first stray argument. The binaries take flags
+// only, so a stray word (a typo such as `--port 8080 80`, a value after a
+// boolean flag) is a usage error rather than silently ignored.
+absl::Status NoArgumentsBesideFlags(const std::vector<char*>& args);
 
 // ServerOptions from the parsed flags; InvalidArgument for a value out of
 // range (the message names the flag).

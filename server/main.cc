@@ -205,7 +205,11 @@ int main(int argc, char** argv) {
       "brisk: a low-latency HTTP/1.1 server (demo routes: GET / lists them).\n"
       "  server --port=8080 [--workers=4] [--tls_cert=C --tls_key=K] ...\n"
       "Flags (README.md, \"The server binary\", says more):");
-  absl::ParseCommandLine(argc, argv);
+  if (absl::Status s = brisk::NoArgumentsBesideFlags(absl::ParseCommandLine(argc, argv));
+      !s.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+    return 2;
+  }
 
   absl::StatusOr<brisk::ServerOptions> options = brisk::ServerOptionsFromFlags();
   if (!options.ok()) {

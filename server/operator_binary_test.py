@@ -411,6 +411,13 @@ class HelpTest(unittest.TestCase):
         for flag in documented:
             self.assertIn("    " + flag + " (", r.stdout)
 
+    def test_version_describes_this_build(self):
+        # abseil's own answer described the system's abseil ("Debug build
+        # (NDEBUG not #defined)" on an optimized brisk).
+        r = subprocess.run([SERVER, "--version"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"^built on brisk, (optimized|debug) build")
+
 
 class EpollTest(BinaryTest):
     IO = "epoll"

@@ -138,6 +138,23 @@ std::string ReadFile(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// Only flags are taken: a stray word (a typo such as `--port 8080 80`) was
+// once ignored, and the server started on a configuration the operator did
+// not write.
+TEST(ServerBinaryTest, AStrayArgumentIsAUsageError) {
+  const ::brisk::testing::TempDir dir;
+  std::vector<std::string> flags = kFlags;
+  flags.push_back("80");
+  const std::string err = dir.path() + "/stderr.txt";
+  ServerProcess server(flags, err);
+  EXPECT_EQ(server.port(), 0);  // never listened
+  const int status = server.Wait();
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  EXPECT_NE(ReadFile(err).find("unexpected argument '80'"), std::string::npos)
+      << ReadFile(err);
+}
+
 // A value no server can run with is a usage error (exit 2) whose message
 // names the flag, before anything starts. Each of these once started a
 // server that could not work as configured (0 codel times, a TLS handshake

@@ -33,7 +33,11 @@ int main(int argc, char** argv) {
   brisk::SetFlagsUsage(
       "fraud_scoring: POST /score, GET /model. Takes the brisk server's flags.\n"
       "  fraud_server --port=8080 [--model=PATH] [--batching=deadline|fixed|off]");
-  absl::ParseCommandLine(argc, argv);
+  if (absl::Status s = brisk::NoArgumentsBesideFlags(absl::ParseCommandLine(argc, argv));
+      !s.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+    return 2;
+  }
   absl::StatusOr<brisk::ServerOptions> options = brisk::ServerOptionsFromFlags();
   if (!options.ok()) {
     std::fprintf(stderr, "%s\n", std::string(options.status().message()).c_str());

@@ -201,6 +201,7 @@ class LoadgenCliTest(unittest.TestCase):
             (["--rate=1", "--latency_out=" + self.path("no/such/dir.csv")], "cannot write"),
             (["--request=a rate=1 method=G\x01T"], "class a: bad method"),
             ([], "--rate is required"),
+            (["--rate=1", "stray"], "unexpected argument 'stray'"),
         ]
         for args, message in cases:
             with self.subTest(args=args):

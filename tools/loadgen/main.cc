@@ -146,11 +146,21 @@ int main(int argc, char** argv) {
     return absl::StrContains(file, "tools/loadgen/");
   };
   usage.contains_helpshort_flags = usage.contains_help_flags;
+  usage.version_string = [] {  // abseil's says how the system's abseil was built
+#ifdef NDEBUG
+    return std::string("loadgen (brisk tools), optimized build\n");
+#else
+    return std::string("loadgen (brisk tools), debug build (assertions on)\n");
+#endif
+  };
   absl::SetFlagsUsageConfig(usage);
   const std::vector<std::string> headers =
       brisk::loadgen::SplitHeaders(CollectRepeatedFlag(argc, argv, "header"));
   const std::vector<std::string> request_flags = CollectRepeatedFlag(argc, argv, "request");
-  absl::ParseCommandLine(argc, argv);
+  if (const std::vector<char*> rest = absl::ParseCommandLine(argc, argv); rest.size() > 1) {
+    return Fail(absl::StrCat("unexpected argument '", rest[1],
+                             "': only flags are taken (--help lists them)"));
+  }
 
   const int64_t rate = absl::GetFlag(FLAGS_rate);
   const int32_t port = absl::GetFlag(FLAGS_port);
