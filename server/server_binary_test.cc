@@ -123,36 +123,37 @@ TEST(ServerBinaryTest, PipelinedRequestsThenAHalfCloseAreAllAnswered) {
   }
 }
 
-TEST(ServerBinaryTest, UnknownIoIsAUsageError) {
-  std::vector<std::string> flags = kFlags;
-  flags.push_back("--io=kqueue");
-  ServerProcess server(flags);
-  EXPECT_EQ(server.port(), 0);  // never listened
-  const int status = server.Wait();
-  ASSERT_TRUE(WIFEXITED(status)) << status;
-  EXPECT_EQ(WEXITSTATUS(status), 2);
-}
-
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// Only flags are taken: a stray word (a typo such as `--port 8080 80`) was
-// once ignored, and the server started on a configuration the operator did
-// not write.
-TEST(ServerBinaryTest, AStrayArgumentIsAUsageError) {
-  const ::brisk::testing::TempDir dir;
-  std::vector<std::string> flags = kFlags;
-  flags.push_back("80");
+// Runs the binary with kFlags + `extra`, expects it to exit `exit_code`
+// without ever listening, with `reason` on its stderr.
+void ExpectStartFails(const std::vector<std::string>& extra, int exit_code,
+                      const std::string& reason) {
+  const auto dir = ::brisk::testing::TempDir::Short("brisk-start");
   const std::string err = dir.path() + "/stderr.txt";
+  std::vector<std::string> flags = kFlags;
+  flags.insert(flags.end(), extra.begin(), extra.end());
   ServerProcess server(flags, err);
   EXPECT_EQ(server.port(), 0);  // never listened
   const int status = server.Wait();
   ASSERT_TRUE(WIFEXITED(status)) << status;
-  EXPECT_EQ(WEXITSTATUS(status), 2);
-  EXPECT_NE(ReadFile(err).find("unexpected argument '80'"), std::string::npos)
-      << ReadFile(err);
+  EXPECT_EQ(WEXITSTATUS(status), exit_code);
+  EXPECT_NE(ReadFile(err).find(reason), std::string::npos) << ReadFile(err);
+}
+
+TEST(ServerBinaryTest, UnknownIoIsAUsageError) {
+  ExpectStartFails({"--io=kqueue"}, 2, "--io");
+}
+
+
+// Only flags are taken: a stray word (a typo such as `--port 8080 80`) was
+// once ignored, and the server started on a configuration the operator did
+// not write.
+TEST(ServerBinaryTest, AStrayArgumentIsAUsageError) {
+  ExpectStartFails({"80"}, 2, "unexpected argument '80'");
 }
 
 // A value no server can run with is a usage error (exit 2) whose message
@@ -165,7 +166,6 @@ TEST(ServerBinaryTest, AStrayArgumentIsAUsageError) {
 // taken as never (ServerTest.TimeoutsOfForeverMeanNever; checked on the
 // binary below).
 TEST(ServerBinaryTest, ValuesOutOfRangeAreUsageErrorsNamingTheFlag) {
-  const ::brisk::testing::TempDir dir;
   const struct {
     std::vector<std::string> flags;
     std::string names;
@@ -185,16 +185,7 @@ TEST(ServerBinaryTest, ValuesOutOfRangeAreUsageErrorsNamingTheFlag) {
   };
   for (const auto& c : kCases) {
     SCOPED_TRACE(c.flags.front());
-    std::vector<std::string> flags = kFlags;
-    flags.insert(flags.end(), c.flags.begin(), c.flags.end());
-    const std::string err = dir.path() + "/stderr.txt";
-    ServerProcess server(flags, err);
-    EXPECT_EQ(server.port(), 0);  // never listened
-    const int status = server.Wait();
-    ASSERT_TRUE(WIFEXITED(status)) << status;
-    EXPECT_EQ(WEXITSTATUS(status), 2);
-    EXPECT_NE(ReadFile(err).find(c.names + " must be"), std::string::npos)
-        << ReadFile(err);
+    ExpectStartFails(c.flags, 2, c.names + " must be");
   }
   // Durations of forever work: no overflow into the past (a refused
   // request, a connection closed at once), and the drain still ends.
@@ -221,17 +212,8 @@ TEST(ServerBinaryTest, ValuesOutOfRangeAreUsageErrorsNamingTheFlag) {
 // found no one to take over from (then failed on the port in use).
 TEST(ServerBinaryTest, AnUnusableHandoverSocketFailsTheStart) {
   const auto dir = ::brisk::testing::TempDir::Short("brisk-upgrade");
-  const std::string err = dir.path() + "/stderr.txt";
   const std::string socket = dir.path() + "/no-such-dir/brisk.sock";
-  std::vector<std::string> flags = kFlags;
-  flags.push_back("--handover_socket=" + socket);
-  ServerProcess server(flags, err);
-  EXPECT_EQ(server.port(), 0);  // never listened
-  const int status = server.Wait();
-  ASSERT_TRUE(WIFEXITED(status)) << status;
-  EXPECT_EQ(WEXITSTATUS(status), 1);
-  EXPECT_NE(ReadFile(err).find("handover socket " + socket), std::string::npos)
-      << ReadFile(err);
+  ExpectStartFails({"--handover_socket=" + socket}, 1, "handover socket " + socket);
 }
 
 // With several reactors the listeners share the port (SO_REUSEPORT), and
@@ -243,17 +225,8 @@ TEST(ServerBinaryTest, SeveralReactorsDoNotJoinAPortInUse) {
   flags.push_back("--reactors=2");
   ServerProcess first(flags);
   ASSERT_NE(first.port(), 0);
-  const auto dir = ::brisk::testing::TempDir::Short("brisk-port");
-  const std::string err = dir.path() + "/stderr.txt";
-  std::vector<std::string> second_flags = flags;
-  second_flags.push_back("--port=" + std::to_string(first.port()));
-  ServerProcess second(second_flags, err);
-  EXPECT_EQ(second.port(), 0);  // never listened
-  const int status = second.Wait();
-  ASSERT_TRUE(WIFEXITED(status)) << status;
-  EXPECT_EQ(WEXITSTATUS(status), 1);
-  EXPECT_NE(ReadFile(err).find("Address already in use"), std::string::npos)
-      << ReadFile(err);
+  ExpectStartFails({"--reactors=2", "--port=" + std::to_string(first.port())}, 1,
+                   "Address already in use");
   first.Signal(SIGTERM);
   EXPECT_EQ(WEXITSTATUS(first.Wait()), 0);
 }
