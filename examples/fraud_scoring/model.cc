@@ -222,7 +222,11 @@ absl::StatusOr<std::unique_ptr<FraudModel>> FraudModel::Load(const std::string& 
     return XgbStatus(absl::StatusCode::kInternal, "configuring nthread=1");
   }
   if (XGBoosterLoadModelFromBuffer(handle, bytes->data(), bytes->size()) != 0) {
-    return XgbStatus(absl::StatusCode::kInvalidArgument, "cannot load model " + path);
+    // XGBoost's message alone may be a bare C++ exception text
+    // ("basic_string::_M_replace_aux" for a text file): say what was tried.
+    return XgbStatus(absl::StatusCode::kInvalidArgument,
+                     "cannot load model " + path +
+                         ": not an XGBoost model (JSON, UBJSON or binary format); XGBoost said");
   }
   if (XGBoosterSetParam(handle, "nthread", "1") != 0) {
     return XgbStatus(absl::StatusCode::kInternal, "XGBoosterSetParam(nthread)");

@@ -47,11 +47,20 @@ absl::Status ToFeature(simdjson::dom::element v, const std::string& what, float*
   if (v.get_double().get(d)) {
     return Invalid(what + " must be a number or null, got " + TypeName(v.type()));
   }
-  // Casting a double beyond FLT_MAX to float is undefined: check first.
-  if (!(std::fabs(d) <= FLT_MAX)) {
+  // A double beyond FLT_MAX that rounds to it (below FLT_MAX plus half a
+  // float ULP, 2^128 - 2^103) is FLT_MAX: "3.4028235e38" is how FLT_MAX
+  // prints at its shortest, in this service's answers and most languages.
+  // Beyond, it would round to infinity; and a cast beyond FLT_MAX is
+  // undefined in C++, so that case is handled apart.
+  constexpr double kRoundsToFltMax = 0x1p128 - 0x1p103;
+  const double magnitude = std::fabs(d);
+  if (magnitude <= FLT_MAX) {
+    *out = static_cast<float>(d);
+  } else if (magnitude < kRoundsToFltMax) {
+    *out = d > 0 ? FLT_MAX : -FLT_MAX;
+  } else {
     return Invalid(what + " is out of range for a 32-bit float");
   }
-  *out = static_cast<float>(d);
   return absl::OkStatus();
 }
 

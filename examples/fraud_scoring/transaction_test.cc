@@ -5,6 +5,7 @@
 // state left over from one parse cannot leak into the next.
 #include "examples/fraud_scoring/transaction.h"
 
+#include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -58,6 +59,10 @@ const Case kCases[] = {
     {"escaped_key", R"({"\u0061mount": 1, "hour": 2, "risk": 3})", {1, 2, 3}},
     {"float_max", R"({"features": [3.4028234e38, -3.4028234e38, 1e-45]})",
      {3.4028234e38f, -3.4028234e38f, 1e-45f}},
+    // FLT_MAX as it prints at its shortest (above FLT_MAX as a double, but
+    // rounding to it), and the last double below the rounding boundary.
+    {"float_max_shortest", R"({"features": [3.4028235e38, -3.4028235e38, 3.4028235677973362e38]})",
+     {FLT_MAX, -FLT_MAX, FLT_MAX}},
     {"tiny_underflows_to_zero", R"({"features": [1e-300, 0, 0]})", {0, 0, 0}},
     {"uint64_max", R"({"features": [18446744073709551615, 0, 0]})",
      {18446744073709551615.0f, 0, 0}},
@@ -115,6 +120,9 @@ const Case kCases[] = {
      "features[1] is out of range for a 32-bit float"},
     {"float_overflow_negative", R"({"features": [1, 2, -1e300]})", {}, {},
      "features[2] is out of range for a 32-bit float"},
+    // 2^128 - 2^103, FLT_MAX plus half a float ULP: rounds to infinity.
+    {"float_overflow_at_the_boundary", R"({"features": [1, 3.4028235677973366e38, 3]})", {}, {},
+     "features[1] is out of range for a 32-bit float"},
     {"named_wrong_type", R"({"amount": "10", "hour": 1, "risk": 2})", {}, {},
      "\"amount\" must be a number or null, got string"},
     {"named_missing", R"({"hour": 1})", {}, {}, "missing features: \"amount\", \"risk\""},
