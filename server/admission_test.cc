@@ -209,6 +209,28 @@ TEST_F(AdmissionTest, ARequestThatSaysItsCostIsJudgedAtArrivalOnAColdRoute) {
       "brisk_shed_total{route=\"/costly\",reason=\"predicted_late\"} 1\n"));
 }
 
+// A burst that fits the workers exactly, sent at once: each request holds a
+// worker of its own, so none waits. Queued work was spread over the
+// workers as a fluid, so the second of four 2 s requests arriving before
+// the first had started was predicted to wait 500 ms and refused against
+// its 2.5 s budget.
+TEST_F(AdmissionTest, ABurstThatFitsTheWorkersExactlyIsAdmittedInFull) {
+  Start({.workers = 4});
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.push_back(std::make_unique<RawClient>(port()));
+    ASSERT_TRUE(clients.back()->Send(WithBudget("/costly?ms=2000", 2500)));
+  }
+  ASSERT_TRUE(gate_.WaitEntered(4));  // all four run
+  gate_.Open();
+  for (auto& c : clients) {
+    auto r = c->Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+  }
+  EXPECT_EQ(server_->metrics().ShedCount(1), 0u);  // predicted_late
+}
+
 // A stream longer than its deadline is in time once its head is out: the
 // route learns it answers at once, so the next stream is admitted (judged
 // by its 300 ms run, every later stream was refused as late).

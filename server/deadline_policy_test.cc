@@ -672,6 +672,37 @@ TEST(DeadlinePolicyTest, ALongRequestOfTheSameRouteDelaysNothingWhileWorkersAreF
             later + milliseconds(10 + 10 + 1));  // `quick` frees first
 }
 
+// Queued requests hold a worker each: a burst that fits the workers exactly
+// is admitted in full however fast it comes (none has started yet). Poured
+// over the workers as a fluid, the first queued 200 ms request made the
+// second wait 50 ms, and a 250 ms budget refused it. Two waves of four fit
+// 450 ms; a ninth request would start at 400 ms, and is refused.
+TEST(DeadlinePolicyTest, AQueuedBurstThatFitsTheWorkersIsAdmittedInFull) {
+  DeadlinePolicy p({.workers = 4});
+  uint64_t id = 0;
+  for (int i = 0; i < 4; ++i) {
+    Job j = WithHint(MakeJob(0, kT0, milliseconds(250), ++id), milliseconds(200));
+    EXPECT_FALSE(p.Admit(j, kT0).has_value()) << i;
+  }
+  std::vector<Refusal> refused;
+  std::vector<Job> running;
+  for (int i = 0; i < 4; ++i) {
+    std::optional<Job> next = p.Next(kT0, &refused);
+    ASSERT_TRUE(next.has_value());
+    running.push_back(*std::move(next));
+  }
+  for (const Job& j : running) p.Finished(j, milliseconds(200), kT0 + milliseconds(200));
+  const SteadyTime t = kT0 + std::chrono::seconds(1);
+  for (int i = 0; i < 8; ++i) {
+    Job j = WithHint(MakeJob(0, t, milliseconds(450), ++id), milliseconds(200));
+    EXPECT_FALSE(p.Admit(j, t).has_value()) << i;
+  }
+  EXPECT_EQ(p.PredictFinish(0, t + milliseconds(450), t, milliseconds(200)),
+            t + milliseconds(400 + 200 + 1));
+  Job ninth = WithHint(MakeJob(0, t, milliseconds(450), ++id), milliseconds(200));
+  EXPECT_EQ(p.Admit(ninth, t), ShedReason::kPredictedLate);
+}
+
 // A slow route flooded on two workers is held to one by the bulkhead; its
 // queue, even when due before a fast request, can only drain through that
 // one worker, so the fast request still has the other one at once.
