@@ -84,6 +84,13 @@ struct Refusal {
   ShedReason reason;
 };
 
+// What tells a queued job apart (AdmissionPolicy::Withdraw): its exchange,
+// or its id when it has none (tests).
+inline uintptr_t JobKey(const Job& job) {
+  return job.exchange != nullptr ? reinterpret_cast<uintptr_t>(job.exchange.get())
+                                 : static_cast<uintptr_t>(job.id);
+}
+
 class AdmissionPolicy {
  public:
   virtual ~AdmissionPolicy() = default;
@@ -97,6 +104,12 @@ class AdmissionPolicy {
   // A job returned by Next() finished; its handler ran for `handler_time`.
   virtual void Finished(const Job& job, std::chrono::nanoseconds handler_time,
                         SteadyTime now) = 0;
+  // A queued job (of `route`, due at `deadline`, JobKey `key`) whose request
+  // was answered or let go meanwhile (its deadline passed, its client
+  // reset) leaves the queue: it holds no place (queue capacity) and delays
+  // no prediction. True if it was queued; false if Next() took it already
+  // (or it never was).
+  virtual bool Withdraw(size_t route, SteadyTime deadline, uintptr_t key) = 0;
   // Jobs waiting.
   virtual size_t queued() const = 0;
   // The answer of a job Finished() with answer_pending came `to_answer`

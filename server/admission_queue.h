@@ -90,6 +90,21 @@ class AdmissionQueue {
   // queue timeout passed are appended to `expired` (oldest first).
   std::optional<Item> Pop(TimePoint now, std::vector<Item>* expired);
 
+  // Removes the first queued item whose payload satisfies `pred`; false if
+  // none does. Its place is free at once (a linear scan: for items whose
+  // request went away while queued).
+  template <typename Pred>
+  bool RemoveFirst(Pred pred) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = items_.begin(); it != items_.end(); ++it) {
+      if (pred(it->payload)) {
+        items_.erase(it);
+        return true;
+      }
+    }
+    return false;
+  }
+
   size_t size() const;
   size_t capacity() const { return options_.capacity; }
   // Whether a standing queue exists at `now` (LIFO mode).

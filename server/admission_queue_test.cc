@@ -38,6 +38,25 @@ TEST(AdmissionQueueTest, RejectsWhenFullAndLeavesPayloadIntact) {
   EXPECT_EQ(q.stats().rejected_full, 1u);
 }
 
+// An item removed (its request went away while queued) frees its place at
+// once; the others keep their order.
+TEST(AdmissionQueueTest, RemoveFirstFreesThePlace) {
+  AdmissionQueue<int> q({.capacity = 2});
+  TimePoint t0{};
+  int one = 1, two = 2, three = 3;
+  ASSERT_TRUE(q.TryPush(one, t0));
+  ASSERT_TRUE(q.TryPush(two, t0));
+  EXPECT_FALSE(q.TryPush(three, t0));
+  EXPECT_FALSE(q.RemoveFirst([](int v) { return v == 9; }));
+  EXPECT_TRUE(q.RemoveFirst([](int v) { return v == 1; }));
+  EXPECT_EQ(q.size(), 1u);
+  EXPECT_TRUE(q.TryPush(three, t0));
+  std::vector<AdmissionQueue<int>::Item> expired;
+  EXPECT_EQ(q.Pop(t0, &expired)->payload, 2);
+  EXPECT_EQ(q.Pop(t0, &expired)->payload, 3);
+  EXPECT_TRUE(expired.empty());
+}
+
 TEST(AdmissionQueueTest, FifoWithoutStandingQueue) {
   Queue q({.capacity = 8});
   TimePoint t0{};

@@ -231,6 +231,31 @@ TEST_F(AdmissionTest, ABurstThatFitsTheWorkersExactlyIsAdmittedInFull) {
   EXPECT_EQ(server_->metrics().ShedCount(1), 0u);  // predicted_late
 }
 
+// A client that resets while its request is queued gives the queue place
+// back at once: the next arrival is queued, not refused as queue_full
+// (the place was held until a worker found the dead request), and the
+// queue depth says nothing waits.
+TEST_F(AdmissionTest, AClientThatResetsWhileQueuedGivesItsPlaceBack) {
+  Start({.workers = 1, .queue_capacity = 1});
+  RawClient running(port());
+  ASSERT_TRUE(running.Send(Get("/hold")));
+  ASSERT_TRUE(gate_.WaitEntered(1));  // the only worker is held
+  RawClient gone(port());
+  ASSERT_TRUE(gone.Send(Get("/fast")));
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().queue_depth.load() == 1; }));
+  gone.Reset();
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().queue_depth.load() == 0; }));
+  RawClient next(port());
+  ASSERT_TRUE(next.Send(Get("/fast")));
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().queue_depth.load() == 1; }));
+  gate_.Open();
+  EXPECT_EQ(running.Read()->status, 200);
+  auto r = next.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(server_->metrics().ShedCount(0), 0u);  // queue_full
+}
+
 // A stream longer than its deadline is in time once its head is out: the
 // route learns it answers at once, so the next stream is admitted (judged
 // by its 300 ms run, every later stream was refused as late).

@@ -26,6 +26,18 @@ void BatchFormer::Add(Job job, SteadyTime now) {
   pending_.insert(pos, std::move(job));
 }
 
+bool BatchFormer::Remove(SteadyTime deadline, uintptr_t key) {
+  auto it = std::lower_bound(pending_.begin(), pending_.end(), deadline,
+                             [](const Job& j, SteadyTime d) { return j.deadline < d; });
+  for (; it != pending_.end() && it->deadline == deadline; ++it) {
+    if (JobKey(*it) == key) {
+      pending_.erase(it);
+      return true;
+    }
+  }
+  return false;
+}
+
 double BatchFormer::arrivals_per_second(SteadyTime now) {
   return arrivals_.PerSecond(now);
 }

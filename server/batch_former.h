@@ -66,6 +66,9 @@ class BatchFormer {
 
   // A new member (its deadline orders it).
   void Add(Job job, SteadyTime now);
+  // Removes the pending member due at `deadline` whose JobKey is `key`;
+  // false if there is none.
+  bool Remove(SteadyTime deadline, uintptr_t key);
   size_t pending() const { return pending_.size(); }
   bool empty() const { return pending_.empty(); }
   SteadyTime earliest_deadline() const {

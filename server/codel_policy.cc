@@ -28,6 +28,10 @@ class CodelPolicy final : public AdmissionPolicy {
 
   void Finished(const Job&, std::chrono::nanoseconds, SteadyTime) override {}
 
+  bool Withdraw(size_t, SteadyTime, uintptr_t key) override {
+    return queue_.RemoveFirst([key](const Job& job) { return JobKey(job) == key; });
+  }
+
   size_t queued() const override { return queue_.size(); }
 
  private:

@@ -508,6 +508,27 @@ void DeadlinePolicy::AnswerCame(size_t route, nanoseconds to_answer,
   r.last_sample = std::max(r.last_sample, now);
 }
 
+bool DeadlinePolicy::Withdraw(size_t route, SteadyTime deadline, uintptr_t key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (route >= routes_.size()) return false;
+  RouteState& r = routes_[route];
+  if (r.batcher != nullptr) {
+    if (!r.batcher->Remove(deadline, key)) return false;
+  } else {
+    // In deadline order: only the jobs due at `deadline` are looked at.
+    auto it = std::lower_bound(r.queue.begin(), r.queue.end(), deadline,
+                               [](const Job& j, SteadyTime d) { return j.deadline < d; });
+    for (; it != r.queue.end() && it->deadline == deadline; ++it) {
+      if (JobKey(*it) == key) break;
+    }
+    if (it == r.queue.end() || it->deadline != deadline) return false;
+    if (it->cost_hint.has_value()) --r.hinted_queued;
+    r.queue.erase(it);
+  }
+  --queued_;
+  return true;
+}
+
 size_t DeadlinePolicy::queued() const {
   std::lock_guard<std::mutex> lock(mu_);
   return queued_;

@@ -145,6 +145,7 @@ class DeadlinePolicy final : public AdmissionPolicy {
                 SteadyTime now) override;
   void AnswerCame(size_t route, std::chrono::nanoseconds to_answer,
                   bool cut_short, SteadyTime now) override;
+  bool Withdraw(size_t route, SteadyTime deadline, uintptr_t key) override;
   size_t queued() const override;
   std::optional<Estimates> EstimatesFor(size_t route) override;
   std::optional<Estimate> BatchCostFor(size_t route) override;
@@ -168,9 +169,7 @@ class DeadlinePolicy final : public AdmissionPolicy {
     std::optional<std::chrono::nanoseconds> cost_hint;  // Job::cost_hint
   };
   static uintptr_t KeyOf(const Job& job) {
-    const Job& j = job.is_batch() ? job.batch.front() : job;
-    return j.exchange != nullptr ? reinterpret_cast<uintptr_t>(j.exchange.get())
-                                 : static_cast<uintptr_t>(j.id);
+    return JobKey(job.is_batch() ? job.batch.front() : job);
   }
   struct RouteState {
     std::deque<Job> queue;  // in deadline order (batch routes: unused)

@@ -469,6 +469,53 @@ TEST(DeadlinePolicyTest, QueueCapacityStillHolds) {
   EXPECT_EQ(p.queued(), 2u);
 }
 
+// A queued request let go (its client reset, its deadline passed) leaves
+// the queue at once: its place is free for the next arrival and it is no
+// longer work ahead of anyone. Before, it held its place until a worker
+// dequeued it, and arrivals meanwhile were refused as queue_full.
+TEST(DeadlinePolicyTest, AWithdrawnJobGivesItsPlaceBack) {
+  DeadlinePolicy p({.capacity = 2, .workers = 1});
+  Learn(p, 0, milliseconds(100), kT0);
+  Job a = MakeJob(0, kT0, std::chrono::seconds(5), 1);
+  Job b = MakeJob(0, kT0, std::chrono::seconds(5), 2);  // same deadline as a
+  ASSERT_FALSE(p.Admit(a, kT0).has_value());
+  ASSERT_FALSE(p.Admit(b, kT0).has_value());
+  Job c = MakeJob(0, kT0, std::chrono::seconds(5), 3);
+  EXPECT_EQ(p.Admit(c, kT0), ShedReason::kQueueFull);
+  EXPECT_EQ(p.PredictFinish(0, kT0 + std::chrono::seconds(6), kT0),
+            kT0 + milliseconds(300 + 50 + 1));  // behind both (+ deviation)
+  EXPECT_FALSE(p.Withdraw(0, kT0 + std::chrono::seconds(4), 1));  // not due then
+  EXPECT_TRUE(p.Withdraw(0, kT0 + std::chrono::seconds(5), 1));
+  EXPECT_FALSE(p.Withdraw(0, kT0 + std::chrono::seconds(5), 1));  // gone already
+  EXPECT_EQ(p.queued(), 1u);
+  EXPECT_EQ(p.PredictFinish(0, kT0 + std::chrono::seconds(6), kT0),
+            kT0 + milliseconds(200 + 50 + 1));
+  ASSERT_FALSE(p.Admit(c, kT0).has_value());
+  std::vector<Refusal> refused;
+  std::optional<Job> next = p.Next(kT0, &refused);
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->id, 2u);
+  EXPECT_FALSE(p.Withdraw(0, kT0 + std::chrono::seconds(5), 2));  // running: stays
+  EXPECT_TRUE(refused.empty());
+}
+
+// The same on a batch route: a pending member leaves its batch.
+TEST(DeadlinePolicyTest, AWithdrawnBatchMemberLeavesItsBatch) {
+  DeadlinePolicy p({.capacity = 2, .workers = 1,
+                    .batch = {BatchFormerOptions{.max_batch = 2}}});
+  Job a = MakeJob(0, kT0, milliseconds(50), 1);
+  Job b = MakeJob(0, kT0, milliseconds(60), 2);
+  ASSERT_FALSE(p.Admit(a, kT0).has_value());
+  ASSERT_FALSE(p.Admit(b, kT0).has_value());
+  EXPECT_TRUE(p.Withdraw(0, kT0 + milliseconds(50), 1));
+  EXPECT_EQ(p.queued(), 1u);
+  std::vector<Refusal> refused;
+  std::optional<Job> next = p.Next(kT0 + milliseconds(59), &refused);
+  ASSERT_TRUE(next.has_value());
+  ASSERT_EQ(next->batch.size(), 1u);
+  EXPECT_EQ(next->batch[0].id, 2u);
+}
+
 TEST(DeadlinePolicyTest, BulkheadLeavesAWorkerToOtherRoutes) {
   DeadlinePolicy p({.workers = 3});
   std::vector<Refusal> refused;

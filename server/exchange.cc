@@ -182,13 +182,20 @@ bool Exchange::closed() const {
   return closed_;
 }
 
+void Exchange::SetWithdraw(absl::AnyInvocable<void()> withdraw) {
+  std::lock_guard<std::mutex> lock(mu_);
+  withdraw_ = std::move(withdraw);
+}
+
 void Exchange::Unbind() {
   sink_ = nullptr;
   absl::AnyInvocable<void()> callback;
   AnswerObserver observer;  // nothing learned
+  absl::AnyInvocable<void()> withdraw;
   {
     std::lock_guard<std::mutex> lock(mu_);
     observer = std::move(answer_observer_);
+    withdraw = std::move(withdraw_);
     if (state_ == State::kPending || state_ == State::kStreaming) {
       state_ = State::kClaimed;
     }
@@ -196,12 +203,14 @@ void Exchange::Unbind() {
     callback = WakeWritersLocked();
   }
   cancel_.Cancel();
+  if (withdraw && !started()) withdraw();
   if (callback) callback();
 }
 
 bool Exchange::Expire() {
   absl::AnyInvocable<void()> callback;
   AnswerObserver observer;
+  absl::AnyInvocable<void()> withdraw;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (state_ != State::kPending) return false;
@@ -209,8 +218,10 @@ bool Exchange::Expire() {
     closed_ = true;
     callback = WakeWritersLocked();
     observer = std::move(answer_observer_);
+    withdraw = std::move(withdraw_);
   }
   cancel_.Cancel();
+  if (withdraw && !started()) withdraw();
   if (callback) callback();
   if (observer) observer(std::chrono::steady_clock::now(), /*cut_short=*/true);
   return true;

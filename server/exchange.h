@@ -199,6 +199,13 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // longer), or nullopt when the connection lets go or the producer drops
   // its Responder (nothing learned). Returns false, keeping nothing, if the
   // exchange was settled already.
+  // Set by the worker pool once the request is queued: called once, outside
+  // the lock, on the thread that lets the exchange go (Unbind: the client
+  // reset or left) or claims it at its deadline (Expire) while no worker
+  // has started it, so the queue gives its place back at once rather than
+  // when a worker finds it dead.
+  void SetWithdraw(absl::AnyInvocable<void()> withdraw);
+
   using AnswerObserver =
       absl::AnyInvocable<void(std::optional<SteadyTime> at, bool cut_short)>;
   bool ObserveAnswer(AnswerObserver observer);
@@ -239,6 +246,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   CancelState cancel_;
   RequestContext context_;
   SteadyTime enqueued_{};
+  absl::AnyInvocable<void()> withdraw_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> started_{false};
   // ChargeWorkerTime(): set by the worker before it lets go of the exchange.
   size_t charged_route_ = 0;

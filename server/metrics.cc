@@ -207,8 +207,10 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
                             out);
     }
   }
-  *out += "# HELP brisk_shed_total Requests refused without running, by "
-          "route and reason.\n# TYPE brisk_shed_total counter\n";
+  *out += "# HELP brisk_shed_total Requests answered without running, by "
+          "route and reason: refused, or left in the queue past their deadline "
+          "(expired_in_queue; answered 503 deadline exceeded and also counted "
+          "in brisk_deadline_exceeded_total).\n# TYPE brisk_shed_total counter\n";
   for (size_t route = 0; route + 1 < routes_.size(); ++route) {  // not unmatched
     const RouteMetrics* r = routes_[route].get();
     for (size_t i = 0; i < kShedReasonNames.size(); ++i) {

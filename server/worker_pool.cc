@@ -111,10 +111,24 @@ void WorkerPool::WakerLoop() {
 std::optional<ShedReason> WorkerPool::Submit(Job job, SteadyTime now) {
   if (job.exchange != nullptr) job.exchange->set_enqueued(now);
   const size_t route = job.route;
+  const SteadyTime deadline = job.deadline;
+  const uintptr_t key = JobKey(job);
+  Exchange* const exchange = job.exchange.get();
   if (std::optional<ShedReason> refused = policy_->Admit(job, now)) {
     return refused;
   }
   metrics_->queue_depth.fetch_add(1, std::memory_order_relaxed);
+  if (exchange != nullptr) {
+    // A request let go while queued gives its place back at once. (Not a
+    // reference to the exchange: it owns this callback.)
+    exchange->SetWithdraw([policy = std::weak_ptr<AdmissionPolicy>(policy_),
+                           metrics = metrics_, route, deadline, key] {
+      std::shared_ptr<AdmissionPolicy> p = policy.lock();
+      if (p != nullptr && p->Withdraw(route, deadline, key)) {
+        metrics->queue_depth.fetch_sub(1, std::memory_order_relaxed);
+      }
+    });
+  }
   // Only a pool with batch routes (it has the waker) needs to ask: every
   // other job is runnable as soon as it is queued, and asking would take
   // the policy's lock a second time on the reactor for each request.

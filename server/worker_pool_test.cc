@@ -46,6 +46,7 @@ class ClosingPolicy : public AdmissionPolicy {
     return job;
   }
   void Finished(const Job&, std::chrono::nanoseconds, SteadyTime) override {}
+  bool Withdraw(size_t, SteadyTime, uintptr_t) override { return false; }
   size_t queued() const override {
     std::lock_guard<std::mutex> lock(mu_);
     return jobs_.size();
