@@ -48,11 +48,19 @@ SteadyTime Dispatcher::DeadlineOf(const http::Request& request,
   std::chrono::nanoseconds budget = route.options.deadline.count() > 0
                                         ? route.options.deadline
                                         : options_.request_deadline;
-  if (std::optional<std::string_view> v = request.Header(kBudgetHeader)) {
-    if (std::optional<int64_t> ms = ParseBudgetMs(*v)) {
-      budget = std::min<std::chrono::nanoseconds>(
-          budget, std::chrono::milliseconds(*ms));
-    }
+  // Every member of every X-Request-Budget-Ms line: repeated lines are one
+  // comma-separated list (RFC 9110 section 5.3), and the tightest budget
+  // wins (a proxy that appends a shorter one is heard, whatever the order);
+  // members that are no budget are ignored.
+  for (const http::HeaderField field : request.headers()) {
+    if (!http::EqualsIgnoreCase(field.name, kBudgetHeader)) continue;
+    http::ForEachListElement(field.value, [&](std::string_view member) {
+      if (std::optional<int64_t> ms = ParseBudgetMs(member)) {
+        budget = std::min<std::chrono::nanoseconds>(budget,
+                                                    std::chrono::milliseconds(*ms));
+      }
+      return true;
+    });
   }
   return arrival + budget;
 }

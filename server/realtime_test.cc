@@ -553,6 +553,19 @@ TEST_F(RealtimeTest, ClientBudgetShortensButNeverExtendsTheDeadline) {
   r = c.Read();
   ASSERT_TRUE(r.has_value());
   EXPECT_GT(std::stoi(r->body), 2000);  // malformed: ignored
+  // Repeated lines are one list (RFC 9110 section 5.3): the tightest valid
+  // member wins, in any order; members that are no budget are ignored. (The
+  // first line alone was read: a tighter second line was dropped.)
+  for (const char* fields : {"X-Request-Budget-Ms: 5000\r\nX-Request-Budget-Ms: 2000\r\n",
+                             "X-Request-Budget-Ms: 2000\r\nX-Request-Budget-Ms: 5000\r\n",
+                             "X-Request-Budget-Ms: 5000, 2000\r\n",
+                             "x-request-budget-ms: abc\r\nX-Request-Budget-Ms: 0, 2000\r\n"}) {
+    ASSERT_TRUE(c.Send(std::string("GET /deadline HTTP/1.1\r\nHost: t\r\n") + fields + "\r\n"));
+    r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_LE(std::stoi(r->body), 2000) << fields;
+    EXPECT_GT(std::stoi(r->body), 0) << fields;
+  }
   // A budget shorter than the queue wait: 503 while the workers are held.
   RawClient a(port()), b(port()), d(port());
   ASSERT_TRUE(a.Send(Get("/gate")));
