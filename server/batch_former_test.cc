@@ -211,6 +211,36 @@ TEST(BatchFormerTest, MembersWhoseClientLeftAreDropped) {
   EXPECT_EQ(refused[0].job.id, 1u);  // handed back; not answered (it was)
 }
 
+// A batch that cannot grow goes at once: with the queue full every arrival
+// is refused, so waiting for company (a fixed delay, or the batch size the
+// arrival rate asks for) only left the worker idle while the load was
+// turned away (queue_capacity 2: a few hundred of 90,000 answered).
+TEST(DeadlinePolicyBatchTest, ABatchThatCannotGrowRunsAtOnce) {
+  for (const auto policy : {Policy::kFixed, Policy::kDeadline}) {
+    SCOPED_TRACE(policy == Policy::kFixed ? "fixed" : "deadline");
+    DeadlinePolicy p({.capacity = 2, .workers = 1,
+                      .batch = {BatchFormerOptions{.policy = policy,
+                                                   .max_batch = 32,
+                                                   .max_delay = std::chrono::seconds(1)}}});
+    std::vector<Refusal> refused;
+    Job a = Member(kT0, std::chrono::seconds(5), 1);
+    ASSERT_FALSE(p.Admit(a, kT0).has_value());
+    if (policy == Policy::kFixed) {
+      EXPECT_FALSE(p.Next(kT0, &refused).has_value());  // it may still grow
+      EXPECT_EQ(p.AfterAdmit(0, kT0).closes, kT0 + std::chrono::seconds(1));
+    }
+    Job b = Member(kT0, std::chrono::seconds(5), 2);
+    ASSERT_FALSE(p.Admit(b, kT0).has_value());
+    Job c = Member(kT0, std::chrono::seconds(5), 3);
+    EXPECT_EQ(p.Admit(c, kT0), ShedReason::kQueueFull);
+    EXPECT_TRUE(p.AfterAdmit(0, kT0).worker);
+    EXPECT_TRUE(p.NextWake(kT0).now);
+    std::optional<Job> batch = p.Next(kT0, &refused);
+    ASSERT_TRUE(batch.has_value());
+    EXPECT_EQ(Ids(batch->batch), (std::vector<uint64_t>{1, 2}));
+  }
+}
+
 TEST(DeadlinePolicyBatchTest, BatchRouteIsAdmittedFormedAndLearned) {
   DeadlinePolicy p({.workers = 1,
                     .batch = {BatchFormerOptions{

@@ -401,7 +401,7 @@ std::optional<Job> DeadlinePolicy::Next(SteadyTime now,
       if (r.running >= LimitLocked(i, now)) continue;
       SteadyTime head;
       if (r.batcher != nullptr) {
-        if (!r.batcher->Ready(now, LimitLocked(i, now))) continue;
+        if (!BatchReadyLocked(r, now, LimitLocked(i, now))) continue;
         head = r.batcher->earliest_deadline();
       } else {
         if (r.queue.empty()) continue;
@@ -549,7 +549,7 @@ AdmissionPolicy::WakePlan DeadlinePolicy::NextWake(SteadyTime now) {
     RouteState& r = routes_[i];
     if (r.batcher == nullptr || r.batcher->empty()) continue;
     const int limit = LimitLocked(i, now);
-    if (r.batcher->Ready(now, limit)) {
+    if (BatchReadyLocked(r, now, limit)) {
       // Usually a worker is on its way (woken by the arrival that made it
       // ready) or one of the route's running jobs takes it when it ends.
       // But a batch may close between its last arrival's check and this
@@ -569,7 +569,7 @@ AdmissionPolicy::WakeAfterAdmit DeadlinePolicy::AfterAdmit(size_t route,
   RouteState& r = Route(route);
   if (r.batcher == nullptr) return {};
   const int limit = LimitLocked(route, now);
-  if (r.batcher->Ready(now, limit)) {
+  if (BatchReadyLocked(r, now, limit)) {
     // Runnable now, or taken by the next of its running jobs to finish.
     return {.worker = r.running < limit};
   }

@@ -241,6 +241,14 @@ class DeadlinePolicy final : public AdmissionPolicy {
   // estimate (probe_interval); marks it and the route if so.
   bool ProbeLocked(RouteState& r, Job& job, SteadyTime now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the batch of batch route `r` may run now: its batcher says so,
+  // or it cannot grow (the queue is full, so every arrival is refused
+  // meanwhile: waiting would only leave the worker idle).
+  bool BatchReadyLocked(RouteState& r, SteadyTime now, int workers)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return r.batcher->Ready(now, workers) ||
+           (queued_ >= options_.capacity && !r.batcher->empty());
+  }
   // Requests of the route queued (or pending in its batcher).
   static size_t Pending(const RouteState& r) {
     return r.batcher != nullptr ? r.batcher->pending() : r.queue.size();
