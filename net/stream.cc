@@ -216,6 +216,13 @@ class ReadinessStream final : public Stream {
   void OnEvents(uint32_t events) {
     if (closed_ || failed_) return;
     if (events & kError) {
+      // A reset: what the peer sent before it is still in the socket and
+      // comes first, as on io_uring (a request, a TLS client's last
+      // handshake flight); the read that empties it reports the error.
+      if (reading_ && !eof_) {
+        ReadSome();
+        if (closed_ || failed_) return;
+      }
       int err = 0;
       socklen_t len = sizeof(err);
       ::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len);

@@ -36,7 +36,8 @@
 // reading resumes, then OnStreamEof() (the owner may answer all of it); it
 // is not watched meanwhile, so a paused stream waiting to write is not woken
 // by it again and again. OnStreamError() when the connection
-// broke (reset, ...). After either, no more data arrives; the owner decides
+// broke (reset, ...), after what the peer sent before a reset was delivered
+// (while reading). After either, no more data arrives; the owner decides
 // when to Close().
 //
 // Threading and re-entrancy: loop thread only. Callbacks never run nested
