@@ -60,4 +60,15 @@ std::string TraceParent::Child(std::string_view span_id) const {
   return out;
 }
 
+std::optional<std::string_view> RequestTraceParent(const Request& request) {
+  std::optional<std::string_view> found;
+  for (const HeaderField field : request.headers()) {
+    if (!EqualsIgnoreCase(field.name, kTraceParentHeader)) continue;
+    if (found.has_value()) return std::nullopt;  // a second line
+    found = field.value;
+  }
+  if (!found.has_value()) return std::nullopt;
+  return ValidTraceParent(*found);
+}
+
 }  // namespace brisk::http

@@ -23,6 +23,8 @@
 #include <string>
 #include <string_view>
 
+#include "http/request.h"
+
 namespace brisk::http {
 
 class TraceParent {
@@ -40,9 +42,6 @@ class TraceParent {
 
  private:
   friend std::optional<TraceParent> ParseTraceParent(std::string_view value);
-// The same check without a copy: `value` without surrounding whitespace if
-// it is a valid traceparent, else nullopt (a view into `value`).
-std::optional<std::string_view> ValidTraceParent(std::string_view value);
   std::string value_;
   uint8_t flags_ = 0;
 };
@@ -54,6 +53,13 @@ std::optional<std::string_view> ValidTraceParent(std::string_view value);
 
 // The header's name.
 inline constexpr std::string_view kTraceParentHeader = "traceparent";
+
+// The request's traceparent, if it has exactly one traceparent field line
+// and its value is valid (a view into the request). Two lines are two
+// parents, of which neither can be trusted: the request starts a new trace
+// (what W3C's trace-context test suite asks of a receiver; a list in one
+// line is invalid already).
+std::optional<std::string_view> RequestTraceParent(const Request& request);
 
 }  // namespace brisk::http
 

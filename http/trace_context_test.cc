@@ -3,6 +3,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "http/request_parser.h"
 
 namespace brisk::http {
 namespace {
@@ -50,6 +51,32 @@ TEST(TraceParentTest, Table) {
   for (const Row& r : rows) {
     EXPECT_EQ(ParseTraceParent(r.value).has_value(), r.valid) << r.name;
   }
+}
+
+Request Parsed(const std::string& head) {
+  RequestParser parser;
+  EXPECT_EQ(parser.Feed(head).kind, ParseResult::kComplete);
+  return parser.TakeRequest();
+}
+
+// One traceparent line is the request's parent; two lines are two
+// parents, neither of them trusted (W3C's trace-context test suite: the
+// receiver starts a new trace). The first line used to win.
+TEST(RequestTraceParentTest, OneLineCountsTwoLinesNone) {
+  const std::string other = "00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-00f067aa0ba902b7-01";
+  EXPECT_EQ(RequestTraceParent(Parsed(std::string("GET / HTTP/1.1\r\nHost: h\r\n"
+                                                  "Traceparent:  ") + kValid + "\r\n\r\n")),
+            kValid);
+  EXPECT_EQ(RequestTraceParent(Parsed("GET / HTTP/1.1\r\nHost: h\r\n\r\n")), std::nullopt);
+  EXPECT_EQ(RequestTraceParent(Parsed(std::string("GET / HTTP/1.1\r\nHost: h\r\ntraceparent: ") +
+                                      kValid + "\r\ntraceparent: " + other + "\r\n\r\n")),
+            std::nullopt);
+  EXPECT_EQ(RequestTraceParent(Parsed(std::string("GET / HTTP/1.1\r\nHost: h\r\ntraceparent: ") +
+                                      kValid + "\r\ntraceparent: " + kValid + "\r\n\r\n")),
+            std::nullopt);
+  EXPECT_EQ(RequestTraceParent(Parsed(std::string("GET / HTTP/1.1\r\nHost: h\r\ntraceparent: ") +
+                                      kValid + ", " + other + "\r\n\r\n")),
+            std::nullopt);
 }
 
 }  // namespace

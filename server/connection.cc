@@ -15,9 +15,7 @@ constexpr size_t kMaxLingerBytes = 256 * 1024;
 // The request's valid W3C traceparent (a view into it), or empty.
 std::string_view TraceParentOf(const http::Request* request) {
   if (request == nullptr) return {};
-  std::optional<std::string_view> v = request->Header(http::kTraceParentHeader);
-  if (!v.has_value()) return {};
-  return http::ValidTraceParent(*v).value_or(std::string_view());
+  return http::RequestTraceParent(*request).value_or(std::string_view());
 }
 
 // A final answer's status: 2xx to 5xx. A handler's 1xx would be taken for

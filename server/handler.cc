@@ -53,7 +53,7 @@ const tls::PeerIdentity* RequestContext::client_certificate() const {
 }
 
 std::optional<http::TraceParent> RequestContext::trace() const {
-  std::optional<std::string_view> v = request_->Header(http::kTraceParentHeader);
+  std::optional<std::string_view> v = http::RequestTraceParent(*request_);
   if (!v.has_value()) return std::nullopt;
   return http::ParseTraceParent(*v);
 }

@@ -30,10 +30,12 @@ std::string HandoverPath(const ::brisk::testing::TempDir& dir) {
 }
 
 std::unique_ptr<HttpServer> Serve(const std::string& name,
-                                  const std::string& handover, uint16_t port) {
+                                  const std::string& handover, uint16_t port,
+                                  int reactors = 1) {
   auto s = std::make_unique<HttpServer>(
       ServerOptions{.address = "127.0.0.1",
                     .port = port,
+                    .reactors = reactors,
                     .drain_grace = milliseconds(200),
                     .handle_signals = false,
                     .handover_socket = handover});
@@ -116,6 +118,34 @@ TEST(HandoverTest, NewProcessTakesOverWithNoRefusedConnection) {
   prober.Stop();
   EXPECT_EQ(prober.failures(), 0);
   EXPECT_EQ(prober.answers('A'), a_total);  // A answered nothing after its drain
+  c->Stop();
+}
+
+// The new process may run another number of reactors. More than the old
+// one's listeners: they share them (the start used to fail with
+// "getsockopt(SO_ACCEPTCONN): Bad file descriptor", a descriptor read
+// after it was moved). Fewer: it still accepts from every listener taken
+// over (a surplus one was closed, resetting the connections in its
+// backlog).
+TEST(HandoverTest, TakesOverFromMoreOrFewerReactors) {
+  const auto dir = ::brisk::testing::TempDir::Short("brisk-handover");
+  const std::string path = HandoverPath(dir);
+  std::unique_ptr<HttpServer> a = Serve("A", path, 0, /*reactors=*/2);
+  const uint16_t port = a->port();
+  Prober prober(port);
+  ASSERT_TRUE(Eventually([&] { return prober.answers('A') >= 20; }));
+  std::unique_ptr<HttpServer> b = Serve("B", path, 0, /*reactors=*/1);
+  EXPECT_EQ(b->port(), port);
+  ASSERT_TRUE(Eventually([&] { return prober.answers('B') >= 200; }));
+  EXPECT_TRUE(a->WaitDrained(std::chrono::seconds(20)));
+  a->Stop();
+  std::unique_ptr<HttpServer> c = Serve("C", path, 0, /*reactors=*/3);
+  EXPECT_EQ(c->port(), port);
+  ASSERT_TRUE(Eventually([&] { return prober.answers('C') >= 200; }));
+  EXPECT_TRUE(b->WaitDrained(std::chrono::seconds(20)));
+  b->Stop();
+  prober.Stop();
+  EXPECT_EQ(prober.failures(), 0);
   c->Stop();
 }
 

@@ -437,38 +437,57 @@ absl::Status HttpServer::Start() {
     if (!free.ok()) return free.status();
     port = *free;
   }
-  for (int i = 0; i < o.reactors; ++i) {
-    absl::StatusOr<net::Listener> listener;
-    if (takeover.has_value()) {
-      // The old process's sockets, shared round robin if it had fewer.
-      std::vector<net::Listener>& got = takeover->listeners();
-      const net::Listener& from = got[static_cast<size_t>(i) % got.size()];
-      listener = static_cast<size_t>(i) < got.size()
-                     ? std::move(got[static_cast<size_t>(i)])
-                     : net::Listener::Adopt(net::UniqueFd(
-                           fcntl(from.fd(), F_DUPFD_CLOEXEC, 0)));
-    } else {
-      listener = net::Listener::Create(
+  // The sockets each reactor accepts from, and the distinct ones (what the
+  // next binary upgrade takes over).
+  const size_t reactors = static_cast<size_t>(o.reactors);
+  std::vector<std::vector<net::Listener>> accepts_from(reactors);
+  std::vector<int> listener_fds;
+  if (takeover.has_value()) {
+    // The old process's sockets. Every one is accepted from, round robin
+    // over the reactors: closing a surplus one (an old process with more
+    // reactors) would reset the connections in its backlog. A reactor left
+    // without one shares one (a duplicate descriptor of the same socket).
+    std::vector<net::Listener>& got = takeover->listeners();
+    if (got.empty()) return absl::FailedPreconditionError("no listening socket handed over");
+    for (size_t i = got.size(); i < reactors; ++i) {
+      absl::StatusOr<net::Listener> shared = net::Listener::Adopt(
+          net::UniqueFd(fcntl(got[i % got.size()].fd(), F_DUPFD_CLOEXEC, 0)));
+      if (!shared.ok()) return shared.status();
+      accepts_from[i].push_back(*std::move(shared));
+    }
+    for (size_t k = 0; k < got.size(); ++k) {
+      listener_fds.push_back(got[k].fd());
+      accepts_from[k % reactors].push_back(std::move(got[k]));
+    }
+  } else {
+    for (size_t i = 0; i < reactors; ++i) {
+      absl::StatusOr<net::Listener> listener = net::Listener::Create(
           o.address, port,
           net::ListenerOptions{.backlog = 4096,
                                .reuse_port = o.reactors > 1,
                                .defer_accept_seconds = o.defer_accept ? 1 : 0});
+      if (!listener.ok()) return listener.status();
+      port = listener->port();
+      listener_fds.push_back(listener->fd());
+      accepts_from[i].push_back(*std::move(listener));
     }
-    if (!listener.ok()) return listener.status();
-    // Also on a listener taken over: the flag is the new process's choice.
-    if (o.receive_timestamps) {
-      if (absl::Status s = net::EnableReceiveTimestamps(listener->fd()); !s.ok()) {
-        return s;
+  }
+  for (std::vector<net::Listener>& listeners : accepts_from) {
+    for (const net::Listener& listener : listeners) {
+      // Also on a listener taken over: the flag is the new process's choice.
+      if (o.receive_timestamps) {
+        if (absl::Status s = net::EnableReceiveTimestamps(listener.fd()); !s.ok()) {
+          return s;
+        }
       }
+      port = listener.port();
     }
-    port = listener->port();
     auto reactor = std::make_unique<internal::Reactor>(
         context, &d.lifecycle, o.max_connections,
         net::StreamOptions{.read_on_start = o.defer_accept,
                            .receive_timestamps = o.receive_timestamps},
         d.tls.get());
-    if (absl::Status s = reactor->Init(*std::move(listener),
-                                       o.io == IoBackend::kIoUring);
+    if (absl::Status s = reactor->Init(std::move(listeners), o.io == IoBackend::kIoUring);
         !s.ok()) {
       return s;
     }
@@ -487,8 +506,6 @@ absl::Status HttpServer::Start() {
     if (!w.ok()) return w.status();  // before `started`: Stop() is a no-op
     d.signals = *std::move(w);
   }
-  std::vector<int> listener_fds;
-  for (auto& r : d.reactors) listener_fds.push_back(r->listener_fd());
   const auto on_handed_over = [&d] {
     d.control->Post([&d] { d.HandedOverOnControl(); });
   };

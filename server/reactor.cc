@@ -28,7 +28,7 @@ Reactor::~Reactor() {
   if (env_.home != nullptr) env_.home->Shut();
 }
 
-absl::Status Reactor::Init(net::Listener listener, bool io_uring) {
+absl::Status Reactor::Init(std::vector<net::Listener> listeners, bool io_uring) {
   absl::StatusOr<std::unique_ptr<net::EventLoop>> loop =
       io_uring ? net::CreateIoUringLoop() : net::CreateEpollLoop();
   if (!loop.ok()) {
@@ -43,14 +43,16 @@ absl::Status Reactor::Init(net::Listener listener, bool io_uring) {
   ServerMetrics* metrics = env_.context.metrics;
   loop_->SetLagObserver(
       [metrics](net::Duration lag) { metrics->loop_lag.Observe(lag); });
-  absl::StatusOr<std::unique_ptr<net::Acceptor>> acceptor =
-      net::Acceptor::Create(
-          loop_.get(), std::move(listener),
-          [this](net::UniqueFd fd, const net::SocketAddress& peer) {
-            OnAccept(std::move(fd), peer);
-          });
-  if (!acceptor.ok()) return acceptor.status();
-  acceptor_ = *std::move(acceptor);
+  for (net::Listener& listener : listeners) {
+    absl::StatusOr<std::unique_ptr<net::Acceptor>> acceptor =
+        net::Acceptor::Create(
+            loop_.get(), std::move(listener),
+            [this](net::UniqueFd fd, const net::SocketAddress& peer) {
+              OnAccept(std::move(fd), peer);
+            });
+    if (!acceptor.ok()) return acceptor.status();
+    acceptors_.push_back(*std::move(acceptor));
+  }
   if (env_.context.access_log != nullptr) ScheduleLogFlush();
   return absl::OkStatus();
 }
@@ -140,7 +142,7 @@ void Reactor::OnConnectionClosed(Connection* connection) {
 void Reactor::PostStopAccepting() {
   loop_->Post([this] {
     accepting_ = false;
-    acceptor_.reset();
+    acceptors_.clear();
   });
 }
 
@@ -163,7 +165,7 @@ void Reactor::CloseAllAndWait() {
   std::promise<void> done;
   loop_->Post([this, &done] {
     accepting_ = false;
-    acceptor_.reset();
+    acceptors_.clear();
     for (Connection* c : ConnectionsNow()) c->CloseAnsweringPending();
     done.set_value();
   });

@@ -38,14 +38,21 @@ class Reactor final : public ConnectionOwner {
   Reactor& operator=(const Reactor&) = delete;
 
   // Creates the loop (io_uring's or epoll's) and starts accepting from
-  // `listener` once running.
-  absl::Status Init(net::Listener listener, bool io_uring);
+  // each of `listeners` once running (one, except after a takeover from a
+  // process that had more listeners than this one has reactors: every
+  // listener taken over keeps being accepted from, or the connections in
+  // its backlog would be reset when it closed).
+  absl::Status Init(std::vector<net::Listener> listeners, bool io_uring);
   // Starts the loop's thread; ResourceExhausted if the system has none to
   // give (nothing started then).
   absl::Status StartThread();
-  // The listening socket (until the reactor stops accepting). Before
+  // The listening sockets (until the reactor stops accepting). Before
   // StartThread() only.
-  int listener_fd() const { return acceptor_ ? acceptor_->listener().fd() : -1; }
+  std::vector<int> listener_fds() const {
+    std::vector<int> fds;
+    for (const auto& a : acceptors_) fds.push_back(a->listener().fd());
+    return fds;
+  }
   // Stops the loop and joins the thread (any thread but this reactor's).
   void StopAndJoin();
 
@@ -83,7 +90,7 @@ class Reactor final : public ConnectionOwner {
   std::unique_ptr<net::EventLoop> loop_;
   // Every connection's timeouts on one loop timer (made with the loop).
   std::unique_ptr<Connection::Timers> timers_;
-  std::unique_ptr<net::Acceptor> acceptor_;
+  std::vector<std::unique_ptr<net::Acceptor>> acceptors_;
   // Parsers of connections with no request in progress, for reuse.
   std::vector<std::unique_ptr<http::RequestParser>> parsers_;
   // Found by raw pointer (8 bytes a slot).
