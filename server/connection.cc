@@ -98,8 +98,8 @@ void Connection::OnStreamData(std::string_view data) {
 void Connection::ProcessInput(std::string_view data, SteadyTime arrival) {
   while (!data.empty()) {
     if (phase_ != Phase::kOpen ||
-        pipeline_.size() >= config().max_pipeline_depth) {
-      stash_.append(data);  // parsed once the pipeline has room
+        pipeline_.size() >= config().max_pipeline_depth || OutputBacklogged()) {
+      stash_.append(data);  // parsed once the pipeline (or the output) has room
       return;
     }
     if (parser_ == nullptr) parser_ = owner_->TakeParser();
@@ -463,6 +463,17 @@ void Connection::Advance() {
   // them inline keeps making room.
   while (phase_ == Phase::kOpen && !stash_.empty() &&
          pipeline_.size() < config().max_pipeline_depth) {
+    if (OutputBacklogged()) {
+      // Answers pile up unsent (a client that pipelines and does not
+      // read): the kernel takes what it can, and the rest of the stash
+      // waits for the output to drain (OnStreamDrained), or the write
+      // timeout. Answering it all at once grew memory without bound.
+      if (!stream_->Flush()) {
+        Close();  // the client is gone (EPIPE, reset)
+        return;
+      }
+      if (OutputBacklogged()) break;
+    }
     std::string pending = stash_.Take();
     // Stashed while the pipeline was full: its arrival time is gone; the
     // time it is taken now is the conservative stand-in (the wait in the
@@ -536,7 +547,7 @@ bool Connection::WantRead() const {
       return true;
     case Phase::kOpen:
       return !input_ended_ && stash_.empty() &&
-             pipeline_.size() < config().max_pipeline_depth;
+             pipeline_.size() < config().max_pipeline_depth && !OutputBacklogged();
     default:
       return false;
   }
@@ -697,8 +708,10 @@ void Connection::OnTimer() {
     m.timeouts_write.fetch_add(1, std::memory_order_relaxed);
     Close();
   } else if (!ParserIdle()) {
-    // Slowloris (head) or a stalled body: 408, then close.
-    m.timeouts_header.fetch_add(1, std::memory_order_relaxed);
+    // Slowloris (head) or a stalled body: 408, then close. A body stall is
+    // the idle timeout's (the longest pause while a body arrives).
+    (HeadersComplete() ? m.timeouts_idle : m.timeouts_header)
+        .fetch_add(1, std::memory_order_relaxed);
     const bool head = parser_ != nullptr && parser_->head_request();
     ReleaseParser();
     AnswerWithoutRequest(http::Response::Status(408), head);

@@ -68,6 +68,10 @@ struct ConnectionConfig {
   std::chrono::nanoseconds idle_timeout = std::chrono::seconds(60);
   std::chrono::nanoseconds write_timeout = std::chrono::seconds(10);
   size_t max_pipeline_depth = 64;
+  // Answers written but not taken by the kernel beyond which no more
+  // requests are read or parsed until they drain (a client that pipelines
+  // and never reads; the write timeout then closes it).
+  size_t max_unsent_bytes = 256 * 1024;
   http::ParserLimits parser_limits;
 };
 
@@ -237,6 +241,10 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   SteadyTime NextTimeout() const;
   void OnTimer();
   bool WantRead() const;
+  // More answers wait unsent than config().max_unsent_bytes.
+  bool OutputBacklogged() const {
+    return stream_->pending_output() > config().max_unsent_bytes;
+  }
   bool Idle() const;
   bool ParserIdle() const { return parser_ == nullptr || parser_->idle(); }
   bool HeadersComplete() const {

@@ -366,6 +366,7 @@ class World final : public brisk::internal::ConnectionOwner {
                .idle_timeout = std::chrono::seconds(5),
                .write_timeout = std::chrono::seconds(3),
                .max_pipeline_depth = 3,
+               .max_unsent_bytes = 2048,
                .parser_limits = kLimits};
     dispatcher_ = std::make_unique<brisk::internal::Dispatcher>(
         &routes_, metrics_,
@@ -636,6 +637,11 @@ class World final : public brisk::internal::ConnectionOwner {
   void Check() {
     if (transport_ == nullptr) return;
     if (transport_->closed()) Require(transport_->pending_output() == 0);
+    // Answers piled up unsent: no more requests are read (a client that
+    // pipelines and never reads grew the server's memory without bound).
+    // A lingering connection reads only to discard.
+    Require(!transport_->reading() || transport_->write_shut() ||
+            transport_->pending_output() <= config_.max_unsent_bytes);
     produced_ += transport_->TakeSent();
     const std::string& queued = transport_->output();
     const size_t total = produced_.size() + queued.size();

@@ -332,6 +332,7 @@ absl::Status HttpServer::Start() {
       .idle_timeout = o.idle_timeout,
       .write_timeout = o.write_timeout,
       .max_pipeline_depth = o.max_pipeline_depth,
+      .max_unsent_bytes = o.max_unsent_bytes,
       .parser_limits = http::ParserLimits{.max_header_bytes = o.max_header_bytes,
                                           .max_body_bytes = o.max_body_bytes}};
   d.dispatcher = std::make_unique<internal::Dispatcher>(

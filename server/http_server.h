@@ -140,6 +140,11 @@ struct ServerOptions {
   size_t max_body_bytes = 1 << 20;
   // Requests parsed ahead on one connection while earlier ones are pending.
   size_t max_pipeline_depth = 64;
+  // Answers written on one connection but not yet taken by the kernel
+  // beyond which it reads no more requests until they drain: a client that
+  // pipelines and does not read holds at most this much (plus one read),
+  // and --write_timeout then closes it.
+  size_t max_unsent_bytes = 256 * 1024;
   // A streamed answer's bytes buffered per request before
   // Responder::Write() asks the handler to wait.
   size_t stream_buffer_bytes = 256 * 1024;

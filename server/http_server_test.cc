@@ -583,6 +583,21 @@ TEST_F(ServerTest, SilentNewConnectionIsClosedByTheHeaderTimeout) {
   EXPECT_TRUE(kept.Read().has_value());
 }
 
+// A body that stops arriving is cut by the idle timeout (408) and counted
+// as one; it was counted as a header timeout (slowloris), which it is not.
+TEST_F(ServerTest, AStalledBodyIsAnIdleTimeout) {
+  StartServer({.header_timeout = std::chrono::seconds(600),
+               .idle_timeout = milliseconds(200)});
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 408);
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_EQ(server_->metrics().timeouts_idle.load(), 1u);
+  EXPECT_EQ(server_->metrics().timeouts_header.load(), 0u);
+}
+
 TEST_F(ServerTest, IdleKeepAliveConnectionIsClosed) {
   StartServer({.idle_timeout = milliseconds(200)});
   RawClient c(port_);

@@ -929,7 +929,8 @@ TEST_F(RealtimeTest, AHalfCloseAnswersStashedRequestsAndDropsACutOffOne) {
 // (the pipeline full), its half-close must not end the input, or the
 // requests still in the socket would never be read. All are answered.
 TEST_F(RealtimeTest, AHalfCloseWhileAnswersAreStuckStillReadsWhatCameBefore) {
-  Start({.workers = 1, .max_pipeline_depth = 1});
+  // The pipeline pauses reading here, not the unsent answers (next test).
+  Start({.workers = 1, .max_pipeline_depth = 1, .max_unsent_bytes = size_t{64} << 20});
   constexpr int kHellos = 2000;  // ~70 KB: more than one read takes
   std::string requests = Get("/big_inline") + Get("/gate");
   for (int i = 0; i < kHellos; ++i) requests += Get("/hello");
@@ -945,6 +946,35 @@ TEST_F(RealtimeTest, AHalfCloseWhileAnswersAreStuckStillReadsWhatCameBefore) {
   r = c.Read();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->body, "opened\n");
+  int hellos = 0;
+  while (hellos < kHellos) {
+    r = c.Read();
+    if (!r.has_value() || r->body != "hello\n") break;
+    ++hellos;
+  }
+  EXPECT_EQ(hellos, kHellos);
+  EXPECT_TRUE(c.WaitClosed());
+}
+
+// The same when the answers piled up unsent are what paused reading: the
+// requests behind them are read, parsed and answered once the client
+// reads, the half-close after them.
+TEST_F(RealtimeTest, AHalfCloseWhileUnsentAnswersPauseReadingStillReadsWhatCameBefore) {
+  Start({.workers = 1});
+  constexpr size_t kBigInlineRoute = 11;  // metrics index: registration order
+  constexpr int kHellos = 2000;
+  std::string requests = Get("/big_inline");
+  for (int i = 0; i < kHellos; ++i) requests += Get("/hello");
+  RawClient c(port());
+  ASSERT_TRUE(c.Send(requests));
+  ASSERT_TRUE(Eventually([&] {
+    return server_->metrics().route(kBigInlineRoute).total.count() == 1;
+  }));
+  c.ShutdownWrite();
+  RoundTripThroughTheReactor();  // the half-close has been seen
+  std::optional<::brisk::testing::RawResponse> r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body.size(), size_t{32} << 20);
   int hellos = 0;
   while (hellos < kHellos) {
     r = c.Read();

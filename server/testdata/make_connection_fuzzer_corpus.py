@@ -99,6 +99,11 @@ SEEDS = {
                             (REQUEST, CHUNKED_ECHO), (WORKER, 0), (CLOCK, 0),
                             (TAKE, 1), (CLOCK, secs(2)), (TAKE, 1),
                             (CLOCK, secs(4))],
+    # A client that pipelines and never reads: reading stops once answers
+    # pile up unsent past max_unsent_bytes; they all go once it reads.
+    "pipeline_no_reader": [(WINDOW0, 0)] + [(CANNED, GET_HELLO)] * 100 +
+                          [(ALL, 0), (CLOCK, 0), (ALL, 0), (TAKE, 200),
+                           (ALL, 0), (UNLIMITED, 0), (ALL, 0)],
     "pipeline_full_stash": [(CANNED, GET_ASYNC)] * 4 + [(CANNED, GET_HELLO),
                             (ALL, 0), (SEND, 0), (CLOCK, 0), (SEND, 0),
                             (CLOCK, 0), (SEND, 0), (CLOCK, 0), (SEND, 0),

@@ -55,6 +55,9 @@ class ScriptedTransport final : public net::Stream {
   int fd() const override { return closed_ ? -1 : 7; }
   net::TimePoint receive_time() const override { return received_at; }
 
+  // ShutdownWrite() was called (the FIN went, or goes after the output).
+  bool write_shut() const { return fin_sent || fin_after_output_; }
+
   // What arrives from the client (as the readiness stream would deliver).
   void Deliver(std::string_view bytes) { callbacks_->OnStreamData(bytes); }
   void DeliverEof() { callbacks_->OnStreamEof(); }
