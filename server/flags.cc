@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
@@ -158,13 +160,6 @@ void SetFlagsUsage(absl::string_view usage) {
   absl::SetFlagsUsageConfig(config);
 }
 
-absl::Status NoArgumentsBesideFlags(const std::vector<char*>& args) {
-  if (args.size() <= 1) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat("unexpected argument '", args[1],
-                   "': only flags are taken (--name=value; --help lists them)"));
-}
-
 absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
   ServerOptions o;
   o.address = absl::GetFlag(FLAGS_address);
@@ -242,6 +237,16 @@ std::string ListeningLine(const ServerOptions& options, uint16_t port) {
   return absl::StrCat("listening on ", options.tls.enabled() ? "https" : "http",
                       "://", v6 ? "[" : "", options.address,
                       v6 ? "]" : "", ":", port);
+}
+
+absl::StatusOr<ServerOptions> ServerOptionsFromCommandLine(int argc, char** argv) {
+  const std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  if (args.size() > 1) {  // args[0] is the program
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument '", args[1],
+                     "': only flags are taken (--name=value; --help lists them)"));
+  }
+  return ServerOptionsFromFlags();
 }
 
 }  // namespace brisk

@@ -4,8 +4,8 @@
 //
 //   int main(int argc, char** argv) {
 //     brisk::SetFlagsUsage("my_service: what it serves.");
-//     absl::ParseCommandLine(argc, argv);
-//     absl::StatusOr<brisk::ServerOptions> options = brisk::ServerOptionsFromFlags();
+//     absl::StatusOr<brisk::ServerOptions> options =
+//         brisk::ServerOptionsFromCommandLine(argc, argv);  // its own flags too
 //     if (!options.ok()) { fprintf(stderr, ...); return 2; }
 //     brisk::HttpServer server(*options);
 //     absl::Status s = ... routes ...;
@@ -23,7 +23,6 @@
 
 #include <cstdint>
 #include <string>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -42,16 +41,15 @@ namespace brisk {
 // absl::ParseCommandLine.
 void SetFlagsUsage(absl::string_view usage);
 
-// What absl::ParseCommandLine returns (the program name, then every
-// argument that is not a flag) holds nothing but the program name; else
-// InvalidArgument naming the first stray argument. The binaries take flags
-// only, so a stray word (a typo such as `--port 8080 80`, a value after a
-// boolean flag) is a usage error rather than silently ignored.
-absl::Status NoArgumentsBesideFlags(const std::vector<char*>& args);
-
 // ServerOptions from the parsed flags; InvalidArgument for a value out of
 // range (the message names the flag).
 absl::StatusOr<ServerOptions> ServerOptionsFromFlags();
+
+// absl::ParseCommandLine (every flag: brisk's and the program's own), then
+// ServerOptionsFromFlags(). The binaries take flags only: an argument that
+// is not one (a typo such as `--port 8080 80`, a value after a boolean
+// flag) is InvalidArgument naming it, rather than silently ignored.
+absl::StatusOr<ServerOptions> ServerOptionsFromCommandLine(int argc, char** argv);
 
 // "listening on http://HOST:PORT" (https:// with TLS): the line the
 // binaries print once ready (IPv6 hosts in brackets; the real port when

@@ -19,7 +19,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "http/ascii.h"
@@ -205,13 +204,9 @@ int main(int argc, char** argv) {
       "brisk: a low-latency HTTP/1.1 server (demo routes: GET / lists them).\n"
       "  server --port=8080 [--workers=4] [--tls_cert=C --tls_key=K] ...\n"
       "Flags (README.md, \"The server binary\", says more):");
-  if (absl::Status s = brisk::NoArgumentsBesideFlags(absl::ParseCommandLine(argc, argv));
-      !s.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
-    return 2;
-  }
 
-  absl::StatusOr<brisk::ServerOptions> options = brisk::ServerOptionsFromFlags();
+  absl::StatusOr<brisk::ServerOptions> options =
+      brisk::ServerOptionsFromCommandLine(argc, argv);
   if (!options.ok()) {
     std::fprintf(stderr, "%s\n", std::string(options.status().message()).c_str());
     return 2;

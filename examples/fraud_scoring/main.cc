@@ -13,7 +13,6 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/time/time.h"
 #include "examples/fraud_scoring/scoring_service.h"
 #include "server/flags.h"
@@ -33,12 +32,8 @@ int main(int argc, char** argv) {
   brisk::SetFlagsUsage(
       "fraud_scoring: POST /score, GET /model. Takes the brisk server's flags.\n"
       "  fraud_server --port=8080 [--model=PATH] [--batching=deadline|fixed|off]");
-  if (absl::Status s = brisk::NoArgumentsBesideFlags(absl::ParseCommandLine(argc, argv));
-      !s.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
-    return 2;
-  }
-  absl::StatusOr<brisk::ServerOptions> options = brisk::ServerOptionsFromFlags();
+  absl::StatusOr<brisk::ServerOptions> options =
+      brisk::ServerOptionsFromCommandLine(argc, argv);
   if (!options.ok()) {
     std::fprintf(stderr, "%s\n", std::string(options.status().message()).c_str());
     return 2;
