@@ -16,11 +16,14 @@
 #ifndef BRISK_SERVER_ADMISSION_H_
 #define BRISK_SERVER_ADMISSION_H_
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "server/handler.h"
@@ -89,6 +92,22 @@ struct Refusal {
 inline uintptr_t JobKey(const Job& job) {
   return job.exchange != nullptr ? reinterpret_cast<uintptr_t>(job.exchange.get())
                                  : static_cast<uintptr_t>(job.id);
+}
+
+// Takes the job due at `deadline` whose JobKey is `key` out of `queue` (in
+// deadline order), if it is there: AdmissionPolicy::Withdraw on a queue.
+inline std::optional<Job> TakeQueuedJob(std::deque<Job>& queue, SteadyTime deadline,
+                                        uintptr_t key) {
+  auto it = std::lower_bound(queue.begin(), queue.end(), deadline,
+                             [](const Job& j, SteadyTime d) { return j.deadline < d; });
+  for (; it != queue.end() && it->deadline == deadline; ++it) {
+    if (JobKey(*it) == key) {
+      Job job = std::move(*it);
+      queue.erase(it);
+      return job;
+    }
+  }
+  return std::nullopt;
 }
 
 class AdmissionPolicy {

@@ -27,15 +27,7 @@ void BatchFormer::Add(Job job, SteadyTime now) {
 }
 
 bool BatchFormer::Remove(SteadyTime deadline, uintptr_t key) {
-  auto it = std::lower_bound(pending_.begin(), pending_.end(), deadline,
-                             [](const Job& j, SteadyTime d) { return j.deadline < d; });
-  for (; it != pending_.end() && it->deadline == deadline; ++it) {
-    if (JobKey(*it) == key) {
-      pending_.erase(it);
-      return true;
-    }
-  }
-  return false;
+  return TakeQueuedJob(pending_, deadline, key).has_value();
 }
 
 double BatchFormer::arrivals_per_second(SteadyTime now) {

@@ -515,15 +515,9 @@ bool DeadlinePolicy::Withdraw(size_t route, SteadyTime deadline, uintptr_t key) 
   if (r.batcher != nullptr) {
     if (!r.batcher->Remove(deadline, key)) return false;
   } else {
-    // In deadline order: only the jobs due at `deadline` are looked at.
-    auto it = std::lower_bound(r.queue.begin(), r.queue.end(), deadline,
-                               [](const Job& j, SteadyTime d) { return j.deadline < d; });
-    for (; it != r.queue.end() && it->deadline == deadline; ++it) {
-      if (JobKey(*it) == key) break;
-    }
-    if (it == r.queue.end() || it->deadline != deadline) return false;
-    if (it->cost_hint.has_value()) --r.hinted_queued;
-    r.queue.erase(it);
+    const std::optional<Job> taken = TakeQueuedJob(r.queue, deadline, key);
+    if (!taken.has_value()) return false;
+    if (taken->cost_hint.has_value()) --r.hinted_queued;
   }
   --queued_;
   return true;
