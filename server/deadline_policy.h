@@ -50,13 +50,14 @@
 // first (list scheduling, for the first 64 of them: a queued request holds
 // one worker for its whole run, so a burst that fits the workers waits for
 // nothing), and the rest of the work queued ahead fills the workers as
-// they free up (water-filling; at a rate 1 - U, U being the share of the workers that routes with
-// tighter typical budgets keep busy: arrival rate x mean / W, measured;
-// another route's queued work counts for at most what its own concurrency
-// limit lets it run meanwhile). S_route is when one of the route's own
-// C_route slots (its concurrency) is free for it: its running requests
-// keep theirs until their estimated ends, its queued requests ahead take
-// them one by one (then water-filling again). So one long request running delays nothing while
+// they free up (water-filling; at a rate 1 - U, U being the share of the
+// workers that routes with tighter typical budgets keep busy: arrival rate
+// x mean / W, measured; another route's queued work counts for at most
+// what its own concurrency limit lets it run meanwhile). S_route is when
+// one of the route's own C_route slots (its concurrency) is free for it:
+// its running requests keep theirs until their estimated ends, its queued
+// requests ahead take them one by one (then water-filling again). So one
+// long request running delays nothing while
 // other workers are free, whatever its route, and a flooded route held to
 // W - 1 workers by the bulkhead never delays another's prediction past the
 // worker it leaves. Two estimates per route: the handler time (how long a

@@ -191,6 +191,13 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // answer (given in time, written too late): the work was wasted.
   void MarkLate();
 
+  // Set by the worker pool once the request is queued: called once, outside
+  // the lock, on the thread that lets the exchange go (Unbind: the client
+  // reset or left) or claims it at its deadline (Expire) while no worker
+  // has started it, so the queue gives its place back at once rather than
+  // when a worker finds it dead.
+  void SetWithdraw(absl::AnyInvocable<void()> withdraw);
+
   // For a handler that returned without answering (an async one, whose
   // answer comes later from elsewhere): `observer` is called once, outside
   // the lock, on the thread that settles the exchange: with the time the
@@ -199,13 +206,6 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // longer), or nullopt when the connection lets go or the producer drops
   // its Responder (nothing learned). Returns false, keeping nothing, if the
   // exchange was settled already.
-  // Set by the worker pool once the request is queued: called once, outside
-  // the lock, on the thread that lets the exchange go (Unbind: the client
-  // reset or left) or claims it at its deadline (Expire) while no worker
-  // has started it, so the queue gives its place back at once rather than
-  // when a worker finds it dead.
-  void SetWithdraw(absl::AnyInvocable<void()> withdraw);
-
   using AnswerObserver =
       absl::AnyInvocable<void(std::optional<SteadyTime> at, bool cut_short)>;
   bool ObserveAnswer(AnswerObserver observer);

@@ -450,6 +450,7 @@ absl::Status HttpServer::Start() {
     // without one shares one (a duplicate descriptor of the same socket).
     std::vector<net::Listener>& got = takeover->listeners();
     if (got.empty()) return absl::FailedPreconditionError("no listening socket handed over");
+    port = got.front().port();  // one port: they all listen on it
     for (size_t i = got.size(); i < reactors; ++i) {
       absl::StatusOr<net::Listener> shared = net::Listener::Adopt(
           net::UniqueFd(fcntl(got[i % got.size()].fd(), F_DUPFD_CLOEXEC, 0)));
@@ -481,7 +482,6 @@ absl::Status HttpServer::Start() {
           return s;
         }
       }
-      port = listener.port();
     }
     auto reactor = std::make_unique<internal::Reactor>(
         context, &d.lifecycle, o.max_connections,

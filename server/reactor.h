@@ -46,13 +46,6 @@ class Reactor final : public ConnectionOwner {
   // Starts the loop's thread; ResourceExhausted if the system has none to
   // give (nothing started then).
   absl::Status StartThread();
-  // The listening sockets (until the reactor stops accepting). Before
-  // StartThread() only.
-  std::vector<int> listener_fds() const {
-    std::vector<int> fds;
-    for (const auto& a : acceptors_) fds.push_back(a->listener().fd());
-    return fds;
-  }
   // Stops the loop and joins the thread (any thread but this reactor's).
   void StopAndJoin();
 
