@@ -150,6 +150,16 @@ class RealtimeTest : public ::testing::Test {
     ASSERT_TRUE(r.has_value());
     ASSERT_EQ(r->status, 200);
   }
+  // Reads the answers of `n` pipelined GET /hello from `c`; returns how
+  // many came, in order, before anything else.
+  static int ReadHellos(RawClient& c, int n) {
+    int hellos = 0;
+    for (; hellos < n; ++hellos) {
+      std::optional<::brisk::testing::RawResponse> r = c.Read();
+      if (!r.has_value() || r->body != "hello\n") break;
+    }
+    return hellos;
+  }
   std::optional<::brisk::testing::RawResponse> SendWhileReactorHeld(
       bool stamped = true);
   void ExpectDeadlineFromArrivalWhenReadLateInAnIteration(bool stamps);
@@ -946,13 +956,7 @@ TEST_F(RealtimeTest, AHalfCloseWhileAnswersAreStuckStillReadsWhatCameBefore) {
   r = c.Read();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->body, "opened\n");
-  int hellos = 0;
-  while (hellos < kHellos) {
-    r = c.Read();
-    if (!r.has_value() || r->body != "hello\n") break;
-    ++hellos;
-  }
-  EXPECT_EQ(hellos, kHellos);
+  EXPECT_EQ(ReadHellos(c, kHellos), kHellos);
   EXPECT_TRUE(c.WaitClosed());
 }
 
@@ -975,13 +979,7 @@ TEST_F(RealtimeTest, AHalfCloseWhileUnsentAnswersPauseReadingStillReadsWhatCameB
   std::optional<::brisk::testing::RawResponse> r = c.Read();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->body.size(), size_t{32} << 20);
-  int hellos = 0;
-  while (hellos < kHellos) {
-    r = c.Read();
-    if (!r.has_value() || r->body != "hello\n") break;
-    ++hellos;
-  }
-  EXPECT_EQ(hellos, kHellos);
+  EXPECT_EQ(ReadHellos(c, kHellos), kHellos);
   EXPECT_TRUE(c.WaitClosed());
 }
 
