@@ -442,6 +442,13 @@ def main():
     failures = check_files(args.server, args.haproxy)
 
     grace_s = parse_seconds(args.drain_grace)
+    # Three restarts and an upgrade must fit in the measured window; each
+    # takes the grace plus about a second (HAProxy's checks, the exit, the
+    # start, the checks again).
+    shortest = 4 * (grace_s + 1)
+    if args.seconds < shortest:
+        p.error(f"--seconds={args.seconds:g} is too short for three restarts and an "
+                f"upgrade with --drain_grace={args.drain_grace}: at least {shortest:g}")
     work = tempfile.mkdtemp(prefix="brisk-deploy.")
     flags = ["--reactors=1", "--workers=2", f"--drain_grace={args.drain_grace}",
              "--drain_timeout=10s", "--idle_timeout=60s"]

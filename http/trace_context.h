@@ -56,9 +56,10 @@ inline constexpr std::string_view kTraceParentHeader = "traceparent";
 
 // The request's traceparent, if it has exactly one traceparent field line
 // and its value is valid (a view into the request). Two lines are two
-// parents, of which neither can be trusted: the request starts a new trace
-// (what W3C's trace-context test suite asks of a receiver; a list in one
-// line is invalid already).
+// parents, of which neither can be trusted: the request is treated as
+// having none, and whoever calls onwards starts a new trace (what W3C's
+// trace-context test suite asks of a receiver; a list in one line is
+// invalid already).
 std::optional<std::string_view> RequestTraceParent(const Request& request);
 
 }  // namespace brisk::http

@@ -47,11 +47,21 @@ absl::StatusOr<UniqueFd> ListenUnix(const std::string& path) {
   }
   UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return ErrnoStatus("socket(AF_UNIX)", errno);
+  // Owner-only whatever the umask: Linux gives the file bind() creates the
+  // socket's own mode, less the umask.
+  if (fchmod(fd.get(), S_IRUSR | S_IWUSR) != 0) return ErrnoStatus("fchmod", errno);
   if (bind(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr)) != 0) {
     return ErrnoStatus(absl::StrCat("bind ", path), errno);
   }
   if (listen(fd.get(), 4) != 0) return ErrnoStatus("listen", errno);
   return fd;
+}
+
+bool PeerIsOwnUserOrRoot(int sock) {
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
+  return cred.uid == geteuid() || cred.uid == 0;
 }
 
 absl::Status SetIoTimeout(int fd, std::chrono::milliseconds timeout) {

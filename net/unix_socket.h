@@ -30,11 +30,15 @@ namespace brisk::net {
 
 // A listening Unix stream socket at `path` (a stale socket file there is
 // removed first; anything else there is an error). Blocking, close-on-exec.
+// The file is owner-only (0600) whatever the umask.
 absl::StatusOr<UniqueFd> ListenUnix(const std::string& path);
 // Connects to `path`. NotFound if nothing listens there (no file, or a
 // stale one); the socket gets `timeout` for every later send and receive.
 absl::StatusOr<UniqueFd> ConnectUnix(const std::string& path,
                                      std::chrono::milliseconds timeout);
+// Whether the process at the other end of a connected Unix socket runs as
+// this process's effective user, or as root (SO_PEERCRED at connect time).
+bool PeerIsOwnUserOrRoot(int sock);
 // Sets the send and receive timeout of a (blocking) socket.
 absl::Status SetIoTimeout(int fd, std::chrono::milliseconds timeout);
 

@@ -1,10 +1,15 @@
 #include "net/unix_socket.h"
 
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -81,6 +86,64 @@ TEST(UnixSocketTest, RefusesToReplaceARegularFile) {
   ASSERT_NE(f, nullptr);
   fclose(f);
   EXPECT_FALSE(ListenUnix(path).ok());
+}
+
+TEST(UnixSocketTest, TheSocketFileIsOwnerOnlyWhateverTheUmask) {
+  const mode_t old_umask = umask(0);
+  const std::string path = TempPath("private.sock");
+  absl::StatusOr<UniqueFd> server = ListenUnix(path);
+  umask(old_umask);
+  ASSERT_TRUE(server.ok()) << server.status();
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST(UnixSocketTest, TellsAPeerOfAnotherUserFromOneOfItsOwn) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  UniqueFd a(sv[0]), b(sv[1]);
+  EXPECT_TRUE(PeerIsOwnUserOrRoot(a.get()));
+  if (geteuid() != 0) GTEST_SKIP() << "connecting as another user needs root";
+  // A child that becomes "nobody" before it connects: the credentials are
+  // the connecting process's at connect time.
+  const std::string path = TempPath("peer.sock");
+  absl::StatusOr<UniqueFd> server = ListenUnix(path);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_EQ(chmod(path.c_str(), 0666), 0);
+  ASSERT_EQ(chmod(path.substr(0, path.rfind('/')).c_str(), 0755), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {  // only system calls from here
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+    const int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) _exit(3);
+    char c;
+    (void)!read(fd, &c, 1);  // until the test closes its end
+    _exit(0);
+  }
+  pollfd pfd{server->get(), POLLIN, 0};
+  if (poll(&pfd, 1, 10000) != 1) {  // the child never connected
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    // A sandbox whose user namespace maps no other user (Bazel's
+    // linux-sandbox): BUILD runs this test unsandboxed for that reason.
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
+      GTEST_SKIP() << "cannot become another user here";
+    }
+    FAIL() << "the child did not connect: " << status;
+  }
+  UniqueFd conn(accept4(server->get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(conn.valid());
+  EXPECT_FALSE(PeerIsOwnUserOrRoot(conn.get()));
+  conn.reset();
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 TEST(UnixSocketTest, ReceiveTimesOut) {

@@ -104,6 +104,9 @@ void HandoverService::Close() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     fds_.clear();
+    // A process that asked and then stalls must not hold the caller (the
+    // control thread, whose drain timers wait) for the exchange timeout.
+    if (answering_ >= 0) shutdown(answering_, SHUT_RDWR);
   }
   if (thread_.joinable()) {
     const uint64_t one = 1;
@@ -111,8 +114,12 @@ void HandoverService::Close() {
     thread_.join();
   }
   // Our socket file, unless a newer process has replaced it with its own.
+  // After a handover the path is the new process's, which replaces the file
+  // as it starts, maybe at this very moment: the check below and the
+  // unlink are two steps, and between them its fresh file could go.
   struct stat st;
-  if (inode_ != 0 && stat(path_.c_str(), &st) == 0 && st.st_ino == inode_) {
+  if (!confirmed_ && inode_ != 0 && stat(path_.c_str(), &st) == 0 &&
+      st.st_ino == inode_) {
     unlink(path_.c_str());
   }
   inode_ = 0;
@@ -130,12 +137,30 @@ void HandoverService::Serve() {
     if (fds[0].revents == 0) continue;
     net::UniqueFd conn(accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC));
     if (!conn) continue;
+    // Only this user (or root) may take the listening sockets: the file is
+    // owner-only too (ListenUnix), but a directory or umask chosen by
+    // someone else does not decide who gets the port.
+    if (!net::PeerIsOwnUserOrRoot(conn.get())) {
+      std::fprintf(stderr, "handover socket %s: refused a process of another user\n",
+                   path_.c_str());
+      continue;
+    }
     if (!net::SetIoTimeout(conn.get(), std::chrono::duration_cast<std::chrono::milliseconds>(
                                            kExchangeTimeout))
              .ok()) {
       continue;
     }
-    if (Answer(conn.get())) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (fds_.empty()) return;  // Close() came first
+      answering_ = conn.get();
+    }
+    const bool confirmed = Answer(conn.get());
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      answering_ = -1;
+    }
+    if (confirmed) {
       confirmed_ = true;
       on_confirmed_();
     }

@@ -73,6 +73,7 @@ class HandoverService {
   net::UniqueFd wake_;  // eventfd: Close() wakes Serve()
   std::mutex mu_;
   std::vector<net::UniqueFd> fds_;  // guarded by mu_
+  int answering_ = -1;              // guarded by mu_: the exchange under way
   absl::AnyInvocable<void()> on_confirmed_;
   bool confirmed_ = false;
   ino_t inode_ = 0;  // of the socket file at `path_`, when we made it

@@ -3,15 +3,25 @@
 // clients keep connecting; the old one stops accepting and drains. Two
 // servers in one process stand for the two processes (descriptor passing
 // works the same), and a third takes over from the second.
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "gtest/gtest.h"
 #include "testing/temp_dir.h"
+#include "net/socket.h"
+#include "server/handover.h"
 #include "server/http_server.h"
 #include "server/testing/gate.h"
 #include "server/testing/raw_client.h"
@@ -161,6 +171,117 @@ TEST(HandoverTest, WithNobodyToTakeOverFromItBindsAsUsual) {
   RawClient d(b->port());
   ASSERT_TRUE(d.Send(Get("/who")));
   EXPECT_EQ(d.Read()->body, "B");
+}
+
+// A takeover confirmed, the path is the new process's: it replaces the file
+// as it starts, while the old one closes its service about then. The old
+// one used to remove "its" file if the inode still matched, a check and an
+// unlink in two steps: the new file made between them went, and the next
+// upgrade found no one to take over from (bind: address in use).
+TEST(HandoverTest, AfterAHandoverTheOldServiceLeavesThePathToTheNewOne) {
+  const auto dir = ::brisk::testing::TempDir::Short("brisk-handover");
+  const std::string path = HandoverPath(dir);
+  absl::StatusOr<net::Listener> tcp = net::Listener::Create("127.0.0.1", 0);
+  ASSERT_TRUE(tcp.ok());
+  std::atomic<bool> confirmed{false};
+  auto old_service = internal::HandoverService::Start(
+      path, {tcp->fd()}, [&confirmed] { confirmed.store(true); });
+  ASSERT_TRUE(old_service.ok()) << old_service.status();
+  absl::StatusOr<internal::Takeover> t = internal::Takeover::Request(path);
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_TRUE(t->Confirm().ok());
+  ASSERT_TRUE(Eventually([&] { return confirmed.load(); }));
+  (*old_service)->Close();
+  struct stat st;
+  EXPECT_EQ(stat(path.c_str(), &st), 0) << "the old service removed the path";
+  // The new process's service replaces the file and serves the next one.
+  auto new_service = internal::HandoverService::Start(path, {tcp->fd()}, [] {});
+  ASSERT_TRUE(new_service.ok()) << new_service.status();
+  absl::StatusOr<internal::Takeover> next = internal::Takeover::Request(path);
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->listeners().size(), 1u);
+  // Asked and never confirmed: Close() does not wait for the exchange's
+  // 10 s timeout (on the control thread it would hold the drain timers).
+  const auto close_start = std::chrono::steady_clock::now();
+  (*new_service)->Close();
+  EXPECT_LT(std::chrono::steady_clock::now() - close_start, std::chrono::seconds(5));
+  // Closed without a handover: its own file goes.
+  EXPECT_NE(stat(path.c_str(), &st), 0);
+}
+
+// A server asked for one address and port takes over only a server
+// listening there: a handover path shared by mistake must not move another
+// instance's port, and the running one goes on serving.
+TEST(HandoverTest, RefusesToTakeOverAnotherAddressOrPort) {
+  const auto dir = ::brisk::testing::TempDir::Short("brisk-handover");
+  const std::string path = HandoverPath(dir);
+  std::unique_ptr<HttpServer> a = Serve("A", path, 0);
+  const uint16_t port = a->port();
+  const uint16_t other_port = port == 65535 ? port - 1 : port + 1;
+  for (const auto& [address, p] :
+       {std::pair<std::string, uint16_t>{"127.0.0.1", other_port},
+        std::pair<std::string, uint16_t>{"0.0.0.0", port},
+        std::pair<std::string, uint16_t>{"0.0.0.0", 0}}) {
+    HttpServer b(ServerOptions{.address = address,
+                               .port = p,
+                               .handle_signals = false,
+                               .handover_socket = path});
+    absl::Status s = b.Start();
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << address << ":" << p << " " << s;
+    EXPECT_TRUE(a->ready());
+    RawClient c(port);
+    ASSERT_TRUE(c.Send(Get("/who")));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->body, "A");
+  }
+  // Its own port, given explicitly, is taken over.
+  std::unique_ptr<HttpServer> b = Serve("B", path, port);
+  EXPECT_EQ(b->port(), port);
+  EXPECT_TRUE(a->WaitDrained(std::chrono::seconds(20)));
+  a->Stop();
+  b->Stop();
+}
+
+// The listening sockets go only to a process of the same user (or root),
+// whatever the socket file's mode: a directory or umask someone else chose
+// must not hand the port to them.
+TEST(HandoverTest, ProcessesOfAnotherUserGetNothing) {
+  if (geteuid() != 0) GTEST_SKIP() << "connecting as another user needs root";
+  const auto dir = ::brisk::testing::TempDir::Short("brisk-handover");
+  const std::string path = HandoverPath(dir);
+  std::unique_ptr<HttpServer> a = Serve("A", path, 0);
+  ASSERT_EQ(chmod(dir.path().c_str(), 0755), 0);
+  ASSERT_EQ(chmod(path.c_str(), 0666), 0);  // as a careless umask would
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Only what a forked child of a threaded process may do: system calls.
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+    const int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) _exit(3);
+    // Closed without a word (before or after the question): 0. Any reply
+    // (the listeners): 5.
+    static const char kAsk[] = "BRISK-HANDOVER 1\n";
+    if (send(fd, kAsk, sizeof(kAsk) - 1, MSG_NOSIGNAL) < 0) _exit(0);
+    char buf[256];
+    _exit(read(fd, buf, sizeof(buf)) <= 0 ? 0 : 5);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  if (WEXITSTATUS(status) == 2) GTEST_SKIP() << "cannot become another user here";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the other user was answered";
+  EXPECT_TRUE(a->ready());
+  // The same user still can.
+  std::unique_ptr<HttpServer> b = Serve("B", path, 0);
+  EXPECT_EQ(b->port(), a->port());
+  EXPECT_TRUE(a->WaitDrained(std::chrono::seconds(20)));
+  a->Stop();
+  b->Stop();
 }
 
 }  // namespace

@@ -450,6 +450,21 @@ absl::Status HttpServer::Start() {
     // without one shares one (a duplicate descriptor of the same socket).
     std::vector<net::Listener>& got = takeover->listeners();
     if (got.empty()) return absl::FailedPreconditionError("no listening socket handed over");
+    // The sockets of the address and port this server was asked for, or
+    // none: a handover socket path shared by mistake would otherwise move
+    // another instance's port here, and leave this one's unserved.
+    absl::StatusOr<net::SocketAddress> want = net::SocketAddress::Parse(o.address, o.port);
+    if (!want.ok()) return want.status();
+    for (const net::Listener& l : got) {
+      if (l.local_address().HostString() != want->HostString() ||
+          (o.port != 0 && l.port() != o.port)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "handover socket ", o.handover_socket, ": the running server listens on ",
+            l.local_address().ToString(), ", not on ", want->HostString(), ":",
+            o.port == 0 ? std::string("(any port)") : absl::StrCat(o.port),
+            "; nothing was taken over"));
+      }
+    }
     port = got.front().port();  // one port: they all listen on it
     for (size_t i = got.size(); i < reactors; ++i) {
       absl::StatusOr<net::Listener> shared = net::Listener::Adopt(

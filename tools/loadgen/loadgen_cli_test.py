@@ -202,6 +202,8 @@ class LoadgenCliTest(unittest.TestCase):
             (["--request=a rate=1 method=G\x01T"], "class a: bad method"),
             ([], "--rate is required"),
             (["--rate=1", "stray"], "unexpected argument 'stray'"),
+            (["--rate=1", "--plot_out=" + self.path("plot.png")], "name it *.svg"),
+            (["--rate=1", "--plot_out=" + self.path("plot")], "name it *.svg"),
         ]
         for args, message in cases:
             with self.subTest(args=args):

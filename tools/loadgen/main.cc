@@ -169,6 +169,18 @@ int main(int argc, char** argv) {
   const std::string answers = absl::GetFlag(FLAGS_latency_answers);
   const bool mix = !request_flags.empty() || !mix_file.empty();
   if (port <= 0 || port > 65535) return Fail("--port must be in 1..65535");
+  {
+    // The plot is SVG: a name that says otherwise (plot.png) would hold a
+    // file no image viewer opens as what its name says.
+    const std::string plot = absl::GetFlag(FLAGS_plot_out);
+    const size_t dot = plot.rfind('.');
+    if (!plot.empty() && plot != "none" &&
+        (dot == std::string::npos || plot.find('/', dot) != std::string::npos ||
+         !absl::EqualsIgnoreCase(absl::string_view(plot).substr(dot), ".svg"))) {
+      return Fail(absl::StrCat("--plot_out: the plot is an SVG image; name it *.svg (got '",
+                               plot, "')"));
+    }
+  }
   if (answers != "all" && answers != "2xx" && answers != "non2xx") {
     return Fail("--latency_answers must be all, 2xx or non2xx");
   }
