@@ -3,19 +3,18 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "net/socket.h"
+#include "net/testing/other_user.h"
 #include "testing/temp_dir.h"
 
 namespace brisk::net {
@@ -113,26 +112,19 @@ TEST(UnixSocketTest, TellsAPeerOfAnotherUserFromOneOfItsOwn) {
   ASSERT_TRUE(server.ok()) << server.status();
   ASSERT_EQ(chmod(path.c_str(), 0666), 0);
   ASSERT_EQ(chmod(path.substr(0, path.rfind('/')).c_str(), 0755), 0);
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {  // only system calls from here
-    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
-    const int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path.data(), path.size());
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) _exit(3);
+  const pid_t child = ConnectAsNobody(path, [](int fd) {
     char c;
     (void)!read(fd, &c, 1);  // until the test closes its end
-    _exit(0);
-  }
+    return 0;
+  });
+  ASSERT_GE(child, 0);
   pollfd pfd{server->get(), POLLIN, 0};
   if (poll(&pfd, 1, 10000) != 1) {  // the child never connected
     int status = 0;
     ASSERT_EQ(waitpid(child, &status, 0), child);
     // A sandbox whose user namespace maps no other user (Bazel's
     // linux-sandbox): BUILD runs this test unsandboxed for that reason.
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
+    if (WIFEXITED(status) && WEXITSTATUS(status) == kCannotBecomeNobody) {
       GTEST_SKIP() << "cannot become another user here";
     }
     FAIL() << "the child did not connect: " << status;

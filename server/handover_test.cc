@@ -5,14 +5,12 @@
 // works the same), and a third takes over from the second.
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <atomic>
 #include <chrono>
-#include <cstring>
 #include <memory>
 #include <string>
 #include <thread>
@@ -21,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "testing/temp_dir.h"
 #include "net/socket.h"
+#include "net/testing/other_user.h"
 #include "server/handover.h"
 #include "server/http_server.h"
 #include "server/testing/gate.h"
@@ -253,27 +252,19 @@ TEST(HandoverTest, ProcessesOfAnotherUserGetNothing) {
   std::unique_ptr<HttpServer> a = Serve("A", path, 0);
   ASSERT_EQ(chmod(dir.path().c_str(), 0755), 0);
   ASSERT_EQ(chmod(path.c_str(), 0666), 0);  // as a careless umask would
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    // Only what a forked child of a threaded process may do: system calls.
-    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
-    const int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path.data(), path.size());
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) _exit(3);
+  const pid_t child = net::ConnectAsNobody(path, [](int fd) {
     // Closed without a word (before or after the question): 0. Any reply
     // (the listeners): 5.
     static const char kAsk[] = "BRISK-HANDOVER 1\n";
-    if (send(fd, kAsk, sizeof(kAsk) - 1, MSG_NOSIGNAL) < 0) _exit(0);
+    if (send(fd, kAsk, sizeof(kAsk) - 1, MSG_NOSIGNAL) < 0) return 0;
     char buf[256];
-    _exit(read(fd, buf, sizeof(buf)) <= 0 ? 0 : 5);
-  }
+    return read(fd, buf, sizeof(buf)) <= 0 ? 0 : 5;
+  });
+  ASSERT_GE(child, 0);
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status)) << status;
-  if (WEXITSTATUS(status) == 2) GTEST_SKIP() << "cannot become another user here";
+  if (WEXITSTATUS(status) == net::kCannotBecomeNobody) GTEST_SKIP() << "cannot become another user here";
   EXPECT_EQ(WEXITSTATUS(status), 0) << "the other user was answered";
   EXPECT_TRUE(a->ready());
   // The same user still can.
