@@ -23,6 +23,7 @@
 #ifndef BRISK_HTTP_ASCII_H_
 #define BRISK_HTTP_ASCII_H_
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -221,12 +222,22 @@ bool ForEachListElement(std::string_view value, Fn fn) {
 // Content-Length (RFC 9110 §8.6), for requests and responses alike: a
 // strict decimal; a list ("3, 3") or a repeated field only when every value
 // is equal. Folds one field value into *length (nullopt before the first
-// Content-Length field); false when it is malformed or differs from a value
-// seen before.
+// Content-Length field); false when it is malformed, does not fit in 64
+// or differs from a value seen before. The RFC asks recipients to
+// "anticipate potentially large decimal numerals": leading zeros are free
+// ("00000000000000000005" is 5, as a chunk size's are), and digits beyond
+// 64 bits read as UINT64_MAX (more than any body limit: 413, not 400).
 inline bool MergeContentLength(std::string_view value,
                                std::optional<uint64_t>* length) {
   return ForEachListElement(value, [length](std::string_view element) {
-    const std::optional<uint64_t> n = ParseDecimal(element);
+    size_t zeros = 0;
+    while (zeros + 1 < element.size() && element[zeros] == '0') ++zeros;
+    element.remove_prefix(zeros);
+    std::optional<uint64_t> n = ParseDecimal(element);
+    if (!n.has_value() && !element.empty() &&
+        std::all_of(element.begin(), element.end(), [](char c) { return IsDigit(c); })) {
+      n = std::numeric_limits<uint64_t>::max();  // too many digits for 64 bits
+    }
     if (!n.has_value() || (length->has_value() && **length != *n)) {
       return false;
     }

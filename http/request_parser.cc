@@ -287,7 +287,13 @@ int RequestParser::ParseLines(const char* base, size_t size) {
     // a partial line of k bytes grows into a line of at least k + 1 bytes
     // (with its LF), which is what the complete-line check counts.
     if (!request_line_done_ && state_ == State::kHead) {
-      if (k > limits_.max_request_line_bytes + 1) return kUriTooLong;
+      if (k > limits_.max_request_line_bytes + 1) {
+        // The method alone over the limit: a method longer than any
+        // implemented, which RFC 9112 section 3 answers 501, not 414.
+        const char* const line = base + pos;
+        const size_t method = SkipCharClass(line, line + k, kTokenChar) - line;
+        return method > limits_.max_request_line_bytes ? kNotImplemented : kUriTooLong;
+      }
     } else if (header_bytes_ + k + 1 > limits_.max_header_bytes) {
       return kHeaderFieldsTooLarge;
     }

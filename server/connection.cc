@@ -597,10 +597,33 @@ void Connection::CloseAnsweringPending() {
   Close();
 }
 
+void Connection::MarkHeldLastAnswerClose() {
+  if (pipeline_.empty() || unparsed_ != 0 || !stash_.empty() || !ParserIdle()) return;
+  Slot& last = pipeline_.back();
+  // Still to come (HeadOptions marks it), or already at the stream: an
+  // answer the client may be reading cannot be changed.
+  if (last.close_after || last.state == Slot::State::kWaiting ||
+      &last == &pipeline_.front() || last.bytes.empty()) {
+    return;
+  }
+  // The bytes held behind the slots before it begin with its head, which
+  // ends with the Connection field (http::AppendResponse).
+  static constexpr std::string_view kKeepAlive = "Connection: keep-alive\r\n\r\n";
+  static constexpr std::string_view kClose = "Connection: close\r\n\r\n";
+  const size_t end = last.bytes.find("\r\n\r\n");
+  if (end == std::string::npos || end + 4 < kKeepAlive.size()) return;
+  const size_t at = end + 4 - kKeepAlive.size();
+  if (std::string_view(last.bytes).substr(at, kKeepAlive.size()) != kKeepAlive) return;
+  last.bytes.replace(at, kKeepAlive.size(), kClose);
+  last.close_after = true;
+  if (phase_ == Phase::kOpen) phase_ = Phase::kFinishing;
+}
+
 void Connection::BeginDrain(bool close_idle) {
   if (phase_ == Phase::kClosed) return;
   draining_ = true;
   close_idle_ = close_idle_ || close_idle;
+  MarkHeldLastAnswerClose();
   // A busy connection marks its last answer Connection: close (HeadOptions)
   // and closes after it; an idle one closes now if asked (Advance).
   Advance();
@@ -623,6 +646,7 @@ void Connection::OnStreamEof() {
   // connection closes. A request the end of input cut off is dropped by
   // Advance() (RFC 9112 section 8: it is incomplete).
   input_ended_ = true;
+  MarkHeldLastAnswerClose();
   Advance();
 }
 

@@ -231,6 +231,10 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // Serializer options for the slot's answer head (and the drain's
   // Connection: close on the last answer).
   http::ResponseOptions HeadOptions(Slot& slot, const http::Request* request);
+  // A drain or the client's end of input came after the last answer was
+  // written, held behind slower ones, with Connection: keep-alive: it says
+  // close instead, since the connection ends after it (RFC 9112 9.6).
+  void MarkHeldLastAnswerClose();
   void LogAnswer(const Slot& slot, const http::Request* request, int status,
                  uint64_t body_bytes);
   // Output and phase.

@@ -702,6 +702,32 @@ TEST_F(ServerTest, DrainFinishesInFlightWithConnectionClose) {
   EXPECT_FALSE(late.connected() && late.Send(Get("/hello")) && late.Read().has_value());
 }
 
+// A drain that begins while the last answer of a pipeline is already
+// written, held behind a slower one, with Connection: keep-alive: that
+// answer says close now, since the connection ends after it (RFC 9112
+// section 9.6). It used to keep saying keep-alive, and a client that sent
+// one more request lost it to the close.
+TEST_F(ServerTest, DrainMarksAnAnswerHeldBehindASlowerOneClose) {
+  StartServer({.drain_grace = std::chrono::nanoseconds(0)});  // drains at once
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/gate") + Get("/hello")));
+  ASSERT_TRUE(gate_.WaitEntered(1));
+  // /hello (route 0, inline) is answered, its bytes held behind /gate.
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().route(0).StatusCount(200) == 1; }));
+  server_->Shutdown();
+  ASSERT_TRUE(Eventually([&] { return !server_->ready(); }));
+  gate_.Open();
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "gate\n");
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "hello\n");
+  EXPECT_EQ(r->Header("connection"), "close");
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_TRUE(server_->WaitDrained(std::chrono::seconds(20)));
+}
+
 TEST_F(ServerTest, AccessLogHasOneLinePerRequest) {
   const std::string path = ::testing::TempDir() + "/access.log";
   std::remove(path.c_str());
