@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -105,7 +106,15 @@ struct HttpServer::Impl {
   std::unique_ptr<internal::WorkerPool> background_workers;
   std::unique_ptr<internal::TlsEndpoint> tls;  // null: plain HTTP
   std::vector<std::unique_ptr<internal::Reactor>> reactors;
-  uint16_t port = 0;
+  // Published once the listeners are bound (port) and the figures exist
+  // (metrics): read by port() and metrics() from any thread, a Run()
+  // starting the server on another one included.
+  std::atomic<uint16_t> port{0};
+  std::atomic<const ServerMetrics*> published_metrics{nullptr};
+  // Shutdown() writes here (an eventfd the control loop watches): a write(2)
+  // is what a signal handler may do; Post() takes a lock.
+  net::UniqueFd shutdown_event{eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
+  std::atomic<bool> running{false};  // started, and the event is watched
 
   // The control thread: shutdown timers and signals.
   std::unique_ptr<net::EventLoop> control;
@@ -322,6 +331,7 @@ absl::Status HttpServer::Start() {
   }
   if (absl::Status s = d.AddBuiltinRoutes(this); !s.ok()) return s;
   d.metrics = std::make_shared<ServerMetrics>(d.routes.metric_names());
+  d.published_metrics.store(d.metrics.get());
   if (!o.access_log.empty()) {
     absl::StatusOr<std::unique_ptr<AccessLog>> log = AccessLog::Open(o.access_log);
     if (!log.ok()) return log.status();
@@ -553,12 +563,25 @@ absl::Status HttpServer::Start() {
     std::lock_guard<std::mutex> lock(Impl::signal_servers_mu());
     Impl::signal_servers().push_back(&d);
   }
+  if (!d.shutdown_event) return absl::InternalError("eventfd for Shutdown() failed");
+  if (absl::Status s = d.control->Watch(d.shutdown_event.get(), net::kReadable,
+                                        [&d](uint32_t) {
+                                          uint64_t n;
+                                          (void)!read(d.shutdown_event.get(), &n, sizeof(n));
+                                          d.BeginShutdownOnControl();
+                                        });
+      !s.ok()) {
+    return s;
+  }
   {
     std::lock_guard<std::mutex> lock(d.mu);
     d.started = true;
-    // Queued before the control thread exists; it runs it first.
+    d.running.store(true);
+    // Asked before: the control thread, once it exists, begins it first.
+    // (A Shutdown() from now on finds `running` set and writes itself.)
     if (d.shutdown_requested.load()) {
-      d.control->Post([&d] { d.BeginShutdownOnControl(); });
+      const uint64_t one = 1;
+      (void)!write(d.shutdown_event.get(), &one, sizeof(one));
     }
   }
   if (takeover.has_value()) {
@@ -706,17 +729,18 @@ absl::Status HttpServer::Run() {
 }
 
 void HttpServer::Shutdown() {
+  // Async-signal-safe (a host's signal handler may call it): atomics and a
+  // write(2) only. Readiness fails from here on; before Start(), the next
+  // Start() (or Run()) begins the shutdown at once; after it, the control
+  // thread does, woken by the event (an eventfd write never blocks: it
+  // adds to a counter). Both the flag and `running` are sequentially
+  // consistent, so a Start() racing this either sees the flag or is seen.
   Impl& d = *impl_;
-  {
-    std::lock_guard<std::mutex> lock(d.mu);
-    if (d.stopped) return;
-    if (!d.started) {
-      // Before Start(): the next Start() (or Run()) begins it at once.
-      d.shutdown_requested.store(true);
-      return;
-    }
+  d.shutdown_requested.store(true);
+  if (d.running.load()) {
+    const uint64_t one = 1;
+    (void)!write(d.shutdown_event.get(), &one, sizeof(one));
   }
-  d.control->Post([&d] { d.BeginShutdownOnControl(); });
 }
 
 bool HttpServer::WaitDrained(std::chrono::nanoseconds timeout) {
@@ -730,6 +754,7 @@ void HttpServer::Stop() {
     std::lock_guard<std::mutex> lock(d.mu);
     if (!d.started || d.stopped) return;
     d.stopped = true;
+    d.running.store(false);  // not ready; a late Shutdown() writes nothing
     d.cv.notify_all();
   }
   if (d.options.handle_signals) {
@@ -757,21 +782,23 @@ void HttpServer::Stop() {
   if (d.access_log) d.access_log->Flush();
 }
 
-uint16_t HttpServer::port() const { return impl_->port; }
+uint16_t HttpServer::port() const { return impl_->port.load(); }
 
 bool HttpServer::ready() const {
-  return !impl_->shutdown_requested.load() && !impl_->lifecycle.shutting_down();
+  return impl_->running.load() && !impl_->shutdown_requested.load() &&
+         !impl_->lifecycle.shutting_down();
 }
 
 bool HttpServer::draining() const { return impl_->lifecycle.draining(); }
 
 const ServerMetrics& HttpServer::metrics() const {
-  if (impl_->metrics == nullptr) {
+  const ServerMetrics* m = impl_->published_metrics.load();
+  if (m == nullptr) {
     // Before Start(): no route has its figures yet; all zero, not a crash.
     static const ServerMetrics* const kNone = new ServerMetrics({});
     return *kNone;
   }
-  return *impl_->metrics;
+  return *m;
 }
 
 absl::Status HttpServer::ReopenAccessLog() {

@@ -254,11 +254,12 @@ class HttpServer {
   // has completed and everything is stopped.
   absl::Status Run();
   // Begins the graceful shutdown described above. Any thread (a handler
-  // included); returns at once; idempotent. Called before Start() (say, by
-  // a host's signal handler while Run() is still starting on another
-  // thread), it is remembered: ready() is false at once, and the next
-  // Start() or Run() begins the shutdown as soon as it is started, so Run()
-  // returns once drained.
+  // included), and async-signal-safe: a host's own signal handler may call
+  // it (it only stores atomics and writes an eventfd). Returns at once;
+  // idempotent; ready() is false as soon as it returns. Called before
+  // Start() (say, while Run() is still starting on another thread), it is
+  // remembered: the next Start() or Run() begins the shutdown as soon as it
+  // is started, so Run() returns once drained.
   void Shutdown();
   // After Shutdown(): blocks until every connection is closed or `timeout`
   // passed; true if all are closed.
@@ -267,9 +268,13 @@ class HttpServer {
   // handlers to return and joins all threads. Idempotent.
   void Stop();
 
-  // The bound port (the real one when options.port was 0). After Start().
+  // The bound port (the real one when options.port was 0); 0 until the
+  // listeners are bound. Any thread, also while a Run() on another thread
+  // is starting the server (wait for it to be non-zero).
   uint16_t port() const;
-  // False once a shutdown began (what ready_path reports).
+  // True while started and not shutting down (what ready_path reports):
+  // false before Start(), from the moment Shutdown() returns (or a signal
+  // is seen), and after Stop().
   bool ready() const;
   // True once the connections drain (after the shutdown began).
   bool draining() const;
@@ -287,8 +292,9 @@ class HttpServer {
   // after Start().
   absl::Status ReopenAccessLog();
 
-  // Read-only figures (what metrics_path serves). After Start(); before it,
-  // an empty set (no routes, every figure zero).
+  // Read-only figures (what metrics_path serves). Any thread; until Start()
+  // has built them (also while a Run() on another thread is starting), an
+  // empty set (no routes, every figure zero).
   const ServerMetrics& metrics() const;
   // TLS handshakes (full, resumed), failures by reason, reloads; all zero
   // without TLS. After Start(); any thread.

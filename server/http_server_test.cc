@@ -728,6 +728,42 @@ TEST_F(ServerTest, DrainMarksAnAnswerHeldBehindASlowerOneClose) {
   EXPECT_TRUE(server_->WaitDrained(std::chrono::seconds(20)));
 }
 
+// Readiness fails as soon as Shutdown() returns (it used to wait for the
+// control thread: /readyz could still answer 200 after Shutdown()).
+TEST_F(ServerTest, ReadinessFailsWhenShutdownReturns) {
+  StartServer();
+  EXPECT_TRUE(server_->ready());
+  server_->Shutdown();
+  EXPECT_FALSE(server_->ready());
+}
+
+// port() and metrics() may be read while Run() starts the server on another
+// thread: how an embedder learns the port of a server on port 0 that Run()
+// started (a data race before, reported by TSan).
+TEST(HttpServerRunTest, PortAndMetricsMayBeReadWhileRunStartsOnAnotherThread) {
+  HttpServer server(ServerOptions{.address = "127.0.0.1",
+                                  .port = 0,
+                                  .io = ::brisk::testing::TestIoBackend(),
+                                  .handle_signals = false});
+  ASSERT_TRUE(server.AddRoute("GET", "/hello", [](RequestContext&) {
+    return http::Response::Text(200, "hello\n");
+  }, {.run_inline = true}).ok());
+  EXPECT_FALSE(server.ready());  // not started yet
+  absl::Status run_status;
+  std::thread run([&] { run_status = server.Run(); });
+  ASSERT_TRUE(Eventually([&] { return server.port() != 0; }));
+  ASSERT_TRUE(Eventually([&] { return server.metrics().num_routes() == 1; }));
+  RawClient c(server.port());
+  ASSERT_TRUE(c.Send(Get("/hello")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  server.Shutdown();
+  run.join();
+  EXPECT_TRUE(run_status.ok()) << run_status;
+  EXPECT_FALSE(server.ready());
+}
+
 TEST_F(ServerTest, AccessLogHasOneLinePerRequest) {
   const std::string path = ::testing::TempDir() + "/access.log";
   std::remove(path.c_str());
