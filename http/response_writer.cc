@@ -38,12 +38,15 @@ void AppendField(std::string_view name, std::string_view value,
   out->append("\r\n");
 }
 
-// A caller-supplied field that could split the response, or whose name is
-// not a token (RFC 9110 §5.1), is dropped.
+// A caller-supplied field whose name is not a token (RFC 9110 §5.1), or
+// whose value holds a control character other than HTAB (§5.5: CR and LF
+// would split the response; NUL, the other C0 controls and DEL are not
+// field content either), is dropped.
 bool SafeField(std::string_view name, std::string_view value) {
   if (!IsToken(name)) return false;
   for (char c : value) {
-    if (c == '\r' || c == '\n' || c == '\0') return false;
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && u != '\t') || u == 0x7f) return false;
   }
   return true;
 }
@@ -123,15 +126,21 @@ void AppendHead(const Response& response, const ResponseOptions& options,
   AppendStatusLine(status, out);
   bool has_date = false;
   bool has_server = false;
+  bool has_traceparent = false;
   for (const auto& [name, value] : response.headers) {
     if (!SafeField(name, value) || IsFramingField(name)) continue;
     has_date = has_date || EqualsIgnoreCase(name, "date");
     has_server = has_server || EqualsIgnoreCase(name, "server");
-    AppendField(name, value, out);
+    has_traceparent = has_traceparent || EqualsIgnoreCase(name, "traceparent");
+    // A field value neither begins nor ends with whitespace (§5.5).
+    AppendField(name, TrimOws(value), out);
   }
   if (!has_date && !options.date.empty()) AppendField("Date", options.date, out);
   if (!has_server) out->append("Server: brisk\r\n");
-  if (!options.traceparent.empty()) AppendField("traceparent", options.traceparent, out);
+  // The request's, unless the handler set its own (a span of its own).
+  if (!has_traceparent && !options.traceparent.empty()) {
+    AppendField("traceparent", options.traceparent, out);
+  }
   if (!StatusHasNoFraming(status)) {
     switch (framing) {
       case Framing::kChunked:

@@ -95,6 +95,37 @@ TEST(ResponseWriterTest, ChunkedFallsBackToLengthForHttp10) {
   EXPECT_NE(out.find("Content-Length: 3\r\n"), std::string::npos);
 }
 
+// RFC 9110 section 5.5: no control character but HTAB in a field value, and
+// no whitespace around it.
+TEST(ResponseWriterTest, ControlCharactersDropAFieldAndWhitespaceIsTrimmed) {
+  Response r = Response::Text(200, "abc");
+  r.AddHeader("X-Soh", std::string("a\x01b"))
+      .AddHeader("X-Del", "a\x7f" "b")
+      .AddHeader("X-Nul", std::string("a\0b", 3))
+      .AddHeader("X-Tab", "a\tb")
+      .AddHeader("X-Padded", " \t spaced value \t ");
+  std::string out;
+  AppendResponse(r, Opts(), &out);
+  EXPECT_EQ(out.find("X-Soh"), std::string::npos);
+  EXPECT_EQ(out.find("X-Del"), std::string::npos);
+  EXPECT_EQ(out.find("X-Nul"), std::string::npos);
+  EXPECT_NE(out.find("X-Tab: a\tb\r\n"), std::string::npos);
+  EXPECT_NE(out.find("X-Padded: spaced value\r\n"), std::string::npos);
+}
+
+// A handler that sets its own traceparent (a span of its own) sends one
+// traceparent, its own, not the request's beside it.
+TEST(ResponseWriterTest, AHandlersOwnTraceParentReplacesTheEcho) {
+  Response r = Response::Text(200, "abc");
+  r.AddHeader("traceparent", "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01");
+  ResponseOptions o = Opts();
+  o.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  std::string out;
+  AppendResponse(r, o, &out);
+  EXPECT_NE(out.find("00f067aa0ba902b7"), std::string::npos);
+  EXPECT_EQ(out.find("b7ad6b7169203331"), std::string::npos);
+}
+
 TEST(ResponseWriterTest, NoBodyStatuses) {
   for (int status : {204, 304}) {
     std::string out;

@@ -238,6 +238,7 @@ http::ResponseOptions Connection::HeadOptions(Slot& slot,
   if (!draining_ && context().lifecycle != nullptr &&
       context().lifecycle->draining()) {
     draining_ = true;
+    MarkHeldLastAnswerClose();
   }
   if ((draining_ || input_ended_) && &slot == &pipeline_.back() &&
       unparsed_ == 0 && stash_.empty() && ParserIdle()) {

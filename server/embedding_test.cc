@@ -321,6 +321,27 @@ TEST_F(EmbeddingTest, StreamCutOffEndsTheConnectionWithoutTheLastChunk) {
   EXPECT_THAT(c.pending(), ::testing::Not(HasSubstr("0\r\n\r\n")));
 }
 
+// An OnWritable callback is user code (on the reactor, or at once on the
+// caller's thread): if it throws, the answer is cut off as if the Responder
+// were dropped. The exception used to escape (on a reactor: terminate).
+TEST_F(EmbeddingTest, AThrowingWritableCallbackCutsTheStreamOff) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/park")));
+  ASSERT_TRUE(parking_.WaitParked(1));
+  Responder r = parking_.Take(0);
+  ASSERT_TRUE(r.BeginStream(http::Response::Text(200, "")));
+  ASSERT_TRUE(r.Write("abc"));
+  r.OnWritable([] { throw std::runtime_error("callback bug"); });  // writable: runs now
+  EXPECT_TRUE(r.closed());
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_THAT(c.pending(), HasSubstr("abc\r\n"));
+  EXPECT_THAT(c.pending(), ::testing::Not(HasSubstr("0\r\n\r\n")));
+  RawClient d(port_);  // the server goes on
+  ASSERT_TRUE(d.Send(Get("/hello")));
+  ASSERT_TRUE(d.Read().has_value());
+}
+
 TEST_F(EmbeddingTest, ServerSentEvents) {
   StartServer();
   RawClient c(port_);

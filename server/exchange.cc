@@ -1,5 +1,7 @@
 #include "server/exchange.h"
 
+#include <cstdio>
+
 #include <utility>
 
 namespace brisk::internal {
@@ -174,7 +176,19 @@ void Exchange::OnWritable(absl::AnyInvocable<void()> callback) {
       return;
     }
   }
-  if (callback) callback();
+  RunWritable(callback);
+}
+
+void Exchange::RunWritable(absl::AnyInvocable<void()>& callback) {
+  if (!callback) return;
+  // User code, maybe on a reactor: an exception from it cuts its stream off
+  // (as a dropped Responder does) instead of terminating the process.
+  try {
+    callback();
+  } catch (...) {
+    std::fprintf(stderr, "brisk: an OnWritable callback threw; its answer is cut off\n");
+    Abandon();
+  }
 }
 
 bool Exchange::closed() const {
@@ -204,7 +218,7 @@ void Exchange::Unbind() {
   }
   cancel_.Cancel();
   if (withdraw && !started()) withdraw();
-  if (callback) callback();
+  RunWritable(callback);
 }
 
 bool Exchange::Expire() {
@@ -222,7 +236,7 @@ bool Exchange::Expire() {
   }
   cancel_.Cancel();
   if (withdraw && !started()) withdraw();
-  if (callback) callback();
+  RunWritable(callback);
   if (observer) observer(std::chrono::steady_clock::now(), /*cut_short=*/true);
   return true;
 }
@@ -289,7 +303,7 @@ void Exchange::SetUnsent(size_t bytes) {
     unsent_ = bytes;
     callback = WakeWritersLocked();
   }
-  if (callback) callback();
+  RunWritable(callback);
 }
 
 }  // namespace brisk::internal
@@ -335,7 +349,7 @@ bool Responder::WaitWritable(std::chrono::nanoseconds timeout) {
 
 void Responder::OnWritable(absl::AnyInvocable<void()> callback) {
   if (exchange_ == nullptr) {
-    if (callback) callback();
+    if (callback) callback();  // nothing to write to: "the stream is gone"
     return;
   }
   exchange_->OnWritable(std::move(callback));

@@ -265,6 +265,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   bool has_update_ ABSL_GUARDED_BY(mu_) = false;
   size_t unsent_ ABSL_GUARDED_BY(mu_) = 0;
   absl::AnyInvocable<void()> on_writable_ ABSL_GUARDED_BY(mu_);
+  // Calls a writable callback taken from on_writable_ (outside mu_).
+  void RunWritable(absl::AnyInvocable<void()>& callback);
   AnswerObserver answer_observer_ ABSL_GUARDED_BY(mu_);
 };
 

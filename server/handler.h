@@ -188,8 +188,10 @@ class Responder {
   // `timeout` passed; true if writable. For handlers on worker threads.
   bool WaitWritable(std::chrono::nanoseconds timeout);
   // Calls `callback` once, on the connection's reactor thread, when the
-  // buffer drops below half its limit or the stream is gone (at once if that
-  // is already so). It must not block.
+  // buffer drops below half its limit or the stream is gone (at once, on
+  // this thread, if that is already so). It must not block. One callback
+  // waits at a time: a later call replaces one not yet called. If it
+  // throws, the answer is cut off as if the Responder were dropped.
   void OnWritable(absl::AnyInvocable<void()> callback);
   // True when nothing more will be delivered: the client went away, the
   // deadline answered first, or the answer is complete.

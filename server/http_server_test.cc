@@ -715,7 +715,7 @@ TEST_F(ServerTest, DrainMarksAnAnswerHeldBehindASlowerOneClose) {
   // /hello (route 0, inline) is answered, its bytes held behind /gate.
   ASSERT_TRUE(Eventually([&] { return server_->metrics().route(0).StatusCount(200) == 1; }));
   server_->Shutdown();
-  ASSERT_TRUE(Eventually([&] { return !server_->ready(); }));
+  ASSERT_TRUE(Eventually([&] { return server_->draining(); }));
   gate_.Open();
   auto r = c.Read();
   ASSERT_TRUE(r.has_value());
