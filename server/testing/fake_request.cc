@@ -1,7 +1,11 @@
 #include "server/testing/fake_request.h"
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
+#include <thread>
 
 #include "http/request_parser.h"
 #include "net/socket.h"
@@ -10,7 +14,24 @@
 namespace brisk::testing {
 
 struct FakeRequest::State {
+  ~State() {
+    {
+      std::lock_guard<std::mutex> lock(deadline_mu);
+      deadline_stop = true;
+    }
+    deadline_cv.notify_all();
+    if (deadline_thread.joinable()) deadline_thread.join();
+  }
   std::shared_ptr<internal::Exchange> exchange;
+  // With a deadline, a thread does what the server's deadline timer does:
+  // at the deadline, unless an answer came first, the request is cancelled
+  // (cancelled() is true, SleepFor() wakes, a late Send() is refused) and
+  // its answer is the server's 503.
+  std::thread deadline_thread;
+  std::mutex deadline_mu;
+  std::condition_variable deadline_cv;
+  bool deadline_stop = false;  // guarded by deadline_mu
+  std::atomic<bool> expired{false};
   bool responder_taken = false;
   bool client_reading = true;
   bool answered = false;
@@ -50,6 +71,19 @@ absl::StatusOr<std::unique_ptr<FakeRequest>> FakeRequest::Parse(
       parser.TakeRequest(), std::move(options.params), now, options.deadline,
       /*route_id=*/0, /*home=*/nullptr, std::move(info), /*metrics=*/nullptr,
       internal::ExchangeOptions{.stream_buffer_limit = options.stream_buffer_bytes});
+  req->state_->response.status = 0;  // nothing answered yet
+  if (options.deadline != SteadyTime::max()) {
+    State* const state = req->state_.get();
+    const SteadyTime deadline = options.deadline;
+    state->deadline_thread = std::thread([state, deadline] {
+      std::unique_lock<std::mutex> lock(state->deadline_mu);
+      if (state->deadline_cv.wait_until(lock, deadline,
+                                        [state] { return state->deadline_stop; })) {
+        return;  // the FakeRequest went first
+      }
+      if (state->exchange->Expire()) state->expired.store(true);
+    });
+  }
   return req;
 }
 
@@ -114,6 +148,10 @@ void FakeRequest::Poll() {
     }
   }
   s.body += u.body;
+  if (!s.answered && s.expired.load()) {  // the deadline answered first
+    s.answered = true;
+    s.response = http::Response::Text(503, "deadline exceeded\n");
+  }
   s.finished = s.finished || u.finished;
   s.cut_off = s.cut_off || u.cut_off;
   if (s.client_reading) s.exchange->SetUnsent(0);

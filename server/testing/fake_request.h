@@ -13,6 +13,11 @@
 //   ASSERT_TRUE(post->answered());
 //   EXPECT_EQ(post->response().status, 200);
 //
+// With FakeRequestOptions::deadline, the deadline acts as in the server: at
+// it, unless the handler answered first, the request is cancelled
+// (cancelled() turns true, SleepFor() wakes, a late Send() returns false)
+// and the answer is the server's "503 deadline exceeded" (a helper thread
+// waits for it). response() has status 0 until something was answered.
 // Cancel() sets the request's cancellation flag (as a deadline or a
 // disconnect would); destroying the FakeRequest does too, as the server's
 // going away does (a Responder kept past it is closed(), Send() false). A streamed answer's pieces accumulate in
@@ -72,7 +77,8 @@ class FakeRequest {
   // What the handler delivered so far.
   bool answered();            // a whole answer, or a stream head
   bool streaming();           // the answer is a stream
-  const http::Response& response();  // the answer or the stream's head
+  // The answer or the stream's head; status 0 while none came.
+  const http::Response& response();
   const std::string& streamed_body();
   bool finished();            // the stream ended with Finish()
   bool cut_off();             // the Responder was dropped mid-stream

@@ -1,6 +1,7 @@
 // FakeRequest behaves as the server does where a handler can tell.
 #include "server/testing/fake_request.h"
 
+#include <chrono>
 #include <memory>
 #include <utility>
 
@@ -32,6 +33,42 @@ TEST(FakeRequestTest, AResponderOutlivingItsFakeRequestIsClosed) {
   EXPECT_TRUE(r.closed());
   EXPECT_TRUE(r.context().cancelled());
   EXPECT_FALSE(r.Send(http::Response::Text(200, "late")));
+}
+
+// The deadline acts as in the server: the handler's SleepFor() wakes at it,
+// the request is cancelled, a late Send() is refused and the answer is the
+// server's 503. (It used to be a number only: SleepFor() slept its whole
+// time and nothing was answered.)
+TEST(FakeRequestTest, TheDeadlineCancelsAndAnswers503) {
+  auto req = FakeRequest::Get(
+      "/x", {.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(20)});
+  Responder r = req->TakeResponder();
+  EXPECT_FALSE(req->context().SleepFor(std::chrono::seconds(60)));  // woken
+  EXPECT_TRUE(req->context().cancelled());
+  EXPECT_TRUE(r.closed());
+  EXPECT_FALSE(r.Send(http::Response::Text(200, "late")));
+  ASSERT_TRUE(req->answered());
+  EXPECT_EQ(req->response().status, 503);
+}
+
+// An answer before the deadline wins, as in the server.
+TEST(FakeRequestTest, AnAnswerBeforeTheDeadlineStands) {
+  auto req = FakeRequest::Get(
+      "/x", {.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60)});
+  Responder r = req->TakeResponder();
+  EXPECT_TRUE(r.Send(http::Response::Text(200, "in time")));
+  ASSERT_TRUE(req->answered());
+  EXPECT_EQ(req->response().status, 200);
+  EXPECT_FALSE(req->context().cancelled());
+}
+
+// Nothing answered reads as status 0, not as a default 200 a test could
+// take for the handler's answer.
+TEST(FakeRequestTest, NoAnswerYetIsStatusZero) {
+  auto req = FakeRequest::Get("/x");
+  Responder r = req->TakeResponder();
+  EXPECT_FALSE(req->answered());
+  EXPECT_EQ(req->response().status, 0);
 }
 
 }  // namespace
