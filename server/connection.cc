@@ -494,6 +494,11 @@ void Connection::Advance() {
     return;
   }
   const size_t pending = stream_->pending_output();
+  if (pending > config().max_unsent_bytes) {
+    output_paused_ = true;
+  } else if (pending == 0) {
+    output_paused_ = false;
+  }
   if (pending == 0) {
     write_progress_at_ = SteadyTime{};
   } else if (write_progress_at_ == SteadyTime{}) {

@@ -246,8 +246,15 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   void OnTimer();
   bool WantRead() const;
   // More answers wait unsent than config().max_unsent_bytes.
+  // Answers pile up unsent: no request is read or parsed until they drain.
+  // With hysteresis: paused once over max_unsent_bytes, reading again only
+  // once all of it went (OnStreamDrained), not as soon as it dips below the
+  // limit (a timer's re-check used to resume reading then, and a client
+  // that does not read got its stashed requests parsed and answered into
+  // the same stuck output, just before its write timeout).
   bool OutputBacklogged() const {
-    return stream_->pending_output() > config().max_unsent_bytes;
+    const size_t pending = stream_->pending_output();
+    return pending > config().max_unsent_bytes || (output_paused_ && pending > 0);
   }
   bool Idle() const;
   bool ParserIdle() const { return parser_ == nullptr || parser_->idle(); }
@@ -275,6 +282,8 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // (std::deque would allocate ~600 bytes up front).
   std::unique_ptr<http::RequestParser> parser_;
   std::list<Slot> pipeline_;
+  // The output went over max_unsent_bytes and has not drained since.
+  bool output_paused_ = false;
   // Input received while parsing is paused (pipeline full): allocated only
   // then, and freed once parsed (an idle connection holds 8 bytes for it).
   net::LazyBytes stash_;

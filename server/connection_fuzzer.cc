@@ -642,6 +642,14 @@ class World final : public brisk::internal::ConnectionOwner {
     // A lingering connection reads only to discard.
     Require(!transport_->reading() || transport_->write_shut() ||
             transport_->pending_output() <= config_.max_unsent_bytes);
+    // ...and stay unread until the output drained, not only dipped below
+    // the limit (hysteresis: Connection::OutputBacklogged).
+    if (transport_->drains != drains_seen_ || transport_->pending_output() == 0) {
+      output_paused_ = false;  // it all went since the last check
+      drains_seen_ = transport_->drains;
+    }
+    if (transport_->pending_output() > config_.max_unsent_bytes) output_paused_ = true;
+    Require(!transport_->reading() || transport_->write_shut() || !output_paused_);
     produced_ += transport_->TakeSent();
     const std::string& queued = transport_->output();
     const size_t total = produced_.size() + queued.size();
@@ -727,6 +735,8 @@ class World final : public brisk::internal::ConnectionOwner {
   bool disrupted_ = false;      // a reset, a drain, a stop or a close was scripted
   bool fin_sent_ = false;       // the transport's write side was shut at the close
   Shadow shadow_;
+  bool output_paused_ = false;  // over max_unsent_bytes, not drained since
+  uint64_t drains_seen_ = 0;
   std::string produced_;  // what the kernel took
   size_t checked_ = 0;    // bytes of the output given to the checker
   OutputChecker checker_{&shadow_};

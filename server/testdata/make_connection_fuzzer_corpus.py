@@ -104,6 +104,13 @@ SEEDS = {
     "pipeline_no_reader": [(WINDOW0, 0)] + [(CANNED, GET_HELLO)] * 100 +
                           [(ALL, 0), (CLOCK, 0), (ALL, 0), (TAKE, 200),
                            (ALL, 0), (UNLIMITED, 0), (ALL, 0)],
+    # ...and stays stopped while part of them went (the kernel took some,
+    # then the write timeout's check found progress): reading resumes only
+    # once the output drained, not when it dips below the limit.
+    "pipeline_no_reader_partial": [(WINDOW0, 0)] + [(REQUEST, GET_HELLO)] * 20 +
+                                  [(TAKE, 10), (CLOCK, secs(4)), (ALL, 0),
+                                   (TAKE, 10), (CLOCK, secs(4)), (ALL, 0),
+                                   (CLOCK, 0), (UNLIMITED, 0), (ALL, 0)],
     "pipeline_full_stash": [(CANNED, GET_ASYNC)] * 4 + [(CANNED, GET_HELLO),
                             (ALL, 0), (SEND, 0), (CLOCK, 0), (SEND, 0),
                             (CLOCK, 0), (SEND, 0), (CLOCK, 0), (SEND, 0),

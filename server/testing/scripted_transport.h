@@ -78,10 +78,12 @@ class ScriptedTransport final : public net::Stream {
   bool started = false;
   bool broken = false;
   bool fin_sent = false;
+  uint64_t drains = 0;  // times the kernel took all the queued output
 
  private:
   void Take() {
     const size_t n = std::min(window, out_.size());
+    if (n > 0 && n == out_.size()) ++drains;
     sent.append(out_, 0, n);
     out_.erase(0, n);
     if (window != SIZE_MAX) window -= n;
