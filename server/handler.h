@@ -247,7 +247,8 @@ struct RouteOptions {
   // synchronous routes skip admission control and have no deadline.
   bool run_inline = false;
   // This route's default deadline; 0 = the server's request_deadline;
-  // nanoseconds::max() (anything over a century) = never.
+  // nanoseconds::max() (anything over a century) = never. Negative values
+  // here and in max_concurrency make AddRoute() fail (InvalidArgument).
   std::chrono::nanoseconds deadline{0};
   // Deadline admission (the default policy): the most workers this route
   // may hold at once; 0 = all but one while other routes are busy, all of

@@ -873,6 +873,29 @@ TEST_F(RealtimeTest, BackgroundOptionsAreValidated) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// Route options that mean nothing are refused when the route is added, not
+// taken silently (a negative deadline or limit, a batch no queue could fill).
+TEST_F(RealtimeTest, RouteOptionsAreValidated) {
+  HttpServer server({.port = 0});
+  const Handler ok = [](RequestContext&) { return http::Response::Text(200, ""); };
+  EXPECT_EQ(server.AddRoute("GET", "/a", ok, {.deadline = -milliseconds(1)}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(server.AddRoute("GET", "/b", ok, {.max_concurrency = -1}).code(),
+            absl::StatusCode::kInvalidArgument);
+  const BatchHandler batch = [](const std::vector<RequestContext*>& b) {
+    return std::vector<http::Response>(b.size(), http::Response::Text(200, ""));
+  };
+  EXPECT_EQ(server.AddBatchRoute("POST", "/c", batch, {.max_batch = size_t{1} << 40})
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(server.AddBatchRoute("POST", "/d", batch,
+                                 {.expected_fixed_cost = -milliseconds(1)})
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(server.AddRoute("GET", "/e", ok, {.deadline = milliseconds(5),
+                                                .max_concurrency = 2}).ok());
+}
+
 TEST_F(RealtimeTest, ClientDisconnectCancelsTheHandler) {
   Start({.workers = 1, .request_deadline = std::chrono::seconds(30)});
   RawClient c(port());

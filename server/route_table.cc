@@ -1,8 +1,15 @@
 #include "server/route_table.h"
 
+#include <string>
 #include <utility>
 
 namespace brisk::internal {
+namespace {
+
+// A batch larger than any queue would let form (queue_capacity's bound).
+constexpr size_t kMaxBatch = 1 << 20;
+
+}  // namespace
 
 absl::Status RouteTable::Add(Route route) {
   if (static_cast<int>(static_cast<bool>(route.handler)) +
@@ -11,10 +18,20 @@ absl::Status RouteTable::Add(Route route) {
       1) {
     return absl::InvalidArgumentError("a route needs exactly one handler");
   }
+  if (route.options.deadline.count() < 0) {
+    return absl::InvalidArgumentError("deadline must be >= 0 (0: the server's)");
+  }
+  if (route.options.max_concurrency < 0) {
+    return absl::InvalidArgumentError("max_concurrency must be >= 0 (0: no limit)");
+  }
   if (route.batch) {
     const BatchOptions& b = route.batch_options;
-    if (b.max_batch < 1) {
-      return absl::InvalidArgumentError("max_batch must be >= 1");
+    if (b.max_batch < 1 || b.max_batch > kMaxBatch) {
+      return absl::InvalidArgumentError(
+          "max_batch must be in [1, " + std::to_string(kMaxBatch) + "]");
+    }
+    if (b.expected_fixed_cost.count() < 0 || b.expected_per_item_cost.count() < 0) {
+      return absl::InvalidArgumentError("expected batch costs must be >= 0");
     }
     if (b.max_delay.count() < 0) {
       return absl::InvalidArgumentError("max_delay must be >= 0 (0: no cap)");
