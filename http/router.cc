@@ -105,6 +105,14 @@ absl::Status Router::Add(std::string_view method, std::string_view pattern,
   if (pattern.empty() || pattern[0] != '/') {
     return absl::InvalidArgumentError("route pattern must start with '/'");
   }
+  // Patterns are matched against the decoded path, which holds no query or
+  // fragment: a pattern with '?' or '#' could never match, and one with a
+  // '%' escape would match only a path whose '%' was itself escaped.
+  if (pattern.find_first_of("?#%") != std::string_view::npos) {
+    return absl::InvalidArgumentError(
+        "route pattern must be a decoded path: no '?', '#' or '%' (match the query "
+        "with RequestContext::Query(), and write characters as they are)");
+  }
   // Every segment is checked before the trie changes, so a refused
   // pattern leaves nothing behind (its parameter names would otherwise
   // bind later patterns at their positions).

@@ -16,7 +16,10 @@
 // non-empty segment and binds it. Literal segments win over parameters
 // (with backtracking). A trailing '/' is significant. HEAD is served by GET
 // routes unless a HEAD route exists. Paths are matched as given (pass the
-// decoded Request::path()). Methods are case-sensitive (RFC 9110 §9.1).
+// decoded Request::path()), so a pattern is a decoded path too: '?', '#'
+// and '%' are refused (no query, no fragment, no escapes). There are no
+// wildcards: ":id" and "*" are literal segments. Methods are case-sensitive
+// (RFC 9110 §9.1).
 //
 // Which status, for a request the router does not serve:
 //   * the method is unknown, i.e. neither a standard method (GET, HEAD,

@@ -201,6 +201,10 @@ TEST(RouterTest, AddRejectsBadInput) {
   EXPECT_EQ(r.Add("GET", "/{a", 1).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(r.Add("GET", "/a{b}", 1).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(r.Add("GET", "/{a-b}", 1).code(), absl::StatusCode::kInvalidArgument);
+  // A decoded path: no query, fragment or escape could ever match.
+  EXPECT_EQ(r.Add("GET", "/q?x=1", 1).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.Add("GET", "/a#b", 1).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.Add("GET", "/%41", 1).code(), absl::StatusCode::kInvalidArgument);
   ASSERT_TRUE(r.Add("GET", "/u/{id}", 1).ok());
   EXPECT_EQ(r.Add("GET", "/u/{id}", 2).code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(r.Add("POST", "/u/{name}", 2).code(),
