@@ -454,6 +454,9 @@ TEST_F(EmbeddingTest, RunReturnsAfterShutdownFromAHandler) {
   EXPECT_TRUE(c.WaitClosed());
   runner.join();  // Run() returns once drained
   EXPECT_TRUE(run_status.ok()) << run_status;
+  // It served once: a second Run() says so instead of returning OK at once
+  // without serving.
+  EXPECT_EQ(server_->Run().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(EmbeddingRunTest, ShutdownBeforeRunStartedIsNotLost) {

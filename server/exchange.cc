@@ -1,6 +1,7 @@
 #include "server/exchange.h"
 
 #include <cstdio>
+#include <cstdlib>
 
 #include <utility>
 
@@ -359,6 +360,12 @@ bool Responder::closed() const {
   return exchange_ == nullptr || exchange_->closed();
 }
 
-RequestContext& Responder::context() { return exchange_->context(); }
+RequestContext& Responder::context() {
+  if (exchange_ == nullptr) {  // a broken precondition of the caller's
+    std::fprintf(stderr, "brisk: Responder::context() on an empty Responder\n");
+    std::abort();
+  }
+  return exchange_->context();
+}
 
 }  // namespace brisk

@@ -197,7 +197,8 @@ class Responder {
   // deadline answered first, or the answer is complete.
   bool closed() const;
 
-  // The request this Responder answers.
+  // The request this Responder answers. Only on a valid() Responder (an
+  // empty one aborts with a message).
   RequestContext& context();
   // False for a default-constructed or moved-from Responder.
   bool valid() const { return exchange_ != nullptr; }

@@ -716,6 +716,8 @@ absl::Status HttpServer::Run() {
   {
     std::lock_guard<std::mutex> lock(d.mu);
     started = d.started;
+    // Served and stopped already: it cannot serve again (a new server can).
+    if (d.stopped) return absl::FailedPreconditionError("Run() after the server stopped");
   }
   if (!started) {
     if (absl::Status s = Start(); !s.ok()) return s;

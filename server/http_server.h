@@ -251,7 +251,8 @@ class HttpServer {
   // most once: after an error (a port in use, say) make a new server.
   absl::Status Start();
   // Start()s if needed, then blocks until a shutdown (signal or Shutdown())
-  // has completed and everything is stopped.
+  // has completed and everything is stopped. FailedPrecondition once the
+  // server has stopped (it serves once; make a new one).
   absl::Status Run();
   // Begins the graceful shutdown described above. Any thread (a handler
   // included), and async-signal-safe: a host's own signal handler may call
