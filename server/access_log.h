@@ -2,7 +2,7 @@
 // the request's duration in microseconds and its W3C trace id ("-" when the
 // request carried no valid traceparent):
 //
-//   127.0.0.1 - - [23/Nov/2026:18:30:00 +0000] "GET /hello HTTP/1.1" 200 13 42 -
+//   127.0.0.1 - - [23/Nov/2026:18:30:00 +0000] "GET /hello HTTP/1.1" 200 14 42 -
 //   127.0.0.1 - - [...] "GET /score HTTP/1.1" 200 41 310 4bf92f3577b34da6a3ce929d0e0e4736
 //
 // The user field (third) is the verified TLS client certificate's identity

@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "net/socket.h"
 
 ABSL_FLAG(std::string, address, "0.0.0.0", "Address to listen on (IPv4 or IPv6).");
 ABSL_FLAG(int32_t, port, 8080, "Port to listen on; 0 picks a free port.");
@@ -34,7 +35,8 @@ ABSL_FLAG(int32_t, background_workers, 0,
 ABSL_FLAG(int32_t, background_nice, 10,
           "CPU priority (nice, 0..19) of the background workers.");
 ABSL_FLAG(int32_t, queue_capacity, 1024,
-          "Offloaded requests that may wait for a worker; beyond: 503.");
+          "Offloaded requests that may wait for a worker; beyond, refused at once "
+          "(--shed_status).");
 ABSL_FLAG(int32_t, max_connections, 10000,
           "Open connections; beyond, new ones are closed at once.");
 ABSL_FLAG(absl::Duration, header_timeout, absl::Seconds(10),
@@ -163,6 +165,11 @@ void SetFlagsUsage(absl::string_view usage) {
 absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
   ServerOptions o;
   o.address = absl::GetFlag(FLAGS_address);
+  if (absl::StatusOr<net::SocketAddress> a = net::SocketAddress::Parse(o.address, 0); !a.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--address must be a numeric IPv4 or IPv6 address (or localhost), got \"",
+        o.address, "\""));
+  }
   const int32_t port = absl::GetFlag(FLAGS_port);
   if (port < 0 || port > 65535) {
     return absl::InvalidArgumentError("--port must be in [0, 65535]");

@@ -182,6 +182,10 @@ TEST(ServerBinaryTest, ValuesOutOfRangeAreUsageErrorsNamingTheFlag) {
       {{"--codel_target=0"}, "--codel_target"},
       {{"--admission=codel", "--codel_interval=-1s"}, "--codel_interval"},
       {{"--tls_handshake_timeout=0"}, "--tls_handshake_timeout"},
+      // Not an address (it used to fail at the bind, exit 1, without
+      // naming the flag).
+      {{"--address=not-an-ip"}, "--address"},
+      {{"--address=999.1.1.1"}, "--address"},
   };
   for (const auto& c : kCases) {
     SCOPED_TRACE(c.flags.front());
