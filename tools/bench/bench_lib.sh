@@ -44,3 +44,22 @@ need_packages() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >&2
   fi
 }
+
+# Polls URL (curl; certificates are not checked) until it answers, up to
+# TRIES times DELAY seconds apart. Status 1 if it never did.
+wait_for_url() {  # url [tries=100] [delay=0.1]
+  local _
+  for _ in $(seq "${2:-100}"); do
+    curl -sk -o /dev/null "$1" && return 0
+    sleep "${3:-0.1}"
+  done
+  return 1
+}
+
+# One ECDSA P-256 certificate for localhost and 127.0.0.1, valid two days:
+# DIR/cert.pem and DIR/key.pem (the caller removes DIR, key included).
+make_ecdsa_cert() {  # dir
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$1/key.pem" -out "$1/cert.pem" -days 2 -subj /CN=localhost \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+}

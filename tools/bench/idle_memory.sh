@@ -15,6 +15,9 @@ N=${1:-8000}
 SERVERS=${2:-"epoll io_uring nginx"}
 ulimit -n $((N + 2048))  # for this script's client and the servers it starts
 
+# shellcheck source=tools/bench/bench_lib.sh
+source tools/bench/bench_lib.sh
+
 if [[ -z "${BIN:-}" ]]; then
   tools/bazel build -c opt //server:server >&2
   BIN=$(mktemp /tmp/brisk-idle-server.XXXXXX)
@@ -23,9 +26,7 @@ if [[ -z "${BIN:-}" ]]; then
   trap 'rm -f "$BIN"' EXIT
   tools/bazel shutdown >&2
 fi
-command -v nginx >/dev/null || {
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light >&2
-}
+need_packages nginx-light curl
 
 PORT=18090
 NGINX_CONF=$(mktemp /tmp/brisk-idle-nginx.XXXXXX)
@@ -68,10 +69,7 @@ for name in $SERVERS; do
     *) echo "unknown server $name" >&2; exit 2 ;;
   esac
   pid=$!
-  for _ in $(seq 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$PORT/hello" && break
-    sleep 0.1
-  done
+  wait_for_url "http://127.0.0.1:$PORT/hello" || true
   spid=$(serving_pid "$name" "$pid")
   /usr/bin/python3 - "$name" "$spid" "$PORT" "$N" <<'PY'
 import socket, sys, time

@@ -35,9 +35,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-  -keyout "$WORK/key.pem" -out "$WORK/cert.pem" -days 2 -subj /CN=localhost \
-  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+make_ecdsa_cert "$WORK"
 cat > "$WORK/nginx.conf" <<CONF
 worker_processes 1;
 master_process off;
@@ -68,10 +66,7 @@ measure() {
              >/dev/null 2>&1 & ;;
   esac
   PID=$!
-  for _ in $(seq 300); do
-    curl -sk -o /dev/null "https://127.0.0.1:$PORT/hello" && break
-    sleep 0.1
-  done
+  wait_for_url "https://127.0.0.1:$PORT/hello" 300 || true  # valgrind starts slowly
   [[ $2 == resumed ]] && arg=--resume
   n=$(timeout $(($3 + 60)) "$WORK/tls_connect" --port=$PORT --connections=4 \
         --seconds="$3" $arg 2>&1 | awk '/^requests/{print $2}')

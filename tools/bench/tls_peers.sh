@@ -45,9 +45,7 @@ cleanup() {
 trap cleanup EXIT
 
 # One certificate for everyone (no key is kept: the directory is removed).
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-  -keyout "$WORK/key.pem" -out "$WORK/cert.pem" -days 2 -subj /CN=localhost \
-  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+make_ecdsa_cert "$WORK"
 mkdir -p "$WORK/root"
 printf 'Hello, World!\n' > "$WORK/root/hello"
 # h2o started as root serves files as "nobody" (it reads the key first).
