@@ -241,7 +241,7 @@ http::ResponseOptions Connection::HeadOptions(Slot& slot,
     MarkHeldLastAnswerClose();
   }
   if ((draining_ || input_ended_) && &slot == &pipeline_.back() &&
-      unparsed_ == 0 && stash_.empty() && ParserIdle()) {
+      NoRequestAfterLast()) {
     slot.close_after = true;
   }
   if (slot.close_after && phase_ == Phase::kOpen) phase_ = Phase::kFinishing;
@@ -494,12 +494,9 @@ void Connection::Advance() {
     return;
   }
   const size_t pending = stream_->pending_output();
-  if (pending > config().max_unsent_bytes) {
-    output_paused_ = true;
-  } else if (pending == 0) {
-    output_paused_ = false;
-  }
+  if (pending > config().max_unsent_bytes) output_paused_ = true;
   if (pending == 0) {
+    output_paused_ = false;
     write_progress_at_ = SteadyTime{};
   } else if (write_progress_at_ == SteadyTime{}) {
     // Output just got stuck: now by the clock (the iteration's cached time
@@ -604,7 +601,7 @@ void Connection::CloseAnsweringPending() {
 }
 
 void Connection::MarkHeldLastAnswerClose() {
-  if (pipeline_.empty() || unparsed_ != 0 || !stash_.empty() || !ParserIdle()) return;
+  if (pipeline_.empty() || !NoRequestAfterLast()) return;
   Slot& last = pipeline_.back();
   // Still to come (HeadOptions marks it), or already at the stream: an
   // answer the client may be reading cannot be changed.

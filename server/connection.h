@@ -245,7 +245,6 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   SteadyTime NextTimeout() const;
   void OnTimer();
   bool WantRead() const;
-  // More answers wait unsent than config().max_unsent_bytes.
   // Answers pile up unsent: no request is read or parsed until they drain.
   // With hysteresis: paused once over max_unsent_bytes, reading again only
   // once all of it went (OnStreamDrained), not as soon as it dips below the
@@ -258,6 +257,11 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   }
   bool Idle() const;
   bool ParserIdle() const { return parser_ == nullptr || parser_->idle(); }
+  // No byte of a further request was received after the last one parsed
+  // (none unparsed, stashed or in the parser): the last slot is the last.
+  bool NoRequestAfterLast() const {
+    return unparsed_ == 0 && stash_.empty() && ParserIdle();
+  }
   bool HeadersComplete() const {
     return parser_ != nullptr && parser_->headers_complete();
   }

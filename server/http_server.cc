@@ -115,6 +115,11 @@ struct HttpServer::Impl {
   // is what a signal handler may do; Post() takes a lock.
   net::UniqueFd shutdown_event{eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
   std::atomic<bool> running{false};  // started, and the event is watched
+  // Wakes the control loop to begin the shutdown. Async-signal-safe.
+  void PostShutdownEvent() {
+    const uint64_t one = 1;
+    (void)!write(shutdown_event.get(), &one, sizeof(one));
+  }
 
   // The control thread: shutdown timers and signals.
   std::unique_ptr<net::EventLoop> control;
@@ -579,10 +584,7 @@ absl::Status HttpServer::Start() {
     d.running.store(true);
     // Asked before: the control thread, once it exists, begins it first.
     // (A Shutdown() from now on finds `running` set and writes itself.)
-    if (d.shutdown_requested.load()) {
-      const uint64_t one = 1;
-      (void)!write(d.shutdown_event.get(), &one, sizeof(one));
-    }
+    if (d.shutdown_requested.load()) d.PostShutdownEvent();
   }
   if (takeover.has_value()) {
     // This one accepts now: the old one may stop. Only then is the socket
@@ -739,10 +741,7 @@ void HttpServer::Shutdown() {
   // consistent, so a Start() racing this either sees the flag or is seen.
   Impl& d = *impl_;
   d.shutdown_requested.store(true);
-  if (d.running.load()) {
-    const uint64_t one = 1;
-    (void)!write(d.shutdown_event.get(), &one, sizeof(one));
-  }
+  if (d.running.load()) d.PostShutdownEvent();
 }
 
 bool HttpServer::WaitDrained(std::chrono::nanoseconds timeout) {
