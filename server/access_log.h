@@ -10,7 +10,11 @@
 // otherwise.
 //
 // A line is written when the answer is produced (so an offloaded request may
-// follow a later inline one). Lines are buffered and written in batches (by Flush(), called by each
+// follow a later inline one). A request the connection ended before its
+// answer was given (the client left, a timeout closed it) is logged then,
+// with status 499 (nginx's "client closed request") and 0 bytes; a stream
+// cut short, with its status and the bytes sent. brisk_requests_total and
+// brisk_request_seconds count them the same way. Lines are buffered and written in batches (by Flush(), called by each
 // reactor about every 100 ms and at shutdown), so logging costs a format and
 // a buffer append on the request path, never a syscall.
 //

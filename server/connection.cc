@@ -11,6 +11,9 @@ namespace {
 
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
 constexpr size_t kMaxLingerBytes = 256 * 1024;
+// The access log's and metrics' status of a request whose connection ended
+// before its answer was given (nginx's 499).
+constexpr int kStatusConnectionClosed = 499;
 
 // The request's valid W3C traceparent (a view into it), or empty.
 std::string_view TraceParentOf(const http::Request* request) {
@@ -226,6 +229,21 @@ void Connection::LogAnswer(const Slot& slot, const http::Request* request,
         request != nullptr ? request->target() : "-", slot.version_minor,
         status, slot.head ? 0 : body_bytes, now - slot.parsed,
         TraceParentOf(request));
+  }
+}
+
+void Connection::LogUnanswered(const Slot& slot) {
+  // Requests the connection ends before their answer still get their log
+  // line and count: a stream cut short with its status and the bytes sent,
+  // a request never answered with 499 (nginx's "client closed request"; a
+  // timeout that closed a connection whose client stopped reading, or a
+  // request pipelined behind a closing answer, ends here too).
+  if (slot.exchange == nullptr || slot.state == Slot::State::kDone) return;
+  const http::Request* request = &slot.exchange->context().request();
+  if (slot.state == Slot::State::kStreaming) {
+    LogAnswer(slot, request, slot.stream_status, slot.streamed_bytes);
+  } else {
+    LogAnswer(slot, request, kStatusConnectionClosed, 0);
   }
 }
 
@@ -446,9 +464,17 @@ void Connection::MoveReadyOutput() {
     if (front.state != Slot::State::kDone) return;  // waiting or streaming
     const bool close = front.close_after;
     pipeline_.pop_front();
+    // The idle timeout runs from the last answer, not from the read of its
+    // request (an answer slower than the timeout would otherwise leave the
+    // connection idle "since long ago", closed as soon as it is written).
+    // The iteration's time: the answer came no earlier.
+    if (pipeline_.empty()) last_activity_ = std::max(last_activity_, loop().Now());
     if (close) {
       // Nothing after a closing answer is sent: let the rest go.
-      for (Slot& rest : pipeline_) ReleaseExchange(rest);
+      for (Slot& rest : pipeline_) {
+        LogUnanswered(rest);
+        ReleaseExchange(rest);
+      }
       pipeline_.clear();
       stash_.clear();
       if (phase_ == Phase::kOpen) phase_ = Phase::kFinishing;
@@ -560,7 +586,10 @@ void Connection::Close() {
   if (phase_ == Phase::kClosed) return;
   phase_ = Phase::kClosed;
   owner_->CancelTimeout(this);
-  for (Slot& s : pipeline_) ReleaseExchange(s);  // the client is gone
+  for (Slot& s : pipeline_) {
+    LogUnanswered(s);
+    ReleaseExchange(s);  // the client is gone
+  }
   pipeline_.clear();
   stash_.clear();
   ReleaseParser();

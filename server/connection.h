@@ -235,6 +235,8 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // written, held behind slower ones, with Connection: keep-alive: it says
   // close instead, since the connection ends after it (RFC 9112 9.6).
   void MarkHeldLastAnswerClose();
+  // A slot the connection lets go of before its answer was written whole.
+  void LogUnanswered(const Slot& slot);
   void LogAnswer(const Slot& slot, const http::Request* request, int status,
                  uint64_t body_bytes);
   // Output and phase.

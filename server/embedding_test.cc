@@ -9,6 +9,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -133,6 +135,17 @@ class EmbeddingTest : public ::testing::Test {
     if (server_) server_->Stop();
   }
 
+  // Sends GET /park on `c`; its Responder, the `index`-th parked, begins a
+  // 200 stream and writes "abc".
+  Responder StreamFromThePark(RawClient& c, size_t index) {
+    EXPECT_TRUE(c.Send(Get("/park")));
+    EXPECT_TRUE(parking_.WaitParked(index + 1));
+    Responder r = parking_.Take(index);
+    EXPECT_TRUE(r.BeginStream(http::Response::Text(200, "")));
+    EXPECT_TRUE(r.Write("abc"));
+    return r;
+  }
+
   Gate gate_;
   Parking parking_;
   std::atomic<bool> stream_full_{false};
@@ -220,6 +233,40 @@ TEST_F(EmbeddingTest, ClientGoneThenAnswerIsDroppedSafely) {
   Responder r = parking_.Take(0);
   ASSERT_TRUE(Eventually([&] { return r.closed(); }));  // cancelled
   EXPECT_FALSE(r.Send(http::Response::Text(200, "nobody\n")));
+}
+
+// A request whose client leaves before its answer is still one request:
+// counted and logged, never answered with 499 (nginx's "client closed
+// request"), and a stream cut short with its status and the bytes sent.
+// Both used to leave no trace but the handler's own metrics.
+TEST_F(EmbeddingTest, RequestsWhoseClientLeftAreCountedAndLogged) {
+  const std::string path = ::testing::TempDir() + "/left.log";
+  std::remove(path.c_str());
+  StartServer({.access_log = path});
+  {
+    RawClient c(port_);
+    ASSERT_TRUE(c.Send(Get("/park")));
+    ASSERT_TRUE(parking_.WaitParked(1));
+    c.Reset();
+  }
+  RawClient streamed(port_);
+  Responder r = StreamFromThePark(streamed, 1);
+  char buf[256];  // the head and the first piece have reached the client
+  ASSERT_GT(recv(streamed.fd(), buf, sizeof(buf), 0), 0);
+  streamed.Reset();
+  ASSERT_TRUE(Eventually([&] { return r.closed(); }));
+  std::string page;
+  server_->metrics().AppendPrometheus(&page);
+  EXPECT_THAT(page, HasSubstr("brisk_requests_total{route=\"/park\",status=\"499\"} 1\n"));
+  EXPECT_THAT(page, HasSubstr("brisk_requests_total{route=\"/park\",status=\"200\"} 1\n"));
+  EXPECT_THAT(page, HasSubstr("brisk_request_seconds_count{route=\"/park\"} 2\n"));
+  server_->Stop();  // flushes the log
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  EXPECT_THAT(lines, ::testing::UnorderedElementsAre(
+                         HasSubstr("\"GET /park HTTP/1.1\" 499 0 "),
+                         HasSubstr("\"GET /park HTTP/1.1\" 200 3 ")));
 }
 
 TEST_F(EmbeddingTest, ResponderOutlivesTheServer) {
@@ -327,11 +374,7 @@ TEST_F(EmbeddingTest, StreamCutOffEndsTheConnectionWithoutTheLastChunk) {
 TEST_F(EmbeddingTest, AThrowingWritableCallbackCutsTheStreamOff) {
   StartServer();
   RawClient c(port_);
-  ASSERT_TRUE(c.Send(Get("/park")));
-  ASSERT_TRUE(parking_.WaitParked(1));
-  Responder r = parking_.Take(0);
-  ASSERT_TRUE(r.BeginStream(http::Response::Text(200, "")));
-  ASSERT_TRUE(r.Write("abc"));
+  Responder r = StreamFromThePark(c, 0);
   r.OnWritable([] { throw std::runtime_error("callback bug"); });  // writable: runs now
   EXPECT_TRUE(r.closed());
   EXPECT_TRUE(c.WaitClosed());

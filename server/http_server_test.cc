@@ -598,6 +598,32 @@ TEST_F(ServerTest, AStalledBodyIsAnIdleTimeout) {
   EXPECT_EQ(server_->metrics().timeouts_header.load(), 0u);
 }
 
+// The idle timeout of a keep-alive connection runs from its last answer,
+// not from the read of that answer's request: an answer that took longer
+// than the timeout (a slow handler, a long stream) left the connection
+// "idle since long ago" on epoll, closed the moment the answer was written
+// (a balancer reusing it at once gets a reset: deploy/README.md, rule 2).
+// The wait is only a lower bound: longer makes the old fault surer.
+TEST_F(ServerTest, TheIdleTimeoutRunsFromTheLastAnswerNotItsRequest) {
+  StartServer({.idle_timeout = milliseconds(1000)});
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/gate")));
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().in_flight.load() == 1; }));
+  const auto sent = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() < sent + milliseconds(1300)) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  gate_.Open();
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->Header("connection"), "keep-alive");
+  ASSERT_TRUE(c.Send(Get("/hello")));  // at once: well within the timeout
+  auto second = c.Read();
+  ASSERT_TRUE(second.has_value()) << "closed right after its answer";
+  EXPECT_EQ(second->status, 200);
+  EXPECT_EQ(server_->metrics().timeouts_idle.load(), 0u);
+}
+
 TEST_F(ServerTest, IdleKeepAliveConnectionIsClosed) {
   StartServer({.idle_timeout = milliseconds(200)});
   RawClient c(port_);
