@@ -223,7 +223,7 @@ void Dispatcher::RunBatch(const std::vector<Exchange*>& batch) {
 }
 
 void Dispatcher::Refuse(Exchange& exchange, ShedReason reason) {
-  if (exchange.Answer(Refusal(reason))) {
+  if (exchange.Refuse(Refusal(reason))) {
     CountShed(routes_->metrics_index(exchange.route_id()), reason);
   }
 }

@@ -65,7 +65,7 @@ bool Exchange::PastDeadline(SteadyTime now) const {
   return deadline_ != SteadyTime::max() && now > deadline_;
 }
 
-bool Exchange::Claim(http::Response head, bool streaming) {
+bool Exchange::Claim(http::Response head, bool streaming, bool handler) {
   bool late;
   bool claimed = false;
   const SteadyTime now = std::chrono::steady_clock::now();
@@ -88,7 +88,7 @@ bool Exchange::Claim(http::Response head, bool streaming) {
     } else {
       // Answered for it already (deadline, disconnect): a late result. A
       // second answer from the same producer is only dropped.
-      late = state_ == State::kClaimed || state_ == State::kPending;
+      late = handler && (state_ == State::kClaimed || state_ == State::kPending);
       late_ = late_ || late;
     }
   }
@@ -101,6 +101,10 @@ bool Exchange::Claim(http::Response head, bool streaming) {
 
 bool Exchange::Answer(http::Response response) {
   return Claim(std::move(response), /*streaming=*/false);
+}
+
+bool Exchange::Refuse(http::Response response) {
+  return Claim(std::move(response), /*streaming=*/false, /*handler=*/false);
 }
 
 bool Exchange::BeginStream(http::Response head) {

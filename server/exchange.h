@@ -129,6 +129,10 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
   // ---- producer side: any thread ----
   bool Answer(http::Response response);
+  // The server's own refusal of a request no handler took (admission at
+  // dequeue, a batch member dropped before its batch ran): like Answer, but
+  // when something answered first it is no late handler result.
+  bool Refuse(http::Response response);
   bool BeginStream(http::Response head);
   bool Write(std::string_view piece);
   void Finish();
@@ -231,7 +235,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   bool PastDeadline() const;
   bool PastDeadline(SteadyTime now) const;
   // Answer() and BeginStream(): the first producer answer wins.
-  bool Claim(http::Response head, bool streaming);
+  // `handler`: from the request's producer (false: the server's refusal).
+  bool Claim(http::Response head, bool streaming, bool handler = true);
 
   http::Request request_;
   std::vector<std::pair<std::string, std::string>> param_storage_;
