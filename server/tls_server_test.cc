@@ -25,6 +25,7 @@
 #include "server/testing/gate.h"
 #include "server/testing/fake_request.h"
 #include "server/testing/raw_client.h"
+#include "server/testing/test_io.h"
 #include "server/testing/tls_client.h"
 #include "tls/failure.h"
 #include "tls/testing/test_certs.h"
@@ -64,6 +65,7 @@ class TlsServerTest : public ::testing::Test {
     ServerOptions o;
     o.address = "127.0.0.1";
     o.port = 0;
+    o.io = ::brisk::testing::TestIoBackend();  // epoll, or io_uring
     o.reactors = 1;
     o.workers = 2;
     o.handle_signals = false;
@@ -541,6 +543,27 @@ TEST_F(TlsServerTest, ClientCloseNotifyEndsTheConnection) {
   c.SendCloseNotify();
   EXPECT_TRUE(c.WaitClosed());
   EXPECT_TRUE(Eventually([&] { return server_->metrics().open_connections.load() == 0; }));
+}
+
+// A client that sends a whole request and closes its socket at once (no
+// close_notify): the answer written to it gets a reset, and the connection
+// is gone then, not held until the write timeout. On io_uring the send's
+// error came after the end of input and was ignored, so the connection
+// (and a --max_connections slot) stayed for the whole write timeout.
+TEST_F(TlsServerTest, AClientThatSendsAndLeavesIsGoneAtTheAnswer) {
+  ServerOptions o = Options();
+  o.write_timeout = std::chrono::seconds(600);
+  StartServer(o);
+  for (int i = 0; i < 3; ++i) {
+    TlsClient c(port_, Client());
+    ASSERT_TRUE(c.handshake_done()) << c.error();
+    ASSERT_TRUE(c.Send(Get("/hello")));
+    ASSERT_EQ(shutdown(c.fd(), SHUT_RDWR), 0);
+  }  // closed
+  EXPECT_TRUE(Eventually(
+      [&] { return server_->metrics().open_connections.load() == 0; }));
+  TlsClient after(port_, Client());
+  ExpectServed(after);
 }
 
 TEST_F(TlsServerTest, DeadlinesApplyOverTls) {

@@ -131,16 +131,22 @@ void TlsStream::OnStreamEof() {
 }
 
 void TlsStream::OnStreamError(int error) {
-  if (closed_ || input_ended_) return;
-  input_ended_ = true;
-  CancelTimer();
-  if (!established_ && !session_->failed()) {
-    // A reset in the middle of the handshake is a truncated handshake.
-    if (!session_->OnEof().ok() && hooks_.on_failure) {
-      hooks_.on_failure(*session_, /*established=*/false);
+  if (closed_) return;
+  if (!input_ended_) {
+    input_ended_ = true;
+    CancelTimer();
+    if (!established_ && !session_->failed()) {
+      // A reset in the middle of the handshake is a truncated handshake.
+      if (!session_->OnEof().ok() && hooks_.on_failure) {
+        hooks_.on_failure(*session_, /*established=*/false);
+      }
+      if (closed_) return;
     }
-    if (closed_) return;
   }
+  // After the end of input too: a send the kernel refused (the client
+  // left; io_uring reports it when the send completes) means the output
+  // will never drain, and the connection must close now, not at its write
+  // timeout.
   callbacks_->OnStreamError(error);
 }
 
