@@ -178,6 +178,41 @@ TlsContext::TlsContext(TlsServerConfig config, Clock now,
                        std::shared_ptr<ContextShared> shared)
     : config_(std::move(config)), now_(std::move(now)), shared_(std::move(shared)) {}
 
+namespace {
+
+// Empty when the chain ends at a self-signed certificate or at one whose
+// issuer this machine's trust store holds; else a note naming the issuer
+// clients must already have. Sent without its intermediate, a certificate
+// fails every client's verification, and nothing at the server shows it:
+// the note is logged at start and at each reload. (A private CA that
+// issues server certificates directly gets the note too: there it only
+// says which root the clients need.)
+std::string ChainEndNote(const std::vector<UniqueX509>& chain) {
+  X509* last = chain.back().get();
+  if (X509_self_signed(last, /*verify_signature=*/0) == 1) return "";
+  std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store(X509_STORE_new(),
+                                                               &X509_STORE_free);
+  std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> ctx(
+      X509_STORE_CTX_new(), &X509_STORE_CTX_free);
+  X509* issuer = nullptr;
+  bool found = false;
+  if (store != nullptr && ctx != nullptr &&
+      X509_STORE_set_default_paths(store.get()) == 1 &&
+      X509_STORE_CTX_init(ctx.get(), store.get(), last, nullptr) == 1) {
+    found = X509_STORE_CTX_get1_issuer(&issuer, ctx.get(), last) == 1;
+  }
+  X509_free(issuer);
+  ERR_clear_error();
+  if (found) return "";
+  return absl::StrCat(" note: the issuer of certificate ", chain.size(), " (",
+                      internal::NameToString(X509_get_issuer_name(last)),
+                      ") is neither in the file nor in this machine's trust "
+                      "store; clients must have it, or the file lacks an "
+                      "intermediate");
+}
+
+}  // namespace
+
 TlsContext::~TlsContext() {
   std::unique_lock<std::shared_mutex> lock(mu_);
   SSL_CTX_free(ctx_);
@@ -224,6 +259,16 @@ absl::StatusOr<TlsContext::Loaded> TlsContext::Load() const {
           internal::NameToString(X509_get_issuer_name(child)),
           "); list the server certificate first, then each issuer")));
     }
+  }
+  // A certificate whose key usage or extended key usage excludes a TLS
+  // server (a CA certificate given by mistake, a client certificate) would
+  // fail every handshake: refused here, so a reload keeps the old one.
+  if (X509_check_purpose(leaf, X509_PURPOSE_SSL_SERVER, 0) != 1) {
+    ERR_clear_error();
+    return files.Chain(absl::InvalidArgumentError(absl::StrCat(
+        "the certificate (", internal::NameToString(X509_get_subject_name(leaf)),
+        ") may not be used by a TLS server: its key usage or extended key "
+        "usage excludes it")));
   }
   const absl::Time not_after = internal::Asn1TimeToAbsl(X509_get0_notAfter(leaf));
   const absl::Time not_before = internal::Asn1TimeToAbsl(X509_get0_notBefore(leaf));
@@ -347,7 +392,8 @@ absl::StatusOr<TlsContext::Loaded> TlsContext::Load() const {
       "subject=", internal::NameToString(X509_get_subject_name(leaf)),
       " issuer=", internal::NameToString(X509_get_issuer_name(leaf)),
       " key=", internal::DescribeKey(key->get()),
-      " not_after=", Rfc3339(not_after), " chain=", chain->size());
+      " not_after=", Rfc3339(not_after), " chain=", chain->size(),
+      ChainEndNote(*chain));
   loaded.ctx = std::move(ctx);
   ERR_clear_error();
   return loaded;

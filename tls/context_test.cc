@@ -27,6 +27,7 @@ namespace {
 
 using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::CertSpec;
 using testing::Credential;
 using testing::Handshake;
@@ -133,6 +134,23 @@ INSTANTIATE_TEST_SUITE_P(
                           c.key_file = f.dir.Write("new.key", future.key_pem);
                         },
                         {"new.pem", "not valid before"}},
+        ConfigErrorCase{"ca_certificate_as_server_certificate",
+                        [](TlsFixture& f, TlsServerConfig& c) {
+                          c.cert_chain_file = f.dir.Write("ca.pem", f.pki.intermediate.chain_pem);
+                          c.key_file = f.dir.Write("ca.key", f.pki.intermediate.key_pem);
+                        },
+                        {"certificate chain file", "ca.pem",
+                         "may not be used by a TLS server"}},
+        ConfigErrorCase{"client_only_certificate",
+                        [](TlsFixture& f, TlsServerConfig& c) {
+                          CertSpec spec{.common_name = "client-only.test",
+                                        .extended_key_usage = "clientAuth"};
+                          Credential client = MustIssue(spec, f.pki.intermediate);
+                          c.cert_chain_file = f.dir.Write("client.pem", client.chain_pem);
+                          c.key_file = f.dir.Write("client.key", client.key_pem);
+                        },
+                        {"client.pem", "(CN=client-only.test",
+                         "may not be used by a TLS server"}},
         ConfigErrorCase{"require_without_ca",
                         [](TlsFixture&, TlsServerConfig& c) {
                           c.client_auth = ClientAuth::kRequire;
@@ -159,6 +177,29 @@ INSTANTIATE_TEST_SUITE_P(
                         [](TlsFixture&, TlsServerConfig& c) { c.key_file.clear(); },
                         {"needs both a certificate chain file and a key file"}}),
     [](const auto& info) { return std::string(info.param.name); });
+
+// A file without its intermediate loads (the server cannot know what its
+// clients trust) but says which issuer is missing; the note names the last
+// certificate's issuer, and none is given for a chain that ends at a
+// self-signed certificate.
+TEST(TlsContextTest, SummaryNamesTheIssuerTheChainEndsBefore) {
+  TlsFixture f;
+  TlsServerConfig alone = f.Config();
+  alone.cert_chain_file = f.dir.Write("leaf.pem", f.pki.server_ecdsa.cert_pem);
+  EXPECT_THAT(f.Context(alone)->certificate_summary(),
+              HasSubstr("chain=1 note: the issuer of certificate 1 "
+                        "(CN=brisk test intermediate CA"));
+  EXPECT_THAT(f.Context(f.Config())->certificate_summary(),
+              HasSubstr("chain=2 note: the issuer of certificate 2 (CN=brisk test root CA"));
+  absl::StatusOr<Credential> self_signed =
+      testing::Issue(CertSpec{.common_name = "self.test"}, nullptr);
+  ASSERT_TRUE(self_signed.ok()) << self_signed.status();
+  TlsServerConfig own = f.Config();
+  own.cert_chain_file = f.dir.Write("self.pem", self_signed->chain_pem);
+  own.key_file = f.dir.Write("self.key", self_signed->key_pem);
+  EXPECT_THAT(f.Context(own)->certificate_summary(),
+              AllOf(HasSubstr("chain=1"), Not(HasSubstr("note:"))));
+}
 
 TEST(TlsContextTest, SummaryDescribesTheCertificateInUse) {
   TlsFixture f;
