@@ -40,8 +40,16 @@ int64_t QueryInt(const RequestContext& ctx, std::string_view name,
                  int64_t fallback, int64_t max) {
   const std::optional<std::string> v = ctx.Query(name);
   if (!v.has_value()) return fallback;
-  const std::optional<uint64_t> n = brisk::http::ParseDecimal(*v, 12);
-  if (!n.has_value()) return fallback;
+  // All digits, however many: a value too long to parse is above any cap
+  // and is cut to it, as a shorter one would be (not the fallback).
+  if (v->empty() || !std::all_of(v->begin(), v->end(),
+                                 [](char c) { return c >= '0' && c <= '9'; })) {
+    return fallback;
+  }
+  std::string_view digits = *v;
+  while (digits.size() > 1 && digits.front() == '0') digits.remove_prefix(1);
+  const std::optional<uint64_t> n = brisk::http::ParseDecimal(digits, 12);
+  if (!n.has_value()) return max;
   return std::min<int64_t>(static_cast<int64_t>(*n), max);
 }
 

@@ -76,6 +76,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "model: %s\n", service.status().ToString().c_str());
     return 1;
   }
+  // "features" and "id" are the body's own keys: a feature of that name can
+  // be given only positionally (README, "Requests").
+  for (const std::string& name : (*service)->model().info().feature_names) {
+    if (name == "features" || name == "id") {
+      std::fprintf(stderr,
+                   "model: warning: feature \"%s\" has the name of a reserved "
+                   "key; requests must give the features as the \"features\" "
+                   "array (the named form cannot reach it)\n",
+                   name.c_str());
+    }
+  }
   brisk::HttpServer server(*options);
   absl::Status s = (*service)->Register(server, batching, batch);
   if (s.ok()) s = server.Start();
