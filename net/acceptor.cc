@@ -29,7 +29,7 @@ Acceptor::Acceptor(EventLoop* loop, Listener listener, OnAccept on_accept,
                    AcceptorOptions options)
     : loop_(loop),
       listener_(std::move(listener)),
-      on_accept_(std::move(on_accept)),
+      on_accept_(std::make_shared<OnAccept>(std::move(on_accept))),
       options_(options),
       alive_(std::make_shared<bool>(true)) {
   if (options_.reserve_fd) {
@@ -41,7 +41,7 @@ Acceptor::~Acceptor() {
   *alive_ = false;
   if (backoff_timer_ != kInvalidTimerId) loop_->Cancel(backoff_timer_);
   if (native_) {
-    loop_->StopAccept(listener_.fd());
+    loop_->StopAccept(listener_.fd(), LateCallback());
   } else {
     (void)loop_->Unwatch(listener_.fd());
   }
@@ -49,6 +49,14 @@ Acceptor::~Acceptor() {
 
 AcceptCallback Acceptor::NativeCallback() {
   return [this](int fd, int error) { OnNativeAccept(fd, error); };
+}
+
+AcceptCallback Acceptor::LateCallback() const {
+  return [on_accept = on_accept_](int fd, int) {
+    if (fd < 0) return;
+    absl::StatusOr<SocketAddress> peer = SocketAddress::PeerOf(fd);
+    (*on_accept)(UniqueFd(fd), peer.ok() ? *peer : SocketAddress());
+  };
 }
 
 void Acceptor::Pause() {
@@ -73,7 +81,7 @@ void Acceptor::UpdateInterest() {
     if (active) {
       (void)loop_->StartAccept(listener_.fd(), NativeCallback());
     } else {
-      loop_->StopAccept(listener_.fd());
+      loop_->StopAccept(listener_.fd(), LateCallback());
     }
     return;
   }
@@ -85,7 +93,7 @@ void Acceptor::OnNativeAccept(int fd, int error) {
     ++stats_.accepted;
     // Multishot accept cannot return addresses: ask the socket.
     absl::StatusOr<SocketAddress> peer = SocketAddress::PeerOf(fd);
-    on_accept_(UniqueFd(fd), peer.ok() ? *peer : SocketAddress());
+    (*on_accept_)(UniqueFd(fd), peer.ok() ? *peer : SocketAddress());
     return;
   }
   // Accepting has stopped.
@@ -109,7 +117,7 @@ void Acceptor::OnReadable() {
     switch (r.outcome) {
       case AcceptResult::kAccepted:
         ++stats_.accepted;
-        on_accept_(std::move(r.fd), r.peer);
+        (*on_accept_)(std::move(r.fd), r.peer);
         if (!*alive) return;
         break;
       case AcceptResult::kWouldBlock:

@@ -27,7 +27,11 @@
 // Ownership: owns the Listener; `loop` is not owned and must outlive the
 // Acceptor. Thread-safety: loop thread only (create, Pause/Resume, destroy).
 // Destroying the Acceptor stops watching and cancels its timer; it is safe
-// from inside its own on_accept callback.
+// from inside its own on_accept callback. On a completion-based loop, a
+// connection the kernel accepted just before a Pause() or the destruction
+// took effect still reaches on_accept (EventLoop::StopAccept's `late`), an
+// iteration later, even after the Acceptor is gone: what on_accept uses
+// must live as long as the loop.
 #ifndef BRISK_NET_ACCEPTOR_H_
 #define BRISK_NET_ACCEPTOR_H_
 
@@ -85,13 +89,16 @@ class Acceptor {
            AcceptorOptions options);
   void OnReadable();
   AcceptCallback NativeCallback();
+  // For StopAccept: hands late connections to on_accept, needing nothing
+  // of this Acceptor.
+  AcceptCallback LateCallback() const;
   void OnNativeAccept(int fd, int error);
   void OnFdLimit();
   void UpdateInterest();
 
   EventLoop* loop_;
   Listener listener_;
-  OnAccept on_accept_;
+  std::shared_ptr<OnAccept> on_accept_;  // shared with LateCallback()
   AcceptorOptions options_;
   AcceptorStats stats_;
   UniqueFd reserve_;

@@ -111,10 +111,32 @@ TEST_P(AcceptorTest, DestroyFromInsideOnAccept) {
   UniqueFd c1 = Client();
   UniqueFd c2 = Client();
   for (int i = 0; i < 100 && calls == 0; ++i) loop_->RunOnce(milliseconds(5000));
-  EXPECT_EQ(calls, 1);  // the second one is never taken
+  EXPECT_GE(calls, 1);
   EXPECT_EQ(acceptor, nullptr);
   for (int i = 0; i < 5; ++i) loop_->RunOnce(Duration(0));
-  EXPECT_EQ(calls, 1);
+  // The second is not taken by epoll; io_uring's kernel may have accepted
+  // it before the stop took effect, and then it comes late, once.
+  EXPECT_LE(calls, GetParam() == LoopKind::kIoUring ? 2 : 1);
+}
+
+// A connection the kernel accepted after Pause() but before the stop took
+// effect (io_uring's multishot accept runs until its cancellation
+// completes) still reaches on_accept, late; it used to be closed: a reset
+// for a client of a binary upgrade on io_uring. On epoll it waits in the
+// backlog until Resume(). Either way both connections are accepted.
+TEST_P(AcceptorTest, AConnectionTakenWhileStoppingIsHandedOnNotClosed) {
+  auto acceptor = MakeAcceptor();
+  UniqueFd c1 = Client();
+  RunUntilAccepted(1);
+  ASSERT_EQ(accepted_.size(), 1u);
+  acceptor->Pause();    // the cancellation goes with the next submission
+  UniqueFd c2 = Client();  // the armed accept may take it at once
+  for (int i = 0; i < 10; ++i) loop_->RunOnce(milliseconds(20));
+  acceptor->Resume();
+  for (int i = 0; i < 20 && accepted_.size() < 2; ++i) {
+    loop_->RunOnce(milliseconds(100));
+  }
+  EXPECT_EQ(accepted_.size(), 2u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Loops, AcceptorTest, ::testing::ValuesIn(AllLoopKinds()),

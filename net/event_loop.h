@@ -199,10 +199,15 @@ class EventLoop {
   // (the Acceptor does either). AlreadyExists if `listen_fd` is accepting.
   // Loop thread only.
   virtual absl::Status StartAccept(int listen_fd, AcceptCallback cb);
-  // Stops accepting from `listen_fd`; `cb` is not called again (connections
-  // the kernel accepted before the stop took effect are closed). Safe from
-  // inside `cb`. No-op if not accepting.
-  virtual void StopAccept(int listen_fd);
+  // Stops accepting from `listen_fd`; `cb` is not called again. Safe from
+  // inside `cb`. No-op if not accepting. A completion-based loop may still
+  // take connections the stop has not reached (io_uring's multishot accept
+  // runs until its cancellation completes, an iteration later): they go to
+  // `late` on the loop thread, with error 0, whenever they come while the
+  // loop lives (so what it uses must live as long as the loop), or are
+  // closed when `late` is null. Either way none is left half-accepted.
+  void StopAccept(int listen_fd) { StopAccept(listen_fd, nullptr); }
+  virtual void StopAccept(int listen_fd, AcceptCallback late);
 };
 
 // The epoll implementation (epoll + eventfd + a timer heap; see README.md).

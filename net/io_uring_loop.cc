@@ -93,7 +93,9 @@ class UringLoop final : public internal::LoopBase {
   std::unique_ptr<Stream> CreateStream(UniqueFd fd, StreamCallbacks* callbacks,
                                        const StreamOptions& options) override;
   absl::Status StartAccept(int listen_fd, AcceptCallback cb) override;
-  void StopAccept(int listen_fd) override;
+  void StopAccept(int listen_fd, AcceptCallback late) override;
+  // The destructor runs: orphaned completions get no callbacks.
+  bool destroying() const { return destroying_; }
 
   // ------------------------------------------------- for the control blocks
   // A free submission entry (submits what is queued if the queue is full).
@@ -200,6 +202,7 @@ class UringLoop final : public internal::LoopBase {
 
   io_uring ring_{};
   bool ring_ready_ = false;
+  bool destroying_ = false;
   int wakefd_ = -1;
   bool wake_armed_ = false;
   std::vector<io_uring_cqe*> cqe_ptrs_;
@@ -351,8 +354,9 @@ class AcceptCore final : public Core {
   }
   bool armed() const { return armed_; }
 
-  void Detach() {
+  void Detach(AcceptCallback late) {
     orphaned_ = true;
+    late_ = std::move(late);
     if (armed_) loop_->CancelOp(this, kTagAccept);
     if (!busy_) cb_ = nullptr;
   }
@@ -374,13 +378,21 @@ class AcceptCore final : public Core {
 
   bool OnOrphanCqe(uint64_t, int res, uint32_t flags) override {
     if (!(flags & IORING_CQE_F_MORE)) armed_ = false;
-    if (res >= 0) close(res);  // accepted after the stop: refused
-    return res >= 0;
+    if (res < 0) return false;
+    // Accepted after the stop, before the cancellation: the owner's late
+    // callback serves it, else it is closed.
+    if (late_ && !loop_->destroying()) {
+      late_(res, 0);
+    } else {
+      close(res);
+    }
+    return true;
   }
 
  private:
   const int fd_;
   AcceptCallback cb_;
+  AcceptCallback late_;  // after Detach
   bool armed_ = false;
 };
 
@@ -403,12 +415,12 @@ absl::Status UringLoop::StartAccept(int listen_fd, AcceptCallback cb) {
   return absl::OkStatus();
 }
 
-void UringLoop::StopAccept(int listen_fd) {
+void UringLoop::StopAccept(int listen_fd, AcceptCallback late) {
   auto it = accepts_.find(listen_fd);
   if (it == accepts_.end()) return;
   auto* core = static_cast<AcceptCore*>(it->second);
   accepts_.erase(it);
-  core->Detach();
+  core->Detach(std::move(late));
   Release(core);
 }
 
@@ -1039,6 +1051,7 @@ absl::Status UringLoop::Init(const EventLoopOptions& options) {
 }
 
 UringLoop::~UringLoop() {
+  destroying_ = true;
   if (ring_ready_) {
     // Cancel everything and collect the completions, so the kernel no
     // longer touches any buffer or socket when they are freed and closed.

@@ -405,6 +405,6 @@ absl::Status EventLoop::StartAccept(int, AcceptCallback) {
   return absl::UnimplementedError("this loop accepts by readiness (Watch)");
 }
 
-void EventLoop::StopAccept(int) {}
+void EventLoop::StopAccept(int, AcceptCallback) {}
 
 }  // namespace brisk::net

@@ -87,7 +87,8 @@ std::string_view Reactor::Date() {
 
 void Reactor::OnAccept(net::UniqueFd fd, const net::SocketAddress& peer) {
   ServerMetrics& m = *env_.context.metrics;
-  if (!accepting_ || !lifecycle_->TryOpenConnection(max_connections_)) {
+  if ((!accepting_ && !serve_late_accepts_) ||
+      !lifecycle_->TryOpenConnection(max_connections_)) {
     m.rejected_connections.fetch_add(1, std::memory_order_relaxed);
     return;  // `fd` closes here: the client sees the connection closed at once
   }
@@ -103,6 +104,7 @@ void Reactor::OnAccept(net::UniqueFd fd, const net::SocketAddress& peer) {
                  : tls_->CreateStream(loop_.get(), std::move(fd), raw,
                                       stream_options_, tls_info,
                                       [raw] { raw->OnHandshakeDone(); }));
+  if (!accepting_) raw->BeginDrain(/*close_idle=*/false);  // late: told to go
 }
 
 std::unique_ptr<http::RequestParser> Reactor::TakeParser() {
@@ -139,9 +141,10 @@ void Reactor::OnConnectionClosed(Connection* connection) {
   loop_->Post([this, connection] { connections_.erase(connection); });
 }
 
-void Reactor::PostStopAccepting() {
-  loop_->Post([this] {
+void Reactor::PostStopAccepting(bool serve_late) {
+  loop_->Post([this, serve_late] {
     accepting_ = false;
+    serve_late_accepts_ = serve_late;
     acceptors_.clear();
   });
 }
@@ -165,6 +168,7 @@ void Reactor::CloseAllAndWait() {
   std::promise<void> done;
   loop_->Post([this, &done] {
     accepting_ = false;
+    serve_late_accepts_ = false;
     acceptors_.clear();
     for (Connection* c : ConnectionsNow()) c->CloseAnsweringPending();
     done.set_value();

@@ -51,7 +51,10 @@ class Reactor final : public ConnectionOwner {
 
   // Any thread: stop accepting (the listener is closed; connections still
   // in its backlog are refused, unless another process shares it).
-  void PostStopAccepting();
+  // `serve_late`: a connection io_uring's accept took just before the stop
+  // took effect is served (told to go: Connection: close), not closed: the
+  // sockets were handed over and the new process serves the backlog.
+  void PostStopAccepting(bool serve_late = false);
   // Any thread: drain every connection (Connection::BeginDrain).
   void PostDrainConnections(bool close_idle);
   // Any thread: closes the listener and every connection (what still waits
@@ -89,6 +92,7 @@ class Reactor final : public ConnectionOwner {
   // Found by raw pointer (8 bytes a slot).
   absl::flat_hash_set<std::unique_ptr<Connection>> connections_;
   bool accepting_ = true;
+  bool serve_late_accepts_ = false;  // PostStopAccepting(serve_late)
   http::HttpDate date_;
   std::thread thread_;
 };
