@@ -256,10 +256,14 @@ TEST_F(EmbeddingTest, RequestsWhoseClientLeftAreCountedAndLogged) {
   streamed.Reset();
   ASSERT_TRUE(Eventually([&] { return r.closed(); }));
   std::string page;
-  server_->metrics().AppendPrometheus(&page);
+  EXPECT_TRUE(Eventually([&] {
+    page.clear();
+    server_->metrics().AppendPrometheus(&page);
+    return page.find("brisk_request_seconds_count{route=\"/park\"} 2\n") !=
+           std::string::npos;
+  })) << page;
   EXPECT_THAT(page, HasSubstr("brisk_requests_total{route=\"/park\",status=\"499\"} 1\n"));
   EXPECT_THAT(page, HasSubstr("brisk_requests_total{route=\"/park\",status=\"200\"} 1\n"));
-  EXPECT_THAT(page, HasSubstr("brisk_request_seconds_count{route=\"/park\"} 2\n"));
   server_->Stop();  // flushes the log
   std::ifstream in(path);
   std::vector<std::string> lines;
