@@ -38,7 +38,9 @@
 // by it again and again. OnStreamError() when the connection
 // broke (reset, ...), after what the peer sent before a reset was delivered
 // (while reading). After either, no more data arrives; the owner decides
-// when to Close().
+// when to Close(). OnStreamError() comes at most once, and may follow
+// OnStreamEof(): a send the kernel refuses after the peer's FIN (a peer
+// that closed, not half-closed) means the output will never drain.
 //
 // Threading and re-entrancy: loop thread only. Callbacks never run nested
 // inside a call the owner makes (Flush, SetReading, ShutdownWrite, Close),

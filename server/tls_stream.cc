@@ -99,7 +99,7 @@ void TlsStream::OnStreamData(std::string_view ciphertext) {
   if (transport_->pending_output() > 0 && !transport_->Flush()) {
     input_ended_ = true;
     CancelTimer();
-    callbacks_->OnStreamError(EPIPE);
+    ReportBroken(EPIPE);
     return;
   }
   if (!established_ && session_->handshake_done()) OnEstablished();
@@ -131,7 +131,7 @@ void TlsStream::OnStreamEof() {
 }
 
 void TlsStream::OnStreamError(int error) {
-  if (closed_) return;
+  if (closed_ || broken_) return;
   if (!input_ended_) {
     input_ended_ = true;
     CancelTimer();
@@ -147,6 +147,11 @@ void TlsStream::OnStreamError(int error) {
   // left; io_uring reports it when the send completes) means the output
   // will never drain, and the connection must close now, not at its write
   // timeout.
+  ReportBroken(error);
+}
+
+void TlsStream::ReportBroken(int error) {
+  broken_ = true;
   callbacks_->OnStreamError(error);
 }
 
@@ -175,7 +180,7 @@ void TlsStream::Fail(int error, bool peer_closed) {
   if (peer_closed) {
     callbacks_->OnStreamEof();
   } else {
-    callbacks_->OnStreamError(error);
+    ReportBroken(error);
   }
 }
 

@@ -134,6 +134,9 @@ class TlsStream final : public net::Stream, private net::StreamCallbacks {
   // Sends what the failure leaves to say, reports it, ends the input. The
   // callbacks get OnStreamEof() if `peer_closed`, else OnStreamError(error).
   void Fail(int error, bool peer_closed);
+  // OnStreamError to the owner: at most once, also after the end of input
+  // (a send the kernel refused after the peer's FIN).
+  void ReportBroken(int error);
   // Runs `append` on the transport's queue, counting the bytes it adds.
   template <typename Append>
   auto AppendWire(Append&& append);
@@ -166,6 +169,7 @@ class TlsStream final : public net::Stream, private net::StreamCallbacks {
   net::TimerId timer_ = net::kInvalidTimerId;
   bool established_ = false;   // handshake done and reported
   bool input_ended_ = false;   // EOF, close_notify or failure reported
+  bool broken_ = false;        // OnStreamError reported (once)
   bool wants_drained_ = false;  // a Flush() left output pending
   bool closed_ = false;
 };

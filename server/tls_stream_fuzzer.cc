@@ -19,7 +19,8 @@
 //   14 the client sends close_notify
 //
 // Checked after every event: no callback after Close(); nothing delivered
-// after the end of input; with nothing left in the transport's queue,
+// after the end of input; OnStreamError at most once (it may follow the
+// end of input); with nothing left in the transport's queue,
 // pending_output() is exactly the plaintext not yet encrypted; whatever the
 // client decrypts is a prefix-consistent copy of what the connection wrote.
 #include <cstddef>
@@ -66,12 +67,15 @@ class Connection final : public brisk::net::StreamCallbacks {
     input_ended = true;
   }
   void OnStreamDrained() override { Require(!closed); }
+  // Once, also after the end of input (a send refused after the FIN).
   void OnStreamError(int) override {
-    Require(!closed && !input_ended);
+    Require(!closed && !broken);
+    broken = true;
     input_ended = true;
   }
   bool closed = false;
   bool input_ended = false;
+  bool broken = false;
   size_t received = 0;
 };
 
