@@ -53,10 +53,14 @@ AcceptCallback Acceptor::NativeCallback() {
 
 AcceptCallback Acceptor::LateCallback() const {
   return [on_accept = on_accept_](int fd, int) {
-    if (fd < 0) return;
-    absl::StatusOr<SocketAddress> peer = SocketAddress::PeerOf(fd);
-    (*on_accept)(UniqueFd(fd), peer.ok() ? *peer : SocketAddress());
+    if (fd >= 0) HandOnAccepted(*on_accept, fd);
   };
+}
+
+void Acceptor::HandOnAccepted(OnAccept& on_accept, int fd) {
+  // Multishot accept cannot return addresses: ask the socket.
+  absl::StatusOr<SocketAddress> peer = SocketAddress::PeerOf(fd);
+  on_accept(UniqueFd(fd), peer.ok() ? *peer : SocketAddress());
 }
 
 void Acceptor::Pause() {
@@ -91,9 +95,7 @@ void Acceptor::UpdateInterest() {
 void Acceptor::OnNativeAccept(int fd, int error) {
   if (fd >= 0) {
     ++stats_.accepted;
-    // Multishot accept cannot return addresses: ask the socket.
-    absl::StatusOr<SocketAddress> peer = SocketAddress::PeerOf(fd);
-    (*on_accept_)(UniqueFd(fd), peer.ok() ? *peer : SocketAddress());
+    HandOnAccepted(*on_accept_, fd);
     return;
   }
   // Accepting has stopped.

@@ -92,6 +92,9 @@ class Acceptor {
   // For StopAccept: hands late connections to on_accept, needing nothing
   // of this Acceptor.
   AcceptCallback LateCallback() const;
+  // A connection accepted by the loop (no address): to `on_accept`, with
+  // its peer from getpeername.
+  static void HandOnAccepted(OnAccept& on_accept, int fd);
   void OnNativeAccept(int fd, int error);
   void OnFdLimit();
   void UpdateInterest();

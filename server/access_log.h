@@ -14,7 +14,9 @@
 // answer was given (the client left, a timeout closed it) is logged then,
 // with status 499 (nginx's "client closed request") and 0 bytes; a stream
 // cut short, with its status and the bytes sent. brisk_requests_total and
-// brisk_request_seconds count them the same way. Lines are buffered and written in batches (by Flush(), called by each
+// brisk_request_seconds count them the same way.
+//
+// Lines are buffered and written in batches (by Flush(), called by each
 // reactor about every 100 ms and at shutdown), so logging costs a format and
 // a buffer append on the request path, never a syscall.
 //

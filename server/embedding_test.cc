@@ -31,6 +31,7 @@ namespace brisk {
 namespace {
 
 using ::brisk::testing::Eventually;
+using ::brisk::testing::EventuallyScraped;
 using ::brisk::testing::Gate;
 using ::brisk::testing::Get;
 using ::brisk::testing::RawClient;
@@ -236,9 +237,9 @@ TEST_F(EmbeddingTest, ClientGoneThenAnswerIsDroppedSafely) {
   EXPECT_FALSE(r.Send(http::Response::Text(200, "nobody\n")));
 }
 
-// A request whose client leaves before its answer is still one request:
-// counted and logged, never answered with 499 (nginx's "client closed
-// request"), and a stream cut short with its status and the bytes sent.
+// A request whose client leaves before its answer is still one request,
+// counted and logged: one never answered with 499 (nginx's "client closed
+// request"), a stream cut short with its status and the bytes sent.
 // Both used to leave no trace but the handler's own metrics.
 TEST_F(EmbeddingTest, RequestsWhoseClientLeftAreCountedAndLogged) {
   const std::string path = ::testing::TempDir() + "/left.log";
@@ -261,12 +262,9 @@ TEST_F(EmbeddingTest, RequestsWhoseClientLeftAreCountedAndLogged) {
   streamed.Reset();
   ASSERT_TRUE(Eventually([&] { return r.closed(); }));
   std::string page;
-  EXPECT_TRUE(Eventually([&] {
-    page.clear();
-    server_->metrics().AppendPrometheus(&page);
-    return page.find("brisk_request_seconds_count{route=\"/park\"} 2\n") !=
-           std::string::npos;
-  })) << page;
+  EXPECT_TRUE(EventuallyScraped(server_->metrics(),
+                                "brisk_request_seconds_count{route=\"/park\"} 2\n", &page))
+      << page;
   EXPECT_THAT(page, HasSubstr("brisk_requests_total{route=\"/park\",status=\"499\"} 1\n"));
   EXPECT_THAT(page, HasSubstr("brisk_requests_total{route=\"/park\",status=\"200\"} 1\n"));
   server_->Stop();  // flushes the log

@@ -25,6 +25,7 @@ namespace brisk {
 namespace {
 
 using ::brisk::testing::Eventually;
+using ::brisk::testing::EventuallyScraped;
 using ::brisk::testing::Gate;
 using ::brisk::testing::Get;
 using ::brisk::testing::RawClient;
@@ -880,12 +881,9 @@ TEST_F(ServerTest, MetricsCountRoutesAndStatuses) {
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(c.Read().has_value());
   // The worker records its handler time after the answer is on its way.
   std::string page;
-  ASSERT_TRUE(Eventually([&] {
-    page.clear();
-    server_->metrics().AppendPrometheus(&page);
-    return page.find("brisk_handler_seconds_count{route=\"/users/{id}\"} 1") !=
-           std::string::npos;
-  }));
+  ASSERT_TRUE(EventuallyScraped(server_->metrics(),
+                                "brisk_handler_seconds_count{route=\"/users/{id}\"} 1",
+                                &page));
   EXPECT_THAT(page, HasSubstr("brisk_requests_total{route=\"/hello\",status=\"200\"} 2"));
   EXPECT_THAT(page, HasSubstr("brisk_requests_total{route=\"unmatched\",status=\"404\"} 1"));
   EXPECT_THAT(page, HasSubstr("brisk_handler_seconds_count{route=\"/users/{id}\"} 1"));

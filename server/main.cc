@@ -42,8 +42,8 @@ int64_t QueryInt(const RequestContext& ctx, std::string_view name,
   if (!v.has_value()) return fallback;
   // All digits, however many: a value too long to parse is above any cap
   // and is cut to it, as a shorter one would be (not the fallback).
-  if (v->empty() || !std::all_of(v->begin(), v->end(),
-                                 [](char c) { return c >= '0' && c <= '9'; })) {
+  if (v->empty() ||
+      !std::all_of(v->begin(), v->end(), [](char c) { return brisk::http::IsDigit(c); })) {
     return fallback;
   }
   std::string_view digits = *v;

@@ -167,19 +167,6 @@ absl::Status OpenSslError(absl::string_view what) {
       absl::StrCat(what, ": ", internal::TakeOpenSslErrors()));
 }
 
-}  // namespace
-
-struct TlsContext::Loaded {
-  UniqueSslCtx ctx;
-  std::string summary;
-};
-
-TlsContext::TlsContext(TlsServerConfig config, Clock now,
-                       std::shared_ptr<ContextShared> shared)
-    : config_(std::move(config)), now_(std::move(now)), shared_(std::move(shared)) {}
-
-namespace {
-
 // Empty when the chain ends at a self-signed certificate or at one whose
 // issuer this machine's trust store holds; else a note naming the issuer
 // clients must already have. Sent without its intermediate, a certificate
@@ -190,10 +177,8 @@ namespace {
 std::string ChainEndNote(const std::vector<UniqueX509>& chain) {
   X509* last = chain.back().get();
   if (X509_self_signed(last, /*verify_signature=*/0) == 1) return "";
-  std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store(X509_STORE_new(),
-                                                               &X509_STORE_free);
-  std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> ctx(
-      X509_STORE_CTX_new(), &X509_STORE_CTX_free);
+  internal::UniqueX509Store store(X509_STORE_new());
+  internal::UniqueX509StoreCtx ctx(X509_STORE_CTX_new());
   X509* issuer = nullptr;
   bool found = false;
   if (store != nullptr && ctx != nullptr &&
@@ -201,7 +186,7 @@ std::string ChainEndNote(const std::vector<UniqueX509>& chain) {
       X509_STORE_CTX_init(ctx.get(), store.get(), last, nullptr) == 1) {
     found = X509_STORE_CTX_get1_issuer(&issuer, ctx.get(), last) == 1;
   }
-  X509_free(issuer);
+  UniqueX509 owned_issuer(issuer);
   ERR_clear_error();
   if (found) return "";
   return absl::StrCat(" note: the issuer of certificate ", chain.size(), " (",
@@ -212,6 +197,15 @@ std::string ChainEndNote(const std::vector<UniqueX509>& chain) {
 }
 
 }  // namespace
+
+struct TlsContext::Loaded {
+  UniqueSslCtx ctx;
+  std::string summary;
+};
+
+TlsContext::TlsContext(TlsServerConfig config, Clock now,
+                       std::shared_ptr<ContextShared> shared)
+    : config_(std::move(config)), now_(std::move(now)), shared_(std::move(shared)) {}
 
 TlsContext::~TlsContext() {
   std::unique_lock<std::shared_mutex> lock(mu_);

@@ -34,6 +34,9 @@ using UniqueSsl = std::unique_ptr<SSL, OpenSslDeleter<SSL_free>>;
 using UniqueX509 = std::unique_ptr<X509, OpenSslDeleter<X509_free>>;
 using UniqueEvpPkey = std::unique_ptr<EVP_PKEY, OpenSslDeleter<EVP_PKEY_free>>;
 using UniqueBio = std::unique_ptr<BIO, OpenSslDeleter<BIO_free_all>>;
+using UniqueX509Store = std::unique_ptr<X509_STORE, OpenSslDeleter<X509_STORE_free>>;
+using UniqueX509StoreCtx =
+    std::unique_ptr<X509_STORE_CTX, OpenSslDeleter<X509_STORE_CTX_free>>;
 
 // The reasons on this thread's OpenSSL error queue, "; "-joined, oldest
 // first ("unexpected message; ..."); clears the queue. "" when empty.

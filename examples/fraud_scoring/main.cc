@@ -15,6 +15,7 @@
 #include "absl/flags/flag.h"
 #include "absl/time/time.h"
 #include "examples/fraud_scoring/scoring_service.h"
+#include "examples/fraud_scoring/transaction.h"
 #include "server/flags.h"
 #include "server/http_server.h"
 
@@ -76,10 +77,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "model: %s\n", service.status().ToString().c_str());
     return 1;
   }
-  // "features" and "id" are the body's own keys: a feature of that name can
-  // be given only positionally (README, "Requests").
+  // A feature named like one of the body's own keys can be given only
+  // positionally (README, "Requests").
   for (const std::string& name : (*service)->model().info().feature_names) {
-    if (name == "features" || name == "id") {
+    if (brisk::fraud_scoring::TransactionParser::IsReservedKey(name)) {
       std::fprintf(stderr,
                    "model: warning: feature \"%s\" has the name of a reserved "
                    "key; requests must give the features as the \"features\" "

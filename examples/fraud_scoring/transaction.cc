@@ -192,7 +192,7 @@ absl::Status TransactionParser::Parse(std::string_view body, Transaction* out) {
   size_t named = 0;
   for (simdjson::dom::key_value_pair field : object) {
     const std::string_view key = field.key;
-    if (key == "features") {
+    if (key == kFeaturesKey) {
       if (positional) return Invalid("duplicate field \"features\"");
       positional = true;
       simdjson::dom::array array;
@@ -210,7 +210,7 @@ absl::Status TransactionParser::Parse(std::string_view body, Transaction* out) {
         if (!s.ok()) return s;
         ++i;
       }
-    } else if (key == "id") {
+    } else if (key == kIdKey) {
       if (out->id.has_value()) return Invalid("duplicate field \"id\"");
       std::string_view id;
       if (field.value.get(id) || id.size() > options_.max_id_bytes) {

@@ -96,6 +96,14 @@ class TransactionParser {
 
   const std::vector<std::string>& feature_names() const { return names_; }
 
+  // "features" and "id", the body's own keys: a feature of either name can
+  // be given only positionally.
+  static bool IsReservedKey(std::string_view key) {
+    return key == kFeaturesKey || key == kIdKey;
+  }
+  static constexpr std::string_view kFeaturesKey = "features";
+  static constexpr std::string_view kIdKey = "id";
+
  private:
   struct Impl;
   std::vector<std::string> names_;

@@ -212,5 +212,18 @@ TEST(TransactionParserMoveTest, MovedParserWorks) {
   EXPECT_EQ(b.feature_names(), kNames);
 }
 
+// The body's own keys: a model feature named like one of them is reached
+// only through the array (the binary warns about such a model at start).
+TEST(TransactionParserTest, AFeatureNamedLikeAReservedKeyIsReachedOnlyPositionally) {
+  EXPECT_TRUE(TransactionParser::IsReservedKey("features"));
+  EXPECT_TRUE(TransactionParser::IsReservedKey("id"));
+  EXPECT_FALSE(TransactionParser::IsReservedKey("amount"));
+  TransactionParser parser({"id", "amount"});
+  Transaction t;
+  ASSERT_TRUE(parser.Parse(R"({"features": [1, 2]})", &t).ok());
+  EXPECT_EQ(t.features, (std::vector<float>{1, 2}));
+  EXPECT_FALSE(parser.Parse(R"({"id": 1, "amount": 2})", &t).ok());
+}
+
 }  // namespace
 }  // namespace brisk::fraud_scoring

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <thread>
 
 #include "server/handler.h"
@@ -68,6 +70,18 @@ bool Eventually(Pred pred) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   return pred();
+}
+
+// Scrapes `metrics` (AppendPrometheus) into `page` until it holds `needle`
+// (a figure recorded after the answer is on its way), for up to 20 s.
+template <typename Metrics>
+bool EventuallyScraped(const Metrics& metrics, std::string_view needle,
+                       std::string* page) {
+  return Eventually([&] {
+    page->clear();
+    metrics.AppendPrometheus(page);
+    return page->find(needle) != std::string::npos;
+  });
 }
 
 }  // namespace brisk::testing
