@@ -33,6 +33,7 @@ struct FakeRequest::State {
   bool deadline_stop = false;  // guarded by deadline_mu
   std::atomic<bool> expired{false};
   bool responder_taken = false;
+  bool cancelled_by_caller = false;  // Cancel(): closed, not answered
   bool client_reading = true;
   bool answered = false;
   bool streaming = false;
@@ -125,7 +126,10 @@ FakeRequest::~FakeRequest() { state_->exchange->Unbind(); }
 
 RequestContext& FakeRequest::context() { return state_->exchange->context(); }
 
-void FakeRequest::Cancel() { state_->exchange->Unbind(); }
+void FakeRequest::Cancel() {
+  state_->cancelled_by_caller = true;
+  state_->exchange->Unbind();
+}
 
 Responder FakeRequest::TakeResponder() {
   if (state_->responder_taken) {
@@ -138,6 +142,13 @@ Responder FakeRequest::TakeResponder() {
 
 void FakeRequest::Poll() {
   State& s = *state_;
+  // Closed with no answer taken and not by Cancel(): the deadline claimed
+  // it. Read before the update (an answer closes it too, and is then in
+  // the update), and not left to `expired` alone: the deadline thread sets
+  // that only after Expire() returns, and Expire() cancels first, so a
+  // handler woken by the cancellation could look before it (a TSan run
+  // did).
+  const bool closed_before = s.exchange->closed() && !s.cancelled_by_caller;
   internal::ExchangeUpdate u = s.exchange->TakeUpdate();
   if (u.head.has_value()) {
     s.answered = true;
@@ -148,7 +159,7 @@ void FakeRequest::Poll() {
     }
   }
   s.body += u.body;
-  if (!s.answered && s.expired.load()) {  // the deadline answered first
+  if (!s.answered && (closed_before || s.expired.load())) {  // the deadline's
     s.answered = true;
     s.response = http::Response::Text(503, "deadline exceeded\n");
   }
