@@ -275,8 +275,9 @@ TEST(DeadlinePolicyBatchTest, BatchRouteIsAdmittedFormedAndLearned) {
 // One slow first batch (a cold start: 18 ms) taught the cost model that a
 // batch of one takes 18 ms; with 10 ms budgets every arrival is refused on
 // that cost alone, so no batch runs and the model never learns again.
-// After probe_interval without a measurement, one arrival is admitted as a
-// probe, runs although the model says it is late, and restarts the model.
+// After ten times that cost (19 ms with the margin) without a
+// measurement, one arrival is admitted as a probe, runs although the model
+// says it is late, and restarts the model.
 TEST(DeadlinePolicyBatchTest, AStaleBatchCostIsProbedAndRestarted) {
   DeadlinePolicy p({.workers = 1, .batch = {BatchFormerOptions{.max_batch = 32}}});
   SteadyTime t = kT0;
@@ -286,10 +287,10 @@ TEST(DeadlinePolicyBatchTest, AStaleBatchCostIsProbedAndRestarted) {
   std::optional<Job> run = p.Next(t, &refused);
   ASSERT_TRUE(run.has_value());
   p.Finished(*run, milliseconds(18), t + milliseconds(18));
-  t += milliseconds(300);
+  t += milliseconds(150);
   Job early = Member(t, milliseconds(10), 2);
   EXPECT_EQ(p.Admit(early, t), ShedReason::kPredictedLate);  // too soon to probe
-  t = kT0 + std::chrono::seconds(2);
+  t = kT0 + milliseconds(18 + 200);
   Job probe = Member(t, milliseconds(10), 3);
   ASSERT_FALSE(p.Admit(probe, t).has_value());
   Job second = Member(t, milliseconds(10), 4);

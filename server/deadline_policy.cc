@@ -18,6 +18,11 @@ using std::chrono::nanoseconds;
 // nothing: predictions then say "late" rather than divide by ~0.
 constexpr double kMaxTighterShare = 0.95;
 
+// A probe at most once per this many times its route's own time (or its
+// budget): a route that really is too slow loses at most a tenth of a
+// worker to probes.
+constexpr int kProbeSpacing = 10;
+
 // The time (ns from now) at which a worker is free for a request that has
 // `work_ns` of queued work ahead of it, when the workers free up at
 // `free_at` (ns from now, ascending; 0 = idle now): the work fills the
@@ -365,15 +370,11 @@ std::optional<ShedReason> DeadlinePolicy::Admit(Job& job, SteadyTime now) {
 }
 
 bool DeadlinePolicy::ProbeLocked(RouteState& r, Job& job, SteadyTime now) {
-  const nanoseconds interval = options_.probe_interval;
-  const bool idle = r.running == 0 && r.queue.empty() &&
-                    (r.batcher == nullptr || r.batcher->empty());
   const uint64_t samples = r.batcher != nullptr ? r.batcher->cost().samples()
                                                 : r.estimate.samples();
   // A hinted request is refused on its own cost, not on the estimate.
-  if (interval.count() <= 0 || !idle || samples == 0 ||
-      job.cost_hint.has_value() || now - r.last_sample < interval ||
-      (r.last_probe != SteadyTime{} && now - r.last_probe < interval)) {
+  if (options_.probe_interval.count() <= 0 || samples == 0 ||
+      job.cost_hint.has_value()) {
     return false;
   }
   // Only a refusal the estimate alone decides (late even on an idle
@@ -383,6 +384,28 @@ bool DeadlinePolicy::ProbeLocked(RouteState& r, Job& job, SteadyTime now) {
                               ? r.batcher->cost().Cost(1) + options_.margin
                               : FromNs(OwnNs(r, std::nullopt));
   if (now + own <= job.deadline) return false;
+  // Not while the route's own requests wait (they measure it, or are
+  // refused when their turn comes), nor without a worker free for it now:
+  // a probe must not wait behind others.
+  const bool nothing_queued =
+      r.batcher != nullptr ? r.batcher->empty() : r.queue.empty();
+  if (!nothing_queued ||
+      static_cast<int>(running_.size()) >= std::max(options_.workers, 1) ||
+      r.running >= LimitLocked(job.route, now)) {
+    return false;
+  }
+  // How often: a probe of a route that really is too slow for its budget
+  // costs a worker up to the route's time, so at most one per ten times
+  // that (and per ten budgets), and at least one per probe_interval. An
+  // estimate raised by one slow run then closes a 20 ms route for ~0.2 s,
+  // a 2 ms one for ~20 ms, not for a second.
+  const nanoseconds budget = std::max<nanoseconds>(job.deadline - job.arrival, nanoseconds(0));
+  const nanoseconds interval =
+      std::min(options_.probe_interval, kProbeSpacing * std::max(own, budget));
+  if (now - r.last_sample < interval ||
+      (r.last_probe != SteadyTime{} && now - r.last_probe < interval)) {
+    return false;
+  }
   r.last_probe = now;
   job.probe = true;
   return true;

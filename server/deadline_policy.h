@@ -5,7 +5,8 @@
 //    exponentially weighted mean and mean deviation (Jacobson/Karels, as
 //    TCP estimates round-trip times: mean += (x - mean)/8,
 //    dev += (|x - mean| - dev)/4; the first sample sets the mean, and half
-//    of it the deviation), see ServiceEstimate. A request whose route gives it a
+//    of it the deviation; later ones are clipped at mean + 4 spreads,
+//    Huber's rule, so one outlier barely moves it), see ServiceEstimate. A request whose route gives it a
 //    cost of its own (RouteOptions::service_time_hint, Job::cost_hint)
 //    counts that cost instead, wherever it appears in a prediction.
 //  - Earliest deadline first: queued requests run in deadline order (one
@@ -116,9 +117,12 @@ struct DeadlinePolicyOptions {
   // A route whose requests are all refused because its estimate says they
   // would be late gets no new measurement, so an estimate that is too high
   // (one slow run: a cold cache, a stalled dependency) would close it to
-  // tight budgets for good. When such a route has nothing queued or running
-  // and no measurement for this long, one request refused on its estimate
-  // alone is admitted instead (a probe; at most one per interval), and its
+  // tight budgets for good. When such a route has nothing queued, a worker
+  // is free for it, and no measurement came for ten times its own time (or
+  // the request's budget, if longer), at most this long, one request
+  // refused on its estimate alone is admitted instead (a probe; at most
+  // one per that interval: a route that really is too slow loses at most a
+  // tenth of a worker to probes), and its
   // time, unless the deadline cut it short, restarts the estimate. The same
   // holds for a batch route's cost model (a first batch slowed by a cold
   // start must not close the route): the probe runs in a batch of its own

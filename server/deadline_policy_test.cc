@@ -76,6 +76,33 @@ TEST(ServiceEstimateTest, LowerBoundsOnlyRaiseAndRestartForgets) {
   EXPECT_EQ(e.mean(), milliseconds(2));  // the first sample again
 }
 
+// One outlier among steady samples (a preempted worker, a paused process)
+// barely moves the estimate (Huber's clipping); a lasting change still
+// gets through within a few samples.
+TEST(ServiceEstimateTest, OneOutlierBarelyMovesItALastingChangeGetsThrough) {
+  ServiceEstimate e;
+  for (int i = 0; i < 50; ++i) e.Observe(milliseconds(1));
+  e.Observe(milliseconds(56));
+  // Unclipped, the mean would be ~7.9 ms and the deviation ~13.8 ms.
+  EXPECT_LT(e.mean() + e.deviation(), milliseconds(2));
+  for (int i = 0; i < 10; ++i) e.Observe(milliseconds(1));
+  EXPECT_LT(e.mean(), microseconds(1100));
+  // The route now really takes 20 ms: mean + deviation covers it within
+  // ten samples, and the mean settles on it.
+  int n = 0;
+  while (e.mean() + e.deviation() < milliseconds(20) && n < 50) {
+    e.Observe(milliseconds(20));
+    ++n;
+  }
+  EXPECT_LE(n, 10);
+  for (int i = 0; i < 40; ++i) e.Observe(milliseconds(20));
+  EXPECT_NEAR(e.mean().count(), nanoseconds(milliseconds(20)).count(),
+              nanoseconds(milliseconds(1)).count());
+  // And falls are followed unclipped.
+  for (int i = 0; i < 40; ++i) e.Observe(milliseconds(1));
+  EXPECT_LT(e.mean(), milliseconds(2));
+}
+
 TEST(RateMeterTest, MeasuresAndDecays) {
   RateMeter m(milliseconds(100));
   SteadyTime t = kT0;
@@ -824,6 +851,62 @@ TEST(DeadlinePolicyTest, AProbeCutShortKeepsTheEstimate) {
   Job next_probe = MakeJob(0, t, milliseconds(50), 3);
   EXPECT_FALSE(p.Admit(next_probe, t).has_value());
   EXPECT_TRUE(next_probe.probe);
+}
+
+// One slow run of a 1 ms route (56 ms: the worker was preempted) used to
+// raise the estimate to 8 ms +- 14 ms and refuse every request with a
+// 20 ms budget until a probe a second later (found by an outside review:
+// 399 refusals in a row at 400/s).
+TEST(DeadlinePolicyTest, OneSlowRunDoesNotCloseTheRoute) {
+  DeadlinePolicy p({.workers = 2});
+  SteadyTime t = kT0;
+  for (int i = 0; i < 50; ++i) {
+    Learn(p, 0, milliseconds(1), t);
+    t += milliseconds(2);
+  }
+  Learn(p, 0, milliseconds(56), t);
+  t += milliseconds(57);
+  Job next = MakeJob(0, t, milliseconds(20), 1);
+  EXPECT_FALSE(p.Admit(next, t).has_value());
+  EXPECT_FALSE(next.probe);  // admitted on the estimate, not as a probe
+}
+
+// A probe needs a worker free for it, not an idle route: a route whose
+// long requests keep running (its cost varies per request) is still
+// probed for the short ones its estimate refuses.
+TEST(DeadlinePolicyTest, ARouteWithARequestRunningIsProbedWhenAWorkerIsFree) {
+  DeadlinePolicy p({.workers = 2});
+  Learn(p, 0, milliseconds(200), kT0);
+  SteadyTime t = kT0 + std::chrono::seconds(2);
+  Start(p, MakeJob(0, t, std::chrono::seconds(60), 1), t);  // runs on
+  t += std::chrono::seconds(2);
+  Job probe = MakeJob(0, t, milliseconds(50), 2);
+  ASSERT_FALSE(p.Admit(probe, t).has_value());
+  EXPECT_TRUE(probe.probe);
+  std::vector<Refusal> refused;
+  ASSERT_TRUE(p.Next(t, &refused).has_value());  // both workers busy now
+  // With no worker free, no probe: it would wait behind others.
+  t += std::chrono::seconds(2);
+  Job waits = MakeJob(0, t, milliseconds(50), 3);
+  EXPECT_EQ(p.Admit(waits, t), ShedReason::kPredictedLate);
+  EXPECT_FALSE(waits.probe);
+}
+
+// Probes come at most once per ten times the route's own time (and its
+// budget), not once a second: a 20 ms route whose estimate one slow run
+// raised reopens ~0.3 s later.
+TEST(DeadlinePolicyTest, TheProbeIntervalScalesWithTheRoutesTime) {
+  DeadlinePolicy p({.workers = 1});
+  Learn(p, 0, milliseconds(20), kT0);  // 20 ms +- 10 ms: 31 ms with margin
+  const SteadyTime measured = kT0 + milliseconds(20);
+  Job early = MakeJob(0, measured + milliseconds(200), milliseconds(25), 1);
+  EXPECT_EQ(p.Admit(early, measured + milliseconds(200)),
+            ShedReason::kPredictedLate);
+  EXPECT_FALSE(early.probe);
+  const SteadyTime t = measured + milliseconds(320);  // > 10 x 31 ms
+  Job probe = MakeJob(0, t, milliseconds(25), 2);
+  EXPECT_FALSE(p.Admit(probe, t).has_value());
+  EXPECT_TRUE(probe.probe);
 }
 
 // Refusals caused by other work ahead are not the estimate's fault: no
