@@ -29,7 +29,7 @@ Acceptor::Acceptor(EventLoop* loop, Listener listener, OnAccept on_accept,
                    AcceptorOptions options)
     : loop_(loop),
       listener_(std::move(listener)),
-      on_accept_(std::make_shared<OnAccept>(std::move(on_accept))),
+      shared_(std::make_shared<Shared>(std::move(on_accept))),
       options_(options),
       alive_(std::make_shared<bool>(true)) {
   if (options_.reserve_fd) {
@@ -40,21 +40,35 @@ Acceptor::Acceptor(EventLoop* loop, Listener listener, OnAccept on_accept,
 Acceptor::~Acceptor() {
   *alive_ = false;
   if (backoff_timer_ != kInvalidTimerId) loop_->Cancel(backoff_timer_);
+  shared_->destroyed = true;
   if (native_) {
-    loop_->StopAccept(listener_.fd(), LateCallback());
-  } else {
-    (void)loop_->Unwatch(listener_.fd());
+    loop_->StopAccept(listener_.fd(), LateCallback());  // ends it, posted
+    return;
   }
+  (void)loop_->Unwatch(listener_.fd());
+  if (shared_->on_stopped) loop_->Post(std::move(shared_->on_stopped));
 }
 
 AcceptCallback Acceptor::NativeCallback() {
   return [this](int fd, int error) { OnNativeAccept(fd, error); };
 }
 
-AcceptCallback Acceptor::LateCallback() const {
-  return [on_accept = on_accept_](int fd, int) {
-    if (fd >= 0) HandOnAccepted(*on_accept, fd);
+AcceptCallback Acceptor::LateCallback() {
+  ++shared_->stops_pending;
+  return [shared = shared_](int fd, int) {
+    if (fd >= 0) {
+      HandOnAccepted(shared->on_accept, fd);
+      return;
+    }
+    --shared->stops_pending;  // this stop is over
+    MaybeStopped(*shared);
   };
+}
+
+void Acceptor::MaybeStopped(Shared& shared) {
+  if (shared.destroyed && shared.stops_pending == 0 && shared.on_stopped) {
+    std::exchange(shared.on_stopped, nullptr)();
+  }
 }
 
 void Acceptor::HandOnAccepted(OnAccept& on_accept, int fd) {
@@ -95,7 +109,7 @@ void Acceptor::UpdateInterest() {
 void Acceptor::OnNativeAccept(int fd, int error) {
   if (fd >= 0) {
     ++stats_.accepted;
-    HandOnAccepted(*on_accept_, fd);
+    HandOnAccepted(shared_->on_accept, fd);
     return;
   }
   // Accepting has stopped.
@@ -114,12 +128,13 @@ void Acceptor::OnNativeAccept(int fd, int error) {
 
 void Acceptor::OnReadable() {
   std::shared_ptr<bool> alive = alive_;  // on_accept may destroy us
+  const std::shared_ptr<Shared> shared = shared_;  // and it lives on till it returns
   for (int i = 0; i < options_.max_accepts_per_event && !paused_; ++i) {
     AcceptResult r = listener_.Accept();
     switch (r.outcome) {
       case AcceptResult::kAccepted:
         ++stats_.accepted;
-        (*on_accept_)(std::move(r.fd), r.peer);
+        shared->on_accept(std::move(r.fd), r.peer);
         if (!*alive) return;
         break;
       case AcceptResult::kWouldBlock:

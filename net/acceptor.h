@@ -31,7 +31,8 @@
 // connection the kernel accepted just before a Pause() or the destruction
 // took effect still reaches on_accept (EventLoop::StopAccept's `late`), an
 // iteration later, even after the Acceptor is gone: what on_accept uses
-// must live as long as the loop.
+// must live as long as the loop. SetOnStopped() tells when none can come
+// any more (a drain waits for that).
 #ifndef BRISK_NET_ACCEPTOR_H_
 #define BRISK_NET_ACCEPTOR_H_
 
@@ -81,6 +82,15 @@ class Acceptor {
   // True while backing off after EMFILE.
   bool backing_off() const { return backoff_timer_ != kInvalidTimerId; }
 
+  // `on_stopped` runs on the loop thread once this Acceptor is destroyed
+  // and no connection can reach on_accept any more: on a completion-based
+  // loop after the late connections of every stop (EventLoop::StopAccept),
+  // on a readiness loop in the loop's next turn. Never from within the
+  // destructor; not at all if the loop is destroyed first.
+  void SetOnStopped(absl::AnyInvocable<void()> on_stopped) {
+    shared_->on_stopped = std::move(on_stopped);
+  }
+
   const Listener& listener() const { return listener_; }
   const AcceptorStats& stats() const { return stats_; }
 
@@ -88,10 +98,20 @@ class Acceptor {
   Acceptor(EventLoop* loop, Listener listener, OnAccept on_accept,
            AcceptorOptions options);
   void OnReadable();
+  // What late connections need, outliving the Acceptor.
+  struct Shared {
+    explicit Shared(OnAccept on_accept) : on_accept(std::move(on_accept)) {}
+    OnAccept on_accept;
+    int stops_pending = 0;   // StopAccept calls not yet ended (fd -1)
+    bool destroyed = false;
+    absl::AnyInvocable<void()> on_stopped;
+  };
   AcceptCallback NativeCallback();
   // For StopAccept: hands late connections to on_accept, needing nothing
-  // of this Acceptor.
-  AcceptCallback LateCallback() const;
+  // of this Acceptor, and counts the stop until the loop ends it.
+  AcceptCallback LateCallback();
+  // Runs on_stopped if the Acceptor is gone and no stop is pending.
+  static void MaybeStopped(Shared& shared);
   // A connection accepted by the loop (no address): to `on_accept`, with
   // its peer from getpeername.
   static void HandOnAccepted(OnAccept& on_accept, int fd);
@@ -101,7 +121,7 @@ class Acceptor {
 
   EventLoop* loop_;
   Listener listener_;
-  std::shared_ptr<OnAccept> on_accept_;  // shared with LateCallback()
+  std::shared_ptr<Shared> shared_;  // with LateCallback()
   AcceptorOptions options_;
   AcceptorStats stats_;
   UniqueFd reserve_;

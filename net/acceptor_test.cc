@@ -139,6 +139,41 @@ TEST_P(AcceptorTest, AConnectionTakenWhileStoppingIsHandedOnNotClosed) {
   EXPECT_EQ(accepted_.size(), 2u);
 }
 
+// SetOnStopped: runs once after the destruction, never inside it, and
+// after every connection that still reached on_accept (io_uring's late
+// ones), so a drain that waits for it counts them all.
+TEST_P(AcceptorTest, OnStoppedComesAfterTheLastLateConnection) {
+  auto acceptor = MakeAcceptor();
+  UniqueFd c1 = Client();
+  RunUntilAccepted(1);
+  ASSERT_EQ(accepted_.size(), 1u);
+  int stopped = 0;
+  size_t accepted_when_stopped = 0;
+  acceptor->SetOnStopped([&] {
+    ++stopped;
+    accepted_when_stopped = accepted_.size();
+  });
+  UniqueFd c2 = Client();  // io_uring's armed accept may take it at once
+  acceptor.reset();
+  EXPECT_EQ(stopped, 0);  // not from within the destructor
+  for (int i = 0; i < 50 && stopped == 0; ++i) loop_->RunOnce(milliseconds(100));
+  ASSERT_EQ(stopped, 1);
+  for (int i = 0; i < 5; ++i) loop_->RunOnce(milliseconds(20));
+  EXPECT_EQ(stopped, 1);
+  EXPECT_EQ(accepted_.size(), accepted_when_stopped);  // nothing came after
+}
+
+TEST_P(AcceptorTest, OnStoppedRunsForAPausedAcceptorToo) {
+  auto acceptor = MakeAcceptor();
+  acceptor->Pause();
+  loop_->RunOnce(milliseconds(0));
+  int stopped = 0;
+  acceptor->SetOnStopped([&] { ++stopped; });
+  acceptor.reset();
+  for (int i = 0; i < 50 && stopped == 0; ++i) loop_->RunOnce(milliseconds(100));
+  EXPECT_EQ(stopped, 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Loops, AcceptorTest, ::testing::ValuesIn(AllLoopKinds()),
                          LoopKindParamName<::testing::TestParamInfo<LoopKind>>);
 

@@ -206,6 +206,11 @@ class EventLoop {
   // `late` on the loop thread, with error 0, whenever they come while the
   // loop lives (so what it uses must live as long as the loop), or are
   // closed when `late` is null. Either way none is left half-accepted.
+  // Once none can come any more, `late` is called a last time with fd -1
+  // and error 0 (also when `listen_fd` was not accepting, or on a loop
+  // that takes none after a stop): on the loop thread, never from within
+  // StopAccept itself, and not at all if the loop is destroyed first. A
+  // drain waits for it before it counts its connections as all there.
   void StopAccept(int listen_fd) { StopAccept(listen_fd, nullptr); }
   virtual void StopAccept(int listen_fd, AcceptCallback late);
 };

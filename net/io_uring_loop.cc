@@ -3,6 +3,7 @@
 #include <liburing.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
@@ -138,6 +139,17 @@ class UringLoop final : public internal::LoopBase {
     io_uring_prep_close(close, fd);
     io_uring_sqe_set_data64(close, kTagIgnore);
     close->flags |= IOSQE_CQE_SKIP_SUCCESS;
+  }
+  // Whether a completion of `core`'s operation `tag` with a result above 0
+  // waits in the completion queue, not yet taken by RunOnce.
+  bool CompletionWaiting(const Core* core, Tag tag) {
+    const uint64_t want = reinterpret_cast<uint64_t>(core) | tag;
+    unsigned head;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      if (cqe->user_data == want && cqe->res > 0) return true;
+    }
+    return false;
   }
   void Register(Core* core) { cores_.insert(core); }
   // Deletes `core` if its owner is gone and nothing is in flight.
@@ -334,6 +346,13 @@ class AcceptCore final : public Core {
  public:
   AcceptCore(UringLoop* loop, int fd, AcceptCallback cb)
       : Core(loop), fd_(fd), cb_(std::move(cb)) {}
+  // Deleted once stopped with nothing in flight: no connection can come
+  // late any more, which `late` is told (StopAccept's contract).
+  ~AcceptCore() override {
+    if (late_ && !loop_->destroying()) {
+      loop_->Post([late = std::move(late_)]() mutable { late(-1, 0); });
+    }
+  }
 
   // Prepared right before the next submission: a StopAccept() before it
   // (e.g. a Pause) leaves the pending connections in the backlog.
@@ -417,7 +436,10 @@ absl::Status UringLoop::StartAccept(int listen_fd, AcceptCallback cb) {
 
 void UringLoop::StopAccept(int listen_fd, AcceptCallback late) {
   auto it = accepts_.find(listen_fd);
-  if (it == accepts_.end()) return;
+  if (it == accepts_.end()) {  // not accepting: nothing comes late
+    if (late) Post([late = std::move(late)]() mutable { late(-1, 0); });
+    return;
+  }
   auto* core = static_cast<AcceptCore*>(it->second);
   accepts_.erase(it);
   core->Detach(std::move(late));
@@ -507,6 +529,15 @@ class StreamCore final : public Core {
   }
   bool closed() const { return closed_; }
   int fd() const { return closed_ ? -1 : fd_; }
+  // Received and not delivered: in the socket (the receive's task work has
+  // not run yet), kept during a pause, or in a completion not yet taken.
+  bool HasUnreadInput() {
+    if (closed_) return false;
+    int unread = 0;
+    return !stash_.empty() ||
+           (ioctl(fd_, FIONREAD, &unread) == 0 && unread > 0) ||
+           loop_->CompletionWaiting(this, kTagRecv);
+  }
 
   void Detach() {
     Close();
@@ -853,6 +884,7 @@ class UringStream final : public Stream {
   void Close() override { core_->Close(); }
   bool closed() const override { return core_->closed(); }
   int fd() const override { return core_->fd(); }
+  bool HasUnreadInput() const override { return core_->HasUnreadInput(); }
   TimePoint receive_time() const override {
     return internal::DeliveryReceiveTime(core_);
   }

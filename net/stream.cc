@@ -1,6 +1,7 @@
 #include "net/stream.h"
 
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -401,10 +402,18 @@ std::unique_ptr<Stream> EventLoop::CreateStream(UniqueFd fd,
   return CreateReadinessStream(this, std::move(fd), callbacks, options);
 }
 
+bool Stream::HasUnreadInput() const {
+  int unread = 0;
+  return fd() >= 0 && ioctl(fd(), FIONREAD, &unread) == 0 && unread > 0;
+}
+
 absl::Status EventLoop::StartAccept(int, AcceptCallback) {
   return absl::UnimplementedError("this loop accepts by readiness (Watch)");
 }
 
-void EventLoop::StopAccept(int, AcceptCallback) {}
+void EventLoop::StopAccept(int, AcceptCallback late) {
+  // Nothing accepts here, so nothing comes late: only the end.
+  if (late) Post([late = std::move(late)]() mutable { late(-1, 0); });
+}
 
 }  // namespace brisk::net

@@ -129,6 +129,11 @@ class Stream {
   virtual bool closed() const = 0;
   // The socket (-1 once closed), for getsockopt and the like.
   virtual int fd() const = 0;
+  // Whether the kernel holds bytes received on fd() that were not read yet
+  // (FIONREAD). An owner about to close a connection it deems idle (a
+  // drain) lets them be delivered and answered first: a close with unread
+  // bytes sends a reset and loses a request that had already arrived.
+  virtual bool HasUnreadInput() const;
 
   // During OnStreamData(): when the kernel received the bytes being
   // delivered, on the loop's clock, never later than the loop's

@@ -10,7 +10,11 @@ namespace brisk::internal {
 namespace {
 
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
-constexpr size_t kMaxLingerBytes = 256 * 1024;
+// What a lingering close reads and drops before it gives up (a reset):
+// enough for a client that writes a body of many megabytes past a 413
+// before it reads (no Expect: 100-continue), as nginx's lingering close
+// (30 s) allows; reading and dropping 64 MiB costs ~10 ms of CPU.
+constexpr size_t kMaxLingerBytes = 64 << 20;
 // The access log's and metrics' status of a request whose connection ended
 // before its answer was given (nginx's 499).
 constexpr int kStatusConnectionClosed = 499;
@@ -539,7 +543,13 @@ void Connection::Advance() {
     Finish();
     if (phase_ == Phase::kClosed) return;
   }
-  if ((close_idle_ || input_ended_) && phase_ == Phase::kOpen && Idle()) {
+  // Idle, and told to close so (a drain): unless the next request has
+  // reached the socket already and only waits for the loop to read it
+  // (epoll learns of it a turn later) — it is read, answered with
+  // Connection: close, and the connection closes after it. Closing with it
+  // unread would send a reset and lose it.
+  if (phase_ == Phase::kOpen && Idle() &&
+      (input_ended_ || (close_idle_ && !stream_->HasUnreadInput()))) {
     Close();  // a FIN after the last answer, which the client may read
     return;
   }

@@ -275,5 +275,61 @@ TEST(HandoverTest, ProcessesOfAnotherUserGetNothing) {
   b->Stop();
 }
 
+// A connection io_uring's multishot accept took just before the handover's
+// stop took effect is served by the old process, whatever the grace: with
+// none, the drain began at once and refused it (and could have ended
+// before it came). The old reactor is held in an inline handler while the
+// handover happens, so the stop's tasks run before the accept's completion
+// is read, as on a busy reactor. (Found by an outside review.)
+void LateAcceptDuringHandoverIsServed(std::chrono::nanoseconds grace) {
+  const auto dir = ::brisk::testing::TempDir::Short("brisk-handover");
+  const std::string path = HandoverPath(dir);
+  std::atomic<bool> entered{false};
+  std::atomic<bool> release{false};
+  auto a = std::make_unique<HttpServer>(ServerOptions{
+      .address = "127.0.0.1", .port = 0, .reactors = 1,
+      .io = IoBackend::kIoUring, .drain_grace = grace,
+      .handle_signals = false, .handover_socket = path});
+  ASSERT_TRUE(a->AddRoute("GET", "/who", [](RequestContext&) {
+    return http::Response::Text(200, "A");
+  }, {.run_inline = true}).ok());
+  ASSERT_TRUE(a->AddRoute("GET", "/block", [&](RequestContext&) {
+    entered.store(true);
+    while (!release.load()) std::this_thread::sleep_for(milliseconds(1));
+    return http::Response::Text(200, "A");
+  }, {.run_inline = true}).ok());
+  ASSERT_TRUE(a->Start().ok());
+  const uint16_t port = a->port();
+  RawClient x(port);
+  ASSERT_TRUE(x.Send(Get("/block")));
+  ASSERT_TRUE(Eventually([&] { return entered.load(); }));
+  // Y connects while A's reactor is held: A's armed accept takes it (its
+  // task work runs at the handler's next system call).
+  RawClient y(port);
+  ASSERT_TRUE(y.Send(Get("/who", /*close=*/true)));
+  std::this_thread::sleep_for(milliseconds(100));
+  std::unique_ptr<HttpServer> b = Serve("B", path, 0);
+  ASSERT_TRUE(Eventually([&] { return !a->ready(); }));
+  std::this_thread::sleep_for(milliseconds(100));  // the control thread's tasks
+  release.store(true);
+  auto r = y.Read();
+  ASSERT_TRUE(r.has_value()) << "Y got no answer (rejected by A: "
+                             << a->metrics().rejected_connections.load() << ")";
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "A");
+  EXPECT_EQ(r->Header("connection"), "close");
+  EXPECT_EQ(a->metrics().rejected_connections.load(), 0u);
+  a->Stop();
+  b->Stop();
+}
+
+TEST(HandoverTest, AConnectionTakenLateIsServedWithAGrace) {
+  LateAcceptDuringHandoverIsServed(milliseconds(200));
+}
+
+TEST(HandoverTest, AConnectionTakenLateIsServedWithNoGrace) {
+  LateAcceptDuringHandoverIsServed(std::chrono::nanoseconds(0));
+}
+
 }  // namespace
 }  // namespace brisk

@@ -688,7 +688,7 @@ void HttpServer::Impl::HandedOverOnControl() {
   // here are told to go (Connection: close) but idle ones are closed only
   // after the grace, once clients and balancers had the chance to move.
   for (auto& r : reactors) {
-    r->PostStopAccepting(/*serve_late=*/true);
+    r->PostStopAccepting();
     r->PostDrainConnections(/*close_idle=*/false);
   }
   if (!first) return;

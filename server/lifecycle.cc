@@ -12,9 +12,11 @@ bool Lifecycle::TryOpenConnection(int max) {
 }
 
 void Lifecycle::ConnectionClosed() {
-  if (connections_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    CheckDrained();
-  }
+  if (connections_.fetch_sub(1) == 1) CheckDrained();
+}
+
+void Lifecycle::AcceptStopEnded() {
+  if (accept_stops_.fetch_sub(1) == 1) CheckDrained();
 }
 
 bool Lifecycle::BeginShutdown() {
@@ -27,7 +29,9 @@ void Lifecycle::BeginDrain() {
 }
 
 void Lifecycle::CheckDrained() {
-  if (!draining() || connections() != 0) return;
+  if (!draining() || connections_.load() != 0 || accept_stops_.load() != 0) {
+    return;
+  }
   { std::lock_guard<std::mutex> lock(mu_); }
   cv_.notify_all();
   if (!drained_reported_.exchange(true) && on_drained_) on_drained_();
@@ -36,7 +40,10 @@ void Lifecycle::CheckDrained() {
 bool Lifecycle::WaitDrained(std::chrono::nanoseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   return cv_.wait_for(lock, timeout,
-                      [this] { return draining() && connections() == 0; });
+                      [this] {
+                        return draining() && connections_.load() == 0 &&
+                               accept_stops_.load() == 0;
+                      });
 }
 
 }  // namespace brisk::internal

@@ -27,6 +27,12 @@ class Lifecycle {
     return connections_.load(std::memory_order_acquire);
   }
 
+  // A listener stops accepting (io_uring: connections its accept takes
+  // until the stop completes are still served): the drain is not complete
+  // before AcceptStopEnded().
+  void AcceptStopBegan() { accept_stops_.fetch_add(1); }
+  void AcceptStopEnded();
+
   // From now on readiness fails (/readyz answers 503). Idempotent; true the
   // first time.
   bool BeginShutdown();
@@ -38,7 +44,8 @@ class Lifecycle {
   void BeginDrain();
   bool draining() const { return draining_.load(std::memory_order_acquire); }
   // Wakes waiters, and calls the on-drained callback once, if the drain is
-  // complete (after the reactors drained).
+  // complete (after the reactors drained): no connection open, and none
+  // that can still arrive.
   void CheckDrained();
   // Called once, from the thread that completed the drain. Before Start().
   void SetOnDrained(absl::AnyInvocable<void()> callback) {
@@ -48,7 +55,10 @@ class Lifecycle {
   bool WaitDrained(std::chrono::nanoseconds timeout);
 
  private:
+  // Sequentially consistent, as are the loads in CheckDrained(): whichever
+  // of the two counts reaches 0 last sees the other at 0.
   std::atomic<int64_t> connections_{0};
+  std::atomic<int64_t> accept_stops_{0};
   std::atomic<bool> shutting_down_{false};
   std::atomic<bool> draining_{false};
   std::atomic<bool> drained_reported_{false};

@@ -141,11 +141,22 @@ void Reactor::OnConnectionClosed(Connection* connection) {
   loop_->Post([this, connection] { connections_.erase(connection); });
 }
 
-void Reactor::PostStopAccepting(bool serve_late) {
-  loop_->Post([this, serve_late] {
-    accepting_ = false;
-    serve_late_accepts_ = serve_late;
-    acceptors_.clear();
+void Reactor::PostStopAccepting() {
+  // Held from now (the caller's thread) until each acceptor holds its own:
+  // another reactor's drain must not complete in between.
+  lifecycle_->AcceptStopBegan();
+  loop_->Post([this] {
+    if (accepting_) {  // else stopped already (or closing: Stop)
+      accepting_ = false;
+      serve_late_accepts_ = true;
+      for (const std::unique_ptr<net::Acceptor>& acceptor : acceptors_) {
+        lifecycle_->AcceptStopBegan();
+        acceptor->SetOnStopped(
+            [lifecycle = lifecycle_] { lifecycle->AcceptStopEnded(); });
+      }
+      acceptors_.clear();
+    }
+    lifecycle_->AcceptStopEnded();
   });
 }
 

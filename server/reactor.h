@@ -51,10 +51,11 @@ class Reactor final : public ConnectionOwner {
 
   // Any thread: stop accepting (the listener is closed; connections still
   // in its backlog are refused, unless another process shares it).
-  // `serve_late`: a connection io_uring's accept took just before the stop
-  // took effect is served (told to go: Connection: close), not closed: the
-  // sockets were handed over and the new process serves the backlog.
-  void PostStopAccepting(bool serve_late = false);
+  // A connection io_uring's accept took just before the stop took effect
+  // is served (told to go: Connection: close), not closed, and the drain
+  // waits for it (Lifecycle::AcceptStopBegan); after a handover the new
+  // process serves the backlog. Idempotent.
+  void PostStopAccepting();
   // Any thread: drain every connection (Connection::BeginDrain).
   void PostDrainConnections(bool close_idle);
   // Any thread: closes the listener and every connection (what still waits
@@ -92,7 +93,7 @@ class Reactor final : public ConnectionOwner {
   // Found by raw pointer (8 bytes a slot).
   absl::flat_hash_set<std::unique_ptr<Connection>> connections_;
   bool accepting_ = true;
-  bool serve_late_accepts_ = false;  // PostStopAccepting(serve_late)
+  bool serve_late_accepts_ = false;  // after PostStopAccepting, not Stop
   http::HttpDate date_;
   std::thread thread_;
 };

@@ -288,6 +288,8 @@ void TlsStream::Close() {
 
 int TlsStream::fd() const { return transport_->fd(); }
 
+bool TlsStream::HasUnreadInput() const { return transport_->HasUnreadInput(); }
+
 net::TimePoint TlsStream::receive_time() const { return transport_->receive_time(); }
 
 net::TimePoint TlsStream::last_write_progress() const {

@@ -111,6 +111,7 @@ class TlsStream final : public net::Stream, private net::StreamCallbacks {
   void Close() override;
   bool closed() const override { return closed_; }
   int fd() const override;
+  bool HasUnreadInput() const override;
   // The transport's: when the ciphertext being decrypted arrived.
   net::TimePoint receive_time() const override;
   // The transport's: records on their way to the client are progress.

@@ -53,6 +53,8 @@ class ScriptedTransport final : public net::Stream {
   }
   bool closed() const override { return closed_; }
   int fd() const override { return closed_ ? -1 : 7; }
+  // Bytes the client sent that the test has not delivered yet.
+  bool HasUnreadInput() const override { return unread_input; }
   net::TimePoint receive_time() const override { return received_at; }
 
   // ShutdownWrite() was called (the FIN went, or goes after the output).
@@ -74,6 +76,7 @@ class ScriptedTransport final : public net::Stream {
 
   size_t window = SIZE_MAX;  // bytes the kernel still takes
   net::TimePoint received_at{};  // what receive_time() reports
+  bool unread_input = false;  // what HasUnreadInput() reports
   std::string sent;
   bool started = false;
   bool broken = false;
