@@ -118,6 +118,7 @@ void RequestParser::Reset() {
   pending_cr_ = false;
   request_line_done_ = false;
   head_request_ = false;
+  head_read_ = false;
   buffer_.clear();
   line_start_ = 0;
   header_bytes_ = 0;
@@ -240,7 +241,12 @@ int RequestParser::FeedLines(std::string_view chunk, size_t* used) {
     // Fast path: parse the head in place; copy it once if complete.
     line_start_ = 0;
     const int status = ParseLines(chunk.data(), chunk.size());
-    if (status != 0) return status;
+    if (status != 0) {
+      // A head read whole, then refused (413, 501, ...): its bytes back
+      // request() for the error's log line.
+      if (head_read_) request_.head_.assign(chunk.data(), chunk.size());
+      return status;
+    }
     if (state_ == State::kHead) {
       buffer_.assign(chunk.data(), chunk.size());
       *used = chunk.size();
@@ -262,7 +268,10 @@ int RequestParser::FeedLines(std::string_view chunk, size_t* used) {
   buffer_.append(chunk.data(), take);
   const bool in_head = state_ == State::kHead;
   const int status = ParseLines(buffer_.data(), buffer_.size());
-  if (status != 0) return status;
+  if (status != 0) {
+    if (in_head && head_read_) request_.head_ = buffer_;  // as above
+    return status;
+  }
   if (state_ == State::kHead || state_ == State::kTrailer) {
     *used = chunk.size();
     return 0;
@@ -525,6 +534,7 @@ int RequestParser::ParseFieldLine(const char* base, size_t begin,
 }
 
 int RequestParser::FinishHead() {
+  head_read_ = true;
   Request& r = request_;
   if (r.version_minor_ == 1 ? host_count_ != 1 : host_count_ > 1) {
     return kBadRequest;

@@ -114,6 +114,12 @@ class RequestParser {
   // then failed: the error answer to a HEAD request has no content (RFC
   // 9110 §9.3.2). False before the request line is complete.
   bool head_request() const { return head_request_; }
+  // True once every line of the head was read, even if the head or the
+  // body then failed (413 for a declared length over the limit, 501 for an
+  // unknown coding, a bad chunk): request() then has the method, target
+  // and headers, for the error's log line (a percent-encoded path stays
+  // undecoded when the head itself was refused).
+  bool head_read() const { return head_read_; }
   const ParserLimits& limits() const { return limits_; }
 
  private:
@@ -157,6 +163,7 @@ class RequestParser {
   bool pending_cr_ = false;         // kStart: saw '\r' of an empty line
   bool request_line_done_ = false;
   bool head_request_ = false;       // the request line's method is HEAD
+  bool head_read_ = false;          // head_read()
   // kHead/kTrailer: buffered bytes of the section when not parsed in place.
   std::string buffer_;
   size_t line_start_ = 0;    // first unparsed line of the section

@@ -33,11 +33,14 @@ std::optional<std::string_view> ValidTraceParent(std::string_view value) {
       !IsLowerHex(flags)) {
     return std::nullopt;
   }
-  // Version 00 is exactly this; a later one may carry more after a '-'.
+  // Version 00 is exactly this; a later one may carry more after a '-',
+  // fields this parser cannot check: they are dropped, not passed on (an
+  // echo of them would hand any client's bytes, up to the header limit,
+  // to everything downstream).
   if (value.size() > 55 && (version == "00" || value[55] != '-')) {
     return std::nullopt;
   }
-  return value;
+  return value.substr(0, 55);
 }
 
 std::optional<TraceParent> ParseTraceParent(std::string_view raw) {

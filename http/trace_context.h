@@ -12,8 +12,10 @@
 // Parsing follows the specification's rules: version 2 lowercase hex digits
 // ("ff" is invalid), trace-id 32 and parent-id 16 lowercase hex digits, not
 // all zeros, flags 2 hex digits, fields joined by '-'; version 00 is exactly
-// 55 characters, a later version may append "-..." (kept as is). Anything
-// else is not a traceparent (nullopt): a server then ignores it.
+// 55 characters, a later version may append "-..." (accepted, and cut to
+// the 55 characters of the fields version 00 defines: what follows cannot
+// be checked, so it is not passed on). Anything else is not a traceparent
+// (nullopt): a server then ignores it.
 // Pure functions over bytes; thread-safe.
 #ifndef BRISK_HTTP_TRACE_CONTEXT_H_
 #define BRISK_HTTP_TRACE_CONTEXT_H_
@@ -34,7 +36,7 @@ class TraceParent {
   std::string_view parent_id() const { return std::string_view(value_).substr(36, 16); }
   uint8_t flags() const { return flags_; }
   bool sampled() const { return (flags_ & 1) != 0; }
-  // The header value as received.
+  // The header value as received (a later version's extra fields cut).
   const std::string& value() const { return value_; }
   // "00-<trace-id>-<span_id>-<flags>": the traceparent for a call made on
   // behalf of this request from span `span_id` (16 lowercase hex digits).
@@ -47,8 +49,9 @@ class TraceParent {
 };
 
 std::optional<TraceParent> ParseTraceParent(std::string_view value);
-// The same check without a copy: `value` without surrounding whitespace if
-// it is a valid traceparent, else nullopt (a view into `value`).
+// The same check without a copy: `value` without surrounding whitespace
+// (and a later version's extra fields) if it is a valid traceparent, else
+// nullopt (a view into `value`).
 std::optional<std::string_view> ValidTraceParent(std::string_view value);
 
 // The header's name.

@@ -53,6 +53,19 @@ TEST(TraceParentTest, Table) {
   }
 }
 
+// A later version's fields after the first 55 characters cannot be
+// checked: they are cut, not echoed or handed on (an outside review had a
+// client put quotes, obs-text and 20 KB into every answer's header).
+TEST(TraceParentTest, ALaterVersionsUncheckedFieldsAreCut) {
+  const std::string head = "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  const std::string value = head + "-\"<x> \xff junk\tz" + std::string(20000, 'A');
+  EXPECT_EQ(ValidTraceParent(value), head);
+  const std::optional<TraceParent> t = ParseTraceParent(value);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->value(), head);
+  EXPECT_EQ(t->version(), "cc");
+}
+
 Request Parsed(const std::string& head) {
   RequestParser parser;
   EXPECT_EQ(parser.Feed(head).kind, ParseResult::kComplete);

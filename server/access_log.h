@@ -6,8 +6,9 @@
 //   127.0.0.1 - - [...] "GET /score HTTP/1.1" 200 41 310 4bf92f3577b34da6a3ce929d0e0e4736
 //
 // The user field (third) is the verified TLS client certificate's identity
-// under mutual TLS ("CN=svc-a,O=acme", or its first subjectAltName), "-"
-// otherwise.
+// under mutual TLS ("CN=svc-a,O=acme"; with an empty subject a
+// subjectAltName, URI before DNS, email and IP; with neither,
+// "sha256:<fingerprint>"), "-" otherwise.
 //
 // A line is written when the answer is produced (so an offloaded request may
 // follow a later inline one). A request the connection ended before its

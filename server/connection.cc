@@ -124,8 +124,11 @@ void Connection::ProcessInput(std::string_view data, SteadyTime arrival) {
     if (r.kind == http::ParseResult::kError) {
       stash_.clear();
       context().metrics->bad_requests.fetch_add(1, std::memory_order_relaxed);
+      // After the head (a 413 for its declared length, a bad chunk): the
+      // log line names the request, and its route counts the error.
       AnswerWithoutRequest(http::Response::Status(r.status),
-                           parser_->head_request());
+                           parser_->head_request(),
+                           parser_->head_read() ? &parser_->request() : nullptr);
       return;
     }
     data.remove_prefix(r.consumed);
@@ -200,7 +203,10 @@ void Connection::AnswerWithoutRequest(const http::Response& response, bool head,
   slot.parsed = loop().Now();
   slot.head = head;  // no content in any answer to HEAD (RFC 9110 §9.3.2)
   slot.close_after = true;
-  slot.metrics_route = context().metrics->num_routes();
+  slot.metrics_route = request != nullptr
+                           ? context().dispatcher->MetricsRouteOf(*request)
+                           : context().metrics->num_routes();
+  if (request != nullptr) slot.version_minor = request->version_minor();
   Complete(slot, response, request);
 }
 

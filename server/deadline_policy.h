@@ -5,8 +5,9 @@
 //    exponentially weighted mean and mean deviation (Jacobson/Karels, as
 //    TCP estimates round-trip times: mean += (x - mean)/8,
 //    dev += (|x - mean| - dev)/4; the first sample sets the mean, and half
-//    of it the deviation; later ones are clipped at mean + 4 spreads,
-//    Huber's rule, so one outlier barely moves it), see ServiceEstimate. A request whose route gives it a
+//    of it the deviation; a later one above mean + 4 spreads is clipped
+//    there unless the one before was too — Huber's rule for a lone
+//    outlier), see ServiceEstimate. A request whose route gives it a
 //    cost of its own (RouteOptions::service_time_hint, Job::cost_hint)
 //    counts that cost instead, wherever it appears in a prediction.
 //  - Earliest deadline first: queued requests run in deadline order (one
@@ -122,7 +123,8 @@ struct DeadlinePolicyOptions {
   // the request's budget, if longer), at most this long, one request
   // refused on its estimate alone is admitted instead (a probe; at most
   // one per that interval: a route that really is too slow loses at most a
-  // tenth of a worker to probes), and its
+  // tenth of a worker to probes; one that would take the last free worker
+  // while another route is active waits this whole interval), and its
   // time, unless the deadline cut it short, restarts the estimate. The same
   // holds for a batch route's cost model (a first batch slowed by a cold
   // start must not close the route): the probe runs in a batch of its own
@@ -204,6 +206,10 @@ class DeadlinePolicy final : public AdmissionPolicy {
   };
 
   RouteState& Route(size_t route) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether a route other than `route` has requests queued or running, or
+  // was seen within the active window.
+  bool AnotherActiveLocked(size_t route, SteadyTime now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int LimitLocked(size_t route, SteadyTime now) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A job's own cost if it has one (its hint), else the mean of the

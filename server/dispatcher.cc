@@ -92,6 +92,13 @@ std::optional<http::Response> Dispatcher::RoutingAnswer(
   return RoutingFailure(match);
 }
 
+size_t Dispatcher::MetricsRouteOf(const http::Request& head) const {
+  const http::RouteMatch match = routes_->Match(head.method(), head.path());
+  return match.kind == http::RouteMatch::kFound
+             ? routes_->metrics_index(match.route_id)
+             : metrics_->num_routes();
+}
+
 Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
                                          SteadyTime arrival, SteadyTime now,
                                          const DispatchHome& home) {

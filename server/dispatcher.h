@@ -65,6 +65,9 @@ class Dispatcher final : public WorkerDelegate {
   // with `Expect: 100-continue`: RFC 9110 §10.1.1 has the server send such
   // a status at once instead of 100, so the client does not send the body.
   std::optional<http::Response> RoutingAnswer(const http::Request& head) const;
+  // The ServerMetrics index of the route that takes `head` (num_routes():
+  // none), for an error answered after the head was read.
+  size_t MetricsRouteOf(const http::Request& head) const;
 
   // Reactor thread. When an exchange is made, `request` is moved into it;
   // it is moved back if the request is refused at once. `arrival` (<= now):

@@ -23,20 +23,25 @@ void ServiceEstimate::Observe(nanoseconds sample) {
     mean_ns_ = x;
     dev_ns_ = x / 2;
   } else {
-    // Huber's clipping: a sample moves the estimate as if it were at most
-    // kClip spreads from the mean (the spread being the deviation, at
-    // least a quarter of the mean). One outlier (a preempted worker, a
-    // paused process, one request of a different size) then barely moves
-    // it, where it used to add a quarter of itself to the deviation: one
-    // 56 ms run of a 1 ms route gave 8 ms +- 14 ms, refusing every request
-    // with a 20 ms budget until a probe. A lasting change still gets
-    // through: each sample lets the estimate grow by ~1.75x, so a route
-    // whose cost grows 20x is followed within ~8 samples. Falls are not
-    // clipped (a sample cannot be below the mean by more than 4 quarters
-    // of it).
+    // Huber's clipping, for a lone outlier: a sample more than kClip
+    // spreads above the mean (the spread being the deviation, at least a
+    // quarter of the mean) counts as if it were kClip spreads above, unless
+    // the sample before it was above too. One outlier (a preempted worker,
+    // a paused process, one request of a different size) then barely moves
+    // the estimate, where it used to add a quarter of itself to the
+    // deviation: one 56 ms run of a 1 ms route gave 8 ms +- 14 ms, refusing
+    // every request with a 20 ms budget until a probe. A second one in a
+    // row counts whole: a lasting change is followed one sample later than
+    // unclipped (clipping every sample was tried: a 200x rise then took ~8
+    // samples, admitting requests that ran to their deadlines meanwhile).
+    // Falls are never clipped (a sample cannot be below the mean by more
+    // than 4 quarters of it).
     constexpr double kClip = 4;
     const double spread = std::max(dev_ns_, mean_ns_ / 4);
-    const double err = std::min(x - mean_ns_, kClip * spread);
+    const bool above = x - mean_ns_ > kClip * spread;
+    const double err =
+        above && !last_above_ ? kClip * spread : x - mean_ns_;
+    last_above_ = above;
     mean_ns_ += err / 8;
     dev_ns_ += (std::abs(err) - dev_ns_) / 4;
   }

@@ -31,7 +31,10 @@ class ServiceEstimate {
   // Forgets the past: the next observation sets the mean (as the first
   // did). For an estimate that has not been fed for so long it may be
   // stale.
-  void Restart() { samples_ = 0; }
+  void Restart() {
+    samples_ = 0;
+    last_above_ = false;
+  }
   std::chrono::nanoseconds mean() const;
   std::chrono::nanoseconds deviation() const;
   uint64_t samples() const { return samples_; }
@@ -40,6 +43,7 @@ class ServiceEstimate {
   double mean_ns_;
   double dev_ns_ = 0;
   uint64_t samples_ = 0;
+  bool last_above_ = false;  // the last sample was clipped (an outlier)
 };
 
 // A rate measured over fixed windows and smoothed across them (events per

@@ -874,6 +874,27 @@ TEST_F(ServerTest, AccessLogHasOneLinePerRequest) {
   EXPECT_THAT(lines, ::testing::Contains(HasSubstr("\"GET /nope HTTP/1.1\" 404 ")));
 }
 
+// An error decided once the head was read (a declared length over the
+// limit) is logged with its request line and counted under its route; it
+// used to read "- - HTTP/1.1" under route "unmatched", so an operator
+// could not tell which route received oversized bodies (outside review).
+TEST_F(ServerTest, AnErrorAfterTheHeadIsLoggedAndCountedUnderItsRoute) {
+  const std::string path = ::testing::TempDir() + "/after_head.log";
+  std::remove(path.c_str());
+  StartServer({.max_body_bytes = 1000, .access_log = path});
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(server_->metrics().route(2).StatusCount(413), 1u);  // POST /echo
+  server_->Stop();  // flushes
+  std::ifstream in(path);
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  EXPECT_THAT(line, HasSubstr("\"POST /echo HTTP/1.1\" 413 "));
+}
+
 // Log rotation: the operator moves the file away and asks for a reopen
 // (SIGHUP does the same); lines logged before go to the moved file, later
 // ones to a fresh file at the path.

@@ -32,7 +32,10 @@ std::string AccessLogUser(const tls::PeerIdentity& identity) {
     if (!id.empty()) break;
     if (!names->empty()) id = names->front();
   }
-  if (id.empty()) return "-";
+  // Verified, but with neither a subject nor a name: its fingerprint, so
+  // the line does not read as a client without a certificate ("-").
+  if (id.empty()) return absl::StrCat("sha256:", identity.sha256_fingerprint);
+  if (id == "-") return "\\x2d";  // not "no certificate" either
   std::string out;
   out.reserve(id.size());
   for (const char c : id) {

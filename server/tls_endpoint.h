@@ -41,9 +41,11 @@
 
 namespace brisk::internal {
 
-// The access log's user field for a verified client: its subject, or its
-// first subjectAltName (URI, DNS, email, IP) when the subject is empty,
-// with spaces, quotes, backslashes and control bytes as \xHH.
+// The access log's user field for a verified client: its subject, or when
+// the subject is empty a subjectAltName, the first of its kind in this
+// order: URI, DNS, email, IP; with spaces, quotes, backslashes, control
+// and non-ASCII bytes as \xHH (a lone "-" too: that means no certificate).
+// With neither a subject nor a name: "sha256:" and its fingerprint.
 std::string AccessLogUser(const tls::PeerIdentity& identity);
 
 // The brisk_tls_* metrics of `stats`, Prometheus text.

@@ -60,7 +60,10 @@ INSTANTIATE_TEST_SUITE_P(
         UserCase{"DnsWhenNoUri",
                  {.sha256_fingerprint = "ab", .dns_names = {"svc.local"}},
                  "svc.local"},
-        UserCase{"Nothing", {.sha256_fingerprint = "ab"}, "-"}),
+        // Verified clients never read as "-" (no certificate): found by an
+        // outside review, which had both logged alike.
+        UserCase{"NothingButTheFingerprint", {.sha256_fingerprint = "ab"}, "sha256:ab"},
+        UserCase{"ADash", {.sha256_fingerprint = "ab", .uris = {"-"}}, "\\x2d"}),
     [](const auto& info) { return info.param.name; });
 
 TEST(TlsPrometheusTest, ExportsEveryCounter) {
