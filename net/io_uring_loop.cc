@@ -3,7 +3,6 @@
 #include <liburing.h>
 #include <poll.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
@@ -533,9 +532,7 @@ class StreamCore final : public Core {
   // not run yet), kept during a pause, or in a completion not yet taken.
   bool HasUnreadInput() {
     if (closed_) return false;
-    int unread = 0;
-    return !stash_.empty() ||
-           (ioctl(fd_, FIONREAD, &unread) == 0 && unread > 0) ||
+    return !stash_.empty() || internal::SocketHasUnreadBytes(fd_) ||
            loop_->CompletionWaiting(this, kTagRecv);
   }
 

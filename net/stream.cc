@@ -402,9 +402,11 @@ std::unique_ptr<Stream> EventLoop::CreateStream(UniqueFd fd,
   return CreateReadinessStream(this, std::move(fd), callbacks, options);
 }
 
-bool Stream::HasUnreadInput() const {
+bool Stream::HasUnreadInput() const { return internal::SocketHasUnreadBytes(fd()); }
+
+bool internal::SocketHasUnreadBytes(int fd) {
   int unread = 0;
-  return fd() >= 0 && ioctl(fd(), FIONREAD, &unread) == 0 && unread > 0;
+  return fd >= 0 && ioctl(fd, FIONREAD, &unread) == 0 && unread > 0;
 }
 
 absl::Status EventLoop::StartAccept(int, AcceptCallback) {

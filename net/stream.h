@@ -189,6 +189,10 @@ bool TimestampFromControlMessage(const cmsghdr& c, timespec* stamp);
 // recvmsg() returns (errno set on -1).
 ssize_t ReceiveStamped(int fd, char* buf, size_t size, std::optional<timespec>* stamp);
 
+// Whether the kernel holds received bytes not read yet on socket `fd`
+// (FIONREAD; false for -1 or on error). For Stream::HasUnreadInput().
+bool SocketHasUnreadBytes(int fd);
+
 }  // namespace internal
 
 // A Stream driven by readiness: Watch() on `loop` plus read()/send(). Works

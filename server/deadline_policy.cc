@@ -393,8 +393,9 @@ bool DeadlinePolicy::ProbeLocked(RouteState& r, Job& job, SteadyTime now) {
   // a probe must not wait behind others.
   const bool nothing_queued =
       r.batcher != nullptr ? r.batcher->empty() : r.queue.empty();
-  if (!nothing_queued ||
-      static_cast<int>(running_.size()) >= std::max(options_.workers, 1) ||
+  const int free_workers =
+      std::max(options_.workers, 1) - static_cast<int>(running_.size());
+  if (!nothing_queued || free_workers <= 0 ||
       r.running >= LimitLocked(job.route, now)) {
     return false;
   }
@@ -409,8 +410,7 @@ bool DeadlinePolicy::ProbeLocked(RouteState& r, Job& job, SteadyTime now) {
   // probe_interval then, as before the spacing.
   const nanoseconds budget = std::max<nanoseconds>(job.deadline - job.arrival, nanoseconds(0));
   const bool takes_the_last_worker =
-      static_cast<int>(running_.size()) + 1 >= options_.workers &&
-      AnotherActiveLocked(job.route, now);
+      free_workers == 1 && AnotherActiveLocked(job.route, now);
   const nanoseconds interval =
       takes_the_last_worker
           ? options_.probe_interval
