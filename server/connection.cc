@@ -524,7 +524,14 @@ void Connection::Advance() {
   // The end of input cut the last request off (once the requests stashed
   // before it are parsed): it never completes.
   if (input_ended_ && stash_.empty() && !ParserIdle()) ReleaseParser();
-  MaybeSendContinue();
+  // Once the answers ahead of it are out: 100 Continue, or the final status
+  // the head alone decides, which is done at once and leaves the pipeline
+  // here (else, with nothing more to come from the stream, its closing
+  // answer was never taken off and the connection never closed).
+  if (!continue_sent_ && pipeline_.empty()) {
+    MaybeSendContinue();
+    MoveReadyOutput();
+  }
   if (stream_->pending_output() > 0 && !stream_->Flush()) {
     Close();  // the client is gone (EPIPE, reset)
     return;

@@ -240,6 +240,34 @@ TEST_F(ServerTest, ExpectContinueToNoRouteGetsTheFinalStatusInsteadOf100) {
   // A route that takes the request still gets 100 first (above).
 }
 
+// The same behind an answer in the same read: the final status goes out
+// once the answer ahead of it has, and the connection then closes. (On
+// epoll it stayed open for good, under every timeout and after the client
+// left: a few such requests took every connection slot.)
+TEST_F(ServerTest, ExpectContinueToNoRouteBehindAPipelinedAnswerStillCloses) {
+  StartServer();
+  for (const std::string& head : {std::string("POST /nowhere HTTP/1.1\r\n"),
+                                  std::string("PUT /echo HTTP/1.1\r\n"),
+                                  std::string("BREW /echo HTTP/1.1\r\n")}) {
+    SCOPED_TRACE(head);
+    RawClient client(port_);
+    ASSERT_TRUE(client.Send(Get("/hello") + head +
+                            "Host: t\r\nExpect: 100-continue\r\n"
+                            "Content-Length: 5\r\n\r\n"));
+    auto first = client.Read();
+    ASSERT_TRUE(first.has_value());
+    EXPECT_EQ(first->status, 200);
+    auto second = client.Read();
+    ASSERT_TRUE(second.has_value());
+    EXPECT_NE(second->status, 100);
+    EXPECT_EQ(second->Header("connection"), "close");
+    EXPECT_TRUE(client.WaitClosed());
+  }
+  // Nothing is left open behind them.
+  std::string page;
+  EXPECT_TRUE(EventuallyScraped(server_->metrics(), "brisk_open_connections 0\n", &page));
+}
+
 TEST_F(ServerTest, RequestsSentOneByteAtATime) {
   StartServer();
   RawClient c(port_);
@@ -399,14 +427,17 @@ TEST_F(ServerTest, BadRequestIsAnsweredAndNothingAfterItIsProcessed) {
 // An error answer to a HEAD request has no content (RFC 9110 §9.3.2: the
 // server MUST NOT send content in the response to HEAD), like any other
 // answer to HEAD: the bytes after its head would be read as the next
-// response. Covers a bad field (400), a version (505) and the header
-// timeout (408).
+// response. Covers a bad field (400), a version (505), the header
+// timeout (408, also before the request line ends) and a target over the
+// limit (414).
 TEST_F(ServerTest, ErrorAnswerToHeadHasNoContent) {
   StartServer({.header_timeout = milliseconds(300)});
   for (const std::string& req : {
            std::string("HEAD /hello HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n"),
            std::string("HEAD /hello HTTP/2.0\r\nHost: t\r\n\r\n"),
            std::string("HEAD /hello HTTP/1.1\r\nHost: t\r\n"),  // stalls: 408
+           std::string("HEAD /hello HTTP/1.1"),  // the line never ends: 408
+           "HEAD /" + std::string(9000, 'a') + " HTTP/1.1\r\n",  // 414
        }) {
     SCOPED_TRACE(req);
     RawClient c(port_);
