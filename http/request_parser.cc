@@ -296,6 +296,10 @@ int RequestParser::ParseLines(const char* base, size_t size) {
     // a partial line of k bytes grows into a line of at least k + 1 bytes
     // (with its LF), which is what the complete-line check counts.
     if (!request_line_done_ && state_ == State::kHead) {
+      // The method is known before its line ends: the answer to a HEAD
+      // request whose line is refused (414) or never ends (408) has no
+      // content either.
+      if (k >= 5 && std::string_view(base + pos, 5) == "HEAD ") head_request_ = true;
       if (k > limits_.max_request_line_bytes + 1) {
         // The method alone over the limit: a method longer than any
         // implemented, which RFC 9112 section 3 answers 501, not 414.
@@ -307,6 +311,13 @@ int RequestParser::ParseLines(const char* base, size_t size) {
       return kHeaderFieldsTooLarge;
     }
     if (nl == nullptr) {
+      // A CR followed by anything but LF is invalid wherever it is (RFC 9112
+      // §2.2): refused now, not once a line end comes (a head whose lines
+      // end in bare CRs would wait for the header timeout).
+      const void* cr = std::memchr(base + pos, '\r', k);
+      if (cr != nullptr && static_cast<const char*>(cr) + 1 < base + size) {
+        return kBadRequest;
+      }
       line_start_ = pos;
       return 0;
     }

@@ -110,9 +110,10 @@ class RequestParser {
   // anything): useful to close idle connections quietly.
   bool idle() const { return state_ == State::kStart && buffer_.empty(); }
   bool has_error() const { return state_ == State::kError; }
-  // True once a request line naming HEAD was read, even if the request
-  // then failed: the error answer to a HEAD request has no content (RFC
-  // 9110 §9.3.2). False before the request line is complete.
+  // True once a request line's method was read as HEAD (its first five
+  // bytes "HEAD "), even if the request then failed, or its line was too
+  // long (414) or never ended (408): the error answer to a HEAD request has
+  // no content (RFC 9110 §9.3.2).
   bool head_request() const { return head_request_; }
   // True once every line of the head was read, even if the head or the
   // body then failed (413 for a declared length over the limit, 501 for an

@@ -325,6 +325,17 @@ const std::vector<Case>& Cases() {
        .input = "GET /\r HTTP/1.1\r\n" H "\r\n", .expect = 400, .requests = 0},
       {.name = "incomplete_request_line", .input = "GET / HTTP/1.1",
        .expect = kMore, .requests = 0},
+      // Bare CRs as line ends, and no LF ever: refused as soon as a byte
+      // follows the CR (not held until the header timeout).
+      {.name = "only_bare_cr_line_ends",
+       .input = "GET /hello HTTP/1.1\rHost: x\r\r", .expect = 400,
+       .requests = 0},
+      {.name = "bare_cr_in_partial_request_line", .input = "GET /\rx",
+       .expect = 400, .requests = 0},
+      {.name = "bare_cr_in_partial_field", .input = "GET / HTTP/1.1\r\n" H "X-A: a\rb",
+       .expect = 400, .requests = 0},
+      {.name = "incomplete_request_line_cr", .input = "GET / HTTP/1.1\r",
+       .expect = kMore, .requests = 0},
       {.name = "incomplete_headers", .input = "GET / HTTP/1.1\r\n" H,
        .expect = kMore, .requests = 0},
       {.name = "incomplete_final_cr", .input = "GET / HTTP/1.1\r\n" H "\r",
@@ -1084,8 +1095,10 @@ TEST(RequestParserTest, HeadersCompleteAndExpectContinueBeforeBody) {
 }
 
 // head_request() survives an error in the head, so that the error answer to
-// a HEAD request can leave out its content; it is false until the request
-// line is complete and after Reset().
+// a HEAD request can leave out its content; it is true as soon as the
+// method and its space are read (a line refused as too long, or one that
+// never ends, is answered 414 or 408 without content too), and false after
+// Reset().
 TEST(RequestParserTest, HeadRequestKnownAfterError) {
   struct Row {
     const char* input;
@@ -1102,10 +1115,18 @@ TEST(RequestParserTest, HeadRequestKnownAfterError) {
       {"GET / HTTP/1.1\r\nX A: 1\r\n\r\n", false, 400},
       {"HEADX / HTTP/1.1\r\nX A: 1\r\n\r\n", false, 400},
       {"head / HTTP/1.1\r\nX A: 1\r\n\r\n", false, 400},
-      {"HEAD / HTTP/1.1", false, 0},  // request line not complete yet
+      {"HEAD / HTTP/1.1", true, 0},  // request line not complete yet
+      {"HEAD", false, 0},             // nor the method
+      {"HEA", false, 0},
+      {"GET / HTTP/1.1", false, 0},
   };
-  for (const Row& row : rows) {
-    SCOPED_TRACE(row.input);
+  const std::string long_head = "HEAD /" + std::string(9000, 'a') + " HTTP/1.1\r\n";
+  const std::string long_get = "GET /" + std::string(9000, 'a') + " HTTP/1.1\r\n";
+  std::vector<Row> all(std::begin(rows), std::end(rows));
+  all.push_back({long_head.c_str(), true, 414});  // the line is too long
+  all.push_back({long_get.c_str(), false, 414});
+  for (const Row& row : all) {
+    SCOPED_TRACE(std::string(row.input).substr(0, 40));
     for (bool bytewise : {false, true}) {
       RequestParser parser;
       const std::string_view in(row.input);
