@@ -1,13 +1,14 @@
 #include "examples/fraud_scoring/model.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <xgboost/c_api.h>
 
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <utility>
 
@@ -77,14 +78,33 @@ absl::Status Predict(BoosterHandle booster, DMatrixHandle proxy, const float* ro
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  errno = 0;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError("cannot read model file " + path + ": " +
-                               (errno != 0 ? std::strerror(errno) : "open failed"));
+  // POSIX reads, not an ifstream: libstdc++ throws from a stream iterator
+  // on a read error (a directory, EIO on a bad disk), which aborted the
+  // binary instead of refusing the model.
+  const auto fail = [&path](int error) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot read model file ", path, ": ", std::strerror(error)));
+  };
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(errno);
+  std::string bytes;
+  struct stat st;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    bytes.reserve(static_cast<size_t>(st.st_size));
   }
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return absl::NotFoundError("error reading model file " + path);
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof(buf));
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int error = errno;  // EISDIR for a directory, EIO, ...
+      close(fd);
+      return fail(error);
+    }
+    bytes.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
   return bytes;
 }
 

@@ -229,6 +229,16 @@ TEST(ModelLoadTest, MissingFileIsNotFound) {
   EXPECT_NE(model.status().message().find("no_such_model.json"), std::string_view::npos);
 }
 
+// A path that opens but cannot be read (a directory here; EIO on a bad
+// disk alike) is an error, not an exception that aborts the binary.
+TEST(ModelLoadTest, ADirectoryIsAnErrorNotACrash) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  auto model = FraudModel::Load(dir != nullptr ? dir : "/tmp");
+  EXPECT_EQ(model.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(model.status().message().find("Is a directory"), std::string_view::npos)
+      << model.status();
+}
+
 TEST(ModelLoadTest, GarbageIsInvalidArgument) {
   // The last is how /etc/passwd starts: XGBoost's whole message for it was
   // "basic_string::_M_replace_aux".
