@@ -6,7 +6,6 @@
 // Prints "listening on http://HOST:PORT" once ready. SIGTERM/SIGINT shut
 // down gracefully (see HttpServer::Run); a second signal exits at once
 // (status 128 + signal number).
-#include <signal.h>
 #include <time.h>
 
 #include <chrono>
@@ -203,11 +202,10 @@ absl::Status AddDemoRoutes(brisk::HttpServer& server) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // A closed stdout (`--access_log=-` piped into a reader that went away:
-  // `| head`, a restarted log shipper) must cost log lines, not the
-  // process: without this the next access-log write is a SIGPIPE that
-  // kills the server mid-request. Sockets already send with MSG_NOSIGNAL.
-  signal(SIGPIPE, SIG_IGN);
+  // Before anything else: SIGHUP held for the server (a reload sent while
+  // the process starts must not kill it), SIGPIPE ignored (a closed stdout
+  // costs log lines, not the process), the open-file limit raised.
+  brisk::PrepareServerProcess();
   brisk::SetFlagsUsage(
       "brisk: a low-latency HTTP/1.1 server (demo routes: GET / lists them).\n"
       "  server --port=8080 [--workers=4] [--tls_cert=C --tls_key=K] ...\n"

@@ -5,12 +5,15 @@
 // servers block the signal in the main thread before any thread exists).
 #include <dirent.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 
 #include "gtest/gtest.h"
+#include "server/flags.h"
 #include "server/http_server.h"
 #include "server/testing/gate.h"
 
@@ -18,6 +21,59 @@ namespace brisk {
 namespace {
 
 using ::brisk::testing::Eventually;
+
+// A SIGHUP (reload) sent while a binary starts, before Start() reads
+// signals: with PrepareServerProcess() first in main() it waits, and the
+// server takes it as a reload once started; without, SIGHUP's default
+// action killed the process (and systemd, counting that a clean exit, did
+// not restart it). Run in a child, forked before this binary starts any
+// thread (the first test), which the signal would otherwise kill.
+TEST(ServerSignalsTest, ASighupWhileTheProcessStartsWaitsForTheServer) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    PrepareServerProcess();
+    kill(getpid(), SIGHUP);  // as systemctl reload: pending, not fatal
+    HttpServer server(ServerOptions{.address = "127.0.0.1", .port = 0});
+    if (!server.Start().ok()) _exit(3);
+    // The server's signalfd takes the pending signal (a reload).
+    const bool taken = Eventually([] {
+      sigset_t pending;
+      sigpending(&pending);
+      return sigismember(&pending, SIGHUP) == 0;
+    });
+    const bool serving = server.ready();
+    server.Stop();
+    _exit(taken && serving ? 0 : 4);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_FALSE(WIFSIGNALED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// PrepareServerProcess() raises the soft limit on open files to the hard
+// one (the default 1024 is below --max_connections' default).
+TEST(ServerSignalsTest, PrepareServerProcessRaisesTheOpenFileLimit) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    rlimit files{};
+    if (getrlimit(RLIMIT_NOFILE, &files) != 0) _exit(3);
+    if (files.rlim_max > 64) {
+      files.rlim_cur = 64;
+      if (setrlimit(RLIMIT_NOFILE, &files) != 0) _exit(3);
+    }
+    PrepareServerProcess();
+    rlimit after{};
+    getrlimit(RLIMIT_NOFILE, &after);
+    _exit(after.rlim_cur == files.rlim_max ? 0 : 4);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
 
 TEST(ServerSignalsTest, OneSigtermShutsDownEveryServerOfTheProcess) {
   const ServerOptions options{.address = "127.0.0.1", .port = 0};

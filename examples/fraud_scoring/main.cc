@@ -30,6 +30,10 @@ ABSL_FLAG(absl::Duration, max_delay, absl::ZeroDuration(),
           "none); fixed: how long to wait for a full batch (default 1ms).");
 
 int main(int argc, char** argv) {
+  // First, before the model load starts any thread: a SIGHUP (reload) sent
+  // while the model loads waits for the server instead of killing the
+  // process; SIGPIPE ignored; the open-file limit raised.
+  brisk::PrepareServerProcess();
   brisk::SetFlagsUsage(
       "fraud_scoring: POST /score, GET /model. Takes the brisk server's flags.\n"
       "  fraud_server --port=8080 [--model=PATH] [--batching=deadline|fixed|off]");
