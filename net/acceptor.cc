@@ -10,7 +10,7 @@ absl::StatusOr<std::unique_ptr<Acceptor>> Acceptor::Create(
     EventLoop* loop, Listener listener, OnAccept on_accept,
     AcceptorOptions options) {
   std::unique_ptr<Acceptor> acceptor(new Acceptor(
-      loop, std::move(listener), std::move(on_accept), options));
+      loop, std::move(listener), std::move(on_accept), std::move(options)));
   Acceptor* self = acceptor.get();
   // Completion-based where the loop has it (io_uring), else readiness.
   absl::Status s = loop->StartAccept(self->listener_.fd(), self->NativeCallback());
@@ -30,7 +30,7 @@ Acceptor::Acceptor(EventLoop* loop, Listener listener, OnAccept on_accept,
     : loop_(loop),
       listener_(std::move(listener)),
       shared_(std::make_shared<Shared>(std::move(on_accept))),
-      options_(options),
+      options_(std::move(options)),
       alive_(std::make_shared<bool>(true)) {
   if (options_.reserve_fd) {
     reserve_.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
@@ -115,7 +115,7 @@ void Acceptor::OnNativeAccept(int fd, int error) {
   // Accepting has stopped.
   switch (ClassifyAcceptError(error)) {
     case AcceptResult::kFdLimit:
-      OnFdLimit();
+      OnFdLimit(error);
       return;
     case AcceptResult::kError:
       ++stats_.errors;
@@ -142,7 +142,7 @@ void Acceptor::OnReadable() {
       case AcceptResult::kRetry:
         break;
       case AcceptResult::kFdLimit:
-        OnFdLimit();
+        OnFdLimit(r.error);
         return;
       case AcceptResult::kError:
         // Not the listener's fault as far as we can tell (accept(2) lists
@@ -155,8 +155,9 @@ void Acceptor::OnReadable() {
   // are accepted on the next iteration after the other fds had their turn.
 }
 
-void Acceptor::OnFdLimit() {
+void Acceptor::OnFdLimit(int error) {
   ++stats_.fd_limit_events;
+  if (options_.on_fd_limit) options_.on_fd_limit(error);
   if (reserve_) {
     // libuv's trick: free the spare, accept and close what is pending so the
     // clients see a prompt close instead of a hang, then re-take the spare.

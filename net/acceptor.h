@@ -37,6 +37,7 @@
 #define BRISK_NET_ACCEPTOR_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "absl/functional/any_invocable.h"
@@ -54,6 +55,10 @@ struct AcceptorOptions {
   int max_accepts_per_event = 64;
   // Hold one spare fd (open("/dev/null")) for the reject-on-EMFILE trick.
   bool reserve_fd = false;
+  // Told of each back-off, with the accept's errno (EMFILE, ENFILE, ...),
+  // on the loop thread: the owner's metric and log line (the clients in the
+  // backlog are waiting meanwhile). May be empty.
+  std::function<void(int error)> on_fd_limit;
 };
 
 struct AcceptorStats {
@@ -116,7 +121,7 @@ class Acceptor {
   // its peer from getpeername.
   static void HandOnAccepted(OnAccept& on_accept, int fd);
   void OnNativeAccept(int fd, int error);
-  void OnFdLimit();
+  void OnFdLimit(int error);
   void UpdateInterest();
 
   EventLoop* loop_;

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <memory>
+#include <cerrno>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -75,10 +76,12 @@ TEST_P(EmfileTest, BacksOffWithoutSpinningThenAcceptsWhenAFdIsFree) {
   absl::StatusOr<Listener> listener = Listener::Create("127.0.0.1", 0);
   ASSERT_TRUE(listener.ok());
   std::vector<UniqueFd> accepted;
+  std::vector<int> told;  // on_fd_limit's errors: the owner's metric and log
   absl::StatusOr<std::unique_ptr<Acceptor>> acceptor = Acceptor::Create(
       loop_.get(), *std::move(listener),
       [&](UniqueFd fd, const SocketAddress&) { accepted.push_back(std::move(fd)); },
-      {.fd_limit_backoff = milliseconds(100)});
+      {.fd_limit_backoff = milliseconds(100),
+       .on_fd_limit = [&](int error) { told.push_back(error); }});
   ASSERT_TRUE(acceptor.ok());
   Acceptor& a = **acceptor;
   absl::StatusOr<UniqueFd> client = Connect("127.0.0.1", a.listener().port());
@@ -90,6 +93,7 @@ TEST_P(EmfileTest, BacksOffWithoutSpinningThenAcceptsWhenAFdIsFree) {
     loop_->RunOnce(milliseconds(5000));
   }
   ASSERT_EQ(a.stats().fd_limit_events, 1u);
+  EXPECT_EQ(told, std::vector<int>{EMFILE});
   EXPECT_TRUE(a.backing_off());
   // No spinning: during the back-off the listener is not reported again,
   // however many iterations run.
@@ -104,6 +108,7 @@ TEST_P(EmfileTest, BacksOffWithoutSpinningThenAcceptsWhenAFdIsFree) {
   loop_->RunOnce(Duration(0));  // timer re-enables the listener
   loop_->RunOnce(milliseconds(5000));  // accept -> EMFILE again
   EXPECT_EQ(a.stats().fd_limit_events, 2u);
+  EXPECT_EQ(told.size(), 2u);
   EXPECT_TRUE(accepted.empty());
 
   // Free two descriptors (accept4 reports EMFILE rather than EAGAIN when no

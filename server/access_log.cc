@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <string>
@@ -30,35 +32,44 @@ bool IsRegularFile(int fd) {
   return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-// Writes all of [data, data + size) unless an error stops it (a reader
-// that went away, a full disk: those lines are lost, the server goes on).
-void WriteAll(int fd, const char* data, size_t size) {
-  while (size > 0) {
-    const ssize_t n = write(fd, data, size);
+// Writes all of [data, data + size) unless an error stops it; returns the
+// bytes written (and the error in *error when fewer than `size`).
+size_t WriteAll(int fd, const char* data, size_t size, int* error) {
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t n = write(fd, data + done, size - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    data += n;
-    size -= static_cast<size_t>(n);
+    if (n <= 0) {
+      *error = n < 0 ? errno : EIO;
+      return done;
+    }
+    done += static_cast<size_t>(n);
   }
+  return done;
 }
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<AccessLog>> AccessLog::Open(
-    const std::string& path) {
+    const std::string& path, AccessLogHooks hooks) {
   if (path == "-") {
-    return std::unique_ptr<AccessLog>(new AccessLog(STDOUT_FILENO, false, path));
+    return std::unique_ptr<AccessLog>(
+        new AccessLog(STDOUT_FILENO, false, path, std::move(hooks)));
   }
   const int fd = OpenForAppend(path);
   if (fd < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "cannot open access log ", path, ": ", std::strerror(errno)));
   }
-  return std::unique_ptr<AccessLog>(new AccessLog(fd, true, path));
+  return std::unique_ptr<AccessLog>(new AccessLog(fd, true, path, std::move(hooks)));
 }
 
-AccessLog::AccessLog(int fd, bool owned, std::string path)
-    : owned_(owned), path_(std::move(path)), fd_(fd), regular_file_(IsRegularFile(fd)) {}
+AccessLog::AccessLog(int fd, bool owned, std::string path, AccessLogHooks hooks)
+    : owned_(owned),
+      path_(std::move(path)),
+      hooks_(std::move(hooks)),
+      fd_(fd),
+      regular_file_(IsRegularFile(fd)) {}
 
 AccessLog::~AccessLog() {
   std::lock_guard<std::mutex> lock(mu_);
@@ -68,12 +79,23 @@ AccessLog::~AccessLog() {
 
 void AccessLog::WriteBufferLocked() {
   if (buffer_.empty()) return;
+  // The last write ended inside a line (a full disk cut it): end that line
+  // first, so that the first of these is not glued to it.
+  const bool led_by_newline = torn_;
+  if (led_by_newline) buffer_.insert(buffer_.begin(), '\n');
+  int error = 0;
   if (regular_file_) {
-    WriteAll(fd_, buffer_.data(), buffer_.size());
+    const size_t written = WriteAll(fd_, buffer_.data(), buffer_.size(), &error);
+    if (written < buffer_.size()) {
+      LostLocked(written, led_by_newline, error);
+    } else {
+      torn_ = false;
+    }
   } else {
     // A pipe keeps a write of up to PIPE_BUF bytes together: pieces of
     // whole lines within that (a longer line goes whole, as it must).
     std::string_view rest(buffer_);
+    torn_ = false;
     while (!rest.empty()) {
       size_t cut = rest.size();
       if (cut > PIPE_BUF) {
@@ -81,11 +103,42 @@ void AccessLog::WriteBufferLocked() {
         cut = nl != std::string_view::npos ? nl + 1 : rest.find('\n') + 1;
         if (cut == 0) cut = rest.size();  // no newline at all (never: lines end in one)
       }
-      WriteAll(fd_, rest.data(), cut);
+      const size_t written = WriteAll(fd_, rest.data(), cut, &error);
+      if (written < cut) {
+        LostLocked(static_cast<size_t>(rest.data() - buffer_.data()) + written,
+                   led_by_newline, error);
+        break;
+      }
       rest.remove_prefix(cut);
     }
   }
   buffer_.clear();
+}
+
+void AccessLog::LostLocked(size_t written, bool led_by_newline, int error) {
+  const std::string_view unwritten = std::string_view(buffer_).substr(written);
+  uint64_t lost = static_cast<uint64_t>(
+      std::count(unwritten.begin(), unwritten.end(), '\n'));
+  // The newline put first to end a torn line is no line of its own.
+  if (led_by_newline && written == 0 && lost > 0) --lost;
+  torn_ = written > 0 ? buffer_[written - 1] != '\n' : led_by_newline;
+  if (hooks_.lost_lines != nullptr) {
+    hooks_.lost_lines->fetch_add(lost, std::memory_order_relaxed);
+  }
+  lost_unreported_ += lost;
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  if (last_report_ != 0 && now - last_report_ < 10) return;
+  last_report_ = now;
+  const std::string message = absl::StrCat(
+      "access log ", path_ == "-" ? "(stdout)" : path_, ": write failed: ",
+      std::strerror(error), "; ", lost_unreported_, " lines lost",
+      " (brisk_access_log_lost_lines_total counts them all)");
+  lost_unreported_ = 0;
+  if (hooks_.on_error) {
+    hooks_.on_error(message);
+  } else {
+    std::fprintf(stderr, "%s\n", message.c_str());
+  }
 }
 
 absl::Status AccessLog::Reopen() {

@@ -29,11 +29,20 @@
 // PIPE_BUF bytes cut after a newline, the most a pipe keeps together.
 // (stdio cut batches at its buffer size, mid-line: another writer's bytes
 // then landed inside a line.)
+// A write that fails (a full disk, a reader that went away) loses the
+// lines not yet written; the server goes on. They are counted (`lost_lines`,
+// brisk_access_log_lost_lines_total) and the error is reported (`on_error`,
+// stderr by default) at most once every 10 s, with the count. A write the
+// disk cut mid-line leaves that line unfinished: the next batch starts with
+// a newline, so no later line is glued to it.
 // Thread-safety: Log(), Flush() and Reopen() may be called from any thread.
 #ifndef BRISK_SERVER_ACCESS_LOG_H_
 #define BRISK_SERVER_ACCESS_LOG_H_
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -44,10 +53,20 @@
 
 namespace brisk {
 
+struct AccessLogHooks {
+  // Lines lost to write errors are added here (a /metrics counter); may be
+  // null.
+  std::atomic<uint64_t>* lost_lines = nullptr;
+  // Told of a failed write ("access log PATH: write failed: ...; N lines
+  // lost"), at most once every 10 s; null: stderr.
+  std::function<void(std::string_view)> on_error;
+};
+
 class AccessLog {
  public:
   // `path` "-" = stdout; otherwise appended to.
-  static absl::StatusOr<std::unique_ptr<AccessLog>> Open(const std::string& path);
+  static absl::StatusOr<std::unique_ptr<AccessLog>> Open(const std::string& path,
+                                                         AccessLogHooks hooks = {});
   ~AccessLog();
 
   // `user`: printed as given (the caller escapes it; "-" for none).
@@ -68,11 +87,15 @@ class AccessLog {
   bool owns_file() const { return owned_; }
 
  private:
-  AccessLog(int fd, bool owned, std::string path);
+  AccessLog(int fd, bool owned, std::string path, AccessLogHooks hooks);
   void WriteBufferLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // buffer_[0, written) went out; the rest is lost to `error`.
+  void LostLocked(size_t written, bool led_by_newline, int error)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const bool owned_;
   const std::string path_;
+  const AccessLogHooks hooks_;
   std::mutex mu_;
   int fd_ ABSL_GUARDED_BY(mu_);
   // A regular file: a batch in one write(); else pieces of whole lines of
@@ -81,6 +104,10 @@ class AccessLog {
   std::string buffer_ ABSL_GUARDED_BY(mu_);
   int64_t cached_second_ ABSL_GUARDED_BY(mu_) = -1;
   std::string cached_time_ ABSL_GUARDED_BY(mu_);
+  // The last write ended inside a line: the next begins with a newline.
+  bool torn_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t lost_unreported_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t last_report_ ABSL_GUARDED_BY(mu_) = 0;  // time(), seconds
 };
 
 }  // namespace brisk

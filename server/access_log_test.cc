@@ -5,8 +5,11 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -114,6 +117,62 @@ TEST(AccessLogTest, TwoWritersOfOneFileNeverSplitALine) {
     if (!WholeLine(line) && ++torn <= 3) ADD_FAILURE() << "torn line: " << line;
   }
   EXPECT_EQ(torn, 0);
+}
+
+// A log that cannot be written (/dev/full: ENOSPC on every write) loses
+// its lines, and says so: counted, and reported once (not once a batch).
+TEST(AccessLogTest, LinesLostToAFullDiskAreCountedAndReported) {
+  std::atomic<uint64_t> lost{0};
+  std::vector<std::string> reports;
+  auto log = AccessLog::Open(
+      "/dev/full", AccessLogHooks{.lost_lines = &lost,
+                                  .on_error = [&](std::string_view m) {
+                                    reports.emplace_back(m);
+                                  }});
+  ASSERT_TRUE(log.ok());
+  for (int batch = 0; batch < 3; ++batch) {
+    for (int i = 0; i < 10; ++i) LogOne(**log, 0, i);
+    (*log)->Flush();
+  }
+  EXPECT_EQ(lost.load(), 30u);
+  ASSERT_EQ(reports.size(), 1u);  // at most one every 10 s
+  EXPECT_NE(reports[0].find("/dev/full"), std::string::npos) << reports[0];
+  EXPECT_NE(reports[0].find("No space left on device"), std::string::npos) << reports[0];
+  EXPECT_NE(reports[0].find("10 lines lost"), std::string::npos) << reports[0];
+}
+
+// A write the disk cut mid-line (here the file size limit, which lets a
+// write through up to the limit, as a filling disk does) leaves that line
+// unfinished; the next batch starts on a line of its own instead of being
+// glued to it.
+TEST(AccessLogTest, ALineCutByAFullDiskIsNotGluedToTheNext) {
+  const ::brisk::testing::TempDir dir;
+  const std::string path = dir.path() + "/access.log";
+  std::atomic<uint64_t> lost{0};
+  auto log = AccessLog::Open(path, AccessLogHooks{.lost_lines = &lost,
+                                                  .on_error = [](std::string_view) {}});
+  ASSERT_TRUE(log.ok());
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  const auto old_handler = signal(SIGXFSZ, SIG_IGN);
+  rlimit small = saved;
+  small.rlim_cur = 120;  // one line and a half
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  for (int i = 0; i < 3; ++i) LogOne(**log, 0, i);  // 240 bytes
+  (*log)->Flush();
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &saved), 0);
+  signal(SIGXFSZ, old_handler);
+  EXPECT_EQ(lost.load(), 2u);  // the cut one and the one after it
+  LogOne(**log, 0, 3);
+  (*log)->Flush();
+  std::ifstream in(path);
+  const std::vector<std::string> lines =
+      Lines(std::string(std::istreambuf_iterator<char>(in), {}));
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_TRUE(WholeLine(lines[0])) << lines[0];
+  EXPECT_EQ(lines[1].size(), 120u - 80u);  // what fit of the second
+  EXPECT_TRUE(WholeLine(lines[2])) << lines[2];
+  EXPECT_NE(lines[2].find("/w0/100003"), std::string::npos) << lines[2];
 }
 
 }  // namespace

@@ -1,9 +1,11 @@
 #include "server/http_server.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -38,6 +40,35 @@
 
 namespace brisk {
 namespace {
+
+// max_connections open at once needs as many descriptors besides the
+// server's own (listeners, loops, the log, a few made after this): say so
+// at start when the open-file limit is lower, or the server finds out under
+// load, where new clients then wait in the listen backlog
+// (brisk_accept_fd_limit_total).
+void WarnIfFewerFilesThanConnections(int max_connections) {
+  constexpr rlim_t kSlack = 8;  // descriptors the server opens after this
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur == RLIM_INFINITY) return;
+  rlim_t open_now = 0;
+  if (DIR* dir = opendir("/proc/self/fd"); dir != nullptr) {
+    while (readdir(dir) != nullptr) ++open_now;
+    closedir(dir);
+    open_now = open_now > 3 ? open_now - 3 : 0;  // ".", ".." and the DIR's own
+  }
+  const rlim_t own = open_now + kSlack;
+  if (static_cast<rlim_t>(max_connections) + own <= files.rlim_cur) return;
+  std::fprintf(stderr,
+               "warning: max_connections %d is above what the open-file limit "
+               "allows (%llu descriptors, ~%llu of them the server's own): past "
+               "~%llu connections new clients wait in the listen backlog; raise "
+               "the limit (ulimit -n, systemd LimitNOFILE=) or lower "
+               "--max_connections\n",
+               max_connections, static_cast<unsigned long long>(files.rlim_cur),
+               static_cast<unsigned long long>(own),
+               static_cast<unsigned long long>(
+                   files.rlim_cur > own ? files.rlim_cur - own : 0));
+}
 
 using internal::Route;
 
@@ -338,7 +369,8 @@ absl::Status HttpServer::Start() {
   d.metrics = std::make_shared<ServerMetrics>(d.routes.metric_names());
   d.published_metrics.store(d.metrics.get());
   if (!o.access_log.empty()) {
-    absl::StatusOr<std::unique_ptr<AccessLog>> log = AccessLog::Open(o.access_log);
+    absl::StatusOr<std::unique_ptr<AccessLog>> log = AccessLog::Open(
+        o.access_log, AccessLogHooks{.lost_lines = &d.metrics->access_log_lost_lines});
     if (!log.ok()) return log.status();
     d.access_log = *std::move(log);
   }
@@ -524,6 +556,7 @@ absl::Status HttpServer::Start() {
     }
     d.reactors.push_back(std::move(reactor));
   }
+  WarnIfFewerFilesThanConnections(o.max_connections);
   absl::StatusOr<std::unique_ptr<net::EventLoop>> control = net::CreateEpollLoop();
   if (!control.ok()) return control.status();
   d.control = *std::move(control);
@@ -647,8 +680,12 @@ void HttpServer::Impl::OnSignal(int signo) {
     std::fflush(stdout);
     _exit(128 + signo);
   }
-  std::fprintf(stderr, "signal %d: shutting down (drain up to %.3gs)\n", signo,
-               std::chrono::duration<double>(options.drain_timeout).count());
+  if (options.drain_timeout >= std::chrono::hours(24 * 365)) {  // --drain_timeout=inf
+    std::fprintf(stderr, "signal %d: shutting down (drain with no time limit)\n", signo);
+  } else {
+    std::fprintf(stderr, "signal %d: shutting down (drain up to %.3gs)\n", signo,
+                 std::chrono::duration<double>(options.drain_timeout).count());
+  }
   BeginShutdownOnControl();
 }
 

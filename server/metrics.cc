@@ -302,6 +302,13 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
   AppendScalar(out, "brisk_rejected_connections_total", "counter",
                "Connections closed at once: over --max_connections.",
                load(rejected_connections));
+  AppendScalar(out, "brisk_accept_fd_limit_total", "counter",
+               "Accepts that found the open-file limit reached (EMFILE/ENFILE): "
+               "new connections waited in the backlog.",
+               load(accept_fd_limit));
+  AppendScalar(out, "brisk_access_log_lost_lines_total", "counter",
+               "Access-log lines lost to failed writes (full disk, closed pipe).",
+               load(access_log_lost_lines));
   *out += "# HELP brisk_timeouts_total Connections closed by a timeout, by kind.\n"
           "# TYPE brisk_timeouts_total counter\n";
   absl::StrAppendFormat(out, "brisk_timeouts_total{kind=\"header\"} %d\n",

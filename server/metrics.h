@@ -194,6 +194,11 @@ class ServerMetrics {
   std::atomic<uint64_t> timeouts_idle{0};
   std::atomic<uint64_t> timeouts_write{0};
   std::atomic<uint64_t> bad_requests{0};
+  // Access-log lines lost to failed writes (a full disk, a closed pipe).
+  std::atomic<uint64_t> access_log_lost_lines{0};
+  // Accepts that found no file descriptor (EMFILE/ENFILE): the listener is
+  // left alone a moment and new clients wait in its backlog meanwhile.
+  std::atomic<uint64_t> accept_fd_limit{0};
   // Offloaded work.
   std::atomic<int64_t> in_flight{0};     // offloaded requests queued+running
   std::atomic<int64_t> queue_depth{0};   // waiting for a worker

@@ -1,7 +1,10 @@
 #include "server/reactor.h"
 
 #include <pthread.h>
+#include <sys/resource.h>
 
+#include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <future>
 #include <utility>
@@ -49,12 +52,33 @@ absl::Status Reactor::Init(std::vector<net::Listener> listeners, bool io_uring) 
             loop_.get(), std::move(listener),
             [this](net::UniqueFd fd, const net::SocketAddress& peer) {
               OnAccept(std::move(fd), peer);
-            });
+            },
+            net::AcceptorOptions{.on_fd_limit = [this](int error) { OnFdLimit(error); }});
     if (!acceptor.ok()) return acceptor.status();
     acceptors_.push_back(*std::move(acceptor));
   }
   if (env_.context.access_log != nullptr) ScheduleLogFlush();
   return absl::OkStatus();
+}
+
+void Reactor::OnFdLimit(int error) {
+  env_.context.metrics->accept_fd_limit.fetch_add(1, std::memory_order_relaxed);
+  ++fd_limit_unlogged_;
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  if (fd_limit_logged_at_ != 0 && now - fd_limit_logged_at_ < 10) return;
+  fd_limit_logged_at_ = now;
+  rlimit files{};
+  getrlimit(RLIMIT_NOFILE, &files);
+  std::fprintf(stderr,
+               "accept: %s (open-file limit %llu, %lld connections open): new "
+               "connections wait in the listen backlog until a descriptor is "
+               "free (%llu such accepts since the last line like this; "
+               "brisk_accept_fd_limit_total counts them all)\n",
+               std::strerror(error), static_cast<unsigned long long>(files.rlim_cur),
+               static_cast<long long>(
+                   env_.context.metrics->open_connections.load(std::memory_order_relaxed)),
+               static_cast<unsigned long long>(fd_limit_unlogged_));
+  fd_limit_unlogged_ = 0;
 }
 
 void Reactor::ScheduleLogFlush() {

@@ -75,6 +75,9 @@ class Reactor final : public ConnectionOwner {
   // it from connections_) while the caller walks the list.
   std::vector<Connection*> ConnectionsNow() const;
   void OnAccept(net::UniqueFd fd, const net::SocketAddress& peer);
+  // An accept found no descriptor: counted, and said on stderr at most
+  // once every 10 s (with how many were not said).
+  void OnFdLimit(int error);
   void ScheduleLogFlush();
 
   // The loop, the server's context and the LoopHandle, shared by every
@@ -94,6 +97,8 @@ class Reactor final : public ConnectionOwner {
   absl::flat_hash_set<std::unique_ptr<Connection>> connections_;
   bool accepting_ = true;
   bool serve_late_accepts_ = false;  // after PostStopAccepting, not Stop
+  int64_t fd_limit_logged_at_ = 0;   // time(), seconds; 0: never
+  uint64_t fd_limit_unlogged_ = 0;
   http::HttpDate date_;
   std::thread thread_;
 };
