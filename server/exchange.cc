@@ -156,7 +156,8 @@ void Exchange::Abandon() {
 }
 
 bool Exchange::WritableLocked() const {
-  return pending_.body.size() + unsent_ < options_.stream_buffer_limit / 2;
+  // Half the limit, at least 1 (a limit of 1 is writable when empty).
+  return pending_.body.size() + unsent_ < (options_.stream_buffer_limit + 1) / 2;
 }
 
 absl::AnyInvocable<void()> Exchange::WakeWritersLocked() {

@@ -34,6 +34,7 @@
 #include "server/lifecycle.h"
 #include "server/reactor.h"
 #include "server/route_table.h"
+#include "server/server_thread.h"
 #include "server/tls_endpoint.h"
 #include "server/status_page.h"
 #include "server/worker_pool.h"
@@ -120,6 +121,8 @@ struct HttpServer::Impl {
   // read first), so the server that reads it passes it to every running
   // server that handles signals: one SIGTERM shuts them all down, as each
   // one's handle_signals promises. Any thread.
+  // Stop()'s work; `stop_mu` held.
+  void StopLocked();
   static void BroadcastSignal(int signo);
   static std::mutex& signal_servers_mu();
   static std::vector<Impl*>& signal_servers();  // guarded by the above
@@ -169,7 +172,9 @@ struct HttpServer::Impl {
   // racing a Shutdown() from another thread still returns. Written under
   // mu; read by ready() too.
   std::atomic<bool> shutdown_requested{false};
-  std::mutex stop_mu;             // serializes Stop()
+  // Held by Start() and Stop() throughout: a Stop() from another thread
+  // waits for a Start() in progress, then stops what it started.
+  std::mutex stop_mu;
 };
 
 absl::Status HttpServer::Impl::AddRoute(Route route) {
@@ -251,6 +256,9 @@ namespace {
 template <typename T>
 absl::Status CheckRange(const char* name, T value, T lo, T hi) {
   if (value >= lo && value <= hi) return absl::OkStatus();
+  if (hi == std::numeric_limits<T>::max()) {
+    return absl::InvalidArgumentError(absl::StrCat(name, " must be >= ", lo));
+  }
   return absl::InvalidArgumentError(
       absl::StrCat(name, " must be in [", lo, ", ", hi, "]"));
 }
@@ -277,6 +285,15 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
       CheckRange<size_t>("queue_capacity", o.queue_capacity, 1, kMaxQueueCapacity),
       CheckRange("max_connections", o.max_connections, 1,
                  std::numeric_limits<int>::max()),
+      // 0 answered nothing (no request could be parsed) and a tiny header
+      // limit refuses every HTTP/1.1 request (431: Host alone is over it);
+      // a stream buffer of 0 could never become writable.
+      CheckRange<size_t>("max_pipeline_depth", o.max_pipeline_depth, 1,
+                         std::numeric_limits<size_t>::max()),
+      CheckRange<size_t>("max_header_bytes", o.max_header_bytes, 64,
+                         std::numeric_limits<size_t>::max()),
+      CheckRange<size_t>("stream_buffer_bytes", o.stream_buffer_bytes, 1,
+                         std::numeric_limits<size_t>::max()),
       CheckDuration("header_timeout", o.header_timeout),
       CheckDuration("idle_timeout", o.idle_timeout),
       CheckDuration("write_timeout", o.write_timeout),
@@ -345,9 +362,18 @@ absl::Status HttpServer::AddBatchRoute(std::string_view method,
 
 absl::Status HttpServer::Start() {
   Impl& d = *impl_;
+  // A Stop() from another thread (right after ready() turned true, or while
+  // a Run() there is starting) waits for this start to end: it stopped
+  // nothing, or found the control thread not yet stored and never joined
+  // it (std::terminate).
+  std::lock_guard<std::mutex> stop_lock(d.stop_mu);
   {
     std::lock_guard<std::mutex> lock(d.mu);
     if (d.started) return absl::FailedPreconditionError("already started");
+    if (d.stopped) {
+      return absl::FailedPreconditionError(
+          "Stop() came first; a stopped server does not start (make a new one)");
+    }
     if (d.start_attempted) {
       return absl::FailedPreconditionError(
           "Start() failed before; a server is started at most once");
@@ -640,10 +666,11 @@ absl::Status HttpServer::Start() {
   absl::StatusOr<std::thread> control_thread =
       TryStartThread("the control thread", [&d] {
         pthread_setname_np(pthread_self(), "brisk-control");
+        internal::current_server_thread = d.metrics.get();
         d.control->Run();
       });
   if (!control_thread.ok()) {
-    Stop();  // closes what the reactors accepted; joins every thread
+    d.StopLocked();  // closes what the reactors accepted; joins every thread
     return control_thread.status();
   }
   d.control_thread = *std::move(control_thread);
@@ -759,7 +786,11 @@ absl::Status HttpServer::Run() {
     if (d.stopped) return absl::FailedPreconditionError("Run() after the server stopped");
   }
   if (!started) {
-    if (absl::Status s = Start(); !s.ok()) return s;
+    if (absl::Status s = Start(); !s.ok()) {
+      // Another thread's Start() (or Run()) got there first: wait with it.
+      std::lock_guard<std::mutex> lock(d.mu);
+      if (!d.started || d.stopped) return s;
+    }
   }
   {
     std::unique_lock<std::mutex> lock(d.mu);
@@ -787,13 +818,32 @@ bool HttpServer::WaitDrained(std::chrono::nanoseconds timeout) {
 
 void HttpServer::Stop() {
   Impl& d = *impl_;
+  if (const ServerMetrics* token = d.published_metrics.load();
+      token != nullptr && internal::current_server_thread == token) {
+    // From a handler (or anything else on the server's threads): stopping
+    // waits for every one of them, this one included, and would never
+    // return. The graceful shutdown is what can be done from here.
+    std::fprintf(stderr,
+                 "HttpServer::Stop() called on one of the server's own threads "
+                 "(from a handler?): it would wait for itself; shutting down "
+                 "gracefully instead (Shutdown()). Call Stop() from another "
+                 "thread.\n");
+    Shutdown();
+    return;
+  }
   std::lock_guard<std::mutex> stop_lock(d.stop_mu);
+  d.StopLocked();
+}
+
+void HttpServer::Impl::StopLocked() {
+  Impl& d = *this;
   {
     std::lock_guard<std::mutex> lock(d.mu);
-    if (!d.started || d.stopped) return;
-    d.stopped = true;
+    if (d.stopped) return;
+    d.stopped = true;  // before Start(): it will not start
     d.running.store(false);  // not ready; a late Shutdown() writes nothing
     d.cv.notify_all();
+    if (!d.started) return;
   }
   if (d.options.handle_signals) {
     // No signal is passed to this server from now on (it is stopping).

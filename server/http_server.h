@@ -52,7 +52,7 @@
 // Thread-safety: AddRoute()/AddAsyncRoute() before Start() only. After
 // Start(): Shutdown(), WaitDrained(), ReloadTls(), ReopenAccessLog(), port(), ready(),
 // draining(), metrics() and tls_stats() from any thread; Stop() from a thread that is not one of the
-// server's (not from a handler).
+// server's (from a handler it only begins Shutdown(): see Stop()).
 #ifndef BRISK_SERVER_HTTP_SERVER_H_
 #define BRISK_SERVER_HTTP_SERVER_H_
 
@@ -266,7 +266,13 @@ class HttpServer {
   // passed; true if all are closed.
   bool WaitDrained(std::chrono::nanoseconds timeout);
   // Cancels in-flight handlers, closes every connection, waits for running
-  // handlers to return and joins all threads. Idempotent.
+  // handlers to return and joins all threads. Idempotent. From another
+  // thread while Start() (or a Run() starting the server) is under way, it
+  // waits for the start to end, then stops. Before Start(), it is
+  // remembered: Start() and Run() then refuse (FailedPrecondition), so a
+  // Run() about to start on another thread returns. On one of the server's
+  // own threads (a handler) it cannot wait for itself: it says so on stderr
+  // and does Shutdown() instead.
   void Stop();
 
   // The bound port (the real one when options.port was 0); 0 until the

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "concurrency/start_thread.h"
 #include "net/io_uring_loop.h"
+#include "server/server_thread.h"
 
 namespace brisk::internal {
 
@@ -91,6 +92,7 @@ void Reactor::ScheduleLogFlush() {
 absl::Status Reactor::StartThread() {
   absl::StatusOr<std::thread> t = TryStartThread("a reactor thread", [this] {
     pthread_setname_np(pthread_self(), "brisk-reactor");
+    current_server_thread = env_.context.metrics;
     loop_->Run();
   });
   if (!t.ok()) return t.status();

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "concurrency/start_thread.h"
+#include "server/server_thread.h"
 
 namespace brisk::internal {
 namespace {
@@ -37,8 +38,9 @@ WorkerPool::WorkerPool(int workers, size_t queue_capacity,
       // Workers sleep at once when idle (no spin): they share cores with the
       // reactors, whose latency matters more than a worker's wake-up time.
       pool_(workers, queue_capacity, std::chrono::nanoseconds(0),
-            [name = thread_name, nice] {
+            [name = thread_name, nice, metrics] {
               pthread_setname_np(pthread_self(), name);
+              current_server_thread = metrics;
               // The workers' (lower) CPU priority, so that busy handlers
               // never delay the reactors sharing their cores (a reactor
               // reading, refusing and writing matters more than a
@@ -54,6 +56,7 @@ WorkerPool::WorkerPool(int workers, size_t queue_capacity,
     absl::StatusOr<std::thread> waker =
         TryStartThread("the batch waker thread", [this] {
           pthread_setname_np(pthread_self(), "brisk-batcher");
+          current_server_thread = metrics_;
           WakerLoop();
         });
     if (waker.ok()) {
