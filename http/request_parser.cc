@@ -292,39 +292,53 @@ int RequestParser::ParseLines(const char* base, size_t size) {
   while (state_ == State::kHead || state_ == State::kTrailer) {
     const char* nl = FindLf(base + pos, base + size);
     const size_t k = nl == nullptr ? size - pos : nl - (base + pos);
-    // Limits first, so that any split of the input reports the same error:
-    // a partial line of k bytes grows into a line of at least k + 1 bytes
-    // (with its LF), which is what the complete-line check counts.
-    if (!request_line_done_ && state_ == State::kHead) {
-      // The method is known before its line ends: the answer to a HEAD
-      // request whose line is refused (414) or never ends (408) has no
-      // content either.
-      if (k >= 5 && std::string_view(base + pos, 5) == "HEAD ") head_request_ = true;
-      if (k > limits_.max_request_line_bytes + 1) {
-        // The method alone over the limit: a method longer than any
-        // implemented, which RFC 9112 section 3 answers 501, not 414.
-        const char* const line = base + pos;
-        const size_t method = SkipCharClass(line, line + k, kTokenChar) - line;
-        return method > limits_.max_request_line_bytes ? kNotImplemented : kUriTooLong;
-      }
-    } else if (header_bytes_ + k + 1 > limits_.max_header_bytes) {
-      return kHeaderFieldsTooLarge;
+    // Before the line is parsed, so that any split of the input reports the
+    // same error: the limits (a partial line of k bytes grows into a line of
+    // at least k + 1 bytes, with its LF, which is what the complete-line
+    // check counts) and a bare CR (below).
+    const bool request_line = !request_line_done_ && state_ == State::kHead;
+    // The method is known before its line ends: the answer to a HEAD
+    // request whose line is refused (414) or never ends (408) has no
+    // content either.
+    if (request_line && k >= 5 && std::string_view(base + pos, 5) == "HEAD ") {
+      head_request_ = true;
+    }
+    // `allowed`: the most bytes this line may have before its LF.
+    size_t allowed = limits_.max_request_line_bytes + 1;
+    if (!request_line) {
+      allowed = limits_.max_header_bytes > header_bytes_ + 1
+                    ? limits_.max_header_bytes - header_bytes_ - 1
+                    : 0;
+    }
+    const bool over = request_line ? k > allowed
+                                   : header_bytes_ + k + 1 > limits_.max_header_bytes;
+    if (nl == nullptr || over) {
+      // A CR followed by anything but LF is invalid wherever it is (RFC 9112
+      // §2.2): refused as soon as the byte after it arrives, not once a line
+      // end comes (a head whose lines end in bare CRs would wait for the
+      // header timeout). The first error in the byte stream wins, whatever
+      // the reads: a bare CR whose next byte is within the limit, else the
+      // limit. (A complete line within the limit needs no scan: its parse
+      // refuses a bare CR with the same 400.)
+      const size_t scan = over ? (allowed > 0 ? allowed - 1 : 0) : (k > 0 ? k - 1 : 0);
+      if (scan > 0 && std::memchr(base + pos, '\r', scan) != nullptr) return kBadRequest;
+    }
+    if (over) {
+      if (!request_line) return kHeaderFieldsTooLarge;
+      // The method alone over the limit: a method longer than any
+      // implemented, which RFC 9112 section 3 answers 501, not 414.
+      const char* const line = base + pos;
+      const size_t method = SkipCharClass(line, line + k, kTokenChar) - line;
+      return method > limits_.max_request_line_bytes ? kNotImplemented : kUriTooLong;
     }
     if (nl == nullptr) {
-      // A CR followed by anything but LF is invalid wherever it is (RFC 9112
-      // §2.2): refused now, not once a line end comes (a head whose lines
-      // end in bare CRs would wait for the header timeout).
-      const void* cr = std::memchr(base + pos, '\r', k);
-      if (cr != nullptr && static_cast<const char*>(cr) + 1 < base + size) {
-        return kBadRequest;
-      }
       line_start_ = pos;
       return 0;
     }
     if (k == 0 || base[pos + k - 1] != '\r') return kBadRequest;  // bare LF
     const size_t end = pos + k - 1;  // the CR
     int status;
-    if (!request_line_done_ && state_ == State::kHead) {
+    if (request_line) {
       status = ParseRequestLine(base, pos, end);
       request_line_done_ = true;
     } else {
@@ -512,6 +526,9 @@ int RequestParser::ParseFieldLine(const char* base, size_t begin,
     return FinishHead();
   }
   if (++header_count_ > limits_.max_header_count) {
+    // A bare CR in this line came before its end, where the count tells:
+    // 400, as when the line arrives in pieces (ParseLines).
+    if (std::memchr(base + begin, '\r', end - begin) != nullptr) return kBadRequest;
     return kHeaderFieldsTooLarge;
   }
   const char* p = base + begin;

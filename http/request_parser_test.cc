@@ -336,6 +336,29 @@ const std::vector<Case>& Cases() {
        .expect = 400, .requests = 0},
       {.name = "incomplete_request_line_cr", .input = "GET / HTTP/1.1\r",
        .expect = kMore, .requests = 0},
+      // A bare CR early in a line that then runs over its limit: the first
+      // error in the byte stream wins (the bare CR, known at the byte after
+      // it) whether the line comes whole or in pieces; a bare CR past the
+      // limit comes after the limit's error.
+      {.name = "bare_cr_then_long_request_line",
+       .input = "GET /\rb" + std::string(9000, 'a') + " HTTP/1.1\r\n" H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "bare_cr_then_long_field",
+       .input = "GET / HTTP/1.1\r\n" H "X-A: a\rb" + std::string(40000, 'a') + "\r\n\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "bare_cr_in_a_field_over_the_count",
+       .input = "GET / HTTP/1.1\r\n" H + [] {
+         std::string fields;
+         for (int i = 0; i < 99; ++i) fields += "X-" + std::to_string(i) + ": v\r\n";
+         return fields;
+       }() + "X-Last: a\rb\r\n\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "long_request_line_then_bare_cr",
+       .input = "GET /" + std::string(9000, 'a') + "\rb HTTP/1.1\r\n" H "\r\n",
+       .expect = 414, .requests = 0},
+      {.name = "long_field_then_bare_cr",
+       .input = "GET / HTTP/1.1\r\n" H "X-A: " + std::string(40000, 'a') + "\rb\r\n\r\n",
+       .expect = 431, .requests = 0},
       {.name = "incomplete_headers", .input = "GET / HTTP/1.1\r\n" H,
        .expect = kMore, .requests = 0},
       {.name = "incomplete_final_cr", .input = "GET / HTTP/1.1\r\n" H "\r",
