@@ -74,7 +74,24 @@ AccessLog::AccessLog(int fd, bool owned, std::string path, AccessLogHooks hooks)
 AccessLog::~AccessLog() {
   std::lock_guard<std::mutex> lock(mu_);
   WriteBufferLocked();
+  if (lost_unreported_ > 0) {
+    ReportLocked(absl::StrCat(lost_unreported_,
+                              " more lines were lost since the last report"));
+  }
   if (owned_) close(fd_);
+}
+
+void AccessLog::ReportLocked(const std::string& what) {
+  const std::string message =
+      absl::StrCat("access log ", path_ == "-" ? "(stdout)" : path_, ": ", what,
+                   " (brisk_access_log_lost_lines_total counts them all)");
+  lost_unreported_ = 0;
+  last_report_ = static_cast<int64_t>(std::time(nullptr));
+  if (hooks_.on_error) {
+    hooks_.on_error(message);
+  } else {
+    std::fprintf(stderr, "%s\n", message.c_str());
+  }
 }
 
 void AccessLog::WriteBufferLocked() {
@@ -113,6 +130,12 @@ void AccessLog::WriteBufferLocked() {
     }
   }
   buffer_.clear();
+  // Written again after losses not yet reported (the reports come at most
+  // every 10 s): their count now, so stderr tells the whole loss.
+  if (error == 0 && lost_unreported_ > 0) {
+    ReportLocked(absl::StrCat("writing again; ", lost_unreported_,
+                              " more lines were lost since the last report"));
+  }
 }
 
 void AccessLog::LostLocked(size_t written, bool led_by_newline, int error) {
@@ -128,17 +151,8 @@ void AccessLog::LostLocked(size_t written, bool led_by_newline, int error) {
   lost_unreported_ += lost;
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
   if (last_report_ != 0 && now - last_report_ < 10) return;
-  last_report_ = now;
-  const std::string message = absl::StrCat(
-      "access log ", path_ == "-" ? "(stdout)" : path_, ": write failed: ",
-      std::strerror(error), "; ", lost_unreported_, " lines lost",
-      " (brisk_access_log_lost_lines_total counts them all)");
-  lost_unreported_ = 0;
-  if (hooks_.on_error) {
-    hooks_.on_error(message);
-  } else {
-    std::fprintf(stderr, "%s\n", message.c_str());
-  }
+  ReportLocked(absl::StrCat("write failed: ", std::strerror(error), "; ",
+                            lost_unreported_, " lines lost"));
 }
 
 absl::Status AccessLog::Reopen() {
@@ -153,6 +167,7 @@ absl::Status AccessLog::Reopen() {
   close(fd_);
   fd_ = fd;
   regular_file_ = IsRegularFile(fd);
+  torn_ = false;  // the cut line stays in the old file
   return absl::OkStatus();
 }
 

@@ -32,9 +32,12 @@
 // A write that fails (a full disk, a reader that went away) loses the
 // lines not yet written; the server goes on. They are counted (`lost_lines`,
 // brisk_access_log_lost_lines_total) and the error is reported (`on_error`,
-// stderr by default) at most once every 10 s, with the count. A write the
-// disk cut mid-line leaves that line unfinished: the next batch starts with
-// a newline, so no later line is glued to it.
+// stderr by default) at most once every 10 s, with the count; the losses
+// after a report are told when writes succeed again (or at the end). A
+// write the disk cut mid-line leaves that line unfinished: this log's next
+// batch starts with a newline, so none of its later lines is glued to it
+// (another process writing the same file may still append to the cut line;
+// a rotation starts the new file clean).
 // Thread-safety: Log(), Flush() and Reopen() may be called from any thread.
 #ifndef BRISK_SERVER_ACCESS_LOG_H_
 #define BRISK_SERVER_ACCESS_LOG_H_
@@ -89,6 +92,8 @@ class AccessLog {
  private:
   AccessLog(int fd, bool owned, std::string path, AccessLogHooks hooks);
   void WriteBufferLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Tells `on_error` (or stderr) "access log PATH: <what> (...)".
+  void ReportLocked(const std::string& what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // buffer_[0, written) went out; the rest is lost to `error`.
   void LostLocked(size_t written, bool led_by_newline, int error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

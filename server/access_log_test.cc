@@ -139,6 +139,11 @@ TEST(AccessLogTest, LinesLostToAFullDiskAreCountedAndReported) {
   EXPECT_NE(reports[0].find("/dev/full"), std::string::npos) << reports[0];
   EXPECT_NE(reports[0].find("No space left on device"), std::string::npos) << reports[0];
   EXPECT_NE(reports[0].find("10 lines lost"), std::string::npos) << reports[0];
+  // The losses after that report are told at the end (or when a write
+  // succeeds again), so stderr tells the whole loss.
+  log->reset();
+  ASSERT_EQ(reports.size(), 2u);
+  EXPECT_NE(reports[1].find("20 more lines were lost"), std::string::npos) << reports[1];
 }
 
 // A write the disk cut mid-line (here the file size limit, which lets a
@@ -173,6 +178,34 @@ TEST(AccessLogTest, ALineCutByAFullDiskIsNotGluedToTheNext) {
   EXPECT_EQ(lines[1].size(), 120u - 80u);  // what fit of the second
   EXPECT_TRUE(WholeLine(lines[2])) << lines[2];
   EXPECT_NE(lines[2].find("/w0/100003"), std::string::npos) << lines[2];
+}
+
+// A rotation after a cut line: the new file starts clean (the newline that
+// ends the cut line belongs to the old file, which keeps the cut line).
+TEST(AccessLogTest, AFileOpenedByARotationAfterACutLineStartsClean) {
+  const ::brisk::testing::TempDir dir;
+  const std::string path = dir.path() + "/access.log";
+  auto log = AccessLog::Open(path, AccessLogHooks{.on_error = [](std::string_view) {}});
+  ASSERT_TRUE(log.ok());
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  const auto old_handler = signal(SIGXFSZ, SIG_IGN);
+  rlimit small = saved;
+  small.rlim_cur = 120;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  for (int i = 0; i < 2; ++i) LogOne(**log, 0, i);
+  (*log)->Flush();  // the second line is cut
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &saved), 0);
+  signal(SIGXFSZ, old_handler);
+  ASSERT_EQ(rename(path.c_str(), (path + ".1").c_str()), 0);
+  ASSERT_TRUE((*log)->Reopen().ok());
+  LogOne(**log, 0, 2);
+  (*log)->Flush();
+  std::ifstream in(path);
+  const std::string fresh(std::istreambuf_iterator<char>(in), {});
+  const std::vector<std::string> lines = Lines(fresh);
+  ASSERT_EQ(lines.size(), 1u) << fresh;
+  EXPECT_TRUE(WholeLine(lines[0])) << lines[0];
 }
 
 }  // namespace
