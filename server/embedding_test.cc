@@ -764,6 +764,8 @@ TEST(EmbeddingStartTest, OptionsThatCannotWorkAreRefused) {
       {{.max_header_bytes = 0}, "max_header_bytes"},
       {{.max_header_bytes = 63}, "max_header_bytes"},
       {{.stream_buffer_bytes = 0}, "stream_buffer_bytes"},
+      {{.io = static_cast<IoBackend>(9)}, "io"},
+      {{.admission = static_cast<ServerOptions::Admission>(7)}, "admission"},
   };
   for (const Case& c : cases) {
     ServerOptions o = c.options;

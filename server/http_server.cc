@@ -310,6 +310,13 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
   for (const absl::Status& s : checks) {
     if (!s.ok()) return s;
   }
+  if (o.io != IoBackend::kEpoll && o.io != IoBackend::kIoUring) {
+    return absl::InvalidArgumentError("io must be IoBackend::kEpoll or kIoUring");
+  }
+  if (o.admission != ServerOptions::Admission::kDeadline &&
+      o.admission != ServerOptions::Admission::kCodel) {
+    return absl::InvalidArgumentError("admission must be Admission::kDeadline or kCodel");
+  }
   if (o.background_workers > 0 && o.background_nice < o.worker_nice) {
     return absl::InvalidArgumentError(
         "background_nice must be >= worker_nice (the lane would outrank the workers)");
