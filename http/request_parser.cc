@@ -295,44 +295,17 @@ int RequestParser::ParseLines(const char* base, size_t size) {
     // Before the line is parsed, so that any split of the input reports the
     // same error: the limits (a partial line of k bytes grows into a line of
     // at least k + 1 bytes, with its LF, which is what the complete-line
-    // check counts) and a bare CR (below).
+    // check counts) and a bare CR (UnfinishedOrLongLine).
     const bool request_line = !request_line_done_ && state_ == State::kHead;
-    // The method is known before its line ends: the answer to a HEAD
-    // request whose line is refused (414) or never ends (408) has no
-    // content either.
-    if (request_line && k >= 5 && std::string_view(base + pos, 5) == "HEAD ") {
-      head_request_ = true;
-    }
-    // `allowed`: the most bytes this line may have before its LF.
-    size_t allowed = limits_.max_request_line_bytes + 1;
-    if (!request_line) {
-      allowed = limits_.max_header_bytes > header_bytes_ + 1
-                    ? limits_.max_header_bytes - header_bytes_ - 1
-                    : 0;
-    }
-    const bool over = request_line ? k > allowed
-                                   : header_bytes_ + k + 1 > limits_.max_header_bytes;
-    if (nl == nullptr || over) {
-      // A CR followed by anything but LF is invalid wherever it is (RFC 9112
-      // §2.2): refused as soon as the byte after it arrives, not once a line
-      // end comes (a head whose lines end in bare CRs would wait for the
-      // header timeout). The first error in the byte stream wins, whatever
-      // the reads: a bare CR whose next byte is within the limit, else the
-      // limit. (A complete line within the limit needs no scan: its parse
-      // refuses a bare CR with the same 400.)
-      const size_t scan = over ? (allowed > 0 ? allowed - 1 : 0) : (k > 0 ? k - 1 : 0);
-      if (scan > 0 && std::memchr(base + pos, '\r', scan) != nullptr) return kBadRequest;
-    }
-    if (over) {
-      if (!request_line) return kHeaderFieldsTooLarge;
-      // The method alone over the limit: a method longer than any
-      // implemented, which RFC 9112 section 3 answers 501, not 414.
-      const char* const line = base + pos;
-      const size_t method = SkipCharClass(line, line + k, kTokenChar) - line;
-      return method > limits_.max_request_line_bytes ? kNotImplemented : kUriTooLong;
-    }
-    if (nl == nullptr) {
-      line_start_ = pos;
+    const bool over = request_line
+                          ? k > limits_.max_request_line_bytes + 1
+                          : header_bytes_ + k + 1 > limits_.max_header_bytes;
+    if (nl == nullptr || over) [[unlikely]] {
+      if (const int status = UnfinishedOrLongLine(base + pos, k, request_line, over);
+          status != 0) {
+        return status;
+      }
+      line_start_ = pos;  // unfinished, so far fine
       return 0;
     }
     if (k == 0 || base[pos + k - 1] != '\r') return kBadRequest;  // bare LF
@@ -350,6 +323,38 @@ int RequestParser::ParseLines(const char* base, size_t size) {
   }
   line_start_ = pos;
   return 0;
+}
+
+int RequestParser::UnfinishedOrLongLine(const char* line, size_t k,
+                                        bool request_line, bool over) {
+  // The method is known before its line ends: the answer to a HEAD request
+  // whose line is refused (414) or never ends (408) has no content either.
+  // (A complete line sets it in ParseRequestLine.)
+  if (request_line && k >= 5 && std::string_view(line, 5) == "HEAD ") {
+    head_request_ = true;
+  }
+  // A CR followed by anything but LF is invalid wherever it is (RFC 9112
+  // §2.2): refused as soon as the byte after it arrives, not once a line
+  // end comes (a head whose lines end in bare CRs would wait for the header
+  // timeout). The first error in the byte stream wins, whatever the reads:
+  // a bare CR whose next byte is within the limit, else the limit. (A
+  // complete line within the limit needs no scan: its parse refuses a bare
+  // CR with the same 400.) `allowed`: the most bytes the line may have
+  // before its LF.
+  size_t allowed = limits_.max_request_line_bytes + 1;
+  if (!request_line) {
+    allowed = limits_.max_header_bytes > header_bytes_ + 1
+                  ? limits_.max_header_bytes - header_bytes_ - 1
+                  : 0;
+  }
+  const size_t scan = over ? (allowed > 0 ? allowed - 1 : 0) : (k > 0 ? k - 1 : 0);
+  if (scan > 0 && std::memchr(line, '\r', scan) != nullptr) return kBadRequest;
+  if (!over) return 0;
+  if (!request_line) return kHeaderFieldsTooLarge;
+  // The method alone over the limit: a method longer than any implemented,
+  // which RFC 9112 section 3 answers 501, not 414.
+  const size_t method = SkipCharClass(line, line + k, kTokenChar) - line;
+  return method > limits_.max_request_line_bytes ? kNotImplemented : kUriTooLong;
 }
 
 int RequestParser::ParseRequestLine(const char* base, size_t begin,

@@ -148,6 +148,9 @@ class RequestParser {
   // line_start_; stops at an incomplete line (after checking limits) or at
   // the end of the section. Returns 0 or an error status.
   int ParseLines(const char* base, size_t size);
+  // A line with no LF yet, or over its limit (`over`): the error it already
+  // has (a bare CR, the limit), else 0.
+  int UnfinishedOrLongLine(const char* line, size_t k, bool request_line, bool over);
   int ParseRequestLine(const char* base, size_t begin, size_t end);
   int ParseFieldLine(const char* base, size_t begin, size_t end);
   int RecordField(std::string_view name, std::string_view value);
