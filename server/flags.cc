@@ -1,9 +1,5 @@
 #include "server/flags.h"
 
-#include <pthread.h>
-#include <signal.h>
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <string>
@@ -150,19 +146,6 @@ bool IsOwnFlagFile(absl::string_view file) {
 }
 
 }  // namespace
-
-void PrepareServerProcess() {
-  sigset_t hup;
-  sigemptyset(&hup);
-  sigaddset(&hup, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &hup, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-  struct rlimit files;
-  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
-    files.rlim_cur = files.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &files);  // best effort: the old limit stays
-  }
-}
 
 void SetFlagsUsage(absl::string_view usage) {
   absl::SetProgramUsageMessage(usage);

@@ -221,6 +221,26 @@ inline constexpr size_t kMaxQueueCapacity = size_t{1} << 20;
 // it too.
 absl::Status ValidateServerOptions(const ServerOptions& options);
 
+// For a program whose server handles signals (the default), call first
+// thing in main(), before any thread exists (threads inherit the signal
+// mask). For a server process:
+// - blocks SIGHUP: a reload signal that arrives while the process starts
+//   (`systemctl reload`, logrotate's postrotate, a restart racing either)
+//   otherwise kills it with SIGHUP's default action, before Start() is
+//   there to take it, and systemd counts that death as a clean exit that
+//   Restart=on-failure does not restart. Start() (handle_signals) then
+//   reads it from its signalfd as a reload of what was just loaded.
+// - ignores SIGPIPE: a closed stdout (`--access_log=-` into a reader that
+//   went away) costs log lines, not the process (sockets already send with
+//   MSG_NOSIGNAL).
+// - raises the soft limit on open files to the hard limit (as Go's runtime
+//   does): the default soft limit of 1024 is far below
+//   max_connections' default, and descriptors that run out leave new
+//   clients waiting in the listen backlog.
+// SIGTERM and SIGINT keep their default action until Start(): stopping a
+// process that hangs while it starts must still work.
+void PrepareServerProcess();
+
 class HttpServer {
  public:
   explicit HttpServer(ServerOptions options);

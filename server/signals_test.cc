@@ -13,7 +13,6 @@
 #include <cstdlib>
 
 #include "gtest/gtest.h"
-#include "server/flags.h"
 #include "server/http_server.h"
 #include "server/testing/gate.h"
 

@@ -14,6 +14,7 @@
 #include "server/http_server.h"
 
 int main(int argc, char** argv) {
+  brisk::PrepareServerProcess();  // a SIGHUP while starting waits; SIGPIPE off
   brisk::ServerOptions options;
   options.address = "127.0.0.1";
   options.port = argc > 1 ? static_cast<uint16_t>(std::atoi(argv[1])) : 8080;
