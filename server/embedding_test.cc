@@ -753,6 +753,28 @@ TEST(EmbeddingStopTest, StopFromAHandlerShutsDownInstead) {
   }
 }
 
+// Destroying the server from its own handler cannot work (it would wait
+// for the thread it runs on): it aborts at once with a message saying so,
+// instead of hanging or crashing somewhere later.
+TEST(EmbeddingStopDeathTest, DestroyingTheServerFromItsHandlerSaysWhy) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        auto* server = new HttpServer(ServerOptions{
+            .address = "127.0.0.1", .port = 0, .handle_signals = false});
+        (void)server->AddRoute("GET", "/bye", [server](RequestContext&) {
+          delete server;
+          return http::Response::Text(200, "unreachable\n");
+        }, {.run_inline = true});
+        (void)server->Start();
+        RawClient c(server->port());
+        (void)c.Send(Get("/bye"));
+        (void)c.Read();
+        std::abort();  // not reached if the server aborted first
+      },
+      "destroyed on one of its own threads");
+}
+
 // Option values that cannot work are refused at Start(), naming the field.
 TEST(EmbeddingStartTest, OptionsThatCannotWorkAreRefused) {
   struct Case {

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -341,7 +342,20 @@ void PrepareServerProcess() {
 HttpServer::HttpServer(ServerOptions options)
     : impl_(std::make_unique<Impl>(std::move(options))) {}
 
-HttpServer::~HttpServer() { Stop(); }
+HttpServer::~HttpServer() {
+  if (const ServerMetrics* token = impl_->published_metrics.load();
+      token != nullptr && internal::current_server_thread == token) {
+    // From a handler: the server cannot outlive its own destruction, nor
+    // wait for the thread it runs on. Say so, rather than crash later.
+    std::fprintf(stderr,
+                 "HttpServer destroyed on one of its own threads (from a "
+                 "handler?): a server cannot wait for itself; aborting. Destroy "
+                 "it from another thread (Shutdown() from the handler, then "
+                 "let Run() return).\n");
+    std::abort();
+  }
+  Stop();
+}
 
 absl::Status HttpServer::AddRoute(std::string_view method,
                                   std::string_view pattern, Handler handler,

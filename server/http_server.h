@@ -244,7 +244,9 @@ void PrepareServerProcess();
 class HttpServer {
  public:
   explicit HttpServer(ServerOptions options);
-  ~HttpServer();  // Stop()s if running.
+  // Stop()s if running. Not from one of the server's own threads (a
+  // handler): that aborts with a message saying so.
+  ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
