@@ -101,18 +101,14 @@ void AccessLog::WriteBufferLocked() {
   const bool led_by_newline = torn_;
   if (led_by_newline) buffer_.insert(buffer_.begin(), '\n');
   int error = 0;
+  torn_ = false;  // unless a write fails (LostLocked)
   if (regular_file_) {
     const size_t written = WriteAll(fd_, buffer_.data(), buffer_.size(), &error);
-    if (written < buffer_.size()) {
-      LostLocked(written, led_by_newline, error);
-    } else {
-      torn_ = false;
-    }
+    if (written < buffer_.size()) LostLocked(written, led_by_newline, error);
   } else {
     // A pipe keeps a write of up to PIPE_BUF bytes together: pieces of
     // whole lines within that (a longer line goes whole, as it must).
     std::string_view rest(buffer_);
-    torn_ = false;
     while (!rest.empty()) {
       size_t cut = rest.size();
       if (cut > PIPE_BUF) {

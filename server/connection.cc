@@ -155,6 +155,10 @@ void Connection::MaybeSendContinue() {
           context().dispatcher->RoutingAnswer(parser_->request())) {
     AnswerWithoutRequest(*final, parser_->head_request(), &parser_->request());
     ReleaseParser();
+    // Done at once, alone in the pipeline: off it now, whoever called (from
+    // Advance() nothing else would take it off on epoll, and the closing
+    // answer would never close the connection).
+    MoveReadyOutput();
     return;
   }
   std::string& out = stream_->output();
@@ -524,14 +528,7 @@ void Connection::Advance() {
   // The end of input cut the last request off (once the requests stashed
   // before it are parsed): it never completes.
   if (input_ended_ && stash_.empty() && !ParserIdle()) ReleaseParser();
-  // Once the answers ahead of it are out: 100 Continue, or the final status
-  // the head alone decides, which is done at once and leaves the pipeline
-  // here (else, with nothing more to come from the stream, its closing
-  // answer was never taken off and the connection never closed).
-  if (!continue_sent_ && pipeline_.empty()) {
-    MaybeSendContinue();
-    MoveReadyOutput();
-  }
+  MaybeSendContinue();
   if (stream_->pending_output() > 0 && !stream_->Flush()) {
     Close();  // the client is gone (EPIPE, reset)
     return;

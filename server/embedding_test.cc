@@ -673,6 +673,14 @@ TEST(EmbeddingStartTest, AFailedStartLeavesAServerThatCanOnlyBeDestroyed) {
   first.Stop();
 }
 
+// A server on 127.0.0.1, port 0, that leaves signals to the test.
+ServerOptions LocalOptions() {
+  return ServerOptions{.address = "127.0.0.1",
+                       .port = 0,
+                       .io = ::brisk::testing::TestIoBackend(),
+                       .handle_signals = false};
+}
+
 // Stop() from another thread right after ready() turned true: the start
 // may not have finished (the control thread not yet stored), and Stop()
 // used to leave that thread unjoined: std::terminate in the destructor,
@@ -680,10 +688,7 @@ TEST(EmbeddingStartTest, AFailedStartLeavesAServerThatCanOnlyBeDestroyed) {
 // about one round in 600 aborted). It now waits for the start to end.
 TEST(EmbeddingStopTest, StopRightAfterReadyFromAnotherThread) {
   for (int round = 0; round < 300; ++round) {
-    HttpServer server(ServerOptions{.address = "127.0.0.1",
-                                    .port = 0,
-                                    .io = ::brisk::testing::TestIoBackend(),
-                                    .handle_signals = false});
+    HttpServer server(LocalOptions());
     absl::Status run_status = absl::UnknownError("not returned");
     std::thread runner([&] { run_status = server.Run(); });
     while (!server.ready()) std::this_thread::yield();
@@ -699,10 +704,7 @@ TEST(EmbeddingStopTest, StopRightAfterReadyFromAnotherThread) {
 // stops, and Run() returns.
 TEST(EmbeddingStopTest, StopWhileRunIsStartingIsNotLost) {
   for (int round = 0; round < 100; ++round) {
-    HttpServer server(ServerOptions{.address = "127.0.0.1",
-                                    .port = 0,
-                                    .io = ::brisk::testing::TestIoBackend(),
-                                    .handle_signals = false});
+    HttpServer server(LocalOptions());
     std::atomic<bool> returned{false};
     std::thread runner([&] {
       (void)server.Run();  // OK, or FailedPrecondition if Stop() came first
@@ -721,8 +723,7 @@ TEST(EmbeddingStopTest, StopWhileRunIsStartingIsNotLost) {
 // Stop() before Start() is remembered: the server does not start, so a
 // Run() about to start on another thread returns instead of serving on.
 TEST(EmbeddingStopTest, StopBeforeStartIsRemembered) {
-  HttpServer server(ServerOptions{.address = "127.0.0.1", .port = 0,
-                                  .handle_signals = false});
+  HttpServer server(LocalOptions());
   server.Stop();
   EXPECT_EQ(server.Start().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(server.Run().code(), absl::StatusCode::kFailedPrecondition);
@@ -733,8 +734,7 @@ TEST(EmbeddingStopTest, StopBeforeStartIsRemembered) {
 // return once the server is stopped (the second used to return an error
 // saying the start had failed).
 TEST(EmbeddingStopTest, TwoRunsWaitTogether) {
-  HttpServer server(ServerOptions{.address = "127.0.0.1", .port = 0,
-                                  .handle_signals = false});
+  HttpServer server(LocalOptions());
   absl::Status a = absl::UnknownError("not returned");
   absl::Status b = absl::UnknownError("not returned");
   std::thread ta([&] { a = server.Run(); });
@@ -753,11 +753,9 @@ TEST(EmbeddingStopTest, TwoRunsWaitTogether) {
 TEST(EmbeddingStopTest, StopFromAHandlerShutsDownInstead) {
   for (const bool inline_handler : {true, false}) {
     SCOPED_TRACE(inline_handler ? "inline" : "offloaded");
-    HttpServer server(ServerOptions{.address = "127.0.0.1",
-                                    .port = 0,
-                                    .io = ::brisk::testing::TestIoBackend(),
-                                    .drain_grace = milliseconds(0),
-                                    .handle_signals = false});
+    ServerOptions options = LocalOptions();
+    options.drain_grace = milliseconds(0);
+    HttpServer server(options);
     ASSERT_TRUE(server.AddRoute("GET", "/stop", [&server](RequestContext&) {
       server.Stop();
       return http::Response::Text(200, "stopping\n");

@@ -122,8 +122,6 @@ struct HttpServer::Impl {
   // read first), so the server that reads it passes it to every running
   // server that handles signals: one SIGTERM shuts them all down, as each
   // one's handle_signals promises. Any thread.
-  // Stop()'s work; `stop_mu` held.
-  void StopLocked();
   static void BroadcastSignal(int signo);
   static std::mutex& signal_servers_mu();
   static std::vector<Impl*>& signal_servers();  // guarded by the above
@@ -176,6 +174,15 @@ struct HttpServer::Impl {
   // Held by Start() and Stop() throughout: a Stop() from another thread
   // waits for a Start() in progress, then stops what it started.
   std::mutex stop_mu;
+
+  // Stop()'s work; `stop_mu` held.
+  void StopLocked();
+  // True on one of this server's own threads (reactors, workers, control):
+  // what must not wait for them (Stop(), the destructor) is called there.
+  bool OnOwnThread() const {
+    const ServerMetrics* token = published_metrics.load();
+    return token != nullptr && internal::current_server_thread == token;
+  }
 };
 
 absl::Status HttpServer::Impl::AddRoute(Route route) {
@@ -343,8 +350,7 @@ HttpServer::HttpServer(ServerOptions options)
     : impl_(std::make_unique<Impl>(std::move(options))) {}
 
 HttpServer::~HttpServer() {
-  if (const ServerMetrics* token = impl_->published_metrics.load();
-      token != nullptr && internal::current_server_thread == token) {
+  if (impl_->OnOwnThread()) {
     // From a handler: the server cannot outlive its own destruction, nor
     // wait for the thread it runs on. Say so, rather than crash later.
     std::fprintf(stderr,
@@ -853,8 +859,7 @@ bool HttpServer::WaitDrained(std::chrono::nanoseconds timeout) {
 
 void HttpServer::Stop() {
   Impl& d = *impl_;
-  if (const ServerMetrics* token = d.published_metrics.load();
-      token != nullptr && internal::current_server_thread == token) {
+  if (d.OnOwnThread()) {
     // From a handler (or anything else on the server's threads): stopping
     // waits for every one of them, this one included, and would never
     // return. The graceful shutdown is what can be done from here.
