@@ -119,6 +119,7 @@ void RequestParser::Reset() {
   request_line_done_ = false;
   head_request_ = false;
   head_read_ = false;
+  line_seen_.clear();
   buffer_.clear();
   line_start_ = 0;
   header_bytes_ = 0;
@@ -160,6 +161,26 @@ Request RequestParser::TakeRequest() {
   return r;
 }
 
+std::string_view RequestParser::request_line_seen() const {
+  if (head_read_) return {};
+  if (!line_seen_.empty() || state_ != State::kHead) return line_seen_;
+  return FirstLine(buffer_);
+}
+
+std::string_view RequestParser::FirstLine(std::string_view bytes) {
+  bytes = bytes.substr(0, kMaxLineSeen);
+  return bytes.substr(0, bytes.find_first_of("\r\n"));
+}
+
+void RequestParser::KeepLineSeen(std::string_view bytes) {
+  if (!head_read_) line_seen_ = FirstLine(bytes);
+}
+
+ParseResult RequestParser::StartError(std::string_view rest, size_t consumed) {
+  line_seen_ = FirstLine(rest);
+  return Error(kBadRequest, consumed);
+}
+
 ParseResult RequestParser::Error(int status, size_t consumed) {
   state_ = State::kError;
   error_status_ = status;
@@ -186,7 +207,7 @@ ParseResult RequestParser::Feed(std::string_view chunk) {
         while (pos < chunk.size()) {
           const char c = chunk[pos];
           if (pending_cr_) {
-            if (c != '\n') return Error(kBadRequest, pos);
+            if (c != '\n') return StartError(chunk.substr(pos), pos);
             pending_cr_ = false;
           } else if (c == '\r') {
             pending_cr_ = true;
@@ -196,7 +217,7 @@ ParseResult RequestParser::Feed(std::string_view chunk) {
             // A request line starts with a method (a token): whatever else
             // this is (a TLS ClientHello, binary noise) is refused at once
             // rather than buffered until a line end or the header timeout.
-            return Error(kBadRequest, pos);
+            return StartError(chunk.substr(pos), pos);
           } else {
             break;
           }
@@ -243,8 +264,9 @@ int RequestParser::FeedLines(std::string_view chunk, size_t* used) {
     const int status = ParseLines(chunk.data(), chunk.size());
     if (status != 0) {
       // A head read whole, then refused (413, 501, ...): its bytes back
-      // request() for the error's log line.
+      // request() for the error's log line; else its line is kept for it.
       if (head_read_) request_.head_.assign(chunk.data(), chunk.size());
+      KeepLineSeen(chunk);
       return status;
     }
     if (state_ == State::kHead) {
@@ -270,6 +292,7 @@ int RequestParser::FeedLines(std::string_view chunk, size_t* used) {
   const int status = ParseLines(buffer_.data(), buffer_.size());
   if (status != 0) {
     if (in_head && head_read_) request_.head_ = buffer_;  // as above
+    if (in_head) KeepLineSeen(buffer_);
     return status;
   }
   if (state_ == State::kHead || state_ == State::kTrailer) {

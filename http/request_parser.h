@@ -121,6 +121,12 @@ class RequestParser {
   // and headers, for the error's log line (a percent-encoded path stays
   // undecoded when the head itself was refused).
   bool head_read() const { return head_read_; }
+  // While no head was read whole (a request line or head refused, or one
+  // still arriving when its timeout ends it): what came as the request
+  // line, as sent, up to its CR or LF or kMaxLineSeen bytes; empty
+  // otherwise. For the log line of that error or timeout.
+  std::string_view request_line_seen() const;
+  static constexpr size_t kMaxLineSeen = 256;
   const ParserLimits& limits() const { return limits_; }
 
  private:
@@ -140,6 +146,10 @@ class RequestParser {
   };
 
   ParseResult Error(int status, size_t consumed);
+  // A 400 for `rest`, bytes that cannot start a request line.
+  ParseResult StartError(std::string_view rest, size_t consumed);
+  static std::string_view FirstLine(std::string_view bytes);
+  void KeepLineSeen(std::string_view bytes);
   // Head or trailer section: scans `chunk` (fast path in place, else
   // buffered). Sets *used to the bytes of `chunk` consumed; returns 0 or an
   // error status.
@@ -168,6 +178,7 @@ class RequestParser {
   bool request_line_done_ = false;
   bool head_request_ = false;       // the request line's method is HEAD
   bool head_read_ = false;          // head_read()
+  std::string line_seen_;           // request_line_seen() after an error
   // kHead/kTrailer: buffered bytes of the section when not parsed in place.
   std::string buffer_;
   size_t line_start_ = 0;    // first unparsed line of the section

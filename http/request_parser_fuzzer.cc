@@ -79,6 +79,12 @@ std::vector<std::string> Run(std::string_view input,
       const ParseResult r = parser.Feed(piece);
       if (r.kind == ParseResult::kError) {
         Require(r.status >= 400 && r.status <= 505);
+        // What the log shows for it: bytes of the input, one line at most.
+        const std::string_view seen = parser.request_line_seen();
+        Require(seen.size() <= RequestParser::kMaxLineSeen);
+        Require(seen.find_first_of("\r\n") == std::string_view::npos);
+        Require(input.find(seen) != std::string_view::npos);
+        Require(seen.empty() || !parser.head_read());
         out.push_back("error " + std::to_string(r.status));
         return out;
       }

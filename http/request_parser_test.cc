@@ -1122,6 +1122,16 @@ TEST(RequestParserTest, HeadersCompleteAndExpectContinueBeforeBody) {
 // method and its space are read (a line refused as too long, or one that
 // never ends, is answered 414 or 408 without content too), and false after
 // Reset().
+// Feeds `in` whole, or byte by byte until an error.
+ParseResult FeedAll(RequestParser& parser, std::string_view in, bool bytewise) {
+  if (!bytewise) return parser.Feed(in);
+  ParseResult r;
+  for (size_t i = 0; i < in.size() && r.kind != ParseResult::kError; ++i) {
+    r = parser.Feed(in.substr(i, 1));
+  }
+  return r;
+}
+
 TEST(RequestParserTest, HeadRequestKnownAfterError) {
   struct Row {
     const char* input;
@@ -1153,14 +1163,7 @@ TEST(RequestParserTest, HeadRequestKnownAfterError) {
     for (bool bytewise : {false, true}) {
       RequestParser parser;
       const std::string_view in(row.input);
-      ParseResult r;
-      if (bytewise) {
-        for (size_t i = 0; i < in.size() && r.kind != ParseResult::kError; ++i) {
-          r = parser.Feed(in.substr(i, 1));
-        }
-      } else {
-        r = parser.Feed(in);
-      }
+      const ParseResult r = FeedAll(parser, in, bytewise);
       if (row.status == 0) {
         EXPECT_EQ(r.kind, ParseResult::kNeedMore);
       } else {
@@ -1172,6 +1175,61 @@ TEST(RequestParserTest, HeadRequestKnownAfterError) {
       EXPECT_FALSE(parser.head_request());
     }
   }
+}
+
+// What came as the request line, for the log line of an error or a
+// timeout before the head was read: the same whatever the reads.
+TEST(RequestParserTest, RequestLineSeenBeforeAHeadWasRead) {
+  struct Row {
+    std::string input;
+    std::string seen;
+    int status;  // 0: still waiting
+    // Refused at its first byte: fed byte by byte, only that byte came.
+    bool at_first_byte = false;
+  };
+  const std::string long_line = "GET /" + std::string(9000, 'a') + " HTTP/1.1\r\n";
+  const std::string hello("\x16\x03\x01\x02\x00\x01", 6);  // a ClientHello
+  const std::vector<Row> rows = {
+      {"GET / HTTP/2.0\r\n", "GET / HTTP/2.0", 505},
+      {"\r\nGET /a b HTTP/1.1\r\n", "GET /a b HTTP/1.1", 400},
+      {"GET / HTTP/1.1\r\nX A: 1\r\n\r\n", "GET / HTTP/1.1", 400},
+      {"GET /x\rY HTTP/1.1\r\n", "GET /x", 400},  // bare CR
+      {hello, hello, 400, true},
+      {"\r\n{\"a\": 1}\n", "{\"a\": 1}", 400, true},
+      {long_line, long_line.substr(0, RequestParser::kMaxLineSeen), 414},
+      {"GET /slow", "GET /slow", 0},  // unfinished: a timeout's 408 shows it
+      {"GET / HTTP/1.1\r\nHost: a\r\nX-Long", "GET / HTTP/1.1", 0},
+      // The head was read whole (then refused for its missing Host):
+      // request() names the request instead.
+      {"GET / HTTP/1.1\r\n\r\n", "", 400},
+  };
+  for (const Row& row : rows) {
+    SCOPED_TRACE(row.input.substr(0, 40));
+    for (bool bytewise : {false, true}) {
+      RequestParser parser;
+      const std::string_view in(row.input);
+      const ParseResult r = FeedAll(parser, in, bytewise);
+      EXPECT_EQ(r.kind, row.status == 0 ? ParseResult::kNeedMore : ParseResult::kError);
+      if (row.status != 0) {
+        EXPECT_EQ(r.status, row.status);
+      }
+      EXPECT_EQ(parser.request_line_seen(),
+                bytewise && row.at_first_byte ? row.seen.substr(0, 1) : row.seen);
+      parser.Reset();
+      EXPECT_EQ(parser.request_line_seen(), "");
+    }
+  }
+  // Once the head was read, request() names the request instead.
+  RequestParser parser;
+  const ParseResult r = parser.Feed(
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999\r\n\r\n");
+  ASSERT_EQ(r.kind, ParseResult::kError);
+  EXPECT_TRUE(parser.head_read());
+  EXPECT_EQ(parser.request_line_seen(), "");
+  RequestParser complete;
+  EXPECT_EQ(complete.Feed("GET / HTTP/1.1\r\nHost: a\r\n\r\n").kind,
+            ParseResult::kComplete);
+  EXPECT_EQ(complete.request_line_seen(), "");
 }
 
 TEST(RequestParserTest, NotHeadersCompleteWhilePartial) {

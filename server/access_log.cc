@@ -172,17 +172,8 @@ void AccessLog::Log(std::string_view peer_host, std::string_view user,
                     std::string_view target, int version_minor, int status,
                     size_t body_bytes, std::chrono::nanoseconds duration,
                     std::string_view traceparent) {
-  const int64_t now = static_cast<int64_t>(std::time(nullptr));
   std::lock_guard<std::mutex> lock(mu_);
-  if (now != cached_second_) {
-    cached_second_ = now;
-    std::tm tm;
-    const time_t t = static_cast<time_t>(now);
-    gmtime_r(&t, &tm);
-    char buf[64];
-    std::strftime(buf, sizeof(buf), "%d/%b/%Y:%H:%M:%S +0000", &tm);
-    cached_time_ = buf;
-  }
+  const std::string& time = TimeLocked();
   // The target is printed as received; control bytes cannot occur in it
   // (the parser rejects them), but a quote could, so escape it.
   std::string safe_target;
@@ -193,10 +184,44 @@ void AccessLog::Log(std::string_view peer_host, std::string_view user,
   const std::string_view trace_id =
       traceparent.size() >= 35 ? traceparent.substr(3, 32) : std::string_view("-");
   absl::StrAppendFormat(&buffer_, "%s - %s [%s] \"%s %s HTTP/1.%d\" %d %d %d %s\n",
-                        peer_host, user, cached_time_, method, safe_target,
+                        peer_host, user, time, method, safe_target,
                         version_minor, status, body_bytes,
                         duration.count() / 1000, std::string(trace_id));
   if (buffer_.size() > (64 << 10)) WriteBufferLocked();
+}
+
+void AccessLog::LogUnparsed(std::string_view peer_host, std::string_view user,
+                            std::string_view line_seen, int status,
+                            size_t body_bytes,
+                            std::chrono::nanoseconds duration) {
+  std::string request = line_seen.empty() ? "-" : "";
+  for (const char c : line_seen) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x7f || c == '"' || c == '\\') {
+      absl::StrAppendFormat(&request, "\\x%02X", u);
+    } else {
+      request.push_back(c);
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StrAppendFormat(&buffer_, "%s - %s [%s] \"%s\" %d %d %d -\n", peer_host,
+                        user, TimeLocked(), request, status, body_bytes,
+                        duration.count() / 1000);
+  if (buffer_.size() > (64 << 10)) WriteBufferLocked();
+}
+
+const std::string& AccessLog::TimeLocked() {
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  if (now != cached_second_) {
+    cached_second_ = now;
+    std::tm tm;
+    const time_t t = static_cast<time_t>(now);
+    gmtime_r(&t, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof(buf), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+    cached_time_ = buf;
+  }
+  return cached_time_;
 }
 
 void AccessLog::Flush() {

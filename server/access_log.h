@@ -80,6 +80,16 @@ class AccessLog {
            std::string_view target, int version_minor, int status,
            size_t body_bytes, std::chrono::nanoseconds duration,
            std::string_view traceparent = {});
+  // A request refused or timed out before its head was read whole (a bad
+  // or unfinished request line or head, binary noise, a TLS ClientHello on
+  // the plain port): `line_seen` is what came as its request line, printed
+  // in place of "METHOD TARGET HTTP/1.x" as nginx prints $request, bytes
+  // outside printable ASCII as \xHH ("-" when nothing came):
+  //   127.0.0.1 - - [...] "GET / HTTP/2.0" 505 27 0 -
+  //   127.0.0.1 - - [...] "\x16\x03\x01\x02\x00\x01\x00\x01\xFC\x03\x03" 400 12 0 -
+  void LogUnparsed(std::string_view peer_host, std::string_view user,
+                   std::string_view line_seen, int status, size_t body_bytes,
+                   std::chrono::nanoseconds duration);
   void Flush();
   // Log rotation (SIGHUP): writes what is buffered to the current file,
   // then opens `path` anew (after the operator moved the old file away,
@@ -94,6 +104,8 @@ class AccessLog {
   void WriteBufferLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Tells `on_error` (or stderr) "access log PATH: <what> (...)".
   void ReportLocked(const std::string& what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The time field for now: "03/Dec/2026:09:01:02 +0000".
+  const std::string& TimeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // buffer_[0, written) went out; the rest is lost to `error`.
   void LostLocked(size_t written, bool led_by_newline, int error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -208,5 +208,36 @@ TEST(AccessLogTest, AFileOpenedByARotationAfterACutLineStartsClean) {
   EXPECT_TRUE(WholeLine(lines[0])) << lines[0];
 }
 
+// A request refused before its head was read: the line shows what came as
+// its request line, escaped as nginx escapes $request, so a log reader
+// sees what the client sent (and a quote in it cannot end the field).
+TEST(AccessLogTest, AnUnparsedRequestShowsItsLineEscaped) {
+  const ::brisk::testing::TempDir dir;
+  const std::string path = dir.path() + "/access.log";
+  auto log = AccessLog::Open(path);
+  ASSERT_TRUE(log.ok());
+  (*log)->LogUnparsed("127.0.0.1", "-", "GET / HTTP/2.0", 505, 27,
+                      std::chrono::microseconds(3));
+  (*log)->LogUnparsed("127.0.0.1", "-", std::string_view("\x16\x03\x01\x00\xfc", 5),
+                      400, 12, std::chrono::microseconds(0));
+  (*log)->LogUnparsed("::1", "CN=a", "GET /\"a\\ HTTP/1.1", 400, 12,
+                      std::chrono::microseconds(0));
+  (*log)->LogUnparsed("127.0.0.1", "-", "", 408, 16, std::chrono::seconds(1));
+  (*log)->Flush();
+  std::ifstream in(path);
+  const std::vector<std::string> lines =
+      Lines(std::string(std::istreambuf_iterator<char>(in), {}));
+  ASSERT_EQ(lines.size(), 4u);
+  auto after_time = [](const std::string& line) {
+    return line.substr(line.find("] ") + 2);
+  };
+  EXPECT_EQ(lines[0].substr(0, 15), "127.0.0.1 - - [");
+  EXPECT_EQ(after_time(lines[0]), "\"GET / HTTP/2.0\" 505 27 3 -");
+  EXPECT_EQ(after_time(lines[1]), "\"\\x16\\x03\\x01\\x00\\xFC\" 400 12 0 -");
+  EXPECT_EQ(lines[2].substr(0, 10), "::1 - CN=a");
+  EXPECT_EQ(after_time(lines[2]), "\"GET /\\x22a\\x5C HTTP/1.1\" 400 12 0 -");
+  EXPECT_EQ(after_time(lines[3]), "\"-\" 408 16 1000000 -");
+}
+
 }  // namespace
 }  // namespace brisk

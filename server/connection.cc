@@ -235,7 +235,15 @@ void Connection::LogAnswer(const Slot& slot, const http::Request* request,
   RouteMetrics& m = MetricsFor(slot.metrics_route);
   m.RecordStatus(status);
   m.total.Observe(now - slot.parsed);
-  if (context().access_log != nullptr) {
+  if (context().access_log != nullptr && request == nullptr) {
+    // Refused or timed out before a head was read: what came as its
+    // request line stands for it.
+    context().access_log->LogUnparsed(
+        info_ != nullptr ? info_->peer.HostString() : std::string("-"),
+        info_ != nullptr ? info_->log_user() : "-",
+        parser_ != nullptr ? parser_->request_line_seen() : std::string_view(),
+        status, slot.head ? 0 : body_bytes, now - slot.parsed);
+  } else if (context().access_log != nullptr) {
     context().access_log->Log(
         info_ != nullptr ? info_->peer.HostString() : std::string("-"),
         info_ != nullptr ? info_->log_user() : "-",
@@ -788,9 +796,13 @@ void Connection::OnTimer() {
     // the idle timeout's (the longest pause while a body arrives).
     (HeadersComplete() ? m.timeouts_idle : m.timeouts_header)
         .fetch_add(1, std::memory_order_relaxed);
+    // Answered before the parser goes: the log line names a stalled
+    // body's request (and its route counts it), or shows the unfinished
+    // request line.
     const bool head = parser_ != nullptr && parser_->head_request();
+    AnswerWithoutRequest(http::Response::Status(408), head,
+                         HeadersComplete() ? &parser_->request() : nullptr);
     ReleaseParser();
-    AnswerWithoutRequest(http::Response::Status(408), head);
     Advance();
   } else {
     // Silent since its accept: the header timeout; else an idle keep-alive.

@@ -926,6 +926,43 @@ TEST_F(ServerTest, AnErrorAfterTheHeadIsLoggedAndCountedUnderItsRoute) {
   EXPECT_THAT(line, HasSubstr("\"POST /echo HTTP/1.1\" 413 "));
 }
 
+// A request refused or timed out before its head was read whole: its log
+// line shows what came as its request line (nginx's $request), escaped;
+// it read "- - HTTP/1.1" whatever came, even a 505 for HTTP/2.0. A body
+// that stalls after its head names its request, and its route counts it.
+TEST_F(ServerTest, RequestsRefusedBeforeTheirHeadShowWhatCameInTheLog) {
+  const std::string path = ::testing::TempDir() + "/unparsed.log";
+  std::remove(path.c_str());
+  StartServer({.header_timeout = milliseconds(200),
+               .idle_timeout = milliseconds(200),
+               .access_log = path});
+  const std::pair<std::string, int> cases[] = {
+      {"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505},
+      {std::string("\x16\x03\x01\x02\x00", 5), 400},  // TLS on the plain port
+      {"GET /\"a b HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+      {"GET /slo", 408},  // the line never ends
+      {"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc", 408},
+  };
+  for (const auto& [input, status] : cases) {
+    RawClient c(port_);
+    ASSERT_TRUE(c.Send(input));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, status);
+  }
+  EXPECT_EQ(server_->metrics().route(2).StatusCount(408), 1u);  // POST /echo
+  server_->Stop();  // flushes
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 5u);
+  EXPECT_THAT(lines[0], HasSubstr("] \"GET / HTTP/2.0\" 505 "));
+  EXPECT_THAT(lines[1], HasSubstr("] \"\\x16\\x03\\x01\\x02\\x00\" 400 "));
+  EXPECT_THAT(lines[2], HasSubstr("] \"GET /\\x22a b HTTP/1.1\" 400 "));
+  EXPECT_THAT(lines[3], HasSubstr("] \"GET /slo\" 408 "));
+  EXPECT_THAT(lines[4], HasSubstr("] \"POST /echo HTTP/1.1\" 408 "));
+}
+
 // Log rotation: the operator moves the file away and asks for a reopen
 // (SIGHUP does the same); lines logged before go to the moved file, later
 // ones to a fresh file at the path.
