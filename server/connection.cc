@@ -245,7 +245,7 @@ void Connection::LogAnswer(const Slot& slot, const http::Request* request,
         status, slot.head ? 0 : body_bytes, now - slot.parsed);
   } else if (context().access_log != nullptr) {
     context().access_log->Log(
-        info_ != nullptr ? info_->peer.HostString() : std::string("-"),
+        info_ != nullptr ? info_->ClientAddress(*request) : std::string("-"),
         info_ != nullptr ? info_->log_user() : "-",
         request != nullptr ? request->method() : "-",
         request != nullptr ? request->target() : "-", slot.version_minor,

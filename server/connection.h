@@ -73,6 +73,8 @@ struct ConnectionConfig {
   // and never reads; the write timeout then closes it).
   size_t max_unsent_bytes = 256 * 1024;
   http::ParserLimits parser_limits;
+  // ServerOptions::trusted_proxies; null: none.
+  std::shared_ptr<const net::IpPrefixSet> trusted_proxies;
 };
 
 // What a connection needs from the reactor that owns it.

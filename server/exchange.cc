@@ -4,7 +4,15 @@
 #include <cstdlib>
 #include <utility>
 
+#include "server/forwarded.h"
+
 namespace brisk::internal {
+
+std::string ConnectionInfo::ClientAddress(const http::Request& request) const {
+  std::string host = peer.HostString();
+  if (trusted_proxies == nullptr) return host;
+  return ForwardedClient(request, **trusted_proxies, std::move(host));
+}
 
 bool LoopHandle::Post(net::Task task) {
   std::lock_guard<std::mutex> lock(mu_);

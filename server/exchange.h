@@ -42,6 +42,7 @@
 #include "server/cancel_state.h"
 #include "server/handler.h"
 #include "server/metrics.h"
+#include "net/ip_prefix.h"
 #include "tls/peer_identity.h"
 
 namespace brisk::internal {
@@ -61,6 +62,11 @@ struct ConnectionInfo {
     std::string log_user;
   };
   std::unique_ptr<const VerifiedClient> client;
+  // The peer is one of ServerOptions::trusted_proxies: the set, to find
+  // the client it forwarded for (null otherwise; behind a pointer, as for
+  // `client`: 8 bytes, and the set lives as long as a request that may
+  // outlive the server).
+  std::unique_ptr<const std::shared_ptr<const net::IpPrefixSet>> trusted_proxies;
 
   const tls::PeerIdentity* client_certificate() const {
     return client != nullptr ? &client->certificate : nullptr;
@@ -69,6 +75,9 @@ struct ConnectionInfo {
   std::string_view log_user() const {
     return client != nullptr ? std::string_view(client->log_user) : "-";
   }
+  // The client's address: the peer's, or the one a trusted proxy
+  // forwarded `request` for (forwarded.h).
+  std::string ClientAddress(const http::Request& request) const;
 };
 
 // Posts tasks to one loop while it runs; once Shut(), posts are dropped.

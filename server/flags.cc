@@ -63,6 +63,11 @@ ABSL_FLAG(int64_t, max_header_bytes, 32 * 1024,
 ABSL_FLAG(int64_t, max_body_bytes, 1 << 20, "Largest request body (413 beyond).");
 ABSL_FLAG(std::string, access_log, "",
           "Access log file; '-' for stdout; empty for none.");
+ABSL_FLAG(std::string, trusted_proxies, "",
+          "Load balancers trusted to name the client: comma-separated "
+          "addresses and CIDR prefixes (\"10.0.0.0/8,::1\"). From them, "
+          "X-Forwarded-For's rightmost untrusted entry is the client "
+          "(handlers' client_address(), the access log). Empty = none.");
 ABSL_FLAG(std::string, handover_socket, "",
           "Binary upgrade: a Unix socket path. At start, take over the "
           "listening sockets of a running brisk that serves this path (it "
@@ -212,6 +217,7 @@ absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
   }
   o.max_body_bytes = static_cast<size_t>(max_body_bytes);
   o.access_log = absl::GetFlag(FLAGS_access_log);
+  o.trusted_proxies = absl::GetFlag(FLAGS_trusted_proxies);
   o.handover_socket = absl::GetFlag(FLAGS_handover_socket);
   o.codel_target = ToChrono(absl::GetFlag(FLAGS_codel_target));
   o.codel_interval = ToChrono(absl::GetFlag(FLAGS_codel_interval));

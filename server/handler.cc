@@ -44,6 +44,10 @@ std::string RequestContext::peer_address() const {
   return connection_ != nullptr ? connection_->peer.HostString() : std::string();
 }
 
+std::string RequestContext::client_address() const {
+  return connection_ != nullptr ? connection_->ClientAddress(*request_) : std::string();
+}
+
 bool RequestContext::secure() const {
   return connection_ != nullptr && connection_->secure;
 }

@@ -118,8 +118,15 @@ class RequestContext {
   // Sleeps `d`, waking early on cancellation. True if the full time elapsed.
   bool SleepFor(std::chrono::nanoseconds d) const;
 
-  // The client's address ("127.0.0.1", "::1"), or "" if unknown.
+  // The address of the connection's other end ("127.0.0.1", "::1"), or ""
+  // if unknown. Behind a load balancer, the balancer's.
   std::string peer_address() const;
+  // The client's address: peer_address(), or, when the peer is one of
+  // ServerOptions::trusted_proxies, the client it forwarded the request for
+  // in X-Forwarded-For (the rightmost entry that is not a trusted proxy
+  // itself: what the client wrote there is not believed). The access log
+  // shows this address.
+  std::string client_address() const;
   // True if the request came over TLS (HTTPS).
   bool secure() const;
   // The client certificate the server verified (mutual TLS: subject,

@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "concurrency/start_thread.h"
 #include "net/event_loop.h"
+#include "net/ip_prefix.h"
 #include "net/signals.h"
 #include "net/socket.h"
 #include "server/access_log.h"
@@ -325,6 +326,12 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
       o.admission != ServerOptions::Admission::kCodel) {
     return absl::InvalidArgumentError("admission must be Admission::kDeadline or kCodel");
   }
+  if (absl::StatusOr<net::IpPrefixSet> trusted =
+          net::IpPrefixSet::Parse(o.trusted_proxies);
+      !trusted.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("trusted_proxies: ", trusted.status().message()));
+  }
   if (o.background_workers > 0 && o.background_nice < o.worker_nice) {
     return absl::InvalidArgumentError(
         "background_nice must be >= worker_nice (the lane would outrank the workers)");
@@ -449,6 +456,11 @@ absl::Status HttpServer::Start() {
       .max_unsent_bytes = o.max_unsent_bytes,
       .parser_limits = http::ParserLimits{.max_header_bytes = o.max_header_bytes,
                                           .max_body_bytes = o.max_body_bytes}};
+  if (net::IpPrefixSet trusted = *net::IpPrefixSet::Parse(o.trusted_proxies);
+      !trusted.empty()) {  // validated above
+    d.connection_config.trusted_proxies =
+        std::make_shared<const net::IpPrefixSet>(std::move(trusted));
+  }
   d.dispatcher = std::make_unique<internal::Dispatcher>(
       &d.routes, d.metrics,
       internal::DispatchOptions{

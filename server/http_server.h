@@ -150,6 +150,13 @@ struct ServerOptions {
   size_t stream_buffer_bytes = 256 * 1024;
   // Access log path; "-" = stdout; empty = off.
   std::string access_log;
+  // Load balancers / reverse proxies trusted to say who the client is:
+  // comma-separated addresses and CIDR prefixes ("10.0.0.0/8, ::1"; empty
+  // = none). A request from one of them is taken to come from the client
+  // its X-Forwarded-For names (the rightmost entry that is not itself
+  // trusted): RequestContext::client_address() and the access log show it.
+  // From any other peer X-Forwarded-For is ignored (anyone can write it).
+  std::string trusted_proxies;
 
   // Admission control of offloaded requests:
   //  kDeadline (default): each request is admitted, ordered (earliest

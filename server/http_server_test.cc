@@ -83,6 +83,12 @@ class ServerTest : public ::testing::Test {
     ASSERT_TRUE(server_->AddRoute("POST", "/reset", [](RequestContext&) {
       return http::Response::Text(205, "a body 205 must not carry");
     }).ok());
+    for (const bool run_inline : {true, false}) {
+      ASSERT_TRUE(server_->AddRoute("GET", run_inline ? "/client" : "/client/offloaded",
+                                    [](RequestContext& ctx) {
+        return http::Response::Text(200, ctx.client_address() + " " + ctx.peer_address());
+      }, {.run_inline = run_inline}).ok());
+    }
     ASSERT_TRUE(server_->Start().ok());
     port_ = server_->port();
     ASSERT_NE(port_, 0);
@@ -961,6 +967,62 @@ TEST_F(ServerTest, RequestsRefusedBeforeTheirHeadShowWhatCameInTheLog) {
   EXPECT_THAT(lines[2], HasSubstr("] \"GET /\\x22a b HTTP/1.1\" 400 "));
   EXPECT_THAT(lines[3], HasSubstr("] \"GET /slo\" 408 "));
   EXPECT_THAT(lines[4], HasSubstr("] \"POST /echo HTTP/1.1\" 408 "));
+}
+
+// Behind a load balancer: a request from a trusted proxy is taken to come
+// from the client its X-Forwarded-For names (the rightmost entry that is
+// not a trusted proxy: what the client wrote further left is not
+// believed); handlers and the access log see that client. From a peer
+// that is not trusted the header changes nothing.
+TEST_F(ServerTest, ATrustedProxyNamesTheClient) {
+  const std::string path = ::testing::TempDir() + "/forwarded.log";
+  std::remove(path.c_str());
+  StartServer({.access_log = path, .trusted_proxies = "10.0.0.0/8, 127.0.0.1"});
+  auto get = [&](const std::string& target, const std::string& fields) {
+    RawClient c(port_);
+    EXPECT_TRUE(c.Send("GET " + target + " HTTP/1.1\r\nHost: t\r\n" + fields + "\r\n"));
+    auto r = c.Read();
+    return r.has_value() ? r->body : std::string("no answer");
+  };
+  // HAProxy (option forwardfor) appends the address it saw.
+  EXPECT_EQ(get("/client", "X-Forwarded-For: 203.0.113.7\r\n"), "203.0.113.7 127.0.0.1");
+  EXPECT_EQ(get("/client/offloaded", "X-Forwarded-For: 203.0.113.7\r\n"),
+            "203.0.113.7 127.0.0.1");
+  // A client that forges the header: the balancer's entry, on the right, wins.
+  EXPECT_EQ(get("/client", "X-Forwarded-For: 1.2.3.4, 198.51.100.2\r\n"),
+            "198.51.100.2 127.0.0.1");
+  // Two trusted hops (a CDN edge in 10/8, then the balancer), over two lines.
+  EXPECT_EQ(get("/client",
+                "X-Forwarded-For: 1.2.3.4, 2001:db8::5\r\nx-forwarded-for: 10.1.1.1\r\n"),
+            "2001:db8::5 127.0.0.1");
+  EXPECT_EQ(get("/client", "X-Forwarded-For: [2001:db8::6]:4711\r\n"), "2001:db8::6 127.0.0.1");
+  // Garbage on the way: as if nothing had been forwarded.
+  EXPECT_EQ(get("/client", "X-Forwarded-For: 1.2.3.4, unknown\r\n"), "127.0.0.1 127.0.0.1");
+  EXPECT_EQ(get("/client", ""), "127.0.0.1 127.0.0.1");
+  server_->Stop();  // flushes
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 7u);
+  EXPECT_THAT(lines[0], ::testing::StartsWith("203.0.113.7 - - ["));
+  EXPECT_THAT(lines[2], ::testing::StartsWith("198.51.100.2 - - ["));
+  EXPECT_THAT(lines[5], ::testing::StartsWith("127.0.0.1 - - ["));
+}
+
+TEST_F(ServerTest, AnUntrustedPeerCannotNameTheClient) {
+  StartServer({.trusted_proxies = "10.0.0.0/8"});
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send("GET /client HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 10.9.9.9\r\n\r\n"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "127.0.0.1 127.0.0.1");
+}
+
+TEST(ServerOptionsTest, ABadTrustedProxyListFailsTheStart) {
+  HttpServer server({.address = "127.0.0.1", .port = 0, .trusted_proxies = "10.0.0.1/8"});
+  const absl::Status s = server.Start();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("trusted_proxies"));
 }
 
 // Log rotation: the operator moves the file away and asks for a reopen

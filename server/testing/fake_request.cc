@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "http/request_parser.h"
+#include "net/ip_prefix.h"
 #include "net/socket.h"
 #include "server/exchange.h"
 
@@ -59,6 +60,16 @@ absl::StatusOr<std::unique_ptr<FakeRequest>> FakeRequest::Parse(
           net::SocketAddress::Parse(options.peer_address, 0);
       a.ok()) {
     info->peer = *a;
+  }
+  if (!options.trusted_proxies.empty()) {
+    absl::StatusOr<net::IpPrefixSet> trusted =
+        net::IpPrefixSet::Parse(options.trusted_proxies);
+    if (!trusted.ok()) return trusted.status();
+    if (trusted->Contains(info->peer)) {
+      info->trusted_proxies =
+          std::make_unique<const std::shared_ptr<const net::IpPrefixSet>>(
+              std::make_shared<const net::IpPrefixSet>(*std::move(trusted)));
+    }
   }
   info->secure = options.secure || options.client_certificate.has_value();
   if (options.client_certificate.has_value()) {

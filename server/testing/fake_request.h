@@ -46,6 +46,9 @@ struct FakeRequestOptions {
   std::vector<std::pair<std::string, std::string>> params;
   SteadyTime deadline = SteadyTime::max();
   std::string peer_address = "127.0.0.1";
+  // As ServerOptions::trusted_proxies: with peer_address in it,
+  // client_address() is the client the request's X-Forwarded-For names.
+  std::string trusted_proxies;
   // As if the request came over TLS (RequestContext::secure()); a client
   // certificate implies it (RequestContext::client_certificate()).
   bool secure = false;

@@ -11,6 +11,20 @@
 namespace brisk::testing {
 namespace {
 
+TEST(FakeRequestTest, AClientBehindATrustedProxy) {
+  const std::string raw =
+      "GET / HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n";
+  auto direct = FakeRequest::Parse(raw);
+  ASSERT_TRUE(direct.ok());
+  EXPECT_EQ((*direct)->context().client_address(), "127.0.0.1");
+  auto proxied = FakeRequest::Parse(
+      raw, {.peer_address = "10.0.0.9", .trusted_proxies = "10.0.0.0/8"});
+  ASSERT_TRUE(proxied.ok());
+  EXPECT_EQ((*proxied)->context().client_address(), "203.0.113.7");
+  EXPECT_EQ((*proxied)->context().peer_address(), "10.0.0.9");
+  EXPECT_FALSE(FakeRequest::Parse(raw, {.trusted_proxies = "10.0.0.0/99"}).ok());
+}
+
 TEST(FakeRequestTest, CancelClosesTheResponder) {
   auto req = FakeRequest::Get("/x");
   Responder r = req->TakeResponder();
