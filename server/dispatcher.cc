@@ -82,6 +82,16 @@ http::Response RoutingFailure(http::RouteMatch& match) {
   return http::Response::Status(404);
 }
 
+bool IsHttpsOnPlainConnection(const http::Request& request,
+                              const DispatchHome& home) {
+  const std::string_view target = request.target();
+  if (target.size() < 8 || !http::EqualsIgnoreCase(target.substr(0, 8), "https://")) {
+    return false;
+  }
+  const ConnectionInfo* c = home.connection.get();
+  return c == nullptr || (!c->secure && c->trusted_proxies == nullptr);
+}
+
 }  // namespace
 
 std::optional<http::Response> Dispatcher::RoutingAnswer(
@@ -104,6 +114,14 @@ Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
                                          const DispatchHome& home) {
   Outcome out;
   out.metrics_route = metrics_->num_routes();
+  if (!request.target().starts_with('/') && IsHttpsOnPlainConnection(request, home)) {
+    // An https URI asked over plain TCP: an origin must refuse it unless it
+    // came secured, or through a trusted gateway (RFC 9110 §7.4); 421
+    // tells the client to ask again over a connection that fits.
+    out.response = http::Response::Text(
+        421, "An https URI was requested over a connection without TLS\n");
+    return out;
+  }
   if (request.target() == "*") {
     // OPTIONS * (the parser admits the asterisk-form for OPTIONS only): a
     // question about the server in general (RFC 9110 9.3.7). The answer

@@ -1009,6 +1009,30 @@ TEST_F(ServerTest, ATrustedProxyNamesTheClient) {
   EXPECT_THAT(lines[5], ::testing::StartsWith("127.0.0.1 - - ["));
 }
 
+// RFC 9110 §7.4: an origin refuses a request for an https URI that did
+// not come over TLS (unless a trusted gateway sent it); it served it.
+TEST_F(ServerTest, AnHttpsUriOverPlainTcpIsMisdirected) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send("GET HTTPS://t/hello HTTP/1.1\r\nHost: t\r\n\r\n"
+                     "GET http://t/hello HTTP/1.1\r\nHost: t\r\n\r\n"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 421);
+  EXPECT_EQ(r->Header("connection"), "keep-alive");
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  server_->Stop();
+  // From a trusted proxy (one that terminated TLS) it is served.
+  StartServer({.trusted_proxies = "127.0.0.1"});
+  RawClient proxied(port_);
+  ASSERT_TRUE(proxied.Send("GET https://t/hello HTTP/1.1\r\nHost: t\r\n\r\n"));
+  r = proxied.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+}
+
 TEST_F(ServerTest, AnUntrustedPeerCannotNameTheClient) {
   StartServer({.trusted_proxies = "10.0.0.0/8"});
   RawClient c(port_);

@@ -10,20 +10,6 @@
 #include "tls/failure.h"
 
 namespace brisk::internal {
-namespace {
-
-std::string PlainHttpAnswer() {
-  std::string out;
-  http::ResponseOptions options;
-  options.keep_alive = false;
-  http::AppendResponse(
-      http::Response::Text(400,
-                           "The plain HTTP request was sent to HTTPS port\n"),
-      options, &out);
-  return out;
-}
-
-}  // namespace
 
 std::string AccessLogUser(const tls::PeerIdentity& identity) {
   std::string_view id = identity.subject;
@@ -103,7 +89,7 @@ TlsEndpoint::TlsEndpoint(std::unique_ptr<tls::TlsContext> context,
                          const net::Clock* clock)
     : context_(std::move(context)),
       handshake_timeout_(options.handshake_timeout),
-      plain_http_answer_(options.answer_plain_http ? PlainHttpAnswer() : ""),
+      answer_plain_http_(options.answer_plain_http),
       clock_(clock),
       log_(std::move(log)) {}
 
@@ -138,7 +124,7 @@ std::unique_ptr<net::Stream> TlsEndpoint::CreateStream(
   return TlsStream::Create(
       loop, *std::move(session), callbacks,
       TlsStreamOptions{.handshake_timeout = handshake_timeout_,
-                       .plain_http_answer = plain_http_answer_},
+                       .answer_plain_http = answer_plain_http_},
       std::move(hooks), [&](net::StreamCallbacks* tls_side) {
         return loop->CreateStream(std::move(fd), tls_side, options);
       });

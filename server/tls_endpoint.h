@@ -94,7 +94,7 @@ class TlsEndpoint {
 
   const std::unique_ptr<tls::TlsContext> context_;
   const std::chrono::nanoseconds handshake_timeout_;
-  const std::string plain_http_answer_;
+  const bool answer_plain_http_;
   const net::Clock* const clock_;
 
   std::mutex log_mu_;

@@ -222,6 +222,18 @@ TEST_F(TlsServerTest, StreamedAnswerWithBackpressureArrivesWhole) {
   ExpectServed(c);
 }
 
+// An https URI over TLS is the server's to answer (over plain TCP: 421).
+TEST_F(TlsServerTest, AnHttpsUriOverTlsIsServed) {
+  StartServer(Options());
+  TlsClient c(port_, Client());
+  ASSERT_TRUE(c.handshake_done()) << c.error();
+  ASSERT_TRUE(c.Send("GET https://localhost/hello HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  std::optional<RawResponse> r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "hello\n");
+}
+
 TEST_F(TlsServerTest, PlainHttpToTheTlsPortGetsA400AndIsCounted) {
   StartServer(Options());
   TlsClient steady(port_, Client());

@@ -3,12 +3,26 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <ctime>
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
+#include "http/response.h"
+#include "http/response_writer.h"
 #include "tls/failure.h"
 
 namespace brisk::internal {
+
+void AppendPlainHttpAnswer(bool head, int64_t unix_seconds, std::string* out) {
+  const std::string date = http::HttpDate::Format(unix_seconds);
+  http::ResponseOptions options;
+  options.keep_alive = false;
+  options.head = head;
+  options.date = date;
+  http::AppendResponse(
+      http::Response::Text(400, "The plain HTTP request was sent to HTTPS port\n"),
+      options, out);
+}
 namespace {
 
 // Plaintext per record: TLS's maximum, so a large answer's progress is seen
@@ -166,9 +180,10 @@ void TlsStream::Fail(int error, bool peer_closed) {
   input_ended_ = true;
   CancelTimer();
   if (session_->failure() == tls::TlsFailure::kPlainHttp &&
-      !options_.plain_http_answer.empty()) {
+      options_.answer_plain_http) {
     AppendWire([&](std::string* wire) {
-      wire->append(options_.plain_http_answer);
+      AppendPlainHttpAnswer(session_->first_bytes().substr(0, 5) == "HEAD ",
+                            static_cast<int64_t>(std::time(nullptr)), wire);
       return true;
     });
   }

@@ -68,12 +68,15 @@ namespace brisk::internal {
 struct TlsStreamOptions {
   // From Start() to the end of the handshake; 0 = no limit.
   std::chrono::nanoseconds handshake_timeout = std::chrono::seconds(10);
-  // Sent unencrypted to a client that spoke plain HTTP to the TLS port
-  // (kPlainHttp), before closing, as nginx's "400 The plain HTTP request was
-  // sent to HTTPS port". Empty: close without a word. Not owned; must
-  // outlive the stream.
-  std::string_view plain_http_answer;
+  // A client that spoke plain HTTP to the TLS port (kPlainHttp) is told so
+  // before the close, unencrypted, as nginx does: "400 The plain HTTP
+  // request was sent to HTTPS port", with a Date, and no content if the
+  // request was HEAD (RFC 9110 §6.6.1, §9.3.2). false: close without a word.
+  bool answer_plain_http = false;
 };
+
+// The answer TlsStreamOptions::answer_plain_http sends, at `unix_seconds`.
+void AppendPlainHttpAnswer(bool head, int64_t unix_seconds, std::string* out);
 
 // What a TlsStream tells its creator besides the protocol's callbacks.
 struct TlsStreamHooks {

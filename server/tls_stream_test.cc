@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "net/clock.h"
 #include "net/event_loop.h"
@@ -62,7 +63,7 @@ class TlsStreamTest : public ::testing::Test {
   }
 
   void Make(TlsStreamOptions options = {}) {
-    options.plain_http_answer = kPlainAnswer;
+    options.answer_plain_http = true;
     TlsStreamHooks hooks;
     hooks.on_established = [this](const tls::TlsServerSession& s) {
       upper_.events.push_back("established");
@@ -112,8 +113,6 @@ class TlsStreamTest : public ::testing::Test {
     return context_->stats().handshake_failures[static_cast<size_t>(reason)];
   }
 
-  static constexpr std::string_view kPlainAnswer =
-      "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n";
 
   net::FakeClock clock_;
   std::unique_ptr<net::EventLoop> loop_;
@@ -307,7 +306,21 @@ TEST_P(TlsStreamBadStartTest, EndsCleanlyWithAReason) {
   }
   EXPECT_EQ(failure_, c.reason);
   EXPECT_EQ(Failures(c.reason), 1u);
-  EXPECT_EQ(transport_->TakeSent(), c.plain_answer ? kPlainAnswer : "");
+  // nginx's answer, as every answer: dated, no content for HEAD (RFC 9110
+  // §6.6.1, §9.3.2; both were missing).
+  const std::string sent = transport_->TakeSent();
+  if (c.plain_answer) {
+    const bool head = c.bytes.rfind("HEAD ", 0) == 0;
+    EXPECT_THAT(sent, ::testing::StartsWith("HTTP/1.1 400 Bad Request\r\n"));
+    EXPECT_THAT(sent, ::testing::ContainsRegex("\r\nDate: [A-Z][a-z][a-z], [0-9][0-9] "));
+    EXPECT_THAT(sent, ::testing::HasSubstr("\r\nConnection: close\r\n"));
+    EXPECT_THAT(sent, ::testing::HasSubstr("\r\nContent-Length: 46\r\n"));
+    EXPECT_THAT(sent, ::testing::EndsWith(
+                          head ? "\r\n\r\n"
+                               : "\r\n\r\nThe plain HTTP request was sent to HTTPS port\n"));
+  } else {
+    EXPECT_EQ(sent, "");
+  }
   // Nothing more arrives; the connection closes.
   transport_->Deliver("more");
   EXPECT_EQ(upper_.events, c.events);
@@ -324,6 +337,8 @@ INSTANTIATE_TEST_SUITE_P(
     Cases, TlsStreamBadStartTest,
     ::testing::Values(
         BadStartCase{"PlainHttp", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", true,
+                     TlsFailure::kPlainHttp, {"failed", "error"}, EPROTO, true},
+        BadStartCase{"PlainHttpHead", "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", true,
                      TlsFailure::kPlainHttp, {"failed", "error"}, EPROTO, true},
         BadStartCase{"Garbage", std::string("\x00\x01\x02garbage", 10), true,
                      TlsFailure::kNotTls, {"failed", "error"}, EPROTO, false},

@@ -115,6 +115,9 @@ class TlsServerSession {
   const PeerIdentity& peer() const { return peer_; }
   // Bytes received so far (ciphertext, including the handshake).
   uint64_t bytes_received() const { return bytes_received_; }
+  // After kNotTls or kPlainHttp: the first bytes received (up to 8), for
+  // the caller's answer ("HEAD " asks for one without content).
+  std::string_view first_bytes() const { return first_bytes_; }
 
  private:
   friend class TlsContext;
@@ -143,6 +146,7 @@ class TlsServerSession {
   bool peer_closed_ = false;
   bool sent_close_notify_ = false;
   uint64_t bytes_received_ = 0;
+  std::string first_bytes_;
   std::string alpn_;
   PeerIdentity peer_;
 };
