@@ -93,17 +93,30 @@ void Acceptor::UpdateInterest() {
   // Interest 0 keeps the registration but reports nothing (the pending
   // connections wait in the kernel backlog).
   const bool active = !paused_ && backoff_timer_ == kInvalidTimerId;
+  absl::Status s;
   if (native_) {
     // Stopped: the connections wait in the backlog. AlreadyExists (still
     // accepting) is fine.
     if (active) {
-      (void)loop_->StartAccept(listener_.fd(), NativeCallback());
+      s = loop_->StartAccept(listener_.fd(), NativeCallback());
+      if (absl::IsAlreadyExists(s)) s = absl::OkStatus();
     } else {
       loop_->StopAccept(listener_.fd(), LateCallback());
     }
-    return;
+  } else {
+    s = loop_->Modify(listener_.fd(), active ? kReadable : 0);
   }
-  (void)loop_->Modify(listener_.fd(), active ? kReadable : 0);
+  if (s.ok()) return;
+  ++stats_.watch_errors;
+  if (options_.on_watch_error) options_.on_watch_error(s);
+  // A listener left unwatched would never accept again: try again after
+  // the back-off (and on, until it works).
+  if (active && backoff_timer_ == kInvalidTimerId) {
+    backoff_timer_ = loop_->RunAfter(options_.fd_limit_backoff, [this] {
+      backoff_timer_ = kInvalidTimerId;
+      UpdateInterest();
+    });
+  }
 }
 
 void Acceptor::OnNativeAccept(int fd, int error) {

@@ -59,6 +59,11 @@ struct AcceptorOptions {
   // on the loop thread: the owner's metric and log line (the clients in the
   // backlog are waiting meanwhile). May be empty.
   std::function<void(int error)> on_fd_limit;
+  // Told when the listener could not be watched again (epoll_ctl or the
+  // ring refused it: no memory, fs.epoll.max_user_watches); the acceptor
+  // tries again after fd_limit_backoff, and on, until it works. May be
+  // empty.
+  std::function<void(const absl::Status& error)> on_watch_error;
 };
 
 struct AcceptorStats {
@@ -66,6 +71,7 @@ struct AcceptorStats {
   uint64_t fd_limit_events = 0;   // EMFILE/ENFILE/... back-offs
   uint64_t rejected = 0;          // closed at once by the reserve-fd trick
   uint64_t errors = 0;            // other accept errors (counted, skipped)
+  uint64_t watch_errors = 0;      // the listener could not be re-armed
 };
 
 class Acceptor {

@@ -174,6 +174,82 @@ TEST_P(AcceptorTest, OnStoppedRunsForAPausedAcceptorToo) {
   EXPECT_EQ(stopped, 1);
 }
 
+// A loop that refuses to re-arm accepting while `fail` > 0 (epoll_ctl's
+// ENOMEM, fs.epoll.max_user_watches' ENOSPC; the ring's submission):
+// everything else goes to the real loop.
+class FlakyLoop final : public EventLoop {
+ public:
+  explicit FlakyLoop(std::unique_ptr<EventLoop> real) : real_(std::move(real)) {}
+  int fail = 0;
+
+  absl::Status Watch(int fd, uint32_t interest, IoCallback cb) override {
+    return real_->Watch(fd, interest, std::move(cb));
+  }
+  absl::Status Modify(int fd, uint32_t interest) override {
+    if (interest != 0 && fail > 0) {
+      --fail;
+      return absl::ResourceExhaustedError("epoll_ctl: Cannot allocate memory");
+    }
+    return real_->Modify(fd, interest);
+  }
+  absl::Status Unwatch(int fd) override { return real_->Unwatch(fd); }
+  void Post(Task task) override { real_->Post(std::move(task)); }
+  TimerId RunAt(TimePoint when, Task cb) override {
+    return real_->RunAt(when, std::move(cb));
+  }
+  bool Cancel(TimerId id) override { return real_->Cancel(id); }
+  void Run() override { real_->Run(); }
+  void Stop() override { real_->Stop(); }
+  int RunOnce(Duration max_wait) override { return real_->RunOnce(max_wait); }
+  TimePoint Now() const override { return real_->Now(); }
+  const Clock& clock() const override { return real_->clock(); }
+  void SetLagObserver(absl::AnyInvocable<void(Duration)> observer) override {
+    real_->SetLagObserver(std::move(observer));
+  }
+  LoopStats stats() const override { return real_->stats(); }
+  bool IsInLoopThread() const override { return real_->IsInLoopThread(); }
+  absl::Status StartAccept(int listen_fd, AcceptCallback cb) override {
+    absl::Status s = real_->StartAccept(listen_fd, std::move(cb));
+    if (s.ok() && fail > 0) {  // as if the submission failed
+      --fail;
+      real_->StopAccept(listen_fd, nullptr);
+      return absl::ResourceExhaustedError("io_uring_enter: Cannot allocate memory");
+    }
+    return s;
+  }
+  void StopAccept(int listen_fd, AcceptCallback late) override {
+    real_->StopAccept(listen_fd, std::move(late));
+  }
+
+ private:
+  std::unique_ptr<EventLoop> real_;
+};
+
+// A listener that could not be watched again after a pause is retried
+// after the back-off until it works: it stayed parked, and the server
+// never accepted again, silently (fault-injection review).
+TEST_P(AcceptorTest, AListenerThatCannotBeRearmedIsRetried) {
+  FlakyLoop flaky(std::move(loop_));
+  std::vector<absl::Status> told;
+  absl::StatusOr<std::unique_ptr<Acceptor>> a = Acceptor::Create(
+      &flaky, std::move(*listener_),
+      [this](UniqueFd fd, const SocketAddress&) { accepted_.push_back(std::move(fd)); },
+      {.fd_limit_backoff = milliseconds(1),
+       .on_watch_error = [&](const absl::Status& s) { told.push_back(s); }});
+  ASSERT_TRUE(a.ok()) << a.status();
+  (*a)->Pause();
+  flaky.fail = 3;
+  (*a)->Resume();
+  UniqueFd c = Client();
+  for (int i = 0; i < 100 && accepted_.empty(); ++i) flaky.RunOnce(milliseconds(50));
+  EXPECT_EQ(accepted_.size(), 1u);
+  EXPECT_EQ((*a)->stats().watch_errors, 3u);
+  ASSERT_EQ(told.size(), 3u);
+  EXPECT_EQ(told[0].code(), absl::StatusCode::kResourceExhausted);
+  a->reset();
+  loop_ = nullptr;
+}
+
 INSTANTIATE_TEST_SUITE_P(Loops, AcceptorTest, ::testing::ValuesIn(AllLoopKinds()),
                          LoopKindParamName<::testing::TestParamInfo<LoopKind>>);
 

@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <future>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -698,6 +699,23 @@ absl::Status HttpServer::Start() {
     // (A Shutdown() from now on finds `running` set and writes itself.)
     if (d.shutdown_requested.load()) d.PostShutdownEvent();
   }
+  // The control thread is the last thing that can fail: it is made before
+  // a takeover is confirmed (a start that fails after the confirmation
+  // left no one accepting: the old process had begun to drain), and runs
+  // once everything it reads (`handover` below among them) is set. A
+  // takeover confirmed meanwhile, or a signal, only queued its task.
+  auto go = std::make_shared<std::promise<void>>();
+  absl::StatusOr<std::thread> control_thread = TryStartThread(
+      "the control thread", [&d, ready = go->get_future().share()] {
+        ready.wait();
+        pthread_setname_np(pthread_self(), "brisk-control");
+        internal::current_server_thread = d.metrics.get();
+        d.control->Run();
+      });
+  if (!control_thread.ok()) {
+    d.StopLocked();  // closes what the reactors accepted; joins every thread
+    return control_thread.status();
+  }
   if (takeover.has_value()) {
     // This one accepts now: the old one may stop. Only then is the socket
     // path ours (the old one serves it until here); failing now would
@@ -713,19 +731,7 @@ absl::Status HttpServer::Start() {
       d.handover = *std::move(service);
     }
   }
-  // Started last: everything the control thread reads (`handover` above
-  // among them) is set before it exists. A takeover confirmed meanwhile,
-  // or a signal, only queued its task on the loop.
-  absl::StatusOr<std::thread> control_thread =
-      TryStartThread("the control thread", [&d] {
-        pthread_setname_np(pthread_self(), "brisk-control");
-        internal::current_server_thread = d.metrics.get();
-        d.control->Run();
-      });
-  if (!control_thread.ok()) {
-    d.StopLocked();  // closes what the reactors accepted; joins every thread
-    return control_thread.status();
-  }
+  go->set_value();
   d.control_thread = *std::move(control_thread);
   return absl::OkStatus();
 }

@@ -54,7 +54,23 @@ absl::Status Reactor::Init(std::vector<net::Listener> listeners, bool io_uring) 
             [this](net::UniqueFd fd, const net::SocketAddress& peer) {
               OnAccept(std::move(fd), peer);
             },
-            net::AcceptorOptions{.on_fd_limit = [this](int error) { OnFdLimit(error); }});
+            net::AcceptorOptions{
+                .on_fd_limit = [this](int error) { OnFdLimit(error); },
+                .on_watch_error =
+                    [this](const absl::Status& error) {
+                      // Rare (the kernel out of memory or epoll watches):
+                      // said at most every 10 s; the acceptor retries.
+                      const int64_t now = static_cast<int64_t>(std::time(nullptr));
+                      if (watch_error_logged_at_ != 0 && now - watch_error_logged_at_ < 10) {
+                        return;
+                      }
+                      watch_error_logged_at_ = now;
+                      std::fprintf(stderr,
+                                   "accept: cannot watch the listener again (%s): "
+                                   "new connections wait in the listen backlog; "
+                                   "retrying every 100 ms\n",
+                                   error.ToString().c_str());
+                    }});
     if (!acceptor.ok()) return acceptor.status();
     acceptors_.push_back(*std::move(acceptor));
   }

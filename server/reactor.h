@@ -99,6 +99,7 @@ class Reactor final : public ConnectionOwner {
   bool serve_late_accepts_ = false;  // after PostStopAccepting, not Stop
   int64_t fd_limit_logged_at_ = 0;   // time(), seconds; 0: never
   uint64_t fd_limit_unlogged_ = 0;
+  int64_t watch_error_logged_at_ = 0;  // time(), seconds; 0: never
   http::HttpDate date_;
   std::thread thread_;
 };
