@@ -50,10 +50,12 @@ for round in $(seq "$ROUNDS"); do
       [[ $mode == pipe16 ]] && args+=(-s "$WORK/pipeline.lua")
       [[ $mode == close ]] && args+=(-H "Connection: close")
       c0=$(cpu_ns "$PID")
-      read -r requests rps p99 _ < <(taskset -c 1 timeout $((D + 20)) \
+      read -r requests rps p99 errors < <(taskset -c 1 timeout $((D + 20)) \
         wrk "${args[@]}" "http://127.0.0.1:$PORT/hello" 2>&1 | wrk_fields)
       c1=$(cpu_ns "$PID")
-      echo "$name $mode $rps $p99 $(((c1 - c0) / (requests > 0 ? requests : 1)))" >> "$WORK/raw"
+      # Errors (socket errors, non-2xx) are kept: a build that fails fast
+      # must not read as a faster one.
+      echo "$name $mode $rps $p99 $(((c1 - c0) / (requests > 0 ? requests : 1))) $errors" >> "$WORK/raw"
     done
     kill "$PID" 2>/dev/null || true
     wait "$PID" 2>/dev/null || true
@@ -66,20 +68,29 @@ python3 - "$WORK/raw" "$MODES" <<'PY'
 import sys, statistics as st
 rows = {}
 for line in open(sys.argv[1]):
-    n, m, r, p99, cpu = line.split()
-    rows.setdefault((n, m), []).append((float(r), float(p99), float(cpu)))
-print(f"{'binary':6} {'mode':7} {'req/s':>10} {'p99_us':>8} {'cpu_ns/req':>10}  "
-      f"(median of {len(next(iter(rows.values())))} rounds; req/s min-max)")
+    n, m, r, p99, cpu, errors = line.split()
+    rows.setdefault((n, m), []).append((float(r), float(p99), float(cpu), int(errors)))
+print(f"{'binary':6} {'mode':7} {'req/s':>10} {'p99_us':>8} {'cpu_ns/req':>10} {'errors':>7}  "
+      f"(median of {len(next(iter(rows.values())))} rounds; req/s min-max; errors: all rounds)")
+failed = []
 for m in sys.argv[2].split():
     for n in ("A", "B"):
         v = rows[(n, m)]
         r = [x[0] for x in v]
+        errors = sum(x[3] for x in v)
+        if errors:
+            failed.append(f"{n} {m}")
         print(f"{n:6} {m:7} {st.median(r):10.0f} {st.median(x[1] for x in v):8.0f} "
-              f"{st.median(x[2] for x in v):10.0f}  ({min(r):.0f}-{max(r):.0f})")
+              f"{st.median(x[2] for x in v):10.0f} {errors:7d}  ({min(r):.0f}-{max(r):.0f})")
     med = lambda n, i: st.median(x[i] for x in rows[(n, m)])
     # Rounds are paired (A then B under the same conditions): the median of
     # the per-round ratios is steadier than the ratio of the medians.
     paired = st.median(b[0] / a[0] for a, b in zip(rows[("A", m)], rows[("B", m)]) if a[0])
     print(f"B/A    {m:7} req/s {med('B', 0) / med('A', 0):.3f} (paired rounds {paired:.3f}), "
           f"cpu/req {med('B', 2) / med('A', 2):.3f}")
+if failed:
+    # Socket errors or non-2xx answers: the ratios compare unlike work.
+    print("INVALID: errors or non-2xx answers in " + ", ".join(failed) +
+          "; the ratios above do not compare like with like")
+    sys.exit(1)
 PY

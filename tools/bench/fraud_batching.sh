@@ -123,8 +123,13 @@ for rate in rates:
         good = m(g, lambda r: r["run"]["ok_within_sla"] / D)
         errs = m(g, lambda r: sum(r["run"]["errors"].values()))
         batch = m(g, lambda r: r["mean_batch"])
-        table[(p, rate)] = dict(p50=p50, p99=p99, good=good)
-        print(f"{rate:7d} {p:9} {p50:8.0f} {p99:9.0f} {good:8.0f} {100 * good / rate:5.1f}% {batch:6.1f} {errs:6.0f}")
+        # The generator could not keep the schedule (its own ceiling is
+        # ~55-60k/s on one core): such a rate measured the client, and
+        # ends a policy's sustainable range (it is not a result).
+        behind = min(r["run"].get("send_rate", rate) for r in g) < 0.97 * rate
+        table[(p, rate)] = dict(p50=p50, p99=p99, good=good, behind=behind)
+        print(f"{rate:7d} {p:9} {p50:8.0f} {p99:9.0f} {good:8.0f} {100 * good / rate:5.1f}% {batch:6.1f} {errs:6.0f}"
+              + ("  generator behind" if behind else ""))
 print(f"(medians of {len(next(iter(groups.values())))} rounds of {D:.0f} s; latency "
       "from the scheduled send time; goodput = 2xx within the 10 ms budget per "
       "second; batch = mean batch size)")
@@ -137,12 +142,15 @@ for p in policies:
     best = 0
     for rate in rates:
         t = table.get((p, rate))
-        if t is not None and t["p99"] <= 10000 and t["good"] >= 0.99 * rate:
+        if t is not None and t["p99"] <= 10000 and t["good"] >= 0.99 * rate and not t["behind"]:
             best = rate
         else:
             break
     sustained[p] = best
-    print(f"{p:9} largest rate with p99 <= 10 ms and goodput >= 99%: {best}/s")
+    following = next((r for r in rates if r > best), None)
+    capped = best and following is not None and table.get((p, following), {}).get("behind")
+    print(f"{p:9} largest rate with p99 <= 10 ms and goodput >= 99%: {best}/s"
+          + (" or more (the generator fell behind at the next rate)" if capped else ""))
 print()
 print("goal check:")
 goals = []

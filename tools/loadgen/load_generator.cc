@@ -366,11 +366,16 @@ void Runner::OnResponse(Connection& c) {
     cls.stats.complete_window =
         std::max(cls.stats.complete_window, now - cls.measure_start);
   }
+  // An answer that came before the whole request was sent (a server may
+  // answer early, RFC 9112 §9.5): the rest of the body is not sent, so
+  // the connection cannot carry another request (it would land inside the
+  // body the server still reads): close it, as for Connection: close or
+  // stray bytes after the answer.
+  const bool request_sent = c.out.empty();
   c.out.Clear();
-  if (c.parser.keep_alive() && c.in.empty()) {
+  if (c.parser.keep_alive() && c.in.empty() && request_sent) {
     BecomeIdle(c);
   } else {
-    // Connection: close (or stray bytes after the response): start afresh.
     Close(c);
     Reopen(c);
   }

@@ -41,6 +41,11 @@ class TestServer {
     bool chunked = false;       // chunked bodies instead of Content-Length
     bool never_answer = false;  // read requests, answer nothing
     milliseconds stall_first{0};  // the first request is answered this late
+    // Answers 200 as soon as a head is read (RFC 9112 §9.5 allows it), then
+    // stops reading for a while (the client's send buffer fills) and reads
+    // the rest of the body, which must be all 'b' (else a request landed
+    // inside it: counted in corrupt_bodies()).
+    bool answer_after_head = false;
     // When set, it answers every request instead (the options above do not
     // apply): the response bytes for the whole request. Runs on the
     // connection's thread; may block that connection.
@@ -69,6 +74,7 @@ class TestServer {
   uint16_t port() const { return listener_->port(); }
   int requests() const { return requests_.load(); }
   int connections() const { return connections_.load(); }
+  int corrupt_bodies() const { return corrupt_bodies_.load(); }
   std::string first_request() {
     std::lock_guard<std::mutex> lock(mu_);
     return first_request_;
@@ -118,6 +124,7 @@ class TestServer {
     http::ParserLimits limits;
     limits.max_body_bytes = 64 << 20;  // the tests send bodies of a few MiB
     http::RequestParser parser(limits);
+    bool answered_early = false;
     std::string request;  // the raw bytes of the request being read
     char buf[4096];
     while (WaitReadable(fd)) {
@@ -132,12 +139,27 @@ class TestServer {
         }
         if (r.kind == http::ParseResult::kNeedMore) {
           request.append(in);
+          if (options_.answer_after_head && parser.headers_complete() && !answered_early) {
+            answered_early = true;
+            if (!SendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")) return;
+            std::this_thread::sleep_for(milliseconds(200));
+          }
           break;
         }
         request.append(in.substr(0, r.consumed));
         in.remove_prefix(r.consumed);
-        parser.TakeRequest();
-        if (!Answer(fd, request)) return;
+        const http::Request taken = parser.TakeRequest();
+        if (options_.answer_after_head) {
+          if (taken.body().find_first_not_of('b') != std::string_view::npos) ++corrupt_bodies_;
+          ++requests_;
+          if (!answered_early &&
+              !SendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")) {
+            return;
+          }
+          answered_early = false;
+        } else if (!Answer(fd, request)) {
+          return;
+        }
         request.clear();
       }
     }
@@ -173,6 +195,7 @@ class TestServer {
   std::thread accept_thread_;
   std::atomic<int> requests_{0};
   std::atomic<int> connections_{0};
+  std::atomic<int> corrupt_bodies_{0};
   std::mutex mu_;
   std::vector<std::thread> connection_threads_;  // guarded by mu_
   std::string first_request_;                    // guarded by mu_
@@ -334,6 +357,26 @@ TEST(LoadGeneratorTest, RequestLargerThanTheDefaultBufferIsSentWhole) {
   EXPECT_EQ(stats->completed, 2u);
   EXPECT_EQ(stats->errors.requests(), 0u);
   EXPECT_EQ(server.requests(), 2);
+}
+
+// An answer that comes while the body is still being sent: the connection
+// is closed rather than reused (RFC 9112 §9.5); the next request went out
+// on it, inside the body the server was still reading.
+TEST(LoadGeneratorTest, AnAnswerBeforeTheBodyIsSentClosesTheConnection) {
+  TestServer server({.answer_after_head = true});
+  LoadOptions o = Options(server.port(), 20, milliseconds(200));
+  o.connections = 1;
+  absl::StatusOr<std::string> request =
+      BuildRequest({.method = "POST", .port = server.port(), .path = "/up",
+                    .body = std::string(8 << 20, 'b')});
+  ASSERT_TRUE(request.ok());
+  o.request = *request;
+  o.timeout = std::chrono::seconds(5);
+  absl::StatusOr<RunStats> stats = RunLoad(o);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->completed, 4u);
+  EXPECT_EQ(server.corrupt_bodies(), 0);
+  EXPECT_GE(server.connections(), 4);  // one per request: none was reused
 }
 
 TEST(LoadGeneratorTest, CannotConnectAtAll) {
