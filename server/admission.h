@@ -43,6 +43,8 @@ enum class ShedReason : uint8_t {
   kStandingQueue,   // at arrival: the route's queue has not drained for a
                     // whole budget, and it would wait past its target
                     // (deadline_policy.h)
+  kBodyMemory,      // while its body arrived: the bodies being received,
+                    // server-wide, reached ServerOptions::max_body_memory
 };
 
 // One offloaded request, as a policy sees it.

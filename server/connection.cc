@@ -112,6 +112,18 @@ void Connection::ProcessInput(std::string_view data, SteadyTime arrival) {
     if (parser_ == nullptr) parser_ = owner_->TakeParser();
     const bool was_idle = parser_->idle();
     http::ParseResult r = parser_->Feed(data);
+    if (r.kind != http::ParseResult::kError && !HoldBodyMemory()) {
+      // Bodies arriving on every connection together would take more
+      // memory than the server may give them: refused (503, Retry-After)
+      // rather than risk the process (an allocation failure ends it).
+      stash_.clear();
+      const size_t route = context().dispatcher->MetricsRouteOf(parser_->request());
+      context().dispatcher->CountShed(route, ShedReason::kBodyMemory);
+      AnswerWithoutRequest(context().dispatcher->Refusal(ShedReason::kBodyMemory),
+                           parser_->head_request(), &parser_->request());
+      ReleaseBodyMemory();
+      return;
+    }
     if (r.kind == http::ParseResult::kNeedMore) {
       // A head starts arriving: the header timeout runs from this read (the
       // clock, not the iteration's possibly older cached time).
@@ -135,6 +147,7 @@ void Connection::ProcessInput(std::string_view data, SteadyTime arrival) {
     continue_sent_ = false;
     unparsed_ = data.size();  // more requests may follow this one
     http::Request request = parser_->TakeRequest();
+    ReleaseBodyMemory();  // the body is the handler's now
     if (data.empty() && parser_->idle()) ReleaseParser();  // none in progress
     Dispatch(std::move(request), arrival);
     unparsed_ = 0;
@@ -590,7 +603,33 @@ void Connection::Finish() {
 }
 
 void Connection::ReleaseParser() {
+  ReleaseBodyMemory();
   if (parser_ != nullptr) owner_->GiveBackParser(std::move(parser_));
+}
+
+bool Connection::HoldBodyMemory() {
+  // A body's bytes are counted as they arrive (the parser's buffer grows
+  // with them), so a client that declares a large body but sends little
+  // holds little.
+  if (!parser_->headers_complete()) return true;
+  const size_t body = parser_->request().body().size();
+  if (body <= body_reserved_) return true;
+  std::atomic<int64_t>& total = context().metrics->body_bytes_receiving;
+  const auto more = static_cast<int64_t>(body - body_reserved_);
+  if (total.fetch_add(more, std::memory_order_relaxed) + more >
+      static_cast<int64_t>(config().max_body_memory)) {
+    total.fetch_sub(more, std::memory_order_relaxed);
+    return false;
+  }
+  body_reserved_ = body;
+  return true;
+}
+
+void Connection::ReleaseBodyMemory() {
+  if (body_reserved_ == 0) return;
+  context().metrics->body_bytes_receiving.fetch_sub(
+      static_cast<int64_t>(body_reserved_), std::memory_order_relaxed);
+  body_reserved_ = 0;
 }
 
 bool Connection::Idle() const {

@@ -73,6 +73,9 @@ struct ConnectionConfig {
   // and never reads; the write timeout then closes it).
   size_t max_unsent_bytes = 256 * 1024;
   http::ParserLimits parser_limits;
+  // ServerOptions::max_body_memory: bytes of request bodies all
+  // connections may hold while receiving them.
+  size_t max_body_memory = 256 << 20;
   // ServerOptions::trusted_proxies; null: none.
   std::shared_ptr<const net::IpPrefixSet> trusted_proxies;
 };
@@ -271,6 +274,10 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   }
   // Gives the parser back (no request in progress any more).
   void ReleaseParser();
+  // Holds the body received so far against max_body_memory; false (and
+  // nothing held) when that would go past it.
+  bool HoldBodyMemory();
+  void ReleaseBodyMemory();
   RouteMetrics& MetricsFor(size_t route);
   // The time now, read from the clock: never before the loop iteration's
   // cached time, which may be older than the bytes or the connection a
@@ -297,6 +304,9 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   net::LazyBytes stash_;
   // While ProcessInput() dispatches a request: the bytes after it.
   size_t unparsed_ = 0;
+  // Body bytes of the request being received, held against
+  // ConnectionConfig::max_body_memory (ServerMetrics::body_bytes_receiving).
+  size_t body_reserved_ = 0;
 
   Phase phase_ = Phase::kOpen;
   bool draining_ = false;    // answers carry Connection: close

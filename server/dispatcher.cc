@@ -32,6 +32,8 @@ std::string_view RefusalText(ShedReason reason) {
     case ShedReason::kCodel: return "overloaded: queue timeout\n";
     case ShedReason::kStandingQueue:
       return "overloaded: the queue is not draining\n";
+    case ShedReason::kBodyMemory:
+      return "overloaded: too many request bodies arriving at once\n";
   }
   return "overloaded\n";
 }

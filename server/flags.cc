@@ -61,6 +61,10 @@ ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
 ABSL_FLAG(int64_t, max_header_bytes, 32 * 1024,
           "Largest request header section (431 beyond).");
 ABSL_FLAG(int64_t, max_body_bytes, 1 << 20, "Largest request body (413 beyond).");
+ABSL_FLAG(int64_t, max_body_memory, 256 << 20,
+          "Bytes of request bodies all connections may hold while they arrive; "
+          "a body past it is refused (503, shed reason body_memory). At least "
+          "--max_body_bytes.");
 ABSL_FLAG(std::string, access_log, "",
           "Access log file; '-' for stdout; empty for none.");
 ABSL_FLAG(std::string, trusted_proxies, "",
@@ -216,6 +220,11 @@ absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
         "--max_body_bytes must be >= 0 (0: no request may carry a body)");
   }
   o.max_body_bytes = static_cast<size_t>(max_body_bytes);
+  const int64_t max_body_memory = absl::GetFlag(FLAGS_max_body_memory);
+  if (max_body_memory < 0) {
+    return absl::InvalidArgumentError("--max_body_memory must be >= 0");
+  }
+  o.max_body_memory = static_cast<size_t>(max_body_memory);
   o.access_log = absl::GetFlag(FLAGS_access_log);
   o.trusted_proxies = absl::GetFlag(FLAGS_trusted_proxies);
   o.handover_socket = absl::GetFlag(FLAGS_handover_socket);

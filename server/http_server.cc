@@ -327,6 +327,10 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
       o.admission != ServerOptions::Admission::kCodel) {
     return absl::InvalidArgumentError("admission must be Admission::kDeadline or kCodel");
   }
+  if (o.max_body_memory < o.max_body_bytes) {
+    return absl::InvalidArgumentError(
+        "max_body_memory must be >= max_body_bytes (one largest body must fit)");
+  }
   if (absl::StatusOr<net::IpPrefixSet> trusted =
           net::IpPrefixSet::Parse(o.trusted_proxies);
       !trusted.ok()) {
@@ -456,7 +460,8 @@ absl::Status HttpServer::Start() {
       .max_pipeline_depth = o.max_pipeline_depth,
       .max_unsent_bytes = o.max_unsent_bytes,
       .parser_limits = http::ParserLimits{.max_header_bytes = o.max_header_bytes,
-                                          .max_body_bytes = o.max_body_bytes}};
+                                          .max_body_bytes = o.max_body_bytes},
+      .max_body_memory = o.max_body_memory};
   if (net::IpPrefixSet trusted = *net::IpPrefixSet::Parse(o.trusted_proxies);
       !trusted.empty()) {  // validated above
     d.connection_config.trusted_proxies =

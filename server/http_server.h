@@ -138,6 +138,14 @@ struct ServerOptions {
   std::chrono::nanoseconds drain_timeout = std::chrono::seconds(10);
   size_t max_header_bytes = 32 * 1024;
   size_t max_body_bytes = 1 << 20;
+  // Bytes of request bodies all connections together may hold while they
+  // arrive (a body counts as its bytes come, until its handler gets it).
+  // A body that would go past it is refused: 503 (shed_status) with
+  // Retry-After, shed reason "body_memory", and the connection closes. It
+  // keeps slow uploads on many connections from taking the process's
+  // memory (an allocation that fails ends the process). At least
+  // max_body_bytes; size it to the memory the process may use.
+  size_t max_body_memory = 256 << 20;
   // Requests parsed ahead on one connection while earlier ones are pending.
   size_t max_pipeline_depth = 64;
   // Answers written on one connection but not yet taken by the kernel

@@ -1049,6 +1049,54 @@ TEST(ServerOptionsTest, ABadTrustedProxyListFailsTheStart) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("trusted_proxies"));
 }
 
+// Bodies arriving on many connections at once are held against
+// max_body_memory: past it a body is refused (503 + Retry-After, shed
+// reason body_memory) instead of growing the process until an allocation
+// fails (fault-injection review: ~650 slow 1 MB uploads aborted it).
+TEST_F(ServerTest, BodiesArrivingTogetherAreHeldToTheMemoryLimit) {
+  StartServer({.max_body_bytes = 1000, .max_body_memory = 1500});
+  const std::string head = "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n";
+  RawClient a(port_);
+  ASSERT_TRUE(a.Send(head + std::string(900, 'a')));
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().body_bytes_receiving.load() == 900; }));
+  RawClient b(port_);
+  ASSERT_TRUE(b.Send(head + std::string(700, 'b')));
+  auto r = b.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->Header("retry-after"), "1");
+  EXPECT_EQ(r->Header("connection"), "close");
+  EXPECT_TRUE(b.WaitClosed());
+  EXPECT_EQ(server_->metrics().route(2).shed[5].load(), 1u);  // POST /echo, body_memory
+  EXPECT_EQ(server_->metrics().ShedCount(5), 1u);
+  EXPECT_EQ(server_->metrics().body_bytes_receiving.load(), 900);
+  // The first upload finishes: its memory is the handler's, then free.
+  ASSERT_TRUE(a.Send(std::string(100, 'a')));
+  r = a.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, std::string(900, 'a') + std::string(100, 'a'));
+  EXPECT_EQ(server_->metrics().body_bytes_receiving.load(), 0);
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(head + std::string(1000, 'c')));
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  // A client that leaves mid-body gives its share back.
+  {
+    RawClient d(port_);
+    ASSERT_TRUE(d.Send(head + std::string(500, 'd')));
+    ASSERT_TRUE(Eventually([&] { return server_->metrics().body_bytes_receiving.load() == 500; }));
+  }
+  EXPECT_TRUE(Eventually([&] { return server_->metrics().body_bytes_receiving.load() == 0; }));
+}
+
+TEST(ServerOptionsTest, BodyMemoryBelowTheLargestBodyFailsTheStart) {
+  HttpServer server({.address = "127.0.0.1", .port = 0, .max_body_bytes = 2000,
+                     .max_body_memory = 1000});
+  EXPECT_EQ(server.Start().code(), absl::StatusCode::kInvalidArgument);
+}
+
 // Log rotation: the operator moves the file away and asks for a reopen
 // (SIGHUP does the same); lines logged before go to the moved file, later
 // ones to a fresh file at the path.

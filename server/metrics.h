@@ -79,9 +79,9 @@ class CountHistogram {
 
 // Reasons a request is refused without running (the `reason` label of
 // brisk_shed_total), indexed as internal::ShedReason.
-inline constexpr std::array<std::string_view, 5> kShedReasonNames = {
+inline constexpr std::array<std::string_view, 6> kShedReasonNames = {
     "queue_full", "predicted_late", "expired_in_queue", "codel",
-    "standing_queue"};
+    "standing_queue", "body_memory"};
 // Outcomes of worker time (RouteMetrics::worker_ns), indexed as
 // internal::Exchange::Outcome.
 inline constexpr std::array<std::string_view, 3> kWorkOutcomeNames = {
@@ -202,6 +202,9 @@ class ServerMetrics {
   // Offloaded work.
   std::atomic<int64_t> in_flight{0};     // offloaded requests queued+running
   std::atomic<int64_t> queue_depth{0};   // waiting for a worker
+  // Bytes of request bodies being received (not yet handed to a handler),
+  // all connections: held against ServerOptions::max_body_memory.
+  std::atomic<int64_t> body_bytes_receiving{0};
   Histogram loop_lag;                    // reactor loop lag, all reactors
   // Reads that brought a kernel receive time (ServerOptions::
   // receive_timestamps): how long their bytes waited in the socket before a
