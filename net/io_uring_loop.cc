@@ -965,9 +965,15 @@ int UringLoop::RunOnce(Duration max_wait) {
   }
   const int64_t now = ReadClock();
   if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN &&
-      ret != -EBUSY) {
+      ret != -EBUSY && ret != -ENOMEM) {
+    // ENOMEM (the kernel short of memory for the submission) passes: the
+    // next iteration submits again. EBADR: the kernel dropped completions
+    // under memory pressure; which ones is unknown (connections would hang
+    // for good), so the process exits for its supervisor to restart it.
     // EBADF/EFAULT/EINVAL/ENXIO...: a broken invariant of ours.
-    std::fprintf(stderr, "brisk::net: io_uring_enter: %s\n", std::strerror(-ret));
+    std::fprintf(stderr, "brisk::net: io_uring_enter: %s%s\n", std::strerror(-ret),
+                 ret == -EBADR ? " (completions lost under memory pressure): exiting"
+                               : "");
     std::abort();
   }
   // Take one batch off the completion queue, then dispatch: callbacks may

@@ -145,7 +145,9 @@ class ReadinessStream final : public Stream {
             .ok()) {
       watched_ = true;
     } else {
-      Fail(EBADF);
+      // epoll_ctl's ENOMEM or ENOSPC (fs.epoll.max_user_watches): the
+      // server's own shortage, not the peer's doing.
+      Fail(ENOMEM);
     }
   }
 

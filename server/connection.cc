@@ -1,6 +1,11 @@
 #include "server/connection.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
 #include <utility>
 
 #include "http/response_writer.h"
@@ -278,7 +283,7 @@ void Connection::LogUnanswered(const Slot& slot) {
   if (slot.state == Slot::State::kStreaming) {
     LogAnswer(slot, request, slot.stream_status, slot.streamed_bytes);
   } else {
-    LogAnswer(slot, request, kStatusConnectionClosed, 0);
+    LogAnswer(slot, request, server_error_ ? 500 : kStatusConnectionClosed, 0);
   }
 }
 
@@ -755,7 +760,47 @@ void Connection::OnStreamDrained() {
   Advance();
 }
 
-void Connection::OnStreamError(int) { Close(); }
+namespace {
+
+// An error of the server's own making (out of memory, of epoll watches or
+// of buffers; a descriptor it lost), as opposed to the peer's (a reset, a
+// protocol error, a timeout).
+bool IsServerSideError(int error) {
+  switch (error) {
+    case ENOMEM: case ENOSPC: case ENOBUFS: case EMFILE: case ENFILE:
+    case EBADF: case EINVAL: case EFAULT: case EIO:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+void Connection::OnStreamError(int error) {
+  if (IsServerSideError(error)) {
+    // Counted and said (one stderr line per 10 s, process-wide), and what
+    // it cuts short is logged 500, not 499 ("the client left").
+    server_error_ = true;
+    context().metrics->connection_errors.fetch_add(1, std::memory_order_relaxed);
+    static std::atomic<int64_t> logged_at{0};
+    static std::atomic<uint64_t> unlogged{0};
+    const uint64_t n = unlogged.fetch_add(1, std::memory_order_relaxed) + 1;
+    const auto now = static_cast<int64_t>(std::time(nullptr));
+    int64_t last = logged_at.load(std::memory_order_relaxed);
+    if (now - last >= 10 &&
+        logged_at.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
+      unlogged.fetch_sub(n, std::memory_order_relaxed);
+      std::fprintf(stderr,
+                   "connection from %s ended by an error of the server's: %s (%llu "
+                   "such since the last line like this; "
+                   "brisk_connection_errors_total counts them all)\n",
+                   info_ != nullptr ? info_->peer.HostString().c_str() : "-",
+                   std::strerror(error), static_cast<unsigned long long>(n));
+    }
+  }
+  Close();
+}
 
 // ----------------------------------------------------------------- timers
 

@@ -322,6 +322,8 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // The client ended its input (OnStreamEof): the requests received whole
   // are answered, then the connection closes.
   bool input_ended_ = false;
+  // The stream ended on an error of the server's own (OnStreamError).
+  bool server_error_ = false;
 
   // The next timeout check, in the owner's ConnectionTimers (armed: a check
   // is due no later than timer_.due; it re-checks then).

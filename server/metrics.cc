@@ -301,6 +301,10 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
                load(body_bytes_receiving));
   AppendScalar(out, "brisk_open_connections", "gauge", "Open client connections.",
                load(open_connections));
+  AppendScalar(out, "brisk_connection_errors_total", "counter",
+               "Connections ended by an error of the server's own (out of memory, "
+               "of epoll watches, of buffers); their unanswered requests are logged 500.",
+               load(connection_errors));
   AppendScalar(out, "brisk_accepted_connections_total", "counter",
                "Connections accepted.", load(accepted_connections));
   AppendScalar(out, "brisk_rejected_connections_total", "counter",

@@ -194,6 +194,9 @@ class ServerMetrics {
   std::atomic<uint64_t> timeouts_idle{0};
   std::atomic<uint64_t> timeouts_write{0};
   std::atomic<uint64_t> bad_requests{0};
+  // Connections ended by an error of the server's own (no memory, no epoll
+  // watch, no buffer space): their unanswered requests are logged 500.
+  std::atomic<uint64_t> connection_errors{0};
   // Access-log lines lost to failed writes (a full disk, a closed pipe).
   std::atomic<uint64_t> access_log_lost_lines{0};
   // Accepts that found no file descriptor (EMFILE/ENFILE): the listener is

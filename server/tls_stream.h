@@ -31,7 +31,8 @@
 //    one handshake step's CPU.
 //  - Failures (anything that is not a TLS ClientHello, a refused or
 //    truncated handshake, a bad record later, the timeout): the alert the
-//    session produced, or for plain HTTP `plain_http_answer`, is flushed;
+//    session produced, or for plain HTTP the 400 answer_plain_http asks
+//    for, is flushed;
 //    hooks.on_failure is told (the session's counters already counted it);
 //    then the callbacks get OnStreamError(EPROTO / ETIMEDOUT) — or
 //    OnStreamEof() when the client simply closed — and nothing more arrives.

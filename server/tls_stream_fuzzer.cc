@@ -88,7 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::unique_ptr<TlsStream> stream = TlsStream::Create(
       shared->loop.get(), shared->fixture.Session(*shared->context), &connection,
       {.handshake_timeout = std::chrono::seconds(10),
-       .plain_http_answer = "HTTP/1.1 400 Bad Request\r\n\r\n"},
+       .answer_plain_http = true},
       {}, [&](brisk::net::StreamCallbacks* callbacks) {
         auto t = std::make_unique<ScriptedTransport>(callbacks);
         transport = t.get();
