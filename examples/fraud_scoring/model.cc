@@ -82,7 +82,10 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   // on a read error (a directory, EIO on a bad disk), which aborted the
   // binary instead of refusing the model.
   const auto fail = [&path](int error) {
-    return absl::NotFoundError(
+    // The status code follows errno (ENOENT: NotFound, EACCES:
+    // PermissionDenied, EIO: Unavailable, ...).
+    return absl::Status(
+        absl::ErrnoToStatusCode(error),
         absl::StrCat("cannot read model file ", path, ": ", std::strerror(error)));
   };
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
