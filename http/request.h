@@ -120,6 +120,8 @@ class Request {
 
   // The message body (de-chunked for Transfer-Encoding: chunked).
   std::string_view body() const { return body_; }
+  // Bytes the body's buffer holds (at least body().size()).
+  size_t body_capacity() const { return body_.capacity(); }
   std::string& mutable_body() { return body_; }
 
   // Whether the connection may stay open after the response: HTTP/1.1 unless

@@ -18,6 +18,8 @@ namespace brisk::http {
 namespace {
 
 constexpr int kBadRequest = 400;
+// Body buffers up to this size are reused by the next request.
+constexpr size_t kKeptBodyCapacity = 64 * 1024;
 constexpr int kPayloadTooLarge = 413;
 constexpr int kUriTooLong = 414;
 constexpr int kHeaderFieldsTooLarge = 431;
@@ -145,7 +147,13 @@ void RequestParser::Reset() {
   Request& r = request_;
   r.head_.clear();
   r.fields_.clear();
-  r.body_.clear();
+  // A large body's buffer is not kept for the next request: a parser
+  // waiting in a pool would hold it (an abandoned upload's megabytes).
+  if (r.body_.capacity() > kKeptBodyCapacity) {
+    std::string().swap(r.body_);
+  } else {
+    r.body_.clear();
+  }
   r.method_ = r.target_ = r.path_ = r.query_ = Request::Span();
   r.content_length_ = 0;
   r.version_minor_ = 1;

@@ -78,6 +78,16 @@ bool IpAddress::is_v4() const {
   return std::memcmp(bytes.data(), kV4MappedPrefix, 12) == 0;
 }
 
+std::string IpAddress::ToString() const {
+  char text[INET6_ADDRSTRLEN];
+  if (is_v4()) {
+    inet_ntop(AF_INET, bytes.data() + 12, text, sizeof(text));
+  } else {
+    inet_ntop(AF_INET6, bytes.data(), text, sizeof(text));
+  }
+  return text;
+}
+
 absl::StatusOr<IpPrefixSet> IpPrefixSet::Parse(std::string_view list) {
   IpPrefixSet set;
   if (Trim(list).empty()) return set;

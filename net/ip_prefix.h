@@ -35,6 +35,9 @@ struct IpAddress {
   static std::optional<IpAddress> Parse(std::string_view text);
   static IpAddress Of(const SocketAddress& address);  // family 0: all zero
   bool is_v4() const;  // IPv4-mapped
+  // Canonical text: IPv4 dotted ("1.2.3.4", also for ::ffff:1.2.3.4),
+  // IPv6 compressed in lower case ("2001:db8::1").
+  std::string ToString() const;
   bool operator==(const IpAddress&) const = default;
 };
 

@@ -175,11 +175,15 @@ void AccessLog::Log(std::string_view peer_host, std::string_view user,
   std::lock_guard<std::mutex> lock(mu_);
   const std::string& time = TimeLocked();
   // The target is printed as received; control bytes cannot occur in it
-  // (the parser rejects them), but a quote could, so escape it.
+  // (the parser rejects them), but a quote or a backslash could: \xHH, as
+  // nginx writes them and as LogUnparsed() does (one decoding for both).
   std::string safe_target;
   for (char c : target) {
-    if (c == '"' || c == '\\') safe_target.push_back('\\');
-    safe_target.push_back(c);
+    if (c == '"' || c == '\\') {
+      absl::StrAppendFormat(&safe_target, "\\x%02X", static_cast<unsigned char>(c));
+    } else {
+      safe_target.push_back(c);
+    }
   }
   const std::string_view trace_id =
       traceparent.size() >= 35 ? traceparent.substr(3, 32) : std::string_view("-");

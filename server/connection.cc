@@ -152,8 +152,9 @@ void Connection::ProcessInput(std::string_view data, SteadyTime arrival) {
     continue_sent_ = false;
     unparsed_ = data.size();  // more requests may follow this one
     http::Request request = parser_->TakeRequest();
-    ReleaseBodyMemory();  // the body is the handler's now
-    if (data.empty() && parser_->idle()) ReleaseParser();  // none in progress
+    // None in progress: the parser goes; the request's body stays held
+    // (Dispatch() passes it on).
+    if (data.empty() && parser_->idle()) ReleaseParser(/*keep_body_memory=*/true);
     Dispatch(std::move(request), arrival);
     unparsed_ = 0;
     if (phase_ == Phase::kClosed) return;
@@ -169,8 +170,17 @@ void Connection::MaybeSendContinue() {
   // A status the head alone decides (no route: 404, 405, 501) goes now
   // instead of 100 (RFC 9110 §10.1.1), with Connection: close: the client
   // need not send the body, and what it sends anyway is not read.
-  if (std::optional<http::Response> final =
-          context().dispatcher->RoutingAnswer(parser_->request())) {
+  std::optional<http::Response> final =
+      context().dispatcher->RoutingAnswer(parser_->request(), info_.get());
+  if (!final.has_value() &&
+      !BodyMemoryFor(parser_->request().content_length().value_or(0))) {
+    // The body would not fit in max_body_memory now: refused before the
+    // client sends it, rather than after.
+    context().dispatcher->CountShed(
+        context().dispatcher->MetricsRouteOf(parser_->request()), ShedReason::kBodyMemory);
+    final = context().dispatcher->Refusal(ShedReason::kBodyMemory);
+  }
+  if (final.has_value()) {
     AnswerWithoutRequest(*final, parser_->head_request(), &parser_->request());
     ReleaseParser();
     // Done at once, alone in the pipeline: off it now, whoever called (from
@@ -201,10 +211,15 @@ void Connection::Dispatch(http::Request request, SteadyTime arrival) {
       request, arrival, now, DispatchHome{env_.home, info_, this});
   slot.metrics_route = outcome.metrics_route;
   if (outcome.response.has_value()) {
+    ReleaseBodyMemory();  // answered: the body goes with the request
     Complete(slot, *outcome.response, &request);
     return;
   }
   slot.exchange = std::move(outcome.exchange);
+  // The body stays counted while it waits for a worker and while its
+  // handler has it: the exchange gives it back when it goes.
+  slot.exchange->HoldBodyMemory(&context().metrics->body_bytes_held,
+                                static_cast<int64_t>(std::exchange(body_reserved_, 0)));
   context().metrics->in_flight.fetch_add(1, std::memory_order_relaxed);
   Exchange* exchange = slot.exchange.get();
   if (exchange->deadline() != SteadyTime::max()) {
@@ -607,19 +622,19 @@ void Connection::Finish() {
   ReleaseParser();
 }
 
-void Connection::ReleaseParser() {
-  ReleaseBodyMemory();
+void Connection::ReleaseParser(bool keep_body_memory) {
+  if (!keep_body_memory) ReleaseBodyMemory();
   if (parser_ != nullptr) owner_->GiveBackParser(std::move(parser_));
 }
 
 bool Connection::HoldBodyMemory() {
-  // A body's bytes are counted as they arrive (the parser's buffer grows
-  // with them), so a client that declares a large body but sends little
-  // holds little.
+  // A body is counted as its buffer grows with the bytes that arrive (its
+  // capacity: what it takes), so a client that declares a large body but
+  // sends little holds little.
   if (!parser_->headers_complete()) return true;
-  const size_t body = parser_->request().body().size();
+  const size_t body = parser_->request().body_capacity();
   if (body <= body_reserved_) return true;
-  std::atomic<int64_t>& total = context().metrics->body_bytes_receiving;
+  std::atomic<int64_t>& total = context().metrics->body_bytes_held;
   const auto more = static_cast<int64_t>(body - body_reserved_);
   if (total.fetch_add(more, std::memory_order_relaxed) + more >
       static_cast<int64_t>(config().max_body_memory)) {
@@ -630,9 +645,15 @@ bool Connection::HoldBodyMemory() {
   return true;
 }
 
+bool Connection::BodyMemoryFor(uint64_t bytes) const {
+  const int64_t held = context().metrics->body_bytes_held.load(std::memory_order_relaxed);
+  return held >= 0 && bytes <= config().max_body_memory &&
+         static_cast<uint64_t>(held) + bytes <= config().max_body_memory;
+}
+
 void Connection::ReleaseBodyMemory() {
   if (body_reserved_ == 0) return;
-  context().metrics->body_bytes_receiving.fetch_sub(
+  context().metrics->body_bytes_held.fetch_sub(
       static_cast<int64_t>(body_reserved_), std::memory_order_relaxed);
   body_reserved_ = 0;
 }

@@ -76,8 +76,8 @@ struct ConnectionConfig {
   // ServerOptions::max_body_memory: bytes of request bodies all
   // connections may hold while receiving them.
   size_t max_body_memory = 256 << 20;
-  // ServerOptions::trusted_proxies; null: none.
-  std::shared_ptr<const net::IpPrefixSet> trusted_proxies;
+  // ServerOptions::trusted_proxies (and _recursive); null: none.
+  std::shared_ptr<const TrustedProxies> trusted_proxies;
 };
 
 // What a connection needs from the reactor that owns it.
@@ -272,12 +272,16 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   bool HeadersComplete() const {
     return parser_ != nullptr && parser_->headers_complete();
   }
-  // Gives the parser back (no request in progress any more).
-  void ReleaseParser();
+  // Gives the parser back (no request in progress any more), and what its
+  // body held of max_body_memory unless `keep_body_memory` (a request just
+  // taken from it, whose dispatch passes it on).
+  void ReleaseParser(bool keep_body_memory = false);
   // Holds the body received so far against max_body_memory; false (and
   // nothing held) when that would go past it.
   bool HoldBodyMemory();
   void ReleaseBodyMemory();
+  // Whether a body of `bytes` would fit in max_body_memory now.
+  bool BodyMemoryFor(uint64_t bytes) const;
   RouteMetrics& MetricsFor(size_t route);
   // The time now, read from the clock: never before the loop iteration's
   // cached time, which may be older than the bytes or the connection a

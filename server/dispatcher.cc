@@ -84,20 +84,29 @@ http::Response RoutingFailure(http::RouteMatch& match) {
   return http::Response::Status(404);
 }
 
-bool IsHttpsOnPlainConnection(const http::Request& request,
-                              const DispatchHome& home) {
+bool IsHttpsOnPlainConnection(const http::Request& request, const ConnectionInfo* c) {
   const std::string_view target = request.target();
   if (target.size() < 8 || !http::EqualsIgnoreCase(target.substr(0, 8), "https://")) {
     return false;
   }
-  const ConnectionInfo* c = home.connection.get();
   return c == nullptr || (!c->secure && c->trusted_proxies == nullptr);
+}
+
+// An https URI asked over plain TCP: an origin must refuse it unless it
+// came secured, or through a trusted gateway (RFC 9110 §7.4); 421 tells
+// the client to ask again over a connection that fits.
+http::Response Misdirected() {
+  return http::Response::Text(421,
+                              "An https URI was requested over a connection without TLS\n");
 }
 
 }  // namespace
 
 std::optional<http::Response> Dispatcher::RoutingAnswer(
-    const http::Request& head) const {
+    const http::Request& head, const ConnectionInfo* connection) const {
+  if (!head.target().starts_with('/') && IsHttpsOnPlainConnection(head, connection)) {
+    return Misdirected();
+  }
   if (head.target() == "*") return std::nullopt;  // OPTIONS *: answered 200
   http::RouteMatch match = routes_->Match(head.method(), head.path());
   if (match.kind == http::RouteMatch::kFound) return std::nullopt;
@@ -116,12 +125,9 @@ Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
                                          const DispatchHome& home) {
   Outcome out;
   out.metrics_route = metrics_->num_routes();
-  if (!request.target().starts_with('/') && IsHttpsOnPlainConnection(request, home)) {
-    // An https URI asked over plain TCP: an origin must refuse it unless it
-    // came secured, or through a trusted gateway (RFC 9110 §7.4); 421
-    // tells the client to ask again over a connection that fits.
-    out.response = http::Response::Text(
-        421, "An https URI was requested over a connection without TLS\n");
+  if (!request.target().starts_with('/') &&
+      IsHttpsOnPlainConnection(request, home.connection.get())) {
+    out.response = Misdirected();
     return out;
   }
   if (request.target() == "*") {

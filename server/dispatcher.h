@@ -61,10 +61,12 @@ class Dispatcher final : public WorkerDelegate {
     std::shared_ptr<Exchange> exchange;
   };
   // The final answer routing alone gives a request (404, 405 with Allow,
-  // 501), judged from its head; nullopt if a route takes it. For a head
-  // with `Expect: 100-continue`: RFC 9110 §10.1.1 has the server send such
-  // a status at once instead of 100, so the client does not send the body.
-  std::optional<http::Response> RoutingAnswer(const http::Request& head) const;
+  // 501; 421 for an https URI over plain TCP from `connection`), judged
+  // from its head; nullopt if a route takes it. For a head with `Expect:
+  // 100-continue`: RFC 9110 §10.1.1 has the server send such a status at
+  // once instead of 100, so the client does not send the body.
+  std::optional<http::Response> RoutingAnswer(const http::Request& head,
+                                              const ConnectionInfo* connection) const;
   // The ServerMetrics index of the route that takes `head` (num_routes():
   // none), for an error answered after the head was read.
   size_t MetricsRouteOf(const http::Request& head) const;

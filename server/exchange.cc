@@ -278,6 +278,9 @@ std::optional<SteadyTime> Exchange::answered_at() const {
 }
 
 Exchange::~Exchange() {
+  if (body_held_ != nullptr && body_bytes_ != 0) {
+    body_held_->fetch_sub(body_bytes_, std::memory_order_relaxed);
+  }
   if (metrics_ != nullptr && charged_ > std::chrono::nanoseconds(0)) {
     metrics_->route(charged_route_)
         .worker_ns[static_cast<size_t>(outcome())]

@@ -40,9 +40,9 @@
 #include "net/event_loop.h"
 #include "net/socket.h"
 #include "server/cancel_state.h"
+#include "server/forwarded.h"
 #include "server/handler.h"
 #include "server/metrics.h"
-#include "net/ip_prefix.h"
 #include "tls/peer_identity.h"
 
 namespace brisk::internal {
@@ -66,7 +66,7 @@ struct ConnectionInfo {
   // the client it forwarded for (null otherwise; behind a pointer, as for
   // `client`: 8 bytes, and the set lives as long as a request that may
   // outlive the server).
-  std::unique_ptr<const std::shared_ptr<const net::IpPrefixSet>> trusted_proxies;
+  std::unique_ptr<const std::shared_ptr<const TrustedProxies>> trusted_proxies;
 
   const tls::PeerIdentity* client_certificate() const {
     return client != nullptr ? &client->certificate : nullptr;
@@ -133,6 +133,12 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
            std::shared_ptr<ServerMetrics> metrics,
            ExchangeOptions options = {});
   ~Exchange();
+  // The request's body counts `bytes` in `held` (ServerOptions::
+  // max_body_memory) until the exchange goes. Reactor thread, once.
+  void HoldBodyMemory(std::atomic<int64_t>* held, int64_t bytes) {
+    body_held_ = held;
+    body_bytes_ = bytes;
+  }
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
 
@@ -257,6 +263,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   const std::shared_ptr<const ConnectionInfo> connection_;
   const std::shared_ptr<ServerMetrics> metrics_;
   const ExchangeOptions options_;
+  std::atomic<int64_t>* body_held_ = nullptr;
+  int64_t body_bytes_ = 0;
   CancelState cancel_;
   RequestContext context_;
   SteadyTime enqueued_{};

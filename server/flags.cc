@@ -70,8 +70,12 @@ ABSL_FLAG(std::string, access_log, "",
 ABSL_FLAG(std::string, trusted_proxies, "",
           "Load balancers trusted to name the client: comma-separated "
           "addresses and CIDR prefixes (\"10.0.0.0/8,::1\"). From them, "
-          "X-Forwarded-For's rightmost untrusted entry is the client "
-          "(handlers' client_address(), the access log). Empty = none.");
+          "X-Forwarded-For's rightmost entry (the one they appended) is the "
+          "client (handlers' client_address(), the access log). Empty = none.");
+ABSL_FLAG(bool, trusted_proxies_recursive, false,
+          "Behind a chain of trusted proxies: the rightmost X-Forwarded-For "
+          "entry that is not itself in --trusted_proxies (a client whose own "
+          "address is in the list can then name any client).");
 ABSL_FLAG(std::string, handover_socket, "",
           "Binary upgrade: a Unix socket path. At start, take over the "
           "listening sockets of a running brisk that serves this path (it "
@@ -227,6 +231,7 @@ absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
   o.max_body_memory = static_cast<size_t>(max_body_memory);
   o.access_log = absl::GetFlag(FLAGS_access_log);
   o.trusted_proxies = absl::GetFlag(FLAGS_trusted_proxies);
+  o.trusted_proxies_recursive = absl::GetFlag(FLAGS_trusted_proxies_recursive);
   o.handover_socket = absl::GetFlag(FLAGS_handover_socket);
   o.codel_target = ToChrono(absl::GetFlag(FLAGS_codel_target));
   o.codel_interval = ToChrono(absl::GetFlag(FLAGS_codel_interval));

@@ -1,5 +1,6 @@
 #include "server/forwarded.h"
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,28 +17,42 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-// The address of one entry without its port, or empty if it is none.
-std::string_view HostOf(std::string_view entry) {
+// A port: 1 to 5 digits, at most 65535.
+bool IsPort(std::string_view s) {
+  if (s.empty() || s.size() > 5) return false;
+  uint32_t n = 0;
+  for (const char c : s) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + static_cast<uint32_t>(c - '0');
+  }
+  return n <= 65535;
+}
+
+// The address of one entry without its port, or nullopt if it is none.
+std::optional<net::IpAddress> AddressOf(std::string_view entry) {
   if (!entry.empty() && entry.front() == '[') {  // [v6] or [v6]:port
     const size_t close = entry.find(']');
-    if (close == std::string_view::npos) return {};
+    if (close == std::string_view::npos) return std::nullopt;
     const std::string_view rest = entry.substr(close + 1);
-    if (!rest.empty() && rest.front() != ':') return {};
+    if (!rest.empty() && (rest.front() != ':' || !IsPort(rest.substr(1)))) {
+      return std::nullopt;
+    }
     entry = entry.substr(1, close - 1);
-    if (entry.find(':') == std::string_view::npos) return {};  // [1.2.3.4]
+    if (entry.find(':') == std::string_view::npos) return std::nullopt;  // [1.2.3.4]
   } else if (const size_t colon = entry.find(':');
              colon != std::string_view::npos &&
              entry.find(':', colon + 1) == std::string_view::npos) {
-    entry = entry.substr(0, colon);  // v4:port (a v6 address has 2+ colons)
+    // v4:port (an IPv6 address has two colons or more)
+    if (!IsPort(entry.substr(colon + 1))) return std::nullopt;
+    entry = entry.substr(0, colon);
   }
-  return net::IpAddress::Parse(entry).has_value() ? entry : std::string_view();
+  return net::IpAddress::Parse(entry);
 }
 
 }  // namespace
 
 std::string ForwardedClient(const http::Request& request,
-                            const net::IpPrefixSet& trusted_proxies,
-                            std::string peer) {
+                            const TrustedProxies& trusted, std::string peer) {
   std::vector<std::string_view> entries;
   for (const http::HeaderField& field : request.headers()) {
     if (!http::EqualsIgnoreCase(field.name, "x-forwarded-for")) continue;
@@ -49,14 +64,13 @@ std::string ForwardedClient(const http::Request& request,
       value.remove_prefix(comma + 1);
     }
   }
-  std::string_view client;
+  std::optional<net::IpAddress> client;
   for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
-    const std::string_view host = HostOf(*it);
-    if (host.empty()) return peer;
-    client = host;
-    if (!trusted_proxies.ContainsText(host)) break;
+    client = AddressOf(*it);
+    if (!client.has_value()) return peer;
+    if (!trusted.recursive || !trusted.set.Contains(*client)) break;
   }
-  return client.empty() ? peer : std::string(client);
+  return client.has_value() ? client->ToString() : peer;
 }
 
 }  // namespace brisk::internal

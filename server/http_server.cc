@@ -464,8 +464,8 @@ absl::Status HttpServer::Start() {
       .max_body_memory = o.max_body_memory};
   if (net::IpPrefixSet trusted = *net::IpPrefixSet::Parse(o.trusted_proxies);
       !trusted.empty()) {  // validated above
-    d.connection_config.trusted_proxies =
-        std::make_shared<const net::IpPrefixSet>(std::move(trusted));
+    d.connection_config.trusted_proxies = std::make_shared<const internal::TrustedProxies>(
+        internal::TrustedProxies{std::move(trusted), o.trusted_proxies_recursive});
   }
   d.dispatcher = std::make_unique<internal::Dispatcher>(
       &d.routes, d.metrics,

@@ -161,10 +161,16 @@ struct ServerOptions {
   // Load balancers / reverse proxies trusted to say who the client is:
   // comma-separated addresses and CIDR prefixes ("10.0.0.0/8, ::1"; empty
   // = none). A request from one of them is taken to come from the client
-  // its X-Forwarded-For names (the rightmost entry that is not itself
-  // trusted): RequestContext::client_address() and the access log show it.
-  // From any other peer X-Forwarded-For is ignored (anyone can write it).
+  // its X-Forwarded-For names: the rightmost entry, the one that proxy
+  // appended (what the client wrote there itself is never believed).
+  // RequestContext::client_address() and the access log show it. From any
+  // other peer X-Forwarded-For is ignored (anyone can write it).
   std::string trusted_proxies;
+  // Behind a chain of trusted proxies (a CDN, then a balancer): the
+  // rightmost entry that is not itself a trusted proxy. Then a client whose
+  // own address is in trusted_proxies (one on the balancer's host or in
+  // its network) can name any client it likes: list only the proxies.
+  bool trusted_proxies_recursive = false;
 
   // Admission control of offloaded requests:
   //  kDeadline (default): each request is admitted, ordered (earliest

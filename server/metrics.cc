@@ -295,10 +295,11 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
                "Offloaded requests queued or running.", load(in_flight));
   AppendScalar(out, "brisk_queue_depth", "gauge",
                "Offloaded requests waiting for a worker.", load(queue_depth));
-  AppendScalar(out, "brisk_request_body_bytes_receiving", "gauge",
-               "Bytes of request bodies being received, all connections "
-               "(refused past --max_body_memory: shed reason body_memory).",
-               load(body_bytes_receiving));
+  AppendScalar(out, "brisk_request_body_bytes_held", "gauge",
+               "Bytes of request bodies held: being received, queued or with "
+               "their handler (refused past --max_body_memory: shed reason "
+               "body_memory).",
+               load(body_bytes_held));
   AppendScalar(out, "brisk_open_connections", "gauge", "Open client connections.",
                load(open_connections));
   AppendScalar(out, "brisk_connection_errors_total", "counter",

@@ -205,9 +205,10 @@ class ServerMetrics {
   // Offloaded work.
   std::atomic<int64_t> in_flight{0};     // offloaded requests queued+running
   std::atomic<int64_t> queue_depth{0};   // waiting for a worker
-  // Bytes of request bodies being received (not yet handed to a handler),
-  // all connections: held against ServerOptions::max_body_memory.
-  std::atomic<int64_t> body_bytes_receiving{0};
+  // Bytes of request bodies held, all connections: being received, waiting
+  // for a worker or with their handler (the buffers' capacity), against
+  // ServerOptions::max_body_memory.
+  std::atomic<int64_t> body_bytes_held{0};
   Histogram loop_lag;                    // reactor loop lag, all reactors
   // Reads that brought a kernel receive time (ServerOptions::
   // receive_timestamps): how long their bytes waited in the socket before a

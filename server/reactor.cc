@@ -138,9 +138,9 @@ void Reactor::OnAccept(net::UniqueFd fd, const net::SocketAddress& peer) {
   m.open_connections.fetch_add(1, std::memory_order_relaxed);
   auto info = std::make_shared<ConnectionInfo>(ConnectionInfo{peer});
   const auto& trusted = env_.context.config->trusted_proxies;
-  if (trusted != nullptr && trusted->Contains(peer)) {
+  if (trusted != nullptr && trusted->set.Contains(peer)) {
     info->trusted_proxies =
-        std::make_unique<const std::shared_ptr<const net::IpPrefixSet>>(trusted);
+        std::make_unique<const std::shared_ptr<const TrustedProxies>>(trusted);
   }
   ConnectionInfo* const tls_info = info.get();  // filled by the handshake
   auto conn = std::make_unique<Connection>(this, env_, std::move(info));

@@ -182,7 +182,10 @@ void TlsStream::Fail(int error, bool peer_closed) {
   if (session_->failure() == tls::TlsFailure::kPlainHttp &&
       options_.answer_plain_http) {
     AppendWire([&](std::string* wire) {
-      AppendPlainHttpAnswer(session_->first_bytes().substr(0, 5) == "HEAD ",
+      // HEAD, or a first read too short to tell ("HEA"): no content (no
+      // other method starts with 'H').
+      const std::string_view first = session_->first_bytes().substr(0, 5);
+      AppendPlainHttpAnswer(std::string_view("HEAD ").starts_with(first),
                             static_cast<int64_t>(std::time(nullptr)), wire);
       return true;
     });

@@ -310,7 +310,7 @@ TEST_P(TlsStreamBadStartTest, EndsCleanlyWithAReason) {
   // §6.6.1, §9.3.2; both were missing).
   const std::string sent = transport_->TakeSent();
   if (c.plain_answer) {
-    const bool head = c.bytes.rfind("HEAD ", 0) == 0;
+    const bool head = c.bytes.rfind("HEA", 0) == 0;
     EXPECT_THAT(sent, ::testing::StartsWith("HTTP/1.1 400 Bad Request\r\n"));
     EXPECT_THAT(sent, ::testing::ContainsRegex("\r\nDate: [A-Z][a-z][a-z], [0-9][0-9] "));
     EXPECT_THAT(sent, ::testing::HasSubstr("\r\nConnection: close\r\n"));
@@ -339,6 +339,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadStartCase{"PlainHttp", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", true,
                      TlsFailure::kPlainHttp, {"failed", "error"}, EPROTO, true},
         BadStartCase{"PlainHttpHead", "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", true,
+                     TlsFailure::kPlainHttp, {"failed", "error"}, EPROTO, true},
+        // Its first read too short to tell: HEAD is the only method
+        // starting with 'H' (white-box review: it got the body).
+        BadStartCase{"PlainHttpHeadSplit", "HEA", true,
                      TlsFailure::kPlainHttp, {"failed", "error"}, EPROTO, true},
         BadStartCase{"Garbage", std::string("\x00\x01\x02garbage", 10), true,
                      TlsFailure::kNotTls, {"failed", "error"}, EPROTO, false},

@@ -67,8 +67,9 @@ absl::StatusOr<std::unique_ptr<FakeRequest>> FakeRequest::Parse(
     if (!trusted.ok()) return trusted.status();
     if (trusted->Contains(info->peer)) {
       info->trusted_proxies =
-          std::make_unique<const std::shared_ptr<const net::IpPrefixSet>>(
-              std::make_shared<const net::IpPrefixSet>(*std::move(trusted)));
+          std::make_unique<const std::shared_ptr<const internal::TrustedProxies>>(
+              std::make_shared<const internal::TrustedProxies>(
+                  internal::TrustedProxies{*std::move(trusted), false}));
     }
   }
   info->secure = options.secure || options.client_certificate.has_value();
