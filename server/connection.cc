@@ -632,7 +632,11 @@ bool Connection::HoldBodyMemory() {
   // capacity: what it takes), so a client that declares a large body but
   // sends little holds little.
   if (!parser_->headers_complete()) return true;
-  const size_t body = parser_->request().body_capacity();
+  // A request without a body holds only the string's inline buffer: not
+  // counted (nor touched, the shared counter, on the hot path).
+  static const size_t kInline = std::string().capacity();
+  const size_t capacity = parser_->request().body_capacity();
+  const size_t body = capacity > kInline ? capacity : 0;
   if (body <= body_reserved_) return true;
   std::atomic<int64_t>& total = context().metrics->body_bytes_held;
   const auto more = static_cast<int64_t>(body - body_reserved_);
