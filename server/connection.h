@@ -309,7 +309,7 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // While ProcessInput() dispatches a request: the bytes after it.
   size_t unparsed_ = 0;
   // Body bytes of the request being received, held against
-  // ConnectionConfig::max_body_memory (ServerMetrics::body_bytes_receiving).
+  // ConnectionConfig::max_body_memory (ServerMetrics::body_bytes_held).
   size_t body_reserved_ = 0;
 
   Phase phase_ = Phase::kOpen;
