@@ -142,15 +142,10 @@ bool IpPrefixSet::ContainsText(std::string_view address) const {
 std::string IpPrefixSet::ToString() const {
   std::string out;
   for (const Prefix& p : prefixes_) {
-    char text[INET6_ADDRSTRLEN];
-    const bool v4 = p.bits >= 96 && p.address.is_v4();
-    if (v4) {
-      inet_ntop(AF_INET, p.address.bytes.data() + 12, text, sizeof(text));
-    } else {
-      inet_ntop(AF_INET6, p.address.bytes.data(), text, sizeof(text));
-    }
-    absl::StrAppend(&out, out.empty() ? "" : ",", text, "/",
-                    v4 ? p.bits - 96 : p.bits);
+    // An IPv4-mapped address only stands in a prefix of 96 bits or more
+    // (Parse refuses bits set past the length).
+    absl::StrAppend(&out, out.empty() ? "" : ",", p.address.ToString(), "/",
+                    p.address.is_v4() ? p.bits - 96 : p.bits);
   }
   return out;
 }

@@ -5,11 +5,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <utility>
 
 #include "http/response_writer.h"
 #include "http/trace_context.h"
+#include "server/log_limiter.h"
 
 namespace brisk::internal {
 namespace {
@@ -122,10 +122,8 @@ void Connection::ProcessInput(std::string_view data, SteadyTime arrival) {
       // memory than the server may give them: refused (503, Retry-After)
       // rather than risk the process (an allocation failure ends it).
       stash_.clear();
-      const size_t route = context().dispatcher->MetricsRouteOf(parser_->request());
-      context().dispatcher->CountShed(route, ShedReason::kBodyMemory);
-      AnswerWithoutRequest(context().dispatcher->Refusal(ShedReason::kBodyMemory),
-                           parser_->head_request(), &parser_->request());
+      AnswerWithoutRequest(RefuseBodyMemory(), parser_->head_request(),
+                           &parser_->request());
       ReleaseBodyMemory();
       return;
     }
@@ -176,9 +174,7 @@ void Connection::MaybeSendContinue() {
       !BodyMemoryFor(parser_->request().content_length().value_or(0))) {
     // The body would not fit in max_body_memory now: refused before the
     // client sends it, rather than after.
-    context().dispatcher->CountShed(
-        context().dispatcher->MetricsRouteOf(parser_->request()), ShedReason::kBodyMemory);
-    final = context().dispatcher->Refusal(ShedReason::kBodyMemory);
+    final = RefuseBodyMemory();
   }
   if (final.has_value()) {
     AnswerWithoutRequest(*final, parser_->head_request(), &parser_->request());
@@ -279,9 +275,8 @@ void Connection::LogAnswer(const Slot& slot, const http::Request* request,
   } else if (context().access_log != nullptr) {
     context().access_log->Log(
         info_ != nullptr ? info_->ClientAddress(*request) : std::string("-"),
-        info_ != nullptr ? info_->log_user() : "-",
-        request != nullptr ? request->method() : "-",
-        request != nullptr ? request->target() : "-", slot.version_minor,
+        info_ != nullptr ? info_->log_user() : "-", request->method(),
+        request->target(), slot.version_minor,
         status, slot.head ? 0 : body_bytes, now - slot.parsed,
         TraceParentOf(request));
   }
@@ -649,6 +644,12 @@ bool Connection::HoldBodyMemory() {
   return true;
 }
 
+http::Response Connection::RefuseBodyMemory() {
+  context().dispatcher->CountShed(context().dispatcher->MetricsRouteOf(parser_->request()),
+                                  ShedReason::kBodyMemory);
+  return context().dispatcher->Refusal(ShedReason::kBodyMemory);
+}
+
 bool Connection::BodyMemoryFor(uint64_t bytes) const {
   const int64_t held = context().metrics->body_bytes_held.load(std::memory_order_relaxed);
   return held >= 0 && bytes <= config().max_body_memory &&
@@ -808,14 +809,8 @@ void Connection::OnStreamError(int error) {
     // it cuts short is logged 500, not 499 ("the client left").
     server_error_ = true;
     context().metrics->connection_errors.fetch_add(1, std::memory_order_relaxed);
-    static std::atomic<int64_t> logged_at{0};
-    static std::atomic<uint64_t> unlogged{0};
-    const uint64_t n = unlogged.fetch_add(1, std::memory_order_relaxed) + 1;
-    const auto now = static_cast<int64_t>(std::time(nullptr));
-    int64_t last = logged_at.load(std::memory_order_relaxed);
-    if (now - last >= 10 &&
-        logged_at.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
-      unlogged.fetch_sub(n, std::memory_order_relaxed);
+    static LogLimiter log;
+    if (const uint64_t n = log.Count(); n != 0) {
       std::fprintf(stderr,
                    "connection from %s ended by an error of the server's: %s (%llu "
                    "such since the last line like this; "

@@ -282,6 +282,9 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   void ReleaseBodyMemory();
   // Whether a body of `bytes` would fit in max_body_memory now.
   bool BodyMemoryFor(uint64_t bytes) const;
+  // The refusal of the request being received for max_body_memory,
+  // counted under its route.
+  http::Response RefuseBodyMemory();
   RouteMetrics& MetricsFor(size_t route);
   // The time now, read from the clock: never before the loop iteration's
   // cached time, which may be older than the bytes or the connection a

@@ -86,7 +86,8 @@ http::Response RoutingFailure(http::RouteMatch& match) {
 
 bool IsHttpsOnPlainConnection(const http::Request& request, const ConnectionInfo* c) {
   const std::string_view target = request.target();
-  if (target.size() < 8 || !http::EqualsIgnoreCase(target.substr(0, 8), "https://")) {
+  if (target.starts_with('/') ||  // origin-form, nearly every request
+      target.size() < 8 || !http::EqualsIgnoreCase(target.substr(0, 8), "https://")) {
     return false;
   }
   return c == nullptr || (!c->secure && c->trusted_proxies == nullptr);
@@ -104,9 +105,7 @@ http::Response Misdirected() {
 
 std::optional<http::Response> Dispatcher::RoutingAnswer(
     const http::Request& head, const ConnectionInfo* connection) const {
-  if (!head.target().starts_with('/') && IsHttpsOnPlainConnection(head, connection)) {
-    return Misdirected();
-  }
+  if (IsHttpsOnPlainConnection(head, connection)) return Misdirected();
   if (head.target() == "*") return std::nullopt;  // OPTIONS *: answered 200
   http::RouteMatch match = routes_->Match(head.method(), head.path());
   if (match.kind == http::RouteMatch::kFound) return std::nullopt;
@@ -125,8 +124,7 @@ Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
                                          const DispatchHome& home) {
   Outcome out;
   out.metrics_route = metrics_->num_routes();
-  if (!request.target().starts_with('/') &&
-      IsHttpsOnPlainConnection(request, home.connection.get())) {
+  if (IsHttpsOnPlainConnection(request, home.connection.get())) {
     out.response = Misdirected();
     return out;
   }

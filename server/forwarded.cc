@@ -11,21 +11,10 @@
 namespace brisk::internal {
 namespace {
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // A port: 1 to 5 digits, at most 65535.
 bool IsPort(std::string_view s) {
-  if (s.empty() || s.size() > 5) return false;
-  uint32_t n = 0;
-  for (const char c : s) {
-    if (c < '0' || c > '9') return false;
-    n = n * 10 + static_cast<uint32_t>(c - '0');
-  }
-  return n <= 65535;
+  const std::optional<uint64_t> n = http::ParseDecimal(s, /*max_digits=*/5);
+  return n.has_value() && *n <= 65535;
 }
 
 // The address of one entry without its port, or nullopt if it is none.
@@ -59,7 +48,7 @@ std::string ForwardedClient(const http::Request& request,
     std::string_view value = field.value;
     while (true) {
       const size_t comma = value.find(',');
-      entries.push_back(Trim(value.substr(0, comma)));
+      entries.push_back(http::TrimOws(value.substr(0, comma)));
       if (comma == std::string_view::npos) break;
       value.remove_prefix(comma + 1);
     }

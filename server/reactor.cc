@@ -57,20 +57,7 @@ absl::Status Reactor::Init(std::vector<net::Listener> listeners, bool io_uring) 
             net::AcceptorOptions{
                 .on_fd_limit = [this](int error) { OnFdLimit(error); },
                 .on_watch_error =
-                    [this](const absl::Status& error) {
-                      // Rare (the kernel out of memory or epoll watches):
-                      // said at most every 10 s; the acceptor retries.
-                      const int64_t now = static_cast<int64_t>(std::time(nullptr));
-                      if (watch_error_logged_at_ != 0 && now - watch_error_logged_at_ < 10) {
-                        return;
-                      }
-                      watch_error_logged_at_ = now;
-                      std::fprintf(stderr,
-                                   "accept: cannot watch the listener again (%s): "
-                                   "new connections wait in the listen backlog; "
-                                   "retrying every 100 ms\n",
-                                   error.ToString().c_str());
-                    }});
+                    [this](const absl::Status& error) { OnWatchError(error); }});
     if (!acceptor.ok()) return acceptor.status();
     acceptors_.push_back(*std::move(acceptor));
   }
@@ -80,10 +67,8 @@ absl::Status Reactor::Init(std::vector<net::Listener> listeners, bool io_uring) 
 
 void Reactor::OnFdLimit(int error) {
   env_.context.metrics->accept_fd_limit.fetch_add(1, std::memory_order_relaxed);
-  ++fd_limit_unlogged_;
-  const int64_t now = static_cast<int64_t>(std::time(nullptr));
-  if (fd_limit_logged_at_ != 0 && now - fd_limit_logged_at_ < 10) return;
-  fd_limit_logged_at_ = now;
+  const uint64_t n = fd_limit_log_.Count();
+  if (n == 0) return;
   rlimit files{};
   getrlimit(RLIMIT_NOFILE, &files);
   std::fprintf(stderr,
@@ -94,8 +79,16 @@ void Reactor::OnFdLimit(int error) {
                std::strerror(error), static_cast<unsigned long long>(files.rlim_cur),
                static_cast<long long>(
                    env_.context.metrics->open_connections.load(std::memory_order_relaxed)),
-               static_cast<unsigned long long>(fd_limit_unlogged_));
-  fd_limit_unlogged_ = 0;
+               static_cast<unsigned long long>(n));
+}
+
+void Reactor::OnWatchError(const absl::Status& error) {
+  // Rare (the kernel out of memory or epoll watches); the acceptor retries.
+  if (watch_error_log_.Count() == 0) return;
+  std::fprintf(stderr,
+               "accept: cannot watch the listener again (%s): new connections "
+               "wait in the listen backlog; retrying every 100 ms\n",
+               error.ToString().c_str());
 }
 
 void Reactor::ScheduleLogFlush() {

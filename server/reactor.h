@@ -23,6 +23,7 @@
 #include "server/connection.h"
 #include "server/exchange.h"
 #include "server/lifecycle.h"
+#include "server/log_limiter.h"
 #include "server/tls_endpoint.h"
 
 namespace brisk::internal {
@@ -78,6 +79,7 @@ class Reactor final : public ConnectionOwner {
   // An accept found no descriptor: counted, and said on stderr at most
   // once every 10 s (with how many were not said).
   void OnFdLimit(int error);
+  void OnWatchError(const absl::Status& error);
   void ScheduleLogFlush();
 
   // The loop, the server's context and the LoopHandle, shared by every
@@ -97,9 +99,8 @@ class Reactor final : public ConnectionOwner {
   absl::flat_hash_set<std::unique_ptr<Connection>> connections_;
   bool accepting_ = true;
   bool serve_late_accepts_ = false;  // after PostStopAccepting, not Stop
-  int64_t fd_limit_logged_at_ = 0;   // time(), seconds; 0: never
-  uint64_t fd_limit_unlogged_ = 0;
-  int64_t watch_error_logged_at_ = 0;  // time(), seconds; 0: never
+  LogLimiter fd_limit_log_;
+  LogLimiter watch_error_log_;
   http::HttpDate date_;
   std::thread thread_;
 };
