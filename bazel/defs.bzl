@@ -46,13 +46,20 @@ def brisk_cc_fuzzer(name, srcs, deps = [], corpus_test_deps = [], **kwargs):
         tags = ["fuzzer", "manual"],
         **kwargs
     )
+    native.filegroup(
+        name = name + "_corpus",
+        srcs = native.glob(["testdata/" + name + "_corpus/**"]),
+    )
     cc_test(
         name = name + "_corpus_test",
         srcs = srcs + ["//bazel:fuzzer_corpus_main.cc"],
         copts = BRISK_TEST_COPTS,
         deps = deps,
-        data = native.glob(["testdata/" + name + "_corpus/**"]),
-        args = [native.package_name() + "/testdata/" + name + "_corpus"],
+        data = [":" + name + "_corpus"],
+        # The files by their runfiles paths (not the directory's path in
+        # the workspace): right also when brisk is another workspace's
+        # dependency.
+        args = ["$(rootpaths :" + name + "_corpus)"],
         **kwargs
     )
 

@@ -1,5 +1,5 @@
 // Test helper: runs the `server` binary (a data dependency of the test, at
-// server/server in the runfiles) with the given flags, reads its stdout up to
+// $BRISK_SERVER, else server/server in the runfiles) with the given flags, reads its stdout up to
 // the "listening on http(s)://127.0.0.1:PORT" line, and kills it (SIGKILL)
 // when destroyed unless it was reaped.
 //
