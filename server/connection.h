@@ -78,6 +78,8 @@ struct ConnectionConfig {
   size_t max_body_memory = 256 << 20;
   // ServerOptions::trusted_proxies (and _recursive); null: none.
   std::shared_ptr<const TrustedProxies> trusted_proxies;
+  // ServerOptions::proxy_protocol.
+  bool proxy_protocol = false;
 };
 
 // What a connection needs from the reactor that owns it.

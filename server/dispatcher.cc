@@ -90,7 +90,7 @@ bool IsHttpsOnPlainConnection(const http::Request& request, const ConnectionInfo
       target.size() < 8 || !http::EqualsIgnoreCase(target.substr(0, 8), "https://")) {
     return false;
   }
-  return c == nullptr || (!c->secure && c->trusted_proxies == nullptr);
+  return c == nullptr || (!c->secure && !c->proxied && c->trusted_proxies == nullptr);
 }
 
 // An https URI asked over plain TCP: an origin must refuse it unless it

@@ -54,6 +54,10 @@ namespace brisk::internal {
 struct ConnectionInfo {
   net::SocketAddress peer;
   bool secure = false;  // TLS
+  // Came through a PROXY protocol balancer (ServerOptions::proxy_protocol):
+  // `peer` is the client its header named, and whether the client's own
+  // connection was secure is not known here.
+  bool proxied = false;
   // The client the server verified (mutual TLS): its certificate and its
   // name for the access log. Null without one (a pointer: plain connections
   // pay 8 bytes for it).

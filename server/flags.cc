@@ -76,6 +76,13 @@ ABSL_FLAG(bool, trusted_proxies_recursive, false,
           "Behind a chain of trusted proxies: the rightmost X-Forwarded-For "
           "entry that is not itself in --trusted_proxies (a client whose own "
           "address is in the list can then name any client).");
+ABSL_FLAG(bool, proxy_protocol, false,
+          "Every connection starts with a PROXY protocol header (v1 or v2: "
+          "HAProxy send-proxy[-v2], AWS NLB, Envoy) naming the client a TCP "
+          "balancer relays for; it stands for the peer in client_address(), "
+          "the access log and --trusted_proxies. Connections without a valid "
+          "header are closed, as are those from peers outside "
+          "--trusted_proxies when it is set.");
 ABSL_FLAG(std::string, handover_socket, "",
           "Binary upgrade: a Unix socket path. At start, take over the "
           "listening sockets of a running brisk that serves this path (it "
@@ -232,6 +239,7 @@ absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
   o.access_log = absl::GetFlag(FLAGS_access_log);
   o.trusted_proxies = absl::GetFlag(FLAGS_trusted_proxies);
   o.trusted_proxies_recursive = absl::GetFlag(FLAGS_trusted_proxies_recursive);
+  o.proxy_protocol = absl::GetFlag(FLAGS_proxy_protocol);
   o.handover_socket = absl::GetFlag(FLAGS_handover_socket);
   o.codel_target = ToChrono(absl::GetFlag(FLAGS_codel_target));
   o.codel_interval = ToChrono(absl::GetFlag(FLAGS_codel_interval));

@@ -461,7 +461,8 @@ absl::Status HttpServer::Start() {
       .max_unsent_bytes = o.max_unsent_bytes,
       .parser_limits = http::ParserLimits{.max_header_bytes = o.max_header_bytes,
                                           .max_body_bytes = o.max_body_bytes},
-      .max_body_memory = o.max_body_memory};
+      .max_body_memory = o.max_body_memory,
+      .proxy_protocol = o.proxy_protocol};
   if (net::IpPrefixSet trusted = *net::IpPrefixSet::Parse(o.trusted_proxies);
       !trusted.empty()) {  // validated above
     d.connection_config.trusted_proxies = std::make_shared<const internal::TrustedProxies>(

@@ -171,6 +171,16 @@ struct ServerOptions {
   // own address is in trusted_proxies (one on the balancer's host or in
   // its network) can name any client it likes: list only the proxies.
   bool trusted_proxies_recursive = false;
+  // Every connection starts with a PROXY protocol header (v1 or v2, as
+  // HAProxy's send-proxy / send-proxy-v2, AWS NLB, Envoy or nginx send it)
+  // naming the client a TCP load balancer relays for; it then stands for
+  // the peer everywhere (client_address(), peer_address(), the access log,
+  // trusted_proxies for X-Forwarded-For). Needed behind a balancer that
+  // passes TLS through, which cannot add X-Forwarded-For. A connection
+  // without a valid header is closed (the protocol is never guessed), as
+  // is one from a peer outside trusted_proxies when that is set: on a
+  // listener open to clients, anyone could name any address.
+  bool proxy_protocol = false;
 
   // Admission control of offloaded requests:
   //  kDeadline (default): each request is admitted, ordered (earliest

@@ -1080,6 +1080,86 @@ TEST_F(ServerTest, AnUntrustedPeerCannotNameTheClient) {
   EXPECT_EQ(r->body, "127.0.0.1 127.0.0.1");
 }
 
+// Behind a TCP balancer speaking the PROXY protocol (HAProxy send-proxy /
+// send-proxy-v2): its header names the client, which then stands for the
+// peer everywhere; a connection without a valid header is closed unanswered
+// (the protocol is never guessed).
+TEST_F(ServerTest, AProxyProtocolHeaderNamesTheClient) {
+  const std::string path = ::testing::TempDir() + "/proxy_protocol.log";
+  std::remove(path.c_str());
+  StartServer({.access_log = path, .proxy_protocol = true, .metrics_path = "/metrics"});
+  // v1, then a second request on the same connection: the same client.
+  RawClient v1(port_);
+  ASSERT_TRUE(v1.Send("PROXY TCP4 203.0.113.7 127.0.0.1 4711 80\r\n"
+                      "GET /client HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n"));
+  auto r = v1.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "203.0.113.7 203.0.113.7");  // its X-Forwarded-For not believed
+  ASSERT_TRUE(v1.Send(Get("/client/offloaded")));
+  r = v1.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "203.0.113.7 203.0.113.7");
+  // v2, IPv6, in two pieces.
+  std::string v2("\r\n\r\n\0\r\nQUIT\n\x21\x21\x00\x24", 16);
+  std::string block(36, '\0');
+  block[0] = '\x20', block[1] = '\x01', block[2] = '\x0d', block[3] = '\xb8';
+  block[15] = '\x05', block[31] = '\x01', block[33] = '\x50', block[35] = '\x50';
+  RawClient c2(port_);
+  ASSERT_TRUE(c2.Send(v2 + block.substr(0, 10)));
+  ASSERT_TRUE(c2.Send(block.substr(10) + Get("/client")));
+  r = c2.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "2001:db8::5 2001:db8::5");
+  // LOCAL (the balancer's own health check): the connection's own address.
+  RawClient local(port_);
+  ASSERT_TRUE(local.Send(std::string("\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00", 16) +
+                         Get("/client")));
+  r = local.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "127.0.0.1 127.0.0.1");
+  // No header, or a bad one: closed, nothing answered.
+  for (const std::string& bad : {Get("/client"), std::string("PROXY TCP4 1.2.3.4\r\n")}) {
+    RawClient c(port_);
+    ASSERT_TRUE(c.Send(bad));
+    EXPECT_TRUE(c.WaitClosed());
+  }
+  EXPECT_EQ(server_->metrics().proxy_headers_v1.load(), 1u);
+  EXPECT_EQ(server_->metrics().proxy_headers_v2.load(), 2u);
+  EXPECT_EQ(server_->metrics().proxy_refused_invalid.load(), 2u);
+  RawClient m(port_);
+  ASSERT_TRUE(m.Send("PROXY UNKNOWN\r\n" + Get("/metrics")));
+  r = m.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_THAT(r->body, HasSubstr("brisk_proxy_protocol_headers_total{version=\"1\"} 2\n"));
+  EXPECT_THAT(r->body, HasSubstr("brisk_proxy_protocol_refused_total{reason=\"invalid\"} 2\n"));
+  server_->Stop();  // flushes
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_GE(lines.size(), 4u);
+  EXPECT_THAT(lines[0], ::testing::StartsWith("203.0.113.7 - - ["));
+  EXPECT_THAT(lines[2], ::testing::StartsWith("2001:db8::5 - - ["));
+}
+
+// With trusted_proxies set, only those peers may send the header (anyone
+// else could name any client); a client it names that is itself a trusted
+// proxy may name the next one in X-Forwarded-For.
+TEST_F(ServerTest, AProxyProtocolHeaderIsTakenOnlyFromTrustedPeers) {
+  StartServer({.trusted_proxies = "10.0.0.0/8", .proxy_protocol = true});
+  RawClient untrusted(port_);
+  ASSERT_TRUE(untrusted.Send("PROXY TCP4 203.0.113.7 127.0.0.1 4711 80\r\n" + Get("/client")));
+  EXPECT_TRUE(untrusted.WaitClosed());
+  EXPECT_EQ(server_->metrics().proxy_refused_untrusted.load(), 1u);
+  server_->Stop();
+  StartServer({.trusted_proxies = "127.0.0.1, 10.0.0.0/8", .proxy_protocol = true});
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send("PROXY TCP4 10.1.1.1 127.0.0.1 4711 80\r\nGET /client HTTP/1.1\r\n"
+                     "Host: t\r\nX-Forwarded-For: 198.51.100.2\r\n\r\n"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "198.51.100.2 10.1.1.1");
+}
+
 TEST(ServerOptionsTest, ABadTrustedProxyListFailsTheStart) {
   HttpServer server({.address = "127.0.0.1", .port = 0, .trusted_proxies = "10.0.0.1/8"});
   const absl::Status s = server.Start();

@@ -315,6 +315,22 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
                "Accepts that found the open-file limit reached (EMFILE/ENFILE): "
                "new connections waited in the backlog.",
                load(accept_fd_limit));
+  *out += "# HELP brisk_proxy_protocol_headers_total PROXY protocol headers taken "
+          "(--proxy_protocol), by version.\n"
+          "# TYPE brisk_proxy_protocol_headers_total counter\n";
+  absl::StrAppendFormat(out, "brisk_proxy_protocol_headers_total{version=\"1\"} %d\n",
+                        load(proxy_headers_v1));
+  absl::StrAppendFormat(out, "brisk_proxy_protocol_headers_total{version=\"2\"} %d\n",
+                        load(proxy_headers_v2));
+  *out += "# HELP brisk_proxy_protocol_refused_total Connections closed for their PROXY "
+          "protocol header: invalid or unfinished, or sent by a peer outside "
+          "--trusted_proxies.\n"
+          "# TYPE brisk_proxy_protocol_refused_total counter\n";
+  absl::StrAppendFormat(out, "brisk_proxy_protocol_refused_total{reason=\"invalid\"} %d\n",
+                        load(proxy_refused_invalid));
+  absl::StrAppendFormat(out,
+                        "brisk_proxy_protocol_refused_total{reason=\"untrusted_peer\"} %d\n",
+                        load(proxy_refused_untrusted));
   AppendScalar(out, "brisk_access_log_lost_lines_total", "counter",
                "Access-log lines lost to failed writes (full disk, closed pipe).",
                load(access_log_lost_lines));

@@ -202,6 +202,13 @@ class ServerMetrics {
   // Accepts that found no file descriptor (EMFILE/ENFILE): the listener is
   // left alone a moment and new clients wait in its backlog meanwhile.
   std::atomic<uint64_t> accept_fd_limit{0};
+  // PROXY protocol (ServerOptions::proxy_protocol): headers taken, by
+  // version; connections refused for an invalid or unfinished header, or
+  // for a peer outside trusted_proxies.
+  std::atomic<uint64_t> proxy_headers_v1{0};
+  std::atomic<uint64_t> proxy_headers_v2{0};
+  std::atomic<uint64_t> proxy_refused_invalid{0};
+  std::atomic<uint64_t> proxy_refused_untrusted{0};
   // Offloaded work.
   std::atomic<int64_t> in_flight{0};     // offloaded requests queued+running
   std::atomic<int64_t> queue_depth{0};   // waiting for a worker

@@ -122,6 +122,13 @@ std::string_view Reactor::Date() {
 
 void Reactor::OnAccept(net::UniqueFd fd, const net::SocketAddress& peer) {
   ServerMetrics& m = *env_.context.metrics;
+  const ConnectionConfig& config = *env_.context.config;
+  // The PROXY protocol lets a peer name any client: only trusted ones may.
+  if (config.proxy_protocol && config.trusted_proxies != nullptr &&
+      !config.trusted_proxies->set.Contains(peer)) {
+    OnProxyRefused(peer, "not in --trusted_proxies", /*untrusted=*/true);
+    return;  // `fd` closes here
+  }
   if ((!accepting_ && !serve_late_accepts_) ||
       !lifecycle_->TryOpenConnection(max_connections_)) {
     m.rejected_connections.fetch_add(1, std::memory_order_relaxed);
@@ -130,21 +137,67 @@ void Reactor::OnAccept(net::UniqueFd fd, const net::SocketAddress& peer) {
   m.accepted_connections.fetch_add(1, std::memory_order_relaxed);
   m.open_connections.fetch_add(1, std::memory_order_relaxed);
   auto info = std::make_shared<ConnectionInfo>(ConnectionInfo{peer});
-  const auto& trusted = env_.context.config->trusted_proxies;
-  if (trusted != nullptr && trusted->set.Contains(peer)) {
-    info->trusted_proxies =
-        std::make_unique<const std::shared_ptr<const TrustedProxies>>(trusted);
-  }
-  ConnectionInfo* const tls_info = info.get();  // filled by the handshake
+  // Behind the PROXY protocol the peer is known once the header is read.
+  if (!config.proxy_protocol) TrustIfProxy(info.get());
+  ConnectionInfo* const raw_info = info.get();  // filled by the handshake
   auto conn = std::make_unique<Connection>(this, env_, std::move(info));
   Connection* raw = conn.get();
   connections_.insert(std::move(conn));
-  raw->Start(tls_ == nullptr
-                 ? loop_->CreateStream(std::move(fd), raw, stream_options_)
-                 : tls_->CreateStream(loop_.get(), std::move(fd), raw,
-                                      stream_options_, tls_info,
-                                      [raw] { raw->OnHandshakeDone(); }));
+  raw->Start(MakeStream(std::move(fd), raw, raw_info));
   if (!accepting_) raw->BeginDrain(/*close_idle=*/false);  // late: told to go
+}
+
+std::unique_ptr<net::Stream> Reactor::MakeStream(net::UniqueFd fd, Connection* connection,
+                                                 ConnectionInfo* info) {
+  auto make_transport = [&](net::StreamCallbacks* callbacks) -> std::unique_ptr<net::Stream> {
+    if (!env_.context.config->proxy_protocol) {
+      return loop_->CreateStream(std::move(fd), callbacks, stream_options_);
+    }
+    net::ProxyProtocolStream::Hooks hooks;
+    // Both run on this loop, before any byte reaches the connection (or
+    // its TLS session), and while the connection lives.
+    hooks.on_header = [this, info](const net::ProxyHeader& header) {
+      ServerMetrics& m = *env_.context.metrics;
+      (header.version == 1 ? m.proxy_headers_v1 : m.proxy_headers_v2)
+          .fetch_add(1, std::memory_order_relaxed);
+      info->proxied = true;
+      if (header.source.has_value()) info->peer = *header.source;
+      TrustIfProxy(info);
+    };
+    hooks.on_invalid = [this, info](std::string_view why) {
+      OnProxyRefused(info->peer, why, /*untrusted=*/false);
+    };
+    return net::ProxyProtocolStream::Create(
+        callbacks, std::move(hooks), [&](net::StreamCallbacks* inner) {
+          return loop_->CreateStream(std::move(fd), inner, stream_options_);
+        });
+  };
+  if (tls_ == nullptr) return make_transport(connection);
+  return tls_->CreateStream(loop_.get(), make_transport, connection, info,
+                            [connection] { connection->OnHandshakeDone(); });
+}
+
+void Reactor::TrustIfProxy(ConnectionInfo* info) const {
+  const auto& trusted = env_.context.config->trusted_proxies;
+  if (trusted != nullptr && trusted->set.Contains(info->peer)) {
+    info->trusted_proxies =
+        std::make_unique<const std::shared_ptr<const TrustedProxies>>(trusted);
+  }
+}
+
+void Reactor::OnProxyRefused(const net::SocketAddress& peer, std::string_view why,
+                             bool untrusted) {
+  ServerMetrics& m = *env_.context.metrics;
+  (untrusted ? m.proxy_refused_untrusted : m.proxy_refused_invalid)
+      .fetch_add(1, std::memory_order_relaxed);
+  static LogLimiter log;
+  if (const uint64_t n = log.Count(); n != 0) {
+    std::fprintf(stderr,
+                 "proxy protocol: connection from %s closed: %.*s (%llu such since the "
+                 "last line like this; brisk_proxy_protocol_refused_total counts them)\n",
+                 peer.ToString().c_str(), static_cast<int>(why.size()), why.data(),
+                 static_cast<unsigned long long>(n));
+  }
 }
 
 std::unique_ptr<http::RequestParser> Reactor::TakeParser() {

@@ -18,6 +18,7 @@
 #include "http/response_writer.h"
 #include "net/acceptor.h"
 #include "net/event_loop.h"
+#include "net/proxy_protocol.h"
 #include "net/socket.h"
 #include "net/stream.h"
 #include "server/connection.h"
@@ -76,6 +77,18 @@ class Reactor final : public ConnectionOwner {
   // it from connections_) while the caller walks the list.
   std::vector<Connection*> ConnectionsNow() const;
   void OnAccept(net::UniqueFd fd, const net::SocketAddress& peer);
+  // The connection's stream, from the socket up: the loop's stream, or one
+  // that first takes a PROXY protocol header off it (ServerOptions::
+  // proxy_protocol) and updates `info`; TLS goes on top.
+  std::unique_ptr<net::Stream> MakeStream(net::UniqueFd fd, Connection* connection,
+                                          ConnectionInfo* info);
+  // `info`'s peer is a trusted proxy: it may name the client in
+  // X-Forwarded-For.
+  void TrustIfProxy(ConnectionInfo* info) const;
+  // A connection closed for its PROXY protocol header: counted, and said on
+  // stderr at most once every 10 s.
+  void OnProxyRefused(const net::SocketAddress& peer, std::string_view why,
+                      bool untrusted);
   // An accept found no descriptor: counted, and said on stderr at most
   // once every 10 s (with how many were not said).
   void OnFdLimit(int error);

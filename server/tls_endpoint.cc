@@ -94,8 +94,8 @@ TlsEndpoint::TlsEndpoint(std::unique_ptr<tls::TlsContext> context,
       log_(std::move(log)) {}
 
 std::unique_ptr<net::Stream> TlsEndpoint::CreateStream(
-    net::EventLoop* loop, net::UniqueFd fd, net::StreamCallbacks* callbacks,
-    const net::StreamOptions& options, ConnectionInfo* info,
+    net::EventLoop* loop, TransportMaker make_transport,
+    net::StreamCallbacks* callbacks, ConnectionInfo* info,
     absl::AnyInvocable<void()> on_established) {
   absl::StatusOr<std::unique_ptr<tls::TlsServerSession>> session =
       context_->NewSession();
@@ -125,9 +125,7 @@ std::unique_ptr<net::Stream> TlsEndpoint::CreateStream(
       loop, *std::move(session), callbacks,
       TlsStreamOptions{.handshake_timeout = handshake_timeout_,
                        .answer_plain_http = answer_plain_http_},
-      std::move(hooks), [&](net::StreamCallbacks* tls_side) {
-        return loop->CreateStream(std::move(fd), tls_side, options);
-      });
+      std::move(hooks), make_transport);
 }
 
 void TlsEndpoint::LogFailure(const ConnectionInfo& info,

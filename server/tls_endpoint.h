@@ -7,7 +7,9 @@
 //   auto endpoint = TlsEndpoint::Create(options.tls, LogToStderr);  // Start()
 //   // per accepted connection, on its reactor:
 //   std::unique_ptr<net::Stream> s =
-//       endpoint->CreateStream(loop, std::move(fd), connection, {}, info);
+//       endpoint->CreateStream(loop, [&](net::StreamCallbacks* cb) {
+//         return loop->CreateStream(std::move(fd), cb, {});
+//       }, connection, info);
 //   endpoint->Reload();                  // SIGHUP or HttpServer::ReloadTls()
 //   endpoint->AppendPrometheus(&page);   // GET /metrics
 //
@@ -26,6 +28,7 @@
 #include <string_view>
 
 #include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "net/clock.h"
@@ -63,15 +66,19 @@ class TlsEndpoint {
   static absl::StatusOr<std::unique_ptr<TlsEndpoint>> Create(
       const TlsOptions& options, LogSink log, const net::Clock* clock = nullptr);
 
-  // A TlsStream over a readiness or native stream for `fd` (made by `loop`),
-  // delivering plaintext to `callbacks`. `info` (of the connection; must
-  // outlive the stream) is marked secure now and gets the verified client
-  // certificate when the handshake completes; then `on_established` (may be
-  // empty) runs, before any plaintext reaches `callbacks`. Null when OpenSSL
-  // cannot make a session (out of memory): the caller closes the connection.
+  // A TlsStream on `loop` over the transport `make_transport` makes with
+  // the callbacks it is given (the loop's stream for the socket, or one
+  // that first takes a PROXY protocol header off it), delivering plaintext
+  // to `callbacks`. `info` (of the connection; must outlive the stream) is
+  // marked secure now and gets the verified client certificate when the
+  // handshake completes; then `on_established` (may be empty) runs, before
+  // any plaintext reaches `callbacks`. Null when OpenSSL cannot make a
+  // session (out of memory): the caller closes the connection.
+  using TransportMaker =
+      absl::FunctionRef<std::unique_ptr<net::Stream>(net::StreamCallbacks*)>;
   std::unique_ptr<net::Stream> CreateStream(
-      net::EventLoop* loop, net::UniqueFd fd, net::StreamCallbacks* callbacks,
-      const net::StreamOptions& options, ConnectionInfo* info,
+      net::EventLoop* loop, TransportMaker make_transport,
+      net::StreamCallbacks* callbacks, ConnectionInfo* info,
       absl::AnyInvocable<void()> on_established = nullptr);
 
   // Re-reads the files: OK, new handshakes use them; an error keeps the

@@ -126,7 +126,9 @@ class TlsEndpointTest : public ::testing::Test {
                                        ConnectionInfo* info) {
     info->peer = *net::SocketAddress::Parse("192.0.2.1", 4433);
     std::unique_ptr<net::Stream> s =
-        endpoint_->CreateStream(loop_.get(), std::move(pair.a), upper, {}, info);
+        endpoint_->CreateStream(loop_.get(), [&](net::StreamCallbacks* cb) {
+          return loop_->CreateStream(std::move(pair.a), cb, {});
+        }, upper, info);
     s->Start();
     return s;
   }

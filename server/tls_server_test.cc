@@ -9,6 +9,7 @@
 // undisturbed, and the server's limits, timeouts, deadlines and drain over
 // TLS.
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -94,6 +95,9 @@ class TlsServerTest : public ::testing::Test {
       }
       return http::Response::Text(200, s);
     }).ok());
+    ASSERT_TRUE(server_->AddRoute("GET", "/peer", [](RequestContext& ctx) {
+      return http::Response::Text(200, ctx.peer_address() + (ctx.secure() ? " secure" : " plain"));
+    }, kInline).ok());
     ASSERT_TRUE(server_->AddRoute("POST", "/echo", [](RequestContext& ctx) {
       http::Response r;
       r.body = std::move(ctx.mutable_request().mutable_body());
@@ -164,6 +168,31 @@ class TlsServerTest : public ::testing::Test {
   std::unique_ptr<HttpServer> server_;
   uint16_t port_ = 0;
 };
+
+// Behind a balancer that passes TLS through (HAProxy mode tcp with
+// send-proxy-v2, an AWS NLB): its PROXY header comes before the
+// ClientHello; the handshake and the requests then go on as usual, with
+// the header's client as the peer. Without a header the ClientHello is
+// refused as one.
+TEST_F(TlsServerTest, AProxyProtocolHeaderComesBeforeTheHandshake) {
+  ServerOptions o = Options();
+  o.proxy_protocol = true;
+  StartServer(o);
+  TlsClient c(port_, Client(), std::chrono::seconds(20), /*handshake=*/false);
+  const std::string header = "PROXY TCP4 203.0.113.9 127.0.0.1 5555 443\r\n";
+  ASSERT_EQ(write(c.fd(), header.data(), header.size()),
+            static_cast<ssize_t>(header.size()));
+  ASSERT_TRUE(c.Handshake()) << c.error();
+  ASSERT_TRUE(c.Send(Get("/peer")));
+  std::optional<RawResponse> r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "203.0.113.9 secure");
+  ExpectServed(c);
+  TlsClient bare(port_, Client());
+  EXPECT_FALSE(bare.handshake_done());
+  EXPECT_EQ(server_->metrics().proxy_refused_invalid.load(), 1u);
+  EXPECT_EQ(server_->metrics().proxy_headers_v1.load(), 1u);
+}
 
 class TlsServerVersionTest : public TlsServerTest,
                              public ::testing::WithParamInterface<int> {};
