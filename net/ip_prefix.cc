@@ -128,7 +128,11 @@ absl::StatusOr<IpPrefixSet> IpPrefixSet::Parse(std::string_view list) {
 }
 
 bool IpPrefixSet::Contains(const IpAddress& address) const {
+  const bool v4 = address.is_v4();
   for (const Prefix& p : prefixes_) {
+    // IPv4 is held in its mapped form, inside ::/1..::/95: an IPv6 prefix
+    // that short ("::/0", "all IPv6") must not take in every IPv4 peer.
+    if (v4 && p.bits < 96) continue;
     if (MatchesBits(address, p.address, p.bits)) return true;
   }
   return false;

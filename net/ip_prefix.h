@@ -7,7 +7,9 @@
 //   s->ContainsText("10.1.2.3");     // an address as text
 //
 // An IPv4 prefix also matches the same address written as IPv4-mapped IPv6
-// (::ffff:10.1.2.3, how a dual-stack "::" listener sees IPv4 peers).
+// (::ffff:10.1.2.3, how a dual-stack "::" listener sees IPv4 peers). An
+// IPv6 prefix shorter than /96 matches no IPv4 address ("::/0" is all of
+// IPv6, not everything); "::ffff:0:0/96" does match all of IPv4.
 // Lookups are linear in the number of prefixes (a deployment trusts a
 // handful). Thread-safety: a value; const methods may be called from any
 // thread.

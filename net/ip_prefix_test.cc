@@ -42,6 +42,14 @@ TEST(IpPrefixSetTest, PrefixLengthsOffTheByteBoundary) {
   EXPECT_TRUE(Set("0.0.0.0/0").ContainsText("203.0.113.9"));
   EXPECT_FALSE(Set("0.0.0.0/0").ContainsText("2001:db8::1"));
   EXPECT_TRUE(Set("::/0").ContainsText("2001:db8::1"));
+  // IPv4 is held as ::ffff:a.b.c.d, but a short IPv6 prefix ("all IPv6")
+  // does not take it in (nginx's set_real_ip_from ::/0 does not either);
+  // the mapped range itself does.
+  EXPECT_FALSE(Set("::/0").ContainsText("203.0.113.9"));
+  EXPECT_FALSE(Set("::/0").Contains(*SocketAddress::Parse("127.0.0.1", 80)));
+  EXPECT_FALSE(Set("::/95").ContainsText("203.0.113.9"));
+  EXPECT_TRUE(Set("::ffff:0:0/96").ContainsText("203.0.113.9"));
+  EXPECT_TRUE(Set("::ffff:0:0/96").ContainsText("::ffff:203.0.113.9"));
 }
 
 TEST(IpPrefixSetTest, MatchesSocketAddresses) {

@@ -22,6 +22,19 @@ ProxyHeaderParse Invalid(std::string_view error) {
   return p;
 }
 
+// An IPv4-mapped IPv6 address (::ffff:1.2.3.4, what a dual-stack balancer
+// sees of an IPv4 client) as the IPv4 address it is: one client, one form.
+SocketAddress Canonical(const sockaddr_in6& a) {
+  if (!IN6_IS_ADDR_V4MAPPED(&a.sin6_addr)) {
+    return SocketAddress(reinterpret_cast<const sockaddr*>(&a), sizeof(a));
+  }
+  sockaddr_in v4{};
+  v4.sin_family = AF_INET;
+  v4.sin_port = a.sin6_port;
+  std::memcpy(&v4.sin_addr, a.sin6_addr.s6_addr + 12, 4);
+  return SocketAddress(reinterpret_cast<const sockaddr*>(&v4), sizeof(v4));
+}
+
 ProxyHeaderParse Complete(size_t length, ProxyHeader header) {
   ProxyHeaderParse p;
   p.outcome = ProxyHeaderParse::kComplete;
@@ -86,7 +99,7 @@ std::optional<SocketAddress> V1Address(int family, std::string_view host,
   a.sin6_family = AF_INET6;
   a.sin6_port = htons(*port);
   if (inet_pton(AF_INET6, text, &a.sin6_addr) != 1) return std::nullopt;
-  return SocketAddress(reinterpret_cast<const sockaddr*>(&a), sizeof(a));
+  return Canonical(a);
 }
 
 ProxyHeaderParse ParseV1(std::string_view data) {
@@ -150,7 +163,11 @@ ProxyHeaderParse ParseV2(std::string_view data) {
   if (command > 1) return Invalid("v2 command is not LOCAL or PROXY");
   const int family = family_protocol >> 4;
   const int protocol = family_protocol & 0x0F;
-  if (family > 3 || protocol > 2) return Invalid("v2 family or protocol unknown");
+  // LOCAL: "discard the protocol block including the family which is
+  // ignored"; for PROXY an unassigned family or protocol is invalid.
+  if (command == 1 && (family > 3 || protocol > 2)) {
+    return Invalid("v2 family or protocol unknown");
+  }
   const size_t length = kV2HeadBytes + Be16(data.data() + 14);
   if (length > kMaxProxyHeaderBytes) return Invalid("v2 header too long");
   if (data.size() < length) return ProxyHeaderParse{};  // kIncomplete
@@ -186,8 +203,8 @@ ProxyHeaderParse ParseV2(std::string_view data) {
     std::memcpy(&dst.sin6_addr, p + 16, 16);
     src.sin6_port = htons(Be16(p + 32));
     dst.sin6_port = htons(Be16(p + 34));
-    header.source.emplace(reinterpret_cast<const sockaddr*>(&src), sizeof(src));
-    header.destination.emplace(reinterpret_cast<const sockaddr*>(&dst), sizeof(dst));
+    header.source = Canonical(src);
+    header.destination = Canonical(dst);
   }
   return Complete(length, std::move(header));
 }
@@ -265,6 +282,15 @@ void ProxyProtocolStream::OnStreamError(int error) {
     return;
   }
   if (!refused_) owner_->OnStreamError(error);
+}
+
+void ProxyProtocolStream::Close() {
+  if (!done_ && !refused_ && !pending_.empty()) {
+    refused_ = true;
+    std::string().swap(pending_);
+    if (hooks_.on_invalid) hooks_.on_invalid("closed with the header unfinished");
+  }
+  transport_->Close();
 }
 
 void ProxyProtocolStream::Refuse(std::string_view error) {

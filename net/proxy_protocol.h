@@ -80,7 +80,9 @@ ProxyHeaderParse ParseProxyHeader(std::string_view data);
 // before saying anything. A connection closed before its first byte is no
 // error (a balancer's TCP health check): the owner sees OnStreamEof() and
 // on_invalid does not run. The owner's timers (a header or handshake
-// timeout started at Start()) cover a balancer that sends no header.
+// timeout started at Start()) cover a balancer that sends no header; when
+// the owner closes the stream with part of a header received, on_invalid
+// runs too (an unfinished header is as much a fault as a bad one).
 class ProxyProtocolStream final : public Stream, private StreamCallbacks {
  public:
   struct Hooks {
@@ -103,7 +105,9 @@ class ProxyProtocolStream final : public Stream, private StreamCallbacks {
   void SetReading(bool reading) override { transport_->SetReading(reading); }
   bool reading() const override { return transport_->reading(); }
   void ShutdownWrite() override { transport_->ShutdownWrite(); }
-  void Close() override { transport_->Close(); }
+  // Also the end of a header left unfinished (the owner's timeout, a
+  // drain): on_invalid runs for it.
+  void Close() override;
   bool closed() const override { return transport_->closed(); }
   int fd() const override { return transport_->fd(); }
   bool HasUnreadInput() const override { return transport_->HasUnreadInput(); }

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -55,6 +56,13 @@ TEST(ParseProxyHeaderTest, V1Tcp6AndLongestLines) {
   EXPECT_EQ(ParseProxyHeader("PROXY TCP4 1.2.3.4 5.6.7.8 0 0\r\n").header.source->port(), 0);
   EXPECT_EQ(ParseProxyHeader("PROXY TCP6 2001:DB8::1 ::1 1 2\r\n").header.source->ToString(),
             "[2001:db8::1]:1");
+  // An IPv4 client of a dual-stack balancer, IPv4-mapped: one client, one
+  // form (the IPv4 one).
+  const ProxyHeaderParse mapped = ParseProxyHeader("PROXY TCP6 ::ffff:1.2.3.4 ::FFFF:0102:0305 7 8\r\n");
+  ASSERT_EQ(mapped.outcome, ProxyHeaderParse::kComplete) << mapped.error;
+  EXPECT_EQ(mapped.header.source->family(), AF_INET);
+  EXPECT_EQ(mapped.header.source->ToString(), "1.2.3.4:7");
+  EXPECT_EQ(mapped.header.destination->ToString(), "1.2.3.5:8");
   // UNKNOWN, short or with anything before the CRLF (107 bytes at most).
   const std::string unknown =
       "PROXY UNKNOWN ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff "
@@ -128,12 +136,20 @@ TEST(ParseProxyHeaderTest, V2Tcp4Tcp6AndTlvsSkipped) {
   EXPECT_EQ(q.length, 16 + 36 + tlvs.size());
   EXPECT_EQ(q.header.source->ToString(), "[2001:db8::1]:80");
   EXPECT_EQ(q.header.destination->ToString(), "[::1]:443");
+
+  std::string mapped = v6.substr(0, 36);
+  std::fill(mapped.begin(), mapped.begin() + 16, '\0');
+  mapped[10] = mapped[11] = '\xff', mapped[12] = '\x0a', mapped[15] = '\x07';
+  const ProxyHeaderParse m = ParseProxyHeader(V2(0x21, 0x21, mapped));
+  ASSERT_EQ(m.outcome, ProxyHeaderParse::kComplete) << m.error;
+  EXPECT_EQ(m.header.source->ToString(), "10.0.0.7:80");
 }
 
 TEST(ParseProxyHeaderTest, V2LocalUnspecUnixAndUdpKeepTheConnectionsAddresses) {
   for (const std::string& h : {
            V2(0x20, 0x00, ""),                  // LOCAL, as HAProxy's checks
            V2(0x20, 0x11, kV4Block),            // LOCAL with addresses: ignored
+           V2(0x20, 0x41, "x"),                 // LOCAL: even the family is ignored
            V2(0x21, 0x00, "abc"),               // PROXY, UNSPEC
            V2(0x21, 0x12, kV4Block),            // UDP over IPv4
            V2(0x21, 0x31, std::string(216, 'p')),  // UNIX stream
@@ -277,6 +293,27 @@ TEST_P(ProxyProtocolStreamTest, AnEndInsideTheHeaderIsInvalid) {
   ASSERT_EQ(invalid.size(), 1u);
   EXPECT_EQ(owner.eofs, 1);
   EXPECT_EQ(owner.data_, "");
+}
+
+TEST_P(ProxyProtocolStreamTest, AHeaderLeftUnfinishedAtCloseIsInvalid) {
+  Send("PROXY TCP4 10.1.2.3");
+  EXPECT_TRUE(invalid.empty());
+  stream->Close();  // the owner's header timeout, or a drain
+  ASSERT_EQ(invalid.size(), 1u);
+  EXPECT_EQ(invalid[0], "closed with the header unfinished");
+  stream->Close();  // idempotent, counted once
+  EXPECT_EQ(invalid.size(), 1u);
+  // A stream closed before any byte, or after its header, is no error.
+  SocketPair q;
+  std::vector<std::string> errors;
+  ProxyProtocolStream::Hooks hooks;
+  hooks.on_invalid = [&](std::string_view e) { errors.emplace_back(e); };
+  auto quiet = ProxyProtocolStream::Create(&owner, std::move(hooks), [&](StreamCallbacks* cb) {
+    return loop->CreateStream(std::move(q.a), cb, {});
+  });
+  quiet->Start();
+  quiet->Close();
+  EXPECT_TRUE(errors.empty());
 }
 
 TEST_P(ProxyProtocolStreamTest, AnEndBeforeAnyByteIsNoError) {

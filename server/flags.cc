@@ -268,10 +268,14 @@ absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
 }
 
 std::string ListeningLine(const ServerOptions& options, uint16_t port) {
-  const bool v6 = options.address.find(':') != std::string::npos;
+  std::string host = options.address;
+  // "[::1]" is accepted as well as "::1": bracket it once, not twice.
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  const bool v6 = host.find(':') != std::string::npos;
   return absl::StrCat("listening on ", options.tls.enabled() ? "https" : "http",
-                      "://", v6 ? "[" : "", options.address,
-                      v6 ? "]" : "", ":", port);
+                      "://", v6 ? "[" : "", host, v6 ? "]" : "", ":", port);
 }
 
 absl::StatusOr<ServerOptions> ServerOptionsFromCommandLine(int argc, char** argv) {

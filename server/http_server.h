@@ -176,10 +176,13 @@ struct ServerOptions {
   // naming the client a TCP load balancer relays for; it then stands for
   // the peer everywhere (client_address(), peer_address(), the access log,
   // trusted_proxies for X-Forwarded-For). Needed behind a balancer that
-  // passes TLS through, which cannot add X-Forwarded-For. A connection
-  // without a valid header is closed (the protocol is never guessed), as
-  // is one from a peer outside trusted_proxies when that is set: on a
-  // listener open to clients, anyone could name any address.
+  // passes TLS through, which cannot add X-Forwarded-For. A header that
+  // names no client (v2 LOCAL, v1 UNKNOWN) leaves the balancer as the peer,
+  // and X-Forwarded-For on that connection is not believed (the balancer
+  // vouched for none). A connection without a valid header is closed (the
+  // protocol is never guessed), as is one from a peer outside
+  // trusted_proxies when that is set: on a listener open to clients, anyone
+  // could name any address.
   bool proxy_protocol = false;
 
   // Admission control of offloaded requests:

@@ -1158,6 +1158,30 @@ TEST_F(ServerTest, AProxyProtocolHeaderIsTakenOnlyFromTrustedPeers) {
   auto r = c.Read();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->body, "198.51.100.2 10.1.1.1");
+  // A header that names no client (v2 LOCAL, v1 UNKNOWN: HAProxy sends
+  // them for a Unix-socket frontend) leaves the trusted balancer as the
+  // peer, but it vouched for no X-Forwarded-For (in TCP mode it writes
+  // none): the one on that connection is the client's own, not believed.
+  for (const std::string& header : {std::string("\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00", 16),
+                                    std::string("PROXY UNKNOWN\r\n")}) {
+    RawClient anonymous(port_);
+    ASSERT_TRUE(anonymous.Send(header + "GET /client HTTP/1.1\r\nHost: t\r\n"
+                                        "X-Forwarded-For: 6.6.6.6\r\n\r\n"));
+    r = anonymous.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->body, "127.0.0.1 127.0.0.1");
+  }
+}
+
+// A header left unfinished is cut off by the header timeout, and counted
+// and logged as a PROXY protocol refusal (not only as a timeout).
+TEST_F(ServerTest, AnUnfinishedProxyProtocolHeaderIsCountedAtItsTimeout) {
+  StartServer({.header_timeout = std::chrono::milliseconds(100), .proxy_protocol = true});
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send("PROXY TCP4 10.1."));
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_TRUE(Eventually([&] { return server_->metrics().proxy_refused_invalid.load() == 1; }));
+  EXPECT_EQ(server_->metrics().timeouts_header.load(), 1u);
 }
 
 TEST(ServerOptionsTest, ABadTrustedProxyListFailsTheStart) {

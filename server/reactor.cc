@@ -161,7 +161,12 @@ std::unique_ptr<net::Stream> Reactor::MakeStream(net::UniqueFd fd, Connection* c
       (header.version == 1 ? m.proxy_headers_v1 : m.proxy_headers_v2)
           .fetch_add(1, std::memory_order_relaxed);
       info->proxied = true;
-      if (header.source.has_value()) info->peer = *header.source;
+      // A header that names no client (v2 LOCAL, v1 UNKNOWN, ...) leaves
+      // the balancer as the peer, but the balancer did not vouch for any
+      // X-Forwarded-For on such a connection (in TCP mode it writes none):
+      // whatever is there came from the client, so it is not believed.
+      if (!header.source.has_value()) return;
+      info->peer = *header.source;
       TrustIfProxy(info);
     };
     hooks.on_invalid = [this, info](std::string_view why) {

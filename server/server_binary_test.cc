@@ -1,7 +1,10 @@
 // End-to-end tests of the `server` binary itself: flags, the "listening on"
 // line, SIGTERM drain with a request in flight, and a second signal.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -68,6 +71,30 @@ TEST(ServerBinaryTest, SigtermDrainsInFlightRequestAndExitsZero) {
   const int status = server.Wait();
   ASSERT_TRUE(WIFEXITED(status)) << status;
   EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// The "listening on" line is a URL a tool can use, however the address was
+// written ("::1" or "[::1]": bracketed once).
+TEST(ServerBinaryTest, TheListeningLineOfAnIpv6AddressIsAUsableUrl) {
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_addr = in6addr_loopback;
+  {
+    const int probe = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const bool v6 = probe >= 0 && bind(probe, reinterpret_cast<const sockaddr*>(&a), sizeof(a)) == 0;
+    if (probe >= 0) close(probe);
+    if (!v6) GTEST_SKIP() << "no IPv6 loopback here";
+  }
+  for (const char* address : {"--address=::1", "--address=[::1]"}) {
+    ServerProcess server({address, "--port=0", "--workers=1"});
+    ASSERT_NE(server.port(), 0) << address;
+    EXPECT_EQ(server.host(), "[::1]") << address;
+    const int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    a.sin6_port = htons(server.port());
+    EXPECT_EQ(connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a)), 0);
+    close(fd);
+  }
 }
 
 TEST(ServerBinaryTest, IoUringServesAndDrains) {

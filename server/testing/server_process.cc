@@ -41,12 +41,15 @@ ServerProcess::ServerProcess(std::vector<std::string> flags,
   char line[256];
   while (out_ != nullptr && fgets(line, sizeof(line), out_) != nullptr) {
     for (const char* scheme : {"http", "https"}) {
-      const std::string prefix =
-          std::string("listening on ") + scheme + "://127.0.0.1:";
-      if (std::string_view(line).substr(0, prefix.size()) == prefix) {
-        scheme_ = scheme;
-        port_ = static_cast<uint16_t>(std::atoi(line + prefix.size()));
-      }
+      const std::string prefix = std::string("listening on ") + scheme + "://";
+      const std::string_view text(line);
+      if (text.substr(0, prefix.size()) != prefix) continue;
+      const std::string_view authority = text.substr(prefix.size());
+      const size_t colon = authority.rfind(':');
+      if (colon == std::string_view::npos) continue;
+      scheme_ = scheme;
+      host_ = std::string(authority.substr(0, colon));
+      port_ = static_cast<uint16_t>(std::atoi(line + prefix.size() + colon + 1));
     }
     if (port_ != 0) break;
   }

@@ -33,8 +33,10 @@ class ServerProcess {
 
   // 0 if the server exited (or printed something else) before listening.
   uint16_t port() const { return port_; }
-  // "http" or "https", from the "listening on" line.
+  // "http" or "https", and the host as printed ("127.0.0.1", "[::1]"),
+  // from the "listening on SCHEME://HOST:PORT" line.
   const std::string& scheme() const { return scheme_; }
+  const std::string& host() const { return host_; }
   void Signal(int signo);
   // Closes the read end of the server's stdout, as a reader that went away
   // (`server | head`) would: later writes there fail with EPIPE.
@@ -48,6 +50,7 @@ class ServerProcess {
   FILE* out_ = nullptr;
   uint16_t port_ = 0;
   std::string scheme_;
+  std::string host_;
 };
 
 }  // namespace brisk::testing
