@@ -298,7 +298,7 @@ void ProxyProtocolStream::Refuse(std::string_view error) {
   std::string().swap(pending_);
   if (hooks_.on_invalid) hooks_.on_invalid(error);
   transport_->Close();
-  owner_->OnStreamEof();
+  owner_->OnStreamError(kTransportRefused);
 }
 
 }  // namespace brisk::net

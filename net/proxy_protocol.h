@@ -76,8 +76,8 @@ ProxyHeaderParse ParseProxyHeader(std::string_view data);
 // header: hooks.on_header(header) runs, then the bytes after it (if any)
 // are delivered. An invalid header, or the end of the connection (EOF or
 // error) in the middle of one: hooks.on_invalid(error) runs, the transport
-// is closed, and the owner sees OnStreamEof() as for a client that left
-// before saying anything. A connection closed before its first byte is no
+// is closed, and the owner sees OnStreamError(kTransportRefused) (which a
+// TLS owner does not count as a failed handshake: no handshake began). A connection closed before its first byte is no
 // error (a balancer's TCP health check): the owner sees OnStreamEof() and
 // on_invalid does not run. The owner's timers (a header or handshake
 // timeout started at Start()) cover a balancer that sends no header; when
@@ -110,7 +110,11 @@ class ProxyProtocolStream final : public Stream, private StreamCallbacks {
   void Close() override;
   bool closed() const override { return transport_->closed(); }
   int fd() const override { return transport_->fd(); }
-  bool HasUnreadInput() const override { return transport_->HasUnreadInput(); }
+  // Also the bytes of a header begun and held here: an owner about to close
+  // an idle-looking connection (a drain) waits for them too.
+  bool HasUnreadInput() const override {
+    return (!done_ && !refused_ && !pending_.empty()) || transport_->HasUnreadInput();
+  }
   TimePoint receive_time() const override { return transport_->receive_time(); }
   TimePoint last_write_progress() const override {
     return transport_->last_write_progress();

@@ -54,6 +54,7 @@
 #ifndef BRISK_NET_STREAM_H_
 #define BRISK_NET_STREAM_H_
 
+#include <errno.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -68,6 +69,12 @@
 #include "net/socket.h"
 
 namespace brisk::net {
+
+// The error a Stream that wraps another (ProxyProtocolStream) gives its
+// owner when it refused the connection itself, before any byte reached the
+// owner; it has counted and said why. An owner that counts failures of its
+// own protocol (TLS handshakes) does not count this one.
+inline constexpr int kTransportRefused = EPROTO;
 
 class StreamCallbacks {
  public:

@@ -192,6 +192,27 @@ TEST_F(TlsServerTest, AProxyProtocolHeaderComesBeforeTheHandshake) {
   EXPECT_FALSE(bare.handshake_done());
   EXPECT_EQ(server_->metrics().proxy_refused_invalid.load(), 1u);
   EXPECT_EQ(server_->metrics().proxy_headers_v1.load(), 1u);
+  // Refused for its header, it is no failed TLS handshake (none began).
+  EXPECT_EQ(server_->tls_stats().total_handshake_failures(), 0u);
+}
+
+// A header left unfinished until the handshake timeout is the header's
+// fault, counted once as such, not as a TLS handshake that timed out.
+TEST_F(TlsServerTest, AnUnfinishedProxyProtocolHeaderIsNoHandshakeTimeout) {
+  ServerOptions o = Options();
+  o.proxy_protocol = true;
+  o.tls.handshake_timeout = std::chrono::milliseconds(100);
+  StartServer(o);
+  RawClient partial(port_);
+  ASSERT_TRUE(partial.Send("PROXY TCP4 203.0.113.9 "));
+  EXPECT_TRUE(partial.WaitClosed());
+  EXPECT_TRUE(Eventually([&] { return server_->metrics().proxy_refused_invalid.load() == 1; }));
+  // A silent one is still a handshake that timed out (nothing came at all).
+  RawClient silent(port_);
+  EXPECT_TRUE(silent.WaitClosed());
+  EXPECT_TRUE(Eventually([&] { return Failures(TlsFailure::kHandshakeTimeout) == 1; }));
+  EXPECT_EQ(server_->tls_stats().total_handshake_failures(), 1u);
+  EXPECT_EQ(server_->metrics().proxy_refused_invalid.load(), 1u);
 }
 
 class TlsServerVersionTest : public TlsServerTest,

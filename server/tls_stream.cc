@@ -149,7 +149,9 @@ void TlsStream::OnStreamError(int error) {
   if (!input_ended_) {
     input_ended_ = true;
     CancelTimer();
-    if (!established_ && !session_->failed()) {
+    // kTransportRefused: the layer below (a PROXY protocol header) refused
+    // the connection and counted it; no handshake began.
+    if (!established_ && !session_->failed() && error != net::kTransportRefused) {
       // A reset in the middle of the handshake is a truncated handshake.
       if (!session_->OnEof().ok() && hooks_.on_failure) {
         hooks_.on_failure(*session_, /*established=*/false);
@@ -172,6 +174,13 @@ void TlsStream::ReportBroken(int error) {
 void TlsStream::OnHandshakeTimer() {
   timer_ = net::kInvalidTimerId;
   if (closed_ || input_ended_ || established_) return;
+  if (session_->bytes_received() == 0 && transport_->HasUnreadInput()) {
+    // The client's bytes are held below, unfinished (a PROXY protocol
+    // header): no handshake began. The layer below counts it when closed.
+    input_ended_ = true;
+    ReportBroken(ETIMEDOUT);
+    return;
+  }
   session_->OnHandshakeTimeout();
   Fail(ETIMEDOUT, /*peer_closed=*/false);
 }
