@@ -51,6 +51,8 @@ void AppendTlsPrometheus(const tls::TlsStats& s, std::string* out) {
       "# TYPE brisk_tls_handshake_failures_total counter\n",
       s.full_handshakes, s.resumed_handshakes, s.resumption_rate());
   for (size_t i = 1; i < tls::kNumTlsFailures; ++i) {
+    // Only after a handshake (errors_after_handshake), never a handshake's.
+    if (static_cast<tls::TlsFailure>(i) == tls::TlsFailure::kTooManyKeyUpdates) continue;
     absl::StrAppendFormat(
         out, "brisk_tls_handshake_failures_total{reason=\"%s\"} %d\n",
         std::string(tls::TlsFailureName(static_cast<tls::TlsFailure>(i))),
@@ -59,7 +61,7 @@ void AppendTlsPrometheus(const tls::TlsStats& s, std::string* out) {
   absl::StrAppendFormat(
       out,
       "# HELP brisk_tls_errors_after_handshake_total Established TLS "
-      "connections ended by a bad record.\n"
+      "connections ended by a bad record or a KeyUpdate flood.\n"
       "# TYPE brisk_tls_errors_after_handshake_total counter\n"
       "brisk_tls_errors_after_handshake_total %d\n"
       "# HELP brisk_tls_reloads_total Certificate reloads, by result.\n"

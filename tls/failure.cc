@@ -25,6 +25,7 @@ constexpr FailureText kTexts[kNumTlsFailures] = {
     {"cert_required", "client certificate required but not sent"},
     {"cert_untrusted", "client certificate not trusted"},
     {"cert_expired", "client certificate expired or not yet valid"},
+    {"too_many_key_updates", "more KeyUpdate messages than the traffic justifies"},
     {"internal", "internal TLS error"},
 };
 

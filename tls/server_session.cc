@@ -23,6 +23,10 @@ namespace internal {
 struct SessionIo {
   std::string_view in;
   std::string* out = nullptr;
+  // Set when the client is over its post-handshake message budget: OpenSSL
+  // is given no more of its bytes (it would process every KeyUpdate of a
+  // 64 KiB read inside one SSL_read_ex call).
+  bool stop = false;
 };
 
 }  // namespace internal
@@ -46,7 +50,7 @@ int BioWrite(BIO* bio, const char* data, size_t size, size_t* written) {
 int BioRead(BIO* bio, char* data, size_t size, size_t* read) {
   auto* io = static_cast<SessionIo*>(BIO_get_data(bio));
   BIO_clear_retry_flags(bio);
-  if (io == nullptr || io->in.empty()) {
+  if (io == nullptr || io->in.empty() || io->stop) {
     BIO_set_retry_read(bio);  // "want read": wait for the next OnReceived
     return 0;
   }
@@ -110,6 +114,12 @@ class IoScope {
 
 bool IsUpperAlpha(uint8_t c) { return c >= 'A' && c <= 'Z'; }
 
+// Post-handshake messages a connection may bring: a burst (BoringSSL allows
+// 32 KeyUpdates in a row), then one per MiB of application data either way
+// (a client that rekeys by volume stays far below it).
+constexpr uint64_t kPostHandshakeBurst = 32;
+constexpr uint64_t kBytesPerPostHandshakeMessage = 1 << 20;
+
 // The first bytes of a plain-HTTP request: an upper-case method token, then
 // a space ("GET ", "POST ", "PRI " for HTTP/2's preface).
 bool LooksLikeHttp(std::string_view first) {
@@ -135,6 +145,8 @@ absl::StatusCode CodeOf(TlsFailure failure) {
       return absl::StatusCode::kAborted;
     case TlsFailure::kInternal:
       return absl::StatusCode::kInternal;
+    case TlsFailure::kTooManyKeyUpdates:
+      return absl::StatusCode::kResourceExhausted;
     default:
       return absl::StatusCode::kInvalidArgument;
   }
@@ -189,6 +201,24 @@ TlsServerSession::TlsServerSession(std::shared_ptr<internal::ContextShared> shar
 
 TlsServerSession::~TlsServerSession() { SSL_free(ssl_); }
 
+void TlsServerSession::MessageCallback(int write_p, int /*version*/, int content_type,
+                                       const void* buf, size_t len, SSL* ssl,
+                                       void* /*arg*/) {
+  // Handshake messages the client sends once the handshake is done: a
+  // TLS 1.3 KeyUpdate, or a TLS 1.2 ClientHello (a renegotiation attempt,
+  // refused with an alert).
+  if (write_p != 0 || content_type != SSL3_RT_HANDSHAKE || len == 0) return;
+  const auto type = static_cast<const uint8_t*>(buf)[0];
+  if (type != SSL3_MT_KEY_UPDATE && type != SSL3_MT_CLIENT_HELLO) return;
+  auto* session = static_cast<TlsServerSession*>(SSL_get_app_data(ssl));
+  if (session == nullptr || session->state_ != State::kOpen) return;
+  ++session->post_handshake_messages_;
+  if (session->post_handshake_messages_ >
+      kPostHandshakeBurst + session->application_bytes_ / kBytesPerPostHandshakeMessage) {
+    session->io_->stop = true;
+  }
+}
+
 absl::Status TlsServerSession::Init() {
   const BIO_METHOD* method = SessionBioMethod();
   BIO* bio = method == nullptr ? nullptr : BIO_new(method);
@@ -198,6 +228,8 @@ absl::Status TlsServerSession::Init() {
   }
   BIO_set_data(bio, io_.get());
   SSL_set_bio(ssl_, bio, bio);  // one reference, used for both directions
+  SSL_set_app_data(ssl_, this);
+  SSL_set_msg_callback(ssl_, &TlsServerSession::MessageCallback);
   SSL_set_accept_state(ssl_);
   return absl::OkStatus();
 }
@@ -273,9 +305,16 @@ absl::Status TlsServerSession::ReadApplicationData(std::string* plaintext) {
     size_t n = 0;
     if (SSL_read_ex(ssl_, buf, sizeof(buf), &n) == 1) {
       plaintext->append(buf, n);
+      application_bytes_ += n;
       continue;
     }
     const int error = SSL_get_error(ssl_, 0);
+    if (io_->stop) {
+      return Fail(TlsFailure::kTooManyKeyUpdates,
+                  absl::StrCat(post_handshake_messages_,
+                               " post-handshake messages after ", application_bytes_,
+                               " bytes of application data"));
+    }
     if (error == SSL_ERROR_WANT_READ) return absl::OkStatus();
     if (error == SSL_ERROR_ZERO_RETURN) {
       peer_closed_ = true;
@@ -302,6 +341,7 @@ absl::Status TlsServerSession::Encrypt(std::string_view plaintext,
       written != plaintext.size()) {
     return FailFromOpenSsl(SSL_get_error(ssl_, 0));
   }
+  application_bytes_ += written;
   return absl::OkStatus();
 }
 

@@ -134,6 +134,10 @@ class TlsServerSession {
   absl::Status FailFromOpenSsl(int ssl_error);
   absl::Status Fail(TlsFailure failure, std::string detail);
   absl::Status FailureStatus() const;
+  // SSL_set_msg_callback: counts the handshake messages the client sends
+  // after the handshake, against their budget (kTooManyKeyUpdates).
+  static void MessageCallback(int write_p, int version, int content_type,
+                              const void* buf, size_t len, SSL* ssl, void* arg);
 
   // Declared first: destroyed after ssl_ (whose context's callbacks use it).
   std::shared_ptr<internal::ContextShared> shared_;
@@ -146,6 +150,9 @@ class TlsServerSession {
   bool peer_closed_ = false;
   bool sent_close_notify_ = false;
   uint64_t bytes_received_ = 0;
+  // Application data both ways, and post-handshake messages received.
+  uint64_t application_bytes_ = 0;
+  uint64_t post_handshake_messages_ = 0;
   std::string first_bytes_;
   std::string alpn_;
   PeerIdentity peer_;

@@ -644,6 +644,52 @@ TEST(TlsServerSessionTest, CorruptedRecordAfterTheHandshakeIsCountedSeparately) 
   EXPECT_EQ(stats.total_handshake_failures(), 0u);
 }
 
+// `n` TLS 1.3 KeyUpdate(update_requested) messages from the client, as wire
+// bytes.
+std::string KeyUpdates(TestClient& client, int n) {
+  std::string wire;
+  for (int i = 0; i < n; ++i) {
+    EXPECT_EQ(SSL_key_update(client.ssl(), SSL_KEY_UPDATE_REQUESTED), 1);
+    SSL_do_handshake(client.ssl());  // sends it
+    wire += client.TakeOutput();
+  }
+  return wire;
+}
+
+// A client may rekey (a burst, then one KeyUpdate per MiB of traffic); a
+// flood beyond that fails the connection. An outside review's client sent
+// thousands per read without reading: each cost a key derivation on the
+// reactor and an answer queued without bound (one connection held the
+// reactor for seconds and grew the process by ~1 MB/s).
+TEST(TlsServerSessionTest, KeyUpdatesBeyondTheTrafficsBudgetFailTheConnection) {
+  TlsFixture f;
+  auto context = f.Context(f.Config());
+  auto server = f.Session(*context);
+  auto client = f.Client();
+  ASSERT_TRUE(Handshake(*client, *server).ok());
+  ASSERT_EQ(server->version(), "TLSv1.3");
+  std::string plain, to_client;
+  ASSERT_TRUE(server->OnReceived(KeyUpdates(*client, 30), &plain, &to_client).ok());
+  EXPECT_FALSE(to_client.empty());  // answered (update_requested)
+  EXPECT_EQ(ClientToServer(*client, *server, "still here"), "still here");
+  // Traffic earns more: 2 MiB of application data, two more KeyUpdates.
+  const std::string big = Pattern(2 << 20);
+  EXPECT_EQ(ClientToServer(*client, *server, big).size(), big.size());
+  to_client.clear();
+  ASSERT_TRUE(server->OnReceived(KeyUpdates(*client, 4), &plain, &to_client).ok());
+  EXPECT_FALSE(server->failed());
+  // A flood in one read: refused after the budget, not processed to its end.
+  to_client.clear();
+  const absl::Status s = server->OnReceived(KeyUpdates(*client, 1000), &plain, &to_client);
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(server->failure(), TlsFailure::kTooManyKeyUpdates);
+  EXPECT_THAT(server->failure_detail(), HasSubstr("post-handshake messages"));
+  EXPECT_LT(to_client.size(), 50u * 100);  // a few answers, not 1000
+  const TlsStats stats = context->stats();
+  EXPECT_EQ(stats.errors_after_handshake, 1u);
+  EXPECT_EQ(stats.total_handshake_failures(), 0u);
+}
+
 TEST(TlsFailureTest, NamesAreStableAndDistinct) {
   std::set<std::string_view> names;
   for (size_t i = 0; i < kNumTlsFailures; ++i) {
