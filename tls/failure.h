@@ -52,7 +52,7 @@ enum class TlsFailure : int {
   kCertExpired,
   // After the handshake: more post-handshake messages (TLS 1.3 KeyUpdate)
   // than the connection's traffic justifies (TlsServerSession: a burst of
-  // 32, then one per MiB of application data). Each costs a key
+  // 32, then one per 128 bytes of application data). Each costs a key
   // derivation and an answer queued for a client that may never read it.
   kTooManyKeyUpdates,
   // Anything else: out of memory, an OpenSSL error we do not classify, or a

@@ -25,7 +25,7 @@ struct SessionIo {
   std::string* out = nullptr;
   // Set when the client is over its post-handshake message budget: OpenSSL
   // is given no more of its bytes (it would process every KeyUpdate of a
-  // 64 KiB read inside one SSL_read_ex call).
+  // 64 KiB read inside one SSL_read_ex call) and can write nothing more.
   bool stop = false;
 };
 
@@ -42,6 +42,10 @@ int BioWrite(BIO* bio, const char* data, size_t size, size_t* written) {
   auto* io = static_cast<SessionIo*>(BIO_get_data(bio));
   BIO_clear_retry_flags(bio);
   if (io == nullptr || io->out == nullptr) return 0;  // no call in progress
+  // Over the post-handshake budget: a hard write error, so OpenSSL stops
+  // inside the record it is in (a TLS 1.2 record may hold thousands of
+  // renegotiation ClientHellos, each answered with an alert).
+  if (io->stop) return 0;
   io->out->append(data, size);
   *written = size;
   return 1;
@@ -115,10 +119,14 @@ class IoScope {
 bool IsUpperAlpha(uint8_t c) { return c >= 'A' && c <= 'Z'; }
 
 // Post-handshake messages a connection may bring: a burst (BoringSSL allows
-// 32 KeyUpdates in a row), then one per MiB of application data either way
-// (a client that rekeys by volume stays far below it).
+// 32 KeyUpdates in a row), then one per 128 bytes of application data
+// either way: a client that rekeys by volume stays far below it, and one
+// that rekeys before every request (a small GET and its answer are a few
+// hundred bytes) too, while a client that sends little else is cut off
+// after the burst. A KeyUpdate then costs the server about what serving
+// those bytes does.
 constexpr uint64_t kPostHandshakeBurst = 32;
-constexpr uint64_t kBytesPerPostHandshakeMessage = 1 << 20;
+constexpr uint64_t kBytesPerPostHandshakeMessage = 128;
 
 // The first bytes of a plain-HTTP request: an upper-case method token, then
 // a space ("GET ", "POST ", "PRI " for HTTP/2's preface).
