@@ -22,17 +22,27 @@ ProxyHeaderParse Invalid(std::string_view error) {
   return p;
 }
 
-// An IPv4-mapped IPv6 address (::ffff:1.2.3.4, what a dual-stack balancer
-// sees of an IPv4 client) as the IPv4 address it is: one client, one form.
-SocketAddress Canonical(const sockaddr_in6& a) {
-  if (!IN6_IS_ADDR_V4MAPPED(&a.sin6_addr)) {
-    return SocketAddress(reinterpret_cast<const sockaddr*>(&a), sizeof(a));
+// The address of `family` (AF_INET or AF_INET6) whose bytes, in network
+// order, start at `bytes` (4 or 16 of them), with `port`. An IPv4-mapped
+// IPv6 address (::ffff:1.2.3.4, what a dual-stack balancer sees of an IPv4
+// client) comes back as the IPv4 address it is: one client, one form.
+SocketAddress InetAddress(int family, const void* bytes, uint16_t port) {
+  const auto* b = static_cast<const uint8_t*>(bytes);
+  if (family == AF_INET6) {
+    sockaddr_in6 a{};
+    std::memcpy(&a.sin6_addr, b, 16);
+    if (!IN6_IS_ADDR_V4MAPPED(&a.sin6_addr)) {
+      a.sin6_family = AF_INET6;
+      a.sin6_port = htons(port);
+      return SocketAddress(reinterpret_cast<const sockaddr*>(&a), sizeof(a));
+    }
+    b += 12;  // the IPv4 address inside
   }
-  sockaddr_in v4{};
-  v4.sin_family = AF_INET;
-  v4.sin_port = a.sin6_port;
-  std::memcpy(&v4.sin_addr, a.sin6_addr.s6_addr + 12, 4);
-  return SocketAddress(reinterpret_cast<const sockaddr*>(&v4), sizeof(v4));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  std::memcpy(&a.sin_addr, b, 4);
+  return SocketAddress(reinterpret_cast<const sockaddr*>(&a), sizeof(a));
 }
 
 ProxyHeaderParse Complete(size_t length, ProxyHeader header) {
@@ -88,18 +98,9 @@ std::optional<SocketAddress> V1Address(int family, std::string_view host,
   char text[INET6_ADDRSTRLEN];
   std::memcpy(text, host.data(), host.size());
   text[host.size()] = '\0';
-  if (family == AF_INET) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(*port);
-    if (inet_pton(AF_INET, text, &a.sin_addr) != 1) return std::nullopt;
-    return SocketAddress(reinterpret_cast<const sockaddr*>(&a), sizeof(a));
-  }
-  sockaddr_in6 a{};
-  a.sin6_family = AF_INET6;
-  a.sin6_port = htons(*port);
-  if (inet_pton(AF_INET6, text, &a.sin6_addr) != 1) return std::nullopt;
-  return Canonical(a);
+  uint8_t bytes[16];
+  if (inet_pton(family, text, bytes) != 1) return std::nullopt;
+  return InetAddress(family, bytes, *port);
 }
 
 ProxyHeaderParse ParseV1(std::string_view data) {
@@ -186,26 +187,12 @@ ProxyHeaderParse ParseV2(std::string_view data) {
   if (command == 0 || protocol != 1 || (family != 1 && family != 2)) {
     return Complete(length, std::move(header));
   }
+  // Source address, destination address, source port, destination port.
   const char* p = block.data();
-  if (family == 1) {
-    sockaddr_in src{}, dst{};
-    src.sin_family = dst.sin_family = AF_INET;
-    std::memcpy(&src.sin_addr, p, 4);
-    std::memcpy(&dst.sin_addr, p + 4, 4);
-    src.sin_port = htons(Be16(p + 8));
-    dst.sin_port = htons(Be16(p + 10));
-    header.source.emplace(reinterpret_cast<const sockaddr*>(&src), sizeof(src));
-    header.destination.emplace(reinterpret_cast<const sockaddr*>(&dst), sizeof(dst));
-  } else {
-    sockaddr_in6 src{}, dst{};
-    src.sin6_family = dst.sin6_family = AF_INET6;
-    std::memcpy(&src.sin6_addr, p, 16);
-    std::memcpy(&dst.sin6_addr, p + 16, 16);
-    src.sin6_port = htons(Be16(p + 32));
-    dst.sin6_port = htons(Be16(p + 34));
-    header.source = Canonical(src);
-    header.destination = Canonical(dst);
-  }
+  const int af = family == 1 ? AF_INET : AF_INET6;
+  const size_t n = family == 1 ? 4 : 16;
+  header.source = InetAddress(af, p, Be16(p + 2 * n));
+  header.destination = InetAddress(af, p + n, Be16(p + 2 * n + 2));
   return Complete(length, std::move(header));
 }
 
@@ -269,7 +256,7 @@ void ProxyProtocolStream::OnStreamData(std::string_view data) {
 }
 
 void ProxyProtocolStream::OnStreamEof() {
-  if (!done_ && !refused_ && !pending_.empty()) {
+  if (!pending_.empty()) {
     Refuse("the connection ended inside the header");
     return;
   }
@@ -277,7 +264,7 @@ void ProxyProtocolStream::OnStreamEof() {
 }
 
 void ProxyProtocolStream::OnStreamError(int error) {
-  if (!done_ && !refused_ && !pending_.empty()) {
+  if (!pending_.empty()) {
     Refuse("the connection broke inside the header");
     return;
   }
@@ -285,7 +272,7 @@ void ProxyProtocolStream::OnStreamError(int error) {
 }
 
 void ProxyProtocolStream::Close() {
-  if (!done_ && !refused_ && !pending_.empty()) {
+  if (!pending_.empty()) {
     refused_ = true;
     std::string().swap(pending_);
     if (hooks_.on_invalid) hooks_.on_invalid("closed with the header unfinished");

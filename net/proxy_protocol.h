@@ -113,7 +113,7 @@ class ProxyProtocolStream final : public Stream, private StreamCallbacks {
   // Also the bytes of a header begun and held here: an owner about to close
   // an idle-looking connection (a drain) waits for them too.
   bool HasUnreadInput() const override {
-    return (!done_ && !refused_ && !pending_.empty()) || transport_->HasUnreadInput();
+    return !pending_.empty() || transport_->HasUnreadInput();
   }
   TimePoint receive_time() const override { return transport_->receive_time(); }
   TimePoint last_write_progress() const override {
@@ -138,7 +138,9 @@ class ProxyProtocolStream final : public Stream, private StreamCallbacks {
   StreamCallbacks* const owner_;
   Hooks hooks_;
   std::unique_ptr<Stream> transport_;
-  std::string pending_;  // a header's first bytes, until it is whole
+  // A header's first bytes, until it is whole or refused: non-empty exactly
+  // while a header is under way.
+  std::string pending_;
   bool done_ = false;    // the header was taken: pass everything through
   bool refused_ = false;
 };

@@ -158,10 +158,11 @@ void Reactor::OnAccept(net::UniqueFd fd, const net::SocketAddress& peer) {
 
 std::unique_ptr<net::Stream> Reactor::MakeStream(net::UniqueFd fd, Connection* connection,
                                                  ConnectionInfo* info) {
+  auto socket_stream = [&](net::StreamCallbacks* callbacks) {
+    return loop_->CreateStream(std::move(fd), callbacks, stream_options_);
+  };
   auto make_transport = [&](net::StreamCallbacks* callbacks) -> std::unique_ptr<net::Stream> {
-    if (!env_.context.config->proxy_protocol) {
-      return loop_->CreateStream(std::move(fd), callbacks, stream_options_);
-    }
+    if (!env_.context.config->proxy_protocol) return socket_stream(callbacks);
     net::ProxyProtocolStream::Hooks hooks;
     // Both run on this loop, before any byte reaches the connection (or
     // its TLS session), and while the connection lives.
@@ -181,10 +182,7 @@ std::unique_ptr<net::Stream> Reactor::MakeStream(net::UniqueFd fd, Connection* c
     hooks.on_invalid = [this, info](std::string_view why) {
       OnProxyRefused(info->peer, why, /*untrusted=*/false);
     };
-    return net::ProxyProtocolStream::Create(
-        callbacks, std::move(hooks), [&](net::StreamCallbacks* inner) {
-          return loop_->CreateStream(std::move(fd), inner, stream_options_);
-        });
+    return net::ProxyProtocolStream::Create(callbacks, std::move(hooks), socket_stream);
   };
   if (tls_ == nullptr) return make_transport(connection);
   return tls_->CreateStream(loop_.get(), make_transport, connection, info,

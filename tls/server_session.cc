@@ -42,9 +42,10 @@ int BioWrite(BIO* bio, const char* data, size_t size, size_t* written) {
   auto* io = static_cast<SessionIo*>(BIO_get_data(bio));
   BIO_clear_retry_flags(bio);
   if (io == nullptr || io->out == nullptr) return 0;  // no call in progress
-  // Over the post-handshake budget: a hard write error, so OpenSSL stops
-  // inside the record it is in (a TLS 1.2 record may hold thousands of
-  // renegotiation ClientHellos, each answered with an alert).
+  // Over the post-handshake budget: a hard write error, so nothing more
+  // goes out (a TLS 1.2 record may hold thousands of renegotiation
+  // ClientHellos, each answered with an alert; OpenSSL still parses the
+  // rest of that record: tls/README, Limits).
   if (io->stop) return 0;
   io->out->append(data, size);
   *written = size;
