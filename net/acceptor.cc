@@ -19,8 +19,7 @@ absl::StatusOr<std::unique_ptr<Acceptor>> Acceptor::Create(
     return acceptor;
   }
   if (s.code() != absl::StatusCode::kUnimplemented) return s;
-  s = loop->Watch(self->listener_.fd(), kReadable,
-                  [self](uint32_t) { self->OnReadable(); });
+  s = loop->Watch(self->listener_.fd(), kReadable, self->ReadinessCallback());
   if (!s.ok()) return s;
   return acceptor;
 }
@@ -47,6 +46,10 @@ Acceptor::~Acceptor() {
   }
   (void)loop_->Unwatch(listener_.fd());
   if (shared_->on_stopped) loop_->Post(std::move(shared_->on_stopped));
+}
+
+IoCallback Acceptor::ReadinessCallback() {
+  return [this](uint32_t) { OnReadable(); };
 }
 
 AcceptCallback Acceptor::NativeCallback() {
@@ -103,6 +106,11 @@ void Acceptor::UpdateInterest() {
     } else {
       loop_->StopAccept(listener_.fd(), LateCallback());
     }
+  } else if (unwatched_) {
+    if (active) {
+      s = loop_->Watch(listener_.fd(), kReadable, ReadinessCallback());
+      if (s.ok()) unwatched_ = false;
+    }
   } else {
     s = loop_->Modify(listener_.fd(), active ? kReadable : 0);
   }
@@ -131,8 +139,8 @@ void Acceptor::OnNativeAccept(int fd, int error) {
       OnFdLimit(error);
       return;
     case AcceptResult::kError:
-      ++stats_.errors;
-      break;
+      OnListenerError(error);
+      return;
     default:
       break;
   }
@@ -158,14 +166,33 @@ void Acceptor::OnReadable() {
         OnFdLimit(r.error);
         return;
       case AcceptResult::kError:
-        // Not the listener's fault as far as we can tell (accept(2) lists
-        // none that would be); count it and try again next iteration.
-        ++stats_.errors;
+        OnListenerError(r.error);
         return;
     }
   }
   // Cap reached: the listener is still readable (level-triggered), the rest
   // are accepted on the next iteration after the other fds had their turn.
+}
+
+void Acceptor::OnListenerError(int error) {
+  ++stats_.errors;
+  if (options_.on_accept_error) options_.on_accept_error(error);
+  // The listener stays readable (level-triggered) or the multishot accept
+  // would be re-armed at once: without a pause a persistent error (EINVAL
+  // on a listener shut down under us) spins the loop at 100% CPU. epoll
+  // reports a hung-up socket even with interest 0: unwatch it meanwhile.
+  if (!native_ && !unwatched_ && loop_->Unwatch(listener_.fd()).ok()) unwatched_ = true;
+  BackOff();
+}
+
+void Acceptor::BackOff() {
+  if (backoff_timer_ == kInvalidTimerId) {
+    backoff_timer_ = loop_->RunAfter(options_.fd_limit_backoff, [this] {
+      backoff_timer_ = kInvalidTimerId;
+      UpdateInterest();
+    });
+  }
+  UpdateInterest();
 }
 
 void Acceptor::OnFdLimit(int error) {
@@ -187,13 +214,7 @@ void Acceptor::OnFdLimit(int error) {
   }
   // Stop polling the (still readable) listener until the back-off expires:
   // retrying at once would spin the loop at 100% CPU.
-  if (backoff_timer_ == kInvalidTimerId) {
-    backoff_timer_ = loop_->RunAfter(options_.fd_limit_backoff, [this] {
-      backoff_timer_ = kInvalidTimerId;
-      UpdateInterest();
-    });
-  }
-  UpdateInterest();
+  BackOff();
 }
 
 }  // namespace brisk::net

@@ -24,6 +24,13 @@
 // connections are accepted and closed at once (the clients see a clean close
 // instead of waiting), and the spare is re-taken.
 //
+// Any other error of the listener itself (accept(2) lists none in normal
+// operation; EINVAL after shutdown(2) of the socket, EBADF, ...) is counted
+// (stats().errors), told to `on_accept_error`, and backs off the same way:
+// a listener that keeps failing would otherwise spin the loop. Errors of
+// the pending connection (ECONNABORTED, EPERM from a firewall, ...) skip it
+// and go on.
+//
 // Ownership: owns the Listener; `loop` is not owned and must outlive the
 // Acceptor. Thread-safety: loop thread only (create, Pause/Resume, destroy).
 // Destroying the Acceptor stops watching and cancels its timer; it is safe
@@ -48,7 +55,8 @@
 namespace brisk::net {
 
 struct AcceptorOptions {
-  // How long the listener is left unwatched after EMFILE/ENFILE.
+  // How long the listener is left unwatched after EMFILE/ENFILE or another
+  // error of the listener.
   Duration fd_limit_backoff = std::chrono::milliseconds(100);
   // Accepts per readiness event before yielding to other fds (the listener
   // stays readable, so the rest are accepted next iteration).
@@ -64,13 +72,17 @@ struct AcceptorOptions {
   // tries again after fd_limit_backoff, and on, until it works. May be
   // empty.
   std::function<void(const absl::Status& error)> on_watch_error;
+  // Told of each accept error that is neither the fd limit nor the pending
+  // connection's (the listener is then left unwatched for
+  // fd_limit_backoff), with its errno, on the loop thread. May be empty.
+  std::function<void(int error)> on_accept_error;
 };
 
 struct AcceptorStats {
   uint64_t accepted = 0;          // connections handed to on_accept
   uint64_t fd_limit_events = 0;   // EMFILE/ENFILE/... back-offs
   uint64_t rejected = 0;          // closed at once by the reserve-fd trick
-  uint64_t errors = 0;            // other accept errors (counted, skipped)
+  uint64_t errors = 0;            // other accept errors (each backs off)
   uint64_t watch_errors = 0;      // the listener could not be re-armed
 };
 
@@ -127,7 +139,12 @@ class Acceptor {
   // its peer from getpeername.
   static void HandOnAccepted(OnAccept& on_accept, int fd);
   void OnNativeAccept(int fd, int error);
+  IoCallback ReadinessCallback();
   void OnFdLimit(int error);
+  // Any other error of the listener: count, tell, back off.
+  void OnListenerError(int error);
+  // Leaves the listener unwatched for fd_limit_backoff.
+  void BackOff();
   void UpdateInterest();
 
   EventLoop* loop_;
@@ -138,6 +155,9 @@ class Acceptor {
   UniqueFd reserve_;
   bool paused_ = false;
   bool native_ = false;  // the loop's StartAccept (io_uring), not Watch
+  // Readiness loop: unwatched for an error's back-off (epoll reports a
+  // hung-up listener even at interest 0), watched again after it.
+  bool unwatched_ = false;
   TimerId backoff_timer_ = kInvalidTimerId;
   // Set by the destructor so an on_accept that destroys us stops the loop.
   std::shared_ptr<bool> alive_;

@@ -1,6 +1,9 @@
 #include "net/acceptor.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <chrono>
 #include <memory>
@@ -248,6 +251,24 @@ TEST_P(AcceptorTest, AListenerThatCannotBeRearmedIsRetried) {
   EXPECT_EQ(told[0].code(), absl::StatusCode::kResourceExhausted);
   a->reset();
   loop_ = nullptr;
+}
+
+// A listener that fails for a reason of its own (here shut down under us,
+// so accept says EINVAL and the socket polls readable forever) is told
+// once and left alone for the back-off: it used to be retried on every
+// iteration, spinning the loop at 100% CPU (fault-injection review).
+TEST_P(AcceptorTest, AFailingListenerBacksOffInsteadOfSpinning) {
+  const int fd = listener_->fd();
+  std::vector<int> told;
+  std::unique_ptr<Acceptor> a =
+      MakeAcceptor({.fd_limit_backoff = std::chrono::hours(1),
+                    .on_accept_error = [&](int error) { told.push_back(error); }});
+  ASSERT_EQ(shutdown(fd, SHUT_RDWR), 0);
+  for (int i = 0; i < 20; ++i) loop_->RunOnce(milliseconds(10));
+  EXPECT_EQ(told, std::vector<int>{EINVAL});
+  EXPECT_EQ(a->stats().errors, 1u);
+  EXPECT_TRUE(a->backing_off());
+  EXPECT_TRUE(accepted_.empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Loops, AcceptorTest, ::testing::ValuesIn(AllLoopKinds()),

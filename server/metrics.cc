@@ -315,6 +315,11 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
                "Accepts that found the open-file limit reached (EMFILE/ENFILE): "
                "new connections waited in the backlog.",
                load(accept_fd_limit));
+  AppendScalar(out, "brisk_accept_errors_total", "counter",
+               "Accepts that failed with an error of the listener itself (not the "
+               "open-file limit, not the pending connection's): the listener was "
+               "left alone 100 ms.",
+               load(accept_errors));
   *out += "# HELP brisk_proxy_protocol_headers_total PROXY protocol headers taken "
           "(--proxy_protocol), by version.\n"
           "# TYPE brisk_proxy_protocol_headers_total counter\n";

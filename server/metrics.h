@@ -202,6 +202,10 @@ class ServerMetrics {
   // Accepts that found no file descriptor (EMFILE/ENFILE): the listener is
   // left alone a moment and new clients wait in its backlog meanwhile.
   std::atomic<uint64_t> accept_fd_limit{0};
+  // Accepts that failed with an error of the listener itself (not the fd
+  // limit, not the pending connection's): the listener is left alone a
+  // moment as for the fd limit.
+  std::atomic<uint64_t> accept_errors{0};
   // PROXY protocol (ServerOptions::proxy_protocol): headers taken, by
   // version; connections refused for an invalid or unfinished header, or
   // for a peer outside trusted_proxies.

@@ -66,7 +66,8 @@ absl::Status Reactor::Init(std::vector<net::Listener> listeners, bool io_uring) 
                 .max_accepts_per_event = tls_ != nullptr ? 1 : 64,
                 .on_fd_limit = [this](int error) { OnFdLimit(error); },
                 .on_watch_error =
-                    [this](const absl::Status& error) { OnWatchError(error); }});
+                    [this](const absl::Status& error) { OnWatchError(error); },
+                .on_accept_error = [this](int error) { OnAcceptError(error); }});
     if (!acceptor.ok()) return acceptor.status();
     acceptors_.push_back(*std::move(acceptor));
   }
@@ -98,6 +99,17 @@ void Reactor::OnWatchError(const absl::Status& error) {
                "accept: cannot watch the listener again (%s): new connections "
                "wait in the listen backlog; retrying every 100 ms\n",
                error.ToString().c_str());
+}
+
+void Reactor::OnAcceptError(int error) {
+  env_.context.metrics->accept_errors.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t n = accept_error_log_.Count();
+  if (n == 0) return;
+  std::fprintf(stderr,
+               "accept: %s: the listener is left alone 100 ms, new connections "
+               "wait in its backlog (%llu such errors since the last line like "
+               "this; brisk_accept_errors_total counts them all)\n",
+               std::strerror(error), static_cast<unsigned long long>(n));
 }
 
 void Reactor::ScheduleLogFlush() {

@@ -93,6 +93,7 @@ class Reactor final : public ConnectionOwner {
   // once every 10 s (with how many were not said).
   void OnFdLimit(int error);
   void OnWatchError(const absl::Status& error);
+  void OnAcceptError(int error);
   void ScheduleLogFlush();
 
   // The loop, the server's context and the LoopHandle, shared by every
@@ -114,6 +115,7 @@ class Reactor final : public ConnectionOwner {
   bool serve_late_accepts_ = false;  // after PostStopAccepting, not Stop
   LogLimiter fd_limit_log_;
   LogLimiter watch_error_log_;
+  LogLimiter accept_error_log_;
   http::HttpDate date_;
   std::thread thread_;
 };
