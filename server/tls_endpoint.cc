@@ -52,7 +52,11 @@ void AppendTlsPrometheus(const tls::TlsStats& s, std::string* out) {
       s.full_handshakes, s.resumed_handshakes, s.resumption_rate());
   for (size_t i = 1; i < tls::kNumTlsFailures; ++i) {
     // Only after a handshake (errors_after_handshake), never a handshake's.
-    if (static_cast<tls::TlsFailure>(i) == tls::TlsFailure::kTooManyKeyUpdates) continue;
+    if (const auto f = static_cast<tls::TlsFailure>(i);
+        f == tls::TlsFailure::kTooManyKeyUpdates ||
+        f == tls::TlsFailure::kClientRenegotiation) {
+      continue;
+    }
     absl::StrAppendFormat(
         out, "brisk_tls_handshake_failures_total{reason=\"%s\"} %d\n",
         std::string(tls::TlsFailureName(static_cast<tls::TlsFailure>(i))),
@@ -61,7 +65,8 @@ void AppendTlsPrometheus(const tls::TlsStats& s, std::string* out) {
   absl::StrAppendFormat(
       out,
       "# HELP brisk_tls_errors_after_handshake_total Established TLS "
-      "connections ended by a bad record or a KeyUpdate flood.\n"
+      "connections ended by a bad record, a KeyUpdate flood or a renegotiation "
+      "attempt.\n"
       "# TYPE brisk_tls_errors_after_handshake_total counter\n"
       "brisk_tls_errors_after_handshake_total %d\n"
       "# HELP brisk_tls_reloads_total Certificate reloads, by result.\n"

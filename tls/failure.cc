@@ -26,6 +26,7 @@ constexpr FailureText kTexts[kNumTlsFailures] = {
     {"cert_untrusted", "client certificate not trusted"},
     {"cert_expired", "client certificate expired or not yet valid"},
     {"too_many_key_updates", "more KeyUpdate messages than the traffic justifies"},
+    {"client_renegotiation", "client tried to renegotiate (TLS 1.2)"},
     {"internal", "internal TLS error"},
 };
 

@@ -55,6 +55,10 @@ enum class TlsFailure : int {
   // 32, then one per 128 bytes of application data). Each costs a key
   // derivation and an answer queued for a client that may never read it.
   kTooManyKeyUpdates,
+  // After a TLS 1.2 handshake: the client sent a handshake record, i.e. it
+  // tried to renegotiate, which brisk does not support. The connection is
+  // closed before OpenSSL reads the record, as nginx and Apache close it.
+  kClientRenegotiation,
   // Anything else: out of memory, an OpenSSL error we do not classify, or a
   // call that the session's state does not allow.
   kInternal,

@@ -1,5 +1,6 @@
 #include "tls/server_session.h"
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -23,10 +24,54 @@ namespace internal {
 struct SessionIo {
   std::string_view in;
   std::string* out = nullptr;
-  // Set when the client is over its post-handshake message budget: OpenSSL
-  // is given no more of its bytes (it would process every KeyUpdate of a
-  // 64 KiB read inside one SSL_read_ex call) and can write nothing more.
+  // Set when the client is over its post-handshake message budget, or
+  // tried a TLS 1.2 renegotiation: OpenSSL is given no more of its bytes
+  // (it would process every KeyUpdate of a 64 KiB read inside one
+  // SSL_read_ex call) and can write nothing more.
   bool stop = false;
+
+  // TLS 1.2, once the handshake is done: the client's record headers are
+  // followed (OpenSSL reads one record at a time, so the handshake ends on
+  // a record boundary), and a handshake record, which can only be a
+  // renegotiation ClientHello, is kept from OpenSSL: one record may pack
+  // ~4,096 of them, which OpenSSL would parse to the end (~13 ms) even
+  // with nothing more written.
+  bool gate_handshake_records = false;
+  bool renegotiation = false;
+  uint8_t header_have = 0;       // bytes of the current record header seen
+  uint16_t record_length = 0;    // from the header's last two bytes
+  size_t record_left = 0;        // bytes of the current record's body to go
+
+  // How many of the first `n` bytes of `in` may go to OpenSSL: all, or
+  // those before a handshake record's header (then `renegotiation`).
+  size_t Gate(size_t n) {
+    if (!gate_handshake_records) return n;
+    size_t i = 0;
+    while (i < n) {
+      if (record_left > 0) {
+        const size_t take = std::min(record_left, n - i);
+        i += take;
+        record_left -= take;
+        continue;
+      }
+      const auto byte = static_cast<uint8_t>(in[i]);
+      if (header_have == 0 && byte == kHandshakeRecordType) {
+        renegotiation = true;
+        stop = true;
+        return i;
+      }
+      if (header_have >= 3) record_length = static_cast<uint16_t>(record_length << 8 | byte);
+      ++i;
+      if (++header_have == 5) {
+        record_left = record_length;
+        header_have = 0;
+        record_length = 0;
+      }
+    }
+    return n;
+  }
+
+  static constexpr uint8_t kHandshakeRecordType = 0x16;
 };
 
 }  // namespace internal
@@ -35,7 +80,7 @@ namespace {
 
 using internal::SessionIo;
 
-constexpr uint8_t kHandshakeRecord = 0x16;
+constexpr uint8_t kHandshakeRecord = SessionIo::kHandshakeRecordType;
 constexpr uint8_t kTlsMajorVersion = 0x03;
 
 int BioWrite(BIO* bio, const char* data, size_t size, size_t* written) {
@@ -43,9 +88,7 @@ int BioWrite(BIO* bio, const char* data, size_t size, size_t* written) {
   BIO_clear_retry_flags(bio);
   if (io == nullptr || io->out == nullptr) return 0;  // no call in progress
   // Over the post-handshake budget: a hard write error, so nothing more
-  // goes out (a TLS 1.2 record may hold thousands of renegotiation
-  // ClientHellos, each answered with an alert; OpenSSL still parses the
-  // rest of that record: tls/README, Limits).
+  // goes out (one read may hold thousands of KeyUpdates, each answered).
   if (io->stop) return 0;
   io->out->append(data, size);
   *written = size;
@@ -59,7 +102,11 @@ int BioRead(BIO* bio, char* data, size_t size, size_t* read) {
     BIO_set_retry_read(bio);  // "want read": wait for the next OnReceived
     return 0;
   }
-  const size_t n = std::min(size, io->in.size());
+  const size_t n = io->Gate(std::min(size, io->in.size()));
+  if (n == 0) {
+    BIO_set_retry_read(bio);
+    return 0;
+  }
   std::memcpy(data, io->in.data(), n);
   io->in.remove_prefix(n);
   *read = n;
@@ -214,8 +261,8 @@ void TlsServerSession::MessageCallback(int write_p, int /*version*/, int content
                                        const void* buf, size_t len, SSL* ssl,
                                        void* /*arg*/) {
   // Handshake messages the client sends once the handshake is done: a
-  // TLS 1.3 KeyUpdate, or a TLS 1.2 ClientHello (a renegotiation attempt,
-  // refused with an alert).
+  // TLS 1.3 KeyUpdate (a TLS 1.2 renegotiation ClientHello never gets
+  // here: SessionIo::Gate keeps its record from OpenSSL).
   if (write_p != 0 || content_type != SSL3_RT_HANDSHAKE || len == 0) return;
   const auto type = static_cast<const uint8_t*>(buf)[0];
   if (type != SSL3_MT_KEY_UPDATE && type != SSL3_MT_CLIENT_HELLO) return;
@@ -305,6 +352,10 @@ void TlsServerSession::OnHandshakeComplete() {
     peer_ = internal::IdentityFromCertificate(cert);
   }
   shared_->counters.RecordHandshake(resumed_);
+  // TLS 1.2 has no handshake message a client may send from now on but a
+  // renegotiation ClientHello (TLS 1.3's KeyUpdate is encrypted, its
+  // record type hidden, and budgeted in MessageCallback).
+  io_->gate_handshake_records = SSL_version(ssl_) == TLS1_2_VERSION;
 }
 
 absl::Status TlsServerSession::ReadApplicationData(std::string* plaintext) {
@@ -318,6 +369,14 @@ absl::Status TlsServerSession::ReadApplicationData(std::string* plaintext) {
       continue;
     }
     const int error = SSL_get_error(ssl_, 0);
+    if (io_->renegotiation) {
+      ERR_clear_error();
+      return Fail(TlsFailure::kClientRenegotiation,
+                  absl::StrCat("a handshake record after the TLS 1.2 handshake (after ",
+                               application_bytes_,
+                               " bytes of application data); renegotiation is not "
+                               "supported"));
+    }
     if (io_->stop) {
       return Fail(TlsFailure::kTooManyKeyUpdates,
                   absl::StrCat(post_handshake_messages_,
