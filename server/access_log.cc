@@ -1,6 +1,8 @@
 #include "server/access_log.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,12 +12,16 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <condition_variable>
+#include <utility>
 #include <string>
 #include <string_view>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "concurrency/start_thread.h"
 
 namespace brisk {
 
@@ -48,123 +54,312 @@ size_t WriteAll(int fd, const char* data, size_t size, int* error) {
   return done;
 }
 
+// Counts the lines of `bytes` (each ends in a newline).
+uint64_t CountLines(std::string_view bytes) {
+  return static_cast<uint64_t>(std::count(bytes.begin(), bytes.end(), '\n'));
+}
+
+constexpr size_t kWriteAt = 64 << 10;  // buffered bytes that wake the writer
+constexpr auto kWriteEvery = std::chrono::milliseconds(100);
+constexpr auto kShutdownWait = std::chrono::seconds(2);
+constexpr int64_t kReportEverySeconds = 10;
+
 }  // namespace
+
+struct AccessLog::State {
+  State(int fd, bool owned, std::string path, AccessLogHooks hooks)
+      : owned(owned),
+        path(std::move(path)),
+        hooks(std::move(hooks)),
+        fd(fd),
+        regular_file(IsRegularFile(fd)) {}
+
+  const bool owned;
+  const std::string path;
+  const AccessLogHooks hooks;
+
+  std::mutex mu;
+  std::condition_variable wake;  // the writer: work to do
+  std::condition_variable done;  // Flush() and the destructor: work done
+  std::string buffer ABSL_GUARDED_BY(mu);  // lines not yet taken
+  size_t in_flight ABSL_GUARDED_BY(mu) = 0;  // bytes the writer is writing
+  int pending_fd ABSL_GUARDED_BY(mu) = -1;   // Reopen()'s file, not yet used
+  size_t pending_fd_from ABSL_GUARDED_BY(mu) = 0;  // its first byte in `buffer`
+  uint64_t flush_requested ABSL_GUARDED_BY(mu) = 0;  // Flush() generations
+  uint64_t flush_done ABSL_GUARDED_BY(mu) = 0;
+  bool stop ABSL_GUARDED_BY(mu) = false;
+  bool exited ABSL_GUARDED_BY(mu) = false;
+  // The destructor gave up waiting: the hooks may be gone.
+  bool abandoned ABSL_GUARDED_BY(mu) = false;
+  int64_t cached_second ABSL_GUARDED_BY(mu) = -1;
+  std::string cached_time ABSL_GUARDED_BY(mu);
+  // Lost (dropped or not written) since the last report, and why.
+  uint64_t lost_unreported ABSL_GUARDED_BY(mu) = 0;
+  std::string loss_cause ABSL_GUARDED_BY(mu);
+  int64_t last_report ABSL_GUARDED_BY(mu) = 0;  // time(), seconds
+
+  // The writer thread's own.
+  int fd;
+  // A regular file: a batch in one write(); else pieces of whole lines of
+  // at most PIPE_BUF bytes.
+  bool regular_file;
+  // The last write ended inside a line: the next begins with a newline.
+  bool torn = false;
+
+  // The time field for now: "03/Dec/2026:09:01:02 +0000".
+  const std::string& TimeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    const int64_t now = static_cast<int64_t>(std::time(nullptr));
+    if (now != cached_second) {
+      cached_second = now;
+      std::tm tm;
+      const time_t t = static_cast<time_t>(now);
+      gmtime_r(&t, &tm);
+      char buf[64];
+      std::strftime(buf, sizeof(buf), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+      cached_time = buf;
+    }
+    return cached_time;
+  }
+
+  void CountLostLocked(uint64_t lines, std::string cause) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (lines == 0) return;
+    if (!abandoned && hooks.lost_lines != nullptr) {
+      hooks.lost_lines->fetch_add(lines, std::memory_order_relaxed);
+    }
+    lost_unreported += lines;
+    loss_cause = std::move(cause);
+  }
+
+  // The report due now, if any ("" for none): at most one every 10 s, and
+  // one when writes succeed again after unreported losses (`wrote`), or at
+  // the end (`final`), so stderr tells the whole loss.
+  std::string DueReportLocked(bool wrote, bool final) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (lost_unreported == 0 || abandoned) return "";
+    const int64_t now = static_cast<int64_t>(std::time(nullptr));
+    std::string what;
+    if (last_report == 0 || now - last_report >= kReportEverySeconds) {
+      what = absl::StrCat(loss_cause, "; ", lost_unreported, " lines lost");
+    } else if (wrote || final) {
+      what = absl::StrCat(wrote ? "writing again; " : "", lost_unreported,
+                          " more lines were lost since the last report");
+    } else {
+      return "";
+    }
+    lost_unreported = 0;
+    last_report = now;
+    return absl::StrCat("access log ", path == "-" ? "(stdout)" : path, ": ", what,
+                        " (brisk_access_log_lost_lines_total counts them all)");
+  }
+
+  void Report(const std::string& message) {
+    if (message.empty()) return;
+    if (hooks.on_error) {
+      hooks.on_error(message);
+    } else {
+      std::fprintf(stderr, "%s\n", message.c_str());
+    }
+  }
+
+  // Writes `batch` (whole lines) to `fd`; returns the lines lost to a
+  // failed write, and its errno in *error.
+  uint64_t WriteBatch(std::string& batch, int* error) {
+    if (batch.empty()) return 0;
+    // The last write ended inside a line (a full disk cut it): end that
+    // line first, so that the first of these is not glued to it.
+    const bool led_by_newline = torn;
+    if (led_by_newline) batch.insert(batch.begin(), '\n');
+    torn = false;  // unless a write fails
+    size_t written = batch.size();
+    if (regular_file) {
+      written = WriteAll(fd, batch.data(), batch.size(), error);
+    } else {
+      // A pipe keeps a write of up to PIPE_BUF bytes together: pieces of
+      // whole lines within that (a longer line goes whole, as it must).
+      std::string_view rest(batch);
+      while (!rest.empty()) {
+        size_t cut = rest.size();
+        if (cut > PIPE_BUF) {
+          const size_t nl = rest.rfind('\n', PIPE_BUF - 1);
+          cut = nl != std::string_view::npos ? nl + 1 : rest.find('\n') + 1;
+          if (cut == 0) cut = rest.size();  // no newline at all (never: lines end in one)
+        }
+        const size_t n = WriteAll(fd, rest.data(), cut, error);
+        if (n < cut) {
+          written = static_cast<size_t>(rest.data() - batch.data()) + n;
+          break;
+        }
+        rest.remove_prefix(cut);
+      }
+    }
+    if (written == batch.size()) return 0;
+    uint64_t lost = CountLines(std::string_view(batch).substr(written));
+    // The newline put first to end a torn line is no line of its own.
+    if (led_by_newline && written == 0 && lost > 0) --lost;
+    torn = written > 0 ? batch[written - 1] != '\n' : led_by_newline;
+    return lost;
+  }
+};
 
 absl::StatusOr<std::unique_ptr<AccessLog>> AccessLog::Open(
     const std::string& path, AccessLogHooks hooks) {
+  std::unique_ptr<AccessLog> log;
   if (path == "-") {
-    return std::unique_ptr<AccessLog>(
-        new AccessLog(STDOUT_FILENO, false, path, std::move(hooks)));
+    log.reset(new AccessLog(STDOUT_FILENO, false, path, std::move(hooks)));
+  } else {
+    const int fd = OpenForAppend(path);
+    if (fd < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot open access log ", path, ": ", std::strerror(errno)));
+    }
+    log.reset(new AccessLog(fd, true, path, std::move(hooks)));
   }
-  const int fd = OpenForAppend(path);
-  if (fd < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cannot open access log ", path, ": ", std::strerror(errno)));
+  // The writer takes no signal (a process-directed SIGTERM must reach the
+  // thread that waits for it, not end the process here): made with every
+  // signal blocked, which it inherits.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  absl::StatusOr<std::thread> writer =
+      TryStartThread("the access log's writer", [state = log->state_] {
+        pthread_setname_np(pthread_self(), "brisk-accesslog");
+        WriterLoop(state);
+      });
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (!writer.ok()) {
+    if (log->owned_) close(log->state_->fd);
+    std::lock_guard<std::mutex> lock(log->state_->mu);
+    log->state_->exited = true;  // nothing to wait for
+    return writer.status();
   }
-  return std::unique_ptr<AccessLog>(new AccessLog(fd, true, path, std::move(hooks)));
+  log->writer_ = *std::move(writer);
+  return log;
 }
 
 AccessLog::AccessLog(int fd, bool owned, std::string path, AccessLogHooks hooks)
     : owned_(owned),
-      path_(std::move(path)),
-      hooks_(std::move(hooks)),
-      fd_(fd),
-      regular_file_(IsRegularFile(fd)) {}
+      state_(std::make_shared<State>(fd, owned, std::move(path), std::move(hooks))) {}
 
 AccessLog::~AccessLog() {
-  std::lock_guard<std::mutex> lock(mu_);
-  WriteBufferLocked();
-  if (lost_unreported_ > 0) {
-    ReportLocked(absl::StrCat(lost_unreported_,
-                              " more lines were lost since the last report"));
-  }
-  if (owned_) close(fd_);
-}
-
-void AccessLog::ReportLocked(const std::string& what) {
-  const std::string message =
-      absl::StrCat("access log ", path_ == "-" ? "(stdout)" : path_, ": ", what,
-                   " (brisk_access_log_lost_lines_total counts them all)");
-  lost_unreported_ = 0;
-  last_report_ = static_cast<int64_t>(std::time(nullptr));
-  if (hooks_.on_error) {
-    hooks_.on_error(message);
-  } else {
-    std::fprintf(stderr, "%s\n", message.c_str());
-  }
-}
-
-void AccessLog::WriteBufferLocked() {
-  if (buffer_.empty()) return;
-  // The last write ended inside a line (a full disk cut it): end that line
-  // first, so that the first of these is not glued to it.
-  const bool led_by_newline = torn_;
-  if (led_by_newline) buffer_.insert(buffer_.begin(), '\n');
-  int error = 0;
-  torn_ = false;  // unless a write fails (LostLocked)
-  if (regular_file_) {
-    const size_t written = WriteAll(fd_, buffer_.data(), buffer_.size(), &error);
-    if (written < buffer_.size()) LostLocked(written, led_by_newline, error);
-  } else {
-    // A pipe keeps a write of up to PIPE_BUF bytes together: pieces of
-    // whole lines within that (a longer line goes whole, as it must).
-    std::string_view rest(buffer_);
-    while (!rest.empty()) {
-      size_t cut = rest.size();
-      if (cut > PIPE_BUF) {
-        const size_t nl = rest.rfind('\n', PIPE_BUF - 1);
-        cut = nl != std::string_view::npos ? nl + 1 : rest.find('\n') + 1;
-        if (cut == 0) cut = rest.size();  // no newline at all (never: lines end in one)
-      }
-      const size_t written = WriteAll(fd_, rest.data(), cut, &error);
-      if (written < cut) {
-        LostLocked(static_cast<size_t>(rest.data() - buffer_.data()) + written,
-                   led_by_newline, error);
-        break;
-      }
-      rest.remove_prefix(cut);
+  State& s = *state_;
+  bool exited;
+  {
+    std::unique_lock<std::mutex> lock(s.mu);
+    s.stop = true;
+    s.wake.notify_one();
+    exited = s.done.wait_for(lock, kShutdownWait, [&s] { return s.exited; });
+    if (!exited) {
+      // Blocked in write(2) (a reader that never comes back): what is
+      // still buffered is lost, and the writer, when its write returns,
+      // touches nothing outside its state.
+      s.CountLostLocked(CountLines(s.buffer),
+                        "the destination blocked at shutdown");
+      const std::string report = s.DueReportLocked(/*wrote=*/false, /*final=*/true);
+      s.buffer.clear();
+      s.abandoned = true;
+      lock.unlock();
+      s.Report(report);  // the hooks are still there: the owner is destroying us
     }
   }
-  buffer_.clear();
-  // Written again after losses not yet reported (the reports come at most
-  // every 10 s): their count now, so stderr tells the whole loss.
-  if (error == 0 && lost_unreported_ > 0) {
-    ReportLocked(absl::StrCat("writing again; ", lost_unreported_,
-                              " more lines were lost since the last report"));
+  if (!writer_.joinable()) return;  // Open() could not start it
+  if (exited) {
+    writer_.join();
+  } else {
+    writer_.detach();
   }
 }
 
-void AccessLog::LostLocked(size_t written, bool led_by_newline, int error) {
-  const std::string_view unwritten = std::string_view(buffer_).substr(written);
-  uint64_t lost = static_cast<uint64_t>(
-      std::count(unwritten.begin(), unwritten.end(), '\n'));
-  // The newline put first to end a torn line is no line of its own.
-  if (led_by_newline && written == 0 && lost > 0) --lost;
-  torn_ = written > 0 ? buffer_[written - 1] != '\n' : led_by_newline;
-  if (hooks_.lost_lines != nullptr) {
-    hooks_.lost_lines->fetch_add(lost, std::memory_order_relaxed);
+void AccessLog::WriterLoop(const std::shared_ptr<State>& state) {
+  State& s = *state;
+  std::string batch;
+  std::unique_lock<std::mutex> lock(s.mu);
+  for (;;) {
+    s.wake.wait_for(lock, kWriteEvery, [&s] {
+      return s.stop || s.flush_requested > s.flush_done || s.buffer.size() >= kWriteAt ||
+             s.pending_fd >= 0;
+    });
+    const uint64_t generation = s.flush_requested;
+    batch.clear();
+    batch.swap(s.buffer);
+    const int new_fd = std::exchange(s.pending_fd, -1);
+    const size_t new_fd_from = s.pending_fd_from;
+    const bool stopping = s.stop;
+    s.in_flight = batch.size();
+    lock.unlock();
+    int error = 0;
+    uint64_t lost;
+    if (new_fd >= 0) {
+      // Reopen(): what was logged before it goes to the old file, the rest
+      // to the new one.
+      std::string after = batch.substr(new_fd_from);
+      batch.resize(new_fd_from);
+      lost = s.WriteBatch(batch, &error);
+      close(s.fd);
+      s.fd = new_fd;
+      s.regular_file = IsRegularFile(new_fd);
+      s.torn = false;  // the cut line stays in the old file
+      int error_after = 0;
+      lost += s.WriteBatch(after, &error_after);
+      if (error_after != 0) error = error_after;
+      batch += after;  // for "did it write" below
+    } else {
+      lost = s.WriteBatch(batch, &error);
+    }
+    lock.lock();
+    s.in_flight = 0;
+    if (s.abandoned) break;
+    s.CountLostLocked(lost, absl::StrCat("write failed: ", std::strerror(error)));
+    std::string report = s.DueReportLocked(/*wrote=*/!batch.empty() && lost == 0,
+                                           /*final=*/stopping && s.buffer.empty());
+    if (!report.empty()) {
+      lock.unlock();
+      s.Report(report);
+      lock.lock();
+    }
+    s.flush_done = generation;
+    s.done.notify_all();
+    if (stopping && s.buffer.empty()) break;
   }
-  lost_unreported_ += lost;
-  const int64_t now = static_cast<int64_t>(std::time(nullptr));
-  if (last_report_ != 0 && now - last_report_ < 10) return;
-  ReportLocked(absl::StrCat("write failed: ", std::strerror(error), "; ",
-                            lost_unreported_, " lines lost"));
+  if (s.owned) close(s.fd);
+  if (s.pending_fd >= 0) close(s.pending_fd);
+  s.pending_fd = -1;
+  s.exited = true;
+  s.done.notify_all();
+}
+
+bool AccessLog::Flush(std::chrono::milliseconds max_wait) {
+  State& s = *state_;
+  std::unique_lock<std::mutex> lock(s.mu);
+  const uint64_t generation = ++s.flush_requested;
+  s.wake.notify_one();
+  return s.done.wait_for(lock, max_wait,
+                         [&] { return s.flush_done >= generation || s.exited; });
 }
 
 absl::Status AccessLog::Reopen() {
   if (!owned_) return absl::OkStatus();
-  std::lock_guard<std::mutex> lock(mu_);
-  WriteBufferLocked();
-  const int fd = OpenForAppend(path_);
+  State& s = *state_;
+  const int fd = OpenForAppend(s.path);
   if (fd < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "cannot reopen access log ", path_, ": ", std::strerror(errno)));
+        "cannot reopen access log ", s.path, ": ", std::strerror(errno)));
   }
-  close(fd_);
-  fd_ = fd;
-  regular_file_ = IsRegularFile(fd);
-  torn_ = false;  // the cut line stays in the old file
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (s.pending_fd >= 0) close(s.pending_fd);  // two rotations before one write
+  s.pending_fd = fd;
+  s.pending_fd_from = s.buffer.size();
+  s.wake.notify_one();
   return absl::OkStatus();
+}
+
+void AccessLog::Append(absl::FunctionRef<void(std::string*, std::string_view)> format) {
+  State& s = *state_;
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (s.buffer.size() + s.in_flight >= kMaxBuffered) {
+    s.CountLostLocked(1, "the destination is not keeping up (its writes block)");
+    return;
+  }
+  format(&s.buffer, s.TimeLocked());
+  if (s.buffer.size() >= kWriteAt) s.wake.notify_one();
 }
 
 void AccessLog::Log(std::string_view peer_host, std::string_view user,
@@ -172,8 +367,6 @@ void AccessLog::Log(std::string_view peer_host, std::string_view user,
                     std::string_view target, int version_minor, int status,
                     size_t body_bytes, std::chrono::nanoseconds duration,
                     std::string_view traceparent) {
-  std::lock_guard<std::mutex> lock(mu_);
-  const std::string& time = TimeLocked();
   // The target is printed as received; control bytes cannot occur in it
   // (the parser rejects them), but a quote or a backslash could: \xHH, as
   // nginx writes them and as LogUnparsed() does (one decoding for both).
@@ -187,11 +380,11 @@ void AccessLog::Log(std::string_view peer_host, std::string_view user,
   }
   const std::string_view trace_id =
       traceparent.size() >= 35 ? traceparent.substr(3, 32) : std::string_view("-");
-  absl::StrAppendFormat(&buffer_, "%s - %s [%s] \"%s %s HTTP/1.%d\" %d %d %d %s\n",
-                        peer_host, user, time, method, safe_target,
-                        version_minor, status, body_bytes,
-                        duration.count() / 1000, std::string(trace_id));
-  if (buffer_.size() > (64 << 10)) WriteBufferLocked();
+  Append([&](std::string* out, std::string_view time) {
+    absl::StrAppendFormat(out, "%s - %s [%s] \"%s %s HTTP/1.%d\" %d %d %d %s\n", peer_host,
+                          user, time, method, safe_target, version_minor, status,
+                          body_bytes, duration.count() / 1000, std::string(trace_id));
+  });
 }
 
 void AccessLog::LogUnparsed(std::string_view peer_host, std::string_view user,
@@ -207,30 +400,10 @@ void AccessLog::LogUnparsed(std::string_view peer_host, std::string_view user,
       request.push_back(c);
     }
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  absl::StrAppendFormat(&buffer_, "%s - %s [%s] \"%s\" %d %d %d -\n", peer_host,
-                        user, TimeLocked(), request, status, body_bytes,
-                        duration.count() / 1000);
-  if (buffer_.size() > (64 << 10)) WriteBufferLocked();
-}
-
-const std::string& AccessLog::TimeLocked() {
-  const int64_t now = static_cast<int64_t>(std::time(nullptr));
-  if (now != cached_second_) {
-    cached_second_ = now;
-    std::tm tm;
-    const time_t t = static_cast<time_t>(now);
-    gmtime_r(&t, &tm);
-    char buf[64];
-    std::strftime(buf, sizeof(buf), "%d/%b/%Y:%H:%M:%S +0000", &tm);
-    cached_time_ = buf;
-  }
-  return cached_time_;
-}
-
-void AccessLog::Flush() {
-  std::lock_guard<std::mutex> lock(mu_);
-  WriteBufferLocked();
+  Append([&](std::string* out, std::string_view time) {
+    absl::StrAppendFormat(out, "%s - %s [%s] \"%s\" %d %d %d -\n", peer_host, user, time,
+                          request, status, body_bytes, duration.count() / 1000);
+  });
 }
 
 }  // namespace brisk

@@ -17,9 +17,15 @@
 // cut short, with its status and the bytes sent. brisk_requests_total and
 // brisk_request_seconds count them the same way.
 //
-// Lines are buffered and written in batches (by Flush(), called by each
-// reactor about every 100 ms and at shutdown), so logging costs a format and
-// a buffer append on the request path, never a syscall.
+// Lines are buffered and written in batches by the log's own writer thread
+// (about every 100 ms, sooner past 64 KiB, and on Flush()), so logging
+// costs a format and a buffer append on the request path, never a syscall,
+// and a destination that blocks (a log shipper that stopped reading its
+// pipe, a stalled disk) holds only that thread. What cannot wait meanwhile
+// is dropped: past 4 MiB buffered, new lines are lost, counted like lines
+// lost to a failed write, and reported when the writer gets through again.
+// (The reactors wrote the batches before; a full pipe froze the server,
+// /healthz and /metrics included, until its reader came back.)
 //
 // Whole lines only, whoever else writes to the same file: several processes
 // often do (the old and the new process of a binary upgrade, the instances
@@ -38,6 +44,9 @@
 // batch starts with a newline, so none of its later lines is glued to it
 // (another process writing the same file may still append to the cut line;
 // a rotation starts the new file clean).
+// Destruction writes what is buffered, waiting up to 2 s for a blocked
+// destination; then the lines still buffered are counted lost and the
+// writer thread, if still blocked in write(2), is left to finish alone.
 // Thread-safety: Log(), Flush() and Reopen() may be called from any thread.
 #ifndef BRISK_SERVER_ACCESS_LOG_H_
 #define BRISK_SERVER_ACCESS_LOG_H_
@@ -50,8 +59,9 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 
-#include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 
 namespace brisk {
@@ -90,41 +100,35 @@ class AccessLog {
   void LogUnparsed(std::string_view peer_host, std::string_view user,
                    std::string_view line_seen, int status, size_t body_bytes,
                    std::chrono::nanoseconds duration);
-  void Flush();
-  // Log rotation (SIGHUP): writes what is buffered to the current file,
-  // then opens `path` anew (after the operator moved the old file away,
-  // lines go to a fresh one). On an error the current file stays in use
-  // and the error says why. Nothing to do for stdout.
+  // Waits until every line logged before the call was written (or lost),
+  // at most `max_wait`; false if the writer is still blocked then.
+  bool Flush(std::chrono::milliseconds max_wait = std::chrono::seconds(10));
+  // Log rotation (SIGHUP): the lines logged before the call go to the
+  // current file, the later ones to `path` opened anew (after the operator
+  // moved the old file away, lines go to a fresh one). On an error the
+  // current file stays in use and the error says why. Nothing to do for
+  // stdout. Does not wait for the writer.
   absl::Status Reopen();
   // Whether it writes to a file of its own (not stdout): what Reopen() acts on.
   bool owns_file() const { return owned_; }
 
+  // Past this many bytes buffered (and being written), lines are dropped.
+  static constexpr size_t kMaxBuffered = 4 << 20;
+
  private:
+  struct State;
   AccessLog(int fd, bool owned, std::string path, AccessLogHooks hooks);
-  void WriteBufferLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Tells `on_error` (or stderr) "access log PATH: <what> (...)".
-  void ReportLocked(const std::string& what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The time field for now: "03/Dec/2026:09:01:02 +0000".
-  const std::string& TimeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // buffer_[0, written) went out; the rest is lost to `error`.
-  void LostLocked(size_t written, bool led_by_newline, int error)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The writer thread's loop.
+  static void WriterLoop(const std::shared_ptr<State>& state);
+  // Appends one line, formatted by `format` (given the time field) to the
+  // buffer, or drops it (kMaxBuffered).
+  void Append(absl::FunctionRef<void(std::string*, std::string_view)> format);
 
   const bool owned_;
-  const std::string path_;
-  const AccessLogHooks hooks_;
-  std::mutex mu_;
-  int fd_ ABSL_GUARDED_BY(mu_);
-  // A regular file: a batch in one write(); else pieces of whole lines of
-  // at most PIPE_BUF bytes.
-  bool regular_file_ ABSL_GUARDED_BY(mu_);
-  std::string buffer_ ABSL_GUARDED_BY(mu_);
-  int64_t cached_second_ ABSL_GUARDED_BY(mu_) = -1;
-  std::string cached_time_ ABSL_GUARDED_BY(mu_);
-  // The last write ended inside a line: the next begins with a newline.
-  bool torn_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t lost_unreported_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t last_report_ ABSL_GUARDED_BY(mu_) = 0;  // time(), seconds
+  // Shared with the writer thread, which may outlive this object when a
+  // write blocks through the destructor's wait.
+  std::shared_ptr<State> state_;
+  std::thread writer_;
 };
 
 }  // namespace brisk

@@ -7,14 +7,18 @@
 #include <limits.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -238,6 +242,121 @@ TEST(AccessLogTest, AnUnparsedRequestShowsItsLineEscaped) {
   EXPECT_EQ(after_time(lines[2]), "\"GET /\\x22a\\x5C HTTP/1.1\" 400 12 0 -");
   EXPECT_EQ(after_time(lines[3]), "\"-\" 408 16 1000000 -");
 }
+
+
+// A FIFO at `path` whose reader is open (so opening it for writing does
+// not wait) and reads nothing until Drain(): a log shipper that stopped.
+class StalledFifo {
+ public:
+  explicit StalledFifo(const std::string& path) {
+    EXPECT_EQ(mkfifo(path.c_str(), 0600), 0);
+    reader_ = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    EXPECT_GE(reader_, 0);
+  }
+  ~StalledFifo() {
+    if (drainer_.joinable()) drainer_.join();
+    close(reader_);
+  }
+  // Reads everything, from now on, in a thread; the text read so far.
+  void Drain() {
+    drainer_ = std::thread([this] {
+      char buf[65536];
+      for (;;) {
+        const ssize_t n = read(reader_, buf, sizeof(buf));
+        if (n > 0) {
+          std::lock_guard<std::mutex> lock(mu_);
+          text_.append(buf, static_cast<size_t>(n));
+          continue;
+        }
+        if (n == 0) return;  // every writer closed
+        pollfd p{reader_, POLLIN, 0};
+        poll(&p, 1, 100);
+      }
+    });
+  }
+  // Waits for the drainer (it ends when every writer has closed) and
+  // returns all it read.
+  std::string Join() {
+    if (drainer_.joinable()) drainer_.join();
+    return text_;
+  }
+
+ private:
+  int reader_ = -1;
+  std::thread drainer_;
+  std::mutex mu_;
+  std::string text_;
+};
+
+// A log whose destination stops reading (a full pipe) costs lines, never
+// the callers: Log() returns at once whatever the pipe does, lines past
+// the buffer's bound are counted lost and reported, and once the reader
+// is back the rest arrives whole. The reactors used to write the batches
+// themselves: a full pipe froze the server, /healthz and /metrics
+// included (an outside review). The bounded waits below only detect a
+// hang (the old code blocked forever); they measure no speed.
+TEST(AccessLogTest, AStalledPipeCostsLinesNotTheCallers) {
+  const ::brisk::testing::TempDir dir;
+  const std::string path = dir.path() + "/fifo";
+  StalledFifo fifo(path);
+  std::atomic<uint64_t> lost{0};
+  std::mutex reports_mu;
+  std::vector<std::string> reports;
+  auto log = AccessLog::Open(path, AccessLogHooks{.lost_lines = &lost,
+                                                  .on_error = [&](std::string_view m) {
+                                                    std::lock_guard<std::mutex> l(reports_mu);
+                                                    reports.emplace_back(m);
+                                                  }});
+  ASSERT_TRUE(log.ok()) << log.status();
+  constexpr int kLines = 100000;  // 8 MB: twice the bound
+  auto logging = std::async(std::launch::async, [&] {
+    for (int i = 0; i < kLines; ++i) LogOne(**log, 0, i);
+  });
+  const bool returned = logging.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+  EXPECT_TRUE(returned) << "Log() blocked on the full pipe";
+  EXPECT_FALSE((*log)->Flush(std::chrono::milliseconds(10)));  // the writer is blocked
+  fifo.Drain();
+  logging.wait();
+  ASSERT_TRUE((*log)->Flush());
+  const uint64_t dropped = lost.load();
+  EXPECT_GT(dropped, 0u);
+  EXPECT_LT(dropped, static_cast<uint64_t>(kLines));
+  log->reset();  // closes the FIFO's only writer: the drainer ends
+  const std::string text = fifo.Join();
+  const std::vector<std::string> lines = Lines(text);
+  EXPECT_EQ(lines.size() + dropped, static_cast<uint64_t>(kLines));
+  int torn = 0;
+  for (const std::string& line : lines) {
+    if (!WholeLine(line) && ++torn <= 3) ADD_FAILURE() << "torn line: " << line;
+  }
+  std::lock_guard<std::mutex> l(reports_mu);
+  ASSERT_FALSE(reports.empty());
+  EXPECT_NE(reports[0].find("not keeping up"), std::string::npos) << reports[0];
+}
+
+// Destroying a log whose destination is blocked (a server's shutdown with
+// its log shipper gone quiet) returns after a bounded wait instead of
+// hanging the process's exit; the lines still buffered are counted lost.
+TEST(AccessLogTest, DestructionDoesNotWaitForABlockedDestinationForever) {
+  const ::brisk::testing::TempDir dir;
+  const std::string path = dir.path() + "/fifo";
+  StalledFifo fifo(path);
+  std::atomic<uint64_t> lost{0};
+  auto log = AccessLog::Open(path, AccessLogHooks{.lost_lines = &lost,
+                                                  .on_error = [](std::string_view) {}});
+  ASSERT_TRUE(log.ok()) << log.status();
+  // Fill the pipe (the writer then blocks), then buffer more behind it.
+  for (int i = 0; i < 20000; ++i) LogOne(**log, 0, i);
+  ASSERT_FALSE((*log)->Flush(std::chrono::milliseconds(10)));
+  for (int i = 0; i < 100; ++i) LogOne(**log, 0, i);
+  auto destroying = std::async(std::launch::async, [&] { log->reset(); });
+  EXPECT_EQ(destroying.wait_for(std::chrono::seconds(60)), std::future_status::ready)
+      << "the destructor waited for the blocked write";
+  fifo.Drain();  // lets the abandoned writer finish and exit
+  destroying.wait();
+  EXPECT_GE(lost.load(), 100u);
+}
+
 
 }  // namespace
 }  // namespace brisk

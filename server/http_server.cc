@@ -767,8 +767,9 @@ void HttpServer::Impl::OnSignal(int signo) {
     return;
   }
   if (++signals_seen > 1) {
-    // A second signal: the operator wants out now.
-    if (access_log) access_log->Flush();
+    // A second signal: the operator wants out now (the log gets a moment,
+    // not the wait of a blocked pipe).
+    if (access_log) access_log->Flush(std::chrono::milliseconds(200));
     std::fflush(stdout);
     _exit(128 + signo);
   }
@@ -931,7 +932,7 @@ void HttpServer::Impl::StopLocked() {
   d.signals.reset();
   if (d.handover) d.handover->Close();
   d.reactors.clear();
-  if (d.access_log) d.access_log->Flush();
+  if (d.access_log) d.access_log->Flush(std::chrono::seconds(2));
 }
 
 uint16_t HttpServer::port() const { return impl_->port.load(); }

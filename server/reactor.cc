@@ -71,7 +71,6 @@ absl::Status Reactor::Init(std::vector<net::Listener> listeners, bool io_uring) 
     if (!acceptor.ok()) return acceptor.status();
     acceptors_.push_back(*std::move(acceptor));
   }
-  if (env_.context.access_log != nullptr) ScheduleLogFlush();
   return absl::OkStatus();
 }
 
@@ -110,13 +109,6 @@ void Reactor::OnAcceptError(int error) {
                "wait in its backlog (%llu such errors since the last line like "
                "this; brisk_accept_errors_total counts them all)\n",
                std::strerror(error), static_cast<unsigned long long>(n));
-}
-
-void Reactor::ScheduleLogFlush() {
-  loop_->RunAfter(std::chrono::milliseconds(100), [this] {
-    env_.context.access_log->Flush();
-    ScheduleLogFlush();
-  });
 }
 
 absl::Status Reactor::StartThread() {

@@ -94,7 +94,6 @@ class Reactor final : public ConnectionOwner {
   void OnFdLimit(int error);
   void OnWatchError(const absl::Status& error);
   void OnAcceptError(int error);
-  void ScheduleLogFlush();
 
   // The loop, the server's context and the LoopHandle, shared by every
   // connection (made with the loop).
