@@ -651,6 +651,34 @@ int RequestParser::CompleteHead() {
   return 0;
 }
 
+namespace {
+
+// Makes room in `body` for `n` more bytes, growing it geometrically but
+// never past `limit` (the declared Content-Length, or max_body_bytes for a
+// chunked body): std::string's own doubling reserved up to twice the body,
+// so a body near its limit took a buffer (and a share of the server's
+// max_body_memory) of up to twice that limit, and was refused alone on an
+// idle server (outside review).
+void GrowBody(std::string& body, size_t n, uint64_t limit) {
+  const size_t need = body.size() + n;
+  const size_t capacity = body.capacity();
+  if (need <= capacity) return;
+  size_t want = std::max(need, 2 * capacity);
+  if (want > limit) want = std::max<size_t>(need, static_cast<size_t>(limit));
+  if (want >= 2 * capacity) {
+    body.reserve(want);  // exact: no rounding up past twice the capacity
+    return;
+  }
+  // libstdc++ rounds a reservation below twice the capacity up to twice;
+  // a fresh string's reservation is exact.
+  std::string fresh;
+  fresh.reserve(want);
+  fresh.append(body);
+  body.swap(fresh);
+}
+
+}  // namespace
+
 int RequestParser::FeedBody(std::string_view chunk, size_t* used) {
   size_t pos = 0;
   std::string& body = request_.body_;
@@ -661,6 +689,8 @@ int RequestParser::FeedBody(std::string_view chunk, size_t* used) {
       case State::kChunkData: {
         const size_t n =
             static_cast<size_t>(std::min<uint64_t>(remaining_, chunk.size() - pos));
+        GrowBody(body, n,
+                 state_ == State::kBody ? body.size() + remaining_ : limits_.max_body_bytes);
         body.append(chunk.data() + pos, n);
         pos += n;
         remaining_ -= n;

@@ -627,11 +627,15 @@ bool Connection::HoldBodyMemory() {
   // capacity: what it takes), so a client that declares a large body but
   // sends little holds little.
   if (!parser_->headers_complete()) return true;
-  // A request without a body holds only the string's inline buffer: not
-  // counted (nor touched, the shared counter, on the hot path).
+  // A request without a body bytes yet holds no body buffer of its own:
+  // not counted (nor touched, the shared counter, on the hot path). A
+  // pooled parser may keep the buffer of an earlier request (up to 64 KiB):
+  // counted only once this request's body uses it (a GET /healthz was
+  // refused for the buffer an abandoned upload left in its parser).
   static const size_t kInline = std::string().capacity();
   const size_t capacity = parser_->request().body_capacity();
-  const size_t body = capacity > kInline ? capacity : 0;
+  const size_t body =
+      capacity > kInline && !parser_->request().body().empty() ? capacity : 0;
   if (body <= body_reserved_) return true;
   std::atomic<int64_t>& total = context().metrics->body_bytes_held;
   const auto more = static_cast<int64_t>(body - body_reserved_);

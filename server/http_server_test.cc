@@ -1270,6 +1270,60 @@ TEST_F(ServerTest, QueuedBodiesStayHeldUntilTheirRequestIsDone) {
   EXPECT_TRUE(Eventually([&] { return held() == 0; }));
 }
 
+// At its documented minimum (max_body_memory == max_body_bytes) the
+// largest body fits, alone: a body's buffer was counted with std::string's
+// doubling, so one of 590,000 bytes took 1 MiB of a 600,000-byte limit and
+// was refused on an idle server (two outside reviews).
+TEST_F(ServerTest, TheLargestBodyFitsAtTheMinimumBodyMemory) {
+  StartServer({.max_body_bytes = 600000, .max_body_memory = 600000});
+  for (size_t size : {size_t{590000}, size_t{600000}}) {
+    RawClient c(port_);
+    ASSERT_TRUE(c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+                       std::to_string(size) + "\r\n\r\n" + std::string(size, 'x')));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200) << size;
+    EXPECT_EQ(r->body.size(), size);
+  }
+  EXPECT_EQ(server_->metrics().ShedCount(5), 0u);
+}
+
+// A request without a body is never refused for body memory, whatever
+// buffer its (pooled) parser kept from an abandoned upload: a GET /healthz
+// was refused 503 body_memory for one (outside review).
+TEST_F(ServerTest, ARequestWithoutABodyIsNotChargedForItsParsersOldBuffer) {
+  StartServer({.max_body_bytes = 1000, .max_body_memory = 1850});
+  auto held = [&] { return server_->metrics().body_bytes_held.load(); };
+  {
+    // Two uploads left mid-body: their parsers, each with a 900-byte body
+    // buffer, go back to the reactor's pool for the next connections.
+    const std::string partial =
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 900\r\n\r\n" +
+        std::string(800, 'a');
+    RawClient a1(port_);
+    RawClient a2(port_);
+    ASSERT_TRUE(a1.Send(partial));
+    ASSERT_TRUE(a2.Send(partial));
+    ASSERT_TRUE(Eventually([&] { return held() >= 1800; }));
+  }
+  ASSERT_TRUE(Eventually([&] { return held() == 0; }));
+  RawClient holder(port_);  // takes one of them, and holds 1000 of the 1850
+  ASSERT_TRUE(holder.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n" +
+                          std::string(100, 'h')));
+  ASSERT_TRUE(Eventually([&] { return held() >= 1000; }));
+  const int64_t holding = held();
+  // The next takes the other, whose 900 bytes no longer fit beside it.
+  RawClient c(port_);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(c.Send(Get("/healthz")));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200) << i;
+    EXPECT_EQ(held(), holding);
+  }
+  EXPECT_EQ(server_->metrics().ShedCount(5), 0u);
+}
+
 TEST(ServerOptionsTest, BodyMemoryBelowTheLargestBodyFailsTheStart) {
   HttpServer server({.address = "127.0.0.1", .port = 0, .max_body_bytes = 2000,
                      .max_body_memory = 1000});
