@@ -388,6 +388,12 @@ bool DeadlinePolicy::ProbeLocked(RouteState& r, Job& job, SteadyTime now) {
                               ? r.batcher->cost().Cost(1) + options_.margin
                               : FromNs(OwnNs(r, std::nullopt));
   if (now + own <= job.deadline) return false;
+  // Nor a budget the margin alone uses up (the way home needs it whatever
+  // the handler costs): such a request is no test of the estimate, and a
+  // sparse stream of them (1 ms budgets every 50 ms) was let through one
+  // by one as probes, some then answered 503 from the queue, though the
+  // README says a 1 ms budget is always refused at arrival (outside review).
+  if (now + options_.margin >= job.deadline) return false;
   // Not while the route's own requests wait (they measure it, or are
   // refused when their turn comes), nor without a worker free for it now:
   // a probe must not wait behind others.

@@ -934,6 +934,24 @@ TEST(DeadlinePolicyTest, AProbeTakingTheLastWorkerFromOthersWaitsTheWholeInterva
   EXPECT_TRUE(probe.probe);
 }
 
+// A budget the margin alone uses up is refused at arrival, probe or not:
+// a sparse stream of 1 ms budgets to a 50 us route was let through one by
+// one as probes (outside review).
+TEST(DeadlinePolicyTest, NoProbeForABudgetTheMarginUsesUp) {
+  DeadlinePolicy p({.workers = 1});  // margin 1 ms
+  Learn(p, 0, std::chrono::microseconds(50), kT0);
+  SteadyTime t = kT0;
+  for (uint64_t i = 0; i < 20; ++i) {
+    t += milliseconds(50);  // far past ten times the route's time
+    Job tight = MakeJob(0, t, milliseconds(1), i);
+    EXPECT_EQ(p.Admit(tight, t), ShedReason::kPredictedLate) << i;
+    EXPECT_FALSE(tight.probe) << i;
+  }
+  // A budget with room beyond the margin is still admitted.
+  Job roomy = MakeJob(0, t, milliseconds(3), 100);
+  EXPECT_FALSE(p.Admit(roomy, t).has_value());
+}
+
 // Refusals caused by other work ahead are not the estimate's fault: no
 // probe then.
 TEST(DeadlinePolicyTest, NoProbeWhenTheEstimateItselfFits) {
