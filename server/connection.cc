@@ -297,6 +297,23 @@ void Connection::LogUnanswered(const Slot& slot) {
   }
 }
 
+void Connection::LogCutOffRequest() {
+  // A request whose head was read (and routed) but whose body the end of
+  // the connection cut off: the client left mid-upload. Logged and counted
+  // like any request the connection ended before its answer (499, or 500
+  // for an error of the server's), or an abandoned upload leaves no trace
+  // (outside review). Not one already answered (a 408, 413, 503
+  // body_memory: abort_input_), nor a head still incomplete.
+  if (parser_ == nullptr || abort_input_ || !parser_->headers_complete()) return;
+  const http::Request& request = parser_->request();
+  Slot slot;
+  slot.parsed = loop().Now();  // as a 408 for a stalled body: 0 duration
+  slot.head = request.is_head();
+  slot.version_minor = request.version_minor();
+  slot.metrics_route = context().dispatcher->MetricsRouteOf(request);
+  LogAnswer(slot, &request, server_error_ ? 500 : kStatusConnectionClosed, 0);
+}
+
 http::ResponseOptions Connection::HeadOptions(Slot& slot,
                                               const http::Request* request) {
   // While draining, or once the client's input ended, the connection's
@@ -563,7 +580,10 @@ void Connection::Advance() {
   }
   // The end of input cut the last request off (once the requests stashed
   // before it are parsed): it never completes.
-  if (input_ended_ && stash_.empty() && !ParserIdle()) ReleaseParser();
+  if (input_ended_ && stash_.empty() && !ParserIdle()) {
+    LogCutOffRequest();
+    ReleaseParser();
+  }
   MaybeSendContinue();
   if (stream_->pending_output() > 0 && !stream_->Flush()) {
     Close();  // the client is gone (EPIPE, reset)
@@ -694,6 +714,7 @@ void Connection::Close() {
   }
   pipeline_.clear();
   stash_.clear();
+  LogCutOffRequest();
   ReleaseParser();
   if (stream_ != nullptr) stream_->Close();
   owner_->OnConnectionClosed(this);

@@ -244,6 +244,9 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   void MarkHeldLastAnswerClose();
   // A slot the connection lets go of before its answer was written whole.
   void LogUnanswered(const Slot& slot);
+  // The request in the parser, head read, body cut off by the end of the
+  // connection: logged 499 (500 for the server's error).
+  void LogCutOffRequest();
   void LogAnswer(const Slot& slot, const http::Request* request, int status,
                  uint64_t body_bytes);
   // Output and phase.

@@ -932,6 +932,41 @@ TEST_F(ServerTest, AnErrorAfterTheHeadIsLoggedAndCountedUnderItsRoute) {
   EXPECT_THAT(line, HasSubstr("\"POST /echo HTTP/1.1\" 413 "));
 }
 
+// An upload the client abandons mid-body (a close, a reset, or a half
+// close) is logged and counted as 499 under its route, like any request
+// the connection ended before its answer; it left no trace (outside
+// review), while the same upload left to stall was logged 408.
+TEST_F(ServerTest, AnUploadAbandonedMidBodyIsLogged499) {
+  const std::string path = ::testing::TempDir() + "/abandoned.log";
+  std::remove(path.c_str());
+  StartServer({.access_log = path});
+  const std::string partial =
+      "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\nabc";
+  {
+    RawClient c(port_);  // closes
+    ASSERT_TRUE(c.Send(partial));
+    ASSERT_TRUE(Eventually([&] { return server_->metrics().body_bytes_held.load() > 0; }));
+  }
+  {
+    RawClient c(port_);  // half-closes, and waits for the close
+    ASSERT_TRUE(c.Send(partial));
+    c.ShutdownWrite();
+    EXPECT_TRUE(c.WaitClosed());
+  }
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().route(2).StatusCount(499) == 2; }));
+  RawClient after(port_);  // a request with only a head part: no line
+  ASSERT_TRUE(after.Send("GET /hel"));
+  server_->Stop();  // flushes
+  EXPECT_EQ(server_->metrics().route(2).StatusCount(499), 2u);  // POST /echo
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 2u);
+  for (const std::string& line : lines) {
+    EXPECT_THAT(line, HasSubstr("\"POST /echo HTTP/1.1\" 499 0 "));
+  }
+}
+
 // A request refused or timed out before its head was read whole: its log
 // line shows what came as its request line (nginx's $request), escaped;
 // it read "- - HTTP/1.1" whatever came, even a 505 for HTTP/2.0. A body

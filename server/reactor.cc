@@ -189,8 +189,21 @@ std::unique_ptr<net::Stream> Reactor::MakeStream(net::UniqueFd fd, Connection* c
     return net::ProxyProtocolStream::Create(callbacks, std::move(hooks), socket_stream);
   };
   if (tls_ == nullptr) return make_transport(connection);
-  return tls_->CreateStream(loop_.get(), make_transport, connection, info,
-                            [connection] { connection->OnHandshakeDone(); });
+  return tls_->CreateStream(
+      loop_.get(), make_transport, connection, info,
+      [connection] { connection->OnHandshakeDone(); },
+      [this, info](std::string_view request_line, size_t body_bytes) {
+        // Logged and counted as the plain port logs TLS sent to it (a
+        // request refused before its head was read): an operator counting
+        // 400s sees both (outside review).
+        RouteMetrics& m = env_.context.metrics->unmatched();
+        m.RecordStatus(400);
+        m.total.Observe(std::chrono::nanoseconds(0));
+        if (env_.context.access_log != nullptr) {
+          env_.context.access_log->LogUnparsed(info->peer.HostString(), "-", request_line,
+                                               400, body_bytes, std::chrono::nanoseconds(0));
+        }
+      });
 }
 
 void Reactor::TrustIfProxy(ConnectionInfo* info) const {

@@ -103,7 +103,8 @@ TlsEndpoint::TlsEndpoint(std::unique_ptr<tls::TlsContext> context,
 std::unique_ptr<net::Stream> TlsEndpoint::CreateStream(
     net::EventLoop* loop, TransportMaker make_transport,
     net::StreamCallbacks* callbacks, ConnectionInfo* info,
-    absl::AnyInvocable<void()> on_established) {
+    absl::AnyInvocable<void()> on_established,
+    absl::AnyInvocable<void(std::string_view, size_t)> on_plain_http_answered) {
   absl::StatusOr<std::unique_ptr<tls::TlsServerSession>> session =
       context_->NewSession();
   if (!session.ok()) {
@@ -124,6 +125,7 @@ std::unique_ptr<net::Stream> TlsEndpoint::CreateStream(
     }
     if (done) done();
   };
+  hooks.on_plain_http_answered = std::move(on_plain_http_answered);
   hooks.on_failure = [this, info](const tls::TlsServerSession& s,
                                   bool established) {
     LogFailure(*info, s, established);

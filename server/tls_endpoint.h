@@ -72,14 +72,17 @@ class TlsEndpoint {
   // to `callbacks`. `info` (of the connection; must outlive the stream) is
   // marked secure now and gets the verified client certificate when the
   // handshake completes; then `on_established` (may be empty) runs, before
-  // any plaintext reaches `callbacks`. Null when OpenSSL cannot make a
+  // any plaintext reaches `callbacks`; `on_plain_http_answered` (may be
+  // empty) when plain HTTP came and got its 400 (TlsStreamHooks). Null when OpenSSL cannot make a
   // session (out of memory): the caller closes the connection.
   using TransportMaker =
       absl::FunctionRef<std::unique_ptr<net::Stream>(net::StreamCallbacks*)>;
   std::unique_ptr<net::Stream> CreateStream(
       net::EventLoop* loop, TransportMaker make_transport,
       net::StreamCallbacks* callbacks, ConnectionInfo* info,
-      absl::AnyInvocable<void()> on_established = nullptr);
+      absl::AnyInvocable<void()> on_established = nullptr,
+      absl::AnyInvocable<void(std::string_view request_line, size_t body_bytes)>
+          on_plain_http_answered = nullptr);
 
   // Re-reads the files: OK, new handshakes use them; an error keeps the
   // files in use and says why. Established connections are untouched.

@@ -285,7 +285,9 @@ TEST_F(TlsServerTest, AnHttpsUriOverTlsIsServed) {
 }
 
 TEST_F(TlsServerTest, PlainHttpToTheTlsPortGetsA400AndIsCounted) {
-  StartServer(Options());
+  ServerOptions o = Options();
+  o.access_log = dir_.path() + "/access.log";
+  StartServer(o);
   TlsClient steady(port_, Client());
   ASSERT_TRUE(steady.handshake_done());
   RawClient plain(port_);
@@ -298,6 +300,16 @@ TEST_F(TlsServerTest, PlainHttpToTheTlsPortGetsA400AndIsCounted) {
   EXPECT_TRUE(plain.WaitClosed());
   EXPECT_TRUE(Eventually([&] { return Failures(TlsFailure::kPlainHttp) == 1; }));
   ExpectServed(steady);
+  // Logged and counted as a request refused before its head, as TLS sent
+  // to the plain port is: it was in the TLS failure metric only (outside
+  // review).
+  EXPECT_EQ(server_->metrics().unmatched().StatusCount(400), 1u);
+  server_->Stop();
+  std::ifstream log(o.access_log);
+  std::stringstream text;
+  text << log.rdbuf();
+  EXPECT_THAT(text.str(), HasSubstr("127.0.0.1 - - ["));
+  EXPECT_THAT(text.str(), HasSubstr("] \"GET /hello HTTP/1.1\" 400 46 0 -\n"));
 }
 
 struct BadInput {

@@ -13,15 +13,15 @@
 
 namespace brisk::internal {
 
-void AppendPlainHttpAnswer(bool head, int64_t unix_seconds, std::string* out) {
+size_t AppendPlainHttpAnswer(bool head, int64_t unix_seconds, std::string* out) {
+  constexpr std::string_view kBody = "The plain HTTP request was sent to HTTPS port\n";
   const std::string date = http::HttpDate::Format(unix_seconds);
   http::ResponseOptions options;
   options.keep_alive = false;
   options.head = head;
   options.date = date;
-  http::AppendResponse(
-      http::Response::Text(400, "The plain HTTP request was sent to HTTPS port\n"),
-      options, out);
+  http::AppendResponse(http::Response::Text(400, std::string(kBody)), options, out);
+  return head ? 0 : kBody.size();
 }
 namespace {
 
@@ -190,14 +190,18 @@ void TlsStream::Fail(int error, bool peer_closed) {
   CancelTimer();
   if (session_->failure() == tls::TlsFailure::kPlainHttp &&
       options_.answer_plain_http) {
+    size_t body_bytes = 0;
     AppendWire([&](std::string* wire) {
       // HEAD, or a first read too short to tell ("HEA"): no content (no
       // other method starts with 'H').
       const std::string_view first = session_->first_bytes().substr(0, 5);
-      AppendPlainHttpAnswer(std::string_view("HEAD ").starts_with(first),
-                            static_cast<int64_t>(std::time(nullptr)), wire);
+      body_bytes = AppendPlainHttpAnswer(std::string_view("HEAD ").starts_with(first),
+                                         static_cast<int64_t>(std::time(nullptr)), wire);
       return true;
     });
+    if (hooks_.on_plain_http_answered) {
+      hooks_.on_plain_http_answered(session_->first_bytes(), body_bytes);
+    }
   }
   // The alert (or answer), if any: the kernel takes these few bytes at once
   // on a connection that has sent nothing else.

@@ -77,7 +77,8 @@ struct TlsStreamOptions {
 };
 
 // The answer TlsStreamOptions::answer_plain_http sends, at `unix_seconds`.
-void AppendPlainHttpAnswer(bool head, int64_t unix_seconds, std::string* out);
+// Returns the answer's body bytes (0 for HEAD).
+size_t AppendPlainHttpAnswer(bool head, int64_t unix_seconds, std::string* out);
 
 // What a TlsStream tells its creator besides the protocol's callbacks.
 struct TlsStreamHooks {
@@ -88,6 +89,11 @@ struct TlsStreamHooks {
   // failure_detail()); `established`: after a completed handshake.
   absl::AnyInvocable<void(const tls::TlsServerSession&, bool established)>
       on_failure;
+  // Plain HTTP came and was answered 400 (answer_plain_http): what came as
+  // its request line, and the answer's body bytes (0 for HEAD). Before
+  // on_failure.
+  absl::AnyInvocable<void(std::string_view request_line, size_t body_bytes)>
+      on_plain_http_answered;
 };
 
 class TlsStream final : public net::Stream, private net::StreamCallbacks {

@@ -316,7 +316,12 @@ absl::Status TlsServerSession::Sniff(std::string_view ciphertext) {
     if (i >= ciphertext.size()) break;
     const auto byte = static_cast<uint8_t>(ciphertext[i]);
     if (byte == (pos == 0 ? kHandshakeRecord : kTlsMajorVersion)) continue;
-    if (pos == 0) first_bytes_ = ciphertext.substr(0, 8);
+    if (pos == 0) {
+      // What came as a first line (an HTTP request line), for the
+      // caller's answer and its log.
+      first_bytes_ = ciphertext.substr(0, std::min(ciphertext.find_first_of("\r\n"),
+                                                   kMaxFirstBytes));
+    }
     bytes_received_ += ciphertext.size();
     if (pos == 0 && LooksLikeHttp(ciphertext)) {
       return Fail(TlsFailure::kPlainHttp, "the client sent plain HTTP");

@@ -115,9 +115,11 @@ class TlsServerSession {
   const PeerIdentity& peer() const { return peer_; }
   // Bytes received so far (ciphertext, including the handshake).
   uint64_t bytes_received() const { return bytes_received_; }
-  // After kNotTls or kPlainHttp: the first bytes received (up to 8), for
-  // the caller's answer ("HEAD " asks for one without content).
+  // After kNotTls or kPlainHttp: the first bytes received, up to the first
+  // CR or LF and at most kMaxFirstBytes (a plain HTTP request line), for
+  // the caller's answer ("HEAD " asks for one without content) and log.
   std::string_view first_bytes() const { return first_bytes_; }
+  static constexpr size_t kMaxFirstBytes = 256;
 
  private:
   friend class TlsContext;
