@@ -84,6 +84,7 @@ sigset_t HandledSignals() {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGUSR1);  // nginx's "reopen the logs" (logrotate configs send it)
   return set;
 }
 
@@ -345,10 +346,12 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
 }
 
 void PrepareServerProcess() {
-  // SIGHUP blocked, SIGPIPE ignored, soft RLIMIT_NOFILE raised to the hard one.
+  // SIGHUP and SIGUSR1 blocked, SIGPIPE ignored, soft RLIMIT_NOFILE raised
+  // to the hard one.
   sigset_t hup;
   sigemptyset(&hup);
   sigaddset(&hup, SIGHUP);
+  sigaddset(&hup, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &hup, nullptr);
   signal(SIGPIPE, SIG_IGN);
   struct rlimit files;
@@ -651,7 +654,7 @@ absl::Status HttpServer::Start() {
   });
   if (o.handle_signals) {
     absl::StatusOr<std::unique_ptr<net::SignalWatcher>> w =
-        net::SignalWatcher::Create(d.control.get(), {SIGTERM, SIGINT, SIGHUP},
+        net::SignalWatcher::Create(d.control.get(), {SIGTERM, SIGINT, SIGHUP, SIGUSR1},
                                    [](int signo) { Impl::BroadcastSignal(signo); });
     if (!w.ok()) return w.status();  // before `started`: Stop() is a no-op
     d.signals = *std::move(w);
@@ -743,6 +746,20 @@ absl::Status HttpServer::Start() {
 }
 
 void HttpServer::Impl::OnSignal(int signo) {
+  if (signo == SIGUSR1) {
+    // As nginx: reopen the log files only (no TLS reload).
+    if (access_log == nullptr || !access_log->owns_file()) {
+      std::fprintf(stderr, "signal %d: no access log file to reopen\n", signo);
+      return;
+    }
+    if (absl::Status s = access_log->Reopen(); s.ok()) {
+      std::fprintf(stderr, "signal %d: access log reopened\n", signo);
+    } else {
+      std::fprintf(stderr, "signal %d: %s (still writing to the old file)\n", signo,
+                   std::string(s.message()).c_str());
+    }
+    return;
+  }
   if (signo == SIGHUP) {
     const bool log_file = access_log != nullptr && access_log->owns_file();
     if (tls == nullptr && !log_file) {

@@ -204,7 +204,8 @@ struct ServerOptions {
   int shed_status = 503;
 
   // The server handles SIGTERM/SIGINT (graceful shutdown; a second one exits
-  // at once) and SIGHUP (reload): Start() blocks them in the calling thread
+  // at once), SIGHUP (reload: the access log and TLS files) and SIGUSR1
+  // (reopen the access log only, as nginx): Start() blocks them in the calling thread
   // and the server's threads, and reads them from a signalfd. Call Start()
   // (or Run()) from the main thread before other threads exist, or block
   // these signals in them too. false: the host owns signals and calls

@@ -404,6 +404,33 @@ class BinaryTest(unittest.TestCase):
         # One line per answer, no more, no fewer.
         self.assertEqual(len(lines), counted + after)
 
+    def test_usr1_reopens_the_log_as_nginx_does(self):
+        # logrotate configurations written for nginx send SIGUSR1 to reopen
+        # the logs; its default action ended the process (exit 138).
+        server = self.server
+        self.assertEqual(server.get("/hello")[0], 200)
+        moved = server.log + ".1"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not os.path.getsize(server.log):
+            time.sleep(0.05)  # the writer's batch: about every 100 ms
+        os.rename(server.log, moved)
+        server.proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not os.path.exists(server.log):
+            self.assertEqual(server.get("/hello?after")[0], 200)
+            time.sleep(0.05)
+        self.assertTrue(os.path.exists(server.log), "no new file after SIGUSR1")
+        self.assertEqual(server.get("/hello?after")[0], 200)  # to the new file
+        self.assertIsNone(server.proc.poll())
+        server.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(server.wait(), 0)
+        with open(moved) as f:
+            old = f.read()
+        with open(server.log) as f:
+            new = f.read()
+        self.assertIn('"GET /hello HTTP/1.1" 200', old)
+        self.assertIn('"GET /hello?after HTTP/1.1" 200', new)
+
 
 class HelpTest(unittest.TestCase):
     def test_help_lists_every_server_flag(self):

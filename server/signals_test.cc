@@ -124,12 +124,12 @@ TEST(ServerSignalsTest, AHostSignalHandlerMayCallShutdown) {
   sigemptyset(&action.sa_mask);
   action.sa_flags = SA_RESTART;
   struct sigaction previous {};
-  ASSERT_EQ(sigaction(SIGUSR1, &action, &previous), 0);
+  ASSERT_EQ(sigaction(SIGUSR2, &action, &previous), 0);
   ASSERT_TRUE(server.Start().ok());
-  for (int round = 0; round < 200; ++round) SignalEveryThread(SIGUSR1);
+  for (int round = 0; round < 200; ++round) SignalEveryThread(SIGUSR2);
   EXPECT_FALSE(server.ready());
   EXPECT_TRUE(server.Run().ok());  // returns: the shutdown went through
-  ASSERT_EQ(sigaction(SIGUSR1, &previous, nullptr), 0);
+  ASSERT_EQ(sigaction(SIGUSR2, &previous, nullptr), 0);
   g_host_server = nullptr;
 }
 
