@@ -62,6 +62,9 @@ uint64_t CountLines(std::string_view bytes) {
 constexpr size_t kWriteAt = 64 << 10;  // buffered bytes that wake the writer
 constexpr auto kWriteEvery = std::chrono::milliseconds(100);
 constexpr auto kShutdownWait = std::chrono::seconds(2);
+// After a Flush() that timed out, the destruction's wait (a drain's
+// Flush(2 s) then the destructor's 2 s made the exit 4 s late).
+constexpr auto kShutdownWaitAfterTimeout = std::chrono::milliseconds(100);
 constexpr int64_t kReportEverySeconds = 10;
 
 }  // namespace
@@ -88,6 +91,7 @@ struct AccessLog::State {
   uint64_t flush_requested ABSL_GUARDED_BY(mu) = 0;  // Flush() generations
   uint64_t flush_done ABSL_GUARDED_BY(mu) = 0;
   bool stop ABSL_GUARDED_BY(mu) = false;
+  bool flush_timed_out ABSL_GUARDED_BY(mu) = false;  // the last Flush()
   bool exited ABSL_GUARDED_BY(mu) = false;
   // The destructor gave up waiting: the hooks may be gone.
   bool abandoned ABSL_GUARDED_BY(mu) = false;
@@ -246,7 +250,11 @@ AccessLog::~AccessLog() {
     std::unique_lock<std::mutex> lock(s.mu);
     s.stop = true;
     s.wake.notify_one();
-    exited = s.done.wait_for(lock, kShutdownWait, [&s] { return s.exited; });
+    exited = s.done.wait_for(
+        lock,
+        s.flush_timed_out ? std::chrono::milliseconds(kShutdownWaitAfterTimeout)
+                          : std::chrono::milliseconds(kShutdownWait),
+        [&s] { return s.exited; });
     if (!exited) {
       // Blocked in write(2) (a reader that never comes back): what is
       // still buffered is lost, and the writer, when its write returns,
@@ -255,6 +263,7 @@ AccessLog::~AccessLog() {
                         "the destination blocked at shutdown");
       const std::string report = s.DueReportLocked(/*wrote=*/false, /*final=*/true);
       s.buffer.clear();
+      s.pending_fd_from = 0;
       s.abandoned = true;
       lock.unlock();
       s.Report(report);  // the hooks are still there: the owner is destroying us
@@ -290,8 +299,9 @@ void AccessLog::WriterLoop(const std::shared_ptr<State>& state) {
     if (new_fd >= 0) {
       // Reopen(): what was logged before it goes to the old file, the rest
       // to the new one.
-      std::string after = batch.substr(new_fd_from);
-      batch.resize(new_fd_from);
+      const size_t split = std::min(new_fd_from, batch.size());
+      std::string after(batch, split);
+      batch.resize(split);
       lost = s.WriteBatch(batch, &error);
       close(s.fd);
       s.fd = new_fd;
@@ -312,8 +322,9 @@ void AccessLog::WriterLoop(const std::shared_ptr<State>& state) {
                                            /*final=*/stopping && s.buffer.empty());
     if (!report.empty()) {
       lock.unlock();
-      s.Report(report);
+      s.Report(report);  // may block too (stderr into the same stalled pipe)
       lock.lock();
+      if (s.abandoned) break;
     }
     s.flush_done = generation;
     s.done.notify_all();
@@ -331,8 +342,10 @@ bool AccessLog::Flush(std::chrono::milliseconds max_wait) {
   std::unique_lock<std::mutex> lock(s.mu);
   const uint64_t generation = ++s.flush_requested;
   s.wake.notify_one();
-  return s.done.wait_for(lock, max_wait,
-                         [&] { return s.flush_done >= generation || s.exited; });
+  const bool done = s.done.wait_for(
+      lock, max_wait, [&] { return s.flush_done >= generation || s.exited; });
+  s.flush_timed_out = !done;
+  return done;
 }
 
 absl::Status AccessLog::Reopen() {

@@ -45,8 +45,12 @@
 // (another process writing the same file may still append to the cut line;
 // a rotation starts the new file clean).
 // Destruction writes what is buffered, waiting up to 2 s for a blocked
-// destination; then the lines still buffered are counted lost and the
-// writer thread, if still blocked in write(2), is left to finish alone.
+// destination (100 ms when the last Flush() timed out already: a drain
+// flushes, then destroys); then the lines still buffered are counted lost
+// and the writer thread, if still blocked in write(2), is left to finish
+// alone. Lines dropped while the writer is blocked are counted at once
+// (lost_lines), but said on stderr only when it gets through (or at the
+// end): stderr is often the same stalled pipe.
 // Thread-safety: Log(), Flush() and Reopen() may be called from any thread.
 #ifndef BRISK_SERVER_ACCESS_LOG_H_
 #define BRISK_SERVER_ACCESS_LOG_H_
