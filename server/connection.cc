@@ -746,6 +746,13 @@ void Connection::CloseAnsweringPending() {
                &s.exchange->context().request());
       ReleaseExchange(s);
     }
+    // An upload still arriving (its head read, its body not) gets the same
+    // answer, rather than being cut off and logged 499 as if its client
+    // had left (white-box review).
+    if (parser_ != nullptr && !abort_input_ && parser_->headers_complete()) {
+      AnswerWithoutRequest(http::Response::Text(503, "shutting down\n"),
+                           parser_->head_request(), &parser_->request());
+    }
     MoveReadyOutput();
     if (stream_->pending_output() > 0) stream_->Flush();  // as far as it goes
   }

@@ -598,6 +598,32 @@ TEST_F(EmbeddingTest, RunReturnsAtTheDrainTimeout) {
   EXPECT_TRUE(busy.WaitClosed());
 }
 
+// An upload still arriving at the drain timeout is answered 503 and
+// logged so, like the requests waiting for a handler: the server ended
+// it, not its client (it was logged 499, "the client left").
+TEST_F(EmbeddingTest, AnUploadCutByTheDrainTimeoutIsAnswered503) {
+  const std::string path = ::testing::TempDir() + "/drain_upload.log";
+  std::remove(path.c_str());
+  StartServer({.drain_timeout = milliseconds(200), .access_log = path});
+  RawClient uploading(port_);
+  ASSERT_TRUE(uploading.Send(
+      "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\nsome"));
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().body_bytes_held.load() > 0; }));
+  std::thread runner([&] { EXPECT_TRUE(server_->Run().ok()); });
+  server_->Shutdown();
+  runner.join();
+  auto r = uploading.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->Header("connection"), "close");
+  server_->Stop();
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_THAT(lines[0], HasSubstr("\"POST /echo HTTP/1.1\" 503 "));
+}
+
 TEST_F(EmbeddingTest, ShutdownGraceKeepsAcceptingAndServingNormally) {
   StartServer({.drain_grace = std::chrono::seconds(30),
                .ready_path = "/readyz"});

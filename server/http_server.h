@@ -259,12 +259,13 @@ absl::Status ValidateServerOptions(const ServerOptions& options);
 // For a program whose server handles signals (the default), call first
 // thing in main(), before any thread exists (threads inherit the signal
 // mask). For a server process:
-// - blocks SIGHUP: a reload signal that arrives while the process starts
+// - blocks SIGHUP and SIGUSR1 (log reopen, as nginx): a reload signal that arrives while the process starts
 //   (`systemctl reload`, logrotate's postrotate, a restart racing either)
 //   otherwise kills it with SIGHUP's default action, before Start() is
 //   there to take it, and systemd counts that death as a clean exit that
 //   Restart=on-failure does not restart. Start() (handle_signals) then
-//   reads it from its signalfd as a reload of what was just loaded.
+//   reads it from its signalfd as a reload of what was just loaded (a
+//   SIGUSR1 as a log reopen).
 // - ignores SIGPIPE: a closed stdout (`--access_log=-` into a reader that
 //   went away) costs log lines, not the process (sockets already send with
 //   MSG_NOSIGNAL).
