@@ -16,6 +16,14 @@
 #include "tls/openssl_util.h"
 
 namespace brisk::tls {
+namespace {
+
+// A TLS record's first byte: its content type (22, handshake).
+constexpr uint8_t kHandshakeRecord = 0x16;
+constexpr uint8_t kTlsMajorVersion = 0x03;
+
+}  // namespace
+
 namespace internal {
 
 // What the BIO reads from and writes to during one call: a view of the
@@ -55,7 +63,7 @@ struct SessionIo {
         continue;
       }
       const auto byte = static_cast<uint8_t>(in[i]);
-      if (header_have == 0 && byte == kHandshakeRecordType) {
+      if (header_have == 0 && byte == kHandshakeRecord) {
         renegotiation = true;
         stop = true;
         return i;
@@ -70,8 +78,6 @@ struct SessionIo {
     }
     return n;
   }
-
-  static constexpr uint8_t kHandshakeRecordType = 0x16;
 };
 
 }  // namespace internal
@@ -79,9 +85,6 @@ struct SessionIo {
 namespace {
 
 using internal::SessionIo;
-
-constexpr uint8_t kHandshakeRecord = SessionIo::kHandshakeRecordType;
-constexpr uint8_t kTlsMajorVersion = 0x03;
 
 int BioWrite(BIO* bio, const char* data, size_t size, size_t* written) {
   auto* io = static_cast<SessionIo*>(BIO_get_data(bio));

@@ -605,6 +605,25 @@ TEST(TlsServerSessionTest, EncryptBeforeTheHandshakeIsRefused) {
   ASSERT_TRUE(Handshake(*client, *server).ok());
 }
 
+// A TLS 1.2 session with its context and client, for the record gate's
+// tests: Open() does the handshake and checks the version.
+struct Tls12Session {
+  ::testing::AssertionResult Open() {
+    if (!Handshake(*client, *server).ok()) {
+      return ::testing::AssertionFailure() << "handshake: " << client->error();
+    }
+    if (server->version() != "TLSv1.2") {
+      return ::testing::AssertionFailure() << "version " << server->version();
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  TlsFixture f;
+  std::unique_ptr<TlsContext> context = f.Context(f.Config());
+  std::unique_ptr<TlsServerSession> server = f.Session(*context);
+  std::unique_ptr<TestClient> client = f.Client({.max_version = TLS1_2_VERSION});
+};
+
 // A TLS 1.2 client that tries to renegotiate is cut off, as nginx and
 // Apache do, before OpenSSL reads its record: one record can pack ~4,096
 // minimal ClientHellos, which OpenSSL parsed to the end (~13 ms of the
@@ -614,29 +633,25 @@ TEST(TlsServerSessionTest, EncryptBeforeTheHandshakeIsRefused) {
 TEST(TlsServerSessionTest, ClientRenegotiationEndsTheConnectionUnread) {
   for (size_t piece : {size_t{0}, size_t{1}, size_t{3}}) {
     SCOPED_TRACE(piece);
-    TlsFixture f;
-    auto context = f.Context(f.Config());
-    auto server = f.Session(*context);
-    auto client = f.Client({.max_version = TLS1_2_VERSION});
-    ASSERT_TRUE(Handshake(*client, *server).ok());
-    ASSERT_EQ(server->version(), "TLSv1.2");
+    Tls12Session t;
+    ASSERT_TRUE(t.Open());
     // Records before it, and in the same delivery, still arrive.
-    ASSERT_TRUE(client->Write("before").ok());
-    ASSERT_EQ(SSL_renegotiate(client->ssl()), 1);
-    SSL_do_handshake(client->ssl());  // sends its ClientHello
-    const std::string wire = client->TakeOutput();
+    ASSERT_TRUE(t.client->Write("before").ok());
+    ASSERT_EQ(SSL_renegotiate(t.client->ssl()), 1);
+    SSL_do_handshake(t.client->ssl());  // sends its ClientHello
+    const std::string wire = t.client->TakeOutput();
     std::string plain, to_client;
     absl::Status status;
     const size_t step = piece == 0 ? wire.size() : piece;
     for (size_t i = 0; i < wire.size() && status.ok(); i += step) {
-      status = server->OnReceived(std::string_view(wire).substr(i, step), &plain, &to_client);
+      status = t.server->OnReceived(std::string_view(wire).substr(i, step), &plain, &to_client);
     }
     EXPECT_FALSE(status.ok());
-    EXPECT_EQ(server->failure(), TlsFailure::kClientRenegotiation);
-    EXPECT_THAT(server->failure_detail(), HasSubstr("renegotiation is not supported"));
+    EXPECT_EQ(t.server->failure(), TlsFailure::kClientRenegotiation);
+    EXPECT_THAT(t.server->failure_detail(), HasSubstr("renegotiation is not supported"));
     EXPECT_EQ(plain, "before");
     EXPECT_TRUE(to_client.empty());  // OpenSSL never read the ClientHello
-    const TlsStats stats = context->stats();
+    const TlsStats stats = t.context->stats();
     EXPECT_EQ(stats.full_handshakes, 1u);
     EXPECT_EQ(stats.errors_after_handshake, 1u);
     EXPECT_EQ(stats.total_handshake_failures(), 0u);
@@ -648,23 +663,19 @@ TEST(TlsServerSessionTest, ClientRenegotiationEndsTheConnectionUnread) {
 TEST(TlsServerSessionTest, Tls12RecordsOfEverySizeAnySplitPassTheGate) {
   for (size_t piece : {size_t{1}, size_t{5}, size_t{4096}}) {
     SCOPED_TRACE(piece);
-    TlsFixture f;
-    auto context = f.Context(f.Config());
-    auto server = f.Session(*context);
-    auto client = f.Client({.max_version = TLS1_2_VERSION});
-    ASSERT_TRUE(Handshake(*client, *server).ok());
-    ASSERT_EQ(server->version(), "TLSv1.2");
+    Tls12Session t;
+    ASSERT_TRUE(t.Open());
     std::string sent;
     for (size_t n : {size_t{1}, size_t{255}, size_t{256}, size_t{16384}, size_t{40000}}) {
       sent += Pattern(n);
-      ASSERT_TRUE(client->Write(Pattern(n)).ok());
+      ASSERT_TRUE(t.client->Write(Pattern(n)).ok());
     }
-    client->Shutdown();  // close_notify: an alert record
+    t.client->Shutdown();  // close_notify: an alert record
     absl::Status status;
-    EXPECT_EQ(testing::Deliver(*client, *server, &status, Pump{.piece = piece}), sent);
+    EXPECT_EQ(testing::Deliver(*t.client, *t.server, &status, Pump{.piece = piece}), sent);
     EXPECT_TRUE(status.ok()) << status;
-    EXPECT_TRUE(server->peer_closed());
-    EXPECT_FALSE(server->failed());
+    EXPECT_TRUE(t.server->peer_closed());
+    EXPECT_FALSE(t.server->failed());
   }
 }
 
