@@ -297,14 +297,19 @@ void Connection::LogUnanswered(const Slot& slot) {
   }
 }
 
+bool Connection::UploadInProgress() const {
+  // Not one already answered (a 408, 413, 503 body_memory: abort_input_),
+  // nor a head still incomplete.
+  return parser_ != nullptr && !abort_input_ && parser_->headers_complete();
+}
+
 void Connection::LogCutOffRequest() {
   // A request whose head was read (and routed) but whose body the end of
   // the connection cut off: the client left mid-upload. Logged and counted
   // like any request the connection ended before its answer (499, or 500
   // for an error of the server's), or an abandoned upload leaves no trace
-  // (outside review). Not one already answered (a 408, 413, 503
-  // body_memory: abort_input_), nor a head still incomplete.
-  if (parser_ == nullptr || abort_input_ || !parser_->headers_complete()) return;
+  // (outside review).
+  if (!UploadInProgress()) return;
   const http::Request& request = parser_->request();
   Slot slot;
   slot.parsed = loop().Now();  // as a 408 for a stalled body: 0 duration
@@ -749,7 +754,7 @@ void Connection::CloseAnsweringPending() {
     // An upload still arriving (its head read, its body not) gets the same
     // answer, rather than being cut off and logged 499 as if its client
     // had left (white-box review).
-    if (parser_ != nullptr && !abort_input_ && parser_->headers_complete()) {
+    if (UploadInProgress()) {
       AnswerWithoutRequest(http::Response::Text(503, "shutting down\n"),
                            parser_->head_request(), &parser_->request());
     }

@@ -247,6 +247,9 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // The request in the parser, head read, body cut off by the end of the
   // connection: logged 499 (500 for the server's error).
   void LogCutOffRequest();
+  // A request in the parser with its head read and its body still coming,
+  // not answered already.
+  bool UploadInProgress() const;
   void LogAnswer(const Slot& slot, const http::Request* request, int status,
                  uint64_t body_bytes);
   // Output and phase.

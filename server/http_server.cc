@@ -123,6 +123,8 @@ struct HttpServer::Impl {
   void DrainOnControl();
   void FinishShutdownOnControl();
   void OnSignal(int signo);
+  // SIGHUP and SIGUSR1: reopens the access log file, and says so on stderr.
+  void ReopenAccessLogOnSignal(int signo);
   // The kernel hands a process signal to one signalfd only (whichever is
   // read first), so the server that reads it passes it to every running
   // server that handles signals: one SIGTERM shuts them all down, as each
@@ -749,34 +751,31 @@ absl::Status HttpServer::Start() {
   return absl::OkStatus();
 }
 
+void HttpServer::Impl::ReopenAccessLogOnSignal(int signo) {
+  if (absl::Status s = access_log->Reopen(); s.ok()) {
+    std::fprintf(stderr, "signal %d: access log reopened\n", signo);
+  } else {
+    std::fprintf(stderr, "signal %d: %s (still writing to the old file)\n", signo,
+                 std::string(s.message()).c_str());
+  }
+}
+
 void HttpServer::Impl::OnSignal(int signo) {
+  const bool log_file = access_log != nullptr && access_log->owns_file();
   if (signo == SIGUSR1) {
     // As nginx: reopen the log files only (no TLS reload).
-    if (access_log == nullptr || !access_log->owns_file()) {
+    if (!log_file) {
       std::fprintf(stderr, "signal %d: no access log file to reopen\n", signo);
       return;
     }
-    if (absl::Status s = access_log->Reopen(); s.ok()) {
-      std::fprintf(stderr, "signal %d: access log reopened\n", signo);
-    } else {
-      std::fprintf(stderr, "signal %d: %s (still writing to the old file)\n", signo,
-                   std::string(s.message()).c_str());
-    }
+    ReopenAccessLogOnSignal(signo);
     return;
   }
   if (signo == SIGHUP) {
-    const bool log_file = access_log != nullptr && access_log->owns_file();
     if (tls == nullptr && !log_file) {
       std::fprintf(stderr, "signal %d: nothing to reload\n", signo);
     }
-    if (log_file) {
-      if (absl::Status s = access_log->Reopen(); s.ok()) {
-        std::fprintf(stderr, "signal %d: access log reopened\n", signo);
-      } else {
-        std::fprintf(stderr, "signal %d: %s (still writing to the old file)\n",
-                     signo, std::string(s.message()).c_str());
-      }
-    }
+    if (log_file) ReopenAccessLogOnSignal(signo);
     if (tls == nullptr) return;
     if (absl::Status s = tls->Reload(); s.ok()) {
       std::fprintf(stderr, "signal %d: tls reloaded: %s\n", signo,
