@@ -294,31 +294,27 @@ void AccessLog::WriterLoop(const std::shared_ptr<State>& state) {
     const bool stopping = s.stop;
     s.in_flight = batch.size();
     lock.unlock();
-    int error = 0;
-    uint64_t lost;
+    const bool any_lines = !batch.empty();
+    int error = 0;  // the last failed write's
+    uint64_t lost = 0;
     if (new_fd >= 0) {
       // Reopen(): what was logged before it goes to the old file, the rest
       // to the new one.
-      const size_t split = std::min(new_fd_from, batch.size());
-      std::string after(batch, split);
-      batch.resize(split);
-      lost = s.WriteBatch(batch, &error);
+      std::string after(batch, std::min(new_fd_from, batch.size()));
+      batch.resize(batch.size() - after.size());
+      lost += s.WriteBatch(batch, &error);
       close(s.fd);
       s.fd = new_fd;
       s.regular_file = IsRegularFile(new_fd);
       s.torn = false;  // the cut line stays in the old file
-      int error_after = 0;
-      lost += s.WriteBatch(after, &error_after);
-      if (error_after != 0) error = error_after;
-      batch += after;  // for "did it write" below
-    } else {
-      lost = s.WriteBatch(batch, &error);
+      batch = std::move(after);
     }
+    lost += s.WriteBatch(batch, &error);
     lock.lock();
     s.in_flight = 0;
     if (s.abandoned) break;
     s.CountLostLocked(lost, absl::StrCat("write failed: ", std::strerror(error)));
-    std::string report = s.DueReportLocked(/*wrote=*/!batch.empty() && lost == 0,
+    std::string report = s.DueReportLocked(/*wrote=*/any_lines && lost == 0,
                                            /*final=*/stopping && s.buffer.empty());
     if (!report.empty()) {
       lock.unlock();
