@@ -28,9 +28,28 @@ namespace brisk {
 namespace {
 
 // O_APPEND: every write lands at the end of the file as it is then, in one
-// piece, whatever other processes append.
+// piece, whatever other processes append. O_NONBLOCK for the open only: a
+// FIFO that no process reads fails at once (ENXIO) instead of holding the
+// caller, the start or the thread that takes SIGTERM, until a reader comes.
+// Writes block again: only the writer thread waits on them.
 int OpenForAppend(const std::string& path) {
-  return open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+  const int fd =
+      open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0666);
+  if (fd < 0) return fd;
+  const int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+    const int error = errno;
+    close(fd);
+    errno = error;
+    return -1;
+  }
+  return fd;
+}
+
+// Why OpenForAppend failed, from errno.
+std::string OpenError(int error) {
+  if (error == ENXIO) return "it is a FIFO that no process reads (start its reader first)";
+  return std::strerror(error);
 }
 
 bool IsRegularFile(int fd) {
@@ -213,7 +232,7 @@ absl::StatusOr<std::unique_ptr<AccessLog>> AccessLog::Open(
     const int fd = OpenForAppend(path);
     if (fd < 0) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "cannot open access log ", path, ": ", std::strerror(errno)));
+          "cannot open access log ", path, ": ", OpenError(errno)));
     }
     log.reset(new AccessLog(fd, true, path, std::move(hooks)));
   }
@@ -350,7 +369,7 @@ absl::Status AccessLog::Reopen() {
   const int fd = OpenForAppend(s.path);
   if (fd < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "cannot reopen access log ", s.path, ": ", std::strerror(errno)));
+        "cannot reopen access log ", s.path, ": ", OpenError(errno)));
   }
   std::lock_guard<std::mutex> lock(s.mu);
   if (s.pending_fd >= 0) close(s.pending_fd);  // two rotations before one write

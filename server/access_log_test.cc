@@ -23,8 +23,11 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "gtest/gtest.h"
 #include "testing/temp_dir.h"
 
@@ -333,6 +336,55 @@ TEST(AccessLogTest, AStalledPipeCostsLinesNotTheCallers) {
   std::lock_guard<std::mutex> l(reports_mu);
   ASSERT_FALSE(reports.empty());
   EXPECT_NE(reports[0].find("not keeping up"), std::string::npos) << reports[0];
+}
+
+// Runs `call` on another thread; when it has not returned within 10 s (an
+// open(2) of `fifo` waiting for a reader), gives the FIFO a reader so that
+// it ends, and says it waited.
+template <typename Call>
+bool ReturnsWithoutAReader(const std::string& fifo, Call call) {
+  auto done = std::async(std::launch::async, std::move(call));
+  if (done.wait_for(std::chrono::seconds(10)) == std::future_status::ready) return true;
+  const int reader = open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  done.wait();
+  if (reader >= 0) close(reader);
+  return false;
+}
+
+// A FIFO that no process reads: opening it to write waits for a reader.
+// That held the start, or the thread that takes SIGHUP and then SIGTERM,
+// for as long as no reader came (a server that ignored SIGTERM after its
+// log shipper went away). Open and Reopen now refuse it at once, and a
+// Reopen keeps the destination it had.
+TEST(AccessLogTest, AFifoWithoutAReaderIsRefusedNotWaitedFor) {
+  const ::brisk::testing::TempDir dir;
+  const std::string path = dir.path() + "/fifo";
+  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
+  absl::StatusOr<std::unique_ptr<AccessLog>> refused = absl::UnknownError("not run");
+  ASSERT_TRUE(ReturnsWithoutAReader(path, [&] { refused = AccessLog::Open(path); }));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("no process reads"), std::string::npos)
+      << refused.status();
+
+  int reader = open(path.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(reader, 0);
+  auto log = AccessLog::Open(path);
+  ASSERT_TRUE(log.ok()) << log.status();
+  close(reader);  // the shipper goes away
+  absl::Status reopened = absl::UnknownError("not run");
+  ASSERT_TRUE(ReturnsWithoutAReader(path, [&] { reopened = (*log)->Reopen(); }));
+  EXPECT_NE(reopened.message().find("no process reads"), std::string::npos) << reopened;
+
+  reader = open(path.c_str(), O_RDONLY | O_NONBLOCK);  // it comes back
+  ASSERT_GE(reader, 0);
+  LogOne(**log, 0, 1);
+  ASSERT_TRUE((*log)->Flush());  // through the descriptor it kept
+  char buf[256];
+  const ssize_t n = read(reader, buf, sizeof(buf));
+  ASSERT_GT(n, 0);
+  EXPECT_TRUE(WholeLine(std::string(buf, static_cast<size_t>(n) - 1)));
+  log->reset();
+  close(reader);
 }
 
 // Destroying a log whose destination is blocked (a server's shutdown with
