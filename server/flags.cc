@@ -26,14 +26,16 @@ ABSL_FLAG(bool, receive_timestamps, true,
           "(SO_TIMESTAMPNS, on both --io loops), not when a reactor read it.");
 ABSL_FLAG(int32_t, workers, 4, "Worker threads for offloaded handlers.");
 ABSL_FLAG(int32_t, worker_nice, 0,
-          "CPU priority (nice, 0..19) of worker threads: above 0, busy "
+          "CPU priority of worker threads, added to the process's own nice "
+          "value as `nice -n` does (0..19; the sum stops at 19): above 0, busy "
           "handlers yield a shared core to the reactor (and to every other "
           "process); 0 = same as the reactors.");
 ABSL_FLAG(int32_t, background_workers, 0,
           "Threads that run only background routes (e.g. /report), at CPU "
           "priority --background_nice; 0 = they run on the workers.");
 ABSL_FLAG(int32_t, background_nice, 10,
-          "CPU priority (nice, 0..19) of the background workers.");
+          "CPU priority of the background workers, added to the process's "
+          "own nice value (0..19; the sum stops at 19).");
 ABSL_FLAG(int32_t, queue_capacity, 1024,
           "Offloaded requests that may wait for a worker; beyond, refused at once "
           "(--shed_status).");

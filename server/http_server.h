@@ -100,12 +100,15 @@ struct ServerOptions {
   // handlers on a core shared with a reactor yield to it, so it keeps
   // reading requests, refusing what cannot be served and writing answers
   // on time; but the workers also yield to every other process on the
-  // machine. 0 = the same priority as the reactors.
+  // machine. 0 = the same priority as the reactors. Added to the nice
+  // value the process runs at (`nice -n`, systemd's Nice=), up to 19, so
+  // the workers of a niced process still rank below its reactors; a
+  // refusal by the kernel is said once on stderr.
   int worker_nice = 0;
   // Background lane: threads that run only the routes marked
   // RouteOptions::background, with their own admission queue (same policy
-  // and queue_capacity), at CPU priority background_nice (0..19; it should
-  // be above worker_nice). A busy background handler then takes only the
+  // and queue_capacity), at CPU priority background_nice (0..19, added to
+  // the process's own like worker_nice; it should be above worker_nice). A busy background handler then takes only the
   // CPU that the reactors and the other workers leave: at nice 10 against
   // 0 the kernel gives it ~9% of a contended core instead of half. 0 = no
   // lane: background routes run on the workers like any other.

@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -676,7 +677,35 @@ TEST_F(RealtimeTest, BackgroundRoutesRunOnTheirOwnLowerPriorityWorkers) {
   auto r = slow.Read();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 200);
-  EXPECT_EQ(r->body, "7");
+  EXPECT_EQ(r->body, std::to_string(std::min(base + 7, 19)));
+}
+
+// The nice values are added to what the process runs at (`nice -n 2
+// server`, systemd's Nice=), as `nice -n` does: absolute values would rank
+// the workers of a niced process above its reactors (root) or be refused
+// (anyone else). The server starts on a thread at its base + 2.
+TEST_F(RealtimeTest, NiceValuesAreAddedToTheProcesssOwn) {
+  const int base = ThreadNice();
+  if (base + 2 + 7 > 19) GTEST_SKIP() << "the test runs at nice " << base;
+  std::thread starter([&] {
+    ASSERT_EQ(setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), base + 2),
+              0);
+    Start({.workers = 1,
+           .worker_nice = 3,
+           .background_workers = 1,
+           .background_nice = 7});
+  });
+  starter.join();
+  bg_gate_.Open();
+  RawClient c(port());
+  ASSERT_TRUE(c.Send(Get("/nice")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, std::to_string(base + 2 + 3));  // was 3: above the reactor's
+  ASSERT_TRUE(c.Send(Get("/bg")));
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, std::to_string(base + 2 + 7));
 }
 
 TEST_F(RealtimeTest, WithoutBackgroundWorkersBackgroundRoutesRunOnTheWorkers) {

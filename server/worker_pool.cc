@@ -5,7 +5,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -22,6 +27,25 @@ void PublishEstimates(AdmissionPolicy& policy, size_t route, RouteMetrics& rm) {
   if (std::optional<AdmissionPolicy::Estimates> e = policy.EstimatesFor(route)) {
     rm.service_estimate.Set(e->handler.mean, e->handler.deviation);
     rm.answer_estimate.Set(e->to_answer.mean, e->to_answer.deviation);
+  }
+}
+
+// Adds `by` to the calling thread's nice value (up to 19); says once on
+// stderr when the kernel refuses.
+void LowerThisThreadsPriority(int by, const char* thread_name) {
+  const id_t tid = static_cast<id_t>(syscall(SYS_gettid));
+  errno = 0;
+  const int base = getpriority(PRIO_PROCESS, tid);  // -1 is a valid value
+  if (base == -1 && errno != 0) return;
+  const int target = std::min(base + by, 19);
+  if (target <= base) return;  // already at the lowest priority
+  if (setpriority(PRIO_PROCESS, tid, target) != 0) {
+    const int error = errno;
+    static std::atomic<bool> said{false};
+    if (!said.exchange(true)) {
+      std::fprintf(stderr, "%s: cannot lower its CPU priority to nice %d: %s\n",
+                   thread_name, target, std::strerror(error));
+    }
   }
 }
 
@@ -45,11 +69,11 @@ WorkerPool::WorkerPool(int workers, size_t queue_capacity,
               // never delay the reactors sharing their cores (a reactor
               // reading, refusing and writing matters more than a
               // handler's progress). Raising one's own nice value needs no
-              // privilege.
-              if (nice > 0) {
-                setpriority(PRIO_PROCESS,
-                            static_cast<id_t>(syscall(SYS_gettid)), nice);
-              }
+              // privilege. `nice` is added to the value the thread
+              // inherits (the process's own, under `nice -n` or systemd's
+              // Nice=), as `nice -n` does: an absolute value would rank the
+              // workers above the reactors of a niced process.
+              if (nice > 0) LowerThisThreadsPriority(nice, name);
             }) {
   status_ = pool_.status();
   if (timed_batches && status_.ok()) {
