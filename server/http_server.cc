@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "concurrency/start_thread.h"
 #include "net/event_loop.h"
 #include "net/ip_prefix.h"
@@ -72,6 +74,28 @@ void WarnIfFewerFilesThanConnections(int max_connections) {
                static_cast<unsigned long long>(own),
                static_cast<unsigned long long>(
                    files.rlim_cur > own ? files.rlim_cur - own : 0));
+}
+
+// A start that leaves no descriptor for a connection (an open-file limit
+// the server's own listeners, loops and log use up: `ulimit -n 32` with
+// eight reactors) would print its "listening" line and then accept nothing,
+// every client waiting in the backlog for good. Refused instead, with the
+// reason. Probed by duplicating `any_fd`: exact, where counting the
+// server's descriptors is an estimate.
+absl::Status CheckADescriptorIsLeft(int any_fd) {
+  const int probe = fcntl(any_fd, F_DUPFD_CLOEXEC, 0);
+  if (probe >= 0) {
+    close(probe);
+    return absl::OkStatus();
+  }
+  if (errno != EMFILE) return absl::OkStatus();  // ENFILE: the system's, may pass
+  rlimit files{};
+  getrlimit(RLIMIT_NOFILE, &files);
+  return absl::ResourceExhaustedError(absl::StrFormat(
+      "the open-file limit (%llu descriptors) leaves none for a connection once "
+      "the server's own are open; raise it (ulimit -n, systemd LimitNOFILE=) or "
+      "use fewer --reactors",
+      static_cast<unsigned long long>(files.rlim_cur)));
 }
 
 using internal::Route;
@@ -682,6 +706,7 @@ absl::Status HttpServer::Start() {
     }
     d.handover = *std::move(service);
   }
+  if (absl::Status s = CheckADescriptorIsLeft(listener_fds.front()); !s.ok()) return s;
   d.port = port;
   // The reactors run from here: a request may be served at once. If the
   // system refuses a thread, the ones started stop and the start fails with

@@ -3,14 +3,19 @@
 // kernel gives a process signal to one signalfd only. A real SIGTERM is
 // sent to this test process, so this test has a binary of its own (its
 // servers block the signal in the main thread before any thread exists).
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <string_view>
 
 #include "gtest/gtest.h"
 #include "server/http_server.h"
@@ -71,6 +76,82 @@ TEST(ServerSignalsTest, PrepareServerProcessRaisesTheOpenFileLimit) {
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// Counts this process's open descriptors.
+int OpenDescriptors() {
+  int n = 0;
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return -1;
+  while (readdir(dir) != nullptr) ++n;
+  closedir(dir);
+  return n - 3;  // ".", ".." and the DIR's own
+}
+
+// Whether the server on `port` answers GET /healthz on `fd` (a socket made
+// before the open-file limit was lowered) within 10 s.
+bool Answers(int fd, uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a)) != 0) return false;
+  constexpr char kGet[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  if (write(fd, kGet, sizeof(kGet) - 1) != static_cast<ssize_t>(sizeof(kGet) - 1)) {
+    return false;
+  }
+  pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
+  char buf[64];
+  return poll(&p, 1, 10000) == 1 && read(fd, buf, sizeof(buf)) > 0;
+}
+
+// A start that leaves no descriptor for a connection fails, with the
+// reason, instead of printing "listening" and then accepting nothing (every
+// client waits in the backlog). Swept over the open-file limits around
+// what the server's own descriptors take: each start either fails or
+// answers. Run in a child: the limit is the process's.
+TEST(ServerSignalsTest, AStartThatLeavesNoDescriptorForAConnectionFails) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    rlimit saved{};
+    if (getrlimit(RLIMIT_NOFILE, &saved) != 0) _exit(3);
+    bool refused_once = false;
+    for (int extra = 0; extra < 64; ++extra) {
+      const int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (client < 0) _exit(3);
+      rlimit low = saved;
+      low.rlim_cur = static_cast<rlim_t>(OpenDescriptors() + extra);
+      if (setrlimit(RLIMIT_NOFILE, &low) != 0) _exit(3);
+      bool served = false;
+      {
+        HttpServer server(ServerOptions{.address = "127.0.0.1",
+                                        .port = 0,
+                                        .reactors = 2,
+                                        .handle_signals = false,
+                                        .health_path = "/healthz"});
+        const absl::Status started = server.Start();
+        if (started.ok()) {
+          if (!Answers(client, server.port())) _exit(4);  // started, serves no one
+          served = true;
+        } else if (started.code() == absl::StatusCode::kResourceExhausted &&
+                   started.message().find("leaves none for a connection") !=
+                       std::string_view::npos) {
+          refused_once = true;
+        }
+        server.Stop();
+      }
+      close(client);
+      if (setrlimit(RLIMIT_NOFILE, &saved) != 0) _exit(3);
+      if (served) _exit(refused_once ? 0 : 5);
+    }
+    _exit(6);  // never served
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_NE(WEXITSTATUS(status), 4) << "a server started that could take no connection";
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
