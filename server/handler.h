@@ -240,6 +240,8 @@ struct BatchOptions {
     kFixed,
   };
   Policy policy = Policy::kDeadline;
+  // The largest batch, 1..kMaxBatch.
+  static constexpr size_t kMaxBatch = size_t{1} << 20;
   size_t max_batch = 32;
   // kDeadline: an optional cap on the oldest request's wait (0 = none).
   // kFixed: how long to wait for a full batch (must be > 0). Never < 0.

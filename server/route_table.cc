@@ -7,7 +7,7 @@ namespace brisk::internal {
 namespace {
 
 // A batch larger than any queue would let form (queue_capacity's bound).
-constexpr size_t kMaxBatch = 1 << 20;
+constexpr size_t kMaxBatch = BatchOptions::kMaxBatch;
 
 }  // namespace
 

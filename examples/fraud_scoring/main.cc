@@ -60,8 +60,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--batching must be deadline, fixed or off\n");
     return 2;
   }
-  if (absl::GetFlag(FLAGS_max_batch) < 1) {
-    std::fprintf(stderr, "--max_batch must be >= 1\n");
+  if (absl::GetFlag(FLAGS_max_batch) < 1 ||
+      static_cast<uint64_t>(absl::GetFlag(FLAGS_max_batch)) > brisk::BatchOptions::kMaxBatch) {
+    std::fprintf(stderr, "--max_batch must be in [1, %zu]\n", brisk::BatchOptions::kMaxBatch);
     return 2;
   }
   if (absl::GetFlag(FLAGS_max_delay) < absl::ZeroDuration()) {
@@ -73,6 +74,15 @@ int main(int argc, char** argv) {
       .max_delay = absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_max_delay))};
   if (batching == Batching::kFixed && batch.max_delay.count() <= 0) {
     batch.max_delay = std::chrono::milliseconds(1);
+  }
+  // A fixed batch short of --max_batch waits --max_delay: with that as long
+  // as the deadline, every request that does not fill a batch is refused.
+  if (batching == Batching::kFixed &&
+      batch.max_delay >= options->request_deadline) {
+    std::fprintf(stderr,
+                 "--max_delay must be shorter than --request_deadline with "
+                 "--batching=fixed (a batch short of --max_batch waits --max_delay)\n");
+    return 2;
   }
 
   absl::StatusOr<std::unique_ptr<brisk::fraud_scoring::ScoringService>> service =
