@@ -25,6 +25,8 @@ constexpr int kUriTooLong = 414;
 constexpr int kHeaderFieldsTooLarge = 431;
 constexpr int kNotImplemented = 501;
 constexpr int kVersionNotSupported = 505;
+// Hex digits of a chunk size, leading zeros included (RequestParser::chunk_digits_).
+constexpr int kMaxChunkSizeDigits = 16;
 
 // True when the 8 bytes at p are valid field-value bytes. A word with no
 // byte < 0x20 and no 0x7F is valid as a whole; otherwise (HTAB, or a real
@@ -131,7 +133,7 @@ void RequestParser::Reset() {
   chunk_size_ = 0;
   chunk_ext_bytes_ = 0;
   chunk_ext_state_ = 0;
-  chunk_has_digit_ = false;
+  chunk_digits_ = 0;
   host_count_ = 0;
   has_transfer_encoding_ = false;
   te_chunked_count_ = 0;
@@ -703,16 +705,16 @@ int RequestParser::FeedBody(std::string_view chunk, size_t* used) {
       case State::kChunkSize:
         ++pos;
         if (const int d = HexDigitValue(c); d >= 0) {
-          if (!AccumulateDigit(&chunk_size_, 16, static_cast<unsigned>(d))) {
+          if (++chunk_digits_ > kMaxChunkSizeDigits ||
+              !AccumulateDigit(&chunk_size_, 16, static_cast<unsigned>(d))) {
             *used = pos;
-            return kBadRequest;  // overflow
+            return kBadRequest;  // too many digits, or overflow
           }
-          chunk_has_digit_ = true;
           if (chunk_size_ > limits_.max_body_bytes - body_total_) {
             *used = pos;
             return kPayloadTooLarge;
           }
-        } else if (!chunk_has_digit_) {
+        } else if (chunk_digits_ == 0) {
           *used = pos;
           return kBadRequest;
         } else if (c == '\r') {
@@ -771,7 +773,7 @@ int RequestParser::FeedBody(std::string_view chunk, size_t* used) {
         }
         state_ = State::kChunkSize;
         chunk_size_ = 0;
-        chunk_has_digit_ = false;
+        chunk_digits_ = 0;
         break;
       default:  // kComplete
         *used = pos;

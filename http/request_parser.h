@@ -190,7 +190,10 @@ class RequestParser {
   uint64_t chunk_size_ = 0;
   uint64_t chunk_ext_bytes_ = 0;
   int chunk_ext_state_ = 0;
-  bool chunk_has_digit_ = false;
+  // Hex digits of the chunk size so far, leading zeros included: at most
+  // kMaxChunkSizeDigits (16, as picohttpparser), or a line of zeros
+  // trickled a byte per idle timeout held the connection without bound.
+  int chunk_digits_ = 0;
   // Recognised fields, while parsing the head.
   int host_count_ = 0;
   bool has_transfer_encoding_ = false;

@@ -856,6 +856,18 @@ const std::vector<Case>& Cases() {
        .body = "01234567890123456789"},
       {.name = "chunked_leading_zeros",
        .input = CHUNKED("0003\r\nabc\r\n000\r\n\r\n"), .body = "abc"},
+      // At most 16 hex digits, leading zeros included (picohttpparser's
+      // bound): an endless line of zeros, trickled a byte per idle timeout,
+      // held a connection for good (outside review).
+      {.name = "chunked_size_sixteen_digits",
+       .input = CHUNKED("0000000000000005\r\nhello\r\n0000000000000000\r\n\r\n"),
+       .body = "hello"},
+      {.name = "chunked_size_seventeen_digits",
+       .input = CHUNKED("00000000000000005\r\nhello\r\n0\r\n\r\n"), .expect = 400,
+       .requests = 0},
+      {.name = "chunked_last_chunk_seventeen_zeros",
+       .input = CHUNKED("5\r\nhello\r\n00000000000000000\r\n\r\n"), .expect = 400,
+       .requests = 0},
       {.name = "chunked_empty_body", .input = CHUNKED("0\r\n\r\n"), .body = ""},
       {.name = "chunked_data_with_crlf",
        .input = CHUNKED("4\r\n\r\n\r\n\r\n0\r\n\r\n"), .body = "\r\n\r\n"},
