@@ -208,9 +208,11 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
     }
   }
   *out += "# HELP brisk_shed_total Requests answered without running, by "
-          "route and reason: refused, or left in the queue past their deadline "
-          "(expired_in_queue; answered 503 deadline exceeded and also counted "
-          "in brisk_deadline_exceeded_total).\n# TYPE brisk_shed_total counter\n";
+          "route and reason: refused at arrival, or taken from the queue "
+          "unrun (expired_in_queue: with too little time left to run, "
+          "refused like the others; with its deadline already past, answered "
+          "503 deadline exceeded and also counted in "
+          "brisk_deadline_exceeded_total).\n# TYPE brisk_shed_total counter\n";
   for (size_t route = 0; route + 1 < routes_.size(); ++route) {  // not unmatched
     const RouteMetrics* r = routes_[route].get();
     for (size_t i = 0; i < kShedReasonNames.size(); ++i) {
