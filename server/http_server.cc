@@ -773,6 +773,11 @@ absl::Status HttpServer::Start() {
   }
   go->set_value();
   d.control_thread = *std::move(control_thread);
+  // What is served, as each reload says it: a chain that lacks an
+  // intermediate is then known at start, not at the first rotation.
+  if (d.tls != nullptr) {
+    std::fprintf(stderr, "tls: %s\n", d.tls->certificate_summary().c_str());
+  }
   return absl::OkStatus();
 }
 
