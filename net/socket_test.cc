@@ -111,6 +111,16 @@ TEST(ListenerTest, Ipv6Loopback) {
   EXPECT_EQ(l->local_address().ToString(), "[::1]:" + std::to_string(l->port()));
 }
 
+// bind(2) refuses an IPv4-mapped address on an IPv6-only socket with a
+// bare EINVAL; the listener says why and what to write instead.
+TEST(ListenerTest, AnIpv4MappedAddressIsRefusedWithTheIpv4Form) {
+  absl::StatusOr<Listener> l = Listener::Create("::ffff:127.0.0.1", 0, {});
+  ASSERT_FALSE(l.ok());
+  EXPECT_EQ(l.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(l.status().message().find("give it as IPv4 (127.0.0.1)"), std::string::npos)
+      << l.status();
+}
+
 TEST(ListenerTest, PortInUseWithoutReusePort) {
   absl::StatusOr<Listener> a = Listener::Create("127.0.0.1", 0);
   ASSERT_TRUE(a.ok());
