@@ -589,7 +589,9 @@ absl::Status HttpServer::Start() {
     if (t.ok()) {
       takeover = *std::move(t);
     } else if (t.status().code() != absl::StatusCode::kNotFound) {
-      return t.status();
+      return absl::Status(t.status().code(),
+                          absl::StrCat("handover socket ", o.handover_socket,
+                                       ": no takeover: ", t.status().message()));
     }
   }
   // One listener per reactor; with several, SO_REUSEPORT lets the kernel
