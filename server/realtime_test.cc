@@ -684,7 +684,7 @@ TEST_F(RealtimeTest, BackgroundRoutesRunOnTheirOwnLowerPriorityWorkers) {
 // server`, systemd's Nice=), as `nice -n` does: absolute values would rank
 // the workers of a niced process above its reactors (root) or be refused
 // (anyone else). The server starts on a thread at its base + 2.
-TEST_F(RealtimeTest, NiceValuesAreAddedToTheProcesssOwn) {
+TEST_F(RealtimeTest, NiceValuesAreAddedToWhatTheProcessRunsAt) {
   const int base = ThreadNice();
   if (base + 2 + 7 > 19) GTEST_SKIP() << "the test runs at nice " << base;
   std::thread starter([&] {
