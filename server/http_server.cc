@@ -81,13 +81,17 @@ void WarnIfFewerFilesThanConnections(int max_connections) {
 // eight reactors) would print its "listening" line and then accept nothing,
 // every client waiting in the backlog for good. Refused instead, with the
 // reason. Probed by duplicating `any_fd`: exact, where counting the
-// server's descriptors is an estimate.
-absl::Status CheckADescriptorIsLeft(int any_fd) {
-  const int probe = fcntl(any_fd, F_DUPFD_CLOEXEC, 0);
-  if (probe >= 0) {
-    close(probe);
-    return absl::OkStatus();
+// server's descriptors is an estimate. `opened_later`: descriptors the
+// start opens after the check (a takeover's handover service, started once
+// the takeover is confirmed, when failing would leave no one accepting).
+absl::Status CheckADescriptorIsLeft(int any_fd, size_t opened_later) {
+  std::vector<net::UniqueFd> probes;
+  for (size_t i = 0; i <= opened_later; ++i) {
+    net::UniqueFd probe(fcntl(any_fd, F_DUPFD_CLOEXEC, 0));
+    if (!probe) break;
+    probes.push_back(std::move(probe));
   }
+  if (probes.size() > opened_later) return absl::OkStatus();
   if (errno != EMFILE) return absl::OkStatus();  // ENFILE: the system's, may pass
   rlimit files{};
   getrlimit(RLIMIT_NOFILE, &files);
@@ -708,7 +712,13 @@ absl::Status HttpServer::Start() {
     }
     d.handover = *std::move(service);
   }
-  if (absl::Status s = CheckADescriptorIsLeft(listener_fds.front()); !s.ok()) return s;
+  // A takeover starts its handover service later: its socket, its eventfd
+  // and a copy of each listener.
+  if (absl::Status s = CheckADescriptorIsLeft(
+          listener_fds.front(), takeover.has_value() ? listener_fds.size() + 2 : 0);
+      !s.ok()) {
+    return s;
+  }
   d.port = port;
   // The reactors run from here: a request may be served at once. If the
   // system refuses a thread, the ones started stop and the start fails with

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,7 +14,7 @@
 namespace brisk::testing {
 
 ServerProcess::ServerProcess(std::vector<std::string> flags,
-                             const std::string& stderr_path) {
+                             const std::string& stderr_path, int open_files) {
   int out[2];
   if (pipe(out) != 0) return;
   pid_ = fork();
@@ -23,7 +24,14 @@ ServerProcess::ServerProcess(std::vector<std::string> flags,
     close(out[1]);
     if (!stderr_path.empty()) {
       const int err = open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (err >= 0) dup2(err, STDERR_FILENO);
+      if (err >= 0) {
+        dup2(err, STDERR_FILENO);
+        close(err);
+      }
+    }
+    if (open_files > 0) {
+      const rlimit files{static_cast<rlim_t>(open_files), static_cast<rlim_t>(open_files)};
+      if (setrlimit(RLIMIT_NOFILE, &files) != 0) _exit(126);
     }
     std::vector<char*> argv;
     // The test names it (env BRISK_SERVER = $(rootpath :server): right

@@ -25,8 +25,9 @@ namespace brisk::testing {
 class ServerProcess {
  public:
   // `stderr_path`: where the server's stderr goes (empty: inherited).
+  // `open_files`: the server's RLIMIT_NOFILE, soft and hard (0: inherited).
   explicit ServerProcess(std::vector<std::string> flags,
-                         const std::string& stderr_path = "");
+                         const std::string& stderr_path = "", int open_files = 0);
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
