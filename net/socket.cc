@@ -135,6 +135,15 @@ namespace {
 // as asked on an IPv6 address. `type_flags`: SOCK_NONBLOCK or 0.
 absl::StatusOr<UniqueFd> BoundTcpSocket(const SocketAddress& addr, int type_flags,
                                         bool reuse_port, bool v6_only) {
+  if (const auto* v6 = reinterpret_cast<const sockaddr_in6*>(addr.addr());
+      addr.family() == AF_INET6 && v6_only && IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) {
+    // bind(2) would say only EINVAL: an IPv6-only socket takes no IPv4.
+    char v4[INET_ADDRSTRLEN] = "";
+    inet_ntop(AF_INET, &v6->sin6_addr.s6_addr[12], v4, sizeof(v4));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "address ", addr.HostString(), " is an IPv4-mapped IPv6 address, which an IPv6-only "
+        "listener cannot take: give it as IPv4 (", static_cast<const char*>(v4), ")"));
+  }
   UniqueFd fd(socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC | type_flags,
                      IPPROTO_TCP));
   if (!fd) return ErrnoStatus("socket", errno);
@@ -162,15 +171,6 @@ absl::StatusOr<Listener> Listener::Create(std::string_view address,
                                           ListenerOptions options) {
   absl::StatusOr<SocketAddress> addr = SocketAddress::Parse(address, port);
   if (!addr.ok()) return addr.status();
-  if (const auto* v6 = reinterpret_cast<const sockaddr_in6*>(addr->addr());
-      addr->family() == AF_INET6 && options.v6_only && IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) {
-    // bind(2) would say only EINVAL: an IPv6-only socket takes no IPv4.
-    char v4[INET_ADDRSTRLEN] = "";
-    inet_ntop(AF_INET, &v6->sin6_addr.s6_addr[12], v4, sizeof(v4));
-    return absl::InvalidArgumentError(absl::StrCat(
-        "address ", std::string(address), " is an IPv4-mapped IPv6 address, which an IPv6-only "
-        "listener cannot take: give it as IPv4 (", static_cast<const char*>(v4), ")"));
-  }
   absl::StatusOr<UniqueFd> fd =
       BoundTcpSocket(*addr, SOCK_NONBLOCK, options.reuse_port, options.v6_only);
   if (!fd.ok()) return fd.status();

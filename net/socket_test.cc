@@ -119,6 +119,11 @@ TEST(ListenerTest, AnIpv4MappedAddressIsRefusedWithTheIpv4Form) {
   EXPECT_EQ(l.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(l.status().message().find("give it as IPv4 (127.0.0.1)"), std::string::npos)
       << l.status();
+  // The same from the probe a server with several listeners makes first.
+  absl::StatusOr<uint16_t> probed = ProbeFreePort("::ffff:127.0.0.1", 0, true);
+  ASSERT_FALSE(probed.ok());
+  EXPECT_NE(probed.status().message().find("give it as IPv4 (127.0.0.1)"), std::string::npos)
+      << probed.status();
 }
 
 TEST(ListenerTest, PortInUseWithoutReusePort) {
