@@ -46,9 +46,13 @@ int OpenForAppend(const std::string& path) {
   return fd;
 }
 
-// Why OpenForAppend failed, from errno.
-std::string OpenError(int error) {
-  if (error == ENXIO) return "it is a FIFO that no process reads (start its reader first)";
+// Why OpenForAppend(path) failed, from errno. ENXIO is also a socket's or
+// a device's without its driver: only a FIFO's is said as a missing reader.
+std::string OpenError(const std::string& path, int error) {
+  struct stat st;
+  if (error == ENXIO && stat(path.c_str(), &st) == 0 && S_ISFIFO(st.st_mode)) {
+    return "it is a FIFO that no process reads (start its reader first)";
+  }
   return std::strerror(error);
 }
 
@@ -232,7 +236,7 @@ absl::StatusOr<std::unique_ptr<AccessLog>> AccessLog::Open(
     const int fd = OpenForAppend(path);
     if (fd < 0) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "cannot open access log ", path, ": ", OpenError(errno)));
+          "cannot open access log ", path, ": ", OpenError(path, errno)));
     }
     log.reset(new AccessLog(fd, true, path, std::move(hooks)));
   }
@@ -369,7 +373,7 @@ absl::Status AccessLog::Reopen() {
   const int fd = OpenForAppend(s.path);
   if (fd < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "cannot reopen access log ", s.path, ": ", OpenError(errno)));
+        "cannot reopen access log ", s.path, ": ", OpenError(s.path, errno)));
   }
   std::lock_guard<std::mutex> lock(s.mu);
   if (s.pending_fd >= 0) close(s.pending_fd);  // two rotations before one write

@@ -9,12 +9,15 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <future>
 #include <iterator>
@@ -385,6 +388,24 @@ TEST(AccessLogTest, AFifoWithoutAReaderIsRefusedNotWaitedFor) {
   EXPECT_TRUE(WholeLine(std::string(buf, static_cast<size_t>(n) - 1)));
   log->reset();
   close(reader);
+}
+
+// open(2) fails with ENXIO on a Unix socket too (say /dev/log): that is
+// said as the system says it, not as a FIFO without its reader.
+TEST(AccessLogTest, AUnixSocketIsNotCalledAFifo) {
+  const auto dir = ::brisk::testing::TempDir::Short("brisk-log");  // a socket path's 108 bytes
+  const std::string path = dir.path() + "/s.sock";
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  ASSERT_LT(path.size(), sizeof(a.sun_path));
+  std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+  ASSERT_EQ(bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a)), 0);
+  auto log = AccessLog::Open(path);
+  close(fd);
+  ASSERT_FALSE(log.ok());
+  EXPECT_EQ(log.status().message().find("FIFO"), std::string::npos) << log.status();
 }
 
 // Destroying a log whose destination is blocked (a server's shutdown with

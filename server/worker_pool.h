@@ -51,8 +51,9 @@ class WorkerDelegate {
 
 class WorkerPool {
  public:
-  // `nice`: the CPU priority (setpriority nice value, 0..19) each worker
-  // thread takes when it starts; 0 leaves it as inherited. `timed_batches`:
+  // `nice`: added to the CPU priority (nice value) each worker thread
+  // inherits when it starts, up to 19 (as `nice -n`); 0 leaves it as
+  // inherited; a refusal by the kernel is said once on stderr. `timed_batches`:
   // the policy forms batches whose close time comes without an arrival (a
   // small thread then wakes a worker at AdmissionPolicy::NextWake()).
   // `thread_name`: what `top -H` and /proc/<pid>/task/*/comm show for the
