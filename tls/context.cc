@@ -32,6 +32,14 @@ using internal::UniqueX509;
 
 namespace {
 
+// OpenSSL decodes a certificate's extensions into fields of the X509 the
+// first time anything checks them, and two threads doing that at once on
+// one certificate race (OpenSSL issues #25202, #32609): the handshakes of
+// two reactors on a freshly loaded context, under mutual TLS, did (outside
+// review, ThreadSanitizer, after reloads). Done here on the loading thread,
+// before any handshake can see the context, they only read them.
+void FillInDecodedExtensions(X509* x) { X509_check_purpose(x, -1, 0); }
+
 constexpr char kSidCtxLabel[] = "brisk tls session id context v1";
 
 absl::Status ValidateConfig(const TlsServerConfig& c) {
@@ -332,6 +340,7 @@ absl::StatusOr<TlsContext::Loaded> TlsContext::Load() const {
   }
 
   // Certificate, chain and key.
+  for (const UniqueX509& x : *chain) FillInDecodedExtensions(x.get());
   if (SSL_CTX_use_certificate(c, leaf) != 1) {
     return files.Chain(OpenSslError("the certificate is not usable"));
   }
@@ -357,6 +366,7 @@ absl::StatusOr<TlsContext::Loaded> TlsContext::Load() const {
     if (!cas.ok()) return files.Ca(cas.status());
     X509_STORE* store = SSL_CTX_get_cert_store(c);
     for (const UniqueX509& ca : *cas) {
+      FillInDecodedExtensions(ca.get());
       if (X509_STORE_add_cert(store, ca.get()) != 1 ||
           SSL_CTX_add_client_CA(c, ca.get()) != 1) {
         return files.Ca(OpenSslError("cannot use a CA certificate"));
