@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side throughput/latency of brisk against peer servers on /hello,
-# using ../shared/bench/peers/run.sh (server pinned to CPU 0, wrk to CPU 1,
+# using tools/bench/peers/run.sh (server pinned to CPU 0, wrk to CPU 1,
 # servers taking turns, medians of ROUNDS rounds), then the ratio of each
 # server's req/s and p99 to nginx's from the same run.
 #
@@ -23,7 +23,7 @@ cd "$(dirname "$0")/../.."
 SECONDS_PER_RUN=${1:-5}
 PEERS=${2:-"nginx h2o"}
 export ROUNDS=${ROUNDS:-3}
-RUN_SH=${RUN_SH:-../shared/bench/peers/run.sh}
+RUN_SH=${RUN_SH:-tools/bench/peers/run.sh}
 [[ -x "$RUN_SH" || -f "$RUN_SH" ]] || { echo "missing $RUN_SH" >&2; exit 1; }
 
 need=()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Kernel work per request, side by side: each server (brisk on epoll, brisk
 # on io_uring, nginx, h2o; pinned to CPU 0, wrk on CPU 1, the peers' configs
-# from ../shared/bench/peers) serves /hello for D seconds per mode while
+# from tools/bench/peers) serves /hello for D seconds per mode while
 #   - perf counts its system calls (raw_syscalls:sys_enter tracepoint),
 #   - /proc/PID/stat gives its user and system CPU time,
 # and the figures are divided by the requests wrk completed. Then, with
@@ -19,7 +19,7 @@ cd "$(dirname "$0")/../.."
 D=${1:-5}
 SERVERS=${2:-"epoll io_uring nginx h2o"}
 MODES=${MODES:-"c64 close"}
-PEERS_DIR=$(cd "${PEERS_DIR:-../shared/bench/peers}" && pwd)
+PEERS_DIR=$(cd "${PEERS_DIR:-tools/bench/peers}" && pwd)
 if [[ -z "${BIN:-}" ]]; then
   tools/bazel build -c opt //server:server >&2
   BIN=$(mktemp /tmp/brisk-sys-server.XXXXXX)
