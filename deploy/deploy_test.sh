@@ -5,7 +5,8 @@
 # requests, zero non-2xx, p99 during <= 2 x p99 before. See deploy_test.py
 # and deploy/README.md. Installs Debian's haproxy if missing; builds the
 # server and the load generator (the default, optimized configuration);
-# about a minute; prints the figures and "deploy test: PASS" or "FAIL".
+# 1.5-3 minutes (5 to 9 pairs of 12 s runs; longer on a busy machine);
+# prints the figures and "deploy test: PASS" or "FAIL".
 #
 # Usage: deploy/deploy_test.sh [deploy_test.py flags, e.g. --seconds=20 --keep]
 set -euo pipefail
