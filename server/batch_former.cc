@@ -15,16 +15,7 @@ BatchFormer::BatchFormer(BatchFormerOptions options)
       cost_(options.expected_fixed_cost, options.expected_per_item_cost),
       // Quick to follow the load (a time constant of ~100 ms): batches grow
       // and shrink with it.
-      arrivals_(std::chrono::milliseconds(50), 0.5),
-      offered_(std::chrono::milliseconds(50), 0.5) {}
-
-void BatchFormer::NoteOffered(SteadyTime now) {
-  if (options_.policy != BatchFormerOptions::Policy::kFixed) return;
-  offered_.Add(now);
-  recent_[recent_next_] = now;
-  recent_next_ = (recent_next_ + 1) % kRecent;
-  recent_count_ = std::min(recent_count_ + 1, kRecent);
-}
+      arrivals_(std::chrono::milliseconds(50), 0.5) {}
 
 void BatchFormer::Add(Job job, SteadyTime now) {
   arrivals_.Add(now);
@@ -128,31 +119,12 @@ void BatchFormer::Finished(size_t n, nanoseconds time, bool restart) {
   cost_.Observe(n, time);
 }
 
-nanoseconds BatchFormer::CloseWait(size_t position, SteadyTime now) {
+nanoseconds BatchFormer::CloseWait(size_t position, SteadyTime now) const {
   if (options_.policy != BatchFormerOptions::Policy::kFixed) return nanoseconds(0);
-  const size_t missing = options_.max_batch - 1 - position % options_.max_batch;
-  if (missing == 0) return nanoseconds(0);  // it fills one
+  if ((position + 1) % options_.max_batch == 0) return nanoseconds(0);  // it fills one
   SteadyTime oldest = now;
   for (const Job& j : pending_) oldest = std::min(oldest, j.arrival);
-  nanoseconds wait = std::max(oldest + options_.max_delay - now, nanoseconds(0));
-  // The offered rate: the smoothed one, or over the last arrivals up to
-  // now ((n - 1) intervals since the oldest of them), whichever is faster.
-  double per_ns = offered_.PerSecond(now) / 1e9;
-  if (recent_count_ >= 2) {
-    const SteadyTime oldest_recent =
-        recent_[recent_count_ < kRecent ? 0 : recent_next_];
-    const double span_ns = static_cast<double>((now - oldest_recent).count());
-    if (span_ns > 0) {
-      per_ns = std::max(per_ns, static_cast<double>(recent_count_ - 1) / span_ns);
-    }
-  }
-  if (per_ns > 0) {
-    const double fill_ns = static_cast<double>(missing) / per_ns;
-    if (fill_ns < static_cast<double>(wait.count())) {
-      wait = nanoseconds(static_cast<int64_t>(fill_ns));
-    }
-  }
-  return wait;
+  return std::max(oldest + options_.max_delay - now, nanoseconds(0));
 }
 
 nanoseconds BatchFormer::PredictedService(size_t position, int workers) const {

@@ -33,7 +33,6 @@
 #ifndef BRISK_SERVER_BATCH_FORMER_H_
 #define BRISK_SERVER_BATCH_FORMER_H_
 
-#include <array>
 #include <chrono>
 #include <cstddef>
 #include <deque>
@@ -97,19 +96,13 @@ class BatchFormer {
   // members queued before it (in deadline order), on `workers` workers,
   // once it gets one. Used for early rejection.
   std::chrono::nanoseconds PredictedService(size_t position, int workers) const;
-  // An arrival offered to the route, admitted or not (kFixed's fill rate).
-  void NoteOffered(SteadyTime now);
   // How long the batch of a request arriving now at `position` waits to
-  // close, whatever the workers: kFixed, until the batch fills at the rate
-  // requests are offered (0 when this one fills it) or max_delay from its
-  // oldest member passes, whichever comes first; kDeadline closes in time
+  // close, whatever the workers: kFixed waits out max_delay from its
+  // oldest member unless the request fills it; kDeadline closes in time
   // for its earliest deadline (0). Used for early rejection: a request
   // whose budget is shorter than its batch's wait is refused at arrival
-  // rather than answered 503 at its deadline. The rate counts refused
-  // arrivals too: counting only the admitted, a wait predicted as the whole
-  // max_delay refused every request, so no batch ever filled (outside
-  // review: 0 of 20,000/s served with a 9 ms delay and 10 ms budgets).
-  std::chrono::nanoseconds CloseWait(size_t position, SteadyTime now);
+  // rather than answered 503 at its deadline.
+  std::chrono::nanoseconds CloseWait(size_t position, SteadyTime now) const;
 
   const BatchCostModel& cost() const { return cost_; }
   const BatchFormerOptions& options() const { return options_; }
@@ -122,16 +115,6 @@ class BatchFormer {
   std::deque<Job> pending_;  // deadline order
   BatchCostModel cost_;
   RateMeter arrivals_;
-  // kFixed: every arrival, refused ones included, smoothed over 50 ms
-  // windows (steady through a sender's pause of a few ms) and as the last
-  // kRecent arrival times (a burst after a quiet spell is seen within a
-  // few arrivals, where the meter takes its windows to follow); the
-  // faster of the two counts.
-  RateMeter offered_;
-  static constexpr size_t kRecent = 16;
-  std::array<SteadyTime, kRecent> recent_{};
-  size_t recent_count_ = 0;  // up to kRecent
-  size_t recent_next_ = 0;   // where the next arrival goes
 };
 
 }  // namespace brisk::internal

@@ -348,32 +348,6 @@ TEST(DeadlinePolicyBatchTest, AFixedDelayLongerThanTheBudgetIsRefusedAtArrival) 
   EXPECT_TRUE(refused.empty());
 }
 
-// Under a steady load the batch fills long before max_delay: its wait is
-// predicted from the rate requests are offered, refused ones included.
-// Predicted as the whole delay, every request short of filling one was
-// refused, none joined, and no batch ever filled (outside review: 0 of
-// 20,000/s served). 10,000/s, batches of 8 fill in 0.7 ms: 2.5 ms budgets
-// against a 3 ms delay are all admitted once the rate is known, and served.
-TEST(DeadlinePolicyBatchTest, AFixedBatchThatFillsUnderLoadIsNotWaitedOutInThePrediction) {
-  DeadlinePolicy p(OneFixedRoute());  // up to 8, for up to 3 ms; margin 1 ms
-  std::vector<Refusal> refused;
-  int refused_late = 0;
-  int served = 0;
-  for (uint64_t i = 0; i < 3000; ++i) {
-    const SteadyTime t = kT0 + microseconds(100) * static_cast<int64_t>(i);
-    Job j = Member(t, microseconds(2500), i);
-    const std::optional<ShedReason> shed = p.Admit(j, t);
-    if (i >= 1000 && shed.has_value()) ++refused_late;  // after 100 ms of load
-    if (std::optional<Job> run = p.Next(t, &refused); run.has_value()) {
-      served += static_cast<int>(run->batch.size());
-      p.Finished(*run, microseconds(50), t);
-    }
-  }
-  EXPECT_EQ(refused_late, 0);
-  EXPECT_GE(served, 2000);
-  EXPECT_TRUE(refused.empty());
-}
-
 TEST(DeadlinePolicyBatchTest, NextWakeIsTheEarliestForcedClose) {
   DeadlinePolicy p(OneFixedRoute());
   const SteadyTime t = kT0;

@@ -337,7 +337,6 @@ std::optional<ShedReason> DeadlinePolicy::Admit(Job& job, SteadyTime now) {
   } else {
     r.budget_ns += (budget - r.budget_ns) / 8;
   }
-  if (r.batcher != nullptr) r.batcher->NoteOffered(now);
   double wait_ns = 0;
   if (PredictLocked(job.route, job.deadline, now, job.cost_hint, &wait_ns) >
           job.deadline &&
