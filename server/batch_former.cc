@@ -119,14 +119,6 @@ void BatchFormer::Finished(size_t n, nanoseconds time, bool restart) {
   cost_.Observe(n, time);
 }
 
-nanoseconds BatchFormer::CloseWait(size_t position, SteadyTime now) const {
-  if (options_.policy != BatchFormerOptions::Policy::kFixed) return nanoseconds(0);
-  if ((position + 1) % options_.max_batch == 0) return nanoseconds(0);  // it fills one
-  SteadyTime oldest = now;
-  for (const Job& j : pending_) oldest = std::min(oldest, j.arrival);
-  return std::max(oldest + options_.max_delay - now, nanoseconds(0));
-}
-
 nanoseconds BatchFormer::PredictedService(size_t position, int workers) const {
   // Batches of max_batch ahead of this one share the route's workers.
   const size_t full_ahead = position / options_.max_batch;

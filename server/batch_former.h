@@ -96,13 +96,6 @@ class BatchFormer {
   // members queued before it (in deadline order), on `workers` workers,
   // once it gets one. Used for early rejection.
   std::chrono::nanoseconds PredictedService(size_t position, int workers) const;
-  // How long the batch of a request arriving now at `position` waits to
-  // close, whatever the workers: kFixed waits out max_delay from its
-  // oldest member unless the request fills it; kDeadline closes in time
-  // for its earliest deadline (0). Used for early rejection: a request
-  // whose budget is shorter than its batch's wait is refused at arrival
-  // rather than answered 503 at its deadline.
-  std::chrono::nanoseconds CloseWait(size_t position, SteadyTime now) const;
 
   const BatchCostModel& cost() const { return cost_; }
   const BatchFormerOptions& options() const { return options_; }

@@ -316,38 +316,6 @@ DeadlinePolicyOptions OneFixedRoute() {
                                        .max_delay = milliseconds(3)}}};
 }
 
-// kFixed: a member waits up to max_delay for its batch, so one whose
-// budget is shorter than that wait is refused at arrival (predicted_late:
-// the refusal status, Retry-After) instead of being held its whole budget
-// and answered 503 at its deadline (outside review). One that fills its
-// batch goes at once, and so needs no wait.
-TEST(DeadlinePolicyBatchTest, AFixedDelayLongerThanTheBudgetIsRefusedAtArrival) {
-  DeadlinePolicy p(OneFixedRoute());  // up to 8, for up to 3 ms; margin 1 ms
-  const SteadyTime t = kT0;
-  Job lone = Member(t, milliseconds(2), 1);
-  EXPECT_EQ(p.Admit(lone, t), ShedReason::kPredictedLate);
-  Job first = Member(t, milliseconds(50), 2);
-  ASSERT_FALSE(p.Admit(first, t).has_value());
-  // 1 ms later the batch closes in 2 ms: 2.5 ms of budget is too little,
-  // 5 ms is enough.
-  const SteadyTime t1 = t + milliseconds(1);
-  Job tight = Member(t1, microseconds(2500), 3);
-  EXPECT_EQ(p.Admit(tight, t1), ShedReason::kPredictedLate);
-  Job enough = Member(t1, milliseconds(5), 4);
-  EXPECT_FALSE(p.Admit(enough, t1).has_value());
-  for (uint64_t id = 5; id <= 9; ++id) {  // 7 members
-    Job j = Member(t1, milliseconds(50), id);
-    ASSERT_FALSE(p.Admit(j, t1).has_value());
-  }
-  Job filler = Member(t1, milliseconds(2), 10);  // the 8th: the batch closes
-  EXPECT_FALSE(p.Admit(filler, t1).has_value());
-  std::vector<Refusal> refused;
-  std::optional<Job> run = p.Next(t1, &refused);
-  ASSERT_TRUE(run.has_value());
-  EXPECT_EQ(run->batch.size(), 8u);
-  EXPECT_TRUE(refused.empty());
-}
-
 TEST(DeadlinePolicyBatchTest, NextWakeIsTheEarliestForcedClose) {
   DeadlinePolicy p(OneFixedRoute());
   const SteadyTime t = kT0;

@@ -268,12 +268,10 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
   if (self.batcher != nullptr) {
     // Its own batches (those ahead of it and its own) on the route's
     // workers, after the other work ahead.
-    // kFixed: it starts no sooner than its batch closes.
     const double own = Ns(self.batcher->PredictedService(
         own_position, static_cast<int>(limit)));
-    const double closes_ns = Ns(self.batcher->CloseWait(own_position, now));
-    return now + FromNs(std::max(worker_free_ns + route_ahead_ns / limit, closes_ns) +
-                        own + Ns(options_.margin));
+    return now + FromNs(worker_free_ns + route_ahead_ns / limit + own +
+                        Ns(options_.margin));
   }
   // The route's own work ahead of it (running and queued) on the slots it
   // may hold: a long request running on one of them delays nothing while
@@ -396,13 +394,6 @@ bool DeadlinePolicy::ProbeLocked(RouteState& r, Job& job, SteadyTime now) {
   // by one as probes, some then answered 503 from the queue, though the
   // README says a 1 ms budget is always refused at arrival (outside review).
   if (now + options_.margin >= job.deadline) return false;
-  // Nor one whose batch waits (kFixed's max_delay) past its deadline
-  // whatever the cost: it would be answered 503 at its deadline.
-  if (r.batcher != nullptr &&
-      now + r.batcher->CloseWait(r.batcher->pending(), now) + options_.margin >=
-          job.deadline) {
-    return false;
-  }
   // Not while the route's own requests wait (they measure it, or are
   // refused when their turn comes), nor without a worker free for it now:
   // a probe must not wait behind others.
