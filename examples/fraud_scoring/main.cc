@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
     batch.max_delay = std::chrono::milliseconds(1);
   }
   // A fixed batch short of --max_batch waits --max_delay: with that as long
-  // as the deadline, every request that does not fill a batch is refused.
+  // as the deadline, every request that does not fill a batch would be
+  // answered 503 at its deadline.
   if (batching == Batching::kFixed &&
       batch.max_delay >= options->request_deadline) {
     std::fprintf(stderr,
