@@ -112,6 +112,9 @@ bool Answers(int fd, uint16_t port) {
 // what the server's own descriptors take: each start either fails or
 // answers. Run in a child: the limit is the process's.
 TEST(ServerSignalsTest, AStartThatLeavesNoDescriptorForAConnectionFails) {
+#ifdef BRISK_UBSAN
+  GTEST_SKIP() << "fills the fd table: UBSan's vptr check then reports false errors";
+#endif
   const pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
