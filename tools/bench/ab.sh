@@ -25,14 +25,8 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-cat > "$WORK/pipeline.lua" <<'EOF'
-init = function(args)
-  local r = {}
-  for i = 1, 16 do r[i] = wrk.format(nil, wrk.path) end
-  req = table.concat(r)
-end
-request = function() return req end
-EOF
+# The peer harness's wrk script: 16 GETs per write.
+PIPELINE_LUA=$(cd "$(dirname "$0")/peers" && pwd)/pipeline.lua
 # shellcheck source=tools/bench/bench_lib.sh
 source "$(dirname "$0")/bench_lib.sh"
 : > "$WORK/raw"
@@ -47,7 +41,7 @@ for round in $(seq "$ROUNDS"); do
     for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/hello" && break; sleep 0.05; done
     for mode in $MODES; do
       args=(-t1 -c64 -d${D}s --latency)
-      [[ $mode == pipe16 ]] && args+=(-s "$WORK/pipeline.lua")
+      [[ $mode == pipe16 ]] && args+=(-s "$PIPELINE_LUA")
       [[ $mode == close ]] && args+=(-H "Connection: close")
       c0=$(cpu_ns "$PID")
       read -r requests rps p99 errors < <(taskset -c 1 timeout $((D + 20)) \
