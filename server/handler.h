@@ -240,7 +240,8 @@ struct BatchOptions {
     kFixed,
   };
   Policy policy = Policy::kDeadline;
-  // The largest batch, 1..kMaxBatch.
+  // max_batch is 1..kMaxBatch: no larger batch could form (the queue
+  // capacity's bound).
   static constexpr size_t kMaxBatch = size_t{1} << 20;
   size_t max_batch = 32;
   // kDeadline: an optional cap on the oldest request's wait (0 = none).

@@ -108,10 +108,11 @@ struct ServerOptions {
   // Background lane: threads that run only the routes marked
   // RouteOptions::background, with their own admission queue (same policy
   // and queue_capacity), at CPU priority background_nice (0..19, added to
-  // the process's own like worker_nice; it should be above worker_nice). A busy background handler then takes only the
-  // CPU that the reactors and the other workers leave: at nice 10 against
-  // 0 the kernel gives it ~9% of a contended core instead of half. 0 = no
-  // lane: background routes run on the workers like any other.
+  // the process's own like worker_nice; it should be above worker_nice). A
+  // busy background handler then takes only the CPU that the reactors and
+  // the other workers leave: at nice 10 against 0 the kernel gives it ~9%
+  // of a contended core instead of half. 0 = no lane: background routes
+  // run on the workers like any other.
   int background_workers = 0;
   int background_nice = 10;
   // Offloaded requests that may wait for a worker; beyond: refused at once.
@@ -262,11 +263,11 @@ absl::Status ValidateServerOptions(const ServerOptions& options);
 // For a program whose server handles signals (the default), call first
 // thing in main(), before any thread exists (threads inherit the signal
 // mask). For a server process:
-// - blocks SIGHUP and SIGUSR1 (log reopen, as nginx): a reload signal that arrives while the process starts
-//   (`systemctl reload`, logrotate's postrotate, a restart racing either)
-//   otherwise kills it with SIGHUP's default action, before Start() is
-//   there to take it, and systemd counts that death as a clean exit that
-//   Restart=on-failure does not restart. Start() (handle_signals) then
+// - blocks SIGHUP and SIGUSR1 (log reopen, as nginx): a reload signal that
+//   arrives while the process starts (`systemctl reload`, logrotate's
+//   postrotate, a restart racing either) otherwise kills it with SIGHUP's
+//   default action, before Start() is there to take it, and systemd counts
+//   that death as a clean exit that Restart=on-failure does not restart. Start() (handle_signals) then
 //   reads it from its signalfd as a reload of what was just loaded (a
 //   SIGUSR1 as a log reopen).
 // - ignores SIGPIPE: a closed stdout (`--access_log=-` into a reader that

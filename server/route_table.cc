@@ -4,12 +4,6 @@
 #include <utility>
 
 namespace brisk::internal {
-namespace {
-
-// A batch larger than any queue would let form (queue_capacity's bound).
-constexpr size_t kMaxBatch = BatchOptions::kMaxBatch;
-
-}  // namespace
 
 absl::Status RouteTable::Add(Route route) {
   if (static_cast<int>(static_cast<bool>(route.handler)) +
@@ -26,9 +20,9 @@ absl::Status RouteTable::Add(Route route) {
   }
   if (route.batch) {
     const BatchOptions& b = route.batch_options;
-    if (b.max_batch < 1 || b.max_batch > kMaxBatch) {
+    if (b.max_batch < 1 || b.max_batch > BatchOptions::kMaxBatch) {
       return absl::InvalidArgumentError(
-          "max_batch must be in [1, " + std::to_string(kMaxBatch) + "]");
+          "max_batch must be in [1, " + std::to_string(BatchOptions::kMaxBatch) + "]");
     }
     if (b.expected_fixed_cost.count() < 0 || b.expected_per_item_cost.count() < 0) {
       return absl::InvalidArgumentError("expected batch costs must be >= 0");
