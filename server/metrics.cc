@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "http/json_string.h"
+#include "http/utf8.h"
 
 namespace brisk {
 
@@ -133,10 +134,16 @@ uint64_t ServerMetrics::ShedCount(size_t reason) const {
 
 namespace {
 
-// Escapes a Prometheus label value.
+// Escapes a Prometheus label value. The text format is UTF-8, and one
+// invalid label value makes a scraper refuse the whole page: a route name is
+// a decoded path and may hold any bytes (a pattern "/caf\xE9" serves
+// /caf%E9), so bytes that are not well-formed UTF-8 are written as their
+// Latin-1 reading, as AppendJsonString does for /status.json.
 std::string LabelValue(std::string_view v) {
+  std::string utf8;
+  http::AppendAsUtf8(v, &utf8);
   std::string out;
-  for (char c : v) {
+  for (char c : utf8) {
     if (c == '\\' || c == '"') out.push_back('\\');
     if (c == '\n') {
       out += "\\n";

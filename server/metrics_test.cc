@@ -7,6 +7,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "http/utf8.h"
 #include "simdjson.h"
 
 namespace brisk {
@@ -71,6 +72,26 @@ TEST(ServerMetricsTest, ExportsRoutesStatusesAndGauges) {
   EXPECT_EQ(m.ShedCount(0), 7u);
   EXPECT_THAT(out, HasSubstr("# TYPE brisk_loop_lag_seconds histogram\n"));
   EXPECT_THAT(out, HasSubstr("# TYPE brisk_receive_lag_seconds histogram\n"));
+}
+
+// The text format is UTF-8, and a scraper refuses a whole page over one
+// invalid label value: a route name holding other bytes (a pattern is a
+// decoded path) is written as valid UTF-8, its stray bytes read as Latin-1.
+TEST(ServerMetricsTest, RouteLabelsAreValidUtf8WhateverTheRouteNameHolds) {
+  ServerMetrics m({"/caf\xe9", "/caf\xc3\xa9s", std::string("/x\xff\n\"", 5)});
+  m.route(0).RecordStatus(200);
+  std::string out;
+  m.AppendPrometheus(&out);
+  EXPECT_THAT(out, HasSubstr("brisk_requests_total{route=\"/caf\xc3\xa9\",status=\"200\"} 1\n"));
+  EXPECT_THAT(out, HasSubstr("brisk_shed_total{route=\"/caf\xc3\xa9\",reason="));
+  EXPECT_THAT(out, HasSubstr("brisk_shed_total{route=\"/caf\xc3\xa9s\",reason="));
+  EXPECT_THAT(out, HasSubstr("brisk_shed_total{route=\"/x\xc3\xbf\\n\\\"\",reason="));
+  for (size_t i = 0; i < out.size();) {
+    const size_t n = http::Utf8SequenceLength(std::string_view(out).substr(i));
+    ASSERT_GT(n, 0u) << "invalid UTF-8 at byte " << i << ": "
+                     << out.substr(i > 40 ? i - 40 : 0, 80);
+    i += n;
+  }
 }
 
 // Parses `json` strictly (simdjson); fails the test when it is not valid.
