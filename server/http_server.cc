@@ -64,6 +64,17 @@ void WarnIfFewerFilesThanConnections(int max_connections) {
   }
   const rlim_t own = open_now + kSlack;
   if (static_cast<rlim_t>(max_connections) + own <= files.rlim_cur) return;
+  if (files.rlim_cur <= own) {
+    // Start() refuses to start when not one connection fits; this says
+    // why when a few barely do.
+    std::fprintf(stderr,
+                 "warning: the open-file limit (%llu descriptors) leaves almost "
+                 "none for connections beside the server's own (~%llu); raise "
+                 "it (ulimit -n, systemd LimitNOFILE=)\n",
+                 static_cast<unsigned long long>(files.rlim_cur),
+                 static_cast<unsigned long long>(own));
+    return;
+  }
   std::fprintf(stderr,
                "warning: max_connections %d is above what the open-file limit "
                "allows (%llu descriptors, ~%llu of them the server's own): past "
@@ -72,8 +83,7 @@ void WarnIfFewerFilesThanConnections(int max_connections) {
                "--max_connections\n",
                max_connections, static_cast<unsigned long long>(files.rlim_cur),
                static_cast<unsigned long long>(own),
-               static_cast<unsigned long long>(
-                   files.rlim_cur > own ? files.rlim_cur - own : 0));
+               static_cast<unsigned long long>(files.rlim_cur - own));
 }
 
 // A start that leaves no descriptor for a connection (an open-file limit
