@@ -729,6 +729,20 @@ absl::Status HttpServer::Start() {
       !s.ok()) {
     return s;
   }
+  // Before the reactors run: nothing may fail between their start and
+  // `started` but a thread (undone below), or a failed start would leave
+  // them serving with no Stop() to end them, and this server in the
+  // signal list after it is freed (static-analysis review).
+  if (!d.shutdown_event) return absl::InternalError("eventfd for Shutdown() failed");
+  if (absl::Status s = d.control->Watch(d.shutdown_event.get(), net::kReadable,
+                                        [&d](uint32_t) {
+                                          uint64_t n;
+                                          (void)!read(d.shutdown_event.get(), &n, sizeof(n));
+                                          d.BeginShutdownOnControl();
+                                        });
+      !s.ok()) {
+    return s;
+  }
   d.port = port;
   // The reactors run from here: a request may be served at once. If the
   // system refuses a thread, the ones started stop and the start fails with
@@ -742,16 +756,6 @@ absl::Status HttpServer::Start() {
   if (o.handle_signals) {
     std::lock_guard<std::mutex> lock(Impl::signal_servers_mu());
     Impl::signal_servers().push_back(&d);
-  }
-  if (!d.shutdown_event) return absl::InternalError("eventfd for Shutdown() failed");
-  if (absl::Status s = d.control->Watch(d.shutdown_event.get(), net::kReadable,
-                                        [&d](uint32_t) {
-                                          uint64_t n;
-                                          (void)!read(d.shutdown_event.get(), &n, sizeof(n));
-                                          d.BeginShutdownOnControl();
-                                        });
-      !s.ok()) {
-    return s;
   }
   {
     std::lock_guard<std::mutex> lock(d.mu);
