@@ -8,6 +8,8 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "server/wait_bound.h"
+
 namespace brisk::internal {
 
 class CancelState {
@@ -23,7 +25,7 @@ class CancelState {
   // Waits `d` or until cancelled; true if the full time elapsed.
   bool SleepFor(std::chrono::nanoseconds d) const {
     std::unique_lock<std::mutex> lock(mu_);
-    return !cv_.wait_for(lock, d, [this] { return cancelled(); });
+    return !cv_.wait_for(lock, WaitBound(d), [this] { return cancelled(); });
   }
 
  private:

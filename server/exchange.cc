@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "server/forwarded.h"
+#include "server/wait_bound.h"
 
 namespace brisk::internal {
 
@@ -176,7 +177,7 @@ absl::AnyInvocable<void()> Exchange::WakeWritersLocked() {
 
 bool Exchange::WaitWritable(std::chrono::nanoseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  writable_cv_.wait_for(lock, timeout,
+  writable_cv_.wait_for(lock, WaitBound(timeout),
                         [this] { return closed_ || WritableLocked(); });
   return !closed_ && WritableLocked();
 }

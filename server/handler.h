@@ -116,6 +116,7 @@ class RequestContext {
   // True once the deadline passed without an answer or the client went away.
   bool cancelled() const;
   // Sleeps `d`, waking early on cancellation. True if the full time elapsed.
+  // nanoseconds::max() sleeps until cancelled.
   bool SleepFor(std::chrono::nanoseconds d) const;
 
   // The address of the connection's other end ("127.0.0.1", "::1"), or ""
@@ -192,7 +193,8 @@ class Responder {
   // Ends the streamed body.
   void Finish();
   // Blocks until the buffer is below half its limit, the stream is gone, or
-  // `timeout` passed; true if writable. For handlers on worker threads.
+  // `timeout` passed (nanoseconds::max(): no timeout); true if writable.
+  // For handlers on worker threads.
   bool WaitWritable(std::chrono::nanoseconds timeout);
   // Calls `callback` once, on the connection's reactor thread, when the
   // buffer drops below half its limit or the stream is gone (at once, on

@@ -325,7 +325,7 @@ class HttpServer {
   // is started, so Run() returns once drained.
   void Shutdown();
   // After Shutdown(): blocks until every connection is closed or `timeout`
-  // passed; true if all are closed.
+  // passed (nanoseconds::max(): no timeout); true if all are closed.
   bool WaitDrained(std::chrono::nanoseconds timeout);
   // Cancels in-flight handlers, closes every connection, waits for running
   // handlers to return and joins all threads. Idempotent. From another

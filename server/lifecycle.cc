@@ -1,5 +1,7 @@
 #include "server/lifecycle.h"
 
+#include "server/wait_bound.h"
+
 namespace brisk::internal {
 
 bool Lifecycle::TryOpenConnection(int max) {
@@ -39,7 +41,7 @@ void Lifecycle::CheckDrained() {
 
 bool Lifecycle::WaitDrained(std::chrono::nanoseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  return cv_.wait_for(lock, timeout,
+  return cv_.wait_for(lock, WaitBound(timeout),
                       [this] {
                         return draining() && connections_.load() == 0 &&
                                accept_stops_.load() == 0;
