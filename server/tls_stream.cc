@@ -109,11 +109,11 @@ void TlsStream::OnStreamData(std::string_view ciphertext) {
     Fail(EPROTO, /*peer_closed=*/false);
     return;
   }
-  // Handshake messages, tickets, a KeyUpdate's answer: send them now.
+  // Handshake messages, tickets, a KeyUpdate's answer: send them now. A
+  // send the kernel refuses (the client reset) ends the stream as a reset
+  // does, a handshake under way counted as truncated.
   if (transport_->pending_output() > 0 && !transport_->Flush()) {
-    input_ended_ = true;
-    CancelTimer();
-    ReportBroken(EPIPE);
+    OnStreamError(EPIPE);
     return;
   }
   if (!established_ && session_->handshake_done()) OnEstablished();
