@@ -365,6 +365,25 @@ absl::StatusOr<TlsContext::Loaded> TlsContext::Load() const {
         internal::ParsePemCertificates(*ca_pem);
     if (!cas.ok()) return files.Ca(cas.status());
     X509_STORE* store = SSL_CTX_get_cert_store(c);
+    // A CA whose key is below the security level would be refused by
+    // every verification ("CA certificate key too weak"): every client
+    // refused, after a start or reload that looked fine. Refused here, as
+    // the server's own certificate is.
+    const int level = SSL_CTX_get_security_level(c);
+    static constexpr int kMinBits[] = {80, 112, 128, 192, 256};  // levels 1..5
+    const int min_bits = level <= 0 ? 0 : kMinBits[std::min(level, 5) - 1];
+    for (size_t i = 0; i < cas->size(); ++i) {
+      X509* ca = (*cas)[i].get();
+      const EVP_PKEY* ca_key = X509_get0_pubkey(ca);
+      const int bits = ca_key == nullptr ? 0 : EVP_PKEY_get_security_bits(ca_key);
+      if (bits < min_bits) {
+        ERR_clear_error();
+        return files.Ca(absl::InvalidArgumentError(absl::StrCat(
+            "CA certificate ", i + 1, " (", internal::NameToString(X509_get_subject_name(ca)),
+            ") has a key too weak for security level ", level, ": ", bits,
+            " bits of security, at least ", min_bits, " needed")));
+      }
+    }
     for (const UniqueX509& ca : *cas) {
       FillInDecodedExtensions(ca.get());
       if (X509_STORE_add_cert(store, ca.get()) != 1 ||

@@ -31,6 +31,7 @@ using ::testing::Not;
 using testing::CertSpec;
 using testing::Credential;
 using testing::Handshake;
+using testing::KeyType;
 using testing::TlsFixture;
 
 std::string EncryptedKeyPem(const std::string& key_pem) {
@@ -167,6 +168,21 @@ INSTANTIATE_TEST_SUITE_P(
                           c.client_ca_file = f.dir.Write("ca.pem", "not a certificate\n");
                         },
                         {"client CA file", "ca.pem", "no PEM certificate"}},
+        // Every client would be refused ("CA certificate key too weak")
+        // after a start that looked fine (coverage review).
+        ConfigErrorCase{"client_ca_key_too_weak",
+                        [](TlsFixture& f, TlsServerConfig& c) {
+                          CertSpec spec{.common_name = "weak-ca.test",
+                                        .key_type = KeyType::kRsa1024,
+                                        .is_ca = true};
+                          absl::StatusOr<Credential> weak = testing::Issue(spec, nullptr);
+                          ASSERT_TRUE(weak.ok()) << weak.status();
+                          c.client_auth = ClientAuth::kRequest;
+                          c.client_ca_file = f.dir.Write(
+                              "weak.pem", f.pki.root.cert_pem + weak->cert_pem);
+                        },
+                        {"client CA file", "weak.pem", "CA certificate 2 (CN=weak-ca.test",
+                         "key too weak for security level", "80 bits", "at least 112"}},
         ConfigErrorCase{"bad_cipher_list",
                         [](TlsFixture&, TlsServerConfig& c) { c.tls12_ciphers = "NOPE"; },
                         {"TLS 1.2 cipher list 'NOPE'"}},

@@ -67,9 +67,11 @@ absl::Status AddExtension(X509* cert, X509* issuer, int nid, const std::string& 
 }  // namespace
 
 absl::StatusOr<Credential> Issue(const CertSpec& spec, const Credential* issuer) {
-  UniqueEvpPkey key(spec.key_type == KeyType::kRsa2048
-                        ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048})
-                        : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+  UniqueEvpPkey key(
+      spec.key_type == KeyType::kEcdsaP256
+          ? EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256")
+          : EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA",
+                              size_t{spec.key_type == KeyType::kRsa2048 ? 2048u : 1024u}));
   if (key == nullptr) return Error("key generation");
 
   UniqueX509 issuer_cert;

@@ -23,7 +23,8 @@
 
 namespace brisk::tls::testing {
 
-enum class KeyType { kEcdsaP256, kRsa2048 };
+// kRsa1024: below OpenSSL's default security level, for refusal tests.
+enum class KeyType { kEcdsaP256, kRsa2048, kRsa1024 };
 
 // A certificate and its private key, PEM.
 struct Credential {
