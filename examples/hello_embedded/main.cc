@@ -8,8 +8,8 @@
 //   curl localhost:8080/shout?text=hi
 //   curl localhost:8080/count?to=5
 #include <cstdio>
-#include <cstdlib>
 
+#include "absl/strings/numbers.h"
 #include "examples/hello_embedded/hello_handlers.h"
 #include "server/http_server.h"
 
@@ -17,7 +17,15 @@ int main(int argc, char** argv) {
   brisk::PrepareServerProcess();  // a SIGHUP while starting waits; SIGPIPE off
   brisk::ServerOptions options;
   options.address = "127.0.0.1";
-  options.port = argc > 1 ? static_cast<uint16_t>(std::atoi(argv[1])) : 8080;
+  options.port = 8080;
+  if (argc > 1) {
+    int port = -1;
+    if (!absl::SimpleAtoi(argv[1], &port) || port < 0 || port > 65535) {
+      std::fprintf(stderr, "hello_embedded: port '%s' is not 0..65535\n", argv[1]);
+      return 2;
+    }
+    options.port = static_cast<uint16_t>(port);
+  }
   options.health_path = "/healthz";
   options.ready_path = "/readyz";
   options.metrics_path = "/metrics";
