@@ -30,10 +30,6 @@ bool BatchFormer::Remove(SteadyTime deadline, uintptr_t key) {
   return TakeQueuedJob(pending_, deadline, key).has_value();
 }
 
-double BatchFormer::arrivals_per_second(SteadyTime now) {
-  return arrivals_.PerSecond(now);
-}
-
 double BatchFormer::NeededBatch(SteadyTime now, int workers) {
   // Per worker: arrivals L (per ns), batch cost a + b*n; a worker stays at
   // utilisation u when L * (a + b*n) / n = u, i.e. n = L*a / (u - L*b).

@@ -101,7 +101,6 @@ class BatchFormer {
   const BatchFormerOptions& options() const { return options_; }
   // The batch size the current arrival rate needs (kDeadline's rule).
   double NeededBatch(SteadyTime now, int workers);
-  double arrivals_per_second(SteadyTime now);
 
  private:
   const BatchFormerOptions options_;
