@@ -383,11 +383,8 @@ absl::StatusOr<TlsContext::Loaded> TlsContext::Load() const {
             ") has a key too weak for security level ", level, ": ", bits,
             " bits of security, at least ", min_bits, " needed")));
       }
-    }
-    for (const UniqueX509& ca : *cas) {
-      FillInDecodedExtensions(ca.get());
-      if (X509_STORE_add_cert(store, ca.get()) != 1 ||
-          SSL_CTX_add_client_CA(c, ca.get()) != 1) {
+      FillInDecodedExtensions(ca);
+      if (X509_STORE_add_cert(store, ca) != 1 || SSL_CTX_add_client_CA(c, ca) != 1) {
         return files.Ca(OpenSslError("cannot use a CA certificate"));
       }
     }
