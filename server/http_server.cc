@@ -42,6 +42,7 @@
 #include "server/server_thread.h"
 #include "server/tls_endpoint.h"
 #include "server/status_page.h"
+#include "server/wait_bound.h"
 #include "server/worker_pool.h"
 
 namespace brisk {
@@ -126,13 +127,11 @@ sigset_t HandledSignals() {
   return set;
 }
 
-// The longest duration the server counts with. Every timeout and deadline
-// is added to a steady time (which starts near the machine's boot), and
-// nanoseconds::max() (absl's "inf" on the command line) would overflow
-// there: a longer duration means "never" and is taken as this, a century.
-constexpr std::chrono::nanoseconds kNever = std::chrono::hours(24 * 365 * 100);
-
-void Bound(std::chrono::nanoseconds* d) { *d = std::min(*d, kNever); }
+// Every timeout and deadline is added to a steady time (which starts near
+// the machine's boot), and nanoseconds::max() (absl's "inf" on the command
+// line) would overflow there: a longer duration than a century means
+// "never" and is taken as a century, as the server's waits take it.
+void Bound(std::chrono::nanoseconds* d) { *d = internal::WaitBound(*d); }
 
 ServerOptions Bounded(ServerOptions o) {
   for (std::chrono::nanoseconds* t :

@@ -1,8 +1,9 @@
-// WaitBound: a timeout given to a condition variable's wait_for, bounded so
-// that "forever" (nanoseconds::max(), as ServerOptions' durations allow)
-// waits forever. wait_for adds the timeout to steady_clock::now(); past a
-// few centuries that overflows (undefined behaviour: in practice the
-// deadline wraps into the past and the wait returns at once).
+// WaitBound: the server's one bound for durations that may mean "forever"
+// (nanoseconds::max(), as ServerOptions' durations and the API's waits
+// allow). Each is added to a steady time somewhere (a timer's due time,
+// condition_variable::wait_for's deadline), and past a few centuries that
+// overflows (undefined behaviour: in practice the time wraps into the past
+// and the wait returns at once). Bounded at a century, forever still waits.
 #ifndef BRISK_SERVER_WAIT_BOUND_H_
 #define BRISK_SERVER_WAIT_BOUND_H_
 
