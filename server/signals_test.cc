@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <memory>
 #include <vector>
@@ -29,6 +30,31 @@ namespace {
 
 using ::brisk::testing::Eventually;
 
+// Runs `body` in a forked child, for what belongs to the whole process (its
+// pending signals, its open-file limit), and returns the child's exit code:
+// what `body` returned. -1, with a test failure, if the child did not exit.
+template <typename Body>
+int ExitCodeInChild(Body body) {
+  const pid_t child = fork();
+  if (child < 0) {
+    ADD_FAILURE() << "fork: errno " << errno;
+    return -1;
+  }
+  if (child == 0) _exit(body());
+  int status = 0;
+  if (waitpid(child, &status, 0) != child) {
+    ADD_FAILURE() << "waitpid: errno " << errno;
+    return -1;
+  }
+  if (!WIFEXITED(status)) {
+    ADD_FAILURE() << "the child did not exit: "
+                  << (WIFSIGNALED(status) ? "killed by signal " : "status ")
+                  << (WIFSIGNALED(status) ? WTERMSIG(status) : status);
+    return -1;
+  }
+  return WEXITSTATUS(status);
+}
+
 // A SIGHUP (reload) sent while a binary starts, before Start() reads
 // signals: with PrepareServerProcess() first in main() it waits, and the
 // server takes it as a reload once started; without, SIGHUP's default
@@ -36,13 +62,11 @@ using ::brisk::testing::Eventually;
 // not restart it). Run in a child, forked before this binary starts any
 // thread (the first test), which the signal would otherwise kill.
 TEST(ServerSignalsTest, ASighupWhileTheProcessStartsWaitsForTheServer) {
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
+  EXPECT_EQ(ExitCodeInChild([] {
     PrepareServerProcess();
     kill(getpid(), SIGHUP);  // as systemctl reload: pending, not fatal
     HttpServer server(ServerOptions{.address = "127.0.0.1", .port = 0});
-    if (!server.Start().ok()) _exit(3);
+    if (!server.Start().ok()) return 3;
     // The server's signalfd takes the pending signal (a reload).
     const bool taken = Eventually([] {
       sigset_t pending;
@@ -51,35 +75,25 @@ TEST(ServerSignalsTest, ASighupWhileTheProcessStartsWaitsForTheServer) {
     });
     const bool serving = server.ready();
     server.Stop();
-    _exit(taken && serving ? 0 : 4);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_FALSE(WIFSIGNALED(status)) << "killed by signal " << WTERMSIG(status);
-  EXPECT_EQ(WEXITSTATUS(status), 0);
+    return taken && serving ? 0 : 4;
+  }), 0);
 }
 
 // PrepareServerProcess() raises the soft limit on open files to the hard
 // one (the default 1024 is below --max_connections' default).
 TEST(ServerSignalsTest, PrepareServerProcessRaisesTheOpenFileLimit) {
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
+  EXPECT_EQ(ExitCodeInChild([] {
     rlimit files{};
-    if (getrlimit(RLIMIT_NOFILE, &files) != 0) _exit(3);
+    if (getrlimit(RLIMIT_NOFILE, &files) != 0) return 3;
     if (files.rlim_max > 64) {
       files.rlim_cur = 64;
-      if (setrlimit(RLIMIT_NOFILE, &files) != 0) _exit(3);
+      if (setrlimit(RLIMIT_NOFILE, &files) != 0) return 3;
     }
     PrepareServerProcess();
     rlimit after{};
     getrlimit(RLIMIT_NOFILE, &after);
-    _exit(after.rlim_cur == files.rlim_max ? 0 : 4);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0);
+    return after.rlim_cur == files.rlim_max ? 0 : 4;
+  }), 0);
 }
 
 // Counts this process's open descriptors.
@@ -118,18 +132,16 @@ TEST(ServerSignalsTest, AStartThatLeavesNoDescriptorForAConnectionFails) {
 #ifdef BRISK_UBSAN
   GTEST_SKIP() << "fills the fd table: UBSan's vptr check then reports false errors";
 #endif
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
+  const int code = ExitCodeInChild([] {
     rlimit saved{};
-    if (getrlimit(RLIMIT_NOFILE, &saved) != 0) _exit(3);
+    if (getrlimit(RLIMIT_NOFILE, &saved) != 0) return 3;
     bool refused_once = false;
     for (int extra = 0; extra < 64; ++extra) {
       const int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (client < 0) _exit(3);
+      if (client < 0) return 3;
       rlimit low = saved;
       low.rlim_cur = static_cast<rlim_t>(OpenDescriptors() + extra);
-      if (setrlimit(RLIMIT_NOFILE, &low) != 0) _exit(3);
+      if (setrlimit(RLIMIT_NOFILE, &low) != 0) return 3;
       bool served = false;
       {
         HttpServer server(ServerOptions{.address = "127.0.0.1",
@@ -139,7 +151,7 @@ TEST(ServerSignalsTest, AStartThatLeavesNoDescriptorForAConnectionFails) {
                                         .health_path = "/healthz"});
         const absl::Status started = server.Start();
         if (started.ok()) {
-          if (!Answers(client, server.port())) _exit(4);  // started, serves no one
+          if (!Answers(client, server.port())) return 4;  // started, serves no one
           served = true;
         } else if (started.code() == absl::StatusCode::kResourceExhausted &&
                    started.message().find("leaves none for a connection") !=
@@ -149,16 +161,13 @@ TEST(ServerSignalsTest, AStartThatLeavesNoDescriptorForAConnectionFails) {
         server.Stop();
       }
       close(client);
-      if (setrlimit(RLIMIT_NOFILE, &saved) != 0) _exit(3);
-      if (served) _exit(refused_once ? 0 : 5);
+      if (setrlimit(RLIMIT_NOFILE, &saved) != 0) return 3;
+      if (served) return refused_once ? 0 : 5;
     }
-    _exit(6);  // never served
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_NE(WEXITSTATUS(status), 4) << "a server started that could take no connection";
-  EXPECT_EQ(WEXITSTATUS(status), 0);
+    return 6;  // never served
+  });
+  EXPECT_NE(code, 4) << "a server started that could take no connection";
+  EXPECT_EQ(code, 0);
 }
 
 // A Start() that fails after the server would have taken signals (here its
@@ -174,34 +183,28 @@ TEST(ServerSignalsTest, AFailedStartLeavesNoServerBehind) {
 #ifdef BRISK_UBSAN
   GTEST_SKIP() << "fills the fd table: UBSan's vptr check then reports false errors";
 #endif
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
+  EXPECT_EQ(ExitCodeInChild([] {
     rlimit saved{};
-    if (getrlimit(RLIMIT_NOFILE, &saved) != 0) _exit(3);
+    if (getrlimit(RLIMIT_NOFILE, &saved) != 0) return 3;
     rlimit low = saved;
     low.rlim_cur = 256;
-    if (setrlimit(RLIMIT_NOFILE, &low) != 0) _exit(3);
+    if (setrlimit(RLIMIT_NOFILE, &low) != 0) return 3;
     std::vector<int> filler;
     for (int fd; (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) filler.push_back(fd);
     auto failed = std::make_unique<HttpServer>(
         ServerOptions{.address = "127.0.0.1", .port = 0});  // no eventfd
     for (int fd : filler) close(fd);
-    if (setrlimit(RLIMIT_NOFILE, &saved) != 0) _exit(3);
-    if (failed->Start().ok()) _exit(4);
-    if (failed->port() != 0) _exit(5);  // its reactors serve a port
+    if (setrlimit(RLIMIT_NOFILE, &saved) != 0) return 3;
+    if (failed->Start().ok()) return 4;
+    if (failed->port() != 0) return 5;  // its reactors serve a port
     failed.reset();
     HttpServer server(ServerOptions{.address = "127.0.0.1", .port = 0});
-    if (!server.Start().ok()) _exit(6);
+    if (!server.Start().ok()) return 6;
     kill(getpid(), SIGTERM);  // one signal: a drain, not an exit
-    if (!Eventually([&] { return !server.ready(); })) _exit(7);
+    if (!Eventually([&] { return !server.ready(); })) return 7;
     server.Stop();
-    _exit(0);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
-  EXPECT_EQ(WEXITSTATUS(status), 0);
+    return 0;
+  }), 0);
 }
 
 TEST(ServerSignalsTest, OneSigtermShutsDownEveryServerOfTheProcess) {
