@@ -449,12 +449,8 @@ TEST(ServerBinaryTest, TheOpenFileLimitWarningNeverPromisesZeroConnections) {
     ServerProcess server({"--address=127.0.0.1", "--port=0", "--reactors=1",
                           "--workers=1", "--drain_grace=0"},
                          err, limit);
-    if (server.port() != 0) {
-      server.Signal(SIGTERM);
-      server.Wait();
-    } else {
-      server.Wait();
-    }
+    if (server.port() != 0) server.Signal(SIGTERM);
+    server.Wait();
     const std::string text = ReadFile(err);
     EXPECT_EQ(text.find("past ~0 "), std::string::npos) << text;
     if (text.find("leaves almost none for connections") != std::string::npos) ++almost_none;
