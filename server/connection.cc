@@ -250,8 +250,7 @@ std::string* Connection::OutputFor(Slot& slot) {
   return &slot == &pipeline_.front() ? &stream_->output() : &slot.bytes;
 }
 
-void Connection::LogAnswer(const Slot& slot, const http::Request* request,
-                           int status, uint64_t body_bytes) {
+SteadyTime Connection::AnswerTime(const Slot& slot) {
   // Never before the request was parsed: one read late in a long iteration
   // is parsed after the iteration's cached time (a negative duration
   // otherwise). No clock read per inline answer: answered in the iteration
@@ -259,8 +258,53 @@ void Connection::LogAnswer(const Slot& slot, const http::Request* request,
   // An offloaded one reads the clock: its answer may be applied in the
   // very iteration that parsed it (the handler finished while the
   // iteration was still at work), whose cached time predates the handler.
-  const SteadyTime now = std::max(
-      slot.exchange != nullptr ? loop().clock().Now() : loop().Now(), slot.parsed);
+  return std::max(slot.exchange != nullptr ? loop().clock().Now() : loop().Now(),
+                  slot.parsed);
+}
+
+bool Connection::AnswerMayBeDropped(const Slot& slot) const {
+  // Answers before it that are whole and keep the connection open will be
+  // sent before it (the usual pipeline of inline answers); one still to
+  // come may turn out to end the connection (an HTTP/1.0 stream ends with
+  // it, a stream cut short closes it), and what is behind it is never sent.
+  for (const Slot& s : pipeline_) {
+    if (&s == &slot) return false;
+    if (s.state != Slot::State::kDone || s.close_after) return true;
+  }
+  return false;  // not in the pipeline: logged at once
+}
+
+void Connection::LogAnswer(Slot& slot, const http::Request* request, int status,
+                           uint64_t body_bytes) {
+  if (!AnswerMayBeDropped(slot)) {
+    LogAnswerNow(slot, request, status, body_bytes);
+    return;
+  }
+  // Its line and count wait for its bytes to reach the stream: a request
+  // whose answer was dropped behind a closing one was logged 200 and
+  // counted as answered though the client never got a byte of it.
+  auto kept = std::make_unique<LoggedAnswer>();
+  kept->status = status;
+  kept->body_bytes = body_bytes;
+  kept->duration = AnswerTime(slot) - slot.parsed;
+  if (context().access_log != nullptr) {
+    kept->parsed = request != nullptr;
+    if (request != nullptr) {
+      kept->client = info_ != nullptr ? info_->ClientAddress(*request) : "-";
+      kept->method = std::string(request->method());
+      kept->target = std::string(request->target());
+      kept->traceparent = std::string(TraceParentOf(request));
+    } else {
+      kept->client = info_ != nullptr ? info_->peer.HostString() : "-";
+      if (parser_ != nullptr) kept->target = std::string(parser_->request_line_seen());
+    }
+  }
+  slot.logged = std::move(kept);
+}
+
+void Connection::LogAnswerNow(const Slot& slot, const http::Request* request,
+                              int status, uint64_t body_bytes) {
+  const SteadyTime now = AnswerTime(slot);
   RouteMetrics& m = MetricsFor(slot.metrics_route);
   m.RecordStatus(status);
   m.total.Observe(now - slot.parsed);
@@ -282,18 +326,47 @@ void Connection::LogAnswer(const Slot& slot, const http::Request* request,
   }
 }
 
-void Connection::LogUnanswered(const Slot& slot) {
+void Connection::LogKept(const Slot& slot, const LoggedAnswer& answer, int status,
+                         uint64_t body_bytes) {
+  RouteMetrics& m = MetricsFor(slot.metrics_route);
+  m.RecordStatus(status);
+  m.total.Observe(answer.duration);
+  if (context().access_log == nullptr) return;
+  const std::string_view user = info_ != nullptr ? info_->log_user() : "-";
+  if (!answer.parsed) {
+    context().access_log->LogUnparsed(answer.client, user, answer.target, status,
+                                      slot.head ? 0 : body_bytes, answer.duration);
+  } else {
+    context().access_log->Log(answer.client, user, answer.method, answer.target,
+                              slot.version_minor, status,
+                              slot.head ? 0 : body_bytes, answer.duration,
+                              answer.traceparent);
+  }
+}
+
+void Connection::LogUnanswered(const Slot& slot, bool reached_stream) {
   // Requests the connection ends before their answer still get their log
   // line and count: a stream cut short with its status and the bytes sent,
   // a request never answered with 499 (nginx's "client closed request"; a
   // timeout that closed a connection whose client stopped reading, or a
-  // request pipelined behind a closing answer, ends here too).
+  // request pipelined behind a closing answer, ends here too). An answer
+  // produced behind one that ended the connection, never sent, is one of
+  // them: its kept line says so.
+  const int unanswered = server_error_ ? 500 : kStatusConnectionClosed;
+  if (slot.logged != nullptr) {
+    if (reached_stream) {
+      LogKept(slot, *slot.logged, slot.logged->status, slot.logged->body_bytes);
+    } else {
+      LogKept(slot, *slot.logged, unanswered, 0);
+    }
+    return;
+  }
   if (slot.exchange == nullptr || slot.state == Slot::State::kDone) return;
   const http::Request* request = &slot.exchange->context().request();
-  if (slot.state == Slot::State::kStreaming) {
-    LogAnswer(slot, request, slot.stream_status, slot.streamed_bytes);
+  if (slot.state == Slot::State::kStreaming && reached_stream) {
+    LogAnswerNow(slot, request, slot.stream_status, slot.streamed_bytes);
   } else {
-    LogAnswer(slot, request, server_error_ ? 500 : kStatusConnectionClosed, 0);
+    LogAnswerNow(slot, request, unanswered, 0);
   }
 }
 
@@ -316,7 +389,7 @@ void Connection::LogCutOffRequest() {
   slot.head = request.is_head();
   slot.version_minor = request.version_minor();
   slot.metrics_route = context().dispatcher->MetricsRouteOf(request);
-  LogAnswer(slot, &request, server_error_ ? 500 : kStatusConnectionClosed, 0);
+  LogAnswerNow(slot, &request, server_error_ ? 500 : kStatusConnectionClosed, 0);
 }
 
 http::ResponseOptions Connection::HeadOptions(Slot& slot,
@@ -533,6 +606,11 @@ void Connection::MoveReadyOutput() {
       appended_ += front.bytes.size();
       std::string().swap(front.bytes);
     }
+    if (front.logged != nullptr) {
+      // Its bytes are at the stream now: its line and count are due.
+      LogKept(front, *front.logged, front.logged->status, front.logged->body_bytes);
+      front.logged.reset();
+    }
     if (front.state != Slot::State::kDone) return;  // waiting or streaming
     const bool close = front.close_after;
     pipeline_.pop_front();
@@ -544,7 +622,7 @@ void Connection::MoveReadyOutput() {
     if (close) {
       // Nothing after a closing answer is sent: let the rest go.
       for (Slot& rest : pipeline_) {
-        LogUnanswered(rest);
+        LogUnanswered(rest, /*reached_stream=*/false);
         ReleaseExchange(rest);
       }
       pipeline_.clear();
@@ -713,8 +791,9 @@ void Connection::Close() {
   if (phase_ == Phase::kClosed) return;
   phase_ = Phase::kClosed;
   owner_->CancelTimeout(this);
+  bool front = true;
   for (Slot& s : pipeline_) {
-    LogUnanswered(s);
+    LogUnanswered(s, /*reached_stream=*/std::exchange(front, false));
     ReleaseExchange(s);  // the client is gone
   }
   pipeline_.clear();

@@ -173,6 +173,19 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
  private:
   enum class Phase : uint8_t { kOpen, kFinishing, kLingering, kClosed };
 
+  // What the access log and the metrics say of an answer whose line waits
+  // (Slot::logged): copies, since its request may be gone by then.
+  struct LoggedAnswer {
+    int status = 0;
+    uint64_t body_bytes = 0;
+    std::chrono::nanoseconds duration{};
+    bool parsed = true;    // a head was read; else `target` is the line seen
+    std::string client;    // the client's address ("-" when unknown)
+    std::string method;
+    std::string target;
+    std::string traceparent;
+  };
+
   // One request of the pipeline, from parse to its answer's last byte
   // handed to the stream.
   struct Slot {
@@ -195,6 +208,11 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
     // written after its deadline (it becomes the deadline's 503).
     std::optional<ExchangeUpdate> held;
     net::TimerId deadline_timer = net::kInvalidTimerId;
+    // The log line and count of an answer produced while an answer before
+    // it could still end the connection first (one still coming, or a
+    // closing one): taken when its bytes reach the stream, or, if they
+    // never do, logged as a request the connection ended before its answer.
+    std::unique_ptr<LoggedAnswer> logged;
   };
 
   // Input.
@@ -243,15 +261,32 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // close instead, since the connection ends after it (RFC 9112 9.6).
   void MarkHeldLastAnswerClose();
   // A slot the connection lets go of before its answer was written whole.
-  void LogUnanswered(const Slot& slot);
+  // `reached_stream`: the slot was at the front, so what it produced went
+  // to the stream; one behind it never had a byte sent.
+  void LogUnanswered(const Slot& slot, bool reached_stream);
   // The request in the parser, head read, body cut off by the end of the
   // connection: logged 499 (500 for the server's error).
   void LogCutOffRequest();
   // A request in the parser with its head read and its body still coming,
   // not answered already.
   bool UploadInProgress() const;
-  void LogAnswer(const Slot& slot, const http::Request* request, int status,
+  // Logs and counts `slot`'s answer, produced now; or, when an answer
+  // before it may still end the connection first (AnswerMayBeDropped),
+  // keeps its line in the slot until its bytes reach the stream.
+  void LogAnswer(Slot& slot, const http::Request* request, int status,
                  uint64_t body_bytes);
+  // Logs and counts an answer at once (a slot outside the pipeline too).
+  void LogAnswerNow(const Slot& slot, const http::Request* request, int status,
+                    uint64_t body_bytes);
+  // Writes a kept line: `status` and `body_bytes` as given (what the
+  // connection's end made of it), the rest as produced.
+  void LogKept(const Slot& slot, const LoggedAnswer& answer, int status,
+               uint64_t body_bytes);
+  // Whether `slot`'s bytes may never be sent although it is answered: an
+  // answer before it is still to come, or ends the connection.
+  bool AnswerMayBeDropped(const Slot& slot) const;
+  // When `slot`'s answer is taken as produced, for its duration.
+  SteadyTime AnswerTime(const Slot& slot);
   // Output and phase.
   void Advance();
   void MoveReadyOutput();

@@ -33,6 +33,21 @@ using ::brisk::testing::RawResponse;
 using ::testing::HasSubstr;
 using std::chrono::milliseconds;
 
+// The lines of the file at `path` (an access log).
+std::vector<std::string> FileLines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// Answers of `status` counted over every route (and unmatched requests).
+uint64_t CountedStatus(const ServerMetrics& m, int status) {
+  uint64_t n = 0;
+  for (size_t i = 0; i <= m.num_routes(); ++i) n += m.route(i).StatusCount(status);
+  return n;
+}
+
 class ServerTest : public ::testing::Test {
  protected:
   void StartServer(ServerOptions o = {}) {
@@ -89,6 +104,19 @@ class ServerTest : public ::testing::Test {
         return http::Response::Text(200, ctx.client_address() + " " + ctx.peer_address());
       }, {.run_inline = run_inline}).ok());
     }
+    // Answered inline at once; the test learns that it was.
+    ASSERT_TRUE(server_->AddRoute("GET", "/ping", [this](RequestContext&) {
+      pinged_.fetch_add(1);
+      return http::Response::Text(200, "pong\n");
+    }, kInline).ok());
+    // A stream that begins once the gate opens.
+    ASSERT_TRUE(server_->AddAsyncRoute("GET", "/gated-stream", [this](
+                                           RequestContext& ctx, Responder r) {
+      if (!gate_.Wait(ctx)) return;
+      r.BeginStream(http::Response::Text(200, ""));
+      r.Write("feed\n");
+      r.Finish();
+    }).ok());
     ASSERT_TRUE(server_->Start().ok());
     port_ = server_->port();
     ASSERT_NE(port_, 0);
@@ -100,6 +128,7 @@ class ServerTest : public ::testing::Test {
   }
 
   Gate gate_;
+  std::atomic<int> pinged_{0};
   std::unique_ptr<HttpServer> server_;
   uint16_t port_ = 0;
 };
@@ -835,10 +864,10 @@ TEST(DrainTest, AnIdleConnectionsRequestThatArrivedIsAnsweredNotReset) {
 TEST_F(ServerTest, DrainMarksAnAnswerHeldBehindASlowerOneClose) {
   StartServer({.drain_grace = std::chrono::nanoseconds(0)});  // drains at once
   RawClient c(port_);
-  ASSERT_TRUE(c.Send(Get("/gate") + Get("/hello")));
+  ASSERT_TRUE(c.Send(Get("/gate") + Get("/ping")));
   ASSERT_TRUE(gate_.WaitEntered(1));
-  // /hello (route 0, inline) is answered, its bytes held behind /gate.
-  ASSERT_TRUE(Eventually([&] { return server_->metrics().route(0).StatusCount(200) == 1; }));
+  // /ping (inline) is answered, its bytes held behind /gate.
+  ASSERT_TRUE(Eventually([&] { return pinged_.load() == 1; }));
   server_->Shutdown();
   ASSERT_TRUE(Eventually([&] { return server_->draining(); }));
   gate_.Open();
@@ -847,7 +876,7 @@ TEST_F(ServerTest, DrainMarksAnAnswerHeldBehindASlowerOneClose) {
   EXPECT_EQ(r->body, "gate\n");
   r = c.Read();
   ASSERT_TRUE(r.has_value());
-  EXPECT_EQ(r->body, "hello\n");
+  EXPECT_EQ(r->body, "pong\n");
   EXPECT_EQ(r->Header("connection"), "close");
   EXPECT_TRUE(c.WaitClosed());
   EXPECT_TRUE(server_->WaitDrained(std::chrono::seconds(20)));
@@ -897,18 +926,75 @@ TEST_F(ServerTest, AccessLogHasOneLinePerRequest) {
   ASSERT_TRUE(c.Send(Get("/hello") + Get("/users/9?x=\"q\"") + Get("/nope")));
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(c.Read().has_value());
   server_->Stop();  // flushes
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  const std::vector<std::string> lines = FileLines(path);
   ASSERT_EQ(lines.size(), 3u);
   // host - - [date] "request line" status bytes duration_us
   EXPECT_THAT(lines[0], ::testing::MatchesRegex(
       "127\\.0\\.0\\.1 - - \\[[0-9]+/[A-Z][a-z]+/[0-9]+:[0-9:]+ \\+0000\\] "
       "\"GET /hello HTTP/1\\.1\" 200 6 [0-9]+ -"));
-  // Lines are written when the answer is produced: the offloaded request
-  // may be logged after a later inline one.
-  EXPECT_THAT(lines, ::testing::Contains(HasSubstr("\"GET /users/9?x=\\x22q\\x22 HTTP/1.1\" 200 1 ")));
-  EXPECT_THAT(lines, ::testing::Contains(HasSubstr("\"GET /nope HTTP/1.1\" 404 ")));
+  // In the requests' order: the inline 404 behind the offloaded request
+  // is logged once it follows that answer out.
+  EXPECT_THAT(lines[1], HasSubstr("\"GET /users/9?x=\\x22q\\x22 HTTP/1.1\" 200 1 "));
+  EXPECT_THAT(lines[2], HasSubstr("\"GET /nope HTTP/1.1\" 404 "));
+}
+
+// An answer produced behind one still to come is logged and counted when
+// its bytes are written. Here the one before it is an HTTP/1.0 stream,
+// whose body ends with the connection: the answer behind it is never sent,
+// and it is logged and counted 499, as any request the connection ended
+// before its answer. It was logged 200 with its size, and counted as
+// answered, though the client never got a byte of it.
+TEST_F(ServerTest, AnAnswerDroppedBehindAClosingStreamIsLogged499) {
+  const std::string path = ::testing::TempDir() + "/dropped.log";
+  std::remove(path.c_str());
+  StartServer({.access_log = path});
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send("GET /gated-stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" +
+                     Get("/ping")));
+  ASSERT_TRUE(gate_.WaitEntered(1));
+  ASSERT_TRUE(Eventually([&] { return pinged_.load() == 1; }));  // answered
+  gate_.Open();
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "feed\n");
+  EXPECT_TRUE(c.WaitClosed());  // the stream ended the connection: no pong
+  ASSERT_TRUE(Eventually([&] {
+    return CountedStatus(server_->metrics(), 499) + CountedStatus(server_->metrics(), 200) == 2;
+  }));
+  EXPECT_EQ(CountedStatus(server_->metrics(), 499), 1u);
+  EXPECT_EQ(CountedStatus(server_->metrics(), 200), 1u);
+  server_->Stop();  // flushes
+  const std::vector<std::string> lines = FileLines(path);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_THAT(lines, ::testing::Contains(HasSubstr("\"GET /gated-stream HTTP/1.0\" 200 5 ")));
+  EXPECT_THAT(lines, ::testing::Contains(HasSubstr("\"GET /ping HTTP/1.1\" 499 0 ")));
+}
+
+// An answer produced behind a slower one that then keeps the connection
+// open is logged with its own status and size once it is written.
+TEST_F(ServerTest, AnAnswerHeldBehindASlowerOneIsLoggedWhenWritten) {
+  const std::string path = ::testing::TempDir() + "/held.log";
+  std::remove(path.c_str());
+  StartServer({.access_log = path});
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/gate") + Get("/ping")));
+  ASSERT_TRUE(gate_.WaitEntered(1));
+  ASSERT_TRUE(Eventually([&] { return pinged_.load() == 1; }));
+  gate_.Open();
+  for (const char* body : {"gate\n", "pong\n"}) {
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->body, body);
+  }
+  server_->Stop();  // flushes
+  EXPECT_EQ(CountedStatus(server_->metrics(), 200), 2u);
+  EXPECT_EQ(CountedStatus(server_->metrics(), 499), 0u);
+  const std::vector<std::string> lines = FileLines(path);
+  ASSERT_EQ(lines.size(), 2u);
+  // The inline answer's line waited for the one before it.
+  EXPECT_THAT(lines[0], HasSubstr("\"GET /gate HTTP/1.1\" 200 5 "));
+  EXPECT_THAT(lines[1], HasSubstr("\"GET /ping HTTP/1.1\" 200 5 "));
 }
 
 // An error decided once the head was read (a declared length over the
@@ -958,9 +1044,7 @@ TEST_F(ServerTest, AnUploadAbandonedMidBodyIsLogged499) {
   ASSERT_TRUE(after.Send("GET /hel"));
   server_->Stop();  // flushes
   EXPECT_EQ(server_->metrics().route(2).StatusCount(499), 2u);  // POST /echo
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  const std::vector<std::string> lines = FileLines(path);
   ASSERT_EQ(lines.size(), 2u);
   for (const std::string& line : lines) {
     EXPECT_THAT(line, HasSubstr("\"POST /echo HTTP/1.1\" 499 0 "));
@@ -993,9 +1077,7 @@ TEST_F(ServerTest, RequestsRefusedBeforeTheirHeadShowWhatCameInTheLog) {
   }
   EXPECT_EQ(server_->metrics().route(2).StatusCount(408), 1u);  // POST /echo
   server_->Stop();  // flushes
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  const std::vector<std::string> lines = FileLines(path);
   ASSERT_EQ(lines.size(), 5u);
   EXPECT_THAT(lines[0], HasSubstr("] \"GET / HTTP/2.0\" 505 "));
   EXPECT_THAT(lines[1], HasSubstr("] \"\\x16\\x03\\x01\\x02\\x00\" 400 "));
@@ -1036,9 +1118,7 @@ TEST_F(ServerTest, ATrustedProxyNamesTheClient) {
   EXPECT_EQ(get("/client", "X-Forwarded-For: 1.2.3.4, unknown\r\n"), "127.0.0.1 127.0.0.1");
   EXPECT_EQ(get("/client", ""), "127.0.0.1 127.0.0.1");
   server_->Stop();  // flushes
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  const std::vector<std::string> lines = FileLines(path);
   ASSERT_EQ(lines.size(), 7u);
   EXPECT_THAT(lines[0], ::testing::StartsWith("203.0.113.7 - - ["));
   EXPECT_THAT(lines[2], ::testing::StartsWith("198.51.100.2 - - ["));
@@ -1168,9 +1248,7 @@ TEST_F(ServerTest, AProxyProtocolHeaderNamesTheClient) {
   EXPECT_THAT(r->body, HasSubstr("brisk_proxy_protocol_headers_total{version=\"1\"} 2\n"));
   EXPECT_THAT(r->body, HasSubstr("brisk_proxy_protocol_refused_total{reason=\"invalid\"} 2\n"));
   server_->Stop();  // flushes
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  const std::vector<std::string> lines = FileLines(path);
   ASSERT_GE(lines.size(), 4u);
   EXPECT_THAT(lines[0], ::testing::StartsWith("203.0.113.7 - - ["));
   EXPECT_THAT(lines[2], ::testing::StartsWith("2001:db8::5 - - ["));
@@ -1385,14 +1463,8 @@ TEST_F(ServerTest, AccessLogReopensForRotation) {
   ASSERT_TRUE(c.Send(Get("/nope")));
   ASSERT_TRUE(c.Read().has_value());
   server_->Stop();  // flushes
-  auto lines_of = [](const std::string& file) {
-    std::ifstream in(file);
-    std::vector<std::string> lines;
-    for (std::string line; std::getline(in, line);) lines.push_back(line);
-    return lines;
-  };
-  const std::vector<std::string> before = lines_of(moved);
-  const std::vector<std::string> after = lines_of(path);
+  const std::vector<std::string> before = FileLines(moved);
+  const std::vector<std::string> after = FileLines(path);
   ASSERT_EQ(before.size(), 1u);
   EXPECT_THAT(before[0], HasSubstr("\"GET /hello HTTP/1.1\" 200 "));
   ASSERT_EQ(after.size(), 1u);
@@ -1421,9 +1493,7 @@ TEST_F(ServerTest, TraceParentIsPassedEchoedAndLogged) {
   EXPECT_EQ(r->Header("traceparent"), "");
   EXPECT_EQ(r->body, "none");
   server_->Stop();  // flushes the log
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  const std::vector<std::string> lines = FileLines(path);
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_THAT(lines[0], ::testing::EndsWith(" 4bf92f3577b34da6a3ce929d0e0e4736"));
   EXPECT_THAT(lines[1], ::testing::EndsWith(" -"));
