@@ -31,10 +31,12 @@ namespace {
 // piece, whatever other processes append. O_NONBLOCK for the open only: a
 // FIFO that no process reads fails at once (ENXIO) instead of holding the
 // caller, the start or the thread that takes SIGTERM, until a reader comes.
-// Writes block again: only the writer thread waits on them.
+// Writes block again: only the writer thread waits on them. A new file is
+// 0644 (less the umask), as nginx creates its logs: under `umask 000` a
+// 0666 file let any local user write lines into it (outside review).
 int OpenForAppend(const std::string& path) {
   const int fd =
-      open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0666);
+      open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0644);
   if (fd < 0) return fd;
   const int flags = fcntl(fd, F_GETFL);
   if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {

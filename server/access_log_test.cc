@@ -390,6 +390,28 @@ TEST(AccessLogTest, AFifoWithoutAReaderIsRefusedNotWaitedFor) {
   close(reader);
 }
 
+// A log file it creates is 0644, as nginx's, whatever the umask lets
+// through: under `umask 000` it was 0666, and any local user could write
+// lines into it. Reopened after a rotation, the new file too.
+TEST(AccessLogTest, ANewFileIsWritableByItsOwnerOnly) {
+  const ::brisk::testing::TempDir dir;
+  const std::string path = dir.path() + "/access.log";
+  const mode_t old_umask = umask(0);
+  auto log = AccessLog::Open(path);
+  umask(old_umask);
+  ASSERT_TRUE(log.ok()) << log.status();
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
+  ASSERT_EQ(std::rename(path.c_str(), (path + ".1").c_str()), 0);
+  umask(0);
+  const absl::Status reopened = (*log)->Reopen();
+  umask(old_umask);
+  ASSERT_TRUE(reopened.ok()) << reopened;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
+}
+
 // open(2) fails with ENXIO on a Unix socket too (say /dev/log): that is
 // said as the system says it, not as a FIFO without its reader.
 TEST(AccessLogTest, AUnixSocketIsNotCalledAFifo) {

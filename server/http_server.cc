@@ -306,6 +306,24 @@ absl::Status HttpServer::Impl::AddStatusRoutes(HttpServer* server) {
 
 namespace {
 
+// Descriptors 0, 1 and 2 that whoever started the process left closed
+// (`brisk <&- 2>&-`, a careless supervisor) are opened on /dev/null, as
+// OpenSSH's sanitise_stdfd() does. Otherwise the next descriptor the process
+// opens takes that number, and what it writes to stdout or stderr (the
+// start line, a diagnostic) goes there: into the access log, the shutdown
+// eventfd (a write there begins the shutdown), or, once a rotation frees a
+// number, a client's connection (outside review).
+void OpenClosedStandardDescriptors() {
+  for (;;) {
+    const int fd = open("/dev/null", O_RDWR);
+    if (fd < 0) return;  // nothing to be done: no descriptor left
+    if (fd > STDERR_FILENO) {  // 0, 1 and 2 are all open
+      close(fd);
+      return;
+    }
+  }
+}
+
 // `value` in [lo, hi], else InvalidArgument "name must be in [lo, hi]".
 template <typename T>
 absl::Status CheckRange(const char* name, T value, T lo, T hi) {
@@ -389,8 +407,9 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
 }
 
 void PrepareServerProcess() {
-  // SIGHUP and SIGUSR1 blocked, SIGPIPE ignored, soft RLIMIT_NOFILE raised
-  // to the hard one.
+  // Closed standard descriptors opened on /dev/null, SIGHUP and SIGUSR1
+  // blocked, SIGPIPE ignored, soft RLIMIT_NOFILE raised to the hard one.
+  OpenClosedStandardDescriptors();
   sigset_t hup;
   sigemptyset(&hup);
   sigaddset(&hup, SIGHUP);
@@ -405,7 +424,8 @@ void PrepareServerProcess() {
 }
 
 HttpServer::HttpServer(ServerOptions options)
-    : impl_(std::make_unique<Impl>(std::move(options))) {}
+    // Before the server opens its first descriptor (the shutdown eventfd).
+    : impl_((OpenClosedStandardDescriptors(), std::make_unique<Impl>(std::move(options)))) {}
 
 HttpServer::~HttpServer() {
   if (impl_->OnOwnThread()) {

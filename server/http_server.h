@@ -263,6 +263,10 @@ absl::Status ValidateServerOptions(const ServerOptions& options);
 // For a program whose server handles signals (the default), call first
 // thing in main(), before any thread exists (threads inherit the signal
 // mask). For a server process:
+// - opens descriptors 0, 1 and 2 on /dev/null where they are closed (a
+//   process started with `<&- >&- 2>&-`): otherwise the next file or socket
+//   opened takes the number, and stdout or stderr writes go into it (a
+//   client's connection). The HttpServer constructor does the same.
 // - blocks SIGHUP and SIGUSR1 (log reopen, as nginx): a reload signal that
 //   arrives while the process starts (`systemctl reload`, logrotate's
 //   postrotate, a restart racing either) otherwise kills it with SIGHUP's
@@ -283,6 +287,8 @@ void PrepareServerProcess();
 
 class HttpServer {
  public:
+  // Opens closed descriptors 0, 1 and 2 on /dev/null first, as
+  // PrepareServerProcess() does.
   explicit HttpServer(ServerOptions options);
   // Stop()s if running. Not from one of the server's own threads (a
   // handler): that aborts with a message saying so.

@@ -11,14 +11,17 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <vector>
+#include <string>
 #include <string_view>
 
 #include "gtest/gtest.h"
@@ -121,6 +124,68 @@ bool Answers(int fd, uint16_t port) {
   pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
   char buf[64];
   return poll(&p, 1, 10000) == 1 && read(fd, buf, sizeof(buf)) > 0;
+}
+
+// Whether `fd` is open on /dev/null.
+bool OnDevNull(int fd) {
+  struct stat null_st {};
+  struct stat st {};
+  return stat("/dev/null", &null_st) == 0 && fstat(fd, &st) == 0 &&
+         S_ISCHR(st.st_mode) && st.st_rdev == null_st.st_rdev;
+}
+
+// Descriptors 0, 1 and 2 left closed by whoever started the process are
+// opened on /dev/null, and an open one is left as it was. Otherwise the
+// next descriptor opened takes the number, and stdout or stderr writes go
+// into it: with `<&- 2>&-`, after a log rotation freed the access log's
+// number, a diagnostic on stderr went into a client's connection (outside
+// review).
+TEST(ServerSignalsTest, PrepareServerProcessOpensClosedStandardDescriptors) {
+  EXPECT_EQ(ExitCodeInChild([] {
+    const int out = dup(STDOUT_FILENO);  // a marker: 1 must stay this file
+    struct stat before {};
+    if (out < 0 || fstat(out, &before) != 0) return 3;
+    close(STDIN_FILENO);
+    close(STDERR_FILENO);
+    PrepareServerProcess();
+    struct stat after {};
+    if (fstat(STDOUT_FILENO, &after) != 0 || after.st_ino != before.st_ino ||
+        after.st_dev != before.st_dev) {
+      return 4;  // stdout was open: left alone
+    }
+    return OnDevNull(STDIN_FILENO) && OnDevNull(STDERR_FILENO) ? 0 : 5;
+  }), 0);
+}
+
+// An embedding program that does not call PrepareServerProcess(): the
+// server's constructor does it, before its first descriptor, so none of
+// the server's descriptors (the shutdown eventfd, where a stray write
+// began the shutdown; the access log; a listener; a client) takes 0, 1 or
+// 2, through a start, a served request and a log rotation.
+TEST(ServerSignalsTest, AServerNeverTakesAClosedStandardDescriptor) {
+  const std::string log = ::testing::TempDir() + "/stdfd_access.log";
+  std::remove(log.c_str());
+  std::remove((log + ".1").c_str());
+  EXPECT_EQ(ExitCodeInChild([&log] {
+    close(STDIN_FILENO);
+    close(STDOUT_FILENO);
+    close(STDERR_FILENO);
+    HttpServer server(ServerOptions{.address = "127.0.0.1", .port = 0,
+                                    .access_log = log, .handle_signals = false});
+    if (!server.Start().ok()) return 3;
+    const int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c < 0 || !Answers(c, server.port())) return 4;
+    if (std::rename(log.c_str(), (log + ".1").c_str()) != 0) return 5;
+    if (!server.ReopenAccessLog().ok()) return 6;
+    const int d = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (d < 0 || !Answers(d, server.port())) return 7;
+    const bool clean = OnDevNull(STDIN_FILENO) && OnDevNull(STDOUT_FILENO) &&
+                       OnDevNull(STDERR_FILENO);
+    close(c);
+    close(d);
+    server.Stop();
+    return clean ? 0 : 8;
+  }), 0);
 }
 
 // A start that leaves no descriptor for a connection fails, with the
