@@ -1168,6 +1168,70 @@ TEST(RequestParserTest, ABodysBufferStaysWithinItsLimit) {
   }
 }
 
+// A body's buffer over 64 KiB is not kept past Reset() (what a server
+// does to a parser it pools between requests): an upload abandoned midway
+// (its client left, a timeout), or a request refused after its body came,
+// would otherwise leave its megabytes with a parser waiting idle. Up to
+// 64 KiB it is kept, for the next request's body.
+TEST(RequestParserTest, ABodyBufferOver64KibIsNotKeptAfterReset) {
+  constexpr size_t kKept = 64 * 1024;
+  struct Row {
+    const char* name;
+    std::string input;
+    ParseResult::Kind kind;  // the last Feed()'s
+    size_t min_capacity;     // the body buffer's, before Reset()
+    bool released;           // by Reset(): its capacity was over 64 KiB
+  };
+  std::string chunked = "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 20; ++i) chunked += "2710\r\n" + std::string(10000, 'c') + "\r\n";
+  const std::vector<Row> rows = {
+      // Content-Length: the head reserves min(length, 64 KiB).
+      {"abandoned", "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n" +
+                        std::string(300000, 'b'),
+       ParseResult::kNeedMore, 300000, true},
+      {"just over", "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" +
+                        std::string(kKept + 1, 'b'),
+       ParseResult::kNeedMore, kKept + 1, true},
+      {"chunked, abandoned", chunked, ParseResult::kNeedMore, 200000, true},
+      // Its whole body read, then an error (a bad chunk end).
+      {"chunked, then an error", chunked + "5\r\nabcdeX", ParseResult::kError, 200000, true},
+      {"at the limit", "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" +
+                           std::string(kKept, 'b'),
+       ParseResult::kNeedMore, kKept, false},
+      {"small", "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n" +
+                    std::string(10, 'b'),
+       ParseResult::kNeedMore, 100, false},
+  };
+  for (const Row& row : rows) {
+    SCOPED_TRACE(row.name);
+    RequestParser parser;
+    ParseResult r;
+    for (size_t at = 0; at < row.input.size() && r.kind != ParseResult::kError;
+         at += 16384) {  // a socket's reads
+      r = parser.Feed(std::string_view(row.input).substr(at, 16384));
+    }
+    ASSERT_EQ(r.kind, row.kind);
+    const size_t capacity = parser.request().body_capacity();
+    ASSERT_GE(capacity, row.min_capacity);
+    ASSERT_EQ(capacity > kKept, row.released) << capacity;
+    parser.Reset();
+    EXPECT_TRUE(parser.request().body().empty());
+    if (row.released) {
+      // Released: no more than an empty string's own.
+      EXPECT_LE(parser.request().body_capacity(), std::string().capacity());
+    } else {
+      EXPECT_EQ(parser.request().body_capacity(), capacity);  // kept
+    }
+    // The parser serves the next request as a fresh one would.
+    ASSERT_EQ(parser.Feed("POST /next HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nxyz")
+                  .kind,
+              ParseResult::kComplete);
+    Request next = parser.TakeRequest();
+    EXPECT_EQ(next.path(), "/next");
+    EXPECT_EQ(next.body(), "xyz");
+  }
+}
+
 // head_request() survives an error in the head, so that the error answer to
 // a HEAD request can leave out its content; it is true as soon as the
 // method and its space are read (a line refused as too long, or one that

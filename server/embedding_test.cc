@@ -97,6 +97,18 @@ class EmbeddingTest : public ::testing::Test {
                                        [](RequestContext&, Responder) {
       throw std::runtime_error("bug");
     }).ok());
+    // Inline async handlers that throw on the reactor: one with its
+    // Responder (destroyed as the stack unwinds), one after parking it (it
+    // lives on: only the dispatcher's catch answers the request).
+    ASSERT_TRUE(server_->AddAsyncRoute("GET", "/throw-inline-async",
+                                       [](RequestContext&, Responder) {
+      throw std::runtime_error("bug");
+    }, {.run_inline = true}).ok());
+    ASSERT_TRUE(server_->AddAsyncRoute("GET", "/park-then-throw",
+                                       [this](RequestContext&, Responder r) {
+      parking_.Park(std::move(r));
+      throw std::runtime_error("bug after parking");
+    }, {.run_inline = true}).ok());
     // Streams: n pieces of `size` bytes, written as fast as allowed.
     ASSERT_TRUE(server_->AddAsyncRoute("GET", "/stream", [this](
                                            RequestContext& ctx, Responder r) {
@@ -205,6 +217,41 @@ TEST_F(EmbeddingTest, ResponderDroppedUnansweredGives500) {
   // before the dispatcher's catch counts the exception: wait for the count.
   EXPECT_TRUE(Eventually(
       [&] { return server_->metrics().handler_exceptions.load() == 1u; }));
+}
+
+// An inline async handler that throws (on the reactor, before it returns)
+// gets its request answered 500 and counted, and the connection serves
+// the next request. When its Responder survives the throw (kept
+// elsewhere), the dispatcher's 500 is the answer, not the deadline's 503
+// (the route keeps the server's 5 s): the Responder then finds its request
+// answered.
+TEST_F(EmbeddingTest, InlineAsyncHandlerThatThrowsGives500) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/throw-inline-async") + Get("/park-then-throw") + Get("/hello")));
+  for (const char* path : {"/throw-inline-async", "/park-then-throw"}) {
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value()) << path;
+    EXPECT_EQ(r->status, 500) << path;
+  }
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "hello\n");  // the connection lives on
+  // Both counted before the second 500 went out: the first before the
+  // reactor read on (its Responder answered as the stack unwound, before
+  // the count), the second before the dispatcher answered it.
+  EXPECT_TRUE(Eventually(
+      [&] { return server_->metrics().handler_exceptions.load() == 2u; }));
+  ASSERT_TRUE(parking_.WaitParked(1));
+  Responder parked = parking_.Take(0);
+  EXPECT_TRUE(parked.closed());
+  EXPECT_FALSE(parked.Send(http::Response::Text(200, "after the throw\n")));
+  // The server's own 500s are no late handler results.
+  EXPECT_EQ(server_->metrics().late_results_dropped.load(), 0u);
+  ASSERT_TRUE(c.Send(Get("/hello")));
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "hello\n");  // nothing of the parked answer came
 }
 
 TEST_F(EmbeddingTest, AsyncDeadlineAnswers503AndDropsTheLateAnswer) {

@@ -13,7 +13,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -26,37 +25,14 @@
 
 #include "gtest/gtest.h"
 #include "server/http_server.h"
+#include "server/testing/exit_code_in_child.h"
 #include "server/testing/gate.h"
 
 namespace brisk {
 namespace {
 
 using ::brisk::testing::Eventually;
-
-// Runs `body` in a forked child, for what belongs to the whole process (its
-// pending signals, its open-file limit), and returns the child's exit code:
-// what `body` returned. -1, with a test failure, if the child did not exit.
-template <typename Body>
-int ExitCodeInChild(Body body) {
-  const pid_t child = fork();
-  if (child < 0) {
-    ADD_FAILURE() << "fork: errno " << errno;
-    return -1;
-  }
-  if (child == 0) _exit(body());
-  int status = 0;
-  if (waitpid(child, &status, 0) != child) {
-    ADD_FAILURE() << "waitpid: errno " << errno;
-    return -1;
-  }
-  if (!WIFEXITED(status)) {
-    ADD_FAILURE() << "the child did not exit: "
-                  << (WIFSIGNALED(status) ? "killed by signal " : "status ")
-                  << (WIFSIGNALED(status) ? WTERMSIG(status) : status);
-    return -1;
-  }
-  return WEXITSTATUS(status);
-}
+using ::brisk::testing::ExitCodeInChild;
 
 // A SIGHUP (reload) sent while a binary starts, before Start() reads
 // signals: with PrepareServerProcess() first in main() it waits, and the

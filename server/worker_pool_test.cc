@@ -133,5 +133,270 @@ TEST(WorkerPoolTest, TheWakerSendsAWorkerAtACloseTime) {
   pool.Shutdown();
 }
 
+// A first-in-first-out queue that hands out nothing until it is opened: a
+// test cancels a queued request before any worker can take it, then opens
+// the queue with the admission of one more job (in the same step, so that
+// the worker woken for that job finds every job queued before it). Its Withdraw()
+// finds nothing, as when a worker's Next() took the job a moment before the
+// request was cancelled: the worker then holds a job whose request was
+// answered already. In kBatch mode Next() hands out every queued job as one
+// batch; in kRefuse mode it refuses them all (ShedReason::kExpiredInQueue).
+// Records every Finished() and Withdraw() call.
+class GatedPolicy : public AdmissionPolicy {
+ public:
+  enum class Mode { kSingle, kBatch, kRefuse };
+  struct Finish {
+    std::vector<uint64_t> ids;  // the job's id, or its members' in order
+    std::chrono::nanoseconds handler_time;
+    bool cut_short;
+  };
+
+  explicit GatedPolicy(Mode mode) : mode_(mode) {}
+
+  // The next Admit() opens the queue.
+  void OpenAtNextAdmit() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_at_admit_ = true;
+  }
+  std::vector<Finish> finished() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return finished_;
+  }
+  int withdraw_calls() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return withdraw_calls_;
+  }
+
+  std::optional<ShedReason> Admit(Job& job, SteadyTime) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    jobs_.push_back(std::move(job));
+    open_ = open_ || open_at_admit_;
+    return std::nullopt;
+  }
+  std::optional<Job> Next(SteadyTime, std::vector<Refusal>* refused) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!open_ || jobs_.empty()) return std::nullopt;
+    switch (mode_) {
+      case Mode::kSingle: {
+        Job job = std::move(jobs_.front());
+        jobs_.erase(jobs_.begin());
+        return job;
+      }
+      case Mode::kBatch: {
+        Job batch{.deadline = jobs_.front().deadline};
+        batch.batch = std::move(jobs_);
+        jobs_.clear();
+        return batch;
+      }
+      case Mode::kRefuse:
+        for (Job& job : jobs_) {
+          refused->push_back({std::move(job), ShedReason::kExpiredInQueue});
+        }
+        jobs_.clear();
+        return std::nullopt;
+    }
+    return std::nullopt;
+  }
+  void Finished(const Job& job, std::chrono::nanoseconds handler_time,
+                SteadyTime) override {
+    Finish f{.handler_time = handler_time, .cut_short = job.cut_short};
+    if (job.is_batch()) {
+      for (const Job& member : job.batch) f.ids.push_back(member.id);
+    } else {
+      f.ids.push_back(job.id);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    finished_.push_back(std::move(f));
+  }
+  bool Withdraw(size_t, SteadyTime, uintptr_t) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++withdraw_calls_;
+    return false;  // taken by a worker already
+  }
+  size_t queued() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return jobs_.size();
+  }
+
+ private:
+  const Mode mode_;
+  mutable std::mutex mu_;
+  bool open_ = false;
+  bool open_at_admit_ = false;
+  std::vector<Job> jobs_;
+  std::vector<Finish> finished_;
+  int withdraw_calls_ = 0;
+};
+
+// Records which exchanges the pool ran and refused; answers each run 200.
+// Read after the pool's Shutdown(), which runs every wake-up posted before
+// it: what the workers did with the jobs submitted is then all done.
+class RecordingDelegate : public WorkerDelegate {
+ public:
+  void Run(Exchange& exchange) override {
+    exchange.Answer(http::Response{.status = 200});
+    std::lock_guard<std::mutex> lock(mu_);
+    ran_.push_back(&exchange);
+  }
+  void RunBatch(const std::vector<Exchange*>& batch) override {
+    for (Exchange* e : batch) e->Answer(http::Response{.status = 200});
+    std::lock_guard<std::mutex> lock(mu_);
+    batches_.push_back(batch);
+  }
+  void Refuse(Exchange& exchange, ShedReason reason) override {
+    exchange.Refuse(http::Response{.status = 503});
+    std::lock_guard<std::mutex> lock(mu_);
+    refused_.push_back({&exchange, reason});
+  }
+
+  std::vector<Exchange*> ran() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ran_;
+  }
+  std::vector<std::vector<Exchange*>> batches() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return batches_;
+  }
+  std::vector<std::pair<Exchange*, ShedReason>> refused() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return refused_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<Exchange*> ran_;
+  std::vector<std::vector<Exchange*>> batches_;
+  std::vector<std::pair<Exchange*, ShedReason>> refused_;
+};
+
+Job MakeJobWithId(uint64_t id) {
+  Job job = MakeJob(steady_clock::now());
+  job.id = id;
+  return job;
+}
+
+// A request answered at its deadline (Expire) while queued, its place not
+// given back (a worker's Next() had it already): the worker skips its
+// handler, tells the policy it took no time, and goes on to the next job.
+// The queue depth counts it out all the same.
+TEST(WorkerPoolTest, AJobCancelledWhileQueuedIsSkippedNotRun) {
+  ServerMetrics metrics({"/score"});
+  RecordingDelegate delegate;
+  auto owned = std::make_unique<GatedPolicy>(GatedPolicy::Mode::kSingle);
+  GatedPolicy& policy = *owned;
+  WorkerPool pool(1, 16, std::move(owned), &delegate, &metrics);
+  Job expired = MakeJobWithId(1);
+  const std::shared_ptr<Exchange> expired_exchange = expired.exchange;
+  ASSERT_FALSE(pool.Submit(std::move(expired), steady_clock::now()).has_value());
+  EXPECT_EQ(metrics.queue_depth.load(), 1);
+  ASSERT_TRUE(expired_exchange->Expire());  // the deadline answered it: 503
+  EXPECT_TRUE(expired_exchange->cancelled());
+  EXPECT_EQ(policy.withdraw_calls(), 1);
+  policy.OpenAtNextAdmit();
+  Job live = MakeJobWithId(2);
+  const std::shared_ptr<Exchange> live_exchange = live.exchange;
+  ASSERT_FALSE(pool.Submit(std::move(live), steady_clock::now()).has_value());
+  pool.Shutdown();  // the worker took both jobs, in order
+
+  EXPECT_EQ(delegate.ran(), std::vector<Exchange*>{live_exchange.get()});
+  EXPECT_FALSE(expired_exchange->started());
+  EXPECT_TRUE(live_exchange->started());
+  const std::vector<GatedPolicy::Finish> finished = policy.finished();
+  ASSERT_EQ(finished.size(), 2u);
+  EXPECT_EQ(finished[0].ids, std::vector<uint64_t>{1});
+  EXPECT_EQ(finished[0].handler_time, std::chrono::nanoseconds(0));
+  EXPECT_FALSE(finished[0].cut_short);
+  EXPECT_EQ(finished[1].ids, std::vector<uint64_t>{2});
+  EXPECT_EQ(metrics.queue_depth.load(), 0);
+  // Only the job that ran is in the handler and queue-wait histograms.
+  EXPECT_EQ(metrics.route(0).handler.count(), 1u);
+  EXPECT_EQ(metrics.route(0).queue_wait.count(), 1u);
+  // The deadline's answer stands: the skipped job answered nothing late.
+  EXPECT_EQ(expired_exchange->outcome(), Exchange::Outcome::kOther);
+}
+
+// A batch member whose client left while queued (Unbind) is left out of
+// its batch: the handler gets the others; a batch whose members were all
+// let go runs no handler at all.
+TEST(WorkerPoolTest, ABatchLeavesOutTheMembersCancelledWhileQueued) {
+  for (const bool all_cancelled : {false, true}) {
+    SCOPED_TRACE(all_cancelled ? "all cancelled" : "one cancelled");
+    ServerMetrics metrics({"/score"});
+    RecordingDelegate delegate;
+    auto owned = std::make_unique<GatedPolicy>(GatedPolicy::Mode::kBatch);
+    GatedPolicy& policy = *owned;
+    WorkerPool pool(1, 16, std::move(owned), &delegate, &metrics);
+    std::vector<std::shared_ptr<Exchange>> exchanges;
+    for (uint64_t id = 1; id <= 3; ++id) {
+      Job job = MakeJobWithId(id);
+      exchanges.push_back(job.exchange);
+      ASSERT_FALSE(pool.Submit(std::move(job), steady_clock::now()).has_value());
+    }
+    EXPECT_EQ(metrics.queue_depth.load(), 3);
+    exchanges[1]->Unbind();  // its client left
+    if (all_cancelled) {
+      exchanges[0]->Unbind();
+      exchanges[2]->Unbind();
+    }
+    // Queued with the others: the queue opens as it is admitted (the
+    // wake-ups of the others may be spent).
+    policy.OpenAtNextAdmit();
+    Job last = MakeJobWithId(4);
+    std::shared_ptr<Exchange> last_exchange = last.exchange;
+    if (all_cancelled) last_exchange->Unbind();
+    exchanges.push_back(last_exchange);
+    ASSERT_FALSE(pool.Submit(std::move(last), steady_clock::now()).has_value());
+    pool.Shutdown();
+
+    const std::vector<GatedPolicy::Finish> finished = policy.finished();
+    ASSERT_EQ(finished.size(), 1u);
+    EXPECT_EQ(finished[0].ids, (std::vector<uint64_t>{1, 2, 3, 4}));
+    EXPECT_EQ(metrics.queue_depth.load(), 0);
+    EXPECT_FALSE(exchanges[1]->started());
+    if (all_cancelled) {
+      EXPECT_TRUE(delegate.batches().empty());
+      EXPECT_EQ(finished[0].handler_time, std::chrono::nanoseconds(0));
+      EXPECT_EQ(metrics.route(0).batch_size.count(), 0u);
+      EXPECT_EQ(metrics.route(0).handler.count(), 0u);
+      for (const auto& e : exchanges) EXPECT_FALSE(e->started());
+    } else {
+      const std::vector<std::vector<Exchange*>> batches = delegate.batches();
+      ASSERT_EQ(batches.size(), 1u);
+      EXPECT_EQ(batches[0], (std::vector<Exchange*>{exchanges[0].get(), exchanges[2].get(),
+                                                    exchanges[3].get()}));
+      EXPECT_EQ(metrics.route(0).batch_size.count(), 1u);
+      EXPECT_EQ(metrics.route(0).queue_wait.count(), 3u);
+    }
+  }
+}
+
+// A queued job the policy refuses (here: too little time left) is answered
+// by the delegate's Refuse, unless its request was answered meanwhile: a
+// cancelled one is only counted out of the queue.
+TEST(WorkerPoolTest, ARefusedJobCancelledWhileQueuedIsNotAnsweredAgain) {
+  ServerMetrics metrics({"/score"});
+  RecordingDelegate delegate;
+  auto owned = std::make_unique<GatedPolicy>(GatedPolicy::Mode::kRefuse);
+  GatedPolicy& policy = *owned;
+  WorkerPool pool(1, 16, std::move(owned), &delegate, &metrics);
+  Job gone = MakeJobWithId(1);
+  const std::shared_ptr<Exchange> gone_exchange = gone.exchange;
+  ASSERT_FALSE(pool.Submit(std::move(gone), steady_clock::now()).has_value());
+  ASSERT_TRUE(gone_exchange->Expire());
+  policy.OpenAtNextAdmit();
+  Job waiting = MakeJobWithId(2);
+  const std::shared_ptr<Exchange> waiting_exchange = waiting.exchange;
+  ASSERT_FALSE(pool.Submit(std::move(waiting), steady_clock::now()).has_value());
+  pool.Shutdown();  // both were refused in one Next(), the cancelled one first
+
+  const std::vector<std::pair<Exchange*, ShedReason>> refused = delegate.refused();
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0].first, waiting_exchange.get());
+  EXPECT_EQ(refused[0].second, ShedReason::kExpiredInQueue);
+  EXPECT_TRUE(delegate.ran().empty());
+  EXPECT_TRUE(policy.finished().empty());
+  EXPECT_EQ(metrics.queue_depth.load(), 0);
+}
+
 }  // namespace
 }  // namespace brisk::internal
