@@ -1,27 +1,28 @@
 #include "server/access_log.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
-#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <condition_variable>
-#include <utility>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "concurrency/start_thread.h"
+#include "server/stderr_writer.h"
 
 namespace brisk {
 
@@ -185,7 +186,7 @@ struct AccessLog::State {
     if (hooks.on_error) {
       hooks.on_error(message);
     } else {
-      std::fprintf(stderr, "%s\n", message.c_str());
+      internal::SayOnStderr("%s", message.c_str());
     }
   }
 

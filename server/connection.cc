@@ -10,6 +10,7 @@
 #include "http/response_writer.h"
 #include "http/trace_context.h"
 #include "server/log_limiter.h"
+#include "server/stderr_writer.h"
 
 namespace brisk::internal {
 namespace {
@@ -927,12 +928,12 @@ void Connection::OnStreamError(int error) {
     context().metrics->connection_errors.fetch_add(1, std::memory_order_relaxed);
     static LogLimiter log;
     if (const uint64_t n = log.Count(); n != 0) {
-      std::fprintf(stderr,
-                   "connection from %s ended by an error of the server's: %s (%llu "
-                   "such since the last line like this; "
-                   "brisk_connection_errors_total counts them all)\n",
-                   info_ != nullptr ? info_->peer.HostString().c_str() : "-",
-                   std::strerror(error), static_cast<unsigned long long>(n));
+      SayOnStderr(
+          "connection from %s ended by an error of the server's: %s (%llu "
+          "such since the last line like this; "
+          "brisk_connection_errors_total counts them all)",
+          info_ != nullptr ? info_->peer.HostString().c_str() : "-", std::strerror(error),
+          static_cast<unsigned long long>(n));
     }
   }
   Close();

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "server/forwarded.h"
+#include "server/stderr_writer.h"
 #include "server/wait_bound.h"
 
 namespace brisk::internal {
@@ -200,7 +201,7 @@ void Exchange::RunWritable(absl::AnyInvocable<void()>& callback) {
   try {
     callback();
   } catch (...) {
-    std::fprintf(stderr, "brisk: an OnWritable callback threw; its answer is cut off\n");
+    internal::SayOnStderr("brisk: an OnWritable callback threw; its answer is cut off");
     Abandon();
   }
 }

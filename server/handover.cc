@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "concurrency/start_thread.h"
 #include "net/unix_socket.h"
+#include "server/stderr_writer.h"
 
 namespace brisk::internal {
 namespace {
@@ -141,8 +142,7 @@ void HandoverService::Serve() {
     // owner-only too (ListenUnix), but a directory or umask chosen by
     // someone else does not decide who gets the port.
     if (!net::PeerIsOwnUserOrRoot(conn.get())) {
-      std::fprintf(stderr, "handover socket %s: refused a process of another user\n",
-                   path_.c_str());
+      SayOnStderr("handover socket %s: refused a process of another user", path_.c_str());
       continue;
     }
     if (!net::SetIoTimeout(conn.get(), std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -32,16 +32,17 @@
 #include "net/socket.h"
 #include "server/access_log.h"
 #include "server/codel_policy.h"
-#include "server/deadline_policy.h"
 #include "server/connection.h"
+#include "server/deadline_policy.h"
 #include "server/dispatcher.h"
 #include "server/handover.h"
 #include "server/lifecycle.h"
 #include "server/reactor.h"
 #include "server/route_table.h"
 #include "server/server_thread.h"
-#include "server/tls_endpoint.h"
 #include "server/status_page.h"
+#include "server/stderr_writer.h"
+#include "server/tls_endpoint.h"
 #include "server/wait_bound.h"
 #include "server/worker_pool.h"
 
@@ -68,23 +69,21 @@ void WarnIfFewerFilesThanConnections(int max_connections) {
   if (files.rlim_cur <= own) {
     // Start() refuses to start when not one connection fits; this says
     // why when a few barely do.
-    std::fprintf(stderr,
-                 "warning: the open-file limit (%llu descriptors) leaves almost "
-                 "none for connections beside the server's own (~%llu); raise "
-                 "it (ulimit -n, systemd LimitNOFILE=)\n",
-                 static_cast<unsigned long long>(files.rlim_cur),
-                 static_cast<unsigned long long>(own));
+    internal::SayOnStderr(
+        "warning: the open-file limit (%llu descriptors) leaves almost "
+        "none for connections beside the server's own (~%llu); raise "
+        "it (ulimit -n, systemd LimitNOFILE=)",
+        static_cast<unsigned long long>(files.rlim_cur), static_cast<unsigned long long>(own));
     return;
   }
-  std::fprintf(stderr,
-               "warning: max_connections %d is above what the open-file limit "
-               "allows (%llu descriptors, ~%llu of them the server's own): past "
-               "~%llu connections new clients wait in the listen backlog; raise "
-               "the limit (ulimit -n, systemd LimitNOFILE=) or lower "
-               "--max_connections\n",
-               max_connections, static_cast<unsigned long long>(files.rlim_cur),
-               static_cast<unsigned long long>(own),
-               static_cast<unsigned long long>(files.rlim_cur - own));
+  internal::SayOnStderr(
+      "warning: max_connections %d is above what the open-file limit "
+      "allows (%llu descriptors, ~%llu of them the server's own): past "
+      "~%llu connections new clients wait in the listen backlog; raise "
+      "the limit (ulimit -n, systemd LimitNOFILE=) or lower "
+      "--max_connections",
+      max_connections, static_cast<unsigned long long>(files.rlim_cur),
+      static_cast<unsigned long long>(own), static_cast<unsigned long long>(files.rlim_cur - own));
 }
 
 // A start that leaves no descriptor for a connection (an open-file limit
@@ -502,11 +501,8 @@ absl::Status HttpServer::Start() {
   const ServerOptions& o = d.options;
   if (absl::Status s = ValidateServerOptions(o); !s.ok()) return s;
   if (o.tls.enabled()) {
-    absl::StatusOr<std::unique_ptr<internal::TlsEndpoint>> tls =
-        internal::TlsEndpoint::Create(o.tls, [](std::string_view line) {
-          std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()),
-                       line.data());
-        });
+    absl::StatusOr<std::unique_ptr<internal::TlsEndpoint>> tls = internal::TlsEndpoint::Create(
+        o.tls, [](std::string_view line) { internal::Stderr().Say(line); });
     if (!tls.ok()) return tls.status();
     d.tls = *std::move(tls);
   }
@@ -810,8 +806,8 @@ absl::Status HttpServer::Start() {
         internal::HandoverService::Start(o.handover_socket, listener_fds,
                                          on_handed_over);
     if (!service.ok()) {
-      std::fprintf(stderr, "handover socket %s: %s\n", o.handover_socket.c_str(),
-                   service.status().ToString().c_str());
+      internal::SayOnStderr("handover socket %s: %s", o.handover_socket.c_str(),
+                            service.status().ToString().c_str());
     } else {
       d.handover = *std::move(service);
     }
@@ -821,17 +817,17 @@ absl::Status HttpServer::Start() {
   // What is served, as each reload says it: a chain that lacks an
   // intermediate is then known at start, not at the first rotation.
   if (d.tls != nullptr) {
-    std::fprintf(stderr, "tls: %s\n", d.tls->certificate_summary().c_str());
+    internal::SayOnStderr("tls: %s", d.tls->certificate_summary().c_str());
   }
   return absl::OkStatus();
 }
 
 void HttpServer::Impl::ReopenAccessLogOnSignal(int signo) {
   if (absl::Status s = access_log->Reopen(); s.ok()) {
-    std::fprintf(stderr, "signal %d: access log reopened\n", signo);
+    internal::SayOnStderr("signal %d: access log reopened", signo);
   } else {
-    std::fprintf(stderr, "signal %d: %s (still writing to the old file)\n", signo,
-                 std::string(s.message()).c_str());
+    internal::SayOnStderr("signal %d: %s (still writing to the old file)", signo,
+                          std::string(s.message()).c_str());
   }
 }
 
@@ -840,7 +836,7 @@ void HttpServer::Impl::OnSignal(int signo) {
   if (signo == SIGUSR1) {
     // As nginx: reopen the log files only (no TLS reload).
     if (!log_file) {
-      std::fprintf(stderr, "signal %d: no access log file to reopen\n", signo);
+      internal::SayOnStderr("signal %d: no access log file to reopen", signo);
       return;
     }
     ReopenAccessLogOnSignal(signo);
@@ -848,16 +844,16 @@ void HttpServer::Impl::OnSignal(int signo) {
   }
   if (signo == SIGHUP) {
     if (tls == nullptr && !log_file) {
-      std::fprintf(stderr, "signal %d: nothing to reload\n", signo);
+      internal::SayOnStderr("signal %d: nothing to reload", signo);
     }
     if (log_file) ReopenAccessLogOnSignal(signo);
     if (tls == nullptr) return;
     if (absl::Status s = tls->Reload(); s.ok()) {
-      std::fprintf(stderr, "signal %d: tls reloaded: %s\n", signo,
-                   tls->certificate_summary().c_str());
+      internal::SayOnStderr("signal %d: tls reloaded: %s", signo,
+                            tls->certificate_summary().c_str());
     } else {
-      std::fprintf(stderr, "signal %d: tls reload failed: %s\n", signo,
-                   std::string(s.message()).c_str());
+      internal::SayOnStderr("signal %d: tls reload failed: %s", signo,
+                            std::string(s.message()).c_str());
     }
     return;
   }
@@ -869,10 +865,10 @@ void HttpServer::Impl::OnSignal(int signo) {
     _exit(128 + signo);
   }
   if (options.drain_timeout >= std::chrono::hours(24 * 365)) {  // --drain_timeout=inf
-    std::fprintf(stderr, "signal %d: shutting down (drain with no time limit)\n", signo);
+    internal::SayOnStderr("signal %d: shutting down (drain with no time limit)", signo);
   } else {
-    std::fprintf(stderr, "signal %d: shutting down (drain up to %.3gs)\n", signo,
-                 std::chrono::duration<double>(options.drain_timeout).count());
+    internal::SayOnStderr("signal %d: shutting down (drain up to %.3gs)", signo,
+                          std::chrono::duration<double>(options.drain_timeout).count());
   }
   BeginShutdownOnControl();
 }
@@ -914,7 +910,7 @@ void HttpServer::Impl::NoteShutdownDeadline() {
 }
 
 void HttpServer::Impl::HandedOverOnControl() {
-  std::fprintf(stderr, "handed the listening sockets over: draining\n");
+  internal::SayOnStderr("handed the listening sockets over: draining");
   // Already shutting down (a signal came first): only stop accepting.
   const bool first = lifecycle.BeginShutdown();
   if (handover) handover->Close();

@@ -8,9 +8,9 @@
 // (status 128 + signal number).
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <algorithm>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -27,6 +27,7 @@
 #include "server/handler.h"
 #include "server/http_server.h"
 #include "server/sse.h"
+#include "server/stderr_writer.h"
 #include "tls/peer_identity.h"
 
 namespace {
@@ -225,17 +226,17 @@ int main(int argc, char** argv) {
 
   brisk::HttpServer server(o);
   if (absl::Status s = AddDemoRoutes(server); !s.ok()) {
-    std::fprintf(stderr, "routes: %s\n", s.ToString().c_str());
+    brisk::internal::SayOnStderr("routes: %s", s.ToString().c_str());
     return 1;
   }
   if (absl::Status s = server.Start(); !s.ok()) {
-    std::fprintf(stderr, "start: %s\n", s.ToString().c_str());
+    brisk::internal::SayOnStderr("start: %s", s.ToString().c_str());
     return 1;
   }
   std::printf("%s\n", brisk::ListeningLine(o, server.port()).c_str());
   std::fflush(stdout);
   if (absl::Status s = server.Run(); !s.ok()) {
-    std::fprintf(stderr, "run: %s\n", s.ToString().c_str());
+    brisk::internal::SayOnStderr("run: %s", s.ToString().c_str());
     return 1;
   }
   return 0;

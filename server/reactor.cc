@@ -14,6 +14,7 @@
 #include "concurrency/start_thread.h"
 #include "net/io_uring_loop.h"
 #include "server/server_thread.h"
+#include "server/stderr_writer.h"
 
 namespace brisk::internal {
 
@@ -80,35 +81,35 @@ void Reactor::OnFdLimit(int error) {
   if (n == 0) return;
   rlimit files{};
   getrlimit(RLIMIT_NOFILE, &files);
-  std::fprintf(stderr,
-               "accept: %s (open-file limit %llu, %lld connections open): new "
-               "connections wait in the listen backlog until a descriptor is "
-               "free (%llu such accepts since the last line like this; "
-               "brisk_accept_fd_limit_total counts them all)\n",
-               std::strerror(error), static_cast<unsigned long long>(files.rlim_cur),
-               static_cast<long long>(
-                   env_.context.metrics->open_connections.load(std::memory_order_relaxed)),
-               static_cast<unsigned long long>(n));
+  SayOnStderr(
+      "accept: %s (open-file limit %llu, %lld connections open): new "
+      "connections wait in the listen backlog until a descriptor is "
+      "free (%llu such accepts since the last line like this; "
+      "brisk_accept_fd_limit_total counts them all)",
+      std::strerror(error), static_cast<unsigned long long>(files.rlim_cur),
+      static_cast<long long>(
+          env_.context.metrics->open_connections.load(std::memory_order_relaxed)),
+      static_cast<unsigned long long>(n));
 }
 
 void Reactor::OnWatchError(const absl::Status& error) {
   // Rare (the kernel out of memory or epoll watches); the acceptor retries.
   if (watch_error_log_.Count() == 0) return;
-  std::fprintf(stderr,
-               "accept: cannot watch the listener again (%s): new connections "
-               "wait in the listen backlog; retrying every 100 ms\n",
-               error.ToString().c_str());
+  SayOnStderr(
+      "accept: cannot watch the listener again (%s): new connections "
+      "wait in the listen backlog; retrying every 100 ms",
+      error.ToString().c_str());
 }
 
 void Reactor::OnAcceptError(int error) {
   env_.context.metrics->accept_errors.fetch_add(1, std::memory_order_relaxed);
   const uint64_t n = accept_error_log_.Count();
   if (n == 0) return;
-  std::fprintf(stderr,
-               "accept: %s: the listener is left alone 100 ms, new connections "
-               "wait in its backlog (%llu such errors since the last line like "
-               "this; brisk_accept_errors_total counts them all)\n",
-               std::strerror(error), static_cast<unsigned long long>(n));
+  SayOnStderr(
+      "accept: %s: the listener is left alone 100 ms, new connections "
+      "wait in its backlog (%llu such errors since the last line like "
+      "this; brisk_accept_errors_total counts them all)",
+      std::strerror(error), static_cast<unsigned long long>(n));
 }
 
 absl::Status Reactor::StartThread() {
@@ -221,11 +222,11 @@ void Reactor::OnProxyRefused(const net::SocketAddress& peer, std::string_view wh
       .fetch_add(1, std::memory_order_relaxed);
   static LogLimiter log;
   if (const uint64_t n = log.Count(); n != 0) {
-    std::fprintf(stderr,
-                 "proxy protocol: connection from %s closed: %.*s (%llu such since the "
-                 "last line like this; brisk_proxy_protocol_refused_total counts them)\n",
-                 peer.ToString().c_str(), static_cast<int>(why.size()), why.data(),
-                 static_cast<unsigned long long>(n));
+    SayOnStderr(
+        "proxy protocol: connection from %s closed: %.*s (%llu such since the "
+        "last line like this; brisk_proxy_protocol_refused_total counts them)",
+        peer.ToString().c_str(), static_cast<int>(why.size()), why.data(),
+        static_cast<unsigned long long>(n));
   }
 }
 

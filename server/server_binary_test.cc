@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -307,6 +308,49 @@ TEST(ServerBinaryTest, AClosedStdoutDoesNotKillTheServer) {
   server.Signal(SIGTERM);  // the drain flushes the log once more
   const int status = server.Wait();
   ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// A stderr that blocks (a full pipe: journald, Docker's blocking log
+// driver or a log shipper that stopped reading) holds no server thread.
+// Diagnostics were written on the thread that saw the event: a reload's
+// line blocked the control thread, which then never took SIGTERM (no
+// drain, no exit), and a connection refused for a missing PROXY header
+// blocked its reactor, /healthz included, until stderr was read again
+// (outside review).
+TEST(ServerBinaryTest, AStalledStderrHoldsNoServerThread) {
+  const auto dir = ::brisk::testing::TempDir::Short("brisk-stderr");
+  const std::string fifo = dir.path() + "/stderr";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  // Our reader keeps the pipe open and never reads until the end: filled
+  // to the brim, every write to it blocks.
+  const int reader = open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  ASSERT_GE(reader, 0);
+  const int filler = open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  ASSERT_GE(filler, 0);
+  const std::string chunk(4096, '#');
+  while (write(filler, chunk.data(), chunk.size()) > 0) {
+  }
+  close(filler);
+  std::vector<std::string> flags = kFlags;
+  flags.push_back("--proxy_protocol");
+  ServerProcess server(flags, fifo);
+  ASSERT_NE(server.port(), 0);
+  server.Signal(SIGHUP);  // the control thread: "signal 1: nothing to reload"
+  {
+    RawClient refused(server.port());  // no PROXY header: its reactor says so
+    ASSERT_TRUE(refused.Send(Get("/hello")));
+    EXPECT_TRUE(refused.WaitClosed());
+  }
+  RawClient c(server.port());
+  ASSERT_TRUE(c.Send("PROXY UNKNOWN\r\n" + Get("/healthz", true)));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value()) << "the reactor is held by the blocked stderr";
+  EXPECT_EQ(r->status, 200);
+  server.Signal(SIGTERM);
+  const int status = server.Wait();
+  close(reader);
+  ASSERT_TRUE(WIFEXITED(status)) << "no exit: SIGTERM not taken (" << status << ")";
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "concurrency/start_thread.h"
 #include "server/server_thread.h"
+#include "server/stderr_writer.h"
 
 namespace brisk::internal {
 namespace {
@@ -43,8 +44,8 @@ void LowerThisThreadsPriority(int by, const char* thread_name) {
     const int error = errno;
     static std::atomic<bool> said{false};
     if (!said.exchange(true)) {
-      std::fprintf(stderr, "%s: cannot lower its CPU priority to nice %d: %s\n",
-                   thread_name, target, std::strerror(error));
+      SayOnStderr("%s: cannot lower its CPU priority to nice %d: %s", thread_name, target,
+                  std::strerror(error));
     }
   }
 }

@@ -1,0 +1,229 @@
+#include "server/stderr_writer.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/config.h"
+#include "gtest/gtest.h"
+
+namespace brisk::internal {
+namespace {
+
+using std::chrono::seconds;
+
+class Pipe {
+ public:
+  Pipe() {
+    int fds[2];
+    ok_ = pipe2(fds, O_CLOEXEC) == 0;
+    if (ok_) {
+      read_ = fds[0];
+      write_ = fds[1];
+    }
+  }
+  ~Pipe() {
+    if (ok_) {
+      close(read_);
+      close(write_);
+    }
+  }
+  bool ok() const { return ok_; }
+  int read_end() const { return read_; }
+  int write_end() const { return write_; }
+
+  // Fills the pipe to the brim (a reader that stopped reading); returns the
+  // bytes it took.
+  size_t Fill() {
+    const int flags = fcntl(write_, F_GETFL);
+    fcntl(write_, F_SETFL, flags | O_NONBLOCK);
+    const std::string chunk(4096, '#');
+    size_t filled = 0;
+    for (;;) {
+      const ssize_t n = write(write_, chunk.data(), chunk.size());
+      if (n <= 0) break;
+      filled += static_cast<size_t>(n);
+    }
+    fcntl(write_, F_SETFL, flags);  // the writer's writes block again
+    return filled;
+  }
+
+  // Reads until `stop` appears in what was read (or 20 s pass).
+  std::string ReadUntil(const std::string& stop) {
+    return ReadWhile([&](const std::string& got) { return got.find(stop) == std::string::npos; });
+  }
+  // What the pipe holds now, without waiting.
+  std::string Drain() {
+    std::string got;
+    while (ReadOnce(0, &got)) {
+    }
+    return got;
+  }
+  // Reads until `n` lines came (or 20 s pass).
+  std::string ReadLines(size_t n) {
+    return ReadWhile([&](const std::string& got) {
+      return static_cast<size_t>(std::count(got.begin(), got.end(), '\n')) < n;
+    });
+  }
+
+  // Reads while `more(what was read)` (at most 20 s).
+  template <typename More>
+  std::string ReadWhile(More more) {
+    std::string got;
+    const auto give_up = std::chrono::steady_clock::now() + seconds(20);
+    while (more(got) && std::chrono::steady_clock::now() < give_up) ReadOnce(100, &got);
+    return got;
+  }
+
+ private:
+  // One read, waiting up to `wait_ms` for bytes; appends them to `got`.
+  // False if none came.
+  bool ReadOnce(int wait_ms, std::string* got) {
+    pollfd p{.fd = read_, .events = POLLIN, .revents = 0};
+    if (poll(&p, 1, wait_ms) != 1) return false;
+    char buf[65536];
+    const ssize_t n = read(read_, buf, sizeof(buf));
+    if (n <= 0) return false;
+    got->append(buf, static_cast<size_t>(n));
+    return true;
+  }
+
+  bool ok_ = false;
+  int read_ = -1;
+  int write_ = -1;
+};
+
+// The lines of `text` (after the '#' fill), each checked whole: "line N"
+// padded with 'x' to 100 bytes.
+std::vector<std::string> SaidLines(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t start = text.find_first_not_of('#');
+  while (start != std::string::npos && start < text.size()) {
+    const size_t end = text.find('\n', start);
+    if (end == std::string::npos) break;
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return lines;
+}
+
+std::string Line(int i) {
+  std::string line = "line " + std::to_string(i) + " ";
+  line.resize(100, 'x');
+  return line;
+}
+
+// A destination that blocks (a full pipe: its reader stopped) never holds
+// the caller: what does not fit is dropped and counted, and said once the
+// reader is back. fprintf(stderr) on the caller's thread blocked it (the
+// control thread that takes SIGTERM, a reactor) until the reader came
+// back (outside review).
+TEST(LineWriterTest, ASayNeverWaitsForABlockedDestination) {
+  Pipe pipe;
+  ASSERT_TRUE(pipe.ok());
+  const size_t filled = pipe.Fill();
+  ASSERT_GT(filled, 0u);
+  LineWriter writer(pipe.write_end());
+  constexpr int kLines = 2000;  // 200 KB: far past what is kept
+  auto said = std::async(std::launch::async, [&] {
+    for (int i = 0; i < kLines; ++i) writer.Say(Line(i));
+  });
+  ASSERT_EQ(said.wait_for(seconds(20)), std::future_status::ready)
+      << "Say() waited for the blocked pipe";
+  EXPECT_GT(writer.dropped(), 0u);
+  EXPECT_FALSE(writer.Flush(std::chrono::milliseconds(1)));  // still blocked
+
+  // The reader comes back: every line kept arrives whole and in order, and
+  // each gap is told ("N diagnostic lines dropped").
+  std::atomic<bool> flushed{false};
+  auto reader = std::async(std::launch::async, [&] {
+    return pipe.ReadWhile([&](const std::string&) { return !flushed.load(); });
+  });
+  EXPECT_TRUE(writer.Flush(seconds(20)));
+  flushed.store(true);
+  const std::string text = reader.get() + pipe.Drain();
+  ASSERT_GE(text.size(), filled);
+  const std::vector<std::string> lines = SaidLines(text.substr(filled));
+  const std::string kDropped = " diagnostic lines dropped: stderr was not taking them";
+  uint64_t kept = 0;
+  uint64_t told_dropped = 0;
+  int last = -1;
+  for (const std::string& line : lines) {
+    if (line.size() > kDropped.size() &&
+        line.compare(line.size() - kDropped.size(), kDropped.size(), kDropped) == 0) {
+      told_dropped += std::stoull(line);
+      continue;
+    }
+    ASSERT_EQ(line.rfind("line ", 0), 0u) << line;
+    const int i = std::stoi(line.substr(5));
+    EXPECT_GT(i, last);
+    EXPECT_EQ(line, Line(i));
+    last = i;
+    ++kept;
+  }
+  EXPECT_EQ(kept + writer.dropped(), static_cast<uint64_t>(kLines));
+  EXPECT_EQ(told_dropped, writer.dropped());
+}
+
+// Lines said by several threads at once each arrive whole. (600 lines of
+// 101 bytes: within kMaxBuffered, so none can be dropped however slowly the
+// writer runs.)
+TEST(LineWriterTest, LinesFromManyThreadsStayWhole) {
+  Pipe pipe;
+  ASSERT_TRUE(pipe.ok());
+  LineWriter writer(pipe.write_end());
+  auto reader = std::async(std::launch::async, [&] { return pipe.ReadLines(600); });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&writer, t] {
+      for (int i = 0; i < 150; ++i) writer.Say(Line(t * 1000 + i));
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  ASSERT_TRUE(writer.Flush(seconds(20)));
+  const std::vector<std::string> lines = SaidLines(reader.get());
+  EXPECT_EQ(lines.size(), 600u);
+  EXPECT_EQ(writer.dropped(), 0u);
+  for (const std::string& line : lines) {
+    EXPECT_EQ(line.size(), 100u);
+    EXPECT_EQ(line.rfind("line ", 0), 0u) << line;
+  }
+}
+
+// A child forked after the process's stderr writer started (its thread
+// does not exist in the child) still gets its lines out.
+TEST(LineWriterTest, AForkedChildHasAStderrWriterOfItsOwn) {
+#ifdef ABSL_HAVE_THREAD_SANITIZER
+  GTEST_SKIP() << "TSan does not let a child of a multi-threaded fork start a thread";
+#endif
+  SayOnStderr("parent %d: starts the writer", 1);
+  ASSERT_TRUE(Stderr().Flush(seconds(20)));
+  Pipe pipe;
+  ASSERT_TRUE(pipe.ok());
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    dup2(pipe.write_end(), STDERR_FILENO);
+    SayOnStderr("child %s", "says this");
+    _exit(Stderr().Flush(seconds(20)) ? 0 : 3);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_NE(pipe.ReadUntil("child says this\n").find("child says this\n"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace brisk::internal
