@@ -12,10 +12,12 @@
 //
 // A line is written when the answer is produced, or, for one produced while
 // an answer before it on its connection was still to come, once its bytes
-// follow that answer to the socket: a connection's lines are in its
-// requests' order, and an answer that never left (the one before it ended
-// the connection: an HTTP/1.0 stream, a stream cut short) is logged as
-// unanswered, 499 with 0 bytes. A request the connection ended before its
+// follow that answer to the socket: a connection's answers are logged in
+// its requests' order, and an answer that never left (the one before it
+// ended the connection: an HTTP/1.0 stream, a stream cut short, a drain's
+// close behind a stream) is logged as unanswered, 499 with 0 bytes and the
+// time it took to produce; so is a stream behind another that never
+// reached the socket. A request the connection ended before its
 // answer was given (the client left, a timeout closed it) is logged then,
 // with status 499 (nginx's "client closed request") and 0 bytes; a stream
 // cut short, with its status and the bytes sent. brisk_requests_total and

@@ -268,11 +268,14 @@ bool Connection::AnswerMayBeDropped(const Slot& slot) const {
   // sent before it (the usual pipeline of inline answers); one still to
   // come may turn out to end the connection (an HTTP/1.0 stream ends with
   // it, a stream cut short closes it), and what is behind it is never sent.
+  // One before it whose own line is kept: this one's follows it, so a
+  // connection's lines keep its requests' order. `slot` is in the
+  // pipeline (a slot outside it is logged with LogAnswerNow()).
   for (const Slot& s : pipeline_) {
     if (&s == &slot) return false;
-    if (s.state != Slot::State::kDone || s.close_after) return true;
+    if (s.state != Slot::State::kDone || s.close_after || s.logged != nullptr) return true;
   }
-  return false;  // not in the pipeline: logged at once
+  return false;
 }
 
 void Connection::LogAnswer(Slot& slot, const http::Request* request, int status,

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <chrono>
 #include <utility>
 
 #include "server/forwarded.h"
@@ -379,6 +380,7 @@ bool Responder::closed() const {
 
 RequestContext& Responder::context() {
   if (exchange_ == nullptr) {  // a broken precondition of the caller's
+    internal::Stderr().Flush(std::chrono::milliseconds(200));  // what led here
     std::fprintf(stderr, "brisk: Responder::context() on an empty Responder\n");
     std::abort();
   }

@@ -430,6 +430,7 @@ HttpServer::~HttpServer() {
   if (impl_->OnOwnThread()) {
     // From a handler: the server cannot outlive its own destruction, nor
     // wait for the thread it runs on. Say so, rather than crash later.
+    internal::Stderr().Flush(std::chrono::milliseconds(200));  // what led here
     std::fprintf(stderr,
                  "HttpServer destroyed on one of its own threads (from a "
                  "handler?): a server cannot wait for itself; aborting. Destroy "
@@ -861,6 +862,7 @@ void HttpServer::Impl::OnSignal(int signo) {
     // A second signal: the operator wants out now (the log gets a moment,
     // not the wait of a blocked pipe).
     if (access_log) access_log->Flush(std::chrono::milliseconds(200));
+    internal::Stderr().Flush(std::chrono::milliseconds(200));  // _exit skips atexit
     std::fflush(stdout);
     _exit(128 + signo);
   }
@@ -989,11 +991,10 @@ void HttpServer::Stop() {
     // From a handler (or anything else on the server's threads): stopping
     // waits for every one of them, this one included, and would never
     // return. The graceful shutdown is what can be done from here.
-    std::fprintf(stderr,
-                 "HttpServer::Stop() called on one of the server's own threads "
-                 "(from a handler?): it would wait for itself; shutting down "
-                 "gracefully instead (Shutdown()). Call Stop() from another "
-                 "thread.\n");
+    internal::SayOnStderr(
+        "HttpServer::Stop() called on one of the server's own threads "
+        "(from a handler?): it would wait for itself; shutting down "
+        "gracefully instead (Shutdown()). Call Stop() from another thread.");
     Shutdown();
     return;
   }

@@ -997,6 +997,26 @@ TEST_F(ServerTest, AnAnswerHeldBehindASlowerOneIsLoggedWhenWritten) {
   EXPECT_THAT(lines[1], HasSubstr("\"GET /ping HTTP/1.1\" 200 5 "));
 }
 
+// Stop() at the drain timeout answers the requests still waiting (503)
+// one after the other: an answer between them whose line was kept is
+// logged before the 503 that follows it, not after (outside review).
+TEST_F(ServerTest, AStopsAnswersAreLoggedInTheirRequestsOrder) {
+  const std::string path = ::testing::TempDir() + "/stop_order.log";
+  std::remove(path.c_str());
+  StartServer({.drain_grace = std::chrono::nanoseconds(0),
+               .drain_timeout = std::chrono::milliseconds(1),
+               .access_log = path});
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/gate") + Get("/ping") + Get("/gate?second")));
+  ASSERT_TRUE(Eventually([&] { return pinged_.load() == 1 && gate_.entered() >= 1; }));
+  server_->Stop();  // flushes; the gate stays shut: both /gate are 503
+  const std::vector<std::string> lines = FileLines(path);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_THAT(lines[0], HasSubstr("\"GET /gate HTTP/1.1\" 503 "));
+  EXPECT_THAT(lines[1], HasSubstr("\"GET /ping HTTP/1.1\" 200 5 "));
+  EXPECT_THAT(lines[2], HasSubstr("\"GET /gate?second HTTP/1.1\" 503 "));
+}
+
 // An error decided once the head was read (a declared length over the
 // limit) is logged with its request line and counted under its route; it
 // used to read "- - HTTP/1.1" under route "unmatched", so an operator

@@ -1,5 +1,7 @@
 #include "server/stderr_writer.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -37,6 +39,7 @@ struct LineWriter::State {
 
   const int fd;
   std::mutex mu;
+  std::mutex direct_mu;  // direct writes, one at a time
   std::condition_variable cv;
   std::string buffer;          // lines waiting for the writer
   uint64_t queued = 0;         // lines queued so far
@@ -66,8 +69,18 @@ void LineWriter::Say(std::string_view line) {
   std::unique_lock<std::mutex> lock(s.mu);
   if (!s.started) {
     s.started = true;
+    // The writer takes no signal (a process-directed SIGTERM must reach
+    // the thread that waits for it, whichever thread says the first line):
+    // made with every signal blocked, which it inherits.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     absl::StatusOr<std::thread> t =
-        TryStartThread("the stderr writer", [state = state_] { Run(state); });
+        TryStartThread("the stderr writer", [state = state_] {
+          pthread_setname_np(pthread_self(), "brisk-stderr");
+          Run(state);
+        });
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
     if (t.ok()) {
       t->detach();
     } else {
@@ -75,23 +88,27 @@ void LineWriter::Say(std::string_view line) {
     }
   }
   if (s.direct) {
-    // No thread to write for us: as before it existed, on this thread (one
-    // writer at a time, so lines stay whole).
+    // No thread to write for us: as before it existed, on this thread, one
+    // writer at a time so lines stay whole (not under `mu`: Flush() at
+    // exit must not wait for a blocked write).
+    lock.unlock();
     std::string whole(line);
     whole.push_back('\n');
+    std::lock_guard<std::mutex> direct(s.direct_mu);
     WriteAll(s.fd, whole);
     return;
   }
-  if (s.buffer.size() + line.size() + 1 > kMaxBuffered) {
+  // A line longer than the whole buffer still goes when nothing waits.
+  if (!s.buffer.empty() && s.buffer.size() + line.size() + 1 > kMaxBuffered) {
     ++s.dropped_unsaid;
     s.dropped.fetch_add(1, std::memory_order_relaxed);
-    return;
+  } else {
+    s.buffer.append(line);
+    s.buffer.push_back('\n');
+    ++s.queued;
   }
-  s.buffer.append(line);
-  s.buffer.push_back('\n');
-  ++s.queued;
   lock.unlock();
-  s.cv.notify_all();
+  s.cv.notify_all();  // a drop too: its count is said once writes get through
 }
 
 bool LineWriter::Flush(std::chrono::milliseconds max_wait) {
@@ -109,8 +126,10 @@ void LineWriter::Run(const std::shared_ptr<State>& state) {
   State& s = *state;
   std::unique_lock<std::mutex> lock(s.mu);
   for (;;) {
-    s.cv.wait(lock, [&] { return !s.buffer.empty() || s.stopping; });
-    if (s.buffer.empty()) return;  // stopping, nothing left
+    s.cv.wait(lock, [&] {
+      return !s.buffer.empty() || s.dropped_unsaid > 0 || s.stopping;
+    });
+    if (s.buffer.empty() && s.dropped_unsaid == 0) return;  // stopping, nothing left
     std::string batch = std::exchange(s.buffer, std::string());
     const uint64_t through = s.queued;
     const uint64_t dropped = std::exchange(s.dropped_unsaid, 0);

@@ -17,14 +17,17 @@
 // Now a line is a format and a buffer append on the caller's thread; the
 // writer thread (started with the first line) writes the buffer in whole
 // lines. Past kMaxBuffered bytes waiting, lines are dropped and counted,
-// and the count is said once the destination takes lines again ("N lines
-// dropped"). A failed write (a reader that went away) loses the batch.
-// When no thread can be started, lines are written on the caller's thread,
-// as before.
+// and the count is said once the destination takes lines again ("N
+// diagnostic lines dropped: stderr was not taking them"); a line longer
+// than kMaxBuffered goes when nothing else waits. A failed write (a reader
+// that went away) loses the batch. The thread takes no signal and is named
+// brisk-stderr. When no thread can be started, lines are written on the
+// caller's thread, as before.
 //
 // The process's stderr writer (Stderr()) is never destroyed; at exit()
 // (main returning) it writes what is buffered, waiting up to 1 s for a
-// blocked destination. A child forked from the process gets a writer of
+// blocked destination. Paths that end the process without exit() (a
+// second SIGTERM's _exit, an abort) Flush() it first, briefly. A child forked from the process gets a writer of
 // its own with its first line (the parent's thread does not exist there).
 //
 // Thread-safety: Say() and Flush() may be called from any thread.

@@ -1,7 +1,9 @@
 #include "server/stderr_writer.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <future>
 #include <string>
 #include <thread>
@@ -197,6 +200,53 @@ TEST(LineWriterTest, LinesFromManyThreadsStayWhole) {
   for (const std::string& line : lines) {
     EXPECT_EQ(line.size(), 100u);
     EXPECT_EQ(line.rfind("line ", 0), 0u) << line;
+  }
+}
+
+// A line longer than the whole buffer goes when nothing else waits (it
+// was dropped, and the drop said only with some later line).
+TEST(LineWriterTest, ALineLongerThanTheBufferGoesWhenNothingWaits) {
+  Pipe pipe;
+  ASSERT_TRUE(pipe.ok());
+  LineWriter writer(pipe.write_end());
+  const std::string long_line(LineWriter::kMaxBuffered + 4000, 'L');
+  auto reader = std::async(std::launch::async, [&] { return pipe.ReadLines(1); });
+  writer.Say(long_line);
+  ASSERT_TRUE(writer.Flush(seconds(20)));
+  EXPECT_EQ(reader.get(), long_line + "\n");
+  EXPECT_EQ(writer.dropped(), 0u);
+}
+
+// The writer thread takes no signal, whichever thread said the first
+// line: a process-directed SIGTERM must reach the thread that waits for it
+// (a server's signalfd), not be taken by the writer.
+TEST(LineWriterTest, TheWriterThreadBlocksEverySignal) {
+  Pipe pipe;
+  ASSERT_TRUE(pipe.ok());
+  LineWriter writer(pipe.write_end());
+  auto reader = std::async(std::launch::async, [&] { return pipe.ReadLines(1); });
+  writer.Say("first");  // starts the thread, from this one (no signal blocked)
+  ASSERT_TRUE(writer.Flush(seconds(20)));
+  reader.get();
+  std::string mask;
+  DIR* tasks = opendir("/proc/self/task");
+  ASSERT_NE(tasks, nullptr);
+  while (dirent* e = readdir(tasks)) {
+    const std::string dir = std::string("/proc/self/task/") + e->d_name;
+    std::ifstream comm(dir + "/comm");
+    std::string name;
+    if (!std::getline(comm, name) || name != "brisk-stderr") continue;
+    std::ifstream status(dir + "/status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("SigBlk:", 0) == 0) mask = line.substr(7);
+    }
+  }
+  closedir(tasks);
+  ASSERT_FALSE(mask.empty()) << "no brisk-stderr thread";
+  // SIGHUP (1), SIGINT (2), SIGUSR1 (10), SIGTERM (15) among the blocked.
+  const uint64_t blocked = std::stoull(mask, nullptr, 16);
+  for (int signo : {SIGHUP, SIGINT, SIGUSR1, SIGTERM}) {
+    EXPECT_NE(blocked & (uint64_t{1} << (signo - 1)), 0u) << "signal " << signo;
   }
 }
 
