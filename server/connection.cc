@@ -270,7 +270,10 @@ bool Connection::AnswerMayBeDropped(const Slot& slot) const {
   // it, a stream cut short closes it), and what is behind it is never sent.
   // One before it whose own line is kept: this one's follows it, so a
   // connection's lines keep its requests' order. `slot` is in the
-  // pipeline (a slot outside it is logged with LogAnswerNow()).
+  // pipeline (a slot outside it is logged with LogAnswerNow()). The walk
+  // stops at the first slot not whole: whole ones at the front leave for
+  // the output at once, unless the output is backlogged, and the pipeline
+  // holds at most max_pipeline_depth slots.
   for (const Slot& s : pipeline_) {
     if (&s == &slot) return false;
     if (s.state != Slot::State::kDone || s.close_after || s.logged != nullptr) return true;

@@ -32,6 +32,8 @@
 namespace brisk {
 namespace {
 
+using ::brisk::testing::Answered;
+using ::brisk::testing::AskForHealthz;
 using ::brisk::testing::Eventually;
 using ::brisk::testing::ExitCodeInChild;
 
@@ -42,28 +44,6 @@ int HighestOpenFd() {
   while (dirent* e = readdir(dir)) highest = std::max(highest, std::atoi(e->d_name));
   closedir(dir);
   return highest;
-}
-
-// Connects `fd` to 127.0.0.1:`port` and sends GET /healthz (the listener
-// defers its accept until data came).
-bool ConnectAndAsk(int fd, uint16_t port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a)) != 0) return false;
-  constexpr std::string_view kGet = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
-  return write(fd, kGet.data(), kGet.size()) == static_cast<ssize_t>(kGet.size());
-}
-
-// Whether an answer comes on `fd` within 20 s (a guard against a hung
-// test, not a timing assertion).
-bool Answered(int fd) {
-  pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
-  char buf[64];
-  if (poll(&p, 1, 20000) != 1) return false;
-  const ssize_t n = read(fd, buf, sizeof(buf));
-  return n > 0 && std::string_view(buf, static_cast<size_t>(n)).starts_with("HTTP/1.1 200");
 }
 
 // What the child's exit codes mean.
@@ -114,7 +94,7 @@ TEST(ReactorFdLimitTest, AnAcceptAtTheOpenFileLimitIsCountedAndServedLater) {
     for (int fd; (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) filler.push_back(fd);
     if (errno != EMFILE || filler.empty()) return 3;
 
-    if (!ConnectAndAsk(client, server.port())) return 3;
+    if (!AskForHealthz(client, server.port())) return 3;
     if (!Eventually([&] { return m.accept_fd_limit.load() >= 1; })) return 4;
     if (m.accepted_connections.load() != 0 || m.open_connections.load() != 0) return 5;
 

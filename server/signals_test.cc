@@ -31,6 +31,8 @@
 namespace brisk {
 namespace {
 
+using ::brisk::testing::Answered;
+using ::brisk::testing::AskForHealthz;
 using ::brisk::testing::Eventually;
 using ::brisk::testing::ExitCodeInChild;
 
@@ -85,23 +87,6 @@ int OpenDescriptors() {
   return n - 3;  // ".", ".." and the DIR's own
 }
 
-// Whether the server on `port` answers GET /healthz on `fd` (a socket made
-// before the open-file limit was lowered) within 10 s.
-bool Answers(int fd, uint16_t port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a)) != 0) return false;
-  constexpr char kGet[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
-  if (write(fd, kGet, sizeof(kGet) - 1) != static_cast<ssize_t>(sizeof(kGet) - 1)) {
-    return false;
-  }
-  pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
-  char buf[64];
-  return poll(&p, 1, 10000) == 1 && read(fd, buf, sizeof(buf)) > 0;
-}
-
 // Whether `fd` is open on /dev/null.
 bool OnDevNull(int fd) {
   struct stat null_st {};
@@ -146,15 +131,18 @@ TEST(ServerSignalsTest, AServerNeverTakesAClosedStandardDescriptor) {
     close(STDIN_FILENO);
     close(STDOUT_FILENO);
     close(STDERR_FILENO);
-    HttpServer server(ServerOptions{.address = "127.0.0.1", .port = 0,
-                                    .access_log = log, .handle_signals = false});
+    HttpServer server(ServerOptions{.address = "127.0.0.1",
+                                    .port = 0,
+                                    .access_log = log,
+                                    .handle_signals = false,
+                                    .health_path = "/healthz"});
     if (!server.Start().ok()) return 3;
     const int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (c < 0 || !Answers(c, server.port())) return 4;
+    if (c < 0 || !AskForHealthz(c, server.port()) || !Answered(c)) return 4;
     if (std::rename(log.c_str(), (log + ".1").c_str()) != 0) return 5;
     if (!server.ReopenAccessLog().ok()) return 6;
     const int d = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (d < 0 || !Answers(d, server.port())) return 7;
+    if (d < 0 || !AskForHealthz(d, server.port()) || !Answered(d)) return 7;
     const bool clean = OnDevNull(STDIN_FILENO) && OnDevNull(STDOUT_FILENO) &&
                        OnDevNull(STDERR_FILENO);
     close(c);
@@ -192,7 +180,8 @@ TEST(ServerSignalsTest, AStartThatLeavesNoDescriptorForAConnectionFails) {
                                         .health_path = "/healthz"});
         const absl::Status started = server.Start();
         if (started.ok()) {
-          if (!Answers(client, server.port())) return 4;  // started, serves no one
+          if (!AskForHealthz(client, server.port()) || !Answered(client))
+            return 4;  // started, serves no one
           served = true;
         } else if (started.code() == absl::StatusCode::kResourceExhausted &&
                    started.message().find("leaves none for a connection") !=

@@ -275,6 +275,15 @@ Job MakeJobWithId(uint64_t id) {
   return job;
 }
 
+// Submits a job numbered `id`: its exchange, or null if the pool refused it
+// at once.
+std::shared_ptr<Exchange> SubmitJobWithId(WorkerPool& pool, uint64_t id) {
+  Job job = MakeJobWithId(id);
+  std::shared_ptr<Exchange> exchange = job.exchange;
+  if (pool.Submit(std::move(job), steady_clock::now()).has_value()) return nullptr;
+  return exchange;
+}
+
 // A request answered at its deadline (Expire) while queued, its place not
 // given back (a worker's Next() had it already): the worker skips its
 // handler, tells the policy it took no time, and goes on to the next job.
@@ -285,17 +294,15 @@ TEST(WorkerPoolTest, AJobCancelledWhileQueuedIsSkippedNotRun) {
   auto owned = std::make_unique<GatedPolicy>(GatedPolicy::Mode::kSingle);
   GatedPolicy& policy = *owned;
   WorkerPool pool(1, 16, std::move(owned), &delegate, &metrics);
-  Job expired = MakeJobWithId(1);
-  const std::shared_ptr<Exchange> expired_exchange = expired.exchange;
-  ASSERT_FALSE(pool.Submit(std::move(expired), steady_clock::now()).has_value());
+  const std::shared_ptr<Exchange> expired_exchange = SubmitJobWithId(pool, 1);
+  ASSERT_NE(expired_exchange, nullptr);
   EXPECT_EQ(metrics.queue_depth.load(), 1);
   ASSERT_TRUE(expired_exchange->Expire());  // the deadline answered it: 503
   EXPECT_TRUE(expired_exchange->cancelled());
   EXPECT_EQ(policy.withdraw_calls(), 1);
   policy.OpenAtNextAdmit();
-  Job live = MakeJobWithId(2);
-  const std::shared_ptr<Exchange> live_exchange = live.exchange;
-  ASSERT_FALSE(pool.Submit(std::move(live), steady_clock::now()).has_value());
+  const std::shared_ptr<Exchange> live_exchange = SubmitJobWithId(pool, 2);
+  ASSERT_NE(live_exchange, nullptr);
   pool.Shutdown();  // the worker took both jobs, in order
 
   EXPECT_EQ(delegate.ran(), std::vector<Exchange*>{live_exchange.get()});
@@ -379,14 +386,12 @@ TEST(WorkerPoolTest, ARefusedJobCancelledWhileQueuedIsNotAnsweredAgain) {
   auto owned = std::make_unique<GatedPolicy>(GatedPolicy::Mode::kRefuse);
   GatedPolicy& policy = *owned;
   WorkerPool pool(1, 16, std::move(owned), &delegate, &metrics);
-  Job gone = MakeJobWithId(1);
-  const std::shared_ptr<Exchange> gone_exchange = gone.exchange;
-  ASSERT_FALSE(pool.Submit(std::move(gone), steady_clock::now()).has_value());
+  const std::shared_ptr<Exchange> gone_exchange = SubmitJobWithId(pool, 1);
+  ASSERT_NE(gone_exchange, nullptr);
   ASSERT_TRUE(gone_exchange->Expire());
   policy.OpenAtNextAdmit();
-  Job waiting = MakeJobWithId(2);
-  const std::shared_ptr<Exchange> waiting_exchange = waiting.exchange;
-  ASSERT_FALSE(pool.Submit(std::move(waiting), steady_clock::now()).has_value());
+  const std::shared_ptr<Exchange> waiting_exchange = SubmitJobWithId(pool, 2);
+  ASSERT_NE(waiting_exchange, nullptr);
   pool.Shutdown();  // both were refused in one Next(), the cancelled one first
 
   const std::vector<std::pair<Exchange*, ShedReason>> refused = delegate.refused();
