@@ -404,9 +404,8 @@ http::ResponseOptions Connection::HeadOptions(Slot& slot,
   // While draining, or once the client's input ended, the connection's
   // last answer says so: the last slot, with no further request bytes
   // received. The server's flag too: an
-  // answer may reach this reactor before the drain does.
-  if (!draining_ && context().lifecycle != nullptr &&
-      context().lifecycle->draining()) {
+  // answer may reach this reactor before the drain (or handover) does.
+  if (!draining_ && context().lifecycle != nullptr && context().lifecycle->closing_connections()) {
     draining_ = true;
     MarkHeldLastAnswerClose();
   }

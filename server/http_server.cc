@@ -913,6 +913,9 @@ void HttpServer::Impl::NoteShutdownDeadline() {
 
 void HttpServer::Impl::HandedOverOnControl() {
   internal::SayOnStderr("handed the listening sockets over: draining");
+  // Answers say Connection: close from now on, on every reactor, before
+  // readiness fails (the reactors' own drain comes by a post, later).
+  lifecycle.BeginHandover();
   // Already shutting down (a signal came first): only stop accepting.
   const bool first = lifecycle.BeginShutdown();
   if (handover) handover->Close();

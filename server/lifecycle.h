@@ -39,6 +39,14 @@ class Lifecycle {
   bool shutting_down() const {
     return shutting_down_.load(std::memory_order_acquire);
   }
+  // The listening sockets went to a new process: every connection's next
+  // answer says Connection: close (its reactor is told too, later). Call
+  // before BeginShutdown(), so that whoever sees readiness fail sees this.
+  void BeginHandover() { handed_over_.store(true, std::memory_order_release); }
+  // Answers say Connection: close (handed over, or draining).
+  bool closing_connections() const {
+    return handed_over_.load(std::memory_order_acquire) || draining();
+  }
   // From now on the connections drain (the reactors were told); the drain
   // is complete once none is open.
   void BeginDrain();
@@ -61,6 +69,7 @@ class Lifecycle {
   std::atomic<int64_t> accept_stops_{0};
   std::atomic<bool> shutting_down_{false};
   std::atomic<bool> draining_{false};
+  std::atomic<bool> handed_over_{false};
   std::atomic<bool> drained_reported_{false};
   absl::AnyInvocable<void()> on_drained_;
   std::mutex mu_;
