@@ -110,11 +110,23 @@ bool ValidEscapes(const char* p, const char* end, bool* has_escape) {
   return true;
 }
 
+// The most a request line, a header section or a chunk's extensions may be
+// allowed (ParserLimits): a head is indexed by 32-bit offsets (Request), and
+// the parser adds small amounts to these limits, which must not wrap around
+// (SIZE_MAX, an embedder's "no limit", made every limit a few bytes).
+constexpr size_t kMaxHeadLimit = size_t{1} << 30;  // 1 GiB
+
+ParserLimits Bounded(ParserLimits limits) {
+  for (size_t* limit : {&limits.max_request_line_bytes, &limits.max_header_bytes,
+                        &limits.max_chunk_extension_bytes}) {
+    *limit = std::min(*limit, kMaxHeadLimit);
+  }
+  return limits;
+}
+
 }  // namespace
 
-RequestParser::RequestParser(ParserLimits limits) : limits_(limits) {
-  Reset();
-}
+RequestParser::RequestParser(ParserLimits limits) : limits_(Bounded(limits)) { Reset(); }
 
 void RequestParser::Reset() {
   state_ = State::kStart;

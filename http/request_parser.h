@@ -65,6 +65,9 @@ struct ParserLimits {
   size_t max_chunk_extension_bytes = 1024;
   // Trailer section of a chunked body uses max_header_bytes and
   // max_header_count as well (431).
+  // max_request_line_bytes, max_header_bytes and max_chunk_extension_bytes
+  // above 1 GiB are taken as 1 GiB (a head is indexed by 32-bit offsets);
+  // SIZE_MAX is thus "no limit" in practice.
 };
 
 struct ParseResult {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <random>
@@ -1437,6 +1438,47 @@ TEST(RequestParserTest, RequestMovesToAnotherThread) {
   worker.join();
   EXPECT_EQ(seen, "/w x|y=1|h|abc");
   EXPECT_EQ(other.path(), "/other");
+}
+
+// Limits at the top of size_t ("no limit" to an embedder, e.g.
+// ServerOptions::max_header_bytes = SIZE_MAX) are limits like any other:
+// the parser's sums over them (a line's limit + 1, the buffered section's
+// limit + 2) wrapped around to a few bytes, so every request line was
+// refused 414, every chunk extension 400, and a head over ~8 KiB arriving
+// in several reads, or any chunked body's trailer section, lost its bytes
+// past that point (the request then hung until a timeout).
+TEST(RequestParserTest, LimitsAtTheTopOfSizeTAreNoLimits) {
+  constexpr size_t kHuge = std::numeric_limits<size_t>::max();
+  const std::string value(20000, 'v');
+  const std::string head = "GET /p HTTP/1.1\r\nHost: a\r\nX-Big: " + value + "\r\n\r\n";
+  const std::string chunked =
+      "POST /p HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5;ext=1\r\nhello\r\n0\r\n\r\n";
+  for (const ParserLimits& limits :
+       {ParserLimits{.max_header_bytes = kHuge}, ParserLimits{.max_request_line_bytes = kHuge},
+        ParserLimits{.max_chunk_extension_bytes = kHuge},
+        ParserLimits{.max_request_line_bytes = kHuge,
+        .max_header_bytes = kHuge,
+        .max_header_count = kHuge,
+        .max_body_bytes = kHuge,
+        .max_chunk_extension_bytes = kHuge}}) {
+    SCOPED_TRACE(::testing::Message() << "line " << limits.max_request_line_bytes << " headers "
+                                      << limits.max_header_bytes);
+    for (size_t piece : {head.size(), size_t{4096}, size_t{1}}) {  // reads
+      RequestParser parser(limits);
+      ParseResult r;
+      for (size_t at = 0; at < head.size(); at += piece) {
+        r = parser.Feed(std::string_view(head).substr(at, piece));
+        ASSERT_NE(r.kind, ParseResult::kError) << r.status << " at " << at;
+      }
+      ASSERT_EQ(r.kind, ParseResult::kComplete) << "in pieces of " << piece;
+      EXPECT_EQ(parser.TakeRequest().Header("x-big"), value);
+    }
+    RequestParser parser(limits);
+    const ParseResult r = parser.Feed(chunked);
+    ASSERT_EQ(r.kind, ParseResult::kComplete) << r.status;
+    EXPECT_EQ(parser.TakeRequest().body(), "hello");
+  }
 }
 
 TEST(RequestParserTest, DefaultLimits) {

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <utility>
 
 #include "http/response_writer.h"
@@ -748,8 +749,10 @@ bool Connection::HoldBodyMemory() {
   if (body <= body_reserved_) return true;
   std::atomic<int64_t>& total = context().metrics->body_bytes_held;
   const auto more = static_cast<int64_t>(body - body_reserved_);
-  if (total.fetch_add(more, std::memory_order_relaxed) + more >
-      static_cast<int64_t>(config().max_body_memory)) {
+  // A limit past INT64_MAX (SIZE_MAX: no limit) is no limit, not -1.
+  const auto limit = static_cast<int64_t>(
+      std::min<size_t>(config().max_body_memory, std::numeric_limits<int64_t>::max()));
+  if (total.fetch_add(more, std::memory_order_relaxed) + more > limit) {
     total.fetch_sub(more, std::memory_order_relaxed);
     return false;
   }

@@ -167,8 +167,10 @@ void Exchange::Abandon() {
 }
 
 bool Exchange::WritableLocked() const {
-  // Half the limit, at least 1 (a limit of 1 is writable when empty).
-  return pending_.body.size() + unsent_ < (options_.stream_buffer_limit + 1) / 2;
+  // Half the limit, rounded up (a limit of 1 is writable when empty), with
+  // no `+ 1` to wrap a limit of SIZE_MAX around to 0.
+  const size_t limit = options_.stream_buffer_limit;
+  return pending_.body.size() + unsent_ < limit / 2 + limit % 2;
 }
 
 absl::AnyInvocable<void()> Exchange::WakeWritersLocked() {

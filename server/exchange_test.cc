@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -58,6 +59,23 @@ TEST(ExchangeTest, ARefusalInTimeIsTheAnswerAndAHandlerAfterItIsDropped) {
   EXPECT_EQ(e->TakeUpdate().head->status, 503);
   EXPECT_FALSE(e->Answer(http::Response::Text(200, "second\n")));
   EXPECT_EQ(metrics->late_results_dropped.load(), 0u);
+}
+
+// A stream buffer limit at the top of size_t ("no limit") leaves a stream
+// writable: its half, (limit + 1) / 2, wrapped around to 0, so a stream
+// was never writable (WaitWritable false until its timeout, OnWritable
+// callbacks never run).
+TEST(ExchangeTest, AStreamBufferLimitAtTheTopOfSizeTIsWritable) {
+  auto e = std::make_shared<Exchange>(
+      http::Request(), std::vector<std::pair<std::string, std::string>>{},
+      std::chrono::steady_clock::now(), SteadyTime::max(), 0, nullptr, nullptr, nullptr,
+      ExchangeOptions{.stream_buffer_limit = std::numeric_limits<size_t>::max()});
+  ASSERT_TRUE(e->BeginStream(http::Response::Text(200, "")));
+  EXPECT_TRUE(e->Write("piece"));
+  EXPECT_TRUE(e->WaitWritable(std::chrono::nanoseconds(0)));
+  bool ran = false;
+  e->OnWritable([&ran] { ran = true; });
+  EXPECT_TRUE(ran);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -1457,6 +1458,28 @@ TEST_F(ServerTest, ARequestWithoutABodyIsNotChargedForItsParsersOldBuffer) {
     EXPECT_EQ(r->status, 200) << i;
     EXPECT_EQ(held(), holding);
   }
+  EXPECT_EQ(server_->metrics().ShedCount(5), 0u);
+}
+
+// Sizes at the top of size_t ("no limit" to an embedder) serve like any
+// large limit: max_body_memory was compared as an int64_t, where SIZE_MAX
+// is -1, so every body was refused 503 body_memory.
+TEST_F(ServerTest, SizeLimitsAtTheTopOfSizeTAreNoLimits) {
+  constexpr size_t kHuge = std::numeric_limits<size_t>::max();
+  StartServer({.max_header_bytes = kHuge, .max_body_bytes = kHuge, .max_body_memory = kHuge});
+  RawClient c(port_);
+  const std::string body(100000, 'x');
+  ASSERT_TRUE(c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\n\r\n" + body));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_TRUE(r->body == body) << r->body.substr(0, 100);
+  ASSERT_TRUE(
+      c.Send("GET /hello HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(50000, 'v') + "\r\n\r\n"));
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
   EXPECT_EQ(server_->metrics().ShedCount(5), 0u);
 }
 
