@@ -375,6 +375,28 @@ TEST(DeadlinePolicyTest, CostHintsJudgeArrivalsOnAColdRoute) {
   ExpectOnlyRefusal(refused, 3, ShedReason::kExpiredInQueue);
 }
 
+// A cost the clock cannot count to (nanoseconds::max(): "never done in
+// time", as a hint or as the route's assumed estimate) is refused, however
+// long the budget: the prediction's double of ~9.2e18 ns was converted to
+// int64_t out of range (undefined; on x86 INT64_MIN), so now + it fell a
+// few centuries into the past and the request was admitted.
+TEST(DeadlinePolicyTest, ACostBeyondTheClocksRangeIsLate) {
+  const nanoseconds kForever = nanoseconds::max();
+  DeadlinePolicy p({.workers = 4, .initial_estimate = {nanoseconds(0), kForever}});
+  const SteadyTime now = kT0;
+  const nanoseconds kYear = std::chrono::hours(24 * 365);
+  for (nanoseconds budget : {nanoseconds(milliseconds(100)), kYear}) {
+    SCOPED_TRACE(budget.count());
+    EXPECT_GT(p.PredictFinish(0, now + budget, now, kForever), now + budget);
+    Job hinted = WithHint(MakeJob(0, now, budget, 1), kForever);
+    EXPECT_EQ(p.Admit(hinted, now), ShedReason::kPredictedLate);
+    EXPECT_GT(p.PredictFinish(1, now + budget, now), now + budget);
+    Job assumed = MakeJob(1, now, budget, 2);
+    EXPECT_EQ(p.Admit(assumed, now), ShedReason::kPredictedLate);
+  }
+  EXPECT_EQ(p.queued(), 0u);
+}
+
 // A hint of zero is a cost of zero, not "no hint": a free request on a
 // route whose other requests take 200 ms is admitted with a 5 ms budget.
 TEST(DeadlinePolicyTest, AZeroHintIsAFreeRequest) {

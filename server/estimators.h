@@ -9,13 +9,21 @@
 #include <cstdint>
 
 #include "server/handler.h"
+#include "server/wait_bound.h"
 
 namespace brisk::internal {
 
 // Durations as doubles of nanoseconds, for the estimators' arithmetic.
 inline double Ns(std::chrono::nanoseconds d) { return static_cast<double>(d.count()); }
+// Back to a duration, in [0, a century]: a cost the clock cannot count to
+// (a hint or an assumed estimate of nanoseconds::max(), "never in time")
+// has no int64_t value (the conversion is undefined; on x86 it gave
+// INT64_MIN, a finish centuries in the past, and the request was
+// admitted), and a century added to a steady time cannot overflow.
 inline std::chrono::nanoseconds FromNs(double ns) {
-  return std::chrono::nanoseconds(static_cast<int64_t>(ns > 0 ? ns : 0));
+  if (!(ns > 0)) return std::chrono::nanoseconds(0);  // NaN too
+  if (ns >= Ns(kWaitForever)) return kWaitForever;
+  return std::chrono::nanoseconds(static_cast<int64_t>(ns));
 }
 
 // One route's learned service time. Not thread-safe (the policy locks).

@@ -10,8 +10,9 @@
 #define BRISK_SERVER_LOG_LIMITER_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
-#include <ctime>
+#include <limits>
 
 namespace brisk::internal {
 
@@ -21,13 +22,20 @@ class LogLimiter {
 
   // One more occurrence. When a line is due (the first one, then once a
   // period), the occurrences since the last line, this one included;
-  // else 0: stay quiet.
+  // else 0: stay quiet. Periods are counted on the steady clock: on the
+  // wall clock (time()), a step back silenced every line for as long as
+  // the step.
   uint64_t Count() {
+    return CountAt(std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::steady_clock::now().time_since_epoch())
+                       .count());
+  }
+  // Count() at `now_seconds` on a clock of the caller's (tests).
+  uint64_t CountAt(int64_t now_seconds) {
     const uint64_t n = unlogged_.fetch_add(1, std::memory_order_relaxed) + 1;
-    const auto now = static_cast<int64_t>(std::time(nullptr));
     int64_t last = logged_at_.load(std::memory_order_relaxed);
-    if (last != 0 && now - last < period_) return 0;
-    if (!logged_at_.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
+    if (last != kNever && now_seconds - last < period_) return 0;
+    if (!logged_at_.compare_exchange_strong(last, now_seconds, std::memory_order_relaxed)) {
       return 0;  // another thread says it
     }
     unlogged_.fetch_sub(n, std::memory_order_relaxed);
@@ -35,8 +43,9 @@ class LogLimiter {
   }
 
  private:
+  static constexpr int64_t kNever = std::numeric_limits<int64_t>::min();
   const int64_t period_;
-  std::atomic<int64_t> logged_at_{0};  // time(), seconds; 0: never
+  std::atomic<int64_t> logged_at_{kNever};  // steady clock, seconds
   std::atomic<uint64_t> unlogged_{0};
 };
 

@@ -1,0 +1,64 @@
+// LogLimiter: the first occurrence said, then one line a period with the
+// count of what it stands for; periods on the steady clock, so a wall clock
+// stepped back or forth changes nothing.
+#include "server/log_limiter.h"
+
+#include <time.h>
+
+#include <atomic>
+
+#include "gtest/gtest.h"
+
+namespace {
+
+// The wall clock, as this test binary's time() reads it: the test steps it
+// (the one libc function replaced here; nothing else in this binary needs
+// the real one).
+std::atomic<time_t> wall{1'700'000'000};
+
+}  // namespace
+
+extern "C" time_t time(time_t* out) {
+  const time_t now = wall.load();
+  if (out != nullptr) *out = now;
+  return now;
+}
+
+namespace brisk::internal {
+namespace {
+
+TEST(LogLimiterTest, SaysTheFirstThenOncePerPeriodWithTheCount) {
+  LogLimiter limiter(/*period_seconds=*/10);
+  EXPECT_EQ(limiter.CountAt(100), 1u);
+  EXPECT_EQ(limiter.CountAt(101), 0u);
+  EXPECT_EQ(limiter.CountAt(109), 0u);
+  EXPECT_EQ(limiter.CountAt(110), 3u);  // this one and the two unsaid
+  EXPECT_EQ(limiter.CountAt(111), 0u);
+  EXPECT_EQ(limiter.CountAt(500), 2u);
+}
+
+// The first occurrence is said whatever the clock reads, zero and negative
+// included (0 used to mean "never said").
+TEST(LogLimiterTest, TheFirstIsSaidAtAnyReading) {
+  for (int64_t at : {int64_t{0}, int64_t{-5}, int64_t{1} << 40}) {
+    LogLimiter limiter(/*period_seconds=*/10);
+    EXPECT_EQ(limiter.CountAt(at), 1u) << at;
+    EXPECT_EQ(limiter.CountAt(at + 1), 0u) << at;
+  }
+}
+
+// Count() reads the steady clock, not time(): with time() the period was
+// over as soon as the wall clock jumped (and, stepped back an hour, an NTP
+// correction or a VM restored from a snapshot, every accept error,
+// descriptor shortage or connection error went unsaid for that hour).
+TEST(LogLimiterTest, TheWallClockStepsChangeNothing) {
+  LogLimiter limiter(/*period_seconds=*/3600);
+  EXPECT_EQ(limiter.Count(), 1u);
+  wall += 7200;  // two periods later, on the wall clock only
+  EXPECT_EQ(limiter.Count(), 0u);
+  wall -= 3 * 7200;
+  EXPECT_EQ(limiter.Count(), 0u);
+}
+
+}  // namespace
+}  // namespace brisk::internal
