@@ -50,7 +50,10 @@ bool TicketKeyRing::RotateLocked(absl::Time now) {
 bool TicketKeyRing::MaybeRotateLocked(absl::Time now) {
   if (!current_.valid) return RotateLocked(now);
   const absl::Duration age = now - current_.key.created;
-  if (age < period_) return true;
+  // A negative age: the (wall) clock was stepped back, by how much of the
+  // key's real age nobody knows. Rotated at once, or the key would seal
+  // tickets for as long as the step (the previous key still opens them).
+  if (age >= absl::ZeroDuration() && age < period_) return true;
   if (age >= 2 * period_) {
     // Idle for two periods: neither key may open tickets any more.
     current_.valid = false;

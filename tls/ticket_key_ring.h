@@ -13,7 +13,8 @@
 //
 // Rotation: besides Rotate(), the ring rotates by itself when the current key
 // is older than the period (checked lazily by EncryptionKey and Find, on the
-// injected clock). A current key older than two periods is dropped together
+// injected clock, or at once when that clock went back past the key's
+// creation). A current key older than two periods is dropped together
 // with the previous one, so no key outlives two periods of use.
 //
 // Keys come from OpenSSL's CSPRNG, live only in memory (never on disk, never

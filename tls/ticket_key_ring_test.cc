@@ -76,6 +76,26 @@ TEST(TicketKeyRingTest, AfterTwoIdlePeriodsNoOldKeyOpensTickets) {
   EXPECT_EQ(ring.Find(first.name.data(), &found), Match::kUnknown);
 }
 
+// The clock is the wall clock (absl::Now by default): one stepped back (an
+// NTP correction, a VM restored from a snapshot, an operator's `date`)
+// must not keep a key sealing tickets past its period. The key's age went
+// negative and stayed below the period for as long as the step (a day back:
+// the same key for a day and an hour).
+TEST(TicketKeyRingTest, AClockSteppedBackDoesNotKeepAKeyPastItsPeriod) {
+  FakeClock clock;
+  TicketKeyRing ring(absl::Hours(1), clock.AsClock());
+  TicketKey first, later, found;
+  ASSERT_TRUE(ring.EncryptionKey(&first));
+  clock.Advance(absl::Minutes(30));
+  clock.Advance(-absl::Hours(24));  // stepped back a day
+  clock.Advance(absl::Minutes(61));
+  ASSERT_TRUE(ring.EncryptionKey(&later));
+  EXPECT_NE(later.name, first.name);
+  EXPECT_EQ(ring.Find(first.name.data(), &found), Match::kPrevious);
+  clock.Advance(absl::Minutes(61));
+  EXPECT_EQ(ring.Find(first.name.data(), &found), Match::kUnknown);
+}
+
 TEST(TicketKeyRingTest, UnknownNameIsUnknown) {
   FakeClock clock;
   TicketKeyRing ring(absl::Hours(1), clock.AsClock());
