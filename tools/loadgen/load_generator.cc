@@ -575,6 +575,15 @@ absl::StatusOr<std::vector<RunStats>> RunLoadByClass(const LoadOptions& options)
     return absl::InvalidArgumentError(
         "duration and timeout must be > 0, warmup >= 0");
   }
+  // Each is added to the loop's clock (a request's timeout timer, the run's
+  // end at warmup + duration + 2 timeouts): "inf" overflowed it into the
+  // past, timing out every request at once or ending the run at its start.
+  constexpr Duration kMaxDuration = std::chrono::hours(24 * 365);
+  if (options.duration > kMaxDuration || options.warmup > kMaxDuration ||
+      options.timeout > kMaxDuration) {
+    return absl::InvalidArgumentError(
+        "duration, warmup and timeout must be at most 8760h (a year)");
+  }
   absl::StatusOr<net::SocketAddress> address =
       net::SocketAddress::Parse(options.host, options.port);
   if (!address.ok()) return address.status();

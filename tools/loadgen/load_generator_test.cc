@@ -404,6 +404,36 @@ TEST(LoadGeneratorTest, RejectsBadOptions) {
   EXPECT_EQ(RunLoad(o).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// Durations the loop's clock cannot count to are refused, before any
+// connection: --timeout=inf (nanoseconds::max()) overflowed the timeout
+// timer's due time into the past, so every request timed out at once
+// (a run against a healthy server reported "timeout 100, completed 0");
+// --duration=inf and --warmup=inf overflowed the run's end, which stopped
+// the run at once with nonsense counts ("scheduled 18446743151372347930").
+TEST(LoadGeneratorTest, RejectsDurationsPastAYear) {
+  const net::Duration kYear = std::chrono::hours(24 * 365);
+  const net::Duration kForever = net::Duration::max();
+  for (net::Duration d : {kForever, kYear + std::chrono::seconds(1)}) {
+    LoadOptions o = Options(1, 100, milliseconds(100));
+    o.timeout = d;
+    EXPECT_EQ(RunLoad(o).status().code(), absl::StatusCode::kInvalidArgument);
+    o = Options(1, 100, milliseconds(100));
+    o.duration = d;
+    EXPECT_EQ(RunLoad(o).status().code(), absl::StatusCode::kInvalidArgument);
+    o = Options(1, 100, milliseconds(100));
+    o.warmup = d;
+    EXPECT_EQ(RunLoad(o).status().code(), absl::StatusCode::kInvalidArgument);
+  }
+  // A year of timeout is still a timeout that never comes in a short run.
+  TestServer server({});
+  LoadOptions o = Options(server.port(), 200, milliseconds(100));
+  o.timeout = kYear;
+  absl::StatusOr<RunStats> stats = RunLoad(o);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->completed, 20u);
+  EXPECT_EQ(stats->errors.timeout, 0u);
+}
+
 // "GET /a?b HTTP/1.1..." -> "/a?b".
 std::string TargetOf(const std::string& request) {
   size_t start = request.find(' ') + 1;
