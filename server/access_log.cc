@@ -9,10 +9,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -91,7 +93,7 @@ constexpr auto kShutdownWait = std::chrono::seconds(2);
 // After a Flush() that timed out, the destruction's wait (a drain's
 // Flush(2 s) then the destructor's 2 s made the exit 4 s late).
 constexpr auto kShutdownWaitAfterTimeout = std::chrono::milliseconds(100);
-constexpr int64_t kReportEverySeconds = 10;
+constexpr std::chrono::seconds kReportEvery{10};
 
 }  // namespace
 
@@ -126,7 +128,10 @@ struct AccessLog::State {
   // Lost (dropped or not written) since the last report, and why.
   uint64_t lost_unreported ABSL_GUARDED_BY(mu) = 0;
   std::string loss_cause ABSL_GUARDED_BY(mu);
-  int64_t last_report ABSL_GUARDED_BY(mu) = 0;  // time(), seconds
+  // When the last report was made, on the steady clock (a wall clock
+  // stepped back silenced the reports for as long as the step; stepped
+  // forward, it let one through each batch).
+  std::optional<std::chrono::steady_clock::time_point> last_report ABSL_GUARDED_BY(mu);
 
   // The writer thread's own.
   int fd;
@@ -165,9 +170,9 @@ struct AccessLog::State {
   // the end (`final`), so stderr tells the whole loss.
   std::string DueReportLocked(bool wrote, bool final) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     if (lost_unreported == 0 || abandoned) return "";
-    const int64_t now = static_cast<int64_t>(std::time(nullptr));
+    const auto now = std::chrono::steady_clock::now();
     std::string what;
-    if (last_report == 0 || now - last_report >= kReportEverySeconds) {
+    if (!last_report.has_value() || now - *last_report >= kReportEvery) {
       what = absl::StrCat(loss_cause, "; ", lost_unreported, " lines lost");
     } else if (wrote || final) {
       what = absl::StrCat(wrote ? "writing again; " : "", lost_unreported,
