@@ -12,20 +12,7 @@
 
 #include "gtest/gtest.h"
 #include "server/access_log.h"
-
-namespace {
-
-// The wall clock, as this test binary's time() reads it: the test steps it
-// (the one libc function replaced here).
-std::atomic<time_t> wall{1'700'000'000};
-
-}  // namespace
-
-extern "C" time_t time(time_t* out) {
-  const time_t now = wall.load();
-  if (out != nullptr) *out = now;
-  return now;
-}
+#include "testing/stepped_wall_clock.h"
 
 namespace brisk {
 namespace {
@@ -51,7 +38,7 @@ TEST(AccessLogClockTest, AWallClockSteppedForwardDoesNotMultiplyTheReports) {
   ASSERT_TRUE(log.ok());
   for (int batch = 0; batch < 3; ++batch) {
     LogTen(**log);
-    wall += 60;
+    testing::SteppedWallClock() += 60;
   }
   EXPECT_EQ(lost.load(), 30u);
   EXPECT_EQ(reports.size(), 1u);

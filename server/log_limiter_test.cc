@@ -8,21 +8,7 @@
 #include <atomic>
 
 #include "gtest/gtest.h"
-
-namespace {
-
-// The wall clock, as this test binary's time() reads it: the test steps it
-// (the one libc function replaced here; nothing else in this binary needs
-// the real one).
-std::atomic<time_t> wall{1'700'000'000};
-
-}  // namespace
-
-extern "C" time_t time(time_t* out) {
-  const time_t now = wall.load();
-  if (out != nullptr) *out = now;
-  return now;
-}
+#include "testing/stepped_wall_clock.h"
 
 namespace brisk::internal {
 namespace {
@@ -54,9 +40,9 @@ TEST(LogLimiterTest, TheFirstIsSaidAtAnyReading) {
 TEST(LogLimiterTest, TheWallClockStepsChangeNothing) {
   LogLimiter limiter(/*period_seconds=*/3600);
   EXPECT_EQ(limiter.Count(), 1u);
-  wall += 7200;  // two periods later, on the wall clock only
+  brisk::testing::SteppedWallClock() += 7200;  // two periods later, on the wall clock only
   EXPECT_EQ(limiter.Count(), 0u);
-  wall -= 3 * 7200;
+  brisk::testing::SteppedWallClock() -= 3 * 7200;
   EXPECT_EQ(limiter.Count(), 0u);
 }
 
