@@ -1,7 +1,12 @@
 #include "examples/fraud_scoring/scoring_service.h"
 
+#include <string>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "examples/fraud_scoring/json_format.h"
 #include "examples/fraud_scoring/transaction.h"
 
@@ -17,6 +22,25 @@ int StatusForParseError(const absl::Status& s) {
     case absl::StatusCode::kInvalidArgument: return 400;
     default: return 500;
   }
+}
+
+// The first content coding of `request` other than "identity", or "" when
+// its body is not encoded. Content-Encoding is a list (RFC 9110 8.4) and
+// may be repeated; codings are case-insensitive.
+std::string UnsupportedCoding(const http::Request& request) {
+  for (const http::HeaderField& field : request.headers()) {
+    // (Debian's abseil has its own string_view, not std::string_view.)
+    const absl::string_view name(field.name.data(), field.name.size());
+    const absl::string_view value(field.value.data(), field.value.size());
+    if (!absl::EqualsIgnoreCase(name, "Content-Encoding")) continue;
+    for (absl::string_view coding : absl::StrSplit(value, ',')) {
+      coding = absl::StripAsciiWhitespace(coding);
+      if (!coding.empty() && !absl::EqualsIgnoreCase(coding, "identity")) {
+        return std::string(coding);
+      }
+    }
+  }
+  return "";
 }
 
 }  // namespace
@@ -43,6 +67,15 @@ std::vector<http::Response> ScoringService::ScoreBatch(
   std::vector<std::optional<std::string>> ids(batch.size());
   Transaction txn;
   for (size_t i = 0; i < batch.size(); ++i) {
+    // An encoded (compressed) body is not JSON to the parser: 415, with
+    // the codings accepted (RFC 9110 15.5.16, 12.5.3).
+    if (const std::string coding = UnsupportedCoding(batch[i]->request()); !coding.empty()) {
+      responses[i] =
+          http::Response::Json(415, ErrorJson("Content-Encoding \"" + coding +
+                                              "\" is not supported: send the body unencoded"));
+      responses[i].AddHeader("Accept-Encoding", "identity");
+      continue;
+    }
     absl::Status s = parser->Parse(batch[i]->request().body(), &txn);
     if (!s.ok()) {
       responses[i] = http::Response::Json(StatusForParseError(s),

@@ -109,6 +109,41 @@ TEST_F(ScoringServiceTest, ABatchScoresEveryRowAndAnswersBadOnes400) {
   EXPECT_THAT(out[11].body, HasSubstr("empty"));
 }
 
+// A body in a content coding the service does not decode (gzip) is 415
+// Unsupported Media Type with Accept-Encoding: identity (RFC 9110 15.5.16,
+// 12.5.3), not a 400 that blames the JSON; "identity" is no coding. In a
+// batch it is answered on its own.
+TEST_F(ScoringServiceTest, AnEncodedBodyIs415WithAcceptEncoding) {
+  auto Encoded = [&](std::string_view codings) {
+    const std::string body = Row(2);
+    auto r =
+        FakeRequest::Parse("POST /score HTTP/1.1\r\nHost: t\r\n" + std::string(codings) +
+                           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return *std::move(r);
+  };
+  auto gzip = Encoded("Content-Encoding: gzip\r\n");
+  auto listed = Encoded("Content-Encoding: identity, GZIP\r\n");
+  auto repeated = Encoded("Content-Encoding: identity\r\nContent-Encoding: br\r\n");
+  auto identity = Encoded("Content-Encoding: Identity\r\n");
+  std::vector<http::Response> out = service_->ScoreBatch(
+      {&gzip->context(), &listed->context(), &repeated->context(), &identity->context()});
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[0].status, 415);
+  EXPECT_EQ(out[0].body,
+            "{\"error\":\"Content-Encoding \\\"gzip\\\" is not supported: send the body "
+            "unencoded\"}");
+  EXPECT_EQ(out[0].Header("Accept-Encoding").value_or(""), "identity");
+  EXPECT_THAT(std::string(out[0].Header("Content-Type").value_or("")),
+              HasSubstr("application/json"));
+  EXPECT_EQ(out[1].status, 415);
+  EXPECT_THAT(out[1].body, HasSubstr("\\\"GZIP\\\""));
+  EXPECT_EQ(out[2].status, 415);
+  EXPECT_THAT(out[2].body, HasSubstr("\\\"br\\\""));
+  EXPECT_EQ(out[3].status, 200);
+  EXPECT_EQ(ScoreOf(out[3].body), golden_.scores[2]);
+}
+
 // RFC 9110 15.5.14: a body over the parser's 64 KiB limit is 413 Content
 // Too Large, with the same JSON error body as a 400; in a batch it is
 // answered on its own and its neighbours are still scored.

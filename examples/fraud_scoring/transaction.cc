@@ -1,9 +1,12 @@
 #include "examples/fraud_scoring/transaction.h"
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include "simdjson.h"
@@ -117,22 +120,138 @@ simdjson::error_code Visit(simdjson::ondemand::value v, size_t depth_left) {
   return simdjson::INCORRECT_TYPE;
 }
 
-// Byte offset of the first syntax error in `body`, or -1 when unknown.
-long ErrorOffset(simdjson::ondemand::parser& parser, std::string_view body,
-                 size_t max_depth) {
+// The first error the On Demand walk finds in `body` and its byte offset
+// (-1 when unknown); SUCCESS when the walk finds none.
+struct WalkError {
+  simdjson::error_code error = simdjson::SUCCESS;
+  long at = -1;
+};
+
+WalkError Walk(simdjson::ondemand::parser& parser, std::string_view body, size_t max_depth) {
   simdjson::padded_string padded(body);
   simdjson::ondemand::document doc;
-  if (parser.iterate(padded).get(doc)) return -1;
+  WalkError out;
+  if ((out.error = parser.iterate(padded).get(doc))) return out;
   simdjson::ondemand::value root;
-  simdjson::error_code e = doc.get_value().get(root);
-  if (!e) e = Visit(root, max_depth);
-  if (!e) return -1;  // the walk found nothing (e.g. trailing bytes)
+  out.error = doc.get_value().get(root);
+  if (!out.error) out.error = Visit(root, max_depth);
+  if (!out.error) return out;  // the walk found nothing (e.g. trailing bytes)
   const char* at = nullptr;
-  if (doc.current_location().get(at) || at < padded.data() ||
-      at >= padded.data() + body.size()) {
-    return -1;
+  if (!doc.current_location().get(at) && at >= padded.data() && at < padded.data() + body.size()) {
+    out.at = at - padded.data();
   }
-  return at - padded.data();
+  return out;
+}
+
+bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// The length of the JSON number at the start of `s` by RFC 8259's grammar
+// (-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?), or 0 when `s` does not
+// start with one that ends at a delimiter.
+size_t NumberLength(std::string_view s) {
+  size_t i = 0;
+  auto digits = [&] {
+    const size_t start = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    return i - start;
+  };
+  if (i < s.size() && s[i] == '-') ++i;
+  if (i < s.size() && s[i] == '0') {
+    ++i;
+  } else if (digits() == 0) {
+    return 0;
+  }
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (digits() == 0) return 0;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (digits() == 0) return 0;
+  }
+  if (i < s.size() && !IsJsonSpace(s[i]) && s[i] != ',' && s[i] != ']' && s[i] != '}') return 0;
+  return i;
+}
+
+// The end of the object or array that opens `body` (after leading
+// whitespace): the offset just past its closing bracket, or npos when the
+// brackets never balance. Strings are skipped, escapes included; nothing
+// else is checked (the caller parses the prefix to know it is valid).
+size_t EndOfFirstValue(std::string_view body) {
+  size_t i = 0;
+  while (i < body.size() && IsJsonSpace(body[i])) ++i;
+  if (i == body.size() || (body[i] != '{' && body[i] != '[')) return std::string_view::npos;
+  size_t depth = 0;
+  for (; i < body.size(); ++i) {
+    const char c = body[i];
+    if (c == '"') {
+      for (++i; i < body.size() && body[i] != '"'; ++i) {
+        if (body[i] == '\\') ++i;
+      }
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (--depth == 0) return i + 1;
+    }
+  }
+  return std::string_view::npos;
+}
+
+// What is wrong with a body simdjson's DOM parser refused with `error`, in
+// the words a client needs: where (when the walk can tell) and, for the
+// usual mistakes, which one.
+std::string SyntaxErrorMessage(simdjson::dom::parser& dom, simdjson::ondemand::parser& locator,
+                               std::string_view body, simdjson::error_code error,
+                               size_t max_depth) {
+  const std::string depth_message =
+      "invalid JSON: nested deeper than " + std::to_string(max_depth) + " levels";
+  if (error == simdjson::DEPTH_ERROR) return depth_message;
+  // RFC 8259 8.1: JSON text is UTF-8 with no byte-order mark.
+  if (body.substr(0, 3) == "\xEF\xBB\xBF") {
+    return "invalid JSON: the body starts with a byte-order mark (U+FEFF); send UTF-8 JSON "
+           "without one";
+  }
+  if (body.find('\0') != std::string_view::npos) {
+    return "invalid JSON: the body holds NUL bytes; JSON must be sent as UTF-8 (not UTF-16)";
+  }
+  if (error == simdjson::MEMALLOC || error == simdjson::CAPACITY) {
+    return std::string("invalid JSON: ") + simdjson::error_message(error);
+  }
+  const WalkError walk = Walk(locator, body, max_depth);
+  if (walk.error == simdjson::DEPTH_ERROR) return depth_message;
+  if (walk.error == simdjson::SUCCESS) {
+    // The first value may be whole with more after it (a second document,
+    // a stray character): say so and where.
+    const size_t end = EndOfFirstValue(body);
+    simdjson::dom::element ignored;
+    if (end != std::string_view::npos &&
+        dom.parse(body.data(), end, true).get(ignored) == simdjson::SUCCESS) {
+      size_t at = end;
+      while (at < body.size() && IsJsonSpace(body[at])) ++at;
+      return "invalid JSON at byte " + std::to_string(at) + ": text after the JSON value";
+    }
+  }
+  std::string message = "invalid JSON";
+  if (walk.at >= 0) message += " at byte " + std::to_string(walk.at);
+  const std::string_view rest = walk.at >= 0 ? body.substr(walk.at) : std::string_view();
+  for (std::string_view word : {"NaN", "-NaN", "Infinity", "-Infinity"}) {
+    if (rest.substr(0, word.size()) == word) {
+      return message + ": " + std::string(word) +
+             " is not a JSON number (send null for a missing value)";
+    }
+  }
+  if (error == simdjson::NUMBER_ERROR || error == simdjson::NUMBER_OUT_OF_RANGE) {
+    const size_t length = NumberLength(rest);
+    if (length == 0) return message + ": malformed number";
+    // Well formed, so out of simdjson's range: say which, cut if long.
+    constexpr size_t kShown = 40;
+    return message + ": the number " + std::string(rest.substr(0, std::min(length, kShown))) +
+           (length > kShown ? "..." : "") +
+           " is out of range (integers must fit in 64 bits, other numbers in a double; send "
+           "long identifiers as strings)";
+  }
+  return message + ": " + simdjson::error_message(error);
 }
 
 }  // namespace
@@ -170,16 +289,7 @@ absl::Status TransactionParser::Parse(std::string_view body, Transaction* out) {
   // realloc_if_needed=true: simdjson copies the body into its own padded
   // buffer, so `body` needs no SIMDJSON_PADDING.
   if (simdjson::error_code e = impl.dom.parse(body.data(), body.size(), true).get(root)) {
-    std::string message = "invalid JSON";
-    if (e == simdjson::DEPTH_ERROR) {
-      return Invalid(message + ": nested deeper than " + std::to_string(options_.max_depth) +
-                     " levels");
-    }
-    if (e != simdjson::MEMALLOC && e != simdjson::CAPACITY) {
-      const long at = ErrorOffset(impl.locator, body, options_.max_depth);
-      if (at >= 0) message += " at byte " + std::to_string(at);
-    }
-    return Invalid(message + ": " + simdjson::error_message(e));
+    return Invalid(SyntaxErrorMessage(impl.dom, impl.locator, body, e, options_.max_depth));
   }
   simdjson::dom::object object;
   if (root.get(object)) return Invalid("request body must be a JSON object");
@@ -213,9 +323,11 @@ absl::Status TransactionParser::Parse(std::string_view body, Transaction* out) {
     } else if (key == kIdKey) {
       if (out->id.has_value()) return Invalid("duplicate field \"id\"");
       std::string_view id;
-      if (field.value.get(id) || id.size() > options_.max_id_bytes) {
-        return Invalid("\"id\" must be a string of at most " +
-                       std::to_string(options_.max_id_bytes) + " bytes");
+      if (field.value.get(id)) {
+        return Invalid(std::string("\"id\" must be a string, got ") + TypeName(field.value.type()));
+      }
+      if (id.size() > options_.max_id_bytes) {
+        return Invalid("\"id\" is longer than " + std::to_string(options_.max_id_bytes) + " bytes");
       }
       out->id.emplace(id);
     } else {
