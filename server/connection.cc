@@ -122,10 +122,15 @@ void Connection::ProcessInput(std::string_view data, SteadyTime arrival) {
     if (r.kind != http::ParseResult::kError && !HoldBodyMemory()) {
       // Bodies arriving on every connection together would take more
       // memory than the server may give them: refused (503, Retry-After)
-      // rather than risk the process (an allocation failure ends it).
+      // rather than risk the process (an allocation failure ends it). A
+      // status the head alone decides (404, 405, 421) is the answer
+      // instead, as with Expect: 100-continue: a request that cannot
+      // succeed is not told to retry (503, Retry-After).
       stash_.clear();
-      AnswerWithoutRequest(RefuseBodyMemory(), parser_->head_request(),
-                           &parser_->request());
+      std::optional<http::Response> final =
+          context().dispatcher->RoutingAnswer(parser_->request(), info_.get());
+      AnswerWithoutRequest(final.has_value() ? *std::move(final) : RefuseBodyMemory(),
+                           parser_->head_request(), &parser_->request());
       ReleaseBodyMemory();
       return;
     }
@@ -291,6 +296,12 @@ void Connection::LogAnswer(Slot& slot, const http::Request* request, int status,
   // Its line and count wait for its bytes to reach the stream: a request
   // whose answer was dropped behind a closing one was logged 200 and
   // counted as answered though the client never got a byte of it.
+  slot.logged = KeepAnswer(slot, request, status, body_bytes);
+}
+
+std::unique_ptr<Connection::LoggedAnswer> Connection::KeepAnswer(const Slot& slot,
+                                                                 const http::Request* request,
+                                                                 int status, uint64_t body_bytes) {
   auto kept = std::make_unique<LoggedAnswer>();
   kept->status = status;
   kept->body_bytes = body_bytes;
@@ -307,7 +318,7 @@ void Connection::LogAnswer(Slot& slot, const http::Request* request, int status,
       if (parser_ != nullptr) kept->target = std::string(parser_->request_line_seen());
     }
   }
-  slot.logged = std::move(kept);
+  return kept;
 }
 
 void Connection::LogAnswerNow(const Slot& slot, const http::Request* request,
@@ -397,7 +408,22 @@ void Connection::LogCutOffRequest() {
   slot.head = request.is_head();
   slot.version_minor = request.version_minor();
   slot.metrics_route = context().dispatcher->MetricsRouteOf(request);
-  LogAnswerNow(slot, &request, server_error_ ? 500 : kStatusConnectionClosed, 0);
+  const int status = server_error_ ? 500 : kStatusConnectionClosed;
+  if (pipeline_.empty()) {
+    LogAnswerNow(slot, &request, status, 0);
+    return;
+  }
+  // Requests before it still to be answered (a half-close behind a slow
+  // request): its line follows theirs, as a connection's lines keep its
+  // requests' order (it was logged at once, before theirs).
+  slot.logged = KeepAnswer(slot, &request, status, 0);
+  pipeline_.back().cut_off_after = std::make_unique<Slot>(std::move(slot));
+}
+
+void Connection::LogCutOffAfter(Slot& slot) {
+  if (slot.cut_off_after == nullptr) return;
+  const std::unique_ptr<Slot> cut = std::move(slot.cut_off_after);
+  LogUnanswered(*cut, /*reached_stream=*/true);  // its kept line, as kept
 }
 
 http::ResponseOptions Connection::HeadOptions(Slot& slot,
@@ -620,6 +646,7 @@ void Connection::MoveReadyOutput() {
     }
     if (front.state != Slot::State::kDone) return;  // waiting or streaming
     const bool close = front.close_after;
+    LogCutOffAfter(front);
     pipeline_.pop_front();
     // The idle timeout runs from the last answer, not from the read of its
     // request (an answer slower than the timeout would otherwise leave the
@@ -630,6 +657,7 @@ void Connection::MoveReadyOutput() {
       // Nothing after a closing answer is sent: let the rest go.
       for (Slot& rest : pipeline_) {
         LogUnanswered(rest, /*reached_stream=*/false);
+        LogCutOffAfter(rest);
         ReleaseExchange(rest);
       }
       pipeline_.clear();
@@ -803,6 +831,7 @@ void Connection::Close() {
   bool front = true;
   for (Slot& s : pipeline_) {
     LogUnanswered(s, /*reached_stream=*/std::exchange(front, false));
+    LogCutOffAfter(s);
     ReleaseExchange(s);  // the client is gone
   }
   pipeline_.clear();

@@ -213,6 +213,11 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
     // closing one): taken when its bytes reach the stream, or, if they
     // never do, logged as a request the connection ended before its answer.
     std::unique_ptr<LoggedAnswer> logged;
+    // The request the end of the input cut off behind this one (the last
+    // slot): its line (499, or 500) follows this slot's, so a connection's
+    // lines keep its requests' order. Logged when this slot leaves the
+    // pipeline, however it leaves (LogCutOffAfter).
+    std::unique_ptr<Slot> cut_off_after;
   };
 
   // Input.
@@ -265,8 +270,14 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // to the stream; one behind it never had a byte sent.
   void LogUnanswered(const Slot& slot, bool reached_stream);
   // The request in the parser, head read, body cut off by the end of the
-  // connection: logged 499 (500 for the server's error).
+  // connection: logged 499 (500 for the server's error), after the lines
+  // of the requests before it (Slot::cut_off_after).
   void LogCutOffRequest();
+  // Logs `slot`'s cut_off_after, if any; `slot` is leaving the pipeline.
+  void LogCutOffAfter(Slot& slot);
+  // The kept line and count of an answer whose logging waits.
+  std::unique_ptr<LoggedAnswer> KeepAnswer(const Slot& slot, const http::Request* request,
+                                           int status, uint64_t body_bytes);
   // A request in the parser with its head read and its body still coming,
   // not answered already.
   bool UploadInProgress() const;

@@ -1072,6 +1072,36 @@ TEST_F(ServerTest, AnUploadAbandonedMidBodyIsLogged499) {
   }
 }
 
+// An upload cut off by a half-close behind a request still running: its
+// 499 line follows the line of the request before it, as a connection's
+// lines keep its requests' order; it was written at the half-close, first
+// (accounting review). The client still gets the answer before it.
+TEST_F(ServerTest, AnUploadCutOffBehindASlowRequestIsLoggedAfterIt) {
+  const std::string path = ::testing::TempDir() + "/cut_off_order.log";
+  std::remove(path.c_str());
+  StartServer({.access_log = path});
+  RawClient c(port_);
+  ASSERT_TRUE(
+      c.Send(Get("/gate") + "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc"));
+  ASSERT_TRUE(gate_.WaitEntered(1));
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().body_bytes_held.load() > 0; }));
+  c.ShutdownWrite();
+  // The cut-off is seen (the upload's buffer is given back) before the
+  // gate opens.
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().body_bytes_held.load() == 0; }));
+  gate_.Open();
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "gate\n");
+  EXPECT_TRUE(c.WaitClosed());
+  server_->Stop();  // flushes
+  const std::vector<std::string> lines = FileLines(path);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_THAT(lines[0], HasSubstr("\"GET /gate HTTP/1.1\" 200 5 "));
+  EXPECT_THAT(lines[1], HasSubstr("\"POST /echo HTTP/1.1\" 499 0 "));
+  EXPECT_EQ(server_->metrics().route(2).StatusCount(499), 1u);  // POST /echo
+}
+
 // A request refused or timed out before its head was read whole: its log
 // line shows what came as its request line (nginx's $request), escaped;
 // it read "- - HTTP/1.1" whatever came, even a 505 for HTTP/2.0. A body
@@ -1371,6 +1401,44 @@ TEST_F(ServerTest, BodiesArrivingTogetherAreHeldToTheMemoryLimit) {
     ASSERT_TRUE(Eventually([&] { return held() >= 500; }));
   }
   EXPECT_TRUE(Eventually([&] { return held() == 0; }));
+}
+
+// With the body memory taken, an upload to no route (404) or with a method
+// its path does not serve (405) is answered that, not 503 body_memory with
+// Retry-After: retrying cannot help it (accounting review; the Expect:
+// 100-continue path already routed first). Upload or not, the answer closes.
+TEST_F(ServerTest, AnUnroutableUploadPastTheMemoryLimitIsAnsweredItsRoutingStatus) {
+  StartServer({.max_body_bytes = 1000, .max_body_memory = 1500});
+  auto held = [&] { return server_->metrics().body_bytes_held.load(); };
+  RawClient a(port_);
+  ASSERT_TRUE(a.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n" +
+                     std::string(900, 'a')));
+  ASSERT_TRUE(Eventually([&] { return held() >= 900; }));
+  struct Case {
+    std::string head;
+    int status;
+  };
+  for (const Case& c :
+       {Case{"POST /nope HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n", 404},
+        Case{"POST /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n", 405}}) {
+    RawClient b(port_);
+    ASSERT_TRUE(b.Send(c.head + std::string(700, 'b')));
+    auto r = b.Read();
+    ASSERT_TRUE(r.has_value()) << c.head;
+    EXPECT_EQ(r->status, c.status) << c.head;
+    EXPECT_EQ(r->Header("retry-after"), "") << c.head;
+    EXPECT_EQ(r->Header("connection"), "close") << c.head;
+    EXPECT_TRUE(b.WaitClosed());
+  }
+  EXPECT_EQ(server_->metrics().ShedCount(5), 0u);  // body_memory
+  // A routed upload past the limit is still refused 503 body_memory.
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n" +
+                     std::string(700, 'c')));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(server_->metrics().ShedCount(5), 1u);
 }
 
 // Requests waiting for a worker keep their bodies counted: pipelined

@@ -220,7 +220,9 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
           "refused like the others; with its deadline already past, answered "
           "503 deadline exceeded and also counted in "
           "brisk_deadline_exceeded_total).\n# TYPE brisk_shed_total counter\n";
-  for (size_t route = 0; route + 1 < routes_.size(); ++route) {  // not unmatched
+  // Unmatched too: OPTIONS * (no route, answered by the server) can be
+  // refused for body memory like any request with a body.
+  for (size_t route = 0; route < routes_.size(); ++route) {
     const RouteMetrics* r = routes_[route].get();
     for (size_t i = 0; i < kShedReasonNames.size(); ++i) {
       absl::StrAppendFormat(
@@ -292,8 +294,15 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
   AppendScalar(out, "brisk_deadline_exceeded_total", "counter",
                "Offloaded requests answered 503 at their deadline.",
                load(deadline_exceeded));
+  AppendScalar(out, "brisk_deadline_exceeded_in_queue_total", "counter",
+               "Of brisk_deadline_exceeded_total, those whose handler never ran (their "
+               "deadline passed in the queue), also counted in "
+               "brisk_shed_total{reason=\"expired_in_queue\"}: shed + deadline_exceeded - this "
+               "counts each request answered without a result once.",
+               load(deadline_in_queue));
   AppendScalar(out, "brisk_late_results_dropped_total", "counter",
-               "Handler results that arrived after the deadline answer.",
+               "Handler results dropped because the deadline answer or the client's "
+               "departure came first.",
                load(late_results_dropped));
   AppendScalar(out, "brisk_handler_exceptions_total", "counter",
                "Handlers that threw (answered 500).", load(handler_exceptions));

@@ -54,6 +54,9 @@ TEST(ServerMetricsTest, ExportsRoutesStatusesAndGauges) {
   m.open_connections.store(3);
   for (int i = 0; i < 7; ++i) m.RecordShed(1, 0);  // queue_full
   m.RecordShed(0, 1);                               // predicted_late
+  m.RecordShed(2, 5);                               // unmatched, body_memory
+  m.RecordShed(2, 5);
+  m.deadline_in_queue.store(1);
   std::string out;
   m.AppendPrometheus(&out);
   EXPECT_THAT(out, HasSubstr("brisk_requests_total{route=\"/hello\",status=\"200\"} 2\n"));
@@ -67,7 +70,10 @@ TEST(ServerMetricsTest, ExportsRoutesStatusesAndGauges) {
       "brisk_shed_total{route=\"/hello\",reason=\"predicted_late\"} 1\n"));
   EXPECT_THAT(out, HasSubstr(
       "brisk_shed_total{route=\"/hello\",reason=\"codel\"} 0\n"));
-  EXPECT_THAT(out, Not(HasSubstr("brisk_shed_total{route=\"unmatched\"")));
+  // Unmatched requests can be refused for body memory (OPTIONS * with a
+  // body): exported like a route's, as /status.json has them.
+  EXPECT_THAT(out, HasSubstr("brisk_shed_total{route=\"unmatched\",reason=\"body_memory\"} 2\n"));
+  EXPECT_THAT(out, HasSubstr("brisk_deadline_exceeded_in_queue_total 1\n"));
   EXPECT_EQ(m.shed_queue_full.load(), 7u);
   EXPECT_EQ(m.ShedCount(0), 7u);
   EXPECT_THAT(out, HasSubstr("# TYPE brisk_loop_lag_seconds histogram\n"));
