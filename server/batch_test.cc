@@ -163,6 +163,64 @@ TEST_F(BatchTest, PerRequestErrorsAndABadBatchAnswersOnlyItsMembers) {
   EXPECT_EQ(server_->metrics().handler_exceptions.load(), 1u);
 }
 
+// A batch of several members whose handler throws answers each of them
+// 500, and no other batch: the one before it and the one after it are
+// answered by the handler (acceptance review: the test above had a
+// one-member throwing batch only).
+TEST_F(BatchTest, AThrowingBatchAnswersEachOfItsMembers500AndNoOtherBatch) {
+  Start({.max_batch = 16});
+  RawClient first(port());
+  ASSERT_TRUE(first.Send(Get("/score?v=0")));
+  ASSERT_TRUE(WaitEntered());
+  // Batch 2 forms behind the held one: two good rows and the breaking one.
+  RawClient a(port()), thrower(port()), b(port());
+  ASSERT_TRUE(a.Send(Get("/score?v=1")));
+  ASSERT_TRUE(thrower.Send(Get("/score?v=throw")));
+  ASSERT_TRUE(b.Send(Get("/score?v=2")));
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().queue_depth.load() == 3; }));
+  Release();
+  auto r = first.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "score 0\n");
+  for (RawClient* c : {&a, &thrower, &b}) {
+    auto m = c->Read();
+    ASSERT_TRUE(m.has_value());
+    EXPECT_EQ(m->status, 500);
+  }
+  RawClient after(port());
+  ASSERT_TRUE(after.Send(Get("/score?v=3")));
+  r = after.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "score 3\n");
+  EXPECT_THAT(sizes(), ::testing::ElementsAre(1u, 3u, 1u));
+  EXPECT_EQ(server_->metrics().handler_exceptions.load(), 1u);
+}
+
+// A batch that runs past its members' deadline: each member is answered
+// 503 at its deadline while the batch still runs, and the batch's results,
+// when they come, are dropped (counted), never written after the 503.
+TEST_F(BatchTest, ABatchPastItsMembersDeadlineIsAnswered503AndItsResultsDropped) {
+  Start({.max_batch = 16});
+  RawClient late(port());
+  ASSERT_TRUE(late.Send(WithBudget("/score?v=late", 200)));
+  ASSERT_TRUE(WaitEntered());  // the batch runs, held past the deadline
+  auto r = late.Read();        // comes at the deadline, the batch still held
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 503);
+  EXPECT_THAT(r->body, HasSubstr("deadline"));
+  EXPECT_EQ(server_->metrics().late_results_dropped.load(), 0u);
+  Release();
+  EXPECT_TRUE(Eventually([&] { return server_->metrics().late_results_dropped.load() == 1; }));
+  // Nothing more reaches the client (its connection stays usable).
+  ASSERT_TRUE(late.Send(Get("/score?v=next")));
+  r = late.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "score next\n");
+  EXPECT_EQ(server_->metrics().deadline_exceeded.load(), 1u);
+}
+
 TEST_F(BatchTest, MembersThatCannotMakeTheirDeadlineAreRemovedBeforeTheBatch) {
   // The model is known to cost ~50 ms a batch.
   Start({.max_batch = 16, .expected_fixed_cost = milliseconds(50)});
