@@ -9,8 +9,12 @@
 // --batching=deadline (default) | fixed | off; --max_batch; --max_delay (the
 // cap for deadline, the wait for fixed). Clients state their budget with
 // X-Request-Budget-Ms (e.g. 10).
+#include <limits.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/time/time.h"
@@ -19,8 +23,13 @@
 #include "server/flags.h"
 #include "server/http_server.h"
 
-ABSL_FLAG(std::string, model, "examples/fraud_scoring/model.json",
-          "XGBoost model file (JSON).");
+// The package's model, from the repository's root.
+constexpr char kDefaultModel[] = "examples/fraud_scoring/model.json";
+
+ABSL_FLAG(std::string, model, kDefaultModel,
+          "XGBoost model file (JSON). Given, it is used as is; by default the "
+          "package's model.json, looked for from the working directory, then "
+          "next to the binary, then in the binary's Bazel runfiles.");
 ABSL_FLAG(std::string, batching, "deadline",
           "deadline (deadline-aware batching), fixed (wait --max_delay for "
           "--max_batch, as Triton) or off (one request at a time).");
@@ -28,6 +37,35 @@ ABSL_FLAG(int32_t, max_batch, 32, "Largest batch.");
 ABSL_FLAG(absl::Duration, max_delay, absl::ZeroDuration(),
           "deadline: an optional cap on a request's wait for its batch (0 = "
           "none); fixed: how long to wait for a full batch (default 1ms).");
+
+namespace {
+
+// The model file to load: --model as given (relative to the working
+// directory) unless it is the default, the package's model.json, which is
+// looked for from the working directory (the repository's root, or bazel
+// run's runfiles tree), then next to the binary (a copy deployed with its
+// model), then in the binary's runfiles tree (bazel-bin/.../fraud_server
+// run from anywhere): the first that exists, or the default as is (its load
+// then says NOT_FOUND).
+std::string ModelPath() {
+  const std::string flag = absl::GetFlag(FLAGS_model);
+  if (flag != kDefaultModel) return flag;
+  std::vector<std::string> candidates = {flag};
+  char exe[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n > 0) {
+    const std::string binary(exe, static_cast<size_t>(n));
+    const std::string dir = binary.substr(0, binary.rfind('/') + 1);
+    candidates.push_back(dir + "model.json");
+    candidates.push_back(binary + ".runfiles/brisk/" + flag);
+  }
+  for (const std::string& path : candidates) {
+    if (access(path.c_str(), R_OK) == 0) return path;
+  }
+  return flag;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // First, before the model load starts any thread: a SIGHUP (reload) sent
@@ -87,9 +125,13 @@ int main(int argc, char** argv) {
   }
 
   absl::StatusOr<std::unique_ptr<brisk::fraud_scoring::ScoringService>> service =
-      brisk::fraud_scoring::ScoringService::Load(absl::GetFlag(FLAGS_model));
+      brisk::fraud_scoring::ScoringService::Load(ModelPath());
   if (!service.ok()) {
-    std::fprintf(stderr, "model: %s\n", service.status().ToString().c_str());
+    std::fprintf(stderr, "model: %s%s\n", service.status().ToString().c_str(),
+                 absl::GetFlag(FLAGS_model) == kDefaultModel
+                     ? " (the default model was looked for from the working directory, next "
+                       "to the binary and in its runfiles; pass --model=PATH)"
+                     : "");
     return 1;
   }
   // A feature named like one of the body's own keys can be given only

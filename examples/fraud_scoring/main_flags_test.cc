@@ -2,10 +2,15 @@
 // status 2 and a message naming the flag, before the model loads or
 // anything listens (README, "Flags").
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -14,37 +19,52 @@ namespace {
 
 struct Exit {
   int status = -1;  // exit status, or -1 if killed or not run
+  std::string first_line;  // of its stdout
   std::string stderr_text;
 };
 
-// Runs the binary (a data dependency) with `flags`; it must exit by itself.
-Exit RunBinary(const std::vector<std::string>& flags) {
-  int err[2];
-  if (pipe2(err, O_CLOEXEC) != 0) return {};
-  std::vector<std::string> args = {"examples/fraud_scoring/fraud_server",
-                                   "--model=examples/fraud_scoring/model.json",
-                                   "--address=127.0.0.1", "--port=0"};
-  args.insert(args.end(), flags.begin(), flags.end());
+// Runs `args` (args[0]: the binary) in `cwd`. `serving`: once the binary
+// has written its first stdout line ("listening on ..."), or exited, it is
+// sent SIGTERM; else it must exit by itself.
+Exit RunIn(std::vector<std::string> args, const std::string& cwd, bool serving) {
+  int out[2], err[2];
+  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) return {};
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   const pid_t pid = fork();
   if (pid == 0) {
+    dup2(out[1], 1);
     dup2(err[1], 2);
-    alarm(30);  // a binary that starts serving instead of exiting
+    alarm(30);  // one that serves when it should exit, or never says so
+    if (chdir(cwd.c_str()) != 0) _exit(126);
     execv(argv[0], argv.data());
     _exit(127);
   }
+  close(out[1]);
   close(err[1]);
   Exit e;
+  char c;
+  while (read(out[0], &c, 1) == 1 && c != '\n') e.first_line += c;
+  if (serving && pid > 0) kill(pid, SIGTERM);
   char buf[512];
   for (ssize_t n; (n = read(err[0], buf, sizeof(buf))) > 0;) e.stderr_text.append(buf, n);
+  close(out[0]);
   close(err[0]);
   int status = 0;
   if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status)) {
     e.status = WEXITSTATUS(status);
   }
   return e;
+}
+
+// Runs the binary (a data dependency) with `flags`; it must exit by itself.
+Exit RunBinary(const std::vector<std::string>& flags) {
+  std::vector<std::string> args = {"examples/fraud_scoring/fraud_server",
+                                   "--model=examples/fraud_scoring/model.json",
+                                   "--address=127.0.0.1", "--port=0"};
+  args.insert(args.end(), flags.begin(), flags.end());
+  return RunIn(std::move(args), ".", /*serving=*/false);
 }
 
 TEST(FraudServerFlagsTest, OutOfRangeValuesExitTwoNamingTheFlag) {
@@ -70,6 +90,38 @@ TEST(FraudServerFlagsTest, OutOfRangeValuesExitTwoNamingTheFlag) {
     EXPECT_EQ(e.status, 2) << e.stderr_text;
     EXPECT_NE(e.stderr_text.find(c.says), std::string::npos) << e.stderr_text;
   }
+}
+
+std::string CopyFile(const std::string& from, const std::string& to, mode_t mode) {
+  std::ifstream in(from, std::ios::binary);
+  std::ofstream(to, std::ios::binary) << in.rdbuf();
+  chmod(to.c_str(), mode);
+  return to;
+}
+
+// Without --model, a copy of the binary deployed beside its model.json
+// finds it from any working directory; without one there it exits 1
+// saying where it looked and that --model names another file.
+TEST(FraudServerFlagsTest, TheDefaultModelIsFoundNextToTheBinary) {
+  const std::string root = ::testing::TempDir() + "/deployed";
+  const std::string elsewhere = ::testing::TempDir() + "/elsewhere";
+  mkdir(root.c_str(), 0755);
+  mkdir(elsewhere.c_str(), 0755);
+  const std::string binary =
+      CopyFile("examples/fraud_scoring/fraud_server", root + "/fraud_server", 0755);
+  std::remove((root + "/model.json").c_str());
+  const std::vector<std::string> args = {binary, "--address=127.0.0.1", "--port=0"};
+  Exit e = RunIn(args, elsewhere, /*serving=*/true);
+  EXPECT_EQ(e.first_line, "");
+  EXPECT_EQ(e.status, 1);
+  EXPECT_NE(e.stderr_text.find("model: NOT_FOUND"), std::string::npos) << e.stderr_text;
+  EXPECT_NE(e.stderr_text.find("next to the binary"), std::string::npos) << e.stderr_text;
+  EXPECT_NE(e.stderr_text.find("pass --model=PATH"), std::string::npos) << e.stderr_text;
+
+  CopyFile("examples/fraud_scoring/model.json", root + "/model.json", 0644);
+  e = RunIn(args, elsewhere, /*serving=*/true);
+  EXPECT_NE(e.first_line.find("listening on"), std::string::npos) << e.stderr_text;
+  EXPECT_EQ(e.status, 0) << e.stderr_text;  // SIGTERM: a clean drain
 }
 
 }  // namespace
