@@ -39,6 +39,8 @@ TEST(AccessLogClockTest, AWallClockSteppedForwardDoesNotMultiplyTheReports) {
   for (int batch = 0; batch < 3; ++batch) {
     LogTen(**log);
     testing::SteppedWallClock() += 60;
+    // The override is in effect (else this test proves nothing).
+    ASSERT_EQ(time(nullptr), testing::SteppedWallClock().load());
   }
   EXPECT_EQ(lost.load(), 30u);
   EXPECT_EQ(reports.size(), 1u);

@@ -123,14 +123,15 @@ void Connection::ProcessInput(std::string_view data, SteadyTime arrival) {
       // Bodies arriving on every connection together would take more
       // memory than the server may give them: refused (503, Retry-After)
       // rather than risk the process (an allocation failure ends it). A
-      // status the head alone decides (404, 405, 421) is the answer
+      // status the head alone decides (404, 405, 421, 501) is the answer
       // instead, as with Expect: 100-continue: a request that cannot
       // succeed is not told to retry (503, Retry-After).
       stash_.clear();
       std::optional<http::Response> final =
           context().dispatcher->RoutingAnswer(parser_->request(), info_.get());
-      AnswerWithoutRequest(final.has_value() ? *std::move(final) : RefuseBodyMemory(),
-                           parser_->head_request(), &parser_->request());
+      const bool routed = !final.has_value();
+      AnswerWithoutRequest(routed ? RefuseBodyMemory() : *std::move(final), parser_->head_request(),
+                           &parser_->request(), routed);
       ReleaseBodyMemory();
       return;
     }
@@ -177,6 +178,7 @@ void Connection::MaybeSendContinue() {
   // need not send the body, and what it sends anyway is not read.
   std::optional<http::Response> final =
       context().dispatcher->RoutingAnswer(parser_->request(), info_.get());
+  const bool routed = !final.has_value();
   if (!final.has_value() &&
       !BodyMemoryFor(parser_->request().content_length().value_or(0))) {
     // The body would not fit in max_body_memory now: refused before the
@@ -184,7 +186,7 @@ void Connection::MaybeSendContinue() {
     final = RefuseBodyMemory();
   }
   if (final.has_value()) {
-    AnswerWithoutRequest(*final, parser_->head_request(), &parser_->request());
+    AnswerWithoutRequest(*final, parser_->head_request(), &parser_->request(), routed);
     ReleaseParser();
     // Done at once, alone in the pipeline: off it now, whoever called (from
     // Advance() nothing else would take it off on epoll, and the closing
@@ -234,7 +236,7 @@ void Connection::Dispatch(http::Request request, SteadyTime arrival) {
 }
 
 void Connection::AnswerWithoutRequest(const http::Response& response, bool head,
-                                      const http::Request* request) {
+                                      const http::Request* request, bool routed) {
   any_request_ = true;
   phase_ = Phase::kFinishing;
   abort_input_ = true;  // the client may be in the middle of a request
@@ -243,9 +245,8 @@ void Connection::AnswerWithoutRequest(const http::Response& response, bool head,
   slot.parsed = loop().Now();
   slot.head = head;  // no content in any answer to HEAD (RFC 9110 §9.3.2)
   slot.close_after = true;
-  slot.metrics_route = request != nullptr
-                           ? context().dispatcher->MetricsRouteOf(*request)
-                           : context().metrics->num_routes();
+  slot.metrics_route = request != nullptr && routed ? context().dispatcher->MetricsRouteOf(*request)
+                                                    : context().metrics->num_routes();
   if (request != nullptr) slot.version_minor = request->version_minor();
   Complete(slot, response, request);
 }

@@ -232,9 +232,10 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // (parser error, 408, or a final status instead of 100 Continue); the
   // rest of the input is not read. `head`: the request line named HEAD, so
   // the answer has no content; `request`: its head if it was parsed (for
-  // the access log), else null.
+  // the access log), else null. `routed`: false for a routing failure
+  // (404, 405, 421, 501), counted under "unmatched" as Dispatch() counts it.
   void AnswerWithoutRequest(const http::Response& response, bool head,
-                            const http::Request* request = nullptr);
+                            const http::Request* request = nullptr, bool routed = true);
   void MaybeSendContinue();
   // Answers.
   void Complete(Slot& slot, const http::Response& response,

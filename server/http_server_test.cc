@@ -1214,6 +1214,9 @@ TEST_F(ServerTest, ExpectContinueGetsTheHeadsOwnRefusalInsteadOf100) {
   auto r = misdirected.Read();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 421);
+  // A routing failure, counted where Dispatch() counts one: unmatched.
+  EXPECT_TRUE(Eventually([&] { return server_->metrics().unmatched().StatusCount(421) == 1; }));
+  EXPECT_EQ(server_->metrics().route(2).StatusCount(421), 0u);  // POST /echo
   RawClient holder(port_);
   ASSERT_TRUE(holder.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n" +
                           std::string(900, 'a')));
@@ -1431,6 +1434,8 @@ TEST_F(ServerTest, AnUnroutableUploadPastTheMemoryLimitIsAnsweredItsRoutingStatu
     EXPECT_TRUE(b.WaitClosed());
   }
   EXPECT_EQ(server_->metrics().ShedCount(5), 0u);  // body_memory
+  EXPECT_EQ(server_->metrics().unmatched().StatusCount(404), 1u);
+  EXPECT_EQ(server_->metrics().unmatched().StatusCount(405), 1u);
   // A routed upload past the limit is still refused 503 body_memory.
   RawClient c(port_);
   ASSERT_TRUE(c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n" +

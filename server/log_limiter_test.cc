@@ -41,6 +41,8 @@ TEST(LogLimiterTest, TheWallClockStepsChangeNothing) {
   LogLimiter limiter(/*period_seconds=*/3600);
   EXPECT_EQ(limiter.Count(), 1u);
   brisk::testing::SteppedWallClock() += 7200;  // two periods later, on the wall clock only
+  // The override is in effect (else this test proves nothing).
+  ASSERT_EQ(time(nullptr), brisk::testing::SteppedWallClock().load());
   EXPECT_EQ(limiter.Count(), 0u);
   brisk::testing::SteppedWallClock() -= 3 * 7200;
   EXPECT_EQ(limiter.Count(), 0u);

@@ -26,10 +26,11 @@
 // The package's model, from the repository's root.
 constexpr char kDefaultModel[] = "examples/fraud_scoring/model.json";
 
-ABSL_FLAG(std::string, model, kDefaultModel,
-          "XGBoost model file (JSON). Given, it is used as is; by default the "
-          "package's model.json, looked for from the working directory, then "
-          "next to the binary, then in the binary's Bazel runfiles.");
+ABSL_FLAG(std::string, model, "",
+          "XGBoost model file (JSON), used as given. Empty: the package's "
+          "model.json (examples/fraud_scoring/model.json from the working "
+          "directory, else model.json next to the binary, else in the "
+          "binary's Bazel runfiles).");
 ABSL_FLAG(std::string, batching, "deadline",
           "deadline (deadline-aware batching), fixed (wait --max_delay for "
           "--max_batch, as Triton) or off (one request at a time).");
@@ -41,28 +42,28 @@ ABSL_FLAG(absl::Duration, max_delay, absl::ZeroDuration(),
 namespace {
 
 // The model file to load: --model as given (relative to the working
-// directory) unless it is the default, the package's model.json, which is
-// looked for from the working directory (the repository's root, or bazel
-// run's runfiles tree), then next to the binary (a copy deployed with its
-// model), then in the binary's runfiles tree (bazel-bin/.../fraud_server
-// run from anywhere): the first that exists, or the default as is (its load
-// then says NOT_FOUND).
+// directory), or without it the package's model.json: from the working
+// directory (the repository's root, or bazel run's runfiles tree), then
+// next to the binary (a copy deployed with its model), then in the
+// binary's runfiles tree (bazel-bin/.../fraud_server run from anywhere);
+// the first that exists, or the first as is (its load then says
+// NOT_FOUND).
 std::string ModelPath() {
   const std::string flag = absl::GetFlag(FLAGS_model);
-  if (flag != kDefaultModel) return flag;
-  std::vector<std::string> candidates = {flag};
+  if (!flag.empty()) return flag;
+  std::vector<std::string> candidates = {kDefaultModel};
   char exe[PATH_MAX];
   const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
   if (n > 0) {
     const std::string binary(exe, static_cast<size_t>(n));
     const std::string dir = binary.substr(0, binary.rfind('/') + 1);
     candidates.push_back(dir + "model.json");
-    candidates.push_back(binary + ".runfiles/brisk/" + flag);
+    candidates.push_back(binary + ".runfiles/brisk/" + kDefaultModel);
   }
   for (const std::string& path : candidates) {
     if (access(path.c_str(), R_OK) == 0) return path;
   }
-  return flag;
+  return kDefaultModel;
 }
 
 }  // namespace
@@ -128,7 +129,7 @@ int main(int argc, char** argv) {
       brisk::fraud_scoring::ScoringService::Load(ModelPath());
   if (!service.ok()) {
     std::fprintf(stderr, "model: %s%s\n", service.status().ToString().c_str(),
-                 absl::GetFlag(FLAGS_model) == kDefaultModel
+                 absl::GetFlag(FLAGS_model).empty()
                      ? " (the default model was looked for from the working directory, next "
                        "to the binary and in its runfiles; pass --model=PATH)"
                      : "");

@@ -122,6 +122,14 @@ TEST(FraudServerFlagsTest, TheDefaultModelIsFoundNextToTheBinary) {
   e = RunIn(args, elsewhere, /*serving=*/true);
   EXPECT_NE(e.first_line.find("listening on"), std::string::npos) << e.stderr_text;
   EXPECT_EQ(e.status, 0) << e.stderr_text;  // SIGTERM: a clean drain
+
+  // A --model that is given is used as given, even the default's path.
+  e = RunIn(
+      {binary, "--model=examples/fraud_scoring/model.json", "--address=127.0.0.1", "--port=0"},
+      elsewhere, /*serving=*/true);
+  EXPECT_EQ(e.status, 1);
+  EXPECT_NE(e.stderr_text.find("model: NOT_FOUND"), std::string::npos) << e.stderr_text;
+  EXPECT_EQ(e.stderr_text.find("pass --model=PATH"), std::string::npos) << e.stderr_text;
 }
 
 }  // namespace
