@@ -106,6 +106,24 @@ std::string WithBudget(const std::string& target, int ms) {
          std::to_string(ms) + "\r\n\r\n";
 }
 
+TEST_F(BatchTest, ABatchRouteHasItsHistogramsFromTheFirstScrape) {
+  // A scrape before any batch shows the batch route's series at zero
+  // (rate() needs the series to exist before its first sample); no other
+  // route has one.
+  Start({.max_batch = 16}, {.metrics_path = "/metrics"});
+  std::string page;
+  server_->metrics().AppendPrometheus(&page);
+  EXPECT_THAT(page, HasSubstr("brisk_batch_size_bucket{route=\"/score\",le=\"+Inf\"} 0\n"));
+  EXPECT_THAT(page, HasSubstr("brisk_batch_size_count{route=\"/score\"} 0\n"));
+  EXPECT_THAT(page, HasSubstr("brisk_batch_wait_seconds_count{route=\"/score\"} 0\n"));
+  size_t series = 0;
+  for (size_t at = page.find("brisk_batch_size_count{"); at != std::string::npos;
+       at = page.find("brisk_batch_size_count{", at + 1)) {
+    ++series;
+  }
+  EXPECT_EQ(series, 1u);
+}
+
 TEST_F(BatchTest, RequestsArrivingWhileTheWorkerIsBusyFormOneBatch) {
   Start({.max_batch = 16});
   RawClient first(port());

@@ -509,6 +509,9 @@ absl::Status HttpServer::Start() {
   }
   if (absl::Status s = d.AddBuiltinRoutes(this); !s.ok()) return s;
   d.metrics = std::make_shared<ServerMetrics>(d.routes.metric_names());
+  for (size_t i = 0; i < d.routes.size(); ++i) {
+    if (d.routes.route(i).batch) d.metrics->route(d.routes.metrics_index(i)).batch = true;
+  }
   d.published_metrics.store(d.metrics.get());
   if (!o.access_log.empty()) {
     absl::StatusOr<std::unique_ptr<AccessLog>> log = AccessLog::Open(

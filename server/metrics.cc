@@ -262,7 +262,7 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
           "# TYPE brisk_batch_size histogram\n";
   for (size_t route = 0; route + 1 < routes_.size(); ++route) {
     const RouteMetrics* r = routes_[route].get();
-    if (r->batch_size.count() == 0) continue;
+    if (!r->batch && r->batch_size.count() == 0) continue;
     r->batch_size.AppendPrometheus(
         "brisk_batch_size", absl::StrCat("route=\"", LabelValue(r->name), "\""), out);
   }
@@ -271,7 +271,7 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
           "# TYPE brisk_batch_wait_seconds histogram\n";
   for (size_t route = 0; route + 1 < routes_.size(); ++route) {
     const RouteMetrics* r = routes_[route].get();
-    if (r->batch_wait.count() == 0) continue;
+    if (!r->batch && r->batch_wait.count() == 0) continue;
     r->batch_wait.AppendPrometheus(
         "brisk_batch_wait_seconds",
         absl::StrCat("route=\"", LabelValue(r->name), "\""), out);

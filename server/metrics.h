@@ -126,7 +126,11 @@ struct RouteMetrics {
   // deadline or a disconnect answered first (late), anything else.
   std::array<std::atomic<uint64_t>, 3> worker_ns{};
   // Batch routes: batch sizes, how long a batch's oldest member waited for
-  // it to start, and the learned cost model a + b*n.
+  // it to start, and the learned cost model a + b*n. `batch` is set before
+  // the server starts for a route that forms batches: its histograms are
+  // exported (at zero) from the first scrape, so rate() and
+  // histogram_quantile() see a series before the first batch.
+  bool batch = false;
   CountHistogram batch_size;
   Histogram batch_wait;
   void SetBatchCost(std::chrono::nanoseconds fixed,
