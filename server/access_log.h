@@ -7,7 +7,7 @@
 //
 // The user field (third) is the verified TLS client certificate's identity
 // under mutual TLS ("CN=svc-a,O=acme"; with an empty subject a
-// subjectAltName, URI before DNS, email and IP; with neither,
+// subjectAltName with its kind, "uri:..." before "dns:", "email:", "ip:"; with neither,
 // "sha256:<fingerprint>"), "-" otherwise.
 //
 // A line is written when the answer is produced, or, for one produced while

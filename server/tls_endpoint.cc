@@ -13,17 +13,25 @@ namespace brisk::internal {
 
 std::string AccessLogUser(const tls::PeerIdentity& identity) {
   std::string_view id = identity.subject;
-  for (const auto* names : {&identity.uris, &identity.dns_names,
-                            &identity.emails, &identity.ip_addresses}) {
+  // A SAN stands in for an empty subject with its kind in front, so a
+  // certificate whose only name is the DNS SAN "CN=alice" is not logged
+  // as the subject CN=alice (an RFC 2253 subject has no ':' before its '=').
+  std::string_view kind;
+  for (const auto& [names, prefix] :
+       {std::pair{&identity.uris, "uri:"}, std::pair{&identity.dns_names, "dns:"},
+        std::pair{&identity.emails, "email:"}, std::pair{&identity.ip_addresses, "ip:"}}) {
     if (!id.empty()) break;
-    if (!names->empty()) id = names->front();
+    if (!names->empty()) {
+      id = names->front();
+      kind = prefix;
+    }
   }
   // Verified, but with neither a subject nor a name: its fingerprint, so
   // the line does not read as a client without a certificate ("-").
   if (id.empty()) return absl::StrCat("sha256:", identity.sha256_fingerprint);
-  if (id == "-") return "\\x2d";  // not "no certificate" either
-  std::string out;
-  out.reserve(id.size());
+  if (kind.empty() && id == "-") return "\\x2d";  // not "no certificate" either
+  std::string out(kind);
+  out.reserve(kind.size() + id.size());
   for (const char c : id) {
     const auto u = static_cast<unsigned char>(c);
     if (u <= 0x20 || u >= 0x7f || c == '"' || c == '\\') {

@@ -45,8 +45,8 @@
 namespace brisk::internal {
 
 // The access log's user field for a verified client: its subject, or when
-// the subject is empty a subjectAltName, the first of its kind in this
-// order: URI, DNS, email, IP; with spaces, quotes, backslashes, control
+// the subject is empty a subjectAltName prefixed with its kind, the first
+// in this order: "uri:", "dns:", "email:", "ip:"; with spaces, quotes, backslashes, control
 // and non-ASCII bytes as \xHH (a lone "-" too: that means no certificate).
 // With neither a subject nor a name: "sha256:" and its fingerprint.
 std::string AccessLogUser(const tls::PeerIdentity& identity);

@@ -49,21 +49,27 @@ INSTANTIATE_TEST_SUITE_P(
         UserCase{"SubjectWithSpaceAndQuotes",
                  {.subject = "CN=John \"J\" Doe\\"},
                  "CN=John\\x20\\x22J\\x22\\x20Doe\\x5c"},
-        UserCase{"NonAsciiAndControl",
-                 {.subject = "CN=caf\xc3\xa9\n"},
-                 "CN=caf\\xc3\\xa9\\x0a"},
-        UserCase{"UriWhenNoSubject",
-                 {.sha256_fingerprint = "ab",
-                  .dns_names = {"svc.local"},
-                  .uris = {"spiffe://acme/svc"}},
-                 "spiffe://acme/svc"},
+        UserCase{"NonAsciiAndControl", {.subject = "CN=caf\xc3\xa9\n"}, "CN=caf\\xc3\\xa9\\x0a"},
+        UserCase{
+            "UriWhenNoSubject",
+            {.sha256_fingerprint = "ab", .dns_names = {"svc.local"}, .uris = {"spiffe://acme/svc"}},
+            "uri:spiffe://acme/svc"},
         UserCase{"DnsWhenNoUri",
                  {.sha256_fingerprint = "ab", .dns_names = {"svc.local"}},
-                 "svc.local"},
+                 "dns:svc.local"},
+        // A SAN that looks like a subject is not read as one (an outside
+        // review logged a DNS name "CN=alice" as the subject CN=alice).
+        UserCase{"ASanThatLooksLikeASubject",
+                 {.sha256_fingerprint = "ab", .dns_names = {"CN=alice"}},
+                 "dns:CN=alice"},
+        UserCase{"IpWhenNothingElse",
+                 {.sha256_fingerprint = "ab", .ip_addresses = {"192.0.2.7"}},
+                 "ip:192.0.2.7"},
         // Verified clients never read as "-" (no certificate): found by an
         // outside review, which had both logged alike.
         UserCase{"NothingButTheFingerprint", {.sha256_fingerprint = "ab"}, "sha256:ab"},
-        UserCase{"ADash", {.sha256_fingerprint = "ab", .uris = {"-"}}, "\\x2d"}),
+        UserCase{"ADash", {.subject = "-", .sha256_fingerprint = "ab"}, "\\x2d"},
+        UserCase{"ADashUri", {.sha256_fingerprint = "ab", .uris = {"-"}}, "uri:-"}),
     [](const auto& info) { return info.param.name; });
 
 TEST(TlsPrometheusTest, ExportsEveryCounter) {

@@ -67,8 +67,10 @@ struct TlsServerConfig {
   // ALPN protocols in the server's order of preference. A client without
   // ALPN is served; a client whose ALPN list shares none of these gets a
   // fatal no_application_protocol alert (RFC 7301 §3.2; nginx does the same
-  // since 1.21.4). Empty disables ALPN (the extension is ignored).
-  std::vector<std::string> alpn_protocols = {"http/1.1"};
+  // since 1.21.4). The default is what an HTTP/1.1 server speaks: http/1.1,
+  // then http/1.0 (`curl --http1.0` offers only that; nginx accepts it too).
+  // Empty disables ALPN (the extension is ignored).
+  std::vector<std::string> alpn_protocols = {"http/1.1", "http/1.0"};
 
   // Stateless session resumption with tickets (TLS 1.2 session tickets and
   // TLS 1.3 PSK tickets), sealed with keys that rotate every

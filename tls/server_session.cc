@@ -220,7 +220,13 @@ TlsFailure Classify(unsigned long err, long verify_result) {
                : TlsFailure::kProtocolError;
   }
   const int reason = ERR_GET_REASON(err);
-  if (reason >= SSL_AD_REASON_OFFSET) return TlsFailure::kPeerAlert;
+  // An alert the peer sent is SSL_AD_REASON_OFFSET + its code (0..255).
+  // OpenSSL 3's common reasons (ERR_R_INTERNAL_ERROR and the like) carry
+  // a flag bit that puts them above that range: they are not alerts.
+  if (ERR_GET_RFLAGS(err) == 0 && reason >= SSL_AD_REASON_OFFSET &&
+      reason < SSL_AD_REASON_OFFSET + 256) {
+    return TlsFailure::kPeerAlert;
+  }
   switch (reason) {
     case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
       return TlsFailure::kCertRequired;

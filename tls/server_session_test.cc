@@ -195,7 +195,10 @@ INSTANTIATE_TEST_SUITE_P(
         AlpnCase{"h2_then_http11", {"h2", "http/1.1"}, "http/1.1", TlsFailure::kNone},
         AlpnCase{"no_alpn", {}, "", TlsFailure::kNone},
         AlpnCase{"h2_only", {"h2"}, "", TlsFailure::kNoApplicationProtocol},
-        AlpnCase{"http10_only", {"http/1.0"}, "", TlsFailure::kNoApplicationProtocol}),
+        // RFC 7301 §3.2: refused only when the server speaks none of them.
+        AlpnCase{"http10_only", {"http/1.0"}, "http/1.0", TlsFailure::kNone},
+        AlpnCase{"http10_then_http11", {"http/1.0", "http/1.1"}, "http/1.1", TlsFailure::kNone},
+        AlpnCase{"h2_and_h3", {"h2", "h3"}, "", TlsFailure::kNoApplicationProtocol}),
     [](const auto& info) { return std::string(info.param.name); });
 
 struct RefusalCase {
@@ -269,6 +272,32 @@ TEST(TlsServerSessionTest, ClientThatDistrustsTheServerIsAPeerAlert) {
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(server->failure(), TlsFailure::kPeerAlert) << server->failure_detail();
   EXPECT_THAT(server->failure_detail(), HasSubstr("unknown ca"));
+}
+
+// OpenSSL cannot seal a session whose encoding passes 0xFF00 bytes into a
+// ticket; a trusted client certificate of ~100 KB (1,500 SANs) makes it fail
+// with ERR_R_INTERNAL_ERROR after the client's Finished. That is the
+// server's own failure (internal), not an alert from the client: OpenSSL 3
+// flags its common reasons with a bit that put them in the alert range.
+TEST(TlsServerSessionTest, AnInternalOpenSslErrorIsNotAPeerAlert) {
+  TlsFixture f;
+  testing::CertSpec spec{.common_name = "huge.client.test", .extended_key_usage = "clientAuth"};
+  for (int i = 0; i < 1500; ++i) {
+    spec.alt_names.push_back("DNS:host-" + std::to_string(i) +
+                             ".a-rather-long-subdomain.client.brisk.test");
+  }
+  absl::StatusOr<Credential> huge = testing::Issue(spec, &f.pki.root);
+  ASSERT_TRUE(huge.ok()) << huge.status();
+  ASSERT_GT(huge->cert_pem.size(), 65536u * 4 / 3);  // DER > 64 KiB
+  auto context = f.Context(f.Config(f.pki.server_ecdsa, ClientAuth::kRequire));
+  auto server = f.Session(*context);
+  auto client = f.Client({.certificate = &*huge, .min_version = TLS1_3_VERSION});
+  HandshakeResult r = Handshake(*client, *server);
+  EXPECT_FALSE(r.server.ok());
+  EXPECT_EQ(server->failure(), TlsFailure::kInternal)
+      << TlsFailureName(server->failure()) << ": " << server->failure_detail();
+  EXPECT_EQ(Failures(*context, TlsFailure::kInternal), 1u);
+  EXPECT_EQ(Failures(*context, TlsFailure::kPeerAlert), 0u);
 }
 
 struct MtlsCase {
