@@ -829,6 +829,7 @@ void Connection::Close() {
   if (phase_ == Phase::kClosed) return;
   phase_ = Phase::kClosed;
   owner_->CancelTimeout(this);
+  const bool cut_short = !pipeline_.empty() && pipeline_.front().state == Slot::State::kStreaming;
   bool front = true;
   for (Slot& s : pipeline_) {
     LogUnanswered(s, /*reached_stream=*/std::exchange(front, false));
@@ -839,7 +840,12 @@ void Connection::Close() {
   stash_.clear();
   LogCutOffRequest();
   ReleaseParser();
-  if (stream_ != nullptr) stream_->Close();
+  if (stream_ != nullptr) {
+    // A streamed answer under way is cut short: its client must not read
+    // the close as its end (an HTTP/1.0 stream ends only there; over TLS a
+    // close_notify would say the body is whole, RFC 9112 §9.8).
+    cut_short ? stream_->Abort() : stream_->Close();
+  }
   owner_->OnConnectionClosed(this);
 }
 

@@ -16,6 +16,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -23,8 +24,8 @@
 #include "openssl/ssl.h"
 #include "server/handler.h"
 #include "server/http_server.h"
-#include "server/testing/gate.h"
 #include "server/testing/fake_request.h"
+#include "server/testing/gate.h"
 #include "server/testing/raw_client.h"
 #include "server/testing/test_io.h"
 #include "server/testing/tls_client.h"
@@ -131,6 +132,16 @@ class TlsServerTest : public ::testing::Test {
       }
       r.Finish();
     }).ok());
+    // A streamed answer whose second piece waits for the gate.
+    ASSERT_TRUE(server_
+                    ->AddAsyncRoute("GET", "/stream_gate",
+                                    [this](RequestContext& ctx, Responder r) {
+                                      r.BeginStream(http::Response::Text(200, ""));
+                                      r.Write("first\n");
+                                      if (gate_.Wait(ctx)) r.Write("second\n");
+                                      r.Finish();
+                                    })
+                    .ok());
     ASSERT_TRUE(server_->Start().ok());
     port_ = server_->port();
     ASSERT_NE(port_, 0);
@@ -679,6 +690,40 @@ TEST_F(TlsServerTest, DrainAnswersInFlightAndClosesIdleConnections) {
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->Header("connection"), "close");
   EXPECT_TRUE(server_->WaitDrained(std::chrono::seconds(20)));
+}
+
+// An HTTP/1.0 client's streamed answer has neither a length nor chunks: it
+// ends at the close, and only close_notify tells the client it is whole
+// (RFC 9112 §9.8). Cut short by the drain, it must end without one, so the
+// client sees the truncation (an outside review got close_notify after 25
+// of 100 events and a clean end of stream).
+TEST_F(TlsServerTest, AStreamCutShortEndsWithoutCloseNotify) {
+  ServerOptions o = Options();
+  o.drain_grace = std::chrono::nanoseconds(0);
+  o.drain_timeout = std::chrono::milliseconds(300);
+  StartServer(o);
+  TlsClient c(port_, Client());
+  ASSERT_TRUE(c.handshake_done());
+  ASSERT_TRUE(c.Send("GET /stream_gate HTTP/1.0\r\n\r\n"));
+  ASSERT_TRUE(gate_.WaitEntered(1));
+  std::thread runner([&] { EXPECT_TRUE(server_->Run().ok()); });
+  server_->Shutdown();
+  runner.join();  // the gate is still shut: the drain timeout ends it
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_THAT(c.pending(), HasSubstr("first\n"));
+  EXPECT_THAT(c.pending(), ::testing::Not(HasSubstr("second")));
+  EXPECT_FALSE(c.peer_closed());  // a truncation, not an end
+}
+
+TEST_F(TlsServerTest, AWholeStreamToAnHttp10ClientEndsWithCloseNotify) {
+  StartServer(Options());
+  gate_.Open();
+  TlsClient c(port_, Client());
+  ASSERT_TRUE(c.handshake_done());
+  ASSERT_TRUE(c.Send("GET /stream_gate HTTP/1.0\r\n\r\n"));
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_THAT(c.pending(), HasSubstr("first\nsecond\n"));
+  EXPECT_TRUE(c.peer_closed());
 }
 
 TEST_F(TlsServerTest, StartFailsWithTheEnginesReason) {

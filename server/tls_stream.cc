@@ -297,12 +297,18 @@ void TlsStream::ShutdownWrite() {
   transport_->ShutdownWrite();  // FIN after the queued records
 }
 
+void TlsStream::Abort() {
+  if (closed_) return;
+  truncate_ = true;
+  Close();
+}
+
 void TlsStream::Close() {
   if (closed_) return;
   closed_ = true;
   CancelTimer();
   if (transport_ == nullptr) return;
-  if (session_->handshake_done() && !transport_->closed()) {
+  if (!truncate_ && session_->handshake_done() && !transport_->closed()) {
     // Best effort: a client that reads on sees the end was intended. Dropped
     // with the rest of the queue if the kernel does not take it now.
     AppendWire([&](std::string* wire) {
