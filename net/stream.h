@@ -133,11 +133,12 @@ class Stream {
   // as the kernel takes it at once (in order, after a send still in flight),
   // the rest is dropped. No callback runs after it. Idempotent.
   virtual void Close() = 0;
-  // Close() for an owner cutting short what it was sending (an answer
-  // whose end the peer would only learn from the close): a transport with
-  // an end-of-data signal of its own leaves it out, so the peer sees a
-  // truncation (TLS: no close_notify). For TCP it is Close().
-  virtual void Abort() { Close(); }
+  // The owner cut short what it was sending (an answer whose end the peer
+  // may only learn from the close): from now on a transport with an
+  // end-of-data signal of its own leaves it out of ShutdownWrite() and
+  // Close(), so the peer sees a truncation, not an end (TLS: no
+  // close_notify). Nothing to do for TCP, whose FIN is all it has.
+  virtual void MarkTruncated() {}
   virtual bool closed() const = 0;
   // The socket (-1 once closed), for getsockopt and the like.
   virtual int fd() const = 0;

@@ -513,9 +513,11 @@ void Connection::EndStream(Slot& slot, bool cut_off) {
             slot.streamed_bytes);
   if (cut_off) {
     // The body is incomplete: end the connection after what was written,
-    // without the last chunk, so the client cannot take it for whole.
+    // without the last chunk (nor, over TLS, close_notify: an HTTP/1.0
+    // stream has no chunks), so the client cannot take it for whole.
     slot.close_after = true;
     abort_input_ = true;
+    if (stream_ != nullptr) stream_->MarkTruncated();
   } else if (slot.chunked) {
     Emit(slot, [](std::string* out) { http::AppendLastChunk(out); });
   }
@@ -844,7 +846,8 @@ void Connection::Close() {
     // A streamed answer under way is cut short: its client must not read
     // the close as its end (an HTTP/1.0 stream ends only there; over TLS a
     // close_notify would say the body is whole, RFC 9112 §9.8).
-    cut_short ? stream_->Abort() : stream_->Close();
+    if (cut_short) stream_->MarkTruncated();
+    stream_->Close();
   }
   owner_->OnConnectionClosed(this);
 }

@@ -142,6 +142,14 @@ class TlsServerTest : public ::testing::Test {
                                       r.Finish();
                                     })
                     .ok());
+    // A stream whose Responder is dropped before Finish().
+    ASSERT_TRUE(server_
+                    ->AddAsyncRoute("GET", "/stream_dropped",
+                                    [](RequestContext&, Responder r) {
+                                      r.BeginStream(http::Response::Text(200, ""));
+                                      r.Write("first\n");
+                                    })
+                    .ok());
     ASSERT_TRUE(server_->Start().ok());
     port_ = server_->port();
     ASSERT_NE(port_, 0);
@@ -712,6 +720,16 @@ TEST_F(TlsServerTest, AStreamCutShortEndsWithoutCloseNotify) {
   EXPECT_TRUE(c.WaitClosed());
   EXPECT_THAT(c.pending(), HasSubstr("first\n"));
   EXPECT_THAT(c.pending(), ::testing::Not(HasSubstr("second")));
+  EXPECT_FALSE(c.peer_closed());  // a truncation, not an end
+}
+
+TEST_F(TlsServerTest, AStreamWhoseResponderIsDroppedEndsWithoutCloseNotify) {
+  StartServer(Options());
+  TlsClient c(port_, Client());
+  ASSERT_TRUE(c.handshake_done());
+  ASSERT_TRUE(c.Send("GET /stream_dropped HTTP/1.0\r\n\r\n"));
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_THAT(c.pending(), HasSubstr("first\n"));
   EXPECT_FALSE(c.peer_closed());  // a truncation, not an end
 }
 

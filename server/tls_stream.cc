@@ -288,19 +288,15 @@ void TlsStream::ShutdownWrite() {
   if (closed_) return;
   if (session_->handshake_done()) {
     if (!plain_out_.empty()) EncryptOutput();
-    AppendWire([&](std::string* wire) {
-      session_->Shutdown(wire);  // close_notify
-      return true;
-    });
+    if (!truncated_) {
+      AppendWire([&](std::string* wire) {
+        session_->Shutdown(wire);  // close_notify
+        return true;
+      });
+    }
     if (transport_->pending_output() > 0) transport_->Flush();
   }
   transport_->ShutdownWrite();  // FIN after the queued records
-}
-
-void TlsStream::Abort() {
-  if (closed_) return;
-  truncate_ = true;
-  Close();
 }
 
 void TlsStream::Close() {
@@ -308,7 +304,7 @@ void TlsStream::Close() {
   closed_ = true;
   CancelTimer();
   if (transport_ == nullptr) return;
-  if (!truncate_ && session_->handshake_done() && !transport_->closed()) {
+  if (!truncated_ && session_->handshake_done() && !transport_->closed()) {
     // Best effort: a client that reads on sees the end was intended. Dropped
     // with the rest of the queue if the kernel does not take it now.
     AppendWire([&](std::string* wire) {

@@ -38,9 +38,9 @@
 //    OnStreamEof() when the client simply closed — and nothing more arrives.
 //  - ShutdownWrite() sends close_notify, then the TCP FIN. Close() sends a
 //    best-effort close_notify (if the handshake completed and the transport
-//    takes it at once), then closes the socket. Abort() closes without it:
-//    the client of an answer ended by the close (HTTP/1.0 streams) learns
-//    it was cut short (RFC 9112 §9.8).
+//    takes it at once), then closes the socket. After MarkTruncated()
+//    neither sends it: the client of an answer ended by the close (an
+//    HTTP/1.0 stream) learns it was cut short (RFC 9112 §9.8).
 //
 // Re-entrancy is the transport's: callbacks never run nested inside a call
 // the owner makes, except Start(); inside a callback the owner may call any
@@ -121,7 +121,7 @@ class TlsStream final : public net::Stream, private net::StreamCallbacks {
   bool reading() const override;
   void ShutdownWrite() override;
   void Close() override;
-  void Abort() override;  // Close() without close_notify
+  void MarkTruncated() override { truncated_ = true; }
   bool closed() const override { return closed_; }
   int fd() const override;
   bool HasUnreadInput() const override;
@@ -183,7 +183,7 @@ class TlsStream final : public net::Stream, private net::StreamCallbacks {
   net::TimerId timer_ = net::kInvalidTimerId;
   bool established_ = false;   // handshake done and reported
   bool input_ended_ = false;   // EOF, close_notify or failure reported
-  bool truncate_ = false;      // Abort(): no close_notify
+  bool truncated_ = false;     // MarkTruncated(): no close_notify
   bool broken_ = false;        // OnStreamError reported (once)
   bool wants_drained_ = false;  // a Flush() left output pending
   bool closed_ = false;
