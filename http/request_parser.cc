@@ -156,6 +156,7 @@ void RequestParser::Reset() {
   expect_continue_ = false;
   path_needs_decode_ = false;
   path_default_root_ = false;
+  connect_ = false;
   raw_path_ = Request::Span();
   // Field by field rather than `request_ = Request()`: cheaper per request.
   Request& r = request_;
@@ -459,6 +460,7 @@ int RequestParser::ParseRequestLine(const char* base, size_t begin,
       return kBadRequest;
     }
     request_.path_ = {t_off, 0};
+    connect_ = true;
     return 0;
   } else {
     // absolute-form: scheme "://" authority [path-abempty] ["?" query]
@@ -620,6 +622,19 @@ int RequestParser::FinishHead() {
   r.keep_alive_ = r.version_minor_ == 1
                       ? !connection_close_
                       : connection_keep_alive_ && !connection_close_;
+  if (connect_) {
+    // CONNECT has no content (RFC 9110 §9.3.6): what follows its head is
+    // the tunnel's, so a framing field on it frames nothing anyone agrees
+    // on (HAProxy keeps "Transfer-Encoding: chunked" and forwards no
+    // chunks; a server that read a body would wait for them, or take
+    // tunnel bytes for one). Refused as malformed. And the answer ends
+    // the connection: bytes after the head are the client's tunnel data
+    // (a TLS ClientHello, say), never its next request.
+    if (has_transfer_encoding_ || (r.has_content_length_ && r.content_length_ > 0)) {
+      return kBadRequest;
+    }
+    r.keep_alive_ = false;
+  }
   r.expects_continue_ = r.version_minor_ == 1 && expect_continue_;
   if (has_transfer_encoding_) {
     if (r.version_minor_ == 0 || r.has_content_length_ ||

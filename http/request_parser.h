@@ -208,6 +208,7 @@ class RequestParser {
   bool expect_continue_ = false;
   bool path_needs_decode_ = false;
   bool path_default_root_ = false;  // absolute-form without a path
+  bool connect_ = false;            // a CONNECT request
   Request::Span raw_path_;
   Request request_;
 };
