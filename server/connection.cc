@@ -517,7 +517,11 @@ void Connection::EndStream(Slot& slot, bool cut_off) {
     // stream has no chunks), so the client cannot take it for whole.
     slot.close_after = true;
     abort_input_ = true;
-    if (stream_ != nullptr) stream_->MarkTruncated();
+    if (&slot == &pipeline_.front()) {
+      if (stream_ != nullptr) stream_->MarkTruncated();
+    } else {
+      slot.truncated = true;  // its bytes reach the stream later, if ever
+    }
   } else if (slot.chunked) {
     Emit(slot, [](std::string* out) { http::AppendLastChunk(out); });
   }
@@ -642,6 +646,7 @@ void Connection::MoveReadyOutput() {
       appended_ += front.bytes.size();
       std::string().swap(front.bytes);
     }
+    if (front.truncated) stream_->MarkTruncated();
     if (front.logged != nullptr) {
       // Its bytes are at the stream now: its line and count are due.
       LogKept(front, *front.logged, front.logged->status, front.logged->body_bytes);

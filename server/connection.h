@@ -192,6 +192,7 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
     enum class State : uint8_t { kWaiting, kStreaming, kDone };
     State state = State::kWaiting;
     bool close_after = false;  // this answer ends the connection
+    bool truncated = false;    // cut short: MarkTruncated() once at the front
     bool head = false;         // a HEAD request: no body is sent
     bool chunked = false;      // streamed body: chunked (else until close)
     int version_minor = 1;
