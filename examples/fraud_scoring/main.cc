@@ -27,7 +27,8 @@
 constexpr char kDefaultModel[] = "examples/fraud_scoring/model.json";
 
 ABSL_FLAG(std::string, model, "",
-          "XGBoost model file (JSON), used as given. Empty: the package's "
+          "XGBoost model file (JSON; UBJSON and binary load too), used as given; "
+          "objective binary:logistic or reg:logistic. Empty: the package's "
           "model.json (examples/fraud_scoring/model.json from the working "
           "directory, else model.json next to the binary, else in the "
           "binary's Bazel runfiles).");

@@ -12,6 +12,7 @@
 #include <limits>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "examples/fraud_scoring/json_format.h"
 #include "simdjson.h"
 
@@ -213,9 +214,86 @@ std::string MetadataJson(const ModelInfo& info) {
   out += ",\"num_trees\":" + std::to_string(info.num_trees);
   out += ",\"xgboost_version\":";
   AppendJsonString(info.xgboost_version, &out);
+  // Saved by early stopping; every tree is used all the same (as XGBoost's
+  // own Booster.predict does; the sklearn wrapper stops at it).
+  if (int64_t best = 0; absl::SimpleAtoi(info.best_iteration, &best)) {
+    out += ",\"best_iteration\":" + std::to_string(best);
+  }
   if (!info.training_json.empty()) out += ",\"training\":" + info.training_json;
   out.push_back('}');
   return out;
+}
+
+// Checks a JSON model file before XGBoost reads it, for what XGBoost 1.7
+// itself does not check (found by an outside review, each giving wrong
+// scores without a word):
+//  - base_score must be a number: XGBoost >= 3.1 writes it as an array
+//    ("[2.4E-1]"), which 1.7 silently replaces with 0.5, shifting every
+//    score;
+//  - every tree's split_indices must be below num_feature: a smaller
+//    num_feature made prediction read past the end of each row (scores
+//    changed from call to call), a far larger index crashed the load.
+// Other formats (UBJSON, binary) are handed to XGBoost as they are.
+absl::Status CheckJsonModel(const std::string& path, const std::string& bytes) {
+  const size_t first = bytes.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos || bytes[first] != '{') return absl::OkStatus();
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(bytes).get(root) != simdjson::SUCCESS) {
+    return absl::OkStatus();  // XGBoost's own error says more
+  }
+  simdjson::dom::element learner;
+  if (root.at_key("learner").get(learner) != simdjson::SUCCESS) return absl::OkStatus();
+  const std::string base_score = ConfigString(learner, {"learner_model_param", "base_score"});
+  double unused = 0;
+  if (!base_score.empty() && !absl::SimpleAtod(base_score, &unused)) {
+    return absl::InvalidArgumentError(
+        "model " + path + " has base_score \"" + base_score +
+        "\", not a number: it was saved by a newer XGBoost (3.1 and later write an array), "
+        "which the XGBoost linked here would read as 0.5 and shift every score; write the "
+        "single intercept as a number (\"2.4E-1\"), or save the model with XGBoost < 3.1");
+  }
+  const std::string num_feature_text =
+      ConfigString(learner, {"learner_model_param", "num_feature"});
+  uint64_t num_feature = 0;
+  if (!absl::SimpleAtoi(num_feature_text, &num_feature)) return absl::OkStatus();
+  // gbtree keeps its trees under "model"; dart wraps a gbtree.
+  simdjson::dom::array trees;
+  if (learner.at_pointer("/gradient_booster/model/trees").get(trees) != simdjson::SUCCESS &&
+      learner.at_pointer("/gradient_booster/gbtree/model/trees").get(trees) != simdjson::SUCCESS) {
+    return absl::OkStatus();
+  }
+  size_t tree_index = 0;
+  for (simdjson::dom::element tree : trees) {
+    simdjson::dom::array splits;
+    simdjson::dom::array left;
+    if (tree.at_key("split_indices").get(splits) == simdjson::SUCCESS &&
+        tree.at_key("left_children").get(left) == simdjson::SUCCESS) {
+      auto child = left.begin();
+      for (simdjson::dom::element split : splits) {
+        int64_t left_child = -1;
+        if (child != left.end()) {
+          if ((*child).get(left_child) != simdjson::SUCCESS) left_child = -1;
+          ++child;
+        }
+        if (left_child == -1) continue;  // a leaf: its index is unused
+        uint64_t feature = 0;
+        if (split.get(feature) != simdjson::SUCCESS || feature >= num_feature) {
+          return absl::InvalidArgumentError(
+              "model " + path + ": tree " + std::to_string(tree_index) +
+              " splits on a feature index that is not below num_feature (" + num_feature_text +
+              "); the file is inconsistent");
+        }
+      }
+    }
+    ++tree_index;
+  }
+  return absl::OkStatus();
+}
+
+// What a score means: only these objectives give P(fraud) per row.
+bool GivesProbability(std::string_view objective) {
+  return objective == "binary:logistic" || objective == "reg:logistic";
 }
 
 }  // namespace
@@ -223,6 +301,7 @@ std::string MetadataJson(const ModelInfo& info) {
 absl::StatusOr<std::unique_ptr<FraudModel>> FraudModel::Load(const std::string& path) {
   absl::StatusOr<std::string> bytes = ReadFile(path);
   if (!bytes.ok()) return bytes.status();
+  if (absl::Status s = CheckJsonModel(path, *bytes); !s.ok()) return s;
 
   BoosterHandle handle = nullptr;
   if (XGBoosterCreate(nullptr, 0, &handle) != 0) {
@@ -265,6 +344,14 @@ absl::StatusOr<std::unique_ptr<FraudModel>> FraudModel::Load(const std::string& 
     return absl::InvalidArgumentError("model " + path + " uses booster \"" + info.booster +
                                       "\"; only gbtree and dart predict thread-safely");
   }
+  // The service answers a probability ("score"); a margin, a class index or
+  // a regression value would be served under the same name.
+  if (!GivesProbability(info.objective)) {
+    return absl::InvalidArgumentError(
+        "model " + path + " has objective \"" + info.objective +
+        "\", whose output is not a probability; the service serves binary:logistic "
+        "(or reg:logistic) models");
+  }
   // Warm-up: finishes XGBoost's lazy configuration (under its own lock) and
   // checks that the model gives one probability per row.
   std::vector<float> row(info.feature_names.size(), std::numeric_limits<float>::quiet_NaN());
@@ -283,9 +370,10 @@ absl::StatusOr<std::unique_ptr<FraudModel>> FraudModel::Load(const std::string& 
   info.xgboost_version =
       std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
 
-  for (auto [key, field] : {std::pair{"brisk_model_name", &info.name},
-                            std::pair{"brisk_model_version", &info.version},
-                            std::pair{"brisk_training", &info.training_json}}) {
+  for (auto [key, field] :
+       {std::pair{"brisk_model_name", &info.name}, std::pair{"brisk_model_version", &info.version},
+        std::pair{"brisk_training", &info.training_json},
+        std::pair{"best_iteration", &info.best_iteration}}) {
     absl::StatusOr<std::string> value = Attribute(handle, key);
     if (!value.ok()) return value.status();
     *field = *std::move(value);

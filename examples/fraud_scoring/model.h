@@ -93,13 +93,17 @@ struct ModelInfo {
   std::vector<std::string> feature_names;  // in row order
   std::string xgboost_version;             // of the library linked, "1.7.4"
   std::string training_json;  // attribute brisk_training (a JSON object), or ""
+  std::string best_iteration;  // attribute best_iteration (early stopping), or ""
 };
 
 class FraudModel {
  public:
   // Loads the model at `path`. NotFound when the file cannot be read,
-  // InvalidArgument when XGBoost rejects it or it is not a single-output
-  // tree model, Internal for other XGBoost failures.
+  // InvalidArgument when XGBoost rejects it, it is not a tree model with
+  // one probability per row (objective binary:logistic or reg:logistic),
+  // or a JSON file is inconsistent (a base_score that is not a number,
+  // splits on features past num_feature), Internal for other XGBoost
+  // failures.
   static absl::StatusOr<std::unique_ptr<FraudModel>> Load(const std::string& path);
 
   ~FraudModel();

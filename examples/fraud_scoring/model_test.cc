@@ -286,10 +286,25 @@ TEST(ModelLoadTest, RejectsModelsItCannotServe) {
     int classes;
     const char* error;
   } rows[] = {
-      {"linear.json", {{"objective", "binary:logistic"}, {"booster", "gblinear"}}, 2,
-       "gblinear"},
-      {"softprob.json", {{"objective", "multi:softprob"}, {"num_class", "3"}}, 3,
-       "one score per row"},
+      {"linear.json", {{"objective", "binary:logistic"}, {"booster", "gblinear"}}, 2, "gblinear"},
+      {"softprob.json",
+       {{"objective", "multi:softprob"}, {"num_class", "3"}},
+       3,
+       "\"multi:softprob\", whose output is not a probability"},
+      // Single-output models whose output is not P(fraud): served, they
+      // answered class indices, margins and regression values as "score".
+      {"softmax.json",
+       {{"objective", "multi:softmax"}, {"num_class", "3"}},
+       3,
+       "\"multi:softmax\", whose output is not a probability"},
+      {"logitraw.json",
+       {{"objective", "binary:logitraw"}},
+       2,
+       "\"binary:logitraw\", whose output is not a probability"},
+      {"squared.json",
+       {{"objective", "reg:squarederror"}},
+       2,
+       "\"reg:squarederror\", whose output is not a probability"},
   };
   for (const Row& r : rows) {
     const std::string path = TempPath(r.file);
@@ -299,6 +314,56 @@ TEST(ModelLoadTest, RejectsModelsItCannotServe) {
     EXPECT_NE(model.status().message().find(r.error), std::string_view::npos)
         << model.status();
   }
+}
+
+TEST(ModelLoadTest, RegLogisticIsAProbabilityToo) {
+  const std::string path = TempPath("reg_logistic.json");
+  TrainTinyModel({{"objective", "reg:logistic"}}, 2, /*with_names=*/true, path);
+  auto model = FraudModel::Load(path);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ((*model)->info().objective, "reg:logistic");
+}
+
+// The shipped model with one edit, written to a temp file.
+std::string EditedModel(const std::string& name, const std::string& from, const std::string& to) {
+  std::ifstream in(kModelPath);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  const std::string path = TempPath(name);
+  std::ofstream(path) << text;
+  return path;
+}
+
+// XGBoost >= 3.1 writes base_score as an array; the XGBoost linked here
+// read it as 0.5 without a word and every score moved (0.0023 for a row
+// the model scores 0.0007).
+TEST(ModelLoadTest, AnArrayBaseScoreIsRefusedNotReadAsOneHalf) {
+  const std::string path = EditedModel("array_base_score.json", "\"base_score\":\"5E-1\"",
+                                       "\"base_score\":\"[2.4E-1]\"");
+  auto model = FraudModel::Load(path);
+  EXPECT_EQ(model.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(model.status().message().find("base_score \"[2.4E-1]\", not a number"),
+            std::string_view::npos)
+      << model.status();
+}
+
+// A num_feature below the features the trees split on made prediction
+// read past each row: scores changed from call to call.
+TEST(ModelLoadTest, SplitsOnFeaturesPastNumFeatureAreRefused) {
+  const std::string path =
+      EditedModel("small_num_feature.json", "\"num_class\":\"0\",\"num_feature\":\"10\"",
+                  "\"num_class\":\"0\",\"num_feature\":\"5\"");
+  auto model = FraudModel::Load(path);
+  EXPECT_EQ(model.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(model.status().message().find("not below num_feature (5)"), std::string_view::npos)
+      << model.status();
+}
+
+TEST_F(ModelTest, MetadataSaysTheEarlyStoppingIterationAllTreesAreUsed) {
+  EXPECT_NE(model_->metadata_json().find("\"best_iteration\":119"), std::string::npos)
+      << model_->metadata_json();
 }
 
 }  // namespace
