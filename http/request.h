@@ -126,7 +126,8 @@ class Request {
 
   // Whether the connection may stay open after the response: HTTP/1.1 unless
   // Connection has the "close" token; HTTP/1.0 only if Connection has
-  // "keep-alive" (and not "close").
+  // "keep-alive" (and not "close"); never for CONNECT (what follows its
+  // head is tunnel data).
   bool keep_alive() const { return keep_alive_; }
   // HTTP/1.1 request with "Expect: 100-continue".
   bool expects_continue() const { return expects_continue_; }

@@ -43,7 +43,7 @@
 // cancellation.
 //
 // TLS: with options.tls set (tls_options.h), every connection speaks HTTPS
-// (TLS 1.2+, ALPN http/1.1, session tickets; optionally mutual TLS, the
+// (TLS 1.2+, ALPN http/1.1 or http/1.0, session tickets; optionally mutual TLS, the
 // verified client visible to handlers as RequestContext::client_certificate()
 // and in the access log). SIGHUP or ReloadTls() swaps the certificate files
 // without a restart. SIGHUP (or ReopenAccessLog()) also reopens the access
@@ -51,8 +51,8 @@
 //
 // Thread-safety: AddRoute()/AddAsyncRoute() before Start() only. After
 // Start(): Shutdown(), WaitDrained(), ReloadTls(), ReopenAccessLog(), port(), ready(),
-// draining(), metrics() and tls_stats() from any thread; Stop() from a thread that is not one of the
-// server's (from a handler it only begins Shutdown(): see Stop()).
+// draining(), metrics() and tls_stats() from any thread; Stop() from a thread that is not one of
+// the server's (from a handler it only begins Shutdown(): see Stop()).
 #ifndef BRISK_SERVER_HTTP_SERVER_H_
 #define BRISK_SERVER_HTTP_SERVER_H_
 

@@ -562,10 +562,38 @@ TEST_F(ServerTest, HandlerStatusThatIsNotFinalGives500) {
 TEST_F(ServerTest, ConnectIsNotImplemented) {
   StartServer();
   RawClient c(port_);
-  ASSERT_TRUE(c.Send("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"));
+  // What follows a CONNECT head is tunnel data, never a request: the 501
+  // closes the connection and the GET behind it gets no answer.
+  ASSERT_TRUE(
+      c.Send("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n" + Get("/hello")));
   auto r = c.Read();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 501);
+  EXPECT_EQ(r->Header("connection"), "close");
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_EQ(c.pending(), "");
+}
+
+// RFC 9110 §9.3.6: CONNECT has no content. A body on it is refused (HAProxy
+// forwards such a head without its chunks: brisk waited for them), and no
+// 100 Continue is sent for it.
+TEST_F(ServerTest, ConnectWithABodyIs400) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(
+      c.Send("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n"
+             "Content-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 400);
+  EXPECT_TRUE(c.WaitClosed());
+  RawClient chunked(port_);
+  ASSERT_TRUE(
+      chunked.Send("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n"));
+  r = chunked.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 400);
 }
 
 TEST_F(ServerTest, SmugglingAttemptIsRejected) {

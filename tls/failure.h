@@ -35,7 +35,8 @@ enum class TlsFailure : int {
   kUnsupportedVersion,
   // No common cipher suite, group or signature algorithm.
   kNoSharedCipher,
-  // The client offered ALPN without "http/1.1" (no_application_protocol).
+  // The client's ALPN list has none of the server's protocols (by default
+  // "http/1.1", "http/1.0"): no_application_protocol.
   kNoApplicationProtocol,
   // Malformed or unexpected TLS records or handshake messages, including
   // garbage after a valid record header and bad record MACs.
