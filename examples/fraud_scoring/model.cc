@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -78,6 +79,10 @@ absl::Status Predict(BoosterHandle booster, DMatrixHandle proxy, const float* ro
   return absl::OkStatus();
 }
 
+// Far above any tree model a latency-bound service would load (the shipped
+// one is 248 KB), and below what a start should try to allocate.
+constexpr uint64_t kMaxModelBytes = uint64_t{1} << 30;
+
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   // POSIX reads, not an ifstream: libstdc++ throws from a stream iterator
   // on a read error (a directory, EIO on a bad disk), which aborted the
@@ -89,13 +94,34 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
         absl::ErrnoToStatusCode(error),
         absl::StrCat("cannot read model file ", path, ": ", std::strerror(error)));
   };
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO given by mistake must not hang the start in open()
+  // (it is refused below; reads of a regular file ignore the flag).
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return fail(errno);
   std::string bytes;
   struct stat st;
-  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-    bytes.reserve(static_cast<size_t>(st.st_size));
+  if (fstat(fd, &st) != 0) {
+    const int error = errno;
+    close(fd);
+    return fail(error);
   }
+  if (S_ISDIR(st.st_mode)) {
+    close(fd);
+    return fail(EISDIR);
+  }
+  // A device (/dev/zero) or a pipe would be read without end.
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot read model file ", path, ": not a regular file"));
+  }
+  if (static_cast<uint64_t>(st.st_size) > kMaxModelBytes) {
+    close(fd);
+    return absl::InvalidArgumentError(absl::StrCat("model file ", path, " has ", st.st_size,
+                                                   " bytes, more than the ", kMaxModelBytes,
+                                                   " a model may have here"));
+  }
+  bytes.reserve(static_cast<size_t>(st.st_size));
   char buf[1 << 16];
   for (;;) {
     const ssize_t n = read(fd, buf, sizeof(buf));

@@ -4,12 +4,14 @@
 // row by row, in batches of several sizes, and from several threads at once.
 #include "examples/fraud_scoring/model.h"
 
+#include <sys/stat.h>
 #include <xgboost/c_api.h>
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -238,6 +240,22 @@ TEST(ModelLoadTest, ADirectoryIsAnErrorNotACrash) {
   EXPECT_EQ(model.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(model.status().message().find("Is a directory"), std::string_view::npos)
       << model.status();
+}
+
+// A device is read without end (/dev/zero grew until bad_alloc aborted
+// the binary) and a FIFO hung the start in open(): both are refused.
+TEST(ModelLoadTest, ADeviceOrAFifoIsRefusedAtOnce) {
+  auto device = FraudModel::Load("/dev/zero");
+  EXPECT_EQ(device.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(device.status().message().find("not a regular file"), std::string_view::npos)
+      << device.status();
+  const std::string fifo = TempPath("model.fifo");
+  std::remove(fifo.c_str());
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  auto pipe = FraudModel::Load(fifo);  // no writer: open() would block
+  EXPECT_EQ(pipe.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(pipe.status().message().find("not a regular file"), std::string_view::npos)
+      << pipe.status();
 }
 
 TEST(ModelLoadTest, GarbageIsInvalidArgument) {
