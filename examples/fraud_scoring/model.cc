@@ -13,6 +13,7 @@
 #include <limits>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/numbers.h"
 #include "examples/fraud_scoring/json_format.h"
 #include "simdjson.h"
@@ -98,29 +99,21 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   // (it is refused below; reads of a regular file ignore the flag).
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return fail(errno);
-  std::string bytes;
+  absl::Cleanup close_fd = [fd] { close(fd); };
   struct stat st;
-  if (fstat(fd, &st) != 0) {
-    const int error = errno;
-    close(fd);
-    return fail(error);
-  }
-  if (S_ISDIR(st.st_mode)) {
-    close(fd);
-    return fail(EISDIR);
-  }
+  if (fstat(fd, &st) != 0) return fail(errno);
+  if (S_ISDIR(st.st_mode)) return fail(EISDIR);
   // A device (/dev/zero) or a pipe would be read without end.
   if (!S_ISREG(st.st_mode)) {
-    close(fd);
     return absl::FailedPreconditionError(
         absl::StrCat("cannot read model file ", path, ": not a regular file"));
   }
   if (static_cast<uint64_t>(st.st_size) > kMaxModelBytes) {
-    close(fd);
     return absl::InvalidArgumentError(absl::StrCat("model file ", path, " has ", st.st_size,
                                                    " bytes, more than the ", kMaxModelBytes,
                                                    " a model may have here"));
   }
+  std::string bytes;
   bytes.reserve(static_cast<size_t>(st.st_size));
   char buf[1 << 16];
   for (;;) {
@@ -128,13 +121,10 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
     if (n == 0) break;
     if (n < 0) {
       if (errno == EINTR) continue;
-      const int error = errno;  // EISDIR for a directory, EIO, ...
-      close(fd);
-      return fail(error);
+      return fail(errno);  // EIO on a bad disk, ...
     }
     bytes.append(buf, static_cast<size_t>(n));
   }
-  close(fd);
   return bytes;
 }
 
