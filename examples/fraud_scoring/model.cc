@@ -1,6 +1,7 @@
 #include "examples/fraud_scoring/model.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xgboost/c_api.h>
@@ -40,6 +41,24 @@ std::string LastXgbError() {
 
 absl::Status XgbStatus(absl::StatusCode code, std::string_view what) {
   return absl::Status(code, std::string(what) + ": " + LastXgbError());
+}
+
+// SHA-256 of `bytes` in lowercase hex, or "" if OpenSSL cannot digest
+// (no SHA-256 provider loaded).
+std::string Sha256Hex(std::string_view bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr) != 1) {
+    return "";
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * len);
+  for (unsigned int i = 0; i < len; ++i) {
+    out.push_back(kHex[digest[i] >> 4]);
+    out.push_back(kHex[digest[i] & 0xf]);
+  }
+  return out;
 }
 
 struct BoosterDeleter {
@@ -214,6 +233,8 @@ std::string MetadataJson(const ModelInfo& info) {
   AppendJsonString(info.name, &out);
   out += ",\"version\":";
   AppendJsonString(info.version, &out);
+  out += ",\"sha256\":";
+  AppendJsonString(info.sha256, &out);
   out += ",\"booster\":";
   AppendJsonString(info.booster, &out);
   out += ",\"objective\":";
@@ -351,6 +372,9 @@ absl::StatusOr<std::unique_ptr<FraudModel>> FraudModel::Load(const std::string& 
   }
 
   ModelInfo info;
+  // Which file is serving, byte for byte: what an operator compares with
+  // `sha256sum` of the file a rollout meant to ship.
+  info.sha256 = Sha256Hex(*bytes);
   absl::StatusOr<std::vector<std::string>> names = FeatureNames(handle);
   if (!names.ok()) return names.status();
   info.feature_names = *std::move(names);

@@ -85,6 +85,7 @@ namespace brisk::fraud_scoring {
 struct ModelInfo {
   std::string name;           // attribute brisk_model_name, or the file name
   std::string version;        // attribute brisk_model_version, or ""
+  std::string sha256;         // of the file's bytes, lowercase hex (as sha256sum prints)
   std::string booster;        // "gbtree" or "dart"
   std::string objective;      // e.g. "binary:logistic"
   std::string base_score;     // as XGBoost prints it, e.g. "5E-1"
@@ -119,7 +120,8 @@ class FraudModel {
   const std::string& label() const { return label_; }
 
   // The JSON body for GET /model, built once by Load():
-  // {"name":..,"version":..,"booster":..,"objective":..,"base_score":..,
+  // {"name":..,"version":..,"sha256":"4561..","booster":..,"objective":..,
+  //  "base_score":..,
   //  "num_features":10,"feature_names":[..],"num_boosted_rounds":120,
   //  "num_trees":120,"xgboost_version":"1.7.4","training":{..}}
   // ("training" only when the model carries the brisk_training attribute).

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -125,6 +126,8 @@ TEST_F(ModelTest, Metadata) {
   EXPECT_EQ(info.name, "fraud_gbt");
   EXPECT_EQ(info.version, "1");
   EXPECT_EQ(model_->label(), "fraud_gbt/1");
+  // `sha256sum examples/fraud_scoring/model.json` (change it with the model).
+  EXPECT_EQ(info.sha256, "4561cc32e5b7149e645698027fce3120d57fa81c6fdd78b17122c3fdc6a0c39b");
   EXPECT_EQ(info.booster, "gbtree");
   EXPECT_EQ(info.objective, "binary:logistic");
   EXPECT_EQ(info.num_boosted_rounds, 120);
@@ -147,6 +150,9 @@ TEST_F(ModelTest, Metadata) {
   std::string_view first;
   ASSERT_EQ(names.at(0).get(first), simdjson::SUCCESS);
   EXPECT_EQ(first, "amount_usd");
+  std::string_view sha256;
+  ASSERT_EQ(root["sha256"].get(sha256), simdjson::SUCCESS);
+  EXPECT_EQ(sha256, info.sha256);
   std::string_view objective;
   ASSERT_EQ(root["objective"].get(objective), simdjson::SUCCESS);
   EXPECT_EQ(objective, "binary:logistic");
@@ -282,6 +288,25 @@ TEST(ModelLoadTest, ModelWithoutNamesGetsXgboostDefaultNames) {
   EXPECT_EQ((*model)->feature_names(), (std::vector<std::string>{"f0", "f1", "f2"}));
   EXPECT_EQ((*model)->info().name, "unnamed.json");  // no brisk_model_name attribute
   EXPECT_EQ((*model)->label(), "unnamed.json");
+}
+
+// The hash is of the file's bytes, not of the trees: a copy that differs
+// only by a trailing newline (the same model to XGBoost) hashes apart.
+TEST(ModelLoadTest, TheHashIsOfTheFileAsLoaded) {
+  std::ifstream in(kModelPath, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(bytes.empty());
+  const std::string path = TempPath("model_with_newline.json");
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << bytes << '\n';
+  }
+  auto model = FraudModel::Load(path);
+  ASSERT_TRUE(model.ok()) << model.status();
+  // `(cat model.json; printf '\n') | sha256sum`
+  EXPECT_EQ((*model)->info().sha256,
+            "009767f84cd6bb08743ff91d00ca154e8a67094bea5a00b5bdec6bf962a01174");
+  EXPECT_EQ((*model)->info().num_boosted_rounds, 120);
 }
 
 TEST(ModelLoadTest, NamedTinyModelPredicts) {
