@@ -249,7 +249,7 @@ absl::Status HttpServer::Impl::AddBuiltinRoutes(HttpServer* server) {
          r.status = 200;
          metrics->AppendPrometheus(&r.body);
          if (tls != nullptr) tls->AppendPrometheus(&r.body);
-         r.AddHeader("Content-Type", "text/plain; version=0.0.4");
+         r.AddHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
          r.AddHeader("Cache-Control", "no-store");
          return r;
        }},
@@ -512,6 +512,17 @@ absl::Status HttpServer::Start() {
   for (size_t i = 0; i < d.routes.size(); ++i) {
     if (d.routes.route(i).batch) d.metrics->route(d.routes.metrics_index(i)).batch = true;
   }
+  // The series an alert on errors watches exist from the first scrape.
+  for (size_t i = 0; i <= d.metrics->num_routes(); ++i) {
+    RouteMetrics& m = i < d.metrics->num_routes() ? d.metrics->route(i) : d.metrics->unmatched();
+    const std::vector<int> statuses = i < d.metrics->num_routes()
+                                          ? std::vector<int>{200, 500, 503, o.shed_status}
+                                          : std::vector<int>{400, 404};
+    for (int status : statuses) m.written_at_zero.set(static_cast<size_t>(status - 100));
+  }
+  d.metrics->start_time_seconds.store(
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(),
+      std::memory_order_relaxed);
   d.published_metrics.store(d.metrics.get());
   if (!o.access_log.empty()) {
     absl::StatusOr<std::unique_ptr<AccessLog>> log = AccessLog::Open(

@@ -1645,6 +1645,17 @@ TEST_F(ServerTest, TraceParentIsPassedEchoedAndLogged) {
 
 TEST_F(ServerTest, MetricsCountRoutesAndStatuses) {
   StartServer();
+  // Before any request, the series an error alert watches are there at 0
+  // (a first burst of 503s is then a rise, which rate() sees); others are
+  // not written until answered.
+  std::string first;
+  server_->metrics().AppendPrometheus(&first);
+  EXPECT_THAT(first, HasSubstr("brisk_requests_total{route=\"/users/{id}\",status=\"503\"} 0\n"));
+  EXPECT_THAT(first, HasSubstr("brisk_requests_total{route=\"/users/{id}\",status=\"500\"} 0\n"));
+  EXPECT_THAT(first, HasSubstr("brisk_requests_total{route=\"/hello\",status=\"200\"} 0\n"));
+  EXPECT_THAT(first, HasSubstr("brisk_requests_total{route=\"unmatched\",status=\"404\"} 0\n"));
+  EXPECT_THAT(first, Not(HasSubstr("status=\"429\"")));  // not the refusal status here
+  EXPECT_THAT(first, Not(HasSubstr("status=\"418\"")));
   RawClient c(port_);
   ASSERT_TRUE(c.Send(Get("/hello") + Get("/hello") + Get("/nope") + Get("/users/1")));
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(c.Read().has_value());
@@ -1657,6 +1668,32 @@ TEST_F(ServerTest, MetricsCountRoutesAndStatuses) {
   EXPECT_THAT(page, HasSubstr("brisk_requests_total{route=\"unmatched\",status=\"404\"} 1"));
   EXPECT_THAT(page, HasSubstr("brisk_handler_seconds_count{route=\"/users/{id}\"} 1"));
   EXPECT_THAT(page, HasSubstr("brisk_open_connections 1"));
+}
+
+// The page declares its charset (as the text format's canonical
+// Content-Type does) and when the server started: a restart shows as a new
+// value, which counters that restart at 0 alone do not say.
+TEST_F(ServerTest, MetricsPageSaysItsCharsetAndWhenTheServerStarted) {
+  using std::chrono::system_clock;
+  const double before =
+      std::chrono::duration<double>(system_clock::now().time_since_epoch()).count();
+  StartServer({.metrics_path = "/metrics"});
+  const double after =
+      std::chrono::duration<double>(system_clock::now().time_since_epoch()).count();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/metrics")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->Header("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+  const std::string key = "\nbrisk_start_time_seconds ";
+  const size_t at = r->body.find(key);
+  ASSERT_NE(at, std::string::npos) << r->body;
+  const double started = std::strtod(r->body.c_str() + at + key.size(), nullptr);
+  // Printed to the millisecond.
+  EXPECT_GE(started, before - 0.001);
+  EXPECT_LE(started, after + 0.001);
+  EXPECT_THAT(r->body, HasSubstr("# TYPE brisk_start_time_seconds gauge\n"));
 }
 
 // An offloaded request's total time (metrics and access log) is never

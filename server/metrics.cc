@@ -190,7 +190,7 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
   for (const auto& r : routes_) {
     for (size_t i = 0; i < r->status_counts.size(); ++i) {
       const uint64_t c = r->status_counts[i].load(std::memory_order_relaxed);
-      if (c == 0) continue;
+      if (c == 0 && !r->written_at_zero[i]) continue;
       absl::StrAppendFormat(out,
                             "brisk_requests_total{route=\"%s\",status=\"%d\"} %d\n",
                             LabelValue(r->name), i + 100, c);
@@ -199,7 +199,9 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
   const std::pair<const char*, const char*> histograms[] = {
       {"brisk_queue_wait_seconds", "Time offloaded requests waited for a worker."},
       {"brisk_handler_seconds", "Handler run time."},
-      {"brisk_request_seconds", "Request parsed to response queued for writing."},
+      {"brisk_request_seconds",
+       "Request parsed to response queued for writing (0 for answers made inline on the "
+       "reactor: timed at the loop turn that parsed them)."},
   };
   for (int h = 0; h < 3; ++h) {
     absl::StrAppendFormat(out, "# HELP %s %s\n# TYPE %s histogram\n",
@@ -366,7 +368,14 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
   absl::StrAppendFormat(out, "brisk_timeouts_total{kind=\"write\"} %d\n",
                         load(timeouts_write));
   AppendScalar(out, "brisk_bad_requests_total", "counter",
-               "Requests rejected by the parser.", load(bad_requests));
+               "Requests refused as malformed (400-class parse errors, and plain HTTP sent "
+               "to a TLS port).",
+               load(bad_requests));
+  absl::StrAppendFormat(out,
+                        "# HELP brisk_start_time_seconds When the server started, Unix time.\n"
+                        "# TYPE brisk_start_time_seconds gauge\n"
+                        "brisk_start_time_seconds %.3f\n",
+                        start_time_seconds.load(std::memory_order_relaxed));
   *out += "# HELP brisk_loop_lag_seconds How late reactor timers and posted "
           "tasks ran.\n# TYPE brisk_loop_lag_seconds histogram\n";
   loop_lag.AppendPrometheus("brisk_loop_lag_seconds", "", out);

@@ -19,6 +19,7 @@
 
 #include <array>
 #include <atomic>
+#include <bitset>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -113,6 +114,12 @@ struct RouteMetrics {
   Histogram handler;     // handler run time
   Histogram total;       // request parsed -> response queued for writing
   std::array<std::atomic<uint64_t>, 500> status_counts{};
+  // Statuses whose series are written from the first scrape, at 0 before
+  // one is answered (set before the server starts; read-only after): the
+  // server's own answers (200, and its failures: 500, 503, the refusal
+  // status), so rate() and alerts see the first burst of errors. Other
+  // statuses appear with their first answer.
+  std::bitset<500> written_at_zero;
   // Refusals by reason (kShedReasonNames).
   std::array<std::atomic<uint64_t>, kShedReasonNames.size()> shed{};
   // The admission policy's learned estimates (deadline admission): how
@@ -182,6 +189,10 @@ class ServerMetrics {
   // Refusals for `reason`, all routes.
   uint64_t ShedCount(size_t reason) const;
 
+  // When the server started (HttpServer::Start), Unix time in seconds: a
+  // restart (a new process, a binary upgrade) shows as a new value even
+  // where counters are compared only with `resets()`.
+  std::atomic<double> start_time_seconds{0};
   // Shed and deadline accounting (all routes).
   std::atomic<uint64_t> shed_queue_full{0};  // refused: admission queue full
   std::atomic<uint64_t> shed_codel{0};       // refused: CoDel queue timeout

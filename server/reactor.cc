@@ -198,6 +198,7 @@ std::unique_ptr<net::Stream> Reactor::MakeStream(net::UniqueFd fd, Connection* c
         // request refused before its head was read): an operator counting
         // 400s sees both (outside review).
         RouteMetrics& m = env_.context.metrics->unmatched();
+        env_.context.metrics->bad_requests.fetch_add(1, std::memory_order_relaxed);
         m.RecordStatus(400);
         m.total.Observe(std::chrono::nanoseconds(0));
         if (env_.context.access_log != nullptr) {

@@ -325,6 +325,8 @@ TEST_F(TlsServerTest, PlainHttpToTheTlsPortGetsA400AndIsCounted) {
   // to the plain port is: it was in the TLS failure metric only (outside
   // review).
   EXPECT_EQ(server_->metrics().unmatched().StatusCount(400), 1u);
+  // And as a bad request, as the plain port counts TLS sent to it.
+  EXPECT_EQ(server_->metrics().bad_requests.load(), 1u);
   server_->Stop();
   std::ifstream log(o.access_log);
   std::stringstream text;
