@@ -35,7 +35,8 @@ ABSL_FLAG(int32_t, background_workers, 0,
           "priority --background_nice; 0 = they run on the workers.");
 ABSL_FLAG(int32_t, background_nice, 10,
           "CPU priority of the background workers, added to the process's "
-          "own nice value (0..19; the sum stops at 19).");
+          "own nice value (0..19; the sum stops at 19); with "
+          "--background_workers above 0, at least --worker_nice.");
 ABSL_FLAG(int32_t, queue_capacity, 1024,
           "Offloaded requests that may wait for a worker; beyond, refused at once "
           "(--shed_status).");

@@ -120,7 +120,8 @@ class RequestContext {
   bool SleepFor(std::chrono::nanoseconds d) const;
 
   // The address of the connection's other end ("127.0.0.1", "::1"), or ""
-  // if unknown. Behind a load balancer, the balancer's.
+  // if unknown. Behind a load balancer, the balancer's; with
+  // ServerOptions::proxy_protocol, the client its PROXY header names.
   std::string peer_address() const;
   // The client's address: peer_address(), or, when the peer is one of
   // ServerOptions::trusted_proxies, the client it forwarded the request for

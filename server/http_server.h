@@ -127,8 +127,10 @@ struct ServerOptions {
   // Pending output that makes no progress for this long (the client stopped
   // reading) closes the connection.
   std::chrono::nanoseconds write_timeout = std::chrono::seconds(10);
-  // Default deadline of an offloaded or async request, from the moment it is
-  // parsed. A client's X-Request-Budget-Ms only shortens it.
+  // Default deadline of an offloaded or async request, from when it reached
+  // the machine (the kernel's receive time, see receive_timestamps; the
+  // reactor's read when that is off), not from its parse: time it waited in
+  // its socket counts. A client's X-Request-Budget-Ms only shortens it.
   std::chrono::nanoseconds request_deadline = std::chrono::seconds(5);
   // Graceful shutdown (see Lifecycle above): for drain_grace after it
   // begins, readiness fails but the server keeps accepting and serving
@@ -142,8 +144,9 @@ struct ServerOptions {
   std::chrono::nanoseconds drain_timeout = std::chrono::seconds(10);
   size_t max_header_bytes = 32 * 1024;
   size_t max_body_bytes = 1 << 20;
-  // Bytes of request bodies all connections together may hold while they
-  // arrive (a body counts as its bytes come, until its handler gets it).
+  // Bytes of request bodies all connections together may hold (a body
+  // counts as its bytes come, and stays counted while it waits in the
+  // queue and while its handler has it, until the handler is done).
   // A body that would go past it is refused: 503 (shed_status) with
   // Retry-After, shed reason "body_memory", and the connection closes. It
   // keeps slow uploads on many connections from taking the process's
