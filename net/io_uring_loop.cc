@@ -487,6 +487,7 @@ class StreamCore final : public Core {
       return;
     }
     reading_ = reading;
+    if (!reading) throttled_ = true;  // its consumer fell behind: see UpdateOps
     if (reading) eof_seen_while_paused_ = false;
     if (reading && (!stash_.empty() || (eof_ && !eof_reported_))) {
       if (!deferred_) {
@@ -585,7 +586,14 @@ class StreamCore final : public Core {
   // A pause costs nothing until data arrives during it: only then is the
   // receive cancelled (the stash stays bounded by what was in flight) and a
   // poll watches for a hang-up instead; an armed receive reports the end
-  // of input and errors by itself.
+  // of input and errors by itself. A pause also marks the stream
+  // throttled for the rest of its life: its consumer fell behind its peer
+  // (a client that pipelines past the pipeline's depth or does not read its
+  // answers), and a multishot receive would take all the peer sent, up to
+  // every provided buffer, into the process each time reading resumed. A
+  // throttled stream receives one buffer per receive, so what the consumer
+  // cannot take yet stays in the kernel, under the socket's flow control,
+  // as on the readiness stream. (An ordinary connection never pauses.)
   void UpdateOps() {
     if (!Live()) return;
     if (reading_ && !eof_ && recv_ == RecvState::kIdle) ArmRecv();
@@ -613,10 +621,16 @@ class StreamCore final : public Core {
   // on, one multishot receive serves the connection's life. With receive
   // timestamps every receive is a multishot recvmsg: only that puts the
   // control data (the stamp) into the provided buffer, beside the data.
+  // A throttled stream (UpdateOps) receives one-shot, without the stamp (a
+  // one-shot recvmsg would write it into the loop's shared header): its
+  // requests' clocks start at the read.
   void ArmRecv() {
     io_uring_sqe* sqe = loop_->Sqe();
-    if (receive_timestamps_) {
+    recv_carries_header_ = receive_timestamps_ && !throttled_;
+    if (recv_carries_header_) {
       io_uring_prep_recvmsg_multishot(sqe, fd_, loop_->ReceiveMessageHeader(), 0);
+    } else if (throttled_) {
+      io_uring_prep_recv(sqe, fd_, nullptr, 0, 0);
     } else if (received_once_) {
       io_uring_prep_recv_multishot(sqe, fd_, nullptr, 0, 0);
     } else {
@@ -684,7 +698,7 @@ class StreamCore final : public Core {
     if (flags & IORING_CQE_F_BUFFER) {
       const auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
       if (res > 0 && Live() && !eof_) {
-        if (receive_timestamps_) {
+        if (recv_carries_header_) {
           DeliverMessage(loop_->Buffer(bid), res);
         } else {
           Deliver(std::string_view(loop_->Buffer(bid), static_cast<size_t>(res)));
@@ -844,6 +858,8 @@ class StreamCore final : public Core {
   RecvState recv_ = RecvState::kIdle;
   const bool receive_timestamps_;  // StreamOptions::receive_timestamps
   bool received_once_ = false;
+  bool throttled_ = false;            // see UpdateOps
+  bool recv_carries_header_ = false;  // the armed receive is a multishot recvmsg
   bool sending_ = false;
   bool hup_armed_ = false;
   bool hup_cancelling_ = false;

@@ -1,6 +1,7 @@
 #include "net/stream.h"
 
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -568,6 +569,69 @@ TEST_P(StreamTest, NoCallbackAfterClose) {
   EXPECT_EQ(r.data_calls, 0);
   EXPECT_EQ(r.eofs, 0);
   EXPECT_FALSE(s->Flush());
+}
+
+// A peer that sends more than the consumer takes (a client pipelining
+// requests without reading the answers): once its consumer has paused with
+// input waiting, a stream takes little more from the kernel than the
+// consumer asks for; the rest waits in the socket, under its flow control.
+// On io_uring a multishot receive took all the peer had sent, up to every
+// provided buffer (4 MiB a reactor), into the process each time reading
+// resumed (outside review: ~7 MB held per such client).
+void ExpectThePeersBacklogStaysInTheKernel(EventLoop* loop, SocketPair* p, Recorder* r,
+                                           std::unique_ptr<Stream> s) {
+  int big = 8 << 20;
+  ASSERT_EQ(setsockopt(p->b.get(), SOL_SOCKET, SO_SNDBUF, &big, sizeof(big)), 0);
+  r->on_data = [&](std::string_view) { s->SetReading(false); };  // one at a time
+  size_t written = 0;
+  auto send = [&](size_t n) {
+    const std::string chunk = Pattern(64 * 1024);
+    for (size_t sent = 0; sent < n;) {
+      const ssize_t w = write(p->b.get(), chunk.data(), std::min(chunk.size(), n - sent));
+      ASSERT_GT(w, 0) << "the peer's queue is full";
+      sent += static_cast<size_t>(w);
+    }
+    written += n;
+  };
+  auto taken = [&] {  // by the stream, from the kernel
+    int queued = 0;
+    EXPECT_EQ(ioctl(s->fd(), FIONREAD, &queued), 0);
+    return written - static_cast<size_t>(queued);
+  };
+  s->Start();
+  loop->RunOnce(kPoll);
+  // The first backlog: the consumer pauses at its first delivery.
+  send(2 << 20);
+  for (int i = 0; i < 4; ++i) loop->RunOnce(kPoll);
+  ASSERT_EQ(r->data_calls, 1);
+  // Round after round, reading resumes for one delivery while the peer's
+  // backlog is there: each takes at most about one read.
+  for (int round = 0; round < 3; ++round) {
+    send(1 << 20);
+    const size_t before = taken();
+    const int calls = r->data_calls;
+    s->SetReading(true);
+    for (int i = 0; i < 4; ++i) loop->RunOnce(kPoll);
+    EXPECT_EQ(r->data_calls, calls + 1) << "round " << round;
+    EXPECT_LE(taken() - before, size_t{128 * 1024}) << "round " << round;
+  }
+  // Everything arrives, in order, once the consumer keeps reading.
+  r->on_data = nullptr;
+  s->SetReading(true);
+  for (int i = 0; i < 10000 && r->data_.size() < written; ++i) loop->RunOnce(kPoll);
+  ASSERT_EQ(r->data_.size(), written);
+  const std::string chunk = Pattern(64 * 1024);
+  for (size_t at = 0; at < written; at += chunk.size()) {
+    ASSERT_EQ(r->data_.compare(at, chunk.size(), chunk), 0) << "at " << at;
+  }
+}
+
+TEST_P(StreamTest, AConsumerThatFallsBehindLeavesThePeersBacklogInTheKernel) {
+  ExpectThePeersBacklogStaysInTheKernel(loop.get(), &p, &r, Make());
+}
+
+TEST_P(StreamTest, AConsumerThatFallsBehindLeavesTheBacklogInTheKernelWithReceiveTimes) {
+  ExpectThePeersBacklogStaysInTheKernel(loop.get(), &p, &r, Make({.receive_timestamps = true}));
 }
 
 TEST_P(StreamTest, ReadsAreBoundedPerEventForFairness) {
