@@ -837,6 +837,9 @@ void Connection::Close() {
   phase_ = Phase::kClosed;
   owner_->CancelTimeout(this);
   const bool cut_short = !pipeline_.empty() && pipeline_.front().state == Slot::State::kStreaming;
+  // The stream's client does not get the rest (it left, stopped reading, or
+  // the drain ended it): its handler's time is wasted work, not useful.
+  if (cut_short && pipeline_.front().exchange != nullptr) pipeline_.front().exchange->MarkLate();
   bool front = true;
   for (Slot& s : pipeline_) {
     LogUnanswered(s, /*reached_stream=*/std::exchange(front, false));

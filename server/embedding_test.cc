@@ -345,6 +345,34 @@ TEST_F(EmbeddingTest, RequestsWhoseClientLeftAreCountedAndLogged) {
                          HasSubstr("\"GET /park HTTP/1.1\" 200 3 ")));
 }
 
+// A stream its client leaves before the end wasted its handler's time: the
+// worker time counts as late (a result a disconnect dropped), not useful,
+// though the stream's status was 200 (outside review: a stream cut by the
+// write timeout or a departed client counted as useful work).
+TEST_F(EmbeddingTest, AStreamCutShortCountsItsWorkerTimeAsLate) {
+  StartServer({.stream_buffer_bytes = 64 * 1024});
+  {
+    RawClient c(port_, std::chrono::seconds(20), /*receive_buffer=*/16 * 1024);
+    ASSERT_TRUE(c.Send(Get("/stream?n=100000&size=16384")));
+    ASSERT_TRUE(Eventually([&] { return stream_full_.load(); }));  // the handler waits
+    c.Reset();
+  }
+  std::string page;
+  ASSERT_TRUE(EventuallyScraped(
+      server_->metrics(), "brisk_requests_total{route=\"/stream\",status=\"200\"} 1\n", &page))
+      << page;
+  // Charged when the exchange goes, after the handler returned.
+  ASSERT_TRUE(Eventually([&] {
+    page.clear();
+    server_->metrics().AppendPrometheus(&page);
+    return page.find(
+               "brisk_worker_seconds_total{route=\"/stream\",outcome=\"late\"} "
+               "0.000000000\n") == std::string::npos;
+  })) << page;
+  EXPECT_THAT(page, HasSubstr("brisk_worker_seconds_total{route=\"/stream\",outcome=\"useful\"} "
+                              "0.000000000\n"));
+}
+
 TEST_F(EmbeddingTest, ResponderOutlivesTheServer) {
   StartServer();
   RawClient c(port_);

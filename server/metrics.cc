@@ -236,8 +236,8 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
   *out += "# HELP brisk_worker_seconds_total Worker time spent in handlers, "
           "by route and outcome, counted once a request's outcome is final "
           "(useful: a 2xx the client got in time; late: a result dropped or "
-          "answered 503 because the deadline or a disconnect came first; "
-          "other).\n# TYPE brisk_worker_seconds_total counter\n";
+          "answered 503 because the deadline or a disconnect came first, or a "
+          "stream cut short; other).\n# TYPE brisk_worker_seconds_total counter\n";
   for (size_t route = 0; route + 1 < routes_.size(); ++route) {
     const RouteMetrics* r = routes_[route].get();
     for (size_t i = 0; i < kWorkOutcomeNames.size(); ++i) {
