@@ -72,6 +72,8 @@ READ_PAGE = r"""(() => {
     open_connections: num(card("open_connections")),
     queue_depth: num(card("queue_depth")),
     loop_lag_p99: card("loop_lag_p99").textContent,
+    receive_lag_p99: card("receive_lag_p99").textContent,
+    receive_lag_p99_value: num(card("receive_lag_p99")),
     routes,
   };
 })()"""
@@ -144,6 +146,9 @@ class StatusPageTest(unittest.TestCase):
             self.assertLess(hello["mean"], slow["mean"])
             self.assertGreaterEqual(slow["mean"], 5000)
             self.assertEqual(hello["rate_5xx"], 0)
+            # Receive lag over the interval: requests were read, so a bound.
+            self.assertRegex(busy["receive_lag_p99"], r"^≤ [\d.]+ (µs|ms|s)$")
+            self.assertGreater(busy["receive_lag_p99_value"], 0)
             self.assertGreater(busy["open_connections"], idle["open_connections"])
             # The numbers keep moving while the load runs.
             later = self.wait_until(
