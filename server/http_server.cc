@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <future>
 #include <limits>
 #include <mutex>
@@ -171,6 +172,8 @@ struct HttpServer::Impl {
 
   const ServerOptions options;
   internal::RouteTable routes;
+  // AddMetricsSource's; fixed once started (read by reactors then).
+  std::vector<std::function<void(std::string*)>> metrics_sources;
   // Shared with every Exchange, which may outlive the server.
   std::shared_ptr<ServerMetrics> metrics;
   std::unique_ptr<AccessLog> access_log;
@@ -249,6 +252,7 @@ absl::Status HttpServer::Impl::AddBuiltinRoutes(HttpServer* server) {
          r.status = 200;
          metrics->AppendPrometheus(&r.body);
          if (tls != nullptr) tls->AppendPrometheus(&r.body);
+         for (const auto& source : metrics_sources) source(&r.body);
          r.AddHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
          r.AddHeader("Cache-Control", "no-store");
          return r;
@@ -460,6 +464,17 @@ absl::Status HttpServer::AddAsyncRoute(std::string_view method,
                                .pattern = std::string(pattern),
                                .async = std::move(handler),
                                .options = route_options});
+}
+
+absl::Status HttpServer::AddMetricsSource(std::function<void(std::string*)> source) {
+  if (!source) return absl::InvalidArgumentError("empty metrics source");
+  Impl& d = *impl_;
+  std::lock_guard<std::mutex> lock(d.mu);
+  if (d.started || d.start_attempted) {
+    return absl::FailedPreconditionError("AddMetricsSource after Start");
+  }
+  d.metrics_sources.push_back(std::move(source));
+  return absl::OkStatus();
 }
 
 absl::Status HttpServer::AddBatchRoute(std::string_view method,

@@ -59,6 +59,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -317,6 +318,16 @@ class HttpServer {
   absl::Status AddBatchRoute(std::string_view method, std::string_view pattern,
                              BatchHandler handler, BatchOptions batch_options,
                              RouteOptions route_options = {});
+
+  // The embedder's own figures on the metrics page (metrics_path), after
+  // brisk's: `source` appends whole families in the Prometheus text format
+  // (# HELP, # TYPE, then the samples; label values escaped, names not
+  // starting with brisk_) to its argument. It is called for every scrape on
+  // the reactor that serves it, possibly on several reactors at once: it
+  // must be thread-safe and quick, like an inline handler (read atomics or
+  // immutable data). Before Start() (FailedPrecondition after); sources are
+  // called in the order added.
+  absl::Status AddMetricsSource(std::function<void(std::string*)> source);
 
   // Binds the listeners and starts the threads. Returns at once. Called at
   // most once: after an error (a port in use, say) make a new server.

@@ -1696,6 +1696,49 @@ TEST_F(ServerTest, MetricsPageSaysItsCharsetAndWhenTheServerStarted) {
   EXPECT_THAT(r->body, HasSubstr("# TYPE brisk_start_time_seconds gauge\n"));
 }
 
+// An embedder's own families follow brisk's on the metrics page, scrape
+// after scrape; a source is added before Start only.
+TEST(MetricsSourceTest, TheEmbeddersFamiliesFollowBrisksOnTheMetricsPage) {
+  ServerOptions o{.address = "127.0.0.1", .port = 0, .metrics_path = "/metrics"};
+  o.io = ::brisk::testing::TestIoBackend();
+  HttpServer server(o);
+  std::atomic<int> scored{0};
+  EXPECT_EQ(server.AddMetricsSource(nullptr).code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(server
+                  .AddMetricsSource([&scored](std::string* out) {
+                    *out +=
+                        "# HELP app_scored_total Rows scored.\n# TYPE app_scored_total counter\n";
+                    *out += "app_scored_total " + std::to_string(scored.load()) + "\n";
+                  })
+                  .ok());
+  ASSERT_TRUE(
+      server
+          .AddMetricsSource([](std::string* out) {
+            *out += "# HELP app_info The app.\n# TYPE app_info gauge\napp_info{version=\"7\"} 1\n";
+          })
+          .ok());
+  ASSERT_TRUE(server.Start().ok());
+  EXPECT_EQ(server.AddMetricsSource([](std::string*) {}).code(),
+            absl::StatusCode::kFailedPrecondition);
+  RawClient c(server.port());
+  ASSERT_TRUE(c.Send(Get("/metrics")));
+  auto first = c.Read();
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->status, 200);
+  const size_t own = first->body.find("# HELP app_scored_total");
+  ASSERT_NE(own, std::string::npos) << first->body;
+  EXPECT_GT(own, first->body.find("brisk_receive_lag_seconds"));  // after brisk's
+  EXPECT_THAT(first->body,
+              ::testing::EndsWith("app_scored_total 0\n# HELP app_info The app.\n# TYPE app_info "
+                                  "gauge\napp_info{version=\"7\"} 1\n"));
+  scored = 42;
+  ASSERT_TRUE(c.Send(Get("/metrics")));
+  auto second = c.Read();
+  ASSERT_TRUE(second.has_value());
+  EXPECT_THAT(second->body, HasSubstr("\napp_scored_total 42\n"));
+  server.Stop();
+}
+
 // An offloaded request's total time (metrics and access log) is never
 // less than its handler took. Its answer may be applied in the reactor
 // iteration that parsed it (the handler finished while that iteration was

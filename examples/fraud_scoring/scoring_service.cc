@@ -1,6 +1,7 @@
 #include "examples/fraud_scoring/scoring_service.h"
 
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -43,7 +44,38 @@ std::string UnsupportedCoding(const http::Request& request) {
   return "";
 }
 
+// `v` as a Prometheus label value: printable ASCII, with '"' and '\'
+// escaped; any other byte (a control character, a byte of a non-ASCII
+// name) becomes '_', so a model file's attributes can never break the page.
+void AppendLabelValue(std::string_view v, std::string* out) {
+  for (const char c : v) {
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(c);
+    } else if (c >= 0x20 && c < 0x7f) {
+      out->push_back(c);
+    } else {
+      out->push_back('_');
+    }
+  }
+}
+
 }  // namespace
+
+std::string ScoringService::ModelInfoMetric() const {
+  const ModelInfo& info = model_->info();
+  std::string out =
+      "# HELP fraud_model_info The model this process serves (GET /model has the rest).\n"
+      "# TYPE fraud_model_info gauge\n"
+      "fraud_model_info{name=\"";
+  AppendLabelValue(info.name, &out);
+  out += "\",version=\"";
+  AppendLabelValue(info.version, &out);
+  out += "\",sha256=\"";
+  AppendLabelValue(info.sha256, &out);
+  out += "\"} 1\n";
+  return out;
+}
 
 absl::StatusOr<std::unique_ptr<ScoringService>> ScoringService::Load(
     const std::string& model_path) {
@@ -118,6 +150,10 @@ absl::Status ScoringService::Register(HttpServer& server, Batching batching,
   absl::Status s = server.AddRoute(
       "GET", "/model", [this](RequestContext&) { return Metadata(); },
       {.run_inline = true});
+  if (!s.ok()) return s;
+  // Which model serves, on the metrics page too (a fleet's dashboards
+  // compare it across instances): a prepared string, copied per scrape.
+  s = server.AddMetricsSource([info = ModelInfoMetric()](std::string* out) { *out += info; });
   if (!s.ok()) return s;
   switch (batching) {
     case Batching::kOff:

@@ -7,6 +7,8 @@
 //                413 {"error": "request body is larger than 65536 bytes"}
 //                for a body over the parser's max_body_bytes.
 //   GET /model   JSON metadata, including "num_features".
+//   On the server's metrics page (if it has one): fraud_model_info, the
+//   model's name, version and file hash as labels.
 //
 //   absl::StatusOr<std::unique_ptr<ScoringService>> service =
 //       ScoringService::Load("examples/fraud_scoring/model.json");
@@ -59,6 +61,9 @@ class ScoringService {
       const std::vector<RequestContext*>& batch) const;
   http::Response ScoreOne(RequestContext& request) const;
   http::Response Metadata() const;
+  // The metrics page's family for the model (Register adds it):
+  // fraud_model_info{name="fraud_gbt",version="1",sha256="4561..."} 1
+  std::string ModelInfoMetric() const;
 
   const FraudModel& model() const { return *model_; }
 

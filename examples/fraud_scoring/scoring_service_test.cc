@@ -179,8 +179,11 @@ class ScoringServerTest : public ScoringServiceTest,
                           public ::testing::WithParamInterface<Batching> {};
 
 TEST_P(ScoringServerTest, ScoresOverHttpEqualXgboostsOwn) {
-  HttpServer server({.address = "127.0.0.1", .port = 0, .workers = 2,
-                     .handle_signals = false});
+  HttpServer server({.address = "127.0.0.1",
+                     .port = 0,
+                     .workers = 2,
+                     .handle_signals = false,
+                     .metrics_path = "/metrics"});
   ASSERT_TRUE(service_->Register(server, GetParam(),
                                  {.max_batch = 16,
                                   .max_delay = std::chrono::milliseconds(2)})
@@ -229,6 +232,14 @@ TEST_P(ScoringServerTest, ScoresOverHttpEqualXgboostsOwn) {
   EXPECT_EQ(large->status, 413);
   EXPECT_THAT(large->head, HasSubstr("413 Content Too Large"));
   EXPECT_EQ(large->body, "{\"error\":\"request body is larger than 65536 bytes\"}");
+  // The metrics page names the model serving.
+  ASSERT_TRUE(c.Send("GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n"));
+  auto metrics = c.Read();
+  ASSERT_TRUE(metrics.has_value());
+  EXPECT_THAT(metrics->body,
+              HasSubstr("\nfraud_model_info{name=\"fraud_gbt\",version=\"1\",sha256=\""
+                        "4561cc32e5b7149e645698027fce3120d57fa81c6fdd78b17122c3fdc6a0c39b\"} 1\n"));
+  EXPECT_THAT(metrics->body, HasSubstr("# TYPE fraud_model_info gauge\n"));
   server.Stop();
 }
 
