@@ -429,7 +429,10 @@ void ServerMetrics::AppendJson(std::string* out) const {
       ",\"deadline_in_queue\":", load(deadline_in_queue),
       ",\"late_results_dropped\":", load(late_results_dropped),
       ",\"handler_exceptions\":", load(handler_exceptions),
-      ",\"responders_dropped\":", load(responders_dropped), ",\"loop_lag\":");
+      ",\"responders_dropped\":", load(responders_dropped),
+      ",\"access_log_lost_lines\":", load(access_log_lost_lines), ",\"start_time_seconds\":",
+      absl::StrFormat("%.3f", start_time_seconds.load(std::memory_order_relaxed)),
+      ",\"loop_lag\":");
   loop_lag.AppendJson(out);
   *out += ",\"receive_lag\":";
   receive_lag.AppendJson(out);

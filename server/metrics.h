@@ -178,7 +178,9 @@ class ServerMetrics {
   //    "bad_requests":N,"in_flight":N,"queue_depth":N,
   //    "deadline_exceeded":N,"deadline_in_queue":N,
   //    "late_results_dropped":N,"handler_exceptions":N,
-  //    "responders_dropped":N,"loop_lag":H,"receive_lag":H}
+  //    "responders_dropped":N,"access_log_lost_lines":N,
+  //    "start_time_seconds":F,                         // Unix time
+  //    "loop_lag":H,"receive_lag":H}
   // where H is Histogram::AppendJson's object and "latency" is the route's
   // `total`. Route names are escaped (any bytes give valid JSON).
   void AppendJson(std::string* out) const;

@@ -68,6 +68,7 @@ READ_PAGE = r"""(() => {
   return {
     updates: +document.body.dataset.updates,
     ready: document.getElementById("ready").textContent,
+    proc: document.getElementById("proc").textContent,
     rate: num(card("rate")), rate_text: card("rate").textContent,
     open_connections: num(card("open_connections")),
     queue_depth: num(card("queue_depth")),
@@ -117,6 +118,7 @@ class StatusPageTest(unittest.TestCase):
         idle = self.wait_until(page, "two updates with a rate",
                                lambda s: s["updates"] >= 2 and s["rate"] is not None)
         self.assertEqual(idle["ready"], "ready")
+        self.assertRegex(idle["proc"], r"^pid \d+ · up \d+[smhd]( \d+[smhd])?$")
         self.assertGreaterEqual(idle["open_connections"], 1)
         self.assertLess(idle["rate"], 20)  # about 1/s: /status.json itself
         self.assertNotIn("/hello", idle["routes"])
@@ -174,6 +176,10 @@ class StatusPageTest(unittest.TestCase):
         page.navigate(f"http://127.0.0.1:{self.port}/status.json")
         snap = page.evaluate("JSON.parse(document.body.innerText)")
         self.assertIn("time_ns", snap)
+        started = snap["metrics"]["start_time_seconds"]
+        self.assertLessEqual(started, time.time() + 1)
+        self.assertGreater(started, time.time() - 600)  # this test class's server
+        self.assertEqual(snap["metrics"]["access_log_lost_lines"], 0)
         self.assertIs(snap["ready"], True)
         names = [r["name"] for r in snap["metrics"]["routes"]]
         self.assertIn("/hello", names)
