@@ -4,8 +4,12 @@
 // same rows (testdata/golden.csv, written by train_model.py), bit for bit.
 #include "examples/fraud_scoring/scoring_service.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <thread>
@@ -172,6 +176,33 @@ TEST_F(ScoringServiceTest, MetadataHasTheFeatureCount) {
   http::Response r = service_->Metadata();
   EXPECT_EQ(r.status, 200);
   EXPECT_THAT(r.body, HasSubstr("\"num_features\":10"));
+}
+
+// A model's name comes from its file: quotes and backslashes are escaped in
+// the metrics family, other bytes outside printable ASCII (a newline, a
+// non-ASCII letter) become '_', so no model file breaks the page.
+TEST(ModelInfoMetricTest, AModelsNameCannotBreakTheMetricsPage) {
+  std::ifstream in(kModel, std::ios::binary);
+  std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string from = "\"brisk_model_name\":\"fraud_gbt\"";
+  const size_t at = json.find(from);
+  ASSERT_NE(at, std::string::npos);
+  // JSON for a"b\c<e-acute>\n: a quote, a backslash, two UTF-8 bytes, a newline.
+  json.replace(at, from.size(), "\"brisk_model_name\":\"a\\\"b\\\\c\xc3\xa9\\n\"");
+  const char* dir = std::getenv("TEST_TMPDIR");
+  const std::string path = std::string(dir != nullptr ? dir : "/tmp") + "/odd_name.json";
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << json;
+  }
+  absl::StatusOr<std::unique_ptr<ScoringService>> service = ScoringService::Load(path);
+  ASSERT_TRUE(service.ok()) << service.status();
+  ASSERT_EQ((*service)->model().info().name, "a\"b\\c\xc3\xa9\n");
+  const std::string metric = (*service)->ModelInfoMetric();
+  EXPECT_THAT(metric,
+              HasSubstr("fraud_model_info{name=\"a\\\"b\\\\c___\",version=\"1\",sha256=\""));
+  EXPECT_THAT(metric, ::testing::EndsWith("\"} 1\n"));
+  EXPECT_EQ(std::count(metric.begin(), metric.end(), '\n'), 3);  // HELP, TYPE, sample
 }
 
 // The whole service over HTTP, one test per batching policy.
