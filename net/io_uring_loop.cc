@@ -487,7 +487,6 @@ class StreamCore final : public Core {
       return;
     }
     reading_ = reading;
-    if (!reading) throttled_ = true;  // its consumer fell behind: see UpdateOps
     if (reading) eof_seen_while_paused_ = false;
     if (reading && (!stash_.empty() || (eof_ && !eof_reported_))) {
       if (!deferred_) {
@@ -586,14 +585,16 @@ class StreamCore final : public Core {
   // A pause costs nothing until data arrives during it: only then is the
   // receive cancelled (the stash stays bounded by what was in flight) and a
   // poll watches for a hang-up instead; an armed receive reports the end
-  // of input and errors by itself. A pause also marks the stream
-  // throttled for the rest of its life: its consumer fell behind its peer
-  // (a client that pipelines past the pipeline's depth or does not read its
+  // of input and errors by itself. Bytes arriving during a pause mark the
+  // stream throttled: its peer is ahead of its consumer (a client that
+  // pipelines past the pipeline's depth, or sends while not reading its
   // answers), and a multishot receive would take all the peer sent, up to
   // every provided buffer, into the process each time reading resumed. A
   // throttled stream receives one buffer per receive, so what the consumer
   // cannot take yet stays in the kernel, under the socket's flow control,
-  // as on the readiness stream. (An ordinary connection never pauses.)
+  // as on the readiness stream, for the rest of the connection (a peer
+  // that ran ahead once is likely to again; a receive that finds the
+  // socket empty is no proof it stopped).
   void UpdateOps() {
     if (!Live()) return;
     if (reading_ && !eof_ && recv_ == RecvState::kIdle) ArmRecv();
@@ -646,6 +647,7 @@ class StreamCore final : public Core {
   // `received`: when the kernel got `data` (TimePoint{} if unknown). Data
   // kept during a pause is delivered later with no receive time.
   void Deliver(std::string_view data, TimePoint received = TimePoint{}) {
+    if (!reading_) throttled_ = true;  // the peer is ahead: see UpdateOps
     if (!reading_ || !stash_.empty()) {
       stash_.append(data);  // in order, after what is already kept
       if (!reading_) return;

@@ -837,9 +837,17 @@ void Connection::Close() {
   phase_ = Phase::kClosed;
   owner_->CancelTimeout(this);
   const bool cut_short = !pipeline_.empty() && pipeline_.front().state == Slot::State::kStreaming;
-  // The stream's client does not get the rest (it left, stopped reading, or
-  // the drain ended it): its handler's time is wasted work, not useful.
-  if (cut_short && pipeline_.front().exchange != nullptr) pipeline_.front().exchange->MarkLate();
+  // Answers the client will not get whole are wasted work, not useful: a
+  // stream cut short (its client left or stopped reading, or the drain cut
+  // it: what it had not read, in our buffers or the kernel's, is lost), and
+  // an answer a handler gave that was not applied yet (its delivery task
+  // still queued, a stream's head or pieces included). Handlers still at
+  // work are late when they answer (Exchange::Claim).
+  for (Slot& s : pipeline_) {
+    if (s.exchange == nullptr) continue;
+    const bool cut_stream = &s == &pipeline_.front() && cut_short;
+    if (cut_stream || s.exchange->HasUpdate()) s.exchange->MarkLate();
+  }
   bool front = true;
   for (Slot& s : pipeline_) {
     LogUnanswered(s, /*reached_stream=*/std::exchange(front, false));

@@ -354,7 +354,12 @@ TEST_F(EmbeddingTest, AStreamCutShortCountsItsWorkerTimeAsLate) {
   {
     RawClient c(port_, std::chrono::seconds(20), /*receive_buffer=*/16 * 1024);
     ASSERT_TRUE(c.Send(Get("/stream?n=100000&size=16384")));
-    ASSERT_TRUE(Eventually([&] { return stream_full_.load(); }));  // the handler waits
+    // The head has reached the client (the slot streams), and the handler
+    // waits for room.
+    std::optional<::brisk::testing::RawResponse> head = c.Read(/*head=*/true);
+    ASSERT_TRUE(head.has_value());
+    EXPECT_EQ(head->status, 200);
+    ASSERT_TRUE(Eventually([&] { return stream_full_.load(); }));
     c.Reset();
   }
   std::string page;

@@ -211,8 +211,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // deadline). Nothing is counted without metrics.
   void ChargeWorkerTime(size_t metrics_route, std::chrono::nanoseconds share);
   // The connection answered the deadline's 503 in place of the producer's
-  // answer (given in time, written too late), or a streamed answer was cut
-  // short (its client left or stopped reading): the work was wasted.
+  // answer (given in time, written too late), or the connection closed
+  // before the answer reached its client whole (an answer not yet applied,
+  // a stream cut short): the work was wasted.
   void MarkLate();
 
   // Set by the worker pool once the request is queued: called once, outside

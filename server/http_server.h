@@ -94,7 +94,10 @@ struct ServerOptions {
   // that sat in its socket while the reactor was busy has that wait counted
   // against its budget (admission, deadline, "no 2xx after the deadline").
   // When off, the clock starts at the reactor's read. Over TLS, it is the
-  // arrival of the record that completed the request head's bytes.
+  // arrival of the record that completed the request head's bytes. On
+  // io_uring, a connection whose client sent while reading was paused (it
+  // ran ahead of its answers) receives one-shot without stamps from then
+  // on: its clocks start at the read (net/README.md).
   bool receive_timestamps = true;
   int workers = 4;
   // CPU priority (nice value, 0..19) of the worker threads. Above 0, busy

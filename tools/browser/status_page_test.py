@@ -176,6 +176,8 @@ class StatusPageTest(unittest.TestCase):
         page.navigate(f"http://127.0.0.1:{self.port}/status.json")
         snap = page.evaluate("JSON.parse(document.body.innerText)")
         self.assertIn("time_ns", snap)
+        self.assertGreaterEqual(snap["uptime_seconds"], 0)
+        self.assertLess(snap["uptime_seconds"], 600)
         started = snap["metrics"]["start_time_seconds"]
         self.assertLessEqual(started, time.time() + 1)
         self.assertGreater(started, time.time() - 600)  # this test class's server
