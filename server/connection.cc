@@ -837,20 +837,19 @@ void Connection::Close() {
   phase_ = Phase::kClosed;
   owner_->CancelTimeout(this);
   const bool cut_short = !pipeline_.empty() && pipeline_.front().state == Slot::State::kStreaming;
-  // Answers the client will not get whole are wasted work, not useful: a
-  // stream cut short (its client left or stopped reading, or the drain cut
-  // it: what it had not read, in our buffers or the kernel's, is lost), and
-  // an answer a handler gave that was not applied yet (its delivery task
-  // still queued, a stream's head or pieces included). Handlers still at
-  // work are late when they answer (Exchange::Claim).
-  for (Slot& s : pipeline_) {
-    if (s.exchange == nullptr) continue;
-    const bool cut_stream = &s == &pipeline_.front() && cut_short;
-    if (cut_stream || s.exchange->HasUpdate()) s.exchange->MarkLate();
-  }
   bool front = true;
   for (Slot& s : pipeline_) {
-    LogUnanswered(s, /*reached_stream=*/std::exchange(front, false));
+    const bool is_front = std::exchange(front, false);
+    // Answers the client will not get whole are wasted work, not useful: a
+    // stream cut short (its client left or stopped reading, or the drain
+    // cut it: what it had not read, in our buffers or the kernel's, is
+    // lost), and an answer a handler gave that was not applied yet (its
+    // delivery task still queued, a stream's head or pieces included).
+    // Handlers still at work are late when they answer (Exchange::Claim).
+    if (s.exchange != nullptr && ((is_front && cut_short) || s.exchange->HasUpdate())) {
+      s.exchange->MarkLate();
+    }
+    LogUnanswered(s, /*reached_stream=*/is_front);
     LogCutOffAfter(s);
     ReleaseExchange(s);  // the client is gone
   }

@@ -528,12 +528,13 @@ absl::Status HttpServer::Start() {
     if (d.routes.route(i).batch) d.metrics->route(d.routes.metrics_index(i)).batch = true;
   }
   // The series an alert on errors watches exist from the first scrape.
-  for (size_t i = 0; i <= d.metrics->num_routes(); ++i) {
-    RouteMetrics& m = i < d.metrics->num_routes() ? d.metrics->route(i) : d.metrics->unmatched();
-    const std::vector<int> statuses = i < d.metrics->num_routes()
-                                          ? std::vector<int>{200, 500, 503, o.shed_status}
-                                          : std::vector<int>{400, 404};
-    for (int status : statuses) m.written_at_zero.set(static_cast<size_t>(status - 100));
+  for (size_t i = 0; i < d.metrics->num_routes(); ++i) {
+    for (int status : {200, 500, 503, o.shed_status}) {
+      d.metrics->route(i).written_at_zero.set(static_cast<size_t>(status - 100));
+    }
+  }
+  for (int status : {400, 404}) {
+    d.metrics->unmatched().written_at_zero.set(static_cast<size_t>(status - 100));
   }
   d.metrics->start_time_seconds.store(
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(),
