@@ -31,10 +31,13 @@ bool BatchFormer::Remove(SteadyTime deadline, uintptr_t key) {
 }
 
 double BatchFormer::NeededBatch(SteadyTime now, int workers) {
+  return NeededFor(arrivals_.PerSecond(now), workers);
+}
+
+double BatchFormer::NeededFor(double per_second, int workers) const {
   // Per worker: arrivals L (per ns), batch cost a + b*n; a worker stays at
   // utilisation u when L * (a + b*n) / n = u, i.e. n = L*a / (u - L*b).
-  const double per_ns =
-      arrivals_.PerSecond(now) / 1e9 / std::max(1, workers);
+  const double per_ns = per_second / 1e9 / std::max(1, workers);
   const double a = Ns(cost_.fixed());
   const double b = Ns(cost_.per_item());
   const double room = options_.target_utilization - per_ns * b;
@@ -63,7 +66,7 @@ bool BatchFormer::Ready(SteadyTime now, int workers) {
   return static_cast<double>(n) >= NeededBatch(now, workers);
 }
 
-SteadyTime BatchFormer::ReadyAt(SteadyTime now) const {
+SteadyTime BatchFormer::ReadyAt(SteadyTime now, int workers) const {
   if (pending_.empty()) return SteadyTime::max();
   const SteadyTime oldest = std::min_element(
       pending_.begin(), pending_.end(),
@@ -72,8 +75,16 @@ SteadyTime BatchFormer::ReadyAt(SteadyTime now) const {
     return oldest + options_.max_delay;
   }
   const size_t n = std::min(pending_.size(), options_.max_batch);
+  if (n >= options_.max_batch) return now;
   SteadyTime at = pending_.front().deadline - cost_.Cost(n) - options_.margin;
   if (options_.max_delay.count() > 0) at = std::min(at, oldest + options_.max_delay);
+  // Or when the arrival rate, falling while nobody comes, no longer needs
+  // a larger batch: the company it waited for is not coming. (A lone
+  // arrival can raise the rate above what one needs as its window closes,
+  // just after it came.)
+  at = std::min(at, arrivals_.When(now, [&](double per_second) {
+    return static_cast<double>(n) >= NeededFor(per_second, workers);
+  }));
   return std::max(at, now);
 }
 

@@ -9,7 +9,10 @@
 //    - it is as large as the load needs: with arrivals at rate L per worker
 //      and a batch costing a + b*n, batches of n >= L*a / (u - L*b) keep a
 //      worker at utilisation u (0.8); a lone request under light load
-//      therefore goes at once, and batches grow only as the rate requires;
+//      therefore goes at once, and batches grow only as the rate requires.
+//      The rate (a 50 ms windowed, smoothed count) falls while nobody
+//      comes, so a member waiting for company goes once the rate no longer
+//      calls for it (ReadyAt tells when), not at its deadline;
 //    - waiting any longer would make the member with the earliest deadline
 //      miss it: now + a + b*n + margin >= earliest deadline;
 //    - the optional max_delay since the oldest member has passed.
@@ -79,9 +82,10 @@ class BatchFormer {
   // `workers` workers this route may use.
   bool Ready(SteadyTime now, int workers);
   // When Ready() will become true without a new arrival (kDeadline: the
-  // earliest deadline forcing it, or the cap; kFixed: the delay), or
+  // earliest deadline forcing it, the cap, or the arrival rate falling to
+  // what the pending members suffice for; kFixed: the delay), or
   // SteadyTime::max().
-  SteadyTime ReadyAt(SteadyTime now) const;
+  SteadyTime ReadyAt(SteadyTime now, int workers) const;
   // Takes the batch: up to max_batch members, earliest deadline first.
   // Members that can no longer finish in time are appended to `refused`
   // (kExpiredInQueue), cancelled ones are dropped.
@@ -103,6 +107,9 @@ class BatchFormer {
   double NeededBatch(SteadyTime now, int workers);
 
  private:
+  // NeededBatch at an arrival rate of `per_second`.
+  double NeededFor(double per_second, int workers) const;
+
   const BatchFormerOptions options_;
   std::deque<Job> pending_;  // deadline order
   BatchCostModel cost_;

@@ -107,6 +107,39 @@ TEST(BatchFormerTest, HeavyLoadBuildsBatchesAsLargeAsTheRateNeeds) {
   EXPECT_LT(f.NeededBatch(t, 2), f.NeededBatch(t, 1) / 1.5);
 }
 
+// A lone member whose own arrival raised the rate (its window closed just
+// after it came) waits for company only while the rate says some may come:
+// it goes once the rate has fallen, not at its deadline. (Before, nothing
+// woke it until deadline - cost: a 60 s route's lone request waited 60 s.)
+TEST(BatchFormerTest, ALoneMemberGoesOnceTheRateFallsNotAtItsDeadline) {
+  BatchFormer f({.max_batch = 16});
+  const SteadyTime t0 = kT0;
+  f.Add(Member(t0, std::chrono::seconds(60), 1), t0);
+  ASSERT_TRUE(f.Ready(t0, 1));  // nothing known: goes at once
+  std::vector<Refusal> refused;
+  ASSERT_EQ(f.Take(t0, &refused).size(), 1u);
+  f.Finished(1, milliseconds(200));  // a costly batch
+  // The next comes in the rate's window [150 ms, 200 ms). Rate per 50 ms
+  // window (weight 0.5): 10/s, 5, 2.5, then 11.25 with it: batches of
+  // 11.25 * 0.2 s / 0.8 = 2.8 needed.
+  const SteadyTime arrival = t0 + milliseconds(199);
+  f.Add(Member(arrival, std::chrono::seconds(60), 2), arrival);
+  const SteadyTime now = t0 + milliseconds(201);
+  ASSERT_FALSE(f.Ready(now, 1));
+  EXPECT_NEAR(f.NeededBatch(now, 1), 2.81, 0.01);
+  // Nobody else comes: 5.6/s at 250 ms (1.4 needed), 2.8/s at 300 ms (0.7).
+  EXPECT_EQ(f.ReadyAt(now, 1), t0 + milliseconds(300));
+  EXPECT_FALSE(f.Ready(t0 + milliseconds(300) - nanoseconds(1), 1));
+  EXPECT_TRUE(f.Ready(t0 + milliseconds(300), 1));
+  // With two workers each needs half the rate: one window sooner.
+  BatchFormer g({.max_batch = 16});
+  g.Add(Member(t0, std::chrono::seconds(60), 1), t0);
+  ASSERT_EQ(g.Take(t0, &refused).size(), 1u);
+  g.Finished(1, milliseconds(200));
+  g.Add(Member(arrival, std::chrono::seconds(60), 2), arrival);
+  EXPECT_EQ(g.ReadyAt(now, 2), t0 + milliseconds(250));
+}
+
 TEST(BatchFormerTest, ClosesWhenWaitingLongerWouldMissTheEarliestDeadline) {
   BatchFormer f({.max_batch = 64,
                  .expected_fixed_cost = milliseconds(2),
@@ -126,7 +159,7 @@ TEST(BatchFormerTest, ClosesWhenWaitingLongerWouldMissTheEarliestDeadline) {
   // Cost of two: 2.2 ms; the 10 ms deadline forces the batch out at
   // t + 10 - 2.2 - 1 (margin) = t + 6.8 ms.
   const SteadyTime forced = t + milliseconds(10) - microseconds(2200) - milliseconds(1);
-  EXPECT_EQ(f.ReadyAt(t), forced);
+  EXPECT_EQ(f.ReadyAt(t, 1), forced);
   EXPECT_FALSE(f.Ready(forced - microseconds(1), 1));
   EXPECT_TRUE(f.Ready(forced, 1));
 }
@@ -144,7 +177,7 @@ TEST(BatchFormerTest, MaxDelayCapsTheWait) {
   while (!f.empty()) f.Take(t, &refused);
   f.Add(Member(t, std::chrono::seconds(10), 1), t);
   EXPECT_FALSE(f.Ready(t + milliseconds(1), 1));
-  EXPECT_EQ(f.ReadyAt(t), t + milliseconds(2));
+  EXPECT_EQ(f.ReadyAt(t, 1), t + milliseconds(2));
   EXPECT_TRUE(f.Ready(t + milliseconds(2), 1));
 }
 
@@ -158,7 +191,7 @@ TEST(BatchFormerTest, FixedPolicyWaitsTheDelayEvenAlone) {
   EXPECT_FALSE(f.Ready(t, 1));
   EXPECT_FALSE(f.Ready(t + microseconds(999), 1));
   EXPECT_TRUE(f.Ready(t + milliseconds(1), 1));
-  EXPECT_EQ(f.ReadyAt(t), t + milliseconds(1));
+  EXPECT_EQ(f.ReadyAt(t, 1), t + milliseconds(1));
   for (int i = 2; i <= 8; ++i) f.Add(Member(t, milliseconds(10), i), t);
   EXPECT_TRUE(f.Ready(t, 1));  // full
 }

@@ -593,7 +593,7 @@ AdmissionPolicy::WakePlan DeadlinePolicy::NextWake(SteadyTime now) {
       if (r.running < limit) plan.now = true;
       continue;
     }
-    const SteadyTime at = r.batcher->ReadyAt(now);
+    const SteadyTime at = r.batcher->ReadyAt(now, limit);
     if (at > now) plan.next = std::min(plan.next, at);
   }
   return plan;
@@ -609,7 +609,7 @@ AdmissionPolicy::WakeAfterAdmit DeadlinePolicy::AfterAdmit(size_t route,
     // Runnable now, or taken by the next of its running jobs to finish.
     return {.worker = r.running < limit};
   }
-  return {.worker = false, .closes = r.batcher->ReadyAt(now)};
+  return {.worker = false, .closes = r.batcher->ReadyAt(now, limit)};
 }
 
 std::optional<AdmissionPolicy::Estimates> DeadlinePolicy::EstimatesFor(

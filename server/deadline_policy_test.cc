@@ -119,6 +119,21 @@ TEST(RateMeterTest, MeasuresAndDecays) {
   EXPECT_EQ(m.PerSecond(t + std::chrono::seconds(60)), 0.0);
 }
 
+TEST(RateMeterTest, TellsWhenTheRateWillHaveFallenWithNoNewEvent) {
+  RateMeter m(milliseconds(100), 0.5);
+  EXPECT_EQ(m.When(kT0, [](double r) { return r <= 0; }), kT0);  // no event yet
+  for (int i = 0; i < 40; ++i) m.Add(kT0 + milliseconds(i));     // 400/s in [0, 100)
+  // Until the first window closes the rate is 0; then 200/s, 100, 50 ...
+  const SteadyTime now = kT0 + milliseconds(150);
+  EXPECT_EQ(m.When(now, [](double r) { return r <= 1000; }), now);  // already
+  const SteadyTime at = m.When(now, [](double r) { return r <= 60; });
+  EXPECT_EQ(at, kT0 + milliseconds(300));
+  EXPECT_GT(m.PerSecond(at - nanoseconds(1)), 60);  // what PerSecond says
+  EXPECT_DOUBLE_EQ(m.PerSecond(at), 50);
+  // Never within 64 windows.
+  EXPECT_EQ(m.When(at, [](double r) { return r < 0; }), SteadyTime::max());
+}
+
 TEST(DeadlinePolicyTest, BurstThatFitsEveryDeadlineIsAdmitted) {
   // One worker, a 300 ms route, deadlines of 5 s: eight requests fit
   // (the default-binary cases, where CoDel refused all but one).

@@ -55,37 +55,55 @@ void ServiceEstimate::ObserveAtLeast(nanoseconds sample) {
 nanoseconds ServiceEstimate::mean() const { return FromNs(mean_ns_); }
 nanoseconds ServiceEstimate::deviation() const { return FromNs(dev_ns_); }
 
-void RateMeter::Roll(SteadyTime now) {
-  if (!started_) {
-    started_ = true;
-    window_start_ = now;
-    return;
-  }
+void RateMeter::Roll(SteadyTime now, State* s) const {
   // Close every full window since the last one, each folding its count (or
   // zero) into the smoothed rate.
   const double window_s = std::chrono::duration<double>(window_).count();
   int closed = 0;
-  while (now - window_start_ >= window_ && closed < 64) {
-    const double r = static_cast<double>(in_window_) / window_s;
-    rate_ += (r - rate_) * weight_;
-    in_window_ = 0;
-    window_start_ += window_;
+  while (now - s->window_start >= window_ && closed < 64) {
+    const double r = static_cast<double>(s->in_window) / window_s;
+    s->rate += (r - s->rate) * weight_;
+    s->in_window = 0;
+    s->window_start += window_;
     ++closed;
   }
-  if (now - window_start_ >= window_) {  // idle for a long time
-    rate_ = 0;
-    window_start_ = now;
+  if (now - s->window_start >= window_) {  // idle for a long time
+    s->rate = 0;
+    s->window_start = now;
   }
 }
 
 void RateMeter::Add(SteadyTime now) {
-  Roll(now);
-  ++in_window_;
+  if (!started_) {
+    started_ = true;
+    state_.window_start = now;
+  }
+  Roll(now, &state_);
+  ++state_.in_window;
 }
 
 double RateMeter::PerSecond(SteadyTime now) {
-  Roll(now);
-  return rate_;
+  if (!started_) return 0;
+  Roll(now, &state_);
+  return state_.rate;
+}
+
+SteadyTime RateMeter::When(SteadyTime now, absl::FunctionRef<bool(double)> enough) const {
+  if (!started_) return enough(0) ? now : SteadyTime::max();
+  // The same steps as PerSecond() at each time a window closes, so that
+  // PerSecond() at the time returned agrees (a waker that sleeps until
+  // then finds the batch ready, and does not spin).
+  State s = state_;
+  Roll(now, &s);
+  if (enough(s.rate)) return now;
+  for (int i = 0; i < 64; ++i) {
+    const SteadyTime at = s.window_start + window_;
+    State next = s;
+    Roll(at, &next);
+    if (enough(next.rate)) return at;
+    s = next;
+  }
+  return SteadyTime::max();
 }
 
 void BatchCostModel::Observe(size_t n, nanoseconds time) {

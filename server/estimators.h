@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "absl/functional/function_ref.h"
 #include "server/handler.h"
 #include "server/wait_bound.h"
 
@@ -67,16 +68,27 @@ class RateMeter {
   // The smoothed rate as of `now` (windows that passed with no event count
   // as zero).
   double PerSecond(SteadyTime now);
+  // The earliest time from `now` on at which PerSecond() will return a rate
+  // for which `enough` holds, if no event comes meanwhile: the rate changes
+  // only as windows close, each closing with no event lowering it.
+  // SteadyTime::max() if that is more than 64 windows away.
+  SteadyTime When(SteadyTime now, absl::FunctionRef<bool(double)> enough) const;
 
  private:
-  void Roll(SteadyTime now);
+  // The meter's state, moved forward by Roll().
+  struct State {
+    SteadyTime window_start{};
+    uint64_t in_window = 0;
+    double rate = 0;
+  };
+  // Closes the windows that ended by `now` (at most 64; after longer idle
+  // the rate restarts from zero).
+  void Roll(SteadyTime now, State* s) const;
 
   const std::chrono::nanoseconds window_;
   const double weight_;
-  SteadyTime window_start_{};
   bool started_ = false;
-  uint64_t in_window_ = 0;
-  double rate_ = 0;  // events per second, smoothed
+  State state_;  // rate: events per second, smoothed
 };
 
 // cost(n) = a + b*n, fitted by least squares with exponential forgetting.
