@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <memory>
+#include <random>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -194,6 +195,52 @@ TEST(BatchFormerTest, FixedPolicyWaitsTheDelayEvenAlone) {
   EXPECT_EQ(f.ReadyAt(t, 1), t + milliseconds(1));
   for (int i = 2; i <= 8; ++i) f.Add(Member(t, milliseconds(10), i), t);
   EXPECT_TRUE(f.Ready(t, 1));  // full
+}
+
+// Liveness, over random arrivals, costs and worker counts: whenever the
+// pending members are not ready, ReadyAt names the earliest time they will
+// be with nobody else coming, finite while they have deadlines. The waker
+// sleeps until that time: later strands them, earlier makes it spin.
+TEST(BatchFormerTest, ReadyAtIsExactlyWhenWaitingMembersBecomeReady) {
+  std::mt19937 rng(20261204);  // fixed: the same cases every run
+  for (int round = 0; round < 40; ++round) {
+    std::uniform_int_distribution<int> pick(0, 3);
+    BatchFormerOptions options{.max_batch = static_cast<size_t>(1 + pick(rng) * 5),
+                               .max_delay = pick(rng) == 0 ? milliseconds(3) : nanoseconds(0),
+                               .expected_fixed_cost = microseconds(pick(rng) * 300),
+                               .expected_per_item_cost = microseconds(pick(rng) * 20)};
+    BatchFormer f(options);
+    const int workers = 1 + pick(rng) % 3;
+    SteadyTime t = kT0;
+    uint64_t id = 0;
+    std::exponential_distribution<double> gap_us(1.0 / (pick(rng) == 0 ? 20 : 2000));
+    std::uniform_int_distribution<int> budget_ms(5, 3000);
+    std::uniform_int_distribution<int> cost_us(50, 250000);
+    for (int step = 0; step < 300; ++step) {
+      t += nanoseconds(static_cast<int64_t>(gap_us(rng) * 1000));
+      f.Add(Member(t, milliseconds(budget_ms(rng)), ++id), t);
+      if (f.Ready(t, workers)) {
+        std::vector<Refusal> refused;
+        const size_t n = f.Take(t, &refused).size();
+        if (n > 0) f.Finished(n, microseconds(cost_us(rng)));
+        continue;
+      }
+      const SteadyTime at = f.ReadyAt(t, workers);
+      ASSERT_NE(at, SteadyTime::max()) << round << "/" << step;
+      ASSERT_GT(at, t) << round << "/" << step;
+      BatchFormer later = f;  // Ready() moves the rate meter on: ask copies
+      ASSERT_TRUE(later.Ready(at, workers)) << round << "/" << step;
+      BatchFormer sooner = f;
+      ASSERT_FALSE(sooner.Ready(at - nanoseconds(1), workers)) << round << "/" << step;
+      if (pick(rng) == 0) {  // sometimes nobody comes until then
+        t = at;
+        ASSERT_TRUE(f.Ready(t, workers));
+        std::vector<Refusal> refused;
+        const size_t n = f.Take(t, &refused).size();
+        if (n > 0) f.Finished(n, microseconds(cost_us(rng)));
+      }
+    }
+  }
 }
 
 TEST(BatchFormerTest, ExpiredMembersAreRefusedBeforeTheBatchRuns) {
