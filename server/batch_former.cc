@@ -45,13 +45,17 @@ double BatchFormer::NeededFor(double per_second, int workers) const {
   return per_ns * a / room;
 }
 
+SteadyTime BatchFormer::OldestArrival() const {
+  return std::min_element(pending_.begin(), pending_.end(),
+                          [](const Job& x, const Job& y) { return x.arrival < y.arrival; })
+      ->arrival;
+}
+
 bool BatchFormer::Ready(SteadyTime now, int workers) {
   if (pending_.empty()) return false;
   const size_t n = std::min(pending_.size(), options_.max_batch);
   if (n >= options_.max_batch) return true;
-  const SteadyTime oldest = std::min_element(
-      pending_.begin(), pending_.end(),
-      [](const Job& x, const Job& y) { return x.arrival < y.arrival; })->arrival;
+  const SteadyTime oldest = OldestArrival();
   if (options_.policy == BatchFormerOptions::Policy::kFixed) {
     return now >= oldest + options_.max_delay;
   }
@@ -68,9 +72,7 @@ bool BatchFormer::Ready(SteadyTime now, int workers) {
 
 SteadyTime BatchFormer::ReadyAt(SteadyTime now, int workers) const {
   if (pending_.empty()) return SteadyTime::max();
-  const SteadyTime oldest = std::min_element(
-      pending_.begin(), pending_.end(),
-      [](const Job& x, const Job& y) { return x.arrival < y.arrival; })->arrival;
+  const SteadyTime oldest = OldestArrival();
   if (options_.policy == BatchFormerOptions::Policy::kFixed) {
     return oldest + options_.max_delay;
   }

@@ -109,6 +109,9 @@ class BatchFormer {
  private:
   // NeededBatch at an arrival rate of `per_second`.
   double NeededFor(double per_second, int workers) const;
+  // The earliest arrival among the pending members (not empty); they are
+  // kept in deadline order.
+  SteadyTime OldestArrival() const;
 
   const BatchFormerOptions options_;
   std::deque<Job> pending_;  // deadline order

@@ -98,10 +98,8 @@ SteadyTime RateMeter::When(SteadyTime now, absl::FunctionRef<bool(double)> enoug
   if (enough(s.rate)) return now;
   for (int i = 0; i < 64; ++i) {
     const SteadyTime at = s.window_start + window_;
-    State next = s;
-    Roll(at, &next);
-    if (enough(next.rate)) return at;
-    s = next;
+    Roll(at, &s);  // closes exactly that window
+    if (enough(s.rate)) return at;
   }
   return SteadyTime::max();
 }
