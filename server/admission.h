@@ -153,15 +153,20 @@ class AdmissionPolicy {
   // The batch cost model a + b*n of a batch route, if it has one.
   virtual std::optional<Estimate> BatchCostFor(size_t route) { return std::nullopt; }
   // What the workers must be woken for without a new arrival. `now`: a
-  // batch is runnable already (its close time came and a worker is free
-  // for it); one may be on its way, but none is certain to be. `next`: the
-  // earliest time a batch that is not runnable yet closes, or
-  // SteadyTime::max().
+  // queued job is runnable already (a batch's close time came, or a worker
+  // held back for other routes was given back, and a worker is free for
+  // it); one may be on its way, but none is certain to be. `next`: the
+  // earliest time a job that is not runnable yet becomes runnable with no
+  // arrival or completion (a batch closes, a held-back worker is given
+  // back), or SteadyTime::max().
   struct WakePlan {
     bool now = false;
     SteadyTime next = SteadyTime::max();
   };
   virtual WakePlan NextWake(SteadyTime now) { return {}; }
+  // Whether NextWake() may name times for routes that are not batch routes
+  // (then the pool keeps a thread to wake a worker at them).
+  virtual bool WakesByTime() const { return false; }
 
   // Right after a job of `route` was admitted: whether a worker should look
   // for work now, and when the route's batch closes by itself if it cannot

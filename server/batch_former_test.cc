@@ -435,6 +435,42 @@ TEST(DeadlinePolicyBatchTest, NextWakeSendsAWorkerForABatchThatClosedUnseen) {
   EXPECT_TRUE(p.NextWake(t + milliseconds(7)).now);
 }
 
+TEST(DeadlinePolicyBatchTest, ABatchHeldByTheBulkheadIsWokenAtTheGiveBack) {
+  // Two workers; the batch route runs one batch and leaves the other
+  // worker to route 1 while route 1 is active. The next batch closes while
+  // the first still runs: it may start on the second worker once route 1's
+  // active window ends, with no event to say so but NextWake.
+  DeadlinePolicyOptions o{.workers = 2,
+                          .batch = {BatchFormerOptions{.policy = BatchFormerOptions::Policy::kFixed,
+                                                       .max_batch = 8,
+                                                       .max_delay = milliseconds(3)}},
+                          .active_window = milliseconds(100)};
+  DeadlinePolicy p(std::move(o));
+  const SteadyTime t = kT0;
+  std::vector<Refusal> refused;
+  Job b = Member(t, milliseconds(500), 100);
+  b.route = 1;
+  ASSERT_FALSE(p.Admit(b, t).has_value());
+  std::optional<Job> other = p.Next(t, &refused);
+  ASSERT_TRUE(other.has_value());
+  p.Finished(*other, milliseconds(1), t + milliseconds(1));  // active to +101 ms
+  Job a1 = Member(t + milliseconds(10), milliseconds(500), 1);
+  ASSERT_FALSE(p.Admit(a1, t + milliseconds(10)).has_value());
+  ASSERT_TRUE(p.Next(t + milliseconds(13), &refused).has_value());  // runs on
+  Job a2 = Member(t + milliseconds(20), milliseconds(500), 2);
+  ASSERT_FALSE(p.Admit(a2, t + milliseconds(20)).has_value());
+  EXPECT_FALSE(p.Next(t + milliseconds(23), &refused).has_value());  // held
+  AdmissionPolicy::WakePlan plan = p.NextWake(t + milliseconds(23));
+  EXPECT_FALSE(plan.now);
+  EXPECT_EQ(plan.next, t + milliseconds(101));
+  plan = p.NextWake(t + milliseconds(101));
+  EXPECT_TRUE(plan.now);
+  std::optional<Job> second = p.Next(t + milliseconds(101), &refused);
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->batch.size(), 1u);
+  EXPECT_EQ(second->batch.front().id, 2u);
+}
+
 TEST(DeadlinePolicyBatchTest, AfterAdmitWakesAWorkerOnlyForARunnableBatch) {
   // kFixed: a member waits for the delay, so the arrival needs no worker,
   // only the waker at the close time; the third fills the batch.

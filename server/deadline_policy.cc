@@ -143,6 +143,17 @@ bool DeadlinePolicy::AnotherActiveLocked(size_t route, SteadyTime now) const {
   return false;
 }
 
+SteadyTime DeadlinePolicy::GiveBackLocked(size_t route) const {
+  SteadyTime back = SteadyTime::min();
+  for (size_t i = 0; i < routes_.size(); ++i) {
+    if (i == route) continue;
+    const RouteState& r = routes_[i];
+    if (Pending(r) > 0 || r.running > 0) return SteadyTime::max();
+    if (r.seen) back = std::max(back, r.last_active + options_.active_window);
+  }
+  return back;
+}
+
 SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
                                          SteadyTime now,
                                          std::optional<nanoseconds> cost_hint,
@@ -583,14 +594,32 @@ AdmissionPolicy::WakePlan DeadlinePolicy::NextWake(SteadyTime now) {
   WakePlan plan;
   for (size_t i = 0; i < routes_.size(); ++i) {
     RouteState& r = routes_[i];
-    if (r.batcher == nullptr || r.batcher->empty()) continue;
+    if (Pending(r) == 0) continue;
     const int limit = LimitLocked(i, now);
+    if (r.running >= limit) {
+      // Held back by the bulkhead alone (not its own max_concurrency): it
+      // may run one more when the other routes' active window ends, and no
+      // arrival or completion need come by then. (A batch route's size
+      // also depends on the workers it may use: it is planned again then.)
+      if (r.explicit_limit == 0 && r.running < options_.workers) {
+        const SteadyTime back = GiveBackLocked(i);
+        if (back > now) plan.next = std::min(plan.next, back);
+      }
+      continue;
+    }
+    if (r.batcher == nullptr) {
+      // Runnable, as Next() finds it: a worker is usually on its way (sent
+      // at its arrival, or the one that finishes a job takes it); after a
+      // give-back none is.
+      plan.now = true;
+      continue;
+    }
     if (BatchReadyLocked(r, now, limit)) {
       // Usually a worker is on its way (woken by the arrival that made it
       // ready) or one of the route's running jobs takes it when it ends.
       // But a batch may close between its last arrival's check and this
       // one, with nobody sent: then the waker must send a worker.
-      if (r.running < limit) plan.now = true;
+      plan.now = true;
       continue;
     }
     const SteadyTime at = r.batcher->ReadyAt(now, limit);

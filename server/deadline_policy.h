@@ -158,6 +158,9 @@ class DeadlinePolicy final : public AdmissionPolicy {
   std::optional<Estimate> BatchCostFor(size_t route) override;
   WakePlan NextWake(SteadyTime now) override;
   WakeAfterAdmit AfterAdmit(size_t route, SteadyTime now) override;
+  // With two workers or more the bulkhead holds a route's queued work back
+  // until the other routes' active window ends.
+  bool WakesByTime() const override { return options_.workers > 1; }
 
   // The completion time Admit() would predict for a request to `route`
   // with `deadline` (and `cost_hint`, see Job) arriving at `now` (for
@@ -212,6 +215,11 @@ class DeadlinePolicy final : public AdmissionPolicy {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int LimitLocked(size_t route, SteadyTime now) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // When the worker the bulkhead keeps from `route` (limited to workers - 1
+  // now) comes back with no event: the end of the other routes' active
+  // window, or SteadyTime::max() while one of them has work queued or
+  // running (its completion comes first, and a worker looks again then).
+  SteadyTime GiveBackLocked(size_t route) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A job's own cost if it has one (its hint), else the mean of the
   // route's `estimate` of it: `estimate` (how long it holds its worker) or
   // `to_answer` (how long until its answer).

@@ -632,6 +632,65 @@ TEST(DeadlinePolicyTest, ARecentlyActiveRouteKeepsItsWorker) {
   EXPECT_TRUE(p.Next(later, &refused).has_value());
 }
 
+TEST(DeadlinePolicyTest, TheBulkheadsGiveBackIsAWakeUp) {
+  // Route 0 is held to one of the two workers while route 1 is active. When
+  // route 1's active window ends, route 0's queued request may take the
+  // other worker, but no arrival or completion says so: NextWake must.
+  DeadlinePolicy p({.workers = 2});
+  std::vector<Refusal> refused;
+  Learn(p, 1, milliseconds(1), kT0);  // active until kT0 + 1 ms + 1 s
+  const SteadyTime back = kT0 + milliseconds(1) + std::chrono::seconds(1);
+  const SteadyTime t = kT0 + milliseconds(10);
+  for (uint64_t i = 0; i < 2; ++i) {
+    Job j = MakeJob(0, t, std::chrono::seconds(10), i);
+    ASSERT_FALSE(p.Admit(j, t).has_value());
+  }
+  ASSERT_TRUE(p.Next(t, &refused).has_value());
+  ASSERT_FALSE(p.Next(t, &refused).has_value());  // held back
+  AdmissionPolicy::WakePlan plan = p.NextWake(t);
+  EXPECT_FALSE(plan.now);
+  EXPECT_EQ(plan.next, back);
+  plan = p.NextWake(back);
+  EXPECT_TRUE(plan.now);
+  EXPECT_TRUE(p.Next(back, &refused).has_value());
+  EXPECT_EQ(p.NextWake(back).next, SteadyTime::max());  // nothing queued
+  EXPECT_FALSE(p.NextWake(back).now);
+}
+
+TEST(DeadlinePolicyTest, NoGiveBackWakeUpWhileAnotherRouteWorks) {
+  // Route 1 has a request running: its completion (a worker looking for
+  // work) comes before the give-back, which it moves; no timed wake-up.
+  DeadlinePolicy p({.workers = 2});
+  std::vector<Refusal> refused;
+  Start(p, MakeJob(1, kT0, std::chrono::seconds(10), 100), kT0);
+  for (uint64_t i = 0; i < 2; ++i) {
+    Job j = MakeJob(0, kT0, std::chrono::seconds(10), i);
+    ASSERT_FALSE(p.Admit(j, kT0).has_value());
+  }
+  ASSERT_TRUE(p.Next(kT0, &refused).has_value());
+  ASSERT_FALSE(p.Next(kT0, &refused).has_value());  // held back
+  const AdmissionPolicy::WakePlan plan = p.NextWake(kT0 + milliseconds(1));
+  EXPECT_FALSE(plan.now);
+  EXPECT_EQ(plan.next, SteadyTime::max());
+}
+
+TEST(DeadlinePolicyTest, NoGiveBackWakeUpForARouteAtItsOwnLimit) {
+  // max_concurrency, not the bulkhead, holds route 0 back: only its own
+  // completion frees it.
+  DeadlinePolicy p({.workers = 2, .max_concurrency = {1}});
+  std::vector<Refusal> refused;
+  Learn(p, 1, milliseconds(1), kT0);
+  const SteadyTime t = kT0 + milliseconds(10);
+  for (uint64_t i = 0; i < 2; ++i) {
+    Job j = MakeJob(0, t, std::chrono::seconds(10), i);
+    ASSERT_FALSE(p.Admit(j, t).has_value());
+  }
+  ASSERT_TRUE(p.Next(t, &refused).has_value());
+  ASSERT_FALSE(p.Next(t, &refused).has_value());
+  EXPECT_EQ(p.NextWake(t).next, SteadyTime::max());
+  EXPECT_FALSE(p.NextWake(t + std::chrono::seconds(2)).now);
+}
+
 TEST(DeadlinePolicyTest, ARefusedArrivalStillClaimsItsWorker) {
   // Route 0 (200 ms) flooded while route 1 (1 ms, 50 ms budget) was idle
   // for longer than the active window: route 0 holds both workers. Route

@@ -1,5 +1,5 @@
 // Which server a thread belongs to. Each thread a server starts (reactors,
-// workers, the batch waker, the control thread) marks itself with its
+// workers, the waker, the control thread) marks itself with its
 // server's token, so that a call a server's own thread must not make is
 // caught instead of deadlocking: HttpServer::Stop() from a handler would
 // wait for the very thread it runs on.

@@ -52,14 +52,14 @@ void LowerThisThreadsPriority(int by, const char* thread_name) {
 
 }  // namespace
 
-WorkerPool::WorkerPool(int workers, size_t queue_capacity,
-                       std::unique_ptr<AdmissionPolicy> policy,
-                       WorkerDelegate* delegate, ServerMetrics* metrics,
-                       int nice, bool timed_batches, const char* thread_name)
+WorkerPool::WorkerPool(int workers, size_t queue_capacity, std::unique_ptr<AdmissionPolicy> policy,
+                       WorkerDelegate* delegate, ServerMetrics* metrics, int nice,
+                       bool timed_batches, const char* thread_name)
     : policy_(std::move(policy)),
       delegate_(delegate),
       metrics_(metrics),
       timed_batches_(timed_batches),
+      waker_needed_(timed_batches || policy_->WakesByTime()),
       // Workers sleep at once when idle (no spin): they share cores with the
       // reactors, whose latency matters more than a worker's wake-up time.
       pool_(workers, queue_capacity, std::chrono::nanoseconds(0),
@@ -77,13 +77,12 @@ WorkerPool::WorkerPool(int workers, size_t queue_capacity,
               if (nice > 0) LowerThisThreadsPriority(nice, name);
             }) {
   status_ = pool_.status();
-  if (timed_batches && status_.ok()) {
-    absl::StatusOr<std::thread> waker =
-        TryStartThread("the batch waker thread", [this] {
-          pthread_setname_np(pthread_self(), "brisk-batcher");
-          current_server_thread = metrics_;
-          WakerLoop();
-        });
+  if (waker_needed_ && status_.ok()) {
+    absl::StatusOr<std::thread> waker = TryStartThread("the waker thread", [this] {
+      pthread_setname_np(pthread_self(), "brisk-waker");
+      current_server_thread = metrics_;
+      WakerLoop();
+    });
     if (waker.ok()) {
       waker_ = *std::move(waker);
     } else {
@@ -96,7 +95,7 @@ WorkerPool::WorkerPool(int workers, size_t queue_capacity,
 WorkerPool::~WorkerPool() { Shutdown(); }
 
 void WorkerPool::PokeIfSooner(SteadyTime closes) {
-  if (!timed_batches_ || closes == SteadyTime::max()) return;
+  if (!waker_needed_ || closes == SteadyTime::max()) return;
   {
     std::lock_guard<std::mutex> lock(wake_mu_);
     // While the waker is not waiting (planning, or handing a batch to a
@@ -194,14 +193,16 @@ void WorkerPool::RunAvailable() {
   for (;;) {
     const SteadyTime now = std::chrono::steady_clock::now();
     std::optional<Job> job = policy_->Next(now, &refused);
-    if (timed_batches_ && (!job.has_value() || job->is_batch())) {
+    if (waker_needed_ && (!job.has_value() || job->is_batch())) {
       // The waker planned with the batches as they were; it must plan
       // again when that changed: a batch taken may leave members behind
       // that must wait for their own close time (or another batch may be
       // runnable, for a second worker), and a batch runnable at its
       // arrival may not be any more when a worker asks (the deadline
       // policy sizes batches by the arrival rate). Else they would wait for
-      // the next arrival, or their deadline.
+      // the next arrival, or their deadline. So must a job this worker
+      // leaves queued because the bulkhead holds its route back: its
+      // worker is given back by time, with no event.
       const AdmissionPolicy::WakePlan plan = policy_->NextWake(now);
       PokeIfSooner(plan.now ? now : plan.next);
     }

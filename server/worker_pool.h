@@ -55,7 +55,8 @@ class WorkerPool {
   // inherits when it starts, up to 19 (as `nice -n`); 0 leaves it as
   // inherited; a refusal by the kernel is said once on stderr. `timed_batches`:
   // the policy forms batches whose close time comes without an arrival (a
-  // small thread then wakes a worker at AdmissionPolicy::NextWake()).
+  // small thread then wakes a worker at AdmissionPolicy::NextWake(); it
+  // does so too for a policy that WakesByTime()).
   // `thread_name`: what `top -H` and /proc/<pid>/task/*/comm show for the
   // workers (at most 15 characters).
   WorkerPool(int workers, size_t queue_capacity,
@@ -89,11 +90,16 @@ class WorkerPool {
   const std::shared_ptr<AdmissionPolicy> policy_;
   WorkerDelegate* const delegate_;
   ServerMetrics* const metrics_;
-  // A waker thread exists (the policy forms batches with close times).
+  // The policy forms batches with close times (a job's admission may move
+  // the next wake-up).
   const bool timed_batches_;
+  // A waker thread exists: timed batches, or a policy that holds queued
+  // work back until a time (AdmissionPolicy::WakesByTime).
+  const bool waker_needed_;
   ThreadPool pool_;
   absl::Status status_;  // set by the constructor only
-  // Wakes a worker when a batch's close time comes (timed_batches only).
+  // Wakes a worker when a batch's close time comes, or a held-back job's
+  // worker is given back (waker_needed_ only).
   std::mutex wake_mu_;
   std::condition_variable wake_cv_;
   bool wake_stop_ = false;    // guarded by wake_mu_

@@ -14,6 +14,7 @@
 
 #include "gtest/gtest.h"
 #include "http/request.h"
+#include "server/deadline_policy.h"
 #include "server/exchange.h"
 #include "server/metrics.h"
 
@@ -401,6 +402,81 @@ TEST(WorkerPoolTest, ARefusedJobCancelledWhileQueuedIsNotAnsweredAgain) {
   EXPECT_TRUE(delegate.ran().empty());
   EXPECT_TRUE(policy.finished().empty());
   EXPECT_EQ(metrics.queue_depth.load(), 0);
+}
+
+// Holds the first request of route 0 in its handler until Release(); runs
+// every other at once. Counts the handlers started.
+class HoldingDelegate : public WorkerDelegate {
+ public:
+  void Run(Exchange& exchange) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++started_;
+    cv_.notify_all();
+    if (exchange.route_id() == 0 && !held_one_) {
+      held_one_ = true;
+      cv_.wait(lock, [&] { return released_; });
+    }
+    lock.unlock();
+    exchange.Answer(http::Response{.status = 200});
+  }
+  void RunBatch(const std::vector<Exchange*>& batch) override {
+    for (Exchange* e : batch) Run(*e);
+  }
+  void Refuse(Exchange& exchange, ShedReason) override {
+    exchange.Refuse(http::Response{.status = 503});
+  }
+
+  // Waits for `n` handlers started in all; false after `limit` without.
+  bool WaitForStarts(int n, std::chrono::seconds limit) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, limit, [&] { return started_ >= n; });
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int started_ = 0;
+  bool held_one_ = false;
+  bool released_ = false;
+};
+
+Job MakeRouteJob(size_t route, SteadyTime now) {
+  Job job{.route = route,
+          .metrics_route = route,
+          .arrival = now,
+          .deadline = now + std::chrono::hours(1)};
+  job.exchange = std::make_shared<Exchange>(http::Request(),
+                                            std::vector<std::pair<std::string, std::string>>{}, now,
+                                            job.deadline, route, nullptr, nullptr, nullptr);
+  return job;
+}
+
+// The deadline policy's bulkhead keeps one of two workers from route 0
+// while route 1 is active. Route 0's first request runs long (until the
+// second starts), its second is queued behind the bulkhead. When route 1's
+// active window ends nothing arrives and nothing finishes: the pool must
+// still send the idle worker to the queued request (without the wake-up,
+// the first would wait for the second and the second for the first).
+TEST(WorkerPoolTest, AWorkerTheBulkheadGivesBackIsSentToTheQueuedRequest) {
+  ServerMetrics metrics({"/a", "/b"});
+  HoldingDelegate delegate;
+  DeadlinePolicyOptions options{.workers = 2, .active_window = std::chrono::milliseconds(200)};
+  WorkerPool pool(2, 16, std::make_unique<DeadlinePolicy>(std::move(options)), &delegate, &metrics);
+  ASSERT_TRUE(pool.status().ok());
+  ASSERT_FALSE(pool.Submit(MakeRouteJob(1, steady_clock::now()), steady_clock::now()).has_value());
+  ASSERT_TRUE(delegate.WaitForStarts(1, std::chrono::seconds(20)));
+  ASSERT_FALSE(pool.Submit(MakeRouteJob(0, steady_clock::now()), steady_clock::now()).has_value());
+  ASSERT_TRUE(delegate.WaitForStarts(2, std::chrono::seconds(20)));
+  ASSERT_FALSE(pool.Submit(MakeRouteJob(0, steady_clock::now()), steady_clock::now()).has_value());
+  EXPECT_TRUE(delegate.WaitForStarts(3, std::chrono::seconds(20)))
+      << "the queued request waited for the running one";
+  delegate.Release();
+  pool.Shutdown();
 }
 
 }  // namespace
