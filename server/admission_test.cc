@@ -256,6 +256,48 @@ TEST_F(AdmissionTest, AClientThatResetsWhileQueuedGivesItsPlaceBack) {
   EXPECT_EQ(server_->metrics().ShedCount(0), 0u);  // queue_full
 }
 
+// Which route is piling up: each route's share of the in-flight and queued
+// gauges, while its requests run, wait, leave and finish.
+TEST_F(AdmissionTest, EachRoutesShareOfTheQueueIsExported) {
+  Start({.workers = 1});
+  const auto page = [&] {
+    std::string text;
+    server_->metrics().AppendPrometheus(&text);
+    return text;
+  };
+  const auto has = [&](const std::string& series) {
+    return Eventually([&] { return page().find(series + "\n") != std::string::npos; });
+  };
+  RawClient running(port());
+  ASSERT_TRUE(running.Send(Get("/hold")));
+  ASSERT_TRUE(gate_.WaitEntered(1));  // the only worker is held
+  RawClient waiting(port()), gone(port());
+  ASSERT_TRUE(waiting.Send(Get("/fast")));
+  ASSERT_TRUE(gone.Send(Get("/fast")));
+  ASSERT_TRUE(has("brisk_route_queue_depth{route=\"/fast\"} 2"));
+  EXPECT_TRUE(has("brisk_route_in_flight_requests{route=\"/fast\"} 2"));
+  EXPECT_TRUE(has("brisk_route_in_flight_requests{route=\"/hold\"} 1"));
+  EXPECT_TRUE(has("brisk_route_queue_depth{route=\"/hold\"} 0"));
+  EXPECT_TRUE(has("brisk_route_in_flight_requests{route=\"/sleep\"} 0"));
+  EXPECT_TRUE(has("brisk_queue_depth 2"));
+  gone.Reset();  // leaves the queue and the route's gauges
+  EXPECT_TRUE(has("brisk_route_queue_depth{route=\"/fast\"} 1"));
+  EXPECT_TRUE(has("brisk_route_in_flight_requests{route=\"/fast\"} 1"));
+  gate_.Open();
+  EXPECT_EQ(running.Read()->status, 200);
+  EXPECT_EQ(waiting.Read()->status, 200);
+  EXPECT_TRUE(has("brisk_route_in_flight_requests{route=\"/fast\"} 0"));
+  EXPECT_TRUE(has("brisk_route_in_flight_requests{route=\"/hold\"} 0"));
+  EXPECT_TRUE(has("brisk_route_queue_depth{route=\"/fast\"} 0"));
+  std::string json;
+  server_->metrics().AppendJson(&json);
+  // The route's object in /status.json carries the two gauges.
+  const size_t fast = json.find("{\"name\":\"/fast\"");
+  ASSERT_NE(fast, std::string::npos);
+  const std::string object = json.substr(fast, json.find("{\"name\":", fast + 1) - fast);
+  EXPECT_NE(object.find(",\"in_flight\":0,\"queue_depth\":0,"), std::string::npos) << object;
+}
+
 // A stream longer than its deadline is in time once its head is out: the
 // route learns it answers at once, so the next stream is admitted (judged
 // by its 300 ms run, every later stream was refused as late).

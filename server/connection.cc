@@ -226,6 +226,7 @@ void Connection::Dispatch(http::Request request, SteadyTime arrival) {
   slot.exchange->HoldBodyMemory(&context().metrics->body_bytes_held,
                                 static_cast<int64_t>(std::exchange(body_reserved_, 0)));
   context().metrics->in_flight.fetch_add(1, std::memory_order_relaxed);
+  context().metrics->route(slot.metrics_route).in_flight.fetch_add(1, std::memory_order_relaxed);
   Exchange* exchange = slot.exchange.get();
   if (exchange->deadline() != SteadyTime::max()) {
     slot.deadline_timer = loop().RunAt(exchange->deadline(),
@@ -629,6 +630,7 @@ void Connection::ReleaseExchange(Slot& slot) {
   slot.exchange->Unbind();
   slot.exchange.reset();
   context().metrics->in_flight.fetch_sub(1, std::memory_order_relaxed);
+  context().metrics->route(slot.metrics_route).in_flight.fetch_sub(1, std::memory_order_relaxed);
 }
 
 // ------------------------------------------------------- output and phase

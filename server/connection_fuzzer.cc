@@ -402,6 +402,9 @@ class World final : public brisk::internal::ConnectionOwner {
     loop_->RunOnce(brisk::net::Duration::zero());  // the deferred destruction
     Require(connection_ == nullptr);
     Require(metrics_->in_flight.load() == 0);
+    for (size_t route = 0; route <= metrics_->num_routes(); ++route) {
+      Require(metrics_->route(route).in_flight.load() == 0);
+    }
     pool_.reset();
     timers_.reset();
     home_->Shut();

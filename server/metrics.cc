@@ -293,6 +293,26 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
         LabelValue(r->name),
         static_cast<double>(r->batch_per_item_ns.load(std::memory_order_relaxed)) / 1e9);
   }
+  // The routes' shares of the two gauges below (the unmatched route never
+  // offloads a request).
+  *out +=
+      "# HELP brisk_route_in_flight_requests Offloaded requests queued or running, by "
+      "route (of brisk_in_flight_requests).\n"
+      "# TYPE brisk_route_in_flight_requests gauge\n";
+  for (size_t route = 0; route + 1 < routes_.size(); ++route) {
+    const RouteMetrics* r = routes_[route].get();
+    absl::StrAppendFormat(out, "brisk_route_in_flight_requests{route=\"%s\"} %d\n",
+                          LabelValue(r->name), r->in_flight.load(std::memory_order_relaxed));
+  }
+  *out +=
+      "# HELP brisk_route_queue_depth Offloaded requests waiting for a worker, by route "
+      "(of brisk_queue_depth).\n"
+      "# TYPE brisk_route_queue_depth gauge\n";
+  for (size_t route = 0; route + 1 < routes_.size(); ++route) {
+    const RouteMetrics* r = routes_[route].get();
+    absl::StrAppendFormat(out, "brisk_route_queue_depth{route=\"%s\"} %d\n", LabelValue(r->name),
+                          r->queue_depth.load(std::memory_order_relaxed));
+  }
   AppendScalar(out, "brisk_deadline_exceeded_total", "counter",
                "Offloaded requests answered 503 at their deadline.",
                load(deadline_exceeded));
@@ -409,7 +429,8 @@ void ServerMetrics::AppendJson(std::string* out) const {
       out->append(kShedReasonNames[k]);
       absl::StrAppend(out, "\":", load(r.shed[k]));
     }
-    *out += "},\"latency\":";
+    absl::StrAppend(out, "},\"in_flight\":", load(r.in_flight),
+                    ",\"queue_depth\":", load(r.queue_depth), ",\"latency\":");
     r.total.AppendJson(out);
     *out += ",\"queue_wait\":";
     r.queue_wait.AppendJson(out);

@@ -149,6 +149,10 @@ struct RouteMetrics {
   std::atomic<int64_t> batch_fixed_ns{0};
   std::atomic<int64_t> batch_per_item_ns{0};
   std::atomic<bool> has_batch_cost{false};
+  // This route's share of ServerMetrics::in_flight and queue_depth:
+  // offloaded requests queued or running, and those waiting for a worker.
+  std::atomic<int64_t> in_flight{0};
+  std::atomic<int64_t> queue_depth{0};
 };
 
 class ServerMetrics {
@@ -171,6 +175,7 @@ class ServerMetrics {
   //   {"bucket_bounds_us":[50,...,10000000],          // +Inf implied last
   //    "routes":[{"name":"/hello","requests":{"200":N,...},
   //               "shed":{"queue_full":N,...},         // kShedReasonNames
+  //               "in_flight":N,"queue_depth":N,       // gauges
   //               "latency":H,"queue_wait":H,"handler":H}, ...,
   //              {"name":"unmatched",...}],            // always last
   //    "connections":{"open":N,"accepted":N,"rejected":N},

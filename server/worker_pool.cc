@@ -24,6 +24,13 @@ namespace brisk::internal {
 namespace {
 
 // Publishes the policy's learned times for `route` in `rm` (/metrics).
+// A job of metrics route `metrics_route` joins (+1) or leaves (-1) the
+// queue: brisk_queue_depth and the route's share of it.
+void CountQueued(ServerMetrics& metrics, size_t metrics_route, int delta) {
+  metrics.queue_depth.fetch_add(delta, std::memory_order_relaxed);
+  metrics.route(metrics_route).queue_depth.fetch_add(delta, std::memory_order_relaxed);
+}
+
 void PublishEstimates(AdmissionPolicy& policy, size_t route, RouteMetrics& rm) {
   if (std::optional<AdmissionPolicy::Estimates> e = policy.EstimatesFor(route)) {
     rm.service_estimate.Set(e->handler.mean, e->handler.deviation);
@@ -138,21 +145,22 @@ void WorkerPool::WakerLoop() {
 std::optional<ShedReason> WorkerPool::Submit(Job job, SteadyTime now) {
   if (job.exchange != nullptr) job.exchange->set_enqueued(now);
   const size_t route = job.route;
+  const size_t metrics_route = job.metrics_route;
   const SteadyTime deadline = job.deadline;
   const uintptr_t key = JobKey(job);
   Exchange* const exchange = job.exchange.get();
   if (std::optional<ShedReason> refused = policy_->Admit(job, now)) {
     return refused;
   }
-  metrics_->queue_depth.fetch_add(1, std::memory_order_relaxed);
+  CountQueued(*metrics_, metrics_route, 1);
   if (exchange != nullptr) {
     // A request let go while queued gives its place back at once. (Not a
     // reference to the exchange: it owns this callback.)
-    exchange->SetWithdraw([policy = std::weak_ptr<AdmissionPolicy>(policy_),
-                           metrics = metrics_, route, deadline, key] {
+    exchange->SetWithdraw([policy = std::weak_ptr<AdmissionPolicy>(policy_), metrics = metrics_,
+                           route, metrics_route, deadline, key] {
       std::shared_ptr<AdmissionPolicy> p = policy.lock();
       if (p != nullptr && p->Withdraw(route, deadline, key)) {
-        metrics->queue_depth.fetch_sub(1, std::memory_order_relaxed);
+        CountQueued(*metrics, metrics_route, -1);
       }
     });
   }
@@ -207,7 +215,7 @@ void WorkerPool::RunAvailable() {
       PokeIfSooner(plan.now ? now : plan.next);
     }
     for (Refusal& r : refused) {
-      metrics_->queue_depth.fetch_sub(1, std::memory_order_relaxed);
+      CountQueued(*metrics_, r.job.metrics_route, -1);
       if (r.job.exchange->cancelled()) continue;  // answered already
       delegate_->Refuse(*r.job.exchange, r.reason);
     }
@@ -224,7 +232,7 @@ void WorkerPool::RunJob(Job& job, SteadyTime start) {
     batch.reserve(job.batch.size());
     SteadyTime oldest = start;
     for (Job& member : job.batch) {
-      metrics_->queue_depth.fetch_sub(1, std::memory_order_relaxed);
+      CountQueued(*metrics_, member.metrics_route, -1);
       Exchange& e = *member.exchange;
       if (e.cancelled()) continue;  // answered at its deadline meanwhile
       e.MarkStarted();
@@ -240,7 +248,7 @@ void WorkerPool::RunJob(Job& job, SteadyTime start) {
     rm.batch_wait.Observe(start - oldest);
     delegate_->RunBatch(batch);
   } else {
-    metrics_->queue_depth.fetch_sub(1, std::memory_order_relaxed);
+    CountQueued(*metrics_, job.metrics_route, -1);
     Exchange& exchange = *job.exchange;
     if (exchange.cancelled()) {  // answered at its deadline
       policy_->Finished(job, std::chrono::nanoseconds(0), start);

@@ -160,9 +160,12 @@ class StatusPageTest(unittest.TestCase):
         finally:
             load.wait(timeout=60)
 
-        # 3. Load over: the rate falls back.
-        self.wait_until(page, "the /hello rate to fall to 0",
-                        lambda s: s["routes"]["/hello"]["rate"] == 0)
+        # 3. Load over: the rate falls back, nothing is left in flight.
+        over = self.wait_until(page, "the /hello rate to fall to 0",
+                               lambda s: s["routes"]["/hello"]["rate"] == 0)
+        self.assertEqual(over["routes"]["/slow"]["in_flight"], 0)
+        self.assertEqual(over["routes"]["/slow"]["queued"], 0)
+        self.assertEqual(over["routes"]["/hello"]["in_flight"], 0)  # inline
 
         # 4. Nothing external, nothing broken.
         self.assertEqual(page.exceptions, [])
