@@ -471,6 +471,36 @@ TEST(DeadlinePolicyBatchTest, ABatchHeldByTheBulkheadIsWokenAtTheGiveBack) {
   EXPECT_EQ(second->batch.front().id, 2u);
 }
 
+TEST(DeadlinePolicyBatchTest, AReadyBatchHeldByTheBulkheadAsksForTheGiveBack) {
+  // A batch ready at its arrival (full at one member) while its route is
+  // held to one of two workers: the arrival may wake no worker, but must
+  // tell the waker when the second worker comes back.
+  DeadlinePolicyOptions o{.workers = 2,
+                          .batch = {BatchFormerOptions{
+                              .policy = BatchFormerOptions::Policy::kDeadline, .max_batch = 1}},
+                          .active_window = milliseconds(100)};
+  DeadlinePolicy p(std::move(o));
+  const SteadyTime t = kT0;
+  std::vector<Refusal> refused;
+  Job b = Member(t, milliseconds(500), 100);
+  b.route = 1;
+  ASSERT_FALSE(p.Admit(b, t).has_value());
+  std::optional<Job> other = p.Next(t, &refused);
+  ASSERT_TRUE(other.has_value());
+  p.Finished(*other, milliseconds(1), t + milliseconds(1));  // active to +101 ms
+  Job a1 = Member(t + milliseconds(10), milliseconds(500), 1);
+  ASSERT_FALSE(p.Admit(a1, t + milliseconds(10)).has_value());
+  EXPECT_TRUE(p.AfterAdmit(0, t + milliseconds(10)).worker);
+  ASSERT_TRUE(p.Next(t + milliseconds(10), &refused).has_value());
+  Job a2 = Member(t + milliseconds(20), milliseconds(500), 2);
+  ASSERT_FALSE(p.Admit(a2, t + milliseconds(20)).has_value());
+  const AdmissionPolicy::WakeAfterAdmit wake = p.AfterAdmit(0, t + milliseconds(20));
+  EXPECT_FALSE(wake.worker);
+  EXPECT_EQ(wake.closes, t + milliseconds(101));
+  EXPECT_TRUE(p.NextWake(t + milliseconds(101)).now);
+  ASSERT_TRUE(p.Next(t + milliseconds(101), &refused).has_value());
+}
+
 TEST(DeadlinePolicyBatchTest, AfterAdmitWakesAWorkerOnlyForARunnableBatch) {
   // kFixed: a member waits for the delay, so the arrival needs no worker,
   // only the waker at the close time; the third fills the batch.

@@ -154,6 +154,12 @@ SteadyTime DeadlinePolicy::GiveBackLocked(size_t route) const {
   return back;
 }
 
+SteadyTime DeadlinePolicy::HeldUntilLocked(size_t route, int limit, SteadyTime now) const {
+  if (routes_[route].explicit_limit > 0 || limit >= options_.workers) return SteadyTime::max();
+  const SteadyTime back = GiveBackLocked(route);
+  return back > now ? back : SteadyTime::max();
+}
+
 SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
                                          SteadyTime now,
                                          std::optional<nanoseconds> cost_hint,
@@ -592,26 +598,26 @@ std::optional<AdmissionPolicy::Estimate> DeadlinePolicy::BatchCostFor(
 AdmissionPolicy::WakePlan DeadlinePolicy::NextWake(SteadyTime now) {
   std::lock_guard<std::mutex> lock(mu_);
   WakePlan plan;
+  // A worker finishing a job looks for the next one itself: only a free
+  // worker needs sending.
+  const bool worker_free = running_.size() < static_cast<size_t>(std::max(options_.workers, 1));
   for (size_t i = 0; i < routes_.size(); ++i) {
     RouteState& r = routes_[i];
     if (Pending(r) == 0) continue;
     const int limit = LimitLocked(i, now);
+    // The bulkhead gives a held route its last worker back by time alone,
+    // with no arrival or completion to mark it: a wake-up then.
+    const SteadyTime back = HeldUntilLocked(i, limit, now);
     if (r.running >= limit) {
-      // Held back by the bulkhead alone (not its own max_concurrency): it
-      // may run one more when the other routes' active window ends, and no
-      // arrival or completion need come by then. (A batch route's size
-      // also depends on the workers it may use: it is planned again then.)
-      if (r.explicit_limit == 0 && r.running < options_.workers) {
-        const SteadyTime back = GiveBackLocked(i);
-        if (back > now) plan.next = std::min(plan.next, back);
-      }
+      // Runnable once one of its own jobs ends (that worker takes it), or
+      // at the give-back if it has a worker to gain.
+      if (r.running < options_.workers) plan.next = std::min(plan.next, back);
       continue;
     }
     if (r.batcher == nullptr) {
       // Runnable, as Next() finds it: a worker is usually on its way (sent
-      // at its arrival, or the one that finishes a job takes it); after a
-      // give-back none is.
-      plan.now = true;
+      // at its arrival); after a give-back none is.
+      if (worker_free) plan.now = true;
       continue;
     }
     if (BatchReadyLocked(r, now, limit)) {
@@ -619,10 +625,13 @@ AdmissionPolicy::WakePlan DeadlinePolicy::NextWake(SteadyTime now) {
       // ready) or one of the route's running jobs takes it when it ends.
       // But a batch may close between its last arrival's check and this
       // one, with nobody sent: then the waker must send a worker.
-      plan.now = true;
+      if (worker_free) plan.now = true;
       continue;
     }
-    const SteadyTime at = r.batcher->ReadyAt(now, limit);
+    // Not ready with the workers it may use now; with all of them (after
+    // the give-back) it may be ready sooner (a batch's size follows the
+    // arrival rate per worker).
+    const SteadyTime at = std::min(r.batcher->ReadyAt(now, limit), back);
     if (at > now) plan.next = std::min(plan.next, at);
   }
   return plan;
@@ -634,11 +643,14 @@ AdmissionPolicy::WakeAfterAdmit DeadlinePolicy::AfterAdmit(size_t route,
   RouteState& r = Route(route);
   if (r.batcher == nullptr) return {};
   const int limit = LimitLocked(route, now);
+  const SteadyTime back = HeldUntilLocked(route, limit, now);
   if (BatchReadyLocked(r, now, limit)) {
-    // Runnable now, or taken by the next of its running jobs to finish.
-    return {.worker = r.running < limit};
+    // Runnable now, or taken by the next of its running jobs to finish, or
+    // at the bulkhead's give-back (the waker's), whichever comes first.
+    if (r.running < limit) return {.worker = true};
+    return {.worker = false, .closes = r.running < options_.workers ? back : SteadyTime::max()};
   }
-  return {.worker = false, .closes = r.batcher->ReadyAt(now, limit)};
+  return {.worker = false, .closes = std::min(r.batcher->ReadyAt(now, limit), back)};
 }
 
 std::optional<AdmissionPolicy::Estimates> DeadlinePolicy::EstimatesFor(

@@ -220,6 +220,11 @@ class DeadlinePolicy final : public AdmissionPolicy {
   // window, or SteadyTime::max() while one of them has work queued or
   // running (its completion comes first, and a worker looks again then).
   SteadyTime GiveBackLocked(size_t route) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // GiveBackLocked(route) if the bulkhead holds `route` (its limit now,
+  // `limit`, is below the pool's workers, and not by its own
+  // max_concurrency) and that time is after `now`; else SteadyTime::max().
+  SteadyTime HeldUntilLocked(size_t route, int limit, SteadyTime now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A job's own cost if it has one (its hint), else the mean of the
   // route's `estimate` of it: `estimate` (how long it holds its worker) or
   // `to_answer` (how long until its answer).

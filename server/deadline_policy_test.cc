@@ -674,6 +674,20 @@ TEST(DeadlinePolicyTest, NoGiveBackWakeUpWhileAnotherRouteWorks) {
   EXPECT_EQ(plan.next, SteadyTime::max());
 }
 
+TEST(DeadlinePolicyTest, NoWakeUpWhileEveryWorkerIsBusy) {
+  // Route 2's request may run as far as its limit goes, but both workers
+  // are busy: the one that finishes takes it, no worker need be sent.
+  DeadlinePolicy p({.workers = 2});
+  std::vector<Refusal> refused;
+  Start(p, MakeJob(0, kT0, std::chrono::seconds(10), 1), kT0);
+  Start(p, MakeJob(1, kT0, std::chrono::seconds(10), 2), kT0);
+  Job j = MakeJob(2, kT0, std::chrono::seconds(10), 3);
+  ASSERT_FALSE(p.Admit(j, kT0).has_value());
+  const AdmissionPolicy::WakePlan plan = p.NextWake(kT0);
+  EXPECT_FALSE(plan.now);
+  EXPECT_EQ(plan.next, SteadyTime::max());
+}
+
 TEST(DeadlinePolicyTest, NoGiveBackWakeUpForARouteAtItsOwnLimit) {
   // max_concurrency, not the bulkhead, holds route 0 back: only its own
   // completion frees it.

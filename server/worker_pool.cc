@@ -23,7 +23,6 @@
 namespace brisk::internal {
 namespace {
 
-// Publishes the policy's learned times for `route` in `rm` (/metrics).
 // A job of metrics route `metrics_route` joins (+1) or leaves (-1) the
 // queue: brisk_queue_depth and the route's share of it.
 void CountQueued(ServerMetrics& metrics, size_t metrics_route, int delta) {
@@ -31,6 +30,7 @@ void CountQueued(ServerMetrics& metrics, size_t metrics_route, int delta) {
   metrics.route(metrics_route).queue_depth.fetch_add(delta, std::memory_order_relaxed);
 }
 
+// Publishes the policy's learned times for `route` in `rm` (/metrics).
 void PublishEstimates(AdmissionPolicy& policy, size_t route, RouteMetrics& rm) {
   if (std::optional<AdmissionPolicy::Estimates> e = policy.EstimatesFor(route)) {
     rm.service_estimate.Set(e->handler.mean, e->handler.deviation);
@@ -149,10 +149,13 @@ std::optional<ShedReason> WorkerPool::Submit(Job job, SteadyTime now) {
   const SteadyTime deadline = job.deadline;
   const uintptr_t key = JobKey(job);
   Exchange* const exchange = job.exchange.get();
+  // Counted before it is queued: a worker may take it (and count it out)
+  // before Admit() returns, and the gauges must never read below zero.
+  CountQueued(*metrics_, metrics_route, 1);
   if (std::optional<ShedReason> refused = policy_->Admit(job, now)) {
+    CountQueued(*metrics_, metrics_route, -1);
     return refused;
   }
-  CountQueued(*metrics_, metrics_route, 1);
   if (exchange != nullptr) {
     // A request let go while queued gives its place back at once. (Not a
     // reference to the exchange: it owns this callback.)

@@ -10,8 +10,9 @@
 // runnable job has a wake-up task posted after it, a worker keeps taking
 // jobs after each one finishes, and a batch that is not runnable yet is
 // started by the arrival that completes it or at its close time (the waker
-// thread, AdmissionPolicy::AfterAdmit), no runnable job is left waiting
-// while a worker idles.
+// thread, AdmissionPolicy::AfterAdmit), and a job the deadline policy's
+// bulkhead holds back is started when its worker is given back (the waker
+// again), no runnable job is left waiting while a worker idles.
 //
 // Thread-safety: Submit() from any thread; Shutdown() once, from a thread
 // that is not a worker.

@@ -465,7 +465,10 @@ Job MakeRouteJob(size_t route, SteadyTime now) {
 TEST(WorkerPoolTest, AWorkerTheBulkheadGivesBackIsSentToTheQueuedRequest) {
   ServerMetrics metrics({"/a", "/b"});
   HoldingDelegate delegate;
-  DeadlinePolicyOptions options{.workers = 2, .active_window = std::chrono::milliseconds(200)};
+  // Long enough that the second request always comes within it, even on a
+  // loaded machine under TSan (else the test would pass without the
+  // wake-up); the give-back comes 2 s after route 1's request.
+  DeadlinePolicyOptions options{.workers = 2, .active_window = std::chrono::seconds(2)};
   WorkerPool pool(2, 16, std::make_unique<DeadlinePolicy>(std::move(options)), &delegate, &metrics);
   ASSERT_TRUE(pool.status().ok());
   ASSERT_FALSE(pool.Submit(MakeRouteJob(1, steady_clock::now()), steady_clock::now()).has_value());
