@@ -435,25 +435,34 @@ TEST(DeadlinePolicyBatchTest, NextWakeSendsAWorkerForABatchThatClosedUnseen) {
   EXPECT_TRUE(p.NextWake(t + milliseconds(7)).now);
 }
 
-TEST(DeadlinePolicyBatchTest, ABatchHeldByTheBulkheadIsWokenAtTheGiveBack) {
-  // Two workers; the batch route runs one batch and leaves the other
-  // worker to route 1 while route 1 is active. The next batch closes while
-  // the first still runs: it may start on the second worker once route 1's
-  // active window ends, with no event to say so but NextWake.
-  DeadlinePolicyOptions o{.workers = 2,
-                          .batch = {BatchFormerOptions{.policy = BatchFormerOptions::Policy::kFixed,
-                                                       .max_batch = 8,
-                                                       .max_delay = milliseconds(3)}},
-                          .active_window = milliseconds(100)};
-  DeadlinePolicy p(std::move(o));
-  const SteadyTime t = kT0;
+// Two workers, a 100 ms active window: route 0 a batch route with
+// `batch`, route 1 a plain one.
+DeadlinePolicyOptions WithPlainRoute(BatchFormerOptions batch) {
+  return {.workers = 2, .batch = {batch}, .active_window = milliseconds(100)};
+}
+
+// Runs one request of route 1 from `t` to `t` + 1 ms: route 1 is then
+// active (the bulkhead holds route 0 to one worker) until `t` + 101 ms.
+void ActivatePlainRoute(DeadlinePolicy& p, SteadyTime t) {
   std::vector<Refusal> refused;
   Job b = Member(t, milliseconds(500), 100);
   b.route = 1;
   ASSERT_FALSE(p.Admit(b, t).has_value());
   std::optional<Job> other = p.Next(t, &refused);
   ASSERT_TRUE(other.has_value());
-  p.Finished(*other, milliseconds(1), t + milliseconds(1));  // active to +101 ms
+  p.Finished(*other, milliseconds(1), t + milliseconds(1));
+}
+
+TEST(DeadlinePolicyBatchTest, ABatchHeldByTheBulkheadIsWokenAtTheGiveBack) {
+  // Two workers; the batch route runs one batch and leaves the other
+  // worker to route 1 while route 1 is active. The next batch closes while
+  // the first still runs: it may start on the second worker once route 1's
+  // active window ends, with no event to say so but NextWake.
+  DeadlinePolicy p(WithPlainRoute(BatchFormerOptions{
+      .policy = BatchFormerOptions::Policy::kFixed, .max_batch = 8, .max_delay = milliseconds(3)}));
+  const SteadyTime t = kT0;
+  std::vector<Refusal> refused;
+  ActivatePlainRoute(p, t);  // active to +101 ms
   Job a1 = Member(t + milliseconds(10), milliseconds(500), 1);
   ASSERT_FALSE(p.Admit(a1, t + milliseconds(10)).has_value());
   ASSERT_TRUE(p.Next(t + milliseconds(13), &refused).has_value());  // runs on
@@ -475,19 +484,11 @@ TEST(DeadlinePolicyBatchTest, AReadyBatchHeldByTheBulkheadAsksForTheGiveBack) {
   // A batch ready at its arrival (full at one member) while its route is
   // held to one of two workers: the arrival may wake no worker, but must
   // tell the waker when the second worker comes back.
-  DeadlinePolicyOptions o{.workers = 2,
-                          .batch = {BatchFormerOptions{
-                              .policy = BatchFormerOptions::Policy::kDeadline, .max_batch = 1}},
-                          .active_window = milliseconds(100)};
-  DeadlinePolicy p(std::move(o));
+  DeadlinePolicy p(WithPlainRoute(
+      BatchFormerOptions{.policy = BatchFormerOptions::Policy::kDeadline, .max_batch = 1}));
   const SteadyTime t = kT0;
   std::vector<Refusal> refused;
-  Job b = Member(t, milliseconds(500), 100);
-  b.route = 1;
-  ASSERT_FALSE(p.Admit(b, t).has_value());
-  std::optional<Job> other = p.Next(t, &refused);
-  ASSERT_TRUE(other.has_value());
-  p.Finished(*other, milliseconds(1), t + milliseconds(1));  // active to +101 ms
+  ActivatePlainRoute(p, t);  // active to +101 ms
   Job a1 = Member(t + milliseconds(10), milliseconds(500), 1);
   ASSERT_FALSE(p.Admit(a1, t + milliseconds(10)).has_value());
   EXPECT_TRUE(p.AfterAdmit(0, t + milliseconds(10)).worker);
