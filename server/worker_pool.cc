@@ -148,7 +148,11 @@ std::optional<ShedReason> WorkerPool::Submit(Job job, SteadyTime now) {
   const size_t metrics_route = job.metrics_route;
   const SteadyTime deadline = job.deadline;
   const uintptr_t key = JobKey(job);
-  Exchange* const exchange = job.exchange.get();
+  // Held for this call: once Admit() has queued the job, a worker may run it
+  // and drop the job's reference before the withdraw callback is set below
+  // (the dispatcher holds one too; a caller that does not, like a test,
+  // would have the exchange freed under it: seen under ASan).
+  const std::shared_ptr<Exchange> exchange = job.exchange;
   // Counted before it is queued: a worker may take it (and count it out)
   // before Admit() returns, and the gauges must never read below zero.
   CountQueued(*metrics_, metrics_route, 1);
