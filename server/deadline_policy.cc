@@ -155,7 +155,10 @@ SteadyTime DeadlinePolicy::GiveBackLocked(size_t route) const {
 }
 
 SteadyTime DeadlinePolicy::HeldUntilLocked(size_t route, int limit, SteadyTime now) const {
-  if (routes_[route].explicit_limit > 0 || limit >= options_.workers) return SteadyTime::max();
+  const RouteState& r = routes_[route];
+  if (r.explicit_limit > 0 || limit >= options_.workers || r.running >= options_.workers) {
+    return SteadyTime::max();
+  }
   const SteadyTime back = GiveBackLocked(route);
   return back > now ? back : SteadyTime::max();
 }
@@ -610,8 +613,8 @@ AdmissionPolicy::WakePlan DeadlinePolicy::NextWake(SteadyTime now) {
     const SteadyTime back = HeldUntilLocked(i, limit, now);
     if (r.running >= limit) {
       // Runnable once one of its own jobs ends (that worker takes it), or
-      // at the give-back if it has a worker to gain.
-      if (r.running < options_.workers) plan.next = std::min(plan.next, back);
+      // at the give-back.
+      plan.next = std::min(plan.next, back);
       continue;
     }
     if (r.batcher == nullptr) {
@@ -648,7 +651,7 @@ AdmissionPolicy::WakeAfterAdmit DeadlinePolicy::AfterAdmit(size_t route,
     // Runnable now, or taken by the next of its running jobs to finish, or
     // at the bulkhead's give-back (the waker's), whichever comes first.
     if (r.running < limit) return {.worker = true};
-    return {.worker = false, .closes = r.running < options_.workers ? back : SteadyTime::max()};
+    return {.worker = false, .closes = back};
   }
   return {.worker = false, .closes = std::min(r.batcher->ReadyAt(now, limit), back)};
 }

@@ -222,7 +222,9 @@ class DeadlinePolicy final : public AdmissionPolicy {
   SteadyTime GiveBackLocked(size_t route) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // GiveBackLocked(route) if the bulkhead holds `route` (its limit now,
   // `limit`, is below the pool's workers, and not by its own
-  // max_concurrency) and that time is after `now`; else SteadyTime::max().
+  // max_concurrency), it runs fewer jobs than the pool has workers (so it
+  // has a worker to gain) and that time is after `now`; else
+  // SteadyTime::max().
   SteadyTime HeldUntilLocked(size_t route, int limit, SteadyTime now) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A job's own cost if it has one (its hint), else the mean of the

@@ -295,24 +295,22 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
   }
   // The routes' shares of the two gauges below (the unmatched route never
   // offloads a request).
-  *out +=
-      "# HELP brisk_route_in_flight_requests Offloaded requests queued or running, by "
-      "route (of brisk_in_flight_requests).\n"
-      "# TYPE brisk_route_in_flight_requests gauge\n";
-  for (size_t route = 0; route + 1 < routes_.size(); ++route) {
-    const RouteMetrics* r = routes_[route].get();
-    absl::StrAppendFormat(out, "brisk_route_in_flight_requests{route=\"%s\"} %d\n",
-                          LabelValue(r->name), r->in_flight.load(std::memory_order_relaxed));
-  }
-  *out +=
-      "# HELP brisk_route_queue_depth Offloaded requests waiting for a worker, by route "
-      "(of brisk_queue_depth).\n"
-      "# TYPE brisk_route_queue_depth gauge\n";
-  for (size_t route = 0; route + 1 < routes_.size(); ++route) {
-    const RouteMetrics* r = routes_[route].get();
-    absl::StrAppendFormat(out, "brisk_route_queue_depth{route=\"%s\"} %d\n", LabelValue(r->name),
-                          r->queue_depth.load(std::memory_order_relaxed));
-  }
+  const auto append_route_gauge = [&](std::string_view name, std::string_view help,
+                                      std::atomic<int64_t> RouteMetrics::*member) {
+    absl::StrAppendFormat(out, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+    for (size_t route = 0; route + 1 < routes_.size(); ++route) {
+      const RouteMetrics& r = *routes_[route];
+      absl::StrAppendFormat(out, "%s{route=\"%s\"} %d\n", name, LabelValue(r.name),
+                            (r.*member).load(std::memory_order_relaxed));
+    }
+  };
+  append_route_gauge("brisk_route_in_flight_requests",
+                     "Offloaded requests queued or running, by route (of "
+                     "brisk_in_flight_requests).",
+                     &RouteMetrics::in_flight);
+  append_route_gauge("brisk_route_queue_depth",
+                     "Offloaded requests waiting for a worker, by route (of brisk_queue_depth).",
+                     &RouteMetrics::queue_depth);
   AppendScalar(out, "brisk_deadline_exceeded_total", "counter",
                "Offloaded requests answered 503 at their deadline.",
                load(deadline_exceeded));

@@ -97,13 +97,19 @@ class CountingDelegate : public WorkerDelegate {
   int runs_ = 0;
 };
 
-Job MakeJob(SteadyTime now) {
-  Job job{.arrival = now, .deadline = now + std::chrono::hours(1)};
-  job.exchange = std::make_shared<Exchange>(
-      http::Request(), std::vector<std::pair<std::string, std::string>>{}, now,
-      job.deadline, 0, nullptr, nullptr, nullptr);
+// A job of `route` (and metrics route), due in an hour, with its exchange.
+Job MakeRouteJob(size_t route, SteadyTime now) {
+  Job job{.route = route,
+          .metrics_route = route,
+          .arrival = now,
+          .deadline = now + std::chrono::hours(1)};
+  job.exchange = std::make_shared<Exchange>(http::Request(),
+                                            std::vector<std::pair<std::string, std::string>>{}, now,
+                                            job.deadline, route, nullptr, nullptr, nullptr);
   return job;
 }
+
+Job MakeJob(SteadyTime now) { return MakeRouteJob(0, now); }
 
 // Close times already past when the waker plans (its admission judged the
 // job not runnable a moment before): the waker, not an arrival, must send
@@ -444,17 +450,6 @@ class HoldingDelegate : public WorkerDelegate {
   bool held_one_ = false;
   bool released_ = false;
 };
-
-Job MakeRouteJob(size_t route, SteadyTime now) {
-  Job job{.route = route,
-          .metrics_route = route,
-          .arrival = now,
-          .deadline = now + std::chrono::hours(1)};
-  job.exchange = std::make_shared<Exchange>(http::Request(),
-                                            std::vector<std::pair<std::string, std::string>>{}, now,
-                                            job.deadline, route, nullptr, nullptr, nullptr);
-  return job;
-}
 
 // The deadline policy's bulkhead keeps one of two workers from route 0
 // while route 1 is active. Route 0's first request runs long (until the
