@@ -539,6 +539,10 @@ absl::Status HttpServer::Start() {
   d.metrics->start_time_seconds.store(
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(),
       std::memory_order_relaxed);
+  d.metrics->start_monotonic_ns.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          std::chrono::steady_clock::now().time_since_epoch())
+                                          .count(),
+                                      std::memory_order_relaxed);
   d.published_metrics.store(d.metrics.get());
   if (!o.access_log.empty()) {
     absl::StatusOr<std::unique_ptr<AccessLog>> log = AccessLog::Open(

@@ -200,6 +200,10 @@ class ServerMetrics {
   // restart (a new process, a binary upgrade) shows as a new value even
   // where counters are compared only with `resets()`.
   std::atomic<double> start_time_seconds{0};
+  // The same moment on the steady clock (nanoseconds since its epoch): the
+  // uptime /status.json shows, which a step of the wall clock (NTP, an
+  // operator's `date -s`) must not move.
+  std::atomic<int64_t> start_monotonic_ns{0};
   // Shed and deadline accounting (all routes).
   std::atomic<uint64_t> shed_queue_full{0};  // refused: admission queue full
   std::atomic<uint64_t> shed_codel{0};       // refused: CoDel queue timeout

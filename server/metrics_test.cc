@@ -8,6 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "http/utf8.h"
+#include "server/status_page.h"
 #include "simdjson.h"
 
 namespace brisk {
@@ -227,6 +228,24 @@ TEST(ServerMetricsTest, ConcurrentRecordingCountsEverything) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(m.route(0).StatusCount(200), 40000u);
   EXPECT_EQ(m.route(0).handler.count(), 40000u);
+}
+
+// The status page's uptime is steady-clock time since the start: a step of
+// the wall clock (NTP, `date -s`) after the start does not move it.
+TEST(StatusJsonTest, UptimeIsSteadyClockTimeSinceTheStart) {
+  ServerMetrics m({"/hello"});
+  // Started "in 2001" by the wall clock, which has since been stepped; on the
+  // steady clock the server has run 2.5 s.
+  m.start_time_seconds.store(1e9);
+  m.start_monotonic_ns.store(7'000'000'000);
+  const std::string json =
+      internal::StatusJson(m, /*ready=*/true, std::chrono::nanoseconds(9'500'000'000), /*pid=*/42);
+  EXPECT_THAT(json, HasSubstr("\"uptime_seconds\":2.500,"));
+  EXPECT_THAT(json, HasSubstr("\"pid\":42,"));
+  // Before the start is recorded: 0, not the steady clock's age.
+  ServerMetrics fresh({"/hello"});
+  EXPECT_THAT(internal::StatusJson(fresh, false, std::chrono::nanoseconds(5), 1),
+              HasSubstr("\"uptime_seconds\":0.000,"));
 }
 
 }  // namespace

@@ -21,12 +21,12 @@ std::string_view StatusPageHtml() {
 
 std::string StatusJson(const ServerMetrics& metrics, bool ready,
                        std::chrono::nanoseconds monotonic_now, int pid) {
-  // Uptime on the server's own clock (the page's browser may be elsewhere,
-  // its clock skewed).
-  const double now =
-      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-  const double started = metrics.start_time_seconds.load(std::memory_order_relaxed);
-  const double uptime = started > 0 && now > started ? now - started : 0;
+  // Uptime on the server's own steady clock (the page's browser may be
+  // elsewhere, its clock skewed; the wall clock may be stepped).
+  const int64_t started = metrics.start_monotonic_ns.load(std::memory_order_relaxed);
+  const double uptime = started > 0 && monotonic_now.count() > started
+                            ? static_cast<double>(monotonic_now.count() - started) / 1e9
+                            : 0;
   std::string out = absl::StrCat("{\"time_ns\":", monotonic_now.count(), ",\"pid\":", pid,
                                  ",\"uptime_seconds\":", absl::StrFormat("%.3f", uptime),
                                  ",\"ready\":", ready ? "true" : "false", ",\"metrics\":");
