@@ -79,9 +79,11 @@ bool Exchange::PastDeadline(SteadyTime now) const {
 bool Exchange::Claim(http::Response head, bool streaming, bool handler) {
   bool late;
   bool claimed = false;
+  bool expired = false;
   const SteadyTime now = std::chrono::steady_clock::now();
   const bool past_deadline = PastDeadline(now);
   AnswerObserver observer;
+  absl::AnyInvocable<void()> writable;
   {
     std::lock_guard<std::mutex> lock(mu_);
     // The producer's answer, in time or not, is when its work took.
@@ -101,8 +103,20 @@ bool Exchange::Claim(http::Response head, bool streaming, bool handler) {
       // second answer from the same producer is only dropped.
       late = handler && (state_ == State::kClaimed || state_ == State::kPending);
       late_ = late_ || late;
+      if (state_ == State::kPending && !closed_) {
+        // Past its deadline before the reactor's timer answered it 503: the
+        // producer sees the end now (closed(), cancelled(), Write() false,
+        // an OnWritable callback run at once), not a stream that looks open
+        // and takes nothing, which a pump that waits for writability would
+        // spin or recurse on. The 503 is still the timer's to send.
+        closed_ = true;
+        expired = true;
+        writable = WakeWritersLocked();
+      }
     }
   }
+  if (expired) cancel_.Cancel();
+  RunWritable(writable);
   if (observer) observer(now, /*cut_short=*/false);
   if (late && metrics_ != nullptr) {
     metrics_->late_results_dropped.fetch_add(1, std::memory_order_relaxed);

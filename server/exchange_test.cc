@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
@@ -49,6 +50,31 @@ TEST(ExchangeTest, TheServersRefusalAfterTheDeadlineIsNoLateResult) {
   EXPECT_TRUE(e->Expire());
   EXPECT_FALSE(e->Refuse(http::Response::Text(503, "expired\n")));
   EXPECT_EQ(metrics->late_results_dropped.load(), 0u);
+}
+
+// A stream begun after the deadline, before the reactor's timer answered
+// it: the producer sees it closed and cancelled at once. It looked open
+// (closed() false, Write() false, OnWritable running its callback at once),
+// so a pump that writes until full, then waits for writability, recursed
+// until its stack overflowed.
+TEST(ExchangeTest, AStreamRefusedAtItsDeadlineIsClosedForItsProducer) {
+  auto metrics = std::make_shared<ServerMetrics>(std::vector<std::string>{"/r"});
+  auto e = MakeExchange(std::chrono::steady_clock::now() - milliseconds(1), metrics);
+  EXPECT_FALSE(e->BeginStream(http::Response::Text(200, "")));
+  EXPECT_TRUE(e->closed());
+  EXPECT_TRUE(e->cancelled());
+  EXPECT_FALSE(e->Write("piece"));
+  EXPECT_FALSE(e->WaitWritable(std::chrono::hours(1)));  // at once
+  int pumps = 0;
+  std::function<void()> pump = [&] {
+    if (e->closed() || ++pumps > 3) return;
+    e->OnWritable([&] { pump(); });
+  };
+  pump();
+  EXPECT_EQ(pumps, 0);
+  // The deadline's own 503 still claims it.
+  EXPECT_TRUE(e->Expire());
+  EXPECT_EQ(metrics->late_results_dropped.load(), 1u);
 }
 
 TEST(ExchangeTest, ARefusalInTimeIsTheAnswerAndAHandlerAfterItIsDropped) {
