@@ -776,7 +776,48 @@ TEST(EmbeddingStartTest, AFailedStartLeavesAServerThatCanOnlyBeDestroyed) {
   EXPECT_EQ(second.Start().code(), absl::StatusCode::kFailedPrecondition);
   second.Stop();      // a no-op, not a hang or a crash
   second.Shutdown();  // likewise
+  // Nor does it take routes: they could never be served.
+  EXPECT_EQ(second
+                .AddRoute("GET", "/late",
+                          [](RequestContext&) { return http::Response::Text(200, "late\n"); })
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
   first.Stop();
+}
+
+// AddRoute on one thread while Start() runs on another: the route is either
+// in the table the server serves (added first) or refused, never written
+// into the table (and the metrics sized from it) while the reactors read
+// it, which TSan reported and which could leave an accepted route
+// unserved or write past the per-route metrics.
+TEST(EmbeddingStartTest, AddRouteRacingStartIsServedOrRefused) {
+  for (int round = 0; round < 20; ++round) {
+    HttpServer server(ServerOptions{.address = "127.0.0.1", .port = 0, .handle_signals = false});
+    absl::Status started = absl::UnknownError("not returned");
+    std::thread starter([&] { started = server.Start(); });
+    std::vector<absl::Status> added;
+    for (int i = 0; i < 4; ++i) {
+      added.push_back(server.AddRoute("GET", "/late" + std::to_string(i), [i](RequestContext&) {
+        return http::Response::Text(200, "late " + std::to_string(i) + "\n");
+      }));
+    }
+    starter.join();
+    ASSERT_TRUE(started.ok()) << started;
+    RawClient c(server.port());
+    for (int i = 0; i < 4; ++i) {
+      ASSERT_TRUE(c.Send(Get("/late" + std::to_string(i))));
+      auto r = c.Read();
+      ASSERT_TRUE(r.has_value());
+      if (added[i].ok()) {
+        EXPECT_EQ(r->status, 200) << "accepted, then not served: /late" << i;
+        EXPECT_EQ(r->body, "late " + std::to_string(i) + "\n");
+      } else {
+        EXPECT_EQ(added[i].code(), absl::StatusCode::kFailedPrecondition);
+        EXPECT_EQ(r->status, 404);
+      }
+    }
+    server.Stop();
+  }
 }
 
 // A server on 127.0.0.1, port 0, that leaves signals to the test.

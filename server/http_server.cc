@@ -234,9 +234,13 @@ struct HttpServer::Impl {
 };
 
 absl::Status HttpServer::Impl::AddRoute(Route route) {
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    if (started) return absl::FailedPreconditionError("AddRoute after Start");
+  // Held across the addition: Start() on another thread sets
+  // `start_attempted` under it before it reads the route table, so a route
+  // is either in the table it serves or refused, never added while the
+  // reactors read it.
+  std::lock_guard<std::mutex> lock(mu);
+  if (started || start_attempted) {
+    return absl::FailedPreconditionError("AddRoute after Start");
   }
   Bound(&route.options.deadline);
   Bound(&route.batch_options.max_delay);

@@ -49,7 +49,10 @@
 // without a restart. SIGHUP (or ReopenAccessLog()) also reopens the access
 // log file, for log rotation.
 //
-// Thread-safety: AddRoute()/AddAsyncRoute() before Start() only. After
+// Thread-safety: AddRoute()/AddAsyncRoute()/AddBatchRoute() before Start()
+// (from any thread, also while a Start() or Run() on another thread begins:
+// a route added once Start() began, or after a failed Start(), is refused
+// with FailedPreconditionError, never half-served). After
 // Start(): Shutdown(), WaitDrained(), ReloadTls(), ReopenAccessLog(), port(), ready(),
 // draining(), metrics() and tls_stats() from any thread; Stop() from a thread that is not one of
 // the server's (from a handler it only begins Shutdown(): see Stop()).
