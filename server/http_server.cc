@@ -219,6 +219,9 @@ struct HttpServer::Impl {
   std::atomic<bool> shutdown_requested{false};
   // When a drain under way must end (steady clock, ns); 0: none began.
   std::atomic<int64_t> shutdown_deadline_ns{0};
+  // The shutdown under way is the process's (a signal, a handover): its
+  // stop must end even if a handler never returns (see StopLocked).
+  std::atomic<bool> process_shutdown{false};
   // Held by Start() and Stop() throughout: a Stop() from another thread
   // waits for a Start() in progress, then stops what it started.
   std::mutex stop_mu;
@@ -910,6 +913,7 @@ void HttpServer::Impl::OnSignal(int signo) {
     internal::SayOnStderr("signal %d: shutting down (drain up to %.3gs)", signo,
                           std::chrono::duration<double>(options.drain_timeout).count());
   }
+  process_shutdown.store(true);
   BeginShutdownOnControl();
 }
 
@@ -951,6 +955,7 @@ void HttpServer::Impl::NoteShutdownDeadline() {
 
 void HttpServer::Impl::HandedOverOnControl() {
   internal::SayOnStderr("handed the listening sockets over: draining");
+  process_shutdown.store(true);
   // Answers say Connection: close from now on, on every reactor, before
   // readiness fails (the reactors' own drain comes by a post, later).
   lifecycle.BeginHandover();
@@ -1043,6 +1048,52 @@ void HttpServer::Stop() {
   d.StopLocked();
 }
 
+namespace {
+
+// How long a process's stop may wait for handlers past the drain's end.
+constexpr std::chrono::seconds kStuckStopGrace(1);
+
+// Ends the process if the stop it watches has not ended within `limit`:
+// says why on stderr, gives the logs a moment, and exits 0 (every client
+// was answered; only the stuck handlers' threads are left).
+// (Without a thread to spare, the stop waits as it would without it.)
+class StuckStopWatchdog {
+ public:
+  StuckStopWatchdog(std::chrono::nanoseconds limit, AccessLog* access_log) {
+    absl::StatusOr<std::thread> t =
+        TryStartThread("the shutdown watchdog", [this, limit, access_log] {
+          pthread_setname_np(pthread_self(), "brisk-watchdog");
+          std::unique_lock<std::mutex> lock(mu_);
+          if (cv_.wait_for(lock, limit, [this] { return done_; })) return;
+          internal::SayOnStderr(
+              "shutdown: handlers still running %.3gs after the drain's end (a handler that "
+              "ignores its cancellation?): exiting without them",
+              std::chrono::duration<double>(kStuckStopGrace).count());
+          if (access_log != nullptr) access_log->Flush(std::chrono::milliseconds(200));
+          internal::Stderr().Flush(std::chrono::milliseconds(200));  // _exit skips atexit
+          std::fflush(stdout);
+          _exit(0);
+        });
+    if (t.ok()) thread_ = *std::move(t);
+  }
+  ~StuckStopWatchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
 void HttpServer::Impl::StopLocked() {
   Impl& d = *this;
   {
@@ -1058,6 +1109,18 @@ void HttpServer::Impl::StopLocked() {
     std::lock_guard<std::mutex> lock(Impl::signal_servers_mu());
     std::vector<Impl*>& servers = Impl::signal_servers();
     servers.erase(std::remove(servers.begin(), servers.end(), &d), servers.end());
+  }
+  // A handler that never returns (one that ignores its cancellation: a
+  // blocking call with no timeout) would hold the joins below, and the
+  // process, forever. In a shutdown of the process (a signal, a handover)
+  // its clients are all answered by then; after a second more the process
+  // exits without it, as nginx's worker_shutdown_timeout does.
+  std::optional<StuckStopWatchdog> watchdog;
+  if (d.process_shutdown.load()) {
+    const auto now = std::chrono::steady_clock::now().time_since_epoch();
+    const auto deadline = std::chrono::nanoseconds(d.shutdown_deadline_ns.load());
+    watchdog.emplace(std::max<std::chrono::nanoseconds>(now, deadline) + kStuckStopGrace - now,
+                     d.access_log.get());
   }
   d.lifecycle.BeginDrain();
   // 1. Close every connection (cancelling in-flight handlers) while the

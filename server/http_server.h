@@ -27,8 +27,12 @@
 // close, idle keep-alive connections are closed, busy ones are answered
 // (their last answer carrying Connection: close), and Run() returns once
 // every connection is closed or drain_timeout (counted from the start) has
-// passed (handlers still running then are cancelled and waited for). A second
-// signal ends the process at once, exit status 128 + the signal number.
+// passed (handlers still running then are cancelled and waited for; in a
+// shutdown begun by a signal or a handover, a handler that ignores its
+// cancellation is waited for 1 s more, then the process exits 0 without it,
+// saying so on stderr: its client has had its 503). A second signal ends
+// the process at once, exit status 128 + the signal number. Stop() called
+// by the host itself waits for every handler, however long it runs.
 // Hosts that own signal handling set handle_signals = false and call
 // Shutdown() themselves. Without Run(): Start(), later Shutdown(),
 // WaitDrained(), Stop().
@@ -146,7 +150,7 @@ struct ServerOptions {
   // intervals; 0 = stop accepting at once). Then it stops accepting,
   // answers with Connection: close and closes idle connections. The whole
   // shutdown, grace included, ends within drain_timeout (handlers still
-  // running then are cancelled).
+  // running then are cancelled; see Run() for one that ignores it).
   std::chrono::nanoseconds drain_grace = std::chrono::seconds(1);
   std::chrono::nanoseconds drain_timeout = std::chrono::seconds(10);
   size_t max_header_bytes = 32 * 1024;
