@@ -1,6 +1,7 @@
 #include "http/router.h"
 
 #include <algorithm>
+#include <string>
 #include <utility>
 
 #include "http/ascii.h"
@@ -102,6 +103,16 @@ absl::Status Router::Add(std::string_view method, std::string_view pattern,
   if (!IsToken(method)) {
     return absl::InvalidArgumentError("route method must be a token");
   }
+  // Methods are case-sensitive (RFC 9110 §9.1): a route for "get" would
+  // never see a GET, and its path would answer GET with 405 and
+  // "Allow: get". A standard method in other letters is refused instead.
+  if (std::string upper(method); !IsStandardMethod(method)) {
+    for (char& c : upper) c = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+    if (IsStandardMethod(upper)) {
+      return absl::InvalidArgumentError("route method \"" + std::string(method) + "\" is not " +
+                                        upper + ": methods are case-sensitive (RFC 9110 §9.1)");
+    }
+  }
   if (pattern.empty() || pattern[0] != '/') {
     return absl::InvalidArgumentError("route pattern must start with '/'");
   }
@@ -172,7 +183,10 @@ absl::Status Router::Add(std::string_view method, std::string_view pattern,
     node = child;
   }
   for (const auto& [m, id] : node->methods) {
-    if (m == method) return absl::AlreadyExistsError("route already registered");
+    if (m == method) {
+      return absl::AlreadyExistsError("route already registered: " + std::string(method) + " " +
+                                      std::string(pattern));
+    }
   }
   node->methods.emplace_back(std::string(method), route_id);
   ++size_;

@@ -1,8 +1,10 @@
 #include "http/router.h"
 
 #include <string>
+#include <string_view>
 #include <utility>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "http/url.h"
 
@@ -113,6 +115,31 @@ TEST(RouterTest, MethodsAreCaseSensitive) {
   // "get" is not GET: an unknown method (RFC 9110 §9.1).
   EXPECT_EQ(r.Match("get", "/users").kind, RouteMatch::kNotImplemented);
   EXPECT_FALSE(r.IsKnownMethod("get"));
+}
+
+// A route for a standard method spelled in other letters could never be
+// matched (a GET to its path got 405 with "Allow: get"): refused, saying
+// why. Other methods are taken as written, case and all.
+TEST(RouterTest, AStandardMethodInOtherLettersIsRefused) {
+  Router r;
+  for (std::string_view m : {"get", "Post", "heAD", "options", "patch"}) {
+    absl::Status s = r.Add(m, "/x", 1);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << m;
+    EXPECT_THAT(s.message(), ::testing::HasSubstr("case-sensitive")) << m;
+  }
+  EXPECT_EQ(r.size(), 0u);
+  EXPECT_TRUE(r.Add("purge", "/x", 1).ok());  // not a standard method
+  EXPECT_TRUE(r.Add("PURGE", "/x", 2).ok());  // another one
+  EXPECT_EQ(r.Match("purge", "/x").route_id, 1u);
+  EXPECT_EQ(r.Match("PURGE", "/x").route_id, 2u);
+}
+
+TEST(RouterTest, ADuplicateRouteNamesItself) {
+  Router r;
+  ASSERT_TRUE(r.Add("GET", "/metrics", 1).ok());
+  absl::Status s = r.Add("GET", "/metrics", 2);
+  EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(s.message(), "route already registered: GET /metrics");
 }
 
 // Which of 404 / 405 / 501, one row per case (RFC 9110 §15.5.5, §15.5.6,

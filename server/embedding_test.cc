@@ -785,6 +785,25 @@ TEST(EmbeddingStartTest, AFailedStartLeavesAServerThatCanOnlyBeDestroyed) {
   first.Stop();
 }
 
+// A user route on a built-in route's path fails the start, naming it.
+TEST(EmbeddingStartTest, ARouteOnABuiltInPathFailsTheStartNamingIt) {
+  HttpServer server(ServerOptions{
+      .address = "127.0.0.1", .port = 0, .handle_signals = false, .metrics_path = "/metrics"});
+  ASSERT_TRUE(server
+                  .AddRoute("GET", "/metrics",
+                            [](RequestContext&) { return http::Response::Text(200, "mine\n"); })
+                  .ok());
+  absl::Status s = server.Start();
+  EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(s.message(), "route already registered: GET /metrics");
+  // And a standard method in lower case is refused at once.
+  EXPECT_EQ(
+      HttpServer(ServerOptions{.handle_signals = false})
+          .AddRoute("get", "/x", [](RequestContext&) { return http::Response::Text(200, "x\n"); })
+          .code(),
+      absl::StatusCode::kInvalidArgument);
+}
+
 // AddRoute on one thread while Start() runs on another: the route is either
 // in the table the server serves (added first) or refused, never written
 // into the table (and the metrics sized from it) while the reactors read

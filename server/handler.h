@@ -189,7 +189,9 @@ class Responder {
   // Queues one body piece. True while the connection's buffer for this
   // answer is below its limit; false once it is at or over it (the piece was
   // still queued: wait with WaitWritable() or OnWritable() before writing
-  // more) or when the stream is gone (closed() is then true).
+  // more) or when the stream is gone (closed() is then true). Before a
+  // BeginStream() that returned true (or after Send()), false and the
+  // piece is dropped: there is no stream to write to.
   bool Write(std::string_view piece);
   // Ends the streamed body.
   void Finish();
@@ -204,7 +206,8 @@ class Responder {
   // throws, the answer is cut off as if the Responder were dropped.
   void OnWritable(absl::AnyInvocable<void()> callback);
   // True when nothing more will be delivered: the client went away, the
-  // deadline answered first, or the answer is complete.
+  // deadline passed (also when a Send() or BeginStream() found it passed,
+  // before its 503 went out), or the answer is complete.
   bool closed() const;
 
   // The request this Responder answers. Only on a valid() Responder (an
@@ -269,7 +272,8 @@ struct RouteOptions {
   // them when it is alone.
   int max_concurrency = 0;
   // Deadline admission: the handler time assumed until the first ones are
-  // measured (0: admit on the queue's work alone until then).
+  // measured (0, or a negative value: admit on the queue's work alone until
+  // then).
   std::chrono::nanoseconds expected_service_time{0};
   // Deadline admission: the handler time of one request, when the request
   // itself says what it will cost (a sleep or a row limit in its query, the
