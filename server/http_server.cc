@@ -50,6 +50,11 @@
 namespace brisk {
 namespace {
 
+// Servers of this process started and not yet wholly stopped: a stop
+// stuck on a handler ends the process only when it is the last (it would
+// otherwise cut off another server's drain or serving).
+std::atomic<int> live_servers{0};
+
 // max_connections open at once needs as many descriptors besides the
 // server's own (listeners, loops, the log, a few made after this): say so
 // at start when the open-file limit is lower, or the server finds out under
@@ -817,6 +822,7 @@ absl::Status HttpServer::Start() {
   {
     std::lock_guard<std::mutex> lock(d.mu);
     d.started = true;
+    live_servers.fetch_add(1);
     d.running.store(true);
     // Asked before: the control thread, once it exists, begins it first.
     // (A Shutdown() from now on finds `running` set and writes itself.)
@@ -913,8 +919,8 @@ void HttpServer::Impl::OnSignal(int signo) {
     internal::SayOnStderr("signal %d: shutting down (drain up to %.3gs)", signo,
                           std::chrono::duration<double>(options.drain_timeout).count());
   }
+  BeginShutdownOnControl();  // notes the deadline (or a shutdown had)
   process_shutdown.store(true);
-  BeginShutdownOnControl();
 }
 
 std::mutex& HttpServer::Impl::signal_servers_mu() {
@@ -955,7 +961,6 @@ void HttpServer::Impl::NoteShutdownDeadline() {
 
 void HttpServer::Impl::HandedOverOnControl() {
   internal::SayOnStderr("handed the listening sockets over: draining");
-  process_shutdown.store(true);
   // Answers say Connection: close from now on, on every reactor, before
   // readiness fails (the reactors' own drain comes by a post, later).
   lifecycle.BeginHandover();
@@ -969,8 +974,12 @@ void HttpServer::Impl::HandedOverOnControl() {
     r->PostStopAccepting();
     r->PostDrainConnections(/*close_idle=*/false);
   }
-  if (!first) return;
+  if (!first) {
+    process_shutdown.store(true);  // the deadline was noted by the first
+    return;
+  }
   NoteShutdownDeadline();
+  process_shutdown.store(true);
   control->RunAfter(std::min(options.drain_grace, options.drain_timeout),
                     [this] { DrainOnControl(); });
   control->RunAfter(options.drain_timeout, [this] { FinishShutdownOnControl(); });
@@ -1053,10 +1062,12 @@ namespace {
 // How long a process's stop may wait for handlers past the drain's end.
 constexpr std::chrono::seconds kStuckStopGrace(1);
 
-// Ends the process if the stop it watches has not ended within `limit`:
-// says why on stderr, gives the logs a moment, and exits 0 (every client
-// was answered; only the stuck handlers' threads are left).
-// (Without a thread to spare, the stop waits as it would without it.)
+// Ends the process if the worker joins it watches have not ended within
+// `limit`, once no other server of the process is live (until then it
+// waits for them): says why on stderr, gives the logs a moment, and exits
+// 0 (the connections were all answered and closed before the joins; only
+// the stuck handlers' threads are left). Without a thread to spare, the
+// stop waits as before.
 class StuckStopWatchdog {
  public:
   StuckStopWatchdog(std::chrono::nanoseconds limit, AccessLog* access_log) {
@@ -1065,13 +1076,28 @@ class StuckStopWatchdog {
           pthread_setname_np(pthread_self(), "brisk-watchdog");
           std::unique_lock<std::mutex> lock(mu_);
           if (cv_.wait_for(lock, limit, [this] { return done_; })) return;
+          if (live_servers.load() > 1) {
+            internal::SayOnStderr(
+                "shutdown: handlers still running %.3gs after the drain's end (a handler that "
+                "ignores its cancellation?); waiting for the process's other servers to stop",
+                std::chrono::duration<double>(kStuckStopGrace).count());
+            while (live_servers.load() > 1) {
+              if (cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return done_; })) {
+                return;
+              }
+            }
+          }
           internal::SayOnStderr(
               "shutdown: handlers still running %.3gs after the drain's end (a handler that "
               "ignores its cancellation?): exiting without them",
               std::chrono::duration<double>(kStuckStopGrace).count());
           if (access_log != nullptr) access_log->Flush(std::chrono::milliseconds(200));
           internal::Stderr().Flush(std::chrono::milliseconds(200));  // _exit skips atexit
-          std::fflush(stdout);
+          // Not if a stuck handler holds stdout (blocked writing to a pipe).
+          if (ftrylockfile(stdout) == 0) {
+            fflush_unlocked(stdout);
+            funlockfile(stdout);
+          }
           _exit(0);
         });
     if (t.ok()) thread_ = *std::move(t);
@@ -1110,26 +1136,30 @@ void HttpServer::Impl::StopLocked() {
     std::vector<Impl*>& servers = Impl::signal_servers();
     servers.erase(std::remove(servers.begin(), servers.end(), &d), servers.end());
   }
-  // A handler that never returns (one that ignores its cancellation: a
-  // blocking call with no timeout) would hold the joins below, and the
-  // process, forever. In a shutdown of the process (a signal, a handover)
-  // its clients are all answered by then; after a second more the process
-  // exits without it, as nginx's worker_shutdown_timeout does.
-  std::optional<StuckStopWatchdog> watchdog;
-  if (d.process_shutdown.load()) {
-    const auto now = std::chrono::steady_clock::now().time_since_epoch();
-    const auto deadline = std::chrono::nanoseconds(d.shutdown_deadline_ns.load());
-    watchdog.emplace(std::max<std::chrono::nanoseconds>(now, deadline) + kStuckStopGrace - now,
-                     d.access_log.get());
-  }
   d.lifecycle.BeginDrain();
   // 1. Close every connection (cancelling in-flight handlers) while the
   //    loops still run, so workers can still post their (dropped) results.
   for (auto& r : d.reactors) r->CloseAllAndWait();
   // 2. Finish the workers: queued requests are all cancelled and skipped;
-  //    running handlers see their cancellation flag.
-  d.workers->Shutdown();
-  if (d.background_workers) d.background_workers->Shutdown();
+  //    running handlers see their cancellation flag. One that never
+  //    returns (it ignores its cancellation: a blocking call with no
+  //    timeout) would hold these joins, and the process, forever. In a
+  //    shutdown of the process (a signal, a handover), whose clients were
+  //    all answered just above, the process exits without it a second past
+  //    the drain's end (or once its other servers stopped, if later), as
+  //    nginx's worker_shutdown_timeout does.
+  {
+    std::optional<StuckStopWatchdog> watchdog;
+    if (d.process_shutdown.load()) {
+      const auto now = std::chrono::steady_clock::now().time_since_epoch();
+      const auto deadline = std::chrono::nanoseconds(d.shutdown_deadline_ns.load());
+      watchdog.emplace(std::max<std::chrono::nanoseconds>(now, deadline) + kStuckStopGrace - now,
+                       d.access_log.get());
+    }
+    d.workers->Shutdown();
+    if (d.background_workers) d.background_workers->Shutdown();
+  }
+  live_servers.fetch_sub(1);  // nothing of this one can be stuck from here
   // 3. Stop the loops.
   for (auto& r : d.reactors) r->StopAndJoin();
   d.control->Post([&d] { d.signals.reset(); });

@@ -27,12 +27,16 @@
 // close, idle keep-alive connections are closed, busy ones are answered
 // (their last answer carrying Connection: close), and Run() returns once
 // every connection is closed or drain_timeout (counted from the start) has
-// passed (handlers still running then are cancelled and waited for; in a
-// shutdown begun by a signal or a handover, a handler that ignores its
-// cancellation is waited for 1 s more, then the process exits 0 without it,
-// saying so on stderr: its client has had its 503). A second signal ends
-// the process at once, exit status 128 + the signal number. Stop() called
-// by the host itself waits for every handler, however long it runs.
+// passed (handlers still running then are cancelled and waited for). In a
+// shutdown begun by a signal or a handover, an offloaded handler that
+// ignores its cancellation is waited for until 1 s past the drain's end
+// (and until the process's other servers, if any, have stopped); then the
+// process exits 0 without it, saying so on stderr (its connection was
+// already answered or, mid-stream, cut off, and closed). In a shutdown the
+// host began, the stop waits for every handler, however long it runs; so
+// does one stuck in an inline handler, which must never block.
+// A second signal ends the process at once, exit status 128 + the signal
+// number.
 // Hosts that own signal handling set handle_signals = false and call
 // Shutdown() themselves. Without Run(): Start(), later Shutdown(),
 // WaitDrained(), Stop().
@@ -364,7 +368,9 @@ class HttpServer {
   // remembered: Start() and Run() then refuse (FailedPrecondition), so a
   // Run() about to start on another thread returns. On one of the server's
   // own threads (a handler) it cannot wait for itself: it says so on stderr
-  // and does Shutdown() instead.
+  // and does Shutdown() instead. After a signal (or a handover) began the
+  // shutdown, a handler that never returns may end the process here
+  // instead (see Run() above).
   void Stop();
 
   // The bound port (the real one when options.port was 0); 0 until the

@@ -30,6 +30,32 @@ namespace {
 using ::brisk::testing::Eventually;
 using ::brisk::testing::ExitCodeInChild;
 
+// Connects `fd` to 127.0.0.1:`port` and sends `GET path`.
+bool SendGet(int fd, uint16_t port, std::string_view path) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const std::string get = "GET " + std::string(path) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  return connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a)) == 0 &&
+         write(fd, get.data(), get.size()) == static_cast<ssize_t>(get.size());
+}
+
+// The first bytes to come on `fd` within 20 s (a guard, not a bound).
+std::string FirstBytes(int fd) {
+  pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
+  char buf[64];
+  if (poll(&p, 1, 20000) != 1) return "(nothing)";
+  const ssize_t n = read(fd, buf, sizeof(buf));
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "(closed)";
+}
+
+// A handler that ignores its cancellation.
+http::Response Stuck(std::atomic<bool>& entered) {
+  entered.store(true);
+  for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+}
+
 // A handler that never returns (it ignores its cancellation) held the
 // stop's join of the workers, and so the process, forever after a SIGTERM:
 // only a second signal or SIGKILL ended it. Its client is answered at the
@@ -46,36 +72,74 @@ TEST(StuckHandlerTest, AHandlerThatNeverReturnsDoesNotHoldTheProcessPastItsDrain
                                     .drain_grace = std::chrono::milliseconds(0),
                                     .drain_timeout = std::chrono::milliseconds(200)});
     std::atomic<bool> entered{false};
-    if (!server.AddRoute("GET", "/stuck", [&entered](RequestContext&) {
-          entered.store(true);
-          for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
-          return http::Response::Text(200, "never\n");
-        }).ok()) {
+    if (!server.AddRoute("GET", "/stuck", [&entered](RequestContext&) { return Stuck(entered); })
+             .ok()) {
       return 3;
     }
     if (!server.Start().ok()) return 4;
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(server.port());
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    constexpr std::string_view kGet = "GET /stuck HTTP/1.1\r\nHost: x\r\n\r\n";
-    if (connect(client, reinterpret_cast<const sockaddr*>(&a), sizeof(a)) != 0 ||
-        write(client, kGet.data(), kGet.size()) != static_cast<ssize_t>(kGet.size())) {
-      return 5;
-    }
+    if (!SendGet(client, server.port(), "/stuck")) return 5;
     if (!Eventually([&] { return entered.load(); })) return 6;
     kill(getpid(), SIGTERM);
     (void)server.Run();  // its stop cannot join the stuck worker
     return 7;            // not reached: the process exits first
   }), 0);
   // The client had its answer before the exit.
-  pollfd p{.fd = client, .events = POLLIN, .revents = 0};
-  char buf[64];
-  ASSERT_EQ(poll(&p, 1, 20000), 1);
-  const ssize_t n = read(client, buf, sizeof(buf));
-  EXPECT_TRUE(n > 0 && std::string_view(buf, static_cast<size_t>(n)).starts_with("HTTP/1.1 503"))
-      << std::string_view(buf, n > 0 ? static_cast<size_t>(n) : 0);
+  EXPECT_TRUE(FirstBytes(client).starts_with("HTTP/1.1 503"));
   close(client);
+}
+
+// With two servers in the process, the stuck one's stop does not end the
+// process while the other still drains: that one's request, answered after
+// the stuck server's limit, gets its 200 (the exit used to come first and
+// reset it); then the process exits.
+TEST(StuckHandlerTest, TheProcessWaitsForItsOtherServersDrain) {
+  const int stuck_client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int slow_client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(stuck_client, 0);
+  ASSERT_GE(slow_client, 0);
+  EXPECT_EQ(ExitCodeInChild([stuck_client, slow_client] {
+              alarm(30);
+              HttpServer a(ServerOptions{.address = "127.0.0.1",
+                                         .port = 0,
+                                         .drain_grace = std::chrono::milliseconds(0),
+                                         .drain_timeout = std::chrono::milliseconds(200)});
+              HttpServer b(ServerOptions{.address = "127.0.0.1",
+                                         .port = 0,
+                                         .drain_grace = std::chrono::milliseconds(0),
+                                         .drain_timeout = std::chrono::seconds(20)});
+              std::atomic<bool> entered{false};
+              std::atomic<bool> slow_entered{false};
+              if (!a.AddRoute("GET", "/stuck", [&entered](RequestContext&) {
+                      return Stuck(entered);
+                    }).ok()) {
+                return 3;
+              }
+              // Answers 1.5 s after it began: past a's drain (0.2 s) and limit (+1 s).
+              if (!b.AddRoute("GET", "/slow", [&slow_entered](RequestContext& ctx) {
+                      slow_entered.store(true);
+                      const bool slept = ctx.SleepFor(std::chrono::milliseconds(1500));
+                      return http::Response::Text(slept ? 200 : 500, "slow\n");
+                    }).ok()) {
+                return 3;
+              }
+              if (!a.Start().ok() || !b.Start().ok()) return 4;
+              if (!SendGet(stuck_client, a.port(), "/stuck") ||
+                  !SendGet(slow_client, b.port(), "/slow")) {
+                return 5;
+              }
+              if (!Eventually([&] { return entered.load() && slow_entered.load(); })) return 6;
+              kill(getpid(), SIGTERM);
+              std::thread run_a([&a] { (void)a.Run(); });  // stuck in its stop
+              (void)b.Run();
+              run_a.join();
+              return 7;  // not reached: the process exits once b stopped
+            }),
+            0);
+  EXPECT_TRUE(FirstBytes(stuck_client).starts_with("HTTP/1.1 503"));
+  const std::string slow = FirstBytes(slow_client);
+  EXPECT_TRUE(slow.starts_with("HTTP/1.1 200")) << slow;
+  close(stuck_client);
+  close(slow_client);
 }
 
 }  // namespace
