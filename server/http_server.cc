@@ -673,11 +673,13 @@ absl::Status HttpServer::Start() {
   // One listener per reactor; with several, SO_REUSEPORT lets the kernel
   // spread connections between them.
   uint16_t port = o.port;
-  if (!takeover.has_value() && o.reactors > 1) {
+  if (!takeover.has_value() && o.reactors > 1 && port != 0) {
     // SO_REUSEPORT would also join a port another process (of this user)
     // listens on with it, a brisk still running there, say: that one would
     // keep a share of the connections. A port in use fails the start, as
-    // it does with one reactor.
+    // it does with one reactor. (Port 0: the first listener's bind picks a
+    // port no socket holds, SO_REUSEPORT or not, and the others join it;
+    // probing first left the port free between the probe and the bind.)
     absl::StatusOr<uint16_t> free = net::ProbeFreePort(o.address, port);
     if (!free.ok()) return free.status();
     port = *free;

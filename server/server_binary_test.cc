@@ -259,6 +259,18 @@ TEST(ServerBinaryTest, SeveralReactorsDoNotJoinAPortInUse) {
   ASSERT_NE(first.port(), 0);
   ExpectStartFails({"--reactors=2", "--port=" + std::to_string(first.port())}, 1,
                    "Address already in use");
+  // Port 0: the first listener's bind picks the port, and no port a
+  // SO_REUSEPORT group already holds.
+  ServerProcess second(flags);
+  ASSERT_NE(second.port(), 0);
+  EXPECT_NE(second.port(), first.port());
+  RawClient c(second.port());
+  ASSERT_TRUE(c.Send(Get("/hello")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  second.Signal(SIGTERM);
+  EXPECT_EQ(WEXITSTATUS(second.Wait()), 0);
   first.Signal(SIGTERM);
   EXPECT_EQ(WEXITSTATUS(first.Wait()), 0);
 }
