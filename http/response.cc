@@ -79,6 +79,12 @@ Response Response::Status(int status) {
   return Text(status, std::move(body));
 }
 
+Response& Response::SetHeader(std::string name, std::string value) {
+  std::erase_if(headers,
+                [&name](const auto& field) { return EqualsIgnoreCase(field.first, name); });
+  return AddHeader(std::move(name), std::move(value));
+}
+
 std::optional<std::string_view> Response::Header(std::string_view name) const {
   for (const auto& [n, v] : headers) {
     if (EqualsIgnoreCase(n, name)) return std::string_view(v);

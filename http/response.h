@@ -4,9 +4,14 @@
 //   Response r = Response::Text(200, "hello\n");
 //   r.AddHeader("Cache-Control", "no-store");
 //
-// Framing headers (Content-Length, Transfer-Encoding, Connection) are
-// written by the serializer; values set here for them are ignored. A Date or
-// Server header set here replaces the serializer's.
+// Framing headers (Content-Length, Transfer-Encoding, Connection) and the
+// other hop-by-hop ones (Keep-Alive, TE, Trailer) are written by the
+// serializer; values set here for them are ignored, except a Content-Length
+// on an empty answer to HEAD (a HEAD route of its own saying its GET's
+// length). A Date or Server header set here replaces the serializer's; an
+// Upgrade header gets its `Connection: upgrade`. AddHeader() adds a field
+// (a list field may repeat); SetHeader() replaces every field of that name
+// (e.g. the Content-Type Text()/Json() set).
 // Ownership: a plain value type. Thread-safety: like std::string.
 #ifndef BRISK_HTTP_RESPONSE_H_
 #define BRISK_HTTP_RESPONSE_H_
@@ -40,6 +45,8 @@ struct Response {
     headers.emplace_back(std::move(name), std::move(value));
     return *this;
   }
+  // Removes every field named `name` (ASCII case-insensitive), then adds it.
+  Response& SetHeader(std::string name, std::string value);
   // First header named `name` (ASCII case-insensitive), or nullopt.
   std::optional<std::string_view> Header(std::string_view name) const;
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <optional>
 
 #include "http/ascii.h"
 
@@ -51,11 +52,28 @@ bool SafeField(std::string_view name, std::string_view value) {
   return true;
 }
 
-// Serializer-owned framing fields a Response may not set.
+// Serializer-owned fields a Response may not set: the framing, and the
+// connection's own (hop-by-hop, RFC 9110 §7.6.1) fields, which describe a
+// connection the serializer manages: Keep-Alive beside its Connection:
+// close, TE (a request field), Trailer (promising trailers no answer has).
 bool IsFramingField(std::string_view name) {
-  return EqualsIgnoreCase(name, "content-length") ||
-         EqualsIgnoreCase(name, "transfer-encoding") ||
-         EqualsIgnoreCase(name, "connection");
+  return EqualsIgnoreCase(name, "content-length") || EqualsIgnoreCase(name, "transfer-encoding") ||
+         EqualsIgnoreCase(name, "connection") || EqualsIgnoreCase(name, "keep-alive") ||
+         EqualsIgnoreCase(name, "te") || EqualsIgnoreCase(name, "trailer");
+}
+
+// The one Content-Length a handler set for an answer to HEAD whose body it
+// left empty (a HEAD route of its own: RFC 9110 §9.3.2 lets it say the
+// GET's length), or nullopt (none, several, or not a length).
+std::optional<uint64_t> HeadContentLength(const Response& response) {
+  std::optional<uint64_t> length;
+  for (const auto& [name, value] : response.headers) {
+    if (!EqualsIgnoreCase(name, "content-length")) continue;
+    if (length.has_value()) return std::nullopt;
+    length = ParseDecimal(TrimOws(value));
+    if (!length.has_value()) return std::nullopt;
+  }
+  return length;
 }
 
 // 1xx, 204 and 304: no content and no framing field either.
@@ -127,9 +145,14 @@ void AppendHead(const Response& response, const ResponseOptions& options,
   bool has_date = false;
   bool has_server = false;
   bool has_traceparent = false;
+  bool has_upgrade = false;
   for (const auto& [name, value] : response.headers) {
     if (!SafeField(name, value) || IsFramingField(name)) continue;
+    // An empty Date would stand in for the server's (an origin server with
+    // a clock MUST send one, RFC 9110 §6.6.1): dropped.
+    if (EqualsIgnoreCase(name, "date") && TrimOws(value).empty()) continue;
     has_date = has_date || EqualsIgnoreCase(name, "date");
+    has_upgrade = has_upgrade || EqualsIgnoreCase(name, "upgrade");
     has_server = has_server || EqualsIgnoreCase(name, "server");
     has_traceparent = has_traceparent || EqualsIgnoreCase(name, "traceparent");
     // A field value neither begins nor ends with whitespace (§5.5).
@@ -147,6 +170,16 @@ void AppendHead(const Response& response, const ResponseOptions& options,
         out->append("Transfer-Encoding: chunked\r\n");
         break;
       case Framing::kLength:
+        if (options.head && response.body.empty() && !StatusHasNoContent(status)) {
+          // A HEAD answer's length must be the GET's (RFC 9110 §8.6): the
+          // handler's, if it said it; else none rather than a wrong 0.
+          if (const std::optional<uint64_t> n = HeadContentLength(response)) {
+            out->append("Content-Length: ");
+            AppendDecimal(*n, out);
+            out->append("\r\n");
+          }
+          break;
+        }
         out->append("Content-Length: ");
         AppendDecimal(
             StatusHasNoContent(status) ? 0 : response.body.size(), out);
@@ -156,6 +189,9 @@ void AppendHead(const Response& response, const ResponseOptions& options,
         break;
     }
   }
+  // Upgrade comes with its connection option (RFC 9110 §7.8), on a line
+  // of its own so the head still ends with the keep-alive/close line.
+  if (has_upgrade) out->append("Connection: upgrade\r\n");
   out->append(options.keep_alive ? "Connection: keep-alive\r\n\r\n"
                                  : "Connection: close\r\n\r\n");
 }

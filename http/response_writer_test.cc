@@ -68,6 +68,87 @@ TEST(ResponseWriterTest, HeadHasGetHeadersAndNoBody) {
   EXPECT_NE(head.find("Content-Length: 5\r\n"), std::string::npos);
 }
 
+// A HEAD route of its own that leaves its body empty: Content-Length must
+// be its GET's (RFC 9110 §8.6, §9.3.2), so the handler's one is sent, and
+// without one none is, not a wrong 0.
+TEST(ResponseWriterTest, AHeadAnswersLengthIsTheHandlersOrNone) {
+  ResponseOptions o = Opts();
+  o.head = true;
+  Response said = Response::Status(200);
+  said.body.clear();
+  said.AddHeader("Content-Length", "5000");
+  std::string out;
+  AppendResponse(said, o, &out);
+  EXPECT_NE(out.find("\r\nContent-Length: 5000\r\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("Content-Length: 0"), std::string::npos);
+  EXPECT_EQ(out.substr(out.size() - 4), "\r\n\r\n");
+  Response silent = Response::Status(200);
+  silent.body.clear();
+  out.clear();
+  AppendResponse(silent, o, &out);
+  EXPECT_EQ(out.find("Content-Length"), std::string::npos) << out;
+  // Two lengths, or not a number: none.
+  Response two = said;
+  two.AddHeader("Content-Length", "7");
+  out.clear();
+  AppendResponse(two, o, &out);
+  EXPECT_EQ(out.find("Content-Length"), std::string::npos) << out;
+  // A GET-derived HEAD (a body) keeps the body's length, whatever was said.
+  out.clear();
+  AppendResponse(Response::Text(200, "hello").AddHeader("Content-Length", "99"), o, &out);
+  EXPECT_NE(out.find("\r\nContent-Length: 5\r\n"), std::string::npos);
+  EXPECT_EQ(out.find("Content-Length: 99"), std::string::npos);
+  // Not HEAD: the body's length, as always.
+  o.head = false;
+  out.clear();
+  AppendResponse(said, o, &out);
+  EXPECT_NE(out.find("\r\nContent-Length: 0\r\n"), std::string::npos);
+}
+
+// An Upgrade field comes with its "upgrade" connection option (RFC 9110
+// §7.8), and the head still ends with the keep-alive/close line.
+TEST(ResponseWriterTest, UpgradeIsAnnouncedInConnection) {
+  std::string out;
+  AppendResponse(Response::Text(426, "use TLS\n").AddHeader("Upgrade", "TLS/1.2, HTTP/1.1"), Opts(),
+                 &out);
+  EXPECT_NE(out.find("\r\nUpgrade: TLS/1.2, HTTP/1.1\r\n"), std::string::npos);
+  EXPECT_NE(out.find("\r\nConnection: upgrade\r\nConnection: keep-alive\r\n\r\n"),
+            std::string::npos)
+      << out;
+  out.clear();
+  AppendResponse(Response::Text(200, "x"), Opts(), &out);
+  EXPECT_EQ(out.find("upgrade"), std::string::npos);
+}
+
+// Hop-by-hop fields describe the connection the serializer manages: a
+// handler's Keep-Alive, TE or Trailer is dropped; an empty Date does not
+// stand in for the server's.
+TEST(ResponseWriterTest, HopByHopFieldsAndAnEmptyDateAreDropped) {
+  Response r = Response::Text(200, "x");
+  r.AddHeader("Keep-Alive", "timeout=5").AddHeader("TE", "trailers");
+  r.AddHeader("Trailer", "Expires").AddHeader("Date", "  ");
+  std::string out;
+  ResponseOptions o = Opts();
+  o.keep_alive = false;
+  AppendResponse(r, o, &out);
+  EXPECT_EQ(out.find("Keep-Alive"), std::string::npos) << out;
+  EXPECT_EQ(out.find("TE:"), std::string::npos);
+  EXPECT_EQ(out.find("Trailer"), std::string::npos);
+  EXPECT_NE(out.find("\r\nDate: " + std::string(o.date) + "\r\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("Date:  "), std::string::npos);
+}
+
+// SetHeader replaces: one Content-Type, not Text()'s and the handler's.
+TEST(ResponseWriterTest, SetHeaderReplacesAField) {
+  Response r = Response::Json(404, "{}");
+  r.SetHeader("content-type", "application/problem+json");
+  std::string out;
+  AppendResponse(r, Opts(), &out);
+  EXPECT_NE(out.find("\r\ncontent-type: application/problem+json\r\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("application/json"), std::string::npos);
+  EXPECT_EQ(r.headers.size(), 1u);
+}
+
 TEST(ResponseWriterTest, Chunked) {
   std::string out;
   ResponseOptions o = Opts();
