@@ -169,22 +169,21 @@ void AppendHead(const Response& response, const ResponseOptions& options,
       case Framing::kChunked:
         out->append("Transfer-Encoding: chunked\r\n");
         break;
-      case Framing::kLength:
+      case Framing::kLength: {
+        std::optional<uint64_t> length = StatusHasNoContent(status) ? 0 : response.body.size();
+        // A HEAD answer's length must be the GET's (RFC 9110 §8.6): with
+        // no body to count, the handler's if it said it, else none rather
+        // than a wrong 0.
         if (options.head && response.body.empty() && !StatusHasNoContent(status)) {
-          // A HEAD answer's length must be the GET's (RFC 9110 §8.6): the
-          // handler's, if it said it; else none rather than a wrong 0.
-          if (const std::optional<uint64_t> n = HeadContentLength(response)) {
-            out->append("Content-Length: ");
-            AppendDecimal(*n, out);
-            out->append("\r\n");
-          }
-          break;
+          length = HeadContentLength(response);
         }
-        out->append("Content-Length: ");
-        AppendDecimal(
-            StatusHasNoContent(status) ? 0 : response.body.size(), out);
-        out->append("\r\n");
+        if (length.has_value()) {
+          out->append("Content-Length: ");
+          AppendDecimal(*length, out);
+          out->append("\r\n");
+        }
         break;
+      }
       case Framing::kUntilClose:
         break;
     }
