@@ -92,4 +92,14 @@ std::optional<std::string_view> Response::Header(std::string_view name) const {
   return std::nullopt;
 }
 
+bool Response::AsksToClose() const {
+  for (const auto& [n, v] : headers) {
+    if (!EqualsIgnoreCase(n, "connection")) continue;
+    const bool no_close = ForEachListElement(
+        v, [](std::string_view option) { return !EqualsIgnoreCase(option, "close"); });
+    if (!no_close) return true;
+  }
+  return false;
+}
+
 }  // namespace brisk::http

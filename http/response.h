@@ -8,7 +8,9 @@
 // other hop-by-hop ones (Keep-Alive, TE, Trailer) are written by the
 // serializer; values set here for them are ignored, except a Content-Length
 // on an empty answer to HEAD (a HEAD route of its own saying its GET's
-// length). A Date or Server header set here replaces the serializer's; an
+// length) and a Connection field with the "close" option (AsksToClose():
+// the server closes the connection after this answer, which then says
+// `Connection: close`). A Date or Server header set here replaces the serializer's; an
 // Upgrade header gets its `Connection: upgrade`. AddHeader() adds a field
 // (a list field may repeat); SetHeader() replaces every field of that name
 // (e.g. the Content-Type Text()/Json() set).
@@ -49,6 +51,10 @@ struct Response {
   Response& SetHeader(std::string name, std::string value);
   // First header named `name` (ASCII case-insensitive), or nullopt.
   std::optional<std::string_view> Header(std::string_view name) const;
+  // True if a Connection field lists the "close" option (any field of that
+  // name, any letter case, in a list: "close", "Keep-Alive, CLOSE"): the
+  // sender will close the connection after this message (RFC 9112 §9.6).
+  bool AsksToClose() const;
 };
 
 }  // namespace brisk::http

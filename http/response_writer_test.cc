@@ -293,6 +293,26 @@ TEST(ResponseWriterTest, ContinueAndChunks) {
   EXPECT_EQ(out, "5\r\nhello\r\nff\r\n" + std::string(255, 'z') + "\r\n0\r\n\r\n");
 }
 
+TEST(ResponseTest, AsksToCloseFindsTheCloseOptionInAnyConnectionField) {
+  Response r = Response::Text(200, "x");
+  EXPECT_FALSE(r.AsksToClose());
+  r.AddHeader("Connection", "keep-alive, closed, x-close");
+  EXPECT_FALSE(r.AsksToClose());
+  r.AddHeader("Close", "close");  // another field's name
+  EXPECT_FALSE(r.AsksToClose());
+  r.AddHeader("CONNECTION", "Keep-Alive,  CLOSE ");
+  EXPECT_TRUE(r.AsksToClose());
+  // The serializer writes its own Connection field: one, as it is told.
+  std::string out;
+  ResponseOptions opt;
+  opt.keep_alive = false;
+  AppendResponse(r, opt, &out);
+  const size_t first = out.find("Connection:");
+  EXPECT_NE(first, std::string::npos) << out;
+  EXPECT_EQ(out.find("Connection:", first + 1), std::string::npos) << out;
+  EXPECT_EQ(out.substr(first, 19), "Connection: close\r\n") << out;
+}
+
 TEST(ResponseTest, HelpersAndReasonPhrases) {
   EXPECT_EQ(Response::Json(201, "{}").Header("content-type"), "application/json");
   EXPECT_EQ(Response::Html(200, "").Header("Content-Type"),

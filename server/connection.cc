@@ -467,6 +467,7 @@ void Connection::Complete(Slot& slot, const http::Response& response,
     return;
   }
   LogAnswer(slot, request, response.status, response.body.size());
+  if (response.AsksToClose()) slot.close_after = true;  // the handler's last
   const http::ResponseOptions opt = HeadOptions(slot, request);
   Emit(slot, [&](std::string* out) { http::AppendResponse(response, opt, out); });
   slot.state = Slot::State::kDone;
@@ -482,7 +483,7 @@ void Connection::StartStream(Slot& slot, const http::Response& head,
   }
   slot.chunked = slot.version_minor >= 1;
   // An HTTP/1.0 body without a length ends when the connection closes.
-  if (!slot.chunked) slot.close_after = true;
+  if (!slot.chunked || head.AsksToClose()) slot.close_after = true;
   const http::ResponseOptions opt = HeadOptions(slot, &request);
   Emit(slot, [&](std::string* out) { http::AppendStreamHead(head, opt, out); });
   slot.state = Slot::State::kStreaming;
@@ -751,9 +752,14 @@ void Connection::Advance() {
 }
 
 void Connection::Finish() {
-  // Linger only when the client may still be sending (unparsed input or an
-  // aborted request); otherwise a plain close sends FIN, not a reset.
-  const bool may_send_more = abort_input_ || !stash_.empty() || !ParserIdle();
+  // Linger only when the client may still be sending (unparsed or unread
+  // input, or an aborted request); otherwise a plain close sends FIN, not a
+  // reset. Unread input: requests pipelined behind a closing answer (a
+  // handler's Connection: close); closing with them in the socket would
+  // reset the connection and could destroy the answer before the client
+  // reads it (RFC 9112 §9.6).
+  const bool may_send_more =
+      abort_input_ || !stash_.empty() || !ParserIdle() || stream_->HasUnreadInput();
   if (!may_send_more) {
     Close();
     return;

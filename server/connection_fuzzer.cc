@@ -23,9 +23,11 @@
 //   8 the kernel takes everything (window unlimited)
 //   9 the clock advances (see Delay()) and the loop runs once
 //  10 a worker runs the next offloaded job (or answers the refused ones)
-//  11 a waiting Responder (argument / 16 picks it) sends an answer
+//  11 a waiting Responder (argument / 16 picks it) sends an answer (some
+//     with Connection: close)
 //  12 ... is dropped (500, or a cut-off stream)
-//  13 ... begins a stream, writes a piece (when the buffer is full, with
+//  13 ... begins a stream (some heads with Connection: close), writes a piece (when the buffer is
+//  full, with
 //     argument & 2, asks OnWritable for one more), or finishes it
 //  14 the server drains (BeginDrain(argument & 1))
 //  15 the server stops (CloseAnsweringPending)
@@ -48,7 +50,9 @@
 //    only for a request that asked for it; a request that asked to close
 //    gets a closing answer; a 200's body belongs to its own request (the
 //    handlers echo the request's method, target and body);
-//  - nothing after an answer with Connection: close;
+//  - a handler's Connection: close (a Responder's answer or stream head)
+//    makes its answer a closing one, and nothing follows an answer with
+//    Connection: close;
 //  - at the end, once every handler answered and all input was delivered,
 //    an open connection has answered every request it received, and no
 //    request is left counted in flight.
@@ -169,6 +173,9 @@ const std::string_view kCanned[] = {
     "GET /stream HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
 };
 constexpr size_t kCannedCount = sizeof(kCanned) / sizeof(kCanned[0]);
+
+// After the tag, a handler's answer that asked to close the connection.
+constexpr std::string_view kCloseMark = "|close";
 
 // What a 200 from every route but /hello starts with: the request itself,
 // so an answer given to the wrong request shows.
@@ -323,6 +330,10 @@ class OutputChecker {
           Require(parser_.body() == "hello\n");
         } else if (q.path != "*") {
           Require(std::string_view(parser_.body()).substr(0, q.tag.size()) == q.tag);
+          // A handler that asked to close got a closing answer.
+          if (std::string_view(parser_.body()).substr(q.tag.size()).starts_with(kCloseMark)) {
+            Require(!parser_.keep_alive());
+          }
         }
       }
     }
@@ -542,7 +553,12 @@ class World final : public brisk::internal::ConnectionOwner {
     // get a well-framed final answer.
     static constexpr int kOdd[] = {0, 99, 100, 101, 103, 199, 600, 1000};
     switch (kind % 16) {
-      case 0: w->responder->Send(Response::Text(200, tag)); break;
+      case 0:
+        // With the top bit, the handler asks to close (RFC 9112 §9.6).
+        w->responder->Send(kind & 0x80 ? Response::Text(200, tag + std::string(kCloseMark))
+                                             .AddHeader("Connection", "close")
+                                       : Response::Text(200, tag));
+        break;
       case 1: w->responder->Send(Response::Status(204)); break;
       case 2: w->responder->Send(Response::Status(304)); break;
       case 3: w->responder->Send(Response::Status(500)); break;
@@ -564,7 +580,11 @@ class World final : public brisk::internal::ConnectionOwner {
         case 0: w->responder->BeginStream(Response::Text(200, tag)); break;
         case 1: w->responder->BeginStream(Response::Status(204)); break;
         case 2: w->responder->BeginStream(Response::Text(206, "")); break;
-        case 3: w->responder->BeginStream(Response::Text(200, tag + "x")); break;
+        case 3:
+          w->responder->BeginStream(arg & 0x80 ? Response::Text(200, tag + std::string(kCloseMark))
+                                                     .AddHeader("Connection", "close")
+                                               : Response::Text(200, tag + "x"));
+          break;
         default: w->responder->BeginStream(Response::Text(kOdd[arg % 4], "")); break;
       }
     } else if (arg & 1) {

@@ -76,6 +76,16 @@ class EmbeddingTest : public ::testing::Test {
     ASSERT_TRUE(server_->AddRoute("GET", "/hello", [](RequestContext&) {
       return http::Response::Text(200, "hello\n");
     }, kInline).ok());
+    // The handler ends the connection after its answer (RFC 9112 §9.6).
+    ASSERT_TRUE(
+        server_
+            ->AddRoute(
+                "GET", "/bye",
+                [](RequestContext&) {
+                  return http::Response::Text(200, "bye\n").AddHeader("Connection", "close");
+                },
+                kInline)
+            .ok());
     // Async, started on the reactor: the answer comes from the test.
     ASSERT_TRUE(server_->AddAsyncRoute("GET", "/park", [this](RequestContext&,
                                                              Responder r) {
@@ -197,6 +207,84 @@ TEST_F(EmbeddingTest, AsyncAnswersKeepPipelineOrder) {
     bodies.push_back(r->body);
   }
   EXPECT_THAT(bodies, ::testing::ElementsAre("p1\n", "hello\n", "p2\n", "hello\n"));
+}
+
+// A handler's Connection: close ends the connection after its answer
+// (RFC 9112 §9.6): requests pipelined behind it are not processed, their
+// answers not sent, and the close is a FIN the client reads after the
+// answer, not a reset that could destroy it.
+TEST_F(EmbeddingTest, AHandlersConnectionCloseIsItsConnectionsLastAnswer) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/hello") + Get("/bye") + Get("/hello") + Get("/hello")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "hello\n");
+  EXPECT_EQ(r->Header("connection"), "keep-alive");
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "bye\n");
+  EXPECT_EQ(r->Header("connection"), "close");
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_EQ(c.pending(), "");
+  RawClient d(port_);  // the server goes on
+  ASSERT_TRUE(d.Send(Get("/hello")));
+  r = d.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+}
+
+// With more pipelined behind it than the server has read, the close waits
+// for the client's end (a lingering close): closing with unread bytes would
+// reset the connection, and the client could lose the answer.
+TEST_F(EmbeddingTest, AClosingAnswerIsNotLostToTheRequestsBehindIt) {
+  StartServer();
+  RawClient c(port_);
+  std::string behind;
+  while (behind.size() < (1 << 20)) behind += Get("/hello");
+  ASSERT_TRUE(c.Send(Get("/bye")));
+  // The rest from another thread: the server stops reading at the close,
+  // and only the linger takes it (a reset ends the send early: fine too).
+  std::thread sender([&c, &behind] { c.Send(behind); });
+  auto r = c.Read();
+  sender.join();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "bye\n");
+  EXPECT_EQ(r->Header("connection"), "close");
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_EQ(c.pending(), "");
+}
+
+// The same from an answer that comes late, while an answer behind it is
+// ready and held for pipeline order, and from a stream's head.
+TEST_F(EmbeddingTest, ALateConnectionCloseDropsTheAnswersHeldBehindIt) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/park") + Get("/hello")));
+  ASSERT_TRUE(parking_.WaitParked(1));
+  EXPECT_TRUE(parking_.Take(0).Send(
+      http::Response::Text(200, "last\n").AddHeader("Connection", "Keep-Alive, close")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "last\n");
+  EXPECT_EQ(r->Header("connection"), "close");
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_EQ(c.pending(), "");
+
+  RawClient s(port_);
+  ASSERT_TRUE(s.Send(Get("/park") + Get("/hello")));
+  ASSERT_TRUE(parking_.WaitParked(2));
+  Responder streamer = parking_.Take(1);
+  ASSERT_TRUE(streamer.BeginStream(http::Response::Text(200, "").AddHeader("connection", "CLOSE")));
+  ASSERT_TRUE(streamer.Write("abc"));
+  streamer.Finish();
+  r = s.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->Header("transfer-encoding"), "chunked");
+  EXPECT_EQ(r->Header("connection"), "close");
+  EXPECT_EQ(r->body, "abc");
+  EXPECT_TRUE(s.WaitClosed());
+  EXPECT_EQ(s.pending(), "");
 }
 
 TEST_F(EmbeddingTest, ResponderDroppedUnansweredGives500) {

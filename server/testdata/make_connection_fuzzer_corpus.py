@@ -131,6 +131,12 @@ SEEDS = {
     "stream_204_206": [(REQUEST, GET_STREAM), (STREAM, 1), (CLOCK, 0),
                        (REQUEST, GET_STREAM_CLOSE), (STREAM, 2), (STREAM, 3),
                        (CLOCK, 0), (STREAM, 4), (CLOCK, 0)],
+    # The handler's Connection: close (an answer, a stream head; argument
+    # bit 0x80): its answer is the last, the ones behind it are dropped.
+    "handler_close": [(CANNED, GET_ASYNC), (CANNED, GET_HELLO), (CANNED, GET_ASYNC),
+                      (ALL, 0), (SEND, 0x80), (CLOCK, 0), (EOF, 0), (CLOCK, 0)],
+    "stream_head_close": [(CANNED, GET_STREAM), (CANNED, GET_HELLO), (ALL, 0),
+                          (STREAM, 0x83), (STREAM, 21), (STREAM, 2), (CLOCK, 0)],
     "deadline_in_queue": [(REQUEST, GET_WORK), (CLOCK, tenths(4)),
                           (WORKER, 0), (CLOCK, 0)],
     "deadline_late_answer": [(REQUEST, GET_WORK), (WORKER, 0),
