@@ -145,7 +145,8 @@ class Stream {
   // Whether the kernel holds bytes received on fd() that were not read yet
   // (FIONREAD). An owner about to close a connection it deems idle (a
   // drain) lets them be delivered and answered first: a close with unread
-  // bytes sends a reset and loses a request that had already arrived.
+  // bytes sends a reset and loses a request that had already arrived; one
+  // closing after its last answer half-closes and lingers instead.
   virtual bool HasUnreadInput() const;
 
   // During OnStreamData(): when the kernel received the bytes being

@@ -462,12 +462,13 @@ void Connection::Emit(Slot& slot, Append&& append) {
 
 void Connection::Complete(Slot& slot, const http::Response& response,
                           const http::Request* request) {
+  // The handler's last answer (also when a 500 stands in for it).
+  if (response.AsksToClose()) slot.close_after = true;
   if (!IsFinalStatus(response.status)) {
     Complete(slot, http::Response::Status(500), request);
     return;
   }
   LogAnswer(slot, request, response.status, response.body.size());
-  if (response.AsksToClose()) slot.close_after = true;  // the handler's last
   const http::ResponseOptions opt = HeadOptions(slot, request);
   Emit(slot, [&](std::string* out) { http::AppendResponse(response, opt, out); });
   slot.state = Slot::State::kDone;
@@ -555,6 +556,8 @@ void Connection::ApplyUpdate(Slot& slot, ExchangeUpdate update) {
         update.head->status >= 200 && update.head->status < 300 &&
         slot.exchange->deadline() != SteadyTime::max();
     if (deadline_bound_2xx && loop().clock().Now() > slot.exchange->deadline()) {
+      // The 503 stands in for it, its Connection: close included.
+      if (update.head->AsksToClose()) slot.close_after = true;
       slot.exchange->MarkLate();  // its worker time was wasted
       context().metrics->late_results_dropped.fetch_add(1, std::memory_order_relaxed);
       context().metrics->deadline_exceeded.fetch_add(1, std::memory_order_relaxed);
@@ -665,7 +668,9 @@ void Connection::MoveReadyOutput() {
     // The iteration's time: the answer came no earlier.
     if (pipeline_.empty()) last_activity_ = std::max(last_activity_, loop().Now());
     if (close) {
-      // Nothing after a closing answer is sent: let the rest go.
+      // Nothing after a closing answer is sent: let the rest go. The client
+      // pipelined them, and may be sending more: the close lingers.
+      if (!pipeline_.empty() || !stash_.empty()) input_dropped_ = true;
       for (Slot& rest : pipeline_) {
         LogUnanswered(rest, /*reached_stream=*/false);
         LogCutOffAfter(rest);
@@ -752,14 +757,15 @@ void Connection::Advance() {
 }
 
 void Connection::Finish() {
-  // Linger only when the client may still be sending (unparsed or unread
-  // input, or an aborted request); otherwise a plain close sends FIN, not a
-  // reset. Unread input: requests pipelined behind a closing answer (a
-  // handler's Connection: close); closing with them in the socket would
+  // Linger only when the client may still be sending (input unparsed,
+  // unread or dropped behind a closing answer, or an aborted request);
+  // otherwise a plain close sends FIN, not a reset. Requests pipelined
+  // behind a closing answer (a handler's or the client's Connection: close)
+  // say the client may send more: closing with input in the socket would
   // reset the connection and could destroy the answer before the client
   // reads it (RFC 9112 §9.6).
-  const bool may_send_more =
-      abort_input_ || !stash_.empty() || !ParserIdle() || stream_->HasUnreadInput();
+  const bool may_send_more = abort_input_ || input_dropped_ || !stash_.empty() || !ParserIdle() ||
+                             stream_->HasUnreadInput();
   if (!may_send_more) {
     Close();
     return;
@@ -768,6 +774,9 @@ void Connection::Finish() {
   phase_ = Phase::kLingering;
   linger_started_ = ClockNow();  // the linger's 2 s run from now
   stash_.clear();
+  // An upload cut off by the close (behind a handler's closing answer) is
+  // logged and counted as the end of the connection would.
+  LogCutOffRequest();
   ReleaseParser();
 }
 

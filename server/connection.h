@@ -376,6 +376,9 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   bool close_idle_ = false;  // ...and an idle connection closes
   // The connection ends on an error: the client may still be sending.
   bool abort_input_ = false;
+  // Requests (or their bytes) were dropped behind a closing answer: the
+  // client may still be sending, so Finish() lingers.
+  bool input_dropped_ = false;
   bool continue_sent_ = false;  // for the request being received
   // A request came (dispatched, or answered without one): before it, the
   // header timeout runs from the accept (head_started_).
