@@ -130,9 +130,11 @@ class EmbeddingTest : public ::testing::Test {
         const std::string piece(size, static_cast<char>('a' + i % 26));
         if (!r.Write(piece)) {
           stream_full_.store(true);
+          if (ctx.Query("ignore").has_value()) continue;  // writes on regardless
           if (!r.WaitWritable(std::chrono::seconds(20))) break;
         }
       }
+      stream_done_.store(true);
       if (ctx.Query("cut").has_value()) return;  // dropped mid-stream
       r.Finish();
     }).ok());
@@ -175,6 +177,7 @@ class EmbeddingTest : public ::testing::Test {
   Gate gate_;
   Parking parking_;
   std::atomic<bool> stream_full_{false};
+  std::atomic<bool> stream_done_{false};  // the /stream handler wrote its last
   std::unique_ptr<HttpServer> server_;
   uint16_t port_ = 0;
 };
@@ -562,6 +565,19 @@ TEST_F(EmbeddingTest, SlowReaderGetsBackpressureNotUnboundedBuffering) {
   for (size_t i = 0; i < r->body.size(); i += 16384) {
     ASSERT_EQ(r->body[i], static_cast<char>('a' + (i / 16384) % 26)) << i;
   }
+}
+
+// A handler that ignores Write()'s false is cut off at 4x the buffer
+// limit: the client gets a truncated stream, not 16 MiB the server held.
+TEST_F(EmbeddingTest, AHandlerThatWritesOnRegardlessIsCutOff) {
+  StartServer({.stream_buffer_bytes = 64 * 1024});
+  RawClient c(port_, std::chrono::seconds(20), /*receive_buffer=*/16 * 1024);
+  ASSERT_TRUE(c.Send(Get("/stream?n=1024&size=16384&ignore")));
+  ASSERT_TRUE(Eventually([&] { return stream_done_.load(); }));
+  EXPECT_EQ(server_->metrics().stream_overruns.load(), 1u);
+  EXPECT_FALSE(c.Read().has_value());  // no last chunk: incomplete
+  EXPECT_LT(c.pending().size(), 4u << 20);
+  EXPECT_TRUE(c.WaitClosed());
 }
 
 TEST_F(EmbeddingTest, StreamCutOffEndsTheConnectionWithoutTheLastChunk) {

@@ -1,8 +1,9 @@
 #include "server/exchange.h"
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <chrono>
+#include <limits>
 #include <utility>
 
 #include "server/forwarded.h"
@@ -139,6 +140,24 @@ bool Exchange::BeginStream(http::Response head) {
 bool Exchange::Write(std::string_view piece) {
   std::lock_guard<std::mutex> lock(mu_);
   if (state_ != State::kStreaming || closed_) return false;
+  // A producer that writes on, told "full" (false) and far past the limit,
+  // would buffer without bound for a client that reads slowly (the write
+  // timeout only ends one that stops): its stream is cut off, as if its
+  // Responder were dropped. One large piece into a buffer below the
+  // ceiling is taken whole.
+  const size_t limit = options_.stream_buffer_limit;
+  const size_t ceiling =
+      limit > std::numeric_limits<size_t>::max() / ExchangeOptions::kOverrunFactor
+          ? std::numeric_limits<size_t>::max()
+          : limit * ExchangeOptions::kOverrunFactor;
+  if (pending_.body.size() + unsent_ >= ceiling) {
+    state_ = State::kDone;
+    closed_ = true;
+    pending_.cut_off = true;
+    if (metrics_ != nullptr) metrics_->stream_overruns.fetch_add(1, std::memory_order_relaxed);
+    ScheduleDeliveryLocked();
+    return false;
+  }
   if (!piece.empty()) {
     pending_.body.append(piece);
     ScheduleDeliveryLocked();

@@ -121,8 +121,10 @@ struct ExchangeUpdate {
 };
 
 struct ExchangeOptions {
-  // Stream bytes buffered (taken or not) before Write() says "full".
+  // Stream bytes buffered (taken or not) before Write() says "full". A
+  // Write() with kOverrunFactor times this buffered cuts the stream off.
   size_t stream_buffer_limit = 256 * 1024;
+  static constexpr size_t kOverrunFactor = 4;
 };
 
 class Exchange : public std::enable_shared_from_this<Exchange> {

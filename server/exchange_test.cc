@@ -104,5 +104,35 @@ TEST(ExchangeTest, AStreamBufferLimitAtTheTopOfSizeTIsWritable) {
   EXPECT_TRUE(ran);
 }
 
+// A producer that ignores Write()'s "full" buffers on until 4x the limit
+// and is then cut off (memory stays bounded for a slow client); one large
+// piece into a buffer below that is taken whole.
+TEST(ExchangeTest, WritingOnFarPastTheLimitCutsTheStreamOff) {
+  auto metrics = std::make_shared<ServerMetrics>(std::vector<std::string>{"/r"});
+  auto e = std::make_shared<Exchange>(
+      http::Request(), std::vector<std::pair<std::string, std::string>>{},
+      std::chrono::steady_clock::now(), SteadyTime::max(), 0, nullptr, nullptr, metrics,
+      ExchangeOptions{.stream_buffer_limit = 100});
+  ASSERT_TRUE(e->BeginStream(http::Response::Text(200, "")));
+  EXPECT_FALSE(e->Write(std::string(350, 'a')));  // over the limit, still taken
+  EXPECT_FALSE(e->closed());
+  EXPECT_FALSE(e->Write(std::string(49, 'b')));  // 399: below 4x
+  EXPECT_FALSE(e->closed());
+  EXPECT_FALSE(e->Write("c"));  // 400: taken, the ceiling reached
+  EXPECT_FALSE(e->closed());
+  EXPECT_EQ(metrics->stream_overruns.load(), 0u);
+  EXPECT_FALSE(e->Write("d"));  // written on at the ceiling: cut off
+  EXPECT_TRUE(e->closed());
+  EXPECT_EQ(metrics->stream_overruns.load(), 1u);
+  EXPECT_FALSE(e->Write("e"));
+  ASSERT_TRUE(e->HasUpdate());
+  const ExchangeUpdate update = e->TakeUpdate();
+  EXPECT_TRUE(update.cut_off);
+  EXPECT_FALSE(update.finished);
+  EXPECT_EQ(update.body, std::string(350, 'a') + std::string(49, 'b') + "c");
+  e->Finish();  // nothing more: the stream is over
+  EXPECT_FALSE(e->HasUpdate());
+}
+
 }  // namespace
 }  // namespace brisk::internal

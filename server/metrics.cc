@@ -329,6 +329,10 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
   AppendScalar(out, "brisk_responders_dropped_total", "counter",
                "Responders destroyed without an answer (answered 500).",
                load(responders_dropped));
+  AppendScalar(out, "brisk_stream_overruns_total", "counter",
+               "Streams cut off because their handler wrote on with 4x the stream buffer "
+               "limit unsent.",
+               load(stream_overruns));
   AppendScalar(out, "brisk_in_flight_requests", "gauge",
                "Offloaded requests queued or running.", load(in_flight));
   AppendScalar(out, "brisk_queue_depth", "gauge",
@@ -438,17 +442,16 @@ void ServerMetrics::AppendJson(std::string* out) const {
   }
   absl::StrAppend(
       out, "],\"connections\":{\"open\":", load(open_connections),
-      ",\"accepted\":", load(accepted_connections),
-      ",\"rejected\":", load(rejected_connections),
-      "},\"timeouts\":{\"header\":", load(timeouts_header),
-      ",\"idle\":", load(timeouts_idle), ",\"write\":", load(timeouts_write),
-      "},\"bad_requests\":", load(bad_requests),
+      ",\"accepted\":", load(accepted_connections), ",\"rejected\":", load(rejected_connections),
+      "},\"timeouts\":{\"header\":", load(timeouts_header), ",\"idle\":", load(timeouts_idle),
+      ",\"write\":", load(timeouts_write), "},\"bad_requests\":", load(bad_requests),
       ",\"in_flight\":", load(in_flight), ",\"queue_depth\":", load(queue_depth),
       ",\"deadline_exceeded\":", load(deadline_exceeded),
       ",\"deadline_in_queue\":", load(deadline_in_queue),
       ",\"late_results_dropped\":", load(late_results_dropped),
       ",\"handler_exceptions\":", load(handler_exceptions),
       ",\"responders_dropped\":", load(responders_dropped),
+      ",\"stream_overruns\":", load(stream_overruns),
       ",\"access_log_lost_lines\":", load(access_log_lost_lines), ",\"start_time_seconds\":",
       absl::StrFormat("%.3f", start_time_seconds.load(std::memory_order_relaxed)),
       ",\"loop_lag\":");

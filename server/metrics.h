@@ -183,7 +183,7 @@ class ServerMetrics {
   //    "bad_requests":N,"in_flight":N,"queue_depth":N,
   //    "deadline_exceeded":N,"deadline_in_queue":N,
   //    "late_results_dropped":N,"handler_exceptions":N,
-  //    "responders_dropped":N,"access_log_lost_lines":N,
+  //    "responders_dropped":N,"stream_overruns":N,"access_log_lost_lines":N,
   //    "start_time_seconds":F,                         // Unix time
   //    "loop_lag":H,"receive_lag":H}
   // where H is Histogram::AppendJson's object and "latency" is the route's
@@ -211,6 +211,8 @@ class ServerMetrics {
   std::atomic<uint64_t> deadline_in_queue{0};  // ... of which never ran
   std::atomic<uint64_t> handler_exceptions{0};
   std::atomic<uint64_t> responders_dropped{0};  // unanswered: 500
+  // Streams cut off: their handler wrote on far past the buffer limit.
+  std::atomic<uint64_t> stream_overruns{0};
   std::atomic<uint64_t> late_results_dropped{0};
   // Connections.
   std::atomic<int64_t> open_connections{0};
