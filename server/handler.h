@@ -170,6 +170,8 @@ class RequestContext {
 class Responder {
  public:
   Responder() = default;
+  // A moved-from Responder is empty (valid() false). Assigning onto one
+  // that still owes its answer does what its destructor does.
   Responder(Responder&&) noexcept;
   Responder& operator=(Responder&&) noexcept;
   Responder(const Responder&) = delete;

@@ -1223,7 +1223,14 @@ absl::Status HttpServer::ReloadTls() {
 }
 
 tls::TlsStats HttpServer::tls_stats() const {
-  return impl_->tls != nullptr ? impl_->tls->stats() : tls::TlsStats{};
+  Impl& d = *impl_;
+  {
+    // Start() sets `tls` before `started`, under `mu`: any thread may ask,
+    // also while a Start() or Run() on another thread begins.
+    std::lock_guard<std::mutex> lock(d.mu);
+    if (!d.started) return tls::TlsStats{};
+  }
+  return d.tls != nullptr ? d.tls->stats() : tls::TlsStats{};
 }
 
 const ServerOptions& HttpServer::options() const { return impl_->options; }

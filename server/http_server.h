@@ -277,7 +277,7 @@ inline constexpr size_t kMaxQueueCapacity = size_t{1} << 20;
 // out of range ("workers must be in [1, 4096]"; TLS fields as
 // "tls.handshake_timeout"). The server's flags (flags.h) are checked by
 // it too.
-absl::Status ValidateServerOptions(const ServerOptions& options);
+[[nodiscard]] absl::Status ValidateServerOptions(const ServerOptions& options);
 
 // For a program whose server handles signals (the default), call first
 // thing in main(), before any thread exists (threads inherit the signal
@@ -317,22 +317,21 @@ class HttpServer {
 
   // Registers `handler` for `method` and `pattern` ("/users/{id}"). HEAD is
   // served by GET routes. Before Start() only.
-  absl::Status AddRoute(std::string_view method, std::string_view pattern,
-                        Handler handler, RouteOptions route_options = {});
+  [[nodiscard]] absl::Status AddRoute(std::string_view method, std::string_view pattern,
+                                      Handler handler, RouteOptions route_options = {});
   // Registers an asynchronous handler: it is called with the request and a
   // Responder, and may answer after it returns, from any thread.
-  absl::Status AddAsyncRoute(std::string_view method, std::string_view pattern,
-                             AsyncHandler handler,
-                             RouteOptions route_options = {});
+  [[nodiscard]] absl::Status AddAsyncRoute(std::string_view method, std::string_view pattern,
+                                           AsyncHandler handler, RouteOptions route_options = {});
 
   // Registers a batch route: its requests are admitted one by one (deadline
   // admission), grouped into batches as `batch_options` says, and each batch
   // is given to `handler` on a worker; each request gets its own response.
   // Requests whose deadline cannot be met or whose client left are removed
   // before a batch runs. Requires Admission::kDeadline.
-  absl::Status AddBatchRoute(std::string_view method, std::string_view pattern,
-                             BatchHandler handler, BatchOptions batch_options,
-                             RouteOptions route_options = {});
+  [[nodiscard]] absl::Status AddBatchRoute(std::string_view method, std::string_view pattern,
+                                           BatchHandler handler, BatchOptions batch_options,
+                                           RouteOptions route_options = {});
 
   // The embedder's own figures on the metrics page (metrics_path), after
   // brisk's: `source` appends whole families in the Prometheus text format
@@ -342,15 +341,15 @@ class HttpServer {
   // must be thread-safe and quick, like an inline handler (read atomics or
   // immutable data). Before Start() (FailedPrecondition after); sources are
   // called in the order added.
-  absl::Status AddMetricsSource(std::function<void(std::string*)> source);
+  [[nodiscard]] absl::Status AddMetricsSource(std::function<void(std::string*)> source);
 
   // Binds the listeners and starts the threads. Returns at once. Called at
   // most once: after an error (a port in use, say) make a new server.
-  absl::Status Start();
+  [[nodiscard]] absl::Status Start();
   // Start()s if needed, then blocks until a shutdown (signal or Shutdown())
   // has completed and everything is stopped. FailedPrecondition once the
   // server has stopped (it serves once; make a new one).
-  absl::Status Run();
+  [[nodiscard]] absl::Status Run();
   // Begins the graceful shutdown described above. Any thread (a handler
   // included), and async-signal-safe: a host's own signal handler may call
   // it (it only stores atomics and writes an eventfd). Returns at once;
@@ -360,7 +359,9 @@ class HttpServer {
   // is started, so Run() returns once drained.
   void Shutdown();
   // After Shutdown(): blocks until every connection is closed or `timeout`
-  // passed (nanoseconds::max(): no timeout); true if all are closed.
+  // passed (nanoseconds::max(): no timeout); true if all are closed. Called
+  // before Shutdown() (or a signal), it waits for one to come and drain:
+  // with no timeout and no shutdown, forever.
   bool WaitDrained(std::chrono::nanoseconds timeout);
   // Cancels in-flight handlers, closes every connection, waits for running
   // handlers to return and joins all threads. Idempotent. From another
@@ -382,7 +383,9 @@ class HttpServer {
   // false before Start(), from the moment Shutdown() returns (or a signal
   // is seen), and after Stop().
   bool ready() const;
-  // True once the connections drain (after the shutdown began).
+  // True from when the connections begin to drain (after drain_grace, once
+  // the shutdown began), whether or not they are all closed yet (that is
+  // WaitDrained()).
   bool draining() const;
 
   // Re-reads the TLS certificate, key and client CA files (what SIGHUP
@@ -390,20 +393,20 @@ class HttpServer {
   // they started with. An error (the message names the file and the cause)
   // keeps the files in use. FailedPrecondition without TLS or before
   // Start(). Any thread.
-  absl::Status ReloadTls();
+  [[nodiscard]] absl::Status ReloadTls();
   // Log rotation (what SIGHUP also does): the access log file is opened
   // anew by its path, so lines go to a fresh file once the operator moved
   // the old one away (logrotate without copytruncate). An error keeps the
   // current file. OK without an access log or with stdout. Any thread,
   // after Start().
-  absl::Status ReopenAccessLog();
+  [[nodiscard]] absl::Status ReopenAccessLog();
 
   // Read-only figures (what metrics_path serves). Any thread; until Start()
   // has built them (also while a Run() on another thread is starting), an
   // empty set (no routes, every figure zero).
   const ServerMetrics& metrics() const;
   // TLS handshakes (full, resumed), failures by reason, reloads; all zero
-  // without TLS. After Start(); any thread.
+  // without TLS and until Start() has succeeded. Any thread.
   tls::TlsStats tls_stats() const;
   const ServerOptions& options() const;
 

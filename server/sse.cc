@@ -28,6 +28,14 @@ SseStream::SseStream(Responder responder) : responder_(std::move(responder)) {
 
 SseStream::~SseStream() { Finish(); }
 
+SseStream& SseStream::operator=(SseStream&& other) noexcept {
+  if (this != &other) {
+    Finish();  // not the Responder's move-assignment's cut-off
+    responder_ = std::move(other.responder_);
+  }
+  return *this;
+}
+
 std::string SseStream::Format(std::string_view data, std::string_view event,
                               std::string_view id) {
   std::string out;

@@ -35,7 +35,8 @@ class SseStream {
   explicit SseStream(Responder responder);
   ~SseStream();  // Finish()
   SseStream(SseStream&&) noexcept = default;
-  SseStream& operator=(SseStream&&) noexcept = default;
+  // Finishes this stream (as the destructor does), then takes `other`'s.
+  SseStream& operator=(SseStream&& other) noexcept;
 
   // One event; `event` and `id` are optional (empty: left out).
   bool Send(std::string_view data, std::string_view event = {},

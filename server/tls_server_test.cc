@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <memory>
@@ -195,6 +197,27 @@ class TlsServerTest : public ::testing::Test {
 // ClientHello; the handshake and the requests then go on as usual, with
 // the header's client as the peer. Without a header the ClientHello is
 // refused as one.
+// tls_stats() from another thread while Start() builds the TLS endpoint:
+// zeros until the start succeeded, then the figures (TSan: no race).
+TEST_F(TlsServerTest, TlsStatsWhileTheServerStarts) {
+  HttpServer server(Options());
+  std::atomic<bool> started{false};
+  std::thread reader([&] {
+    uint64_t reads = 0;
+    while (!started.load()) {
+      const tls::TlsStats s = server.tls_stats();
+      EXPECT_EQ(s.full_handshakes + s.resumed_handshakes, 0u);
+      ++reads;
+    }
+    EXPECT_GT(reads, 0u);
+  });
+  const absl::Status s = server.Start();
+  started.store(true);
+  reader.join();
+  ASSERT_TRUE(s.ok()) << s;
+  server.Stop();
+}
+
 TEST_F(TlsServerTest, AProxyProtocolHeaderComesBeforeTheHandshake) {
   ServerOptions o = Options();
   o.proxy_protocol = true;

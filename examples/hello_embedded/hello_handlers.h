@@ -5,6 +5,7 @@
 #define BRISK_EXAMPLES_HELLO_EMBEDDED_HELLO_HANDLERS_H_
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 

@@ -7,6 +7,7 @@
 
 #include "gtest/gtest.h"
 #include "http/response.h"
+#include "server/sse.h"
 
 namespace brisk::testing {
 namespace {
@@ -23,6 +24,21 @@ TEST(FakeRequestTest, AClientBehindATrustedProxy) {
   EXPECT_EQ((*proxied)->context().client_address(), "203.0.113.7");
   EXPECT_EQ((*proxied)->context().peer_address(), "10.0.0.9");
   EXPECT_FALSE(FakeRequest::Parse(raw, {.trusted_proxies = "10.0.0.0/99"}).ok());
+}
+
+// Assigning onto an SseStream ends its stream cleanly, as its destructor
+// does: the Responder's own assignment would cut it off.
+TEST(FakeRequestTest, AnSseStreamAssignedOverFinishesItsStream) {
+  auto first = FakeRequest::Get("/events");
+  auto second = FakeRequest::Get("/events");
+  SseStream sse(first->TakeResponder());
+  EXPECT_TRUE(sse.Send("one"));
+  sse = SseStream(second->TakeResponder());
+  EXPECT_TRUE(first->finished());
+  EXPECT_FALSE(first->cut_off());
+  EXPECT_EQ(first->streamed_body(), "data: one\n\n");
+  EXPECT_TRUE(sse.Send("two"));
+  EXPECT_EQ(second->streamed_body(), "data: two\n\n");
 }
 
 TEST(FakeRequestTest, CancelClosesTheResponder) {
