@@ -147,30 +147,31 @@ http::Response ScoringService::Metadata() const {
 
 absl::Status ScoringService::Register(HttpServer& server, Batching batching,
                                       BatchOptions batch_options) const {
-  absl::Status s = server.AddRoute(
-      "GET", "/model", [this](RequestContext&) { return Metadata(); },
-      {.run_inline = true});
+  // POST /score first: what refuses most often (a batch route without the
+  // deadline admission policy) then leaves nothing half-registered, and
+  // the caller may retry, say with Batching::kOff.
+  absl::Status s;
+  switch (batching) {
+    case Batching::kOff:
+      s = server.AddRoute("POST", "/score", [this](RequestContext& ctx) { return ScoreOne(ctx); });
+      break;
+    case Batching::kFixed:
+    case Batching::kDeadline:
+      batch_options.policy = batching == Batching::kFixed ? BatchOptions::Policy::kFixed
+                                                          : BatchOptions::Policy::kDeadline;
+      s = server.AddBatchRoute(
+          "POST", "/score",
+          [this](const std::vector<RequestContext*>& batch) { return ScoreBatch(batch); },
+          batch_options);
+      break;
+  }
+  if (!s.ok()) return s;
+  s = server.AddRoute("GET", "/model", [this](RequestContext&) { return Metadata(); },
+                      {.run_inline = true});
   if (!s.ok()) return s;
   // Which model serves, on the metrics page too (a fleet's dashboards
   // compare it across instances): a prepared string, copied per scrape.
-  s = server.AddMetricsSource([info = ModelInfoMetric()](std::string* out) { *out += info; });
-  if (!s.ok()) return s;
-  switch (batching) {
-    case Batching::kOff:
-      return server.AddRoute("POST", "/score", [this](RequestContext& ctx) {
-        return ScoreOne(ctx);
-      });
-    case Batching::kFixed:
-      batch_options.policy = BatchOptions::Policy::kFixed;
-      break;
-    case Batching::kDeadline:
-      batch_options.policy = BatchOptions::Policy::kDeadline;
-      break;
-  }
-  return server.AddBatchRoute(
-      "POST", "/score",
-      [this](const std::vector<RequestContext*>& batch) { return ScoreBatch(batch); },
-      batch_options);
+  return server.AddMetricsSource([info = ModelInfoMetric()](std::string* out) { *out += info; });
 }
 
 }  // namespace brisk::fraud_scoring

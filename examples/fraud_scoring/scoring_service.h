@@ -50,7 +50,10 @@ class ScoringService {
   explicit ScoringService(std::unique_ptr<FraudModel> model)
       : model_(std::move(model)) {}
 
-  // Adds POST /score and GET /model to `server` (before Start()).
+  // Adds POST /score and GET /model to `server` (before Start()). The
+  // handlers use this service: it must outlive the server's Stop(). A
+  // refused POST /score (a batch route without deadline admission) adds
+  // nothing, so a second call (say with kOff) may follow.
   // `batch_options` is used by kDeadline and kFixed (kFixed takes its
   // policy from `batching`).
   absl::Status Register(HttpServer& server, Batching batching,

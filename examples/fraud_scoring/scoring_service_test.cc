@@ -205,6 +205,21 @@ TEST(ModelInfoMetricTest, AModelsNameCannotBreakTheMetricsPage) {
   EXPECT_EQ(std::count(metric.begin(), metric.end(), '\n'), 3);  // HELP, TYPE, sample
 }
 
+// A batch route needs deadline admission: under CoDel, Register() with
+// batching is refused and adds nothing, so kOff may follow on the same
+// server (it used to leave /model registered: AlreadyExists).
+TEST_F(ScoringServiceTest, ARefusedRegistrationLeavesNothingBehind) {
+  HttpServer server({.address = "127.0.0.1",
+                     .port = 0,
+                     .workers = 2,
+                     .admission = ServerOptions::Admission::kCodel,
+                     .handle_signals = false});
+  const absl::Status batched = service_->Register(server, Batching::kDeadline, {});
+  EXPECT_EQ(batched.code(), absl::StatusCode::kFailedPrecondition) << batched;
+  const absl::Status plain = service_->Register(server, Batching::kOff, {});
+  EXPECT_TRUE(plain.ok()) << plain;
+}
+
 // The whole service over HTTP, one test per batching policy.
 class ScoringServerTest : public ScoringServiceTest,
                           public ::testing::WithParamInterface<Batching> {};
