@@ -403,7 +403,9 @@ class HttpServer {
 
   // Read-only figures (what metrics_path serves). Any thread; until Start()
   // has built them (also while a Run() on another thread is starting), an
-  // empty set (no routes, every figure zero).
+  // empty set (no routes, every figure zero) that is a different object:
+  // call again after Start() rather than keep that reference. The started
+  // server's figures live as long as this HttpServer.
   const ServerMetrics& metrics() const;
   // TLS handshakes (full, resumed), failures by reason, reloads; all zero
   // without TLS and until Start() has succeeded. Any thread.
