@@ -576,7 +576,6 @@ TEST_F(EmbeddingTest, AHandlerThatWritesOnRegardlessIsCutOff) {
   ASSERT_TRUE(Eventually([&] { return stream_done_.load(); }));
   EXPECT_EQ(server_->metrics().stream_overruns.load(), 1u);
   EXPECT_FALSE(c.Read().has_value());  // no last chunk: incomplete
-  EXPECT_LT(c.pending().size(), 4u << 20);
   EXPECT_TRUE(c.WaitClosed());
 }
 

@@ -140,29 +140,42 @@ bool Exchange::BeginStream(http::Response head) {
 bool Exchange::Write(std::string_view piece) {
   std::lock_guard<std::mutex> lock(mu_);
   if (state_ != State::kStreaming || closed_) return false;
-  // A producer that writes on, told "full" (false) and far past the limit,
-  // would buffer without bound for a client that reads slowly (the write
-  // timeout only ends one that stops): its stream is cut off, as if its
-  // Responder were dropped. One large piece into a buffer below the
-  // ceiling is taken whole.
+  // A producer told "full" (false) that writes on without waiting would
+  // buffer without bound for a client that reads slowly (the write timeout
+  // only ends one that stops): past an allowance its stream is cut off, as
+  // if its Responder were dropped. Only what it writes after a false, with
+  // no room made since, counts: not a backlog of earlier answers on the
+  // connection, nor one large piece into a buffer that had room.
   const size_t limit = options_.stream_buffer_limit;
-  const size_t ceiling =
-      limit > std::numeric_limits<size_t>::max() / ExchangeOptions::kOverrunFactor
-          ? std::numeric_limits<size_t>::max()
-          : limit * ExchangeOptions::kOverrunFactor;
-  if (pending_.body.size() + unsent_ >= ceiling) {
-    state_ = State::kDone;
-    closed_ = true;
-    pending_.cut_off = true;
-    if (metrics_ != nullptr) metrics_->stream_overruns.fetch_add(1, std::memory_order_relaxed);
-    ScheduleDeliveryLocked();
-    return false;
+  if (pending_.body.size() + unsent_ < limit) ResetOverrunLocked();
+  if (told_full_) {
+    const size_t allowance =
+        limit > std::numeric_limits<size_t>::max() / ExchangeOptions::kOverrunFactor
+            ? std::numeric_limits<size_t>::max()
+            : limit * ExchangeOptions::kOverrunFactor;
+    if (piece.size() > allowance - written_while_full_) {
+      state_ = State::kDone;
+      closed_ = true;
+      pending_.cut_off = true;
+      if (metrics_ != nullptr) metrics_->stream_overruns.fetch_add(1, std::memory_order_relaxed);
+      writable_cv_.notify_all();  // a WaitWritable() elsewhere: it is closed
+      ScheduleDeliveryLocked();
+      return false;
+    }
+    written_while_full_ += piece.size();
   }
   if (!piece.empty()) {
     pending_.body.append(piece);
     ScheduleDeliveryLocked();
   }
-  return pending_.body.size() + unsent_ < options_.stream_buffer_limit;
+  const bool room = pending_.body.size() + unsent_ < limit;
+  if (!room) told_full_ = true;
+  return room;
+}
+
+void Exchange::ResetOverrunLocked() {
+  told_full_ = false;
+  written_while_full_ = 0;
 }
 
 void Exchange::Finish() {
@@ -208,6 +221,7 @@ bool Exchange::WritableLocked() const {
 
 absl::AnyInvocable<void()> Exchange::WakeWritersLocked() {
   if (!closed_ && !WritableLocked()) return nullptr;
+  if (WritableLocked()) ResetOverrunLocked();  // the producer may write again
   writable_cv_.notify_all();
   return std::move(on_writable_);
 }

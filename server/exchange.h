@@ -122,7 +122,8 @@ struct ExchangeUpdate {
 
 struct ExchangeOptions {
   // Stream bytes buffered (taken or not) before Write() says "full". A
-  // Write() with kOverrunFactor times this buffered cuts the stream off.
+  // producer that writes more than kOverrunFactor times this after a
+  // "full", with no room made since, is cut off.
   size_t stream_buffer_limit = 256 * 1024;
   static constexpr size_t kOverrunFactor = 4;
 };
@@ -250,6 +251,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   void ScheduleDeliveryLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Deliver();
   bool WritableLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ResetOverrunLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Wakes writers if the buffer is writable or the stream gone. Returns the
   // callback to run (outside the lock), if any.
   absl::AnyInvocable<void()> WakeWritersLocked()
@@ -294,6 +296,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   ExchangeUpdate pending_ ABSL_GUARDED_BY(mu_);
   bool has_update_ ABSL_GUARDED_BY(mu_) = false;
   size_t unsent_ ABSL_GUARDED_BY(mu_) = 0;
+  // Write() said "full" and no room was made since; what was written since.
+  bool told_full_ ABSL_GUARDED_BY(mu_) = false;
+  size_t written_while_full_ ABSL_GUARDED_BY(mu_) = 0;
   absl::AnyInvocable<void()> on_writable_ ABSL_GUARDED_BY(mu_);
   // Calls a writable callback taken from on_writable_ (outside mu_).
   void RunWritable(absl::AnyInvocable<void()>& callback);

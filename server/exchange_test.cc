@@ -104,34 +104,58 @@ TEST(ExchangeTest, AStreamBufferLimitAtTheTopOfSizeTIsWritable) {
   EXPECT_TRUE(ran);
 }
 
-// A producer that ignores Write()'s "full" buffers on until 4x the limit
-// and is then cut off (memory stays bounded for a slow client); one large
-// piece into a buffer below that is taken whole.
-TEST(ExchangeTest, WritingOnFarPastTheLimitCutsTheStreamOff) {
-  auto metrics = std::make_shared<ServerMetrics>(std::vector<std::string>{"/r"});
-  auto e = std::make_shared<Exchange>(
+std::shared_ptr<Exchange> MakeStream(size_t limit, std::shared_ptr<ServerMetrics> metrics) {
+  return std::make_shared<Exchange>(
       http::Request(), std::vector<std::pair<std::string, std::string>>{},
-      std::chrono::steady_clock::now(), SteadyTime::max(), 0, nullptr, nullptr, metrics,
-      ExchangeOptions{.stream_buffer_limit = 100});
+      std::chrono::steady_clock::now(), SteadyTime::max(), 0, nullptr, nullptr, std::move(metrics),
+      ExchangeOptions{.stream_buffer_limit = limit});
+}
+
+// A producer that ignores Write()'s "full" may write 4x the limit more and
+// is then cut off (memory stays bounded for a slow client); a large piece
+// into a buffer with room is taken whole, and room made resets the count.
+TEST(ExchangeTest, WritingOnFarPastFullCutsTheStreamOff) {
+  auto metrics = std::make_shared<ServerMetrics>(std::vector<std::string>{"/r"});
+  auto e = MakeStream(100, metrics);
   ASSERT_TRUE(e->BeginStream(http::Response::Text(200, "")));
-  EXPECT_FALSE(e->Write(std::string(350, 'a')));  // over the limit, still taken
-  EXPECT_FALSE(e->closed());
-  EXPECT_FALSE(e->Write(std::string(49, 'b')));  // 399: below 4x
-  EXPECT_FALSE(e->closed());
-  EXPECT_FALSE(e->Write("c"));  // 400: taken, the ceiling reached
+  EXPECT_FALSE(e->Write(std::string(350, 'a')));  // had room: taken, now full
+  EXPECT_FALSE(e->Write(std::string(400, 'b')));  // 4x the limit after "full"
   EXPECT_FALSE(e->closed());
   EXPECT_EQ(metrics->stream_overruns.load(), 0u);
-  EXPECT_FALSE(e->Write("d"));  // written on at the ceiling: cut off
+  EXPECT_FALSE(e->Write("c"));  // one byte more: cut off
   EXPECT_TRUE(e->closed());
   EXPECT_EQ(metrics->stream_overruns.load(), 1u);
-  EXPECT_FALSE(e->Write("e"));
+  EXPECT_FALSE(e->Write("d"));
+  EXPECT_FALSE(e->WaitWritable(std::chrono::hours(1)));  // at once: closed
   ASSERT_TRUE(e->HasUpdate());
   const ExchangeUpdate update = e->TakeUpdate();
   EXPECT_TRUE(update.cut_off);
   EXPECT_FALSE(update.finished);
-  EXPECT_EQ(update.body, std::string(350, 'a') + std::string(49, 'b') + "c");
+  EXPECT_EQ(update.body, std::string(350, 'a') + std::string(400, 'b'));
   e->Finish();  // nothing more: the stream is over
   EXPECT_FALSE(e->HasUpdate());
+  EXPECT_EQ(metrics->stream_overruns.load(), 1u);
+}
+
+// Bytes of earlier answers still unsent on the connection make a stream
+// "full" at once, but a producer that waits is never cut off for them; nor
+// one that wrote on a while and then got room.
+TEST(ExchangeTest, AStreamBehindABacklogIsToldFullNotCutOff) {
+  auto metrics = std::make_shared<ServerMetrics>(std::vector<std::string>{"/r"});
+  auto e = MakeStream(100, metrics);
+  ASSERT_TRUE(e->BeginStream(http::Response::Text(200, "")));
+  e->SetUnsent(100000);  // 1000x the limit, the answers before it
+  EXPECT_FALSE(e->Write(std::string(1000, 'a')));
+  EXPECT_FALSE(e->closed());
+  EXPECT_FALSE(e->Write(std::string(300, 'b')));  // within the allowance
+  EXPECT_FALSE(e->closed());
+  e->TakeUpdate();  // the connection took the pieces...
+  e->SetUnsent(0);  // ...and the client read everything: room
+  EXPECT_TRUE(e->WaitWritable(std::chrono::nanoseconds(0)));
+  EXPECT_FALSE(e->Write(std::string(150, 'c')));  // full again
+  EXPECT_FALSE(e->Write(std::string(400, 'd')));  // a new allowance
+  EXPECT_FALSE(e->closed());
+  EXPECT_EQ(metrics->stream_overruns.load(), 0u);
 }
 
 }  // namespace

@@ -193,10 +193,11 @@ class Responder {
   // still queued: wait with WaitWritable() or OnWritable() before writing
   // more) or when the stream is gone (closed() is then true). Before a
   // BeginStream() that returned true (or after Send()), false and the
-  // piece is dropped: there is no stream to write to. Writing on while 4x
-  // the limit is buffered (a producer that ignores false) cuts the stream
-  // off, as a dropped Responder does (brisk_stream_overruns_total): memory
-  // stays bounded however slowly the client reads.
+  // piece is dropped: there is no stream to write to. A producer that
+  // ignores false and writes more than 4x the limit on, with no room made
+  // since, has its stream cut off, as a dropped Responder does
+  // (brisk_stream_overruns_total): memory stays bounded however slowly the
+  // client reads.
   bool Write(std::string_view piece);
   // Ends the streamed body.
   void Finish();

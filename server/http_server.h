@@ -176,8 +176,8 @@ struct ServerOptions {
   // and --write_timeout then closes it.
   size_t max_unsent_bytes = 256 * 1024;
   // A streamed answer's bytes buffered per request before
-  // Responder::Write() asks the handler to wait; a handler that writes on
-  // with 4x this buffered has its stream cut off.
+  // Responder::Write() asks the handler to wait; a handler that writes 4x
+  // this more without waiting has its stream cut off.
   size_t stream_buffer_bytes = 256 * 1024;
   // Access log path; "-" = stdout; empty = off.
   std::string access_log;

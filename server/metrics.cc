@@ -330,8 +330,8 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
                "Responders destroyed without an answer (answered 500).",
                load(responders_dropped));
   AppendScalar(out, "brisk_stream_overruns_total", "counter",
-               "Streams cut off because their handler wrote on with 4x the stream buffer "
-               "limit unsent.",
+               "Streams cut off because their handler, told the buffer was full, wrote "
+               "4x its limit more without waiting.",
                load(stream_overruns));
   AppendScalar(out, "brisk_in_flight_requests", "gauge",
                "Offloaded requests queued or running.", load(in_flight));

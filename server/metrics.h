@@ -211,7 +211,7 @@ class ServerMetrics {
   std::atomic<uint64_t> deadline_in_queue{0};  // ... of which never ran
   std::atomic<uint64_t> handler_exceptions{0};
   std::atomic<uint64_t> responders_dropped{0};  // unanswered: 500
-  // Streams cut off: their handler wrote on far past the buffer limit.
+  // Streams cut off: their handler wrote on far past a "full".
   std::atomic<uint64_t> stream_overruns{0};
   std::atomic<uint64_t> late_results_dropped{0};
   // Connections.
