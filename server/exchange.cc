@@ -154,12 +154,9 @@ bool Exchange::Write(std::string_view piece) {
             ? std::numeric_limits<size_t>::max()
             : limit * ExchangeOptions::kOverrunFactor;
     if (piece.size() > allowance - written_while_full_) {
-      state_ = State::kDone;
-      closed_ = true;
-      pending_.cut_off = true;
       if (metrics_ != nullptr) metrics_->stream_overruns.fetch_add(1, std::memory_order_relaxed);
       writable_cv_.notify_all();  // a WaitWritable() elsewhere: it is closed
-      ScheduleDeliveryLocked();
+      CutOffLocked();
       return false;
     }
     written_while_full_ += piece.size();
@@ -205,11 +202,15 @@ void Exchange::Abandon() {
     pending_.streaming = false;
     ScheduleDeliveryLocked();
   } else if (state_ == State::kStreaming) {
-    state_ = State::kDone;
-    closed_ = true;
-    pending_.cut_off = true;
-    ScheduleDeliveryLocked();
+    CutOffLocked();
   }
+}
+
+void Exchange::CutOffLocked() {
+  state_ = State::kDone;
+  closed_ = true;
+  pending_.cut_off = true;
+  ScheduleDeliveryLocked();
 }
 
 bool Exchange::WritableLocked() const {

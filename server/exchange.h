@@ -252,6 +252,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   void Deliver();
   bool WritableLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ResetOverrunLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends a stream without its last chunk (the client sees it incomplete).
+  void CutOffLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Wakes writers if the buffer is writable or the stream gone. Returns the
   // callback to run (outside the lock), if any.
   absl::AnyInvocable<void()> WakeWritersLocked()
