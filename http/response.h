@@ -10,8 +10,8 @@
 // on an empty answer to HEAD (a HEAD route of its own saying its GET's
 // length) and a Connection field with the "close" option (AsksToClose():
 // the server closes the connection after this answer, which then says
-// `Connection: close`). A Date or Server header set here replaces the serializer's; an
-// Upgrade header gets its `Connection: upgrade`. AddHeader() adds a field
+// `Connection: close`). A Date or Server header set here replaces the
+// serializer's; an Upgrade header gets its `Connection: upgrade`. AddHeader() adds a field
 // (a list field may repeat); SetHeader() replaces every field of that name
 // (e.g. the Content-Type Text()/Json() set).
 // Ownership: a plain value type. Thread-safety: like std::string.

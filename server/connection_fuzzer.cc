@@ -26,9 +26,9 @@
 //  11 a waiting Responder (argument / 16 picks it) sends an answer (some
 //     with Connection: close)
 //  12 ... is dropped (500, or a cut-off stream)
-//  13 ... begins a stream (some heads with Connection: close), writes a piece (when the buffer is
-//  full, with
-//     argument & 2, asks OnWritable for one more), or finishes it
+//  13 ... begins a stream (some heads with Connection: close), writes a
+//     piece (when the buffer is full, with argument & 2, asks OnWritable
+//     for one more), or finishes it
 //  14 the server drains (BeginDrain(argument & 1))
 //  15 the server stops (CloseAnsweringPending)
 //  16 the connection is closed (Close)
