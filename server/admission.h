@@ -82,6 +82,13 @@ struct Job {
   // later, from elsewhere): its time to answer is not known yet and comes
   // through AnswerCame() when the answer does.
   bool answer_pending = false;
+  // Set by the runner before Finished(), for a batch: how many of its
+  // members ran (a member answered while it was queued is left out), and
+  // whether the handler failed (threw, or did not give one answer per
+  // member). A failed batch's time says nothing of what a batch costs, and
+  // is not learned.
+  size_t batch_ran = 0;
+  bool failed = false;
 };
 
 struct Refusal {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <memory>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -350,6 +351,53 @@ TEST(DeadlinePolicyBatchTest, BatchRouteIsAdmittedFormedAndLearned) {
   // A request that cannot finish even in a batch of its own is refused now.
   Job hopeless = Member(t, microseconds(500), 9);
   EXPECT_EQ(p.Admit(hopeless, t + microseconds(2500)), ShedReason::kPredictedLate);
+}
+
+// A batch whose handler failed (threw, or gave the wrong number of
+// answers) says nothing of what a batch costs: the cost model stays as it
+// was. A batch some of whose members were answered while queued is
+// learned as the size that ran.
+TEST(DeadlinePolicyBatchTest, TheCostModelLearnsOnlyBatchesThatRanWell) {
+  const auto policy = [] {
+    return std::make_unique<DeadlinePolicy>(DeadlinePolicyOptions{
+        .workers = 1,
+        .batch = {BatchFormerOptions{.max_batch = 8,
+                                     .expected_fixed_cost = milliseconds(1),
+                                     .expected_per_item_cost = microseconds(100)}}});
+  };
+  const SteadyTime t = kT0;
+  std::vector<Refusal> refused;
+  // Runs a batch of `members` whose handler took 5 ms for `ran` of them.
+  const auto run = [&](DeadlinePolicy& p, uint64_t members, size_t ran, bool failed) {
+    for (uint64_t i = 1; i <= members; ++i) {
+      Job j = Member(t, milliseconds(50), i);
+      ASSERT_FALSE(p.Admit(j, t).has_value());
+    }
+    std::optional<Job> batch = p.Next(t, &refused);
+    ASSERT_TRUE(batch.has_value());
+    ASSERT_EQ(batch->batch.size(), members);
+    batch->batch_ran = ran;
+    batch->failed = failed;
+    p.Finished(*batch, milliseconds(5), t + milliseconds(5));
+  };
+  const auto cost = [](DeadlinePolicy& p) {
+    const std::optional<AdmissionPolicy::Estimate> c = p.BatchCostFor(0);
+    return std::make_pair(c->mean, c->deviation);
+  };
+  std::unique_ptr<DeadlinePolicy> untouched = policy();
+  std::unique_ptr<DeadlinePolicy> failed = policy();
+  run(*failed, 8, 8, /*failed=*/true);
+  EXPECT_EQ(cost(*failed), cost(*untouched));
+  std::unique_ptr<DeadlinePolicy> learned = policy();
+  run(*learned, 8, 8, /*failed=*/false);
+  EXPECT_NE(cost(*learned), cost(*untouched));  // a sound batch is learned
+
+  std::unique_ptr<DeadlinePolicy> two_of_eight = policy();
+  run(*two_of_eight, 8, 2, /*failed=*/false);
+  std::unique_ptr<DeadlinePolicy> two = policy();
+  run(*two, 2, 2, /*failed=*/false);
+  EXPECT_EQ(cost(*two_of_eight), cost(*two));
+  EXPECT_NE(cost(*two_of_eight), cost(*learned));
 }
 
 // One slow first batch (a cold start: 18 ms) taught the cost model that a

@@ -523,7 +523,8 @@ void DeadlinePolicy::Finished(const Job& job, nanoseconds handler_time,
   std::lock_guard<std::mutex> lock(mu_);
   RouteState& r = Route(job.route);
   // A zero time: the job did not run (its request was answered already).
-  if (handler_time.count() > 0) {
+  // A failed batch's time is not what a batch costs.
+  if (handler_time.count() > 0 && !job.failed) {
     // A handler that answered before returning (a stream) was in time
     // once its answer was given; its worker was held to the end.
     const nanoseconds to_answer = job.answer_time.has_value()
@@ -544,7 +545,8 @@ void DeadlinePolicy::Finished(const Job& job, nanoseconds handler_time,
     }
     r.last_sample = now;
     if (r.batcher != nullptr && job.is_batch()) {
-      r.batcher->Finished(job.batch.size(), handler_time, /*restart=*/job.probe);
+      r.batcher->Finished(job.batch_ran > 0 ? job.batch_ran : job.batch.size(), handler_time,
+                          /*restart=*/job.probe);
     }
   }
   --r.running;

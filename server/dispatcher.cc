@@ -233,7 +233,7 @@ void Dispatcher::Run(Exchange& exchange) {
   }
 }
 
-void Dispatcher::RunBatch(const std::vector<Exchange*>& batch) {
+bool Dispatcher::RunBatch(const std::vector<Exchange*>& batch) {
   const Route& route = routes_->route(batch.front()->route_id());
   std::vector<RequestContext*> contexts;
   contexts.reserve(batch.size());
@@ -242,15 +242,17 @@ void Dispatcher::RunBatch(const std::vector<Exchange*>& batch) {
   bool failed = false;
   try {
     responses = route.batch(contexts);
-    failed = responses.size() != batch.size();  // a broken handler
+    // A broken handler: which answer is whose cannot be known.
+    failed = responses.size() != batch.size();
   } catch (...) {
-    metrics_->handler_exceptions.fetch_add(1, std::memory_order_relaxed);
     failed = true;
   }
+  if (failed) metrics_->handler_exceptions.fetch_add(1, std::memory_order_relaxed);
   // One bad batch answers its own members 500, and nothing else.
   for (size_t i = 0; i < batch.size(); ++i) {
     batch[i]->Answer(failed ? http::Response::Status(500) : std::move(responses[i]));
   }
+  return !failed;
 }
 
 void Dispatcher::Refuse(Exchange& exchange, ShedReason reason) {

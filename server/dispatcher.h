@@ -85,7 +85,7 @@ class Dispatcher final : public WorkerDelegate {
 
   // WorkerDelegate.
   void Run(Exchange& exchange) override;
-  void RunBatch(const std::vector<Exchange*>& batch) override;
+  bool RunBatch(const std::vector<Exchange*>& batch) override;
   void Refuse(Exchange& exchange, ShedReason reason) override;
 
  private:

@@ -325,7 +325,9 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
                "departure came first.",
                load(late_results_dropped));
   AppendScalar(out, "brisk_handler_exceptions_total", "counter",
-               "Handlers that threw (answered 500).", load(handler_exceptions));
+               "Handlers that threw, or batch handlers that did not give one answer per member "
+               "(answered 500).",
+               load(handler_exceptions));
   AppendScalar(out, "brisk_responders_dropped_total", "counter",
                "Responders destroyed without an answer (answered 500).",
                load(responders_dropped));

@@ -253,7 +253,8 @@ void WorkerPool::RunJob(Job& job, SteadyTime start) {
     }
     rm.batch_size.Observe(batch.size());
     rm.batch_wait.Observe(start - oldest);
-    delegate_->RunBatch(batch);
+    job.batch_ran = batch.size();
+    job.failed = !delegate_->RunBatch(batch);
   } else {
     CountQueued(*metrics_, job.metrics_route, -1);
     Exchange& exchange = *job.exchange;

@@ -41,8 +41,10 @@ class WorkerDelegate {
  public:
   // Runs the request's handler (a worker thread).
   virtual void Run(Exchange& exchange) = 0;
-  // Runs a batch route's handler on one batch (a worker thread).
-  virtual void RunBatch(const std::vector<Exchange*>& batch) = 0;
+  // Runs a batch route's handler on one batch (a worker thread). Returns
+  // false when the handler failed: it threw, or did not give one answer
+  // per member (each member is then answered 500).
+  virtual bool RunBatch(const std::vector<Exchange*>& batch) = 0;
   // Answers a request the policy refused while it was queued.
   virtual void Refuse(Exchange& exchange, ShedReason reason) = 0;
 

@@ -79,8 +79,9 @@ class CountingDelegate : public WorkerDelegate {
     ++runs_;
     cv_.notify_all();
   }
-  void RunBatch(const std::vector<Exchange*>& batch) override {
+  bool RunBatch(const std::vector<Exchange*>& batch) override {
     for (Exchange* e : batch) Run(*e);
+    return true;
   }
   void Refuse(Exchange&, ShedReason) override {}
 
@@ -156,6 +157,8 @@ class GatedPolicy : public AdmissionPolicy {
     std::vector<uint64_t> ids;  // the job's id, or its members' in order
     std::chrono::nanoseconds handler_time;
     bool cut_short;
+    size_t batch_ran = 0;
+    bool failed = false;
   };
 
   explicit GatedPolicy(Mode mode) : mode_(mode) {}
@@ -206,7 +209,10 @@ class GatedPolicy : public AdmissionPolicy {
   }
   void Finished(const Job& job, std::chrono::nanoseconds handler_time,
                 SteadyTime) override {
-    Finish f{.handler_time = handler_time, .cut_short = job.cut_short};
+    Finish f{.handler_time = handler_time,
+             .cut_short = job.cut_short,
+             .batch_ran = job.batch_ran,
+             .failed = job.failed};
     if (job.is_batch()) {
       for (const Job& member : job.batch) f.ids.push_back(member.id);
     } else {
@@ -245,10 +251,19 @@ class RecordingDelegate : public WorkerDelegate {
     std::lock_guard<std::mutex> lock(mu_);
     ran_.push_back(&exchange);
   }
-  void RunBatch(const std::vector<Exchange*>& batch) override {
-    for (Exchange* e : batch) e->Answer(http::Response{.status = 200});
-    std::lock_guard<std::mutex> lock(mu_);
+  // With FailBatches(), answers each member 500 and reports the batch failed.
+  bool RunBatch(const std::vector<Exchange*>& batch) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    const bool fail = fail_batches_;
+    lock.unlock();
+    for (Exchange* e : batch) e->Answer(http::Response{.status = fail ? 500 : 200});
+    lock.lock();
     batches_.push_back(batch);
+    return !fail;
+  }
+  void FailBatches() {
+    std::lock_guard<std::mutex> lock(mu_);
+    fail_batches_ = true;
   }
   void Refuse(Exchange& exchange, ShedReason reason) override {
     exchange.Refuse(http::Response{.status = 503});
@@ -273,6 +288,7 @@ class RecordingDelegate : public WorkerDelegate {
   mutable std::mutex mu_;
   std::vector<Exchange*> ran_;
   std::vector<std::vector<Exchange*>> batches_;
+  bool fail_batches_ = false;
   std::vector<std::pair<Exchange*, ShedReason>> refused_;
 };
 
@@ -380,8 +396,36 @@ TEST(WorkerPoolTest, ABatchLeavesOutTheMembersCancelledWhileQueued) {
                                                     exchanges[3].get()}));
       EXPECT_EQ(metrics.route(0).batch_size.count(), 1u);
       EXPECT_EQ(metrics.route(0).queue_wait.count(), 3u);
+      // The policy learns the cost of the three that ran, not of four.
+      EXPECT_EQ(finished[0].batch_ran, 3u);
+      EXPECT_FALSE(finished[0].failed);
     }
   }
+}
+
+// A batch whose handler failed is reported so to the policy, which then
+// does not learn its time as what a batch costs.
+TEST(WorkerPoolTest, AFailedBatchIsReportedFailedToThePolicy) {
+  ServerMetrics metrics({"/score"});
+  RecordingDelegate delegate;
+  delegate.FailBatches();
+  auto owned = std::make_unique<GatedPolicy>(GatedPolicy::Mode::kBatch);
+  GatedPolicy& policy = *owned;
+  WorkerPool pool(1, 16, std::move(owned), &delegate, &metrics);
+  Job first = MakeJobWithId(1);
+  ASSERT_FALSE(pool.Submit(std::move(first), steady_clock::now()).has_value());
+  policy.OpenAtNextAdmit();
+  Job second = MakeJobWithId(2);
+  std::shared_ptr<Exchange> exchange = second.exchange;
+  ASSERT_FALSE(pool.Submit(std::move(second), steady_clock::now()).has_value());
+  pool.Shutdown();
+
+  const std::vector<GatedPolicy::Finish> finished = policy.finished();
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(finished[0].ids, (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(finished[0].batch_ran, 2u);
+  EXPECT_TRUE(finished[0].failed);
+  EXPECT_TRUE(exchange->started());
 }
 
 // A queued job the policy refuses (here: too little time left) is answered
@@ -425,8 +469,9 @@ class HoldingDelegate : public WorkerDelegate {
     lock.unlock();
     exchange.Answer(http::Response{.status = 200});
   }
-  void RunBatch(const std::vector<Exchange*>& batch) override {
+  bool RunBatch(const std::vector<Exchange*>& batch) override {
     for (Exchange* e : batch) Run(*e);
+    return true;
   }
   void Refuse(Exchange& exchange, ShedReason) override {
     exchange.Refuse(http::Response{.status = 503});
