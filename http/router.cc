@@ -52,12 +52,6 @@ struct Router::Node {
     }
     return method == "HEAD" ? get : nullptr;
   }
-
-  std::string Allow() const {
-    std::vector<std::string_view> names;
-    for (const auto& [m, id] : methods) names.push_back(m);
-    return AllowValue(std::move(names));
-  }
 };
 
 namespace {
@@ -209,20 +203,23 @@ using Params = absl::InlinedVector<std::pair<std::string_view, std::string_view>
 
 }  // namespace
 
+using PathMatches = absl::InlinedVector<const Router::Node*, 2>;
+
 // Depth-first, literals before the parameter. Returns the node serving
-// `method`, or nullptr; remembers the first node matching the path.
+// `method`, or nullptr; remembers every node matching the path (a literal
+// and a parameter route may both match it, with different methods).
 static const Router::Node* Walk(const Router::Node* node, std::string_view rest,
                                 std::string_view method, Params* params,
-                                const Router::Node** path_match) {
+                                PathMatches* path_matches) {
   const size_t slash = rest.find('/');
   const std::string_view seg = rest.substr(0, slash);
   const bool last = slash == std::string_view::npos;
   auto visit = [&](const Router::Node* child) -> const Router::Node* {
     if (!last) {
-      return Walk(child, rest.substr(slash + 1), method, params, path_match);
+      return Walk(child, rest.substr(slash + 1), method, params, path_matches);
     }
     if (child->methods.empty()) return nullptr;
-    if (*path_match == nullptr) *path_match = child;
+    path_matches->push_back(child);
     return child->Route(method) != nullptr ? child : nullptr;
   };
   if (const Router::Node* lit = node->Literal(seg)) {
@@ -245,9 +242,8 @@ RouteMatch Router::Match(std::string_view method, std::string_view path) const {
     if (method == "CONNECT") match.kind = RouteMatch::kNotImplemented;
     return match;
   }
-  const Node* path_match = nullptr;
-  const Node* found =
-      Walk(root_.get(), path.substr(1), method, &match.params, &path_match);
+  PathMatches path_matches;
+  const Node* found = Walk(root_.get(), path.substr(1), method, &match.params, &path_matches);
   if (found != nullptr) {
     match.kind = RouteMatch::kFound;
     match.route_id = *found->Route(method);
@@ -256,9 +252,15 @@ RouteMatch Router::Match(std::string_view method, std::string_view path) const {
   match.params.clear();
   if (!IsKnownMethod(method)) {
     match.kind = RouteMatch::kNotImplemented;
-  } else if (path_match != nullptr) {
+  } else if (!path_matches.empty()) {
+    // Allow names every method some route serves at this path (RFC 9110
+    // §15.5.6), whichever of the matching patterns serves it.
     match.kind = RouteMatch::kMethodNotAllowed;
-    match.allow = path_match->Allow();
+    std::vector<std::string_view> names;
+    for (const Node* n : path_matches) {
+      for (const auto& [m, id] : n->methods) names.push_back(m);
+    }
+    match.allow = AllowValue(std::move(names));
   }
   return match;
 }

@@ -84,6 +84,28 @@ TEST(RouterTest, MethodNotAllowedWithAllow) {
   EXPECT_EQ(m.allow, "HEAD");
 }
 
+// A literal and a parameter pattern can both match a path: Allow names
+// the methods of both, since each of them is served there (RFC 9110
+// §15.5.6), whichever of the two is tried first.
+TEST(RouterTest, AllowNamesTheMethodsOfEveryPatternMatchingThePath) {
+  Router r;
+  ASSERT_TRUE(r.Add("GET", "/files/index", 1).ok());
+  ASSERT_TRUE(r.Add("PUT", "/files/{name}", 2).ok());
+  ASSERT_TRUE(r.Add("POST", "/only/literal", 3).ok());
+  ASSERT_TRUE(r.Add("GET", "/only/{p}", 4).ok());
+  RouteMatch m = r.Match("DELETE", "/files/index");
+  ASSERT_EQ(m.kind, RouteMatch::kMethodNotAllowed);
+  EXPECT_EQ(m.allow, "GET, HEAD, PUT");
+  EXPECT_EQ(r.Match("PUT", "/files/index").kind, RouteMatch::kFound);  // as Allow says
+  m = r.Match("DELETE", "/files/other");  // the parameter pattern alone
+  ASSERT_EQ(m.kind, RouteMatch::kMethodNotAllowed);
+  EXPECT_EQ(m.allow, "PUT");
+  m = r.Match("DELETE", "/only/literal");
+  ASSERT_EQ(m.kind, RouteMatch::kMethodNotAllowed);
+  EXPECT_EQ(m.allow, "GET, HEAD, POST");
+  EXPECT_TRUE(m.params.empty());
+}
+
 // OPTIONS *'s Allow: every method some route accepts, HEAD with GET, plus
 // what the caller also answers; sorted, each once.
 TEST(RouterTest, AllowAnywhereListsEveryRegisteredMethod) {
