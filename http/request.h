@@ -102,10 +102,19 @@ class Request {
   std::string_view method() const { return View(method_); }
   // Raw request-target: "/a%20b?x=1", "http://h/p", "h:443" (CONNECT), "*".
   std::string_view target() const { return View(target_); }
-  // Percent-decoded path without the query: "/a b". For absolute-form it is
-  // the path part ("/" when empty); for authority-form it is empty; for
-  // asterisk-form "*". Note that "%2F" decodes to '/'.
+  // Percent-decoded path without the query: "/a b", with its dot segments
+  // removed (RFC 3986 §5.2.4: "/a/./b/../c" is "/a/c"; a ".." above the
+  // root is refused 400), so no segment is "." or "..". For absolute-form
+  // it is the path part ("/" when empty); for authority-form it is empty;
+  // for asterisk-form "*". Note that "%2F" decodes to '/' (as nginx does),
+  // and that a decoded path never holds a control character (an escape
+  // of one, like the raw byte, is refused 400).
   std::string_view path() const { return View(path_); }
+  // The authority the request is for (RFC 9112 §3.2.2): the target's own
+  // for the absolute-form ("http://a.example/x" is for "a.example", whatever
+  // Host says) and the authority-form (CONNECT); else the Host field's
+  // value ("example.com:8080"); empty when there is neither (HTTP/1.0).
+  std::string_view authority() const { return View(authority_); }
   // Raw (undecoded) query after '?', without the '?'; empty when none.
   std::string_view query() const { return View(query_); }
   // 0 for HTTP/1.0, 1 for HTTP/1.1.
@@ -149,7 +158,7 @@ class Request {
   // Field spans; inline for typical requests (no allocation).
   absl::InlinedVector<FieldSpan, 10> fields_;
   std::string body_;
-  Span method_, target_, path_, query_;
+  Span method_, target_, path_, query_, authority_;
   uint64_t content_length_ = 0;
   int version_minor_ = 1;
   bool has_content_length_ = false;

@@ -98,15 +98,59 @@ inline const char* FindLf(const char* p, const char* end) {
 }
 
 // Checks every '%' in [p, end) is followed by two hex digits and does not
-// encode NUL. Sets *has_escape.
+// encode a control character (NUL, CR, LF, ... or DEL), which a raw target
+// may not hold either and which a handler would not expect in a decoded
+// path. Sets *has_escape.
 bool ValidEscapes(const char* p, const char* end, bool* has_escape) {
   *has_escape = false;
   while ((p = static_cast<const char*>(std::memchr(p, '%', end - p)))) {
     if (end - p < 3 || !IsHexDigit(p[1]) || !IsHexDigit(p[2])) return false;
-    if (p[1] == '0' && p[2] == '0') return false;
+    if (p[1] == '0' || p[1] == '1') return false;  // %00-%1F
+    if (p[1] == '7' && (p[2] == 'F' || p[2] == 'f')) return false;
     *has_escape = true;
     p += 3;
   }
+  return true;
+}
+
+// Whether the absolute `path` has a "." or ".." segment (RFC 3986 §3.3).
+bool HasDotSegment(std::string_view path) {
+  for (size_t i = path.find("/."); i != std::string_view::npos; i = path.find("/.", i + 1)) {
+    const size_t after = i + 2;
+    if (after == path.size() || path[after] == '/') return true;
+    if (path[after] == '.' && (after + 1 == path.size() || path[after + 1] == '/')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// RFC 3986 §5.2.4 remove_dot_segments of the absolute `path` ("/a/./b/../c"
+// is "/a/c", "/a/b/.." is "/a/"), appended to `out`. False when a ".."
+// would climb above the root ("/../etc"): no client has a reason to send
+// one, and a handler must never see such a segment.
+bool AppendWithoutDotSegments(std::string_view path, std::string* out) {
+  const size_t root = out->size();
+  bool ends_in_slash = false;
+  size_t i = 1;
+  while (true) {
+    const size_t slash = path.find('/', i);
+    const bool last = slash == std::string_view::npos;
+    const std::string_view seg = path.substr(i, last ? std::string_view::npos : slash - i);
+    if (seg == "." || seg == "..") {
+      if (seg == "..") {
+        if (out->size() == root) return false;
+        out->resize(out->rfind('/'));
+      }
+      ends_in_slash = last;
+    } else {
+      out->push_back('/');
+      out->append(seg);
+    }
+    if (last) break;
+    i = slash + 1;
+  }
+  if (ends_in_slash || out->size() == root) out->push_back('/');
   return true;
 }
 
@@ -147,6 +191,7 @@ void RequestParser::Reset() {
   chunk_ext_state_ = 0;
   chunk_digits_ = 0;
   host_count_ = 0;
+  target_has_authority_ = false;
   has_transfer_encoding_ = false;
   te_chunked_count_ = 0;
   te_last_chunked_ = false;
@@ -169,7 +214,7 @@ void RequestParser::Reset() {
   } else {
     r.body_.clear();
   }
-  r.method_ = r.target_ = r.path_ = r.query_ = Request::Span();
+  r.method_ = r.target_ = r.path_ = r.query_ = r.authority_ = Request::Span();
   r.content_length_ = 0;
   r.version_minor_ = 1;
   r.has_content_length_ = false;
@@ -288,7 +333,10 @@ int RequestParser::FeedLines(std::string_view chunk, size_t* used) {
     if (status != 0) {
       // A head read whole, then refused (413, 501, ...): its bytes back
       // request() for the error's log line; else its line is kept for it.
-      if (head_read_) request_.head_.assign(chunk.data(), chunk.size());
+      if (head_read_) {
+        request_.head_.assign(chunk.data(), chunk.size());
+        FinishPath();
+      }
       KeepLineSeen(chunk);
       return status;
     }
@@ -314,7 +362,10 @@ int RequestParser::FeedLines(std::string_view chunk, size_t* used) {
   const bool in_head = state_ == State::kHead;
   const int status = ParseLines(buffer_.data(), buffer_.size());
   if (status != 0) {
-    if (in_head && head_read_) request_.head_ = buffer_;  // as above
+    if (in_head && head_read_) {  // as above
+      request_.head_ = buffer_;
+      FinishPath();
+    }
     if (in_head) KeepLineSeen(buffer_);
     return status;
   }
@@ -460,6 +511,8 @@ int RequestParser::ParseRequestLine(const char* base, size_t begin,
       return kBadRequest;
     }
     request_.path_ = {t_off, 0};
+    request_.authority_ = request_.target_;
+    target_has_authority_ = true;
     connect_ = true;
     return 0;
   } else {
@@ -474,6 +527,13 @@ int RequestParser::ParseRequestLine(const char* base, size_t begin,
       ++i;
     }
     if (i == 0 || target.substr(i, 3) != "://") return kBadRequest;
+    // An http or https URI: another scheme names no resource of this
+    // server (RFC 9110 §7.4; https on a plain connection is the router's
+    // 421).
+    const std::string_view scheme = target.substr(0, i);
+    if (!EqualsIgnoreCase(scheme, "http") && !EqualsIgnoreCase(scheme, "https")) {
+      return kBadRequest;
+    }
     // The authority follows the Host field's rules (RFC 9112 §3.2.2: it
     // replaces Host): no userinfo, a non-empty valid host, a digit port.
     const size_t auth = i + 3;
@@ -483,6 +543,9 @@ int RequestParser::ParseRequestLine(const char* base, size_t begin,
     if (!ParseHostPort(target.substr(auth, path_begin - auth)).has_value()) {
       return kBadRequest;
     }
+    request_.authority_ = {static_cast<uint32_t>(t_off + auth),
+                           static_cast<uint32_t>(path_begin - auth)};
+    target_has_authority_ = true;
     path = {static_cast<uint32_t>(t_off + path_begin),
             static_cast<uint32_t>(target.size() - path_begin)};
   }
@@ -602,6 +665,9 @@ int RequestParser::ParseFieldLine(const char* base, size_t begin,
     // replaces the field-value check.
     ++host_count_;
     if (!IsValidHostField(value)) return kBadRequest;
+    if (!target_has_authority_) {
+      request_.authority_ = {static_cast<uint32_t>(v - base), static_cast<uint32_t>(value.size())};
+    }
   } else if (!ValidValue(v, v_end)) {
     return kBadRequest;
   }
@@ -656,21 +722,35 @@ int RequestParser::FinishHead() {
   return 0;
 }
 
-int RequestParser::CompleteHead() {
+int RequestParser::FinishPath() {
   std::string& head = request_.head_;
   if (path_needs_decode_) {
-    // The decoded path is never longer than the raw one: reserve so that
-    // reading the raw bytes while appending stays valid.
-    head.reserve(head.size() + raw_path_.length);
-    const uint32_t offset = static_cast<uint32_t>(head.size());
-    AppendPercentDecoded(
-        std::string_view(head.data() + raw_path_.offset, raw_path_.length),
-        /*plus_as_space=*/false, &head);
-    request_.path_ = {offset, static_cast<uint32_t>(head.size() - offset)};
+    path_needs_decode_ = false;
+    std::string decoded;
+    AppendPercentDecoded(std::string_view(head.data() + raw_path_.offset, raw_path_.length),
+                         /*plus_as_space=*/false, &decoded);
+    request_.path_ = {static_cast<uint32_t>(head.size()), static_cast<uint32_t>(decoded.size())};
+    head.append(decoded);
   } else if (path_default_root_) {
+    path_default_root_ = false;
     request_.path_ = {static_cast<uint32_t>(head.size()), 1};
     head.push_back('/');
   }
+  // Dot segments are removed (after decoding: "%2E%2E" is ".." too), so
+  // that a route parameter is never "." or "..", and "/a/../b" is served
+  // as "/b" (RFC 3986 §6.2.2.3).
+  const std::string_view path = request_.path();
+  if (!path.empty() && path[0] == '/' && HasDotSegment(path)) {
+    std::string clean;
+    if (!AppendWithoutDotSegments(path, &clean)) return kBadRequest;
+    request_.path_ = {static_cast<uint32_t>(head.size()), static_cast<uint32_t>(clean.size())};
+    head.append(clean);
+  }
+  return 0;
+}
+
+int RequestParser::CompleteHead() {
+  if (const int status = FinishPath(); status != 0) return status;
   if (state_ == State::kBody) {
     request_.body_.reserve(std::min<uint64_t>(remaining_, 64 * 1024));
   }

@@ -121,8 +121,8 @@ class RequestParser {
   // True once every line of the head was read, even if the head or the
   // body then failed (413 for a declared length over the limit, 501 for an
   // unknown coding, a bad chunk): request() then has the method, target
-  // and headers, for the error's log line (a percent-encoded path stays
-  // undecoded when the head itself was refused).
+  // and headers, for the error's log line (and the path decoded, as a
+  // route sees it).
   bool head_read() const { return head_read_; }
   // While no head was read whole (a request line or head refused, or one
   // still arriving when its timeout ends it): what came as the request
@@ -171,6 +171,10 @@ class RequestParser {
   int FinishHead();
   // Runs once the head bytes are in request_.head_.
   int CompleteHead();
+  // Decodes the path, or fills in "/" for an empty one, and removes its dot
+  // segments: request().path() as handlers and routes see it. Returns 0 or
+  // 400 (a ".." above the root).
+  int FinishPath();
   int FeedBody(std::string_view chunk, size_t* used);
   int ChunkExtByte(char c);
 
@@ -208,6 +212,7 @@ class RequestParser {
   bool expect_continue_ = false;
   bool path_needs_decode_ = false;
   bool path_default_root_ = false;  // absolute-form without a path
+  bool target_has_authority_ = false;  // absolute- or authority-form
   bool connect_ = false;            // a CONNECT request
   Request::Span raw_path_;
   Request request_;

@@ -4,6 +4,7 @@
 // buffer. All three must agree on every request and on the final outcome,
 // and the parser's own contract (consumed counts, limits, a valid Host) must
 // hold.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -41,8 +42,25 @@ std::string Describe(const Request& r, const ParserLimits& limits) {
   const std::optional<std::string_view> host = r.Header("host");
   Require(!host.has_value() || host->empty() ||
           brisk::http::ParseHostPort(*host).has_value());
+  // A path as routes and handlers see it: no control character, no "." or
+  // ".." segment.
+  const std::string_view path = r.path();
+  for (const char c : path) {
+    Require(static_cast<unsigned char>(c) >= 0x20 && c != 0x7f);
+  }
+  if (!path.empty() && path[0] == '/') {
+    for (size_t i = 0; i < path.size();) {
+      const size_t end = std::min(path.find('/', i + 1), path.size());
+      const std::string_view seg = path.substr(i + 1, end - i - 1);
+      Require(seg != "." && seg != "..");
+      i = end;
+    }
+  }
+  // The authority is the target's or the Host field's.
+  Require(r.authority().empty() || r.target().find(r.authority()) != std::string_view::npos ||
+          (host.has_value() && *host == r.authority()));
   std::string d;
-  for (std::string_view part : {r.method(), r.target(), r.path(), r.query()}) {
+  for (std::string_view part : {r.method(), r.target(), r.path(), r.query(), r.authority()}) {
     d.append(part);
     d.push_back('\0');
   }

@@ -161,6 +161,49 @@ const std::vector<Case>& Cases() {
        .expect = 400, .requests = 0},
       {.name = "escaped_nul", .input = "GET /a%00 HTTP/1.1\r\n" H "\r\n",
        .expect = 400, .requests = 0},
+      // Escapes of control characters are refused like the raw bytes.
+      {.name = "escaped_lf", .input = "GET /a%0Ab HTTP/1.1\r\n" H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "escaped_cr", .input = "GET /a%0d HTTP/1.1\r\n" H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "escaped_unit_separator",
+       .input = "GET /a%1F HTTP/1.1\r\n" H "\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "escaped_del", .input = "GET /a%7f HTTP/1.1\r\n" H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "escaped_space_and_tilde",
+       .input = "GET /a%20%7E%80 HTTP/1.1\r\n" H "\r\n",
+       .path = "/a ~\x80"},
+      // Dot segments are removed (RFC 3986 §5.2.4), also when escaped; the
+      // raw target is kept as sent.
+      {.name = "dot_segments_removed",
+       .input = "GET /a/./b/../c?x=/../ HTTP/1.1\r\n" H "\r\n",
+       .target = "/a/./b/../c?x=/../", .path = "/a/c", .query = "x=/../"},
+      {.name = "dot_dot_at_the_end_keeps_the_slash",
+       .input = "GET /a/b/.. HTTP/1.1\r\n" H "\r\n", .path = "/a/"},
+      {.name = "dot_at_the_end", .input = "GET /a/. HTTP/1.1\r\n" H "\r\n",
+       .path = "/a/"},
+      {.name = "dot_dot_to_the_root",
+       .input = "GET /a/.. HTTP/1.1\r\n" H "\r\n", .path = "/"},
+      {.name = "escaped_dot_segments",
+       .input = "GET /static/%2E%2E/%2e/x HTTP/1.1\r\n" H "\r\n",
+       .path = "/x"},
+      {.name = "encoded_slash_dot_dot",
+       .input = "GET /a/b%2F..%2Fc HTTP/1.1\r\n" H "\r\n", .path = "/a/c"},
+      {.name = "dots_inside_a_segment_stay",
+       .input = "GET /a/.b/..c/.../d. HTTP/1.1\r\n" H "\r\n",
+       .path = "/a/.b/..c/.../d."},
+      {.name = "empty_segments_stay",
+       .input = "GET //a//./b HTTP/1.1\r\n" H "\r\n", .path = "//a//b"},
+      {.name = "dot_dot_above_the_root",
+       .input = "GET /a/../../etc HTTP/1.1\r\n" H "\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "escaped_dot_dot_above_the_root",
+       .input = "GET /%2e%2e/x HTTP/1.1\r\n" H "\r\n", .expect = 400,
+       .requests = 0},
+      {.name = "absolute_form_dot_segments",
+       .input = "GET http://example.com/a/../b HTTP/1.1\r\n" H "\r\n",
+       .path = "/b"},
       {.name = "empty_query", .input = "GET /x? HTTP/1.1\r\n" H "\r\n",
        .path = "/x", .query = ""},
       {.name = "question_in_query", .input = "GET /x?a?b HTTP/1.1\r\n" H "\r\n",
@@ -269,6 +312,13 @@ const std::vector<Case>& Cases() {
       {.name = "absolute_form_bad_scheme",
        .input = "GET 1http://h/ HTTP/1.1\r\n" H "\r\n", .expect = 400,
        .requests = 0},
+      // Only http and https URIs name a resource here (RFC 9110 §7.4).
+      {.name = "absolute_form_other_scheme",
+       .input = "GET foo://example.com/x HTTP/1.1\r\n" H "\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "absolute_form_scheme_any_case",
+       .input = "GET HTTP://example.com/x HTTP/1.1\r\n" H "\r\n",
+       .path = "/x"},
       {.name = "absolute_form_ipv6_port",
        .input = "GET http://[::1]:8080/x HTTP/1.1\r\n" H "\r\n",
        .path = "/x", .query = ""},
@@ -1124,6 +1174,43 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
 
 // ---- Behaviour beyond the table ----
+
+// RFC 9112 §3.2.2: for the absolute-form the target's authority is the
+// request's, and the Host field is ignored; else Host is.
+TEST(RequestParserTest, TheAuthorityIsTheTargetsOrElseHosts) {
+  struct Row {
+    const char* input;
+    const char* authority;
+  };
+  for (const Row& row : {
+           Row{"GET http://a.example:8080/x HTTP/1.1\r\nHost: b.example\r\n\r\n",
+               "a.example:8080"},
+           Row{"GET http://a.example?q HTTP/1.1\r\nHost: b.example\r\n\r\n", "a.example"},
+           Row{"GET /x HTTP/1.1\r\nHost: b.example:81\r\n\r\n", "b.example:81"},
+           Row{"GET /x HTTP/1.1\r\nHost:\r\n\r\n", ""},
+           Row{"GET /x HTTP/1.0\r\n\r\n", ""},
+           Row{"CONNECT c.example:443 HTTP/1.1\r\nHost: d.example\r\n\r\n",
+               "c.example:443"},
+       }) {
+    SCOPED_TRACE(row.input);
+    for (const bool bytewise : {false, true}) {
+      RequestParser parser;
+      ParseResult r;
+      const std::string_view in = row.input;
+      if (bytewise) {
+        for (size_t i = 0; i < in.size(); ++i) r = parser.Feed(in.substr(i, 1));
+      } else {
+        r = parser.Feed(in);
+      }
+      ASSERT_EQ(r.kind, ParseResult::kComplete);
+      EXPECT_EQ(parser.request().authority(), row.authority);
+      // And after the parser is reused.
+      const Request taken = parser.TakeRequest();
+      EXPECT_EQ(taken.authority(), row.authority);
+      EXPECT_EQ(parser.request().authority(), "");
+    }
+  }
+}
 
 TEST(RequestParserTest, HeadersCompleteAndExpectContinueBeforeBody) {
   RequestParser parser;

@@ -159,6 +159,33 @@ TEST_F(ServerTest, KeepAliveServesManyRequestsOnOneConnection) {
   EXPECT_TRUE(c.WaitClosed());
 }
 
+// Routes see the path with its dot segments removed: a route parameter is
+// never "..", and a ".." above the root is refused 400 before any handler.
+TEST_F(ServerTest, RoutesSeeThePathWithoutDotSegments) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.Send(Get("/users/7/../8")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "8");
+  ASSERT_TRUE(c.Send(Get("/users/%2E%2E/hello")));  // "/hello"
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "hello\n");
+  ASSERT_TRUE(c.Send(Get("/users/..")));  // "/" has no route; never id=".."
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 404);
+  ASSERT_TRUE(c.Send(Get("/users/../../hello")));
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(r->Header("connection"), "close");
+  EXPECT_TRUE(c.WaitClosed());
+}
+
 TEST_F(ServerTest, Http10ClosesUnlessKeepAliveAsked) {
   StartServer();
   {
