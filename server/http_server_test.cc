@@ -642,6 +642,19 @@ TEST_F(ServerTest, OversizedBodyGets413) {
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 413);
   EXPECT_TRUE(c.WaitClosed());
+  // Counted under its route, also when its path was percent-encoded (it
+  // was counted unmatched: the head was refused before its path was
+  // decoded).
+  RawClient encoded(port_);
+  ASSERT_TRUE(
+      encoded.Send("POST /ech%6F HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n"));
+  r = encoded.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 413);
+  EXPECT_TRUE(encoded.WaitClosed());
+  std::string page;
+  server_->metrics().AppendPrometheus(&page);
+  EXPECT_THAT(page, HasSubstr("brisk_requests_total{route=\"/echo\",status=\"413\"} 2\n"));
 }
 
 // A client that writes its whole body before reading (no Expect: python,
