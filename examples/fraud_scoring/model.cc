@@ -279,6 +279,20 @@ absl::Status CheckJsonModel(const std::string& path, const std::string& bytes) {
   if (parser.parse(bytes).get(root) != simdjson::SUCCESS) {
     return absl::OkStatus();  // XGBoost's own error says more
   }
+  // What XGBoost 1.7 reads with std::map::at: a file without one of these
+  // failed with that bare text ("map::at"); name the key instead.
+  simdjson::dom::object top;
+  if (root.get(top) != simdjson::SUCCESS) return absl::OkStatus();  // XGBoost says
+  for (const char* key : {"/learner", "/learner/attributes", "/learner/gradient_booster",
+                          "/learner/learner_model_param", "/learner/objective"}) {
+    if (root.at_pointer(key).error() != simdjson::SUCCESS) {
+      return absl::InvalidArgumentError(
+          "model " + path + " is JSON but not an XGBoost model: it has no \"" +
+          std::string(key + 1) +
+          "\" (XGBoost writes one in every JSON model it saves; was the file trimmed "
+          "or written by hand?)");
+    }
+  }
   simdjson::dom::element learner;
   if (root.at_key("learner").get(learner) != simdjson::SUCCESS) return absl::OkStatus();
   const std::string base_score = ConfigString(learner, {"learner_model_param", "base_score"});

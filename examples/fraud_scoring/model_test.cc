@@ -394,6 +394,28 @@ TEST(ModelLoadTest, AnArrayBaseScoreIsRefusedNotReadAsOneHalf) {
       << model.status();
 }
 
+// A JSON model missing a key XGBoost 1.7 reads with std::map::at failed
+// with "map::at" alone; the message names the key.
+TEST(ModelLoadTest, AJsonModelMissingAKeyNamesIt) {
+  struct Row {
+    const char* from;
+    const char* to;
+    const char* key;
+  };
+  for (const Row& row :
+       {Row{"\"attributes\":{", "\"attributez\":{", "learner/attributes"},
+        Row{"\"objective\":{\"name\"", "\"objectivez\":{\"name\"", "learner/objective"},
+        Row{"\"learner\":{", "\"learnerz\":{", "learner\""}}) {
+    SCOPED_TRACE(row.key);
+    const std::string path = EditedModel("missing_key.json", row.from, row.to);
+    auto model = FraudModel::Load(path);
+    EXPECT_EQ(model.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(model.status().message().find(std::string("it has no \"") + row.key),
+              std::string_view::npos)
+        << model.status();
+  }
+}
+
 // A num_feature below the features the trees split on made prediction
 // read past each row: scores changed from call to call.
 TEST(ModelLoadTest, SplitsOnFeaturesPastNumFeatureAreRefused) {
