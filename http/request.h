@@ -104,7 +104,9 @@ class Request {
   std::string_view target() const { return View(target_); }
   // Percent-decoded path without the query: "/a b", with its dot segments
   // removed (RFC 3986 §5.2.4: "/a/./b/../c" is "/a/c"; a ".." above the
-  // root is refused 400), so no segment is "." or "..". For absolute-form
+  // root is refused 400, and so is a dot segment made by an escape,
+  // "/%2E%2E/" or "x%2F..", which a proxy that does not decode paths would
+  // not see), so no segment is "." or "..". For absolute-form
   // it is the path part ("/" when empty); for authority-form it is empty;
   // for asterisk-form "*". Note that "%2F" decodes to '/' (as nginx does),
   // and that a decoded path never holds a control character (an escape

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstddef>
 #include <cstring>
 #include <optional>
 #include <utility>
@@ -126,11 +127,12 @@ bool HasDotSegment(std::string_view path) {
 }
 
 // RFC 3986 §5.2.4 remove_dot_segments of the absolute `path` ("/a/./b/../c"
-// is "/a/c", "/a/b/.." is "/a/"), appended to `out`. False when a ".."
-// would climb above the root ("/../etc"): no client has a reason to send
-// one, and a handler must never see such a segment.
-bool AppendWithoutDotSegments(std::string_view path, std::string* out) {
-  const size_t root = out->size();
+// is "/a/c", "/a/b/.." is "/a/"), written to `out` (room for path.size()
+// bytes: the result is never longer). Returns its length, or -1 when a
+// ".." would climb above the root ("/../etc"): no client has a reason to
+// send one, and a handler must never see such a segment.
+ptrdiff_t WriteWithoutDotSegments(std::string_view path, char* out) {
+  size_t o = 0;
   bool ends_in_slash = false;
   size_t i = 1;
   while (true) {
@@ -139,19 +141,47 @@ bool AppendWithoutDotSegments(std::string_view path, std::string* out) {
     const std::string_view seg = path.substr(i, last ? std::string_view::npos : slash - i);
     if (seg == "." || seg == "..") {
       if (seg == "..") {
-        if (out->size() == root) return false;
-        out->resize(out->rfind('/'));
+        if (o == 0) return -1;
+        while (out[--o] != '/') {
+        }
       }
       ends_in_slash = last;
     } else {
-      out->push_back('/');
-      out->append(seg);
+      out[o++] = '/';
+      std::memcpy(out + o, seg.data(), seg.size());
+      o += seg.size();
     }
     if (last) break;
     i = slash + 1;
   }
-  if (ends_in_slash || out->size() == root) out->push_back('/');
-  return true;
+  if (ends_in_slash || o == 0) out[o++] = '/';
+  return static_cast<ptrdiff_t>(o);
+}
+
+// Percent-decodes `in` (its escapes checked already) to `out` (room for
+// in.size() bytes); returns the decoded length.
+size_t WritePercentDecoded(std::string_view in, char* out) {
+  size_t o = 0;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%') {
+      out[o++] = static_cast<char>(HexDigitValue(in[i + 1]) * 16 + HexDigitValue(in[i + 2]));
+      i += 2;
+    } else {
+      out[o++] = in[i];
+    }
+  }
+  return o;
+}
+
+// Whether the raw path escapes a '.' or a '/' ("%2E", "%2f").
+bool EscapesADotOrASlash(std::string_view raw) {
+  for (size_t i = raw.find('%'); i != std::string_view::npos; i = raw.find('%', i + 1)) {
+    if (i + 2 < raw.size() && raw[i + 1] == '2' &&
+        (raw[i + 2] == 'E' || raw[i + 2] == 'e' || raw[i + 2] == 'F' || raw[i + 2] == 'f')) {
+      return true;
+    }
+  }
+  return false;
 }
 
 // The most a request line, a header section or a chunk's extensions may be
@@ -665,7 +695,7 @@ int RequestParser::ParseFieldLine(const char* base, size_t begin,
     // replaces the field-value check.
     ++host_count_;
     if (!IsValidHostField(value)) return kBadRequest;
-    if (!target_has_authority_) {
+    if (!target_has_authority_ && host_count_ == 1) {
       request_.authority_ = {static_cast<uint32_t>(v - base), static_cast<uint32_t>(value.size())};
     }
   } else if (!ValidValue(v, v_end)) {
@@ -724,28 +754,46 @@ int RequestParser::FinishHead() {
 
 int RequestParser::FinishPath() {
   std::string& head = request_.head_;
+  const size_t end = head.size();
   if (path_needs_decode_) {
     path_needs_decode_ = false;
-    std::string decoded;
-    AppendPercentDecoded(std::string_view(head.data() + raw_path_.offset, raw_path_.length),
-                         /*plus_as_space=*/false, &decoded);
-    request_.path_ = {static_cast<uint32_t>(head.size()), static_cast<uint32_t>(decoded.size())};
-    head.append(decoded);
+    // Decoded after the head: never longer than the raw path, which stays.
+    head.resize(end + raw_path_.length);
+    const size_t n = WritePercentDecoded(
+        std::string_view(head.data() + raw_path_.offset, raw_path_.length), head.data() + end);
+    head.resize(end + n);
+    request_.path_ = {static_cast<uint32_t>(end), static_cast<uint32_t>(n)};
   } else if (path_default_root_) {
     path_default_root_ = false;
-    request_.path_ = {static_cast<uint32_t>(head.size()), 1};
+    request_.path_ = {static_cast<uint32_t>(end), 1};
     head.push_back('/');
   }
-  // Dot segments are removed (after decoding: "%2E%2E" is ".." too), so
-  // that a route parameter is never "." or "..", and "/a/../b" is served
-  // as "/b" (RFC 3986 §6.2.2.3).
-  const std::string_view path = request_.path();
-  if (!path.empty() && path[0] == '/' && HasDotSegment(path)) {
-    std::string clean;
-    if (!AppendWithoutDotSegments(path, &clean)) return kBadRequest;
-    request_.path_ = {static_cast<uint32_t>(head.size()), static_cast<uint32_t>(clean.size())};
-    head.append(clean);
+  const Request::Span path = request_.path_;
+  if (path.length == 0 || head[path.offset] != '/' ||
+      !HasDotSegment(std::string_view(head.data() + path.offset, path.length))) {
+    return 0;
   }
+  // Dot segments, so that no route parameter is ever "." or "..": removed
+  // when they are sent as such ("/a/../b" is served as "/b", RFC 3986
+  // §6.2.2.3, as nginx does). One made by an escape ("%2E%2E", or
+  // "x%2F..") is refused: a proxy in front that does not decode the path
+  // (an ACL on "/public/") would see another path than the one served.
+  const std::string_view raw(head.data() + raw_path_.offset, raw_path_.length);
+  if (EscapesADotOrASlash(raw)) {
+    request_.path_ = {};  // routed nowhere (the error's metrics label)
+    return kBadRequest;
+  }
+  const size_t at = head.size();
+  head.resize(at + path.length);
+  const ptrdiff_t n = WriteWithoutDotSegments(
+      std::string_view(head.data() + path.offset, path.length), head.data() + at);
+  if (n < 0) {
+    head.resize(at);
+    request_.path_ = {};
+    return kBadRequest;
+  }
+  head.resize(at + static_cast<size_t>(n));
+  request_.path_ = {static_cast<uint32_t>(at), static_cast<uint32_t>(n)};
   return 0;
 }
 

@@ -170,7 +170,7 @@ TEST_F(ServerTest, RoutesSeeThePathWithoutDotSegments) {
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->body, "8");
-  ASSERT_TRUE(c.Send(Get("/users/%2E%2E/hello")));  // "/hello"
+  ASSERT_TRUE(c.Send(Get("/users/7/./../../hello")));  // "/hello"
   r = c.Read();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->body, "hello\n");
@@ -184,6 +184,14 @@ TEST_F(ServerTest, RoutesSeeThePathWithoutDotSegments) {
   EXPECT_EQ(r->status, 400);
   EXPECT_EQ(r->Header("connection"), "close");
   EXPECT_TRUE(c.WaitClosed());
+  // A dot segment made by an escape is refused, not served as "/hello"
+  // (a proxy that does not decode paths would see "/users/...").
+  RawClient escaped(port_);
+  ASSERT_TRUE(escaped.Send(Get("/users/7%2F..%2F..%2Fhello")));
+  r = escaped.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 400);
+  EXPECT_TRUE(escaped.WaitClosed());
 }
 
 TEST_F(ServerTest, Http10ClosesUnlessKeepAliveAsked) {
