@@ -85,8 +85,8 @@ struct Job {
   // Set by the runner before Finished(), for a batch: how many of its
   // members ran (a member answered while it was queued is left out), and
   // whether the handler failed (threw, or did not give one answer per
-  // member). A failed batch's time says nothing of what a batch costs, and
-  // is not learned.
+  // member). A failed batch's time is learned only when it is longer than
+  // the cost expected (it may raise the estimates, never lower them).
   size_t batch_ran = 0;
   bool failed = false;
 };

@@ -354,10 +354,11 @@ TEST(DeadlinePolicyBatchTest, BatchRouteIsAdmittedFormedAndLearned) {
 }
 
 // A batch whose handler failed (threw, or gave the wrong number of
-// answers) says nothing of what a batch costs: the cost model stays as it
-// was. A batch some of whose members were answered while queued is
+// answers) quickly says nothing of what a batch costs: the cost model stays
+// as it was. One that failed slowly (a backend hanging until a timeout)
+// raises it. A batch some of whose members were answered while queued is
 // learned as the size that ran.
-TEST(DeadlinePolicyBatchTest, TheCostModelLearnsOnlyBatchesThatRanWell) {
+TEST(DeadlinePolicyBatchTest, TheCostModelLearnsFailedBatchesOnlyWhenSlow) {
   const auto policy = [] {
     return std::make_unique<DeadlinePolicy>(DeadlinePolicyOptions{
         .workers = 1,
@@ -367,8 +368,9 @@ TEST(DeadlinePolicyBatchTest, TheCostModelLearnsOnlyBatchesThatRanWell) {
   };
   const SteadyTime t = kT0;
   std::vector<Refusal> refused;
-  // Runs a batch of `members` whose handler took 5 ms for `ran` of them.
-  const auto run = [&](DeadlinePolicy& p, uint64_t members, size_t ran, bool failed) {
+  // Runs a batch of `members` whose handler took `took` for `ran` of them.
+  const auto run = [&](DeadlinePolicy& p, uint64_t members, size_t ran, bool failed,
+                       std::chrono::nanoseconds took) {
     for (uint64_t i = 1; i <= members; ++i) {
       Job j = Member(t, milliseconds(50), i);
       ASSERT_FALSE(p.Admit(j, t).has_value());
@@ -378,26 +380,34 @@ TEST(DeadlinePolicyBatchTest, TheCostModelLearnsOnlyBatchesThatRanWell) {
     ASSERT_EQ(batch->batch.size(), members);
     batch->batch_ran = ran;
     batch->failed = failed;
-    p.Finished(*batch, milliseconds(5), t + milliseconds(5));
+    p.Finished(*batch, took, t + took);
   };
   const auto cost = [](DeadlinePolicy& p) {
     const std::optional<AdmissionPolicy::Estimate> c = p.BatchCostFor(0);
     return std::make_pair(c->mean, c->deviation);
   };
+  const auto estimate = [](DeadlinePolicy& p) { return p.EstimatesFor(0)->handler.mean; };
   std::unique_ptr<DeadlinePolicy> untouched = policy();
-  std::unique_ptr<DeadlinePolicy> failed = policy();
-  run(*failed, 8, 8, /*failed=*/true);
-  EXPECT_EQ(cost(*failed), cost(*untouched));
-  std::unique_ptr<DeadlinePolicy> learned = policy();
-  run(*learned, 8, 8, /*failed=*/false);
-  EXPECT_NE(cost(*learned), cost(*untouched));  // a sound batch is learned
+  // Expected: 1 ms + 8 x 100 us = 1.8 ms.
+  std::unique_ptr<DeadlinePolicy> quick_failure = policy();
+  run(*quick_failure, 8, 8, /*failed=*/true, microseconds(200));
+  EXPECT_EQ(cost(*quick_failure), cost(*untouched));
+  std::unique_ptr<DeadlinePolicy> quick_success = policy();
+  run(*quick_success, 8, 8, /*failed=*/false, microseconds(200));
+  EXPECT_LT(cost(*quick_success).first, cost(*untouched).first);  // a sound batch is learned
+  std::unique_ptr<DeadlinePolicy> slow_failure = policy();
+  run(*slow_failure, 8, 8, /*failed=*/true, milliseconds(50));
+  EXPECT_GT(cost(*slow_failure).first, cost(*untouched).first);
+  EXPECT_GT(estimate(*slow_failure), estimate(*untouched));
 
   std::unique_ptr<DeadlinePolicy> two_of_eight = policy();
-  run(*two_of_eight, 8, 2, /*failed=*/false);
+  run(*two_of_eight, 8, 2, /*failed=*/false, milliseconds(5));
   std::unique_ptr<DeadlinePolicy> two = policy();
-  run(*two, 2, 2, /*failed=*/false);
+  run(*two, 2, 2, /*failed=*/false, milliseconds(5));
+  std::unique_ptr<DeadlinePolicy> eight = policy();
+  run(*eight, 8, 8, /*failed=*/false, milliseconds(5));
   EXPECT_EQ(cost(*two_of_eight), cost(*two));
-  EXPECT_NE(cost(*two_of_eight), cost(*learned));
+  EXPECT_NE(cost(*two_of_eight), cost(*eight));
 }
 
 // One slow first batch (a cold start: 18 ms) taught the cost model that a

@@ -523,8 +523,7 @@ void DeadlinePolicy::Finished(const Job& job, nanoseconds handler_time,
   std::lock_guard<std::mutex> lock(mu_);
   RouteState& r = Route(job.route);
   // A zero time: the job did not run (its request was answered already).
-  // A failed batch's time is not what a batch costs.
-  if (handler_time.count() > 0 && !job.failed) {
+  if (handler_time.count() > 0) {
     // A handler that answered before returning (a stream) was in time
     // once its answer was given; its worker was held to the end.
     const nanoseconds to_answer = job.answer_time.has_value()
@@ -532,7 +531,12 @@ void DeadlinePolicy::Finished(const Job& job, nanoseconds handler_time,
                                       : handler_time;
     // An answer still to come (async) is learned when it comes.
     const bool learn_answer = !job.answer_pending;
-    if (job.cut_short) {
+    if (job.cut_short || job.failed) {
+      // Cut short, the work took at least this long. A failed batch's
+      // time is no measure of the work when it is short (a quick throw
+      // must not make admission optimistic), but one that took longer
+      // than expected (a backend hanging until its timeout) still is: it
+      // may raise the estimates, never lower them.
       r.estimate.ObserveAtLeast(handler_time);
       if (learn_answer) r.to_answer.ObserveAtLeast(to_answer);
     } else {
@@ -545,8 +549,10 @@ void DeadlinePolicy::Finished(const Job& job, nanoseconds handler_time,
     }
     r.last_sample = now;
     if (r.batcher != nullptr && job.is_batch()) {
-      r.batcher->Finished(job.batch_ran > 0 ? job.batch_ran : job.batch.size(), handler_time,
-                          /*restart=*/job.probe);
+      const size_t ran = job.batch_ran > 0 ? job.batch_ran : job.batch.size();
+      if (!job.failed || handler_time > r.batcher->cost().Cost(ran)) {
+        r.batcher->Finished(ran, handler_time, /*restart=*/job.probe && !job.failed);
+      }
     }
   }
   --r.running;
