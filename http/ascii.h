@@ -50,7 +50,7 @@ enum CharClass : uint8_t {
   // A reg-name byte (RFC 3986 §3.2.2) other than pct-encoded: unreserved
   // (ALPHA DIGIT - . _ ~) and sub-delims (! $ & ' ( ) * + , ; =).
   kRegNameChar = 1 << 5,
-  // '%', '?', '#': the bytes a request-target scan notes on the way.
+  // '%', '?', '#', '.': the bytes a request-target scan notes on the way.
   kTargetDelimiterChar = 1 << 6,
 };
 
@@ -77,7 +77,7 @@ constexpr std::array<uint8_t, 256> MakeCharClassTable() {
     }
     if (digit) v |= kDigitChar;
     if (digit || alpha || In(c, "-._~!$&'()*+,;=")) v |= kRegNameChar;
-    if (In(c, "%?#")) v |= kTargetDelimiterChar;
+    if (In(c, "%?#.")) v |= kTargetDelimiterChar;
     t[c] = v;
   }
   return t;

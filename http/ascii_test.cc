@@ -32,7 +32,7 @@ TEST(AsciiTest, CharClassesOfEveryByte) {
     EXPECT_EQ(HasCharClass(c, kRegNameChar),
               digit || alpha || reg_punct.find(c) != std::string_view::npos);
     EXPECT_EQ(HasCharClass(c, kTargetDelimiterChar),
-              i == '%' || i == '?' || i == '#');
+              i == '%' || i == '?' || i == '#' || i == '.');
     EXPECT_EQ(IsOws(c), i == ' ' || i == '\t');
   }
   EXPECT_EQ(HexDigitValue('0'), 0);

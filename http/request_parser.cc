@@ -114,14 +114,15 @@ bool ValidEscapes(const char* p, const char* end, bool* has_escape) {
   return true;
 }
 
-// Whether the absolute `path` has a "." or ".." segment (RFC 3986 §3.3).
-bool HasDotSegment(std::string_view path) {
-  for (size_t i = path.find("/."); i != std::string_view::npos; i = path.find("/.", i + 1)) {
-    const size_t after = i + 2;
-    if (after == path.size() || path[after] == '/') return true;
-    if (path[after] == '.' && (after + 1 == path.size() || path[after + 1] == '/')) {
-      return true;
-    }
+// Whether the absolute `path` (its first byte '/') has a "." or ".."
+// segment (RFC 3986 §3.3). Most paths have no '.' at all: one memchr.
+bool HasDotSegment(const char* p, const char* end) {
+  for (const char* dot = p; (dot = static_cast<const char*>(std::memchr(dot, '.', end - dot)));
+       ++dot) {
+    if (dot[-1] != '/') continue;  // dot > p: *p is '/'
+    const char* after = dot + 1;
+    if (after < end && *after == '.') ++after;
+    if (after == end || *after == '/') return true;
   }
   return false;
 }
@@ -231,6 +232,7 @@ void RequestParser::Reset() {
   expect_continue_ = false;
   path_needs_decode_ = false;
   path_default_root_ = false;
+  path_may_have_dot_ = false;
   connect_ = false;
   raw_path_ = Request::Span();
   // Field by field rather than `request_ = Request()`: cheaper per request.
@@ -495,18 +497,21 @@ int RequestParser::ParseRequestLine(const char* base, size_t begin,
                       static_cast<uint32_t>(m_end - p)};
   head_request_ = std::string_view(p, m_end - p) == "HEAD";
   // request-target SP
-  // One pass over the target notes the first '?' and any '%' or '#'.
+  // One pass over the target notes the first '?' and any '%', '#' or '.'.
   const char* t = m_end + 1;
   const char* t_end = t;
   const char* question = nullptr;
   bool has_percent = false;
   bool has_hash = false;
+  bool has_dot = false;
   for (; t_end < e; ++t_end) {
     const uint8_t cls = kCharClassTable[static_cast<unsigned char>(*t_end)];
     if ((cls & kVisibleChar) == 0) break;
     if (cls & kTargetDelimiterChar) {
       if (*t_end == '%') has_percent = true;
       else if (*t_end == '#') has_hash = true;
+      else if (*t_end == '.')
+        has_dot = true;
       else if (question == nullptr) question = t_end;
     }
   }
@@ -597,6 +602,8 @@ int RequestParser::ParseRequestLine(const char* base, size_t begin,
   raw_path_ = path;
   request_.path_ = path;  // replaced by the decoded copy if needed
   path_default_root_ = path.length == 0;
+  // A dot segment is possible (a '.' in the target, or an escape of one).
+  path_may_have_dot_ = has_dot || path_needs_decode_;
   return 0;
 }
 
@@ -753,6 +760,8 @@ int RequestParser::FinishHead() {
 }
 
 int RequestParser::FinishPath() {
+  if (!path_needs_decode_ && !path_default_root_ && !path_may_have_dot_) return 0;
+  path_may_have_dot_ = false;
   std::string& head = request_.head_;
   const size_t end = head.size();
   if (path_needs_decode_) {
@@ -769,10 +778,8 @@ int RequestParser::FinishPath() {
     head.push_back('/');
   }
   const Request::Span path = request_.path_;
-  if (path.length == 0 || head[path.offset] != '/' ||
-      !HasDotSegment(std::string_view(head.data() + path.offset, path.length))) {
-    return 0;
-  }
+  const char* const p = head.data() + path.offset;
+  if (path.length == 0 || *p != '/' || !HasDotSegment(p, p + path.length)) return 0;
   // Dot segments, so that no route parameter is ever "." or "..": removed
   // when they are sent as such ("/a/../b" is served as "/b", RFC 3986
   // §6.2.2.3, as nginx does). One made by an escape ("%2E%2E", or
@@ -798,7 +805,9 @@ int RequestParser::FinishPath() {
 }
 
 int RequestParser::CompleteHead() {
-  if (const int status = FinishPath(); status != 0) return status;
+  if (path_needs_decode_ || path_default_root_ || path_may_have_dot_) {
+    if (const int status = FinishPath(); status != 0) return status;
+  }
   if (state_ == State::kBody) {
     request_.body_.reserve(std::min<uint64_t>(remaining_, 64 * 1024));
   }

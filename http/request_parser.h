@@ -212,6 +212,7 @@ class RequestParser {
   bool expect_continue_ = false;
   bool path_needs_decode_ = false;
   bool path_default_root_ = false;  // absolute-form without a path
+  bool path_may_have_dot_ = false;  // a '.' or an escape in the target
   bool target_has_authority_ = false;  // absolute- or authority-form
   bool connect_ = false;            // a CONNECT request
   Request::Span raw_path_;
