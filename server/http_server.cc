@@ -1081,7 +1081,8 @@ class StuckStopWatchdog {
           if (live_servers.load() > 1) {
             internal::SayOnStderr(
                 "shutdown: handlers still running %.3gs after the drain's end (a handler that "
-                "ignores its cancellation?); waiting for the process's other servers to stop",
+                "ignores its cancellation, on a worker or inline on a reactor?); waiting for the "
+                "process's other servers to stop",
                 std::chrono::duration<double>(kStuckStopGrace).count());
             while (live_servers.load() > 1) {
               if (cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return done_; })) {
@@ -1091,7 +1092,8 @@ class StuckStopWatchdog {
           }
           internal::SayOnStderr(
               "shutdown: handlers still running %.3gs after the drain's end (a handler that "
-              "ignores its cancellation?): exiting without them",
+              "ignores its cancellation, on a worker or inline on a reactor?): exiting without "
+              "them",
               std::chrono::duration<double>(kStuckStopGrace).count());
           if (access_log != nullptr) access_log->Flush(std::chrono::milliseconds(200));
           internal::Stderr().Flush(std::chrono::milliseconds(200));  // _exit skips atexit
@@ -1139,17 +1141,13 @@ void HttpServer::Impl::StopLocked() {
     servers.erase(std::remove(servers.begin(), servers.end(), &d), servers.end());
   }
   d.lifecycle.BeginDrain();
-  // 1. Close every connection (cancelling in-flight handlers) while the
-  //    loops still run, so workers can still post their (dropped) results.
-  for (auto& r : d.reactors) r->CloseAllAndWait();
-  // 2. Finish the workers: queued requests are all cancelled and skipped;
-  //    running handlers see their cancellation flag. One that never
-  //    returns (it ignores its cancellation: a blocking call with no
-  //    timeout) would hold these joins, and the process, forever. In a
-  //    shutdown of the process (a signal, a handover), whose clients were
-  //    all answered just above, the process exits without it a second past
-  //    the drain's end (or once its other servers stopped, if later), as
-  //    nginx's worker_shutdown_timeout does.
+  // A handler that never returns (it ignores its cancellation: a blocking
+  // call with no timeout) would hold the steps below, and the process,
+  // forever: on a worker, the joins of step 2; run inline, its reactor,
+  // which step 1 waits for. In a shutdown of the process (a signal, a
+  // handover), the process exits without it a second past the drain's end
+  // (or once its other servers stopped, if later), as nginx's
+  // worker_shutdown_timeout does.
   {
     std::optional<StuckStopWatchdog> watchdog;
     if (d.process_shutdown.load()) {
@@ -1158,6 +1156,12 @@ void HttpServer::Impl::StopLocked() {
       watchdog.emplace(std::max<std::chrono::nanoseconds>(now, deadline) + kStuckStopGrace - now,
                        d.access_log.get());
     }
+    // 1. Close every connection (cancelling in-flight handlers) while the
+    //    loops still run, so workers can still post their (dropped)
+    //    results.
+    for (auto& r : d.reactors) r->CloseAllAndWait();
+    // 2. Finish the workers: queued requests are all cancelled and
+    //    skipped; running handlers see their cancellation flag.
     d.workers->Shutdown();
     if (d.background_workers) d.background_workers->Shutdown();
   }

@@ -88,6 +88,38 @@ TEST(StuckHandlerTest, AHandlerThatNeverReturnsDoesNotHoldTheProcessPastItsDrain
   close(client);
 }
 
+// The same for a handler run inline on a reactor: the stop's first step
+// (closing every connection on its reactor) waited for the stuck reactor
+// forever. Its connection cannot be answered (its reactor is the stuck
+// thread); the process exits 0 a second after the drain's end all the same.
+TEST(StuckHandlerTest, AnInlineHandlerThatNeverReturnsDoesNotHoldTheProcessPastItsDrain) {
+  const int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(client, 0);
+  EXPECT_EQ(
+      ExitCodeInChild([client] {
+        alarm(30);  // without the watchdog: killed by SIGALRM, not a hung test
+        HttpServer server(ServerOptions{.address = "127.0.0.1",
+                                        .port = 0,
+                                        .drain_grace = std::chrono::milliseconds(0),
+                                        .drain_timeout = std::chrono::milliseconds(200)});
+        std::atomic<bool> entered{false};
+        if (!server
+                 .AddRoute("GET", "/stuck", [&entered](RequestContext&) { return Stuck(entered); },
+                           {.run_inline = true})
+                 .ok()) {
+          return 3;
+        }
+        if (!server.Start().ok()) return 4;
+        if (!SendGet(client, server.port(), "/stuck")) return 5;
+        if (!Eventually([&] { return entered.load(); })) return 6;
+        kill(getpid(), SIGTERM);
+        (void)server.Run();  // its stop cannot close the stuck reactor's connections
+        return 7;            // not reached: the process exits first
+      }),
+      0);
+  close(client);
+}
+
 // With two servers in the process, the stuck one's stop does not end the
 // process while the other still drains: that one's request, answered after
 // the stuck server's limit, gets its 200 (the exit used to come first and
