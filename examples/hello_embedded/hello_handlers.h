@@ -38,6 +38,12 @@ void Shout(const SlowUppercaseService& service, brisk::RequestContext& ctx,
 // as the client reads (it waits when the connection's buffer is full).
 void Count(brisk::RequestContext& ctx, brisk::Responder responder);
 
+// GET /numbers?to=N: the same stream without a worker. Registered inline
+// (RouteOptions::run_inline): it writes what the connection's buffer takes
+// and goes on from OnWritable() on the reactor each time the client has
+// read, so a thousand slow readers hold no threads.
+void Numbers(brisk::RequestContext& ctx, brisk::Responder responder);
+
 }  // namespace hello
 
 #endif  // BRISK_EXAMPLES_HELLO_EMBEDDED_HELLO_HANDLERS_H_

@@ -2,6 +2,7 @@
 // no sockets, no server, no threads of ours.
 #include "examples/hello_embedded/hello_handlers.h"
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -105,6 +106,59 @@ TEST(CountTest, StopsWhenTheClientLeaves) {
   EXPECT_FALSE(req->finished());
   EXPECT_LT(req->streamed_body().size(), size_t{1} << 20);
   EXPECT_EQ(req->streamed_body().find("\n1000000\n"), std::string::npos);
+}
+
+TEST(NumbersTest, StreamsOneLinePerNumber) {
+  auto req = FakeRequest::Get("/numbers?to=5");
+  Numbers(req->context(), req->TakeResponder());
+  ASSERT_TRUE(req->finished());
+  EXPECT_EQ(req->response().status, 200);
+  EXPECT_EQ(req->streamed_body(), "1\n2\n3\n4\n5\n");
+}
+
+TEST(NumbersTest, RejectsBadCounts) {
+  auto req = FakeRequest::Get("/numbers?to=x");
+  Numbers(req->context(), req->TakeResponder());
+  ASSERT_TRUE(req->answered());
+  EXPECT_EQ(req->response().status, 400);
+}
+
+// Without a thread of its own: the handler returns once the buffer is
+// full, and each time the client has read, the OnWritable() callback
+// writes more (here on this thread: FakeRequest's "client" reads when the
+// test looks, as the reactor would when the socket drains).
+TEST(NumbersTest, ReturnsWhenTheBufferIsFullAndGoesOnWhenTheClientReads) {
+  auto req = FakeRequest::Get("/numbers?to=100000", {.stream_buffer_bytes = 1024});
+  req->SetClientReading(false);
+  Numbers(req->context(), req->TakeResponder());  // returns: no blocking
+  EXPECT_GE(req->streamed_body().size(), 1024u);
+  EXPECT_LT(req->streamed_body().size(), 1024u + 16);  // one line past the limit
+  EXPECT_FALSE(req->finished());
+  req->SetClientReading(true);
+  int looks = 0;
+  while (!req->finished() && looks < 1000000) {
+    req->streamed_body();  // each look "sends" what came and makes room
+    ++looks;
+  }
+  ASSERT_TRUE(req->finished());
+  EXPECT_GT(looks, 10);  // it went on in many steps, not all at once
+  const std::string& body = req->streamed_body();
+  EXPECT_TRUE(body.starts_with("1\n2\n3\n"));
+  EXPECT_TRUE(body.ends_with("\n99999\n100000\n"));
+  EXPECT_EQ(std::count(body.begin(), body.end(), '\n'), 100000);
+}
+
+// A client that leaves ends the pump (its waiting callback runs, sees the
+// stream gone, and the pump with its Responder is released).
+TEST(NumbersTest, StopsWhenTheClientLeaves) {
+  auto req = FakeRequest::Get("/numbers?to=1000000", {.stream_buffer_bytes = 1024});
+  req->SetClientReading(false);
+  Numbers(req->context(), req->TakeResponder());
+  EXPECT_FALSE(req->finished());
+  req->Cancel();  // as a disconnect would
+  req->SetClientReading(true);
+  EXPECT_FALSE(req->finished());
+  EXPECT_LT(req->streamed_body().size(), 2048u);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 //   curl localhost:8080/greet/Ada?punctuation=%3F
 //   curl localhost:8080/shout?text=hi
 //   curl localhost:8080/count?to=5
+//   curl localhost:8080/numbers?to=5
 #include <cstdio>
 
 #include "absl/strings/numbers.h"
@@ -42,6 +43,9 @@ int main(int argc, char** argv) {
         {.run_inline = true, .deadline = std::chrono::milliseconds(500)});
   }
   if (s.ok()) s = server.AddAsyncRoute("GET", "/count", hello::Count);
+  if (s.ok()) {
+    s = server.AddAsyncRoute("GET", "/numbers", hello::Numbers, {.run_inline = true});
+  }
   if (s.ok()) s = server.Start();
   if (!s.ok()) {
     std::fprintf(stderr, "hello_embedded: %s\n", s.ToString().c_str());
