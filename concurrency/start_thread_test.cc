@@ -1,0 +1,48 @@
+#include "concurrency/start_thread.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <thread>
+
+#include "gtest/gtest.h"
+
+namespace brisk {
+namespace {
+
+bool Blocked(int signo) {
+  sigset_t mask;
+  pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+  return sigismember(&mask, signo) == 1;
+}
+
+// The thread starts with the stop and control signals blocked; the
+// caller's own mask is as it was.
+TEST(StartThreadTest, TheThreadBlocksTheStopSignalsAndTheCallersMaskStays) {
+  sigset_t caller;
+  pthread_sigmask(SIG_BLOCK, nullptr, &caller);
+  ASSERT_FALSE(Blocked(SIGTERM));
+  bool term = false, intr = false, hup = false, usr1 = false, usr2 = true;
+  absl::StatusOr<std::thread> t = TryStartThread("a test thread", [&] {
+    term = Blocked(SIGTERM);
+    intr = Blocked(SIGINT);
+    hup = Blocked(SIGHUP);
+    usr1 = Blocked(SIGUSR1);
+    usr2 = Blocked(SIGUSR2);
+  });
+  ASSERT_TRUE(t.ok()) << t.status();
+  t->join();
+  EXPECT_TRUE(term);
+  EXPECT_TRUE(intr);
+  EXPECT_TRUE(hup);
+  EXPECT_TRUE(usr1);
+  EXPECT_FALSE(usr2);  // only those
+  sigset_t after;
+  pthread_sigmask(SIG_BLOCK, nullptr, &after);
+  for (int signo = 1; signo < NSIG; ++signo) {
+    EXPECT_EQ(sigismember(&after, signo), sigismember(&caller, signo)) << signo;
+  }
+}
+
+}  // namespace
+}  // namespace brisk
