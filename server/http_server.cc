@@ -50,10 +50,34 @@
 namespace brisk {
 namespace {
 
-// Servers of this process started and not yet wholly stopped: a stop
-// stuck on a handler ends the process only when it is the last (it would
-// otherwise cut off another server's drain or serving).
+// Servers of this process started and not yet wholly stopped.
 std::atomic<int> live_servers{0};
+// Of those, the ones whose shutdown began (a signal, Shutdown(), a
+// handover, Stop()), and of these the ones whose stop is stuck past its
+// watchdog's limit on a handler that never returns. A stuck stop ends the
+// process once every other server shutting down is stuck too: it waits
+// for one still draining (it would cut its answers off), not for a server
+// that is not shutting down (one that owns no signals: its host, waiting
+// for the stuck Run() to return, would never stop it), nor for another
+// stuck one (two would wait for each other).
+std::atomic<int> stopping_servers{0};
+std::atomic<int> stuck_servers{0};
+// SIGTERMs and SIGINTs a server of this process took (a second one ends
+// the process at once).
+std::atomic<int> stop_signals_seen{0};
+
+// Ends the process at once with `code`: the logs get a moment (not the
+// wait of a blocked pipe), since _exit skips atexit and destructors.
+[[noreturn]] void FlushAndExit(AccessLog* access_log, int code) {
+  if (access_log != nullptr) access_log->Flush(std::chrono::milliseconds(200));
+  internal::Stderr().Flush(std::chrono::milliseconds(200));
+  // Not if a stuck handler holds stdout (blocked writing to a pipe).
+  if (ftrylockfile(stdout) == 0) {
+    fflush_unlocked(stdout);
+    funlockfile(stdout);
+  }
+  _exit(code);
+}
 
 // max_connections open at once needs as many descriptors besides the
 // server's own (listeners, loops, the log, a few made after this): say so
@@ -158,6 +182,8 @@ struct HttpServer::Impl {
   absl::Status AddStatusRoutes(HttpServer* server);
   // Control thread: the shutdown's steps.
   void BeginShutdownOnControl();
+  // Counts this server in stopping_servers, once.
+  void CountStopping();
   // Records when the drain's timeout ends (steady clock), for Stop().
   void NoteShutdownDeadline();
   // A newer process took over the listening sockets.
@@ -171,7 +197,9 @@ struct HttpServer::Impl {
   // read first), so the server that reads it passes it to every running
   // server that handles signals: one SIGTERM shuts them all down, as each
   // one's handle_signals promises. Any thread.
-  static void BroadcastSignal(int signo);
+  // `signo`, read by `reader`'s signalfd, to every server that handles
+  // signals.
+  static void BroadcastSignal(int signo, Impl* reader);
   static std::mutex& signal_servers_mu();
   static std::vector<Impl*>& signal_servers();  // guarded by the above
 
@@ -211,6 +239,8 @@ struct HttpServer::Impl {
   std::unique_ptr<net::SignalWatcher> signals;  // control thread only
   std::unique_ptr<internal::HandoverService> handover;
   int signals_seen = 0;                          // control thread only
+  // Counted in stopping_servers (CountStopping()).
+  std::atomic<bool> counted_stopping{false};
 
   std::mutex mu;
   std::condition_variable cv;
@@ -765,7 +795,7 @@ absl::Status HttpServer::Start() {
   if (o.handle_signals) {
     absl::StatusOr<std::unique_ptr<net::SignalWatcher>> w =
         net::SignalWatcher::Create(d.control.get(), {SIGTERM, SIGINT, SIGHUP, SIGUSR1},
-                                   [](int signo) { Impl::BroadcastSignal(signo); });
+                                   [&d](int signo) { Impl::BroadcastSignal(signo, &d); });
     if (!w.ok()) return w.status();  // before `started`: Stop() is a no-op
     d.signals = *std::move(w);
   }
@@ -907,13 +937,11 @@ void HttpServer::Impl::OnSignal(int signo) {
     }
     return;
   }
+  stop_signals_seen.fetch_add(1);
   if (++signals_seen > 1) {
     // A second signal: the operator wants out now (the log gets a moment,
     // not the wait of a blocked pipe).
-    if (access_log) access_log->Flush(std::chrono::milliseconds(200));
-    internal::Stderr().Flush(std::chrono::milliseconds(200));  // _exit skips atexit
-    std::fflush(stdout);
-    _exit(128 + signo);
+    FlushAndExit(access_log.get(), 128 + signo);
   }
   if (options.drain_timeout >= std::chrono::hours(24 * 365)) {  // --drain_timeout=inf
     internal::SayOnStderr("signal %d: shutting down (drain with no time limit)", signo);
@@ -935,15 +963,33 @@ std::vector<HttpServer::Impl*>& HttpServer::Impl::signal_servers() {
   return *servers;
 }
 
-void HttpServer::Impl::BroadcastSignal(int signo) {
+void HttpServer::Impl::BroadcastSignal(int signo, Impl* reader) {
   std::lock_guard<std::mutex> lock(signal_servers_mu());
   for (Impl* server : signal_servers()) {
     server->control->Post([server, signo] { server->OnSignal(signo); });
   }
+  if (!signal_servers().empty() || (signo != SIGTERM && signo != SIGINT)) return;
+  // Read by a server whose stop has begun (it left the list, its control
+  // thread still reads its signalfd), with no server left to take it: the
+  // process is stopping already. It was dropped, so a stop stuck on a
+  // handler could be ended by nothing but SIGKILL. A second stop signal
+  // ends the process at once, as while draining.
+  if (stop_signals_seen.fetch_add(1) == 0) {
+    internal::SayOnStderr("signal %d: already stopping; a second one ends the process at once",
+                          signo);
+    return;
+  }
+  internal::SayOnStderr("signal %d: exiting at once", signo);
+  FlushAndExit(reader->access_log.get(), 128 + signo);
+}
+
+void HttpServer::Impl::CountStopping() {
+  if (!counted_stopping.exchange(true)) stopping_servers.fetch_add(1);
 }
 
 void HttpServer::Impl::BeginShutdownOnControl() {
   if (!lifecycle.BeginShutdown()) return;  // readiness fails from now on
+  CountStopping();
   NoteShutdownDeadline();
   // Grace: accepting and serving normally while the balancers notice.
   const std::chrono::nanoseconds grace =
@@ -968,6 +1014,7 @@ void HttpServer::Impl::HandedOverOnControl() {
   lifecycle.BeginHandover();
   // Already shutting down (a signal came first): only stop accepting.
   const bool first = lifecycle.BeginShutdown();
+  CountStopping();
   if (handover) handover->Close();
   // The new process accepts on the same sockets from now on; connections
   // here are told to go (Connection: close) but idle ones are closed only
@@ -1078,14 +1125,16 @@ class StuckStopWatchdog {
           pthread_setname_np(pthread_self(), "brisk-watchdog");
           std::unique_lock<std::mutex> lock(mu_);
           if (cv_.wait_for(lock, limit, [this] { return done_; })) return;
-          if (live_servers.load() > 1) {
+          stuck_servers.fetch_add(1);
+          if (stopping_servers.load() > stuck_servers.load()) {
             internal::SayOnStderr(
                 "shutdown: handlers still running %.3gs after the drain's end (a handler that "
                 "ignores its cancellation, on a worker or inline on a reactor?); waiting for the "
                 "process's other servers to stop",
                 std::chrono::duration<double>(kStuckStopGrace).count());
-            while (live_servers.load() > 1) {
+            while (stopping_servers.load() > stuck_servers.load()) {
               if (cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return done_; })) {
+                stuck_servers.fetch_sub(1);
                 return;
               }
             }
@@ -1095,14 +1144,7 @@ class StuckStopWatchdog {
               "ignores its cancellation, on a worker or inline on a reactor?): exiting without "
               "them",
               std::chrono::duration<double>(kStuckStopGrace).count());
-          if (access_log != nullptr) access_log->Flush(std::chrono::milliseconds(200));
-          internal::Stderr().Flush(std::chrono::milliseconds(200));  // _exit skips atexit
-          // Not if a stuck handler holds stdout (blocked writing to a pipe).
-          if (ftrylockfile(stdout) == 0) {
-            fflush_unlocked(stdout);
-            funlockfile(stdout);
-          }
-          _exit(0);
+          FlushAndExit(access_log, 0);
         });
     if (t.ok()) thread_ = *std::move(t);
   }
@@ -1134,6 +1176,7 @@ void HttpServer::Impl::StopLocked() {
     d.cv.notify_all();
     if (!d.started) return;
   }
+  d.CountStopping();
   if (d.options.handle_signals) {
     // No signal is passed to this server from now on (it is stopping).
     std::lock_guard<std::mutex> lock(Impl::signal_servers_mu());
@@ -1165,7 +1208,9 @@ void HttpServer::Impl::StopLocked() {
     d.workers->Shutdown();
     if (d.background_workers) d.background_workers->Shutdown();
   }
-  live_servers.fetch_sub(1);  // nothing of this one can be stuck from here
+  // Nothing of this one can be stuck from here.
+  if (d.counted_stopping.exchange(false)) stopping_servers.fetch_sub(1);
+  live_servers.fetch_sub(1);
   // 3. Stop the loops.
   for (auto& r : d.reactors) r->StopAndJoin();
   d.control->Post([&d] { d.signals.reset(); });

@@ -174,5 +174,118 @@ TEST(StuckHandlerTest, TheProcessWaitsForItsOtherServersDrain) {
   close(slow_client);
 }
 
+// Two servers stuck on handlers that never return: each stop's watchdog
+// waited for the other server to stop, forever. A stuck stop now waits
+// only for servers still draining; once every server shutting down is
+// stuck, the process exits.
+TEST(StuckHandlerTest, TwoStuckServersDoNotWaitForEachOther) {
+  const int client_a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int client_b = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(client_a, 0);
+  ASSERT_GE(client_b, 0);
+  EXPECT_EQ(
+      ExitCodeInChild([client_a, client_b] {
+        alarm(30);  // without the change: killed by SIGALRM
+        const ServerOptions options{.address = "127.0.0.1",
+                                    .port = 0,
+                                    .drain_grace = std::chrono::milliseconds(0),
+                                    .drain_timeout = std::chrono::milliseconds(200)};
+        HttpServer a(options);
+        HttpServer b(options);
+        std::atomic<bool> a_entered{false};
+        std::atomic<bool> b_entered{false};
+        if (!a.AddRoute("GET", "/stuck", [&](RequestContext&) { return Stuck(a_entered); }).ok() ||
+            !b.AddRoute("GET", "/stuck", [&](RequestContext&) { return Stuck(b_entered); }).ok()) {
+          return 3;
+        }
+        if (!a.Start().ok() || !b.Start().ok()) return 4;
+        if (!SendGet(client_a, a.port(), "/stuck") || !SendGet(client_b, b.port(), "/stuck")) {
+          return 5;
+        }
+        if (!Eventually([&] { return a_entered.load() && b_entered.load(); })) return 6;
+        kill(getpid(), SIGTERM);
+        std::thread run_a([&a] { (void)a.Run(); });  // both stuck in their stops
+        (void)b.Run();
+        run_a.join();
+        return 7;  // not reached
+      }),
+      0);
+  EXPECT_TRUE(FirstBytes(client_a).starts_with("HTTP/1.1 503"));
+  EXPECT_TRUE(FirstBytes(client_b).starts_with("HTTP/1.1 503"));
+  close(client_a);
+  close(client_b);
+}
+
+// A server that owns no signals and is not shutting down (an admin port
+// its host would stop once the stuck Run() returned) does not hold the
+// stuck server's exit: it waited for it, and the host for the Run().
+TEST(StuckHandlerTest, AStuckStopDoesNotWaitForAServerThatIsNotShuttingDown) {
+  const int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(client, 0);
+  EXPECT_EQ(
+      ExitCodeInChild([client] {
+        alarm(30);  // without the change: killed by SIGALRM
+        HttpServer admin(ServerOptions{.address = "127.0.0.1", .port = 0, .handle_signals = false});
+        HttpServer server(ServerOptions{.address = "127.0.0.1",
+                                        .port = 0,
+                                        .drain_grace = std::chrono::milliseconds(0),
+                                        .drain_timeout = std::chrono::milliseconds(200)});
+        std::atomic<bool> entered{false};
+        if (!server
+                 .AddRoute("GET", "/stuck", [&entered](RequestContext&) { return Stuck(entered); })
+                 .ok()) {
+          return 3;
+        }
+        if (!admin.Start().ok() || !server.Start().ok()) return 4;
+        if (!SendGet(client, server.port(), "/stuck")) return 5;
+        if (!Eventually([&] { return entered.load(); })) return 6;
+        kill(getpid(), SIGTERM);
+        (void)server.Run();  // stuck in its stop
+        admin.Stop();        // not reached: the host would stop it here
+        return 7;
+      }),
+      0);
+  EXPECT_TRUE(FirstBytes(client).starts_with("HTTP/1.1 503"));
+  close(client);
+}
+
+// A stop the host began (no watchdog: the host asked for the wait), stuck
+// on a handler: SIGTERMs that came once the stop had begun were read and
+// dropped (the server had left the signal list), so only SIGKILL ended the
+// process. The first now says the process is stopping already, the second
+// ends it at once (128 + SIGTERM).
+TEST(StuckHandlerTest, StopSignalsDuringAStuckStopEndTheProcess) {
+  EXPECT_EQ(
+      ExitCodeInChild([] {
+        alarm(30);  // without the change: killed by SIGALRM
+        HttpServer server(ServerOptions{.address = "127.0.0.1", .port = 0});
+        std::atomic<bool> entered{false};
+        if (!server
+                 .AddRoute("GET", "/stuck", [&entered](RequestContext&) { return Stuck(entered); })
+                 .ok()) {
+          return 3;
+        }
+        if (!server.Start().ok()) return 4;
+        const int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (client < 0 || !SendGet(client, server.port(), "/stuck")) return 5;
+        if (!Eventually([&] { return entered.load(); })) return 6;
+        std::atomic<bool> stopping{false};
+        std::thread signaller([&stopping] {
+          while (!stopping.load()) std::this_thread::yield();
+          // Signals until the process ends (each is one stop signal; the
+          // first ones may still reach the server before its stop began).
+          for (int i = 0; i < 400; ++i) {
+            kill(getpid(), SIGTERM);
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          }
+        });
+        stopping.store(true);
+        server.Stop();  // stuck: its worker never returns
+        signaller.join();
+        return 7;
+      }),
+      128 + SIGTERM);
+}
+
 }  // namespace
 }  // namespace brisk
