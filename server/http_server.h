@@ -28,15 +28,16 @@
 // (their last answer carrying Connection: close), and Run() returns once
 // every connection is closed or drain_timeout (counted from the start) has
 // passed (handlers still running then are cancelled and waited for). In a
-// shutdown begun by a signal or a handover, an offloaded handler that
-// ignores its cancellation is waited for until 1 s past the drain's end
-// (and until the process's other servers, if any, have stopped); then the
-// process exits 0 without it, saying so on stderr (its connection was
-// already answered or, mid-stream, cut off, and closed). In a shutdown the
-// host began, the stop waits for every handler, however long it runs; so
-// does one stuck in an inline handler, which must never block.
-// A second signal ends the process at once, exit status 128 + the signal
-// number.
+// shutdown begun by a signal or a handover, a handler that ignores its
+// cancellation (offloaded, or inline, holding its reactor) is waited for
+// until 1 s past the drain's end (and until the process's other servers
+// that are shutting down, if any, have stopped or are stuck too); then the
+// process exits 0 without it, saying so on stderr (an offloaded one's
+// connection was already answered or, mid-stream, cut off, and closed).
+// In a shutdown the host began, the stop waits for every handler, however
+// long it runs. A second signal (also one during such a wait, after a
+// first) ends the process at once, exit status 128 + the signal number;
+// like the exits above it skips atexit handlers and destructors (_exit).
 // Hosts that own signal handling set handle_signals = false and call
 // Shutdown() themselves. Without Run(): Start(), later Shutdown(),
 // WaitDrained(), Stop().
@@ -238,7 +239,13 @@ struct ServerOptions {
   // and a process started from them inherits the mask across exec: a host
   // that goes on without the server, or spawns children (from a handler
   // too), unblocks them there (pthread_sigmask(SIG_UNBLOCK, ...), or
-  // posix_spawnattr_setsigmask for the child).
+  // posix_spawnattr_setsigmask for the child). brisk's own threads always
+  // start with these four blocked, whatever this says. A server that does
+  // not handle signals does not reopen its access log on SIGHUP/SIGUSR1:
+  // its host calls ReopenAccessLog(). Start() from a worker thread (a
+  // handler) gives the new server's threads that worker's nice value
+  // (ServerOptions::worker_nice), which only a privileged process can undo:
+  // start servers from the host's own threads.
   bool handle_signals = true;
 
   // Binary upgrade with no refused connection: a Unix socket path. At
