@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "concurrency/start_thread.h"
+#include "server/server_thread.h"
 #include "server/stderr_writer.h"
 
 namespace brisk {
@@ -255,7 +256,7 @@ absl::StatusOr<std::unique_ptr<AccessLog>> AccessLog::Open(
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
   absl::StatusOr<std::thread> writer =
-      TryStartThread("the access log's writer", [state = log->state_] {
+      internal::StartServerThread("the access log's writer", [state = log->state_] {
         pthread_setname_np(pthread_self(), "brisk-accesslog");
         WriterLoop(state);
       });

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "concurrency/start_thread.h"
 #include "net/unix_socket.h"
+#include "server/server_thread.h"
 #include "server/stderr_writer.h"
 
 namespace brisk::internal {
@@ -76,7 +77,7 @@ absl::StatusOr<std::unique_ptr<HandoverService>> HandoverService::Start(
       path, *std::move(listen), std::move(wake), std::move(fds),
       std::move(on_confirmed)));
   HandoverService* const raw = service.get();
-  absl::StatusOr<std::thread> t = TryStartThread("the handover thread", [raw] {
+  absl::StatusOr<std::thread> t = internal::StartServerThread("the handover thread", [raw] {
     pthread_setname_np(pthread_self(), "brisk-handover");
     raw->Serve();
   });

@@ -62,9 +62,11 @@ std::atomic<int> live_servers{0};
 // stuck one (two would wait for each other).
 std::atomic<int> stopping_servers{0};
 std::atomic<int> stuck_servers{0};
-// SIGTERMs and SIGINTs a server of this process took (a second one ends
-// the process at once).
-std::atomic<int> stop_signals_seen{0};
+// The latest drain deadline of the servers of this process (steady clock,
+// ns): a stuck stop waits for the others no longer than that, and a
+// second (a server that drained but that its host has not stopped yet, as
+// in a.Run(); b.Run(), would hold it forever).
+std::atomic<int64_t> latest_shutdown_deadline_ns{0};
 
 // Ends the process at once with `code`: the logs get a moment (not the
 // wait of a blocked pipe), since _exit skips atexit and destructors.
@@ -146,15 +148,6 @@ using internal::Route;
 
 // The signals the server handles; its threads are created with them
 // blocked so that only the signalfd sees them.
-sigset_t HandledSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGHUP);
-  sigaddset(&set, SIGUSR1);  // nginx's "reopen the logs" (logrotate configs send it)
-  return set;
-}
 
 // Every timeout and deadline is added to a steady time (which starts near
 // the machine's boot), and nanoseconds::max() (absl's "inf" on the command
@@ -239,8 +232,9 @@ struct HttpServer::Impl {
   std::unique_ptr<net::SignalWatcher> signals;  // control thread only
   std::unique_ptr<internal::HandoverService> handover;
   int signals_seen = 0;                          // control thread only
-  // Counted in stopping_servers (CountStopping()).
-  std::atomic<bool> counted_stopping{false};
+  // In stopping_servers (CountStopping()): 0 not yet, 1 counted, 2 no more
+  // (its stop ended; a late handover must not count it again).
+  std::atomic<int> stopping_state{0};
 
   std::mutex mu;
   std::condition_variable cv;
@@ -663,7 +657,7 @@ absl::Status HttpServer::Start() {
   if (o.handle_signals) {
     // This thread, and every thread made from here on (they inherit the
     // mask), leaves the signals to the signalfd installed below.
-    const sigset_t set = HandledSignals();
+    const sigset_t set = internal::ServerSignals();
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
   }
   d.workers = std::make_unique<internal::WorkerPool>(
@@ -866,8 +860,8 @@ absl::Status HttpServer::Start() {
   // once everything it reads (`handover` below among them) is set. A
   // takeover confirmed meanwhile, or a signal, only queued its task.
   auto go = std::make_shared<std::promise<void>>();
-  absl::StatusOr<std::thread> control_thread = TryStartThread(
-      "the control thread", [&d, ready = go->get_future().share()] {
+  absl::StatusOr<std::thread> control_thread =
+      internal::StartServerThread("the control thread", [&d, ready = go->get_future().share()] {
         ready.wait();
         pthread_setname_np(pthread_self(), "brisk-control");
         internal::current_server_thread = d.metrics.get();
@@ -937,7 +931,6 @@ void HttpServer::Impl::OnSignal(int signo) {
     }
     return;
   }
-  stop_signals_seen.fetch_add(1);
   if (++signals_seen > 1) {
     // A second signal: the operator wants out now (the log gets a moment,
     // not the wait of a blocked pipe).
@@ -973,8 +966,10 @@ void HttpServer::Impl::BroadcastSignal(int signo, Impl* reader) {
   // thread still reads its signalfd), with no server left to take it: the
   // process is stopping already. It was dropped, so a stop stuck on a
   // handler could be ended by nothing but SIGKILL. A second stop signal
-  // ends the process at once, as while draining.
-  if (stop_signals_seen.fetch_add(1) == 0) {
+  // to this server (this thread is its control thread) ends the process at
+  // once, as while draining; a first, during a stop its host began, is
+  // only said.
+  if (++reader->signals_seen == 1) {
     internal::SayOnStderr("signal %d: already stopping; a second one ends the process at once",
                           signo);
     return;
@@ -984,7 +979,8 @@ void HttpServer::Impl::BroadcastSignal(int signo, Impl* reader) {
 }
 
 void HttpServer::Impl::CountStopping() {
-  if (!counted_stopping.exchange(true)) stopping_servers.fetch_add(1);
+  int not_counted = 0;
+  if (stopping_state.compare_exchange_strong(not_counted, 1)) stopping_servers.fetch_add(1);
 }
 
 void HttpServer::Impl::BeginShutdownOnControl() {
@@ -1001,10 +997,14 @@ void HttpServer::Impl::BeginShutdownOnControl() {
 
 void HttpServer::Impl::NoteShutdownDeadline() {
   const auto now = std::chrono::steady_clock::now().time_since_epoch();
-  shutdown_deadline_ns.store(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(
-          now + options.drain_timeout)  // bounded: at most a century
-          .count());
+  const int64_t deadline = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               now + options.drain_timeout)  // bounded: at most a century
+                               .count();
+  shutdown_deadline_ns.store(deadline);
+  int64_t latest = latest_shutdown_deadline_ns.load();
+  while (latest < deadline &&
+         !latest_shutdown_deadline_ns.compare_exchange_weak(latest, deadline)) {
+  }
 }
 
 void HttpServer::Impl::HandedOverOnControl() {
@@ -1121,18 +1121,27 @@ class StuckStopWatchdog {
  public:
   StuckStopWatchdog(std::chrono::nanoseconds limit, AccessLog* access_log) {
     absl::StatusOr<std::thread> t =
-        TryStartThread("the shutdown watchdog", [this, limit, access_log] {
+        internal::StartServerThread("the shutdown watchdog", [this, limit, access_log] {
           pthread_setname_np(pthread_self(), "brisk-watchdog");
           std::unique_lock<std::mutex> lock(mu_);
           if (cv_.wait_for(lock, limit, [this] { return done_; })) return;
           stuck_servers.fetch_add(1);
-          if (stopping_servers.load() > stuck_servers.load()) {
+          // Others shutting down and not stuck, until their deadline.
+          const auto waiting_for_others = [] {
+            const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                    std::chrono::steady_clock::now().time_since_epoch())
+                                    .count();
+            return stopping_servers.load() > stuck_servers.load() &&
+                   now < latest_shutdown_deadline_ns.load() +
+                             std::chrono::nanoseconds(kStuckStopGrace).count();
+          };
+          if (waiting_for_others()) {
             internal::SayOnStderr(
                 "shutdown: handlers still running %.3gs after the drain's end (a handler that "
                 "ignores its cancellation, on a worker or inline on a reactor?); waiting for the "
                 "process's other servers to stop",
                 std::chrono::duration<double>(kStuckStopGrace).count());
-            while (stopping_servers.load() > stuck_servers.load()) {
+            while (waiting_for_others()) {
               if (cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return done_; })) {
                 stuck_servers.fetch_sub(1);
                 return;
@@ -1202,14 +1211,16 @@ void HttpServer::Impl::StopLocked() {
     // 1. Close every connection (cancelling in-flight handlers) while the
     //    loops still run, so workers can still post their (dropped)
     //    results.
-    for (auto& r : d.reactors) r->CloseAllAndWait();
+    std::vector<std::future<void>> closed;
+    for (auto& r : d.reactors) closed.push_back(r->CloseAll());
+    for (std::future<void>& f : closed) f.wait();
     // 2. Finish the workers: queued requests are all cancelled and
     //    skipped; running handlers see their cancellation flag.
     d.workers->Shutdown();
     if (d.background_workers) d.background_workers->Shutdown();
   }
   // Nothing of this one can be stuck from here.
-  if (d.counted_stopping.exchange(false)) stopping_servers.fetch_sub(1);
+  if (d.stopping_state.exchange(2) == 1) stopping_servers.fetch_sub(1);
   live_servers.fetch_sub(1);
   // 3. Stop the loops.
   for (auto& r : d.reactors) r->StopAndJoin();

@@ -32,7 +32,8 @@
 // cancellation (offloaded, or inline, holding its reactor) is waited for
 // until 1 s past the drain's end (and until the process's other servers
 // that are shutting down, if any, have stopped or are stuck too); then the
-// process exits 0 without it, saying so on stderr (an offloaded one's
+// process exits 0 without it (waiting for the others no longer than their
+// drain deadlines plus a second), saying so on stderr (an offloaded one's
 // connection was already answered or, mid-stream, cut off, and closed).
 // In a shutdown the host began, the stop waits for every handler, however
 // long it runs. A second signal (also one during such a wait, after a
@@ -239,8 +240,9 @@ struct ServerOptions {
   // and a process started from them inherits the mask across exec: a host
   // that goes on without the server, or spawns children (from a handler
   // too), unblocks them there (pthread_sigmask(SIG_UNBLOCK, ...), or
-  // posix_spawnattr_setsigmask for the child). brisk's own threads always
-  // start with these four blocked, whatever this says. A server that does
+  // posix_spawnattr_setsigmask for the child). A server's own threads
+  // always start with these four blocked, whatever this says (so does a
+  // process a handler spawns, unless it unblocks them). A server that does
   // not handle signals does not reopen its access log on SIGHUP/SIGUSR1:
   // its host calls ReopenAccessLog(). Start() from a worker thread (a
   // handler) gives the new server's threads that worker's nice value

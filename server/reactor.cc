@@ -113,7 +113,7 @@ void Reactor::OnAcceptError(int error) {
 }
 
 absl::Status Reactor::StartThread() {
-  absl::StatusOr<std::thread> t = TryStartThread("a reactor thread", [this] {
+  absl::StatusOr<std::thread> t = StartServerThread("a reactor thread", [this] {
     pthread_setname_np(pthread_self(), "brisk-reactor");
     current_server_thread = env_.context.metrics;
     loop_->Run();
@@ -298,17 +298,21 @@ void Reactor::PostDrainConnections(bool close_idle) {
   });
 }
 
-void Reactor::CloseAllAndWait() {
-  if (!thread_.joinable()) return;
-  std::promise<void> done;
-  loop_->Post([this, &done] {
+std::future<void> Reactor::CloseAll() {
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> future = done->get_future();
+  if (!thread_.joinable()) {
+    done->set_value();
+    return future;
+  }
+  loop_->Post([this, done] {
     accepting_ = false;
     serve_late_accepts_ = false;
     acceptors_.clear();
     for (Connection* c : ConnectionsNow()) c->CloseAnsweringPending();
-    done.set_value();
+    done->set_value();
   });
-  done.get_future().wait();
+  return future;
 }
 
 }  // namespace brisk::internal

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <string_view>
 #include <thread>
@@ -61,8 +62,11 @@ class Reactor final : public ConnectionOwner {
   // Any thread: drain every connection (Connection::BeginDrain).
   void PostDrainConnections(bool close_idle);
   // Any thread: closes the listener and every connection (what still waits
-  // for a handler is answered 503 first); returns when done.
-  void CloseAllAndWait();
+  // for a handler is answered 503 first), on the loop; the future is ready
+  // when done (at once without a thread). The server posts to every
+  // reactor before it waits for any: one held by a handler stuck inline
+  // must not keep the others' clients from their answers.
+  std::future<void> CloseAll();
 
   // ConnectionOwner (loop thread).
   std::string_view Date() override;

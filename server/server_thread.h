@@ -1,16 +1,55 @@
-// Which server a thread belongs to. Each thread a server starts (reactors,
-// workers, the waker, the control thread) marks itself with its
-// server's token, so that a call a server's own thread must not make is
-// caught instead of deadlocking: HttpServer::Stop() from a handler would
-// wait for the very thread it runs on.
+// The threads a server starts. Each thread a server starts (reactors,
+// workers, the waker, the control thread) marks itself with its server's
+// token, so that a call a server's own thread must not make is caught
+// instead of deadlocking: HttpServer::Stop() from a handler would wait for
+// the very thread it runs on. Each starts through StartServerThread().
 #ifndef BRISK_SERVER_SERVER_THREAD_H_
 #define BRISK_SERVER_SERVER_THREAD_H_
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <thread>
+#include <utility>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "concurrency/start_thread.h"
 
 namespace brisk::internal {
 
 // The token of the server this thread belongs to (the address of its
 // ServerMetrics, one per server), or null on any other thread.
 inline thread_local const void* current_server_thread = nullptr;
+
+// The signals a server that handles signals reads from its signalfd:
+// SIGTERM, SIGINT (shut down), SIGHUP (reload), SIGUSR1 (reopen the log).
+inline sigset_t ServerSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (const int signo : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&set, signo);
+  return set;
+}
+
+// TryStartThread for a server's own thread: it starts with ServerSignals()
+// blocked, whether or not its server handles signals, and the caller's
+// mask is left as it was. The kernel gives a process's signal to a thread
+// that does not block it: left open in the threads of a server made
+// before another one that handles signals blocked them (an admin port
+// started first), a SIGTERM landed there and its default action ended the
+// process with no drain.
+template <typename F>
+absl::StatusOr<std::thread> StartServerThread(absl::string_view what, F&& body) {
+  const sigset_t blocked = ServerSignals();
+  sigset_t saved;
+  pthread_sigmask(SIG_BLOCK, &blocked, &saved);
+  // Restored however this returns (std::thread may throw bad_alloc).
+  struct Restore {
+    const sigset_t* mask;
+    ~Restore() { pthread_sigmask(SIG_SETMASK, mask, nullptr); }
+  } restore{&saved};
+  return TryStartThread(what, std::forward<F>(body));
+}
 
 }  // namespace brisk::internal
 

@@ -287,5 +287,39 @@ TEST(StuckHandlerTest, StopSignalsDuringAStuckStopEndTheProcess) {
       128 + SIGTERM);
 }
 
+// A host that runs its servers one after the other (a.Run(); b.Run();):
+// b drained with a, but is stopped only once a.Run() returns. A stuck a
+// waited for b to stop, forever; it waits for another server no longer
+// than that server's drain deadline (then a second).
+TEST(StuckHandlerTest, AStuckStopWaitsForAnotherServerNoLongerThanItsDrain) {
+  const int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(client, 0);
+  EXPECT_EQ(ExitCodeInChild([client] {
+              alarm(30);  // without the change: killed by SIGALRM
+              const ServerOptions options{.address = "127.0.0.1",
+                                          .port = 0,
+                                          .drain_grace = std::chrono::milliseconds(0),
+                                          .drain_timeout = std::chrono::milliseconds(200)};
+              HttpServer a(options);
+              HttpServer b(options);
+              std::atomic<bool> entered{false};
+              if (!a.AddRoute("GET", "/stuck", [&entered](RequestContext&) {
+                      return Stuck(entered);
+                    }).ok()) {
+                return 3;
+              }
+              if (!a.Start().ok() || !b.Start().ok()) return 4;
+              if (!SendGet(client, a.port(), "/stuck")) return 5;
+              if (!Eventually([&] { return entered.load(); })) return 6;
+              kill(getpid(), SIGTERM);
+              (void)a.Run();  // stuck in its stop
+              (void)b.Run();  // not reached
+              return 7;
+            }),
+            0);
+  EXPECT_TRUE(FirstBytes(client).starts_with("HTTP/1.1 503"));
+  close(client);
+}
+
 }  // namespace
 }  // namespace brisk

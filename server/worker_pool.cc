@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -69,23 +70,27 @@ WorkerPool::WorkerPool(int workers, size_t queue_capacity, std::unique_ptr<Admis
       waker_needed_(timed_batches || policy_->WakesByTime()),
       // Workers sleep at once when idle (no spin): they share cores with the
       // reactors, whose latency matters more than a worker's wake-up time.
-      pool_(workers, queue_capacity, std::chrono::nanoseconds(0),
-            [name = thread_name, nice, metrics] {
-              pthread_setname_np(pthread_self(), name);
-              current_server_thread = metrics;
-              // The workers' (lower) CPU priority, so that busy handlers
-              // never delay the reactors sharing their cores (a reactor
-              // reading, refusing and writing matters more than a
-              // handler's progress). Raising one's own nice value needs no
-              // privilege. `nice` is added to the value the thread
-              // inherits (the process's own, under `nice -n` or systemd's
-              // Nice=), as `nice -n` does: an absolute value would rank the
-              // workers above the reactors of a niced process.
-              if (nice > 0) LowerThisThreadsPriority(nice, name);
-            }) {
+      pool_(
+          workers, queue_capacity, std::chrono::nanoseconds(0),
+          [name = thread_name, nice, metrics] {
+            pthread_setname_np(pthread_self(), name);
+            current_server_thread = metrics;
+            // The workers' (lower) CPU priority, so that busy handlers
+            // never delay the reactors sharing their cores (a reactor
+            // reading, refusing and writing matters more than a
+            // handler's progress). Raising one's own nice value needs no
+            // privilege. `nice` is added to the value the thread
+            // inherits (the process's own, under `nice -n` or systemd's
+            // Nice=), as `nice -n` does: an absolute value would rank the
+            // workers above the reactors of a niced process.
+            if (nice > 0) LowerThisThreadsPriority(nice, name);
+          },
+          [](absl::string_view what, std::function<void()> body) {
+            return StartServerThread(what, std::move(body));
+          }) {
   status_ = pool_.status();
   if (waker_needed_ && status_.ok()) {
-    absl::StatusOr<std::thread> waker = TryStartThread("the waker thread", [this] {
+    absl::StatusOr<std::thread> waker = StartServerThread("the waker thread", [this] {
       pthread_setname_np(pthread_self(), "brisk-waker");
       current_server_thread = metrics_;
       WakerLoop();

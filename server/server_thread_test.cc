@@ -1,4 +1,4 @@
-#include "concurrency/start_thread.h"
+#include "server/server_thread.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -7,7 +7,7 @@
 
 #include "gtest/gtest.h"
 
-namespace brisk {
+namespace brisk::internal {
 namespace {
 
 bool Blocked(int signo) {
@@ -16,14 +16,14 @@ bool Blocked(int signo) {
   return sigismember(&mask, signo) == 1;
 }
 
-// The thread starts with the stop and control signals blocked; the
-// caller's own mask is as it was.
-TEST(StartThreadTest, TheThreadBlocksTheStopSignalsAndTheCallersMaskStays) {
+// A server's thread starts with the server signals blocked (whether or not
+// its server handles them); the caller's own mask is as it was.
+TEST(ServerThreadTest, AServerThreadBlocksTheServerSignalsAndTheCallersMaskStays) {
   sigset_t caller;
   pthread_sigmask(SIG_BLOCK, nullptr, &caller);
   ASSERT_FALSE(Blocked(SIGTERM));
   bool term = false, intr = false, hup = false, usr1 = false, usr2 = true;
-  absl::StatusOr<std::thread> t = TryStartThread("a test thread", [&] {
+  absl::StatusOr<std::thread> t = StartServerThread("a test thread", [&] {
     term = Blocked(SIGTERM);
     intr = Blocked(SIGINT);
     hup = Blocked(SIGHUP);
@@ -45,4 +45,4 @@ TEST(StartThreadTest, TheThreadBlocksTheStopSignalsAndTheCallersMaskStays) {
 }
 
 }  // namespace
-}  // namespace brisk
+}  // namespace brisk::internal
