@@ -66,9 +66,11 @@ class ThreadPool {
   // next task; spinning costs CPU time while the pool is idle.
   static constexpr std::chrono::nanoseconds kDefaultWorkerSpin{50000};
 
-  // Makes the thread `what` that runs `body`: TryStartThread unless a test
-  // replaces it, failing as it does (ResourceExhausted) when the system
-  // has no thread to give (a limit on processes or threads, memory).
+  // Makes the thread `what` that runs `body`: TryStartThread unless the
+  // owner passes its own (a server's starts its threads with its signals
+  // blocked; a test's may fail), failing as it does (ResourceExhausted)
+  // when the system has no thread to give (a limit on processes or
+  // threads, memory).
   using ThreadSpawner = std::function<absl::StatusOr<std::thread>(
       absl::string_view what, std::function<void()> body)>;
 

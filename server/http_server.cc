@@ -52,21 +52,23 @@ namespace {
 
 // Servers of this process started and not yet wholly stopped.
 std::atomic<int> live_servers{0};
-// Of those, the ones whose shutdown began (a signal, Shutdown(), a
-// handover, Stop()), and of these the ones whose stop is stuck past its
-// watchdog's limit on a handler that never returns. A stuck stop ends the
-// process once every other server shutting down is stuck too: it waits
-// for one still draining (it would cut its answers off), not for a server
-// that is not shutting down (one that owns no signals: its host, waiting
-// for the stuck Run() to return, would never stop it), nor for another
-// stuck one (two would wait for each other).
-std::atomic<int> stopping_servers{0};
+// What a stop stuck on a handler that never returns waits for before it
+// ends the process: servers of this process still draining (their
+// shutdown began, their drain is not over: it would cut their answers off),
+// plus those in the first two steps of their stop (closing connections,
+// finishing handlers), less those stuck there past their own watchdog's
+// limit (two stuck stops would wait for each other). Not a server that is
+// not shutting down (one that owns no signals: its host, waiting for the
+// stuck Run() to return, would never stop it), nor one that drained and
+// waits for its host's Stop() (as in a.Run(); b.Run();).
+std::atomic<int> draining_servers{0};
+std::atomic<int> servers_in_stop{0};
 std::atomic<int> stuck_servers{0};
-// The latest drain deadline of the servers of this process (steady clock,
-// ns): a stuck stop waits for the others no longer than that, and a
-// second (a server that drained but that its host has not stopped yet, as
-// in a.Run(); b.Run(), would hold it forever).
-std::atomic<int64_t> latest_shutdown_deadline_ns{0};
+// SIGTERMs and SIGINTs read since the last server that handles signals
+// started (under HttpServer::Impl::signal_servers_mu()): one read while
+// every such server is in its stop is a second stop signal if it is not
+// the first since then, whichever server read it.
+int stop_signals_read = 0;
 
 // Ends the process at once with `code`: the logs get a moment (not the
 // wait of a blocked pipe), since _exit skips atexit and destructors.
@@ -146,9 +148,6 @@ absl::Status CheckADescriptorIsLeft(int any_fd, size_t opened_later) {
 
 using internal::Route;
 
-// The signals the server handles; its threads are created with them
-// blocked so that only the signalfd sees them.
-
 // Every timeout and deadline is added to a steady time (which starts near
 // the machine's boot), and nanoseconds::max() (absl's "inf" on the command
 // line) would overflow there: a longer duration than a century means
@@ -175,8 +174,10 @@ struct HttpServer::Impl {
   absl::Status AddStatusRoutes(HttpServer* server);
   // Control thread: the shutdown's steps.
   void BeginShutdownOnControl();
-  // Counts this server in stopping_servers, once.
-  void CountStopping();
+  // Counts this server in draining_servers once its shutdown begins, and
+  // no more once its drain is over or its stop began (never again).
+  void CountDraining();
+  void UncountDraining();
   // Records when the drain's timeout ends (steady clock), for Stop().
   void NoteShutdownDeadline();
   // A newer process took over the listening sockets.
@@ -232,9 +233,9 @@ struct HttpServer::Impl {
   std::unique_ptr<net::SignalWatcher> signals;  // control thread only
   std::unique_ptr<internal::HandoverService> handover;
   int signals_seen = 0;                          // control thread only
-  // In stopping_servers (CountStopping()): 0 not yet, 1 counted, 2 no more
-  // (its stop ended; a late handover must not count it again).
-  std::atomic<int> stopping_state{0};
+  // In draining_servers: 0 not yet, 1 counted, 2 no more (a late handover
+  // must not count it again).
+  std::atomic<int> drain_state{0};
 
   std::mutex mu;
   std::condition_variable cv;
@@ -844,6 +845,7 @@ absl::Status HttpServer::Start() {
   if (o.handle_signals) {
     std::lock_guard<std::mutex> lock(Impl::signal_servers_mu());
     Impl::signal_servers().push_back(&d);
+    stop_signals_read = 0;  // earlier stops' signals are not this one's
   }
   {
     std::lock_guard<std::mutex> lock(d.mu);
@@ -961,15 +963,16 @@ void HttpServer::Impl::BroadcastSignal(int signo, Impl* reader) {
   for (Impl* server : signal_servers()) {
     server->control->Post([server, signo] { server->OnSignal(signo); });
   }
-  if (!signal_servers().empty() || (signo != SIGTERM && signo != SIGINT)) return;
+  if (signo != SIGTERM && signo != SIGINT) return;
+  ++stop_signals_read;
+  if (!signal_servers().empty()) return;
   // Read by a server whose stop has begun (it left the list, its control
   // thread still reads its signalfd), with no server left to take it: the
   // process is stopping already. It was dropped, so a stop stuck on a
   // handler could be ended by nothing but SIGKILL. A second stop signal
-  // to this server (this thread is its control thread) ends the process at
-  // once, as while draining; a first, during a stop its host began, is
-  // only said.
-  if (++reader->signals_seen == 1) {
+  // ends the process at once, as while draining; a first, during a stop
+  // its host began, is only said.
+  if (stop_signals_read == 1) {
     internal::SayOnStderr("signal %d: already stopping; a second one ends the process at once",
                           signo);
     return;
@@ -978,14 +981,18 @@ void HttpServer::Impl::BroadcastSignal(int signo, Impl* reader) {
   FlushAndExit(reader->access_log.get(), 128 + signo);
 }
 
-void HttpServer::Impl::CountStopping() {
+void HttpServer::Impl::CountDraining() {
   int not_counted = 0;
-  if (stopping_state.compare_exchange_strong(not_counted, 1)) stopping_servers.fetch_add(1);
+  if (drain_state.compare_exchange_strong(not_counted, 1)) draining_servers.fetch_add(1);
+}
+
+void HttpServer::Impl::UncountDraining() {
+  if (drain_state.exchange(2) == 1) draining_servers.fetch_sub(1);
 }
 
 void HttpServer::Impl::BeginShutdownOnControl() {
   if (!lifecycle.BeginShutdown()) return;  // readiness fails from now on
-  CountStopping();
+  CountDraining();
   NoteShutdownDeadline();
   // Grace: accepting and serving normally while the balancers notice.
   const std::chrono::nanoseconds grace =
@@ -1001,10 +1008,6 @@ void HttpServer::Impl::NoteShutdownDeadline() {
                                now + options.drain_timeout)  // bounded: at most a century
                                .count();
   shutdown_deadline_ns.store(deadline);
-  int64_t latest = latest_shutdown_deadline_ns.load();
-  while (latest < deadline &&
-         !latest_shutdown_deadline_ns.compare_exchange_weak(latest, deadline)) {
-  }
 }
 
 void HttpServer::Impl::HandedOverOnControl() {
@@ -1014,7 +1017,7 @@ void HttpServer::Impl::HandedOverOnControl() {
   lifecycle.BeginHandover();
   // Already shutting down (a signal came first): only stop accepting.
   const bool first = lifecycle.BeginShutdown();
-  CountStopping();
+  CountDraining();
   if (handover) handover->Close();
   // The new process accepts on the same sockets from now on; connections
   // here are told to go (Connection: close) but idle ones are closed only
@@ -1044,6 +1047,7 @@ void HttpServer::Impl::DrainOnControl() {
 }
 
 void HttpServer::Impl::FinishShutdownOnControl() {
+  UncountDraining();  // drained, or out of time
   std::lock_guard<std::mutex> lock(mu);
   shutdown_done = true;
   cv.notify_all();
@@ -1111,12 +1115,13 @@ namespace {
 // How long a process's stop may wait for handlers past the drain's end.
 constexpr std::chrono::seconds kStuckStopGrace(1);
 
-// Ends the process if the worker joins it watches have not ended within
-// `limit`, once no other server of the process is live (until then it
-// waits for them): says why on stderr, gives the logs a moment, and exits
-// 0 (the connections were all answered and closed before the joins; only
-// the stuck handlers' threads are left). Without a thread to spare, the
-// stop waits as before.
+// Ends the process if the steps of the stop it watches have not ended
+// within `limit`, once no other server of the process is draining or in
+// its stop without being stuck too (until then it waits for them): says
+// why on stderr, gives the logs a moment, and exits 0 (the connections
+// were answered and closed, but those of a reactor held by a stuck inline
+// handler; only the stuck handlers' threads are left). Without a thread
+// to spare, the stop waits as before.
 class StuckStopWatchdog {
  public:
   StuckStopWatchdog(std::chrono::nanoseconds limit, AccessLog* access_log) {
@@ -1126,14 +1131,10 @@ class StuckStopWatchdog {
           std::unique_lock<std::mutex> lock(mu_);
           if (cv_.wait_for(lock, limit, [this] { return done_; })) return;
           stuck_servers.fetch_add(1);
-          // Others shutting down and not stuck, until their deadline.
+          // Others still draining or stopping, and not stuck (this one is
+          // in its stop and stuck: it counts for neither).
           const auto waiting_for_others = [] {
-            const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                    std::chrono::steady_clock::now().time_since_epoch())
-                                    .count();
-            return stopping_servers.load() > stuck_servers.load() &&
-                   now < latest_shutdown_deadline_ns.load() +
-                             std::chrono::nanoseconds(kStuckStopGrace).count();
+            return draining_servers.load() + servers_in_stop.load() - stuck_servers.load() > 0;
           };
           if (waiting_for_others()) {
             internal::SayOnStderr(
@@ -1185,7 +1186,9 @@ void HttpServer::Impl::StopLocked() {
     d.cv.notify_all();
     if (!d.started) return;
   }
-  d.CountStopping();
+  // Its stop takes over from its drain, if one was on.
+  servers_in_stop.fetch_add(1);
+  d.UncountDraining();
   if (d.options.handle_signals) {
     // No signal is passed to this server from now on (it is stopping).
     std::lock_guard<std::mutex> lock(Impl::signal_servers_mu());
@@ -1220,7 +1223,7 @@ void HttpServer::Impl::StopLocked() {
     if (d.background_workers) d.background_workers->Shutdown();
   }
   // Nothing of this one can be stuck from here.
-  if (d.stopping_state.exchange(2) == 1) stopping_servers.fetch_sub(1);
+  servers_in_stop.fetch_sub(1);
   live_servers.fetch_sub(1);
   // 3. Stop the loops.
   for (auto& r : d.reactors) r->StopAndJoin();

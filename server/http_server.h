@@ -32,8 +32,9 @@
 // cancellation (offloaded, or inline, holding its reactor) is waited for
 // until 1 s past the drain's end (and until the process's other servers
 // that are shutting down, if any, have stopped or are stuck too); then the
-// process exits 0 without it (waiting for the others no longer than their
-// drain deadlines plus a second), saying so on stderr (an offloaded one's
+// process exits 0 without it (once the process's other servers ended
+// their drains and stops, or are stuck too), saying so on stderr (an
+// offloaded one's
 // connection was already answered or, mid-stream, cut off, and closed).
 // In a shutdown the host began, the stop waits for every handler, however
 // long it runs. A second signal (also one during such a wait, after a

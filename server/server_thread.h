@@ -1,8 +1,9 @@
-// The threads a server starts. Each thread a server starts (reactors,
-// workers, the waker, the control thread) marks itself with its server's
-// token, so that a call a server's own thread must not make is caught
-// instead of deadlocking: HttpServer::Stop() from a handler would wait for
-// the very thread it runs on. Each starts through StartServerThread().
+// The threads a server starts. Each starts through StartServerThread().
+// Those that run its code (reactors, workers, the waker, the control
+// thread) mark themselves with its server's token, so that a call a
+// server's own thread must not make is caught instead of deadlocking:
+// HttpServer::Stop() from a handler would wait for the very thread it runs
+// on.
 #ifndef BRISK_SERVER_SERVER_THREAD_H_
 #define BRISK_SERVER_SERVER_THREAD_H_
 
