@@ -243,6 +243,10 @@ struct HttpServer::Impl {
   bool start_attempted = false;   // guarded by mu
   bool stopped = false;           // guarded by mu
   bool shutdown_done = false;     // guarded by mu: Run() may return
+  // Guarded by mu: Run() waits for the shutdown's end, and will stop the
+  // server as soon as it comes (its drain's end hands over to its stop
+  // with no gap in draining_servers + servers_in_stop).
+  bool run_waiting = false;
   // Shutdown() came before Start(): Start() begins the shutdown, so a Run()
   // racing a Shutdown() from another thread still returns. Written under
   // mu; read by ready() too.
@@ -1047,8 +1051,11 @@ void HttpServer::Impl::DrainOnControl() {
 }
 
 void HttpServer::Impl::FinishShutdownOnControl() {
-  UncountDraining();  // drained, or out of time
   std::lock_guard<std::mutex> lock(mu);
+  // Drained, or out of time. With Run() waiting, the stop it begins
+  // uncounts the drain once it is counted in servers_in_stop: between the
+  // two, a stuck server's watchdog must not see this one done and exit.
+  if (!run_waiting) UncountDraining();
   shutdown_done = true;
   cv.notify_all();
 }
@@ -1071,6 +1078,7 @@ absl::Status HttpServer::Run() {
   }
   {
     std::unique_lock<std::mutex> lock(d.mu);
+    d.run_waiting = true;
     d.cv.wait(lock, [&d] { return d.shutdown_done || d.stopped; });
   }
   Stop();
@@ -1124,17 +1132,31 @@ constexpr std::chrono::seconds kStuckStopGrace(1);
 // to spare, the stop waits as before.
 class StuckStopWatchdog {
  public:
-  StuckStopWatchdog(std::chrono::nanoseconds limit, AccessLog* access_log) {
+  // `exits`: false in a stop the host began, which waits for its handlers
+  // however long they run; past the limit the watchdog then only counts it
+  // stuck.
+  StuckStopWatchdog(std::chrono::nanoseconds limit, AccessLog* access_log, bool exits) {
     absl::StatusOr<std::thread> t =
-        internal::StartServerThread("the shutdown watchdog", [this, limit, access_log] {
+        internal::StartServerThread("the shutdown watchdog", [this, limit, access_log, exits] {
           pthread_setname_np(pthread_self(), "brisk-watchdog");
           std::unique_lock<std::mutex> lock(mu_);
           if (cv_.wait_for(lock, limit, [this] { return done_; })) return;
           stuck_servers.fetch_add(1);
+          if (!exits) {
+            cv_.wait(lock, [this] { return done_; });
+            stuck_servers.fetch_sub(1);
+            return;
+          }
           // Others still draining or stopping, and not stuck (this one is
           // in its stop and stuck: it counts for neither).
           const auto waiting_for_others = [] {
-            return draining_servers.load() + servers_in_stop.load() - stuck_servers.load() > 0;
+            // Loaded in this order: a server counts in servers_in_stop
+            // before it leaves draining_servers, and leaves stuck_servers
+            // before servers_in_stop, so no move between them reads as 0.
+            const int draining = draining_servers.load();
+            const int in_stop = servers_in_stop.load();
+            const int stuck = stuck_servers.load();
+            return draining + in_stop - stuck > 0;
           };
           if (waiting_for_others()) {
             internal::SayOnStderr(
@@ -1204,13 +1226,14 @@ void HttpServer::Impl::StopLocked() {
   // (or once its other servers stopped, if later), as nginx's
   // worker_shutdown_timeout does.
   {
-    std::optional<StuckStopWatchdog> watchdog;
-    if (d.process_shutdown.load()) {
-      const auto now = std::chrono::steady_clock::now().time_since_epoch();
-      const auto deadline = std::chrono::nanoseconds(d.shutdown_deadline_ns.load());
-      watchdog.emplace(std::max<std::chrono::nanoseconds>(now, deadline) + kStuckStopGrace - now,
-                       d.access_log.get());
-    }
+    // In a stop the host began, the watchdog only counts this stop stuck
+    // once past its limit (another server's stuck stop does not wait for
+    // it then); it ends the process only in a shutdown of the process.
+    const auto now = std::chrono::steady_clock::now().time_since_epoch();
+    const auto deadline = std::chrono::nanoseconds(d.shutdown_deadline_ns.load());
+    StuckStopWatchdog watchdog(
+        std::max<std::chrono::nanoseconds>(now, deadline) + kStuckStopGrace - now,
+        d.access_log.get(), /*exits=*/d.process_shutdown.load());
     // 1. Close every connection (cancelling in-flight handlers) while the
     //    loops still run, so workers can still post their (dropped)
     //    results.
@@ -1223,7 +1246,6 @@ void HttpServer::Impl::StopLocked() {
     if (d.background_workers) d.background_workers->Shutdown();
   }
   // Nothing of this one can be stuck from here.
-  servers_in_stop.fetch_sub(1);
   live_servers.fetch_sub(1);
   // 3. Stop the loops.
   for (auto& r : d.reactors) r->StopAndJoin();
@@ -1245,6 +1267,9 @@ void HttpServer::Impl::StopLocked() {
     }
     d.access_log->Flush(std::chrono::duration_cast<std::chrono::milliseconds>(wait));
   }
+  // Its lingering closes and last log lines are done: another server's
+  // stuck stop may end the process from here.
+  servers_in_stop.fetch_sub(1);
 }
 
 uint16_t HttpServer::port() const { return impl_->port.load(); }

@@ -323,5 +323,44 @@ TEST(StuckHandlerTest, AStuckStopDoesNotWaitForAServerThatDrained) {
   close(client);
 }
 
+// A stop the host began waits for its handlers (no exit), but once past
+// its watchdog's limit it counts as stuck: it no longer holds the exit of
+// another server's stuck stop in a shutdown of the process.
+TEST(StuckHandlerTest, AStuckStopTheHostBeganDoesNotHoldAnotherServersExit) {
+  const int client_a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int client_b = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(client_a, 0);
+  ASSERT_GE(client_b, 0);
+  EXPECT_EQ(
+      ExitCodeInChild([client_a, client_b] {
+        alarm(30);  // without the change: killed by SIGALRM
+        HttpServer a(ServerOptions{.address = "127.0.0.1",
+                                   .port = 0,
+                                   .drain_grace = std::chrono::milliseconds(0),
+                                   .drain_timeout = std::chrono::milliseconds(200)});
+        HttpServer b(ServerOptions{.address = "127.0.0.1", .port = 0, .handle_signals = false});
+        std::atomic<bool> a_entered{false};
+        std::atomic<bool> b_entered{false};
+        if (!a.AddRoute("GET", "/stuck", [&](RequestContext&) { return Stuck(a_entered); }).ok() ||
+            !b.AddRoute("GET", "/stuck", [&](RequestContext&) { return Stuck(b_entered); }).ok()) {
+          return 3;
+        }
+        if (!a.Start().ok() || !b.Start().ok()) return 4;
+        if (!SendGet(client_a, a.port(), "/stuck") || !SendGet(client_b, b.port(), "/stuck")) {
+          return 5;
+        }
+        if (!Eventually([&] { return a_entered.load() && b_entered.load(); })) return 6;
+        std::thread stop_b([&b] { b.Stop(); });  // the host's: stuck, waits
+        kill(getpid(), SIGTERM);
+        (void)a.Run();  // stuck in its stop
+        stop_b.join();
+        return 7;  // not reached
+      }),
+      0);
+  EXPECT_TRUE(FirstBytes(client_a).starts_with("HTTP/1.1 503"));
+  close(client_a);
+  close(client_b);
+}
+
 }  // namespace
 }  // namespace brisk
