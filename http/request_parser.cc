@@ -159,21 +159,6 @@ ptrdiff_t WriteWithoutDotSegments(std::string_view path, char* out) {
   return static_cast<ptrdiff_t>(o);
 }
 
-// Percent-decodes `in` (its escapes checked already) to `out` (room for
-// in.size() bytes); returns the decoded length.
-size_t WritePercentDecoded(std::string_view in, char* out) {
-  size_t o = 0;
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '%') {
-      out[o++] = static_cast<char>(HexDigitValue(in[i + 1]) * 16 + HexDigitValue(in[i + 2]));
-      i += 2;
-    } else {
-      out[o++] = in[i];
-    }
-  }
-  return o;
-}
-
 // Whether the raw path escapes a '.' or a '/' ("%2E", "%2f").
 bool EscapesADotOrASlash(std::string_view raw) {
   for (size_t i = raw.find('%'); i != std::string_view::npos; i = raw.find('%', i + 1)) {
@@ -760,7 +745,7 @@ int RequestParser::FinishHead() {
 }
 
 int RequestParser::FinishPath() {
-  if (!path_needs_decode_ && !path_default_root_ && !path_may_have_dot_) return 0;
+  if (!path_unfinished()) return 0;
   path_may_have_dot_ = false;
   std::string& head = request_.head_;
   const size_t end = head.size();
@@ -768,8 +753,11 @@ int RequestParser::FinishPath() {
     path_needs_decode_ = false;
     // Decoded after the head: never longer than the raw path, which stays.
     head.resize(end + raw_path_.length);
-    const size_t n = WritePercentDecoded(
-        std::string_view(head.data() + raw_path_.offset, raw_path_.length), head.data() + end);
+    // The escapes were checked with the request line: it decodes whole.
+    const size_t n =
+        WritePercentDecoded(std::string_view(head.data() + raw_path_.offset, raw_path_.length),
+                            /*plus_as_space=*/false, head.data() + end)
+            .value_or(0);
     head.resize(end + n);
     request_.path_ = {static_cast<uint32_t>(end), static_cast<uint32_t>(n)};
   } else if (path_default_root_) {
@@ -805,7 +793,7 @@ int RequestParser::FinishPath() {
 }
 
 int RequestParser::CompleteHead() {
-  if (path_needs_decode_ || path_default_root_ || path_may_have_dot_) {
+  if (path_unfinished()) {  // rarely: the common path makes no call
     if (const int status = FinishPath(); status != 0) return status;
   }
   if (state_ == State::kBody) {

@@ -173,8 +173,13 @@ class RequestParser {
   int CompleteHead();
   // Decodes the path, or fills in "/" for an empty one, and removes its dot
   // segments: request().path() as handlers and routes see it. Returns 0 or
-  // 400 (a ".." above the root).
+  // 400 (a ".." above the root, or a dot segment made by an escape).
   int FinishPath();
+  // FinishPath() has work: a decode, the default "/" or a possible dot
+  // segment.
+  bool path_unfinished() const {
+    return path_needs_decode_ || path_default_root_ || path_may_have_dot_;
+  }
   int FeedBody(std::string_view chunk, size_t* used);
   int ChunkExtByte(char c);
 

@@ -125,31 +125,32 @@ std::optional<HostPort> ParseHostPort(std::string_view authority) {
   return hp;
 }
 
-bool AppendPercentDecoded(std::string_view in, bool plus_as_space,
-                          std::string* out) {
+std::optional<size_t> WritePercentDecoded(std::string_view in, bool plus_as_space, char* out) {
+  size_t o = 0;
   size_t i = 0;
   while (i < in.size()) {
     const char c = in[i];
     if (c == '%') {
-      if (in.size() - i < 3) return false;
+      if (in.size() - i < 3) return std::nullopt;
       const int hi = HexDigitValue(in[i + 1]);
       const int lo = HexDigitValue(in[i + 2]);
-      if (hi < 0 || lo < 0) return false;
-      out->push_back(static_cast<char>(hi * 16 + lo));
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out[o++] = static_cast<char>(hi * 16 + lo);
       i += 3;
     } else {
-      out->push_back(plus_as_space && c == '+' ? ' ' : c);
+      out[o++] = plus_as_space && c == '+' ? ' ' : c;
       ++i;
     }
   }
-  return true;
+  return o;
 }
 
 std::optional<std::string> PercentDecode(std::string_view in,
                                          bool plus_as_space) {
-  std::string out;
-  out.reserve(in.size());
-  if (!AppendPercentDecoded(in, plus_as_space, &out)) return std::nullopt;
+  std::string out(in.size(), '\0');
+  const std::optional<size_t> n = WritePercentDecoded(in, plus_as_space, out.data());
+  if (!n.has_value()) return std::nullopt;
+  out.resize(*n);
   return out;
 }
 

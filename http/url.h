@@ -29,10 +29,11 @@ namespace brisk::http {
 std::optional<std::string> PercentDecode(std::string_view in,
                                          bool plus_as_space = false);
 
-// Appends the decoded form of `in` to `*out`; false on a malformed escape
-// (then `*out` holds a partial result).
-bool AppendPercentDecoded(std::string_view in, bool plus_as_space,
-                          std::string* out);
+// Writes the decoded form of `in` to `out`, which has room for in.size()
+// bytes (the decoded form is never longer); returns its length, or nullopt
+// on a malformed escape (then `out` holds a partial result). No allocation:
+// the request parser decodes a path into its head's own buffer.
+std::optional<size_t> WritePercentDecoded(std::string_view in, bool plus_as_space, char* out);
 
 // Splits a raw query string ("a=1&b=two&flag") into decoded name/value pairs,
 // in order, keeping duplicates. A field without '=' has an empty value; empty

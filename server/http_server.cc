@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <functional>
 #include <future>
+#include <iterator>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -50,8 +51,6 @@
 namespace brisk {
 namespace {
 
-// Servers of this process started and not yet wholly stopped.
-std::atomic<int> live_servers{0};
 // What a stop stuck on a handler that never returns waits for before it
 // ends the process: servers of this process still draining (their
 // shutdown began, their drain is not over: it would cut their answers off),
@@ -792,9 +791,10 @@ absl::Status HttpServer::Start() {
     d.control->Post([&d] { d.FinishShutdownOnControl(); });
   });
   if (o.handle_signals) {
-    absl::StatusOr<std::unique_ptr<net::SignalWatcher>> w =
-        net::SignalWatcher::Create(d.control.get(), {SIGTERM, SIGINT, SIGHUP, SIGUSR1},
-                                   [&d](int signo) { Impl::BroadcastSignal(signo, &d); });
+    absl::StatusOr<std::unique_ptr<net::SignalWatcher>> w = net::SignalWatcher::Create(
+        d.control.get(),
+        std::vector<int>(std::begin(internal::kServerSignals), std::end(internal::kServerSignals)),
+        [&d](int signo) { Impl::BroadcastSignal(signo, &d); });
     if (!w.ok()) return w.status();  // before `started`: Stop() is a no-op
     d.signals = *std::move(w);
   }
@@ -854,7 +854,6 @@ absl::Status HttpServer::Start() {
   {
     std::lock_guard<std::mutex> lock(d.mu);
     d.started = true;
-    live_servers.fetch_add(1);
     d.running.store(true);
     // Asked before: the control thread, once it exists, begins it first.
     // (A Shutdown() from now on finds `running` set and writes itself.)
@@ -1008,10 +1007,9 @@ void HttpServer::Impl::BeginShutdownOnControl() {
 
 void HttpServer::Impl::NoteShutdownDeadline() {
   const auto now = std::chrono::steady_clock::now().time_since_epoch();
-  const int64_t deadline = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                               now + options.drain_timeout)  // bounded: at most a century
-                               .count();
-  shutdown_deadline_ns.store(deadline);
+  shutdown_deadline_ns.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 now + options.drain_timeout)  // bounded: at most a century
+                                 .count());
 }
 
 void HttpServer::Impl::HandedOverOnControl() {
@@ -1223,8 +1221,8 @@ void HttpServer::Impl::StopLocked() {
   // forever: on a worker, the joins of step 2; run inline, its reactor,
   // which step 1 waits for. In a shutdown of the process (a signal, a
   // handover), the process exits without it a second past the drain's end
-  // (or once its other servers stopped, if later), as nginx's
-  // worker_shutdown_timeout does.
+  // (or, if later, once the process's other servers still draining or
+  // stopping are done or stuck), as nginx's worker_shutdown_timeout does.
   {
     // In a stop the host began, the watchdog only counts this stop stuck
     // once past its limit (another server's stuck stop does not wait for
@@ -1245,8 +1243,6 @@ void HttpServer::Impl::StopLocked() {
     d.workers->Shutdown();
     if (d.background_workers) d.background_workers->Shutdown();
   }
-  // Nothing of this one can be stuck from here.
-  live_servers.fetch_sub(1);
   // 3. Stop the loops.
   for (auto& r : d.reactors) r->StopAndJoin();
   d.control->Post([&d] { d.signals.reset(); });

@@ -25,10 +25,13 @@ inline thread_local const void* current_server_thread = nullptr;
 
 // The signals a server that handles signals reads from its signalfd:
 // SIGTERM, SIGINT (shut down), SIGHUP (reload), SIGUSR1 (reopen the log).
+inline constexpr int kServerSignals[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
+
+// kServerSignals as a set.
 inline sigset_t ServerSignals() {
   sigset_t set;
   sigemptyset(&set);
-  for (const int signo : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&set, signo);
+  for (const int signo : kServerSignals) sigaddset(&set, signo);
   return set;
 }
 
