@@ -56,6 +56,24 @@ http::Response Stuck(std::atomic<bool>& entered) {
   for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
 }
 
+// A server on 127.0.0.1 that shuts down with no grace and a drain of
+// `drain` (200 ms unless said).
+ServerOptions ShortDrain(std::chrono::nanoseconds drain = std::chrono::milliseconds(200)) {
+  return ServerOptions{.address = "127.0.0.1",
+                       .port = 0,
+                       .drain_grace = std::chrono::milliseconds(0),
+                       .drain_timeout = drain};
+}
+
+// Adds GET /stuck to `server`, whose handler sets `entered` and never
+// returns.
+bool AddStuckRoute(HttpServer& server, std::atomic<bool>& entered, RouteOptions options = {}) {
+  return server
+      .AddRoute(
+          "GET", "/stuck", [&entered](RequestContext&) { return Stuck(entered); }, options)
+      .ok();
+}
+
 // A handler that never returns (it ignores its cancellation) held the
 // stop's join of the workers, and so the process, forever after a SIGTERM:
 // only a second signal or SIGKILL ended it. Its client is answered at the
@@ -67,13 +85,9 @@ TEST(StuckHandlerTest, AHandlerThatNeverReturnsDoesNotHoldTheProcessPastItsDrain
   ASSERT_GE(client, 0);
   EXPECT_EQ(ExitCodeInChild([client] {
     alarm(30);  // without the watchdog: killed by SIGALRM, not a hung test
-    HttpServer server(ServerOptions{.address = "127.0.0.1",
-                                    .port = 0,
-                                    .drain_grace = std::chrono::milliseconds(0),
-                                    .drain_timeout = std::chrono::milliseconds(200)});
+    HttpServer server(ShortDrain());
     std::atomic<bool> entered{false};
-    if (!server.AddRoute("GET", "/stuck", [&entered](RequestContext&) { return Stuck(entered); })
-             .ok()) {
+    if (!AddStuckRoute(server, entered)) {
       return 3;
     }
     if (!server.Start().ok()) return 4;
@@ -98,15 +112,9 @@ TEST(StuckHandlerTest, AnInlineHandlerThatNeverReturnsDoesNotHoldTheProcessPastI
   EXPECT_EQ(
       ExitCodeInChild([client] {
         alarm(30);  // without the watchdog: killed by SIGALRM, not a hung test
-        HttpServer server(ServerOptions{.address = "127.0.0.1",
-                                        .port = 0,
-                                        .drain_grace = std::chrono::milliseconds(0),
-                                        .drain_timeout = std::chrono::milliseconds(200)});
+        HttpServer server(ShortDrain());
         std::atomic<bool> entered{false};
-        if (!server
-                 .AddRoute("GET", "/stuck", [&entered](RequestContext&) { return Stuck(entered); },
-                           {.run_inline = true})
-                 .ok()) {
+        if (!AddStuckRoute(server, entered, {.run_inline = true})) {
           return 3;
         }
         if (!server.Start().ok()) return 4;
@@ -131,19 +139,11 @@ TEST(StuckHandlerTest, TheProcessWaitsForItsOtherServersDrain) {
   ASSERT_GE(slow_client, 0);
   EXPECT_EQ(ExitCodeInChild([stuck_client, slow_client] {
               alarm(30);
-              HttpServer a(ServerOptions{.address = "127.0.0.1",
-                                         .port = 0,
-                                         .drain_grace = std::chrono::milliseconds(0),
-                                         .drain_timeout = std::chrono::milliseconds(200)});
-              HttpServer b(ServerOptions{.address = "127.0.0.1",
-                                         .port = 0,
-                                         .drain_grace = std::chrono::milliseconds(0),
-                                         .drain_timeout = std::chrono::seconds(20)});
+              HttpServer a(ShortDrain());
+              HttpServer b(ShortDrain(std::chrono::seconds(20)));
               std::atomic<bool> entered{false};
               std::atomic<bool> slow_entered{false};
-              if (!a.AddRoute("GET", "/stuck", [&entered](RequestContext&) {
-                      return Stuck(entered);
-                    }).ok()) {
+              if (!AddStuckRoute(a, entered)) {
                 return 3;
               }
               // Answers 1.5 s after it began: past a's drain (0.2 s) and limit (+1 s).
@@ -186,16 +186,12 @@ TEST(StuckHandlerTest, TwoStuckServersDoNotWaitForEachOther) {
   EXPECT_EQ(
       ExitCodeInChild([client_a, client_b] {
         alarm(30);  // without the change: killed by SIGALRM
-        const ServerOptions options{.address = "127.0.0.1",
-                                    .port = 0,
-                                    .drain_grace = std::chrono::milliseconds(0),
-                                    .drain_timeout = std::chrono::milliseconds(200)};
+        const ServerOptions options = ShortDrain();
         HttpServer a(options);
         HttpServer b(options);
         std::atomic<bool> a_entered{false};
         std::atomic<bool> b_entered{false};
-        if (!a.AddRoute("GET", "/stuck", [&](RequestContext&) { return Stuck(a_entered); }).ok() ||
-            !b.AddRoute("GET", "/stuck", [&](RequestContext&) { return Stuck(b_entered); }).ok()) {
+        if (!AddStuckRoute(a, a_entered) || !AddStuckRoute(b, b_entered)) {
           return 3;
         }
         if (!a.Start().ok() || !b.Start().ok()) return 4;
@@ -226,14 +222,9 @@ TEST(StuckHandlerTest, AStuckStopDoesNotWaitForAServerThatIsNotShuttingDown) {
       ExitCodeInChild([client] {
         alarm(30);  // without the change: killed by SIGALRM
         HttpServer admin(ServerOptions{.address = "127.0.0.1", .port = 0, .handle_signals = false});
-        HttpServer server(ServerOptions{.address = "127.0.0.1",
-                                        .port = 0,
-                                        .drain_grace = std::chrono::milliseconds(0),
-                                        .drain_timeout = std::chrono::milliseconds(200)});
+        HttpServer server(ShortDrain());
         std::atomic<bool> entered{false};
-        if (!server
-                 .AddRoute("GET", "/stuck", [&entered](RequestContext&) { return Stuck(entered); })
-                 .ok()) {
+        if (!AddStuckRoute(server, entered)) {
           return 3;
         }
         if (!admin.Start().ok() || !server.Start().ok()) return 4;
@@ -260,9 +251,7 @@ TEST(StuckHandlerTest, StopSignalsDuringAStuckStopEndTheProcess) {
         alarm(30);  // without the change: killed by SIGALRM
         HttpServer server(ServerOptions{.address = "127.0.0.1", .port = 0});
         std::atomic<bool> entered{false};
-        if (!server
-                 .AddRoute("GET", "/stuck", [&entered](RequestContext&) { return Stuck(entered); })
-                 .ok()) {
+        if (!AddStuckRoute(server, entered)) {
           return 3;
         }
         if (!server.Start().ok()) return 4;
@@ -296,18 +285,10 @@ TEST(StuckHandlerTest, AStuckStopDoesNotWaitForAServerThatDrained) {
   ASSERT_GE(client, 0);
   EXPECT_EQ(ExitCodeInChild([client] {
               alarm(30);  // without the change: killed by SIGALRM
-              HttpServer a(ServerOptions{.address = "127.0.0.1",
-                                         .port = 0,
-                                         .drain_grace = std::chrono::milliseconds(0),
-                                         .drain_timeout = std::chrono::milliseconds(200)});
-              HttpServer b(ServerOptions{.address = "127.0.0.1",
-                                         .port = 0,
-                                         .drain_grace = std::chrono::milliseconds(0),
-                                         .drain_timeout = std::chrono::hours(24 * 365 * 10)});
+              HttpServer a(ShortDrain());
+              HttpServer b(ShortDrain(std::chrono::hours(24 * 365 * 10)));
               std::atomic<bool> entered{false};
-              if (!a.AddRoute("GET", "/stuck", [&entered](RequestContext&) {
-                      return Stuck(entered);
-                    }).ok()) {
+              if (!AddStuckRoute(a, entered)) {
                 return 3;
               }
               if (!a.Start().ok() || !b.Start().ok()) return 4;
@@ -334,15 +315,11 @@ TEST(StuckHandlerTest, AStuckStopTheHostBeganDoesNotHoldAnotherServersExit) {
   EXPECT_EQ(
       ExitCodeInChild([client_a, client_b] {
         alarm(30);  // without the change: killed by SIGALRM
-        HttpServer a(ServerOptions{.address = "127.0.0.1",
-                                   .port = 0,
-                                   .drain_grace = std::chrono::milliseconds(0),
-                                   .drain_timeout = std::chrono::milliseconds(200)});
+        HttpServer a(ShortDrain());
         HttpServer b(ServerOptions{.address = "127.0.0.1", .port = 0, .handle_signals = false});
         std::atomic<bool> a_entered{false};
         std::atomic<bool> b_entered{false};
-        if (!a.AddRoute("GET", "/stuck", [&](RequestContext&) { return Stuck(a_entered); }).ok() ||
-            !b.AddRoute("GET", "/stuck", [&](RequestContext&) { return Stuck(b_entered); }).ok()) {
+        if (!AddStuckRoute(a, a_entered) || !AddStuckRoute(b, b_entered)) {
           return 3;
         }
         if (!a.Start().ok() || !b.Start().ok()) return 4;
