@@ -53,6 +53,9 @@ struct Shared {
   brisk::net::FakeClock clock;
   std::unique_ptr<brisk::net::EventLoop> loop =
       *brisk::net::CreateEpollLoop({.clock = &clock});
+  // The context holds what it loaded; this leaked static is never destroyed,
+  // so its key files are removed here.
+  Shared() { fixture.dir.Remove(); }
 };
 
 // The connection's stand-in: checks the callbacks' order.

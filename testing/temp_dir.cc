@@ -33,10 +33,13 @@ TempDir TempDir::Short(std::string_view prefix) { return TempDir("/tmp", prefix)
 
 TempDir::TempDir(TempDir&& other) noexcept : path_(std::exchange(other.path_, "")) {}
 
-TempDir::~TempDir() {
+TempDir::~TempDir() { Remove(); }
+
+void TempDir::Remove() {
   if (path_.empty()) return;
   std::error_code ignored;  // a test's leftovers must not fail the test
   std::filesystem::remove_all(path_, ignored);
+  path_.clear();
 }
 
 std::string TempDir::Write(const std::string& name, const std::string& content) const {

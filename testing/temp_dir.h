@@ -35,6 +35,12 @@ class TempDir {
 
   const std::string& path() const { return path_; }
 
+  // Removes the directory and what it holds now (the destructor then does
+  // nothing). For a fixture kept in a leaked static, as fuzzers and
+  // benchmarks keep theirs: it is never destroyed, and test keys must not be
+  // left in /tmp.
+  void Remove();
+
   // Writes (replaces) `name` in the directory through a temporary file and
   // a rename, as a deploy script would (a reader never sees half a file);
   // returns its path.

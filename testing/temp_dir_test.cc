@@ -55,5 +55,16 @@ TEST(TempDirTest, ShortIsUnderTmpAndMovable) {
   EXPECT_FALSE(std::filesystem::exists(path));
 }
 
+TEST(TempDirTest, RemoveDeletesNowForAFixtureThatIsNeverDestroyed) {
+  auto* leaked = new TempDir("brisk-leaked");  // as a fuzzer's static fixture
+  const std::string path = leaked->path();
+  leaked->Write("key.pem", "secret");
+  leaked->Remove();
+  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_TRUE(leaked->path().empty());
+  leaked->Remove();  // again: nothing to do
+  delete leaked;     // nor here
+}
+
 }  // namespace
 }  // namespace brisk::testing

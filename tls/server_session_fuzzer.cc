@@ -39,6 +39,9 @@ struct Contexts {
   std::unique_ptr<TlsContext> plain = fixture.Context(fixture.Config());
   std::unique_ptr<TlsContext> mtls =
       fixture.Context(fixture.Config(fixture.pki.server_ecdsa, ClientAuth::kRequire));
+  // The contexts hold what they loaded; this leaked static is never
+  // destroyed, so its key files are removed here.
+  Contexts() { fixture.dir.Remove(); }
 };
 
 uint64_t Failures(const TlsContext& context) {
