@@ -162,6 +162,10 @@ void FlushStderrAtExit() {
 
 }  // namespace
 
+std::string StderrTimestamp(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
+}
+
 LineWriter& Stderr() {
   const pid_t pid = getpid();
   ProcessWriter* p = g_stderr.load(std::memory_order_acquire);

@@ -3,6 +3,7 @@
 // them.
 //
 //   internal::SayOnStderr("signal %d: access log reopened", signo);
+//   // stderr: 2026-12-05T14:50:12.123Z signal 1: access log reopened
 //
 // The server's diagnostics (a reload, a refused connection, a failed
 // accept, a TLS handshake that failed) were fprintf(stderr) calls on the
@@ -27,8 +28,8 @@
 // The process's stderr writer (Stderr()) is never destroyed; at exit()
 // (main returning) it writes what is buffered, waiting up to 1 s for a
 // blocked destination. Paths that end the process without exit() (a
-// second SIGTERM's _exit, an abort) Flush() it first, briefly. A child forked from the process gets a writer of
-// its own with its first line (the parent's thread does not exist there).
+// second SIGTERM's _exit, an abort) Flush() it first, briefly. A child forked from the process gets
+// a writer of its own with its first line (the parent's thread does not exist there).
 //
 // Thread-safety: Say() and Flush() may be called from any thread.
 #ifndef BRISK_SERVER_STDERR_WRITER_H_
@@ -38,9 +39,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 namespace brisk::internal {
 
@@ -77,10 +82,16 @@ class LineWriter {
 // The process's writer for stderr.
 LineWriter& Stderr();
 
-// Formats as absl::StrFormat and says the line on stderr (Stderr()).
+// "2026-12-05T14:50:12.123Z": `t` in UTC to the millisecond (RFC 3339),
+// the prefix of each line SayOnStderr says, so that a stderr kept in a file
+// (`2>>server.log`, a container's log) tells when each thing happened.
+std::string StderrTimestamp(absl::Time t);
+
+// Formats as absl::StrFormat and says the line on stderr (Stderr()), after
+// the time it is said and a space.
 template <typename... Args>
 void SayOnStderr(const absl::FormatSpec<Args...>& format, const Args&... args) {
-  Stderr().Say(absl::StrFormat(format, args...));
+  Stderr().Say(absl::StrCat(StderrTimestamp(absl::Now()), " ", absl::StrFormat(format, args...)));
 }
 
 }  // namespace brisk::internal

@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "absl/base/config.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 
 namespace brisk::internal {
@@ -273,6 +275,34 @@ TEST(LineWriterTest, AForkedChildHasAStderrWriterOfItsOwn) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
   EXPECT_NE(pipe.ReadUntil("child says this\n").find("child says this\n"),
             std::string::npos);
+}
+
+TEST(StderrTimestampTest, UtcToTheMillisecond) {
+  const absl::Time t = absl::FromUnixMillis(1796482212123);  // 2026-12-05
+  EXPECT_EQ(StderrTimestamp(t), "2026-12-05T14:50:12.123Z");
+  EXPECT_EQ(StderrTimestamp(absl::FromUnixSeconds(0)), "1970-01-01T00:00:00.000Z");
+}
+
+TEST(StderrTimestampTest, EachSaidLineBeginsWithTheTimeItWasSaid) {
+  Pipe pipe;
+  ASSERT_TRUE(pipe.ok());
+  ASSERT_TRUE(Stderr().Flush(seconds(20)));
+  const int saved = dup(STDERR_FILENO);
+  ASSERT_GE(saved, 0);
+  ASSERT_EQ(dup2(pipe.write_end(), STDERR_FILENO), STDERR_FILENO);
+  const std::string before = StderrTimestamp(absl::Now());
+  SayOnStderr("reload %s", "done");
+  const std::string after = StderrTimestamp(absl::Now());
+  const bool flushed = Stderr().Flush(seconds(20));
+  dup2(saved, STDERR_FILENO);
+  close(saved);
+  ASSERT_TRUE(flushed);
+  const std::string line = pipe.ReadUntil("reload done\n");
+  ASSERT_EQ(line.size(), before.size() + sizeof(" reload done\n") - 1) << line;
+  const std::string stamp = line.substr(0, before.size());
+  EXPECT_EQ(line.substr(before.size()), " reload done\n");
+  EXPECT_LE(before, stamp);  // the format sorts as time does
+  EXPECT_LE(stamp, after);
 }
 
 }  // namespace
