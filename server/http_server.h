@@ -270,7 +270,8 @@ struct ServerOptions {
   // e.g. "/status": a live HTML status page (per-route rate, p50/p99,
   // refusals by reason, queue depth, connections, loop lag; self-contained,
   // no external resources) and, at status_path + ".json", the JSON snapshot
-  // it polls every second (ServerMetrics::AppendJson plus time and pid).
+  // it polls every second (ServerMetrics::AppendJson plus time_ns, pid,
+  // uptime_seconds and ready).
   std::string status_path;
 };
 

@@ -121,8 +121,11 @@ int main(int argc, char** argv) {
   if (batching == Batching::kFixed &&
       batch.max_delay >= options->request_deadline) {
     std::fprintf(stderr,
-                 "--max_delay must be shorter than --request_deadline with "
-                 "--batching=fixed (a batch short of --max_batch waits --max_delay)\n");
+                 "--max_delay (%s) must be shorter than --request_deadline with "
+                 "--batching=fixed (a batch short of --max_batch waits --max_delay)\n",
+                 absl::GetFlag(FLAGS_max_delay) > absl::ZeroDuration()
+                     ? absl::FormatDuration(absl::GetFlag(FLAGS_max_delay)).c_str()
+                     : "1ms when not set");
     return 2;
   }
 

@@ -80,9 +80,14 @@ TEST(FraudServerFlagsTest, OutOfRangeValuesExitTwoNamingTheFlag) {
       {{"--batching=sometimes"}, "--batching must be"},
       // A fixed batch that waits as long as the deadline: every request
       // short of a full batch would be refused.
-      {{"--batching=fixed", "--max_delay=5s"}, "--max_delay must be shorter than --request_deadline"},
+      {{"--batching=fixed", "--max_delay=5s"},
+       "--max_delay (5s) must be shorter than --request_deadline"},
       {{"--batching=fixed", "--max_delay=inf", "--request_deadline=inf"},
-       "--max_delay must be shorter than --request_deadline"},
+       "--max_delay (inf) must be shorter than --request_deadline"},
+      // --max_delay not given: the fixed policy's 1 ms, which the message
+      // names rather than blaming a flag the user never set.
+      {{"--batching=fixed", "--request_deadline=1ms"},
+       "--max_delay (1ms when not set) must be shorter than --request_deadline"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.flags.back());
