@@ -356,6 +356,7 @@ absl::StatusOr<TlsContext::Loaded> TlsContext::Load() const {
   // Client certificates (mTLS). The session id context binds resumed
   // sessions to the client-auth mode and CA set they were verified under.
   std::string sid_input(kSidCtxLabel);
+  size_t client_cas = 0;  // said in the summary: a bundle a CA short shows
   sid_input.push_back(static_cast<char>('0' + static_cast<int>(config_.client_auth)));
   if (config_.client_auth != ClientAuth::kNone) {
     absl::StatusOr<std::string> ca_pem =
@@ -395,6 +396,7 @@ absl::StatusOr<TlsContext::Loaded> TlsContext::Load() const {
                                 : 0),
                        nullptr);
     sid_input.append(*ca_pem);
+    client_cas = cas->size();
   } else {
     SSL_CTX_set_verify(c, SSL_VERIFY_NONE, nullptr);
   }
@@ -408,12 +410,12 @@ absl::StatusOr<TlsContext::Loaded> TlsContext::Load() const {
   }
 
   Loaded loaded;
-  loaded.summary = absl::StrCat(
-      "subject=", internal::NameToString(X509_get_subject_name(leaf)),
-      " issuer=", internal::NameToString(X509_get_issuer_name(leaf)),
-      " key=", internal::DescribeKey(key->get()),
-      " not_after=", Rfc3339(not_after), " chain=", chain->size(),
-      ChainEndNote(*chain));
+  loaded.summary =
+      absl::StrCat("subject=", internal::NameToString(X509_get_subject_name(leaf)),
+                   " issuer=", internal::NameToString(X509_get_issuer_name(leaf)),
+                   " key=", internal::DescribeKey(key->get()), " not_after=", Rfc3339(not_after),
+                   client_cas > 0 ? absl::StrCat(" client_cas=", client_cas) : std::string(),
+                   " chain=", chain->size(), ChainEndNote(*chain));
   loaded.ctx = std::move(ctx);
   ERR_clear_error();
   return loaded;

@@ -52,6 +52,14 @@ Credential MustIssue(const CertSpec& spec, const Credential& issuer) {
   return c.ok() ? *c : Credential{};
 }
 
+// `chain` cut `past` bytes into its second PEM block (20: inside its
+// BEGIN line), as a reader sees a file still being written.
+std::string CutIntoSecondBlock(const std::string& chain, size_t past) {
+  const size_t second = chain.find("-----BEGIN", 1);
+  EXPECT_NE(second, std::string::npos);
+  return chain.substr(0, second + past);
+}
+
 struct ConfigErrorCase {
   const char* name;
   // Breaks the (valid) config or its files.
@@ -76,12 +84,12 @@ TEST_P(ConfigErrorTest, CreateSaysWhichFileAndWhy) {
 INSTANTIATE_TEST_SUITE_P(
     Errors, ConfigErrorTest,
     ::testing::Values(
-        ConfigErrorCase{"missing_cert_file",
-                        [](TlsFixture& f, TlsServerConfig& c) {
-                          c.cert_chain_file = f.dir.path() + "/nope.pem";
-                        },
-                        {"cannot read certificate chain file", "nope.pem",
-                         "No such file or directory"}},
+        ConfigErrorCase{
+            "missing_cert_file",
+            [](TlsFixture& f, TlsServerConfig& c) {
+              c.cert_chain_file = f.dir.path() + "/nope.pem";
+            },
+            {"cannot read certificate chain file", "nope.pem", "No such file or directory"}},
         ConfigErrorCase{"empty_cert_file",
                         [](TlsFixture& f, TlsServerConfig& c) {
                           c.cert_chain_file = f.dir.Write("empty.pem", "");
@@ -92,7 +100,31 @@ INSTANTIATE_TEST_SUITE_P(
                           const std::string& pem = f.pki.server_ecdsa.cert_pem;
                           c.cert_chain_file = f.dir.Write("cut.pem", pem.substr(0, pem.size() / 2));
                         },
-                        {"certificate chain file", "cut.pem", "certificate 1 does not parse"}},
+                        {"certificate chain file", "cut.pem", "PEM block 1", "is cut off"}},
+        // Cut inside the next block's BEGIN line, as a reader sees a file
+        // still being written: OpenSSL takes the tail for the end of the
+        // input, so the chain loaded without its intermediate and a reload
+        // put it in service (outside TLS probe).
+        ConfigErrorCase{"chain_cut_in_a_begin_line",
+                        [](TlsFixture& f, TlsServerConfig& c) {
+                          c.cert_chain_file = f.dir.Write(
+                              "cut.pem", CutIntoSecondBlock(f.pki.server_ecdsa.chain_pem, 20));
+                        },
+                        {"certificate chain file", "cut.pem", "PEM block 2",
+                         "\"-----BEGIN CERTIFICA\") is cut off"}},
+        ConfigErrorCase{"chain_cut_after_a_begin_line",
+                        [](TlsFixture& f, TlsServerConfig& c) {
+                          c.cert_chain_file = f.dir.Write(
+                              "cut.pem", CutIntoSecondBlock(f.pki.server_ecdsa.chain_pem, 28));
+                        },
+                        {"cut.pem", "PEM block 2 (\"-----BEGIN CERTIFICATE-----\") is cut off"}},
+        ConfigErrorCase{"client_ca_bundle_cut_in_a_begin_line",
+                        [](TlsFixture& f, TlsServerConfig& c) {
+                          c.client_auth = ClientAuth::kRequire;
+                          c.client_ca_file = f.dir.Write(
+                              "bundle.pem", f.pki.other_root.cert_pem + "-----BEGIN CERT");
+                        },
+                        {"client CA file", "bundle.pem", "PEM block 2", "is cut off"}},
         ConfigErrorCase{"key_is_a_certificate",
                         [](TlsFixture& f, TlsServerConfig& c) {
                           c.key_file = f.dir.Write("k.pem", f.pki.server_ecdsa.cert_pem);
@@ -104,12 +136,12 @@ INSTANTIATE_TEST_SUITE_P(
                               "enc.pem", EncryptedKeyPem(f.pki.server_ecdsa.key_pem));
                         },
                         {"private key file", "enc.pem", "encrypted keys are not supported"}},
-        ConfigErrorCase{"key_of_another_certificate",
-                        [](TlsFixture& f, TlsServerConfig& c) {
-                          c.key_file = f.dir.Write("rsa.key", f.pki.server_rsa.key_pem);
-                        },
-                        {"private key file", "rsa.key", "does not match the certificate in",
-                         "chain.pem"}},
+        ConfigErrorCase{
+            "key_of_another_certificate",
+            [](TlsFixture& f, TlsServerConfig& c) {
+              c.key_file = f.dir.Write("rsa.key", f.pki.server_rsa.key_pem);
+            },
+            {"private key file", "rsa.key", "does not match the certificate in", "chain.pem"}},
         ConfigErrorCase{"chain_in_wrong_order",
                         [](TlsFixture& f, TlsServerConfig& c) {
                           c.cert_chain_file = f.dir.Write(
@@ -140,8 +172,7 @@ INSTANTIATE_TEST_SUITE_P(
                           c.cert_chain_file = f.dir.Write("ca.pem", f.pki.intermediate.chain_pem);
                           c.key_file = f.dir.Write("ca.key", f.pki.intermediate.key_pem);
                         },
-                        {"certificate chain file", "ca.pem",
-                         "may not be used by a TLS server"}},
+                        {"certificate chain file", "ca.pem", "may not be used by a TLS server"}},
         ConfigErrorCase{"client_only_certificate",
                         [](TlsFixture& f, TlsServerConfig& c) {
                           CertSpec spec{.common_name = "client-only.test",
@@ -150,13 +181,11 @@ INSTANTIATE_TEST_SUITE_P(
                           c.cert_chain_file = f.dir.Write("client.pem", client.chain_pem);
                           c.key_file = f.dir.Write("client.key", client.key_pem);
                         },
-                        {"client.pem", "(CN=client-only.test",
-                         "may not be used by a TLS server"}},
-        ConfigErrorCase{"require_without_ca",
-                        [](TlsFixture&, TlsServerConfig& c) {
-                          c.client_auth = ClientAuth::kRequire;
-                        },
-                        {"needs a client CA file"}},
+                        {"client.pem", "(CN=client-only.test", "may not be used by a TLS server"}},
+        ConfigErrorCase{
+            "require_without_ca",
+            [](TlsFixture&, TlsServerConfig& c) { c.client_auth = ClientAuth::kRequire; },
+            {"needs a client CA file"}},
         ConfigErrorCase{"ca_without_client_auth",
                         [](TlsFixture& f, TlsServerConfig& c) {
                           c.client_ca_file = f.dir.Write("ca.pem", f.pki.root.cert_pem);
@@ -217,6 +246,26 @@ TEST(TlsContextTest, SummaryNamesTheIssuerTheChainEndsBefore) {
               AllOf(HasSubstr("chain=1"), Not(HasSubstr("note:"))));
 }
 
+// Text around the blocks (as `openssl x509 -text` or a bundle's comments
+// write it) and CRLF line ends are PEM (RFC 7468 §5.2): the check for
+// blocks cut off does not refuse them.
+TEST(TlsContextTest, TextAroundBlocksAndCrlfLineEndsLoad) {
+  TlsFixture f;
+  std::string chain = "# server.test, then its issuer\n" + f.pki.server_ecdsa.chain_pem +
+                      "subject=CN = not a block -----BEGIN inside a line\n";
+  EXPECT_TRUE(internal::CheckPemBlocksComplete(chain).ok());
+  std::string crlf;
+  for (char ch : chain) {
+    if (ch == '\n') crlf += '\r';
+    crlf += ch;
+  }
+  TlsServerConfig config = f.Config();
+  config.cert_chain_file = f.dir.Write("commented.pem", crlf);
+  absl::StatusOr<std::unique_ptr<TlsContext>> context = TlsContext::Create(config);
+  ASSERT_TRUE(context.ok()) << context.status();
+  EXPECT_THAT((*context)->certificate_summary(), HasSubstr("chain=2"));
+}
+
 TEST(TlsContextTest, SummaryDescribesTheCertificateInUse) {
   TlsFixture f;
   auto context = f.Context(f.Config(f.pki.server_rsa));
@@ -228,6 +277,11 @@ TEST(TlsContextTest, SummaryDescribesTheCertificateInUse) {
   EXPECT_EQ(context->generation(), 1u);
   auto ecdsa = f.Context(f.Config(f.pki.server_ecdsa));
   EXPECT_THAT(ecdsa->certificate_summary(), HasSubstr("key=ECDSA P-256"));
+  EXPECT_THAT(ecdsa->certificate_summary(), Not(HasSubstr("client_cas=")));
+  // With client certificates: how many CAs the bundle gave.
+  TlsServerConfig mtls = f.Config(f.pki.server_ecdsa, ClientAuth::kRequest);
+  mtls.client_ca_file = f.dir.Write("cas.pem", f.pki.root.cert_pem + f.pki.other_root.cert_pem);
+  EXPECT_THAT(f.Context(mtls)->certificate_summary(), HasSubstr(" client_cas=2 chain=2"));
 }
 
 TEST(TlsContextTest, ReloadServesNewSessionsTheNewCertificateAndOldOnesTheOld) {
@@ -263,6 +317,10 @@ TEST(TlsContextTest, ReloadWithABadFileKeepsTheOldCertificateAndSaysWhy) {
       // A deploy that replaced the certificate but not yet the key.
       {f.pki.server_ecdsa_alt.chain_pem, f.pki.server_ecdsa.key_pem, "does not match"},
       {"", f.pki.server_ecdsa_alt.key_pem, "no PEM certificate"},
+      // A chain read while it is being written, cut inside the
+      // intermediate's BEGIN line: it loaded, without its intermediate.
+      {CutIntoSecondBlock(f.pki.server_ecdsa_alt.chain_pem, 20), f.pki.server_ecdsa_alt.key_pem,
+       "is cut off"},
   };
   for (const Step& step : bad) {
     f.dir.Write("chain.pem", step.chain);
@@ -280,7 +338,7 @@ TEST(TlsContextTest, ReloadWithABadFileKeepsTheOldCertificateAndSaysWhy) {
   f.dir.Write("chain.pem", f.pki.server_ecdsa_alt.chain_pem);
   std::remove((f.dir.path() + "/key.pem").c_str());
   EXPECT_THAT(std::string(context->Reload().message()), HasSubstr("No such file"));
-  EXPECT_EQ(context->stats().reload_failures, 4u);
+  EXPECT_EQ(context->stats().reload_failures, 5u);
 
   // Fixed files load.
   f.dir.Write("chain.pem", f.pki.server_ecdsa_alt.chain_pem);

@@ -121,8 +121,39 @@ absl::StatusOr<std::string> ReadFileToString(absl::string_view what,
   return out;
 }
 
+absl::Status CheckPemBlocksComplete(std::string_view pem) {
+  int block = 0;
+  std::string_view open;  // the BEGIN line of the block being read
+  auto cut_off = [&] {
+    return absl::InvalidArgumentError(
+        absl::StrCat("PEM block ", block, " (\"", std::string(open),
+                     "\") is cut off: no -----END line follows it (a file still being written?)"));
+  };
+  while (!pem.empty()) {
+    const size_t eol = pem.find('\n');
+    std::string_view line = pem.substr(0, eol);
+    pem.remove_prefix(eol == std::string_view::npos ? pem.size() : eol + 1);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
+      line.remove_suffix(1);
+    }
+    if (line.starts_with("-----BEGIN ")) {
+      if (!open.empty()) return cut_off();  // the block before never ended
+      ++block;
+      open = line;
+      // "-----BEGIN CERTIFICA": the file ends inside the line.
+      if (line.size() <= 16 || !line.ends_with("-----")) return cut_off();
+    } else if (line.starts_with("-----END ")) {
+      open = {};  // whether it matches its BEGIN is OpenSSL's to judge
+    }
+  }
+  return open.empty() ? absl::OkStatus() : cut_off();
+}
+
 absl::StatusOr<std::vector<UniqueX509>> ParsePemCertificates(
     std::string_view pem) {
+  if (absl::Status complete = CheckPemBlocksComplete(pem); !complete.ok()) {
+    return complete;
+  }
   ERR_clear_error();
   std::vector<UniqueX509> certs;
   UniqueBio bio = MemBio(pem);

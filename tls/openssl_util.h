@@ -47,8 +47,17 @@ std::string TakeOpenSslErrors();
 absl::StatusOr<std::string> ReadFileToString(absl::string_view what,
                                              const std::string& path);
 
-// Every PEM "CERTIFICATE" block of `pem`, in order. Error when there is none
-// or one does not parse. Messages do not name the file (callers prefix it).
+// OK unless a PEM block of `pem` is cut off: a -----BEGIN line that is
+// itself incomplete or has no -----END line after it, as in a file read
+// while it is being written. OpenSSL reads such a tail as the end of the
+// input, so a chain or CA bundle cut inside its last BEGIN line would load
+// with a certificate fewer and no error. Text outside blocks is allowed
+// (RFC 7468 §5.2).
+absl::Status CheckPemBlocksComplete(std::string_view pem);
+
+// Every PEM "CERTIFICATE" block of `pem`, in order. Error when there is none,
+// one does not parse or one is cut off (CheckPemBlocksComplete). Messages do
+// not name the file (callers prefix it).
 absl::StatusOr<std::vector<UniqueX509>> ParsePemCertificates(
     std::string_view pem);
 
