@@ -494,8 +494,17 @@ absl::StatusOr<std::string> BuildRequest(const RequestSpec& spec) {
   if (!IsToken(spec.method)) {
     return absl::InvalidArgumentError(absl::StrCat("bad method: ", spec.method));
   }
-  if (spec.path.empty() || HasControlOrSpace(spec.path)) {
-    return absl::InvalidArgumentError(absl::StrCat("bad path: ", spec.path));
+  // A request target (RFC 9112 §3.2): origin-form, absolute-form, or "*"
+  // for OPTIONS. "nope" went out as "GET nope HTTP/1.1" (every answer 400).
+  const bool origin_form = spec.path.starts_with('/');
+  const std::string_view path = spec.path;
+  const bool absolute_form = http::EqualsIgnoreCase(path.substr(0, 7), "http://") ||
+                             http::EqualsIgnoreCase(path.substr(0, 8), "https://");
+  const bool asterisk_form = spec.path == "*" && spec.method == "OPTIONS";
+  if (!(origin_form || absolute_form || asterisk_form) || HasControlOrSpace(spec.path)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad path: '", spec.path,
+                     "' (a request target: /path?query, an http:// URI, or * with OPTIONS)"));
   }
   std::string host = spec.host.find(':') != std::string::npos &&
                              spec.host.front() != '['

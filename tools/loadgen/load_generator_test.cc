@@ -580,6 +580,12 @@ TEST(BuildRequestTest, GetHeadAndInvalidInput) {
   EXPECT_FALSE(BuildRequest({.method = "G T"}).ok());
   EXPECT_FALSE(BuildRequest({.path = "/a b"}).ok());
   EXPECT_FALSE(BuildRequest({.path = ""}).ok());
+  // Not a request target: it went out as "GET nope HTTP/1.1".
+  EXPECT_NE(BuildRequest({.path = "nope"}).status().message().find("bad path: 'nope'"),
+            std::string::npos);
+  EXPECT_FALSE(BuildRequest({.method = "GET", .path = "*"}).ok());
+  EXPECT_TRUE(BuildRequest({.method = "OPTIONS", .path = "*"}).ok());
+  EXPECT_TRUE(BuildRequest({.method = "GET", .path = "http://example.test/x"}).ok());
   EXPECT_FALSE(BuildRequest({.headers = {"NoColon"}}).ok());
   EXPECT_FALSE(BuildRequest({.headers = {"X: a\r\nInjected: 1"}}).ok());
   absl::StatusOr<std::string> explicit_length = BuildRequest(

@@ -255,14 +255,16 @@ int main(int argc, char** argv) {
                                .head_request = spec.method == "HEAD",
                                .rate = spec.rate,
                                .connections = spec.connections});
-    infos.push_back({.name = spec.name,
-                     .target = absl::StrCat(spec.method, " http://", host, ":", port,
-                                            spec.target),
-                     .rate = spec.rate,
-                     .duration = options.duration,
-                     .connections = spec.connections,
-                     .threads = options.threads,
-                     .sla = spec.sla});
+    infos.push_back(
+        {.name = spec.name,
+         .target = spec.target.starts_with('/')
+                       ? absl::StrCat(spec.method, " http://", host, ":", port, spec.target)
+                       : absl::StrCat(spec.method, " ", spec.target, " (to ", host, ":", port, ")"),
+         .rate = spec.rate,
+         .duration = options.duration,
+         .connections = spec.connections,
+         .threads = options.threads,
+         .sla = spec.sla});
   }
 
   // Output files: one CSV per class when there are several.
