@@ -93,7 +93,10 @@ void Connection::OnStreamData(std::string_view data) {
   // and a deadline or a timeout (header, body stall) counted from it would
   // start before its request.
   const SteadyTime read_at = ClockNow();
-  last_activity_ = read_at;
+  // Empty lines between requests, which the parser skips (RFC 9112 §2.2),
+  // are not activity: a client sending "\r\n" every few seconds held an
+  // idle keep-alive connection open forever (acceptance review).
+  if (!OnlyLineEndsBetweenRequests(data)) last_activity_ = read_at;
   SteadyTime arrival = read_at;
   if (const SteadyTime received = stream_->receive_time(); received != SteadyTime{}) {
     arrival = std::min(received, read_at);
@@ -107,6 +110,13 @@ void Connection::OnStreamData(std::string_view data) {
   }
   ProcessInput(data, arrival);
   Advance();
+}
+
+bool Connection::OnlyLineEndsBetweenRequests(std::string_view data) const {
+  if (phase_ != Phase::kOpen || !pipeline_.empty() || !stash_.empty() || !ParserIdle()) {
+    return false;
+  }
+  return data.find_first_not_of("\r\n") == std::string_view::npos;
 }
 
 void Connection::ProcessInput(std::string_view data, SteadyTime arrival) {

@@ -320,6 +320,9 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   }
   bool Idle() const;
   bool ParserIdle() const { return parser_ == nullptr || parser_->idle(); }
+  // `data`, just read, is only CR and LF bytes and comes between requests
+  // (none in progress, none waiting): empty lines the parser will skip.
+  bool OnlyLineEndsBetweenRequests(std::string_view data) const;
   // No byte of a further request was received after the last one parsed
   // (none unparsed, stashed or in the parser): the last slot is the last.
   bool NoRequestAfterLast() const {

@@ -3,6 +3,8 @@
 // ordering and isolation are shown without sleeping and hoping.
 #include "server/http_server.h"
 
+#include <poll.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -791,6 +793,28 @@ TEST_F(ServerTest, IdleKeepAliveConnectionIsClosed) {
   ASSERT_TRUE(c.Send(Get("/hello")));
   ASSERT_TRUE(c.Read().has_value());
   EXPECT_TRUE(c.WaitClosed());
+  EXPECT_EQ(server_->metrics().timeouts_idle.load(), 1u);
+}
+
+// Empty lines between requests are skipped (RFC 9112 §2.2), and are not
+// activity: a client sending "\r\n" more often than the idle timeout held
+// an idle keep-alive connection open forever (acceptance review). The
+// connection must close while the empty lines keep coming; the 10 s window
+// only bounds a failing run.
+TEST_F(ServerTest, EmptyLinesDoNotKeepAnIdleConnectionOpen) {
+  StartServer({.header_timeout = std::chrono::seconds(600), .idle_timeout = milliseconds(200)});
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/hello")));
+  ASSERT_TRUE(c.Read().has_value());
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  bool closed = false;
+  while (!closed && std::chrono::steady_clock::now() < until) {
+    if (!c.Send("\r\n")) break;  // reset: closed
+    pollfd p{.fd = c.fd(), .events = POLLIN, .revents = 0};
+    closed = poll(&p, 1, 50) == 1;  // EOF (or a reset) is readable
+  }
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_LT(std::chrono::steady_clock::now(), until) << "still open after 10 s of empty lines";
   EXPECT_EQ(server_->metrics().timeouts_idle.load(), 1u);
 }
 
