@@ -321,7 +321,8 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   bool Idle() const;
   bool ParserIdle() const { return parser_ == nullptr || parser_->idle(); }
   // `data`, just read, is only CR and LF bytes and comes between requests
-  // (none in progress, none waiting): empty lines the parser will skip.
+  // (none in progress, none waiting): empty lines (CRLF) the parser will
+  // skip; a bare LF is refused by the parser anyway.
   bool OnlyLineEndsBetweenRequests(std::string_view data) const;
   // No byte of a further request was received after the last one parsed
   // (none unparsed, stashed or in the parser): the last slot is the last.

@@ -14,6 +14,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "concurrency/start_thread.h"
 
 namespace brisk::internal {
@@ -35,9 +37,10 @@ bool WriteAll(int fd, std::string_view bytes) {
 }  // namespace
 
 struct LineWriter::State {
-  explicit State(int descriptor) : fd(descriptor) {}
+  State(int descriptor, bool stamp) : fd(descriptor), timestamps(stamp) {}
 
   const int fd;
+  const bool timestamps;
   std::mutex mu;
   std::mutex direct_mu;  // direct writes, one at a time
   std::condition_variable cv;
@@ -51,7 +54,7 @@ struct LineWriter::State {
   std::atomic<uint64_t> dropped{0};
 };
 
-LineWriter::LineWriter(int fd) : state_(std::make_shared<State>(fd)) {}
+LineWriter::LineWriter(int fd, bool timestamps) : state_(std::make_shared<State>(fd, timestamps)) {}
 
 LineWriter::~LineWriter() {
   Flush(std::chrono::seconds(1));
@@ -64,8 +67,15 @@ LineWriter::~LineWriter() {
   // past the wait, it finishes alone.
 }
 
-void LineWriter::Say(std::string_view line) {
+void LineWriter::Say(std::string_view said) {
   State& s = *state_;
+  std::string stamped;
+  if (s.timestamps) {
+    stamped = StderrTimestamp(absl::Now());
+    stamped.push_back(' ');
+    stamped.append(said);
+  }
+  const std::string_view line = s.timestamps ? std::string_view(stamped) : said;
   std::unique_lock<std::mutex> lock(s.mu);
   if (!s.started) {
     s.started = true;
@@ -136,6 +146,7 @@ void LineWriter::Run(const std::shared_ptr<State>& state) {
     lock.unlock();
     if (dropped > 0) {
       // Said after the lines that waited: the drops came after them.
+      if (s.timestamps) absl::StrAppend(&batch, StderrTimestamp(absl::Now()), " ");
       absl::StrAppend(&batch, dropped,
                       " diagnostic lines dropped: stderr was not taking them\n");
     }
@@ -173,7 +184,7 @@ LineWriter& Stderr() {
     // The first line of this process (a forked child's included: its
     // parent's writer thread does not exist here). Never destroyed: lines
     // may come from any thread until the process ends.
-    auto* fresh = new ProcessWriter{pid, new LineWriter(STDERR_FILENO)};
+    auto* fresh = new ProcessWriter{pid, new LineWriter(STDERR_FILENO, /*timestamps=*/true)};
     if (g_stderr.compare_exchange_strong(p, fresh, std::memory_order_acq_rel)) {
       if (p == nullptr) std::atexit(FlushStderrAtExit);  // inherited by children
       return *fresh->writer;

@@ -42,17 +42,17 @@
 #include <string>
 #include <string_view>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 namespace brisk::internal {
 
 class LineWriter {
  public:
-  // Writes to `fd`, which it does not own.
-  explicit LineWriter(int fd);
+  // Writes to `fd`, which it does not own. With `timestamps`, each line
+  // (the "dropped" one too) begins with StderrTimestamp() of when it was
+  // said and a space; Stderr() has them.
+  explicit LineWriter(int fd, bool timestamps = false);
   // Waits up to 1 s for what is buffered to be written; a writer thread
   // still blocked then is left to finish alone.
   ~LineWriter();
@@ -79,19 +79,20 @@ class LineWriter {
   std::shared_ptr<State> state_;
 };
 
-// The process's writer for stderr.
+// The process's writer for stderr, with timestamps.
 LineWriter& Stderr();
 
 // "2026-12-05T14:50:12.123Z": `t` in UTC to the millisecond (RFC 3339),
-// the prefix of each line SayOnStderr says, so that a stderr kept in a file
-// (`2>>server.log`, a container's log) tells when each thing happened.
+// the prefix of each line on the process's stderr writer, so that a stderr
+// kept in a file (`2>>server.log`, a container's log) tells when each thing
+// happened. The time is taken on the thread that says the line, so lines
+// said at once by two threads may be written a millisecond out of order.
 std::string StderrTimestamp(absl::Time t);
 
-// Formats as absl::StrFormat and says the line on stderr (Stderr()), after
-// the time it is said and a space.
+// Formats as absl::StrFormat and says the line on stderr (Stderr()).
 template <typename... Args>
 void SayOnStderr(const absl::FormatSpec<Args...>& format, const Args&... args) {
-  Stderr().Say(absl::StrCat(StderrTimestamp(absl::Now()), " ", absl::StrFormat(format, args...)));
+  Stderr().Say(absl::StrFormat(format, args...));
 }
 
 }  // namespace brisk::internal

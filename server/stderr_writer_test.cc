@@ -122,6 +122,17 @@ std::vector<std::string> SaidLines(const std::string& text) {
   return lines;
 }
 
+// The reader comes back: reads `pipe` while `writer` flushes; all it read.
+std::string ReadWhileFlushing(LineWriter& writer, Pipe& pipe) {
+  std::atomic<bool> flushed{false};
+  auto reader = std::async(std::launch::async, [&] {
+    return pipe.ReadWhile([&](const std::string&) { return !flushed.load(); });
+  });
+  EXPECT_TRUE(writer.Flush(seconds(20)));
+  flushed.store(true);
+  return reader.get() + pipe.Drain();
+}
+
 std::string Line(int i) {
   std::string line = "line " + std::to_string(i) + " ";
   line.resize(100, 'x');
@@ -150,13 +161,7 @@ TEST(LineWriterTest, ASayNeverWaitsForABlockedDestination) {
 
   // The reader comes back: every line kept arrives whole and in order, and
   // each gap is told ("N diagnostic lines dropped").
-  std::atomic<bool> flushed{false};
-  auto reader = std::async(std::launch::async, [&] {
-    return pipe.ReadWhile([&](const std::string&) { return !flushed.load(); });
-  });
-  EXPECT_TRUE(writer.Flush(seconds(20)));
-  flushed.store(true);
-  const std::string text = reader.get() + pipe.Drain();
+  const std::string text = ReadWhileFlushing(writer, pipe);
   ASSERT_GE(text.size(), filled);
   const std::vector<std::string> lines = SaidLines(text.substr(filled));
   const std::string kDropped = " diagnostic lines dropped: stderr was not taking them";
@@ -281,6 +286,37 @@ TEST(StderrTimestampTest, UtcToTheMillisecond) {
   const absl::Time t = absl::FromUnixMillis(1796482212123);  // 2026-12-05
   EXPECT_EQ(StderrTimestamp(t), "2026-12-05T14:50:12.123Z");
   EXPECT_EQ(StderrTimestamp(absl::FromUnixSeconds(0)), "1970-01-01T00:00:00.000Z");
+}
+
+// Every line of a writer with timestamps is stamped, whoever says it (the
+// TLS endpoint's lines, said with Say() rather than SayOnStderr, were not),
+// and so is the line that counts dropped ones.
+TEST(StderrTimestampTest, AWriterWithTimestampsStampsEveryLineAndTheDroppedCount) {
+  Pipe pipe;
+  ASSERT_TRUE(pipe.ok());
+  const size_t filled = pipe.Fill();  // a stalled reader: lines are dropped
+  LineWriter writer(pipe.write_end(), /*timestamps=*/true);
+  const std::string before = StderrTimestamp(absl::Now());
+  for (int i = 0; i < 2000; ++i) writer.Say(Line(i));
+  ASSERT_GT(writer.dropped(), 0u);
+  const std::string text = ReadWhileFlushing(writer, pipe);
+  const std::string after = StderrTimestamp(absl::Now());
+  ASSERT_GE(text.size(), filled);
+  int dropped_lines = 0;
+  for (const std::string& line : SaidLines(text.substr(filled))) {
+    ASSERT_GT(line.size(), before.size()) << line;
+    const std::string stamp = line.substr(0, before.size());
+    EXPECT_LE(before, stamp) << line;  // the format sorts as time does
+    EXPECT_LE(stamp, after) << line;
+    EXPECT_EQ(line[before.size()], ' ') << line;
+    const std::string said = line.substr(before.size() + 1);
+    if (said.find("diagnostic lines dropped") != std::string::npos) {
+      ++dropped_lines;
+    } else {
+      EXPECT_EQ(said.rfind("line ", 0), 0u) << line;
+    }
+  }
+  EXPECT_GE(dropped_lines, 1);
 }
 
 TEST(StderrTimestampTest, EachSaidLineBeginsWithTheTimeItWasSaid) {

@@ -43,6 +43,10 @@ void TempDir::Remove() {
 }
 
 std::string TempDir::Write(const std::string& name, const std::string& content) const {
+  if (path_.empty()) {  // removed or moved from: "/name" would be written
+    std::fprintf(stderr, "TempDir: Write(%s) after Remove() or a move\n", name.c_str());
+    std::abort();
+  }
   const std::string path = path_ + "/" + name;
   const std::string tmp = path + ".tmp";
   {

@@ -43,7 +43,7 @@ class TempDir {
 
   // Writes (replaces) `name` in the directory through a temporary file and
   // a rename, as a deploy script would (a reader never sees half a file);
-  // returns its path.
+  // returns its path. Aborts after Remove() or a move (no directory).
   std::string Write(const std::string& name, const std::string& content) const;
 
  private:

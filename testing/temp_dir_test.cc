@@ -63,7 +63,9 @@ TEST(TempDirTest, RemoveDeletesNowForAFixtureThatIsNeverDestroyed) {
   EXPECT_FALSE(std::filesystem::exists(path));
   EXPECT_TRUE(leaked->path().empty());
   leaked->Remove();  // again: nothing to do
-  delete leaked;     // nor here
+  // Writing now would put the file at /key.pem: refused.
+  EXPECT_DEATH(leaked->Write("key.pem", "secret"), "after Remove");
+  delete leaked;  // nor here
 }
 
 }  // namespace

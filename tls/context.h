@@ -89,7 +89,8 @@ class TlsContext {
   // 1 after Create, +1 per successful Reload.
   uint64_t generation() const;
   // The certificate in use, for logs: "subject=CN=x issuer=CN=y key=ECDSA
-  // P-256 not_after=2027-01-01T00:00:00+00:00 chain=2".
+  // P-256 not_after=2027-01-01T00:00:00+00:00 chain=2"; with client
+  // certificates, " client_cas=N" (the CAs the file gave) before " chain=".
   std::string certificate_summary() const;
 
   const TlsServerConfig& config() const { return config_; }

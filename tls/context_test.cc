@@ -266,6 +266,45 @@ TEST(TlsContextTest, TextAroundBlocksAndCrlfLineEndsLoad) {
   EXPECT_THAT((*context)->certificate_summary(), HasSubstr("chain=2"));
 }
 
+// Every cut from the first dash of the second block to the last dash of its
+// END line is seen. OpenSSL alone loads a file cut inside a BEGIN line one
+// certificate short (the first version of the check missed cuts 1 to 11
+// bytes in; review).
+TEST(CheckPemBlocksCompleteTest, EveryCutFromTheFirstDashOfABlockIsSeen) {
+  const std::string& chain = testing::SharedTestPki().server_ecdsa.chain_pem;
+  const size_t second = chain.find("-----BEGIN", 1);
+  ASSERT_NE(second, std::string::npos);
+  // Up to the last END line's final dash (its newline may be missing).
+  for (size_t past = 1; second + past < chain.size() - 1; ++past) {
+    const std::string cut = chain.substr(0, second + past);
+    EXPECT_THAT(std::string(internal::CheckPemBlocksComplete(cut).message()),
+                HasSubstr("PEM block 2"))
+        << "cut " << past << " bytes into the second block";
+  }
+  EXPECT_TRUE(internal::CheckPemBlocksComplete(chain).ok());
+  // Cut exactly between the blocks: two whole files in one, which no check
+  // of the bytes can tell from a file of one certificate.
+  EXPECT_TRUE(internal::CheckPemBlocksComplete(chain.substr(0, second)).ok());
+}
+
+TEST(CheckPemBlocksCompleteTest, WholeBlocksInAnyLayoutPass) {
+  const std::string& chain = testing::SharedTestPki().server_ecdsa.chain_pem;
+  const std::string& key = testing::SharedTestPki().server_ecdsa.key_pem;
+  const std::string no_final_newline = chain.substr(0, chain.size() - 1);
+  const std::string cases[] = {
+      "",
+      chain,
+      no_final_newline,
+      chain + key,  // certificate and key in one file
+      "-----BEGIN CERTIFICATE----- (the root, for reference)\n" + chain,  // text, not a block
+      "# comment\n\n" + chain + "\n# trailing text without a newline",
+  };
+  for (const std::string& pem : cases) {
+    EXPECT_TRUE(internal::CheckPemBlocksComplete(pem).ok()) << pem;
+  }
+  EXPECT_TRUE(internal::ParsePemCertificates(no_final_newline).ok());
+}
+
 TEST(TlsContextTest, SummaryDescribesTheCertificateInUse) {
   TlsFixture f;
   auto context = f.Context(f.Config(f.pki.server_rsa));

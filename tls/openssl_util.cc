@@ -122,31 +122,47 @@ absl::StatusOr<std::string> ReadFileToString(absl::string_view what,
 }
 
 absl::Status CheckPemBlocksComplete(std::string_view pem) {
+  constexpr std::string_view kBegin = "-----BEGIN ";
+  constexpr std::string_view kEnd = "-----END ";
   int block = 0;
   std::string_view open;  // the BEGIN line of the block being read
-  auto cut_off = [&] {
+  auto cut_off = [&](std::string_view line) {
     return absl::InvalidArgumentError(
-        absl::StrCat("PEM block ", block, " (\"", std::string(open),
+        absl::StrCat("PEM block ", block, " (\"", std::string(line),
                      "\") is cut off: no -----END line follows it (a file still being written?)"));
   };
   while (!pem.empty()) {
     const size_t eol = pem.find('\n');
+    const bool last = eol == std::string_view::npos;  // and unterminated
     std::string_view line = pem.substr(0, eol);
-    pem.remove_prefix(eol == std::string_view::npos ? pem.size() : eol + 1);
+    pem.remove_prefix(last ? pem.size() : eol + 1);
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
       line.remove_suffix(1);
     }
-    if (line.starts_with("-----BEGIN ")) {
-      if (!open.empty()) return cut_off();  // the block before never ended
+    const bool begin_line = line.starts_with(kBegin) && line.size() > 16 && line.ends_with("-----");
+    const bool end_line = line.starts_with(kEnd) && line.size() > 14 && line.ends_with("-----");
+    if (last && !begin_line && !end_line && !line.empty() &&
+        (kBegin.starts_with(line) || line.starts_with(kBegin) || kEnd.starts_with(line) ||
+         line.starts_with(kEnd))) {
+      // The file ends inside a BEGIN line ("-----BEGIN CERTIFICA", "---")
+      // or inside the END line of the block being read.
+      if (open.empty()) {
+        ++block;
+        return cut_off(line);
+      }
+      return cut_off(open);
+    }
+    if (begin_line) {
+      if (!open.empty()) return cut_off(open);  // the block before never ended
       ++block;
       open = line;
-      // "-----BEGIN CERTIFICA": the file ends inside the line.
-      if (line.size() <= 16 || !line.ends_with("-----")) return cut_off();
-    } else if (line.starts_with("-----END ")) {
+    } else if (end_line) {
       open = {};  // whether it matches its BEGIN is OpenSSL's to judge
     }
+    // Any other line: base64, headers, or text around the blocks, which
+    // OpenSSL skips (RFC 7468 §5.2), a BEGIN-like comment included.
   }
-  return open.empty() ? absl::OkStatus() : cut_off();
+  return open.empty() ? absl::OkStatus() : cut_off(open);
 }
 
 absl::StatusOr<std::vector<UniqueX509>> ParsePemCertificates(

@@ -47,11 +47,13 @@ std::string TakeOpenSslErrors();
 absl::StatusOr<std::string> ReadFileToString(absl::string_view what,
                                              const std::string& path);
 
-// OK unless a PEM block of `pem` is cut off: a -----BEGIN line that is
-// itself incomplete or has no -----END line after it, as in a file read
-// while it is being written. OpenSSL reads such a tail as the end of the
-// input, so a chain or CA bundle cut inside its last BEGIN line would load
-// with a certificate fewer and no error. Text outside blocks is allowed
+// OK unless a PEM block of `pem` is cut off: the input ends inside a
+// -----BEGIN line (from its first dash), or a BEGIN line has no -----END
+// line after it, as in a file read while it is being written. OpenSSL
+// reads such a tail as the end of the input, so a chain or CA bundle cut
+// there would load with a certificate fewer and no error. A cut exactly
+// between two blocks cannot be seen: only writing a new file and renaming
+// it over the old one guards against that. Text outside blocks is allowed
 // (RFC 7468 §5.2).
 absl::Status CheckPemBlocksComplete(std::string_view pem);
 

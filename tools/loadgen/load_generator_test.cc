@@ -586,6 +586,7 @@ TEST(BuildRequestTest, GetHeadAndInvalidInput) {
   EXPECT_FALSE(BuildRequest({.method = "GET", .path = "*"}).ok());
   EXPECT_TRUE(BuildRequest({.method = "OPTIONS", .path = "*"}).ok());
   EXPECT_TRUE(BuildRequest({.method = "GET", .path = "http://example.test/x"}).ok());
+  EXPECT_FALSE(BuildRequest({.method = "GET", .path = "https://example.test/x"}).ok());
   EXPECT_FALSE(BuildRequest({.headers = {"NoColon"}}).ok());
   EXPECT_FALSE(BuildRequest({.headers = {"X: a\r\nInjected: 1"}}).ok());
   absl::StatusOr<std::string> explicit_length = BuildRequest(
