@@ -44,6 +44,9 @@ enum Tag : uint64_t {
 };
 constexpr uint64_t kTagMask = 7;
 constexpr uint16_t kBufferGroup = 0;
+// The most a stream hands over at once of what it kept during a pause: as
+// much as the readiness stream reads at once (StreamOptions::read_chunk).
+constexpr size_t kStashPiece = 64 * 1024;
 
 class UringLoop;
 
@@ -569,10 +572,7 @@ class StreamCore final : public Core {
   void RunDeferred() override {
     deferred_ = false;
     if (closed_ || !reading_) return;
-    if (!stash_.empty()) {
-      std::string data = stash_.Take();
-      Deliver(data);
-    }
+    DeliverStash();
     MaybeReportEof();
   }
 
@@ -650,9 +650,7 @@ class StreamCore final : public Core {
     if (!reading_) throttled_ = true;  // the peer is ahead: see UpdateOps
     if (!reading_ || !stash_.empty()) {
       stash_.append(data);  // in order, after what is already kept
-      if (!reading_) return;
-      std::string all = stash_.Take();
-      callbacks_->OnStreamData(all);
+      if (reading_) DeliverStash();
       return;
     }
     internal::ReceiveTimeScope scope(this, received);
@@ -685,6 +683,20 @@ class StreamCore final : public Core {
     Deliver(std::string_view(static_cast<char*>(io_uring_recvmsg_payload(out, header)),
                              size),
             received);
+  }
+
+  // What was kept during a pause, in pieces of at most kStashPiece (the
+  // readiness stream's read): the consumer may pause after any piece (its
+  // pipeline full), and the rest stays here. Handed over whole, megabytes
+  // that a multishot receive had taken went into the consumer's own stash,
+  // which re-stashed what it could not parse yet after every pipeline's
+  // worth of requests: a client pipelining without reading kept a reactor
+  // busy copying, and its write timeout fired late (outside review).
+  void DeliverStash() {
+    while (!stash_.empty() && reading_ && !closed_) {
+      const std::string piece = stash_.TakeFront(kStashPiece);
+      callbacks_->OnStreamData(piece);
+    }
   }
 
   // Once everything received was delivered (even while paused: a hang-up

@@ -37,5 +37,35 @@ TEST(LazyBytesTest, ClearDropsTheBytes) {
   EXPECT_EQ(b.Take(), "");
 }
 
+TEST(LazyBytesTest, TakeFrontHandsOverInPiecesInOrder) {
+  LazyBytes b;
+  EXPECT_EQ(b.TakeFront(4), "");
+  std::string all;
+  for (int i = 0; i < 1000; ++i) all += std::to_string(i) + ",";
+  b.append(all);
+  std::string got;
+  size_t piece = 1;
+  while (!b.empty()) {
+    const size_t before = b.size();
+    const std::string p = b.TakeFront(piece);
+    ASSERT_EQ(p.size(), std::min(piece, before));
+    EXPECT_EQ(b.size(), before - p.size());
+    got += p;
+    if (got.size() % 3 == 0) b.append("");  // appends mix with takes
+    piece = piece * 2 % 97 + 1;
+  }
+  EXPECT_EQ(got, all);
+  // Appends after a partial take come after what is left.
+  b.append("abcdef");
+  EXPECT_EQ(b.TakeFront(4), "abcd");
+  b.append("gh");
+  EXPECT_EQ(b.size(), 4u);
+  EXPECT_EQ(b.Take(), "efgh");
+  EXPECT_TRUE(b.empty());
+  b.append("xyz");
+  EXPECT_EQ(b.TakeFront(3), "xyz");  // all of it: empty, nothing held
+  EXPECT_TRUE(b.empty());
+}
+
 }  // namespace
 }  // namespace brisk::net
