@@ -45,7 +45,8 @@ enum Tag : uint64_t {
 constexpr uint64_t kTagMask = 7;
 constexpr uint16_t kBufferGroup = 0;
 // The most a stream hands over at once of what it kept during a pause: as
-// much as the readiness stream reads at once (StreamOptions::read_chunk).
+// much as the readiness stream reads at once by default (its
+// StreamOptions::read_chunk; the option does not apply here).
 constexpr size_t kStashPiece = 64 * 1024;
 
 class UringLoop;

@@ -45,24 +45,30 @@ TEST(LazyBytesTest, TakeFrontHandsOverInPiecesInOrder) {
   b.append(all);
   std::string got;
   size_t piece = 1;
+  int round = 0;
   while (!b.empty()) {
     const size_t before = b.size();
     const std::string p = b.TakeFront(piece);
     ASSERT_EQ(p.size(), std::min(piece, before));
     EXPECT_EQ(b.size(), before - p.size());
     got += p;
-    if (got.size() % 3 == 0) b.append("");  // appends mix with takes
+    if (++round % 7 == 0 && round < 300) {  // appends between takes
+      const std::string more = "+" + std::to_string(round) + ";";
+      b.append(more);
+      all += more;
+    }
     piece = piece * 2 % 97 + 1;
   }
   EXPECT_EQ(got, all);
-  // Appends after a partial take come after what is left.
-  b.append("abcdef");
-  EXPECT_EQ(b.TakeFront(4), "abcd");
-  b.append("gh");
-  EXPECT_EQ(b.size(), 4u);
-  EXPECT_EQ(b.Take(), "efgh");
+  // An append after a partial take, then Take(): what was left, then it.
+  b.append("abcdefgh");
+  EXPECT_EQ(b.TakeFront(2), "ab");
+  b.append("ij");
+  EXPECT_EQ(b.size(), 8u);
+  EXPECT_EQ(b.Take(), "cdefghij");
   EXPECT_TRUE(b.empty());
   b.append("xyz");
+  EXPECT_EQ(b.TakeFront(0), "");
   EXPECT_EQ(b.TakeFront(3), "xyz");  // all of it: empty, nothing held
   EXPECT_TRUE(b.empty());
 }
