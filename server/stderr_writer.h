@@ -28,8 +28,9 @@
 // The process's stderr writer (Stderr()) is never destroyed; at exit()
 // (main returning) it writes what is buffered, waiting up to 1 s for a
 // blocked destination. Paths that end the process without exit() (a
-// second SIGTERM's _exit, an abort) Flush() it first, briefly. A child forked from the process gets
-// a writer of its own with its first line (the parent's thread does not exist there).
+// second SIGTERM's _exit, an abort) Flush() it first, briefly. A child
+// forked from the process gets a writer of its own with its first line (the
+// parent's thread does not exist there).
 //
 // Thread-safety: Say() and Flush() may be called from any thread.
 #ifndef BRISK_SERVER_STDERR_WRITER_H_

@@ -496,12 +496,12 @@ absl::StatusOr<std::string> BuildRequest(const RequestSpec& spec) {
   }
   // A request target (RFC 9112 §3.2): origin-form, absolute-form, or "*"
   // for OPTIONS. "nope" went out as "GET nope HTTP/1.1" (every answer 400).
-  const bool origin_form = spec.path.starts_with('/');
   const std::string_view path = spec.path;
+  const bool origin_form = path.starts_with('/');
   // Not https://: loadgen speaks plain TCP (a server answers 421).
   const bool absolute_form = http::EqualsIgnoreCase(path.substr(0, 7), "http://");
-  const bool asterisk_form = spec.path == "*" && spec.method == "OPTIONS";
-  if (!(origin_form || absolute_form || asterisk_form) || HasControlOrSpace(spec.path)) {
+  const bool asterisk_form = path == "*" && spec.method == "OPTIONS";
+  if (!(origin_form || absolute_form || asterisk_form) || HasControlOrSpace(path)) {
     return absl::InvalidArgumentError(
         absl::StrCat("bad path: '", spec.path,
                      "' (a request target: /path?query, an http:// URI, or * with OPTIONS)"));
