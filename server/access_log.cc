@@ -250,17 +250,12 @@ absl::StatusOr<std::unique_ptr<AccessLog>> AccessLog::Open(
     log.reset(new AccessLog(fd, true, path, std::move(hooks)));
   }
   // The writer takes no signal (a process-directed SIGTERM must reach the
-  // thread that waits for it, not end the process here): made with every
-  // signal blocked, which it inherits.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &old);
+  // thread that waits for it, not end the process here).
   absl::StatusOr<std::thread> writer =
-      internal::StartServerThread("the access log's writer", [state = log->state_] {
+      internal::StartSignalFreeThread("the access log's writer", [state = log->state_] {
         pthread_setname_np(pthread_self(), "brisk-accesslog");
         WriterLoop(state);
       });
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (!writer.ok()) {
     if (log->owned_) close(log->state_->fd);
     std::lock_guard<std::mutex> lock(log->state_->mu);

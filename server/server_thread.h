@@ -35,6 +35,22 @@ inline sigset_t ServerSignals() {
   return set;
 }
 
+// TryStartThread with `blocked` added to the calling thread's mask while
+// the thread starts: the new thread inherits it, and the caller's mask is
+// restored however this returns (std::thread may throw bad_alloc, which
+// TryStartThread does not catch).
+template <typename F>
+absl::StatusOr<std::thread> StartThreadBlocking(const sigset_t& blocked, absl::string_view what,
+                                                F&& body) {
+  sigset_t saved;
+  pthread_sigmask(SIG_BLOCK, &blocked, &saved);
+  struct Restore {
+    const sigset_t* mask;
+    ~Restore() { pthread_sigmask(SIG_SETMASK, mask, nullptr); }
+  } restore{&saved};
+  return TryStartThread(what, std::forward<F>(body));
+}
+
 // TryStartThread for a server's own thread: it starts with ServerSignals()
 // blocked, whether or not its server handles signals, and the caller's
 // mask is left as it was. The kernel gives a process's signal to a thread
@@ -44,15 +60,17 @@ inline sigset_t ServerSignals() {
 // process with no drain.
 template <typename F>
 absl::StatusOr<std::thread> StartServerThread(absl::string_view what, F&& body) {
-  const sigset_t blocked = ServerSignals();
-  sigset_t saved;
-  pthread_sigmask(SIG_BLOCK, &blocked, &saved);
-  // Restored however this returns (std::thread may throw bad_alloc).
-  struct Restore {
-    const sigset_t* mask;
-    ~Restore() { pthread_sigmask(SIG_SETMASK, mask, nullptr); }
-  } restore{&saved};
-  return TryStartThread(what, std::forward<F>(body));
+  return StartThreadBlocking(ServerSignals(), what, std::forward<F>(body));
+}
+
+// A thread that takes no signal at all (the access log's and stderr's
+// writers: a process-directed SIGTERM must reach the thread that waits for
+// it, not end the process in a writer), the caller's mask left as it was.
+template <typename F>
+absl::StatusOr<std::thread> StartSignalFreeThread(absl::string_view what, F&& body) {
+  sigset_t all;
+  sigfillset(&all);
+  return StartThreadBlocking(all, what, std::forward<F>(body));
 }
 
 }  // namespace brisk::internal

@@ -16,7 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "concurrency/start_thread.h"
+#include "server/server_thread.h"
 
 namespace brisk::internal {
 namespace {
@@ -80,17 +80,12 @@ void LineWriter::Say(std::string_view said) {
   if (!s.started) {
     s.started = true;
     // The writer takes no signal (a process-directed SIGTERM must reach
-    // the thread that waits for it, whichever thread says the first line):
-    // made with every signal blocked, which it inherits.
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
+    // the thread that waits for it, whichever thread says the first line).
     absl::StatusOr<std::thread> t =
-        TryStartThread("the stderr writer", [state = state_] {
+        internal::StartSignalFreeThread("the stderr writer", [state = state_] {
           pthread_setname_np(pthread_self(), "brisk-stderr");
           Run(state);
         });
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
     if (t.ok()) {
       t->detach();
     } else {
