@@ -82,6 +82,38 @@ TEST_P(EventLoopTest, ModifyWritableAndErrors) {
   EXPECT_FALSE(loop->Watch(-1, kReadable, [](uint32_t) {}).ok());
 }
 
+// Several Modify() calls between two iterations leave one registration:
+// one callback per iteration while ready, and after Unwatch the descriptor
+// is the caller's alone (closing it closes the socket: the peer sees EOF).
+// On io_uring each Modify used to replace the poll under the other of two
+// tags: after two, a cancelled poll's completion was taken for the live
+// one's and both ran on, and Unwatch cancelled only one of them, which kept
+// the socket open after close().
+TEST_P(EventLoopTest, ModifyTwiceInOneIterationKeepsOneRegistration) {
+  auto loop = MakeLoop();
+  SocketPair p;
+  int calls = 0;
+  ASSERT_TRUE(loop->Watch(p.a.get(), kReadable, [&](uint32_t) { ++calls; }).ok());
+  loop->RunOnce(kPoll);
+  ASSERT_TRUE(loop->Modify(p.a.get(), kReadable | kWritable).ok());
+  ASSERT_TRUE(loop->Modify(p.a.get(), kReadable).ok());
+  for (int i = 0; i < 3; ++i) loop->RunOnce(kPoll);
+  EXPECT_EQ(calls, 0);  // not readable; writable no longer asked for
+  WriteAll(p.b.get(), "x");
+  for (int i = 1; i <= 3; ++i) {
+    loop->RunOnce(kPoll);
+    EXPECT_EQ(calls, i);  // level-triggered: once per iteration
+  }
+  char c;
+  ASSERT_EQ(read(p.a.get(), &c, 1), 1);
+  ASSERT_TRUE(loop->Unwatch(p.a.get()).ok());
+  for (int i = 0; i < 3; ++i) loop->RunOnce(kPoll);
+  p.a.reset();
+  for (int i = 0; i < 3; ++i) loop->RunOnce(kPoll);
+  EXPECT_EQ(read(p.b.get(), &c, 1), 0) << "the socket is still open";
+  EXPECT_EQ(calls, 3);
+}
+
 TEST_P(EventLoopTest, PeerHangupReported) {
   auto loop = MakeLoop();
   SocketPair p;

@@ -144,15 +144,20 @@ class UringLoop final : public internal::LoopBase {
     close->flags |= IOSQE_CQE_SKIP_SUCCESS;
   }
   // Whether a completion of `core`'s operation `tag` with a result above 0
-  // waits in the completion queue, not yet taken by RunOnce.
+  // waits to be dispatched: later in the batch RunOnce is dispatching (it
+  // took the batch off the queue before dispatching it), in the completion
+  // queue, or (unknown which: assumed so) in the kernel's overflow list.
   bool CompletionWaiting(const Core* core, Tag tag) {
     const uint64_t want = reinterpret_cast<uint64_t>(core) | tag;
+    for (unsigned i = batch_next_; i < batch_size_; ++i) {
+      if (batch_[i].user_data == want && batch_[i].res > 0) return true;
+    }
     unsigned head;
     io_uring_cqe* cqe;
     io_uring_for_each_cqe(&ring_, head, cqe) {
       if (cqe->user_data == want && cqe->res > 0) return true;
     }
-    return false;
+    return io_uring_cq_has_overflow(&ring_);
   }
   void Register(Core* core) { cores_.insert(core); }
   // Deletes `core` if its owner is gone and nothing is in flight.
@@ -222,6 +227,10 @@ class UringLoop final : public internal::LoopBase {
   bool wake_armed_ = false;
   std::vector<io_uring_cqe*> cqe_ptrs_;
   std::vector<Done> batch_;
+  // The batch being dispatched: batch_[batch_next_, batch_size_) are yet
+  // to be (for CompletionWaiting).
+  unsigned batch_next_ = 0;
+  unsigned batch_size_ = 0;
   std::vector<Core*> deferred_;
   std::vector<Core*> running_deferred_;
   std::vector<Core*> before_submit_;
@@ -250,6 +259,15 @@ class WatchCore final : public Core {
 
   void ArmPoll() {
     if (armed_ || orphaned_) return;
+    // Under a tag with no cancelled poll still to complete, so that a
+    // completion tells the live poll from a replaced one. If both have one
+    // (two Modify() calls in one iteration), the first of them to complete
+    // arms it.
+    if (stale_[Slot(tag_)] > 0) {
+      const Tag other = tag_ == kTagPoll ? kTagPollAlt : kTagPoll;
+      if (stale_[Slot(other)] > 0) return;
+      tag_ = other;
+    }
     io_uring_sqe* sqe = loop_->Sqe();
     io_uring_prep_poll_add(sqe, fd_, InterestToPollMask(interest_));
     loop_->Arm(this, tag_, sqe);
@@ -263,9 +281,10 @@ class WatchCore final : public Core {
     if (armed_) {
       // Replace the poll: cancel it and arm one with the new mask under the
       // other tag, so the new one reports at once if it is ready and the old
-      // one's completion is recognised as stale.
+      // one's completion (the cancellation's, or its own if it had
+      // completed) is recognised as stale. Every poll completes once.
       loop_->CancelOp(this, tag_);
-      tag_ = tag_ == kTagPoll ? kTagPollAlt : kTagPoll;
+      ++stale_[Slot(tag_)];
       armed_ = false;
     }
     ArmPoll();
@@ -278,7 +297,17 @@ class WatchCore final : public Core {
   }
 
   void OnCqe(uint64_t tag, int res, uint32_t) override {
-    if (tag != tag_) return;  // the poll a Modify() replaced
+    if (stale_[Slot(tag)] > 0) {
+      // A poll a Modify() replaced (none is armed under a tag while one
+      // of these is outstanding). Before, a second Modify in one
+      // iteration armed under the first replaced poll's tag: its
+      // completion was taken for the live poll's, two polls ran on
+      // (callbacks twice per event), and Unwatch cancelled only one (the
+      // other kept the socket open after close()).
+      --stale_[Slot(tag)];
+      if (!suppressed_) ArmPoll();  // if it waited for a free tag
+      return;
+    }
     armed_ = false;
     if (res >= 0) {
       uint32_t events = PollMaskToEvents(static_cast<uint32_t>(res));
@@ -305,7 +334,10 @@ class WatchCore final : public Core {
   const int fd_;
   uint32_t interest_;
   IoCallback cb_;
+  static int Slot(uint64_t tag) { return tag == kTagPoll ? 0 : 1; }
+
   Tag tag_ = kTagPoll;
+  int stale_[2] = {0, 0};  // replaced polls not yet completed, by tag
   bool armed_ = false;
   bool suppressed_ = false;
 };
@@ -756,6 +788,13 @@ class StreamCore final : public Core {
       return;
     }
     if (closed_) return;
+    if (res == -ECANCELED) {
+      // Meant for an earlier block at this address (a cancellation linked
+      // behind another runs after the rest of its submission): nothing was
+      // sent; send it again.
+      SubmitSend();
+      return;
+    }
     if (res <= 0) {
       if (!failed_) Fail(res < 0 ? -res : EPIPE);
       return;
@@ -1016,7 +1055,9 @@ int UringLoop::RunOnce(Duration max_wait) {
   }
   io_uring_cq_advance(&ring_, n);
   int callbacks = 0;
-  for (unsigned i = 0; i < n; ++i) callbacks += Dispatch(batch_[i]);
+  batch_size_ = n;
+  for (batch_next_ = 0; batch_next_ < n;) callbacks += Dispatch(batch_[batch_next_++]);
+  batch_size_ = batch_next_ = 0;
   callbacks += RunDeferredWork();
   CountIoEvents(callbacks);
   return callbacks + FinishIteration(now);

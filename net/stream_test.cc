@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -62,7 +63,10 @@ class Recorder : public StreamCallbacks {
     ++eofs;
     if (on_eof) on_eof();
   }
-  void OnStreamDrained() override { ++drained; }
+  void OnStreamDrained() override {
+    ++drained;
+    if (on_drained) on_drained();
+  }
   void OnStreamError(int error) override { errors.push_back(error); }
 
   std::string data_;
@@ -72,6 +76,7 @@ class Recorder : public StreamCallbacks {
   std::vector<int> errors;
   std::function<void(std::string_view)> on_data;
   std::function<void()> on_eof;
+  std::function<void()> on_drained;
 };
 
 // A loop, a socketpair and a Recorder; Make() puts a stream on side a. Every
@@ -557,6 +562,55 @@ TEST_P(StreamTest, CloseRightAfterAFlushStillSendsWhatWasFlushed) {
     EXPECT_TRUE(ended) << "the socket was not closed";
     EXPECT_EQ(got, "AB");
   }
+}
+
+// Bytes that arrived while the last answer was on its way are seen by
+// HasUnreadInput() when the answer's send completes (a drain closes an idle
+// connection only if nothing is unread): delivered already, or reported as
+// unread. The answer waits for room (the peer's buffer is full); the peer
+// reads, which (on io_uring) completes the send, then writes the next
+// request, which completes the receive: both completions wait in the queue,
+// the send's first, and one RunOnce takes them as one batch. The check
+// used to look only at the queue, from which RunOnce takes the whole batch
+// before dispatching it: the receive was missed, and a draining server
+// closed the connection on a request it had read.
+TEST_P(StreamTest, InputArrivingWithTheLastSendIsUnreadWhenTheSendCompletes) {
+  ShrinkSendBuffer();
+  const int fd = p.a.get();
+  auto s = Make();
+  s->Start();
+  ASSERT_EQ(write(p.b.get(), "req1", 4), 4);
+  for (int i = 0; i < 100 && r.data_.empty(); ++i) loop->RunOnce(std::chrono::milliseconds(10));
+  ASSERT_EQ(r.data_, "req1");
+  // The peer's buffer filled behind the stream's back.
+  const std::string filler(4096, 'f');
+  size_t filled = 0;
+  for (;;) {
+    const ssize_t n = send(fd, filler.data(), filler.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n <= 0) break;
+    filled += static_cast<size_t>(n);
+  }
+  ASSERT_GT(filled, 0u);
+  bool checked = false;
+  bool seen = false;
+  r.on_drained = [&] {
+    checked = true;
+    seen = r.data_.find("req2") != std::string::npos || s->HasUnreadInput();
+  };
+  s->output() = "answer1";
+  ASSERT_TRUE(s->Flush());
+  for (int i = 0; i < 3; ++i) loop->RunOnce(kPoll);  // io_uring: the send waits for room
+  ASSERT_FALSE(checked);
+  std::string got = ReadAvailable(p.b.get());
+  ASSERT_EQ(write(p.b.get(), "req2", 4), 4);
+  for (int i = 0; i < 100 && (!checked || r.data_.find("req2") == std::string::npos); ++i) {
+    loop->RunOnce(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(checked);  // the output drained after waiting
+  EXPECT_TRUE(seen) << "req2 had arrived, yet was neither delivered nor unread";
+  EXPECT_EQ(r.data_, "req1req2");
+  got += ReadAvailable(p.b.get());
+  EXPECT_EQ(got, std::string(filled, 'f') + "answer1");
 }
 
 TEST_P(StreamTest, NoCallbackAfterClose) {
