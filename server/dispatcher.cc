@@ -170,6 +170,9 @@ Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
   exchange->Bind(home.sink);
 
   if (route.options.run_inline) {  // async, started on the reactor
+    // Its handler runs now: a 503 at its deadline is a handler too slow,
+    // not a request that never ran (expired_in_queue).
+    exchange->MarkStarted();
     try {
       route.async(exchange->context(), exchange->MakeResponder());
     } catch (...) {

@@ -364,11 +364,19 @@ TEST_F(EmbeddingTest, AsyncDeadlineAnswers503AndDropsTheLateAnswer) {
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 503);
   EXPECT_EQ(r->body, "deadline exceeded\n");
-  Responder late = parking_.Take(0);
-  EXPECT_TRUE(late.closed());
-  EXPECT_TRUE(late.context().cancelled());
-  EXPECT_FALSE(late.Send(http::Response::Text(200, "too late\n")));
+  {
+    Responder late = parking_.Take(0);
+    EXPECT_TRUE(late.closed());
+    EXPECT_TRUE(late.context().cancelled());
+    EXPECT_FALSE(late.Send(http::Response::Text(200, "too late\n")));
+  }
   EXPECT_EQ(server_->metrics().late_results_dropped.load(), 1u);
+  // Answered (late), then let go: no Responder was dropped unanswered.
+  EXPECT_EQ(server_->metrics().responders_dropped.load(), 0u);
+  // Its handler ran (on the reactor): a handler too slow, not a request
+  // that never ran (it was counted so: expired_in_queue).
+  EXPECT_EQ(server_->metrics().deadline_exceeded.load(), 1u);
+  EXPECT_EQ(server_->metrics().deadline_in_queue.load(), 0u);
   ASSERT_TRUE(c.Send(Get("/hello")));
   EXPECT_EQ(c.Read()->body, "hello\n");
 }

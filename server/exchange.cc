@@ -188,7 +188,10 @@ void Exchange::Abandon() {
   const bool past_deadline = PastDeadline();
   AnswerObserver observer;  // nothing learned: destroyed outside the lock
   std::lock_guard<std::mutex> lock(mu_);
-  if (state_ == State::kPending) {
+  // Pending and closed: it answered after its deadline, before the
+  // reactor's timer did (a late result, counted as such, not a dropped
+  // Responder); the timer's 503 is still to come.
+  if (state_ == State::kPending && !closed_) {
     observer = std::move(answer_observer_);
     if (metrics_ != nullptr) {
       metrics_->responders_dropped.fetch_add(1, std::memory_order_relaxed);
@@ -285,6 +288,13 @@ void Exchange::Unbind() {
   cancel_.Cancel();
   if (withdraw && !started()) withdraw();
   RunWritable(callback);
+}
+
+bool Exchange::TryStart() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_ != State::kPending || closed_) return false;
+  started_.store(true, std::memory_order_release);
+  return true;
 }
 
 bool Exchange::Expire() {

@@ -176,7 +176,14 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // Set by the scheduler when the request is queued / a worker takes it.
   void set_enqueued(SteadyTime t) { enqueued_ = t; }
   SteadyTime enqueued() const { return enqueued_; }
+  // A handler starts on the reactor (an inline asynchronous route): nothing
+  // can have answered it yet.
   void MarkStarted() { started_.store(true, std::memory_order_release); }
+  // A worker takes it: true, and started, unless something settled it first
+  // (the deadline's 503, a disconnect, an answer), when its handler must
+  // not run. Checked and set under the lock Expire() and Unbind() take, so
+  // a 503 counted as "never ran" never has a handler run after it.
+  bool TryStart();
   bool started() const { return started_.load(std::memory_order_acquire); }
   bool cancelled() const { return cancel_.cancelled(); }
 

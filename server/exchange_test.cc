@@ -37,6 +37,41 @@ TEST(ExchangeTest, AHandlersAnswerAfterTheDeadlineIsALateResult) {
   EXPECT_EQ(metrics->late_results_dropped.load(), 1u);
 }
 
+// An answer after the deadline, before the reactor's timer gave the 503,
+// then the Responder let go: one late result, no dropped Responder (it was
+// counted as both).
+TEST(ExchangeTest, ALateAnswerThenItsProducerGoneIsNoDroppedResponder) {
+  auto metrics = std::make_shared<ServerMetrics>(std::vector<std::string>{"/r"});
+  auto e = MakeExchange(std::chrono::steady_clock::now() - milliseconds(1), metrics);
+  EXPECT_FALSE(e->Answer(http::Response::Text(200, "late\n")));
+  e->Abandon();
+  EXPECT_EQ(metrics->late_results_dropped.load(), 1u);
+  EXPECT_EQ(metrics->responders_dropped.load(), 0u);
+  EXPECT_TRUE(e->Expire());  // the timer's 503 is still owed
+}
+
+// A worker starts a handler only on an exchange nothing settled: not after
+// the deadline's 503, a disconnect or a late answer; once started, a 503
+// at the deadline is a handler too slow (started() true).
+TEST(ExchangeTest, AWorkerStartsOnlyWhatNothingSettled) {
+  auto metrics = std::make_shared<ServerMetrics>(std::vector<std::string>{"/r"});
+  const SteadyTime later = std::chrono::steady_clock::now() + std::chrono::hours(1);
+  auto expired = MakeExchange(later, metrics);
+  ASSERT_TRUE(expired->Expire());
+  EXPECT_FALSE(expired->TryStart());
+  EXPECT_FALSE(expired->started());
+  auto gone = MakeExchange(later, metrics);
+  gone->Unbind();
+  EXPECT_FALSE(gone->TryStart());
+  auto late = MakeExchange(std::chrono::steady_clock::now() - milliseconds(1), metrics);
+  EXPECT_FALSE(late->Answer(http::Response::Text(200, "late\n")));
+  EXPECT_FALSE(late->TryStart());
+  auto running = MakeExchange(later, metrics);
+  EXPECT_TRUE(running->TryStart());
+  EXPECT_TRUE(running->Expire());
+  EXPECT_TRUE(running->started());
+}
+
 // A batch member whose deadline passed while it waited is refused when a
 // worker takes its batch, possibly before the reactor's deadline timer has
 // answered it: no handler ran, so nothing was wasted (fraud_server counted

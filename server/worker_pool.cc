@@ -246,8 +246,7 @@ void WorkerPool::RunJob(Job& job, SteadyTime start) {
     for (Job& member : job.batch) {
       CountQueued(*metrics_, member.metrics_route, -1);
       Exchange& e = *member.exchange;
-      if (e.cancelled()) continue;  // answered at its deadline meanwhile
-      e.MarkStarted();
+      if (!e.TryStart()) continue;  // answered at its deadline meanwhile
       rm.queue_wait.Observe(start - e.enqueued());
       oldest = std::min(oldest, e.enqueued());
       batch.push_back(&e);
@@ -263,11 +262,10 @@ void WorkerPool::RunJob(Job& job, SteadyTime start) {
   } else {
     CountQueued(*metrics_, job.metrics_route, -1);
     Exchange& exchange = *job.exchange;
-    if (exchange.cancelled()) {  // answered at its deadline
+    if (!exchange.TryStart()) {  // answered at its deadline
       policy_->Finished(job, std::chrono::nanoseconds(0), start);
       return;
     }
-    exchange.MarkStarted();
     rm.queue_wait.Observe(start - exchange.enqueued());
     batch.push_back(&exchange);
     delegate_->Run(exchange);
@@ -288,6 +286,11 @@ void WorkerPool::RunJob(Job& job, SteadyTime start) {
               }
             }
           });
+      // Declined, with no answer: the deadline or a disconnect settled it
+      // while its handler ran. The handler's time is no answer time (as
+      // the handler would have taken longer): learned as a lower bound,
+      // not as a sample that pulls the estimate down.
+      if (!job.answer_pending && !exchange.answered_at().has_value()) job.cut_short = true;
     }
     // Read again: an answer that came since the check above declined the
     // observer, and is learned from here.

@@ -345,6 +345,31 @@ TEST(WorkerPoolTest, AJobCancelledWhileQueuedIsSkippedNotRun) {
   EXPECT_EQ(expired_exchange->outcome(), Exchange::Outcome::kOther);
 }
 
+// An asynchronous handler (it returns, its answer to come) during whose
+// run the deadline answered its request: the time it ran is no answer
+// time, only a lower bound of it. Reported cut short; it was reported as a
+// plain sample, which pulled the route's estimate of its answer time down.
+class ExpiringDelegate : public WorkerDelegate {
+ public:
+  void Run(Exchange& exchange) override { exchange.Expire(); }
+  bool RunBatch(const std::vector<Exchange*>&) override { return true; }
+  void Refuse(Exchange&, ShedReason) override {}
+};
+
+TEST(WorkerPoolTest, AnAsyncHandlerOvertakenByItsDeadlineIsReportedCutShort) {
+  auto policy = std::make_unique<GatedPolicy>(GatedPolicy::Mode::kSingle);
+  policy->OpenAtNextAdmit();
+  const GatedPolicy* const recorder = policy.get();
+  ServerMetrics metrics({"/score"});
+  ExpiringDelegate delegate;
+  WorkerPool pool(1, 16, std::move(policy), &delegate, &metrics);
+  ASSERT_NE(SubmitJobWithId(pool, 1), nullptr);
+  pool.Shutdown();
+  const std::vector<GatedPolicy::Finish> finished = recorder->finished();
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_TRUE(finished[0].cut_short);
+}
+
 // A batch member whose client left while queued (Unbind) is left out of
 // its batch: the handler gets the others; a batch whose members were all
 // let go runs no handler at all.
