@@ -26,6 +26,12 @@ void BatchFormer::Add(Job job, SteadyTime now) {
   pending_.insert(pos, std::move(job));
 }
 
+size_t BatchFormer::PendingDueBy(SteadyTime deadline) const {
+  const auto end = std::upper_bound(pending_.begin(), pending_.end(), deadline,
+                                    [](SteadyTime d, const Job& j) { return d < j.deadline; });
+  return static_cast<size_t>(end - pending_.begin());
+}
+
 bool BatchFormer::Remove(SteadyTime deadline, uintptr_t key) {
   return TakeQueuedJob(pending_, deadline, key).has_value();
 }
@@ -131,7 +137,7 @@ void BatchFormer::Finished(size_t n, nanoseconds time, bool restart) {
 nanoseconds BatchFormer::PredictedService(size_t position, int workers) const {
   // Batches of max_batch ahead of this one share the route's workers.
   const size_t full_ahead = position / options_.max_batch;
-  const size_t in_batch = std::min(position + 1, options_.max_batch);
+  const size_t in_batch = position % options_.max_batch + 1;
   const nanoseconds ahead =
       cost_.Cost(options_.max_batch) * static_cast<int64_t>(full_ahead) /
       std::max(1, workers);

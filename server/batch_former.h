@@ -73,6 +73,9 @@ class BatchFormer {
   // false if there is none.
   bool Remove(SteadyTime deadline, uintptr_t key);
   size_t pending() const { return pending_.size(); }
+  // Pending members due no later than `deadline`: those a member due then
+  // would have ahead of it (Add() places it after them).
+  size_t PendingDueBy(SteadyTime deadline) const;
   bool empty() const { return pending_.empty(); }
   SteadyTime earliest_deadline() const {
     return pending_.empty() ? SteadyTime::max() : pending_.front().deadline;
@@ -96,9 +99,10 @@ class BatchFormer {
   // forgets its past first.
   void Finished(size_t n, std::chrono::nanoseconds time, bool restart = false);
 
-  // The completion time of a request arriving now with `pending_ahead`
-  // members queued before it (in deadline order), on `workers` workers,
-  // once it gets one. Used for early rejection.
+  // The completion time of a request arriving now with `position` members
+  // queued before it (in deadline order), on `workers` workers, once it
+  // gets one: the full batches ahead of its own, then its own (position %
+  // max_batch members before it). Used for early rejection.
   std::chrono::nanoseconds PredictedService(size_t position, int workers) const;
 
   const BatchCostModel& cost() const { return cost_; }

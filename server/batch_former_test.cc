@@ -353,6 +353,76 @@ TEST(DeadlinePolicyBatchTest, BatchRouteIsAdmittedFormedAndLearned) {
   EXPECT_EQ(p.Admit(hopeless, t + microseconds(2500)), ShedReason::kPredictedLate);
 }
 
+// Past the first batch, a position's own batch holds position % max_batch
+// members before it (it was priced as a full one).
+TEST(BatchFormerTest, PredictedServiceCountsFullBatchesAheadThenItsOwn) {
+  BatchFormer f({.max_batch = 4,
+                 .expected_fixed_cost = milliseconds(1),
+                 .expected_per_item_cost = microseconds(100)});
+  EXPECT_EQ(f.PredictedService(0, 1), microseconds(1100));
+  EXPECT_EQ(f.PredictedService(3, 1), microseconds(1400));
+  // One full batch ahead (1.4 ms), then a batch of two.
+  EXPECT_EQ(f.PredictedService(5, 1), microseconds(1400 + 1200));
+  // Two full batches ahead on two workers: one batch's time.
+  EXPECT_EQ(f.PredictedService(8, 2), microseconds(1400 + 1100));
+}
+
+// A tight arrival goes ahead of the members due after it (earliest deadline
+// first), so only those due before it count against its budget: admitted
+// behind 100 members with 1 s budgets, it is the front of the next batch.
+// (Every pending member was counted: it was refused, predicted at 34 ms.)
+TEST(DeadlinePolicyBatchTest, OnlyMembersDueBeforeAnArrivalAreAheadOfIt) {
+  DeadlinePolicy p({.capacity = 1024,
+                    .workers = 1,
+                    .batch = {BatchFormerOptions{.max_batch = 32,
+                                                 .expected_fixed_cost = milliseconds(5),
+                                                 .expected_per_item_cost = microseconds(100)}}});
+  for (uint64_t i = 1; i <= 100; ++i) {
+    Job loose = Member(kT0, std::chrono::seconds(1), i);
+    ASSERT_FALSE(p.Admit(loose, kT0).has_value()) << i;
+  }
+  Job tight = Member(kT0, milliseconds(20), 999);
+  EXPECT_FALSE(p.Admit(tight, kT0).has_value());
+  std::vector<Refusal> refused;
+  std::optional<Job> batch = p.Next(kT0, &refused);
+  ASSERT_TRUE(batch.has_value());
+  ASSERT_FALSE(batch->batch.empty());
+  EXPECT_EQ(batch->batch.front().id, 999u);
+  EXPECT_TRUE(refused.empty());
+}
+
+// A running batch delays an arrival once: until its worker is free. Its
+// time was also added as the route's own work ahead, so with one worker a
+// 14 ms budget behind a running 5.1 ms batch (5.1 + 5.1 + 1 ms margin) was
+// refused.
+TEST(DeadlinePolicyBatchTest, ARunningBatchIsCountedAheadOnce) {
+  DeadlinePolicy p({.workers = 1,
+                    .batch = {BatchFormerOptions{.max_batch = 32,
+                                                 .expected_fixed_cost = milliseconds(5),
+                                                 .expected_per_item_cost = microseconds(100)}}});
+  SteadyTime t = kT0;
+  std::vector<Refusal> refused;
+  uint64_t id = 1;
+  for (int k = 0; k < 20; ++k) {  // learned: a batch of one takes 5.1 ms
+    Job j = Member(t, std::chrono::seconds(1), id++);
+    ASSERT_FALSE(p.Admit(j, t).has_value());
+    std::optional<Job> one = p.Next(t, &refused);
+    ASSERT_TRUE(one.has_value());
+    t += microseconds(5100);
+    p.Finished(*one, microseconds(5100), t);
+    t += milliseconds(200);
+  }
+  Job j = Member(t, std::chrono::seconds(1), id++);
+  ASSERT_FALSE(p.Admit(j, t).has_value());
+  std::optional<Job> running = p.Next(t, &refused);  // the worker is busy now
+  ASSERT_TRUE(running.has_value());
+  Job next = Member(t, milliseconds(14), id++);
+  EXPECT_FALSE(p.Admit(next, t).has_value());
+  // What cannot finish behind it is still refused at once.
+  Job hopeless = Member(t, milliseconds(9), id++);
+  EXPECT_EQ(p.Admit(hopeless, t), ShedReason::kPredictedLate);
+}
+
 // A batch whose handler failed (threw, or gave the wrong number of
 // answers) quickly says nothing of what a batch costs: the cost model stays
 // as it was. One that failed slowly (a backend hanging until a timeout)

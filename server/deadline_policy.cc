@@ -58,11 +58,6 @@ struct QueuedAhead {
       rest_ns += cost_ns;
     }
   }
-  double total_ns() const {
-    double total = rest_ns;
-    for (double c : first) total += c;
-    return total;
-  }
 };
 
 // `free_at` (ascending, as WaterLevelNs takes it) after the requests of
@@ -179,12 +174,10 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
   // one occupies one worker, it does not slow the others down. (Inline:
   // this runs on the reactor for every admission.)
   absl::InlinedVector<double, 16> free_at(static_cast<size_t>(workers), 0.0);
-  double route_ahead_ns = 0;
   size_t busy = 0;
   for (const Running& r : running_) {
     const double left = left_ns(r);
     if (busy < free_at.size()) free_at[busy++] = left;
-    if (r.route == route) route_ahead_ns += left;
   }
   std::sort(free_at.begin(), free_at.end());
   // Queued requests due no later than it (earliest deadline first), per
@@ -199,11 +192,14 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
     const double mean = Ns(r.estimate.mean());
     double work = 0;
     if (r.batcher != nullptr) {
+      // Its members due no later than this one (earliest deadline first:
+      // those due later run after it).
+      const size_t due = r.batcher->PendingDueBy(deadline);
       if (i == route) {
-        own_position = r.batcher->pending();
-      } else if (!r.batcher->empty()) {
+        own_position = due;
+      } else if (due > 0) {
         // Another batch route: its pending members run as batches.
-        work = Ns(r.batcher->PredictedService(r.batcher->pending() - 1, 1));
+        work = Ns(r.batcher->PredictedService(due - 1, 1));
       }
     } else if (!r.queue.empty()) {
       const auto end = std::upper_bound(
@@ -238,7 +234,6 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
     }
   }
   const double share = 1.0 - std::min(tighter_share, kMaxTighterShare);
-  route_ahead_ns += own_queued.total_ns();
   // The slots route `i` may hold (its concurrency limit), as the times they
   // free up, ascending: its running requests keep theirs until their
   // estimated ends, and with more running than its limit, the limit-th
@@ -287,11 +282,15 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
   const double limit = static_cast<double>(LimitLocked(route, now));
   if (self.batcher != nullptr) {
     // Its own batches (those ahead of it and its own) on the route's
-    // workers, after the other work ahead.
+    // workers, once one of its slots is free (its running batches keep
+    // theirs) and a worker is, after the other work ahead. (The running
+    // batches are in free_at already: adding their time again counted them
+    // twice, and with one worker a 12 ms budget behind a 5 ms batch was
+    // refused although it finishes in 11.)
     const double own = Ns(self.batcher->PredictedService(
         own_position, static_cast<int>(limit)));
-    return now + FromNs(worker_free_ns + route_ahead_ns / limit + own +
-                        Ns(options_.margin));
+    const double wait_ns = std::max(worker_free_ns, slots_of(route).front());
+    return now + FromNs(wait_ns + own + Ns(options_.margin));
   }
   // The route's own work ahead of it (running and queued) on the slots it
   // may hold: a long request running on one of them delays nothing while
