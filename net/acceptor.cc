@@ -41,6 +41,7 @@ Acceptor::~Acceptor() {
   if (backoff_timer_ != kInvalidTimerId) loop_->Cancel(backoff_timer_);
   shared_->destroyed = true;
   if (native_) {
+    if (watching_) (void)loop_->Unwatch(listener_.fd());
     loop_->StopAccept(listener_.fd(), LateCallback());  // ends it, posted
     return;
   }
@@ -98,13 +99,25 @@ void Acceptor::UpdateInterest() {
   const bool active = !paused_ && backoff_timer_ == kInvalidTimerId;
   absl::Status s;
   if (native_) {
-    // Stopped: the connections wait in the backlog. AlreadyExists (still
-    // accepting) is fine.
-    if (active) {
-      s = loop_->StartAccept(listener_.fd(), NativeCallback());
-      if (absl::IsAlreadyExists(s)) s = absl::OkStatus();
+    if (active && accept_when_readable_) {
+      // After an fd-limit error: accept once a connection waits.
+      if (!watching_) {
+        s = loop_->Watch(listener_.fd(), kReadable, [this](uint32_t) {
+          accept_when_readable_ = false;
+          UpdateInterest();
+        });
+        if (s.ok()) watching_ = true;
+      }
     } else {
-      loop_->StopAccept(listener_.fd(), LateCallback());
+      if (watching_ && loop_->Unwatch(listener_.fd()).ok()) watching_ = false;
+      // Stopped: the connections wait in the backlog. AlreadyExists (still
+      // accepting) is fine.
+      if (active) {
+        s = loop_->StartAccept(listener_.fd(), NativeCallback());
+        if (absl::IsAlreadyExists(s)) s = absl::OkStatus();
+      } else {
+        loop_->StopAccept(listener_.fd(), LateCallback());
+      }
     }
   } else if (unwatched_) {
     if (active) {
@@ -198,6 +211,7 @@ void Acceptor::BackOff() {
 void Acceptor::OnFdLimit(int error) {
   ++stats_.fd_limit_events;
   if (options_.on_fd_limit) options_.on_fd_limit(error);
+  if (native_) accept_when_readable_ = true;
   if (reserve_) {
     // libuv's trick: free the spare, accept and close what is pending so the
     // clients see a prompt close instead of a hang, then re-take the spare.

@@ -158,6 +158,14 @@ class Acceptor {
   // Readiness loop: unwatched for an error's back-off (epoll reports a
   // hung-up listener even at interest 0), watched again after it.
   bool unwatched_ = false;
+  // Completion-based loop, after an fd-limit error: the next accept waits
+  // for a connection (`watching_`: a readiness Watch on the listener until
+  // one comes). The kernel takes a descriptor for a multishot accept before
+  // it looks at the backlog, so one re-armed with the table still full and
+  // nobody waiting failed at once, every back-off (counted and logged as a
+  // connection left waiting); a readiness loop tries only when one waits.
+  bool accept_when_readable_ = false;
+  bool watching_ = false;
   TimerId backoff_timer_ = kInvalidTimerId;
   // Set by the destructor so an on_accept that destroys us stops the loop.
   std::shared_ptr<bool> alive_;
