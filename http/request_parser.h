@@ -102,8 +102,10 @@ class RequestParser {
 
   // True once the head (request line + headers) is parsed and valid; the
   // body may still be pending. Then request() has method, target, headers,
-  // keep_alive() and expects_continue(), but not yet the body.
-  bool headers_complete() const { return state_ >= State::kBody; }
+  // keep_alive() and expects_continue(), but not yet the body. False after
+  // an error (head_read() says whether the head was read; a head refused
+  // before it was whole has no request() to read).
+  bool headers_complete() const { return state_ >= State::kBody && state_ != State::kError; }
   bool expects_continue() const {
     return headers_complete() && request_.expects_continue();
   }

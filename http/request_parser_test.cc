@@ -1244,6 +1244,25 @@ TEST(RequestParserTest, HeadersCompleteAndExpectContinueBeforeBody) {
   EXPECT_FALSE(parser.expects_continue());
 }
 
+// After an error the head is not complete, whether or not it was read
+// whole: a head refused in the middle has no request() to read (its fields
+// pointed into the input of a call long gone), and the server took an
+// errored parser for one mid-body.
+TEST(RequestParserTest, AnErrorIsNoCompleteHead) {
+  RequestParser refused_mid_head;
+  EXPECT_EQ(refused_mid_head.Feed("GET / HTTP/1.1\r\nBad Header\r\n\r\n").kind,
+            ParseResult::kError);
+  EXPECT_FALSE(refused_mid_head.headers_complete());
+  EXPECT_FALSE(refused_mid_head.head_read());
+  RequestParser refused_after_head;
+  EXPECT_EQ(refused_after_head.Feed("POST / HTTP/1.1\r\nHost: a\r\n"
+                                    "Transfer-Encoding: chunked\r\n\r\nzz\r\n").kind,
+            ParseResult::kError);
+  EXPECT_TRUE(refused_after_head.head_read());
+  EXPECT_FALSE(refused_after_head.headers_complete());
+  EXPECT_FALSE(refused_after_head.expects_continue());
+}
+
 // A body's buffer never grows past its declared length (Content-Length)
 // or max_body_bytes (chunked): std::string's doubling reserved up to twice
 // the body, and the server, which counts buffers against max_body_memory,

@@ -142,7 +142,7 @@ void Connection::ProcessInput(std::string_view data, SteadyTime arrival) {
       const bool routed = !final.has_value();
       AnswerWithoutRequest(routed ? RefuseBodyMemory() : *std::move(final), parser_->head_request(),
                            &parser_->request(), routed);
-      ReleaseBodyMemory();
+      ReleaseParser();  // nothing more is parsed; its request is answered
       return;
     }
     if (r.kind == http::ParseResult::kNeedMore) {
@@ -162,6 +162,12 @@ void Connection::ProcessInput(std::string_view data, SteadyTime arrival) {
       AnswerWithoutRequest(http::Response::Status(r.status),
                            parser_->head_request(),
                            parser_->head_read() ? &parser_->request() : nullptr);
+      // Answered (its log line copied): a parser left in its error state
+      // looked mid-request to the timers, whose 408 for it, at the idle
+      // timeout behind a slow request ahead, was logged with the request
+      // of a head refused before it was whole (offsets into a read long
+      // gone: heap bytes in the log).
+      ReleaseParser();
       return;
     }
     data.remove_prefix(r.consumed);
@@ -1042,10 +1048,12 @@ SteadyTime Connection::NextTimeout() const {
   if (stream_->pending_output() > 0 && write_progress_at_ != SteadyTime{}) {
     return write_progress_at_ + config().write_timeout;
   }
-  if (!ParserIdle() && !HeadersComplete()) {
+  // A request arriving (only while requests are read: one answered
+  // already is no longer waited for).
+  if (phase_ == Phase::kOpen && !ParserIdle() && !HeadersComplete()) {
     return head_started_ + config().header_timeout;  // slowloris
   }
-  if (HeadersComplete()) {
+  if (phase_ == Phase::kOpen && HeadersComplete()) {
     return last_activity_ + config().idle_timeout;  // body stalled
   }
   if (pipeline_.empty() && !any_request_) {
@@ -1101,7 +1109,7 @@ void Connection::OnTimer() {
   } else if (pending > 0) {
     m.timeouts_write.fetch_add(1, std::memory_order_relaxed);
     Close();
-  } else if (!ParserIdle()) {
+  } else if (phase_ == Phase::kOpen && !ParserIdle()) {
     // Slowloris (head) or a stalled body: 408, then close. A body stall is
     // the idle timeout's (the longest pause while a body arrives).
     (HeadersComplete() ? m.timeouts_idle : m.timeouts_header)

@@ -497,6 +497,37 @@ TEST_F(ServerTest, BadRequestIsAnsweredAndNothingAfterItIsProcessed) {
   EXPECT_EQ(server_->metrics().bad_requests.load(), 1u);
 }
 
+// A bad request pipelined behind a slow one is answered 400 once the slow
+// one's answer went, and nothing else happens to it. Its parser, left in
+// its error state, looked mid-request to the timers: at the idle timeout
+// they answered it again (a 408 behind the 400, logged 499, counted as an
+// idle timeout), with the request of a head refused before it was whole,
+// whose fields pointed into a read long gone (heap bytes in the log line).
+TEST_F(ServerTest, ABadRequestBehindASlowOneIsAnsweredOnce) {
+  StartServer({.idle_timeout = milliseconds(100)});
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/gate") + "GET /" + std::string(300, 'z') +
+                     " HTTP/1.1\r\nHost: t\r\nBad Header\r\n\r\n"));
+  ASSERT_TRUE(gate_.WaitEntered(1));
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().bad_requests.load() == 1; }));
+  // Past the idle timeout (three times over) while the slow one runs.
+  std::this_thread::sleep_for(milliseconds(300));
+  gate_.Open();
+  auto first = c.Read();
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->status, 200);
+  auto second = c.Read();
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->status, 400);
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_EQ(c.pending(), "");
+  const ServerMetrics& m = server_->metrics();
+  EXPECT_EQ(m.timeouts_idle.load(), 0u);
+  EXPECT_EQ(m.timeouts_header.load(), 0u);
+  EXPECT_EQ(CountedStatus(m, 408), 0u);
+  EXPECT_EQ(CountedStatus(m, 499), 0u);
+}
+
 // An error answer to a HEAD request has no content (RFC 9110 §9.3.2: the
 // server MUST NOT send content in the response to HEAD), like any other
 // answer to HEAD: the bytes after its head would be read as the next
