@@ -321,7 +321,12 @@ void TlsStream::Close() {
 
 int TlsStream::fd() const { return transport_->fd(); }
 
-bool TlsStream::HasUnreadInput() const { return transport_->HasUnreadInput(); }
+bool TlsStream::HasUnreadInput() const {
+  // Also a record OpenSSL holds the start of: a drain closed an idle
+  // connection on a request whose record had arrived in part (plain TCP
+  // leaves such a request mid-parse, and it is answered).
+  return transport_->HasUnreadInput() || session_->HasBufferedInput();
+}
 
 net::TimePoint TlsStream::receive_time() const { return transport_->receive_time(); }
 

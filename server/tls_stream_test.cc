@@ -396,6 +396,25 @@ TEST_F(TlsStreamTest, ClientCloseNotifyIsTheEndOfInput) {
   EXPECT_EQ(upper_.events.size(), 3u);
 }
 
+// A record that has arrived in part is unread input (a drain does not
+// close an idle connection on it): its plaintext comes with the rest.
+TEST_F(TlsStreamTest, ARecordArrivedInPartIsUnreadInput) {
+  Make();
+  auto client = fixture_.Client();
+  ASSERT_TRUE(Handshake(*client));
+  EXPECT_FALSE(stream_->HasUnreadInput());
+  ASSERT_TRUE(client->Write("GET / HTTP/1.1\r\nHost: t\r\n\r\n").ok());
+  const std::string record = client->TakeOutput();
+  ASSERT_GT(record.size(), 10u);
+  upper_.data.clear();
+  transport_->Deliver(record.substr(0, 10));
+  EXPECT_EQ(upper_.data, "");
+  EXPECT_TRUE(stream_->HasUnreadInput());
+  transport_->Deliver(record.substr(10));
+  EXPECT_EQ(upper_.data, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_FALSE(stream_->HasUnreadInput());
+}
+
 TEST_F(TlsStreamTest, EofAfterTheHandshakeIsEof) {
   Make();
   auto client = fixture_.Client();

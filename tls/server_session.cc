@@ -342,6 +342,8 @@ absl::Status TlsServerSession::Sniff(std::string_view ciphertext) {
   return absl::OkStatus();
 }
 
+bool TlsServerSession::HasBufferedInput() const { return SSL_has_pending(ssl_) == 1; }
+
 absl::Status TlsServerSession::DoHandshake() {
   ERR_clear_error();
   const int r = SSL_do_handshake(ssl_);
@@ -351,6 +353,14 @@ absl::Status TlsServerSession::DoHandshake() {
   }
   const int error = SSL_get_error(ssl_, r);
   if (error == SSL_ERROR_WANT_READ) return absl::OkStatus();
+  if (error == SSL_ERROR_ZERO_RETURN) {
+    // A close_notify alert before the handshake ended: the client left
+    // (it was counted as an internal error, which operators alert on).
+    ERR_clear_error();
+    return Fail(
+        TlsFailure::kPeerClosedInHandshake,
+        absl::StrCat("close_notify after ", bytes_received_, " bytes, handshake incomplete"));
+  }
   return FailFromOpenSsl(error);
 }
 

@@ -115,6 +115,10 @@ class TlsServerSession {
   const PeerIdentity& peer() const { return peer_; }
   // Bytes received so far (ciphertext, including the handshake).
   uint64_t bytes_received() const { return bytes_received_; }
+  // Received bytes OpenSSL holds that gave no plaintext yet: the start of a
+  // record whose rest has not come (SSL_has_pending). A request may be in
+  // them: a connection that closes when idle must not close on it.
+  bool HasBufferedInput() const;
   // After kNotTls or kPlainHttp: the first bytes received, up to the first
   // CR or LF and at most kMaxFirstBytes (a plain HTTP request line), for
   // the caller's answer ("HEAD " asks for one without content) and log.

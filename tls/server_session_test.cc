@@ -561,6 +561,27 @@ TEST(TlsServerSessionTest, TruncatedHandshakeAndSilentClients) {
   EXPECT_EQ(context->stats().total_handshake_failures(), 3u);
 }
 
+// A client that says close_notify in the middle of the handshake left: a
+// peer closing, not an internal error of the server (which it was counted
+// as, "unexpected OpenSSL state (SSL_get_error 6)").
+TEST(TlsServerSessionTest, CloseNotifyDuringTheHandshakeIsThePeerClosing) {
+  TlsFixture f;
+  auto context = f.Context(f.Config());
+  std::string plain, to_peer;
+  auto session = f.Session(*context);
+  absl::StatusOr<std::string> hello = testing::ClientHello({.max_version = TLS1_2_VERSION});
+  ASSERT_TRUE(hello.ok());
+  ASSERT_TRUE(session->OnReceived(*hello, &plain, &to_peer).ok());
+  EXPECT_FALSE(to_peer.empty());  // the server's flight
+  // A warning-level close_notify alert, in the clear (no keys yet).
+  EXPECT_FALSE(
+      session->OnReceived(std::string("\x15\x03\x03\x00\x02\x01\x00", 7), &plain, &to_peer).ok());
+  EXPECT_EQ(session->failure(), TlsFailure::kPeerClosedInHandshake);
+  EXPECT_THAT(session->failure_detail(), HasSubstr("close_notify"));
+  EXPECT_EQ(Failures(*context, TlsFailure::kPeerClosedInHandshake), 1u);
+  EXPECT_EQ(Failures(*context, TlsFailure::kInternal), 0u);
+}
+
 TEST(TlsServerSessionTest, TimeoutAndEofAfterTheHandshakeAreNotFailures) {
   TlsFixture f;
   auto context = f.Context(f.Config());
