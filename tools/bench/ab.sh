@@ -31,7 +31,12 @@ PIPELINE_LUA=$(cd "$(dirname "$0")/peers" && pwd)/pipeline.lua
 source "$(dirname "$0")/bench_lib.sh"
 : > "$WORK/raw"
 for round in $(seq "$ROUNDS"); do
-  for name in A B; do
+  # A then B in odd rounds, B then A in even ones: whatever the second of a
+  # pair gains or loses for being second (a warmer cache, a busier host)
+  # does not go to one side only.
+  order="A B"
+  ((round % 2 == 0)) && order="B A"
+  for name in $order; do
     bin=$A
     [[ $name == B ]] && bin=$B
     # shellcheck disable=SC2086
@@ -77,7 +82,7 @@ for m in sys.argv[2].split():
         print(f"{n:6} {m:7} {st.median(r):10.0f} {st.median(x[1] for x in v):8.0f} "
               f"{st.median(x[2] for x in v):10.0f} {errors:7d}  ({min(r):.0f}-{max(r):.0f})")
     med = lambda n, i: st.median(x[i] for x in rows[(n, m)])
-    # Rounds are paired (A then B under the same conditions): the median of
+    # Rounds are paired (A and B under the same conditions): the median of
     # the per-round ratios is steadier than the ratio of the medians.
     paired = st.median(b[0] / a[0] for a, b in zip(rows[("A", m)], rows[("B", m)]) if a[0])
     print(f"B/A    {m:7} req/s {med('B', 0) / med('A', 0):.3f} (paired rounds {paired:.3f}), "

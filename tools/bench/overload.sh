@@ -138,7 +138,8 @@ print(f"(medians of {len(next(iter(groups.values())))} rounds; goodput: 2xx with
 for s in ("brisk", "codel", "httplib"):
     if (s, 2) in summary and (s, 0.5) in summary:
         g, p99 = summary[(s, 2)]
-        ratio = p99 / max(1, summary[(s, 0.5)][1])
+        # No 2xx at 2x: a p99 of 0 is no answer, not a fast one.
+        ratio = p99 / max(1, summary[(s, 0.5)][1]) if p99 > 0 else float("inf")
         print(f"{s}: at 2x goodput {g:.2f} of capacity (goal >= 0.90), "
               f"p99(2x)/p99(0.5x) = {ratio:.1f} (goal <= 5)")
 

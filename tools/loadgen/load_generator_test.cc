@@ -318,7 +318,13 @@ TEST(LoadGeneratorTest, UnansweredRequestsTimeOut) {
   EXPECT_EQ(stats->completed, 0u);
   EXPECT_EQ(stats->errors.timeout, 10u);
   EXPECT_TRUE(stats->status_counts.empty());
-  EXPECT_TRUE(stats->latencies.empty());
+  // Each counts in the latencies as the timeout (it was left out: a p99
+  // under the timeout, or none at all, for requests that all timed out).
+  EXPECT_EQ(stats->latencies.count(), 10u);
+  EXPECT_EQ(stats->latencies.Percentile(50.0), 100'000u);
+  EXPECT_EQ(stats->latencies.Percentile(99.0), 100'000u);
+  EXPECT_TRUE(stats->latencies_ok.empty());
+  EXPECT_TRUE(stats->latencies_non2xx.empty());
   // Each timeout reopens its connection.
   EXPECT_GE(server.connections(), 3);
 }

@@ -68,12 +68,15 @@ struct RunStats {
   uint64_t completed = 0;  // of those, answered (any status)
   std::map<int, uint64_t> status_counts;
   ErrorCounts errors;
-  LatencyRecorder latencies;  // one sample per completed request
+  // One sample per completed request, and one per timeout (at --timeout:
+  // its latency is at least that).
+  LatencyRecorder latencies;
   // The 2xx answers only: for a server that sheds load with fast 503s, the
   // latency of the requests it admitted.
   LatencyRecorder latencies_ok;
   // The other answers (any status outside 2xx): how fast refusals (503/429
-  // from admission control) come back. latencies = latencies_ok + these.
+  // from admission control) come back. latencies = latencies_ok + these +
+  // the timeouts.
   LatencyRecorder latencies_non2xx;
   // The 2xx answers again, timed from when the request was written rather
   // than from when it was due: without the generator's own lateness. A

@@ -1,6 +1,8 @@
 #include "tools/loadgen/schedule.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 
 namespace brisk::loadgen {
 namespace {
@@ -46,6 +48,13 @@ ScheduledRequest Schedule::PopDue() {
 
 ScheduledRequest Schedule::PeekDue() const {
   return ScheduledRequest{next_send_, TimeOf(next_send_)};
+}
+
+net::Duration Schedule::PhaseOf(size_t k, uint64_t rate) {
+  if (rate == 0) return net::Duration(0);
+  const double fraction = std::fmod(0.6180339887498949 * static_cast<double>(k), 1.0);
+  return std::chrono::duration_cast<net::Duration>(
+      std::chrono::duration<double>(fraction / static_cast<double>(rate)));
 }
 
 }  // namespace brisk::loadgen

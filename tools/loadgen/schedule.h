@@ -20,6 +20,7 @@
 #ifndef BRISK_TOOLS_LOADGEN_SCHEDULE_H_
 #define BRISK_TOOLS_LOADGEN_SCHEDULE_H_
 
+#include <cstddef>
 #include <cstdint>
 
 #include "net/clock.h"
@@ -39,6 +40,12 @@ class Schedule {
   // The number of requests due in [0, duration) at `rate`: exactly
   // rate x duration when that is whole, else rounded up.
   static uint64_t CountFor(uint64_t rate, net::Duration duration);
+
+  // How long after the first class the schedule of class `k` (of several
+  // run together) starts: k x 0.618... (mod 1) of its own period (1/rate),
+  // so that classes whose periods share multiples do not send at the same
+  // instants. 0 for the first class.
+  static net::Duration PhaseOf(size_t k, uint64_t rate);
 
   // When request `index` is due: start + floor(index * 1e9 / rate) ns.
   net::TimePoint TimeOf(uint64_t index) const;

@@ -170,5 +170,27 @@ TEST(ScheduleTest, NoStallNoQueueing) {
   }
 }
 
+// Classes run together start a fraction of their own period apart: a class
+// at 100/s beside one at 200/s never sends at the same instant as it (all
+// started at once, every one of its requests did), nor within 1 ms.
+TEST(ScheduleTest, ClassesAfterTheFirstStartAFractionOfTheirPeriodLater) {
+  EXPECT_EQ(Schedule::PhaseOf(0, 100), net::Duration(0));
+  const net::Duration phase = Schedule::PhaseOf(1, 100);
+  EXPECT_GT(phase, std::chrono::microseconds(6170));  // 0.618 x 10 ms
+  EXPECT_LT(phase, std::chrono::microseconds(6190));
+  for (size_t k = 0; k < 8; ++k)
+    EXPECT_LT(Schedule::PhaseOf(k, 100), std::chrono::milliseconds(10));
+  const net::TimePoint t0{};
+  Schedule fast(t0, 200, 200);
+  Schedule probe(t0 + Schedule::PhaseOf(1, 100), 100, 100);
+  for (uint64_t i = 0; i < probe.total(); ++i) {
+    const net::Duration since = probe.TimeOf(i) - t0;
+    // The nearest request of the other class, 5 ms apart.
+    const int64_t ns = since.count() % 5'000'000;
+    EXPECT_GE(std::min<int64_t>(ns, 5'000'000 - ns), 1'000'000) << i;
+  }
+  EXPECT_EQ(Schedule::PhaseOf(3, 0), net::Duration(0));
+}
+
 }  // namespace
 }  // namespace brisk::loadgen
