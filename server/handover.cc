@@ -24,7 +24,7 @@ namespace {
 constexpr char kRequest[] = "BRISK-HANDOVER 1\n";
 constexpr char kConfirm[] = "OK\n";
 constexpr auto kExchangeTimeout = std::chrono::seconds(10);
-constexpr size_t kMaxListeners = 256;
+constexpr size_t kMaxListeners = kMaxHandoverListeners;
 
 }  // namespace
 
@@ -32,6 +32,14 @@ absl::StatusOr<Takeover> Takeover::Request(const std::string& path) {
   absl::StatusOr<net::UniqueFd> conn = net::ConnectUnix(
       path, std::chrono::duration_cast<std::chrono::milliseconds>(kExchangeTimeout));
   if (!conn.ok()) return conn.status();
+  // Only from this user (or root), as the old process gives only to them:
+  // another user who put a socket at the path first (a sticky /tmp) would
+  // hand over sockets of its own and keep copies, taking a share of the
+  // clients, where a plain bind fails ("address in use").
+  if (!net::PeerIsOwnUserOrRoot(conn->get())) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "handover socket ", path, " is served by a process of another user: not taken over"));
+  }
   absl::Status s = net::SendWithFds(conn->get(), kRequest, {});
   if (!s.ok()) return s;
   std::string reply;
@@ -62,7 +70,7 @@ absl::Status Takeover::Confirm() {
 
 absl::StatusOr<std::unique_ptr<HandoverService>> HandoverService::Start(
     const std::string& path, const std::vector<int>& listener_fds,
-    absl::AnyInvocable<void()> on_confirmed) {
+    absl::AnyInvocable<void()> on_confirmed, std::chrono::milliseconds exchange_timeout) {
   absl::StatusOr<net::UniqueFd> listen = net::ListenUnix(path);
   if (!listen.ok()) return listen.status();
   net::UniqueFd wake(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -73,9 +81,9 @@ absl::StatusOr<std::unique_ptr<HandoverService>> HandoverService::Start(
     if (!copy) return absl::InternalError("dup of a listener failed");
     fds.push_back(std::move(copy));
   }
-  std::unique_ptr<HandoverService> service(new HandoverService(
-      path, *std::move(listen), std::move(wake), std::move(fds),
-      std::move(on_confirmed)));
+  std::unique_ptr<HandoverService> service(
+      new HandoverService(path, *std::move(listen), std::move(wake), std::move(fds),
+                          std::move(on_confirmed), exchange_timeout));
   HandoverService* const raw = service.get();
   absl::StatusOr<std::thread> t = internal::StartServerThread("the handover thread", [raw] {
     pthread_setname_np(pthread_self(), "brisk-handover");
@@ -87,11 +95,12 @@ absl::StatusOr<std::unique_ptr<HandoverService>> HandoverService::Start(
   return service;
 }
 
-HandoverService::HandoverService(std::string path, net::UniqueFd listen,
-                                 net::UniqueFd wake,
+HandoverService::HandoverService(std::string path, net::UniqueFd listen, net::UniqueFd wake,
                                  std::vector<net::UniqueFd> fds,
-                                 absl::AnyInvocable<void()> on_confirmed)
+                                 absl::AnyInvocable<void()> on_confirmed,
+                                 std::chrono::milliseconds exchange_timeout)
     : path_(std::move(path)),
+      exchange_timeout_(exchange_timeout),
       listen_(std::move(listen)),
       wake_(std::move(wake)),
       fds_(std::move(fds)),
@@ -146,9 +155,7 @@ void HandoverService::Serve() {
       SayOnStderr("handover socket %s: refused a process of another user", path_.c_str());
       continue;
     }
-    if (!net::SetIoTimeout(conn.get(), std::chrono::duration_cast<std::chrono::milliseconds>(
-                                           kExchangeTimeout))
-             .ok()) {
+    if (!net::SetIoTimeout(conn.get(), exchange_timeout_).ok()) {
       continue;
     }
     {
@@ -180,12 +187,21 @@ bool HandoverService::Answer(int conn) {
     if (fds_.empty()) return false;  // closed: shutting down already
     std::vector<int> raw;
     for (const net::UniqueFd& fd : fds_) raw.push_back(fd.get());
-    if (!net::SendWithFds(conn, absl::StrCat("LISTENERS ", raw.size(), "\n"), raw)
-             .ok()) {
+    if (absl::Status sent =
+            net::SendWithFds(conn, absl::StrCat("LISTENERS ", raw.size(), "\n"), raw);
+        !sent.ok()) {
+      SayOnStderr("handover socket %s: could not send the listening sockets: %s", path_.c_str(),
+                  std::string(sent.message()).c_str());
       return false;
     }
   }
-  // Until the new process says it accepts, this one goes on as before.
+  // Until the new process says it accepts, this one goes on as before, and
+  // waits for that as long as the new process holds the connection (its
+  // end, exit included, says no; Close() ends the wait). With the exchange
+  // timeout on this wait too, a new process slower than it to start (its
+  // rings, its threads) found the old one gone on serving for good, both
+  // accepting and neither saying so.
+  if (!net::SetIoTimeout(conn, std::chrono::milliseconds(0)).ok()) return false;
   std::string reply;
   return net::ReceiveWithFds(conn, &reply, &unexpected, 0).ok() && reply == kConfirm;
 }

@@ -18,6 +18,7 @@
 #ifndef BRISK_SERVER_HANDOVER_H_
 #define BRISK_SERVER_HANDOVER_H_
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -29,6 +30,10 @@
 #include "net/socket.h"
 
 namespace brisk::internal {
+
+// The most listening sockets a handover passes: one message carries them
+// all, and Linux takes at most 253 descriptors in one (SCM_MAX_FD).
+inline constexpr int kMaxHandoverListeners = 253;
 
 // The new process's side.
 class Takeover {
@@ -51,9 +56,13 @@ class HandoverService {
   // Serves `listener_fds` (duplicated: this service holds its own copies
   // until Close()). `on_confirmed` runs once, on the service's thread, when
   // a new process confirmed it accepts on them.
+  // `exchange_timeout` bounds the new process's question and each send
+  // (not its confirmation, which may come after a slow start: this one
+  // waits for it, or for the connection to end, serving meanwhile).
   static absl::StatusOr<std::unique_ptr<HandoverService>> Start(
       const std::string& path, const std::vector<int>& listener_fds,
-      absl::AnyInvocable<void()> on_confirmed);
+      absl::AnyInvocable<void()> on_confirmed,
+      std::chrono::milliseconds exchange_timeout = std::chrono::seconds(10));
   ~HandoverService();  // Close()
   // Stops serving and releases the copies (the listening sockets then
   // close with the reactors' own). Removes `path` unless another process
@@ -62,13 +71,14 @@ class HandoverService {
 
  private:
   HandoverService(std::string path, net::UniqueFd listen, net::UniqueFd wake,
-                  std::vector<net::UniqueFd> fds,
-                  absl::AnyInvocable<void()> on_confirmed);
+                  std::vector<net::UniqueFd> fds, absl::AnyInvocable<void()> on_confirmed,
+                  std::chrono::milliseconds exchange_timeout);
   void Serve();
   // One request on `conn`; true if the new process confirmed.
   bool Answer(int conn);
 
   const std::string path_;
+  const std::chrono::milliseconds exchange_timeout_;
   net::UniqueFd listen_;
   net::UniqueFd wake_;  // eventfd: Close() wakes Serve()
   std::mutex mu_;

@@ -3,27 +3,29 @@
 // clients keep connecting; the old one stops accepting and drains. Two
 // servers in one process stand for the two processes (descriptor passing
 // works the same), and a third takes over from the second.
+#include "server/handover.h"
+
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
 #include <utility>
 
 #include "gtest/gtest.h"
-#include "testing/temp_dir.h"
 #include "net/socket.h"
 #include "net/testing/other_user.h"
-#include "server/handover.h"
 #include "server/http_server.h"
 #include "server/testing/gate.h"
 #include "server/testing/raw_client.h"
+#include "testing/temp_dir.h"
 
 namespace brisk {
 namespace {
@@ -245,6 +247,79 @@ TEST(HandoverTest, RefusesToTakeOverAnotherAddressOrPort) {
 // The listening sockets go only to a process of the same user (or root),
 // whatever the socket file's mode: a directory or umask someone else chose
 // must not hand the port to them.
+// A new process slower to confirm than the exchange timeout (its rings,
+// its threads) still takes over: the old one waits for the confirmation as
+// long as the connection lasts. It stopped waiting at the timeout and went
+// on serving for good beside the new one, neither saying so.
+TEST(HandoverTest, AConfirmationAfterTheExchangeTimeoutStillHandsOver) {
+  const auto dir = ::brisk::testing::TempDir::Short("brisk-handover");
+  const std::string path = HandoverPath(dir);
+  absl::StatusOr<net::Listener> listener = net::Listener::Create("127.0.0.1", 0);
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  std::atomic<bool> confirmed{false};
+  absl::StatusOr<std::unique_ptr<internal::HandoverService>> service =
+      internal::HandoverService::Start(
+          path, {listener->fd()}, [&] { confirmed.store(true); }, milliseconds(100));
+  ASSERT_TRUE(service.ok()) << service.status();
+  absl::StatusOr<internal::Takeover> takeover = internal::Takeover::Request(path);
+  ASSERT_TRUE(takeover.ok()) << takeover.status();
+  ASSERT_EQ(takeover->listeners().size(), 1u);
+  // Three exchange timeouts pass before the new process is ready.
+  std::this_thread::sleep_for(milliseconds(300));
+  EXPECT_FALSE(confirmed.load());
+  EXPECT_TRUE(takeover->Confirm().ok());
+  EXPECT_TRUE(Eventually([&] { return confirmed.load(); }));
+  (*service)->Close();
+}
+
+// A socket at the path served by another user is not taken over from:
+// the new process would adopt that user's listening socket (which it keeps
+// a copy of) instead of failing to bind.
+TEST(HandoverTest, AnotherUsersSocketAtThePathIsNotTakenOver) {
+  if (geteuid() != 0) GTEST_SKIP() << "serving as another user needs root";
+  const auto dir = ::brisk::testing::TempDir::Short("brisk-handover");
+  ASSERT_EQ(chmod(dir.path().c_str(), 0777), 0);
+  const std::string path = HandoverPath(dir);
+  const pid_t child = net::ServeAsNobody(path, [](int fd) {
+    // Holds the connection until the other side closes it: 0 if it never
+    // asked (a question: 5).
+    char buf[64];
+    return read(fd, buf, sizeof(buf)) > 0 ? 5 : 0;
+  });
+  ASSERT_GE(child, 0);
+  absl::StatusOr<internal::Takeover> takeover = internal::Takeover::Request(path);
+  const bool was_there = access(path.c_str(), F_OK) == 0;
+  int status = 0;
+  if (!takeover.ok()) {
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+  } else {
+    kill(child, SIGKILL);
+    waitpid(child, &status, 0);
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == net::kCannotBecomeNobody) {
+    GTEST_SKIP() << "cannot become another user here";
+  }
+  ASSERT_TRUE(was_there);
+  EXPECT_EQ(takeover.status().code(), absl::StatusCode::kPermissionDenied) << takeover.status();
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the other user was asked for its sockets";
+}
+
+// One listening socket per reactor goes in one message, which Linux caps
+// at 253 descriptors: more reactors with a handover socket are refused at
+// start (every upgrade failed, the old process saying nothing).
+TEST(HandoverTest, MoreReactorsThanOneMessageCarriesAreRefused) {
+  ServerOptions o{.reactors = 254, .handover_socket = "/tmp/brisk-unused.sock"};
+  const absl::Status s = ValidateServerOptions(o);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find("at most 253 reactors"), std::string::npos) << s;
+  o.reactors = 253;
+  EXPECT_TRUE(ValidateServerOptions(o).ok());
+  o.reactors = 254;
+  o.handover_socket.clear();
+  EXPECT_TRUE(ValidateServerOptions(o).ok());
+}
+
 TEST(HandoverTest, ProcessesOfAnotherUserGetNothing) {
   if (geteuid() != 0) GTEST_SKIP() << "connecting as another user needs root";
   const auto dir = ::brisk::testing::TempDir::Short("brisk-handover");

@@ -436,6 +436,13 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
     return absl::InvalidArgumentError(
         "max_body_memory must be >= max_body_bytes (one largest body must fit)");
   }
+  if (!o.handover_socket.empty() && o.reactors > internal::kMaxHandoverListeners) {
+    // One listening socket per reactor, all passed in one message, which
+    // Linux caps at 253 descriptors (SCM_MAX_FD): every upgrade failed.
+    return absl::InvalidArgumentError(
+        absl::StrCat("handover_socket: at most ", internal::kMaxHandoverListeners,
+                     " reactors (their listening sockets go in one message; Linux's SCM_MAX_FD)"));
+  }
   if (absl::StatusOr<net::IpPrefixSet> trusted =
           net::IpPrefixSet::Parse(o.trusted_proxies);
       !trusted.ok()) {
@@ -880,7 +887,13 @@ absl::Status HttpServer::Start() {
     // This one accepts now: the old one may stop. Only then is the socket
     // path ours (the old one serves it until here); failing now would
     // leave no one accepting, so a failure is only reported.
-    takeover->Confirm().IgnoreError();
+    if (absl::Status confirmed = takeover->Confirm(); !confirmed.ok()) {
+      // The old process is gone, or stopped waiting: it goes on serving.
+      internal::SayOnStderr(
+          "handover: could not confirm the takeover to the old process (%s); it may still be "
+          "serving",
+          std::string(confirmed.message()).c_str());
+    }
     absl::StatusOr<std::unique_ptr<internal::HandoverService>> service =
         internal::HandoverService::Start(o.handover_socket, listener_fds,
                                          on_handed_over);
