@@ -1054,11 +1054,17 @@ void HttpServer::Impl::HandedOverOnControl() {
 
 void HttpServer::Impl::DrainOnControl() {
   if (handover) handover->Close();  // no takeover of a closing listener
+  // Held until every reactor's stop is posted: a first reactor with no
+  // connection could run its stop and drain tasks before the next one was
+  // told, and the drain was complete while that one still accepted (what
+  // it took then was cut by the stop, not served).
+  lifecycle.AcceptStopBegan();
   lifecycle.BeginDrain();
   for (auto& r : reactors) {
     r->PostStopAccepting();
     r->PostDrainConnections(/*close_idle=*/true);
   }
+  lifecycle.AcceptStopEnded();
 }
 
 void HttpServer::Impl::FinishShutdownOnControl() {
