@@ -398,6 +398,51 @@ void LateAcceptDuringHandoverIsServed(std::chrono::nanoseconds grace) {
   b->Stop();
 }
 
+// A drain closes a silent connection io_uring's accept took just before the
+// stop (its completion read after the drain's close-idle pass): it was told
+// to go but left open while idle, and held the drain until its header
+// timeout.
+TEST(HandoverTest, ADrainClosesASilentConnectionTakenLate) {
+  std::atomic<bool> entered{false};
+  std::atomic<bool> release{false};
+  HttpServer a(ServerOptions{.address = "127.0.0.1",
+                             .port = 0,
+                             .reactors = 1,
+                             .io = IoBackend::kIoUring,
+                             // A silent client is accepted at once (with
+                             // TCP_DEFER_ACCEPT, after a second or more).
+                             .defer_accept = false,
+                             .header_timeout = std::chrono::seconds(600),
+                             .idle_timeout = std::chrono::seconds(600),
+                             .drain_grace = std::chrono::nanoseconds(0),
+                             .drain_timeout = std::chrono::seconds(600),
+                             .handle_signals = false});
+  ASSERT_TRUE(a.AddRoute("GET", "/block",
+                         [&](RequestContext&) {
+                           entered.store(true);
+                           while (!release.load()) std::this_thread::sleep_for(milliseconds(1));
+                           return http::Response::Text(200, "A");
+                         },
+                         {.run_inline = true})
+                  .ok());
+  ASSERT_TRUE(a.Start().ok());
+  RawClient x(a.port());
+  ASSERT_TRUE(x.Send(Get("/block")));
+  ASSERT_TRUE(Eventually([&] { return entered.load(); }));
+  RawClient y(a.port());  // says nothing
+  std::this_thread::sleep_for(milliseconds(100));
+  a.Shutdown();
+  ASSERT_TRUE(Eventually([&] { return !a.ready(); }));
+  std::this_thread::sleep_for(milliseconds(100));  // the control thread's tasks
+  release.store(true);
+  auto r = x.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->Header("connection"), "close");
+  EXPECT_TRUE(y.WaitClosed());
+  EXPECT_TRUE(a.WaitDrained(std::chrono::seconds(20)));
+  a.Stop();
+}
+
 TEST(HandoverTest, AConnectionTakenLateIsServedWithAGrace) {
   LateAcceptDuringHandoverIsServed(milliseconds(200));
 }

@@ -158,7 +158,10 @@ void Reactor::OnAccept(net::UniqueFd fd, const net::SocketAddress& peer) {
   Connection* raw = conn.get();
   connections_.insert(std::move(conn));
   raw->Start(MakeStream(std::move(fd), raw, raw_info));
-  if (!accepting_) raw->BeginDrain(/*close_idle=*/false);  // late: told to go
+  // Late (io_uring's accept took it before the stop): told to go, and
+  // closed while idle if the drain closes idle connections by now (it was
+  // left open: a silent one then held the drain until its header timeout).
+  if (!accepting_) raw->BeginDrain(/*close_idle=*/lifecycle_->draining());
 }
 
 std::unique_ptr<net::Stream> Reactor::MakeStream(net::UniqueFd fd, Connection* connection,
