@@ -103,6 +103,15 @@ inline uintptr_t JobKey(const Job& job) {
                                  : static_cast<uintptr_t>(job.id);
 }
 
+// The end of the jobs of `queue` (in deadline order) due no later than
+// `deadline`: those a job due then has ahead of it (earliest deadline
+// first, it is placed after them).
+inline std::deque<Job>::const_iterator QueuedDueBy(const std::deque<Job>& queue,
+                                                   SteadyTime deadline) {
+  return std::upper_bound(queue.begin(), queue.end(), deadline,
+                          [](SteadyTime d, const Job& j) { return d < j.deadline; });
+}
+
 // Takes the job due at `deadline` whose JobKey is `key` out of `queue` (in
 // deadline order), if it is there: AdmissionPolicy::Withdraw on a queue.
 inline std::optional<Job> TakeQueuedJob(std::deque<Job>& queue, SteadyTime deadline,

@@ -27,9 +27,7 @@ void BatchFormer::Add(Job job, SteadyTime now) {
 }
 
 size_t BatchFormer::PendingDueBy(SteadyTime deadline) const {
-  const auto end = std::upper_bound(pending_.begin(), pending_.end(), deadline,
-                                    [](SteadyTime d, const Job& j) { return d < j.deadline; });
-  return static_cast<size_t>(end - pending_.begin());
+  return static_cast<size_t>(QueuedDueBy(pending_, deadline) - pending_.cbegin());
 }
 
 bool BatchFormer::Remove(SteadyTime deadline, uintptr_t key) {

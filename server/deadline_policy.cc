@@ -202,12 +202,10 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
         work = Ns(r.batcher->PredictedService(due - 1, 1));
       }
     } else if (!r.queue.empty()) {
-      const auto end = std::upper_bound(
-          r.queue.begin(), r.queue.end(), deadline,
-          [](SteadyTime d, const Job& j) { return d < j.deadline; });
+      const auto end = QueuedDueBy(r.queue, deadline);
       if (i == route) {
         // Its own queue: request by request (Placed), the first ones.
-        auto it = r.queue.begin();
+        auto it = r.queue.cbegin();
         for (; it != end && own_queued.first.size() < kMaxPlaced; ++it) {
           own_queued.Add(CostNs(r.estimate, it->cost_hint));
         }
@@ -217,9 +215,9 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
           for (; it != end; ++it) own_queued.rest_ns += CostNs(r.estimate, it->cost_hint);
         }
       } else if (r.hinted_queued == 0) {
-        work = mean * static_cast<double>(end - r.queue.begin());
+        work = mean * static_cast<double>(end - r.queue.cbegin());
       } else {
-        for (auto it = r.queue.begin(); it != end; ++it) {
+        for (auto it = r.queue.cbegin(); it != end; ++it) {
           work += CostNs(r.estimate, it->cost_hint);
         }
       }

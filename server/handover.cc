@@ -23,14 +23,11 @@ namespace {
 
 constexpr char kRequest[] = "BRISK-HANDOVER 1\n";
 constexpr char kConfirm[] = "OK\n";
-constexpr auto kExchangeTimeout = std::chrono::seconds(10);
-constexpr size_t kMaxListeners = kMaxHandoverListeners;
 
 }  // namespace
 
 absl::StatusOr<Takeover> Takeover::Request(const std::string& path) {
-  absl::StatusOr<net::UniqueFd> conn = net::ConnectUnix(
-      path, std::chrono::duration_cast<std::chrono::milliseconds>(kExchangeTimeout));
+  absl::StatusOr<net::UniqueFd> conn = net::ConnectUnix(path, kHandoverExchangeTimeout);
   if (!conn.ok()) return conn.status();
   // Only from this user (or root), as the old process gives only to them:
   // another user who put a socket at the path first (a sticky /tmp) would
@@ -44,7 +41,7 @@ absl::StatusOr<Takeover> Takeover::Request(const std::string& path) {
   if (!s.ok()) return s;
   std::string reply;
   std::vector<net::UniqueFd> fds;
-  s = net::ReceiveWithFds(conn->get(), &reply, &fds, kMaxListeners);
+  s = net::ReceiveWithFds(conn->get(), &reply, &fds, kMaxHandoverListeners);
   if (!s.ok()) return s;
   size_t n = 0;
   if (std::sscanf(reply.c_str(), "LISTENERS %zu", &n) != 1 || n != fds.size() ||

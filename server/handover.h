@@ -34,6 +34,9 @@ namespace brisk::internal {
 // The most listening sockets a handover passes: one message carries them
 // all, and Linux takes at most 253 descriptors in one (SCM_MAX_FD).
 inline constexpr int kMaxHandoverListeners = 253;
+// How long a handover waits for the other process's question, reply and
+// each send (HandoverService: not for the confirmation).
+inline constexpr std::chrono::milliseconds kHandoverExchangeTimeout = std::chrono::seconds(10);
 
 // The new process's side.
 class Takeover {
@@ -62,7 +65,7 @@ class HandoverService {
   static absl::StatusOr<std::unique_ptr<HandoverService>> Start(
       const std::string& path, const std::vector<int>& listener_fds,
       absl::AnyInvocable<void()> on_confirmed,
-      std::chrono::milliseconds exchange_timeout = std::chrono::seconds(10));
+      std::chrono::milliseconds exchange_timeout = kHandoverExchangeTimeout);
   ~HandoverService();  // Close()
   // Stops serving and releases the copies (the listening sockets then
   // close with the reactors' own). Removes `path` unless another process
