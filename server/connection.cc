@@ -779,9 +779,11 @@ void Connection::Finish() {
   // behind a closing answer (a handler's or the client's Connection: close)
   // say the client may send more: closing with input in the socket would
   // reset the connection and could destroy the answer before the client
-  // reads it (RFC 9112 §9.6).
-  const bool may_send_more = abort_input_ || input_dropped_ || !stash_.empty() || !ParserIdle() ||
-                             stream_->HasUnreadInput();
+  // reads it (RFC 9112 §9.6). Not once the client's FIN was read: it sends
+  // nothing more, and a loop that reports the end of input once (io_uring)
+  // would leave the close to the linger's 2 s.
+  const bool may_send_more = !input_ended_ && (abort_input_ || input_dropped_ || !stash_.empty() ||
+                                               !ParserIdle() || stream_->HasUnreadInput());
   if (!may_send_more) {
     Close();
     return;

@@ -175,6 +175,23 @@ class EmbeddingTest : public ::testing::Test {
   }
 
   Gate gate_;
+  // `c` sends /park with /hello pipelined behind it (then its FIN, if
+  // `client_ends`); the parked request is answered with Connection: close,
+  // which `c` reads, and then the server's FIN (or a reset).
+  void AnswerParkedClosingWithOneBehind(RawClient& c, bool client_ends) {
+    ASSERT_TRUE(c.Send(Get("/park") + Get("/hello")));
+    if (client_ends) {
+      ASSERT_EQ(shutdown(c.fd(), SHUT_WR), 0);
+    }
+    ASSERT_TRUE(parking_.WaitParked(1));
+    EXPECT_TRUE(parking_.Take(0).Send(
+        http::Response::Text(200, "last\n").AddHeader("Connection", "close")));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->body, "last\n");
+    EXPECT_TRUE(c.WaitClosed());
+  }
+
   Parking parking_;
   std::atomic<bool> stream_full_{false};
   std::atomic<bool> stream_done_{false};  // the /stream handler wrote its last
@@ -245,14 +262,7 @@ TEST_F(EmbeddingTest, AHandlersConnectionCloseIsItsConnectionsLastAnswer) {
 TEST_F(EmbeddingTest, AClosingAnswerWithRequestsBehindItLingers) {
   StartServer();
   RawClient c(port_);
-  ASSERT_TRUE(c.Send(Get("/park") + Get("/hello")));
-  ASSERT_TRUE(parking_.WaitParked(1));
-  EXPECT_TRUE(
-      parking_.Take(0).Send(http::Response::Text(200, "last\n").AddHeader("Connection", "close")));
-  auto r = c.Read();
-  ASSERT_TRUE(r.has_value());
-  EXPECT_EQ(r->body, "last\n");
-  EXPECT_TRUE(c.WaitClosed());  // the server's FIN (or a reset)
+  AnswerParkedClosingWithOneBehind(c, /*client_ends=*/false);
   // More from the client: a lingering server takes it; a closed socket
   // would answer it with a reset (on loopback, within the send), and the
   // next send would fail.
@@ -266,6 +276,27 @@ TEST_F(EmbeddingTest, AClosingAnswerWithRequestsBehindItLingers) {
   socklen_t size = sizeof(error);
   ASSERT_EQ(getsockopt(c.fd(), SOL_SOCKET, SO_ERROR, &error, &size), 0);
   EXPECT_EQ(error, 0) << std::strerror(error);
+}
+
+// The same once the client's FIN was read: it sends nothing more, so the
+// close is at once. With io_uring, which reports the end of input once, the
+// connection lingered its 2 s (a descriptor and a connection held).
+TEST_F(EmbeddingTest, AClosingAnswerAfterTheClientsEndClosesAtOnce) {
+  StartServer();
+  RawClient c(port_);
+  AnswerParkedClosingWithOneBehind(c, /*client_ends=*/true);
+  // One reactor: it closed the first connection before it answers this
+  // one's second request. (Had it answered before it read the FIN, the
+  // close lingers, and ends at the FIN: the loop iteration after the answer,
+  // while this one's first request may share that iteration.)
+  RawClient d(port_);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(d.Send(Get("/hello")));
+    std::optional<testing::RawResponse> r = d.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+  }
+  EXPECT_EQ(server_->metrics().open_connections.load(), 1);
 }
 
 // The same from an answer that comes late, while an answer behind it is
