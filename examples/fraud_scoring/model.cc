@@ -6,16 +6,21 @@
 #include <unistd.h>
 #include <xgboost/c_api.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cfloat>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <optional>
+#include <tuple>
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "examples/fraud_scoring/json_format.h"
 #include "simdjson.h"
 
@@ -261,23 +266,161 @@ std::string MetadataJson(const ModelInfo& info) {
   return out;
 }
 
+// What a score means: only these objectives give P(fraud) per row.
+bool GivesProbability(std::string_view objective) {
+  return objective == "binary:logistic" || objective == "reg:logistic";
+}
+
+// Reads the array `key` of `element` into `out` (integers as int64_t, any
+// number as double); false when it is absent or holds anything else.
+template <typename T>
+bool ReadArray(simdjson::dom::element element, const char* key, std::vector<T>* out) {
+  out->clear();
+  simdjson::dom::array array;
+  if (element.at_key(key).get(array) != simdjson::SUCCESS) return false;
+  for (simdjson::dom::element e : array) {
+    T v;
+    if (e.get(v) != simdjson::SUCCESS) return false;
+    out->push_back(v);
+  }
+  return true;
+}
+
+// The number of elements of the array `key` of `element`, or nullopt when
+// it has none (counted: simdjson's size() saturates on huge arrays).
+std::optional<size_t> ArrayLength(simdjson::dom::element element, const char* key) {
+  simdjson::dom::array array;
+  if (element.at_key(key).get(array) != simdjson::SUCCESS) return std::nullopt;
+  size_t n = 0;
+  for ([[maybe_unused]] simdjson::dom::element e : array) ++n;
+  return n;
+}
+
+// One tree's node arrays, reused from tree to tree (one pass over the
+// model, few allocations).
+struct TreeArrays {
+  std::vector<int64_t> left, right, split;
+  std::vector<double> conditions;
+};
+
+// Checks the tree at `index` in a JSON model's "trees", so that XGBoost's
+// walk from the root can neither leave it nor loop: its "id" is its
+// position; the node arrays have one entry per node (at least one node);
+// a node is a leaf exactly when both its children are -1; an inner node's
+// children are distinct and come after it (XGBoost numbers them so, which
+// rules out cycles) inside the tree; it splits on a feature below
+// num_feature; every split_conditions value (a threshold, or a leaf's
+// value) is a finite float. An outside review found that a file with
+// left_children[0] = 1000000 loaded and crashed the first prediction, with
+// left_children[0] = 0 made every prediction loop forever, and with a
+// repeated id crashed it too.
+absl::Status CheckTree(const std::string& path, size_t index, simdjson::dom::element tree,
+                       uint64_t num_feature, const std::string& num_feature_text, TreeArrays* a) {
+  const auto fail = [&](const std::string& what) {
+    return absl::InvalidArgumentError("model " + path + ": tree " + std::to_string(index) + " " +
+                                      what + "; the file is inconsistent");
+  };
+  int64_t id = -1;
+  if (tree.at_key("id").get(id) != simdjson::SUCCESS || id != static_cast<int64_t>(index)) {
+    return fail("has \"id\" " + std::to_string(id) + ", not its position " + std::to_string(index) +
+                " (XGBoost places each tree by its id)");
+  }
+  for (auto [key, ok] :
+       {std::pair{"left_children", ReadArray(tree, "left_children", &a->left)},
+        std::pair{"right_children", ReadArray(tree, "right_children", &a->right)},
+        std::pair{"split_indices", ReadArray(tree, "split_indices", &a->split)},
+        std::pair{"split_conditions", ReadArray(tree, "split_conditions", &a->conditions)}}) {
+    if (!ok) return fail("has no \"" + std::string(key) + "\" array of numbers of the right type");
+  }
+  const size_t n = a->left.size();
+  if (n == 0) return fail("has no nodes");
+  for (auto [key, length, required] :
+       {std::tuple{"right_children", std::optional<size_t>(a->right.size()), true},
+        std::tuple{"split_indices", std::optional<size_t>(a->split.size()), true},
+        std::tuple{"split_conditions", std::optional<size_t>(a->conditions.size()), true},
+        std::tuple{"default_left", ArrayLength(tree, "default_left"), true},
+        std::tuple{"parents", ArrayLength(tree, "parents"), false},
+        std::tuple{"base_weights", ArrayLength(tree, "base_weights"), false}}) {
+    if (!length.has_value()) {
+      if (required) return fail("has no \"" + std::string(key) + "\"");
+      continue;
+    }
+    if (*length != n) {
+      return fail("has " + std::to_string(*length) + " \"" + key + "\" for " + std::to_string(n) +
+                  " \"left_children\" (one of each per node)");
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const std::string node = "node " + std::to_string(i);
+    const int64_t left = a->left[i];
+    const int64_t right = a->right[i];
+    // XGBoost reads it as a float: a double beyond FLT_MAX is infinity.
+    if (!(std::fabs(a->conditions[i]) <= FLT_MAX)) {
+      return fail(node + " has split_conditions " + absl::StrCat(a->conditions[i]) +
+                  ", not a finite 32-bit float (a leaf's value, or a threshold)");
+    }
+    if ((left == -1) != (right == -1)) {
+      return fail(node + " has children " + std::to_string(left) + " and " + std::to_string(right) +
+                  ": a leaf has -1 for both, an inner node for neither");
+    }
+    if (left == -1) continue;  // a leaf: its split index is unused
+    for (const int64_t child : {left, right}) {
+      if (child <= static_cast<int64_t>(i) || child >= static_cast<int64_t>(n)) {
+        return fail(node + " has child " + std::to_string(child) + ", not after it among the " +
+                    std::to_string(n) + " nodes (children come after their parent)");
+      }
+    }
+    if (left == right)
+      return fail(node + " has node " + std::to_string(left) + " as both children");
+    if (a->split[i] < 0 || static_cast<uint64_t>(a->split[i]) >= num_feature) {
+      return fail("splits on a feature index that is not below num_feature (" + num_feature_text +
+                  ")");
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The integer at `path` (keys, its value a string as XGBoost writes them)
+// under `root`, or `otherwise` when absent or not an integer.
+uint64_t ConfigInteger(simdjson::dom::element root, std::initializer_list<const char*> path,
+                       uint64_t otherwise) {
+  uint64_t v = 0;
+  return absl::SimpleAtoi(ConfigString(root, path), &v) ? v : otherwise;
+}
+
 // Checks a JSON model file before XGBoost reads it, for what XGBoost 1.7
 // itself does not check (found by an outside review, each giving wrong
-// scores without a word):
+// scores, a crash or a hung worker without a word):
+//  - the file must be JSON simdjson reads: XGBoost writes a non-finite
+//    number as NaN or Infinity, which JSON has not (and would load it);
 //  - base_score must be a number: XGBoost >= 3.1 writes it as an array
 //    ("[2.4E-1]"), which 1.7 silently replaces with 0.5, shifting every
-//    score;
-//  - every tree's split_indices must be below num_feature: a smaller
-//    num_feature made prediction read past the end of each row (scores
-//    changed from call to call), a far larger index crashed the load.
-// Other formats (UBJSON, binary) are handed to XGBoost as they are.
+//    score; for a probability objective, one strictly between 0 and 1
+//    ("nan" and "inf" read as numbers, and loaded);
+//  - the trees are as many as gbtree_model_param's num_trees (a truncated
+//    list changed every score), at least one (a model without trees
+//    answered 0.5 to everything), each with one tree_info entry naming an
+//    output group that exists (a short tree_info crashed the prediction);
+//  - each tree's structure (CheckTree): a bad child index crashed the
+//    first prediction or made it loop forever; a split on a feature index
+//    not below num_feature read past the end of each row (scores changed
+//    from call to call; a far larger index crashed the load).
+// One pass over the parsed document. Other formats (UBJSON, binary) are
+// handed to XGBoost as they are.
 absl::Status CheckJsonModel(const std::string& path, const std::string& bytes) {
   const size_t first = bytes.find_first_not_of(" \t\r\n");
   if (first == std::string::npos || bytes[first] != '{') return absl::OkStatus();
   simdjson::dom::parser parser;
   simdjson::dom::element root;
-  if (parser.parse(bytes).get(root) != simdjson::SUCCESS) {
-    return absl::OkStatus();  // XGBoost's own error says more
+  if (const simdjson::error_code e = parser.parse(bytes).get(root); e != simdjson::SUCCESS) {
+    // XGBoost reads bytes starting with {" as a JSON model (UBJSON has a
+    // type marker there): refuse one that would load unchecked. For
+    // anything else XGBoost's own error says more.
+    if (bytes.compare(0, 2, "{\"") != 0) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        "model " + path + " is not valid JSON (" + simdjson::error_message(e) +
+        "), so it cannot be checked before loading; XGBoost writes a non-finite number as NaN "
+        "or Infinity, which a model that is served must not hold");
   }
   // What XGBoost 1.7 reads with std::map::at: a file without one of these
   // failed with that bare text ("map::at"); name the key instead.
@@ -296,55 +439,62 @@ absl::Status CheckJsonModel(const std::string& path, const std::string& bytes) {
   simdjson::dom::element learner;
   if (root.at_key("learner").get(learner) != simdjson::SUCCESS) return absl::OkStatus();
   const std::string base_score = ConfigString(learner, {"learner_model_param", "base_score"});
-  double unused = 0;
-  if (!base_score.empty() && !absl::SimpleAtod(base_score, &unused)) {
+  double base = 0;
+  if (!base_score.empty() && !absl::SimpleAtod(base_score, &base)) {
     return absl::InvalidArgumentError(
         "model " + path + " has base_score \"" + base_score +
         "\", not a number: it was saved by a newer XGBoost (3.1 and later write an array), "
         "which the XGBoost linked here would read as 0.5 and shift every score; write the "
         "single intercept as a number (\"2.4E-1\"), or save the model with XGBoost < 3.1");
   }
+  if (!base_score.empty() && GivesProbability(ConfigString(learner, {"objective", "name"})) &&
+      !(base > 0 && base < 1)) {
+    return absl::InvalidArgumentError(
+        "model " + path + " has base_score \"" + base_score +
+        "\": a probability objective needs a finite base_score strictly between 0 and 1");
+  }
   const std::string num_feature_text =
       ConfigString(learner, {"learner_model_param", "num_feature"});
   uint64_t num_feature = 0;
   if (!absl::SimpleAtoi(num_feature_text, &num_feature)) return absl::OkStatus();
   // gbtree keeps its trees under "model"; dart wraps a gbtree.
+  simdjson::dom::element model;
   simdjson::dom::array trees;
-  if (learner.at_pointer("/gradient_booster/model/trees").get(trees) != simdjson::SUCCESS &&
-      learner.at_pointer("/gradient_booster/gbtree/model/trees").get(trees) != simdjson::SUCCESS) {
+  if ((learner.at_pointer("/gradient_booster/model").get(model) != simdjson::SUCCESS &&
+       learner.at_pointer("/gradient_booster/gbtree/model").get(model) != simdjson::SUCCESS) ||
+      model.at_key("trees").get(trees) != simdjson::SUCCESS) {
     return absl::OkStatus();
   }
-  size_t tree_index = 0;
+  const size_t num_trees = ArrayLength(model, "trees").value_or(0);
+  if (num_trees == 0) {
+    return absl::InvalidArgumentError("model " + path +
+                                      " has no trees: it would give every row the same score");
+  }
+  const std::string declared = ConfigString(model, {"gbtree_model_param", "num_trees"});
+  if (declared != std::to_string(num_trees)) {
+    return absl::InvalidArgumentError("model " + path + " has " + std::to_string(num_trees) +
+                                      " trees but gbtree_model_param says num_trees \"" + declared +
+                                      "\"; the file is truncated or inconsistent");
+  }
+  const uint64_t num_groups =
+      std::max({ConfigInteger(learner, {"learner_model_param", "num_class"}, 0),
+                ConfigInteger(learner, {"learner_model_param", "num_target"}, 0), uint64_t{1}});
+  std::vector<int64_t> groups;
+  if (!ReadArray(model, "tree_info", &groups) || groups.size() != num_trees ||
+      std::any_of(groups.begin(), groups.end(), [num_groups](int64_t g) {
+        return g < 0 || static_cast<uint64_t>(g) >= num_groups;
+      })) {
+    return absl::InvalidArgumentError(
+        "model " + path + " has a \"tree_info\" that is not one output group (0 to " +
+        std::to_string(num_groups - 1) + ") per tree; the file is inconsistent");
+  }
+  TreeArrays arrays;
+  size_t index = 0;
   for (simdjson::dom::element tree : trees) {
-    simdjson::dom::array splits;
-    simdjson::dom::array left;
-    if (tree.at_key("split_indices").get(splits) == simdjson::SUCCESS &&
-        tree.at_key("left_children").get(left) == simdjson::SUCCESS) {
-      auto child = left.begin();
-      for (simdjson::dom::element split : splits) {
-        int64_t left_child = -1;
-        if (child != left.end()) {
-          if ((*child).get(left_child) != simdjson::SUCCESS) left_child = -1;
-          ++child;
-        }
-        if (left_child == -1) continue;  // a leaf: its index is unused
-        uint64_t feature = 0;
-        if (split.get(feature) != simdjson::SUCCESS || feature >= num_feature) {
-          return absl::InvalidArgumentError(
-              "model " + path + ": tree " + std::to_string(tree_index) +
-              " splits on a feature index that is not below num_feature (" + num_feature_text +
-              "); the file is inconsistent");
-        }
-      }
-    }
-    ++tree_index;
+    absl::Status s = CheckTree(path, index++, tree, num_feature, num_feature_text, &arrays);
+    if (!s.ok()) return s;
   }
   return absl::OkStatus();
-}
-
-// What a score means: only these objectives give P(fraud) per row.
-bool GivesProbability(std::string_view objective) {
-  return objective == "binary:logistic" || objective == "reg:logistic";
 }
 
 }  // namespace

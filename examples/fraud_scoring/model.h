@@ -102,9 +102,12 @@ class FraudModel {
   // Loads the model at `path`. NotFound when the file cannot be read,
   // InvalidArgument when XGBoost rejects it, it is not a tree model with
   // one probability per row (objective binary:logistic or reg:logistic),
-  // or a JSON file is inconsistent (a base_score that is not a number,
-  // splits on features past num_feature), Internal for other XGBoost
-  // failures.
+  // or a JSON file is inconsistent (not JSON simdjson reads, e.g. a NaN
+  // written by XGBoost; a base_score that is not a number, or not strictly
+  // between 0 and 1; no trees, or not as many as num_trees says; a tree
+  // whose children are out of place, which would crash or loop in
+  // prediction; splits on features past num_feature; a threshold or leaf
+  // value that is not a finite float), Internal for other XGBoost failures.
   static absl::StatusOr<std::unique_ptr<FraudModel>> Load(const std::string& path);
 
   ~FraudModel();

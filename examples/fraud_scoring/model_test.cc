@@ -369,16 +369,25 @@ TEST(ModelLoadTest, RegLogisticIsAProbabilityToo) {
   EXPECT_EQ((*model)->info().objective, "reg:logistic");
 }
 
+std::string ShippedModelText() {
+  std::ifstream in(kModelPath, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Writes `text` to a temp file called `name`; returns its path.
+std::string WriteTemp(const std::string& name, const std::string& text) {
+  const std::string path = TempPath(name);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+  return path;
+}
+
 // The shipped model with one edit, written to a temp file.
 std::string EditedModel(const std::string& name, const std::string& from, const std::string& to) {
-  std::ifstream in(kModelPath);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string text = ShippedModelText();
   const size_t at = text.find(from);
   EXPECT_NE(at, std::string::npos) << from;
   if (at != std::string::npos) text.replace(at, from.size(), to);
-  const std::string path = TempPath(name);
-  std::ofstream(path) << text;
-  return path;
+  return WriteTemp(name, text);
 }
 
 // XGBoost >= 3.1 writes base_score as an array; the XGBoost linked here
@@ -426,6 +435,163 @@ TEST(ModelLoadTest, SplitsOnFeaturesPastNumFeatureAreRefused) {
   EXPECT_EQ(model.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(model.status().message().find("not below num_feature (5)"), std::string_view::npos)
       << model.status();
+}
+
+// The shipped model with the value at `index` of the node array `key` of
+// tree `tree` replaced by `value` (removed when `value` is empty), written
+// to a temp file. The arrays are flat lists of numbers, one per node.
+std::string ModelWithNodeValue(const std::string& key, size_t tree, size_t index,
+                               const std::string& value) {
+  std::string text = ShippedModelText();
+  const std::string opening = "\"" + key + "\":[";
+  size_t at = std::string::npos;
+  for (size_t k = 0; k <= tree; ++k) at = text.find(opening, at + 1);
+  EXPECT_NE(at, std::string::npos) << key << " of tree " << tree;
+  if (at == std::string::npos) return "";
+  size_t begin = at + opening.size();
+  for (size_t k = 0; k < index; ++k) begin = text.find(',', begin) + 1;
+  const size_t end = text.find_first_of(",]", begin);
+  if (value.empty()) {
+    text.erase(text[end] == ',' ? begin : begin - 1, end - begin + 1);  // the value and a comma
+  } else {
+    text.replace(begin, end - begin, value);
+  }
+  return WriteTemp("edited_tree.json", text);
+}
+
+// `text` with what starts at `begin` and ends before the next `end` after
+// it replaced by `with`.
+std::string ReplacedUpTo(std::string text, size_t begin, const std::string& end,
+                         const std::string& with) {
+  const size_t at = begin == std::string::npos ? begin : text.find(end, begin);
+  EXPECT_NE(at, std::string::npos) << end;
+  if (at != std::string::npos) text.replace(begin, at - begin, with);
+  return text;
+}
+
+void ExpectRefused(const std::string& path, const std::string& error) {
+  auto model = FraudModel::Load(path);
+  EXPECT_EQ(model.status().code(), absl::StatusCode::kInvalidArgument) << model.status();
+  EXPECT_NE(model.status().message().find(error), std::string_view::npos) << model.status();
+  EXPECT_NE(model.status().message().find(path), std::string_view::npos) << model.status();
+}
+
+// A corrupt tree loaded and then crashed the first prediction (a child
+// index far past the tree), or made it loop forever and pin a worker (a
+// child pointing back at its parent), or was read by XGBoost as it was.
+// Each rule of the structure check, on tree 0 (31 nodes; 0..14 inner,
+// 15..30 leaves) or tree 3.
+TEST(ModelLoadTest, ACorruptTreeIsRefusedAtLoad) {
+  struct Row {
+    const char* key;
+    size_t tree;
+    size_t index;
+    const char* value;
+    const char* error;
+  };
+  for (const Row& row : {
+           Row{"left_children", 0, 0, "1000000",
+               "tree 0 node 0 has child 1000000, not after it among the 31 nodes"},
+           Row{"left_children", 0, 0, "0", "tree 0 node 0 has child 0, not after it"},
+           Row{"right_children", 3, 2, "1", "tree 3 node 2 has child 1, not after it"},
+           Row{"right_children", 0, 0, "1", "tree 0 node 0 has node 1 as both children"},
+           Row{"right_children", 0, 15, "20",
+               "tree 0 node 15 has children -1 and 20: a leaf has -1 for both"},
+           Row{"left_children", 0, 14, "-1",
+               "tree 0 node 14 has children -1 and 30: a leaf has -1 for both"},
+           Row{"split_conditions", 0, 17, "1E39",
+               "tree 0 node 17 has split_conditions 1e+39, not a finite 32-bit float"},
+           Row{"split_conditions", 0, 3, "-1E39", "tree 0 node 3 has split_conditions -1e+39"},
+           Row{"default_left", 3, 0, "", "tree 3 has 24 \"default_left\" for 25 \"left_children\""},
+           Row{"split_indices", 0, 30, "", "tree 0 has 30 \"split_indices\" for 31"},
+           Row{"split_conditions", 0, 30, "", "tree 0 has 30 \"split_conditions\" for 31"},
+           Row{"right_children", 0, 30, "", "tree 0 has 30 \"right_children\" for 31"},
+           Row{"parents", 0, 30, "", "tree 0 has 30 \"parents\" for 31"},
+           Row{"base_weights", 0, 30, "", "tree 0 has 30 \"base_weights\" for 31"},
+           Row{"left_children", 0, 3, "7.5",
+               "tree 0 has no \"left_children\" array of numbers of the right type"},
+       }) {
+    SCOPED_TRACE(std::string(row.key) + "[" + std::to_string(row.index) + "] = " + row.value);
+    ExpectRefused(ModelWithNodeValue(row.key, row.tree, row.index, row.value), row.error);
+  }
+}
+
+TEST(ModelLoadTest, ATreeWithoutNodesOrANodeArrayIsRefused) {
+  ExpectRefused(
+      EditedModel("no_split_conditions.json", "\"split_conditions\":[", "\"split_conditionz\":["),
+      "tree 0 has no \"split_conditions\" array");
+  ExpectRefused(EditedModel("no_default_left.json", "\"default_left\":[", "\"default_lefz\":["),
+                "tree 0 has no \"default_left\"");
+  // Every node array of tree 0 emptied.
+  const std::string text = ShippedModelText();
+  const std::string empty = ReplacedUpTo(
+      text, text.find("{\"base_weights\":["), "\"tree_param\":",
+      "{\"base_weights\":[],\"categories\":[],\"categories_nodes\":[],"
+      "\"categories_segments\":[],\"categories_sizes\":[],\"default_left\":[],\"id\":0,"
+      "\"left_children\":[],\"loss_changes\":[],\"parents\":[],\"right_children\":[],"
+      "\"split_conditions\":[],\"split_indices\":[],\"split_type\":[],"
+      "\"sum_hessian\":[],");
+  ExpectRefused(WriteTemp("empty_tree.json", empty), "tree 0 has no nodes");
+}
+
+// XGBoost places each tree by its id: a repeated one left a tree unset and
+// the first prediction crashed.
+TEST(ModelLoadTest, ATreeIdThatIsNotItsPositionIsRefused) {
+  ExpectRefused(EditedModel("repeated_id.json", "\"id\":1,", "\"id\":0,"),
+                "tree 1 has \"id\" 0, not its position 1");
+}
+
+// XGBoost writes a non-finite number as NaN (JSON has none) and loads it:
+// a NaN leaf would have been served. Such a file is not JSON to simdjson,
+// so it is refused before XGBoost reads it.
+TEST(ModelLoadTest, ANanLeafIsRefused) {
+  ExpectRefused(ModelWithNodeValue("split_conditions", 0, 17, "NaN"), "is not valid JSON");
+  ExpectRefused(ModelWithNodeValue("split_conditions", 0, 17, "Infinity"), "is not valid JSON");
+}
+
+// A truncated tree list loaded and changed every score; a model without
+// trees answered 0.5 to everything; a short tree_info crashed prediction.
+TEST(ModelLoadTest, TheTreeCountMustMatchTheModelsOwn) {
+  ExpectRefused(EditedModel("num_trees.json", "\"num_trees\":\"120\"", "\"num_trees\":\"121\""),
+                "has 120 trees but gbtree_model_param says num_trees \"121\"");
+  // The last tree cut from the list.
+  const std::string text = ShippedModelText();
+  constexpr char kTreesEnd[] = "]},\"name\":\"gbtree\"";
+  ExpectRefused(WriteTemp("truncated_trees.json",
+                          ReplacedUpTo(text, text.rfind(",{\"base_weights\":["), kTreesEnd, "")),
+                "has 119 trees but gbtree_model_param says num_trees \"120\"");
+  // No trees at all.
+  ExpectRefused(
+      WriteTemp("no_trees.json", ReplacedUpTo(text, text.find("\"trees\":[") + 9, kTreesEnd, "")),
+      "has no trees");
+
+  ExpectRefused(EditedModel("short_tree_info.json", "\"tree_info\":[0,", "\"tree_info\":["),
+                "has a \"tree_info\" that is not one output group (0 to 0) per tree");
+  ExpectRefused(EditedModel("bad_tree_info.json", "\"tree_info\":[0,", "\"tree_info\":[5,"),
+                "has a \"tree_info\" that is not one output group (0 to 0) per tree");
+}
+
+// SimpleAtod reads "nan" and "inf": such a base_score loaded. A logistic
+// objective needs a probability, strictly between 0 and 1 (XGBoost itself
+// refused 0 and 1 only at the first prediction, with a message about
+// the prediction's shape).
+TEST(ModelLoadTest, ABaseScoreThatIsNoProbabilityIsRefused) {
+  for (const char* value : {"nan", "inf", "-inf", "0E0", "1E0", "2E0", "-5E-1"}) {
+    SCOPED_TRACE(value);
+    ExpectRefused(EditedModel("bad_base_score.json", "\"base_score\":\"5E-1\"",
+                              std::string("\"base_score\":\"") + value + "\""),
+                  std::string("has base_score \"") + value +
+                      "\": a probability objective needs a finite base_score strictly between "
+                      "0 and 1");
+  }
+}
+
+// The edits above start from the shipped model, which loads: the check
+// refuses them for what was changed.
+TEST(ModelLoadTest, TheShippedModelPassesTheChecks) {
+  auto model = FraudModel::Load(WriteTemp("shipped_copy.json", ShippedModelText()));
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ((*model)->info().num_trees, 120);
 }
 
 TEST_F(ModelTest, MetadataSaysTheEarlyStoppingIterationAllTreesAreUsed) {
