@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "examples/fraud_scoring/golden.h"
+#include "examples/fraud_scoring/test_models.h"
 #include "gtest/gtest.h"
 #include "simdjson.h"
 
@@ -197,11 +198,6 @@ TEST_F(ModelTest, ConcurrentPredictBatchOnOneModel) {
 
 // --- Load errors, and models Load refuses --------------------------------
 
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir != nullptr ? dir : "/tmp") + "/" + name;
-}
-
 // Trains a tiny model through XGBoost's C API with `params` and saves it as
 // JSON to `path`. Labels are 0..classes-1; `with_names` names the features.
 void TrainTinyModel(const std::vector<std::pair<const char*, const char*>>& params,
@@ -369,18 +365,6 @@ TEST(ModelLoadTest, RegLogisticIsAProbabilityToo) {
   EXPECT_EQ((*model)->info().objective, "reg:logistic");
 }
 
-std::string ShippedModelText() {
-  std::ifstream in(kModelPath, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-// Writes `text` to a temp file called `name`; returns its path.
-std::string WriteTemp(const std::string& name, const std::string& text) {
-  const std::string path = TempPath(name);
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
-  return path;
-}
-
 // The shipped model with one edit, written to a temp file.
 std::string EditedModel(const std::string& name, const std::string& from, const std::string& to) {
   std::string text = ShippedModelText();
@@ -439,23 +423,11 @@ TEST(ModelLoadTest, SplitsOnFeaturesPastNumFeatureAreRefused) {
 
 // The shipped model with the value at `index` of the node array `key` of
 // tree `tree` replaced by `value` (removed when `value` is empty), written
-// to a temp file. The arrays are flat lists of numbers, one per node.
+// to a temp file.
 std::string ModelWithNodeValue(const std::string& key, size_t tree, size_t index,
                                const std::string& value) {
-  std::string text = ShippedModelText();
-  const std::string opening = "\"" + key + "\":[";
-  size_t at = std::string::npos;
-  for (size_t k = 0; k <= tree; ++k) at = text.find(opening, at + 1);
-  EXPECT_NE(at, std::string::npos) << key << " of tree " << tree;
-  if (at == std::string::npos) return "";
-  size_t begin = at + opening.size();
-  for (size_t k = 0; k < index; ++k) begin = text.find(',', begin) + 1;
-  const size_t end = text.find_first_of(",]", begin);
-  if (value.empty()) {
-    text.erase(text[end] == ',' ? begin : begin - 1, end - begin + 1);  // the value and a comma
-  } else {
-    text.replace(begin, end - begin, value);
-  }
+  const std::string text = WithNodeValue(ShippedModelText(), key, tree, index, value);
+  EXPECT_FALSE(text.empty()) << key << "[" << index << "] of tree " << tree;
   return WriteTemp("edited_tree.json", text);
 }
 
