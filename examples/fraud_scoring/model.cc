@@ -565,6 +565,13 @@ absl::StatusOr<std::unique_ptr<FraudModel>> FraudModel::Load(const std::string& 
                                       " does not give one score per row: " +
                                       std::string(s.message()));
   }
+  // A NaN or infinite leaf value (XGBoost reads them from any format; the
+  // JSON checks above refuse them in JSON only) gives no probability.
+  if (!std::isfinite(score)) {
+    return absl::InvalidArgumentError("model " + path + " gives the score " + absl::StrCat(score) +
+                                      " to a row of missing values: a score must be finite "
+                                      "(a NaN or infinite leaf value?)");
+  }
 
   if (XGBoosterBoostedRounds(handle, &info.num_boosted_rounds) != 0) {
     return XgbStatus(absl::StatusCode::kInternal, "XGBoosterBoostedRounds");

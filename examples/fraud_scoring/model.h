@@ -107,7 +107,8 @@ class FraudModel {
   // between 0 and 1; no trees, or not as many as num_trees says; a tree
   // whose children are out of place, which would crash or loop in
   // prediction; splits on features past num_feature; a threshold or leaf
-  // value that is not a finite float), Internal for other XGBoost failures.
+  // value that is not a finite float) or its warm-up prediction (a row of
+  // missing values) is not finite, Internal for other XGBoost failures.
   static absl::StatusOr<std::unique_ptr<FraudModel>> Load(const std::string& path);
 
   ~FraudModel();

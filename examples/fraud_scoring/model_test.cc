@@ -566,6 +566,17 @@ TEST(ModelLoadTest, TheShippedModelPassesTheChecks) {
   EXPECT_EQ((*model)->info().num_trees, 120);
 }
 
+// XGBoost reads a NaN leaf from a UBJSON model, whose trees Load's JSON
+// checks do not see. Here it is the leaf of tree 0 that a row of missing
+// values reaches (leaf 29), so the warm-up prediction is NaN: Load refuses
+// the model rather than serve it.
+TEST(ModelLoadTest, AModelWhoseWarmUpScoreIsNotFiniteIsRefused) {
+  const std::string path = TempPath("nan_warm_up.ubj");
+  ASSERT_TRUE(
+      SaveAsUbjson(WithNodeValue(ShippedModelText(), "split_conditions", 0, 29, "NaN"), path).ok());
+  ExpectRefused(path, "to a row of missing values: a score must be finite");
+}
+
 TEST_F(ModelTest, MetadataSaysTheEarlyStoppingIterationAllTreesAreUsed) {
   EXPECT_NE(model_->metadata_json().find("\"best_iteration\":119"), std::string::npos)
       << model_->metadata_json();

@@ -1,5 +1,6 @@
 #include "examples/fraud_scoring/scoring_service.h"
 
+#include <cmath>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -13,6 +14,8 @@
 
 namespace brisk::fraud_scoring {
 namespace {
+
+constexpr char kNonFiniteScore[] = "model produced a non-finite score";
 
 // The HTTP status for a request TransactionParser refused: a body over its
 // size limit is 413 Content Too Large (RFC 9110 15.5.14), any other bad
@@ -125,6 +128,13 @@ std::vector<http::Response> ScoringService::ScoreBatch(
     const size_t i = scored[k];
     if (!s.ok()) {
       responses[i] = http::Response::Json(500, ErrorJson(std::string(s.message())));
+      continue;
+    }
+    // A NaN or infinite leaf on this row's path (a model in a format whose
+    // trees Load could not check): no probability to answer, and JSON has
+    // no NaN. A model failure, as a failed call is.
+    if (!std::isfinite(scores[k])) {
+      responses[i] = http::Response::Json(500, ErrorJson(kNonFiniteScore));
       continue;
     }
     const std::optional<std::string>& id = ids[i];

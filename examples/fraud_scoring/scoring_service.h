@@ -5,7 +5,10 @@
 //                transaction.h) -> {"score": 0.0123, "id": ..., "model": ...}
 //                400 {"error": "..."} for bad JSON, wrong types or counts;
 //                413 {"error": "request body is larger than 65536 bytes"}
-//                for a body over the parser's max_body_bytes.
+//                for a body over the parser's max_body_bytes; 500
+//                {"error": ...} when the model call fails or gives the row
+//                a score that is not finite ("model produced a non-finite
+//                score"; never a null score).
 //   GET /model   JSON metadata, including "num_features".
 //   On the server's metrics page (if it has one): fraud_model_info, the
 //   model's name, version and file hash as labels.

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "examples/fraud_scoring/golden.h"
+#include "examples/fraud_scoring/test_models.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/testing/fake_request.h"
@@ -172,6 +173,33 @@ TEST_F(ScoringServiceTest, ABodyOverTheLimitIs413) {
   EXPECT_EQ(out[2].status, 400);
 }
 
+// A NaN leaf on golden row 0's path (tree 0, leaf 17) in a UBJSON model:
+// Load's JSON checks cannot see that format and its warm-up row takes
+// another leaf, so it loads. Row 0's score is NaN: answered 500 with a JSON
+// error (it was 200 {"score":null}); the batch's other row (row 4, whose
+// path ends at leaf 26) is still scored.
+TEST_F(ScoringServiceTest, ANonFiniteScoreIs500NotANullScore) {
+  const std::string path = TempPath("nan_leaf.ubj");
+  ASSERT_TRUE(
+      SaveAsUbjson(WithNodeValue(ShippedModelText(), "split_conditions", 0, 17, "NaN"), path).ok());
+  absl::StatusOr<std::unique_ptr<ScoringService>> service = ScoringService::Load(path);
+  ASSERT_TRUE(service.ok()) << service.status();
+  auto nan_row = FakeRequest::Post("/score", Row(0));
+  auto good_row = FakeRequest::Post("/score", Row(4));
+  std::vector<http::Response> out =
+      (*service)->ScoreBatch({&nan_row->context(), &good_row->context()});
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].status, 500);
+  EXPECT_EQ(out[0].body, "{\"error\":\"model produced a non-finite score\"}");
+  EXPECT_THAT(std::string(out[0].Header("Content-Type").value_or("")),
+              HasSubstr("application/json"));
+  EXPECT_EQ(out[1].status, 200) << out[1].body;
+  EXPECT_EQ(ScoreOf(out[1].body), golden_.scores[4]);
+  // Alone, through the ordinary route's handler, the same.
+  auto alone = FakeRequest::Post("/score", Row(0));
+  EXPECT_EQ((*service)->ScoreOne(alone->context()).status, 500);
+}
+
 TEST_F(ScoringServiceTest, MetadataHasTheFeatureCount) {
   http::Response r = service_->Metadata();
   EXPECT_EQ(r.status, 200);
@@ -182,19 +210,13 @@ TEST_F(ScoringServiceTest, MetadataHasTheFeatureCount) {
 // the metrics family, other bytes outside printable ASCII (a newline, a
 // non-ASCII letter) become '_', so no model file breaks the page.
 TEST(ModelInfoMetricTest, AModelsNameCannotBreakTheMetricsPage) {
-  std::ifstream in(kModel, std::ios::binary);
-  std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string json = ShippedModelText();
   const std::string from = "\"brisk_model_name\":\"fraud_gbt\"";
   const size_t at = json.find(from);
   ASSERT_NE(at, std::string::npos);
   // JSON for a"b\c<e-acute>\n: a quote, a backslash, two UTF-8 bytes, a newline.
   json.replace(at, from.size(), "\"brisk_model_name\":\"a\\\"b\\\\c\xc3\xa9\\n\"");
-  const char* dir = std::getenv("TEST_TMPDIR");
-  const std::string path = std::string(dir != nullptr ? dir : "/tmp") + "/odd_name.json";
-  {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << json;
-  }
+  const std::string path = WriteTemp("odd_name.json", json);
   absl::StatusOr<std::unique_ptr<ScoringService>> service = ScoringService::Load(path);
   ASSERT_TRUE(service.ok()) << service.status();
   ASSERT_EQ((*service)->model().info().name, "a\"b\\c\xc3\xa9\n");
