@@ -233,6 +233,50 @@ std::string TrainingJson(const std::string& attribute) {
   return simdjson::minify(root);
 }
 
+// ["a","b",...] (JSON strings).
+void AppendJsonStringArray(const std::vector<std::string>& strings, std::string* out) {
+  out->push_back('[');
+  for (size_t i = 0; i < strings.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    AppendJsonString(strings[i], out);
+  }
+  out->push_back(']');
+}
+
+// Fills info->nullable_features and info->nullable from the attribute
+// brisk_nullable_features (`attribute`; "" when the model has none: then
+// every feature may be null, as XGBoost itself allows).
+absl::Status ReadNullable(const std::string& path, const std::string& attribute, ModelInfo* info) {
+  const std::vector<std::string>& names = info->feature_names;
+  info->nullable.assign(names.size(), attribute.empty());
+  info->nullable_features.clear();
+  if (attribute.empty()) {
+    info->nullable_features = names;
+    return absl::OkStatus();
+  }
+  const auto fail = [&](const std::string& what) {
+    return absl::InvalidArgumentError(
+        "model " + path + " has brisk_nullable_features " + attribute + ": " + what +
+        "; it must be a JSON array of the names of the features that may be missing");
+  };
+  simdjson::dom::parser parser;
+  simdjson::dom::array array;
+  if (parser.parse(attribute).get(array) != simdjson::SUCCESS) return fail("not a JSON array");
+  for (simdjson::dom::element e : array) {
+    std::string_view name;
+    if (e.get(name) != simdjson::SUCCESS) return fail("an element is not a string");
+    const size_t i = std::find(names.begin(), names.end(), name) - names.begin();
+    if (i == names.size())
+      return fail("\"" + std::string(name) + "\" is not a feature of the model");
+    if (info->nullable[i]) return fail("\"" + std::string(name) + "\" is named twice");
+    info->nullable[i] = true;
+  }
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (info->nullable[i]) info->nullable_features.push_back(names[i]);
+  }
+  return absl::OkStatus();
+}
+
 std::string MetadataJson(const ModelInfo& info) {
   std::string out = "{\"name\":";
   AppendJsonString(info.name, &out);
@@ -247,12 +291,9 @@ std::string MetadataJson(const ModelInfo& info) {
   out += ",\"base_score\":";
   AppendJsonString(info.base_score, &out);
   out += ",\"num_features\":" + std::to_string(info.feature_names.size());
-  out += ",\"feature_names\":[";
-  for (size_t i = 0; i < info.feature_names.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    AppendJsonString(info.feature_names[i], &out);
-  }
-  out += "],\"num_boosted_rounds\":" + std::to_string(info.num_boosted_rounds);
+  out += ",\"feature_names\":";
+  AppendJsonStringArray(info.feature_names, &out);
+  out += ",\"num_boosted_rounds\":" + std::to_string(info.num_boosted_rounds);
   out += ",\"num_trees\":" + std::to_string(info.num_trees);
   out += ",\"xgboost_version\":";
   AppendJsonString(info.xgboost_version, &out);
@@ -261,6 +302,8 @@ std::string MetadataJson(const ModelInfo& info) {
   if (int64_t best = 0; absl::SimpleAtoi(info.best_iteration, &best)) {
     out += ",\"best_iteration\":" + std::to_string(best);
   }
+  out += ",\"nullable_features\":";
+  AppendJsonStringArray(info.nullable_features, &out);
   if (!info.training_json.empty()) out += ",\"training\":" + info.training_json;
   out.push_back('}');
   return out;
@@ -581,15 +624,18 @@ absl::StatusOr<std::unique_ptr<FraudModel>> FraudModel::Load(const std::string& 
   info.xgboost_version =
       std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
 
+  std::string nullable_attribute;
   for (auto [key, field] :
        {std::pair{"brisk_model_name", &info.name}, std::pair{"brisk_model_version", &info.version},
         std::pair{"brisk_training", &info.training_json},
+        std::pair{"brisk_nullable_features", &nullable_attribute},
         std::pair{"best_iteration", &info.best_iteration}}) {
     absl::StatusOr<std::string> value = Attribute(handle, key);
     if (!value.ok()) return value.status();
     *field = *std::move(value);
   }
   info.training_json = TrainingJson(info.training_json);
+  if (absl::Status s = ReadNullable(path, nullable_attribute, &info); !s.ok()) return s;
   if (info.name.empty()) info.name = path.substr(path.find_last_of('/') + 1);
 
   return std::unique_ptr<FraudModel>(new FraudModel(booster.release(), std::move(info)));

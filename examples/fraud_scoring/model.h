@@ -16,7 +16,9 @@
 // model is shared. Feature names and order come from the model itself
 // (XGBoost saves them when the training data had names; "f0".."fN-1"
 // otherwise); the attributes brisk_model_name, brisk_model_version and
-// brisk_training (set by train_model.py) fill ModelInfo when present. The
+// brisk_training (set by train_model.py) fill ModelInfo when present, and
+// brisk_nullable_features says which features may be missing (see
+// ModelInfo::nullable_features). The
 // model file is trusted configuration: it is not hardened against hostile
 // content the way request bodies are.
 //
@@ -95,6 +97,14 @@ struct ModelInfo {
   std::string xgboost_version;             // of the library linked, "1.7.4"
   std::string training_json;  // attribute brisk_training (a JSON object), or ""
   std::string best_iteration;  // attribute best_iteration (early stopping), or ""
+  // The features a request may send as null (missing), in row order: those
+  // named by the attribute brisk_nullable_features (a JSON array of feature
+  // names: the columns that had missing values in training, so the trees
+  // learned a default branch for them), or every feature when the model has
+  // no such attribute (XGBoost's own rule: any feature may be missing).
+  std::vector<std::string> nullable_features;
+  // Per feature, in row order: is it in nullable_features?
+  std::vector<bool> nullable;
 };
 
 class FraudModel {
@@ -108,7 +118,9 @@ class FraudModel {
   // whose children are out of place, which would crash or loop in
   // prediction; splits on features past num_feature; a threshold or leaf
   // value that is not a finite float) or its warm-up prediction (a row of
-  // missing values) is not finite, Internal for other XGBoost failures.
+  // missing values) is not finite, or its brisk_nullable_features is not a
+  // JSON array of distinct feature names of the model, Internal for other
+  // XGBoost failures.
   static absl::StatusOr<std::unique_ptr<FraudModel>> Load(const std::string& path);
 
   ~FraudModel();
@@ -127,7 +139,8 @@ class FraudModel {
   // {"name":..,"version":..,"sha256":"4561..","booster":..,"objective":..,
   //  "base_score":..,
   //  "num_features":10,"feature_names":[..],"num_boosted_rounds":120,
-  //  "num_trees":120,"xgboost_version":"1.7.4","training":{..}}
+  //  "num_trees":120,"xgboost_version":"1.7.4",
+  //  "nullable_features":["distance_from_home_km"],"training":{..}}
   // ("training" only when the model carries the brisk_training attribute).
   const std::string& metadata_json() const { return metadata_json_; }
 

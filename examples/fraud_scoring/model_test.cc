@@ -577,6 +577,79 @@ TEST(ModelLoadTest, AModelWhoseWarmUpScoreIsNotFiniteIsRefused) {
   ExpectRefused(path, "to a row of missing values: a score must be finite");
 }
 
+// The shipped model with the attribute brisk_nullable_features set to
+// `value` (its JSON text; quotes are escaped here), written to a temp file.
+std::string ModelWithNullable(const std::string& value) {
+  std::string escaped;
+  for (char c : value) {
+    if (c == '"' || c == '\\') escaped.push_back('\\');
+    escaped.push_back(c);
+  }
+  std::string text = ShippedModelText();
+  const std::string attributes = "\"attributes\":{";
+  const size_t at = text.find(attributes);
+  EXPECT_NE(at, std::string::npos);
+  // A key of its own; XGBoost reads the attributes in any order.
+  text.insert(at + attributes.size(), "\"brisk_nullable_features\":\"" + escaped + "\",");
+  const size_t existing = text.find("\"brisk_nullable_features\"", at + attributes.size() + 1);
+  if (existing != std::string::npos) {  // the shipped model's own, renamed
+    text.replace(existing, 25, "\"brisk_nullable_featurez\"");
+  }
+  return WriteTemp("nullable.json", text);
+}
+
+TEST(ModelLoadTest, TheNullableFeaturesComeFromTheModelsAttribute) {
+  auto model = FraudModel::Load(ModelWithNullable("[\"card_present\", \"distance_from_home_km\"]"));
+  ASSERT_TRUE(model.ok()) << model.status();
+  // In row order, whatever the attribute's.
+  EXPECT_EQ((*model)->info().nullable_features,
+            (std::vector<std::string>{"distance_from_home_km", "card_present"}));
+  EXPECT_EQ((*model)->info().nullable, (std::vector<bool>{false, false, false, false, true, false,
+                                                          false, false, true, false}));
+  EXPECT_NE((*model)->metadata_json().find(
+                ",\"nullable_features\":[\"distance_from_home_km\",\"card_present\"]"),
+            std::string::npos)
+      << (*model)->metadata_json();
+  // An empty list: no feature may be missing.
+  model = FraudModel::Load(ModelWithNullable("[]"));
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ((*model)->info().nullable, std::vector<bool>(10, false));
+  EXPECT_NE((*model)->metadata_json().find(",\"nullable_features\":[]"), std::string::npos);
+}
+
+// A model without the attribute (a team's own): every feature may be
+// missing, as XGBoost itself allows.
+TEST(ModelLoadTest, WithoutTheAttributeEveryFeatureIsNullable) {
+  const std::string path = TempPath("no_nullable_attribute.json");
+  TrainTinyModel({{"objective", "binary:logistic"}}, 2, /*with_names=*/true, path);
+  auto model = FraudModel::Load(path);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ((*model)->info().nullable_features, (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ((*model)->info().nullable, std::vector<bool>(3, true));
+  EXPECT_NE((*model)->metadata_json().find(",\"nullable_features\":[\"a\",\"b\",\"c\"]"),
+            std::string::npos)
+      << (*model)->metadata_json();
+}
+
+TEST(ModelLoadTest, ABadNullableAttributeIsRefused) {
+  struct Row {
+    const char* value;
+    const char* error;
+  };
+  for (const Row& row : {
+           Row{"distance_from_home_km", "not a JSON array"},
+           Row{"{\"distance_from_home_km\": 1}", "not a JSON array"},
+           Row{"[4]", "an element is not a string"},
+           Row{"[\"distance\"]", "\"distance\" is not a feature of the model"},
+           Row{"[\"card_present\", \"card_present\"]", "\"card_present\" is named twice"},
+       }) {
+    SCOPED_TRACE(row.value);
+    ExpectRefused(ModelWithNullable(row.value),
+                  std::string("has brisk_nullable_features ") + row.value + ": " + row.error +
+                      "; it must be a JSON array of the names of the features that may be missing");
+  }
+}
+
 TEST_F(ModelTest, MetadataSaysTheEarlyStoppingIterationAllTreesAreUsed) {
   EXPECT_NE(model_->metadata_json().find("\"best_iteration\":119"), std::string::npos)
       << model_->metadata_json();

@@ -89,10 +89,13 @@ absl::StatusOr<std::unique_ptr<ScoringService>> ScoringService::Load(
 
 std::vector<http::Response> ScoringService::ScoreBatch(
     const std::vector<RequestContext*>& batch) const {
-  // One parser per worker thread (parsers reuse their buffers).
+  // One parser per worker thread (parsers reuse their buffers), remade
+  // when this thread serves another model.
   thread_local std::unique_ptr<TransactionParser> parser;
-  if (parser == nullptr || parser->feature_names() != model_->feature_names()) {
-    parser = std::make_unique<TransactionParser>(model_->feature_names());
+  if (parser == nullptr || parser->feature_names() != model_->feature_names() ||
+      parser->options().nullable != model_->info().nullable) {
+    parser = std::make_unique<TransactionParser>(
+        model_->feature_names(), TransactionParserOptions{.nullable = model_->info().nullable});
   }
   const size_t width = model_->num_features();
   std::vector<http::Response> responses(batch.size());

@@ -38,17 +38,25 @@ const char* TypeName(element_type t) {
   return "unknown";
 }
 
-// Converts a feature value (number or null) to float. `what` names it in
-// messages: features[3] or "amount_usd".
-absl::Status ToFeature(simdjson::dom::element v, const std::string& what, float* out) {
+// Converts a feature value (a number, or null when `nullable`) to float.
+// `what` names it in messages: features[3] or "amount_usd"; `name`, when
+// not empty, is added to a refused null's: features[3] ("amount_usd").
+absl::Status ToFeature(simdjson::dom::element v, const std::string& what, std::string_view name,
+                       bool nullable, float* out) {
   if (v.is_null()) {
+    if (!nullable) {
+      return Invalid(what + (name.empty() ? "" : " (" + Quoted(name) + ")") +
+                     " must be a number: the model has no learned default for a missing value");
+    }
     *out = kMissing;
     return absl::OkStatus();
   }
   // get_double() converts int64 and uint64 values too.
   double d = 0;
   if (v.get_double().get(d)) {
-    return Invalid(what + " must be a number or null, got " + TypeName(v.type()));
+    return Invalid(what +
+                   (nullable ? " must be a number or null, got " : " must be a number, got ") +
+                   TypeName(v.type()));
   }
   // A double beyond FLT_MAX that rounds to it (below FLT_MAX plus half a
   // float ULP, 2^128 - 2^103) is FLT_MAX: "3.4028235e38" is how FLT_MAX
@@ -316,7 +324,8 @@ absl::Status TransactionParser::Parse(std::string_view body, Transaction* out) {
       }
       size_t i = 0;
       for (simdjson::dom::element v : array) {
-        absl::Status s = ToFeature(v, "features[" + std::to_string(i) + "]", &out->features[i]);
+        absl::Status s = ToFeature(v, "features[" + std::to_string(i) + "]", names_[i], Nullable(i),
+                                   &out->features[i]);
         if (!s.ok()) return s;
         ++i;
       }
@@ -337,7 +346,7 @@ absl::Status TransactionParser::Parse(std::string_view body, Transaction* out) {
       if (impl.seen[i]) return Invalid("duplicate field " + Quoted(key));
       impl.seen[i] = 1;
       ++named;
-      absl::Status s = ToFeature(field.value, Quoted(key), &out->features[i]);
+      absl::Status s = ToFeature(field.value, Quoted(key), "", Nullable(i), &out->features[i]);
       if (!s.ok()) return s;
     }
   }

@@ -14,8 +14,14 @@
 //   {"features": [f1, ..., fN]}                       positional, model order
 //   {"amount_usd": 12.5, "hour_of_day": 3, ...}       named, every feature
 //   either one plus "id": "any string"                echoed in the answer
-// A feature value is a JSON number or null. null means "missing" and becomes
-// NaN, which XGBoost treats as a missing value (each tree's default branch).
+// A feature value is a JSON number or, when the feature may be missing
+// (TransactionParserOptions::nullable), null. null means "missing" and
+// becomes NaN, which XGBoost treats as a missing value (each tree's default
+// branch). A model learns a default branch only for the features that had
+// missing values in training: for any other, every split sends a missing
+// value the same way as a large one, so null is refused there rather than
+// silently scored as such (the service marks the features of its model's
+// brisk_nullable_features attribute; without one, every feature).
 // Numbers are converted to float; one whose magnitude does not fit a float
 // is an error (rather than silently becoming infinity).
 //
@@ -40,6 +46,9 @@
 //   request body must be a JSON object
 //   "features" must have 10 numbers, got 9
 //   features[3] must be a number or null, got string
+//   features[8] ("card_present") must be a number: the model has no learned
+//     default for a missing value          (a null where nullable is false)
+//   "card_present" must be a number: the model has no learned default ...
 //   features[3] is out of range for a 32-bit float
 //   "amount_usd" must be a number or null, got array
 //   missing features: "card_present", "is_foreign"
@@ -78,6 +87,11 @@ struct TransactionParserOptions {
   size_t max_body_bytes = 64 * 1024;  // larger: OutOfRange, unparsed
   size_t max_depth = 32;              // JSON nesting limit
   size_t max_id_bytes = 256;
+  // Per feature name, in order: may its value be null (missing)? A null for
+  // a feature marked false is InvalidArgument. Empty (the default): every
+  // feature may be null; features past its end may too. A service passes
+  // its model's FraudModel::info().nullable.
+  std::vector<bool> nullable;
 };
 
 class TransactionParser {
@@ -95,6 +109,7 @@ class TransactionParser {
   absl::Status Parse(std::string_view body, Transaction* out);
 
   const std::vector<std::string>& feature_names() const { return names_; }
+  const TransactionParserOptions& options() const { return options_; }
 
   // "features" and "id", the body's own keys: a feature of either name can
   // be given only positionally.
@@ -105,6 +120,8 @@ class TransactionParser {
   static constexpr std::string_view kIdKey = "id";
 
  private:
+  bool Nullable(size_t i) const { return i >= options_.nullable.size() || options_.nullable[i]; }
+
   struct Impl;
   std::vector<std::string> names_;
   TransactionParserOptions options_;

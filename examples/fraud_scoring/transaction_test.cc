@@ -346,6 +346,38 @@ TEST(TransactionParserOptionsTest, LimitsAreOptions) {
   EXPECT_FALSE(parser.Parse(R"({"id":"abc","features":[1,2,3]})", &txn).ok());
 }
 
+// A model learns a default branch for a missing value only where training
+// had missing values: a null for any other feature is refused, in both
+// forms, with the feature named; a nullable one still reads as NaN.
+TEST(TransactionParserOptionsTest, NullOnlyWhereTheModelLearnedADefault) {
+  TransactionParser parser(kNames, {.nullable = {true, false, true}});
+  Transaction txn;
+  absl::Status s = parser.Parse(R"({"features": [1, null, 3]})", &txn);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "features[1] (\"hour\") must be a number: the model has no learned default for a "
+            "missing value");
+  s = parser.Parse(R"({"risk": 0.5, "amount": 10, "hour": null})", &txn);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "\"hour\" must be a number: the model has no learned default for a missing value");
+  s = parser.Parse(R"({"features": [1, "2", 3]})", &txn);
+  EXPECT_EQ(s.message(), "features[1] must be a number, got string");
+  s = parser.Parse(R"({"features": [1, 2, "3"]})", &txn);
+  EXPECT_EQ(s.message(), "features[2] must be a number or null, got string");
+  // Nullable features still take null, in both forms.
+  ASSERT_TRUE(parser.Parse(R"({"features": [null, 2, null]})", &txn).ok());
+  EXPECT_TRUE(std::isnan(txn.features[0]));
+  EXPECT_EQ(txn.features[1], 2);
+  EXPECT_TRUE(std::isnan(txn.features[2]));
+  ASSERT_TRUE(parser.Parse(R"({"risk": null, "amount": 10, "hour": 23})", &txn).ok());
+  EXPECT_TRUE(std::isnan(txn.features[2]));
+  // A shorter mask leaves the features past its end nullable.
+  TransactionParser short_mask(kNames, {.nullable = {false}});
+  ASSERT_TRUE(short_mask.Parse(R"({"features": [1, null, null]})", &txn).ok());
+  EXPECT_FALSE(short_mask.Parse(R"({"features": [null, 2, 3]})", &txn).ok());
+}
+
 TEST(TransactionParserMoveTest, MovedParserWorks) {
   TransactionParser a(kNames);
   TransactionParser b = std::move(a);
