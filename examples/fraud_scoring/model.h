@@ -136,7 +136,7 @@ class FraudModel {
   const std::string& label() const { return label_; }
 
   // The JSON body for GET /model, built once by Load():
-  // {"name":..,"version":..,"sha256":"4561..","booster":..,"objective":..,
+  // {"name":..,"version":..,"sha256":"e459..","booster":..,"objective":..,
   //  "base_score":..,
   //  "num_features":10,"feature_names":[..],"num_boosted_rounds":120,
   //  "num_trees":120,"xgboost_version":"1.7.4",

@@ -130,11 +130,13 @@ TEST_F(ModelTest, Metadata) {
   EXPECT_EQ(info.version, "1");
   EXPECT_EQ(model_->label(), "fraud_gbt/1");
   // `sha256sum examples/fraud_scoring/model.json` (change it with the model).
-  EXPECT_EQ(info.sha256, "4561cc32e5b7149e645698027fce3120d57fa81c6fdd78b17122c3fdc6a0c39b");
+  EXPECT_EQ(info.sha256, "e459aa0b9c4d33cc6ffd326420e8fb96cf251593d0305c00aaa9efb9c4aad288");
   EXPECT_EQ(info.booster, "gbtree");
   EXPECT_EQ(info.objective, "binary:logistic");
   EXPECT_EQ(info.num_boosted_rounds, 120);
   EXPECT_EQ(info.num_trees, 120);
+  // The one column with missing values in training (train_model.py).
+  EXPECT_EQ(info.nullable_features, std::vector<std::string>{"distance_from_home_km"});
   int major, minor, patch;
   XGBoostVersion(&major, &minor, &patch);
   EXPECT_EQ(info.xgboost_version, std::to_string(major) + "." + std::to_string(minor) + "." +
@@ -303,7 +305,7 @@ TEST(ModelLoadTest, TheHashIsOfTheFileAsLoaded) {
   ASSERT_TRUE(model.ok()) << model.status();
   // `(cat model.json; printf '\n') | sha256sum`
   EXPECT_EQ((*model)->info().sha256,
-            "009767f84cd6bb08743ff91d00ca154e8a67094bea5a00b5bdec6bf962a01174");
+            "11017a6a58df06682f0c80dc6fcae53e8fcc0334125c1029c31d1fc6bafe4925");
   EXPECT_EQ((*model)->info().num_boosted_rounds, 120);
 }
 

@@ -68,7 +68,7 @@ class ScoringService {
   http::Response ScoreOne(RequestContext& request) const;
   http::Response Metadata() const;
   // The metrics page's family for the model (Register adds it):
-  // fraud_model_info{name="fraud_gbt",version="1",sha256="4561..."} 1
+  // fraud_model_info{name="fraud_gbt",version="1",sha256="e459..."} 1
   std::string ModelInfoMetric() const;
 
   const FraudModel& model() const { return *model_; }

@@ -204,6 +204,51 @@ TEST_F(ScoringServiceTest, MetadataHasTheFeatureCount) {
   http::Response r = service_->Metadata();
   EXPECT_EQ(r.status, 200);
   EXPECT_THAT(r.body, HasSubstr("\"num_features\":10"));
+  // Only the distance had missing values in training (train_model.py).
+  EXPECT_THAT(r.body, HasSubstr(",\"nullable_features\":[\"distance_from_home_km\"]"));
+}
+
+// The shipped model learned a default branch for a missing distance only:
+// a null card_present (scored exactly as card_present=1: every split on it
+// has default_left=0) is a 400 naming it, in both forms; a null distance
+// is still scored, and every golden row with a missing distance gets
+// XGBoost's own score.
+TEST_F(ScoringServiceTest, NullOnlyForTheFeaturesTheModelLearnedADefaultFor) {
+  auto positional =
+      FakeRequest::Post("/score", "{\"features\":[120.5,4.79,3,0.2,12,400,2,0,null,800]}");
+  auto named = FakeRequest::Post(
+      "/score",
+      "{\"amount_usd\": 950, \"amount_zscore\": 4.1, \"hour_of_day\": 3, \"merchant_risk\": 0.6,"
+      " \"distance_from_home_km\": 12, \"card_age_days\": 12, \"txn_count_24h\": 9,"
+      " \"is_foreign\": 1, \"card_present\": null, \"account_age_days\": 40}");
+  auto distance =
+      FakeRequest::Post("/score", "{\"features\":[120.5,4.79,3,0.2,null,400,2,0,0,800]}");
+  std::vector<RequestContext*> batch = {&positional->context(), &named->context(),
+                                        &distance->context()};
+  std::vector<std::unique_ptr<FakeRequest>> missing;
+  std::vector<size_t> rows;
+  for (size_t i = 0; i < golden_.num_rows(); ++i) {
+    if (!std::isnan(golden_.row(i)[4])) continue;
+    rows.push_back(i);
+    missing.push_back(FakeRequest::Post("/score", Row(i)));
+    batch.push_back(&missing.back()->context());
+  }
+  ASSERT_GE(rows.size(), 5u);  // 7 in golden.csv
+  std::vector<http::Response> out = service_->ScoreBatch(batch);
+  ASSERT_EQ(out.size(), batch.size());
+  EXPECT_EQ(out[0].status, 400);
+  EXPECT_EQ(out[0].body,
+            "{\"error\":\"features[8] (\\\"card_present\\\") must be a number: the model has no "
+            "learned default for a missing value\"}");
+  EXPECT_EQ(out[1].status, 400);
+  EXPECT_EQ(out[1].body,
+            "{\"error\":\"\\\"card_present\\\" must be a number: the model has no learned "
+            "default for a missing value\"}");
+  EXPECT_EQ(out[2].status, 200) << out[2].body;
+  for (size_t k = 0; k < rows.size(); ++k) {
+    EXPECT_EQ(out[3 + k].status, 200) << out[3 + k].body;
+    EXPECT_EQ(ScoreOf(out[3 + k].body), golden_.scores[rows[k]]) << "golden row " << rows[k];
+  }
 }
 
 // A model's name comes from its file: quotes and backslashes are escaped in
@@ -306,7 +351,7 @@ TEST_P(ScoringServerTest, ScoresOverHttpEqualXgboostsOwn) {
   ASSERT_TRUE(metrics.has_value());
   EXPECT_THAT(metrics->body,
               HasSubstr("\nfraud_model_info{name=\"fraud_gbt\",version=\"1\",sha256=\""
-                        "4561cc32e5b7149e645698027fce3120d57fa81c6fdd78b17122c3fdc6a0c39b\"} 1\n"));
+                        "e459aa0b9c4d33cc6ffd326420e8fb96cf251593d0305c00aaa9efb9c4aad288\"} 1\n"));
   EXPECT_THAT(metrics->body, HasSubstr("# TYPE fraud_model_info gauge\n"));
   server.Stop();
 }

@@ -10,7 +10,8 @@ earlier on PATH may lack Debian's packages):
 It writes, next to this script:
   model.json          XGBoost's JSON model format: the trees, the feature
                       names in order, and attributes describing the model
-                      (name, version, data set) that GET /model reports.
+                      (name, version, data set, the features that may be
+                      missing) that GET /model reports.
   testdata/golden.csv rows of held-out features and XGBoost's own predicted
                       probability for each (Booster.predict on a DMatrix),
                       every value printed with %.9g so it reads back as the
@@ -137,9 +138,16 @@ def main():
                         evals_result=evals, verbose_eval=False)
     auc = evals["test"]["auc"][-1]
     fraud_rate = float(y.mean())
+    # The columns with missing values in the training rows: only for those
+    # did the trees learn where a missing value goes (every other split
+    # sends it the way of a large value), so the service accepts null for
+    # these features alone.
+    nullable = [name for name, column in zip(FEATURE_NAMES, x[:n_train].T)
+                if np.isnan(column).any()]
     booster.set_attr(
         brisk_model_name=MODEL_NAME,
         brisk_model_version=MODEL_VERSION,
+        brisk_nullable_features=json.dumps(nullable),
         brisk_training=json.dumps({
             "script": "examples/fraud_scoring/train_model.py",
             "seed": SEED, "rows": NUM_ROWS, "train_rows": n_train,

@@ -1,10 +1,11 @@
 // libFuzzer target for TransactionParser and the JSON it produces. Every
 // input is parsed twice by one parser (the second parse must agree: no state
-// leaks between calls); on success the row must have one finite-or-NaN value
-// per feature, and the score answer built from it must be valid JSON that
-// reads back the same id; on error the status code must be OutOfRange for a
-// body over the size limit and InvalidArgument otherwise, and the error body
-// must be valid JSON.
+// leaks between calls); on success the row must have one finite value per
+// feature, or NaN for the one feature the parser lets be null (as the
+// shipped model's brisk_nullable_features), and the score answer built from
+// it must be valid JSON that reads back the same id; on error the status
+// code must be OutOfRange for a body over the size limit and
+// InvalidArgument otherwise, and the error body must be valid JSON.
 //
 //   tools/bazel build --config=fuzz //examples/fraud_scoring:transaction_fuzzer
 //   bazel-bin/examples/fraud_scoring/transaction_fuzzer -max_total_time=60 DIR
@@ -41,6 +42,15 @@ const std::vector<std::string>& Names() {
   return *names;
 }
 
+// As the shipped model's brisk_nullable_features: only distance_from_home_km
+// may be null.
+TransactionParserOptions Options() {
+  TransactionParserOptions options;
+  options.nullable.assign(Names().size(), false);
+  options.nullable[4] = true;
+  return options;
+}
+
 bool SameRow(const std::vector<float>& a, const std::vector<float>& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -52,7 +62,7 @@ bool SameRow(const std::vector<float>& a, const std::vector<float>& b) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static TransactionParser* parser = new TransactionParser(Names());
+  static TransactionParser* parser = new TransactionParser(Names(), Options());
   static simdjson::dom::parser* checker = new simdjson::dom::parser();
   const std::string_view body(reinterpret_cast<const char*>(data), size);
 
@@ -79,7 +89,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   Require(first.features.size() == Names().size());
-  for (float v : first.features) Require(std::isfinite(v) || std::isnan(v));
+  for (size_t i = 0; i < first.features.size(); ++i) {
+    const float v = first.features[i];
+    Require(std::isfinite(v) || (std::isnan(v) && parser->options().nullable[i]));
+  }
   Require(SameRow(first.features, second.features) && first.id == second.id);
 
   const std::string answer = ScoreResponseJson(0.25f, first.id, "fraud_gbt/1");
