@@ -227,6 +227,8 @@ bool ForEachListElement(std::string_view value, Fn fn) {
 // "anticipate potentially large decimal numerals": leading zeros are free
 // ("00000000000000000005" is 5, as a chunk size's are), and digits beyond
 // 64 bits read as UINT64_MAX (more than any body limit: 413, not 400).
+// Such a value cannot be compared with another: repeated, or with another
+// value, it is malformed (two different numbers past 2^64 read equal).
 inline bool MergeContentLength(std::string_view value,
                                std::optional<uint64_t>* length) {
   return ForEachListElement(value, [length](std::string_view element) {
@@ -238,7 +240,8 @@ inline bool MergeContentLength(std::string_view value,
         std::all_of(element.begin(), element.end(), [](char c) { return IsDigit(c); })) {
       n = std::numeric_limits<uint64_t>::max();  // too many digits for 64 bits
     }
-    if (!n.has_value() || (length->has_value() && **length != *n)) {
+    constexpr uint64_t kTooLarge = std::numeric_limits<uint64_t>::max();
+    if (!n.has_value() || (length->has_value() && (**length != *n || *n == kTooLarge))) {
       return false;
     }
     *length = n;

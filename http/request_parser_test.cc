@@ -900,6 +900,16 @@ const std::vector<Case>& Cases() {
       {.name = "content_length_overflow",  // too large, not malformed
        .input = "POST /p HTTP/1.1\r\n" H "Content-Length: 99999999999999999999999\r\n\r\n",
        .expect = 413, .requests = 0},
+      // Two different values past 2^64 both read as UINT64_MAX: they must
+      // not pass for equal (RFC 9112 §6.3: differing lengths are a 400).
+      {.name = "content_length_two_different_overflows",
+       .input = "POST /p HTTP/1.1\r\n" H "Content-Length: 18446744073709551616\r\n"
+                "Content-Length: 99999999999999999999\r\n\r\n",
+       .expect = 400, .requests = 0},
+      {.name = "content_length_overflow_list",
+       .input = "POST /p HTTP/1.1\r\n" H
+                "Content-Length: 18446744073709551616, 18446744073709551617\r\n\r\n",
+       .expect = 400, .requests = 0},
       {.name = "content_length_twenty_digits_with_leading_zeros",
        .input = "POST /p HTTP/1.1\r\n" H "Content-Length: 00000000000000000005\r\n\r\nhello",
        .body = "hello"},
