@@ -635,7 +635,14 @@ class World final : public brisk::internal::ConnectionOwner {
         break;
       case 10: RunWorker(); break;
       case 11: if (Waiting* w = Pick(arg)) Send(w, arg); break;
-      case 12: if (Waiting* w = Pick(arg)) Forget(w); break;
+      case 12:
+        if (Waiting* w = Pick(arg)) {
+          // A stream dropped under way is cut off: the connection ends
+          // (its head may not have reached the client yet).
+          if (w->streaming) disrupted_ = true;
+          Forget(w);
+        }
+        break;
       case 13: if (Waiting* w = Pick(arg)) StreamStep(w, arg); break;
       case 14:
         if (!closed_) connection_->BeginDrain(arg & 1);
