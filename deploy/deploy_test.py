@@ -334,7 +334,9 @@ def check_files(server, haproxy_bin):
             for unit in units:
                 text = open(os.path.join(HERE, unit)).read()
                 with open(os.path.join(d, unit), "w") as f:
-                    f.write(text.replace("/usr/local/bin/brisk", os.path.abspath(server)))
+                    # brisk-next@ runs brisk.new (deploy/brisk-upgrade installs it).
+                    f.write(text.replace("/usr/local/bin/brisk.new", os.path.abspath(server))
+                            .replace("/usr/local/bin/brisk", os.path.abspath(server)))
             r = subprocess.run([analyze, "verify", "--man=no",
                                 "brisk@8081.service", "brisk-next@8081.service"],
                                cwd=d, capture_output=True, text=True)
