@@ -732,11 +732,12 @@ class World final : public brisk::internal::ConnectionOwner {
     // The client's end of input ends its requests, not its answers: open
     // or closed since, the connection answered every request it received
     // whole, unless something else ended it (a reset, a drain, a stop, a
-    // write timeout, a closing answer or a stream cut off).
+    // write timeout, a closing answer or a stream cut off: dropped, or
+    // overrun by a producer that wrote on while told the buffer was full).
     const bool fin_sent = transport_ != nullptr ? transport_->fin_sent : fin_sent_;
     if (eof_delivered_ && !disrupted_ && !fin_sent && !checker_.close_seen() &&
-        !shadow_.failed() &&
-        metrics_->timeouts_write.load() == 0 && outbox_.empty()) {
+        !shadow_.failed() && metrics_->timeouts_write.load() == 0 &&
+        metrics_->stream_overruns.load() == 0 && outbox_.empty()) {
       Require(checker_.finals() == shadow_.count());
     }
   }
