@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -128,7 +129,10 @@ struct AccessLog::State {
   std::string cached_time ABSL_GUARDED_BY(mu);
   // Lost (dropped or not written) since the last report, and why.
   uint64_t lost_unreported ABSL_GUARDED_BY(mu) = 0;
-  std::string loss_cause ABSL_GUARDED_BY(mu);
+  // Why the unreported lines were lost, with how many for each cause, in
+  // the order the causes came (a reader that stopped reading, then died:
+  // two causes, both told).
+  std::vector<std::pair<std::string, uint64_t>> loss_causes ABSL_GUARDED_BY(mu);
   // When the last report was made, on the steady clock (a wall clock
   // stepped back silenced the reports for as long as the step; stepped
   // forward, it let one through each batch).
@@ -163,7 +167,23 @@ struct AccessLog::State {
       hooks.lost_lines->fetch_add(lines, std::memory_order_relaxed);
     }
     lost_unreported += lines;
-    loss_cause = std::move(cause);
+    for (auto& [known, count] : loss_causes) {
+      if (known == cause) {
+        count += lines;
+        return;
+      }
+    }
+    loss_causes.emplace_back(std::move(cause), lines);
+  }
+
+  // "cause" alone, or "3630 lines: cause A; 18 lines: cause B".
+  std::string LossCausesLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (loss_causes.size() == 1) return loss_causes.front().first;
+    std::string out;
+    for (const auto& [cause, count] : loss_causes) {
+      absl::StrAppend(&out, out.empty() ? "" : "; ", count, " lines: ", cause);
+    }
+    return out;
   }
 
   // The report due now, if any ("" for none): at most one every 10 s, and
@@ -174,14 +194,15 @@ struct AccessLog::State {
     const auto now = std::chrono::steady_clock::now();
     std::string what;
     if (!last_report.has_value() || now - *last_report >= kReportEvery) {
-      what = absl::StrCat(loss_cause, "; ", lost_unreported, " lines lost");
+      what = absl::StrCat(LossCausesLocked(), "; ", lost_unreported, " lines lost");
     } else if (wrote || final) {
       what = absl::StrCat(wrote ? "writing again; " : "", lost_unreported,
-                          " more lines were lost since the last report");
+                          " more lines were lost since the last report (", LossCausesLocked(), ")");
     } else {
       return "";
     }
     lost_unreported = 0;
+    loss_causes.clear();
     last_report = now;
     return absl::StrCat("access log ", path == "-" ? "(stdout)" : path, ": ", what,
                         " (brisk_access_log_lost_lines_total counts them all)");
