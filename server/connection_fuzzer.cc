@@ -568,6 +568,9 @@ class World final : public brisk::internal::ConnectionOwner {
       case 7: w->responder->Send(Response::Status(503)); break;
       default: w->responder->Send(Response::Text(kOdd[kind % 8], "odd\n")); break;
     }
+    // A Send() on a stream under way does nothing; the Responder then goes
+    // unfinished: the stream is cut off, which ends the connection.
+    if (w->streaming) disrupted_ = true;
     Forget(w);
   }
 
