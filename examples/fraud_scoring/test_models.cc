@@ -51,7 +51,15 @@ absl::Status SaveAsUbjson(const std::string& json, const std::string& path) {
   BoosterHandle booster = nullptr;
   if (XGBoosterCreate(nullptr, 0, &booster) != 0) return absl::InternalError(XGBGetLastError());
   absl::Status status;
+  // As FraudModel::Load: nthread=1 reaches the tree parser's OpenMP loop
+  // only through a configuration pass before the load (else OpenMP threads
+  // parse the trees, which TSan, not seeing libgomp's synchronisation,
+  // reports as races).
+  bst_ulong unused_len = 0;
+  const char* unused_config = nullptr;
   if (XGBoosterSetParam(booster, "nthread", "1") != 0 ||
+      XGBoosterSetParam(booster, "num_feature", "1") != 0 ||
+      XGBoosterSaveJsonConfig(booster, &unused_len, &unused_config) != 0 ||
       XGBoosterLoadModelFromBuffer(booster, json.data(), json.size()) != 0 ||
       XGBoosterSaveModel(booster, path.c_str()) != 0) {
     status = absl::InternalError(XGBGetLastError());
