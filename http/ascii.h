@@ -231,6 +231,7 @@ bool ForEachListElement(std::string_view value, Fn fn) {
 // value, it is malformed (two different numbers past 2^64 read equal).
 inline bool MergeContentLength(std::string_view value,
                                std::optional<uint64_t>* length) {
+  static constexpr uint64_t kTooLarge = std::numeric_limits<uint64_t>::max();
   return ForEachListElement(value, [length](std::string_view element) {
     size_t zeros = 0;
     while (zeros + 1 < element.size() && element[zeros] == '0') ++zeros;
@@ -238,9 +239,8 @@ inline bool MergeContentLength(std::string_view value,
     std::optional<uint64_t> n = ParseDecimal(element);
     if (!n.has_value() && !element.empty() &&
         std::all_of(element.begin(), element.end(), [](char c) { return IsDigit(c); })) {
-      n = std::numeric_limits<uint64_t>::max();  // too many digits for 64 bits
+      n = kTooLarge;  // too many digits for 64 bits
     }
-    constexpr uint64_t kTooLarge = std::numeric_limits<uint64_t>::max();
     if (!n.has_value() || (length->has_value() && (**length != *n || *n == kTooLarge))) {
       return false;
     }
