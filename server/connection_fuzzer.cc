@@ -569,7 +569,14 @@ class World final : public brisk::internal::ConnectionOwner {
       default: w->responder->Send(Response::Text(kOdd[kind % 8], "odd\n")); break;
     }
     // A Send() on a stream under way does nothing; the Responder then goes
-    // unfinished: the stream is cut off, which ends the connection.
+    // unfinished.
+    Drop(w);
+  }
+
+  // The Responder goes without another word: a stream under way is cut
+  // off, which ends the connection (its head may not have reached the
+  // client yet).
+  void Drop(Waiting* w) {
     if (w->streaming) disrupted_ = true;
     Forget(w);
   }
@@ -639,12 +646,7 @@ class World final : public brisk::internal::ConnectionOwner {
       case 10: RunWorker(); break;
       case 11: if (Waiting* w = Pick(arg)) Send(w, arg); break;
       case 12:
-        if (Waiting* w = Pick(arg)) {
-          // A stream dropped under way is cut off: the connection ends
-          // (its head may not have reached the client yet).
-          if (w->streaming) disrupted_ = true;
-          Forget(w);
-        }
+        if (Waiting* w = Pick(arg)) Drop(w);
         break;
       case 13: if (Waiting* w = Pick(arg)) StreamStep(w, arg); break;
       case 14:
