@@ -266,8 +266,9 @@ absl::Status ReadNullable(const std::string& path, const std::string& attribute,
     std::string_view name;
     if (e.get(name) != simdjson::SUCCESS) return fail("an element is not a string");
     const size_t i = std::find(names.begin(), names.end(), name) - names.begin();
-    if (i == names.size())
+    if (i == names.size()) {
       return fail("\"" + std::string(name) + "\" is not a feature of the model");
+    }
     if (info->nullable[i]) return fail("\"" + std::string(name) + "\" is named twice");
     info->nullable[i] = true;
   }
@@ -413,8 +414,9 @@ absl::Status CheckTree(const std::string& path, size_t index, simdjson::dom::ele
                     std::to_string(n) + " nodes (children come after their parent)");
       }
     }
-    if (left == right)
+    if (left == right) {
       return fail(node + " has node " + std::to_string(left) + " as both children");
+    }
     if (a->split[i] < 0 || static_cast<uint64_t>(a->split[i]) >= num_feature) {
       return fail("splits on a feature index that is not below num_feature (" + num_feature_text +
                   ")");
