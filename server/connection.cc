@@ -1051,11 +1051,13 @@ SteadyTime Connection::NextTimeout() const {
     return write_progress_at_ + config().write_timeout;
   }
   // A request arriving (only while requests are read: one answered
-  // already is no longer waited for).
-  if (phase_ == Phase::kOpen && !ParserIdle() && !HeadersComplete()) {
+  // already is no longer waited for, and the client is not timed while the
+  // server does not read what it sends).
+  const bool timing_client = phase_ == Phase::kOpen && read_paused_at_ == SteadyTime{};
+  if (timing_client && !ParserIdle() && !HeadersComplete()) {
     return head_started_ + config().header_timeout;  // slowloris
   }
-  if (phase_ == Phase::kOpen && HeadersComplete()) {
+  if (timing_client && HeadersComplete()) {
     return last_activity_ + config().idle_timeout;  // body stalled
   }
   if (pipeline_.empty() && !any_request_) {
@@ -1074,11 +1076,34 @@ SteadyTime Connection::NextTimeout() const {
 
 void Connection::UpdateReadingAndTimer() {
   if (phase_ == Phase::kClosed) return;
-  stream_->SetReading(WantRead());
+  const bool reading = WantRead();
+  stream_->SetReading(reading);
+  NoteReading(reading);
   const SteadyTime due = NextTimeout();
   if (due == SteadyTime::max()) return;  // an armed timer re-checks when due
   if (timer_.armed() && timer_.due <= due) return;
   owner_->ScheduleTimeout(this, due);
+}
+
+void Connection::NoteReading(bool reading) {
+  if (phase_ != Phase::kOpen || input_ended_) {
+    read_paused_at_ = SteadyTime{};  // no request is read any more
+    return;
+  }
+  if (!reading) {
+    if (read_paused_at_ == SteadyTime{}) read_paused_at_ = ClockNow();
+    return;
+  }
+  if (read_paused_at_ == SteadyTime{}) return;
+  // Reading again: the pause is taken off the head's and the body's clocks
+  // (the part of it after each started). A body stashed behind a full
+  // pipeline, parsed once a slot freed, was cut off at once (408) when the
+  // pipeline had taken longer than the idle timeout to make room.
+  const SteadyTime now = ClockNow();
+  for (SteadyTime* started : {&head_started_, &last_activity_}) {
+    *started += now - std::max(*started, read_paused_at_);
+  }
+  read_paused_at_ = SteadyTime{};
 }
 
 void Connection::OnTimer() {

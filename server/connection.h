@@ -305,6 +305,11 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   void MoveReadyOutput();
   void Finish();
   void UpdateReadingAndTimer();
+  // Whether the connection reads now (WantRead()): the header and body
+  // timers measure the client, and stop while the server itself does not
+  // read (its pipeline full, its output backlogged, stashed input waiting);
+  // when it reads again they go on where they stopped.
+  void NoteReading(bool reading);
   SteadyTime NextTimeout() const;
   void OnTimer();
   bool WantRead() const;
@@ -400,6 +405,9 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   TimerSlot timer_;
   SteadyTime last_activity_{};
   SteadyTime head_started_{};
+  // Since when the server has not read a request's bytes of its own accord
+  // (NoteReading); {} while it reads.
+  SteadyTime read_paused_at_{};
   // Output: bytes handed to the stream so far; write progress since the
   // output last got stuck.
   uint64_t appended_ = 0;

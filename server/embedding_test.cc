@@ -154,6 +154,16 @@ class EmbeddingTest : public ::testing::Test {
       server_->Shutdown();  // from a handler: must not block
       return http::Response::Text(200, "bye\n");
     }).ok());
+    // Unsafe: counts its runs, on the reactor as soon as it is dispatched.
+    ASSERT_TRUE(server_
+                    ->AddRoute(
+                        "POST", "/count",
+                        [this](RequestContext&) {
+                          counted_.fetch_add(1);
+                          return http::Response::Text(200, "counted\n");
+                        },
+                        kInline)
+                    .ok());
     ASSERT_TRUE(server_->Start().ok());
     port_ = server_->port();
   }
@@ -175,6 +185,7 @@ class EmbeddingTest : public ::testing::Test {
   }
 
   Gate gate_;
+  std::atomic<int> counted_{0};
   // `c` sends /park with /hello pipelined behind it (then its FIN, if
   // `client_ends`); the parked request is answered with Connection: close,
   // which `c` reads, and then the server's FIN (or a reset).
@@ -906,6 +917,38 @@ TEST_F(EmbeddingTest, FullPipelineResumesWhenAnswersArrive) {
     ASSERT_TRUE(r.has_value()) << i;
     EXPECT_EQ(r->status, 200);
   }
+}
+
+// A request stashed behind a full pipeline is timed from when the server
+// reads it, not from when it arrived: the client is not blamed for the time
+// the server did not read what it sent. Its body was cut off at once (408)
+// when the pipeline had taken longer than the idle timeout to make room.
+// The wait is only a lower bound: longer makes the old fault surer.
+TEST_F(EmbeddingTest, ARequestWaitingBehindAFullPipelineIsNotTimedMeanwhile) {
+  StartServer({.idle_timeout = milliseconds(1000), .max_pipeline_depth = 2});
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/park") + Get("/park") +
+                     "POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nx"));
+  ASSERT_TRUE(parking_.WaitParked(2));
+  const auto parked = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() < parked + milliseconds(1300)) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  // A slot frees: the POST's head is parsed, and its body waits for a byte.
+  EXPECT_TRUE(parking_.Take(0).Send(http::Response::Text(200, "first\n")));
+  std::optional<testing::RawResponse> r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "first\n");
+  ASSERT_TRUE(c.Send("x"));  // well within the idle timeout of the read
+  EXPECT_TRUE(parking_.Take(1).Send(http::Response::Text(200, "second\n")));
+  for (const std::string_view body : {"second\n", "counted\n"}) {
+    r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, body);
+  }
+  EXPECT_EQ(counted_.load(), 1);
+  EXPECT_EQ(server_->metrics().timeouts_idle.load(), 0u);
 }
 
 TEST(EmbeddingStartTest, MetricsBeforeStartAreEmptyNotACrash) {
