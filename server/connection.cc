@@ -1061,9 +1061,12 @@ SteadyTime Connection::NextTimeout() const {
     return last_activity_ + config().idle_timeout;  // body stalled
   }
   if (pipeline_.empty() && !any_request_) {
-    // A TLS handshake under way: its own timer (in the stream) cuts it off;
-    // the header timeout starts when it ends (OnHandshakeDone).
-    if (awaiting_handshake_) return last_activity_ + config().idle_timeout;
+    // A TLS handshake under way: its own timer (in the stream, always armed
+    // by the server: handshake_timeout > 0) cuts it off, counted and logged
+    // as a handshake timeout; the header timeout starts when it ends
+    // (OnHandshakeDone). The idle timeout ran too and, when the shorter,
+    // cut handshakes off before --tls_handshake_timeout, as header timeouts.
+    if (awaiting_handshake_) return SteadyTime::max();
     // A connection that has sent nothing yet: the header timeout from its
     // accept, as nginx's client_header_timeout, so a silent one does not
     // hold a slot for a whole idle timeout.

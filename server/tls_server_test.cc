@@ -258,6 +258,25 @@ TEST_F(TlsServerTest, AnUnfinishedProxyProtocolHeaderIsNoHandshakeTimeout) {
   EXPECT_EQ(server_->metrics().proxy_refused_invalid.load(), 1u);
 }
 
+// Only the handshake timeout bounds a handshake: a shorter idle timeout
+// cut it off first, counted as a header timeout, with no handshake failure
+// counted or logged.
+TEST_F(TlsServerTest, OnlyTheHandshakeTimeoutBoundsAHandshake) {
+  ServerOptions o = Options();
+  o.defer_accept = false;  // accepted before its ClientHello
+  o.idle_timeout = std::chrono::milliseconds(100);
+  o.tls.handshake_timeout = std::chrono::milliseconds(600);
+  StartServer(o);
+  RawClient silent(port_);
+  RawClient partial(port_);
+  ASSERT_TRUE(partial.Send(std::string("\x16\x03\x01", 3)));  // a record begins
+  EXPECT_TRUE(silent.WaitClosed());
+  EXPECT_TRUE(partial.WaitClosed());
+  EXPECT_TRUE(Eventually([&] { return Failures(TlsFailure::kHandshakeTimeout) == 2; }));
+  EXPECT_EQ(server_->metrics().timeouts_header.load(), 0u);
+  EXPECT_EQ(server_->metrics().timeouts_idle.load(), 0u);
+}
+
 class TlsServerVersionTest : public TlsServerTest,
                              public ::testing::WithParamInterface<int> {};
 
