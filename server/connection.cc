@@ -121,8 +121,8 @@ bool Connection::OnlyLineEndsBetweenRequests(std::string_view data) const {
 
 void Connection::ProcessInput(std::string_view data, SteadyTime arrival) {
   while (!data.empty()) {
-    if (phase_ != Phase::kOpen ||
-        pipeline_.size() >= config().max_pipeline_depth || OutputBacklogged()) {
+    if (phase_ != Phase::kOpen || pipeline_.size() >= config().max_pipeline_depth ||
+        OutputBacklogged() || UnsafeRequestPending()) {
       stash_.append(data);  // parsed once the pipeline (or the output) has room
       return;
     }
@@ -177,6 +177,14 @@ void Connection::ProcessInput(std::string_view data, SteadyTime arrival) {
     // None in progress: the parser goes; the request's body stays held
     // (Dispatch() passes it on).
     if (data.empty() && parser_->idle()) ReleaseParser(/*keep_body_memory=*/true);
+    if (!request.is_safe() && AnyInFlight()) {
+      // Processed after those before it (RFC 9112 §9.3.2), if at all; the
+      // rest of the input waits for it (its body stays held).
+      held_request_.emplace(HeldRequest{std::move(request), arrival});
+      stash_.append(data);
+      unparsed_ = 0;
+      return;
+    }
     Dispatch(std::move(request), arrival);
     unparsed_ = 0;
     if (phase_ == Phase::kClosed) return;
@@ -224,6 +232,7 @@ void Connection::Dispatch(http::Request request, SteadyTime arrival) {
   Slot& slot = pipeline_.back();
   slot.parsed = now;
   slot.head = request.is_head();
+  slot.unsafe = !request.is_safe();
   slot.version_minor = request.version_minor();
   slot.close_after = !request.keep_alive();
   if (slot.close_after) phase_ = Phase::kFinishing;  // parse nothing after it
@@ -424,6 +433,7 @@ void Connection::LogCutOffRequest() {
   Slot slot;
   slot.parsed = loop().Now();  // as a 408 for a stalled body: 0 duration
   slot.head = request.is_head();
+  slot.unsafe = !request.is_safe();
   slot.version_minor = request.version_minor();
   slot.metrics_route = context().dispatcher->MetricsRouteOf(request);
   const int status = server_error_ ? 500 : kStatusConnectionClosed;
@@ -686,7 +696,11 @@ void Connection::MoveReadyOutput() {
     if (close) {
       // Nothing after a closing answer is sent: let the rest go. The client
       // pipelined them, and may be sending more: the close lingers.
-      if (!pipeline_.empty() || !stash_.empty()) input_dropped_ = true;
+      if (!pipeline_.empty() || !stash_.empty() || held_request_.has_value()) {
+        input_dropped_ = true;
+      }
+      // Not processed: a client may send it again (RFC 9112 §9.6).
+      DropHeldRequest();
       for (Slot& rest : pipeline_) {
         LogUnanswered(rest, /*reached_stream=*/false);
         LogCutOffAfter(rest);
@@ -703,10 +717,19 @@ void Connection::MoveReadyOutput() {
 void Connection::Advance() {
   if (phase_ == Phase::kClosed) return;
   MoveReadyOutput();
+  // A request with an unsafe method whose turn came: every request before
+  // it is answered (and none ended the connection, or it was dropped).
+  if (held_request_.has_value() && phase_ == Phase::kOpen && !AnyInFlight()) {
+    HeldRequest held = *std::move(held_request_);
+    held_request_.reset();
+    Dispatch(std::move(held.request), held.arrival);
+    if (phase_ == Phase::kClosed) return;
+    MoveReadyOutput();
+  }
   // Requests received while the pipeline was full, as long as answering
   // them inline keeps making room.
   while (phase_ == Phase::kOpen && !stash_.empty() &&
-         pipeline_.size() < config().max_pipeline_depth) {
+         pipeline_.size() < config().max_pipeline_depth && !UnsafeRequestPending()) {
     if (OutputBacklogged()) {
       // Answers pile up unsent (a client that pipelines and does not
       // read): the kernel takes what it can, and the rest of the stash
@@ -851,8 +874,21 @@ void Connection::ReleaseBodyMemory() {
 }
 
 bool Connection::Idle() const {
-  return pipeline_.empty() && stash_.empty() && ParserIdle() &&
+  return pipeline_.empty() && stash_.empty() && ParserIdle() && !held_request_.has_value() &&
          stream_->pending_output() == 0;
+}
+
+bool Connection::AnyInFlight() const {
+  for (const Slot& s : pipeline_) {
+    if (s.state != Slot::State::kDone) return true;
+  }
+  return false;
+}
+
+void Connection::DropHeldRequest() {
+  if (!held_request_.has_value()) return;
+  held_request_.reset();
+  ReleaseBodyMemory();  // its body's share of max_body_memory
 }
 
 bool Connection::WantRead() const {
@@ -860,7 +896,7 @@ bool Connection::WantRead() const {
     case Phase::kLingering:
       return true;
     case Phase::kOpen:
-      return !input_ended_ && stash_.empty() &&
+      return !input_ended_ && stash_.empty() && !UnsafeRequestPending() &&
              pipeline_.size() < config().max_pipeline_depth && !OutputBacklogged();
     default:
       return false;
@@ -889,6 +925,7 @@ void Connection::Close() {
     ReleaseExchange(s);  // the client is gone
   }
   pipeline_.clear();
+  DropHeldRequest();
   stash_.clear();
   LogCutOffRequest();
   ReleaseParser();

@@ -194,6 +194,7 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
     bool close_after = false;  // this answer ends the connection
     bool truncated = false;    // cut short: MarkTruncated() once at the front
     bool head = false;         // a HEAD request: no body is sent
+    bool unsafe = false;       // its method is not safe (RFC 9110 §9.2.1)
     bool chunked = false;      // streamed body: chunked (else until close)
     int version_minor = 1;
     int stream_status = 0;     // a streamed answer's status (for the log)
@@ -324,6 +325,17 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
     return pending > config().max_unsent_bytes || (output_paused_ && pending > 0);
   }
   bool Idle() const;
+  // Some request in the pipeline is still being processed (not answered).
+  bool AnyInFlight() const;
+  // The held request is let go unprocessed (a closing answer before it, or
+  // the connection's close), with its body's memory.
+  void DropHeldRequest();
+  // Nothing more is parsed for now: a request with an unsafe method waits
+  // for those before it, or is still processed itself (RFC 9112 §9.3.2).
+  bool UnsafeRequestPending() const {
+    return held_request_.has_value() || (!pipeline_.empty() && pipeline_.back().unsafe &&
+                                         pipeline_.back().state != Slot::State::kDone);
+  }
   bool ParserIdle() const { return parser_ == nullptr || parser_->idle(); }
   // `data`, just read, is only CR and LF bytes and comes between requests
   // (none in progress, none waiting): empty lines (CRLF) the parser will
@@ -332,7 +344,7 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // No byte of a further request was received after the last one parsed
   // (none unparsed, stashed or in the parser): the last slot is the last.
   bool NoRequestAfterLast() const {
-    return unparsed_ == 0 && stash_.empty() && ParserIdle();
+    return unparsed_ == 0 && stash_.empty() && ParserIdle() && !held_request_.has_value();
   }
   bool HeadersComplete() const {
     return parser_ != nullptr && parser_->headers_complete();
@@ -368,6 +380,16 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // ConnectionOwner::TakeParser); the pipeline allocates nothing when empty
   // (std::deque would allocate ~600 bytes up front).
   std::unique_ptr<http::RequestParser> parser_;
+  // A request with an unsafe method parsed while requests before it were
+  // still being processed: it is dispatched once they are all answered
+  // (RFC 9112 §9.3.2: only safe methods run in parallel), and never if one
+  // of them ends the connection (§9.6: no request after a closing answer is
+  // processed). Nothing after it is parsed meanwhile.
+  struct HeldRequest {
+    http::Request request;
+    SteadyTime arrival;
+  };
+  std::optional<HeldRequest> held_request_;
   std::list<Slot> pipeline_;
   // The output went over max_unsent_bytes and has not drained since.
   bool output_paused_ = false;

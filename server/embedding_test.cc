@@ -184,6 +184,16 @@ class EmbeddingTest : public ::testing::Test {
     return r;
   }
 
+  // One round trip on a new connection: the (one) reactor handled every
+  // byte read before it.
+  void RoundTrip() {
+    RawClient d(port_);
+    ASSERT_TRUE(d.Send(Get("/hello")));
+    std::optional<testing::RawResponse> r = d.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+  }
+
   Gate gate_;
   std::atomic<int> counted_{0};
   // `c` sends /park with /hello pipelined behind it (then its FIN, if
@@ -308,6 +318,57 @@ TEST_F(EmbeddingTest, AClosingAnswerAfterTheClientsEndClosesAtOnce) {
     EXPECT_EQ(r->status, 200);
   }
   EXPECT_EQ(server_->metrics().open_connections.load(), 1);
+}
+
+// A request with an unsafe method pipelined behind one still processed
+// waits for it (RFC 9112 §9.3.2: only safe methods run in parallel), and
+// is never processed when that answer closes the connection (§9.6: the
+// client may send it again). Both once ran at once, and a closing answer
+// dropped the answer of a POST that had run.
+TEST_F(EmbeddingTest, AnUnsafeRequestWaitsForThePipelineBeforeIt) {
+  StartServer();
+  const std::string post = "POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx";
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/park") + post + Get("/hello")));
+  ASSERT_TRUE(parking_.WaitParked(1));
+  RoundTrip();
+  EXPECT_EQ(counted_.load(), 0);  // waits for /park
+  EXPECT_TRUE(parking_.Take(0).Send(http::Response::Text(200, "parked\n")));
+  for (const std::string_view body : {"parked\n", "counted\n", "hello\n"}) {
+    std::optional<testing::RawResponse> r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->body, body);
+  }
+  EXPECT_EQ(counted_.load(), 1);
+
+  // Behind a closing answer: not processed.
+  RawClient d(port_);
+  ASSERT_TRUE(d.Send(Get("/park") + post));
+  ASSERT_TRUE(parking_.WaitParked(2));
+  EXPECT_TRUE(
+      parking_.Take(1).Send(http::Response::Text(200, "last\n").AddHeader("Connection", "close")));
+  std::optional<testing::RawResponse> r = d.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "last\n");
+  EXPECT_TRUE(d.WaitClosed());
+  EXPECT_EQ(d.pending(), "");
+  RoundTrip();
+  EXPECT_EQ(counted_.load(), 1);
+}
+
+// Safe methods behind a slow one still run at once (in parallel).
+TEST_F(EmbeddingTest, SafeRequestsRunBehindOneStillProcessed) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/park") + Get("/park")));
+  ASSERT_TRUE(parking_.WaitParked(2));  // both handlers ran
+  EXPECT_TRUE(parking_.Take(1).Send(http::Response::Text(200, "second\n")));
+  EXPECT_TRUE(parking_.Take(0).Send(http::Response::Text(200, "first\n")));
+  for (const std::string_view body : {"first\n", "second\n"}) {
+    std::optional<testing::RawResponse> r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->body, body);
+  }
 }
 
 // The same from an answer that comes late, while an answer behind it is
