@@ -177,10 +177,10 @@ void Connection::ProcessInput(std::string_view data, SteadyTime arrival) {
     // None in progress: the parser goes; the request's body stays held
     // (Dispatch() passes it on).
     if (data.empty() && parser_->idle()) ReleaseParser(/*keep_body_memory=*/true);
-    if (!request.is_safe() && AnyInFlight()) {
+    if (!pipeline_.empty() && !request.is_safe() && AnyInFlight()) {
       // Processed after those before it (RFC 9112 §9.3.2), if at all; the
       // rest of the input waits for it (its body stays held).
-      held_request_.emplace(HeldRequest{std::move(request), arrival});
+      held_request_ = std::make_unique<HeldRequest>(HeldRequest{std::move(request), arrival});
       stash_.append(data);
       unparsed_ = 0;
       return;
@@ -696,7 +696,7 @@ void Connection::MoveReadyOutput() {
     if (close) {
       // Nothing after a closing answer is sent: let the rest go. The client
       // pipelined them, and may be sending more: the close lingers.
-      if (!pipeline_.empty() || !stash_.empty() || held_request_.has_value()) {
+      if (!pipeline_.empty() || !stash_.empty() || held_request_ != nullptr) {
         input_dropped_ = true;
       }
       // Not processed: a client may send it again (RFC 9112 §9.6).
@@ -719,10 +719,9 @@ void Connection::Advance() {
   MoveReadyOutput();
   // A request with an unsafe method whose turn came: every request before
   // it is answered (and none ended the connection, or it was dropped).
-  if (held_request_.has_value() && phase_ == Phase::kOpen && !AnyInFlight()) {
-    HeldRequest held = *std::move(held_request_);
-    held_request_.reset();
-    Dispatch(std::move(held.request), held.arrival);
+  if (held_request_ != nullptr && phase_ == Phase::kOpen && !AnyInFlight()) {
+    const std::unique_ptr<HeldRequest> held = std::move(held_request_);
+    Dispatch(std::move(held->request), held->arrival);
     if (phase_ == Phase::kClosed) return;
     MoveReadyOutput();
   }
@@ -874,7 +873,7 @@ void Connection::ReleaseBodyMemory() {
 }
 
 bool Connection::Idle() const {
-  return pipeline_.empty() && stash_.empty() && ParserIdle() && !held_request_.has_value() &&
+  return pipeline_.empty() && stash_.empty() && ParserIdle() && held_request_ == nullptr &&
          stream_->pending_output() == 0;
 }
 
@@ -886,7 +885,7 @@ bool Connection::AnyInFlight() const {
 }
 
 void Connection::DropHeldRequest() {
-  if (!held_request_.has_value()) return;
+  if (held_request_ == nullptr) return;
   held_request_.reset();
   ReleaseBodyMemory();  // its body's share of max_body_memory
 }

@@ -333,8 +333,8 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // Nothing more is parsed for now: a request with an unsafe method waits
   // for those before it, or is still processed itself (RFC 9112 §9.3.2).
   bool UnsafeRequestPending() const {
-    return held_request_.has_value() || (!pipeline_.empty() && pipeline_.back().unsafe &&
-                                         pipeline_.back().state != Slot::State::kDone);
+    return held_request_ != nullptr || (!pipeline_.empty() && pipeline_.back().unsafe &&
+                                        pipeline_.back().state != Slot::State::kDone);
   }
   bool ParserIdle() const { return parser_ == nullptr || parser_->idle(); }
   // `data`, just read, is only CR and LF bytes and comes between requests
@@ -344,7 +344,7 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // No byte of a further request was received after the last one parsed
   // (none unparsed, stashed or in the parser): the last slot is the last.
   bool NoRequestAfterLast() const {
-    return unparsed_ == 0 && stash_.empty() && ParserIdle() && !held_request_.has_value();
+    return unparsed_ == 0 && stash_.empty() && ParserIdle() && held_request_ == nullptr;
   }
   bool HeadersComplete() const {
     return parser_ != nullptr && parser_->headers_complete();
@@ -389,7 +389,7 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
     http::Request request;
     SteadyTime arrival;
   };
-  std::optional<HeldRequest> held_request_;
+  std::unique_ptr<HeldRequest> held_request_;  // (rare: kept off the object)
   std::list<Slot> pipeline_;
   // The output went over max_unsent_bytes and has not drained since.
   bool output_paused_ = false;
