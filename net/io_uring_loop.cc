@@ -33,13 +33,13 @@ using internal::ErrnoStatus;
 
 // user_data = control block address | tag (blocks are 8-aligned).
 enum Tag : uint64_t {
-  kTagIgnore = 0,  // cancellations: no control block
-  kTagWake = 1,    // the eventfd read: no control block
-  kTagPoll = 2,    // Watch()
-  kTagRecv = 3,    // stream: multishot receive
-  kTagSend = 4,    // stream: send
-  kTagHup = 5,     // stream: hang-up poll while not reading
-  kTagAccept = 6,  // multishot accept
+  kTagIgnore = 0,   // cancellations: no control block
+  kTagWake = 1,     // the eventfd read: no control block
+  kTagPoll = 2,     // Watch()
+  kTagRecv = 3,     // stream: multishot receive
+  kTagSend = 4,     // stream: send
+  kTagHup = 5,      // stream: hang-up poll while no receive is armed
+  kTagAccept = 6,   // multishot accept
   kTagPollAlt = 7,  // Watch(): the poll armed after a Modify (see WatchCore)
 };
 constexpr uint64_t kTagMask = 7;
@@ -587,7 +587,7 @@ class StreamCore final : public Core {
         OnSend(res);
         break;
       case kTagHup:
-        OnHup(res);
+        OnHup(res, flags);
         break;
       default:
         break;
@@ -618,16 +618,20 @@ class StreamCore final : public Core {
   // A pause costs nothing until data arrives during it: only then is the
   // receive cancelled (the stash stays bounded by what was in flight) and a
   // poll watches for a hang-up instead; an armed receive reports the end
-  // of input and errors by itself. Bytes arriving during a pause mark the
-  // stream throttled: its peer is ahead of its consumer (a client that
-  // pipelines past the pipeline's depth, or sends while not reading its
-  // answers), and a multishot receive would take all the peer sent, up to
-  // every provided buffer, into the process each time reading resumed. A
-  // throttled stream receives one buffer per receive, so what the consumer
-  // cannot take yet stays in the kernel, under the socket's flow control,
-  // as on the readiness stream, for the rest of the connection (a peer
-  // that ran ahead once is likely to again; a receive that finds the
-  // socket empty is no proof it stopped).
+  // of input and errors by itself. Whenever no receive is armed (paused,
+  // or past the end of input) the poll watches, so that a reset is
+  // reported as epoll reports it on the readiness stream's parked socket:
+  // a client that half-closed and then reset while its answer was being
+  // made is gone, and its owner stops working for it. Bytes arriving
+  // during a pause mark the stream throttled: its peer is ahead of its
+  // consumer (a client that pipelines past the pipeline's depth, or sends
+  // while not reading its answers), and a multishot receive would take all
+  // the peer sent, up to every provided buffer, into the process each time
+  // reading resumed. A throttled stream receives one buffer per receive,
+  // so what the consumer cannot take yet stays in the kernel, under the
+  // socket's flow control, as on the readiness stream, for the rest of the
+  // connection (a peer that ran ahead once is likely to again; a receive
+  // that finds the socket empty is no proof it stopped).
   void UpdateOps() {
     if (!Live()) return;
     if (reading_ && !eof_ && recv_ == RecvState::kIdle) ArmRecv();
@@ -635,11 +639,18 @@ class StreamCore final : public Core {
       loop_->CancelOp(this, kTagRecv);
       recv_ = RecvState::kCancelling;
     }
-    const bool want_hup = !reading_ && !eof_ && recv_ == RecvState::kIdle &&
-                          !eof_seen_while_paused_;
+    const bool want_hup = recv_ == RecvState::kIdle && (!reading_ || eof_);
     if (want_hup && !hup_armed_) {
+      // Multishot and edge-triggered (io_uring's default without
+      // IORING_POLL_ADD_LEVEL): one completion with the socket's state
+      // when armed, then one per change of it (a FIN, a reset, both
+      // directions shut), never one per iteration. A one-shot poll cannot
+      // do this past a FIN: the kernel adds POLLRDHUP (with POLLERR,
+      // POLLHUP) to every poll's mask, so it would complete at once,
+      // again and again. Bytes arriving wake no poll that does not ask
+      // for POLLIN.
       io_uring_sqe* sqe = loop_->Sqe();
-      io_uring_prep_poll_add(sqe, fd_, POLLRDHUP);
+      io_uring_prep_poll_multishot(sqe, fd_, POLLRDHUP);
       loop_->Arm(this, kTagHup, sqe);
       hup_armed_ = true;
     }
@@ -868,34 +879,47 @@ class StreamCore final : public Core {
     return true;
   }
 
-  void OnHup(int res) {
-    hup_armed_ = false;
-    hup_cancelling_ = false;
-    if (res >= 0 && Live() && !reading_ && !eof_reported_) {
+  // A report of the hang-up poll: the socket's state (see UpdateOps).
+  void OnHup(int res, uint32_t flags) {
+    const bool wanted = !hup_cancelling_;  // not replaced by a receive
+    if (!(flags & IORING_CQE_F_MORE)) {
+      hup_armed_ = false;
+      hup_cancelling_ = false;
+    }
+    if (res > 0 && wanted && Live()) {
       if (res & (POLLERR | POLLNVAL)) {
+        // A reset (or another error), before or after the end of input:
+        // as on the readiness stream, what the peer sent before it and
+        // the owner has not taken is not delivered.
         int err = 0;
         socklen_t len = sizeof(err);
         ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
         Fail(err != 0 ? err : ECONNRESET);
         return;
       }
-      // A hang-up (both ways) ends the input. A half-close, even while an
-      // answer is stuck, stays for the receive to find once reading
-      // resumes, after what the client sent before it (arming again would
-      // report it at once, forever).
-      if (res & POLLHUP) {
-        eof_ = true;
-        eof_reported_ = true;
-        // Nothing is delivered after the end: what arrived during the pause
-        // goes, as the readiness stream leaves it unread in the kernel.
-        stash_.clear();
-        callbacks_->OnStreamEof();
-        return;
+      if (!eof_ && !eof_seen_while_paused_) {
+        // Paused. A hang-up (both ways) ends the input. A half-close, even
+        // while an answer is stuck, stays for the receive to find once
+        // reading resumes, after what the client sent before it; the poll
+        // goes on watching for a reset meanwhile.
+        if (res & POLLHUP) {
+          eof_ = true;
+          eof_reported_ = true;
+          // Nothing is delivered after the end: what arrived during the
+          // pause goes, as the readiness stream leaves it unread in the
+          // kernel.
+          stash_.clear();
+          callbacks_->OnStreamEof();
+        } else if (res & POLLRDHUP) {
+          eof_seen_while_paused_ = true;
+        }
       }
-      eof_seen_while_paused_ = true;
-      return;
+      // Otherwise the input had ended or was seen ending: a hang-up
+      // without an error is both directions shut in order (the owner's
+      // ShutdownWrite, the peer's FIN), no reset. Nothing to report, as on
+      // the readiness stream; the poll stays for a reset that may follow.
     }
-    UpdateOps();
+    if (!hup_armed_) UpdateOps();  // ended by the kernel: again if still wanted
   }
 
   void Fail(int error) {

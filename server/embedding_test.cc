@@ -497,6 +497,38 @@ TEST_F(EmbeddingTest, ClientGoneThenAnswerIsDroppedSafely) {
   EXPECT_FALSE(r.Send(http::Response::Text(200, "nobody\n")));
 }
 
+// A client that sends its request, half-closes (a script's
+// shutdown(SHUT_WR)) and then resets the connection (its own timeout gave
+// up) while the handler works is gone: the request is cancelled, logged
+// and counted 499, and the connection closed, on both loops. On io_uring
+// nothing watched the socket once the input had ended, so the handler ran
+// on for nobody until its answer, logged 200 and counted, its time fed to
+// admission's cost estimate (outside review: GET /slow?ms=3000, the reset
+// 0.3 s later; epoll cancelled it at once).
+TEST_F(EmbeddingTest, AResetAfterAHalfCloseCancelsTheRequest) {
+  StartServer();
+  {
+    RawClient c(port_);
+    ASSERT_TRUE(c.Send(Get("/park")));
+    ASSERT_TRUE(parking_.WaitParked(1));
+    // Whether the server reads the FIN before the reset arrives or after,
+    // it reads the end of input (the kernel reports the FIN before the
+    // error), then must notice the reset.
+    c.ShutdownWrite();
+    c.Reset();
+  }
+  Responder r = parking_.Take(0);
+  ASSERT_TRUE(Eventually([&] { return r.closed(); })) << "the reset went unnoticed";
+  EXPECT_TRUE(r.context().cancelled());
+  EXPECT_FALSE(r.Send(http::Response::Text(200, "nobody\n")));
+  std::string page;
+  EXPECT_TRUE(EventuallyScraped(server_->metrics(),
+                                "brisk_requests_total{route=\"/park\",status=\"499\"} 1\n", &page))
+      << page;
+  EXPECT_THAT(page, HasSubstr("brisk_requests_total{route=\"/park\",status=\"200\"} 0\n"));
+  EXPECT_TRUE(Eventually([&] { return server_->metrics().open_connections.load() == 0; }));
+}
+
 // A request whose client leaves before its answer is still one request,
 // counted and logged: one never answered with 499 (nginx's "client closed
 // request"), a stream cut short with its status and the bytes sent.
