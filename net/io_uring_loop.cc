@@ -598,7 +598,19 @@ class StreamCore final : public Core {
     if (flags & IORING_CQE_F_BUFFER) {
       loop_->ReturnBuffer(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
     }
-    if (tag == kTagSend) OnSend(res);  // a close held back by it goes on
+    if (tag == kTagSend) {
+      if (closing_) {
+        OnSend(res);  // a close held back by it goes on
+      } else {
+        // Only the loop's destructor orphans a stream its owner has not
+        // closed (an owner that breaks the contract: the handle goes
+        // before the loop). Nothing is sent again, no callback runs: a
+        // resubmitted send (a cancelled one, the rest of a partial one)
+        // kept the destructor waiting out its bound, then left the kernel
+        // pointing into the freed output.
+        sending_ = false;
+      }
+    }
     return false;
   }
 
