@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -77,6 +78,23 @@ class Core {
 using internal::InterestToPollMask;
 using internal::PollMaskToEvents;
 
+// io_uring_enter errors that pass: the next iteration submits again.
+// ENOMEM/EAGAIN: the kernel short of memory for the submission; EBUSY:
+// a completion backlog; EINTR: a signal while waiting.
+bool TransientEnterError(int ret) {
+  return ret == -EINTR || ret == -EAGAIN || ret == -EBUSY || ret == -ENOMEM;
+}
+
+// Any other: EBADR, the kernel dropped completions under memory pressure;
+// which ones is unknown (connections would hang for good), so the process
+// exits for its supervisor to restart it. EBADF/EFAULT/EINVAL/ENXIO...: a
+// broken invariant of ours.
+[[noreturn]] void DieOfEnterError(int ret) {
+  std::fprintf(stderr, "brisk::net: io_uring_enter: %s%s\n", std::strerror(-ret),
+               ret == -EBADR ? " (completions lost under memory pressure): exiting" : "");
+  std::abort();
+}
+
 class UringLoop final : public internal::LoopBase {
  public:
   UringLoop(const Clock* clock, const EventLoopOptions& options)
@@ -102,14 +120,19 @@ class UringLoop final : public internal::LoopBase {
   bool destroying() const { return destroying_; }
 
   // ------------------------------------------------- for the control blocks
-  // A free submission entry (submits what is queued if the queue is full).
+  // A free submission entry, after every one taken before it. When the ring
+  // is full, what it holds is submitted first. If the kernel takes none of
+  // it (io_uring_enter short of memory: EAGAIN, ENOMEM, EBUSY), the entry
+  // is one held back here instead, moved into the ring by the next
+  // iteration before it submits, as RunOnce retries a failed
+  // io_uring_enter: the caller runs inside a callback and cannot wait.
+  // (Submitting again until an entry came free could spin for good.)
   io_uring_sqe* Sqe() {
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-    while (sqe == nullptr) {
-      io_uring_submit(&ring_);
-      sqe = io_uring_get_sqe(&ring_);
+    if (held_.empty()) {
+      if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
+      if (SubmitForRoom(1)) return io_uring_get_sqe(&ring_);
     }
-    return sqe;
+    return &held_.emplace_back();
   }
   // Tags `sqe` as an operation of `core` (counted in flight).
   void Arm(Core* core, Tag tag, io_uring_sqe* sqe) {
@@ -128,17 +151,20 @@ class UringLoop final : public internal::LoopBase {
   // cancellations whatever they found. By user_data, not by fd: a
   // cancellation keyed by fd scans every bucket of the kernel's cancel
   // table (measured: ~3 us per connection), one keyed by user_data is a
-  // hash lookup.
+  // hash lookup. The chain goes to the kernel in one submission (a link
+  // ends with it): in the ring, or held back whole.
   void CancelAndClose(Core* core, const Tag* tags, size_t count, int fd) {
-    if (io_uring_sq_space_left(&ring_) < count + 1) io_uring_submit(&ring_);
+    const bool in_ring =
+        held_.empty() && (io_uring_sq_space_left(&ring_) >= count + 1 || SubmitForRoom(count + 1));
+    auto next = [&] { return in_ring ? io_uring_get_sqe(&ring_) : &held_.emplace_back(); };
     for (size_t i = 0; i < count; ++i) {
       const Tag tag = tags[i];
-      io_uring_sqe* cancel = Sqe();
+      io_uring_sqe* cancel = next();
       io_uring_prep_cancel64(cancel, reinterpret_cast<uint64_t>(core) | tag, 0);
       io_uring_sqe_set_data64(cancel, kTagIgnore);
       cancel->flags |= IOSQE_IO_HARDLINK | IOSQE_CQE_SKIP_SUCCESS;
     }
-    io_uring_sqe* close = Sqe();
+    io_uring_sqe* close = next();
     io_uring_prep_close(close, fd);
     io_uring_sqe_set_data64(close, kTagIgnore);
     close->flags |= IOSQE_CQE_SKIP_SUCCESS;
@@ -219,6 +245,30 @@ class UringLoop final : public internal::LoopBase {
   }
   int Dispatch(const Done& d);
   int RunDeferredWork();
+  // Submits what the ring holds; true if `n` entries are free then.
+  bool SubmitForRoom(unsigned n) {
+    const int r = io_uring_submit(&ring_);
+    if (r < 0 && !TransientEnterError(r) && !destroying_) DieOfEnterError(r);
+    return io_uring_sq_space_left(&ring_) >= n;
+  }
+  // Moves the entries held back (Sqe) into the ring, in order, a linked
+  // chain whole (unless longer than the ring); what the kernel leaves no
+  // room for stays for the next iteration.
+  void MoveHeld() {
+    while (!held_.empty()) {
+      size_t chain = 1;
+      while (chain < held_.size() &&
+             (held_[chain - 1].flags & (IOSQE_IO_LINK | IOSQE_IO_HARDLINK)) != 0) {
+        ++chain;
+      }
+      const auto need = static_cast<unsigned>(std::min<size_t>(chain, ring_.sq.ring_entries));
+      if (io_uring_sq_space_left(&ring_) < need && !SubmitForRoom(need)) return;
+      for (unsigned i = 0; i < need; ++i) {
+        *io_uring_get_sqe(&ring_) = held_.front();
+        held_.pop_front();
+      }
+    }
+  }
 
   io_uring ring_{};
   bool ring_ready_ = false;
@@ -235,6 +285,9 @@ class UringLoop final : public internal::LoopBase {
   std::vector<Core*> running_deferred_;
   std::vector<Core*> before_submit_;
   std::vector<Core*> preparing_;
+  // Submission entries held back while the kernel took none (Sqe), in
+  // order; a deque, so an entry stays where it is while more are added.
+  std::deque<io_uring_sqe> held_;
 
   // Provided receive buffers (one group for the loop).
   const unsigned buffer_count_;
@@ -1051,6 +1104,7 @@ int UringLoop::RunDeferredWork() {
 }
 
 int UringLoop::RunOnce(Duration max_wait) {
+  MoveHeld();
   preparing_.swap(before_submit_);
   for (Core* core : preparing_) {
     --core->inflight_;
@@ -1058,7 +1112,9 @@ int UringLoop::RunOnce(Duration max_wait) {
     Release(core);
   }
   preparing_.clear();
-  const int64_t wait_ns = BeginIteration(max_wait, !deferred_.empty());
+  // Entries still held back (the kernel took none): no sleep before they
+  // are submitted.
+  const int64_t wait_ns = BeginIteration(max_wait, !deferred_.empty() || !held_.empty());
   io_uring_cqe* first = nullptr;
   int ret;
   if (wait_ns == 0) {
@@ -1070,18 +1126,7 @@ int UringLoop::RunOnce(Duration max_wait) {
     ret = io_uring_submit_and_wait_timeout(&ring_, &first, 1, &ts, nullptr);
   }
   const int64_t now = ReadClock();
-  if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN &&
-      ret != -EBUSY && ret != -ENOMEM) {
-    // ENOMEM (the kernel short of memory for the submission) passes: the
-    // next iteration submits again. EBADR: the kernel dropped completions
-    // under memory pressure; which ones is unknown (connections would hang
-    // for good), so the process exits for its supervisor to restart it.
-    // EBADF/EFAULT/EINVAL/ENXIO...: a broken invariant of ours.
-    std::fprintf(stderr, "brisk::net: io_uring_enter: %s%s\n", std::strerror(-ret),
-                 ret == -EBADR ? " (completions lost under memory pressure): exiting"
-                               : "");
-    std::abort();
-  }
+  if (ret < 0 && ret != -ETIME && !TransientEnterError(ret)) DieOfEnterError(ret);
   // Take one batch off the completion queue, then dispatch: callbacks may
   // queue submissions (even submit, if the queue is full) meanwhile.
   const unsigned n = io_uring_peek_batch_cqe(&ring_, cqe_ptrs_.data(),
@@ -1199,15 +1244,11 @@ UringLoop::~UringLoop() {
     // Cancel everything and collect the completions, so the kernel no
     // longer touches any buffer or socket when they are freed and closed.
     for (Core* core : cores_) core->orphaned_ = true;
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-    if (sqe == nullptr) {
-      io_uring_submit(&ring_);
-      sqe = io_uring_get_sqe(&ring_);
-    }
-    if (sqe != nullptr) {
-      io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
-      io_uring_sqe_set_data64(sqe, kTagIgnore);
-    }
+    // After what was held back (Sqe), which it cancels too.
+    MoveHeld();
+    io_uring_sqe* sqe = Sqe();
+    io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+    io_uring_sqe_set_data64(sqe, kTagIgnore);
     auto in_flight = [this] {
       if (wake_armed_) return true;
       for (Core* core : cores_) {
@@ -1219,7 +1260,8 @@ UringLoop::~UringLoop() {
     deferred_.clear();
     for (Core* core : before_submit_) --core->inflight_;
     before_submit_.clear();
-    for (int round = 0; round < 1000 && in_flight(); ++round) {
+    for (int round = 0; round < 1000 && (in_flight() || !held_.empty()); ++round) {
+      MoveHeld();
       __kernel_timespec ts{0, 10'000'000};
       io_uring_cqe* cqe = nullptr;
       io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
@@ -1237,7 +1279,14 @@ UringLoop::~UringLoop() {
       }
       io_uring_cq_advance(&ring_, n);
     }
+    MoveHeld();
     io_uring_submit(&ring_);  // closes queued by the last completions
+    // Closes the kernel never took (it refused every submission): the
+    // sockets are closed all the same.
+    for (const io_uring_sqe& held : held_) {
+      if (held.opcode == IORING_OP_CLOSE) close(held.fd);
+    }
+    held_.clear();
     for (Core* core : cores_) delete core;
     cores_.clear();
     io_uring_queue_exit(&ring_);
