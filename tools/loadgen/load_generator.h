@@ -26,11 +26,12 @@
 //   absl::StatusOr<std::vector<RunStats>> per_class = RunLoadByClass(options);
 //
 // A run stops by itself: every request is either answered, or counted as a
-// timeout `timeout` after its scheduled time (its connection is then closed
-// and reopened), so the run lasts at most warmup + duration + timeout (plus
-// the initial connects). Connections the server closes (`Connection: close`,
-// a reset) are reopened; a request in flight on them counts as an error and
-// is not retried.
+// timeout: unsent when it waited `timeout` for a connection, or `timeout`
+// after its send (its connection is then closed and reopened); so the run
+// lasts at most warmup + duration + 2 x timeout (plus the initial
+// connects). Connections the server closes (`Connection: close`, a reset)
+// are reopened; a request in flight on them counts as an error and is not
+// retried.
 //
 // Threading: RunLoad blocks. With `threads` = N it runs N event loops, each
 // on its own thread with rate/N and connections/N of every class

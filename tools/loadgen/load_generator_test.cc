@@ -317,12 +317,23 @@ TEST(LoadGeneratorTest, UnansweredRequestsTimeOut) {
   EXPECT_EQ(stats->scheduled, 10u);
   EXPECT_EQ(stats->completed, 0u);
   EXPECT_EQ(stats->errors.timeout, 10u);
+  // Requests 0 and 1 go out at once and time out 100 ms after their sends
+  // (at >= 100 and 110 ms), each connection then carries at most one more
+  // (in flight until >= 200 ms); the rest (due 20..90 ms) expire unsent at
+  // 100 ms past their due times.
+  EXPECT_GE(stats->errors.timeout_after_send(), 2u);
+  EXPECT_LE(stats->errors.timeout_after_send(), 4u);
+  EXPECT_GE(stats->errors.timeout_before_send, 6u);
+  EXPECT_EQ(stats->sent, stats->errors.timeout_after_send());
   EXPECT_TRUE(stats->status_counts.empty());
-  // Each counts in the latencies as the timeout (it was left out: a p99
-  // under the timeout, or none at all, for requests that all timed out).
+  // Each counts in the latencies as at least the timeout (it was left out:
+  // a p99 under the timeout, or none at all, for requests that all timed
+  // out): exactly the timeout for those never sent, their wait for a
+  // connection plus the timeout for the others.
   EXPECT_EQ(stats->latencies.count(), 10u);
+  EXPECT_EQ(stats->latencies.Percentile(0.0), 100'000u);
   EXPECT_EQ(stats->latencies.Percentile(50.0), 100'000u);
-  EXPECT_EQ(stats->latencies.Percentile(99.0), 100'000u);
+  EXPECT_GE(stats->latencies.Percentile(99.0), 100'000u);
   EXPECT_TRUE(stats->latencies_ok.empty());
   EXPECT_TRUE(stats->latencies_non2xx.empty());
   // Each timeout reopens its connection.
@@ -448,6 +459,32 @@ std::string TargetOf(const std::string& request) {
 
 std::string Response(int status) {
   return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: 2\r\n\r\nok";
+}
+
+// A request that waited for a connection still gets the whole timeout once
+// sent. One connection; the server takes 600 ms over each of two requests
+// due 10 ms apart. The second waits ~590 ms for the connection, then is
+// answered 600 ms after its send: 1.2 s after it was due. With the timeout
+// counted from the scheduled time (1 s) it went out with ~400 ms left and
+// timed out in flight, its answer thrown away with the connection (under
+// overload past --timeout, every request did: goodput halved). (Margins of
+// 400 ms either way; the sleeps are lower bounds.)
+TEST(LoadGeneratorTest, WaitingForAConnectionDoesNotShortenTheTimeoutAfterSending) {
+  TestServer server({.handler = [](const std::string&) {
+    std::this_thread::sleep_for(milliseconds(600));
+    return Response(200);
+  }});
+  LoadOptions o = Options(server.port(), 100, milliseconds(20));
+  o.connections = 1;
+  o.timeout = std::chrono::seconds(1);
+  absl::StatusOr<RunStats> stats = RunLoad(o);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->scheduled, 2u);
+  EXPECT_EQ(stats->completed, 2u);
+  EXPECT_EQ(stats->errors.timeout, 0u);
+  EXPECT_EQ(stats->errors.timeout_before_send, 0u);
+  EXPECT_EQ(server.connections(), 1 + 1);         // the probe, then one, never reopened
+  EXPECT_GE(stats->latencies.Max(), 1'190'000u);  // the second one, > --timeout
 }
 
 RequestClass Class(std::string name, uint16_t port, RequestSpec spec, uint64_t rate,

@@ -54,8 +54,9 @@ ABSL_FLAG(int32_t, connections, 64,
 ABSL_FLAG(absl::Duration, warmup, absl::ZeroDuration(),
           "Run this long first without recording.");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10),
-          "A request unanswered this long after its scheduled time is a "
-          "timeout; its connection is reopened.");
+          "A request unanswered this long after its send is a timeout (its "
+          "connection is reopened); so is one that waited this long for a "
+          "connection (never sent).");
 ABSL_FLAG(std::string, latency_out, "",
           "Write the latency distribution as CSV (percentile,latency_us); with "
           "several classes one file each, the class name before the extension.");

@@ -93,9 +93,11 @@ void AppendTextBody(RunStats& stats, const ReportInfo& info, std::string_view in
   }
   absl::StrAppend(out, "\n");
   absl::StrAppendFormat(out,
-                        "%serrors      connect %d, closed %d, timeout %d, parse %d\n",
-                        in, stats.errors.connect, stats.errors.closed,
-                        stats.errors.timeout, stats.errors.parse);
+                        "%serrors      connect %d, closed %d, timeout %d, parse %d "
+                        "(timed out before sending %d, after sending %d)\n",
+                        in, stats.errors.connect, stats.errors.closed, stats.errors.timeout,
+                        stats.errors.parse, stats.errors.timeout_before_send,
+                        stats.errors.timeout_after_send());
   AppendLatencyText(indent, "latency us ", stats.latencies, out);
   AppendLatencyText(indent, "2xx only   ", stats.latencies_ok, out);
   AppendLatencyText(indent, "non-2xx    ", stats.latencies_non2xx, out);
@@ -133,6 +135,9 @@ void AppendJsonBody(RunStats& stats, const ReportInfo& info,
                   ",\"closed\":", stats.errors.closed,
                   ",\"timeout\":", stats.errors.timeout,
                   ",\"parse\":", stats.errors.parse, "}");
+  // Apart from "errors", whose values scripts sum (tools/bench/*.sh).
+  absl::StrAppend(out, ",\"timeouts\":{\"before_send\":", stats.errors.timeout_before_send,
+                  ",\"after_send\":", stats.errors.timeout_after_send(), "}");
   AppendLatencyJson("latency_us", stats.latencies, out);
   AppendLatencyJson("latency_ok_us", stats.latencies_ok, out);
   AppendLatencyJson("latency_non2xx_us", stats.latencies_non2xx, out);

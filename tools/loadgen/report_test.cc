@@ -56,6 +56,7 @@ TEST(RunStatsTest, MergeAddsCountsAndSamples) {
   a.completed = 8;
   a.status_counts[200] = 8;
   a.errors.timeout = 2;
+  a.errors.timeout_before_send = 1;
   a.latencies.RecordMicros(100);
   a.send_window = seconds(1);
   b.scheduled = 5;
@@ -64,6 +65,8 @@ TEST(RunStatsTest, MergeAddsCountsAndSamples) {
   b.status_counts[200] = 3;
   b.status_counts[503] = 2;
   b.errors.connect = 1;
+  b.errors.timeout = 3;
+  b.errors.timeout_before_send = 2;
   b.latencies.RecordMicros(50);
   b.latencies.RecordMicros(300);
   b.send_window = seconds(2);
@@ -73,9 +76,11 @@ TEST(RunStatsTest, MergeAddsCountsAndSamples) {
   EXPECT_EQ(a.completed, 13u);
   EXPECT_EQ(a.status_counts[200], 11u);
   EXPECT_EQ(a.status_counts[503], 2u);
-  EXPECT_EQ(a.errors.timeout, 2u);
+  EXPECT_EQ(a.errors.timeout, 5u);
+  EXPECT_EQ(a.errors.timeout_before_send, 3u);
+  EXPECT_EQ(a.errors.timeout_after_send(), 2u);
   EXPECT_EQ(a.errors.connect, 1u);
-  EXPECT_EQ(a.errors.requests(), 2u);
+  EXPECT_EQ(a.errors.requests(), 5u);
   EXPECT_EQ(a.latencies.count(), 3u);
   EXPECT_EQ(a.latencies.Percentile(50), 100u);
   EXPECT_EQ(a.latencies.Max(), 300u);
@@ -121,7 +126,9 @@ TEST(ReportTest, HumanReadable) {
       << text;
   EXPECT_NE(text.find("scheduled 4, sent 4, completed 3"), std::string::npos) << text;
   EXPECT_NE(text.find(" 200: 2 503: 1"), std::string::npos) << text;
-  EXPECT_NE(text.find("connect 2, closed 0, timeout 1, parse 0"), std::string::npos)
+  EXPECT_NE(text.find("connect 2, closed 0, timeout 1, parse 0 "
+                      "(timed out before sending 0, after sending 1)\n"),
+            std::string::npos)
       << text;
   EXPECT_NE(text.find("p50 200 p90 4000 p99 4000 p99.9 4000 p99.99 4000 max 4000"),
             std::string::npos)
@@ -144,7 +151,8 @@ TEST(ReportTest, JsonLine) {
             "\"connections\":4,\"threads\":1,\"scheduled\":4,\"sent\":4,"
             "\"completed\":3,\"send_rate\":2.0,\"completion_rate\":1.0,"
             "\"status\":{\"200\":2,\"503\":1},\"errors\":{\"connect\":2,"
-            "\"closed\":0,\"timeout\":1,\"parse\":0},\"latency_us\":{\"p50\":200,"
+            "\"closed\":0,\"timeout\":1,\"parse\":0},"
+            "\"timeouts\":{\"before_send\":0,\"after_send\":1},\"latency_us\":{\"p50\":200,"
             "\"p90\":4000,\"p99\":4000,\"p99.9\":4000,\"p99.99\":4000,"
             "\"max\":4000,\"mean\":1433.3,\"samples\":3},"
             "\"latency_ok_us\":{\"p50\":100,\"p90\":4000,\"p99\":4000,"

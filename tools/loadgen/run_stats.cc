@@ -60,6 +60,7 @@ void RunStats::Merge(const RunStats& other) {
   errors.closed += other.errors.closed;
   errors.timeout += other.errors.timeout;
   errors.parse += other.errors.parse;
+  errors.timeout_before_send += other.errors.timeout_before_send;
   latencies.Merge(other.latencies);
   latencies_ok.Merge(other.latencies_ok);
   latencies_non2xx.Merge(other.latencies_non2xx);

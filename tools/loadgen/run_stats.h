@@ -56,10 +56,16 @@ class LatencyRecorder {
 struct ErrorCounts {
   uint64_t connect = 0;  // failed connection attempts
   uint64_t closed = 0;   // reset, or closed before the response was complete
-  uint64_t timeout = 0;  // unanswered `timeout` after its scheduled time
-  uint64_t parse = 0;    // malformed response
+  // Waited `timeout` for a connection and never sent, or sent and then
+  // unanswered `timeout` after its send.
+  uint64_t timeout = 0;
+  uint64_t parse = 0;  // malformed response
+  // Of `timeout`, those that expired waiting for a connection (never sent);
+  // the others timed out after sending.
+  uint64_t timeout_before_send = 0;
 
   uint64_t requests() const { return closed + timeout + parse; }
+  uint64_t timeout_after_send() const { return timeout - timeout_before_send; }
 };
 
 struct RunStats {
@@ -68,8 +74,9 @@ struct RunStats {
   uint64_t completed = 0;  // of those, answered (any status)
   std::map<int, uint64_t> status_counts;
   ErrorCounts errors;
-  // One sample per completed request, and one per timeout (at --timeout:
-  // its latency is at least that).
+  // One sample per completed request, and one per timeout: --timeout for
+  // one that expired unsent, its wait for a connection plus --timeout for
+  // one that timed out after sending (its latency is at least that).
   LatencyRecorder latencies;
   // The 2xx answers only: for a server that sheds load with fast 503s, the
   // latency of the requests it admitted.
