@@ -114,7 +114,9 @@ class Runner {
   void Send(Connection& c, const ScheduledRequest& r);
   void Flush(Connection& c);
   void OnReadable(Connection& c);
-  void OnResponse(Connection& c);
+  // `peer_closed`: the read that completed the response also saw the end of
+  // the stream (or an error); the connection cannot carry another request.
+  void OnResponse(Connection& c, bool peer_closed);
   // Ends the outstanding request of `c` with an error of `kind`, then closes
   // and reopens the connection.
   void FailRequest(Connection& c, uint64_t ErrorCounts::*kind);
@@ -346,13 +348,13 @@ void Runner::OnReadable(Connection& c) {
   ResponseParser::Result parsed = c.parser.Feed(c.in.readable());
   c.in.Consume(parsed.consumed);
   if (parsed.state == ResponseParser::kComplete) {
-    OnResponse(c);
+    OnResponse(c, r.status == net::IoBuffer::kEof || r.status == net::IoBuffer::kError);
   } else if (parsed.state == ResponseParser::kError ||
              r.status == net::IoBuffer::kBufferFull) {
     FailRequest(c, &ErrorCounts::parse);
   } else if (r.status == net::IoBuffer::kEof) {
     if (c.parser.FinishOnEof()) {
-      OnResponse(c);
+      OnResponse(c, /*peer_closed=*/true);
     } else {
       FailRequest(c, &ErrorCounts::closed);
     }
@@ -361,7 +363,7 @@ void Runner::OnReadable(Connection& c) {
   }
 }
 
-void Runner::OnResponse(Connection& c) {
+void Runner::OnResponse(Connection& c, bool peer_closed) {
   loop_->Cancel(c.timeout_timer);
   c.timeout_timer = net::kInvalidTimerId;
   --busy_;
@@ -386,10 +388,13 @@ void Runner::OnResponse(Connection& c) {
   // answer early, RFC 9112 §9.5): the rest of the body is not sent, so
   // the connection cannot carry another request (it would land inside the
   // body the server still reads): close it, as for Connection: close or
-  // stray bytes after the answer.
+  // stray bytes after the answer. So too when the server closed right after
+  // its answer without saying Connection: close (the end of the stream came
+  // in the same read): marked idle, it took the next request, which failed
+  // as `closed`.
   const bool request_sent = c.out.empty();
   c.out.Clear();
-  if (c.parser.keep_alive() && c.in.empty() && request_sent) {
+  if (c.parser.keep_alive() && c.in.empty() && request_sent && !peer_closed) {
     BecomeIdle(c);
   } else {
     Close(c);

@@ -29,9 +29,9 @@
 // timeout: unsent when it waited `timeout` for a connection, or `timeout`
 // after its send (its connection is then closed and reopened); so the run
 // lasts at most warmup + duration + 2 x timeout (plus the initial
-// connects). Connections the server closes (`Connection: close`, a reset)
-// are reopened; a request in flight on them counts as an error and is not
-// retried.
+// connects). Connections the server closes (`Connection: close`, a reset,
+// the end of the stream read with the answer) are reopened, never reused; a
+// request in flight on them counts as an error and is not retried.
 //
 // Threading: RunLoad blocks. With `threads` = N it runs N event loops, each
 // on its own thread with rate/N and connections/N of every class

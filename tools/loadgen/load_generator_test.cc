@@ -1,6 +1,8 @@
 #include "tools/loadgen/load_generator.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -41,6 +43,11 @@ class TestServer {
     bool chunked = false;       // chunked bodies instead of Content-Length
     bool never_answer = false;  // read requests, answer nothing
     milliseconds stall_first{0};  // the first request is answered this late
+    milliseconds delay_each{0};   // every request is answered this late
+    // After each answer, close the connection without saying Connection:
+    // close; the answer and the FIN leave in one segment (TCP_CORK), so the
+    // client reads both in one read().
+    bool close_after_answer = false;
     // Answers 200 as soon as a head is read (RFC 9112 §9.5 allows it), then
     // stops reading for a while (the client's send buffer fills) and reads
     // the rest of the body, which must be all 'b' (else a request landed
@@ -177,6 +184,7 @@ class TestServer {
     if (options_.handler) return SendAll(fd, options_.handler(request));
     if (options_.never_answer) return true;
     if (n == 0) std::this_thread::sleep_for(options_.stall_first);
+    std::this_thread::sleep_for(options_.delay_each);
     if (Every(options_.drop_every, n)) return false;
     const bool close = Every(options_.close_every, n);
     std::string response = Every(options_.status_503_every, n)
@@ -186,6 +194,13 @@ class TestServer {
     response += options_.chunked
                     ? "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
                     : "Content-Length: 5\r\n\r\nhello";
+    if (options_.close_after_answer) {
+      int one = 1;
+      EXPECT_EQ(setsockopt(fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)), 0);
+      SendAll(fd, response);
+      shutdown(fd, SHUT_WR);  // the FIN joins the corked answer
+      return false;
+    }
     return SendAll(fd, response) && !close;
   }
 
@@ -292,6 +307,24 @@ TEST(LoadGeneratorTest, ConnectionClosedMidRequestIsAnError) {
   EXPECT_EQ(stats->errors.closed, 20u);
   EXPECT_EQ(stats->errors.timeout + stats->errors.parse, 0u);
   EXPECT_EQ(stats->status_counts, (std::map<int, uint64_t>{{200, 80}}));
+}
+
+// A server that closes after its answer without saying Connection: close:
+// the answer and the end of the stream come in one read. The connection
+// is closed and reopened, not reused (the next request went out on it and
+// failed as `closed`). One connection and answers slower than the rate, so
+// a request is always due when an answer completes.
+TEST(LoadGeneratorTest, AnswerWithEndOfStreamClosesTheConnection) {
+  TestServer server({.delay_each = milliseconds(10), .close_after_answer = true});
+  LoadOptions o = Options(server.port(), 200, milliseconds(100));
+  o.connections = 1;
+  absl::StatusOr<RunStats> stats = RunLoad(o);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->scheduled, 20u);
+  EXPECT_EQ(stats->completed, 20u);
+  EXPECT_EQ(stats->errors.requests(), 0u);
+  EXPECT_EQ(server.requests(), 20);
+  EXPECT_GE(server.connections(), 1 + 20);  // the probe, then one per request
 }
 
 TEST(LoadGeneratorTest, WarmupIsSentButNotRecorded) {
