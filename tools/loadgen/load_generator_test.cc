@@ -306,6 +306,8 @@ TEST(LoadGeneratorTest, ConnectionClosedMidRequestIsAnError) {
   EXPECT_EQ(stats->completed, 80u);
   EXPECT_EQ(stats->errors.closed, 20u);
   EXPECT_EQ(stats->errors.timeout + stats->errors.parse, 0u);
+  // The README's promise: a `closed` request has no latency sample.
+  EXPECT_EQ(stats->latencies.count(), 80u);
   EXPECT_EQ(stats->status_counts, (std::map<int, uint64_t>{{200, 80}}));
 }
 

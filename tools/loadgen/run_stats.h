@@ -83,7 +83,7 @@ struct RunStats {
   LatencyRecorder latencies_ok;
   // The other answers (any status outside 2xx): how fast refusals (503/429
   // from admission control) come back. latencies = latencies_ok + these +
-  // the timeouts.
+  // the timeouts; closed and parse errors have no sample anywhere.
   LatencyRecorder latencies_non2xx;
   // The 2xx answers again, timed from when the request was written rather
   // than from when it was due: without the generator's own lateness. A
