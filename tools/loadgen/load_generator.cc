@@ -536,14 +536,11 @@ absl::StatusOr<std::string> BuildRequest(const RequestSpec& spec) {
         absl::StrCat("bad path: '", spec.path,
                      "' (a request target: /path?query, an http:// URI, or * with OPTIONS)"));
   }
-  std::string host = spec.host.find(':') != std::string::npos &&
-                             spec.host.front() != '['
-                         ? absl::StrCat("[", spec.host, "]")
-                         : spec.host;
-  std::string out = absl::StrCat(spec.method, " ", spec.path, " HTTP/1.1\r\nHost: ",
-                                 host, ":", spec.port,
-                                 "\r\nUser-Agent: brisk-loadgen\r\n");
+  // A Host among the headers replaces the default one, in its place: sent
+  // as a second Host, every answer was a 400 (RFC 9112 §3.2).
+  const std::string* given_host = nullptr;
   bool has_length = false;
+  std::string headers;
   for (const std::string& h : spec.headers) {
     size_t colon = h.find(':');
     if (colon == std::string::npos || !IsToken(std::string_view(h).substr(0, colon)) ||
@@ -552,8 +549,23 @@ absl::StatusOr<std::string> BuildRequest(const RequestSpec& spec) {
     }
     std::string_view name = std::string_view(h).substr(0, colon);
     has_length = has_length || http::EqualsIgnoreCase(name, "content-length");
-    absl::StrAppend(&out, h, "\r\n");
+    if (http::EqualsIgnoreCase(name, "host")) {
+      if (given_host != nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("more than one Host header: ", *given_host, " and ", h));
+      }
+      given_host = &h;
+      continue;
+    }
+    absl::StrAppend(&headers, h, "\r\n");
   }
+  std::string host = spec.host.find(':') != std::string::npos && spec.host.front() != '['
+                         ? absl::StrCat("[", spec.host, "]")
+                         : spec.host;
+  std::string out = absl::StrCat(
+      spec.method, " ", spec.path, " HTTP/1.1\r\n",
+      given_host != nullptr ? *given_host : absl::StrCat("Host: ", host, ":", spec.port),
+      "\r\nUser-Agent: brisk-loadgen\r\n", headers);
   const bool body_method = spec.method == "POST" || spec.method == "PUT" ||
                            spec.method == "PATCH";
   if (!has_length && (!spec.body.empty() || body_method)) {

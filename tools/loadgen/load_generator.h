@@ -61,8 +61,10 @@ struct RequestSpec {
 };
 
 // Serialises one HTTP/1.1 request (Host, User-Agent, the extra headers,
-// Content-Length for a body or a POST/PUT/PATCH). InvalidArgument for a
-// method or path with spaces or control characters, or a malformed header.
+// Content-Length for a body or a POST/PUT/PATCH). A Host among the extra
+// headers replaces the default `host:port` one, in its place. InvalidArgument
+// for a method or path with spaces or control characters, a malformed
+// header, or more than one Host header.
 absl::StatusOr<std::string> BuildRequest(const RequestSpec& spec);
 
 // Splits header flag values at the commas that start a new "Name:" (commas

@@ -673,6 +673,21 @@ TEST(BuildRequestTest, GetHeadAndInvalidInput) {
   EXPECT_EQ(explicit_length->find("Content-Length"), std::string::npos);
 }
 
+// A Host given with --header replaces the default one, in its place (it was
+// sent as a second Host: every answer a 400, RFC 9112 §3.2).
+TEST(BuildRequestTest, AGivenHostReplacesTheDefaultOne) {
+  absl::StatusOr<std::string> request = BuildRequest(
+      {.port = 8080, .path = "/a", .headers = {"X-A: 1", "host: example.test:80", "X-B: 2"}});
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(*request,
+            "GET /a HTTP/1.1\r\nhost: example.test:80\r\nUser-Agent: brisk-loadgen\r\n"
+            "X-A: 1\r\nX-B: 2\r\n\r\n");
+  // Two are refused rather than sent (e.g. one from --header, one from a
+  // class's header=).
+  EXPECT_EQ(BuildRequest({.headers = {"Host: a", "HOST: b"}}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(SplitHeadersTest, CommasSeparateHeadersButNotValues) {
   EXPECT_EQ(SplitHeaders({"A: 1, B: x,y", "C: 2"}),
             (std::vector<std::string>{"A: 1", "B: x,y", "C: 2"}));
