@@ -298,6 +298,23 @@ TEST(LoadGeneratorTest, StallDelaysEveryRequestScheduledDuringIt) {
   EXPECT_GE(stats->latencies_ok_from_send.Max(), 100'000u);  // the stalled one
 }
 
+// With the pool saturated, the timer is not armed for every scheduled time
+// (nothing can be sent then; a connection that frees up dispatches itself),
+// only for the oldest waiting request's expiry: at 50000 req/s with every
+// connection busy, the ticks took a core. One connection; the server holds
+// the first request 300 ms, longer than the whole 100 ms schedule of 1000
+// requests, so they all become due while it is busy, then answers at once.
+TEST(LoadGeneratorTest, NoTicksWhileEveryConnectionIsBusy) {
+  TestServer server({.stall_first = milliseconds(300)});
+  LoadOptions o = Options(server.port(), 10'000, milliseconds(100));
+  o.connections = 1;
+  absl::StatusOr<RunStats> stats = RunLoad(o);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->completed, 1000u);
+  // One tick sends the first request; the rest leave as answers come in.
+  EXPECT_LE(stats->ticks, 2u);
+}
+
 TEST(LoadGeneratorTest, ConnectionClosedMidRequestIsAnError) {
   TestServer server({.drop_every = 5});
   absl::StatusOr<RunStats> stats = RunLoad(Options(server.port(), 200, milliseconds(500)));

@@ -66,6 +66,7 @@ void RunStats::Merge(const RunStats& other) {
   latencies_non2xx.Merge(other.latencies_non2xx);
   latencies_ok_from_send.Merge(other.latencies_ok_from_send);
   send_delay.Merge(other.send_delay);
+  ticks += other.ticks;
   send_window = std::max(send_window, other.send_window);
   complete_window = std::max(complete_window, other.complete_window);
 }

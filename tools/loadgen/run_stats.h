@@ -97,6 +97,10 @@ struct RunStats {
   // least the measured duration, so rates are never inflated).
   net::Duration send_window{0};
   net::Duration complete_window{0};
+  // The generator's own overhead, not reported: how many times the
+  // schedule's timer woke an event loop (each loop counts its wake-ups in
+  // its first class).
+  uint64_t ticks = 0;
 
   void Merge(const RunStats& other);
 };
