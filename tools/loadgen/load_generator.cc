@@ -53,6 +53,10 @@ struct ClassRun {
   uint64_t rate = 0;
   std::deque<Connection*> idle;  // may hold stale entries; state is checked
   std::optional<Schedule> schedule;
+  // Requests to send once more (see Runner::FailRequest), served before
+  // the schedule's due ones; they wait for a connection as those do.
+  std::deque<ScheduledRequest> retry;
+  bool idempotent = false;  // its method may be retried (RFC 9110 §9.2.2)
   TimePoint measure_start;
   RunStats stats;
 };
@@ -69,6 +73,10 @@ struct Connection {
   ResponseParser parser;
   ScheduledRequest request;  // the outstanding request when kBusy
   TimePoint sent_at;         // when it was written
+  bool is_retry = false;     // `request` is being sent a second time
+  bool reused = false;       // `request` is not the connection's first
+  bool got_bytes = false;    // some of its response has been read
+  bool carried = false;      // the connection has carried a request
   net::TimerId timeout_timer = net::kInvalidTimerId;
   net::TimerId reconnect_timer = net::kInvalidTimerId;
   bool initial = true;  // its first connect is still unresolved
@@ -90,6 +98,10 @@ class Runner {
     for (size_t i = 0; i < classes.size(); ++i) {
       classes_[i].spec = &classes[i];
       classes_[i].rate = Share(classes[i].rate, n, k);
+      const std::string_view method =
+          std::string_view(classes[i].request).substr(0, classes[i].request.find(' '));
+      classes_[i].idempotent = method == "GET" || method == "HEAD" || method == "OPTIONS" ||
+                               method == "TRACE" || method == "PUT" || method == "DELETE";
       const int connections = static_cast<int>(Share(classes[i].connections, n, k));
       for (int j = 0; j < connections; ++j) {
         conns_.push_back(std::make_unique<Connection>());
@@ -111,7 +123,7 @@ class Runner {
   void OnConnectResult(Connection& c, int error);
   void InitialConnectResolved(Connection& c);
   void BecomeIdle(Connection& c);
-  void Send(Connection& c, const ScheduledRequest& r);
+  void Send(Connection& c, const ScheduledRequest& r, bool is_retry);
   void Flush(Connection& c);
   void OnReadable(Connection& c);
   // `peer_closed`: the read that completed the response also saw the end of
@@ -132,6 +144,10 @@ class Runner {
   void Dispatch();
   // Whether `cls` has an idle connection (drops stale entries of its list).
   static bool HasIdle(ClassRun& cls);
+  // The requests waiting for a connection: retries first, then the due ones.
+  static bool HasWaiting(const ClassRun& cls);
+  static ScheduledRequest PopWaiting(ClassRun& cls);
+  static TimePoint OldestWaiting(const ClassRun& cls);  // HasWaiting() must hold
   // Arms the tick for the earliest time a request needs the loop: the next
   // one due (with a free connection to carry it) or the oldest one's expiry.
   void ArmTick();
@@ -227,6 +243,7 @@ void Runner::Start() {
 
 void Runner::StartConnect(Connection& c) {
   c.reconnect_timer = net::kInvalidTimerId;
+  c.carried = false;
   c.in.Clear();
   c.out.Clear();
   int fd = socket(address_.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -311,10 +328,14 @@ void Runner::BecomeIdle(Connection& c) {
   Dispatch();
 }
 
-void Runner::Send(Connection& c, const ScheduledRequest& r) {
+void Runner::Send(Connection& c, const ScheduledRequest& r, bool is_retry) {
   ClassRun& cls = *c.cls;
   c.state = Connection::State::kBusy;
   c.request = r;
+  c.is_retry = is_retry;
+  c.reused = c.carried;
+  c.carried = true;
+  c.got_bytes = false;
   // The clock now, not the iteration's start: what came before in this
   // iteration delayed the write (send_delay was understated by it).
   const TimePoint now = loop_->clock().Now();
@@ -330,7 +351,7 @@ void Runner::Send(Connection& c, const ScheduledRequest& r) {
     c.timeout_timer = net::kInvalidTimerId;
     FailRequest(c, &ErrorCounts::timeout);
   });
-  if (Counted(cls, r)) {
+  if (Counted(cls, r) && !is_retry) {  // a retry was counted at its first send
     ++cls.stats.sent;
     cls.stats.send_delay.Record(now - r.time);
     cls.stats.send_window = std::max(cls.stats.send_window, now - cls.measure_start);
@@ -350,6 +371,7 @@ void Runner::Flush(Connection& c) {
 
 void Runner::OnReadable(Connection& c) {
   net::IoBuffer::ReadResult r = c.in.ReadFrom(c.fd.get(), kReadCap);
+  c.got_bytes = c.got_bytes || r.bytes > 0;
   ResponseParser::Result parsed = c.parser.Feed(c.in.readable());
   c.in.Consume(parsed.consumed);
   if (parsed.state == ResponseParser::kComplete) {
@@ -412,7 +434,23 @@ void Runner::FailRequest(Connection& c, uint64_t ErrorCounts::*kind) {
   loop_->Cancel(c.timeout_timer);
   c.timeout_timer = net::kInvalidTimerId;
   --busy_;
-  if (Counted(*c.cls, c.request)) {
+  ClassRun& cls = *c.cls;
+  if (kind == &ErrorCounts::closed && c.reused && !c.got_bytes && !c.is_retry && cls.idempotent) {
+    // Closed under a request that got no byte of answer, on a connection
+    // that had carried others: most likely the server closed the idle
+    // connection as the request went out (a keep-alive timeout, or a close
+    // after an answer whose end of stream came a read later). Sent once
+    // more, as HTTP clients do with idempotent requests (RFC 9112 §9.3.1).
+    cls.retry.push_back(c.request);
+    if (Counted(cls, c.request)) ++cls.stats.retried;
+    Close(c);
+    Reopen(c);
+    // A connection that comes up sends it; wake for its expiry in case none
+    // does (a server refusing connections), or it stayed out of every count.
+    ArmTick();
+    return;
+  }
+  if (Counted(cls, c.request)) {
     ++(c.cls->stats.errors.*kind);
     if (kind == &ErrorCounts::timeout) {
       CountTimeoutLatency(*c.cls, c.sent_at + options_.timeout - c.request.time);
@@ -453,17 +491,36 @@ void Runner::ReopenLater(Connection& c) {
   });
 }
 
+bool Runner::HasWaiting(const ClassRun& cls) {
+  return !cls.retry.empty() || cls.schedule->HasDue();
+}
+
+ScheduledRequest Runner::PopWaiting(ClassRun& cls) {
+  if (cls.retry.empty()) return cls.schedule->PopDue();
+  ScheduledRequest r = cls.retry.front();
+  cls.retry.pop_front();
+  return r;
+}
+
+TimePoint Runner::OldestWaiting(const ClassRun& cls) {
+  TimePoint oldest = TimePoint::max();
+  if (!cls.retry.empty()) oldest = cls.retry.front().time;
+  if (cls.schedule->HasDue()) oldest = std::min(oldest, cls.schedule->PeekDue().time);
+  return oldest;
+}
+
 void Runner::Dispatch() {
   if (!started_ || finished_) return;
   const TimePoint now = loop_->Now();
   for (ClassRun& cls : classes_) {
     Schedule& schedule = *cls.schedule;
     schedule.Advance(now);
-    while (schedule.HasDue()) {
-      ScheduledRequest head = schedule.PeekDue();
+    while (HasWaiting(cls)) {
+      const bool is_retry = !cls.retry.empty();
+      ScheduledRequest head = is_retry ? cls.retry.front() : schedule.PeekDue();
       if (head.time + options_.timeout <= now) {
         // Waited its whole timeout for a connection: expired, never sent.
-        schedule.PopDue();
+        PopWaiting(cls);
         if (Counted(cls, head)) {
           ++cls.stats.errors.timeout;
           ++cls.stats.errors.timeout_before_send;
@@ -474,7 +531,7 @@ void Runner::Dispatch() {
       if (!HasIdle(cls)) break;
       Connection* c = cls.idle.front();
       cls.idle.pop_front();
-      Send(*c, schedule.PopDue());
+      Send(*c, PopWaiting(cls), is_retry);
     }
   }
   MaybeFinish();
@@ -493,8 +550,8 @@ void Runner::ArmTick() {
   TimePoint next = TimePoint::max();
   for (ClassRun& cls : classes_) {
     const Schedule& schedule = *cls.schedule;
-    if (schedule.HasDue()) {
-      next = std::min(next, schedule.PeekDue().time + options_.timeout);
+    if (HasWaiting(cls)) {
+      next = std::min(next, OldestWaiting(cls) + options_.timeout);
     } else if (!schedule.AllDue()) {
       // With a free connection, wake when the next request is due. Without
       // one it could not be sent then (the connection that frees up
@@ -526,7 +583,7 @@ void Runner::ArmTick() {
 void Runner::MaybeFinish() {
   if (finished_ || !started_ || busy_ != 0) return;
   for (const ClassRun& cls : classes_) {
-    if (!cls.schedule->Exhausted()) return;
+    if (!cls.schedule->Exhausted() || !cls.retry.empty()) return;
   }
   finished_ = true;
   loop_->Stop();

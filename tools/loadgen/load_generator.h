@@ -31,7 +31,9 @@
 // lasts at most warmup + duration + 2 x timeout (plus the initial
 // connects). Connections the server closes (`Connection: close`, a reset,
 // the end of the stream read with the answer) are reopened, never reused; a
-// request in flight on them counts as an error and is not retried.
+// request in flight on them counts as an error, except that an idempotent
+// one closed with no byte of answer on a connection that had carried earlier
+// requests is sent once more (RunStats::retried).
 //
 // Threading: RunLoad blocks. With `threads` = N it runs N event loops, each
 // on its own thread with rate/N and connections/N of every class

@@ -315,11 +315,18 @@ TEST(LoadGeneratorTest, NoTicksWhileEveryConnectionIsBusy) {
   EXPECT_LE(stats->ticks, 2u);
 }
 
+// A POST is never retried (not idempotent): every dropped one is an error.
 TEST(LoadGeneratorTest, ConnectionClosedMidRequestIsAnError) {
   TestServer server({.drop_every = 5});
-  absl::StatusOr<RunStats> stats = RunLoad(Options(server.port(), 200, milliseconds(500)));
+  LoadOptions o = Options(server.port(), 200, milliseconds(500));
+  absl::StatusOr<std::string> request =
+      BuildRequest({.method = "POST", .port = server.port(), .path = "/p", .body = "x"});
+  ASSERT_TRUE(request.ok());
+  o.request = *request;
+  absl::StatusOr<RunStats> stats = RunLoad(o);
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_EQ(stats->scheduled, 100u);
+  EXPECT_EQ(stats->retried, 0u);
   EXPECT_EQ(stats->completed, 80u);
   EXPECT_EQ(stats->errors.closed, 20u);
   EXPECT_EQ(stats->errors.timeout + stats->errors.parse, 0u);
@@ -344,6 +351,34 @@ TEST(LoadGeneratorTest, AnswerWithEndOfStreamClosesTheConnection) {
   EXPECT_EQ(stats->errors.requests(), 0u);
   EXPECT_EQ(server.requests(), 20);
   EXPECT_GE(server.connections(), 1 + 20);  // the probe, then one per request
+}
+
+// A GET closed with no byte of answer on a connection that had carried an
+// earlier one (a server closing an idle keep-alive connection as the request
+// goes out) is sent once more, on another connection. One connection; the server answers its
+// requests 0, 2, 4, ... and drops 1, 3, 5, ...: each scheduled request after the first is dropped
+// on the reused connection, then answered on the new one.
+TEST(LoadGeneratorTest, ARequestClosedUnansweredOnAReusedConnectionIsRetriedOnce) {
+  TestServer server({.drop_every = 2});
+  LoadOptions o = Options(server.port(), 100, milliseconds(100));
+  o.connections = 1;
+  absl::StatusOr<RunStats> stats = RunLoad(o);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->scheduled, 10u);
+  EXPECT_EQ(stats->sent, 10u);
+  EXPECT_EQ(stats->completed, 10u);
+  EXPECT_EQ(stats->retried, 9u);
+  EXPECT_EQ(stats->errors.requests(), 0u);
+  EXPECT_EQ(server.requests(), 19);
+
+  // Every request dropped: the first ones go out on new connections (not
+  // retried), so nothing is retried and every request is an error.
+  TestServer dropping({.drop_every = 1});
+  o.port = dropping.port();
+  stats = RunLoad(o);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->retried, 0u);
+  EXPECT_EQ(stats->errors.closed, 10u);
 }
 
 TEST(LoadGeneratorTest, WarmupIsSentButNotRecorded) {

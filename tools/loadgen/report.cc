@@ -84,8 +84,8 @@ void AppendTextBody(RunStats& stats, const ReportInfo& info, std::string_view in
       out, "%srate        target %d req/s, sent %.1f req/s, completed %.1f req/s\n", in,
       info.rate, PerSecond(stats.sent, stats.send_window),
       PerSecond(stats.completed, stats.complete_window));
-  absl::StrAppendFormat(out, "%srequests    scheduled %d, sent %d, completed %d\n", in,
-                        stats.scheduled, stats.sent, stats.completed);
+  absl::StrAppendFormat(out, "%srequests    scheduled %d, sent %d, completed %d, retried %d\n", in,
+                        stats.scheduled, stats.sent, stats.completed, stats.retried);
   absl::StrAppend(out, in, "status     ");
   if (stats.status_counts.empty()) absl::StrAppend(out, " none");
   for (const auto& [code, n] : stats.status_counts) {
@@ -121,11 +121,10 @@ void AppendJsonBody(RunStats& stats, const ReportInfo& info,
       ",\"duration_s\":", absl::StrFormat("%.6g", Seconds(info.duration)),
       ",\"connections\":", info.connections, ",\"threads\":", info.threads,
       ",\"scheduled\":", stats.scheduled, ",\"sent\":", stats.sent,
-      ",\"completed\":", stats.completed, ",\"send_rate\":",
-      absl::StrFormat("%.1f", PerSecond(stats.sent, stats.send_window)),
+      ",\"completed\":", stats.completed, ",\"retried\":", stats.retried,
+      ",\"send_rate\":", absl::StrFormat("%.1f", PerSecond(stats.sent, stats.send_window)),
       ",\"completion_rate\":",
-      absl::StrFormat("%.1f", PerSecond(stats.completed, stats.complete_window)),
-      ",\"status\":{");
+      absl::StrFormat("%.1f", PerSecond(stats.completed, stats.complete_window)), ",\"status\":{");
   const char* sep = "";
   for (const auto& [code, n] : stats.status_counts) {
     absl::StrAppend(out, sep, "\"", code, "\":", n);

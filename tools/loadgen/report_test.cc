@@ -57,6 +57,7 @@ TEST(RunStatsTest, MergeAddsCountsAndSamples) {
   a.status_counts[200] = 8;
   a.errors.timeout = 2;
   a.errors.timeout_before_send = 1;
+  a.retried = 1;
   a.latencies.RecordMicros(100);
   a.send_window = seconds(1);
   b.scheduled = 5;
@@ -74,6 +75,7 @@ TEST(RunStatsTest, MergeAddsCountsAndSamples) {
   EXPECT_EQ(a.scheduled, 15u);
   EXPECT_EQ(a.sent, 14u);
   EXPECT_EQ(a.completed, 13u);
+  EXPECT_EQ(a.retried, 1u);
   EXPECT_EQ(a.status_counts[200], 11u);
   EXPECT_EQ(a.status_counts[503], 2u);
   EXPECT_EQ(a.errors.timeout, 5u);
@@ -124,7 +126,7 @@ TEST(ReportTest, HumanReadable) {
   EXPECT_NE(text.find("target 2 req/s, sent 2.0 req/s, completed 1.0 req/s"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("scheduled 4, sent 4, completed 3"), std::string::npos) << text;
+  EXPECT_NE(text.find("scheduled 4, sent 4, completed 3, retried 0\n"), std::string::npos) << text;
   EXPECT_NE(text.find(" 200: 2 503: 1"), std::string::npos) << text;
   EXPECT_NE(text.find("connect 2, closed 0, timeout 1, parse 0 "
                       "(timed out before sending 0, after sending 1)\n"),
@@ -149,7 +151,7 @@ TEST(ReportTest, JsonLine) {
   EXPECT_EQ(FormatJson(stats, info),
             "{\"target\":\"GET \\\"quoted\\\"\",\"rate\":2,\"duration_s\":2,"
             "\"connections\":4,\"threads\":1,\"scheduled\":4,\"sent\":4,"
-            "\"completed\":3,\"send_rate\":2.0,\"completion_rate\":1.0,"
+            "\"completed\":3,\"retried\":0,\"send_rate\":2.0,\"completion_rate\":1.0,"
             "\"status\":{\"200\":2,\"503\":1},\"errors\":{\"connect\":2,"
             "\"closed\":0,\"timeout\":1,\"parse\":0},"
             "\"timeouts\":{\"before_send\":0,\"after_send\":1},\"latency_us\":{\"p50\":200,"
@@ -221,7 +223,8 @@ TEST(ReportTest, MixTextHasTheRunThenEachClass) {
                        0),
             0u)
       << text;
-  EXPECT_NE(text.find("\nrequests    scheduled 6, sent 6, completed 5\n"), std::string::npos)
+  EXPECT_NE(text.find("\nrequests    scheduled 6, sent 6, completed 5, retried 0\n"),
+            std::string::npos)
       << text;
   EXPECT_NE(text.find("\nstatus      200: 4 503: 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("\ngoodput     2 2xx within their class's SLA (1.0 req/s over 2 s)\n"),

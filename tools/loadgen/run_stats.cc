@@ -67,6 +67,7 @@ void RunStats::Merge(const RunStats& other) {
   latencies_ok_from_send.Merge(other.latencies_ok_from_send);
   send_delay.Merge(other.send_delay);
   ticks += other.ticks;
+  retried += other.retried;
   send_window = std::max(send_window, other.send_window);
   complete_window = std::max(complete_window, other.complete_window);
 }

@@ -72,6 +72,9 @@ struct RunStats {
   uint64_t scheduled = 0;  // requests due after the warm-up
   uint64_t sent = 0;       // of those, written to a connection
   uint64_t completed = 0;  // of those, answered (any status)
+  // Of `sent`, sent a second time: closed with no byte of answer on a
+  // connection that had carried earlier requests (idempotent methods only).
+  uint64_t retried = 0;
   std::map<int, uint64_t> status_counts;
   ErrorCounts errors;
   // One sample per completed request, and one per timeout: --timeout for
