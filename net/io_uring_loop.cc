@@ -128,10 +128,18 @@ class UringLoop final : public internal::LoopBase {
   // io_uring_enter: the caller runs inside a callback and cannot wait.
   // (Submitting again until an entry came free could spin for good.)
   io_uring_sqe* Sqe() {
-    if (held_.empty()) {
-      if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
-      if (SubmitForRoom(1)) return io_uring_get_sqe(&ring_);
+    if (held_.empty()) [[likely]] {
+      if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) [[likely]] {
+        return sqe;
+      }
     }
+    return SqeWhenFull();
+  }
+  // Sqe() past a full ring or entries held back: out of line, so the
+  // common path stays small enough to inline (it measured ~7% more CPU per
+  // request on pipelined io_uring traffic when this was inline).
+  [[gnu::noinline]] io_uring_sqe* SqeWhenFull() {
+    if (held_.empty() && SubmitForRoom(1)) return io_uring_get_sqe(&ring_);
     return &held_.emplace_back();
   }
   // Tags `sqe` as an operation of `core` (counted in flight).
