@@ -25,7 +25,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+
 #include "absl/container/inlined_vector.h"
+#include "http/method.h"
 
 namespace brisk::http {
 
@@ -122,13 +124,9 @@ class Request {
   // 0 for HTTP/1.0, 1 for HTTP/1.1.
   int version_minor() const { return version_minor_; }
   bool is_head() const { return method() == "HEAD"; }
-  // A safe method (RFC 9110 §9.2.1: GET, HEAD, OPTIONS, TRACE): read-only
-  // by definition. Pipelined requests may be processed in parallel only
-  // when all are safe (RFC 9112 §9.3.2).
-  bool is_safe() const {
-    const std::string_view m = method();
-    return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE";
-  }
+  // Its method is safe (IsSafeMethod): pipelined requests may be processed
+  // in parallel only when all are (RFC 9112 §9.3.2).
+  bool is_safe() const { return IsSafeMethod(method()); }
 
   // Value of the first field named `name` (ASCII case-insensitive), or
   // nullopt. Fields repeated on several lines are not joined.

@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "http/ascii.h"
+#include "http/method.h"
 #include "http/response_parser.h"
 #include "net/event_loop.h"
 #include "net/io_buffer.h"
@@ -100,8 +101,7 @@ class Runner {
       classes_[i].rate = Share(classes[i].rate, n, k);
       const std::string_view method =
           std::string_view(classes[i].request).substr(0, classes[i].request.find(' '));
-      classes_[i].idempotent = method == "GET" || method == "HEAD" || method == "OPTIONS" ||
-                               method == "TRACE" || method == "PUT" || method == "DELETE";
+      classes_[i].idempotent = http::IsIdempotentMethod(method);
       const int connections = static_cast<int>(Share(classes[i].connections, n, k));
       for (int j = 0; j < connections; ++j) {
         conns_.push_back(std::make_unique<Connection>());
