@@ -81,14 +81,14 @@ void Reactor::OnFdLimit(int error) {
   if (n == 0) return;
   rlimit files{};
   getrlimit(RLIMIT_NOFILE, &files);
+  const int64_t open_now = env_.context.metrics->open_connections.load(std::memory_order_relaxed);
   SayOnStderr(
-      "accept: %s (open-file limit %llu, %lld connections open): new "
+      "accept: %s (open-file limit %llu, %lld connection%s open): new "
       "connections wait in the listen backlog until a descriptor is "
       "free (%llu such accepts since the last line like this; "
       "brisk_accept_fd_limit_total counts them all)",
       std::strerror(error), static_cast<unsigned long long>(files.rlim_cur),
-      static_cast<long long>(
-          env_.context.metrics->open_connections.load(std::memory_order_relaxed)),
+      static_cast<long long>(open_now), open_now == 1 ? "" : "s",
       static_cast<unsigned long long>(n));
 }
 

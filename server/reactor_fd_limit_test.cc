@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -27,6 +28,7 @@
 #include "server/http_server.h"
 #include "server/testing/exit_code_in_child.h"
 #include "server/testing/gate.h"
+#include "server/testing/raw_client.h"
 #include "server/testing/test_io.h"
 
 namespace brisk {
@@ -50,7 +52,8 @@ int HighestOpenFd() {
 std::string Meaning(int code) {
   switch (code) {
     case 0: return "ok";
-    case 3: return "setup failed (start, socket, rlimit or stderr)";
+    case 3:
+      return "setup failed (start, socket, rlimit, stderr or the first answer)";
     case 4: return "the accept at the limit was not counted (accept_fd_limit)";
     case 5: return "a connection was accepted with no descriptor free";
     case 6: return "the waiting client was not served once descriptors were free";
@@ -89,6 +92,23 @@ TEST(ReactorFdLimitTest, AnAcceptAtTheOpenFileLimitIsCountedAndServedLater) {
                                     .health_path = "/healthz"});
     if (!server.Start().ok()) return 3;
     const ServerMetrics& m = server.metrics();
+    // A first client, kept open, answered twice before the table is
+    // filled. Every accept try takes a descriptor number for a moment (the
+    // kernel reserves it before it looks for a connection), on the
+    // reactor's thread, at times the test does not know: io_uring's first
+    // try when the reactor first submits; epoll's next try in the same
+    // accept pass, which may come after the first answer is out. An open()
+    // meanwhile gets EMFILE although the number is freed an instant later,
+    // and the table is left one short of full (1 run in ~100 under load).
+    // The second answer comes from a later pass of the loop: the accept is
+    // then idle and takes nothing until a connection comes.
+    ::brisk::testing::RawClient first(server.port());
+    for (int i = 0; i < 2; ++i) {
+      if (!first.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")) return 3;
+      const std::optional<::brisk::testing::RawResponse> answer = first.Read();
+      if (!answer.has_value() || answer->status != 200) return 3;
+    }
+    if (m.accepted_connections.load() != 1) return 3;
     // The rest of the table, filled.
     std::vector<int> filler;
     for (int fd; (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) filler.push_back(fd);
@@ -96,18 +116,18 @@ TEST(ReactorFdLimitTest, AnAcceptAtTheOpenFileLimitIsCountedAndServedLater) {
 
     if (!AskForHealthz(client, server.port())) return 3;
     if (!Eventually([&] { return m.accept_fd_limit.load() >= 1; })) return 4;
-    if (m.accepted_connections.load() != 0 || m.open_connections.load() != 0) return 5;
+    if (m.accepted_connections.load() != 1 || m.open_connections.load() != 1) return 5;
 
     for (int fd : filler) close(fd);  // descriptors free: the next try accepts
     if (!Answered(client)) return 6;
-    if (m.accepted_connections.load() != 1) return 7;
+    if (m.accepted_connections.load() != 2) return 7;
     close(client);
     server.Stop();
 
     if (setrlimit(RLIMIT_NOFILE, &saved) != 0) return 3;
     const std::string expected = std::string("accept: ") + std::strerror(EMFILE) +
                                  " (open-file limit " + std::to_string(low.rlim_cur) +
-                                 ", 0 connections open)";
+                                 ", 1 connection open)";
     // Written by the process's stderr writer thread: it comes.
     const bool said = Eventually([&] {
       std::ifstream in(log_path);
