@@ -227,8 +227,10 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
     }
     if (i != route && r.has_budget && self.has_budget &&
         r.budget_ns < self.budget_ns) {
-      tighter_share += r.admitted.PerSecond(now) * mean / 1e9 /
-                       static_cast<double>(workers);
+      // What each admitted request holds the workers for: a batch route's
+      // members share their batch's time.
+      const double per_request = r.batch_members > 1 ? mean / r.batch_members : mean;
+      tighter_share += r.admitted.PerSecond(now) * per_request / 1e9 / static_cast<double>(workers);
     }
   }
   const double share = 1.0 - std::min(tighter_share, kMaxTighterShare);
@@ -344,7 +346,15 @@ std::optional<ShedReason> DeadlinePolicy::Admit(Job& job, SteadyTime now) {
   std::lock_guard<std::mutex> lock(mu_);
   if (queued_ >= options_.capacity) return ShedReason::kQueueFull;
   RouteState& r = Route(job.route);
-  // The route's typical budget (for "tighter than"), from every arrival.
+  // The route's typical budget (for "tighter than" and the standing-queue
+  // target), with this arrival's, as its prediction sees it; kept only if
+  // it is admitted.
+  const double kept_budget_ns = r.budget_ns;
+  const bool kept_has_budget = r.has_budget;
+  const auto forget_budget = [&] {
+    r.budget_ns = kept_budget_ns;
+    r.has_budget = kept_has_budget;
+  };
   const double budget = Ns(job.deadline - job.arrival);
   if (!r.has_budget) {
     r.budget_ns = budget;
@@ -366,10 +376,12 @@ std::optional<ShedReason> DeadlinePolicy::Admit(Job& job, SteadyTime now) {
       r.seen = true;
       r.last_active = now;
     }
+    forget_budget();
     return ShedReason::kPredictedLate;
   }
   if (r.standing && r.batcher == nullptr && wait_ns > StandingTargetNs(r)) {
     r.last_standing_refusal = now;
+    forget_budget();
     return ShedReason::kStandingQueue;
   }
   r.admitted.Add(now);
@@ -547,6 +559,9 @@ void DeadlinePolicy::Finished(const Job& job, nanoseconds handler_time,
     r.last_sample = now;
     if (r.batcher != nullptr && job.is_batch()) {
       const size_t ran = job.batch_ran > 0 ? job.batch_ran : job.batch.size();
+      r.batch_members = r.batch_members == 0
+                            ? static_cast<double>(ran)
+                            : r.batch_members + (static_cast<double>(ran) - r.batch_members) / 8;
       if (!job.failed || handler_time > r.batcher->cost().Cost(ran)) {
         r.batcher->Finished(ran, handler_time, /*restart=*/job.probe && !job.failed);
       }

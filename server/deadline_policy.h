@@ -190,7 +190,14 @@ class DeadlinePolicy final : public AdmissionPolicy {
                                 // head; an async handler's answer after it
                                 // returned): what its deadline must cover
     RateMeter admitted;  // admissions per second
-    // Smoothed relative deadline (deadline - arrival), for "tighter".
+    // Batch routes: members per batch run, smoothed (`estimate` is a whole
+    // batch's time: a member holds the workers 1/batch_members of it).
+    double batch_members = 0;
+    // Smoothed relative deadline (deadline - arrival) of the requests
+    // admitted, for "tighter" and the standing-queue target. (Refused ones
+    // do not count: a flood of tiny budgets, each refused in microseconds,
+    // would otherwise set the target the route's other clients are judged
+    // by.)
     double budget_ns = 0;
     bool has_budget = false;
     int running = 0;

@@ -226,6 +226,39 @@ TEST(DeadlinePolicyTest, ABurstThatDrainsWithinItsBudgetIsNeverShedAsStanding) {
   }
 }
 
+// The same bursts, each after a flood of requests with 1 ms budgets, all
+// refused at once (they cannot make it): those are no part of the route's
+// typical budget, which sets how long waits past the target must last
+// before the queue counts as standing. Counted, they pulled it to ~1 ms:
+// the queue counted as standing within each burst, and most of the next
+// burst, which fits its 5 s deadlines, was refused (standing_queue).
+TEST(DeadlinePolicyTest, RefusedArrivalsDoNotSetTheBudgetTheQueueIsJudgedBy) {
+  DeadlinePolicy p({.workers = 1});
+  Learn(p, 0, milliseconds(150), kT0);
+  SteadyTime t = kT0 + std::chrono::seconds(1);
+  uint64_t id = 0;
+  const auto flood = [&] {  // all the while: 50 per 150 ms
+    for (int i = 0; i < 50; ++i) {
+      Job tiny = MakeJob(0, t, milliseconds(1), 100000 + id++);
+      ASSERT_TRUE(p.Admit(tiny, t).has_value()) << i;
+    }
+  };
+  for (int round = 0; round < 3; ++round) {
+    flood();
+    for (int i = 0; i < 8; ++i) {
+      Job j = MakeJob(0, t, std::chrono::seconds(5), id++);
+      EXPECT_FALSE(p.Admit(j, t).has_value()) << round << " " << i;
+    }
+    std::vector<Refusal> refused;
+    for (std::optional<Job> j; (j = p.Next(t, &refused)).has_value();) {
+      t += milliseconds(150);
+      p.Finished(*j, milliseconds(150), t);
+      flood();
+    }
+    EXPECT_TRUE(refused.empty());
+  }
+}
+
 TEST(DeadlinePolicyTest, AStandingQueueIsJudgedByTheRoutesOwnWork) {
   // Two workers. Route 0 (1 ms, 20 ms budget) is offered twice what its
   // worker serves, so its queue stands and is shed down to its 2 ms target.
@@ -798,6 +831,42 @@ TEST(DeadlinePolicyTest, TighterRoutesLoadDelaysLooserOnes) {
   Job late = MakeJob(0, t, milliseconds(500), 50);
   EXPECT_GT(p.PredictFinish(0, t + milliseconds(500), t), t + milliseconds(500));
   EXPECT_EQ(p.Admit(late, t), ShedReason::kPredictedLate);
+}
+
+// Route 1, a batch route with 20 ms budgets, is admitted at 3200/s and
+// runs in batches of 32 taking 1 ms each: 100 batches a second, a tenth of
+// the one worker. A route-0 request (500 ms budget, 20 ms each) behind 12
+// of its own (~260 ms of work) fits. Each member counted at its whole
+// batch's time made route 1 look like 3.2 workers (capped at 0.95): the
+// request was refused as predicted late.
+TEST(DeadlinePolicyTest, ABatchRouteTakesTheWorkersItsBatchesTakeNotItsMembers) {
+  DeadlinePolicy p({.capacity = 4096,
+                    .workers = 1,
+                    .batch = {std::nullopt, BatchFormerOptions{.max_batch = 32}}});
+  Learn(p, 0, milliseconds(20), kT0);
+  SteadyTime t = kT0 + std::chrono::seconds(1);
+  std::vector<Refusal> refused;
+  uint64_t id = 1000;
+  size_t batches = 0;
+  for (int round = 0; round < 100; ++round) {  // 1 s
+    for (int i = 0; i < 32; ++i) {
+      Job j = MakeJob(1, t, milliseconds(20), id++);
+      ASSERT_FALSE(p.Admit(j, t).has_value()) << round << " " << i;
+    }
+    for (std::optional<Job> run; (run = p.Next(t, &refused)).has_value();) {
+      ++batches;
+      p.Finished(*run, milliseconds(1), t + milliseconds(1));
+    }
+    t += milliseconds(10);
+  }
+  ASSERT_TRUE(refused.empty());
+  ASSERT_EQ(batches, 100u);  // full batches: 1 ms of work per 10 ms
+  for (int i = 0; i < 12; ++i) {
+    Job j = MakeJob(0, t, milliseconds(500), i);
+    ASSERT_FALSE(p.Admit(j, t).has_value()) << i;
+  }
+  Job fits = MakeJob(0, t, milliseconds(500), 50);
+  EXPECT_FALSE(p.Admit(fits, t).has_value());
 }
 
 TEST(DeadlinePolicyTest, RunningWorkCountsAhead) {
