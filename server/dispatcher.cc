@@ -222,7 +222,7 @@ void Dispatcher::CountShed(size_t metrics_route, ShedReason reason) {
   metrics_->RecordShed(metrics_route, static_cast<size_t>(reason));
 }
 
-void Dispatcher::Run(Exchange& exchange) {
+bool Dispatcher::Run(Exchange& exchange) {
   const Route& route = routes_->route(exchange.route_id());
   try {
     if (route.handler) {
@@ -230,9 +230,11 @@ void Dispatcher::Run(Exchange& exchange) {
     } else {
       route.async(exchange.context(), exchange.MakeResponder());
     }
+    return true;
   } catch (...) {
     metrics_->handler_exceptions.fetch_add(1, std::memory_order_relaxed);
     exchange.Answer(http::Response::Status(500));
+    return false;
   }
 }
 

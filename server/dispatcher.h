@@ -84,7 +84,7 @@ class Dispatcher final : public WorkerDelegate {
   void CountShed(size_t metrics_route, ShedReason reason);
 
   // WorkerDelegate.
-  void Run(Exchange& exchange) override;
+  bool Run(Exchange& exchange) override;
   bool RunBatch(const std::vector<Exchange*>& batch) override;
   void Refuse(Exchange& exchange, ShedReason reason) override;
 

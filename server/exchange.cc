@@ -291,6 +291,9 @@ void Exchange::Unbind() {
 }
 
 bool Exchange::TryStart() {
+  // Past its deadline, with the reactor's timer still to answer it (it
+  // fires up to ~1 ms late): its handler's answer could only be late.
+  if (PastDeadline()) return false;
   std::lock_guard<std::mutex> lock(mu_);
   if (state_ != State::kPending || closed_) return false;
   started_.store(true, std::memory_order_release);

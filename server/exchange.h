@@ -180,9 +180,10 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // can have answered it yet.
   void MarkStarted() { started_.store(true, std::memory_order_release); }
   // A worker takes it: true, and started, unless something settled it first
-  // (the deadline's 503, a disconnect, an answer), when its handler must
-  // not run. Checked and set under the lock Expire() and Unbind() take, so
-  // a 503 counted as "never ran" never has a handler run after it.
+  // (the deadline's 503, a disconnect, an answer) or its deadline has passed
+  // (the timer's 503 is on its way), when its handler must not run. Checked
+  // and set under the lock Expire() and Unbind() take, so a 503 counted as
+  // "never ran" never has a handler run after it.
   bool TryStart();
   bool started() const { return started_.load(std::memory_order_acquire); }
   bool cancelled() const { return cancel_.cancelled(); }

@@ -231,9 +231,12 @@ void WorkerPool::RunAvailable() {
       if (r.job.exchange->cancelled()) continue;  // answered already
       delegate_->Refuse(*r.job.exchange, r.reason);
     }
+    // The job starts once those are answered: answering them is no part
+    // of its handler's time (nor of the estimates learned from it).
+    const SteadyTime start = refused.empty() ? now : std::chrono::steady_clock::now();
     refused.clear();
     if (!job) return;
-    RunJob(*job, now);
+    RunJob(*job, start);
   }
 }
 
@@ -268,7 +271,9 @@ void WorkerPool::RunJob(Job& job, SteadyTime start) {
     }
     rm.queue_wait.Observe(start - exchange.enqueued());
     batch.push_back(&exchange);
-    delegate_->Run(exchange);
+    // A handler that threw: a quick throw must not make admission
+    // optimistic (as a failed batch).
+    job.failed = !delegate_->Run(exchange);
     job.cut_short = exchange.outcome() == Exchange::Outcome::kLate;
     if (!job.cut_short && !exchange.answered_at().has_value()) {
       // Returned without answering (async): the time to its answer is

@@ -39,8 +39,10 @@ namespace brisk::internal {
 // What the pool does with a job; implemented by the Dispatcher.
 class WorkerDelegate {
  public:
-  // Runs the request's handler (a worker thread).
-  virtual void Run(Exchange& exchange) = 0;
+  // Runs the request's handler (a worker thread). Returns false when the
+  // handler failed (it threw; the request is then answered 500): its time
+  // is no measure of the route's work.
+  virtual bool Run(Exchange& exchange) = 0;
   // Runs a batch route's handler on one batch (a worker thread). Returns
   // false when the handler failed: it threw, or did not give one answer
   // per member (each member is then answered 500).
@@ -70,9 +72,12 @@ class WorkerPool {
 
   // Queues the job (nullopt) or returns why it was refused now.
   std::optional<ShedReason> Submit(Job job, SteadyTime now);
-  // Lets running handlers finish and joins the threads; jobs still queued
-  // are skipped if their requests were answered (the server cancels them
-  // all before), run otherwise.
+  // Lets running handlers finish and joins the threads. Jobs a worker takes
+  // meanwhile are skipped if their requests were answered (the server
+  // answers or withdraws them all before: HttpServer's CloseAll), run
+  // otherwise; jobs the policy would not hand out yet (batch members whose
+  // batch is not ready, jobs the bulkhead holds back) stay in it unrun once
+  // the waker has stopped: the owner must have answered them.
   void Shutdown();
 
   AdmissionPolicy& policy() { return *policy_; }

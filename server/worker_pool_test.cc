@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -73,11 +74,12 @@ class ClosingPolicy : public AdmissionPolicy {
 
 class CountingDelegate : public WorkerDelegate {
  public:
-  void Run(Exchange& exchange) override {
+  bool Run(Exchange& exchange) override {
     exchange.Answer(http::Response{.status = 200});
     std::lock_guard<std::mutex> lock(mu_);
     ++runs_;
     cv_.notify_all();
+    return true;
   }
   bool RunBatch(const std::vector<Exchange*>& batch) override {
     for (Exchange* e : batch) Run(*e);
@@ -148,17 +150,20 @@ TEST(WorkerPoolTest, TheWakerSendsAWorkerAtACloseTime) {
 // finds nothing, as when a worker's Next() took the job a moment before the
 // request was cancelled: the worker then holds a job whose request was
 // answered already. In kBatch mode Next() hands out every queued job as one
-// batch; in kRefuse mode it refuses them all (ShedReason::kExpiredInQueue).
+// batch; in kRefuse mode it refuses them all (ShedReason::kExpiredInQueue);
+// in kRefuseFirst mode, once two are queued, it refuses the first and hands
+// out the second in the same Next().
 // Records every Finished() and Withdraw() call.
 class GatedPolicy : public AdmissionPolicy {
  public:
-  enum class Mode { kSingle, kBatch, kRefuse };
+  enum class Mode { kSingle, kBatch, kRefuse, kRefuseFirst };
   struct Finish {
     std::vector<uint64_t> ids;  // the job's id, or its members' in order
     std::chrono::nanoseconds handler_time;
     bool cut_short;
     size_t batch_ran = 0;
     bool failed = false;
+    SteadyTime end{};
   };
 
   explicit GatedPolicy(Mode mode) : mode_(mode) {}
@@ -204,15 +209,22 @@ class GatedPolicy : public AdmissionPolicy {
         }
         jobs_.clear();
         return std::nullopt;
+      case Mode::kRefuseFirst: {
+        if (jobs_.size() < 2) return std::nullopt;
+        refused->push_back({std::move(jobs_[0]), ShedReason::kExpiredInQueue});
+        Job job = std::move(jobs_[1]);
+        jobs_.erase(jobs_.begin(), jobs_.begin() + 2);
+        return job;
+      }
     }
     return std::nullopt;
   }
-  void Finished(const Job& job, std::chrono::nanoseconds handler_time,
-                SteadyTime) override {
+  void Finished(const Job& job, std::chrono::nanoseconds handler_time, SteadyTime end) override {
     Finish f{.handler_time = handler_time,
              .cut_short = job.cut_short,
              .batch_ran = job.batch_ran,
-             .failed = job.failed};
+             .failed = job.failed,
+             .end = end};
     if (job.is_batch()) {
       for (const Job& member : job.batch) f.ids.push_back(member.id);
     } else {
@@ -246,10 +258,11 @@ class GatedPolicy : public AdmissionPolicy {
 // it: what the workers did with the jobs submitted is then all done.
 class RecordingDelegate : public WorkerDelegate {
  public:
-  void Run(Exchange& exchange) override {
+  bool Run(Exchange& exchange) override {
     exchange.Answer(http::Response{.status = 200});
     std::lock_guard<std::mutex> lock(mu_);
     ran_.push_back(&exchange);
+    return true;
   }
   // With FailBatches(), answers each member 500 and reports the batch failed.
   bool RunBatch(const std::vector<Exchange*>& batch) override {
@@ -307,6 +320,101 @@ std::shared_ptr<Exchange> SubmitJobWithId(WorkerPool& pool, uint64_t id) {
   return exchange;
 }
 
+// A job whose deadline passed while it was queued, its 503 not yet sent
+// (the reactor's timer fires up to ~1 ms late, and CoDel's Next() does not
+// look at deadlines): a worker that takes it must not start its handler,
+// whose answer could only come late.
+TEST(WorkerPoolTest, AJobPastItsDeadlineIsNotStartedBeforeItsTimerAnswers) {
+  ServerMetrics metrics({"/score"});
+  RecordingDelegate delegate;
+  auto owned = std::make_unique<GatedPolicy>(GatedPolicy::Mode::kSingle);
+  owned->OpenAtNextAdmit();
+  const GatedPolicy* const recorder = owned.get();
+  WorkerPool pool(1, 16, std::move(owned), &delegate, &metrics);
+  const SteadyTime now = steady_clock::now();
+  Job job = MakeRouteJob(0, now - std::chrono::seconds(1));
+  job.deadline = now - std::chrono::milliseconds(1);
+  job.exchange = std::make_shared<Exchange>(
+      http::Request(), std::vector<std::pair<std::string, std::string>>{}, job.arrival,
+      job.deadline, 0, nullptr, nullptr, nullptr);
+  const std::shared_ptr<Exchange> exchange = job.exchange;
+  ASSERT_FALSE(pool.Submit(std::move(job), now).has_value());
+  pool.Shutdown();
+  EXPECT_TRUE(delegate.ran().empty());
+  EXPECT_FALSE(exchange->started());
+  const std::vector<GatedPolicy::Finish> finished = recorder->finished();
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(finished[0].handler_time, std::chrono::nanoseconds(0));
+  // Still unanswered: the deadline's 503 is the reactor's to send.
+  EXPECT_TRUE(exchange->Expire());
+}
+
+// Answers 500 and reports the handler failed, as the dispatcher does for a
+// handler that threw; its refusals take a millisecond each, and it notes
+// when the last one returned.
+class FailingDelegate : public WorkerDelegate {
+ public:
+  bool Run(Exchange& exchange) override {
+    exchange.Answer(http::Response{.status = 500});
+    return false;
+  }
+  bool RunBatch(const std::vector<Exchange*>&) override { return true; }
+  void Refuse(Exchange& exchange, ShedReason) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    exchange.Refuse(http::Response{.status = 503});
+    std::lock_guard<std::mutex> lock(mu_);
+    refused_done_ = steady_clock::now();
+  }
+  SteadyTime refused_done() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return refused_done_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  SteadyTime refused_done_{};
+};
+
+// A handler that failed (threw) is reported so: a quick throw taught the
+// route's estimate that it was fast (a failed batch was already reported).
+TEST(WorkerPoolTest, AHandlerThatFailedIsReportedFailed) {
+  auto owned = std::make_unique<GatedPolicy>(GatedPolicy::Mode::kSingle);
+  owned->OpenAtNextAdmit();
+  const GatedPolicy* const recorder = owned.get();
+  ServerMetrics metrics({"/score"});
+  FailingDelegate delegate;
+  WorkerPool pool(1, 16, std::move(owned), &delegate, &metrics);
+  const std::shared_ptr<Exchange> exchange = SubmitJobWithId(pool, 1);
+  ASSERT_NE(exchange, nullptr);
+  pool.Shutdown();
+  const std::vector<GatedPolicy::Finish> finished = recorder->finished();
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_TRUE(finished[0].failed);
+  EXPECT_FALSE(finished[0].cut_short);
+}
+
+// A job handed out with refusals starts once they are answered: the time
+// spent answering them was counted as its handler's (and taught the
+// route's estimate), and cut from its queue wait.
+TEST(WorkerPoolTest, AnsweringRefusalsIsNoPartOfTheNextJobsHandlerTime) {
+  auto owned = std::make_unique<GatedPolicy>(GatedPolicy::Mode::kRefuseFirst);
+  GatedPolicy& policy = *owned;
+  ServerMetrics metrics({"/score"});
+  FailingDelegate delegate;
+  WorkerPool pool(1, 16, std::move(owned), &delegate, &metrics);
+  const std::shared_ptr<Exchange> refused = SubmitJobWithId(pool, 1);
+  ASSERT_NE(refused, nullptr);
+  policy.OpenAtNextAdmit();
+  ASSERT_NE(SubmitJobWithId(pool, 2), nullptr);
+  pool.Shutdown();
+  const std::vector<GatedPolicy::Finish> finished = policy.finished();
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(finished[0].ids, std::vector<uint64_t>{2});
+  ASSERT_NE(delegate.refused_done(), SteadyTime{});
+  // Its start (end - handler time) came after the refusal was answered.
+  EXPECT_GE(finished[0].end - finished[0].handler_time, delegate.refused_done());
+}
+
 // A request answered at its deadline (Expire) while queued, its place not
 // given back (a worker's Next() had it already): the worker skips its
 // handler, tells the policy it took no time, and goes on to the next job.
@@ -351,7 +459,10 @@ TEST(WorkerPoolTest, AJobCancelledWhileQueuedIsSkippedNotRun) {
 // plain sample, which pulled the route's estimate of its answer time down.
 class ExpiringDelegate : public WorkerDelegate {
  public:
-  void Run(Exchange& exchange) override { exchange.Expire(); }
+  bool Run(Exchange& exchange) override {
+    exchange.Expire();
+    return true;
+  }
   bool RunBatch(const std::vector<Exchange*>&) override { return true; }
   void Refuse(Exchange&, ShedReason) override {}
 };
@@ -483,7 +594,7 @@ TEST(WorkerPoolTest, ARefusedJobCancelledWhileQueuedIsNotAnsweredAgain) {
 // every other at once. Counts the handlers started.
 class HoldingDelegate : public WorkerDelegate {
  public:
-  void Run(Exchange& exchange) override {
+  bool Run(Exchange& exchange) override {
     std::unique_lock<std::mutex> lock(mu_);
     ++started_;
     cv_.notify_all();
@@ -493,6 +604,7 @@ class HoldingDelegate : public WorkerDelegate {
     }
     lock.unlock();
     exchange.Answer(http::Response{.status = 200});
+    return true;
   }
   bool RunBatch(const std::vector<Exchange*>& batch) override {
     for (Exchange* e : batch) Run(*e);
