@@ -12,9 +12,10 @@
 // The rules (all times are passed in by the caller, so tests control them):
 //  - A standing queue exists when the queue has not been drained at any
 //    moment of the last `interval` (default 100 ms). Drained means emptied by
-//    service (or found empty); a queue emptied by expiring items is still
-//    standing, otherwise shedding itself would end the overload state and
-//    flip the queue back to FIFO with the long timeout.
+//    service (or found empty); a queue emptied by expiring items (or by
+//    RemoveFirst: requests withdrawn while queued) is still standing,
+//    otherwise shedding itself would end the overload state and flip the
+//    queue back to FIFO with the long timeout.
 //    Hysteresis: the queue also counts as standing for one `interval` after
 //    the last expired item, so a momentary drain in the middle of an
 //    overload (a hiccup of the arrivals) does not send it back to FIFO with
@@ -99,6 +100,10 @@ class AdmissionQueue {
     for (auto it = items_.begin(); it != items_.end(); ++it) {
       if (pred(it->payload)) {
         items_.erase(it);
+        // Emptied by a withdrawal (the request expired at its deadline, or
+        // its client left, while queued), not drained by service: the
+        // overload goes on, as when shedding empties it.
+        if (items_.empty()) emptied_by_shedding_ = true;
         return true;
       }
     }

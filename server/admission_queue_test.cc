@@ -174,6 +174,29 @@ TEST(AdmissionQueueTest, ServiceDrainingTheQueueEndsTheStandingState) {
   EXPECT_FALSE(q.Standing(t0 + milliseconds(303)));
 }
 
+// Under CoDel the reactor withdraws what expired at its deadline (or whose
+// client left) while queued: a queue so emptied was not drained by service
+// and still stands at the next arrivals. Counted as drained, it went back
+// to FIFO with the long (interval) timeout in the middle of the overload.
+TEST(AdmissionQueueTest, WithdrawalsEmptyingTheQueueDoNotEndTheStandingState) {
+  Queue q({.capacity = 100, .target = milliseconds(5), .interval = milliseconds(100)});
+  TimePoint t0{};
+  std::vector<int> log;
+  for (int ms = 0; ms <= 200; ms += 10) Push(q, log, ms, t0 + milliseconds(ms));
+  EXPECT_TRUE(q.Standing(t0 + milliseconds(201)));
+  while (q.RemoveFirst([](const auto&) { return true; })) {
+  }
+  EXPECT_EQ(q.size(), 0u);
+  Push(q, log, 1, t0 + milliseconds(202));
+  EXPECT_TRUE(q.Standing(t0 + milliseconds(203)));
+  // Served to empty: drained. An ordinary queue again.
+  std::vector<Queue::Item> expired;
+  ASSERT_TRUE(q.Pop(t0 + milliseconds(203), &expired).has_value());
+  EXPECT_TRUE(expired.empty());
+  Push(q, log, 2, t0 + milliseconds(204));
+  EXPECT_FALSE(q.Standing(t0 + milliseconds(205)));
+}
+
 TEST(AdmissionQueueTest, StandingOutlastsAMomentaryDrainByOneInterval) {
   Queue q({.capacity = 100, .target = milliseconds(5),
            .interval = milliseconds(100)});
