@@ -717,38 +717,45 @@ void Connection::MoveReadyOutput() {
 void Connection::Advance() {
   if (phase_ == Phase::kClosed) return;
   MoveReadyOutput();
-  // A request with an unsafe method whose turn came: every request before
-  // it is answered (and none ended the connection, or it was dropped).
-  if (held_request_ != nullptr && phase_ == Phase::kOpen && !AnyInFlight()) {
-    const std::unique_ptr<HeldRequest> held = std::move(held_request_);
-    Dispatch(std::move(held->request), held->arrival);
-    if (phase_ == Phase::kClosed) return;
-    MoveReadyOutput();
-  }
-  // Requests received while the pipeline was full, as long as answering
-  // them inline keeps making room.
-  while (phase_ == Phase::kOpen && !stash_.empty() &&
-         pipeline_.size() < config().max_pipeline_depth && !UnsafeRequestPending()) {
-    if (OutputBacklogged()) {
-      // Answers pile up unsent (a client that pipelines and does not
-      // read): the kernel takes what it can, and the rest of the stash
-      // waits for the output to drain (OnStreamDrained), or the write
-      // timeout. Answering it all at once grew memory without bound.
-      if (!stream_->Flush()) {
-        Close();  // the client is gone (EPIPE, reset)
-        return;
-      }
-      if (OutputBacklogged()) break;
+  for (;;) {
+    // A request with an unsafe method whose turn came: every request before
+    // it is answered (and none ended the connection, or it was dropped).
+    if (held_request_ != nullptr && phase_ == Phase::kOpen && !AnyInFlight()) {
+      const std::unique_ptr<HeldRequest> held = std::move(held_request_);
+      Dispatch(std::move(held->request), held->arrival);
+      if (phase_ == Phase::kClosed) return;
+      MoveReadyOutput();
     }
-    std::string pending = stash_.Take();
-    // Stashed while the pipeline was full: its arrival time is gone; the
-    // time it is taken now is the conservative stand-in (the wait in the
-    // stash is not taken from the budget). The clock, not the iteration's
-    // cached time: the stash may have been filled, by a connection accepted
-    // late in a long iteration, after that iteration began.
-    ProcessInput(pending, ClockNow());
-    if (phase_ == Phase::kClosed) return;
-    MoveReadyOutput();
+    // Requests received while the pipeline was full, as long as answering
+    // them inline keeps making room.
+    while (phase_ == Phase::kOpen && !stash_.empty() &&
+           pipeline_.size() < config().max_pipeline_depth && !UnsafeRequestPending()) {
+      if (OutputBacklogged()) {
+        // Answers pile up unsent (a client that pipelines and does not
+        // read): the kernel takes what it can, and the rest of the stash
+        // waits for the output to drain (OnStreamDrained), or the write
+        // timeout. Answering it all at once grew memory without bound.
+        if (!stream_->Flush()) {
+          Close();  // the client is gone (EPIPE, reset)
+          return;
+        }
+        if (OutputBacklogged()) break;
+      }
+      std::string pending = stash_.Take();
+      // Stashed while the pipeline was full: its arrival time is gone; the
+      // time it is taken now is the conservative stand-in (the wait in the
+      // stash is not taken from the budget). The clock, not the iteration's
+      // cached time: the stash may have been filled, by a connection accepted
+      // late in a long iteration, after that iteration began.
+      ProcessInput(pending, ClockNow());
+      if (phase_ == Phase::kClosed) return;
+      MoveReadyOutput();
+    }
+    // A request held while the stash was parsed may have its turn at once:
+    // every answer before it was in (answers held back until they reach
+    // the front are moved out by MoveReadyOutput above), and no event would
+    // come for it later (a pipeline stalled for good, seen under TSan).
+    if (held_request_ == nullptr || phase_ != Phase::kOpen || AnyInFlight()) break;
   }
   // The end of input cut the last request off (once the requests stashed
   // before it are parsed): it never completes.

@@ -150,6 +150,15 @@ class EmbeddingTest : public ::testing::Test {
       return gate_.Wait(ctx) ? http::Response::Text(200, "gate\n")
                              : http::Response::Text(503, "cancelled\n");
     }, {.deadline = std::chrono::seconds(30)}).ok());
+    // Async on the reactor, answered 200 within the call; a deadline, so a
+    // 2xx waits at its slot until it reaches the front (checked again then).
+    ASSERT_TRUE(server_
+                    ->AddAsyncRoute("GET", "/now",
+                                    [](RequestContext&, Responder r) {
+                                      r.Send(http::Response::Text(200, "now\n"));
+                                    },
+                                    {.run_inline = true, .deadline = std::chrono::seconds(30)})
+                    .ok());
     ASSERT_TRUE(server_->AddRoute("GET", "/shutdown", [this](RequestContext&) {
       server_->Shutdown();  // from a handler: must not block
       return http::Response::Text(200, "bye\n");
@@ -354,6 +363,28 @@ TEST_F(EmbeddingTest, AnUnsafeRequestWaitsForThePipelineBeforeIt) {
   EXPECT_EQ(d.pending(), "");
   RoundTrip();
   EXPECT_EQ(counted_.load(), 1);
+}
+
+// An unsafe request held while the stash is parsed, whose turn comes in
+// that same pass: the request before it answered at once, its 2xx kept at
+// its slot until the answers before it were written. No event would come
+// for it later: the pipeline stalled for good (seen under TSan with an
+// offloaded answer that came that fast).
+TEST_F(EmbeddingTest, AnUnsafeRequestWhoseTurnComesWhileTheStashIsParsedRuns) {
+  StartServer();
+  const std::string post = "POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx";
+  RawClient c(port_);
+  // The first POST waits for /park; what follows it is stashed.
+  ASSERT_TRUE(c.Send(Get("/park") + post + Get("/hello") + Get("/now") + post + Get("/hello")));
+  ASSERT_TRUE(parking_.WaitParked(1));
+  EXPECT_TRUE(parking_.Take(0).Send(http::Response::Text(200, "parked\n")));
+  for (const std::string_view body :
+       {"parked\n", "counted\n", "hello\n", "now\n", "counted\n", "hello\n"}) {
+    std::optional<testing::RawResponse> r = c.Read();
+    ASSERT_TRUE(r.has_value()) << "no answer for the one saying " << body;
+    EXPECT_EQ(r->body, body);
+  }
+  EXPECT_EQ(counted_.load(), 2);
 }
 
 // Safe methods behind a slow one still run at once (in parallel).
