@@ -174,6 +174,7 @@ int LoopBase::RunTimers(int64_t now) {
     timers_.erase(it);
     ReportLag(now - e.due_ns, max_timer_lag_);
     cb();
+    AfterCallback();
     ++fired;
   }
   timers_fired_.fetch_add(fired, std::memory_order_relaxed);
@@ -189,6 +190,7 @@ int LoopBase::RunPosted(int64_t now) {
   for (PostedTask& t : running_) {
     ReportLag(std::max<int64_t>(0, now - t.posted_ns), max_post_lag_);
     t.task();
+    AfterCallback();
     ++ran;
   }
   running_.clear();

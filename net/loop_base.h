@@ -80,6 +80,10 @@ class LoopBase : public EventLoop {
   // Fires due timers, then runs the posted tasks; returns how many ran.
   int FinishIteration(int64_t now);
 
+  // Called after each timer callback and posted task FinishIteration runs
+  // (io_uring submits a send that has waited long meanwhile).
+  virtual void AfterCallback() {}
+
   void CountWakeup() { wakeups_.fetch_add(1, std::memory_order_relaxed); }
   void CountIoEvents(int n) { io_events_.fetch_add(n, std::memory_order_relaxed); }
   void CountStaleEvent() { stale_events_.fetch_add(1, std::memory_order_relaxed); }

@@ -130,6 +130,33 @@ TEST_P(StreamTest, DeliversBytesInOrderAndSendsOutput) {
   EXPECT_EQ(r.drained, completion_based() ? 1 : 0);
 }
 
+// Output flushed early in a long loop iteration leaves during it, not when
+// it ends: here the iteration runs three posted tasks, the second taking at
+// least 2 ms (a lower bound the test makes); the third finds the bytes at
+// the peer. (On io_uring a send waited for the iteration's end: one answer
+// reached its client a second late under ThreadSanitizer.)
+TEST_P(StreamTest, OutputFlushedEarlyInALongIterationLeavesDuringIt) {
+  auto s = Make();
+  s->Start();
+  loop->RunOnce(kPoll);
+  std::string seen_during_iteration;
+  loop->Post([&] {
+    s->output().append("early");
+    EXPECT_TRUE(s->Flush());
+  });
+  loop->Post([] {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
+    while (std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+  });
+  loop->Post([&] { seen_during_iteration = ReadAvailable(p.b.get()); });
+  loop->RunOnce(kPoll);
+  EXPECT_EQ(seen_during_iteration, "early");
+  loop->RunOnce(kPoll);  // the send's completion
+  EXPECT_EQ(s->pending_output(), 0u);
+}
+
 TEST_P(StreamTest, ReadOnStartDeliversWhatIsAlreadyThere) {
   ASSERT_EQ(write(p.b.get(), "early", 5), 5);
   auto s = Make({.read_on_start = true});
