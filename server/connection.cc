@@ -1174,7 +1174,20 @@ void Connection::OnTimer() {
     }
   }
   if (now < NextTimeout()) {  // the state moved on since the timer was set
+    timeout_deferred_ = false;
     UpdateReadingAndTimer();
+    return;
+  }
+  // The client's bytes are here, unread because this reactor fell behind
+  // (a long iteration, a starved thread): it was not silent. They are read
+  // first, and the timeout is checked again after them (the next
+  // iteration's timers run after its IO). Once per timeout: bytes kept in
+  // flight (empty lines, a head dribbled in) do not hold a connection open.
+  // (Under ThreadSanitizer, a reactor stalled past the 1 s header timeout
+  // closed connections whose whole request had been waiting for it.)
+  if (phase_ == Phase::kOpen && pending == 0 && !timeout_deferred_ && stream_->HasUnreadInput()) {
+    timeout_deferred_ = true;
+    owner_->ScheduleTimeout(this, now);
     return;
   }
   if (phase_ == Phase::kLingering) {

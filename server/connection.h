@@ -411,6 +411,8 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // client may still be sending, so Finish() lingers.
   bool input_dropped_ = false;
   bool continue_sent_ = false;  // for the request being received
+  // A due header or idle timeout waits for bytes already received (OnTimer).
+  bool timeout_deferred_ = false;
   // A request came (dispatched, or answered without one): before it, the
   // header timeout runs from the accept (head_started_).
   bool any_request_ = false;

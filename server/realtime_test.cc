@@ -286,6 +286,43 @@ void RealtimeTest::ExpectTimeoutFromReadWhenReadLateInAnIteration(
   EXPECT_GE(std::chrono::steady_clock::now() - sent, milliseconds(200));
 }
 
+// An idle keep-alive connection whose idle timeout is due in a loop
+// iteration, and whose next request arrives during that iteration before
+// its timers run, is read and answered, not closed (a close with the
+// request unread would reset it; the request was there when the server
+// judged the client silent). The reactor is held twice: first past the
+// idle timeout (>= 300 ms from the answer, a lower bound the test makes),
+// then, in the next iteration (its clock past the timeout), by a second
+// inline request; the client sends while that second hold lasts.
+TEST_F(RealtimeTest, AnIdleTimeoutNeverCutsOffARequestWaitingToBeRead) {
+  Start({.idle_timeout = milliseconds(200)});
+  RawClient client(port());
+  RawClient second_holder(port());
+  ASSERT_TRUE(second_holder.Send(Get("/hello")));
+  ASSERT_EQ(second_holder.Read()->body, "hello\n");
+  ASSERT_TRUE(client.Send(Get("/hello")));
+  ASSERT_EQ(client.Read()->body, "hello\n");  // idle from here
+  const auto answered = std::chrono::steady_clock::now();
+  RawClient holder(port());
+  ASSERT_TRUE(holder.Send(Get("/hold_reactor")));
+  ASSERT_TRUE(reactor_gate_.WaitEntered(1));  // the only reactor is held
+  ASSERT_TRUE(second_holder.Send(Get("/hold_reactor_again")));
+  while (std::chrono::steady_clock::now() < answered + milliseconds(300)) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  reactor_gate_.Open();
+  EXPECT_EQ(holder.Read()->body, "released\n");
+  // The next iteration (the client's timeout due by its clock) is held.
+  ASSERT_TRUE(reactor_gate2_.WaitEntered(1));
+  ASSERT_TRUE(client.Send(Get("/hello")));
+  reactor_gate2_.Open();
+  EXPECT_EQ(second_holder.Read()->body, "released again\n");
+  std::optional<::brisk::testing::RawResponse> r = client.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "hello\n");
+}
+
 TEST_F(RealtimeTest, AHeaderTimeoutNeverStartsBeforeItsConnectionArrived) {
   ExpectTimeoutFromReadWhenReadLateInAnIteration(
       {.header_timeout = milliseconds(200)}, "GET /fast HTTP/1.1\r\nHost: t\r\n");
