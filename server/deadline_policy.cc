@@ -406,8 +406,7 @@ bool DeadlinePolicy::ProbeLocked(RouteState& r, Job& job, SteadyTime now) {
   const uint64_t samples = r.batcher != nullptr ? r.batcher->cost().samples()
                                                 : r.estimate.samples();
   // A hinted request is refused on its own cost, not on the estimate.
-  if (options_.probe_interval.count() <= 0 || samples == 0 ||
-      job.cost_hint.has_value()) {
+  if (options_.probe_interval.count() <= 0 || job.cost_hint.has_value()) {
     return false;
   }
   // Only a refusal the estimate alone decides (late even on an idle
@@ -417,6 +416,9 @@ bool DeadlinePolicy::ProbeLocked(RouteState& r, Job& job, SteadyTime now) {
                               ? r.batcher->cost().Cost(1) + options_.margin
                               : FromNs(OwnNs(r, std::nullopt));
   if (now + own <= job.deadline) return false;
+  // A cost the clock cannot count to is "never in time", not an estimate
+  // a run could correct.
+  if (own >= kWaitForever) return false;
   // Nor a budget the margin alone uses up (the way home needs it whatever
   // the handler costs): such a request is no test of the estimate, and a
   // sparse stream of them (1 ms budgets every 50 ms) was let through one
@@ -450,6 +452,15 @@ bool DeadlinePolicy::ProbeLocked(RouteState& r, Job& job, SteadyTime now) {
       takes_the_last_worker
           ? options_.probe_interval
           : std::min(options_.probe_interval, kProbeSpacing * std::max(own, budget));
+  // A route still on its seed (RouteOptions::expected_service_time or a
+  // batch route's expected costs; nothing measured yet) is trusted for one
+  // interval from its first such refusal, as if measured then. Before, no
+  // seed was ever probed: one above every budget its clients sent refused
+  // them all for good, since none ran to measure the route.
+  if (samples == 0 && r.last_probe == SteadyTime{} && r.last_sample == SteadyTime{}) {
+    r.last_probe = now;
+    return false;
+  }
   if (now - r.last_sample < interval ||
       (r.last_probe != SteadyTime{} && now - r.last_probe < interval)) {
     return false;

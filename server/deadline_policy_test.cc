@@ -1013,6 +1013,61 @@ TEST(DeadlinePolicyTest, AStaleEstimateIsProbedAndRestarted) {
   EXPECT_FALSE(after.probe);
 }
 
+// A seeded estimate (RouteOptions::expected_service_time) above every
+// budget refuses each arrival at once, and none runs to measure the route:
+// it is probed as a measured one is. The first refusal starts the interval
+// (the seed is trusted that long); the first refusal after it runs, and
+// its time replaces the seed.
+TEST(DeadlinePolicyTest, ASeedAboveEveryBudgetIsProbed) {
+  DeadlinePolicy p({.workers = 1, .initial_estimate = {milliseconds(1500)}});
+  SteadyTime t = kT0 + std::chrono::hours(1);  // long after the clock's start
+  Job first = MakeJob(0, t, milliseconds(300), 1);
+  EXPECT_EQ(p.Admit(first, t), ShedReason::kPredictedLate);
+  EXPECT_FALSE(first.probe);
+  t += milliseconds(900);
+  Job within = MakeJob(0, t, milliseconds(300), 2);
+  EXPECT_EQ(p.Admit(within, t), ShedReason::kPredictedLate);  // trusted a second
+  t += milliseconds(100);
+  Job probe = MakeJob(0, t, milliseconds(300), 3);
+  ASSERT_FALSE(p.Admit(probe, t).has_value());
+  EXPECT_TRUE(probe.probe);
+  std::vector<Refusal> refused;
+  std::optional<Job> run = p.Next(t, &refused);
+  ASSERT_TRUE(run.has_value());
+  EXPECT_EQ(run->id, 3u);
+  p.Finished(*run, milliseconds(20), t + milliseconds(20));
+  EXPECT_EQ(p.Snapshot(0, t).mean, milliseconds(20));
+  t += milliseconds(30);
+  Job after = MakeJob(0, t, milliseconds(300), 4);
+  EXPECT_FALSE(p.Admit(after, t).has_value());
+  EXPECT_FALSE(after.probe);
+}
+
+// The same for a batch route's seeded cost model (expected_fixed_cost).
+TEST(DeadlinePolicyTest, ABatchRoutesSeedAboveEveryBudgetIsProbed) {
+  DeadlinePolicy p(
+      {.workers = 1,
+       .batch = {BatchFormerOptions{.max_batch = 8, .expected_fixed_cost = milliseconds(1500)}}});
+  SteadyTime t = kT0 + std::chrono::hours(1);
+  Job first = MakeJob(0, t, milliseconds(300), 1);
+  EXPECT_EQ(p.Admit(first, t), ShedReason::kPredictedLate);
+  t += milliseconds(1000);
+  Job probe = MakeJob(0, t, milliseconds(300), 2);
+  ASSERT_FALSE(p.Admit(probe, t).has_value());
+  EXPECT_TRUE(probe.probe);
+}
+
+// A seed the clock cannot count to is "never in time": never probed.
+TEST(DeadlinePolicyTest, ASeedOfForeverIsNeverProbed) {
+  DeadlinePolicy p({.workers = 1, .initial_estimate = {nanoseconds::max()}});
+  SteadyTime t = kT0 + std::chrono::hours(1);
+  for (int i = 0; i < 5; ++i, t += std::chrono::seconds(2)) {
+    Job j = MakeJob(0, t, milliseconds(300), static_cast<uint64_t>(i));
+    EXPECT_EQ(p.Admit(j, t), ShedReason::kPredictedLate);
+    EXPECT_FALSE(j.probe);
+  }
+}
+
 // A probe the deadline cut short measured only a lower bound: the estimate
 // stays, and the next probe waits a whole interval.
 TEST(DeadlinePolicyTest, AProbeCutShortKeepsTheEstimate) {

@@ -279,10 +279,12 @@ struct RouteOptions {
   int max_concurrency = 0;
   // Deadline admission: the handler time assumed until the first ones are
   // measured (0, or a negative value: admit on the queue's work alone until
-  // then). It is trusted until a request runs: a seed above every budget the
-  // route's clients send refuses them all at once, and none runs to measure
-  // it (no probe is let through on a seed, only on a measured estimate), so
-  // set it no higher than the route's real time.
+  // then). A seed above every budget the route's clients send refuses them
+  // all at once, and none runs to measure the route: it is then probed as
+  // a measured estimate is (DeadlinePolicyOptions::probe_interval): trusted
+  // for up to a second from the first such refusal, then one arrival runs
+  // alone and its time replaces the seed. nanoseconds::max() means "never
+  // in time" and is never probed.
   std::chrono::nanoseconds expected_service_time{0};
   // Deadline admission: the handler time of one request, when the request
   // itself says what it will cost (a sleep or a row limit in its query, the
