@@ -107,8 +107,21 @@ absl::Status Router::Add(std::string_view method, std::string_view pattern,
                                         upper + ": methods are case-sensitive (RFC 9110 §9.1)");
     }
   }
+  // Answered 501 before routing (no tunnels): a route for it never runs.
+  if (method == "CONNECT") {
+    return absl::InvalidArgumentError(
+        "CONNECT is answered 501 (this server opens no tunnels): a route for it would never run");
+  }
   if (pattern.empty() || pattern[0] != '/') {
     return absl::InvalidArgumentError("route pattern must start with '/'");
+  }
+  // Nor can a decoded path hold a control byte (the parser refuses %00-%1F
+  // and %7F): such a pattern would never match, and a CR in it went raw
+  // into its route's metrics label.
+  for (const char c : pattern) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return absl::InvalidArgumentError("route pattern must not hold control characters");
+    }
   }
   // Patterns are matched against the decoded path, which holds no query or
   // fragment: a pattern with '?' or '#' could never match, and one with a
@@ -144,6 +157,13 @@ absl::Status Router::Add(std::string_view method, std::string_view pattern,
     } else {
       if (seg.find_first_of("{}") != std::string_view::npos) {
         return absl::InvalidArgumentError("braces inside a literal segment");
+      }
+      // Request paths are matched with their dot segments removed (RFC
+      // 3986 §5.2.4): "/./x" could never match.
+      if (seg == "." || seg == "..") {
+        return absl::InvalidArgumentError(
+            "route pattern must not hold \".\" or \"..\" segments (request paths are "
+            "matched with them removed)");
       }
       segments.push_back({seg, false});
     }

@@ -254,12 +254,21 @@ TEST(RouterTest, AddRejectsBadInput) {
   EXPECT_EQ(r.Add("GET", "/q?x=1", 1).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(r.Add("GET", "/a#b", 1).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(r.Add("GET", "/%41", 1).code(), absl::StatusCode::kInvalidArgument);
+  // Nor a control byte, or a dot segment (removed from request paths).
+  EXPECT_EQ(r.Add("GET", "/a\rb", 1).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.Add("GET", std::string("/a\0b", 4), 1).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.Add("GET", "/a\x7f", 1).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.Add("GET", "/./x", 1).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.Add("GET", "/x/..", 1).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(r.Add("GET", "/x/.well-known/..a", 1).ok());  // not dot segments
+  // CONNECT is answered 501 before routing.
+  EXPECT_EQ(r.Add("CONNECT", "/", 1).code(), absl::StatusCode::kInvalidArgument);
   ASSERT_TRUE(r.Add("GET", "/u/{id}", 1).ok());
   EXPECT_EQ(r.Add("GET", "/u/{id}", 2).code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(r.Add("POST", "/u/{name}", 2).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(r.Add("POST", "/u/{id}", 2).ok());
-  EXPECT_EQ(r.size(), 2u);
+  EXPECT_EQ(r.size(), 3u);
 }
 
 // A name bound twice was accepted, and Param() could only give the first

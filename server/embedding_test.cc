@@ -701,6 +701,26 @@ TEST_F(EmbeddingTest, StreamHeadThatIsNotFinalGives500) {
   EXPECT_EQ(r->body, "hello\n");
 }
 
+// A 204 or 304 has no content (RFC 9110 §15.3.5, §15.4.5): a stream begun
+// with one is that head alone, and the connection goes on (the Responder's
+// side: FakeRequestTest.AStreamWithANoContentStatusTakesNoPieces).
+TEST_F(EmbeddingTest, AStreamWithANoContentStatusIsItsHeadAlone) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/stream?status=204&n=2") + Get("/stream?status=304&n=2") +
+                     Get("/hello")));
+  for (int status : {204, 304}) {
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value()) << status;
+    EXPECT_EQ(r->status, status);
+    EXPECT_EQ(r->body, "");
+    EXPECT_EQ(r->Header("transfer-encoding"), "") << status;
+  }
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "hello\n");
+}
+
 TEST_F(EmbeddingTest, StreamToHttp10EndsWithTheConnection) {
   StartServer();
   RawClient c(port_);
@@ -1121,6 +1141,85 @@ TEST(EmbeddingStartTest, ARouteOnABuiltInPathFailsTheStartNamingIt) {
           .AddRoute("get", "/x", [](RequestContext&) { return http::Response::Text(200, "x\n"); })
           .code(),
       absl::StatusCode::kInvalidArgument);
+}
+
+// WaitWritable() on the connection's own reactor (here an inline async
+// handler that wrote past its stream buffer) answers at once: waiting there
+// would stall the reactor that drains the buffer, for the whole timeout
+// (one minute here; before, a client of the same reactor got no answer
+// within its 20 s guard).
+TEST(EmbeddingStreamTest, WaitWritableOnTheReactorDoesNotBlockIt) {
+  HttpServer server(ServerOptions{.address = "127.0.0.1",
+                                  .port = 0,
+                                  .reactors = 1,
+                                  .io = ::brisk::testing::TestIoBackend(),
+                                  .drain_grace = milliseconds(0),
+                                  .stream_buffer_bytes = 64 * 1024,
+                                  .handle_signals = false});
+  std::atomic<int> waited{-1};  // WaitWritable's result, once returned
+  ASSERT_TRUE(server
+                  .AddAsyncRoute("GET", "/flood",
+                                 [&](RequestContext&, Responder r) {
+                                   r.BeginStream(http::Response::Text(200, ""));
+                                   r.Write(std::string(256 * 1024, 'x'));  // 4x the buffer
+                                   waited = r.WaitWritable(std::chrono::minutes(1)) ? 1 : 0;
+                                   r.Finish();
+                                 },
+                                 {.run_inline = true})
+                  .ok());
+  ASSERT_TRUE(server
+                  .AddRoute("GET", "/hello",
+                            [](RequestContext&) { return http::Response::Text(200, "hello\n"); },
+                            {.run_inline = true})
+                  .ok());
+  ASSERT_TRUE(server.Start().ok());
+  RawClient flood(server.port());
+  ASSERT_TRUE(flood.Send("GET /flood HTTP/1.1\r\nHost: t\r\n\r\n"));
+  RawClient other(server.port());
+  ASSERT_TRUE(other.Send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"));
+  std::optional<testing::RawResponse> hello = other.Read();
+  ASSERT_TRUE(hello.has_value());
+  EXPECT_EQ(hello->body, "hello\n");
+  EXPECT_EQ(waited.load(), 0);  // not writable, said at once
+  std::optional<testing::RawResponse> streamed = flood.Read();
+  ASSERT_TRUE(streamed.has_value());
+  EXPECT_EQ(streamed->body.size(), 256u * 1024);
+  server.Stop();
+}
+
+// An inline synchronous route runs as its request is read, with no
+// admission and no deadline: options only admission applies are refused,
+// not silently ignored. An inline async route has its deadline.
+TEST(EmbeddingStartTest, AdmissionOptionsOnAnInlineSynchronousRouteAreRefused) {
+  HttpServer server(ServerOptions{.handle_signals = false});
+  auto hello = [](RequestContext&) { return http::Response::Text(200, "x\n"); };
+  const RouteOptions refused[] = {
+      {.run_inline = true, .deadline = std::chrono::milliseconds(50)},
+      {.run_inline = true, .max_concurrency = 1},
+      {.run_inline = true, .expected_service_time = std::chrono::milliseconds(1)},
+      {.run_inline = true,
+       .service_time_hint = [](const RequestContext&) -> std::optional<std::chrono::nanoseconds> {
+         return std::nullopt;
+       }},
+  };
+  for (const RouteOptions& o : refused) {
+    const absl::Status s = server.AddRoute("GET", "/a", hello, o);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  }
+  EXPECT_TRUE(server.AddRoute("GET", "/a", hello, {.run_inline = true}).ok());
+  EXPECT_TRUE(
+      server.AddRoute("GET", "/b", hello, {.deadline = std::chrono::milliseconds(50)}).ok());
+  EXPECT_TRUE(server
+                  .AddAsyncRoute("GET", "/c",
+                                 [](RequestContext&, Responder r) {
+                                   r.Send(http::Response::Text(200, "c\n"));
+                                 },
+                                 {.run_inline = true, .deadline = std::chrono::milliseconds(50)})
+                  .ok());
+  // Nor a pattern no request path can have, or a CONNECT route.
+  EXPECT_EQ(server.AddRoute("GET", "/x\r", hello).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(server.AddRoute("GET", "/./x", hello).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(server.AddRoute("CONNECT", "/", hello).code(), absl::StatusCode::kInvalidArgument);
 }
 
 // AddRoute on one thread while Start() runs on another: the route is either

@@ -25,6 +25,11 @@ bool LoopHandle::Post(net::Task task) {
   return true;
 }
 
+bool LoopHandle::InLoopThread() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return loop_ != nullptr && loop_->IsInLoopThread();
+}
+
 void LoopHandle::Shut() {
   std::lock_guard<std::mutex> lock(mu_);
   loop_ = nullptr;
@@ -134,6 +139,13 @@ bool Exchange::Refuse(http::Response response) {
 }
 
 bool Exchange::BeginStream(http::Response head) {
+  // 204 and 304 have no content (RFC 9110 §15.3.5, §15.4.5): the head is
+  // the whole answer. As a stream it took pieces (Write() true) only for
+  // the connection to drop them.
+  if (head.status == 204 || head.status == 304) {
+    head.body.clear();
+    return Claim(std::move(head), /*streaming=*/false);
+  }
   return Claim(std::move(head), /*streaming=*/true);
 }
 
@@ -231,7 +243,13 @@ absl::AnyInvocable<void()> Exchange::WakeWritersLocked() {
 }
 
 bool Exchange::WaitWritable(std::chrono::nanoseconds timeout) {
+  // On the connection's own reactor (an inline handler, an OnWritable
+  // callback) nothing drains the buffer while this thread waits: it would
+  // only stall every connection of that reactor for `timeout` (forever
+  // with nanoseconds::max()). It answers at once instead.
+  const bool on_home_thread = home_ != nullptr && home_->InLoopThread();
   std::unique_lock<std::mutex> lock(mu_);
+  if (on_home_thread) return !closed_ && WritableLocked();
   writable_cv_.wait_for(lock, WaitBound(timeout),
                         [this] { return closed_ || WritableLocked(); });
   return !closed_ && WritableLocked();

@@ -92,6 +92,8 @@ class LoopHandle {
   explicit LoopHandle(net::EventLoop* loop) : loop_(loop) {}
   // False (and `task` destroyed) once shut.
   bool Post(net::Task task);
+  // Whether the calling thread is the loop's (false once shut).
+  bool InLoopThread();
   void Shut();
 
  private:

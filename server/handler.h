@@ -186,7 +186,9 @@ class Responder {
 
   // Starts a streamed answer: status and headers of `head` now, the body in
   // pieces (chunked for HTTP/1.1; for HTTP/1.0 until the connection closes).
-  // head.body, if not empty, is the first piece. False as for Send().
+  // head.body, if not empty, is the first piece. False as for Send(). A
+  // 204 or 304 head has no content: it is the whole answer (head.body
+  // dropped), and Write() returns false.
   bool BeginStream(http::Response head);
   // Queues one body piece. True while the connection's buffer for this
   // answer is below its limit; false once it is at or over it (the piece was
@@ -203,7 +205,10 @@ class Responder {
   void Finish();
   // Blocks until the buffer is below half its limit, the stream is gone, or
   // `timeout` passed (nanoseconds::max(): no timeout); true if writable.
-  // For handlers on worker threads.
+  // For handlers on worker threads: on the connection's reactor (an inline
+  // handler, an OnWritable callback), where waiting would only stall the
+  // reactor that drains the buffer, it returns at once whether the stream
+  // is writable (use OnWritable() there).
   bool WaitWritable(std::chrono::nanoseconds timeout);
   // Calls `callback` once, on the connection's reactor thread, when the
   // buffer drops below half its limit or the stream is gone (at once, on
@@ -267,7 +272,9 @@ struct BatchOptions {
 
 struct RouteOptions {
   // Run the handler on the reactor thread: it must never block. Inline
-  // synchronous routes skip admission control and have no deadline.
+  // synchronous routes skip admission control and have no deadline:
+  // AddRoute() refuses deadline, max_concurrency, expected_service_time and
+  // service_time_hint on one (InvalidArgument) rather than ignore them.
   bool run_inline = false;
   // This route's default deadline; 0 = the server's request_deadline;
   // nanoseconds::max() (anything over a century) = never. Negative values

@@ -37,6 +37,17 @@ absl::Status RouteTable::Add(Route route) {
       return absl::InvalidArgumentError("a batch route cannot run inline");
     }
   }
+  // An inline synchronous handler runs on the reactor as its request is
+  // read: no admission, no deadline. Options that would only hold for it
+  // through admission are refused rather than silently ignored.
+  if (route.handler && route.options.run_inline &&
+      (route.options.deadline.count() != 0 || route.options.max_concurrency != 0 ||
+       route.options.expected_service_time.count() != 0 || route.options.service_time_hint)) {
+    return absl::InvalidArgumentError(
+        "an inline synchronous route has no admission and no deadline: deadline, "
+        "max_concurrency, expected_service_time and service_time_hint do not apply (offload it, "
+        "or make it async)");
+  }
   if (route.options.run_inline && route.options.background) {
     return absl::InvalidArgumentError(
         "a route runs inline (on the reactor) or in the background lane, not both");

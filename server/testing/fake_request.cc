@@ -55,6 +55,11 @@ absl::StatusOr<std::unique_ptr<FakeRequest>> FakeRequest::Parse(
     return absl::InvalidArgumentError("malformed request: status " +
                                       std::to_string(r.status));
   }
+  // One request: bytes after it (a second, pipelined) would be ignored.
+  if (r.consumed < raw.size()) {
+    return absl::InvalidArgumentError(
+        "bytes after the request: a FakeRequest is one request (make one per request)");
+  }
   auto info = std::make_shared<internal::ConnectionInfo>();
   if (absl::StatusOr<net::SocketAddress> a =
           net::SocketAddress::Parse(options.peer_address, 0);

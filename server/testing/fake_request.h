@@ -59,7 +59,8 @@ struct FakeRequestOptions {
 
 class FakeRequest {
  public:
-  // `raw` is a whole HTTP/1.1 request ("GET / HTTP/1.1\r\nHost: t\r\n\r\n").
+  // `raw` is one whole HTTP/1.1 request ("GET / HTTP/1.1\r\nHost: t\r\n\r\n"),
+  // nothing after it (InvalidArgument otherwise).
   static absl::StatusOr<std::unique_ptr<FakeRequest>> Parse(
       std::string_view raw, FakeRequestOptions options = {});
   // Convenience forms; they abort the test binary on a malformed target.

@@ -41,6 +41,29 @@ TEST(FakeRequestTest, AnSseStreamAssignedOverFinishesItsStream) {
   EXPECT_EQ(second->streamed_body(), "data: two\n\n");
 }
 
+// Parse() takes one request: a second one after it was silently ignored.
+TEST(FakeRequestTest, ParseRefusesBytesAfterTheRequest) {
+  const std::string one = "GET /a HTTP/1.1\r\nHost: t\r\n\r\n";
+  EXPECT_TRUE(FakeRequest::Parse(one).ok());
+  EXPECT_EQ(FakeRequest::Parse(one + one).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(FakeRequest::Parse(one + "x").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// 204 and 304 have no content: a stream begun with one is its head alone,
+// and pieces written after it are refused, not taken and dropped.
+TEST(FakeRequestTest, AStreamWithANoContentStatusTakesNoPieces) {
+  for (int status : {204, 304}) {
+    auto req = FakeRequest::Get("/x");
+    Responder r = req->TakeResponder();
+    ASSERT_TRUE(r.BeginStream(http::Response::Text(status, "")));
+    EXPECT_FALSE(r.Write("piece")) << status;
+    EXPECT_TRUE(r.closed()) << status;
+    EXPECT_TRUE(req->answered());
+    EXPECT_FALSE(req->streaming()) << status;
+    EXPECT_EQ(req->response().status, status);
+  }
+}
+
 TEST(FakeRequestTest, CancelClosesTheResponder) {
   auto req = FakeRequest::Get("/x");
   Responder r = req->TakeResponder();
