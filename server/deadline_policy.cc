@@ -403,8 +403,6 @@ std::optional<ShedReason> DeadlinePolicy::Admit(Job& job, SteadyTime now) {
 }
 
 bool DeadlinePolicy::ProbeLocked(RouteState& r, Job& job, SteadyTime now) {
-  const uint64_t samples = r.batcher != nullptr ? r.batcher->cost().samples()
-                                                : r.estimate.samples();
   // A hinted request is refused on its own cost, not on the estimate.
   if (options_.probe_interval.count() <= 0 || job.cost_hint.has_value()) {
     return false;
@@ -457,7 +455,7 @@ bool DeadlinePolicy::ProbeLocked(RouteState& r, Job& job, SteadyTime now) {
   // interval from its first such refusal, as if measured then. Before, no
   // seed was ever probed: one above every budget its clients sent refused
   // them all for good, since none ran to measure the route.
-  if (samples == 0 && r.last_probe == SteadyTime{} && r.last_sample == SteadyTime{}) {
+  if (r.last_sample == SteadyTime{} && r.last_probe == SteadyTime{}) {
     r.last_probe = now;
     return false;
   }
