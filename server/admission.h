@@ -85,8 +85,11 @@ struct Job {
   // Set by the runner before Finished(), for a batch: how many of its
   // members ran (a member answered while it was queued is left out), and
   // whether the handler failed (threw, or did not give one answer per
-  // member). A failed batch's time is learned only when it is longer than
-  // the cost expected (it may raise the estimates, never lower them).
+  // member, or answered every member that ran with a 5xx; a single
+  // request's handler, when it threw or answered 5xx). A failed job's time
+  // is learned only when it is longer than the cost expected (it may raise
+  // the estimates, never lower them): a quick error is no measure of the
+  // work.
   size_t batch_ran = 0;
   bool failed = false;
 };
@@ -151,7 +154,8 @@ class AdmissionPolicy {
   virtual size_t queued() const = 0;
   // The answer of a job Finished() with answer_pending came `to_answer`
   // after its handler started; `cut_short`: the deadline answered first,
-  // so the answer would have taken longer. Any thread.
+  // so the answer would have taken longer, or the answer was a 5xx, whose
+  // time is no measure of the work: learned as a lower bound. Any thread.
   virtual void AnswerCame(size_t route, std::chrono::nanoseconds to_answer,
                           bool cut_short, SteadyTime now) {}
 

@@ -100,12 +100,16 @@ class AdmissionTest : public ::testing::Test {
       std::lock_guard<std::mutex> lock(kept_mu_);
       kept_.push_back(std::move(r));
     }).ok());
-    // Throws with ?fail=1; sleeps ?ms=N otherwise.
+    // Throws with ?fail=1; answers ?status=N at once; sleeps ?ms=N
+    // otherwise.
     ASSERT_TRUE(server_
                     ->AddRoute("GET", "/flaky",
                                [](RequestContext& ctx) {
                                  if (ctx.Query("fail").has_value())
                                    throw std::runtime_error("backend down");
+                                 if (std::optional<std::string> s = ctx.Query("status")) {
+                                   return http::Response::Text(std::stoi(*s), "error\n");
+                                 }
                                  ctx.SleepFor(
                                      milliseconds(std::stoi(ctx.Query("ms").value_or("0"))));
                                  return http::Response::Text(200, "ok\n");
@@ -133,6 +137,27 @@ class AdmissionTest : public ::testing::Test {
       statuses.push_back(r.has_value() ? r->status : -1);
     }
     return statuses;
+  }
+
+  // One worker: a 50 ms run of /flaky, then 20 quick errors from it
+  // (`error_target`, answered `error_status`); returns /flaky's metrics
+  // once the last error's run, the estimate it left included, is over.
+  const RouteMetrics& QuickErrorsAfterA50MsRun(const std::string& error_target, int error_status) {
+    constexpr size_t kFlakyRoute = 8;  // metrics index: registration order
+    RawClient c(port());
+    EXPECT_TRUE(c.Send(Get("/flaky?ms=50")));
+    auto ok = c.Read();
+    EXPECT_TRUE(ok.has_value() && ok->status == 200);
+    for (int i = 0; i < 20; ++i) {
+      EXPECT_TRUE(c.Send(Get(error_target)));
+      auto failed = c.Read();
+      EXPECT_TRUE(failed.has_value() && failed->status == error_status);
+    }
+    // One worker: once this is answered, the last error's run is over.
+    EXPECT_TRUE(c.Send(Get("/fast")));
+    auto fast = c.Read();
+    EXPECT_TRUE(fast.has_value() && fast->status == 200);
+    return server_->metrics().route(kFlakyRoute);
   }
 
   Gate gate_;
@@ -397,28 +422,63 @@ TEST_F(AdmissionTest, AnAsyncRoutesTimeToAnswerIsLearnedFromItsAnswers) {
 // were admitted (to fail late instead of being refused at once).
 TEST_F(AdmissionTest, QuickThrowsDoNotMakeTheRouteLookFast) {
   Start({.workers = 1});
-  constexpr size_t kFlakyRoute = 8;  // metrics index: registration order
+  const RouteMetrics& flaky = QuickErrorsAfterA50MsRun("/flaky?fail=1", 500);
+  EXPECT_EQ(server_->metrics().handler_exceptions.load(), 20u);
+  ASSERT_TRUE(flaky.service_estimate.set.load());
+  EXPECT_GE(flaky.service_estimate.mean_ns.load(), 50'000'000);
+}
+
+// The same for a handler that answers 5xx at once (its backend is down, a
+// breaker is open) without throwing: learned as samples, 20 of them pulled
+// the 50 ms estimates down to ~3.5 ms.
+TEST_F(AdmissionTest, QuickServerErrorsDoNotMakeTheRouteLookFast) {
+  Start({.workers = 1});
+  const RouteMetrics& flaky = QuickErrorsAfterA50MsRun("/flaky?status=503", 503);
+  EXPECT_EQ(server_->metrics().handler_exceptions.load(), 0u);
+  ASSERT_TRUE(flaky.service_estimate.set.load());
+  EXPECT_GE(flaky.service_estimate.mean_ns.load(), 50'000'000);
+  EXPECT_GE(flaky.answer_estimate.mean_ns.load(), 50'000'000);
+}
+
+// And for an async handler whose answer, given later from elsewhere, is a
+// quick 5xx: its time to answer is learned as a lower bound too.
+TEST_F(AdmissionTest, QuickAsyncServerErrorsDoNotMakeTheRouteLookFast) {
+  Start({.workers = 1});
+  constexpr size_t kLaterRoute = 7;
+  const RouteMetrics& later = server_->metrics().route(kLaterRoute);
   RawClient c(port());
-  ASSERT_TRUE(c.Send(Get("/flaky?ms=50")));
+  auto handler_ran = [&] {
+    return Eventually([&] {
+      std::lock_guard<std::mutex> lock(kept_mu_);
+      return !kept_.empty();
+    });
+  };
+  auto answer = [&](int status) {
+    std::lock_guard<std::mutex> lock(kept_mu_);
+    EXPECT_TRUE(kept_.back().Send(http::Response::Text(status, "later\n")));
+    kept_.clear();
+  };
+  ASSERT_TRUE(c.Send(Get("/later")));
+  ASSERT_TRUE(handler_ran());
+  // Its answer comes at least 50 ms after its handler started.
+  std::this_thread::sleep_for(milliseconds(50));
+  answer(200);
   auto ok = c.Read();
   ASSERT_TRUE(ok.has_value());
   ASSERT_EQ(ok->status, 200);
+  ASSERT_TRUE(Eventually([&] { return later.answer_estimate.set.load(); }));
+  ASSERT_GE(later.answer_estimate.mean_ns.load(), 50'000'000);
   for (int i = 0; i < 20; ++i) {
-    ASSERT_TRUE(c.Send(Get("/flaky?fail=1")));
+    ASSERT_TRUE(c.Send(Get("/later")));
+    ASSERT_TRUE(handler_ran());
+    answer(503);
     auto failed = c.Read();
     ASSERT_TRUE(failed.has_value());
-    ASSERT_EQ(failed->status, 500);
+    ASSERT_EQ(failed->status, 503);
   }
-  // One worker: once this is answered, the last throw's run, the estimate
-  // it left included, is over.
-  ASSERT_TRUE(c.Send(Get("/fast")));
-  auto fast = c.Read();
-  ASSERT_TRUE(fast.has_value());
-  ASSERT_EQ(fast->status, 200);
-  EXPECT_EQ(server_->metrics().handler_exceptions.load(), 20u);
-  const RouteMetrics& flaky = server_->metrics().route(kFlakyRoute);
-  ASSERT_TRUE(flaky.service_estimate.set.load());
-  EXPECT_GE(flaky.service_estimate.mean_ns.load(), 50'000'000);
+  // The answer's observer runs inside Send(), on this thread: the estimate
+  // was published before the last Send() returned.
+  EXPECT_GE(later.answer_estimate.mean_ns.load(), 50'000'000);
 }
 
 TEST_F(AdmissionTest, TooLittleTimeLeftNeverTakesAWorker) {

@@ -90,6 +90,9 @@ bool Exchange::Claim(http::Response head, bool streaming, bool handler) {
   const bool past_deadline = PastDeadline(now);
   AnswerObserver observer;
   absl::AnyInvocable<void()> writable;
+  // A quick 5xx (a backend down, a breaker open) would teach admission
+  // that the route is cheap: its time is learned as a lower bound.
+  const bool server_error = head.status >= 500;
   {
     std::lock_guard<std::mutex> lock(mu_);
     // The producer's answer, in time or not, is when its work took.
@@ -123,7 +126,7 @@ bool Exchange::Claim(http::Response head, bool streaming, bool handler) {
   }
   if (expired) cancel_.Cancel();
   RunWritable(writable);
-  if (observer) observer(now, /*cut_short=*/false);
+  if (observer) observer(now, /*cut_short=*/server_error);
   if (late && metrics_ != nullptr) {
     metrics_->late_results_dropped.fetch_add(1, std::memory_order_relaxed);
   }
@@ -382,6 +385,11 @@ void Exchange::ChargeWorkerTime(size_t metrics_route,
 void Exchange::MarkLate() {
   std::lock_guard<std::mutex> lock(mu_);
   late_ = true;
+}
+
+int Exchange::answer_status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return answer_status_;
 }
 
 Exchange::Outcome Exchange::outcome() const {

@@ -212,6 +212,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // come).
   enum class Outcome { kUseful, kLate, kOther };
   Outcome outcome() const;
+  // The status of the producer's answer (or stream head), 0 before it gave
+  // one or when the connection answered for it.
+  int answer_status() const;
   // When the producer's answer (or stream head) was accepted, if it was:
   // a streamed handler answers long before it returns.
   std::optional<SteadyTime> answered_at() const;
@@ -239,8 +242,10 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // For a handler that returned without answering (an async one, whose
   // answer comes later from elsewhere): `observer` is called once, outside
   // the lock, on the thread that settles the exchange: with the time the
-  // producer's answer came (late or not; cut_short false), or the time the
-  // deadline answered for it (cut_short: the answer would have taken
+  // producer's answer came (late or not; cut_short false, unless it was a
+  // 5xx: a server error's time is no measure of the work, only a lower
+  // bound of it), or the time the deadline answered for it (cut_short: the
+  // answer would have taken
   // longer), or nullopt when the connection lets go or the producer drops
   // its Responder (nothing learned). Returns false, keeping nothing, if the
   // exchange was settled already.

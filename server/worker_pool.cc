@@ -261,7 +261,9 @@ void WorkerPool::RunJob(Job& job, SteadyTime start) {
     rm.batch_size.Observe(batch.size());
     rm.batch_wait.Observe(start - oldest);
     job.batch_ran = batch.size();
-    job.failed = !delegate_->RunBatch(batch);
+    job.failed = !delegate_->RunBatch(batch) ||
+                 std::all_of(batch.begin(), batch.end(),
+                             [](const Exchange* e) { return e->answer_status() >= 500; });
   } else {
     CountQueued(*metrics_, job.metrics_route, -1);
     Exchange& exchange = *job.exchange;
@@ -271,9 +273,9 @@ void WorkerPool::RunJob(Job& job, SteadyTime start) {
     }
     rm.queue_wait.Observe(start - exchange.enqueued());
     batch.push_back(&exchange);
-    // A handler that threw: a quick throw must not make admission
-    // optimistic (as a failed batch).
-    job.failed = !delegate_->Run(exchange);
+    // A handler that threw or answered 5xx: a quick error must not make
+    // admission optimistic (as a failed batch).
+    job.failed = !delegate_->Run(exchange) || exchange.answer_status() >= 500;
     job.cut_short = exchange.outcome() == Exchange::Outcome::kLate;
     if (!job.cut_short && !exchange.answered_at().has_value()) {
       // Returned without answering (async): the time to its answer is
