@@ -587,6 +587,7 @@ void Connection::ApplyUpdate(Slot& slot, ExchangeUpdate update) {
       slot.exchange->MarkLate();  // its worker time was wasted
       context().metrics->late_results_dropped.fetch_add(1, std::memory_order_relaxed);
       context().metrics->deadline_exceeded.fetch_add(1, std::memory_order_relaxed);
+      MetricsFor(slot.metrics_route).deadline_exceeded.fetch_add(1, std::memory_order_relaxed);
       Complete(slot, http::Response::Text(503, "deadline exceeded\n"), &request);
       ReleaseExchange(slot);
       return;
@@ -639,6 +640,7 @@ void Connection::OnDeadline(Exchange* exchange) {
   if (!exchange->Expire()) return;
   ServerMetrics& m = *context().metrics;
   m.deadline_exceeded.fetch_add(1, std::memory_order_relaxed);
+  MetricsFor(slot->metrics_route).deadline_exceeded.fetch_add(1, std::memory_order_relaxed);
   if (!exchange->started()) {
     // It never ran: a refusal, whatever the policy.
     m.deadline_in_queue.fetch_add(1, std::memory_order_relaxed);

@@ -314,6 +314,15 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
   AppendScalar(out, "brisk_deadline_exceeded_total", "counter",
                "Offloaded requests answered 503 at their deadline.",
                load(deadline_exceeded));
+  *out +=
+      "# HELP brisk_route_deadline_exceeded_total Offloaded requests answered 503 at their "
+      "deadline, by route (of brisk_deadline_exceeded_total).\n"
+      "# TYPE brisk_route_deadline_exceeded_total counter\n";
+  for (size_t route = 0; route + 1 < routes_.size(); ++route) {
+    const RouteMetrics& r = *routes_[route];
+    absl::StrAppendFormat(out, "brisk_route_deadline_exceeded_total{route=\"%s\"} %d\n",
+                          LabelValue(r.name), load(r.deadline_exceeded));
+  }
   AppendScalar(out, "brisk_deadline_exceeded_in_queue_total", "counter",
                "Of brisk_deadline_exceeded_total, those whose handler never ran (their "
                "deadline passed in the queue), also counted in "

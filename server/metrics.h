@@ -153,6 +153,8 @@ struct RouteMetrics {
   // offloaded requests queued or running, and those waiting for a worker.
   std::atomic<int64_t> in_flight{0};
   std::atomic<int64_t> queue_depth{0};
+  // This route's share of ServerMetrics::deadline_exceeded.
+  std::atomic<uint64_t> deadline_exceeded{0};
 };
 
 class ServerMetrics {

@@ -58,6 +58,7 @@ TEST(ServerMetricsTest, ExportsRoutesStatusesAndGauges) {
   m.RecordShed(2, 5);                               // unmatched, body_memory
   m.RecordShed(2, 5);
   m.deadline_in_queue.store(1);
+  m.route(1).deadline_exceeded.store(4);
   std::string out;
   m.AppendPrometheus(&out);
   EXPECT_THAT(out, HasSubstr("brisk_requests_total{route=\"/hello\",status=\"200\"} 2\n"));
@@ -75,6 +76,10 @@ TEST(ServerMetricsTest, ExportsRoutesStatusesAndGauges) {
   // body): exported like a route's, as /status.json has them.
   EXPECT_THAT(out, HasSubstr("brisk_shed_total{route=\"unmatched\",reason=\"body_memory\"} 2\n"));
   EXPECT_THAT(out, HasSubstr("brisk_deadline_exceeded_in_queue_total 1\n"));
+  EXPECT_THAT(out, HasSubstr("brisk_route_deadline_exceeded_total{route=\"/hello\"} 0\n"));
+  EXPECT_THAT(out, HasSubstr("brisk_route_deadline_exceeded_total{route=\"/a\\\"b\"} 4\n"));
+  // Unmatched requests are never offloaded: no deadline of theirs to miss.
+  EXPECT_THAT(out, Not(HasSubstr("brisk_route_deadline_exceeded_total{route=\"unmatched\"}")));
   EXPECT_EQ(m.shed_queue_full.load(), 7u);
   EXPECT_EQ(m.ShedCount(0), 7u);
   EXPECT_THAT(out, HasSubstr("# TYPE brisk_loop_lag_seconds histogram\n"));

@@ -210,6 +210,9 @@ TEST_F(RealtimeTest, QueuedRequestsGet503AtTheirDeadlineWhileTheWorkerIsBusy) {
   EXPECT_EQ(gate_.entered(), 1);
   EXPECT_EQ(server_->metrics().deadline_exceeded.load(), 3u);
   EXPECT_EQ(server_->metrics().deadline_in_queue.load(), 3u);
+  // All three on /fast (route 1), none on /gate (route 0).
+  EXPECT_EQ(server_->metrics().route(1).deadline_exceeded.load(), 3u);
+  EXPECT_EQ(server_->metrics().route(0).deadline_exceeded.load(), 0u);
   // Freeing the worker now runs none of them: they were answered already.
   gate_.Open();
   EXPECT_EQ(running.Read()->body, "opened\n");
@@ -575,6 +578,7 @@ TEST_F(RealtimeTest, OverrunningHandlerIsAnswered503AndCancelled) {
   }));
   EXPECT_EQ(server_->metrics().deadline_exceeded.load(), 1u);
   EXPECT_EQ(server_->metrics().deadline_in_queue.load(), 0u);
+  EXPECT_EQ(server_->metrics().route(0).deadline_exceeded.load(), 1u);  // /gate
   ASSERT_TRUE(c.Send(Get("/fast")));
   EXPECT_EQ(c.Read()->body, "fast\n");
 }
