@@ -394,7 +394,19 @@ absl::Status TlsServerSession::ReadApplicationData(std::string* plaintext) {
     }
     const int error = SSL_get_error(ssl_, 0);
     if (io_->renegotiation) {
+      // An orderly end, not what looks like a truncation or a crash: a
+      // close_notify (RFC 5246 §7.2.1). The no_renegotiation warning RFC
+      // 5246 §7.2.2 suggests is written only by OpenSSL, as its answer to
+      // each ClientHello it parses, which is what the gate keeps it from.
+      // The gate stopped its output too: it is let through for this one
+      // alert, with nothing more of the client's to read.
+      sent_close_notify_ = true;
+      io_->in = {};
+      io_->stop = false;
       ERR_clear_error();
+      SSL_shutdown(ssl_);  // into the IoScope's output
+      ERR_clear_error();
+      io_->stop = true;
       return Fail(TlsFailure::kClientRenegotiation,
                   absl::StrCat("a handshake record after the TLS 1.2 handshake (after ",
                                application_bytes_,
