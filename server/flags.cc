@@ -2,11 +2,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "absl/flags/commandlineflag.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
@@ -281,7 +285,53 @@ std::string ListeningLine(const ServerOptions& options, uint16_t port) {
                       "://", v6 ? "[" : "", host, v6 ? "]" : "", ":", port);
 }
 
+namespace {
+
+// abseil reads an integer flag in hex too ("--port=0x50" is port 80) and a
+// leading zero as decimal ("070" is 70, where C and Go read 56): an operator
+// who typed either did not mean what the server would do. Integer flags
+// take decimal only; what this does not look at (unknown flags, values of
+// other types), ParseCommandLine judges.
+absl::Status CheckIntegerFlagsAreDecimal(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--") break;  // the rest are arguments
+    if (!arg.starts_with('-')) continue;
+    arg.remove_prefix(arg.starts_with("--") ? 2 : 1);
+    const size_t eq = arg.find('=');
+    const std::string_view name = arg.substr(0, eq);
+    const absl::CommandLineFlag* flag =
+        absl::FindCommandLineFlag(absl::string_view(name.data(), name.size()));
+    if (flag == nullptr || !(flag->IsOfType<int32_t>() || flag->IsOfType<int64_t>() ||
+                             flag->IsOfType<uint32_t>() || flag->IsOfType<uint64_t>())) {
+      continue;
+    }
+    std::string_view value;
+    if (eq != std::string_view::npos) {
+      value = arg.substr(eq + 1);
+    } else if (i + 1 < argc) {
+      value = argv[++i];  // "--port 8080"
+    } else {
+      continue;  // no value: ParseCommandLine says so
+    }
+    std::string_view digits = value;
+    if (digits.starts_with('-')) digits.remove_prefix(1);
+    const bool decimal = !digits.empty() && std::all_of(digits.begin(), digits.end(), [](char c) {
+      return c >= '0' && c <= '9';
+    }) && (digits.size() == 1 || digits.front() != '0');
+    if (!decimal) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--", std::string(name), " must be a decimal integer without leading zeros, not '",
+          std::string(value), "'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<ServerOptions> ServerOptionsFromCommandLine(int argc, char** argv) {
+  if (absl::Status s = CheckIntegerFlagsAreDecimal(argc, argv); !s.ok()) return s;
   const std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() > 1) {  // args[0] is the program
     return absl::InvalidArgumentError(

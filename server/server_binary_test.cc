@@ -214,6 +214,12 @@ TEST(ServerBinaryTest, ValuesOutOfRangeAreUsageErrorsNamingTheFlag) {
       // naming the flag).
       {{"--address=not-an-ip"}, "--address"},
       {{"--address=999.1.1.1"}, "--address"},
+      // abseil read hex ("0x50" listened on port 80) and a leading zero as
+      // decimal (C and Go read "0100" as 64): integer flags are decimal.
+      {{"--port=0x50"}, "--port"},
+      {{"--port=0100"}, "--port"},
+      {{"--workers", "0x2"}, "--workers"},
+      {{"-max_header_bytes=1e4"}, "--max_header_bytes"},
   };
   for (const auto& c : kCases) {
     SCOPED_TRACE(c.flags.front());

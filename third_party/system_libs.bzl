@@ -31,6 +31,7 @@ _ABSL_TARGETS = {
         "flag": "absl_flags",
         "marshalling": "absl_flags_marshalling",
         "parse": "absl_flags_parse",
+        "reflection": "absl_flags_reflection",
         "usage": "absl_flags_usage",
     },
     "absl/functional": {
