@@ -1068,16 +1068,23 @@ TEST(DeadlinePolicyTest, ASeedOfForeverIsNeverProbed) {
   }
 }
 
+// Route 0 of `p` (one worker) learned 200 ms at kT0; at `t`, a request with
+// a 50 ms budget is admitted as a probe and started.
+std::optional<Job> StartAProbe(DeadlinePolicy& p, SteadyTime t) {
+  Learn(p, 0, milliseconds(200), kT0);
+  Job probe = MakeJob(0, t, milliseconds(50), 1);
+  EXPECT_FALSE(p.Admit(probe, t).has_value());
+  EXPECT_TRUE(probe.probe);
+  std::vector<Refusal> refused;
+  return p.Next(t, &refused);
+}
+
 // A probe the deadline cut short measured only a lower bound: the estimate
 // stays, and the next probe waits a whole interval.
 TEST(DeadlinePolicyTest, AProbeCutShortKeepsTheEstimate) {
   DeadlinePolicy p({.workers = 1});
-  Learn(p, 0, milliseconds(200), kT0);
   SteadyTime t = kT0 + std::chrono::seconds(2);
-  Job probe = MakeJob(0, t, milliseconds(50), 1);
-  ASSERT_FALSE(p.Admit(probe, t).has_value());
-  std::vector<Refusal> refused;
-  std::optional<Job> run = p.Next(t, &refused);
+  std::optional<Job> run = StartAProbe(p, t);
   ASSERT_TRUE(run.has_value());
   run->cut_short = true;  // answered 503 at its deadline, handler stopped
   p.Finished(*run, milliseconds(50), t + milliseconds(50));
@@ -1089,6 +1096,30 @@ TEST(DeadlinePolicyTest, AProbeCutShortKeepsTheEstimate) {
   Job next_probe = MakeJob(0, t, milliseconds(50), 3);
   EXPECT_FALSE(p.Admit(next_probe, t).has_value());
   EXPECT_TRUE(next_probe.probe);
+}
+
+// A route whose answer is an error by design (a 501, a health check's 503),
+// closed by one slow run: its quick errors only raise the estimate, but a
+// probe's answers in time, so the route opens again. It stayed closed.
+TEST(DeadlinePolicyTest, AProbeThatFailsQuicklyRestartsTheEstimate) {
+  DeadlinePolicy p({.workers = 1});
+  SteadyTime t = kT0 + std::chrono::seconds(2);
+  std::optional<Job> run = StartAProbe(p, t);
+  ASSERT_TRUE(run.has_value());
+  run->failed = true;  // answered 503 by its handler
+  p.Finished(*run, milliseconds(2), t + milliseconds(2));
+  EXPECT_EQ(p.Snapshot(0, t).mean, milliseconds(2));
+  t += milliseconds(3);
+  Job after = MakeJob(0, t, milliseconds(50), 2);
+  EXPECT_FALSE(p.Admit(after, t).has_value());
+  EXPECT_FALSE(after.probe);
+  // Not a probe: a quick error leaves the estimate as it is.
+  std::vector<Refusal> refused;
+  run = p.Next(t, &refused);
+  ASSERT_TRUE(run.has_value());
+  run->failed = true;
+  p.Finished(*run, std::chrono::microseconds(100), t + milliseconds(1));
+  EXPECT_EQ(p.Snapshot(0, t).mean, milliseconds(2));
 }
 
 // One slow run of a 1 ms route (56 ms: the worker was preempted) used to

@@ -212,8 +212,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // come).
   enum class Outcome { kUseful, kLate, kOther };
   Outcome outcome() const;
-  // The status of the producer's answer (or stream head), 0 before it gave
-  // one or when the connection answered for it.
+  // The status of the answer given through Answer(), Refuse() or
+  // BeginStream() (a stream's head), 0 before one was or when the deadline
+  // or a disconnect settled the exchange first.
   int answer_status() const;
   // When the producer's answer (or stream head) was accepted, if it was:
   // a streamed handler answers long before it returns.

@@ -299,8 +299,9 @@ void WorkerPool::RunJob(Job& job, SteadyTime start) {
       // not as a sample that pulls the estimate down.
       if (!job.answer_pending && !exchange.answered_at().has_value()) job.cut_short = true;
     }
-    // Read again: an answer that came since the check above declined the
-    // observer, and is learned from here.
+    // Read again: an answer that came since the checks above declined the
+    // observer, and is learned from here (its status too).
+    if (!job.answer_pending && exchange.answer_status() >= 500) job.failed = true;
     if (const std::optional<SteadyTime> at = exchange.answered_at();
         at.has_value() && *at >= start) {
       job.answer_time = *at - start;
