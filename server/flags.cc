@@ -291,8 +291,15 @@ namespace {
 // leading zero as decimal ("070" is 70, where C and Go read 56): an operator
 // who typed either did not mean what the server would do. Integer flags
 // take decimal only; what this does not look at (unknown flags, values of
-// other types), ParseCommandLine judges.
+// other types, values from --flagfile or --fromenv), ParseCommandLine
+// judges. Asked for help or the version, abseil answers that instead.
 absl::Status CheckIntegerFlagsAreDecimal(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--") break;
+    arg.remove_prefix(std::min(arg.find_first_not_of('-'), arg.size()));
+    if (arg.starts_with("help") || arg == "version") return absl::OkStatus();
+  }
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "--") break;  // the rest are arguments

@@ -444,6 +444,13 @@ class HelpTest(unittest.TestCase):
         for flag in documented:
             self.assertIn("    " + flag + " (", r.stdout)
 
+    def test_help_comes_before_a_bad_value(self):
+        # Asked for help with a value the decimal check refuses, the help
+        # was not given: only the error.
+        r = subprocess.run([SERVER, "--port=0x50", "--help"], capture_output=True, text=True,
+                           timeout=60)
+        self.assertIn("    --port (", r.stdout)
+
     def test_version_describes_this_build(self):
         # abseil's own answer described the system's abseil ("Debug build
         # (NDEBUG not #defined)" on an optimized brisk).
