@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "http/ascii.h"
+#include "http/utf8.h"
 
 namespace brisk::http {
 namespace {
@@ -122,6 +123,17 @@ absl::Status Router::Add(std::string_view method, std::string_view pattern,
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
       return absl::InvalidArgumentError("route pattern must not hold control characters");
     }
+  }
+  // Written as characters, in UTF-8 (RFC 3986 §2.5): "/caf\xc3\xa9" matches a
+  // request for /caf%C3%A9. Other bytes (a Latin-1 "/caf\xe9") were taken,
+  // and read as the same name in the route's metrics label as the UTF-8
+  // one: two routes, one series twice.
+  for (size_t i = 0; i < pattern.size();) {
+    const size_t n = Utf8SequenceLength(pattern.substr(i));
+    if (n == 0) {
+      return absl::InvalidArgumentError("route pattern must be UTF-8 (write characters as UTF-8)");
+    }
+    i += n;
   }
   // Patterns are matched against the decoded path, which holds no query or
   // fragment: a pattern with '?' or '#' could never match, and one with a

@@ -261,6 +261,11 @@ TEST(RouterTest, AddRejectsBadInput) {
   EXPECT_EQ(r.Add("GET", "/./x", 1).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(r.Add("GET", "/x/..", 1).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(r.Add("GET", "/x/.well-known/..a", 1).ok());  // not dot segments
+  // Characters in UTF-8 only: a Latin-1 byte once gave the route the same
+  // metrics label as its UTF-8 twin.
+  EXPECT_EQ(r.Add("GET", "/caf\xe9", 1).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.Add("GET", "/a\xc3", 1).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Router().Add("GET", "/caf\xc3\xa9", 1).ok());
   // CONNECT is answered 501 before routing.
   EXPECT_EQ(r.Add("CONNECT", "/", 1).code(), absl::StatusCode::kInvalidArgument);
   ASSERT_TRUE(r.Add("GET", "/u/{id}", 1).ok());
