@@ -1,8 +1,11 @@
 #include "server/flags.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -287,6 +290,15 @@ std::string ListeningLine(const ServerOptions& options, uint16_t port) {
 
 namespace {
 
+// Whether `value` (plain decimal) fits in T; else the range it must be in.
+template <typename T>
+std::optional<std::string> OutOfRange(std::string_view value) {
+  T parsed;
+  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), parsed);
+  if (error == std::errc() && end == value.data() + value.size()) return std::nullopt;
+  return absl::StrCat("[", std::numeric_limits<T>::min(), ", ", std::numeric_limits<T>::max(), "]");
+}
+
 // abseil reads an integer flag in hex too ("--port=0x50" is port 80) and a
 // leading zero as decimal ("070" is 70, where C and Go read 56): an operator
 // who typed either did not mean what the server would do. Integer flags
@@ -330,6 +342,18 @@ absl::Status CheckIntegerFlagsAreDecimal(int argc, char** argv) {
       return absl::InvalidArgumentError(absl::StrCat(
           "--", std::string(name), " must be a decimal integer without leading zeros, not '",
           std::string(value), "'"));
+    }
+    // Past the type's range: abseil's "Illegal value" (exit 1), where a
+    // value past the flag's own range is a usage error (exit 2).
+    const std::optional<std::string> range =
+        flag->IsOfType<int32_t>()    ? OutOfRange<int32_t>(value)
+        : flag->IsOfType<int64_t>()  ? OutOfRange<int64_t>(value)
+        : flag->IsOfType<uint32_t>() ? OutOfRange<uint32_t>(value)
+                                     : OutOfRange<uint64_t>(value);
+    if (range.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat("--", std::string(name), " must be in ",
+                                                     *range, " (its type's range), not '",
+                                                     std::string(value), "'"));
     }
   }
   return absl::OkStatus();

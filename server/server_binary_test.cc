@@ -220,6 +220,9 @@ TEST(ServerBinaryTest, ValuesOutOfRangeAreUsageErrorsNamingTheFlag) {
       {{"--port=0100"}, "--port"},
       {{"--workers", "0x2"}, "--workers"},
       {{"-max_header_bytes=1e4"}, "--max_header_bytes"},
+      // Past the type's range: abseil's parse error, exit 1.
+      {{"--workers=99999999999"}, "--workers"},
+      {{"--max_body_bytes=99999999999999999999"}, "--max_body_bytes"},
   };
   for (const auto& c : kCases) {
     SCOPED_TRACE(c.flags.front());
