@@ -549,15 +549,22 @@ void DeadlinePolicy::Finished(const Job& job, nanoseconds handler_time,
                                       : handler_time;
     // An answer still to come (async) is learned when it comes.
     const bool learn_answer = !job.answer_pending;
-    if (job.cut_short || (job.failed && !job.probe)) {
+    // A probe (a request admitted although the estimate closed the route)
+    // whose handler failed with at least half its budget left: the route
+    // answers well in time, if with an error (a route whose answer is an
+    // error by design, a 501 or a health check's 503, stayed closed by its
+    // slowest run). One that failed nearer its deadline (a backend call
+    // given the time remaining, timing out) says the route is still slow.
+    // Not a batch: one sample would refit the whole cost model.
+    const bool probe_failed_in_time = job.failed && job.probe && !job.is_batch() &&
+                                      job.deadline != SteadyTime::max() && now <= job.deadline &&
+                                      (job.deadline - now) * 2 >= job.deadline - job.arrival;
+    if (job.cut_short || (job.failed && !probe_failed_in_time)) {
       // Cut short, the work took at least this long. A failed job's time
       // (a throw, a 5xx) is no measure of the work when it is short (a
       // quick error must not make admission optimistic), but one that
       // took longer than expected (a backend hanging until its timeout)
-      // still is: it may raise the estimates, never lower them. Except a
-      // probe's: the estimate had closed the route, and an error answered
-      // in time is its answer (a route whose answer is an error by design,
-      // a 501 or a health check's 503, stayed closed by its slowest run).
+      // still is: it may raise the estimates, never lower them.
       r.estimate.ObserveAtLeast(handler_time);
       if (learn_answer) r.to_answer.ObserveAtLeast(to_answer);
     } else {
@@ -574,8 +581,8 @@ void DeadlinePolicy::Finished(const Job& job, nanoseconds handler_time,
       r.batch_members = r.batch_members == 0
                             ? static_cast<double>(ran)
                             : r.batch_members + (static_cast<double>(ran) - r.batch_members) / 8;
-      if (!job.failed || job.probe || handler_time > r.batcher->cost().Cost(ran)) {
-        r.batcher->Finished(ran, handler_time, /*restart=*/job.probe);
+      if (!job.failed || handler_time > r.batcher->cost().Cost(ran)) {
+        r.batcher->Finished(ran, handler_time, /*restart=*/job.probe && !job.failed);
       }
     }
   }

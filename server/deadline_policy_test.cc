@@ -1113,6 +1113,16 @@ TEST(DeadlinePolicyTest, AProbeThatFailsQuicklyRestartsTheEstimate) {
   Job after = MakeJob(0, t, milliseconds(50), 2);
   EXPECT_FALSE(p.Admit(after, t).has_value());
   EXPECT_FALSE(after.probe);
+  // A probe that failed near its deadline (a backend call given the time
+  // remaining, timing out): the route is still slow, the estimate stays.
+  {
+    DeadlinePolicy slow({.workers = 1});
+    std::optional<Job> late = StartAProbe(slow, t);
+    ASSERT_TRUE(late.has_value());
+    late->failed = true;  // 504 from its backend, 45 ms into a 50 ms budget
+    slow.Finished(*late, milliseconds(45), t + milliseconds(45));
+    EXPECT_EQ(slow.Snapshot(0, t).mean, milliseconds(200));
+  }
   // Not a probe: a quick error leaves the estimate as it is.
   std::vector<Refusal> refused;
   run = p.Next(t, &refused);

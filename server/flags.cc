@@ -309,8 +309,14 @@ absl::Status CheckIntegerFlagsAreDecimal(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "--") break;
+    if (!arg.starts_with('-')) continue;  // a value ("--access_log help.log")
     arg.remove_prefix(std::min(arg.find_first_not_of('-'), arg.size()));
-    if (arg.starts_with("help") || arg == "version") return absl::OkStatus();
+    const size_t eq = arg.find('=');
+    const std::string_view name = arg.substr(0, eq);
+    const std::string_view value = eq == std::string_view::npos ? "" : arg.substr(eq + 1);
+    if ((name.starts_with("help") || name == "version") && value != "false" && value != "0") {
+      return absl::OkStatus();
+    }
   }
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];

@@ -219,6 +219,8 @@ TEST(ServerBinaryTest, ValuesOutOfRangeAreUsageErrorsNamingTheFlag) {
       {{"--port=0x50"}, "--port"},
       {{"--port=0100"}, "--port"},
       {{"--workers", "0x2"}, "--workers"},
+      // A value that reads "help" is no request for help.
+      {{"--access_log", "help.log", "--port=0x50"}, "--port"},
       {{"-max_header_bytes=1e4"}, "--max_header_bytes"},
       // Past the type's range: abseil's parse error, exit 1.
       {{"--workers=99999999999"}, "--workers"},
