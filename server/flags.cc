@@ -19,6 +19,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "http/ascii.h"
 #include "net/socket.h"
 
 ABSL_FLAG(std::string, address, "0.0.0.0", "Address to listen on (IPv4 or IPv6).");
@@ -299,6 +300,30 @@ std::optional<std::string> OutOfRange(std::string_view value) {
   return absl::StrCat("[", std::numeric_limits<T>::min(), ", ", std::numeric_limits<T>::max(), "]");
 }
 
+// The range check of an integer flag's type; null for other flags.
+using RangeCheck = std::optional<std::string> (*)(std::string_view);
+RangeCheck RangeCheckFor(const absl::CommandLineFlag& flag) {
+  if (flag.IsOfType<int32_t>()) return &OutOfRange<int32_t>;
+  if (flag.IsOfType<int64_t>()) return &OutOfRange<int64_t>;
+  if (flag.IsOfType<uint32_t>()) return &OutOfRange<uint32_t>;
+  if (flag.IsOfType<uint64_t>()) return &OutOfRange<uint64_t>;
+  return nullptr;
+}
+
+// An argument that names a flag ("--name=value", "-name"): its name, and
+// the value after '=' if there is one. Nothing for a value or for "--".
+struct FlagArgument {
+  std::string_view name;
+  std::optional<std::string_view> value;
+};
+std::optional<FlagArgument> ParseFlagArgument(std::string_view arg) {
+  if (!arg.starts_with('-') || arg == "--") return std::nullopt;
+  arg.remove_prefix(arg.starts_with("--") ? 2 : 1);
+  const size_t eq = arg.find('=');
+  if (eq == std::string_view::npos) return FlagArgument{arg, std::nullopt};
+  return FlagArgument{arg.substr(0, eq), arg.substr(eq + 1)};
+}
+
 // abseil reads an integer flag in hex too ("--port=0x50" is port 80) and a
 // leading zero as decimal ("070" is 70, where C and Go read 56): an operator
 // who typed either did not mean what the server would do. Integer flags
@@ -306,59 +331,45 @@ std::optional<std::string> OutOfRange(std::string_view value) {
 // other types, values from --flagfile or --fromenv), ParseCommandLine
 // judges. Asked for help or the version, abseil answers that instead.
 absl::Status CheckIntegerFlagsAreDecimal(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg == "--") break;
-    if (!arg.starts_with('-')) continue;  // a value ("--access_log help.log")
-    arg.remove_prefix(std::min(arg.find_first_not_of('-'), arg.size()));
-    const size_t eq = arg.find('=');
-    const std::string_view name = arg.substr(0, eq);
-    const std::string_view value = eq == std::string_view::npos ? "" : arg.substr(eq + 1);
-    if ((name.starts_with("help") || name == "version") && value != "false" && value != "0") {
+  for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; ++i) {
+    const std::optional<FlagArgument> arg = ParseFlagArgument(argv[i]);
+    if (!arg.has_value()) continue;  // a value ("--access_log help.log")
+    if ((arg->name.starts_with("help") || arg->name == "version") && arg->value != "false" &&
+        arg->value != "0") {
       return absl::OkStatus();
     }
   }
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg == "--") break;  // the rest are arguments
-    if (!arg.starts_with('-')) continue;
-    arg.remove_prefix(arg.starts_with("--") ? 2 : 1);
-    const size_t eq = arg.find('=');
-    const std::string_view name = arg.substr(0, eq);
+  for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; ++i) {
+    const std::optional<FlagArgument> arg = ParseFlagArgument(argv[i]);
+    if (!arg.has_value()) continue;
     const absl::CommandLineFlag* flag =
-        absl::FindCommandLineFlag(absl::string_view(name.data(), name.size()));
-    if (flag == nullptr || !(flag->IsOfType<int32_t>() || flag->IsOfType<int64_t>() ||
-                             flag->IsOfType<uint32_t>() || flag->IsOfType<uint64_t>())) {
-      continue;
-    }
+        absl::FindCommandLineFlag(absl::string_view(arg->name.data(), arg->name.size()));
+    const RangeCheck out_of_range = flag != nullptr ? RangeCheckFor(*flag) : nullptr;
+    if (out_of_range == nullptr) continue;
     std::string_view value;
-    if (eq != std::string_view::npos) {
-      value = arg.substr(eq + 1);
+    if (arg->value.has_value()) {
+      value = *arg->value;
     } else if (i + 1 < argc) {
       value = argv[++i];  // "--port 8080"
     } else {
       continue;  // no value: ParseCommandLine says so
     }
+    const std::string name(arg->name);
     std::string_view digits = value;
     if (digits.starts_with('-')) digits.remove_prefix(1);
-    const bool decimal = !digits.empty() && std::all_of(digits.begin(), digits.end(), [](char c) {
-      return c >= '0' && c <= '9';
-    }) && (digits.size() == 1 || digits.front() != '0');
+    const bool decimal = !digits.empty() &&
+                         std::all_of(digits.begin(), digits.end(), http::IsDigit) &&
+                         (digits.size() == 1 || digits.front() != '0');
     if (!decimal) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--", std::string(name), " must be a decimal integer without leading zeros, not '",
-          std::string(value), "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", name, " must be a decimal integer without leading zeros, not '",
+                       std::string(value), "'"));
     }
     // Past the type's range: abseil's "Illegal value" (exit 1), where a
     // value past the flag's own range is a usage error (exit 2).
-    const std::optional<std::string> range =
-        flag->IsOfType<int32_t>()    ? OutOfRange<int32_t>(value)
-        : flag->IsOfType<int64_t>()  ? OutOfRange<int64_t>(value)
-        : flag->IsOfType<uint32_t>() ? OutOfRange<uint32_t>(value)
-                                     : OutOfRange<uint64_t>(value);
-    if (range.has_value()) {
-      return absl::InvalidArgumentError(absl::StrCat("--", std::string(name), " must be in ",
-                                                     *range, " (its type's range), not '",
+    if (const std::optional<std::string> range = out_of_range(value); range.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat("--", name, " must be in ", *range,
+                                                     " (its type's range), not '",
                                                      std::string(value), "'"));
     }
   }

@@ -273,9 +273,9 @@ void WorkerPool::RunJob(Job& job, SteadyTime start) {
     }
     rm.queue_wait.Observe(start - exchange.enqueued());
     batch.push_back(&exchange);
-    // A handler that threw or answered 5xx: a quick error must not make
-    // admission optimistic (as a failed batch).
-    job.failed = !delegate_->Run(exchange) || exchange.answer_status() >= 500;
+    // A handler that threw, or (below) answered 5xx: a quick error must
+    // not make admission optimistic (as a failed batch).
+    job.failed = !delegate_->Run(exchange);
     job.cut_short = exchange.outcome() == Exchange::Outcome::kLate;
     if (!job.cut_short && !exchange.answered_at().has_value()) {
       // Returned without answering (async): the time to its answer is
@@ -299,8 +299,8 @@ void WorkerPool::RunJob(Job& job, SteadyTime start) {
       // not as a sample that pulls the estimate down.
       if (!job.answer_pending && !exchange.answered_at().has_value()) job.cut_short = true;
     }
-    // Read again: an answer that came since the checks above declined the
-    // observer, and is learned from here (its status too).
+    // Read again: an answer given by now, before the handler returned or
+    // since (declining the observer), is learned from here, its status too.
     if (!job.answer_pending && exchange.answer_status() >= 500) job.failed = true;
     if (const std::optional<SteadyTime> at = exchange.answered_at();
         at.has_value() && *at >= start) {
