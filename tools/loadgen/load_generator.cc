@@ -81,6 +81,7 @@ struct Connection {
   net::TimerId timeout_timer = net::kInvalidTimerId;
   net::TimerId reconnect_timer = net::kInvalidTimerId;
   bool initial = true;  // its first connect is still unresolved
+  uint32_t interest = 0;  // what the loop watches `fd` for
 };
 
 // Parts of `total` for part k of n: total / n, plus one for the first
@@ -125,7 +126,9 @@ class Runner {
   void BecomeIdle(Connection& c);
   void Send(Connection& c, const ScheduledRequest& r, bool is_retry);
   void Flush(Connection& c);
-  void OnReadable(Connection& c);
+  // `events`: what the loop reported (kHangup: the end of the stream has
+  // come, maybe with the answer).
+  void OnReadable(Connection& c, uint32_t events);
   // `peer_closed`: the read that completed the response also saw the end of
   // the stream (or an error); the connection cannot carry another request.
   void OnResponse(Connection& c, bool peer_closed);
@@ -156,7 +159,11 @@ class Runner {
   static bool Counted(const ClassRun& cls, const ScheduledRequest& r) {
     return r.time >= cls.measure_start;
   }
+  // Changes what the loop watches `c` for, with no system call when that
+  // is what it watches already (after every send: one epoll_ctl a request).
   void SetInterest(Connection& c, uint32_t interest) {
+    if (c.interest == interest) return;
+    c.interest = interest;
     loop_->Modify(c.fd.get(), interest).IgnoreError();
   }
 
@@ -186,8 +193,9 @@ absl::StatusOr<std::vector<RunStats>> Runner::Run() {
     return absl::InternalError(absl::StrCat("timerfd_create: errno ", errno));
   }
   absl::Status watched = loop_->Watch(tick_fd_.get(), net::kReadable, [this](uint32_t) {
+    // One read takes every expiration (a second only said EAGAIN).
     uint64_t expirations;
-    while (read(tick_fd_.get(), &expirations, sizeof(expirations)) > 0) {
+    while (read(tick_fd_.get(), &expirations, sizeof(expirations)) < 0 && errno == EINTR) {
     }
     tick_armed_ = false;
     ++classes_.front().stats.ticks;
@@ -262,6 +270,7 @@ void Runner::StartConnect(Connection& c) {
     return;
   }
   c.state = Connection::State::kConnecting;
+  c.interest = net::kWritable;
   absl::Status s = loop_->Watch(fd, net::kWritable,
                                 [this, &c](uint32_t events) { OnEvents(c, events); });
   if (!s.ok()) OnConnectResult(c, EBADF);
@@ -315,7 +324,7 @@ void Runner::OnEvents(Connection& c, uint32_t events) {
         Flush(c);
         if (c.state != Connection::State::kBusy) return;
       }
-      if (events & (net::kReadable | net::kHangup | net::kError)) OnReadable(c);
+      if (events & (net::kReadable | net::kHangup | net::kError)) OnReadable(c, events);
       return;
     case Connection::State::kClosed:
       return;
@@ -369,8 +378,16 @@ void Runner::Flush(Connection& c) {
   SetInterest(c, c.out.empty() ? net::kReadable : net::kReadable | net::kWritable);
 }
 
-void Runner::OnReadable(Connection& c) {
-  net::IoBuffer::ReadResult r = c.in.ReadFrom(c.fd.get(), kReadCap);
+void Runner::OnReadable(Connection& c, uint32_t events) {
+  // A read that fills less than its room took all there was: the socket is
+  // watched level-triggered, so what comes later is reported again, and the
+  // read that would only say EAGAIN is skipped (one system call a request).
+  // Not when the end of the stream has come: reading on to it, an answer
+  // and the server's close that arrived together are seen together (see
+  // OnResponse).
+  const bool hung_up = (events & net::kHangup) != 0;
+  net::IoBuffer::ReadResult r =
+      c.in.ReadFrom(c.fd.get(), kReadCap, /*stop_on_short_read=*/!hung_up);
   c.got_bytes = c.got_bytes || r.bytes > 0;
   ResponseParser::Result parsed = c.parser.Feed(c.in.readable());
   c.in.Consume(parsed.consumed);
