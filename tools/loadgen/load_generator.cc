@@ -154,7 +154,14 @@ class Runner {
   // Arms the tick for the earliest time a request needs the loop: the next
   // one due (with a free connection to carry it) or the oldest one's expiry.
   void ArmTick();
+  // Whether Dispatch() has something to do now: a request has come due, a
+  // retry waits, or a waiting request's time is up (busy polling).
+  bool DueNow();
   void MaybeFinish();
+  void StopLoop() {
+    stopping_ = true;
+    loop_->Stop();
+  }
 
   static bool Counted(const ClassRun& cls, const ScheduledRequest& r) {
     return r.time >= cls.measure_start;
@@ -176,6 +183,7 @@ class Runner {
   int initial_pending_ = 0;
   int busy_ = 0;
   bool finished_ = false;
+  bool stopping_ = false;  // StopLoop() was called (ends a busy-poll run)
   // The tick: a timerfd armed at the next due time. The loop's own timers
   // wake epoll_wait with millisecond granularity; the timerfd fires within
   // microseconds, so requests leave on time without busy-waiting.
@@ -208,7 +216,16 @@ absl::StatusOr<std::vector<RunStats>> Runner::Run() {
   // initial_connect_timeout at the latest.
   loop_->RunAfter(options_.initial_connect_timeout, [this] { Start(); });
   if (initial_pending_ == 0) Start();
-  loop_->Run();
+  if (options_.busy_poll) {
+    // No tick: every iteration sends what has come due (a timerfd_settime
+    // a request was a tenth of the generator's CPU at 45,000 req/s).
+    while (!stopping_) {
+      loop_->RunOnce(Duration(0));
+      if (started_ && !finished_ && DueNow()) Dispatch();
+    }
+  } else {
+    loop_->Run();
+  }
   for (auto& c : conns_) Close(*c);
   loop_->Unwatch(tick_fd_.get()).IgnoreError();
   // Destroy the loop (and the timers' callbacks) before the connections.
@@ -243,9 +260,9 @@ void Runner::Start() {
     cls.stats.scheduled = total - warmup_count;
   }
   // Safety net: every request resolves by its timeout; stop regardless.
-  loop_->RunAt(start + options_.warmup + options_.duration + 2 * options_.timeout +
-                   std::chrono::seconds(1),
-               [this] { loop_->Stop(); });
+  loop_->RunAt(
+      start + options_.warmup + options_.duration + 2 * options_.timeout + std::chrono::seconds(1),
+      [this] { StopLoop(); });
   Dispatch();
 }
 
@@ -562,8 +579,21 @@ bool Runner::HasIdle(ClassRun& cls) {
   return !cls.idle.empty();
 }
 
+bool Runner::DueNow() {
+  const TimePoint now = loop_->clock().Now();
+  for (ClassRun& cls : classes_) {
+    if (!cls.retry.empty() || (!cls.schedule->AllDue() && cls.schedule->NextTime() <= now)) {
+      return true;
+    }
+    if (cls.schedule->HasDue() && cls.schedule->PeekDue().time + options_.timeout <= now) {
+      return true;  // a waiting request expires
+    }
+  }
+  return false;
+}
+
 void Runner::ArmTick() {
-  if (finished_) return;
+  if (finished_ || options_.busy_poll) return;
   TimePoint next = TimePoint::max();
   for (ClassRun& cls : classes_) {
     const Schedule& schedule = *cls.schedule;
@@ -603,7 +633,7 @@ void Runner::MaybeFinish() {
     if (!cls.schedule->Exhausted() || !cls.retry.empty()) return;
   }
   finished_ = true;
-  loop_->Stop();
+  StopLoop();
 }
 
 }  // namespace

@@ -98,6 +98,12 @@ struct LoadOptions {
   int connections = 64;  // per class
   net::Duration timeout = std::chrono::seconds(10);
   int threads = 1;
+  // Each loop polls without sleeping (epoll_wait with a zero timeout) instead
+  // of waiting for its next event: it takes its core whole, and what a
+  // sleeping generator adds to every latency (its own wake-up, which on a
+  // VM is the host's) is not measured. For latency floors, not for sharing
+  // a core.
+  bool busy_poll = false;
   // Pause before reopening a connection whose connect failed or that the
   // server closed while idle.
   net::Duration reconnect_delay = std::chrono::milliseconds(20);

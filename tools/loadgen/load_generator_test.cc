@@ -247,6 +247,24 @@ TEST(LoadGeneratorTest, SendsExactlyRateTimesDuration) {
   EXPECT_GE(stats->complete_window, milliseconds(500));
 }
 
+// Busy polling changes how the loop waits, not what it sends or counts;
+// and the run still ends by itself (the spinning loop stops with it).
+TEST(LoadGeneratorTest, BusyPollSendsAndCountsTheSame) {
+  TestServer server({.close_every = 7});
+  LoadOptions o = Options(server.port(), 200, milliseconds(250));
+  o.busy_poll = true;
+  absl::StatusOr<RunStats> stats = RunLoad(o);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->scheduled, 50u);
+  EXPECT_EQ(stats->sent, 50u);
+  EXPECT_EQ(stats->completed, 50u);
+  EXPECT_EQ(stats->status_counts, (std::map<int, uint64_t>{{200, 50}}));
+  EXPECT_EQ(stats->errors.requests(), 0u);
+  EXPECT_EQ(server.requests(), 50);
+  EXPECT_EQ(stats->latencies.count(), 50u);
+  EXPECT_EQ(stats->ticks, 0u);  // due requests are found by polling, not by a timer
+}
+
 TEST(LoadGeneratorTest, CountsStatusesAndReopensClosedConnections) {
   TestServer server({.status_503_every = 4, .close_every = 10, .chunked = true});
   LoadOptions o = Options(server.port(), 200, milliseconds(500));

@@ -71,6 +71,10 @@ ABSL_FLAG(absl::Duration, sla, absl::ZeroDuration(),
           "If set, also report goodput: 2xx answers within this latency (the "
           "default for classes without sla=).");
 ABSL_FLAG(int32_t, threads, 1, "Event-loop threads (rate and connections split).");
+ABSL_FLAG(bool, busy_poll, false,
+          "Poll without sleeping: each loop thread takes its core whole, and its own "
+          "wake-ups are not in the latencies (for latency floors; not beside a server "
+          "on the same core).");
 
 namespace {
 
@@ -238,6 +242,7 @@ int main(int argc, char** argv) {
   options.timeout = absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_timeout));
   options.connections = absl::GetFlag(FLAGS_connections);
   options.threads = absl::GetFlag(FLAGS_threads);
+  options.busy_poll = absl::GetFlag(FLAGS_busy_poll);
   std::vector<ReportInfo> infos;
   for (const ClassSpec& spec : specs) {
     absl::StatusOr<std::string> request =
