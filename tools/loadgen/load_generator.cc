@@ -217,8 +217,8 @@ absl::StatusOr<std::vector<RunStats>> Runner::Run() {
   loop_->RunAfter(options_.initial_connect_timeout, [this] { Start(); });
   if (initial_pending_ == 0) Start();
   if (options_.busy_poll) {
-    // No tick: every iteration sends what has come due (a timerfd_settime
-    // a request was a tenth of the generator's CPU at 45,000 req/s).
+    // No tick: every iteration sends what has come due (re-arming the
+    // timerfd was 6% of the generator's perf samples at 45,000 req/s).
     while (!stopping_) {
       loop_->RunOnce(Duration(0));
       if (started_ && !finished_ && DueNow()) Dispatch();
