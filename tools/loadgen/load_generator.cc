@@ -151,12 +151,13 @@ class Runner {
   static bool HasWaiting(const ClassRun& cls);
   static ScheduledRequest PopWaiting(ClassRun& cls);
   static TimePoint OldestWaiting(const ClassRun& cls);  // HasWaiting() must hold
-  // Arms the tick for the earliest time a request needs the loop: the next
-  // one due (with a free connection to carry it) or the oldest one's expiry.
+  // The earliest time a request needs Dispatch(): the next one due (with a
+  // free connection to carry it) or the oldest waiting one's expiry;
+  // TimePoint::max() for none. Only after Start().
+  TimePoint NextDispatch();
+  // Arms the tick for NextDispatch() (not when busy polling: the loop
+  // compares it with the clock on every iteration instead).
   void ArmTick();
-  // Whether Dispatch() has something to do now: a request has come due, a
-  // retry waits, or a waiting request's time is up (busy polling).
-  bool DueNow();
   void MaybeFinish();
   void StopLoop() {
     stopping_ = true;
@@ -221,7 +222,7 @@ absl::StatusOr<std::vector<RunStats>> Runner::Run() {
     // timerfd was 6% of the generator's perf samples at 45,000 req/s).
     while (!stopping_) {
       loop_->RunOnce(Duration(0));
-      if (started_ && !finished_ && DueNow()) Dispatch();
+      if (started_ && !finished_ && NextDispatch() <= loop_->clock().Now()) Dispatch();
     }
   } else {
     loop_->Run();
@@ -288,8 +289,8 @@ void Runner::StartConnect(Connection& c) {
   }
   c.state = Connection::State::kConnecting;
   c.interest = net::kWritable;
-  absl::Status s = loop_->Watch(fd, net::kWritable,
-                                [this, &c](uint32_t events) { OnEvents(c, events); });
+  absl::Status s =
+      loop_->Watch(fd, c.interest, [this, &c](uint32_t events) { OnEvents(c, events); });
   if (!s.ok()) OnConnectResult(c, EBADF);
 }
 
@@ -579,21 +580,7 @@ bool Runner::HasIdle(ClassRun& cls) {
   return !cls.idle.empty();
 }
 
-bool Runner::DueNow() {
-  const TimePoint now = loop_->clock().Now();
-  for (ClassRun& cls : classes_) {
-    if (!cls.retry.empty() || (!cls.schedule->AllDue() && cls.schedule->NextTime() <= now)) {
-      return true;
-    }
-    if (cls.schedule->HasDue() && cls.schedule->PeekDue().time + options_.timeout <= now) {
-      return true;  // a waiting request expires
-    }
-  }
-  return false;
-}
-
-void Runner::ArmTick() {
-  if (finished_ || options_.busy_poll) return;
+TimePoint Runner::NextDispatch() {
   TimePoint next = TimePoint::max();
   for (ClassRun& cls : classes_) {
     const Schedule& schedule = *cls.schedule;
@@ -608,6 +595,12 @@ void Runner::ArmTick() {
                       HasIdle(cls) ? schedule.NextTime() : schedule.NextTime() + options_.timeout);
     }
   }
+  return next;
+}
+
+void Runner::ArmTick() {
+  if (finished_ || options_.busy_poll) return;
+  const TimePoint next = NextDispatch();
   if (next == TimePoint::max()) return;
   if (tick_armed_ && tick_time_ <= next) return;  // that tick re-arms then
   // steady_clock is CLOCK_MONOTONIC; its epoch is far from zero (which would
