@@ -1,6 +1,8 @@
 #include "tools/loadgen/load_generator.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -15,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "http/ascii.h"
 #include "http/method.h"
 #include "http/response_parser.h"
@@ -291,10 +294,26 @@ void Runner::StartConnect(Connection& c) {
   c.interest = net::kWritable;
   absl::Status s =
       loop_->Watch(fd, c.interest, [this, &c](uint32_t events) { OnEvents(c, events); });
-  if (!s.ok()) OnConnectResult(c, EBADF);
+  if (!s.ok()) {
+    OnConnectResult(c, EBADF);
+    return;
+  }
+  // A connect the server never completes (its accept queue full, so the
+  // kernel drops our SYNs and retries them for minutes) fails after
+  // `timeout`, as a request would, and the connection is reopened: without
+  // it the pool lost that connection for the rest of the run, and a run
+  // whose every connection hung measured nothing, silently.
+  c.timeout_timer = loop_->RunAfter(options_.timeout, [this, &c] {
+    c.timeout_timer = net::kInvalidTimerId;
+    OnConnectResult(c, ETIMEDOUT);
+  });
 }
 
 void Runner::OnConnectResult(Connection& c, int error) {
+  if (c.timeout_timer != net::kInvalidTimerId) {
+    loop_->Cancel(c.timeout_timer);
+    c.timeout_timer = net::kInvalidTimerId;
+  }
   if (error == 0) {
     SetInterest(c, net::kReadable);
     InitialConnectResolved(c);
@@ -629,6 +648,37 @@ void Runner::MaybeFinish() {
   StopLoop();
 }
 
+// One connection to `address`, closed at once: whether the target can be
+// reached at all. Waits at most `timeout` (a listener whose accept queue is
+// full drops the SYNs, and a blocking connect would wait out the kernel's
+// retries, over two minutes).
+absl::Status ProbeConnect(const net::SocketAddress& address, Duration timeout) {
+  net::UniqueFd fd(socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return absl::InternalError(absl::StrCat("socket: errno ", errno));
+  if (connect(fd.get(), address.addr(), address.len()) == 0) return absl::OkStatus();
+  if (errno != EINPROGRESS) return absl::UnavailableError(strerror(errno));
+  const TimePoint end = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "no connection within the timeout (", absl::FormatDuration(absl::FromChrono(timeout)),
+          "): the server accepts none (its accept queue full?)"));
+    }
+    pollfd p{.fd = fd.get(), .events = POLLOUT, .revents = 0};
+    const int n = poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1'000'000)));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return absl::InternalError(absl::StrCat("poll: errno ", errno));
+    if (n == 0) continue;
+    int error = 0;
+    socklen_t len = sizeof(error);
+    if (getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &len) != 0) error = errno;
+    if (error != 0) return absl::UnavailableError(strerror(error));
+    return absl::OkStatus();
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> BuildRequest(const RequestSpec& spec) {
@@ -750,14 +800,10 @@ absl::StatusOr<std::vector<RunStats>> RunLoadByClass(const LoadOptions& options)
       net::SocketAddress::Parse(options.host, options.port);
   if (!address.ok()) return address.status();
   // Probe: refuse to start a run that cannot connect at all.
-  absl::StatusOr<net::UniqueFd> probe =
-      net::Connect(options.host, options.port, /*non_blocking=*/false);
-  if (!probe.ok()) {
+  if (absl::Status probe = ProbeConnect(*address, options.timeout); !probe.ok()) {
     return absl::UnavailableError(
-        absl::StrCat("cannot connect to ", address->ToString(), ": ",
-                     probe.status().message()));
+        absl::StrCat("cannot connect to ", address->ToString(), ": ", probe.message()));
   }
-  probe->reset();
 
   // Every loop gets at least one connection and a non-zero rate of every
   // class.

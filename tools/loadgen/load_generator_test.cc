@@ -512,6 +512,59 @@ TEST(LoadGeneratorTest, CannotConnectAtAll) {
   EXPECT_EQ(stats.status().code(), absl::StatusCode::kUnavailable) << stats.status();
 }
 
+// A listener that never accepts, its accept queue (one place: backlog 0)
+// already taken by `filler`: the kernel drops every further SYN, so a
+// connect to it neither succeeds nor fails for minutes (SYN retries).
+struct FullListener {
+  FullListener() {
+    absl::StatusOr<net::Listener> l = net::Listener::Create("127.0.0.1", 0, {.backlog = 0});
+    EXPECT_TRUE(l.ok()) << l.status();
+    listener = std::make_unique<net::Listener>(*std::move(l));
+    absl::StatusOr<net::UniqueFd> c =
+        net::Connect("127.0.0.1", listener->port(), /*non_blocking=*/false);
+    EXPECT_TRUE(c.ok()) << c.status();
+    filler = *std::move(c);
+    // Queued on the listener's side too (its final ACK processed), so the
+    // queue is full before anyone else connects.
+    pollfd p{.fd = listener->fd(), .events = POLLIN, .revents = 0};
+    EXPECT_EQ(poll(&p, 1, 10'000), 1);
+  }
+  std::unique_ptr<net::Listener> listener;
+  net::UniqueFd filler;
+};
+
+TEST(LoadGeneratorTest, AProbeThatCannotConnectGivesUpAfterTheTimeout) {
+  FullListener full;
+  LoadOptions o = Options(full.listener->port(), 100, milliseconds(100));
+  o.timeout = milliseconds(200);
+  // A blocking probe waited out the kernel's SYN retries (over two minutes)
+  // and this test its own timeout.
+  absl::StatusOr<RunStats> stats = RunLoad(o);
+  EXPECT_EQ(stats.status().code(), absl::StatusCode::kUnavailable) << stats.status();
+  EXPECT_NE(stats.status().message().find("no connection within the timeout"),
+            std::string_view::npos)
+      << stats.status();
+}
+
+TEST(LoadGeneratorTest, ConnectsThatNeverCompleteFailAfterTheTimeout) {
+  // The probe takes the accept queue's one place (and is closed, but stays
+  // queued, as nothing accepts); every pool connection then hangs.
+  absl::StatusOr<net::Listener> l = net::Listener::Create("127.0.0.1", 0, {.backlog = 0});
+  ASSERT_TRUE(l.ok()) << l.status();
+  LoadOptions o = Options(l->port(), 100, milliseconds(100));
+  o.connections = 2;
+  o.timeout = milliseconds(100);
+  o.reconnect_delay = milliseconds(10);
+  absl::StatusOr<RunStats> stats = RunLoad(o);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  // Each connect fails at 100 ms and is retried: without a connect timeout
+  // the pool sat in connect() for the whole run and no error was counted.
+  EXPECT_GE(stats->errors.connect, 2u);
+  EXPECT_EQ(stats->scheduled, 10u);
+  EXPECT_EQ(stats->completed, 0u);
+  EXPECT_EQ(stats->errors.timeout, 10u);
+}
+
 TEST(LoadGeneratorTest, RejectsBadOptions) {
   LoadOptions o = Options(1, 100, milliseconds(100));
   o.rate = 0;
