@@ -366,11 +366,14 @@ absl::Status CheckIntegerFlagsAreDecimal(int argc, char** argv) {
                        std::string(value), "'"));
     }
     // Past the type's range: abseil's "Illegal value" (exit 1), where a
-    // value past the flag's own range is a usage error (exit 2).
+    // value past the flag's own range is a usage error (exit 2). The
+    // flag's own range is checked after parsing, so it is not known here:
+    // the message does not pass the type's range off as the flag's.
     if (const std::optional<std::string> range = out_of_range(value); range.has_value()) {
-      return absl::InvalidArgumentError(absl::StrCat("--", name, " must be in ", *range,
-                                                     " (its type's range), not '",
-                                                     std::string(value), "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", name, " must be ", value.starts_with('-') ? "larger" : "smaller",
+                       ": '", std::string(value), "' does not even fit the flag's type, ", *range,
+                       " (its own range is narrower)"));
     }
   }
   return absl::OkStatus();

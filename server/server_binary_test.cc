@@ -230,6 +230,11 @@ TEST(ServerBinaryTest, ValuesOutOfRangeAreUsageErrorsNamingTheFlag) {
     SCOPED_TRACE(c.flags.front());
     ExpectStartFails(c.flags, 2, c.names + " must be");
   }
+  // The type's range is not the flag's ([1, 4096] workers): the message
+  // says the value does not fit the type, not that the type's range is
+  // what the flag takes.
+  ExpectStartFails({"--workers=99999999999"}, 2,
+                   "--workers must be smaller: '99999999999' does not even fit the flag's type");
   // Durations of forever work: no overflow into the past (a refused
   // request, a connection closed at once), and the drain still ends.
   std::vector<std::string> flags = kFlags;
