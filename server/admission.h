@@ -67,6 +67,12 @@ struct Job {
   // be late, to measure the route again (see DeadlinePolicyOptions::
   // probe_interval); a batch, when one of its members was.
   bool probe = false;
+  // Given by the caller of Admit(), written by a policy that queues the
+  // job during that call only (then cleared): the latest time it can start
+  // and still answer by its deadline, by its route's estimate (not written:
+  // no such time; a probe, a batch member). The caller refuses it then if
+  // no worker has taken it (deadline_policy.h, "No useless work").
+  SteadyTime* latest_useful_start = nullptr;
   // Set by the runner before Finished(): the deadline or a disconnect
   // answered the request before its handler returned, so the handler time
   // is only a lower bound of what the work takes.

@@ -499,17 +499,21 @@ TEST_F(AdmissionTest, TooLittleTimeLeftNeverTakesAWorker) {
   RawClient work(port());
   ASSERT_TRUE(work.Send(WithBudget("/work", 2000)));
   ASSERT_TRUE(Eventually([&] { return server_->metrics().queue_depth.load() == 1; }));
-  // The hold lasts 600 ms instead: /work is left 1.4 s, less than it needs.
-  std::this_thread::sleep_for(milliseconds(600));
-  gate_.Open();
+  // The hold lasts longer than expected: once /work is left less than the
+  // 1.5 s it needs (~500 ms after its arrival), it is refused, while the
+  // hold still has the worker. Before, only a worker freed (or the 2 s
+  // deadline's 503) answered it.
   auto r = work.Read();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 503);
   EXPECT_EQ(r->body, "overloaded: too little time left to run\n");
-  EXPECT_EQ(work_ran_.load(), 0);  // its handler never ran
-  // expired_in_queue, counted by the worker once its answer is on its way.
-  EXPECT_TRUE(Eventually([&] { return server_->metrics().route(3).shed[2].load() == 1; }));
+  EXPECT_EQ(r->Header("retry-after"), "1");
+  EXPECT_EQ(gate_.entered(), 1);                              // the worker is still held
+  EXPECT_EQ(server_->metrics().route(3).shed[2].load(), 1u);  // expired_in_queue
+  EXPECT_EQ(server_->metrics().deadline_exceeded.load(), 0u);
+  gate_.Open();
   EXPECT_EQ(hold.Read()->status, 200);
+  EXPECT_EQ(work_ran_.load(), 0);  // its handler never ran
 }
 
 // A fast route in use (one request just served), then a flood of 300 ms

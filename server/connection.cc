@@ -254,8 +254,12 @@ void Connection::Dispatch(http::Request request, SteadyTime arrival) {
   context().metrics->route(slot.metrics_route).in_flight.fetch_add(1, std::memory_order_relaxed);
   Exchange* exchange = slot.exchange.get();
   if (exchange->deadline() != SteadyTime::max()) {
-    slot.deadline_timer = loop().RunAt(exchange->deadline(),
-                                      [this, exchange] { OnDeadline(exchange); });
+    // First at the latest time it can start and still make its deadline
+    // (if it is still queued then, it is refused: OnDeadline), then at the
+    // deadline itself.
+    slot.deadline_timer =
+        loop().RunAt(std::min(exchange->latest_useful_start(), exchange->deadline()),
+                     [this, exchange] { OnDeadline(exchange); });
   }
   // An inline async handler may have answered within the call.
   if (exchange->HasUpdate()) ApplyUpdate(slot, exchange->TakeUpdate());
@@ -636,6 +640,25 @@ void Connection::OnDeadline(Exchange* exchange) {
   Slot* slot = FindSlot(exchange);
   if (slot == nullptr) return;
   slot->deadline_timer = net::kInvalidTimerId;
+  if (loop().Now() < exchange->deadline()) {
+    // Its latest useful start: still queued, it can no longer make its
+    // deadline, so it is refused now (expired_in_queue, as a worker would
+    // when it came to it) rather than answered 503 at its deadline, and no
+    // worker takes it. Started (or answered) meanwhile: the deadline
+    // stands.
+    if (exchange->WithdrawUnstarted()) {
+      Dispatcher& dispatcher = *context().dispatcher;
+      dispatcher.CountShed(slot->metrics_route, ShedReason::kExpiredInQueue);
+      Complete(*slot, dispatcher.Refusal(ShedReason::kExpiredInQueue),
+               &exchange->context().request());
+      ReleaseExchange(*slot);
+      Advance();
+      return;
+    }
+    slot->deadline_timer =
+        loop().RunAt(exchange->deadline(), [this, exchange] { OnDeadline(exchange); });
+    return;
+  }
   // An answer that claimed the exchange first is on its way: it wins.
   if (!exchange->Expire()) return;
   ServerMetrics& m = *context().metrics;

@@ -398,6 +398,18 @@ std::optional<ShedReason> DeadlinePolicy::Admit(Job& job, SteadyTime now) {
     --pos;
   }
   if (job.cost_hint.has_value()) ++r.hinted_queued;
+  // No useless work, without waiting for a worker to look: the reactor
+  // refuses it at this time if no worker has taken it by then (the check
+  // Next() makes, by the estimate at admission). Not a probe: it is there
+  // to question the estimate.
+  if (job.latest_useful_start != nullptr && !job.probe && job.deadline != SteadyTime::max()) {
+    const double need_ns = CostNs(r.to_answer, job.cost_hint) + Ns(options_.margin);
+    *job.latest_useful_start = need_ns >= Ns(job.deadline - SteadyTime{})
+                                   ? SteadyTime{}
+                                   // (an estimate past any clock: no time is early enough)
+                                   : job.deadline - nanoseconds(static_cast<int64_t>(need_ns));
+  }
+  job.latest_useful_start = nullptr;
   r.queue.insert(pos, std::move(job));
   return std::nullopt;
 }

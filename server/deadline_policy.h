@@ -20,8 +20,11 @@
 //    adding ahead of it; a request that cannot finish before its deadline is
 //    refused at once (predicted_late) instead of queueing to fail later.
 //  - No useless work: a queued request whose remaining budget is below its
-//    route's estimate is refused when a worker would take it
-//    (expired_in_queue), and the worker moves on.
+//    route's estimate is refused (expired_in_queue) when a worker would
+//    take it, and the worker moves on; and before that, at once: Admit()
+//    tells its caller the latest time the job can start and still make
+//    its deadline (Job::latest_useful_start), where the reactor refuses
+//    it if no worker has taken it (not for a probe).
 //  - Standing queue (CoDel's signal, scaled to the deadline): when every
 //    request of a route dequeued over a whole budget (its typical
 //    deadline - arrival) waited longer than a target (5% of that budget,

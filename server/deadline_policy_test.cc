@@ -370,6 +370,52 @@ TEST(DeadlinePolicyTest, NoUselessWorkAtDequeue) {
   ExpectOnlyRefusal(refused, 1, ShedReason::kExpiredInQueue);
 }
 
+// Admits `job` (it must be admitted) and returns the latest useful start
+// Admit() gave (SteadyTime::max(): none).
+SteadyTime AdmitForLatestStart(DeadlinePolicy& p, Job& job, SteadyTime now) {
+  SteadyTime latest = SteadyTime::max();
+  job.latest_useful_start = &latest;
+  EXPECT_FALSE(p.Admit(job, now).has_value());
+  return latest;
+}
+
+// Admit() tells its caller the latest time a queued job can start and
+// still be useful (the reactor refuses it then if no worker took it): the
+// very time from which Next() would refuse it too.
+TEST(DeadlinePolicyTest, AdmitTellsTheLatestUsefulStart) {
+  for (const nanoseconds late : {nanoseconds(0), nanoseconds(1000)}) {
+    DeadlinePolicy p({.workers = 1});
+    Learn(p, 0, milliseconds(50), kT0);
+    const SteadyTime now = kT0 + std::chrono::seconds(1);
+    Job a = MakeJob(0, now, milliseconds(200), 1);
+    const SteadyTime latest = AdmitForLatestStart(p, a, now);
+    // 200 ms budget - 50 ms estimate - 1 ms margin.
+    EXPECT_EQ(latest, now + milliseconds(149));
+    std::vector<Refusal> refused;
+    std::optional<Job> j = p.Next(latest + late, &refused);
+    if (late.count() == 0) {
+      ASSERT_TRUE(j.has_value());  // at it: still runs
+      EXPECT_EQ(j->id, 1u);
+      EXPECT_TRUE(refused.empty());
+    } else {
+      EXPECT_FALSE(j.has_value());  // past it: refused, as the reactor does
+      ExpectOnlyRefusal(refused, 1, ShedReason::kExpiredInQueue);
+    }
+  }
+}
+
+TEST(DeadlinePolicyTest, AProbeHasNoLatestUsefulStart) {
+  DeadlinePolicy p({.workers = 1});
+  Learn(p, 0, milliseconds(200), kT0);
+  const SteadyTime t = kT0 + std::chrono::seconds(2);
+  Job probe = MakeJob(0, t, milliseconds(50), 2);
+  const SteadyTime latest = AdmitForLatestStart(p, probe, t);
+  EXPECT_TRUE(probe.probe);
+  // Admitted to question the estimate, which says it is late already: it
+  // must run, not be refused before a worker comes.
+  EXPECT_EQ(latest, SteadyTime::max());
+}
+
 // The first sample carries half itself as deviation (TCP's start): a
 // steady 200 ms route refuses a lone request with a 300 ms budget until
 // more samples say it is steady, and admits one with 302 ms.

@@ -341,6 +341,24 @@ bool Exchange::Expire() {
   return true;
 }
 
+bool Exchange::WithdrawUnstarted() {
+  absl::AnyInvocable<void()> callback;
+  absl::AnyInvocable<void()> withdraw;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // TryStart() sets started_ under this lock: a worker either took it
+    // before (false here) or finds it claimed and never runs it.
+    if (state_ != State::kPending || closed_ || started()) return false;
+    state_ = State::kClaimed;
+    closed_ = true;
+    callback = WakeWritersLocked();
+    withdraw = std::move(withdraw_);
+  }
+  if (withdraw) withdraw();  // its place in the queue, given back
+  RunWritable(callback);
+  return true;
+}
+
 bool Exchange::ObserveAnswer(AnswerObserver observer) {
   std::lock_guard<std::mutex> lock(mu_);
   if (state_ != State::kPending) return false;

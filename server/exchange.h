@@ -178,6 +178,12 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // Set by the scheduler when the request is queued / a worker takes it.
   void set_enqueued(SteadyTime t) { enqueued_ = t; }
   SteadyTime enqueued() const { return enqueued_; }
+  // The latest time it can start and still answer by its deadline, by its
+  // route's estimate when admission queued it (SteadyTime::max(): no such
+  // time, e.g. a batch member or a probe). Set by the worker pool as the
+  // reactor submits it; read by the reactor.
+  void set_latest_useful_start(SteadyTime t) { latest_useful_start_ = t; }
+  SteadyTime latest_useful_start() const { return latest_useful_start_; }
   // A handler starts on the reactor (an inline asynchronous route): nothing
   // can have answered it yet.
   void MarkStarted() { started_.store(true, std::memory_order_release); }
@@ -198,6 +204,11 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // The deadline passed: claims an unanswered exchange (true: answer 503
   // now; the handler is cancelled). False if an answer already claimed it.
   bool Expire();
+  // Its latest useful start passed while it waited for a worker: claims
+  // the exchange if no worker has taken it (true: withdrawn from the
+  // queue, the caller answers the refusal). False if a worker started it
+  // or an answer claimed it first.
+  bool WithdrawUnstarted();
   ExchangeUpdate TakeUpdate();
   // Bytes of this answer's stream taken by the connection and not yet
   // accepted by the kernel.
@@ -296,6 +307,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   CancelState cancel_;
   RequestContext context_;
   SteadyTime enqueued_{};
+  SteadyTime latest_useful_start_ = SteadyTime::max();  // loop thread only
   absl::AnyInvocable<void()> withdraw_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> started_{false};
   // ChargeWorkerTime(): set by the worker before it lets go of the exchange.

@@ -161,11 +161,14 @@ std::optional<ShedReason> WorkerPool::Submit(Job job, SteadyTime now) {
   // Counted before it is queued: a worker may take it (and count it out)
   // before Admit() returns, and the gauges must never read below zero.
   CountQueued(*metrics_, metrics_route, 1);
+  SteadyTime latest_useful_start = SteadyTime::max();
+  job.latest_useful_start = &latest_useful_start;
   if (std::optional<ShedReason> refused = policy_->Admit(job, now)) {
     CountQueued(*metrics_, metrics_route, -1);
     return refused;
   }
   if (exchange != nullptr) {
+    exchange->set_latest_useful_start(latest_useful_start);
     // A request let go while queued gives its place back at once. (Not a
     // reference to the exchange: it owns this callback.)
     exchange->SetWithdraw([policy = std::weak_ptr<AdmissionPolicy>(policy_), metrics = metrics_,
