@@ -401,9 +401,13 @@ std::optional<ShedReason> DeadlinePolicy::Admit(Job& job, SteadyTime now) {
   // No useless work, without waiting for a worker to look: the reactor
   // refuses it at this time if no worker has taken it by then (the check
   // Next() makes, by the estimate at admission). Not a probe: it is there
-  // to question the estimate.
-  if (job.latest_useful_start != nullptr && !job.probe && job.deadline != SteadyTime::max()) {
-    const double need_ns = CostNs(r.to_answer, job.cost_hint) + Ns(options_.margin);
+  // to question the estimate. Not for a cost nobody knows yet (a route
+  // with no sample, no seed and no hint): the deadline's 503 answers it,
+  // as before (it would only come the margin sooner).
+  const double cost_ns = CostNs(r.to_answer, job.cost_hint);
+  if (job.latest_useful_start != nullptr && !job.probe && job.deadline != SteadyTime::max() &&
+      cost_ns > 0) {
+    const double need_ns = cost_ns + Ns(options_.margin);
     *job.latest_useful_start = need_ns >= Ns(job.deadline - SteadyTime{})
                                    ? SteadyTime{}
                                    // (an estimate past any clock: no time is early enough)

@@ -24,7 +24,8 @@
 //    take it, and the worker moves on; and before that, at once: Admit()
 //    tells its caller the latest time the job can start and still make
 //    its deadline (Job::latest_useful_start), where the reactor refuses
-//    it if no worker has taken it (not for a probe).
+//    it if no worker has taken it (not for a probe, nor while the cost is
+//    unknown).
 //  - Standing queue (CoDel's signal, scaled to the deadline): when every
 //    request of a route dequeued over a whole budget (its typical
 //    deadline - arrival) waited longer than a target (5% of that budget,

@@ -404,6 +404,17 @@ TEST(DeadlinePolicyTest, AdmitTellsTheLatestUsefulStart) {
   }
 }
 
+// A route whose cost nobody knows yet (no sample, seed or hint) gives no
+// latest start: its queued requests wait for a worker or the deadline.
+TEST(DeadlinePolicyTest, AnUnknownCostHasNoLatestUsefulStart) {
+  DeadlinePolicy p({.workers = 1});
+  Job a = MakeJob(0, kT0, milliseconds(200), 1);
+  EXPECT_EQ(AdmitForLatestStart(p, a, kT0), SteadyTime::max());
+  Job hinted = MakeJob(0, kT0, milliseconds(200), 2);
+  hinted.cost_hint = milliseconds(20);
+  EXPECT_EQ(AdmitForLatestStart(p, hinted, kT0), kT0 + milliseconds(179));
+}
+
 TEST(DeadlinePolicyTest, AProbeHasNoLatestUsefulStart) {
   DeadlinePolicy p({.workers = 1});
   Learn(p, 0, milliseconds(200), kT0);

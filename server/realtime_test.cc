@@ -188,7 +188,10 @@ class RealtimeTest : public ::testing::Test {
 };
 
 // Under CoDel (no estimate decides when a queued request is hopeless): the
-// deadline's 503.
+// deadline's 503. (The default policy refuses such a request at its last
+// useful start instead, AdmissionTest.TooLittleTimeLeftNeverTakesAWorker;
+// for /fast, whose cost is microseconds, that is within a millisecond of
+// the deadline, too close to tell from a late timer.)
 TEST_F(RealtimeTest, QueuedRequestsGet503AtTheirDeadlineWhileTheWorkerIsBusy) {
   Start({.workers = 1,
          .request_deadline = milliseconds(300),
@@ -221,44 +224,6 @@ TEST_F(RealtimeTest, QueuedRequestsGet503AtTheirDeadlineWhileTheWorkerIsBusy) {
   gate_.Open();
   EXPECT_EQ(running.Read()->body, "opened\n");
   ASSERT_TRUE(Eventually([&] { return server_->metrics().queue_depth.load() == 0; }));
-  EXPECT_EQ(server_->metrics().route(1).handler.count(), 0u);  // never ran
-}
-
-// The default policy refuses a queued request once it can no longer make
-// its deadline (its remaining time below its route's estimate and the
-// margin), on the reactor, while the only worker is still held: not a 503
-// at the deadline, nor when a worker frees up.
-TEST_F(RealtimeTest, QueuedRequestsAreRefusedOnceTheyCannotMakeItWhileTheWorkerIsBusy) {
-  Start({.workers = 1, .request_deadline = milliseconds(300)});
-  RawClient running(port());
-  ASSERT_TRUE(running.Send(Get("/gate")));
-  ASSERT_TRUE(gate_.WaitEntered(1));  // the only worker is now held
-  std::vector<std::unique_ptr<RawClient>> queued;
-  const auto sent = std::chrono::steady_clock::now();
-  for (int i = 0; i < 3; ++i) {
-    queued.push_back(std::make_unique<RawClient>(port()));
-    ASSERT_TRUE(queued.back()->Send(Get("/fast")));
-  }
-  for (auto& c : queued) {
-    auto r = c->Read();
-    ASSERT_TRUE(r.has_value());
-    EXPECT_EQ(r->status, 503);
-    EXPECT_EQ(r->body, "overloaded: too little time left to run\n");
-    EXPECT_EQ(r->Header("retry-after"), "1");
-  }
-  // Not before its last useful moment (/fast has no estimate yet: the
-  // deadline less the 1 ms margin)...
-  EXPECT_GE(std::chrono::steady_clock::now() - sent, milliseconds(299));
-  // ...and not when a worker freed up: it is still held, the gate is shut.
-  EXPECT_EQ(gate_.entered(), 1);
-  // Refusals of requests that never ran, not deadlines exceeded.
-  EXPECT_EQ(server_->metrics().route(1).shed[2].load(), 3u);  // expired_in_queue
-  EXPECT_EQ(server_->metrics().deadline_exceeded.load(), 0u);
-  EXPECT_EQ(server_->metrics().deadline_in_queue.load(), 0u);
-  // Their places in the queue were given back at once.
-  EXPECT_EQ(server_->metrics().queue_depth.load(), 0);
-  gate_.Open();
-  EXPECT_EQ(running.Read()->body, "opened\n");
   EXPECT_EQ(server_->metrics().route(1).handler.count(), 0u);  // never ran
 }
 
