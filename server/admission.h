@@ -70,8 +70,9 @@ struct Job {
   // Given by the caller of Admit(), written by a policy that queues the
   // job during that call only (then cleared): the latest time it can start
   // and still answer by its deadline, by its route's estimate (not written:
-  // no such time; a probe, a batch member). The caller refuses it then if
-  // no worker has taken it (deadline_policy.h, "No useless work").
+  // no such time; a probe, a batch member, a cost not known yet). The
+  // caller refuses it then if no worker has taken it (deadline_policy.h,
+  // "No useless work").
   SteadyTime* latest_useful_start = nullptr;
   // Set by the runner before Finished(): the deadline or a disconnect
   // answered the request before its handler returned, so the handler time

@@ -180,7 +180,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   SteadyTime enqueued() const { return enqueued_; }
   // The latest time it can start and still answer by its deadline, by its
   // route's estimate when admission queued it (SteadyTime::max(): no such
-  // time, e.g. a batch member or a probe). Set by the worker pool as the
+  // time: a batch member, a probe, a route whose cost is not known yet, or
+  // a policy that sets none, CoDel). Set by the worker pool as the
   // reactor submits it; read by the reactor.
   void set_latest_useful_start(SteadyTime t) { latest_useful_start_ = t; }
   SteadyTime latest_useful_start() const { return latest_useful_start_; }

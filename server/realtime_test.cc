@@ -187,15 +187,12 @@ class RealtimeTest : public ::testing::Test {
   std::unique_ptr<HttpServer> server_;
 };
 
-// Under CoDel (no estimate decides when a queued request is hopeless): the
-// deadline's 503. (The default policy refuses such a request at its last
-// useful start instead, AdmissionTest.TooLittleTimeLeftNeverTakesAWorker;
-// for /fast, whose cost is microseconds, that is within a millisecond of
-// the deadline, too close to tell from a late timer.)
+// /fast has never run: its cost is not known, so no latest useful start
+// refuses its queued requests early and the deadline's 503 answers them (a
+// route whose cost is known is refused at its last useful start instead:
+// AdmissionTest.TooLittleTimeLeftNeverTakesAWorker).
 TEST_F(RealtimeTest, QueuedRequestsGet503AtTheirDeadlineWhileTheWorkerIsBusy) {
-  Start({.workers = 1,
-         .request_deadline = milliseconds(300),
-         .admission = ServerOptions::Admission::kCodel});
+  Start({.workers = 1, .request_deadline = milliseconds(300)});
   RawClient running(port());
   ASSERT_TRUE(running.Send(Get("/gate")));
   ASSERT_TRUE(gate_.WaitEntered(1));  // the only worker is now held
