@@ -4,6 +4,8 @@
 #include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
+#include <fstream>
 #include <limits>
 #include <optional>
 #include <string>
@@ -18,6 +20,8 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "http/ascii.h"
 #include "net/socket.h"
@@ -324,33 +328,99 @@ std::optional<FlagArgument> ParseFlagArgument(std::string_view arg) {
   return FlagArgument{arg.substr(0, eq), arg.substr(eq + 1)};
 }
 
+// One argument as ParseCommandLine meets it: from argv, or brought in by
+// --flagfile, --fromenv or --tryfromenv (`origin` says from where, for
+// the message).
+struct Argument {
+  std::string text;
+  std::string origin;
+};
+
+// Flag files within flag files, followed this deep (abseil follows them
+// without a bound; a file that names itself is its parser's to report).
+constexpr int kMaxFlagfileDepth = 8;
+
+// Appends `in` to `out` with what its --flagfile, --fromenv and
+// --tryfromenv arguments bring in right after them, read as abseil reads
+// them: a flag file's lines with leading whitespace stripped, empty lines
+// and '#' comments skipped, one flag per line; FLAGS_<name> from the
+// environment as --<name>=<value>. A file that cannot be read or an
+// unset variable is left to ParseCommandLine to report.
+void ExpandGeneratorFlags(const std::vector<Argument>& in, int depth, std::vector<Argument>& out) {
+  for (size_t i = 0; i < in.size(); ++i) {
+    out.push_back(in[i]);
+    const std::optional<FlagArgument> arg = ParseFlagArgument(in[i].text);
+    if (!arg.has_value() ||
+        (arg->name != "flagfile" && arg->name != "fromenv" && arg->name != "tryfromenv")) {
+      continue;
+    }
+    std::string value;
+    if (arg->value.has_value()) {
+      value = std::string(*arg->value);
+    } else if (i + 1 < in.size()) {
+      out.push_back(in[++i]);  // "--flagfile FILE"
+      value = in[i].text;
+    } else {
+      continue;
+    }
+    for (const absl::string_view item : absl::StrSplit(value, ',', absl::SkipEmpty())) {
+      if (arg->name != "flagfile") {
+        const std::string variable = absl::StrCat("FLAGS_", item);
+        if (const char* env = std::getenv(variable.c_str()); env != nullptr) {
+          out.push_back(
+              {absl::StrCat("--", item, "=", env), absl::StrCat(" (from ", variable, ")")});
+        }
+        continue;
+      }
+      if (depth >= kMaxFlagfileDepth) continue;
+      std::ifstream file{std::string(item)};
+      if (!file) continue;
+      std::vector<Argument> lines;
+      std::string line;
+      while (std::getline(file, line)) {
+        // Trailing whitespace too (a CRLF file, a space after the value):
+        // abseil's integer parse ignores it, so must this check.
+        const absl::string_view flag = absl::StripAsciiWhitespace(line);
+        if (flag.empty() || flag.front() != '-') continue;  // '#', or abseil's error
+        lines.push_back({std::string(flag), absl::StrCat(" (in --flagfile ", item, ")")});
+      }
+      ExpandGeneratorFlags(lines, depth + 1, out);
+    }
+  }
+}
+
 // abseil reads an integer flag in hex too ("--port=0x50" is port 80) and a
 // leading zero as decimal ("070" is 70, where C and Go read 56): an operator
 // who typed either did not mean what the server would do. Integer flags
-// take decimal only; what this does not look at (unknown flags, values of
-// other types, values from --flagfile or --fromenv), ParseCommandLine
-// judges. Asked for help or the version, abseil answers that instead.
+// take decimal only, on the command line, in flag files and from the
+// environment alike; what this does not look at (unknown flags, values of
+// other types), ParseCommandLine judges. Asked for help or the version,
+// abseil answers that instead.
 absl::Status CheckIntegerFlagsAreDecimal(int argc, char** argv) {
+  std::vector<Argument> given;
   for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; ++i) {
     const std::optional<FlagArgument> arg = ParseFlagArgument(argv[i]);
-    if (!arg.has_value()) continue;  // a value ("--access_log help.log")
-    if ((arg->name.starts_with("help") || arg->name == "version") && arg->value != "false" &&
-        arg->value != "0") {
+    if (arg.has_value() && (arg->name.starts_with("help") || arg->name == "version") &&
+        arg->value != "false" && arg->value != "0") {
       return absl::OkStatus();
     }
+    given.push_back({argv[i], ""});
   }
-  for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; ++i) {
-    const std::optional<FlagArgument> arg = ParseFlagArgument(argv[i]);
-    if (!arg.has_value()) continue;
+  std::vector<Argument> args;
+  ExpandGeneratorFlags(given, 0, args);
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::optional<FlagArgument> arg = ParseFlagArgument(args[i].text);
+    if (!arg.has_value()) continue;  // a value ("--access_log help.log")
     const absl::CommandLineFlag* flag =
         absl::FindCommandLineFlag(absl::string_view(arg->name.data(), arg->name.size()));
     const RangeCheck out_of_range = flag != nullptr ? RangeCheckFor(*flag) : nullptr;
     if (out_of_range == nullptr) continue;
+    const std::string& origin = args[i].origin;
     std::string_view value;
     if (arg->value.has_value()) {
       value = *arg->value;
-    } else if (i + 1 < argc) {
-      value = argv[++i];  // "--port 8080"
+    } else if (i + 1 < args.size()) {
+      value = args[++i].text;  // "--port 8080"
     } else {
       continue;  // no value: ParseCommandLine says so
     }
@@ -363,7 +433,7 @@ absl::Status CheckIntegerFlagsAreDecimal(int argc, char** argv) {
     if (!decimal) {
       return absl::InvalidArgumentError(
           absl::StrCat("--", name, " must be a decimal integer without leading zeros, not '",
-                       std::string(value), "'"));
+                       std::string(value), "'", origin));
     }
     // Past the type's range: abseil's "Illegal value" (exit 1), where a
     // value past the flag's own range is a usage error (exit 2). The
@@ -373,7 +443,7 @@ absl::Status CheckIntegerFlagsAreDecimal(int argc, char** argv) {
       return absl::InvalidArgumentError(
           absl::StrCat("--", name, " must be ", value.starts_with('-') ? "larger" : "smaller",
                        ": '", std::string(value), "' does not even fit the flag's type, ", *range,
-                       " (its own range is narrower)"));
+                       " (its own range is narrower)", origin));
     }
   }
   return absl::OkStatus();

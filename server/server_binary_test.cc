@@ -255,6 +255,46 @@ TEST(ServerBinaryTest, ValuesOutOfRangeAreUsageErrorsNamingTheFlag) {
   EXPECT_EQ(WEXITSTATUS(server.Wait()), 0);
 }
 
+// The same holds for values from a flag file or the environment, which
+// abseil reads as it reads the command line ("--port=0x50" in a flag file
+// used to start on port 80); the message says where the value came from.
+// A flag file's trailing whitespace (CRLF line ends) is no error: abseil's
+// integer parse ignores it.
+TEST(ServerBinaryTest, IntegerFlagsFromFlagFilesAndTheEnvironmentAreDecimalToo) {
+  const auto dir = ::brisk::testing::TempDir::Short("brisk-flagfile");
+  const std::string hex = dir.path() + "/hex.flags";
+  std::ofstream(hex) << "# brisk\r\n\r\n  --workers=2\r\n--port=0x50\r\n";
+  ExpectStartFails({"--flagfile=" + hex}, 2,
+                   "--port must be a decimal integer without leading zeros, not '0x50' (in "
+                   "--flagfile " +
+                       hex + ")");
+  // Through a flag file that names another.
+  const std::string outer = dir.path() + "/outer.flags";
+  std::ofstream(outer) << "--flagfile=" << hex << "\n";
+  ExpectStartFails({"--flagfile", outer}, 2, "(in --flagfile " + hex + ")");
+  ASSERT_EQ(setenv("FLAGS_workers", "0x2", 1), 0);
+  ExpectStartFails({"--fromenv=workers"}, 2,
+                   "--workers must be a decimal integer without leading zeros, not '0x2' (from "
+                   "FLAGS_workers)");
+  ExpectStartFails({"--tryfromenv=reactors,workers"}, 2, "(from FLAGS_workers)");
+  ASSERT_EQ(unsetenv("FLAGS_workers"), 0);
+
+  // Good values with CRLF line ends and comments start the server.
+  const std::string good = dir.path() + "/good.flags";
+  std::ofstream(good) << "# brisk\r\n  --workers=2 \r\n--queue_capacity=16\r\n";
+  std::vector<std::string> flags = kFlags;
+  flags.push_back("--flagfile=" + good);
+  ServerProcess server(flags);
+  ASSERT_NE(server.port(), 0);
+  RawClient c(server.port());
+  ASSERT_TRUE(c.Send(Get("/hello")));
+  const auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  server.Signal(SIGTERM);
+  EXPECT_EQ(WEXITSTATUS(server.Wait()), 0);
+}
+
 // A handover socket that cannot be served fails the start: the server used
 // to start anyway with one line on stderr, and the next binary upgrade
 // found no one to take over from (then failed on the port in use).
