@@ -330,7 +330,8 @@ TEST(BatchRouteSetupTest, NeedsDeadlineAdmissionAndAValidPolicy) {
   auto handler = [](const std::vector<RequestContext*>& b) {
     return std::vector<http::Response>(b.size(), http::Response::Text(200, ""));
   };
-  EXPECT_FALSE(codel.AddBatchRoute("POST", "/b", handler, {}).ok());
+  EXPECT_EQ(codel.AddBatchRoute("POST", "/b", handler, {}).code(),
+            absl::StatusCode::kFailedPrecondition);  // as http_server.h says
   HttpServer server({});
   EXPECT_FALSE(server.AddBatchRoute("POST", "/b", handler,
                                     {.policy = BatchOptions::Policy::kFixed}).ok());

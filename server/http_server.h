@@ -339,7 +339,8 @@ class HttpServer {
   // admission), grouped into batches as `batch_options` says, and each batch
   // is given to `handler` on a worker; each request gets its own response.
   // Requests whose deadline cannot be met or whose client left are removed
-  // before a batch runs. Requires Admission::kDeadline.
+  // before a batch runs. Requires Admission::kDeadline: under kCodel it
+  // returns FailedPrecondition and registers nothing.
   [[nodiscard]] absl::Status AddBatchRoute(std::string_view method, std::string_view pattern,
                                            BatchHandler handler, BatchOptions batch_options,
                                            RouteOptions route_options = {});

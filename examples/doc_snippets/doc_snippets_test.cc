@@ -163,6 +163,11 @@ TEST(DocSnippetsTest, TestingHandlersWithFakeRequest) {
 #include "examples/doc_snippets/testing.inc"
   EXPECT_EQ(post->response().body, R"({"x": 1})");
 }
+
+// server/README.md, "Testing a running server": the same Greet, served.
+TEST(DocSnippetsTest, TestingARunningServerWithRawClient) {
+#include "examples/doc_snippets/testing_server.inc"
+}
 }  // namespace testing
 
 }  // namespace
