@@ -346,11 +346,14 @@ void Runner::OnEvents(Connection& c, uint32_t events) {
     }
     case Connection::State::kIdle: {
       // Nothing is expected: the server closed an idle keep-alive connection
-      // (not an error) or sent stray bytes (dropped). Reopen after a pause, so
-      // a server that closes every new connection is not hammered.
+      // (not an error) or sent stray bytes, no request of the run's being
+      // outstanding (dropped, and the connection with them: what follows
+      // on it could not be framed with confidence). Reopen after a pause,
+      // so a server that closes every new connection is not hammered.
       net::IoBuffer::ReadResult r = c.in.ReadFrom(c.fd.get(), kReadCap);
+      const bool stray = !c.in.empty();
       c.in.Clear();
-      if (r.status == net::IoBuffer::kEof || r.status == net::IoBuffer::kError) {
+      if (stray || r.status == net::IoBuffer::kEof || r.status == net::IoBuffer::kError) {
         Close(c);
         ReopenLater(c);
       }
@@ -786,6 +789,12 @@ absl::StatusOr<std::vector<RunStats>> RunLoadByClass(const LoadOptions& options)
       options.timeout <= Duration(0)) {
     return absl::InvalidArgumentError(
         "duration and timeout must be > 0, warmup >= 0");
+  }
+  // The loop's timers count whole milliseconds: a shorter timeout would be
+  // kept for a request waiting for a connection but not for one sent.
+  if (options.timeout < std::chrono::milliseconds(1)) {
+    return absl::InvalidArgumentError(
+        "timeout must be at least 1ms (request timers count milliseconds)");
   }
   // Each is added to the loop's clock (a request's timeout timer, the run's
   // end at warmup + duration + 2 timeouts): "inf" overflowed it into the

@@ -10,6 +10,7 @@ thresholds; every run lasts well under a second.
 import http.server
 import json
 import os
+import socket
 import subprocess
 import tempfile
 import threading
@@ -178,6 +179,39 @@ class LoadgenCliTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertFalse(os.path.exists(self.path("noplot.svg")))
 
+    def test_a_run_that_does_not_complete_leaves_earlier_outputs_alone(self):
+        # The outputs were truncated before the probe: a run against a
+        # server that is not there (exit 3) emptied the last run's files.
+        csv = self.write("keep.csv", b"earlier run\n")
+        svg = self.write("keep.svg", b"<svg/>\n")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            closed_port = s.getsockname()[1]  # nothing listens on it
+        r = subprocess.run(
+            [LOADGEN, "--port=%d" % closed_port, "--duration=200ms", "--rate=10",
+             "--timeout=2s", "--latency_out=" + csv], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 3, r.stderr)
+        with open(csv, "rb") as f:
+            self.assertEqual(f.read(), b"earlier run\n")
+        with open(svg, "rb") as f:
+            self.assertEqual(f.read(), b"<svg/>\n")
+        # Files it created for the check are removed again.
+        fresh = self.path("fresh.csv")
+        r = subprocess.run(
+            [LOADGEN, "--port=%d" % closed_port, "--duration=200ms", "--rate=10",
+             "--timeout=2s", "--latency_out=" + fresh], capture_output=True, text=True,
+            timeout=60)
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertFalse(os.path.exists(fresh))
+        self.assertFalse(os.path.exists(self.path("fresh.svg")))
+        # A completed run replaces them.
+        r = self.loadgen("--rate=20", "--path=/ok", "--latency_out=" + csv)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(csv, "rb") as f:
+            self.assertNotEqual(f.read(), b"earlier run\n")
+        with open(svg, encoding="utf-8") as f:
+            self.assertIn("<svg", f.read())
+
     def test_help_lists_the_flags(self):
         # abseil's --help once said "No flags matched": it looks for flags
         # in a file named like the program.
@@ -204,6 +238,21 @@ class LoadgenCliTest(unittest.TestCase):
             (["--rate=1", "stray"], "unexpected argument 'stray'"),
             (["--rate=1", "--plot_out=" + self.path("plot.png")], "name it *.svg"),
             (["--rate=1", "--plot_out=" + self.path("plot")], "name it *.svg"),
+            # A negative SLA was ignored (no goodput, exit 0); one past the
+            # recorders' 32-bit microseconds was reported as 4294967295 us.
+            (["--rate=1", "--sla=-1ms"], "--sla must be"),
+            (["--rate=1", "--sla=2h"], "--sla must be"),
+            (["--rate=1", "--sla=inf"], "--sla must be"),
+            (["--request=a rate=1 sla=2h"], "bad value for sla"),
+            # Timers count milliseconds: 1us was kept before sending only.
+            (["--rate=1", "--timeout=1us"], "timeout must be at least 1ms"),
+            # The default plot of r.svg is r.svg: it overwrote the CSV; so
+            # did a class named svg's CSV lat.svg and the plot lat.svg.
+            (["--rate=1", "--latency_out=" + self.path("r.svg")], "would be written twice"),
+            (["--rate=1", "--latency_out=" + self.path("v.svg"),
+              "--plot_out=" + os.path.join(self.tmp, ".", "v.svg")], "would be written twice"),
+            (["--request=svg rate=1", "--request=b rate=1",
+              "--latency_out=" + self.path("lat")], "would be written twice"),
         ]
         for args, message in cases:
             with self.subTest(args=args):

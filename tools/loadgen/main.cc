@@ -9,12 +9,19 @@
 // 1 for a flag abseil cannot parse (unknown flag, malformed value); 2 for a
 // flag value loadgen rejects; 3 when the target cannot be reached at all or
 // an output file cannot be written.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -114,15 +121,44 @@ int Fail(const absl::Status& status) { return Fail(std::string(status.message())
 
 using File = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
 
-// Opened before the run, so a bad path does not waste one.
-absl::StatusOr<File> OpenOutput(const std::string& path) {
-  File file(std::fopen(path.c_str(), "w"), &std::fclose);
-  if (file == nullptr) return absl::InvalidArgumentError(absl::StrCat("cannot write ", path));
-  return file;
-}
+// The output files: checked before the run (so a bad path does not waste
+// one) without truncating what they hold, and written after it. A run that
+// fails or never starts leaves an earlier run's files as they were, and
+// removes the empty ones it created for the check.
+class Outputs {
+ public:
+  Outputs() = default;
+  Outputs(const Outputs&) = delete;
+  Outputs& operator=(const Outputs&) = delete;
+  ~Outputs() {
+    if (kept_) return;
+    for (const std::string& path : created_) ::unlink(path.c_str());
+  }
+  // InvalidArgument if `path` cannot be opened for writing.
+  absl::Status Check(const std::string& path) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd >= 0) {
+      created_.push_back(path);
+    } else if (errno == EEXIST) {
+      fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    }
+    if (fd < 0) return absl::InvalidArgumentError(absl::StrCat("cannot write ", path));
+    ::close(fd);
+    return absl::OkStatus();
+  }
+  // The run completed: what is written stays, whatever happens next.
+  void Keep() { kept_ = true; }
 
-bool WriteAndClose(File file, const std::string& content, const std::string& path) {
-  if (std::fwrite(content.data(), 1, content.size(), file.get()) != content.size() ||
+ private:
+  std::vector<std::string> created_;
+  bool kept_ = false;
+};
+
+// Replaces what `path` holds with `content`.
+bool WriteFile(const std::string& path, const std::string& content) {
+  File file(std::fopen(path.c_str(), "w"), &std::fclose);
+  if (file == nullptr ||
+      std::fwrite(content.data(), 1, content.size(), file.get()) != content.size() ||
       std::fclose(file.release()) != 0) {
     std::fprintf(stderr, "loadgen: error writing %s\n", path.c_str());
     return false;
@@ -193,6 +229,11 @@ int main(int argc, char** argv) {
     return Fail("--rate is for a single request; give rate=N in each --request");
   }
   if (!mix && rate <= 0) return Fail("--rate is required and must be > 0");
+  if (!brisk::loadgen::ValidSla(absl::GetFlag(FLAGS_sla))) {
+    return Fail(absl::StrCat("--sla must be from 0 to 4294967295us (~71m35s, the longest ",
+                             "latency recorded), not ",
+                             absl::FormatDuration(absl::GetFlag(FLAGS_sla))));
+  }
 
   // The global flags: the single request, or the defaults of every class.
   ClassSpec defaults{.rate = static_cast<uint64_t>(rate),
@@ -276,15 +317,10 @@ int main(int argc, char** argv) {
   // Output files: one CSV per class when there are several.
   const std::string csv_path = absl::GetFlag(FLAGS_latency_out);
   std::vector<std::string> csv_paths;
-  std::vector<File> csv_files;
   if (!csv_path.empty()) {
     for (const ClassSpec& spec : specs) {
-      csv_paths.push_back(specs.size() == 1
-                              ? csv_path
-                              : brisk::loadgen::ClassFileName(csv_path, spec.name));
-      absl::StatusOr<File> file = OpenOutput(csv_paths.back());
-      if (!file.ok()) return Fail(file.status());
-      csv_files.push_back(*std::move(file));
+      csv_paths.push_back(specs.size() == 1 ? csv_path
+                                            : brisk::loadgen::ClassFileName(csv_path, spec.name));
     }
   }
   // The plot goes next to the CSV unless it is asked for elsewhere (or
@@ -298,11 +334,28 @@ int main(int argc, char** argv) {
                      : csv_path) + ".svg";
   }
   if (plot_path == "none") plot_path.clear();
-  File plot_file(nullptr, &std::fclose);
+  {
+    // One file each: a plot named like a CSV (--latency_out=r.svg, or a
+    // class named svg) would overwrite it.
+    std::vector<std::string> all = csv_paths;
+    if (!plot_path.empty()) all.push_back(plot_path);
+    std::set<std::filesystem::path> seen;
+    for (const std::string& path : all) {
+      std::error_code error;
+      std::filesystem::path key = std::filesystem::weakly_canonical(path, error);
+      if (error) key = std::filesystem::path(path).lexically_normal();
+      if (!seen.insert(key).second) {
+        return Fail(absl::StrCat(path, " would be written twice (--latency_out's CSV ",
+                                 "files and --plot_out's plot must be different files)"));
+      }
+    }
+  }
+  Outputs outputs;
+  for (const std::string& path : csv_paths) {
+    if (absl::Status s = outputs.Check(path); !s.ok()) return Fail(s);
+  }
   if (!plot_path.empty()) {
-    absl::StatusOr<File> file = OpenOutput(plot_path);
-    if (!file.ok()) return Fail(file.status());
-    plot_file = *std::move(file);
+    if (absl::Status s = outputs.Check(plot_path); !s.ok()) return Fail(s);
   }
 
   absl::StatusOr<std::vector<RunStats>> stats = brisk::loadgen::RunLoadByClass(options);
@@ -313,6 +366,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "loadgen: %s\n", std::string(stats.status().message()).c_str());
     return 3;
   }
+
+  outputs.Keep();
 
   std::vector<ClassReport> classes;
   for (size_t i = 0; i < specs.size(); ++i) {
@@ -338,13 +393,11 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   bool written = true;
-  for (size_t i = 0; i < csv_files.size(); ++i) {
-    written &= WriteAndClose(std::move(csv_files[i]),
-                             brisk::loadgen::FormatLatencyCsv(
-                                 Selected(classes[i].stats, answers)),
-                             csv_paths[i]);
+  for (size_t i = 0; i < csv_paths.size(); ++i) {
+    written &= WriteFile(csv_paths[i],
+                         brisk::loadgen::FormatLatencyCsv(Selected(classes[i].stats, answers)));
   }
-  if (plot_file != nullptr) {
+  if (!plot_path.empty()) {
     std::vector<brisk::loadgen::PlotSeries> series;
     std::string rates;
     for (size_t i = 0; i < classes.size(); ++i) {
@@ -364,8 +417,7 @@ int main(int argc, char** argv) {
                            absl::FormatDuration(absl::GetFlag(FLAGS_duration)), " (",
                            answers == "non2xx" ? "non-2xx" : answers, " answers)");
     }
-    written &= WriteAndClose(std::move(plot_file),
-                             brisk::loadgen::RenderPercentilePlot(series, title), plot_path);
+    written &= WriteFile(plot_path, brisk::loadgen::RenderPercentilePlot(series, title));
   }
   return written ? 0 : 3;
 }

@@ -70,8 +70,7 @@ absl::Status Apply(std::string_view key, std::string value, ClassSpec& spec,
     }
   } else if (key == "sla") {
     absl::Duration sla;
-    if (!absl::ParseDuration(value, &sla) || sla < absl::ZeroDuration() ||
-        sla == absl::InfiniteDuration()) {
+    if (!absl::ParseDuration(value, &sla) || !ValidSla(sla)) {
       return BadValue(key, value);
     }
     spec.sla = absl::ToChronoNanoseconds(sla);
@@ -99,6 +98,11 @@ absl::Status Apply(std::string_view key, std::string value, ClassSpec& spec,
 }
 
 }  // namespace
+
+bool ValidSla(absl::Duration sla) {
+  return sla >= absl::ZeroDuration() &&
+         sla <= absl::Microseconds(std::numeric_limits<uint32_t>::max());
+}
 
 absl::StatusOr<ClassSpec> ParseClassSpec(std::string_view text,
                                          const ClassSpec& defaults) {

@@ -34,6 +34,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "net/clock.h"
 
 namespace brisk::loadgen {
@@ -48,6 +49,11 @@ struct ClassSpec {
   net::Duration sla{0};  // 0: no goodput figure
   int connections = 64;
 };
+
+// Whether `sla` can be a goodput threshold: from 0 (none) up to the
+// longest latency the recorders hold (2^32 - 1 us, about 71.6 minutes);
+// `inf` and negative values are not.
+bool ValidSla(absl::Duration sla);
 
 // Parses one class (see above). InvalidArgument, naming the offending part,
 // for a missing or malformed NAME, an unknown or repeated key (header
