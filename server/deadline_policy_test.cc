@@ -722,6 +722,22 @@ TEST(DeadlinePolicyTest, ARecentlyActiveRouteKeepsItsWorker) {
   EXPECT_TRUE(p.Next(later, &refused).has_value());
 }
 
+// The way out of the bulkhead server/README.md gives: max_concurrency =
+// workers lets a route use the whole pool while another is active.
+TEST(DeadlinePolicyTest, MaxConcurrencyOfEveryWorkerOptsOutOfTheBulkhead) {
+  DeadlinePolicy p({.workers = 2, .max_concurrency = {2}});
+  std::vector<Refusal> refused;
+  Learn(p, 1, milliseconds(1), kT0);  // route 1 was active at kT0
+  for (uint64_t i = 0; i < 4; ++i) {
+    Job j = MakeJob(0, kT0, std::chrono::seconds(10), i);
+    ASSERT_FALSE(p.Admit(j, kT0).has_value());
+  }
+  const SteadyTime soon = kT0 + milliseconds(500);  // within the active window
+  ASSERT_TRUE(p.Next(soon, &refused).has_value());
+  EXPECT_TRUE(p.Next(soon, &refused).has_value());
+  EXPECT_FALSE(p.Next(soon, &refused).has_value());  // both workers busy
+}
+
 TEST(DeadlinePolicyTest, TheBulkheadsGiveBackIsAWakeUp) {
   // Route 0 is held to one of the two workers while route 1 is active. When
   // route 1's active window ends, route 0's queued request may take the
