@@ -230,9 +230,10 @@ int main(int argc, char** argv) {
   }
   if (!mix && rate <= 0) return Fail("--rate is required and must be > 0");
   if (!brisk::loadgen::ValidSla(absl::GetFlag(FLAGS_sla))) {
-    return Fail(absl::StrCat("--sla must be from 0 to 4294967295us (~71m35s, the longest ",
-                             "latency recorded), not ",
-                             absl::FormatDuration(absl::GetFlag(FLAGS_sla))));
+    return Fail(absl::StrCat(
+        "--sla must be from 0 to ", absl::ToInt64Microseconds(brisk::loadgen::kMaxSla), "us (",
+        absl::FormatDuration(brisk::loadgen::kMaxSla), ", the longest latency recorded), not ",
+        absl::FormatDuration(absl::GetFlag(FLAGS_sla))));
   }
 
   // The global flags: the single request, or the defaults of every class.
@@ -334,28 +335,23 @@ int main(int argc, char** argv) {
                      : csv_path) + ".svg";
   }
   if (plot_path == "none") plot_path.clear();
-  {
-    // One file each: a plot named like a CSV (--latency_out=r.svg, or a
-    // class named svg) would overwrite it.
-    std::vector<std::string> all = csv_paths;
-    if (!plot_path.empty()) all.push_back(plot_path);
-    std::set<std::filesystem::path> seen;
-    for (const std::string& path : all) {
-      std::error_code error;
-      std::filesystem::path key = std::filesystem::weakly_canonical(path, error);
-      if (error) key = std::filesystem::path(path).lexically_normal();
-      if (!seen.insert(key).second) {
-        return Fail(absl::StrCat(path, " would be written twice (--latency_out's CSV ",
-                                 "files and --plot_out's plot must be different files)"));
-      }
+  std::vector<std::string> output_paths = csv_paths;
+  if (!plot_path.empty()) output_paths.push_back(plot_path);
+  // One file each: a plot named like a CSV (--latency_out=r.svg, or a class
+  // named svg) would overwrite it.
+  std::set<std::filesystem::path> seen;
+  for (const std::string& path : output_paths) {
+    std::error_code error;
+    std::filesystem::path key = std::filesystem::weakly_canonical(path, error);
+    if (error) key = std::filesystem::path(path).lexically_normal();
+    if (!seen.insert(key).second) {
+      return Fail(absl::StrCat(path, " would be written twice (--latency_out's CSV ",
+                               "files and --plot_out's plot must be different files)"));
     }
   }
   Outputs outputs;
-  for (const std::string& path : csv_paths) {
+  for (const std::string& path : output_paths) {
     if (absl::Status s = outputs.Check(path); !s.ok()) return Fail(s);
-  }
-  if (!plot_path.empty()) {
-    if (absl::Status s = outputs.Check(plot_path); !s.ok()) return Fail(s);
   }
 
   absl::StatusOr<std::vector<RunStats>> stats = brisk::loadgen::RunLoadByClass(options);

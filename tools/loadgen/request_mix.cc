@@ -4,7 +4,6 @@
 
 #include <cstdio>
 #include <cstring>
-#include <limits>
 #include <memory>
 #include <set>
 #include <utility>
@@ -99,10 +98,7 @@ absl::Status Apply(std::string_view key, std::string value, ClassSpec& spec,
 
 }  // namespace
 
-bool ValidSla(absl::Duration sla) {
-  return sla >= absl::ZeroDuration() &&
-         sla <= absl::Microseconds(std::numeric_limits<uint32_t>::max());
-}
+bool ValidSla(absl::Duration sla) { return sla >= absl::ZeroDuration() && sla <= kMaxSla; }
 
 absl::StatusOr<ClassSpec> ParseClassSpec(std::string_view text,
                                          const ClassSpec& defaults) {

@@ -50,8 +50,11 @@ struct ClassSpec {
   int connections = 64;
 };
 
-// Whether `sla` can be a goodput threshold: from 0 (none) up to the
-// longest latency the recorders hold (2^32 - 1 us, about 71.6 minutes);
+// The longest goodput threshold: the longest latency the recorders hold
+// (2^32 - 1 us, about 71.6 minutes).
+inline constexpr absl::Duration kMaxSla = absl::Microseconds(UINT32_MAX);
+
+// Whether `sla` can be a goodput threshold: from 0 (none) up to kMaxSla;
 // `inf` and negative values are not.
 bool ValidSla(absl::Duration sla);
 
