@@ -28,6 +28,16 @@ std::string AllowValue(std::vector<std::string_view> names) {
 
 }  // namespace
 
+std::string AllowWith(std::string_view allow, std::string_view method) {
+  std::vector<std::string_view> names = {method};
+  while (!allow.empty()) {
+    const size_t comma = allow.find(", ");
+    names.push_back(allow.substr(0, comma));
+    allow = comma == std::string_view::npos ? std::string_view() : allow.substr(comma + 2);
+  }
+  return AllowValue(std::move(names));
+}
+
 struct Router::Node {
   std::string segment;  // literal segment (empty for the root/param nodes)
   std::vector<std::unique_ptr<Node>> literals;

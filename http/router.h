@@ -63,6 +63,11 @@ struct RouteMatch {
   std::optional<std::string_view> Param(std::string_view name) const;
 };
 
+// `allow`, an Allow header value as RouteMatch::allow holds (sorted, each
+// once), with `method` among its methods: "GET, HEAD" with "OPTIONS" is
+// "GET, HEAD, OPTIONS".
+std::string AllowWith(std::string_view allow, std::string_view method);
+
 class Router {
  public:
   Router();

@@ -115,6 +115,15 @@ TEST(RouterTest, AllowAnywhereListsEveryRegisteredMethod) {
   EXPECT_EQ(Router().AllowAnywhere({"OPTIONS"}), "OPTIONS");
 }
 
+// A method added to a 405's Allow (the server answers OPTIONS itself).
+TEST(RouterTest, AllowWithAddsAMethodInOrder) {
+  EXPECT_EQ(AllowWith("GET, HEAD", "OPTIONS"), "GET, HEAD, OPTIONS");
+  EXPECT_EQ(AllowWith("POST, PUT", "OPTIONS"), "OPTIONS, POST, PUT");
+  EXPECT_EQ(AllowWith("GET, HEAD, OPTIONS", "OPTIONS"), "GET, HEAD, OPTIONS");
+  EXPECT_EQ(AllowWith("", "OPTIONS"), "OPTIONS");
+  EXPECT_EQ(AllowWith("PURGE", "GET"), "GET, HEAD, PURGE");  // HEAD with GET
+}
+
 TEST(RouterTest, HeadServedByGet) {
   Router r = MakeRouter();
   RouteMatch m = r.Match("HEAD", "/users/9");

@@ -4,10 +4,12 @@
 #include <chrono>
 #include <exception>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "http/ascii.h"
+#include "http/router.h"
 
 namespace brisk::internal {
 namespace {
@@ -69,16 +71,25 @@ SteadyTime Dispatcher::DeadlineOf(const http::Request& request,
 
 namespace {
 
+// OPTIONS to a path some route serves, when no route takes OPTIONS there:
+// the server answers it (RFC 9110 §9.3.7), as it does OPTIONS *.
+bool IsImplicitOptions(std::string_view method, const http::RouteMatch& match) {
+  return match.kind == http::RouteMatch::kMethodNotAllowed && method == "OPTIONS";
+}
+
 // The answer to a request no route takes.
-http::Response RoutingFailure(http::RouteMatch& match) {
+http::Response RoutingFailure(std::string_view method, const http::RouteMatch& match) {
   if (match.kind == http::RouteMatch::kNotImplemented) {
     // A method this server does not know for any resource (RFC 9110
     // 15.6.2); a known one the path does not allow is 405.
     return http::Response::Status(501);
   }
   if (match.kind == http::RouteMatch::kMethodNotAllowed) {
-    http::Response r = http::Response::Status(405);
-    r.AddHeader("Allow", std::move(match.allow));
+    // What the path's routes take, and OPTIONS, answered here: 200 with no
+    // content (Content-Length: 0), as OPTIONS *; any other method is 405.
+    http::Response r = IsImplicitOptions(method, match) ? http::Response::Text(200, "")
+                                                        : http::Response::Status(405);
+    r.AddHeader("Allow", http::AllowWith(match.allow, "OPTIONS"));
     return r;
   }
   return http::Response::Status(404);
@@ -108,8 +119,11 @@ std::optional<http::Response> Dispatcher::RoutingAnswer(
   if (IsHttpsOnPlainConnection(head, connection)) return Misdirected();
   if (head.target() == "*") return std::nullopt;  // OPTIONS *: answered 200
   http::RouteMatch match = routes_->Match(head.method(), head.path());
-  if (match.kind == http::RouteMatch::kFound) return std::nullopt;
-  return RoutingFailure(match);
+  // OPTIONS, to a path or to "*", is answered after its body, if any.
+  if (match.kind == http::RouteMatch::kFound || IsImplicitOptions(head.method(), match)) {
+    return std::nullopt;
+  }
+  return RoutingFailure(head.method(), match);
 }
 
 size_t Dispatcher::MetricsRouteOf(const http::Request& head) const {
@@ -138,7 +152,7 @@ Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
   }
   http::RouteMatch match = routes_->Match(request.method(), request.path());
   if (match.kind != http::RouteMatch::kFound) {
-    out.response = RoutingFailure(match);
+    out.response = RoutingFailure(request.method(), match);
     return out;
   }
   const Route& route = routes_->route(match.route_id);

@@ -294,7 +294,7 @@ TEST_F(ServerTest, ExpectContinueToNoRouteGetsTheFinalStatusInsteadOf100) {
   };
   const std::vector<Case> cases = {
       {"POST /nowhere HTTP/1.1\r\nHost: t\r\n", 404, ""},
-      {"PUT /echo HTTP/1.1\r\nHost: t\r\n", 405, "POST"},
+      {"PUT /echo HTTP/1.1\r\nHost: t\r\n", 405, "OPTIONS, POST"},
       {"BREW /echo HTTP/1.1\r\nHost: t\r\n", 501, ""},
   };
   for (const Case& c : cases) {
@@ -403,7 +403,81 @@ TEST_F(ServerTest, NotFoundAndMethodNotAllowed) {
   r = c.Read();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 405);
-  EXPECT_THAT(r->Header("allow"), HasSubstr("GET"));
+  EXPECT_EQ(r->Header("allow"), "GET, HEAD, OPTIONS");
+}
+
+// RFC 9110 9.3.7: OPTIONS to a path the routes serve is answered by the
+// server (200, no content, Allow: the path's methods and OPTIONS), after
+// its body if it has one; a route for OPTIONS takes it instead, and a path
+// no route has is still 404. It was 405, while OPTIONS * listed OPTIONS.
+TEST(OptionsTest, OptionsOnARoutedPathIsAnsweredWithItsMethods) {
+  HttpServer server(ServerOptions{.address = "127.0.0.1",
+                                  .port = 0,
+                                  .io = ::brisk::testing::TestIoBackend(),
+                                  .handle_signals = false});
+  auto text = [](std::string body) {
+    return [body](RequestContext&) { return http::Response::Text(200, body); };
+  };
+  ASSERT_TRUE(server.AddRoute("GET", "/hello", text("hello\n"), {.run_inline = true}).ok());
+  ASSERT_TRUE(server.AddRoute("POST", "/items/{id}", text("posted\n")).ok());
+  ASSERT_TRUE(server.AddRoute("PUT", "/items/{id}", text("put\n")).ok());
+  ASSERT_TRUE(server.AddRoute("GET", "/cors", text("cors\n")).ok());
+  ASSERT_TRUE(server
+                  .AddRoute("OPTIONS", "/cors",
+                            [](RequestContext&) {
+                              http::Response r = http::Response::Status(204);
+                              r.AddHeader("Access-Control-Allow-Methods", "GET");
+                              return r;
+                            })
+                  .ok());
+  ASSERT_TRUE(server.Start().ok());
+  RawClient c(server.port());
+  ASSERT_TRUE(
+      c.Send("OPTIONS /hello HTTP/1.1\r\nHost: t\r\n\r\n"
+             "OPTIONS /items/7 HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"
+             "OPTIONS /cors HTTP/1.1\r\nHost: t\r\n\r\n"
+             "OPTIONS /nope HTTP/1.1\r\nHost: t\r\n\r\n"
+             "DELETE /items/7 HTTP/1.1\r\nHost: t\r\n\r\n" +
+             Get("/hello")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->Header("content-length"), "0");
+  EXPECT_EQ(r->Header("allow"), "GET, HEAD, OPTIONS");
+  r = c.Read();  // its body read, not taken for the next request
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->Header("allow"), "OPTIONS, POST, PUT");
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 204);
+  EXPECT_EQ(r->Header("access-control-allow-methods"), "GET");
+  EXPECT_EQ(r->Header("allow"), "");
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 404);
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(r->Header("allow"), "OPTIONS, POST, PUT");
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "hello\n");
+  // With Expect: 100-continue the body is asked for, as for OPTIONS *.
+  RawClient e(server.port());
+  ASSERT_TRUE(
+      e.Send("OPTIONS /items/7 HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n"
+             "Expect: 100-continue\r\n\r\n"));
+  r = e.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 100);
+  ASSERT_TRUE(e.Send("xy"));
+  r = e.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->Header("allow"), "OPTIONS, POST, PUT");
+  server.Stop();
 }
 
 // RFC 9110 9.3.7: OPTIONS * asks about the server in general: 200, no
