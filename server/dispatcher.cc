@@ -17,11 +17,16 @@ namespace {
 // The client's budget: "X-Request-Budget-Ms: 250" shortens the deadline.
 constexpr std::string_view kBudgetHeader = "X-Request-Budget-Ms";
 
-// A positive decimal of at most 9 digits, or nullopt.
+// A whole number of milliseconds, at most 9 digits; 0 and a negative one
+// ("-5": the caller's own budget already ran out, as a client passing on
+// what is left of its deadline may send) are 0, no time left: refused at
+// once. nullopt for anything else ("1.5", "abc"), which is ignored.
 std::optional<int64_t> ParseBudgetMs(std::string_view v) {
+  const bool negative = v.starts_with('-');
+  if (negative) v.remove_prefix(1);
   std::optional<uint64_t> n = http::ParseDecimal(v, /*max_digits=*/9);
-  if (!n.has_value() || *n == 0) return std::nullopt;
-  return static_cast<int64_t>(*n);
+  if (!n.has_value()) return std::nullopt;
+  return negative ? 0 : static_cast<int64_t>(*n);
 }
 
 std::string_view RefusalText(ShedReason reason) {

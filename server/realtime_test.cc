@@ -600,17 +600,20 @@ TEST_F(RealtimeTest, ClientBudgetShortensButNeverExtendsTheDeadline) {
   ASSERT_TRUE(r.has_value());
   EXPECT_LE(std::stoi(r->body), 10000);  // capped at the route's deadline
   EXPECT_GT(std::stoi(r->body), 2000);
-  ASSERT_TRUE(c.Send("GET /deadline HTTP/1.1\r\nHost: t\r\nX-Request-Budget-Ms: -5\r\n\r\n"));
-  r = c.Read();
-  ASSERT_TRUE(r.has_value());
-  EXPECT_GT(std::stoi(r->body), 2000);  // malformed: ignored
+  for (const char* malformed : {"1.5", "abc", "+5", "-", "--5", "0x10", "1234567890"}) {
+    ASSERT_TRUE(c.Send(std::string("GET /deadline HTTP/1.1\r\nHost: t\r\nX-Request-Budget-Ms: ") +
+                       malformed + "\r\n\r\n"));
+    r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_GT(std::stoi(r->body), 2000) << malformed;  // ignored
+  }
   // Repeated lines are one list (RFC 9110 section 5.3): the tightest valid
   // member wins, in any order; members that are no budget are ignored. (The
   // first line alone was read: a tighter second line was dropped.)
   for (const char* fields : {"X-Request-Budget-Ms: 5000\r\nX-Request-Budget-Ms: 2000\r\n",
                              "X-Request-Budget-Ms: 2000\r\nX-Request-Budget-Ms: 5000\r\n",
                              "X-Request-Budget-Ms: 5000, 2000\r\n",
-                             "x-request-budget-ms: abc\r\nX-Request-Budget-Ms: 0, 2000\r\n"}) {
+                             "x-request-budget-ms: abc\r\nX-Request-Budget-Ms: 1.5, 2000\r\n"}) {
     ASSERT_TRUE(c.Send(std::string("GET /deadline HTTP/1.1\r\nHost: t\r\n") + fields + "\r\n"));
     r = c.Read();
     ASSERT_TRUE(r.has_value());
@@ -627,6 +630,30 @@ TEST_F(RealtimeTest, ClientBudgetShortensButNeverExtendsTheDeadline) {
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 503);
   EXPECT_EQ(gate_.entered(), 2);
+}
+
+// A budget of 0, or a negative one (a client passing on what is left of
+// its own deadline, already spent), leaves no time: refused at arrival,
+// predicted_late, with Retry-After, the handler never run. They used to be
+// ignored as malformed, and such a request got the route's whole deadline.
+TEST_F(RealtimeTest, ABudgetOfZeroOrLessIsRefusedAtOnce) {
+  Start({.workers = 1, .request_deadline = std::chrono::seconds(10)});
+  RawClient c(port());
+  for (const char* budget : {"0", "-5", "-0", "000", "2000, 0", "-999999999"}) {
+    ASSERT_TRUE(c.Send(std::string("GET /deadline HTTP/1.1\r\nHost: t\r\nX-Request-Budget-Ms: ") +
+                       budget + "\r\n\r\n"));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value()) << budget;
+    EXPECT_EQ(r->status, 503) << budget;
+    EXPECT_EQ(r->body, "overloaded: cannot finish before the deadline\n") << budget;
+    EXPECT_EQ(r->Header("retry-after"), "1") << budget;
+  }
+  EXPECT_EQ(server_->metrics().ShedCount(1), 6u);  // predicted_late
+  // The connection lives on, and a budget that fits is served.
+  ASSERT_TRUE(c.Send("GET /deadline HTTP/1.1\r\nHost: t\r\nX-Request-Budget-Ms: 2000\r\n\r\n"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
 }
 
 TEST_F(RealtimeTest, FullQueueAnswers503WithRetryAfterAtOnce) {
