@@ -35,10 +35,11 @@ ABSL_FLAG(std::string, model, "",
 ABSL_FLAG(std::string, batching, "deadline",
           "deadline (deadline-aware batching), fixed (wait --max_delay for "
           "--max_batch, as Triton) or off (one request at a time).");
-ABSL_FLAG(int32_t, max_batch, 32, "Largest batch.");
+ABSL_FLAG(int32_t, max_batch, 32, "Largest batch, 1..1048576 (requests scored by one model call).");
 ABSL_FLAG(absl::Duration, max_delay, absl::ZeroDuration(),
           "deadline: an optional cap on a request's wait for its batch (0 = "
-          "none); fixed: how long to wait for a full batch (default 1ms).");
+          "none); fixed: how long to wait for a full batch (1ms when 0), "
+          "shorter than --request_deadline. Never negative.");
 
 namespace {
 
@@ -125,7 +126,7 @@ int main(int argc, char** argv) {
                  "--batching=fixed (a batch short of --max_batch waits --max_delay)\n",
                  absl::GetFlag(FLAGS_max_delay) > absl::ZeroDuration()
                      ? absl::FormatDuration(absl::GetFlag(FLAGS_max_delay)).c_str()
-                     : "1ms when not set");
+                     : "1ms, as 0 or unset");
     return 2;
   }
 

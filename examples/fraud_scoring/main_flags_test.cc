@@ -87,7 +87,7 @@ TEST(FraudServerFlagsTest, OutOfRangeValuesExitTwoNamingTheFlag) {
       // --max_delay not given: the fixed policy's 1 ms, which the message
       // names rather than blaming a flag the user never set.
       {{"--batching=fixed", "--request_deadline=1ms"},
-       "--max_delay (1ms when not set) must be shorter than --request_deadline"},
+       "--max_delay (1ms, as 0 or unset) must be shorter than --request_deadline"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.flags.back());

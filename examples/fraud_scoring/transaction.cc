@@ -206,6 +206,82 @@ size_t EndOfFirstValue(std::string_view body) {
   return std::string_view::npos;
 }
 
+bool IsAsciiLetter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+// The usual mistakes `body` may hold at byte `at` (where the walk
+// stopped), said plainly; empty when it is none of them.
+std::string CommonMistake(std::string_view body, size_t at) {
+  const std::string_view rest = body.substr(at);
+  size_t before = at;  // the last byte before `at` that is not a space
+  while (before > 0 && IsJsonSpace(body[before - 1])) --before;
+  const char previous = before > 0 ? body[before - 1] : '\0';
+  // A word: NaN or Infinity in any spelling, a misspelt literal, an
+  // unquoted string.
+  size_t sign = !rest.empty() && (rest[0] == '-' || rest[0] == '+') ? 1 : 0;
+  size_t end = sign;
+  while (end < rest.size() && end < 40 && (IsAsciiLetter(rest[end]) || rest[end] == '_')) ++end;
+  if (end > sign) {
+    const std::string_view word = rest.substr(0, end);
+    std::string lower(word.substr(sign));
+    for (char& c : lower) c = static_cast<char>(c | 0x20);
+    if (lower == "nan" || lower == "inf" || lower == "infinity") {
+      return std::string(word) + " is not a JSON number (send null for a missing value)";
+    }
+    if (sign == 0 && (lower == "true" || lower == "false" || lower == "null" ||
+                      std::string_view("true").starts_with(lower) ||
+                      std::string_view("false").starts_with(lower) ||
+                      std::string_view("null").starts_with(lower))) {
+      return std::string(word) + " is not a JSON value (true, false and null are written in " +
+             "full, in lower case)";
+    }
+    if (sign == 0) {
+      return std::string(word) +
+             " is not a JSON value (strings and field names are written in double quotes)";
+    }
+  }
+  if (rest.empty()) return "";
+  switch (rest[0]) {
+    case '\'':
+      return "strings and field names are written in double quotes (\"), not single ones";
+    case '.':
+    case '+':
+      return "a JSON number starts with a digit or '-' (0.5, not .5; 1, not +1)";
+    case ',':
+      if (previous != ',' && previous != '[' && previous != ':') return "";
+      return "a value is missing before this comma";
+    case ']':
+    case '}':
+      if (previous != ',') return "";
+      return std::string("a value is missing before this '") + rest[0] + "' (a comma too many?)";
+    default:
+      return "";
+  }
+}
+
+// True if `body` ends with an object, array or string still open: the
+// brackets outside strings do not balance (a body cut short).
+bool EndsInsideAValue(std::string_view body) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (--depth < 0) return false;
+    }
+  }
+  return in_string || depth > 0;
+}
+
 // What is wrong with a body simdjson's DOM parser refused with `error`, in
 // the words a client needs: where (when the walk can tell) and, for the
 // usual mistakes, which one.
@@ -242,12 +318,23 @@ std::string SyntaxErrorMessage(simdjson::dom::parser& dom, simdjson::ondemand::p
   }
   std::string message = "invalid JSON";
   if (walk.at >= 0) message += " at byte " + std::to_string(walk.at);
-  const std::string_view rest = walk.at >= 0 ? body.substr(walk.at) : std::string_view();
-  for (std::string_view word : {"NaN", "-NaN", "Infinity", "-Infinity"}) {
-    if (rest.substr(0, word.size()) == word) {
-      return message + ": " + std::string(word) +
-             " is not a JSON number (send null for a missing value)";
-    }
+  const bool located = walk.at >= 0 && static_cast<size_t>(walk.at) <= body.size();
+  const std::string_view rest = located ? body.substr(walk.at) : std::string_view();
+  if (error == simdjson::STRING_ERROR) {
+    return message + ": malformed string (an escape JSON does not have, such as \\x, or a " +
+           "\\u escape of an unpaired surrogate such as \\ud800)";
+  }
+  if (error == simdjson::UNESCAPED_CHARS) {
+    return message + ": a string holds a control character (U+0000 to U+001F), which JSON " +
+           "writes escaped (\\n, \\t, \\u0001)";
+  }
+  if (const std::string mistake = located ? CommonMistake(body, walk.at) : std::string();
+      !mistake.empty()) {
+    return message + ": " + mistake;
+  }
+  if (EndsInsideAValue(body)) {
+    return message + ": the body ends inside an object, array or string (cut short, or a " +
+           "closing '}', ']' or '\"' missing)";
   }
   if (error == simdjson::NUMBER_ERROR || error == simdjson::NUMBER_OUT_OF_RANGE) {
     const size_t length = NumberLength(rest);
