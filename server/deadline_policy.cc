@@ -114,7 +114,8 @@ DeadlinePolicy::RouteState& DeadlinePolicy::Route(size_t route) {
   return routes_[route];
 }
 
-int DeadlinePolicy::LimitLocked(size_t route, SteadyTime now) const {
+int DeadlinePolicy::LimitLocked(size_t route, SteadyTime now,
+                                std::optional<size_t> arriving) const {
   const RouteState& self = routes_[route];
   if (self.explicit_limit > 0) {
     return std::min(self.explicit_limit, options_.workers);
@@ -123,10 +124,12 @@ int DeadlinePolicy::LimitLocked(size_t route, SteadyTime now) const {
   // Alone, a route may use every worker; while another route is active
   // (requests queued or running, or seen within the last active_window), it
   // leaves one to them, so they never wait for a worker behind it.
-  return AnotherActiveLocked(route, now) ? options_.workers - 1 : options_.workers;
+  return AnotherActiveLocked(route, now, arriving) ? options_.workers - 1 : options_.workers;
 }
 
-bool DeadlinePolicy::AnotherActiveLocked(size_t route, SteadyTime now) const {
+bool DeadlinePolicy::AnotherActiveLocked(size_t route, SteadyTime now,
+                                         std::optional<size_t> arriving) const {
+  if (arriving.has_value() && *arriving != route) return true;
   for (size_t i = 0; i < routes_.size(); ++i) {
     if (i == route) continue;
     const RouteState& r = routes_[i];
@@ -237,14 +240,18 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
   // The slots route `i` may hold (its concurrency limit), as the times they
   // free up, ascending: its running requests keep theirs until their
   // estimated ends, and with more running than its limit, the limit-th
-  // latest finisher frees its first slot, etc.
+  // latest finisher frees its first slot, etc. Its limit once this request
+  // waits: that makes this route active, so the bulkhead holds another one
+  // to one worker fewer (taken as it was before the arrival, a flood that
+  // held every worker while this route was idle seemed to keep them all,
+  // and an arrival the first freed worker would serve was refused).
   using Slots = absl::InlinedVector<double, 16>;
   const auto slots_of = [&](size_t i) {
     Slots left;
     for (const Running& r : running_) {
       if (r.route == i) left.push_back(left_ns(r));
     }
-    const size_t limit = static_cast<size_t>(std::max(LimitLocked(i, now), 1));
+    const size_t limit = static_cast<size_t>(std::max(LimitLocked(i, now, route), 1));
     if (left.size() < limit) left.resize(limit, 0.0);
     std::sort(left.begin(), left.end());
     left.erase(left.begin(), left.end() - static_cast<std::ptrdiff_t>(limit));
@@ -266,17 +273,41 @@ SteadyTime DeadlinePolicy::PredictLocked(size_t route, SteadyTime deadline,
     // a safe (late-leaning) prediction.
     std::vector<Slots> slots;  // per entry of `others`
     for (const auto& [i, work] : others) slots.push_back(slots_of(i));
-    for (int round = 0; round < 64; ++round) {
+    const auto level_at = [&](double t) {
       double capped = 0;
       for (size_t k = 0; k < others.size(); ++k) {
         double can = 0;
-        for (double slot : slots[k]) can += std::max(0.0, worker_free_ns - slot);
+        for (double slot : slots[k]) can += std::max(0.0, t - slot);
         capped += std::min(others[k].second, can * share);
       }
-      const double next = WaterLevelNs(after_own, (own_queued.rest_ns + capped) / share);
-      const bool settled = worker_free_ns - next < 1000;  // within 1 us
-      worker_free_ns = std::min(worker_free_ns, next);
-      if (settled) break;
+      return WaterLevelNs(after_own, (own_queued.rest_ns + capped) / share);
+    };
+    // Each step shrinks the last by about the share of the workers the
+    // other routes' slots hold ((W-1)/W behind one flooded route): with
+    // many workers that takes hundreds of steps (32 workers: a 0.8 s wait
+    // was still 3.4 s after 64). Where the map is linear the steps shrink
+    // geometrically, so their limit is one jump away (Aitken); the jump is
+    // kept only if it still maps at or below itself, i.e. it did not pass
+    // below the fixed point, which keeps the prediction late-leaning.
+    double last_step = 0;
+    for (int round = 0; round < 64; ++round) {
+      const double next = level_at(worker_free_ns);
+      const double step = worker_free_ns - next;
+      if (step < 1000) {  // within 1 us
+        worker_free_ns = std::min(worker_free_ns, next);
+        break;
+      }
+      worker_free_ns = next;
+      if (last_step > 0 && step < last_step) {
+        const double ratio = step / last_step;
+        const double jump = next - step * ratio / (1.0 - ratio);
+        if (jump >= 0 && jump < next && level_at(jump) <= jump + 1000) {
+          worker_free_ns = jump;
+          last_step = 0;
+          continue;
+        }
+      }
+      last_step = step;
     }
   }
   const double limit = static_cast<double>(LimitLocked(route, now));

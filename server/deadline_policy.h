@@ -221,10 +221,15 @@ class DeadlinePolicy final : public AdmissionPolicy {
 
   RouteState& Route(size_t route) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether a route other than `route` has requests queued or running, or
-  // was seen within the active window.
-  bool AnotherActiveLocked(size_t route, SteadyTime now) const
+  // was seen within the active window; or is `arriving` (a route whose
+  // request is being admitted, so active once it waits).
+  bool AnotherActiveLocked(size_t route, SteadyTime now,
+                           std::optional<size_t> arriving = std::nullopt) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  int LimitLocked(size_t route, SteadyTime now) const
+  // The workers `route` may hold: its max_concurrency, or the bulkhead's
+  // (all of them alone, one fewer while another route, `arriving`
+  // included, is active).
+  int LimitLocked(size_t route, SteadyTime now, std::optional<size_t> arriving = std::nullopt) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // When the worker the bulkhead keeps from `route` (limited to workers - 1
   // now) comes back with no event: the end of the other routes' active
