@@ -148,7 +148,8 @@ struct ServerOptions {
   // Default deadline of an offloaded or async request, from when it reached
   // the machine (the kernel's receive time, see receive_timestamps; the
   // reactor's read when that is off), not from its parse: time it waited in
-  // its socket counts. A client's X-Request-Budget-Ms only shortens it.
+  // its socket counts. A client's X-Request-Budget-Ms only shortens it (0 or
+  // a negative budget: no time left, refused at arrival).
   std::chrono::nanoseconds request_deadline = std::chrono::seconds(5);
   // Graceful shutdown (see Lifecycle above): for drain_grace after it
   // begins, readiness fails but the server keeps accepting and serving
