@@ -1,6 +1,11 @@
 #include "server/codel_policy.h"
 
+#include <algorithm>
+#include <mutex>
 #include <utility>
+#include <vector>
+
+#include "server/estimators.h"
 
 namespace brisk::internal {
 
@@ -26,7 +31,32 @@ class CodelPolicy final : public AdmissionPolicy {
     return std::move(item->payload);
   }
 
-  void Finished(const Job&, std::chrono::nanoseconds, SteadyTime) override {}
+  // The routes' times are learned as the deadline policy learns them (its
+  // rules for cut-short and failed runs), for /metrics only: CoDel's
+  // decisions do not use them.
+  void Finished(const Job& job, std::chrono::nanoseconds handler_time, SteadyTime) override {
+    if (handler_time.count() <= 0) return;  // it did not run
+    const std::chrono::nanoseconds to_answer =
+        job.answer_time.has_value() ? std::min(*job.answer_time, handler_time) : handler_time;
+    const bool lower_bound = job.cut_short || job.failed;
+    std::lock_guard<std::mutex> lock(mu_);
+    Learned& l = Route(job.route);
+    Learn(l.handler, handler_time, lower_bound);
+    if (!job.answer_pending) Learn(l.to_answer, to_answer, lower_bound);
+  }
+
+  void AnswerCame(size_t route, std::chrono::nanoseconds to_answer, bool cut_short,
+                  SteadyTime) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Learn(Route(route).to_answer, to_answer, cut_short);
+  }
+
+  std::optional<Estimates> EstimatesFor(size_t route) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    const Learned& l = Route(route);
+    return Estimates{.handler = {l.handler.mean(), l.handler.deviation()},
+                     .to_answer = {l.to_answer.mean(), l.to_answer.deviation()}};
+  }
 
   bool Withdraw(size_t, SteadyTime, uintptr_t key) override {
     return queue_.RemoveFirst([key](const Job& job) { return JobKey(job) == key; });
@@ -35,7 +65,27 @@ class CodelPolicy final : public AdmissionPolicy {
   size_t queued() const override { return queue_.size(); }
 
  private:
+  struct Learned {
+    ServiceEstimate handler;
+    ServiceEstimate to_answer;
+  };
+
+  static void Learn(ServiceEstimate& e, std::chrono::nanoseconds sample, bool lower_bound) {
+    if (lower_bound) {
+      e.ObserveAtLeast(sample);
+    } else {
+      e.Observe(sample);
+    }
+  }
+
+  Learned& Route(size_t route) {
+    if (learned_.size() <= route) learned_.resize(route + 1);
+    return learned_[route];
+  }
+
   AdmissionQueue<Job> queue_;
+  std::mutex mu_;                 // guards learned_
+  std::vector<Learned> learned_;  // per route id
 };
 
 }  // namespace
