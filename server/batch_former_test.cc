@@ -166,6 +166,38 @@ TEST(BatchFormerTest, ClosesWhenWaitingLongerWouldMissTheEarliestDeadline) {
   EXPECT_TRUE(f.Ready(forced, 1));
 }
 
+// A lone member kept waiting for company by the load rule until the
+// deadline rule closed its batch is still run when the worker takes the
+// batch a little after that close time: the close's lateness comes out of
+// the margin, not out of the member (it was refused expired_in_queue with
+// most of its budget left).
+TEST(BatchFormerTest, ALoneMemberClosedByItsDeadlineRunsWhenTakenALittleLate) {
+  BatchFormer f(
+      {.max_batch = 16, .expected_fixed_cost = milliseconds(50), .margin = milliseconds(1)});
+  SteadyTime t = kT0;
+  for (int i = 0; i < 40; ++i) {  // 20/s of 50 ms each on one worker
+    f.Add(Member(t, std::chrono::seconds(10), i), t);
+    std::vector<Refusal> refused;
+    ASSERT_FALSE(f.Take(t, &refused).empty());
+    t += milliseconds(50);
+  }
+  ASSERT_GT(f.NeededBatch(t, 1), 1.0);  // it waits for company
+  f.Add(Member(t, milliseconds(120), 100), t);
+  const SteadyTime close = t + milliseconds(120) - milliseconds(50) - milliseconds(1);
+  ASSERT_FALSE(f.Ready(close - microseconds(1), 1));
+  ASSERT_TRUE(f.Ready(close, 1));
+  std::vector<Refusal> refused;
+  const std::vector<Job> batch = f.Take(close + microseconds(300), &refused);
+  EXPECT_EQ(Ids(batch), (std::vector<uint64_t>{100}));
+  EXPECT_TRUE(refused.empty());
+  // Past half the margin, it is refused: its answer would need the time
+  // kept for its way home.
+  f.Add(Member(t, milliseconds(120), 101), t);
+  EXPECT_TRUE(f.Take(close + microseconds(600), &refused).empty());
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0].reason, ShedReason::kExpiredInQueue);
+}
+
 TEST(BatchFormerTest, MaxDelayCapsTheWait) {
   BatchFormer f({.max_batch = 64,
                  .max_delay = milliseconds(2),
