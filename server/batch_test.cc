@@ -345,7 +345,20 @@ TEST(BatchRouteSetupTest, NeedsDeadlineAdmissionAndAValidPolicy) {
                                        .max_delay = -std::chrono::milliseconds(1)})
                      .ok());
   }
+  // A policy value outside the enum was served as kDeadline (review).
+  EXPECT_EQ(
+      server.AddBatchRoute("POST", "/b", handler, {.policy = static_cast<BatchOptions::Policy>(7)})
+          .code(),
+      absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(server.AddBatchRoute("POST", "/b", handler, {}).ok());
+  // After Start: refused, in words that name AddBatchRoute too (it said
+  // "AddRoute after Start").
+  HttpServer started({.address = "127.0.0.1", .port = 0, .handle_signals = false});
+  ASSERT_TRUE(started.Start().ok());
+  const absl::Status late = started.AddBatchRoute("POST", "/b", handler, {});
+  EXPECT_EQ(late.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(late.message().find("AddBatchRoute"), std::string_view::npos) << late;
+  started.Stop();
 }
 
 }  // namespace

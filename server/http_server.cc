@@ -276,7 +276,9 @@ absl::Status HttpServer::Impl::AddRoute(Route route) {
   // reactors read it.
   std::lock_guard<std::mutex> lock(mu);
   if (started || start_attempted) {
-    return absl::FailedPreconditionError("AddRoute after Start");
+    return absl::FailedPreconditionError(
+        "routes are added before Start (AddRoute, AddAsyncRoute, "
+        "AddBatchRoute)");
   }
   Bound(&route.options.deadline);
   Bound(&route.batch_options.max_delay);

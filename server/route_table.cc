@@ -20,6 +20,9 @@ absl::Status RouteTable::Add(Route route) {
   }
   if (route.batch) {
     const BatchOptions& b = route.batch_options;
+    if (b.policy != BatchOptions::Policy::kDeadline && b.policy != BatchOptions::Policy::kFixed) {
+      return absl::InvalidArgumentError("policy must be kDeadline or kFixed");
+    }
     if (b.max_batch < 1 || b.max_batch > BatchOptions::kMaxBatch) {
       return absl::InvalidArgumentError(
           "max_batch must be in [1, " + std::to_string(BatchOptions::kMaxBatch) + "]");
