@@ -28,16 +28,6 @@ std::string AllowValue(std::vector<std::string_view> names) {
 
 }  // namespace
 
-std::string AllowWith(std::string_view allow, std::string_view method) {
-  std::vector<std::string_view> names = {method};
-  while (!allow.empty()) {
-    const size_t comma = allow.find(", ");
-    names.push_back(allow.substr(0, comma));
-    allow = comma == std::string_view::npos ? std::string_view() : allow.substr(comma + 2);
-  }
-  return AllowValue(std::move(names));
-}
-
 struct Router::Node {
   std::string segment;  // literal segment (empty for the root/param nodes)
   std::vector<std::unique_ptr<Node>> literals;
@@ -275,7 +265,8 @@ static const Router::Node* Walk(const Router::Node* node, std::string_view rest,
   return nullptr;
 }
 
-RouteMatch Router::Match(std::string_view method, std::string_view path) const {
+RouteMatch Router::Match(std::string_view method, std::string_view path,
+                         std::initializer_list<std::string_view> also) const {
   RouteMatch match;
   if (path.empty() || path[0] != '/') {
     // The authority-form (the parser admits it for CONNECT only) names no
@@ -298,7 +289,7 @@ RouteMatch Router::Match(std::string_view method, std::string_view path) const {
     // Allow names every method some route serves at this path (RFC 9110
     // §15.5.6), whichever of the matching patterns serves it.
     match.kind = RouteMatch::kMethodNotAllowed;
-    std::vector<std::string_view> names;
+    std::vector<std::string_view> names(also);
     for (const Node* n : path_matches) {
       for (const auto& [m, id] : n->methods) names.push_back(m);
     }

@@ -63,11 +63,6 @@ struct RouteMatch {
   std::optional<std::string_view> Param(std::string_view name) const;
 };
 
-// `allow`, an Allow header value as RouteMatch::allow holds (sorted, each
-// once), with `method` among its methods: "GET, HEAD" with "OPTIONS" is
-// "GET, HEAD, OPTIONS".
-std::string AllowWith(std::string_view allow, std::string_view method);
-
 class Router {
  public:
   Router();
@@ -84,8 +79,11 @@ class Router {
                    size_t route_id);
 
   // The route for (method, path), or why there is none (see the top of this
-  // file).
-  RouteMatch Match(std::string_view method, std::string_view path) const;
+  // file). `also`: methods the caller answers itself on every path a route
+  // serves (as the server does OPTIONS), named in a 405's Allow with the
+  // routes' own.
+  RouteMatch Match(std::string_view method, std::string_view path,
+                   std::initializer_list<std::string_view> also = {}) const;
 
   // True for the standard methods and for any method registered with Add().
   // Match() answers kNotImplemented exactly when this is false (and no route

@@ -115,13 +115,22 @@ TEST(RouterTest, AllowAnywhereListsEveryRegisteredMethod) {
   EXPECT_EQ(Router().AllowAnywhere({"OPTIONS"}), "OPTIONS");
 }
 
-// A method added to a 405's Allow (the server answers OPTIONS itself).
-TEST(RouterTest, AllowWithAddsAMethodInOrder) {
-  EXPECT_EQ(AllowWith("GET, HEAD", "OPTIONS"), "GET, HEAD, OPTIONS");
-  EXPECT_EQ(AllowWith("POST, PUT", "OPTIONS"), "OPTIONS, POST, PUT");
-  EXPECT_EQ(AllowWith("GET, HEAD, OPTIONS", "OPTIONS"), "GET, HEAD, OPTIONS");
-  EXPECT_EQ(AllowWith("", "OPTIONS"), "OPTIONS");
-  EXPECT_EQ(AllowWith("PURGE", "GET"), "GET, HEAD, PURGE");  // HEAD with GET
+// Methods the caller answers itself on every routed path (the server's
+// OPTIONS) are named in a 405's Allow with the routes' own: sorted, each
+// once, HEAD with GET; they find no route and make no path routed.
+TEST(RouterTest, MatchNamesTheCallersOwnMethodsInAllow) {
+  Router r = MakeRouter();
+  EXPECT_EQ(r.Match("DELETE", "/", {"OPTIONS"}).allow, "GET, HEAD, OPTIONS");
+  EXPECT_EQ(r.Match("DELETE", "/users", {"OPTIONS"}).allow, "GET, HEAD, OPTIONS, POST");
+  EXPECT_EQ(r.Match("DELETE", "/users").allow, "GET, HEAD, POST");
+  EXPECT_EQ(r.Match("GET", "/users", {"OPTIONS"}).kind, RouteMatch::kFound);
+  EXPECT_EQ(r.Match("OPTIONS", "/users", {"OPTIONS"}).kind, RouteMatch::kMethodNotAllowed);
+  EXPECT_EQ(r.Match("OPTIONS", "/nope", {"OPTIONS"}).kind, RouteMatch::kNotFound);
+  ASSERT_TRUE(r.Add("OPTIONS", "/cors", 100).ok());
+  ASSERT_TRUE(r.Add("PUT", "/cors", 101).ok());
+  ASSERT_TRUE(r.Add("PURGE", "/cache", 102).ok());
+  EXPECT_EQ(r.Match("DELETE", "/cors", {"OPTIONS"}).allow, "OPTIONS, PUT");  // once
+  EXPECT_EQ(r.Match("DELETE", "/cache", {"GET"}).allow, "GET, HEAD, PURGE");
 }
 
 TEST(RouterTest, HeadServedByGet) {

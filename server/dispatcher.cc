@@ -94,7 +94,7 @@ http::Response RoutingFailure(std::string_view method, const http::RouteMatch& m
     // content (Content-Length: 0), as OPTIONS *; any other method is 405.
     http::Response r = IsImplicitOptions(method, match) ? http::Response::Text(200, "")
                                                         : http::Response::Status(405);
-    r.AddHeader("Allow", http::AllowWith(match.allow, "OPTIONS"));
+    r.AddHeader("Allow", match.allow);  // with OPTIONS (RouteTable::Match)
     return r;
   }
   return http::Response::Status(404);

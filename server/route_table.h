@@ -31,11 +31,13 @@ class RouteTable {
   // InvalidArgument for a malformed method/pattern or a handler missing;
   // AlreadyExists for a duplicate (see http::Router::Add).
   absl::Status Add(Route route);
+  // A 405's Allow names OPTIONS too: the server answers it on every path a
+  // route serves that has no OPTIONS route of its own (dispatcher.cc).
   http::RouteMatch Match(std::string_view method, std::string_view path) const {
-    return router_.Match(method, path);
+    return router_.Match(method, path, {"OPTIONS"});
   }
   // The Allow header of OPTIONS *: every method some route accepts, and
-  // OPTIONS (answered for "*").
+  // OPTIONS (answered for "*" and on every routed path).
   std::string ServerWideAllow() const { return router_.AllowAnywhere({"OPTIONS"}); }
   const Route& route(size_t id) const { return routes_[id]; }
   size_t size() const { return routes_.size(); }
