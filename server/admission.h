@@ -84,6 +84,12 @@ struct Job {
   // the whole stream: its deadline covers the answer, the worker time
   // delays the requests behind it.
   std::optional<std::chrono::nanoseconds> answer_time;
+  // From its handler's start to its answer, for a handler that ran
+  // `handler_time`: answer_time if it answered before returning (a stream
+  // was in time once its answer was given; its worker was held to the end).
+  std::chrono::nanoseconds TimeToAnswer(std::chrono::nanoseconds handler_time) const {
+    return answer_time.has_value() ? std::min(*answer_time, handler_time) : handler_time;
+  }
   // Set by the runner before Finished(): the handler returned without
   // answering and without being cut short (an async handler that answers
   // later, from elsewhere): its time to answer is not known yet and comes

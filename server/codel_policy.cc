@@ -1,6 +1,5 @@
 #include "server/codel_policy.h"
 
-#include <algorithm>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -36,19 +35,17 @@ class CodelPolicy final : public AdmissionPolicy {
   // decisions do not use them.
   void Finished(const Job& job, std::chrono::nanoseconds handler_time, SteadyTime) override {
     if (handler_time.count() <= 0) return;  // it did not run
-    const std::chrono::nanoseconds to_answer =
-        job.answer_time.has_value() ? std::min(*job.answer_time, handler_time) : handler_time;
-    const bool lower_bound = job.cut_short || job.failed;
+    const bool at_least = job.cut_short || job.failed;
     std::lock_guard<std::mutex> lock(mu_);
     Learned& l = Route(job.route);
-    Learn(l.handler, handler_time, lower_bound);
-    if (!job.answer_pending) Learn(l.to_answer, to_answer, lower_bound);
+    l.handler.Observe(handler_time, at_least);
+    if (!job.answer_pending) l.to_answer.Observe(job.TimeToAnswer(handler_time), at_least);
   }
 
   void AnswerCame(size_t route, std::chrono::nanoseconds to_answer, bool cut_short,
                   SteadyTime) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Learn(Route(route).to_answer, to_answer, cut_short);
+    Route(route).to_answer.Observe(to_answer, /*at_least=*/cut_short);
   }
 
   std::optional<Estimates> EstimatesFor(size_t route) override {
@@ -69,14 +66,6 @@ class CodelPolicy final : public AdmissionPolicy {
     ServiceEstimate handler;
     ServiceEstimate to_answer;
   };
-
-  static void Learn(ServiceEstimate& e, std::chrono::nanoseconds sample, bool lower_bound) {
-    if (lower_bound) {
-      e.ObserveAtLeast(sample);
-    } else {
-      e.Observe(sample);
-    }
-  }
 
   Learned& Route(size_t route) {
     if (learned_.size() <= route) learned_.resize(route + 1);

@@ -589,11 +589,7 @@ void DeadlinePolicy::Finished(const Job& job, nanoseconds handler_time,
   RouteState& r = Route(job.route);
   // A zero time: the job did not run (its request was answered already).
   if (handler_time.count() > 0) {
-    // A handler that answered before returning (a stream) was in time
-    // once its answer was given; its worker was held to the end.
-    const nanoseconds to_answer = job.answer_time.has_value()
-                                      ? std::min(*job.answer_time, handler_time)
-                                      : handler_time;
+    const nanoseconds to_answer = job.TimeToAnswer(handler_time);
     // An answer still to come (async) is learned when it comes.
     const bool learn_answer = !job.answer_pending;
     // A probe (a request admitted although the estimate closed the route)
@@ -606,22 +602,18 @@ void DeadlinePolicy::Finished(const Job& job, nanoseconds handler_time,
     const bool probe_failed_in_time = job.failed && job.probe && !job.is_batch() &&
                                       job.deadline != SteadyTime::max() && now <= job.deadline &&
                                       (job.deadline - now) * 2 >= job.deadline - job.arrival;
-    if (job.cut_short || (job.failed && !probe_failed_in_time)) {
-      // Cut short, the work took at least this long. A failed job's time
-      // (a throw, a 5xx) is no measure of the work when it is short (a
-      // quick error must not make admission optimistic), but one that
-      // took longer than expected (a backend hanging until its timeout)
-      // still is: it may raise the estimates, never lower them.
-      r.estimate.ObserveAtLeast(handler_time);
-      if (learn_answer) r.to_answer.ObserveAtLeast(to_answer);
-    } else {
-      if (job.probe) {  // the old estimates were stale
-        r.estimate.Restart();
-        r.to_answer.Restart();
-      }
-      r.estimate.Observe(handler_time);
-      if (learn_answer) r.to_answer.Observe(to_answer);
+    // Cut short, the work took at least this long. A failed job's time
+    // (a throw, a 5xx) is no measure of the work when it is short (a
+    // quick error must not make admission optimistic), but one that took
+    // longer than expected (a backend hanging until its timeout) still
+    // is: it may raise the estimates, never lower them.
+    const bool at_least = job.cut_short || (job.failed && !probe_failed_in_time);
+    if (!at_least && job.probe) {  // the old estimates were stale
+      r.estimate.Restart();
+      r.to_answer.Restart();
     }
+    r.estimate.Observe(handler_time, at_least);
+    if (learn_answer) r.to_answer.Observe(to_answer, at_least);
     r.last_sample = now;
     if (r.batcher != nullptr && job.is_batch()) {
       const size_t ran = job.batch_ran > 0 ? job.batch_ran : job.batch.size();
@@ -648,11 +640,7 @@ void DeadlinePolicy::AnswerCame(size_t route, nanoseconds to_answer,
                                 bool cut_short, SteadyTime now) {
   std::lock_guard<std::mutex> lock(mu_);
   RouteState& r = Route(route);
-  if (cut_short) {
-    r.to_answer.ObserveAtLeast(to_answer);
-  } else {
-    r.to_answer.Observe(to_answer);
-  }
+  r.to_answer.Observe(to_answer, /*at_least=*/cut_short);
   r.last_sample = std::max(r.last_sample, now);
 }
 

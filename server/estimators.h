@@ -37,6 +37,14 @@ class ServiceEstimate {
   // A run known to have taken at least `sample` (cut off by its deadline or
   // its client): it may raise the estimate, never lower it.
   void ObserveAtLeast(std::chrono::nanoseconds sample);
+  // ObserveAtLeast(sample) if `at_least`, else Observe(sample).
+  void Observe(std::chrono::nanoseconds sample, bool at_least) {
+    if (at_least) {
+      ObserveAtLeast(sample);
+    } else {
+      Observe(sample);
+    }
+  }
   // Forgets the past: the next observation sets the mean (as the first
   // did). For an estimate that has not been fed for so long it may be
   // stale.
