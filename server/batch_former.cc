@@ -104,14 +104,13 @@ std::vector<Job> BatchFormer::Take(SteadyTime now, std::vector<Refusal>* refused
   // always refused, with most of its budget unused (outside review: 6 of
   // 15 sequential requests, 50 ms each with 120 ms budgets, refused at
   // 69 ms). The other half still covers the answer's way home.
-  const nanoseconds allowance = options_.margin / 2;
+  const nanoseconds kept_margin = options_.margin - options_.margin / 2;
   while (!pending_.empty()) {
     Job& front = pending_.front();
     const bool gone = front.exchange != nullptr && front.exchange->cancelled();
     // A probe runs although the cost model says it will be late: it is
     // there to measure that cost again.
-    if (!gone &&
-        (front.probe || front.deadline - now >= cost_.Cost(1) + options_.margin - allowance)) {
+    if (!gone && (front.probe || front.deadline - now >= cost_.Cost(1) + kept_margin)) {
       break;
     }
     refused->push_back(Refusal{std::move(front), ShedReason::kExpiredInQueue});
@@ -119,7 +118,7 @@ std::vector<Job> BatchFormer::Take(SteadyTime now, std::vector<Refusal>* refused
   }
   std::vector<Job> batch;
   if (pending_.empty()) return batch;
-  const nanoseconds budget = pending_.front().deadline - now - (options_.margin - allowance);
+  const nanoseconds budget = pending_.front().deadline - now - kept_margin;
   size_t n = std::min(pending_.size(), options_.max_batch);
   while (n > 1 && cost_.Cost(n) > budget) --n;  // all must finish in time
   batch.reserve(n);

@@ -227,8 +227,8 @@ std::string CommonMistake(std::string_view body, size_t at) {
     if (lower == "nan" || lower == "inf" || lower == "infinity") {
       return std::string(word) + " is not a JSON number (send null for a missing value)";
     }
-    if (sign == 0 && (lower == "true" || lower == "false" || lower == "null" ||
-                      std::string_view("true").starts_with(lower) ||
+    // A literal misspelt by its case or cut short ("True", "nul").
+    if (sign == 0 && (std::string_view("true").starts_with(lower) ||
                       std::string_view("false").starts_with(lower) ||
                       std::string_view("null").starts_with(lower))) {
       return std::string(word) + " is not a JSON value (true, false and null are written in " +
