@@ -12,7 +12,11 @@
 //      therefore goes at once, and batches grow only as the rate requires.
 //      The rate (a 50 ms windowed, smoothed count) falls while nobody
 //      comes, so a member waiting for company goes once the rate no longer
-//      calls for it (ReadyAt tells when), not at its deadline;
+//      calls for it (ReadyAt tells when), not at its deadline. Only while
+//      arrivals find company: if most arrivals find the route idle (none of
+//      its requests pending or running), they come one at a time, each
+//      after the last one's answer (a closed loop), and company will not
+//      come however high the rate, so a member goes at once;
 //    - waiting any longer would make the member with the earliest deadline
 //      miss it: now + a + b*n + margin >= earliest deadline;
 //    - the optional max_delay since the oldest member has passed.
@@ -67,8 +71,9 @@ class BatchFormer {
  public:
   explicit BatchFormer(BatchFormerOptions options);
 
-  // A new member (its deadline orders it).
-  void Add(Job job, SteadyTime now);
+  // A new member (its deadline orders it). `running`: the route's batches
+  // running now (with the pending members, whether it found company).
+  void Add(Job job, SteadyTime now, int running = 0);
   // Removes the pending member due at `deadline` whose JobKey is `key`;
   // false if there is none.
   bool Remove(SteadyTime deadline, uintptr_t key);
@@ -109,6 +114,9 @@ class BatchFormer {
   const BatchFormerOptions& options() const { return options_; }
   // The batch size the current arrival rate needs (kDeadline's rule).
   double NeededBatch(SteadyTime now, int workers);
+  // Whether arrivals find company often enough for the rate rule to wait
+  // for more (see the file comment).
+  bool CompanyComes() const;
 
  private:
   // NeededBatch at an arrival rate of `per_second`.
@@ -121,6 +129,11 @@ class BatchFormer {
   std::deque<Job> pending_;  // deadline order
   BatchCostModel cost_;
   RateMeter arrivals_;
+  // How often arrivals find the route busy (pending or running members):
+  // moved 1/8 of the way to 1 or 0 by each arrival. It starts at 0: a
+  // member waits for company once arrivals have shown that some comes
+  // (under a burst, the fourth in a row that finds it), not before.
+  double found_company_ = 0.0;
 };
 
 }  // namespace brisk::internal

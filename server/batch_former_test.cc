@@ -89,7 +89,8 @@ TEST(BatchFormerTest, HeavyLoadBuildsBatchesAsLargeAsTheRateNeeds) {
   // = 0.2 * 40 / (0.8 - 0.2) = 13.3 per batch.
   SteadyTime t = kT0;
   for (int i = 0; i < 60000; ++i) {  // 300 ms to learn the rate
-    f.Add(Member(t, milliseconds(10), i), t);
+    // Open loop: arrivals find the worker busy with the last batch.
+    f.Add(Member(t, milliseconds(10), i), t, /*running=*/1);
     std::vector<Refusal> refused;
     if (f.Ready(t, 1)) f.Take(t, &refused);
     t += microseconds(5);
@@ -109,6 +110,18 @@ TEST(BatchFormerTest, HeavyLoadBuildsBatchesAsLargeAsTheRateNeeds) {
   EXPECT_LT(f.NeededBatch(t, 2), f.NeededBatch(t, 1) / 1.5);
 }
 
+// Arrivals long before `t` (their rate is forgotten by then) that each
+// found a batch running: `f` has seen that company comes.
+void SeeCompanyCome(BatchFormer& f, SteadyTime t) {
+  const SteadyTime long_before = t - std::chrono::seconds(10);
+  for (int i = 0; i < 8; ++i) {
+    f.Add(Member(long_before, milliseconds(10), 900 + i), long_before, /*running=*/1);
+    std::vector<Refusal> refused;
+    f.Take(long_before, &refused);
+  }
+  ASSERT_TRUE(f.CompanyComes());
+}
+
 // A lone member whose own arrival raised the rate (its window closed just
 // after it came) waits for company only while the rate says some may come:
 // it goes once the rate has fallen, not at its deadline. (Before, nothing
@@ -116,6 +129,7 @@ TEST(BatchFormerTest, HeavyLoadBuildsBatchesAsLargeAsTheRateNeeds) {
 TEST(BatchFormerTest, ALoneMemberGoesOnceTheRateFallsNotAtItsDeadline) {
   BatchFormer f({.max_batch = 16});
   const SteadyTime t0 = kT0;
+  SeeCompanyCome(f, t0);
   f.Add(Member(t0, std::chrono::seconds(60), 1), t0);
   ASSERT_TRUE(f.Ready(t0, 1));  // nothing known: goes at once
   std::vector<Refusal> refused;
@@ -124,8 +138,8 @@ TEST(BatchFormerTest, ALoneMemberGoesOnceTheRateFallsNotAtItsDeadline) {
   // The next comes in the rate's window [150 ms, 200 ms). Rate per 50 ms
   // window (weight 0.5): 10/s, 5, 2.5, then 11.25 with it: batches of
   // 11.25 * 0.2 s / 0.8 = 2.8 needed.
-  const SteadyTime arrival = t0 + milliseconds(199);
-  f.Add(Member(arrival, std::chrono::seconds(60), 2), arrival);
+  const SteadyTime arrival = t0 + milliseconds(199);  // the batch runs
+  f.Add(Member(arrival, std::chrono::seconds(60), 2), arrival, /*running=*/1);
   const SteadyTime now = t0 + milliseconds(201);
   ASSERT_FALSE(f.Ready(now, 1));
   EXPECT_NEAR(f.NeededBatch(now, 1), 2.81, 0.01);
@@ -135,11 +149,57 @@ TEST(BatchFormerTest, ALoneMemberGoesOnceTheRateFallsNotAtItsDeadline) {
   EXPECT_TRUE(f.Ready(t0 + milliseconds(300), 1));
   // With two workers each needs half the rate: one window sooner.
   BatchFormer g({.max_batch = 16});
+  SeeCompanyCome(g, t0);
   g.Add(Member(t0, std::chrono::seconds(60), 1), t0);
   ASSERT_EQ(g.Take(t0, &refused).size(), 1u);
   g.Finished(1, milliseconds(200));
-  g.Add(Member(arrival, std::chrono::seconds(60), 2), arrival);
+  g.Add(Member(arrival, std::chrono::seconds(60), 2), arrival, /*running=*/1);
   EXPECT_EQ(g.ReadyAt(now, 2), t0 + milliseconds(250));
+}
+
+// One client sending its next request just after each answer (a closed
+// loop), 50 ms a batch on one worker: the rate (20/s) calls for batches of
+// 1.25, but no arrival finds company, so waiting for some is useless.
+// Before, every third request waited ~100 ms for the rate to fall.
+TEST(BatchFormerTest, AClosedLoopClientsRequestsDoNotWaitForCompany) {
+  BatchFormer f({.max_batch = 16, .expected_fixed_cost = milliseconds(50)});
+  SteadyTime t = kT0;
+  int waited = 0;
+  for (int i = 0; i < 100; ++i) {
+    f.Add(Member(t, std::chrono::seconds(5), i), t, /*running=*/0);
+    const SteadyTime start = f.ReadyAt(t, 1);  // when a worker takes it
+    ASSERT_NE(start, SteadyTime::max());
+    ASSERT_TRUE(f.Ready(start, 1));
+    if (start > t) {
+      ++waited;
+      // Only while the first arrivals teach it that none finds company.
+      EXPECT_LT(i, 8) << "waited " << std::chrono::duration<double, std::milli>(start - t).count()
+                      << " ms";
+    }
+    std::vector<Refusal> refused;
+    ASSERT_EQ(f.Take(start, &refused).size(), 1u);
+    f.Finished(1, milliseconds(50));
+    t = start + milliseconds(50) + microseconds(100);  // the answer's round trip
+  }
+  EXPECT_GT(f.NeededBatch(t, 1), 1.0);  // the rate alone would wait
+  EXPECT_FALSE(f.CompanyComes());
+  EXPECT_LE(waited, 3);
+
+  // Then arrivals independent of the answers (open loop at the same rate,
+  // each finding the last batch running): company comes again, and after
+  // a few arrivals a lone member waits for it.
+  int found = 0;
+  while (!f.CompanyComes()) {
+    f.Add(Member(t, std::chrono::seconds(5), 1000 + found), t, /*running=*/1);
+    std::vector<Refusal> refused;
+    ASSERT_EQ(f.Take(t, &refused).size(), 1u);
+    t += milliseconds(50);
+    ASSERT_LT(++found, 8);
+  }
+  f.Add(Member(t, std::chrono::seconds(5), 2000), t, /*running=*/1);
+  EXPECT_GT(f.NeededBatch(t, 1), 1.0);
+  EXPECT_FALSE(f.Ready(t, 1));
+  EXPECT_GT(f.ReadyAt(t, 1), t);
 }
 
 TEST(BatchFormerTest, ClosesWhenWaitingLongerWouldMissTheEarliestDeadline) {
@@ -176,7 +236,8 @@ TEST(BatchFormerTest, ALoneMemberClosedByItsDeadlineRunsWhenTakenALittleLate) {
       {.max_batch = 16, .expected_fixed_cost = milliseconds(50), .margin = milliseconds(1)});
   SteadyTime t = kT0;
   for (int i = 0; i < 40; ++i) {  // 20/s of 50 ms each on one worker
-    f.Add(Member(t, std::chrono::seconds(10), i), t);
+    // Open loop: each arrives as the last one's batch ends.
+    f.Add(Member(t, std::chrono::seconds(10), i), t, /*running=*/1);
     std::vector<Refusal> refused;
     ASSERT_FALSE(f.Take(t, &refused).empty());
     t += milliseconds(50);
@@ -352,6 +413,51 @@ TEST(DeadlinePolicyBatchTest, ABatchThatCannotGrowRunsAtOnce) {
     ASSERT_TRUE(batch.has_value());
     EXPECT_EQ(Ids(batch->batch), (std::vector<uint64_t>{1, 2}));
   }
+}
+
+// The policy tells the former which arrivals find a batch running: one
+// client's requests, each sent after the last answer, never wait for
+// company on a free worker; arrivals that come while a batch runs do.
+TEST(DeadlinePolicyBatchTest, OnlyArrivalsThatFindCompanyWaitForMore) {
+  DeadlinePolicy p(
+      {.workers = 1,
+       .batch = {BatchFormerOptions{.max_batch = 16, .expected_fixed_cost = milliseconds(50)}}});
+  SteadyTime t = kT0;
+  std::vector<Refusal> refused;
+  uint64_t id = 0;
+  for (int i = 0; i < 60; ++i) {  // closed loop: 50 ms, then the next
+    Job j = Member(t, std::chrono::seconds(5), ++id);
+    ASSERT_FALSE(p.Admit(j, t).has_value());
+    std::optional<Job> batch = p.Next(t, &refused);
+    if (i >= 8) {
+      ASSERT_TRUE(batch.has_value()) << i;  // at once
+    }
+    if (!batch.has_value()) {
+      const SteadyTime at = p.AfterAdmit(0, t).closes;
+      ASSERT_NE(at, SteadyTime::max());
+      t = at;
+      batch = p.Next(t, &refused);
+      ASSERT_TRUE(batch.has_value());
+    }
+    t += milliseconds(50);
+    p.Finished(*batch, milliseconds(50), t);
+    t += microseconds(100);
+  }
+  // Open loop at the same rate: each arrival finds the last batch running.
+  Job j = Member(t, std::chrono::seconds(5), ++id);
+  ASSERT_FALSE(p.Admit(j, t).has_value());
+  std::optional<Job> running = p.Next(t, &refused);
+  ASSERT_TRUE(running.has_value());
+  bool waits = false;
+  for (int i = 0; i < 8 && !waits; ++i) {
+    t += milliseconds(50);
+    Job k = Member(t, std::chrono::seconds(5), ++id);
+    ASSERT_FALSE(p.Admit(k, t).has_value());  // while `running` runs
+    p.Finished(*running, milliseconds(50), t);
+    running = p.Next(t, &refused);
+    waits = !running.has_value();  // the free worker waits for company
+  }
+  EXPECT_TRUE(waits);
 }
 
 TEST(DeadlinePolicyBatchTest, BatchRouteIsAdmittedFormedAndLearned) {

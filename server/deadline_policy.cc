@@ -420,7 +420,7 @@ std::optional<ShedReason> DeadlinePolicy::Admit(Job& job, SteadyTime now) {
   r.last_active = now;
   ++queued_;
   if (r.batcher != nullptr) {
-    r.batcher->Add(std::move(job), now);
+    r.batcher->Add(std::move(job), now, r.running);
     return std::nullopt;
   }
   // Deadline order; arrivals of one route are mostly in order already.
