@@ -26,8 +26,10 @@ constexpr int kUriTooLong = 414;
 constexpr int kHeaderFieldsTooLarge = 431;
 constexpr int kNotImplemented = 501;
 constexpr int kVersionNotSupported = 505;
-// Hex digits of a chunk size, leading zeros included (RequestParser::chunk_digits_).
-constexpr int kMaxChunkSizeDigits = 16;
+// Hex digits of a chunk size a uint64_t holds (the 17th significant one
+// overflows; leading zeros beyond these count toward the line's
+// max_chunk_extension_bytes).
+constexpr size_t kChunkSizeDigits = 16;
 
 // True when the 8 bytes at p are valid field-value bytes. A word with no
 // byte < 0x20 and no 0x7F is valid as a whole; otherwise (HTAB, or a real
@@ -857,10 +859,18 @@ int RequestParser::FeedBody(std::string_view chunk, size_t* used) {
       case State::kChunkSize:
         ++pos;
         if (const int d = HexDigitValue(c); d >= 0) {
-          if (++chunk_digits_ > kMaxChunkSizeDigits ||
-              !AccumulateDigit(&chunk_size_, 16, static_cast<unsigned>(d))) {
+          // Any number of leading zeros (RFC 9112 §7.1: 1*HEXDIG), but
+          // within the line's bound: an endless line of zeros, trickled a
+          // byte per idle timeout, held a connection for good (outside
+          // review).
+          if (++chunk_digits_ > kChunkSizeDigits &&
+              chunk_digits_ - kChunkSizeDigits > limits_.max_chunk_extension_bytes) {
             *used = pos;
-            return kBadRequest;  // too many digits, or overflow
+            return kBadRequest;  // too long a line
+          }
+          if (!AccumulateDigit(&chunk_size_, 16, static_cast<unsigned>(d))) {
+            *used = pos;
+            return kBadRequest;  // overflow
           }
           if (chunk_size_ > limits_.max_body_bytes - body_total_) {
             *used = pos;
