@@ -8,6 +8,7 @@
 #include <limits>
 #include <utility>
 
+#include "http/conditional.h"
 #include "http/response_writer.h"
 #include "http/trace_context.h"
 #include "server/log_limiter.h"
@@ -498,6 +499,15 @@ void Connection::Complete(Slot& slot, const http::Response& response,
     Complete(slot, http::Response::Status(500), request);
     return;
   }
+  // A 200 to GET or HEAD whose request's precondition is false (RFC 9110
+  // §13.1) goes as the 304 or 412 standing in for it: the method is safe,
+  // so judging after the handler ran is as judging before it.
+  if (request != nullptr) {
+    if (std::optional<http::Response> c = http::ConditionalAnswer(*request, response)) {
+      Complete(slot, *c, request);
+      return;
+    }
+  }
   LogAnswer(slot, request, response.status, response.body.size());
   const http::ResponseOptions opt = HeadOptions(slot, request);
   Emit(slot, [&](std::string* out) { http::AppendResponse(response, opt, out); });
@@ -506,8 +516,11 @@ void Connection::Complete(Slot& slot, const http::Response& response,
 
 void Connection::StartStream(Slot& slot, const http::Response& head,
                              const http::Request& request) {
-  // Nothing to stream: a whole answer (or not a final status: 500).
-  if (http::StatusHasNoContent(head.status) || !IsFinalStatus(head.status)) {
+  // Nothing to stream: a whole answer (or not a final status: 500, or a
+  // 304 or 412 for a false precondition: what the producer sends is
+  // dropped).
+  if (http::StatusHasNoContent(head.status) || !IsFinalStatus(head.status) ||
+      http::ConditionalAnswer(request, head).has_value()) {
     Complete(slot, head, &request);
     ReleaseExchange(slot);
     return;

@@ -188,7 +188,9 @@ class Responder {
   // pieces (chunked for HTTP/1.1; for HTTP/1.0 until the connection closes).
   // head.body, if not empty, is the first piece. False as for Send(). A
   // 204 or 304 head has no content: it is the whole answer (head.body
-  // dropped), and Write() returns false.
+  // dropped), and Write() returns false; so is a 200 head to GET or HEAD
+  // whose request has a false precondition (it goes as 304 or 412, the
+  // pieces written are dropped: see server/README.md).
   bool BeginStream(http::Response head);
   // Queues one body piece. True while the connection's buffer for this
   // answer is below its limit; false once it is at or over it (the piece was

@@ -410,6 +410,107 @@ TEST_F(ServerTest, NotFoundAndMethodNotAllowed) {
 // server (200, no content, Allow: the path's methods and OPTIONS), after
 // its body if it has one; a route for OPTIONS takes it instead, and a path
 // no route has is still 404. It was 405, while OPTIONS * listed OPTIONS.
+// RFC 9110 §13: a 200 to GET or HEAD whose request carries a false
+// precondition goes as 304 (If-None-Match, If-Modified-Since) or 412
+// (If-Match, If-Unmodified-Since), judged by the answer's own ETag and
+// Last-Modified, whichever way the handler answered; other methods and
+// statuses are the handler's to judge.
+TEST(ConditionalTest, AFalsePreconditionOnA200ToGetIsAnswered304Or412) {
+  HttpServer server(ServerOptions{.address = "127.0.0.1",
+                                  .port = 0,
+                                  .io = ::brisk::testing::TestIoBackend(),
+                                  .handle_signals = false});
+  std::atomic<int> posted{0};
+  auto tagged = [](RequestContext&) {
+    http::Response r = http::Response::Text(200, "doc v2\n");
+    r.AddHeader("ETag", "\"v2\"");
+    r.AddHeader("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT");
+    r.AddHeader("Cache-Control", "max-age=60");
+    return r;
+  };
+  ASSERT_TRUE(server.AddRoute("GET", "/doc", tagged, {.run_inline = true}).ok());
+  ASSERT_TRUE(server.AddRoute("GET", "/offloaded", tagged).ok());
+  ASSERT_TRUE(server
+                  .AddAsyncRoute("GET", "/stream",
+                                 [](RequestContext&, Responder r) {
+                                   http::Response head = http::Response::Text(200, "");
+                                   head.AddHeader("ETag", "\"s1\"");
+                                   r.BeginStream(std::move(head));
+                                   r.Write("piece\n");
+                                   r.Finish();
+                                 })
+                  .ok());
+  ASSERT_TRUE(server
+                  .AddRoute("GET", "/plain",
+                            [](RequestContext&) { return http::Response::Text(200, "plain\n"); },
+                            {.run_inline = true})
+                  .ok());
+  ASSERT_TRUE(server
+                  .AddRoute("POST", "/doc",
+                            [&](RequestContext&) {
+                              posted.fetch_add(1);
+                              return http::Response::Text(200, "posted\n");
+                            })
+                  .ok());
+  ASSERT_TRUE(server.Start().ok());
+  RawClient c(server.port());
+  auto get = [](std::string_view path, std::string_view fields, std::string_view method = "GET") {
+    return std::string(method) + " " + std::string(path) + " HTTP/1.1\r\nHost: t\r\n" +
+           std::string(fields) + "\r\n";
+  };
+  // Pipelined: every answer is framed right (a 304 has no content).
+  ASSERT_TRUE(
+      c.Send(get("/doc", "If-None-Match: \"v1\", \"v2\"\r\n") +
+             get("/offloaded", "If-None-Match: W/\"v2\"\r\n") +
+             get("/doc", "If-Modified-Since: Mon, 07 Nov 1994 00:00:00 GMT\r\n", "HEAD") +
+             get("/doc", "If-None-Match: \"v1\"\r\n") + get("/doc", "If-Match: \"v1\"\r\n") +
+             get("/stream", "If-None-Match: \"s1\"\r\n") + get("/plain", "If-None-Match: *\r\n") +
+             "POST /doc HTTP/1.1\r\nHost: t\r\nIf-Match: \"v1\"\r\n"
+             "Content-Length: 0\r\n\r\n" +
+             Get("/plain")));
+  for (int i = 0; i < 2; ++i) {
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value()) << i;
+    EXPECT_EQ(r->status, 304) << i;
+    EXPECT_EQ(r->body, "") << i;
+    EXPECT_EQ(r->Header("etag"), "\"v2\"") << i;
+    EXPECT_EQ(r->Header("cache-control"), "max-age=60") << i;
+    EXPECT_EQ(r->Header("content-type"), "") << i;
+    EXPECT_EQ(r->Header("content-length"), "") << i;
+  }
+  auto r = c.Read(/*head=*/true);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 304);  // not modified since a later date
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);  // another tag: the document
+  EXPECT_EQ(r->body, "doc v2\n");
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 412);  // If-Match of another version
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 304);  // a stream's head too: its pieces dropped
+  EXPECT_EQ(r->body, "");
+  EXPECT_EQ(r->Header("etag"), "\"s1\"");
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 304);  // "*": the resource exists
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);  // POST: the handler's to judge
+  EXPECT_EQ(posted.load(), 1);
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "plain\n");
+  std::string metrics;
+  server.metrics().AppendPrometheus(&metrics);
+  server.Stop();
+  EXPECT_NE(metrics.find("route=\"/doc\",status=\"304\"} 2"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("route=\"/doc\",status=\"412\"} 1"), std::string::npos);
+}
+
 TEST(OptionsTest, OptionsOnARoutedPathIsAnsweredWithItsMethods) {
   HttpServer server(ServerOptions{.address = "127.0.0.1",
                                   .port = 0,

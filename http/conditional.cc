@@ -1,0 +1,296 @@
+#include "http/conditional.h"
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <string>
+#include <utility>
+
+#include "http/ascii.h"
+
+namespace brisk::http {
+namespace {
+
+// An entity-tag (RFC 9110 §8.8.3): its opaque tag (quotes included) and
+// whether it is weak.
+struct EntityTag {
+  std::string_view opaque;
+  bool weak = false;
+};
+
+bool IsEtagChar(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return u == 0x21 || (u >= 0x23 && u != 0x7f);  // %x21 / %x23-7E / obs-text
+}
+
+// Parses an entity-tag at the start of `s` (advanced past it).
+std::optional<EntityTag> TakeEntityTag(std::string_view* s) {
+  EntityTag tag;
+  std::string_view rest = *s;
+  if (rest.size() >= 2 && rest[0] == 'W' && rest[1] == '/') {
+    tag.weak = true;
+    rest.remove_prefix(2);
+  }
+  if (rest.empty() || rest[0] != '"') return std::nullopt;
+  size_t end = 1;
+  while (end < rest.size() && rest[end] != '"') {
+    if (!IsEtagChar(rest[end])) return std::nullopt;
+    ++end;
+  }
+  if (end == rest.size()) return std::nullopt;  // no closing quote
+  tag.opaque = rest.substr(0, end + 1);
+  rest.remove_prefix(end + 1);
+  *s = rest;
+  return tag;
+}
+
+std::optional<EntityTag> ParseEntityTag(std::string_view s) {
+  s = TrimOws(s);
+  std::optional<EntityTag> tag = TakeEntityTag(&s);
+  if (!tag.has_value() || !s.empty()) return std::nullopt;
+  return tag;
+}
+
+enum class Compare { kStrong, kWeak };
+
+// Whether the If-Match / If-None-Match fields named `name` match `current`
+// (RFC 9110 §13.1.1, §13.1.2): "*" if a representation exists, else any
+// listed tag equal to its entity tag. nullopt when there is no such field.
+std::optional<bool> ListMatches(const Request& request, std::string_view name,
+                                const Validators& current, Compare compare) {
+  const std::optional<EntityTag> etag = ParseEntityTag(current.etag);
+  bool present = false;
+  bool matched = false;
+  for (const HeaderField& f : request.headers()) {
+    if (!EqualsIgnoreCase(f.name, name)) continue;
+    present = true;
+    std::string_view value = TrimOws(f.value);
+    if (value == "*") {
+      matched = matched || current.exists;
+      continue;
+    }
+    // #entity-tag: elements separated by commas and OWS (empty ones
+    // ignored, RFC 9110 §5.6.1.2; not ForEachListElement: an opaque tag
+    // may hold a comma); an element that is no entity tag ends the field's
+    // list (it matches nothing).
+    while (!value.empty()) {
+      if (value.front() == ',' || IsOws(value.front())) {
+        value.remove_prefix(1);
+        continue;
+      }
+      std::optional<EntityTag> tag = TakeEntityTag(&value);
+      if (!tag.has_value()) break;
+      if (etag.has_value() && tag->opaque == etag->opaque &&
+          (compare == Compare::kWeak || (!tag->weak && !etag->weak))) {
+        matched = true;
+      }
+      value = TrimOws(value);
+      if (!value.empty() && value.front() != ',') break;
+    }
+  }
+  if (!present) return std::nullopt;
+  return matched;
+}
+
+// The date of the one field named `name`; nullopt when there is none, more
+// than one, or it is not an HTTP-date (the field is then ignored).
+std::optional<int64_t> SingleDate(const Request& request, std::string_view name) {
+  std::optional<std::string_view> value;
+  for (const HeaderField& f : request.headers()) {
+    if (!EqualsIgnoreCase(f.name, name)) continue;
+    if (value.has_value()) return std::nullopt;
+    value = f.value;
+  }
+  if (!value.has_value()) return std::nullopt;
+  return ParseHttpDate(*value);
+}
+
+// Days from 1970-01-01 to y-m-d (proleptic Gregorian; H. Hinnant's
+// days_from_civil).
+int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+bool IsLeap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+// A cursor over a date's text.
+class DateReader {
+ public:
+  explicit DateReader(std::string_view s) : s_(s) {}
+  bool Literal(std::string_view lit) {
+    if (s_.substr(0, lit.size()) != lit) return false;
+    s_.remove_prefix(lit.size());
+    return true;
+  }
+  // Exactly `n` digits.
+  std::optional<int> Digits(size_t n) {
+    if (s_.size() < n) return std::nullopt;
+    int v = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (!IsDigit(s_[i])) return std::nullopt;
+      v = v * 10 + (s_[i] - '0');
+    }
+    s_.remove_prefix(n);
+    return v;
+  }
+  // One of `names` (case-sensitive, RFC 9110 §5.6.7); its index.
+  template <size_t N>
+  std::optional<int> OneOf(const std::array<std::string_view, N>& names) {
+    for (size_t i = 0; i < N; ++i) {
+      if (Literal(names[i])) return static_cast<int>(i);
+    }
+    return std::nullopt;
+  }
+  bool done() const { return s_.empty(); }
+
+ private:
+  std::string_view s_;
+};
+
+constexpr std::array<std::string_view, 12> kMonths = {
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+constexpr std::array<std::string_view, 7> kDays = {"Mon", "Tue", "Wed", "Thu",
+                                                   "Fri", "Sat", "Sun"};
+constexpr std::array<std::string_view, 7> kLongDays = {
+    "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"};
+
+// time-of-day = hour ":" minute ":" second (second 60: a leap second).
+std::optional<int64_t> TimeOfDay(DateReader& r) {
+  const std::optional<int> h = r.Digits(2);
+  if (!h.has_value() || *h > 23 || !r.Literal(":")) return std::nullopt;
+  const std::optional<int> m = r.Digits(2);
+  if (!m.has_value() || *m > 59 || !r.Literal(":")) return std::nullopt;
+  const std::optional<int> s = r.Digits(2);
+  if (!s.has_value() || *s > 60) return std::nullopt;
+  return *h * 3600 + *m * 60 + *s;
+}
+
+std::optional<int64_t> Seconds(int64_t year, int month0, int day, int64_t time) {
+  static constexpr std::array<int, 12> kMonthDays = {31, 28, 31, 30, 31, 30,
+                                                     31, 31, 30, 31, 30, 31};
+  const int last = kMonthDays[static_cast<size_t>(month0)] + (month0 == 1 && IsLeap(year));
+  if (day < 1 || day > last) return std::nullopt;
+  return DaysFromCivil(year, static_cast<unsigned>(month0 + 1), static_cast<unsigned>(day)) *
+             86400 +
+         time;
+}
+
+// IMF-fixdate's and rfc850-date's rest after the day name: day, month and
+// year (`year_digits` digits; two: 1970–2069) joined by `sep`, then
+// " " time-of-day " GMT".
+std::optional<int64_t> DayMonthYearGmt(DateReader& r, std::string_view sep, size_t year_digits) {
+  const std::optional<int> day = r.Digits(2);
+  if (!day.has_value() || !r.Literal(sep)) return std::nullopt;
+  const std::optional<int> month = r.OneOf(kMonths);
+  if (!month.has_value() || !r.Literal(sep)) return std::nullopt;
+  std::optional<int> year = r.Digits(year_digits);
+  if (!year.has_value() || !r.Literal(" ")) return std::nullopt;
+  const std::optional<int64_t> time = TimeOfDay(r);
+  if (!time.has_value() || !r.Literal(" GMT") || !r.done()) return std::nullopt;
+  if (year_digits == 2) *year += *year < 70 ? 2000 : 1900;
+  return Seconds(*year, *month, *day, *time);
+}
+
+}  // namespace
+
+std::optional<int64_t> ParseHttpDate(std::string_view s) {
+  {  // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
+    DateReader r(s);
+    if (r.OneOf(kDays).has_value() && r.Literal(", ")) return DayMonthYearGmt(r, " ", 4);
+  }
+  {  // rfc850-date: Sunday, 06-Nov-94 08:49:37 GMT
+    DateReader r(s);
+    if (r.OneOf(kLongDays).has_value() && r.Literal(", ")) return DayMonthYearGmt(r, "-", 2);
+  }
+  {  // asctime-date: Sun Nov  6 08:49:37 1994
+    DateReader r(s);
+    if (r.OneOf(kDays).has_value() && r.Literal(" ")) {
+      const std::optional<int> month = r.OneOf(kMonths);
+      if (!month.has_value() || !r.Literal(" ")) return std::nullopt;
+      std::optional<int> day;
+      if (r.Literal(" ")) {
+        day = r.Digits(1);
+      } else {
+        day = r.Digits(2);
+      }
+      if (!day.has_value() || !r.Literal(" ")) return std::nullopt;
+      const std::optional<int64_t> time = TimeOfDay(r);
+      if (!time.has_value() || !r.Literal(" ")) return std::nullopt;
+      const std::optional<int> year = r.Digits(4);
+      if (!year.has_value() || !r.done()) return std::nullopt;
+      return Seconds(*year, *month, *day, *time);
+    }
+  }
+  return std::nullopt;
+}
+
+Precondition EvaluatePreconditions(const Request& request, const Validators& current) {
+  const bool get_or_head = request.method() == "GET" || request.method() == "HEAD";
+  // 1. If-Match; 2. else If-Unmodified-Since.
+  if (std::optional<bool> m = ListMatches(request, "If-Match", current, Compare::kStrong);
+      m.has_value()) {
+    if (!*m) return Precondition::kFailed;
+  } else if (current.last_modified.has_value()) {
+    const std::optional<int64_t> since = SingleDate(request, "If-Unmodified-Since");
+    if (since.has_value() && *current.last_modified > *since) return Precondition::kFailed;
+  }
+  // 3. If-None-Match; 4. else If-Modified-Since (GET and HEAD only).
+  if (std::optional<bool> m = ListMatches(request, "If-None-Match", current, Compare::kWeak);
+      m.has_value()) {
+    if (*m) return get_or_head ? Precondition::kNotModified : Precondition::kFailed;
+  } else if (get_or_head && current.last_modified.has_value()) {
+    const std::optional<int64_t> since = SingleDate(request, "If-Modified-Since");
+    if (since.has_value() && *current.last_modified <= *since) {
+      return Precondition::kNotModified;
+    }
+  }
+  return Precondition::kNone;
+}
+
+std::optional<Response> ConditionalAnswer(const Request& request, const Response& response) {
+  if (response.status != 200) return std::nullopt;
+  if (request.method() != "GET" && request.method() != "HEAD") return std::nullopt;
+  // Most requests have no conditional field: one pass to tell (the server
+  // asks for every 200 to GET).
+  const auto conditional = [](const HeaderField& f) {
+    return f.name.size() > 3 && AsciiToLower(f.name[0]) == 'i' &&
+           AsciiToLower(f.name[1]) == 'f' && f.name[2] == '-';
+  };
+  const Request::HeaderRange fields = request.headers();
+  if (std::none_of(fields.begin(), fields.end(), conditional)) return std::nullopt;
+  Validators current;
+  current.etag = response.Header("ETag").value_or("");
+  if (std::optional<std::string_view> lm = response.Header("Last-Modified"); lm.has_value()) {
+    current.last_modified = ParseHttpDate(*lm);
+  }
+  switch (EvaluatePreconditions(request, current)) {
+    case Precondition::kNone:
+      return std::nullopt;
+    case Precondition::kFailed:
+      return Response::Status(412);
+    case Precondition::kNotModified:
+      break;
+  }
+  // 304: the 200's fields but its representation metadata (RFC 9110
+  // §15.4.5: ETag, Cache-Control, Expires, Vary, Content-Location and Date
+  // are sent as they would have been; Content-Type and the like describe
+  // content that is not sent).
+  Response not_modified;
+  not_modified.status = 304;
+  for (const auto& [name, value] : response.headers) {
+    constexpr std::string_view kContent = "Content-";
+    if (EqualsIgnoreCase(std::string_view(name).substr(0, kContent.size()), kContent) &&
+        !EqualsIgnoreCase(name, "Content-Location")) {
+      continue;
+    }
+    not_modified.headers.emplace_back(name, value);
+  }
+  return not_modified;
+}
+
+}  // namespace brisk::http
