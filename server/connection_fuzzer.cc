@@ -171,6 +171,9 @@ const std::string_view kCanned[] = {
     "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
     "Expect: 100-continue\r\n\r\nabc",
     "GET /stream HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    // A false precondition: the 200 (a stream's head too) goes as 304/412.
+    "GET /stream HTTP/1.1\r\nHost: a\r\nIf-None-Match: *\r\n\r\n",
+    "GET /hello HTTP/1.1\r\nHost: a\r\nIf-Match: \"x\"\r\n\r\n",
 };
 constexpr size_t kCannedCount = sizeof(kCanned) / sizeof(kCanned[0]);
 
