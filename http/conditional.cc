@@ -279,10 +279,12 @@ std::optional<Response> ConditionalAnswer(const Request& request, const Response
   // 304: the 200's fields but its representation metadata (RFC 9110
   // §15.4.5: ETag, Cache-Control, Expires, Vary, Content-Location and Date
   // are sent as they would have been; Content-Type and the like describe
-  // content that is not sent).
+  // content that is not sent; Last-Modified only without an ETag).
+  const bool tagged = ParseEntityTag(current.etag).has_value();
   Response not_modified;
   not_modified.status = 304;
   for (const auto& [name, value] : response.headers) {
+    if (tagged && EqualsIgnoreCase(name, "Last-Modified")) continue;
     constexpr std::string_view kContent = "Content-";
     if (EqualsIgnoreCase(std::string_view(name).substr(0, kContent.size()), kContent) &&
         !EqualsIgnoreCase(name, "Content-Location")) {

@@ -59,7 +59,8 @@ Precondition EvaluatePreconditions(const Request& request, const Validators& cur
 // For a 200 answer to GET or HEAD: the answer standing in for it when a
 // precondition is false, judged by the answer's own ETag and Last-Modified
 // fields — 304 with its fields but representation metadata (the Content-*
-// fields other than Content-Location), or 412 — else nullopt. Any other
+// fields other than Content-Location, and Last-Modified when there is an
+// ETag: RFC 9110 §15.4.5), or 412 — else nullopt. Any other
 // method or status: nullopt.
 std::optional<Response> ConditionalAnswer(const Request& request, const Response& response);
 

@@ -27,8 +27,8 @@ constexpr int kHeaderFieldsTooLarge = 431;
 constexpr int kNotImplemented = 501;
 constexpr int kVersionNotSupported = 505;
 // Hex digits of a chunk size a uint64_t holds (the 17th significant one
-// overflows; leading zeros beyond these count toward the line's
-// max_chunk_extension_bytes).
+// overflows; leading zeros beyond these are bounded by
+// max_chunk_extension_bytes, as the line's extensions are).
 constexpr size_t kChunkSizeDigits = 16;
 
 // True when the 8 bytes at p are valid field-value bytes. A word with no

@@ -61,8 +61,9 @@ struct ParserLimits {
   size_t max_header_count = 100;
   // Body bytes (the decoded total for chunked bodies). 413.
   size_t max_body_bytes = 1024 * 1024;
-  // Bytes of extensions on one chunk-size line (after the size), and the
-  // most leading zeros its size may have past 16 digits. 400.
+  // Bytes of extensions on one chunk-size line (after the size); also,
+  // separately, the most leading zeros its size may have past 16 digits.
+  // 400.
   size_t max_chunk_extension_bytes = 1024;
   // Trailer section of a chunked body uses max_header_bytes and
   // max_header_count as well (431).
@@ -206,7 +207,7 @@ class RequestParser {
   uint64_t chunk_ext_bytes_ = 0;
   int chunk_ext_state_ = 0;
   // Hex digits of the chunk size so far, leading zeros included: beyond 16
-  // they count toward max_chunk_extension_bytes, or a line of zeros
+  // they are bounded by max_chunk_extension_bytes, or a line of zeros
   // trickled a byte per idle timeout held the connection without bound.
   size_t chunk_digits_ = 0;
   // Recognised fields, while parsing the head.

@@ -1230,7 +1230,7 @@ const std::vector<Case>& Cases() {
        .input = CHUNKED("0003\r\nabc\r\n000\r\n\r\n"),
        .body = "abc"},
       // Any number of leading zeros (RFC 9112 §7.1: chunk-size = 1*HEXDIG),
-      // those beyond 16 digits within the line's max_chunk_extension_bytes:
+      // those beyond 16 digits within max_chunk_extension_bytes:
       // an endless line of zeros, trickled a byte per idle timeout, held a
       // connection for good (outside review).
       {.name = "chunked_size_sixteen_digits",

@@ -16,7 +16,11 @@
 //      arrivals find company: if most arrivals find the route idle (none of
 //      its requests pending or running), they come one at a time, each
 //      after the last one's answer (a closed loop), and company will not
-//      come however high the rate, so a member goes at once;
+//      come however high the rate, so a member goes at once. (Several
+//      clients in such a loop arrive together after their answers, find
+//      company, and still wait, until the rate falls, for one more that
+//      cannot come: telling them from an open stream needs to know who can
+//      still send.);
 //    - waiting any longer would make the member with the earliest deadline
 //      miss it: now + a + b*n + margin >= earliest deadline;
 //    - the optional max_delay since the oldest member has passed.

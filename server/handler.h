@@ -252,7 +252,7 @@ struct BatchOptions {
   enum class Policy {
     // A batch goes to a free worker when it is full, when it is as large as
     // the arrival rate needs (so a lone request under light load goes at
-    // once, as does one that arrivals show no company will join: one
+    // once, as does one that arrivals show no company will join: a lone
     // client sending each request after the last answer), when waiting longer would make its earliest deadline miss, or
     // at max_delay (if set).
     kDeadline,
