@@ -55,6 +55,9 @@ struct Job {
   SteadyTime deadline = SteadyTime::max();
   std::shared_ptr<Exchange> exchange;  // opaque to the policy
   uint64_t id = 0;                     // free for the caller (tests)
+  // The connection it came on (0: unknown): a batch route tells from it
+  // whether any client can still send (BatchFormer).
+  uintptr_t client = 0;
   // The request's own expected handler time (RouteOptions::
   // service_time_hint), never negative; none: its route's learned estimate
   // stands in.

@@ -21,6 +21,18 @@ void BatchFormer::Add(Job job, SteadyTime now, int running) {
   arrivals_.Add(now);
   const double found = (running > 0 || !pending_.empty()) ? 1.0 : 0.0;
   found_company_ += (found - found_company_) / 8;
+  if (job.client != 0) {
+    Client& c = clients_[job.client];
+    if (c.outstanding++ == 0) ++clients_waiting_;
+    c.last_sent = now;
+    constexpr std::chrono::milliseconds kForget(1000);
+    if (now - clients_pruned_ >= kForget / 4) {
+      clients_pruned_ = now;
+      absl::erase_if(clients_, [&](const auto& entry) {
+        return entry.second.outstanding == 0 && now - entry.second.last_sent >= kForget;
+      });
+    }
+  }
   auto pos = pending_.end();
   while (pos != pending_.begin() && std::prev(pos)->deadline > job.deadline) {
     --pos;
@@ -33,7 +45,21 @@ size_t BatchFormer::PendingDueBy(SteadyTime deadline) const {
 }
 
 bool BatchFormer::Remove(SteadyTime deadline, uintptr_t key) {
-  return TakeQueuedJob(pending_, deadline, key).has_value();
+  const std::optional<Job> job = TakeQueuedJob(pending_, deadline, key);
+  if (!job.has_value()) return false;
+  Release(job->client);
+  return true;
+}
+
+void BatchFormer::Release(uintptr_t client) {
+  if (client == 0) return;
+  const auto it = clients_.find(client);
+  if (it == clients_.end() || it->second.outstanding == 0) return;
+  if (--it->second.outstanding == 0) --clients_waiting_;
+}
+
+void BatchFormer::Ran(const std::vector<Job>& members) {
+  for (const Job& m : members) Release(m.client);
 }
 
 double BatchFormer::NeededBatch(SteadyTime now, int workers) {
@@ -59,8 +85,12 @@ bool BatchFormer::CompanyComes() const {
   // fewer than half as many do, arrivals wait on the answers (one client
   // sending its next request after the last answer: every 3rd request of
   // such a client, 50 ms each on one worker, waited ~100 ms more for a
-  // company that never came).
-  return found_company_ >= options_.target_utilization / 2;
+  // company that never came). Several such clients find company (all but
+  // the first after their answers), but once each has a request here no
+  // one is left to send (a batch of N waited ~33 ms for an (N+1)th at
+  // 50 ms handlers). Requests whose client is unknown count as some.
+  const bool someone_may_send = clients_.empty() || clients_.size() > clients_waiting_;
+  return someone_may_send && found_company_ >= options_.target_utilization / 2;
 }
 
 SteadyTime BatchFormer::OldestArrival() const {
@@ -128,6 +158,7 @@ std::vector<Job> BatchFormer::Take(SteadyTime now, std::vector<Refusal>* refused
     if (!gone && (front.probe || front.deadline - now >= cost_.Cost(1) + kept_margin)) {
       break;
     }
+    Release(front.client);
     refused->push_back(Refusal{std::move(front), ShedReason::kExpiredInQueue});
     pending_.pop_front();
   }
@@ -141,6 +172,7 @@ std::vector<Job> BatchFormer::Take(SteadyTime now, std::vector<Refusal>* refused
     Job job = std::move(pending_.front());
     pending_.pop_front();
     if (job.exchange != nullptr && job.exchange->cancelled()) {
+      Release(job.client);
       refused->push_back(Refusal{std::move(job), ShedReason::kExpiredInQueue});
       continue;
     }

@@ -16,11 +16,11 @@
 //      arrivals find company: if most arrivals find the route idle (none of
 //      its requests pending or running), they come one at a time, each
 //      after the last one's answer (a closed loop), and company will not
-//      come however high the rate, so a member goes at once. (Several
-//      clients in such a loop arrive together after their answers, find
-//      company, and still wait, until the rate falls, for one more that
-//      cannot come: telling them from an open stream needs to know who can
-//      still send.);
+//      come however high the rate, so a member goes at once. Nor while
+//      every client (connection) that sent to the route in the last second
+//      has a request pending or running here: several clients in such a
+//      loop arrive together after their answers and find company, but no
+//      one is left to send more;
 //    - waiting any longer would make the member with the earliest deadline
 //      miss it: now + a + b*n + margin >= earliest deadline;
 //    - the optional max_delay since the oldest member has passed.
@@ -50,6 +50,7 @@
 #include <optional>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "server/admission.h"
 #include "server/estimators.h"
 
@@ -78,6 +79,9 @@ class BatchFormer {
   // A new member (its deadline orders it). `running`: the route's batches
   // running now (with the pending members, whether it found company).
   void Add(Job job, SteadyTime now, int running = 0);
+  // A taken batch's members have run (or were answered without running):
+  // their clients may send again.
+  void Ran(const std::vector<Job>& members);
   // Removes the pending member due at `deadline` whose JobKey is `key`;
   // false if there is none.
   bool Remove(SteadyTime deadline, uintptr_t key);
@@ -119,7 +123,7 @@ class BatchFormer {
   // The batch size the current arrival rate needs (kDeadline's rule).
   double NeededBatch(SteadyTime now, int workers);
   // Whether arrivals find company often enough for the rate rule to wait
-  // for more (see the file comment).
+  // for more, and some client could still send it (see the file comment).
   bool CompanyComes() const;
 
  private:
@@ -138,6 +142,17 @@ class BatchFormer {
   // member waits for company once arrivals have shown that some comes
   // (under a burst, the fourth in a row that finds it), not before.
   double found_company_ = 0.0;
+  // The route's clients (Job::client): requests each has pending or
+  // running here, and when it last sent one. Those idle for a second are
+  // forgotten (at most every 250 ms).
+  struct Client {
+    int outstanding = 0;
+    SteadyTime last_sent{};
+  };
+  void Release(uintptr_t client);
+  absl::flat_hash_map<uintptr_t, Client> clients_;
+  size_t clients_waiting_ = 0;  // with outstanding > 0
+  SteadyTime clients_pruned_{};
 };
 
 }  // namespace brisk::internal

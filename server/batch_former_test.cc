@@ -25,6 +25,12 @@ Job Member(SteadyTime arrival, nanoseconds budget, uint64_t id) {
   return Job{.route = 0, .arrival = arrival, .deadline = arrival + budget, .id = id};
 }
 
+Job MemberOf(uintptr_t client, SteadyTime arrival, nanoseconds budget, uint64_t id) {
+  Job j = Member(arrival, budget, id);
+  j.client = client;
+  return j;
+}
+
 std::vector<uint64_t> Ids(const std::vector<Job>& jobs) {
   std::vector<uint64_t> ids;
   for (const Job& j : jobs) ids.push_back(j.id);
@@ -200,6 +206,55 @@ TEST(BatchFormerTest, AClosedLoopClientsRequestsDoNotWaitForCompany) {
   EXPECT_GT(f.NeededBatch(t, 1), 1.0);
   EXPECT_FALSE(f.Ready(t, 1));
   EXPECT_GT(f.ReadyAt(t, 1), t);
+}
+
+// Several clients, each sending its next request just after its answer:
+// their answers go out together, their next requests come back together,
+// and all but the first find company. But once all have a request here,
+// no one is left to send another: the batch goes. Before, each batch of N
+// waited ~33 ms (50 ms handlers) for the rate to fall. Arrivals from many
+// clients, most of them idle, still wait for company.
+TEST(BatchFormerTest, ClientsInAClosedLoopAreNotKeptWaitingForOneMore) {
+  for (const uintptr_t n : {2, 3, 8}) {
+    SCOPED_TRACE(n);
+    BatchFormer f({.max_batch = 16, .expected_fixed_cost = milliseconds(50)});
+    SteadyTime t = kT0;
+    uint64_t id = 0;
+    for (int round = 0; round < 40; ++round) {
+      for (uintptr_t c = 1; c <= n; ++c) {  // 10 us apart
+        f.Add(MemberOf(c, t, std::chrono::seconds(5), ++id), t);
+        t += microseconds(10);
+      }
+      const SteadyTime start = f.ReadyAt(t, 1);
+      ASSERT_TRUE(f.Ready(start, 1));
+      EXPECT_EQ(start, t) << "round " << round << " waited "
+                          << std::chrono::duration<double, std::milli>(start - t).count() << " ms";
+      std::vector<Refusal> refused;
+      const std::vector<Job> batch = f.Take(start, &refused);
+      ASSERT_EQ(batch.size(), n);
+      f.Finished(n, milliseconds(50));
+      t = start + milliseconds(50);
+      f.Ran(batch);
+      t += microseconds(100);
+    }
+    EXPECT_TRUE(f.NeededBatch(t, 1) > static_cast<double>(n));  // the rate alone would wait
+  }
+  // Open loop from 200 clients, each sending now and then: most are idle,
+  // so more may come, and a member waits for company as the rate says.
+  BatchFormer f({.max_batch = 16, .expected_fixed_cost = milliseconds(50)});
+  SteadyTime t = kT0;
+  std::vector<Job> running;
+  for (int i = 0; i < 100; ++i) {
+    f.Add(MemberOf(static_cast<uintptr_t>(1 + i % 200), t, std::chrono::seconds(5), i), t,
+          /*running=*/1);
+    std::vector<Refusal> refused;
+    f.Ran(running);
+    running = f.Take(t, &refused);
+    t += milliseconds(50);
+  }
+  f.Add(MemberOf(7, t, std::chrono::seconds(5), 1000), t, /*running=*/1);
+  EXPECT_TRUE(f.NeededBatch(t, 1) > 1.0);
+  EXPECT_FALSE(f.Ready(t, 1));
 }
 
 TEST(BatchFormerTest, ClosesWhenWaitingLongerWouldMissTheEarliestDeadline) {
@@ -458,6 +513,34 @@ TEST(DeadlinePolicyBatchTest, OnlyArrivalsThatFindCompanyWaitForMore) {
     waits = !running.has_value();  // the free worker waits for company
   }
   EXPECT_TRUE(waits);
+}
+
+// Through the policy: three clients in a closed loop are never kept waiting
+// for a fourth; Finished() lets a batch's clients send again, so when one
+// of them then sends alone, the others may still come, and it waits.
+TEST(DeadlinePolicyBatchTest, ClosedLoopClientsAreNotHeldForOneMore) {
+  DeadlinePolicy p(
+      {.workers = 1,
+       .batch = {BatchFormerOptions{.max_batch = 16, .expected_fixed_cost = milliseconds(50)}}});
+  SteadyTime t = kT0;
+  std::vector<Refusal> refused;
+  uint64_t id = 0;
+  for (int i = 0; i < 40; ++i) {
+    for (uintptr_t c = 1; c <= 3; ++c) {
+      Job j = MemberOf(c, t, std::chrono::seconds(5), ++id);
+      ASSERT_FALSE(p.Admit(j, t).has_value());
+      t += microseconds(10);
+    }
+    std::optional<Job> batch = p.Next(t, &refused);
+    ASSERT_TRUE(batch.has_value()) << i;  // at once
+    EXPECT_EQ(batch->batch.size(), 3u);
+    t += milliseconds(50);
+    p.Finished(*batch, milliseconds(50), t);
+    t += microseconds(100);
+  }
+  Job alone = MemberOf(1, t, std::chrono::seconds(5), ++id);
+  ASSERT_FALSE(p.Admit(alone, t).has_value());
+  EXPECT_FALSE(p.Next(t, &refused).has_value());  // clients 2 and 3 may come
 }
 
 TEST(DeadlinePolicyBatchTest, BatchRouteIsAdmittedFormedAndLearned) {

@@ -626,6 +626,7 @@ void DeadlinePolicy::Finished(const Job& job, nanoseconds handler_time,
     }
   }
   --r.running;
+  if (r.batcher != nullptr && job.is_batch()) r.batcher->Ran(job.batch);
   const uintptr_t key = KeyOf(job);
   for (auto it = running_.begin(); it != running_.end(); ++it) {
     if (it->key == key) {

@@ -206,7 +206,8 @@ Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
           .metrics_route = out.metrics_route,
           .arrival = arrival,
           .deadline = deadline,
-          .exchange = exchange};
+          .exchange = exchange,
+          .client = reinterpret_cast<uintptr_t>(home.connection.get())};
   if (route.options.service_time_hint) {
     try {
       job.cost_hint = route.options.service_time_hint(exchange->context());

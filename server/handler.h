@@ -252,8 +252,9 @@ struct BatchOptions {
   enum class Policy {
     // A batch goes to a free worker when it is full, when it is as large as
     // the arrival rate needs (so a lone request under light load goes at
-    // once, as does one that arrivals show no company will join: a lone
-    // client sending each request after the last answer), when waiting longer would make its earliest deadline miss, or
+    // once, as does one no company can join: when every client that sent
+    // to the route lately has a request there, as clients that each send
+    // the next request after the last answer do), when waiting longer would make its earliest deadline miss, or
     // at max_delay (if set).
     kDeadline,
     // Triton's dynamic batcher: wait up to max_delay for max_batch.
