@@ -19,6 +19,35 @@ cpu_ns() {
   echo "$total"
 }
 
+# A CPU cgroup that holds the processes in it to PCT percent of one core
+# (CFS bandwidth control: PCT/100 of every 10 ms period), so that a server,
+# not the load generator on the other core, is what limits a run: on this
+# 2-core VM wrk's core saturates first in some modes (a new connection per
+# request), and then every server measures wrk. Prints the file a process
+# writes its pid to, to join (its children and threads follow); pass that
+# path to cpu_quota_cgroup_remove once its processes are gone. cgroup v1
+# (the cpu controller) or v2 (cpu.max); needs root.
+cpu_quota_cgroup() {  # pct
+  local pct=$1 period=10000 dir
+  if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+    grep -qw cpu /sys/fs/cgroup/cgroup.controllers || { echo "cgroup v2 has no cpu controller" >&2; return 1; }
+    grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu > /sys/fs/cgroup/cgroup.subtree_control || return 1
+    dir=/sys/fs/cgroup/brisk-bench-$$
+    mkdir "$dir" && echo "$((pct * period / 100)) $period" > "$dir/cpu.max" || return 1
+  elif [[ -d /sys/fs/cgroup/cpu ]]; then
+    dir=/sys/fs/cgroup/cpu/brisk-bench-$$
+    mkdir "$dir" && echo "$period" > "$dir/cpu.cfs_period_us" &&
+      echo "$((pct * period / 100))" > "$dir/cpu.cfs_quota_us" || return 1
+  else
+    echo "no cpu cgroup controller mounted" >&2; return 1
+  fi
+  echo "$dir/cgroup.procs"
+}
+
+cpu_quota_cgroup_remove() {  # the path cpu_quota_cgroup printed
+  [[ -n "${1:-}" ]] && rmdir "$(dirname "$1")" 2>/dev/null || true
+}
+
 # From wrk --latency output on stdin: "REQUESTS RPS P99_US ERRORS".
 wrk_fields() {
   awk '

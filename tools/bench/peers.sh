@@ -11,6 +11,11 @@
 #   IO="epoll io_uring" (env): the brisk backends measured in the same run
 #   ("brisk" = --io=epoll, "brisk-uring" = --io=io_uring).
 #   OUT=docs/bench (env): where the pictures go (below); OUT=none: none.
+#   QUOTA=PCT (env): every server (nginx's workers and h2o's threads too) is
+#   held to PCT percent of its core by a CPU cgroup (bench_lib.sh's
+#   cpu_quota_cgroup; root), so the server, not wrk's core, limits each
+#   mode: req/s then compares the servers' CPU cost. Latency includes the
+#   throttling (up to 10 ms periods), the same for every server.
 # Modes: c64 (keep-alive, 64 connections), pipe16 (16 requests per write),
 #        close (a new connection per request).
 # Pictures: one latency percentile spectrum per mode (c64, close) with every
@@ -20,6 +25,8 @@
 # (it times a pipeline's first request).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=tools/bench/bench_lib.sh
+source tools/bench/bench_lib.sh
 SECONDS_PER_RUN=${1:-5}
 PEERS=${2:-"nginx h2o"}
 export ROUNDS=${ROUNDS:-3}
@@ -68,7 +75,12 @@ RUN_COPY=$(mktemp /tmp/brisk-bench-run.XXXXXX)
 OUT=${OUT:-docs/bench}
 export SPECTRUM_DIR=$(mktemp -d /tmp/brisk-bench-spectra.XXXXXX)
 export SPECTRUM_LUA="$PWD/tools/bench/wrk_spectrum.lua"
-trap 'rm -rf "$BIN" "$RUN_COPY" "$SPECTRUM_DIR"' EXIT
+export QUOTA_PROCS=""
+if [[ -n "${QUOTA:-}" ]]; then
+  QUOTA_PROCS=$(cpu_quota_cgroup "$QUOTA")
+  echo "servers held to ${QUOTA}% of CPU 0 (cgroup $(dirname "$QUOTA_PROCS"))" >&2
+fi
+trap 'rm -rf "$BIN" "$RUN_COPY" "$SPECTRUM_DIR"; cpu_quota_cgroup_remove "$QUOTA_PROCS"' EXIT
 # The copy also runs wrk with wrk_spectrum.lua in the c64 and close modes, so
 # each run leaves its latency distribution in SPECTRUM_DIR/MODE.NAME.rROUND.csv.
 sed -e "s#^cd \"\$(dirname \"\$0\")\"#cd \"$RUN_DIR\"#" \
@@ -76,6 +88,7 @@ sed -e "s#^cd \"\$(dirname \"\$0\")\"#cd \"$RUN_DIR\"#" \
     -e '/^ *close) /s#wrk -t1#env WRK_SPECTRUM_OUT=${SPECTRUM_DIR}/$mode.$n.r$round.csv wrk -s ${SPECTRUM_LUA} -t1#' \
     -e 's#self) echo ${SELF_PORT:-8080};;#self) echo ${SELF_PORT:-8080};; uring) echo ${URING_PORT};;#' \
     -e 's#^\(    self) .*\)$#\1\n    uring)   exec taskset -c 0 ${URING_CMD} ;;#' \
+    -e 's#^start() {$#start() {\n  [ -n "${QUOTA_PROCS:-}" ] \&\& echo $BASHPID > "$QUOTA_PROCS"#' \
     "$RUN_SH" > "$RUN_COPY"
 
 RESULTS=$(bash "$RUN_COPY" "$SECONDS_PER_RUN" $PEERS "${SELVES[@]}")
