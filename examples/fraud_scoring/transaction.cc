@@ -182,28 +182,45 @@ size_t NumberLength(std::string_view s) {
   return i;
 }
 
-// The end of the object or array that opens `body` (after leading
-// whitespace): the offset just past its closing bracket, or npos when the
-// brackets never balance. Strings are skipped, escapes included; nothing
-// else is checked (the caller parses the prefix to know it is valid).
-size_t EndOfFirstValue(std::string_view body) {
+// What one pass over `body`'s brackets outside strings (escapes skipped)
+// tells; nothing else is checked (callers parse to know what is valid).
+struct Brackets {
+  // Just past the bracket that closes the object or array opening `body`
+  // (after leading whitespace); npos when `body` opens with neither or it
+  // never closes.
+  size_t first_value_end = std::string_view::npos;
+  // `body` ends with an object, array or string still open (cut short).
+  bool ends_open = false;
+};
+
+Brackets ScanBrackets(std::string_view body) {
+  Brackets result;
   size_t i = 0;
   while (i < body.size() && IsJsonSpace(body[i])) ++i;
-  if (i == body.size() || (body[i] != '{' && body[i] != '[')) return std::string_view::npos;
-  size_t depth = 0;
+  const bool opens_with_bracket = i < body.size() && (body[i] == '{' || body[i] == '[');
+  int depth = 0;
+  bool in_string = false;
   for (; i < body.size(); ++i) {
     const char c = body[i];
-    if (c == '"') {
-      for (++i; i < body.size() && body[i] != '"'; ++i) {
-        if (body[i] == '\\') ++i;
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
       }
+    } else if (c == '"') {
+      in_string = true;
     } else if (c == '{' || c == '[') {
       ++depth;
     } else if (c == '}' || c == ']') {
-      if (--depth == 0) return i + 1;
+      if (--depth < 0) return result;  // a stray closing bracket: not cut short
+      if (depth == 0 && opens_with_bracket && result.first_value_end == std::string_view::npos) {
+        result.first_value_end = i + 1;
+      }
     }
   }
-  return std::string_view::npos;
+  result.ends_open = in_string || depth > 0;
+  return result;
 }
 
 bool IsAsciiLetter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
@@ -258,30 +275,6 @@ std::string CommonMistake(std::string_view body, size_t at) {
   }
 }
 
-// True if `body` ends with an object, array or string still open: the
-// brackets outside strings do not balance (a body cut short).
-bool EndsInsideAValue(std::string_view body) {
-  int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < body.size(); ++i) {
-    const char c = body[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      ++depth;
-    } else if (c == '}' || c == ']') {
-      if (--depth < 0) return false;
-    }
-  }
-  return in_string || depth > 0;
-}
-
 // What is wrong with a body simdjson's DOM parser refused with `error`, in
 // the words a client needs: where (when the walk can tell) and, for the
 // usual mistakes, which one.
@@ -304,10 +297,11 @@ std::string SyntaxErrorMessage(simdjson::dom::parser& dom, simdjson::ondemand::p
   }
   const WalkError walk = Walk(locator, body, max_depth);
   if (walk.error == simdjson::DEPTH_ERROR) return depth_message;
+  const Brackets brackets = ScanBrackets(body);
   if (walk.error == simdjson::SUCCESS) {
     // The first value may be whole with more after it (a second document,
     // a stray character): say so and where.
-    const size_t end = EndOfFirstValue(body);
+    const size_t end = brackets.first_value_end;
     simdjson::dom::element ignored;
     if (end != std::string_view::npos &&
         dom.parse(body.data(), end, true).get(ignored) == simdjson::SUCCESS) {
@@ -332,7 +326,7 @@ std::string SyntaxErrorMessage(simdjson::dom::parser& dom, simdjson::ondemand::p
       !mistake.empty()) {
     return message + ": " + mistake;
   }
-  if (EndsInsideAValue(body)) {
+  if (brackets.ends_open) {
     return message + ": the body ends inside an object, array or string (cut short, or a " +
            "closing '}', ']' or '\"' missing)";
   }
