@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <ctime>
 #include <string>
 #include <utility>
 
@@ -116,6 +117,18 @@ int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
+// The year (proleptic Gregorian) `seconds` after the epoch falls in
+// (H. Hinnant's civil_from_days).
+int64_t CivilYear(int64_t seconds) {
+  const int64_t z = (seconds >= 0 ? seconds : seconds - 86399) / 86400 + 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  return static_cast<int64_t>(yoe) + era * 400 + (mp >= 10);
+}
+
 bool IsLeap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
 // A cursor over a date's text.
@@ -181,31 +194,53 @@ std::optional<int64_t> Seconds(int64_t year, int month0, int day, int64_t time) 
 }
 
 // IMF-fixdate's and rfc850-date's rest after the day name: day, month and
-// year (`year_digits` digits; two: 1970–2069) joined by `sep`, then
-// " " time-of-day " GMT".
-std::optional<int64_t> DayMonthYearGmt(DateReader& r, std::string_view sep, size_t year_digits) {
+// year (`year_digits` digits) joined by `sep`, then " " time-of-day " GMT".
+// A two-digit year is placed in the century that puts the date nearest
+// `now` (seconds since the epoch) but not more than 50 years after it
+// (RFC 9110 §5.6.7: such a date is the most recent past year with those
+// digits).
+std::optional<int64_t> DayMonthYearGmt(DateReader& r, std::string_view sep, size_t year_digits,
+                                       int64_t now) {
   const std::optional<int> day = r.Digits(2);
   if (!day.has_value() || !r.Literal(sep)) return std::nullopt;
   const std::optional<int> month = r.OneOf(kMonths);
   if (!month.has_value() || !r.Literal(sep)) return std::nullopt;
-  std::optional<int> year = r.Digits(year_digits);
+  const std::optional<int> year = r.Digits(year_digits);
   if (!year.has_value() || !r.Literal(" ")) return std::nullopt;
   const std::optional<int64_t> time = TimeOfDay(r);
   if (!time.has_value() || !r.Literal(" GMT") || !r.done()) return std::nullopt;
-  if (year_digits == 2) *year += *year < 70 ? 2000 : 1900;
-  return Seconds(*year, *month, *day, *time);
+  if (year_digits != 2) return Seconds(*year, *month, *day, *time);
+  // 50 Gregorian years, in seconds.
+  constexpr int64_t kFiftyYears = (50 * 365 + 12) * int64_t{86400};
+  const int64_t now_year = CivilYear(now);
+  int64_t full = now_year - now_year % 100 + *year;
+  auto at = [&](int64_t y) { return Seconds(y, *month, *day, *time); };
+  std::optional<int64_t> t = at(full);
+  if (t.has_value() && *t > now + kFiftyYears) {
+    full -= 100;
+  } else if (std::optional<int64_t> later = at(full + 100);
+             later.has_value() && *later <= now + kFiftyYears) {
+    full += 100;
+  }
+  return at(full);
 }
 
 }  // namespace
 
 std::optional<int64_t> ParseHttpDate(std::string_view s) {
+  return ParseHttpDate(s, static_cast<int64_t>(std::time(nullptr)));
+}
+
+std::optional<int64_t> ParseHttpDate(std::string_view s, int64_t now) {
   {  // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
     DateReader r(s);
-    if (r.OneOf(kDays).has_value() && r.Literal(", ")) return DayMonthYearGmt(r, " ", 4);
+    if (r.OneOf(kDays).has_value() && r.Literal(", ")) return DayMonthYearGmt(r, " ", 4, now);
   }
   {  // rfc850-date: Sunday, 06-Nov-94 08:49:37 GMT
     DateReader r(s);
-    if (r.OneOf(kLongDays).has_value() && r.Literal(", ")) return DayMonthYearGmt(r, "-", 2);
+    if (r.OneOf(kLongDays).has_value() && r.Literal(", ")) {
+      return DayMonthYearGmt(r, "-", 2, now);
+    }
   }
   {  // asctime-date: Sun Nov  6 08:49:37 1994
     DateReader r(s);

@@ -66,9 +66,13 @@ std::optional<Response> ConditionalAnswer(const Request& request, const Response
 
 // An HTTP-date (RFC 9110 §5.6.7) as seconds since the Unix epoch: the
 // IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, or the obsolete
-// `Sunday, 06-Nov-94 08:49:37 GMT` (a two-digit year is read as 1970–2069)
-// and `Sun Nov  6 08:49:37 1994`; nullopt if `s` is none of them.
+// `Sunday, 06-Nov-94 08:49:37 GMT` and `Sun Nov  6 08:49:37 1994`; nullopt
+// if `s` is none of them. A two-digit year is the one with those digits
+// nearest the time `now` (seconds since the epoch; the wall clock when not
+// given) that is at most 50 years after it, as §5.6.7 asks (in 2026: 77 is
+// 1977, 76 is 2076).
 std::optional<int64_t> ParseHttpDate(std::string_view s);
+std::optional<int64_t> ParseHttpDate(std::string_view s, int64_t now);
 
 }  // namespace brisk::http
 

@@ -29,6 +29,23 @@ TEST(ParseHttpDateTest, ReadsTheThreeFormsOfRfc9110) {
   EXPECT_EQ(ParseHttpDate("Saturday, 01-Jan-00 00:00:00 GMT"), 946684800);  // 2000
 }
 
+// RFC 9110 §5.6.7: a two-digit year that would put the date more than 50
+// years after now is the most recent past year with those digits.
+TEST(ParseHttpDateTest, ATwoDigitYearIsNeverMoreThanFiftyYearsAhead) {
+  constexpr int64_t kNow = 1796611374;  // Mon, 07 Dec 2026 02:42:54 GMT
+  EXPECT_EQ(ParseHttpDate("Thursday, 01-Jan-70 00:00:00 GMT", kNow), 3155760000);  // 2070
+  EXPECT_EQ(ParseHttpDate("Saturday, 01-Jan-77 00:00:00 GMT", kNow), 220924800);   // 1977
+  EXPECT_EQ(ParseHttpDate("Sunday, 06-Nov-94 08:49:37 GMT", kNow), kExample);      // 1994
+  EXPECT_EQ(ParseHttpDate("Friday, 01-Jan-26 00:00:00 GMT", kNow), 1767225600);    // 2026
+  // Read in 1994: 44 is 2044 (within 50 years), 45 is 1945.
+  EXPECT_EQ(ParseHttpDate("Friday, 01-Jan-44 00:00:00 GMT", kExample), 2335219200);
+  EXPECT_EQ(ParseHttpDate("Monday, 01-Jan-45 00:00:00 GMT", kExample), -788918400);
+  // Read in mid-2095: 05 is 2105, not 2005.
+  EXPECT_EQ(ParseHttpDate("Thursday, 01-Jan-05 00:00:00 GMT", 3957724800), 4260211200);
+  // The four-digit forms are read as written.
+  EXPECT_EQ(ParseHttpDate("Sat, 01 Jan 2105 00:00:00 GMT", kNow), 4260211200);
+}
+
 TEST(ParseHttpDateTest, RefusesWhatIsNoHttpDate) {
   for (const char* bad : {
            "",
