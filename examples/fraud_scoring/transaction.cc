@@ -389,37 +389,53 @@ absl::Status TransactionParser::Parse(std::string_view body, Transaction* out) {
   impl.seen.assign(n, 0);
   bool positional = false;
   size_t named = 0;
+  // The body's form is judged before its values: a duplicate field, or
+  // both forms, is the error whichever field comes first; else the first
+  // bad value.
+  absl::Status bad_value;
+  auto note = [&bad_value](absl::Status s) {
+    if (bad_value.ok()) bad_value = std::move(s);
+  };
   for (simdjson::dom::key_value_pair field : object) {
     const std::string_view key = field.key;
     if (key == kFeaturesKey) {
       if (positional) return Invalid("duplicate field \"features\"");
       positional = true;
+      if (!bad_value.ok()) continue;
       simdjson::dom::array array;
       if (field.value.get(array)) {
-        return Invalid("\"features\" must be an array of " + std::to_string(n) +
-                       " numbers, got " + TypeName(field.value.type()));
+        note(Invalid("\"features\" must be an array of " + std::to_string(n) + " numbers, got " +
+                     TypeName(field.value.type())));
+        continue;
       }
       if (array.size() != n) {
-        return Invalid("\"features\" must have " + std::to_string(n) + " numbers, got " +
-                       std::to_string(array.size()));
+        note(Invalid("\"features\" must have " + std::to_string(n) + " numbers, got " +
+                     std::to_string(array.size())));
+        continue;
       }
       size_t i = 0;
       for (simdjson::dom::element v : array) {
         absl::Status s = ToFeature(v, "features[" + std::to_string(i) + "]", names_[i], Nullable(i),
                                    &out->features[i]);
-        if (!s.ok()) return s;
+        if (!s.ok()) {
+          note(std::move(s));
+          break;
+        }
         ++i;
       }
     } else if (key == kIdKey) {
       if (out->id.has_value()) return Invalid("duplicate field \"id\"");
       std::string_view id;
       if (field.value.get(id)) {
-        return Invalid(std::string("\"id\" must be a string, got ") + TypeName(field.value.type()));
-      }
-      if (id.size() > options_.max_id_bytes) {
-        return Invalid("\"id\" is longer than " + std::to_string(options_.max_id_bytes) + " bytes");
+        // Held as present, so a second "id" is still a duplicate.
+        out->id.emplace();
+        note(Invalid(std::string("\"id\" must be a string, got ") + TypeName(field.value.type())));
+        continue;
       }
       out->id.emplace(id);
+      if (id.size() > options_.max_id_bytes) {
+        note(Invalid("\"id\" is longer than " + std::to_string(options_.max_id_bytes) + " bytes"));
+      }
     } else {
       size_t i = 0;
       while (i < n && names_[i] != key) ++i;
@@ -427,13 +443,14 @@ absl::Status TransactionParser::Parse(std::string_view body, Transaction* out) {
       if (impl.seen[i]) return Invalid("duplicate field " + Quoted(key));
       impl.seen[i] = 1;
       ++named;
-      absl::Status s = ToFeature(field.value, Quoted(key), "", Nullable(i), &out->features[i]);
-      if (!s.ok()) return s;
+      if (!bad_value.ok()) continue;
+      note(ToFeature(field.value, Quoted(key), "", Nullable(i), &out->features[i]));
     }
   }
   if (positional && named > 0) {
     return Invalid("use either \"features\" or named feature fields, not both");
   }
+  if (!bad_value.ok()) return bad_value;
   if (!positional && named == 0) {
     return Invalid("missing \"features\" (an array of " + std::to_string(n) +
                    " numbers) or named feature fields");
