@@ -20,7 +20,11 @@ struct PeerIdentity {
   std::string issuer;   // same form
   std::string serial;   // hex, upper case
   std::string sha256_fingerprint;  // hex, lower case, of the DER certificate
-  // subjectAltName entries, in certificate order.
+  // subjectAltName entries, in certificate order. The DNS, URI and email
+  // entries are printable ASCII: a byte outside 0x20-0x7E, and the
+  // backslash itself, is written \xHH (upper-case hex), so a value is safe
+  // to log and compare and an escape is never ambiguous (a certificate's
+  // `a\b.example` reads `a\x5Cb.example`). Well-formed names have none.
   std::vector<std::string> dns_names;
   std::vector<std::string> uris;
   std::vector<std::string> emails;
