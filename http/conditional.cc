@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
-#include <ctime>
 #include <string>
 #include <utility>
 
@@ -95,7 +94,7 @@ std::optional<bool> ListMatches(const Request& request, std::string_view name,
 
 // The date of the one field named `name`; nullopt when there is none, more
 // than one, or it is not an HTTP-date (the field is then ignored).
-std::optional<int64_t> SingleDate(const Request& request, std::string_view name) {
+std::optional<int64_t> SingleDate(const Request& request, std::string_view name, int64_t now) {
   std::optional<std::string_view> value;
   for (const HeaderField& f : request.headers()) {
     if (!EqualsIgnoreCase(f.name, name)) continue;
@@ -103,7 +102,7 @@ std::optional<int64_t> SingleDate(const Request& request, std::string_view name)
     value = f.value;
   }
   if (!value.has_value()) return std::nullopt;
-  return ParseHttpDate(*value);
+  return ParseHttpDate(*value, now);
 }
 
 // Days from 1970-01-01 to y-m-d (proleptic Gregorian; H. Hinnant's
@@ -227,10 +226,6 @@ std::optional<int64_t> DayMonthYearGmt(DateReader& r, std::string_view sep, size
 
 }  // namespace
 
-std::optional<int64_t> ParseHttpDate(std::string_view s) {
-  return ParseHttpDate(s, static_cast<int64_t>(std::time(nullptr)));
-}
-
 std::optional<int64_t> ParseHttpDate(std::string_view s, int64_t now) {
   {  // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
     DateReader r(s);
@@ -264,14 +259,27 @@ std::optional<int64_t> ParseHttpDate(std::string_view s, int64_t now) {
   return std::nullopt;
 }
 
+bool HasConditionalField(const Request& request) {
+  const auto conditional = [](const HeaderField& f) {
+    return f.name.size() > 3 && AsciiToLower(f.name[0]) == 'i' && AsciiToLower(f.name[1]) == 'f' &&
+           f.name[2] == '-';
+  };
+  const Request::HeaderRange fields = request.headers();
+  return std::any_of(fields.begin(), fields.end(), conditional);
+}
+
 Precondition EvaluatePreconditions(const Request& request, const Validators& current) {
+  if (!HasConditionalField(request)) return Precondition::kNone;
   const bool get_or_head = request.method() == "GET" || request.method() == "HEAD";
+  // Dates are read only against a known last_modified, which stands in for
+  // an unknown now.
+  const int64_t now = current.now.value_or(current.last_modified.value_or(0));
   // 1. If-Match; 2. else If-Unmodified-Since.
   if (std::optional<bool> m = ListMatches(request, "If-Match", current, Compare::kStrong);
       m.has_value()) {
     if (!*m) return Precondition::kFailed;
   } else if (current.last_modified.has_value()) {
-    const std::optional<int64_t> since = SingleDate(request, "If-Unmodified-Since");
+    const std::optional<int64_t> since = SingleDate(request, "If-Unmodified-Since", now);
     if (since.has_value() && *current.last_modified > *since) return Precondition::kFailed;
   }
   // 3. If-None-Match; 4. else If-Modified-Since (GET and HEAD only).
@@ -279,7 +287,7 @@ Precondition EvaluatePreconditions(const Request& request, const Validators& cur
       m.has_value()) {
     if (*m) return get_or_head ? Precondition::kNotModified : Precondition::kFailed;
   } else if (get_or_head && current.last_modified.has_value()) {
-    const std::optional<int64_t> since = SingleDate(request, "If-Modified-Since");
+    const std::optional<int64_t> since = SingleDate(request, "If-Modified-Since", now);
     if (since.has_value() && *current.last_modified <= *since) {
       return Precondition::kNotModified;
     }
@@ -287,21 +295,16 @@ Precondition EvaluatePreconditions(const Request& request, const Validators& cur
   return Precondition::kNone;
 }
 
-std::optional<Response> ConditionalAnswer(const Request& request, const Response& response) {
+std::optional<Response> ConditionalAnswer(const Request& request, const Response& response,
+                                          int64_t now) {
   if (response.status != 200) return std::nullopt;
   if (request.method() != "GET" && request.method() != "HEAD") return std::nullopt;
-  // Most requests have no conditional field: one pass to tell (the server
-  // asks for every 200 to GET).
-  const auto conditional = [](const HeaderField& f) {
-    return f.name.size() > 3 && AsciiToLower(f.name[0]) == 'i' &&
-           AsciiToLower(f.name[1]) == 'f' && f.name[2] == '-';
-  };
-  const Request::HeaderRange fields = request.headers();
-  if (std::none_of(fields.begin(), fields.end(), conditional)) return std::nullopt;
+  if (!HasConditionalField(request)) return std::nullopt;  // most requests
   Validators current;
+  current.now = now;
   current.etag = response.Header("ETag").value_or("");
   if (std::optional<std::string_view> lm = response.Header("Last-Modified"); lm.has_value()) {
-    current.last_modified = ParseHttpDate(*lm);
+    current.last_modified = ParseHttpDate(*lm, now);
   }
   switch (EvaluatePreconditions(request, current)) {
     case Precondition::kNone:

@@ -12,7 +12,7 @@
 //
 //   // The server, for each 200 answer to GET or HEAD (the method is safe, so
 //   // judging after the handler ran is as judging before it):
-//   if (std::optional<Response> r = ConditionalAnswer(request, response)) ...
+//   if (std::optional<Response> r = ConditionalAnswer(request, response, now)) ...
 //
 // Entity tags compare as RFC 9110 §8.8.3.2 says: strongly for If-Match (a
 // weak tag never matches), weakly for If-None-Match. A list field may come
@@ -43,6 +43,12 @@ struct Validators {
   // Whether the target resource has a current representation (what
   // `If-Match: *` and `If-None-Match: *` ask).
   bool exists = true;
+  // The current time, in seconds since the Unix epoch, from the caller's
+  // clock: a two-digit year in a date the request sends (the obsolete
+  // rfc850 form) is read near it (ParseHttpDate). nullopt: last_modified
+  // stands in (the request's dates are compared with it, and only when it
+  // is known).
+  std::optional<int64_t> now;
 };
 
 enum class Precondition {
@@ -62,16 +68,21 @@ Precondition EvaluatePreconditions(const Request& request, const Validators& cur
 // fields other than Content-Location, and Last-Modified when there is an
 // ETag: RFC 9110 §15.4.5), or 412 — else nullopt. Any other
 // method or status: nullopt.
-std::optional<Response> ConditionalAnswer(const Request& request, const Response& response);
+// `now`: as Validators::now, for the dates of the request and the answer.
+std::optional<Response> ConditionalAnswer(const Request& request, const Response& response,
+                                          int64_t now);
+
+// Whether `request` has a conditional field (a name starting "If-"): most
+// have none, and a caller may skip the rest (and its clock) on false.
+bool HasConditionalField(const Request& request);
 
 // An HTTP-date (RFC 9110 §5.6.7) as seconds since the Unix epoch: the
 // IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, or the obsolete
 // `Sunday, 06-Nov-94 08:49:37 GMT` and `Sun Nov  6 08:49:37 1994`; nullopt
 // if `s` is none of them. A two-digit year is the one with those digits
-// nearest the time `now` (seconds since the epoch; the wall clock when not
-// given) that is at most 50 years after it, as §5.6.7 asks (in 2026: 77 is
+// nearest the time `now` (seconds since the epoch, from the caller's
+// clock) that is at most 50 years after it, as §5.6.7 asks (in 2026: 77 is
 // 1977, 76 is 2076).
-std::optional<int64_t> ParseHttpDate(std::string_view s);
 std::optional<int64_t> ParseHttpDate(std::string_view s, int64_t now);
 
 }  // namespace brisk::http

@@ -18,21 +18,22 @@ Request Parsed(const std::string& method, const std::string& fields) {
 
 // Sun, 06 Nov 1994 08:49:37 GMT: RFC 9110's example.
 constexpr int64_t kExample = 784111777;
+// The time the tests read dates at: Mon, 07 Dec 2026 02:42:54 GMT.
+constexpr int64_t kNow = 1796611374;
 
 TEST(ParseHttpDateTest, ReadsTheThreeFormsOfRfc9110) {
-  EXPECT_EQ(ParseHttpDate("Sun, 06 Nov 1994 08:49:37 GMT"), kExample);
-  EXPECT_EQ(ParseHttpDate("Sunday, 06-Nov-94 08:49:37 GMT"), kExample);
-  EXPECT_EQ(ParseHttpDate("Sun Nov  6 08:49:37 1994"), kExample);
-  EXPECT_EQ(ParseHttpDate("Thu, 01 Jan 1970 00:00:00 GMT"), 0);
-  EXPECT_EQ(ParseHttpDate("Tue, 29 Feb 2000 23:59:60 GMT"), 951868740 + 60);  // leap year
-  EXPECT_EQ(ParseHttpDate("Mon Dec 07 02:42:54 2026"), 1796611374);
-  EXPECT_EQ(ParseHttpDate("Saturday, 01-Jan-00 00:00:00 GMT"), 946684800);  // 2000
+  EXPECT_EQ(ParseHttpDate("Sun, 06 Nov 1994 08:49:37 GMT", kNow), kExample);
+  EXPECT_EQ(ParseHttpDate("Sunday, 06-Nov-94 08:49:37 GMT", kNow), kExample);
+  EXPECT_EQ(ParseHttpDate("Sun Nov  6 08:49:37 1994", kNow), kExample);
+  EXPECT_EQ(ParseHttpDate("Thu, 01 Jan 1970 00:00:00 GMT", kNow), 0);
+  EXPECT_EQ(ParseHttpDate("Tue, 29 Feb 2000 23:59:60 GMT", kNow), 951868740 + 60);  // leap year
+  EXPECT_EQ(ParseHttpDate("Mon Dec 07 02:42:54 2026", kNow), 1796611374);
+  EXPECT_EQ(ParseHttpDate("Saturday, 01-Jan-00 00:00:00 GMT", kNow), 946684800);  // 2000
 }
 
 // RFC 9110 §5.6.7: a two-digit year that would put the date more than 50
 // years after now is the most recent past year with those digits.
 TEST(ParseHttpDateTest, ATwoDigitYearIsNeverMoreThanFiftyYearsAhead) {
-  constexpr int64_t kNow = 1796611374;  // Mon, 07 Dec 2026 02:42:54 GMT
   EXPECT_EQ(ParseHttpDate("Thursday, 01-Jan-70 00:00:00 GMT", kNow), 3155760000);  // 2070
   EXPECT_EQ(ParseHttpDate("Saturday, 01-Jan-77 00:00:00 GMT", kNow), 220924800);   // 1977
   EXPECT_EQ(ParseHttpDate("Sunday, 06-Nov-94 08:49:37 GMT", kNow), kExample);      // 1994
@@ -44,6 +45,20 @@ TEST(ParseHttpDateTest, ATwoDigitYearIsNeverMoreThanFiftyYearsAhead) {
   EXPECT_EQ(ParseHttpDate("Thursday, 01-Jan-05 00:00:00 GMT", 3957724800), 4260211200);
   // The four-digit forms are read as written.
   EXPECT_EQ(ParseHttpDate("Sat, 01 Jan 2105 00:00:00 GMT", kNow), 4260211200);
+}
+
+// Without a time from the caller, the representation's last modification
+// stands in for now when a request's date has a two-digit year.
+TEST(EvaluatePreconditionsTest, ATwoDigitYearIsReadNearLastModifiedWithoutANow) {
+  const Request r70 = Parsed("PUT", "If-Unmodified-Since: Thursday, 01-Jan-70 00:00:00 GMT\r\n");
+  const Request r77 = Parsed("PUT", "If-Unmodified-Since: Saturday, 01-Jan-77 00:00:00 GMT\r\n");
+  // 70 is 2070, after the 2026 modification: unmodified since, go on.
+  EXPECT_EQ(EvaluatePreconditions(r70, {.last_modified = kNow}), Precondition::kNone);
+  // 77 is 1977: modified since, 412.
+  EXPECT_EQ(EvaluatePreconditions(r77, {.last_modified = kNow}), Precondition::kFailed);
+  // A caller's now of 1990 reads 70 as 1970: modified since.
+  EXPECT_EQ(EvaluatePreconditions(r70, {.last_modified = kNow, .now = 631152000}),
+            Precondition::kFailed);
 }
 
 TEST(ParseHttpDateTest, RefusesWhatIsNoHttpDate) {
@@ -62,7 +77,7 @@ TEST(ParseHttpDateTest, RefusesWhatIsNoHttpDate) {
            "1994-11-06T08:49:37Z",               // ISO 8601
            "784111777",                          // seconds
        }) {
-    EXPECT_FALSE(ParseHttpDate(bad).has_value()) << bad;
+    EXPECT_FALSE(ParseHttpDate(bad, kNow).has_value()) << bad;
   }
 }
 
@@ -177,7 +192,8 @@ TEST(ConditionalAnswerTest, A200ToGetBecomes304WithItsValidatorsButNoContentFiel
   ok.AddHeader("Content-Location", "/r");
   ok.AddHeader("Content-Language", "en");
   ok.AddHeader("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT");
-  std::optional<Response> r = ConditionalAnswer(Parsed("GET", "If-None-Match: \"h1\"\r\n"), ok);
+  std::optional<Response> r =
+      ConditionalAnswer(Parsed("GET", "If-None-Match: \"h1\"\r\n"), ok, kNow);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 304);
   EXPECT_TRUE(r->body.empty());
@@ -191,8 +207,8 @@ TEST(ConditionalAnswerTest, A200ToGetBecomes304WithItsValidatorsButNoContentFiel
   // By date.
   Response dated = Response::Text(200, "hello\n");
   dated.AddHeader("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT");
-  r = ConditionalAnswer(
-      Parsed("HEAD", "If-Modified-Since: Mon, 07 Nov 1994 00:00:00 GMT\r\n"), dated);
+  r = ConditionalAnswer(Parsed("HEAD", "If-Modified-Since: Mon, 07 Nov 1994 00:00:00 GMT\r\n"),
+                        dated, kNow);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 304);
   EXPECT_EQ(r->Header("Last-Modified"), "Sun, 06 Nov 1994 08:49:37 GMT");
@@ -200,14 +216,14 @@ TEST(ConditionalAnswerTest, A200ToGetBecomes304WithItsValidatorsButNoContentFiel
 
 TEST(ConditionalAnswerTest, A200ToGetWithoutValidatorsAnswersStarsAndIfMatch) {
   const Response ok = Response::Text(200, "hello\n");
-  std::optional<Response> r = ConditionalAnswer(Parsed("GET", "If-None-Match: *\r\n"), ok);
+  std::optional<Response> r = ConditionalAnswer(Parsed("GET", "If-None-Match: *\r\n"), ok, kNow);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 304);
-  r = ConditionalAnswer(Parsed("GET", "If-Match: \"nope\"\r\n"), ok);
+  r = ConditionalAnswer(Parsed("GET", "If-Match: \"nope\"\r\n"), ok, kNow);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 412);
-  EXPECT_FALSE(ConditionalAnswer(Parsed("GET", "If-Match: *\r\n"), ok).has_value());
-  EXPECT_FALSE(ConditionalAnswer(Parsed("GET", "If-None-Match: \"x\"\r\n"), ok).has_value());
+  EXPECT_FALSE(ConditionalAnswer(Parsed("GET", "If-Match: *\r\n"), ok, kNow).has_value());
+  EXPECT_FALSE(ConditionalAnswer(Parsed("GET", "If-None-Match: \"x\"\r\n"), ok, kNow).has_value());
 }
 
 TEST(ConditionalAnswerTest, OnlyA200ToGetOrHeadIsJudged) {
@@ -215,13 +231,13 @@ TEST(ConditionalAnswerTest, OnlyA200ToGetOrHeadIsJudged) {
   ok.AddHeader("ETag", "\"h1\"");
   // The method has run: the server cannot judge it afterwards (handlers do,
   // with EvaluatePreconditions).
-  EXPECT_FALSE(ConditionalAnswer(Parsed("POST", "If-Match: \"other\"\r\n"), ok).has_value());
-  EXPECT_FALSE(ConditionalAnswer(Parsed("PUT", "If-None-Match: *\r\n"), ok).has_value());
+  EXPECT_FALSE(ConditionalAnswer(Parsed("POST", "If-Match: \"other\"\r\n"), ok, kNow).has_value());
+  EXPECT_FALSE(ConditionalAnswer(Parsed("PUT", "If-None-Match: *\r\n"), ok, kNow).has_value());
   // An error takes precedence over preconditions (RFC 9110 §13.2.1).
   Response missing = Response::Status(404);
-  EXPECT_FALSE(ConditionalAnswer(Parsed("GET", "If-Match: \"h1\"\r\n"), missing).has_value());
+  EXPECT_FALSE(ConditionalAnswer(Parsed("GET", "If-Match: \"h1\"\r\n"), missing, kNow).has_value());
   Response created = Response::Text(201, "");
-  EXPECT_FALSE(ConditionalAnswer(Parsed("GET", "If-None-Match: *\r\n"), created).has_value());
+  EXPECT_FALSE(ConditionalAnswer(Parsed("GET", "If-None-Match: *\r\n"), created, kNow).has_value());
 }
 
 }  // namespace

@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <limits>
+#include <optional>
 #include <utility>
 
 #include "http/conditional.h"
@@ -16,6 +19,15 @@
 
 namespace brisk::internal {
 namespace {
+
+// The 304 or 412 standing in for `response` (http::ConditionalAnswer); the
+// wall clock, which reads a request's two-digit years, only for requests
+// with a conditional field.
+std::optional<http::Response> ConditionalFor(const http::Request& request,
+                                             const http::Response& response) {
+  if (!http::HasConditionalField(request)) return std::nullopt;
+  return http::ConditionalAnswer(request, response, static_cast<int64_t>(std::time(nullptr)));
+}
 
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
 // What a lingering close reads and drops before it gives up (a reset):
@@ -503,7 +515,7 @@ void Connection::Complete(Slot& slot, const http::Response& response,
   // §13.1) goes as the 304 or 412 standing in for it: the method is safe,
   // so judging after the handler ran is as judging before it.
   if (request != nullptr) {
-    if (std::optional<http::Response> c = http::ConditionalAnswer(*request, response)) {
+    if (std::optional<http::Response> c = ConditionalFor(*request, response)) {
       Complete(slot, *c, request);
       return;
     }
@@ -520,7 +532,7 @@ void Connection::StartStream(Slot& slot, const http::Response& head,
   // 304 or 412 for a false precondition: what the producer sends is
   // dropped).
   if (http::StatusHasNoContent(head.status) || !IsFinalStatus(head.status) ||
-      http::ConditionalAnswer(request, head).has_value()) {
+      ConditionalFor(request, head).has_value()) {
     Complete(slot, head, &request);
     ReleaseExchange(slot);
     return;

@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "http/ascii.h"
+#include "http/conditional.h"
 #include "http/json_string.h"
 #include "http/response.h"
 #include "server/flags.h"
@@ -188,8 +189,15 @@ absl::Status AddDemoRoutes(brisk::HttpServer& server) {
   // A background route: with --background_workers it runs at their lower
   // CPU priority and leaves the core to /cpu.
   add("GET", "/report", burn(20000), {.background = true});
+  // /echo has no representation of its own (GET /echo is 405), so a
+  // precondition that asks for one is false (RFC 9110 §13.1.1: If-Match
+  // is 412) and one that asks for none is true (If-None-Match: *).
   add("POST", "/echo",
       [](RequestContext& ctx) {
+        if (brisk::http::EvaluatePreconditions(ctx.request(), {.exists = false}) ==
+            brisk::http::Precondition::kFailed) {
+          return Response::Status(412);
+        }
         Response r;
         r.status = 200;
         r.body = std::move(ctx.mutable_request().mutable_body());

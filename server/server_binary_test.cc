@@ -16,15 +16,16 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "testing/temp_dir.h"
 #include "server/testing/raw_client.h"
 #include "server/testing/server_process.h"
+#include "testing/temp_dir.h"
 
 namespace brisk {
 namespace {
@@ -170,6 +171,29 @@ void ExpectStartFails(const std::vector<std::string>& extra, int exit_code,
   ASSERT_TRUE(WIFEXITED(status)) << status;
   EXPECT_EQ(WEXITSTATUS(status), exit_code);
   EXPECT_NE(ReadFile(err).find(reason), std::string::npos) << ReadFile(err);
+}
+
+// RFC 9110 §13.1.1: the demo's POST /echo keeps no representation (GET
+// /echo is 405), so If-Match (a tag or *) is false, 412, and the body is
+// not echoed; If-None-Match: * is true, and the method is performed.
+TEST(ServerBinaryTest, EchoJudgesPreconditionsBeforeActing) {
+  ServerProcess server(kFlags);
+  ASSERT_NE(server.port(), 0);
+  RawClient c(server.port());
+  auto post = [](const std::string& field) {
+    return "POST /echo HTTP/1.1\r\nHost: t\r\n" + field + "\r\nContent-Length: 2\r\n\r\nhi";
+  };
+  ASSERT_TRUE(c.Send(post("If-Match: \"x\"") + post("If-Match: *") + post("If-None-Match: *") +
+                     post("If-None-Match: \"x\"") + post("X-Plain: 1")));
+  for (const auto& [status, body] : std::vector<std::pair<int, std::string>>{
+           {412, ""}, {412, ""}, {200, "hi"}, {200, "hi"}, {200, "hi"}}) {
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, status);
+    if (status == 200) {
+      EXPECT_EQ(r->body, body);
+    }
+  }
 }
 
 TEST(ServerBinaryTest, UnknownIoIsAUsageError) {

@@ -11,6 +11,7 @@
 #include "absl/strings/string_view.h"
 #include "examples/fraud_scoring/json_format.h"
 #include "examples/fraud_scoring/transaction.h"
+#include "http/conditional.h"
 
 namespace brisk::fraud_scoring {
 namespace {
@@ -112,6 +113,15 @@ std::vector<http::Response> ScoringService::ScoreBatch(
           http::Response::Json(415, ErrorJson("Content-Encoding \"" + coding +
                                               "\" is not supported: send the body unencoded"));
       responses[i].AddHeader("Accept-Encoding", "identity");
+      continue;
+    }
+    // /score keeps no representation (GET /score is 405): a precondition
+    // asking for one is false, before the body is read (RFC 9110 §13.1.1,
+    // §13.2.1: after what the head alone decides, as the 415 above).
+    if (http::EvaluatePreconditions(batch[i]->request(), {.exists = false}) ==
+        http::Precondition::kFailed) {
+      responses[i] = http::Response::Json(
+          412, ErrorJson("a precondition failed: /score has no current representation"));
       continue;
     }
     absl::Status s = parser->Parse(batch[i]->request().body(), &txn);

@@ -149,6 +149,35 @@ TEST_F(ScoringServiceTest, AnEncodedBodyIs415WithAcceptEncoding) {
   EXPECT_EQ(ScoreOf(out[3].body), golden_.scores[2]);
 }
 
+// RFC 9110 13.1.1: /score keeps no representation, so If-Match (a tag or
+// *) is false: 412, judged before the body is read (a bad body does not
+// turn it into a 400), after the head's own 415. If-None-Match: * is true.
+// In a batch each member is judged on its own.
+TEST_F(ScoringServiceTest, IfMatchIs412AndIfNoneMatchStarIsScored) {
+  auto With = [&](std::string_view fields, const std::string& body) {
+    auto r =
+        FakeRequest::Parse("POST /score HTTP/1.1\r\nHost: t\r\n" + std::string(fields) +
+                           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return *std::move(r);
+  };
+  auto tag = With("If-Match: \"v1\"\r\n", Row(1));
+  auto star = With("If-Match: *\r\n", "not json");
+  auto none = With("If-None-Match: *\r\n", Row(2));
+  auto encoded = With("If-Match: *\r\nContent-Encoding: gzip\r\n", Row(3));
+  std::vector<http::Response> out = service_->ScoreBatch(
+      {&tag->context(), &star->context(), &none->context(), &encoded->context()});
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[0].status, 412);
+  EXPECT_THAT(out[0].body, HasSubstr("precondition"));
+  EXPECT_THAT(std::string(out[0].Header("Content-Type").value_or("")),
+              HasSubstr("application/json"));
+  EXPECT_EQ(out[1].status, 412);
+  EXPECT_EQ(out[2].status, 200);
+  EXPECT_EQ(ScoreOf(out[2].body), golden_.scores[2]);
+  EXPECT_EQ(out[3].status, 415);
+}
+
 // RFC 9110 15.5.14: a body over the parser's 64 KiB limit is 413 Content
 // Too Large, with the same JSON error body as a 400; in a batch it is
 // answered on its own and its neighbours are still scored.
