@@ -737,7 +737,8 @@ int RequestParser::FinishHead() {
     return 0;
   }
   if (r.has_content_length_) {
-    if (r.content_length_ > limits_.max_body_bytes) return kPayloadTooLarge;
+    // With a limit per request, it is known once the path is (CompleteHead).
+    if (!body_limit_of_ && r.content_length_ > limits_.max_body_bytes) return kPayloadTooLarge;
     remaining_ = r.content_length_;
     state_ = remaining_ == 0 ? State::kComplete : State::kBody;
     return 0;
@@ -798,6 +799,13 @@ int RequestParser::CompleteHead() {
   if (path_unfinished()) {  // rarely: the common path makes no call
     if (const int status = FinishPath(); status != 0) return status;
   }
+  body_limit_ = limits_.max_body_bytes;
+  if (body_limit_of_ && (request_.chunked_ || remaining_ > 0)) {
+    body_limit_ = body_limit_of_(request_);
+    if (request_.has_content_length_ && request_.content_length_ > body_limit_) {
+      return kPayloadTooLarge;
+    }
+  }
   if (state_ == State::kBody) {
     request_.body_.reserve(std::min<uint64_t>(remaining_, 64 * 1024));
   }
@@ -845,8 +853,7 @@ int RequestParser::FeedBody(std::string_view chunk, size_t* used) {
       case State::kChunkData: {
         const size_t n =
             static_cast<size_t>(std::min<uint64_t>(remaining_, chunk.size() - pos));
-        GrowBody(body, n,
-                 state_ == State::kBody ? body.size() + remaining_ : limits_.max_body_bytes);
+        GrowBody(body, n, state_ == State::kBody ? body.size() + remaining_ : body_limit_);
         body.append(chunk.data() + pos, n);
         pos += n;
         remaining_ -= n;
@@ -872,7 +879,7 @@ int RequestParser::FeedBody(std::string_view chunk, size_t* used) {
             *used = pos;
             return kBadRequest;  // overflow
           }
-          if (chunk_size_ > limits_.max_body_bytes - body_total_) {
+          if (chunk_size_ > body_limit_ - body_total_) {
             *used = pos;
             return kPayloadTooLarge;
           }

@@ -43,8 +43,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "http/request.h"
 
@@ -136,6 +138,17 @@ class RequestParser {
   static constexpr size_t kMaxLineSeen = 256;
   const ParserLimits& limits() const { return limits_; }
 
+  // Chooses each request's body limit once its head is whole (a server's
+  // route's own limit, say): called for every request with a body
+  // (Content-Length above 0, or chunked), with request() complete but its
+  // body unread; the result stands in for ParserLimits::max_body_bytes for
+  // that request (above or below it; 413 beyond, at once for a declared
+  // length). Unset (the default): max_body_bytes for every request. Kept
+  // across Reset().
+  void set_body_limit(std::function<uint64_t(const Request& head)> limit) {
+    body_limit_of_ = std::move(limit);
+  }
+
  private:
   enum class State : uint8_t {
     kStart,       // skipping empty lines before the request line
@@ -203,6 +216,9 @@ class RequestParser {
   // Body framing.
   uint64_t remaining_ = 0;   // kBody/kChunkData: bytes still expected
   uint64_t body_total_ = 0;  // chunked: decoded bytes so far
+  // This request's body limit: limits_.max_body_bytes, or body_limit_of_'s.
+  uint64_t body_limit_ = 0;
+  std::function<uint64_t(const Request&)> body_limit_of_;
   uint64_t chunk_size_ = 0;
   uint64_t chunk_ext_bytes_ = 0;
   int chunk_ext_state_ = 0;

@@ -1996,6 +1996,58 @@ TEST(RequestParserTest, LimitsAtTheTopOfSizeTAreNoLimits) {
   }
 }
 
+// set_body_limit: each request's body limit from its head (a route's own),
+// below or above max_body_bytes; a declared length over it is 413 as soon
+// as the head is whole, before any body byte; a chunked body as it grows
+// past it. Asked only of requests with a body, with the path decoded.
+TEST(RequestParserTest, ABodyLimitPerRequestFromItsHead) {
+  RequestParser parser(ParserLimits{.max_body_bytes = 100});
+  std::vector<std::string> asked;
+  parser.set_body_limit([&asked](const Request& head) -> uint64_t {
+    asked.emplace_back(head.path());
+    return head.path() == "/small" ? 10 : 1000;
+  });
+  auto feed = [&parser](const std::string& bytes) {
+    parser.Reset();
+    return parser.Feed(bytes);
+  };
+  // Over the path's 10 bytes: 413 from the head alone.
+  ParseResult r = feed("POST /sm%61ll HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n");
+  EXPECT_EQ(r.kind, ParseResult::kError);
+  EXPECT_EQ(r.status, 413);
+  EXPECT_TRUE(parser.head_read());
+  // At it: read whole.
+  r = feed("POST /small HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n0123456789");
+  EXPECT_EQ(r.kind, ParseResult::kComplete);
+  EXPECT_EQ(parser.TakeRequest().body(), "0123456789");
+  // Above max_body_bytes (100) but within the path's 1000.
+  const std::string big(500, 'x');
+  r = feed("POST /big HTTP/1.1\r\nHost: h\r\nContent-Length: 500\r\n\r\n" + big);
+  EXPECT_EQ(r.kind, ParseResult::kComplete);
+  EXPECT_EQ(parser.TakeRequest().body(), big);
+  r = feed("POST /big HTTP/1.1\r\nHost: h\r\nContent-Length: 1001\r\n\r\n");
+  EXPECT_EQ(r.status, 413);
+  // Chunked: 6 + 5 bytes pass 10 at the second chunk's size.
+  r = feed(
+      "POST /small HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "6\r\nabcdef\r\n5\r\n");
+  EXPECT_EQ(r.kind, ParseResult::kError);
+  EXPECT_EQ(r.status, 413);
+  r = feed(
+      "POST /big HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "c8\r\n" +
+      std::string(200, 'y') + "\r\n0\r\n\r\n");
+  EXPECT_EQ(r.kind, ParseResult::kComplete);
+  EXPECT_EQ(parser.TakeRequest().body().size(), 200u);
+  // No body: not asked.
+  r = feed("GET /small HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(r.kind, ParseResult::kComplete);
+  r = feed("POST /small HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(r.kind, ParseResult::kComplete);
+  EXPECT_EQ(asked,
+            (std::vector<std::string>{"/small", "/small", "/big", "/big", "/small", "/big"}));
+}
+
 TEST(RequestParserTest, DefaultLimits) {
   const ParserLimits l;
   EXPECT_EQ(l.max_request_line_bytes, 8u * 1024);

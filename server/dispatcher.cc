@@ -138,6 +138,13 @@ size_t Dispatcher::MetricsRouteOf(const http::Request& head) const {
              : metrics_->num_routes();
 }
 
+uint64_t Dispatcher::BodyLimitOf(const http::Request& head, uint64_t server_limit) const {
+  const http::RouteMatch match = routes_->Match(head.method(), head.path());
+  if (match.kind != http::RouteMatch::kFound) return server_limit;
+  const size_t limit = routes_->route(match.route_id).options.max_body_bytes;
+  return limit > 0 ? limit : server_limit;
+}
+
 Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
                                          SteadyTime arrival, SteadyTime now,
                                          const DispatchHome& home) {

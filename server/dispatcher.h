@@ -70,6 +70,12 @@ class Dispatcher final : public WorkerDelegate {
   // The ServerMetrics index of the route that takes `head` (num_routes():
   // none), for an error answered after the head was read.
   size_t MetricsRouteOf(const http::Request& head) const;
+  // The body limit of the route that takes `head` (RouteOptions::
+  // max_body_bytes), or `server_limit` when it has none or no route takes
+  // it. Any thread (the table is read-only once serving).
+  uint64_t BodyLimitOf(const http::Request& head, uint64_t server_limit) const;
+  // Some route has a body limit of its own: parsers need to ask.
+  bool any_route_body_limit() const { return routes_->any_body_limit(); }
 
   // Reactor thread. When an exchange is made, `request` is moved into it;
   // it is moved back if the request is refused at once. `arrival` (<= now):

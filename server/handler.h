@@ -321,6 +321,14 @@ struct RouteOptions {
   // whatever their deadlines. Without background workers, ignored; with
   // run_inline, AddRoute refuses the route.
   bool background = false;
+  // The largest request body this route takes, in bytes, in place of the
+  // server's max_body_bytes (above or below it): 413 Content Too Large
+  // beyond, from a declared Content-Length as soon as the head is read
+  // (before a 100 Continue, and before the body is sent or stored), or as a
+  // chunked body grows past it. 0 = the server's. More than the server's
+  // max_body_memory (one largest body must fit) makes AddRoute fail
+  // (InvalidArgument).
+  size_t max_body_bytes = 0;
 };
 
 }  // namespace brisk

@@ -280,6 +280,11 @@ absl::Status HttpServer::Impl::AddRoute(Route route) {
         "routes are added before Start (AddRoute, AddAsyncRoute, "
         "AddBatchRoute)");
   }
+  if (route.options.max_body_bytes > options.max_body_memory) {
+    return absl::InvalidArgumentError(
+        "a route's max_body_bytes must be <= the server's max_body_memory (one largest body must "
+        "fit)");
+  }
   Bound(&route.options.deadline);
   Bound(&route.batch_options.max_delay);
   return routes.Add(std::move(route));

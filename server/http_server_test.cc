@@ -1066,6 +1066,65 @@ TEST(ServerOptionsTest, ARouteDeadlineOfForeverMeansNever) {
   server.Stop();
 }
 
+// RouteOptions::max_body_bytes: a route's own body limit, below the
+// server's (413 from the head alone: no 100 Continue, no body needed) or
+// above it (a larger upload on that route only); chunked bodies too.
+TEST(ServerOptionsTest, ARouteHasABodyLimitOfItsOwn) {
+  HttpServer server({.address = "127.0.0.1",
+                     .port = 0,
+                     .io = ::brisk::testing::TestIoBackend(),
+                     .max_body_bytes = 1000,
+                     .max_body_memory = 1 << 20,
+                     .handle_signals = false});
+  auto echo = [](RequestContext& ctx) {
+    return http::Response::Text(200, std::to_string(ctx.request().body().size()));
+  };
+  ASSERT_TRUE(server.AddRoute("POST", "/small", echo, {.max_body_bytes = 10}).ok());
+  ASSERT_TRUE(server.AddRoute("POST", "/upload", echo, {.max_body_bytes = 100000}).ok());
+  ASSERT_TRUE(server.AddRoute("POST", "/plain", echo).ok());
+  EXPECT_EQ(server.AddRoute("POST", "/huge", echo, {.max_body_bytes = 2 << 20}).code(),
+            absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(server.Start().ok());
+  auto post = [](const std::string& path, size_t n, const std::string& extra = "") {
+    return "POST " + path + " HTTP/1.1\r\nHost: t\r\n" + extra +
+           "Content-Length: " + std::to_string(n) + "\r\n\r\n";
+  };
+  {  // Over the route's 10: 413 with nothing of the body sent, no 100.
+    RawClient c(server.port());
+    ASSERT_TRUE(c.Send(post("/small", 11, "Expect: 100-continue\r\n")));
+    std::optional<RawResponse> r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 413);
+    EXPECT_TRUE(c.WaitClosed());
+  }
+  {  // At the limits, and past the server's 1000 on /upload; /plain keeps
+     // the server's.
+    RawClient c(server.port());
+    ASSERT_TRUE(c.Send(post("/small", 10) + std::string(10, 'x') + post("/upload", 50000) +
+                       std::string(50000, 'y') + post("/plain", 1000) + std::string(1000, 'z')));
+    for (const char* size : {"10", "50000", "1000"}) {
+      std::optional<RawResponse> r = c.Read();
+      ASSERT_TRUE(r.has_value());
+      EXPECT_EQ(r->status, 200);
+      EXPECT_EQ(r->body, size);
+    }
+    ASSERT_TRUE(c.Send(post("/plain", 1001)));
+    std::optional<RawResponse> r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 413);
+  }
+  {  // Chunked: 8 + 8 bytes pass /small's 10.
+    RawClient c(server.port());
+    ASSERT_TRUE(
+        c.Send("POST /small HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "8\r\nabcdefgh\r\n8\r\n"));
+    std::optional<RawResponse> r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 413);
+  }
+  server.Stop();
+}
+
 TEST_F(ServerTest, ClientThatNeverReadsIsDisconnected) {
   StartServer({.write_timeout = milliseconds(300)});
   RawClient c(port_);

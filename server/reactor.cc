@@ -236,8 +236,17 @@ void Reactor::OnProxyRefused(const net::SocketAddress& peer, std::string_view wh
 
 std::unique_ptr<http::RequestParser> Reactor::TakeParser() {
   if (parsers_.empty()) {
-    return std::make_unique<http::RequestParser>(
-        env_.context.config->parser_limits);
+    auto parser = std::make_unique<http::RequestParser>(env_.context.config->parser_limits);
+    // Routes with a body limit of their own: each request with a body
+    // asks its route's, as soon as its head is whole (413 before the body
+    // comes, or a 100 Continue goes).
+    if (const Dispatcher* dispatcher = env_.context.dispatcher;
+        dispatcher != nullptr && dispatcher->any_route_body_limit()) {
+      parser->set_body_limit(
+          [dispatcher, server_limit = env_.context.config->parser_limits.max_body_bytes](
+              const http::Request& head) { return dispatcher->BodyLimitOf(head, server_limit); });
+    }
+    return parser;
   }
   std::unique_ptr<http::RequestParser> parser = std::move(parsers_.back());
   parsers_.pop_back();

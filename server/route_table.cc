@@ -61,6 +61,7 @@ absl::Status RouteTable::Add(Route route) {
   while (index < names_.size() && names_[index] != route.pattern) ++index;
   if (index == names_.size()) names_.push_back(route.pattern);
   metrics_index_.push_back(index);
+  any_body_limit_ = any_body_limit_ || route.options.max_body_bytes > 0;
   routes_.push_back(std::move(route));
   return absl::OkStatus();
 }

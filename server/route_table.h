@@ -46,12 +46,15 @@ class RouteTable {
   // among them.
   const std::vector<std::string>& metric_names() const { return names_; }
   size_t metrics_index(size_t id) const { return metrics_index_[id]; }
+  // Some route has a body limit of its own (RouteOptions::max_body_bytes).
+  bool any_body_limit() const { return any_body_limit_; }
 
  private:
   http::Router router_;
   std::vector<Route> routes_;
   std::vector<std::string> names_;
   std::vector<size_t> metrics_index_;
+  bool any_body_limit_ = false;
 };
 
 }  // namespace brisk::internal

@@ -174,9 +174,14 @@ absl::Status ScoringService::Register(HttpServer& server, Batching batching,
   // deadline admission policy) then leaves nothing half-registered, and
   // the caller may retry, say with Batching::kOff.
   absl::Status s;
+  // A body over what the transaction parser reads is refused by the server
+  // from its Content-Length (413 before the body is sent, and before a 100
+  // Continue), not read to be refused.
+  const RouteOptions score_options{.max_body_bytes = TransactionParserOptions{}.max_body_bytes};
   switch (batching) {
     case Batching::kOff:
-      s = server.AddRoute("POST", "/score", [this](RequestContext& ctx) { return ScoreOne(ctx); });
+      s = server.AddRoute(
+          "POST", "/score", [this](RequestContext& ctx) { return ScoreOne(ctx); }, score_options);
       break;
     case Batching::kFixed:
     case Batching::kDeadline:
@@ -185,7 +190,7 @@ absl::Status ScoringService::Register(HttpServer& server, Batching batching,
       s = server.AddBatchRoute(
           "POST", "/score",
           [this](const std::vector<RequestContext*>& batch) { return ScoreBatch(batch); },
-          batch_options);
+          batch_options, score_options);
       break;
   }
   if (!s.ok()) return s;

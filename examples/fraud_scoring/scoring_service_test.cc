@@ -356,7 +356,8 @@ TEST_P(ScoringServerTest, ScoresOverHttpEqualXgboostsOwn) {
     EXPECT_EQ(scores[i], golden_.scores[i]) << i;
   }
   RawClient c(server.port());
-  // A ~70 KB body (under the server's 1 MiB limit, over the parser's 64 KiB).
+  // A ~70 KB body (under the server's 1 MiB limit, over the route's and the
+  // parser's 64 KiB).
   const std::string too_large = Row(0) + std::string(70000, ' ');
   ASSERT_TRUE(c.Send("GET /model HTTP/1.1\r\nHost: t\r\n\r\n"
                      "POST /score HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n[1,2]"
@@ -369,14 +370,17 @@ TEST_P(ScoringServerTest, ScoresOverHttpEqualXgboostsOwn) {
   ASSERT_TRUE(bad.has_value());
   EXPECT_EQ(bad->status, 400);
   EXPECT_THAT(bad->body, HasSubstr("JSON object"));
+  // Refused by the server from its Content-Length (the route's limit is
+  // the parser's), before the body is read; the connection closes.
   auto large = c.Read();
   ASSERT_TRUE(large.has_value());
   EXPECT_EQ(large->status, 413);
   EXPECT_THAT(large->head, HasSubstr("413 Content Too Large"));
-  EXPECT_EQ(large->body, "{\"error\":\"request body is larger than 65536 bytes\"}");
+  EXPECT_TRUE(c.WaitClosed());
   // The metrics page names the model serving.
-  ASSERT_TRUE(c.Send("GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n"));
-  auto metrics = c.Read();
+  RawClient m(server.port());
+  ASSERT_TRUE(m.Send("GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n"));
+  auto metrics = m.Read();
   ASSERT_TRUE(metrics.has_value());
   EXPECT_THAT(metrics->body,
               HasSubstr("\nfraud_model_info{name=\"fraud_gbt\",version=\"1\",sha256=\""
