@@ -32,8 +32,13 @@ void Require(bool ok) {
 }
 
 // A flat description of everything the parser produced.
-std::string Describe(const Request& r, const ParserLimits& limits) {
-  Require(r.body().size() <= limits.max_body_bytes);
+// A body limit per request from its head, as a server's routes give one
+// (RequestParser::set_body_limit): from the path, below and above the
+// small max_body_bytes.
+uint64_t BodyLimitOf(const Request& head) { return (head.path().size() * 37) % 300; }
+
+std::string Describe(const Request& r, const ParserLimits& limits, bool per_request) {
+  Require(r.body().size() <= (per_request ? BodyLimitOf(r) : limits.max_body_bytes));
   Require(r.header_count() <= limits.max_header_count);
   Require(r.version_minor() == 0 || r.version_minor() == 1);
   Require(!r.method().empty() && !r.target().empty());
@@ -78,11 +83,11 @@ std::string Describe(const Request& r, const ParserLimits& limits) {
   return d;
 }
 
-std::vector<std::string> Run(std::string_view input,
-                             const std::vector<size_t>& cuts,
-                             const ParserLimits& limits) {
+std::vector<std::string> Run(std::string_view input, const std::vector<size_t>& cuts,
+                             const ParserLimits& limits, bool per_request) {
   std::vector<std::string> out;
   RequestParser parser(limits);
+  if (per_request) parser.set_body_limit(BodyLimitOf);
   size_t begin = 0;
   std::vector<size_t> ends = cuts;
   ends.push_back(input.size());
@@ -112,7 +117,7 @@ std::vector<std::string> Run(std::string_view input,
       }
       Require(r.consumed <= piece.size());
       Require(parser.headers_complete());
-      out.push_back(Describe(parser.TakeRequest(), limits));
+      out.push_back(Describe(parser.TakeRequest(), limits, per_request));
       piece.remove_prefix(r.consumed);
     }
   }
@@ -135,13 +140,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     limits.max_body_bytes = 64;
     limits.max_chunk_extension_bytes = 8;
   }
-  const std::vector<std::string> whole = Run(input, {}, limits);
+  // Half the inputs (by length) with a body limit per request.
+  const bool per_request = input.size() % 2 == 1;
+  const std::vector<std::string> whole = Run(input, {}, limits, per_request);
   const size_t cut = input.empty() ? 0 : (control >> 1) * input.size() / 128;
-  Require(Run(input, {cut}, limits) == whole);
+  Require(Run(input, {cut}, limits, per_request) == whole);
   if (input.size() <= 4096) {
     std::vector<size_t> every;
     for (size_t i = 1; i < input.size(); ++i) every.push_back(i);
-    Require(Run(input, every, limits) == whole);
+    Require(Run(input, every, limits, per_request) == whole);
   }
   return 0;
 }
