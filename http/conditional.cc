@@ -4,6 +4,7 @@
 #include <array>
 #include <cstddef>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "http/ascii.h"
@@ -94,7 +95,8 @@ std::optional<bool> ListMatches(const Request& request, std::string_view name,
 
 // The date of the one field named `name`; nullopt when there is none, more
 // than one, or it is not an HTTP-date (the field is then ignored).
-std::optional<int64_t> SingleDate(const Request& request, std::string_view name, int64_t now) {
+std::optional<int64_t> SingleDate(const Request& request, std::string_view name,
+                                  std::optional<int64_t> now) {
   std::optional<std::string_view> value;
   for (const HeaderField& f : request.headers()) {
     if (!EqualsIgnoreCase(f.name, name)) continue;
@@ -116,16 +118,25 @@ int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
-// The year (proleptic Gregorian) `seconds` after the epoch falls in
-// (H. Hinnant's civil_from_days).
-int64_t CivilYear(int64_t seconds) {
-  const int64_t z = (seconds >= 0 ? seconds : seconds - 86399) / 86400 + 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+// The civil date and time of day `seconds` after the epoch (proleptic
+// Gregorian; H. Hinnant's civil_from_days), for `seconds` in [0, year 9999].
+struct CivilTime {
+  int64_t year;
+  unsigned month;  // 1..12
+  unsigned day;    // 1..31
+  int64_t time;    // seconds into the day
+};
+
+CivilTime CivilFromSeconds(int64_t seconds) {
+  const int64_t z = seconds / 86400 + 719468;
+  const int64_t era = z / 146097;
   const auto doe = static_cast<unsigned>(z - era * 146097);
   const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
   const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
   const unsigned mp = (5 * doy + 2) / 153;
-  return static_cast<int64_t>(yoe) + era * 400 + (mp >= 10);
+  const unsigned month = mp < 10 ? mp + 3 : mp - 9;
+  return {static_cast<int64_t>(yoe) + era * 400 + (month <= 2), month, doy - (153 * mp + 2) / 5 + 1,
+          seconds % 86400};
 }
 
 bool IsLeap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
@@ -194,12 +205,12 @@ std::optional<int64_t> Seconds(int64_t year, int month0, int day, int64_t time) 
 
 // IMF-fixdate's and rfc850-date's rest after the day name: day, month and
 // year (`year_digits` digits) joined by `sep`, then " " time-of-day " GMT".
-// A two-digit year is placed in the century that puts the date nearest
-// `now` (seconds since the epoch) but not more than 50 years after it
-// (RFC 9110 §5.6.7: such a date is the most recent past year with those
-// digits).
+// A two-digit year is the one with those digits that is not more than 50
+// years after `now` (calendar years) and nearest it (RFC 9110 §5.6.7: a
+// date more than 50 years ahead is the most recent past year with those
+// digits); without `now`, 1970-2069.
 std::optional<int64_t> DayMonthYearGmt(DateReader& r, std::string_view sep, size_t year_digits,
-                                       int64_t now) {
+                                       std::optional<int64_t> now) {
   const std::optional<int> day = r.Digits(2);
   if (!day.has_value() || !r.Literal(sep)) return std::nullopt;
   const std::optional<int> month = r.OneOf(kMonths);
@@ -209,24 +220,31 @@ std::optional<int64_t> DayMonthYearGmt(DateReader& r, std::string_view sep, size
   const std::optional<int64_t> time = TimeOfDay(r);
   if (!time.has_value() || !r.Literal(" GMT") || !r.done()) return std::nullopt;
   if (year_digits != 2) return Seconds(*year, *month, *day, *time);
-  // 50 Gregorian years, in seconds.
-  constexpr int64_t kFiftyYears = (50 * 365 + 12) * int64_t{86400};
-  const int64_t now_year = CivilYear(now);
-  int64_t full = now_year - now_year % 100 + *year;
-  auto at = [&](int64_t y) { return Seconds(y, *month, *day, *time); };
-  std::optional<int64_t> t = at(full);
-  if (t.has_value() && *t > now + kFiftyYears) {
+  if (!now.has_value()) return Seconds(*year + (*year < 70 ? 2000 : 1900), *month, *day, *time);
+  // Within years 0..9999 (a clock far off reads as its nearest end).
+  constexpr int64_t kLast = 253402300799;  // 9999-12-31 23:59:59
+  const CivilTime n = CivilFromSeconds(std::clamp<int64_t>(*now, 0, kLast));
+  // Whether year `y` puts the date more than 50 years after now: compared
+  // field by field, as calendars count years.
+  const auto too_far = [&](int64_t y) {
+    const int64_t ahead = y - n.year;
+    if (ahead != 50) return ahead > 50;
+    return std::make_tuple(*month + 1, *day, *time) >
+           std::make_tuple(static_cast<int>(n.month), static_cast<int>(n.day), n.time);
+  };
+  int64_t full = n.year - n.year % 100 + *year;
+  if (too_far(full)) {
     full -= 100;
-  } else if (std::optional<int64_t> later = at(full + 100);
-             later.has_value() && *later <= now + kFiftyYears) {
+  } else if (!too_far(full + 100)) {
     full += 100;
   }
-  return at(full);
+  // Checked in the year chosen: 29-Feb-00 read as 2100 is no date.
+  return Seconds(full, *month, *day, *time);
 }
 
 }  // namespace
 
-std::optional<int64_t> ParseHttpDate(std::string_view s, int64_t now) {
+std::optional<int64_t> ParseHttpDate(std::string_view s, std::optional<int64_t> now) {
   {  // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
     DateReader r(s);
     if (r.OneOf(kDays).has_value() && r.Literal(", ")) return DayMonthYearGmt(r, " ", 4, now);
@@ -271,9 +289,7 @@ bool HasConditionalField(const Request& request) {
 Precondition EvaluatePreconditions(const Request& request, const Validators& current) {
   if (!HasConditionalField(request)) return Precondition::kNone;
   const bool get_or_head = request.method() == "GET" || request.method() == "HEAD";
-  // Dates are read only against a known last_modified, which stands in for
-  // an unknown now.
-  const int64_t now = current.now.value_or(current.last_modified.value_or(0));
+  const std::optional<int64_t> now = current.now;
   // 1. If-Match; 2. else If-Unmodified-Since.
   if (std::optional<bool> m = ListMatches(request, "If-Match", current, Compare::kStrong);
       m.has_value()) {

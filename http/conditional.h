@@ -45,9 +45,7 @@ struct Validators {
   bool exists = true;
   // The current time, in seconds since the Unix epoch, from the caller's
   // clock: a two-digit year in a date the request sends (the obsolete
-  // rfc850 form) is read near it (ParseHttpDate). nullopt: last_modified
-  // stands in (the request's dates are compared with it, and only when it
-  // is known).
+  // rfc850 form) is read near it (ParseHttpDate). nullopt: 1970-2069.
   std::optional<int64_t> now;
 };
 
@@ -79,11 +77,12 @@ bool HasConditionalField(const Request& request);
 // An HTTP-date (RFC 9110 §5.6.7) as seconds since the Unix epoch: the
 // IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, or the obsolete
 // `Sunday, 06-Nov-94 08:49:37 GMT` and `Sun Nov  6 08:49:37 1994`; nullopt
-// if `s` is none of them. A two-digit year is the one with those digits
-// nearest the time `now` (seconds since the epoch, from the caller's
-// clock) that is at most 50 years after it, as §5.6.7 asks (in 2026: 77 is
-// 1977, 76 is 2076).
-std::optional<int64_t> ParseHttpDate(std::string_view s, int64_t now);
+// if `s` is none of them (or no date: 29-Feb in a year without one). A
+// two-digit year is the one with those digits nearest the time `now`
+// (seconds since the epoch, from the caller's clock; http/ reads none) that
+// is not more than 50 calendar years after it, as §5.6.7 asks (on
+// 2026-12-07: 76 is 2076, 77 is 1977); without `now`, 1970-2069.
+std::optional<int64_t> ParseHttpDate(std::string_view s, std::optional<int64_t> now);
 
 }  // namespace brisk::http
 

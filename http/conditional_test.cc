@@ -1,5 +1,6 @@
 #include "http/conditional.h"
 
+#include <limits>
 #include <optional>
 #include <string>
 
@@ -47,18 +48,37 @@ TEST(ParseHttpDateTest, ATwoDigitYearIsNeverMoreThanFiftyYearsAhead) {
   EXPECT_EQ(ParseHttpDate("Sat, 01 Jan 2105 00:00:00 GMT", kNow), 4260211200);
 }
 
-// Without a time from the caller, the representation's last modification
-// stands in for now when a request's date has a two-digit year.
-TEST(EvaluatePreconditionsTest, ATwoDigitYearIsReadNearLastModifiedWithoutANow) {
+// The caller's now reads a request's two-digit years; without one, they
+// are 1970-2069 (http/ reads no clock), whatever the resource's age.
+TEST(EvaluatePreconditionsTest, ATwoDigitYearIsReadAtTheCallersNow) {
   const Request r70 = Parsed("PUT", "If-Unmodified-Since: Thursday, 01-Jan-70 00:00:00 GMT\r\n");
-  const Request r77 = Parsed("PUT", "If-Unmodified-Since: Saturday, 01-Jan-77 00:00:00 GMT\r\n");
-  // 70 is 2070, after the 2026 modification: unmodified since, go on.
-  EXPECT_EQ(EvaluatePreconditions(r70, {.last_modified = kNow}), Precondition::kNone);
-  // 77 is 1977: modified since, 412.
-  EXPECT_EQ(EvaluatePreconditions(r77, {.last_modified = kNow}), Precondition::kFailed);
-  // A caller's now of 1990 reads 70 as 1970: modified since.
-  EXPECT_EQ(EvaluatePreconditions(r70, {.last_modified = kNow, .now = 631152000}),
-            Precondition::kFailed);
+  const Request r26 = Parsed("PUT", "If-Unmodified-Since: Thursday, 01-Jan-26 00:00:00 GMT\r\n");
+  // Read in 2026, 70 is 2070, after the modification: go on.
+  EXPECT_EQ(EvaluatePreconditions(r70, {.last_modified = kExample, .now = kNow}),
+            Precondition::kNone);
+  // Without a now, 70 is 1970: modified since, 412.
+  EXPECT_EQ(EvaluatePreconditions(r70, {.last_modified = kExample}), Precondition::kFailed);
+  // An old resource (modified in 1970) and 26: 2026 either way, not 1926.
+  EXPECT_EQ(EvaluatePreconditions(r26, {.last_modified = 0}), Precondition::kNone);
+  EXPECT_EQ(EvaluatePreconditions(r26, {.last_modified = 0, .now = kNow}), Precondition::kNone);
+}
+
+// The 50 years are calendar years, to the second; a date the chosen year
+// does not have is none; a clock far outside years 0-9999 does no harm.
+TEST(ParseHttpDateTest, TheFiftyYearsAreCalendarYears) {
+  constexpr int64_t kJune2026Noon = 1780315200;  // 2026-06-01 12:00:00
+  // 2076-06-01 00:00 is 12 h short of 50 years ahead: 2076.
+  EXPECT_EQ(ParseHttpDate("Monday, 01-Jun-76 00:00:00 GMT", kJune2026Noon), 3358195200);
+  EXPECT_EQ(ParseHttpDate("Monday, 01-Jun-76 12:00:00 GMT", kJune2026Noon), 3358238400);
+  // One second past 50 years: 1976.
+  EXPECT_EQ(ParseHttpDate("Monday, 01-Jun-76 12:00:01 GMT", kJune2026Noon), 202478401);
+  // Read in 2060, 00 is 2100, which has no 29 February.
+  EXPECT_FALSE(ParseHttpDate("Monday, 29-Feb-00 00:00:00 GMT", 2840140800).has_value());
+  EXPECT_EQ(ParseHttpDate("Tuesday, 29-Feb-00 00:00:00 GMT", kNow), 951782400);  // 2000
+  for (const int64_t far :
+       {std::numeric_limits<int64_t>::min(), int64_t{-1}, std::numeric_limits<int64_t>::max()}) {
+    EXPECT_TRUE(ParseHttpDate("Sunday, 06-Nov-94 08:49:37 GMT", far).has_value()) << far;
+  }
 }
 
 TEST(ParseHttpDateTest, RefusesWhatIsNoHttpDate) {

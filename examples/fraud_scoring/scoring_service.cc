@@ -116,7 +116,7 @@ std::vector<http::Response> ScoringService::ScoreBatch(
       continue;
     }
     // /score keeps no representation (GET /score is 405): a precondition
-    // asking for one is false, before the body is read (RFC 9110 §13.1.1,
+    // asking for one is false, before the body is parsed (RFC 9110 §13.1.1,
     // §13.2.1: after what the head alone decides, as the 415 above).
     if (http::EvaluatePreconditions(batch[i]->request(), {.exists = false}) ==
         http::Precondition::kFailed) {

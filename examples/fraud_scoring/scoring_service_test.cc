@@ -150,7 +150,7 @@ TEST_F(ScoringServiceTest, AnEncodedBodyIs415WithAcceptEncoding) {
 }
 
 // RFC 9110 13.1.1: /score keeps no representation, so If-Match (a tag or
-// *) is false: 412, judged before the body is read (a bad body does not
+// *) is false: 412, judged before the body is parsed (a bad body does not
 // turn it into a 400), after the head's own 415. If-None-Match: * is true.
 // In a batch each member is judged on its own.
 TEST_F(ScoringServiceTest, IfMatchIs412AndIfNoneMatchStarIsScored) {

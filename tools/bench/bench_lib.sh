@@ -27,17 +27,23 @@ cpu_ns() {
 # writes its pid to, to join (its children and threads follow); pass that
 # path to cpu_quota_cgroup_remove once its processes are gone. cgroup v1
 # (the cpu controller) or v2 (cpu.max); needs root.
-cpu_quota_cgroup() {  # pct
+cpu_quota_cgroup() {  # pct, 10..100
   local pct=$1 period=10000 dir
+  if ! [[ "$pct" =~ ^[0-9]+$ ]] || ((pct < 10 || pct > 100)); then
+    echo "QUOTA: a percentage of one core from 10 to 100, not '$pct'" >&2; return 1
+  fi
   if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
     grep -qw cpu /sys/fs/cgroup/cgroup.controllers || { echo "cgroup v2 has no cpu controller" >&2; return 1; }
+    # Left on: it only lets child groups use the controller.
     grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu > /sys/fs/cgroup/cgroup.subtree_control || return 1
     dir=/sys/fs/cgroup/brisk-bench-$$
-    mkdir "$dir" && echo "$((pct * period / 100)) $period" > "$dir/cpu.max" || return 1
+    mkdir "$dir" || return 1
+    echo "$((pct * period / 100)) $period" > "$dir/cpu.max" || { rmdir "$dir"; return 1; }
   elif [[ -d /sys/fs/cgroup/cpu ]]; then
     dir=/sys/fs/cgroup/cpu/brisk-bench-$$
-    mkdir "$dir" && echo "$period" > "$dir/cpu.cfs_period_us" &&
-      echo "$((pct * period / 100))" > "$dir/cpu.cfs_quota_us" || return 1
+    mkdir "$dir" || return 1
+    { echo "$period" > "$dir/cpu.cfs_period_us" &&
+      echo "$((pct * period / 100))" > "$dir/cpu.cfs_quota_us"; } || { rmdir "$dir"; return 1; }
   else
     echo "no cpu cgroup controller mounted" >&2; return 1
   fi

@@ -15,7 +15,8 @@
 #   held to PCT percent of its core by a CPU cgroup (bench_lib.sh's
 #   cpu_quota_cgroup; root), so the server, not wrk's core, limits each
 #   mode: req/s then compares the servers' CPU cost. Latency includes the
-#   throttling (up to 10 ms periods), the same for every server.
+#   throttling (up to 10 ms periods), the same for every server. A server
+#   that cannot join the group is not started (its modes read 0 req/s).
 # Modes: c64 (keep-alive, 64 connections), pipe16 (16 requests per write),
 #        close (a new connection per request).
 # Pictures: one latency percentile spectrum per mode (c64, close) with every
@@ -76,11 +77,11 @@ OUT=${OUT:-docs/bench}
 export SPECTRUM_DIR=$(mktemp -d /tmp/brisk-bench-spectra.XXXXXX)
 export SPECTRUM_LUA="$PWD/tools/bench/wrk_spectrum.lua"
 export QUOTA_PROCS=""
+trap 'rm -rf "$BIN" "$RUN_COPY" "$SPECTRUM_DIR"; cpu_quota_cgroup_remove "$QUOTA_PROCS"' EXIT
 if [[ -n "${QUOTA:-}" ]]; then
   QUOTA_PROCS=$(cpu_quota_cgroup "$QUOTA")
   echo "servers held to ${QUOTA}% of CPU 0 (cgroup $(dirname "$QUOTA_PROCS"))" >&2
 fi
-trap 'rm -rf "$BIN" "$RUN_COPY" "$SPECTRUM_DIR"; cpu_quota_cgroup_remove "$QUOTA_PROCS"' EXIT
 # The copy also runs wrk with wrk_spectrum.lua in the c64 and close modes, so
 # each run leaves its latency distribution in SPECTRUM_DIR/MODE.NAME.rROUND.csv.
 sed -e "s#^cd \"\$(dirname \"\$0\")\"#cd \"$RUN_DIR\"#" \
@@ -88,7 +89,7 @@ sed -e "s#^cd \"\$(dirname \"\$0\")\"#cd \"$RUN_DIR\"#" \
     -e '/^ *close) /s#wrk -t1#env WRK_SPECTRUM_OUT=${SPECTRUM_DIR}/$mode.$n.r$round.csv wrk -s ${SPECTRUM_LUA} -t1#' \
     -e 's#self) echo ${SELF_PORT:-8080};;#self) echo ${SELF_PORT:-8080};; uring) echo ${URING_PORT};;#' \
     -e 's#^\(    self) .*\)$#\1\n    uring)   exec taskset -c 0 ${URING_CMD} ;;#' \
-    -e 's#^start() {$#start() {\n  [ -n "${QUOTA_PROCS:-}" ] \&\& echo $BASHPID > "$QUOTA_PROCS"#' \
+    -e 's#^start() {$#start() {\n  if [ -n "${QUOTA_PROCS:-}" ] \&\& ! echo $BASHPID > "$QUOTA_PROCS"; then echo "cannot join $QUOTA_PROCS" >\&2; exit 1; fi#' \
     "$RUN_SH" > "$RUN_COPY"
 
 RESULTS=$(bash "$RUN_COPY" "$SECONDS_PER_RUN" $PEERS "${SELVES[@]}")
