@@ -470,13 +470,18 @@ TEST(DeadlinePolicyBatchTest, ABatchThatCannotGrowRunsAtOnce) {
   }
 }
 
+// One worker, one deadline-policy route whose batches are expected to take
+// 50 ms: the closed-loop clients' tests below.
+DeadlinePolicyOptions OneFiftyMsRoute() {
+  return {.workers = 1,
+          .batch = {BatchFormerOptions{.max_batch = 16, .expected_fixed_cost = milliseconds(50)}}};
+}
+
 // The policy tells the former which arrivals find a batch running: one
 // client's requests, each sent after the last answer, never wait for
 // company on a free worker; arrivals that come while a batch runs do.
 TEST(DeadlinePolicyBatchTest, OnlyArrivalsThatFindCompanyWaitForMore) {
-  DeadlinePolicy p(
-      {.workers = 1,
-       .batch = {BatchFormerOptions{.max_batch = 16, .expected_fixed_cost = milliseconds(50)}}});
+  DeadlinePolicy p(OneFiftyMsRoute());
   SteadyTime t = kT0;
   std::vector<Refusal> refused;
   uint64_t id = 0;
@@ -519,9 +524,7 @@ TEST(DeadlinePolicyBatchTest, OnlyArrivalsThatFindCompanyWaitForMore) {
 // for a fourth; Finished() lets a batch's clients send again, so when one
 // of them then sends alone, the others may still come, and it waits.
 TEST(DeadlinePolicyBatchTest, ClosedLoopClientsAreNotHeldForOneMore) {
-  DeadlinePolicy p(
-      {.workers = 1,
-       .batch = {BatchFormerOptions{.max_batch = 16, .expected_fixed_cost = milliseconds(50)}}});
+  DeadlinePolicy p(OneFiftyMsRoute());
   SteadyTime t = kT0;
   std::vector<Refusal> refused;
   uint64_t id = 0;
