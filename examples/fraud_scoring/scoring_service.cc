@@ -1,5 +1,6 @@
 #include "examples/fraud_scoring/scoring_service.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <string_view>
@@ -176,8 +177,11 @@ absl::Status ScoringService::Register(HttpServer& server, Batching batching,
   absl::Status s;
   // A body over what the transaction parser reads is refused by the server
   // from its Content-Length (413 before the body is sent, and before a 100
-  // Continue), not read to be refused.
-  const RouteOptions score_options{.max_body_bytes = TransactionParserOptions{}.max_body_bytes};
+  // Continue), not read to be refused. A server whose own limit is lower
+  // keeps it: an operator's --max_body_bytes holds on /score too.
+  const RouteOptions score_options{.max_body_bytes =
+                                       std::min<uint64_t>(TransactionParserOptions{}.max_body_bytes,
+                                                          server.options().max_body_bytes)};
   switch (batching) {
     case Batching::kOff:
       s = server.AddRoute(

@@ -389,6 +389,38 @@ TEST_P(ScoringServerTest, ScoresOverHttpEqualXgboostsOwn) {
   server.Stop();
 }
 
+// An operator who lowers the server's body limit (--max_body_bytes) below
+// the transaction parser's 64 KiB gets it on /score too: a body over it is
+// 413 from the head, one under it is scored.
+TEST_P(ScoringServerTest, AServerBodyLimitBelowTheParsersHoldsOnScore) {
+  HttpServer server({.address = "127.0.0.1",
+                     .port = 0,
+                     .workers = 1,
+                     .max_body_bytes = 1000,
+                     .handle_signals = false});
+  ASSERT_TRUE(service_
+                  ->Register(server, GetParam(),
+                             {.max_batch = 4, .max_delay = std::chrono::milliseconds(2)})
+                  .ok());
+  ASSERT_TRUE(server.Start().ok());
+  const std::string fits = Row(0) + std::string(1000 - Row(0).size(), ' ');
+  const std::string over = fits + " ";
+  RawClient c(server.port());
+  ASSERT_TRUE(
+      c.Send("POST /score HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(fits.size()) +
+             "\r\n\r\n" + fits + "POST /score HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+             std::to_string(over.size()) + "\r\n\r\n" + over));
+  auto scored = c.Read();
+  ASSERT_TRUE(scored.has_value());
+  EXPECT_EQ(scored->status, 200);
+  EXPECT_EQ(ScoreOf(scored->body), golden_.scores[0]);
+  auto refused = c.Read();
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status, 413);
+  EXPECT_TRUE(c.WaitClosed());
+  server.Stop();
+}
+
 INSTANTIATE_TEST_SUITE_P(Batching, ScoringServerTest,
                          ::testing::Values(Batching::kDeadline, Batching::kFixed,
                                            Batching::kOff));
