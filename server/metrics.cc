@@ -181,6 +181,42 @@ void ServerMetrics::AppendEstimates(std::string_view name,
   }
 }
 
+void ServerMetrics::AppendBatchFamilies(std::string* out) const {
+  *out +=
+      "# HELP brisk_batch_size Requests per batch, by route.\n"
+      "# TYPE brisk_batch_size histogram\n";
+  for (size_t route = 0; route + 1 < routes_.size(); ++route) {
+    const RouteMetrics* r = routes_[route].get();
+    if (!r->batch && r->batch_size.count() == 0) continue;
+    r->batch_size.AppendPrometheus("brisk_batch_size",
+                                   absl::StrCat("route=\"", LabelValue(r->name), "\""), out);
+  }
+  *out +=
+      "# HELP brisk_batch_wait_seconds How long a batch's oldest request "
+      "waited for the batch to start, by route.\n"
+      "# TYPE brisk_batch_wait_seconds histogram\n";
+  for (size_t route = 0; route + 1 < routes_.size(); ++route) {
+    const RouteMetrics* r = routes_[route].get();
+    if (!r->batch && r->batch_wait.count() == 0) continue;
+    r->batch_wait.AppendPrometheus("brisk_batch_wait_seconds",
+                                   absl::StrCat("route=\"", LabelValue(r->name), "\""), out);
+  }
+  *out +=
+      "# HELP brisk_batch_cost_seconds The learned batch cost model "
+      "a + b*n per route (term=\"fixed\" is a, term=\"per_item\" is b).\n"
+      "# TYPE brisk_batch_cost_seconds gauge\n";
+  for (size_t route = 0; route + 1 < routes_.size(); ++route) {
+    const RouteMetrics* r = routes_[route].get();
+    if (!r->has_batch_cost.load(std::memory_order_relaxed)) continue;
+    absl::StrAppendFormat(
+        out, "brisk_batch_cost_seconds{route=\"%s\",term=\"fixed\"} %.9f\n", LabelValue(r->name),
+        static_cast<double>(r->batch_fixed_ns.load(std::memory_order_relaxed)) / 1e9);
+    absl::StrAppendFormat(
+        out, "brisk_batch_cost_seconds{route=\"%s\",term=\"per_item\"} %.9f\n", LabelValue(r->name),
+        static_cast<double>(r->batch_per_item_ns.load(std::memory_order_relaxed)) / 1e9);
+  }
+}
+
 void ServerMetrics::AppendPrometheus(std::string* out) const {
   auto load = [](const auto& a) {
     return static_cast<int64_t>(a.load(std::memory_order_relaxed));
@@ -259,40 +295,15 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
       "deviation); below the handler time for a stream, above it for an "
       "async answer.",
       &RouteMetrics::answer_estimate, out);
-  // Batch routes.
-  *out += "# HELP brisk_batch_size Requests per batch, by route.\n"
-          "# TYPE brisk_batch_size histogram\n";
+  // Batch routes: the three families only on a server that has one (a
+  // family with no samples would only say the server could batch).
+  bool any_batch = false;
   for (size_t route = 0; route + 1 < routes_.size(); ++route) {
     const RouteMetrics* r = routes_[route].get();
-    if (!r->batch && r->batch_size.count() == 0) continue;
-    r->batch_size.AppendPrometheus(
-        "brisk_batch_size", absl::StrCat("route=\"", LabelValue(r->name), "\""), out);
+    any_batch = any_batch || r->batch || r->batch_size.count() > 0 ||
+                r->has_batch_cost.load(std::memory_order_relaxed);
   }
-  *out += "# HELP brisk_batch_wait_seconds How long a batch's oldest request "
-          "waited for the batch to start, by route.\n"
-          "# TYPE brisk_batch_wait_seconds histogram\n";
-  for (size_t route = 0; route + 1 < routes_.size(); ++route) {
-    const RouteMetrics* r = routes_[route].get();
-    if (!r->batch && r->batch_wait.count() == 0) continue;
-    r->batch_wait.AppendPrometheus(
-        "brisk_batch_wait_seconds",
-        absl::StrCat("route=\"", LabelValue(r->name), "\""), out);
-  }
-  *out += "# HELP brisk_batch_cost_seconds The learned batch cost model "
-          "a + b*n per route (term=\"fixed\" is a, term=\"per_item\" is b).\n"
-          "# TYPE brisk_batch_cost_seconds gauge\n";
-  for (size_t route = 0; route + 1 < routes_.size(); ++route) {
-    const RouteMetrics* r = routes_[route].get();
-    if (!r->has_batch_cost.load(std::memory_order_relaxed)) continue;
-    absl::StrAppendFormat(
-        out, "brisk_batch_cost_seconds{route=\"%s\",term=\"fixed\"} %.9f\n",
-        LabelValue(r->name),
-        static_cast<double>(r->batch_fixed_ns.load(std::memory_order_relaxed)) / 1e9);
-    absl::StrAppendFormat(
-        out, "brisk_batch_cost_seconds{route=\"%s\",term=\"per_item\"} %.9f\n",
-        LabelValue(r->name),
-        static_cast<double>(r->batch_per_item_ns.load(std::memory_order_relaxed)) / 1e9);
-  }
+  if (any_batch) AppendBatchFamilies(out);
   // The routes' shares of the two gauges below (the unmatched route never
   // offloads a request).
   const auto append_route_gauge = [&](std::string_view name, std::string_view help,

@@ -262,6 +262,9 @@ class ServerMetrics {
   void AppendEstimates(std::string_view name, std::string_view help,
                        EstimateGauge RouteMetrics::*member,
                        std::string* out) const;
+  // Appends the batch routes' families: brisk_batch_size, _wait_seconds
+  // and _cost_seconds.
+  void AppendBatchFamilies(std::string* out) const;
 
   std::vector<std::unique_ptr<RouteMetrics>> routes_;
 };

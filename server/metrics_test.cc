@@ -86,6 +86,25 @@ TEST(ServerMetricsTest, ExportsRoutesStatusesAndGauges) {
   EXPECT_THAT(out, HasSubstr("# TYPE brisk_receive_lag_seconds histogram\n"));
 }
 
+// The batch families are written by a server that forms batches, not as
+// empty families on every other server.
+TEST(ServerMetricsTest, BatchFamiliesOnlyWhereARouteFormsBatches) {
+  ServerMetrics plain({"/hello"});
+  std::string out;
+  plain.AppendPrometheus(&out);
+  EXPECT_THAT(out, HasSubstr("brisk_requests_total"));
+  EXPECT_THAT(out, Not(HasSubstr("brisk_batch")));
+
+  ServerMetrics batching({"/hello", "/score"});
+  batching.route(1).batch = true;
+  out.clear();
+  batching.AppendPrometheus(&out);
+  EXPECT_THAT(out, HasSubstr("# TYPE brisk_batch_size histogram\n"));
+  EXPECT_THAT(out, HasSubstr("brisk_batch_size_count{route=\"/score\"} 0\n"));
+  EXPECT_THAT(out, HasSubstr("# TYPE brisk_batch_cost_seconds gauge\n"));
+  EXPECT_THAT(out, Not(HasSubstr("brisk_batch_size_count{route=\"/hello\"}")));
+}
+
 // The text format is UTF-8, and a scraper refuses a whole page over one
 // invalid label value: a route name holding other bytes (a pattern is a
 // decoded path) is written as valid UTF-8, its stray bytes read as Latin-1.
