@@ -66,17 +66,22 @@ std::optional<bool> ListMatches(const Request& request, std::string_view name,
     if (!EqualsIgnoreCase(f.name, name)) continue;
     present = true;
     std::string_view value = TrimOws(f.value);
-    if (value == "*") {
-      matched = matched || current.exists;
-      continue;
-    }
     // #entity-tag: elements separated by commas and OWS (empty ones
     // ignored, RFC 9110 §5.6.1.2; not ForEachListElement: an opaque tag
     // may hold a comma); an element that is no entity tag ends the field's
-    // list (it matches nothing).
+    // list (it matches nothing). The grammar is "*" / #entity-tag, but
+    // field lines may be combined into one list (§5.3) without changing
+    // the meaning: a "*" element means "any current representation"
+    // wherever it stands, on its own line or beside tags.
     while (!value.empty()) {
       if (value.front() == ',' || IsOws(value.front())) {
         value.remove_prefix(1);
+        continue;
+      }
+      if (value.front() == '*') {
+        value = TrimOws(value.substr(1));
+        if (!value.empty() && value.front() != ',') break;
+        matched = matched || current.exists;
         continue;
       }
       std::optional<EntityTag> tag = TakeEntityTag(&value);

@@ -143,6 +143,26 @@ TEST(EvaluatePreconditionsTest, IfMatchStarAsksWhetherTheResourceExists) {
             Precondition::kNotModified);
 }
 
+// Field lines combined into one list mean what the lines meant (RFC 9110
+// §5.3): a "*" beside tags counts as it does on a line of its own.
+TEST(EvaluatePreconditionsTest, AStarMeansTheSameOnItsOwnLineOrInAList) {
+  for (const char* fields : {"If-None-Match: \"a\"\r\nIf-None-Match: *\r\n",
+                             "If-None-Match: \"a\", *\r\n", "If-None-Match: *, \"a\"\r\n"}) {
+    EXPECT_EQ(EvaluatePreconditions(Parsed("GET", fields), {}), Precondition::kNotModified)
+        << fields;
+    EXPECT_EQ(EvaluatePreconditions(Parsed("GET", fields), {.exists = false}), Precondition::kNone)
+        << fields;
+  }
+  for (const char* fields : {"If-Match: \"a\"\r\nIf-Match: *\r\n", "If-Match: \"a\", *\r\n"}) {
+    EXPECT_EQ(EvaluatePreconditions(Parsed("PUT", fields), {}), Precondition::kNone) << fields;
+    EXPECT_EQ(EvaluatePreconditions(Parsed("PUT", fields), {.exists = false}),
+              Precondition::kFailed)
+        << fields;
+  }
+  // "*x" is no element: it ends the list and matches nothing.
+  EXPECT_EQ(EvaluatePreconditions(Parsed("GET", "If-None-Match: *x\r\n"), {}), Precondition::kNone);
+}
+
 TEST(EvaluatePreconditionsTest, IfNoneMatchComparesWeakly) {
   const Validators weak{.etag = "W/\"v2\""};
   EXPECT_EQ(EvaluatePreconditions(Parsed("GET", "If-None-Match: \"v2\"\r\n"), weak),
