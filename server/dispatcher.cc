@@ -83,6 +83,14 @@ bool IsImplicitOptions(std::string_view method, const http::RouteMatch& match) {
 }
 
 // The answer to a request no route takes.
+// The server's own 200 to OPTIONS: Content-Length: 0 (RFC 9110 9.3.7) and
+// no Content-Type, there being no content to describe.
+http::Response NoContent200() {
+  http::Response r;
+  r.status = 200;
+  return r;
+}
+
 http::Response RoutingFailure(std::string_view method, const http::RouteMatch& match) {
   if (match.kind == http::RouteMatch::kNotImplemented) {
     // A method this server does not know for any resource (RFC 9110
@@ -92,8 +100,8 @@ http::Response RoutingFailure(std::string_view method, const http::RouteMatch& m
   if (match.kind == http::RouteMatch::kMethodNotAllowed) {
     // What the path's routes take, and OPTIONS, answered here: 200 with no
     // content (Content-Length: 0), as OPTIONS *; any other method is 405.
-    http::Response r = IsImplicitOptions(method, match) ? http::Response::Text(200, "")
-                                                        : http::Response::Status(405);
+    http::Response r =
+        IsImplicitOptions(method, match) ? NoContent200() : http::Response::Status(405);
     r.AddHeader("Allow", match.allow);  // with OPTIONS (RouteTable::Match)
     return r;
   }
@@ -158,7 +166,7 @@ Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
     // OPTIONS * (the parser admits the asterisk-form for OPTIONS only): a
     // question about the server in general (RFC 9110 9.3.7). The answer
     // lists the methods some route here accepts.
-    out.response = http::Response::Text(200, "");  // Content-Length: 0
+    out.response = NoContent200();
     out.response->AddHeader("Allow", routes_->ServerWideAllow());
     return out;
   }

@@ -544,6 +544,7 @@ TEST(OptionsTest, OptionsOnARoutedPathIsAnsweredWithItsMethods) {
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->Header("content-length"), "0");
+  EXPECT_EQ(r->Header("content-type"), "");  // no content to describe
   EXPECT_EQ(r->Header("allow"), "GET, HEAD, OPTIONS");
   r = c.Read();  // its body read, not taken for the next request
   ASSERT_TRUE(r.has_value());
@@ -592,6 +593,7 @@ TEST_F(ServerTest, OptionsAsteriskDescribesTheServer) {
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->Header("content-length"), "0");
+  EXPECT_EQ(r->Header("content-type"), "");
   EXPECT_THAT(r->Header("allow"), HasSubstr("GET, HEAD"));
   EXPECT_THAT(r->Header("allow"), HasSubstr("OPTIONS"));
   EXPECT_THAT(r->Header("allow"), HasSubstr("POST"));  // /echo
