@@ -279,6 +279,18 @@ absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
     if (absl::StartsWith(flag, "--tls.")) flag[5] = '_';  // --tls_handshake_timeout
     return absl::InvalidArgumentError(flag);
   }
+  // A TLS setting changed without TLS: the operator meant TLS, and would
+  // otherwise get cleartext with only the "listening on http://" line to
+  // say so. (Its default, given explicitly, changes nothing.)
+  if (!o.tls.enabled()) {
+    for (const char* name : {"tls_min_version", "tls_handshake_timeout"}) {
+      const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+      if (flag != nullptr && flag->CurrentValue() != flag->DefaultValue()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", name, " needs --tls_cert and --tls_key"));
+      }
+    }
+  }
   return o;
 }
 

@@ -8,8 +8,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -26,7 +29,7 @@ constexpr char kConfirm[] = "OK\n";
 
 }  // namespace
 
-absl::StatusOr<Takeover> Takeover::Request(const std::string& path) {
+absl::StatusOr<Takeover> Takeover::Request(const std::string& path, int cancel_fd) {
   absl::StatusOr<net::UniqueFd> conn = net::ConnectUnix(path, kHandoverExchangeTimeout);
   if (!conn.ok()) return conn.status();
   // Only from this user (or root), as the old process gives only to them:
@@ -39,6 +42,21 @@ absl::StatusOr<Takeover> Takeover::Request(const std::string& path) {
   }
   absl::Status s = net::SendWithFds(conn->get(), kRequest, {});
   if (!s.ok()) return s;
+  // The reply, or a reason to give up first (`cancel_fd`).
+  const auto give_up_at = std::chrono::steady_clock::now() + kHandoverExchangeTimeout;
+  for (;;) {
+    pollfd fds[2] = {{conn->get(), POLLIN, 0}, {cancel_fd, POLLIN, 0}};
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        give_up_at - std::chrono::steady_clock::now());
+    const int n = poll(fds, cancel_fd >= 0 ? 2 : 1, std::max<int64_t>(left.count(), 0));
+    if (n < 0 && errno == EINTR) continue;
+    if (cancel_fd >= 0 && fds[1].revents != 0) {
+      return absl::CancelledError(
+          "stopped while waiting for the running server's listening sockets; nothing was taken "
+          "over");
+    }
+    break;  // the reply, a timeout or an error: ReceiveWithFds says which
+  }
   std::string reply;
   std::vector<net::UniqueFd> fds;
   s = net::ReceiveWithFds(conn->get(), &reply, &fds, kMaxHandoverListeners);
@@ -50,6 +68,16 @@ absl::StatusOr<Takeover> Takeover::Request(const std::string& path) {
         absl::StrCat("handover: unexpected reply from ", path, ": ", reply));
   }
   Takeover t;
+  // The traits after the count: "key=value" words.
+  std::string_view rest = std::string_view(reply).substr(0, reply.find('\n'));
+  while (!rest.empty()) {
+    const size_t space = rest.find(' ');
+    const std::string_view word = rest.substr(0, space);
+    rest = space == std::string_view::npos ? std::string_view() : rest.substr(space + 1);
+    const size_t eq = word.find('=');
+    if (eq == std::string_view::npos) continue;  // "LISTENERS", the count
+    t.traits_.emplace_back(word.substr(0, eq), word.substr(eq + 1));
+  }
   t.conn_ = *std::move(conn);
   for (net::UniqueFd& fd : fds) {
     absl::StatusOr<net::Listener> l = net::Listener::Adopt(std::move(fd));
@@ -57,6 +85,13 @@ absl::StatusOr<Takeover> Takeover::Request(const std::string& path) {
     t.listeners_.push_back(*std::move(l));
   }
   return t;
+}
+
+std::optional<std::string> Takeover::trait(std::string_view key) const {
+  for (const auto& [k, v] : traits_) {
+    if (k == key) return v;
+  }
+  return std::nullopt;
 }
 
 absl::Status Takeover::Confirm() {
@@ -67,7 +102,8 @@ absl::Status Takeover::Confirm() {
 
 absl::StatusOr<std::unique_ptr<HandoverService>> HandoverService::Start(
     const std::string& path, const std::vector<int>& listener_fds,
-    absl::AnyInvocable<void()> on_confirmed, std::chrono::milliseconds exchange_timeout) {
+    absl::AnyInvocable<void()> on_confirmed, std::chrono::milliseconds exchange_timeout,
+    std::string traits) {
   absl::StatusOr<net::UniqueFd> listen = net::ListenUnix(path);
   if (!listen.ok()) return listen.status();
   net::UniqueFd wake(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -80,7 +116,7 @@ absl::StatusOr<std::unique_ptr<HandoverService>> HandoverService::Start(
   }
   std::unique_ptr<HandoverService> service(
       new HandoverService(path, *std::move(listen), std::move(wake), std::move(fds),
-                          std::move(on_confirmed), exchange_timeout));
+                          std::move(on_confirmed), exchange_timeout, std::move(traits)));
   HandoverService* const raw = service.get();
   absl::StatusOr<std::thread> t = internal::StartServerThread("the handover thread", [raw] {
     pthread_setname_np(pthread_self(), "brisk-handover");
@@ -95,9 +131,10 @@ absl::StatusOr<std::unique_ptr<HandoverService>> HandoverService::Start(
 HandoverService::HandoverService(std::string path, net::UniqueFd listen, net::UniqueFd wake,
                                  std::vector<net::UniqueFd> fds,
                                  absl::AnyInvocable<void()> on_confirmed,
-                                 std::chrono::milliseconds exchange_timeout)
+                                 std::chrono::milliseconds exchange_timeout, std::string traits)
     : path_(std::move(path)),
       exchange_timeout_(exchange_timeout),
+      traits_(std::move(traits)),
       listen_(std::move(listen)),
       wake_(std::move(wake)),
       fds_(std::move(fds)),
@@ -184,8 +221,9 @@ bool HandoverService::Answer(int conn) {
     if (fds_.empty()) return false;  // closed: shutting down already
     std::vector<int> raw;
     for (const net::UniqueFd& fd : fds_) raw.push_back(fd.get());
-    if (absl::Status sent =
-            net::SendWithFds(conn, absl::StrCat("LISTENERS ", raw.size(), "\n"), raw);
+    if (absl::Status sent = net::SendWithFds(
+            conn, absl::StrCat("LISTENERS ", raw.size(), traits_.empty() ? "" : " ", traits_, "\n"),
+            raw);
         !sent.ok()) {
       SayOnStderr("handover socket %s: could not send the listening sockets: %s", path_.c_str(),
                   std::string(sent.message()).c_str());

@@ -6,6 +6,7 @@
 #include "server/handover.h"
 
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -19,13 +20,16 @@
 #include <thread>
 #include <utility>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "net/socket.h"
 #include "net/testing/other_user.h"
+#include "net/unix_socket.h"
 #include "server/http_server.h"
 #include "server/testing/gate.h"
 #include "server/testing/raw_client.h"
 #include "testing/temp_dir.h"
+#include "tls/testing/test_certs.h"
 
 namespace brisk {
 namespace {
@@ -242,6 +246,109 @@ TEST(HandoverTest, RefusesToTakeOverAnotherAddressOrPort) {
   EXPECT_TRUE(a->WaitDrained(std::chrono::seconds(20)));
   a->Stop();
   b->Stop();
+}
+
+// What the port speaks must not change under its clients: a server that
+// would serve an HTTPS port in cleartext, or read a balancer's PROXY
+// headers as requests (or expect them where none come), refuses the
+// takeover, and the running one goes on. It took the port silently.
+TEST(HandoverTest, RefusesToTakeOverAPortThatSpeaksAnotherProtocol) {
+  const auto dir = ::brisk::testing::TempDir::Short("brisk-handover");
+  const std::string path = HandoverPath(dir);
+  const tls::testing::TestPki& pki = tls::testing::SharedTestPki();
+  ServerOptions https{
+      .address = "127.0.0.1", .port = 0, .handle_signals = false, .handover_socket = path};
+  https.tls.cert_chain_file = dir.Write("chain.pem", pki.server_ecdsa.chain_pem);
+  https.tls.key_file = dir.Write("key.pem", pki.server_ecdsa.key_pem);
+  HttpServer a(https);
+  ASSERT_TRUE(a.Start().ok());
+  {
+    HttpServer b(ServerOptions{.address = "127.0.0.1",
+                               .port = a.port(),
+                               .handle_signals = false,
+                               .handover_socket = path});
+    const absl::Status s = b.Start();
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+    EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("scheme=https"));
+  }
+  EXPECT_TRUE(a.ready());
+  a.Stop();
+
+  const auto dir2 = ::brisk::testing::TempDir::Short("brisk-handover");
+  const std::string path2 = HandoverPath(dir2);
+  HttpServer proxied(ServerOptions{.address = "127.0.0.1",
+                                   .port = 0,
+                                   .proxy_protocol = true,
+                                   .handle_signals = false,
+                                   .handover_socket = path2});
+  ASSERT_TRUE(proxied.Start().ok());
+  {
+    HttpServer b(ServerOptions{.address = "127.0.0.1",
+                               .port = proxied.port(),
+                               .handle_signals = false,
+                               .handover_socket = path2});
+    const absl::Status s = b.Start();
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+    EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("proxy_protocol=on"));
+  }
+  EXPECT_TRUE(proxied.ready());
+  // The same protocol is taken over.
+  HttpServer b(ServerOptions{.address = "127.0.0.1",
+                             .port = proxied.port(),
+                             .proxy_protocol = true,
+                             .handle_signals = false,
+                             .handover_socket = path2});
+  ASSERT_TRUE(b.Start().ok());
+  EXPECT_TRUE(proxied.WaitDrained(std::chrono::seconds(20)));
+  proxied.Stop();
+  b.Stop();
+}
+
+// The traits go with the sockets; a service that sends none (an older
+// brisk) leaves them unknown, and its reply is still read.
+TEST(HandoverTest, TraitsTravelWithTheSockets) {
+  const auto dir = ::brisk::testing::TempDir::Short("brisk-handover");
+  const std::string path = HandoverPath(dir);
+  absl::StatusOr<net::Listener> listener = net::Listener::Create("127.0.0.1", 0);
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  for (const std::string traits : {"scheme=https proxy_protocol=off", ""}) {
+    auto service = internal::HandoverService::Start(
+        path, {listener->fd()}, [] {}, internal::kHandoverExchangeTimeout, traits);
+    ASSERT_TRUE(service.ok()) << service.status();
+    absl::StatusOr<internal::Takeover> t = internal::Takeover::Request(path);
+    ASSERT_TRUE(t.ok()) << t.status();
+    EXPECT_EQ(t->listeners().size(), 1u);
+    if (traits.empty()) {
+      EXPECT_FALSE(t->trait("scheme").has_value());
+    } else {
+      EXPECT_EQ(t->trait("scheme"), "https");
+      EXPECT_EQ(t->trait("proxy_protocol"), "off");
+    }
+    EXPECT_FALSE(t->trait("nope").has_value());
+    (*service)->Close();
+  }
+}
+
+// A new process stopped while the running one is slow to answer (paused,
+// swapping) gives up at once and takes nothing: its cancel descriptor (a
+// signalfd of SIGTERM and SIGINT in the server) ends the wait. It waited
+// the whole exchange timeout, and took the port if the answer came
+// meanwhile, then shut down: no one was left accepting.
+TEST(HandoverTest, ATakeoverRequestIsCancelledWhileItWaits) {
+  const auto dir = ::brisk::testing::TempDir::Short("brisk-handover");
+  const std::string path = HandoverPath(dir);
+  // A socket that takes the connection (its backlog) and never answers.
+  absl::StatusOr<net::UniqueFd> silent = net::ListenUnix(path);
+  ASSERT_TRUE(silent.ok()) << silent.status();
+  net::UniqueFd cancel(eventfd(0, EFD_CLOEXEC));
+  ASSERT_TRUE(cancel);
+  std::thread stop([&] {
+    const uint64_t one = 1;
+    EXPECT_EQ(write(cancel.get(), &one, sizeof(one)), 8);
+  });
+  absl::StatusOr<internal::Takeover> t = internal::Takeover::Request(path, cancel.get());
+  stop.join();
+  EXPECT_EQ(t.status().code(), absl::StatusCode::kCancelled) << t.status();
 }
 
 // The listening sockets go only to a process of the same user (or root),

@@ -2,10 +2,12 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +23,8 @@
 #include <limits>
 #include <mutex>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -355,6 +359,12 @@ absl::Status HttpServer::Impl::AddStatusRoutes(HttpServer* server) {
 }
 
 namespace {
+
+// Whether `fd` is readable now (a pending signal on a signalfd).
+bool PollReadable(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
+}
 
 // Descriptors 0, 1 and 2 that whoever started the process left closed
 // (`brisk <&- 2>&-`, a careless supervisor) are opened on /dev/null, as
@@ -702,8 +712,25 @@ absl::Status HttpServer::Start() {
       .lifecycle = &d.lifecycle};
   // A binary upgrade: take over a running server's listening sockets.
   std::optional<internal::Takeover> takeover;
+  // What this server's port speaks, sent with its sockets to the next
+  // upgrade and compared with the running server's on a takeover.
+  const std::string traits = absl::StrCat("scheme=", o.tls.enabled() ? "https" : "http",
+                                          " proxy_protocol=", o.proxy_protocol ? "on" : "off");
+  // Readable once a stop signal is pending (they are blocked above): a
+  // SIGTERM or SIGINT before the takeover is confirmed cancels it, so the
+  // running server goes on (it used to be taken over, then left as this
+  // one shut down: the port closed).
+  net::UniqueFd stop_signal;
+  if (o.handle_signals && !o.handover_socket.empty()) {
+    sigset_t stops;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGINT);
+    stop_signal.reset(signalfd(-1, &stops, SFD_CLOEXEC | SFD_NONBLOCK));
+  }
   if (!o.handover_socket.empty()) {
-    absl::StatusOr<internal::Takeover> t = internal::Takeover::Request(o.handover_socket);
+    absl::StatusOr<internal::Takeover> t =
+        internal::Takeover::Request(o.handover_socket, stop_signal.get());
     if (t.ok()) {
       takeover = *std::move(t);
     } else if (t.status().code() != absl::StatusCode::kNotFound) {
@@ -751,6 +778,21 @@ absl::Status HttpServer::Start() {
             l.local_address().ToString(), ", not on ", want->HostString(), ":",
             o.port == 0 ? std::string("(any port)") : absl::StrCat(o.port),
             "; nothing was taken over"));
+      }
+    }
+    // What the port speaks must not change under its clients: an HTTPS
+    // port served in cleartext, or a balancer's PROXY headers read as
+    // requests. (An older brisk says nothing: not checked.)
+    for (const auto& [key, mine] :
+         {std::pair<std::string, std::string>{"scheme", o.tls.enabled() ? "https" : "http"},
+          {"proxy_protocol", o.proxy_protocol ? "on" : "off"}}) {
+      const std::optional<std::string> theirs = takeover->trait(key);
+      if (theirs.has_value() && *theirs != mine) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("handover socket ", o.handover_socket, ": the running server's port has ",
+                         key, "=", *theirs, ", this one would serve it with ", key, "=", mine,
+                         key == "scheme" ? " (--tls_cert, --tls_key)" : " (--proxy_protocol)",
+                         "; nothing was taken over"));
       }
     }
     port = got.front().port();  // one port: they all listen on it
@@ -820,8 +862,8 @@ absl::Status HttpServer::Start() {
     // server does not start (an upgrade would find no one to take over
     // from, and fail on the port in use, long after this start looked fine).
     absl::StatusOr<std::unique_ptr<internal::HandoverService>> service =
-        internal::HandoverService::Start(o.handover_socket, listener_fds,
-                                         on_handed_over);
+        internal::HandoverService::Start(o.handover_socket, listener_fds, on_handed_over,
+                                         internal::kHandoverExchangeTimeout, traits);
     if (!service.ok()) {
       return absl::Status(service.status().code(),
                           absl::StrCat("handover socket ", o.handover_socket, ": ",
@@ -890,6 +932,15 @@ absl::Status HttpServer::Start() {
     d.StopLocked();  // closes what the reactors accepted; joins every thread
     return control_thread.status();
   }
+  if (takeover.has_value() && stop_signal && PollReadable(stop_signal.get())) {
+    // Stopped while starting: not confirmed (the connection closes), so the
+    // old process goes on as if nothing happened; this one drains what it
+    // accepted from the shared sockets as the pending signal asks.
+    internal::SayOnStderr(
+        "handover: a stop signal came before the takeover was confirmed: the running server "
+        "keeps its sockets");
+    takeover.reset();
+  }
   if (takeover.has_value()) {
     // This one accepts now: the old one may stop. Only then is the socket
     // path ours (the old one serves it until here); failing now would
@@ -902,8 +953,8 @@ absl::Status HttpServer::Start() {
           std::string(confirmed.message()).c_str());
     }
     absl::StatusOr<std::unique_ptr<internal::HandoverService>> service =
-        internal::HandoverService::Start(o.handover_socket, listener_fds,
-                                         on_handed_over);
+        internal::HandoverService::Start(o.handover_socket, listener_fds, on_handed_over,
+                                         internal::kHandoverExchangeTimeout, traits);
     if (!service.ok()) {
       internal::SayOnStderr("handover socket %s: %s", o.handover_socket.c_str(),
                             service.status().ToString().c_str());
@@ -958,7 +1009,13 @@ void HttpServer::Impl::OnSignal(int signo) {
   }
   if (++signals_seen > 1) {
     // A second signal: the operator wants out now (the log gets a moment,
-    // not the wait of a blocked pipe).
+    // not the wait of a blocked pipe). Said first, so that the log does
+    // not read as a crash in the middle of a drain.
+    internal::SayOnStderr(
+        "signal %d again: exiting now, the drain cut short (%lld connections open, %lld "
+        "requests in flight)",
+        signo, static_cast<long long>(metrics->open_connections.load()),
+        static_cast<long long>(metrics->in_flight.load()));
     FlushAndExit(access_log.get(), 128 + signo);
   }
   if (options.drain_timeout >= std::chrono::hours(24 * 365)) {  // --drain_timeout=inf

@@ -356,7 +356,8 @@ TEST(ServerBinaryTest, SeveralReactorsDoNotJoinAPortInUse) {
 }
 
 TEST(ServerBinaryTest, SecondSignalExitsAtOnce) {
-  ServerProcess server(kFlags);
+  const auto dir = ::brisk::testing::TempDir::Short("brisk-signals");
+  ServerProcess server(kFlags, dir.path() + "/stderr.txt");
   ASSERT_NE(server.port(), 0);
   RawClient busy(server.port());
   ASSERT_TRUE(busy.Send(Get("/slow?ms=15000")));
@@ -378,6 +379,10 @@ TEST(ServerBinaryTest, SecondSignalExitsAtOnce) {
   const int status = server.Wait();
   ASSERT_TRUE(WIFEXITED(status)) << status;
   EXPECT_EQ(WEXITSTATUS(status), 128 + SIGINT);
+  // Said on stderr, with what was cut short: not a silent exit mid-drain.
+  const std::string err = ReadFile(dir.path() + "/stderr.txt");
+  EXPECT_NE(err.find("signal 2 again: exiting now, the drain cut short"), std::string::npos) << err;
+  EXPECT_NE(err.find("1 requests in flight"), std::string::npos) << err;
 }
 
 TEST(ServerBinaryTest, AClosedStdoutDoesNotKillTheServer) {
@@ -516,6 +521,75 @@ TEST(ServerBinaryTest, BinaryUpgradeThroughTheHandoverSocket) {
   EXPECT_EQ(failed.load(), 0);
   new_server.Signal(SIGTERM);
   EXPECT_EQ(WEXITSTATUS(new_server.Wait()), 0);
+}
+
+// Whether the main thread of process `pid` blocks `signo` (SigBlk in
+// /proc/PID/status): the server does once its Start() runs.
+bool Blocks(pid_t pid, int signo) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("SigBlk:", 0) != 0) continue;
+    const unsigned long long mask = std::strtoull(line.c_str() + 7, nullptr, 16);
+    return ((mask >> (signo - 1)) & 1) != 0;
+  }
+  return false;
+}
+
+// An upgrade cancelled while the running server is slow to answer (here:
+// stopped): a SIGTERM to the new process while it waits ends it at once,
+// with nothing taken over, and the old one keeps its port (a later upgrade
+// takes over from it as usual). The new process used to act on the signal
+// only after the answer came: it took the sockets, the old one drained, and
+// then it shut down, the port closed.
+TEST(ServerBinaryTest, AStopSignalDuringTheTakeoverLeavesTheOldServerServing) {
+  const auto dir = ::brisk::testing::TempDir::Short("brisk-upgrade");
+  std::vector<std::string> flags = kFlags;
+  flags.push_back("--handover_socket=" + dir.path() + "/brisk.sock");
+  flags.push_back("--drain_grace=0");
+  ServerProcess old_server(flags);
+  ASSERT_NE(old_server.port(), 0);
+  const uint16_t port = old_server.port();
+  old_server.Signal(SIGSTOP);
+  std::atomic<pid_t> new_pid{0};
+  uint16_t new_port = 1;
+  int new_status = -1;
+  std::thread upgrade([&] {
+    ServerProcess new_server(flags, dir.path() + "/new.stderr", 0,
+                             [&](pid_t pid) { new_pid.store(pid); });
+    new_port = new_server.port();
+    new_status = new_server.Wait();
+  });
+  // Once it blocks SIGTERM it is in Start(): it waits for the stopped
+  // server's answer (nothing else lets it go on).
+  bool waiting = false;
+  for (int i = 0; i < 30000 && !waiting; ++i) {
+    waiting = new_pid.load() > 0 && Blocks(new_pid.load(), SIGTERM);
+    if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(waiting);
+  kill(new_pid.load(), SIGTERM);
+  old_server.Signal(SIGCONT);  // its answer may now come: too late
+  upgrade.join();
+  EXPECT_EQ(new_port, 0);  // never listened
+  ASSERT_TRUE(WIFEXITED(new_status)) << new_status;
+  EXPECT_EQ(WEXITSTATUS(new_status), 1);
+  std::ifstream err(dir.path() + "/new.stderr");
+  const std::string said((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
+  EXPECT_NE(said.find("stopped while waiting"), std::string::npos) << said;
+  // The old server serves, and a later upgrade takes over from it.
+  RawClient c(port);
+  ASSERT_TRUE(c.Send(Get("/readyz", true)));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  ServerProcess next(flags);
+  EXPECT_EQ(next.port(), port);
+  const int status = old_server.Wait();
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  next.Signal(SIGTERM);
+  EXPECT_EQ(WEXITSTATUS(next.Wait()), 0);
 }
 
 // A binary upgrade under an open-file limit that leaves the new process

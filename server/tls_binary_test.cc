@@ -220,6 +220,11 @@ TEST_F(TlsBinaryTest, RefusesInconsistentFlagsAndBadFiles) {
   flags = Flags(pki_.server_ecdsa);
   flags.push_back("--tls_min_version=1.1");
   EXPECT_EQ(exit_code(flags, &err), 2);
+  // TLS settings without TLS: refused, not served in cleartext.
+  for (const char* setting : {"--tls_min_version=1.3", "--tls_handshake_timeout=5s"}) {
+    EXPECT_EQ(exit_code({"--address=127.0.0.1", "--port=0", setting}, &err), 2) << setting;
+    EXPECT_THAT(err, HasSubstr("needs --tls_cert and --tls_key")) << setting;
+  }
   flags = Flags(pki_.server_ecdsa);
   flags.back() = "--tls_key=" + dir_.Write("other.pem", pki_.server_rsa.key_pem);
   EXPECT_EQ(exit_code(flags, &err), 1);

@@ -13,8 +13,8 @@
 
 namespace brisk::testing {
 
-ServerProcess::ServerProcess(std::vector<std::string> flags,
-                             const std::string& stderr_path, int open_files) {
+ServerProcess::ServerProcess(std::vector<std::string> flags, const std::string& stderr_path,
+                             int open_files, std::function<void(pid_t)> on_spawn) {
   int out[2];
   if (pipe(out) != 0) return;
   pid_ = fork();
@@ -45,6 +45,7 @@ ServerProcess::ServerProcess(std::vector<std::string> flags,
     _exit(127);
   }
   close(out[1]);
+  if (on_spawn && pid_ > 0) on_spawn(pid_);
   out_ = fdopen(out[0], "r");
   char line[256];
   while (out_ != nullptr && fgets(line, sizeof(line), out_) != nullptr) {

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -26,8 +27,10 @@ class ServerProcess {
  public:
   // `stderr_path`: where the server's stderr goes (empty: inherited).
   // `open_files`: the server's RLIMIT_NOFILE, soft and hard (0: inherited).
-  explicit ServerProcess(std::vector<std::string> flags,
-                         const std::string& stderr_path = "", int open_files = 0);
+  // `on_spawn`: called with the child's pid as soon as it is forked, before
+  // the constructor waits for it to listen (another thread may signal it).
+  explicit ServerProcess(std::vector<std::string> flags, const std::string& stderr_path = "",
+                         int open_files = 0, std::function<void(pid_t)> on_spawn = nullptr);
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
