@@ -13,7 +13,8 @@
 // Ownership: a Request owns all of its bytes (one buffer for the head, one for
 // the body); every string_view it returns points into it and stays valid
 // until the Request is destroyed, moved from or assigned. Moving a Request is
-// cheap and keeps it valid, so it can be handed to a worker thread.
+// cheap and keeps it valid, so it can be handed to a worker thread; the
+// Request moved from is left empty (method() "", no fields, no body).
 // Thread-safety: const methods may be called concurrently; otherwise one
 // owner at a time.
 #ifndef BRISK_HTTP_REQUEST_H_
@@ -95,8 +96,13 @@ class Request {
   };
 
   Request() = default;
-  Request(Request&&) noexcept = default;
-  Request& operator=(Request&&) noexcept = default;
+  // A moved-from Request is empty (no method, target, fields or body), not
+  // one whose views point past a buffer it no longer holds.
+  Request(Request&& other) noexcept { MoveFrom(other); }
+  Request& operator=(Request&& other) noexcept {
+    if (this != &other) MoveFrom(other);
+    return *this;
+  }
   Request(const Request&) = default;
   Request& operator=(const Request&) = default;
 
@@ -160,6 +166,8 @@ class Request {
   std::string_view View(Span s) const {
     return std::string_view(head_.data() + s.offset, s.length);
   }
+  // Takes `other`'s bytes and framing, and leaves it empty.
+  void MoveFrom(Request& other) noexcept;
 
   std::string head_;  // request line + header section (+ decoded path)
   // Field spans; inline for typical requests (no allocation).

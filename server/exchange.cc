@@ -259,10 +259,14 @@ bool Exchange::WaitWritable(std::chrono::nanoseconds timeout) {
 }
 
 void Exchange::OnWritable(absl::AnyInvocable<void()> callback) {
+  // A callback this one replaces is destroyed after the lock is released:
+  // it may hold the last owner of the Responder, whose destructor locks
+  // mu_ (Abandon) and would deadlock this thread.
+  absl::AnyInvocable<void()> replaced;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!closed_ && !WritableLocked()) {
-      on_writable_ = std::move(callback);
+      replaced = std::exchange(on_writable_, std::move(callback));
       return;
     }
   }

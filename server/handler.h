@@ -97,7 +97,11 @@ class RequestContext {
   RequestContext& operator=(const RequestContext&) = delete;
 
   const http::Request& request() const { return *request_; }
-  // Mutable access, e.g. to move the body out instead of copying it.
+  // Mutable access, e.g. to move the body out instead of copying it
+  // (std::move(ctx.mutable_request().mutable_body())). Moving the whole
+  // request out leaves it empty, so the access log line of this request
+  // shows no request line; and it is the handler's only until its answer:
+  // the server reads it then (access log, preconditions).
   http::Request& mutable_request() { return *request_; }
 
   // A path parameter bound by the route pattern ("{id}"), or nullopt. The

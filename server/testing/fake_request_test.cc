@@ -124,5 +124,32 @@ TEST(FakeRequestTest, NoAnswerYetIsStatusZero) {
   EXPECT_EQ(req->response().status, 0);
 }
 
+// A pending OnWritable callback that holds the last owner of its Responder
+// (a pump object sharing itself with its callback), replaced by another:
+// destroying the old one destroys the Responder, whose destructor takes
+// the exchange's lock. It was destroyed under that lock: the thread
+// deadlocked on itself.
+TEST(FakeRequestTest, ReplacingAWritableCallbackThatOwnsItsResponderReturns) {
+  auto req = FakeRequest::Get("/x", {.stream_buffer_bytes = 4});
+  req->SetClientReading(false);
+  struct Pump {
+    Responder responder;
+  };
+  auto pump = std::make_shared<Pump>(Pump{req->TakeResponder()});
+  ASSERT_TRUE(pump->responder.BeginStream(http::Response::Text(200, "")));
+  pump->responder.Write("12345678");  // past the limit: not writable
+  ASSERT_FALSE(pump->responder.WaitWritable(std::chrono::nanoseconds(0)));
+  bool first_ran = false;
+  pump->responder.OnWritable([pump, &first_ran] { first_ran = true; });
+  Pump* raw = pump.get();
+  pump.reset();  // the stored callback is its last owner
+  // Replacing it destroys the pump and its Responder (dropped: the stream
+  // is cut off), and returns.
+  std::shared_ptr<bool> second = std::make_shared<bool>(false);
+  raw->responder.OnWritable([second] { *second = true; });
+  EXPECT_FALSE(first_ran);
+  EXPECT_TRUE(req->answered());
+}
+
 }  // namespace
 }  // namespace brisk::testing
