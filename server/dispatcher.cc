@@ -204,6 +204,14 @@ Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
   exchange->Bind(home.sink);
 
   if (route.options.run_inline) {  // async, started on the reactor
+    // A request whose deadline has passed already (X-Request-Budget-Ms: 0,
+    // or a budget spent before its last byte came) starts no work: the
+    // deadline timer answers it 503 at once, as a request that never ran
+    // (expired_in_queue), as it does an offloaded one.
+    if (deadline <= now) {
+      out.exchange = std::move(exchange);
+      return out;
+    }
     // Its handler runs now: a 503 at its deadline is a handler too slow,
     // not a request that never ran (expired_in_queue).
     exchange->MarkStarted();

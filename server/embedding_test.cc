@@ -58,6 +58,10 @@ class Parking {
     std::lock_guard<std::mutex> lock(mu_);
     return std::move(parked_[i]);
   }
+  size_t parked() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return parked_.size();
+  }
 
  private:
   std::mutex mu_;
@@ -487,6 +491,32 @@ TEST_F(EmbeddingTest, InlineAsyncHandlerThatThrowsGives500) {
   r = c.Read();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->body, "hello\n");  // nothing of the parked answer came
+}
+
+// An inline async request whose budget is spent when it arrives starts no
+// work (its handler would fire an RPC whose answer no one waits for): it
+// is answered 503 at once, as a request that never ran. Its handler used
+// to run.
+TEST_F(EmbeddingTest, AnInlineAsyncRequestWithItsBudgetSpentStartsNoWork) {
+  StartServer();
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send("GET /park HTTP/1.1\r\nHost: t\r\nX-Request-Budget-Ms: 0\r\n\r\n"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->body, "deadline exceeded\n");
+  EXPECT_EQ(parking_.parked(), 0u);  // the handler ran on the reactor, or never
+  std::string page;
+  server_->metrics().AppendPrometheus(&page);
+  EXPECT_THAT(page, HasSubstr("brisk_shed_total{route=\"/park\",reason=\"expired_in_queue\"} 1\n"));
+  EXPECT_EQ(server_->metrics().deadline_in_queue.load(), 1u);
+  // With time left, the same route runs its handler.
+  ASSERT_TRUE(c.Send("GET /park HTTP/1.1\r\nHost: t\r\nX-Request-Budget-Ms: 5000\r\n\r\n"));
+  ASSERT_TRUE(parking_.WaitParked(1));
+  parking_.Take(0).Send(http::Response::Text(200, "ran\n"));
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "ran\n");
 }
 
 TEST_F(EmbeddingTest, AsyncDeadlineAnswers503AndDropsTheLateAnswer) {
@@ -1216,6 +1246,15 @@ TEST(EmbeddingStartTest, AdmissionOptionsOnAnInlineSynchronousRouteAreRefused) {
                                  },
                                  {.run_inline = true, .deadline = std::chrono::milliseconds(50)})
                   .ok());
+  // An inline async route keeps its deadline, but has no queue: the
+  // options of admission by concurrency or cost are refused too. They were
+  // accepted and ignored.
+  auto async = [](RequestContext&, Responder r) { r.Send(http::Response::Text(200, "d\n")); };
+  for (size_t i = 1; i < std::size(refused); ++i) {
+    const absl::Status s = server.AddAsyncRoute("GET", "/d", async, refused[i]);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << i << " " << s;
+  }
+  EXPECT_TRUE(server.AddAsyncRoute("GET", "/d", async, {.run_inline = true}).ok());
   // Nor a pattern no request path can have, or a CONNECT route.
   EXPECT_EQ(server.AddRoute("GET", "/x\r", hello).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(server.AddRoute("GET", "/./x", hello).code(), absl::StatusCode::kInvalidArgument);

@@ -117,7 +117,10 @@ class RequestContext {
   SteadyTime deadline() const { return deadline_; }
   // Time left before the deadline (zero or negative once passed).
   std::chrono::nanoseconds remaining() const;
-  // True once the deadline passed without an answer or the client went away.
+  // True once the deadline passed without an answer or the client went away,
+  // and also once the answer was delivered and the connection let go of the
+  // request (nothing more of it is needed): work a handler goes on with
+  // after answering must not take cancelled() for a failure.
   bool cancelled() const;
   // Sleeps `d`, waking early on cancellation. True if the full time elapsed.
   // nanoseconds::max() sleeps until cancelled.

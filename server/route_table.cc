@@ -51,6 +51,16 @@ absl::Status RouteTable::Add(Route route) {
         "max_concurrency, expected_service_time and service_time_hint do not apply (offload it, "
         "or make it async)");
   }
+  // An inline async handler starts on the reactor as its request is read:
+  // it has its deadline, but no queue, so no admission by concurrency or
+  // learned cost (refused, as above, rather than ignored).
+  if (route.async && route.options.run_inline &&
+      (route.options.max_concurrency != 0 || route.options.expected_service_time.count() != 0 ||
+       route.options.service_time_hint)) {
+    return absl::InvalidArgumentError(
+        "an inline async route starts on the reactor, with no admission: max_concurrency, "
+        "expected_service_time and service_time_hint do not apply (offload it to have them)");
+  }
   if (route.options.run_inline && route.options.background) {
     return absl::InvalidArgumentError(
         "a route runs inline (on the reactor) or in the background lane, not both");
