@@ -1431,6 +1431,9 @@ TEST(EmbeddingStartTest, OptionsThatCannotWorkAreRefused) {
       {{.stream_buffer_bytes = 0}, "stream_buffer_bytes"},
       {{.io = static_cast<IoBackend>(9)}, "io"},
       {{.admission = static_cast<ServerOptions::Admission>(7)}, "admission"},
+      // Only HTTP/1.x is spoken: "h2" negotiated would meet an HTTP/1.1
+      // parser. It was accepted.
+      {{.tls = {{.alpn_protocols = {"h2", "http/1.1"}}}}, "tls.alpn_protocols"},
   };
   for (const Case& c : cases) {
     ServerOptions o = c.options;

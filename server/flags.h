@@ -49,7 +49,15 @@ absl::StatusOr<ServerOptions> ServerOptionsFromFlags();
 // absl::ParseCommandLine (every flag: brisk's and the program's own), then
 // ServerOptionsFromFlags(). The binaries take flags only: an argument that
 // is not one (a typo such as `--port 8080 80`, a value after a boolean
-// flag) is InvalidArgument naming it, rather than silently ignored.
+// flag) is InvalidArgument naming it, rather than silently ignored (a
+// program that takes positional arguments parses with
+// absl::ParseCommandLine itself and calls ServerOptionsFromFlags()). As
+// absl::ParseCommandLine does, it ends the process for --help, --version,
+// an unknown flag or a value that does not parse (exit 1, abseil's message
+// on stderr): those never come back as a Status. The flags are global
+// (--port, --workers, ...): a program that defines one of the same name
+// fails at start, so link //server:flags only into a program that lets
+// brisk own those names.
 absl::StatusOr<ServerOptions> ServerOptionsFromCommandLine(int argc, char** argv);
 
 // "listening on http://HOST:PORT" (https:// with TLS): the line the

@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "concurrency/start_thread.h"
@@ -448,6 +449,15 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
   if (o.admission != ServerOptions::Admission::kDeadline &&
       o.admission != ServerOptions::Admission::kCodel) {
     return absl::InvalidArgumentError("admission must be Admission::kDeadline or kCodel");
+  }
+  // The server speaks HTTP/1.x: a client that negotiated "h2" would send
+  // the HTTP/2 preface to the HTTP/1.1 parser (a browser fails the page).
+  for (const std::string& protocol : o.tls.alpn_protocols) {
+    if (protocol != "http/1.1" && protocol != "http/1.0") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tls.alpn_protocols: \"", absl::CEscape(protocol),
+                       "\" is not spoken here (only http/1.1 and http/1.0)"));
+    }
   }
   if (o.max_body_memory < o.max_body_bytes) {
     return absl::InvalidArgumentError(

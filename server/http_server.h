@@ -227,7 +227,8 @@ struct ServerOptions {
   std::chrono::nanoseconds codel_interval = std::chrono::milliseconds(100);
   bool adaptive_lifo = true;
   // Status of a refusal by admission control: 503, or 429 for load
-  // balancers that eject a backend after consecutive 5xx.
+  // balancers that eject a backend after consecutive 5xx (any 4xx or 5xx is
+  // accepted here; the binary's --shed_status takes these two).
   int shed_status = 503;
 
   // The server handles SIGTERM/SIGINT (graceful shutdown; a second one exits
