@@ -3,13 +3,17 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "http/ascii.h"
 #include "http/router.h"
+#include "server/stderr_writer.h"
 
 namespace brisk::internal {
 namespace {
@@ -186,7 +190,7 @@ Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
     try {
       out.response = route.handler(ctx);
     } catch (...) {
-      metrics_->handler_exceptions.fetch_add(1, std::memory_order_relaxed);
+      NoteHandlerException(route, "handler");
       out.response = http::Response::Status(500);
     }
     return out;
@@ -218,7 +222,7 @@ Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
     try {
       route.async(exchange->context(), exchange->MakeResponder());
     } catch (...) {
-      metrics_->handler_exceptions.fetch_add(1, std::memory_order_relaxed);
+      NoteHandlerException(route, "handler");
       exchange->Answer(http::Response::Status(500));
     }
     out.exchange = std::move(exchange);
@@ -238,7 +242,7 @@ Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
         job.cost_hint = std::chrono::nanoseconds(0);
       }
     } catch (...) {  // a hint is advice: without it, the route's estimate
-      metrics_->handler_exceptions.fetch_add(1, std::memory_order_relaxed);
+      NoteHandlerException(route, "service_time_hint");
     }
   }
   WorkerPool* pool =
@@ -275,7 +279,7 @@ bool Dispatcher::Run(Exchange& exchange) {
     }
     return true;
   } catch (...) {
-    metrics_->handler_exceptions.fetch_add(1, std::memory_order_relaxed);
+    NoteHandlerException(route, "handler");
     exchange.Answer(http::Response::Status(500));
     return false;
   }
@@ -292,15 +296,40 @@ bool Dispatcher::RunBatch(const std::vector<Exchange*>& batch) {
     responses = route.batch(contexts);
     // A broken handler: which answer is whose cannot be known.
     failed = responses.size() != batch.size();
+    if (failed) {
+      throw std::length_error(
+          absl::StrCat("it gave ", responses.size(), " answers for ", batch.size(), " requests"));
+    }
   } catch (...) {
     failed = true;
+    NoteHandlerException(route, "batch handler");
   }
-  if (failed) metrics_->handler_exceptions.fetch_add(1, std::memory_order_relaxed);
   // One bad batch answers its own members 500, and nothing else.
   for (size_t i = 0; i < batch.size(); ++i) {
     batch[i]->Answer(failed ? http::Response::Status(500) : std::move(responses[i]));
   }
   return !failed;
+}
+
+void Dispatcher::NoteHandlerException(const Route& route, const char* part) {
+  // Said, then counted: a count seen means its line was said.
+  const uint64_t n = exception_log_.Count();
+  if (n == 0) {
+    metrics_->handler_exceptions.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  std::string what = "an exception that is no std::exception";
+  try {
+    throw;  // the one being handled
+  } catch (const std::exception& e) {
+    what = absl::CEscape(std::string(e.what()).substr(0, 300));
+  } catch (...) {
+  }
+  internal::SayOnStderr(
+      "brisk: the %s of %s %s threw: %s (answered 500; %llu such since the last line)", part,
+      absl::CEscape(route.method), absl::CEscape(route.pattern), what,
+      static_cast<unsigned long long>(n));
+  metrics_->handler_exceptions.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Dispatcher::Refuse(Exchange& exchange, ShedReason reason) {

@@ -20,6 +20,7 @@
 #include "http/response.h"
 #include "server/admission.h"
 #include "server/exchange.h"
+#include "server/log_limiter.h"
 #include "server/metrics.h"
 #include "server/route_table.h"
 #include "server/worker_pool.h"
@@ -98,12 +99,17 @@ class Dispatcher final : public WorkerDelegate {
   // The deadline of a request to `route` parsed at `now`.
   SteadyTime DeadlineOf(const http::Request& request, const Route& route,
                         SteadyTime now) const;
+  // Called inside a catch block: counts the exception of `route`'s `part`
+  // (its handler, batch handler, hint) and says it on stderr with what()
+  // (a line per 10 s at most, telling how many it stands for).
+  void NoteHandlerException(const Route& route, const char* part);
 
   const RouteTable* const routes_;
   const std::shared_ptr<ServerMetrics> metrics_;
   const DispatchOptions options_;
   WorkerPool* pool_ = nullptr;
   WorkerPool* background_pool_ = nullptr;
+  LogLimiter exception_log_;
 };
 
 }  // namespace brisk::internal

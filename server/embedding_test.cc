@@ -2,8 +2,10 @@
 // Responder, streamed answers with backpressure, Server-Sent Events, the
 // built-in routes, Run()/Shutdown(). A real HttpServer on 127.0.0.1, port
 // 0; handlers that must be "slow" wait on a Gate or a flag the test sets.
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -12,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -25,9 +28,11 @@
 #include "server/handler.h"
 #include "server/http_server.h"
 #include "server/sse.h"
+#include "server/stderr_writer.h"
 #include "server/testing/gate.h"
 #include "server/testing/raw_client.h"
 #include "server/testing/test_io.h"
+#include "testing/temp_dir.h"
 
 namespace brisk {
 namespace {
@@ -436,6 +441,40 @@ TEST_F(EmbeddingTest, ALateConnectionCloseDropsTheAnswersHeldBehindIt) {
   EXPECT_EQ(r->body, "abc");
   EXPECT_TRUE(s.WaitClosed());
   EXPECT_EQ(s.pending(), "");
+}
+
+// A handler's exception is said on stderr with the route and what() (a
+// line per 10 s at most): a counter alone left the operator nothing to
+// find the bug by.
+TEST_F(EmbeddingTest, AHandlerThatThrowsIsSaidOnStderrWithWhatItThrew) {
+  StartServer();
+  const auto dir = ::brisk::testing::TempDir::Short("brisk-stderr");
+  const std::string path = dir.path() + "/stderr.txt";
+  const int file = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT_GE(file, 0);
+  ASSERT_TRUE(internal::Stderr().Flush(std::chrono::seconds(20)));
+  const int saved = dup(STDERR_FILENO);
+  ASSERT_GE(saved, 0);
+  dup2(file, STDERR_FILENO);
+  RawClient c(port_);
+  int status = 0;
+  if (c.Send(Get("/throw-async"))) {
+    auto r = c.Read();
+    if (r.has_value()) status = r->status;
+  }
+  const bool counted =
+      Eventually([&] { return server_->metrics().handler_exceptions.load() == 1u; });
+  const bool flushed = internal::Stderr().Flush(std::chrono::seconds(20));
+  dup2(saved, STDERR_FILENO);
+  close(saved);
+  close(file);
+  EXPECT_EQ(status, 500);
+  EXPECT_TRUE(counted);
+  ASSERT_TRUE(flushed);
+  std::ifstream in(path);
+  const std::string said((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(said, HasSubstr("brisk: the handler of GET /throw-async threw: bug (answered 500; "
+                              "1 such since the last line)"));
 }
 
 TEST_F(EmbeddingTest, ResponderDroppedUnansweredGives500) {
