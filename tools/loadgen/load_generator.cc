@@ -348,14 +348,22 @@ void Runner::OnEvents(Connection& c, uint32_t events) {
       // Nothing is expected: the server closed an idle keep-alive connection
       // (not an error) or sent stray bytes, no request of the run's being
       // outstanding (dropped, and the connection with them: what follows
-      // on it could not be framed with confidence). Reopen after a pause,
-      // so a server that closes every new connection is not hammered.
+      // on it could not be framed with confidence). A keep-alive timeout
+      // on a connection that carried requests is reopened at once, as a
+      // client reconnects on demand (a pause here went into the latency of
+      // the next request due); otherwise after a pause, so a server that
+      // closes every new connection is not hammered.
       net::IoBuffer::ReadResult r = c.in.ReadFrom(c.fd.get(), kReadCap);
       const bool stray = !c.in.empty();
       c.in.Clear();
       if (stray || r.status == net::IoBuffer::kEof || r.status == net::IoBuffer::kError) {
+        const bool keep_alive_timeout = !stray && r.status == net::IoBuffer::kEof && c.carried;
         Close(c);
-        ReopenLater(c);
+        if (keep_alive_timeout) {
+          if (!finished_) StartConnect(c);
+        } else {
+          ReopenLater(c);
+        }
       }
       return;
     }

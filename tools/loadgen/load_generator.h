@@ -15,8 +15,9 @@
 //   if (!stats.ok()) ...;  // bad options, or the server cannot be reached
 //
 // A mix: several request classes in one run, each with its own request
-// bytes, its own constant rate (its own Schedule, all starting at the same
-// instant) and its own pool of connections, so a class is offered at its
+// bytes, its own constant rate (its own Schedule, class k offset by
+// k x 0.618... of its own period, so classes of one rate do not send at the
+// same instants) and its own pool of connections, so a class is offered at its
 // rate whatever the others do, and its requests never wait for a connection
 // held by another class's slow request. Results come back per class:
 //
