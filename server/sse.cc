@@ -26,7 +26,14 @@ SseStream::SseStream(Responder responder) : responder_(std::move(responder)) {
   responder_.BeginStream(std::move(head));
 }
 
-SseStream::~SseStream() { Finish(); }
+SseStream::SseStream(SseStream&& other) noexcept : responder_(std::move(other.responder_)) {}
+
+SseStream::~SseStream() {
+  // Unwound by an exception: the handler failed, and the stream must not
+  // look complete (the Responder's destructor cuts it off).
+  if (std::uncaught_exceptions() > uncaught_at_creation_) return;
+  Finish();
+}
 
 SseStream& SseStream::operator=(SseStream&& other) noexcept {
   if (this != &other) {

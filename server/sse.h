@@ -15,12 +15,14 @@
 // Each event is "event: NAME\nid: ID\ndata: LINE\n...\n\n"; a multi-line
 // `data` becomes several data lines. Send() has Responder::Write()'s
 // backpressure contract (false: wait before sending more, or the stream is
-// gone). Destroying the SseStream ends the stream.
+// gone). Destroying the SseStream ends the stream (cuts it off if an
+// exception is unwinding).
 // Thread-safety: as Responder (one thread at a time).
 #ifndef BRISK_SERVER_SSE_H_
 #define BRISK_SERVER_SSE_H_
 
 #include <chrono>
+#include <exception>
 #include <string>
 #include <string_view>
 
@@ -33,8 +35,11 @@ class SseStream {
   // Begins the stream: 200, Content-Type: text/event-stream,
   // Cache-Control: no-store.
   explicit SseStream(Responder responder);
-  ~SseStream();  // Finish()
-  SseStream(SseStream&&) noexcept = default;
+  // Finish(); but not while an exception unwinds the scope that made it
+  // (a handler that failed mid-stream): the Responder's destructor then
+  // cuts the stream off, so the client sees it incomplete, not ended.
+  ~SseStream();
+  SseStream(SseStream&& other) noexcept;
   // Finishes this stream (as the destructor does), then takes `other`'s.
   SseStream& operator=(SseStream&& other) noexcept;
 
@@ -57,6 +62,9 @@ class SseStream {
 
  private:
   Responder responder_;
+  // Exceptions in flight where this object was made: more at its
+  // destruction means it is being unwound.
+  int uncaught_at_creation_ = std::uncaught_exceptions();
 };
 
 }  // namespace brisk

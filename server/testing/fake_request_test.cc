@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <memory>
+#include <stdexcept>
 #include <utility>
 
 #include "gtest/gtest.h"
@@ -39,6 +40,32 @@ TEST(FakeRequestTest, AnSseStreamAssignedOverFinishesItsStream) {
   EXPECT_EQ(first->streamed_body(), "data: one\n\n");
   EXPECT_TRUE(sse.Send("two"));
   EXPECT_EQ(second->streamed_body(), "data: two\n\n");
+}
+
+// A handler that throws mid-stream cuts its event stream off (the client
+// sees it incomplete, as for any stream whose handler failed); the
+// SseStream's destructor used to finish it, so the failure looked like a
+// complete stream.
+TEST(FakeRequestTest, AnSseStreamUnwoundByAnExceptionIsCutOff) {
+  auto req = FakeRequest::Get("/events");
+  try {
+    SseStream sse(req->TakeResponder());
+    EXPECT_TRUE(sse.Send("one"));
+    throw std::runtime_error("the feed broke");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_FALSE(req->finished());
+  EXPECT_TRUE(req->cut_off());
+  EXPECT_EQ(req->streamed_body(), "data: one\n\n");
+  // Destroyed normally (and moved from first), it finishes.
+  auto ok = FakeRequest::Get("/events");
+  {
+    SseStream first(ok->TakeResponder());
+    SseStream sse(std::move(first));
+    EXPECT_TRUE(sse.Send("two"));
+  }
+  EXPECT_TRUE(ok->finished());
+  EXPECT_FALSE(ok->cut_off());
 }
 
 // Parse() takes one request: a second one after it was silently ignored.
