@@ -323,7 +323,11 @@ class HttpServer {
   // PrepareServerProcess() does.
   explicit HttpServer(ServerOptions options);
   // Stop()s if running. Not from one of the server's own threads (a
-  // handler): that aborts with a message saying so.
+  // handler): that aborts with a message saying so. Not while another
+  // thread is still inside Run(): join that thread first (Run() reads the
+  // server as it returns). What the handlers capture by reference must
+  // outlive this destructor, which waits for them: declare those objects
+  // before the server (members: before it, so they are destroyed after).
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
