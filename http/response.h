@@ -13,7 +13,10 @@
 // `Connection: close`). A Date or Server header set here replaces the
 // serializer's; an Upgrade header gets its `Connection: upgrade`. AddHeader() adds a field
 // (a list field may repeat); SetHeader() replaces every field of that name
-// (e.g. the Content-Type Text()/Json() set).
+// (e.g. the Content-Type Text()/Json() set). A field whose name is not a
+// token, or whose value holds a control character other than HTAB (CR and
+// LF would split the response), is left out when the answer is written
+// (silently: check values from outside before setting them).
 // Ownership: a plain value type. Thread-safety: like std::string.
 #ifndef BRISK_HTTP_RESPONSE_H_
 #define BRISK_HTTP_RESPONSE_H_
