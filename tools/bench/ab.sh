@@ -9,7 +9,8 @@
 #
 # Usage: [ROUNDS=5] [MODES="c64 pipe16"] [RAW_OUT=file] tools/bench/ab.sh BINARY_A BINARY_B [SECONDS=5] [EXTRA_FLAGS]
 #   e.g. A = a build of main, B = a build of the branch.
-# Loopback only; bounded in time; stops what it started (by pid).
+# Loopback only; bounded in time; stops what it started (by pid), also on
+# Ctrl-C or SIGTERM; refuses to run if PORT (18190) is already in use.
 set -euo pipefail
 A=$1
 B=$2
@@ -25,6 +26,8 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 # The peer harness's wrk script: 16 GETs per write.
 PIPELINE_LUA=$(cd "$(dirname "$0")/peers" && pwd)/pipeline.lua
 # shellcheck source=tools/bench/bench_lib.sh
@@ -39,17 +42,18 @@ for round in $(seq "$ROUNDS"); do
   for name in $order; do
     bin=$A
     [[ $name == B ]] && bin=$B
+    port_free "$PORT"
     # shellcheck disable=SC2086
     taskset -c 0 "$bin" --address=127.0.0.1 --port=$PORT --reactors=1 --workers=1 $EXTRA \
       >"$WORK/server.log" 2>&1 &
     PID=$!
-    for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/hello" && break; sleep 0.05; done
+    server_started "$name ($bin)" "$PID" "http://127.0.0.1:$PORT/hello" "$WORK/server.log" 100 0.05
     for mode in $MODES; do
       args=(-t1 -c64 -d${D}s --latency)
       [[ $mode == pipe16 ]] && args+=(-s "$PIPELINE_LUA")
       [[ $mode == close ]] && args+=(-H "Connection: close")
       c0=$(cpu_ns "$PID")
-      read -r requests rps p99 errors < <(taskset -c 1 timeout $((D + 20)) \
+      read -r requests rps p99 errors < <(taskset -c 1 timeout --foreground $((D + 20)) \
         wrk "${args[@]}" "http://127.0.0.1:$PORT/hello" 2>&1 | wrk_fields)
       c1=$(cpu_ns "$PID")
       # Errors (socket errors, non-2xx) are kept: a build that fails fast

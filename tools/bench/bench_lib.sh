@@ -50,8 +50,25 @@ cpu_quota_cgroup() {  # pct, 10..100
   echo "$dir/cgroup.procs"
 }
 
+# Removes the group. Any process still in it is one this run started (a
+# server whose script was interrupted): it is stopped by pid first (TERM,
+# then KILL after 5 s), as a group with a process in it cannot be removed.
+# Status 1, with a message, if the group is still there.
 cpu_quota_cgroup_remove() {  # the path cpu_quota_cgroup printed
-  [[ -n "${1:-}" ]] && rmdir "$(dirname "$1")" 2>/dev/null || true
+  local procs=${1:-} dir left i
+  [[ -n "$procs" ]] || return 0
+  dir=$(dirname "$procs")
+  [[ -d "$dir" ]] || return 0
+  for i in $(seq 60); do
+    left=$(cat "$procs" 2>/dev/null || true)
+    [[ -z "$left" ]] && break
+    # shellcheck disable=SC2086
+    if ((i <= 50)); then kill $left 2>/dev/null || true; else kill -KILL $left 2>/dev/null || true; fi
+    sleep 0.1
+  done
+  rmdir "$dir" 2>/dev/null && return 0
+  echo "could not remove cgroup $dir (processes in it: $(tr '\n' ' ' < "$procs" 2>/dev/null))" >&2
+  return 1
 }
 
 # From wrk --latency output on stdin: "REQUESTS RPS P99_US ERRORS".
@@ -88,6 +105,44 @@ wait_for_url() {  # url [tries=100] [delay=0.1]
     curl -sk -o /dev/null "$1" && return 0
     sleep "${3:-0.1}"
   done
+  return 1
+}
+
+# Status 1, with a message naming the port, if something already listens on
+# 127.0.0.1:PORT: a server left over from an interrupted run would answer in
+# place of the one about to start (which fails to bind, or with SO_REUSEPORT
+# shares the port with it).
+port_free() {  # port
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    echo "port $1 on 127.0.0.1 is already in use (a server left from an earlier run? ss -ltnp 'sport = :$1' shows it): stop it and run again" >&2
+    return 1
+  fi
+}
+
+# Whether PID is a live process (a child that exited and is not yet reaped,
+# a zombie, is not).
+pid_alive() {  # pid
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ "${stat##*) }" != Z* ]]
+}
+
+# After starting server NAME as PID: waits until URL answers (wait_for_url's
+# TRIES and DELAY) and checks that PID is still alive, so that what answered
+# is the server just started. Else status 1, with the end of LOG.
+server_started() {  # name pid url log [tries=100] [delay=0.1]
+  local _
+  for _ in $(seq "${5:-100}"); do
+    pid_alive "$2" || break
+    if curl -sk -o /dev/null "$3"; then pid_alive "$2" && return 0; break; fi
+    sleep "${6:-0.1}"
+  done
+  if pid_alive "$2"; then
+    echo "$1 (pid $2) did not answer on $3; end of $4:" >&2
+  else
+    echo "$1 (pid $2) exited instead of serving $3; end of $4:" >&2
+  fi
+  tail -n 20 "$4" >&2 2>/dev/null || true
   return 1
 }
 

@@ -49,6 +49,8 @@ PY
 PID=""
 cleanup() { [[ -n "$PID" ]] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 start() {  # policy -> PID, PORT
   # Emptied here, not by the background job's redirection, which may run

@@ -7,6 +7,8 @@
 #
 # Usage: tools/bench/idle_memory.sh [N=8000] [SERVERS="epoll io_uring nginx"]
 #   BIN=path  use this brisk server binary instead of building one.
+# Port 18090: refuses to start a server if it is in use. Stops what it
+# started (by pid), also on Ctrl-C or SIGTERM.
 # Prints one line per server: name, connections, RSS before/after (KiB),
 # bytes per connection.
 set -euo pipefail
@@ -18,12 +20,22 @@ ulimit -n $((N + 2048))  # for this script's client and the servers it starts
 # shellcheck source=tools/bench/bench_lib.sh
 source tools/bench/bench_lib.sh
 
+BUILT=""  # the binary built here, removed at the end
+NGINX_CONF=""
+pid=""
+cleanup() {
+  if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  rm -f "$BUILT" "$NGINX_CONF"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 if [[ -z "${BIN:-}" ]]; then
   tools/bazel build -c opt //server:server >&2
   BIN=$(mktemp /tmp/brisk-idle-server.XXXXXX)
+  BUILT=$BIN
   cp -f bazel-bin/server/server "$BIN"
   chmod +x "$BIN"
-  trap 'rm -f "$BIN"' EXIT
   tools/bazel shutdown >&2
 fi
 need_packages nginx-light curl
@@ -59,6 +71,7 @@ serving_pid() {
 }
 
 for name in $SERVERS; do
+  port_free "$PORT"
   case $name in
     epoll|io_uring)
       "$BIN" --address=127.0.0.1 --port=$PORT --reactors=1 --workers=1 \
@@ -69,7 +82,7 @@ for name in $SERVERS; do
     *) echo "unknown server $name" >&2; exit 2 ;;
   esac
   pid=$!
-  wait_for_url "http://127.0.0.1:$PORT/hello" || true
+  server_started "$name" "$pid" "http://127.0.0.1:$PORT/hello" "/tmp/brisk-idle-$name.log"
   spid=$(serving_pid "$name" "$pid")
   /usr/bin/python3 - "$name" "$spid" "$PORT" "$N" <<'PY'
 import socket, sys, time
@@ -123,6 +136,6 @@ for s in conns:
 PY
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+  pid=""
   sleep 0.5
 done
-rm -f "$NGINX_CONF"

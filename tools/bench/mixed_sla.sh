@@ -72,6 +72,8 @@ mkdir -p "$OUT"
 PID=""
 cleanup() { [[ -n "$PID" ]] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # A free port for each start (a fixed one can be held by the TIME_WAIT
 # sockets of the run before).
@@ -251,7 +253,8 @@ for sc, cls, frac, late, late_snd, p99ref, refused, useful, floor, errors, behin
 print("all goals met" if ok_all else "some goals not met (see above)")
 
 # One picture per scenario: both routes' latency percentiles, every server
-# (the median round's CSV).
+# (the CSV of the middle round by round number, not of the round with the
+# median figures).
 plot = "tools/bench/plot_latency.py"
 for sc in scenarios:
     args = []

@@ -11,6 +11,8 @@
 # deadline timer, cpp-httplib not at all. BUDGET=0 sends none (brisk's
 # request deadline, 5 s, then rules).
 #
+# SLA: a number and us, ms or s (100ms, 1.5s, 250us); BUDGET: whole ms, by
+# default the SLA rounded up (at least 1).
 # Usage: [SLA=100ms] [BUDGET=100] [ROUNDS=3] [OUT=docs/bench] tools/bench/overload.sh [SECONDS=10]
 # Each (server, load) is run ROUNDS times, servers taking turns; medians are
 # printed, because one run on a shared 2-core VM can catch a stray stall.
@@ -29,7 +31,13 @@ CPU_US=${CPU_US:-1000}
 SLA=${SLA:-100ms}
 ROUNDS=${ROUNDS:-3}
 OUT=${OUT:-docs/bench}
-BUDGET=${BUDGET:-$(python3 -c "import re; v='$SLA'; m=re.match(r'(\d+)(ms|s)', v); print(int(m.group(1)) * (1000 if m.group(2) == 's' else 1))")}
+if ! [[ "$SLA" =~ ^[0-9]+(\.[0-9]+)?(us|ms|s)$ ]]; then
+  echo "SLA: a number and us, ms or s (100ms, 1.5s, 250us), not '$SLA'" >&2; exit 2
+fi
+BUDGET=${BUDGET:-$(python3 -c "import math, re, sys; m = re.fullmatch(r'([0-9.]+)(us|ms|s)', sys.argv[1]); print(max(1, math.ceil(float(m.group(1)) * {'us': 1e-3, 'ms': 1, 's': 1e3}[m.group(2)])))" "$SLA")}
+if ! [[ "$BUDGET" =~ ^[0-9]+$ ]]; then
+  echo "BUDGET: whole milliseconds (0: none), not '$BUDGET'" >&2; exit 2
+fi
 BUDGET_FLAGS=()
 if [[ "$BUDGET" != "0" ]]; then BUDGET_FLAGS=(--header="X-Request-Budget-Ms: $BUDGET"); fi
 BPORT=18180
@@ -54,8 +62,14 @@ tools/bazel shutdown >&2
 PID=""
 cleanup() { [[ -n "$PID" ]] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+# shellcheck source=tools/bench/bench_lib.sh
+source tools/bench/bench_lib.sh
 
 start() {  # name -> sets PID and PORT
+  case $1 in brisk) PORT=$BPORT ;; codel) PORT=$((BPORT + 1)) ;; httplib) PORT=$HPORT ;; esac
+  port_free "$PORT" || return 1
   case $1 in
     brisk)   taskset -c 0 "$WORK/brisk" --address=127.0.0.1 --port=$BPORT \
                --reactors=1 --workers=1 >"$WORK/brisk.log" 2>&1 &
@@ -67,8 +81,7 @@ start() {  # name -> sets PID and PORT
              PORT=$HPORT ;;
   esac
   PID=$!
-  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/hello" && return 0; sleep 0.05; done
-  echo "$1 did not start" >&2; return 1
+  server_started "$1" "$PID" "http://127.0.0.1:$PORT/hello" "$WORK/$1.log" 100 0.05
 }
 stop() { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null || true; PID=""; }
 

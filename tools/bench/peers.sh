@@ -16,7 +16,12 @@
 #   cpu_quota_cgroup; root), so the server, not wrk's core, limits each
 #   mode: req/s then compares the servers' CPU cost. Latency includes the
 #   throttling (up to 10 ms periods), the same for every server. A server
-#   that cannot join the group is not started (its modes read 0 req/s).
+#   that cannot join the group is not started, and the run stops.
+# Ports: run.sh's (nginx 18081, h2o 18082, httplib 18083, evhttp 18084),
+# brisk SELF_PORT=18080 and brisk on io_uring URING_PORT=18091; a port
+# already in use stops the run (it would measure whatever holds it). On
+# exit, Ctrl-C or SIGTERM the run.sh it started is stopped (and stops its
+# server), then the cgroup is removed.
 # Modes: c64 (keep-alive, 64 connections), pipe16 (16 requests per write),
 #        close (a new connection per request).
 # Pictures: one latency percentile spectrum per mode (c64, close) with every
@@ -55,6 +60,8 @@ else
 fi
 chmod +x "$BIN"
 trap 'rm -f "$BIN"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 PORT=${SELF_PORT:-18080}
 export SELF_PORT=$PORT
 export SELF_CMD="$BIN --address=127.0.0.1 --port=$PORT --reactors=1 --workers=1 --io=epoll"
@@ -69,7 +76,8 @@ for io in $IO; do
 done
 # run.sh knows one brisk ("self"); a copy taught a second one ("uring", the
 # same binary with --io=io_uring) takes turns with the rest in the same run.
-export URING_PORT=$((PORT + 1))
+# Not PORT + 1: that is nginx's 18081 in run.sh.
+export URING_PORT=${URING_PORT:-18091}
 export URING_CMD="$BIN --address=127.0.0.1 --port=$URING_PORT --reactors=1 --workers=1 --io=io_uring"
 RUN_DIR=$(cd "$(dirname "$RUN_SH")" && pwd)
 RUN_COPY=$(mktemp /tmp/brisk-bench-run.XXXXXX)
@@ -77,7 +85,16 @@ OUT=${OUT:-docs/bench}
 export SPECTRUM_DIR=$(mktemp -d /tmp/brisk-bench-spectra.XXXXXX)
 export SPECTRUM_LUA="$PWD/tools/bench/wrk_spectrum.lua"
 export QUOTA_PROCS=""
-trap 'rm -rf "$BIN" "$RUN_COPY" "$SPECTRUM_DIR"; cpu_quota_cgroup_remove "$QUOTA_PROCS"' EXIT
+RUN_PID=""
+cleanup() {
+  if [[ -n "$RUN_PID" ]]; then
+    kill "$RUN_PID" 2>/dev/null || true
+    wait "$RUN_PID" 2>/dev/null || true
+  fi
+  rm -rf "$BIN" "$RUN_COPY" "$SPECTRUM_DIR"
+  cpu_quota_cgroup_remove "$QUOTA_PROCS" || true  # says so if it could not
+}
+trap cleanup EXIT
 if [[ -n "${QUOTA:-}" ]]; then
   QUOTA_PROCS=$(cpu_quota_cgroup "$QUOTA")
   echo "servers held to ${QUOTA}% of CPU 0 (cgroup $(dirname "$QUOTA_PROCS"))" >&2
@@ -92,7 +109,13 @@ sed -e "s#^cd \"\$(dirname \"\$0\")\"#cd \"$RUN_DIR\"#" \
     -e 's#^start() {$#start() {\n  if [ -n "${QUOTA_PROCS:-}" ] \&\& ! echo $BASHPID > "$QUOTA_PROCS"; then echo "cannot join $QUOTA_PROCS" >\&2; exit 1; fi#' \
     "$RUN_SH" > "$RUN_COPY"
 
-RESULTS=$(bash "$RUN_COPY" "$SECONDS_PER_RUN" $PEERS "${SELVES[@]}")
+# In the background and waited for, so that a signal here stops it at once.
+# shellcheck disable=SC2086
+bash "$RUN_COPY" "$SECONDS_PER_RUN" $PEERS "${SELVES[@]}" > "$SPECTRUM_DIR/results" &
+RUN_PID=$!
+wait "$RUN_PID"
+RUN_PID=""
+RESULTS=$(cat "$SPECTRUM_DIR/results")
 echo "$RESULTS"
 echo
 echo "$RESULTS" | python3 <(cat <<'PY'

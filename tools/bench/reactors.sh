@@ -6,29 +6,46 @@
 # so this measures the overhead and the direction, not N-core scaling.
 #
 # Usage: tools/bench/reactors.sh [D=5] [IO="epoll io_uring"]
-#   ROUNDS=3, BIN=path (a built brisk server binary). Loopback only.
+#   ROUNDS=3, BIN=path (a built brisk server binary). Loopback only; port
+#   18085 (refuses to run if it is in use); stops what it started (by pid),
+#   also on Ctrl-C or SIGTERM.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=tools/bench/bench_lib.sh
+source tools/bench/bench_lib.sh
 D=${1:-5}
 IO=${2:-"epoll io_uring"}
 ROUNDS=${ROUNDS:-3}
+BUILT=""  # the binary built here, removed at the end
+RAW=""
+LOG=""
+pid=""
+cleanup() {
+  if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  rm -f "$BUILT" "$RAW" "$LOG"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 if [[ -z "${BIN:-}" ]]; then
   tools/bazel build -c opt //server:server >&2
   BIN=$(mktemp /tmp/brisk-reactors-server.XXXXXX)
+  BUILT=$BIN
   cp -f bazel-bin/server/server "$BIN"
   chmod +x "$BIN"
-  trap 'rm -f "$BIN"' EXIT
   tools/bazel shutdown >&2
 fi
 RAW=$(mktemp /tmp/brisk-reactors.XXXXXX)
+LOG=$(mktemp /tmp/brisk-reactors-log.XXXXXX)  # the server's
 URL=http://127.0.0.1:18085/hello
 for _ in $(seq "$ROUNDS"); do
   for io in $IO; do
     for n in 1 2; do
+      port_free 18085
       "$BIN" --address=127.0.0.1 --port=18085 --reactors=$n --workers=1 \
-        --io=$io >/dev/null 2>&1 &
+        --io=$io >"$LOG" 2>&1 &
       pid=$!
-      for _ in $(seq 50); do curl -s -o /dev/null $URL && break; sleep 0.1; done
+      server_started "brisk --io=$io --reactors=$n" "$pid" $URL "$LOG" 50
       for mode in c64 close; do
         case $mode in
           c64) out=$(wrk -t2 -c64 -d${D}s $URL 2>&1) ;;
@@ -37,6 +54,7 @@ for _ in $(seq "$ROUNDS"); do
         echo "$io $n $mode $(echo "$out" | awk '/Requests\/sec/{print $2}')" >> "$RAW"
       done
       kill $pid; wait $pid 2>/dev/null || true
+      pid=""
       sleep 0.5
     done
   done
@@ -53,4 +71,3 @@ for io, mode in sorted({(k[0], k[1]) for k in rows}):
     two = statistics.median(rows[(io, mode, "2")])
     print("%-9s %-6s %12.0f %12.0f %8.2f" % (io, mode, one, two, two / one))
 PY
-rm -f "$RAW"

@@ -13,19 +13,36 @@
 # Usage: tools/bench/syscalls.sh [D=5] [SERVERS="epoll io_uring nginx h2o"]
 #   MODES="c64 close" (env), BIN=path (a built brisk server binary),
 #   BRISK_FLAGS="--defer_accept=false" (env: more flags for brisk).
-# Loopback only; stops by itself.
+# Loopback only; stops by itself. Ports 18080 (brisk), 18081 (nginx), 18082
+# (h2o): refuses to start a server whose port is in use. Stops what it
+# started (by pid), also on Ctrl-C or SIGTERM.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=tools/bench/bench_lib.sh
+source tools/bench/bench_lib.sh
 D=${1:-5}
 SERVERS=${2:-"epoll io_uring nginx h2o"}
 MODES=${MODES:-"c64 close"}
 PEERS_DIR=$(cd "${PEERS_DIR:-tools/bench/peers}" && pwd)
+BUILT=""  # the binary built here, removed at the end
+pid=""
+perf_pid=""
+st_pid=""
+cleanup() {
+  local p
+  for p in $st_pid $perf_pid; do kill -INT "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  rm -f "$BUILT"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 if [[ -z "${BIN:-}" ]]; then
   tools/bazel build -c opt //server:server >&2
   BIN=$(mktemp /tmp/brisk-sys-server.XXXXXX)
+  BUILT=$BIN
   cp -f bazel-bin/server/server "$BIN"
   chmod +x "$BIN"
-  trap 'rm -f "$BIN"' EXIT
   tools/bazel shutdown >&2
 fi
 TICK=$(getconf CLK_TCK)
@@ -58,11 +75,12 @@ requests_of() { awk '/requests in/{print $1}'; }
 printf "%-9s %-6s %10s %12s %12s %12s\n" server mode requests "syscalls/req" "sys_us/req" "user_us/req"
 for name in $SERVERS; do
   for mode in $MODES; do
-    start "$name" >/tmp/sys-$name.log 2>&1 &
-    pid=$!
     port=$(port_of "$name")
     url=http://127.0.0.1:$port/hello
-    for _ in $(seq 50); do curl -s -o /dev/null "$url" && break; sleep 0.1; done
+    port_free "$port"
+    start "$name" >/tmp/sys-$name.log 2>&1 &
+    pid=$!
+    server_started "$name" "$pid" "$url" /tmp/sys-$name.log 50
     spid=$(serving_pid "$name" "$pid")
     read -r u0 s0 < <(cpu_ticks "$spid")
     perf stat -e raw_syscalls:sys_enter -p "$spid" -x, -o /tmp/sys-perf.txt &
@@ -70,6 +88,7 @@ for name in $SERVERS; do
     sleep 0.2
     out=$(load "$mode" "$url" "$D")
     kill -INT $perf_pid; wait $perf_pid 2>/dev/null || true
+    perf_pid=""
     read -r u1 s1 < <(cpu_ticks "$spid")
     n=$(echo "$out" | requests_of)
     calls=$(awk -F, '/raw_syscalls/{print $1}' /tmp/sys-perf.txt)
@@ -83,6 +102,7 @@ for name in $SERVERS; do
       sleep 0.3
       out=$(load "$mode" "$url" 2)
       kill -INT $st_pid; wait $st_pid 2>/dev/null || true
+      st_pid=""
       n=$(echo "$out" | requests_of)
       echo "  strace -c ($name $mode, $n requests): calls per request"
       awk -v n="$n" '$1 ~ /^[0-9.]+$/ && NF >= 5 {
@@ -92,6 +112,7 @@ for name in $SERVERS; do
     fi
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+    pid=""
     sleep 0.5
   done
 done

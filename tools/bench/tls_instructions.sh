@@ -10,8 +10,9 @@
 # changes how many connections fit in a window, not what each one costs.
 #
 # Usage: tools/bench/tls_instructions.sh [SHORT=5] [LONG=30] [MODES="resumed full"]
-# Loopback only; bounded in time; stops what it started (by pid) and removes
-# its files.
+# Loopback only (port 18543: refuses to run if it is in use); bounded in
+# time; stops what it started (by pid), also on Ctrl-C or SIGTERM, and
+# removes its files.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SHORT=${1:-5}
@@ -34,6 +35,8 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 make_ecdsa_cert "$WORK"
 cat > "$WORK/nginx.conf" <<CONF
@@ -55,32 +58,37 @@ http {
 }
 CONF
 
-# name mode seconds -> "CONNECTIONS INSTRUCTIONS"
+# name mode seconds -> MEASURED="CONNECTIONS INSTRUCTIONS". Run in this
+# shell, not in $(...) or <(...): PID must be this shell's for cleanup.
 measure() {
-  local out="$WORK/$1.$2.$3.cg" arg="" n t
+  local out="$WORK/$1.$2.$3.cg" log="$WORK/$1.log" arg="" n t
+  port_free "$PORT" || exit 1
   case $1 in
     brisk) valgrind --tool=callgrind --callgrind-out-file="$out" "$WORK/brisk" \
              --address=127.0.0.1 --port=$PORT --reactors=1 --workers=1 \
-             --tls_cert="$WORK/cert.pem" --tls_key="$WORK/key.pem" >/dev/null 2>&1 & ;;
+             --tls_cert="$WORK/cert.pem" --tls_key="$WORK/key.pem" >"$log" 2>&1 & ;;
     nginx) valgrind --tool=callgrind --callgrind-out-file="$out" nginx -c "$WORK/nginx.conf" \
-             >/dev/null 2>&1 & ;;
+             >"$log" 2>&1 & ;;
   esac
   PID=$!
-  wait_for_url "https://127.0.0.1:$PORT/hello" 300 || true  # valgrind starts slowly
+  # valgrind starts slowly
+  server_started "$1" "$PID" "https://127.0.0.1:$PORT/hello" "$log" 300 || exit 1
   [[ $2 == resumed ]] && arg=--resume
-  n=$(timeout $(($3 + 60)) "$WORK/tls_connect" --port=$PORT --connections=4 \
+  n=$(timeout --foreground $(($3 + 60)) "$WORK/tls_connect" --port=$PORT --connections=4 \
         --seconds="$3" $arg 2>&1 | awk '/^requests/{print $2}')
   kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
   t=$(awk '/^(summary|totals):/{print $2; exit}' "$out")
-  echo "${n:-0} ${t:-0}"
+  MEASURED="${n:-0} ${t:-0}"
 }
 
 printf '%-6s %-8s %12s %16s\n' server mode connections instr/handshake
 for m in $MODES; do
   declare -A per=()
   for s in brisk nginx; do
-    read -r n1 t1 < <(measure "$s" "$m" "$SHORT")
-    read -r n2 t2 < <(measure "$s" "$m" "$LONG")
+    measure "$s" "$m" "$SHORT"
+    read -r n1 t1 <<< "$MEASURED"
+    measure "$s" "$m" "$LONG"
+    read -r n2 t2 <<< "$MEASURED"
     if (( n2 <= n1 )); then echo "$s $m: no more connections in the long window" >&2; exit 1; fi
     per[$s]=$(( (t2 - t1) / (n2 - n1) ))
     printf '%-6s %-8s %12d %16d\n' "$s" "$m" $((n2 - n1)) "${per[$s]}"

@@ -17,8 +17,9 @@
 #   close    wrk -H 'Connection: close' (CONNS connections): a new connection
 #            per request as wrk does it, i.e. resumed
 # The `resumed` column is the share of handshakes the server resumed, as the
-# client saw it. Loopback only; bounded in time; stops every process it
-# started (by pid) and removes its files.
+# client saw it. Loopback only (ports 18443-18445: refuses to start a server
+# whose port is in use); bounded in time; stops every process it started (by
+# pid), also on Ctrl-C or SIGTERM, and removes its files.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 D=${1:-5}
@@ -43,6 +44,8 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # One certificate for everyone (no key is kept: the directory is removed).
 make_ecdsa_cert "$WORK"
@@ -86,6 +89,7 @@ hosts:
 EOF
 
 start() {  # name -> PID
+  port_free "${PORTS[$1]}" || return 1
   case $1 in
     brisk) taskset -c 0 "$WORK/brisk" --address=127.0.0.1 --port=${PORTS[brisk]} \
              --reactors=1 --workers=1 --tls_cert="$WORK/cert.pem" \
@@ -95,11 +99,15 @@ start() {  # name -> PID
   esac
   PID=$!
   for _ in $(seq 100); do
+    pid_alive "$PID" || break
     [[ $(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:${PORTS[$1]}/hello") == 200 ]] &&
-      return 0
+      pid_alive "$PID" && return 0
     sleep 0.05
   done
-  echo "$1 did not start" >&2
+  # Gone (it could not bind?) or never answered 200: what answered, if
+  # anything, is not it.
+  echo "$1 (pid $PID) did not start on port ${PORTS[$1]}; end of $WORK/$1.log:" >&2
+  tail -n 20 "$WORK/$1.log" >&2 || true
   return 1
 }
 stop() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=""; }
@@ -111,7 +119,7 @@ wrk_row() {  # name mode wrk-args...
   local n=$1 m=$2; shift 2
   local c0 c1 requests rps p99 err
   c0=$(cpu_ns "$PID")
-  read -r requests rps p99 err < <(taskset -c 1 timeout $((D + 20)) \
+  read -r requests rps p99 err < <(taskset -c 1 timeout --foreground $((D + 20)) \
     wrk -t1 -d${D}s --latency "$@" 2>&1 | wrk_fields)
   c1=$(cpu_ns "$PID")
   echo "$n $m $rps $p99 nan $err $(((c1 - c0) / (requests > 0 ? requests : 1)))" >> "$RAW"
@@ -120,7 +128,7 @@ connect_row() {  # name mode tls_connect-args...
   local n=$1 m=$2; shift 2
   local c0 c1 out
   c0=$(cpu_ns "$PID")
-  out=$(taskset -c 1 timeout $((D + 20)) "$WORK/tls_connect" --seconds="$D" "$@" 2>&1 || true)
+  out=$(taskset -c 1 timeout --foreground $((D + 20)) "$WORK/tls_connect" --seconds="$D" "$@" 2>&1 || true)
   c1=$(cpu_ns "$PID")
   echo "$out" | awk -v n="$n" -v m="$m" -v cpu=$((c1 - c0)) \
     '/^requests/{printf "%s %s %s %s %s %s %d\n", n, m, $4, $8, $10, $12, cpu / ($2 > 0 ? $2 : 1)}' >> "$RAW"
