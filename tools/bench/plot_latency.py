@@ -213,9 +213,13 @@ def read_csv(path):
 
 
 def parse_series_arg(arg):
-    """'LABEL=PATH' -> (label, path); 'PATH' -> (file name sans extension, path)."""
+    """'LABEL=PATH' -> (label, path); 'PATH' -> (file name sans extension, path).
+
+    The last '=' ends the label, so loadgen's own labels (a query target,
+    'GET /slow?ms=50') can be given: 'GET /slow?ms=50=slow.csv'.
+    """
     if "=" in arg:
-        label, path = arg.split("=", 1)
+        label, path = arg.rsplit("=", 1)
         return label, path
     return os.path.splitext(os.path.basename(arg))[0], arg
 

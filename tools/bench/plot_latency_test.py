@@ -95,6 +95,13 @@ class CommandLineTest(unittest.TestCase):
         self.assertIn('<polyline data-label="brisk" stroke="#1f77b4"', out)
         self.assertIn("<title>Latency by percentile</title>", out)
 
+    def test_a_label_may_hold_an_equals_sign(self):
+        # loadgen labels a class by its target, which may have a query.
+        self.assertEqual(plot_latency.parse_series_arg("GET /slow?ms=50=a/slow.csv"),
+                         ("GET /slow?ms=50", "a/slow.csv"))
+        self.assertEqual(plot_latency.parse_series_arg("brisk=b.csv"), ("brisk", "b.csv"))
+        self.assertEqual(plot_latency.parse_series_arg("x/brisk.csv"), ("brisk", "x/brisk.csv"))
+
     def test_bad_input_exits_2_with_a_message(self):
         with tempfile.TemporaryDirectory() as tmp:
             cases = {

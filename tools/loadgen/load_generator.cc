@@ -734,10 +734,21 @@ absl::StatusOr<std::string> BuildRequest(const RequestSpec& spec) {
   std::string host = spec.host.find(':') != std::string::npos && spec.host.front() != '['
                          ? absl::StrCat("[", spec.host, "]")
                          : spec.host;
-  std::string out = absl::StrCat(
-      spec.method, " ", spec.path, " HTTP/1.1\r\n",
-      given_host != nullptr ? *given_host : absl::StrCat("Host: ", host, ":", spec.port),
-      "\r\nUser-Agent: brisk-loadgen\r\n", headers);
+  std::string default_host = absl::StrCat("Host: ", host, ":", spec.port);
+  if (absolute_form) {
+    // A client sends, as Host, the absolute-form target's own authority
+    // (RFC 9112 §3.2.2), not the address it connects to.
+    const std::string_view rest = path.substr(7);
+    const std::string_view authority = rest.substr(0, rest.find_first_of("/?"));
+    if (authority.empty() || authority.find('@') != std::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad path: '", spec.path, "' (an http:// URI names a host, no userinfo)"));
+    }
+    default_host = "Host: " + std::string(authority);
+  }
+  std::string out = absl::StrCat(spec.method, " ", spec.path, " HTTP/1.1\r\n",
+                                 given_host != nullptr ? *given_host : default_host,
+                                 "\r\nUser-Agent: brisk-loadgen\r\n", headers);
   const bool body_method = spec.method == "POST" || spec.method == "PUT" ||
                            spec.method == "PATCH";
   if (!has_length && (!spec.body.empty() || body_method)) {

@@ -840,6 +840,16 @@ TEST(BuildRequestTest, GetHeadAndInvalidInput) {
   EXPECT_TRUE(BuildRequest({.method = "OPTIONS", .path = "*"}).ok());
   EXPECT_TRUE(BuildRequest({.method = "GET", .path = "http://example.test/x"}).ok());
   EXPECT_FALSE(BuildRequest({.method = "GET", .path = "https://example.test/x"}).ok());
+  // The absolute-form's Host is its own authority (RFC 9112 §3.2.2); it
+  // was the address connected to.
+  absl::StatusOr<std::string> absolute = BuildRequest(
+      {.method = "GET", .host = "127.0.0.1", .port = 8080, .path = "http://example.test:81?q"});
+  ASSERT_TRUE(absolute.ok());
+  EXPECT_EQ(*absolute,
+            "GET http://example.test:81?q HTTP/1.1\r\nHost: example.test:81\r\n"
+            "User-Agent: brisk-loadgen\r\n\r\n");
+  EXPECT_FALSE(BuildRequest({.method = "GET", .path = "http:///x"}).ok());
+  EXPECT_FALSE(BuildRequest({.method = "GET", .path = "http://u@example.test/x"}).ok());
   EXPECT_FALSE(BuildRequest({.headers = {"NoColon"}}).ok());
   EXPECT_FALSE(BuildRequest({.headers = {"X: a\r\nInjected: 1"}}).ok());
   absl::StatusOr<std::string> explicit_length = BuildRequest(
