@@ -23,6 +23,12 @@
 // going away does (a Responder kept past it is closed(), Send() false). A streamed answer's pieces accumulate in
 // streamed_body(); with SetClientReading(false) they stay "unsent", so the
 // handler meets the stream's backpressure (Write() returns false).
+// What it shows is the handler's own answer: what the server does around a
+// handler is not applied (a handler that throws throws into the test, not a
+// 500; HEAD keeps the body; a 200 with a false precondition is not turned
+// into 304/412; path parameters are the ones given in options, not matched
+// from a pattern). Test those through a server on port 0
+// (server/testing/raw_client.h).
 // Thread-safety: one test thread, plus any thread the handler answers from.
 #ifndef BRISK_SERVER_TESTING_FAKE_REQUEST_H_
 #define BRISK_SERVER_TESTING_FAKE_REQUEST_H_
