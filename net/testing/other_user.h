@@ -32,8 +32,8 @@ pid_t ConnectAsNobody(const std::string& path, int (*then)(int fd));
 // Forks; the child becomes uid/gid 65534, listens on `path` (its directory
 // must let nobody create it), accepts one connection and exits with
 // then(fd) of it (kCannotConnect if it cannot listen or accept). The
-// parent waits for the socket file to appear (up to 10 s) before it
-// returns the child's pid.
+// parent waits until the child listens, or has exited (up to 10 s),
+// before it returns the child's pid.
 pid_t ServeAsNobody(const std::string& path, int (*then)(int fd));
 
 }  // namespace brisk::net
