@@ -55,7 +55,10 @@ absl::StatusOr<Takeover> Takeover::Request(const std::string& path, int cancel_f
           "stopped while waiting for the running server's listening sockets; nothing was taken "
           "over");
     }
-    break;  // the reply, a timeout or an error: ReceiveWithFds says which
+    // The exchange timeout is spent here: ReceiveWithFds (whose own
+    // timeout is as long) would wait it out a second time.
+    if (n == 0) return absl::DeadlineExceededError("recvmsg: timed out");
+    break;  // the reply, or an error: ReceiveWithFds says which
   }
   std::string reply;
   std::vector<net::UniqueFd> fds;
