@@ -30,16 +30,20 @@ void Request::MoveFrom(Request& other) noexcept {
   // What a default Request holds: the views of the one moved from pointed
   // into the buffer it gave away (the server still reads a handler's
   // request after the answer, for the access log).
-  other.head_.clear();
-  other.fields_.clear();
-  other.body_.clear();
-  other.method_ = other.target_ = other.path_ = other.query_ = other.authority_ = Span{};
-  other.content_length_ = 0;
-  other.version_minor_ = 1;
-  other.has_content_length_ = false;
-  other.chunked_ = false;
-  other.keep_alive_ = true;
-  other.expects_continue_ = false;
+  other.Clear();
+}
+
+void Request::Clear() noexcept {
+  head_.clear();
+  fields_.clear();
+  body_.clear();
+  method_ = target_ = path_ = query_ = authority_ = Span{};
+  content_length_ = 0;
+  version_minor_ = 1;
+  has_content_length_ = false;
+  chunked_ = false;
+  keep_alive_ = true;
+  expects_continue_ = false;
 }
 
 std::optional<std::string_view> Request::Header(std::string_view name) const {

@@ -222,24 +222,10 @@ void RequestParser::Reset() {
   path_may_have_dot_ = false;
   connect_ = false;
   raw_path_ = Request::Span();
-  // Field by field rather than `request_ = Request()`: cheaper per request.
-  Request& r = request_;
-  r.head_.clear();
-  r.fields_.clear();
   // A large body's buffer is not kept for the next request: a parser
   // waiting in a pool would hold it (an abandoned upload's megabytes).
-  if (r.body_.capacity() > kKeptBodyCapacity) {
-    std::string().swap(r.body_);
-  } else {
-    r.body_.clear();
-  }
-  r.method_ = r.target_ = r.path_ = r.query_ = r.authority_ = Request::Span();
-  r.content_length_ = 0;
-  r.version_minor_ = 1;
-  r.has_content_length_ = false;
-  r.chunked_ = false;
-  r.keep_alive_ = true;
-  r.expects_continue_ = false;
+  if (request_.body_.capacity() > kKeptBodyCapacity) std::string().swap(request_.body_);
+  request_.Clear();  // the buffers kept: cheaper per request than `= Request()`
 }
 
 Request RequestParser::TakeRequest() {
