@@ -32,6 +32,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "concurrency/start_thread.h"
 #include "net/event_loop.h"
 #include "net/ip_prefix.h"
@@ -723,9 +724,12 @@ absl::Status HttpServer::Start() {
   // A binary upgrade: take over a running server's listening sockets.
   std::optional<internal::Takeover> takeover;
   // What this server's port speaks, sent with its sockets to the next
-  // upgrade and compared with the running server's on a takeover.
-  const std::string traits = absl::StrCat("scheme=", o.tls.enabled() ? "https" : "http",
-                                          " proxy_protocol=", o.proxy_protocol ? "on" : "off");
+  // upgrade ("scheme=https proxy_protocol=off") and compared with the
+  // running server's on a takeover.
+  const std::pair<std::string, std::string> own_traits[] = {
+      {"scheme", o.tls.enabled() ? "https" : "http"},
+      {"proxy_protocol", o.proxy_protocol ? "on" : "off"}};
+  const std::string traits = absl::StrJoin(own_traits, " ", absl::PairFormatter("="));
   // Readable once a stop signal is pending (they are blocked above): a
   // SIGTERM or SIGINT before the takeover is confirmed cancels it, so the
   // running server goes on (it used to be taken over, then left as this
@@ -793,9 +797,7 @@ absl::Status HttpServer::Start() {
     // What the port speaks must not change under its clients: an HTTPS
     // port served in cleartext, or a balancer's PROXY headers read as
     // requests. (An older brisk says nothing: not checked.)
-    for (const auto& [key, mine] :
-         {std::pair<std::string, std::string>{"scheme", o.tls.enabled() ? "https" : "http"},
-          {"proxy_protocol", o.proxy_protocol ? "on" : "off"}}) {
+    for (const auto& [key, mine] : own_traits) {
       const std::optional<std::string> theirs = takeover->trait(key);
       if (theirs.has_value() && *theirs != mine) {
         return absl::FailedPreconditionError(
