@@ -476,6 +476,20 @@ def main():
                                open(haproxy.log.name).read()[-1000:])
         run_loadgen(loadgen_argv(args, front, 1, 0))  # warm-up: connections, caches
 
+        # The operator's routes are served by each process, never through
+        # the frontend, however the path is spelt.
+        for path in ("/metrics", "/status", "/status.json", "/x/../metrics", "/%6detrics",
+                     "/./status"):
+            got = http_status(front, path)
+            print(f"  {'ok  ' if got == 404 else 'FAIL'} HAProxy answers {path} 404 ({got})")
+            if got != 404:
+                failures.append(f"HAProxy passed {path} to a backend ({got})")
+        for port, path in ((backends[0].port, "/metrics"), (front, "/hello")):
+            got = http_status(port, path)
+            print(f"  {'ok  ' if got == 200 else 'FAIL'} {path} on port {port}: 200 ({got})")
+            if got != 200:
+                failures.append(f"{path} on port {port}: {got}, not 200")
+
         seconds, warmup = args.seconds, 1.0
         print(f"deploy test: HAProxy {front} -> brisk {[b.port for b in backends]}, "
               f"load {args.hello_rate}/s /hello (inline) + {args.slow_rate}/s "
