@@ -10,8 +10,9 @@ scale of 1/(1-p) (ticks 0% .. 99.999%), y the latency on a log scale.
         --title='fast route at 2x capacity' \\
         brisk=brisk-fast.csv httplib=httplib-fast.csv
 
-A label is the text before the first '=' (without '=', the file name without
-its extension). Python 3 standard library only.
+A label is the text before the '=' that precedes the file's path (either may
+hold '='; without a label, the file name without its extension). Python 3
+standard library only.
 
 The drawing is the same as tools/loadgen/plot.cc (loadgen --plot_out): same
 layout, ticks, arithmetic and number formats, so both write identical bytes
@@ -215,13 +216,23 @@ def read_csv(path):
 def parse_series_arg(arg):
     """'LABEL=PATH' -> (label, path); 'PATH' -> (file name sans extension, path).
 
-    The last '=' ends the label, so loadgen's own labels (a query target,
-    'GET /slow?ms=50') can be given: 'GET /slow?ms=50=slow.csv'.
+    Either side may hold '=': a label may be loadgen's own (a query target,
+    'GET /slow?ms=50=slow.csv') and a path may too ('brisk=runs/rate=1000.csv').
+    The label ends at the last '=' after which an existing file is named,
+    else the whole argument is a path if it names a file, else the label
+    ends at the last '=' (and the missing file is reported).
     """
-    if "=" in arg:
-        label, path = arg.rsplit("=", 1)
-        return label, path
-    return os.path.splitext(os.path.basename(arg))[0], arg
+    if "=" not in arg:
+        return os.path.splitext(os.path.basename(arg))[0], arg
+    at = arg.rfind("=")
+    while at >= 0:
+        if os.path.isfile(arg[at + 1:]):
+            return arg[:at], arg[at + 1:]
+        at = arg.rfind("=", 0, at)
+    if os.path.isfile(arg):
+        return os.path.splitext(os.path.basename(arg))[0], arg
+    label, path = arg.rsplit("=", 1)
+    return label, path
 
 
 def main(argv):

@@ -6,6 +6,7 @@ bad input."""
 import contextlib
 import io
 import os
+import shutil
 import tempfile
 import unittest
 
@@ -101,6 +102,22 @@ class CommandLineTest(unittest.TestCase):
                          ("GET /slow?ms=50", "a/slow.csv"))
         self.assertEqual(plot_latency.parse_series_arg("brisk=b.csv"), ("brisk", "b.csv"))
         self.assertEqual(plot_latency.parse_series_arg("x/brisk.csv"), ("brisk", "x/brisk.csv"))
+
+    def test_a_path_may_hold_an_equals_sign(self):
+        # A run directory named after its rate: the label ends where an
+        # existing file's path begins, on either side of other '='s.
+        with tempfile.TemporaryDirectory() as d:
+            runs = os.path.join(d, "rate=1000")
+            os.mkdir(runs)
+            csv = os.path.join(runs, "b.csv")
+            shutil.copy(testdata("brisk.csv"), csv)
+            self.assertEqual(plot_latency.parse_series_arg("brisk=" + csv), ("brisk", csv))
+            self.assertEqual(plot_latency.parse_series_arg("GET /x?a=1=" + csv),
+                             ("GET /x?a=1", csv))
+            self.assertEqual(plot_latency.parse_series_arg(csv), ("b", csv))
+            rc, out, _ = self.run_main(["--out=-", "brisk=" + csv])
+            self.assertEqual(rc, 0)
+            self.assertIn('<polyline data-label="brisk" ', out)
 
     def test_bad_input_exits_2_with_a_message(self):
         with tempfile.TemporaryDirectory() as tmp:
