@@ -706,7 +706,7 @@ TEST(DeadlinePolicyTest, BulkheadLeavesAWorkerToOtherRoutes) {
 }
 
 TEST(DeadlinePolicyTest, ARecentlyActiveRouteKeepsItsWorker) {
-  DeadlinePolicy p({.workers = 2});
+  DeadlinePolicy p({.workers = 2, .active_window = std::chrono::seconds(1)});
   std::vector<Refusal> refused;
   Learn(p, 1, milliseconds(1), kT0);  // route 1 was active at kT0
   for (uint64_t i = 0; i < 4; ++i) {
@@ -720,6 +720,40 @@ TEST(DeadlinePolicyTest, ARecentlyActiveRouteKeepsItsWorker) {
   // ...after it, alone again, it may take both.
   const SteadyTime later = kT0 + std::chrono::seconds(2);
   EXPECT_TRUE(p.Next(later, &refused).has_value());
+}
+
+// A route called once every few seconds (a rare urgent call) beside a
+// flood keeps its worker between calls: with a one-second window every
+// call found the flood on every worker and was refused.
+TEST(DeadlinePolicyTest, ARouteCalledEveryFewSecondsKeepsItsWorkerFromAFlood) {
+  DeadlinePolicy p({.workers = 2});
+  std::vector<Refusal> refused;
+  Learn(p, 1, milliseconds(1), kT0);  // the fast route's last call
+  SteadyTime t = kT0;
+  uint64_t id = 0;
+  for (int call = 0; call < 4; ++call) {
+    t += std::chrono::seconds(3);
+    // The slow route floods: 300 ms runs, queued with long budgets.
+    for (int i = 0; i < 4; ++i) {
+      Job slow = MakeJob(0, t, std::chrono::seconds(10), id++);
+      ASSERT_FALSE(p.Admit(slow, t).has_value());
+    }
+    std::optional<Job> running = p.Next(t, &refused);
+    ASSERT_TRUE(running.has_value());
+    EXPECT_FALSE(p.Next(t, &refused).has_value()) << "call " << call << ": the flood took both";
+    // The fast call, 20 ms budget, finds its worker free.
+    Job fast = MakeJob(1, t, milliseconds(20), 1000 + call);
+    ASSERT_FALSE(p.Admit(fast, t).has_value()) << "call " << call;
+    std::optional<Job> served = p.Next(t, &refused);
+    ASSERT_TRUE(served.has_value());
+    EXPECT_EQ(served->route, 1u);
+    p.Finished(*served, milliseconds(1), t + milliseconds(1));
+    p.Finished(*running, milliseconds(300), t + milliseconds(300));
+    // The rest of the flood drains (at most one at a time).
+    while (std::optional<Job> j = p.Next(t + milliseconds(300), &refused)) {
+      p.Finished(*j, milliseconds(300), t + milliseconds(300));
+    }
+  }
 }
 
 // The way out of the bulkhead server/README.md gives: max_concurrency =
@@ -742,7 +776,7 @@ TEST(DeadlinePolicyTest, TheBulkheadsGiveBackIsAWakeUp) {
   // Route 0 is held to one of the two workers while route 1 is active. When
   // route 1's active window ends, route 0's queued request may take the
   // other worker, but no arrival or completion says so: NextWake must.
-  DeadlinePolicy p({.workers = 2});
+  DeadlinePolicy p({.workers = 2, .active_window = std::chrono::seconds(1)});
   std::vector<Refusal> refused;
   Learn(p, 1, milliseconds(1), kT0);  // active until kT0 + 1 ms + 1 s
   const SteadyTime back = kT0 + milliseconds(1) + std::chrono::seconds(1);
@@ -819,7 +853,7 @@ TEST(DeadlinePolicyTest, ARefusedArrivalStillClaimsItsWorker) {
   // for route 1 instead of going back to route 0's queue; otherwise route
   // 1 would be refused until a worker freed at a lucky moment (a whole
   // 200 ms of refusals, seen with the server binary).
-  DeadlinePolicy p({.workers = 2});
+  DeadlinePolicy p({.workers = 2, .active_window = std::chrono::seconds(1)});
   std::vector<Refusal> refused;
   Learn(p, 1, milliseconds(1), kT0);
   Learn(p, 0, milliseconds(200), kT0);
@@ -862,7 +896,7 @@ TEST(DeadlinePolicyTest, ARefusedArrivalStillClaimsItsWorker) {
 TEST(DeadlinePolicyTest, AnIdleRoutesArrivalGetsTheFirstWorkerFreedBehindATighterFlood) {
   for (const int workers : {4, 32}) {
     SCOPED_TRACE(workers);
-    DeadlinePolicy p({.workers = workers});
+    DeadlinePolicy p({.workers = workers, .active_window = std::chrono::seconds(1)});
     Learn(p, 1, milliseconds(1), kT0);
     Learn(p, 0, milliseconds(1000), kT0);
     const SteadyTime t = kT0 + std::chrono::seconds(10);  // both idle since
@@ -896,7 +930,8 @@ TEST(DeadlinePolicyTest, AHopelessArrivalClaimsNoWorker) {
   // A request whose budget is below its route's own estimate would not
   // make it even with a worker to itself: its refusal must not hold a
   // worker back from a busy route.
-  DeadlinePolicy p({.workers = 2, .probe_interval = nanoseconds(0)});
+  DeadlinePolicy p(
+      {.workers = 2, .active_window = std::chrono::seconds(1), .probe_interval = nanoseconds(0)});
   std::vector<Refusal> refused;
   Learn(p, 1, milliseconds(100), kT0);
   const SteadyTime t = kT0 + std::chrono::seconds(5);
