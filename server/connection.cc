@@ -201,6 +201,21 @@ void Connection::ProcessInput(std::string_view data, SteadyTime arrival) {
     Dispatch(std::move(request), arrival);
     unparsed_ = 0;
     if (phase_ == Phase::kClosed) return;
+    // An answer given at once (inline) leaves the front, and the next one
+    // goes straight to the stream: counted by the output check above. Left
+    // in its slot, every answer behind the first was held aside unseen, so
+    // a client that pipelines and never reads made the server hold up to
+    // max_pipeline_depth answers, not max_unsent_bytes (outside review).
+    if (!data.empty() && !pipeline_.empty() && pipeline_.front().state == Slot::State::kDone) {
+      MoveReadyOutput();
+      if (phase_ == Phase::kClosed) return;
+      if (phase_ != Phase::kOpen) {  // it was open at the loop's top
+        // A closing answer: nothing after it is processed (as the rest of
+        // the pipeline when it reached the front); the close lingers.
+        input_dropped_ = true;
+        return;
+      }
+    }
   }
 }
 
@@ -1021,10 +1036,20 @@ void Connection::CloseAnsweringPending() {
                &s.exchange->context().request());
       ReleaseExchange(s);
     }
-    // An upload still arriving (its head read, its body not) gets the same
-    // answer, rather than being cut off and logged 499 as if its client
-    // had left (white-box review).
-    if (UploadInProgress()) {
+    // A request held behind them (an unsafe method waits for the answers
+    // before its own, RFC 9112 §9.3.2) was never processed: it is told so,
+    // 503 as the last answer with Connection: close, instead of being
+    // dropped unanswered behind a keep-alive 503, which left its client
+    // unable to tell whether its POST had run (outside review).
+    if (held_request_ != nullptr) {
+      const std::unique_ptr<HeldRequest> held = std::move(held_request_);
+      AnswerWithoutRequest(http::Response::Text(503, "shutting down\n"), /*head=*/false,
+                           &held->request);
+      ReleaseBodyMemory();  // its body's share of max_body_memory
+    } else if (UploadInProgress()) {
+      // An upload still arriving (its head read, its body not) gets the
+      // same answer, rather than being cut off and logged 499 as if its
+      // client had left (white-box review).
       AnswerWithoutRequest(http::Response::Text(503, "shutting down\n"),
                            parser_->head_request(), &parser_->request());
     }

@@ -45,6 +45,7 @@
 #include "server/dispatcher.h"
 #include "server/handover.h"
 #include "server/lifecycle.h"
+#include "server/process_metrics.h"
 #include "server/reactor.h"
 #include "server/route_table.h"
 #include "server/server_thread.h"
@@ -188,6 +189,9 @@ struct HttpServer::Impl {
   // A newer process took over the listening sockets.
   void HandedOverOnControl();
   void DrainOnControl();
+  // Says on stderr, as the process's stop begins, whether its drain ended
+  // with every connection closed or was cut by the drain timeout.
+  void SayHowTheDrainEnded();
   void FinishShutdownOnControl();
   void OnSignal(int signo);
   // SIGHUP and SIGUSR1: reopens the access log file, and says so on stderr.
@@ -258,6 +262,8 @@ struct HttpServer::Impl {
   std::atomic<bool> shutdown_requested{false};
   // When a drain under way must end (steady clock, ns); 0: none began.
   std::atomic<int64_t> shutdown_deadline_ns{0};
+  // When it began (steady clock, ns): the stop says how long it took.
+  std::atomic<int64_t> shutdown_began_ns{0};
   // The shutdown under way is the process's (a signal, a handover): its
   // stop must end even if a handler never returns (see StopLocked).
   std::atomic<bool> process_shutdown{false};
@@ -305,6 +311,7 @@ absl::Status HttpServer::Impl::AddBuiltinRoutes(HttpServer* server) {
          r.status = 200;
          metrics->AppendPrometheus(&r.body);
          if (tls != nullptr) tls->AppendPrometheus(&r.body);
+         if (options.process_metrics) internal::AppendProcessMetrics(&r.body);
          for (const auto& source : metrics_sources) source(&r.body);
          r.AddHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
          r.AddHeader("Cache-Control", "no-store");
@@ -963,6 +970,11 @@ absl::Status HttpServer::Start() {
           "handover: could not confirm the takeover to the old process (%s); it may still be "
           "serving",
           std::string(confirmed.message()).c_str());
+    } else {
+      // The new process's side of the upgrade, for the journal (the old
+      // one says it handed the sockets over).
+      internal::SayOnStderr("handover: took over %zu listening socket%s from the running server",
+                            listener_fds.size(), listener_fds.size() == 1 ? "" : "s");
     }
     absl::StatusOr<std::unique_ptr<internal::HandoverService>> service =
         internal::HandoverService::Start(o.handover_socket, listener_fds, on_handed_over,
@@ -1096,6 +1108,7 @@ void HttpServer::Impl::BeginShutdownOnControl() {
 
 void HttpServer::Impl::NoteShutdownDeadline() {
   const auto now = std::chrono::steady_clock::now().time_since_epoch();
+  shutdown_began_ns.store(std::chrono::duration_cast<std::chrono::nanoseconds>(now).count());
   shutdown_deadline_ns.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                  now + options.drain_timeout)  // bounded: at most a century
                                  .count());
@@ -1126,6 +1139,28 @@ void HttpServer::Impl::HandedOverOnControl() {
   control->RunAfter(std::min(options.drain_grace, options.drain_timeout),
                     [this] { DrainOnControl(); });
   control->RunAfter(options.drain_timeout, [this] { FinishShutdownOnControl(); });
+}
+
+void HttpServer::Impl::SayHowTheDrainEnded() {
+  const long long open = metrics->open_connections.load();
+  const long long in_flight = metrics->in_flight.load();
+  const int64_t began = shutdown_began_ns.load();
+  const double took =
+      began == 0
+          ? 0.0
+          : std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch() -
+                                          std::chrono::nanoseconds(began))
+                .count();
+  if (open == 0) {
+    internal::SayOnStderr("shutdown: drained in %.3gs, every connection closed; exiting", took);
+    return;
+  }
+  // Out of time (--drain_timeout): what is cut now is said, so that a
+  // clean drain and a cut one do not read alike in the journal.
+  internal::SayOnStderr(
+      "shutdown: drain timeout reached after %.3gs: closing %lld connection%s (%lld request%s in "
+      "flight cut short); exiting",
+      took, open, open == 1 ? "" : "s", in_flight, in_flight == 1 ? "" : "s");
 }
 
 void HttpServer::Impl::DrainOnControl() {
@@ -1311,6 +1346,7 @@ void HttpServer::Impl::StopLocked() {
     servers.erase(std::remove(servers.begin(), servers.end(), &d), servers.end());
   }
   d.lifecycle.BeginDrain();
+  if (d.process_shutdown.load()) d.SayHowTheDrainEnded();
   // A handler that never returns (it ignores its cancellation: a blocking
   // call with no timeout) would hold the steps below, and the process,
   // forever: on a worker, the joins of step 2; run inline, its reactor,

@@ -267,6 +267,12 @@ struct ServerOptions {
 
   // Built-in routes, each an inline GET (HEAD too); empty = not served.
   std::string metrics_path;  // e.g. "/metrics": Prometheus text format
+  // The metrics page also carries the process's figures in the Prometheus
+  // client libraries' standard names (process_open_fds, process_max_fds,
+  // process_cpu_seconds_total, process_resident_memory_bytes, ...; read
+  // from /proc at each scrape). False when a metrics source of the
+  // embedder's exports them already (a client library's process collector).
+  bool process_metrics = true;
   std::string health_path;   // e.g. "/healthz": liveness, 200 while serving
   std::string ready_path;    // e.g. "/readyz": 200, 503 once shutting down
   // e.g. "/status": a live HTML status page (per-route rate, p50/p99,
@@ -354,7 +360,8 @@ class HttpServer {
   // The embedder's own figures on the metrics page (metrics_path), after
   // brisk's: `source` appends whole families in the Prometheus text format
   // (# HELP, # TYPE, then the samples; label values escaped, names not
-  // starting with brisk_) to its argument. It is called for every scrape on
+  // starting with brisk_, nor with process_ unless process_metrics is
+  // false) to its argument. It is called for every scrape on
   // the reactor that serves it, possibly on several reactors at once: it
   // must be thread-safe and quick, like an inline handler (read atomics or
   // immutable data). Before Start() (FailedPrecondition after); sources are

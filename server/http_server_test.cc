@@ -34,8 +34,9 @@ using ::brisk::testing::Gate;
 using ::brisk::testing::Get;
 using ::brisk::testing::RawClient;
 using ::brisk::testing::RawResponse;
-using ::testing::HasSubstr;
 using std::chrono::milliseconds;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 // The lines of the file at `path` (an access log).
 std::vector<std::string> FileLines(const std::string& path) {
@@ -2037,6 +2038,87 @@ TEST_F(ServerTest, MetricsPageSaysItsCharsetAndWhenTheServerStarted) {
   EXPECT_GE(started, before - 0.001);
   EXPECT_LE(started, after + 0.001);
   EXPECT_THAT(r->body, HasSubstr("# TYPE brisk_start_time_seconds gauge\n"));
+}
+
+// A client that pipelines requests for large answers and does not read:
+// the server holds about max_unsent_bytes of answers (plus what the
+// kernel takes), and parses the rest only as the client reads. Every
+// answer behind the first of a read was held aside unseen, so one read of
+// 64 requests made the server answer all 64 at once (12.5 MiB held here;
+// answers under the limit each, so that the first alone does not reach it).
+TEST(BackpressureTest, PipelinedLargeInlineAnswersStopAtTheUnsentLimit) {
+  ServerOptions o{.address = "127.0.0.1", .port = 0, .reactors = 1};
+  o.io = ::brisk::testing::TestIoBackend();
+  HttpServer server(o);
+  std::atomic<int> answered{0};
+  ASSERT_TRUE(server
+                  .AddRoute("GET", "/200k",
+                            [&answered](RequestContext&) {
+                              answered.fetch_add(1);
+                              return http::Response::Text(200, std::string(200 * 1024, 'x'));
+                            },
+                            {.run_inline = true})
+                  .ok());
+  ASSERT_TRUE(server
+                  .AddRoute("GET", "/hello",
+                            [](RequestContext&) { return http::Response::Text(200, "hello\n"); },
+                            {.run_inline = true})
+                  .ok());
+  ASSERT_TRUE(server.Start().ok());
+  RawClient greedy(server.port(), std::chrono::seconds(20), /*receive_buffer=*/16 * 1024);
+  std::string burst;
+  for (int i = 0; i < 64; ++i) burst += Get("/200k");
+  ASSERT_TRUE(greedy.Send(burst));  // one read's worth, and no reading yet
+  // Once another connection of the same reactor, opened after the burst
+  // was in its socket, is answered, the burst's read has been processed.
+  RawClient other(server.port());
+  ASSERT_TRUE(other.Send(Get("/hello")));
+  auto hello = other.Read();
+  ASSERT_TRUE(hello.has_value());
+  EXPECT_EQ(hello->status, 200);
+  // 256 KiB is two answers; the kernel's send buffer takes up to about 20
+  // more (tcp_wmem's 4 MiB by default). Without the bound: all 64.
+  EXPECT_LT(answered.load(), 40);
+  // Reading, the client gets every answer, in order.
+  for (int i = 0; i < 64; ++i) {
+    auto r = greedy.Read();
+    ASSERT_TRUE(r.has_value()) << i;
+    ASSERT_EQ(r->status, 200);
+    ASSERT_EQ(r->body.size(), 200u * 1024);
+  }
+  EXPECT_EQ(answered.load(), 64);
+  server.Stop();
+}
+
+// The process's own figures come with brisk's, in the client libraries'
+// standard names; an embedder whose metrics source exports them turns
+// them off (two families of one name would make the page invalid).
+TEST_F(ServerTest, MetricsPageCarriesTheProcessFiguresUnlessTurnedOff) {
+  StartServer({.metrics_path = "/metrics"});
+  RawClient c(port_);
+  ASSERT_TRUE(c.Send(Get("/metrics")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  for (const char* family :
+       {"# TYPE process_open_fds gauge\nprocess_open_fds ",
+        "# TYPE process_max_fds gauge\nprocess_max_fds ",
+        "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total ",
+        "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes "}) {
+    EXPECT_THAT(r->body, HasSubstr(family));
+  }
+  ServerOptions o{.address = "127.0.0.1", .port = 0, .metrics_path = "/metrics"};
+  o.io = ::brisk::testing::TestIoBackend();
+  o.process_metrics = false;
+  HttpServer quiet(o);
+  ASSERT_TRUE(quiet.Start().ok());
+  RawClient q(quiet.port());
+  ASSERT_TRUE(q.Send(Get("/metrics")));
+  auto page = q.Read();
+  ASSERT_TRUE(page.has_value());
+  EXPECT_EQ(page->status, 200);
+  EXPECT_THAT(page->body, HasSubstr("brisk_open_connections"));
+  EXPECT_THAT(page->body, Not(HasSubstr("process_")));
+  quiet.Stop();
 }
 
 // An embedder's own families follow brisk's on the metrics page, scrape
