@@ -199,7 +199,7 @@ TEST_F(AdmissionTest, RequestThatCannotMakeItIsRefusedAtOnce) {
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 503);
   EXPECT_EQ(r->Header("retry-after"), "1");
-  EXPECT_EQ(r->body, "overloaded: cannot finish before the deadline\n");
+  EXPECT_EQ(r->body, "cannot finish before the deadline\n");
   EXPECT_EQ(gate_.entered(), 1);
   EXPECT_EQ(server_->metrics().route(1).shed[1].load(), 1u);  // predicted_late
   // A request with the time it needs is admitted behind it.
@@ -231,7 +231,7 @@ TEST_F(AdmissionTest, ARequestThatSaysItsCostIsJudgedAtArrivalOnAColdRoute) {
   auto r = late.Read();  // answered while the worker is still held
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 503);
-  EXPECT_EQ(r->body, "overloaded: cannot finish before the deadline\n");
+  EXPECT_EQ(r->body, "cannot finish before the deadline\n");
   // A cheaper one fits behind the running one.
   RawClient cheap(port());
   ASSERT_TRUE(cheap.Send(WithBudget("/costly?ms=100", 1500)));

@@ -21,23 +21,34 @@ namespace {
 // The client's budget: "X-Request-Budget-Ms: 250" shortens the deadline.
 constexpr std::string_view kBudgetHeader = "X-Request-Budget-Ms";
 
-// A whole number of milliseconds, at most 9 digits; 0 and a negative one
+// A whole number of milliseconds; 0 and a negative one of any length
 // ("-5": the caller's own budget already ran out, as a client passing on
 // what is left of its deadline may send) are 0, no time left: refused at
-// once. nullopt for anything else ("1.5", "abc"), which is ignored.
+// once. Leading zeros do not count; more than 9 digits after them (over 11
+// days: no shorter than any deadline) and anything else ("1.5", "abc")
+// are nullopt, ignored. (A negative one of 10 digits or more, or one with
+// leading zeros past 9 digits, used to be ignored: the request got the
+// whole deadline; outside review.)
 std::optional<int64_t> ParseBudgetMs(std::string_view v) {
   const bool negative = v.starts_with('-');
   if (negative) v.remove_prefix(1);
-  std::optional<uint64_t> n = http::ParseDecimal(v, /*max_digits=*/9);
+  if (v.empty() || v.find_first_not_of("0123456789") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  const size_t significant = v.find_first_not_of('0');
+  if (negative || significant == std::string_view::npos) return 0;
+  std::optional<uint64_t> n = http::ParseDecimal(v.substr(significant), /*max_digits=*/9);
   if (!n.has_value()) return std::nullopt;
-  return negative ? 0 : static_cast<int64_t>(*n);
+  return static_cast<int64_t>(*n);
 }
 
 std::string_view RefusalText(ShedReason reason) {
   switch (reason) {
     case ShedReason::kQueueFull: return "overloaded: queue full\n";
     case ShedReason::kPredictedLate:
-      return "overloaded: cannot finish before the deadline\n";
+      // Not always overload: a budget below the route's own time, or
+      // already spent (0 or negative), is refused so on an idle server.
+      return "cannot finish before the deadline\n";
     case ShedReason::kExpiredInQueue:
       return "overloaded: too little time left to run\n";
     case ShedReason::kCodel: return "overloaded: queue timeout\n";
