@@ -344,7 +344,7 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // No byte of a further request was received after the last one parsed
   // (none unparsed, stashed or in the parser): the last slot is the last.
   bool NoRequestAfterLast() const {
-    return unparsed_ == 0 && stash_.empty() && ParserIdle() && held_request_ == nullptr;
+    return !input_after_ && stash_.empty() && ParserIdle() && held_request_ == nullptr;
   }
   bool HeadersComplete() const {
     return parser_ != nullptr && parser_->headers_complete();
@@ -391,38 +391,44 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   };
   std::unique_ptr<HeldRequest> held_request_;  // (rare: kept off the object)
   std::list<Slot> pipeline_;
-  // The output went over max_unsent_bytes and has not drained since.
-  bool output_paused_ = false;
   // Input received while parsing is paused (pipeline full): allocated only
   // then, and freed once parsed (an idle connection holds 8 bytes for it).
   net::LazyBytes stash_;
-  // While ProcessInput() dispatches a request: the bytes after it.
-  size_t unparsed_ = 0;
   // Body bytes of the request being received, held against
   // ConnectionConfig::max_body_memory (ServerMetrics::body_bytes_held).
   size_t body_reserved_ = 0;
 
+  // The state's flags are bits, and sit with the phase and the linger's
+  // count in 8 bytes: every idle connection holds them (see the
+  // static_assert on sizeof(Connection) in connection.cc). Touched on the
+  // reactor's thread only, like everything here.
   Phase phase_ = Phase::kOpen;
-  bool draining_ = false;    // answers carry Connection: close
-  bool close_idle_ = false;  // ...and an idle connection closes
+  // The output went over max_unsent_bytes and has not drained since.
+  bool output_paused_ : 1 = false;
+  // While ProcessInput() dispatches a request: bytes follow it.
+  bool input_after_ : 1 = false;
+  bool draining_ : 1 = false;    // answers carry Connection: close
+  bool close_idle_ : 1 = false;  // ...and an idle connection closes
   // The connection ends on an error: the client may still be sending.
-  bool abort_input_ = false;
+  bool abort_input_ : 1 = false;
   // Requests (or their bytes) were dropped behind a closing answer: the
   // client may still be sending, so Finish() lingers.
-  bool input_dropped_ = false;
-  bool continue_sent_ = false;  // for the request being received
+  bool input_dropped_ : 1 = false;
+  bool continue_sent_ : 1 = false;  // for the request being received
   // A due header or idle timeout waits for bytes already received (OnTimer).
-  bool timeout_deferred_ = false;
+  bool timeout_deferred_ : 1 = false;
   // A request came (dispatched, or answered without one): before it, the
   // header timeout runs from the accept (head_started_).
-  bool any_request_ = false;
+  bool any_request_ : 1 = false;
   // TLS: the handshake is not done yet (OnHandshakeDone()).
-  bool awaiting_handshake_ = false;
+  bool awaiting_handshake_ : 1 = false;
   // The client ended its input (OnStreamEof): the requests received whole
   // are answered, then the connection closes.
-  bool input_ended_ = false;
+  bool input_ended_ : 1 = false;
   // The stream ended on an error of the server's own (OnStreamError).
-  bool server_error_ = false;
+  bool server_error_ : 1 = false;
+  // Bytes read and dropped while lingering (at most kMaxLingerBytes).
+  uint32_t lingered_bytes_ = 0;
 
   // The next timeout check, in the owner's ConnectionTimers (armed: a check
   // is due no later than timer_.due; it re-checks then).
@@ -438,7 +444,6 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   uint64_t sent_at_check_ = 0;
   SteadyTime write_progress_at_{};
   SteadyTime linger_started_{};
-  size_t lingered_bytes_ = 0;
 
  public:
   // The owner's timer heap for its connections (see ScheduleTimeout).
