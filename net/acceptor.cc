@@ -1,6 +1,7 @@
 #include "net/acceptor.h"
 
 #include <fcntl.h>
+#include <poll.h>
 
 #include <utility>
 
@@ -176,6 +177,12 @@ void Acceptor::OnReadable() {
       case AcceptResult::kRetry:
         break;
       case AcceptResult::kFdLimit:
+        // accept4 takes a descriptor before it looks at the queue: once an
+        // accept took the last one, the next fails with EMFILE even with
+        // no connection waiting. Not a connection left in the backlog, so
+        // not counted, told or backed off for (the io_uring acceptor never
+        // saw one either); a connection that comes is seen readable.
+        if (!ConnectionWaiting()) return;
         OnFdLimit(r.error);
         return;
       case AcceptResult::kError:
@@ -185,6 +192,11 @@ void Acceptor::OnReadable() {
   }
   // Cap reached: the listener is still readable (level-triggered), the rest
   // are accepted on the next iteration after the other fds had their turn.
+}
+
+bool Acceptor::ConnectionWaiting() const {
+  pollfd p{.fd = listener_.fd(), .events = POLLIN, .revents = 0};
+  return poll(&p, 1, 0) != 0;  // readable, or an error the accept will meet
 }
 
 void Acceptor::OnListenerError(int error) {

@@ -141,6 +141,8 @@ class Acceptor {
   void OnNativeAccept(int fd, int error);
   IoCallback ReadinessCallback();
   void OnFdLimit(int error);
+  // A connection waits in the listener's backlog (poll says it is readable).
+  bool ConnectionWaiting() const;
   // Any other error of the listener: count, tell, back off.
   void OnListenerError(int error);
   // Leaves the listener unwatched for fd_limit_backoff.

@@ -187,6 +187,47 @@ TEST_P(EmfileTest, ReserveFdRejectsPendingConnectionsPromptly) {
   EXPECT_EQ(read(second->get(), &c, 1), 0);
 }
 
+// The accept that takes the last free descriptor is no alarm: accept4
+// fails with EMFILE on the next try even with no connection waiting (it
+// takes a descriptor before it looks at the queue). The epoll acceptor
+// counted that, told its owner (the server's metric and its "new
+// connections wait in the listen backlog" line) and backed off, with no
+// one waiting (outside review).
+TEST_P(EmfileTest, TheAcceptThatTakesTheLastDescriptorRaisesNoAlarm) {
+  absl::StatusOr<Listener> listener = Listener::Create("127.0.0.1", 0);
+  ASSERT_TRUE(listener.ok());
+  std::vector<UniqueFd> accepted;
+  std::vector<int> told;
+  absl::StatusOr<std::unique_ptr<Acceptor>> acceptor = Acceptor::Create(
+      loop_.get(), *std::move(listener),
+      [&](UniqueFd fd, const SocketAddress&) { accepted.push_back(std::move(fd)); },
+      {.fd_limit_backoff = std::chrono::hours(1),
+       .on_fd_limit = [&](int error) { told.push_back(error); }});
+  ASSERT_TRUE(acceptor.ok());
+  Acceptor& a = **acceptor;
+  FillFdTable();
+  filler_.pop_back();  // for the client's socket
+  filler_.pop_back();  // for the accepted connection: the last one
+  absl::StatusOr<UniqueFd> client = Connect("127.0.0.1", a.listener().port());
+  ASSERT_TRUE(client.ok());
+  for (int i = 0; i < 100 && accepted.empty(); ++i) loop_->RunOnce(milliseconds(5000));
+  ASSERT_EQ(accepted.size(), 1u);
+  for (int i = 0; i < 5; ++i) loop_->RunOnce(Duration(0));
+  EXPECT_EQ(a.stats().fd_limit_events, 0u);
+  EXPECT_TRUE(told.empty());
+  EXPECT_FALSE(a.backing_off());
+  // A connection that then comes, with no descriptor for it, is one.
+  filler_.pop_back();  // for the second client's socket only
+  absl::StatusOr<UniqueFd> second = Connect("127.0.0.1", a.listener().port());
+  ASSERT_TRUE(second.ok());
+  for (int i = 0; i < 100 && a.stats().fd_limit_events == 0; ++i) {
+    loop_->RunOnce(milliseconds(5000));
+  }
+  EXPECT_EQ(a.stats().fd_limit_events, 1u);
+  EXPECT_EQ(told, std::vector<int>{EMFILE});
+  EXPECT_EQ(accepted.size(), 1u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Loops, EmfileTest, ::testing::ValuesIn(AllLoopKinds()),
                          LoopKindParamName<::testing::TestParamInfo<LoopKind>>);
 
