@@ -352,19 +352,21 @@ absl::Status HttpServer::Impl::AddStatusRoutes(HttpServer* server) {
       .options = {.run_inline = true}});
   if (!s.ok()) return s;
   const int pid = getpid();
-  return routes.Add(Route{
-      .method = "GET",
-      .pattern = options.status_path + ".json",
-      .handler =
-          [this, server, pid](RequestContext&) {
-            http::Response r = http::Response::Json(
-                200, internal::StatusJson(*metrics, server->ready(),
-                                          std::chrono::steady_clock::now().time_since_epoch(),
-                                          pid));
-            r.AddHeader("Cache-Control", "no-store");
-            return r;
-          },
-      .options = {.run_inline = true}});
+  return routes.Add(
+      Route{.method = "GET",
+            .pattern = options.status_path + ".json",
+            .handler =
+                [this, server, pid](RequestContext&) {
+                  std::string tls_json;
+                  if (tls != nullptr) tls->AppendJson(&tls_json);
+                  http::Response r = http::Response::Json(
+                      200, internal::StatusJson(*metrics, server->ready(),
+                                                std::chrono::steady_clock::now().time_since_epoch(),
+                                                pid, tls_json));
+                  r.AddHeader("Cache-Control", "no-store");
+                  return r;
+                },
+            .options = {.run_inline = true}});
 }
 
 namespace {

@@ -276,10 +276,11 @@ struct ServerOptions {
   std::string health_path;   // e.g. "/healthz": liveness, 200 while serving
   std::string ready_path;    // e.g. "/readyz": 200, 503 once shutting down
   // e.g. "/status": a live HTML status page (per-route rate, p50/p99,
-  // refusals by reason, queue depth, connections, loop lag; self-contained,
-  // no external resources) and, at status_path + ".json", the JSON snapshot
-  // it polls every second (ServerMetrics::AppendJson plus time_ns, pid,
-  // uptime_seconds and ready).
+  // refusals by reason, queue depth, connections, loop lag; with TLS,
+  // handshakes, failures, reloads and the certificate served;
+  // self-contained, no external resources) and, at status_path + ".json",
+  // the JSON snapshot it polls every second (ServerMetrics::AppendJson plus
+  // time_ns, pid, uptime_seconds, ready and, with TLS, "tls").
   std::string status_path;
 };
 

@@ -20,7 +20,7 @@ std::string_view StatusPageHtml() {
 }
 
 std::string StatusJson(const ServerMetrics& metrics, bool ready,
-                       std::chrono::nanoseconds monotonic_now, int pid) {
+                       std::chrono::nanoseconds monotonic_now, int pid, std::string_view tls) {
   // Uptime on the server's own steady clock (the page's browser may be
   // elsewhere, its clock skewed; the wall clock may be stepped).
   const int64_t started = metrics.start_monotonic_ns.load(std::memory_order_relaxed);
@@ -31,6 +31,7 @@ std::string StatusJson(const ServerMetrics& metrics, bool ready,
                                  ",\"uptime_seconds\":", absl::StrFormat("%.3f", uptime),
                                  ",\"ready\":", ready ? "true" : "false", ",\"metrics\":");
   metrics.AppendJson(&out);
+  if (!tls.empty()) absl::StrAppend(&out, ",\"tls\":", std::string(tls));
   out += "}";
   return out;
 }

@@ -34,8 +34,11 @@ inline constexpr char kStatusPagePolicy[] =
     "connect-src 'self'; img-src 'self' data:; base-uri 'none'; "
     "form-action 'none'; frame-ancestors 'none'";
 
+// `tls`: the TLS counters' JSON object (TlsEndpoint::AppendJson), or
+// empty when the server has no TLS; given, the snapshot carries it as
+// "tls" and the page shows handshakes, failures and the certificate.
 std::string StatusJson(const ServerMetrics& metrics, bool ready,
-                       std::chrono::nanoseconds monotonic_now, int pid);
+                       std::chrono::nanoseconds monotonic_now, int pid, std::string_view tls = {});
 
 }  // namespace brisk::internal
 

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "http/json_string.h"
 #include "http/response.h"
 #include "http/response_writer.h"
 #include "server/tls_stream.h"
@@ -87,6 +88,29 @@ void AppendTlsPrometheus(const tls::TlsStats& s, std::string* out) {
       "brisk_tls_ticket_key_rotations_total %d\n",
       s.errors_after_handshake, s.reloads, s.reload_failures,
       s.ticket_key_rotations);
+}
+
+void AppendTlsJson(const tls::TlsStats& s, std::string_view certificate, std::string* out) {
+  uint64_t failures = 0;
+  std::string by_reason = "{";
+  for (size_t i = 1; i < tls::kNumTlsFailures; ++i) {
+    const auto f = static_cast<tls::TlsFailure>(i);
+    if (f == tls::TlsFailure::kTooManyKeyUpdates || f == tls::TlsFailure::kClientRenegotiation) {
+      continue;  // after a handshake, never a handshake's
+    }
+    failures += s.handshake_failures[i];
+    if (by_reason.size() > 1) by_reason += ",";
+    http::AppendJsonString(tls::TlsFailureName(f), &by_reason);
+    absl::StrAppend(&by_reason, ":", s.handshake_failures[i]);
+  }
+  by_reason += "}";
+  absl::StrAppend(out, "{\"full\":", s.full_handshakes, ",\"resumed\":", s.resumed_handshakes,
+                  ",\"failures\":", failures, ",\"failures_by_reason\":", by_reason,
+                  ",\"errors_after_handshake\":", s.errors_after_handshake,
+                  ",\"reloads\":", s.reloads, ",\"reload_failures\":", s.reload_failures,
+                  ",\"certificate\":");
+  http::AppendJsonString(certificate, out);
+  *out += "}";
 }
 
 absl::StatusOr<std::unique_ptr<TlsEndpoint>> TlsEndpoint::Create(

@@ -54,6 +54,11 @@ std::string AccessLogUser(const tls::PeerIdentity& identity);
 // The brisk_tls_* metrics of `stats`, Prometheus text.
 void AppendTlsPrometheus(const tls::TlsStats& stats, std::string* out);
 
+// The same counters as one JSON object, for the status page: {"full":N,
+// "resumed":N,"failures":N (every reason),"failures_by_reason":{...},
+// "reloads":N,"reload_failures":N,"certificate":"<summary>"}.
+void AppendTlsJson(const tls::TlsStats& stats, std::string_view certificate, std::string* out);
+
 class TlsEndpoint {
  public:
   using LogSink = absl::AnyInvocable<void(std::string_view line)>;
@@ -95,6 +100,7 @@ class TlsEndpoint {
   void AppendPrometheus(std::string* out) const {
     AppendTlsPrometheus(stats(), out);
   }
+  void AppendJson(std::string* out) const { AppendTlsJson(stats(), certificate_summary(), out); }
 
  private:
   TlsEndpoint(std::unique_ptr<tls::TlsContext> context,

@@ -100,6 +100,28 @@ TEST(TlsPrometheusTest, ExportsEveryCounter) {
   EXPECT_THAT(page, ::testing::Not(HasSubstr("reason=\"none\"")));
 }
 
+// The status page's view of the same counters: one JSON object, the
+// failures summed over the handshake reasons, the certificate escaped.
+TEST(TlsJsonTest, TheStatusPagesObject) {
+  tls::TlsStats s;
+  s.full_handshakes = 3;
+  s.resumed_handshakes = 1;
+  s.handshake_failures[static_cast<size_t>(TlsFailure::kCertExpired)] = 2;
+  s.handshake_failures[static_cast<size_t>(TlsFailure::kPlainHttp)] = 5;
+  s.errors_after_handshake = 4;
+  s.reloads = 6;
+  s.reload_failures = 1;
+  std::string json;
+  AppendTlsJson(s, "subject=CN=a \"b\"", &json);
+  EXPECT_THAT(json, ::testing::StartsWith("{\"full\":3,\"resumed\":1,\"failures\":7,"));
+  EXPECT_THAT(json, HasSubstr("\"cert_expired\":2"));
+  EXPECT_THAT(json, HasSubstr("\"plain_http\":5"));
+  EXPECT_THAT(json, ::testing::Not(HasSubstr("\"none\"")));
+  EXPECT_THAT(json, HasSubstr("\"errors_after_handshake\":4,\"reloads\":6,"
+                              "\"reload_failures\":1,"));
+  EXPECT_THAT(json, ::testing::EndsWith("\"certificate\":\"subject=CN=a \\\"b\\\"\"}"));
+}
+
 // The connection's side of a stream: how it ended.
 class Upper final : public net::StreamCallbacks {
  public:

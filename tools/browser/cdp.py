@@ -72,7 +72,7 @@ def _above(fd, low):
 
 
 class Browser:
-    def __init__(self, binary=None, timeout=30):
+    def __init__(self, binary=None, timeout=30, extra_flags=()):
         self.binary = binary or find_chromium()
         if not self.binary:
             raise CdpError("chromium is not installed (apt-get install chromium)")
@@ -90,7 +90,7 @@ class Browser:
             ["/bin/bash", "-c",
              f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w} '
              f'{to_browser_r}<&- {from_browser_w}>&-',
-             self.binary, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}",
+             self.binary, *CHROMIUM_FLAGS, *extra_flags, f"--user-data-dir={self.profile}",
              "--remote-debugging-pipe", "about:blank"],
             pass_fds=(to_browser_r, from_browser_w), env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

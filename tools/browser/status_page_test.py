@@ -26,8 +26,10 @@ it. Loopback only; every wait is bounded; it stops what it started.
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -37,13 +39,13 @@ import cdp  # noqa: E402
 SERVER = LOADGEN = None
 
 
-def start_server(binary):
+def start_server(binary, extra=()):
     proc = subprocess.Popen([binary, "--address=127.0.0.1", "--port=0",
-                             "--workers=2", "--drain_grace=0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             "--workers=2", "--drain_grace=0", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True)
     line = proc.stdout.readline()  # the server prints it once ready
-    m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+    m = re.search(r"listening on https?://127\.0\.0\.1:(\d+)", line)
     if not m:
         proc.kill()
         raise RuntimeError(f"server did not start: {line!r}")
@@ -189,6 +191,65 @@ class StatusPageTest(unittest.TestCase):
         names = [r["name"] for r in snap["metrics"]["routes"]]
         self.assertIn("/hello", names)
         self.assertEqual(names[-1], "unmatched")
+
+
+# The TLS rows of the connections table, by field: {field: text}.
+READ_TLS_ROWS = r"""(() => {
+  const rows = {};
+  for (const td of document.querySelectorAll("#conns td[data-field^='tls_']")) {
+    rows[td.dataset.field] = td.textContent;
+  }
+  return rows;
+})()"""
+
+
+class TlsStatusPageTest(unittest.TestCase):
+    """Over HTTPS the page shows the TLS figures: handshakes (its own
+    polling makes them), failures, reloads and the certificate served."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not cdp.find_chromium():
+            raise unittest.SkipTest("chromium is not installed "
+                                    "(apt-get install chromium); skipped")
+        cls.dir = tempfile.mkdtemp(prefix="brisk-status-tls.")
+        cert, key = os.path.join(cls.dir, "cert.pem"), os.path.join(cls.dir, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=brisk-status-test",
+                        "-days", "1", "-keyout", key, "-out", cert],
+                       check=True, capture_output=True)
+        cls.server, cls.port = start_server(SERVER, [f"--tls_cert={cert}", f"--tls_key={key}"])
+        # Self-signed for the test: the browser is told not to check it.
+        cls.browser = cdp.Browser(timeout=60, extra_flags=["--ignore-certificate-errors"])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.browser.close()
+        cls.server.terminate()
+        cls.server.wait(timeout=15)
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def test_page_shows_tls_handshakes_and_the_certificate(self):
+        page = self.browser.new_page(1200, 900)
+        page.navigate(f"https://127.0.0.1:{self.port}/status")
+        deadline = time.monotonic() + 30
+        rows = {}
+        while time.monotonic() < deadline:
+            rows = page.evaluate(READ_TLS_ROWS) or {}
+            if rows.get("tls_rate", "").strip("– ·") and "tls_certificate" in rows:
+                break
+            time.sleep(0.2)
+        self.assertIn("CN=brisk-status-test", rows.get("tls_certificate", ""), rows)
+        self.assertIn("ECDSA P-256", rows["tls_certificate"])
+        self.assertIn("tls_failures", rows)
+        self.assertEqual(rows.get("tls_reloads"), "0 · 0", rows)
+        # The snapshot says how many handshakes it took to serve it.
+        page.navigate(f"https://127.0.0.1:{self.port}/status.json")
+        snap = page.evaluate("JSON.parse(document.body.innerText)")
+        tls = snap["tls"]
+        self.assertGreaterEqual(tls["full"] + tls["resumed"], 1)
+        self.assertEqual(tls["failures"], sum(tls["failures_by_reason"].values()))
+        self.assertIn("CN=brisk-status-test", tls["certificate"])
 
 
 if __name__ == "__main__":
