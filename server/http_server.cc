@@ -262,8 +262,6 @@ struct HttpServer::Impl {
   std::atomic<bool> shutdown_requested{false};
   // When a drain under way must end (steady clock, ns); 0: none began.
   std::atomic<int64_t> shutdown_deadline_ns{0};
-  // When it began (steady clock, ns): the stop says how long it took.
-  std::atomic<int64_t> shutdown_began_ns{0};
   // The shutdown under way is the process's (a signal, a handover): its
   // stop must end even if a handler never returns (see StopLocked).
   std::atomic<bool> process_shutdown{false};
@@ -1110,7 +1108,6 @@ void HttpServer::Impl::BeginShutdownOnControl() {
 
 void HttpServer::Impl::NoteShutdownDeadline() {
   const auto now = std::chrono::steady_clock::now().time_since_epoch();
-  shutdown_began_ns.store(std::chrono::duration_cast<std::chrono::nanoseconds>(now).count());
   shutdown_deadline_ns.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                  now + options.drain_timeout)  // bounded: at most a century
                                  .count());
@@ -1146,13 +1143,14 @@ void HttpServer::Impl::HandedOverOnControl() {
 void HttpServer::Impl::SayHowTheDrainEnded() {
   const long long open = metrics->open_connections.load();
   const long long in_flight = metrics->in_flight.load();
-  const int64_t began = shutdown_began_ns.load();
-  const double took =
-      began == 0
-          ? 0.0
-          : std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch() -
-                                          std::chrono::nanoseconds(began))
-                .count();
+  // The drain began drain_timeout before its deadline (NoteShutdownDeadline).
+  const int64_t deadline = shutdown_deadline_ns.load();
+  const double took = deadline == 0
+                          ? 0.0
+                          : std::chrono::duration<double>(
+                                std::chrono::steady_clock::now().time_since_epoch() -
+                                (std::chrono::nanoseconds(deadline) - options.drain_timeout))
+                                .count();
   if (open == 0) {
     internal::SayOnStderr("shutdown: drained in %.3gs, every connection closed; exiting", took);
     return;

@@ -106,16 +106,21 @@ void AppendProcessMetrics(std::string* out) {
                           "process_resident_memory_bytes %d\n",
                           stat->rss_pages * static_cast<uint64_t>(page));
   }
-  const std::optional<std::string> proc_stat = ReadSmallFile("/proc/stat");
-  const std::optional<int64_t> boot =
-      proc_stat.has_value() ? ParseBootTime(*proc_stat) : std::nullopt;
-  if (boot.has_value() && ticks > 0) {
-    absl::StrAppendFormat(
-        out,
-        "# HELP process_start_time_seconds When the process started, Unix "
-        "time.\n# TYPE process_start_time_seconds gauge\n"
-        "process_start_time_seconds %.2f\n",
-        static_cast<double>(*boot) + static_cast<double>(stat->start_ticks) / ticks);
+  // Fixed for the process's life: /proc/stat is read at the first scrape
+  // only.
+  static const std::optional<double> start_time = [&]() -> std::optional<double> {
+    const std::optional<std::string> proc_stat = ReadSmallFile("/proc/stat");
+    const std::optional<int64_t> boot =
+        proc_stat.has_value() ? ParseBootTime(*proc_stat) : std::nullopt;
+    if (!boot.has_value() || ticks <= 0) return std::nullopt;
+    return static_cast<double>(*boot) + static_cast<double>(stat->start_ticks) / ticks;
+  }();
+  if (start_time.has_value()) {
+    absl::StrAppendFormat(out,
+                          "# HELP process_start_time_seconds When the process started, Unix "
+                          "time.\n# TYPE process_start_time_seconds gauge\n"
+                          "process_start_time_seconds %.2f\n",
+                          *start_time);
   }
 }
 

@@ -31,7 +31,7 @@ std::string StatusJson(const ServerMetrics& metrics, bool ready,
                                  ",\"uptime_seconds\":", absl::StrFormat("%.3f", uptime),
                                  ",\"ready\":", ready ? "true" : "false", ",\"metrics\":");
   metrics.AppendJson(&out);
-  if (!tls.empty()) absl::StrAppend(&out, ",\"tls\":", std::string(tls));
+  if (!tls.empty()) out.append(",\"tls\":").append(tls);
   out += "}";
   return out;
 }

@@ -44,6 +44,25 @@ std::string AccessLogUser(const tls::PeerIdentity& identity) {
   return out;
 }
 
+namespace {
+
+// Calls `f(failure, count)` for each reason a handshake can fail for, in
+// order: not none, and not the two that only end an established connection
+// (counted in errors_after_handshake).
+template <typename F>
+void ForEachHandshakeFailure(const tls::TlsStats& s, F f) {
+  for (size_t i = 1; i < tls::kNumTlsFailures; ++i) {
+    const auto failure = static_cast<tls::TlsFailure>(i);
+    if (failure == tls::TlsFailure::kTooManyKeyUpdates ||
+        failure == tls::TlsFailure::kClientRenegotiation) {
+      continue;
+    }
+    f(failure, s.handshake_failures[i]);
+  }
+}
+
+}  // namespace
+
 void AppendTlsPrometheus(const tls::TlsStats& s, std::string* out) {
   absl::StrAppendFormat(
       out,
@@ -59,18 +78,10 @@ void AppendTlsPrometheus(const tls::TlsStats& s, std::string* out) {
       "reason.\n"
       "# TYPE brisk_tls_handshake_failures_total counter\n",
       s.full_handshakes, s.resumed_handshakes, s.resumption_rate());
-  for (size_t i = 1; i < tls::kNumTlsFailures; ++i) {
-    // Only after a handshake (errors_after_handshake), never a handshake's.
-    if (const auto f = static_cast<tls::TlsFailure>(i);
-        f == tls::TlsFailure::kTooManyKeyUpdates ||
-        f == tls::TlsFailure::kClientRenegotiation) {
-      continue;
-    }
-    absl::StrAppendFormat(
-        out, "brisk_tls_handshake_failures_total{reason=\"%s\"} %d\n",
-        std::string(tls::TlsFailureName(static_cast<tls::TlsFailure>(i))),
-        s.handshake_failures[i]);
-  }
+  ForEachHandshakeFailure(s, [out](tls::TlsFailure f, uint64_t n) {
+    absl::StrAppendFormat(out, "brisk_tls_handshake_failures_total{reason=\"%s\"} %d\n",
+                          std::string(tls::TlsFailureName(f)), n);
+  });
   absl::StrAppendFormat(
       out,
       "# HELP brisk_tls_errors_after_handshake_total Established TLS "
@@ -93,16 +104,12 @@ void AppendTlsPrometheus(const tls::TlsStats& s, std::string* out) {
 void AppendTlsJson(const tls::TlsStats& s, std::string_view certificate, std::string* out) {
   uint64_t failures = 0;
   std::string by_reason = "{";
-  for (size_t i = 1; i < tls::kNumTlsFailures; ++i) {
-    const auto f = static_cast<tls::TlsFailure>(i);
-    if (f == tls::TlsFailure::kTooManyKeyUpdates || f == tls::TlsFailure::kClientRenegotiation) {
-      continue;  // after a handshake, never a handshake's
-    }
-    failures += s.handshake_failures[i];
+  ForEachHandshakeFailure(s, [&](tls::TlsFailure f, uint64_t n) {
+    failures += n;
     if (by_reason.size() > 1) by_reason += ",";
     http::AppendJsonString(tls::TlsFailureName(f), &by_reason);
-    absl::StrAppend(&by_reason, ":", s.handshake_failures[i]);
-  }
+    absl::StrAppend(&by_reason, ":", n);
+  });
   by_reason += "}";
   absl::StrAppend(out, "{\"full\":", s.full_handshakes, ",\"resumed\":", s.resumed_handshakes,
                   ",\"failures\":", failures, ",\"failures_by_reason\":", by_reason,
