@@ -280,6 +280,7 @@ void Connection::Dispatch(http::Request request, SteadyTime arrival) {
   Dispatcher::Outcome outcome = context().dispatcher->Dispatch(
       request, arrival, now, DispatchHome{env_.home, info_, this});
   slot.metrics_route = outcome.metrics_route;
+  slot.quiet = outcome.quiet;
   if (outcome.response.has_value()) {
     ReleaseBodyMemory();  // answered: the body goes with the request
     Complete(slot, *outcome.response, &request);
@@ -398,6 +399,7 @@ void Connection::LogAnswerNow(const Slot& slot, const http::Request* request,
   RouteMetrics& m = MetricsFor(slot.metrics_route);
   m.RecordStatus(status);
   m.total.Observe(now - slot.parsed);
+  if (slot.quiet && status < 400) return;  // RouteOptions::access_log
   if (context().access_log != nullptr && request == nullptr) {
     // Refused or timed out before a head was read: what came as its
     // request line stands for it.
@@ -421,7 +423,7 @@ void Connection::LogKept(const Slot& slot, const LoggedAnswer& answer, int statu
   RouteMetrics& m = MetricsFor(slot.metrics_route);
   m.RecordStatus(status);
   m.total.Observe(answer.duration);
-  if (context().access_log == nullptr) return;
+  if (context().access_log == nullptr || (slot.quiet && status < 400)) return;
   const std::string_view user = info_ != nullptr ? info_->log_user() : "-";
   if (!answer.parsed) {
     context().access_log->LogUnparsed(answer.client, user, answer.target, status,

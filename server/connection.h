@@ -196,6 +196,7 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
     bool head = false;         // a HEAD request: no body is sent
     bool unsafe = false;       // its method is not safe (RFC 9110 §9.2.1)
     bool chunked = false;      // streamed body: chunked (else until close)
+    bool quiet = false;        // answers below 400 are not logged
     int version_minor = 1;
     int stream_status = 0;     // a streamed answer's status (for the log)
     size_t metrics_route = 0;

@@ -192,6 +192,7 @@ Dispatcher::Outcome Dispatcher::Dispatch(http::Request& request,
   }
   const Route& route = routes_->route(match.route_id);
   out.metrics_route = routes_->metrics_index(match.route_id);
+  out.quiet = !route.options.access_log;
 
   if (route.options.run_inline && route.handler) {
     // The hot path: answered on the reactor, nothing allocated for it.

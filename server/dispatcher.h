@@ -56,6 +56,7 @@ class Dispatcher final : public WorkerDelegate {
 
   struct Outcome {
     size_t metrics_route = 0;  // ServerMetrics index (num_routes(): none)
+    bool quiet = false;        // its route's RouteOptions::access_log is off
     // The answer now (`exchange` is null), or...
     std::optional<http::Response> response;
     // ...the exchange it will come through (bound to the home's sink).

@@ -18,6 +18,7 @@
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -82,6 +83,12 @@ ABSL_FLAG(int64_t, max_body_memory, 256 << 20,
           "--max_body_bytes.");
 ABSL_FLAG(std::string, access_log, "",
           "Access log file; '-' for stdout; empty for none.");
+ABSL_FLAG(std::string, access_log_quiet, "",
+          "Route paths whose answers below 400 are not written to the access "
+          "log, comma-separated (\"/healthz,/readyz,/metrics\": polled every "
+          "few seconds); their errors still are, and /metrics counts every "
+          "answer. Each must be a route's path (pattern), else the server "
+          "does not start.");
 ABSL_FLAG(std::string, trusted_proxies, "",
           "Load balancers trusted to name the client: comma-separated "
           "addresses and CIDR prefixes (\"10.0.0.0/8,::1\"). From them, "
@@ -252,6 +259,11 @@ absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
   }
   o.max_body_memory = static_cast<size_t>(max_body_memory);
   o.access_log = absl::GetFlag(FLAGS_access_log);
+  o.access_log_quiet_paths.clear();
+  for (absl::string_view path :
+       absl::StrSplit(absl::GetFlag(FLAGS_access_log_quiet), ',', absl::SkipWhitespace())) {
+    o.access_log_quiet_paths.emplace_back(absl::StripAsciiWhitespace(path));
+  }
   o.trusted_proxies = absl::GetFlag(FLAGS_trusted_proxies);
   o.trusted_proxies_recursive = absl::GetFlag(FLAGS_trusted_proxies_recursive);
   o.proxy_protocol = absl::GetFlag(FLAGS_proxy_protocol);

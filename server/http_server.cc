@@ -605,6 +605,9 @@ absl::Status HttpServer::Start() {
     d.tls = *std::move(tls);
   }
   if (absl::Status s = d.AddBuiltinRoutes(this); !s.ok()) return s;
+  for (const std::string& path : o.access_log_quiet_paths) {
+    if (absl::Status s = d.routes.QuietAccessLog(path); !s.ok()) return s;
+  }
   d.metrics = std::make_shared<ServerMetrics>(d.routes.metric_names());
   for (size_t i = 0; i < d.routes.size(); ++i) {
     if (d.routes.route(i).batch) d.metrics->route(d.routes.metrics_index(i)).batch = true;

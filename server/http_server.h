@@ -77,6 +77,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "server/handler.h"
@@ -185,6 +186,13 @@ struct ServerOptions {
   size_t stream_buffer_bytes = 256 * 1024;
   // Access log path; "-" = stdout; empty = off.
   std::string access_log;
+  // Route patterns whose answers below 400 are not logged, as if each of
+  // their routes had RouteOptions::access_log = false: e.g. {"/healthz",
+  // "/readyz", "/metrics"}, polled every few seconds by a load balancer
+  // and a scraper. Every method on the pattern; each must be the pattern
+  // of a route (built-in or added) when Start() runs, else Start() fails
+  // (InvalidArgument: a misspelt path would silently log everything).
+  std::vector<std::string> access_log_quiet_paths;
   // Load balancers / reverse proxies trusted to say who the client is:
   // comma-separated addresses and CIDR prefixes ("10.0.0.0/8, ::1"; empty
   // = none). A request from one of them is taken to come from the client

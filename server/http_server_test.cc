@@ -1308,6 +1308,64 @@ TEST_F(ServerTest, AccessLogHasOneLinePerRequest) {
   EXPECT_THAT(lines[2], HasSubstr("\"GET /nope HTTP/1.1\" 404 "));
 }
 
+// Quiet routes (RouteOptions::access_log = false, or a pattern in
+// ServerOptions::access_log_quiet_paths, built-in routes included): their
+// answers below 400 leave no line, their errors do, and /metrics counts
+// every answer. A path no route has stops the start.
+TEST(AccessLogQuietTest, QuietRoutesLogOnlyTheirErrors) {
+  const std::string path = ::testing::TempDir() + "/quiet.log";
+  std::remove(path.c_str());
+  HttpServer server(ServerOptions{.address = "127.0.0.1",
+                                  .port = 0,
+                                  .io = ::brisk::testing::TestIoBackend(),
+                                  .access_log = path,
+                                  .access_log_quiet_paths = {"/status/{code}", "/metrics"},
+                                  .handle_signals = false,
+                                  .metrics_path = "/metrics"});
+  const auto text = [](std::string body) {
+    return [body](RequestContext&) { return http::Response::Text(200, body); };
+  };
+  ASSERT_TRUE(
+      server.AddRoute("GET", "/probe", text("ok\n"), {.run_inline = true, .access_log = false})
+          .ok());
+  ASSERT_TRUE(server.AddRoute("GET", "/offloaded-probe", text("ok\n"), {.access_log = false}).ok());
+  ASSERT_TRUE(server.AddRoute("GET", "/loud", text("loud\n"), {.run_inline = true}).ok());
+  ASSERT_TRUE(server
+                  .AddRoute("GET", "/status/{code}",
+                            [](RequestContext& ctx) {
+                              return http::Response::Text(
+                                  std::stoi(std::string(*ctx.Param("code"))), "status\n");
+                            })
+                  .ok());
+  ASSERT_TRUE(server.Start().ok());
+  RawClient c(server.port());
+  const std::string requests[] = {"/probe",     "/offloaded-probe", "/status/204",
+                                  "/metrics",   "/status/503",      "/loud",
+                                  "/status/404"};
+  for (const std::string& target : requests) {
+    ASSERT_TRUE(c.Send(Get(target)));
+    ASSERT_TRUE(c.Read().has_value()) << target;
+  }
+  const ServerMetrics& m = server.metrics();
+  EXPECT_EQ(CountedStatus(m, 200), 4u);  // /metrics counted its own answer
+  EXPECT_EQ(CountedStatus(m, 204), 1u);
+  server.Stop();  // flushes
+  const std::vector<std::string> lines = FileLines(path);
+  ASSERT_EQ(lines.size(), 3u) << ::testing::PrintToString(lines);
+  EXPECT_THAT(lines[0], HasSubstr("\"GET /status/503 HTTP/1.1\" 503 "));
+  EXPECT_THAT(lines[1], HasSubstr("\"GET /loud HTTP/1.1\" 200 "));
+  EXPECT_THAT(lines[2], HasSubstr("\"GET /status/404 HTTP/1.1\" 404 "));
+
+  HttpServer misspelt(ServerOptions{.address = "127.0.0.1",
+                                    .port = 0,
+                                    .access_log_quiet_paths = {"/healthz"},
+                                    .handle_signals = false,
+                                    .health_path = "/health"});
+  const absl::Status s = misspelt.Start();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_THAT(s.message(), HasSubstr("/healthz"));
+}
+
 // An answer produced behind one still to come is logged and counted when
 // its bytes are written. Here the one before it is an HTTP/1.0 stream,
 // whose body ends with the connection: the answer behind it is never sent,

@@ -3,6 +3,8 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+
 namespace brisk::internal {
 
 absl::Status RouteTable::Add(Route route) {
@@ -74,6 +76,18 @@ absl::Status RouteTable::Add(Route route) {
   any_body_limit_ = any_body_limit_ || route.options.max_body_bytes > 0;
   routes_.push_back(std::move(route));
   return absl::OkStatus();
+}
+
+absl::Status RouteTable::QuietAccessLog(std::string_view pattern) {
+  bool found = false;
+  for (Route& route : routes_) {
+    if (route.pattern != pattern) continue;
+    route.options.access_log = false;
+    found = true;
+  }
+  if (found) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "access_log_quiet_paths: no route has the pattern \"", std::string(pattern), "\""));
 }
 
 }  // namespace brisk::internal

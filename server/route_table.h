@@ -46,6 +46,10 @@ class RouteTable {
   // among them.
   const std::vector<std::string>& metric_names() const { return names_; }
   size_t metrics_index(size_t id) const { return metrics_index_[id]; }
+  // Sets RouteOptions::access_log = false on every route whose pattern is
+  // `pattern` (ServerOptions::access_log_quiet_paths); InvalidArgument if
+  // no route has it.
+  absl::Status QuietAccessLog(std::string_view pattern);
   // Some route has a body limit of its own (RouteOptions::max_body_bytes).
   bool any_body_limit() const { return any_body_limit_; }
 

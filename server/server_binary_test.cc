@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -331,6 +332,41 @@ TEST(ServerBinaryTest, AnUnusableHandoverSocketFailsTheStart) {
   const auto dir = ::brisk::testing::TempDir::Short("brisk-upgrade");
   const std::string socket = dir.path() + "/no-such-dir/brisk.sock";
   ExpectStartFails({"--handover_socket=" + socket}, 1, "handover socket " + socket);
+}
+
+// --access_log_quiet: health checks and scrapes leave no line while they
+// succeed; a failed one does, as does every other route. A path no route
+// has is a start-up error naming it (a typo would log everything).
+TEST(ServerBinaryTest, QuietPathsLogOnlyTheirFailures) {
+  const auto dir = ::brisk::testing::TempDir::Short("brisk-quiet");
+  const std::string log = dir.path() + "/access.log";
+  std::vector<std::string> flags = kFlags;
+  flags.insert(flags.end(), {"--access_log=" + log, "--access_log_quiet=/healthz, /readyz,/metrics",
+                             "--drain_grace=0"});
+  {
+    ServerProcess server(flags);
+    ASSERT_NE(server.port(), 0);
+    RawClient c(server.port());
+    for (const char* target : {"/healthz", "/readyz", "/metrics", "/hello"}) {
+      ASSERT_TRUE(c.Send(Get(target)));
+      auto r = c.Read();
+      ASSERT_TRUE(r.has_value()) << target;
+      EXPECT_EQ(r->status, 200) << target;
+    }
+    ASSERT_TRUE(c.Send("POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n"));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 405);
+    server.Signal(SIGTERM);
+    const int status = server.Wait();
+    ASSERT_TRUE(WIFEXITED(status)) << status;
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+  }
+  const std::string lines = ReadFile(log);
+  EXPECT_NE(lines.find("\"GET /hello HTTP/1.1\" 200 "), std::string::npos) << lines;
+  EXPECT_NE(lines.find("\"POST /healthz HTTP/1.1\" 405 "), std::string::npos) << lines;
+  EXPECT_EQ(std::count(lines.begin(), lines.end(), '\n'), 2) << lines;
+  ExpectStartFails({"--access_log_quiet=/healthz,/helthz"}, 1, "\"/helthz\"");
 }
 
 // With several reactors the listeners share the port (SO_REUSEPORT), and
