@@ -412,8 +412,10 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
   absl::StrAppendFormat(out, "brisk_timeouts_total{kind=\"write\"} %d\n",
                         load(timeouts_write));
   AppendScalar(out, "brisk_bad_requests_total", "counter",
-               "Requests refused as malformed (400-class parse errors, and plain HTTP sent "
-               "to a TLS port).",
+               "Requests the parser refused: malformed (400), over a size limit (413 from a "
+               "declared or chunked length, 414, 431), an HTTP version not served (505), a "
+               "transfer coding not known (501); and "
+               "plain HTTP sent to a TLS port.",
                load(bad_requests));
   absl::StrAppendFormat(out,
                         "# HELP brisk_start_time_seconds When the server started, Unix time.\n"
