@@ -145,6 +145,63 @@ int TicketKeyCallback(SSL* ssl, unsigned char key_name[16], unsigned char* iv,
   return result;
 }
 
+// Every ticket carries when its session's full handshake took place (the
+// ticket's app data, 8 bytes, Unix seconds on the context's clock), kept
+// through every resumption: a TLS 1.3 resumption makes a new session, whose
+// own time OpenSSL sets to now, so a client coming back within each period
+// would have kept one session, and the client certificate verified in its
+// full handshake, forever (outside review: an expired certificate still
+// resumed, shown as verified). RFC 8446 §4.6.1 asks servers to bound it.
+int GenerateTicket(SSL* ssl, void* /*arg*/) {
+  ContextShared* shared = SharedOf(ssl);
+  SSL_SESSION* session = SSL_get0_session(ssl);
+  if (shared == nullptr || session == nullptr) return 0;
+  void* data = nullptr;
+  size_t len = 0;
+  if (SSL_SESSION_get0_ticket_appdata(session, &data, &len) == 1 && len == sizeof(int64_t)) {
+    return 1;  // a resumed session's: its full handshake's time stays
+  }
+  const int64_t origin = absl::ToUnixSeconds(shared->clock());
+  return SSL_SESSION_set1_ticket_appdata(session, &origin, sizeof(origin));
+}
+
+// A ticket that opened is used only if its session's full handshake is
+// younger than the session lifetime and the client certificate verified
+// then (if any) has not expired since; else a full handshake, which checks
+// the certificate again.
+SSL_TICKET_RETURN DecryptTicket(SSL* ssl, SSL_SESSION* session, const unsigned char* /*name*/,
+                                size_t /*name_len*/, SSL_TICKET_STATUS status, void* /*arg*/) {
+  switch (status) {
+    case SSL_TICKET_EMPTY:
+    case SSL_TICKET_NO_DECRYPT:
+      return SSL_TICKET_RETURN_IGNORE_RENEW;
+    case SSL_TICKET_SUCCESS:
+    case SSL_TICKET_SUCCESS_RENEW:
+      break;
+    default:
+      return SSL_TICKET_RETURN_ABORT;
+  }
+  ContextShared* shared = SharedOf(ssl);
+  if (shared == nullptr || session == nullptr) return SSL_TICKET_RETURN_IGNORE_RENEW;
+  void* data = nullptr;
+  size_t len = 0;
+  int64_t origin = 0;
+  if (SSL_SESSION_get0_ticket_appdata(session, &data, &len) != 1 || len != sizeof(origin)) {
+    return SSL_TICKET_RETURN_IGNORE_RENEW;
+  }
+  std::memcpy(&origin, data, sizeof(origin));
+  const absl::Time now = shared->clock();
+  if (now - absl::FromUnixSeconds(origin) >= shared->session_lifetime) {
+    return SSL_TICKET_RETURN_IGNORE_RENEW;
+  }
+  if (X509* peer = SSL_SESSION_get0_peer(session); peer != nullptr) {
+    time_t t = absl::ToTimeT(now);
+    // <= 0: expired, or a time OpenSSL cannot compare (never resumed on).
+    if (X509_cmp_time(X509_get0_notAfter(peer), &t) <= 0) return SSL_TICKET_RETURN_IGNORE_RENEW;
+  }
+  return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
+}
+
 std::string Rfc3339(absl::Time t) {
   return absl::FormatTime(absl::RFC3339_sec, t, absl::UTCTimeZone());
 }
@@ -335,6 +392,9 @@ absl::StatusOr<TlsContext::Loaded> TlsContext::Load() const {
     SSL_CTX_set_timeout(c, static_cast<long>(absl::ToInt64Seconds(
                                config_.ticket_key_rotation)));
     SSL_CTX_set_tlsext_ticket_key_evp_cb(c, TicketKeyCallback);
+    if (SSL_CTX_set_session_ticket_cb(c, GenerateTicket, DecryptTicket, nullptr) != 1) {
+      return OpenSslError("SSL_CTX_set_session_ticket_cb");
+    }
   } else {
     SSL_CTX_set_num_tickets(c, 0);
   }

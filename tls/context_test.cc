@@ -454,9 +454,68 @@ TEST(TlsContextTest, TicketKeysRotateOnDemandAndOnTheClock) {
       context->RotateTicketKeys();
       context->RotateTicketKeys();
     }));
-    EXPECT_TRUE(ResumesAfter(f, *context, version, [&] { seconds += 3600 + 60; }));
+    // A ticket sealed 50 minutes into its key's period, used 20 minutes
+    // later: the key rotated on the clock in between and still opens it
+    // (the session is 20 minutes old; one over the period is not resumed,
+    // whatever the key: ResumptionsEndOnePeriodAfterTheFullHandshake).
+    seconds += 50 * 60;
+    EXPECT_TRUE(ResumesAfter(f, *context, version, [&] { seconds += 20 * 60; }));
     EXPECT_FALSE(ResumesAfter(f, *context, version, [&] { seconds += 2 * 3600 + 60; }));
     EXPECT_GE(context->stats().ticket_key_rotations, 4u);
+  }
+}
+
+// A TLS 1.3 resumption makes a new session (OpenSSL dates it now) and a
+// new ticket: a client coming back within each period kept one session,
+// and the client certificate verified in its full handshake, forever. The
+// chain of resumptions now ends one period after the full handshake, in
+// both versions.
+TEST(TlsContextTest, ResumptionsEndOnePeriodAfterTheFullHandshake) {
+  std::atomic<int64_t> seconds{absl::ToUnixSeconds(absl::Now())};
+  TlsContext::Clock clock = [&] { return absl::FromUnixSeconds(seconds.load()); };
+  for (int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
+    SCOPED_TRACE(version);
+    TlsFixture f;
+    TlsServerConfig config = f.Config(f.pki.server_ecdsa, ClientAuth::kRequire);
+    config.ticket_key_rotation = absl::Hours(1);
+    auto context = f.Context(config, clock);
+    auto server = f.Session(*context);
+    auto client = f.Client({.certificate = &f.pki.client, .max_version = version});
+    ASSERT_TRUE(Handshake(*client, *server).ok());
+    for (bool resumes : {true, false}) {  // 40, then 80 minutes after it
+      seconds += 40 * 60;
+      SSL_SESSION* session = client->Get1Session();
+      auto next_server = f.Session(*context);
+      auto next =
+          f.Client({.certificate = &f.pki.client, .max_version = version, .resume = session});
+      testing::HandshakeResult r = Handshake(*next, *next_server);
+      SSL_SESSION_free(session);
+      ASSERT_TRUE(r.ok()) << r.server;
+      EXPECT_EQ(next_server->resumed(), resumes);
+      EXPECT_EQ(next_server->peer().subject, "CN=client.test,O=brisk test");
+      client = std::move(next);
+    }
+  }
+}
+
+// A session whose client certificate has expired since its full handshake
+// is not resumed: the full handshake instead refuses the certificate (it
+// resumed, and handlers and the access log saw it as verified).
+TEST(TlsContextTest, ASessionIsNotResumedPastItsClientCertificate) {
+  std::atomic<int64_t> seconds{absl::ToUnixSeconds(absl::Now())};
+  TlsContext::Clock clock = [&] { return absl::FromUnixSeconds(seconds.load()); };
+  absl::StatusOr<Credential> short_lived = testing::Issue({.common_name = "short.test",
+                                                           .not_after = absl::Minutes(30),
+                                                           .extended_key_usage = "clientAuth"},
+                                                          &testing::SharedTestPki().root);
+  ASSERT_TRUE(short_lived.ok()) << short_lived.status();
+  for (int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
+    SCOPED_TRACE(version);
+    TlsFixture f;
+    auto context = f.Context(f.Config(f.pki.server_ecdsa, ClientAuth::kRequire), clock);
+    const auto later = [&] { seconds += 40 * 60; };  // keys and session still valid
+    EXPECT_TRUE(ResumesAfter(f, *context, version, later, &f.pki.client));
+    EXPECT_FALSE(ResumesAfter(f, *context, version, later, &*short_lived));
   }
 }
 

@@ -75,7 +75,8 @@ struct TlsServerConfig {
   // Stateless session resumption with tickets (TLS 1.2 session tickets and
   // TLS 1.3 PSK tickets), sealed with keys that rotate every
   // ticket_key_rotation (see ticket_key_ring.h). A resumed session is valid
-  // for ticket_key_rotation after its full handshake.
+  // for ticket_key_rotation after its full handshake (through any number of
+  // resumptions), and never past its client certificate's expiry.
   bool session_tickets = true;
   absl::Duration ticket_key_rotation = absl::Hours(1);
 
