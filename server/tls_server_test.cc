@@ -745,6 +745,31 @@ TEST_F(TlsServerTest, DrainAnswersInFlightAndClosesIdleConnections) {
   EXPECT_TRUE(server_->WaitDrained(std::chrono::seconds(20)));
 }
 
+// A handshake the drain cuts off (past its grace) is a counted failure
+// with a log line, as every other way a handshake ends without a
+// connection: it was in no series, and accepted connections did not add
+// up to handshakes + failures + open ones (outside review).
+TEST_F(TlsServerTest, AHandshakeTheDrainCutsOffIsCounted) {
+  ServerOptions o = Options();
+  o.drain_grace = std::chrono::nanoseconds(0);
+  StartServer(o);
+  TlsClient done(port_, Client());
+  ASSERT_TRUE(done.handshake_done());
+  // A whole ClientHello, then silence: the server waits for the client's
+  // second flight. (Part of a record instead is input the drain waits
+  // for, as a request's partial head, until the handshake timeout.)
+  RawClient stalled(port_);
+  ASSERT_TRUE(stalled.Send(Hello({})));
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().open_connections.load() == 2; }));
+  server_->Shutdown();
+  EXPECT_TRUE(stalled.WaitClosed());
+  EXPECT_TRUE(done.WaitClosed());
+  EXPECT_TRUE(Eventually([&] { return Failures(TlsFailure::kServerClosed) == 1; }));
+  EXPECT_EQ(server_->tls_stats().total_handshake_failures(), 1u);
+  EXPECT_EQ(server_->tls_stats().full_handshakes, 1u);
+  EXPECT_TRUE(server_->WaitDrained(std::chrono::seconds(20)));
+}
+
 // An HTTP/1.0 client's streamed answer has neither a length nor chunks: it
 // ends at the close, and only close_notify tells the client it is whole
 // (RFC 9112 §9.8). Cut short by the drain, it must end without one, so the

@@ -73,7 +73,7 @@ TlsStream::TlsStream(net::EventLoop* loop,
       options_(options),
       hooks_(std::move(hooks)) {}
 
-TlsStream::~TlsStream() { Close(); }
+TlsStream::~TlsStream() { CloseTransport(); }
 
 void TlsStream::Start() {
   if (options_.handshake_timeout > std::chrono::nanoseconds::zero()) {
@@ -300,6 +300,19 @@ void TlsStream::ShutdownWrite() {
 }
 
 void TlsStream::Close() {
+  if (closed_) return;
+  if (transport_ != nullptr && !established_ && !input_ended_ && !session_->failed()) {
+    // Closed by the server mid-handshake (its drain, past the grace): a
+    // counted failure and a log line, as every other way a handshake ends
+    // without a connection (it was in no series before: accepted
+    // connections did not add up).
+    session_->OnServerClose();
+    if (hooks_.on_failure) hooks_.on_failure(*session_, /*established=*/false);
+  }
+  CloseTransport();
+}
+
+void TlsStream::CloseTransport() {
   if (closed_) return;
   closed_ = true;
   CancelTimer();

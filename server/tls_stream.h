@@ -120,6 +120,8 @@ class TlsStream final : public net::Stream, private net::StreamCallbacks {
   void SetReading(bool reading) override;
   bool reading() const override;
   void ShutdownWrite() override;
+  // Mid-handshake, the session fails as kServerClosed first (counted,
+  // told to hooks.on_failure); not when the stream is destroyed unclosed.
   void Close() override;
   void MarkTruncated() override { truncated_ = true; }
   bool closed() const override { return closed_; }
@@ -151,6 +153,8 @@ class TlsStream final : public net::Stream, private net::StreamCallbacks {
   // OnStreamError to the owner: at most once, also after the end of input
   // (a send the kernel refused after the peer's FIN).
   void ReportBroken(int error);
+  // Close() without counting an unfinished handshake (the destructor).
+  void CloseTransport();
   // Runs `append` on the transport's queue, counting the bytes it adds.
   template <typename Append>
   auto AppendWire(Append&& append);

@@ -453,13 +453,22 @@ TEST_F(TlsStreamTest, CloseSendsCloseNotifyAndEndsEverything) {
   EXPECT_EQ(stream_->pending_output(), 0u);
 }
 
+// The owner's Close() mid-handshake (a drain past its grace) ends it as a
+// counted failure, told to the hooks, and no timeout follows; destroying
+// the stream unclosed counts nothing.
 TEST_F(TlsStreamTest, CloseDuringTheHandshakeCancelsTheTimer) {
   Make({.handshake_timeout = std::chrono::seconds(5)});
   stream_->Close();
   clock_.Advance(std::chrono::seconds(10));
   loop_->RunOnce(net::Duration::zero());
-  EXPECT_TRUE(upper_.events.empty());
-  EXPECT_EQ(context_->stats().total_handshake_failures(), 0u);
+  EXPECT_EQ(upper_.events, std::vector<std::string>{"failed"});
+  EXPECT_EQ(context_->stats().total_handshake_failures(), 1u);
+  EXPECT_EQ(
+      context_->stats().handshake_failures[static_cast<size_t>(tls::TlsFailure::kServerClosed)],
+      1u);
+  Make({.handshake_timeout = std::chrono::seconds(5)});
+  stream_.reset();
+  EXPECT_EQ(context_->stats().total_handshake_failures(), 1u);
 }
 
 TEST_F(TlsStreamTest, ABrokenTransportFailsTheFlush) {

@@ -27,6 +27,7 @@ constexpr FailureText kTexts[kNumTlsFailures] = {
     {"cert_expired", "client certificate expired or not yet valid"},
     {"too_many_key_updates", "more KeyUpdate messages than the traffic justifies"},
     {"client_renegotiation", "client tried to renegotiate (TLS 1.2)"},
+    {"server_closed", "closed by the server (shutting down) during the handshake"},
     {"internal", "internal TLS error"},
 };
 

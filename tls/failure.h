@@ -60,6 +60,9 @@ enum class TlsFailure : int {
   // tried to renegotiate, which brisk does not support. The connection is
   // closed before OpenSSL reads the record, as nginx and Apache close it.
   kClientRenegotiation,
+  // The server closed the connection before the handshake ended: a drain
+  // past its grace, or a stop (the caller's OnServerClose()).
+  kServerClosed,
   // Anything else: out of memory, an OpenSSL error we do not classify, or a
   // call that the session's state does not allow.
   kInternal,

@@ -483,6 +483,12 @@ void TlsServerSession::OnHandshakeTimeout() {
       .IgnoreError();
 }
 
+void TlsServerSession::OnServerClose() {
+  if (state_ != State::kAwaitFirstByte && state_ != State::kHandshake) return;
+  Fail(TlsFailure::kServerClosed, absl::StrCat("after ", bytes_received_, " bytes of handshake"))
+      .IgnoreError();
+}
+
 std::string_view TlsServerSession::version() const {
   return state_ == State::kOpen ? SSL_get_version(ssl_) : "";
 }

@@ -94,6 +94,11 @@ class TlsServerSession {
   // session with kHandshakeTimeout (counted). No-op after the handshake or
   // a failure.
   void OnHandshakeTimeout();
+  // The caller closes the connection before handshake_done() (its drain or
+  // stop): fails the session with kServerClosed (counted), so every
+  // accepted connection ends as a handshake or a counted failure. No-op
+  // after the handshake or a failure.
+  void OnServerClose();
 
   bool handshake_done() const { return state_ == State::kOpen; }
   bool failed() const { return state_ == State::kFailed; }
