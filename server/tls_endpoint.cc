@@ -165,9 +165,8 @@ std::unique_ptr<net::Stream> TlsEndpoint::CreateStream(
     if (done) done();
   };
   hooks.on_plain_http_answered = std::move(on_plain_http_answered);
-  hooks.on_failure = [this, info](const tls::TlsServerSession& s,
-                                  bool established) {
-    LogFailure(*info, s, established);
+  hooks.on_failure = [this, info, loop](const tls::TlsServerSession& s, bool established) {
+    LogFailure(*info, s, established, loop);
   };
   return TlsStream::Create(
       loop, *std::move(session), callbacks,
@@ -176,9 +175,8 @@ std::unique_ptr<net::Stream> TlsEndpoint::CreateStream(
       std::move(hooks), make_transport);
 }
 
-void TlsEndpoint::LogFailure(const ConnectionInfo& info,
-                             const tls::TlsServerSession& session,
-                             bool established) {
+void TlsEndpoint::LogFailure(const ConnectionInfo& info, const tls::TlsServerSession& session,
+                             bool established, net::EventLoop* loop) {
   // A TCP connect and close with no byte (load balancer health checks,
   // port scans) is counted, not logged.
   if (session.failure() == tls::TlsFailure::kNoClientHello) return;
@@ -191,6 +189,11 @@ void TlsEndpoint::LogFailure(const ConnectionInfo& info,
   }
   if (log_lines_ >= kMaxLogLinesPerSecond) {
     ++log_suppressed_;
+    if (!flush_scheduled_ && loop != nullptr) {
+      // The endpoint outlives the reactors' loops (HttpServer::Impl).
+      flush_scheduled_ = true;
+      loop->RunAfter(std::chrono::seconds(1), [this] { FlushSuppressedLog(); });
+    }
     return;
   }
   ++log_lines_;
@@ -208,6 +211,16 @@ void TlsEndpoint::LogFailure(const ConnectionInfo& info,
     log_suppressed_ = 0;
   }
   log_(line);
+}
+
+void TlsEndpoint::FlushSuppressedLog() {
+  std::lock_guard<std::mutex> lock(log_mu_);
+  flush_scheduled_ = false;
+  if (log_suppressed_ == 0 || !log_) return;  // a later line said it already
+  log_(absl::StrCat("tls: ", log_suppressed_, " similar lines suppressed (at most ",
+                    kMaxLogLinesPerSecond,
+                    " a second; brisk_tls_handshake_failures_total counts every failure)"));
+  log_suppressed_ = 0;
 }
 
 absl::Status TlsEndpoint::Reload() { return context_->Reload(); }

@@ -63,7 +63,9 @@ class TlsEndpoint {
  public:
   using LogSink = absl::AnyInvocable<void(std::string_view line)>;
   // At most this many failure lines per second; the rest are counted and
-  // the count is logged with the next line that gets through.
+  // the count is logged with the next line that gets through, or a second
+  // after the first of them on a line of its own (a burst followed by
+  // silence still says how many it hid).
   static constexpr int kMaxLogLinesPerSecond = 10;
 
   // Loads and checks the files (the error names the file and the cause).
@@ -105,8 +107,10 @@ class TlsEndpoint {
  private:
   TlsEndpoint(std::unique_ptr<tls::TlsContext> context,
               const TlsOptions& options, LogSink log, const net::Clock* clock);
-  void LogFailure(const ConnectionInfo& info,
-                  const tls::TlsServerSession& session, bool established);
+  // `loop`: where a line saying how many were suppressed is scheduled.
+  void LogFailure(const ConnectionInfo& info, const tls::TlsServerSession& session,
+                  bool established, net::EventLoop* loop);
+  void FlushSuppressedLog();
 
   const std::unique_ptr<tls::TlsContext> context_;
   const std::chrono::nanoseconds handshake_timeout_;
@@ -118,6 +122,7 @@ class TlsEndpoint {
   net::TimePoint log_window_{};  // guarded by log_mu_
   int log_lines_ = 0;            // in the current window; guarded by log_mu_
   uint64_t log_suppressed_ = 0;  // guarded by log_mu_
+  bool flush_scheduled_ = false;  // guarded by log_mu_
 };
 
 }  // namespace brisk::internal
