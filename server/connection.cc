@@ -393,13 +393,13 @@ std::unique_ptr<Connection::LoggedAnswer> Connection::KeepAnswer(const Slot& slo
   return kept;
 }
 
-void Connection::LogAnswerNow(const Slot& slot, const http::Request* request,
-                              int status, uint64_t body_bytes) {
+void Connection::LogAnswerNow(const Slot& slot, const http::Request* request, int status,
+                              uint64_t body_bytes, bool cut_short) {
   const SteadyTime now = AnswerTime(slot);
   RouteMetrics& m = MetricsFor(slot.metrics_route);
   m.RecordStatus(status);
   m.total.Observe(now - slot.parsed);
-  if (slot.quiet && status < 400) return;  // RouteOptions::access_log
+  if (slot.quiet && status < 400 && !cut_short) return;  // RouteOptions::access_log
   if (context().access_log != nullptr && request == nullptr) {
     // Refused or timed out before a head was read: what came as its
     // request line stands for it.
@@ -456,7 +456,7 @@ void Connection::LogUnanswered(const Slot& slot, bool reached_stream) {
   if (slot.exchange == nullptr || slot.state == Slot::State::kDone) return;
   const http::Request* request = &slot.exchange->context().request();
   if (slot.state == Slot::State::kStreaming && reached_stream) {
-    LogAnswerNow(slot, request, slot.stream_status, slot.streamed_bytes);
+    LogAnswerNow(slot, request, slot.stream_status, slot.streamed_bytes, /*cut_short=*/true);
   } else {
     LogAnswerNow(slot, request, unanswered, 0);
   }
@@ -596,6 +596,7 @@ void Connection::AppendStreamBody(Slot& slot, std::string_view body) {
 }
 
 void Connection::EndStream(Slot& slot, bool cut_off) {
+  if (cut_off) slot.quiet = false;  // a truncation is logged on a quiet route too
   LogAnswer(slot, &slot.exchange->context().request(), slot.stream_status,
             slot.streamed_bytes);
   if (cut_off) {

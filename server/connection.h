@@ -291,8 +291,10 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   void LogAnswer(Slot& slot, const http::Request* request, int status,
                  uint64_t body_bytes);
   // Logs and counts an answer at once (a slot outside the pipeline too).
-  void LogAnswerNow(const Slot& slot, const http::Request* request, int status,
-                    uint64_t body_bytes);
+  // `cut_short`: a stream the connection's end cut; logged even on a quiet
+  // route (its line is the only record of the truncation).
+  void LogAnswerNow(const Slot& slot, const http::Request* request, int status, uint64_t body_bytes,
+                    bool cut_short = false);
   // Writes a kept line: `status` and `body_bytes` as given (what the
   // connection's end made of it), the rest as produced.
   void LogKept(const Slot& slot, const LoggedAnswer& answer, int status,

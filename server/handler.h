@@ -338,8 +338,8 @@ struct RouteOptions {
   size_t max_body_bytes = 0;
   // false: this route's answers below 400 are not written to the access
   // log (health checks and scrapes every few seconds would fill it); its
-  // errors and refusals (4xx, 5xx, 499) still are, and every answer is
-  // still counted in the metrics. ServerOptions::access_log_quiet_paths
+  // errors and refusals (4xx, 5xx, 499) and streams cut short still are,
+  // and every answer is still counted in the metrics. ServerOptions::access_log_quiet_paths
   // does the same for routes by pattern (the built-in ones included).
   bool access_log = true;
 };

@@ -189,7 +189,8 @@ struct ServerOptions {
   // Route patterns whose answers below 400 are not logged, as if each of
   // their routes had RouteOptions::access_log = false: e.g. {"/healthz",
   // "/readyz", "/metrics"}, polled every few seconds by a load balancer
-  // and a scraper. Every method on the pattern; each must be the pattern
+  // and a scraper. Every route on the pattern (an OPTIONS the server
+  // answers itself, with no route of its own, is still logged); each must be the pattern
   // of a route (built-in or added) when Start() runs, else Start() fails
   // (InvalidArgument: a misspelt path would silently log everything).
   std::vector<std::string> access_log_quiet_paths;

@@ -1337,6 +1337,15 @@ TEST(AccessLogQuietTest, QuietRoutesLogOnlyTheirErrors) {
                                   std::stoi(std::string(*ctx.Param("code"))), "status\n");
                             })
                   .ok());
+  // A stream whose Responder is dropped before Finish(): cut short.
+  ASSERT_TRUE(server
+                  .AddAsyncRoute("GET", "/quiet-stream",
+                                 [](RequestContext&, Responder r) {
+                                   r.BeginStream(http::Response::Text(200, ""));
+                                   r.Write("first\n");
+                                 },
+                                 {.access_log = false})
+                  .ok());
   ASSERT_TRUE(server.Start().ok());
   RawClient c(server.port());
   const std::string requests[] = {"/probe",     "/offloaded-probe", "/status/204",
@@ -1349,12 +1358,18 @@ TEST(AccessLogQuietTest, QuietRoutesLogOnlyTheirErrors) {
   const ServerMetrics& m = server.metrics();
   EXPECT_EQ(CountedStatus(m, 200), 4u);  // /metrics counted its own answer
   EXPECT_EQ(CountedStatus(m, 204), 1u);
+  // A quiet route's stream cut short is logged: its line is the only record
+  // of the truncation.
+  RawClient streamed(server.port());
+  ASSERT_TRUE(streamed.Send(Get("/quiet-stream")));
+  EXPECT_TRUE(streamed.WaitClosed());
   server.Stop();  // flushes
   const std::vector<std::string> lines = FileLines(path);
-  ASSERT_EQ(lines.size(), 3u) << ::testing::PrintToString(lines);
+  ASSERT_EQ(lines.size(), 4u) << ::testing::PrintToString(lines);
   EXPECT_THAT(lines[0], HasSubstr("\"GET /status/503 HTTP/1.1\" 503 "));
   EXPECT_THAT(lines[1], HasSubstr("\"GET /loud HTTP/1.1\" 200 "));
   EXPECT_THAT(lines[2], HasSubstr("\"GET /status/404 HTTP/1.1\" 404 "));
+  EXPECT_THAT(lines[3], HasSubstr("\"GET /quiet-stream HTTP/1.1\" 200 6 "));
 
   HttpServer misspelt(ServerOptions{.address = "127.0.0.1",
                                     .port = 0,
