@@ -1385,6 +1385,10 @@ void HttpServer::Impl::StopLocked() {
   d.signals.reset();
   if (d.handover) d.handover->Close();
   d.reactors.clear();
+  // The count of TLS failure lines suppressed since the last line: the
+  // stop's own closes (handshakes cut short) may be a burst whose timer
+  // the loops did not live to run.
+  if (d.tls) d.tls->FlushSuppressedLog();
   if (d.access_log) {
     // Up to 2 s for the last lines, but within what is left of a drain's
     // timeout (at least 100 ms): a stalled log destination made the exit

@@ -414,7 +414,7 @@ void ServerMetrics::AppendPrometheus(std::string* out) const {
   AppendScalar(out, "brisk_bad_requests_total", "counter",
                "Requests the parser refused: malformed (400), over a size limit (413 from a "
                "declared or chunked length, 414, 431), an HTTP version not served (505), a "
-               "transfer coding not known (501); and "
+               "method too long or a transfer coding not known (501); and "
                "plain HTTP sent to a TLS port.",
                load(bad_requests));
   absl::StrAppendFormat(out,

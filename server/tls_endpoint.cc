@@ -180,6 +180,8 @@ void TlsEndpoint::LogFailure(const ConnectionInfo& info, const tls::TlsServerSes
   // A TCP connect and close with no byte (load balancer health checks,
   // port scans) is counted, not logged.
   if (session.failure() == tls::TlsFailure::kNoClientHello) return;
+  // Nor one the drain or a stop closed before it sent a byte.
+  if (session.failure() == tls::TlsFailure::kServerClosed && session.bytes_received() == 0) return;
   const net::TimePoint now = clock_->Now();
   std::lock_guard<std::mutex> lock(log_mu_);
   if (!log_) return;

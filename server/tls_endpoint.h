@@ -104,13 +104,17 @@ class TlsEndpoint {
   }
   void AppendJson(std::string* out) const { AppendTlsJson(stats(), certificate_summary(), out); }
 
+  // Says how many failure lines were suppressed since the last line, if
+  // any (also done a second after the first of them, on its reactor's
+  // loop; the server calls this once its loops have stopped).
+  void FlushSuppressedLog();
+
  private:
   TlsEndpoint(std::unique_ptr<tls::TlsContext> context,
               const TlsOptions& options, LogSink log, const net::Clock* clock);
   // `loop`: where a line saying how many were suppressed is scheduled.
   void LogFailure(const ConnectionInfo& info, const tls::TlsServerSession& session,
                   bool established, net::EventLoop* loop);
-  void FlushSuppressedLog();
 
   const std::unique_ptr<tls::TlsContext> context_;
   const std::chrono::nanoseconds handshake_timeout_;

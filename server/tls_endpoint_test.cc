@@ -238,6 +238,14 @@ TEST_F(TlsEndpointTest, TheTailOfABurstIsSaidASecondLater) {
   clock_.Advance(std::chrono::seconds(5));
   loop_->RunOnce(std::chrono::milliseconds(0));
   EXPECT_EQ(lines_.size(), 11u);  // said once
+  // Said at once when asked (the server asks when its loops have stopped).
+  for (int i = 0; i < 12; ++i) FailOne("garbage, not TLS");
+  ASSERT_EQ(lines_.size(), 21u);
+  endpoint_->FlushSuppressedLog();
+  ASSERT_EQ(lines_.size(), 22u);
+  EXPECT_THAT(lines_.back(), HasSubstr("tls: 2 similar lines suppressed"));
+  endpoint_->FlushSuppressedLog();
+  EXPECT_EQ(lines_.size(), 22u);
 }
 
 TEST_F(TlsEndpointTest, ProbesWithoutAByteAreCountedNotLogged) {

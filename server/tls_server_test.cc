@@ -258,6 +258,22 @@ TEST_F(TlsServerTest, AnUnfinishedProxyProtocolHeaderIsNoHandshakeTimeout) {
   EXPECT_EQ(server_->metrics().proxy_refused_invalid.load(), 1u);
 }
 
+// A PROXY protocol header still arriving when the server stops: no
+// handshake began, so the PROXY layer counts it (unfinished header) and
+// the TLS series does not count it a second time as server_closed.
+TEST_F(TlsServerTest, AnUnfinishedProxyProtocolHeaderAtAStopIsCountedOnce) {
+  ServerOptions o = Options();
+  o.proxy_protocol = true;
+  StartServer(o);
+  RawClient partial(port_);
+  ASSERT_TRUE(partial.Send("PROXY TCP4 203.0.113.9 "));
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().open_connections.load() == 1; }));
+  server_->Stop();
+  EXPECT_TRUE(partial.WaitClosed());
+  EXPECT_EQ(server_->metrics().proxy_refused_invalid.load(), 1u);
+  EXPECT_EQ(server_->tls_stats().total_handshake_failures(), 0u);
+}
+
 // Only the handshake timeout bounds a handshake: a shorter idle timeout
 // cut it off first, counted as a header timeout, with no handshake failure
 // counted or logged.

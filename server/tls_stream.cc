@@ -301,13 +301,18 @@ void TlsStream::ShutdownWrite() {
 
 void TlsStream::Close() {
   if (closed_) return;
-  if (transport_ != nullptr && !established_ && !input_ended_ && !session_->failed()) {
-    // Closed by the server mid-handshake (its drain, past the grace): a
-    // counted failure and a log line, as every other way a handshake ends
-    // without a connection (it was in no series before: accepted
-    // connections did not add up).
+  // Closed by the server mid-handshake (its drain past the grace, a stop):
+  // a counted failure and a log line, as every other way a handshake ends
+  // without a connection (it was in no series before: accepted connections
+  // did not add up). Not when no handshake began because the layer below
+  // still holds the client's bytes (an unfinished PROXY protocol header):
+  // that layer counts it when closed, as at the handshake timer.
+  if (transport_ != nullptr && !established_ && !input_ended_ && !session_->failed() &&
+      !(session_->bytes_received() == 0 && transport_->HasUnreadInput())) {
     session_->OnServerClose();
-    if (hooks_.on_failure) hooks_.on_failure(*session_, /*established=*/false);
+    if (session_->failed() && hooks_.on_failure) {
+      hooks_.on_failure(*session_, /*established=*/false);
+    }
   }
   CloseTransport();
 }

@@ -206,6 +206,8 @@ absl::StatusCode CodeOf(TlsFailure failure) {
       return absl::StatusCode::kInternal;
     case TlsFailure::kTooManyKeyUpdates:
       return absl::StatusCode::kResourceExhausted;
+    case TlsFailure::kServerClosed:
+      return absl::StatusCode::kCancelled;
     default:
       return absl::StatusCode::kInvalidArgument;
   }
