@@ -394,12 +394,12 @@ std::unique_ptr<Connection::LoggedAnswer> Connection::KeepAnswer(const Slot& slo
 }
 
 void Connection::LogAnswerNow(const Slot& slot, const http::Request* request, int status,
-                              uint64_t body_bytes, bool cut_short) {
+                              uint64_t body_bytes) {
   const SteadyTime now = AnswerTime(slot);
   RouteMetrics& m = MetricsFor(slot.metrics_route);
   m.RecordStatus(status);
   m.total.Observe(now - slot.parsed);
-  if (slot.quiet && status < 400 && !cut_short) return;  // RouteOptions::access_log
+  if (slot.quiet && status < 400) return;  // RouteOptions::access_log
   if (context().access_log != nullptr && request == nullptr) {
     // Refused or timed out before a head was read: what came as its
     // request line stands for it.
@@ -436,7 +436,7 @@ void Connection::LogKept(const Slot& slot, const LoggedAnswer& answer, int statu
   }
 }
 
-void Connection::LogUnanswered(const Slot& slot, bool reached_stream) {
+void Connection::LogUnanswered(Slot& slot, bool reached_stream) {
   // Requests the connection ends before their answer still get their log
   // line and count: a stream cut short with its status and the bytes sent,
   // a request never answered with 499 (nginx's "client closed request"; a
@@ -456,7 +456,8 @@ void Connection::LogUnanswered(const Slot& slot, bool reached_stream) {
   if (slot.exchange == nullptr || slot.state == Slot::State::kDone) return;
   const http::Request* request = &slot.exchange->context().request();
   if (slot.state == Slot::State::kStreaming && reached_stream) {
-    LogAnswerNow(slot, request, slot.stream_status, slot.streamed_bytes, /*cut_short=*/true);
+    slot.quiet = false;  // a truncation is logged on a quiet route too (EndStream)
+    LogAnswerNow(slot, request, slot.stream_status, slot.streamed_bytes);
   } else {
     LogAnswerNow(slot, request, unanswered, 0);
   }

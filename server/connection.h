@@ -272,7 +272,7 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   // A slot the connection lets go of before its answer was written whole.
   // `reached_stream`: the slot was at the front, so what it produced went
   // to the stream; one behind it never had a byte sent.
-  void LogUnanswered(const Slot& slot, bool reached_stream);
+  void LogUnanswered(Slot& slot, bool reached_stream);
   // The request in the parser, head read, body cut off by the end of the
   // connection: logged 499 (500 for the server's error), after the lines
   // of the requests before it (Slot::cut_off_after).
@@ -291,10 +291,8 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   void LogAnswer(Slot& slot, const http::Request* request, int status,
                  uint64_t body_bytes);
   // Logs and counts an answer at once (a slot outside the pipeline too).
-  // `cut_short`: a stream the connection's end cut; logged even on a quiet
-  // route (its line is the only record of the truncation).
-  void LogAnswerNow(const Slot& slot, const http::Request* request, int status, uint64_t body_bytes,
-                    bool cut_short = false);
+  void LogAnswerNow(const Slot& slot, const http::Request* request, int status,
+                    uint64_t body_bytes);
   // Writes a kept line: `status` and `body_bytes` as given (what the
   // connection's end made of it), the rest as produced.
   void LogKept(const Slot& slot, const LoggedAnswer& answer, int status,

@@ -174,9 +174,8 @@ void TlsStream::ReportBroken(int error) {
 void TlsStream::OnHandshakeTimer() {
   timer_ = net::kInvalidTimerId;
   if (closed_ || input_ended_ || established_) return;
-  if (session_->bytes_received() == 0 && transport_->HasUnreadInput()) {
-    // The client's bytes are held below, unfinished (a PROXY protocol
-    // header): no handshake began. The layer below counts it when closed.
+  if (HeldBelow()) {
+    // No handshake began. The layer below counts it when closed.
     input_ended_ = true;
     ReportBroken(ETIMEDOUT);
     return;
@@ -304,17 +303,20 @@ void TlsStream::Close() {
   // Closed by the server mid-handshake (its drain past the grace, a stop):
   // a counted failure and a log line, as every other way a handshake ends
   // without a connection (it was in no series before: accepted connections
-  // did not add up). Not when no handshake began because the layer below
-  // still holds the client's bytes (an unfinished PROXY protocol header):
-  // that layer counts it when closed, as at the handshake timer.
+  // did not add up). Not when no handshake began (HeldBelow): the layer
+  // below counts it when closed, as at the handshake timer.
   if (transport_ != nullptr && !established_ && !input_ended_ && !session_->failed() &&
-      !(session_->bytes_received() == 0 && transport_->HasUnreadInput())) {
+      !HeldBelow()) {
     session_->OnServerClose();
     if (session_->failed() && hooks_.on_failure) {
       hooks_.on_failure(*session_, /*established=*/false);
     }
   }
   CloseTransport();
+}
+
+bool TlsStream::HeldBelow() const {
+  return session_->bytes_received() == 0 && transport_->HasUnreadInput();
 }
 
 void TlsStream::CloseTransport() {

@@ -1,9 +1,11 @@
 #include "tls/context.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -152,16 +154,24 @@ int TicketKeyCallback(SSL* ssl, unsigned char key_name[16], unsigned char* iv,
 // would have kept one session, and the client certificate verified in its
 // full handshake, forever (outside review: an expired certificate still
 // resumed, shown as verified). RFC 8446 §4.6.1 asks servers to bound it.
+std::optional<int64_t> FullHandshakeTime(SSL_SESSION* session) {
+  void* data = nullptr;
+  size_t len = 0;
+  int64_t origin = 0;
+  if (SSL_SESSION_get0_ticket_appdata(session, &data, &len) != 1 || len != sizeof(origin)) {
+    return std::nullopt;
+  }
+  std::memcpy(&origin, data, sizeof(origin));
+  return origin;
+}
+
 int GenerateTicket(SSL* ssl, void* /*arg*/) {
   ContextShared* shared = SharedOf(ssl);
   SSL_SESSION* session = SSL_get0_session(ssl);
   if (shared == nullptr || session == nullptr) return 0;
-  void* data = nullptr;
-  size_t len = 0;
-  if (SSL_SESSION_get0_ticket_appdata(session, &data, &len) == 1 && len == sizeof(int64_t)) {
-    return 1;  // a resumed session's: its full handshake's time stays
-  }
-  const int64_t origin = absl::ToUnixSeconds(shared->clock());
+  // A resumed session's: its full handshake's time stays.
+  if (FullHandshakeTime(session).has_value()) return 1;
+  const int64_t origin = absl::ToUnixSeconds(shared->ticket_keys.Now());
   return SSL_SESSION_set1_ticket_appdata(session, &origin, sizeof(origin));
 }
 
@@ -183,15 +193,9 @@ SSL_TICKET_RETURN DecryptTicket(SSL* ssl, SSL_SESSION* session, const unsigned c
   }
   ContextShared* shared = SharedOf(ssl);
   if (shared == nullptr || session == nullptr) return SSL_TICKET_RETURN_IGNORE_RENEW;
-  void* data = nullptr;
-  size_t len = 0;
-  int64_t origin = 0;
-  if (SSL_SESSION_get0_ticket_appdata(session, &data, &len) != 1 || len != sizeof(origin)) {
-    return SSL_TICKET_RETURN_IGNORE_RENEW;
-  }
-  std::memcpy(&origin, data, sizeof(origin));
-  const absl::Time now = shared->clock();
-  if (now - absl::FromUnixSeconds(origin) >= shared->session_lifetime) {
+  const std::optional<int64_t> origin = FullHandshakeTime(session);
+  const absl::Time now = shared->ticket_keys.Now();
+  if (!origin.has_value() || now - absl::FromUnixSeconds(*origin) >= shared->ticket_keys.period()) {
     return SSL_TICKET_RETURN_IGNORE_RENEW;
   }
   if (X509* peer = SSL_SESSION_get0_peer(session); peer != nullptr) {

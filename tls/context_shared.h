@@ -18,17 +18,12 @@ namespace brisk::tls::internal {
 
 struct ContextShared {
   ContextShared(absl::Duration ticket_key_rotation, TicketKeyRing::Clock now, std::string alpn)
-      : ticket_keys(ticket_key_rotation, now),
-        clock(std::move(now)),
-        session_lifetime(ticket_key_rotation),
-        alpn_wire(std::move(alpn)) {}
+      : ticket_keys(ticket_key_rotation, std::move(now)), alpn_wire(std::move(alpn)) {}
 
   TlsCounters counters;
+  // Also the clock of the ticket checks; its period is how long a session
+  // may be resumed after its full handshake (tls/context.cc).
   TicketKeyRing ticket_keys;
-  // The clock of the ticket checks, and how long a session may be resumed
-  // after its full handshake (however many tickets carried it since).
-  const TicketKeyRing::Clock clock;
-  const absl::Duration session_lifetime;
   const std::string alpn_wire;  // RFC 7301 ProtocolNameList, server order
 };
 

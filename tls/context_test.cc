@@ -440,15 +440,21 @@ TEST(TlsContextTest, ChangingTheClientCaFallsBackToAFullHandshake) {
   }
 }
 
-TEST(TlsContextTest, TicketKeysRotateOnDemandAndOnTheClock) {
+// A clock the test moves by hand (Unix seconds, from now), for contexts
+// whose ticket keys and sessions age on it.
+struct HandClock {
   std::atomic<int64_t> seconds{absl::ToUnixSeconds(absl::Now())};
-  TlsContext::Clock clock = [&] { return absl::FromUnixSeconds(seconds.load()); };
+  TlsContext::Clock clock = [this] { return absl::FromUnixSeconds(seconds.load()); };
+};
+
+TEST(TlsContextTest, TicketKeysRotateOnDemandAndOnTheClock) {
+  HandClock hand;
   for (int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
     SCOPED_TRACE(version);
     TlsFixture f;
     TlsServerConfig config = f.Config();
     config.ticket_key_rotation = absl::Hours(1);
-    auto context = f.Context(config, clock);
+    auto context = f.Context(config, hand.clock);
     EXPECT_TRUE(ResumesAfter(f, *context, version, [&] { context->RotateTicketKeys(); }));
     EXPECT_FALSE(ResumesAfter(f, *context, version, [&] {
       context->RotateTicketKeys();
@@ -458,9 +464,9 @@ TEST(TlsContextTest, TicketKeysRotateOnDemandAndOnTheClock) {
     // later: the key rotated on the clock in between and still opens it
     // (the session is 20 minutes old; one over the period is not resumed,
     // whatever the key: ResumptionsEndOnePeriodAfterTheFullHandshake).
-    seconds += 50 * 60;
-    EXPECT_TRUE(ResumesAfter(f, *context, version, [&] { seconds += 20 * 60; }));
-    EXPECT_FALSE(ResumesAfter(f, *context, version, [&] { seconds += 2 * 3600 + 60; }));
+    hand.seconds += 50 * 60;
+    EXPECT_TRUE(ResumesAfter(f, *context, version, [&] { hand.seconds += 20 * 60; }));
+    EXPECT_FALSE(ResumesAfter(f, *context, version, [&] { hand.seconds += 2 * 3600 + 60; }));
     EXPECT_GE(context->stats().ticket_key_rotations, 4u);
   }
 }
@@ -471,19 +477,18 @@ TEST(TlsContextTest, TicketKeysRotateOnDemandAndOnTheClock) {
 // chain of resumptions now ends one period after the full handshake, in
 // both versions.
 TEST(TlsContextTest, ResumptionsEndOnePeriodAfterTheFullHandshake) {
-  std::atomic<int64_t> seconds{absl::ToUnixSeconds(absl::Now())};
-  TlsContext::Clock clock = [&] { return absl::FromUnixSeconds(seconds.load()); };
+  HandClock hand;
   for (int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
     SCOPED_TRACE(version);
     TlsFixture f;
     TlsServerConfig config = f.Config(f.pki.server_ecdsa, ClientAuth::kRequire);
     config.ticket_key_rotation = absl::Hours(1);
-    auto context = f.Context(config, clock);
+    auto context = f.Context(config, hand.clock);
     auto server = f.Session(*context);
     auto client = f.Client({.certificate = &f.pki.client, .max_version = version});
     ASSERT_TRUE(Handshake(*client, *server).ok());
     for (bool resumes : {true, false}) {  // 40, then 80 minutes after it
-      seconds += 40 * 60;
+      hand.seconds += 40 * 60;
       SSL_SESSION* session = client->Get1Session();
       auto next_server = f.Session(*context);
       auto next =
@@ -502,8 +507,7 @@ TEST(TlsContextTest, ResumptionsEndOnePeriodAfterTheFullHandshake) {
 // is not resumed: the full handshake instead refuses the certificate (it
 // resumed, and handlers and the access log saw it as verified).
 TEST(TlsContextTest, ASessionIsNotResumedPastItsClientCertificate) {
-  std::atomic<int64_t> seconds{absl::ToUnixSeconds(absl::Now())};
-  TlsContext::Clock clock = [&] { return absl::FromUnixSeconds(seconds.load()); };
+  HandClock hand;
   absl::StatusOr<Credential> short_lived = testing::Issue({.common_name = "short.test",
                                                            .not_after = absl::Minutes(30),
                                                            .extended_key_usage = "clientAuth"},
@@ -512,8 +516,8 @@ TEST(TlsContextTest, ASessionIsNotResumedPastItsClientCertificate) {
   for (int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
     SCOPED_TRACE(version);
     TlsFixture f;
-    auto context = f.Context(f.Config(f.pki.server_ecdsa, ClientAuth::kRequire), clock);
-    const auto later = [&] { seconds += 40 * 60; };  // keys and session still valid
+    auto context = f.Context(f.Config(f.pki.server_ecdsa, ClientAuth::kRequire), hand.clock);
+    const auto later = [&] { hand.seconds += 40 * 60; };  // keys and session still valid
     EXPECT_TRUE(ResumesAfter(f, *context, version, later, &f.pki.client));
     EXPECT_FALSE(ResumesAfter(f, *context, version, later, &*short_lived));
   }

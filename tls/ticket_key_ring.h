@@ -64,6 +64,8 @@ class TicketKeyRing {
   void Rotate();
 
   absl::Duration period() const { return period_; }
+  // The ring's clock (the one it rotates keys on).
+  absl::Time Now() const { return now_(); }
   // Key changes after the first key (periodic and on demand).
   uint64_t rotations() const;
 
