@@ -14,6 +14,7 @@
 #include "http/conditional.h"
 #include "http/response_writer.h"
 #include "http/trace_context.h"
+#include "server/linger.h"
 #include "server/log_limiter.h"
 #include "server/stderr_writer.h"
 
@@ -37,13 +38,6 @@ std::optional<http::Response> ConditionalFor(const http::Request& request,
 // bytes more per idle connection in an outside review's measurement.)
 static_assert(sizeof(Connection) <= 192, "Connection grew: see the comment above");
 
-constexpr auto kLingerTimeout = std::chrono::seconds(2);
-// What a lingering close reads and drops before it gives up (a reset):
-// enough for a client that writes a body of many megabytes past a 413
-// before it reads (no Expect: 100-continue), as nginx's lingering close
-// (30 s) allows; reading and dropping 64 MiB costs ~10 ms of CPU.
-constexpr size_t kMaxLingerBytes = 64 << 20;  // fits lingered_bytes_ (uint32_t)
-static_assert(kMaxLingerBytes < (size_t{1} << 32));
 // The access log's and metrics' status of a request whose connection ended
 // before its answer was given (nginx's 499).
 constexpr int kStatusConnectionClosed = 499;

@@ -392,6 +392,26 @@ TEST_F(TlsServerTest, PlainHttpToTheTlsPortGetsA400AndIsCounted) {
   EXPECT_THAT(text.str(), HasSubstr("] \"GET /hello HTTP/1.1\" 400 46 0 -\n"));
 }
 
+// A plain-HTTP client that writes its whole body before it reads (python,
+// node) reads the 400: the server reads and drops the body (a lingering
+// close). It used to close after its first read with the body unread, a
+// reset that broke the client's send and could take the 400 with it (TLS
+// review).
+TEST_F(TlsServerTest, PlainHttpWithALargeBodyStillReadsItsAnswer) {
+  StartServer(Options());
+  RawClient plain(port_);
+  const size_t body = 4 << 20;
+  ASSERT_TRUE(plain.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+                         std::to_string(body) + "\r\n\r\n" + std::string(body, 'x')))
+      << "the server reset the connection under the body";
+  auto r = plain.Read();
+  ASSERT_TRUE(r.has_value()) << "the 400 was lost";
+  EXPECT_EQ(r->status, 400);
+  EXPECT_THAT(r->body, HasSubstr("plain HTTP request was sent to HTTPS port"));
+  EXPECT_TRUE(plain.WaitClosed());
+  EXPECT_EQ(Failures(TlsFailure::kPlainHttp), 1u);
+}
+
 struct BadInput {
   std::string name;
   std::string bytes;      // sent on a raw TCP connection

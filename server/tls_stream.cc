@@ -9,6 +9,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "http/response.h"
 #include "http/response_writer.h"
+#include "server/linger.h"
 #include "tls/failure.h"
 
 namespace brisk::internal {
@@ -99,6 +100,14 @@ auto TlsStream::AppendWire(Append&& append) {
 // ------------------------------------------------------------------ input
 
 void TlsStream::OnStreamData(std::string_view ciphertext) {
+  if (lingering_) {
+    if (ciphertext.size() > kMaxLingerBytes - lingered_bytes_) {
+      EndLinger();  // the close resets the connection
+    } else {
+      lingered_bytes_ += static_cast<uint32_t>(ciphertext.size());
+    }
+    return;
+  }
   if (closed_ || input_ended_) return;
   std::string plain = TakeScratch();
   absl::Cleanup give_back = [&plain] { ReturnScratch(std::move(plain)); };
@@ -134,6 +143,10 @@ void TlsStream::OnEstablished() {
 }
 
 void TlsStream::OnStreamEof() {
+  if (lingering_) {
+    EndLinger();  // the client read the 400 (or gave up) and closed
+    return;
+  }
   if (closed_ || input_ended_) return;
   const absl::Status s = session_->OnEof();
   if (!s.ok()) {  // before the handshake completed: counted by reason
@@ -145,6 +158,10 @@ void TlsStream::OnStreamEof() {
 }
 
 void TlsStream::OnStreamError(int error) {
+  if (lingering_) {
+    EndLinger();
+    return;
+  }
   if (closed_ || broken_) return;
   if (!input_ended_) {
     input_ended_ = true;
@@ -209,9 +226,27 @@ void TlsStream::Fail(int error, bool peer_closed) {
   if (closed_) return;
   if (peer_closed) {
     callbacks_->OnStreamEof();
+  } else if (session_->failure() == tls::TlsFailure::kPlainHttp && options_.answer_plain_http) {
+    LingerAfterPlainAnswer(error);
   } else {
     ReportBroken(error);
   }
+}
+
+void TlsStream::LingerAfterPlainAnswer(int error) {
+  lingering_ = true;
+  linger_error_ = error;
+  transport_->ShutdownWrite();  // FIN after the 400
+  timer_ = loop_->RunAt(loop_->clock().Now() + kLingerTimeout, [this] {
+    timer_ = net::kInvalidTimerId;
+    EndLinger();
+  });
+}
+
+void TlsStream::EndLinger() {
+  lingering_ = false;
+  CancelTimer();
+  ReportBroken(linger_error_);
 }
 
 // ----------------------------------------------------------------- output
@@ -322,6 +357,7 @@ bool TlsStream::HeldBelow() const {
 void TlsStream::CloseTransport() {
   if (closed_) return;
   closed_ = true;
+  lingering_ = false;
   CancelTimer();
   if (transport_ == nullptr) return;
   if (!truncated_ && session_->handshake_done() && !transport_->closed()) {

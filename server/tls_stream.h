@@ -36,6 +36,10 @@
 //    hooks.on_failure is told (the session's counters already counted it);
 //    then the callbacks get OnStreamError(EPROTO / ETIMEDOUT) — or
 //    OnStreamEof() when the client simply closed — and nothing more arrives.
+//    After the plain-HTTP 400 that OnStreamError waits for a lingering
+//    close (server/linger.h): the 400 and a FIN go at once, what the client
+//    still sends is read and dropped, and the error is reported at the
+//    client's FIN or reset, or after 2 s or 64 MiB.
 //  - ShutdownWrite() sends close_notify, then the TCP FIN. Close() sends a
 //    best-effort close_notify (if the handshake completed and the transport
 //    takes it at once), then closes the socket. After MarkTruncated()
@@ -150,6 +154,13 @@ class TlsStream final : public net::Stream, private net::StreamCallbacks {
   // Sends what the failure leaves to say, reports it, ends the input. The
   // callbacks get OnStreamEof() if `peer_closed`, else OnStreamError(error).
   void Fail(int error, bool peer_closed);
+  // After the 400 to plain HTTP: FIN after it, then read and drop what the
+  // client still sends (its body) until its FIN, a reset, kLingerTimeout or
+  // kMaxLingerBytes; then OnStreamError(error) to the owner. Closing with
+  // the client's bytes unread would reset the connection, and the reset can
+  // destroy the 400 before the client reads it (RFC 9112 §9.6).
+  void LingerAfterPlainAnswer(int error);
+  void EndLinger();
   // OnStreamError to the owner: at most once, also after the end of input
   // (a send the kernel refused after the peer's FIN).
   void ReportBroken(int error);
@@ -187,7 +198,12 @@ class TlsStream final : public net::Stream, private net::StreamCallbacks {
   mutable std::deque<Record> records_;
   mutable size_t unsent_plain_ = 0;
 
-  net::TimerId timer_ = net::kInvalidTimerId;
+  net::TimerId timer_ = net::kInvalidTimerId;  // the handshake's or the linger's
+  // LingerAfterPlainAnswer(): the error it reports at its end, and the
+  // bytes it dropped (at most kMaxLingerBytes).
+  int linger_error_ = 0;
+  uint32_t lingered_bytes_ = 0;
+  bool lingering_ = false;
   bool established_ = false;   // handshake done and reported
   bool input_ended_ = false;   // EOF, close_notify or failure reported
   bool truncated_ = false;     // MarkTruncated(): no close_notify

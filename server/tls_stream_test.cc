@@ -293,7 +293,15 @@ TEST_P(TlsStreamBadStartTest, EndsCleanlyWithAReason) {
   const BadStartCase& c = GetParam();
   Make();
   if (!c.bytes.empty()) transport_->Deliver(c.bytes);
-  if (upper_.events.empty()) {
+  if (c.plain_answer) {
+    // The 400 and a FIN at once; what the client still sends (its body)
+    // is read and dropped until its FIN or reset: a lingering close.
+    EXPECT_EQ(upper_.events, std::vector<std::string>{"failed"});
+    EXPECT_TRUE(transport_->write_shut());
+    transport_->Deliver("the rest of its body");
+    EXPECT_EQ(upper_.events, std::vector<std::string>{"failed"});
+  }
+  if (upper_.events.size() == (c.plain_answer ? 1u : 0u)) {
     if (c.then_eof) {
       transport_->DeliverEof();
     } else {
@@ -325,6 +333,44 @@ TEST_P(TlsStreamBadStartTest, EndsCleanlyWithAReason) {
   transport_->Deliver("more");
   EXPECT_EQ(upper_.events, c.events);
   stream_->Close();
+  EXPECT_TRUE(transport_->closed());
+}
+
+// The linger after the plain-HTTP 400 ends by itself: after 2 s (by the
+// loop's clock), or past 64 MiB dropped; its end is the error it held.
+TEST_F(TlsStreamTest, ThePlainHttpLingerEndsAfterTwoSeconds) {
+  Make();
+  transport_->Deliver("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+  EXPECT_EQ(upper_.events, std::vector<std::string>{"failed"});
+  clock_.Advance(std::chrono::milliseconds(1999));
+  loop_->RunOnce(net::Duration::zero());
+  EXPECT_EQ(upper_.events, std::vector<std::string>{"failed"});
+  clock_.Advance(std::chrono::milliseconds(1));
+  loop_->RunOnce(net::Duration::zero());
+  EXPECT_EQ(upper_.events, (std::vector<std::string>{"failed", "error"}));
+  EXPECT_EQ(upper_.last_error, EPROTO);
+  transport_->DeliverEof();  // nothing more after the end
+  EXPECT_EQ(upper_.events.size(), 2u);
+}
+
+TEST_F(TlsStreamTest, ThePlainHttpLingerEndsPast64MiB) {
+  Make();
+  transport_->Deliver("POST / HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string mib(1 << 20, 'x');
+  for (int i = 0; i < 64; ++i) transport_->Deliver(mib);
+  EXPECT_EQ(upper_.events, std::vector<std::string>{"failed"});
+  transport_->Deliver("x");
+  EXPECT_EQ(upper_.events, (std::vector<std::string>{"failed", "error"}));
+  EXPECT_EQ(upper_.last_error, EPROTO);
+}
+
+TEST_F(TlsStreamTest, ClosingDuringThePlainHttpLingerCancelsItsTimer) {
+  Make();
+  transport_->Deliver("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  stream_->Close();
+  clock_.Advance(std::chrono::seconds(10));
+  loop_->RunOnce(net::Duration::zero());
+  EXPECT_EQ(upper_.events, std::vector<std::string>{"failed"});
   EXPECT_TRUE(transport_->closed());
 }
 
