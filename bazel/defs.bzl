@@ -1,32 +1,40 @@
 """Build macros shared by every brisk package."""
 
 load("@rules_cc//cc:defs.bzl", "cc_binary", "cc_test")
-load("//bazel:copts.bzl", "BRISK_TEST_COPTS")
+load("//bazel:copts.bzl", "BRISK_BENCHMARK_COPTS", "BRISK_TEST_COPTS")
 
-def brisk_cc_benchmark(name, srcs, deps = [], smoke_args = [], **kwargs):
+def brisk_cc_benchmark(name, srcs, deps = [], smoke_args = [], data = [], **kwargs):
     """A Google Benchmark binary `name` plus `name_test`, a short smoke run.
 
     `bazel run -c opt //pkg:foo_benchmark` gives real figures; the `_test`
     target runs every benchmark for a token time under `bazel test` so the
-    benchmark never rots (Envoy's *_benchmark_test convention).
+    benchmark never rots (Envoy's *_benchmark_test convention). The source
+    is compiled once, into `name_lib`, which both link. Other arguments
+    (testonly, local_defines) go to the library.
     """
-    deps = deps + ["@com_github_google_benchmark//:benchmark"]
+    native.cc_library(
+        name = name + "_lib",
+        srcs = srcs,
+        copts = BRISK_BENCHMARK_COPTS,
+        deps = deps + ["@com_github_google_benchmark//:benchmark"],
+        alwayslink = True,
+        visibility = ["//visibility:private"],
+        **kwargs
+    )
+    testonly = kwargs.get("testonly", False)
     cc_binary(
         name = name,
-        srcs = srcs,
-        copts = BRISK_TEST_COPTS,
-        deps = deps,
-        **kwargs
+        deps = [":" + name + "_lib"],
+        data = data,
+        testonly = testonly,
     )
     cc_test(
         name = name + "_test",
-        srcs = srcs,
-        copts = BRISK_TEST_COPTS,
-        deps = deps,
+        deps = [":" + name + "_lib"],
+        data = data,
         args = ["--benchmark_min_time=0.0005"] + smoke_args,
         tags = ["benchmark"],
         size = "medium",
-        **kwargs
     )
 
 def brisk_cc_fuzzer(name, srcs, deps = [], corpus_test_deps = [], **kwargs):
