@@ -220,13 +220,15 @@ void TlsStream::Fail(int error, bool peer_closed) {
     }
   }
   // The alert (or answer), if any: the kernel takes these few bytes at once
-  // on a connection that has sent nothing else.
-  if (transport_->pending_output() > 0) transport_->Flush();
+  // on a connection that has sent nothing else. A send it refuses (the
+  // client reset) says no callback will (net/stream.h): no linger then.
+  const bool sent = transport_->pending_output() == 0 || transport_->Flush();
   if (hooks_.on_failure) hooks_.on_failure(*session_, established_);
   if (closed_) return;
   if (peer_closed) {
     callbacks_->OnStreamEof();
-  } else if (session_->failure() == tls::TlsFailure::kPlainHttp && options_.answer_plain_http) {
+  } else if (sent && session_->failure() == tls::TlsFailure::kPlainHttp &&
+             options_.answer_plain_http) {
     LingerAfterPlainAnswer(error);
   } else {
     ReportBroken(error);
@@ -380,8 +382,11 @@ int TlsStream::fd() const { return transport_->fd(); }
 bool TlsStream::HasUnreadInput() const {
   // Also a record OpenSSL holds the start of: a drain closed an idle
   // connection on a request whose record had arrived in part (plain TCP
-  // leaves such a request mid-parse, and it is answered).
-  return transport_->HasUnreadInput() || session_->HasBufferedInput();
+  // leaves such a request mid-parse, and it is answered). And the linger
+  // after the plain-HTTP 400, whose connection looks idle to its owner: a
+  // drain that closed it would reset the client still sending its body;
+  // the linger ends by itself within 2 s.
+  return lingering_ || transport_->HasUnreadInput() || session_->HasBufferedInput();
 }
 
 net::TimePoint TlsStream::receive_time() const { return transport_->receive_time(); }

@@ -39,7 +39,9 @@
 //    After the plain-HTTP 400 that OnStreamError waits for a lingering
 //    close (server/linger.h): the 400 and a FIN go at once, what the client
 //    still sends is read and dropped, and the error is reported at the
-//    client's FIN or reset, or after 2 s or 64 MiB.
+//    client's FIN or reset, or after 2 s or 64 MiB (at once if the kernel
+//    refused the 400). Meanwhile HasUnreadInput() says yes, so an owner
+//    closing idle connections (a drain) leaves it to end by itself.
 //  - ShutdownWrite() sends close_notify, then the TCP FIN. Close() sends a
 //    best-effort close_notify (if the handshake completed and the transport
 //    takes it at once), then closes the socket. After MarkTruncated()

@@ -364,6 +364,31 @@ TEST_F(TlsStreamTest, ThePlainHttpLingerEndsPast64MiB) {
   EXPECT_EQ(upper_.last_error, EPROTO);
 }
 
+// A lingering stream is not idle to its owner: a drain closing idle
+// connections would reset the client still sending its body.
+TEST_F(TlsStreamTest, ThePlainHttpLingerIsUnreadInput) {
+  Make();
+  EXPECT_FALSE(stream_->HasUnreadInput());
+  transport_->Deliver("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+  EXPECT_TRUE(stream_->HasUnreadInput());
+  transport_->DeliverEof();
+  EXPECT_EQ(upper_.events, (std::vector<std::string>{"failed", "error"}));
+  EXPECT_FALSE(stream_->HasUnreadInput());
+}
+
+// The kernel refused the 400 (the client reset before the server's first
+// read; epoll reports it only as Flush()'s false, no callback follows):
+// the error is reported at once, not after a 2 s linger during which the
+// loop would spin on the socket's error.
+TEST_F(TlsStreamTest, APlainHttpAnswerTheKernelRefusesEndsAtOnce) {
+  Make();
+  transport_->broken = true;
+  transport_->Deliver("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(upper_.events, (std::vector<std::string>{"failed", "error"}));
+  EXPECT_EQ(upper_.last_error, EPROTO);
+  EXPECT_FALSE(transport_->write_shut());
+}
+
 TEST_F(TlsStreamTest, ClosingDuringThePlainHttpLingerCancelsItsTimer) {
   Make();
   transport_->Deliver("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -379,6 +404,7 @@ std::string HalfAClientHello() {
   return hello.substr(0, hello.size() / 2);
 }
 
+// clang-format off
 INSTANTIATE_TEST_SUITE_P(
     Cases, TlsStreamBadStartTest,
     ::testing::Values(
@@ -390,6 +416,9 @@ INSTANTIATE_TEST_SUITE_P(
         // starting with 'H' (white-box review: it got the body).
         BadStartCase{"PlainHttpHeadSplit", "HEA", true,
                      TlsFailure::kPlainHttp, {"failed", "error"}, EPROTO, true},
+        // The linger ends at a reset too, with the error it held.
+        BadStartCase{"PlainHttpThenReset", "POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\n",
+                     false, TlsFailure::kPlainHttp, {"failed", "error"}, EPROTO, true},
         BadStartCase{"Garbage", std::string("\x00\x01\x02garbage", 10), true,
                      TlsFailure::kNotTls, {"failed", "error"}, EPROTO, false},
         BadStartCase{"NothingThenEof", "", true, TlsFailure::kNoClientHello,
@@ -401,6 +430,7 @@ INSTANTIATE_TEST_SUITE_P(
                      TlsFailure::kPeerClosedInHandshake, {"failed", "error"},
                      ECONNRESET, false}),
     [](const auto& info) { return info.param.name; });
+// clang-format on
 
 TEST_F(TlsStreamTest, RefusedVersionSendsAnAlert) {
   Make();
