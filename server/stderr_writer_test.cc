@@ -130,7 +130,13 @@ std::string ReadWhileFlushing(LineWriter& writer, Pipe& pipe) {
   });
   EXPECT_TRUE(writer.Flush(seconds(20)));
   flushed.store(true);
-  return reader.get() + pipe.Drain();
+  // The reader first, then the rest: `reader.get() + pipe.Drain()` left the
+  // order to the compiler, and with Drain() first two threads read the pipe
+  // at once, one of them blocked in read(2) after its poll(2) saw bytes the
+  // other took (a CI run hung here until its timeout).
+  std::string text = reader.get();
+  text += pipe.Drain();
+  return text;
 }
 
 std::string Line(int i) {
