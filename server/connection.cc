@@ -120,11 +120,7 @@ void Connection::OnStreamData(std::string_view data) {
   }
   if (phase_ == Phase::kLingering) {
     // Discard: the client was told to go away and may still be sending.
-    if (data.size() > kMaxLingerBytes - lingered_bytes_) {
-      Close();
-    } else {
-      lingered_bytes_ += static_cast<uint32_t>(data.size());
-    }
+    if (!lingered_.Drop(data.size())) Close();
     return;
   }
   ProcessInput(data, arrival);

@@ -56,6 +56,7 @@
 #include "server/dispatcher.h"
 #include "server/exchange.h"
 #include "server/lifecycle.h"
+#include "server/linger.h"
 #include "server/metrics.h"
 
 namespace brisk::internal {
@@ -428,8 +429,8 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   bool input_ended_ : 1 = false;
   // The stream ended on an error of the server's own (OnStreamError).
   bool server_error_ : 1 = false;
-  // Bytes read and dropped while lingering (at most kMaxLingerBytes).
-  uint32_t lingered_bytes_ = 0;
+  // Bytes read and dropped while lingering.
+  LingerBytes lingered_;
 
   // The next timeout check, in the owner's ConnectionTimers (armed: a check
   // is due no later than timer_.due; it re-checks then).

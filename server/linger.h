@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 
 namespace brisk::internal {
 
@@ -19,7 +20,23 @@ inline constexpr std::chrono::seconds kLingerTimeout{2};
 // before it reads (no Expect: 100-continue), as nginx's lingering close
 // (30 s) allows; reading and dropping 64 MiB costs ~10 ms of CPU.
 inline constexpr size_t kMaxLingerBytes = size_t{64} << 20;
-static_assert(kMaxLingerBytes < (size_t{1} << 32), "fits a uint32_t count");
+static_assert(kMaxLingerBytes < (size_t{1} << 32), "fits LingerBytes' count");
+
+// What a lingering close has read and dropped (4 bytes: the HTTP connection
+// keeps it in every idle connection's object).
+class LingerBytes {
+ public:
+  // Counts `n` more bytes dropped; false if they take the total past
+  // kMaxLingerBytes: the close should happen now (a reset).
+  bool Drop(size_t n) {
+    if (n > kMaxLingerBytes - dropped_) return false;
+    dropped_ += static_cast<uint32_t>(n);
+    return true;
+  }
+
+ private:
+  uint32_t dropped_ = 0;
+};
 
 }  // namespace brisk::internal
 

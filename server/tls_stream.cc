@@ -101,11 +101,7 @@ auto TlsStream::AppendWire(Append&& append) {
 
 void TlsStream::OnStreamData(std::string_view ciphertext) {
   if (lingering_) {
-    if (ciphertext.size() > kMaxLingerBytes - lingered_bytes_) {
-      EndLinger();  // the close resets the connection
-    } else {
-      lingered_bytes_ += static_cast<uint32_t>(ciphertext.size());
-    }
+    if (!lingered_.Drop(ciphertext.size())) EndLinger();  // the close resets
     return;
   }
   if (closed_ || input_ended_) return;
@@ -229,15 +225,14 @@ void TlsStream::Fail(int error, bool peer_closed) {
     callbacks_->OnStreamEof();
   } else if (sent && session_->failure() == tls::TlsFailure::kPlainHttp &&
              options_.answer_plain_http) {
-    LingerAfterPlainAnswer(error);
+    LingerAfterPlainAnswer();
   } else {
     ReportBroken(error);
   }
 }
 
-void TlsStream::LingerAfterPlainAnswer(int error) {
+void TlsStream::LingerAfterPlainAnswer() {
   lingering_ = true;
-  linger_error_ = error;
   transport_->ShutdownWrite();  // FIN after the 400
   timer_ = loop_->RunAt(loop_->clock().Now() + kLingerTimeout, [this] {
     timer_ = net::kInvalidTimerId;
@@ -248,7 +243,7 @@ void TlsStream::LingerAfterPlainAnswer(int error) {
 void TlsStream::EndLinger() {
   lingering_ = false;
   CancelTimer();
-  ReportBroken(linger_error_);
+  ReportBroken(EPROTO);  // as every failure of a first read reports it
 }
 
 // ----------------------------------------------------------------- output

@@ -70,6 +70,7 @@
 #include "absl/status/status.h"
 #include "net/event_loop.h"
 #include "net/stream.h"
+#include "server/linger.h"
 #include "tls/server_session.h"
 
 namespace brisk::internal {
@@ -158,10 +159,10 @@ class TlsStream final : public net::Stream, private net::StreamCallbacks {
   void Fail(int error, bool peer_closed);
   // After the 400 to plain HTTP: FIN after it, then read and drop what the
   // client still sends (its body) until its FIN, a reset, kLingerTimeout or
-  // kMaxLingerBytes; then OnStreamError(error) to the owner. Closing with
+  // kMaxLingerBytes; then OnStreamError(EPROTO) to the owner. Closing with
   // the client's bytes unread would reset the connection, and the reset can
   // destroy the 400 before the client reads it (RFC 9112 §9.6).
-  void LingerAfterPlainAnswer(int error);
+  void LingerAfterPlainAnswer();
   void EndLinger();
   // OnStreamError to the owner: at most once, also after the end of input
   // (a send the kernel refused after the peer's FIN).
@@ -201,10 +202,7 @@ class TlsStream final : public net::Stream, private net::StreamCallbacks {
   mutable size_t unsent_plain_ = 0;
 
   net::TimerId timer_ = net::kInvalidTimerId;  // the handshake's or the linger's
-  // LingerAfterPlainAnswer(): the error it reports at its end, and the
-  // bytes it dropped (at most kMaxLingerBytes).
-  int linger_error_ = 0;
-  uint32_t lingered_bytes_ = 0;
+  LingerBytes lingered_;                       // what LingerAfterPlainAnswer() dropped
   bool lingering_ = false;
   bool established_ = false;   // handshake done and reported
   bool input_ended_ = false;   // EOF, close_notify or failure reported
