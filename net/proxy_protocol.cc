@@ -243,15 +243,22 @@ void ProxyProtocolStream::OnStreamData(std::string_view data) {
   }
   done_ = true;
   if (hooks_.on_header) hooks_.on_header(p.header);
-  // What followed the header: the owner's first bytes.
+  // What followed the header: the owner's first bytes. None: the owner is
+  // told its input was taken (a drain waiting for the header closes now).
   if (pending_.empty()) {
-    if (p.length < data.size()) owner_->OnStreamData(data.substr(p.length));
+    if (p.length < data.size()) {
+      owner_->OnStreamData(data.substr(p.length));
+    } else {
+      owner_->OnStreamInputTaken();
+    }
     return;
   }
   const std::string held = std::move(pending_);
   std::string().swap(pending_);
   if (p.length < held.size()) {
     owner_->OnStreamData(std::string_view(held).substr(p.length));
+  } else {
+    owner_->OnStreamInputTaken();
   }
 }
 

@@ -131,6 +131,7 @@ class ProxyProtocolStream final : public Stream, private StreamCallbacks {
   void OnStreamEof() override;
   void OnStreamDrained() override { owner_->OnStreamDrained(); }
   void OnStreamError(int error) override;
+  void OnStreamInputTaken() override { owner_->OnStreamInputTaken(); }
 
   // The header cannot be taken: say why, close, tell the owner it ended.
   void Refuse(std::string_view error);

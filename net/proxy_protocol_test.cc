@@ -205,8 +205,10 @@ class Owner : public StreamCallbacks {
   void OnStreamEof() override { ++eofs; }
   void OnStreamDrained() override {}
   void OnStreamError(int error) override { errors.push_back(error); }
+  void OnStreamInputTaken() override { ++taken; }
   std::string data_;
   int eofs = 0;
+  int taken = 0;
   std::vector<int> errors;
 };
 
@@ -270,6 +272,33 @@ TEST_P(ProxyProtocolStreamTest, AHeaderInPiecesIsWaitedFor) {
   }
   ASSERT_EQ(headers.size(), 1u);
   EXPECT_EQ(headers[0].source->ToString(), "10.1.2.3:54321");
+  EXPECT_EQ(owner.data_, "GET");
+}
+
+// A header with nothing after it: the owner gets no bytes but learns that
+// its unread input was taken (a drain waiting for it closes the connection).
+// Not for a header still in pieces, which stays unread input.
+TEST_P(ProxyProtocolStreamTest, AHeaderAloneTellsTheOwnerItsInputWasTaken) {
+  const std::string header = "PROXY TCP4 10.1.2.3 192.168.0.11 54321 443\r\n";
+  Send(header.substr(0, 10));
+  EXPECT_EQ(owner.taken, 0);
+  EXPECT_TRUE(stream->HasUnreadInput());
+  Send(header.substr(10));
+  ASSERT_EQ(headers.size(), 1u);
+  EXPECT_EQ(owner.taken, 1);
+  EXPECT_EQ(owner.data_, "");
+  EXPECT_FALSE(stream->HasUnreadInput());
+  // In one piece too; and bytes after the header are data, not a taking.
+  SocketPair q;
+  Owner other;
+  auto whole = ProxyProtocolStream::Create(
+      &other, {}, [&](StreamCallbacks* cb) { return loop->CreateStream(std::move(q.a), cb, {}); });
+  whole->Start();
+  ASSERT_EQ(write(q.b.get(), header.data(), header.size()), static_cast<ssize_t>(header.size()));
+  for (int i = 0; i < 3; ++i) loop->RunOnce(Duration{0});
+  EXPECT_EQ(other.taken, 1);
+  Send("GET");
+  EXPECT_EQ(owner.taken, 1);
   EXPECT_EQ(owner.data_, "GET");
 }
 

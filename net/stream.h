@@ -86,6 +86,11 @@ class StreamCallbacks {
   virtual void OnStreamDrained() = 0;
   // The connection is broken (errno value); nothing more can be sent.
   virtual void OnStreamError(int error) = 0;
+  // Input was read and taken by a layer in between with nothing for the
+  // owner (a PROXY header, a TLS handshake message): HasUnreadInput() may
+  // have turned false. An owner that waits for unread input before closing
+  // (a drain) looks again; with no such call it waited for its next timer.
+  virtual void OnStreamInputTaken() {}
 
  protected:
   ~StreamCallbacks() = default;

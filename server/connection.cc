@@ -1118,6 +1118,14 @@ void Connection::OnStreamEof() {
   Advance();
 }
 
+void Connection::OnStreamInputTaken() {
+  // Only a drain waits for unread input before it closes an idle
+  // connection (Advance); a PROXY header or a TLS handshake message taken
+  // below is no request, and the connection may close now.
+  if (phase_ != Phase::kOpen || !close_idle_) return;
+  Advance();
+}
+
 void Connection::OnStreamDrained() {
   if (phase_ == Phase::kClosed) return;
   last_activity_ = ClockNow();  // the idle timeout runs from now

@@ -168,6 +168,7 @@ class Connection final : public net::StreamCallbacks, public ExchangeSink {
   void OnStreamEof() override;
   void OnStreamDrained() override;
   void OnStreamError(int error) override;
+  void OnStreamInputTaken() override;
   // ExchangeSink.
   void OnExchangeUpdate(Exchange& exchange) override;
 

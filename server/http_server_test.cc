@@ -1226,6 +1226,47 @@ TEST(DrainTest, AnIdleConnectionsRequestThatArrivedIsAnsweredNotReset) {
   server.Stop();
 }
 
+// As above, with only a PROXY protocol header unread at the drain: it is
+// read and taken (no request), and the idle connection closes then. The
+// owner used to be told nothing of it and held the connection until its
+// header timeout.
+TEST(DrainTest, AProxyHeaderUnreadAtTheDrainIsReadAndTheConnectionClosed) {
+  HttpServer server(ServerOptions{.address = "127.0.0.1",
+                                  .port = 0,
+                                  .io = ::brisk::testing::TestIoBackend(),
+                                  .header_timeout = std::chrono::seconds(60),
+                                  .drain_grace = std::chrono::nanoseconds(0),
+                                  .proxy_protocol = true,
+                                  .handle_signals = false});
+  std::atomic<bool> entered{false};
+  std::atomic<bool> release{false};
+  auto block = [&](RequestContext&) {
+    entered.store(true);
+    while (!release.load()) std::this_thread::sleep_for(milliseconds(1));
+    return http::Response::Text(200, "block\n");
+  };
+  ASSERT_TRUE(server.AddRoute("GET", "/block", block, {.run_inline = true}).ok());
+  ASSERT_TRUE(server.Start().ok());
+  const std::string header = "PROXY TCP4 10.1.2.3 10.0.0.1 5555 80\r\n";
+  RawClient y(server.port());
+  RawClient x(server.port());
+  ASSERT_TRUE(Eventually([&] { return server.metrics().open_connections.load() == 2; }));
+  ASSERT_TRUE(x.Send(header + Get("/block")));
+  ASSERT_TRUE(Eventually([&] { return entered.load(); }));
+  ASSERT_TRUE(y.Send(header));  // reaches y's socket, unread
+  server.Shutdown();
+  ASSERT_TRUE(Eventually([&] { return !server.ready(); }));
+  std::this_thread::sleep_for(milliseconds(100));  // the drain's tasks
+  release.store(true);
+  auto r = x.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_TRUE(y.WaitClosed()) << "held until the header timeout";
+  EXPECT_EQ(server.metrics().proxy_refused_invalid.load(), 0u);
+  EXPECT_TRUE(server.WaitDrained(std::chrono::seconds(20)));
+  server.Stop();
+}
+
 // A drain that begins while the last answer of a pipeline is already
 // written, held behind a slower one, with Connection: keep-alive: that
 // answer says close now, since the connection ends after it (RFC 9112

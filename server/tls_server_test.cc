@@ -8,6 +8,7 @@
 // versions and ALPN) with its metric while an established client is served
 // undisturbed, and the server's limits, timeouts, deadlines and drain over
 // TLS.
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -88,6 +89,12 @@ class TlsServerTest : public ::testing::Test {
     ASSERT_TRUE(server_->AddRoute("GET", "/hello", [](RequestContext&) {
       return http::Response::Text(200, "hello\n");
     }, kInline).ok());
+    auto block = [this](RequestContext&) {
+      blocked_.store(true);
+      while (!unblock_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      return http::Response::Text(200, "block\n");
+    };
+    ASSERT_TRUE(server_->AddRoute("GET", "/block", block, kInline).ok());
     ASSERT_TRUE(server_->AddRoute("GET", "/whoami", [](RequestContext& ctx) {
       const tls::PeerIdentity* id = ctx.client_certificate();
       std::string s = ctx.secure() ? "secure" : "plain";
@@ -160,6 +167,7 @@ class TlsServerTest : public ::testing::Test {
 
   void TearDown() override {
     gate_.Open();
+    unblock_.store(true);
     if (server_) server_->Stop();
   }
 
@@ -187,6 +195,9 @@ class TlsServerTest : public ::testing::Test {
   TempDir dir_;
   Gate gate_;
   std::atomic<int> backpressured_{0};
+  // /block holds the reactor (an inline handler) until unblock_.
+  std::atomic<bool> blocked_{false};
+  std::atomic<bool> unblock_{false};
   std::unique_ptr<HttpServer> server_;
   uint16_t port_ = 0;
 };
@@ -796,6 +807,10 @@ TEST_F(TlsServerTest, AHandshakeTheDrainCutsOffIsCounted) {
   // for, as a request's partial head, until the handshake timeout.)
   RawClient stalled(port_);
   ASSERT_TRUE(stalled.Send(Hello({})));
+  // The server's first flight: the ClientHello was read before the drain.
+  // (It once raced the drain: see the next test.)
+  pollfd p{.fd = stalled.fd(), .events = POLLIN, .revents = 0};
+  ASSERT_EQ(poll(&p, 1, 20000), 1);
   ASSERT_TRUE(Eventually([&] { return server_->metrics().open_connections.load() == 2; }));
   server_->Shutdown();
   EXPECT_TRUE(stalled.WaitClosed());
@@ -803,6 +818,39 @@ TEST_F(TlsServerTest, AHandshakeTheDrainCutsOffIsCounted) {
   EXPECT_TRUE(Eventually([&] { return Failures(TlsFailure::kServerClosed) == 1; }));
   EXPECT_EQ(server_->tls_stats().total_handshake_failures(), 1u);
   EXPECT_EQ(server_->tls_stats().full_handshakes, 1u);
+  EXPECT_TRUE(server_->WaitDrained(std::chrono::seconds(20)));
+}
+
+// A ClientHello that reached the socket while the reactor was busy, with a
+// drain posted meanwhile: the drain waits for it to be read (as for a
+// request: closing on unread input sends a reset), and then, the handshake
+// waiting for the client, closes the connection. It used to be told
+// nothing when the handshake took the input, and held the connection
+// until the handshake timeout (10 s by default), then counted that
+// (a CI run under ThreadSanitizer met it in the test above).
+TEST_F(TlsServerTest, AClientHelloUnreadAtTheDrainIsReadAndThenCutOff) {
+  ServerOptions o = Options();
+  o.drain_grace = std::chrono::nanoseconds(0);
+  o.tls.handshake_timeout = std::chrono::seconds(60);  // past the client's 20 s guard
+  StartServer(o);
+  TlsClient busy(port_, Client());
+  ASSERT_TRUE(busy.handshake_done());
+  RawClient stalled(port_);
+  ASSERT_TRUE(Eventually([&] { return server_->metrics().open_connections.load() == 2; }));
+  ASSERT_TRUE(busy.Send(Get("/block")));
+  ASSERT_TRUE(Eventually([&] { return blocked_.load(); }));
+  ASSERT_TRUE(stalled.Send(Hello({})));  // reaches the socket, unread
+  server_->Shutdown();
+  ASSERT_TRUE(Eventually([&] { return !server_->ready(); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the drain's tasks
+  unblock_.store(true);
+  auto r = busy.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->Header("connection"), "close");
+  EXPECT_TRUE(stalled.WaitClosed()) << "held until the handshake timeout";
+  EXPECT_TRUE(Eventually([&] { return Failures(TlsFailure::kServerClosed) == 1; }));
+  EXPECT_EQ(server_->tls_stats().total_handshake_failures(), 1u);
   EXPECT_TRUE(server_->WaitDrained(std::chrono::seconds(20)));
 }
 

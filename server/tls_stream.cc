@@ -129,7 +129,18 @@ void TlsStream::OnStreamData(std::string_view ciphertext) {
   if (session_->peer_closed() && !input_ended_) {
     input_ended_ = true;  // close_notify: the client's end of data
     callbacks_->OnStreamEof();
+    return;
   }
+  // Handshake messages, a ticket, a record's first part: nothing for the
+  // owner, but the input it may be waiting for was taken (a drain closed a
+  // connection mid-handshake only at its handshake timeout, 10 s, when the
+  // ClientHello had been unread at the drain).
+  if (plain.empty()) callbacks_->OnStreamInputTaken();
+}
+
+void TlsStream::OnStreamInputTaken() {
+  if (closed_ || input_ended_ || lingering_) return;
+  callbacks_->OnStreamInputTaken();
 }
 
 void TlsStream::OnEstablished() {

@@ -151,6 +151,7 @@ class TlsStream final : public net::Stream, private net::StreamCallbacks {
   void OnStreamEof() override;
   void OnStreamDrained() override;
   void OnStreamError(int error) override;
+  void OnStreamInputTaken() override;
 
   void OnHandshakeTimer();
   void OnEstablished();

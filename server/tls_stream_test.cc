@@ -46,8 +46,11 @@ class Upper final : public net::StreamCallbacks {
     last_error = error;
   }
 
+  void OnStreamInputTaken() override { ++taken; }
+
   std::vector<std::string> events;
   std::string data;
+  int taken = 0;
   int last_error = 0;
 };
 
@@ -489,6 +492,34 @@ TEST_F(TlsStreamTest, ARecordArrivedInPartIsUnreadInput) {
   transport_->Deliver(record.substr(10));
   EXPECT_EQ(upper_.data, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
   EXPECT_FALSE(stream_->HasUnreadInput());
+}
+
+// Input the handshake takes gives the owner no bytes but tells it the
+// input was taken: an owner waiting for unread input (a drain) looks again.
+// So does input taken below (a PROXY header); application data does not.
+TEST_F(TlsStreamTest, TheHandshakeTellsTheOwnerItsInputWasTaken) {
+  Make();
+  auto client = fixture_.Client();
+  client->Step();
+  const std::string hello = client->TakeOutput();
+  ASSERT_FALSE(hello.empty());
+  transport_->DeliverInputTaken();  // a PROXY header, below
+  EXPECT_EQ(upper_.taken, 1);
+  transport_->Deliver(hello);
+  EXPECT_EQ(upper_.taken, 2);
+  EXPECT_EQ(upper_.data, "");
+  EXPECT_FALSE(stream_->HasUnreadInput());
+  client->Feed(transport_->TakeSent());
+  client->Step();
+  transport_->Deliver(client->TakeOutput());  // the client's Finished
+  ASSERT_TRUE(stream_->session().handshake_done());
+  EXPECT_EQ(upper_.taken, 3);
+  EXPECT_EQ(Send(*client, "GET / HTTP/1.1\r\n"), "GET / HTTP/1.1\r\n");
+  EXPECT_EQ(upper_.taken, 3);
+  // Once closed, nothing more is told.
+  stream_->Close();
+  transport_->DeliverInputTaken();
+  EXPECT_EQ(upper_.taken, 3);
 }
 
 TEST_F(TlsStreamTest, EofAfterTheHandshakeIsEof) {

@@ -64,6 +64,7 @@ class ScriptedTransport final : public net::Stream {
   void Deliver(std::string_view bytes) { callbacks_->OnStreamData(bytes); }
   void DeliverEof() { callbacks_->OnStreamEof(); }
   void DeliverError(int error) { callbacks_->OnStreamError(error); }
+  void DeliverInputTaken() { callbacks_->OnStreamInputTaken(); }
   // The kernel takes `n` more bytes now, as a writable event would.
   void Release(size_t n) {
     window += n;
