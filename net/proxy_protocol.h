@@ -115,6 +115,8 @@ class ProxyProtocolStream final : public Stream, private StreamCallbacks {
   bool HasUnreadInput() const override {
     return !pending_.empty() || transport_->HasUnreadInput();
   }
+  // A header begun: Close() counts it (on_invalid).
+  bool HoldsInputBack() const override { return !pending_.empty(); }
   TimePoint receive_time() const override { return transport_->receive_time(); }
   TimePoint last_write_progress() const override {
     return transport_->last_write_progress();

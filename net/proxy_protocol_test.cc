@@ -283,11 +283,13 @@ TEST_P(ProxyProtocolStreamTest, AHeaderAloneTellsTheOwnerItsInputWasTaken) {
   Send(header.substr(0, 10));
   EXPECT_EQ(owner.taken, 0);
   EXPECT_TRUE(stream->HasUnreadInput());
+  EXPECT_TRUE(stream->HoldsInputBack());  // counted if closed now
   Send(header.substr(10));
   ASSERT_EQ(headers.size(), 1u);
   EXPECT_EQ(owner.taken, 1);
   EXPECT_EQ(owner.data_, "");
   EXPECT_FALSE(stream->HasUnreadInput());
+  EXPECT_FALSE(stream->HoldsInputBack());
   // In one piece too; and bytes after the header are data, not a taking.
   SocketPair q;
   Owner other;

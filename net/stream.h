@@ -153,6 +153,11 @@ class Stream {
   // bytes sends a reset and loses a request that had already arrived; one
   // closing after its last answer half-closes and lingers instead.
   virtual bool HasUnreadInput() const;
+  // Whether this stream took bytes from the connection that it holds back
+  // from its owner (a PROXY protocol header begun) and accounts for if
+  // closed with them. Part of HasUnreadInput(); bytes still in the kernel
+  // are not: an owner closing on those counts the close itself.
+  virtual bool HoldsInputBack() const { return false; }
 
   // During OnStreamData(): when the kernel received the bytes being
   // delivered, on the loop's clock, never later than the loop's

@@ -359,7 +359,9 @@ void TlsStream::Close() {
 }
 
 bool TlsStream::HeldBelow() const {
-  return session_->bytes_received() == 0 && transport_->HasUnreadInput();
+  // Not bytes still in the kernel: a close on a ClientHello not read yet
+  // (a stop; a handshake timer that ran before the read) counted nothing.
+  return session_->bytes_received() == 0 && transport_->HoldsInputBack();
 }
 
 void TlsStream::CloseTransport() {

@@ -171,7 +171,8 @@ class TlsStream final : public net::Stream, private net::StreamCallbacks {
   // Close() without counting an unfinished handshake (the destructor).
   void CloseTransport();
   // The client's first bytes are held by the layer below, unfinished (a
-  // PROXY protocol header): no handshake began.
+  // PROXY protocol header), which counts them when closed: no handshake
+  // began.
   bool HeldBelow() const;
   // Runs `append` on the transport's queue, counting the bytes it adds.
   template <typename Append>

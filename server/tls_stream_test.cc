@@ -243,6 +243,37 @@ TEST_F(TlsStreamTest, HandshakeTimeoutCutsOffASilentClient) {
   EXPECT_EQ(Failures(TlsFailure::kHandshakeTimeout), 1u);
 }
 
+// A ClientHello still in the kernel when the server closes (a stop) or its
+// handshake timer runs (before the loop read it) is the TLS series' to
+// count: the layer below counts only a PROXY header it holds begun. Both
+// used to be counted nowhere.
+TEST_F(TlsStreamTest, AClientHelloUnreadInTheKernelIsCountedAtACloseOrTheTimer) {
+  Make({.handshake_timeout = std::chrono::seconds(5)});
+  transport_->unread_input = true;
+  stream_->Close();
+  EXPECT_EQ(failure_, TlsFailure::kServerClosed);
+  EXPECT_EQ(Failures(TlsFailure::kServerClosed), 1u);
+
+  Make({.handshake_timeout = std::chrono::seconds(5)});
+  transport_->unread_input = true;
+  clock_.Advance(std::chrono::seconds(5));
+  loop_->RunOnce(net::Duration::zero());
+  EXPECT_EQ(upper_.last_error, ETIMEDOUT);
+  EXPECT_EQ(Failures(TlsFailure::kHandshakeTimeout), 1u);
+
+  // A PROXY header begun below: that layer counts it, not this one.
+  Make({.handshake_timeout = std::chrono::seconds(5)});
+  transport_->held_back = true;
+  stream_->Close();
+  clock_.Advance(std::chrono::seconds(5));
+  loop_->RunOnce(net::Duration::zero());
+  Make({.handshake_timeout = std::chrono::seconds(5)});
+  transport_->held_back = true;
+  clock_.Advance(std::chrono::seconds(5));
+  loop_->RunOnce(net::Duration::zero());
+  EXPECT_EQ(context_->stats().total_handshake_failures(), 2u);
+}
+
 TEST_F(TlsStreamTest, HandshakeTimeoutAlsoCutsOffAStalledHandshake) {
   Make({.handshake_timeout = std::chrono::seconds(5)});
   const std::string hello = *tls::testing::ClientHello({});

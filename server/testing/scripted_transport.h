@@ -54,7 +54,8 @@ class ScriptedTransport final : public net::Stream {
   bool closed() const override { return closed_; }
   int fd() const override { return closed_ ? -1 : 7; }
   // Bytes the client sent that the test has not delivered yet.
-  bool HasUnreadInput() const override { return unread_input; }
+  bool HasUnreadInput() const override { return unread_input || held_back; }
+  bool HoldsInputBack() const override { return held_back; }
   net::TimePoint receive_time() const override { return received_at; }
 
   // ShutdownWrite() was called (the FIN went, or goes after the output).
@@ -77,7 +78,8 @@ class ScriptedTransport final : public net::Stream {
 
   size_t window = SIZE_MAX;  // bytes the kernel still takes
   net::TimePoint received_at{};  // what receive_time() reports
-  bool unread_input = false;  // what HasUnreadInput() reports
+  bool unread_input = false;     // bytes in the kernel (HasUnreadInput())
+  bool held_back = false;        // bytes held here (HoldsInputBack())
   std::string sent;
   bool started = false;
   bool broken = false;
