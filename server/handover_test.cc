@@ -44,16 +44,15 @@ std::string HandoverPath(const ::brisk::testing::TempDir& dir) {
   return dir.path() + "/brisk.sock";
 }
 
-std::unique_ptr<HttpServer> Serve(const std::string& name,
-                                  const std::string& handover, uint16_t port,
-                                  int reactors = 1) {
-  auto s = std::make_unique<HttpServer>(
-      ServerOptions{.address = "127.0.0.1",
-                    .port = port,
-                    .reactors = reactors,
-                    .drain_grace = milliseconds(200),
-                    .handle_signals = false,
-                    .handover_socket = handover});
+std::unique_ptr<HttpServer> Serve(const std::string& name, const std::string& handover,
+                                  uint16_t port, int reactors = 1,
+                                  std::chrono::nanoseconds grace = milliseconds(200)) {
+  auto s = std::make_unique<HttpServer>(ServerOptions{.address = "127.0.0.1",
+                                                      .port = port,
+                                                      .reactors = reactors,
+                                                      .drain_grace = grace,
+                                                      .handle_signals = false,
+                                                      .handover_socket = handover});
   EXPECT_TRUE(s->AddRoute("GET", "/who", [name](RequestContext&) {
     return http::Response::Text(200, name);
   }, {.run_inline = true}).ok());
@@ -99,7 +98,10 @@ class Prober {
 TEST(HandoverTest, NewProcessTakesOverWithNoRefusedConnection) {
   const auto dir = ::brisk::testing::TempDir::Short("brisk-handover");
   const std::string path = HandoverPath(dir);
-  std::unique_ptr<HttpServer> a = Serve("A", path, 0);
+  // A's grace outlasts the wait for B's answers below, which its idle
+  // keep-alive connection must survive (200 ms was not enough for a slow
+  // machine's 20 connections).
+  std::unique_ptr<HttpServer> a = Serve("A", path, 0, 1, std::chrono::seconds(3));
   const uint16_t port = a->port();
   RawClient keep_alive(port);  // an established connection to A
   ASSERT_TRUE(keep_alive.Send(Get("/who")));

@@ -82,9 +82,11 @@ class ServerTest : public ::testing::Test {
     ASSERT_TRUE(server_->AddRoute("GET", "/big", [](RequestContext&) {
       return http::Response::Text(200, std::string(16 << 20, 'x'));
     }, kInline).ok());
-    ASSERT_TRUE(server_->AddRoute("GET", "/healthz", [this](RequestContext&) {
+    auto health = [this](RequestContext&) {
+      health_checked_.fetch_add(1);
       return http::Response::Text(server_->draining() ? 503 : 200, "h\n");
-    }, kInline).ok());
+    };
+    ASSERT_TRUE(server_->AddRoute("GET", "/healthz", health, kInline).ok());
     ASSERT_TRUE(server_->AddRoute("GET", "/trace", [](RequestContext& ctx) {
       std::optional<http::TraceParent> t = ctx.trace();
       if (!t.has_value()) return http::Response::Text(200, "none");
@@ -134,6 +136,7 @@ class ServerTest : public ::testing::Test {
 
   Gate gate_;
   std::atomic<int> pinged_{0};
+  std::atomic<int> health_checked_{0};
   std::unique_ptr<HttpServer> server_;
   uint16_t port_ = 0;
 };
@@ -1167,6 +1170,10 @@ TEST_F(ServerTest, DrainFinishesInFlightWithConnectionClose) {
   // The busy connection still answers what it sends meanwhile: health
   // checks now fail, so load balancers take the instance out.
   ASSERT_TRUE(busy.Send(Get("/healthz")));
+  // Read (and answered, held behind /gate) before /gate's answer: one
+  // applied first would be the connection's last, marked close, and the
+  // health check behind it dropped, as HTTP allows.
+  ASSERT_TRUE(Eventually([&] { return health_checked_.load() == 1; }));
   gate_.Open();
   auto r = busy.Read();
   ASSERT_TRUE(r.has_value());  // the in-flight request was not lost

@@ -68,14 +68,14 @@ TEST(ServerBinaryTest, SigtermDrainsInFlightRequestAndExitsZero) {
   auto r = idle.Read();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->body, "Hello, World!\n");
-  ASSERT_TRUE(busy.Send(Get("/slow?ms=700")));
+  ASSERT_TRUE(busy.Send(Get("/slow?ms=2000")));  // outlasts the signal's handling
   ASSERT_TRUE(MetricsEventually(server.port(), "brisk_in_flight_requests 1\n"));
   server.Signal(SIGTERM);
   EXPECT_TRUE(idle.WaitClosed());  // idle keep-alive connection: closed
   r = busy.Read();
   ASSERT_TRUE(r.has_value());      // in-flight request: answered
   EXPECT_EQ(r->status, 200);
-  EXPECT_EQ(r->body, "slept 700 ms\n");
+  EXPECT_EQ(r->body, "slept 2000 ms\n");
   EXPECT_EQ(r->Header("connection"), "close");
   const int status = server.Wait();
   ASSERT_TRUE(WIFEXITED(status)) << status;
