@@ -903,7 +903,11 @@ TEST_F(EmbeddingTest, BuiltinRoutesAreOptIn) {
 }
 
 TEST_F(EmbeddingTest, BuiltinMetricsHealthAndReadiness) {
-  StartServer({.metrics_path = "/metrics",
+  // A long grace: the busy connection below is served as usual after
+  // Shutdown(), however slow the machine (past the grace, /gate's answer
+  // would close it if applied before the probes behind it were read).
+  StartServer({.drain_grace = std::chrono::seconds(60),
+               .metrics_path = "/metrics",
                .health_path = "/healthz",
                .ready_path = "/readyz"});
   RawClient c(port_);
