@@ -243,20 +243,14 @@ void ProxyProtocolStream::OnStreamData(std::string_view data) {
   }
   done_ = true;
   if (hooks_.on_header) hooks_.on_header(p.header);
-  // What followed the header: the owner's first bytes. None: the owner is
-  // told its input was taken (a drain waiting for the header closes now).
-  if (pending_.empty()) {
-    if (p.length < data.size()) {
-      owner_->OnStreamData(data.substr(p.length));
-    } else {
-      owner_->OnStreamInputTaken();
-    }
-    return;
-  }
+  // What followed the header (in `data`, or in the pieces held here): the
+  // owner's first bytes. None: the owner is told its input was taken (a
+  // drain waiting for the header closes now).
   const std::string held = std::move(pending_);
   std::string().swap(pending_);
-  if (p.length < held.size()) {
-    owner_->OnStreamData(std::string_view(held).substr(p.length));
+  const std::string_view whole = held.empty() ? data : std::string_view(held);
+  if (p.length < whole.size()) {
+    owner_->OnStreamData(whole.substr(p.length));
   } else {
     owner_->OnStreamInputTaken();
   }
