@@ -23,6 +23,7 @@
 #include "openssl/x509.h"
 #include "openssl/x509v3.h"
 #include "tls/context_shared.h"
+#include "tls/failure.h"
 #include "tls/openssl_util.h"
 
 namespace brisk::tls {
@@ -284,6 +285,7 @@ TlsContext::~TlsContext() {
 absl::StatusOr<std::unique_ptr<TlsContext>> TlsContext::Create(
     TlsServerConfig config, Clock now) {
   if (absl::Status s = ValidateConfig(config); !s.ok()) return s;
+  if (absl::Status s = TlsServerSession::PrepareProcess(); !s.ok()) return s;
   if (!now) now = [] { return absl::Now(); };
   auto shared = std::make_shared<ContextShared>(
       config.ticket_key_rotation, now, AlpnWire(config.alpn_protocols));
@@ -513,12 +515,20 @@ absl::StatusOr<std::unique_ptr<TlsServerSession>> TlsContext::NewSession() {
     std::shared_lock<std::shared_mutex> lock(mu_);
     ssl = SSL_new(ctx_);
   }
+  absl::Status status;
+  std::unique_ptr<TlsServerSession> session;
   if (ssl == nullptr) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("SSL_new: ", internal::TakeOpenSslErrors()));
+    status = absl::ResourceExhaustedError(absl::StrCat("SSL_new: ", internal::TakeOpenSslErrors()));
+  } else {
+    session.reset(new TlsServerSession(shared_, ssl));
+    status = session->Init();
   }
-  std::unique_ptr<TlsServerSession> session(new TlsServerSession(shared_, ssl));
-  if (absl::Status s = session->Init(); !s.ok()) return s;
+  if (!status.ok()) {
+    // Out of memory: counted as a handshake that failed (kInternal), so
+    // every connection given to the context is counted somewhere.
+    shared_->counters.RecordHandshakeFailure(TlsFailure::kInternal);
+    return status;
+  }
   return session;
 }
 

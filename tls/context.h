@@ -69,7 +69,8 @@ class TlsContext {
   TlsContext& operator=(const TlsContext&) = delete;
 
   // A server session for one new connection, using the files of the latest
-  // successful load. Fails only when OpenSSL is out of memory.
+  // successful load. Fails only when OpenSSL is out of memory
+  // (ResourceExhausted), counted as a kInternal handshake failure.
   absl::StatusOr<std::unique_ptr<TlsServerSession>> NewSession();
 
   // Re-reads the configured files. OK: new sessions use them. Error: the

@@ -1,8 +1,10 @@
 #include "tls/server_session.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -135,18 +137,29 @@ int BioCreate(BIO* bio) {
 }
 
 // One BIO_METHOD for every session, made on first use, never freed.
+// Made at the first session and kept for the process. A first try that
+// finds OpenSSL out of memory is not kept: the next session tries again
+// (a nullptr cached for good would refuse every later TLS connection).
 const BIO_METHOD* SessionBioMethod() {
-  static const BIO_METHOD* method = [] {
-    BIO_METHOD* m =
-        BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "brisk tls session");
-    if (m == nullptr) return static_cast<BIO_METHOD*>(nullptr);
-    BIO_meth_set_write_ex(m, BioWrite);
-    BIO_meth_set_read_ex(m, BioRead);
-    BIO_meth_set_ctrl(m, BioCtrl);
-    BIO_meth_set_create(m, BioCreate);
-    return m;
-  }();
-  return method;
+  static std::atomic<const BIO_METHOD*> method{nullptr};
+  static std::mutex mu;
+  static int type = -1;  // under mu: one index for the process, once had
+  if (const BIO_METHOD* m = method.load(std::memory_order_acquire)) return m;
+  std::lock_guard<std::mutex> lock(mu);
+  if (const BIO_METHOD* m = method.load(std::memory_order_relaxed)) return m;
+  if (type == -1) {
+    const int index = BIO_get_new_index();
+    if (index == -1) return nullptr;
+    type = index | BIO_TYPE_SOURCE_SINK;
+  }
+  BIO_METHOD* m = BIO_meth_new(type, "brisk tls session");
+  if (m == nullptr) return nullptr;
+  BIO_meth_set_write_ex(m, BioWrite);
+  BIO_meth_set_read_ex(m, BioRead);
+  BIO_meth_set_ctrl(m, BioCtrl);
+  BIO_meth_set_create(m, BioCreate);
+  method.store(m, std::memory_order_release);
+  return m;
 }
 
 // Points the BIO at the caller's buffers for the length of one call.
@@ -284,6 +297,12 @@ void TlsServerSession::MessageCallback(int write_p, int /*version*/, int content
       kPostHandshakeBurst + session->application_bytes_ / kBytesPerPostHandshakeMessage) {
     session->io_->stop = true;
   }
+}
+
+absl::Status TlsServerSession::PrepareProcess() {
+  if (SessionBioMethod() != nullptr) return absl::OkStatus();
+  return absl::ResourceExhaustedError(
+      absl::StrCat("BIO_meth_new: ", internal::TakeOpenSslErrors()));
 }
 
 absl::Status TlsServerSession::Init() {
@@ -509,7 +528,16 @@ absl::Status TlsServerSession::FailFromOpenSsl(int ssl_error) {
                 absl::StrCat("unexpected OpenSSL state (SSL_get_error ", ssl_error, ")"));
   }
   const long verify_result = SSL_get_verify_result(ssl_);
-  const TlsFailure failure = Classify(err, verify_result);
+  // The first error names the cause, except when the handshake ended on
+  // the server's own failure (OpenSSL's last error, what it sent the client
+  // an internal_error alert for): whatever a lower layer reported first (a
+  // missing algorithm, a buffer not grown) came of memory or a bug of the
+  // server's, not of the client.
+  const int last_reason = ERR_GET_REASON(ERR_peek_last_error());
+  const TlsFailure failure =
+      (last_reason == ERR_R_MALLOC_FAILURE || last_reason == ERR_R_INTERNAL_ERROR)
+          ? TlsFailure::kInternal
+          : Classify(err, verify_result);
   std::string detail = internal::TakeOpenSslErrors();
   if ((failure == TlsFailure::kCertExpired || failure == TlsFailure::kCertUntrusted) &&
       verify_result != X509_V_OK) {

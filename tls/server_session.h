@@ -136,6 +136,11 @@ class TlsServerSession {
 
   TlsServerSession(std::shared_ptr<internal::ContextShared> shared, SSL* ssl);
   absl::Status Init();  // attaches the BIO; fails only out of memory
+  // What every session shares, made once for the process (the BIO method):
+  // TlsContext::Create calls it, so no session is the first to need
+  // OpenSSL's one-time set-up, which, failed for want of memory, fails for
+  // good.
+  static absl::Status PrepareProcess();
 
   absl::Status Sniff(std::string_view ciphertext);
   absl::Status DoHandshake();
