@@ -1038,11 +1038,12 @@ void HttpServer::Impl::OnSignal(int signo) {
     // A second signal: the operator wants out now (the log gets a moment,
     // not the wait of a blocked pipe). Said first, so that the log does
     // not read as a crash in the middle of a drain.
+    const long long open = metrics->open_connections.load();
+    const long long in_flight = metrics->in_flight.load();
     internal::SayOnStderr(
-        "signal %d again: exiting now, the drain cut short (%lld connections open, %lld "
-        "requests in flight)",
-        signo, static_cast<long long>(metrics->open_connections.load()),
-        static_cast<long long>(metrics->in_flight.load()));
+        "signal %d again: exiting now, the drain cut short (%lld connection%s open, %lld "
+        "request%s in flight)",
+        signo, open, open == 1 ? "" : "s", in_flight, in_flight == 1 ? "" : "s");
     FlushAndExit(access_log.get(), 128 + signo);
   }
   if (options.drain_timeout >= std::chrono::hours(24 * 365)) {  // --drain_timeout=inf

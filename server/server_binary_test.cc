@@ -423,7 +423,7 @@ TEST(ServerBinaryTest, SecondSignalExitsAtOnce) {
   // Said on stderr, with what was cut short: not a silent exit mid-drain.
   const std::string err = ReadFile(dir.path() + "/stderr.txt");
   EXPECT_NE(err.find("signal 2 again: exiting now, the drain cut short"), std::string::npos) << err;
-  EXPECT_NE(err.find("1 requests in flight"), std::string::npos) << err;
+  EXPECT_NE(err.find(" 1 request in flight)"), std::string::npos) << err;
 }
 
 TEST(ServerBinaryTest, AClosedStdoutDoesNotKillTheServer) {
