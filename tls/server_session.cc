@@ -136,10 +136,10 @@ int BioCreate(BIO* bio) {
   return 1;
 }
 
-// One BIO_METHOD for every session, made on first use, never freed.
-// Made at the first session and kept for the process. A first try that
-// finds OpenSSL out of memory is not kept: the next session tries again
-// (a nullptr cached for good would refuse every later TLS connection).
+// One BIO_METHOD for every session, never freed: made by PrepareProcess()
+// (TlsContext::Create). A try that finds OpenSSL out of memory is not kept:
+// the next call tries again (a nullptr cached for good would refuse every
+// later TLS connection).
 const BIO_METHOD* SessionBioMethod() {
   static std::atomic<const BIO_METHOD*> method{nullptr};
   static std::mutex mu;
@@ -226,14 +226,21 @@ absl::StatusCode CodeOf(TlsFailure failure) {
   }
 }
 
-// Maps the first error on OpenSSL's queue to a failure reason.
-TlsFailure Classify(unsigned long err, long verify_result) {
-  if (ERR_GET_LIB(err) != ERR_LIB_SSL) {
-    const int reason = ERR_GET_REASON(err);
-    return (reason == ERR_R_MALLOC_FAILURE || reason == ERR_R_INTERNAL_ERROR)
-               ? TlsFailure::kInternal
-               : TlsFailure::kProtocolError;
-  }
+// An error of the server's own: out of memory, or an OpenSSL bug.
+bool IsOwnFailure(unsigned long err) {
+  const int reason = ERR_GET_REASON(err);
+  return reason == ERR_R_MALLOC_FAILURE || reason == ERR_R_INTERNAL_ERROR;
+}
+
+// Maps OpenSSL's error queue, its first and last errors, to a failure
+// reason. The first names the cause, except when the handshake ended on the
+// server's own failure (the last error, what OpenSSL sent the client an
+// internal_error alert for): whatever a lower layer reported first (a
+// missing algorithm, a buffer not grown) then came of memory or a bug of
+// the server's, not of the client.
+TlsFailure Classify(unsigned long err, unsigned long last, long verify_result) {
+  if (IsOwnFailure(err) || IsOwnFailure(last)) return TlsFailure::kInternal;
+  if (ERR_GET_LIB(err) != ERR_LIB_SSL) return TlsFailure::kProtocolError;
   const int reason = ERR_GET_REASON(err);
   // An alert the peer sent is SSL_AD_REASON_OFFSET + its code (0..255).
   // OpenSSL 3's common reasons (ERR_R_INTERNAL_ERROR and the like) carry
@@ -263,9 +270,6 @@ TlsFailure Classify(unsigned long err, long verify_result) {
       return TlsFailure::kNoSharedCipher;
     case SSL_R_NO_APPLICATION_PROTOCOL:
       return TlsFailure::kNoApplicationProtocol;
-    case ERR_R_MALLOC_FAILURE:
-    case ERR_R_INTERNAL_ERROR:
-      return TlsFailure::kInternal;
     default:
       return TlsFailure::kProtocolError;
   }
@@ -528,16 +532,7 @@ absl::Status TlsServerSession::FailFromOpenSsl(int ssl_error) {
                 absl::StrCat("unexpected OpenSSL state (SSL_get_error ", ssl_error, ")"));
   }
   const long verify_result = SSL_get_verify_result(ssl_);
-  // The first error names the cause, except when the handshake ended on
-  // the server's own failure (OpenSSL's last error, what it sent the client
-  // an internal_error alert for): whatever a lower layer reported first (a
-  // missing algorithm, a buffer not grown) came of memory or a bug of the
-  // server's, not of the client.
-  const int last_reason = ERR_GET_REASON(ERR_peek_last_error());
-  const TlsFailure failure =
-      (last_reason == ERR_R_MALLOC_FAILURE || last_reason == ERR_R_INTERNAL_ERROR)
-          ? TlsFailure::kInternal
-          : Classify(err, verify_result);
+  const TlsFailure failure = Classify(err, ERR_peek_last_error(), verify_result);
   std::string detail = internal::TakeOpenSslErrors();
   if ((failure == TlsFailure::kCertExpired || failure == TlsFailure::kCertUntrusted) &&
       verify_result != X509_V_OK) {
